@@ -1,0 +1,180 @@
+//! The CLI subcommands that are not `serve`: account management straight on the store (LMDB
+//! lets the CLI write while a server runs), and `deliver`, an LMTP client of the server's unix
+//! socket that exits 0 only once the server has said the message is durable.
+
+pub mod deliver;
+
+use std::io::Read;
+
+use anyhow::{bail, Context, Result};
+
+use crate::auth::{password, policy};
+use crate::config::Config;
+use crate::store::{NewUser, Store, StoreError, User, UserPatch, WriteOp, WriteOutcome};
+
+/// User names: what LMTP addresses map to, so kept to a safe, case-folded alphabet.
+pub fn validate_user_name(name: &str) -> Result<()> {
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if name.is_empty() || name.len() > 64 || !ok_chars || name.starts_with('.') {
+        bail!("invalid user name {name:?}: use 1-64 of a-z 0-9 . _ - (not starting with '.')");
+    }
+    if policy::is_reserved(name) {
+        bail!("{name:?} is reserved: anonymous and guest access are never allowed");
+    }
+    Ok(())
+}
+
+fn open(config: &Config) -> Result<Store> {
+    Store::open(&config.server.data_dir)
+        .with_context(|| format!("cannot open the store in {}", config.server.data_dir.display()))
+}
+
+/// The password from stdin (first line), or a generated one the caller prints.
+fn password_input(from_stdin: bool) -> Result<(String, bool)> {
+    if !from_stdin {
+        return Ok((password::generate(), true));
+    }
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("cannot read the password from stdin")?;
+    let line = text.lines().next().unwrap_or("").to_owned();
+    Ok((line, false))
+}
+
+fn write(store: &Store, op: WriteOp) -> Result<WriteOutcome> {
+    store.write_blocking(op).map_err(|e| match e {
+        StoreError::NoSuchUser(name) => anyhow::anyhow!("no such user: {name}"),
+        StoreError::UserExists(name) => anyhow::anyhow!("user already exists: {name}"),
+        other => anyhow::anyhow!(other),
+    })
+}
+
+pub fn user_add(config: &Config, name: &str, password_stdin: bool, admin: bool) -> Result<()> {
+    validate_user_name(name)?;
+    let (pw, generated) = password_input(password_stdin)?;
+    let hashed = password::hash(&pw)?;
+    let store = open(config)?;
+    write(
+        &store,
+        WriteOp::AddUser(NewUser {
+            name: name.into(),
+            password_hash: hashed.phc,
+            scram: hashed.scram,
+            admin,
+        }),
+    )?;
+    if generated {
+        println!("user {name} added; password: {pw}");
+    } else {
+        println!("user {name} added");
+    }
+    Ok(())
+}
+
+pub fn user_passwd(config: &Config, name: &str, password_stdin: bool) -> Result<()> {
+    let (pw, generated) = password_input(password_stdin)?;
+    let hashed = password::hash(&pw)?;
+    let store = open(config)?;
+    let patch = UserPatch {
+        password: Some((hashed.phc, hashed.scram)),
+        ..UserPatch::default()
+    };
+    write(
+        &store,
+        WriteOp::UpdateUser {
+            name: name.into(),
+            patch,
+        },
+    )?;
+    if generated {
+        println!("password of {name} changed; new password: {pw}");
+    } else {
+        println!("password of {name} changed");
+    }
+    Ok(())
+}
+
+pub fn user_set(config: &Config, name: &str, patch: UserPatch) -> Result<()> {
+    let store = open(config)?;
+    let WriteOutcome::User(user) = write(
+        &store,
+        WriteOp::UpdateUser {
+            name: name.into(),
+            patch,
+        },
+    )?
+    else {
+        bail!("unexpected answer from the store");
+    };
+    print_user(&store, &user)
+}
+
+pub fn user_del(config: &Config, name: &str) -> Result<()> {
+    let store = open(config)?;
+    write(&store, WriteOp::DeleteUser { name: name.into() })?;
+    println!("user {name} deleted with all its mail");
+    Ok(())
+}
+
+pub fn user_list(config: &Config) -> Result<()> {
+    let store = open(config)?;
+    for user in store.snapshot()?.users()? {
+        println!(
+            "{}\tpop={}\timap={}\tadmin={}",
+            user.name,
+            on_off(user.pop),
+            on_off(user.imap),
+            yes_no(user.admin)
+        );
+    }
+    Ok(())
+}
+
+pub fn user_show(config: &Config, name: &str) -> Result<()> {
+    let store = open(config)?;
+    let user = store
+        .snapshot()?
+        .user(name)?
+        .ok_or_else(|| anyhow::anyhow!("no such user: {name}"))?;
+    print_user(&store, &user)
+}
+
+fn print_user(store: &Store, user: &User) -> Result<()> {
+    let snapshot = store.snapshot()?;
+    let usage = snapshot.usage(user.id)?;
+    println!("name: {}", user.name);
+    println!("admin: {}", yes_no(user.admin));
+    println!("pop: {}", on_off(user.pop));
+    println!("imap: {}", on_off(user.imap));
+    match user.quota {
+        Some(q) => println!("quota: {q}"),
+        None => println!("quota: none"),
+    }
+    println!("used: {} bytes in {} messages", usage.bytes, usage.messages);
+    for mailbox in snapshot.mailboxes(user.id)? {
+        println!(
+            "mailbox: {} ({} messages, {} bytes)",
+            mailbox.name, mailbox.messages, mailbox.size
+        );
+    }
+    Ok(())
+}
+
+fn on_off(v: bool) -> &'static str {
+    if v {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+fn yes_no(v: bool) -> &'static str {
+    if v {
+        "yes"
+    } else {
+        "no"
+    }
+}

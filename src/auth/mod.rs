@@ -1,0 +1,13 @@
+//! Authentication: password hashes, SASL mechanisms, and the login policy (who may log in over
+//! which protocol, failed-login penalties, connection limits).
+//!
+//! Nothing here does I/O. Password verification (argon2, tens of milliseconds) is a plain
+//! function that the caller must run off the event loops.
+
+pub mod limits;
+pub mod login;
+pub mod password;
+pub mod penalty;
+pub mod policy;
+pub mod sasl;
+pub mod scram;

@@ -1,0 +1,85 @@
+//! Who may open a mailbox over which protocol (DESIGN.md §6, parity with Exchange).
+//!
+//! The checks that depend on the account run only after the password checked out, so a refusal
+//! reveals nothing to someone guessing passwords.
+
+use crate::store::User;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Pop3,
+    Imap,
+    Submission,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Pop3 => "POP3",
+            Protocol::Imap => "IMAP4",
+            Protocol::Submission => "SMTP submission",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("administrator mailboxes cannot be opened over {}", .0.name())]
+    Admin(Protocol),
+    #[error("{} access is disabled for this account", .0.name())]
+    Disabled(Protocol),
+}
+
+/// Names that never log in, whatever the password: no anonymous or guest access.
+pub fn is_reserved(name: &str) -> bool {
+    ["anonymous", "guest"].iter().any(|r| name.eq_ignore_ascii_case(r))
+}
+
+/// Whether an authenticated user may open a session of `protocol`.
+pub fn may_open(user: &User, protocol: Protocol) -> Result<(), Refusal> {
+    match protocol {
+        Protocol::Pop3 | Protocol::Imap if user.admin => Err(Refusal::Admin(protocol)),
+        Protocol::Pop3 if !user.pop => Err(Refusal::Disabled(protocol)),
+        Protocol::Imap if !user.imap => Err(Refusal::Disabled(protocol)),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::scram::ScramCredentials;
+
+    fn user() -> User {
+        User {
+            id: 1,
+            name: "alice".into(),
+            password_hash: String::new(),
+            scram: ScramCredentials::derive("x", b"salt", 4096).unwrap(),
+            admin: false,
+            pop: true,
+            imap: true,
+            quota: None,
+            home: None,
+        }
+    }
+
+    #[test]
+    fn reserved_names_in_any_case() {
+        assert!(is_reserved("anonymous"));
+        assert!(is_reserved("GUEST"));
+        assert!(!is_reserved("guests"));
+    }
+
+    #[test]
+    fn admin_and_switches() {
+        let mut u = user();
+        assert_eq!(may_open(&u, Protocol::Pop3), Ok(()));
+        u.pop = false;
+        assert_eq!(may_open(&u, Protocol::Pop3), Err(Refusal::Disabled(Protocol::Pop3)));
+        assert_eq!(may_open(&u, Protocol::Imap), Ok(()));
+        u.admin = true;
+        assert_eq!(may_open(&u, Protocol::Imap), Err(Refusal::Admin(Protocol::Imap)));
+        assert_eq!(may_open(&u, Protocol::Submission), Ok(()));
+    }
+}

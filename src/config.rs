@@ -1,0 +1,374 @@
+//! The TOML configuration: its sections, embedded defaults, validation, and the commented
+//! rendering printed by `ringmail config`.
+//!
+//! Everything has a default, so an empty file (or no file) gives the development setup of
+//! DESIGN.md §5: loopback listeners at the standard ports + 10000 and `./ringmail-data`.
+//! Durations are whole seconds. Unknown keys are errors, so a typo never passes silently.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid setting: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: Server,
+    pub tls: Tls,
+    pub pop3: Pop3,
+    pub lmtp: Lmtp,
+    pub limits: Limits,
+    pub log: Log,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Server {
+    pub data_dir: PathBuf,
+    /// Names this server in banners, Received: headers and the self-signed certificate.
+    pub hostname: String,
+    /// Event-loop threads; 0 means one per core.
+    pub workers: usize,
+    /// Mail domains served here. Empty: any domain part maps to the local user name.
+    pub domains: Vec<String>,
+    /// Create the `demo` user (password printed once) when the store has no user at all.
+    pub demo_user: bool,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            data_dir: PathBuf::from("./ringmail-data"),
+            hostname: "localhost".into(),
+            workers: 0,
+            domains: Vec::new(),
+            demo_user: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tls {
+    /// PEM certificate chain. Empty: a self-signed certificate is generated into data_dir.
+    pub cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+}
+
+/// Exchange's `LoginType` (Set-PopSettings / Set-ImapSettings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoginType {
+    /// USER/PASS, LOGIN and SASL all allowed without TLS.
+    PlainTextLogin,
+    /// SASL allowed without TLS; USER/PASS and LOGIN need TLS.
+    PlainTextAuthentication,
+    /// Every authentication needs TLS first.
+    SecureLogin,
+}
+
+impl LoginType {
+    /// Whether a plaintext password command (USER/PASS, IMAP LOGIN) is allowed.
+    pub fn allows_plain_command(self, tls: bool) -> bool {
+        tls || self == LoginType::PlainTextLogin
+    }
+
+    /// Whether SASL AUTH/AUTHENTICATE is allowed.
+    pub fn allows_sasl(self, tls: bool) -> bool {
+        tls || self != LoginType::SecureLogin
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SortOrder {
+    Ascending,
+    Descending,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Pop3 {
+    pub listen: Vec<SocketAddr>,
+    pub listen_tls: Vec<SocketAddr>,
+    pub login_type: LoginType,
+    pub max_connections: u32,
+    pub max_connections_per_user: u32,
+    pub max_connections_per_ip: u32,
+    /// Longest command line in bytes, CRLF included (RFC 2449 §4: 255 octets of arguments).
+    pub max_command_size: usize,
+    pub pre_auth_timeout: u64,
+    pub auth_timeout: u64,
+    pub banner: String,
+    pub protocol_log: bool,
+    pub message_retrieval_sort_order: SortOrder,
+}
+
+impl Default for Pop3 {
+    fn default() -> Self {
+        Pop3 {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 10110))],
+            listen_tls: vec![SocketAddr::from(([127, 0, 0, 1], 10995))],
+            login_type: LoginType::SecureLogin,
+            max_connections: 20_000,
+            max_connections_per_user: 16,
+            max_connections_per_ip: 2_000,
+            max_command_size: 512,
+            pre_auth_timeout: 60,
+            auth_timeout: 1800,
+            banner: "ringmail POP3 server ready".into(),
+            protocol_log: false,
+            message_retrieval_sort_order: SortOrder::Ascending,
+        }
+    }
+}
+
+impl Pop3 {
+    pub fn pre_auth_timeout(&self) -> Duration {
+        Duration::from_secs(self.pre_auth_timeout)
+    }
+    pub fn auth_timeout(&self) -> Duration {
+        Duration::from_secs(self.auth_timeout)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Lmtp {
+    pub listen: Vec<SocketAddr>,
+    /// Unix socket, relative to data_dir; `ringmail deliver` connects here.
+    pub socket: PathBuf,
+    pub max_message_size: u64,
+    pub max_recipients: usize,
+    pub timeout: u64,
+    pub protocol_log: bool,
+}
+
+impl Default for Lmtp {
+    fn default() -> Self {
+        Lmtp {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 10024))],
+            socket: PathBuf::from("lmtp.sock"),
+            max_message_size: 50 * 1024 * 1024,
+            max_recipients: 1000,
+            timeout: 300,
+            protocol_log: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// First delay after a failed login, in seconds; it doubles per failure.
+    pub login_failure_delay: u64,
+    /// Ceiling of that delay, in seconds.
+    pub login_failure_delay_max: u64,
+    /// Failed logins on one connection before it is closed.
+    pub max_login_failures: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            login_failure_delay: 2,
+            login_failure_delay_max: 15,
+            max_login_failures: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Log {
+    /// tracing filter, e.g. "info" or "ringmail=debug".
+    pub level: String,
+    /// Protocol logs (one file per protocol per day), relative to data_dir.
+    pub protocol_log_dir: PathBuf,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            level: "info".into(),
+            protocol_log_dir: PathBuf::from("logs"),
+        }
+    }
+}
+
+impl Config {
+    /// Loads `path`, or the embedded defaults when there is none.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let config = match path {
+            None => Config::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                Config::parse(&text).map_err(|e| match e {
+                    ConfigError::Parse { message, .. } => ConfigError::Parse {
+                        path: path.to_owned(),
+                        message,
+                    },
+                    other => other,
+                })?
+            }
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.message().to_string(),
+        })
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |s: &str| Err(ConfigError::Invalid(s.into()));
+        if self.pop3.max_command_size < 64 {
+            return invalid("pop3.max_command_size must be at least 64");
+        }
+        if self.pop3.pre_auth_timeout == 0 || self.pop3.auth_timeout == 0 {
+            return invalid("pop3 timeouts must be positive");
+        }
+        // RFC 1939 §3: the autologout timer must be at least 10 minutes.
+        if self.pop3.auth_timeout < 600 {
+            return invalid("pop3.auth_timeout must be at least 600 (RFC 1939 §3)");
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return invalid("tls.cert and tls.key go together");
+        }
+        if self.lmtp.max_recipients == 0 {
+            return invalid("lmtp.max_recipients must be positive");
+        }
+        if self.limits.max_login_failures == 0 {
+            return invalid("limits.max_login_failures must be positive");
+        }
+        if self.server.hostname.is_empty() || self.server.hostname.contains(char::is_whitespace) {
+            return invalid("server.hostname must be a host name");
+        }
+        Ok(())
+    }
+
+    pub fn workers(&self) -> usize {
+        match self.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
+    pub fn lmtp_socket_path(&self) -> PathBuf {
+        self.server.data_dir.join(&self.lmtp.socket)
+    }
+
+    /// The effective configuration as TOML, each setting preceded by what it means.
+    pub fn render(&self) -> String {
+        let value = toml::Value::try_from(self).expect("config serializes: plain data only");
+        let mut out = String::from(
+            "# ringmail effective configuration (`ringmail config`).\n\
+             # Durations are seconds. Save as a file and pass it with --config.\n",
+        );
+        let toml::Value::Table(sections) = value else {
+            unreachable!("a struct serializes to a table")
+        };
+        for (section, body) in sections {
+            out.push_str(&format!("\n[{section}]\n"));
+            let toml::Value::Table(fields) = body else {
+                continue;
+            };
+            for (key, v) in fields {
+                if let Some(doc) = describe(&section, &key) {
+                    out.push_str(&format!("# {doc}\n"));
+                }
+                out.push_str(&format!("{key} = {v}\n"));
+            }
+        }
+        out
+    }
+}
+
+fn describe(section: &str, key: &str) -> Option<&'static str> {
+    Some(match (section, key) {
+        ("server", "data_dir") => "Where the LMDB store, certificate, sockets and logs live.",
+        ("server", "hostname") => "This server's name in banners, headers and the certificate.",
+        ("server", "workers") => "Event-loop threads; 0 = one per core.",
+        ("server", "domains") => "Mail domains served; empty accepts any domain.",
+        ("server", "demo_user") => "Create user `demo` with a printed password if no user exists.",
+        ("tls", "cert") => "PEM certificate chain; unset = self-signed, generated once.",
+        ("tls", "key") => "PEM private key for tls.cert.",
+        (_, "listen") => "Plaintext listeners (STLS/STARTTLS upgrade where the protocol has it).",
+        (_, "listen_tls") => "Implicit-TLS listeners.",
+        (_, "login_type") => "plain-text-login | plain-text-authentication | secure-login (TLS first).",
+        (_, "max_connections") => "Connections this server holds for the protocol, idle included.",
+        (_, "max_connections_per_user") => "Connections one user may hold.",
+        (_, "max_connections_per_ip") => "Connections one source address may hold.",
+        (_, "max_command_size") => "Longest command line in bytes.",
+        (_, "pre_auth_timeout") => "Seconds a connection may idle before login.",
+        (_, "auth_timeout") => "Seconds a logged-in connection may idle.",
+        (_, "banner") => "Greeting text.",
+        (_, "protocol_log") => "Log every command and reply (passwords redacted).",
+        ("pop3", "message_retrieval_sort_order") => "ascending | descending (by arrival).",
+        ("lmtp", "socket") => "Unix socket under data_dir; `ringmail deliver` uses it.",
+        ("lmtp", "max_message_size") => "Largest message accepted, in bytes.",
+        ("lmtp", "max_recipients") => "Recipients per transaction.",
+        ("lmtp", "timeout") => "Seconds an LMTP client may idle.",
+        ("limits", "login_failure_delay") => "First delay after a failed login; doubles each time.",
+        ("limits", "login_failure_delay_max") => "Ceiling of the failed-login delay.",
+        ("limits", "max_login_failures") => "Failed logins before the connection is closed.",
+        ("log", "level") => "tracing filter: error, warn, info, debug, trace.",
+        ("log", "protocol_log_dir") => "Protocol log folder under data_dir, one file per day.",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.pop3.listen, vec!["127.0.0.1:10110".parse().unwrap()]);
+        assert_eq!(c.pop3.login_type, LoginType::SecureLogin);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        assert!(Config::parse("[pop3]\nlisten_tsl = []\n").is_err());
+    }
+
+    #[test]
+    fn rendered_config_parses_back() {
+        let mut c = Config::default();
+        c.pop3.login_type = LoginType::PlainTextAuthentication;
+        let again = Config::parse(&c.render()).unwrap();
+        assert_eq!(again.pop3.login_type, LoginType::PlainTextAuthentication);
+        assert!(c.render().contains("# Greeting text."));
+    }
+
+    #[test]
+    fn login_types_mean_what_exchange_means() {
+        use LoginType::*;
+        assert!(PlainTextLogin.allows_plain_command(false));
+        assert!(!PlainTextAuthentication.allows_plain_command(false));
+        assert!(PlainTextAuthentication.allows_sasl(false));
+        assert!(!SecureLogin.allows_sasl(false));
+        assert!(SecureLogin.allows_plain_command(true));
+    }
+}

@@ -1,0 +1,18 @@
+//! ringmail: a mail access server — POP3 and LMTP today, IMAP4 and submission next — built as
+//! per-core io_uring event loops over an LMDB store.
+//!
+//! The protocol modules (`pop3`, `smtp`) are sans-I/O: bytes and events in, bytes and actions
+//! out. Only `runtime` names tokio-uring and only `store` names heed.
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod mime;
+pub mod net;
+pub mod pop3;
+pub mod protolog;
+pub mod runtime;
+pub mod serve;
+pub mod smtp;
+pub mod store;
+pub mod tls;

@@ -1,0 +1,202 @@
+//! The `ringmail` command line (DESIGN.md §5). Errors print as one line on stderr with a
+//! non-zero exit.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use ringmail::admin::{self, deliver};
+use ringmail::config::Config;
+use ringmail::serve;
+use ringmail::store::UserPatch;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "ringmail",
+    version,
+    about = "POP3 and LMTP mail access server on io_uring and LMDB"
+)]
+struct Cli {
+    /// Configuration file (TOML). Without one, the embedded development defaults apply.
+    #[arg(long, global = true, env = "RINGMAIL_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server until SIGINT or SIGTERM.
+    Serve,
+    /// Print the effective configuration as commented TOML.
+    Config,
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Deliver a message from stdin to a user through the running server; exits 0 once durable.
+    Deliver {
+        name: String,
+        #[arg(long)]
+        mailbox: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user with the default folders. Without --password-stdin a password is generated.
+    Add {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+        /// Administrator: may submit mail but never opens a mailbox over POP3/IMAP4.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Change a password. Without --password-stdin a new one is generated and printed.
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Change a user's switches and quota.
+    Set(SetArgs),
+    /// Delete a user and all their mail.
+    Del { name: String },
+    /// List users.
+    List,
+    /// Show one user.
+    Show { name: String },
+}
+
+#[derive(Args)]
+struct SetArgs {
+    name: String,
+    #[arg(long)]
+    pop: Option<Switch>,
+    #[arg(long)]
+    imap: Option<Switch>,
+    #[arg(long)]
+    admin: Option<Switch>,
+    /// Storage quota in bytes; 0 removes it.
+    #[arg(long)]
+    quota: Option<u64>,
+    /// Back end holding this mailbox, for front-end proxies; empty clears it.
+    #[arg(long)]
+    home: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Switch {
+    On,
+    Off,
+}
+
+impl From<Switch> for bool {
+    fn from(s: Switch) -> bool {
+        matches!(s, Switch::On)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ringmail: {}", one_line(&e));
+            match e.downcast_ref::<deliver::Rejected>() {
+                Some(r) if r.temporary => ExitCode::from(deliver::EX_TEMPFAIL as u8),
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+/// The error and its causes on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => serve_command(config),
+        Command::Config => {
+            print!("{}", config.render());
+            Ok(())
+        }
+        Command::User(cmd) => user_command(&config, cmd),
+        Command::Deliver { name, mailbox } => {
+            let message = deliver::read_stdin()?;
+            deliver::deliver(&config.lmtp_socket_path(), &name, mailbox.as_deref(), &message)
+        }
+    }
+}
+
+fn user_command(config: &Config, cmd: UserCommand) -> Result<()> {
+    match cmd {
+        UserCommand::Add {
+            name,
+            password_stdin,
+            admin,
+        } => admin::user_add(config, &name, password_stdin, admin),
+        UserCommand::Passwd { name, password_stdin } => admin::user_passwd(config, &name, password_stdin),
+        UserCommand::Set(a) => {
+            let patch = UserPatch {
+                pop: a.pop.map(bool::from),
+                imap: a.imap.map(bool::from),
+                admin: a.admin.map(bool::from),
+                quota: a.quota.map(|q| (q > 0).then_some(q)),
+                home: a.home.map(|h| (!h.is_empty()).then_some(h)),
+                password: None,
+            };
+            admin::user_set(config, &a.name, patch)
+        }
+        UserCommand::Del { name } => admin::user_del(config, &name),
+        UserCommand::List => admin::user_list(config),
+        UserCommand::Show { name } => admin::user_show(config, &name),
+    }
+}
+
+fn serve_command(config: Config) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .with_context(|| format!("invalid log.level {:?}", config.log.level))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let demo = config.server.demo_user;
+    let mut ready_error = None;
+    serve::run(config, |shared| {
+        if demo {
+            match serve::ensure_demo_user(&shared.store) {
+                Ok(Some(password)) => println!("demo user created: name demo, password {password}"),
+                Ok(None) => {}
+                Err(e) => ready_error = Some(e),
+            }
+        }
+        print_listeners(&shared.config);
+    })?;
+    if let Some(e) = ready_error {
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+fn print_listeners(config: &Config) {
+    let join = |v: &[std::net::SocketAddr]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" ");
+    println!("pop3 (STLS): {}", join(&config.pop3.listen));
+    println!("pop3s: {}", join(&config.pop3.listen_tls));
+    println!(
+        "lmtp: {} and {}",
+        join(&config.lmtp.listen),
+        config.lmtp_socket_path().display()
+    );
+    println!("ringmail ready ({} workers)", config.workers());
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}

@@ -1,0 +1,8 @@
+//! Connections: plaintext or TLS over the io layer, STARTTLS/STLS upgrade, and the resumable
+//! line framer every protocol reads through.
+
+pub mod conn;
+pub mod framer;
+
+pub use conn::Conn;
+pub use framer::{Frame, Framer};

@@ -1,0 +1,575 @@
+//! The POP3 session state machine (RFC 1939, 2449, 2595, 5034, 3206), sans-I/O.
+//!
+//! Lines and results go in; reply bytes go into a buffer the caller owns, and an `Action` tells
+//! the caller what to do next. No socket, no clock, no store: the caller resolves logins,
+//! streams message bodies and commits deletions, and reports back.
+//!
+//! States are types: only a successful login builds a `Transaction`, and deletions exist only
+//! inside it, so nothing is deleted unless QUIT reaches the UPDATE state (RFC 1939 §6).
+
+use std::borrow::Cow;
+
+use super::command::{self, Command, ParseError, Phase};
+use crate::auth::login::Credentials;
+use crate::auth::sasl::{self, Mechanism, Response, SaslError, SaslExchange, SaslStep};
+use crate::auth::scram::ScramCredentials;
+use crate::config::LoginType;
+
+pub struct Settings {
+    pub login_type: LoginType,
+    /// STLS can be offered (a plaintext listener with TLS configured).
+    pub stls: bool,
+    pub banner: String,
+    pub max_login_failures: u32,
+}
+
+/// One message as POP3 sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub uid: u32,
+    pub size: u64,
+    pub body_id: u64,
+}
+
+/// The maildrop as locked at login, in presentation order (message 1 first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Maildrop {
+    pub mailbox: u64,
+    pub uid_validity: u32,
+    pub messages: Vec<Message>,
+}
+
+/// Why a login did not open the maildrop; each has its RFC 3206 response code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginFailure {
+    /// Wrong name or password: `[AUTH]`, counts toward the disconnect.
+    BadCredentials,
+    /// Authenticated but not allowed here (admin, POP3 off, limits): `[AUTH]` with the reason.
+    Refused(String),
+    /// Another session holds the maildrop: `[IN-USE]`.
+    InUse,
+    /// Store trouble: `[SYS/TEMP]`.
+    Temporary,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Go on with the next buffered line, or read more.
+    Continue,
+    /// Resolve these credentials, then call `login_result`.
+    Login(Credentials),
+    /// Look up the SCRAM keys of this user, then call `scram_credentials`.
+    LookupScram(String),
+    /// Flush, drop all buffered input, run the TLS handshake, then call `tls_started`.
+    StartTls,
+    /// Stream this body through a `RetrEncoder` (whole or TOP n), then continue.
+    Retrieve { body_id: u64, top: Option<u32> },
+    /// Delete these UIDs durably, then call `commit_result`.
+    Commit { mailbox: u64, uids: Vec<u32> },
+    /// Flush and close the connection.
+    Close,
+}
+
+enum State {
+    Authorization(Authorization),
+    Transaction(Transaction),
+    Closed,
+}
+
+enum Authorization {
+    Idle,
+    GotUser(String),
+    Sasl(Box<SaslExchange>),
+    /// Waiting for `login_result` or `scram_credentials`.
+    Pending(Option<Box<SaslExchange>>),
+}
+
+struct Transaction {
+    maildrop: Maildrop,
+    deleted: Vec<bool>,
+}
+
+pub struct Session {
+    settings: Settings,
+    tls: bool,
+    state: State,
+    failures: u32,
+    /// The SCRAM user being authenticated, so a failed proof is penalised under its name.
+    scram_user: String,
+}
+
+/// Appends one line: status, text, CRLF.
+fn reply(out: &mut Vec<u8>, status: &str, text: &str) {
+    out.extend_from_slice(status.as_bytes());
+    if !text.is_empty() {
+        out.push(b' ');
+        out.extend_from_slice(text.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn ok(out: &mut Vec<u8>, text: &str) {
+    reply(out, "+OK", text);
+}
+
+fn err(out: &mut Vec<u8>, text: &str) {
+    reply(out, "-ERR", text);
+}
+
+impl Session {
+    pub fn new(settings: Settings, tls: bool) -> Session {
+        Session {
+            settings,
+            tls,
+            state: State::Authorization(Authorization::Idle),
+            failures: 0,
+            scram_user: String::new(),
+        }
+    }
+
+    pub fn greeting(&self, out: &mut Vec<u8>) {
+        ok(out, &self.settings.banner);
+    }
+
+    pub fn is_authenticated(&self) -> bool {
+        matches!(self.state, State::Transaction(_))
+    }
+
+    /// The line as the protocol log may show it: passwords and SASL data redacted.
+    pub fn loggable<'a>(&self, line: &'a [u8]) -> Cow<'a, [u8]> {
+        if matches!(self.state, State::Authorization(Authorization::Sasl(_))) {
+            return Cow::Borrowed(b"<sasl response redacted>");
+        }
+        let upper: Vec<u8> = line.iter().take(5).map(u8::to_ascii_uppercase).collect();
+        if upper.starts_with(b"PASS ") {
+            return Cow::Borrowed(b"PASS <redacted>");
+        }
+        if upper.starts_with(b"AUTH ") {
+            let mut words = line.splitn(3, |&b| b == b' ');
+            let (_, mech) = (words.next(), words.next().unwrap_or_default());
+            if words.next().is_some() {
+                let mut shown = b"AUTH ".to_vec();
+                shown.extend_from_slice(mech);
+                shown.extend_from_slice(b" <redacted>");
+                return Cow::Owned(shown);
+            }
+        }
+        Cow::Borrowed(line)
+    }
+
+    /// A line longer than `max_command_size` arrived; RFC 2449 §4 wants an error, not a hangup.
+    pub fn too_long(&mut self, out: &mut Vec<u8>) -> Action {
+        if let State::Authorization(a @ Authorization::Sasl(_)) = &mut self.state {
+            *a = Authorization::Idle;
+        }
+        err(out, "line too long");
+        Action::Continue
+    }
+
+    pub fn on_line(&mut self, line: &[u8], out: &mut Vec<u8>) -> Action {
+        if let State::Authorization(Authorization::Sasl(_)) = self.state {
+            return self.sasl_response(line, out);
+        }
+        let command = match command::parse(line) {
+            Ok(c) => c,
+            Err(e) => {
+                let text = match e {
+                    ParseError::Unknown => "unknown command",
+                    ParseError::Syntax => "syntax error",
+                    ParseError::BadNumber => "invalid message number",
+                };
+                err(out, text);
+                return Action::Continue;
+            }
+        };
+        let phase = match self.state {
+            State::Authorization(_) => Phase::Authorization,
+            State::Transaction(_) => Phase::Transaction,
+            State::Closed => return Action::Close,
+        };
+        if !command.spec().phases.contains(&phase) {
+            err(out, "command not valid in this state");
+            return Action::Continue;
+        }
+        match command {
+            Command::Capa => {
+                self.capa(out);
+                Action::Continue
+            }
+            Command::Quit => self.quit(out),
+            Command::User(_) | Command::Pass(_) | Command::Auth(_) | Command::Stls => self.authorization(command, out),
+            other => self.transaction(other, out),
+        }
+    }
+
+    /// RFC 2449 §5: capabilities depend on the state and on TLS.
+    fn capa(&self, out: &mut Vec<u8>) {
+        ok(out, "Capability list follows");
+        let mut line = |s: &str| {
+            out.extend_from_slice(s.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        };
+        line("TOP");
+        line("UIDL");
+        line("RESP-CODES");
+        line("AUTH-RESP-CODE");
+        line("PIPELINING");
+        line("EXPIRE NEVER");
+        line("IMPLEMENTATION ringmail");
+        if matches!(self.state, State::Authorization(_)) {
+            if self.settings.login_type.allows_plain_command(self.tls) {
+                line("USER");
+            }
+            if self.settings.login_type.allows_sasl(self.tls) {
+                line(&format!("SASL {}", self.mechanisms().join(" ")));
+            }
+            if self.settings.stls && !self.tls {
+                line("STLS");
+            }
+        }
+        line(".");
+    }
+
+    fn mechanisms(&self) -> Vec<&'static str> {
+        Mechanism::ALL
+            .iter()
+            .filter(|_| self.sasl_allowed())
+            .map(|m| m.name())
+            .collect()
+    }
+
+    /// `plain-text-authentication` allows SASL without TLS; `secure-login` allows nothing.
+    fn sasl_allowed(&self) -> bool {
+        self.settings.login_type.allows_sasl(self.tls)
+    }
+
+    fn quit(&mut self, out: &mut Vec<u8>) -> Action {
+        match std::mem::replace(&mut self.state, State::Closed) {
+            State::Transaction(t) => {
+                let uids: Vec<u32> = t
+                    .maildrop
+                    .messages
+                    .iter()
+                    .zip(&t.deleted)
+                    .filter(|(_, &d)| d)
+                    .map(|(m, _)| m.uid)
+                    .collect();
+                if uids.is_empty() {
+                    ok(out, "ringmail signing off");
+                    return Action::Close;
+                }
+                // RFC 1939 §6: the UPDATE state; the reply waits for the commit.
+                Action::Commit {
+                    mailbox: t.maildrop.mailbox,
+                    uids,
+                }
+            }
+            _ => {
+                ok(out, "ringmail signing off");
+                Action::Close
+            }
+        }
+    }
+
+    pub fn commit_result(&mut self, result: Result<usize, ()>, out: &mut Vec<u8>) -> Action {
+        match result {
+            Ok(n) => ok(out, &format!("ringmail signing off ({n} messages deleted)")),
+            Err(()) => err(out, "[SYS/TEMP] some deleted messages not removed"),
+        }
+        Action::Close
+    }
+
+    fn authorization(&mut self, command: Command, out: &mut Vec<u8>) -> Action {
+        let State::Authorization(auth) = &mut self.state else {
+            unreachable!("the command table admits these in AUTHORIZATION only")
+        };
+        let plain_ok = self.settings.login_type.allows_plain_command(self.tls);
+        match command {
+            Command::Stls if self.tls => err(out, "already using TLS"),
+            Command::Stls if !self.settings.stls => err(out, "TLS is not available"),
+            Command::Stls => {
+                *auth = Authorization::Idle;
+                ok(out, "Begin TLS negotiation now");
+                return Action::StartTls;
+            }
+            Command::User(_) | Command::Pass(_) if !plain_ok => {
+                *auth = Authorization::Idle;
+                err(
+                    out,
+                    "[AUTH] Plaintext authentication disallowed on non-secure connections",
+                );
+            }
+            Command::User(name) => {
+                *auth = Authorization::GotUser(name);
+                ok(out, "send PASS");
+            }
+            Command::Pass(password) => match std::mem::replace(auth, Authorization::Idle) {
+                Authorization::GotUser(user) => {
+                    *auth = Authorization::Pending(None);
+                    return Action::Login(Credentials::Password {
+                        authzid: None,
+                        user,
+                        password,
+                    });
+                }
+                _ => err(out, "USER first"),
+            },
+            Command::Auth(None) => {
+                ok(out, "Supported mechanisms follow");
+                for m in self.mechanisms() {
+                    out.extend_from_slice(m.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(b".\r\n");
+            }
+            Command::Auth(Some((mechanism, initial))) => return self.auth_start(&mechanism, initial, out),
+            _ => unreachable!("dispatched by on_line"),
+        }
+        Action::Continue
+    }
+
+    fn auth_start(&mut self, mechanism: &str, initial: Option<String>, out: &mut Vec<u8>) -> Action {
+        let Some(mechanism) = Mechanism::parse(mechanism.as_bytes()) else {
+            err(out, "[AUTH] unsupported mechanism");
+            return Action::Continue;
+        };
+        if !self.sasl_allowed() {
+            err(out, "[AUTH] Authentication disallowed on non-secure connections");
+            return Action::Continue;
+        }
+        let initial = match initial.map(|i| sasl::decode_response(i.as_bytes())) {
+            None => None,
+            Some(Ok(Response::Data(d))) => Some(d),
+            Some(Ok(Response::Cancel)) | Some(Err(_)) => {
+                err(out, "[AUTH] invalid initial response");
+                return Action::Continue;
+            }
+        };
+        let (exchange, step) = SaslExchange::start(mechanism, initial);
+        self.sasl_step(Box::new(exchange), step, out)
+    }
+
+    fn sasl_response(&mut self, line: &[u8], out: &mut Vec<u8>) -> Action {
+        let State::Authorization(auth) = &mut self.state else {
+            unreachable!("checked by on_line")
+        };
+        let Authorization::Sasl(mut exchange) = std::mem::replace(auth, Authorization::Idle) else {
+            unreachable!("checked by on_line")
+        };
+        let step = match sasl::decode_response(line) {
+            Ok(response) => exchange.respond(response),
+            Err(e) => SaslStep::Failed(e),
+        };
+        self.sasl_step(exchange, step, out)
+    }
+
+    pub fn scram_credentials(&mut self, credentials: Option<ScramCredentials>, out: &mut Vec<u8>) -> Action {
+        let State::Authorization(auth) = &mut self.state else {
+            return Action::Close;
+        };
+        let Authorization::Pending(Some(mut exchange)) = std::mem::replace(auth, Authorization::Idle) else {
+            return Action::Close;
+        };
+        let step = exchange.credentials(credentials.as_ref());
+        self.sasl_step(exchange, step, out)
+    }
+
+    fn sasl_step(&mut self, exchange: Box<SaslExchange>, step: SaslStep, out: &mut Vec<u8>) -> Action {
+        let State::Authorization(auth) = &mut self.state else {
+            unreachable!("SASL runs in AUTHORIZATION only")
+        };
+        match step {
+            SaslStep::Challenge(data) => {
+                out.extend_from_slice(b"+ ");
+                out.extend_from_slice(sasl::encode_challenge(&data).as_bytes());
+                out.extend_from_slice(b"\r\n");
+                *auth = Authorization::Sasl(exchange);
+                Action::Continue
+            }
+            SaslStep::NeedCredentials { authcid } => {
+                *auth = Authorization::Pending(Some(exchange));
+                self.scram_user.clone_from(&authcid);
+                Action::LookupScram(authcid)
+            }
+            SaslStep::VerifyPassword {
+                authzid,
+                authcid,
+                password,
+            } => {
+                *auth = Authorization::Pending(None);
+                Action::Login(Credentials::Password {
+                    authzid,
+                    user: authcid,
+                    password,
+                })
+            }
+            SaslStep::Authenticated { authzid, authcid } => {
+                *auth = Authorization::Pending(None);
+                Action::Login(Credentials::Verified { authzid, user: authcid })
+            }
+            SaslStep::Failed(SaslError::AuthFailed) => {
+                *auth = Authorization::Pending(None);
+                let user = std::mem::take(&mut self.scram_user);
+                Action::Login(Credentials::Rejected { user })
+            }
+            SaslStep::Failed(SaslError::Cancelled) => {
+                *auth = Authorization::Idle;
+                err(out, "[AUTH] authentication cancelled");
+                Action::Continue
+            }
+            SaslStep::Failed(_) => {
+                *auth = Authorization::Idle;
+                err(out, "[AUTH] malformed authentication exchange");
+                Action::Continue
+            }
+        }
+    }
+
+    /// The outcome of `Action::Login`. The caller has already waited out any penalty delay.
+    pub fn login_result(&mut self, result: Result<Maildrop, LoginFailure>, out: &mut Vec<u8>) -> Action {
+        match result {
+            Ok(maildrop) => {
+                let n = maildrop.messages.len();
+                let size: u64 = maildrop.messages.iter().map(|m| m.size).sum();
+                self.state = State::Transaction(Transaction {
+                    deleted: vec![false; n],
+                    maildrop,
+                });
+                ok(out, &format!("maildrop has {n} messages ({size} octets)"));
+                Action::Continue
+            }
+            Err(failure) => {
+                self.state = State::Authorization(Authorization::Idle);
+                match failure {
+                    LoginFailure::BadCredentials => {
+                        self.failures += 1;
+                        err(out, "[AUTH] authentication failed");
+                        if self.failures >= self.settings.max_login_failures {
+                            err(out, "too many failed logins, closing");
+                            self.state = State::Closed;
+                            return Action::Close;
+                        }
+                    }
+                    LoginFailure::Refused(reason) => err(out, &format!("[AUTH] {reason}")),
+                    LoginFailure::InUse => err(out, "[IN-USE] maildrop is in use by another session"),
+                    LoginFailure::Temporary => err(out, "[SYS/TEMP] temporary failure, try again later"),
+                }
+                Action::Continue
+            }
+        }
+    }
+
+    /// Called after a successful handshake: all plaintext-era state is gone (RFC 2595 §4).
+    pub fn tls_started(&mut self) {
+        self.tls = true;
+        self.state = State::Authorization(Authorization::Idle);
+    }
+
+    fn transaction(&mut self, command: Command, out: &mut Vec<u8>) -> Action {
+        let State::Transaction(t) = &mut self.state else {
+            unreachable!("the command table admits these in TRANSACTION only")
+        };
+        t.execute(command, out)
+    }
+}
+
+impl Transaction {
+    /// The message numbered `n` (1-based), unless it does not exist or is marked deleted.
+    fn live(&self, n: u32) -> Option<&Message> {
+        let i = (n as usize).checked_sub(1)?;
+        if *self.deleted.get(i)? {
+            return None;
+        }
+        self.maildrop.messages.get(i)
+    }
+
+    fn live_messages(&self) -> impl Iterator<Item = (usize, &Message)> {
+        self.maildrop
+            .messages
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.deleted[*i])
+            .map(|(i, m)| (i + 1, m))
+    }
+
+    fn uidl(&self, m: &Message) -> String {
+        // RFC 1939 §7: unique within the maildrop and stable across sessions; UIDVALIDITY
+        // and UID together are never reused.
+        format!("{}.{}", self.maildrop.uid_validity, m.uid)
+    }
+
+    fn execute(&mut self, command: Command, out: &mut Vec<u8>) -> Action {
+        let mut buf = itoa::Buffer::new();
+        match command {
+            Command::Stat => {
+                let (count, size) = self
+                    .live_messages()
+                    .fold((0u64, 0u64), |(c, s), (_, m)| (c + 1, s + m.size));
+                ok(out, &format!("{count} {size}"));
+            }
+            Command::List(Some(n)) => match self.live(n) {
+                Some(m) => ok(out, &format!("{n} {}", m.size)),
+                None => err(out, "no such message"),
+            },
+            Command::List(None) => {
+                ok(out, "scan listing follows");
+                for (n, m) in self.live_messages() {
+                    out.extend_from_slice(buf.format(n).as_bytes());
+                    out.push(b' ');
+                    out.extend_from_slice(buf.format(m.size).as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(b".\r\n");
+            }
+            Command::Uidl(Some(n)) => match self.live(n) {
+                Some(m) => ok(out, &format!("{n} {}", self.uidl(m))),
+                None => err(out, "no such message"),
+            },
+            Command::Uidl(None) => {
+                ok(out, "unique-id listing follows");
+                for (n, m) in self.live_messages() {
+                    out.extend_from_slice(buf.format(n).as_bytes());
+                    out.push(b' ');
+                    out.extend_from_slice(self.uidl(m).as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(b".\r\n");
+            }
+            Command::Retr(n) => match self.live(n) {
+                Some(m) => {
+                    ok(out, &format!("{} octets", m.size));
+                    return Action::Retrieve {
+                        body_id: m.body_id,
+                        top: None,
+                    };
+                }
+                None => err(out, "no such message"),
+            },
+            Command::Top(n, lines) => match self.live(n) {
+                Some(m) => {
+                    ok(out, "top of message follows");
+                    return Action::Retrieve {
+                        body_id: m.body_id,
+                        top: Some(lines),
+                    };
+                }
+                None => err(out, "no such message"),
+            },
+            Command::Dele(n) => match self.live(n) {
+                Some(_) => {
+                    self.deleted[n as usize - 1] = true;
+                    ok(out, &format!("message {n} deleted"));
+                }
+                None => err(out, "no such message"),
+            },
+            Command::Rset => {
+                self.deleted.iter_mut().for_each(|d| *d = false);
+                let n = self.maildrop.messages.len();
+                ok(out, &format!("maildrop has {n} messages"));
+            }
+            Command::Noop => ok(out, ""),
+            _ => unreachable!("dispatched by on_line"),
+        }
+        Action::Continue
+    }
+}

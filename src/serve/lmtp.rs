@@ -1,0 +1,166 @@
+//! The LMTP driver: feeds `smtp::Session`, looks recipients up in the store, and delivers —
+//! ingest (line-ending normalisation and the one MIME parse) on the blocking pool, then the
+//! writer thread — answering each recipient only once the message is durable.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Shared;
+use crate::mime;
+use crate::net::{Conn, Frame, Framer};
+use crate::runtime::io::Stream;
+use crate::runtime::Shutdown;
+use crate::smtp::{Action, DeliveryStatus, Envelope, Session, Settings};
+use crate::store::{self, StoreError, WriteOp, WriteOutcome};
+
+/// RFC 5321 §4.5.3.1.4 allows 512; clients send longer ESMTP parameters in practice.
+const MAX_COMMAND: usize = 2048;
+
+pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>, shutdown: Shutdown) {
+    let mut conn = Conn::new(stream, peer.map(|p| p.ip()));
+    let config = &shared.config;
+    let id = shared.session_id();
+    let log = |dir: char, bytes: &[u8]| {
+        if let Some(log) = shared.protolog.as_ref().filter(|_| config.lmtp.protocol_log) {
+            log.log("lmtp", id, dir, bytes);
+        }
+    };
+    let mut session = Session::new(Settings {
+        hostname: config.server.hostname.clone(),
+        max_message_size: config.lmtp.max_message_size,
+        max_recipients: config.lmtp.max_recipients,
+        domains: config.server.domains.clone(),
+    });
+    let mut out = Vec::new();
+    let mut framer = Framer::new(MAX_COMMAND);
+    session.greeting(&mut out);
+    let timeout = Duration::from_secs(config.lmtp.timeout);
+    loop {
+        let action = if session.in_data() {
+            let (used, action) = session.data(framer.pending(), &mut out);
+            framer.consume(used);
+            if action == Action::Continue && session.in_data() {
+                None
+            } else {
+                Some(action)
+            }
+        } else {
+            match framer.next_line() {
+                Frame::Line(line) => {
+                    log('<', line);
+                    Some(session.on_line(line, &mut out))
+                }
+                Frame::TooLong => Some(session.too_long(&mut out)),
+                Frame::NeedMore => None,
+            }
+        };
+        let Some(action) = action else {
+            log('>', &out);
+            if conn.write(&mut out).await.is_err() {
+                break;
+            }
+            framer.shrink_idle();
+            let read = tokio::time::timeout(timeout, conn.read(framer.read_buffer()));
+            let got = tokio::select! {
+                r = read => r,
+                () = shutdown.wait() => {
+                    out.extend_from_slice(b"421 4.3.2 server shutting down\r\n");
+                    break;
+                }
+            };
+            match got {
+                Ok(Ok(n)) if n > 0 => continue,
+                Ok(_) => break,
+                Err(_) => {
+                    out.extend_from_slice(b"421 4.4.2 idle for too long\r\n");
+                    break;
+                }
+            }
+        };
+        match action {
+            Action::Continue => {}
+            Action::CheckRecipient(recipient) => {
+                let exists = shared
+                    .store
+                    .snapshot()
+                    .and_then(|s| s.user(&recipient.user))
+                    .map(|u| u.is_some());
+                match exists {
+                    Ok(exists) => session.recipient_result(recipient, exists, &mut out),
+                    Err(e) => {
+                        tracing::error!(session = id, "recipient lookup: {e}");
+                        out.extend_from_slice(b"451 4.3.0 temporary failure\r\n");
+                        session.recipient_result(recipient, false, &mut Vec::new())
+                    }
+                };
+            }
+            Action::Deliver(envelope) => {
+                let recipients = envelope.recipients.clone();
+                let statuses = deliver(&shared, envelope).await;
+                session.delivery_result(&recipients, &statuses, &mut out);
+            }
+            Action::Close => break,
+        }
+    }
+    log('>', &out);
+    let _ = conn.write(&mut out).await;
+    conn.close().await;
+}
+
+async fn deliver(shared: &Shared, envelope: Envelope) -> Vec<DeliveryStatus> {
+    let n = envelope.recipients.len();
+    let Envelope {
+        recipients, message, ..
+    } = envelope;
+    let ingested = tokio::task::spawn_blocking(move || ingest(message)).await;
+    let (message, structure) = match ingested {
+        Ok(Ok(parsed)) => parsed,
+        Ok(Err(e)) => return vec![DeliveryStatus::BadMessage(bad_message_text(&e)); n],
+        Err(_) => return vec![DeliveryStatus::Temporary; n],
+    };
+    let op = WriteOp::Deliver {
+        message: message.into(),
+        structure: Arc::new(structure),
+        recipients: recipients
+            .iter()
+            .map(|r| store::Recipient {
+                user: r.user.clone(),
+                mailbox: r.mailbox.clone(),
+            })
+            .collect(),
+    };
+    match shared.store.write(op).await {
+        Ok(WriteOutcome::Delivered(results)) => results
+            .into_iter()
+            .map(|r| match r {
+                Ok(_) => DeliveryStatus::Delivered,
+                Err(StoreError::OverQuota) => DeliveryStatus::OverQuota,
+                Err(_) => DeliveryStatus::Temporary,
+            })
+            .collect(),
+        other => {
+            tracing::error!("delivery failed: {other:?}");
+            vec![DeliveryStatus::Temporary; n]
+        }
+    }
+}
+
+/// Normalises line endings (so every size we report is exact) and parses the MIME structure
+/// once, here, for every later FETCH, RETR and TOP.
+pub fn ingest(raw: Vec<u8>) -> Result<(Vec<u8>, mime::Structure), mime::IngestError> {
+    let message = match mime::normalize_line_endings(&raw) {
+        std::borrow::Cow::Borrowed(_) => raw,
+        std::borrow::Cow::Owned(fixed) => fixed,
+    };
+    let structure = mime::analyze(&message)?;
+    Ok((message, structure))
+}
+
+fn bad_message_text(e: &mime::IngestError) -> &'static str {
+    match e {
+        mime::IngestError::NoSeparator => "message has no header/body separator",
+        mime::IngestError::Nul => "message contains NUL bytes",
+        mime::IngestError::Empty => "message is empty",
+    }
+}

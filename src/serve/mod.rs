@@ -1,0 +1,271 @@
+//! `ringmail serve`: opens the store, prepares TLS, starts one event loop per core with its own
+//! listeners, and drains them on SIGINT/SIGTERM.
+//!
+//! The per-protocol drivers here are thin: they move bytes between a `Conn` and a sans-I/O
+//! session and carry out the session's actions (store reads and writes, TLS, timers).
+
+mod lmtp;
+mod pop3;
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use crate::auth::limits::{ConnectionLimits, LimitSettings};
+use crate::auth::password;
+use crate::auth::penalty::Penalties;
+use crate::config::Config;
+use crate::protolog::ProtoLog;
+use crate::runtime::io::{self, TcpListener, UnixListener};
+use crate::runtime::{self, Shutdown};
+use crate::store::{NewUser, Store, StoreError, WriteOp};
+
+/// How long open sessions get to finish once shutdown starts.
+const DRAIN: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("cannot create the demo user: {0}")]
+    Demo(String),
+}
+
+/// Everything the sessions of every core share.
+pub struct Shared {
+    pub config: Config,
+    pub store: Store,
+    pub tls: Arc<rustls::ServerConfig>,
+    pub pop3_limits: Arc<ConnectionLimits>,
+    pub penalties: Penalties,
+    pub maildrop_locks: pop3::MaildropLocks,
+    pub protolog: Option<ProtoLog>,
+    next_session: std::sync::atomic::AtomicU64,
+}
+
+impl Shared {
+    fn session_id(&self) -> u64 {
+        self.next_session.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Runs the server until a signal arrives. `on_ready` is told once every listener is bound.
+pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeError> {
+    let store = Store::open(&config.server.data_dir)?;
+    let tls = crate::tls::server_config(&config)?;
+    let protolog = if config.pop3.protocol_log || config.lmtp.protocol_log {
+        Some(ProtoLog::start(
+            config.server.data_dir.join(&config.log.protocol_log_dir),
+        )?)
+    } else {
+        None
+    };
+    let shared = Arc::new(Shared {
+        pop3_limits: ConnectionLimits::new(LimitSettings {
+            max_connections: config.pop3.max_connections,
+            max_connections_per_ip: config.pop3.max_connections_per_ip,
+            max_connections_per_user: config.pop3.max_connections_per_user,
+        }),
+        penalties: Penalties::new(
+            Duration::from_secs(config.limits.login_failure_delay),
+            Duration::from_secs(config.limits.login_failure_delay_max),
+        ),
+        maildrop_locks: pop3::MaildropLocks::default(),
+        protolog,
+        next_session: 1.into(),
+        tls,
+        store,
+        config,
+    });
+    let shutdown = Shutdown::default();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let mut workers = Vec::new();
+    for index in 0..shared.config.workers() {
+        let (shared, shutdown, ready) = (shared.clone(), shutdown.clone(), ready_tx.clone());
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("ringmail-core-{index}"))
+                .spawn(move || io::run_loop(worker(shared, index, shutdown, ready)))?,
+        );
+    }
+    drop(ready_tx);
+    let mut failure = None;
+    for result in ready_rx.iter() {
+        if let Err(e) = result {
+            failure.get_or_insert(e);
+        }
+    }
+    if let Some(e) = failure {
+        shutdown.trigger();
+        for w in workers {
+            let _ = w.join();
+        }
+        return Err(e);
+    }
+    on_ready(&shared);
+    let signal = runtime::wait_for_signal()?;
+    tracing::info!("signal {signal}: shutting down");
+    shutdown.trigger();
+    for w in workers {
+        let _ = w.join();
+    }
+    Ok(())
+}
+
+/// Creates user `demo` with a random password when the store has no user at all.
+pub fn ensure_demo_user(store: &Store) -> Result<Option<String>, ServeError> {
+    if !store.snapshot()?.users()?.is_empty() {
+        return Ok(None);
+    }
+    let password = password::generate();
+    let hashed = password::hash(&password).map_err(|e| ServeError::Demo(e.to_string()))?;
+    store.write_blocking(WriteOp::AddUser(NewUser {
+        name: "demo".into(),
+        password_hash: hashed.phc,
+        scram: hashed.scram,
+        admin: false,
+    }))?;
+    Ok(Some(password))
+}
+
+enum Listener {
+    Pop3 { listener: TcpListener, tls: bool },
+    LmtpTcp(TcpListener),
+    LmtpUnix(UnixListener),
+}
+
+fn bind_all(shared: &Shared, index: usize) -> Result<Vec<Listener>, ServeError> {
+    let tcp = |addr: &SocketAddr| {
+        TcpListener::bind(*addr).map_err(|source| ServeError::Listen {
+            addr: addr.to_string(),
+            source,
+        })
+    };
+    let c = &shared.config;
+    let mut out = Vec::new();
+    for addr in &c.pop3.listen {
+        out.push(Listener::Pop3 {
+            listener: tcp(addr)?,
+            tls: false,
+        });
+    }
+    for addr in &c.pop3.listen_tls {
+        out.push(Listener::Pop3 {
+            listener: tcp(addr)?,
+            tls: true,
+        });
+    }
+    for addr in &c.lmtp.listen {
+        out.push(Listener::LmtpTcp(tcp(addr)?));
+    }
+    // A unix socket cannot be shared by SO_REUSEPORT: the first core serves it.
+    if index == 0 {
+        let path = c.lmtp_socket_path();
+        let unix = UnixListener::bind(&path).map_err(|source| ServeError::Listen {
+            addr: path.display().to_string(),
+            source,
+        })?;
+        out.push(Listener::LmtpUnix(unix));
+    }
+    Ok(out)
+}
+
+/// Counts this core's open sessions so shutdown can wait for them.
+#[derive(Clone, Default)]
+struct Sessions {
+    open: Rc<Cell<usize>>,
+}
+
+struct SessionGuard(Sessions);
+
+impl Sessions {
+    fn enter(&self) -> SessionGuard {
+        self.open.set(self.open.get() + 1);
+        SessionGuard(self.clone())
+    }
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.0.open.set(self.0.open.get() - 1);
+    }
+}
+
+async fn worker(shared: Arc<Shared>, index: usize, shutdown: Shutdown, ready: mpsc::Sender<Result<(), ServeError>>) {
+    let listeners = match bind_all(&shared, index) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    drop(ready);
+    let sessions = Sessions::default();
+    for listener in listeners {
+        io::spawn(accept_loop(
+            listener,
+            shared.clone(),
+            shutdown.clone(),
+            sessions.clone(),
+        ));
+    }
+    shutdown.wait().await;
+    let drained = async {
+        while sessions.open.get() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN, drained).await;
+}
+
+async fn accept_loop(mut listener: Listener, shared: Arc<Shared>, shutdown: Shutdown, sessions: Sessions) {
+    loop {
+        let accepted = tokio::select! {
+            r = accept(&mut listener) => r,
+            () = shutdown.wait() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let guard = sessions.enter();
+        let (shared, shutdown) = (shared.clone(), shutdown.clone());
+        match &listener {
+            Listener::Pop3 { tls, .. } => {
+                let tls = *tls;
+                io::spawn(async move {
+                    pop3::serve(shared, stream, peer, tls, shutdown).await;
+                    drop(guard);
+                })
+            }
+            Listener::LmtpTcp(_) | Listener::LmtpUnix(_) => io::spawn(async move {
+                lmtp::serve(shared, stream, peer, shutdown).await;
+                drop(guard);
+            }),
+        }
+    }
+}
+
+async fn accept(listener: &mut Listener) -> std::io::Result<(io::Stream, Option<SocketAddr>)> {
+    match listener {
+        Listener::Pop3 { listener, .. } | Listener::LmtpTcp(listener) => {
+            let (s, peer) = listener.accept().await?;
+            Ok((s, Some(peer)))
+        }
+        Listener::LmtpUnix(l) => Ok((l.accept().await?, None)),
+    }
+}

@@ -1,0 +1,344 @@
+//! The POP3 driver: moves bytes between a connection and `pop3::Session` and carries out its
+//! actions — login (argon2 on the blocking pool, penalties, limits, the maildrop lock), message
+//! streaming from the store, and the deletions of the UPDATE state.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::Shared;
+use crate::auth::limits::Slot;
+use crate::auth::login::{self, Credentials, LoginError};
+use crate::auth::policy::Protocol;
+use crate::config::SortOrder;
+use crate::net::{Conn, Frame, Framer};
+use crate::pop3::{Action, LoginFailure, Maildrop, Message, RetrEncoder, Session, Settings};
+use crate::runtime::io::Stream;
+use crate::runtime::Shutdown;
+use crate::store::{StoreError, WriteOp, WriteOutcome};
+
+/// Output is sent once this much is buffered, and a RETR re-opens its read transaction.
+const FLUSH_AT: usize = 256 * 1024;
+/// A client that does not take our output for this long is gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// RFC 1939 §8: one session at a time holds a maildrop's exclusive-access lock.
+#[derive(Default)]
+pub struct MaildropLocks(Mutex<HashSet<u32>>);
+
+pub struct MaildropLock<'a> {
+    locks: &'a MaildropLocks,
+    user: u32,
+}
+
+impl MaildropLocks {
+    fn try_lock(&self, user: u32) -> Option<MaildropLock<'_>> {
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        held.insert(user).then_some(MaildropLock { locks: self, user })
+    }
+}
+
+impl Drop for MaildropLock<'_> {
+    fn drop(&mut self) {
+        let mut held = self.locks.0.lock().unwrap_or_else(|e| e.into_inner());
+        held.remove(&self.user);
+    }
+}
+
+/// Why the connection ends early.
+enum End {
+    Io,
+}
+
+impl From<std::io::Error> for End {
+    fn from(_: std::io::Error) -> End {
+        End::Io
+    }
+}
+
+struct Driver<'a> {
+    shared: &'a Shared,
+    conn: Conn,
+    out: Vec<u8>,
+    id: u64,
+}
+
+impl Driver<'_> {
+    fn log(&self, direction: char, bytes: &[u8]) {
+        if let Some(log) = self
+            .shared
+            .protolog
+            .as_ref()
+            .filter(|_| self.shared.config.pop3.protocol_log)
+        {
+            log.log("pop3", self.id, direction, bytes);
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), End> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        self.log('>', &self.out.clone());
+        tokio::time::timeout(WRITE_TIMEOUT, self.conn.write(&mut self.out))
+            .await
+            .map_err(|_| End::Io)??;
+        Ok(())
+    }
+
+    /// Bulk message data bypasses the protocol log (it is not commands or replies).
+    async fn flush_data(&mut self) -> Result<(), End> {
+        tokio::time::timeout(WRITE_TIMEOUT, self.conn.write(&mut self.out))
+            .await
+            .map_err(|_| End::Io)??;
+        Ok(())
+    }
+}
+
+pub async fn serve(
+    shared: Arc<Shared>,
+    stream: Stream,
+    peer: Option<SocketAddr>,
+    implicit_tls: bool,
+    shutdown: Shutdown,
+) {
+    let ip = peer.map(|p| p.ip());
+    let mut driver = Driver {
+        shared: &shared,
+        conn: Conn::new(stream, ip),
+        out: Vec::new(),
+        id: shared.session_id(),
+    };
+    let config = &shared.config.pop3;
+    let mut slot = match shared.pop3_limits.connect(driver.conn.peer) {
+        Ok(slot) => slot,
+        Err(hit) => {
+            if !implicit_tls {
+                driver
+                    .out
+                    .extend_from_slice(format!("-ERR [SYS/TEMP] {hit}\r\n").as_bytes());
+                let _ = driver.flush().await;
+            }
+            driver.conn.close().await;
+            return;
+        }
+    };
+    if implicit_tls {
+        let handshake = driver.conn.start_tls(shared.tls.clone());
+        if !matches!(
+            tokio::time::timeout(config.pre_auth_timeout(), handshake).await,
+            Ok(Ok(()))
+        ) {
+            driver.conn.close().await;
+            return;
+        }
+    }
+    let settings = Settings {
+        login_type: config.login_type,
+        stls: !implicit_tls,
+        banner: config.banner.clone(),
+        max_login_failures: shared.config.limits.max_login_failures,
+    };
+    let mut session = Session::new(settings, driver.conn.is_tls());
+    session.greeting(&mut driver.out);
+    let mut framer = Framer::new(config.max_command_size);
+    let _ = run(&mut driver, &mut session, &mut framer, &mut slot, &shutdown).await;
+    let _ = driver.flush().await;
+    driver.conn.close().await;
+}
+
+async fn run<'s>(
+    d: &mut Driver<'s>,
+    session: &mut Session,
+    framer: &mut Framer,
+    slot: &mut Slot,
+    shutdown: &Shutdown,
+) -> Result<(), End> {
+    let mut lock: Option<MaildropLock<'s>> = None;
+    loop {
+        let action = match framer.next_line() {
+            Frame::Line(line) => {
+                let shown = session.loggable(line).into_owned();
+                d.log('<', &shown);
+                session.on_line(line, &mut d.out)
+            }
+            Frame::TooLong => session.too_long(&mut d.out),
+            Frame::NeedMore => {
+                d.flush().await?;
+                framer.shrink_idle();
+                read_more(d, session, framer, shutdown).await?;
+                continue;
+            }
+        };
+        match action {
+            Action::Continue => {}
+            Action::Login(credentials) => {
+                let result = login(d, &credentials, slot, &mut lock).await;
+                session.login_result(result, &mut d.out);
+            }
+            Action::LookupScram(user) => {
+                let credentials = d
+                    .shared
+                    .store
+                    .snapshot()
+                    .ok()
+                    .and_then(|s| s.user(&user).ok().flatten());
+                session.scram_credentials(credentials.map(|u| u.scram), &mut d.out);
+            }
+            Action::StartTls => {
+                d.flush().await?;
+                // RFC 2595 §4: nothing the client pipelined before the handshake survives.
+                framer.discard();
+                let handshake = d.conn.start_tls(d.shared.tls.clone());
+                match tokio::time::timeout(d.shared.config.pop3.pre_auth_timeout(), handshake).await {
+                    Ok(Ok(())) => session.tls_started(),
+                    _ => return Err(End::Io),
+                }
+            }
+            Action::Retrieve { body_id, top } => retrieve(d, body_id, top).await?,
+            Action::Commit { mailbox, uids } => {
+                let result = d.shared.store.write(WriteOp::Expunge { mailbox, uids }).await;
+                let result = match result {
+                    Ok(WriteOutcome::Expunged(removed)) => Ok(removed.len()),
+                    other => {
+                        tracing::error!(session = d.id, "POP3 update failed: {other:?}");
+                        Err(())
+                    }
+                };
+                session.commit_result(result, &mut d.out);
+                return Ok(());
+            }
+            Action::Close => return Ok(()),
+        }
+        if d.out.len() >= FLUSH_AT {
+            d.flush().await?;
+        }
+    }
+}
+
+/// Waits for more client bytes, the session's timeout, or shutdown — whichever comes first.
+async fn read_more(d: &mut Driver<'_>, session: &Session, framer: &mut Framer, shutdown: &Shutdown) -> Result<(), End> {
+    let config = &d.shared.config.pop3;
+    let limit = if session.is_authenticated() {
+        config.auth_timeout()
+    } else {
+        config.pre_auth_timeout()
+    };
+    let read = tokio::time::timeout(limit, d.conn.read(framer.read_buffer()));
+    let outcome = tokio::select! {
+        r = read => r,
+        () = shutdown.wait() => {
+            d.out.extend_from_slice(b"-ERR [SYS/TEMP] server shutting down\r\n");
+            return Err(End::Io);
+        }
+    };
+    match outcome {
+        Ok(Ok(n)) if n > 0 => Ok(()),
+        Ok(_) => Err(End::Io),
+        Err(_) => {
+            // RFC 1939 §3: the autologout timer closes without entering UPDATE.
+            d.out.extend_from_slice(b"-ERR autologout: idle for too long\r\n");
+            Err(End::Io)
+        }
+    }
+}
+
+async fn login<'s>(
+    d: &mut Driver<'s>,
+    credentials: &Credentials,
+    slot: &mut Slot,
+    lock: &mut Option<MaildropLock<'s>>,
+) -> Result<Maildrop, LoginFailure> {
+    let shared = d.shared;
+    let store = shared.store.clone();
+    let checked = credentials.clone();
+    let result = tokio::task::spawn_blocking(move || login::authenticate(&store, &checked, Protocol::Pop3))
+        .await
+        .unwrap_or_else(|e| Err(LoginError::Temporary(StoreError::Io(std::io::Error::other(e)))));
+    let user = match result {
+        Ok(user) => user,
+        Err(LoginError::BadCredentials) => {
+            let delay = shared.penalties.fail(Instant::now(), d.conn.peer, credentials.user());
+            d.flush().await.map_err(|_| LoginFailure::Temporary)?;
+            tokio::time::sleep(delay).await;
+            return Err(LoginFailure::BadCredentials);
+        }
+        Err(LoginError::Refused(refusal)) => return Err(LoginFailure::Refused(refusal.to_string())),
+        Err(LoginError::Temporary(e)) => {
+            tracing::error!(session = d.id, "login: {e}");
+            return Err(LoginFailure::Temporary);
+        }
+    };
+    shared.penalties.succeed(d.conn.peer, &user.name);
+    let held = shared.maildrop_locks.try_lock(user.id).ok_or(LoginFailure::InUse)?;
+    slot.login(&user.name)
+        .map_err(|hit| LoginFailure::Refused(hit.to_string()))?;
+    let maildrop = load_maildrop(shared, user.id).map_err(|e| {
+        tracing::error!(session = d.id, "maildrop: {e}");
+        LoginFailure::Temporary
+    })?;
+    *lock = Some(held);
+    Ok(maildrop)
+}
+
+fn load_maildrop(shared: &Shared, user: u32) -> Result<Maildrop, StoreError> {
+    let snapshot = shared.store.snapshot()?;
+    let inbox = snapshot.mailbox(user, "INBOX")?.ok_or(StoreError::NoSuchMailbox)?;
+    let mut messages = snapshot
+        .messages(inbox.id)?
+        .map(|m| {
+            m.map(|(uid, record)| Message {
+                uid,
+                size: record.size,
+                body_id: record.body_id,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if shared.config.pop3.message_retrieval_sort_order == SortOrder::Descending {
+        messages.reverse();
+    }
+    Ok(Maildrop {
+        mailbox: inbox.id,
+        uid_validity: inbox.uid_validity,
+        messages,
+    })
+}
+
+/// Streams a body from the store, a few hundred KiB per read transaction, so no transaction
+/// is held while the client is slow to read.
+async fn retrieve(d: &mut Driver<'_>, body_id: u64, top: Option<u32>) -> Result<(), End> {
+    let mut encoder = match top {
+        Some(lines) => RetrEncoder::top(lines),
+        None => RetrEncoder::whole(),
+    };
+    d.flush().await?;
+    let mut next_chunk = 0;
+    loop {
+        let finished = {
+            let snapshot = d.shared.store.snapshot().map_err(|_| End::Io)?;
+            let mut chunks = snapshot.body(body_id, next_chunk).map_err(|_| End::Io)?;
+            loop {
+                if encoder.is_done() {
+                    break true;
+                }
+                if d.out.len() >= FLUSH_AT {
+                    break false;
+                }
+                match chunks.next() {
+                    None => break true,
+                    Some(Ok(chunk)) => {
+                        encoder.encode(chunk, &mut d.out);
+                        next_chunk += 1;
+                    }
+                    Some(Err(_)) => return Err(End::Io),
+                }
+            }
+        };
+        if finished {
+            encoder.finish(&mut d.out);
+            return d.flush_data().await;
+        }
+        d.flush_data().await?;
+    }
+}

@@ -1,0 +1,171 @@
+//! The message store: one LMDB environment (heed) in `data_dir`.
+//!
+//! Owns the schema, the read API (`Snapshot`), the single writer thread that group-commits every
+//! mutation (`writer`), and the change feed that tells every core what a commit changed (`feed`).
+//!
+//! Invariants: nothing writes except the writer thread (or, with no server running, the CLI's own
+//! writer thread through the same code); a reply to a write is sent only after its transaction
+//! is committed and fsynced; a `Snapshot` is never held across an await that waits on a client
+//! (a long-lived reader makes LMDB's file grow without bound); UIDs are never reused.
+
+pub mod feed;
+mod read;
+pub mod records;
+mod writer;
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use heed::types::Bytes;
+use heed::{Database, Env, EnvOpenOptions, WithoutTls};
+
+pub use feed::{Change, ChangeKind};
+pub use read::{BodyChunks, Snapshot};
+pub use records::{Mailbox, MessageRecord, SpecialUse, User};
+pub use writer::{Delivered, NewUser, Recipient, UserPatch, WriteOp, WriteOutcome};
+
+/// Bodies are stored in chunks: contiguous multi-MB values fragment LMDB's freelist.
+pub const CHUNK_SIZE: usize = 128 * 1024;
+
+/// A sparse upper bound on the data file; LMDB only uses what it writes.
+const MAP_SIZE: usize = 1 << 40;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage: {0}")]
+    Lmdb(#[from] heed::Error),
+    #[error("storage: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("no such user: {0}")]
+    NoSuchUser(String),
+    #[error("user already exists: {0}")]
+    UserExists(String),
+    #[error("no such mailbox")]
+    NoSuchMailbox,
+    #[error("over quota")]
+    OverQuota,
+    #[error("corrupt record in {0}")]
+    Corrupt(&'static str),
+    #[error("the store's writer has stopped")]
+    WriterGone,
+}
+
+type Table = Database<'static, Bytes, Bytes>;
+
+/// The tables, all bytes → bytes with the encodings of `records`.
+pub(crate) struct Tables {
+    meta: Table,
+    users: Table,
+    user_ids: Table,
+    usage: Table,
+    mailboxes: Table,
+    mailbox_names: Table,
+    messages: Table,
+    bodies: Table,
+    body_refs: Table,
+    structures: Table,
+}
+
+const TABLE_NAMES: [&str; 10] = [
+    "meta",
+    "users",
+    "user_ids",
+    "usage",
+    "mailboxes",
+    "mailbox_names",
+    "messages",
+    "bodies",
+    "body_refs",
+    "structures",
+];
+
+pub(crate) struct Inner {
+    env: &'static Env<WithoutTls>,
+    t: Tables,
+}
+
+/// A handle on the store; cheap to clone and shared by every core.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+    writer: mpsc::Sender<writer::Job>,
+    feed: Arc<feed::Feed>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the environment in `dir` and starts its writer thread.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir)?;
+        let mut options = EnvOpenOptions::new().read_txn_without_tls();
+        options
+            .map_size(MAP_SIZE)
+            .max_dbs(TABLE_NAMES.len() as u32)
+            .max_readers(4096);
+        // SAFETY: heed requires that the environment is not opened twice in one process and
+        // that the file is not modified by other means; each process opens data_dir once
+        // (`Store::open` is called once per process) and only LMDB touches data.mdb.
+        let env = unsafe { options.open(dir)? };
+        // The environment lives as long as the process: databases borrow it for 'static, and
+        // LMDB forbids reopening an environment in the same process anyway.
+        let env: &'static Env<WithoutTls> = Box::leak(Box::new(env));
+        let wtxn = env.write_txn()?;
+        let tables: [Table; 10] = env
+            .create_databases_and_commit(wtxn, |opener, wtxn| {
+                let mut out = Vec::with_capacity(TABLE_NAMES.len());
+                for name in TABLE_NAMES {
+                    out.push(opener.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
+                }
+                let tables: [Table; 10] = out.try_into().unwrap_or_else(|_| unreachable!("one table per name"));
+                Ok::<_, heed::Error>(heed::CommitOrAbort::<_, ()>::Commit(tables))
+            })?
+            .unwrap_commit();
+        let [meta, users, user_ids, usage, mailboxes, mailbox_names, messages, bodies, body_refs, structures] = tables;
+        let inner = Arc::new(Inner {
+            env,
+            t: Tables {
+                meta,
+                users,
+                user_ids,
+                usage,
+                mailboxes,
+                mailbox_names,
+                messages,
+                bodies,
+                body_refs,
+                structures,
+            },
+        });
+        let feed = Arc::new(feed::Feed::default());
+        let writer = writer::spawn(inner.clone(), feed.clone())?;
+        Ok(Store { inner, writer, feed })
+    }
+
+    /// A consistent read view. Drop it before awaiting anything that waits on a client.
+    pub fn snapshot(&self) -> Result<Snapshot<'_>, StoreError> {
+        Snapshot::new(&self.inner)
+    }
+
+    /// Queues a mutation; the answer arrives once it is durable.
+    pub async fn write(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.writer
+            .send(writer::Job { op, reply: tx })
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// `write` for callers outside any async runtime (the admin CLI).
+    pub fn write_blocking(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.writer
+            .send(writer::Job { op, reply: tx })
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.blocking_recv().map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Every change committed from now on, in commit order.
+    pub fn subscribe(&self) -> tokio::sync::mpsc::UnboundedReceiver<Arc<[Change]>> {
+        self.feed.subscribe()
+    }
+}

@@ -1,0 +1,164 @@
+//! Read views of the store. A `Snapshot` is one LMDB read transaction: consistent, lock-free,
+//! and borrowing straight from the memory map. Keep it short-lived: never across an await that
+//! waits on a client.
+
+use heed::{RoTxn, WithoutTls};
+
+use super::records::{keys, BodyId, Mailbox, MailboxId, MessageRecord, Uid, Usage, User, UserId};
+use super::{Inner, StoreError, Tables};
+use crate::mime::Structure;
+
+pub struct Snapshot<'s> {
+    txn: RoTxn<'s, WithoutTls>,
+    t: &'s Tables,
+}
+
+impl<'s> Snapshot<'s> {
+    pub(crate) fn new(inner: &'s Inner) -> Result<Snapshot<'s>, StoreError> {
+        Ok(Snapshot {
+            txn: inner.env.read_txn()?,
+            t: &inner.t,
+        })
+    }
+
+    pub fn user(&self, name: &str) -> Result<Option<User>, StoreError> {
+        get_user(self.t, &self.txn, name)
+    }
+
+    pub fn users(&self) -> Result<Vec<User>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.t.users.iter(&self.txn)? {
+            let (_, v) = item?;
+            out.push(serde_json::from_slice(v).map_err(|_| StoreError::Corrupt("users"))?);
+        }
+        Ok(out)
+    }
+
+    pub fn usage(&self, user: UserId) -> Result<Usage, StoreError> {
+        get_usage(self.t, &self.txn, user)
+    }
+
+    pub fn mailbox(&self, user: UserId, name: &str) -> Result<Option<Mailbox>, StoreError> {
+        get_mailbox_by_name(self.t, &self.txn, user, name)
+    }
+
+    pub fn mailboxes(&self, user: UserId) -> Result<Vec<Mailbox>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.t.mailbox_names.prefix_iter(&self.txn, &keys::user_id(user))? {
+            let (_, id) = item?;
+            let id = MailboxId::from_be_bytes(id.try_into().map_err(|_| StoreError::Corrupt("mailbox_names"))?);
+            if let Some(m) = get_mailbox(self.t, &self.txn, id)? {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every message of a mailbox in UID order.
+    pub fn messages(
+        &self,
+        mailbox: MailboxId,
+    ) -> Result<impl Iterator<Item = Result<(Uid, MessageRecord), StoreError>> + '_, StoreError> {
+        let iter = self.t.messages.prefix_iter(&self.txn, &keys::mailbox(mailbox))?;
+        Ok(iter.map(|item| {
+            let (k, v) = item?;
+            let record = MessageRecord::decode(v).ok_or(StoreError::Corrupt("messages"))?;
+            Ok((keys::message_uid(k), record))
+        }))
+    }
+
+    pub fn message(&self, mailbox: MailboxId, uid: Uid) -> Result<Option<MessageRecord>, StoreError> {
+        match self.t.messages.get(&self.txn, &keys::message(mailbox, uid))? {
+            None => Ok(None),
+            Some(v) => Ok(Some(MessageRecord::decode(v).ok_or(StoreError::Corrupt("messages"))?)),
+        }
+    }
+
+    /// The body's chunks in order, starting at chunk `from`, borrowed from the map.
+    pub fn body(&self, body: BodyId, from: u32) -> Result<BodyChunks<'_>, StoreError> {
+        let start = keys::chunk(body, from);
+        let end = keys::chunk(body + 1, 0);
+        let range = (
+            std::ops::Bound::Included(&start[..]),
+            std::ops::Bound::Excluded(&end[..]),
+        );
+        Ok(BodyChunks {
+            iter: self.t.bodies.range(&self.txn, &range)?,
+        })
+    }
+
+    pub fn structure(&self, body: BodyId) -> Result<Option<Structure>, StoreError> {
+        match self.t.structures.get(&self.txn, &body.to_be_bytes())? {
+            None => Ok(None),
+            Some(v) => Structure::from_bytes(v)
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt("structures")),
+        }
+    }
+}
+
+pub struct BodyChunks<'t> {
+    iter: heed::RoRange<'t, heed::types::Bytes, heed::types::Bytes>,
+}
+
+impl<'t> Iterator for BodyChunks<'t> {
+    type Item = Result<&'t [u8], StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.iter.next().map(|r| r.map(|(_, v)| v).map_err(StoreError::from))
+    }
+}
+
+pub(crate) fn get_user(t: &Tables, txn: &RoTxn<'_, WithoutTls>, name: &str) -> Result<Option<User>, StoreError> {
+    match t.users.get(txn, name.as_bytes())? {
+        None => Ok(None),
+        Some(v) => Ok(Some(
+            serde_json::from_slice(v).map_err(|_| StoreError::Corrupt("users"))?,
+        )),
+    }
+}
+
+pub(crate) fn get_usage(t: &Tables, txn: &RoTxn<'_, WithoutTls>, user: UserId) -> Result<Usage, StoreError> {
+    Ok(t.usage
+        .get(txn, &keys::user_id(user))?
+        .map(Usage::decode)
+        .unwrap_or_default())
+}
+
+pub(crate) fn get_mailbox(
+    t: &Tables,
+    txn: &RoTxn<'_, WithoutTls>,
+    id: MailboxId,
+) -> Result<Option<Mailbox>, StoreError> {
+    match t.mailboxes.get(txn, &keys::mailbox(id))? {
+        None => Ok(None),
+        Some(v) => Ok(Some(
+            serde_json::from_slice(v).map_err(|_| StoreError::Corrupt("mailboxes"))?,
+        )),
+    }
+}
+
+pub(crate) fn get_mailbox_by_name(
+    t: &Tables,
+    txn: &RoTxn<'_, WithoutTls>,
+    user: UserId,
+    name: &str,
+) -> Result<Option<Mailbox>, StoreError> {
+    let name = canonical_mailbox_name(name);
+    match t.mailbox_names.get(txn, &keys::mailbox_name(user, name))? {
+        None => Ok(None),
+        Some(id) => {
+            let id = MailboxId::from_be_bytes(id.try_into().map_err(|_| StoreError::Corrupt("mailbox_names"))?);
+            get_mailbox(t, txn, id)
+        }
+    }
+}
+
+/// RFC 3501 §5.1: INBOX is case-insensitive; every other name is compared as is.
+pub fn canonical_mailbox_name(name: &str) -> &str {
+    if name.eq_ignore_ascii_case("INBOX") {
+        "INBOX"
+    } else {
+        name
+    }
+}

@@ -1,0 +1,235 @@
+//! The records kept in LMDB and their byte encodings.
+//!
+//! Keys are big-endian so LMDB's byte order is numeric order: all messages of a mailbox are one
+//! contiguous key range, sorted by UID. Hot records (messages) have a fixed binary layout; rare
+//! ones (users, mailboxes) are JSON, which keeps them easy to extend.
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::scram::ScramCredentials;
+
+pub type UserId = u32;
+pub type MailboxId = u64;
+pub type BodyId = u64;
+pub type Uid = u32;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub name: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub scram: ScramCredentials,
+    pub admin: bool,
+    pub pop: bool,
+    pub imap: bool,
+    /// Storage quota in bytes (RFC 9208 STORAGE is in KiB; converted at the edge).
+    pub quota: Option<u64>,
+    /// The back end holding this mailbox, for proxies (DESIGN.md §7). None: this server.
+    pub home: Option<String>,
+}
+
+/// RFC 6154 special-use attributes of the folders every user starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SpecialUse {
+    Drafts,
+    Sent,
+    Trash,
+    Junk,
+    Archive,
+}
+
+pub const DEFAULT_MAILBOXES: [(&str, Option<SpecialUse>); 6] = [
+    ("INBOX", None),
+    ("Drafts", Some(SpecialUse::Drafts)),
+    ("Sent", Some(SpecialUse::Sent)),
+    ("Trash", Some(SpecialUse::Trash)),
+    ("Junk", Some(SpecialUse::Junk)),
+    ("Archive", Some(SpecialUse::Archive)),
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mailbox {
+    pub id: MailboxId,
+    pub user_id: UserId,
+    pub name: String,
+    pub uid_validity: u32,
+    pub uid_next: Uid,
+    pub highest_modseq: u64,
+    pub special_use: Option<SpecialUse>,
+    pub subscribed: bool,
+    pub messages: u32,
+    pub size: u64,
+}
+
+/// System flags as bits; keywords are stored by name beside them.
+pub mod flags {
+    pub const SEEN: u8 = 1;
+    pub const ANSWERED: u8 = 2;
+    pub const FLAGGED: u8 = 4;
+    pub const DELETED: u8 = 8;
+    pub const DRAFT: u8 = 16;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRecord {
+    pub flags: u8,
+    pub internal_date: i64,
+    pub save_date: i64,
+    pub size: u64,
+    pub modseq: u64,
+    pub body_id: BodyId,
+    pub keywords: Vec<String>,
+}
+
+const MESSAGE_FIXED: usize = 1 + 8 + 8 + 8 + 8 + 8 + 2;
+
+impl MessageRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(MESSAGE_FIXED + 16 * self.keywords.len());
+        out.push(self.flags);
+        out.extend_from_slice(&self.internal_date.to_be_bytes());
+        out.extend_from_slice(&self.save_date.to_be_bytes());
+        out.extend_from_slice(&self.size.to_be_bytes());
+        out.extend_from_slice(&self.modseq.to_be_bytes());
+        out.extend_from_slice(&self.body_id.to_be_bytes());
+        let count = u16::try_from(self.keywords.len()).expect("keywords are capped far below 65k");
+        out.extend_from_slice(&count.to_be_bytes());
+        for k in &self.keywords {
+            let len = u8::try_from(k.len()).expect("keywords are capped at 255 bytes on input");
+            out.push(len);
+            out.extend_from_slice(k.as_bytes());
+        }
+        out
+    }
+
+    pub fn decode(b: &[u8]) -> Option<MessageRecord> {
+        if b.len() < MESSAGE_FIXED {
+            return None;
+        }
+        let u64_at = |i: usize| u64::from_be_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        let count = u16::from_be_bytes([b[41], b[42]]) as usize;
+        let mut keywords = Vec::with_capacity(count);
+        let mut rest = &b[MESSAGE_FIXED..];
+        for _ in 0..count {
+            let (&len, tail) = rest.split_first()?;
+            let word = tail.get(..len as usize)?;
+            keywords.push(String::from_utf8(word.to_vec()).ok()?);
+            rest = &tail[len as usize..];
+        }
+        Some(MessageRecord {
+            flags: b[0],
+            internal_date: u64_at(1) as i64,
+            save_date: u64_at(9) as i64,
+            size: u64_at(17),
+            modseq: u64_at(25),
+            body_id: u64_at(33),
+            keywords,
+        })
+    }
+}
+
+/// Per-user usage, kept beside the user for quota checks without a scan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub bytes: u64,
+    pub messages: u64,
+}
+
+impl Usage {
+    pub fn encode(&self) -> [u8; 16] {
+        let mut out = [0; 16];
+        out[..8].copy_from_slice(&self.bytes.to_be_bytes());
+        out[8..].copy_from_slice(&self.messages.to_be_bytes());
+        out
+    }
+    pub fn decode(b: &[u8]) -> Usage {
+        let get = |r: std::ops::Range<usize>| b.get(r).and_then(|s| s.try_into().ok()).map_or(0, u64::from_be_bytes);
+        Usage {
+            bytes: get(0..8),
+            messages: get(8..16),
+        }
+    }
+}
+
+pub mod keys {
+    use super::*;
+
+    pub fn user_id(id: UserId) -> [u8; 4] {
+        id.to_be_bytes()
+    }
+
+    pub fn mailbox(id: MailboxId) -> [u8; 8] {
+        id.to_be_bytes()
+    }
+
+    /// (user, name) → mailbox id index. Names are compared byte for byte; INBOX is
+    /// canonicalised to upper case before it gets here.
+    pub fn mailbox_name(user: UserId, name: &str) -> Vec<u8> {
+        let mut k = Vec::with_capacity(4 + name.len());
+        k.extend_from_slice(&user.to_be_bytes());
+        k.extend_from_slice(name.as_bytes());
+        k
+    }
+
+    pub fn message(mailbox: MailboxId, uid: Uid) -> [u8; 12] {
+        let mut k = [0; 12];
+        k[..8].copy_from_slice(&mailbox.to_be_bytes());
+        k[8..].copy_from_slice(&uid.to_be_bytes());
+        k
+    }
+
+    pub fn message_uid(key: &[u8]) -> Uid {
+        u32::from_be_bytes(key[8..12].try_into().expect("message keys are 12 bytes"))
+    }
+
+    pub fn chunk(body: BodyId, n: u32) -> [u8; 12] {
+        let mut k = [0; 12];
+        k[..8].copy_from_slice(&body.to_be_bytes());
+        k[8..].copy_from_slice(&n.to_be_bytes());
+        k
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_record_round_trips() {
+        let r = MessageRecord {
+            flags: flags::SEEN | flags::DRAFT,
+            internal_date: -5,
+            save_date: 1_700_000_000,
+            size: 123_456,
+            modseq: 9,
+            body_id: 77,
+            keywords: vec!["$Forwarded".into(), "work".into()],
+        };
+        assert_eq!(MessageRecord::decode(&r.encode()), Some(r));
+    }
+
+    #[test]
+    fn truncated_records_do_not_decode() {
+        let r = MessageRecord {
+            flags: 0,
+            internal_date: 0,
+            save_date: 0,
+            size: 1,
+            modseq: 1,
+            body_id: 1,
+            keywords: vec!["x".into()],
+        };
+        let bytes = r.encode();
+        for cut in 0..bytes.len() {
+            assert_eq!(MessageRecord::decode(&bytes[..cut]), None, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn message_keys_sort_by_mailbox_then_uid() {
+        assert!(keys::message(1, 300) < keys::message(2, 1));
+        assert!(keys::message(1, 2) < keys::message(1, 256));
+        assert_eq!(keys::message_uid(&keys::message(5, 42)), 42);
+    }
+}
