@@ -37,6 +37,23 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error("cannot create the demo user: {0}")]
     Demo(String),
+    #[error("another `ringmail serve` is running on {0}")]
+    Busy(String),
+}
+
+/// One server per data_dir: the maildrop locks and limits live in its memory.
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, ServeError> {
+    std::fs::create_dir_all(dir)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("serve.lock"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ServeError::Busy(dir.display().to_string())),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
 }
 
 /// Everything the sessions of every core share.
@@ -59,6 +76,7 @@ impl Shared {
 
 /// Runs the server until a signal arrives. `on_ready` is told once every listener is bound.
 pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeError> {
+    let _lock = lock_data_dir(&config.server.data_dir)?;
     let store = Store::open(&config.server.data_dir)?;
     let tls = crate::tls::server_config(&config)?;
     let protolog = if config.pop3.protocol_log || config.lmtp.protocol_log {

@@ -35,7 +35,7 @@ pub struct MaildropLock<'a> {
 impl MaildropLocks {
     fn try_lock(&self, user: u32) -> Option<MaildropLock<'_>> {
         let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        held.insert(user).then_some(MaildropLock { locks: self, user })
+        held.insert(user).then(|| MaildropLock { locks: self, user })
     }
 }
 

@@ -1,0 +1,8 @@
+//! Blocking clients: a line transport with STARTTLS, and POP3, LMTP and SCRAM on top of it.
+
+pub mod lmtp;
+pub mod pop3;
+pub mod scram;
+pub mod transport;
+
+pub use transport::{tls_config, Transport};

@@ -1,0 +1,245 @@
+//! Runs a real `ringmail serve` process on free loopback ports in a temporary data_dir, and
+//! connects real clients to it.
+#![allow(dead_code)] // each test binary uses its own part of this kit
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use loadtest::client::lmtp::Lmtp;
+use loadtest::client::pop3::Pop3;
+use loadtest::client::{tls_config, Transport};
+
+pub const PASSWORD: &str = "s3cret pass";
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ringmail")
+}
+
+/// A port no other server of this test process got: ringmail binds with SO_REUSEPORT, so two
+/// servers handed the same port would silently share it.
+fn free_port() -> u16 {
+    static TAKEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut taken = TAKEN.lock().unwrap();
+        if !taken.contains(&port) {
+            taken.push(port);
+            return port;
+        }
+    }
+}
+
+pub struct Ports {
+    pub pop3: u16,
+    pub pop3s: u16,
+    pub lmtp: u16,
+}
+
+pub struct Server {
+    pub child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub ports: Ports,
+    pub config: PathBuf,
+    pub stdout: Vec<String>,
+}
+
+/// Extra settings, each appended to its section.
+#[derive(Default, Clone)]
+pub struct Extra {
+    pub server: &'static str,
+    pub pop3: &'static str,
+    pub lmtp: &'static str,
+    pub limits: &'static str,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_with(Extra::default())
+    }
+
+    pub fn start_with(extra: Extra) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let ports = Ports {
+            pop3: free_port(),
+            pop3s: free_port(),
+            lmtp: free_port(),
+        };
+        let config = dir.path().join("ringmail.toml");
+        let text = format!(
+            "[server]\ndata_dir = \"{data}\"\nworkers = 2\ndemo_user = false\n{server}\n\
+             [pop3]\nlisten = [\"127.0.0.1:{p}\"]\nlisten_tls = [\"127.0.0.1:{ps}\"]\n{pop3}\n\
+             [lmtp]\nlisten = [\"127.0.0.1:{l}\"]\n{lmtp}\n\
+             [limits]\nlogin_failure_delay = 0\n{limits}\n",
+            data = dir.path().join("data").display(),
+            p = ports.pop3,
+            ps = ports.pop3s,
+            l = ports.lmtp,
+            server = extra.server,
+            pop3 = extra.pop3,
+            lmtp = extra.lmtp,
+            limits = extra.limits,
+        );
+        std::fs::write(&config, text).unwrap();
+        let mut server = Server {
+            child: None,
+            dir,
+            ports,
+            config,
+            stdout: Vec::new(),
+        };
+        server.spawn();
+        server
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Starts the process and waits for "ringmail ready".
+    pub fn spawn(&mut self) {
+        let mut child = Command::new(bin())
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        self.stdout.clear();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            let ready = line.starts_with("ringmail ready");
+            self.stdout.push(line);
+            if ready {
+                break;
+            }
+        }
+        assert!(
+            self.stdout.last().is_some_and(|l| l.starts_with("ringmail ready")),
+            "server did not start: {:?}",
+            self.stdout
+        );
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        self.child = Some(child);
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM and the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id() as libc::pid_t;
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    pub fn cli(&self, args: &[&str], stdin: &[u8]) -> Output {
+        let mut child = Command::new(bin())
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    pub fn add_user(&self, name: &str) {
+        let out = self.cli(&["user", "add", name, "--password-stdin"], PASSWORD.as_bytes());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    pub fn set_user(&self, name: &str, args: &[&str]) {
+        let mut all = vec!["user", "set", name];
+        all.extend_from_slice(args);
+        let out = self.cli(&all, b"");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// `ringmail deliver`; panics unless it exits 0.
+    pub fn deliver(&self, user: &str, message: &[u8]) {
+        let out = self.cli(&["deliver", user], message);
+        assert!(
+            out.status.success(),
+            "deliver: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn addr(&self, port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    pub fn tls(&self) -> Arc<rustls::ClientConfig> {
+        tls_config(&self.data_dir().join("cert.pem")).unwrap()
+    }
+
+    pub fn pop3_plain(&self) -> Pop3 {
+        Pop3::new(Transport::connect(self.addr(self.ports.pop3)).unwrap()).unwrap()
+    }
+
+    /// Plaintext port upgraded with STLS.
+    pub fn pop3_stls(&self) -> Pop3 {
+        let mut c = self.pop3_plain();
+        c.stls(self.tls(), "localhost").unwrap();
+        c
+    }
+
+    pub fn pop3_tls(&self) -> Pop3 {
+        Pop3::new(Transport::connect_tls(self.addr(self.ports.pop3s), self.tls(), "localhost").unwrap()).unwrap()
+    }
+
+    pub fn lmtp(&self) -> Lmtp {
+        Lmtp::new(Transport::connect(self.addr(self.ports.lmtp)).unwrap()).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A small message with a distinct subject and a body line starting with '.'.
+pub fn message(subject: &str) -> Vec<u8> {
+    format!(
+        "From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: {subject}\r\n\
+         Message-ID: <{subject}@example.org>\r\n\r\nHello Bob.\r\n.leading dot\r\nBye.\r\n"
+    )
+    .into_bytes()
+}
+
+pub fn python3() -> &'static str {
+    "python3"
+}
+
+pub fn path_str(p: &Path) -> String {
+    p.display().to_string()
+}

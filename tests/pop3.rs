@@ -1,0 +1,277 @@
+//! POP3 over real sockets: every command, on STLS and implicit TLS; pipelining; UIDL across a
+//! restart; the UPDATE state's all-or-nothing deletions; bad input.
+
+mod common;
+
+use common::{message, Extra, Server, PASSWORD};
+use loadtest::client::pop3::{join, Pop3};
+
+fn setup(n: usize) -> Server {
+    let server = Server::start();
+    server.add_user("bob");
+    for i in 1..=n {
+        server.deliver("bob", &message(&format!("m{i}")));
+    }
+    server
+}
+
+fn logged_in(mut c: Pop3) -> Pop3 {
+    c.login("bob", PASSWORD).unwrap().expect_ok().unwrap();
+    c
+}
+
+fn exercise_every_command(mut c: Pop3) {
+    let capa = c.capa().unwrap();
+    for cap in [
+        "TOP",
+        "UIDL",
+        "USER",
+        "RESP-CODES",
+        "PIPELINING",
+        "AUTH-RESP-CODE",
+        "EXPIRE NEVER",
+    ] {
+        assert!(capa.iter().any(|l| l == cap), "{cap} missing from {capa:?}");
+    }
+    assert!(capa.iter().any(|l| l.starts_with("SASL PLAIN LOGIN SCRAM-SHA-256")));
+    assert!(!capa.iter().any(|l| l == "STLS"), "STLS offered on TLS: {capa:?}");
+    let mut c = logged_in(c);
+    let stat = c.cmd("STAT").unwrap().expect_ok().unwrap();
+    let one = message("m1").len();
+    assert_eq!(stat.text, format!("2 {}", 2 * one));
+    let (s, list) = c.multi("LIST").unwrap();
+    assert!(s.ok);
+    assert_eq!(
+        list,
+        vec![format!("1 {one}").into_bytes(), format!("2 {one}").into_bytes()]
+    );
+    assert_eq!(c.cmd("LIST 2").unwrap().text, format!("2 {one}"));
+    assert!(!c.cmd("LIST 3").unwrap().ok);
+    assert!(!c.cmd("LIST 0").unwrap().ok);
+    let (_, uidl) = c.multi("UIDL").unwrap();
+    assert_eq!(uidl.len(), 2);
+    let uid2 = c.cmd("UIDL 2").unwrap().text;
+    assert_eq!(uid2.as_bytes(), &uidl[1][..]);
+    assert_eq!(
+        c.retr(1).unwrap(),
+        message("m1"),
+        "RETR round-trips, dot-stuffing included"
+    );
+    let (s, top) = c.multi("TOP 2 1").unwrap();
+    assert!(s.ok);
+    let top = join(top);
+    assert!(
+        top.ends_with(b"Message-ID: <m2@example.org>\r\n\r\nHello Bob.\r\n"),
+        "{top:?}"
+    );
+    let (_, top0) = c.multi("TOP 2 0").unwrap();
+    assert!(join(top0).ends_with(b"\r\n\r\n"));
+    assert!(c.cmd("NOOP").unwrap().ok);
+    assert!(c.cmd("DELE 1").unwrap().ok);
+    assert!(
+        !c.cmd("DELE 1").unwrap().ok,
+        "a deleted message cannot be deleted again"
+    );
+    assert!(!c.cmd("RETR 1").unwrap().ok, "nor retrieved");
+    assert_eq!(c.cmd("STAT").unwrap().text, format!("1 {one}"));
+    assert!(c.cmd("RSET").unwrap().ok);
+    assert_eq!(c.cmd("STAT").unwrap().text, format!("2 {}", 2 * one));
+    assert!(!c.cmd("USER bob").unwrap().ok, "USER is not valid in TRANSACTION");
+    assert!(c.cmd("QUIT").unwrap().ok);
+}
+
+#[test]
+fn every_command_over_stls() {
+    let server = setup(2);
+    exercise_every_command(server.pop3_stls());
+}
+
+#[test]
+fn every_command_over_implicit_tls() {
+    let server = setup(2);
+    exercise_every_command(server.pop3_tls());
+}
+
+#[test]
+fn plaintext_capabilities_offer_stls_and_hide_passwords() {
+    let server = setup(0);
+    let mut c = server.pop3_plain();
+    let capa = c.capa().unwrap();
+    assert!(capa.iter().any(|l| l == "STLS"));
+    assert!(!capa.iter().any(|l| l == "USER" || l.starts_with("SASL")), "{capa:?}");
+    let mut c = server.pop3_stls();
+    assert!(!c.cmd("STLS").unwrap().ok, "no second STLS");
+}
+
+#[test]
+fn sasl_mechanisms_log_in() {
+    let server = setup(1);
+    // Each session QUITs: the maildrop lock allows one at a time.
+    let quit = |mut c: Pop3| assert!(c.cmd("QUIT").unwrap().ok);
+    let mut c = server.pop3_tls();
+    c.auth_plain("bob", PASSWORD, true).unwrap().expect_ok().unwrap();
+    quit(c);
+    let mut c = server.pop3_tls();
+    c.auth_plain("bob", PASSWORD, false).unwrap().expect_ok().unwrap();
+    quit(c);
+    let mut c = server.pop3_tls();
+    c.auth_login("bob", PASSWORD).unwrap().expect_ok().unwrap();
+    quit(c);
+    let mut c = server.pop3_tls();
+    c.auth_scram("bob", PASSWORD).unwrap().expect_ok().unwrap();
+    assert_eq!(c.cmd("STAT").unwrap().text, format!("1 {}", message("m1").len()));
+    quit(c);
+    let mut c = server.pop3_tls();
+    assert!(!c.auth_scram("bob", "wrong").unwrap().ok);
+    let mut c = server.pop3_tls();
+    let (s, mechs) = c.multi("AUTH").unwrap();
+    assert!(s.ok);
+    assert_eq!(
+        mechs,
+        vec![b"PLAIN".to_vec(), b"LOGIN".to_vec(), b"SCRAM-SHA-256".to_vec()]
+    );
+    c.t.send_line("AUTH PLAIN").unwrap();
+    assert_eq!(c.t.read_line().unwrap(), b"+ ");
+    assert!(!c.cmd("*").unwrap().ok, "cancelled");
+    assert!(!c.cmd("AUTH CRAM-MD5").unwrap().ok);
+    assert!(c.cmd("QUIT").unwrap().ok);
+}
+
+#[test]
+fn pipelined_commands_are_answered_in_order() {
+    let server = setup(2);
+    let mut c = server.pop3_tls();
+    c.t.send_raw(
+        format!("USER bob\r\nPASS {PASSWORD}\r\nSTAT\r\nLIST\r\nRETR 2\r\nNOOP\r\nBOGUS\r\nQUIT\r\n").as_bytes(),
+    )
+    .unwrap();
+    assert!(c.status().unwrap().ok);
+    assert!(c.status().unwrap().ok);
+    assert!(c.status().unwrap().text.starts_with("2 "));
+    assert!(c.status().unwrap().ok);
+    assert_eq!(c.lines().unwrap().len(), 2);
+    assert!(c.status().unwrap().ok);
+    assert_eq!(join(c.lines().unwrap()), message("m2"));
+    assert!(c.status().unwrap().ok);
+    assert!(!c.status().unwrap().ok);
+    assert!(c.status().unwrap().ok);
+}
+
+#[test]
+fn uidl_is_stable_across_sessions_and_restarts() {
+    let mut server = setup(3);
+    let uidl = |server: &Server| {
+        let mut c = logged_in(server.pop3_tls());
+        let (_, lines) = c.multi("UIDL").unwrap();
+        c.cmd("QUIT").unwrap();
+        lines
+            .into_iter()
+            .map(|l| String::from_utf8(l).unwrap().split_once(' ').unwrap().1.to_owned())
+            .collect::<Vec<_>>()
+    };
+    let before = uidl(&server);
+    assert_eq!(before.len(), 3);
+    assert_eq!(uidl(&server), before);
+    server.restart();
+    assert_eq!(uidl(&server), before);
+    // Delete the last one; a new message must not get its UID back, even after a restart.
+    let mut c = logged_in(server.pop3_tls());
+    c.cmd("DELE 3").unwrap().expect_ok().unwrap();
+    c.cmd("QUIT").unwrap().expect_ok().unwrap();
+    server.restart();
+    server.deliver("bob", &message("m4"));
+    let after = uidl(&server);
+    assert_eq!(&after[..2], &before[..2]);
+    assert!(!before.contains(&after[2]), "UID reused: {after:?} vs {before:?}");
+}
+
+#[test]
+fn deletions_happen_only_at_quit() {
+    let server = setup(3);
+    // DELE then a dropped connection deletes nothing.
+    let mut c = logged_in(server.pop3_tls());
+    c.cmd("DELE 1").unwrap().expect_ok().unwrap();
+    drop(c);
+    // DELE then RSET then QUIT deletes nothing.
+    let mut c = loop {
+        // The dropped session may still hold the maildrop lock for a moment.
+        let mut c = server.pop3_tls();
+        if c.login("bob", PASSWORD).unwrap().ok {
+            break c;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(c.cmd("STAT").unwrap().text.starts_with("3 "));
+    c.cmd("DELE 2").unwrap().expect_ok().unwrap();
+    c.cmd("RSET").unwrap().expect_ok().unwrap();
+    c.cmd("QUIT").unwrap().expect_ok().unwrap();
+    // DELE then QUIT deletes.
+    let mut c = logged_in(server.pop3_tls());
+    assert!(c.cmd("STAT").unwrap().text.starts_with("3 "));
+    c.cmd("DELE 1").unwrap().expect_ok().unwrap();
+    c.cmd("DELE 3").unwrap().expect_ok().unwrap();
+    let quit = c.cmd("QUIT").unwrap().expect_ok().unwrap();
+    assert!(quit.text.contains("2 messages deleted"), "{quit:?}");
+    let mut c = logged_in(server.pop3_tls());
+    assert!(c.cmd("STAT").unwrap().text.starts_with("1 "));
+    assert_eq!(c.retr(1).unwrap(), message("m2"));
+}
+
+#[test]
+fn a_maildrop_in_use_is_refused() {
+    let server = setup(1);
+    let _first = logged_in(server.pop3_tls());
+    let mut second = server.pop3_tls();
+    let status = second.login("bob", PASSWORD).unwrap();
+    assert!(!status.ok);
+    assert!(status.text.starts_with("[IN-USE]"), "{status:?}");
+}
+
+#[test]
+fn descending_order_lists_newest_first() {
+    let server = Server::start_with(Extra {
+        pop3: "message_retrieval_sort_order = \"descending\"",
+        ..Extra::default()
+    });
+    server.add_user("bob");
+    server.deliver("bob", &message("old"));
+    server.deliver("bob", &message("new"));
+    let mut c = logged_in(server.pop3_tls());
+    assert_eq!(c.retr(1).unwrap(), message("new"));
+    assert_eq!(c.retr(2).unwrap(), message("old"));
+}
+
+#[test]
+fn bad_input_gets_an_error_and_the_session_goes_on() {
+    let server = setup(1);
+    let mut c = server.pop3_tls();
+    for line in ["XYZZY", "", "LIST", "STAT 1", "RETR", "USER", "TOP 1", "\u{7f}\u{1}"] {
+        let s = c.cmd(line).unwrap();
+        assert!(!s.ok, "{line:?} -> {s:?}");
+    }
+    let long = "USER ".to_string() + &"x".repeat(600);
+    assert!(!c.cmd(&long).unwrap().ok);
+    let mut c = logged_in(c);
+    for line in ["RETR x", "RETR 99999999999", "DELE 0", "TOP 1 -1", "LIST 1 2", "RETR 2"] {
+        let s = c.cmd(line).unwrap();
+        assert!(!s.ok, "{line:?} -> {s:?}");
+    }
+    c.t.send_raw(b"NOOP\xff\xfe\r\n").unwrap();
+    assert!(!c.status().unwrap().ok);
+    assert!(c.cmd("NOOP").unwrap().ok);
+    assert_eq!(c.retr(1).unwrap(), message("m1"));
+}
+
+#[test]
+fn stls_discards_pipelined_plaintext() {
+    let server = setup(1);
+    let mut c = server.pop3_plain();
+    // A man in the middle could append commands to STLS; they must not run after the upgrade.
+    c.t.send_raw(b"STLS\r\nUSER bob\r\n").unwrap();
+    assert!(c.status().unwrap().ok);
+    c.t.start_tls(server.tls(), "localhost").unwrap();
+    assert!(
+        !c.cmd(&format!("PASS {PASSWORD}")).unwrap().ok,
+        "USER before TLS must be forgotten"
+    );
+}
