@@ -232,9 +232,18 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: PathBuf::new(),
-            message: e.message().to_string(),
+        toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|span| {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    format!("line {line}: ")
+                })
+                .unwrap_or_default();
+            ConfigError::Parse {
+                path: PathBuf::new(),
+                message: format!("{at}{}", e.message().trim_end()),
+            }
         })
     }
 
@@ -252,6 +261,10 @@ impl Config {
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return invalid("tls.cert and tls.key go together");
+        }
+        // Part offsets of the stored MIME structure are 32-bit.
+        if self.lmtp.max_message_size == 0 || self.lmtp.max_message_size >= u64::from(u32::MAX) {
+            return invalid("lmtp.max_message_size must be between 1 and 4294967294");
         }
         if self.lmtp.max_recipients == 0 {
             return invalid("lmtp.max_recipients must be positive");

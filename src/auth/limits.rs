@@ -83,8 +83,14 @@ impl ConnectionLimits {
 impl Slot {
     /// Counts this connection against `user` once it has logged in.
     pub fn login(&mut self, user: &str) -> Result<(), LimitHit> {
+        if self.user.as_deref() == Some(user) {
+            return Ok(());
+        }
         let limits = self.limits.clone();
         let mut c = limits.lock();
+        if let Some(previous) = self.user.take() {
+            release(&mut c.by_user, &previous);
+        }
         let n = c.by_user.get(user).copied().unwrap_or(0);
         if n >= limits.settings.max_connections_per_user {
             return Err(LimitHit::User);

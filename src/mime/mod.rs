@@ -140,6 +140,17 @@ pub enum Section {
 /// Offsets are u32: in a message of 4 GiB or more, offsets past 4 GiB saturate at `u32::MAX`
 /// (`size` stays exact, so whole-message POP3/IMAP retrieval is unaffected). Deployments should
 /// keep `lmtp.max_message_size` below that.
+/// Ingest of a raw message as received: line endings normalised (so every size we report is
+/// exact), then the one MIME parse every later FETCH, RETR and TOP relies on.
+pub fn ingest(raw: Vec<u8>) -> Result<(Vec<u8>, Structure), IngestError> {
+    let message = match normalize_line_endings(&raw) {
+        std::borrow::Cow::Borrowed(_) => raw,
+        std::borrow::Cow::Owned(fixed) => fixed,
+    };
+    let structure = analyze(&message)?;
+    Ok((message, structure))
+}
+
 pub fn analyze(msg: &[u8]) -> Result<Structure, IngestError> {
     if msg.is_empty() {
         return Err(IngestError::Empty);

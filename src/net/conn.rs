@@ -41,82 +41,31 @@ impl Conn {
         let mut tls = Box::new(ServerConnection::new(config).map_err(io::Error::other)?);
         while tls.is_handshaking() {
             if tls.wants_write() {
-                self.flush_tls(&mut tls).await?;
+                flush_tls(&self.stream, &mut tls).await?;
                 continue;
             }
-            if !self.read_tls(&mut tls).await? {
+            if !read_tls(&self.stream, &mut tls).await? {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
         }
         if tls.wants_write() {
-            self.flush_tls(&mut tls).await?;
+            flush_tls(&self.stream, &mut tls).await?;
         }
         self.tls = Some(tls);
         Ok(())
     }
 
     /// Appends plaintext from the client to `dst` (into its spare capacity when plaintext).
-    /// Returns 0 at end of stream.
+    /// Returns 0 at end of stream. If this future is dropped, the connection must be closed.
     pub async fn read(&mut self, dst: &mut Vec<u8>) -> io::Result<usize> {
-        let Some(mut tls) = self.tls.take() else {
-            let (res, buf) = self.stream.read(std::mem::take(dst)).await;
-            *dst = buf;
-            return res;
-        };
-        let res = self.read_plaintext(&mut tls, dst).await;
-        self.tls = Some(tls);
-        res
-    }
-
-    async fn read_plaintext(&mut self, tls: &mut ServerConnection, dst: &mut Vec<u8>) -> io::Result<usize> {
-        loop {
-            let before = dst.len();
-            match tls.reader().read_to_end(dst) {
-                Ok(_) => return Ok(dst.len() - before),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if dst.len() > before {
-                        return Ok(dst.len() - before);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(dst.len() - before),
-                Err(e) => return Err(e),
+        match &mut self.tls {
+            None => {
+                let (res, buf) = self.stream.read(std::mem::take(dst)).await;
+                *dst = buf;
+                res
             }
-            if tls.wants_write() {
-                self.flush_tls(tls).await?;
-            }
-            if !self.read_tls(tls).await? {
-                return Ok(0);
-            }
+            Some(tls) => read_plaintext(&self.stream, tls, dst).await,
         }
-    }
-
-    /// Reads one batch of ciphertext into rustls. False at end of stream.
-    async fn read_tls(&mut self, tls: &mut ServerConnection) -> io::Result<bool> {
-        let (res, buf) = self.stream.read(Vec::with_capacity(TLS_READ)).await;
-        if res? == 0 {
-            return Ok(false);
-        }
-        let mut rest = &buf[..];
-        while !rest.is_empty() {
-            tls.read_tls(&mut rest)?;
-            if let Err(e) = tls.process_new_packets() {
-                // Send the alert rustls prepared, then give up on this connection.
-                let _ = self.flush_tls(tls).await;
-                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
-            }
-        }
-        Ok(true)
-    }
-
-    async fn flush_tls(&mut self, tls: &mut ServerConnection) -> io::Result<()> {
-        let mut out = Vec::new();
-        while tls.wants_write() {
-            tls.write_tls(&mut out)?;
-        }
-        if !out.is_empty() {
-            self.stream.write_all(out).await.0?;
-        }
-        Ok(())
     }
 
     /// Sends `data` and leaves it empty (capacity kept for reuse).
@@ -124,25 +73,78 @@ impl Conn {
         if data.is_empty() {
             return Ok(());
         }
-        let Some(mut tls) = self.tls.take() else {
-            let (res, mut buf) = self.stream.write_all(std::mem::take(data)).await;
-            buf.clear();
-            *data = buf;
-            return res;
-        };
-        tls.writer().write_all(data)?;
-        data.clear();
-        let res = self.flush_tls(&mut tls).await;
-        self.tls = Some(tls);
-        res
+        match &mut self.tls {
+            None => {
+                let (res, mut buf) = self.stream.write_all(std::mem::take(data)).await;
+                buf.clear();
+                *data = buf;
+                res
+            }
+            Some(tls) => {
+                tls.writer().write_all(data)?;
+                data.clear();
+                flush_tls(&self.stream, tls).await
+            }
+        }
     }
 
     /// Says goodbye at the TLS level (close_notify) where there is one, then ends the stream.
     pub async fn close(mut self) {
-        if let Some(mut tls) = self.tls.take() {
+        if let Some(tls) = &mut self.tls {
             tls.send_close_notify();
-            let _ = self.flush_tls(&mut tls).await;
+            let _ = flush_tls(&self.stream, tls).await;
         }
         self.stream.shutdown();
     }
+}
+
+async fn read_plaintext(stream: &Stream, tls: &mut ServerConnection, dst: &mut Vec<u8>) -> io::Result<usize> {
+    loop {
+        let before = dst.len();
+        match tls.reader().read_to_end(dst) {
+            Ok(_) => return Ok(dst.len() - before),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if dst.len() > before {
+                    return Ok(dst.len() - before);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(dst.len() - before),
+            Err(e) => return Err(e),
+        }
+        if tls.wants_write() {
+            flush_tls(stream, tls).await?;
+        }
+        if !read_tls(stream, tls).await? {
+            return Ok(0);
+        }
+    }
+}
+
+/// Reads one batch of ciphertext into rustls. False at end of stream.
+async fn read_tls(stream: &Stream, tls: &mut ServerConnection) -> io::Result<bool> {
+    let (res, buf) = stream.read(Vec::with_capacity(TLS_READ)).await;
+    if res? == 0 {
+        return Ok(false);
+    }
+    let mut rest = &buf[..];
+    while !rest.is_empty() {
+        tls.read_tls(&mut rest)?;
+        if let Err(e) = tls.process_new_packets() {
+            // Send the alert rustls prepared, then give up on this connection.
+            let _ = flush_tls(stream, tls).await;
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+    }
+    Ok(true)
+}
+
+async fn flush_tls(stream: &Stream, tls: &mut ServerConnection) -> io::Result<()> {
+    let mut out = Vec::new();
+    while tls.wants_write() {
+        tls.write_tls(&mut out)?;
+    }
+    if !out.is_empty() {
+        stream.write_all(out).await.0?;
+    }
+    Ok(())
 }

@@ -46,6 +46,8 @@ pub enum LoginFailure {
     BadCredentials,
     /// Authenticated but not allowed here (admin, POP3 off, limits): `[AUTH]` with the reason.
     Refused(String),
+    /// A connection limit for this user: `[SYS/TEMP]`, try again later.
+    Limit(String),
     /// Another session holds the maildrop: `[IN-USE]`.
     InUse,
     /// Store trouble: `[SYS/TEMP]`.
@@ -451,6 +453,7 @@ impl Session {
                         }
                     }
                     LoginFailure::Refused(reason) => err(out, &format!("[AUTH] {reason}")),
+                    LoginFailure::Limit(reason) => err(out, &format!("[SYS/TEMP] {reason}")),
                     LoginFailure::InUse => err(out, "[IN-USE] maildrop is in use by another session"),
                     LoginFailure::Temporary => err(out, "[SYS/TEMP] temporary failure, try again later"),
                 }

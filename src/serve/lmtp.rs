@@ -80,21 +80,16 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
         };
         match action {
             Action::Continue => {}
-            Action::CheckRecipient(recipient) => {
-                let exists = shared
-                    .store
-                    .snapshot()
-                    .and_then(|s| s.user(&recipient.user))
-                    .map(|u| u.is_some());
-                match exists {
-                    Ok(exists) => session.recipient_result(recipient, exists, &mut out),
-                    Err(e) => {
-                        tracing::error!(session = id, "recipient lookup: {e}");
-                        out.extend_from_slice(b"451 4.3.0 temporary failure\r\n");
-                        session.recipient_result(recipient, false, &mut Vec::new())
-                    }
-                };
-            }
+            Action::CheckRecipient(mut recipient) => match resolve(&shared, &mut recipient) {
+                Ok(exists) => {
+                    session.recipient_result(recipient, exists, &mut out);
+                }
+                Err(e) => {
+                    tracing::error!(session = id, "recipient lookup: {e}");
+                    out.extend_from_slice(b"451 4.3.0 temporary failure\r\n");
+                    session.recipient_result(recipient, false, &mut Vec::new());
+                }
+            },
             Action::Deliver(envelope) => {
                 let recipients = envelope.recipients.clone();
                 let statuses = deliver(&shared, envelope).await;
@@ -108,12 +103,24 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
     conn.close().await;
 }
 
+/// Whether the user exists; points the recipient at INBOX when the named mailbox does not.
+fn resolve(shared: &Shared, recipient: &mut crate::smtp::Recipient) -> Result<bool, StoreError> {
+    let snapshot = shared.store.snapshot()?;
+    let Some(user) = snapshot.user(&recipient.user)? else {
+        return Ok(false);
+    };
+    if snapshot.mailbox(user.id, &recipient.mailbox)?.is_none() {
+        recipient.mailbox = "INBOX".into();
+    }
+    Ok(true)
+}
+
 async fn deliver(shared: &Shared, envelope: Envelope) -> Vec<DeliveryStatus> {
     let n = envelope.recipients.len();
     let Envelope {
         recipients, message, ..
     } = envelope;
-    let ingested = tokio::task::spawn_blocking(move || ingest(message)).await;
+    let ingested = tokio::task::spawn_blocking(move || mime::ingest(message)).await;
     let (message, structure) = match ingested {
         Ok(Ok(parsed)) => parsed,
         Ok(Err(e)) => return vec![DeliveryStatus::BadMessage(bad_message_text(&e)); n],
@@ -144,17 +151,6 @@ async fn deliver(shared: &Shared, envelope: Envelope) -> Vec<DeliveryStatus> {
             vec![DeliveryStatus::Temporary; n]
         }
     }
-}
-
-/// Normalises line endings (so every size we report is exact) and parses the MIME structure
-/// once, here, for every later FETCH, RETR and TOP.
-pub fn ingest(raw: Vec<u8>) -> Result<(Vec<u8>, mime::Structure), mime::IngestError> {
-    let message = match mime::normalize_line_endings(&raw) {
-        std::borrow::Cow::Borrowed(_) => raw,
-        std::borrow::Cow::Owned(fixed) => fixed,
-    };
-    let structure = mime::analyze(&message)?;
-    Ok((message, structure))
 }
 
 fn bad_message_text(e: &mime::IngestError) -> &'static str {

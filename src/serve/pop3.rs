@@ -156,26 +156,31 @@ async fn run<'s>(
     shutdown: &Shutdown,
 ) -> Result<(), End> {
     let mut lock: Option<MaildropLock<'s>> = None;
+    // An action that answered another action (a login result can mean Close).
+    let mut follow_up = None;
     loop {
-        let action = match framer.next_line() {
-            Frame::Line(line) => {
-                let shown = session.loggable(line).into_owned();
-                d.log('<', &shown);
-                session.on_line(line, &mut d.out)
-            }
-            Frame::TooLong => session.too_long(&mut d.out),
-            Frame::NeedMore => {
-                d.flush().await?;
-                framer.shrink_idle();
-                read_more(d, session, framer, shutdown).await?;
-                continue;
-            }
+        let action = match follow_up.take() {
+            Some(action) => action,
+            None => match framer.next_line() {
+                Frame::Line(line) => {
+                    let shown = session.loggable(line).into_owned();
+                    d.log('<', &shown);
+                    session.on_line(line, &mut d.out)
+                }
+                Frame::TooLong => session.too_long(&mut d.out),
+                Frame::NeedMore => {
+                    d.flush().await?;
+                    framer.shrink_idle();
+                    read_more(d, session, framer, shutdown).await?;
+                    continue;
+                }
+            },
         };
         match action {
             Action::Continue => {}
             Action::Login(credentials) => {
                 let result = login(d, &credentials, slot, &mut lock).await;
-                session.login_result(result, &mut d.out);
+                follow_up = Some(session.login_result(result, &mut d.out));
             }
             Action::LookupScram(user) => {
                 let credentials = d
@@ -184,7 +189,7 @@ async fn run<'s>(
                     .snapshot()
                     .ok()
                     .and_then(|s| s.user(&user).ok().flatten());
-                session.scram_credentials(credentials.map(|u| u.scram), &mut d.out);
+                follow_up = Some(session.scram_credentials(credentials.map(|u| u.scram), &mut d.out));
             }
             Action::StartTls => {
                 d.flush().await?;
@@ -206,8 +211,7 @@ async fn run<'s>(
                         Err(())
                     }
                 };
-                session.commit_result(result, &mut d.out);
-                return Ok(());
+                follow_up = Some(session.commit_result(result, &mut d.out));
             }
             Action::Close => return Ok(()),
         }
@@ -271,9 +275,9 @@ async fn login<'s>(
         }
     };
     shared.penalties.succeed(d.conn.peer, &user.name);
-    let held = shared.maildrop_locks.try_lock(user.id).ok_or(LoginFailure::InUse)?;
     slot.login(&user.name)
-        .map_err(|hit| LoginFailure::Refused(hit.to_string()))?;
+        .map_err(|hit| LoginFailure::Limit(hit.to_string()))?;
+    let held = shared.maildrop_locks.try_lock(user.id).ok_or(LoginFailure::InUse)?;
     let maildrop = load_maildrop(shared, user.id).map_err(|e| {
         tracing::error!(session = d.id, "maildrop: {e}");
         LoginFailure::Temporary

@@ -194,7 +194,9 @@ impl Session {
         };
     }
 
-    /// `<name@domain>` is user `name` (lowercased); `name+detail` is user `name`.
+    /// `<name@domain>` is user `name` (lowercased). `name+detail` is user `name` too, and the
+    /// detail names the mailbox to deliver into (the caller falls back to INBOX when the user
+    /// has no such mailbox), as Dovecot's `lmtp_save_to_detail_mailbox` does.
     fn local_recipient(&self, address: &str) -> Option<Recipient> {
         let (local, domain) = match address.rsplit_once('@') {
             Some((l, d)) => (l, Some(d)),
@@ -207,14 +209,18 @@ impl Session {
                 return None;
             }
         }
-        let user = local.split('+').next().unwrap_or(local).to_ascii_lowercase();
+        let (user, detail) = local.split_once('+').unwrap_or((local, ""));
         if user.is_empty() {
             return None;
         }
         Some(Recipient {
             address: address.to_owned(),
-            user,
-            mailbox: "INBOX".into(),
+            user: user.to_ascii_lowercase(),
+            mailbox: if detail.is_empty() {
+                "INBOX".into()
+            } else {
+                detail.to_owned()
+            },
         })
     }
 

@@ -1,0 +1,208 @@
+//! Login policy over real sockets: each login_type before and after TLS, reserved names,
+//! administrators, the per-user POP3 switch, failed-login delays and disconnects, connection
+//! limits and the pre-auth timeout.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Extra, Server, PASSWORD};
+use loadtest::client::pop3::Pop3;
+
+fn server(login_type: &'static str) -> Server {
+    let pop3 = match login_type {
+        "plain-text-login" => "login_type = \"plain-text-login\"",
+        "plain-text-authentication" => "login_type = \"plain-text-authentication\"",
+        _ => "login_type = \"secure-login\"",
+    };
+    let s = Server::start_with(Extra {
+        pop3,
+        ..Extra::default()
+    });
+    s.add_user("bob");
+    s
+}
+
+/// (USER/PASS works, AUTH PLAIN works, AUTH SCRAM works) on a fresh connection.
+fn what_works(server: &Server, connect: impl Fn(&Server) -> Pop3) -> (bool, bool, bool) {
+    let quit = |mut c: Pop3, ok: bool| {
+        let _ = c.cmd("QUIT");
+        ok
+    };
+    let mut c = connect(server);
+    let user = c.cmd("USER bob").unwrap();
+    let pass_ok = if user.ok {
+        c.cmd(&format!("PASS {PASSWORD}")).unwrap().ok
+    } else {
+        false
+    };
+    let pass_ok = quit(c, pass_ok);
+    let mut c = connect(server);
+    let plain = c.auth_plain("bob", PASSWORD, true).unwrap().ok;
+    let plain = quit(c, plain);
+    let mut c = connect(server);
+    let scram = c.auth_scram("bob", PASSWORD).unwrap().ok;
+    let scram = quit(c, scram);
+    (pass_ok, plain, scram)
+}
+
+#[test]
+fn secure_login_requires_tls_first() {
+    let s = server("secure-login");
+    assert_eq!(what_works(&s, Server::pop3_plain), (false, false, false));
+    assert_eq!(what_works(&s, Server::pop3_stls), (true, true, true));
+    assert_eq!(what_works(&s, Server::pop3_tls), (true, true, true));
+    let mut c = s.pop3_plain();
+    let refusal = c.cmd("USER bob").unwrap();
+    assert!(refusal.text.starts_with("[AUTH]"), "{refusal:?}");
+}
+
+#[test]
+fn plain_text_authentication_allows_sasl_but_not_user_pass() {
+    let s = server("plain-text-authentication");
+    assert_eq!(what_works(&s, Server::pop3_plain), (false, true, true));
+    assert_eq!(what_works(&s, Server::pop3_stls), (true, true, true));
+    let capa = s.pop3_plain().capa().unwrap();
+    assert!(capa.iter().any(|c| c.starts_with("SASL ")) && !capa.iter().any(|c| c == "USER"));
+}
+
+#[test]
+fn plain_text_login_allows_everything() {
+    let s = server("plain-text-login");
+    assert_eq!(what_works(&s, Server::pop3_plain), (true, true, true));
+    assert_eq!(what_works(&s, Server::pop3_tls), (true, true, true));
+}
+
+#[test]
+fn anonymous_and_guest_never_log_in() {
+    let s = server("secure-login");
+    for name in ["anonymous", "guest", "Anonymous"] {
+        let out = s.cli(&["user", "add", &name.to_lowercase(), "--password-stdin"], b"pw");
+        assert!(!out.status.success(), "{name} could be created");
+        let mut c = s.pop3_tls();
+        let st = c.login(name, "anything").unwrap();
+        assert!(!st.ok && st.text.starts_with("[AUTH]"), "{st:?}");
+        let mut c = s.pop3_tls();
+        assert!(!c.auth_plain(name, "", true).unwrap().ok);
+    }
+}
+
+#[test]
+fn administrators_cannot_open_their_mailbox() {
+    let s = server("secure-login");
+    let out = s.cli(
+        &["user", "add", "root-admin", "--admin", "--password-stdin"],
+        PASSWORD.as_bytes(),
+    );
+    assert!(out.status.success());
+    let mut c = s.pop3_tls();
+    let st = c.login("root-admin", PASSWORD).unwrap();
+    assert!(!st.ok);
+    assert!(st.text.contains("administrator"), "{st:?}");
+}
+
+#[test]
+fn pop3_switch_refuses_with_a_reason_only_after_the_password() {
+    let s = server("secure-login");
+    s.set_user("bob", &["--pop", "off"]);
+    let mut c = s.pop3_tls();
+    let st = c.login("bob", PASSWORD).unwrap();
+    assert!(!st.ok && st.text.contains("POP3 access is disabled"), "{st:?}");
+    let mut c = s.pop3_tls();
+    let st = c.login("bob", "wrong").unwrap();
+    assert!(
+        !st.ok && !st.text.contains("disabled"),
+        "a guesser learns nothing: {st:?}"
+    );
+    s.set_user("bob", &["--pop", "on"]);
+    assert!(s.pop3_tls().login("bob", PASSWORD).unwrap().ok);
+}
+
+#[test]
+fn failures_are_delayed_growing_per_user_and_address_and_reset_by_success() {
+    let s = Server::start_with(Extra {
+        limits: "login_failure_delay = 1\nlogin_failure_delay_max = 2\nmax_login_failures = 3",
+        ..Extra::default()
+    });
+    s.add_user("bob");
+    s.add_user("carol");
+    let timed = |c: &mut Pop3, user: &str, pw: &str| {
+        let t = Instant::now();
+        let st = c.login(user, pw).unwrap();
+        (st.ok, t.elapsed())
+    };
+    let mut c = s.pop3_tls();
+    let (ok, first) = timed(&mut c, "bob", "wrong");
+    assert!(!ok && first >= Duration::from_millis(900), "{first:?}");
+    let (ok, second) = timed(&mut c, "bob", "wrong");
+    assert!(!ok && second >= Duration::from_millis(1900), "{second:?}");
+    // carol behind the same address is not slowed by bob's typos.
+    let mut other = s.pop3_tls();
+    let (ok, carol) = timed(&mut other, "carol", "wrong");
+    assert!(!ok && carol < Duration::from_millis(1900), "{carol:?}");
+    // Third failure on one connection: the reply, then the connection closes.
+    let (ok, _) = timed(&mut c, "bob", "wrong");
+    assert!(!ok);
+    let rest = c.t.read_to_close().unwrap();
+    assert!(String::from_utf8_lossy(&rest).starts_with("-ERR"), "{rest:?}");
+    // A success clears bob's count: the next failure costs the base delay again.
+    let mut c = s.pop3_tls();
+    assert!(c.login("bob", PASSWORD).unwrap().ok);
+    c.cmd("QUIT").unwrap();
+    let mut c = s.pop3_tls();
+    let (ok, again) = timed(&mut c, "bob", "wrong");
+    assert!(!ok && again < Duration::from_millis(1900), "{again:?}");
+}
+
+#[test]
+fn connection_limits() {
+    let s = Server::start_with(Extra {
+        pop3: "max_connections = 3\nmax_connections_per_user = 1",
+        ..Extra::default()
+    });
+    s.add_user("bob");
+    let a = s.pop3_plain();
+    let mut b = s.pop3_tls();
+    let _c = s.pop3_plain();
+    // The fourth connection is told why and closed.
+    let mut d = loadtest::client::Transport::connect(s.addr(s.ports.pop3)).unwrap();
+    let line = d.read_line_string().unwrap();
+    assert!(line.starts_with("-ERR [SYS/TEMP]"), "{line}");
+    drop(a);
+    assert!(b.login("bob", PASSWORD).unwrap().ok);
+    // A second session of bob passes the server limit but not the per-user one.
+    std::thread::sleep(Duration::from_millis(100));
+    let mut e = s.pop3_tls();
+    let st = e.login("bob", PASSWORD).unwrap();
+    assert!(
+        !st.ok && st.text.contains("too many connections for this user"),
+        "{st:?}"
+    );
+}
+
+#[test]
+fn per_address_limit() {
+    let s = Server::start_with(Extra {
+        pop3: "max_connections_per_ip = 1",
+        ..Extra::default()
+    });
+    let _a = s.pop3_plain();
+    let mut b = loadtest::client::Transport::connect(s.addr(s.ports.pop3)).unwrap();
+    assert!(b.read_line_string().unwrap().contains("from your address"));
+}
+
+#[test]
+fn pre_auth_timeout_closes_idle_connections() {
+    let s = Server::start_with(Extra {
+        pop3: "pre_auth_timeout = 1",
+        ..Extra::default()
+    });
+    let mut c = s.pop3_plain();
+    let t = Instant::now();
+    let rest = c.t.read_to_close().unwrap();
+    assert!(t.elapsed() >= Duration::from_millis(900));
+    assert!(
+        String::from_utf8_lossy(&rest).starts_with("-ERR autologout"),
+        "{rest:?}"
+    );
+}
