@@ -70,7 +70,7 @@ impl Server {
         };
         let config = dir.path().join("ringmail.toml");
         let text = format!(
-            "[server]\ndata_dir = \"{data}\"\nworkers = 2\ndemo_user = false\n{server}\n\
+            "[server]\ndata_dir = \"{data}\"\nworkers = 2\n{demo}{server}\n\
              [pop3]\nlisten = [\"127.0.0.1:{p}\"]\nlisten_tls = [\"127.0.0.1:{ps}\"]\n{pop3}\n\
              [lmtp]\nlisten = [\"127.0.0.1:{l}\"]\n{lmtp}\n\
              [limits]\n{limits}\n",
@@ -78,6 +78,11 @@ impl Server {
             p = ports.pop3,
             ps = ports.pop3s,
             l = ports.lmtp,
+            demo = if extra.server.contains("demo_user") {
+                ""
+            } else {
+                "demo_user = false\n"
+            },
             server = extra.server,
             pop3 = extra.pop3,
             lmtp = extra.lmtp,

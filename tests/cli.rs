@@ -1,0 +1,189 @@
+//! The command line: account management, `config`, and one-line errors with non-zero exits.
+
+mod common;
+
+use std::process::Command;
+
+use common::{bin, message, Extra, Server, PASSWORD};
+
+fn text(out: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn user_lifecycle() {
+    let server = Server::start();
+    server.add_user("bob");
+    let dup = server.cli(&["user", "add", "bob", "--password-stdin"], b"x");
+    assert!(!dup.status.success());
+    let (_, err) = text(&dup);
+    assert_eq!(err.lines().count(), 1);
+    assert!(err.contains("already exists"), "{err}");
+    for bad in ["Bob", "a b", "", ".hidden", "x@y"] {
+        let out = server.cli(&["user", "add", bad, "--password-stdin"], b"x");
+        assert!(!out.status.success(), "{bad:?} accepted");
+    }
+    let gen = server.cli(&["user", "add", "carol"], b"");
+    let (out, _) = text(&gen);
+    let password = out.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(gen.status.success() && password.len() == 20, "{out}");
+    assert!(server.pop3_tls().login("carol", &password).unwrap().ok);
+
+    let list = text(&server.cli(&["user", "list"], b"")).0;
+    assert!(
+        list.contains("bob\tpop=on\timap=on\tadmin=no") && list.contains("carol"),
+        "{list}"
+    );
+    server.set_user("bob", &["--pop", "off", "--imap", "off", "--quota", "1000"]);
+    let show = text(&server.cli(&["user", "show", "bob"], b"")).0;
+    for line in [
+        "pop: off",
+        "imap: off",
+        "quota: 1000",
+        "mailbox: INBOX",
+        "mailbox: Sent",
+        "mailbox: Trash",
+    ] {
+        assert!(show.contains(line), "{line} not in {show}");
+    }
+    let out = server.cli(&["user", "passwd", "bob", "--password-stdin"], b"new password\n");
+    assert!(out.status.success());
+    server.set_user("bob", &["--pop", "on"]);
+    assert!(!server.pop3_tls().login("bob", PASSWORD).unwrap().ok);
+    assert!(server.pop3_tls().login("bob", "new password").unwrap().ok);
+
+    server.deliver("carol", &message("bye"));
+    let del = server.cli(&["user", "del", "carol"], b"");
+    assert!(del.status.success());
+    assert!(!server.cli(&["user", "show", "carol"], b"").status.success());
+    assert!(!server.cli(&["user", "del", "carol"], b"").status.success());
+    assert!(!server
+        .cli(&["user", "set", "nobody", "--pop", "on"], b"")
+        .status
+        .success());
+}
+
+#[test]
+fn config_prints_commented_toml_that_loads_back() {
+    let server = Server::start_with(Extra {
+        pop3: "banner = \"Hello there\"",
+        ..Extra::default()
+    });
+    let out = server.cli(&["config"], b"");
+    let (toml, _) = text(&out);
+    assert!(out.status.success());
+    assert!(toml.contains("# Greeting text.") && toml.contains("banner = \"Hello there\""));
+    let copy = server.dir.path().join("copy.toml");
+    std::fs::write(&copy, &toml).unwrap();
+    let again = Command::new(bin())
+        .arg("--config")
+        .arg(&copy)
+        .arg("config")
+        .output()
+        .unwrap();
+    assert_eq!(text(&again).0, toml);
+    // The banner is what clients see.
+    assert_eq!(server.pop3_plain().greeting, "Hello there");
+}
+
+#[test]
+fn bad_configs_fail_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text_in, expect) in [
+        ("[pop3]\nlisten_tsl = []\n", "unknown field"),
+        ("[pop3]\nlogin_type = \"none\"\n", "unknown variant"),
+        ("[pop3]\nauth_timeout = 5\n", "RFC 1939"),
+        ("[tls]\ncert = \"a.pem\"\n", "go together"),
+        ("[server\n", "line 1"),
+    ] {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, text_in).unwrap();
+        let out = Command::new(bin())
+            .arg("--config")
+            .arg(&path)
+            .arg("config")
+            .output()
+            .unwrap();
+        let (_, err) = text(&out);
+        assert!(!out.status.success(), "{text_in}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(expect), "{text_in}: {err}");
+    }
+    let out = Command::new(bin())
+        .args(["--config", "/nonexistent.toml", "config"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && text(&out).1.contains("cannot read"));
+}
+
+#[test]
+fn a_second_server_on_the_same_data_dir_is_refused() {
+    let server = Server::start();
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(&server.config)
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("another `ringmail serve`"), "{}", text(&out).1);
+}
+
+#[test]
+fn a_demo_user_is_created_once_when_the_store_is_empty() {
+    let mut server = Server::start_with(Extra {
+        server: "demo_user = true",
+        ..Extra::default()
+    });
+    let line = server
+        .stdout
+        .iter()
+        .find(|l| l.starts_with("demo user created"))
+        .cloned();
+    let password = line
+        .expect("demo password printed")
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut c = server.pop3_tls();
+    assert!(c.login("demo", &password).unwrap().ok);
+    drop(c);
+    server.restart();
+    assert!(!server.stdout.iter().any(|l| l.starts_with("demo user created")));
+}
+
+#[test]
+fn protocol_log_redacts_passwords() {
+    let server = Server::start_with(Extra {
+        pop3: "protocol_log = true",
+        ..Extra::default()
+    });
+    server.add_user("bob");
+    let mut c = server.pop3_tls();
+    c.login("bob", PASSWORD).unwrap().expect_ok().unwrap();
+    c.auth_plain("bob", PASSWORD, true).unwrap();
+    c.cmd("QUIT").unwrap();
+    let logs = server.data_dir().join("logs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let text = loop {
+        let text: String = std::fs::read_dir(&logs)
+            .map(|d| d.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok()).collect())
+            .unwrap_or_default();
+        if text.contains("QUIT") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(
+        text.contains("< USER bob") && text.contains("< PASS <redacted>"),
+        "{text}"
+    );
+    assert!(text.contains("> +OK maildrop has 0 messages"), "{text}");
+    assert!(!text.contains(PASSWORD), "password in the log: {text}");
+    let name = std::fs::read_dir(&logs).unwrap().next().unwrap().unwrap().file_name();
+    assert!(name.to_string_lossy().starts_with("pop3-20"), "{name:?}");
+}
