@@ -576,3 +576,175 @@ impl Transaction {
         Action::Continue
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(login_type: LoginType, tls: bool) -> Session {
+        Session::new(
+            Settings {
+                login_type,
+                stls: true,
+                banner: "hi".into(),
+                max_login_failures: 2,
+            },
+            tls,
+        )
+    }
+
+    fn maildrop() -> Maildrop {
+        Maildrop {
+            mailbox: 7,
+            uid_validity: 100,
+            messages: vec![
+                Message {
+                    uid: 3,
+                    size: 10,
+                    body_id: 30,
+                },
+                Message {
+                    uid: 5,
+                    size: 20,
+                    body_id: 50,
+                },
+            ],
+        }
+    }
+
+    /// Feeds one line; returns the action and the reply text.
+    fn say(s: &mut Session, line: &str) -> (Action, String) {
+        let mut out = Vec::new();
+        let action = s.on_line(line.as_bytes(), &mut out);
+        (action, String::from_utf8(out).unwrap())
+    }
+
+    fn logged_in() -> Session {
+        let mut s = session(LoginType::SecureLogin, true);
+        say(&mut s, "USER bob");
+        let (action, _) = say(&mut s, "PASS pw");
+        assert!(matches!(action, Action::Login(Credentials::Password { .. })));
+        let mut out = Vec::new();
+        assert_eq!(s.login_result(Ok(maildrop()), &mut out), Action::Continue);
+        assert_eq!(out, b"+OK maildrop has 2 messages (30 octets)\r\n");
+        s
+    }
+
+    #[test]
+    fn transaction_script() {
+        let mut s = logged_in();
+        assert_eq!(say(&mut s, "STAT").1, "+OK 2 30\r\n");
+        assert_eq!(
+            say(&mut s, "LIST").1,
+            "+OK scan listing follows\r\n1 10\r\n2 20\r\n.\r\n"
+        );
+        assert_eq!(say(&mut s, "UIDL 2").1, "+OK 2 100.5\r\n");
+        let (action, text) = say(&mut s, "RETR 2");
+        assert_eq!(action, Action::Retrieve { body_id: 50, top: None });
+        assert_eq!(text, "+OK 20 octets\r\n");
+        assert_eq!(
+            say(&mut s, "TOP 1 3").0,
+            Action::Retrieve {
+                body_id: 30,
+                top: Some(3)
+            }
+        );
+        assert_eq!(say(&mut s, "DELE 1").1, "+OK message 1 deleted\r\n");
+        assert_eq!(say(&mut s, "LIST").1, "+OK scan listing follows\r\n2 20\r\n.\r\n");
+        assert!(say(&mut s, "RETR 1").1.starts_with("-ERR"));
+        assert_eq!(
+            say(&mut s, "QUIT").0,
+            Action::Commit {
+                mailbox: 7,
+                uids: vec![3]
+            }
+        );
+        let mut out = Vec::new();
+        assert_eq!(s.commit_result(Ok(1), &mut out), Action::Close);
+        assert!(out.starts_with(b"+OK"));
+    }
+
+    #[test]
+    fn quit_without_deletions_commits_nothing() {
+        let mut s = logged_in();
+        say(&mut s, "DELE 2");
+        say(&mut s, "RSET");
+        let (action, text) = say(&mut s, "QUIT");
+        assert_eq!(action, Action::Close);
+        assert!(text.starts_with("+OK"));
+    }
+
+    #[test]
+    fn failed_logins_close_after_the_limit() {
+        let mut s = session(LoginType::SecureLogin, true);
+        for round in 1..=2 {
+            say(&mut s, "USER bob");
+            say(&mut s, "PASS wrong");
+            let mut out = Vec::new();
+            let action = s.login_result(Err(LoginFailure::BadCredentials), &mut out);
+            assert_eq!(action == Action::Close, round == 2, "round {round}");
+        }
+    }
+
+    #[test]
+    fn secure_login_refuses_before_tls_and_stls_resets() {
+        let mut s = session(LoginType::SecureLogin, false);
+        assert!(say(&mut s, "USER bob").1.starts_with("-ERR [AUTH]"));
+        assert!(say(&mut s, "AUTH PLAIN AGJvYgBwdw==").1.starts_with("-ERR [AUTH]"));
+        let (action, text) = say(&mut s, "STLS");
+        assert_eq!(
+            (action, text.as_str()),
+            (Action::StartTls, "+OK Begin TLS negotiation now\r\n")
+        );
+        s.tls_started();
+        assert!(say(&mut s, "USER bob").1.starts_with("+OK"));
+        assert!(say(&mut s, "STLS").1.starts_with("-ERR"));
+    }
+
+    #[test]
+    fn sasl_plain_with_and_without_initial_response() {
+        let mut s = session(LoginType::PlainTextAuthentication, false);
+        let (action, _) = say(&mut s, "AUTH PLAIN AGJvYgBwdw==");
+        assert_eq!(
+            action,
+            Action::Login(Credentials::Password {
+                authzid: None,
+                user: "bob".into(),
+                password: "pw".into()
+            })
+        );
+        let mut s = session(LoginType::PlainTextAuthentication, false);
+        assert_eq!(say(&mut s, "AUTH PLAIN").1, "+ \r\n");
+        assert!(matches!(say(&mut s, "AGJvYgBwdw==").0, Action::Login(_)));
+        let mut s = session(LoginType::PlainTextAuthentication, false);
+        say(&mut s, "AUTH PLAIN");
+        assert!(say(&mut s, "*").1.starts_with("-ERR [AUTH]"));
+        assert!(
+            say(&mut s, "NOOP").1.starts_with("-ERR"),
+            "back to normal commands, NOOP not valid yet"
+        );
+        assert!(say(&mut s, "AUTH PLAIN !!!").1.starts_with("-ERR"));
+    }
+
+    #[test]
+    fn redaction() {
+        let s = session(LoginType::SecureLogin, true);
+        assert_eq!(&*s.loggable(b"PASS hunter2"), b"PASS <redacted>");
+        assert_eq!(&*s.loggable(b"pass hunter2"), b"PASS <redacted>");
+        assert_eq!(&*s.loggable(b"AUTH PLAIN AGJvYgBwdw=="), b"AUTH PLAIN <redacted>");
+        assert_eq!(&*s.loggable(b"USER bob"), b"USER bob");
+    }
+
+    #[test]
+    fn over_long_lines_and_wrong_states() {
+        let mut s = session(LoginType::SecureLogin, true);
+        let mut out = Vec::new();
+        assert_eq!(s.too_long(&mut out), Action::Continue);
+        assert!(out.starts_with(b"-ERR"));
+        assert!(say(&mut s, "STAT").1.starts_with("-ERR"));
+        assert!(say(&mut s, "PASS x").1.starts_with("-ERR"), "PASS needs USER first");
+        let mut s = logged_in();
+        assert!(say(&mut s, "USER bob").1.starts_with("-ERR"));
+        assert!(say(&mut s, "CAPA").1.starts_with("+OK"));
+    }
+}

@@ -315,3 +315,105 @@ impl Session {
         Action::Continue
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        Session::new(Settings {
+            hostname: "mx.test".into(),
+            max_message_size: 100,
+            max_recipients: 2,
+            domains: vec![],
+        })
+    }
+
+    fn say(s: &mut Session, line: &str) -> (Action, String) {
+        let mut out = Vec::new();
+        let action = s.on_line(line.as_bytes(), &mut out);
+        (action, String::from_utf8(out).unwrap())
+    }
+
+    fn accept(s: &mut Session, to: &str) {
+        let Action::CheckRecipient(r) = say(s, &format!("RCPT TO:<{to}>")).0 else {
+            panic!("expected a lookup")
+        };
+        let mut out = Vec::new();
+        s.recipient_result(r, true, &mut out);
+        assert!(out.starts_with(b"250"));
+    }
+
+    #[test]
+    fn transaction_script() {
+        let mut s = session();
+        assert!(say(&mut s, "MAIL FROM:<a@b>").1.starts_with("503"), "LHLO first");
+        assert!(say(&mut s, "LHLO x").1.ends_with("250 SIZE 100\r\n"));
+        assert!(say(&mut s, "DATA").1.starts_with("503"));
+        assert!(say(&mut s, "MAIL FROM:<a@b> SIZE=101").1.starts_with("552"));
+        assert!(say(&mut s, "MAIL FROM:<a@b>").1.starts_with("250"));
+        assert!(say(&mut s, "DATA").1.starts_with("554"), "no recipients yet");
+        accept(&mut s, "bob+Work@x");
+        accept(&mut s, "carol@x");
+        assert!(say(&mut s, "RCPT TO:<dave@x>").1.starts_with("452"));
+        assert!(say(&mut s, "DATA").1.starts_with("354"));
+        assert!(s.in_data());
+        let mut out = Vec::new();
+        let (used, action) = s.data(b"A: b\r\n\r\n..x\r\n.\r\nQUIT\r\n", &mut out);
+        assert_eq!(used, 16);
+        let Action::Deliver(env) = action else {
+            panic!("expected a delivery")
+        };
+        assert_eq!(env.message, b"A: b\r\n\r\n.x\r\n");
+        assert_eq!(env.recipients[0].user, "bob");
+        assert_eq!(env.recipients[0].mailbox, "Work");
+        assert_eq!(env.recipients[1].mailbox, "INBOX");
+        let statuses = [DeliveryStatus::Delivered, DeliveryStatus::OverQuota];
+        s.delivery_result(&env.recipients, &statuses, &mut out);
+        let replies = String::from_utf8(out).unwrap();
+        assert_eq!(
+            replies,
+            "250 2.0.0 <bob+Work@x> delivered\r\n552 5.2.2 <carol@x> mailbox full\r\n"
+        );
+        assert!(
+            say(&mut s, "MAIL FROM:<>").1.starts_with("250"),
+            "ready for the next one"
+        );
+    }
+
+    #[test]
+    fn unknown_and_foreign_recipients() {
+        let mut s = Session::new(Settings {
+            hostname: "mx.test".into(),
+            max_message_size: 100,
+            max_recipients: 5,
+            domains: vec!["example.org".into()],
+        });
+        say(&mut s, "LHLO x");
+        say(&mut s, "MAIL FROM:<>");
+        assert!(say(&mut s, "RCPT TO:<bob@other.net>").1.starts_with("550 5.1.1"));
+        let Action::CheckRecipient(r) = say(&mut s, "RCPT TO:<bob@EXAMPLE.org>").0 else {
+            panic!()
+        };
+        let mut out = Vec::new();
+        s.recipient_result(r, false, &mut out);
+        assert!(out.starts_with(b"550 5.1.1"));
+        assert!(say(&mut s, "DATA").1.starts_with("554"));
+    }
+
+    #[test]
+    fn oversized_data_gets_one_reply_per_recipient() {
+        let mut s = session();
+        say(&mut s, "LHLO x");
+        say(&mut s, "MAIL FROM:<>");
+        accept(&mut s, "a@x");
+        accept(&mut s, "b@x");
+        say(&mut s, "DATA");
+        let mut out = Vec::new();
+        let big = [b"A: b\r\n\r\n".as_slice(), &[b'x'; 200], b"\r\n.\r\n"].concat();
+        let (used, action) = s.data(&big, &mut out);
+        assert_eq!((used, action), (big.len(), Action::Continue));
+        assert_eq!(String::from_utf8(out).unwrap().matches("552 5.3.4").count(), 2);
+        assert!(!s.in_data());
+    }
+}

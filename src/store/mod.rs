@@ -83,6 +83,7 @@ const TABLE_NAMES: [&str; 10] = [
 pub(crate) struct Inner {
     env: &'static Env<WithoutTls>,
     t: Tables,
+    commits: std::sync::atomic::AtomicU64,
 }
 
 /// A handle on the store; cheap to clone and shared by every core.
@@ -135,6 +136,7 @@ impl Store {
                 body_refs,
                 structures,
             },
+            commits: 0.into(),
         });
         let feed = Arc::new(feed::Feed::default());
         let writer = writer::spawn(inner.clone(), feed.clone())?;
@@ -148,20 +150,25 @@ impl Store {
 
     /// Queues a mutation; the answer arrives once it is durable.
     pub async fn write(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.writer
-            .send(writer::Job { op, reply: tx })
-            .map_err(|_| StoreError::WriterGone)?;
-        rx.await.map_err(|_| StoreError::WriterGone)?
+        self.submit(op)?.await.map_err(|_| StoreError::WriterGone)?
     }
 
     /// `write` for callers outside any async runtime (the admin CLI).
     pub fn write_blocking(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
+        self.submit(op)?.blocking_recv().map_err(|_| StoreError::WriterGone)?
+    }
+
+    fn submit(&self, op: WriteOp) -> Result<writer::Reply, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.writer
             .send(writer::Job { op, reply: tx })
             .map_err(|_| StoreError::WriterGone)?;
-        rx.blocking_recv().map_err(|_| StoreError::WriterGone)?
+        Ok(rx)
+    }
+
+    /// Transactions committed by this process's writer: with group commit, fewer than writes.
+    pub fn commits(&self) -> u64 {
+        self.inner.commits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Every change committed from now on, in commit order.
@@ -169,3 +176,6 @@ impl Store {
         self.feed.subscribe()
     }
 }
+
+#[cfg(test)]
+mod tests;

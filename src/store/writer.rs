@@ -24,6 +24,8 @@ pub(crate) struct Job {
     pub reply: tokio::sync::oneshot::Sender<Result<WriteOutcome, StoreError>>,
 }
 
+pub(crate) type Reply = tokio::sync::oneshot::Receiver<Result<WriteOutcome, StoreError>>;
+
 #[derive(Debug, Clone)]
 pub struct NewUser {
     pub name: String,
@@ -135,6 +137,7 @@ fn commit_batch(inner: &Inner, feed: &Feed, batch: Vec<Job>) {
     })();
     match committed {
         Ok(()) => {
+            inner.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             for (reply, result) in replies.into_iter().zip(results) {
                 let _ = reply.send(result);
             }
