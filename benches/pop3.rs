@@ -28,6 +28,36 @@ Message-ID: <bench@example.org>\r\nDate: Thu, 26 Nov 2026 10:00:00 +0000\r\n\r\n
     m
 }
 
+fn store_with_bob() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let hashed = ringmail::auth::password::hash("pw").unwrap();
+    store
+        .write_blocking(WriteOp::AddUser(NewUser {
+            name: "bob".into(),
+            password_hash: hashed.phc,
+            scram: hashed.scram,
+            admin: false,
+        }))
+        .unwrap();
+    (dir, store)
+}
+
+/// Ingest (MIME parse) and a durable write, as LMTP does it.
+fn deliver(store: &Store, raw: Vec<u8>) -> WriteOutcome {
+    let (body, structure) = ringmail::mime::ingest(raw).unwrap();
+    store
+        .write_blocking(WriteOp::Deliver {
+            message: body.into(),
+            structure: Arc::new(structure),
+            recipients: vec![Recipient {
+                user: "bob".into(),
+                mailbox: "INBOX".into(),
+            }],
+        })
+        .unwrap()
+}
+
 fn parse(c: &mut Criterion) {
     let lines: [&[u8]; 6] = [
         b"STAT",
@@ -63,17 +93,7 @@ fn render(c: &mut Criterion) {
             black_box(out.len())
         })
     });
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let hashed = ringmail::auth::password::hash("pw").unwrap();
-    store
-        .write_blocking(WriteOp::AddUser(NewUser {
-            name: "bob".into(),
-            password_hash: hashed.phc,
-            scram: hashed.scram,
-            admin: false,
-        }))
-        .unwrap();
+    let (_dir, store) = store_with_bob();
     let (body, structure) = ringmail::mime::ingest(msg.clone()).unwrap();
     let WriteOutcome::Delivered(d) = store
         .write_blocking(WriteOp::Deliver {
@@ -121,17 +141,7 @@ fn ingest(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let hashed = ringmail::auth::password::hash("pw").unwrap();
-    store
-        .write_blocking(WriteOp::AddUser(NewUser {
-            name: "bob".into(),
-            password_hash: hashed.phc,
-            scram: hashed.scram,
-            admin: false,
-        }))
-        .unwrap();
+    let (_dir, store) = store_with_bob();
     g.sample_size(30);
     g.bench_function("mime_and_durable_write_100k", |b| {
         b.iter_batched(
