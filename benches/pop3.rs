@@ -94,19 +94,8 @@ fn render(c: &mut Criterion) {
         })
     });
     let (_dir, store) = store_with_bob();
-    let (body, structure) = ringmail::mime::ingest(msg.clone()).unwrap();
-    let WriteOutcome::Delivered(d) = store
-        .write_blocking(WriteOp::Deliver {
-            message: body.into(),
-            structure: Arc::new(structure),
-            recipients: vec![Recipient {
-                user: "bob".into(),
-                mailbox: "INBOX".into(),
-            }],
-        })
-        .unwrap()
-    else {
-        unreachable!()
+    let WriteOutcome::Delivered(d) = deliver(&store, msg.clone()) else {
+        unreachable!("a delivery answers with deliveries")
     };
     let delivered = *d[0].as_ref().unwrap();
     let from_store = |out: &mut Vec<u8>| {
@@ -144,23 +133,7 @@ fn ingest(c: &mut Criterion) {
     let (_dir, store) = store_with_bob();
     g.sample_size(30);
     g.bench_function("mime_and_durable_write_100k", |b| {
-        b.iter_batched(
-            || msg.clone(),
-            |m| {
-                let (body, structure) = ringmail::mime::ingest(m).unwrap();
-                store
-                    .write_blocking(WriteOp::Deliver {
-                        message: body.into(),
-                        structure: Arc::new(structure),
-                        recipients: vec![Recipient {
-                            user: "bob".into(),
-                            mailbox: "INBOX".into(),
-                        }],
-                    })
-                    .unwrap()
-            },
-            BatchSize::SmallInput,
-        )
+        b.iter_batched(|| msg.clone(), |m| deliver(&store, m), BatchSize::SmallInput)
     });
     g.finish();
 }
