@@ -138,10 +138,11 @@ fn commit_batch(inner: &Inner, feed: &Feed, batch: Vec<Job>) {
     match committed {
         Ok(()) => {
             inner.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // Published before the replies: whoever hears OK can count on the feed having it.
+            feed.publish(changes);
             for (reply, result) in replies.into_iter().zip(results) {
                 let _ = reply.send(result);
             }
-            feed.publish(changes);
         }
         Err(e) => {
             tracing::error!("store commit failed: {e}");
