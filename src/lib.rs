@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod imap;
 pub mod mime;
 pub mod net;
 pub mod pop3;

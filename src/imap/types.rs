@@ -1,0 +1,315 @@
+//! The typed form of IMAP commands (RFC 3501, RFC 9051 and the extensions ringmail offers):
+//! what the parser produces and the session executes. No protocol text and no I/O here.
+
+/// One end of a sequence-set range: a number or `*` (the largest in use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqBound {
+    Num(u32),
+    Star,
+}
+
+/// RFC 9051 §9 `sequence-set`, or `$` (RFC 5182 SEARCHRES: the saved search result).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SequenceSet {
+    Ranges(Vec<(SeqBound, SeqBound)>),
+    Saved,
+}
+
+/// RFC 9051 §6.4.5 section-spec: part path plus the kind of text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    /// Nested part numbers, e.g. [1, 2] for `1.2`; empty for the whole message.
+    pub part: Vec<u32>,
+    pub text: SectionText,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SectionText {
+    /// `BODY[]` or `BODY[1.2]`: the whole message or part.
+    Full,
+    Header,
+    /// Field names as sent (compare case-insensitively).
+    HeaderFields(Vec<String>),
+    HeaderFieldsNot(Vec<String>),
+    Text,
+    Mime,
+}
+
+/// `<origin.count>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partial {
+    pub origin: u32,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchAttr {
+    Flags,
+    InternalDate,
+    Rfc822Size,
+    Envelope,
+    /// `BODY` without a section: the non-extensible BODYSTRUCTURE.
+    Body,
+    BodyStructure,
+    Uid,
+    /// `BODY[section]<partial>` and `BODY.PEEK[...]`.
+    BodySection {
+        peek: bool,
+        section: Section,
+        partial: Option<Partial>,
+    },
+    /// RFC 3501 `RFC822` (= BODY[]), `RFC822.HEADER` (= BODY.PEEK[HEADER]), `RFC822.TEXT` (= BODY[TEXT]).
+    Rfc822,
+    Rfc822Header,
+    Rfc822Text,
+    /// RFC 3516 `BINARY[part]<partial>` and `BINARY.PEEK`.
+    Binary {
+        peek: bool,
+        part: Vec<u32>,
+        partial: Option<Partial>,
+    },
+    BinarySize {
+        part: Vec<u32>,
+    },
+    /// RFC 7162 CONDSTORE.
+    ModSeq,
+    /// RFC 8514.
+    SaveDate,
+    /// RFC 8474 OBJECTID.
+    EmailId,
+    ThreadId,
+    /// RFC 8970; `lazy` is the LAZY modifier.
+    Preview {
+        lazy: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreMode {
+    Replace,
+    Add,
+    Remove,
+}
+
+/// A flag as sent: system flags keep their backslash (`\Seen`), keywords are atoms.
+pub type Flag = String;
+
+/// RFC 9051 §6.4.4 search keys (with RFC 7162 MODSEQ and RFC 5032 WITHIN).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchKey {
+    All,
+    Answered,
+    Deleted,
+    Draft,
+    Flagged,
+    Seen,
+    Recent,
+    New,
+    Old,
+    Unanswered,
+    Undeleted,
+    Undraft,
+    Unflagged,
+    Unseen,
+    Keyword(String),
+    Unkeyword(String),
+    /// Dates are days since 1970-01-01 (the date part only, as IMAP compares them).
+    Before(i64),
+    On(i64),
+    Since(i64),
+    SentBefore(i64),
+    SentOn(i64),
+    SentSince(i64),
+    Larger(u64),
+    Smaller(u64),
+    Header(String, String),
+    Bcc(String),
+    Cc(String),
+    From(String),
+    To(String),
+    Subject(String),
+    Body(String),
+    Text(String),
+    Uid(SequenceSet),
+    Seq(SequenceSet),
+    Not(Box<SearchKey>),
+    Or(Box<SearchKey>, Box<SearchKey>),
+    /// A parenthesised list: all must match.
+    And(Vec<SearchKey>),
+    /// RFC 7162 §3.1.5: MODSEQ n (the optional entry name/type are parsed and ignored).
+    ModSeq(u64),
+    /// RFC 5032 WITHIN: seconds.
+    Older(u64),
+    Younger(u64),
+}
+
+/// RFC 4731 ESEARCH RETURN options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchReturn {
+    Min,
+    Max,
+    All,
+    Count,
+    Save,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusItem {
+    Messages,
+    Recent,
+    UidNext,
+    UidValidity,
+    Unseen,
+    Deleted,
+    Size,
+    HighestModSeq,
+}
+
+/// RFC 5258 LIST-EXTENDED selection and return options, RFC 5819 LIST-STATUS.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    pub subscribed: bool,
+    pub remote: bool,
+    pub recursive_match: bool,
+    pub special_use: bool,
+    pub return_subscribed: bool,
+    pub return_children: bool,
+    pub return_special_use: bool,
+    pub return_status: Vec<StatusItem>,
+}
+
+/// RFC 7162 §3.2.5 SELECT (QRESYNC (uidvalidity modseq [known-uids [seq-match]])).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qresync {
+    pub uid_validity: u32,
+    pub mod_seq: u64,
+    pub known_uids: Option<SequenceSet>,
+    pub seq_match: Option<(SequenceSet, SequenceSet)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SelectParams {
+    pub condstore: bool,
+    pub qresync: Option<Qresync>,
+}
+
+/// One message of an APPEND (MULTIAPPEND sends several).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendMessage {
+    pub flags: Vec<Flag>,
+    /// INTERNALDATE as unix seconds, if given.
+    pub date: Option<i64>,
+    pub message: Vec<u8>,
+    /// Sent as `~{n}` (RFC 3516 literal8): may contain NUL.
+    pub binary: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Capability,
+    Noop,
+    Logout,
+    StartTls,
+    /// Mechanism name and optional SASL-IR initial response (still base64).
+    Authenticate {
+        mechanism: String,
+        initial: Option<String>,
+    },
+    Login {
+        user: String,
+        password: String,
+    },
+    Enable(Vec<String>),
+    /// RFC 2971: field/value pairs, or NIL.
+    Id(Option<Vec<(String, Option<String>)>>),
+    Select {
+        mailbox: String,
+        params: SelectParams,
+    },
+    Examine {
+        mailbox: String,
+        params: SelectParams,
+    },
+    Create {
+        mailbox: String,
+        special_use: Vec<String>,
+    },
+    Delete {
+        mailbox: String,
+    },
+    Rename {
+        from: String,
+        to: String,
+    },
+    Subscribe {
+        mailbox: String,
+    },
+    Unsubscribe {
+        mailbox: String,
+    },
+    List {
+        reference: String,
+        patterns: Vec<String>,
+        options: ListOptions,
+    },
+    Lsub {
+        reference: String,
+        pattern: String,
+    },
+    Namespace,
+    Status {
+        mailbox: String,
+        items: Vec<StatusItem>,
+    },
+    Append {
+        mailbox: String,
+        messages: Vec<AppendMessage>,
+    },
+    Check,
+    Close,
+    Unselect,
+    Expunge,
+    UidExpunge(SequenceSet),
+    Search {
+        uid: bool,
+        charset: Option<String>,
+        returns: Option<Vec<SearchReturn>>,
+        key: SearchKey,
+    },
+    Fetch {
+        uid: bool,
+        set: SequenceSet,
+        attrs: Vec<FetchAttr>,
+        changed_since: Option<u64>,
+        vanished: bool,
+    },
+    Store {
+        uid: bool,
+        set: SequenceSet,
+        mode: StoreMode,
+        silent: bool,
+        flags: Vec<Flag>,
+        unchanged_since: Option<u64>,
+    },
+    Copy {
+        uid: bool,
+        set: SequenceSet,
+        mailbox: String,
+    },
+    Move {
+        uid: bool,
+        set: SequenceSet,
+        mailbox: String,
+    },
+    Idle,
+    GetQuota {
+        root: String,
+    },
+    GetQuotaRoot {
+        mailbox: String,
+    },
+    /// RFC 4978.
+    Compress {
+        mechanism: String,
+    },
+}
