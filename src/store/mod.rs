@@ -9,8 +9,12 @@
 //! (a long-lived reader makes LMDB's file grow without bound); UIDs are never reused.
 
 pub mod feed;
+pub mod mailboxes;
+mod messages;
 mod read;
 pub mod records;
+mod txn;
+mod users;
 mod writer;
 
 use std::path::Path;
@@ -21,8 +25,11 @@ use heed::types::Bytes;
 use heed::{Database, Env, EnvOpenOptions, WithoutTls};
 
 pub use feed::{Change, ChangeKind};
+pub use mailboxes::{validate_name, SEPARATOR};
+pub use messages::FlagsChanged;
+pub use read::canonical_mailbox_name;
 pub use read::{BodyChunks, Snapshot};
-pub use records::{Mailbox, MessageRecord, SpecialUse, User};
+pub use records::{FlagMode, Mailbox, MessageRecord, SpecialUse, User};
 pub use writer::{Delivered, NewUser, Recipient, UserPatch, WriteOp, WriteOutcome};
 
 /// Bodies are stored in chunks: contiguous multi-MB values fragment LMDB's freelist.
@@ -43,6 +50,10 @@ pub enum StoreError {
     UserExists(String),
     #[error("no such mailbox")]
     NoSuchMailbox,
+    #[error("mailbox already exists")]
+    MailboxExists,
+    #[error("{0}")]
+    MailboxRefused(&'static str),
     #[error("over quota")]
     OverQuota,
     #[error("corrupt record in {0}")]
@@ -51,7 +62,7 @@ pub enum StoreError {
     WriterGone,
 }
 
-type Table = Database<'static, Bytes, Bytes>;
+pub(crate) type Table = Database<'static, Bytes, Bytes>;
 
 /// The tables, all bytes → bytes with the encodings of `records`.
 pub(crate) struct Tables {
@@ -65,9 +76,11 @@ pub(crate) struct Tables {
     bodies: Table,
     body_refs: Table,
     structures: Table,
+    /// (mailbox, modseq) → UIDs expunged at that modseq, for QRESYNC's VANISHED.
+    expunged: Table,
 }
 
-const TABLE_NAMES: [&str; 10] = [
+const TABLE_NAMES: [&str; 11] = [
     "meta",
     "users",
     "user_ids",
@@ -78,6 +91,7 @@ const TABLE_NAMES: [&str; 10] = [
     "bodies",
     "body_refs",
     "structures",
+    "expunged",
 ];
 
 pub(crate) struct Inner {
@@ -111,17 +125,18 @@ impl Store {
         // LMDB forbids reopening an environment in the same process anyway.
         let env: &'static Env<WithoutTls> = Box::leak(Box::new(env));
         let wtxn = env.write_txn()?;
-        let tables: [Table; 10] = env
+        let tables: [Table; 11] = env
             .create_databases_and_commit(wtxn, |opener, wtxn| {
                 let mut out = Vec::with_capacity(TABLE_NAMES.len());
                 for name in TABLE_NAMES {
                     out.push(opener.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
                 }
-                let tables: [Table; 10] = out.try_into().unwrap_or_else(|_| unreachable!("one table per name"));
+                let tables: [Table; 11] = out.try_into().unwrap_or_else(|_| unreachable!("one table per name"));
                 Ok::<_, heed::Error>(heed::CommitOrAbort::<_, ()>::Commit(tables))
             })?
             .unwrap_commit();
-        let [meta, users, user_ids, usage, mailboxes, mailbox_names, messages, bodies, body_refs, structures] = tables;
+        let [meta, users, user_ids, usage, mailboxes, mailbox_names, messages, bodies, body_refs, structures, expunged] =
+            tables;
         let inner = Arc::new(Inner {
             env,
             t: Tables {
@@ -135,6 +150,7 @@ impl Store {
                 bodies,
                 body_refs,
                 structures,
+                expunged,
             },
             commits: 0.into(),
         });

@@ -87,6 +87,23 @@ impl<'s> Snapshot<'s> {
         })
     }
 
+    /// UIDs expunged from `mailbox` at modseqs above `since` (RFC 7162 VANISHED (EARLIER)).
+    pub fn expunged_since(&self, mailbox: MailboxId, since: u64) -> Result<Vec<Uid>, StoreError> {
+        let start = keys::expunged(mailbox, since.saturating_add(1));
+        let end = keys::expunged(mailbox, u64::MAX);
+        let range = (
+            std::ops::Bound::Included(&start[..]),
+            std::ops::Bound::Included(&end[..]),
+        );
+        let mut uids = Vec::new();
+        for item in self.t.expunged.range(&self.txn, &range)? {
+            let (_, v) = item?;
+            uids.extend(v.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])));
+        }
+        uids.sort_unstable();
+        Ok(uids)
+    }
+
     pub fn structure(&self, body: BodyId) -> Result<Option<Structure>, StoreError> {
         match self.t.structures.get(&self.txn, &body.to_be_bytes())? {
             None => Ok(None),
@@ -116,6 +133,12 @@ pub(crate) fn get_user(t: &Tables, txn: &RoTxn<'_, WithoutTls>, name: &str) -> R
             serde_json::from_slice(v).map_err(|_| StoreError::Corrupt("users"))?,
         )),
     }
+}
+
+pub(crate) fn get_user_name(t: &Tables, txn: &RoTxn<'_, WithoutTls>, id: UserId) -> Result<Option<String>, StoreError> {
+    Ok(t.user_ids
+        .get(txn, &keys::user_id(id))?
+        .map(|v| String::from_utf8_lossy(v).into_owned()))
 }
 
 pub(crate) fn get_usage(t: &Tables, txn: &RoTxn<'_, WithoutTls>, user: UserId) -> Result<Usage, StoreError> {

@@ -60,6 +60,20 @@ pub struct Mailbox {
     pub subscribed: bool,
     pub messages: u32,
     pub size: u64,
+    /// RFC 3501 §2.3.2: UIDs from here on are \Recent for the next session that selects.
+    #[serde(default)]
+    pub first_recent_uid: Uid,
+    /// Deleted while it had children: the name stays for the hierarchy, holding no mail.
+    #[serde(default)]
+    pub noselect: bool,
+}
+
+/// How a STORE changes flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagMode {
+    Replace,
+    Add,
+    Remove,
 }
 
 /// System flags as bits; keywords are stored by name beside them.
@@ -181,6 +195,13 @@ pub mod keys {
 
     pub fn message_uid(key: &[u8]) -> Uid {
         u32::from_be_bytes(key[8..12].try_into().expect("message keys are 12 bytes"))
+    }
+
+    pub fn expunged(mailbox: MailboxId, modseq: u64) -> [u8; 16] {
+        let mut k = [0; 16];
+        k[..8].copy_from_slice(&mailbox.to_be_bytes());
+        k[8..].copy_from_slice(&modseq.to_be_bytes());
+        k
     }
 
     pub fn chunk(body: BodyId, n: u32) -> [u8; 12] {

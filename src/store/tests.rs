@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::auth::scram::ScramCredentials;
+use crate::store::records::FlagMode;
 
 fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -197,4 +198,195 @@ fn queued_writes_share_commits_and_a_failure_stays_alone() {
     assert!(commits < 200, "{commits} commits for 201 writes: no grouping");
     let inbox = store.snapshot().unwrap().mailbox(1, "INBOX").unwrap().unwrap();
     assert_eq!(inbox.messages, 200);
+}
+
+fn write(store: &Store, op: WriteOp) -> WriteOutcome {
+    store.write_blocking(op).unwrap()
+}
+
+#[test]
+fn store_flags_with_unchanged_since() {
+    let (_d, store) = store();
+    add_user(&store, "bob");
+    let a = deliver(&store, &["bob"], b"A: b\r\n\r\n1\r\n")[0]
+        .as_ref()
+        .copied()
+        .unwrap();
+    deliver(&store, &["bob"], b"A: b\r\n\r\n2\r\n");
+    let op = |uids: Vec<u32>, mode, flags, kw: &[&str], since| WriteOp::StoreFlags {
+        mailbox: a.mailbox,
+        uids,
+        mode,
+        flags,
+        keywords: kw.iter().map(|k| k.to_string()).collect(),
+        unchanged_since: since,
+    };
+    let WriteOutcome::Flags { changed, modified } = write(
+        &store,
+        op(vec![1, 2, 9], FlagMode::Add, records::flags::SEEN, &["Work"], None),
+    ) else {
+        panic!()
+    };
+    assert_eq!(changed.len(), 2);
+    assert!(modified.is_empty());
+    let m1 = changed[0].modseq;
+    let WriteOutcome::Flags { changed, .. } = write(
+        &store,
+        op(vec![1], FlagMode::Add, records::flags::SEEN, &["work"], None),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        (changed[0].modseq, changed[0].keywords.clone()),
+        (m1, vec!["Work".to_string()]),
+        "no-op keeps modseq"
+    );
+    let WriteOutcome::Flags { changed, modified } = write(
+        &store,
+        op(vec![1, 2], FlagMode::Remove, records::flags::SEEN, &["WORK"], Some(m1)),
+    ) else {
+        panic!()
+    };
+    assert_eq!(modified, vec![2], "2 changed after m1");
+    assert_eq!((changed[0].flags, changed[0].keywords.len()), (0, 0));
+}
+
+#[test]
+fn copy_move_and_vanished() {
+    let (_d, store) = store();
+    let bob = add_user(&store, "bob");
+    let a = deliver(&store, &["bob"], b"A: b\r\n\r\n1\r\n")[0]
+        .as_ref()
+        .copied()
+        .unwrap();
+    deliver(&store, &["bob"], b"A: b\r\n\r\n2\r\n");
+    let snap = store.snapshot().unwrap();
+    let archive = snap.mailbox(bob.id, "Archive").unwrap().unwrap();
+    let before = snap.mailbox(bob.id, "INBOX").unwrap().unwrap().highest_modseq;
+    drop(snap);
+    let WriteOutcome::Copied { uid_validity, pairs } = write(
+        &store,
+        WriteOp::Copy {
+            from: a.mailbox,
+            uids: vec![1, 2],
+            to: archive.id,
+            expunge_source: false,
+        },
+    ) else {
+        panic!()
+    };
+    assert_eq!((uid_validity, pairs), (archive.uid_validity, vec![(1, 1), (2, 2)]));
+    write(
+        &store,
+        WriteOp::Copy {
+            from: a.mailbox,
+            uids: vec![2],
+            to: archive.id,
+            expunge_source: true,
+        },
+    );
+    let snap = store.snapshot().unwrap();
+    assert_eq!(snap.mailbox(bob.id, "Archive").unwrap().unwrap().messages, 3);
+    assert_eq!(snap.mailbox(bob.id, "INBOX").unwrap().unwrap().messages, 1);
+    assert_eq!(snap.expunged_since(a.mailbox, before).unwrap(), vec![2]);
+    assert_eq!(snap.usage(bob.id).unwrap().messages, 4, "copies count toward usage");
+}
+
+#[test]
+fn mailbox_lifecycle() {
+    let (_d, store) = store();
+    let bob = add_user(&store, "bob");
+    let user = bob.id;
+    write(
+        &store,
+        WriteOp::CreateMailbox {
+            user,
+            name: "Work/2026/Q4".into(),
+            special_use: None,
+        },
+    );
+    let names = |store: &Store| {
+        let mut n: Vec<_> = store
+            .snapshot()
+            .unwrap()
+            .mailboxes(user)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        n.sort();
+        n
+    };
+    assert!(names(&store).contains(&"Work/2026".to_string()), "superiors created");
+    assert!(matches!(
+        store.write_blocking(WriteOp::CreateMailbox {
+            user,
+            name: "Work".into(),
+            special_use: None
+        }),
+        Err(StoreError::MailboxExists)
+    ));
+    assert!(store
+        .write_blocking(WriteOp::CreateMailbox {
+            user,
+            name: "bad//name".into(),
+            special_use: None
+        })
+        .is_err());
+    write(
+        &store,
+        WriteOp::RenameMailbox {
+            user,
+            from: "Work".into(),
+            to: "Jobs".into(),
+        },
+    );
+    let n = names(&store);
+    assert!(
+        n.contains(&"Jobs/2026/Q4".to_string()) && !n.iter().any(|x| x.starts_with("Work")),
+        "{n:?}"
+    );
+    write(
+        &store,
+        WriteOp::DeleteMailbox {
+            user,
+            name: "Jobs".into(),
+        },
+    );
+    let jobs = store.snapshot().unwrap().mailbox(user, "Jobs").unwrap().unwrap();
+    assert!(jobs.noselect, "a parent stays as \\Noselect");
+    assert!(store
+        .write_blocking(WriteOp::DeleteMailbox {
+            user,
+            name: "INBOX".into()
+        })
+        .is_err());
+    deliver(&store, &["bob"], b"A: b\r\n\r\n1\r\n");
+    write(
+        &store,
+        WriteOp::RenameMailbox {
+            user,
+            from: "inbox".into(),
+            to: "Old".into(),
+        },
+    );
+    let snap = store.snapshot().unwrap();
+    assert_eq!(snap.mailbox(user, "INBOX").unwrap().unwrap().messages, 0);
+    assert_eq!(snap.mailbox(user, "Old").unwrap().unwrap().messages, 1);
+}
+
+#[test]
+fn recent_goes_to_the_first_selecting_session() {
+    let (_d, store) = store();
+    add_user(&store, "bob");
+    let a = deliver(&store, &["bob"], b"A: b\r\n\r\n1\r\n")[0]
+        .as_ref()
+        .copied()
+        .unwrap();
+    let take = || match write(&store, WriteOp::TakeRecent { mailbox: a.mailbox }) {
+        WriteOutcome::Recent(uid) => uid,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(take(), 1);
+    assert_eq!(take(), 2, "nothing recent left for the second session");
 }

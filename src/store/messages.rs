@@ -1,0 +1,344 @@
+//! Message operations of the writer: delivery, APPEND, flag changes, COPY/MOVE and expunge.
+//!
+//! Every change raises the mailbox's HIGHESTMODSEQ and is reported on the feed; UIDs come from
+//! UIDNEXT only, so they are never reused; usage is kept exact for quotas.
+
+use heed::RwTxn;
+
+use super::feed::{Change, ChangeKind};
+use super::read::{get_mailbox, get_mailbox_by_name, get_usage, get_user};
+use super::records::{keys, BodyId, FlagMode, Mailbox, MailboxId, MessageRecord, Uid, Usage};
+use super::txn::{next_counter, now, put_json, release_body};
+use super::writer::{Delivered, Recipient};
+use super::{StoreError, Tables, CHUNK_SIZE};
+use crate::mime::Structure;
+
+/// Stores a body once, with `refs` references.
+fn put_body(
+    t: &Tables,
+    txn: &mut RwTxn<'_>,
+    message: &[u8],
+    structure: &Structure,
+    refs: u32,
+) -> Result<BodyId, StoreError> {
+    let body_id = next_counter(t, txn, "next_body_id")?;
+    for (n, chunk) in message.chunks(CHUNK_SIZE).enumerate() {
+        t.bodies.put(txn, &keys::chunk(body_id, n as u32), chunk)?;
+    }
+    t.structures.put(txn, &body_id.to_be_bytes(), &structure.to_bytes())?;
+    t.body_refs.put(txn, &body_id.to_be_bytes(), &refs.to_be_bytes())?;
+    Ok(body_id)
+}
+
+fn add_body_ref(t: &Tables, txn: &mut RwTxn<'_>, body: BodyId) -> Result<(), StoreError> {
+    let key = body.to_be_bytes();
+    let refs = t
+        .body_refs
+        .get(txn, &key)?
+        .and_then(|v| v.try_into().ok())
+        .map_or(0, u32::from_be_bytes);
+    t.body_refs.put(txn, &key, &(refs + 1).to_be_bytes())?;
+    Ok(())
+}
+
+fn adjust_usage(t: &Tables, txn: &mut RwTxn<'_>, user: u32, bytes: i64, messages: i64) -> Result<Usage, StoreError> {
+    let mut usage = get_usage(t, txn, user)?;
+    usage.bytes = usage.bytes.saturating_add_signed(bytes);
+    usage.messages = usage.messages.saturating_add_signed(messages);
+    t.usage.put(txn, &keys::user_id(user), &usage.encode())?;
+    Ok(usage)
+}
+
+fn check_quota(t: &Tables, txn: &RwTxn<'_>, mailbox: &Mailbox, adding: u64) -> Result<(), StoreError> {
+    let name = super::read::get_user_name(t, txn, mailbox.user_id)?.ok_or(StoreError::Corrupt("user_ids"))?;
+    let user = get_user(t, txn, &name)?.ok_or(StoreError::Corrupt("users"))?;
+    let usage = get_usage(t, txn, user.id)?;
+    if user.quota.is_some_and(|q| usage.bytes + adding > q) {
+        return Err(StoreError::OverQuota);
+    }
+    Ok(())
+}
+
+/// Gives `record` the next UID of `mailbox_id` and a fresh modseq; returns the UID.
+fn insert(
+    t: &Tables,
+    txn: &mut RwTxn<'_>,
+    mailbox_id: MailboxId,
+    mut record: MessageRecord,
+    changes: &mut Vec<Change>,
+) -> Result<(Mailbox, Uid), StoreError> {
+    let mut mailbox = get_mailbox(t, txn, mailbox_id)?.ok_or(StoreError::NoSuchMailbox)?;
+    if mailbox.noselect {
+        return Err(StoreError::NoSuchMailbox);
+    }
+    let uid = mailbox.uid_next;
+    mailbox.uid_next = uid.checked_add(1).ok_or(StoreError::Corrupt("uid_next"))?;
+    mailbox.highest_modseq += 1;
+    mailbox.messages += 1;
+    mailbox.size += record.size;
+    record.modseq = mailbox.highest_modseq;
+    t.messages.put(txn, &keys::message(mailbox_id, uid), &record.encode())?;
+    put_json(&t.mailboxes, txn, &keys::mailbox(mailbox_id), &mailbox)?;
+    adjust_usage(t, txn, mailbox.user_id, record.size as i64, 1)?;
+    changes.push(Change {
+        mailbox: mailbox_id,
+        highest_modseq: mailbox.highest_modseq,
+        kind: ChangeKind::Added { uid },
+    });
+    Ok((mailbox, uid))
+}
+
+pub(crate) fn deliver(
+    t: &Tables,
+    txn: &mut RwTxn<'_>,
+    message: &[u8],
+    structure: &Structure,
+    recipients: &[Recipient],
+    changes: &mut Vec<Change>,
+) -> Result<Vec<Result<Delivered, StoreError>>, StoreError> {
+    let size = message.len() as u64;
+    let mut targets = Vec::with_capacity(recipients.len());
+    for r in recipients {
+        let target = (|| {
+            let user = get_user(t, txn, &r.user)?.ok_or_else(|| StoreError::NoSuchUser(r.user.clone()))?;
+            let mailbox = get_mailbox_by_name(t, txn, user.id, &r.mailbox)?.ok_or(StoreError::NoSuchMailbox)?;
+            let usage = get_usage(t, txn, user.id)?;
+            if user.quota.is_some_and(|q| usage.bytes + size > q) {
+                return Err(StoreError::OverQuota);
+            }
+            Ok(mailbox.id)
+        })();
+        targets.push(target);
+    }
+    let wanted = targets.iter().filter(|t| t.is_ok()).count();
+    if wanted == 0 {
+        return Ok(targets
+            .into_iter()
+            .map(|t| Err(t.expect_err("no recipient succeeded")))
+            .collect());
+    }
+    let body_id = put_body(t, txn, message, structure, wanted as u32)?;
+    let now = now();
+    let mut out = Vec::with_capacity(targets.len());
+    for target in targets {
+        let mailbox = match target {
+            Ok(id) => id,
+            Err(e) => {
+                out.push(Err(e));
+                continue;
+            }
+        };
+        let record = MessageRecord {
+            flags: 0,
+            internal_date: now,
+            save_date: now,
+            size,
+            modseq: 0,
+            body_id,
+            keywords: Vec::new(),
+        };
+        let (_, uid) = insert(t, txn, mailbox, record, changes)?;
+        out.push(Ok(Delivered { mailbox, uid }));
+    }
+    Ok(out)
+}
+
+/// IMAP APPEND: one message into one mailbox with flags and an optional INTERNALDATE.
+#[allow(clippy::too_many_arguments)] // the fields of one APPEND, passed through from WriteOp
+pub(crate) fn append(
+    t: &Tables,
+    txn: &mut RwTxn<'_>,
+    mailbox: MailboxId,
+    message: &[u8],
+    structure: &Structure,
+    flags: u8,
+    keywords: Vec<String>,
+    internal_date: Option<i64>,
+    changes: &mut Vec<Change>,
+) -> Result<(u32, Uid), StoreError> {
+    let target = get_mailbox(t, txn, mailbox)?.ok_or(StoreError::NoSuchMailbox)?;
+    check_quota(t, txn, &target, message.len() as u64)?;
+    let body_id = put_body(t, txn, message, structure, 1)?;
+    let now = now();
+    let record = MessageRecord {
+        flags,
+        internal_date: internal_date.unwrap_or(now),
+        save_date: now,
+        size: message.len() as u64,
+        modseq: 0,
+        body_id,
+        keywords,
+    };
+    let (mailbox, uid) = insert(t, txn, mailbox, record, changes)?;
+    Ok((mailbox.uid_validity, uid))
+}
+
+/// One message's flags after a STORE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagsChanged {
+    pub uid: Uid,
+    pub flags: u8,
+    pub keywords: Vec<String>,
+    pub modseq: u64,
+}
+
+fn apply_mode(mode: FlagMode, record: &mut MessageRecord, flags: u8, keywords: &[String]) {
+    let has = |list: &[String], k: &str| list.iter().any(|x| x.eq_ignore_ascii_case(k));
+    match mode {
+        FlagMode::Replace => {
+            record.flags = flags;
+            record.keywords = keywords.to_vec();
+        }
+        FlagMode::Add => {
+            record.flags |= flags;
+            for k in keywords {
+                if !has(&record.keywords, k) {
+                    record.keywords.push(k.clone());
+                }
+            }
+        }
+        FlagMode::Remove => {
+            record.flags &= !flags;
+            record.keywords.retain(|k| !has(keywords, k));
+        }
+    }
+}
+
+/// IMAP STORE. Messages whose modseq is above `unchanged_since` are left alone and listed in
+/// the second result (RFC 7162 §3.1.3 MODIFIED). A message whose flags do not change keeps
+/// its modseq.
+pub(crate) fn store_flags(
+    t: &Tables,
+    txn: &mut RwTxn<'_>,
+    mailbox_id: MailboxId,
+    uids: &[Uid],
+    (mode, flags, keywords): (FlagMode, u8, &[String]),
+    unchanged_since: Option<u64>,
+    changes: &mut Vec<Change>,
+) -> Result<(Vec<FlagsChanged>, Vec<Uid>), StoreError> {
+    let mut mailbox = get_mailbox(t, txn, mailbox_id)?.ok_or(StoreError::NoSuchMailbox)?;
+    let mut changed = Vec::new();
+    let mut modified = Vec::new();
+    for &uid in uids {
+        let key = keys::message(mailbox_id, uid);
+        let Some(v) = t.messages.get(txn, &key)? else {
+            continue;
+        };
+        let mut record = MessageRecord::decode(v).ok_or(StoreError::Corrupt("messages"))?;
+        if unchanged_since.is_some_and(|since| record.modseq > since) {
+            modified.push(uid);
+            continue;
+        }
+        let before = (record.flags, record.keywords.clone());
+        apply_mode(mode, &mut record, flags, keywords);
+        if (record.flags, &record.keywords) != (before.0, &before.1) {
+            mailbox.highest_modseq += 1;
+            record.modseq = mailbox.highest_modseq;
+            t.messages.put(txn, &key, &record.encode())?;
+            changes.push(Change {
+                mailbox: mailbox_id,
+                highest_modseq: mailbox.highest_modseq,
+                kind: ChangeKind::Flags {
+                    uid,
+                    modseq: record.modseq,
+                },
+            });
+        }
+        changed.push(FlagsChanged {
+            uid,
+            flags: record.flags,
+            keywords: record.keywords,
+            modseq: record.modseq,
+        });
+    }
+    put_json(&t.mailboxes, txn, &keys::mailbox(mailbox_id), &mailbox)?;
+    Ok((changed, modified))
+}
+
+/// IMAP COPY (and MOVE, with `expunge_source`): bodies are shared, not copied. Returns the
+/// target's UIDVALIDITY and (source UID, new UID) pairs for COPYUID (RFC 4315).
+pub(crate) fn copy(
+    t: &Tables,
+    txn: &mut RwTxn<'_>,
+    (from, uids): (MailboxId, &[Uid]),
+    to: MailboxId,
+    expunge_source: bool,
+    changes: &mut Vec<Change>,
+) -> Result<(u32, Vec<(Uid, Uid)>), StoreError> {
+    let target = get_mailbox(t, txn, to)?.ok_or(StoreError::NoSuchMailbox)?;
+    let mut records = Vec::with_capacity(uids.len());
+    for &uid in uids {
+        if let Some(v) = t.messages.get(txn, &keys::message(from, uid))? {
+            records.push((uid, MessageRecord::decode(v).ok_or(StoreError::Corrupt("messages"))?));
+        }
+    }
+    if !expunge_source {
+        check_quota(t, txn, &target, records.iter().map(|(_, r)| r.size).sum())?;
+    }
+    let now = now();
+    let mut pairs = Vec::with_capacity(records.len());
+    for (uid, mut record) in records {
+        add_body_ref(t, txn, record.body_id)?;
+        record.save_date = now;
+        let (_, new_uid) = insert(t, txn, to, record, changes)?;
+        pairs.push((uid, new_uid));
+    }
+    if expunge_source {
+        let moved: Vec<Uid> = pairs.iter().map(|(u, _)| *u).collect();
+        expunge(t, txn, from, &moved, changes)?;
+    }
+    Ok((target.uid_validity, pairs))
+}
+
+pub(crate) fn expunge(
+    t: &Tables,
+    txn: &mut RwTxn<'_>,
+    mailbox_id: MailboxId,
+    uids: &[Uid],
+    changes: &mut Vec<Change>,
+) -> Result<Vec<Uid>, StoreError> {
+    let mut mailbox = get_mailbox(t, txn, mailbox_id)?.ok_or(StoreError::NoSuchMailbox)?;
+    let mut removed = Vec::with_capacity(uids.len());
+    let mut freed = 0u64;
+    for &uid in uids {
+        let key = keys::message(mailbox_id, uid);
+        let Some(v) = t.messages.get(txn, &key)? else {
+            continue;
+        };
+        let record = MessageRecord::decode(v).ok_or(StoreError::Corrupt("messages"))?;
+        t.messages.delete(txn, &key)?;
+        release_body(t, txn, record.body_id)?;
+        freed += record.size;
+        removed.push(uid);
+    }
+    if removed.is_empty() {
+        return Ok(removed);
+    }
+    mailbox.highest_modseq += 1;
+    mailbox.messages -= removed.len() as u32;
+    mailbox.size = mailbox.size.saturating_sub(freed);
+    put_json(&t.mailboxes, txn, &keys::mailbox(mailbox_id), &mailbox)?;
+    adjust_usage(t, txn, mailbox.user_id, -(freed as i64), -(removed.len() as i64))?;
+    // RFC 7162 §3.2.5.1: remembered so a QRESYNC client can be told what VANISHED.
+    let log: Vec<u8> = removed.iter().flat_map(|u| u.to_be_bytes()).collect();
+    t.expunged
+        .put(txn, &keys::expunged(mailbox_id, mailbox.highest_modseq), &log)?;
+    changes.push(Change {
+        mailbox: mailbox_id,
+        highest_modseq: mailbox.highest_modseq,
+        kind: ChangeKind::Expunged { uids: removed.clone() },
+    });
+    Ok(removed)
+}
+
+/// RFC 3501 §2.3.2: the session that SELECTs first sees new arrivals as \Recent; returns the
+/// first recent UID for that session and moves the mark past the current messages.
+pub(crate) fn take_recent(t: &Tables, txn: &mut RwTxn<'_>, mailbox_id: MailboxId) -> Result<Uid, StoreError> {
+    let mut mailbox = get_mailbox(t, txn, mailbox_id)?.ok_or(StoreError::NoSuchMailbox)?;
+    let first = mailbox.first_recent_uid.max(1);
+    if first != mailbox.uid_next {
+        mailbox.first_recent_uid = mailbox.uid_next;
+        put_json(&t.mailboxes, txn, &keys::mailbox(mailbox_id), &mailbox)?;
+    }
+    Ok(first)
+}

@@ -1,0 +1,74 @@
+//! Helpers shared by the write operations: counters, record encoding, body references.
+//! Only the writer thread calls these, inside its write transaction.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use heed::RwTxn;
+
+use super::records::keys;
+use super::{StoreError, Table, Tables};
+
+pub(crate) fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+pub(crate) fn next_counter(t: &Tables, txn: &mut RwTxn<'_>, name: &str) -> Result<u64, StoreError> {
+    let current = t
+        .meta
+        .get(txn, name.as_bytes())?
+        .and_then(|v| v.try_into().ok())
+        .map_or(0, u64::from_be_bytes);
+    let next = current + 1;
+    t.meta.put(txn, name.as_bytes(), &next.to_be_bytes())?;
+    Ok(next)
+}
+
+/// RFC 3501 §2.3.1.1: UIDVALIDITY must change whenever UIDs could repeat. Time-based and
+/// strictly increasing, so a mailbox deleted and created again never gets the same value.
+pub(crate) fn next_uid_validity(t: &Tables, txn: &mut RwTxn<'_>) -> Result<u32, StoreError> {
+    let last = t
+        .meta
+        .get(txn, b"last_uid_validity")?
+        .and_then(|v| v.try_into().ok())
+        .map_or(0, u32::from_be_bytes);
+    let value = (now() as u32).max(last + 1);
+    t.meta.put(txn, b"last_uid_validity", &value.to_be_bytes())?;
+    Ok(value)
+}
+
+pub(crate) fn put_json<T: serde::Serialize>(
+    table: &Table,
+    txn: &mut RwTxn<'_>,
+    key: &[u8],
+    v: &T,
+) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(v).expect("records serialize: plain data only");
+    table.put(txn, key, &bytes)?;
+    Ok(())
+}
+
+/// Drops one reference to a body; the last one deletes its chunks and structure.
+pub(crate) fn release_body(t: &Tables, txn: &mut RwTxn<'_>, body: u64) -> Result<(), StoreError> {
+    let key = body.to_be_bytes();
+    let refs = t
+        .body_refs
+        .get(txn, &key)?
+        .and_then(|v| v.try_into().ok())
+        .map_or(0, u32::from_be_bytes);
+    if refs > 1 {
+        t.body_refs.put(txn, &key, &(refs - 1).to_be_bytes())?;
+        return Ok(());
+    }
+    t.body_refs.delete(txn, &key)?;
+    t.structures.delete(txn, &key)?;
+    let start = keys::chunk(body, 0);
+    let end = keys::chunk(body, u32::MAX);
+    t.bodies.delete_range(txn, &inclusive(&start, &end))?;
+    Ok(())
+}
+
+pub(crate) fn inclusive<'a>(start: &'a [u8], end: &'a [u8]) -> (std::ops::Bound<&'a [u8]>, std::ops::Bound<&'a [u8]>) {
+    (std::ops::Bound::Included(start), std::ops::Bound::Included(end))
+}
