@@ -2,4 +2,5 @@
 //! parsing, the session state machine, FETCH rendering and SEARCH evaluation. Never names a
 //! socket, a clock or the store's database.
 
+pub mod mutf7;
 pub mod types;
