@@ -26,6 +26,7 @@ pub enum ConfigError {
 pub struct Config {
     pub server: Server,
     pub tls: Tls,
+    pub imap: Imap,
     pub pop3: Pop3,
     pub lmtp: Lmtp,
     pub limits: Limits,
@@ -146,6 +147,45 @@ impl Pop3 {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct Imap {
+    pub listen: Vec<SocketAddr>,
+    pub listen_tls: Vec<SocketAddr>,
+    pub login_type: LoginType,
+    pub max_connections: u32,
+    pub max_connections_per_user: u32,
+    pub max_connections_per_ip: u32,
+    /// Longest command without its literals, in bytes: clients send long UID sets.
+    pub max_command_size: usize,
+    /// Largest message APPEND accepts (RFC 7889 APPENDLIMIT).
+    pub append_limit: u64,
+    pub pre_auth_timeout: u64,
+    pub auth_timeout: u64,
+    /// Seconds between "* OK Still here" lines in IDLE.
+    pub idle_keepalive: u64,
+    pub protocol_log: bool,
+}
+
+impl Default for Imap {
+    fn default() -> Self {
+        Imap {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 10143))],
+            listen_tls: vec![SocketAddr::from(([127, 0, 0, 1], 10993))],
+            login_type: LoginType::SecureLogin,
+            max_connections: 20_000,
+            max_connections_per_user: 16,
+            max_connections_per_ip: 2_000,
+            max_command_size: 64 * 1024,
+            append_limit: 50 * 1024 * 1024,
+            pre_auth_timeout: 60,
+            auth_timeout: 1800,
+            idle_keepalive: 120,
+            protocol_log: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Lmtp {
     pub listen: Vec<SocketAddr>,
     /// Unix socket, relative to data_dir; `ringmail deliver` connects here.
@@ -249,6 +289,19 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |s: &str| Err(ConfigError::Invalid(s.into()));
+        // RFC 9051 §5.4: the autologout timer must be at least 30 minutes.
+        if self.imap.auth_timeout < 1800 {
+            return invalid("imap.auth_timeout must be at least 1800 (RFC 9051 §5.4)");
+        }
+        if self.imap.pre_auth_timeout == 0 || self.imap.idle_keepalive == 0 {
+            return invalid("imap timeouts must be positive");
+        }
+        if self.imap.max_command_size < 1024 {
+            return invalid("imap.max_command_size must be at least 1024");
+        }
+        if self.imap.append_limit == 0 || self.imap.append_limit >= u64::from(u32::MAX) {
+            return invalid("imap.append_limit must be between 1 and 4294967294");
+        }
         if self.pop3.max_command_size < 64 {
             return invalid("pop3.max_command_size must be at least 64");
         }
@@ -335,6 +388,8 @@ fn describe(section: &str, key: &str) -> Option<&'static str> {
         (_, "auth_timeout") => "Seconds a logged-in connection may idle.",
         (_, "banner") => "Greeting text.",
         (_, "protocol_log") => "Log every command and reply (passwords redacted).",
+        ("imap", "append_limit") => "Largest message APPEND accepts, in bytes.",
+        ("imap", "idle_keepalive") => "Seconds between keepalive lines in IDLE.",
         ("pop3", "message_retrieval_sort_order") => "ascending | descending (by arrival).",
         ("lmtp", "socket") => "Unix socket under data_dir; `ringmail deliver` uses it.",
         ("lmtp", "max_message_size") => "Largest message accepted, in bytes.",

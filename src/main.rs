@@ -19,7 +19,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     name = "ringmail",
     version,
-    about = "POP3 and LMTP mail access server on io_uring and LMDB"
+    about = "IMAP4, POP3 and LMTP mail access server on io_uring and LMDB"
 )]
 struct Cli {
     /// Configuration file (TOML). Without one, the embedded development defaults apply.
@@ -189,6 +189,8 @@ fn serve_command(config: Config) -> Result<()> {
 
 fn print_listeners(config: &Config) {
     let join = |v: &[std::net::SocketAddr]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" ");
+    println!("imap (STARTTLS): {}", join(&config.imap.listen));
+    println!("imaps: {}", join(&config.imap.listen_tls));
     println!("pop3 (STLS): {}", join(&config.pop3.listen));
     println!("pop3s: {}", join(&config.pop3.listen_tls));
     println!(

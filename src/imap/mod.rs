@@ -2,5 +2,18 @@
 //! parsing, the session state machine, FETCH rendering and SEARCH evaluation. Never names a
 //! socket, a clock or the store's database.
 
+pub mod capability;
+mod cmd_auth;
+mod cmd_mailbox;
+mod cmd_message;
+pub mod fetch;
+mod format;
 pub mod mutf7;
+pub mod parse;
+pub mod reader;
+pub mod search;
+pub mod session;
 pub mod types;
+pub mod view;
+
+pub use session::{Action, Ctx, LoginFailure, Session, Settings};

@@ -42,7 +42,10 @@ pub fn decode(name: &str) -> Result<String, Invalid> {
             if bytes.len() % 2 != 0 {
                 return Err(Invalid);
             }
-            let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+            let units: Vec<u16> = bytes
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect();
             let text = String::from_utf16(&units).map_err(|_| Invalid)?;
             if text.chars().any(|c| (' '..='~').contains(&c)) {
                 return Err(Invalid);
@@ -95,7 +98,10 @@ mod tests {
     #[test]
     fn rfc_examples_and_round_trips() {
         // RFC 3501 §5.1.3's example.
-        assert_eq!(decode("~peter/mail/&U,BTFw-/&ZeVnLIqe-").unwrap(), "~peter/mail/台北/日本語");
+        assert_eq!(
+            decode("~peter/mail/&U,BTFw-/&ZeVnLIqe-").unwrap(),
+            "~peter/mail/台北/日本語"
+        );
         assert_eq!(encode("~peter/mail/台北/日本語"), "~peter/mail/&U,BTFw-/&ZeVnLIqe-");
         for name in ["INBOX", "Tom & Jerry", "Entwürfe", "Отправленные", "😀 emoji", "a&b&&c"] {
             assert_eq!(decode(&encode(name)).unwrap(), name, "{name}");

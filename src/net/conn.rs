@@ -4,7 +4,12 @@
 //! `ServerConnection`, plaintext comes out of its reader; plaintext written goes into its writer
 //! and the ciphertext it produces is sent. Plaintext writes hand the caller's buffer to the
 //! kernel and give it back, so bulk downloads are not copied on the way out.
+//!
+//! Methods take `&self` so a read can wait while a write goes out (IMAP IDLE sends updates
+//! while the client's DONE may arrive at any time). The TLS state is borrowed only between
+//! awaits, never across one; writes are serialised so ciphertext records leave in order.
 
+use std::cell::{Cell, RefCell};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -13,12 +18,16 @@ use rustls::{ServerConfig, ServerConnection};
 
 use crate::runtime::io::Stream;
 
-/// Ciphertext read size while TLS is on; a TLS record is at most 16 KiB plus overhead.
-const TLS_READ: usize = 17 * 1024;
+/// Ciphertext read size for bulk input; a TLS record is at most 16 KiB plus overhead.
+pub const TLS_READ_BULK: usize = 17 * 1024;
+/// Ciphertext read size while a connection waits (rustls takes records in pieces).
+pub const TLS_READ_IDLE: usize = 512;
 
 pub struct Conn {
     stream: Stream,
-    tls: Option<Box<ServerConnection>>,
+    tls: RefCell<Option<Box<ServerConnection>>>,
+    writing: tokio::sync::Mutex<()>,
+    tls_read: Cell<usize>,
     /// The client's address (loopback for unix-socket clients).
     pub peer: IpAddr,
 }
@@ -27,124 +36,177 @@ impl Conn {
     pub fn new(stream: Stream, peer: Option<IpAddr>) -> Conn {
         Conn {
             stream,
-            tls: None,
+            tls: RefCell::new(None),
+            writing: tokio::sync::Mutex::new(()),
+            tls_read: Cell::new(TLS_READ_BULK),
             peer: peer.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         }
     }
 
     pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
+        self.tls.borrow().is_some()
+    }
+
+    /// How much ciphertext one read asks for: small while idle, so a waiting connection
+    /// parks no big buffer in the kernel.
+    pub fn set_tls_read_size(&self, n: usize) {
+        self.tls_read.set(n);
     }
 
     /// Runs the TLS handshake as the server (implicit TLS, or after STARTTLS/STLS).
-    pub async fn start_tls(&mut self, config: Arc<ServerConfig>) -> io::Result<()> {
-        let mut tls = Box::new(ServerConnection::new(config).map_err(io::Error::other)?);
-        while tls.is_handshaking() {
-            if tls.wants_write() {
-                flush_tls(&self.stream, &mut tls).await?;
+    pub async fn start_tls(&self, config: Arc<ServerConfig>) -> io::Result<()> {
+        let mut conn = ServerConnection::new(config).map_err(io::Error::other)?;
+        // Our callers bound each write themselves; rustls's own 64 KiB cap would only turn a
+        // large write into a partial one.
+        conn.set_buffer_limit(None);
+        *self.tls.borrow_mut() = Some(Box::new(conn));
+        let result = self.handshake().await;
+        if result.is_err() {
+            *self.tls.borrow_mut() = None;
+        }
+        result
+    }
+
+    async fn handshake(&self) -> io::Result<()> {
+        loop {
+            let (handshaking, wants_write) = {
+                let tls = self.tls.borrow();
+                let tls = tls.as_ref().expect("set by start_tls");
+                (tls.is_handshaking(), tls.wants_write())
+            };
+            if wants_write {
+                self.flush_tls().await?;
                 continue;
             }
-            if !read_tls(&self.stream, &mut tls).await? {
+            if !handshaking {
+                return Ok(());
+            }
+            if !self.read_tls(TLS_READ_BULK).await? {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
         }
-        if tls.wants_write() {
-            flush_tls(&self.stream, &mut tls).await?;
-        }
-        self.tls = Some(tls);
-        Ok(())
     }
 
     /// Appends plaintext from the client to `dst` (into its spare capacity when plaintext).
     /// Returns 0 at end of stream. If this future is dropped, the connection must be closed.
-    pub async fn read(&mut self, dst: &mut Vec<u8>) -> io::Result<usize> {
-        match &mut self.tls {
-            None => {
-                let (res, buf) = self.stream.read(std::mem::take(dst)).await;
-                *dst = buf;
-                res
-            }
-            Some(tls) => read_plaintext(&self.stream, tls, dst).await,
+    pub async fn read(&self, dst: &mut Vec<u8>) -> io::Result<usize> {
+        if !self.is_tls() {
+            let (res, buf) = self.stream.read(std::mem::take(dst)).await;
+            *dst = buf;
+            return res;
         }
+        loop {
+            let before = dst.len();
+            let outcome = {
+                let mut tls = self.tls.borrow_mut();
+                let tls = tls.as_mut().expect("checked above");
+                let r = tls.reader().read_to_end(dst);
+                (r, tls.wants_write())
+            };
+            match outcome.0 {
+                Ok(_) => return Ok(dst.len() - before),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if dst.len() > before {
+                        return Ok(dst.len() - before);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(dst.len() - before),
+                Err(e) => return Err(e),
+            }
+            if outcome.1 {
+                self.flush_tls().await?;
+            }
+            if !self.read_tls(self.tls_read.get()).await? {
+                return Ok(0);
+            }
+        }
+    }
+
+    /// Reads one batch of ciphertext into rustls. False at end of stream.
+    async fn read_tls(&self, size: usize) -> io::Result<bool> {
+        let (res, buf) = self.stream.read(Vec::with_capacity(size)).await;
+        if res? == 0 {
+            return Ok(false);
+        }
+        let failed = {
+            let mut tls = self.tls.borrow_mut();
+            let tls = tls.as_mut().ok_or(io::ErrorKind::NotConnected)?;
+            let mut rest = &buf[..];
+            let mut failed = None;
+            while !rest.is_empty() && failed.is_none() {
+                tls.read_tls(&mut rest)?;
+                if let Err(e) = tls.process_new_packets() {
+                    failed = Some(e);
+                }
+            }
+            failed
+        };
+        if let Some(e) = failed {
+            // Send the alert rustls prepared, then give up on this connection.
+            let _ = self.flush_tls().await;
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+        Ok(true)
+    }
+
+    /// Sends whatever ciphertext rustls has ready, in order with every other write.
+    async fn flush_tls(&self) -> io::Result<()> {
+        let _turn = self.writing.lock().await;
+        let out = self.take_ciphertext()?;
+        if !out.is_empty() {
+            self.stream.write_all(out).await.0?;
+        }
+        Ok(())
+    }
+
+    fn take_ciphertext(&self) -> io::Result<Vec<u8>> {
+        let mut tls = self.tls.borrow_mut();
+        let tls = tls.as_mut().ok_or(io::ErrorKind::NotConnected)?;
+        let mut out = Vec::new();
+        while tls.wants_write() {
+            tls.write_tls(&mut out)?;
+        }
+        Ok(out)
     }
 
     /// Sends `data` and leaves it empty (capacity kept for reuse).
-    pub async fn write(&mut self, data: &mut Vec<u8>) -> io::Result<()> {
+    pub async fn write(&self, data: &mut Vec<u8>) -> io::Result<()> {
         if data.is_empty() {
             return Ok(());
         }
-        match &mut self.tls {
-            None => {
-                let (res, mut buf) = self.stream.write_all(std::mem::take(data)).await;
-                buf.clear();
-                *data = buf;
-                res
-            }
-            Some(tls) => {
-                tls.writer().write_all(data)?;
-                data.clear();
-                flush_tls(&self.stream, tls).await
-            }
+        let _turn = self.writing.lock().await;
+        if !self.is_tls() {
+            let (res, mut buf) = self.stream.write_all(std::mem::take(data)).await;
+            buf.clear();
+            *data = buf;
+            return res;
         }
+        let out = {
+            let mut tls = self.tls.borrow_mut();
+            let tls = tls.as_mut().expect("checked above");
+            tls.writer().write_all(data)?;
+            data.clear();
+            let mut out = Vec::new();
+            while tls.wants_write() {
+                tls.write_tls(&mut out)?;
+            }
+            out
+        };
+        self.stream.write_all(out).await.0
     }
 
     /// Says goodbye at the TLS level (close_notify) where there is one, then ends the stream.
-    pub async fn close(mut self) {
-        if let Some(tls) = &mut self.tls {
-            tls.send_close_notify();
-            let _ = flush_tls(&self.stream, tls).await;
+    pub async fn close(self) {
+        let has_tls = {
+            let mut tls = self.tls.borrow_mut();
+            if let Some(tls) = tls.as_mut() {
+                tls.send_close_notify();
+            }
+            tls.is_some()
+        };
+        if has_tls {
+            let _ = self.flush_tls().await;
         }
         self.stream.shutdown();
     }
-}
-
-async fn read_plaintext(stream: &Stream, tls: &mut ServerConnection, dst: &mut Vec<u8>) -> io::Result<usize> {
-    loop {
-        let before = dst.len();
-        match tls.reader().read_to_end(dst) {
-            Ok(_) => return Ok(dst.len() - before),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if dst.len() > before {
-                    return Ok(dst.len() - before);
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(dst.len() - before),
-            Err(e) => return Err(e),
-        }
-        if tls.wants_write() {
-            flush_tls(stream, tls).await?;
-        }
-        if !read_tls(stream, tls).await? {
-            return Ok(0);
-        }
-    }
-}
-
-/// Reads one batch of ciphertext into rustls. False at end of stream.
-async fn read_tls(stream: &Stream, tls: &mut ServerConnection) -> io::Result<bool> {
-    let (res, buf) = stream.read(Vec::with_capacity(TLS_READ)).await;
-    if res? == 0 {
-        return Ok(false);
-    }
-    let mut rest = &buf[..];
-    while !rest.is_empty() {
-        tls.read_tls(&mut rest)?;
-        if let Err(e) = tls.process_new_packets() {
-            // Send the alert rustls prepared, then give up on this connection.
-            let _ = flush_tls(stream, tls).await;
-            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
-        }
-    }
-    Ok(true)
-}
-
-async fn flush_tls(stream: &Stream, tls: &mut ServerConnection) -> io::Result<()> {
-    let mut out = Vec::new();
-    while tls.wants_write() {
-        tls.write_tls(&mut out)?;
-    }
-    if !out.is_empty() {
-        stream.write_all(out).await.0?;
-    }
-    Ok(())
 }

@@ -18,7 +18,7 @@ use crate::store::{self, StoreError, WriteOp, WriteOutcome};
 const MAX_COMMAND: usize = 2048;
 
 pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>, shutdown: Shutdown) {
-    let mut conn = Conn::new(stream, peer.map(|p| p.ip()));
+    let conn = Conn::new(stream, peer.map(|p| p.ip()));
     let config = &shared.config;
     let id = shared.session_id();
     let log = |dir: char, bytes: &[u8]| {

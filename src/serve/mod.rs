@@ -4,7 +4,10 @@
 //! The per-protocol drivers here are thin: they move bytes between a `Conn` and a sans-I/O
 //! session and carry out the session's actions (store reads and writes, TLS, timers).
 
+mod core;
+mod imap;
 mod lmtp;
+mod login;
 mod pop3;
 
 use std::cell::Cell;
@@ -62,6 +65,7 @@ pub struct Shared {
     pub store: Store,
     pub tls: Arc<rustls::ServerConfig>,
     pub pop3_limits: Arc<ConnectionLimits>,
+    pub imap_limits: Arc<ConnectionLimits>,
     pub penalties: Penalties,
     pub maildrop_locks: pop3::MaildropLocks,
     pub protolog: Option<ProtoLog>,
@@ -79,7 +83,7 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
     let _lock = lock_data_dir(&config.server.data_dir)?;
     let store = Store::open(&config.server.data_dir)?;
     let tls = crate::tls::server_config(&config)?;
-    let protolog = if config.pop3.protocol_log || config.lmtp.protocol_log {
+    let protolog = if config.pop3.protocol_log || config.lmtp.protocol_log || config.imap.protocol_log {
         Some(ProtoLog::start(
             config.server.data_dir.join(&config.log.protocol_log_dir),
         )?)
@@ -87,6 +91,11 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
         None
     };
     let shared = Arc::new(Shared {
+        imap_limits: ConnectionLimits::new(LimitSettings {
+            max_connections: config.imap.max_connections,
+            max_connections_per_ip: config.imap.max_connections_per_ip,
+            max_connections_per_user: config.imap.max_connections_per_user,
+        }),
         pop3_limits: ConnectionLimits::new(LimitSettings {
             max_connections: config.pop3.max_connections,
             max_connections_per_ip: config.pop3.max_connections_per_ip,
@@ -155,6 +164,7 @@ pub fn ensure_demo_user(store: &Store) -> Result<Option<String>, ServeError> {
 }
 
 enum Listener {
+    Imap { listener: TcpListener, tls: bool },
     Pop3 { listener: TcpListener, tls: bool },
     LmtpTcp(TcpListener),
     LmtpUnix(UnixListener),
@@ -169,6 +179,18 @@ fn bind_all(shared: &Shared, index: usize) -> Result<Vec<Listener>, ServeError> 
     };
     let c = &shared.config;
     let mut out = Vec::new();
+    for addr in &c.imap.listen {
+        out.push(Listener::Imap {
+            listener: tcp(addr)?,
+            tls: false,
+        });
+    }
+    for addr in &c.imap.listen_tls {
+        out.push(Listener::Imap {
+            listener: tcp(addr)?,
+            tls: true,
+        });
+    }
     for addr in &c.pop3.listen {
         out.push(Listener::Pop3 {
             listener: tcp(addr)?,
@@ -228,10 +250,12 @@ async fn worker(shared: Arc<Shared>, index: usize, shutdown: Shutdown, ready: mp
     let _ = ready.send(Ok(()));
     drop(ready);
     let sessions = Sessions::default();
+    let core = core::Core::start(&shared.store);
     for listener in listeners {
         io::spawn(accept_loop(
             listener,
             shared.clone(),
+            core.clone(),
             shutdown.clone(),
             sessions.clone(),
         ));
@@ -245,7 +269,13 @@ async fn worker(shared: Arc<Shared>, index: usize, shutdown: Shutdown, ready: mp
     let _ = tokio::time::timeout(DRAIN, drained).await;
 }
 
-async fn accept_loop(mut listener: Listener, shared: Arc<Shared>, shutdown: Shutdown, sessions: Sessions) {
+async fn accept_loop(
+    mut listener: Listener,
+    shared: Arc<Shared>,
+    core: Rc<core::Core>,
+    shutdown: Shutdown,
+    sessions: Sessions,
+) {
     loop {
         let accepted = tokio::select! {
             r = accept(&mut listener) => r,
@@ -263,6 +293,13 @@ async fn accept_loop(mut listener: Listener, shared: Arc<Shared>, shutdown: Shut
         let guard = sessions.enter();
         let (shared, shutdown) = (shared.clone(), shutdown.clone());
         match &listener {
+            Listener::Imap { tls, .. } => {
+                let (tls, core) = (*tls, core.clone());
+                io::spawn(async move {
+                    imap::serve(shared, core, stream, peer, tls, shutdown).await;
+                    drop(guard);
+                })
+            }
             Listener::Pop3 { tls, .. } => {
                 let tls = *tls;
                 io::spawn(async move {
@@ -280,7 +317,7 @@ async fn accept_loop(mut listener: Listener, shared: Arc<Shared>, shutdown: Shut
 
 async fn accept(listener: &mut Listener) -> std::io::Result<(io::Stream, Option<SocketAddr>)> {
     match listener {
-        Listener::Pop3 { listener, .. } | Listener::LmtpTcp(listener) => {
+        Listener::Imap { listener, .. } | Listener::Pop3 { listener, .. } | Listener::LmtpTcp(listener) => {
             let (s, peer) = listener.accept().await?;
             Ok((s, Some(peer)))
         }

@@ -5,11 +5,12 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::login::{self, Failure};
 use super::Shared;
 use crate::auth::limits::Slot;
-use crate::auth::login::{self, Credentials, LoginError};
+use crate::auth::login::Credentials;
 use crate::auth::policy::Protocol;
 use crate::config::SortOrder;
 use crate::net::{Conn, Frame, Framer};
@@ -255,28 +256,16 @@ async fn login<'s>(
     lock: &mut Option<MaildropLock<'s>>,
 ) -> Result<Maildrop, LoginFailure> {
     let shared = d.shared;
-    let store = shared.store.clone();
-    let checked = credentials.clone();
-    let result = tokio::task::spawn_blocking(move || login::authenticate(&store, &checked, Protocol::Pop3))
+    // Replies pipelined before this login go out before any penalty delay.
+    d.flush().await.map_err(|_| LoginFailure::Temporary)?;
+    let user = login::login(shared, d.conn.peer, credentials, Protocol::Pop3, slot, d.id)
         .await
-        .unwrap_or_else(|e| Err(LoginError::Temporary(StoreError::Io(std::io::Error::other(e)))));
-    let user = match result {
-        Ok(user) => user,
-        Err(LoginError::BadCredentials) => {
-            let delay = shared.penalties.fail(Instant::now(), d.conn.peer, credentials.user());
-            d.flush().await.map_err(|_| LoginFailure::Temporary)?;
-            tokio::time::sleep(delay).await;
-            return Err(LoginFailure::BadCredentials);
-        }
-        Err(LoginError::Refused(refusal)) => return Err(LoginFailure::Refused(refusal.to_string())),
-        Err(LoginError::Temporary(e)) => {
-            tracing::error!(session = d.id, "login: {e}");
-            return Err(LoginFailure::Temporary);
-        }
-    };
-    shared.penalties.succeed(d.conn.peer, &user.name);
-    slot.login(&user.name)
-        .map_err(|hit| LoginFailure::Limit(hit.to_string()))?;
+        .map_err(|f| match f {
+            Failure::BadCredentials => LoginFailure::BadCredentials,
+            Failure::Refused(why) => LoginFailure::Refused(why),
+            Failure::Limit(why) => LoginFailure::Limit(why),
+            Failure::Temporary => LoginFailure::Temporary,
+        })?;
     let held = shared.maildrop_locks.try_lock(user.id).ok_or(LoginFailure::InUse)?;
     let maildrop = load_maildrop(shared, user.id).map_err(|e| {
         tracing::error!(session = d.id, "maildrop: {e}");

@@ -42,6 +42,10 @@ impl<'s> Snapshot<'s> {
         get_mailbox_by_name(self.t, &self.txn, user, name)
     }
 
+    pub fn mailbox_by_id(&self, id: MailboxId) -> Result<Option<Mailbox>, StoreError> {
+        get_mailbox(self.t, &self.txn, id)
+    }
+
     pub fn mailboxes(&self, user: UserId) -> Result<Vec<Mailbox>, StoreError> {
         let mut out = Vec::new();
         for item in self.t.mailbox_names.prefix_iter(&self.txn, &keys::user_id(user))? {

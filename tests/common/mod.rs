@@ -9,6 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use loadtest::client::imap::Imap;
 use loadtest::client::lmtp::Lmtp;
 use loadtest::client::pop3::Pop3;
 use loadtest::client::{tls_config, Transport};
@@ -34,6 +35,8 @@ fn free_port() -> u16 {
 }
 
 pub struct Ports {
+    pub imap: u16,
+    pub imaps: u16,
     pub pop3: u16,
     pub pop3s: u16,
     pub lmtp: u16,
@@ -51,6 +54,7 @@ pub struct Server {
 #[derive(Default, Clone)]
 pub struct Extra {
     pub server: &'static str,
+    pub imap: &'static str,
     pub pop3: &'static str,
     pub lmtp: &'static str,
     pub limits: &'static str,
@@ -64,6 +68,8 @@ impl Server {
     pub fn start_with(extra: Extra) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let ports = Ports {
+            imap: free_port(),
+            imaps: free_port(),
             pop3: free_port(),
             pop3s: free_port(),
             lmtp: free_port(),
@@ -71,10 +77,14 @@ impl Server {
         let config = dir.path().join("ringmail.toml");
         let text = format!(
             "[server]\ndata_dir = \"{data}\"\nworkers = 2\n{demo}{server}\n\
+             [imap]\nlisten = [\"127.0.0.1:{i}\"]\nlisten_tls = [\"127.0.0.1:{itls}\"]\n{imap}\n\
              [pop3]\nlisten = [\"127.0.0.1:{p}\"]\nlisten_tls = [\"127.0.0.1:{ps}\"]\n{pop3}\n\
              [lmtp]\nlisten = [\"127.0.0.1:{l}\"]\n{lmtp}\n\
              [limits]\n{limits}\n",
             data = dir.path().join("data").display(),
+            i = ports.imap,
+            itls = ports.imaps,
+            imap = extra.imap,
             p = ports.pop3,
             ps = ports.pop3s,
             l = ports.lmtp,
@@ -224,6 +234,27 @@ impl Server {
 
     pub fn pop3_tls(&self) -> Pop3 {
         Pop3::new(Transport::connect_tls(self.addr(self.ports.pop3s), self.tls(), "localhost").unwrap()).unwrap()
+    }
+
+    pub fn imap_plain(&self) -> Imap {
+        Imap::new(Transport::connect(self.addr(self.ports.imap)).unwrap()).unwrap()
+    }
+
+    pub fn imap_starttls(&self) -> Imap {
+        let mut c = self.imap_plain();
+        c.starttls(self.tls(), "localhost").unwrap();
+        c
+    }
+
+    pub fn imap_tls(&self) -> Imap {
+        Imap::new(Transport::connect_tls(self.addr(self.ports.imaps), self.tls(), "localhost").unwrap()).unwrap()
+    }
+
+    /// Logged in over implicit TLS as `user`.
+    pub fn imap_login(&self, user: &str) -> Imap {
+        let mut c = self.imap_tls();
+        c.login(user, PASSWORD).unwrap().expect_ok().unwrap();
+        c
     }
 
     pub fn lmtp(&self) -> Lmtp {

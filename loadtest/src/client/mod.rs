@@ -1,5 +1,6 @@
-//! Blocking clients: a line transport with STARTTLS, and POP3, LMTP and SCRAM on top of it.
+//! Blocking clients: a line transport with STARTTLS, and IMAP, POP3, LMTP and SCRAM on top of it.
 
+pub mod imap;
 pub mod lmtp;
 pub mod pop3;
 pub mod scram;

@@ -1,0 +1,224 @@
+//! The command table and the CAPABILITY string, both derived from what is implemented.
+//!
+//! A capability is listed only when every command and response it implies works (RFC 9051 §7.2.2).
+
+use crate::auth::sasl::Mechanism;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum States {
+    /// Any state.
+    Any,
+    NotAuthenticated,
+    /// Authenticated or Selected.
+    Authenticated,
+    Selected,
+}
+
+/// One row per command: where it is valid, and where it is specified.
+pub struct Spec {
+    pub name: &'static str,
+    pub states: States,
+    pub rfc: &'static str,
+}
+
+pub const COMMANDS: &[Spec] = &[
+    Spec {
+        name: "CAPABILITY",
+        states: States::Any,
+        rfc: "RFC 9051 §6.1.1",
+    },
+    Spec {
+        name: "NOOP",
+        states: States::Any,
+        rfc: "RFC 9051 §6.1.2",
+    },
+    Spec {
+        name: "LOGOUT",
+        states: States::Any,
+        rfc: "RFC 9051 §6.1.3",
+    },
+    Spec {
+        name: "ID",
+        states: States::Any,
+        rfc: "RFC 2971",
+    },
+    Spec {
+        name: "STARTTLS",
+        states: States::NotAuthenticated,
+        rfc: "RFC 9051 §6.2.1",
+    },
+    Spec {
+        name: "AUTHENTICATE",
+        states: States::NotAuthenticated,
+        rfc: "RFC 9051 §6.2.2",
+    },
+    Spec {
+        name: "LOGIN",
+        states: States::NotAuthenticated,
+        rfc: "RFC 9051 §6.2.3",
+    },
+    Spec {
+        name: "ENABLE",
+        states: States::Authenticated,
+        rfc: "RFC 5161",
+    },
+    Spec {
+        name: "SELECT",
+        states: States::Authenticated,
+        rfc: "RFC 9051 §6.3.2",
+    },
+    Spec {
+        name: "EXAMINE",
+        states: States::Authenticated,
+        rfc: "RFC 9051 §6.3.3",
+    },
+    Spec {
+        name: "CREATE",
+        states: States::Authenticated,
+        rfc: "RFC 9051 §6.3.4",
+    },
+    Spec {
+        name: "DELETE",
+        states: States::Authenticated,
+        rfc: "RFC 9051 §6.3.5",
+    },
+    Spec {
+        name: "RENAME",
+        states: States::Authenticated,
+        rfc: "RFC 9051 §6.3.6",
+    },
+    Spec {
+        name: "SUBSCRIBE",
+        states: States::Authenticated,
+        rfc: "RFC 9051 §6.3.7",
+    },
+    Spec {
+        name: "UNSUBSCRIBE",
+        states: States::Authenticated,
+        rfc: "RFC 9051 §6.3.8",
+    },
+    Spec {
+        name: "LIST",
+        states: States::Authenticated,
+        rfc: "RFC 9051 §6.3.9",
+    },
+    Spec {
+        name: "LSUB",
+        states: States::Authenticated,
+        rfc: "RFC 3501 §6.3.9",
+    },
+    Spec {
+        name: "NAMESPACE",
+        states: States::Authenticated,
+        rfc: "RFC 9051 §6.3.10",
+    },
+    Spec {
+        name: "STATUS",
+        states: States::Authenticated,
+        rfc: "RFC 9051 §6.3.11",
+    },
+    Spec {
+        name: "APPEND",
+        states: States::Authenticated,
+        rfc: "RFC 9051 §6.3.12",
+    },
+    Spec {
+        name: "IDLE",
+        states: States::Authenticated,
+        rfc: "RFC 2177, RFC 9051 §6.3.13",
+    },
+    Spec {
+        name: "CHECK",
+        states: States::Selected,
+        rfc: "RFC 3501 §6.4.1",
+    },
+    Spec {
+        name: "CLOSE",
+        states: States::Selected,
+        rfc: "RFC 9051 §6.4.1",
+    },
+    Spec {
+        name: "UNSELECT",
+        states: States::Selected,
+        rfc: "RFC 9051 §6.4.2",
+    },
+    Spec {
+        name: "EXPUNGE",
+        states: States::Selected,
+        rfc: "RFC 9051 §6.4.3",
+    },
+    Spec {
+        name: "SEARCH",
+        states: States::Selected,
+        rfc: "RFC 9051 §6.4.4",
+    },
+    Spec {
+        name: "FETCH",
+        states: States::Selected,
+        rfc: "RFC 9051 §6.4.5",
+    },
+    Spec {
+        name: "STORE",
+        states: States::Selected,
+        rfc: "RFC 9051 §6.4.6",
+    },
+    Spec {
+        name: "COPY",
+        states: States::Selected,
+        rfc: "RFC 9051 §6.4.7",
+    },
+    Spec {
+        name: "MOVE",
+        states: States::Selected,
+        rfc: "RFC 9051 §6.4.8",
+    },
+    Spec {
+        name: "UID",
+        states: States::Selected,
+        rfc: "RFC 9051 §6.4.9",
+    },
+];
+
+pub fn spec(name: &str) -> Option<&'static Spec> {
+    COMMANDS.iter().find(|s| s.name.eq_ignore_ascii_case(name))
+}
+
+/// Capabilities offered after login, besides IMAP4rev1.
+const AUTHENTICATED: &[&str] = &[
+    "LITERAL+",
+    "SASL-IR",
+    "ID",
+    "ENABLE",
+    "IDLE",
+    "NAMESPACE",
+    "UIDPLUS",
+    "MOVE",
+    "UNSELECT",
+    "CHILDREN",
+    "SPECIAL-USE",
+];
+
+/// The CAPABILITY response body (without "* CAPABILITY").
+pub fn capabilities(authenticated: bool, tls: bool, starttls_offered: bool, sasl: bool, plain_login: bool) -> String {
+    let mut caps = vec!["IMAP4rev1"];
+    if authenticated {
+        caps.extend_from_slice(AUTHENTICATED);
+        return caps.join(" ");
+    }
+    caps.extend_from_slice(&["LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"]);
+    if starttls_offered && !tls {
+        caps.push("STARTTLS");
+    }
+    if !plain_login {
+        // RFC 9051 §6.2.3: LOGIN is refused here, say so up front.
+        caps.push("LOGINDISABLED");
+    }
+    let mut out = caps.join(" ");
+    if sasl {
+        for m in Mechanism::ALL {
+            out.push_str(" AUTH=");
+            out.push_str(m.name());
+        }
+    }
+    out
+}

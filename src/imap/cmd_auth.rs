@@ -1,0 +1,75 @@
+//! STARTTLS, LOGIN, AUTHENTICATE (with SASL-IR), ENABLE and ID.
+
+use super::session::{tagged, untagged, Action, Pending, Session};
+use super::types::Command;
+use crate::auth::login::Credentials;
+use crate::auth::sasl::{self, Mechanism, Response, SaslExchange};
+
+impl Session {
+    pub(crate) fn auth_command(&mut self, tag: String, command: Command, out: &mut Vec<u8>) -> Action {
+        match command {
+            Command::StartTls => {
+                if self.tls || !self.settings.starttls {
+                    tagged(out, &tag, "BAD", "TLS is already on or not available here");
+                    return Action::Continue;
+                }
+                tagged(out, &tag, "OK", "begin TLS negotiation now");
+                Action::StartTls
+            }
+            Command::Login { user, password } => {
+                if !self.settings.login_type.allows_plain_command(self.tls) {
+                    // RFC 9051 §6.2.3 with LOGINDISABLED advertised.
+                    tagged(out, &tag, "NO", "[PRIVACYREQUIRED] LOGIN is disabled before STARTTLS");
+                    return Action::Continue;
+                }
+                self.pending = Pending::Login { tag };
+                Action::Login(Credentials::Password {
+                    authzid: None,
+                    user,
+                    password,
+                })
+            }
+            Command::Authenticate { mechanism, initial } => self.authenticate(tag, &mechanism, initial, out),
+            Command::Enable(caps) => {
+                self.enable(&caps, out);
+                tagged(out, &tag, "OK", "ENABLE completed");
+                Action::Continue
+            }
+            Command::Id(_) => {
+                // RFC 2971: the server's identity; the client's is only logged.
+                untagged(out, "ID (\"name\" \"ringmail\" \"version\" \"0.1\")");
+                tagged(out, &tag, "OK", "ID completed");
+                Action::Continue
+            }
+            _ => unreachable!("dispatched by command family"),
+        }
+    }
+
+    fn authenticate(&mut self, tag: String, mechanism: &str, initial: Option<String>, out: &mut Vec<u8>) -> Action {
+        let Some(mechanism) = Mechanism::parse(mechanism.as_bytes()) else {
+            tagged(out, &tag, "NO", "[CANNOT] unsupported mechanism");
+            return Action::Continue;
+        };
+        if !self.settings.login_type.allows_sasl(self.tls) {
+            tagged(out, &tag, "NO", "[PRIVACYREQUIRED] authentication needs TLS first");
+            return Action::Continue;
+        }
+        let initial = match initial.map(|i| sasl::decode_response(i.as_bytes())) {
+            None => None,
+            Some(Ok(Response::Data(d))) => Some(d),
+            Some(_) => {
+                tagged(out, &tag, "BAD", "invalid initial response");
+                return Action::Continue;
+            }
+        };
+        let (exchange, step) = SaslExchange::start(mechanism, initial);
+        self.sasl_step(tag, Box::new(exchange), step, String::new(), out)
+    }
+
+    /// RFC 5161: only extensions that change the server's behaviour need enabling, and none of
+    /// those ringmail advertises yet (CONDSTORE, QRESYNC, IMAP4rev2, UTF8=ACCEPT come with their
+    /// implementations), so nothing is enabled and unknown names are ignored.
+    fn enable(&mut self, _caps: &[String], out: &mut Vec<u8>) {
+        untagged(out, "ENABLED");
+    }
+}

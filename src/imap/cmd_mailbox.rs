@@ -1,0 +1,564 @@
+//! Mailbox commands: SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST,
+//! LSUB, NAMESPACE, STATUS and APPEND.
+//!
+//! Names are UTF-8 in the store and modified UTF-7 on the wire (RFC 3501 §5.1.3).
+
+use std::sync::Arc;
+
+use super::cmd_message::WritePending;
+use super::mutf7;
+use super::session::{store_error, tagged, untagged, Action, Ctx, Pending, Selected, Session, State};
+use super::types::{AppendMessage, Command, StatusItem};
+use super::view::MailRead;
+use crate::mime::{IngestError, Structure};
+use crate::store::records::{flags, MailboxId, SpecialUse, UserId};
+use crate::store::{canonical_mailbox_name, Mailbox, StoreError, WriteOp, WriteOutcome, SEPARATOR};
+
+pub(crate) struct AppendPending {
+    tag: String,
+    mailbox: MailboxId,
+    flags: u8,
+    keywords: Vec<String>,
+    date: Option<i64>,
+}
+
+/// System flags a client may set, by name.
+pub(crate) fn system_flag(name: &str) -> Option<u8> {
+    const NAMES: [(&str, u8); 5] = [
+        ("\\Seen", flags::SEEN),
+        ("\\Answered", flags::ANSWERED),
+        ("\\Flagged", flags::FLAGGED),
+        ("\\Deleted", flags::DELETED),
+        ("\\Draft", flags::DRAFT),
+    ];
+    NAMES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, b)| *b)
+}
+
+/// Splits flags into system bits and keywords; `\Recent` is ignored (it cannot be set,
+/// RFC 3501 §2.3.2); other backslash names are errors.
+pub(crate) fn split_flags(list: &[String]) -> Result<(u8, Vec<String>), String> {
+    let mut bits = 0;
+    let mut keywords: Vec<String> = Vec::new();
+    for f in list {
+        if let Some(b) = system_flag(f) {
+            bits |= b;
+        } else if f.eq_ignore_ascii_case("\\Recent") {
+        } else if f.starts_with('\\') {
+            return Err(format!("unknown system flag {f}"));
+        } else if f.len() > 255 {
+            return Err("keyword too long".into());
+        } else if !keywords.iter().any(|k| k.eq_ignore_ascii_case(f)) {
+            keywords.push(f.clone());
+        }
+    }
+    Ok((bits, keywords))
+}
+
+fn special_use_attr(s: Option<SpecialUse>) -> Option<&'static str> {
+    Some(match s? {
+        SpecialUse::Drafts => "\\Drafts",
+        SpecialUse::Sent => "\\Sent",
+        SpecialUse::Trash => "\\Trash",
+        SpecialUse::Junk => "\\Junk",
+        SpecialUse::Archive => "\\Archive",
+    })
+}
+
+/// An IMAP string for a mailbox name: quoted, or a literal if it cannot be quoted.
+pub(crate) fn quote(name: &str, out: &mut Vec<u8>) {
+    if name.bytes().any(|b| b == b'\r' || b == b'\n' || b >= 0x80) {
+        out.extend_from_slice(format!("{{{}}}\r\n", name.len()).as_bytes());
+        out.extend_from_slice(name.as_bytes());
+        return;
+    }
+    out.push(b'"');
+    for b in name.bytes() {
+        if b == b'"' || b == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+}
+
+/// RFC 3501 §6.3.8 wildcards: `*` matches anything, `%` anything but the separator.
+pub(crate) fn matches_pattern(pattern: &[char], name: &[char]) -> bool {
+    match pattern.split_first() {
+        None => name.is_empty(),
+        Some(('*', rest)) => (0..=name.len()).any(|i| matches_pattern(rest, &name[i..])),
+        Some(('%', rest)) => {
+            let stop = name.iter().position(|c| *c == SEPARATOR).unwrap_or(name.len());
+            (0..=stop).any(|i| matches_pattern(rest, &name[i..]))
+        }
+        Some((p, rest)) => name.first() == Some(p) && matches_pattern(rest, &name[1..]),
+    }
+}
+
+fn list_matches(reference: &str, pattern: &str, name: &str) -> bool {
+    let full: Vec<char> = format!("{reference}{pattern}").chars().collect();
+    let name_chars: Vec<char> = name.chars().collect();
+    if matches_pattern(&full, &name_chars) {
+        return true;
+    }
+    // INBOX matches case-insensitively (RFC 3501 §5.1).
+    name == "INBOX" && {
+        let upper: Vec<char> = format!("{reference}{pattern}").to_uppercase().chars().collect();
+        matches_pattern(&upper, &name_chars)
+    }
+}
+
+impl Session {
+    fn user_id(&self) -> UserId {
+        match &self.state {
+            State::Authenticated(u) | State::Selected(u, _) => u.id,
+            _ => unreachable!("the command table admits mailbox commands after login only"),
+        }
+    }
+
+    /// Decodes a client's mailbox name; a BAD response when it is not valid modified UTF-7.
+    fn mailbox_name(&self, tag: &str, name: &str, out: &mut Vec<u8>) -> Option<String> {
+        match mutf7::decode(name) {
+            Ok(n) => Some(canonical_mailbox_name(&n).to_owned()),
+            Err(e) => {
+                tagged(out, tag, "BAD", &e.to_string());
+                None
+            }
+        }
+    }
+
+    pub(crate) fn mailbox_command(
+        &mut self,
+        tag: String,
+        command: Command,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        let user = self.user_id();
+        let write = |this: &mut Session, tag: String, command: &'static str, op: WriteOp| {
+            this.pending = Pending::Write(WritePending::Simple { tag, command });
+            Action::Write(op)
+        };
+        match command {
+            Command::Select { mailbox, .. } => self.select(tag, &mailbox, false, ctx, out),
+            Command::Examine { mailbox, .. } => self.select(tag, &mailbox, true, ctx, out),
+            Command::Create { mailbox, .. } => {
+                let Some(name) = self.mailbox_name(&tag, &mailbox, out) else {
+                    return Action::Continue;
+                };
+                let name = name.trim_end_matches(SEPARATOR).to_owned();
+                if name == "INBOX" {
+                    tagged(out, &tag, "NO", "[ALREADYEXISTS] INBOX always exists");
+                    return Action::Continue;
+                }
+                write(
+                    self,
+                    tag,
+                    "CREATE",
+                    WriteOp::CreateMailbox {
+                        user,
+                        name,
+                        special_use: None,
+                    },
+                )
+            }
+            Command::Delete { mailbox } => {
+                let Some(name) = self.mailbox_name(&tag, &mailbox, out) else {
+                    return Action::Continue;
+                };
+                write(self, tag, "DELETE", WriteOp::DeleteMailbox { user, name })
+            }
+            Command::Rename { from, to } => {
+                let (Some(from), Some(to)) = (self.mailbox_name(&tag, &from, out), self.mailbox_name(&tag, &to, out))
+                else {
+                    return Action::Continue;
+                };
+                write(self, tag, "RENAME", WriteOp::RenameMailbox { user, from, to })
+            }
+            Command::Subscribe { mailbox } => {
+                let Some(name) = self.mailbox_name(&tag, &mailbox, out) else {
+                    return Action::Continue;
+                };
+                write(
+                    self,
+                    tag,
+                    "SUBSCRIBE",
+                    WriteOp::Subscribe {
+                        user,
+                        name,
+                        subscribed: true,
+                    },
+                )
+            }
+            Command::Unsubscribe { mailbox } => {
+                let Some(name) = self.mailbox_name(&tag, &mailbox, out) else {
+                    return Action::Continue;
+                };
+                write(
+                    self,
+                    tag,
+                    "UNSUBSCRIBE",
+                    WriteOp::Subscribe {
+                        user,
+                        name,
+                        subscribed: false,
+                    },
+                )
+            }
+            Command::List {
+                reference, patterns, ..
+            } => {
+                self.list(&tag, &reference, &patterns, false, ctx.store, out);
+                Action::Continue
+            }
+            Command::Lsub { reference, pattern } => {
+                self.list(&tag, &reference, &[pattern], true, ctx.store, out);
+                Action::Continue
+            }
+            Command::Namespace => {
+                untagged(out, "NAMESPACE ((\"\" \"/\")) NIL NIL");
+                tagged(out, &tag, "OK", "NAMESPACE completed");
+                Action::Continue
+            }
+            Command::Status { mailbox, items } => {
+                self.status(&tag, &mailbox, &items, ctx.store, out);
+                Action::Continue
+            }
+            Command::Append { mailbox, messages } => self.append(tag, &mailbox, messages, ctx.store, out),
+            _ => unreachable!("dispatched by command family"),
+        }
+    }
+
+    fn select(&mut self, tag: String, name: &str, read_only: bool, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
+        // RFC 9051 §6.3.2: a SELECT, even a failing one, first leaves the current mailbox.
+        if let State::Selected(..) = self.state {
+            let State::Selected(user, _) = std::mem::replace(&mut self.state, State::Logout) else {
+                unreachable!("matched above")
+            };
+            self.state = State::Authenticated(user);
+        }
+        let Some(name) = self.mailbox_name(&tag, name, out) else {
+            return Action::Continue;
+        };
+        let mailbox = match ctx.store.mailbox(self.user_id(), &name) {
+            Ok(Some(m)) if !m.noselect => m,
+            Ok(_) => {
+                tagged(out, &tag, "NO", "[NONEXISTENT] no such mailbox");
+                return Action::Continue;
+            }
+            Err(e) => {
+                store_error(out, &tag, &e);
+                return Action::Continue;
+            }
+        };
+        if read_only {
+            // EXAMINE leaves \Recent as it is (RFC 3501 §6.3.2).
+            let first_recent = mailbox.first_recent_uid.max(1);
+            return self.enter_selected(tag, mailbox, true, first_recent, ctx, out);
+        }
+        self.pending = Pending::Write(WritePending::Select {
+            tag,
+            mailbox: Box::new(mailbox),
+        });
+        let Pending::Write(WritePending::Select { mailbox, .. }) = &self.pending else {
+            unreachable!("just set")
+        };
+        Action::Write(WriteOp::TakeRecent { mailbox: mailbox.id })
+    }
+
+    /// The SELECT/EXAMINE responses (RFC 9051 §6.3.2, RFC 3501 §6.3.1).
+    pub(crate) fn enter_selected(
+        &mut self,
+        tag: String,
+        mailbox: Mailbox,
+        read_only: bool,
+        first_recent: u32,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        let view = match ctx.views.current(ctx.store, &mailbox) {
+            Ok(v) => v,
+            Err(e) => {
+                store_error(out, &tag, &e);
+                return Action::Continue;
+            }
+        };
+        let mut keywords: Vec<String> = Vec::new();
+        let mut first_unseen = None;
+        let mut seq = 0u32;
+        let scan = ctx.store.each_message(mailbox.id, &mut |_, record| {
+            seq += 1;
+            if first_unseen.is_none() && record.flags & flags::SEEN == 0 {
+                first_unseen = Some(seq);
+            }
+            for k in &record.keywords {
+                if !keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                    keywords.push(k.clone());
+                }
+            }
+        });
+        if let Err(e) = scan {
+            store_error(out, &tag, &e);
+            return Action::Continue;
+        }
+        let kw: String = keywords.iter().map(|k| format!(" {k}")).collect();
+        untagged(
+            out,
+            &format!("FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft{kw})"),
+        );
+        let permanent = if read_only {
+            String::new()
+        } else {
+            format!("\\Answered \\Flagged \\Deleted \\Seen \\Draft{kw} \\*")
+        };
+        untagged(out, &format!("OK [PERMANENTFLAGS ({permanent})] flags you can change"));
+        untagged(out, &format!("{} EXISTS", view.len()));
+        let recent = view.uids.iter().filter(|u| **u >= first_recent).count();
+        untagged(out, &format!("{recent} RECENT"));
+        if let Some(n) = first_unseen {
+            untagged(out, &format!("OK [UNSEEN {n}] first unseen message"));
+        }
+        untagged(out, &format!("OK [UIDVALIDITY {}] UIDs valid", mailbox.uid_validity));
+        untagged(out, &format!("OK [UIDNEXT {}] predicted next UID", mailbox.uid_next));
+        let (State::Authenticated(user) | State::Selected(user, _)) = std::mem::replace(&mut self.state, State::Logout)
+        else {
+            unreachable!("SELECT runs after login")
+        };
+        let command = if read_only { "EXAMINE" } else { "SELECT" };
+        let access = if read_only { "READ-ONLY" } else { "READ-WRITE" };
+        self.state = State::Selected(
+            user,
+            Selected {
+                mailbox: mailbox.id,
+                read_only,
+                known_modseq: mailbox.highest_modseq.max(view.highest_modseq),
+                view,
+                first_recent,
+                saved: Vec::new(),
+            },
+        );
+        tagged(out, &tag, "OK", &format!("[{access}] {command} completed"));
+        Action::Continue
+    }
+
+    fn list(
+        &self,
+        tag: &str,
+        reference: &str,
+        patterns: &[String],
+        lsub: bool,
+        store: &dyn MailRead,
+        out: &mut Vec<u8>,
+    ) {
+        let command = if lsub { "LSUB" } else { "LIST" };
+        let decoded: Option<Vec<(String, String)>> = patterns
+            .iter()
+            .map(|p| Some((mutf7::decode(reference).ok()?, mutf7::decode(p).ok()?)))
+            .collect();
+        let Some(decoded) = decoded else {
+            tagged(out, tag, "BAD", "invalid modified UTF-7 in reference or pattern");
+            return;
+        };
+        if !lsub && decoded.iter().all(|(_, p)| p.is_empty()) {
+            // RFC 9051 §6.3.9: an empty pattern asks for the separator and the root.
+            untagged(out, "LIST (\\Noselect) \"/\" \"\"");
+            tagged(out, tag, "OK", "LIST completed");
+            return;
+        }
+        let mailboxes = match store.mailboxes(self.user_id()) {
+            Ok(m) => m,
+            Err(e) => return store_error(out, tag, &e),
+        };
+        for m in &mailboxes {
+            if lsub && !m.subscribed {
+                continue;
+            }
+            if !decoded.iter().any(|(r, p)| list_matches(r, p, &m.name)) {
+                continue;
+            }
+            let child_prefix = format!("{}{SEPARATOR}", m.name);
+            let children = mailboxes.iter().any(|c| c.name.starts_with(&child_prefix));
+            let mut attrs = vec![if children { "\\HasChildren" } else { "\\HasNoChildren" }];
+            if m.noselect {
+                attrs.push("\\Noselect");
+            }
+            if let Some(a) = special_use_attr(m.special_use) {
+                attrs.push(a);
+            }
+            let mut line = format!("* {command} ({}) \"/\" ", attrs.join(" ")).into_bytes();
+            quote(&mutf7::encode(&m.name), &mut line);
+            out.extend_from_slice(&line);
+            out.extend_from_slice(b"\r\n");
+        }
+        tagged(out, tag, "OK", &format!("{command} completed"));
+    }
+
+    fn status(&self, tag: &str, name: &str, items: &[StatusItem], store: &dyn MailRead, out: &mut Vec<u8>) {
+        let Ok(decoded) = mutf7::decode(name) else {
+            return tagged(out, tag, "BAD", "invalid modified UTF-7 mailbox name");
+        };
+        let mailbox = match store.mailbox(self.user_id(), canonical_mailbox_name(&decoded)) {
+            Ok(Some(m)) if !m.noselect => m,
+            Ok(_) => return tagged(out, tag, "NO", "[NONEXISTENT] no such mailbox"),
+            Err(e) => return store_error(out, tag, &e),
+        };
+        let (mut unseen, mut deleted, mut recent) = (0u32, 0u32, 0u32);
+        let first_recent = mailbox.first_recent_uid.max(1);
+        let counted = store.each_message(mailbox.id, &mut |uid, r| {
+            unseen += u32::from(r.flags & flags::SEEN == 0);
+            deleted += u32::from(r.flags & flags::DELETED != 0);
+            recent += u32::from(uid >= first_recent);
+        });
+        if let Err(e) = counted {
+            return store_error(out, tag, &e);
+        }
+        let parts: Vec<String> = items
+            .iter()
+            .map(|i| match i {
+                StatusItem::Messages => format!("MESSAGES {}", mailbox.messages),
+                StatusItem::Recent => format!("RECENT {recent}"),
+                StatusItem::UidNext => format!("UIDNEXT {}", mailbox.uid_next),
+                StatusItem::UidValidity => format!("UIDVALIDITY {}", mailbox.uid_validity),
+                StatusItem::Unseen => format!("UNSEEN {unseen}"),
+                StatusItem::Deleted => format!("DELETED {deleted}"),
+                StatusItem::Size => format!("SIZE {}", mailbox.size),
+                StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", mailbox.highest_modseq),
+            })
+            .collect();
+        let mut line = b"* STATUS ".to_vec();
+        quote(&mutf7::encode(&mailbox.name), &mut line);
+        line.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
+        out.extend_from_slice(&line);
+        tagged(out, tag, "OK", "STATUS completed");
+    }
+
+    fn append(
+        &mut self,
+        tag: String,
+        name: &str,
+        mut messages: Vec<AppendMessage>,
+        store: &dyn MailRead,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        if messages.len() != 1 {
+            tagged(out, &tag, "BAD", "one message per APPEND (MULTIAPPEND is not offered)");
+            return Action::Continue;
+        }
+        let message = messages.remove(0);
+        let Some(name) = self.mailbox_name(&tag, name, out) else {
+            return Action::Continue;
+        };
+        let mailbox = match store.mailbox(self.user_id(), &name) {
+            Ok(Some(m)) if !m.noselect => m,
+            Ok(_) => {
+                // RFC 9051 §6.3.12: the client may CREATE and try again.
+                tagged(out, &tag, "NO", "[TRYCREATE] no such mailbox");
+                return Action::Continue;
+            }
+            Err(e) => {
+                store_error(out, &tag, &e);
+                return Action::Continue;
+            }
+        };
+        let (flags, keywords) = match split_flags(&message.flags) {
+            Ok(f) => f,
+            Err(why) => {
+                tagged(out, &tag, "BAD", &why);
+                return Action::Continue;
+            }
+        };
+        self.pending = Pending::Append(AppendPending {
+            tag,
+            mailbox: mailbox.id,
+            flags,
+            keywords,
+            date: message.date,
+        });
+        Action::Ingest(message.message)
+    }
+
+    pub(crate) fn append_ingested(
+        &mut self,
+        p: AppendPending,
+        result: Result<(Vec<u8>, Structure), IngestError>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        let (message, structure) = match result {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                tagged(out, &p.tag, "NO", &format!("[CANNOT] {e}"));
+                return Action::Continue;
+            }
+        };
+        let op = WriteOp::Append {
+            mailbox: p.mailbox,
+            message: message.into(),
+            structure: Arc::new(structure),
+            flags: p.flags,
+            keywords: p.keywords.clone(),
+            internal_date: p.date,
+        };
+        self.pending = Pending::Append(p);
+        Action::Write(op)
+    }
+
+    pub(crate) fn finish_append(
+        &mut self,
+        p: AppendPending,
+        result: Result<WriteOutcome, StoreError>,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        match result {
+            Ok(WriteOutcome::Appended { uid_validity, uid }) => {
+                self.sync(ctx, out, true);
+                // RFC 4315 §3: APPENDUID.
+                tagged(
+                    out,
+                    &p.tag,
+                    "OK",
+                    &format!("[APPENDUID {uid_validity} {uid}] APPEND completed"),
+                );
+            }
+            Ok(_) => tagged(out, &p.tag, "NO", "[SERVERBUG] unexpected store answer"),
+            Err(e) => store_error(out, &p.tag, &e),
+        }
+        Action::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(pattern: &str, name: &str) -> bool {
+        list_matches("", pattern, name)
+    }
+
+    #[test]
+    fn list_wildcards() {
+        assert!(m("*", "Work/2026"));
+        assert!(!m("%", "Work/2026"));
+        assert!(m("%", "Work"));
+        assert!(m("Work/%", "Work/2026"));
+        assert!(m("inbox", "INBOX"));
+        assert!(m("W*6", "Work/2026"));
+        assert!(!m("Work", "Work/2026"));
+        assert!(list_matches("Work/", "%", "Work/2026"));
+    }
+
+    #[test]
+    fn flags_split() {
+        let (bits, kw) = split_flags(&[
+            "\\Seen".into(),
+            "$Forwarded".into(),
+            "\\recent".into(),
+            "$forwarded".into(),
+        ])
+        .unwrap();
+        assert_eq!((bits, kw), (flags::SEEN, vec!["$Forwarded".to_string()]));
+        assert!(split_flags(&["\\Bogus".into()]).is_err());
+    }
+}

@@ -1,0 +1,649 @@
+//! Message commands of the Selected state: FETCH, STORE, SEARCH, COPY, MOVE, EXPUNGE,
+//! UID EXPUNGE, CLOSE and UNSELECT, with their UID forms.
+//!
+//! FETCH is resumable: it renders up to a budget of bytes, asks the caller to flush, and goes
+//! on with a fresh read snapshot, so a `FETCH 1:* BODY.PEEK[]` of a gigabyte neither holds a
+//! read transaction across a slow client nor a gigabyte of output.
+
+use super::cmd_mailbox::split_flags;
+use super::fetch::{self, FetchOptions, MessageMeta};
+use super::search::{self, Candidate, SearchContext, SearchData};
+use super::session::{store_error, tagged, untagged, Action, Ctx, Enabled, Pending, Selected, Session, State};
+use super::types::{Command, FetchAttr, SeqBound, SequenceSet, StoreMode};
+use super::view::{MailRead, MessageBytes, UidView};
+use crate::mime::Structure;
+use crate::store::records::{flags, FlagMode, Uid};
+use crate::store::{Mailbox, MessageRecord, StoreError, WriteOp, WriteOutcome};
+
+/// Output rendered before FETCH yields to let the caller flush.
+const FETCH_BUDGET: usize = 1 << 20;
+
+pub(crate) enum WritePending {
+    /// CREATE, DELETE, RENAME, SUBSCRIBE, UNSELECT: OK or NO.
+    Simple {
+        tag: String,
+        command: &'static str,
+    },
+    /// SELECT waits for its \Recent share.
+    Select {
+        tag: String,
+        mailbox: Box<Mailbox>,
+    },
+    Store {
+        tag: String,
+        uid: bool,
+        silent: bool,
+    },
+    Copy {
+        tag: String,
+        is_move: bool,
+    },
+    Expunge {
+        tag: String,
+        command: &'static str,
+    },
+    /// CLOSE: expunge silently, then leave the mailbox.
+    Close {
+        tag: String,
+    },
+    /// A non-PEEK FETCH set \Seen; OK once that is durable.
+    FetchSeen {
+        tag: String,
+    },
+}
+
+/// A FETCH in progress.
+pub(crate) struct FetchJob {
+    tag: String,
+    uid: bool,
+    attrs: Vec<FetchAttr>,
+    targets: Vec<(u32, Uid)>,
+    next: usize,
+    set_seen: Vec<Uid>,
+}
+
+/// Message sequence numbers and UIDs a set names in `view` (RFC 9051 §9 seq-range semantics:
+/// `a:b` equals `b:a`, `*` is the last message or largest UID).
+pub(crate) fn resolve(set: &SequenceSet, view: &UidView, uid: bool, saved: &[Uid]) -> Result<Vec<(u32, Uid)>, String> {
+    let ranges: Vec<(u32, u32)> = match set {
+        SequenceSet::Saved => {
+            let mut out: Vec<(u32, Uid)> = saved.iter().filter_map(|u| Some((view.seq_of(*u)?, *u))).collect();
+            out.sort_unstable();
+            return Ok(out);
+        }
+        SequenceSet::Ranges(r) => {
+            let star = if uid {
+                view.uids.last().copied().unwrap_or(0)
+            } else {
+                view.len()
+            };
+            let value = |b: SeqBound| match b {
+                SeqBound::Num(n) => n,
+                SeqBound::Star => star,
+            };
+            r.iter()
+                .map(|(a, b)| {
+                    let (a, b) = (value(*a), value(*b));
+                    (a.min(b), a.max(b))
+                })
+                .collect()
+        }
+    };
+    if !uid {
+        if let Some(bad) = ranges.iter().find(|(_, hi)| *hi > view.len() || *hi == 0) {
+            if !(view.is_empty() && bad.1 == 0) {
+                return Err("invalid message sequence number".into());
+            }
+        }
+    }
+    let within = |n: u32| ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&n));
+    Ok(view
+        .uids
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (i as u32 + 1, *u))
+        .filter(|(seq, u)| within(if uid { *u } else { *seq }))
+        .collect())
+}
+
+/// `* n FETCH (FLAGS (...) UID u)` for messages whose modseq passed `known`.
+pub(crate) fn report_flag_changes(
+    store: &dyn MailRead,
+    sel: &Selected,
+    _enabled: Enabled,
+    known: u64,
+    out: &mut Vec<u8>,
+) {
+    let _ = store.each_message(sel.mailbox, &mut |uid, record| {
+        if record.modseq <= known {
+            return;
+        }
+        if let Some(seq) = sel.view.seq_of(uid) {
+            flags_response(seq, uid, record, uid >= sel.first_recent, true, out);
+        }
+    });
+}
+
+fn flags_response(seq: u32, uid: Uid, record: &MessageRecord, recent: bool, with_uid: bool, out: &mut Vec<u8>) {
+    let mut n = itoa::Buffer::new();
+    out.extend_from_slice(b"* ");
+    out.extend_from_slice(n.format(seq).as_bytes());
+    out.extend_from_slice(b" FETCH (FLAGS ");
+    fetch::flags_list(record, recent, out);
+    if with_uid {
+        out.extend_from_slice(b" UID ");
+        out.extend_from_slice(n.format(uid).as_bytes());
+    }
+    out.extend_from_slice(b")\r\n");
+}
+
+/// Lazy access to what SEARCH keys beyond flags need.
+struct Lazy<'a> {
+    store: &'a dyn MailRead,
+    body_id: u64,
+    structure: Option<Option<Structure>>,
+    bytes: Option<Option<Box<dyn MessageBytes + 'a>>>,
+}
+
+impl SearchData for Lazy<'_> {
+    fn structure(&mut self) -> Option<&Structure> {
+        if self.structure.is_none() {
+            self.structure = Some(self.store.structure(self.body_id).ok().flatten());
+        }
+        self.structure.as_ref().and_then(|s| s.as_ref())
+    }
+
+    fn message(&mut self) -> Option<(&Structure, &dyn MessageBytes)> {
+        if self.structure.is_none() {
+            self.structure = Some(self.store.structure(self.body_id).ok().flatten());
+        }
+        if self.bytes.is_none() {
+            self.bytes = Some(self.store.body(self.body_id).ok());
+        }
+        let structure = self.structure.as_ref()?.as_ref()?;
+        let bytes = self.bytes.as_ref()?.as_deref()?;
+        Some((structure, bytes))
+    }
+}
+
+impl Session {
+    fn selected(&self) -> &Selected {
+        match &self.state {
+            State::Selected(_, s) => s,
+            _ => unreachable!("the command table admits these in Selected only"),
+        }
+    }
+
+    pub(crate) fn message_command(
+        &mut self,
+        tag: String,
+        command: Command,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        match command {
+            Command::Fetch { uid, set, attrs, .. } => self.fetch_start(tag, uid, &set, attrs, ctx, out),
+            Command::Store {
+                uid,
+                set,
+                mode,
+                silent,
+                flags,
+                unchanged_since,
+            } => self.store(tag, uid, &set, (mode, silent, &flags), unchanged_since, out),
+            Command::Search {
+                uid,
+                charset,
+                returns,
+                key,
+            } => {
+                self.search(&tag, uid, charset.as_deref(), returns.as_deref(), &key, ctx, out);
+                Action::Continue
+            }
+            Command::Copy { uid, set, mailbox } => self.copy(tag, uid, &set, &mailbox, false, ctx, out),
+            Command::Move { uid, set, mailbox } => self.copy(tag, uid, &set, &mailbox, true, ctx, out),
+            Command::Expunge => self.expunge(tag, None, "EXPUNGE", ctx, out),
+            Command::UidExpunge(set) => self.expunge(tag, Some(set), "UID EXPUNGE", ctx, out),
+            Command::Close => {
+                let sel = self.selected();
+                if sel.read_only {
+                    self.leave_mailbox();
+                    tagged(out, &tag, "OK", "CLOSE completed");
+                    return Action::Continue;
+                }
+                let uids = self.deleted_uids(ctx.store, None);
+                let mailbox = sel.mailbox;
+                self.pending = Pending::Write(WritePending::Close { tag });
+                Action::Write(WriteOp::Expunge { mailbox, uids })
+            }
+            Command::Unselect => {
+                self.leave_mailbox();
+                tagged(out, &tag, "OK", "UNSELECT completed");
+                Action::Continue
+            }
+            _ => unreachable!("dispatched by command family"),
+        }
+    }
+
+    fn leave_mailbox(&mut self) {
+        if let State::Selected(user, _) = std::mem::replace(&mut self.state, State::Logout) {
+            self.state = State::Authenticated(user);
+        }
+    }
+
+    /// UIDs in the client's view carrying \Deleted (within `set` when given).
+    fn deleted_uids(&self, store: &dyn MailRead, within: Option<&[(u32, Uid)]>) -> Vec<Uid> {
+        let sel = self.selected();
+        let mut uids = Vec::new();
+        let _ = store.each_message(sel.mailbox, &mut |uid, r| {
+            let in_view = sel.view.seq_of(uid).is_some();
+            let in_set = within.is_none_or(|w| w.iter().any(|(_, u)| *u == uid));
+            if r.flags & flags::DELETED != 0 && in_view && in_set {
+                uids.push(uid);
+            }
+        });
+        uids
+    }
+
+    fn expunge(
+        &mut self,
+        tag: String,
+        set: Option<SequenceSet>,
+        command: &'static str,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        let sel = self.selected();
+        if sel.read_only {
+            tagged(out, &tag, "NO", "[READ-ONLY] mailbox is read-only");
+            return Action::Continue;
+        }
+        let mailbox = sel.mailbox;
+        let targets = match set.map(|s| resolve(&s, &sel.view, true, &sel.saved)).transpose() {
+            Ok(t) => t,
+            Err(why) => {
+                tagged(out, &tag, "BAD", &why);
+                return Action::Continue;
+            }
+        };
+        let uids = self.deleted_uids(ctx.store, targets.as_deref());
+        self.pending = Pending::Write(WritePending::Expunge { tag, command });
+        Action::Write(WriteOp::Expunge { mailbox, uids })
+    }
+
+    fn store(
+        &mut self,
+        tag: String,
+        uid: bool,
+        set: &SequenceSet,
+        (mode, silent, flag_names): (StoreMode, bool, &[String]),
+        unchanged_since: Option<u64>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        let sel = self.selected();
+        if sel.read_only {
+            tagged(out, &tag, "NO", "[READ-ONLY] mailbox is read-only");
+            return Action::Continue;
+        }
+        let targets = match resolve(set, &sel.view, uid, &sel.saved) {
+            Ok(t) => t,
+            Err(why) => {
+                tagged(out, &tag, "BAD", &why);
+                return Action::Continue;
+            }
+        };
+        let (bits, keywords) = match split_flags(flag_names) {
+            Ok(f) => f,
+            Err(why) => {
+                tagged(out, &tag, "BAD", &why);
+                return Action::Continue;
+            }
+        };
+        let mode = match mode {
+            StoreMode::Replace => FlagMode::Replace,
+            StoreMode::Add => FlagMode::Add,
+            StoreMode::Remove => FlagMode::Remove,
+        };
+        let mailbox = sel.mailbox;
+        self.pending = Pending::Write(WritePending::Store { tag, uid, silent });
+        Action::Write(WriteOp::StoreFlags {
+            mailbox,
+            uids: targets.into_iter().map(|(_, u)| u).collect(),
+            mode,
+            flags: bits,
+            keywords,
+            unchanged_since,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)] // one COPY/MOVE command's parts
+    fn copy(
+        &mut self,
+        tag: String,
+        uid: bool,
+        set: &SequenceSet,
+        target: &str,
+        is_move: bool,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        let State::Selected(user, sel) = &self.state else {
+            unreachable!("Selected only")
+        };
+        if is_move && sel.read_only {
+            tagged(out, &tag, "NO", "[READ-ONLY] mailbox is read-only");
+            return Action::Continue;
+        }
+        let targets = match resolve(set, &sel.view, uid, &sel.saved) {
+            Ok(t) => t,
+            Err(why) => {
+                tagged(out, &tag, "BAD", &why);
+                return Action::Continue;
+            }
+        };
+        let Ok(name) = super::mutf7::decode(target) else {
+            tagged(out, &tag, "BAD", "invalid modified UTF-7 mailbox name");
+            return Action::Continue;
+        };
+        let to = match ctx.store.mailbox(user.id, crate::store::canonical_mailbox_name(&name)) {
+            Ok(Some(m)) if !m.noselect => m,
+            Ok(_) => {
+                tagged(out, &tag, "NO", "[TRYCREATE] no such mailbox");
+                return Action::Continue;
+            }
+            Err(e) => {
+                store_error(out, &tag, &e);
+                return Action::Continue;
+            }
+        };
+        let from = sel.mailbox;
+        self.pending = Pending::Write(WritePending::Copy { tag, is_move });
+        Action::Write(WriteOp::Copy {
+            from,
+            uids: targets.into_iter().map(|(_, u)| u).collect(),
+            to: to.id,
+            expunge_source: is_move,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)] // one SEARCH command's parts
+    fn search(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        charset: Option<&str>,
+        returns: Option<&[super::types::SearchReturn]>,
+        key: &super::types::SearchKey,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) {
+        if let Some(cs) = charset {
+            if !cs.eq_ignore_ascii_case("UTF-8") && !cs.eq_ignore_ascii_case("US-ASCII") {
+                tagged(out, tag, "NO", "[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
+                return;
+            }
+        }
+        let State::Selected(_, sel) = &mut self.state else {
+            unreachable!("Selected only")
+        };
+        let context = SearchContext {
+            now: ctx.now,
+            max_uid: sel.view.uids.last().copied().unwrap_or(0),
+            max_seq: sel.view.len(),
+            saved: Some(sel.saved.clone()),
+        };
+        let mut hits = Vec::new();
+        let mut hit_uids = Vec::new();
+        let store = ctx.store;
+        let scanned = store.each_message(sel.mailbox, &mut |u, record| {
+            let Some(seq) = sel.view.seq_of(u) else {
+                return;
+            };
+            let candidate = Candidate {
+                seq,
+                uid: u,
+                record,
+                recent: u >= sel.first_recent,
+            };
+            let mut lazy = Lazy {
+                store,
+                body_id: record.body_id,
+                structure: None,
+                bytes: None,
+            };
+            if search::matches(key, &candidate, &mut lazy, &context) {
+                hits.push(if uid { u } else { seq });
+                hit_uids.push(u);
+            }
+        });
+        if let Err(e) = scanned {
+            return store_error(out, tag, &e);
+        }
+        if returns.is_some_and(|r| r.contains(&super::types::SearchReturn::Save)) {
+            sel.saved = hit_uids;
+        }
+        search::render_results(tag, uid, returns, false, &hits, None, out);
+        tagged(
+            out,
+            tag,
+            "OK",
+            if uid {
+                "UID SEARCH completed"
+            } else {
+                "SEARCH completed"
+            },
+        );
+    }
+
+    fn fetch_start(
+        &mut self,
+        tag: String,
+        uid: bool,
+        set: &SequenceSet,
+        attrs: Vec<FetchAttr>,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        let sel = self.selected();
+        let targets = match resolve(set, &sel.view, uid, &sel.saved) {
+            Ok(t) => t,
+            Err(why) => {
+                tagged(out, &tag, "BAD", &why);
+                return Action::Continue;
+            }
+        };
+        let mut attrs = attrs;
+        if uid && !attrs.contains(&FetchAttr::Uid) {
+            // RFC 9051 §6.4.9: UID FETCH always returns the UID.
+            attrs.push(FetchAttr::Uid);
+        }
+        let job = FetchJob {
+            tag,
+            uid,
+            attrs,
+            targets,
+            next: 0,
+            set_seen: Vec::new(),
+        };
+        self.fetch_resume(job, ctx, out)
+    }
+
+    /// Renders the next part of a FETCH; the caller flushes after `Action::Flush`.
+    pub(crate) fn fetch_resume(&mut self, mut job: FetchJob, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
+        let sel = self.selected();
+        let (mailbox, read_only, first_recent) = (sel.mailbox, sel.read_only, sel.first_recent);
+        let opts = FetchOptions {
+            imap4rev2: false,
+            utf8: false,
+            condstore: false,
+            read_only,
+        };
+        while job.next < job.targets.len() {
+            if out.len() >= FETCH_BUDGET {
+                self.pending = Pending::Fetch(Box::new(job));
+                return Action::Flush;
+            }
+            let (seq, uid) = job.targets[job.next];
+            job.next += 1;
+            let record = match ctx.store.message(mailbox, uid) {
+                Ok(Some(r)) => r,
+                // Expunged by another session since this one's view: nothing to send.
+                Ok(None) => continue,
+                Err(e) => {
+                    store_error(out, &job.tag, &e);
+                    return Action::Continue;
+                }
+            };
+            let (structure, bytes) = match (ctx.store.structure(record.body_id), ctx.store.body(record.body_id)) {
+                (Ok(Some(s)), Ok(b)) => (s, b),
+                (Err(e), _) | (_, Err(e)) => {
+                    store_error(out, &job.tag, &e);
+                    return Action::Continue;
+                }
+                (Ok(None), _) => continue,
+            };
+            let meta = MessageMeta {
+                seq,
+                uid,
+                record: &record,
+                structure: &structure,
+                recent: uid >= first_recent,
+                include_flags: false,
+            };
+            match fetch::render(&meta, &job.attrs, job.uid, &opts, bytes.as_ref(), out) {
+                Ok(e) if e.set_seen => job.set_seen.push(uid),
+                Ok(_) => {}
+                Err(e) => {
+                    tagged(out, &job.tag, "NO", &e.to_string());
+                    return Action::Continue;
+                }
+            }
+        }
+        let command = if job.uid { "UID FETCH" } else { "FETCH" };
+        if job.set_seen.is_empty() {
+            tagged(out, &job.tag, "OK", &format!("{command} completed"));
+            return Action::Continue;
+        }
+        self.pending = Pending::Write(WritePending::FetchSeen { tag: job.tag });
+        Action::Write(WriteOp::StoreFlags {
+            mailbox,
+            uids: job.set_seen,
+            mode: FlagMode::Add,
+            flags: flags::SEEN,
+            keywords: Vec::new(),
+            unchanged_since: None,
+        })
+    }
+
+    /// After `Action::Flush`: go on with what was interrupted.
+    pub fn resume(&mut self, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
+        match std::mem::replace(&mut self.pending, Pending::None) {
+            Pending::Fetch(job) => self.fetch_resume(*job, ctx, out),
+            other => {
+                self.pending = other;
+                Action::Continue
+            }
+        }
+    }
+
+    pub(crate) fn finish_write(
+        &mut self,
+        pending: WritePending,
+        result: Result<WriteOutcome, StoreError>,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        let tag = match &pending {
+            WritePending::Simple { tag, .. }
+            | WritePending::Select { tag, .. }
+            | WritePending::Store { tag, .. }
+            | WritePending::Copy { tag, .. }
+            | WritePending::Expunge { tag, .. }
+            | WritePending::Close { tag }
+            | WritePending::FetchSeen { tag } => tag.clone(),
+        };
+        let outcome = match result {
+            Ok(o) => o,
+            Err(e) => {
+                store_error(out, &tag, &e);
+                return Action::Continue;
+            }
+        };
+        match (pending, outcome) {
+            (WritePending::Simple { command, .. }, _) => tagged(out, &tag, "OK", &format!("{command} completed")),
+            (WritePending::Select { mailbox, .. }, WriteOutcome::Recent(first)) => {
+                return self.enter_selected(tag, *mailbox, false, first, ctx, out);
+            }
+            (WritePending::Store { uid, silent, .. }, WriteOutcome::Flags { changed, modified }) => {
+                let sel = self.selected();
+                for c in changed.iter().filter(|_| !silent) {
+                    if let Some(seq) = sel.view.seq_of(c.uid) {
+                        let record = MessageRecord {
+                            flags: c.flags,
+                            keywords: c.keywords.clone(),
+                            internal_date: 0,
+                            save_date: 0,
+                            size: 0,
+                            modseq: c.modseq,
+                            body_id: 0,
+                        };
+                        flags_response(seq, c.uid, &record, c.uid >= sel.first_recent, uid, out);
+                    }
+                }
+                if modified.is_empty() {
+                    tagged(
+                        out,
+                        &tag,
+                        "OK",
+                        if uid { "UID STORE completed" } else { "STORE completed" },
+                    );
+                } else {
+                    let mut set = Vec::new();
+                    search::sequence_set(&modified, &mut set);
+                    let set = String::from_utf8_lossy(&set).into_owned();
+                    tagged(out, &tag, "OK", &format!("[MODIFIED {set}] conditional STORE failed"));
+                }
+            }
+            (WritePending::Copy { is_move, .. }, WriteOutcome::Copied { uid_validity, pairs }) => {
+                let (mut src, mut dst) = (Vec::new(), Vec::new());
+                search::sequence_set(&pairs.iter().map(|p| p.0).collect::<Vec<_>>(), &mut src);
+                search::sequence_set(&pairs.iter().map(|p| p.1).collect::<Vec<_>>(), &mut dst);
+                let code = format!(
+                    "COPYUID {uid_validity} {} {}",
+                    String::from_utf8_lossy(&src),
+                    String::from_utf8_lossy(&dst)
+                );
+                if is_move {
+                    // RFC 6851 §4.3: COPYUID goes untagged, before the expunges.
+                    if !pairs.is_empty() {
+                        untagged(out, &format!("OK [{code}] moved"));
+                    }
+                    self.sync(ctx, out, true);
+                    tagged(out, &tag, "OK", "MOVE completed");
+                } else {
+                    self.sync(ctx, out, true);
+                    let text = if pairs.is_empty() {
+                        "COPY completed".to_string()
+                    } else {
+                        format!("[{code}] COPY completed")
+                    };
+                    tagged(out, &tag, "OK", &text);
+                }
+            }
+            (WritePending::Expunge { command, .. }, WriteOutcome::Expunged(_)) => {
+                self.sync(ctx, out, true);
+                tagged(out, &tag, "OK", &format!("{command} completed"));
+            }
+            (WritePending::Close { .. }, _) => {
+                self.leave_mailbox();
+                tagged(out, &tag, "OK", "CLOSE completed");
+            }
+            (WritePending::FetchSeen { .. }, _) => tagged(out, &tag, "OK", "FETCH completed"),
+            (_, other) => {
+                tracing::error!("unexpected store answer {other:?}");
+                tagged(out, &tag, "NO", "[SERVERBUG] unexpected store answer");
+            }
+        }
+        Action::Continue
+    }
+}

@@ -1,0 +1,250 @@
+//! Turns one complete command, as `reader` assembled it (literals inline, final line end
+//! removed), into its tag and typed `Command` (RFC 9051 §9, with the RFC 3501 §9 forms of
+//! IMAP4rev1 and the grammar of the extensions ringmail offers).
+//!
+//! Owns: the grammar, exactly: one SP between tokens, nothing after the last one, command and
+//! keyword names in any case. Normalises only what the grammar says is the same: `INBOX` in any
+//! case, the FETCH macros, `RETURN ()`. Never: decodes modified UTF-7 mailbox names (the
+//! session knows whether UTF8=ACCEPT is on), checks that a command is allowed in the current
+//! state, or looks anything up. Never panics on any input; nesting is bounded.
+
+mod fetch;
+mod lexer;
+mod mailbox;
+mod search;
+
+#[cfg(test)]
+mod differential;
+#[cfg(test)]
+mod tests;
+
+use crate::imap::types::Command;
+use lexer::{Cursor, Result, Syntax};
+
+/// A command that is not valid IMAP: answered `TAG BAD <message>` (or `* BAD` without a tag);
+/// the session goes on (RFC 9051 §7.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ParseError {
+    pub tag: Option<String>,
+    pub message: String,
+}
+
+/// tag = 1*<any ASTRING-CHAR except "+"> (RFC 9051 §9).
+pub fn is_tag_char(b: u8) -> bool {
+    lexer::is_astring_char(b) && b != b'+'
+}
+
+pub fn parse_command(raw: &[u8]) -> std::result::Result<(String, Command), ParseError> {
+    let mut c = Cursor::new(raw);
+    let tag = c.tag();
+    if tag.is_empty() {
+        return Err(ParseError {
+            tag: None,
+            message: if c.at_end() { "empty command" } else { "invalid tag" }.to_owned(),
+        });
+    }
+    // Tag characters are ASCII.
+    let tag: String = tag.iter().map(|&b| char::from(b)).collect();
+    let parsed = c.sp().and_then(|()| command(&mut c));
+    match parsed {
+        Ok(command) => Ok((tag, command)),
+        Err(Syntax(message)) => Err(ParseError {
+            tag: Some(tag),
+            message: message.to_owned(),
+        }),
+    }
+}
+
+fn command(c: &mut Cursor) -> Result<Command> {
+    let name = c.word();
+    if name.is_empty() {
+        return Err(Syntax(if c.at_end() {
+            "missing command"
+        } else {
+            "invalid command name"
+        }));
+    }
+    let name = name.to_ascii_uppercase();
+    let bare = |c: &mut Cursor, command: Command| c.end().map(|()| command);
+    match name.as_slice() {
+        // RFC 9051 §6.1: any state.
+        b"CAPABILITY" => bare(c, Command::Capability),
+        b"NOOP" => bare(c, Command::Noop),
+        b"LOGOUT" => bare(c, Command::Logout),
+        // RFC 9051 §6.2.
+        b"STARTTLS" => bare(c, Command::StartTls),
+        b"AUTHENTICATE" => authenticate(c),
+        b"LOGIN" => login(c),
+        // RFC 5161.
+        b"ENABLE" => enable(c),
+        // RFC 2971.
+        b"ID" => id(c),
+        // RFC 9051 §6.3.
+        b"SELECT" => mailbox::select(c).map(|(mailbox, params)| Command::Select { mailbox, params }),
+        b"EXAMINE" => mailbox::select(c).map(|(mailbox, params)| Command::Examine { mailbox, params }),
+        b"CREATE" => mailbox::create(c),
+        b"DELETE" => one_mailbox(c).map(|mailbox| Command::Delete { mailbox }),
+        b"RENAME" => rename(c),
+        b"SUBSCRIBE" => one_mailbox(c).map(|mailbox| Command::Subscribe { mailbox }),
+        b"UNSUBSCRIBE" => one_mailbox(c).map(|mailbox| Command::Unsubscribe { mailbox }),
+        b"LIST" => mailbox::list(c),
+        b"LSUB" => mailbox::lsub(c),
+        b"NAMESPACE" => bare(c, Command::Namespace),
+        b"STATUS" => mailbox::status(c),
+        b"APPEND" => mailbox::append(c),
+        b"IDLE" => bare(c, Command::Idle),
+        // RFC 9051 §6.4.
+        b"CHECK" => bare(c, Command::Check),
+        b"CLOSE" => bare(c, Command::Close),
+        b"UNSELECT" => bare(c, Command::Unselect),
+        b"EXPUNGE" => bare(c, Command::Expunge),
+        b"SEARCH" => search::search(c, false),
+        b"FETCH" => fetch::fetch(c, false),
+        b"STORE" => fetch::store(c, false),
+        b"COPY" => copy_or_move(c, false, false),
+        b"MOVE" => copy_or_move(c, false, true),
+        b"UID" => uid(c),
+        // RFC 9208.
+        b"GETQUOTA" => {
+            c.sp()?;
+            let root = c.astring()?;
+            c.end()?;
+            Ok(Command::GetQuota { root })
+        }
+        b"GETQUOTAROOT" => one_mailbox(c).map(|mailbox| Command::GetQuotaRoot { mailbox }),
+        // RFC 4978.
+        b"COMPRESS" => {
+            c.sp()?;
+            let mechanism = c.atom()?.to_ascii_uppercase();
+            c.end()?;
+            Ok(Command::Compress { mechanism })
+        }
+        _ => Err(Syntax("unknown command")),
+    }
+}
+
+/// RFC 9051 §6.4.9: "UID" SP (copy / move / fetch / search / store / uid-expunge).
+fn uid(c: &mut Cursor) -> Result<Command> {
+    c.sp()?;
+    let name = c.word().to_ascii_uppercase();
+    match name.as_slice() {
+        b"FETCH" => fetch::fetch(c, true),
+        b"STORE" => fetch::store(c, true),
+        b"SEARCH" => search::search(c, true),
+        b"COPY" => copy_or_move(c, true, false),
+        b"MOVE" => copy_or_move(c, true, true),
+        // RFC 4315 §2.1 uid-expunge.
+        b"EXPUNGE" => {
+            c.sp()?;
+            let set = c.sequence_set()?;
+            c.end()?;
+            Ok(Command::UidExpunge(set))
+        }
+        b"" => Err(Syntax("missing UID command")),
+        _ => Err(Syntax("unknown UID command")),
+    }
+}
+
+/// RFC 9051 §6.2.2: "AUTHENTICATE" SP auth-type [SP initial-resp] (RFC 4959 SASL-IR).
+/// The mechanism comes back in upper case (SASL names are, RFC 4422 §3.1).
+fn authenticate(c: &mut Cursor) -> Result<Command> {
+    c.sp()?;
+    let mechanism = c.atom()?.to_ascii_uppercase();
+    let initial = if c.more() {
+        let response = c.atom().map_err(|_| Syntax("invalid initial response"))?;
+        if !is_base64(response.as_bytes()) && response != "=" {
+            return Err(Syntax("initial response is not base64"));
+        }
+        Some(response)
+    } else {
+        None
+    };
+    c.end()?;
+    Ok(Command::Authenticate { mechanism, initial })
+}
+
+/// base64 = *(4base64-char) [base64-terminal] (RFC 9051 §9).
+fn is_base64(text: &[u8]) -> bool {
+    if text.is_empty() || text.len() % 4 != 0 {
+        return false;
+    }
+    let data = text
+        .strip_suffix(b"==")
+        .or_else(|| text.strip_suffix(b"="))
+        .unwrap_or(text);
+    data.iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
+/// RFC 9051 §6.2.3: "LOGIN" SP userid SP password.
+fn login(c: &mut Cursor) -> Result<Command> {
+    c.sp()?;
+    let user = c.astring()?;
+    c.sp()?;
+    let password = c.astring()?;
+    c.end()?;
+    Ok(Command::Login { user, password })
+}
+
+/// RFC 5161 §4: "ENABLE" 1*(SP capability). Capability names come back in upper case.
+fn enable(c: &mut Cursor) -> Result<Command> {
+    let mut capabilities = Vec::new();
+    loop {
+        c.sp()?;
+        capabilities.push(c.atom()?.to_ascii_uppercase());
+        if c.at_end() {
+            return Ok(Command::Enable(capabilities));
+        }
+    }
+}
+
+/// RFC 2971 §4: "ID" SP id-params-list; id-params-list = "(" *(string SP nstring) ")" / nil.
+fn id(c: &mut Cursor) -> Result<Command> {
+    c.sp()?;
+    let params = if c.peek() == Some(b'(') {
+        Some(c.list0(|c| {
+            let field = c.string()?;
+            c.sp()?;
+            let value = c.nstring()?;
+            Ok((field, value))
+        })?)
+    } else if c.word().eq_ignore_ascii_case(b"NIL") {
+        None
+    } else {
+        return Err(Syntax("expected a parameter list or NIL"));
+    };
+    c.end()?;
+    Ok(Command::Id(params))
+}
+
+fn one_mailbox(c: &mut Cursor) -> Result<String> {
+    c.sp()?;
+    let mailbox = c.mailbox()?;
+    c.end()?;
+    Ok(mailbox)
+}
+
+/// RFC 9051 §6.3.6: "RENAME" SP mailbox SP mailbox.
+fn rename(c: &mut Cursor) -> Result<Command> {
+    c.sp()?;
+    let from = c.mailbox()?;
+    c.sp()?;
+    let to = c.mailbox()?;
+    c.end()?;
+    Ok(Command::Rename { from, to })
+}
+
+/// RFC 9051 §6.4.7 COPY, §6.4.8 MOVE: sequence-set SP mailbox.
+fn copy_or_move(c: &mut Cursor, uid: bool, is_move: bool) -> Result<Command> {
+    c.sp()?;
+    let set = c.sequence_set()?;
+    c.sp()?;
+    let mailbox = c.mailbox()?;
+    c.end()?;
+    Ok(if is_move {
+        Command::Move { uid, set, mailbox }
+    } else {
+        Command::Copy { uid, set, mailbox }
+    })
+}

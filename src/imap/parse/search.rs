@@ -1,0 +1,192 @@
+//! SEARCH (RFC 9051 §6.4.4) with ESEARCH return options (RFC 4731, RFC 5182 SAVE), CONDSTORE's
+//! MODSEQ key (RFC 7162 §3.1.5) and WITHIN's OLDER/YOUNGER (RFC 5032).
+
+use super::lexer::{Cursor, Result, Syntax};
+use crate::imap::types::{Command, SearchKey, SearchReturn};
+
+/// Deepest nesting of parentheses, NOT and OR: recursion is bounded so that no input can
+/// exhaust the stack. Real clients nest a handful of levels.
+const MAX_DEPTH: usize = 64;
+
+/// search = "SEARCH" [search-return-opts] SP search-program;
+/// search-program = ["CHARSET" SP charset SP] search-key *(SP search-key).
+/// Several top-level keys come back as one `SearchKey::And`.
+pub(super) fn search(c: &mut Cursor, uid: bool) -> Result<Command> {
+    c.sp()?;
+    let mut returns = None;
+    if c.next_word_is("RETURN") {
+        c.word();
+        c.sp()?;
+        let options = c.list0(search_return)?;
+        // RFC 4731 §3.1: an empty list means ALL.
+        returns = Some(if options.is_empty() {
+            vec![SearchReturn::All]
+        } else {
+            options
+        });
+        c.sp()?;
+    }
+    let mut charset = None;
+    if c.next_word_is("CHARSET") {
+        c.word();
+        c.sp()?;
+        // charset = atom / quoted.
+        charset = Some(if c.peek() == Some(b'"') { c.string()? } else { c.atom()? });
+        c.sp()?;
+    }
+    let mut keys = vec![search_key(c, 0)?];
+    while c.more() {
+        keys.push(search_key(c, 0)?);
+    }
+    c.end()?;
+    let key = if keys.len() == 1 {
+        keys.swap_remove(0)
+    } else {
+        SearchKey::And(keys)
+    };
+    Ok(Command::Search {
+        uid,
+        charset,
+        returns,
+        key,
+    })
+}
+
+/// search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT" (RFC 4731) / "SAVE" (RFC 5182).
+fn search_return(c: &mut Cursor) -> Result<SearchReturn> {
+    let name = c.word().to_ascii_uppercase();
+    Ok(match name.as_slice() {
+        b"MIN" => SearchReturn::Min,
+        b"MAX" => SearchReturn::Max,
+        b"ALL" => SearchReturn::All,
+        b"COUNT" => SearchReturn::Count,
+        b"SAVE" => SearchReturn::Save,
+        _ => return Err(Syntax("unknown SEARCH return option")),
+    })
+}
+
+fn search_key(c: &mut Cursor, depth: usize) -> Result<SearchKey> {
+    use SearchKey::*;
+    if depth >= MAX_DEPTH {
+        return Err(Syntax("search keys nested too deeply"));
+    }
+    match c.peek() {
+        Some(b'(') => return c.list1(|c| search_key(c, depth + 1)).map(And),
+        Some(b'*' | b'$' | b'0'..=b'9') => return c.sequence_set().map(Seq),
+        _ => {}
+    }
+    let name = c.word().to_ascii_uppercase();
+    let string = |c: &mut Cursor| -> Result<String> {
+        c.sp()?;
+        // Strings may be in the CHARSET given; ringmail takes UTF-8 (and so US-ASCII) only
+        // (RFC 9051 §6.4.4), so other bytes are a syntax error here.
+        c.astring()
+    };
+    let date = |c: &mut Cursor| -> Result<i64> {
+        c.sp()?;
+        c.date()
+    };
+    Ok(match name.as_slice() {
+        b"ALL" => All,
+        b"ANSWERED" => Answered,
+        b"DELETED" => Deleted,
+        b"DRAFT" => Draft,
+        b"FLAGGED" => Flagged,
+        b"SEEN" => Seen,
+        b"RECENT" => Recent,
+        b"NEW" => New,
+        b"OLD" => Old,
+        b"UNANSWERED" => Unanswered,
+        b"UNDELETED" => Undeleted,
+        b"UNDRAFT" => Undraft,
+        b"UNFLAGGED" => Unflagged,
+        b"UNSEEN" => Unseen,
+        // flag-keyword = atom (RFC 9051 §9).
+        b"KEYWORD" => {
+            c.sp()?;
+            Keyword(c.atom()?)
+        }
+        b"UNKEYWORD" => {
+            c.sp()?;
+            Unkeyword(c.atom()?)
+        }
+        b"BEFORE" => Before(date(c)?),
+        b"ON" => On(date(c)?),
+        b"SINCE" => Since(date(c)?),
+        b"SENTBEFORE" => SentBefore(date(c)?),
+        b"SENTON" => SentOn(date(c)?),
+        b"SENTSINCE" => SentSince(date(c)?),
+        b"LARGER" => {
+            c.sp()?;
+            Larger(c.number64()?)
+        }
+        b"SMALLER" => {
+            c.sp()?;
+            Smaller(c.number64()?)
+        }
+        b"HEADER" => {
+            let field = string(c)?;
+            Header(field, string(c)?)
+        }
+        b"BCC" => Bcc(string(c)?),
+        b"CC" => Cc(string(c)?),
+        b"FROM" => From(string(c)?),
+        b"TO" => To(string(c)?),
+        b"SUBJECT" => Subject(string(c)?),
+        b"BODY" => Body(string(c)?),
+        b"TEXT" => Text(string(c)?),
+        b"UID" => {
+            c.sp()?;
+            Uid(c.sequence_set()?)
+        }
+        b"NOT" => {
+            c.sp()?;
+            Not(Box::new(search_key(c, depth + 1)?))
+        }
+        b"OR" => {
+            c.sp()?;
+            let left = search_key(c, depth + 1)?;
+            c.sp()?;
+            Or(Box::new(left), Box::new(search_key(c, depth + 1)?))
+        }
+        b"MODSEQ" => ModSeq(modseq(c)?),
+        // RFC 5032 §3: "OLDER" SP nz-number / "YOUNGER" SP nz-number.
+        b"OLDER" => {
+            c.sp()?;
+            Older(u64::from(c.nz_number()?))
+        }
+        b"YOUNGER" => {
+            c.sp()?;
+            Younger(u64::from(c.nz_number()?))
+        }
+        b"" if c.at_end() => return Err(Syntax("missing search key")),
+        b"" => return Err(Syntax("invalid search key")),
+        _ => return Err(Syntax("unknown search key")),
+    })
+}
+
+/// search-modsequence = "MODSEQ" [search-modseq-ext] SP mod-sequence-valzer;
+/// search-modseq-ext = SP entry-name SP entry-type-req (RFC 7162 §7). The entry is checked and
+/// dropped: ringmail keeps one mod-sequence per message.
+fn modseq(c: &mut Cursor) -> Result<u64> {
+    c.sp()?;
+    if c.peek() == Some(b'"') {
+        // entry-name = DQUOTE "/flags/" attr-flag DQUOTE.
+        let entry = c.string()?;
+        let flag = entry
+            .strip_prefix("/flags/")
+            .ok_or(Syntax("invalid MODSEQ entry name"))?;
+        let mut flag_cursor = Cursor::new(flag.as_bytes());
+        flag_cursor.flag().and_then(|_| flag_cursor.end())?;
+        c.sp()?;
+        let kind = c.word();
+        if !["priv", "shared", "all"]
+            .iter()
+            .any(|k| kind.eq_ignore_ascii_case(k.as_bytes()))
+        {
+            return Err(Syntax("invalid MODSEQ entry type"));
+        }
+        c.sp()?;
+    }
+    c.number64()
+}

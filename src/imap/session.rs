@@ -1,0 +1,657 @@
+//! The IMAP session state machine, sans-I/O.
+//!
+//! Client bytes go in through `input`; responses go into the caller's buffer; an `Action` says
+//! what the caller must do next (verify a login, start TLS, commit a write, ingest an APPEND,
+//! wait in IDLE, close). Reads of the store go through `MailRead` on a snapshot the caller
+//! opens per call; writes are actions, answered by `write_result` once durable, so a client
+//! hears OK only for what is on disk.
+//!
+//! States are types: `NotAuthenticated → Authenticated(User) → Selected(User, Selected)`.
+//! Untagged EXISTS/EXPUNGE/FETCH updates come from comparing the session's shared `UidView`
+//! with the current one, and are withheld where RFC 9051 §7.5.1 forbids them.
+
+use std::rc::Rc;
+
+use super::capability::{self, States};
+use super::parse::{self, ParseError};
+use super::reader::{CommandReader, Limits, Read};
+use super::types::Command;
+use super::view::{MailRead, UidView, Views};
+use crate::auth::login::Credentials;
+use crate::auth::sasl::{self, SaslExchange, SaslStep};
+use crate::auth::scram::ScramCredentials;
+use crate::config::LoginType;
+use crate::mime::Structure;
+use crate::store::records::{MailboxId, Uid, UserId};
+use crate::store::{StoreError, WriteOp, WriteOutcome};
+
+pub struct Settings {
+    pub login_type: LoginType,
+    /// STARTTLS can be offered (a plaintext listener with TLS configured).
+    pub starttls: bool,
+    pub max_login_failures: u32,
+    pub max_command_size: usize,
+    /// Largest APPEND literal accepted.
+    pub append_limit: u64,
+}
+
+/// What the session needs from its surroundings for one call.
+pub struct Ctx<'a> {
+    pub store: &'a dyn MailRead,
+    pub views: &'a mut dyn Views,
+    /// Unix seconds, for SEARCH WITHIN.
+    pub now: i64,
+}
+
+#[derive(Debug)]
+pub enum Action {
+    /// Keep feeding input (or read more if none is left).
+    Continue,
+    /// Resolve these credentials, then call `login_result`.
+    Login(Credentials),
+    /// Look up this user's SCRAM keys, then call `scram_credentials`.
+    LookupScram(String),
+    /// Flush, drop all buffered input, handshake, then call `tls_started`.
+    StartTls,
+    /// Parse this APPENDed message (off the event loop), then call `ingested`.
+    Ingest(Vec<u8>),
+    /// Commit this write, then call `write_result`.
+    Write(WriteOp),
+    /// Send what is in the output buffer, then call `resume` with a fresh snapshot.
+    Flush,
+    /// In IDLE: wait for input, a change to `mailbox`, or the keepalive timer (`idle_tick`).
+    Idle { mailbox: Option<MailboxId> },
+    /// Flush and close.
+    Close,
+}
+
+/// Why a login did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginFailure {
+    BadCredentials,
+    /// Authenticated, but not allowed (admin, IMAP off, limits): the reason is told.
+    Refused(String),
+    Temporary,
+}
+
+/// Options turned on with ENABLE (RFC 5161).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Enabled {
+    pub condstore: bool,
+    pub qresync: bool,
+}
+
+pub(crate) struct User {
+    pub id: UserId,
+    pub enabled: Enabled,
+}
+
+pub(crate) struct Selected {
+    pub mailbox: MailboxId,
+    pub read_only: bool,
+    /// The view this session's client knows: sequence numbers come from here.
+    pub view: Rc<UidView>,
+    /// Flag changes up to here have been reported.
+    pub known_modseq: u64,
+    /// UIDs from here on are \Recent in this session.
+    pub first_recent: Uid,
+    /// SEARCHRES `$` (RFC 5182), as UIDs.
+    pub saved: Vec<Uid>,
+}
+
+pub(crate) enum State {
+    NotAuthenticated,
+    Authenticated(User),
+    Selected(User, Selected),
+    Logout,
+}
+
+/// Input is read differently while a command is in progress.
+pub(crate) enum Mode {
+    Commands,
+    /// AUTHENTICATE continuation lines.
+    Sasl {
+        tag: String,
+        exchange: Box<SaslExchange>,
+    },
+    /// IDLE: only DONE ends it.
+    Idle {
+        tag: String,
+    },
+}
+
+/// What an outstanding action's answer completes.
+pub(crate) enum Pending {
+    None,
+    Login {
+        tag: String,
+    },
+    Scram {
+        tag: String,
+        exchange: Box<SaslExchange>,
+        user: String,
+    },
+    Append(super::cmd_mailbox::AppendPending),
+    Write(super::cmd_message::WritePending),
+    Fetch(Box<super::cmd_message::FetchJob>),
+}
+
+pub struct Session {
+    pub(crate) settings: Settings,
+    pub(crate) tls: bool,
+    pub(crate) state: State,
+    pub(crate) mode: Mode,
+    pub(crate) pending: Pending,
+    reader: CommandReader,
+    failures: u32,
+}
+
+pub(crate) fn tagged(out: &mut Vec<u8>, tag: &str, status: &str, text: &str) {
+    out.extend_from_slice(tag.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+pub(crate) fn untagged(out: &mut Vec<u8>, text: &str) {
+    out.extend_from_slice(b"* ");
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The one place store errors become responses (STYLE.md rule 8).
+pub(crate) fn store_error(out: &mut Vec<u8>, tag: &str, e: &StoreError) {
+    let text = match e {
+        StoreError::NoSuchMailbox => "[NONEXISTENT] no such mailbox".to_string(),
+        StoreError::MailboxExists => "[ALREADYEXISTS] mailbox already exists".to_string(),
+        StoreError::MailboxRefused(why) => format!("[CANNOT] {why}"),
+        StoreError::OverQuota => "[OVERQUOTA] quota exceeded".to_string(),
+        StoreError::NoSuchUser(_) => "[NONEXISTENT] no such user".to_string(),
+        other => {
+            tracing::error!("store: {other}");
+            "[SERVERBUG] internal error, try again later".to_string()
+        }
+    };
+    tagged(out, tag, "NO", &text);
+}
+
+impl Session {
+    pub fn new(settings: Settings, tls: bool) -> Session {
+        let reader = CommandReader::new(Limits {
+            max_line: settings.max_command_size,
+            max_literal: settings.append_limit,
+        });
+        Session {
+            settings,
+            tls,
+            state: State::NotAuthenticated,
+            mode: Mode::Commands,
+            pending: Pending::None,
+            reader,
+            failures: 0,
+        }
+    }
+
+    pub fn greeting(&self, out: &mut Vec<u8>) {
+        let caps = self.capability_string();
+        untagged(out, &format!("OK [CAPABILITY {caps}] ringmail IMAP4 ready"));
+    }
+
+    pub fn is_authenticated(&self) -> bool {
+        matches!(self.state, State::Authenticated(_) | State::Selected(..))
+    }
+
+    pub fn selected_mailbox(&self) -> Option<MailboxId> {
+        match &self.state {
+            State::Selected(_, s) => Some(s.mailbox),
+            _ => None,
+        }
+    }
+
+    /// Memory held between commands (should be close to nothing).
+    pub fn buffered(&self) -> usize {
+        self.reader.buffered()
+    }
+
+    pub(crate) fn capability_string(&self) -> String {
+        let lt = self.settings.login_type;
+        capability::capabilities(
+            self.is_authenticated(),
+            self.tls,
+            self.settings.starttls,
+            lt.allows_sasl(self.tls),
+            lt.allows_plain_command(self.tls),
+        )
+    }
+
+    /// Feeds client bytes; returns how many were used and what to do next. Call again with
+    /// the rest as long as it returns `Continue` and bytes remain.
+    pub fn input(&mut self, input: &[u8], ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> (usize, Action) {
+        match &self.mode {
+            Mode::Commands => self.command_input(input, ctx, out),
+            Mode::Sasl { .. } => {
+                let (used, line) = self.reader.line(input);
+                match line {
+                    Some(line) => (used, self.sasl_line(&line, out)),
+                    None => (used, Action::Continue),
+                }
+            }
+            Mode::Idle { .. } => {
+                let (used, line) = self.reader.line(input);
+                match line {
+                    Some(line) => (used, self.idle_line(&line, ctx, out)),
+                    None => (used, Action::Continue),
+                }
+            }
+        }
+    }
+
+    fn command_input(&mut self, input: &[u8], ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> (usize, Action) {
+        let (used, read) = self.reader.feed(input);
+        let action = match read {
+            Read::NeedMore => Action::Continue,
+            Read::Continue => {
+                out.extend_from_slice(b"+ Ready for literal data\r\n");
+                Action::Continue
+            }
+            Read::Error { tag, kind, close } => {
+                let tag = tag.unwrap_or_else(|| "*".into());
+                tagged(out, &tag, "BAD", &kind.to_string());
+                if close {
+                    untagged(out, "BYE too much input");
+                    self.state = State::Logout;
+                    Action::Close
+                } else {
+                    Action::Continue
+                }
+            }
+            Read::Command(raw) => match parse::parse_command(&raw) {
+                Ok((tag, command)) => self.dispatch(tag, command, ctx, out),
+                Err(ParseError { tag, message }) => {
+                    tagged(out, tag.as_deref().unwrap_or("*"), "BAD", &message);
+                    Action::Continue
+                }
+            },
+        };
+        (used, action)
+    }
+
+    fn allowed(&self, states: States) -> bool {
+        matches!(
+            (states, &self.state),
+            (States::Any, _)
+                | (States::NotAuthenticated, State::NotAuthenticated)
+                | (States::Authenticated, State::Authenticated(_) | State::Selected(..))
+                | (States::Selected, State::Selected(..))
+        )
+    }
+
+    fn dispatch(&mut self, tag: String, command: Command, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
+        let name = command_name(&command);
+        let Some(spec) = capability::spec(name) else {
+            tagged(out, &tag, "BAD", &format!("{name} is not supported"));
+            return Action::Continue;
+        };
+        if !self.allowed(spec.states) {
+            let why = match self.state {
+                State::NotAuthenticated => "log in first",
+                State::Authenticated(_) => "select a mailbox first",
+                _ => "not valid in this state",
+            };
+            tagged(out, &tag, "BAD", &format!("{name}: {why}"));
+            return Action::Continue;
+        }
+        match command {
+            Command::Capability => {
+                untagged(out, &format!("CAPABILITY {}", self.capability_string()));
+                tagged(out, &tag, "OK", "CAPABILITY completed");
+                Action::Continue
+            }
+            Command::Noop | Command::Check => {
+                self.sync(ctx, out, true);
+                tagged(out, &tag, "OK", &format!("{name} completed"));
+                Action::Continue
+            }
+            Command::Logout => {
+                untagged(out, "BYE ringmail logging out");
+                tagged(out, &tag, "OK", "LOGOUT completed");
+                self.state = State::Logout;
+                Action::Close
+            }
+            Command::Idle => self.idle_start(tag, ctx, out),
+            Command::StartTls
+            | Command::Login { .. }
+            | Command::Authenticate { .. }
+            | Command::Enable(_)
+            | Command::Id(_) => self.auth_command(tag, command, out),
+            Command::Select { .. }
+            | Command::Examine { .. }
+            | Command::Create { .. }
+            | Command::Delete { .. }
+            | Command::Rename { .. }
+            | Command::Subscribe { .. }
+            | Command::Unsubscribe { .. }
+            | Command::List { .. }
+            | Command::Lsub { .. }
+            | Command::Namespace
+            | Command::Status { .. }
+            | Command::Append { .. } => self.mailbox_command(tag, command, ctx, out),
+            other => self.message_command(tag, other, ctx, out),
+        }
+    }
+
+    fn idle_start(&mut self, tag: String, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
+        out.extend_from_slice(b"+ idling\r\n");
+        // Changes made before IDLE are reported at once.
+        self.sync(ctx, out, true);
+        self.mode = Mode::Idle { tag };
+        Action::Idle {
+            mailbox: self.selected_mailbox(),
+        }
+    }
+
+    fn idle_line(&mut self, line: &[u8], ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
+        let Mode::Idle { tag } = std::mem::replace(&mut self.mode, Mode::Commands) else {
+            unreachable!("called in IDLE mode only")
+        };
+        self.sync(ctx, out, true);
+        if line.eq_ignore_ascii_case(b"DONE") {
+            tagged(out, &tag, "OK", "IDLE terminated");
+        } else {
+            tagged(out, &tag, "BAD", "expected DONE");
+        }
+        Action::Continue
+    }
+
+    /// In IDLE: something changed in the selected mailbox, or it is time for a keepalive.
+    pub fn idle_tick(&mut self, changed: bool, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) {
+        if !matches!(self.mode, Mode::Idle { .. }) {
+            return;
+        }
+        if changed {
+            self.sync(ctx, out, true);
+        } else {
+            // Mobile NATs drop silent flows: say something now and then (RFC 2177 §3).
+            untagged(out, "OK Still here");
+        }
+    }
+
+    pub fn is_idle(&self) -> bool {
+        matches!(self.mode, Mode::Idle { .. })
+    }
+
+    /// Reports what changed in the selected mailbox since the client last heard, and moves the
+    /// session to the current view. EXPUNGE is withheld (and with it everything) when
+    /// `allow_expunge` is false: during FETCH, STORE and SEARCH (RFC 9051 §7.5.1).
+    pub(crate) fn sync(&mut self, ctx: &mut Ctx<'_>, out: &mut Vec<u8>, allow_expunge: bool) {
+        if !allow_expunge {
+            return;
+        }
+        let State::Selected(user, sel) = &mut self.state else {
+            return;
+        };
+        let mailbox = match ctx.store.mailbox_by_id(sel.mailbox) {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                // Deleted under us: RFC 9051 §6.3.5 allows closing the session's selection.
+                untagged(out, "BYE selected mailbox was deleted");
+                self.state = State::Logout;
+                return;
+            }
+            Err(e) => {
+                tracing::error!("sync: {e}");
+                return;
+            }
+        };
+        if mailbox.highest_modseq == sel.known_modseq && mailbox.highest_modseq == sel.view.highest_modseq {
+            return;
+        }
+        let current = match ctx.views.current(ctx.store, &mailbox) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!("sync: {e}");
+                return;
+            }
+        };
+        let qresync = user.enabled.qresync;
+        report_expunges(&sel.view, &current, qresync, out);
+        let grew = current
+            .uids
+            .iter()
+            .rev()
+            .take_while(|u| sel.view.seq_of(**u).is_none())
+            .count();
+        if grew > 0 || current.len() != sel.view.len() {
+            untagged(out, &format!("{} EXISTS", current.len()));
+            let recent = current.uids.iter().filter(|u| **u >= sel.first_recent).count();
+            untagged(out, &format!("{recent} RECENT"));
+        }
+        let known = sel.known_modseq;
+        sel.view = current;
+        if mailbox.highest_modseq > known {
+            super::cmd_message::report_flag_changes(ctx.store, sel, user.enabled, known, out);
+        }
+        sel.known_modseq = mailbox.highest_modseq;
+    }
+
+    /// The answer to `Action::Write`.
+    pub fn write_result(
+        &mut self,
+        result: Result<WriteOutcome, StoreError>,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        match std::mem::replace(&mut self.pending, Pending::None) {
+            Pending::Write(p) => self.finish_write(p, result, ctx, out),
+            Pending::Append(p) => self.finish_append(p, result, ctx, out),
+            _ => Action::Close,
+        }
+    }
+
+    /// The answer to `Action::Ingest`.
+    pub fn ingested(
+        &mut self,
+        result: Result<(Vec<u8>, Structure), crate::mime::IngestError>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        match std::mem::replace(&mut self.pending, Pending::None) {
+            Pending::Append(p) => self.append_ingested(p, result, out),
+            _ => Action::Close,
+        }
+    }
+
+    /// The answer to `Action::Login`.
+    pub fn login_result(&mut self, result: Result<UserId, LoginFailure>, out: &mut Vec<u8>) -> Action {
+        let tag = match std::mem::replace(&mut self.pending, Pending::None) {
+            Pending::Login { tag } => tag,
+            _ => return Action::Close,
+        };
+        match result {
+            Ok(id) => {
+                self.state = State::Authenticated(User {
+                    id,
+                    enabled: Enabled::default(),
+                });
+                let caps = self.capability_string();
+                tagged(out, &tag, "OK", &format!("[CAPABILITY {caps}] logged in"));
+                Action::Continue
+            }
+            Err(LoginFailure::BadCredentials) => {
+                self.failures += 1;
+                tagged(out, &tag, "NO", "[AUTHENTICATIONFAILED] authentication failed");
+                if self.failures >= self.settings.max_login_failures {
+                    untagged(out, "BYE too many failed logins");
+                    self.state = State::Logout;
+                    return Action::Close;
+                }
+                Action::Continue
+            }
+            Err(LoginFailure::Refused(reason)) => {
+                tagged(out, &tag, "NO", &format!("[CONTACTADMIN] {reason}"));
+                Action::Continue
+            }
+            Err(LoginFailure::Temporary) => {
+                tagged(out, &tag, "NO", "[UNAVAILABLE] temporary failure, try again later");
+                Action::Continue
+            }
+        }
+    }
+
+    /// The answer to `Action::LookupScram`.
+    pub fn scram_credentials(&mut self, credentials: Option<ScramCredentials>, out: &mut Vec<u8>) -> Action {
+        let Pending::Scram {
+            tag,
+            mut exchange,
+            user,
+        } = std::mem::replace(&mut self.pending, Pending::None)
+        else {
+            return Action::Close;
+        };
+        let step = exchange.credentials(credentials.as_ref());
+        self.sasl_step(tag, exchange, step, user, out)
+    }
+
+    fn sasl_line(&mut self, line: &[u8], out: &mut Vec<u8>) -> Action {
+        let Mode::Sasl { tag, mut exchange } = std::mem::replace(&mut self.mode, Mode::Commands) else {
+            unreachable!("called in SASL mode only")
+        };
+        let step = match sasl::decode_response(line) {
+            Ok(r) => exchange.respond(r),
+            Err(e) => SaslStep::Failed(e),
+        };
+        self.sasl_step(tag, exchange, step, String::new(), out)
+    }
+
+    pub(crate) fn sasl_step(
+        &mut self,
+        tag: String,
+        exchange: Box<SaslExchange>,
+        step: SaslStep,
+        user: String,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        match step {
+            SaslStep::Challenge(data) => {
+                out.extend_from_slice(b"+ ");
+                out.extend_from_slice(sasl::encode_challenge(&data).as_bytes());
+                out.extend_from_slice(b"\r\n");
+                self.mode = Mode::Sasl { tag, exchange };
+                Action::Continue
+            }
+            SaslStep::NeedCredentials { authcid } => {
+                self.pending = Pending::Scram {
+                    tag,
+                    exchange,
+                    user: authcid.clone(),
+                };
+                Action::LookupScram(authcid)
+            }
+            SaslStep::VerifyPassword {
+                authzid,
+                authcid,
+                password,
+            } => {
+                self.pending = Pending::Login { tag };
+                Action::Login(Credentials::Password {
+                    authzid,
+                    user: authcid,
+                    password,
+                })
+            }
+            SaslStep::Authenticated { authzid, authcid } => {
+                self.pending = Pending::Login { tag };
+                Action::Login(Credentials::Verified { authzid, user: authcid })
+            }
+            SaslStep::Failed(sasl::SaslError::AuthFailed) => {
+                self.pending = Pending::Login { tag };
+                Action::Login(Credentials::Rejected { user })
+            }
+            SaslStep::Failed(sasl::SaslError::Cancelled) => {
+                tagged(out, &tag, "BAD", "authentication cancelled");
+                Action::Continue
+            }
+            SaslStep::Failed(_) => {
+                tagged(out, &tag, "BAD", "malformed authentication exchange");
+                Action::Continue
+            }
+        }
+    }
+
+    /// After the handshake: the plaintext era is forgotten (RFC 9051 §6.2.1).
+    pub fn tls_started(&mut self) {
+        self.tls = true;
+        self.reader = CommandReader::new(Limits {
+            max_line: self.settings.max_command_size,
+            max_literal: self.settings.append_limit,
+        });
+    }
+}
+
+/// `* n EXPUNGE` for every UID of `old` missing from `new`, with sequence numbers as the
+/// client sees them one expunge after another; `* VANISHED` when QRESYNC is on (RFC 7162 §3.2.10).
+fn report_expunges(old: &UidView, new: &UidView, qresync: bool, out: &mut Vec<u8>) {
+    let gone: Vec<Uid> = old.uids.iter().copied().filter(|u| new.seq_of(*u).is_none()).collect();
+    if gone.is_empty() {
+        return;
+    }
+    if qresync {
+        let mut line = b"* VANISHED ".to_vec();
+        super::search::sequence_set(&gone, &mut line);
+        out.extend_from_slice(&line);
+        out.extend_from_slice(b"\r\n");
+        return;
+    }
+    let mut removed = 0u32;
+    for (i, uid) in old.uids.iter().enumerate() {
+        if new.seq_of(*uid).is_none() {
+            untagged(out, &format!("{} EXPUNGE", i as u32 + 1 - removed));
+            removed += 1;
+        }
+    }
+}
+
+pub(crate) fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Capability => "CAPABILITY",
+        Command::Noop => "NOOP",
+        Command::Logout => "LOGOUT",
+        Command::StartTls => "STARTTLS",
+        Command::Authenticate { .. } => "AUTHENTICATE",
+        Command::Login { .. } => "LOGIN",
+        Command::Enable(_) => "ENABLE",
+        Command::Id(_) => "ID",
+        Command::Select { .. } => "SELECT",
+        Command::Examine { .. } => "EXAMINE",
+        Command::Create { .. } => "CREATE",
+        Command::Delete { .. } => "DELETE",
+        Command::Rename { .. } => "RENAME",
+        Command::Subscribe { .. } => "SUBSCRIBE",
+        Command::Unsubscribe { .. } => "UNSUBSCRIBE",
+        Command::List { .. } => "LIST",
+        Command::Lsub { .. } => "LSUB",
+        Command::Namespace => "NAMESPACE",
+        Command::Status { .. } => "STATUS",
+        Command::Append { .. } => "APPEND",
+        Command::Check => "CHECK",
+        Command::Close => "CLOSE",
+        Command::Unselect => "UNSELECT",
+        Command::Expunge => "EXPUNGE",
+        Command::UidExpunge(_) => "UID",
+        Command::Search { uid: true, .. }
+        | Command::Fetch { uid: true, .. }
+        | Command::Store { uid: true, .. }
+        | Command::Copy { uid: true, .. }
+        | Command::Move { uid: true, .. } => "UID",
+        Command::Search { .. } => "SEARCH",
+        Command::Fetch { .. } => "FETCH",
+        Command::Store { .. } => "STORE",
+        Command::Copy { .. } => "COPY",
+        Command::Move { .. } => "MOVE",
+        Command::Idle => "IDLE",
+        Command::GetQuota { .. } => "GETQUOTA",
+        Command::GetQuotaRoot { .. } => "GETQUOTAROOT",
+        Command::Compress { .. } => "COMPRESS",
+    }
+}

@@ -1,0 +1,121 @@
+//! What the sessions of one core share: the current `UidView` of each selected mailbox (one
+//! `Rc` for every session of that mailbox) and the change notifications that wake IDLE, fed
+//! by the store's change feed. Nothing here crosses cores.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use tokio::sync::Notify;
+
+use crate::imap::view::{Chunks, MailRead, MessageBytes, UidView, Views};
+use crate::mime::Structure;
+use crate::store::records::{BodyId, MailboxId, Uid, Usage, UserId};
+use crate::store::{Mailbox, MessageRecord, Snapshot, Store, StoreError, User};
+
+#[derive(Default)]
+pub struct Core {
+    views: RefCell<CoreViews>,
+    watchers: RefCell<HashMap<MailboxId, Rc<Notify>>>,
+}
+
+/// Cached views, each valid for one HIGHESTMODSEQ of its mailbox.
+#[derive(Default)]
+pub struct CoreViews {
+    map: HashMap<MailboxId, Rc<UidView>>,
+}
+
+impl Views for CoreViews {
+    fn current(&mut self, store: &dyn MailRead, mailbox: &Mailbox) -> Result<Rc<UidView>, StoreError> {
+        if let Some(v) = self.map.get(&mailbox.id) {
+            if v.highest_modseq == mailbox.highest_modseq {
+                return Ok(v.clone());
+            }
+        }
+        let view = Rc::new(UidView::load(store, mailbox)?);
+        // Views nobody holds any more are dropped on the way.
+        if self.map.len() > 64 {
+            self.map.retain(|_, v| Rc::strong_count(v) > 1);
+        }
+        self.map.insert(mailbox.id, view.clone());
+        Ok(view)
+    }
+}
+
+impl Core {
+    /// Starts the task that turns the store's change feed into wake-ups on this core.
+    pub fn start(store: &Store) -> Rc<Core> {
+        let core = Rc::new(Core::default());
+        let mut feed = store.subscribe();
+        let weak = Rc::downgrade(&core);
+        crate::runtime::io::spawn(async move {
+            while let Some(changes) = feed.recv().await {
+                let Some(core) = weak.upgrade() else {
+                    return;
+                };
+                let watchers = core.watchers.borrow();
+                for change in changes.iter() {
+                    if let Some(n) = watchers.get(&change.mailbox) {
+                        n.notify_waiters();
+                    }
+                }
+            }
+        });
+        core
+    }
+
+    pub fn views(&self) -> std::cell::RefMut<'_, CoreViews> {
+        self.views.borrow_mut()
+    }
+
+    /// The notification for changes to `mailbox`; the entry goes when its last watcher does.
+    pub fn watch(&self, mailbox: MailboxId) -> Rc<Notify> {
+        let mut watchers = self.watchers.borrow_mut();
+        if watchers.len() > 256 {
+            watchers.retain(|_, n| Rc::strong_count(n) > 1);
+        }
+        watchers.entry(mailbox).or_default().clone()
+    }
+}
+
+/// The store's read snapshot as the IMAP core reads it.
+pub struct SnapRead<'a, 's>(pub &'a Snapshot<'s>);
+
+impl MailRead for SnapRead<'_, '_> {
+    fn user(&self, name: &str) -> Result<Option<User>, StoreError> {
+        self.0.user(name)
+    }
+    fn mailboxes(&self, user: UserId) -> Result<Vec<Mailbox>, StoreError> {
+        self.0.mailboxes(user)
+    }
+    fn mailbox(&self, user: UserId, name: &str) -> Result<Option<Mailbox>, StoreError> {
+        self.0.mailbox(user, name)
+    }
+    fn mailbox_by_id(&self, id: MailboxId) -> Result<Option<Mailbox>, StoreError> {
+        self.0.mailbox_by_id(id)
+    }
+    fn each_message(&self, mailbox: MailboxId, f: &mut dyn FnMut(Uid, &MessageRecord)) -> Result<(), StoreError> {
+        for item in self.0.messages(mailbox)? {
+            let (uid, record) = item?;
+            f(uid, &record);
+        }
+        Ok(())
+    }
+    fn message(&self, mailbox: MailboxId, uid: Uid) -> Result<Option<MessageRecord>, StoreError> {
+        self.0.message(mailbox, uid)
+    }
+    fn structure(&self, body: BodyId) -> Result<Option<Structure>, StoreError> {
+        self.0.structure(body)
+    }
+    fn body(&self, body: BodyId) -> Result<Box<dyn MessageBytes + '_>, StoreError> {
+        let chunks = self.0.body(body, 0)?.collect::<Result<Vec<&[u8]>, _>>()?;
+        let len = chunks.iter().map(|c| c.len()).sum();
+        Ok(Box::new(Chunks { chunks, len }))
+    }
+    fn expunged_since(&self, mailbox: MailboxId, modseq: u64) -> Result<Vec<Uid>, StoreError> {
+        self.0.expunged_since(mailbox, modseq)
+    }
+    fn usage(&self, user: UserId) -> Result<Usage, StoreError> {
+        self.0.usage(user)
+    }
+}

@@ -1,0 +1,328 @@
+//! The IMAP driver: moves bytes between a connection and `imap::Session` and carries out its
+//! actions — login, STARTTLS, APPEND ingest on the blocking pool, writes through the store's
+//! writer, flushing long FETCHes, and IDLE, where the client's DONE, changes on the core's
+//! feed, the keepalive timer and shutdown are awaited together without ever dropping a read.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::core::{Core, SnapRead};
+use super::login::{self, Failure};
+use super::Shared;
+use crate::auth::limits::Slot;
+use crate::auth::policy::Protocol;
+use crate::imap::{Action, Ctx, LoginFailure, Session, Settings};
+use crate::net::conn::{TLS_READ_BULK, TLS_READ_IDLE};
+use crate::net::Conn;
+use crate::runtime::io::Stream;
+use crate::runtime::Shutdown;
+use crate::store::StoreError;
+
+/// A client that does not take our output for this long is gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Largest single read of client input.
+const READ_SIZE: usize = 64 * 1024;
+
+struct Driver<'a> {
+    shared: &'a Shared,
+    core: &'a Core,
+    conn: Conn,
+    out: Vec<u8>,
+    /// Client bytes not yet taken by the session.
+    input: Vec<u8>,
+    id: u64,
+}
+
+enum End {
+    Closed,
+}
+
+impl From<std::io::Error> for End {
+    fn from(_: std::io::Error) -> End {
+        End::Closed
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Driver<'_> {
+    fn log(&self, direction: char, bytes: &[u8]) {
+        if let Some(log) = self
+            .shared
+            .protolog
+            .as_ref()
+            .filter(|_| self.shared.config.imap.protocol_log)
+        {
+            log.log("imap", self.id, direction, bytes);
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), End> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        if self.out.len() < 4096 {
+            self.log('>', &self.out.clone());
+        }
+        tokio::time::timeout(WRITE_TIMEOUT, self.conn.write(&mut self.out))
+            .await
+            .map_err(|_| End::Closed)??;
+        Ok(())
+    }
+
+    /// Runs `f` with a fresh read snapshot and this core's views.
+    fn with_ctx<T>(&mut self, f: impl FnOnce(&mut Ctx<'_>, &mut Vec<u8>) -> T) -> Result<T, StoreError> {
+        let snapshot = self.shared.store.snapshot()?;
+        let reader = SnapRead(&snapshot);
+        let mut views = self.core.views();
+        let mut ctx = Ctx {
+            store: &reader,
+            views: &mut *views,
+            now: now(),
+        };
+        Ok(f(&mut ctx, &mut self.out))
+    }
+}
+
+pub async fn serve(
+    shared: Arc<Shared>,
+    core: Rc<Core>,
+    stream: Stream,
+    peer: Option<SocketAddr>,
+    implicit_tls: bool,
+    shutdown: Shutdown,
+) {
+    let mut d = Driver {
+        shared: &shared,
+        core: &core,
+        conn: Conn::new(stream, peer.map(|p| p.ip())),
+        out: Vec::new(),
+        input: Vec::new(),
+        id: shared.session_id(),
+    };
+    let config = &shared.config.imap;
+    let mut slot = match shared.imap_limits.connect(d.conn.peer) {
+        Ok(slot) => slot,
+        Err(hit) => {
+            if !implicit_tls {
+                d.out
+                    .extend_from_slice(format!("* BYE [UNAVAILABLE] {hit}\r\n").as_bytes());
+                let _ = d.flush().await;
+            }
+            d.conn.close().await;
+            return;
+        }
+    };
+    if implicit_tls {
+        let handshake = d.conn.start_tls(shared.tls.clone());
+        let limit = Duration::from_secs(config.pre_auth_timeout);
+        if !matches!(tokio::time::timeout(limit, handshake).await, Ok(Ok(()))) {
+            d.conn.close().await;
+            return;
+        }
+    }
+    let mut session = Session::new(
+        Settings {
+            login_type: config.login_type,
+            starttls: !implicit_tls,
+            max_login_failures: shared.config.limits.max_login_failures,
+            max_command_size: config.max_command_size,
+            append_limit: config.append_limit,
+        },
+        d.conn.is_tls(),
+    );
+    session.greeting(&mut d.out);
+    let _ = run(&mut d, &mut session, &mut slot, &shutdown).await;
+    let _ = d.flush().await;
+    d.conn.close().await;
+}
+
+async fn run(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, shutdown: &Shutdown) -> Result<(), End> {
+    loop {
+        // Give the session everything buffered, one step at a time.
+        while !d.input.is_empty() {
+            let input = std::mem::take(&mut d.input);
+            let (used, action) = d
+                .with_ctx(|ctx, out| session.input(&input, ctx, out))
+                .map_err(|_| End::Closed)?;
+            d.input = input;
+            d.input.drain(..used);
+            let stop = act(d, session, slot, action).await?;
+            if stop {
+                return Ok(());
+            }
+            if used == 0 {
+                break;
+            }
+        }
+        d.flush().await?;
+        if session.is_idle() {
+            idle(d, session, shutdown).await?;
+        } else {
+            read_more(d, session, shutdown).await?;
+        }
+    }
+}
+
+/// Carries out an action and whatever it leads to; true when the session is over.
+async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut action: Action) -> Result<bool, End> {
+    loop {
+        action = match action {
+            Action::Continue | Action::Idle { .. } => return Ok(false),
+            Action::Close => return Ok(true),
+            Action::Login(credentials) => {
+                d.flush().await?;
+                let result = login::login(d.shared, d.conn.peer, &credentials, Protocol::Imap, slot, d.id)
+                    .await
+                    .map(|u| u.id)
+                    .map_err(|f| match f {
+                        Failure::BadCredentials => LoginFailure::BadCredentials,
+                        Failure::Refused(why) | Failure::Limit(why) => LoginFailure::Refused(why),
+                        Failure::Temporary => LoginFailure::Temporary,
+                    });
+                session.login_result(result, &mut d.out)
+            }
+            Action::LookupScram(user) => {
+                let credentials = d
+                    .shared
+                    .store
+                    .snapshot()
+                    .ok()
+                    .and_then(|s| s.user(&user).ok().flatten());
+                session.scram_credentials(credentials.map(|u| u.scram), &mut d.out)
+            }
+            Action::StartTls => {
+                d.flush().await?;
+                // RFC 9051 §6.2.1: nothing pipelined before the handshake survives it.
+                d.input.clear();
+                let limit = Duration::from_secs(d.shared.config.imap.pre_auth_timeout);
+                match tokio::time::timeout(limit, d.conn.start_tls(d.shared.tls.clone())).await {
+                    Ok(Ok(())) => session.tls_started(),
+                    _ => return Ok(true),
+                }
+                Action::Continue
+            }
+            Action::Ingest(message) => {
+                let parsed = tokio::task::spawn_blocking(move || crate::mime::ingest(message)).await;
+                match parsed {
+                    Ok(result) => session.ingested(result, &mut d.out),
+                    Err(_) => return Ok(true),
+                }
+            }
+            Action::Write(op) => {
+                let result = d.shared.store.write(op).await;
+                d.with_ctx(|ctx, out| session.write_result(result, ctx, out))
+                    .map_err(|_| End::Closed)?
+            }
+            Action::Flush => {
+                d.flush().await?;
+                d.with_ctx(|ctx, out| session.resume(ctx, out))
+                    .map_err(|_| End::Closed)?
+            }
+        };
+    }
+}
+
+/// Waits for client bytes under the session's timeout, or shutdown.
+async fn read_more(d: &mut Driver<'_>, session: &Session, shutdown: &Shutdown) -> Result<(), End> {
+    let config = &d.shared.config.imap;
+    let limit = Duration::from_secs(if session.is_authenticated() {
+        config.auth_timeout
+    } else {
+        config.pre_auth_timeout
+    });
+    d.conn.set_tls_read_size(TLS_READ_BULK);
+    let mut buf = std::mem::take(&mut d.input);
+    buf.reserve(READ_SIZE.min(buf.capacity().max(1024)));
+    let read = tokio::time::timeout(limit, d.conn.read(&mut buf));
+    let outcome = tokio::select! {
+        r = read => r,
+        () = shutdown.wait() => {
+            d.out.extend_from_slice(b"* BYE [UNAVAILABLE] server shutting down\r\n");
+            return Err(End::Closed);
+        }
+    };
+    d.input = buf;
+    match outcome {
+        Ok(Ok(n)) if n > 0 => Ok(()),
+        Ok(_) => Err(End::Closed),
+        Err(_) => {
+            d.out.extend_from_slice(b"* BYE autologout; idle for too long\r\n");
+            Err(End::Closed)
+        }
+    }
+}
+
+/// IDLE: one read stays pending throughout (tokio-uring cannot cancel one safely) while
+/// mailbox changes and keepalives are written out beside it.
+async fn idle(d: &mut Driver<'_>, session: &mut Session, shutdown: &Shutdown) -> Result<(), End> {
+    let config = &d.shared.config.imap;
+    let keepalive = Duration::from_secs(config.idle_keepalive);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(config.auth_timeout);
+    let watch = session.selected_mailbox().map(|m| d.core.watch(m));
+    d.conn.set_tls_read_size(TLS_READ_IDLE);
+    // A small buffer: an idle connection parks next to nothing.
+    let mut buf = Vec::with_capacity(64);
+    let (shared, core, id) = (d.shared, d.core, d.id);
+    let conn = &d.conn;
+    let out = &mut d.out;
+    let result = {
+        let read = conn.read(&mut buf);
+        tokio::pin!(read);
+        loop {
+            let changed = async {
+                match &watch {
+                    Some(n) => n.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let changed = tokio::select! {
+                r = &mut read => break r,
+                () = changed => true,
+                () = tokio::time::sleep(keepalive) => false,
+                () = tokio::time::sleep_until(deadline) => {
+                    out.extend_from_slice(b"* BYE autologout; idle for too long\r\n");
+                    return Err(End::Closed);
+                }
+                () = shutdown.wait() => {
+                    out.extend_from_slice(b"* BYE [UNAVAILABLE] server shutting down\r\n");
+                    return Err(End::Closed);
+                }
+            };
+            {
+                let snapshot = shared.store.snapshot().map_err(|_| End::Closed)?;
+                let reader = SnapRead(&snapshot);
+                let mut views = core.views();
+                let mut ctx = Ctx {
+                    store: &reader,
+                    views: &mut *views,
+                    now: now(),
+                };
+                session.idle_tick(changed, &mut ctx, out);
+            }
+            if !out.is_empty() {
+                if shared.config.imap.protocol_log {
+                    if let Some(log) = &shared.protolog {
+                        log.log("imap", id, '>', out);
+                    }
+                }
+                tokio::time::timeout(WRITE_TIMEOUT, conn.write(out))
+                    .await
+                    .map_err(|_| End::Closed)??;
+            }
+        }
+    };
+    match result {
+        Ok(n) if n > 0 => {
+            d.input.extend_from_slice(&buf);
+            Ok(())
+        }
+        _ => Err(End::Closed),
+    }
+}

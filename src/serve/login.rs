@@ -1,0 +1,52 @@
+//! Logging in, the same for every protocol: argon2 on the blocking pool, the failed-login
+//! penalty (waited out here, before the failure is answered), and the per-user connection limit.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use super::Shared;
+use crate::auth::limits::Slot;
+use crate::auth::login::{self, Credentials, LoginError};
+use crate::auth::policy::Protocol;
+use crate::store::{StoreError, User};
+
+pub enum Failure {
+    /// Wrong name or password; the penalty delay has already passed.
+    BadCredentials,
+    /// Authenticated but not allowed: the reason is told.
+    Refused(String),
+    /// A connection limit for this user.
+    Limit(String),
+    Temporary,
+}
+
+pub async fn login(
+    shared: &Shared,
+    peer: IpAddr,
+    credentials: &Credentials,
+    protocol: Protocol,
+    slot: &mut Slot,
+    session: u64,
+) -> Result<User, Failure> {
+    let store = shared.store.clone();
+    let checked = credentials.clone();
+    let result = tokio::task::spawn_blocking(move || login::authenticate(&store, &checked, protocol))
+        .await
+        .unwrap_or_else(|e| Err(LoginError::Temporary(StoreError::Io(std::io::Error::other(e)))));
+    let user = match result {
+        Ok(user) => user,
+        Err(LoginError::BadCredentials) => {
+            let delay = shared.penalties.fail(Instant::now(), peer, credentials.user());
+            tokio::time::sleep(delay).await;
+            return Err(Failure::BadCredentials);
+        }
+        Err(LoginError::Refused(refusal)) => return Err(Failure::Refused(refusal.to_string())),
+        Err(LoginError::Temporary(e)) => {
+            tracing::error!(session, "login: {e}");
+            return Err(Failure::Temporary);
+        }
+    };
+    shared.penalties.succeed(peer, &user.name);
+    slot.login(&user.name).map_err(|hit| Failure::Limit(hit.to_string()))?;
+    Ok(user)
+}

@@ -1,0 +1,363 @@
+//! IMAP over real sockets: login policy, mailbox and message commands, literals, pipelining,
+//! two sessions on one mailbox, IDLE woken by LMTP delivery, and bad input.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{message, Extra, Server, PASSWORD};
+
+fn setup(n: usize) -> Server {
+    let server = Server::start();
+    server.add_user("bob");
+    for i in 1..=n {
+        server.deliver("bob", &message(&format!("m{i}")));
+    }
+    server
+}
+
+fn has(r: &loadtest::client::imap::Response, needle: &str) -> bool {
+    r.lines().iter().any(|l| l.contains(needle))
+}
+
+#[test]
+fn login_needs_tls_first_under_secure_login() {
+    let server = setup(0);
+    let mut c = server.imap_plain();
+    assert!(
+        c.greeting.contains("STARTTLS") && c.greeting.contains("LOGINDISABLED"),
+        "{}",
+        c.greeting
+    );
+    let r = c.login("bob", PASSWORD).unwrap();
+    assert_eq!(r.status, "NO");
+    assert!(r.text.contains("PRIVACYREQUIRED"), "{}", r.text);
+    c.starttls(server.tls(), "localhost").unwrap();
+    let caps = c.cmd("CAPABILITY").unwrap();
+    assert!(has(&caps, "AUTH=PLAIN") && !has(&caps, "LOGINDISABLED") && !has(&caps, "STARTTLS"));
+    let r = c.login("bob", PASSWORD).unwrap();
+    assert!(r.ok() && r.text.contains("CAPABILITY"), "{r:?}");
+    let mut c = server.imap_tls();
+    assert!(!c.login("bob", "wrong").unwrap().ok());
+    assert!(c.login("bob", PASSWORD).unwrap().ok());
+}
+
+#[test]
+fn authenticate_plain_with_sasl_ir_and_policy() {
+    let server = setup(0);
+    let mut c = server.imap_tls();
+    let blob = "AGJvYgBzM2NyZXQgcGFzcw=="; // \0bob\0s3cret pass
+    assert!(c.cmd(&format!("AUTHENTICATE PLAIN {blob}")).unwrap().ok());
+    server.set_user("bob", &["--imap", "off"]);
+    let mut c = server.imap_tls();
+    let r = c.login("bob", PASSWORD).unwrap();
+    assert!(r.status == "NO" && r.text.contains("IMAP4 access is disabled"), "{r:?}");
+    let mut c = server.imap_tls();
+    assert_eq!(c.login("anonymous", "x").unwrap().status, "NO");
+}
+
+#[test]
+fn select_fetch_and_flags() {
+    let server = setup(2);
+    let mut c = server.imap_login("bob");
+    let r = c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    assert!(r.text.contains("[READ-WRITE]"));
+    for needle in [
+        "* 2 EXISTS",
+        "* 2 RECENT",
+        "[UIDVALIDITY ",
+        "[UIDNEXT 3]",
+        "[UNSEEN 1]",
+        "PERMANENTFLAGS",
+    ] {
+        assert!(has(&r, needle), "{needle} missing from {:?}", r.lines());
+    }
+    let r = c.cmd("FETCH 1:* (UID FLAGS RFC822.SIZE)").unwrap().expect_ok().unwrap();
+    let size = message("m1").len();
+    assert!(
+        has(&r, &format!("* 1 FETCH (UID 1 FLAGS (\\Recent) RFC822.SIZE {size})")),
+        "{:?}",
+        r.lines()
+    );
+    let r = c.cmd("FETCH 2 BODY.PEEK[]").unwrap().expect_ok().unwrap();
+    let body = &r.untagged[0];
+    assert!(
+        body.windows(message("m2").len()).any(|w| w == message("m2")),
+        "{}",
+        String::from_utf8_lossy(body)
+    );
+    let r = c.cmd("FETCH 1 (ENVELOPE BODYSTRUCTURE)").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "\"m1\"") && has(&r, "\"TEXT\" \"PLAIN\""), "{:?}", r.lines());
+    // A non-PEEK BODY[] sets \Seen, and says so.
+    let r = c
+        .cmd("FETCH 1 BODY[HEADER.FIELDS (SUBJECT)]")
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    assert!(has(&r, "\\Seen") && has(&r, "Subject: m1"), "{:?}", r.lines());
+    let r = c.cmd("STORE 2 +FLAGS (\\Flagged $Work)").unwrap().expect_ok().unwrap();
+    assert!(
+        has(&r, "* 2 FETCH (FLAGS (\\Flagged \\Recent $Work))"),
+        "{:?}",
+        r.lines()
+    );
+    let r = c.cmd("UID STORE 2 -FLAGS.SILENT ($Work)").unwrap().expect_ok().unwrap();
+    assert!(r.untagged.is_empty(), "{:?}", r.lines());
+    let r = c.cmd("SEARCH UNSEEN").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* SEARCH 2"), "{:?}", r.lines());
+    let r = c.cmd("UID SEARCH FLAGGED SUBJECT m2").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* SEARCH 2"), "{:?}", r.lines());
+    assert_eq!(c.cmd("FETCH 3 FLAGS").unwrap().status, "BAD", "no message 3");
+    assert!(c.cmd("LOGOUT").unwrap().ok());
+}
+
+#[test]
+fn copy_move_expunge_and_uidplus() {
+    let server = setup(3);
+    let mut c = server.imap_login("bob");
+    c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    let r = c.cmd("COPY 1 Archive").unwrap().expect_ok().unwrap();
+    assert!(r.text.contains("[COPYUID "), "{r:?}");
+    let r = c.cmd("UID MOVE 2 Trash").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "[COPYUID ") && has(&r, "* 2 EXPUNGE"), "{:?}", r.lines());
+    assert!(c.cmd("COPY 1 Nowhere").unwrap().text.contains("TRYCREATE"));
+    c.cmd("STORE 1 +FLAGS (\\Deleted)").unwrap().expect_ok().unwrap();
+    let r = c.cmd("EXPUNGE").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* 1 EXPUNGE"), "{:?}", r.lines());
+    let r = c
+        .cmd("STATUS Archive (MESSAGES UIDNEXT UNSEEN)")
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    assert!(
+        has(&r, "* STATUS \"Archive\" (MESSAGES 1 UIDNEXT 2 UNSEEN 1)"),
+        "{:?}",
+        r.lines()
+    );
+    c.cmd("STORE 1 +FLAGS (\\Deleted)").unwrap().expect_ok().unwrap();
+    c.cmd("CLOSE").unwrap().expect_ok().unwrap();
+    let r = c.cmd("EXAMINE INBOX").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* 0 EXISTS") && r.text.contains("READ-ONLY"), "{:?}", r.lines());
+}
+
+#[test]
+fn mailboxes_append_and_list() {
+    let server = setup(0);
+    let mut c = server.imap_login("bob");
+    let r = c.cmd("LIST \"\" *").unwrap().expect_ok().unwrap();
+    for needle in [
+        "\"INBOX\"",
+        "(\\HasNoChildren \\Sent) \"/\" \"Sent\"",
+        "\\Trash",
+        "\\Drafts",
+        "\\Junk",
+        "\\Archive",
+    ] {
+        assert!(has(&r, needle), "{needle} missing from {:?}", r.lines());
+    }
+    let r = c.cmd("LIST \"\" \"\"").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "(\\Noselect) \"/\" \"\""));
+    c.cmd("CREATE Projects/Rust").unwrap().expect_ok().unwrap();
+    assert_eq!(c.cmd("CREATE Projects").unwrap().status, "NO");
+    c.cmd("CREATE \"Entw&APw-rfe\"").unwrap().expect_ok().unwrap();
+    let r = c.cmd("LIST \"\" %").unwrap().expect_ok().unwrap();
+    assert!(
+        has(&r, "(\\HasChildren) \"/\" \"Projects\"") && has(&r, "\"Entw&APw-rfe\""),
+        "{:?}",
+        r.lines()
+    );
+    c.cmd("RENAME Projects Work").unwrap().expect_ok().unwrap();
+    let r = c.cmd("LIST Work/ %").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "\"Work/Rust\""), "{:?}", r.lines());
+    c.cmd("SUBSCRIBE Work/Rust").unwrap().expect_ok().unwrap();
+    let r = c.cmd("LSUB \"\" *").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "Work/Rust") && has(&r, "INBOX"), "{:?}", r.lines());
+    let msg = message("appended");
+    let r = c.append("Work/Rust", "\\Seen", &msg).unwrap().expect_ok().unwrap();
+    assert!(r.text.contains("[APPENDUID "), "{r:?}");
+    let r = c.append("Nowhere", "", &msg).unwrap();
+    assert!(r.status == "NO" && r.text.contains("TRYCREATE"), "{r:?}");
+    let r = c
+        .cmd("STATUS Work/Rust (MESSAGES UNSEEN)")
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    assert!(has(&r, "(MESSAGES 1 UNSEEN 0)"), "{:?}", r.lines());
+    assert_eq!(c.cmd("DELETE INBOX").unwrap().status, "NO");
+    c.cmd("DELETE Work").unwrap().expect_ok().unwrap();
+    let r = c.cmd("LIST \"\" Work").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "\\Noselect"), "{:?}", r.lines());
+    let r = c.cmd("NAMESPACE").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* NAMESPACE ((\"\" \"/\")) NIL NIL"));
+    // The appended message round-trips, literal and all.
+    c.cmd("SELECT Work/Rust").unwrap().expect_ok().unwrap();
+    let r = c.cmd("FETCH 1 BODY.PEEK[]").unwrap().expect_ok().unwrap();
+    assert!(
+        r.untagged[0].ends_with(&[msg.as_slice(), b")"].concat()),
+        "{:?}",
+        r.lines()
+    );
+}
+
+#[test]
+fn two_sessions_see_each_others_changes() {
+    let server = setup(2);
+    let mut a = server.imap_login("bob");
+    let mut b = server.imap_login("bob");
+    a.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    b.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    b.cmd("STORE 1 +FLAGS (\\Deleted \\Seen)").unwrap().expect_ok().unwrap();
+    let r = a.cmd("NOOP").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* 1 FETCH (FLAGS (\\Seen \\Deleted"), "{:?}", r.lines());
+    b.cmd("EXPUNGE").unwrap().expect_ok().unwrap();
+    server.deliver("bob", &message("m3"));
+    // A FETCH must not announce the expunge; NOOP does.
+    let r = a.cmd("FETCH 1 UID").unwrap().expect_ok().unwrap();
+    assert!(!has(&r, "EXPUNGE"), "{:?}", r.lines());
+    let r = a.cmd("NOOP").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* 1 EXPUNGE") && has(&r, "* 2 EXISTS"), "{:?}", r.lines());
+}
+
+#[test]
+fn idle_hears_new_mail_at_once() {
+    let server = setup(1);
+    let mut a = server.imap_login("bob");
+    a.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    a.t.send_line("i1 IDLE").unwrap();
+    assert!(a.t.read_line_string().unwrap().starts_with('+'));
+    let started = Instant::now();
+    server.deliver("bob", &message("pushed"));
+    let line = a.t.read_line_string().unwrap();
+    assert_eq!(line, "* 2 EXISTS");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    a.t.send_line("DONE").unwrap();
+    let r = a.finish("i1").unwrap();
+    assert!(r.ok(), "{r:?}");
+    assert!(a.cmd("NOOP").unwrap().ok());
+}
+
+#[test]
+fn idle_keepalive() {
+    let server = Server::start_with(Extra {
+        imap: "idle_keepalive = 1",
+        ..Extra::default()
+    });
+    server.add_user("bob");
+    let mut a = server.imap_login("bob");
+    a.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    a.t.send_line("i1 IDLE").unwrap();
+    assert!(a.t.read_line_string().unwrap().starts_with('+'));
+    assert_eq!(a.t.read_line_string().unwrap(), "* OK Still here");
+    a.t.send_line("DONE").unwrap();
+    assert!(a.finish("i1").unwrap().ok());
+}
+
+#[test]
+fn literals_pipelining_and_bad_input() {
+    let server = setup(1);
+    let mut c = server.imap_tls();
+    // LOGIN with a synchronizing literal for the password.
+    c.t.send_line(&format!("l1 LOGIN bob {{{}}}", PASSWORD.len())).unwrap();
+    assert!(c.t.read_line_string().unwrap().starts_with('+'));
+    c.t.send_line(PASSWORD).unwrap();
+    assert!(c.finish("l1").unwrap().ok());
+    // Pipelined commands with a non-synchronizing literal.
+    c.t.send_raw(b"p1 SELECT {5+}\r\nINBOX\r\np2 FETCH 1 UID\r\np3 NOOP\r\n")
+        .unwrap();
+    assert!(c.finish("p1").unwrap().ok());
+    assert!(c.finish("p2").unwrap().ok());
+    assert!(c.finish("p3").unwrap().ok());
+    for bad in [
+        "b1 FETCH",
+        "b2 FETCH x FLAGS",
+        "b3 BOGUS",
+        "b4 STORE 1 +FLAGS (\\Bogus)",
+        "b5 SELECT \"unterminated",
+    ] {
+        let tag = bad.split(' ').next().unwrap();
+        c.t.send_line(bad).unwrap();
+        let r = c.finish(tag).unwrap();
+        assert_eq!(r.status, "BAD", "{bad} -> {r:?}");
+    }
+    let long = format!("x1 FETCH 1 ({})", "FLAGS ".repeat(20_000));
+    c.t.send_line(&long).unwrap();
+    assert_eq!(c.finish("x1").unwrap().status, "BAD");
+    assert!(c.cmd("NOOP").unwrap().ok(), "the session survives");
+    assert_eq!(
+        c.cmd("CREATE \"&Jjo!-\"").unwrap().status,
+        "BAD",
+        "invalid modified UTF-7"
+    );
+}
+
+#[test]
+fn python_imaplib() {
+    let server = setup(2);
+    let script = r#"
+import imaplib, ssl, sys
+port, tls_port, cafile, password = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context(cafile=cafile)
+m = imaplib.IMAP4("localhost", port)
+m.starttls(ssl_context=ctx)
+m.login("bob", password)
+typ, data = m.select("INBOX")
+assert typ == "OK" and data == [b"2"], data
+typ, data = m.search(None, "ALL")
+assert data == [b"1 2"], data
+typ, data = m.fetch("2", "(RFC822)")
+assert b"Subject: m2" in data[0][1], data
+typ, data = m.uid("STORE", "1", "+FLAGS", "(\\Flagged)")
+assert typ == "OK", data
+typ, data = m.list()
+assert any(b"INBOX" in l for l in data), data
+m.append("Drafts", "(\\Draft)", None, b"Subject: draft\r\n\r\nhi\r\n")
+m.logout()
+s = imaplib.IMAP4_SSL("localhost", tls_port, ssl_context=ctx)
+s.login("bob", password)
+s.select("Drafts")
+typ, data = s.fetch("1", "(FLAGS BODY.PEEK[HEADER])")
+assert b"\\Draft" in data[0][0] and b"Subject: draft" in data[0][1], data
+s.logout()
+print("imaplib ok")
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(server.ports.imap.to_string())
+        .arg(server.ports.imaps.to_string())
+        .arg(server.data_dir().join("cert.pem"))
+        .arg(PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn curl_imap_and_imaps() {
+    let server = setup(1);
+    let curl = |url: String, extra: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args(["--silent", "--show-error", "--max-time", "30", "--cacert"])
+            .arg(server.data_dir().join("cert.pem"))
+            .args(["--user", &format!("bob:{PASSWORD}")])
+            .args(extra)
+            .arg(url)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let body = curl(format!("imaps://localhost:{}/INBOX;UID=1", server.ports.imaps), &[]);
+    assert_eq!(body.as_bytes(), message("m1"));
+    let list = curl(format!("imap://localhost:{}/", server.ports.imap), &["--ssl-reqd"]);
+    assert!(list.contains("INBOX") && list.contains("Sent"), "{list}");
+    let search = curl(
+        format!("imaps://localhost:{}/INBOX", server.ports.imaps),
+        &["--request", "SEARCH ALL"],
+    );
+    assert!(search.contains("SEARCH 1"), "{search}");
+}
