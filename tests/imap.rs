@@ -361,3 +361,23 @@ fn curl_imap_and_imaps() {
     );
     assert!(search.contains("SEARCH 1"), "{search}");
 }
+
+#[test]
+fn quota_roots() {
+    let server = setup(1);
+    server.set_user("bob", &["--quota", "10240"]);
+    let mut c = server.imap_login("bob");
+    let r = c.cmd("GETQUOTAROOT INBOX").unwrap().expect_ok().unwrap();
+    assert!(
+        has(&r, "* QUOTAROOT \"INBOX\" \"\"") && has(&r, "* QUOTA \"\" (STORAGE 1 10)"),
+        "{:?}",
+        r.lines()
+    );
+    let r = c.cmd("GETQUOTA \"\"").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "(STORAGE 1 10)"));
+    assert_eq!(c.cmd("GETQUOTA \"other\"").unwrap().status, "NO");
+    let big = vec![b'x'; 20_000];
+    let msg = [b"Subject: big\r\n\r\n".as_slice(), &big].concat();
+    let r = c.append("INBOX", "", &msg).unwrap();
+    assert!(r.status == "NO" && r.text.contains("OVERQUOTA"), "{r:?}");
+}

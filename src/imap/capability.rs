@@ -21,162 +21,41 @@ pub struct Spec {
     pub rfc: &'static str,
 }
 
+#[rustfmt::skip]
 pub const COMMANDS: &[Spec] = &[
-    Spec {
-        name: "CAPABILITY",
-        states: States::Any,
-        rfc: "RFC 9051 §6.1.1",
-    },
-    Spec {
-        name: "NOOP",
-        states: States::Any,
-        rfc: "RFC 9051 §6.1.2",
-    },
-    Spec {
-        name: "LOGOUT",
-        states: States::Any,
-        rfc: "RFC 9051 §6.1.3",
-    },
-    Spec {
-        name: "ID",
-        states: States::Any,
-        rfc: "RFC 2971",
-    },
-    Spec {
-        name: "STARTTLS",
-        states: States::NotAuthenticated,
-        rfc: "RFC 9051 §6.2.1",
-    },
-    Spec {
-        name: "AUTHENTICATE",
-        states: States::NotAuthenticated,
-        rfc: "RFC 9051 §6.2.2",
-    },
-    Spec {
-        name: "LOGIN",
-        states: States::NotAuthenticated,
-        rfc: "RFC 9051 §6.2.3",
-    },
-    Spec {
-        name: "ENABLE",
-        states: States::Authenticated,
-        rfc: "RFC 5161",
-    },
-    Spec {
-        name: "SELECT",
-        states: States::Authenticated,
-        rfc: "RFC 9051 §6.3.2",
-    },
-    Spec {
-        name: "EXAMINE",
-        states: States::Authenticated,
-        rfc: "RFC 9051 §6.3.3",
-    },
-    Spec {
-        name: "CREATE",
-        states: States::Authenticated,
-        rfc: "RFC 9051 §6.3.4",
-    },
-    Spec {
-        name: "DELETE",
-        states: States::Authenticated,
-        rfc: "RFC 9051 §6.3.5",
-    },
-    Spec {
-        name: "RENAME",
-        states: States::Authenticated,
-        rfc: "RFC 9051 §6.3.6",
-    },
-    Spec {
-        name: "SUBSCRIBE",
-        states: States::Authenticated,
-        rfc: "RFC 9051 §6.3.7",
-    },
-    Spec {
-        name: "UNSUBSCRIBE",
-        states: States::Authenticated,
-        rfc: "RFC 9051 §6.3.8",
-    },
-    Spec {
-        name: "LIST",
-        states: States::Authenticated,
-        rfc: "RFC 9051 §6.3.9",
-    },
-    Spec {
-        name: "LSUB",
-        states: States::Authenticated,
-        rfc: "RFC 3501 §6.3.9",
-    },
-    Spec {
-        name: "NAMESPACE",
-        states: States::Authenticated,
-        rfc: "RFC 9051 §6.3.10",
-    },
-    Spec {
-        name: "STATUS",
-        states: States::Authenticated,
-        rfc: "RFC 9051 §6.3.11",
-    },
-    Spec {
-        name: "APPEND",
-        states: States::Authenticated,
-        rfc: "RFC 9051 §6.3.12",
-    },
-    Spec {
-        name: "IDLE",
-        states: States::Authenticated,
-        rfc: "RFC 2177, RFC 9051 §6.3.13",
-    },
-    Spec {
-        name: "CHECK",
-        states: States::Selected,
-        rfc: "RFC 3501 §6.4.1",
-    },
-    Spec {
-        name: "CLOSE",
-        states: States::Selected,
-        rfc: "RFC 9051 §6.4.1",
-    },
-    Spec {
-        name: "UNSELECT",
-        states: States::Selected,
-        rfc: "RFC 9051 §6.4.2",
-    },
-    Spec {
-        name: "EXPUNGE",
-        states: States::Selected,
-        rfc: "RFC 9051 §6.4.3",
-    },
-    Spec {
-        name: "SEARCH",
-        states: States::Selected,
-        rfc: "RFC 9051 §6.4.4",
-    },
-    Spec {
-        name: "FETCH",
-        states: States::Selected,
-        rfc: "RFC 9051 §6.4.5",
-    },
-    Spec {
-        name: "STORE",
-        states: States::Selected,
-        rfc: "RFC 9051 §6.4.6",
-    },
-    Spec {
-        name: "COPY",
-        states: States::Selected,
-        rfc: "RFC 9051 §6.4.7",
-    },
-    Spec {
-        name: "MOVE",
-        states: States::Selected,
-        rfc: "RFC 9051 §6.4.8",
-    },
-    Spec {
-        name: "UID",
-        states: States::Selected,
-        rfc: "RFC 9051 §6.4.9",
-    },
+    Spec { name: "CAPABILITY", states: States::Any, rfc: "RFC 9051 §6.1.1" },
+    Spec { name: "NOOP", states: States::Any, rfc: "RFC 9051 §6.1.2" },
+    Spec { name: "LOGOUT", states: States::Any, rfc: "RFC 9051 §6.1.3" },
+    Spec { name: "ID", states: States::Any, rfc: "RFC 2971" },
+    Spec { name: "STARTTLS", states: States::NotAuthenticated, rfc: "RFC 9051 §6.2.1" },
+    Spec { name: "AUTHENTICATE", states: States::NotAuthenticated, rfc: "RFC 9051 §6.2.2" },
+    Spec { name: "LOGIN", states: States::NotAuthenticated, rfc: "RFC 9051 §6.2.3" },
+    Spec { name: "ENABLE", states: States::Authenticated, rfc: "RFC 5161" },
+    Spec { name: "SELECT", states: States::Authenticated, rfc: "RFC 9051 §6.3.2" },
+    Spec { name: "EXAMINE", states: States::Authenticated, rfc: "RFC 9051 §6.3.3" },
+    Spec { name: "CREATE", states: States::Authenticated, rfc: "RFC 9051 §6.3.4" },
+    Spec { name: "DELETE", states: States::Authenticated, rfc: "RFC 9051 §6.3.5" },
+    Spec { name: "RENAME", states: States::Authenticated, rfc: "RFC 9051 §6.3.6" },
+    Spec { name: "SUBSCRIBE", states: States::Authenticated, rfc: "RFC 9051 §6.3.7" },
+    Spec { name: "UNSUBSCRIBE", states: States::Authenticated, rfc: "RFC 9051 §6.3.8" },
+    Spec { name: "LIST", states: States::Authenticated, rfc: "RFC 9051 §6.3.9" },
+    Spec { name: "LSUB", states: States::Authenticated, rfc: "RFC 3501 §6.3.9" },
+    Spec { name: "NAMESPACE", states: States::Authenticated, rfc: "RFC 9051 §6.3.10" },
+    Spec { name: "STATUS", states: States::Authenticated, rfc: "RFC 9051 §6.3.11" },
+    Spec { name: "APPEND", states: States::Authenticated, rfc: "RFC 9051 §6.3.12" },
+    Spec { name: "IDLE", states: States::Authenticated, rfc: "RFC 2177, RFC 9051 §6.3.13" },
+    Spec { name: "GETQUOTA", states: States::Authenticated, rfc: "RFC 9208 §4.2" },
+    Spec { name: "GETQUOTAROOT", states: States::Authenticated, rfc: "RFC 9208 §4.3" },
+    Spec { name: "CHECK", states: States::Selected, rfc: "RFC 3501 §6.4.1" },
+    Spec { name: "CLOSE", states: States::Selected, rfc: "RFC 9051 §6.4.1" },
+    Spec { name: "UNSELECT", states: States::Selected, rfc: "RFC 9051 §6.4.2" },
+    Spec { name: "EXPUNGE", states: States::Selected, rfc: "RFC 9051 §6.4.3" },
+    Spec { name: "SEARCH", states: States::Selected, rfc: "RFC 9051 §6.4.4" },
+    Spec { name: "FETCH", states: States::Selected, rfc: "RFC 9051 §6.4.5" },
+    Spec { name: "STORE", states: States::Selected, rfc: "RFC 9051 §6.4.6" },
+    Spec { name: "COPY", states: States::Selected, rfc: "RFC 9051 §6.4.7" },
+    Spec { name: "MOVE", states: States::Selected, rfc: "RFC 9051 §6.4.8" },
+    Spec { name: "UID", states: States::Selected, rfc: "RFC 9051 §6.4.9" },
 ];
 
 pub fn spec(name: &str) -> Option<&'static Spec> {
@@ -196,6 +75,8 @@ const AUTHENTICATED: &[&str] = &[
     "UNSELECT",
     "CHILDREN",
     "SPECIAL-USE",
+    "QUOTA",
+    "QUOTA=RES-STORAGE",
 ];
 
 /// The CAPABILITY response body (without "* CAPABILITY").

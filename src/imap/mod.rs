@@ -6,6 +6,7 @@ pub mod capability;
 mod cmd_auth;
 mod cmd_mailbox;
 mod cmd_message;
+mod cmd_quota;
 pub mod fetch;
 mod format;
 pub mod mutf7;

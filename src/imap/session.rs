@@ -83,6 +83,8 @@ pub struct Enabled {
 
 pub(crate) struct User {
     pub id: UserId,
+    /// For looking the account up again (its quota may change while logged in).
+    pub name: String,
     pub enabled: Enabled,
 }
 
@@ -338,6 +340,14 @@ impl Session {
             | Command::Namespace
             | Command::Status { .. }
             | Command::Append { .. } => self.mailbox_command(tag, command, ctx, out),
+            Command::GetQuota { root } => {
+                self.get_quota(&tag, Some(&root), None, ctx.store, out);
+                Action::Continue
+            }
+            Command::GetQuotaRoot { mailbox } => {
+                self.get_quota(&tag, None, Some(&mailbox), ctx.store, out);
+                Action::Continue
+            }
             other => self.message_command(tag, other, ctx, out),
         }
     }
@@ -463,15 +473,16 @@ impl Session {
     }
 
     /// The answer to `Action::Login`.
-    pub fn login_result(&mut self, result: Result<UserId, LoginFailure>, out: &mut Vec<u8>) -> Action {
+    pub fn login_result(&mut self, result: Result<(UserId, String), LoginFailure>, out: &mut Vec<u8>) -> Action {
         let tag = match std::mem::replace(&mut self.pending, Pending::None) {
             Pending::Login { tag } => tag,
             _ => return Action::Close,
         };
         match result {
-            Ok(id) => {
+            Ok((id, name)) => {
                 self.state = State::Authenticated(User {
                     id,
+                    name,
                     enabled: Enabled::default(),
                 });
                 let caps = self.capability_string();

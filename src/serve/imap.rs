@@ -180,7 +180,7 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
                 d.flush().await?;
                 let result = login::login(d.shared, d.conn.peer, &credentials, Protocol::Imap, slot, d.id)
                     .await
-                    .map(|u| u.id)
+                    .map(|u| (u.id, u.name))
                     .map_err(|f| match f {
                         Failure::BadCredentials => LoginFailure::BadCredentials,
                         Failure::Refused(why) | Failure::Limit(why) => LoginFailure::Refused(why),

@@ -1,0 +1,54 @@
+//! QUOTA (RFC 9208): one quota root, "", per user, with the STORAGE resource when the account
+//! has a quota (`ringmail user set --quota`). Limits are set by the administrator, so
+//! SETQUOTA is not offered.
+
+use super::mutf7;
+use super::session::{store_error, tagged, untagged, Session, State};
+use super::view::MailRead;
+use crate::store::canonical_mailbox_name;
+
+impl Session {
+    /// GETQUOTA (root given) or GETQUOTAROOT (mailbox given).
+    pub(crate) fn get_quota(
+        &self,
+        tag: &str,
+        root: Option<&str>,
+        mailbox: Option<&str>,
+        store: &dyn MailRead,
+        out: &mut Vec<u8>,
+    ) {
+        let (State::Authenticated(user) | State::Selected(user, _)) = &self.state else {
+            return;
+        };
+        if root.is_some_and(|r| !r.is_empty()) {
+            return tagged(out, tag, "NO", "[NONEXISTENT] no such quota root");
+        }
+        if let Some(name) = mailbox {
+            let Ok(decoded) = mutf7::decode(name) else {
+                return tagged(out, tag, "BAD", "invalid modified UTF-7 mailbox name");
+            };
+            match store.mailbox(user.id, canonical_mailbox_name(&decoded)) {
+                Ok(Some(_)) => {}
+                Ok(None) => return tagged(out, tag, "NO", "[NONEXISTENT] no such mailbox"),
+                Err(e) => return store_error(out, tag, &e),
+            }
+            let mut line = b"* QUOTAROOT ".to_vec();
+            super::cmd_mailbox::quote(&mutf7::encode(&decoded), &mut line);
+            line.extend_from_slice(b" \"\"\r\n");
+            out.extend_from_slice(&line);
+        }
+        let (account, usage) = match (store.user(&user.name), store.usage(user.id)) {
+            (Ok(Some(a)), Ok(u)) => (a, u),
+            (Err(e), _) | (_, Err(e)) => return store_error(out, tag, &e),
+            (Ok(None), _) => return tagged(out, tag, "NO", "[NONEXISTENT] account is gone"),
+        };
+        // RFC 9208 §5.1: STORAGE is counted in units of 1024 octets.
+        let resources = match account.quota {
+            Some(limit) => format!("STORAGE {} {}", usage.bytes.div_ceil(1024), limit / 1024),
+            None => String::new(),
+        };
+        untagged(out, &format!("QUOTA \"\" ({resources})"));
+        let command = if mailbox.is_some() { "GETQUOTAROOT" } else { "GETQUOTA" };
+        tagged(out, tag, "OK", &format!("{command} completed"));
+    }
+}
