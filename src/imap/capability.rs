@@ -77,6 +77,11 @@ const AUTHENTICATED: &[&str] = &[
     "SPECIAL-USE",
     "QUOTA",
     "QUOTA=RES-STORAGE",
+    "CONDSTORE",
+    "QRESYNC",
+    "ESEARCH",
+    "SEARCHRES",
+    "WITHIN",
 ];
 
 /// The CAPABILITY response body (without "* CAPABILITY").

@@ -1,6 +1,6 @@
 //! STARTTLS, LOGIN, AUTHENTICATE (with SASL-IR), ENABLE and ID.
 
-use super::session::{tagged, untagged, Action, Pending, Session};
+use super::session::{tagged, untagged, Action, Pending, Session, State};
 use super::types::Command;
 use crate::auth::login::Credentials;
 use crate::auth::sasl::{self, Mechanism, Response, SaslExchange};
@@ -66,10 +66,23 @@ impl Session {
         self.sasl_step(tag, Box::new(exchange), step, String::new(), out)
     }
 
-    /// RFC 5161: only extensions that change the server's behaviour need enabling, and none of
-    /// those ringmail advertises yet (CONDSTORE, QRESYNC, IMAP4rev2, UTF8=ACCEPT come with their
-    /// implementations), so nothing is enabled and unknown names are ignored.
-    fn enable(&mut self, _caps: &[String], out: &mut Vec<u8>) {
-        untagged(out, "ENABLED");
+    /// RFC 5161. CONDSTORE (RFC 7162 §3.1) and QRESYNC (§3.2.3, which implies CONDSTORE)
+    /// change what the server sends; unknown names are ignored.
+    fn enable(&mut self, caps: &[String], out: &mut Vec<u8>) {
+        let (State::Authenticated(user) | State::Selected(user, _)) = &mut self.state else {
+            return;
+        };
+        let mut line = String::from("ENABLED");
+        for cap in caps {
+            if cap.eq_ignore_ascii_case("CONDSTORE") && !user.enabled.condstore {
+                user.enabled.condstore = true;
+                line.push_str(" CONDSTORE");
+            } else if cap.eq_ignore_ascii_case("QRESYNC") && !user.enabled.qresync {
+                user.enabled.qresync = true;
+                user.enabled.condstore = true;
+                line.push_str(" QRESYNC");
+            }
+        }
+        untagged(out, &line);
     }
 }

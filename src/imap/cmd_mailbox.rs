@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::cmd_message::WritePending;
 use super::mutf7;
 use super::session::{store_error, tagged, untagged, Action, Ctx, Pending, Selected, Session, State};
-use super::types::{AppendMessage, Command, StatusItem};
+use super::types::{AppendMessage, Command, Qresync, SelectParams, StatusItem};
 use super::view::MailRead;
 use crate::mime::{IngestError, Structure};
 use crate::store::records::{flags, MailboxId, SpecialUse, UserId};
@@ -142,8 +142,8 @@ impl Session {
             Action::Write(op)
         };
         match command {
-            Command::Select { mailbox, .. } => self.select(tag, &mailbox, false, ctx, out),
-            Command::Examine { mailbox, .. } => self.select(tag, &mailbox, true, ctx, out),
+            Command::Select { mailbox, params } => self.select(tag, &mailbox, false, params, ctx, out),
+            Command::Examine { mailbox, params } => self.select(tag, &mailbox, true, params, ctx, out),
             Command::Create { mailbox, .. } => {
                 let Some(name) = self.mailbox_name(&tag, &mailbox, out) else {
                     return Action::Continue;
@@ -231,7 +231,23 @@ impl Session {
         }
     }
 
-    fn select(&mut self, tag: String, name: &str, read_only: bool, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
+    fn select(
+        &mut self,
+        tag: String,
+        name: &str,
+        read_only: bool,
+        params: SelectParams,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        if params.qresync.is_some() && !self.enabled().qresync {
+            // RFC 7162 §3.2.5: QRESYNC parameters need ENABLE QRESYNC first.
+            tagged(out, &tag, "BAD", "QRESYNC is not enabled");
+            return Action::Continue;
+        }
+        if params.condstore {
+            self.enable_condstore();
+        }
         // RFC 9051 §6.3.2: a SELECT, even a failing one, first leaves the current mailbox.
         if let State::Selected(..) = self.state {
             let State::Selected(user, _) = std::mem::replace(&mut self.state, State::Logout) else {
@@ -256,11 +272,12 @@ impl Session {
         if read_only {
             // EXAMINE leaves \Recent as it is (RFC 3501 §6.3.2).
             let first_recent = mailbox.first_recent_uid.max(1);
-            return self.enter_selected(tag, mailbox, true, first_recent, ctx, out);
+            return self.enter_selected(tag, mailbox, (true, first_recent), params.qresync, ctx, out);
         }
         self.pending = Pending::Write(WritePending::Select {
             tag,
             mailbox: Box::new(mailbox),
+            qresync: params.qresync,
         });
         let Pending::Write(WritePending::Select { mailbox, .. }) = &self.pending else {
             unreachable!("just set")
@@ -273,8 +290,8 @@ impl Session {
         &mut self,
         tag: String,
         mailbox: Mailbox,
-        read_only: bool,
-        first_recent: u32,
+        (read_only, first_recent): (bool, u32),
+        qresync: Option<Qresync>,
         ctx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
     ) -> Action {
@@ -322,6 +339,12 @@ impl Session {
         }
         untagged(out, &format!("OK [UIDVALIDITY {}] UIDs valid", mailbox.uid_validity));
         untagged(out, &format!("OK [UIDNEXT {}] predicted next UID", mailbox.uid_next));
+        if self.enabled().condstore {
+            untagged(out, &format!("OK [HIGHESTMODSEQ {}] highest", mailbox.highest_modseq));
+        }
+        if let Some(q) = qresync.filter(|q| q.uid_validity == mailbox.uid_validity) {
+            super::cmd_message::qresync_report(ctx.store, &mailbox, &view, &q, first_recent, out);
+        }
         let (State::Authenticated(user) | State::Selected(user, _)) = std::mem::replace(&mut self.state, State::Logout)
         else {
             unreachable!("SELECT runs after login")

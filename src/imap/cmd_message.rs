@@ -9,7 +9,7 @@ use super::cmd_mailbox::split_flags;
 use super::fetch::{self, FetchOptions, MessageMeta};
 use super::search::{self, Candidate, SearchContext, SearchData};
 use super::session::{store_error, tagged, untagged, Action, Ctx, Enabled, Pending, Selected, Session, State};
-use super::types::{Command, FetchAttr, SeqBound, SequenceSet, StoreMode};
+use super::types::{Command, FetchAttr, Qresync, SeqBound, SequenceSet, StoreMode};
 use super::view::{MailRead, MessageBytes, UidView};
 use crate::mime::Structure;
 use crate::store::records::{flags, FlagMode, Uid};
@@ -28,6 +28,7 @@ pub(crate) enum WritePending {
     Select {
         tag: String,
         mailbox: Box<Mailbox>,
+        qresync: Option<Qresync>,
     },
     Store {
         tag: String,
@@ -60,6 +61,8 @@ pub(crate) struct FetchJob {
     targets: Vec<(u32, Uid)>,
     next: usize,
     set_seen: Vec<Uid>,
+    /// RFC 7162 §3.1.4: only messages changed after this modseq.
+    changed_since: Option<u64>,
 }
 
 /// Message sequence numbers and UIDs a set names in `view` (RFC 9051 §9 seq-range semantics:
@@ -110,7 +113,7 @@ pub(crate) fn resolve(set: &SequenceSet, view: &UidView, uid: bool, saved: &[Uid
 pub(crate) fn report_flag_changes(
     store: &dyn MailRead,
     sel: &Selected,
-    _enabled: Enabled,
+    enabled: Enabled,
     known: u64,
     out: &mut Vec<u8>,
 ) {
@@ -119,12 +122,27 @@ pub(crate) fn report_flag_changes(
             return;
         }
         if let Some(seq) = sel.view.seq_of(uid) {
-            flags_response(seq, uid, record, uid >= sel.first_recent, true, out);
+            flags_response(
+                seq,
+                uid,
+                record,
+                uid >= sel.first_recent,
+                (true, enabled.condstore),
+                out,
+            );
         }
     });
 }
 
-fn flags_response(seq: u32, uid: Uid, record: &MessageRecord, recent: bool, with_uid: bool, out: &mut Vec<u8>) {
+/// `* seq FETCH (FLAGS (...) [UID u] [MODSEQ (m)])`.
+fn flags_response(
+    seq: u32,
+    uid: Uid,
+    record: &MessageRecord,
+    recent: bool,
+    (with_uid, condstore): (bool, bool),
+    out: &mut Vec<u8>,
+) {
     let mut n = itoa::Buffer::new();
     out.extend_from_slice(b"* ");
     out.extend_from_slice(n.format(seq).as_bytes());
@@ -134,7 +152,59 @@ fn flags_response(seq: u32, uid: Uid, record: &MessageRecord, recent: bool, with
         out.extend_from_slice(b" UID ");
         out.extend_from_slice(n.format(uid).as_bytes());
     }
+    if condstore {
+        // RFC 7162 §3.1.4.1: once CONDSTORE is on, every FETCH response carries MODSEQ.
+        out.extend_from_slice(b" MODSEQ (");
+        out.extend_from_slice(n.format(record.modseq).as_bytes());
+        out.push(b')');
+    }
     out.extend_from_slice(b")\r\n");
+}
+
+/// Whether `n` is in a UID set, with `*` meaning `star`.
+fn in_set(set: &SequenceSet, n: u32, star: u32) -> bool {
+    let SequenceSet::Ranges(ranges) = set else {
+        return false;
+    };
+    let value = |b: SeqBound| match b {
+        SeqBound::Num(x) => x,
+        SeqBound::Star => star,
+    };
+    ranges.iter().any(|(a, b)| {
+        let (a, b) = (value(*a), value(*b));
+        (a.min(b)..=a.max(b)).contains(&n)
+    })
+}
+
+/// RFC 7162 §3.2.5.1: what a resynchronising client missed since its modseq — the UIDs that
+/// vanished (within its known UIDs) and the messages whose flags changed.
+pub(crate) fn qresync_report(
+    store: &dyn MailRead,
+    mailbox: &Mailbox,
+    view: &UidView,
+    q: &Qresync,
+    first_recent: Uid,
+    out: &mut Vec<u8>,
+) {
+    let star = mailbox.uid_next.saturating_sub(1);
+    let gone: Vec<Uid> = store
+        .expunged_since(mailbox.id, q.mod_seq)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|u| q.known_uids.as_ref().is_none_or(|k| in_set(k, *u, star)))
+        .collect();
+    if !gone.is_empty() {
+        out.extend_from_slice(b"* VANISHED (EARLIER) ");
+        search::sequence_set(&gone, out);
+        out.extend_from_slice(b"\r\n");
+    }
+    let _ = store.each_message(mailbox.id, &mut |uid, record| {
+        if record.modseq > q.mod_seq {
+            if let Some(seq) = view.seq_of(uid) {
+                flags_response(seq, uid, record, uid >= first_recent, (true, true), out);
+            }
+        }
+    });
 }
 
 /// Lazy access to what SEARCH keys beyond flags need.
@@ -182,7 +252,28 @@ impl Session {
         out: &mut Vec<u8>,
     ) -> Action {
         match command {
-            Command::Fetch { uid, set, attrs, .. } => self.fetch_start(tag, uid, &set, attrs, ctx, out),
+            Command::Fetch {
+                uid,
+                set,
+                attrs,
+                changed_since,
+                vanished,
+            } => {
+                if changed_since.is_some() || attrs.contains(&FetchAttr::ModSeq) {
+                    self.enable_condstore();
+                }
+                if vanished && !(uid && changed_since.is_some() && self.enabled().qresync) {
+                    // RFC 7162 §3.2.6: VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC.
+                    tagged(
+                        out,
+                        &tag,
+                        "BAD",
+                        "VANISHED needs UID FETCH with CHANGEDSINCE and QRESYNC",
+                    );
+                    return Action::Continue;
+                }
+                self.fetch_start(tag, uid, &set, attrs, (changed_since, vanished), ctx, out)
+            }
             Command::Store {
                 uid,
                 set,
@@ -190,7 +281,12 @@ impl Session {
                 silent,
                 flags,
                 unchanged_since,
-            } => self.store(tag, uid, &set, (mode, silent, &flags), unchanged_since, out),
+            } => {
+                if unchanged_since.is_some() {
+                    self.enable_condstore();
+                }
+                self.store(tag, uid, &set, (mode, silent, &flags), unchanged_since, out)
+            }
             Command::Search {
                 uid,
                 charset,
@@ -383,9 +479,14 @@ impl Session {
                 return;
             }
         }
+        let uses_modseq = search::uses_modseq(key);
+        if uses_modseq {
+            self.enable_condstore();
+        }
         let State::Selected(_, sel) = &mut self.state else {
             unreachable!("Selected only")
         };
+        let mut hit_modseq = 0u64;
         let context = SearchContext {
             now: ctx.now,
             max_uid: sel.view.uids.last().copied().unwrap_or(0),
@@ -414,15 +515,19 @@ impl Session {
             if search::matches(key, &candidate, &mut lazy, &context) {
                 hits.push(if uid { u } else { seq });
                 hit_uids.push(u);
+                hit_modseq = hit_modseq.max(record.modseq);
             }
         });
         if let Err(e) = scanned {
             return store_error(out, tag, &e);
         }
-        if returns.is_some_and(|r| r.contains(&super::types::SearchReturn::Save)) {
-            sel.saved = hit_uids;
+        if let Some(r) = returns.filter(|r| r.contains(&super::types::SearchReturn::Save)) {
+            // RFC 5182 §2.1: with MIN/MAX only, only those are saved.
+            sel.saved = search::saved_hits(r, &hit_uids);
+            sel.saved.sort_unstable();
         }
-        search::render_results(tag, uid, returns, false, &hits, None, out);
+        let modseq = uses_modseq.then_some(hit_modseq);
+        search::render_results(tag, uid, returns, false, &hits, modseq, out);
         tagged(
             out,
             tag,
@@ -435,16 +540,35 @@ impl Session {
         );
     }
 
+    #[allow(clippy::too_many_arguments)] // one FETCH command's parts
     fn fetch_start(
         &mut self,
         tag: String,
         uid: bool,
         set: &SequenceSet,
         attrs: Vec<FetchAttr>,
+        (changed_since, vanished): (Option<u64>, bool),
         ctx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
     ) -> Action {
         let sel = self.selected();
+        if let (true, Some(since)) = (vanished, changed_since) {
+            // `*` reaches every UID ever assigned here, expunged ones included: a client asking
+            // `1:*` wants to hear about all of them.
+            let star = Uid::MAX;
+            let gone: Vec<Uid> = ctx
+                .store
+                .expunged_since(sel.mailbox, since)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|u| in_set(set, *u, star))
+                .collect();
+            if !gone.is_empty() {
+                out.extend_from_slice(b"* VANISHED (EARLIER) ");
+                search::sequence_set(&gone, out);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
         let targets = match resolve(set, &sel.view, uid, &sel.saved) {
             Ok(t) => t,
             Err(why) => {
@@ -464,6 +588,7 @@ impl Session {
             targets,
             next: 0,
             set_seen: Vec::new(),
+            changed_since,
         };
         self.fetch_resume(job, ctx, out)
     }
@@ -475,7 +600,7 @@ impl Session {
         let opts = FetchOptions {
             imap4rev2: false,
             utf8: false,
-            condstore: false,
+            condstore: self.enabled().condstore,
             read_only,
         };
         while job.next < job.targets.len() {
@@ -486,6 +611,7 @@ impl Session {
             let (seq, uid) = job.targets[job.next];
             job.next += 1;
             let record = match ctx.store.message(mailbox, uid) {
+                Ok(Some(r)) if job.changed_since.is_some_and(|since| r.modseq <= since) => continue,
                 Ok(Some(r)) => r,
                 // Expunged by another session since this one's view: nothing to send.
                 Ok(None) => continue,
@@ -571,10 +697,11 @@ impl Session {
         };
         match (pending, outcome) {
             (WritePending::Simple { command, .. }, _) => tagged(out, &tag, "OK", &format!("{command} completed")),
-            (WritePending::Select { mailbox, .. }, WriteOutcome::Recent(first)) => {
-                return self.enter_selected(tag, *mailbox, false, first, ctx, out);
+            (WritePending::Select { mailbox, qresync, .. }, WriteOutcome::Recent(first)) => {
+                return self.enter_selected(tag, *mailbox, (false, first), qresync, ctx, out);
             }
             (WritePending::Store { uid, silent, .. }, WriteOutcome::Flags { changed, modified }) => {
+                let condstore = self.enabled().condstore;
                 let sel = self.selected();
                 for c in changed.iter().filter(|_| !silent) {
                     if let Some(seq) = sel.view.seq_of(c.uid) {
@@ -587,7 +714,7 @@ impl Session {
                             modseq: c.modseq,
                             body_id: 0,
                         };
-                        flags_response(seq, c.uid, &record, c.uid >= sel.first_recent, uid, out);
+                        flags_response(seq, c.uid, &record, c.uid >= sel.first_recent, (uid, condstore), out);
                     }
                 }
                 if modified.is_empty() {

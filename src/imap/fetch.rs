@@ -192,9 +192,8 @@ fn item(
     opts: &FetchOptions,
     bytes: &dyn MessageBytes,
 ) -> Result<(), FetchError> {
-    let s = meta.structure;
-    let record = meta.record;
     let out = items.next();
+    let record = meta.record;
     match attr {
         FetchAttr::Uid => {
             out.extend_from_slice(b"UID ");
@@ -212,6 +211,45 @@ fn item(
             out.extend_from_slice(b"RFC822.SIZE ");
             format::number(out, record.size);
         }
+        FetchAttr::ModSeq => {
+            // RFC 7162 §3.1.4.1: MODSEQ (mod-sequence-value).
+            out.extend_from_slice(b"MODSEQ (");
+            format::number(out, record.modseq);
+            out.push(b')');
+        }
+        FetchAttr::SaveDate => {
+            // RFC 8514 §4: NIL when the save date is not known (records from before it was kept).
+            out.extend_from_slice(b"SAVEDATE ");
+            if record.save_date == 0 {
+                out.extend_from_slice(b"NIL");
+            } else {
+                format::date_time(out, record.save_date);
+            }
+        }
+        FetchAttr::EmailId => {
+            // RFC 8474 §5.1: copies of a message share its body, hence its EMAILID.
+            out.extend_from_slice(b"EMAILID (");
+            email_id(record.body_id, out);
+            out.push(b')');
+        }
+        FetchAttr::ThreadId => {
+            // RFC 8474 §5.2: NIL when the server does not compute threads.
+            out.extend_from_slice(b"THREADID NIL");
+        }
+        _ => content_item(out, attr, meta.structure, opts, bytes)?,
+    }
+    Ok(())
+}
+
+/// The items that come from the structure and the message bytes.
+fn content_item(
+    out: &mut Vec<u8>,
+    attr: &FetchAttr,
+    s: &Structure,
+    opts: &FetchOptions,
+    bytes: &dyn MessageBytes,
+) -> Result<(), FetchError> {
+    match attr {
         FetchAttr::Envelope => {
             out.extend_from_slice(b"ENVELOPE ");
             rendered(out, &s.envelope, b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
@@ -239,37 +277,21 @@ fn item(
         }
         FetchAttr::Binary { part, partial, .. } => binary(out, s, bytes, part, *partial)?,
         FetchAttr::BinarySize { part } => binary_size(out, s, bytes, part)?,
-        FetchAttr::ModSeq => {
-            // RFC 7162 §3.1.4.1: MODSEQ (mod-sequence-value).
-            out.extend_from_slice(b"MODSEQ (");
-            format::number(out, record.modseq);
-            out.push(b')');
-        }
-        FetchAttr::SaveDate => {
-            // RFC 8514 §4: NIL when the save date is not known (records from before it was kept).
-            out.extend_from_slice(b"SAVEDATE ");
-            if record.save_date == 0 {
-                out.extend_from_slice(b"NIL");
-            } else {
-                format::date_time(out, record.save_date);
-            }
-        }
-        FetchAttr::EmailId => {
-            // RFC 8474 §5.1: copies of a message share its body, hence its EMAILID.
-            out.extend_from_slice(b"EMAILID (");
-            email_id(record.body_id, out);
-            out.push(b')');
-        }
-        FetchAttr::ThreadId => {
-            // RFC 8474 §5.2: NIL when the server does not compute threads.
-            out.extend_from_slice(b"THREADID NIL");
-        }
         FetchAttr::Preview { .. } => {
             // RFC 8970 §3: computed at delivery, so LAZY never has to wait; "" when the message
             // has no text to preview.
             out.extend_from_slice(b"PREVIEW ");
             format::string(out, s.preview.as_bytes(), opts.utf8 || opts.imap4rev2);
         }
+        // The record's items are written by `item`.
+        FetchAttr::Uid
+        | FetchAttr::Flags
+        | FetchAttr::InternalDate
+        | FetchAttr::Rfc822Size
+        | FetchAttr::ModSeq
+        | FetchAttr::SaveDate
+        | FetchAttr::EmailId
+        | FetchAttr::ThreadId => {}
     }
     Ok(())
 }
@@ -562,4 +584,566 @@ fn binary_size(out: &mut Vec<u8>, s: &Structure, bytes: &dyn MessageBytes, part:
     out.extend_from_slice(b"] ");
     format::number(out, size);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 3501 §6.4.5-style layout: a folded top-level header, a quoted-printable text part, a
+    /// base64 binary part, an encapsulated multipart message, a part in an encoding nobody
+    /// knows, and a base64 text part.
+    const MSG: &str = "From: a@example.com\r\n\
+Subject: fixture\r\n\
+X-Folded: one\r\n  two\r\n\
+Content-Type: multipart/mixed; boundary=\"outer\"\r\n\
+\r\n\
+preamble\r\n\
+--outer\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+Content-Transfer-Encoding: quoted-printable\r\n\
+\r\n\
+Gr=C3=BC=C3=9Fe=\r\n Welt\r\n\
+--outer\r\n\
+Content-Type: application/octet-stream\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+AAECAw==\r\n\
+--outer\r\n\
+Content-Type: message/rfc822\r\n\
+\r\n\
+Subject: inner\r\n\
+X-Inner: a\r\n b\r\n\
+Content-Type: multipart/alternative; boundary=\"alt\"\r\n\
+\r\n\
+--alt\r\n\
+Content-Type: text/plain\r\n\
+\r\n\
+inner plain\r\n\
+--alt\r\n\
+Content-Type: text/html\r\n\
+\r\n\
+<b>inner</b>\r\n\
+--alt--\r\n\
+--outer\r\n\
+Content-Type: text/plain\r\n\
+Content-Transfer-Encoding: x-uuencode\r\n\
+\r\n\
+begin 644 x\r\n\
+--outer\r\n\
+Content-Type: text/plain\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+SGVsbG8s\r\nIHdvcmxk\r\n\
+--outer--\r\n";
+
+    const HEADER: &str = "From: a@example.com\r\nSubject: fixture\r\nX-Folded: one\r\n  two\r\n\
+Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n";
+
+    fn record(flag_bits: u8) -> MessageRecord {
+        MessageRecord {
+            flags: flag_bits,
+            internal_date: 837_595_405,
+            save_date: 1_700_000_000,
+            size: MSG.len() as u64,
+            modseq: 42,
+            body_id: 0xabc,
+            keywords: vec!["$Forwarded".into(), "work".into()],
+        }
+    }
+
+    fn structure() -> Structure {
+        crate::mime::ingest(MSG.as_bytes().to_vec())
+            .expect("fixture is valid")
+            .1
+    }
+
+    struct Run {
+        record: MessageRecord,
+        uid_command: bool,
+        opts: FetchOptions,
+        recent: bool,
+        include_flags: bool,
+    }
+
+    impl Default for Run {
+        fn default() -> Self {
+            Run {
+                record: record(flags::ANSWERED | flags::FLAGGED),
+                uid_command: false,
+                opts: FetchOptions::default(),
+                recent: false,
+                include_flags: false,
+            }
+        }
+    }
+
+    impl Run {
+        fn fetch(&self, attrs: &[FetchAttr]) -> (String, Result<FetchEffect, FetchError>) {
+            let s = structure();
+            let meta = MessageMeta {
+                seq: 7,
+                uid: 70,
+                record: &self.record,
+                structure: &s,
+                recent: self.recent,
+                include_flags: self.include_flags,
+            };
+            let bytes = MSG.as_bytes().to_vec();
+            let mut out = b"prior ".to_vec();
+            let r = render(&meta, attrs, self.uid_command, &self.opts, &bytes, &mut out);
+            assert!(out.starts_with(b"prior "));
+            (String::from_utf8_lossy(&out[6..]).into_owned(), r)
+        }
+
+        /// The items of a one-attribute response, without `* 7 FETCH (` and `)\r\n`.
+        fn item(&self, attr: FetchAttr) -> String {
+            let (out, r) = self.fetch(&[attr]);
+            r.expect("no error");
+            out.strip_prefix("* 7 FETCH (")
+                .and_then(|o| o.strip_suffix(")\r\n"))
+                .unwrap_or_else(|| panic!("framing: {out:?}"))
+                .to_string()
+        }
+    }
+
+    fn peek(part: &[u32], text: SectionText, partial: Option<(u32, u32)>) -> FetchAttr {
+        FetchAttr::BodySection {
+            peek: true,
+            section: Section {
+                part: part.to_vec(),
+                text,
+            },
+            partial: partial.map(|(origin, count)| Partial { origin, count }),
+        }
+    }
+
+    fn binary(part: &[u32], partial: Option<(u32, u32)>) -> FetchAttr {
+        FetchAttr::Binary {
+            peek: true,
+            part: part.to_vec(),
+            partial: partial.map(|(origin, count)| Partial { origin, count }),
+        }
+    }
+
+    fn names(n: &[&str]) -> Vec<String> {
+        n.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn lit(data: &str) -> String {
+        format!("{{{}}}\r\n{data}", data.len())
+    }
+
+    fn slice(path: &[u32], sec: MimeSection) -> &'static str {
+        &MSG[structure().section(path, sec).expect("section exists")]
+    }
+
+    #[test]
+    fn simple_items() {
+        let s = structure();
+        // \Seen already set: RFC822 and RFC822.TEXT would otherwise add FLAGS.
+        let run = Run {
+            record: record(flags::SEEN | flags::ANSWERED | flags::FLAGGED),
+            ..Run::default()
+        };
+        let cases: Vec<(FetchAttr, String)> = vec![
+            (
+                FetchAttr::Flags,
+                "FLAGS (\\Seen \\Answered \\Flagged $Forwarded work)".into(),
+            ),
+            (
+                FetchAttr::InternalDate,
+                "INTERNALDATE \"17-Jul-1996 09:23:25 +0000\"".into(),
+            ),
+            (FetchAttr::Rfc822Size, format!("RFC822.SIZE {}", MSG.len())),
+            (FetchAttr::Envelope, format!("ENVELOPE {}", s.envelope)),
+            (FetchAttr::Body, format!("BODY {}", s.body)),
+            (FetchAttr::BodyStructure, format!("BODYSTRUCTURE {}", s.bodystructure)),
+            (FetchAttr::Uid, "UID 70".into()),
+            (FetchAttr::ModSeq, "MODSEQ (42)".into()),
+            (FetchAttr::SaveDate, "SAVEDATE \"14-Nov-2023 22:13:20 +0000\"".into()),
+            (FetchAttr::EmailId, "EMAILID (M0000000000000abc)".into()),
+            (FetchAttr::ThreadId, "THREADID NIL".into()),
+            (
+                FetchAttr::Preview { lazy: true },
+                format!("PREVIEW {}", lit("Grüße Welt")),
+            ),
+            (FetchAttr::Rfc822, format!("RFC822 {}", lit(MSG))),
+            (FetchAttr::Rfc822Header, format!("RFC822.HEADER {}", lit(HEADER))),
+            (
+                FetchAttr::Rfc822Text,
+                format!("RFC822.TEXT {}", lit(&MSG[HEADER.len()..])),
+            ),
+        ];
+        for (attr, want) in cases {
+            assert_eq!(run.item(attr.clone()), want, "{attr:?}");
+        }
+        let rev2 = Run {
+            opts: FetchOptions {
+                imap4rev2: true,
+                ..FetchOptions::default()
+            },
+            ..Run::default()
+        };
+        assert_eq!(rev2.item(FetchAttr::Preview { lazy: false }), "PREVIEW \"Grüße Welt\"");
+        let mut unknown_save = Run::default();
+        unknown_save.record.save_date = 0;
+        assert_eq!(unknown_save.item(FetchAttr::SaveDate), "SAVEDATE NIL");
+    }
+
+    #[test]
+    fn body_sections() {
+        let run = Run::default();
+        let cases: Vec<(FetchAttr, String)> = vec![
+            (peek(&[], SectionText::Full, None), format!("BODY[] {}", lit(MSG))),
+            (peek(&[], SectionText::Header, None), format!("BODY[HEADER] {}", lit(HEADER))),
+            (
+                peek(&[], SectionText::Text, None),
+                format!("BODY[TEXT] {}", lit(slice(&[], MimeSection::Text))),
+            ),
+            (
+                peek(&[1], SectionText::Full, None),
+                format!("BODY[1] {}", lit("Gr=C3=BC=C3=9Fe=\r\n Welt")),
+            ),
+            (
+                peek(&[1], SectionText::Mime, None),
+                format!(
+                    "BODY[1.MIME] {}",
+                    lit("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+                ),
+            ),
+            (
+                peek(&[3], SectionText::Header, None),
+                format!("BODY[3.HEADER] {}", lit(slice(&[3], MimeSection::Header))),
+            ),
+            (
+                peek(&[3], SectionText::Text, None),
+                format!("BODY[3.TEXT] {}", lit(slice(&[3], MimeSection::Text))),
+            ),
+            (
+                peek(&[3], SectionText::Mime, None),
+                format!("BODY[3.MIME] {}", lit("Content-Type: message/rfc822\r\n\r\n")),
+            ),
+            (peek(&[3, 1], SectionText::Full, None), format!("BODY[3.1] {}", lit("inner plain"))),
+            (
+                peek(&[3, 2], SectionText::Mime, None),
+                format!("BODY[3.2.MIME] {}", lit("Content-Type: text/html\r\n\r\n")),
+            ),
+            (peek(&[3, 2], SectionText::Full, None), format!("BODY[3.2] {}", lit("<b>inner</b>"))),
+            // Sections that do not exist are NIL.
+            (peek(&[6], SectionText::Full, None), "BODY[6] NIL".into()),
+            (peek(&[3, 3], SectionText::Full, None), "BODY[3.3] NIL".into()),
+            (peek(&[1], SectionText::Header, None), "BODY[1.HEADER] NIL".into()),
+            (peek(&[1], SectionText::Text, None), "BODY[1.TEXT] NIL".into()),
+            (peek(&[], SectionText::Mime, None), "BODY[MIME] NIL".into()),
+            (
+                peek(&[1], SectionText::HeaderFields(names(&["Subject"])), None),
+                "BODY[1.HEADER.FIELDS (Subject)] NIL".into(),
+            ),
+            (peek(&[0], SectionText::Full, None), "BODY[0] NIL".into()),
+        ];
+        for (attr, want) in cases {
+            assert_eq!(run.item(attr.clone()), want, "{attr:?}");
+        }
+    }
+
+    #[test]
+    fn header_fields() {
+        let run = Run::default();
+        let cases: Vec<(FetchAttr, String)> = vec![
+            (
+                peek(&[], SectionText::HeaderFields(names(&["x-folded", "SUBJECT"])), None),
+                format!(
+                    "BODY[HEADER.FIELDS (x-folded SUBJECT)] {}",
+                    lit("Subject: fixture\r\nX-Folded: one\r\n  two\r\n\r\n")
+                ),
+            ),
+            (
+                peek(
+                    &[],
+                    SectionText::HeaderFieldsNot(names(&["Content-Type", "x-folded"])),
+                    None,
+                ),
+                format!(
+                    "BODY[HEADER.FIELDS.NOT (Content-Type x-folded)] {}",
+                    lit("From: a@example.com\r\nSubject: fixture\r\n\r\n")
+                ),
+            ),
+            (
+                peek(&[], SectionText::HeaderFields(names(&["Nothing"])), None),
+                format!("BODY[HEADER.FIELDS (Nothing)] {}", lit("\r\n")),
+            ),
+            (
+                peek(&[3], SectionText::HeaderFields(names(&["X-Inner"])), None),
+                format!("BODY[3.HEADER.FIELDS (X-Inner)] {}", lit("X-Inner: a\r\n b\r\n\r\n")),
+            ),
+            (
+                peek(&[], SectionText::HeaderFields(names(&["Subject"])), Some((2, 5))),
+                format!("BODY[HEADER.FIELDS (Subject)]<2> {}", lit("bject")),
+            ),
+            (
+                peek(&[], SectionText::HeaderFields(names(&["Subject"])), Some((100, 5))),
+                "BODY[HEADER.FIELDS (Subject)]<100> \"\"".into(),
+            ),
+            (
+                peek(&[], SectionText::HeaderFields(names(&["A]B", "two words"])), None),
+                format!("BODY[HEADER.FIELDS (\"A]B\" \"two words\")] {}", lit("\r\n")),
+            ),
+        ];
+        for (attr, want) in cases {
+            assert_eq!(run.item(attr.clone()), want, "{attr:?}");
+        }
+    }
+
+    #[test]
+    fn partial_fetches() {
+        let run = Run::default();
+        let text = "Gr=C3=BC=C3=9Fe=\r\n Welt";
+        let n = text.len() as u32;
+        let cases: Vec<(Option<(u32, u32)>, String)> = vec![
+            (Some((0, 2)), format!("BODY[1]<0> {}", lit("Gr"))),
+            (Some((2, 3)), format!("BODY[1]<2> {}", lit("=C3"))),
+            (Some((n - 4, 100)), format!("BODY[1]<{}> {}", n - 4, lit("Welt"))),
+            (Some((n, 10)), format!("BODY[1]<{n}> \"\"")),
+            (Some((n + 1, 10)), format!("BODY[1]<{}> \"\"", n + 1)),
+            (Some((u32::MAX, u32::MAX)), format!("BODY[1]<{}> \"\"", u32::MAX)),
+            (Some((0, u32::MAX)), format!("BODY[1]<0> {}", lit(text))),
+        ];
+        for (partial, want) in cases {
+            assert_eq!(run.item(peek(&[1], SectionText::Full, partial)), want, "{partial:?}");
+        }
+    }
+
+    #[test]
+    fn binary_items() {
+        let run = Run::default();
+        let cases: Vec<(FetchAttr, String)> = vec![
+            (binary(&[1], None), format!("BINARY[1] {}", lit("Grüße Welt"))),
+            (binary(&[2], None), "BINARY[2] ~{4}\r\n\0\x01\x02\x03".into()),
+            // literal8 only when the data sent holds NUL (RFC 3516 §4.2); CHAR8 allows the rest.
+            (binary(&[2], Some((1, 2))), "BINARY[2]<1> {2}\r\n\x01\x02".into()),
+            (binary(&[2], Some((0, 1))), "BINARY[2]<0> ~{1}\r\n\0".into()),
+            (binary(&[2], Some((4, 9))), "BINARY[2]<4> \"\"".into()),
+            (binary(&[5], None), format!("BINARY[5] {}", lit("Hello, world"))),
+            (binary(&[5], Some((7, 100))), format!("BINARY[5]<7> {}", lit("world"))),
+            (
+                binary(&[3], None),
+                format!("BINARY[3] {}", lit(slice(&[3], MimeSection::Full))),
+            ),
+            (binary(&[3, 1], None), format!("BINARY[3.1] {}", lit("inner plain"))),
+            (binary(&[], None), format!("BINARY[] {}", lit(MSG))),
+            (binary(&[9], None), "BINARY[9] NIL".into()),
+            (FetchAttr::BinarySize { part: vec![1] }, "BINARY.SIZE[1] 12".into()),
+            (FetchAttr::BinarySize { part: vec![2] }, "BINARY.SIZE[2] 4".into()),
+            (FetchAttr::BinarySize { part: vec![5] }, "BINARY.SIZE[5] 12".into()),
+            (FetchAttr::BinarySize { part: vec![3, 2] }, "BINARY.SIZE[3.2] 12".into()),
+            (FetchAttr::BinarySize { part: vec![9] }, "BINARY.SIZE[9] 0".into()),
+        ];
+        for (attr, want) in cases {
+            assert_eq!(run.item(attr.clone()), want, "{attr:?}");
+        }
+        // RFC 3516 §4.3: UNKNOWN-CTE, and nothing written for the message.
+        for attr in [binary(&[4], None), FetchAttr::BinarySize { part: vec![4] }] {
+            let (out, r) = run.fetch(&[FetchAttr::Uid, attr]);
+            assert_eq!(
+                r,
+                Err(FetchError::UnknownCte {
+                    part: vec![4],
+                    encoding: "x-uuencode".into()
+                })
+            );
+            assert_eq!(out, "");
+        }
+    }
+
+    #[test]
+    fn seen_rules() {
+        let unseen = Run::default();
+        let seen = Run {
+            record: record(flags::SEEN),
+            ..Run::default()
+        };
+        let examine = Run {
+            opts: FetchOptions {
+                read_only: true,
+                ..FetchOptions::default()
+            },
+            ..Run::default()
+        };
+        let body = |peek: bool| FetchAttr::BodySection {
+            peek,
+            section: Section {
+                part: vec![1],
+                text: SectionText::Full,
+            },
+            partial: None,
+        };
+        let bin = FetchAttr::Binary {
+            peek: false,
+            part: vec![1],
+            partial: None,
+        };
+        let cases: Vec<(&Run, FetchAttr, bool)> = vec![
+            (&unseen, body(false), true),
+            (&unseen, body(true), false),
+            (&unseen, FetchAttr::Rfc822, true),
+            (&unseen, FetchAttr::Rfc822Text, true),
+            (&unseen, FetchAttr::Rfc822Header, false),
+            (&unseen, bin.clone(), true),
+            (&unseen, FetchAttr::BinarySize { part: vec![1] }, false),
+            (&unseen, FetchAttr::Body, false),
+            (&seen, body(false), false),
+            (&examine, body(false), false),
+        ];
+        for (run, attr, want) in cases {
+            let (out, r) = run.fetch(std::slice::from_ref(&attr));
+            assert_eq!(r, Ok(FetchEffect { set_seen: want }), "{attr:?}");
+            // RFC 9051 §6.4.5: the changed flags go with the response.
+            assert_eq!(
+                out.ends_with(" FLAGS (\\Seen \\Answered \\Flagged $Forwarded work))\r\n"),
+                want,
+                "{attr:?}: {out}"
+            );
+        }
+        // Requested FLAGS show \Seen once, not twice.
+        let (out, _) = unseen.fetch(&[FetchAttr::Flags, body(false)]);
+        assert!(out.starts_with("* 7 FETCH (FLAGS (\\Seen \\Answered \\Flagged $Forwarded work) BODY[1] {"));
+        assert_eq!(out.matches("FLAGS").count(), 1);
+        let told = Run {
+            include_flags: true,
+            ..Run::default()
+        };
+        assert_eq!(
+            told.fetch(&[FetchAttr::Uid]).0,
+            "* 7 FETCH (UID 70 FLAGS (\\Answered \\Flagged $Forwarded work))\r\n"
+        );
+    }
+
+    #[test]
+    fn uid_modseq_recent() {
+        let run = Run {
+            uid_command: true,
+            recent: true,
+            opts: FetchOptions {
+                condstore: true,
+                ..FetchOptions::default()
+            },
+            ..Run::default()
+        };
+        assert_eq!(
+            run.fetch(&[FetchAttr::Flags, FetchAttr::Uid]).0,
+            "* 7 FETCH (UID 70 FLAGS (\\Answered \\Flagged \\Recent $Forwarded work) MODSEQ (42))\r\n"
+        );
+        assert_eq!(
+            run.fetch(&[FetchAttr::ModSeq, FetchAttr::Rfc822Size]).0,
+            format!("* 7 FETCH (UID 70 MODSEQ (42) RFC822.SIZE {})\r\n", MSG.len())
+        );
+        let rev2 = Run {
+            recent: true,
+            opts: FetchOptions {
+                imap4rev2: true,
+                ..FetchOptions::default()
+            },
+            ..Run::default()
+        };
+        assert_eq!(
+            rev2.fetch(&[FetchAttr::Flags]).0,
+            "* 7 FETCH (FLAGS (\\Answered \\Flagged $Forwarded work))\r\n"
+        );
+        assert_eq!(Run::default().fetch(&[]).0, "* 7 FETCH ()\r\n");
+    }
+
+    #[test]
+    fn flag_lists() {
+        let mut out = Vec::new();
+        let mut r = record(flags::SEEN | flags::ANSWERED | flags::FLAGGED | flags::DELETED | flags::DRAFT);
+        r.keywords = vec!["ok".into(), "bad word".into(), "".into(), "(x".into()];
+        flags_list(&r, true, &mut out);
+        assert_eq!(out, b"(\\Seen \\Answered \\Flagged \\Deleted \\Draft \\Recent ok)");
+        out.clear();
+        r.flags = 0;
+        r.keywords.clear();
+        flags_list(&r, false, &mut out);
+        assert_eq!(out, b"()");
+        out.clear();
+        internal_date(0, &mut out);
+        assert_eq!(out, b"\"01-Jan-1970 00:00:00 +0000\"");
+    }
+
+    /// A byte source that lies about what it copies.
+    struct Short(Vec<u8>);
+
+    impl MessageBytes for Short {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn copy(&self, range: Range<usize>, out: &mut Vec<u8>) {
+            out.extend_from_slice(&self.0[range.start..range.end.saturating_sub(3).max(range.start)]);
+        }
+    }
+
+    /// Every literal announces exactly the bytes that follow it.
+    fn literals_consistent(out: &[u8]) -> bool {
+        let mut pos = 0;
+        while let Some(i) = memchr::memchr(b'{', &out[pos..]) {
+            let open = pos + i;
+            let Some(close) = memchr::memchr(b'}', &out[open..]).map(|c| open + c) else {
+                return false;
+            };
+            let n: usize = std::str::from_utf8(&out[open + 1..close]).unwrap().parse().unwrap();
+            if out.get(close + 1..close + 3) != Some(b"\r\n") || close + 3 + n > out.len() {
+                return false;
+            }
+            pos = close + 3 + n;
+        }
+        out.ends_with(b")\r\n")
+    }
+
+    #[test]
+    fn damaged_inputs_keep_the_syntax() {
+        let mut s = structure();
+        s.envelope.clear();
+        s.body.clear();
+        let r = record(0);
+        let intact = structure();
+        let meta = MessageMeta {
+            seq: 1,
+            uid: 1,
+            record: &r,
+            structure: &intact,
+            recent: false,
+            include_flags: false,
+        };
+        let attrs = [
+            FetchAttr::Envelope,
+            FetchAttr::Body,
+            peek(&[], SectionText::Full, None),
+            peek(&[1], SectionText::Full, Some((1, 4))),
+            peek(&[3], SectionText::HeaderFields(names(&["X-Inner"])), None),
+            binary(&[2], None),
+            binary(&[5], None),
+            FetchAttr::BinarySize { part: vec![5] },
+        ];
+        let full = MSG.as_bytes().to_vec();
+        // A message shorter than its structure says (damaged store), and a source that copies
+        // fewer bytes than asked.
+        let truncated = full[..300].to_vec();
+        let sources: [&dyn MessageBytes; 3] = [&truncated, &Short(full.clone()), &full[..0].to_vec()];
+        let damaged = MessageMeta { structure: &s, ..meta };
+        for bytes in sources {
+            let mut out = Vec::new();
+            render(&damaged, &attrs, false, &FetchOptions::default(), bytes, &mut out).unwrap();
+            assert!(literals_consistent(&out), "{}", String::from_utf8_lossy(&out));
+            assert!(out.starts_with(b"* 1 FETCH (ENVELOPE (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) BODY ("));
+        }
+        // Offsets past the end of everything.
+        for p in &mut s.parts {
+            p.body_start = u32::MAX;
+            p.header_start = u32::MAX - 1;
+        }
+        let meta = MessageMeta { structure: &s, ..meta };
+        let mut out = Vec::new();
+        render(&meta, &attrs, false, &FetchOptions::default(), &full, &mut out).unwrap();
+        assert!(literals_consistent(&out), "{}", String::from_utf8_lossy(&out));
+    }
 }

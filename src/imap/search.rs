@@ -398,17 +398,24 @@ fn envelope_date(env: &[u8]) -> Option<&[u8]> {
 /// The zone of an RFC 5322 §3.3 date-time in seconds east of UTC: the last token that is not a
 /// comment, numeric or one of the §4.3 obsolete names; 0 when unknown ("-0000" included).
 fn zone_offset(date: &[u8]) -> i64 {
-    let mut depth = 0usize;
-    let mut clean = Vec::with_capacity(date.len());
-    for &b in date {
+    // The last whitespace-separated token outside (nested) comments.
+    let (mut depth, mut token, mut last) = (0usize, None::<usize>, None);
+    for (i, &b) in date.iter().chain(b" ").enumerate() {
+        let boundary = b.is_ascii_whitespace() || b == b'(' || b == b')' || depth > 0;
+        if boundary {
+            if let Some(start) = token.take() {
+                last = Some((start, i));
+            }
+        } else if token.is_none() {
+            token = Some(i);
+        }
         match b {
             b'(' => depth += 1,
             b')' => depth = depth.saturating_sub(1),
-            _ if depth == 0 => clean.push(b),
             _ => {}
         }
     }
-    let Some(zone) = clean.split(|b| b.is_ascii_whitespace()).rfind(|t| !t.is_empty()) else {
+    let Some(zone) = last.map(|(a, z)| &date[a..z]) else {
         return 0;
     };
     if let [sign @ (b'+' | b'-'), digits @ ..] = zone {
@@ -419,15 +426,20 @@ fn zone_offset(date: &[u8]) -> i64 {
         }
         return 0;
     }
-    let hours = match zone.to_ascii_uppercase().as_slice() {
-        b"EDT" => -4,
-        b"EST" | b"CDT" => -5,
-        b"CST" | b"MDT" => -6,
-        b"MST" | b"PDT" => -7,
-        b"PST" => -8,
-        _ => 0,
-    };
-    hours * 3600
+    const NAMES: [(&[u8], i64); 8] = [
+        (b"EDT", -4),
+        (b"EST", -5),
+        (b"CDT", -5),
+        (b"CST", -6),
+        (b"MDT", -6),
+        (b"MST", -7),
+        (b"PDT", -7),
+        (b"PST", -8),
+    ];
+    NAMES
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(zone))
+        .map_or(0, |(_, hours)| hours * 3600)
 }
 
 /// Membership in a sequence set (RFC 9051 §9: `a:b` in either order, `*` the largest number in
@@ -605,5 +617,452 @@ pub fn sequence_set(numbers: &[u32], out: &mut Vec<u8>) {
             out.push(b':');
             format::number(out, end);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sent late on 1 April in New York (2 April in UTC), encoded-words in the header, text in
+    /// ISO-8859-1 quoted-printable and UTF-8 base64, an image whose bytes must not be searched,
+    /// and an encapsulated message.
+    const MSG: &str = "Date: Tue, 1 Apr 2025 23:30:00 -0500 (EST)\r\n\
+From: =?utf-8?q?J=C3=B6rg?= <j@example.de>\r\n\
+To: Bob <bob@example.org>\r\n\
+Cc: carol@example.org\r\n\
+Bcc: dave@example.org\r\n\
+Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?= fixture-subject\r\n\
+X-Custom: folded\r\n value\r\n\
+Content-Type: multipart/mixed; boundary=b\r\n\
+\r\n\
+--b\r\n\
+Content-Type: text/plain; charset=\"ISO-8859-1\"\r\n\
+Content-Transfer-Encoding: quoted-printable\r\n\
+\r\n\
+Gr=FC=DFe aus=\r\n Berlin\r\n\
+--b\r\n\
+Content-Type: text/html; charset=utf-8\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+PHA+aHRtbC1vbmx5LXdvcmQ8L3A+\r\n\
+--b\r\n\
+Content-Type: image/png\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+c2VjcmV0IGltYWdl\r\n\
+--b\r\n\
+Content-Type: message/rfc822\r\n\
+\r\n\
+Subject: nested-subject\r\n\
+\r\n\
+deep text\r\n\
+--b--\r\n";
+
+    const APR_1: i64 = 20_179;
+    const APR_2: i64 = 20_180;
+    /// 2025-04-02T10:00:00Z.
+    const INTERNAL: i64 = 1_743_588_000;
+
+    struct Data {
+        structure: Structure,
+        bytes: Vec<u8>,
+        structure_loads: usize,
+        message_loads: usize,
+    }
+
+    impl Data {
+        fn new() -> Self {
+            let (bytes, structure) = crate::mime::ingest(MSG.as_bytes().to_vec()).expect("fixture is valid");
+            Data {
+                structure,
+                bytes,
+                structure_loads: 0,
+                message_loads: 0,
+            }
+        }
+    }
+
+    impl SearchData for Data {
+        fn structure(&mut self) -> Option<&Structure> {
+            self.structure_loads += 1;
+            Some(&self.structure)
+        }
+        fn message(&mut self) -> Option<(&Structure, &dyn MessageBytes)> {
+            self.message_loads += 1;
+            Some((&self.structure, &self.bytes))
+        }
+    }
+
+    /// A message whose structure and bytes cannot be read.
+    struct Missing;
+
+    impl SearchData for Missing {
+        fn structure(&mut self) -> Option<&Structure> {
+            None
+        }
+        fn message(&mut self) -> Option<(&Structure, &dyn MessageBytes)> {
+            None
+        }
+    }
+
+    fn record() -> MessageRecord {
+        MessageRecord {
+            flags: flags::SEEN | flags::FLAGGED,
+            internal_date: INTERNAL,
+            save_date: INTERNAL,
+            size: 1234,
+            modseq: 77,
+            body_id: 1,
+            keywords: vec!["Work".into()],
+        }
+    }
+
+    fn ctx() -> SearchContext {
+        SearchContext {
+            now: INTERNAL + 3600,
+            max_uid: 60,
+            max_seq: 9,
+            saved: Some(vec![10, 50]),
+        }
+    }
+
+    fn set(ranges: &[(Option<u32>, Option<u32>)]) -> SequenceSet {
+        let b = |n: Option<u32>| n.map_or(SeqBound::Star, SeqBound::Num);
+        SequenceSet::Ranges(ranges.iter().map(|&(a, z)| (b(a), b(z))).collect())
+    }
+
+    fn s(text: &str) -> String {
+        text.to_string()
+    }
+
+    #[test]
+    fn every_key() {
+        use SearchKey as K;
+        let not = |k: K| K::Not(Box::new(k));
+        let or = |a: K, b: K| K::Or(Box::new(a), Box::new(b));
+        let cases: Vec<(K, bool)> = vec![
+            (K::All, true),
+            (K::Answered, false),
+            (K::Unanswered, true),
+            (K::Deleted, false),
+            (K::Undeleted, true),
+            (K::Draft, false),
+            (K::Undraft, true),
+            (K::Flagged, true),
+            (K::Unflagged, false),
+            (K::Seen, true),
+            (K::Unseen, false),
+            (K::Recent, true),
+            (K::New, false),
+            (K::Old, false),
+            (K::Keyword(s("work")), true),
+            (K::Keyword(s("home")), false),
+            (K::Unkeyword(s("home")), true),
+            (K::Unkeyword(s("WORK")), false),
+            (K::Before(APR_2), false),
+            (K::Before(APR_2 + 1), true),
+            (K::On(APR_2), true),
+            (K::On(APR_1), false),
+            (K::Since(APR_2), true),
+            (K::Since(APR_2 + 1), false),
+            // The Date header's own day is 1 April (-0500), though it is 2 April in UTC.
+            (K::SentOn(APR_1), true),
+            (K::SentOn(APR_2), false),
+            (K::SentBefore(APR_2), true),
+            (K::SentBefore(APR_1), false),
+            (K::SentSince(APR_1), true),
+            (K::SentSince(APR_2), false),
+            (K::Larger(1233), true),
+            (K::Larger(1234), false),
+            (K::Smaller(1235), true),
+            (K::Smaller(1234), false),
+            (K::Header(s("x-custom"), s("FOLDED VALUE")), true),
+            (K::Header(s("X-Custom"), s("")), true),
+            (K::Header(s("X-Custom"), s("other")), false),
+            (K::Header(s("X-Missing"), s("")), false),
+            (K::From(s("JÖRG")), true),
+            (K::From(s("j@example.DE")), true),
+            (K::From(s("bob")), false),
+            (K::To(s("bob@")), true),
+            (K::To(s("carol")), false),
+            (K::Cc(s("Carol")), true),
+            (K::Cc(s("bob")), false),
+            (K::Bcc(s("dave")), true),
+            (K::Bcc(s("carol")), false),
+            (K::Subject(s("GRÜßE fixture")), true),
+            (K::Subject(s("")), true),
+            (K::Subject(s("tschüss")), false),
+            (K::Body(s("grüße AUS")), true),
+            (K::Body(s("Berlin")), true),
+            (K::Body(s("HTML-only-word")), true),
+            (K::Body(s("nested-subject")), true),
+            (K::Body(s("deep text")), true),
+            (K::Body(s("secret")), false),
+            (K::Body(s("fixture-subject")), false),
+            (K::Text(s("fixture-subject")), true),
+            (K::Text(s("grüße fixture")), true),
+            (K::Text(s("deep text")), true),
+            (K::Text(s("absent")), false),
+            (K::Uid(set(&[(Some(50), None)])), true),
+            (K::Uid(set(&[(Some(1), Some(49)), (Some(51), Some(55))])), false),
+            (K::Uid(set(&[(None, None)])), false),
+            (K::Uid(set(&[(Some(55), Some(45))])), true),
+            (K::Uid(set(&[(Some(70), None)])), false),
+            (K::Uid(SequenceSet::Saved), true),
+            (K::Seq(set(&[(Some(5), Some(5))])), true),
+            (K::Seq(set(&[(None, Some(6))])), false),
+            (K::Seq(set(&[(Some(1), None)])), true),
+            (K::Seq(SequenceSet::Saved), true),
+            (K::ModSeq(77), true),
+            (K::ModSeq(78), false),
+            (K::Older(3599), true),
+            (K::Older(3600), false),
+            (K::Younger(3600), true),
+            (K::Younger(3599), false),
+            (K::Older(u64::MAX), false),
+            (not(K::Seen), false),
+            (not(K::Deleted), true),
+            (or(K::Answered, K::Flagged), true),
+            (or(K::Answered, K::Deleted), false),
+            (or(K::Body(s("deep")), K::Answered), true),
+            (
+                K::And(vec![K::Seen, K::Body(s("deep text")), K::Subject(s("fixture"))]),
+                true,
+            ),
+            (K::And(vec![K::Body(s("deep text")), K::Unseen]), false),
+            (K::And(vec![]), true),
+        ];
+        let r = record();
+        let c = Candidate {
+            seq: 5,
+            uid: 50,
+            record: &r,
+            recent: true,
+        };
+        let ctx = ctx();
+        let mut searcher = Searcher::new();
+        for (key, want) in cases {
+            let mut data = Data::new();
+            assert_eq!(searcher.matches(&key, &c, &mut data, &ctx), want, "{key:?}");
+            assert_eq!(matches(&key, &c, &mut Data::new(), &ctx), want, "{key:?} (one-off)");
+        }
+    }
+
+    #[test]
+    fn recency_saved_and_missing_data() {
+        let mut r = record();
+        r.flags = 0;
+        let ctx_none = SearchContext { saved: None, ..ctx() };
+        let c = |recent| Candidate {
+            seq: 5,
+            uid: 50,
+            record: &r,
+            recent,
+        };
+        let cases: Vec<(SearchKey, bool, &SearchContext, bool)> = vec![
+            (SearchKey::New, true, &ctx_none, true),
+            (SearchKey::New, false, &ctx_none, false),
+            (SearchKey::Old, false, &ctx_none, true),
+            (SearchKey::Recent, false, &ctx_none, false),
+            (SearchKey::Uid(SequenceSet::Saved), true, &ctx_none, false),
+            (SearchKey::Seq(SequenceSet::Saved), true, &ctx_none, false),
+        ];
+        for (key, recent, ctx, want) in cases {
+            assert_eq!(matches(&key, &c(recent), &mut Data::new(), ctx), want, "{key:?}");
+        }
+        // RFC 9051 §9: "n:*" with n past the largest UID still holds the last message.
+        let last = Candidate { uid: 60, ..c(false) };
+        let beyond = SearchKey::Uid(set(&[(Some(70), None)]));
+        assert!(matches(&beyond, &last, &mut Data::new(), &ctx_none));
+        // Unreadable structure or bytes: keys that need them do not match.
+        for key in [
+            SearchKey::Subject(s("")),
+            SearchKey::SentSince(0),
+            SearchKey::Header(s("Date"), s("")),
+            SearchKey::Body(s("")),
+            SearchKey::Text(s("")),
+        ] {
+            assert!(!matches(&key, &c(false), &mut Missing, &ctx_none), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn loads_lazily_and_once() {
+        let r = record();
+        let c = Candidate {
+            seq: 5,
+            uid: 50,
+            record: &r,
+            recent: false,
+        };
+        let ctx = ctx();
+        let mut searcher = Searcher::new();
+        // Cheap keys are decided first: the failing flag test spares the body.
+        let key = SearchKey::And(vec![
+            SearchKey::Body(s("deep")),
+            SearchKey::Subject(s("x")),
+            SearchKey::Unseen,
+        ]);
+        let mut data = Data::new();
+        assert!(!searcher.matches(&key, &c, &mut data, &ctx));
+        assert_eq!((data.structure_loads, data.message_loads), (0, 0));
+        // Structure keys never load the bytes.
+        let key = SearchKey::Or(Box::new(SearchKey::Subject(s("none"))), Box::new(SearchKey::SentOn(0)));
+        let mut data = Data::new();
+        assert!(!searcher.matches(&key, &c, &mut data, &ctx));
+        assert_eq!(data.message_loads, 0);
+        // The header and the body text are each read once per message, however many keys.
+        let key = SearchKey::And(vec![
+            SearchKey::Body(s("deep")),
+            SearchKey::Body(s("berlin")),
+            SearchKey::From(s("jörg")),
+            SearchKey::To(s("bob")),
+            SearchKey::Text(s("dave")),
+        ]);
+        let mut data = Data::new();
+        assert!(searcher.matches(&key, &c, &mut data, &ctx));
+        assert_eq!(data.message_loads, 2);
+        // A new message starts from nothing.
+        let mut other = Data::new();
+        other.bytes = b"Subject: other\r\n\r\nplain\r\n".to_vec();
+        other.structure = crate::mime::analyze(&other.bytes).unwrap();
+        assert!(!searcher.matches(&SearchKey::Body(s("deep")), &c, &mut other, &ctx));
+        assert!(searcher.matches(&SearchKey::Text(s("other")), &c, &mut other, &ctx));
+    }
+
+    #[test]
+    fn folding_and_zones() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("Hello World", "WORLD", true),
+            ("Hello", "hello world", false),
+            ("ÄRGER", "ärger", true),
+            ("Ärger", "ÄRGER", true),
+            ("straße", "STRASSE", false),
+            ("ΣΟΦΊΑ", "σοφία", true),
+            ("abc", "", true),
+            ("", "a", false),
+        ];
+        for (hay, needle, want) in cases {
+            assert_eq!(contains_folded(hay.as_bytes(), needle), *want, "{hay:?} {needle:?}");
+        }
+        assert!(contains_folded(b"caf\xe9 latin-1 bytes", "LATIN-1"));
+        let zones: &[(&[u8], i64)] = &[
+            (b"Tue, 1 Apr 2025 23:30:00 -0500 (EST)", -5 * 3600),
+            (b"1 Apr 2025 10:00 +0530", 5 * 3600 + 30 * 60),
+            (b"1 Apr 2025 10:00 PDT", -7 * 3600),
+            (b"1 Apr 2025 10:00 GMT", 0),
+            (b"1 Apr 2025 10:00 +05", 0),
+            (b"1 Apr 2025 10:00 pst (Pacific (standard)) ", -8 * 3600),
+            (b"(only a comment)", 0),
+            (b"", 0),
+        ];
+        for (date, want) in zones {
+            assert_eq!(zone_offset(date), *want, "{:?}", String::from_utf8_lossy(date));
+        }
+        assert_eq!(envelope_date(b"(\"a \\\" b\" NIL)"), Some(&b"a \\\" b"[..]));
+        assert_eq!(envelope_date(b"({5}\r\nGr\xc3\xbc NIL)"), Some(&b"Gr\xc3\xbc "[..]));
+        assert_eq!(envelope_date(b"(NIL NIL)"), None);
+        assert_eq!(envelope_date(b"({99}\r\nshort"), None);
+        assert_eq!(
+            charset_param(b"text/plain; format=flowed; CharSet=\"koi8-r\""),
+            Some(&b"koi8-r"[..])
+        );
+        assert_eq!(charset_param(b"text/plain"), None);
+    }
+
+    fn rendered(f: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut out = Vec::new();
+        f(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn responses() {
+        use SearchReturn as R;
+        let hits = [1, 2, 3, 8, 9];
+        type Case<'a> = (bool, Option<&'a [R]>, bool, &'a [u32], Option<u64>, &'a str);
+        let cases: &[Case<'_>] = &[
+            (false, None, false, &hits, None, "* SEARCH 1 2 3 8 9\r\n"),
+            (true, None, false, &[], None, "* SEARCH\r\n"),
+            (false, None, false, &[2, 5], Some(917), "* SEARCH 2 5 (MODSEQ 917)\r\n"),
+            (false, None, false, &[], Some(917), "* SEARCH\r\n"),
+            (false, None, true, &hits, None, "* ESEARCH (TAG \"a1\") ALL 1:3,8:9\r\n"),
+            (
+                true,
+                None,
+                true,
+                &hits,
+                None,
+                "* ESEARCH (TAG \"a1\") UID ALL 1:3,8:9\r\n",
+            ),
+            (
+                false,
+                Some(&[]),
+                false,
+                &hits,
+                None,
+                "* ESEARCH (TAG \"a1\") ALL 1:3,8:9\r\n",
+            ),
+            (
+                true,
+                Some(&[R::All, R::Count, R::Max, R::Min]),
+                false,
+                &hits,
+                Some(5),
+                "* ESEARCH (TAG \"a1\") UID MIN 1 MAX 9 COUNT 5 ALL 1:3,8:9 MODSEQ 5\r\n",
+            ),
+            (
+                false,
+                Some(&[R::Min, R::Max, R::Count, R::All]),
+                true,
+                &[],
+                Some(5),
+                "* ESEARCH (TAG \"a1\") COUNT 0\r\n",
+            ),
+            (false, Some(&[R::Min]), false, &[], None, "* ESEARCH (TAG \"a1\")\r\n"),
+            (false, Some(&[R::Save]), true, &hits, None, ""),
+            (
+                false,
+                Some(&[R::Save, R::Count]),
+                false,
+                &hits,
+                None,
+                "* ESEARCH (TAG \"a1\") COUNT 5\r\n",
+            ),
+        ];
+        for &(uid, returns, always, hits, modseq, want) in cases {
+            let got = rendered(|o| render_results("a1", uid, returns, always, hits, modseq, o));
+            assert_eq!(got, want, "{returns:?} {hits:?}");
+        }
+        assert_eq!(
+            rendered(|o| render_results("q\"t", false, None, true, &[4], None, o)),
+            "* ESEARCH (TAG \"q\\\"t\") ALL 4\r\n"
+        );
+    }
+
+    #[test]
+    fn sequence_sets_and_saving() {
+        let cases: &[(&[u32], &str)] = &[
+            (&[], ""),
+            (&[4], "4"),
+            (&[1, 2, 3, 5, 7, 8, 9], "1:3,5,7:9"),
+            (&[1, 1, 2, 4, 4], "1:2,4"),
+            (&[3, 1, 2], "3,1:2"),
+            (&[u32::MAX - 1, u32::MAX], "4294967294:4294967295"),
+        ];
+        for (numbers, want) in cases {
+            assert_eq!(rendered(|o| sequence_set(numbers, o)), *want);
+        }
+        use SearchReturn as R;
+        let hits = [3, 5, 9];
+        assert_eq!(saved_hits(&[R::Save], &hits), hits);
+        assert_eq!(saved_hits(&[R::Save, R::Min], &hits), [3]);
+        assert_eq!(saved_hits(&[R::Save, R::Min, R::Max], &hits), [3, 9]);
+        assert_eq!(saved_hits(&[R::Save, R::Min, R::Max], &[4]), [4]);
+        assert_eq!(saved_hits(&[R::Save, R::Max, R::Count], &hits), hits);
+        assert_eq!(saved_hits(&[R::Save, R::Min], &[]), Vec::<u32>::new());
+        assert!(uses_modseq(&SearchKey::Not(Box::new(SearchKey::ModSeq(1)))));
+        assert!(!uses_modseq(&SearchKey::And(vec![SearchKey::All])));
     }
 }

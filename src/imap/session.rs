@@ -180,6 +180,21 @@ pub(crate) fn store_error(out: &mut Vec<u8>, tag: &str, e: &StoreError) {
 }
 
 impl Session {
+    /// Turns CONDSTORE on for the rest of the session (RFC 7162 §3.1: any CONDSTORE-aware
+    /// command enables it).
+    pub(crate) fn enable_condstore(&mut self) {
+        if let State::Authenticated(u) | State::Selected(u, _) = &mut self.state {
+            u.enabled.condstore = true;
+        }
+    }
+
+    pub(crate) fn enabled(&self) -> Enabled {
+        match &self.state {
+            State::Authenticated(u) | State::Selected(u, _) => u.enabled,
+            _ => Enabled::default(),
+        }
+    }
+
     pub fn new(settings: Settings, tls: bool) -> Session {
         let reader = CommandReader::new(Limits {
             max_line: settings.max_command_size,

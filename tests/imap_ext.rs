@@ -1,0 +1,138 @@
+//! IMAP extensions over real sockets: CONDSTORE, QRESYNC, ESEARCH, SEARCHRES, WITHIN.
+
+mod common;
+
+use common::{message, Server};
+use loadtest::client::imap::Response;
+
+fn setup(n: usize) -> Server {
+    let server = Server::start();
+    server.add_user("bob");
+    for i in 1..=n {
+        server.deliver("bob", &message(&format!("m{i}")));
+    }
+    server
+}
+
+fn has(r: &Response, needle: &str) -> bool {
+    r.lines().iter().any(|l| l.contains(needle))
+}
+
+/// The number after `key` in the first line holding it.
+fn number_after(r: &Response, key: &str) -> u64 {
+    let line = r
+        .lines()
+        .into_iter()
+        .find(|l| l.contains(key))
+        .unwrap_or_else(|| panic!("{key} in {:?}", r.lines()));
+    let rest = &line[line.find(key).unwrap() + key.len()..];
+    rest.trim_start_matches([' ', '('])
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn condstore_modseqs_and_conditional_store() {
+    let server = setup(3);
+    let mut c = server.imap_login("bob");
+    let caps = c.cmd("CAPABILITY").unwrap();
+    assert!(has(&caps, "CONDSTORE") && has(&caps, "QRESYNC") && has(&caps, "ESEARCH"));
+    let r = c.cmd("SELECT INBOX (CONDSTORE)").unwrap().expect_ok().unwrap();
+    let highest = number_after(&r, "HIGHESTMODSEQ");
+    let r = c.cmd("FETCH 1:* (FLAGS)").unwrap().expect_ok().unwrap();
+    assert!(r.lines().iter().all(|l| l.contains("MODSEQ (")), "{:?}", r.lines());
+    let r = c.cmd("STORE 2 +FLAGS (\\Seen)").unwrap().expect_ok().unwrap();
+    let m2 = number_after(&r, "MODSEQ");
+    assert!(m2 > highest);
+    let r = c
+        .cmd(&format!("FETCH 1:* (FLAGS) (CHANGEDSINCE {highest})"))
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    assert_eq!(r.untagged.len(), 1, "only message 2 changed: {:?}", r.lines());
+    let r = c
+        .cmd(&format!("STORE 1:3 (UNCHANGEDSINCE {highest}) +FLAGS (\\Flagged)"))
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    assert!(r.text.contains("[MODIFIED 2]"), "{r:?}");
+    let r = c.cmd(&format!("SEARCH MODSEQ {highest}")).unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* SEARCH 1 2 3 (MODSEQ "), "{:?}", r.lines());
+    let r = c.cmd("STATUS INBOX (HIGHESTMODSEQ)").unwrap().expect_ok().unwrap();
+    assert!(number_after(&r, "HIGHESTMODSEQ") > m2);
+}
+
+#[test]
+fn qresync_reports_what_vanished_and_changed() {
+    let server = setup(4);
+    let mut c = server.imap_login("bob");
+    let r = c.cmd("ENABLE QRESYNC").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* ENABLED QRESYNC"), "{:?}", r.lines());
+    let r = c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    let validity = number_after(&r, "UIDVALIDITY");
+    let modseq = number_after(&r, "HIGHESTMODSEQ");
+    c.cmd("LOGOUT").unwrap();
+    // Meanwhile another client changes a flag and expunges two messages.
+    let mut other = server.imap_login("bob");
+    other.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    other.cmd("STORE 1 +FLAGS (\\Answered)").unwrap().expect_ok().unwrap();
+    other.cmd("STORE 2,4 +FLAGS (\\Deleted)").unwrap().expect_ok().unwrap();
+    other.cmd("EXPUNGE").unwrap().expect_ok().unwrap();
+    // A QRESYNC client expunging sees VANISHED, not EXPUNGE.
+    other.cmd("ENABLE QRESYNC").unwrap().expect_ok().unwrap();
+    other.cmd("STORE 1 +FLAGS (\\Deleted)").unwrap().expect_ok().unwrap();
+    let r = other.cmd("EXPUNGE").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* VANISHED 1") && !has(&r, "EXPUNGE"), "{:?}", r.lines());
+    let mut c = server.imap_login("bob");
+    c.cmd("ENABLE QRESYNC").unwrap().expect_ok().unwrap();
+    let r = c
+        .cmd(&format!("SELECT INBOX (QRESYNC ({validity} {modseq} 1:4))"))
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    assert!(has(&r, "* VANISHED (EARLIER) 1:2,4"), "{:?}", r.lines());
+    let r = c
+        .cmd(&format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {modseq} VANISHED)"))
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    assert!(has(&r, "* VANISHED (EARLIER) 1:2,4"), "{:?}", r.lines());
+    assert_eq!(
+        c.cmd("FETCH 1 (FLAGS) (CHANGEDSINCE 1 VANISHED)").unwrap().status,
+        "BAD",
+        "needs UID FETCH"
+    );
+    let mut plain = server.imap_login("bob");
+    assert_eq!(
+        plain.cmd("SELECT INBOX (QRESYNC (1 1))").unwrap().status,
+        "BAD",
+        "needs ENABLE QRESYNC"
+    );
+}
+
+#[test]
+fn esearch_searchres_and_within() {
+    let server = setup(5);
+    let mut c = server.imap_login("bob");
+    c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    c.cmd("STORE 2,4 +FLAGS (\\Flagged)").unwrap().expect_ok().unwrap();
+    let r = c
+        .cmd("SEARCH RETURN (MIN MAX COUNT ALL) FLAGGED")
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    assert!(has(&r, "MIN 2 MAX 4 COUNT 2 ALL 2,4"), "{:?}", r.lines());
+    let r = c.cmd("UID SEARCH RETURN () ALL").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "UID ALL 1:5"), "{:?}", r.lines());
+    let r = c.cmd("SEARCH RETURN (SAVE) FLAGGED").unwrap().expect_ok().unwrap();
+    assert!(r.untagged.is_empty(), "SAVE alone answers nothing: {:?}", r.lines());
+    let r = c.cmd("FETCH $ (UID)").unwrap().expect_ok().unwrap();
+    assert_eq!(r.untagged.len(), 2, "{:?}", r.lines());
+    let r = c.cmd("SEARCH YOUNGER 3600").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* SEARCH 1 2 3 4 5"), "{:?}", r.lines());
+    let r = c.cmd("SEARCH OLDER 3600").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* SEARCH") && !has(&r, "* SEARCH 1"), "{:?}", r.lines());
+}
