@@ -487,6 +487,8 @@ impl Session {
             unreachable!("Selected only")
         };
         let mut hit_modseq = 0u64;
+        // One searcher for the whole mailbox: its header and body buffers are reused.
+        let mut searcher = search::Searcher::default();
         let context = SearchContext {
             now: ctx.now,
             max_uid: sel.view.uids.last().copied().unwrap_or(0),
@@ -512,7 +514,7 @@ impl Session {
                 structure: None,
                 bytes: None,
             };
-            if search::matches(key, &candidate, &mut lazy, &context) {
+            if searcher.matches(key, &candidate, &mut lazy, &context) {
                 hits.push(if uid { u } else { seq });
                 hit_uids.push(u);
                 hit_modseq = hit_modseq.max(record.modseq);
@@ -640,7 +642,8 @@ impl Session {
                 Ok(e) if e.set_seen => job.set_seen.push(uid),
                 Ok(_) => {}
                 Err(e) => {
-                    tagged(out, &job.tag, "NO", &e.to_string());
+                    // RFC 3516 §4.3: a transfer encoding we cannot undo for BINARY.
+                    tagged(out, &job.tag, "NO", &format!("[UNKNOWN-CTE] {e}"));
                     return Action::Continue;
                 }
             }

@@ -1,5 +1,5 @@
 //! Assembles one IMAP command from the client's byte stream: the command line and every literal
-//! it announces (RFC 9051 §4.3 and §7.5, RFC 7888 LITERAL+, RFC 3516 literal8).
+//! it announces (RFC 9051 §4.3 and §7.6, RFC 7888 LITERAL+, RFC 3516 literal8).
 //!
 //! Owns: finding line ends, spotting literal markers at a line end, the limits on line and
 //! literal size, the continuation handshake of synchronizing literals, and skipping what a
@@ -60,7 +60,7 @@ pub enum Read {
     /// Need more input.
     NeedMore,
     /// A synchronizing literal was announced and accepted: send `+ Ready for literal data\r\n`
-    /// now (RFC 9051 §7.5), then keep feeding.
+    /// now (RFC 9051 §7.6), then keep feeding.
     Continue,
     /// The command is refused; everything it sent has been skipped. `tag` is there when the
     /// command began with one. `close`: the client is sending more than we are willing to read
@@ -225,7 +225,7 @@ impl CommandReader {
                 Some(Marker { len, sync: false }) => self.discard(len),
                 // No marker: the command ended. A synchronizing literal: the client waits for a
                 // continuation it will not get, and takes the tagged answer as the end.
-                _ => Some(self.finish_rejection(false)),
+                _ => self.finish_rejection(false),
             };
         }
         let Some(Marker { len, sync }) = marker_at_end(&self.command[self.line_start..]) else {
@@ -244,7 +244,7 @@ impl CommandReader {
         };
         if len > self.limits.max_literal {
             if sync {
-                // RFC 9051 §7.5: refusing instead of sending "+"; the client will not send the
+                // RFC 9051 §7.6: refusing instead of sending "+"; the client will not send the
                 // data, so there is nothing to skip.
                 let tag = tag_of(&self.command);
                 self.reset();
@@ -270,18 +270,15 @@ impl CommandReader {
                 self.state = State::Literal { remaining: len };
                 None
             }
-            _ => Some(self.finish_rejection(true)),
+            _ => self.finish_rejection(true),
         }
     }
 
-    fn finish_rejection(&mut self, close: bool) -> Read {
+    /// Reports the command being rejected, and forgets it.
+    fn finish_rejection(&mut self, close: bool) -> Option<Read> {
         let rejection = self.rejection.take();
         self.reset();
-        match rejection {
-            Some(Rejection { tag, kind, .. }) => Read::Error { tag, kind, close },
-            // Only called while rejecting; were it not, nothing was refused.
-            None => Read::NeedMore,
-        }
+        rejection.map(|Rejection { tag, kind, .. }| Read::Error { tag, kind, close })
     }
 
     /// Back to "between commands", holding no allocation.
@@ -303,7 +300,7 @@ struct Marker {
 }
 
 /// The literal marker ending a line (given with its line end), looked for in the last
-/// `MARKER_WINDOW` bytes only: `{n}`, `{n+}` (RFC 7888 §3), `~{n}` and `~{n+}` (RFC 3516
+/// `MARKER_WINDOW` bytes only: `{n}`, `{n+}` (RFC 7888), `~{n}` and `~{n+}` (RFC 3516
 /// literal8; the `~` stays in the command for the parser to see).
 fn marker_at_end(line: &[u8]) -> Option<Marker> {
     let line = strip_line_end(line);

@@ -103,7 +103,7 @@ fn fetch_att(c: &mut Cursor) -> Result<FetchAttr> {
             section: section(c)?,
             partial: partial(c)?,
         },
-        // RFC 3516 §4.1 / RFC 9051 §6.4.5: the section is required.
+        // RFC 3516 §4.2 / RFC 9051 §6.4.5: the section is required.
         b"BINARY" | b"BINARY.PEEK" => FetchAttr::Binary {
             peek: name.len() > 6,
             part: section_binary(c)?,
@@ -124,7 +124,7 @@ fn fetch_att(c: &mut Cursor) -> Result<FetchAttr> {
     })
 }
 
-/// RFC 8970 §6: "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"], preview-mod = "LAZY".
+/// RFC 8970: "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"], preview-mod = "LAZY".
 /// A lone `PREVIEW` may be followed by the FETCH modifiers' list, so a list is taken as
 /// preview modifiers only when it starts with one.
 fn preview_modifiers(c: &mut Cursor) -> Result<bool> {
@@ -197,7 +197,7 @@ fn header_list(c: &mut Cursor) -> Result<Vec<String>> {
     c.list1(Cursor::astring)
 }
 
-/// section-binary = "[" [section-part] "]" (RFC 3516 §6, RFC 9051 §9).
+/// section-binary = "[" [section-part] "]" (RFC 3516 §7, RFC 9051 §9).
 fn section_binary(c: &mut Cursor) -> Result<Vec<u32>> {
     c.expect(b'[', "expected a section")?;
     if c.eat(b']') {

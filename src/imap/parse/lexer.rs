@@ -195,7 +195,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// literal (RFC 9051 §4.3) or literal8 (RFC 3516 §4.2): `{n}` or `{n+}` (RFC 7888), an
+    /// literal (RFC 9051 §4.3) or literal8 (RFC 3516 §4.4): `{n}` or `{n+}` (RFC 7888), an
     /// optional `~` before, a line end, then n octets. Returns the data and whether it was a
     /// literal8. A bare LF after the marker is accepted, as the reader accepts it.
     pub(super) fn literal_any(&mut self) -> Result<(&'a [u8], bool)> {
@@ -214,7 +214,7 @@ impl<'a> Cursor<'a> {
             .ok_or(Syntax("literal shorter than announced"))?;
         self.pos = end;
         let data = &self.input[start..end];
-        // CHAR8 excludes NUL: only literal8 may carry it (RFC 3516 §4.2).
+        // CHAR8 excludes NUL: only literal8 may carry it (RFC 3516 §4.4).
         if !binary && data.contains(&0) {
             return Err(Syntax("NUL in a literal; use literal8"));
         }
@@ -229,11 +229,21 @@ impl<'a> Cursor<'a> {
         Ok(self.literal_any()?.0)
     }
 
+    /// Whether a quoted string or a literal (or a literal8, to be refused) starts here; `~` alone
+    /// is an atom character.
+    fn at_string(&self) -> bool {
+        match self.peek() {
+            Some(b'"' | b'{') => true,
+            Some(b'~') => self.peek_at(1) == Some(b'{'),
+            _ => false,
+        }
+    }
+
     /// string = quoted / literal, as bytes.
     pub(super) fn string_bytes(&mut self) -> Result<Vec<u8>> {
         match self.peek() {
             Some(b'"') => self.quoted(),
-            Some(b'{' | b'~') => Ok(self.literal()?.to_vec()),
+            _ if self.at_string() => Ok(self.literal()?.to_vec()),
             None => Err(Syntax("missing argument")),
             Some(_) => Err(Syntax("expected a string")),
         }
@@ -245,7 +255,7 @@ impl<'a> Cursor<'a> {
 
     /// nstring = string / NIL.
     pub(super) fn nstring(&mut self) -> Result<Option<String>> {
-        if matches!(self.peek(), Some(b'"' | b'{' | b'~')) {
+        if self.at_string() {
             return self.string().map(Some);
         }
         if self.word().eq_ignore_ascii_case(b"NIL") {
@@ -258,7 +268,7 @@ impl<'a> Cursor<'a> {
     /// astring = 1*ASTRING-CHAR / string.
     pub(super) fn astring(&mut self) -> Result<String> {
         match self.peek() {
-            Some(b'"' | b'{' | b'~') => self.string(),
+            _ if self.at_string() => self.string(),
             None => Err(Syntax("missing argument")),
             Some(_) => {
                 let atom = self.take_while(is_astring_char);
@@ -286,7 +296,7 @@ impl<'a> Cursor<'a> {
     /// list-mailbox = 1*list-char / string (wildcards allowed), as sent.
     pub(super) fn list_mailbox(&mut self) -> Result<String> {
         match self.peek() {
-            Some(b'"' | b'{' | b'~') => self.string(),
+            _ if self.at_string() => self.string(),
             None => Err(Syntax("missing argument")),
             Some(_) => {
                 let pattern = self.take_while(is_list_char);
@@ -299,7 +309,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// sequence-set (RFC 9051 §9), or `$` alone (RFC 5182 §2.1). The ABNF would also allow `$`
+    /// sequence-set (RFC 9051 §9), or `$` alone (RFC 5182). The ABNF would also allow `$`
     /// inside a list (`1,$`); like Dovecot we accept it only alone, as `SequenceSet` models it.
     pub(super) fn sequence_set(&mut self) -> Result<SequenceSet> {
         const INVALID: Syntax = Syntax("invalid sequence set");

@@ -9,7 +9,7 @@ use crate::imap::types::{
 };
 
 /// select = "SELECT" SP mailbox [select-params]; select-params = SP "(" select-param
-/// *(SP select-param) ")" (RFC 4466 §2.1); select-param = "CONDSTORE" / "QRESYNC" SP "("
+/// *(SP select-param) ")" (RFC 4466); select-param = "CONDSTORE" / "QRESYNC" SP "("
 /// uidvalidity SP mod-sequence-value [SP known-uids] [SP seq-match-data] ")" (RFC 7162 §7).
 pub(super) fn select(c: &mut Cursor) -> Result<(String, SelectParams)> {
     c.sp()?;
@@ -140,7 +140,7 @@ pub(super) fn list(c: &mut Cursor) -> Result<Command> {
                 b"SUBSCRIBED" => &mut options.subscribed,
                 b"REMOTE" => &mut options.remote,
                 b"RECURSIVEMATCH" => &mut options.recursive_match,
-                // RFC 6154 §5.2.
+                // RFC 6154 §6.
                 b"SPECIAL-USE" => &mut options.special_use,
                 _ => return Err(Syntax("unknown LIST selection option")),
             };
@@ -190,7 +190,7 @@ enum ReturnOption {
 }
 
 /// return-option = "SUBSCRIBED" / "CHILDREN" / "SPECIAL-USE" (RFC 6154) / "STATUS" SP "("
-/// status-att *(SP status-att) ")" (RFC 5819 §4).
+/// status-att *(SP status-att) ")" (RFC 5819).
 fn return_option(c: &mut Cursor) -> Result<ReturnOption> {
     let name = c.word().to_ascii_uppercase();
     Ok(match name.as_slice() {
@@ -241,9 +241,9 @@ fn status_att(c: &mut Cursor) -> Result<StatusItem> {
     })
 }
 
-/// append = "APPEND" SP mailbox 1*append-message (RFC 3502 §6); append-message = append-opts
+/// append = "APPEND" SP mailbox 1*append-message (RFC 3502); append-message = append-opts
 /// SP append-data; append-opts = [SP flag-list] [SP date-time]; append-data = literal /
-/// literal8 (RFC 3516 §6).
+/// literal8 (RFC 3516 §7).
 pub(super) fn append(c: &mut Cursor) -> Result<Command> {
     c.sp()?;
     let mailbox = c.mailbox()?;

@@ -35,6 +35,8 @@ pub fn is_tag_char(b: u8) -> bool {
     lexer::is_astring_char(b) && b != b'+'
 }
 
+/// Parses one command as `reader::Read::Command` gives it: the tag and the typed command, or
+/// the error to answer with `BAD`.
 pub fn parse_command(raw: &[u8]) -> std::result::Result<(String, Command), ParseError> {
     let mut c = Cursor::new(raw);
     let tag = c.tag();
@@ -44,9 +46,20 @@ pub fn parse_command(raw: &[u8]) -> std::result::Result<(String, Command), Parse
             message: if c.at_end() { "empty command" } else { "invalid tag" }.to_owned(),
         });
     }
+    if !matches!(c.peek(), None | Some(b' ')) {
+        // Answering with the valid prefix would name a tag the client never sent.
+        return Err(ParseError {
+            tag: None,
+            message: "invalid tag".to_owned(),
+        });
+    }
     // Tag characters are ASCII.
     let tag: String = tag.iter().map(|&b| char::from(b)).collect();
-    let parsed = c.sp().and_then(|()| command(&mut c));
+    let parsed = if c.at_end() {
+        Err(Syntax("missing command"))
+    } else {
+        c.sp().and_then(|()| command(&mut c))
+    };
     match parsed {
         Ok(command) => Ok((tag, command)),
         Err(Syntax(message)) => Err(ParseError {
@@ -166,7 +179,7 @@ fn authenticate(c: &mut Cursor) -> Result<Command> {
 
 /// base64 = *(4base64-char) [base64-terminal] (RFC 9051 §9).
 fn is_base64(text: &[u8]) -> bool {
-    if text.is_empty() || text.len() % 4 != 0 {
+    if text.is_empty() || !text.len().is_multiple_of(4) {
         return false;
     }
     let data = text

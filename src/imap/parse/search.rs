@@ -76,6 +76,9 @@ fn search_key(c: &mut Cursor, depth: usize) -> Result<SearchKey> {
         _ => {}
     }
     let name = c.word().to_ascii_uppercase();
+    if let Some(key) = flag_key(&name) {
+        return Ok(key);
+    }
     let string = |c: &mut Cursor| -> Result<String> {
         c.sp()?;
         // Strings may be in the CHARSET given; ringmail takes UTF-8 (and so US-ASCII) only
@@ -87,20 +90,6 @@ fn search_key(c: &mut Cursor, depth: usize) -> Result<SearchKey> {
         c.date()
     };
     Ok(match name.as_slice() {
-        b"ALL" => All,
-        b"ANSWERED" => Answered,
-        b"DELETED" => Deleted,
-        b"DRAFT" => Draft,
-        b"FLAGGED" => Flagged,
-        b"SEEN" => Seen,
-        b"RECENT" => Recent,
-        b"NEW" => New,
-        b"OLD" => Old,
-        b"UNANSWERED" => Unanswered,
-        b"UNDELETED" => Undeleted,
-        b"UNDRAFT" => Undraft,
-        b"UNFLAGGED" => Unflagged,
-        b"UNSEEN" => Unseen,
         // flag-keyword = atom (RFC 9051 §9).
         b"KEYWORD" => {
             c.sp()?;
@@ -150,7 +139,7 @@ fn search_key(c: &mut Cursor, depth: usize) -> Result<SearchKey> {
             Or(Box::new(left), Box::new(search_key(c, depth + 1)?))
         }
         b"MODSEQ" => ModSeq(modseq(c)?),
-        // RFC 5032 §3: "OLDER" SP nz-number / "YOUNGER" SP nz-number.
+        // RFC 5032: "OLDER" SP nz-number / "YOUNGER" SP nz-number.
         b"OLDER" => {
             c.sp()?;
             Older(u64::from(c.nz_number()?))
@@ -162,6 +151,28 @@ fn search_key(c: &mut Cursor, depth: usize) -> Result<SearchKey> {
         b"" if c.at_end() => return Err(Syntax("missing search key")),
         b"" => return Err(Syntax("invalid search key")),
         _ => return Err(Syntax("unknown search key")),
+    })
+}
+
+/// The keys without arguments.
+fn flag_key(name: &[u8]) -> Option<SearchKey> {
+    use SearchKey::*;
+    Some(match name {
+        b"ALL" => All,
+        b"ANSWERED" => Answered,
+        b"DELETED" => Deleted,
+        b"DRAFT" => Draft,
+        b"FLAGGED" => Flagged,
+        b"SEEN" => Seen,
+        b"RECENT" => Recent,
+        b"NEW" => New,
+        b"OLD" => Old,
+        b"UNANSWERED" => Unanswered,
+        b"UNDELETED" => Undeleted,
+        b"UNDRAFT" => Undraft,
+        b"UNFLAGGED" => Unflagged,
+        b"UNSEEN" => Unseen,
+        _ => return None,
     })
 }
 
