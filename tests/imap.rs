@@ -381,3 +381,19 @@ fn quota_roots() {
     let r = c.append("INBOX", "", &msg).unwrap();
     assert!(r.status == "NO" && r.text.contains("OVERQUOTA"), "{r:?}");
 }
+
+#[test]
+fn oversized_append_is_refused_and_the_session_goes_on() {
+    let server = Server::start_with(Extra {
+        imap: "append_limit = 1000",
+        ..Extra::default()
+    });
+    server.add_user("bob");
+    let mut c = server.imap_login("bob");
+    c.t.send_line("t1 APPEND INBOX {5000}").unwrap();
+    let r = c.finish("t1").unwrap();
+    assert!(r.status == "NO" && r.text.contains("[TOOBIG]"), "{r:?}");
+    assert!(c.cmd("NOOP").unwrap().ok());
+    let r = c.append("INBOX", "", &message("small")).unwrap();
+    assert!(r.ok(), "{r:?}");
+}

@@ -14,7 +14,7 @@ use std::rc::Rc;
 
 use super::capability::{self, States};
 use super::parse::{self, ParseError};
-use super::reader::{CommandReader, Limits, Read};
+use super::reader::{CommandReader, Limits, Read, ReadError};
 use super::types::Command;
 use super::view::{MailRead, UidView, Views};
 use crate::auth::login::Credentials;
@@ -275,7 +275,11 @@ impl Session {
             }
             Read::Error { tag, kind, close } => {
                 let tag = tag.unwrap_or_else(|| "*".into());
-                tagged(out, &tag, "BAD", &kind.to_string());
+                match kind {
+                    // RFC 9051 §7.1: too big for this server is a refusal, not a syntax error.
+                    ReadError::LiteralTooBig { .. } => tagged(out, &tag, "NO", &format!("[TOOBIG] {kind}")),
+                    _ => tagged(out, &tag, "BAD", &kind.to_string()),
+                }
                 if close {
                     untagged(out, "BYE too much input");
                     self.state = State::Logout;
