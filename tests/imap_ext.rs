@@ -136,3 +136,57 @@ fn esearch_searchres_and_within() {
     let r = c.cmd("SEARCH OLDER 3600").unwrap().expect_ok().unwrap();
     assert!(has(&r, "* SEARCH") && !has(&r, "* SEARCH 1"), "{:?}", r.lines());
 }
+
+#[test]
+fn list_extended_status_and_special_use() {
+    let server = setup(2);
+    let mut c = server.imap_login("bob");
+    c.cmd("CREATE Work/Deep").unwrap().expect_ok().unwrap();
+    c.cmd("SUBSCRIBE Work/Deep").unwrap().expect_ok().unwrap();
+    c.cmd("UNSUBSCRIBE Archive").unwrap().expect_ok().unwrap();
+    let r = c.cmd("LIST (SUBSCRIBED) \"\" *").unwrap().expect_ok().unwrap();
+    assert!(
+        has(&r, "(\\HasNoChildren \\Subscribed) \"/\" \"Work/Deep\"") && !has(&r, "\"Archive\""),
+        "{:?}",
+        r.lines()
+    );
+    let r = c
+        .cmd("LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %")
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    assert!(has(&r, "\"Work\" (\"CHILDINFO\" (\"SUBSCRIBED\"))"), "{:?}", r.lines());
+    let r = c.cmd("LIST (SPECIAL-USE) \"\" *").unwrap().expect_ok().unwrap();
+    assert_eq!(r.untagged.len(), 5, "{:?}", r.lines());
+    let r = c
+        .cmd("LIST \"\" INBOX RETURN (STATUS (MESSAGES SIZE UNSEEN))")
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    let size = 2 * message("m1").len();
+    assert!(
+        has(&r, &format!("* STATUS \"INBOX\" (MESSAGES 2 SIZE {size} UNSEEN 2)")),
+        "{:?}",
+        r.lines()
+    );
+    let r = c
+        .cmd("LIST \"\" (INBOX Sent) RETURN (SUBSCRIBED)")
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    assert_eq!(r.untagged.len(), 2, "{:?}", r.lines());
+    c.cmd("CREATE MyDrafts (USE (\\Drafts))").unwrap().expect_ok().unwrap();
+    let r = c.cmd("LIST \"\" MyDrafts").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "\\Drafts"), "{:?}", r.lines());
+    let r = c.cmd("CREATE Odd (USE (\\Important))").unwrap();
+    assert!(r.status == "NO" && r.text.contains("[USEATTR]"), "{r:?}");
+}
+
+#[test]
+fn preview_and_status_size() {
+    let server = setup(1);
+    let mut c = server.imap_login("bob");
+    c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    let r = c.cmd("FETCH 1 (PREVIEW)").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "PREVIEW") && has(&r, "Hello Bob."), "{:?}", r.lines());
+}

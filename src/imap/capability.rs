@@ -82,6 +82,11 @@ const AUTHENTICATED: &[&str] = &[
     "ESEARCH",
     "SEARCHRES",
     "WITHIN",
+    "LIST-EXTENDED",
+    "LIST-STATUS",
+    "CREATE-SPECIAL-USE",
+    "STATUS=SIZE",
+    "PREVIEW",
 ];
 
 /// The CAPABILITY response body (without "* CAPABILITY").

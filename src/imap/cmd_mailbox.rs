@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::cmd_message::WritePending;
 use super::mutf7;
 use super::session::{store_error, tagged, untagged, Action, Ctx, Pending, Selected, Session, State};
-use super::types::{AppendMessage, Command, Qresync, SelectParams, StatusItem};
+use super::types::{AppendMessage, Command, ListOptions, Qresync, SelectParams, StatusItem};
 use super::view::MailRead;
 use crate::mime::{IngestError, Structure};
 use crate::store::records::{flags, MailboxId, SpecialUse, UserId};
@@ -110,6 +110,53 @@ fn list_matches(reference: &str, pattern: &str, name: &str) -> bool {
     }
 }
 
+/// `* STATUS name (...)` for one mailbox (RFC 9051 §7.4.1).
+fn status_line(
+    store: &dyn MailRead,
+    mailbox: &Mailbox,
+    items: &[StatusItem],
+    out: &mut Vec<u8>,
+) -> Result<(), StoreError> {
+    let (mut unseen, mut deleted, mut recent) = (0u32, 0u32, 0u32);
+    let first_recent = mailbox.first_recent_uid.max(1);
+    store.each_message(mailbox.id, &mut |uid, r| {
+        unseen += u32::from(r.flags & flags::SEEN == 0);
+        deleted += u32::from(r.flags & flags::DELETED != 0);
+        recent += u32::from(uid >= first_recent);
+    })?;
+    let parts: Vec<String> = items
+        .iter()
+        .map(|i| match i {
+            StatusItem::Messages => format!("MESSAGES {}", mailbox.messages),
+            StatusItem::Recent => format!("RECENT {recent}"),
+            StatusItem::UidNext => format!("UIDNEXT {}", mailbox.uid_next),
+            StatusItem::UidValidity => format!("UIDVALIDITY {}", mailbox.uid_validity),
+            StatusItem::Unseen => format!("UNSEEN {unseen}"),
+            StatusItem::Deleted => format!("DELETED {deleted}"),
+            StatusItem::Size => format!("SIZE {}", mailbox.size),
+            StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", mailbox.highest_modseq),
+        })
+        .collect();
+    let mut line = b"* STATUS ".to_vec();
+    quote(&mutf7::encode(&mailbox.name), &mut line);
+    line.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
+    out.extend_from_slice(&line);
+    Ok(())
+}
+
+fn parse_special_use(attr: &str) -> Option<SpecialUse> {
+    [
+        ("\\Drafts", SpecialUse::Drafts),
+        ("\\Sent", SpecialUse::Sent),
+        ("\\Trash", SpecialUse::Trash),
+        ("\\Junk", SpecialUse::Junk),
+        ("\\Archive", SpecialUse::Archive),
+    ]
+    .into_iter()
+    .find(|(name, _)| name.eq_ignore_ascii_case(attr))
+    .map(|(_, u)| u)
+}
+
 impl Session {
     fn user_id(&self) -> UserId {
         match &self.state {
@@ -144,9 +191,23 @@ impl Session {
         match command {
             Command::Select { mailbox, params } => self.select(tag, &mailbox, false, params, ctx, out),
             Command::Examine { mailbox, params } => self.select(tag, &mailbox, true, params, ctx, out),
-            Command::Create { mailbox, .. } => {
+            Command::Create { mailbox, special_use } => {
                 let Some(name) = self.mailbox_name(&tag, &mailbox, out) else {
                     return Action::Continue;
+                };
+                let special_use = match special_use.as_slice() {
+                    [] => None,
+                    [one] => match parse_special_use(one) {
+                        Some(u) => Some(u),
+                        None => {
+                            tagged(out, &tag, "NO", &format!("[USEATTR] {one} is not supported"));
+                            return Action::Continue;
+                        }
+                    },
+                    _ => {
+                        tagged(out, &tag, "NO", "[USEATTR] one special use per mailbox");
+                        return Action::Continue;
+                    }
                 };
                 let name = name.trim_end_matches(SEPARATOR).to_owned();
                 if name == "INBOX" {
@@ -160,7 +221,7 @@ impl Session {
                     WriteOp::CreateMailbox {
                         user,
                         name,
-                        special_use: None,
+                        special_use,
                     },
                 )
             }
@@ -208,13 +269,16 @@ impl Session {
                 )
             }
             Command::List {
-                reference, patterns, ..
+                reference,
+                patterns,
+                options,
             } => {
-                self.list(&tag, &reference, &patterns, false, ctx.store, out);
+                self.list(&tag, &reference, &patterns, &options, false, ctx.store, out);
                 Action::Continue
             }
             Command::Lsub { reference, pattern } => {
-                self.list(&tag, &reference, &[pattern], true, ctx.store, out);
+                let options = ListOptions::default();
+                self.list(&tag, &reference, &[pattern], &options, true, ctx.store, out);
                 Action::Continue
             }
             Command::Namespace => {
@@ -366,11 +430,15 @@ impl Session {
         Action::Continue
     }
 
+    /// LIST (RFC 9051 §6.3.9) with LIST-EXTENDED selection and return options (RFC 5258),
+    /// SPECIAL-USE (RFC 6154) and LIST-STATUS (RFC 5819); LSUB (RFC 3501 §6.3.9).
+    #[allow(clippy::too_many_arguments)] // one LIST command's parts
     fn list(
         &self,
         tag: &str,
         reference: &str,
         patterns: &[String],
+        options: &ListOptions,
         lsub: bool,
         store: &dyn MailRead,
         out: &mut Vec<u8>,
@@ -394,26 +462,47 @@ impl Session {
             Ok(m) => m,
             Err(e) => return store_error(out, tag, &e),
         };
+        let only_subscribed = lsub || options.subscribed;
         for m in &mailboxes {
-            if lsub && !m.subscribed {
-                continue;
-            }
             if !decoded.iter().any(|(r, p)| list_matches(r, p, &m.name)) {
                 continue;
             }
             let child_prefix = format!("{}{SEPARATOR}", m.name);
+            let subscribed_child = mailboxes
+                .iter()
+                .any(|c| c.subscribed && c.name.starts_with(&child_prefix));
+            // RFC 5258 §3.5: RECURSIVEMATCH also lists parents of matching subscribed children.
+            let via_child = options.recursive_match && subscribed_child;
+            if only_subscribed && !m.subscribed && !via_child {
+                continue;
+            }
+            if options.special_use && m.special_use.is_none() {
+                continue;
+            }
             let children = mailboxes.iter().any(|c| c.name.starts_with(&child_prefix));
             let mut attrs = vec![if children { "\\HasChildren" } else { "\\HasNoChildren" }];
             if m.noselect {
                 attrs.push("\\Noselect");
+            }
+            if m.subscribed && (options.subscribed || options.return_subscribed) {
+                attrs.push("\\Subscribed");
             }
             if let Some(a) = special_use_attr(m.special_use) {
                 attrs.push(a);
             }
             let mut line = format!("* {command} ({}) \"/\" ", attrs.join(" ")).into_bytes();
             quote(&mutf7::encode(&m.name), &mut line);
+            if via_child && !lsub {
+                line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+            }
             out.extend_from_slice(&line);
             out.extend_from_slice(b"\r\n");
+            if !options.return_status.is_empty() && !m.noselect {
+                // RFC 5819 §2: STATUS follows its mailbox's LIST line.
+                if let Err(e) = status_line(store, m, &options.return_status, out) {
+                    return store_error(out, tag, &e);
+                }
+            }
         }
         tagged(out, tag, "OK", &format!("{command} completed"));
     }
@@ -427,34 +516,10 @@ impl Session {
             Ok(_) => return tagged(out, tag, "NO", "[NONEXISTENT] no such mailbox"),
             Err(e) => return store_error(out, tag, &e),
         };
-        let (mut unseen, mut deleted, mut recent) = (0u32, 0u32, 0u32);
-        let first_recent = mailbox.first_recent_uid.max(1);
-        let counted = store.each_message(mailbox.id, &mut |uid, r| {
-            unseen += u32::from(r.flags & flags::SEEN == 0);
-            deleted += u32::from(r.flags & flags::DELETED != 0);
-            recent += u32::from(uid >= first_recent);
-        });
-        if let Err(e) = counted {
-            return store_error(out, tag, &e);
+        match status_line(store, &mailbox, items, out) {
+            Ok(()) => tagged(out, tag, "OK", "STATUS completed"),
+            Err(e) => store_error(out, tag, &e),
         }
-        let parts: Vec<String> = items
-            .iter()
-            .map(|i| match i {
-                StatusItem::Messages => format!("MESSAGES {}", mailbox.messages),
-                StatusItem::Recent => format!("RECENT {recent}"),
-                StatusItem::UidNext => format!("UIDNEXT {}", mailbox.uid_next),
-                StatusItem::UidValidity => format!("UIDVALIDITY {}", mailbox.uid_validity),
-                StatusItem::Unseen => format!("UNSEEN {unseen}"),
-                StatusItem::Deleted => format!("DELETED {deleted}"),
-                StatusItem::Size => format!("SIZE {}", mailbox.size),
-                StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", mailbox.highest_modseq),
-            })
-            .collect();
-        let mut line = b"* STATUS ".to_vec();
-        quote(&mutf7::encode(&mailbox.name), &mut line);
-        line.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
-        out.extend_from_slice(&line);
-        tagged(out, tag, "OK", "STATUS completed");
     }
 
     fn append(
