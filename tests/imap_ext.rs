@@ -190,3 +190,39 @@ fn preview_and_status_size() {
     let r = c.cmd("FETCH 1 (PREVIEW)").unwrap().expect_ok().unwrap();
     assert!(has(&r, "PREVIEW") && has(&r, "Hello Bob."), "{:?}", r.lines());
 }
+
+#[test]
+fn multiappend_is_all_or_nothing() {
+    let server = setup(0);
+    let mut c = server.imap_login("bob");
+    let (a, b) = (message("one"), message("two"));
+    let wire = format!("m1 APPEND Drafts (\\Draft) {{{}+}}\r\n", a.len()).into_bytes();
+    let wire = [
+        wire,
+        a.clone(),
+        format!(" () {{{}+}}\r\n", b.len()).into_bytes(),
+        b.clone(),
+        b"\r\n".to_vec(),
+    ]
+    .concat();
+    c.t.send_raw(&wire).unwrap();
+    let r = c.finish("m1").unwrap();
+    assert!(
+        r.ok() && r.text.contains("[APPENDUID ") && r.text.contains(" 1:2]"),
+        "{r:?}"
+    );
+    // The second message is broken: neither is stored.
+    let bad = b"no header separator".to_vec();
+    let wire = [
+        format!("m2 APPEND Drafts {{{}+}}\r\n", a.len()).into_bytes(),
+        a,
+        format!(" {{{}+}}\r\n", bad.len()).into_bytes(),
+        bad,
+        b"\r\n".to_vec(),
+    ]
+    .concat();
+    c.t.send_raw(&wire).unwrap();
+    assert_eq!(c.finish("m2").unwrap().status, "NO");
+    let r = c.cmd("STATUS Drafts (MESSAGES)").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "(MESSAGES 2)"), "{:?}", r.lines());
+}

@@ -87,6 +87,7 @@ const AUTHENTICATED: &[&str] = &[
     "CREATE-SPECIAL-USE",
     "STATUS=SIZE",
     "PREVIEW",
+    "MULTIAPPEND",
 ];
 
 /// The CAPABILITY response body (without "* CAPABILITY").

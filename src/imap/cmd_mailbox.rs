@@ -12,14 +12,17 @@ use super::types::{AppendMessage, Command, ListOptions, Qresync, SelectParams, S
 use super::view::MailRead;
 use crate::mime::{IngestError, Structure};
 use crate::store::records::{flags, MailboxId, SpecialUse, UserId};
-use crate::store::{canonical_mailbox_name, Mailbox, StoreError, WriteOp, WriteOutcome, SEPARATOR};
+use crate::store::{canonical_mailbox_name, Mailbox, NewMessage, StoreError, WriteOp, WriteOutcome, SEPARATOR};
 
+/// An APPEND in progress: messages still to parse, and those parsed.
 pub(crate) struct AppendPending {
     tag: String,
     mailbox: MailboxId,
-    flags: u8,
-    keywords: Vec<String>,
-    date: Option<i64>,
+    /// Messages not yet parsed, last first, with their flags split.
+    waiting: Vec<(AppendMessage, u8, Vec<String>)>,
+    /// The flags of the message being parsed now.
+    current: (u8, Vec<String>, Option<i64>),
+    ready: Vec<NewMessage>,
 }
 
 /// System flags a client may set, by name.
@@ -522,19 +525,16 @@ impl Session {
         }
     }
 
+    /// APPEND and MULTIAPPEND (RFC 3502): each message is parsed off the event loop, one after
+    /// another, then all are stored in one transaction.
     fn append(
         &mut self,
         tag: String,
         name: &str,
-        mut messages: Vec<AppendMessage>,
+        messages: Vec<AppendMessage>,
         store: &dyn MailRead,
         out: &mut Vec<u8>,
     ) -> Action {
-        if messages.len() != 1 {
-            tagged(out, &tag, "BAD", "one message per APPEND (MULTIAPPEND is not offered)");
-            return Action::Continue;
-        }
-        let message = messages.remove(0);
         let Some(name) = self.mailbox_name(&tag, name, out) else {
             return Action::Continue;
         };
@@ -550,26 +550,48 @@ impl Session {
                 return Action::Continue;
             }
         };
-        let (flags, keywords) = match split_flags(&message.flags) {
-            Ok(f) => f,
-            Err(why) => {
-                tagged(out, &tag, "BAD", &why);
-                return Action::Continue;
+        let mut waiting = Vec::with_capacity(messages.len());
+        for message in messages.into_iter().rev() {
+            match split_flags(&message.flags) {
+                Ok((flags, keywords)) => waiting.push((message, flags, keywords)),
+                Err(why) => {
+                    tagged(out, &tag, "BAD", &why);
+                    return Action::Continue;
+                }
             }
-        };
-        self.pending = Pending::Append(AppendPending {
+        }
+        let pending = AppendPending {
             tag,
             mailbox: mailbox.id,
-            flags,
-            keywords,
-            date: message.date,
-        });
-        Action::Ingest(message.message)
+            waiting,
+            current: (0, Vec::new(), None),
+            ready: Vec::new(),
+        };
+        self.next_append(pending)
+    }
+
+    /// Parses the next waiting message, or stores them all.
+    fn next_append(&mut self, mut p: AppendPending) -> Action {
+        match p.waiting.pop() {
+            Some((message, flags, keywords)) => {
+                p.current = (flags, keywords, message.date);
+                self.pending = Pending::Append(p);
+                Action::Ingest(message.message)
+            }
+            None => {
+                let op = WriteOp::Append {
+                    mailbox: p.mailbox,
+                    messages: std::mem::take(&mut p.ready),
+                };
+                self.pending = Pending::Append(p);
+                Action::Write(op)
+            }
+        }
     }
 
     pub(crate) fn append_ingested(
         &mut self,
-        p: AppendPending,
+        mut p: AppendPending,
         result: Result<(Vec<u8>, Structure), IngestError>,
         out: &mut Vec<u8>,
     ) -> Action {
@@ -580,16 +602,15 @@ impl Session {
                 return Action::Continue;
             }
         };
-        let op = WriteOp::Append {
-            mailbox: p.mailbox,
+        let (flags, keywords, internal_date) = std::mem::take(&mut p.current);
+        p.ready.push(NewMessage {
             message: message.into(),
             structure: Arc::new(structure),
-            flags: p.flags,
-            keywords: p.keywords.clone(),
-            internal_date: p.date,
-        };
-        self.pending = Pending::Append(p);
-        Action::Write(op)
+            flags,
+            keywords,
+            internal_date,
+        });
+        self.next_append(p)
     }
 
     pub(crate) fn finish_append(
@@ -600,14 +621,17 @@ impl Session {
         out: &mut Vec<u8>,
     ) -> Action {
         match result {
-            Ok(WriteOutcome::Appended { uid_validity, uid }) => {
+            Ok(WriteOutcome::Appended { uid_validity, uids }) => {
                 self.sync(ctx, out, true);
+                let mut set = Vec::new();
+                super::search::sequence_set(&uids, &mut set);
+                let set = String::from_utf8_lossy(&set);
                 // RFC 4315 §3: APPENDUID.
                 tagged(
                     out,
                     &p.tag,
                     "OK",
-                    &format!("[APPENDUID {uid_validity} {uid}] APPEND completed"),
+                    &format!("[APPENDUID {uid_validity} {set}] APPEND completed"),
                 );
             }
             Ok(_) => tagged(out, &p.tag, "NO", "[SERVERBUG] unexpected store answer"),

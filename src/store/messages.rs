@@ -9,7 +9,7 @@ use super::feed::{Change, ChangeKind};
 use super::read::{get_mailbox, get_mailbox_by_name, get_usage, get_user};
 use super::records::{keys, BodyId, FlagMode, Mailbox, MailboxId, MessageRecord, Uid, Usage};
 use super::txn::{next_counter, now, put_json, release_body};
-use super::writer::{Delivered, Recipient};
+use super::writer::{Delivered, NewMessage, Recipient};
 use super::{StoreError, Tables, CHUNK_SIZE};
 use crate::mime::Structure;
 
@@ -143,34 +143,33 @@ pub(crate) fn deliver(
     Ok(out)
 }
 
-/// IMAP APPEND: one message into one mailbox with flags and an optional INTERNALDATE.
-#[allow(clippy::too_many_arguments)] // the fields of one APPEND, passed through from WriteOp
+/// IMAP APPEND and MULTIAPPEND: messages into one mailbox with their flags and INTERNALDATE.
+/// The caller's nested transaction makes it all or nothing.
 pub(crate) fn append(
     t: &Tables,
     txn: &mut RwTxn<'_>,
     mailbox: MailboxId,
-    message: &[u8],
-    structure: &Structure,
-    flags: u8,
-    keywords: Vec<String>,
-    internal_date: Option<i64>,
+    messages: Vec<NewMessage>,
     changes: &mut Vec<Change>,
-) -> Result<(u32, Uid), StoreError> {
+) -> Result<(u32, Vec<Uid>), StoreError> {
     let target = get_mailbox(t, txn, mailbox)?.ok_or(StoreError::NoSuchMailbox)?;
-    check_quota(t, txn, &target, message.len() as u64)?;
-    let body_id = put_body(t, txn, message, structure, 1)?;
+    check_quota(t, txn, &target, messages.iter().map(|m| m.message.len() as u64).sum())?;
     let now = now();
-    let record = MessageRecord {
-        flags,
-        internal_date: internal_date.unwrap_or(now),
-        save_date: now,
-        size: message.len() as u64,
-        modseq: 0,
-        body_id,
-        keywords,
-    };
-    let (mailbox, uid) = insert(t, txn, mailbox, record, changes)?;
-    Ok((mailbox.uid_validity, uid))
+    let mut uids = Vec::with_capacity(messages.len());
+    for m in messages {
+        let body_id = put_body(t, txn, &m.message, &m.structure, 1)?;
+        let record = MessageRecord {
+            flags: m.flags,
+            internal_date: m.internal_date.unwrap_or(now),
+            save_date: now,
+            size: m.message.len() as u64,
+            modseq: 0,
+            body_id,
+            keywords: m.keywords,
+        };
+        uids.push(insert(t, txn, mailbox, record, changes)?.1);
+    }
+    Ok((target.uid_validity, uids))
 }
 
 /// One message's flags after a STORE.

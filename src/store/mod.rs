@@ -30,7 +30,7 @@ pub use messages::FlagsChanged;
 pub use read::canonical_mailbox_name;
 pub use read::{BodyChunks, Snapshot};
 pub use records::{FlagMode, Mailbox, MessageRecord, SpecialUse, User};
-pub use writer::{Delivered, NewUser, Recipient, UserPatch, WriteOp, WriteOutcome};
+pub use writer::{Delivered, NewMessage, NewUser, Recipient, UserPatch, WriteOp, WriteOutcome};
 
 /// Bodies are stored in chunks: contiguous multi-MB values fragment LMDB's freelist.
 pub const CHUNK_SIZE: usize = 128 * 1024;

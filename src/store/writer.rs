@@ -44,6 +44,16 @@ pub struct UserPatch {
     pub home: Option<Option<String>>,
 }
 
+/// One message of an APPEND, parsed and ready to store.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub message: Arc<[u8]>,
+    pub structure: Arc<Structure>,
+    pub flags: u8,
+    pub keywords: Vec<String>,
+    pub internal_date: Option<i64>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Recipient {
     pub user: String,
@@ -77,13 +87,10 @@ pub enum WriteOp {
         mailbox: MailboxId,
         uids: Vec<Uid>,
     },
+    /// APPEND (or MULTIAPPEND): all of the messages or none (RFC 3502 §6.3.11).
     Append {
         mailbox: MailboxId,
-        message: Arc<[u8]>,
-        structure: Arc<Structure>,
-        flags: u8,
-        keywords: Vec<String>,
-        internal_date: Option<i64>,
+        messages: Vec<NewMessage>,
     },
     StoreFlags {
         mailbox: MailboxId,
@@ -132,10 +139,10 @@ pub enum WriteOutcome {
     /// One result per recipient, in order.
     Delivered(Vec<Result<Delivered, StoreError>>),
     Expunged(Vec<Uid>),
-    /// APPEND: UIDVALIDITY and the new UID (RFC 4315 APPENDUID).
+    /// APPEND: UIDVALIDITY and the new UIDs (RFC 4315 APPENDUID).
     Appended {
         uid_validity: u32,
-        uid: Uid,
+        uids: Vec<Uid>,
     },
     /// STORE: new flags of the messages touched, and UIDs refused by UNCHANGEDSINCE.
     Flags {
@@ -229,25 +236,8 @@ fn apply(t: &Tables, txn: &mut RwTxn<'_>, op: WriteOp, changes: &mut Vec<Change>
         WriteOp::Expunge { mailbox, uids } => {
             messages::expunge(t, txn, mailbox, &uids, changes).map(WriteOutcome::Expunged)
         }
-        WriteOp::Append {
-            mailbox,
-            message,
-            structure,
-            flags,
-            keywords,
-            internal_date,
-        } => messages::append(
-            t,
-            txn,
-            mailbox,
-            &message,
-            &structure,
-            flags,
-            keywords,
-            internal_date,
-            changes,
-        )
-        .map(|(uid_validity, uid)| WriteOutcome::Appended { uid_validity, uid }),
+        WriteOp::Append { mailbox, messages } => messages::append(t, txn, mailbox, messages, changes)
+            .map(|(uid_validity, uids)| WriteOutcome::Appended { uid_validity, uids }),
         WriteOp::StoreFlags {
             mailbox,
             uids,
