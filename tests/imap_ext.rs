@@ -226,3 +226,41 @@ fn multiappend_is_all_or_nothing() {
     let r = c.cmd("STATUS Drafts (MESSAGES)").unwrap().expect_ok().unwrap();
     assert!(has(&r, "(MESSAGES 2)"), "{:?}", r.lines());
 }
+
+#[test]
+fn compress_deflate_both_ways_over_tls() {
+    use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
+    let server = setup(3);
+    let mut c = server.imap_login("bob");
+    // The command after COMPRESS is already compressed: pipeline it to prove buffered input
+    // is inflated too.
+    let mut deflate = Compress::new(Compression::default(), false);
+    let mut inflate = Decompress::new(false);
+    let mut squeeze = |text: &[u8]| {
+        let mut out = Vec::with_capacity(text.len() + 64);
+        deflate.compress_vec(text, &mut out, FlushCompress::Sync).unwrap();
+        out
+    };
+    let mut wire = b"z1 COMPRESS DEFLATE\r\n".to_vec();
+    wire.extend(squeeze(b"z2 SELECT INBOX\r\nz3 FETCH 1:* (UID RFC822.SIZE)\r\n"));
+    c.t.send_raw(&wire).unwrap();
+    assert_eq!(c.t.read_line_string().unwrap(), "z1 OK DEFLATE active");
+    let mut text = Vec::new();
+    while !String::from_utf8_lossy(&text).contains("z3 OK") {
+        let raw = c.t.read_some().unwrap();
+        assert!(!raw.is_empty(), "closed early: {}", String::from_utf8_lossy(&text));
+        let mut out = Vec::with_capacity(raw.len() * 8 + 1024);
+        inflate.decompress_vec(&raw, &mut out, FlushDecompress::Sync).unwrap();
+        text.extend(out);
+    }
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("* 3 EXISTS") && text.contains("* 3 FETCH (UID 3 RFC822.SIZE"),
+        "{text}"
+    );
+    c.t.send_raw(&squeeze(b"z4 COMPRESS DEFLATE\r\n")).unwrap();
+    let raw = c.t.read_some().unwrap();
+    let mut out = Vec::with_capacity(4096);
+    inflate.decompress_vec(&raw, &mut out, FlushDecompress::Sync).unwrap();
+    assert!(String::from_utf8_lossy(&out).contains("z4 NO [COMPRESSIONACTIVE]"));
+}

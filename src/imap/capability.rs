@@ -46,6 +46,7 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "IDLE", states: States::Authenticated, rfc: "RFC 2177, RFC 9051 §6.3.13" },
     Spec { name: "GETQUOTA", states: States::Authenticated, rfc: "RFC 9208 §4.2" },
     Spec { name: "GETQUOTAROOT", states: States::Authenticated, rfc: "RFC 9208 §4.3" },
+    Spec { name: "COMPRESS", states: States::Authenticated, rfc: "RFC 4978 §3" },
     Spec { name: "CHECK", states: States::Selected, rfc: "RFC 3501 §6.4.1" },
     Spec { name: "CLOSE", states: States::Selected, rfc: "RFC 9051 §6.4.1" },
     Spec { name: "UNSELECT", states: States::Selected, rfc: "RFC 9051 §6.4.2" },
@@ -88,6 +89,7 @@ const AUTHENTICATED: &[&str] = &[
     "STATUS=SIZE",
     "PREVIEW",
     "MULTIAPPEND",
+    "COMPRESS=DEFLATE",
 ];
 
 /// The CAPABILITY response body (without "* CAPABILITY").

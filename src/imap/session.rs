@@ -59,6 +59,9 @@ pub enum Action {
     Write(WriteOp),
     /// Send what is in the output buffer, then call `resume` with a fresh snapshot.
     Flush,
+    /// Flush, then compress both directions from here on (RFC 4978), input already buffered
+    /// included.
+    StartCompress,
     /// In IDLE: wait for input, a change to `mailbox`, or the keepalive timer (`idle_tick`).
     Idle { mailbox: Option<MailboxId> },
     /// Flush and close.
@@ -146,6 +149,7 @@ pub struct Session {
     pub(crate) pending: Pending,
     reader: CommandReader,
     failures: u32,
+    compressed: bool,
 }
 
 pub(crate) fn tagged(out: &mut Vec<u8>, tag: &str, status: &str, text: &str) {
@@ -208,6 +212,7 @@ impl Session {
             pending: Pending::None,
             reader,
             failures: 0,
+            compressed: false,
         }
     }
 
@@ -359,6 +364,18 @@ impl Session {
             | Command::Namespace
             | Command::Status { .. }
             | Command::Append { .. } => self.mailbox_command(tag, command, ctx, out),
+            Command::Compress { mechanism } => {
+                if self.compressed {
+                    tagged(out, &tag, "NO", "[COMPRESSIONACTIVE] already compressing");
+                } else if mechanism != "DEFLATE" {
+                    tagged(out, &tag, "NO", "[CANNOT] only DEFLATE is offered");
+                } else {
+                    self.compressed = true;
+                    tagged(out, &tag, "OK", "DEFLATE active");
+                    return Action::StartCompress;
+                }
+                Action::Continue
+            }
             Command::GetQuota { root } => {
                 self.get_quota(&tag, Some(&root), None, ctx.store, out);
                 Action::Continue

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use rustls::{ServerConfig, ServerConnection};
 
+use super::deflate::Deflate;
 use crate::runtime::io::Stream;
 
 /// Ciphertext read size for bulk input; a TLS record is at most 16 KiB plus overhead.
@@ -28,6 +29,8 @@ pub struct Conn {
     tls: RefCell<Option<Box<ServerConnection>>>,
     writing: tokio::sync::Mutex<()>,
     tls_read: Cell<usize>,
+    /// COMPRESS=DEFLATE, inside TLS (RFC 4978 §4: compression happens before encryption).
+    deflate: RefCell<Option<Box<Deflate>>>,
     /// The client's address (loopback for unix-socket clients).
     pub peer: IpAddr,
 }
@@ -39,6 +42,7 @@ impl Conn {
             tls: RefCell::new(None),
             writing: tokio::sync::Mutex::new(()),
             tls_read: Cell::new(TLS_READ_BULK),
+            deflate: RefCell::new(None),
             peer: peer.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         }
     }
@@ -87,9 +91,48 @@ impl Conn {
         }
     }
 
-    /// Appends plaintext from the client to `dst` (into its spare capacity when plaintext).
-    /// Returns 0 at end of stream. If this future is dropped, the connection must be closed.
+    /// Turns on COMPRESS=DEFLATE for everything after this point.
+    pub fn start_deflate(&self) {
+        *self.deflate.borrow_mut() = Some(Box::default());
+    }
+
+    pub fn is_compressed(&self) -> bool {
+        self.deflate.borrow().is_some()
+    }
+
+    /// Inflates bytes that arrived compressed but were read before compression started.
+    pub fn inflate_buffered(&self, raw: &[u8], dst: &mut Vec<u8>) -> io::Result<()> {
+        match self.deflate.borrow_mut().as_mut() {
+            Some(d) => d.inflate(raw, dst),
+            None => {
+                dst.extend_from_slice(raw);
+                Ok(())
+            }
+        }
+    }
+
+    /// Appends the client's bytes to `dst`, decrypted and decompressed. Returns 0 at end of
+    /// stream. If this future is dropped, the connection must be closed.
     pub async fn read(&self, dst: &mut Vec<u8>) -> io::Result<usize> {
+        if !self.is_compressed() {
+            return self.read_raw(dst).await;
+        }
+        let mut raw = Vec::with_capacity(dst.capacity().clamp(64, 16 * 1024));
+        loop {
+            if self.read_raw(&mut raw).await? == 0 {
+                return Ok(0);
+            }
+            let before = dst.len();
+            self.inflate_buffered(&raw, dst)?;
+            raw.clear();
+            if dst.len() > before {
+                return Ok(dst.len() - before);
+            }
+        }
+    }
+
+    /// `read` below the compression layer.
+    async fn read_raw(&self, dst: &mut Vec<u8>) -> io::Result<usize> {
         if !self.is_tls() {
             let (res, buf) = self.stream.read(std::mem::take(dst)).await;
             *dst = buf;
@@ -174,6 +217,23 @@ impl Conn {
         if data.is_empty() {
             return Ok(());
         }
+        let compressed = match self.deflate.borrow_mut().as_mut() {
+            None => None,
+            Some(d) => {
+                let mut out = Vec::with_capacity(data.len() / 2 + 64);
+                d.deflate(data, &mut out)?;
+                data.clear();
+                Some(out)
+            }
+        };
+        match compressed {
+            Some(mut out) => self.write_raw(&mut out).await,
+            None => self.write_raw(data).await,
+        }
+    }
+
+    /// `write` below the compression layer.
+    async fn write_raw(&self, data: &mut Vec<u8>) -> io::Result<()> {
         let _turn = self.writing.lock().await;
         if !self.is_tls() {
             let (res, mut buf) = self.stream.write_all(std::mem::take(data)).await;

@@ -2,6 +2,7 @@
 //! line framer every protocol reads through.
 
 pub mod conn;
+pub mod deflate;
 pub mod framer;
 
 pub use conn::Conn;

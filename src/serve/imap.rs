@@ -220,6 +220,14 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
                 d.with_ctx(|ctx, out| session.write_result(result, ctx, out))
                     .map_err(|_| End::Closed)?
             }
+            Action::StartCompress => {
+                d.flush().await?;
+                d.conn.start_deflate();
+                // Whatever the client pipelined after COMPRESS was compressed already.
+                let raw = std::mem::take(&mut d.input);
+                d.conn.inflate_buffered(&raw, &mut d.input)?;
+                Action::Continue
+            }
             Action::Flush => {
                 d.flush().await?;
                 d.with_ctx(|ctx, out| session.resume(ctx, out))

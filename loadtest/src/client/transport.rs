@@ -142,10 +142,38 @@ impl Transport {
         self.read_line().map(|l| String::from_utf8_lossy(&l).into_owned())
     }
 
+    /// Whatever bytes are buffered, or the next batch from the socket (empty at close).
+    pub fn read_some(&mut self) -> io::Result<Vec<u8>> {
+        if self.buf.is_empty() {
+            self.fill()?;
+        }
+        Ok(std::mem::take(&mut self.buf))
+    }
+
     /// Reads until the server closes; returns what arrived.
     pub fn read_to_close(&mut self) -> io::Result<Vec<u8>> {
         while self.fill()? > 0 {}
         Ok(std::mem::take(&mut self.buf))
+    }
+
+    /// Bulk reads for callers that frame the data themselves: hands out what is already
+    /// buffered first, then reads straight into `out`, so a large buffer costs no extra copy.
+    /// Returns 0 when the peer has closed.
+    pub fn read_available(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if !self.buf.is_empty() {
+            let n = self.buf.len().min(out.len());
+            out[..n].copy_from_slice(&self.buf[..n]);
+            self.buf.drain(..n);
+            return Ok(n);
+        }
+        match &mut self.stream {
+            Stream::Plain(s) => s.read(out),
+            Stream::Tls(s) => match s.read(out) {
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                other => other,
+            },
+            Stream::Gone => Ok(0),
+        }
     }
 
     /// Reads bytes until `n` are buffered or the peer closes.
