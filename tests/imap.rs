@@ -397,3 +397,31 @@ fn oversized_append_is_refused_and_the_session_goes_on() {
     let r = c.append("INBOX", "", &message("small")).unwrap();
     assert!(r.ok(), "{r:?}");
 }
+
+#[test]
+fn protocol_log_hides_passwords() {
+    let server = Server::start_with(Extra {
+        imap: "protocol_log = true",
+        ..Extra::default()
+    });
+    server.add_user("bob");
+    let mut c = server.imap_tls();
+    c.login("bob", PASSWORD).unwrap().expect_ok().unwrap();
+    c.cmd("AUTHENTICATE PLAIN AGJvYgBzM2NyZXQgcGFzcw==").unwrap();
+    c.cmd("LOGOUT").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let logs = server.data_dir().join("logs");
+    let text: String = std::fs::read_dir(&logs)
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .collect();
+    assert!(
+        text.contains("LOGIN \"bob\" <redacted>") && text.contains("AUTHENTICATE PLAIN <redacted>"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret") && !text.contains("AGJvYgBz"), "{text}");
+    assert!(
+        text.contains("> a3 OK LOGOUT completed") || text.contains("OK LOGOUT completed"),
+        "{text}"
+    );
+}

@@ -150,6 +150,8 @@ pub struct Session {
     reader: CommandReader,
     failures: u32,
     compressed: bool,
+    /// What the protocol log may show of the last client input (passwords and SASL redacted).
+    log: Option<String>,
 }
 
 pub(crate) fn tagged(out: &mut Vec<u8>, tag: &str, status: &str, text: &str) {
@@ -213,6 +215,7 @@ impl Session {
             reader,
             failures: 0,
             compressed: false,
+            log: None,
         }
     }
 
@@ -230,6 +233,11 @@ impl Session {
             State::Selected(_, s) => Some(s.mailbox),
             _ => None,
         }
+    }
+
+    /// The last client input as the protocol log may show it.
+    pub fn take_log(&mut self) -> Option<String> {
+        self.log.take()
     }
 
     /// Memory held between commands (should be close to nothing).
@@ -255,6 +263,9 @@ impl Session {
             Mode::Commands => self.command_input(input, ctx, out),
             Mode::Sasl { .. } => {
                 let (used, line) = self.reader.line(input);
+                if line.is_some() {
+                    self.log = Some("<sasl response redacted>".into());
+                }
                 match line {
                     Some(line) => (used, self.sasl_line(&line, out)),
                     None => (used, Action::Continue),
@@ -293,13 +304,16 @@ impl Session {
                     Action::Continue
                 }
             }
-            Read::Command(raw) => match parse::parse_command(&raw) {
-                Ok((tag, command)) => self.dispatch(tag, command, ctx, out),
-                Err(ParseError { tag, message }) => {
-                    tagged(out, tag.as_deref().unwrap_or("*"), "BAD", &message);
-                    Action::Continue
+            Read::Command(raw) => {
+                self.log = Some(redacted(&raw));
+                match parse::parse_command(&raw) {
+                    Ok((tag, command)) => self.dispatch(tag, command, ctx, out),
+                    Err(ParseError { tag, message }) => {
+                        tagged(out, tag.as_deref().unwrap_or("*"), "BAD", &message);
+                        Action::Continue
+                    }
                 }
-            },
+            }
         };
         (used, action)
     }
@@ -657,6 +671,27 @@ fn report_expunges(old: &UidView, new: &UidView, qresync: bool, out: &mut Vec<u8
             removed += 1;
         }
     }
+}
+
+/// A command for the protocol log: LOGIN's password and AUTHENTICATE's initial response are
+/// hidden, literal data is shown by its size only.
+fn redacted(raw: &[u8]) -> String {
+    let first_line = raw.split(|&b| b == b'\n').next().unwrap_or(raw);
+    let text = String::from_utf8_lossy(first_line).trim_end().to_string();
+    let mut words = text.splitn(3, ' ');
+    let (tag, verb) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    if verb.eq_ignore_ascii_case("LOGIN") {
+        let user = words.next().unwrap_or("").split(' ').next().unwrap_or("");
+        return format!("{tag} LOGIN {user} <redacted>");
+    }
+    if verb.eq_ignore_ascii_case("AUTHENTICATE") {
+        let mech = words.next().unwrap_or("").split(' ').next().unwrap_or("");
+        return format!("{tag} AUTHENTICATE {mech} <redacted>");
+    }
+    if raw.len() > first_line.len() + 1 {
+        return format!("{text} ... ({} bytes with literals)", raw.len());
+    }
+    text
 }
 
 pub(crate) fn command_name(c: &Command) -> &'static str {

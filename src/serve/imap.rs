@@ -153,6 +153,9 @@ async fn run(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, shutdow
                 .map_err(|_| End::Closed)?;
             d.input = input;
             d.input.drain(..used);
+            if let Some(line) = session.take_log() {
+                d.log('<', line.as_bytes());
+            }
             let stop = act(d, session, slot, action).await?;
             if stop {
                 return Ok(());
