@@ -425,3 +425,13 @@ fn protocol_log_hides_passwords() {
         "{text}"
     );
 }
+
+#[test]
+fn readme_lists_the_capabilities_the_server_offers() {
+    let server = setup(0);
+    let mut c = server.imap_login("bob");
+    let caps = c.cmd("CAPABILITY").unwrap().expect_ok().unwrap().lines()[0].clone();
+    let offered = caps.strip_prefix("* CAPABILITY ").unwrap();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(readme.lines().any(|l| l == offered), "README.md does not list: {offered}");
+}
