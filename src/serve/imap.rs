@@ -24,6 +24,10 @@ use crate::store::StoreError;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Largest single read of client input.
 const READ_SIZE: usize = 64 * 1024;
+/// A read while the client is probably just thinking: commands are short.
+const SMALL_READ: usize = 512;
+/// Output buffers bigger than this are given back once sent.
+const KEEP_OUTPUT: usize = 4096;
 
 struct Driver<'a> {
     shared: &'a Shared,
@@ -32,6 +36,8 @@ struct Driver<'a> {
     out: Vec<u8>,
     /// Client bytes not yet taken by the session.
     input: Vec<u8>,
+    /// The last read filled its buffer: more input is likely waiting.
+    bulk: bool,
     id: u64,
 }
 
@@ -76,6 +82,13 @@ impl Driver<'_> {
         Ok(())
     }
 
+    /// After a big FETCH the output buffer is large; a waiting connection should not keep it.
+    fn shrink_output(&mut self) {
+        if self.out.is_empty() && self.out.capacity() > KEEP_OUTPUT {
+            self.out = Vec::new();
+        }
+    }
+
     /// Runs `f` with a fresh read snapshot and this core's views.
     fn with_ctx<T>(&mut self, f: impl FnOnce(&mut Ctx<'_>, &mut Vec<u8>) -> T) -> Result<T, StoreError> {
         let snapshot = self.shared.store.snapshot()?;
@@ -104,6 +117,7 @@ pub async fn serve(
         conn: Conn::new(stream, peer.map(|p| p.ip())),
         out: Vec::new(),
         input: Vec::new(),
+        bulk: false,
         id: shared.session_id(),
     };
     let config = &shared.config.imap;
@@ -248,9 +262,19 @@ async fn read_more(d: &mut Driver<'_>, session: &Session, shutdown: &Shutdown) -
     } else {
         config.pre_auth_timeout
     });
-    d.conn.set_tls_read_size(TLS_READ_BULK);
+    // While input streams in (the last read filled its buffer), read big; otherwise the
+    // connection is probably waiting, and parks only a small buffer (DESIGN.md §4).
     let mut buf = std::mem::take(&mut d.input);
-    buf.reserve(READ_SIZE.min(buf.capacity().max(1024)));
+    let size = if d.bulk { READ_SIZE } else { SMALL_READ };
+    d.conn
+        .set_tls_read_size(if d.bulk { TLS_READ_BULK } else { TLS_READ_IDLE });
+    if buf.is_empty() {
+        buf = Vec::with_capacity(size);
+    } else {
+        buf.reserve(size);
+    }
+    d.shrink_output();
+    let spare = buf.capacity() - buf.len();
     let read = tokio::time::timeout(limit, d.conn.read(&mut buf));
     let outcome = tokio::select! {
         r = read => r,
@@ -261,7 +285,10 @@ async fn read_more(d: &mut Driver<'_>, session: &Session, shutdown: &Shutdown) -
     };
     d.input = buf;
     match outcome {
-        Ok(Ok(n)) if n > 0 => Ok(()),
+        Ok(Ok(n)) if n > 0 => {
+            d.bulk = n >= spare;
+            Ok(())
+        }
         Ok(_) => Err(End::Closed),
         Err(_) => {
             d.out.extend_from_slice(b"* BYE autologout; idle for too long\r\n");
@@ -278,6 +305,8 @@ async fn idle(d: &mut Driver<'_>, session: &mut Session, shutdown: &Shutdown) ->
     let deadline = tokio::time::Instant::now() + Duration::from_secs(config.auth_timeout);
     let watch = session.selected_mailbox().map(|m| d.core.watch(m));
     d.conn.set_tls_read_size(TLS_READ_IDLE);
+    d.shrink_output();
+    d.input = Vec::new();
     // A small buffer: an idle connection parks next to nothing.
     let mut buf = Vec::with_capacity(64);
     let (shared, core, id) = (d.shared, d.core, d.id);

@@ -230,6 +230,10 @@ async fn read_more(d: &mut Driver<'_>, session: &Session, framer: &mut Framer, s
     } else {
         config.pre_auth_timeout()
     };
+    // A RETR leaves a big output buffer behind; a waiting session gives it back.
+    if d.out.capacity() > 4096 {
+        d.out = Vec::new();
+    }
     let read = tokio::time::timeout(limit, d.conn.read(framer.read_buffer()));
     let outcome = tokio::select! {
         r = read => r,
