@@ -53,7 +53,8 @@ fn parse(c: &mut Criterion) {
 
 fn record(size: usize, i: u32) -> MessageRecord {
     MessageRecord {
-        flags: if i % 3 == 0 { flags::SEEN } else { 0 } | if i % 50 == 0 { flags::FLAGGED } else { 0 },
+        flags: if i.is_multiple_of(3) { flags::SEEN } else { 0 }
+            | if i.is_multiple_of(50) { flags::FLAGGED } else { 0 },
         internal_date: 1_790_000_000 + i as i64 * 60,
         save_date: 1_790_000_000,
         size: size as u64,
