@@ -433,5 +433,8 @@ fn readme_lists_the_capabilities_the_server_offers() {
     let caps = c.cmd("CAPABILITY").unwrap().expect_ok().unwrap().lines()[0].clone();
     let offered = caps.strip_prefix("* CAPABILITY ").unwrap();
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    assert!(readme.lines().any(|l| l == offered), "README.md does not list: {offered}");
+    assert!(
+        readme.lines().any(|l| l == offered),
+        "README.md does not list: {offered}"
+    );
 }
