@@ -209,3 +209,30 @@ fn sigterm_tells_sessions_and_exits_cleanly() {
     assert!(said.starts_with("421 "), "{said}");
     assert!(std::net::TcpStream::connect(server.addr(server.ports.pop3)).is_err());
 }
+
+/// Regression: a read boundary right after a line-initial '.' lost bytes already buffered, so
+/// a 65,000-byte message hung (helper report on issue 2).
+#[test]
+fn large_messages_with_dot_lines_arrive_whole() {
+    let server = Server::start();
+    server.add_user("bob");
+    for size in [65_000usize, 200_003] {
+        let mut msg = b"Subject: big\r\n\r\n".to_vec();
+        let mut i = 0;
+        while msg.len() < size {
+            msg.extend_from_slice(if i % 7 == 0 {
+                b".dotted line\r\n".as_slice()
+            } else {
+                b"plain text line here\r\n"
+            });
+            i += 1;
+        }
+        let mut c = server.lmtp();
+        let (_, data) = c.send("a@b.c", &["bob"], &msg).unwrap();
+        assert_eq!(data[0].code, 250);
+        assert_eq!(c.cmd("NOOP").unwrap().code, 250, "the next command is not swallowed");
+    }
+    let got = inbox(&server, "bob");
+    assert_eq!(got.len(), 2);
+    assert!(got[0].len() >= 65_000 && got[1].len() >= 200_003);
+}

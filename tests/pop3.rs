@@ -275,3 +275,23 @@ fn stls_discards_pipelined_plaintext() {
         "USER before TLS must be forgotten"
     );
 }
+
+/// Regression: bytes already buffered were overwritten by the next read (tokio-uring reads a
+/// `Vec` at offset 0), so deep pipelines lost commands.
+#[test]
+fn deep_pipelines_lose_nothing() {
+    let server = setup(3);
+    for (name, mut c) in [("tls", server.pop3_tls()), ("stls", server.pop3_stls())] {
+        c.login("bob", PASSWORD).unwrap().expect_ok().unwrap();
+        let mut wire = String::new();
+        for i in 0..200 {
+            wire.push_str(&format!("LIST {}\r\nNOOP\r\n", i % 3 + 1));
+        }
+        c.t.send_raw(wire.as_bytes()).unwrap();
+        for i in 0..400 {
+            let s = c.status().unwrap();
+            assert!(s.ok, "{name}: reply {i}: {s:?}");
+        }
+        c.cmd("QUIT").unwrap();
+    }
+}

@@ -104,10 +104,14 @@ impl Framer {
     /// room made.
     pub fn read_buffer(&mut self) -> &mut Vec<u8> {
         if self.start == self.buf.len() {
+            // A read that filled the buffer means input is streaming: read more at once.
+            let was_full = !self.buf.is_empty() && self.buf.len() == self.buf.capacity();
             self.buf.clear();
             self.start = 0;
             if self.buf.capacity() > MAX_READ {
                 self.buf = Vec::new();
+            } else if was_full {
+                self.buf.reserve((self.buf.capacity() * 2).min(MAX_READ));
             }
         } else if self.start > 0 {
             self.buf.drain(..self.start);

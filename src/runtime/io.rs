@@ -18,12 +18,22 @@ pub enum Stream {
 }
 
 impl Stream {
-    /// Reads into the spare capacity of `buf` (appending); `Ok(0)` is end of stream.
-    pub async fn read(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
-        match self {
-            Stream::Tcp(s) => s.read(buf).await,
-            Stream::Unix(s) => s.read(buf).await,
+    /// Reads into the spare capacity of `buf`, after the bytes already there; `Ok(0)` is end
+    /// of stream. (tokio-uring reads a plain `Vec` at offset 0, over what it holds: the read
+    /// goes into a slice of the spare capacity instead.)
+    pub async fn read(&self, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        use tokio_uring::buf::BoundedBuf;
+        if buf.len() == buf.capacity() {
+            // A read into no room would report 0, which means end of stream.
+            buf.reserve(512);
         }
+        let len = buf.len();
+        let spare = buf.slice(len..);
+        let (res, spare) = match self {
+            Stream::Tcp(s) => s.read(spare).await,
+            Stream::Unix(s) => s.read(spare).await,
+        };
+        (res, spare.into_inner())
     }
 
     pub async fn write_all(&self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
