@@ -264,3 +264,55 @@ fn compress_deflate_both_ways_over_tls() {
     inflate.decompress_vec(&raw, &mut out, FlushDecompress::Sync).unwrap();
     assert!(String::from_utf8_lossy(&out).contains("z4 NO [COMPRESSIONACTIVE]"));
 }
+
+#[test]
+fn sort_and_thread() {
+    let server = Server::start();
+    server.add_user("bob");
+    let msg = |subject: &str, from: &str, date: &str, id: &str, refs: &str| {
+        format!(
+            "From: {from}\r\nTo: bob@example.org\r\nSubject: {subject}\r\nDate: {date}\r\nMessage-ID: <{id}>\r\n{refs}\r\nbody\r\n"
+        )
+        .into_bytes()
+    };
+    server.deliver(
+        "bob",
+        &msg(
+            "Zebra",
+            "Carol <carol@x.org>",
+            "Mon, 2 Mar 2026 10:00:00 +0000",
+            "a@x",
+            "",
+        ),
+    );
+    server.deliver(
+        "bob",
+        &msg("apple", "alice@x.org", "Sun, 1 Mar 2026 10:00:00 +0000", "b@x", ""),
+    );
+    server.deliver(
+        "bob",
+        &msg(
+            "Re: Zebra",
+            "Bob <bob@x.org>",
+            "Tue, 3 Mar 2026 10:00:00 +0000",
+            "c@x",
+            "In-Reply-To: <a@x>\r\nReferences: <a@x>\r\n",
+        ),
+    );
+    let mut c = server.imap_login("bob");
+    c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    let r = c.cmd("SORT (SUBJECT) UTF-8 ALL").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* SORT 2 1 3"), "{:?}", r.lines());
+    let r = c.cmd("SORT (REVERSE DATE) UTF-8 ALL").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* SORT 3 1 2"), "{:?}", r.lines());
+    let r = c.cmd("UID SORT (FROM) US-ASCII ALL").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* SORT 2 3 1"), "{:?}", r.lines());
+    let r = c.cmd("SORT (DISPLAYFROM) UTF-8 ALL").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* SORT 2 3 1"), "{:?}", r.lines());
+    let r = c.cmd("THREAD REFERENCES UTF-8 ALL").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* THREAD (2)(1 3)"), "{:?}", r.lines());
+    let r = c.cmd("THREAD ORDEREDSUBJECT UTF-8 ALL").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* THREAD (2)(1 3)"), "{:?}", r.lines());
+    assert_eq!(c.cmd("SORT (SUBJECT) KOI8-R ALL").unwrap().status, "NO");
+    assert_eq!(c.cmd("SORT () UTF-8 ALL").unwrap().status, "BAD");
+}

@@ -56,6 +56,8 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "STORE", states: States::Selected, rfc: "RFC 9051 §6.4.6" },
     Spec { name: "COPY", states: States::Selected, rfc: "RFC 9051 §6.4.7" },
     Spec { name: "MOVE", states: States::Selected, rfc: "RFC 9051 §6.4.8" },
+    Spec { name: "SORT", states: States::Selected, rfc: "RFC 5256 §3" },
+    Spec { name: "THREAD", states: States::Selected, rfc: "RFC 5256 §3" },
     Spec { name: "UID", states: States::Selected, rfc: "RFC 9051 §6.4.9" },
 ];
 
@@ -97,6 +99,7 @@ pub fn capabilities(authenticated: bool, tls: bool, starttls_offered: bool, sasl
     let mut caps = vec!["IMAP4rev1"];
     if authenticated {
         caps.extend_from_slice(AUTHENTICATED);
+        caps.extend_from_slice(super::sort::SORT_CAPABILITIES);
         return caps.join(" ");
     }
     caps.extend_from_slice(&["LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"]);

@@ -296,6 +296,38 @@ impl Session {
                 self.search(&tag, uid, charset.as_deref(), returns.as_deref(), &key, ctx, out);
                 Action::Continue
             }
+            Command::Sort {
+                uid,
+                criteria,
+                charset,
+                key,
+            } => {
+                self.sort(
+                    &tag,
+                    uid,
+                    (&charset, &key),
+                    super::cmd_sort::Order::Sort(&criteria),
+                    ctx,
+                    out,
+                );
+                Action::Continue
+            }
+            Command::Thread {
+                uid,
+                algorithm,
+                charset,
+                key,
+            } => {
+                self.sort(
+                    &tag,
+                    uid,
+                    (&charset, &key),
+                    super::cmd_sort::Order::Thread(algorithm),
+                    ctx,
+                    out,
+                );
+                Action::Continue
+            }
             Command::Copy { uid, set, mailbox } => self.copy(tag, uid, &set, &mailbox, false, ctx, out),
             Command::Move { uid, set, mailbox } => self.copy(tag, uid, &set, &mailbox, true, ctx, out),
             Command::Expunge => self.expunge(tag, None, "EXPUNGE", ctx, out),
@@ -462,31 +494,23 @@ impl Session {
         })
     }
 
-    #[allow(clippy::too_many_arguments)] // one SEARCH command's parts
-    fn search(
-        &mut self,
+    /// Runs `key` over the client's view of the mailbox and calls `hit` for each match with
+    /// its sequence number, UID and record. Errors are answered here; false means stop.
+    pub(crate) fn each_match(
+        &self,
         tag: &str,
-        uid: bool,
-        charset: Option<&str>,
-        returns: Option<&[super::types::SearchReturn]>,
-        key: &super::types::SearchKey,
+        (charset, key): (Option<&str>, &super::types::SearchKey),
         ctx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
-    ) {
+        hit: &mut dyn FnMut(u32, Uid, &MessageRecord),
+    ) -> bool {
         if let Some(cs) = charset {
             if !cs.eq_ignore_ascii_case("UTF-8") && !cs.eq_ignore_ascii_case("US-ASCII") {
                 tagged(out, tag, "NO", "[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
-                return;
+                return false;
             }
         }
-        let uses_modseq = search::uses_modseq(key);
-        if uses_modseq {
-            self.enable_condstore();
-        }
-        let State::Selected(_, sel) = &mut self.state else {
-            unreachable!("Selected only")
-        };
-        let mut hit_modseq = 0u64;
+        let sel = self.selected();
         // One searcher for the whole mailbox: its header and body buffers are reused.
         let mut searcher = search::Searcher::default();
         let context = SearchContext {
@@ -495,8 +519,6 @@ impl Session {
             max_seq: sel.view.len(),
             saved: Some(sel.saved.clone()),
         };
-        let mut hits = Vec::new();
-        let mut hit_uids = Vec::new();
         let store = ctx.store;
         let scanned = store.each_message(sel.mailbox, &mut |u, record| {
             let Some(seq) = sel.view.seq_of(u) else {
@@ -515,31 +537,57 @@ impl Session {
                 bytes: None,
             };
             if searcher.matches(key, &candidate, &mut lazy, &context) {
-                hits.push(if uid { u } else { seq });
-                hit_uids.push(u);
-                hit_modseq = hit_modseq.max(record.modseq);
+                hit(seq, u, record);
             }
         });
-        if let Err(e) = scanned {
-            return store_error(out, tag, &e);
+        match scanned {
+            Ok(()) => true,
+            Err(e) => {
+                store_error(out, tag, &e);
+                false
+            }
         }
-        if let Some(r) = returns.filter(|r| r.contains(&super::types::SearchReturn::Save)) {
-            // RFC 5182 §2.1: with MIN/MAX only, only those are saved.
-            sel.saved = search::saved_hits(r, &hit_uids);
-            sel.saved.sort_unstable();
+    }
+
+    #[allow(clippy::too_many_arguments)] // one SEARCH command's parts
+    fn search(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        charset: Option<&str>,
+        returns: Option<&[super::types::SearchReturn]>,
+        key: &super::types::SearchKey,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) {
+        let uses_modseq = search::uses_modseq(key);
+        if uses_modseq {
+            self.enable_condstore();
+        }
+        let (mut hits, mut hit_uids, mut hit_modseq) = (Vec::new(), Vec::new(), 0u64);
+        let ok = self.each_match(tag, (charset, key), ctx, out, &mut |seq, u, record| {
+            hits.push(if uid { u } else { seq });
+            hit_uids.push(u);
+            hit_modseq = hit_modseq.max(record.modseq);
+        });
+        if !ok {
+            return;
+        }
+        if let (Some(r), State::Selected(_, sel)) = (returns, &mut self.state) {
+            if r.contains(&super::types::SearchReturn::Save) {
+                // RFC 5182 §2.1: with MIN/MAX only, only those are saved.
+                sel.saved = search::saved_hits(r, &hit_uids);
+                sel.saved.sort_unstable();
+            }
         }
         let modseq = uses_modseq.then_some(hit_modseq);
         search::render_results(tag, uid, returns, false, &hits, modseq, out);
-        tagged(
-            out,
-            tag,
-            "OK",
-            if uid {
-                "UID SEARCH completed"
-            } else {
-                "SEARCH completed"
-            },
-        );
+        let done = if uid {
+            "UID SEARCH completed"
+        } else {
+            "SEARCH completed"
+        };
+        tagged(out, tag, "OK", done);
     }
 
     #[allow(clippy::too_many_arguments)] // one FETCH command's parts

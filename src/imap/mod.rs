@@ -7,6 +7,7 @@ mod cmd_auth;
 mod cmd_mailbox;
 mod cmd_message;
 mod cmd_quota;
+mod cmd_sort;
 pub mod fetch;
 mod format;
 pub mod mutf7;
@@ -14,6 +15,8 @@ pub mod parse;
 pub mod reader;
 pub mod search;
 pub mod session;
+pub mod sort;
+pub mod thread;
 pub mod types;
 pub mod view;
 

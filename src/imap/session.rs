@@ -721,6 +721,9 @@ pub(crate) fn command_name(c: &Command) -> &'static str {
         Command::Unselect => "UNSELECT",
         Command::Expunge => "EXPUNGE",
         Command::UidExpunge(_) => "UID",
+        Command::Sort { uid: true, .. } | Command::Thread { uid: true, .. } => "UID",
+        Command::Sort { .. } => "SORT",
+        Command::Thread { .. } => "THREAD",
         Command::Search { uid: true, .. }
         | Command::Fetch { uid: true, .. }
         | Command::Store { uid: true, .. }

@@ -153,6 +153,43 @@ pub enum SearchReturn {
     Save,
 }
 
+/// RFC 5256 §3 sort-key, with RFC 5957 §3 DISPLAYFROM and DISPLAYTO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    /// INTERNALDATE.
+    Arrival,
+    /// addr-mailbox of the first Cc address.
+    Cc,
+    /// The Date header, INTERNALDATE when it has none (RFC 5256 §2.2).
+    Date,
+    /// addr-mailbox of the first From address.
+    From,
+    /// RFC822.SIZE.
+    Size,
+    /// The base subject (RFC 5256 §2.1).
+    Subject,
+    /// addr-mailbox of the first To address.
+    To,
+    /// Display name of the first From address, else its addr-spec (RFC 5957 §3).
+    DisplayFrom,
+    /// Display name of the first To address, else its addr-spec (RFC 5957 §3).
+    DisplayTo,
+}
+
+/// RFC 5256 §3 sort-criterion: `["REVERSE" SP] sort-key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortCriterion {
+    pub reverse: bool,
+    pub key: SortKey,
+}
+
+/// RFC 5256 §3 thread-alg: the algorithms ringmail implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadAlgorithm {
+    OrderedSubject,
+    References,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusItem {
     Messages,
@@ -274,6 +311,20 @@ pub enum Command {
         uid: bool,
         charset: Option<String>,
         returns: Option<Vec<SearchReturn>>,
+        key: SearchKey,
+    },
+    /// RFC 5256 §3 SORT: the charset is mandatory there, and checked by the session.
+    Sort {
+        uid: bool,
+        criteria: Vec<SortCriterion>,
+        charset: String,
+        key: SearchKey,
+    },
+    /// RFC 5256 §3 THREAD.
+    Thread {
+        uid: bool,
+        algorithm: ThreadAlgorithm,
+        charset: String,
         key: SearchKey,
     },
     Fetch {

@@ -2,9 +2,10 @@
 //!
 //! `analyze` turns a canonical (CRLF-only, see `normalize_line_endings`) message into a
 //! [`Structure`]: sizes and line counts, the IMAP ENVELOPE / BODY / BODYSTRUCTURE already rendered,
-//! a table of every addressable part as byte offsets, and decoded search/sort facts. Serving a
-//! message afterwards (POP3 RETR/TOP, IMAP FETCH of any section) is slicing the stored bytes with
-//! these offsets; nothing on the serving path parses MIME again.
+//! a table of every addressable part as byte offsets, and decoded search/sort facts (Date,
+//! Subject, message identifiers, the first From/To/Cc mailboxes). Serving a message afterwards
+//! (POP3 RETR/TOP, IMAP FETCH of any section) is slicing the stored bytes with these offsets;
+//! nothing on the serving path parses MIME again.
 //!
 //! This module does no I/O, holds no state between calls and never panics on any input: every
 //! malformed construct degrades to the RFC-specified default or to an opaque part.
@@ -77,6 +78,21 @@ pub struct Structure {
     pub references: Vec<String>,
     /// RFC 8970 PREVIEW text (at most 200 characters).
     pub preview: String,
+    /// RFC 5256 §3 SORT FROM, TO, CC: the addr-mailbox (as in the ENVELOPE) of the first mailbox
+    /// in From, To and Cc; empty when there is none. Structures stored before these fields
+    /// existed load with them empty.
+    #[serde(default)]
+    pub sort_from: String,
+    #[serde(default)]
+    pub sort_to: String,
+    #[serde(default)]
+    pub sort_cc: String,
+    /// RFC 5957 §3 SORT DISPLAYFROM, DISPLAYTO: the first mailbox's display name with RFC 2047
+    /// encoded-words decoded, or its addr-spec when it has none; empty when there is no mailbox.
+    #[serde(default)]
+    pub display_from: String,
+    #[serde(default)]
+    pub display_to: String,
 }
 
 /// One addressable part. All offsets index the stored (canonical) message.
@@ -184,6 +200,11 @@ pub fn analyze(msg: &[u8]) -> Result<Structure, IngestError> {
         in_reply_to: meta::ids(h, "in-reply-to").into_iter().next(),
         references: meta::ids(h, "references"),
         preview: meta::preview(&root, msg),
+        sort_from: meta::first_mailbox(h, "from"),
+        sort_to: meta::first_mailbox(h, "to"),
+        sort_cc: meta::first_mailbox(h, "cc"),
+        display_from: meta::display_address(h, "from"),
+        display_to: meta::display_address(h, "to"),
     })
 }
 

@@ -88,6 +88,10 @@ const VALID: &[&[u8]] = &[
     b"h9 COMPRESS DEFLATE",
     b"i1 SEARCH MODSEQ 5 UNSEEN",
     b"i2 SEARCH MODSEQ \"/flags/\\\\draft\" all 620162338",
+    b"i3 SORT (REVERSE DATE SUBJECT) UTF-8 ALL",
+    b"i4 UID SORT (ARRIVAL CC FROM SIZE TO) US-ASCII UNSEEN 1:5",
+    b"i5 THREAD REFERENCES UTF-8 ALL",
+    b"i6 UID THREAD ORDEREDSUBJECT UTF-8 SUBJECT x",
 ];
 
 const INVALID: &[&[u8]] = &[
@@ -127,6 +131,9 @@ const INVALID: &[&[u8]] = &[
     b"a ENABLE",
     b"a LIST ~{1}\r\nx %",
     b"a SEARCH TEXT ~{1}\r\nx",
+    b"a SORT () UTF-8 ALL",
+    b"a SORT (DATE) ALL",
+    b"a SORT (REVERSE) UTF-8 ALL",
 ];
 
 /// Cases where ringmail and imap-codec disagree on purpose: the command, whether ringmail
@@ -239,6 +246,8 @@ fn name(command: &Command) -> &'static str {
         Command::Unselect => "UNSELECT",
         Command::Expunge | Command::UidExpunge(_) => "EXPUNGE",
         Command::Search { .. } => "SEARCH",
+        Command::Sort { .. } => "SORT",
+        Command::Thread { .. } => "THREAD",
         Command::Fetch { .. } => "FETCH",
         Command::Store { .. } => "STORE",
         Command::Copy { .. } => "COPY",

@@ -12,6 +12,7 @@ mod fetch;
 mod lexer;
 mod mailbox;
 mod search;
+mod sort;
 
 #[cfg(test)]
 mod differential;
@@ -118,6 +119,9 @@ fn command(c: &mut Cursor) -> Result<Command> {
         b"COPY" => copy_or_move(c, false, false),
         b"MOVE" => copy_or_move(c, false, true),
         b"UID" => uid(c),
+        // RFC 5256.
+        b"SORT" => sort::sort(c, false),
+        b"THREAD" => sort::thread(c, false),
         // RFC 9208.
         b"GETQUOTA" => {
             c.sp()?;
@@ -137,7 +141,8 @@ fn command(c: &mut Cursor) -> Result<Command> {
     }
 }
 
-/// RFC 9051 §6.4.9: "UID" SP (copy / move / fetch / search / store / uid-expunge).
+/// RFC 9051 §6.4.9: "UID" SP (copy / move / fetch / search / store / uid-expunge), and RFC 5256
+/// §3 UID SORT and UID THREAD.
 fn uid(c: &mut Cursor) -> Result<Command> {
     c.sp()?;
     let name = c.word().to_ascii_uppercase();
@@ -147,6 +152,9 @@ fn uid(c: &mut Cursor) -> Result<Command> {
         b"SEARCH" => search::search(c, true),
         b"COPY" => copy_or_move(c, true, false),
         b"MOVE" => copy_or_move(c, true, true),
+        // RFC 5256 §3.
+        b"SORT" => sort::sort(c, true),
+        b"THREAD" => sort::thread(c, true),
         // RFC 4315 §2.1 uid-expunge.
         b"EXPUNGE" => {
             c.sp()?;

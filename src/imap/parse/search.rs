@@ -30,25 +30,39 @@ pub(super) fn search(c: &mut Cursor, uid: bool) -> Result<Command> {
     if c.next_word_is("CHARSET") {
         c.word();
         c.sp()?;
-        // charset = atom / quoted.
-        charset = Some(if c.peek() == Some(b'"') { c.string()? } else { c.atom()? });
+        charset = Some(self::charset(c)?);
         c.sp()?;
     }
-    let mut keys = vec![search_key(c, 0)?];
-    while c.more() {
-        keys.push(search_key(c, 0)?);
-    }
-    c.end()?;
-    let key = if keys.len() == 1 {
-        keys.swap_remove(0)
-    } else {
-        SearchKey::And(keys)
-    };
+    let key = search_keys(c)?;
     Ok(Command::Search {
         uid,
         charset,
         returns,
         key,
+    })
+}
+
+/// charset = atom / quoted (RFC 9051 §9), as sent.
+pub(super) fn charset(c: &mut Cursor) -> Result<String> {
+    if c.peek() == Some(b'"') {
+        c.string()
+    } else {
+        c.atom()
+    }
+}
+
+/// `search-key *(SP search-key)` up to the end of the command; several keys come back as one
+/// `SearchKey::And`. Shared by SEARCH and by SORT and THREAD (RFC 5256 §5 search-criteria).
+pub(super) fn search_keys(c: &mut Cursor) -> Result<SearchKey> {
+    let mut keys = vec![search_key(c, 0)?];
+    while c.more() {
+        keys.push(search_key(c, 0)?);
+    }
+    c.end()?;
+    Ok(if keys.len() == 1 {
+        keys.swap_remove(0)
+    } else {
+        SearchKey::And(keys)
     })
 }
 

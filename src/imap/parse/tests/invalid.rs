@@ -14,7 +14,6 @@ pub(super) const INVALID: &[(&[u8], Option<&str>, &str)] = &[
     (b"a+b NOOP", None, "invalid tag"),
     (b"a\"b NOOP", None, "invalid tag"),
     (b"a XYZZY", Some("a"), "unknown command"),
-    (b"a SORT (DATE) UTF-8 ALL", Some("a"), "unknown command"),
     (b"a NOOP ", Some("a"), "unexpected characters at the end of the command"),
     (
         b"a NOOP x",
@@ -163,6 +162,48 @@ pub(super) const INVALID: &[(&[u8], Option<&str>, &str)] = &[
     (b"a SEARCH OLDER 0", Some("a"), "zero is not allowed here"),
     (b"a SEARCH LARGER 9223372036854775808", Some("a"), "number too large"),
     (b"a COMPRESS", Some("a"), "missing argument"),
+    // SORT and THREAD (RFC 5256 §5).
+    (b"a SORT", Some("a"), "missing argument"),
+    (b"a SORT (DATE)", Some("a"), "missing argument"),
+    (b"a SORT DATE UTF-8 ALL", Some("a"), "expected a list of sort criteria"),
+    (b"a SORT () UTF-8 ALL", Some("a"), "empty list of sort criteria"),
+    (b"a SORT (FOO) UTF-8 ALL", Some("a"), "unknown sort criterion"),
+    (b"a SORT (DATE FROM2) UTF-8 ALL", Some("a"), "unknown sort criterion"),
+    (b"a SORT (REVERSE) UTF-8 ALL", Some("a"), "REVERSE without a sort key"),
+    (
+        b"a SORT (DATE REVERSE) UTF-8 ALL",
+        Some("a"),
+        "REVERSE without a sort key",
+    ),
+    (
+        b"a SORT (REVERSE REVERSE DATE) UTF-8 ALL",
+        Some("a"),
+        "REVERSE without a sort key",
+    ),
+    (
+        b"a SORT (DATE  SUBJECT) UTF-8 ALL",
+        Some("a"),
+        "expected a sort criterion",
+    ),
+    (b"a SORT (DATE", Some("a"), "missing argument"),
+    (b"a SORT (DATE)UTF-8 ALL", Some("a"), "expected a space"),
+    // No charset: ALL is taken for one and no key follows.
+    (b"a SORT (DATE) ALL", Some("a"), "missing charset or search key"),
+    (b"a SORT (DATE) UTF-8", Some("a"), "missing charset or search key"),
+    (b"a SORT (DATE) (UTF-8) ALL", Some("a"), "expected a charset"),
+    (b"a SORT (DATE) UTF-8 FOO", Some("a"), "unknown search key"),
+    (b"a SORT (DATE) UTF-8 ALL ", Some("a"), "missing search key"),
+    (b"a UID SORT (DATE) UTF-8", Some("a"), "missing charset or search key"),
+    (b"a THREAD", Some("a"), "missing argument"),
+    (b"a THREAD FOO UTF-8 ALL", Some("a"), "unknown THREAD algorithm"),
+    (
+        b"a THREAD (REFERENCES) UTF-8 ALL",
+        Some("a"),
+        "expected a THREAD algorithm",
+    ),
+    (b"a THREAD REFERENCES", Some("a"), "missing argument"),
+    (b"a THREAD REFERENCES UTF-8", Some("a"), "missing charset or search key"),
+    (b"a UID THREAD REFS UTF-8 ALL", Some("a"), "unknown THREAD algorithm"),
 ];
 
 #[test]

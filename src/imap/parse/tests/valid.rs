@@ -50,6 +50,10 @@ fn search(key: SearchKey) -> Command {
     }
 }
 
+fn criterion(reverse: bool, key: SortKey) -> SortCriterion {
+    SortCriterion { reverse, key }
+}
+
 fn days(text: &str) -> i64 {
     let mut c = lexer::Cursor::new(text.as_bytes());
     c.date().expect("test dates are valid")
@@ -629,6 +633,71 @@ pub(super) fn valid() -> Vec<(&'static [u8], Command)> {
                 ),
                 K::Deleted,
             ])))),
+        ),
+        // SORT and THREAD (RFC 5256 §3, RFC 5957 §3).
+        (
+            b"a SORT (REVERSE DATE SUBJECT) UTF-8 ALL",
+            Command::Sort {
+                uid: false,
+                criteria: vec![criterion(true, SortKey::Date), criterion(false, SortKey::Subject)],
+                charset: s("UTF-8"),
+                key: K::All,
+            },
+        ),
+        (
+            b"a UID SORT (ARRIVAL CC DATE FROM SIZE SUBJECT TO DISPLAYFROM DISPLAYTO) \"US-ASCII\" UNSEEN SINCE 1-Feb-1994",
+            Command::Sort {
+                uid: true,
+                criteria: [
+                    SortKey::Arrival,
+                    SortKey::Cc,
+                    SortKey::Date,
+                    SortKey::From,
+                    SortKey::Size,
+                    SortKey::Subject,
+                    SortKey::To,
+                    SortKey::DisplayFrom,
+                    SortKey::DisplayTo,
+                ]
+                .into_iter()
+                .map(|key| criterion(false, key))
+                .collect(),
+                charset: s("US-ASCII"),
+                key: K::And(vec![K::Unseen, K::Since(8797)]),
+            },
+        ),
+        (
+            b"a sort (reverse displayto Reverse Size) utf-8 OR SEEN (FLAGGED 1:5)",
+            Command::Sort {
+                uid: false,
+                criteria: vec![
+                    criterion(true, SortKey::DisplayTo),
+                    criterion(true, SortKey::Size),
+                ],
+                charset: s("utf-8"),
+                key: K::Or(
+                    Box::new(K::Seen),
+                    Box::new(K::And(vec![K::Flagged, K::Seq(set(&[(1, 5)]))])),
+                ),
+            },
+        ),
+        (
+            b"a THREAD REFERENCES UTF-8 ALL",
+            Command::Thread {
+                uid: false,
+                algorithm: ThreadAlgorithm::References,
+                charset: s("UTF-8"),
+                key: K::All,
+            },
+        ),
+        (
+            b"a UID THREAD orderedsubject US-ASCII SUBJECT {3}\r\nabc UID 1:*",
+            Command::Thread {
+                uid: true,
+                algorithm: ThreadAlgorithm::OrderedSubject,
+                charset: s("US-ASCII"),
+                key: K::And(vec![K::Subject(s("abc")), K::Uid(set(&[(1, 0)]))]),
+            },
         ),
         // Quota, compression.
         (b"a GETQUOTA \"\"", Command::GetQuota { root: s("") }),
