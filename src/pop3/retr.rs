@@ -14,6 +14,8 @@ pub struct RetrEncoder {
 
 enum Mode {
     Whole,
+    /// The message has no line starting with '.': copied as stored, unscanned.
+    Verbatim,
     /// TOP: the header, the blank line, then `lines_left` lines of the body.
     Top {
         in_header: bool,
@@ -28,6 +30,15 @@ impl RetrEncoder {
         RetrEncoder {
             at_line_start: true,
             mode: Mode::Whole,
+            done: false,
+        }
+    }
+
+    /// For a message known to have no line starting with '.' (recorded at delivery).
+    pub fn verbatim() -> RetrEncoder {
+        RetrEncoder {
+            at_line_start: true,
+            mode: Mode::Verbatim,
             done: false,
         }
     }
@@ -56,6 +67,10 @@ impl RetrEncoder {
         }
         match self.mode {
             Mode::Whole => self.stuff(chunk, out),
+            Mode::Verbatim => {
+                out.extend_from_slice(chunk);
+                self.at_line_start = chunk.last() == Some(&b'\n');
+            }
             Mode::Top { .. } => self.encode_top(chunk, out),
         }
     }
@@ -190,6 +205,20 @@ mod tests {
         assert_eq!(
             render(RetrEncoder::top(100), &[MSG]),
             render(RetrEncoder::whole(), &[MSG])
+        );
+    }
+
+    #[test]
+    fn verbatim_copies_dot_free_messages() {
+        let msg = b"A: b\r\n\r\nplain\r\nlines\r\n";
+        let pieces: Vec<&[u8]> = msg.chunks(3).collect();
+        assert_eq!(
+            render(RetrEncoder::verbatim(), &pieces),
+            render(RetrEncoder::whole(), &[msg])
+        );
+        assert_eq!(
+            render(RetrEncoder::verbatim(), &[b"A: b\r\n\r\nno end"]),
+            b"A: b\r\n\r\nno end\r\n.\r\n"
         );
     }
 

@@ -29,6 +29,8 @@ pub struct Message {
     pub uid: u32,
     pub size: u64,
     pub body_id: u64,
+    /// No line starts with '.': the body goes out as stored.
+    pub dot_free: bool,
 }
 
 /// The maildrop as locked at login, in presentation order (message 1 first).
@@ -65,7 +67,11 @@ pub enum Action {
     /// Flush, drop all buffered input, run the TLS handshake, then call `tls_started`.
     StartTls,
     /// Stream this body through a `RetrEncoder` (whole or TOP n), then continue.
-    Retrieve { body_id: u64, top: Option<u32> },
+    Retrieve {
+        body_id: u64,
+        top: Option<u32>,
+        dot_free: bool,
+    },
     /// Delete these UIDs durably, then call `commit_result`.
     Commit { mailbox: u64, uids: Vec<u32> },
     /// Flush and close the connection.
@@ -544,6 +550,7 @@ impl Transaction {
                     return Action::Retrieve {
                         body_id: m.body_id,
                         top: None,
+                        dot_free: m.dot_free,
                     };
                 }
                 None => err(out, "no such message"),
@@ -554,6 +561,7 @@ impl Transaction {
                     return Action::Retrieve {
                         body_id: m.body_id,
                         top: Some(lines),
+                        dot_free: m.dot_free,
                     };
                 }
                 None => err(out, "no such message"),
@@ -602,11 +610,13 @@ mod tests {
                     uid: 3,
                     size: 10,
                     body_id: 30,
+                    dot_free: true,
                 },
                 Message {
                     uid: 5,
                     size: 20,
                     body_id: 50,
+                    dot_free: false,
                 },
             ],
         }
@@ -640,13 +650,21 @@ mod tests {
         );
         assert_eq!(say(&mut s, "UIDL 2").1, "+OK 2 100.5\r\n");
         let (action, text) = say(&mut s, "RETR 2");
-        assert_eq!(action, Action::Retrieve { body_id: 50, top: None });
+        assert_eq!(
+            action,
+            Action::Retrieve {
+                body_id: 50,
+                top: None,
+                dot_free: false
+            }
+        );
         assert_eq!(text, "+OK 20 octets\r\n");
         assert_eq!(
             say(&mut s, "TOP 1 3").0,
             Action::Retrieve {
                 body_id: 30,
-                top: Some(3)
+                top: Some(3),
+                dot_free: true
             }
         );
         assert_eq!(say(&mut s, "DELE 1").1, "+OK message 1 deleted\r\n");

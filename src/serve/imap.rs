@@ -73,7 +73,8 @@ impl Driver<'_> {
         if self.out.is_empty() {
             return Ok(());
         }
-        if self.out.len() < 4096 {
+        // Long outputs are message data, not worth a log line.
+        if self.shared.config.imap.protocol_log && self.out.len() < 4096 {
             self.log('>', &self.out.clone());
         }
         tokio::time::timeout(WRITE_TIMEOUT, self.conn.write(&mut self.out))

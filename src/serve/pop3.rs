@@ -81,7 +81,9 @@ impl Driver<'_> {
         if self.out.is_empty() {
             return Ok(());
         }
-        self.log('>', &self.out.clone());
+        if self.shared.config.pop3.protocol_log {
+            self.log('>', &self.out.clone());
+        }
         tokio::time::timeout(WRITE_TIMEOUT, self.conn.write(&mut self.out))
             .await
             .map_err(|_| End::Io)??;
@@ -202,7 +204,7 @@ async fn run<'s>(
                     _ => return Err(End::Io),
                 }
             }
-            Action::Retrieve { body_id, top } => retrieve(d, body_id, top).await?,
+            Action::Retrieve { body_id, top, dot_free } => retrieve(d, body_id, top, dot_free).await?,
             Action::Commit { mailbox, uids } => {
                 let result = d.shared.store.write(WriteOp::Expunge { mailbox, uids }).await;
                 let result = match result {
@@ -289,6 +291,7 @@ fn load_maildrop(shared: &Shared, user: u32) -> Result<Maildrop, StoreError> {
                 uid,
                 size: record.size,
                 body_id: record.body_id,
+                dot_free: record.flags & crate::store::records::flags::DOT_FREE != 0,
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -304,12 +307,16 @@ fn load_maildrop(shared: &Shared, user: u32) -> Result<Maildrop, StoreError> {
 
 /// Streams a body from the store, a few hundred KiB per read transaction, so no transaction
 /// is held while the client is slow to read.
-async fn retrieve(d: &mut Driver<'_>, body_id: u64, top: Option<u32>) -> Result<(), End> {
+async fn retrieve(d: &mut Driver<'_>, body_id: u64, top: Option<u32>, dot_free: bool) -> Result<(), End> {
     let mut encoder = match top {
         Some(lines) => RetrEncoder::top(lines),
+        None if dot_free => RetrEncoder::verbatim(),
         None => RetrEncoder::whole(),
     };
-    d.flush().await?;
+    // The status line goes out with the start of the body, logged here since the body is not.
+    if d.shared.config.pop3.protocol_log {
+        d.log('>', &d.out.clone());
+    }
     let mut next_chunk = 0;
     loop {
         let finished = {

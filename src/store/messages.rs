@@ -7,11 +7,19 @@ use heed::RwTxn;
 
 use super::feed::{Change, ChangeKind};
 use super::read::{get_mailbox, get_mailbox_by_name, get_usage, get_user};
-use super::records::{keys, BodyId, FlagMode, Mailbox, MailboxId, MessageRecord, Uid, Usage};
+use super::records::{flags, keys, BodyId, FlagMode, Mailbox, MailboxId, MessageRecord, Uid, Usage};
 use super::txn::{next_counter, now, put_json, release_body};
 use super::writer::{Delivered, NewMessage, Recipient};
 use super::{StoreError, Tables, CHUNK_SIZE};
 use crate::mime::Structure;
+
+fn dot_free(structure: &Structure) -> u8 {
+    if structure.has_dot_line {
+        0
+    } else {
+        flags::DOT_FREE
+    }
+}
 
 /// Stores a body once, with `refs` references.
 fn put_body(
@@ -129,7 +137,7 @@ pub(crate) fn deliver(
             }
         };
         let record = MessageRecord {
-            flags: 0,
+            flags: dot_free(structure),
             internal_date: now,
             save_date: now,
             size,
@@ -159,7 +167,7 @@ pub(crate) fn append(
     for m in messages {
         let body_id = put_body(t, txn, &m.message, &m.structure, 1)?;
         let record = MessageRecord {
-            flags: m.flags,
+            flags: (m.flags & !flags::INTERNAL) | dot_free(&m.structure),
             internal_date: m.internal_date.unwrap_or(now),
             save_date: now,
             size: m.message.len() as u64,
@@ -185,11 +193,11 @@ fn apply_mode(mode: FlagMode, record: &mut MessageRecord, flags: u8, keywords: &
     let has = |list: &[String], k: &str| list.iter().any(|x| x.eq_ignore_ascii_case(k));
     match mode {
         FlagMode::Replace => {
-            record.flags = flags;
+            record.flags = (record.flags & flags::INTERNAL) | (flags & !flags::INTERNAL);
             record.keywords = keywords.to_vec();
         }
         FlagMode::Add => {
-            record.flags |= flags;
+            record.flags |= flags & !flags::INTERNAL;
             for k in keywords {
                 if !has(&record.keywords, k) {
                     record.keywords.push(k.clone());
@@ -197,7 +205,7 @@ fn apply_mode(mode: FlagMode, record: &mut MessageRecord, flags: u8, keywords: &
             }
         }
         FlagMode::Remove => {
-            record.flags &= !flags;
+            record.flags &= !(flags & !flags::INTERNAL);
             record.keywords.retain(|k| !has(keywords, k));
         }
     }

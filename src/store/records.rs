@@ -83,6 +83,11 @@ pub mod flags {
     pub const FLAGGED: u8 = 4;
     pub const DELETED: u8 = 8;
     pub const DRAFT: u8 = 16;
+    /// Internal, never shown to clients: no line of the message starts with '.', so POP3
+    /// sends it without byte-stuffing or scanning (RFC 1939 §3).
+    pub const DOT_FREE: u8 = 0x80;
+    /// The bits that are the message's own properties rather than flags a client sets.
+    pub const INTERNAL: u8 = DOT_FREE;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
