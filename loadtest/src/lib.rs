@@ -1,5 +1,9 @@
 //! Small blocking protocol clients (POP3, LMTP) over plaintext or real TLS, shared by
-//! ringmail's integration tests and the load harness. They speak to any server, so the
-//! harness can measure Dovecot the same way.
+//! ringmail's integration tests and the load harness, plus the harness's server-free parts:
+//! the message generator, the multi-line response scanner and the report formatting. They
+//! speak to any server, so the harness can measure Dovecot the same way.
 
 pub mod client;
+pub mod message;
+pub mod multiline;
+pub mod report;

@@ -31,7 +31,10 @@ impl Response {
 
     /// Untagged lines as text (lossy), for assertions.
     pub fn lines(&self) -> Vec<String> {
-        self.untagged.iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect()
+        self.untagged
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect()
     }
 
     pub fn expect_ok(self) -> io::Result<Response> {
@@ -59,7 +62,11 @@ impl Imap {
         if !greeting.starts_with("* OK") {
             return Err(io::Error::other(format!("greeting: {greeting}")));
         }
-        Ok(Imap { t, greeting, next_tag: 1 })
+        Ok(Imap {
+            t,
+            greeting,
+            next_tag: 1,
+        })
     }
 
     pub fn tag(&mut self) -> String {
@@ -116,11 +123,18 @@ impl Imap {
     /// APPEND with a synchronizing literal.
     pub fn append(&mut self, mailbox: &str, flags: &str, message: &[u8]) -> io::Result<Response> {
         let tag = self.tag();
-        self.t
-            .send_line(&format!("{tag} APPEND {} ({flags}) {{{}}}", quote(mailbox), message.len()))?;
+        self.t.send_line(&format!(
+            "{tag} APPEND {} ({flags}) {{{}}}",
+            quote(mailbox),
+            message.len()
+        ))?;
         let cont = self.t.read_line_string()?;
         if !cont.starts_with('+') {
-            let (status, text) = cont.strip_prefix(&format!("{tag} ")).unwrap_or(&cont).split_once(' ').unwrap_or(("BAD", ""));
+            let (status, text) = cont
+                .strip_prefix(&format!("{tag} "))
+                .unwrap_or(&cont)
+                .split_once(' ')
+                .unwrap_or(("BAD", ""));
             return Ok(Response {
                 untagged: Vec::new(),
                 status: status.into(),

@@ -1,0 +1,93 @@
+//! `loadtest`: the load harness behind BENCHMARKS.md. Three subcommands:
+//!
+//! - `seed` fills mailboxes over LMTP with generated messages;
+//! - `bulk` measures POP3 download throughput (plaintext and implicit TLS) beside a raw
+//!   loopback TCP transfer measured in the same run (DESIGN.md §8: figures are ratios);
+//! - `deliver` measures LMTP delivery rate and latency with concurrent connections.
+//!
+//! It only ever connects to loopback addresses, and every loop is bounded by a count and by
+//! `--timeout`. Errors end the run with one line on stderr and a non-zero exit status.
+
+mod cpu;
+mod scenario;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "loadtest",
+    about = "Load harness for ringmail (or any POP3/LMTP server on loopback)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Deliver generated messages over LMTP to fill mailboxes.
+    Seed(scenario::deliver::SeedArgs),
+    /// POP3 download throughput, plaintext and TLS, against raw loopback TCP.
+    Bulk(scenario::bulk::BulkArgs),
+    /// LMTP delivery rate and per-message latency with concurrent clients.
+    Deliver(scenario::deliver::DeliverArgs),
+}
+
+/// Options every scenario takes.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Server address; loopback only, this is a tool for measuring, not for load on others.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Give up (with an error) if the run takes longer than this many seconds.
+    #[arg(long, default_value_t = 900)]
+    pub timeout: u64,
+    /// Write the results as JSON to this file as well.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+impl Common {
+    pub fn check(&self) -> anyhow::Result<()> {
+        if !self.host.is_loopback() {
+            bail!(
+                "--host {} is not a loopback address; the harness only targets this machine",
+                self.host
+            );
+        }
+        Ok(())
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout)
+    }
+
+    /// Writes `value` as pretty JSON to `--json`, if given.
+    pub fn write_json(&self, value: &impl serde::Serialize) -> anyhow::Result<()> {
+        let Some(path) = &self.json else { return Ok(()) };
+        let text = serde_json::to_string_pretty(value).context("encoding JSON")?;
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Seed(args) => scenario::deliver::seed(&args),
+        Command::Bulk(args) => scenario::bulk::run(&args),
+        Command::Deliver(args) => scenario::deliver::deliver(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("loadtest: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,484 @@
+//! Bulk download: how close POP3 RETR comes to the loopback's own speed.
+//!
+//! Three measurements in one run, so they share the machine's state: (1) raw TCP over
+//! 127.0.0.1, a sender thread writing 256 KiB at a time to a reader; (2) POP3 over
+//! plaintext, RETR of every message; (3) the same over implicit TLS (pop3s). The POP3 reader
+//! uses the same 256 KiB buffer as the raw reader and un-stuffs with `MultilineScanner`
+//! without keeping messages, so the client costs about what the raw reader costs. RETRs are
+//! pipelined (RFC 2449 PIPELINING) when the server offers it, as a bulk client would.
+//! Messages are never deleted: QUIT without DELE leaves the maildrop as it was.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::Serialize;
+
+use super::check_deadline;
+use crate::cpu::{percent_of_core, CpuTime};
+use crate::Common;
+use loadtest::client::pop3::Pop3;
+use loadtest::client::{tls_config, Transport};
+use loadtest::multiline::MultilineScanner;
+use loadtest::report::{throughput_table, ThroughputRow};
+
+/// The read (and raw write) size: large, so per-call overhead is small on both sides.
+const IO_BUFFER: usize = 256 * 1024;
+
+#[derive(Args, Debug)]
+pub struct BulkArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long, default_value_t = 110)]
+    pop3_port: u16,
+    /// Port of implicit-TLS POP3; 0 skips the TLS measurement.
+    #[arg(long, default_value_t = 995)]
+    pop3s_port: u16,
+    /// The server's certificate (ringmail: data_dir/cert.pem), trusted for the TLS run.
+    #[arg(long)]
+    cafile: Option<PathBuf>,
+    /// Name the certificate is checked against.
+    #[arg(long, default_value = "localhost")]
+    tls_name: String,
+    #[arg(long)]
+    user: String,
+    #[arg(long)]
+    password: String,
+    /// Bytes for the raw loopback reference.
+    #[arg(long, default_value_t = 1 << 30)]
+    raw_bytes: u64,
+    /// RETR commands in flight at once; 1 disables pipelining. Used only if the server
+    /// advertises PIPELINING.
+    #[arg(long, default_value_t = 8)]
+    pipeline: usize,
+    /// The server's process id, to report its CPU time per measurement.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Rounds of raw, plaintext and TLS. The first download of a freshly started server also
+    /// pays for mapping the store's pages in; later passes show the steady state.
+    #[arg(long, default_value_t = 3)]
+    passes: u32,
+}
+
+#[derive(Debug, Serialize)]
+struct BulkReport {
+    passes: u32,
+    /// Every measurement of every pass, in order; names end in `#pass` when passes > 1.
+    rows: Vec<Measured>,
+    failed: Vec<Failed>,
+    /// Best MiB/s of each kind over the passes, and the ratios of the bests.
+    best_raw: Option<f64>,
+    best_plaintext: Option<f64>,
+    best_tls: Option<f64>,
+    plaintext_vs_raw: Option<f64>,
+    tls_vs_raw: Option<f64>,
+    messages: usize,
+    pipeline_depth: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct Failed {
+    name: String,
+    error: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Kind {
+    Raw,
+    Plaintext,
+    Tls,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Raw => "raw loopback TCP",
+            Kind::Plaintext => "POP3 plaintext",
+            Kind::Tls => "POP3 TLS (pop3s)",
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Measured {
+    kind: Kind,
+    #[serde(flatten)]
+    row: ThroughputRow,
+    /// CPU as % of one core over the measurement, harness and server.
+    client_cpu_percent: Option<f64>,
+    server_cpu_percent: Option<f64>,
+}
+
+pub fn run(args: &BulkArgs) -> anyhow::Result<()> {
+    args.common.check()?;
+    let deadline = Instant::now() + args.common.timeout();
+    let tls_config = match (args.pop3s_port, &args.cafile) {
+        (0, _) => None,
+        (_, None) => bail!("--cafile is needed for the TLS run (or --pop3s-port 0)"),
+        (_, Some(cafile)) => Some(tls_config(cafile).with_context(|| format!("reading {}", cafile.display()))?),
+    };
+    let mut report = BulkReport {
+        passes: args.passes.max(1),
+        rows: Vec::new(),
+        failed: Vec::new(),
+        best_raw: None,
+        best_plaintext: None,
+        best_tls: None,
+        plaintext_vs_raw: None,
+        tls_vs_raw: None,
+        messages: 0,
+        pipeline_depth: 0,
+    };
+    let passes = report.passes;
+    for pass in 1..=passes {
+        let name = |kind: Kind| match passes {
+            1 => kind.label().to_owned(),
+            _ => format!("{} #{pass}", kind.label()),
+        };
+        let raw = raw_loopback(args.raw_bytes, &name(Kind::Raw), args.server_pid, deadline)
+            .context("raw loopback reference")?;
+        report.rows.push(raw);
+        // A failed download is a result to report, not a reason to skip the other one.
+        let plain_addr = SocketAddr::new(args.common.host, args.pop3_port);
+        let plain = Transport::connect(plain_addr)
+            .with_context(|| format!("connecting to {plain_addr}"))
+            .and_then(|t| download(t, args, Kind::Plaintext, &name(Kind::Plaintext), deadline));
+        report.add(&name(Kind::Plaintext), plain);
+        if let Some(config) = &tls_config {
+            let addr = SocketAddr::new(args.common.host, args.pop3s_port);
+            let tls = Transport::connect_tls(addr, config.clone(), &args.tls_name)
+                .with_context(|| format!("TLS to {addr}"))
+                .and_then(|t| download(t, args, Kind::Tls, &name(Kind::Tls), deadline));
+            report.add(&name(Kind::Tls), tls);
+        }
+    }
+    report.summarise();
+    report.print();
+    args.common.write_json(&report)?;
+    if let Some(first) = report.failed.first() {
+        bail!(
+            "{} measurement(s) failed, first: {}: {}",
+            report.failed.len(),
+            first.name,
+            first.error
+        );
+    }
+    Ok(())
+}
+
+impl BulkReport {
+    fn add(&mut self, name: &str, outcome: anyhow::Result<Download>) {
+        match outcome {
+            Ok(download) => {
+                self.messages = download.messages;
+                self.pipeline_depth = download.pipeline_depth;
+                self.rows.push(download.measured);
+            }
+            Err(e) => self.failed.push(Failed {
+                name: name.to_owned(),
+                error: format!("{e:#}"),
+            }),
+        }
+    }
+
+    /// Best of the passes: on a shared machine the slow passes are the ones something else
+    /// interfered with, while nothing makes a pass faster than the code allows.
+    fn summarise(&mut self) {
+        let best = |kind: Kind| {
+            self.rows
+                .iter()
+                .filter(|m| m.kind == kind)
+                .map(|m| m.row.mib_per_sec)
+                .reduce(f64::max)
+        };
+        self.best_raw = best(Kind::Raw);
+        self.best_plaintext = best(Kind::Plaintext);
+        self.best_tls = best(Kind::Tls);
+        let ratio = |x: Option<f64>| match (x, self.best_raw) {
+            (Some(x), Some(raw)) if raw > 0.0 => Some(x / raw),
+            _ => None,
+        };
+        self.plaintext_vs_raw = ratio(self.best_plaintext);
+        self.tls_vs_raw = ratio(self.best_tls);
+    }
+
+    fn print(&self) {
+        let table_rows: Vec<ThroughputRow> = self.rows.iter().map(|m| m.row.clone()).collect();
+        print!("{}", throughput_table(&table_rows));
+        for failed in &self.failed {
+            println!("{:<24} FAILED: {}", failed.name, failed.error);
+        }
+        for m in &self.rows {
+            let server = m
+                .server_cpu_percent
+                .map(|s| format!(", server {s:.0} %"))
+                .unwrap_or_default();
+            if let Some(c) = m.client_cpu_percent {
+                println!("{:<24} cpu (% of one core): harness {c:.0} %{server}", m.row.name);
+            }
+        }
+        println!(
+            "messages {}  pipeline depth {}  best of {} passes:",
+            self.messages, self.pipeline_depth, self.passes
+        );
+        if let (Some(raw), Some(plain), Some(ratio)) = (self.best_raw, self.best_plaintext, self.plaintext_vs_raw) {
+            println!(
+                "raw {raw:.1} MiB/s, plaintext {plain:.1} MiB/s, plaintext / raw {:.1} %",
+                100.0 * ratio
+            );
+        }
+        if let (Some(tls), Some(ratio)) = (self.best_tls, self.tls_vs_raw) {
+            println!(
+                "TLS {tls:.1} MiB/s ({:.2} GiB/s), TLS / raw {:.1} %",
+                tls / 1024.0,
+                100.0 * ratio
+            );
+        }
+    }
+}
+
+/// Wall and CPU time over the timed part of a measurement only (not login or LIST, and
+/// not the server's argon2 check of the password).
+struct Stopwatch {
+    started: Instant,
+    server_pid: Option<u32>,
+    client: Option<CpuTime>,
+    server: Option<CpuTime>,
+}
+
+impl Stopwatch {
+    fn start(server_pid: Option<u32>) -> Stopwatch {
+        Stopwatch {
+            client: CpuTime::of(None),
+            server: server_pid.and_then(|p| CpuTime::of(Some(p))),
+            server_pid,
+            started: Instant::now(),
+        }
+    }
+
+    fn stop(self, kind: Kind, name: &str, bytes: u64, wire_bytes: u64) -> Measured {
+        let elapsed = self.started.elapsed();
+        let client = CpuTime::of(None);
+        let server = self.server_pid.and_then(|p| CpuTime::of(Some(p)));
+        let pct = |a: Option<CpuTime>, b: Option<CpuTime>| Some(percent_of_core(b?.since(&a?), elapsed));
+        Measured {
+            kind,
+            row: ThroughputRow::new(name, bytes, wire_bytes, elapsed),
+            client_cpu_percent: pct(self.client, client),
+            server_cpu_percent: pct(self.server, server),
+        }
+    }
+}
+
+struct Download {
+    measured: Measured,
+    messages: usize,
+    pipeline_depth: usize,
+}
+
+/// The reference: `bytes` through a loopback TCP connection, from a thread to this one.
+fn raw_loopback(bytes: u64, name: &str, server_pid: Option<u32>, deadline: Instant) -> anyhow::Result<Measured> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("binding a loopback listener")?;
+    let addr = listener.local_addr()?;
+    let stopwatch = Stopwatch::start(server_pid);
+    let sender = std::thread::spawn(move || -> io::Result<()> {
+        let mut stream = TcpStream::connect(addr)?;
+        // Not all zeros, in case anything on the path ever compresses or dedups.
+        let chunk: Vec<u8> = (0..IO_BUFFER).map(|i| (i % 251) as u8).collect();
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(IO_BUFFER as u64) as usize;
+            stream.write_all(&chunk[..n])?;
+            left -= n as u64;
+        }
+        stream.shutdown(std::net::Shutdown::Write)
+    });
+    let (mut stream, _) = listener.accept().context("accepting the sender")?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut buf = vec![0u8; IO_BUFFER];
+    let mut received = 0u64;
+    loop {
+        let n = stream.read(&mut buf).context("reading")?;
+        if n == 0 {
+            break;
+        }
+        received += n as u64;
+        // A timestamp per 256 KiB costs nothing beside the copy.
+        check_deadline(deadline, "receiving the raw reference")?;
+    }
+    let measured = stopwatch.stop(Kind::Raw, name, bytes, bytes);
+    match sender.join() {
+        Ok(result) => result.context("sending")?,
+        Err(_) => bail!("the sender thread panicked"),
+    }
+    if received != bytes {
+        bail!("received {received} bytes of {bytes}");
+    }
+    Ok(measured)
+}
+
+/// Logs in, RETRs every message (timed), and QUITs without deleting anything.
+fn download(t: Transport, args: &BulkArgs, kind: Kind, name: &str, deadline: Instant) -> anyhow::Result<Download> {
+    let mut pop3 = Pop3::new(t).context("greeting")?;
+    let capabilities = pop3.capa().context("CAPA")?;
+    let pipelining = capabilities.iter().any(|c| c.eq_ignore_ascii_case("PIPELINING"));
+    let depth = if pipelining { args.pipeline.max(1) } else { 1 };
+    let status = pop3.login(&args.user, &args.password).context("USER/PASS")?;
+    if !status.ok {
+        bail!("login as {} refused: -ERR {}", args.user, status.text);
+    }
+    // STAT, not LIST: the count and total are all the run needs, and a 10,000-line LIST is
+    // itself a response large enough to hit server limits before RETR is measured.
+    let status = pop3.cmd("STAT").context("STAT")?;
+    if !status.ok {
+        bail!("STAT: -ERR {}", status.text);
+    }
+    let (count, total) = parse_stat(&status.text)?;
+    if count == 0 {
+        bail!("the maildrop of {} is empty: run `loadtest seed` first", args.user);
+    }
+
+    let stopwatch = Stopwatch::start(args.server_pid);
+    let mut reader = BulkReader::new(&mut pop3.t);
+    let mut scanner = MultilineScanner::new();
+    let mut payload = 0u64;
+    let mut sent = 0;
+    for done in 1..=count {
+        // Keep up to `depth` RETRs in flight; batch the ones that fit into one write.
+        let mut batch = String::new();
+        while sent < count && sent < done - 1 + depth {
+            sent += 1;
+            batch.push_str(&format!("RETR {sent}\r\n"));
+        }
+        if !batch.is_empty() {
+            reader.t.send_raw(batch.as_bytes()).context("sending RETR")?;
+        }
+        let status = reader.status_line().context("reading a RETR status")?;
+        if !status.starts_with(b"+OK") {
+            bail!("RETR {done}: {}", String::from_utf8_lossy(&status));
+        }
+        scanner.reset();
+        reader
+            .body(&mut scanner, &mut |p| payload += p.len() as u64)
+            .with_context(|| format!("reading message {done}"))?;
+        check_deadline(deadline, "downloading")?;
+    }
+    let measured = stopwatch.stop(kind, name, payload, reader.wire_bytes);
+    pop3.cmd("QUIT").context("QUIT")?;
+    if payload != total {
+        eprintln!("{name}: downloaded {payload} message bytes, STAT said {total}");
+    }
+    Ok(Download {
+        measured,
+        messages: count,
+        pipeline_depth: depth,
+    })
+}
+
+/// The text of `+OK nn mm` (RFC 1939 §5 STAT): message count and total octets.
+fn parse_stat(text: &str) -> anyhow::Result<(usize, u64)> {
+    let mut parts = text.split_ascii_whitespace();
+    match (parts.next().map(str::parse), parts.next().map(str::parse)) {
+        (Some(Ok(count)), Some(Ok(total))) => Ok((count, total)),
+        _ => bail!("bad STAT reply {text:?}"),
+    }
+}
+
+/// Frames POP3 responses straight out of one large buffer over the transport.
+struct BulkReader<'t> {
+    t: &'t mut Transport,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    wire_bytes: u64,
+}
+
+impl<'t> BulkReader<'t> {
+    fn new(t: &'t mut Transport) -> BulkReader<'t> {
+        BulkReader {
+            t,
+            buf: vec![0; IO_BUFFER],
+            start: 0,
+            end: 0,
+            wire_bytes: 0,
+        }
+    }
+
+    /// Reads more; unread bytes move to the front only when the buffer's tail is full.
+    fn fill(&mut self) -> io::Result<()> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.end == self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "status line longer than the buffer",
+            ));
+        }
+        let n = self.t.read_available(&mut self.buf[self.end..])?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        self.end += n;
+        self.wire_bytes += n as u64;
+        Ok(())
+    }
+
+    /// One line, without its CRLF.
+    fn status_line(&mut self) -> io::Result<Vec<u8>> {
+        loop {
+            let pending = &self.buf[self.start..self.end];
+            if let Some(i) = memchr::memchr(b'\n', pending) {
+                let line = pending[..i].strip_suffix(b"\r").unwrap_or(&pending[..i]).to_vec();
+                self.start += i + 1;
+                return Ok(line);
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Passes a multi-line body to `payload` until the terminator; what follows stays.
+    fn body(&mut self, scanner: &mut MultilineScanner, payload: &mut impl FnMut(&[u8])) -> io::Result<()> {
+        loop {
+            if self.start < self.end {
+                if let Some(used) = scanner.feed(&self.buf[self.start..self.end], payload) {
+                    self.start += used;
+                    return Ok(());
+                }
+                self.start = self.end;
+            }
+            self.fill()?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_reply() {
+        assert_eq!(parse_stat("2 320").expect("valid"), (2, 320));
+        assert_eq!(
+            parse_stat("10000 1024000000 extra").expect("valid"),
+            (10_000, 1_024_000_000)
+        );
+        assert!(parse_stat("2").is_err());
+    }
+
+    #[test]
+    fn raw_reference_moves_every_byte() {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let measured = raw_loopback(3 * IO_BUFFER as u64 + 17, "raw", None, deadline).expect("loopback works");
+        assert_eq!(measured.row.bytes, 3 * IO_BUFFER as u64 + 17);
+    }
+}

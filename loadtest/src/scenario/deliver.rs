@@ -1,0 +1,383 @@
+//! LMTP delivery with concurrent connections: `seed` (fill mailboxes, report the rate) and
+//! `deliver` (the measured scenario: messages/s and per-message latency).
+//!
+//! Each client is a thread with one connection: LHLO once, then transactions back to back,
+//! as an MTA's LMTP client does. MAIL, RCPT and DATA go in one write when the server offers
+//! PIPELINING (RFC 2033 §4.2 requires it of LMTP servers; RFC 2920). A message's latency
+//! runs from sending MAIL to reading the final reply to the data, which ringmail sends after
+//! the message is durable (fsync'd). Messages are generated and stuffed before the clock
+//! starts. Threads claim message numbers from one counter, so the total is exact.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::{check_deadline, user_name};
+use crate::{cpu, Common};
+use loadtest::client::lmtp::{stuff, Lmtp, Reply};
+use loadtest::client::Transport;
+use loadtest::message::{generate, MessageSpec};
+use loadtest::report::{self, mib_per_sec, LatencySummary};
+
+/// Refused transactions tolerated before a run is abandoned as misconfigured.
+const MAX_REFUSED: u64 = 100;
+/// Tries per message when transactions stall.
+const MAX_ATTEMPTS: u32 = 3;
+
+#[derive(Args, Debug, Clone)]
+pub struct Target {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long, default_value_t = 24)]
+    lmtp_port: u16,
+    /// Recipient pattern; `%d` becomes 0..user-count, spread round-robin.
+    #[arg(long, default_value = "user%d")]
+    users: String,
+    #[arg(long, default_value_t = 1)]
+    user_count: u64,
+    /// Messages to deliver in all.
+    #[arg(long)]
+    messages: u64,
+    /// Size of each message in bytes, headers included.
+    #[arg(long, default_value_t = 4096)]
+    size: usize,
+    /// The envelope sender.
+    #[arg(long, default_value = "loadtest@example.org")]
+    from: String,
+    /// The server's process id, to report its CPU time per thread.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// A reply that takes longer than this many seconds marks the transaction stalled: the
+    /// connection is dropped and the message retried on a new one (at most twice).
+    #[arg(long, default_value_t = 5)]
+    stall_timeout: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct SeedArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Concurrent LMTP connections.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct DeliverArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Concurrent LMTP connections.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct DeliverReport {
+    clients: usize,
+    message_size: usize,
+    delivered: u64,
+    refused: u64,
+    /// Transactions abandoned after `stall_timeout` without a reply (then retried).
+    stalled: u64,
+    seconds: f64,
+    messages_per_sec: f64,
+    mib_per_sec: f64,
+    pipelining: bool,
+    latency: LatencySummary,
+    /// Server CPU per thread name over the run, % of one core (with --server-pid).
+    server_cpu_percent: Vec<(String, f64)>,
+}
+
+pub fn seed(args: &SeedArgs) -> anyhow::Result<()> {
+    let report = run(&args.target, args.clients)?;
+    if report.stalled > 0 {
+        println!(
+            "stalled {} (no reply within {} s: connection dropped, message retried)",
+            report.stalled, args.target.stall_timeout
+        );
+    }
+    print_server_cpu(&report);
+    println!(
+        "seeded {} messages of {} bytes over {} clients in {:.1} s ({:.0} messages/s, {:.1} MiB/s)",
+        report.delivered,
+        report.message_size,
+        report.clients,
+        report.seconds,
+        report.messages_per_sec,
+        report.mib_per_sec
+    );
+    args.target.common.write_json(&report)
+}
+
+/// One line: the server's busiest threads over the run.
+fn print_server_cpu(report: &DeliverReport) {
+    if report.server_cpu_percent.is_empty() {
+        return;
+    }
+    let threads: Vec<String> = report
+        .server_cpu_percent
+        .iter()
+        .map(|(name, pct)| format!("{name} {pct:.0} %"))
+        .collect();
+    println!("server cpu (% of one core): {}", threads.join(", "));
+}
+
+pub fn deliver(args: &DeliverArgs) -> anyhow::Result<()> {
+    let report = run(&args.target, args.clients)?;
+    println!(
+        "LMTP delivery: {} clients, {} messages of {} bytes in {:.2} s",
+        report.clients, report.delivered, report.message_size, report.seconds
+    );
+    println!(
+        "{:.0} messages/s ({:.1} MiB/s), pipelining {}",
+        report.messages_per_sec,
+        report.mib_per_sec,
+        if report.pipelining { "on" } else { "off" }
+    );
+    println!(
+        "latency: {}  (mean {})",
+        report.latency.line(),
+        report::format_micros(report.latency.mean_us as u64)
+    );
+    args.target.common.write_json(&report)
+}
+
+/// What every client thread shares.
+struct Shared {
+    target: Target,
+    addr: SocketAddr,
+    next: AtomicU64,
+    refused: AtomicU64,
+    stalled: AtomicU64,
+    /// Set by a failing client so the others stop instead of running out the clock.
+    abort: AtomicBool,
+    deadline: Instant,
+    start: Barrier,
+}
+
+struct ClientResult {
+    histogram: Histogram<u64>,
+    delivered: u64,
+    pipelining: bool,
+}
+
+fn run(target: &Target, clients: usize) -> anyhow::Result<DeliverReport> {
+    target.common.check()?;
+    if clients == 0 || target.user_count == 0 {
+        bail!("--clients and --user-count must be at least 1");
+    }
+    let shared = Arc::new(Shared {
+        target: target.clone(),
+        addr: SocketAddr::new(target.common.host, target.lmtp_port),
+        next: AtomicU64::new(0),
+        refused: AtomicU64::new(0),
+        stalled: AtomicU64::new(0),
+        abort: AtomicBool::new(false),
+        deadline: Instant::now() + target.common.timeout(),
+        // The clients and this thread: the clock starts when every connection is ready.
+        start: Barrier::new(clients + 1),
+    });
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                let result = client(&shared);
+                if result.is_err() {
+                    shared.abort.store(true, Ordering::Relaxed);
+                }
+                result
+            })
+        })
+        .collect();
+    let threads_before = target.server_pid.map(cpu::by_thread);
+    shared.start.wait();
+    let started = Instant::now();
+    let mut histogram = report::latency_histogram();
+    let mut delivered = 0;
+    let mut pipelining = true;
+    let mut first_error = None;
+    for thread in threads {
+        match thread.join() {
+            Ok(Ok(r)) => {
+                histogram.add(&r.histogram).context("merging histograms")?;
+                delivered += r.delivered;
+                pipelining &= r.pipelining;
+            }
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(_) => {
+                first_error.get_or_insert(anyhow::anyhow!("a client thread panicked"));
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let server_cpu_percent = match (target.server_pid, threads_before) {
+        (Some(pid), Some(before)) => cpu::thread_percentages(&before, &cpu::by_thread(pid), elapsed),
+        _ => Vec::new(),
+    };
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    let refused = shared.refused.load(Ordering::Relaxed);
+    let stalled = shared.stalled.load(Ordering::Relaxed);
+    Ok(DeliverReport {
+        stalled,
+        clients,
+        message_size: target.size,
+        delivered,
+        refused,
+        seconds: elapsed.as_secs_f64(),
+        messages_per_sec: delivered as f64 / elapsed.as_secs_f64().max(1e-9),
+        mib_per_sec: mib_per_sec(delivered * target.size as u64, elapsed),
+        pipelining,
+        latency: LatencySummary::from_histogram(&histogram),
+        server_cpu_percent,
+    })
+}
+
+/// One connection's life: connect, LHLO, wait for the others, then transactions until the
+/// shared counter runs out.
+fn client(shared: &Shared) -> anyhow::Result<ClientResult> {
+    // Whatever happens, this thread must reach the barrier or the others wait forever.
+    let connected = connect(shared);
+    shared.start.wait();
+    let (mut lmtp, pipelining) = connected?;
+    let target = &shared.target;
+    let mut histogram = report::latency_histogram();
+    let mut delivered = 0;
+    loop {
+        let index = shared.next.fetch_add(1, Ordering::Relaxed);
+        if index >= target.messages || shared.abort.load(Ordering::Relaxed) {
+            break;
+        }
+        check_deadline(shared.deadline, "delivering")?;
+        let rcpt = format!("{}@example.org", user_name(&target.users, index % target.user_count));
+        let spec = MessageSpec {
+            index,
+            size: target.size,
+            from: target.from.clone(),
+            to: rcpt.clone(),
+        };
+        let wire = stuff(&generate(&spec));
+        for attempt in 1..=MAX_ATTEMPTS {
+            let sent = Instant::now();
+            match transaction(&mut lmtp, &target.from, &rcpt, &wire, pipelining) {
+                Ok(Ok(())) => {
+                    report::record(&mut histogram, sent.elapsed());
+                    delivered += 1;
+                }
+                Ok(Err(reply)) => {
+                    let refused = shared.refused.fetch_add(1, Ordering::Relaxed) + 1;
+                    if refused == 1 || refused >= MAX_REFUSED {
+                        eprintln!("message {index} to {rcpt} refused: {} {}", reply.code, reply.text);
+                    }
+                    if refused >= MAX_REFUSED {
+                        bail!("{refused} transactions refused; giving up");
+                    }
+                }
+                Err(e) if is_timeout(&e) && attempt < MAX_ATTEMPTS => {
+                    // The server may have lost part of the data (so it still waits for the
+                    // final dot): this connection's state is unknown, start a new one.
+                    let stalled = shared.stalled.fetch_add(1, Ordering::Relaxed) + 1;
+                    if stalled == 1 {
+                        eprintln!(
+                            "message {index} to {rcpt}: no reply within {} s; reconnecting and retrying \
+                             (further stalls are only counted)",
+                            target.stall_timeout
+                        );
+                    }
+                    lmtp = connect(shared)?.0;
+                    continue;
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context(format!("message {index} to {rcpt}"))),
+            }
+            break;
+        }
+    }
+    // A polite end; the figures are already taken, so a failure here does not matter.
+    let _ = lmtp.cmd("QUIT");
+    Ok(ClientResult {
+        histogram,
+        delivered,
+        pipelining,
+    })
+}
+
+fn connect(shared: &Shared) -> anyhow::Result<(Lmtp, bool)> {
+    let t = Transport::connect(shared.addr).with_context(|| format!("connecting to {}", shared.addr))?;
+    t.set_read_timeout(Duration::from_secs(shared.target.stall_timeout.max(1)))?;
+    let mut lmtp = Lmtp::new(t).context("LMTP greeting")?;
+    lmtp.t.send_line("LHLO loadtest.invalid")?;
+    let mut pipelining = false;
+    loop {
+        let line = lmtp.t.read_line_string().context("LHLO reply")?;
+        if !line.starts_with("250") {
+            bail!("LHLO refused: {line}");
+        }
+        pipelining |= line.get(4..).is_some_and(|k| k.eq_ignore_ascii_case("PIPELINING"));
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return Ok((lmtp, pipelining));
+        }
+    }
+}
+
+/// One transaction with one recipient. The outer error is I/O or protocol breakage (the
+/// run stops); the inner one a refusal by the server (counted, the run goes on).
+fn transaction(
+    lmtp: &mut Lmtp,
+    from: &str,
+    rcpt: &str,
+    wire: &[u8],
+    pipelining: bool,
+) -> io::Result<Result<(), Reply>> {
+    let commands = [
+        format!("MAIL FROM:<{from}>"),
+        format!("RCPT TO:<{rcpt}>"),
+        "DATA".to_owned(),
+    ];
+    let replies: Vec<Reply> = if pipelining {
+        lmtp.t
+            .send_raw(format!("{}\r\n{}\r\n{}\r\n", commands[0], commands[1], commands[2]).as_bytes())?;
+        (0..3).map(|_| lmtp.reply()).collect::<Result<_, _>>()?
+    } else {
+        let mut replies = Vec::new();
+        for command in &commands {
+            let reply = lmtp.cmd(command)?;
+            let go_on = reply.code == 250;
+            replies.push(reply);
+            if !go_on {
+                break;
+            }
+        }
+        replies
+    };
+    let expected = [250, 250, 354];
+    if let Some(bad) = replies.iter().zip(expected).find(|(r, code)| r.code != *code) {
+        let refusal = bad.0.clone();
+        // A refused MAIL or RCPT leaves a half-open transaction; DATA was refused with it
+        // when pipelined. RSET starts the next one clean.
+        if replies.last().map(|r| r.code) == Some(354) {
+            return Err(io::Error::other(format!(
+                "DATA accepted after a refused command: {refusal:?}"
+            )));
+        }
+        lmtp.cmd("RSET")?;
+        return Ok(Err(refusal));
+    }
+    lmtp.t.send_raw(wire)?;
+    let reply = lmtp.reply()?;
+    Ok(if reply.code == 250 { Ok(()) } else { Err(reply) })
+}
+
+/// A read that ran into the socket's timeout (EAGAIN on Linux, TimedOut elsewhere).
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}
