@@ -187,3 +187,23 @@ fn protocol_log_redacts_passwords() {
     let name = std::fs::read_dir(&logs).unwrap().next().unwrap().unwrap().file_name();
     assert!(name.to_string_lossy().starts_with("pop3-20"), "{name:?}");
 }
+
+#[test]
+fn a_port_in_use_is_refused_not_shared() {
+    let server = Server::start();
+    let other = tempfile::tempdir().unwrap();
+    let config = other.path().join("c.toml");
+    let same_ports = std::fs::read_to_string(&server.config).unwrap().replace(
+        &server.data_dir().display().to_string(),
+        &other.path().join("data").display().to_string(),
+    );
+    std::fs::write(&config, same_ports).unwrap();
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("cannot listen on"), "{}", text(&out).1);
+}

@@ -316,3 +316,54 @@ fn sort_and_thread() {
     assert_eq!(c.cmd("SORT (SUBJECT) KOI8-R ALL").unwrap().status, "NO");
     assert_eq!(c.cmd("SORT () UTF-8 ALL").unwrap().status, "BAD");
 }
+
+#[test]
+fn objectid_savedate_appendlimit() {
+    let server = setup(1);
+    let mut c = server.imap_login("bob");
+    let r = c.cmd("CREATE Projects").unwrap().expect_ok().unwrap();
+    assert!(r.text.starts_with("[MAILBOXID (F"), "{r:?}");
+    let id = r.text[12..29].to_string();
+    c.cmd("RENAME Projects Work").unwrap().expect_ok().unwrap();
+    let r = c
+        .cmd("STATUS Work (MAILBOXID APPENDLIMIT)")
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    assert!(
+        has(&r, &format!("(MAILBOXID ({id}) APPENDLIMIT 52428800)")),
+        "{id} {:?}",
+        r.lines()
+    );
+    let r = c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "[MAILBOXID (F"), "{:?}", r.lines());
+    let r = c
+        .cmd("FETCH 1 (EMAILID THREADID SAVEDATE)")
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    let line = r.lines()[0].clone();
+    assert!(line.contains("THREADID NIL") && line.contains("SAVEDATE \""), "{line}");
+    let email = line
+        .split("EMAILID (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .to_string();
+    c.cmd("COPY 1 Work").unwrap().expect_ok().unwrap();
+    let r = c.cmd(&format!("SEARCH EMAILID {email}")).unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* SEARCH 1"), "{:?}", r.lines());
+    c.cmd("SELECT Work").unwrap().expect_ok().unwrap();
+    let r = c.cmd("FETCH 1 (EMAILID)").unwrap().expect_ok().unwrap();
+    assert!(has(&r, &email), "a copy keeps its EMAILID: {:?}", r.lines());
+    let r = c
+        .cmd("SEARCH SAVEDATESUPPORTED SAVEDSINCE 1-Jan-2020")
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    assert!(has(&r, "* SEARCH 1"), "{:?}", r.lines());
+    let r = c.cmd("SEARCH SAVEDBEFORE 1-Jan-2020").unwrap().expect_ok().unwrap();
+    assert!(r.lines() == ["* SEARCH"], "{:?}", r.lines());
+}

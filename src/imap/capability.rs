@@ -92,15 +92,24 @@ const AUTHENTICATED: &[&str] = &[
     "PREVIEW",
     "MULTIAPPEND",
     "COMPRESS=DEFLATE",
+    "OBJECTID",
+    "SAVEDATE",
 ];
 
 /// The CAPABILITY response body (without "* CAPABILITY").
-pub fn capabilities(authenticated: bool, tls: bool, starttls_offered: bool, sasl: bool, plain_login: bool) -> String {
+pub fn capabilities(
+    authenticated: bool,
+    tls: bool,
+    starttls_offered: bool,
+    (sasl, plain_login): (bool, bool),
+    append_limit: u64,
+) -> String {
     let mut caps = vec!["IMAP4rev1"];
     if authenticated {
         caps.extend_from_slice(AUTHENTICATED);
         caps.extend_from_slice(super::sort::SORT_CAPABILITIES);
-        return caps.join(" ");
+        // RFC 7889 §3: one limit for every mailbox.
+        return format!("{} APPENDLIMIT={append_limit}", caps.join(" "));
     }
     caps.extend_from_slice(&["LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"]);
     if starttls_offered && !tls {

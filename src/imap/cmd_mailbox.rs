@@ -118,6 +118,7 @@ fn status_line(
     store: &dyn MailRead,
     mailbox: &Mailbox,
     items: &[StatusItem],
+    append_limit: u64,
     out: &mut Vec<u8>,
 ) -> Result<(), StoreError> {
     let (mut unseen, mut deleted, mut recent) = (0u32, 0u32, 0u32);
@@ -138,6 +139,8 @@ fn status_line(
             StatusItem::Deleted => format!("DELETED {deleted}"),
             StatusItem::Size => format!("SIZE {}", mailbox.size),
             StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", mailbox.highest_modseq),
+            StatusItem::MailboxId => format!("MAILBOXID ({})", mailbox_id(mailbox.id)),
+            StatusItem::AppendLimit => format!("APPENDLIMIT {append_limit}"),
         })
         .collect();
     let mut line = b"* STATUS ".to_vec();
@@ -145,6 +148,11 @@ fn status_line(
     line.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
     out.extend_from_slice(&line);
     Ok(())
+}
+
+/// RFC 8474 §4 MAILBOXID: stable for the mailbox's life, kept across RENAME.
+pub(crate) fn mailbox_id(id: MailboxId) -> String {
+    format!("F{id:016x}")
 }
 
 fn parse_special_use(attr: &str) -> Option<SpecialUse> {
@@ -406,6 +414,7 @@ impl Session {
         }
         untagged(out, &format!("OK [UIDVALIDITY {}] UIDs valid", mailbox.uid_validity));
         untagged(out, &format!("OK [UIDNEXT {}] predicted next UID", mailbox.uid_next));
+        untagged(out, &format!("OK [MAILBOXID ({})] object id", mailbox_id(mailbox.id)));
         if self.enabled().condstore {
             untagged(out, &format!("OK [HIGHESTMODSEQ {}] highest", mailbox.highest_modseq));
         }
@@ -502,7 +511,7 @@ impl Session {
             out.extend_from_slice(b"\r\n");
             if !options.return_status.is_empty() && !m.noselect {
                 // RFC 5819 §2: STATUS follows its mailbox's LIST line.
-                if let Err(e) = status_line(store, m, &options.return_status, out) {
+                if let Err(e) = status_line(store, m, &options.return_status, self.settings.append_limit, out) {
                     return store_error(out, tag, &e);
                 }
             }
@@ -519,7 +528,7 @@ impl Session {
             Ok(_) => return tagged(out, tag, "NO", "[NONEXISTENT] no such mailbox"),
             Err(e) => return store_error(out, tag, &e),
         };
-        match status_line(store, &mailbox, items, out) {
+        match status_line(store, &mailbox, items, self.settings.append_limit, out) {
             Ok(()) => tagged(out, tag, "OK", "STATUS completed"),
             Err(e) => store_error(out, tag, &e),
         }

@@ -747,6 +747,11 @@ impl Session {
             }
         };
         match (pending, outcome) {
+            // RFC 8474 §4: CREATE tells the new mailbox's id.
+            (WritePending::Simple { command, .. }, WriteOutcome::Mailbox(m)) => {
+                let id = super::cmd_mailbox::mailbox_id(m.id);
+                tagged(out, &tag, "OK", &format!("[MAILBOXID ({id})] {command} completed"))
+            }
             (WritePending::Simple { command, .. }, _) => tagged(out, &tag, "OK", &format!("{command} completed")),
             (WritePending::Select { mailbox, qresync, .. }, WriteOutcome::Recent(first)) => {
                 return self.enter_selected(tag, *mailbox, (false, first), qresync, ctx, out);

@@ -175,6 +175,17 @@ impl Searcher {
             SearchKey::ModSeq(n) => r.modseq >= *n,
             SearchKey::Older(n) => age > secs(*n),
             SearchKey::Younger(n) => age <= secs(*n),
+            SearchKey::SavedBefore(d) => r.save_date.div_euclid(SECS_PER_DAY) < *d,
+            SearchKey::SavedOn(d) => r.save_date.div_euclid(SECS_PER_DAY) == *d,
+            SearchKey::SavedSince(d) => r.save_date.div_euclid(SECS_PER_DAY) >= *d,
+            SearchKey::SaveDateSupported => true,
+            SearchKey::EmailId(id) => {
+                let mut mine = Vec::with_capacity(17);
+                super::fetch::email_id(r.body_id, &mut mine);
+                mine == id.as_bytes()
+            }
+            // THREADID is NIL here (RFC 8474 §5.2 allows it), so no message has one.
+            SearchKey::ThreadId(_) => false,
             SearchKey::Uid(set) => in_set(set, c.uid, ctx.max_uid, c.uid, ctx),
             SearchKey::Seq(set) => in_set(set, c.seq, ctx.max_seq, c.uid, ctx),
             SearchKey::Subject(s) => data

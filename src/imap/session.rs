@@ -251,8 +251,8 @@ impl Session {
             self.is_authenticated(),
             self.tls,
             self.settings.starttls,
-            lt.allows_sasl(self.tls),
-            lt.allows_plain_command(self.tls),
+            (lt.allows_sasl(self.tls), lt.allows_plain_command(self.tls)),
+            self.settings.append_limit,
         )
     }
 

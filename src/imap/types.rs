@@ -141,6 +141,15 @@ pub enum SearchKey {
     /// RFC 5032 WITHIN: seconds.
     Older(u64),
     Younger(u64),
+    /// RFC 8514 §4: by the date the message was saved to this mailbox (days since epoch).
+    SavedBefore(i64),
+    SavedOn(i64),
+    SavedSince(i64),
+    /// RFC 8514 §4: true for every message when the mailbox keeps save dates.
+    SaveDateSupported,
+    /// RFC 8474 §6: by object id.
+    EmailId(String),
+    ThreadId(String),
 }
 
 /// RFC 4731 ESEARCH RETURN options.
@@ -200,6 +209,10 @@ pub enum StatusItem {
     Deleted,
     Size,
     HighestModSeq,
+    /// RFC 8474 §4.
+    MailboxId,
+    /// RFC 7889 §3.
+    AppendLimit,
 }
 
 /// RFC 5258 LIST-EXTENDED selection and return options, RFC 5819 LIST-STATUS.

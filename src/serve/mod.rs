@@ -112,6 +112,7 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
         store,
         config,
     });
+    ensure_ports_free(&shared.config)?;
     let shutdown = Shutdown::default();
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut workers = Vec::new();
@@ -161,6 +162,39 @@ pub fn ensure_demo_user(store: &Store) -> Result<Option<String>, ServeError> {
         admin: false,
     }))?;
     Ok(Some(password))
+}
+
+/// SO_REUSEPORT lets any process of the same user bind a port that is in use and silently
+/// share its connections. So first bind each address the ordinary way: if something listens
+/// there (another server, or the sockets of a crashed one the kernel has not torn down yet),
+/// wait a little, then refuse to start.
+fn ensure_ports_free(config: &Config) -> Result<(), ServeError> {
+    let c = config;
+    let addrs = [
+        &c.imap.listen,
+        &c.imap.listen_tls,
+        &c.pop3.listen,
+        &c.pop3.listen_tls,
+        &c.lmtp.listen,
+    ];
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    for addr in addrs.into_iter().flatten() {
+        loop {
+            match std::net::TcpListener::bind(addr) {
+                Ok(_) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(source) => {
+                    return Err(ServeError::Listen {
+                        addr: addr.to_string(),
+                        source,
+                    })
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 enum Listener {

@@ -153,6 +153,30 @@ impl Server {
         if let Some(mut child) = self.child.take() {
             child.kill().unwrap();
             child.wait().unwrap();
+            self.wait_ports_free();
+        }
+    }
+
+    /// The kernel tears a dead process's io_uring down after the process is gone, and its
+    /// SO_REUSEPORT listeners with it; a server started before then would share the ports
+    /// with sockets about to close, and some connections would be reset.
+    fn wait_ports_free(&self) {
+        let ports = [
+            self.ports.imap,
+            self.ports.imaps,
+            self.ports.pop3,
+            self.ports.pop3s,
+            self.ports.lmtp,
+        ];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for port in ports {
+            while TcpListener::bind(("127.0.0.1", port)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "port {port} still bound after the server died"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
     }
 

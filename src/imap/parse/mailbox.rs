@@ -237,6 +237,8 @@ fn status_att(c: &mut Cursor) -> Result<StatusItem> {
         b"DELETED" => StatusItem::Deleted,
         b"SIZE" => StatusItem::Size,
         b"HIGHESTMODSEQ" => StatusItem::HighestModSeq,
+        b"MAILBOXID" => StatusItem::MailboxId,
+        b"APPENDLIMIT" => StatusItem::AppendLimit,
         _ => return Err(Syntax("unknown STATUS item")),
     })
 }

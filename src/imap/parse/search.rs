@@ -119,6 +119,18 @@ fn search_key(c: &mut Cursor, depth: usize) -> Result<SearchKey> {
         b"SENTBEFORE" => SentBefore(date(c)?),
         b"SENTON" => SentOn(date(c)?),
         b"SENTSINCE" => SentSince(date(c)?),
+        b"SAVEDBEFORE" => SavedBefore(date(c)?),
+        b"SAVEDON" => SavedOn(date(c)?),
+        b"SAVEDSINCE" => SavedSince(date(c)?),
+        b"SAVEDATESUPPORTED" => SaveDateSupported,
+        b"EMAILID" => {
+            c.sp()?;
+            EmailId(c.atom()?)
+        }
+        b"THREADID" => {
+            c.sp()?;
+            ThreadId(c.atom()?)
+        }
         b"LARGER" => {
             c.sp()?;
             Larger(c.number64()?)
