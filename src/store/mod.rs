@@ -6,7 +6,8 @@
 //! Invariants: nothing writes except the writer thread (or, with no server running, the CLI's own
 //! writer thread through the same code); a reply to a write is sent only after its transaction
 //! is committed and fsynced; a `Snapshot` is never held across an await that waits on a client
-//! (a long-lived reader makes LMDB's file grow without bound); UIDs are never reused.
+//! (a long-lived reader makes LMDB's file grow without bound), nor is a `MappedSnapshot` or the
+//! bytes taken from it held for longer than a bounded write; UIDs are never reused.
 
 pub mod feed;
 pub mod mailboxes;
@@ -16,6 +17,7 @@ pub mod records;
 mod txn;
 mod users;
 mod writer;
+mod zero_copy;
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -31,6 +33,7 @@ pub use read::canonical_mailbox_name;
 pub use read::{BodyChunks, Snapshot};
 pub use records::{FlagMode, Mailbox, MessageRecord, SpecialUse, User};
 pub use writer::{Delivered, NewMessage, NewUser, Recipient, UserPatch, WriteOp, WriteOutcome};
+pub use zero_copy::{MappedBytes, MappedChunks, MappedSnapshot};
 
 /// Bodies are stored in chunks: contiguous multi-MB values fragment LMDB's freelist.
 pub const CHUNK_SIZE: usize = 128 * 1024;
@@ -162,6 +165,12 @@ impl Store {
     /// A consistent read view. Drop it before awaiting anything that waits on a client.
     pub fn snapshot(&self) -> Result<Snapshot<'_>, StoreError> {
         Snapshot::new(&self.inner)
+    }
+
+    /// A read view whose body bytes can outlive it, for sending straight from the map. Each
+    /// `MappedBytes` taken from it holds its transaction: bound how much one covers.
+    pub fn mapped_snapshot(&self) -> Result<MappedSnapshot, StoreError> {
+        MappedSnapshot::new(&self.inner)
     }
 
     /// Queues a mutation; the answer arrives once it is durable.
