@@ -1,5 +1,6 @@
 //! The io layer: the only code that names tokio-uring. Streams take and give back owned
-//! buffers (io_uring needs the buffer to live until the kernel is done with it).
+//! buffers (io_uring needs the buffer to live until the kernel is done with it); `OutBuf` lets
+//! a gathered write send message bytes straight from the store's map.
 //!
 //! tokio-uring has no cancel-on-drop: a dropped read still completes later and can swallow
 //! bytes, so callers never time out a read and then read again on the same stream — a timeout
@@ -11,6 +12,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::Path;
+
+use crate::store::MappedBytes;
 
 pub enum Stream {
     Tcp(tokio_uring::net::TcpStream),
@@ -43,12 +46,110 @@ impl Stream {
         }
     }
 
+    /// Sends every byte of `bufs`, in order, gathering up to `IOV_MAX` of them per submission;
+    /// gives them all back. If this future is dropped, the buffers of the write in flight
+    /// live on (with any read transaction they hold) until the kernel is done with them:
+    /// closing the connection ends that write.
+    pub async fn writev_all(&self, bufs: Vec<OutBuf>) -> (io::Result<()>, Vec<OutBuf>) {
+        use tokio_uring::buf::{BoundedBuf, Slice};
+        let mut done = Vec::with_capacity(bufs.len());
+        let mut rest = std::collections::VecDeque::with_capacity(bufs.len());
+        for buf in bufs {
+            if buf.is_empty() {
+                done.push(buf);
+            } else {
+                rest.push_back(buf.slice_full());
+            }
+        }
+        while !rest.is_empty() {
+            let batch: Vec<Slice<OutBuf>> = rest.drain(..rest.len().min(IOV_MAX)).collect();
+            let (res, batch) = match self {
+                Stream::Tcp(s) => s.writev(batch).await,
+                Stream::Unix(s) => s.writev(batch).await,
+            };
+            let res = match res {
+                Ok(0) => Err(io::ErrorKind::WriteZero.into()),
+                other => other,
+            };
+            let mut written = match res {
+                Ok(n) => n,
+                Err(e) => {
+                    done.extend(batch.into_iter().chain(rest).map(Slice::into_inner));
+                    return (Err(e), done);
+                }
+            };
+            // A short write: what is left goes back to the front, in order.
+            let mut left = Vec::new();
+            for slice in batch {
+                let n = slice.len();
+                if written >= n {
+                    written -= n;
+                    done.push(slice.into_inner());
+                } else if written > 0 {
+                    left.push(slice.slice(written..));
+                    written = 0;
+                } else {
+                    left.push(slice);
+                }
+            }
+            for slice in left.into_iter().rev() {
+                rest.push_front(slice);
+            }
+        }
+        (Ok(()), done)
+    }
+
     /// Ends both directions; errors (the peer already gone) do not matter at teardown.
     pub fn shutdown(&self) {
         let _ = match self {
             Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
             Stream::Unix(s) => s.shutdown(std::net::Shutdown::Both),
         };
+    }
+}
+
+/// Most buffers one `writev` takes (Linux's UIO_MAXIOV).
+const IOV_MAX: usize = 1024;
+
+/// One piece of output for `Stream::writev_all`.
+#[derive(Debug)]
+pub enum OutBuf {
+    /// Bytes the caller built: replies, stuffing.
+    Owned(Vec<u8>),
+    Static(&'static [u8]),
+    /// Message bytes still in the store's map; they hold their read transaction.
+    Mapped(MappedBytes),
+}
+
+impl std::ops::Deref for OutBuf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            OutBuf::Owned(v) => v,
+            OutBuf::Static(s) => s,
+            OutBuf::Mapped(m) => m,
+        }
+    }
+}
+
+// SAFETY: `stable_ptr` must stay valid and unmoved while the runtime owns the value, for
+// `bytes_init` bytes. A `Vec`'s heap buffer does not move when the `Vec` does and is not
+// reallocated while owned here (nothing can push to it); a `&'static [u8]` lives for ever; a
+// `MappedBytes` points into the LMDB map, which is never unmapped, and holds the read
+// transaction that keeps those pages in place and unchanged (store::zero_copy). Writes only
+// read from the buffer, so `bytes_total` is the initialised length.
+unsafe impl tokio_uring::buf::IoBuf for OutBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+
+    fn bytes_total(&self) -> usize {
+        self.len()
     }
 }
 
@@ -127,4 +228,50 @@ pub fn run_loop<F: Future>(future: F) -> F::Output {
 /// Spawns a task on the current thread's event loop.
 pub fn spawn<F: Future + 'static>(future: F) {
     tokio_uring::spawn(future);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    /// Short writes resume mid-piece and more pieces than one `writev` takes go out in order.
+    #[test]
+    fn writev_all_sends_every_piece_in_order() {
+        let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        // A small send buffer makes the kernel take each gathered write in several parts.
+        socket2::SockRef::from(&ours).set_send_buffer_size(4096).unwrap();
+        let mut pieces = Vec::new();
+        let mut expected = Vec::new();
+        for i in 0..3000u32 {
+            let piece = if i % 3 == 0 {
+                OutBuf::Static(b"-static-")
+            } else {
+                OutBuf::Owned(i.to_string().repeat(i as usize % 50 + 1).into_bytes())
+            };
+            expected.extend_from_slice(&piece);
+            pieces.push(piece);
+        }
+        pieces.insert(7, OutBuf::Owned(Vec::new()));
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut buf = [0; 1000];
+            loop {
+                match theirs.read(&mut buf).unwrap() {
+                    0 => return got,
+                    n => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        });
+        let (res, back) = run_loop(async move {
+            let stream = Stream::Unix(tokio_uring::net::UnixStream::from_std(ours));
+            let (res, back) = stream.writev_all(pieces).await;
+            stream.shutdown();
+            (res, back)
+        });
+        res.unwrap();
+        assert_eq!(back.len(), 3001, "every piece comes back");
+        assert_eq!(reader.join().unwrap(), expected);
+    }
 }
