@@ -1,8 +1,23 @@
 //! Rendering a stored message for RETR and TOP: byte-stuffing of lines that begin with '.',
 //! the header/body split of TOP, and the terminating ".", over chunks as the store hands them
 //! out. Resumable: a message may arrive in any number of pieces, split anywhere.
+//!
+//! The output is described as `Piece`s — runs of the chunk as stored, and the stuffing dots
+//! between them — so a caller can send the runs from where they already are (the store's
+//! map) instead of copying them; `encode` is the same output copied into a buffer.
+
+use std::ops::Range;
 
 use memchr::memmem;
+
+/// One piece of a rendered chunk, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// These bytes of the chunk, unchanged.
+    Run(Range<usize>),
+    /// A '.' that is not in the message: the stuffing of a line that starts with '.'.
+    Dot,
+}
 
 /// Streams one message onto the wire format of RFC 1939 §3 (multi-line responses).
 pub struct RetrEncoder {
@@ -61,38 +76,50 @@ impl RetrEncoder {
         self.done
     }
 
+    /// Renders `chunk` into `out`.
     pub fn encode(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        out.reserve(chunk.len() + 8);
+        self.encode_pieces(chunk, |piece| match piece {
+            Piece::Run(range) => out.extend_from_slice(&chunk[range]),
+            Piece::Dot => out.push(b'.'),
+        });
+    }
+
+    /// Renders `chunk` as pieces handed to `emit` in order; runs are never empty.
+    pub fn encode_pieces(&mut self, chunk: &[u8], mut emit: impl FnMut(Piece)) {
         if self.done || chunk.is_empty() {
             return;
         }
         match self.mode {
-            Mode::Whole => self.stuff(chunk, out),
+            Mode::Whole => self.stuff(chunk, 0, &mut emit),
             Mode::Verbatim => {
-                out.extend_from_slice(chunk);
+                emit(Piece::Run(0..chunk.len()));
                 self.at_line_start = chunk.last() == Some(&b'\n');
             }
-            Mode::Top { .. } => self.encode_top(chunk, out),
+            Mode::Top { .. } => self.encode_top(chunk, &mut emit),
         }
     }
 
-    /// Copies `chunk`, doubling every '.' that starts a line.
-    fn stuff(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
-        out.reserve(chunk.len() + 8);
-        let mut rest = chunk;
-        if self.at_line_start && rest[0] == b'.' {
-            out.push(b'.');
+    /// Emits `part` (which starts at `base` in the chunk), with a `Dot` before every '.' that
+    /// starts a line.
+    fn stuff(&mut self, part: &[u8], base: usize, emit: &mut impl FnMut(Piece)) {
+        if self.at_line_start && part[0] == b'.' {
+            emit(Piece::Dot);
         }
         let finder = memmem::Finder::new(b"\n.");
-        while let Some(i) = finder.find(rest) {
-            out.extend_from_slice(&rest[..=i]);
-            out.push(b'.');
-            rest = &rest[i + 1..];
+        let mut start = 0;
+        while let Some(i) = finder.find(&part[start..]) {
+            // The run ends with the LF; the '.' after it starts the next run.
+            let end = start + i + 1;
+            emit(Piece::Run(base + start..base + end));
+            emit(Piece::Dot);
+            start = end;
         }
-        out.extend_from_slice(rest);
-        self.at_line_start = chunk.last() == Some(&b'\n');
+        emit(Piece::Run(base + start..base + part.len()));
+        self.at_line_start = part.last() == Some(&b'\n');
     }
 
-    fn encode_top(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+    fn encode_top(&mut self, chunk: &[u8], emit: &mut impl FnMut(Piece)) {
         let mut rest = chunk;
         while !rest.is_empty() && !self.done {
             let Mode::Top {
@@ -126,7 +153,7 @@ impl RetrEncoder {
             } else if complete {
                 *lines_left -= 1;
             }
-            self.stuff(line, out);
+            self.stuff(line, chunk.len() - rest.len(), emit);
             rest = tail;
         }
         if let Mode::Top {
@@ -139,12 +166,18 @@ impl RetrEncoder {
         }
     }
 
-    /// Ends the response: a CRLF if the message did not end with one, then ".".
-    pub fn finish(self, out: &mut Vec<u8>) {
-        if !self.at_line_start {
-            out.extend_from_slice(b"\r\n");
+    /// What ends the response: a CRLF if the message did not end with one, then ".".
+    pub fn trailer(&self) -> &'static [u8] {
+        if self.at_line_start {
+            b".\r\n"
+        } else {
+            b"\r\n.\r\n"
         }
-        out.extend_from_slice(b".\r\n");
+    }
+
+    /// Ends the response in `out`.
+    pub fn finish(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.trailer());
     }
 }
 
@@ -228,6 +261,50 @@ mod tests {
             render(RetrEncoder::whole(), &[b"A: b\r\n\r\nno end"]),
             b"A: b\r\n\r\nno end\r\n.\r\n"
         );
+    }
+
+    fn pieces(enc: &mut RetrEncoder, chunk: &[u8]) -> Vec<Piece> {
+        let mut out = Vec::new();
+        enc.encode_pieces(chunk, |p| out.push(p));
+        out
+    }
+
+    #[test]
+    fn pieces_point_into_the_chunk_and_add_only_dots() {
+        let mut enc = RetrEncoder::whole();
+        let chunk = b".a\r\nb\r\n..c\r\nd";
+        assert_eq!(
+            pieces(&mut enc, chunk),
+            [Piece::Dot, Piece::Run(0..7), Piece::Dot, Piece::Run(7..13)]
+        );
+        assert_eq!(enc.trailer(), b"\r\n.\r\n");
+        // A chunk that starts a line with '.' right after a chunk that ended with LF.
+        let mut enc = RetrEncoder::whole();
+        assert_eq!(pieces(&mut enc, b"x\r\n"), [Piece::Run(0..3)]);
+        assert_eq!(pieces(&mut enc, b".y\r\n"), [Piece::Dot, Piece::Run(0..4)]);
+        assert_eq!(enc.trailer(), b".\r\n");
+    }
+
+    #[test]
+    fn verbatim_is_one_run_per_chunk() {
+        let mut enc = RetrEncoder::verbatim();
+        assert_eq!(pieces(&mut enc, b"A: b\r\n\r\nbody"), [Piece::Run(0..12)]);
+        assert_eq!(pieces(&mut enc, b" more\r\n"), [Piece::Run(0..7)]);
+        assert_eq!(enc.trailer(), b".\r\n");
+    }
+
+    #[test]
+    fn top_pieces_stop_at_the_last_line() {
+        let mut enc = RetrEncoder::top(1);
+        let mut out = Vec::new();
+        for p in pieces(&mut enc, MSG) {
+            match p {
+                Piece::Run(r) => out.extend_from_slice(&MSG[r]),
+                Piece::Dot => out.push(b'.'),
+            }
+        }
+        enc.finish(&mut out);
+        assert_eq!(out, b"Subject: x\r\n..Hidden: y\r\n\r\n..line1\r\n.\r\n");
     }
 
     #[test]
