@@ -2,21 +2,25 @@
 //!
 //! rustls runs in its buffered mode: ciphertext read from the socket is fed to the
 //! `ServerConnection`, plaintext comes out of its reader; plaintext written goes into its writer
-//! and the ciphertext it produces is sent. Plaintext writes hand the caller's buffer to the
-//! kernel and give it back, so bulk downloads are not copied on the way out.
+//! and the ciphertext it produces is sent from one buffer reused while output flows and given
+//! back when the connection waits for input. Plaintext writes hand the caller's buffer to the
+//! kernel and give it back; a `Gather` goes out as one gathered write, message bytes straight
+//! from the store's map, so bulk downloads are not copied on the way out. Over TLS a `Gather`
+//! is encrypted from its pieces, and its read transaction ends before the socket is awaited.
 //!
 //! Methods take `&self` so a read can wait while a write goes out (IMAP IDLE sends updates
 //! while the client's DONE may arrive at any time). The TLS state is borrowed only between
 //! awaits, never across one; writes are serialised so ciphertext records leave in order.
 
 use std::cell::{Cell, RefCell};
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use rustls::{ServerConfig, ServerConnection};
 
 use super::deflate::Deflate;
+use super::gather::Gather;
 use crate::runtime::io::Stream;
 
 /// Ciphertext read size for bulk input; a TLS record is at most 16 KiB plus overhead.
@@ -29,6 +33,11 @@ pub struct Conn {
     tls: RefCell<Option<Box<ServerConnection>>>,
     writing: tokio::sync::Mutex<()>,
     tls_read: Cell<usize>,
+    /// Ciphertext on its way out, reused from write to write; given back when the connection
+    /// waits for input, so an idle connection parks no big buffer.
+    tls_out: Cell<Vec<u8>>,
+    /// A read is waiting for the client.
+    reading: Cell<bool>,
     /// COMPRESS=DEFLATE, inside TLS (RFC 4978 §4: compression happens before encryption).
     deflate: RefCell<Option<Box<Deflate>>>,
     /// The client's address (loopback for unix-socket clients).
@@ -42,6 +51,8 @@ impl Conn {
             tls: RefCell::new(None),
             writing: tokio::sync::Mutex::new(()),
             tls_read: Cell::new(TLS_READ_BULK),
+            tls_out: Cell::new(Vec::new()),
+            reading: Cell::new(false),
             deflate: RefCell::new(None),
             peer: peer.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         }
@@ -114,6 +125,10 @@ impl Conn {
     /// Appends the client's bytes to `dst`, decrypted and decompressed. Returns 0 at end of
     /// stream. If this future is dropped, the connection must be closed.
     pub async fn read(&self, dst: &mut Vec<u8>) -> io::Result<usize> {
+        // Whatever ciphertext buffer the last write left is not kept while the client thinks.
+        self.tls_out.take();
+        self.reading.set(true);
+        let _reading = ReadingGuard(&self.reading);
         if !self.is_compressed() {
             return self.read_raw(dst).await;
         }
@@ -195,21 +210,36 @@ impl Conn {
     /// Sends whatever ciphertext rustls has ready, in order with every other write.
     async fn flush_tls(&self) -> io::Result<()> {
         let _turn = self.writing.lock().await;
-        let out = self.take_ciphertext()?;
-        if !out.is_empty() {
-            self.stream.write_all(out).await.0?;
-        }
-        Ok(())
+        let out = {
+            let mut tls = self.tls.borrow_mut();
+            let tls = tls.as_mut().ok_or(io::ErrorKind::NotConnected)?;
+            self.take_ciphertext(tls)?
+        };
+        self.send_ciphertext(out).await
     }
 
-    fn take_ciphertext(&self) -> io::Result<Vec<u8>> {
-        let mut tls = self.tls.borrow_mut();
-        let tls = tls.as_mut().ok_or(io::ErrorKind::NotConnected)?;
-        let mut out = Vec::new();
+    /// Everything rustls has ready to send, in the reused ciphertext buffer.
+    fn take_ciphertext(&self, tls: &mut ServerConnection) -> io::Result<Vec<u8>> {
+        let mut out = self.tls_out.take();
+        out.clear();
         while tls.wants_write() {
             tls.write_tls(&mut out)?;
         }
         Ok(out)
+    }
+
+    /// Sends ciphertext and keeps its buffer for the next write, unless a read is waiting
+    /// for the client (then the buffer would only be parked).
+    async fn send_ciphertext(&self, out: Vec<u8>) -> io::Result<()> {
+        if out.is_empty() {
+            self.tls_out.set(out);
+            return Ok(());
+        }
+        let (res, out) = self.stream.write_all(out).await;
+        if !self.reading.get() {
+            self.tls_out.set(out);
+        }
+        res
     }
 
     /// Sends `data` and leaves it empty (capacity kept for reuse).
@@ -246,13 +276,51 @@ impl Conn {
             let tls = tls.as_mut().expect("checked above");
             tls.writer().write_all(data)?;
             data.clear();
-            let mut out = Vec::new();
-            while tls.wants_write() {
-                tls.write_tls(&mut out)?;
-            }
-            out
+            self.take_ciphertext(tls)?
         };
-        self.stream.write_all(out).await.0
+        self.send_ciphertext(out).await
+    }
+
+    /// Sends the gathered pieces, in order with every other write, and leaves `gather` empty.
+    /// Plaintext goes to the kernel as it is, message bytes straight from the store's map;
+    /// TLS encrypts from the pieces themselves, and lets go of them (and the read
+    /// transaction they hold) before waiting on the socket.
+    pub async fn write_gather(&self, gather: &mut Gather) -> io::Result<()> {
+        if gather.is_empty() {
+            return Ok(());
+        }
+        let pieces = gather.take();
+        if self.is_compressed() {
+            let mut data = Vec::with_capacity(pieces.iter().map(|p| p.len()).sum());
+            for piece in &pieces {
+                data.extend_from_slice(piece);
+            }
+            gather.recycle(pieces);
+            return self.write(&mut data).await;
+        }
+        let _turn = self.writing.lock().await;
+        if !self.is_tls() {
+            let (res, sent) = self.stream.writev_all(pieces).await;
+            gather.recycle(sent);
+            return res;
+        }
+        let out = {
+            let mut tls = self.tls.borrow_mut();
+            let tls = tls.as_mut().expect("checked above");
+            let mut slices: Vec<IoSlice<'_>> = pieces.iter().map(|p| IoSlice::new(p)).collect();
+            let mut rest = &mut slices[..];
+            // One call makes full-size records across piece boundaries.
+            while !rest.is_empty() {
+                match tls.writer().write_vectored(rest)? {
+                    0 => return Err(io::ErrorKind::WriteZero.into()),
+                    n => IoSlice::advance_slices(&mut rest, n),
+                }
+            }
+            drop(slices);
+            gather.recycle(pieces);
+            self.take_ciphertext(tls)?
+        };
+        self.send_ciphertext(out).await
     }
 
     /// Says goodbye at the TLS level (close_notify) where there is one, then ends the stream.
@@ -268,5 +336,14 @@ impl Conn {
             let _ = self.flush_tls().await;
         }
         self.stream.shutdown();
+    }
+}
+
+/// Marks the end of a read, however it ends (a dropped read future included).
+struct ReadingGuard<'a>(&'a Cell<bool>);
+
+impl Drop for ReadingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
     }
 }
