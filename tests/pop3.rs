@@ -295,3 +295,105 @@ fn deep_pipelines_lose_nothing() {
         c.cmd("QUIT").unwrap();
     }
 }
+
+/// Bodies are stored in chunks of this many bytes (store::CHUNK_SIZE).
+const CHUNK: usize = 128 * 1024;
+
+/// A message of about `size` bytes of CRLF lines. With `dots`, some lines start with '.' (a
+/// lone ".", "..", ".x"), one of them exactly where the second chunk begins.
+fn big_message(subject: &str, size: usize, dots: bool) -> Vec<u8> {
+    let mut m = format!("From: a@example.org\r\nSubject: {subject}\r\n\r\n").into_bytes();
+    let mut n = 0;
+    while m.len() < size {
+        let line = if dots && CHUNK.saturating_sub(m.len()) < 80 && m.len() < CHUNK {
+            // Pad up to the chunk boundary, so the next line starts the second chunk.
+            let pad = CHUNK - m.len() - 2;
+            m.extend(std::iter::repeat_n(b'p', pad));
+            m.extend_from_slice(b"\r\n");
+            ".on the chunk boundary".to_string()
+        } else if dots && n % 97 == 0 {
+            [".", "..", ".x leading dot"][n / 97 % 3].to_string()
+        } else {
+            format!("line {n} of {subject}: the quick brown fox jumps over the lazy dog")
+        };
+        m.extend_from_slice(line.as_bytes());
+        m.extend_from_slice(b"\r\n");
+        n += 1;
+    }
+    if dots {
+        assert_eq!(&m[CHUNK - 2..CHUNK + 1], b"\r\n.", "a dot line starts the second chunk");
+    }
+    m
+}
+
+/// Header, blank line and the first `lines` body lines, as TOP returns them.
+fn top_of(message: &[u8], lines: usize) -> Vec<u8> {
+    let split = message.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let mut out = message[..split].to_vec();
+    for line in message[split..].split_inclusive(|&b| b == b'\n').take(lines) {
+        out.extend_from_slice(line);
+    }
+    out
+}
+
+/// RETR sends message bytes straight from the store (gathered writes over plaintext, encrypted
+/// from the map over TLS): dot-free and dotted messages, bodies of several chunks, a dot line
+/// on a chunk boundary, deep pipelines mixing RETR, TOP and other commands, more than one
+/// gathered write's worth in flight.
+#[test]
+fn bulk_retr_is_exact_over_every_transport() {
+    let server = Server::start_with(Extra {
+        pop3: "login_type = \"plain-text-login\"",
+        ..Extra::default()
+    });
+    server.add_user("bob");
+    let messages = [
+        big_message("dot-free", 3 * CHUNK + 1000, false),
+        big_message("dotted", 3 * CHUNK + 1000, true),
+        message("small dotted"),
+        b"Subject: tiny\r\n\r\nno dots\r\n".to_vec(),
+        // Every line starts with '.': stuffing everywhere, short runs copied.
+        b"Subject: dense\r\n\r\n.a\r\n.\r\n..\r\n.b\r\n".to_vec(),
+    ];
+    for m in &messages {
+        server.deliver("bob", m);
+    }
+    let sessions = [
+        ("plain", server.pop3_plain()),
+        ("stls", server.pop3_stls()),
+        ("tls", server.pop3_tls()),
+    ];
+    for (name, c) in sessions {
+        let mut c = logged_in(c);
+        let mut wire = String::new();
+        // Each reply: the lines of a multi-line one, or None for a single line (NOOP).
+        let mut expected = Vec::new();
+        for round in 0..3 {
+            for (i, m) in messages.iter().enumerate() {
+                wire.push_str(&format!("RETR {}\r\n", i + 1));
+                expected.push(Some(m.clone()));
+                if round == 1 {
+                    wire.push_str(&format!("TOP {} 3\r\n", i + 1));
+                    expected.push(Some(top_of(m, 3)));
+                }
+            }
+            wire.push_str("NOOP\r\n");
+            expected.push(None);
+        }
+        c.t.send_raw(wire.as_bytes()).unwrap();
+        for (i, want) in expected.iter().enumerate() {
+            let status = c.status().unwrap();
+            assert!(status.ok, "{name}: reply {i}: {status:?}");
+            if let Some(want) = want {
+                let got = join(c.lines().unwrap());
+                assert!(
+                    got == *want,
+                    "{name}: reply {i}: {} bytes, expected {}",
+                    got.len(),
+                    want.len()
+                );
+            }
+        }
+        assert!(c.cmd("QUIT").unwrap().ok, "{name}");
+    }
+}

@@ -1,6 +1,12 @@
 //! The POP3 driver: moves bytes between a connection and `pop3::Session` and carries out its
 //! actions — login (argon2 on the blocking pool, penalties, limits, the maildrop lock), message
 //! streaming from the store, and the deletions of the UPDATE state.
+//!
+//! RETR and TOP gather their output (`net::Gather`): status lines and stuffing are copied, the
+//! message bytes are sent from the store's map. Pipelined RETRs share one gathered write until
+//! `GATHER_AT` bytes are queued or input runs out. One read transaction covers at most one
+//! such write, and it ends when the write does (a stalled client closes the connection after
+//! `WRITE_TIMEOUT`, which ends the write); none is held while waiting for input.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -13,14 +19,17 @@ use crate::auth::limits::Slot;
 use crate::auth::login::Credentials;
 use crate::auth::policy::Protocol;
 use crate::config::SortOrder;
-use crate::net::{Conn, Frame, Framer};
+use crate::net::{Conn, Frame, Framer, Gather};
+use crate::pop3::retr::Piece;
 use crate::pop3::{Action, LoginFailure, Maildrop, Message, RetrEncoder, Session, Settings};
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
-use crate::store::{StoreError, WriteOp, WriteOutcome};
+use crate::store::{MappedSnapshot, StoreError, WriteOp, WriteOutcome};
 
-/// Output is sent once this much is buffered, and a RETR re-opens its read transaction.
+/// Reply text is sent once this much is buffered.
 const FLUSH_AT: usize = 256 * 1024;
+/// Message output is sent once this much is gathered; a read transaction covers no more.
+const GATHER_AT: usize = 1024 * 1024;
 /// A client that does not take our output for this long is gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -61,7 +70,14 @@ impl From<std::io::Error> for End {
 struct Driver<'a> {
     shared: &'a Shared,
     conn: Conn,
+    /// Reply text not yet sent; it goes out after `gather`.
     out: Vec<u8>,
+    /// Message output not yet sent.
+    gather: Gather,
+    /// The read transaction the bytes in `gather` come from.
+    snapshot: Option<MappedSnapshot>,
+    /// A write failed or timed out: nothing more is sent.
+    broken: bool,
     id: u64,
 }
 
@@ -77,24 +93,31 @@ impl Driver<'_> {
         }
     }
 
+    /// Sends everything queued: gathered message output, then reply text, in one write.
     async fn flush(&mut self) -> Result<(), End> {
-        if self.out.is_empty() {
-            return Ok(());
+        if self.broken {
+            return Err(End::Io);
         }
-        if self.shared.config.pop3.protocol_log {
+        if self.shared.config.pop3.protocol_log && !self.out.is_empty() {
             self.log('>', &self.out.clone());
         }
-        tokio::time::timeout(WRITE_TIMEOUT, self.conn.write(&mut self.out))
-            .await
-            .map_err(|_| End::Io)??;
-        Ok(())
-    }
-
-    /// Bulk message data bypasses the protocol log (it is not commands or replies).
-    async fn flush_data(&mut self) -> Result<(), End> {
-        tokio::time::timeout(WRITE_TIMEOUT, self.conn.write(&mut self.out))
-            .await
-            .map_err(|_| End::Io)??;
+        // The gathered pieces hold the transaction from here on, until they are sent.
+        self.snapshot = None;
+        let sent = if self.gather.is_empty() {
+            if self.out.is_empty() {
+                return Ok(());
+            }
+            tokio::time::timeout(WRITE_TIMEOUT, self.conn.write(&mut self.out)).await
+        } else {
+            self.gather.text(&self.out);
+            self.out.clear();
+            tokio::time::timeout(WRITE_TIMEOUT, self.conn.write_gather(&mut self.gather)).await
+        };
+        if !matches!(sent, Ok(Ok(()))) {
+            self.broken = true;
+            self.gather.clear();
+            return Err(End::Io);
+        }
         Ok(())
     }
 }
@@ -111,6 +134,9 @@ pub async fn serve(
         shared: &shared,
         conn: Conn::new(stream, ip),
         out: Vec::new(),
+        gather: Gather::default(),
+        snapshot: None,
+        broken: false,
         id: shared.session_id(),
     };
     let config = &shared.config.pop3;
@@ -206,6 +232,9 @@ async fn run<'s>(
             }
             Action::Retrieve { body_id, top, dot_free } => retrieve(d, body_id, top, dot_free).await?,
             Action::Commit { mailbox, uids } => {
+                // What was pipelined before QUIT goes out first; no read transaction is held
+                // across the commit.
+                d.flush().await?;
                 let result = d.shared.store.write(WriteOp::Expunge { mailbox, uids }).await;
                 let result = match result {
                     Ok(WriteOutcome::Expunged(removed)) => Ok(removed.len()),
@@ -218,7 +247,7 @@ async fn run<'s>(
             }
             Action::Close => return Ok(()),
         }
-        if d.out.len() >= FLUSH_AT {
+        if d.out.len() >= FLUSH_AT || d.gather.len() >= GATHER_AT {
             d.flush().await?;
         }
     }
@@ -232,10 +261,11 @@ async fn read_more(d: &mut Driver<'_>, session: &Session, framer: &mut Framer, s
     } else {
         config.pre_auth_timeout()
     };
-    // A RETR leaves a big output buffer behind; a waiting session gives it back.
+    // A RETR leaves big output buffers behind; a waiting session gives them back.
     if d.out.capacity() > 4096 {
         d.out = Vec::new();
     }
+    d.gather.clear();
     let read = tokio::time::timeout(limit, d.conn.read(framer.read_buffer()));
     let outcome = tokio::select! {
         r = read => r,
@@ -305,8 +335,9 @@ fn load_maildrop(shared: &Shared, user: u32) -> Result<Maildrop, StoreError> {
     })
 }
 
-/// Streams a body from the store, a few hundred KiB per read transaction, so no transaction
-/// is held while the client is slow to read.
+/// Queues a body from the store behind its status line: the runs between stuffing dots are
+/// sent from the map. Pipelined RETRs gather into one write; one is sent whenever
+/// `GATHER_AT` bytes are queued, and the next ones come from a fresh read transaction.
 async fn retrieve(d: &mut Driver<'_>, body_id: u64, top: Option<u32>, dot_free: bool) -> Result<(), End> {
     let mut encoder = match top {
         Some(lines) => RetrEncoder::top(lines),
@@ -317,22 +348,31 @@ async fn retrieve(d: &mut Driver<'_>, body_id: u64, top: Option<u32>, dot_free: 
     if d.shared.config.pop3.protocol_log {
         d.log('>', &d.out.clone());
     }
+    d.gather.text(&d.out);
+    d.out.clear();
     let mut next_chunk = 0;
     loop {
         let finished = {
-            let snapshot = d.shared.store.snapshot().map_err(|_| End::Io)?;
+            let snapshot = match &mut d.snapshot {
+                Some(snapshot) => snapshot,
+                empty => empty.insert(d.shared.store.mapped_snapshot().map_err(|_| End::Io)?),
+            };
             let mut chunks = snapshot.body(body_id, next_chunk).map_err(|_| End::Io)?;
             loop {
                 if encoder.is_done() {
                     break true;
                 }
-                if d.out.len() >= FLUSH_AT {
+                if d.gather.len() >= GATHER_AT {
                     break false;
                 }
                 match chunks.next() {
                     None => break true,
                     Some(Ok(chunk)) => {
-                        encoder.encode(chunk, &mut d.out);
+                        let gather = &mut d.gather;
+                        encoder.encode_pieces(&chunk, |piece| match piece {
+                            Piece::Run(range) => gather.mapped(chunk.slice(range)),
+                            Piece::Dot => gather.literal(b"."),
+                        });
                         next_chunk += 1;
                     }
                     Some(Err(_)) => return Err(End::Io),
@@ -340,9 +380,9 @@ async fn retrieve(d: &mut Driver<'_>, body_id: u64, top: Option<u32>, dot_free: 
             }
         };
         if finished {
-            encoder.finish(&mut d.out);
-            return d.flush_data().await;
+            d.gather.literal(encoder.trailer());
+            return Ok(());
         }
-        d.flush_data().await?;
+        d.flush().await?;
     }
 }
