@@ -438,3 +438,20 @@ fn readme_lists_the_capabilities_the_server_offers() {
         "README.md does not list: {offered}"
     );
 }
+
+#[test]
+fn reselect_says_closed() {
+    let server = setup(1);
+    let mut c = server.imap_login("bob");
+    let r = c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    assert!(!has(&r, "[CLOSED]"));
+    let r = c.cmd("EXAMINE Sent").unwrap().expect_ok().unwrap();
+    assert_eq!(r.lines()[0], "* OK [CLOSED] previous mailbox closed");
+    let r = c.cmd("SELECT Nowhere").unwrap();
+    assert!(r.status == "NO" && has(&r, "[CLOSED]"));
+    assert_eq!(
+        c.cmd("FETCH 1 UID").unwrap().status,
+        "BAD",
+        "a failed SELECT leaves nothing selected"
+    );
+}

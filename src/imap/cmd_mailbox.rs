@@ -323,12 +323,14 @@ impl Session {
         if params.condstore {
             self.enable_condstore();
         }
-        // RFC 9051 §6.3.2: a SELECT, even a failing one, first leaves the current mailbox.
+        // RFC 9051 §6.3.2: a SELECT, even a failing one, first leaves the current mailbox, and
+        // says so with [CLOSED] (RFC 7162 §3.2.11) so the client knows where responses belong.
         if let State::Selected(..) = self.state {
             let State::Selected(user, _) = std::mem::replace(&mut self.state, State::Logout) else {
                 unreachable!("matched above")
             };
             self.state = State::Authenticated(user);
+            untagged(out, "OK [CLOSED] previous mailbox closed");
         }
         let Some(name) = self.mailbox_name(&tag, name, out) else {
             return Action::Continue;
