@@ -367,3 +367,34 @@ fn objectid_savedate_appendlimit() {
     let r = c.cmd("SEARCH SAVEDBEFORE 1-Jan-2020").unwrap().expect_ok().unwrap();
     assert!(r.lines() == ["* SEARCH"], "{:?}", r.lines());
 }
+
+#[test]
+fn nested_parts_partial_and_binary_fetches() {
+    let server = Server::start();
+    server.add_user("bob");
+    let inner = "From: inner@x.org\r\nSubject: inner one\r\nContent-Type: text/plain\r\n\r\ninner body\r\n";
+    let msg = format!(
+        "From: outer@x.org\r\nSubject: outer\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQ=\r\n\
+         --b\r\nContent-Type: message/rfc822\r\n\r\n{inner}\r\n--b--\r\n"
+    );
+    server.deliver("bob", msg.as_bytes());
+    let mut c = server.imap_login("bob");
+    c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    let r = c.cmd("FETCH 1 (BODY.PEEK[2.HEADER.FIELDS (SUBJECT)] BODY.PEEK[2.TEXT] BODY.PEEK[1]<0.5> BINARY.PEEK[1] BINARY.SIZE[1])").unwrap().expect_ok().unwrap();
+    let text = r.lines().join("\n");
+    assert!(text.contains("Subject: inner one"), "{text}");
+    assert!(text.contains("inner body"), "{text}");
+    assert!(text.contains("BODY[1]<0> {5}\r\naGVsb"), "{text}");
+    assert!(
+        text.contains("BINARY[1] {11}\r\nhello world") || text.contains("BINARY[1] \"hello world\""),
+        "{text}"
+    );
+    assert!(text.contains("BINARY.SIZE[1] 11"), "{text}");
+    let r = c.cmd("FETCH 1 BODYSTRUCTURE").unwrap().expect_ok().unwrap();
+    assert!(
+        has(&r, "\"MESSAGE\" \"RFC822\"") && has(&r, "\"MIXED\""),
+        "{:?}",
+        r.lines()
+    );
+}
