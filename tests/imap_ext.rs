@@ -398,3 +398,61 @@ fn nested_parts_partial_and_binary_fetches() {
         r.lines()
     );
 }
+
+#[test]
+fn imap4rev2_after_enable() {
+    let server = setup(2);
+    let mut c = server.imap_login("bob");
+    c.cmd("CREATE Entwürfe-alt").unwrap();
+    let r = c.cmd("ENABLE IMAP4rev2").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* ENABLED IMAP4rev2"), "{:?}", r.lines());
+    let r = c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    assert!(!has(&r, "RECENT") && !has(&r, "[UNSEEN"), "{:?}", r.lines());
+    let r = c.cmd("FETCH 1:* FLAGS").unwrap().expect_ok().unwrap();
+    assert!(!has(&r, "\\Recent"), "{:?}", r.lines());
+    let r = c.cmd("SEARCH ALL").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* ESEARCH (TAG \""), "{:?}", r.lines());
+    // UTF-8 names, both ways.
+    c.cmd("CREATE \"Entwürfe\"").unwrap().expect_ok().unwrap();
+    let r = c.cmd("LIST \"\" Entw*").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "Entwürfe"), "{:?}", r.lines());
+    let mut old = server.imap_login("bob");
+    let r = old.cmd("LIST \"\" Entw*").unwrap().expect_ok().unwrap();
+    assert!(
+        has(&r, "Entw&APw-rfe"),
+        "a rev1 session sees modified UTF-7: {:?}",
+        r.lines()
+    );
+}
+
+#[test]
+fn binary_append() {
+    let server = setup(0);
+    let mut c = server.imap_login("bob");
+    let msg = b"Subject: bin\r\nContent-Type: text/plain; charset=utf-8\r\n\r\ncaf\xc3\xa9\r\n";
+    let wire = [
+        format!("b1 APPEND INBOX ~{{{}+}}\r\n", msg.len()).into_bytes(),
+        msg.to_vec(),
+        b"\r\n".to_vec(),
+    ]
+    .concat();
+    c.t.send_raw(&wire).unwrap();
+    assert!(c.finish("b1").unwrap().ok());
+    let nul = b"Subject: nul\r\n\r\na\0b\r\n";
+    let wire = [
+        format!("b2 APPEND INBOX ~{{{}+}}\r\n", nul.len()).into_bytes(),
+        nul.to_vec(),
+        b"\r\n".to_vec(),
+    ]
+    .concat();
+    c.t.send_raw(&wire).unwrap();
+    let r = c.finish("b2").unwrap();
+    assert!(r.status == "NO" && r.text.contains("[UNKNOWN-CTE]"), "{r:?}");
+    c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    let r = c.cmd("FETCH 1 BINARY.PEEK[1]").unwrap().expect_ok().unwrap();
+    assert!(
+        String::from_utf8_lossy(&r.untagged[0]).contains("café"),
+        "{:?}",
+        r.lines()
+    );
+}

@@ -94,6 +94,7 @@ const AUTHENTICATED: &[&str] = &[
     "COMPRESS=DEFLATE",
     "OBJECTID",
     "SAVEDATE",
+    "BINARY",
 ];
 
 /// The CAPABILITY response body (without "* CAPABILITY").
@@ -104,7 +105,8 @@ pub fn capabilities(
     (sasl, plain_login): (bool, bool),
     append_limit: u64,
 ) -> String {
-    let mut caps = vec!["IMAP4rev1"];
+    // IMAP4rev2 (RFC 9051) is offered beside IMAP4rev1; a client turns it on with ENABLE.
+    let mut caps = vec!["IMAP4rev1", "IMAP4rev2"];
     if authenticated {
         caps.extend_from_slice(AUTHENTICATED);
         caps.extend_from_slice(super::sort::SORT_CAPABILITIES);

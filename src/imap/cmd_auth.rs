@@ -66,8 +66,8 @@ impl Session {
         self.sasl_step(tag, Box::new(exchange), step, String::new(), out)
     }
 
-    /// RFC 5161. CONDSTORE (RFC 7162 §3.1) and QRESYNC (§3.2.3, which implies CONDSTORE)
-    /// change what the server sends; unknown names are ignored.
+    /// RFC 5161. CONDSTORE (RFC 7162 §3.1), QRESYNC (§3.2.3, which implies CONDSTORE) and
+    /// IMAP4rev2 (RFC 9051 §6.3.1) change what the server sends; unknown names are ignored.
     fn enable(&mut self, caps: &[String], out: &mut Vec<u8>) {
         let (State::Authenticated(user) | State::Selected(user, _)) = &mut self.state else {
             return;
@@ -77,6 +77,9 @@ impl Session {
             if cap.eq_ignore_ascii_case("CONDSTORE") && !user.enabled.condstore {
                 user.enabled.condstore = true;
                 line.push_str(" CONDSTORE");
+            } else if cap.eq_ignore_ascii_case("IMAP4rev2") && !user.enabled.imap4rev2 {
+                user.enabled.imap4rev2 = true;
+                line.push_str(" IMAP4rev2");
             } else if cap.eq_ignore_ascii_case("QRESYNC") && !user.enabled.qresync {
                 user.enabled.qresync = true;
                 user.enabled.condstore = true;

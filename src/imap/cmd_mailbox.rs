@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use super::cmd_message::WritePending;
-use super::mutf7;
 use super::session::{store_error, tagged, untagged, Action, Ctx, Pending, Selected, Session, State};
 use super::types::{AppendMessage, Command, ListOptions, Qresync, SelectParams, StatusItem};
 use super::view::MailRead;
@@ -20,8 +19,10 @@ pub(crate) struct AppendPending {
     mailbox: MailboxId,
     /// Messages not yet parsed, last first, with their flags split.
     waiting: Vec<(AppendMessage, u8, Vec<String>)>,
-    /// The flags of the message being parsed now.
+    /// The flags and date of the message being parsed now.
     current: (u8, Vec<String>, Option<i64>),
+    /// It came as a literal8 (RFC 3516 §4.4).
+    current_binary: bool,
     ready: Vec<NewMessage>,
 }
 
@@ -116,7 +117,7 @@ fn list_matches(reference: &str, pattern: &str, name: &str) -> bool {
 /// `* STATUS name (...)` for one mailbox (RFC 9051 §7.4.1).
 fn status_line(
     store: &dyn MailRead,
-    mailbox: &Mailbox,
+    (mailbox, name): (&Mailbox, &str),
     items: &[StatusItem],
     append_limit: u64,
     out: &mut Vec<u8>,
@@ -144,7 +145,7 @@ fn status_line(
         })
         .collect();
     let mut line = b"* STATUS ".to_vec();
-    quote(&mutf7::encode(&mailbox.name), &mut line);
+    quote(name, &mut line);
     line.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
     out.extend_from_slice(&line);
     Ok(())
@@ -178,7 +179,7 @@ impl Session {
 
     /// Decodes a client's mailbox name; a BAD response when it is not valid modified UTF-7.
     fn mailbox_name(&self, tag: &str, name: &str, out: &mut Vec<u8>) -> Option<String> {
-        match mutf7::decode(name) {
+        match self.decode_name(name) {
             Ok(n) => Some(canonical_mailbox_name(&n).to_owned()),
             Err(e) => {
                 tagged(out, tag, "BAD", &e.to_string());
@@ -372,6 +373,12 @@ impl Session {
         ctx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
     ) -> Action {
+        // IMAP4rev2 has no \Recent: nothing is recent for such a session.
+        let first_recent = if self.enabled().imap4rev2 {
+            u32::MAX
+        } else {
+            first_recent
+        };
         let view = match ctx.views.current(ctx.store, &mailbox) {
             Ok(v) => v,
             Err(e) => {
@@ -409,10 +416,13 @@ impl Session {
         };
         untagged(out, &format!("OK [PERMANENTFLAGS ({permanent})] flags you can change"));
         untagged(out, &format!("{} EXISTS", view.len()));
-        let recent = view.uids.iter().filter(|u| **u >= first_recent).count();
-        untagged(out, &format!("{recent} RECENT"));
-        if let Some(n) = first_unseen {
-            untagged(out, &format!("OK [UNSEEN {n}] first unseen message"));
+        // RFC 9051 dropped RECENT and the UNSEEN response code.
+        if !self.enabled().imap4rev2 {
+            let recent = view.uids.iter().filter(|u| **u >= first_recent).count();
+            untagged(out, &format!("{recent} RECENT"));
+            if let Some(n) = first_unseen {
+                untagged(out, &format!("OK [UNSEEN {n}] first unseen message"));
+            }
         }
         untagged(out, &format!("OK [UIDVALIDITY {}] UIDs valid", mailbox.uid_validity));
         untagged(out, &format!("OK [UIDNEXT {}] predicted next UID", mailbox.uid_next));
@@ -460,7 +470,7 @@ impl Session {
         let command = if lsub { "LSUB" } else { "LIST" };
         let decoded: Option<Vec<(String, String)>> = patterns
             .iter()
-            .map(|p| Some((mutf7::decode(reference).ok()?, mutf7::decode(p).ok()?)))
+            .map(|p| Some((self.decode_name(reference).ok()?, self.decode_name(p).ok()?)))
             .collect();
         let Some(decoded) = decoded else {
             tagged(out, tag, "BAD", "invalid modified UTF-7 in reference or pattern");
@@ -505,7 +515,7 @@ impl Session {
                 attrs.push(a);
             }
             let mut line = format!("* {command} ({}) \"/\" ", attrs.join(" ")).into_bytes();
-            quote(&mutf7::encode(&m.name), &mut line);
+            quote(&self.encode_name(&m.name), &mut line);
             if via_child && !lsub {
                 line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
             }
@@ -513,7 +523,13 @@ impl Session {
             out.extend_from_slice(b"\r\n");
             if !options.return_status.is_empty() && !m.noselect {
                 // RFC 5819 §2: STATUS follows its mailbox's LIST line.
-                if let Err(e) = status_line(store, m, &options.return_status, self.settings.append_limit, out) {
+                if let Err(e) = status_line(
+                    store,
+                    (m, &self.encode_name(&m.name)),
+                    &options.return_status,
+                    self.settings.append_limit,
+                    out,
+                ) {
                     return store_error(out, tag, &e);
                 }
             }
@@ -522,7 +538,7 @@ impl Session {
     }
 
     fn status(&self, tag: &str, name: &str, items: &[StatusItem], store: &dyn MailRead, out: &mut Vec<u8>) {
-        let Ok(decoded) = mutf7::decode(name) else {
+        let Ok(decoded) = self.decode_name(name) else {
             return tagged(out, tag, "BAD", "invalid modified UTF-7 mailbox name");
         };
         let mailbox = match store.mailbox(self.user_id(), canonical_mailbox_name(&decoded)) {
@@ -530,7 +546,13 @@ impl Session {
             Ok(_) => return tagged(out, tag, "NO", "[NONEXISTENT] no such mailbox"),
             Err(e) => return store_error(out, tag, &e),
         };
-        match status_line(store, &mailbox, items, self.settings.append_limit, out) {
+        match status_line(
+            store,
+            (&mailbox, &self.encode_name(&mailbox.name)),
+            items,
+            self.settings.append_limit,
+            out,
+        ) {
             Ok(()) => tagged(out, tag, "OK", "STATUS completed"),
             Err(e) => store_error(out, tag, &e),
         }
@@ -576,6 +598,7 @@ impl Session {
             mailbox: mailbox.id,
             waiting,
             current: (0, Vec::new(), None),
+            current_binary: false,
             ready: Vec::new(),
         };
         self.next_append(pending)
@@ -586,6 +609,7 @@ impl Session {
         match p.waiting.pop() {
             Some((message, flags, keywords)) => {
                 p.current = (flags, keywords, message.date);
+                p.current_binary = message.binary;
                 self.pending = Pending::Append(p);
                 Action::Ingest(message.message)
             }
@@ -608,6 +632,16 @@ impl Session {
     ) -> Action {
         let (message, structure) = match result {
             Ok(parsed) => parsed,
+            // RFC 3516 §4.4: binary content the mailbox cannot store is refused so.
+            Err(IngestError::Nul) if p.current_binary => {
+                tagged(
+                    out,
+                    &p.tag,
+                    "NO",
+                    "[UNKNOWN-CTE] binary content with NUL octets is not stored",
+                );
+                return Action::Continue;
+            }
             Err(e) => {
                 tagged(out, &p.tag, "NO", &format!("[CANNOT] {e}"));
                 return Action::Continue;

@@ -122,14 +122,8 @@ pub(crate) fn report_flag_changes(
             return;
         }
         if let Some(seq) = sel.view.seq_of(uid) {
-            flags_response(
-                seq,
-                uid,
-                record,
-                uid >= sel.first_recent,
-                (true, enabled.condstore),
-                out,
-            );
+            let recent = uid >= sel.first_recent && !enabled.imap4rev2;
+            flags_response(seq, uid, record, recent, (true, enabled.condstore), out);
         }
     });
 }
@@ -469,7 +463,7 @@ impl Session {
                 return Action::Continue;
             }
         };
-        let Ok(name) = super::mutf7::decode(target) else {
+        let Ok(name) = self.decode_name(target) else {
             tagged(out, &tag, "BAD", "invalid modified UTF-7 mailbox name");
             return Action::Continue;
         };
@@ -581,7 +575,9 @@ impl Session {
             }
         }
         let modseq = uses_modseq.then_some(hit_modseq);
-        search::render_results(tag, uid, returns, false, &hits, modseq, out);
+        // RFC 9051 §7.3.4: an IMAP4rev2 client always gets ESEARCH.
+        let esearch = self.enabled().imap4rev2;
+        search::render_results(tag, uid, returns, esearch, &hits, modseq, out);
         let done = if uid {
             "UID SEARCH completed"
         } else {
@@ -648,7 +644,7 @@ impl Session {
         let sel = self.selected();
         let (mailbox, read_only, first_recent) = (sel.mailbox, sel.read_only, sel.first_recent);
         let opts = FetchOptions {
-            imap4rev2: false,
+            imap4rev2: self.enabled().imap4rev2,
             utf8: false,
             condstore: self.enabled().condstore,
             read_only,
@@ -757,7 +753,7 @@ impl Session {
                 return self.enter_selected(tag, *mailbox, (false, first), qresync, ctx, out);
             }
             (WritePending::Store { uid, silent, .. }, WriteOutcome::Flags { changed, modified }) => {
-                let condstore = self.enabled().condstore;
+                let (condstore, rev2) = (self.enabled().condstore, self.enabled().imap4rev2);
                 let sel = self.selected();
                 for c in changed.iter().filter(|_| !silent) {
                     if let Some(seq) = sel.view.seq_of(c.uid) {
@@ -770,7 +766,8 @@ impl Session {
                             modseq: c.modseq,
                             body_id: 0,
                         };
-                        flags_response(seq, c.uid, &record, c.uid >= sel.first_recent, (uid, condstore), out);
+                        let recent = c.uid >= sel.first_recent && !rev2;
+                        flags_response(seq, c.uid, &record, recent, (uid, condstore), out);
                     }
                 }
                 if modified.is_empty() {

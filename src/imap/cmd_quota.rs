@@ -2,7 +2,6 @@
 //! has a quota (`ringmail user set --quota`). Limits are set by the administrator, so
 //! SETQUOTA is not offered.
 
-use super::mutf7;
 use super::session::{store_error, tagged, untagged, Session, State};
 use super::view::MailRead;
 use crate::store::canonical_mailbox_name;
@@ -24,7 +23,7 @@ impl Session {
             return tagged(out, tag, "NO", "[NONEXISTENT] no such quota root");
         }
         if let Some(name) = mailbox {
-            let Ok(decoded) = mutf7::decode(name) else {
+            let Ok(decoded) = self.decode_name(name) else {
                 return tagged(out, tag, "BAD", "invalid modified UTF-7 mailbox name");
             };
             match store.mailbox(user.id, canonical_mailbox_name(&decoded)) {
@@ -33,7 +32,7 @@ impl Session {
                 Err(e) => return store_error(out, tag, &e),
             }
             let mut line = b"* QUOTAROOT ".to_vec();
-            super::cmd_mailbox::quote(&mutf7::encode(&decoded), &mut line);
+            super::cmd_mailbox::quote(&self.encode_name(&decoded), &mut line);
             line.extend_from_slice(b" \"\"\r\n");
             out.extend_from_slice(&line);
         }

@@ -82,6 +82,8 @@ pub enum LoginFailure {
 pub struct Enabled {
     pub condstore: bool,
     pub qresync: bool,
+    /// RFC 9051: UTF-8 mailbox names, no \Recent, ESEARCH answers.
+    pub imap4rev2: bool,
 }
 
 pub(crate) struct User {
@@ -191,6 +193,27 @@ impl Session {
     pub(crate) fn enable_condstore(&mut self) {
         if let State::Authenticated(u) | State::Selected(u, _) = &mut self.state {
             u.enabled.condstore = true;
+        }
+    }
+
+    /// A client's mailbox name as stored: modified UTF-7 for IMAP4rev1 (RFC 3501 §5.1.3),
+    /// UTF-8 once IMAP4rev2 is enabled (RFC 9051 §5.1).
+    pub(crate) fn decode_name(&self, name: &str) -> Result<String, super::mutf7::Invalid> {
+        if self.enabled().imap4rev2 {
+            if name.chars().any(char::is_control) {
+                return Err(super::mutf7::Invalid);
+            }
+            return Ok(name.to_owned());
+        }
+        super::mutf7::decode(name)
+    }
+
+    /// A stored mailbox name as this client reads it.
+    pub(crate) fn encode_name(&self, name: &str) -> String {
+        if self.enabled().imap4rev2 {
+            name.to_owned()
+        } else {
+            super::mutf7::encode(name)
         }
     }
 
@@ -485,8 +508,11 @@ impl Session {
             .count();
         if grew > 0 || current.len() != sel.view.len() {
             untagged(out, &format!("{} EXISTS", current.len()));
-            let recent = current.uids.iter().filter(|u| **u >= sel.first_recent).count();
-            untagged(out, &format!("{recent} RECENT"));
+            // RFC 9051 removed RECENT.
+            if !user.enabled.imap4rev2 {
+                let recent = current.uids.iter().filter(|u| **u >= sel.first_recent).count();
+                untagged(out, &format!("{recent} RECENT"));
+            }
         }
         let known = sel.known_modseq;
         sel.view = current;
