@@ -1,8 +1,10 @@
-//! `loadtest`: the load harness behind BENCHMARKS.md. Three subcommands:
+//! `loadtest`: the load harness behind BENCHMARKS.md. Four subcommands:
 //!
 //! - `seed` fills mailboxes over LMTP with generated messages;
 //! - `bulk` measures POP3 download throughput (plaintext and implicit TLS) beside a raw
 //!   loopback TCP transfer measured in the same run (DESIGN.md §8: figures are ratios);
+//! - `imap-bulk` measures IMAP download throughput (`FETCH 1:* BODY.PEEK[]`, plaintext and
+//!   implicit TLS) the same way, beside raw loopback TCP;
 //! - `deliver` measures LMTP delivery rate and latency with concurrent connections.
 //!
 //! It only ever connects to loopback addresses, and every loop is bounded by a count and by
@@ -22,7 +24,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Parser)]
 #[command(
     name = "loadtest",
-    about = "Load harness for ringmail (or any POP3/LMTP server on loopback)"
+    about = "Load harness for ringmail (or any IMAP/POP3/LMTP server on loopback)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -35,6 +37,9 @@ enum Command {
     Seed(scenario::deliver::SeedArgs),
     /// POP3 download throughput, plaintext and TLS, against raw loopback TCP.
     Bulk(scenario::bulk::BulkArgs),
+    /// IMAP download throughput (FETCH 1:* BODY.PEEK[]), plaintext and TLS, against raw
+    /// loopback TCP.
+    ImapBulk(scenario::imap_bulk::ImapBulkArgs),
     /// LMTP delivery rate and per-message latency with concurrent clients.
     Deliver(scenario::deliver::DeliverArgs),
 }
@@ -81,6 +86,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Seed(args) => scenario::deliver::seed(&args),
         Command::Bulk(args) => scenario::bulk::run(&args),
+        Command::ImapBulk(args) => scenario::imap_bulk::run(&args),
         Command::Deliver(args) => scenario::deliver::deliver(&args),
     };
     match result {

@@ -7,6 +7,9 @@
 //! without keeping messages, so the client costs about what the raw reader costs. RETRs are
 //! pipelined (RFC 2449 PIPELINING) when the server offers it, as a bulk client would.
 //! Messages are never deleted: QUIT without DELE leaves the maildrop as it was.
+//!
+//! The passes, the raw reference, the CPU figures and the report are shared with the IMAP
+//! bulk download (`imap_bulk`), so both protocols are measured and reported the same way.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -26,7 +29,7 @@ use loadtest::multiline::MultilineScanner;
 use loadtest::report::{throughput_table, ThroughputRow};
 
 /// The read (and raw write) size: large, so per-call overhead is small on both sides.
-const IO_BUFFER: usize = 256 * 1024;
+pub(super) const IO_BUFFER: usize = 256 * 1024;
 
 #[derive(Args, Debug)]
 pub struct BulkArgs {
@@ -65,6 +68,8 @@ pub struct BulkArgs {
 
 #[derive(Debug, Serialize)]
 struct BulkReport {
+    /// "POP3" or "IMAP".
+    protocol: &'static str,
     passes: u32,
     /// Every measurement of every pass, in order; names end in `#pass` when passes > 1.
     rows: Vec<Measured>,
@@ -76,7 +81,9 @@ struct BulkReport {
     plaintext_vs_raw: Option<f64>,
     tls_vs_raw: Option<f64>,
     messages: usize,
-    pipeline_depth: usize,
+    /// Commands in flight at once (POP3 RETR); absent where one command fetches everything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pipeline_depth: Option<usize>,
 }
 
 #[derive(Debug, Serialize)]
@@ -87,24 +94,35 @@ struct Failed {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-enum Kind {
+pub(super) enum Kind {
     Raw,
     Plaintext,
     Tls,
 }
 
+/// What the shared pass loop measures besides the raw reference, and how it is labelled.
+pub(super) struct Protocol {
+    /// "POP3" or "IMAP", in the report.
+    pub name: &'static str,
+    /// Row labels, e.g. "POP3 plaintext" and "POP3 TLS (pop3s)".
+    pub plaintext_label: &'static str,
+    pub tls_label: &'static str,
+    /// Whether to measure TLS at all (its port is not 0).
+    pub tls: bool,
+}
+
 impl Kind {
-    fn label(self) -> &'static str {
+    fn label(self, protocol: &Protocol) -> &'static str {
         match self {
             Kind::Raw => "raw loopback TCP",
-            Kind::Plaintext => "POP3 plaintext",
-            Kind::Tls => "POP3 TLS (pop3s)",
+            Kind::Plaintext => protocol.plaintext_label,
+            Kind::Tls => protocol.tls_label,
         }
     }
 }
 
 #[derive(Debug, Serialize)]
-struct Measured {
+pub(super) struct Measured {
     kind: Kind,
     #[serde(flatten)]
     row: ThroughputRow,
@@ -115,14 +133,60 @@ struct Measured {
 
 pub fn run(args: &BulkArgs) -> anyhow::Result<()> {
     args.common.check()?;
-    let deadline = Instant::now() + args.common.timeout();
     let tls_config = match (args.pop3s_port, &args.cafile) {
         (0, _) => None,
         (_, None) => bail!("--cafile is needed for the TLS run (or --pop3s-port 0)"),
         (_, Some(cafile)) => Some(tls_config(cafile).with_context(|| format!("reading {}", cafile.display()))?),
     };
+    let protocol = Protocol {
+        name: "POP3",
+        plaintext_label: "POP3 plaintext",
+        tls_label: "POP3 TLS (pop3s)",
+        tls: tls_config.is_some(),
+    };
+    let passes = Passes {
+        common: &args.common,
+        passes: args.passes,
+        raw_bytes: args.raw_bytes,
+        server_pid: args.server_pid,
+    };
+    run_passes(&passes, &protocol, |kind, name, deadline| match kind {
+        Kind::Tls => {
+            let addr = SocketAddr::new(args.common.host, args.pop3s_port);
+            let config = tls_config.clone().context("no TLS configuration")?;
+            Transport::connect_tls(addr, config, &args.tls_name)
+                .with_context(|| format!("TLS to {addr}"))
+                .and_then(|t| download(t, args, kind, name, deadline))
+        }
+        _ => {
+            let addr = SocketAddr::new(args.common.host, args.pop3_port);
+            Transport::connect(addr)
+                .with_context(|| format!("connecting to {addr}"))
+                .and_then(|t| download(t, args, kind, name, deadline))
+        }
+    })
+}
+
+/// The settings every bulk scenario shares.
+pub(super) struct Passes<'a> {
+    pub common: &'a Common,
+    pub passes: u32,
+    pub raw_bytes: u64,
+    pub server_pid: Option<u32>,
+}
+
+/// Rounds of raw loopback, plaintext and (if `protocol.tls`) TLS, each download made by
+/// `download(kind, row name, deadline)`; then the table, the JSON and the exit status (an
+/// error if any measurement failed, after all were tried and reported).
+pub(super) fn run_passes(
+    p: &Passes<'_>,
+    protocol: &Protocol,
+    mut download: impl FnMut(Kind, &str, Instant) -> anyhow::Result<Download>,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + p.common.timeout();
     let mut report = BulkReport {
-        passes: args.passes.max(1),
+        protocol: protocol.name,
+        passes: p.passes.max(1),
         rows: Vec::new(),
         failed: Vec::new(),
         best_raw: None,
@@ -131,34 +195,30 @@ pub fn run(args: &BulkArgs) -> anyhow::Result<()> {
         plaintext_vs_raw: None,
         tls_vs_raw: None,
         messages: 0,
-        pipeline_depth: 0,
+        pipeline_depth: None,
     };
     let passes = report.passes;
     for pass in 1..=passes {
         let name = |kind: Kind| match passes {
-            1 => kind.label().to_owned(),
-            _ => format!("{} #{pass}", kind.label()),
+            1 => kind.label(protocol).to_owned(),
+            _ => format!("{} #{pass}", kind.label(protocol)),
         };
-        let raw = raw_loopback(args.raw_bytes, &name(Kind::Raw), args.server_pid, deadline)
-            .context("raw loopback reference")?;
+        let raw =
+            raw_loopback(p.raw_bytes, &name(Kind::Raw), p.server_pid, deadline).context("raw loopback reference")?;
         report.rows.push(raw);
         // A failed download is a result to report, not a reason to skip the other one.
-        let plain_addr = SocketAddr::new(args.common.host, args.pop3_port);
-        let plain = Transport::connect(plain_addr)
-            .with_context(|| format!("connecting to {plain_addr}"))
-            .and_then(|t| download(t, args, Kind::Plaintext, &name(Kind::Plaintext), deadline));
-        report.add(&name(Kind::Plaintext), plain);
-        if let Some(config) = &tls_config {
-            let addr = SocketAddr::new(args.common.host, args.pop3s_port);
-            let tls = Transport::connect_tls(addr, config.clone(), &args.tls_name)
-                .with_context(|| format!("TLS to {addr}"))
-                .and_then(|t| download(t, args, Kind::Tls, &name(Kind::Tls), deadline));
-            report.add(&name(Kind::Tls), tls);
+        let mut kinds = vec![Kind::Plaintext];
+        if protocol.tls {
+            kinds.push(Kind::Tls);
+        }
+        for kind in kinds {
+            let outcome = download(kind, &name(kind), deadline);
+            report.add(&name(kind), outcome);
         }
     }
     report.summarise();
     report.print();
-    args.common.write_json(&report)?;
+    p.common.write_json(&report)?;
     if let Some(first) = report.failed.first() {
         bail!(
             "{} measurement(s) failed, first: {}: {}",
@@ -221,9 +281,13 @@ impl BulkReport {
                 println!("{:<24} cpu (% of one core): harness {c:.0} %{server}", m.row.name);
             }
         }
+        let depth = self
+            .pipeline_depth
+            .map(|d| format!("  pipeline depth {d}"))
+            .unwrap_or_default();
         println!(
-            "messages {}  pipeline depth {}  best of {} passes:",
-            self.messages, self.pipeline_depth, self.passes
+            "{} messages {}{depth}  best of {} passes:",
+            self.protocol, self.messages, self.passes
         );
         if let (Some(raw), Some(plain), Some(ratio)) = (self.best_raw, self.best_plaintext, self.plaintext_vs_raw) {
             println!(
@@ -243,7 +307,7 @@ impl BulkReport {
 
 /// Wall and CPU time over the timed part of a measurement only (not login or LIST, and
 /// not the server's argon2 check of the password).
-struct Stopwatch {
+pub(super) struct Stopwatch {
     started: Instant,
     server_pid: Option<u32>,
     client: Option<CpuTime>,
@@ -251,7 +315,7 @@ struct Stopwatch {
 }
 
 impl Stopwatch {
-    fn start(server_pid: Option<u32>) -> Stopwatch {
+    pub(super) fn start(server_pid: Option<u32>) -> Stopwatch {
         Stopwatch {
             client: CpuTime::of(None),
             server: server_pid.and_then(|p| CpuTime::of(Some(p))),
@@ -260,7 +324,7 @@ impl Stopwatch {
         }
     }
 
-    fn stop(self, kind: Kind, name: &str, bytes: u64, wire_bytes: u64) -> Measured {
+    pub(super) fn stop(self, kind: Kind, name: &str, bytes: u64, wire_bytes: u64) -> Measured {
         let elapsed = self.started.elapsed();
         let client = CpuTime::of(None);
         let server = self.server_pid.and_then(|p| CpuTime::of(Some(p)));
@@ -274,10 +338,10 @@ impl Stopwatch {
     }
 }
 
-struct Download {
-    measured: Measured,
-    messages: usize,
-    pipeline_depth: usize,
+pub(super) struct Download {
+    pub measured: Measured,
+    pub messages: usize,
+    pub pipeline_depth: Option<usize>,
 }
 
 /// The reference: `bytes` through a loopback TCP connection, from a thread to this one.
@@ -375,7 +439,7 @@ fn download(t: Transport, args: &BulkArgs, kind: Kind, name: &str, deadline: Ins
     Ok(Download {
         measured,
         messages: count,
-        pipeline_depth: depth,
+        pipeline_depth: Some(depth),
     })
 }
 

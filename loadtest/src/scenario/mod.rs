@@ -3,6 +3,7 @@
 
 pub mod bulk;
 pub mod deliver;
+pub mod imap_bulk;
 
 use std::time::Instant;
 
