@@ -167,6 +167,25 @@ pub fn ingest(raw: Vec<u8>) -> Result<(Vec<u8>, Structure), IngestError> {
     Ok((message, structure))
 }
 
+/// The addr-specs (`local@domain`, quotes kept) of one address-list header value, as written;
+/// a mailbox without a domain comes back without one. Group markers are skipped.
+pub fn addr_specs(value: &[u8]) -> Vec<String> {
+    address::parse_address_list(&header::unfold(value))
+        .into_iter()
+        .filter_map(|a| match a {
+            address::Address::Mailbox { mailbox, host, .. } => {
+                let mailbox = String::from_utf8_lossy(&mailbox).into_owned();
+                if host == address::MISSING_HOST || host.is_empty() {
+                    Some(mailbox)
+                } else {
+                    Some(format!("{mailbox}@{}", String::from_utf8_lossy(&host)))
+                }
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 pub fn analyze(msg: &[u8]) -> Result<Structure, IngestError> {
     if msg.is_empty() {
         return Err(IngestError::Empty);

@@ -11,7 +11,7 @@ use crate::mime;
 use crate::net::{Conn, Frame, Framer};
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
-use crate::smtp::{Action, DeliveryStatus, Envelope, Session, Settings};
+use crate::smtp::{Action, DeliveryStatus, Envelope, Flavor, Session, Settings};
 use crate::store::{self, StoreError, WriteOp, WriteOutcome};
 
 /// RFC 5321 §4.5.3.1.4 allows 512; clients send longer ESMTP parameters in practice.
@@ -26,12 +26,16 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
             log.log("lmtp", id, dir, bytes);
         }
     };
-    let mut session = Session::new(Settings {
-        hostname: config.server.hostname.clone(),
-        max_message_size: config.lmtp.max_message_size,
-        max_recipients: config.lmtp.max_recipients,
-        domains: config.server.domains.clone(),
-    });
+    let mut session = Session::new(
+        Settings {
+            hostname: config.server.hostname.clone(),
+            max_message_size: config.lmtp.max_message_size,
+            max_recipients: config.lmtp.max_recipients,
+            domains: config.server.domains.clone(),
+            flavor: Flavor::Lmtp,
+        },
+        false,
+    );
     let mut out = Vec::new();
     let mut framer = Framer::new(MAX_COMMAND);
     session.greeting(&mut out);
@@ -95,7 +99,8 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
                 let statuses = deliver(&shared, envelope).await;
                 session.delivery_result(&recipients, &statuses, &mut out);
             }
-            Action::Close => break,
+            // Submission's actions; an LMTP session never asks for them.
+            Action::Submit(_) | Action::StartTls | Action::Login(_) | Action::LookupScram(_) | Action::Close => break,
         }
     }
     log('>', &out);

@@ -1,4 +1,9 @@
-//! SMTP/LMTP command parsing (RFC 5321 §4.1, RFC 2033 §4.1): one line in, one typed command out.
+//! SMTP/LMTP command parsing (RFC 5321 §4.1, RFC 2033 §4.1, RFC 3030, RFC 3207, RFC 4954):
+//! one line in, one typed command out, plus the command table that says which flavour offers
+//! which command. Which parameters a flavour accepts is the session's business.
+
+use super::params::{parse_mail_params, parse_rcpt_params};
+pub use super::params::{Body, MailParams, Notify, RcptParams, Ret};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -7,24 +12,29 @@ pub enum Command {
     Ehlo(String),
     Mail {
         from: String,
-        size: Option<u64>,
-        body: Body,
+        params: MailParams,
     },
     Rcpt {
         to: String,
+        params: RcptParams,
     },
     Data,
+    /// RFC 3030 §2: a chunk of `size` octets follows the command line.
+    Bdat {
+        size: u64,
+        last: bool,
+    },
+    /// RFC 4954 §4: the mechanism and the optional initial response (base64 or "=").
+    Auth {
+        mechanism: String,
+        initial: Option<String>,
+    },
+    StartTls,
     Rset,
     Noop,
     Quit,
     Vrfy,
     Help,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Body {
-    SevenBit,
-    EightBitMime,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -35,6 +45,81 @@ pub enum ParseError {
     Syntax,
     #[error("555 5.5.4 unsupported parameter")]
     Parameter,
+}
+
+/// Which engine flavours offer a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offered {
+    Both,
+    LmtpOnly,
+    SubmissionOnly,
+}
+
+/// One row of the command table: HELP, dispatch and the flavour checks come from it.
+pub struct Spec {
+    pub name: &'static str,
+    pub offered: Offered,
+    pub rfc: &'static str,
+}
+
+#[rustfmt::skip]
+pub const COMMANDS: &[Spec] = &[
+    Spec { name: "LHLO", offered: Offered::LmtpOnly, rfc: "RFC 2033 §4.1" },
+    Spec { name: "EHLO", offered: Offered::SubmissionOnly, rfc: "RFC 5321 §4.1.1.1" },
+    Spec { name: "HELO", offered: Offered::SubmissionOnly, rfc: "RFC 5321 §4.1.1.1" },
+    Spec { name: "STARTTLS", offered: Offered::SubmissionOnly, rfc: "RFC 3207 §4" },
+    Spec { name: "AUTH", offered: Offered::SubmissionOnly, rfc: "RFC 4954 §4" },
+    Spec { name: "MAIL", offered: Offered::Both, rfc: "RFC 5321 §4.1.1.2" },
+    Spec { name: "RCPT", offered: Offered::Both, rfc: "RFC 5321 §4.1.1.3" },
+    Spec { name: "DATA", offered: Offered::Both, rfc: "RFC 5321 §4.1.1.4" },
+    Spec { name: "BDAT", offered: Offered::SubmissionOnly, rfc: "RFC 3030 §2" },
+    Spec { name: "RSET", offered: Offered::Both, rfc: "RFC 5321 §4.1.1.5" },
+    Spec { name: "NOOP", offered: Offered::Both, rfc: "RFC 5321 §4.1.1.9" },
+    Spec { name: "QUIT", offered: Offered::Both, rfc: "RFC 5321 §4.1.1.10" },
+    Spec { name: "VRFY", offered: Offered::Both, rfc: "RFC 5321 §4.1.1.6" },
+    Spec { name: "HELP", offered: Offered::Both, rfc: "RFC 5321 §4.1.1.8" },
+];
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Lhlo(_) => "LHLO",
+            Command::Helo(_) => "HELO",
+            Command::Ehlo(_) => "EHLO",
+            Command::Mail { .. } => "MAIL",
+            Command::Rcpt { .. } => "RCPT",
+            Command::Data => "DATA",
+            Command::Bdat { .. } => "BDAT",
+            Command::Auth { .. } => "AUTH",
+            Command::StartTls => "STARTTLS",
+            Command::Rset => "RSET",
+            Command::Noop => "NOOP",
+            Command::Quit => "QUIT",
+            Command::Vrfy => "VRFY",
+            Command::Help => "HELP",
+        }
+    }
+
+    pub fn spec(&self) -> &'static Spec {
+        let name = self.name();
+        COMMANDS
+            .iter()
+            .find(|s| s.name == name)
+            .expect("every command has a row in COMMANDS")
+    }
+}
+
+/// The names HELP lists for a flavour, in table order.
+pub fn help_names(lmtp: bool) -> Vec<&'static str> {
+    COMMANDS
+        .iter()
+        .filter(|s| match s.offered {
+            Offered::Both => true,
+            Offered::LmtpOnly => lmtp,
+            Offered::SubmissionOnly => !lmtp,
+        })
+        .map(|s| s.name)
+        .collect()
 }
 
 pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
@@ -62,6 +147,9 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "MAIL" => parse_mail(rest),
         "RCPT" => parse_rcpt(rest),
         "DATA" => needs_none(Command::Data),
+        "BDAT" => parse_bdat(rest),
+        "AUTH" => parse_auth(rest),
+        "STARTTLS" => needs_none(Command::StartTls),
         "RSET" => needs_none(Command::Rset),
         // RFC 5321 §4.1.1.9: NOOP may carry a string, which is ignored.
         "NOOP" => Ok(Command::Noop),
@@ -74,35 +162,54 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
 
 /// `FROM:<path> [params]`; the null path `<>` is allowed (bounces).
 fn parse_mail(rest: &str) -> Result<Command, ParseError> {
-    let (path, params) = path_after(rest, "FROM:")?;
-    let mut size = None;
-    let mut body = Body::SevenBit;
-    for p in params {
-        let (key, value) = p.split_once('=').unwrap_or((p, ""));
-        match key.to_ascii_uppercase().as_str() {
-            "SIZE" => size = Some(value.parse().map_err(|_| ParseError::Syntax)?),
-            "BODY" => {
-                body = match value.to_ascii_uppercase().as_str() {
-                    "7BIT" => Body::SevenBit,
-                    "8BITMIME" => Body::EightBitMime,
-                    _ => return Err(ParseError::Parameter),
-                }
-            }
-            _ => return Err(ParseError::Parameter),
-        }
-    }
-    Ok(Command::Mail { from: path, size, body })
+    let (from, params) = path_after(rest, "FROM:")?;
+    let params = parse_mail_params(params)?;
+    Ok(Command::Mail { from, params })
 }
 
 fn parse_rcpt(rest: &str) -> Result<Command, ParseError> {
-    let (path, mut params) = path_after(rest, "TO:")?;
-    if path.is_empty() {
+    let (to, params) = path_after(rest, "TO:")?;
+    if to.is_empty() {
         return Err(ParseError::Syntax);
     }
-    if params.next().is_some() {
-        return Err(ParseError::Parameter);
+    let params = parse_rcpt_params(params)?;
+    Ok(Command::Rcpt { to, params })
+}
+
+/// RFC 3030 §2: `BDAT SP chunk-size [SP end-marker]`.
+fn parse_bdat(rest: &str) -> Result<Command, ParseError> {
+    let mut words = rest.split(' ');
+    let size = words.next().unwrap_or("");
+    if size.is_empty() || !size.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ParseError::Syntax);
     }
-    Ok(Command::Rcpt { to: path })
+    let size = size.parse().map_err(|_| ParseError::Syntax)?;
+    let last = match words.next() {
+        None => false,
+        Some(w) if w.eq_ignore_ascii_case("LAST") => true,
+        Some(_) => return Err(ParseError::Syntax),
+    };
+    if words.next().is_some() {
+        return Err(ParseError::Syntax);
+    }
+    Ok(Command::Bdat { size, last })
+}
+
+/// RFC 4954 §4: `AUTH mechanism [initial-response]`.
+fn parse_auth(rest: &str) -> Result<Command, ParseError> {
+    let mut words = rest.split(' ');
+    let mechanism = words.next().unwrap_or("");
+    if mechanism.is_empty() {
+        return Err(ParseError::Syntax);
+    }
+    let initial = words.next().map(str::to_owned);
+    if words.next().is_some() {
+        return Err(ParseError::Syntax);
+    }
+    Ok(Command::Auth {
+        mechanism: mechanism.to_owned(),
+        initial,
+    })
 }
 
 /// Splits `FROM:<a@b> P1 P2` into the address inside the brackets and the parameters.
@@ -129,56 +236,108 @@ fn path_after<'a>(rest: &'a str, prefix: &str) -> Result<(String, impl Iterator<
 mod tests {
     use super::*;
 
+    fn mail(from: &str, params: MailParams) -> Result<Command, ParseError> {
+        Ok(Command::Mail {
+            from: from.into(),
+            params,
+        })
+    }
+
+    fn rcpt(to: &str) -> Result<Command, ParseError> {
+        Ok(Command::Rcpt {
+            to: to.into(),
+            params: RcptParams::default(),
+        })
+    }
+
     #[test]
     fn table() {
         let cases: &[(&str, Result<Command, ParseError>)] = &[
             ("LHLO mx.example", Ok(Command::Lhlo("mx.example".into()))),
             ("lhlo mx", Ok(Command::Lhlo("mx".into()))),
             ("LHLO", Err(ParseError::Syntax)),
-            (
-                "MAIL FROM:<a@b.c>",
-                Ok(Command::Mail {
-                    from: "a@b.c".into(),
-                    size: None,
-                    body: Body::SevenBit,
-                }),
-            ),
+            ("EHLO client.example", Ok(Command::Ehlo("client.example".into()))),
+            ("MAIL FROM:<a@b.c>", mail("a@b.c", MailParams::default())),
             (
                 "MAIL FROM:<> SIZE=100 BODY=8BITMIME",
-                Ok(Command::Mail {
-                    from: "".into(),
-                    size: Some(100),
-                    body: Body::EightBitMime,
-                }),
+                mail(
+                    "",
+                    MailParams {
+                        size: Some(100),
+                        body: Body::EightBitMime,
+                        ..MailParams::default()
+                    },
+                ),
             ),
             ("MAIL FROM:<a@b> SIZE=x", Err(ParseError::Syntax)),
             ("MAIL FROM:<a@b> FOO=1", Err(ParseError::Parameter)),
             ("MAIL FROM:a@b", Err(ParseError::Syntax)),
             ("MAIL TO:<a@b>", Err(ParseError::Syntax)),
-            (
-                "RCPT TO:<bob@example.org>",
-                Ok(Command::Rcpt {
-                    to: "bob@example.org".into(),
-                }),
-            ),
-            (
-                "RCPT TO:<@relay:bob@example.org>",
-                Ok(Command::Rcpt {
-                    to: "bob@example.org".into(),
-                }),
-            ),
+            ("RCPT TO:<bob@example.org>", rcpt("bob@example.org")),
+            ("RCPT TO:<@relay:bob@example.org>", rcpt("bob@example.org")),
             ("RCPT TO:<>", Err(ParseError::Syntax)),
             ("RCPT TO:<a b@c>", Err(ParseError::Syntax)),
+            ("RCPT TO:<a@b> FOO=1", Err(ParseError::Parameter)),
             ("DATA", Ok(Command::Data)),
             ("DATA x", Err(ParseError::Syntax)),
             ("NOOP hello", Ok(Command::Noop)),
             ("QUIT", Ok(Command::Quit)),
             ("VRFY bob", Ok(Command::Vrfy)),
-            ("BDAT 10", Err(ParseError::Unknown)),
+            ("BDAT 10", Ok(Command::Bdat { size: 10, last: false })),
+            ("bdat 0 last", Ok(Command::Bdat { size: 0, last: true })),
+            ("BDAT", Err(ParseError::Syntax)),
+            ("BDAT -1", Err(ParseError::Syntax)),
+            ("BDAT 5 FIRST", Err(ParseError::Syntax)),
+            ("BDAT 99999999999999999999999", Err(ParseError::Syntax)),
+            (
+                "AUTH PLAIN AGJvYgBwdw==",
+                Ok(Command::Auth {
+                    mechanism: "PLAIN".into(),
+                    initial: Some("AGJvYgBwdw==".into()),
+                }),
+            ),
+            (
+                "AUTH LOGIN",
+                Ok(Command::Auth {
+                    mechanism: "LOGIN".into(),
+                    initial: None,
+                }),
+            ),
+            ("AUTH", Err(ParseError::Syntax)),
+            ("AUTH A B C", Err(ParseError::Syntax)),
+            ("STARTTLS", Ok(Command::StartTls)),
+            ("STARTTLS now", Err(ParseError::Syntax)),
+            ("EXPN list", Err(ParseError::Unknown)),
             ("", Err(ParseError::Unknown)),
         ];
         for (line, expected) in cases {
             assert_eq!(&parse(line.as_bytes()), expected, "{line}");
         }
+    }
+
+    #[test]
+    fn every_command_has_a_table_row() {
+        let all = [
+            "LHLO x",
+            "HELO x",
+            "EHLO x",
+            "MAIL FROM:<>",
+            "RCPT TO:<a>",
+            "DATA",
+            "BDAT 1",
+            "AUTH PLAIN",
+            "STARTTLS",
+            "RSET",
+            "NOOP",
+            "QUIT",
+            "VRFY",
+            "HELP",
+        ];
+        for line in all {
+            let c = parse(line.as_bytes()).unwrap();
+            assert_eq!(c.spec().name, c.name());
+        }
+        assert!(help_names(true).contains(&"LHLO") && !help_names(true).contains(&"EHLO"));
+        assert!(help_names(false).contains(&"BDAT") && !help_names(false).contains(&"LHLO"));
     }
 }

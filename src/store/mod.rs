@@ -12,6 +12,7 @@
 pub mod feed;
 pub mod mailboxes;
 mod messages;
+pub mod queue;
 mod read;
 pub mod records;
 mod txn;
@@ -29,6 +30,7 @@ use heed::{Database, Env, EnvOpenOptions, WithoutTls};
 pub use feed::{Change, ChangeKind};
 pub use mailboxes::{validate_name, SEPARATOR};
 pub use messages::FlagsChanged;
+pub use queue::{Bounce, NewQueueEntry, QueueEntry, QueueId, QueueUpdate, QueuedRecipient, Refused};
 pub use read::canonical_mailbox_name;
 pub use read::{BodyChunks, Snapshot};
 pub use records::{FlagMode, Mailbox, MessageRecord, SpecialUse, User};
@@ -81,9 +83,13 @@ pub(crate) struct Tables {
     structures: Table,
     /// (mailbox, modseq) → UIDs expunged at that modseq, for QRESYNC's VANISHED.
     expunged: Table,
+    /// Outbound queue: id → entry (JSON).
+    queue: Table,
+    /// (queue id, chunk no) → the queued message's bytes.
+    queue_bodies: Table,
 }
 
-const TABLE_NAMES: [&str; 11] = [
+const TABLE_NAMES: [&str; 13] = [
     "meta",
     "users",
     "user_ids",
@@ -95,6 +101,8 @@ const TABLE_NAMES: [&str; 11] = [
     "body_refs",
     "structures",
     "expunged",
+    "queue",
+    "queue_bodies",
 ];
 
 pub(crate) struct Inner {
@@ -128,17 +136,17 @@ impl Store {
         // LMDB forbids reopening an environment in the same process anyway.
         let env: &'static Env<WithoutTls> = Box::leak(Box::new(env));
         let wtxn = env.write_txn()?;
-        let tables: [Table; 11] = env
+        let tables: [Table; 13] = env
             .create_databases_and_commit(wtxn, |opener, wtxn| {
                 let mut out = Vec::with_capacity(TABLE_NAMES.len());
                 for name in TABLE_NAMES {
                     out.push(opener.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
                 }
-                let tables: [Table; 11] = out.try_into().unwrap_or_else(|_| unreachable!("one table per name"));
+                let tables: [Table; 13] = out.try_into().unwrap_or_else(|_| unreachable!("one table per name"));
                 Ok::<_, heed::Error>(heed::CommitOrAbort::<_, ()>::Commit(tables))
             })?
             .unwrap_commit();
-        let [meta, users, user_ids, usage, mailboxes, mailbox_names, messages, bodies, body_refs, structures, expunged] =
+        let [meta, users, user_ids, usage, mailboxes, mailbox_names, messages, bodies, body_refs, structures, expunged, queue, queue_bodies] =
             tables;
         let inner = Arc::new(Inner {
             env,
@@ -154,6 +162,8 @@ impl Store {
                 body_refs,
                 structures,
                 expunged,
+                queue,
+                queue_bodies,
             },
             commits: 0.into(),
         });

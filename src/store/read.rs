@@ -9,8 +9,8 @@ use super::{Inner, StoreError, Tables};
 use crate::mime::Structure;
 
 pub struct Snapshot<'s> {
-    txn: RoTxn<'s, WithoutTls>,
-    t: &'s Tables,
+    pub(super) txn: RoTxn<'s, WithoutTls>,
+    pub(super) t: &'s Tables,
 }
 
 impl<'s> Snapshot<'s> {

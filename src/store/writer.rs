@@ -10,6 +10,7 @@ use heed::RwTxn;
 
 use super::feed::{Change, Feed};
 use super::messages::FlagsChanged;
+use super::queue::{self, NewQueueEntry, QueueId, QueueUpdate, Refused};
 use super::records::{FlagMode, Mailbox, MailboxId, SpecialUse, Uid, User, UserId};
 use super::{mailboxes, messages, users, Inner, StoreError, Tables};
 use crate::auth::scram::ScramCredentials;
@@ -130,6 +131,24 @@ pub enum WriteOp {
         name: String,
         subscribed: bool,
     },
+    /// A submitted message: delivered to local recipients and queued for remote ones, in one
+    /// transaction (RFC 6409: one reply for the whole message).
+    Submit {
+        message: Arc<[u8]>,
+        structure: Arc<Structure>,
+        local: Vec<Recipient>,
+        queue: Option<NewQueueEntry>,
+    },
+    /// The outcome of one delivery attempt of a queued message.
+    QueueAttempted {
+        id: QueueId,
+        update: QueueUpdate,
+    },
+    QueueDelete {
+        id: QueueId,
+    },
+    /// Every queued message becomes due now.
+    QueueFlush,
 }
 
 #[derive(Debug)]
@@ -157,6 +176,11 @@ pub enum WriteOutcome {
     /// The first \Recent UID for the session that asked.
     Recent(Uid),
     Mailbox(Mailbox),
+    /// A submission: its queue id when it has remote recipients, or the local recipient
+    /// that refused it (nothing was written then).
+    Submitted(Result<Option<QueueId>, Refused>),
+    /// QueueDelete: whether there was such an entry; QueueFlush: how many entries there are.
+    Queue(usize),
 }
 
 pub(crate) fn spawn(inner: Arc<Inner>, feed: Arc<Feed>) -> std::io::Result<mpsc::Sender<Job>> {
@@ -277,5 +301,16 @@ fn apply(t: &Tables, txn: &mut RwTxn<'_>, op: WriteOp, changes: &mut Vec<Change>
         WriteOp::Subscribe { user, name, subscribed } => {
             mailboxes::subscribe(t, txn, user, &name, subscribed).map(|()| WriteOutcome::Done)
         }
+        WriteOp::Submit {
+            message,
+            structure,
+            local,
+            queue,
+        } => queue::submit(t, txn, (&message, &structure), &local, queue, changes).map(WriteOutcome::Submitted),
+        WriteOp::QueueAttempted { id, update } => {
+            queue::attempted(t, txn, id, update, changes).map(|()| WriteOutcome::Done)
+        }
+        WriteOp::QueueDelete { id } => queue::delete(t, txn, id).map(|found| WriteOutcome::Queue(usize::from(found))),
+        WriteOp::QueueFlush => queue::flush(t, txn).map(WriteOutcome::Queue),
     }
 }

@@ -1,0 +1,192 @@
+//! Submission's STARTTLS (RFC 3207) and AUTH (RFC 4954) over the shared SASL exchanges, and
+//! the protocol log's view of what the client sent (passwords and SASL data redacted).
+
+use std::borrow::Cow;
+
+use super::{line, Action, Auth, Session, State};
+use crate::auth::login::Credentials;
+use crate::auth::sasl::{self, Mechanism, Response, SaslError, SaslExchange, SaslStep};
+use crate::auth::scram::ScramCredentials;
+
+/// Why a login did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginFailure {
+    /// Wrong name or password; the penalty delay has already passed.
+    BadCredentials,
+    /// Authenticated but not allowed to submit: the reason is told.
+    Refused(String),
+    /// A connection limit for this user.
+    Limit(String),
+    Temporary,
+}
+
+impl Session {
+    pub(super) fn starttls(&mut self, out: &mut Vec<u8>) -> Action {
+        let offered = self.submission().is_some_and(|p| p.starttls);
+        if self.tls {
+            line(out, "503 5.5.1 TLS already active");
+        } else if !offered {
+            line(out, "454 4.7.0 TLS not available");
+        } else {
+            line(out, "220 2.0.0 ready to start TLS");
+            return Action::StartTls;
+        }
+        Action::Continue
+    }
+
+    /// RFC 3207 §4.2: after the handshake the client starts over with EHLO, and nothing
+    /// learnt before it counts (the driver has dropped any pipelined plaintext).
+    pub fn tls_started(&mut self) {
+        self.tls = true;
+        self.helo = None;
+        self.auth = Auth::None;
+        self.state = State::Ready;
+    }
+
+    pub(super) fn auth_start(&mut self, mechanism: &str, initial: Option<String>, out: &mut Vec<u8>) -> Action {
+        let Some(policy) = self.submission() else {
+            line(out, "500 5.5.2 command not recognized");
+            return Action::Continue;
+        };
+        let refusal = if self.helo.is_none() {
+            Some("503 5.5.1 EHLO first")
+        } else if self.is_authenticated() {
+            Some("503 5.5.1 already authenticated")
+        } else if !matches!(self.state, State::Ready) {
+            Some("503 5.5.1 AUTH not permitted during a mail transaction")
+        } else if !policy.login_type.allows_sasl(self.tls) {
+            Some("538 5.7.11 encryption required for requested authentication mechanism")
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            line(out, refusal);
+            return Action::Continue;
+        }
+        let Some(mechanism) = Mechanism::parse(mechanism.as_bytes()) else {
+            line(out, "504 5.5.4 unrecognized authentication type");
+            return Action::Continue;
+        };
+        let initial = match initial.map(|i| sasl::decode_response(i.as_bytes())) {
+            None => None,
+            Some(Ok(Response::Data(d))) => Some(d),
+            Some(Ok(Response::Cancel)) | Some(Err(_)) => {
+                line(out, "501 5.5.2 cannot decode the initial response");
+                return Action::Continue;
+            }
+        };
+        let (exchange, step) = SaslExchange::start(mechanism, initial);
+        self.sasl_step(Box::new(exchange), step, out)
+    }
+
+    pub(super) fn sasl_response(&mut self, input: &[u8], out: &mut Vec<u8>) -> Action {
+        let Auth::Sasl(mut exchange) = std::mem::replace(&mut self.auth, Auth::None) else {
+            return Action::Continue;
+        };
+        let step = match sasl::decode_response(input) {
+            Ok(response) => exchange.respond(response),
+            Err(e) => SaslStep::Failed(e),
+        };
+        self.sasl_step(exchange, step, out)
+    }
+
+    pub fn scram_credentials(&mut self, credentials: Option<ScramCredentials>, out: &mut Vec<u8>) -> Action {
+        let Auth::Pending(Some(mut exchange)) = std::mem::replace(&mut self.auth, Auth::None) else {
+            return Action::Close;
+        };
+        let step = exchange.credentials(credentials.as_ref());
+        self.sasl_step(exchange, step, out)
+    }
+
+    fn sasl_step(&mut self, exchange: Box<SaslExchange>, step: SaslStep, out: &mut Vec<u8>) -> Action {
+        match step {
+            SaslStep::Challenge(data) => {
+                // RFC 4954 §4: challenges are 334 replies carrying base64.
+                line(out, &format!("334 {}", sasl::encode_challenge(&data)));
+                self.auth = Auth::Sasl(exchange);
+                Action::Continue
+            }
+            SaslStep::NeedCredentials { authcid } => {
+                self.auth = Auth::Pending(Some(exchange));
+                self.scram_user.clone_from(&authcid);
+                Action::LookupScram(authcid)
+            }
+            SaslStep::VerifyPassword {
+                authzid,
+                authcid,
+                password,
+            } => {
+                self.auth = Auth::Pending(None);
+                Action::Login(Credentials::Password {
+                    authzid,
+                    user: authcid,
+                    password,
+                })
+            }
+            SaslStep::Authenticated { authzid, authcid } => {
+                self.auth = Auth::Pending(None);
+                Action::Login(Credentials::Verified { authzid, user: authcid })
+            }
+            SaslStep::Failed(SaslError::AuthFailed) => {
+                self.auth = Auth::Pending(None);
+                let user = std::mem::take(&mut self.scram_user);
+                Action::Login(Credentials::Rejected { user })
+            }
+            SaslStep::Failed(SaslError::Cancelled) => {
+                // RFC 4954 §4: a cancelled exchange is answered 501.
+                line(out, "501 5.0.0 authentication cancelled");
+                Action::Continue
+            }
+            SaslStep::Failed(_) => {
+                line(out, "501 5.5.2 malformed authentication exchange");
+                Action::Continue
+            }
+        }
+    }
+
+    /// The outcome of `Action::Login`, the user's name on success. The caller has already
+    /// waited out any penalty delay.
+    pub fn login_result(&mut self, result: Result<String, LoginFailure>, out: &mut Vec<u8>) -> Action {
+        self.auth = Auth::None;
+        let failure = match result {
+            Ok(user) => {
+                self.auth = Auth::User(user);
+                line(out, "235 2.7.0 authentication successful");
+                return Action::Continue;
+            }
+            Err(f) => f,
+        };
+        match failure {
+            LoginFailure::BadCredentials => {
+                self.failures += 1;
+                line(out, "535 5.7.8 authentication credentials invalid");
+                let max = self.submission().map_or(u32::MAX, |p| p.max_login_failures);
+                if self.failures >= max {
+                    line(out, "421 4.7.0 too many failed authentications, closing connection");
+                    return Action::Close;
+                }
+            }
+            LoginFailure::Refused(why) => line(out, &format!("535 5.7.8 {why}")),
+            LoginFailure::Limit(why) => line(out, &format!("454 4.7.0 {why}")),
+            LoginFailure::Temporary => line(out, "454 4.7.0 temporary authentication failure"),
+        }
+        Action::Continue
+    }
+
+    /// The line as the protocol log may show it: SASL responses and initial responses redacted.
+    pub fn loggable<'a>(&self, input: &'a [u8]) -> Cow<'a, [u8]> {
+        if matches!(self.auth, Auth::Sasl(_)) {
+            return Cow::Borrowed(b"<sasl response redacted>");
+        }
+        let mut words = input.splitn(3, |&b| b == b' ');
+        let verb = words.next().unwrap_or_default();
+        let mechanism = words.next();
+        if verb.eq_ignore_ascii_case(b"AUTH") && words.next().is_some() {
+            let mut shown = b"AUTH ".to_vec();
+            shown.extend_from_slice(mechanism.unwrap_or_default());
+            shown.extend_from_slice(b" <redacted>");
+            return Cow::Owned(shown);
+        }
+        Cow::Borrowed(input)
+    }
+}

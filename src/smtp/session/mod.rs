@@ -1,0 +1,333 @@
+//! The SMTP engine's session state machine, sans-I/O and clock-free. One engine, two
+//! flavours: LMTP (RFC 2033) and message submission (RFC 6409 on RFC 5321), which adds
+//! EHLO/HELO, STARTTLS, AUTH, BDAT, DSN parameters, remote recipients and one reply per
+//! message instead of one per recipient.
+//!
+//! The caller feeds command lines (or, inside DATA/BDAT, raw bytes through `data`), resolves
+//! what an `Action` asks (recipient lookups, logins, deliveries), and reports back. Replies go
+//! into the caller's buffer. A message is only acknowledged (`250`) once the caller reports it
+//! durable. The transaction (`State`) and the login (`Auth`) are separate: STARTTLS and EHLO
+//! reset the first, only STARTTLS the second.
+
+mod auth;
+mod txn;
+
+use super::addr::Served;
+use super::chunk::ChunkReader;
+use super::command::{self, help_names, Command, MailParams, Offered, RcptParams};
+use super::data::DataReader;
+use crate::auth::sasl::{Mechanism, SaslExchange};
+use crate::config::LoginType;
+
+pub use auth::LoginFailure;
+
+pub struct Settings {
+    pub hostname: String,
+    pub max_message_size: u64,
+    pub max_recipients: usize,
+    /// Mail domains served here (see `addr::Served` for what empty means).
+    pub domains: Vec<String>,
+    pub flavor: Flavor,
+}
+
+pub enum Flavor {
+    Lmtp,
+    Submission(SubmissionPolicy),
+}
+
+/// What a submission listener allows.
+#[derive(Debug, Clone)]
+pub struct SubmissionPolicy {
+    pub login_type: LoginType,
+    /// A plaintext listener: STARTTLS is offered until TLS is on.
+    pub starttls: bool,
+    /// A smarthost is configured, so remote recipients are accepted.
+    pub relay: bool,
+    /// Failed AUTHs on one connection before it is closed.
+    pub max_login_failures: u32,
+}
+
+/// A local recipient: the user and the mailbox the message goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub address: String,
+    pub user: String,
+    pub mailbox: String,
+}
+
+/// A recipient elsewhere, for the outbound queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteRecipient {
+    pub address: String,
+    pub params: RcptParams,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Envelope {
+    pub from: String,
+    pub params: MailParams,
+    pub recipients: Vec<Recipient>,
+    pub remote: Vec<RemoteRecipient>,
+    pub message: Vec<u8>,
+    /// The EHLO/HELO/LHLO name, for the Received: header.
+    pub helo: String,
+    /// The authenticated submitter; None over LMTP.
+    pub user: Option<String>,
+}
+
+/// What became of one recipient's copy (LMTP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Delivered,
+    OverQuota,
+    /// The message itself is unacceptable (RFC 3463 X.6.0).
+    BadMessage(&'static str),
+    Temporary,
+}
+
+/// What became of a submitted message: one reply for all its recipients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitOutcome {
+    /// Delivered locally and/or queued; the queue id when there is one.
+    Accepted {
+        queue_id: Option<u64>,
+    },
+    BadMessage(&'static str),
+    /// A From: address that is not the user's.
+    NotYours(String),
+    OverQuota(String),
+    Temporary,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    Continue,
+    /// Does this user exist here? Call `recipient_result`.
+    CheckRecipient(Recipient),
+    /// LMTP: store this message for its recipients, then call `delivery_result`.
+    Deliver(Envelope),
+    /// Submission: edit the header, deliver locally, queue the rest, then `submit_result`.
+    Submit(Envelope),
+    /// Flush, drop all buffered input, run the TLS handshake, then call `tls_started`.
+    StartTls,
+    /// Resolve these credentials, then call `login_result`.
+    Login(crate::auth::login::Credentials),
+    /// Look up the SCRAM keys of this user, then call `scram_credentials`.
+    LookupScram(String),
+    Close,
+}
+
+/// The mail transaction (RFC 5321 §3.3).
+struct Txn {
+    from: String,
+    params: MailParams,
+    recipients: Vec<Recipient>,
+    remote: Vec<RemoteRecipient>,
+}
+
+impl Txn {
+    fn recipient_count(&self) -> usize {
+        self.recipients.len() + self.remote.len()
+    }
+}
+
+enum State {
+    Ready,
+    Txn(Txn),
+    /// Waiting for `recipient_result`.
+    Checking(Txn),
+    Data(Txn, DataReader),
+    Chunks(Txn, ChunkReader),
+    /// The octets of a refused BDAT chunk, read and dropped (RFC 3030 §2), then back to
+    /// `after` (the transaction stays when only this chunk was refused).
+    Discard {
+        remaining: u64,
+        after: Option<Txn>,
+    },
+    /// Waiting for `delivery_result` or `submit_result`.
+    Delivering,
+}
+
+/// Authentication, submission only.
+enum Auth {
+    None,
+    /// Waiting for the client's next SASL response line.
+    Sasl(Box<SaslExchange>),
+    /// Waiting for `login_result` or `scram_credentials`.
+    Pending(Option<Box<SaslExchange>>),
+    User(String),
+}
+
+pub struct Session {
+    settings: Settings,
+    served: Served,
+    tls: bool,
+    helo: Option<String>,
+    auth: Auth,
+    failures: u32,
+    /// The SCRAM user being authenticated, so a failed proof is penalised under its name.
+    scram_user: String,
+    state: State,
+}
+
+fn line(out: &mut Vec<u8>, text: &str) {
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+impl Session {
+    /// `tls`: the connection is already encrypted (implicit TLS).
+    pub fn new(settings: Settings, tls: bool) -> Session {
+        let served = match settings.flavor {
+            Flavor::Lmtp => Served::for_lmtp(&settings.domains),
+            Flavor::Submission(_) => Served::for_submission(&settings.domains, &settings.hostname),
+        };
+        Session {
+            settings,
+            served,
+            tls,
+            helo: None,
+            auth: Auth::None,
+            failures: 0,
+            scram_user: String::new(),
+            state: State::Ready,
+        }
+    }
+
+    fn is_lmtp(&self) -> bool {
+        matches!(self.settings.flavor, Flavor::Lmtp)
+    }
+
+    fn submission(&self) -> Option<&SubmissionPolicy> {
+        match &self.settings.flavor {
+            Flavor::Lmtp => None,
+            Flavor::Submission(p) => Some(p),
+        }
+    }
+
+    pub fn greeting(&self, out: &mut Vec<u8>) {
+        let kind = if self.is_lmtp() { "LMTP" } else { "ESMTP" };
+        line(out, &format!("220 {} {kind} ringmail ready", self.settings.hostname));
+    }
+
+    /// True while message octets (not command lines) are expected.
+    pub fn in_data(&self) -> bool {
+        matches!(self.state, State::Data(..) | State::Chunks(..) | State::Discard { .. })
+    }
+
+    pub fn is_authenticated(&self) -> bool {
+        matches!(self.auth, Auth::User(_))
+    }
+
+    pub fn too_long(&mut self, out: &mut Vec<u8>) -> Action {
+        if matches!(self.auth, Auth::Sasl(_)) {
+            self.auth = Auth::None;
+            // RFC 4954 §4: 500 5.5.6 for an over-long authentication line.
+            line(out, "500 5.5.6 authentication exchange line is too long");
+            return Action::Continue;
+        }
+        line(out, "500 5.5.2 line too long");
+        Action::Continue
+    }
+
+    pub fn on_line(&mut self, input: &[u8], out: &mut Vec<u8>) -> Action {
+        if matches!(self.auth, Auth::Sasl(_)) {
+            return self.sasl_response(input, out);
+        }
+        let command = match command::parse(input) {
+            Ok(c) => c,
+            Err(e) => {
+                line(out, &e.to_string());
+                return Action::Continue;
+            }
+        };
+        let offered = match command.spec().offered {
+            Offered::Both => true,
+            Offered::LmtpOnly => self.is_lmtp(),
+            Offered::SubmissionOnly => !self.is_lmtp(),
+        };
+        if !offered {
+            match command {
+                Command::Helo(_) | Command::Ehlo(_) => line(out, "500 5.5.1 this is LMTP: use LHLO"),
+                Command::Lhlo(_) => line(out, "500 5.5.1 this is SMTP: use EHLO"),
+                _ => line(out, &command::ParseError::Unknown.to_string()),
+            }
+            return Action::Continue;
+        }
+        self.dispatch(command, out)
+    }
+
+    fn dispatch(&mut self, command: Command, out: &mut Vec<u8>) -> Action {
+        match command {
+            Command::Lhlo(name) | Command::Ehlo(name) => self.hello(name, true, out),
+            Command::Helo(name) => self.hello(name, false, out),
+            Command::Mail { from, params } => self.mail(from, params, out),
+            Command::Rcpt { to, params } => return self.rcpt(to, params, out),
+            Command::Data => self.data_start(out),
+            Command::Bdat { size, last } => return self.bdat(size, last, out),
+            Command::Auth { mechanism, initial } => return self.auth_start(&mechanism, initial, out),
+            Command::StartTls => return self.starttls(out),
+            Command::Rset => {
+                self.state = State::Ready;
+                line(out, "250 2.0.0 OK");
+            }
+            Command::Noop => line(out, "250 2.0.0 OK"),
+            Command::Vrfy => line(out, "252 2.5.0 cannot VRFY user, but will accept message"),
+            Command::Help => line(out, &format!("214 2.0.0 {}", help_names(self.is_lmtp()).join(" "))),
+            Command::Quit => {
+                line(out, &format!("221 2.0.0 {} closing connection", self.settings.hostname));
+                return Action::Close;
+            }
+        }
+        Action::Continue
+    }
+
+    /// LHLO, EHLO or HELO: a fresh start (RFC 5321 §4.1.4), and the extensions.
+    fn hello(&mut self, name: String, extended: bool, out: &mut Vec<u8>) {
+        self.state = State::Ready;
+        self.helo = Some(name);
+        if !extended {
+            return line(out, &format!("250 {}", self.settings.hostname));
+        }
+        let caps = self.capabilities();
+        line(out, &format!("250-{}", self.settings.hostname));
+        for (i, cap) in caps.iter().enumerate() {
+            let sep = if i + 1 == caps.len() { ' ' } else { '-' };
+            line(out, &format!("250{sep}{cap}"));
+        }
+    }
+
+    fn capabilities(&self) -> Vec<String> {
+        let size = format!("SIZE {}", self.settings.max_message_size);
+        let Some(policy) = self.submission() else {
+            return vec![
+                "PIPELINING".into(),
+                "ENHANCEDSTATUSCODES".into(),
+                "8BITMIME".into(),
+                size,
+            ];
+        };
+        let mut caps: Vec<String> = vec![
+            "PIPELINING".into(),
+            size,
+            "8BITMIME".into(),
+            "SMTPUTF8".into(),
+            "ENHANCEDSTATUSCODES".into(),
+            "CHUNKING".into(),
+            "DSN".into(),
+        ];
+        // RFC 3207 §4.2: STARTTLS is not offered once TLS is on.
+        if policy.starttls && !self.tls {
+            caps.push("STARTTLS".into());
+        }
+        if policy.login_type.allows_sasl(self.tls) {
+            let names: Vec<&str> = Mechanism::ALL.iter().map(|m| m.name()).collect();
+            caps.push(format!("AUTH {}", names.join(" ")));
+        }
+        caps.push("HELP".into());
+        caps
+    }
+}
+
+#[cfg(test)]
+mod tests;

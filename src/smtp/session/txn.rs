@@ -1,0 +1,316 @@
+//! The mail transaction of both flavours: MAIL, RCPT, DATA and BDAT, and the replies once the
+//! caller has stored (LMTP) or accepted (submission) the message.
+
+use super::{
+    line, Action, Auth, DeliveryStatus, Envelope, Recipient, RemoteRecipient, Session, State, SubmitOutcome, Txn,
+};
+use crate::smtp::chunk::{ChunkEnd, ChunkReader};
+use crate::smtp::command::{MailParams, RcptParams};
+use crate::smtp::data::{DataEnd, DataReader};
+
+const TOO_BIG: &str = "552 5.3.4 message size exceeds fixed maximum message size";
+
+impl Session {
+    fn max_size(&self) -> usize {
+        usize::try_from(self.settings.max_message_size).unwrap_or(usize::MAX)
+    }
+
+    /// Why MAIL may not start a transaction now, as the reply to send.
+    fn mail_refusal(&self, from: &str, params: &MailParams) -> Option<String> {
+        if self.helo.is_none() {
+            let verb = if self.is_lmtp() { "LHLO" } else { "EHLO" };
+            return Some(format!("503 5.5.1 {verb} first"));
+        }
+        if !matches!(self.state, State::Ready) {
+            return Some("503 5.5.1 nested MAIL command".into());
+        }
+        if self.is_lmtp() && !params.lmtp_compatible() {
+            return Some("555 5.5.4 unsupported parameter".into());
+        }
+        if let Some(policy) = self.submission() {
+            let Auth::User(user) = &self.auth else {
+                // RFC 4954 §6, RFC 3207 §4: 530 5.7.0 until the client has authenticated.
+                return Some(if policy.login_type.allows_sasl(self.tls) {
+                    "530 5.7.0 authentication required".into()
+                } else {
+                    "530 5.7.0 must issue a STARTTLS command first".into()
+                });
+            };
+            // RFC 6409 §4.1: the envelope sender must be one the user is authorized to use.
+            if !self.served.owned_by(from, user) {
+                return Some(format!("553 5.7.1 sender <{from}> is not an address of user {user}"));
+            }
+        }
+        // RFC 1870 §6.3: refuse a declared size over the limit up front.
+        if params.size.is_some_and(|s| s > self.settings.max_message_size) {
+            return Some(TOO_BIG.into());
+        }
+        None
+    }
+
+    pub(super) fn mail(&mut self, from: String, params: MailParams, out: &mut Vec<u8>) {
+        if let Some(refusal) = self.mail_refusal(&from, &params) {
+            return line(out, &refusal);
+        }
+        self.state = State::Txn(Txn {
+            from,
+            params,
+            recipients: Vec::new(),
+            remote: Vec::new(),
+        });
+        line(out, "250 2.1.0 sender OK");
+    }
+
+    pub(super) fn rcpt(&mut self, to: String, params: RcptParams, out: &mut Vec<u8>) -> Action {
+        let mut txn = match std::mem::replace(&mut self.state, State::Ready) {
+            State::Txn(txn) => txn,
+            other => {
+                self.state = other;
+                line(out, "503 5.5.1 need MAIL before RCPT");
+                return Action::Continue;
+            }
+        };
+        let refusal = if self.is_lmtp() && !params.is_empty() {
+            Some("555 5.5.4 unsupported parameter")
+        } else if txn.recipient_count() >= self.settings.max_recipients {
+            // RFC 5321 §4.5.3.1.10: 452 asks the client to send the rest in another transaction.
+            Some("452 4.5.3 too many recipients")
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            self.state = State::Txn(txn);
+            line(out, refusal);
+            return Action::Continue;
+        }
+        if let Some(recipient) = self.local_recipient(&to) {
+            self.state = State::Checking(txn);
+            return Action::CheckRecipient(recipient);
+        }
+        match self.submission().map(|p| p.relay) {
+            None => line(out, "550 5.1.1 no such user here"),
+            // RFC 6409 §4.1 leaves relaying to policy: only through a configured smarthost.
+            Some(false) => line(out, "550 5.7.1 relaying not configured"),
+            Some(true) => {
+                txn.remote.push(RemoteRecipient { address: to, params });
+                line(out, "250 2.1.5 recipient OK");
+            }
+        }
+        self.state = State::Txn(txn);
+        Action::Continue
+    }
+
+    /// `<name@domain>` is user `name` (lowercased). `name+detail` is user `name` too, and the
+    /// detail names the mailbox to deliver into (the caller falls back to INBOX when the user
+    /// has no such mailbox), as Dovecot's `lmtp_save_to_detail_mailbox` does.
+    fn local_recipient(&self, address: &str) -> Option<Recipient> {
+        let (user, detail) = self.served.local_part(address)?;
+        Some(Recipient {
+            address: address.to_owned(),
+            user: user.to_ascii_lowercase(),
+            mailbox: if detail.is_empty() {
+                "INBOX".into()
+            } else {
+                detail.to_owned()
+            },
+        })
+    }
+
+    pub fn recipient_result(&mut self, recipient: Recipient, exists: bool, out: &mut Vec<u8>) -> Action {
+        let State::Checking(mut txn) = std::mem::replace(&mut self.state, State::Ready) else {
+            return Action::Close;
+        };
+        if exists {
+            txn.recipients.push(recipient);
+            line(out, "250 2.1.5 recipient OK");
+        } else {
+            line(out, "550 5.1.1 no such user here");
+        }
+        self.state = State::Txn(txn);
+        Action::Continue
+    }
+
+    pub(super) fn data_start(&mut self, out: &mut Vec<u8>) {
+        match std::mem::replace(&mut self.state, State::Ready) {
+            State::Txn(txn) if txn.recipient_count() > 0 => {
+                self.state = State::Data(txn, DataReader::new(self.max_size()));
+                line(out, "354 start mail input; end with <CRLF>.<CRLF>");
+            }
+            State::Txn(txn) => {
+                self.state = State::Txn(txn);
+                line(out, "554 5.5.1 no valid recipients");
+            }
+            State::Chunks(txn, reader) => {
+                // RFC 3030 §3: DATA may not be mixed with BDAT in one transaction.
+                self.state = State::Chunks(txn, reader);
+                line(out, "503 5.5.1 DATA after BDAT; RSET first");
+            }
+            other => {
+                self.state = other;
+                line(out, "503 5.5.1 need RCPT before DATA");
+            }
+        }
+    }
+
+    /// RFC 3030 §2: every BDAT chunk is read, even one that is refused.
+    pub(super) fn bdat(&mut self, size: u64, last: bool, out: &mut Vec<u8>) -> Action {
+        let (txn, mut reader) = match std::mem::replace(&mut self.state, State::Ready) {
+            State::Chunks(txn, reader) => (txn, reader),
+            State::Txn(txn) if txn.recipient_count() > 0 => (txn, ChunkReader::new(self.max_size())),
+            other => {
+                let (refusal, after) = match other {
+                    State::Txn(txn) => ("554 5.5.1 no valid recipients", Some(txn)),
+                    _ => ("503 5.5.1 need MAIL and RCPT before BDAT", None),
+                };
+                line(out, refusal);
+                self.state = State::Discard { remaining: size, after };
+                return self.after_discard();
+            }
+        };
+        reader.start(size, last);
+        self.state = State::Chunks(txn, reader);
+        self.chunk_progress(out)
+    }
+
+    /// Feeds message octets; returns how much of `input` was used and what to do next.
+    pub fn data(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, Action) {
+        match &mut self.state {
+            State::Data(_, reader) => {
+                let (used, end) = reader.feed(input);
+                let action = match end {
+                    Some(end) => self.data_end(end, out),
+                    None => Action::Continue,
+                };
+                (used, action)
+            }
+            State::Chunks(_, reader) => {
+                let used = reader.feed(input);
+                (used, self.chunk_progress(out))
+            }
+            State::Discard { remaining, .. } => {
+                let used = usize::try_from(*remaining).map_or(input.len(), |r| r.min(input.len()));
+                *remaining -= used as u64;
+                (used, self.after_discard())
+            }
+            _ => (0, Action::Continue),
+        }
+    }
+
+    fn after_discard(&mut self) -> Action {
+        if let State::Discard { remaining: 0, after } = &mut self.state {
+            self.state = match after.take() {
+                Some(txn) => State::Txn(txn),
+                None => State::Ready,
+            };
+        }
+        Action::Continue
+    }
+
+    fn chunk_progress(&mut self, out: &mut Vec<u8>) -> Action {
+        let State::Chunks(_, reader) = &mut self.state else {
+            return Action::Continue;
+        };
+        if !reader.chunk_done() {
+            return Action::Continue;
+        }
+        match reader.end_of_chunk() {
+            ChunkEnd::More(n) => {
+                line(out, &format!("250 2.0.0 {n} octets received"));
+                Action::Continue
+            }
+            ChunkEnd::TooBig => {
+                self.state = State::Ready;
+                line(out, TOO_BIG);
+                Action::Continue
+            }
+            ChunkEnd::Complete(message) => {
+                let State::Chunks(txn, _) = std::mem::replace(&mut self.state, State::Ready) else {
+                    unreachable!("matched above")
+                };
+                self.finish(txn, message)
+            }
+        }
+    }
+
+    fn data_end(&mut self, end: DataEnd, out: &mut Vec<u8>) -> Action {
+        let State::Data(txn, _) = std::mem::replace(&mut self.state, State::Ready) else {
+            return Action::Continue;
+        };
+        match end {
+            DataEnd::TooBig if self.is_lmtp() => {
+                // RFC 2033 §4.2: one reply per recipient, even when all are the same.
+                for _ in &txn.recipients {
+                    line(out, TOO_BIG);
+                }
+                Action::Continue
+            }
+            DataEnd::TooBig => {
+                line(out, TOO_BIG);
+                Action::Continue
+            }
+            DataEnd::Complete(message) => self.finish(txn, message),
+        }
+    }
+
+    fn finish(&mut self, txn: Txn, message: Vec<u8>) -> Action {
+        self.state = State::Delivering;
+        let envelope = Envelope {
+            from: txn.from,
+            params: txn.params,
+            recipients: txn.recipients,
+            remote: txn.remote,
+            message,
+            helo: self.helo.clone().unwrap_or_default(),
+            user: match &self.auth {
+                Auth::User(u) => Some(u.clone()),
+                _ => None,
+            },
+        };
+        if self.is_lmtp() {
+            Action::Deliver(envelope)
+        } else {
+            Action::Submit(envelope)
+        }
+    }
+
+    /// LMTP: one status per recipient of the last `Deliver`, in order.
+    pub fn delivery_result(
+        &mut self,
+        recipients: &[Recipient],
+        statuses: &[DeliveryStatus],
+        out: &mut Vec<u8>,
+    ) -> Action {
+        self.state = State::Ready;
+        for (r, status) in recipients.iter().zip(statuses) {
+            let text = match status {
+                DeliveryStatus::Delivered => format!("250 2.0.0 <{}> delivered", r.address),
+                DeliveryStatus::OverQuota => format!("552 5.2.2 <{}> mailbox full", r.address),
+                DeliveryStatus::BadMessage(why) => format!("554 5.6.0 {why}"),
+                DeliveryStatus::Temporary => format!("451 4.3.0 <{}> temporary failure, try again later", r.address),
+            };
+            line(out, &text);
+        }
+        Action::Continue
+    }
+
+    /// Submission: the one reply to the last `Submit`.
+    pub fn submit_result(&mut self, outcome: SubmitOutcome, out: &mut Vec<u8>) -> Action {
+        self.state = State::Ready;
+        let text = match outcome {
+            SubmitOutcome::Accepted { queue_id: Some(id) } => format!("250 2.0.0 OK queued as {id:016X}"),
+            SubmitOutcome::Accepted { queue_id: None } => "250 2.0.0 OK delivered".into(),
+            SubmitOutcome::BadMessage(why) => format!("554 5.6.0 {why}"),
+            SubmitOutcome::NotYours(address) => {
+                let user = match &self.auth {
+                    Auth::User(u) => u.as_str(),
+                    _ => "",
+                };
+                format!("553 5.7.1 From: address <{address}> is not an address of user {user}")
+            }
+            SubmitOutcome::OverQuota(address) => format!("552 5.2.2 <{address}> mailbox full"),
+            SubmitOutcome::Temporary => "451 4.3.0 temporary failure, try again later".into(),
+        };
+        line(out, &text);
+        Action::Continue
+    }
+}
