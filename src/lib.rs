@@ -12,6 +12,7 @@ pub mod mime;
 pub mod net;
 pub mod pop3;
 pub mod protolog;
+pub mod queue;
 pub mod runtime;
 pub mod serve;
 pub mod smtp;

@@ -19,7 +19,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     name = "ringmail",
     version,
-    about = "IMAP4, POP3 and LMTP mail access server on io_uring and LMDB"
+    about = "IMAP4, POP3, SMTP submission and LMTP mail server on io_uring and LMDB"
 )]
 struct Cli {
     /// Configuration file (TOML). Without one, the embedded development defaults apply.
@@ -44,6 +44,19 @@ enum Command {
         #[arg(long)]
         mailbox: Option<String>,
     },
+    /// The outbound queue of submitted mail for remote recipients.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+}
+
+#[derive(Subcommand)]
+enum QueueCommand {
+    /// List queued messages: id, sender, recipients, attempts, next attempt, last error.
+    List,
+    /// Make every queued message due now (a running server notices within seconds).
+    Flush,
+    /// Remove a queued message without delivering it or bouncing it.
+    Delete { id: String },
 }
 
 #[derive(Subcommand)]
@@ -130,6 +143,9 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::User(cmd) => user_command(&config, cmd),
+        Command::Queue(QueueCommand::List) => admin::queue::list(&config),
+        Command::Queue(QueueCommand::Flush) => admin::queue::flush(&config),
+        Command::Queue(QueueCommand::Delete { id }) => admin::queue::delete(&config, &id),
         Command::Deliver { name, mailbox } => {
             let message = deliver::read_stdin()?;
             deliver::deliver(&config.lmtp_socket_path(), &name, mailbox.as_deref(), &message)
@@ -193,6 +209,8 @@ fn print_listeners(config: &Config) {
     println!("imaps: {}", join(&config.imap.listen_tls));
     println!("pop3 (STLS): {}", join(&config.pop3.listen));
     println!("pop3s: {}", join(&config.pop3.listen_tls));
+    println!("submission (STARTTLS): {}", join(&config.submission.listen));
+    println!("submissions: {}", join(&config.submission.listen_tls));
     println!(
         "lmtp: {} and {}",
         join(&config.lmtp.listen),

@@ -1,8 +1,9 @@
-//! The CLI subcommands that are not `serve`: account management straight on the store (LMDB
-//! lets the CLI write while a server runs), and `deliver`, an LMTP client of the server's unix
+//! The CLI subcommands that are not `serve`: account management and the outbound queue
+//! straight on the store (LMDB lets the CLI write while a server runs), and `deliver`, an LMTP client of the server's unix
 //! socket that exits 0 only once the server has said the message is durable.
 
 pub mod deliver;
+pub mod queue;
 
 use std::io::Read;
 
@@ -26,7 +27,7 @@ pub fn validate_user_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn open(config: &Config) -> Result<Store> {
+pub(crate) fn open(config: &Config) -> Result<Store> {
     Store::open(&config.server.data_dir)
         .with_context(|| format!("cannot open the store in {}", config.server.data_dir.display()))
 }

@@ -323,6 +323,19 @@ impl Conn {
         self.send_ciphertext(out).await
     }
 
+    /// "TLSv1.3 with cipher TLS13_AES_256_GCM_SHA384", for Received: header fields.
+    pub fn tls_description(&self) -> Option<String> {
+        let tls = self.tls.borrow();
+        let tls = tls.as_ref()?;
+        let version = match tls.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+            _ => "TLS",
+        };
+        let suite = tls.negotiated_cipher_suite()?.suite();
+        Some(format!("{version} with cipher {suite:?}"))
+    }
+
     /// Says goodbye at the TLS level (close_notify) where there is one, then ends the stream.
     pub async fn close(self) {
         let has_tls = {

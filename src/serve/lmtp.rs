@@ -109,7 +109,7 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
 }
 
 /// Whether the user exists; points the recipient at INBOX when the named mailbox does not.
-fn resolve(shared: &Shared, recipient: &mut crate::smtp::Recipient) -> Result<bool, StoreError> {
+pub(super) fn resolve(shared: &Shared, recipient: &mut crate::smtp::Recipient) -> Result<bool, StoreError> {
     let snapshot = shared.store.snapshot()?;
     let Some(user) = snapshot.user(&recipient.user)? else {
         return Ok(false);

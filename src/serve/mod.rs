@@ -9,6 +9,8 @@ mod imap;
 mod lmtp;
 mod login;
 mod pop3;
+mod submission;
+mod submit;
 
 use std::cell::Cell;
 use std::net::SocketAddr;
@@ -66,6 +68,9 @@ pub struct Shared {
     pub tls: Arc<rustls::ServerConfig>,
     pub pop3_limits: Arc<ConnectionLimits>,
     pub imap_limits: Arc<ConnectionLimits>,
+    pub submission_limits: Arc<ConnectionLimits>,
+    /// Wakes the outbound queue's runner after a submission queued something.
+    pub queue: crate::queue::Waker,
     pub penalties: Penalties,
     pub maildrop_locks: pop3::MaildropLocks,
     pub protolog: Option<ProtoLog>,
@@ -83,14 +88,26 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
     let _lock = lock_data_dir(&config.server.data_dir)?;
     let store = Store::open(&config.server.data_dir)?;
     let tls = crate::tls::server_config(&config)?;
-    let protolog = if config.pop3.protocol_log || config.lmtp.protocol_log || config.imap.protocol_log {
+    let protolog = if config.pop3.protocol_log
+        || config.lmtp.protocol_log
+        || config.imap.protocol_log
+        || config.submission.protocol_log
+    {
         Some(ProtoLog::start(
             config.server.data_dir.join(&config.log.protocol_log_dir),
         )?)
     } else {
         None
     };
+    // On start the runner tries every entry that is due: the queue survives restarts.
+    let queue = crate::queue::spawn(store.clone(), crate::queue::RunnerSettings::from_config(&config))?;
     let shared = Arc::new(Shared {
+        submission_limits: ConnectionLimits::new(LimitSettings {
+            max_connections: config.submission.max_connections,
+            max_connections_per_ip: config.submission.max_connections_per_ip,
+            max_connections_per_user: config.submission.max_connections_per_user,
+        }),
+        queue,
         imap_limits: ConnectionLimits::new(LimitSettings {
             max_connections: config.imap.max_connections,
             max_connections_per_ip: config.imap.max_connections_per_ip,
@@ -200,6 +217,7 @@ fn ensure_ports_free(config: &Config) -> Result<(), ServeError> {
 enum Listener {
     Imap { listener: TcpListener, tls: bool },
     Pop3 { listener: TcpListener, tls: bool },
+    Submission { listener: TcpListener, tls: bool },
     LmtpTcp(TcpListener),
     LmtpUnix(UnixListener),
 }
@@ -236,6 +254,14 @@ fn bind_all(shared: &Shared, index: usize) -> Result<Vec<Listener>, ServeError> 
             listener: tcp(addr)?,
             tls: true,
         });
+    }
+    for (addrs, tls) in [(&c.submission.listen, false), (&c.submission.listen_tls, true)] {
+        for addr in addrs {
+            out.push(Listener::Submission {
+                listener: tcp(addr)?,
+                tls,
+            });
+        }
     }
     for addr in &c.lmtp.listen {
         out.push(Listener::LmtpTcp(tcp(addr)?));
@@ -341,6 +367,13 @@ async fn accept_loop(
                     drop(guard);
                 })
             }
+            Listener::Submission { tls, .. } => {
+                let tls = *tls;
+                io::spawn(async move {
+                    submission::serve(shared, stream, peer, tls, shutdown).await;
+                    drop(guard);
+                })
+            }
             Listener::LmtpTcp(_) | Listener::LmtpUnix(_) => io::spawn(async move {
                 lmtp::serve(shared, stream, peer, shutdown).await;
                 drop(guard);
@@ -351,7 +384,10 @@ async fn accept_loop(
 
 async fn accept(listener: &mut Listener) -> std::io::Result<(io::Stream, Option<SocketAddr>)> {
     match listener {
-        Listener::Imap { listener, .. } | Listener::Pop3 { listener, .. } | Listener::LmtpTcp(listener) => {
+        Listener::Imap { listener, .. }
+        | Listener::Pop3 { listener, .. }
+        | Listener::Submission { listener, .. }
+        | Listener::LmtpTcp(listener) => {
             let (s, peer) = listener.accept().await?;
             Ok((s, Some(peer)))
         }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use loadtest::client::imap::Imap;
 use loadtest::client::lmtp::Lmtp;
 use loadtest::client::pop3::Pop3;
+use loadtest::client::smtp::Smtp;
 use loadtest::client::{tls_config, Transport};
 
 pub const PASSWORD: &str = "s3cret pass";
@@ -22,7 +23,7 @@ pub fn bin() -> &'static str {
 
 /// A port no other server of this test process got: ringmail binds with SO_REUSEPORT, so two
 /// servers handed the same port would silently share it.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     static TAKEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     loop {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -40,6 +41,8 @@ pub struct Ports {
     pub pop3: u16,
     pub pop3s: u16,
     pub lmtp: u16,
+    pub submission: u16,
+    pub submissions: u16,
 }
 
 pub struct Server {
@@ -58,6 +61,7 @@ pub struct Extra {
     pub pop3: &'static str,
     pub lmtp: &'static str,
     pub limits: &'static str,
+    pub submission: &'static str,
 }
 
 impl Server {
@@ -73,12 +77,15 @@ impl Server {
             pop3: free_port(),
             pop3s: free_port(),
             lmtp: free_port(),
+            submission: free_port(),
+            submissions: free_port(),
         };
         let config = dir.path().join("ringmail.toml");
         let text = format!(
             "[server]\ndata_dir = \"{data}\"\nworkers = 2\n{demo}{server}\n\
              [imap]\nlisten = [\"127.0.0.1:{i}\"]\nlisten_tls = [\"127.0.0.1:{itls}\"]\n{imap}\n\
              [pop3]\nlisten = [\"127.0.0.1:{p}\"]\nlisten_tls = [\"127.0.0.1:{ps}\"]\n{pop3}\n\
+             [submission]\nlisten = [\"127.0.0.1:{s}\"]\nlisten_tls = [\"127.0.0.1:{stls}\"]\n{submission}\n\
              [lmtp]\nlisten = [\"127.0.0.1:{l}\"]\n{lmtp}\n\
              [limits]\n{limits}\n",
             data = dir.path().join("data").display(),
@@ -88,6 +95,9 @@ impl Server {
             p = ports.pop3,
             ps = ports.pop3s,
             l = ports.lmtp,
+            s = ports.submission,
+            stls = ports.submissions,
+            submission = extra.submission,
             demo = if extra.server.contains("demo_user") {
                 ""
             } else {
@@ -283,6 +293,36 @@ impl Server {
 
     pub fn lmtp(&self) -> Lmtp {
         Lmtp::new(Transport::connect(self.addr(self.ports.lmtp)).unwrap()).unwrap()
+    }
+}
+
+impl Server {
+    pub fn smtp_plain(&self) -> Smtp {
+        Smtp::new(Transport::connect(self.addr(self.ports.submission)).unwrap()).unwrap()
+    }
+
+    /// The submission port upgraded with STARTTLS (EHLO sent before and after).
+    pub fn smtp_starttls(&self) -> Smtp {
+        let mut c = self.smtp_plain();
+        c.ehlo("client.test").unwrap();
+        c.starttls(self.tls(), "localhost").unwrap();
+        c
+    }
+
+    /// The implicit-TLS submissions port, after EHLO.
+    pub fn smtp_tls(&self) -> Smtp {
+        let t = Transport::connect_tls(self.addr(self.ports.submissions), self.tls(), "localhost").unwrap();
+        let mut c = Smtp::new(t).unwrap();
+        c.ehlo("client.test").unwrap();
+        c
+    }
+
+    /// Logged in as `user` over implicit TLS.
+    pub fn smtp_login(&self, user: &str) -> Smtp {
+        let mut c = self.smtp_tls();
+        let reply = c.auth_plain(user, PASSWORD).unwrap();
+        assert_eq!(reply.code, 235, "{reply:?}");
+        c
     }
 }
 

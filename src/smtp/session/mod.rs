@@ -210,9 +210,14 @@ impl Session {
         line(out, &format!("220 {} {kind} ringmail ready", self.settings.hostname));
     }
 
-    /// True while message octets (not command lines) are expected.
+    /// True while message octets (not command lines) are expected. Between BDAT chunks the
+    /// transaction goes on but the next thing is a command.
     pub fn in_data(&self) -> bool {
-        matches!(self.state, State::Data(..) | State::Chunks(..) | State::Discard { .. })
+        match &self.state {
+            State::Data(..) | State::Discard { .. } => true,
+            State::Chunks(_, reader) => !reader.chunk_done(),
+            _ => false,
+        }
     }
 
     pub fn is_authenticated(&self) -> bool {

@@ -282,6 +282,7 @@ fn bdat_chunks_pipelined_and_refused() {
     assert_eq!(say(&mut s, "BDAT 10").1, "");
     let (used, _, out) = feed(&mut s, &wire[..]);
     assert_eq!((used, out.as_str()), (10, "250 2.0.0 10 octets received\r\n"));
+    assert!(!s.in_data(), "between chunks a command comes next");
     assert!(say(&mut s, "DATA").1.starts_with("503"), "no DATA after BDAT");
     say(&mut s, "BDAT 10 LAST");
     let (used, action, _) = feed(&mut s, &wire[10..]);

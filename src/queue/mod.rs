@@ -1,0 +1,68 @@
+//! The outbound queue's runner: a dedicated std thread that relays queued messages to the
+//! smarthost with blocking I/O (so nothing blocks a core loop), retries with exponential
+//! backoff, and bounces (RFC 3464) into the submitter's INBOX on permanent failure or when
+//! a message has waited `max_queue_lifetime`.
+//!
+//! The queue itself lives in the store (`store::queue`), so it survives restarts: on start,
+//! every due entry is tried. The runner polls the queue every few seconds (so `ringmail queue
+//! flush` from another process is noticed) and is woken at once after a submission.
+
+pub mod relay;
+mod runner;
+
+use std::sync::mpsc;
+
+pub use runner::{spawn, RunnerSettings};
+
+/// How often the runner looks at the queue when nobody wakes it.
+pub const POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Retries and the lifetime of a queued message, in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub base: u64,
+    pub max: u64,
+    pub lifetime: u64,
+}
+
+impl Schedule {
+    /// When to try again after the `attempts`-th failed attempt (1 for the first):
+    /// base, 2·base, 4·base, … up to max.
+    pub fn next_attempt(&self, now: i64, attempts: u32) -> i64 {
+        let factor = 1u64 << attempts.saturating_sub(1).min(30);
+        let wait = self.base.saturating_mul(factor).min(self.max);
+        now.saturating_add(i64::try_from(wait).unwrap_or(i64::MAX))
+    }
+
+    pub fn expired(&self, created: i64, now: i64) -> bool {
+        now.saturating_sub(created) >= i64::try_from(self.lifetime).unwrap_or(i64::MAX)
+    }
+}
+
+/// Wakes the runner (after a submission queued something).
+#[derive(Clone)]
+pub struct Waker(mpsc::Sender<()>);
+
+impl Waker {
+    pub fn wake(&self) {
+        let _ = self.0.send(());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_ceiling() {
+        let s = Schedule {
+            base: 60,
+            max: 600,
+            lifetime: 1000,
+        };
+        let waits: Vec<i64> = (1..=6).map(|n| s.next_attempt(0, n)).collect();
+        assert_eq!(waits, [60, 120, 240, 480, 600, 600]);
+        assert_eq!(s.next_attempt(0, u32::MAX), 600);
+        assert!(!s.expired(0, 999) && s.expired(0, 1000));
+    }
+}

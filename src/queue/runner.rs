@@ -1,0 +1,250 @@
+//! The runner thread: finds due entries, relays each, and records the outcome — recipients
+//! delivered, to retry (with the next backoff), or failed (bounced) — in one write per attempt.
+//! It never holds a read transaction across network I/O: a message's bytes are copied out
+//! first.
+
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use rustls::{ClientConfig, RootCertStore};
+
+use super::relay::{self, Outcome, Relay};
+use super::{Schedule, Waker, POLL};
+use crate::config::Config;
+use crate::mime;
+use crate::smtp::command::Ret;
+use crate::smtp::dsn::{self, FailedRecipient};
+use crate::store::{Bounce, QueueEntry, QueueUpdate, QueuedRecipient, Store, StoreError, WriteOp};
+
+/// Where the system's CA bundle usually is, when `relay_ca` does not name one.
+const SYSTEM_CAS: [&str; 4] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+    "/etc/ssl/ca-bundle.pem",
+];
+
+pub struct RunnerSettings {
+    pub hostname: String,
+    pub relay: Option<Relay>,
+    pub schedule: Schedule,
+}
+
+impl RunnerSettings {
+    pub fn from_config(config: &Config) -> RunnerSettings {
+        let s = &config.submission;
+        let relay = s.relay_host_port().map(|(host, port)| Relay {
+            host: host.to_owned(),
+            port,
+            tls: s.relay_starttls.then(|| tls_config(s.relay_ca.as_deref())),
+            auth: s.relay_user.clone().zip(s.relay_password.clone()),
+            helo: config.server.hostname.clone(),
+        });
+        RunnerSettings {
+            hostname: config.server.hostname.clone(),
+            relay,
+            schedule: Schedule {
+                base: s.retry_base,
+                max: s.retry_max,
+                lifetime: s.max_queue_lifetime,
+            },
+        }
+    }
+}
+
+/// The client configuration for STARTTLS to the smarthost, or None without any usable CA.
+fn tls_config(ca: Option<&std::path::Path>) -> Option<Arc<ClientConfig>> {
+    let mut roots = RootCertStore::empty();
+    let files: Vec<&std::path::Path> = match ca {
+        Some(path) => vec![path],
+        None => SYSTEM_CAS
+            .iter()
+            .map(std::path::Path::new)
+            .filter(|p| p.exists())
+            .collect(),
+    };
+    for file in files {
+        match CertificateDer::pem_file_iter(file) {
+            Ok(certs) => {
+                let _ = roots.add_parsable_certificates(certs.filter_map(Result::ok));
+            }
+            Err(e) => tracing::error!("relay_ca {}: {e}", file.display()),
+        }
+    }
+    if roots.is_empty() {
+        tracing::error!("no CA certificates for STARTTLS to the smarthost: set [submission] relay_ca");
+        return None;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Some(Arc::new(config))
+}
+
+/// Starts the runner thread; the returned waker makes it look at the queue at once.
+pub fn spawn(store: Store, settings: RunnerSettings) -> std::io::Result<Waker> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("ringmail-queue".into())
+        .spawn(move || run(&store, &settings, &rx))?;
+    Ok(Waker(tx))
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn run(store: &Store, settings: &RunnerSettings, wake: &mpsc::Receiver<()>) {
+    loop {
+        let now = unix_now();
+        let wait = match pass(store, settings, now) {
+            Ok(Some(due)) => Duration::from_secs(u64::try_from(due - now).unwrap_or(0)).min(POLL),
+            Ok(None) => POLL,
+            Err(e) => {
+                tracing::error!("queue: {e}");
+                POLL
+            }
+        };
+        if let Err(mpsc::RecvTimeoutError::Disconnected) = wake.recv_timeout(wait) {
+            return;
+        }
+        // Several wake-ups while we were busy need only one more pass.
+        while wake.try_recv().is_ok() {}
+    }
+}
+
+/// Tries every due entry; returns when the earliest of the others is due.
+fn pass(store: &Store, settings: &RunnerSettings, now: i64) -> Result<Option<i64>, StoreError> {
+    let entries = store.snapshot()?.queue()?;
+    let mut next = None::<i64>;
+    for entry in entries {
+        if entry.next_attempt > now {
+            next = Some(next.map_or(entry.next_attempt, |n| n.min(entry.next_attempt)));
+            continue;
+        }
+        attempt(store, settings, entry)?;
+    }
+    Ok(next)
+}
+
+fn attempt(store: &Store, settings: &RunnerSettings, entry: QueueEntry) -> Result<(), StoreError> {
+    let message = store.snapshot()?.queue_message(entry.id)?;
+    let outcomes = match &settings.relay {
+        Some(relay) => relay::deliver(relay, &entry, &message),
+        None => {
+            let why = "no smarthost configured ([submission] relay)".to_owned();
+            vec![Outcome::Temporary(why); entry.recipients.len()]
+        }
+    };
+    let update = settle(settings, &entry, &message, outcomes, unix_now());
+    store.write_blocking(WriteOp::QueueAttempted { id: entry.id, update })?;
+    Ok(())
+}
+
+/// Sorts the recipients by outcome: done, to retry, or failed (into a bounce).
+fn settle(
+    settings: &RunnerSettings,
+    entry: &QueueEntry,
+    message: &[u8],
+    outcomes: Vec<Outcome>,
+    now: i64,
+) -> QueueUpdate {
+    let expired = settings.schedule.expired(entry.created, now);
+    let remote_mta = settings.relay.as_ref().map(|r| r.host.clone());
+    let mut remaining = Vec::new();
+    let mut failed = Vec::new();
+    let mut last_error = None;
+    for (r, outcome) in entry.recipients.iter().zip(outcomes) {
+        let id = entry.id;
+        match outcome {
+            Outcome::Delivered => tracing::info!(queue_id = id, to = r.address, "relayed"),
+            Outcome::Temporary(why) if !expired => {
+                tracing::info!(queue_id = id, to = r.address, "deferred: {why}");
+                last_error = Some(why);
+                remaining.push(r.clone());
+            }
+            // RFC 3463 X.4.7: delivery time expired.
+            Outcome::Temporary(why) => failed.push(failure(r, "5.4.7", format!("delivery time expired: {why}"), None)),
+            Outcome::Permanent { status, reply } => failed.push(failure(r, &status, reply, remote_mta.clone())),
+        }
+    }
+    for (r, f) in &failed {
+        tracing::info!(
+            queue_id = entry.id,
+            to = r.address,
+            "bounced: {}",
+            f.diagnostic.as_deref().unwrap_or("")
+        );
+    }
+    QueueUpdate {
+        remaining,
+        next_attempt: settings.schedule.next_attempt(now, entry.attempts + 1),
+        last_error,
+        bounce: bounce(settings, entry, message, failed, now),
+    }
+}
+
+fn failure(
+    r: &QueuedRecipient,
+    status: &str,
+    diagnostic: String,
+    mta: Option<String>,
+) -> (QueuedRecipient, FailedRecipient) {
+    let f = FailedRecipient {
+        address: r.address.clone(),
+        orcpt: r.params.orcpt.clone(),
+        status: status.to_owned(),
+        diagnostic: Some(diagnostic),
+        remote_mta: mta,
+    };
+    (r.clone(), f)
+}
+
+/// RFC 3464 report for the failed recipients that asked for one (RFC 3461 §4.1: NOTIFY
+/// without FAILURE, NEVER included, asks for none).
+fn bounce(
+    settings: &RunnerSettings,
+    entry: &QueueEntry,
+    message: &[u8],
+    failed: Vec<(QueuedRecipient, FailedRecipient)>,
+    now: i64,
+) -> Option<Bounce> {
+    let reported: Vec<FailedRecipient> = failed
+        .into_iter()
+        .filter(|(r, _)| r.params.notify.is_none_or(|n| n.failure))
+        .map(|(_, f)| f)
+        .collect();
+    if reported.is_empty() || entry.user.is_empty() {
+        return None;
+    }
+    let unique = format!("{:x}.{:x}.{:x}", now, entry.id, rand::random::<u32>());
+    let report = dsn::failure_report(&dsn::Report {
+        hostname: &settings.hostname,
+        now,
+        unique: &unique,
+        to: &entry.from,
+        envid: entry.params.envid.as_deref(),
+        arrival: entry.created,
+        recipients: &reported,
+        original: message,
+        ret: entry.params.ret.unwrap_or(Ret::Full),
+    });
+    match mime::ingest(report) {
+        Ok((message, structure)) => Some(Bounce {
+            user: entry.user.clone(),
+            message: message.into(),
+            structure: Arc::new(structure),
+        }),
+        Err(e) => {
+            tracing::error!(queue_id = entry.id, "bounce not built: {e}");
+            None
+        }
+    }
+}

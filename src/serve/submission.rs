@@ -1,0 +1,237 @@
+//! The submission driver (RFC 6409, RFC 8314): moves bytes between a connection and the SMTP
+//! engine's submission flavour and carries out its actions — STARTTLS, AUTH through the same
+//! login path as POP3/IMAP (argon2 on the blocking pool, penalties, limits), recipient
+//! lookups, and accepting a message (`submit::accept`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::login::{self, Failure};
+use super::submit::{self, Received};
+use super::Shared;
+use crate::auth::limits::Slot;
+use crate::auth::policy::Protocol;
+use crate::net::{Conn, Frame, Framer};
+use crate::runtime::io::Stream;
+use crate::runtime::Shutdown;
+use crate::smtp::{Action, Flavor, LoginFailure, Session, Settings, SubmissionPolicy};
+
+/// A client that does not take our output for this long is gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Why the connection ends early.
+struct End;
+
+impl From<std::io::Error> for End {
+    fn from(_: std::io::Error) -> End {
+        End
+    }
+}
+
+struct Driver<'a> {
+    shared: &'a Shared,
+    conn: Conn,
+    out: Vec<u8>,
+    id: u64,
+}
+
+impl Driver<'_> {
+    fn log(&self, direction: char, bytes: &[u8]) {
+        if let Some(log) = self
+            .shared
+            .protolog
+            .as_ref()
+            .filter(|_| self.shared.config.submission.protocol_log)
+        {
+            log.log("submission", self.id, direction, bytes);
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), End> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        self.log('>', &self.out.clone());
+        tokio::time::timeout(WRITE_TIMEOUT, self.conn.write(&mut self.out))
+            .await
+            .map_err(|_| End)??;
+        Ok(())
+    }
+}
+
+pub async fn serve(
+    shared: Arc<Shared>,
+    stream: Stream,
+    peer: Option<SocketAddr>,
+    implicit_tls: bool,
+    shutdown: Shutdown,
+) {
+    let mut d = Driver {
+        shared: &shared,
+        conn: Conn::new(stream, peer.map(|p| p.ip())),
+        out: Vec::new(),
+        id: shared.session_id(),
+    };
+    let config = &shared.config.submission;
+    let mut slot = match shared.submission_limits.connect(d.conn.peer) {
+        Ok(slot) => slot,
+        Err(hit) => {
+            if !implicit_tls {
+                d.out.extend_from_slice(format!("421 4.7.0 {hit}\r\n").as_bytes());
+                let _ = d.flush().await;
+            }
+            d.conn.close().await;
+            return;
+        }
+    };
+    if implicit_tls {
+        let handshake = d.conn.start_tls(shared.tls.clone());
+        if !matches!(
+            tokio::time::timeout(config.pre_auth_timeout(), handshake).await,
+            Ok(Ok(()))
+        ) {
+            d.conn.close().await;
+            return;
+        }
+    }
+    let settings = Settings {
+        hostname: shared.config.server.hostname.clone(),
+        max_message_size: config.max_message_size,
+        max_recipients: config.max_recipients,
+        domains: shared.config.server.domains.clone(),
+        flavor: Flavor::Submission(SubmissionPolicy {
+            login_type: config.login_type,
+            starttls: !implicit_tls,
+            relay: config.relay.is_some(),
+            max_login_failures: shared.config.limits.max_login_failures,
+        }),
+    };
+    let mut session = Session::new(settings, d.conn.is_tls());
+    session.greeting(&mut d.out);
+    let mut framer = Framer::new(config.max_command_size);
+    let _ = run(&mut d, &mut session, &mut framer, &mut slot, &shutdown).await;
+    let _ = d.flush().await;
+    d.conn.close().await;
+}
+
+async fn run(
+    d: &mut Driver<'_>,
+    session: &mut Session,
+    framer: &mut Framer,
+    slot: &mut Slot,
+    shutdown: &Shutdown,
+) -> Result<(), End> {
+    // An action that answered another action (a login result can mean Close).
+    let mut follow_up = None;
+    loop {
+        let action = match follow_up.take() {
+            Some(action) => action,
+            None if session.in_data() => {
+                let (used, action) = session.data(framer.pending(), &mut d.out);
+                framer.consume(used);
+                if action == Action::Continue && session.in_data() {
+                    read_more(d, session, framer, shutdown).await?;
+                    continue;
+                }
+                action
+            }
+            None => match framer.next_line() {
+                Frame::Line(line) => {
+                    let shown = session.loggable(line).into_owned();
+                    d.log('<', &shown);
+                    session.on_line(line, &mut d.out)
+                }
+                Frame::TooLong => session.too_long(&mut d.out),
+                Frame::NeedMore => {
+                    read_more(d, session, framer, shutdown).await?;
+                    continue;
+                }
+            },
+        };
+        follow_up = match action {
+            Action::Continue => None,
+            Action::StartTls => {
+                d.flush().await?;
+                // RFC 3207 §4.2: nothing the client pipelined before the handshake survives.
+                framer.discard();
+                let handshake = d.conn.start_tls(d.shared.tls.clone());
+                match tokio::time::timeout(d.shared.config.submission.pre_auth_timeout(), handshake).await {
+                    Ok(Ok(())) => session.tls_started(),
+                    _ => return Err(End),
+                }
+                None
+            }
+            Action::Login(credentials) => {
+                // Replies pipelined before this AUTH go out before any penalty delay.
+                d.flush().await?;
+                let result = login::login(d.shared, d.conn.peer, &credentials, Protocol::Submission, slot, d.id)
+                    .await
+                    .map(|user| user.name)
+                    .map_err(|f| match f {
+                        Failure::BadCredentials => LoginFailure::BadCredentials,
+                        Failure::Refused(why) => LoginFailure::Refused(why),
+                        Failure::Limit(why) => LoginFailure::Limit(why),
+                        Failure::Temporary => LoginFailure::Temporary,
+                    });
+                Some(session.login_result(result, &mut d.out))
+            }
+            Action::LookupScram(user) => {
+                let snapshot = d.shared.store.snapshot().ok();
+                let found = snapshot.and_then(|s| s.user(&user).ok().flatten());
+                Some(session.scram_credentials(found.map(|u| u.scram), &mut d.out))
+            }
+            Action::CheckRecipient(mut recipient) => match super::lmtp::resolve(d.shared, &mut recipient) {
+                Ok(exists) => Some(session.recipient_result(recipient, exists, &mut d.out)),
+                Err(e) => {
+                    tracing::error!(session = d.id, "recipient lookup: {e}");
+                    d.out.extend_from_slice(b"451 4.3.0 temporary failure\r\n");
+                    session.recipient_result(recipient, false, &mut Vec::new());
+                    None
+                }
+            },
+            Action::Submit(envelope) => {
+                let received = Received {
+                    peer: d.conn.peer,
+                    tls: d.conn.tls_description(),
+                    session: d.id,
+                };
+                let outcome = submit::accept(d.shared, envelope, received).await;
+                Some(session.submit_result(outcome, &mut d.out))
+            }
+            // LMTP's action; a submission session never asks for it.
+            Action::Deliver(_) | Action::Close => return Ok(()),
+        };
+    }
+}
+
+/// Flushes, then waits for more client bytes, the session's timeout, or shutdown.
+async fn read_more(d: &mut Driver<'_>, session: &Session, framer: &mut Framer, shutdown: &Shutdown) -> Result<(), End> {
+    d.flush().await?;
+    framer.shrink_idle();
+    let config = &d.shared.config.submission;
+    let limit = if session.is_authenticated() {
+        config.auth_timeout()
+    } else {
+        config.pre_auth_timeout()
+    };
+    let read = tokio::time::timeout(limit, d.conn.read(framer.read_buffer()));
+    let outcome = tokio::select! {
+        r = read => r,
+        () = shutdown.wait() => {
+            d.out.extend_from_slice(b"421 4.3.2 server shutting down\r\n");
+            return Err(End);
+        }
+    };
+    match outcome {
+        Ok(Ok(n)) if n > 0 => Ok(()),
+        // The client vanished, perhaps mid-DATA: nothing of the message was stored or queued.
+        Ok(_) => Err(End),
+        Err(_) => {
+            // RFC 5321 §4.5.3.2: a server closes an idle connection with 421.
+            d.out
+                .extend_from_slice(b"421 4.4.2 idle for too long, closing connection\r\n");
+            Err(End)
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Accepting a submitted message: line endings normalised, the header edited (Received:,
+//! Date:, Message-ID:, Bcc:, the From: check) and the one MIME parse — all on the blocking
+//! pool — then local deliveries and the queue entry in one durable write, before the reply.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::Shared;
+use crate::mime::{self, IngestError, Structure};
+use crate::smtp::addr::Served;
+use crate::smtp::rewrite::{self, RewriteError, Stamp};
+use crate::smtp::{Envelope, SubmitOutcome};
+use crate::store::{self, NewQueueEntry, QueuedRecipient, StoreError, WriteOp, WriteOutcome};
+
+/// What the Received: field says about the connection.
+pub struct Received {
+    pub peer: IpAddr,
+    pub tls: Option<String>,
+    pub session: u64,
+}
+
+enum Prepared {
+    Ready(Vec<u8>, Structure),
+    Refused(SubmitOutcome),
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+pub async fn accept(shared: &Shared, envelope: Envelope, received: Received) -> SubmitOutcome {
+    let Some(user) = envelope.user.clone() else {
+        return SubmitOutcome::Temporary;
+    };
+    let now = unix_now();
+    let hostname = shared.config.server.hostname.clone();
+    let served = Served::for_submission(&shared.config.server.domains, &hostname);
+    let Envelope {
+        from,
+        params,
+        recipients,
+        remote,
+        message,
+        helo,
+        ..
+    } = envelope;
+    let (sender, who) = (from.clone(), user.clone());
+    let prepared = tokio::task::spawn_blocking(move || {
+        let id = format!("{:X}", received.session);
+        let unique = format!("{now:x}.{:x}.{:08x}", received.session, rand::random::<u32>());
+        let stamp = Stamp {
+            hostname: &hostname,
+            helo: &helo,
+            peer: received.peer,
+            user: &who,
+            tls: received.tls.as_deref(),
+            id: &id,
+            now,
+            unique: &unique,
+            sender: &sender,
+        };
+        prepare(&message, &stamp, &served)
+    })
+    .await;
+    let (message, structure) = match prepared {
+        Ok(Prepared::Ready(m, s)) => (m, s),
+        Ok(Prepared::Refused(outcome)) => return outcome,
+        Err(_) => return SubmitOutcome::Temporary,
+    };
+    let queue = (!remote.is_empty()).then(|| NewQueueEntry {
+        from,
+        user,
+        params,
+        recipients: remote
+            .into_iter()
+            .map(|r| QueuedRecipient {
+                address: r.address,
+                params: r.params,
+            })
+            .collect(),
+        now,
+    });
+    let queued = queue.is_some();
+    let op = WriteOp::Submit {
+        message: message.into(),
+        structure: Arc::new(structure),
+        local: recipients
+            .iter()
+            .map(|r| store::Recipient {
+                user: r.user.clone(),
+                mailbox: r.mailbox.clone(),
+            })
+            .collect(),
+        queue,
+    };
+    match shared.store.write(op).await {
+        Ok(WriteOutcome::Submitted(Ok(queue_id))) => {
+            if queued {
+                shared.queue.wake();
+            }
+            SubmitOutcome::Accepted { queue_id }
+        }
+        Ok(WriteOutcome::Submitted(Err(refused))) => match refused.error {
+            StoreError::OverQuota => {
+                let address = recipients.get(refused.index).map(|r| r.address.clone());
+                SubmitOutcome::OverQuota(address.unwrap_or_default())
+            }
+            e => {
+                tracing::error!("submission refused by the store: {e}");
+                SubmitOutcome::Temporary
+            }
+        },
+        other => {
+            tracing::error!("submission failed: {other:?}");
+            SubmitOutcome::Temporary
+        }
+    }
+}
+
+/// Blocking: the edits and the parse.
+fn prepare(raw: &[u8], stamp: &Stamp<'_>, served: &Served) -> Prepared {
+    if raw.is_empty() {
+        return Prepared::Refused(SubmitOutcome::BadMessage("message is empty"));
+    }
+    let canonical = mime::normalize_line_endings(raw);
+    let message = match rewrite::submission_header(&canonical, stamp, served) {
+        Ok(m) => m,
+        Err(RewriteError::NotYours(address)) => return Prepared::Refused(SubmitOutcome::NotYours(address)),
+        Err(RewriteError::NoSeparator) => {
+            return Prepared::Refused(SubmitOutcome::BadMessage("message has no header/body separator"))
+        }
+    };
+    match mime::analyze(&message) {
+        Ok(structure) => Prepared::Ready(message, structure),
+        Err(e) => Prepared::Refused(SubmitOutcome::BadMessage(match e {
+            IngestError::NoSeparator => "message has no header/body separator",
+            IngestError::Nul => "message contains NUL bytes",
+            IngestError::Empty => "message is empty",
+        })),
+    }
+}
