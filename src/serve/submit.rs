@@ -21,7 +21,7 @@ pub struct Received {
 }
 
 enum Prepared {
-    Ready(Vec<u8>, Structure),
+    Ready(Vec<u8>, Arc<Structure>),
     Refused(SubmitOutcome),
 }
 
@@ -86,7 +86,7 @@ pub async fn accept(shared: &Shared, envelope: Envelope, received: Received) -> 
     let queued = queue.is_some();
     let op = WriteOp::Submit {
         message: message.into(),
-        structure: Arc::new(structure),
+        structure,
         local: recipients
             .iter()
             .map(|r| store::Recipient {
@@ -134,7 +134,7 @@ fn prepare(raw: &[u8], stamp: &Stamp<'_>, served: &Served) -> Prepared {
         }
     };
     match mime::analyze(&message) {
-        Ok(structure) => Prepared::Ready(message, structure),
+        Ok(structure) => Prepared::Ready(message, Arc::new(structure)),
         Err(e) => Prepared::Refused(SubmitOutcome::BadMessage(match e {
             IngestError::NoSeparator => "message has no header/body separator",
             IngestError::Nul => "message contains NUL bytes",
