@@ -177,6 +177,8 @@ impl Server {
             self.ports.pop3,
             self.ports.pop3s,
             self.ports.lmtp,
+            self.ports.submission,
+            self.ports.submissions,
         ];
         let deadline = Instant::now() + Duration::from_secs(10);
         for port in ports {
