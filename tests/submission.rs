@@ -307,6 +307,43 @@ fn relay_retries_temporary_failures_and_bounces_permanent_ones() {
 }
 
 #[test]
+fn success_reports_for_local_and_relayed_mail() {
+    let script = Script {
+        no_dsn: true,
+        ..Script::default()
+    };
+    let smarthost = Smarthost::start(TcpListener::bind("127.0.0.1:0").unwrap(), script);
+    let server = start_relaying(smarthost.port, "");
+    let mut c = server.smtp_login("alice");
+    assert_eq!(
+        c.cmd("MAIL FROM:<alice@example.org> ENVID=track+2B1").unwrap().code,
+        250
+    );
+    for rcpt in [
+        "bob@example.org> NOTIFY=SUCCESS",
+        "far@far.example> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;far+40far.example",
+        "quiet@far.example>",
+    ] {
+        assert_eq!(c.cmd(&format!("RCPT TO:<{rcpt}")).unwrap().code, 250, "{rcpt}");
+    }
+    assert_eq!(c.cmd("DATA").unwrap().code, 354);
+    c.t.send_raw(b"Subject: tell me\r\n\r\nsecret body\r\n.\r\n").unwrap();
+    assert_eq!(c.reply().unwrap().code, 250);
+    let reports = inbox(&server, "alice");
+    assert_eq!(reports.len(), 1, "the local delivery is reported with the submission");
+    let local = &reports[0];
+    assert!(local.contains("Subject: Successful Mail Delivery Report"), "{local}");
+    assert!(local.contains("Original-Envelope-Id: track+1\r\n"));
+    assert!(local.contains("Final-Recipient: rfc822; bob@example.org\r\nAction: delivered\r\nStatus: 2.0.0\r\n"));
+    assert!(local.contains("Content-Type: text/rfc822-headers") && !local.contains("secret body"));
+    wait_for("the relayed report", || inbox(&server, "alice").len() == 2);
+    let relayed = &inbox(&server, "alice")[1];
+    assert!(relayed.contains("Original-Recipient: rfc822; far@far.example\r\nFinal-Recipient: rfc822; far@far.example\r\nAction: relayed\r\nStatus: 2.0.0\r\nRemote-MTA: dns; 127.0.0.1\r\n"), "{relayed}");
+    assert!(!relayed.contains("quiet@far.example"), "no NOTIFY, no success report");
+    assert_eq!(smarthost.relayed()[0].to, ["far@far.example", "quiet@far.example"]);
+}
+
+#[test]
 fn messages_past_their_lifetime_bounce_unless_told_never() {
     let script = Script {
         always_temp: true,

@@ -10,9 +10,14 @@
 pub mod relay;
 mod runner;
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 pub use runner::{spawn, RunnerSettings};
+
+use crate::mime;
+use crate::smtp::command::Ret;
+use crate::smtp::dsn::{self, ReportedRecipient};
+use crate::store::Bounce;
 
 /// How often the runner looks at the queue when nobody wakes it.
 pub const POLL: std::time::Duration = std::time::Duration::from_secs(2);
@@ -46,6 +51,48 @@ pub struct Waker(mpsc::Sender<()>);
 impl Waker {
     pub fn wake(&self) {
         let _ = self.0.send(());
+    }
+}
+
+/// Who a delivery status report goes to, and about which message.
+pub struct ReportTo<'a> {
+    pub hostname: &'a str,
+    /// The submitter, whose INBOX gets the report.
+    pub user: &'a str,
+    /// The envelope sender.
+    pub sender: &'a str,
+    pub envid: Option<&'a str>,
+    pub arrival: i64,
+    pub ret: Ret,
+}
+
+/// An RFC 3464 report, parsed and ready to deliver; None when there is nothing to report.
+pub fn report(to: &ReportTo<'_>, recipients: &[ReportedRecipient], original: &[u8], now: i64) -> Option<Bounce> {
+    if recipients.is_empty() || to.user.is_empty() {
+        return None;
+    }
+    let unique = format!("{now:x}.{:08x}", rand::random::<u32>());
+    let bytes = dsn::report(&dsn::Report {
+        hostname: to.hostname,
+        now,
+        unique: &unique,
+        to: to.sender,
+        envid: to.envid,
+        arrival: to.arrival,
+        recipients,
+        original,
+        ret: to.ret,
+    });
+    match mime::ingest(bytes) {
+        Ok((message, structure)) => Some(Bounce {
+            user: to.user.to_owned(),
+            message: message.into(),
+            structure: Arc::new(structure),
+        }),
+        Err(e) => {
+            tracing::error!("delivery status report not built: {e}");
+            None
+        }
     }
 }
 

@@ -44,6 +44,13 @@ pub enum Outcome {
     },
 }
 
+/// One attempt's outcome per recipient, in order.
+pub struct Attempt {
+    pub outcomes: Vec<Outcome>,
+    /// The smarthost took the DSN parameters, so reports of success are its business.
+    pub dsn_passed_on: bool,
+}
+
 /// A failure of the whole attempt, before recipients were considered one by one.
 struct Failed(Outcome);
 
@@ -64,15 +71,22 @@ fn from_reply(reply: &Reply) -> Outcome {
     }
 }
 
-/// Delivers `message` to the entry's recipients; one outcome per recipient, in order.
-pub fn deliver(relay: &Relay, entry: &QueueEntry, message: &[u8]) -> Vec<Outcome> {
-    match attempt(relay, entry, message) {
-        Ok(outcomes) => outcomes,
-        Err(Failed(outcome)) => vec![outcome; entry.recipients.len()],
+/// Delivers `message` to the entry's recipients.
+pub fn deliver(relay: &Relay, entry: &QueueEntry, message: &[u8]) -> Attempt {
+    let mut dsn_passed_on = false;
+    match attempt(relay, entry, message, &mut dsn_passed_on) {
+        Ok(outcomes) => Attempt {
+            outcomes,
+            dsn_passed_on,
+        },
+        Err(Failed(outcome)) => Attempt {
+            outcomes: vec![outcome; entry.recipients.len()],
+            dsn_passed_on,
+        },
     }
 }
 
-fn attempt(relay: &Relay, entry: &QueueEntry, message: &[u8]) -> Result<Vec<Outcome>, Failed> {
+fn attempt(relay: &Relay, entry: &QueueEntry, message: &[u8], dsn: &mut bool) -> Result<Vec<Outcome>, Failed> {
     let mut wire = Wire::connect(&relay.host, relay.port)?;
     wire.expect(220)?;
     let mut caps = wire.ehlo(&relay.helo)?;
@@ -97,6 +111,7 @@ fn attempt(relay: &Relay, entry: &QueueEntry, message: &[u8]) -> Result<Vec<Outc
         let status = text.split(' ').nth(1).unwrap_or("5.0.0").to_owned();
         Failed(Outcome::Permanent { status, reply: text })
     })?;
+    *dsn = caps.dsn;
     wire.command(&mail)?;
     wire.expect(250)?;
     let mut outcomes = Vec::with_capacity(entry.recipients.len());

@@ -10,13 +10,12 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
-use super::relay::{self, Outcome, Relay};
-use super::{Schedule, Waker, POLL};
+use super::relay::{self, Attempt, Outcome, Relay};
+use super::{ReportTo, Schedule, Waker, POLL};
 use crate::config::Config;
-use crate::mime;
 use crate::smtp::command::Ret;
-use crate::smtp::dsn::{self, FailedRecipient};
-use crate::store::{Bounce, QueueEntry, QueueUpdate, QueuedRecipient, Store, StoreError, WriteOp};
+use crate::smtp::dsn::{DsnAction, ReportedRecipient};
+use crate::store::{QueueEntry, QueueUpdate, Store, StoreError, WriteOp};
 
 /// Where the system's CA bundle usually is, when `relay_ca` does not name one.
 const SYSTEM_CAS: [&str; 4] = [
@@ -136,115 +135,95 @@ fn pass(store: &Store, settings: &RunnerSettings, now: i64) -> Result<Option<i64
 
 fn attempt(store: &Store, settings: &RunnerSettings, entry: QueueEntry) -> Result<(), StoreError> {
     let message = store.snapshot()?.queue_message(entry.id)?;
-    let outcomes = match &settings.relay {
+    let attempt = match &settings.relay {
         Some(relay) => relay::deliver(relay, &entry, &message),
         None => {
             let why = "no smarthost configured ([submission] relay)".to_owned();
-            vec![Outcome::Temporary(why); entry.recipients.len()]
+            Attempt {
+                outcomes: vec![Outcome::Temporary(why); entry.recipients.len()],
+                dsn_passed_on: false,
+            }
         }
     };
-    let update = settle(settings, &entry, &message, outcomes, unix_now());
+    let update = settle(settings, &entry, &message, attempt, unix_now());
     store.write_blocking(WriteOp::QueueAttempted { id: entry.id, update })?;
     Ok(())
 }
 
-/// Sorts the recipients by outcome: done, to retry, or failed (into a bounce).
-fn settle(
-    settings: &RunnerSettings,
-    entry: &QueueEntry,
-    message: &[u8],
-    outcomes: Vec<Outcome>,
-    now: i64,
-) -> QueueUpdate {
+/// Sorts the recipients by outcome: done, to retry, or failed — and reports the failures and
+/// the successes that asked for a report.
+fn settle(settings: &RunnerSettings, entry: &QueueEntry, message: &[u8], attempt: Attempt, now: i64) -> QueueUpdate {
     let expired = settings.schedule.expired(entry.created, now);
     let remote_mta = settings.relay.as_ref().map(|r| r.host.clone());
     let mut remaining = Vec::new();
-    let mut failed = Vec::new();
+    let mut reported = Vec::new();
     let mut last_error = None;
-    for (r, outcome) in entry.recipients.iter().zip(outcomes) {
+    for (r, outcome) in entry.recipients.iter().zip(attempt.outcomes) {
         let id = entry.id;
-        match outcome {
-            Outcome::Delivered => tracing::info!(queue_id = id, to = r.address, "relayed"),
+        let (action, status, diagnostic, mta) = match outcome {
+            Outcome::Delivered => {
+                tracing::info!(queue_id = id, to = r.address, "relayed");
+                // RFC 3461 §5.2.2: a smarthost without DSN cannot report success, so we do.
+                let wanted = r.params.notify.is_some_and(|n| n.success) && !attempt.dsn_passed_on;
+                if !wanted {
+                    continue;
+                }
+                (DsnAction::Relayed, "2.0.0".to_owned(), None, remote_mta.clone())
+            }
             Outcome::Temporary(why) if !expired => {
                 tracing::info!(queue_id = id, to = r.address, "deferred: {why}");
                 last_error = Some(why);
                 remaining.push(r.clone());
+                continue;
             }
             // RFC 3463 X.4.7: delivery time expired.
-            Outcome::Temporary(why) => failed.push(failure(r, "5.4.7", format!("delivery time expired: {why}"), None)),
-            Outcome::Permanent { status, reply } => failed.push(failure(r, &status, reply, remote_mta.clone())),
+            Outcome::Temporary(why) => (
+                DsnAction::Failed,
+                "5.4.7".into(),
+                Some(format!("delivery time expired: {why}")),
+                None,
+            ),
+            Outcome::Permanent { status, reply } => (DsnAction::Failed, status, Some(reply), remote_mta.clone()),
+        };
+        if action == DsnAction::Failed {
+            tracing::info!(
+                queue_id = id,
+                to = r.address,
+                "bounced: {}",
+                diagnostic.as_deref().unwrap_or("")
+            );
+            // RFC 3461 §4.1: NOTIFY without FAILURE (NEVER included) asks for no report.
+            if r.params.notify.is_some_and(|n| !n.failure) {
+                continue;
+            }
         }
+        reported.push(ReportedRecipient {
+            address: r.address.clone(),
+            action,
+            orcpt: r.params.orcpt.clone(),
+            status,
+            diagnostic,
+            remote_mta: mta,
+        });
     }
-    for (r, f) in &failed {
-        tracing::info!(
-            queue_id = entry.id,
-            to = r.address,
-            "bounced: {}",
-            f.diagnostic.as_deref().unwrap_or("")
-        );
-    }
+    let failed = reported.iter().any(|r| r.action == DsnAction::Failed);
+    let to = ReportTo {
+        hostname: &settings.hostname,
+        user: &entry.user,
+        sender: &entry.from,
+        envid: entry.params.envid.as_deref(),
+        arrival: entry.created,
+        // RFC 3461 §4.3: RET is about failures; a success report carries the header only.
+        ret: if failed {
+            entry.params.ret.unwrap_or(Ret::Full)
+        } else {
+            Ret::Headers
+        },
+    };
     QueueUpdate {
         remaining,
         next_attempt: settings.schedule.next_attempt(now, entry.attempts + 1),
         last_error,
-        bounce: bounce(settings, entry, message, failed, now),
-    }
-}
-
-fn failure(
-    r: &QueuedRecipient,
-    status: &str,
-    diagnostic: String,
-    mta: Option<String>,
-) -> (QueuedRecipient, FailedRecipient) {
-    let f = FailedRecipient {
-        address: r.address.clone(),
-        orcpt: r.params.orcpt.clone(),
-        status: status.to_owned(),
-        diagnostic: Some(diagnostic),
-        remote_mta: mta,
-    };
-    (r.clone(), f)
-}
-
-/// RFC 3464 report for the failed recipients that asked for one (RFC 3461 §4.1: NOTIFY
-/// without FAILURE, NEVER included, asks for none).
-fn bounce(
-    settings: &RunnerSettings,
-    entry: &QueueEntry,
-    message: &[u8],
-    failed: Vec<(QueuedRecipient, FailedRecipient)>,
-    now: i64,
-) -> Option<Bounce> {
-    let reported: Vec<FailedRecipient> = failed
-        .into_iter()
-        .filter(|(r, _)| r.params.notify.is_none_or(|n| n.failure))
-        .map(|(_, f)| f)
-        .collect();
-    if reported.is_empty() || entry.user.is_empty() {
-        return None;
-    }
-    let unique = format!("{:x}.{:x}.{:x}", now, entry.id, rand::random::<u32>());
-    let report = dsn::failure_report(&dsn::Report {
-        hostname: &settings.hostname,
-        now,
-        unique: &unique,
-        to: &entry.from,
-        envid: entry.params.envid.as_deref(),
-        arrival: entry.created,
-        recipients: &reported,
-        original: message,
-        ret: entry.params.ret.unwrap_or(Ret::Full),
-    });
-    match mime::ingest(report) {
-        Ok((message, structure)) => Some(Bounce {
-            user: entry.user.clone(),
-            message: message.into(),
-            structure: Arc::new(structure),
-        }),
-        Err(e) => {
-            tracing::error!(queue_id = entry.id, "bounce not built: {e}");
-            None
-        }
+        bounce: super::report(&to, &reported, message, now),
     }
 }

@@ -8,10 +8,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::Shared;
 use crate::mime::{self, IngestError, Structure};
+use crate::queue::{self, ReportTo};
 use crate::smtp::addr::Served;
+use crate::smtp::command::Ret;
+use crate::smtp::dsn::{DsnAction, ReportedRecipient};
 use crate::smtp::rewrite::{self, RewriteError, Stamp};
-use crate::smtp::{Envelope, SubmitOutcome};
-use crate::store::{self, NewQueueEntry, QueuedRecipient, StoreError, WriteOp, WriteOutcome};
+use crate::smtp::{Envelope, Recipient, SubmitOutcome};
+use crate::store::{self, Bounce, NewQueueEntry, QueuedRecipient, StoreError, WriteOp, WriteOutcome};
 
 /// What the Received: field says about the connection.
 pub struct Received {
@@ -21,7 +24,7 @@ pub struct Received {
 }
 
 enum Prepared {
-    Ready(Vec<u8>, Arc<Structure>),
+    Ready(Vec<u8>, Arc<Structure>, Option<Bounce>),
     Refused(SubmitOutcome),
 }
 
@@ -48,6 +51,8 @@ pub async fn accept(shared: &Shared, envelope: Envelope, received: Received) -> 
         ..
     } = envelope;
     let (sender, who) = (from.clone(), user.clone());
+    let delivered = success_notices(&recipients);
+    let envid = params.envid.clone();
     let prepared = tokio::task::spawn_blocking(move || {
         let id = format!("{:X}", received.session);
         let unique = format!("{now:x}.{:x}.{:08x}", received.session, rand::random::<u32>());
@@ -62,11 +67,26 @@ pub async fn accept(shared: &Shared, envelope: Envelope, received: Received) -> 
             unique: &unique,
             sender: &sender,
         };
-        prepare(&message, &stamp, &served)
+        match prepare(&message, &stamp, &served) {
+            Prepared::Ready(message, structure, _) => {
+                let to = ReportTo {
+                    hostname: &hostname,
+                    user: &who,
+                    sender: &sender,
+                    envid: envid.as_deref(),
+                    arrival: now,
+                    // RFC 3461 §4.3: RET is about failures; a success report has the header only.
+                    ret: Ret::Headers,
+                };
+                let report = queue::report(&to, &delivered, &message, now);
+                Prepared::Ready(message, structure, report)
+            }
+            refused => refused,
+        }
     })
     .await;
-    let (message, structure) = match prepared {
-        Ok(Prepared::Ready(m, s)) => (m, s),
+    let (message, structure, report) = match prepared {
+        Ok(Prepared::Ready(m, s, r)) => (m, s, r),
         Ok(Prepared::Refused(outcome)) => return outcome,
         Err(_) => return SubmitOutcome::Temporary,
     };
@@ -95,6 +115,7 @@ pub async fn accept(shared: &Shared, envelope: Envelope, received: Received) -> 
             })
             .collect(),
         queue,
+        report,
     };
     match shared.store.write(op).await {
         Ok(WriteOutcome::Submitted(Ok(queue_id))) => {
@@ -120,6 +141,22 @@ pub async fn accept(shared: &Shared, envelope: Envelope, received: Received) -> 
     }
 }
 
+/// RFC 3461 §6.2: local recipients that asked to hear of their delivery.
+fn success_notices(recipients: &[Recipient]) -> Vec<ReportedRecipient> {
+    recipients
+        .iter()
+        .filter(|r| r.params.notify.is_some_and(|n| n.success))
+        .map(|r| ReportedRecipient {
+            address: r.address.clone(),
+            action: DsnAction::Delivered,
+            orcpt: r.params.orcpt.clone(),
+            status: "2.0.0".into(),
+            diagnostic: None,
+            remote_mta: None,
+        })
+        .collect()
+}
+
 /// Blocking: the edits and the parse.
 fn prepare(raw: &[u8], stamp: &Stamp<'_>, served: &Served) -> Prepared {
     if raw.is_empty() {
@@ -134,7 +171,7 @@ fn prepare(raw: &[u8], stamp: &Stamp<'_>, served: &Served) -> Prepared {
         }
     };
     match mime::analyze(&message) {
-        Ok(structure) => Prepared::Ready(message, Arc::new(structure)),
+        Ok(structure) => Prepared::Ready(message, Arc::new(structure), None),
         Err(e) => Prepared::Refused(SubmitOutcome::BadMessage(match e {
             IngestError::NoSeparator => "message has no header/body separator",
             IngestError::Nul => "message contains NUL bytes",

@@ -1,18 +1,39 @@
 //! Delivery status notifications (RFC 3464): the multipart/report a sender finds in their INBOX
-//! when some recipients could not be reached — a human-readable part, the
-//! message/delivery-status part with one block per recipient, and the original message (or
-//! only its header, RFC 3461 §4.3 RET=HDRS). Pure: time and the unique token are passed in.
+//! when some recipients could not be reached, or when they asked to hear of a success
+//! (RFC 3461 NOTIFY=SUCCESS) — a human-readable part, the message/delivery-status part with one
+//! block per recipient, and the original message (or only its header, RFC 3461 §4.3 RET=HDRS).
+//! Pure: time and the unique token are passed in.
 
 use super::date;
 use super::params::{xtext_decode, Ret};
 
+/// RFC 3464 §2.3.3 Action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DsnAction {
+    Failed,
+    Delivered,
+    /// Handed to a server that does not speak DSN (RFC 3461 §5.2.2).
+    Relayed,
+}
+
+impl DsnAction {
+    fn name(self) -> &'static str {
+        match self {
+            DsnAction::Failed => "failed",
+            DsnAction::Delivered => "delivered",
+            DsnAction::Relayed => "relayed",
+        }
+    }
+}
+
 /// One recipient the report is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedRecipient {
+pub struct ReportedRecipient {
     pub address: String,
+    pub action: DsnAction,
     /// RFC 3461 §4.2 ORCPT as sent, `addr-type;xtext`.
     pub orcpt: Option<String>,
-    /// RFC 3463 status, e.g. "5.1.1".
+    /// RFC 3463 status, e.g. "5.1.1" or "2.0.0".
     pub status: String,
     /// What the remote server said, e.g. "550 5.1.1 no such user".
     pub diagnostic: Option<String>,
@@ -31,13 +52,14 @@ pub struct Report<'a> {
     /// RFC 3461 §4.4 ENVID as sent (xtext).
     pub envid: Option<&'a str>,
     pub arrival: i64,
-    pub recipients: &'a [FailedRecipient],
+    pub recipients: &'a [ReportedRecipient],
     pub original: &'a [u8],
     pub ret: Ret,
 }
 
-/// The failure report as a complete message with CRLF line endings.
-pub fn failure_report(r: &Report<'_>) -> Vec<u8> {
+/// The report as a complete message with CRLF line endings.
+pub fn report(r: &Report<'_>) -> Vec<u8> {
+    let failed = r.recipients.iter().any(|f| f.action == DsnAction::Failed);
     let boundary = format!("{}/{}", r.unique, r.hostname);
     let mut out = String::new();
     let mut field = |name: &str, value: &str| {
@@ -48,7 +70,14 @@ pub fn failure_report(r: &Report<'_>) -> Vec<u8> {
     };
     field("From", &format!("Mail Delivery System <MAILER-DAEMON@{}>", r.hostname));
     field("To", &format!("<{}>", r.to));
-    field("Subject", "Undelivered Mail Returned to Sender");
+    field(
+        "Subject",
+        if failed {
+            "Undelivered Mail Returned to Sender"
+        } else {
+            "Successful Mail Delivery Report"
+        },
+    );
     field("Date", &date::rfc5322(r.now));
     field("Message-ID", &format!("<{}@{}>", r.unique, r.hostname));
     // RFC 3834 §5: so that no auto-responder answers it.
@@ -62,7 +91,7 @@ pub fn failure_report(r: &Report<'_>) -> Vec<u8> {
     out.push_str(&format!(
         "--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
     ));
-    human_part(&mut out, r);
+    human_part(&mut out, r, failed);
     out.push_str(&format!(
         "\r\n--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n"
     ));
@@ -73,12 +102,16 @@ pub fn failure_report(r: &Report<'_>) -> Vec<u8> {
     message
 }
 
-fn human_part(out: &mut String, r: &Report<'_>) {
+fn human_part(out: &mut String, r: &Report<'_>, failed: bool) {
     out.push_str(&format!("This is the mail system at host {}.\r\n\r\n", r.hostname));
-    out.push_str("Your message could not be delivered to one or more recipients.\r\n\r\n");
+    if failed {
+        out.push_str("Your message could not be delivered to one or more recipients.\r\n\r\n");
+    } else {
+        out.push_str("Your message was delivered as you asked to be told.\r\n\r\n");
+    }
     for f in r.recipients {
-        let why = f.diagnostic.as_deref().unwrap_or("delivery failed");
-        out.push_str(&format!("<{}>: {}\r\n", f.address, why));
+        let what = f.diagnostic.as_deref().unwrap_or(f.action.name());
+        out.push_str(&format!("<{}>: {}\r\n", f.address, what));
     }
 }
 
@@ -97,7 +130,7 @@ fn status_part(out: &mut String, r: &Report<'_>) {
             out.push_str(&format!("Original-Recipient: {kind}; {addr}\r\n"));
         }
         out.push_str(&format!("Final-Recipient: rfc822; {}\r\n", f.address));
-        out.push_str("Action: failed\r\n");
+        out.push_str(&format!("Action: {}\r\n", f.action.name()));
         out.push_str(&format!("Status: {}\r\n", f.status));
         if let Some(mta) = &f.remote_mta {
             out.push_str(&format!("Remote-MTA: dns; {mta}\r\n"));
@@ -131,15 +164,16 @@ fn original_part(out: &mut Vec<u8>, r: &Report<'_>, boundary: &str) {
 mod tests {
     use super::*;
 
-    fn report(ret: Ret) -> Vec<u8> {
-        let recipients = [FailedRecipient {
+    fn sample(ret: Ret) -> Vec<u8> {
+        let recipients = [ReportedRecipient {
             address: "x@far.example".into(),
+            action: DsnAction::Failed,
             orcpt: Some("rfc822;X+40far.example".into()),
             status: "5.1.1".into(),
             diagnostic: Some("550 5.1.1 no such user".into()),
             remote_mta: Some("smarthost.test".into()),
         }];
-        failure_report(&Report {
+        report(&Report {
             hostname: "mx.test",
             now: 60,
             unique: "b1",
@@ -154,7 +188,7 @@ mod tests {
 
     #[test]
     fn a_report_parses_as_multipart_report() {
-        let bytes = report(Ret::Full);
+        let bytes = sample(Ret::Full);
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(text.contains("Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.test\r\n"));
         assert!(text.contains("Original-Envelope-Id: E+1\r\n"));
@@ -177,7 +211,7 @@ mod tests {
 
     #[test]
     fn ret_hdrs_returns_only_the_header() {
-        let text = String::from_utf8(report(Ret::Headers)).unwrap();
+        let text = String::from_utf8(sample(Ret::Headers)).unwrap();
         assert!(text.contains("Content-Type: text/rfc822-headers\r\n\r\nSubject: hello\r\n"));
         assert!(!text.contains("secret body"));
     }

@@ -93,7 +93,7 @@ pub(crate) fn submit(
     txn: &mut RwTxn<'_>,
     (message, structure): (&[u8], &Structure),
     local: &[Recipient],
-    queue: Option<NewQueueEntry>,
+    (queue, report): (Option<NewQueueEntry>, Option<Bounce>),
     changes: &mut Vec<Change>,
 ) -> Result<Result<Option<QueueId>, Refused>, StoreError> {
     for (index, r) in local.iter().enumerate() {
@@ -105,6 +105,9 @@ pub(crate) fn submit(
         for result in messages::deliver(t, txn, message, structure, local, changes)? {
             result?;
         }
+    }
+    if let Some(report) = report {
+        deliver_report(t, txn, report, changes)?;
     }
     let Some(new) = queue else {
         return Ok(Ok(None));
@@ -161,14 +164,7 @@ pub(crate) fn attempted(
         return Ok(());
     };
     if let Some(bounce) = update.bounce {
-        let inbox = [Recipient {
-            user: bounce.user.clone(),
-            mailbox: "INBOX".into(),
-        }];
-        let delivered = messages::deliver(t, txn, &bounce.message, &bounce.structure, &inbox, changes)?;
-        if let Some(Err(e)) = delivered.first() {
-            tracing::warn!(queue_id = id, user = bounce.user, "bounce not delivered: {e}");
-        }
+        deliver_report(t, txn, bounce, changes)?;
     }
     if update.remaining.is_empty() {
         return delete(t, txn, id).map(|_| ());
@@ -178,6 +174,25 @@ pub(crate) fn attempted(
     entry.last_error = update.last_error;
     entry.attempts += 1;
     put_json(&t.queue, txn, &id.to_be_bytes(), &entry)
+}
+
+/// A delivery status report into its user's INBOX. A user who is gone or over quota loses
+/// it (logged), never the rest of the transaction.
+fn deliver_report(
+    t: &Tables,
+    txn: &mut RwTxn<'_>,
+    report: Bounce,
+    changes: &mut Vec<Change>,
+) -> Result<(), StoreError> {
+    let inbox = [Recipient {
+        user: report.user.clone(),
+        mailbox: "INBOX".into(),
+    }];
+    let delivered = messages::deliver(t, txn, &report.message, &report.structure, &inbox, changes)?;
+    if let Some(Err(e)) = delivered.first() {
+        tracing::warn!(user = report.user, "delivery status report not delivered: {e}");
+    }
+    Ok(())
 }
 
 /// Removes an entry and its bytes; false when there was none.

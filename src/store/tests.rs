@@ -248,7 +248,10 @@ fn store_flags_with_unchanged_since() {
         panic!()
     };
     assert_eq!(modified, vec![2], "2 changed after m1");
-    assert_eq!((changed[0].flags & !records::flags::INTERNAL, changed[0].keywords.len()), (0, 0));
+    assert_eq!(
+        (changed[0].flags & !records::flags::INTERNAL, changed[0].keywords.len()),
+        (0, 0)
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ use heed::RwTxn;
 
 use super::feed::{Change, Feed};
 use super::messages::FlagsChanged;
-use super::queue::{self, NewQueueEntry, QueueId, QueueUpdate, Refused};
+use super::queue::{self, Bounce, NewQueueEntry, QueueId, QueueUpdate, Refused};
 use super::records::{FlagMode, Mailbox, MailboxId, SpecialUse, Uid, User, UserId};
 use super::{mailboxes, messages, users, Inner, StoreError, Tables};
 use crate::auth::scram::ScramCredentials;
@@ -138,6 +138,8 @@ pub enum WriteOp {
         structure: Arc<Structure>,
         local: Vec<Recipient>,
         queue: Option<NewQueueEntry>,
+        /// RFC 3461 NOTIFY=SUCCESS: the "delivered" report for the submitter's INBOX.
+        report: Option<Bounce>,
     },
     /// The outcome of one delivery attempt of a queued message.
     QueueAttempted {
@@ -306,7 +308,10 @@ fn apply(t: &Tables, txn: &mut RwTxn<'_>, op: WriteOp, changes: &mut Vec<Change>
             structure,
             local,
             queue,
-        } => queue::submit(t, txn, (&message, &structure), &local, queue, changes).map(WriteOutcome::Submitted),
+            report,
+        } => {
+            queue::submit(t, txn, (&message, &structure), &local, (queue, report), changes).map(WriteOutcome::Submitted)
+        }
         WriteOp::QueueAttempted { id, update } => {
             queue::attempted(t, txn, id, update, changes).map(|()| WriteOutcome::Done)
         }

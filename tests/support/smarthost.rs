@@ -35,6 +35,8 @@ pub struct Script {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// AUTH PLAIN must be given with this user and password.
     pub auth: Option<(String, String)>,
+    /// Do not offer DSN (RFC 3461), so success reports are the relaying server's job.
+    pub no_dsn: bool,
 }
 
 #[derive(Default)]
@@ -164,7 +166,7 @@ fn serve(tcp: TcpStream, script: &Script, log: &Mutex<Log>) -> io::Result<()> {
             if script.auth.is_some() {
                 w.say("250-AUTH PLAIN")?;
             }
-            w.say("250 DSN")?;
+            w.say(if script.no_dsn { "250 HELP" } else { "250 DSN" })?;
         } else if upper == "STARTTLS" {
             let (cert, key) = script.tls.clone().expect("offered only with TLS");
             w.say("220 2.0.0 go ahead")?;

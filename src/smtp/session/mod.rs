@@ -53,6 +53,8 @@ pub struct Recipient {
     pub address: String,
     pub user: String,
     pub mailbox: String,
+    /// RFC 3461 NOTIFY/ORCPT (submission only).
+    pub params: RcptParams,
 }
 
 /// A recipient elsewhere, for the outbound queue.

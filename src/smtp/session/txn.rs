@@ -83,7 +83,8 @@ impl Session {
             line(out, refusal);
             return Action::Continue;
         }
-        if let Some(recipient) = self.local_recipient(&to) {
+        if let Some(mut recipient) = self.local_recipient(&to) {
+            recipient.params = params;
             self.state = State::Checking(txn);
             return Action::CheckRecipient(recipient);
         }
@@ -113,6 +114,7 @@ impl Session {
             } else {
                 detail.to_owned()
             },
+            params: RcptParams::default(),
         })
     }
 
