@@ -1,8 +1,9 @@
-//! ringmail: a mail access server — POP3 and LMTP today, IMAP4 and submission next — built as
-//! per-core io_uring event loops over an LMDB store.
+//! ringmail: a mail access server — IMAP4, POP3, SMTP submission with an outbound queue, and
+//! LMTP — built as per-core io_uring event loops over an LMDB store.
 //!
-//! The protocol modules (`pop3`, `smtp`) are sans-I/O: bytes and events in, bytes and actions
-//! out. Only `runtime` names tokio-uring and only `store` names heed.
+//! The protocol modules (`imap`, `pop3`, `smtp`) are sans-I/O: bytes and events in, bytes and
+//! actions out. Only `runtime` names tokio-uring and only `store` names heed; the outbound
+//! queue's relay (`queue`) runs on a thread of its own with blocking std::net I/O.
 
 pub mod admin;
 pub mod auth;
