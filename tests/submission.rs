@@ -139,7 +139,10 @@ fn readme_lists_the_ehlo_keywords_the_server_offers() {
     let server = start("");
     let offered = server.smtp_tls().caps.join(" ");
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    assert!(readme.lines().any(|l| l == offered), "README.md does not list: {offered}");
+    assert!(
+        readme.lines().any(|l| l == offered),
+        "README.md does not list: {offered}"
+    );
 }
 
 #[test]
