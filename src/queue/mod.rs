@@ -48,6 +48,15 @@ impl Schedule {
 #[derive(Clone)]
 pub struct Waker(mpsc::Sender<()>);
 
+/// The runner's end of the wake-ups.
+pub struct Wakeups(pub(crate) mpsc::Receiver<()>);
+
+/// The wake-up channel, made before the runner starts so sessions can hold the waker.
+pub fn waker() -> (Waker, Wakeups) {
+    let (tx, rx) = mpsc::channel();
+    (Waker(tx), Wakeups(rx))
+}
+
 impl Waker {
     pub fn wake(&self) {
         let _ = self.0.send(());

@@ -11,7 +11,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
 use super::relay::{self, Attempt, Outcome, Relay};
-use super::{ReportTo, Schedule, Waker, POLL};
+use super::{ReportTo, Schedule, Wakeups, POLL};
 use crate::config::Config;
 use crate::smtp::command::Ret;
 use crate::smtp::dsn::{DsnAction, ReportedRecipient};
@@ -85,13 +85,12 @@ fn tls_config(ca: Option<&std::path::Path>) -> Option<Arc<ClientConfig>> {
     Some(Arc::new(config))
 }
 
-/// Starts the runner thread; the returned waker makes it look at the queue at once.
-pub fn spawn(store: Store, settings: RunnerSettings) -> std::io::Result<Waker> {
-    let (tx, rx) = mpsc::channel();
+/// Starts the runner thread; a wake-up makes it look at the queue at once.
+pub fn spawn(store: Store, settings: RunnerSettings, wakeups: Wakeups) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("ringmail-queue".into())
-        .spawn(move || run(&store, &settings, &rx))?;
-    Ok(Waker(tx))
+        .spawn(move || run(&store, &settings, &wakeups.0))?;
+    Ok(())
 }
 
 fn unix_now() -> i64 {

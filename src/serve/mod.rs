@@ -99,8 +99,7 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
     } else {
         None
     };
-    // On start the runner tries every entry that is due: the queue survives restarts.
-    let queue = crate::queue::spawn(store.clone(), crate::queue::RunnerSettings::from_config(&config))?;
+    let (queue, wakeups) = crate::queue::waker();
     let shared = Arc::new(Shared {
         submission_limits: ConnectionLimits::new(LimitSettings {
             max_connections: config.submission.max_connections,
@@ -148,6 +147,14 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
             failure.get_or_insert(e);
         }
     }
+    if failure.is_none() {
+        // Only now, with every listener ours: on start the runner tries every entry that is
+        // due, so the queue survives restarts.
+        let runner = crate::queue::RunnerSettings::from_config(&shared.config);
+        failure = crate::queue::spawn(shared.store.clone(), runner, wakeups)
+            .err()
+            .map(ServeError::from);
+    }
     if let Some(e) = failure {
         shutdown.trigger();
         for w in workers {
@@ -192,6 +199,8 @@ fn ensure_ports_free(config: &Config) -> Result<(), ServeError> {
         &c.imap.listen_tls,
         &c.pop3.listen,
         &c.pop3.listen_tls,
+        &c.submission.listen,
+        &c.submission.listen_tls,
         &c.lmtp.listen,
     ];
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
