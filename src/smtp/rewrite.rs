@@ -87,29 +87,30 @@ fn header_end(message: &[u8]) -> Option<usize> {
 }
 
 fn split_fields(header: &[u8]) -> Vec<Field<'_>> {
-    let mut fields: Vec<Field<'_>> = Vec::new();
+    // (name, where the field starts, where it ends so far)
+    let mut spans: Vec<(&[u8], usize, usize)> = Vec::new();
     let mut start = 0;
     while start < header.len() {
         let end = memchr::memchr(b'\n', &header[start..]).map_or(header.len(), |i| start + i + 1);
         let line = &header[start..end];
         let continues = matches!(line.first(), Some(b' ' | b'\t'));
-        match fields.last_mut() {
+        match spans.last_mut() {
             // RFC 5322 §2.2.3: a folded line belongs to the field before it.
-            Some(last) if continues => {
-                let from = last.raw.as_ptr() as usize - header.as_ptr() as usize;
-                last.raw = &header[from..end];
-            }
+            Some(last) if continues => last.2 = end,
             _ => {
                 let name = line.split(|&b| b == b':').next().unwrap_or_default();
-                fields.push(Field {
-                    name: name.trim_ascii_end(),
-                    raw: line,
-                });
+                spans.push((name.trim_ascii_end(), start, end));
             }
         }
         start = end;
     }
-    fields
+    spans
+        .into_iter()
+        .map(|(name, from, to)| Field {
+            name,
+            raw: &header[from..to],
+        })
+        .collect()
 }
 
 fn check_from(field: &Field<'_>, user: &str, served: &Served) -> Result<(), RewriteError> {

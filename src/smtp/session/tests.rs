@@ -326,3 +326,84 @@ fn oversized_data_gets_one_reply_in_submission() {
     assert_eq!(action, Action::Continue);
     assert_eq!(out, "552 5.3.4 message size exceeds fixed maximum message size\r\n");
 }
+
+/// A driver without sockets: the framer and the session, as `serve::submission` runs them,
+/// with every lookup and login succeeding. Returns the replies and the messages submitted.
+fn drive(pieces: &[&[u8]]) -> (String, Vec<Vec<u8>>) {
+    use crate::net::{Frame, Framer};
+    let mut s = submission(LoginType::SecureLogin, true);
+    s.tls_started();
+    let mut framer = Framer::new(2048);
+    let (mut out, mut messages) = (Vec::new(), Vec::new());
+    for piece in pieces {
+        framer.read_buffer().extend_from_slice(piece);
+        loop {
+            let mut action = if s.in_data() {
+                let (used, action) = s.data(framer.pending(), &mut out);
+                framer.consume(used);
+                if action == Action::Continue && s.in_data() {
+                    break;
+                }
+                action
+            } else {
+                match framer.next_line() {
+                    Frame::Line(l) => s.on_line(l, &mut out),
+                    Frame::TooLong => s.too_long(&mut out),
+                    Frame::NeedMore => break,
+                }
+            };
+            loop {
+                action = match action {
+                    Action::Login(_) => s.login_result(Ok("bob".into()), &mut out),
+                    Action::CheckRecipient(r) => s.recipient_result(r, true, &mut out),
+                    Action::Submit(env) => {
+                        messages.push(env.message);
+                        s.submit_result(SubmitOutcome::Accepted { queue_id: None }, &mut out)
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+    (String::from_utf8(out).unwrap(), messages)
+}
+
+#[test]
+fn a_pipelined_script_gives_the_same_replies_at_every_split() {
+    let wire: &[u8] = b"EHLO c\r\nAUTH PLAIN AGJvYgBwdw==\r\nMAIL FROM:<bob@example.org>\r\n\
+        RCPT TO:<carol@example.org>\r\nRCPT TO:<x@far.example>\r\nDATA\r\nSubject: x\r\n\r\n..dot\r\n.\r\n\
+        MAIL FROM:<bob@example.org>\r\nRCPT TO:<carol@example.org>\r\nBDAT 4\r\nab\r\nBDAT 3 LAST\r\n.yzNOOP\r\n";
+    let (replies, messages) = drive(&[wire]);
+    assert_eq!(
+        messages,
+        [b"Subject: x\r\n\r\n.dot\r\n".to_vec(), b"ab\r\n.yz".to_vec()]
+    );
+    assert_eq!(
+        replies.lines().filter(|l| l.starts_with("250 ")).count(),
+        10,
+        "{replies}"
+    );
+    for cut in 0..=wire.len() {
+        assert_eq!(
+            drive(&[&wire[..cut], &wire[cut..]]),
+            (replies.clone(), messages.clone()),
+            "cut {cut}"
+        );
+    }
+}
+
+#[test]
+fn garbage_never_panics() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let alphabet: &[u8] = b"EHLO MAIL FROM:<> RCPT TO:<a@b> DATA BDAT 3 LAST AUTH PLAIN = * . \r\n\0\xff";
+    for _ in 0..300 {
+        let mut input = Vec::new();
+        for _ in 0..200 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            input.push(alphabet[(seed % alphabet.len() as u64) as usize]);
+        }
+        drive(&[b"EHLO c\r\nAUTH PLAIN AGJvYgBwdw==\r\n", &input]);
+    }
+}
