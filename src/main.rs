@@ -93,6 +93,9 @@ struct SetArgs {
     pop: Option<Switch>,
     #[arg(long)]
     imap: Option<Switch>,
+    /// SMTP submission.
+    #[arg(long)]
+    smtp: Option<Switch>,
     #[arg(long)]
     admin: Option<Switch>,
     /// Storage quota in bytes; 0 removes it.
@@ -165,6 +168,7 @@ fn user_command(config: &Config, cmd: UserCommand) -> Result<()> {
             let patch = UserPatch {
                 pop: a.pop.map(bool::from),
                 imap: a.imap.map(bool::from),
+                smtp: a.smtp.map(bool::from),
                 admin: a.admin.map(bool::from),
                 quota: a.quota.map(|q| (q > 0).then_some(q)),
                 home: a.home.map(|h| (!h.is_empty()).then_some(h)),

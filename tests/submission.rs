@@ -198,6 +198,12 @@ fn login_policy_before_and_after_tls() {
         250
     );
     assert_eq!(inbox(&server, "alice").len(), 2);
+    // The per-user switch for submission.
+    server.set_user("bob", &["--smtp", "off"]);
+    let mut c = server.smtp_tls();
+    let off = c.auth_plain("bob", PASSWORD).unwrap();
+    assert_eq!(off.code, 535);
+    assert_eq!(off.text, "5.7.8 SMTP submission access is disabled for this account");
     // plain-text-login: AUTH is offered and works before TLS.
     let open = start("login_type = \"plain-text-login\"");
     let mut c = open.smtp_plain();

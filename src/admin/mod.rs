@@ -124,11 +124,12 @@ pub fn user_list(config: &Config) -> Result<()> {
     let store = open(config)?;
     for user in store.snapshot()?.users()? {
         println!(
-            "{}\tpop={}\timap={}\tadmin={}",
+            "{}\tpop={}\timap={}\tadmin={}\tsmtp={}",
             user.name,
             on_off(user.pop),
             on_off(user.imap),
-            yes_no(user.admin)
+            yes_no(user.admin),
+            on_off(user.smtp)
         );
     }
     Ok(())
@@ -150,6 +151,7 @@ fn print_user(store: &Store, user: &User) -> Result<()> {
     println!("admin: {}", yes_no(user.admin));
     println!("pop: {}", on_off(user.pop));
     println!("imap: {}", on_off(user.imap));
+    println!("smtp: {}", on_off(user.smtp));
     match user.quota {
         Some(q) => println!("quota: {q}"),
         None => println!("quota: none"),

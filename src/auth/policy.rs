@@ -41,6 +41,7 @@ pub fn may_open(user: &User, protocol: Protocol) -> Result<(), Refusal> {
         Protocol::Pop3 | Protocol::Imap if user.admin => Err(Refusal::Admin(protocol)),
         Protocol::Pop3 if !user.pop => Err(Refusal::Disabled(protocol)),
         Protocol::Imap if !user.imap => Err(Refusal::Disabled(protocol)),
+        Protocol::Submission if !user.smtp => Err(Refusal::Disabled(protocol)),
         _ => Ok(()),
     }
 }
@@ -59,6 +60,7 @@ mod tests {
             admin: false,
             pop: true,
             imap: true,
+            smtp: true,
             quota: None,
             home: None,
         }
@@ -81,5 +83,8 @@ mod tests {
         u.admin = true;
         assert_eq!(may_open(&u, Protocol::Imap), Err(Refusal::Admin(Protocol::Imap)));
         assert_eq!(may_open(&u, Protocol::Submission), Ok(()));
+        u.smtp = false;
+        let off = may_open(&u, Protocol::Submission);
+        assert_eq!(off, Err(Refusal::Disabled(Protocol::Submission)));
     }
 }

@@ -23,10 +23,17 @@ pub struct User {
     pub admin: bool,
     pub pop: bool,
     pub imap: bool,
+    /// SMTP submission switch; records written before it existed have it on.
+    #[serde(default = "on")]
+    pub smtp: bool,
     /// Storage quota in bytes (RFC 9208 STORAGE is in KiB; converted at the edge).
     pub quota: Option<u64>,
     /// The back end holding this mailbox, for proxies (DESIGN.md §7). None: this server.
     pub home: Option<String>,
+}
+
+fn on() -> bool {
+    true
 }
 
 /// RFC 6154 special-use attributes of the folders every user starts with.

@@ -21,6 +21,7 @@ pub(crate) fn add_user(t: &Tables, txn: &mut RwTxn<'_>, new: NewUser) -> Result<
         admin: new.admin,
         pop: true,
         imap: true,
+        smtp: true,
         quota: None,
         home: None,
     };
@@ -60,6 +61,9 @@ pub(crate) fn update_user(t: &Tables, txn: &mut RwTxn<'_>, name: &str, patch: Us
     }
     if let Some(v) = patch.pop {
         user.pop = v;
+    }
+    if let Some(v) = patch.smtp {
+        user.smtp = v;
     }
     if let Some(v) = patch.imap {
         user.imap = v;

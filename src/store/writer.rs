@@ -41,6 +41,7 @@ pub struct UserPatch {
     pub admin: Option<bool>,
     pub pop: Option<bool>,
     pub imap: Option<bool>,
+    pub smtp: Option<bool>,
     pub quota: Option<Option<u64>>,
     pub home: Option<Option<String>>,
 }
