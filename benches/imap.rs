@@ -1,5 +1,6 @@
 //! Micro-benchmarks of IMAP's hot paths: command parsing, FETCH rendering (ENVELOPE,
-//! BODYSTRUCTURE, BODY[]) from the stored structure, and SEARCH over a 100,000-message mailbox.
+//! BODYSTRUCTURE, BODY[]) from the stored structure, and SEARCH, SORT and THREAD over a
+//! 100,000-message mailbox.
 //!
 //! Run: `cargo bench --bench imap`. Figures are relative: compare runs on the same machine.
 
@@ -181,5 +182,91 @@ fn search(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parse, render, search);
+fn candidate<'a>(samples: &'a [Structure], i: usize, r: &'a MessageRecord) -> ringmail::imap::sort::SortCandidate<'a> {
+    ringmail::imap::sort::SortCandidate {
+        seq: i as u32 + 1,
+        uid: i as u32 + 1,
+        record: r,
+        structure: Some(&samples[i % samples.len()]),
+    }
+}
+
+/// SORT and THREAD over 100,000 messages with a few hundred distinct subjects and threads.
+fn sort_and_thread(c: &mut Criterion) {
+    use ringmail::imap::sort::Sorter;
+    use ringmail::imap::thread::Threader;
+    use ringmail::imap::types::{SortCriterion, SortKey, ThreadAlgorithm};
+    const N: u32 = 100_000;
+    let samples: Vec<Structure> = (0..400)
+        .map(|i| {
+            let subject = if i % 3 == 0 {
+                format!("Re: topic {}", i / 3)
+            } else {
+                format!("topic {i}")
+            };
+            ringmail::mime::ingest(message(&subject, 2)).unwrap().1
+        })
+        .collect();
+    let records: Vec<MessageRecord> = (1..=N).map(|i| record(4096, i)).collect();
+    let mut g = c.benchmark_group("sort_100k");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(N as u64));
+    let criteria = [
+        (
+            "subject",
+            vec![SortCriterion {
+                reverse: false,
+                key: SortKey::Subject,
+            }],
+        ),
+        (
+            "reverse_date",
+            vec![SortCriterion {
+                reverse: true,
+                key: SortKey::Date,
+            }],
+        ),
+        (
+            "from_then_size",
+            vec![
+                SortCriterion {
+                    reverse: false,
+                    key: SortKey::From,
+                },
+                SortCriterion {
+                    reverse: false,
+                    key: SortKey::Size,
+                },
+            ],
+        ),
+    ];
+    for (name, criteria) in &criteria {
+        g.bench_function(*name, |b| {
+            b.iter(|| {
+                let mut sorter = Sorter::new(criteria, true);
+                for (i, r) in records.iter().enumerate() {
+                    sorter.push(&candidate(&samples, i, r));
+                }
+                black_box(sorter.finish().len())
+            })
+        });
+    }
+    for (name, algorithm) in [
+        ("thread_references", ThreadAlgorithm::References),
+        ("thread_orderedsubject", ThreadAlgorithm::OrderedSubject),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut threader = Threader::new(algorithm, true);
+                for (i, r) in records.iter().enumerate() {
+                    threader.push(&candidate(&samples, i, r));
+                }
+                black_box(threader.finish().len())
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, parse, render, search, sort_and_thread);
 criterion_main!(benches);
