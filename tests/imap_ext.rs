@@ -456,3 +456,30 @@ fn binary_append() {
         r.lines()
     );
 }
+
+#[test]
+fn utf8_accept() {
+    let server = setup(0);
+    let mut c = server.imap_login("bob");
+    let r = c.cmd("ENABLE UTF8=ACCEPT").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* ENABLED UTF8=ACCEPT"), "{:?}", r.lines());
+    c.cmd("CREATE \"Отправленные\"").unwrap().expect_ok().unwrap();
+    let msg = "Subject: привет\r\nFrom: Ünïcode <u@example.org>\r\n\r\nтело\r\n".as_bytes();
+    let wire = [
+        format!("u1 APPEND \"Отправленные\" UTF8 (~{{{}+}}\r\n", msg.len()).into_bytes(),
+        msg.to_vec(),
+        b")\r\n".to_vec(),
+    ]
+    .concat();
+    c.t.send_raw(&wire).unwrap();
+    assert!(c.finish("u1").unwrap().ok());
+    let r = c
+        .cmd("STATUS \"Отправленные\" (MESSAGES)")
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    assert!(has(&r, "(MESSAGES 1)"), "{:?}", r.lines());
+    c.cmd("SELECT \"Отправленные\"").unwrap().expect_ok().unwrap();
+    let r = c.cmd("SEARCH SUBJECT \"привет\"").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* SEARCH 1"), "{:?}", r.lines());
+}

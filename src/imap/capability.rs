@@ -95,6 +95,7 @@ const AUTHENTICATED: &[&str] = &[
     "OBJECTID",
     "SAVEDATE",
     "BINARY",
+    "UTF8=ACCEPT",
 ];
 
 /// The CAPABILITY response body (without "* CAPABILITY").

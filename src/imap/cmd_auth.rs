@@ -80,6 +80,9 @@ impl Session {
             } else if cap.eq_ignore_ascii_case("IMAP4rev2") && !user.enabled.imap4rev2 {
                 user.enabled.imap4rev2 = true;
                 line.push_str(" IMAP4rev2");
+            } else if cap.eq_ignore_ascii_case("UTF8=ACCEPT") && !user.enabled.utf8 {
+                user.enabled.utf8 = true;
+                line.push_str(" UTF8=ACCEPT");
             } else if cap.eq_ignore_ascii_case("QRESYNC") && !user.enabled.qresync {
                 user.enabled.qresync = true;
                 user.enabled.condstore = true;

@@ -645,7 +645,7 @@ impl Session {
         let (mailbox, read_only, first_recent) = (sel.mailbox, sel.read_only, sel.first_recent);
         let opts = FetchOptions {
             imap4rev2: self.enabled().imap4rev2,
-            utf8: false,
+            utf8: self.enabled().utf8,
             condstore: self.enabled().condstore,
             read_only,
         };

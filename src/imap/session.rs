@@ -84,6 +84,8 @@ pub struct Enabled {
     pub qresync: bool,
     /// RFC 9051: UTF-8 mailbox names, no \Recent, ESEARCH answers.
     pub imap4rev2: bool,
+    /// RFC 6855 UTF8=ACCEPT: UTF-8 mailbox names and quoted strings.
+    pub utf8: bool,
 }
 
 pub(crate) struct User {
@@ -199,7 +201,7 @@ impl Session {
     /// A client's mailbox name as stored: modified UTF-7 for IMAP4rev1 (RFC 3501 §5.1.3),
     /// UTF-8 once IMAP4rev2 is enabled (RFC 9051 §5.1).
     pub(crate) fn decode_name(&self, name: &str) -> Result<String, super::mutf7::Invalid> {
-        if self.enabled().imap4rev2 {
+        if self.enabled().imap4rev2 || self.enabled().utf8 {
             if name.chars().any(char::is_control) {
                 return Err(super::mutf7::Invalid);
             }
@@ -210,7 +212,7 @@ impl Session {
 
     /// A stored mailbox name as this client reads it.
     pub(crate) fn encode_name(&self, name: &str) -> String {
-        if self.enabled().imap4rev2 {
+        if self.enabled().imap4rev2 || self.enabled().utf8 {
             name.to_owned()
         } else {
             super::mutf7::encode(name)

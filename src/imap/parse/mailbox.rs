@@ -262,10 +262,22 @@ pub(super) fn append(c: &mut Cursor) -> Result<Command> {
             date = Some(c.date_time()?);
             c.sp()?;
         }
-        if !matches!(c.peek(), Some(b'{' | b'~')) {
+        // RFC 6855 §4: append-data =/ "UTF8" SP "(" literal8 ")".
+        let utf8 = c.next_word_is("UTF8");
+        if utf8 {
+            c.word();
+            c.sp()?;
+            c.expect(b'(', "expected ( after UTF8")?;
+            if c.peek() != Some(b'~') {
+                return Err(Syntax("UTF8 data must be a literal8"));
+            }
+        } else if !matches!(c.peek(), Some(b'{' | b'~')) {
             return Err(Syntax("expected the message as a literal"));
         }
         let (message, binary) = c.literal_any()?;
+        if utf8 {
+            c.expect(b')', "expected ) after the UTF8 literal")?;
+        }
         messages.push(AppendMessage {
             flags,
             date,
