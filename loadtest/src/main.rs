@@ -1,11 +1,13 @@
-//! `loadtest`: the load harness behind BENCHMARKS.md. Four subcommands:
+//! `loadtest`: the load harness behind BENCHMARKS.md. Five subcommands:
 //!
 //! - `seed` fills mailboxes over LMTP with generated messages;
 //! - `bulk` measures POP3 download throughput (plaintext and implicit TLS) beside a raw
 //!   loopback TCP transfer measured in the same run (DESIGN.md §8: figures are ratios);
 //! - `imap-bulk` measures IMAP download throughput (`FETCH 1:* BODY.PEEK[]`, plaintext and
 //!   implicit TLS) the same way, beside raw loopback TCP;
-//! - `deliver` measures LMTP delivery rate and latency with concurrent connections.
+//! - `deliver` measures LMTP delivery rate and latency with concurrent connections;
+//! - `submit` measures SMTP submission rate and latency with concurrent logged-in clients
+//!   over TLS.
 //!
 //! It only ever connects to loopback addresses, and every loop is bounded by a count and by
 //! `--timeout`. Errors end the run with one line on stderr and a non-zero exit status.
@@ -42,6 +44,9 @@ enum Command {
     ImapBulk(scenario::imap_bulk::ImapBulkArgs),
     /// LMTP delivery rate and per-message latency with concurrent clients.
     Deliver(scenario::deliver::DeliverArgs),
+    /// SMTP submission rate and per-message latency: concurrent clients over TLS, each
+    /// logged in as its own user, submitting to local recipients.
+    Submit(scenario::submit::SubmitArgs),
 }
 
 /// Options every scenario takes.
@@ -88,6 +93,7 @@ fn main() -> ExitCode {
         Command::Bulk(args) => scenario::bulk::run(&args),
         Command::ImapBulk(args) => scenario::imap_bulk::run(&args),
         Command::Deliver(args) => scenario::deliver::deliver(&args),
+        Command::Submit(args) => scenario::submit::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
