@@ -16,6 +16,7 @@ use std::cell::{Cell, RefCell};
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::{ServerConfig, ServerConnection};
 
@@ -27,6 +28,10 @@ use crate::runtime::io::Stream;
 pub const TLS_READ_BULK: usize = 17 * 1024;
 /// Ciphertext read size while a connection waits (rustls takes records in pieces).
 pub const TLS_READ_IDLE: usize = 512;
+/// A read still waiting after this long gives back the ciphertext buffer. Not at once: a
+/// pipelining client's next commands usually arrive within microseconds, and reallocating
+/// (and faulting in) a buffer of a megabyte per batch costs as much as another copy.
+const KEEP_BUFFERS_WHILE_READING: Duration = Duration::from_millis(50);
 
 pub struct Conn {
     stream: Stream,
@@ -125,8 +130,29 @@ impl Conn {
     /// Appends the client's bytes to `dst`, decrypted and decompressed. Returns 0 at end of
     /// stream. If this future is dropped, the connection must be closed.
     pub async fn read(&self, dst: &mut Vec<u8>) -> io::Result<usize> {
-        // Whatever ciphertext buffer the last write left is not kept while the client thinks.
+        let read = std::pin::pin!(self.read_inner(dst));
+        if self.tls_out_capacity() == 0 {
+            return read.await;
+        }
+        let mut read = read;
+        tokio::select! {
+            biased;
+            n = &mut read => return n,
+            () = tokio::time::sleep(KEEP_BUFFERS_WHILE_READING) => {}
+        }
+        // The client is thinking: the ciphertext buffer is not parked meanwhile.
         self.tls_out.take();
+        read.await
+    }
+
+    fn tls_out_capacity(&self) -> usize {
+        let out = self.tls_out.take();
+        let capacity = out.capacity();
+        self.tls_out.set(out);
+        capacity
+    }
+
+    async fn read_inner(&self, dst: &mut Vec<u8>) -> io::Result<usize> {
         self.reading.set(true);
         let _reading = ReadingGuard(&self.reading);
         if !self.is_compressed() {
@@ -289,6 +315,7 @@ impl Conn {
         if gather.is_empty() {
             return Ok(());
         }
+        let plaintext = gather.len();
         let pieces = gather.take();
         if self.is_compressed() {
             let mut data = Vec::with_capacity(pieces.iter().map(|p| p.len()).sum());
@@ -318,6 +345,10 @@ impl Conn {
             }
             drop(slices);
             gather.recycle(pieces);
+            // Room for it all at once: growing by doubling would copy it again.
+            let mut out = self.tls_out.take();
+            out.reserve(ciphertext_room(plaintext));
+            self.tls_out.set(out);
             self.take_ciphertext(tls)?
         };
         self.send_ciphertext(out).await
@@ -350,6 +381,12 @@ impl Conn {
         }
         self.stream.shutdown();
     }
+}
+
+/// Ciphertext for `plaintext` bytes: records of at most 16 KiB, each with at most 29 bytes of
+/// header, explicit nonce and tag (TLS 1.2 AES-GCM; TLS 1.3 needs 22).
+fn ciphertext_room(plaintext: usize) -> usize {
+    plaintext + plaintext.div_ceil(16 * 1024) * 29 + 64
 }
 
 /// Marks the end of a read, however it ends (a dropped read future included).
