@@ -41,7 +41,7 @@ cleanup() {
 trap cleanup EXIT
 
 # A port nobody listens on, from the kernel (a fixed port could be taken; ringmail refuses
-# to start on a port someone already listens on).
+# to start on a port someone already listens on). Every listener gets one, defaults included.
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -55,6 +55,8 @@ start_server() {
     POP3_PORT=$(free_port)
     POP3S_PORT=$(free_port)
     LMTP_PORT=$(free_port)
+    SUBMISSION_PORT=$(free_port)
+    SUBMISSIONS_PORT=$(free_port)
     CONFIG=$dir/ringmail.toml
     cat >"$CONFIG" <<CONF
 [server]
@@ -75,6 +77,11 @@ login_type = "plain-text-login"
 [lmtp]
 listen = ["127.0.0.1:$LMTP_PORT"]
 max_message_size = 52428800
+
+# Not measured here; on free ports so the defaults (10587, 10465) cannot clash.
+[submission]
+listen = ["127.0.0.1:$SUBMISSION_PORT"]
+listen_tls = ["127.0.0.1:$SUBMISSIONS_PORT"]
 CONF
     "$BIN/ringmail" serve --config "$CONFIG" >"$dir/server.log" 2>&1 &
     SERVER_PID=$!
@@ -134,7 +141,10 @@ add_user() {
 
 echo "== machine"
 echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(uname -sr)"
-echo "ringmail at $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- src || echo ' (with uncommitted changes under src/)')"
+echo "ringmail at commit $(git -C "$ROOT" rev-parse --short HEAD)"
+if ! git -C "$ROOT" diff --quiet HEAD -- src; then
+    echo "built with uncommitted changes in: $(git -C "$ROOT" diff --name-only HEAD -- src | tr '\n' ' ')"
+fi
 
 echo "== IMAP bulk download: seed $MESSAGES x $SIZE bytes into INBOX, then FETCH 1:* BODY.PEEK[]"
 start_server imap
