@@ -125,17 +125,41 @@ idle_percent() {
 }
 
 # Before a measurement: wait (at most IDLE_WAIT seconds) for the machine to be at least 90 %
-# idle, so a build running beside the benchmark does not end up in its figures; then say
-# how idle it was.
+# idle for 3 seconds in a row, so a build running beside the benchmark does not end up in
+# its figures; then say how idle it was, and how long a 4 KiB write and fsync takes right
+# now (every submitted or delivered message waits for one, shared by a group commit).
 load() {
-    local idle waited=0
-    idle=$(idle_percent)
-    while [ "$idle" -lt 90 ] && [ "$waited" -lt "$IDLE_WAIT" ]; do
-        sleep 4
-        waited=$((waited + 5))
+    local idle quiet=0 waited=0
+    while [ "$quiet" -lt 3 ] && [ "$waited" -lt "$IDLE_WAIT" ]; do
         idle=$(idle_percent)
+        waited=$((waited + 1))
+        if [ "$idle" -ge 90 ]; then
+            quiet=$((quiet + 1))
+        else
+            quiet=0
+            sleep 2
+            waited=$((waited + 2))
+        fi
     done
-    echo "machine ${idle} % idle before this measurement (waited ${waited} s); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "machine ${idle} % idle before this measurement (waited ${waited} s); load average $(cut -d' ' -f1-3 /proc/loadavg); $(fsync_probe)"
+}
+
+# 100 writes of 4 KiB to a file in the work directory, each followed by fsync.
+fsync_probe() {
+    python3 - "$WORK/fsync-probe" <<'PY'
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+times = []
+for _ in range(100):
+    t = time.perf_counter()
+    os.write(fd, b"x" * 4096)
+    os.fsync(fd)
+    times.append(time.perf_counter() - t)
+os.close(fd)
+os.unlink(sys.argv[1])
+times.sort()
+print(f"4 KiB write+fsync: mean {1e3 * sum(times) / len(times):.2f} ms, p90 {1e3 * times[89]:.2f} ms, max {1e3 * times[-1]:.2f} ms")
+PY
 }
 
 # USERS users user0.., all with $PASSWORD (addresses userN@example.org).
