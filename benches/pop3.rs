@@ -48,7 +48,7 @@ fn deliver(store: &Store, raw: Vec<u8>) -> WriteOutcome {
     let (body, structure) = ringmail::mime::ingest(raw).unwrap();
     store
         .write_blocking(WriteOp::Deliver {
-            message: body.into(),
+            message: body,
             structure: Arc::new(structure),
             recipients: vec![Recipient {
                 user: "bob".into(),

@@ -649,7 +649,7 @@ impl Session {
         };
         let (flags, keywords, internal_date) = std::mem::take(&mut p.current);
         p.ready.push(NewMessage {
-            message: message.into(),
+            message,
             structure: Arc::new(structure),
             flags,
             keywords,

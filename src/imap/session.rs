@@ -331,7 +331,8 @@ impl Session {
             }
             Read::Command(raw) => {
                 self.log = Some(redacted(&raw));
-                match parse::parse_command(&raw) {
+                // The raw command is given away, so an APPEND's message is moved, not copied.
+                match parse::parse_command_owned(raw) {
                     Ok((tag, command)) => self.dispatch(tag, command, ctx, out),
                     Err(ParseError { tag, message }) => {
                         tagged(out, tag.as_deref().unwrap_or("*"), "BAD", &message);

@@ -252,6 +252,9 @@ pub struct AppendMessage {
     pub message: Vec<u8>,
     /// Sent as `~{n}` (RFC 3516 literal8): may contain NUL.
     pub binary: bool,
+    /// Where the message lies in the raw command when the parser was asked not to copy it
+    /// (`parse_command_owned`); `message` is then filled by moving, not copying.
+    pub span: Option<(usize, usize)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

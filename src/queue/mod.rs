@@ -95,7 +95,7 @@ pub fn report(to: &ReportTo<'_>, recipients: &[ReportedRecipient], original: &[u
     match mime::ingest(bytes) {
         Ok((message, structure)) => Some(Bounce {
             user: to.user.to_owned(),
-            message: message.into(),
+            message,
             structure: Arc::new(structure),
         }),
         Err(e) => {

@@ -132,7 +132,7 @@ async fn deliver(shared: &Shared, envelope: Envelope) -> Vec<DeliveryStatus> {
         Err(_) => return vec![DeliveryStatus::Temporary; n],
     };
     let op = WriteOp::Deliver {
-        message: message.into(),
+        message,
         structure: Arc::new(structure),
         recipients: recipients
             .iter()

@@ -105,7 +105,7 @@ pub async fn accept(shared: &Shared, envelope: Envelope, received: Received) -> 
     });
     let queued = queue.is_some();
     let op = WriteOp::Submit {
-        message: message.into(),
+        message,
         structure,
         local: recipients
             .iter()

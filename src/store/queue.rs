@@ -61,7 +61,7 @@ pub struct NewQueueEntry {
 #[derive(Debug, Clone)]
 pub struct Bounce {
     pub user: String,
-    pub message: Arc<[u8]>,
+    pub message: Vec<u8>,
     pub structure: Arc<Structure>,
 }
 

@@ -28,7 +28,7 @@ fn add_user(store: &Store, name: &str) -> User {
 fn deliver(store: &Store, users: &[&str], body: &[u8]) -> Vec<Result<Delivered, StoreError>> {
     let (message, structure) = crate::mime::ingest(body.to_vec()).unwrap();
     let op = WriteOp::Deliver {
-        message: message.into(),
+        message,
         structure: Arc::new(structure),
         recipients: users
             .iter()
@@ -180,7 +180,7 @@ fn queued_writes_share_commits_and_a_failure_stays_alone() {
         replies.push(
             store
                 .submit(WriteOp::Deliver {
-                    message: message.into(),
+                    message,
                     structure: Arc::new(structure),
                     recipients: vec![Recipient {
                         user: "bob".into(),

@@ -49,7 +49,7 @@ pub struct UserPatch {
 /// One message of an APPEND, parsed and ready to store.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
-    pub message: Arc<[u8]>,
+    pub message: Vec<u8>,
     pub structure: Arc<Structure>,
     pub flags: u8,
     pub keywords: Vec<String>,
@@ -80,7 +80,7 @@ pub enum WriteOp {
     },
     /// One message to several recipients: the body is stored once and shared.
     Deliver {
-        message: Arc<[u8]>,
+        message: Vec<u8>,
         structure: Arc<Structure>,
         recipients: Vec<Recipient>,
     },
@@ -135,7 +135,7 @@ pub enum WriteOp {
     /// A submitted message: delivered to local recipients and queued for remote ones, in one
     /// transaction (RFC 6409: one reply for the whole message).
     Submit {
-        message: Arc<[u8]>,
+        message: Vec<u8>,
         structure: Arc<Structure>,
         local: Vec<Recipient>,
         queue: Option<NewQueueEntry>,

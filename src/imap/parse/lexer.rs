@@ -35,11 +35,22 @@ fn is_word_char(b: u8) -> bool {
 pub(super) struct Cursor<'a> {
     input: &'a [u8],
     pos: usize,
+    /// APPEND data is not copied, only located (the caller owns the input and moves it).
+    pub(super) locate_only: bool,
 }
 
 impl<'a> Cursor<'a> {
+    /// Where `part` (a slice of this cursor's input) starts in the input.
+    pub(super) fn offset_of(&self, part: &[u8]) -> usize {
+        part.as_ptr() as usize - self.input.as_ptr() as usize
+    }
+
     pub(super) fn new(input: &'a [u8]) -> Self {
-        Cursor { input, pos: 0 }
+        Cursor {
+            input,
+            pos: 0,
+            locate_only: false,
+        }
     }
 
     pub(super) fn peek(&self) -> Option<u8> {

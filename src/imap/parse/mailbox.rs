@@ -278,11 +278,18 @@ pub(super) fn append(c: &mut Cursor) -> Result<Command> {
         if utf8 {
             c.expect(b')', "expected ) after the UTF8 literal")?;
         }
+        let (message, span) = if c.locate_only {
+            let start = c.offset_of(message);
+            (Vec::new(), Some((start, start + message.len())))
+        } else {
+            (message.to_vec(), None)
+        };
         messages.push(AppendMessage {
             flags,
             date,
-            message: message.to_vec(),
+            message,
             binary,
+            span,
         });
         if c.at_end() {
             return Ok(Command::Append { mailbox, messages });

@@ -39,7 +39,37 @@ pub fn is_tag_char(b: u8) -> bool {
 /// Parses one command as `reader::Read::Command` gives it: the tag and the typed command, or
 /// the error to answer with `BAD`.
 pub fn parse_command(raw: &[u8]) -> std::result::Result<(String, Command), ParseError> {
-    let mut c = Cursor::new(raw);
+    parse(Cursor::new(raw))
+}
+
+/// `parse_command` for a command the caller gives away: an APPEND's message is moved out of
+/// `raw` rather than copied, so a large upload is never in memory twice.
+pub fn parse_command_owned(mut raw: Vec<u8>) -> std::result::Result<(String, Command), ParseError> {
+    let mut cursor = Cursor::new(&raw);
+    cursor.locate_only = true;
+    let (tag, mut command) = parse(cursor)?;
+    if let Command::Append { messages, .. } = &mut command {
+        if let [only] = messages.as_mut_slice() {
+            // The usual case: the buffer becomes the message, its bytes shifted down in place.
+            if let Some((start, end)) = only.span.take() {
+                raw.truncate(end);
+                raw.drain(..start);
+                only.message = raw;
+            }
+        } else {
+            // MULTIAPPEND: from the last message back, so earlier spans stay valid.
+            for m in messages.iter_mut().rev() {
+                if let Some((start, end)) = m.span.take() {
+                    raw.truncate(end);
+                    m.message = raw.split_off(start);
+                }
+            }
+        }
+    }
+    Ok((tag, command))
+}
+
+fn parse(mut c: Cursor<'_>) -> std::result::Result<(String, Command), ParseError> {
     let tag = c.tag();
     if tag.is_empty() {
         return Err(ParseError {

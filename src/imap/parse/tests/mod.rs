@@ -61,3 +61,33 @@ fn reader_output_parses() {
         if messages.len() == 2 && messages[0].binary && messages[0].message == b"\0\r\n"));
     assert!(matches!(&commands[2].1, Command::Fetch { uid: true, attrs, .. } if attrs.len() == 2));
 }
+
+/// An APPEND given away is moved out of the command buffer, never copied: a large upload is
+/// in memory once (issue 3: APPEND literals streamed without holding the message twice).
+#[test]
+fn owned_append_moves_the_message() {
+    let message = vec![b'x'; 100_000];
+    let raw = [
+        format!("a1 APPEND INBOX (\\Seen) {{{}}}\r\n", message.len()).as_bytes(),
+        &message,
+    ]
+    .concat();
+    let buffer = raw.as_ptr();
+    let (tag, command) = super::parse_command_owned(raw).unwrap();
+    assert_eq!(tag, "a1");
+    let Command::Append { messages, .. } = command else {
+        panic!("not an APPEND")
+    };
+    assert_eq!(messages[0].message, message);
+    assert_eq!(
+        messages[0].message.as_ptr(),
+        buffer,
+        "the command's own buffer, not a copy"
+    );
+    assert_eq!(messages[0].span, None);
+    // MULTIAPPEND and every other command parse exactly as the borrowing parser does.
+    for (raw, expected) in valid::valid() {
+        let (_, owned) = super::parse_command_owned(raw.to_vec()).unwrap();
+        assert_eq!(owned, expected, "{}", String::from_utf8_lossy(raw));
+    }
+}
