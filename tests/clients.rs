@@ -114,3 +114,35 @@ fn curl_pop3_and_pop3s() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+#[test]
+fn tls_prefers_aes_128_gcm_and_refuses_old_versions() {
+    let server = seeded();
+    let script = r#"
+import ssl, socket, sys
+port, cafile = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=cafile)
+with ctx.wrap_socket(socket.create_connection(("localhost", port)), server_hostname="localhost") as s:
+    print(s.version(), s.cipher()[0])
+old = ssl.create_default_context(cafile=cafile)
+old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_1
+try:
+    old.wrap_socket(socket.create_connection(("localhost", port)), server_hostname="localhost")
+    print("TLS 1.1 accepted")
+except (ssl.SSLError, OSError):
+    print("TLS 1.1 refused")
+"#;
+    let out = Command::new(python3())
+        .args(["-c", script])
+        .arg(server.ports.pop3s.to_string())
+        .arg(path_str(&server.data_dir().join("cert.pem")))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("TLSv1.3 TLS_AES_128_GCM_SHA256"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("TLS 1.1 refused"), "{text}");
+}
