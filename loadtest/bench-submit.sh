@@ -30,7 +30,14 @@ RESULTS=${RESULTS:-$CARGO_TARGET_DIR/bench}
 PASSWORD=bench-password-1
 FAILED=0
 
+# The build is of the working tree: what differed from the commit, before and after it.
+dirty() {
+    git -C "$ROOT" diff --name-only HEAD -- src Cargo.toml Cargo.lock | tr '\n' ' '
+}
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD)
+DIRTY_BEFORE=$(dirty)
 cargo build --release --manifest-path "$ROOT/Cargo.toml" -p ringmail -p loadtest
+DIRTY_AFTER=$(dirty)
 BIN=$CARGO_TARGET_DIR/release
 mkdir -p "$RESULTS"
 
@@ -171,10 +178,11 @@ add_users() {
 
 echo "== machine"
 echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(uname -sr)"
-# The build is of the working tree: say when it is not the commit.
-echo "ringmail at commit $(git -C "$ROOT" rev-parse --short HEAD)"
-if ! git -C "$ROOT" diff --quiet HEAD -- src Cargo.toml Cargo.lock; then
-    echo "built with uncommitted changes to:" $(git -C "$ROOT" diff --name-only HEAD -- src Cargo.toml Cargo.lock)
+echo "ringmail at commit $COMMIT (HEAD when the build started; now $(git -C "$ROOT" rev-parse --short HEAD))"
+if [ -n "$DIRTY_BEFORE$DIRTY_AFTER" ]; then
+    echo "built from a working tree with uncommitted changes: before the build: ${DIRTY_BEFORE:-none}; after: ${DIRTY_AFTER:-none}"
+else
+    echo "working tree clean before and after the build"
 fi
 
 for ((round = 1; round <= ROUNDS; round++)); do
