@@ -28,7 +28,15 @@ PASSWORD=bench-password-1
 # A failed measurement is reported and the run goes on to the next one.
 FAILED=0
 
+# What is built: the commit, and any uncommitted changes under src/ before and after the build
+# (other work in the same tree could change it meanwhile).
+dirty_src() {
+    git -C "$ROOT" diff --name-only HEAD -- src | tr '\n' ' '
+}
+BUILT_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD)
+DIRTY_BEFORE=$(dirty_src)
 cargo build --release --manifest-path "$ROOT/Cargo.toml" -p ringmail -p loadtest
+DIRTY_AFTER=$(dirty_src)
 BIN=$CARGO_TARGET_DIR/release
 mkdir -p "$RESULTS"
 
@@ -141,9 +149,9 @@ add_user() {
 
 echo "== machine"
 echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(uname -sr)"
-echo "ringmail at commit $(git -C "$ROOT" rev-parse --short HEAD)"
-if ! git -C "$ROOT" diff --quiet HEAD -- src; then
-    echo "built with uncommitted changes in: $(git -C "$ROOT" diff --name-only HEAD -- src | tr '\n' ' ')"
+echo "ringmail built at commit $BUILT_COMMIT (HEAD after the build: $(git -C "$ROOT" rev-parse --short HEAD))"
+if [ -n "$DIRTY_BEFORE$DIRTY_AFTER" ]; then
+    echo "uncommitted changes under src/: before the build: ${DIRTY_BEFORE:-none}; after: ${DIRTY_AFTER:-none}"
 fi
 
 echo "== IMAP bulk download: seed $MESSAGES x $SIZE bytes into INBOX, then FETCH 1:* BODY.PEEK[]"
