@@ -112,36 +112,22 @@ pub async fn serve(
     implicit_tls: bool,
     shutdown: Shutdown,
 ) {
+    let config = &shared.config.imap;
+    let tls = implicit_tls.then_some((&shared.tls, Duration::from_secs(config.pre_auth_timeout)));
+    let conn = Conn::new(stream, peer.map(|p| p.ip()));
+    let refusal = |hit| format!("* BYE [UNAVAILABLE] {hit}\r\n");
+    let Some((conn, mut slot)) = super::admit(conn, &shared.imap_limits, tls, refusal).await else {
+        return;
+    };
     let mut d = Driver {
         shared: &shared,
         core: &core,
-        conn: Conn::new(stream, peer.map(|p| p.ip())),
+        conn,
         out: Vec::new(),
         input: Vec::new(),
         bulk: false,
         id: shared.session_id(),
     };
-    let config = &shared.config.imap;
-    let mut slot = match shared.imap_limits.connect(d.conn.peer) {
-        Ok(slot) => slot,
-        Err(hit) => {
-            if !implicit_tls {
-                d.out
-                    .extend_from_slice(format!("* BYE [UNAVAILABLE] {hit}\r\n").as_bytes());
-                let _ = d.flush().await;
-            }
-            d.conn.close().await;
-            return;
-        }
-    };
-    if implicit_tls {
-        let handshake = d.conn.start_tls(shared.tls.clone());
-        let limit = Duration::from_secs(config.pre_auth_timeout);
-        if !matches!(tokio::time::timeout(limit, handshake).await, Ok(Ok(()))) {
-            d.conn.close().await;
-            return;
-        }
-    }
     let mut session = Session::new(
         Settings {
             login_type: config.login_type,

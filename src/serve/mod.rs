@@ -188,6 +188,38 @@ pub fn ensure_demo_user(store: &Store) -> Result<Option<String>, ServeError> {
     Ok(Some(password))
 }
 
+/// Admits a new client connection: takes its place in the protocol's connection limits
+/// (a refused plaintext client is told `refusal(why)`; a TLS one has nobody to tell yet),
+/// then runs the implicit-TLS handshake under the pre-auth timeout. `None`: it was closed.
+pub(crate) async fn admit(
+    conn: crate::net::Conn,
+    limits: &Arc<ConnectionLimits>,
+    implicit_tls: Option<(&Arc<rustls::ServerConfig>, Duration)>,
+    refusal: impl FnOnce(crate::auth::limits::LimitHit) -> String,
+) -> Option<(crate::net::Conn, crate::auth::limits::Slot)> {
+    let slot = match limits.connect(conn.peer) {
+        Ok(slot) => slot,
+        Err(hit) => {
+            if implicit_tls.is_none() {
+                let mut line = refusal(hit).into_bytes();
+                let _ = tokio::time::timeout(Duration::from_secs(5), conn.write(&mut line)).await;
+            }
+            conn.close().await;
+            return None;
+        }
+    };
+    if let Some((tls, limit)) = implicit_tls {
+        if !matches!(
+            tokio::time::timeout(limit, conn.start_tls(tls.clone())).await,
+            Ok(Ok(()))
+        ) {
+            conn.close().await;
+            return None;
+        }
+    }
+    Some((conn, slot))
+}
+
 /// SO_REUSEPORT lets any process of the same user bind a port that is in use and silently
 /// share its connections. So first bind each address the ordinary way: if something listens
 /// there (another server, or the sockets of a crashed one the kernel has not torn down yet),

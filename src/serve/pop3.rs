@@ -129,40 +129,22 @@ pub async fn serve(
     implicit_tls: bool,
     shutdown: Shutdown,
 ) {
-    let ip = peer.map(|p| p.ip());
+    let config = &shared.config.pop3;
+    let tls = implicit_tls.then_some((&shared.tls, config.pre_auth_timeout()));
+    let conn = Conn::new(stream, peer.map(|p| p.ip()));
+    let refusal = |hit| format!("-ERR [SYS/TEMP] {hit}\r\n");
+    let Some((conn, mut slot)) = super::admit(conn, &shared.pop3_limits, tls, refusal).await else {
+        return;
+    };
     let mut driver = Driver {
         shared: &shared,
-        conn: Conn::new(stream, ip),
+        conn,
         out: Vec::new(),
         gather: Gather::default(),
         snapshot: None,
         broken: false,
         id: shared.session_id(),
     };
-    let config = &shared.config.pop3;
-    let mut slot = match shared.pop3_limits.connect(driver.conn.peer) {
-        Ok(slot) => slot,
-        Err(hit) => {
-            if !implicit_tls {
-                driver
-                    .out
-                    .extend_from_slice(format!("-ERR [SYS/TEMP] {hit}\r\n").as_bytes());
-                let _ = driver.flush().await;
-            }
-            driver.conn.close().await;
-            return;
-        }
-    };
-    if implicit_tls {
-        let handshake = driver.conn.start_tls(shared.tls.clone());
-        if !matches!(
-            tokio::time::timeout(config.pre_auth_timeout(), handshake).await,
-            Ok(Ok(()))
-        ) {
-            driver.conn.close().await;
-            return;
-        }
-    }
     let settings = Settings {
         login_type: config.login_type,
         stls: !implicit_tls,

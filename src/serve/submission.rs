@@ -67,34 +67,19 @@ pub async fn serve(
     implicit_tls: bool,
     shutdown: Shutdown,
 ) {
+    let config = &shared.config.submission;
+    let tls = implicit_tls.then_some((&shared.tls, config.pre_auth_timeout()));
+    let conn = Conn::new(stream, peer.map(|p| p.ip()));
+    let refusal = |hit| format!("421 4.7.0 {hit}\r\n");
+    let Some((conn, mut slot)) = super::admit(conn, &shared.submission_limits, tls, refusal).await else {
+        return;
+    };
     let mut d = Driver {
         shared: &shared,
-        conn: Conn::new(stream, peer.map(|p| p.ip())),
+        conn,
         out: Vec::new(),
         id: shared.session_id(),
     };
-    let config = &shared.config.submission;
-    let mut slot = match shared.submission_limits.connect(d.conn.peer) {
-        Ok(slot) => slot,
-        Err(hit) => {
-            if !implicit_tls {
-                d.out.extend_from_slice(format!("421 4.7.0 {hit}\r\n").as_bytes());
-                let _ = d.flush().await;
-            }
-            d.conn.close().await;
-            return;
-        }
-    };
-    if implicit_tls {
-        let handshake = d.conn.start_tls(shared.tls.clone());
-        if !matches!(
-            tokio::time::timeout(config.pre_auth_timeout(), handshake).await,
-            Ok(Ok(()))
-        ) {
-            d.conn.close().await;
-            return;
-        }
-    }
     let settings = Settings {
         hostname: shared.config.server.hostname.clone(),
         max_message_size: config.max_message_size,
