@@ -59,6 +59,8 @@ start_server() {
     LMTP_PORT=$(free_port)
     IMAP_PORT=$(free_port)
     IMAPS_PORT=$(free_port)
+    SUBMISSION_PORT=$(free_port)
+    SUBMISSIONS_PORT=$(free_port)
     CONFIG=$dir/ringmail.toml
     cat >"$CONFIG" <<EOF
 [server]
@@ -78,6 +80,10 @@ login_type = "plain-text-login"
 [lmtp]
 listen = ["127.0.0.1:$LMTP_PORT"]
 max_message_size = 52428800
+
+[submission]
+listen = ["127.0.0.1:$SUBMISSION_PORT"]
+listen_tls = ["127.0.0.1:$SUBMISSIONS_PORT"]
 EOF
     "$BIN/ringmail" serve --config "$CONFIG" >"$dir/server.log" 2>&1 &
     SERVER_PID=$!
