@@ -1,0 +1,178 @@
+# Shared by the bench-*.sh scripts (sourced, not run): the release build and what it was built
+# from, a server in a temporary directory with every listener on a free loopback port, waiting
+# for a quiet machine before each measurement, and accounts.
+#
+# The sourcing script sets before sourcing: NAME (temporary directory prefix), and may set
+# SERVER_EXTRA, IMAP_EXTRA, POP3_EXTRA, LMTP_EXTRA, SUBMISSION_EXTRA (lines added to those
+# config sections). Afterwards it has: ROOT, BIN, RESULTS, WORK, PASSWORD, FAILED, and after
+# `start_server NAME`: CONFIG, CERT, SERVER_PID and the *_PORT variables.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# A target dir of its own, so release builds never wait on (or evict) the debug one.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target-release}
+IDLE_WAIT=${IDLE_WAIT:-600}
+RESULTS=${RESULTS:-$CARGO_TARGET_DIR/bench}
+PASSWORD=bench-password-1
+# A failed measurement is reported and the run goes on to the next one.
+FAILED=0
+
+# The build is of the working tree: what differed from the commit, before and after it (other
+# work in the same tree could change it meanwhile).
+dirty() {
+    git -C "$ROOT" diff --name-only HEAD -- src Cargo.toml Cargo.lock | tr '\n' ' '
+}
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD)
+DIRTY_BEFORE=$(dirty)
+cargo build --release --manifest-path "$ROOT/Cargo.toml" -p ringmail -p loadtest
+DIRTY_AFTER=$(dirty)
+BIN=$CARGO_TARGET_DIR/release
+mkdir -p "$RESULTS"
+
+WORK=$(mktemp -d "/tmp/ringmail-$NAME.XXXXXX")
+SERVER_PID=
+cleanup() {
+    stop_server
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# A port nobody listens on, from the kernel: ringmail refuses a port someone listens on, so a
+# fixed or default port could clash with another server.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Writes the config for a server in $WORK/$1 and starts it; waits (bounded) for "ready".
+start_server() {
+    local dir=$WORK/$1
+    mkdir -p "$dir"
+    IMAP_PORT=$(free_port)
+    IMAPS_PORT=$(free_port)
+    POP3_PORT=$(free_port)
+    POP3S_PORT=$(free_port)
+    LMTP_PORT=$(free_port)
+    SUBMISSION_PORT=$(free_port)
+    SUBMISSIONS_PORT=$(free_port)
+    CONFIG=$dir/ringmail.toml
+    CERT=$dir/data/cert.pem
+    cat >"$CONFIG" <<CONF
+[server]
+data_dir = "$dir/data"
+workers = 2
+demo_user = false
+${SERVER_EXTRA:-}
+
+[imap]
+listen = ["127.0.0.1:$IMAP_PORT"]
+listen_tls = ["127.0.0.1:$IMAPS_PORT"]
+${IMAP_EXTRA:-}
+
+[pop3]
+listen = ["127.0.0.1:$POP3_PORT"]
+listen_tls = ["127.0.0.1:$POP3S_PORT"]
+${POP3_EXTRA:-}
+
+[lmtp]
+listen = ["127.0.0.1:$LMTP_PORT"]
+${LMTP_EXTRA:-}
+
+[submission]
+listen = ["127.0.0.1:$SUBMISSION_PORT"]
+listen_tls = ["127.0.0.1:$SUBMISSIONS_PORT"]
+${SUBMISSION_EXTRA:-}
+CONF
+    "$BIN/ringmail" serve --config "$CONFIG" >"$dir/server.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 300); do
+        if grep -q "ringmail ready" "$dir/server.log"; then
+            return 0
+        fi
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            break
+        fi
+        sleep 0.1
+    done
+    echo "server did not start:" >&2
+    cat "$dir/server.log" >&2
+    exit 1
+}
+
+# SIGTERM, then a bounded wait, then SIGKILL.
+stop_server() {
+    [ -n "$SERVER_PID" ] || return 0
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 100); do
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+}
+
+# Percent of CPU time idle over one second, from /proc/stat.
+idle_percent() {
+    local a b
+    a=$(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8, $5}' /proc/stat)
+    sleep 1
+    b=$(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8, $5}' /proc/stat)
+    echo "$a $b" | awk '{t = $3 - $1; print (t > 0) ? int(100 * ($4 - $2) / t) : 0}'
+}
+
+# 100 writes of 4 KiB to a file in the work directory, each followed by fsync: every durable
+# write waits for one, so other work on the disk shows here first.
+fsync_probe() {
+    python3 - "$WORK/fsync-probe" <<'PY'
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+times = []
+for _ in range(100):
+    t = time.perf_counter()
+    os.write(fd, b"x" * 4096)
+    os.fsync(fd)
+    times.append(time.perf_counter() - t)
+os.close(fd)
+os.unlink(sys.argv[1])
+times.sort()
+print(f"4 KiB write+fsync: mean {1e3 * sum(times) / len(times):.2f} ms, p90 {1e3 * times[89]:.2f} ms, max {1e3 * times[-1]:.2f} ms")
+PY
+}
+
+# Before a measurement: wait (at most IDLE_WAIT seconds) for the machine to be at least 90 %
+# idle for 3 seconds in a row, so a build running beside the benchmark does not end up in its
+# figures; then say how idle it was and how fast fsync is now.
+load() {
+    local idle quiet=0 waited=0
+    while [ "$quiet" -lt 3 ] && [ "$waited" -lt "$IDLE_WAIT" ]; do
+        idle=$(idle_percent)
+        waited=$((waited + 1))
+        if [ "$idle" -ge 90 ]; then
+            quiet=$((quiet + 1))
+        else
+            quiet=0
+            sleep 2
+            waited=$((waited + 2))
+        fi
+    done
+    echo "machine ${idle} % idle before this measurement (waited ${waited} s); load average $(cut -d' ' -f1-3 /proc/loadavg); $(fsync_probe)"
+}
+
+# Users NAME0..NAME(N-1) with $PASSWORD: add_users NAME N.
+add_users() {
+    local i
+    for ((i = 0; i < $2; i++)); do
+        printf '%s\n' "$PASSWORD" | "$BIN/ringmail" --config "$CONFIG" user add "$1$i" --password-stdin >/dev/null
+    done
+}
+
+# What ran where, for the record.
+describe_run() {
+    echo "== machine"
+    echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(uname -sr)"
+    echo "ringmail at commit $COMMIT (HEAD when the build started; now $(git -C "$ROOT" rev-parse --short HEAD))"
+    if [ -n "$DIRTY_BEFORE$DIRTY_AFTER" ]; then
+        echo "built from a working tree with uncommitted changes: before the build: ${DIRTY_BEFORE:-none}; after: ${DIRTY_AFTER:-none}"
+    else
+        echo "working tree clean before and after the build"
+    fi
+}
