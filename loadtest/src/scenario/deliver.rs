@@ -8,7 +8,7 @@
 //! the message is durable (fsync'd). Messages are generated and stuffed before the clock
 //! starts. Threads claim message numbers from one counter, so the total is exact.
 
-use std::io;
+use super::txn::{is_timeout, transaction};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use super::{check_deadline, user_name};
 use crate::{cpu, Common};
-use loadtest::client::lmtp::{stuff, Lmtp, Reply};
+use loadtest::client::lmtp::{stuff, Lmtp};
 use loadtest::client::Transport;
 use loadtest::message::{generate, MessageSpec};
 use loadtest::report::{self, mib_per_sec, LatencySummary};
@@ -327,57 +327,4 @@ fn connect(shared: &Shared) -> anyhow::Result<(Lmtp, bool)> {
             return Ok((lmtp, pipelining));
         }
     }
-}
-
-/// One transaction with one recipient. The outer error is I/O or protocol breakage (the
-/// run stops); the inner one a refusal by the server (counted, the run goes on).
-fn transaction(
-    lmtp: &mut Lmtp,
-    from: &str,
-    rcpt: &str,
-    wire: &[u8],
-    pipelining: bool,
-) -> io::Result<Result<(), Reply>> {
-    let commands = [
-        format!("MAIL FROM:<{from}>"),
-        format!("RCPT TO:<{rcpt}>"),
-        "DATA".to_owned(),
-    ];
-    let replies: Vec<Reply> = if pipelining {
-        lmtp.t
-            .send_raw(format!("{}\r\n{}\r\n{}\r\n", commands[0], commands[1], commands[2]).as_bytes())?;
-        (0..3).map(|_| lmtp.reply()).collect::<Result<_, _>>()?
-    } else {
-        let mut replies = Vec::new();
-        for command in &commands {
-            let reply = lmtp.cmd(command)?;
-            let go_on = reply.code == 250;
-            replies.push(reply);
-            if !go_on {
-                break;
-            }
-        }
-        replies
-    };
-    let expected = [250, 250, 354];
-    if let Some(bad) = replies.iter().zip(expected).find(|(r, code)| r.code != *code) {
-        let refusal = bad.0.clone();
-        // A refused MAIL or RCPT leaves a half-open transaction; DATA was refused with it
-        // when pipelined. RSET starts the next one clean.
-        if replies.last().map(|r| r.code) == Some(354) {
-            return Err(io::Error::other(format!(
-                "DATA accepted after a refused command: {refusal:?}"
-            )));
-        }
-        lmtp.cmd("RSET")?;
-        return Ok(Err(refusal));
-    }
-    lmtp.t.send_raw(wire)?;
-    let reply = lmtp.reply()?;
-    Ok(if reply.code == 250 { Ok(()) } else { Err(reply) })
-}
-
-/// A read that ran into the socket's timeout (EAGAIN on Linux, TimedOut elsewhere).
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
 }

@@ -5,6 +5,7 @@ pub mod bulk;
 pub mod deliver;
 pub mod imap_bulk;
 pub mod submit;
+pub mod txn;
 
 use std::time::Instant;
 

@@ -13,7 +13,7 @@
 //! sends once local delivery is durable. Logging in happens before the clock starts.
 //! Threads claim message numbers from one counter, so the total is exact.
 
-use std::io;
+use super::txn::{is_timeout, transaction};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,7 +29,7 @@ use serde::Serialize;
 use super::{check_deadline, user_name};
 use crate::cpu::{self, percent_of_core, CpuTime};
 use crate::Common;
-use loadtest::client::smtp::{stuff, Reply, Smtp};
+use loadtest::client::smtp::{stuff, Smtp};
 use loadtest::client::{tls_config, Transport};
 use loadtest::message::{generate, MessageSpec};
 use loadtest::report::{self, mib_per_sec, LatencySummary};
@@ -431,58 +431,6 @@ fn login(shared: &Shared, user: u64) -> anyhow::Result<(Smtp, bool)> {
     }
     let pipelining = smtp.caps.iter().any(|k| k.eq_ignore_ascii_case("PIPELINING"));
     Ok((smtp, pipelining))
-}
-
-/// One transaction with one recipient. The outer error is I/O or protocol breakage (the
-/// run stops); the inner one a refusal by the server (counted, the run goes on).
-fn transaction(
-    smtp: &mut Smtp,
-    from: &str,
-    rcpt: &str,
-    wire: &[u8],
-    pipelining: bool,
-) -> io::Result<Result<(), Reply>> {
-    let commands = [
-        format!("MAIL FROM:<{from}>"),
-        format!("RCPT TO:<{rcpt}>"),
-        "DATA".to_owned(),
-    ];
-    let replies: Vec<Reply> = if pipelining {
-        // RFC 2920 §3.1: DATA ends a group; the data waits for its 354.
-        smtp.t
-            .send_raw(format!("{}\r\n{}\r\n{}\r\n", commands[0], commands[1], commands[2]).as_bytes())?;
-        (0..3).map(|_| smtp.reply()).collect::<Result<_, _>>()?
-    } else {
-        let mut replies = Vec::new();
-        for command in &commands {
-            let reply = smtp.cmd(command)?;
-            let go_on = reply.code == 250;
-            replies.push(reply);
-            if !go_on {
-                break;
-            }
-        }
-        replies
-    };
-    let expected = [250, 250, 354];
-    if let Some(bad) = replies.iter().zip(expected).find(|(r, code)| r.code != *code) {
-        let refusal = bad.0.clone();
-        if replies.last().map(|r| r.code) == Some(354) {
-            return Err(io::Error::other(format!(
-                "DATA accepted after a refused command: {refusal:?}"
-            )));
-        }
-        smtp.cmd("RSET")?;
-        return Ok(Err(refusal));
-    }
-    smtp.t.send_raw(wire)?;
-    let reply = smtp.reply()?;
-    Ok(if reply.code == 250 { Ok(()) } else { Err(reply) })
-}
-
-/// A read that ran into the socket's timeout (EAGAIN on Linux, TimedOut elsewhere).
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
 }
 
 #[cfg(test)]

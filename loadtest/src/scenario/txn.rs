@@ -1,0 +1,93 @@
+//! One mail transaction (MAIL, RCPT, DATA), the same over LMTP and SMTP submission: the
+//! scenarios `deliver` and `submit` differ only in how they connect.
+
+use std::io;
+
+use loadtest::client::lmtp::{Lmtp, Reply};
+use loadtest::client::smtp::Smtp;
+use loadtest::client::Transport;
+
+/// A connection that speaks the SMTP command/reply dialogue.
+pub trait Dialogue {
+    fn transport(&mut self) -> &mut Transport;
+    fn reply(&mut self) -> io::Result<Reply>;
+    fn cmd(&mut self, line: &str) -> io::Result<Reply>;
+}
+
+impl Dialogue for Lmtp {
+    fn transport(&mut self) -> &mut Transport {
+        &mut self.t
+    }
+    fn reply(&mut self) -> io::Result<Reply> {
+        Lmtp::reply(self)
+    }
+    fn cmd(&mut self, line: &str) -> io::Result<Reply> {
+        Lmtp::cmd(self, line)
+    }
+}
+
+impl Dialogue for Smtp {
+    fn transport(&mut self) -> &mut Transport {
+        &mut self.t
+    }
+    fn reply(&mut self) -> io::Result<Reply> {
+        Smtp::reply(self)
+    }
+    fn cmd(&mut self, line: &str) -> io::Result<Reply> {
+        Smtp::cmd(self, line)
+    }
+}
+
+/// One transaction with one recipient. The outer error is I/O or protocol breakage (the
+/// run stops); the inner one a refusal by the server (counted, the run goes on).
+pub fn transaction(
+    conn: &mut impl Dialogue,
+    from: &str,
+    rcpt: &str,
+    wire: &[u8],
+    pipelining: bool,
+) -> io::Result<Result<(), Reply>> {
+    let commands = [
+        format!("MAIL FROM:<{from}>"),
+        format!("RCPT TO:<{rcpt}>"),
+        "DATA".to_owned(),
+    ];
+    let replies: Vec<Reply> = if pipelining {
+        // RFC 2920 §3.1: DATA ends a group; the data waits for its 354.
+        let group = format!("{}\r\n{}\r\n{}\r\n", commands[0], commands[1], commands[2]);
+        conn.transport().send_raw(group.as_bytes())?;
+        (0..3).map(|_| conn.reply()).collect::<Result<_, _>>()?
+    } else {
+        let mut replies = Vec::new();
+        for command in &commands {
+            let reply = conn.cmd(command)?;
+            let go_on = reply.code == 250;
+            replies.push(reply);
+            if !go_on {
+                break;
+            }
+        }
+        replies
+    };
+    let expected = [250, 250, 354];
+    if let Some(bad) = replies.iter().zip(expected).find(|(r, code)| r.code != *code) {
+        let refusal = bad.0.clone();
+        // A refused MAIL or RCPT leaves a half-open transaction; DATA was refused with it
+        // when pipelined. RSET starts the next one clean.
+        if replies.last().map(|r| r.code) == Some(354) {
+            return Err(io::Error::other(format!(
+                "DATA accepted after a refused command: {refusal:?}"
+            )));
+        }
+        conn.cmd("RSET")?;
+        return Ok(Err(refusal));
+    }
+    conn.transport().send_raw(wire)?;
+    let reply = conn.reply()?;
+    Ok(if reply.code == 250 { Ok(()) } else { Err(reply) })
+}
+
+/// A read that ran into the socket's timeout (EAGAIN on Linux, TimedOut elsewhere).
+pub fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}
