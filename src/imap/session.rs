@@ -723,49 +723,11 @@ fn redacted(raw: &[u8]) -> String {
     text
 }
 
+/// The name the command table knows a command by: `UID` for the UID forms.
 pub(crate) fn command_name(c: &Command) -> &'static str {
-    match c {
-        Command::Capability => "CAPABILITY",
-        Command::Noop => "NOOP",
-        Command::Logout => "LOGOUT",
-        Command::StartTls => "STARTTLS",
-        Command::Authenticate { .. } => "AUTHENTICATE",
-        Command::Login { .. } => "LOGIN",
-        Command::Enable(_) => "ENABLE",
-        Command::Id(_) => "ID",
-        Command::Select { .. } => "SELECT",
-        Command::Examine { .. } => "EXAMINE",
-        Command::Create { .. } => "CREATE",
-        Command::Delete { .. } => "DELETE",
-        Command::Rename { .. } => "RENAME",
-        Command::Subscribe { .. } => "SUBSCRIBE",
-        Command::Unsubscribe { .. } => "UNSUBSCRIBE",
-        Command::List { .. } => "LIST",
-        Command::Lsub { .. } => "LSUB",
-        Command::Namespace => "NAMESPACE",
-        Command::Status { .. } => "STATUS",
-        Command::Append { .. } => "APPEND",
-        Command::Check => "CHECK",
-        Command::Close => "CLOSE",
-        Command::Unselect => "UNSELECT",
-        Command::Expunge => "EXPUNGE",
-        Command::UidExpunge(_) => "UID",
-        Command::Sort { uid: true, .. } | Command::Thread { uid: true, .. } => "UID",
-        Command::Sort { .. } => "SORT",
-        Command::Thread { .. } => "THREAD",
-        Command::Search { uid: true, .. }
-        | Command::Fetch { uid: true, .. }
-        | Command::Store { uid: true, .. }
-        | Command::Copy { uid: true, .. }
-        | Command::Move { uid: true, .. } => "UID",
-        Command::Search { .. } => "SEARCH",
-        Command::Fetch { .. } => "FETCH",
-        Command::Store { .. } => "STORE",
-        Command::Copy { .. } => "COPY",
-        Command::Move { .. } => "MOVE",
-        Command::Idle => "IDLE",
-        Command::GetQuota { .. } => "GETQUOTA",
-        Command::GetQuotaRoot { .. } => "GETQUOTAROOT",
-        Command::Compress { .. } => "COMPRESS",
+    if c.is_uid() {
+        "UID"
+    } else {
+        c.verb()
     }
 }

@@ -380,3 +380,61 @@ pub enum Command {
         mechanism: String,
     },
 }
+
+impl Command {
+    /// The command's name without `UID` (what RFC 9051 §9 calls the command).
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Command::Capability => "CAPABILITY",
+            Command::Noop => "NOOP",
+            Command::Logout => "LOGOUT",
+            Command::StartTls => "STARTTLS",
+            Command::Authenticate { .. } => "AUTHENTICATE",
+            Command::Login { .. } => "LOGIN",
+            Command::Enable(_) => "ENABLE",
+            Command::Id(_) => "ID",
+            Command::Select { .. } => "SELECT",
+            Command::Examine { .. } => "EXAMINE",
+            Command::Create { .. } => "CREATE",
+            Command::Delete { .. } => "DELETE",
+            Command::Rename { .. } => "RENAME",
+            Command::Subscribe { .. } => "SUBSCRIBE",
+            Command::Unsubscribe { .. } => "UNSUBSCRIBE",
+            Command::List { .. } => "LIST",
+            Command::Lsub { .. } => "LSUB",
+            Command::Namespace => "NAMESPACE",
+            Command::Status { .. } => "STATUS",
+            Command::Append { .. } => "APPEND",
+            Command::Check => "CHECK",
+            Command::Close => "CLOSE",
+            Command::Unselect => "UNSELECT",
+            Command::Expunge | Command::UidExpunge(_) => "EXPUNGE",
+            Command::Search { .. } => "SEARCH",
+            Command::Sort { .. } => "SORT",
+            Command::Thread { .. } => "THREAD",
+            Command::Fetch { .. } => "FETCH",
+            Command::Store { .. } => "STORE",
+            Command::Copy { .. } => "COPY",
+            Command::Move { .. } => "MOVE",
+            Command::Idle => "IDLE",
+            Command::GetQuota { .. } => "GETQUOTA",
+            Command::GetQuotaRoot { .. } => "GETQUOTAROOT",
+            Command::Compress { .. } => "COMPRESS",
+        }
+    }
+
+    /// Sent as `UID FETCH`, `UID STORE`, ... (RFC 9051 §6.4.9).
+    pub fn is_uid(&self) -> bool {
+        matches!(
+            self,
+            Command::UidExpunge(_)
+                | Command::Search { uid: true, .. }
+                | Command::Sort { uid: true, .. }
+                | Command::Thread { uid: true, .. }
+                | Command::Fetch { uid: true, .. }
+                | Command::Store { uid: true, .. }
+                | Command::Copy { uid: true, .. }
+                | Command::Move { uid: true, .. }
+        )
+    }
+}

@@ -220,43 +220,7 @@ fn seq_bound(bound: SeqBound) -> u32 {
 }
 
 fn name(command: &Command) -> &'static str {
-    match command {
-        Command::Capability => "CAPABILITY",
-        Command::Noop => "NOOP",
-        Command::Logout => "LOGOUT",
-        Command::StartTls => "STARTTLS",
-        Command::Authenticate { .. } => "AUTHENTICATE",
-        Command::Login { .. } => "LOGIN",
-        Command::Enable(_) => "ENABLE",
-        Command::Id(_) => "ID",
-        Command::Select { .. } => "SELECT",
-        Command::Examine { .. } => "EXAMINE",
-        Command::Create { .. } => "CREATE",
-        Command::Delete { .. } => "DELETE",
-        Command::Rename { .. } => "RENAME",
-        Command::Subscribe { .. } => "SUBSCRIBE",
-        Command::Unsubscribe { .. } => "UNSUBSCRIBE",
-        Command::List { .. } => "LIST",
-        Command::Lsub { .. } => "LSUB",
-        Command::Namespace => "NAMESPACE",
-        Command::Status { .. } => "STATUS",
-        Command::Append { .. } => "APPEND",
-        Command::Check => "CHECK",
-        Command::Close => "CLOSE",
-        Command::Unselect => "UNSELECT",
-        Command::Expunge | Command::UidExpunge(_) => "EXPUNGE",
-        Command::Search { .. } => "SEARCH",
-        Command::Sort { .. } => "SORT",
-        Command::Thread { .. } => "THREAD",
-        Command::Fetch { .. } => "FETCH",
-        Command::Store { .. } => "STORE",
-        Command::Copy { .. } => "COPY",
-        Command::Move { .. } => "MOVE",
-        Command::Idle => "IDLE",
-        Command::GetQuota { .. } => "GETQUOTA",
-        Command::GetQuotaRoot { .. } => "GETQUOTAROOT",
-        Command::Compress { .. } => "COMPRESS",
-    }
+    command.verb()
 }
 
 fn theirs(raw: &[u8]) -> Option<Essentials> {
