@@ -83,6 +83,26 @@ impl From<ScramError> for SaslError {
     }
 }
 
+/// Starts an exchange from an AUTH command's mechanism and its optional initial response
+/// (base64; "=" is empty). `Err` when the initial response cannot be decoded or cancels: the
+/// protocol answers that with its syntax error.
+pub fn begin(mechanism: Mechanism, initial: Option<&str>) -> Result<(SaslExchange, SaslStep), SaslError> {
+    let initial = match initial.map(|i| decode_response(i.as_bytes())).transpose()? {
+        None => None,
+        Some(Response::Data(d)) => Some(d),
+        Some(Response::Cancel) => return Err(SaslError::Cancelled),
+    };
+    Ok(SaslExchange::start(mechanism, initial))
+}
+
+/// The next step after a client's response line (undecodable base64 fails the exchange).
+pub fn respond_line(exchange: &mut SaslExchange, line: &[u8]) -> SaslStep {
+    match decode_response(line) {
+        Ok(response) => exchange.respond(response),
+        Err(e) => SaslStep::Failed(e),
+    }
+}
+
 /// Decodes one response line. "*" cancels (RFC 4954 §4, RFC 3501 §6.2.2);
 /// "=" or an empty line is empty data (RFC 4954 §4 for initial responses).
 pub fn decode_response(line: &[u8]) -> Result<Response, SaslError> {
@@ -480,5 +500,26 @@ mod tests {
     fn debug_redacts_password() {
         let shown = format!("{:?}", verify(None, "tim", "tanstaaf"));
         assert!(shown.contains("tim") && !shown.contains("tanstaaf"), "{shown}");
+    }
+}
+
+#[cfg(test)]
+mod begin_tests {
+    use super::*;
+
+    #[test]
+    fn begin_decodes_or_refuses_the_initial_response() {
+        assert!(matches!(
+            begin(Mechanism::Plain, Some("AGJvYgBwdw==")),
+            Ok((_, SaslStep::VerifyPassword { .. }))
+        ));
+        assert!(matches!(begin(Mechanism::Plain, None), Ok((_, SaslStep::Challenge(_)))));
+        assert!(begin(Mechanism::Plain, Some("!!!")).is_err());
+        assert_eq!(begin(Mechanism::Plain, Some("*")).err(), Some(SaslError::Cancelled));
+        let (mut exchange, _) = begin(Mechanism::Plain, None).unwrap();
+        assert!(matches!(
+            respond_line(&mut exchange, b"not base64!"),
+            SaslStep::Failed(_)
+        ));
     }
 }

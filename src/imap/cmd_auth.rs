@@ -3,7 +3,7 @@
 use super::session::{tagged, untagged, Action, Pending, Session, State};
 use super::types::Command;
 use crate::auth::login::Credentials;
-use crate::auth::sasl::{self, Mechanism, Response, SaslExchange};
+use crate::auth::sasl::{self, Mechanism};
 
 impl Session {
     pub(crate) fn auth_command(&mut self, tag: String, command: Command, out: &mut Vec<u8>) -> Action {
@@ -54,15 +54,10 @@ impl Session {
             tagged(out, &tag, "NO", "[PRIVACYREQUIRED] authentication needs TLS first");
             return Action::Continue;
         }
-        let initial = match initial.map(|i| sasl::decode_response(i.as_bytes())) {
-            None => None,
-            Some(Ok(Response::Data(d))) => Some(d),
-            Some(_) => {
-                tagged(out, &tag, "BAD", "invalid initial response");
-                return Action::Continue;
-            }
+        let Ok((exchange, step)) = sasl::begin(mechanism, initial.as_deref()) else {
+            tagged(out, &tag, "BAD", "invalid initial response");
+            return Action::Continue;
         };
-        let (exchange, step) = SaslExchange::start(mechanism, initial);
         self.sasl_step(tag, Box::new(exchange), step, String::new(), out)
     }
 

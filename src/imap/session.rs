@@ -607,10 +607,7 @@ impl Session {
         let Mode::Sasl { tag, mut exchange } = std::mem::replace(&mut self.mode, Mode::Commands) else {
             unreachable!("called in SASL mode only")
         };
-        let step = match sasl::decode_response(line) {
-            Ok(r) => exchange.respond(r),
-            Err(e) => SaslStep::Failed(e),
-        };
+        let step = sasl::respond_line(&mut exchange, line);
         self.sasl_step(tag, exchange, step, String::new(), out)
     }
 

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use super::command::{self, Command, ParseError, Phase};
 use crate::auth::login::Credentials;
-use crate::auth::sasl::{self, Mechanism, Response, SaslError, SaslExchange, SaslStep};
+use crate::auth::sasl::{self, Mechanism, SaslError, SaslExchange, SaslStep};
 use crate::auth::scram::ScramCredentials;
 use crate::config::LoginType;
 
@@ -345,15 +345,10 @@ impl Session {
             err(out, "[AUTH] Authentication disallowed on non-secure connections");
             return Action::Continue;
         }
-        let initial = match initial.map(|i| sasl::decode_response(i.as_bytes())) {
-            None => None,
-            Some(Ok(Response::Data(d))) => Some(d),
-            Some(Ok(Response::Cancel)) | Some(Err(_)) => {
-                err(out, "[AUTH] invalid initial response");
-                return Action::Continue;
-            }
+        let Ok((exchange, step)) = sasl::begin(mechanism, initial.as_deref()) else {
+            err(out, "[AUTH] invalid initial response");
+            return Action::Continue;
         };
-        let (exchange, step) = SaslExchange::start(mechanism, initial);
         self.sasl_step(Box::new(exchange), step, out)
     }
 
@@ -364,10 +359,7 @@ impl Session {
         let Authorization::Sasl(mut exchange) = std::mem::replace(auth, Authorization::Idle) else {
             unreachable!("checked by on_line")
         };
-        let step = match sasl::decode_response(line) {
-            Ok(response) => exchange.respond(response),
-            Err(e) => SaslStep::Failed(e),
-        };
+        let step = sasl::respond_line(&mut exchange, line);
         self.sasl_step(exchange, step, out)
     }
 

@@ -52,7 +52,9 @@ impl Driver<'_> {
         if self.out.is_empty() {
             return Ok(());
         }
-        self.log('>', &self.out.clone());
+        if self.shared.config.submission.protocol_log {
+            self.log('>', &self.out.clone());
+        }
         tokio::time::timeout(WRITE_TIMEOUT, self.conn.write(&mut self.out))
             .await
             .map_err(|_| End)??;

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use super::{line, Action, Auth, Session, State};
 use crate::auth::login::Credentials;
-use crate::auth::sasl::{self, Mechanism, Response, SaslError, SaslExchange, SaslStep};
+use crate::auth::sasl::{self, Mechanism, SaslError, SaslExchange, SaslStep};
 use crate::auth::scram::ScramCredentials;
 
 /// Why a login did not succeed.
@@ -67,15 +67,10 @@ impl Session {
             line(out, "504 5.5.4 unrecognized authentication type");
             return Action::Continue;
         };
-        let initial = match initial.map(|i| sasl::decode_response(i.as_bytes())) {
-            None => None,
-            Some(Ok(Response::Data(d))) => Some(d),
-            Some(Ok(Response::Cancel)) | Some(Err(_)) => {
-                line(out, "501 5.5.2 cannot decode the initial response");
-                return Action::Continue;
-            }
+        let Ok((exchange, step)) = sasl::begin(mechanism, initial.as_deref()) else {
+            line(out, "501 5.5.2 cannot decode the initial response");
+            return Action::Continue;
         };
-        let (exchange, step) = SaslExchange::start(mechanism, initial);
         self.sasl_step(Box::new(exchange), step, out)
     }
 
@@ -83,10 +78,7 @@ impl Session {
         let Auth::Sasl(mut exchange) = std::mem::replace(&mut self.auth, Auth::None) else {
             return Action::Continue;
         };
-        let step = match sasl::decode_response(input) {
-            Ok(response) => exchange.respond(response),
-            Err(e) => SaslStep::Failed(e),
-        };
+        let step = sasl::respond_line(&mut exchange, input);
         self.sasl_step(exchange, step, out)
     }
 
