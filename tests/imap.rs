@@ -5,24 +5,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{message, Extra, Server, PASSWORD};
-
-fn setup(n: usize) -> Server {
-    let server = Server::start();
-    server.add_user("bob");
-    for i in 1..=n {
-        server.deliver("bob", &message(&format!("m{i}")));
-    }
-    server
-}
-
-fn has(r: &loadtest::client::imap::Response, needle: &str) -> bool {
-    r.lines().iter().any(|l| l.contains(needle))
-}
+use common::{bob_with, has, message, Extra, Server, PASSWORD};
 
 #[test]
 fn login_needs_tls_first_under_secure_login() {
-    let server = setup(0);
+    let server = bob_with(0);
     let mut c = server.imap_plain();
     assert!(
         c.greeting.contains("STARTTLS") && c.greeting.contains("LOGINDISABLED"),
@@ -44,7 +31,7 @@ fn login_needs_tls_first_under_secure_login() {
 
 #[test]
 fn authenticate_plain_with_sasl_ir_and_policy() {
-    let server = setup(0);
+    let server = bob_with(0);
     let mut c = server.imap_tls();
     let blob = "AGJvYgBzM2NyZXQgcGFzcw=="; // \0bob\0s3cret pass
     assert!(c.cmd(&format!("AUTHENTICATE PLAIN {blob}")).unwrap().ok());
@@ -58,7 +45,7 @@ fn authenticate_plain_with_sasl_ir_and_policy() {
 
 #[test]
 fn select_fetch_and_flags() {
-    let server = setup(2);
+    let server = bob_with(2);
     let mut c = server.imap_login("bob");
     let r = c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
     assert!(r.text.contains("[READ-WRITE]"));
@@ -113,7 +100,7 @@ fn select_fetch_and_flags() {
 
 #[test]
 fn copy_move_expunge_and_uidplus() {
-    let server = setup(3);
+    let server = bob_with(3);
     let mut c = server.imap_login("bob");
     c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
     let r = c.cmd("COPY 1 Archive").unwrap().expect_ok().unwrap();
@@ -142,7 +129,7 @@ fn copy_move_expunge_and_uidplus() {
 
 #[test]
 fn mailboxes_append_and_list() {
-    let server = setup(0);
+    let server = bob_with(0);
     let mut c = server.imap_login("bob");
     let r = c.cmd("LIST \"\" *").unwrap().expect_ok().unwrap();
     for needle in [
@@ -201,7 +188,7 @@ fn mailboxes_append_and_list() {
 
 #[test]
 fn two_sessions_see_each_others_changes() {
-    let server = setup(2);
+    let server = bob_with(2);
     let mut a = server.imap_login("bob");
     let mut b = server.imap_login("bob");
     a.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
@@ -220,7 +207,7 @@ fn two_sessions_see_each_others_changes() {
 
 #[test]
 fn idle_hears_new_mail_at_once() {
-    let server = setup(1);
+    let server = bob_with(1);
     let mut a = server.imap_login("bob");
     a.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
     a.t.send_line("i1 IDLE").unwrap();
@@ -254,7 +241,7 @@ fn idle_keepalive() {
 
 #[test]
 fn literals_pipelining_and_bad_input() {
-    let server = setup(1);
+    let server = bob_with(1);
     let mut c = server.imap_tls();
     // LOGIN with a synchronizing literal for the password.
     c.t.send_line(&format!("l1 LOGIN bob {{{}}}", PASSWORD.len())).unwrap();
@@ -292,7 +279,7 @@ fn literals_pipelining_and_bad_input() {
 
 #[test]
 fn python_imaplib() {
-    let server = setup(2);
+    let server = bob_with(2);
     let script = r#"
 import imaplib, ssl, sys
 port, tls_port, cafile, password = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
@@ -338,7 +325,7 @@ print("imaplib ok")
 
 #[test]
 fn curl_imap_and_imaps() {
-    let server = setup(1);
+    let server = bob_with(1);
     let curl = |url: String, extra: &[&str]| {
         let out = std::process::Command::new("curl")
             .args(["--silent", "--show-error", "--max-time", "30", "--cacert"])
@@ -364,7 +351,7 @@ fn curl_imap_and_imaps() {
 
 #[test]
 fn quota_roots() {
-    let server = setup(1);
+    let server = bob_with(1);
     server.set_user("bob", &["--quota", "10240"]);
     let mut c = server.imap_login("bob");
     let r = c.cmd("GETQUOTAROOT INBOX").unwrap().expect_ok().unwrap();
@@ -428,7 +415,7 @@ fn protocol_log_hides_passwords() {
 
 #[test]
 fn readme_lists_the_capabilities_the_server_offers() {
-    let server = setup(0);
+    let server = bob_with(0);
     let mut c = server.imap_login("bob");
     let caps = c.cmd("CAPABILITY").unwrap().expect_ok().unwrap().lines()[0].clone();
     let offered = caps.strip_prefix("* CAPABILITY ").unwrap();
@@ -441,7 +428,7 @@ fn readme_lists_the_capabilities_the_server_offers() {
 
 #[test]
 fn reselect_says_closed() {
-    let server = setup(1);
+    let server = bob_with(1);
     let mut c = server.imap_login("bob");
     let r = c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
     assert!(!has(&r, "[CLOSED]"));

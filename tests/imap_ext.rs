@@ -2,21 +2,8 @@
 
 mod common;
 
-use common::{message, Server};
+use common::{bob_with, has, message, Server};
 use loadtest::client::imap::Response;
-
-fn setup(n: usize) -> Server {
-    let server = Server::start();
-    server.add_user("bob");
-    for i in 1..=n {
-        server.deliver("bob", &message(&format!("m{i}")));
-    }
-    server
-}
-
-fn has(r: &Response, needle: &str) -> bool {
-    r.lines().iter().any(|l| l.contains(needle))
-}
 
 /// The number after `key` in the first line holding it.
 fn number_after(r: &Response, key: &str) -> u64 {
@@ -36,7 +23,7 @@ fn number_after(r: &Response, key: &str) -> u64 {
 
 #[test]
 fn condstore_modseqs_and_conditional_store() {
-    let server = setup(3);
+    let server = bob_with(3);
     let mut c = server.imap_login("bob");
     let caps = c.cmd("CAPABILITY").unwrap();
     assert!(has(&caps, "CONDSTORE") && has(&caps, "QRESYNC") && has(&caps, "ESEARCH"));
@@ -67,7 +54,7 @@ fn condstore_modseqs_and_conditional_store() {
 
 #[test]
 fn qresync_reports_what_vanished_and_changed() {
-    let server = setup(4);
+    let server = bob_with(4);
     let mut c = server.imap_login("bob");
     let r = c.cmd("ENABLE QRESYNC").unwrap().expect_ok().unwrap();
     assert!(has(&r, "* ENABLED QRESYNC"), "{:?}", r.lines());
@@ -115,7 +102,7 @@ fn qresync_reports_what_vanished_and_changed() {
 
 #[test]
 fn esearch_searchres_and_within() {
-    let server = setup(5);
+    let server = bob_with(5);
     let mut c = server.imap_login("bob");
     c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
     c.cmd("STORE 2,4 +FLAGS (\\Flagged)").unwrap().expect_ok().unwrap();
@@ -139,7 +126,7 @@ fn esearch_searchres_and_within() {
 
 #[test]
 fn list_extended_status_and_special_use() {
-    let server = setup(2);
+    let server = bob_with(2);
     let mut c = server.imap_login("bob");
     c.cmd("CREATE Work/Deep").unwrap().expect_ok().unwrap();
     c.cmd("SUBSCRIBE Work/Deep").unwrap().expect_ok().unwrap();
@@ -184,7 +171,7 @@ fn list_extended_status_and_special_use() {
 
 #[test]
 fn preview_and_status_size() {
-    let server = setup(1);
+    let server = bob_with(1);
     let mut c = server.imap_login("bob");
     c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
     let r = c.cmd("FETCH 1 (PREVIEW)").unwrap().expect_ok().unwrap();
@@ -193,7 +180,7 @@ fn preview_and_status_size() {
 
 #[test]
 fn multiappend_is_all_or_nothing() {
-    let server = setup(0);
+    let server = bob_with(0);
     let mut c = server.imap_login("bob");
     let (a, b) = (message("one"), message("two"));
     let wire = format!("m1 APPEND Drafts (\\Draft) {{{}+}}\r\n", a.len()).into_bytes();
@@ -230,7 +217,7 @@ fn multiappend_is_all_or_nothing() {
 #[test]
 fn compress_deflate_both_ways_over_tls() {
     use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
-    let server = setup(3);
+    let server = bob_with(3);
     let mut c = server.imap_login("bob");
     // The command after COMPRESS is already compressed: pipeline it to prove buffered input
     // is inflated too.
@@ -319,7 +306,7 @@ fn sort_and_thread() {
 
 #[test]
 fn objectid_savedate_appendlimit() {
-    let server = setup(1);
+    let server = bob_with(1);
     let mut c = server.imap_login("bob");
     let r = c.cmd("CREATE Projects").unwrap().expect_ok().unwrap();
     assert!(r.text.starts_with("[MAILBOXID (F"), "{r:?}");
@@ -401,7 +388,7 @@ fn nested_parts_partial_and_binary_fetches() {
 
 #[test]
 fn imap4rev2_after_enable() {
-    let server = setup(2);
+    let server = bob_with(2);
     let mut c = server.imap_login("bob");
     c.cmd("CREATE Entwürfe-alt").unwrap();
     let r = c.cmd("ENABLE IMAP4rev2").unwrap().expect_ok().unwrap();
@@ -427,7 +414,7 @@ fn imap4rev2_after_enable() {
 
 #[test]
 fn binary_append() {
-    let server = setup(0);
+    let server = bob_with(0);
     let mut c = server.imap_login("bob");
     let msg = b"Subject: bin\r\nContent-Type: text/plain; charset=utf-8\r\n\r\ncaf\xc3\xa9\r\n";
     let wire = [
@@ -459,7 +446,7 @@ fn binary_append() {
 
 #[test]
 fn utf8_accept() {
-    let server = setup(0);
+    let server = bob_with(0);
     let mut c = server.imap_login("bob");
     let r = c.cmd("ENABLE UTF8=ACCEPT").unwrap().expect_ok().unwrap();
     assert!(has(&r, "* ENABLED UTF8=ACCEPT"), "{:?}", r.lines());

@@ -3,17 +3,8 @@
 
 mod common;
 
-use common::{message, Extra, Server, PASSWORD};
+use common::{bob_with, message, Extra, Server, PASSWORD};
 use loadtest::client::pop3::{join, Pop3};
-
-fn setup(n: usize) -> Server {
-    let server = Server::start();
-    server.add_user("bob");
-    for i in 1..=n {
-        server.deliver("bob", &message(&format!("m{i}")));
-    }
-    server
-}
 
 fn logged_in(mut c: Pop3) -> Pop3 {
     c.login("bob", PASSWORD).unwrap().expect_ok().unwrap();
@@ -82,19 +73,19 @@ fn exercise_every_command(mut c: Pop3) {
 
 #[test]
 fn every_command_over_stls() {
-    let server = setup(2);
+    let server = bob_with(2);
     exercise_every_command(server.pop3_stls());
 }
 
 #[test]
 fn every_command_over_implicit_tls() {
-    let server = setup(2);
+    let server = bob_with(2);
     exercise_every_command(server.pop3_tls());
 }
 
 #[test]
 fn plaintext_capabilities_offer_stls_and_hide_passwords() {
-    let server = setup(0);
+    let server = bob_with(0);
     let mut c = server.pop3_plain();
     let capa = c.capa().unwrap();
     assert!(capa.iter().any(|l| l == "STLS"));
@@ -105,7 +96,7 @@ fn plaintext_capabilities_offer_stls_and_hide_passwords() {
 
 #[test]
 fn sasl_mechanisms_log_in() {
-    let server = setup(1);
+    let server = bob_with(1);
     // Each session QUITs: the maildrop lock allows one at a time.
     let quit = |mut c: Pop3| assert!(c.cmd("QUIT").unwrap().ok);
     let mut c = server.pop3_tls();
@@ -139,7 +130,7 @@ fn sasl_mechanisms_log_in() {
 
 #[test]
 fn pipelined_commands_are_answered_in_order() {
-    let server = setup(2);
+    let server = bob_with(2);
     let mut c = server.pop3_tls();
     c.t.send_raw(
         format!("USER bob\r\nPASS {PASSWORD}\r\nSTAT\r\nLIST\r\nRETR 2\r\nNOOP\r\nBOGUS\r\nQUIT\r\n").as_bytes(),
@@ -159,7 +150,7 @@ fn pipelined_commands_are_answered_in_order() {
 
 #[test]
 fn uidl_is_stable_across_sessions_and_restarts() {
-    let mut server = setup(3);
+    let mut server = bob_with(3);
     let uidl = |server: &Server| {
         let mut c = logged_in(server.pop3_tls());
         let (_, lines) = c.multi("UIDL").unwrap();
@@ -187,7 +178,7 @@ fn uidl_is_stable_across_sessions_and_restarts() {
 
 #[test]
 fn deletions_happen_only_at_quit() {
-    let server = setup(3);
+    let server = bob_with(3);
     // DELE then a dropped connection deletes nothing.
     let mut c = logged_in(server.pop3_tls());
     c.cmd("DELE 1").unwrap().expect_ok().unwrap();
@@ -219,7 +210,7 @@ fn deletions_happen_only_at_quit() {
 
 #[test]
 fn a_maildrop_in_use_is_refused() {
-    let server = setup(1);
+    let server = bob_with(1);
     let _first = logged_in(server.pop3_tls());
     let mut second = server.pop3_tls();
     let status = second.login("bob", PASSWORD).unwrap();
@@ -243,7 +234,7 @@ fn descending_order_lists_newest_first() {
 
 #[test]
 fn bad_input_gets_an_error_and_the_session_goes_on() {
-    let server = setup(1);
+    let server = bob_with(1);
     let mut c = server.pop3_tls();
     for line in ["XYZZY", "", "LIST", "STAT 1", "RETR", "USER", "TOP 1", "\u{7f}\u{1}"] {
         let s = c.cmd(line).unwrap();
@@ -264,7 +255,7 @@ fn bad_input_gets_an_error_and_the_session_goes_on() {
 
 #[test]
 fn stls_discards_pipelined_plaintext() {
-    let server = setup(1);
+    let server = bob_with(1);
     let mut c = server.pop3_plain();
     // A man in the middle could append commands to STLS; they must not run after the upgrade.
     c.t.send_raw(b"STLS\r\nUSER bob\r\n").unwrap();
@@ -280,7 +271,7 @@ fn stls_discards_pipelined_plaintext() {
 /// `Vec` at offset 0), so deep pipelines lost commands.
 #[test]
 fn deep_pipelines_lose_nothing() {
-    let server = setup(3);
+    let server = bob_with(3);
     for (name, mut c) in [("tls", server.pop3_tls()), ("stls", server.pop3_stls())] {
         c.login("bob", PASSWORD).unwrap().expect_ok().unwrap();
         let mut wire = String::new();

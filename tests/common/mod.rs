@@ -334,6 +334,21 @@ impl Drop for Server {
     }
 }
 
+/// A server with user `bob` (password `PASSWORD`) holding messages `m1`..`mN` in INBOX.
+pub fn bob_with(n: usize) -> Server {
+    let server = Server::start();
+    server.add_user("bob");
+    for i in 1..=n {
+        server.deliver("bob", &message(&format!("m{i}")));
+    }
+    server
+}
+
+/// Whether an untagged IMAP response line contains `needle`.
+pub fn has(r: &loadtest::client::imap::Response, needle: &str) -> bool {
+    r.lines().iter().any(|l| l.contains(needle))
+}
+
 /// A small message with a distinct subject and a body line starting with '.'.
 pub fn message(subject: &str) -> Vec<u8> {
     format!(
