@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
+use loadtest::report::Summary;
 
 #[derive(Parser)]
 #[command(
@@ -61,6 +62,9 @@ pub struct Common {
     /// Write the results as JSON to this file as well.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// The server's name in the JSON summary (`loadtest report` pairs runs by it).
+    #[arg(long, default_value = "server")]
+    pub label: String,
 }
 
 impl Common {
@@ -76,6 +80,27 @@ impl Common {
 
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout)
+    }
+
+    /// Writes `{"summary": ..., "details": ...}` to `--json`, if given; the summary is what
+    /// every scenario reports alike, `details` the scenario's own figures.
+    pub fn write_report(
+        &self,
+        scenario: &str,
+        mut summary: Summary,
+        details: &impl serde::Serialize,
+    ) -> anyhow::Result<()> {
+        summary.scenario = scenario.to_owned();
+        summary.label = self.label.clone();
+        #[derive(serde::Serialize)]
+        struct Report<'a, T> {
+            summary: &'a Summary,
+            details: &'a T,
+        }
+        self.write_json(&Report {
+            summary: &summary,
+            details,
+        })
     }
 
     /// Writes `value` as pretty JSON to `--json`, if given.

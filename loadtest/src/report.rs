@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub const MIB: f64 = 1024.0 * 1024.0;
 
@@ -126,6 +126,118 @@ pub fn throughput_table(rows: &[ThroughputRow]) -> String {
     out
 }
 
+/// Which way a figure is better, so a comparison knows whose ratio to take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Better {
+    Higher,
+    Lower,
+}
+
+/// One figure a scenario stands by: what REPORT.md puts side by side for two servers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Headline {
+    pub name: String,
+    pub value: f64,
+    pub unit: String,
+    pub better: Better,
+}
+
+impl Headline {
+    pub fn new(name: &str, value: f64, unit: &str, better: Better) -> Headline {
+        Headline {
+            name: name.to_owned(),
+            value,
+            unit: unit.to_owned(),
+            better,
+        }
+    }
+
+    /// The latency headlines of one histogram: p50, p99 and p99.9 in milliseconds.
+    pub fn latencies(prefix: &str, s: &LatencySummary) -> Vec<Headline> {
+        [("p50", s.p50_us), ("p99", s.p99_us), ("p99.9", s.p999_us)]
+            .iter()
+            .map(|(q, us)| Headline::new(&format!("{prefix} {q}"), *us as f64 / 1e3, "ms", Better::Lower))
+            .collect()
+    }
+}
+
+/// A latency distribution as (percentile, µs) points, for charts and for comparing runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyCurve {
+    pub name: String,
+    pub points: Vec<(f64, u64)>,
+}
+
+/// The percentiles a curve is drawn through.
+pub const CURVE_PERCENTILES: [f64; 10] = [0.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.99, 100.0];
+
+impl LatencyCurve {
+    pub fn from_histogram(name: &str, h: &Histogram<u64>) -> LatencyCurve {
+        let points = CURVE_PERCENTILES
+            .iter()
+            .map(|&p| {
+                (
+                    p,
+                    if h.is_empty() {
+                        0
+                    } else {
+                        h.value_at_quantile(p / 100.0)
+                    },
+                )
+            })
+            .collect();
+        LatencyCurve {
+            name: name.to_owned(),
+            points,
+        }
+    }
+}
+
+/// A throughput bar: `value` in `unit` (MiB/s, messages/s, ops/s...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bar {
+    pub name: String,
+    pub value: f64,
+    pub unit: String,
+}
+
+/// What every scenario writes under `"summary"` in its JSON, whatever else it reports: the
+/// headline figures, latency curves and throughput bars. `loadtest report` compares two
+/// servers' summaries; `--svg` draws the curves and bars.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub scenario: String,
+    /// The server measured, as named by `--label`.
+    pub label: String,
+    pub headlines: Vec<Headline>,
+    pub latency: Vec<LatencyCurve>,
+    pub throughput: Vec<Bar>,
+}
+
+/// A histogram as its recorded (value, count) pairs: how worker processes hand theirs to the
+/// parent, which merges them. Lossless: same buckets, same counts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HistogramData(pub Vec<(u64, u64)>);
+
+impl HistogramData {
+    pub fn encode(h: &Histogram<u64>) -> HistogramData {
+        HistogramData(
+            h.iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                .collect(),
+        )
+    }
+
+    /// Adds these values into `into` (a `latency_histogram()`), clamping as `record` does.
+    pub fn merge_into(&self, into: &mut Histogram<u64>) {
+        for &(value, count) in &self.0 {
+            // Cannot fail: saturating_record_n clamps to the histogram's range.
+            into.saturating_record_n(value.max(1), count);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,5 +300,58 @@ mod tests {
             "{}",
             lines[2]
         );
+    }
+
+    #[test]
+    fn histograms_merge_across_processes() {
+        let (mut a, mut b) = (latency_histogram(), latency_histogram());
+        for us in 1..=500u64 {
+            record(&mut a, Duration::from_micros(us));
+            record(&mut b, Duration::from_micros(us + 500));
+        }
+        record(&mut b, Duration::from_secs(7));
+        let wire = serde_json::to_string(&HistogramData::encode(&b)).unwrap();
+        let mut merged = latency_histogram();
+        HistogramData::encode(&a).merge_into(&mut merged);
+        serde_json::from_str::<HistogramData>(&wire)
+            .unwrap()
+            .merge_into(&mut merged);
+        let mut direct = a.clone();
+        direct.add(&b).unwrap();
+        assert_eq!(merged.len(), 1001);
+        assert_eq!(merged, direct);
+        assert_eq!(
+            LatencySummary::from_histogram(&merged),
+            LatencySummary::from_histogram(&direct)
+        );
+        let curve = LatencyCurve::from_histogram("x", &merged);
+        assert_eq!(curve.points[1], (50.0, 501));
+        assert_eq!(curve.points.last().unwrap().1, merged.max());
+        assert_eq!(
+            LatencyCurve::from_histogram("empty", &latency_histogram()).points[9],
+            (100.0, 0)
+        );
+    }
+
+    #[test]
+    fn summary_round_trips_through_json() {
+        let mut h = latency_histogram();
+        record(&mut h, Duration::from_millis(3));
+        let s = Summary {
+            scenario: "login".into(),
+            label: "ringmail".into(),
+            headlines: Headline::latencies("login", &LatencySummary::from_histogram(&h)),
+            latency: vec![LatencyCurve::from_histogram("login", &h)],
+            throughput: vec![Bar {
+                name: "logins".into(),
+                value: 1234.5,
+                unit: "logins/s".into(),
+            }],
+        };
+        assert_eq!(s.headlines[0].better, Better::Lower);
+        assert!((s.headlines[1].value - 3.0).abs() < 0.01, "{:?}", s.headlines);
+        let text = serde_json::to_string(&s).unwrap();
+        assert!(text.contains(r#""better":"lower""#), "{text}");
+        assert_eq!(serde_json::from_str::<Summary>(&text).unwrap(), s);
     }
 }
