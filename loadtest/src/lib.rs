@@ -4,6 +4,7 @@
 //! speak to any server, so the harness can measure Dovecot the same way.
 
 pub mod client;
+pub mod memory;
 pub mod message;
 pub mod multiline;
 pub mod report;

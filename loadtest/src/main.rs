@@ -1,4 +1,4 @@
-//! `loadtest`: the load harness behind BENCHMARKS.md. Five subcommands:
+//! `loadtest`: the load harness behind BENCHMARKS.md. Its subcommands:
 //!
 //! - `seed` fills mailboxes over LMTP with generated messages;
 //! - `bulk` measures POP3 download throughput (plaintext and implicit TLS) beside a raw
@@ -7,7 +7,11 @@
 //!   implicit TLS) the same way, beside raw loopback TCP;
 //! - `deliver` measures LMTP delivery rate and latency with concurrent connections;
 //! - `submit` measures SMTP submission rate and latency with concurrent logged-in clients
-//!   over TLS.
+//!   over TLS;
+//! - `idle` holds N IMAP sessions in IDLE (over several processes) and reports the setup
+//!   rate and the server's memory per session;
+//! - `fanout` delivers over LMTP at a set rate to users in IDLE and times delivery→EXISTS;
+//! - `login` measures connect + TLS + LOGIN rate and latency.
 //!
 //! It only ever connects to loopback addresses, and every loop is bounded by a count and by
 //! `--timeout`. Errors end the run with one line on stderr and a non-zero exit status.
@@ -48,6 +52,17 @@ enum Command {
     /// SMTP submission rate and per-message latency: concurrent clients over TLS, each
     /// logged in as its own user, submitting to local recipients.
     Submit(scenario::submit::SubmitArgs),
+    /// N IMAP sessions in IDLE over worker processes: setup rate and the server's memory
+    /// per session.
+    Idle(scenario::idle::IdleArgs),
+    /// N sessions in IDLE while messages arrive over LMTP at a set rate: delivery to
+    /// untagged EXISTS latency.
+    Fanout(scenario::fanout::FanoutArgs),
+    /// IMAP connection + TLS handshake + LOGIN rate and latency.
+    Login(scenario::login::LoginArgs),
+    /// A share of `idle`/`fanout`'s sessions (started by them, not by hand).
+    #[command(hide = true)]
+    SessionWorker(scenario::fleet::WorkerArgs),
 }
 
 /// Options every scenario takes.
@@ -119,6 +134,10 @@ fn main() -> ExitCode {
         Command::ImapBulk(args) => scenario::imap_bulk::run(&args),
         Command::Deliver(args) => scenario::deliver::deliver(&args),
         Command::Submit(args) => scenario::submit::run(&args),
+        Command::Idle(args) => scenario::idle::run(&args),
+        Command::Fanout(args) => scenario::fanout::run(&args),
+        Command::Login(args) => scenario::login::run(&args),
+        Command::SessionWorker(args) => scenario::fleet::worker(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

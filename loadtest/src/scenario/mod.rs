@@ -3,7 +3,11 @@
 
 pub mod bulk;
 pub mod deliver;
+pub mod fanout;
+pub mod fleet;
+pub mod idle;
 pub mod imap_bulk;
+pub mod login;
 pub mod submit;
 pub mod txn;
 

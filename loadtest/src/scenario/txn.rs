@@ -2,6 +2,10 @@
 //! scenarios `deliver` and `submit` differ only in how they connect.
 
 use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
 
 use loadtest::client::lmtp::{Lmtp, Reply};
 use loadtest::client::smtp::Smtp;
@@ -90,4 +94,24 @@ pub fn transaction(
 /// A read that ran into the socket's timeout (EAGAIN on Linux, TimedOut elsewhere).
 pub fn is_timeout(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}
+
+/// An LMTP connection after LHLO, with reads bounded by `read_timeout`; whether the server
+/// offers PIPELINING.
+pub fn lmtp_connect(addr: SocketAddr, read_timeout: Duration) -> anyhow::Result<(Lmtp, bool)> {
+    let t = Transport::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    t.set_read_timeout(read_timeout)?;
+    let mut lmtp = Lmtp::new(t).context("LMTP greeting")?;
+    lmtp.t.send_line("LHLO loadtest.invalid")?;
+    let mut pipelining = false;
+    loop {
+        let line = lmtp.t.read_line_string().context("LHLO reply")?;
+        if !line.starts_with("250") {
+            bail!("LHLO refused: {line}");
+        }
+        pipelining |= line.get(4..).is_some_and(|k| k.eq_ignore_ascii_case("PIPELINING"));
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return Ok((lmtp, pipelining));
+        }
+    }
 }
