@@ -1,4 +1,4 @@
-//! Logging in, the same for every protocol: argon2 on the blocking pool, the failed-login
+//! Logging in, the same for every protocol: argon2 on the login pool, the failed-login
 //! penalty (waited out here, before the failure is answered), and the per-user connection limit.
 
 use std::net::IpAddr;
@@ -30,9 +30,11 @@ pub async fn login(
 ) -> Result<User, Failure> {
     let store = shared.store.clone();
     let checked = credentials.clone();
-    let result = tokio::task::spawn_blocking(move || login::authenticate(&store, &checked, protocol))
+    let result = shared
+        .login_pool
+        .run(move || login::authenticate(&store, &checked, protocol))
         .await
-        .unwrap_or_else(|e| Err(LoginError::Temporary(StoreError::Io(std::io::Error::other(e)))));
+        .unwrap_or_else(|| Err(LoginError::Temporary(StoreError::Io(std::io::Error::other("login pool failed")))));
     let user = match result {
         Ok(user) => user,
         Err(LoginError::BadCredentials) => {

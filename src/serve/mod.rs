@@ -8,6 +8,7 @@ mod core;
 mod imap;
 mod lmtp;
 mod login;
+mod login_pool;
 mod pop3;
 mod submission;
 mod submit;
@@ -72,6 +73,7 @@ pub struct Shared {
     /// Wakes the outbound queue's runner after a submission queued something.
     pub queue: crate::queue::Waker,
     pub penalties: Penalties,
+    pub login_pool: login_pool::LoginPool,
     pub maildrop_locks: pop3::MaildropLocks,
     pub protolog: Option<ProtoLog>,
     next_session: std::sync::atomic::AtomicU64,
@@ -122,6 +124,7 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
             Duration::from_secs(config.limits.login_failure_delay_max),
         ),
         maildrop_locks: pop3::MaildropLocks::default(),
+        login_pool: login_pool::LoginPool::start(config.workers())?,
         protolog,
         next_session: 1.into(),
         tls,

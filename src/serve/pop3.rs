@@ -1,5 +1,5 @@
 //! The POP3 driver: moves bytes between a connection and `pop3::Session` and carries out its
-//! actions — login (argon2 on the blocking pool, penalties, limits, the maildrop lock), message
+//! actions — login (argon2 on the login pool, penalties, limits, the maildrop lock), message
 //! streaming from the store, and the deletions of the UPDATE state.
 //!
 //! RETR and TOP gather their output (`net::Gather`): status lines and stuffing are copied, the

@@ -1,6 +1,6 @@
 //! The submission driver (RFC 6409, RFC 8314): moves bytes between a connection and the SMTP
 //! engine's submission flavour and carries out its actions — STARTTLS, AUTH through the same
-//! login path as POP3/IMAP (argon2 on the blocking pool, penalties, limits), recipient
+//! login path as POP3/IMAP (argon2 on the login pool, penalties, limits), recipient
 //! lookups, and accepting a message (`submit::accept`).
 
 use std::net::SocketAddr;
