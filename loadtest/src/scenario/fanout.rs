@@ -149,12 +149,9 @@ pub fn run(args: &FanoutArgs) -> anyhow::Result<()> {
     }
     let deadline = Instant::now() + s.target.common.timeout();
     let mut fleet = Fleet::open(s)?;
-    let setup = Setup::of(&fleet, s.target.tls);
-    if fleet.ready.failed > 0 {
-        bail!(
-            "{} sessions could not be opened; fan-out needs them all",
-            fleet.ready.failed
-        );
+    let setup = Setup::of(&[&fleet], s.target.tls);
+    if setup.failed > 0 {
+        bail!("{} sessions could not be opened; fan-out needs them all", setup.failed);
     }
     // Each user's first session (index == user) is the one whose arrivals count.
     let tracked = s.sessions.min(s.user_count());
@@ -169,7 +166,6 @@ pub fn run(args: &FanoutArgs) -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let opened = fleet.ready.opened;
     fleet.close().context("closing the sessions")?;
     let matched = match_arrivals(&delivered.sent, &arrivals.0);
     let (mut from_start, mut from_ack) = (report::latency_histogram(), report::latency_histogram());
@@ -180,7 +176,7 @@ pub fn run(args: &FanoutArgs) -> anyhow::Result<()> {
     let accepted = delivered.sent.len() as u64;
     let details = FanoutReport {
         tls: s.target.tls,
-        sessions_open: opened,
+        sessions_open: setup.opened,
         setup_sessions_per_sec: setup.rate,
         deliveries: args.deliveries,
         accepted,

@@ -195,17 +195,22 @@ struct Worker {
 }
 
 impl Fleet {
-    /// Starts the workers and waits until every one has set up its sessions.
+    /// Starts the workers for every session and waits until each has set up its share.
     pub fn open(args: &SessionArgs) -> anyhow::Result<Fleet> {
+        Fleet::open_range(args, 0..args.sessions)
+    }
+
+    /// The same for sessions `range` only.
+    pub fn open_range(args: &SessionArgs, range: std::ops::Range<u64>) -> anyhow::Result<Fleet> {
         if args.sessions == 0 || args.sessions_per_worker == 0 {
             bail!("--sessions and --sessions-per-worker must be at least 1");
         }
         args.target.tls_config()?;
         let started = Instant::now();
         let mut workers = Vec::new();
-        let mut first = 0;
-        while first < args.sessions {
-            let count = args.sessions_per_worker.min(args.sessions - first);
+        let mut first = range.start;
+        while first < range.end {
+            let count = args.sessions_per_worker.min(range.end - first);
             let mut child = args
                 .worker_command(first, count)?
                 .stdin(Stdio::piped())
