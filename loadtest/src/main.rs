@@ -1,4 +1,4 @@
-//! `loadtest`: the load harness behind BENCHMARKS.md. Five subcommands:
+//! `loadtest`: the load harness behind BENCHMARKS.md. Its subcommands:
 //!
 //! - `seed` fills mailboxes over LMTP with generated messages;
 //! - `bulk` measures POP3 download throughput (plaintext and implicit TLS) beside a raw
@@ -7,7 +7,9 @@
 //!   implicit TLS) the same way, beside raw loopback TCP;
 //! - `deliver` measures LMTP delivery rate and latency with concurrent connections;
 //! - `submit` measures SMTP submission rate and latency with concurrent logged-in clients
-//!   over TLS.
+//!   over TLS;
+//! - `mixed` runs an imaptest-like random mix of IMAP commands, checking UIDs, flags and
+//!   EXISTS against a model of each mailbox, and reports ops/s and per-command latency.
 //!
 //! It only ever connects to loopback addresses, and every loop is bounded by a count and by
 //! `--timeout`. Errors end the run with one line on stderr and a non-zero exit status.
@@ -48,6 +50,9 @@ enum Command {
     /// SMTP submission rate and per-message latency: concurrent clients over TLS, each
     /// logged in as its own user, submitting to local recipients.
     Submit(scenario::submit::SubmitArgs),
+    /// A random mix of IMAP commands (imaptest-like), checked for consistent UIDs, flags and
+    /// EXISTS counts: ops/s and latency per command.
+    Mixed(scenario::mixed::MixedArgs),
 }
 
 /// Options every scenario takes.
@@ -119,6 +124,7 @@ fn main() -> ExitCode {
         Command::ImapBulk(args) => scenario::imap_bulk::run(&args),
         Command::Deliver(args) => scenario::deliver::deliver(&args),
         Command::Submit(args) => scenario::submit::run(&args),
+        Command::Mixed(args) => scenario::mixed::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@
 pub mod bulk;
 pub mod deliver;
 pub mod imap_bulk;
+pub mod mixed;
 pub mod submit;
 pub mod txn;
 
