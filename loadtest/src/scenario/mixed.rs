@@ -17,7 +17,9 @@
 //! re-learns its mailbox so one fault is counted once. The run prints the report and fails
 //! if any inconsistency was found. A protocol or I/O failure of any client ends the run.
 
+mod pick;
 mod session;
+mod stats;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -28,7 +30,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use hdrhistogram::Histogram;
 use rustls::ClientConfig;
 use serde::Serialize;
 
@@ -36,8 +37,9 @@ use super::user_name;
 use crate::cpu::{percent_of_core, CpuTime};
 use crate::Common;
 use loadtest::client::tls_config;
-use loadtest::report::{self, Bar, Better, Headline, LatencyCurve, LatencySummary, Summary};
-use session::{Cmd, Session, Stats};
+use loadtest::report::{Bar, Better, Headline, LatencyCurve, LatencySummary, Summary};
+use session::Session;
+use stats::{Cmd, Stats};
 
 #[derive(Args, Debug, Clone)]
 pub struct MixedArgs {
@@ -363,11 +365,6 @@ fn summary(report: &MixedReport, total: &Stats, inconsistencies: u64) -> Summary
         }],
         ..Default::default()
     }
-}
-
-/// A histogram per command; `report::latency_histogram` bounds.
-fn histograms() -> Vec<Histogram<u64>> {
-    Cmd::ALL.iter().map(|_| report::latency_histogram()).collect()
 }
 
 #[cfg(test)]
