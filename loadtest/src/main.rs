@@ -11,7 +11,9 @@
 //! - `idle` holds N IMAP sessions in IDLE (over several processes) and reports the setup
 //!   rate and the server's memory per session;
 //! - `fanout` delivers over LMTP at a set rate to users in IDLE and times delivery→EXISTS;
-//! - `login` measures connect + TLS + LOGIN rate and latency.
+//! - `login` measures connect + TLS + LOGIN rate and latency;
+//! - `mixed` runs an imaptest-like random mix of IMAP commands, checking UIDs, flags and
+//!   EXISTS against a model of each mailbox, and reports ops/s and per-command latency.
 //!
 //! It only ever connects to loopback addresses, and every loop is bounded by a count and by
 //! `--timeout`. Errors end the run with one line on stderr and a non-zero exit status.
@@ -63,6 +65,9 @@ enum Command {
     /// A share of `idle`/`fanout`'s sessions (started by them, not by hand).
     #[command(hide = true)]
     SessionWorker(scenario::fleet::WorkerArgs),
+    /// A random mix of IMAP commands (imaptest-like), checked for consistent UIDs, flags and
+    /// EXISTS counts: ops/s and latency per command.
+    Mixed(scenario::mixed::MixedArgs),
 }
 
 /// Options every scenario takes.
@@ -138,6 +143,7 @@ fn main() -> ExitCode {
         Command::Fanout(args) => scenario::fanout::run(&args),
         Command::Login(args) => scenario::login::run(&args),
         Command::SessionWorker(args) => scenario::fleet::worker(&args),
+        Command::Mixed(args) => scenario::mixed::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

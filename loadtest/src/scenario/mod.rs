@@ -8,6 +8,7 @@ pub mod fleet;
 pub mod idle;
 pub mod imap_bulk;
 pub mod login;
+pub mod mixed;
 pub mod submit;
 pub mod txn;
 

@@ -1,0 +1,421 @@
+//! `mixed`: an imaptest-like random mix of IMAP commands against any server, checking that
+//! UIDs, flags and EXISTS counts stay consistent, and measuring ops/s and the latency of
+//! each command.
+//!
+//! Each client is a thread with one connection, logged in as a user of its own (client `c`
+//! is user `c`), so no other session changes its INBOX and the model of it (the library's
+//! `model`) is exact. A client SELECTs INBOX, learns it with `FETCH 1:* (UID FLAGS)` (the
+//! mailbox may hold `loadtest seed`'s messages), waits for the others, then picks operations
+//! by weight with a seeded RNG: re-SELECT, UID FETCH of flags, FETCH of UID, flags and
+//! ENVELOPE, UID STORE, UID SEARCH, APPEND, STORE \Deleted + (UID) EXPUNGE, NOOP, and LOGOUT
+//! with a new login. Every response is checked against the model (`session`). After the
+//! clock stops, each client re-SELECTs and fetches its whole mailbox once more as a final
+//! check. The mailbox is kept bounded: APPEND only while it holds fewer than
+//! `--max-messages`.
+//!
+//! A refused command (NO/BAD) and each inconsistency are counted by kind; the client then
+//! re-learns its mailbox so one fault is counted once. The run prints the report and fails
+//! if any inconsistency was found. A protocol or I/O failure of any client ends the run.
+
+mod pick;
+mod session;
+mod stats;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use rustls::ClientConfig;
+use serde::Serialize;
+
+use super::user_name;
+use crate::cpu::{percent_of_core, CpuTime};
+use crate::Common;
+use loadtest::client::tls_config;
+use loadtest::report::{Bar, Better, Headline, LatencyCurve, LatencySummary, Summary};
+use session::Session;
+use stats::{Cmd, Stats};
+
+#[derive(Args, Debug, Clone)]
+pub struct MixedArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Plaintext IMAP port; the server must allow LOGIN without TLS there (ringmail:
+    /// `login_type = "plain-text-login"` under [imap]).
+    #[arg(long, default_value_t = 143)]
+    imap_port: u16,
+    /// Connect over implicit TLS to --imaps-port instead, trusting --cafile.
+    #[arg(long)]
+    tls: bool,
+    #[arg(long, default_value_t = 993)]
+    imaps_port: u16,
+    /// The server's certificate (ringmail: data_dir/cert.pem), the only one trusted.
+    #[arg(long)]
+    cafile: Option<PathBuf>,
+    /// Name the certificate is checked against.
+    #[arg(long, default_value = "localhost")]
+    tls_name: String,
+    /// Login name pattern; `%d` becomes the client's number.
+    #[arg(long, default_value = "user%d")]
+    users: String,
+    /// Users to spread the clients over (client c is user c % user-count); at least
+    /// --clients, since clients sharing a mailbox would see each other's changes, which the
+    /// model cannot tell from the server's mistakes. Default: one per client.
+    #[arg(long)]
+    user_count: Option<u64>,
+    /// Every user's password.
+    #[arg(long)]
+    password: String,
+    /// Concurrent clients, each a connection of its own.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// Seconds to run (default 20, or unlimited with --ops).
+    #[arg(long)]
+    duration: Option<u64>,
+    /// Operations in all, across the clients.
+    #[arg(long)]
+    ops: Option<u64>,
+    /// Seed of the random choices; the same seed gives each client the same choices.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// APPEND only while a mailbox holds fewer messages than this.
+    #[arg(long, default_value_t = 200)]
+    max_messages: usize,
+    /// Act as if the server did not offer UIDPLUS: appended messages' UIDs are learnt by
+    /// FETCH, and only EXPUNGE (not UID EXPUNGE) is used.
+    #[arg(long)]
+    no_uidplus: bool,
+    /// The server's process id, to report its CPU time over the run.
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+impl MixedArgs {
+    fn user_count(&self) -> u64 {
+        self.user_count.unwrap_or(self.clients as u64)
+    }
+
+    /// How long to run: `--duration`, or 20 s unless `--ops` bounds the run instead.
+    fn duration(&self) -> Option<Duration> {
+        match (self.duration, self.ops) {
+            (Some(secs), _) => Some(Duration::from_secs(secs)),
+            (None, None) => Some(Duration::from_secs(20)),
+            (None, Some(_)) => None,
+        }
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        self.common.check()?;
+        if self.clients == 0 {
+            bail!("--clients must be at least 1");
+        }
+        if self.user_count() < self.clients as u64 {
+            bail!(
+                "--user-count {} is below --clients {}: clients would share mailboxes, and the \
+                 consistency model needs each to have its own",
+                self.user_count(),
+                self.clients
+            );
+        }
+        if self.tls && self.cafile.is_none() {
+            bail!("--tls needs --cafile (the server's certificate)");
+        }
+        if self.max_messages == 0 {
+            bail!("--max-messages must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// What every client thread shares.
+pub(super) struct Shared {
+    args: MixedArgs,
+    addr: SocketAddr,
+    tls_config: Option<Arc<ClientConfig>>,
+    /// Operations claimed so far, against `--ops`.
+    claimed: AtomicU64,
+    /// Inconsistencies printed so far (only the first few are).
+    reported: AtomicU64,
+    /// Set by a failing client so the others stop instead of running out the clock.
+    abort: AtomicBool,
+    /// `--timeout` from the start.
+    deadline: Instant,
+    start: Barrier,
+}
+
+#[derive(Debug, Serialize)]
+struct CommandLatency {
+    command: &'static str,
+    latency: LatencySummary,
+}
+
+#[derive(Debug, Serialize)]
+struct MixedReport {
+    tls: bool,
+    clients: usize,
+    users: u64,
+    seed: u64,
+    /// Whether APPENDUID and UID EXPUNGE were used (the server offers UIDPLUS).
+    uidplus: bool,
+    seconds: f64,
+    ops: u64,
+    ops_per_sec: f64,
+    commands: u64,
+    /// Per command, then "all".
+    latency: Vec<CommandLatency>,
+    /// NO or BAD where OK was expected, by "NO to APPEND" and so on.
+    refused: BTreeMap<String, u64>,
+    inconsistencies: BTreeMap<String, u64>,
+    /// Server CPU over the run, % of one core (with --server-pid).
+    server_cpu_percent: Option<f64>,
+}
+
+pub fn run(args: &MixedArgs) -> anyhow::Result<()> {
+    args.check()?;
+    let tls_config = match (&args.cafile, args.tls) {
+        (Some(cafile), true) => Some(tls_config(cafile).with_context(|| format!("reading {}", cafile.display()))?),
+        _ => None,
+    };
+    let port = if args.tls { args.imaps_port } else { args.imap_port };
+    let shared = Arc::new(Shared {
+        args: args.clone(),
+        addr: SocketAddr::new(args.common.host, port),
+        tls_config,
+        claimed: AtomicU64::new(0),
+        reported: AtomicU64::new(0),
+        abort: AtomicBool::new(false),
+        deadline: Instant::now() + args.common.timeout(),
+        // The clients and this thread: the clock starts when every mailbox is learnt.
+        start: Barrier::new(args.clients + 1),
+    });
+    let threads: Vec<_> = (0..args.clients)
+        .map(|c| {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                let result = client(&shared, c);
+                if result.is_err() {
+                    shared.abort.store(true, Ordering::Relaxed);
+                }
+                result
+            })
+        })
+        .collect();
+    shared.start.wait();
+    let server_before = args.server_pid.and_then(|pid| CpuTime::of(Some(pid)));
+    let started = Instant::now();
+    let mut total = Stats::new();
+    let mut uidplus = true;
+    let mut first_error = None;
+    for thread in threads {
+        match thread.join() {
+            Ok(Ok((stats, client_uidplus))) => {
+                total.merge(&stats).context("merging histograms")?;
+                uidplus &= client_uidplus;
+            }
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(_) => {
+                first_error.get_or_insert(anyhow::anyhow!("a client thread panicked"));
+            }
+        }
+    }
+    let server_cpu_percent = match (args.server_pid, server_before) {
+        (Some(pid), Some(before)) => {
+            CpuTime::of(Some(pid)).map(|now| percent_of_core(now.since(&before), started.elapsed()))
+        }
+        _ => None,
+    };
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    let report = make_report(args, &total, uidplus, server_cpu_percent);
+    print_report(args, &report);
+    let inconsistencies: u64 = report.inconsistencies.values().sum();
+    args.common
+        .write_report("mixed", summary(&report, &total, inconsistencies), &report)?;
+    if inconsistencies > 0 {
+        bail!("{inconsistencies} inconsistencies (the first are shown above)");
+    }
+    Ok(())
+}
+
+/// One client's life: log in and learn the mailbox, wait for the others, run operations
+/// until the clock or `--ops` runs out, check the mailbox once more, log out.
+fn client(shared: &Shared, number: usize) -> anyhow::Result<(Stats, bool)> {
+    let args = &shared.args;
+    let user = user_name(&args.users, number as u64 % args.user_count());
+    // Whatever happens, this thread must reach the barrier or the others wait forever.
+    let opened = Session::open(shared, number, &user);
+    shared.start.wait();
+    let mut session = opened?;
+    let started = Instant::now();
+    let end = args.duration().map(|d| started + d);
+    loop {
+        if shared.abort.load(Ordering::Relaxed) || end.is_some_and(|end| Instant::now() >= end) {
+            break;
+        }
+        if let Some(limit) = args.ops {
+            if shared.claimed.fetch_add(1, Ordering::Relaxed) >= limit {
+                break;
+            }
+        }
+        super::check_deadline(shared.deadline, "running the mix")?;
+        session.step().with_context(|| format!("client {number} ({user})"))?;
+    }
+    let elapsed = started.elapsed();
+    session
+        .finish()
+        .with_context(|| format!("client {number} ({user}): final check"))?;
+    let uidplus = session.uidplus();
+    let mut stats = session.into_stats();
+    stats.elapsed = elapsed;
+    Ok((stats, uidplus))
+}
+
+fn make_report(args: &MixedArgs, total: &Stats, uidplus: bool, server_cpu_percent: Option<f64>) -> MixedReport {
+    let mut latency: Vec<CommandLatency> = Cmd::ALL
+        .iter()
+        .filter(|cmd| !total.latency[**cmd as usize].is_empty())
+        .map(|cmd| CommandLatency {
+            command: cmd.name(),
+            latency: LatencySummary::from_histogram(&total.latency[*cmd as usize]),
+        })
+        .collect();
+    let all = total.all_commands();
+    latency.push(CommandLatency {
+        command: "all",
+        latency: LatencySummary::from_histogram(&all),
+    });
+    let seconds = total.elapsed.as_secs_f64();
+    MixedReport {
+        tls: args.tls,
+        clients: args.clients,
+        users: args.user_count(),
+        seed: args.seed,
+        uidplus,
+        seconds,
+        ops: total.ops,
+        ops_per_sec: total.ops as f64 / seconds.max(1e-9),
+        commands: all.len(),
+        latency,
+        refused: total.refused.clone(),
+        inconsistencies: total.inconsistencies.clone(),
+        server_cpu_percent,
+    }
+}
+
+fn print_report(args: &MixedArgs, report: &MixedReport) {
+    println!(
+        "IMAP mixed ({}, port {}): {} clients, {} users, seed {}, UIDPLUS {}, {:.2} s",
+        if report.tls { "implicit TLS" } else { "plaintext" },
+        if report.tls { args.imaps_port } else { args.imap_port },
+        report.clients,
+        report.users,
+        report.seed,
+        if report.uidplus { "used" } else { "not used" },
+        report.seconds
+    );
+    println!(
+        "{} ops, {:.0} ops/s ({} commands)",
+        report.ops, report.ops_per_sec, report.commands
+    );
+    for c in &report.latency {
+        println!("  {:<18} {:>8}  {}", c.command, c.latency.count, c.latency.line());
+    }
+    println!("refused (NO/BAD): {}", counts(&report.refused));
+    println!("inconsistencies: {}", counts(&report.inconsistencies));
+    if let Some(cpu) = report.server_cpu_percent {
+        println!("server cpu: {cpu:.0} % of one core");
+    }
+}
+
+/// `none`, or `3 (flags differ 2, wrong EXISTS 1)`.
+fn counts(by_kind: &BTreeMap<String, u64>) -> String {
+    let total: u64 = by_kind.values().sum();
+    if total == 0 {
+        return "none".into();
+    }
+    let kinds: Vec<String> = by_kind.iter().map(|(kind, n)| format!("{kind} {n}")).collect();
+    format!("{total} ({})", kinds.join(", "))
+}
+
+fn summary(report: &MixedReport, total: &Stats, inconsistencies: u64) -> Summary {
+    let all = report.latency.last().map_or(0, |c| c.latency.p99_us);
+    Summary {
+        headlines: vec![
+            Headline::new("ops/s", report.ops_per_sec, "ops/s", Better::Higher),
+            Headline::new("p99 (all commands)", all as f64 / 1e3, "ms", Better::Lower),
+            Headline::new("consistency errors", inconsistencies as f64, "errors", Better::Lower),
+        ],
+        latency: Cmd::ALL
+            .iter()
+            .filter(|cmd| !total.latency[**cmd as usize].is_empty())
+            .map(|cmd| LatencyCurve::from_histogram(cmd.name(), &total.latency[*cmd as usize]))
+            .collect(),
+        throughput: vec![Bar {
+            name: "mixed".into(),
+            value: report.ops_per_sec,
+            unit: "ops/s".into(),
+        }],
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: MixedArgs,
+    }
+
+    fn parse(extra: &[&str]) -> MixedArgs {
+        let base = ["mixed", "--password", "pw"];
+        Cli::try_parse_from(base.iter().chain(extra)).expect("valid").args
+    }
+
+    #[test]
+    fn defaults() {
+        let args = parse(&[]);
+        assert_eq!((args.imap_port, args.imaps_port, args.clients), (143, 993, 8));
+        assert_eq!(args.user_count(), 8, "one user per client");
+        assert_eq!(args.duration(), Some(Duration::from_secs(20)));
+        assert_eq!((args.seed, args.max_messages), (1, 200));
+        assert!(!args.tls && !args.no_uidplus);
+        args.check().unwrap();
+    }
+
+    #[test]
+    fn ops_alone_bound_the_run() {
+        assert_eq!(parse(&["--ops", "100"]).duration(), None);
+        assert_eq!(
+            parse(&["--ops", "100", "--duration", "5"]).duration(),
+            Some(Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn shared_mailboxes_and_tls_without_a_certificate_are_refused() {
+        assert!(parse(&["--clients", "4", "--user-count", "2"]).check().is_err());
+        parse(&["--clients", "4", "--user-count", "6"]).check().unwrap();
+        assert!(parse(&["--tls"]).check().is_err());
+        parse(&["--tls", "--cafile", "cert.pem"]).check().unwrap();
+        assert!(parse(&["--host", "192.0.2.1"]).check().is_err());
+    }
+
+    #[test]
+    fn counts_by_kind() {
+        assert_eq!(counts(&BTreeMap::new()), "none");
+        let by_kind = BTreeMap::from([("wrong EXISTS".to_string(), 1), ("flags differ".to_string(), 2)]);
+        assert_eq!(counts(&by_kind), "3 (flags differ 2, wrong EXISTS 1)");
+    }
+}
