@@ -34,7 +34,11 @@ pub async fn login(
         .login_pool
         .run(move || login::authenticate(&store, &checked, protocol))
         .await
-        .unwrap_or_else(|| Err(LoginError::Temporary(StoreError::Io(std::io::Error::other("login pool failed")))));
+        .unwrap_or_else(|| {
+            Err(LoginError::Temporary(StoreError::Io(std::io::Error::other(
+                "login pool failed",
+            ))))
+        });
     let user = match result {
         Ok(user) => user,
         Err(LoginError::BadCredentials) => {

@@ -72,7 +72,10 @@ mod tests {
             out
         });
         assert_eq!(results.iter().map(|r| r.0).collect::<Vec<_>>(), [0, 2, 4, 6]);
-        assert!(results.iter().all(|r| r.1.starts_with("ringmail-login-")), "{results:?}");
+        assert!(
+            results.iter().all(|r| r.1.starts_with("ringmail-login-")),
+            "{results:?}"
+        );
     }
 
     #[test]
