@@ -13,6 +13,9 @@ mod pop3;
 mod submission;
 mod submit;
 
+/// The store's read snapshot as the IMAP core reads it; public for the benches.
+pub use self::core::SnapRead;
+
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
