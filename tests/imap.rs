@@ -442,3 +442,49 @@ fn reselect_says_closed() {
         "a failed SELECT leaves nothing selected"
     );
 }
+
+/// SELECT waits for a write (taking \Recent); messages appended meanwhile must be counted in
+/// EXISTS and UIDNEXT alike: UIDNEXT above every UID the mailbox then holds. Found by
+/// `loadtest mixed`'s model with two sessions on one mailbox.
+#[test]
+fn select_during_appends_reports_a_uidnext_above_every_uid() {
+    let server = bob_with(1);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let mut w = server.imap_login("bob");
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                w.append("INBOX", "", b"Subject: s\r\n\r\nx\r\n")
+                    .unwrap()
+                    .expect_ok()
+                    .unwrap();
+            }
+        })
+    };
+    let mut a = server.imap_login("bob");
+    for _ in 0..150 {
+        let select = a.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+        let number = |prefix: &str, suffix: &str| -> u32 {
+            let line = select
+                .lines()
+                .into_iter()
+                .find(|l| l.starts_with(prefix) && l.ends_with(suffix));
+            let line = line.unwrap_or_else(|| panic!("no {prefix}..{suffix} in {:?}", select.lines()));
+            line[prefix.len()..].split([' ', ']']).next().unwrap().parse().unwrap()
+        };
+        let (exists, uid_next) = (number("* ", " EXISTS"), number("* OK [UIDNEXT ", "next UID"));
+        let fetch = a.cmd(&format!("FETCH {exists} (UID)")).unwrap().expect_ok().unwrap();
+        let last = fetch.lines().into_iter().find_map(|l| {
+            let rest = l.strip_prefix(&format!("* {exists} FETCH (UID "))?;
+            rest.trim_end_matches(')').parse::<u32>().ok()
+        });
+        let last = last.unwrap_or_else(|| panic!("no UID for message {exists}: {:?}", fetch.lines()));
+        assert!(
+            last < uid_next,
+            "EXISTS {exists} UIDNEXT {uid_next}, but message {exists} has UID {last}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+}

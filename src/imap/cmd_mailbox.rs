@@ -373,6 +373,20 @@ impl Session {
         ctx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
     ) -> Action {
+        // `mailbox` may have been read before a write this SELECT waited for (TakeRecent),
+        // while this snapshot, which the view and the scan below read, may hold newer
+        // messages: read it again here, so that EXISTS, UIDNEXT and HIGHESTMODSEQ agree.
+        let mailbox = match ctx.store.mailbox_by_id(mailbox.id) {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                tagged(out, &tag, "NO", "[NONEXISTENT] the mailbox was deleted");
+                return Action::Continue;
+            }
+            Err(e) => {
+                store_error(out, &tag, &e);
+                return Action::Continue;
+            }
+        };
         // IMAP4rev2 has no \Recent: nothing is recent for such a session.
         let first_recent = if self.enabled().imap4rev2 {
             u32::MAX
