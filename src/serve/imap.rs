@@ -26,7 +26,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
 const READ_SIZE: usize = 64 * 1024;
 /// A read while the client is probably just thinking: commands are short.
 const SMALL_READ: usize = 512;
-/// Output buffers bigger than this are given back once sent.
+/// Output buffers up to this size are kept between commands while input streams in.
 const KEEP_OUTPUT: usize = 4096;
 
 struct Driver<'a> {
@@ -83,9 +83,10 @@ impl Driver<'_> {
         Ok(())
     }
 
-    /// After a big FETCH the output buffer is large; a waiting connection should not keep it.
-    fn shrink_output(&mut self) {
-        if self.out.is_empty() && self.out.capacity() > KEEP_OUTPUT {
+    /// Before waiting for the client: the (sent, empty) output buffer is given back, so a
+    /// waiting connection parks none, unless more input is likely (`keep`) and it is small.
+    fn release_output(&mut self, keep: bool) {
+        if self.out.is_empty() && !(keep && self.out.capacity() <= KEEP_OUTPUT) {
             self.out = Vec::new();
         }
     }
@@ -116,7 +117,7 @@ pub async fn serve(
     let tls = implicit_tls.then_some((&shared.tls, Duration::from_secs(config.pre_auth_timeout)));
     let conn = Conn::new(stream, peer.map(|p| p.ip()));
     let refusal = |hit| format!("* BYE [UNAVAILABLE] {hit}\r\n");
-    let Some((conn, mut slot)) = super::admit(conn, &shared.imap_limits, tls, refusal).await else {
+    let Some((conn, mut slot)) = Box::pin(super::admit(conn, &shared.imap_limits, tls, refusal)).await else {
         return;
     };
     let mut d = Driver {
@@ -157,7 +158,12 @@ async fn run(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, shutdow
             if let Some(line) = session.take_log() {
                 d.log('<', line.as_bytes());
             }
-            let stop = act(d, session, slot, action).await?;
+            let stop = match action {
+                Action::Continue | Action::Idle { .. } => false,
+                // Boxed: the actions' futures (login, store writes, TLS) are ~2.5 KiB, and
+                // inline they would be part of every session's state, idle or not.
+                action => Box::pin(act(d, session, slot, action)).await?,
+            };
             if stop {
                 return Ok(());
             }
@@ -260,7 +266,7 @@ async fn read_more(d: &mut Driver<'_>, session: &Session, shutdown: &Shutdown) -
     } else {
         buf.reserve(size);
     }
-    d.shrink_output();
+    d.release_output(d.bulk);
     let spare = buf.capacity() - buf.len();
     let read = tokio::time::timeout(limit, d.conn.read(&mut buf));
     let outcome = tokio::select! {
@@ -292,7 +298,7 @@ async fn idle(d: &mut Driver<'_>, session: &mut Session, shutdown: &Shutdown) ->
     let deadline = tokio::time::Instant::now() + Duration::from_secs(config.auth_timeout);
     let watch = session.selected_mailbox().map(|m| d.core.watch(m));
     d.conn.set_tls_read_size(TLS_READ_IDLE);
-    d.shrink_output();
+    d.release_output(false);
     d.input = Vec::new();
     // A small buffer: an idle connection parks next to nothing.
     let mut buf = Vec::with_capacity(64);
@@ -339,7 +345,9 @@ async fn idle(d: &mut Driver<'_>, session: &mut Session, shutdown: &Shutdown) ->
                         log.log("imap", id, '>', out);
                     }
                 }
-                tokio::time::timeout(WRITE_TIMEOUT, conn.write(out))
+                // Boxed: the write and its timer are only alive while sending; inline they
+                // would be part of every idle session's state.
+                Box::pin(tokio::time::timeout(WRITE_TIMEOUT, conn.write(out)))
                     .await
                     .map_err(|_| End::Closed)??;
             }

@@ -197,6 +197,8 @@ pub fn ensure_demo_user(store: &Store) -> Result<Option<String>, ServeError> {
 /// Admits a new client connection: takes its place in the protocol's connection limits
 /// (a refused plaintext client is told `refusal(why)`; a TLS one has nobody to tell yet),
 /// then runs the implicit-TLS handshake under the pre-auth timeout. `None`: it was closed.
+/// Callers box this future: inline, the handshake's ~2.3 KiB would be part of the session's
+/// state for its whole life, the largest part of an idle session's memory.
 pub(crate) async fn admit(
     conn: crate::net::Conn,
     limits: &Arc<ConnectionLimits>,
