@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
+use loadtest::chart;
 use loadtest::report::Summary;
 
 #[derive(Parser)]
@@ -65,6 +66,9 @@ pub struct Common {
     /// The server's name in the JSON summary (`loadtest report` pairs runs by it).
     #[arg(long, default_value = "server")]
     pub label: String,
+    /// Draw this run's latency curves and throughput bars to this SVG file as well.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
 }
 
 impl Common {
@@ -83,7 +87,8 @@ impl Common {
     }
 
     /// Writes `{"summary": ..., "details": ...}` to `--json`, if given; the summary is what
-    /// every scenario reports alike, `details` the scenario's own figures.
+    /// every scenario reports alike, `details` the scenario's own figures. Draws the summary
+    /// to `--svg`, if given.
     pub fn write_report(
         &self,
         scenario: &str,
@@ -100,7 +105,11 @@ impl Common {
         self.write_json(&Report {
             summary: &summary,
             details,
-        })
+        })?;
+        if let Some(path) = &self.svg {
+            chart::write_svg(path, &[&summary])?;
+        }
+        Ok(())
     }
 
     /// Writes `value` as pretty JSON to `--json`, if given.
