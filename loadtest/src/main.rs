@@ -1,4 +1,4 @@
-//! `loadtest`: the load harness behind BENCHMARKS.md. Five subcommands:
+//! `loadtest`: the load harness behind BENCHMARKS.md. Five scenarios, and `report`:
 //!
 //! - `seed` fills mailboxes over LMTP with generated messages;
 //! - `bulk` measures POP3 download throughput (plaintext and implicit TLS) beside a raw
@@ -7,11 +7,14 @@
 //!   implicit TLS) the same way, beside raw loopback TCP;
 //! - `deliver` measures LMTP delivery rate and latency with concurrent connections;
 //! - `submit` measures SMTP submission rate and latency with concurrent logged-in clients
-//!   over TLS.
+//!   over TLS;
+//! - `report` pairs the JSON summaries of two or more servers' runs and writes REPORT.md
+//!   with a table and a chart per scenario.
 //!
 //! It only ever connects to loopback addresses, and every loop is bounded by a count and by
 //! `--timeout`. Errors end the run with one line on stderr and a non-zero exit status.
 
+mod compare;
 mod cpu;
 mod scenario;
 
@@ -49,6 +52,9 @@ enum Command {
     /// SMTP submission rate and per-message latency: concurrent clients over TLS, each
     /// logged in as its own user, submitting to local recipients.
     Submit(scenario::submit::SubmitArgs),
+    /// Compare servers: pair the scenarios' JSON summaries by scenario between labels and
+    /// write a Markdown report with tables, ratios and SVG charts.
+    Report(compare::ReportArgs),
 }
 
 /// Options every scenario takes.
@@ -128,6 +134,7 @@ fn main() -> ExitCode {
         Command::ImapBulk(args) => scenario::imap_bulk::run(&args),
         Command::Deliver(args) => scenario::deliver::deliver(&args),
         Command::Submit(args) => scenario::submit::run(&args),
+        Command::Report(args) => compare::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
