@@ -126,10 +126,19 @@ fn headline<'a>(outcome: &'a Option<Outcome>, name: &str) -> Option<&'a Headline
         .find(|h| h.name == name)
 }
 
+/// The columns a scenario's table has: ours always, each other server only if it has a run
+/// of the scenario (a variant run for some scenarios only adds no empty columns elsewhere).
+fn columns(scenario: &Scenario) -> Vec<usize> {
+    (0..scenario.outcomes.len())
+        .filter(|&i| i == 0 || scenario.outcomes[i].is_some())
+        .collect()
+}
+
 /// One scenario's table: `figure | ours | theirs | ratio [| theirs2 | ratio ...]`, a row per
 /// headline any server has, in the order they first appear (ours first). A server without
-/// the figure shows "failed" if its run failed, "—" otherwise.
+/// the figure shows "failed" if its run failed, "—" otherwise. No figures at all, no table.
 pub fn table(scenario: &Scenario, labels: &[&str]) -> String {
+    let columns = columns(scenario);
     let mut names: Vec<&str> = Vec::new();
     for outcome in scenario.outcomes.iter().flatten() {
         for h in outcome.summary.iter().flat_map(|s| &s.headlines) {
@@ -138,9 +147,13 @@ pub fn table(scenario: &Scenario, labels: &[&str]) -> String {
             }
         }
     }
+    if names.is_empty() {
+        return String::new();
+    }
     let mut out = String::from("| figure |");
     let mut rule = String::from("| --- |");
-    for (i, label) in labels.iter().enumerate() {
+    for &i in &columns {
+        let label = labels[i];
         let _ = write!(out, " {label} |");
         rule.push_str(" ---: |");
         if i > 0 {
@@ -154,7 +167,8 @@ pub fn table(scenario: &Scenario, labels: &[&str]) -> String {
     for name in names {
         let ours = headline(&scenario.outcomes[0], name);
         let _ = write!(out, "| {name} |");
-        for (i, outcome) in scenario.outcomes.iter().enumerate() {
+        for &i in &columns {
+            let outcome = &scenario.outcomes[i];
             let theirs = headline(outcome, name);
             let cell = match (theirs, outcome) {
                 (Some(h), _) => format_value(h.value, &h.unit),
@@ -178,16 +192,21 @@ pub fn table(scenario: &Scenario, labels: &[&str]) -> String {
 /// The failures under a scenario's table, one line each: "- dovecot: failed: <first line>".
 pub fn failures(scenario: &Scenario, labels: &[&str]) -> String {
     let mut out = String::new();
-    for (label, outcome) in labels.iter().zip(&scenario.outcomes) {
-        match outcome {
+    for i in columns(scenario) {
+        match &scenario.outcomes[i] {
             Some(Outcome {
                 failure: Some(error), ..
             }) => {
                 let first = error.lines().find(|l| !l.trim().is_empty()).unwrap_or("(no message)");
-                let _ = writeln!(out, "- {label}: the run failed: `{}`", first.trim().replace('`', "'"));
+                let _ = writeln!(
+                    out,
+                    "- {}: the run failed: `{}`",
+                    labels[i],
+                    first.trim().replace('`', "'")
+                );
             }
             None => {
-                let _ = writeln!(out, "- {label}: not run");
+                let _ = writeln!(out, "- {}: not run", labels[i]);
             }
             _ => {}
         }
@@ -289,10 +308,13 @@ pub fn markdown(doc: &Document<'_>) -> String {
     }
     for (i, scenario) in doc.scenarios.iter().enumerate() {
         let _ = writeln!(out, "## {}\n", scenario.name);
-        out.push_str(&table(scenario, labels));
+        let table = table(scenario, labels);
+        out.push_str(&table);
         let failed = failures(scenario, labels);
         if !failed.is_empty() {
-            out.push('\n');
+            if !table.is_empty() {
+                out.push('\n');
+            }
             out.push_str(&failed);
         }
         if let Some(Some(chart)) = doc.charts.get(i) {
@@ -402,6 +424,7 @@ mod tests {
             "- dovecot: the run failed: `loadtest: login refused`\n"
         );
         assert_eq!(failures(&scenarios[2], &labels), "- ringmail: not run\n");
+        assert_eq!(table(&scenarios[2], &labels), "", "no figures, no table");
     }
 
     #[test]
@@ -429,6 +452,9 @@ mod tests {
             t.lines().nth(2),
             Some("| memory | 2.00 KiB | 200 KiB | 100.00× | 20.0 KiB | 10.00× |")
         );
+        // Where the third server has no run, it has no columns.
+        let t = table(&pair(&runs[..2], &labels)[0], &labels);
+        assert_eq!(t.lines().nth(2), Some("| memory | 2.00 KiB | 200 KiB | 100.00× |"));
     }
 
     #[test]
