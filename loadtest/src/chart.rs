@@ -237,7 +237,8 @@ fn bar_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, summaries: &[&Summary], 
         .flat_map(|s| in_unit(s))
         .map(|b| b.value)
         .fold(0f64, f64::max);
-    let top = if top > 0.0 { top * 1.15 } else { 1.0 };
+    // Headroom above the tallest bar for its value and the legend in the upper right.
+    let top = if top > 0.0 { top * 1.35 } else { 1.0 };
     let centres: Vec<f64> = (0..names.len()).map(|i| i as f64 + 0.5).collect();
     let mut chart = ChartBuilder::on(area)
         .margin(16)
