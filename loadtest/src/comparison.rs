@@ -198,12 +198,12 @@ pub fn failures(scenario: &Scenario, labels: &[&str]) -> String {
                 failure: Some(error), ..
             }) => {
                 let first = error.lines().find(|l| !l.trim().is_empty()).unwrap_or("(no message)");
-                let _ = writeln!(
-                    out,
-                    "- {}: the run failed: `{}`",
-                    labels[i],
-                    first.trim().replace('`', "'")
-                );
+                let first = first.trim().replace('`', "'");
+                // A script that decided not to run a scenario says why, starting "not run".
+                let _ = match first.strip_prefix("not run") {
+                    Some(why) => writeln!(out, "- {}: not run{why}", labels[i]),
+                    None => writeln!(out, "- {}: the run failed: `{first}`", labels[i]),
+                };
             }
             None => {
                 let _ = writeln!(out, "- {}: not run", labels[i]);
@@ -402,6 +402,7 @@ mod tests {
                 vec![Headline::new("POP3", 900.0, "MiB/s", Better::Higher)],
             ),
             failed("bulk", "dovecot", "\nloadtest: login refused\nmore"),
+            failed("idle", "dovecot", "not run: 9000 imap processes would need 54 GiB"),
             run("idle", "dovecot", vec![]),
             run("deliver", "someone else", vec![]),
         ];
@@ -423,7 +424,10 @@ mod tests {
             failures(&scenarios[0], &labels),
             "- dovecot: the run failed: `loadtest: login refused`\n"
         );
-        assert_eq!(failures(&scenarios[2], &labels), "- ringmail: not run\n");
+        assert_eq!(
+            failures(&scenarios[2], &labels),
+            "- ringmail: not run\n- dovecot: not run: 9000 imap processes would need 54 GiB\n"
+        );
         assert_eq!(table(&scenarios[2], &labels), "", "no figures, no table");
     }
 
