@@ -4,8 +4,9 @@
 #
 # The sourcing script sets before sourcing: NAME (temporary directory prefix), and may set
 # SERVER_EXTRA, IMAP_EXTRA, POP3_EXTRA, LMTP_EXTRA, SUBMISSION_EXTRA (lines added to those
-# config sections). Afterwards it has: ROOT, BIN, RESULTS, WORK, PASSWORD, FAILED, and after
-# `start_server NAME`: CONFIG, CERT, SERVER_PID and the *_PORT variables.
+# config sections), and BIN (a directory with prebuilt `ringmail` and `loadtest` binaries, used
+# instead of a release build). Afterwards it has: ROOT, BIN, RESULTS, WORK, PASSWORD, FAILED,
+# and after `start_server NAME`: CONFIG, CERT, SERVER_PID and the *_PORT variables.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # A target dir of its own, so release builds never wait on (or evict) the debug one.
@@ -23,9 +24,15 @@ dirty() {
 }
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD)
 DIRTY_BEFORE=$(dirty)
-cargo build --release --manifest-path "$ROOT/Cargo.toml" -p ringmail -p loadtest
+PREBUILT=0
+if [ -n "${BIN:-}" ]; then
+    PREBUILT=1
+    echo "using the prebuilt binaries in $BIN, not a build of this tree"
+else
+    cargo build --release --manifest-path "$ROOT/Cargo.toml" -p ringmail -p loadtest
+    BIN=$CARGO_TARGET_DIR/release
+fi
 DIRTY_AFTER=$(dirty)
-BIN=$CARGO_TARGET_DIR/release
 mkdir -p "$RESULTS"
 
 WORK=$(mktemp -d "/tmp/ringmail-$NAME.XXXXXX")
@@ -170,7 +177,9 @@ describe_run() {
     echo "== machine"
     echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(uname -sr)"
     echo "ringmail at commit $COMMIT (HEAD when the build started; now $(git -C "$ROOT" rev-parse --short HEAD))"
-    if [ -n "$DIRTY_BEFORE$DIRTY_AFTER" ]; then
+    if [ "$PREBUILT" = 1 ]; then
+        echo "binaries prebuilt in $BIN (BIN was set): not necessarily built from that commit"
+    elif [ -n "$DIRTY_BEFORE$DIRTY_AFTER" ]; then
         echo "built from a working tree with uncommitted changes: before the build: ${DIRTY_BEFORE:-none}; after: ${DIRTY_AFTER:-none}"
     else
         echo "working tree clean before and after the build"

@@ -1,10 +1,13 @@
 //! Small blocking protocol clients (POP3, LMTP) over plaintext or real TLS, shared by
 //! ringmail's integration tests and the load harness, plus the harness's server-free parts:
-//! the message generator, the multi-line response scanner, the report formatting, and the
-//! IMAP response parser and mailbox model the `mixed` scenario checks a server against. They
-//! speak to any server, so the harness can measure Dovecot the same way.
+//! the message generator, the multi-line response scanner, the report formatting, the charts
+//! and the side-by-side comparison, server memory, and the IMAP response parser and mailbox
+//! model the `mixed` scenario checks a server against. They speak to any server, so the
+//! harness can measure Dovecot the same way.
 
+pub mod chart;
 pub mod client;
+pub mod comparison;
 pub mod memory;
 pub mod message;
 pub mod model;

@@ -1,4 +1,4 @@
-//! `loadtest`: the load harness behind BENCHMARKS.md. Its subcommands:
+//! `loadtest`: the load harness behind BENCHMARKS.md. Its scenarios, and `report`:
 //!
 //! - `seed` fills mailboxes over LMTP with generated messages;
 //! - `bulk` measures POP3 download throughput (plaintext and implicit TLS) beside a raw
@@ -13,11 +13,14 @@
 //! - `fanout` delivers over LMTP at a set rate to users in IDLE and times delivery→EXISTS;
 //! - `login` measures connect + TLS + LOGIN rate and latency;
 //! - `mixed` runs an imaptest-like random mix of IMAP commands, checking UIDs, flags and
-//!   EXISTS against a model of each mailbox, and reports ops/s and per-command latency.
+//!   EXISTS against a model of each mailbox, and reports ops/s and per-command latency;
+//! - `report` pairs the JSON summaries of two or more servers' runs and writes REPORT.md
+//!   with a table and a chart per scenario.
 //!
 //! It only ever connects to loopback addresses, and every loop is bounded by a count and by
 //! `--timeout`. Errors end the run with one line on stderr and a non-zero exit status.
 
+mod compare;
 mod cpu;
 mod scenario;
 
@@ -28,6 +31,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
+use loadtest::chart;
 use loadtest::report::Summary;
 
 #[derive(Parser)]
@@ -68,6 +72,9 @@ enum Command {
     /// A random mix of IMAP commands (imaptest-like), checked for consistent UIDs, flags and
     /// EXISTS counts: ops/s and latency per command.
     Mixed(scenario::mixed::MixedArgs),
+    /// Compare servers: pair the scenarios' JSON summaries by scenario between labels and
+    /// write a Markdown report with tables, ratios and SVG charts.
+    Report(compare::ReportArgs),
 }
 
 /// Options every scenario takes.
@@ -85,6 +92,9 @@ pub struct Common {
     /// The server's name in the JSON summary (`loadtest report` pairs runs by it).
     #[arg(long, default_value = "server")]
     pub label: String,
+    /// Draw this run's latency curves and throughput bars to this SVG file as well.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
 }
 
 impl Common {
@@ -103,7 +113,8 @@ impl Common {
     }
 
     /// Writes `{"summary": ..., "details": ...}` to `--json`, if given; the summary is what
-    /// every scenario reports alike, `details` the scenario's own figures.
+    /// every scenario reports alike, `details` the scenario's own figures. Draws the summary
+    /// to `--svg`, if given.
     pub fn write_report(
         &self,
         scenario: &str,
@@ -120,7 +131,11 @@ impl Common {
         self.write_json(&Report {
             summary: &summary,
             details,
-        })
+        })?;
+        if let Some(path) = &self.svg {
+            chart::write_svg(path, &[&summary])?;
+        }
+        Ok(())
     }
 
     /// Writes `value` as pretty JSON to `--json`, if given.
@@ -144,6 +159,7 @@ fn main() -> ExitCode {
         Command::Login(args) => scenario::login::run(&args),
         Command::SessionWorker(args) => scenario::fleet::worker(&args),
         Command::Mixed(args) => scenario::mixed::run(&args),
+        Command::Report(args) => compare::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,7 +8,7 @@
 //! the message is durable (fsync'd). Messages are generated and stuffed before the clock
 //! starts. Threads claim message numbers from one counter, so the total is exact.
 
-use super::txn::{is_timeout, transaction};
+use super::txn::{self, is_timeout, transaction};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -24,7 +24,7 @@ use crate::{cpu, Common};
 use loadtest::client::lmtp::{stuff, Lmtp};
 use loadtest::client::Transport;
 use loadtest::message::{generate, MessageSpec};
-use loadtest::report::{self, mib_per_sec, LatencySummary};
+use loadtest::report::{self, mib_per_sec, LatencySummary, Summary};
 
 /// Refused transactions tolerated before a run is abandoned as misconfigured.
 const MAX_REFUSED: u64 = 100;
@@ -93,6 +93,15 @@ struct DeliverReport {
     latency: LatencySummary,
     /// Server CPU per thread name over the run, % of one core (with --server-pid).
     server_cpu_percent: Vec<(String, f64)>,
+    /// Every message's latency, for the summary's curve; `latency` has the figures.
+    #[serde(skip)]
+    histogram: Histogram<u64>,
+}
+
+impl DeliverReport {
+    fn summary(&self) -> Summary {
+        txn::summary("delivery", self.messages_per_sec, &self.histogram)
+    }
 }
 
 pub fn seed(args: &SeedArgs) -> anyhow::Result<()> {
@@ -113,7 +122,7 @@ pub fn seed(args: &SeedArgs) -> anyhow::Result<()> {
         report.messages_per_sec,
         report.mib_per_sec
     );
-    args.target.common.write_json(&report)
+    args.target.common.write_report("seed", report.summary(), &report)
 }
 
 /// One line: the server's busiest threads over the run.
@@ -146,7 +155,7 @@ pub fn deliver(args: &DeliverArgs) -> anyhow::Result<()> {
         report.latency.line(),
         report::format_micros(report.latency.mean_us as u64)
     );
-    args.target.common.write_json(&report)
+    args.target.common.write_report("deliver", report.summary(), &report)
 }
 
 /// What every client thread shares.
@@ -240,6 +249,7 @@ fn run(target: &Target, clients: usize) -> anyhow::Result<DeliverReport> {
         pipelining,
         latency: LatencySummary::from_histogram(&histogram),
         server_cpu_percent,
+        histogram,
     })
 }
 

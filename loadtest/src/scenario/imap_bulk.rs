@@ -71,6 +71,7 @@ pub fn run(args: &ImapBulkArgs) -> anyhow::Result<()> {
     };
     let protocol = Protocol {
         name: "IMAP",
+        scenario: "imap-bulk",
         plaintext_label: "IMAP plaintext",
         tls_label: "IMAP TLS (imaps)",
         tls: tls_config.is_some(),

@@ -13,7 +13,7 @@
 //! sends once local delivery is durable. Logging in happens before the clock starts.
 //! Threads claim message numbers from one counter, so the total is exact.
 
-use super::txn::{is_timeout, transaction};
+use super::txn::{self, is_timeout, transaction};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -162,6 +162,9 @@ struct SubmitReport {
     server_threads_cpu_percent: Vec<(String, f64)>,
     /// This harness's CPU over the run, % of one core (it shares the machine).
     harness_cpu_percent: Option<f64>,
+    /// Every message's latency, for the summary's curve; `latency` has the figures.
+    #[serde(skip)]
+    histogram: Histogram<u64>,
 }
 
 pub fn run(args: &SubmitArgs) -> anyhow::Result<()> {
@@ -206,7 +209,8 @@ pub fn run(args: &SubmitArgs) -> anyhow::Result<()> {
     if let Some(harness) = report.harness_cpu_percent {
         println!("harness cpu: {harness:.0} % of one core");
     }
-    args.common.write_json(&report)?;
+    let summary = txn::summary("submission", report.messages_per_sec, &report.histogram);
+    args.common.write_report("submit", summary, &report)?;
     // A refused message is not in the figures, and a run that needs refusing is not the
     // measurement asked for (wrong users, domain or password): say so in the exit status.
     if report.refused > 0 {
@@ -328,6 +332,7 @@ fn measure(args: &SubmitArgs) -> anyhow::Result<SubmitReport> {
         server_cpu_percent,
         server_threads_cpu_percent,
         harness_cpu_percent,
+        histogram,
     })
 }
 

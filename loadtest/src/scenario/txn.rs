@@ -1,5 +1,6 @@
 //! One mail transaction (MAIL, RCPT, DATA), the same over LMTP and SMTP submission: the
-//! scenarios `deliver` and `submit` differ only in how they connect.
+//! scenarios `deliver` and `submit` differ only in how they connect, and summarise their runs
+//! the same way.
 
 use std::io;
 use std::net::SocketAddr;
@@ -7,9 +8,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+use hdrhistogram::Histogram;
 use loadtest::client::lmtp::{Lmtp, Reply};
 use loadtest::client::smtp::Smtp;
 use loadtest::client::Transport;
+use loadtest::report::{Bar, Better, Headline, LatencyCurve, LatencySummary, Summary};
 
 /// A connection that speaks the SMTP command/reply dialogue.
 pub trait Dialogue {
@@ -113,5 +116,49 @@ pub fn lmtp_connect(addr: SocketAddr, read_timeout: Duration) -> anyhow::Result<
         if line.as_bytes().get(3) != Some(&b'-') {
             return Ok((lmtp, pipelining));
         }
+    }
+}
+
+/// The summary of a run of transactions: the rate, the latency percentiles and curve, all
+/// named after `what` ("delivery", "submission") so two servers' runs pair up by name.
+pub fn summary(what: &str, messages_per_sec: f64, histogram: &Histogram<u64>) -> Summary {
+    let rate = format!("{what} rate");
+    let mut headlines = vec![Headline::new(&rate, messages_per_sec, "messages/s", Better::Higher)];
+    headlines.extend(Headline::latencies(what, &LatencySummary::from_histogram(histogram)));
+    Summary {
+        headlines,
+        latency: vec![LatencyCurve::from_histogram(what, histogram)],
+        throughput: vec![Bar {
+            name: rate,
+            value: messages_per_sec,
+            unit: "messages/s".into(),
+        }],
+        ..Summary::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loadtest::report::{latency_histogram, record};
+    use std::time::Duration;
+
+    #[test]
+    fn summary_names_figures_after_the_transaction() {
+        let mut h = latency_histogram();
+        for ms in 1..=100 {
+            record(&mut h, Duration::from_millis(ms));
+        }
+        let s = summary("delivery", 250.0, &h);
+        let names: Vec<&str> = s.headlines.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["delivery rate", "delivery p50", "delivery p99", "delivery p99.9"]
+        );
+        assert_eq!(s.headlines[0].better, Better::Higher);
+        assert_eq!(s.headlines[2].better, Better::Lower);
+        assert!((s.headlines[2].value - 99.0).abs() < 0.1, "{:?}", s.headlines[2]);
+        assert_eq!(s.latency[0].name, "delivery");
+        assert_eq!(s.throughput[0].unit, "messages/s");
     }
 }
