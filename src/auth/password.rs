@@ -3,8 +3,11 @@
 //! Verification costs tens of milliseconds by design: call it on a blocking pool, never on an
 //! event loop.
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::Argon2;
+use std::cell::RefCell;
+
+use argon2::password_hash::phc::{Output, PasswordHash};
+use argon2::password_hash::PasswordHasher;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use super::scram::ScramCredentials;
 
@@ -45,9 +48,43 @@ pub fn hash(password: &str) -> Result<Hashed, PasswordError> {
     Ok(Hashed { phc, scram })
 }
 
+thread_local! {
+    /// argon2's work area (19 MiB at the default cost), kept by each thread that verifies:
+    /// the server's login threads, one per core. Allocated and faulted in afresh for every
+    /// login, it cost page faults on each and left the allocator holding freed arenas.
+    static WORK_AREA: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
 /// Constant-time check of `password` against a PHC string. A malformed hash verifies nothing.
+/// The hash's own algorithm, version and costs apply, so hashes made with other parameters
+/// (by another implementation, or before a change of defaults) still verify.
 pub fn verify(password: &str, phc: &str) -> bool {
-    Argon2::default().verify_password(password.as_bytes(), phc).is_ok()
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(hash.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match hash.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = Params::try_from(&hash) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut computed = vec![0u8; expected.len()];
+    let hashed = WORK_AREA.with_borrow_mut(|area| {
+        area.resize(blocks, Block::default());
+        argon2.hash_password_into_with_memory(password.as_bytes(), salt, &mut computed, &mut area[..blocks])
+    });
+    // Output's equality is constant-time.
+    hashed.is_ok() && Output::new(&computed).is_ok_and(|computed| computed == *expected)
 }
 
 /// A random password of 20 characters from an alphabet without look-alikes.
@@ -71,6 +108,28 @@ mod tests {
         assert!(verify("correct horse", &h.phc));
         assert!(!verify("correct horsE", &h.phc));
         assert!(!verify("correct horse", "not a hash"));
+        assert!(!verify("correct horse", "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ"));
+    }
+
+    #[test]
+    fn hashes_of_other_implementations_and_costs_verify() {
+        // argon2-cffi (the reference C implementation), ringmail's parameters.
+        let cffi = "$argon2id$v=19$m=19456,t=2,p=1$m+kBU565jJ/ZOFbnH+/NIQ$hP8W/TMqE26vAMsx1jrL+J+xGWtmFFEYikHt59m8Uok";
+        assert!(verify("pw", cffi));
+        assert!(!verify("pW", cffi));
+        // Cheaper and dearer costs than the default, on the same thread's work area.
+        for params in [
+            Params::new(8, 1, 1, None).unwrap(),
+            Params::new(32768, 3, 1, None).unwrap(),
+        ] {
+            let phc = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+                .hash_password(b"s3cret")
+                .unwrap()
+                .to_string();
+            assert!(verify("s3cret", &phc), "{phc}");
+            assert!(!verify("s3creT", &phc), "{phc}");
+        }
+        assert!(verify("pw", cffi), "after a bigger work area");
     }
 
     #[test]
