@@ -9,6 +9,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ringmail::config::SortOrder;
 use ringmail::imap::view::{MailRead, UidView};
 use ringmail::net::Gather;
 use ringmail::pop3::retr::Piece;
@@ -146,60 +147,40 @@ fn uid_view(store: &Store, user: UserId) -> u32 {
     UidView::load(&SnapRead(&snapshot), &inbox).unwrap().len()
 }
 
-/// SELECT's own pass over the records: the first unseen message and the keywords in use.
-fn select_scan(store: &Store, user: UserId) -> (Option<u32>, usize) {
+/// SELECT's own pass over the records (`imap::view::select_scan`): the first unseen message
+/// and the keywords in use, for the messages of a view built beforehand.
+fn select_scan(store: &Store, user: UserId, view: &UidView) -> (Option<u32>, usize) {
     let snapshot = store.snapshot().unwrap();
     let inbox = snapshot.mailbox(user, "INBOX").unwrap().unwrap();
-    let mut keywords: Vec<String> = Vec::new();
-    let mut first_unseen = None;
-    let mut seq = 0u32;
-    SnapRead(&snapshot)
-        .each_message(inbox.id, &mut |_, record| {
-            seq += 1;
-            if first_unseen.is_none() && record.flags & flags::SEEN == 0 {
-                first_unseen = Some(seq);
-            }
-            for k in &record.keywords {
-                if !keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
-                    keywords.push(k.clone());
-                }
-            }
-        })
-        .unwrap();
+    let (first_unseen, keywords) = ringmail::imap::view::select_scan(&SnapRead(&snapshot), inbox.id, view).unwrap();
     (first_unseen, keywords.len())
 }
 
-/// A POP3 login's maildrop listing, as `serve::pop3::load_maildrop` builds it.
+/// A POP3 login's maildrop listing (`serve::load_maildrop`).
 fn pop3_maildrop(store: &Store, user: UserId) -> Vec<Message> {
     let snapshot = store.snapshot().unwrap();
-    let inbox = snapshot.mailbox(user, "INBOX").unwrap().unwrap();
-    snapshot
-        .messages(inbox.id)
+    ringmail::serve::load_maildrop(&snapshot, user, SortOrder::Ascending)
         .unwrap()
-        .map(|m| {
-            m.map(|(uid, record)| Message {
-                uid,
-                size: record.size,
-                body_id: record.body_id,
-                dot_free: record.flags & flags::DOT_FREE != 0,
-            })
-        })
-        .collect::<Result<_, _>>()
-        .unwrap()
+        .messages
 }
 
 fn mailbox_read(c: &mut Criterion, f: &Fixture) {
     for (count, user) in f.inboxes {
         assert_eq!(uid_view(&f.store, user) as usize, count);
         assert_eq!(pop3_maildrop(&f.store, user).len(), count);
-        assert_eq!(select_scan(&f.store, user), (Some(1), 1));
+        let view = {
+            let snapshot = f.store.snapshot().unwrap();
+            let inbox = snapshot.mailbox(user, "INBOX").unwrap().unwrap();
+            UidView::load(&SnapRead(&snapshot), &inbox).unwrap()
+        };
+        assert_eq!(select_scan(&f.store, user, &view), (Some(1), 1));
         let mut g = c.benchmark_group(format!("mailbox_read_{}k", count / 1000));
         g.throughput(Throughput::Elements(count as u64));
         if count >= 10_000 {
             g.sample_size(30);
         }
         g.bench_function("uid_view", |b| b.iter(|| uid_view(&f.store, user)));
-        g.bench_function("select_scan", |b| b.iter(|| select_scan(&f.store, user)));
+        g.bench_function("select_scan", |b| b.iter(|| select_scan(&f.store, user, &view)));
         g.bench_function("pop3_maildrop", |b| b.iter(|| pop3_maildrop(&f.store, user)));
         g.finish();
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::cmd_message::WritePending;
 use super::session::{store_error, tagged, untagged, Action, Ctx, Pending, Selected, Session, State};
 use super::types::{AppendMessage, Command, ListOptions, Qresync, SelectParams, StatusItem};
-use super::view::MailRead;
+use super::view::{select_scan, MailRead};
 use crate::mime::{IngestError, Structure};
 use crate::store::records::{flags, MailboxId, SpecialUse, UserId};
 use crate::store::{canonical_mailbox_name, Mailbox, NewMessage, StoreError, WriteOp, WriteOutcome, SEPARATOR};
@@ -400,24 +400,13 @@ impl Session {
                 return Action::Continue;
             }
         };
-        let mut keywords: Vec<String> = Vec::new();
-        let mut first_unseen = None;
-        let mut seq = 0u32;
-        let scan = ctx.store.each_message(mailbox.id, &mut |_, record| {
-            seq += 1;
-            if first_unseen.is_none() && record.flags & flags::SEEN == 0 {
-                first_unseen = Some(seq);
+        let (first_unseen, keywords) = match select_scan(ctx.store, mailbox.id, &view) {
+            Ok(scan) => scan,
+            Err(e) => {
+                store_error(out, &tag, &e);
+                return Action::Continue;
             }
-            for k in &record.keywords {
-                if !keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
-                    keywords.push(k.clone());
-                }
-            }
-        });
-        if let Err(e) = scan {
-            store_error(out, &tag, &e);
-            return Action::Continue;
-        }
+        };
         let kw: String = keywords.iter().map(|k| format!(" {k}")).collect();
         untagged(
             out,

@@ -9,7 +9,7 @@
 use std::rc::Rc;
 
 use crate::mime::Structure;
-use crate::store::records::{BodyId, MailboxId, Uid, Usage, UserId};
+use crate::store::records::{flags, BodyId, MailboxId, Uid, Usage, UserId};
 use crate::store::{Mailbox, MessageRecord, StoreError, User};
 
 pub use super::fetch::MessageBytes;
@@ -84,6 +84,30 @@ impl UidView {
     pub fn is_empty(&self) -> bool {
         self.uids.is_empty()
     }
+}
+
+/// What SELECT reports besides the view: the sequence number of the first unseen message
+/// and the keywords in use, from one pass over the mailbox's records. Only messages in
+/// `view` count, so the numbers agree with the EXISTS it reports.
+pub fn select_scan(
+    store: &dyn MailRead,
+    mailbox: MailboxId,
+    view: &UidView,
+) -> Result<(Option<u32>, Vec<String>), StoreError> {
+    let mut keywords: Vec<String> = Vec::new();
+    let mut first_unseen = None;
+    store.each_message(mailbox, &mut |uid, record| {
+        let Some(seq) = view.seq_of(uid) else { return };
+        if first_unseen.is_none() && record.flags & flags::SEEN == 0 {
+            first_unseen = Some(seq);
+        }
+        for k in &record.keywords {
+            if !keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                keywords.push(k.clone());
+            }
+        }
+    })?;
+    Ok((first_unseen, keywords))
 }
 
 /// Where sessions get the current shared view of a mailbox: one per core, kept fresh by the

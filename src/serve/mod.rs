@@ -15,6 +15,7 @@ mod submit;
 
 /// The store's read snapshot as the IMAP core reads it; public for the benches.
 pub use self::core::SnapRead;
+pub use self::pop3::load_maildrop;
 
 use std::cell::Cell;
 use std::net::SocketAddr;

@@ -24,7 +24,7 @@ use crate::pop3::retr::Piece;
 use crate::pop3::{Action, LoginFailure, Maildrop, Message, RetrEncoder, Session, Settings};
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
-use crate::store::{MappedSnapshot, StoreError, WriteOp, WriteOutcome};
+use crate::store::{MappedSnapshot, Snapshot, StoreError, WriteOp, WriteOutcome};
 
 /// Reply text is sent once this much is buffered.
 const FLUSH_AT: usize = 256 * 1024;
@@ -285,16 +285,21 @@ async fn login<'s>(
             Failure::Temporary => LoginFailure::Temporary,
         })?;
     let held = shared.maildrop_locks.try_lock(user.id).ok_or(LoginFailure::InUse)?;
-    let maildrop = load_maildrop(shared, user.id).map_err(|e| {
-        tracing::error!(session = d.id, "maildrop: {e}");
-        LoginFailure::Temporary
-    })?;
+    let order = shared.config.pop3.message_retrieval_sort_order;
+    let maildrop = shared
+        .store
+        .snapshot()
+        .and_then(|s| load_maildrop(&s, user.id, order))
+        .map_err(|e| {
+            tracing::error!(session = d.id, "maildrop: {e}");
+            LoginFailure::Temporary
+        })?;
     *lock = Some(held);
     Ok(maildrop)
 }
 
-fn load_maildrop(shared: &Shared, user: u32) -> Result<Maildrop, StoreError> {
-    let snapshot = shared.store.snapshot()?;
+/// The maildrop a POP3 login locks: INBOX's messages in `order`, read from `snapshot`.
+pub fn load_maildrop(snapshot: &Snapshot<'_>, user: u32, order: SortOrder) -> Result<Maildrop, StoreError> {
     let inbox = snapshot.mailbox(user, "INBOX")?.ok_or(StoreError::NoSuchMailbox)?;
     let mut messages = snapshot
         .messages(inbox.id)?
@@ -307,7 +312,7 @@ fn load_maildrop(shared: &Shared, user: u32) -> Result<Maildrop, StoreError> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if shared.config.pop3.message_retrieval_sort_order == SortOrder::Descending {
+    if order == SortOrder::Descending {
         messages.reverse();
     }
     Ok(Maildrop {

@@ -8,7 +8,7 @@
 //! the message is durable (fsync'd). Messages are generated and stuffed before the clock
 //! starts. Threads claim message numbers from one counter, so the total is exact.
 
-use super::txn::{self, is_timeout, transaction};
+use super::txn::{self, is_timeout, lmtp_connect, transaction};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -22,7 +22,6 @@ use serde::Serialize;
 use super::{check_deadline, user_name};
 use crate::{cpu, Common};
 use loadtest::client::lmtp::{stuff, Lmtp};
-use loadtest::client::Transport;
 use loadtest::message::{generate, MessageSpec};
 use loadtest::report::{self, mib_per_sec, LatencySummary, Summary};
 
@@ -322,19 +321,5 @@ fn client(shared: &Shared) -> anyhow::Result<ClientResult> {
 }
 
 fn connect(shared: &Shared) -> anyhow::Result<(Lmtp, bool)> {
-    let t = Transport::connect(shared.addr).with_context(|| format!("connecting to {}", shared.addr))?;
-    t.set_read_timeout(Duration::from_secs(shared.target.stall_timeout.max(1)))?;
-    let mut lmtp = Lmtp::new(t).context("LMTP greeting")?;
-    lmtp.t.send_line("LHLO loadtest.invalid")?;
-    let mut pipelining = false;
-    loop {
-        let line = lmtp.t.read_line_string().context("LHLO reply")?;
-        if !line.starts_with("250") {
-            bail!("LHLO refused: {line}");
-        }
-        pipelining |= line.get(4..).is_some_and(|k| k.eq_ignore_ascii_case("PIPELINING"));
-        if line.as_bytes().get(3) != Some(&b'-') {
-            return Ok((lmtp, pipelining));
-        }
-    }
+    lmtp_connect(shared.addr, Duration::from_secs(shared.target.stall_timeout.max(1)))
 }
