@@ -25,15 +25,19 @@ const BARS_HEIGHT: u32 = 360;
 /// Where the x axis ends: the 99.999th percentile, five nines. The maximum (the 100th
 /// percentile, infinitely many nines) is drawn there and labelled "max".
 const MAX_NINES: f64 = 5.0;
-/// One colour per line or per server, in order (the "tab10" colours, which stay apart for
-/// most kinds of colour blindness).
-const COLOURS: [RGBColor; 6] = [
+/// One colour per line or per server, in order: the ten "tab10" colours (a comparison of
+/// three servers draws nine latency lines).
+const COLOURS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(255, 127, 14),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 const FONT: &str = "sans-serif";
 
