@@ -421,7 +421,7 @@ impl Session {
         untagged(out, &format!("{} EXISTS", view.len()));
         // RFC 9051 dropped RECENT and the UNSEEN response code.
         if !self.enabled().imap4rev2 {
-            let recent = view.uids.iter().filter(|u| **u >= first_recent).count();
+            let recent = view.iter().filter(|u| *u >= first_recent).count();
             untagged(out, &format!("{recent} RECENT"));
             if let Some(n) = first_unseen {
                 untagged(out, &format!("OK [UNSEEN {n}] first unseen message"));

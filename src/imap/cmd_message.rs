@@ -75,11 +75,7 @@ pub(crate) fn resolve(set: &SequenceSet, view: &UidView, uid: bool, saved: &[Uid
             return Ok(out);
         }
         SequenceSet::Ranges(r) => {
-            let star = if uid {
-                view.uids.last().copied().unwrap_or(0)
-            } else {
-                view.len()
-            };
+            let star = if uid { view.last().unwrap_or(0) } else { view.len() };
             let value = |b: SeqBound| match b {
                 SeqBound::Num(n) => n,
                 SeqBound::Star => star,
@@ -101,10 +97,9 @@ pub(crate) fn resolve(set: &SequenceSet, view: &UidView, uid: bool, saved: &[Uid
     }
     let within = |n: u32| ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&n));
     Ok(view
-        .uids
         .iter()
         .enumerate()
-        .map(|(i, u)| (i as u32 + 1, *u))
+        .map(|(i, u)| (i as u32 + 1, u))
         .filter(|(seq, u)| within(if uid { *u } else { *seq }))
         .collect())
 }
@@ -509,7 +504,7 @@ impl Session {
         let mut searcher = search::Searcher::default();
         let context = SearchContext {
             now: ctx.now,
-            max_uid: sel.view.uids.last().copied().unwrap_or(0),
+            max_uid: sel.view.last().unwrap_or(0),
             max_seq: sel.view.len(),
             saved: Some(sel.saved.clone()),
         };

@@ -504,16 +504,15 @@ impl Session {
         let qresync = user.enabled.qresync;
         report_expunges(&sel.view, &current, qresync, out);
         let grew = current
-            .uids
             .iter()
             .rev()
-            .take_while(|u| sel.view.seq_of(**u).is_none())
+            .take_while(|u| sel.view.seq_of(*u).is_none())
             .count();
         if grew > 0 || current.len() != sel.view.len() {
             untagged(out, &format!("{} EXISTS", current.len()));
             // RFC 9051 removed RECENT.
             if !user.enabled.imap4rev2 {
-                let recent = current.uids.iter().filter(|u| **u >= sel.first_recent).count();
+                let recent = current.iter().filter(|u| *u >= sel.first_recent).count();
                 untagged(out, &format!("{recent} RECENT"));
             }
         }
@@ -679,7 +678,7 @@ impl Session {
 /// `* n EXPUNGE` for every UID of `old` missing from `new`, with sequence numbers as the
 /// client sees them one expunge after another; `* VANISHED` when QRESYNC is on (RFC 7162 §3.2.10).
 fn report_expunges(old: &UidView, new: &UidView, qresync: bool, out: &mut Vec<u8>) {
-    let gone: Vec<Uid> = old.uids.iter().copied().filter(|u| new.seq_of(*u).is_none()).collect();
+    let gone: Vec<Uid> = old.iter().filter(|u| new.seq_of(*u).is_none()).collect();
     if gone.is_empty() {
         return;
     }
@@ -691,8 +690,8 @@ fn report_expunges(old: &UidView, new: &UidView, qresync: bool, out: &mut Vec<u8
         return;
     }
     let mut removed = 0u32;
-    for (i, uid) in old.uids.iter().enumerate() {
-        if new.seq_of(*uid).is_none() {
+    for (i, uid) in old.iter().enumerate() {
+        if new.seq_of(uid).is_none() {
             untagged(out, &format!("{} EXPUNGE", i as u32 + 1 - removed));
             removed += 1;
         }

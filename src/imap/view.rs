@@ -56,33 +56,116 @@ pub trait MailRead {
     fn usage(&self, user: UserId) -> Result<Usage, StoreError>;
 }
 
-/// A mailbox's UIDs at one HIGHESTMODSEQ, sorted; message sequence number n is `uids[n-1]`.
+/// A mailbox's UIDs at one HIGHESTMODSEQ, in order: message sequence number n is the n-th.
+///
+/// Kept as runs of consecutive UIDs where that is smaller, which it is for most mailboxes
+/// (UIDs are handed out in order; only expunges cut runs): a 1,000-message INBOX without
+/// gaps is one run of 12 bytes instead of 4,000 bytes, for every mailbox a core has open.
+/// A mailbox with many gaps keeps the plain list, so no view takes more than 4 bytes a
+/// message.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct UidView {
-    pub uids: Vec<Uid>,
+    uids: Uids,
+    len: u32,
     pub highest_modseq: u64,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Uids {
+    Runs(Vec<Run>),
+    Listed(Vec<Uid>),
+}
+
+impl Default for Uids {
+    fn default() -> Uids {
+        Uids::Runs(Vec::new())
+    }
+}
+
+/// `count` consecutive UIDs from `first`, the first of them message number `before + 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    first: Uid,
+    before: u32,
+    count: u32,
+}
+
+impl Run {
+    fn uids(&self) -> std::ops::Range<Uid> {
+        self.first..self.first + self.count
+    }
 }
 
 impl UidView {
     pub fn load(store: &dyn MailRead, mailbox: &Mailbox) -> Result<UidView, StoreError> {
         let mut uids = Vec::with_capacity(mailbox.messages as usize);
         store.each_message(mailbox.id, &mut |uid, _| uids.push(uid))?;
-        Ok(UidView {
+        Ok(UidView::new(uids, mailbox.highest_modseq))
+    }
+
+    /// A view of `uids`, which must be ascending.
+    pub fn new(uids: Vec<Uid>, highest_modseq: u64) -> UidView {
+        debug_assert!(uids.windows(2).all(|w| w[0] < w[1]), "UIDs out of order");
+        let len = uids.len() as u32;
+        let runs = 1 + uids.windows(2).filter(|w| w[1] != w[0] + 1).count();
+        let uids = if uids.is_empty() || runs * 3 > uids.len() {
+            let mut uids = uids;
+            uids.shrink_to_fit();
+            Uids::Listed(uids)
+        } else {
+            let mut out: Vec<Run> = Vec::with_capacity(runs);
+            for (i, &uid) in uids.iter().enumerate() {
+                match out.last_mut() {
+                    Some(run) if run.first + run.count == uid => run.count += 1,
+                    _ => out.push(Run {
+                        first: uid,
+                        before: i as u32,
+                        count: 1,
+                    }),
+                }
+            }
+            Uids::Runs(out)
+        };
+        UidView {
             uids,
-            highest_modseq: mailbox.highest_modseq,
-        })
+            len,
+            highest_modseq,
+        }
     }
 
     pub fn seq_of(&self, uid: Uid) -> Option<u32> {
-        self.uids.binary_search(&uid).ok().map(|i| i as u32 + 1)
+        match &self.uids {
+            Uids::Listed(uids) => uids.binary_search(&uid).ok().map(|i| i as u32 + 1),
+            Uids::Runs(runs) => {
+                let run = runs[..runs.partition_point(|r| r.first <= uid)].last()?;
+                run.uids().contains(&uid).then(|| run.before + (uid - run.first) + 1)
+            }
+        }
     }
 
     pub fn len(&self) -> u32 {
-        self.uids.len() as u32
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.uids.is_empty()
+        self.len == 0
+    }
+
+    /// The highest UID, if any message.
+    pub fn last(&self) -> Option<Uid> {
+        match &self.uids {
+            Uids::Listed(uids) => uids.last().copied(),
+            Uids::Runs(runs) => runs.last().map(|r| r.first + r.count - 1),
+        }
+    }
+
+    /// The UIDs in message-number order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = Uid> + '_ {
+        let (listed, runs): (&[Uid], &[Run]) = match &self.uids {
+            Uids::Listed(uids) => (uids, &[]),
+            Uids::Runs(runs) => (&[], runs),
+        };
+        listed.iter().copied().chain(runs.iter().flat_map(Run::uids))
     }
 }
 
@@ -152,5 +235,51 @@ mod tests {
             let expected = whole[x..y].to_vec();
             assert_eq!(out, expected, "{a}..{b}");
         }
+    }
+
+    /// The view must answer exactly as the plain sorted list it stands for.
+    fn check(uids: &[Uid]) {
+        let view = UidView::new(uids.to_vec(), 7);
+        assert_eq!(view.len() as usize, uids.len());
+        assert_eq!(view.is_empty(), uids.is_empty());
+        assert_eq!(view.last(), uids.last().copied());
+        assert_eq!(view.iter().collect::<Vec<_>>(), uids);
+        assert_eq!(
+            view.iter().rev().collect::<Vec<_>>(),
+            uids.iter().rev().copied().collect::<Vec<_>>()
+        );
+        // Every UID, its neighbours (the gaps' edges), and both ends.
+        let probes = uids.iter().flat_map(|&u| [u - 1, u, u + 1]).chain([0, 1, u32::MAX]);
+        for uid in probes {
+            let expected = uids.binary_search(&uid).ok().map(|i| i as u32 + 1);
+            assert_eq!(view.seq_of(uid), expected, "UID {uid} in {uids:?}");
+        }
+    }
+
+    #[test]
+    fn views_answer_as_the_uid_list() {
+        check(&[]);
+        check(&[1]);
+        check(&[5]);
+        check(&(1..=1000).collect::<Vec<_>>());
+        check(&[1, 2, 3, 7, 8, 9, 10, 20, 21, 40]);
+        // Every other UID gone: more runs than a list would cost, so listed.
+        check(&(1..=200).filter(|u| u % 2 == 0).collect::<Vec<_>>());
+        check(&[3, 4, 5, 6, 100, 4_000_000_000, 4_000_000_001]);
+    }
+
+    #[test]
+    fn a_mailbox_without_gaps_is_one_run() {
+        let view = UidView::new((1..=1000).collect(), 1);
+        assert_eq!(
+            view.uids,
+            Uids::Runs(vec![Run {
+                first: 1,
+                before: 0,
+                count: 1000
+            }])
+        );
+        let sparse = UidView::new((1..=30).map(|u| u * 3).collect(), 1);
+        assert!(matches!(sparse.uids, Uids::Listed(_)), "{sparse:?}");
     }
 }
