@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 type Job = Box<dyn FnOnce() + Send>;
 
 pub struct LoginPool {
-    jobs: Mutex<Sender<Job>>,
+    jobs: Sender<Job>,
 }
 
 impl LoginPool {
@@ -38,7 +38,7 @@ impl LoginPool {
                     }
                 })?;
         }
-        Ok(LoginPool { jobs: Mutex::new(jobs) })
+        Ok(LoginPool { jobs })
     }
 
     /// Runs `work` on the pool; `None` if the pool has stopped or `work` panicked.
@@ -47,7 +47,7 @@ impl LoginPool {
         let job: Job = Box::new(move || {
             let _ = done.send(work());
         });
-        self.jobs.lock().ok()?.send(job).ok()?;
+        self.jobs.send(job).ok()?;
         result.await.ok()
     }
 }
