@@ -19,7 +19,7 @@ use clap::Args;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::{check_deadline, user_name};
+use super::{check_deadline, join_clients, spawn_clients, user_name, Clients};
 use crate::{cpu, Common};
 use loadtest::client::lmtp::{stuff, Lmtp};
 use loadtest::message::{generate, MessageSpec};
@@ -170,6 +170,12 @@ struct Shared {
     start: Barrier,
 }
 
+impl Clients for Shared {
+    fn abort(&self) -> &AtomicBool {
+        &self.abort
+    }
+}
+
 struct ClientResult {
     histogram: Histogram<u64>,
     delivered: u64,
@@ -192,48 +198,24 @@ fn run(target: &Target, clients: usize) -> anyhow::Result<DeliverReport> {
         // The clients and this thread: the clock starts when every connection is ready.
         start: Barrier::new(clients + 1),
     });
-    let threads: Vec<_> = (0..clients)
-        .map(|_| {
-            let shared = shared.clone();
-            std::thread::spawn(move || {
-                let result = client(&shared);
-                if result.is_err() {
-                    shared.abort.store(true, Ordering::Relaxed);
-                }
-                result
-            })
-        })
-        .collect();
+    let threads = spawn_clients(&shared, clients, |shared, _| client(shared));
     let threads_before = target.server_pid.map(cpu::by_thread);
     shared.start.wait();
     let started = Instant::now();
+    let results = join_clients(threads)?;
+    let elapsed = started.elapsed();
     let mut histogram = report::latency_histogram();
     let mut delivered = 0;
     let mut pipelining = true;
-    let mut first_error = None;
-    for thread in threads {
-        match thread.join() {
-            Ok(Ok(r)) => {
-                histogram.add(&r.histogram).context("merging histograms")?;
-                delivered += r.delivered;
-                pipelining &= r.pipelining;
-            }
-            Ok(Err(e)) => {
-                first_error.get_or_insert(e);
-            }
-            Err(_) => {
-                first_error.get_or_insert(anyhow::anyhow!("a client thread panicked"));
-            }
-        }
+    for r in results {
+        histogram.add(&r.histogram).context("merging histograms")?;
+        delivered += r.delivered;
+        pipelining &= r.pipelining;
     }
-    let elapsed = started.elapsed();
     let server_cpu_percent = match (target.server_pid, threads_before) {
         (Some(pid), Some(before)) => cpu::thread_percentages(&before, &cpu::by_thread(pid), elapsed),
         _ => Vec::new(),
     };
-    if let Some(e) = first_error {
-        return Err(e);
-    }
     let refused = shared.refused.load(Ordering::Relaxed);
     let stalled = shared.stalled.load(Ordering::Relaxed);
     Ok(DeliverReport {

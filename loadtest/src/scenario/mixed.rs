@@ -33,7 +33,7 @@ use clap::Args;
 use rustls::ClientConfig;
 use serde::Serialize;
 
-use super::user_name;
+use super::{join_clients, spawn_clients, user_name, Clients};
 use crate::cpu::{percent_of_core, CpuTime};
 use crate::Common;
 use loadtest::client::tls_config;
@@ -148,6 +148,12 @@ pub(super) struct Shared {
     start: Barrier,
 }
 
+impl Clients for Shared {
+    fn abort(&self) -> &AtomicBool {
+        &self.abort
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct CommandLatency {
     command: &'static str,
@@ -193,37 +199,16 @@ pub fn run(args: &MixedArgs) -> anyhow::Result<()> {
         // The clients and this thread: the clock starts when every mailbox is learnt.
         start: Barrier::new(args.clients + 1),
     });
-    let threads: Vec<_> = (0..args.clients)
-        .map(|c| {
-            let shared = shared.clone();
-            std::thread::spawn(move || {
-                let result = client(&shared, c);
-                if result.is_err() {
-                    shared.abort.store(true, Ordering::Relaxed);
-                }
-                result
-            })
-        })
-        .collect();
+    let threads = spawn_clients(&shared, args.clients, client);
     shared.start.wait();
     let server_before = args.server_pid.and_then(|pid| CpuTime::of(Some(pid)));
     let started = Instant::now();
+    let results = join_clients(threads)?;
     let mut total = Stats::new();
     let mut uidplus = true;
-    let mut first_error = None;
-    for thread in threads {
-        match thread.join() {
-            Ok(Ok((stats, client_uidplus))) => {
-                total.merge(&stats).context("merging histograms")?;
-                uidplus &= client_uidplus;
-            }
-            Ok(Err(e)) => {
-                first_error.get_or_insert(e);
-            }
-            Err(_) => {
-                first_error.get_or_insert(anyhow::anyhow!("a client thread panicked"));
-            }
-        }
+    for (stats, client_uidplus) in results {
+        total.merge(&stats).context("merging histograms")?;
+        uidplus &= client_uidplus;
     }
     let server_cpu_percent = match (args.server_pid, server_before) {
         (Some(pid), Some(before)) => {
@@ -231,9 +216,6 @@ pub fn run(args: &MixedArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    if let Some(e) = first_error {
-        return Err(e);
-    }
     let report = make_report(args, &total, uidplus, server_cpu_percent);
     print_report(args, &report);
     let inconsistencies: u64 = report.inconsistencies.values().sum();

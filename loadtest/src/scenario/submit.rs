@@ -26,7 +26,7 @@ use hdrhistogram::Histogram;
 use rustls::ClientConfig;
 use serde::Serialize;
 
-use super::{check_deadline, user_name};
+use super::{check_deadline, join_clients, spawn_clients, user_name, Clients};
 use crate::cpu::{self, percent_of_core, CpuTime};
 use crate::Common;
 use loadtest::client::smtp::{stuff, Smtp};
@@ -239,6 +239,12 @@ struct Shared {
     start: Barrier,
 }
 
+impl Clients for Shared {
+    fn abort(&self) -> &AtomicBool {
+        &self.abort
+    }
+}
+
 struct ClientResult {
     histogram: Histogram<u64>,
     submitted: u64,
@@ -266,44 +272,23 @@ fn measure(args: &SubmitArgs) -> anyhow::Result<SubmitReport> {
         start: Barrier::new(args.clients + 1),
     });
     let login_started = Instant::now();
-    let threads: Vec<_> = (0..args.clients)
-        .map(|c| {
-            let shared = shared.clone();
-            std::thread::spawn(move || {
-                let result = client(&shared, c);
-                if result.is_err() {
-                    shared.abort.store(true, Ordering::Relaxed);
-                }
-                result
-            })
-        })
-        .collect();
+    let threads = spawn_clients(&shared, args.clients, client);
     shared.start.wait();
     let login_seconds = login_started.elapsed().as_secs_f64();
     let threads_before = args.server_pid.map(cpu::by_thread);
     let server_before = args.server_pid.and_then(|pid| CpuTime::of(Some(pid)));
     let harness_before = CpuTime::of(None);
     let started = Instant::now();
+    let results = join_clients(threads)?;
+    let elapsed = started.elapsed();
     let mut histogram = report::latency_histogram();
     let mut submitted = 0;
     let mut pipelining = true;
-    let mut first_error = None;
-    for thread in threads {
-        match thread.join() {
-            Ok(Ok(r)) => {
-                histogram.add(&r.histogram).context("merging histograms")?;
-                submitted += r.submitted;
-                pipelining &= r.pipelining;
-            }
-            Ok(Err(e)) => {
-                first_error.get_or_insert(e);
-            }
-            Err(_) => {
-                first_error.get_or_insert(anyhow::anyhow!("a client thread panicked"));
-            }
-        }
+    for r in results {
+        histogram.add(&r.histogram).context("merging histograms")?;
+        submitted += r.submitted;
+        pipelining &= r.pipelining;
     }
-    let elapsed = started.elapsed();
     let server_threads_cpu_percent = match (args.server_pid, threads_before) {
         (Some(pid), Some(before)) => cpu::thread_percentages(&before, &cpu::by_thread(pid), elapsed),
         _ => Vec::new(),
@@ -312,9 +297,6 @@ fn measure(args: &SubmitArgs) -> anyhow::Result<SubmitReport> {
         |before: Option<CpuTime>, pid: Option<u32>| Some(percent_of_core(CpuTime::of(pid)?.since(&before?), elapsed));
     let server_cpu_percent = args.server_pid.and_then(|pid| since(server_before, Some(pid)));
     let harness_cpu_percent = since(harness_before, None);
-    if let Some(e) = first_error {
-        return Err(e);
-    }
     Ok(SubmitReport {
         tls,
         clients: args.clients,
