@@ -13,7 +13,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -109,8 +109,8 @@ pub(super) struct Protocol {
     /// Row labels, e.g. "POP3 plaintext" and "POP3 TLS (pop3s)".
     pub plaintext_label: &'static str,
     pub tls_label: &'static str,
-    /// Whether to measure TLS at all (its port is not 0).
-    pub tls: bool,
+    /// The flag of the implicit-TLS port, for the error when --cafile is missing.
+    pub tls_port_flag: &'static str,
 }
 
 impl Kind {
@@ -134,39 +134,25 @@ pub(super) struct Measured {
 }
 
 pub fn run(args: &BulkArgs) -> anyhow::Result<()> {
-    args.common.check()?;
-    let tls_config = match (args.pop3s_port, &args.cafile) {
-        (0, _) => None,
-        (_, None) => bail!("--cafile is needed for the TLS run (or --pop3s-port 0)"),
-        (_, Some(cafile)) => Some(tls_config(cafile).with_context(|| format!("reading {}", cafile.display()))?),
-    };
     let protocol = Protocol {
         name: "POP3",
         scenario: "bulk",
         plaintext_label: "POP3 plaintext",
         tls_label: "POP3 TLS (pop3s)",
-        tls: tls_config.is_some(),
+        tls_port_flag: "pop3s-port",
     };
     let passes = Passes {
         common: &args.common,
         passes: args.passes,
         raw_bytes: args.raw_bytes,
         server_pid: args.server_pid,
+        plaintext_port: args.pop3_port,
+        tls_port: args.pop3s_port,
+        cafile: args.cafile.as_deref(),
+        tls_name: &args.tls_name,
     };
-    run_passes(&passes, &protocol, |kind, name, deadline| match kind {
-        Kind::Tls => {
-            let addr = SocketAddr::new(args.common.host, args.pop3s_port);
-            let config = tls_config.clone().context("no TLS configuration")?;
-            Transport::connect_tls(addr, config, &args.tls_name)
-                .with_context(|| format!("TLS to {addr}"))
-                .and_then(|t| download(t, args, kind, name, deadline))
-        }
-        _ => {
-            let addr = SocketAddr::new(args.common.host, args.pop3_port);
-            Transport::connect(addr)
-                .with_context(|| format!("connecting to {addr}"))
-                .and_then(|t| download(t, args, kind, name, deadline))
-        }
+    run_passes(&passes, &protocol, |t, kind, name, deadline| {
+        download(t, args, kind, name, deadline)
     })
 }
 
@@ -176,16 +162,41 @@ pub(super) struct Passes<'a> {
     pub passes: u32,
     pub raw_bytes: u64,
     pub server_pid: Option<u32>,
+    pub plaintext_port: u16,
+    /// 0: no TLS measurement.
+    pub tls_port: u16,
+    pub cafile: Option<&'a Path>,
+    pub tls_name: &'a str,
 }
 
-/// Rounds of raw loopback, plaintext and (if `protocol.tls`) TLS, each download made by
-/// `download(kind, row name, deadline)`; then the table, the JSON and the exit status (an
-/// error if any measurement failed, after all were tried and reported).
+/// Rounds of raw loopback, plaintext and (if there is a TLS port) TLS, each download made by
+/// `download(connection, kind, row name, deadline)`; then the table, the JSON and the exit
+/// status (an error if any measurement failed, after all were tried and reported).
 pub(super) fn run_passes(
     p: &Passes<'_>,
     protocol: &Protocol,
-    mut download: impl FnMut(Kind, &str, Instant) -> anyhow::Result<Download>,
+    mut download: impl FnMut(Transport, Kind, &str, Instant) -> anyhow::Result<Download>,
 ) -> anyhow::Result<()> {
+    p.common.check()?;
+    let tls_config = match (p.tls_port, p.cafile) {
+        (0, _) => None,
+        (_, None) => bail!("--cafile is needed for the TLS run (or --{} 0)", protocol.tls_port_flag),
+        (_, Some(cafile)) => Some(tls_config(cafile).with_context(|| format!("reading {}", cafile.display()))?),
+    };
+    let mut connected = |kind: Kind, name: &str, deadline: Instant| match &tls_config {
+        Some(config) if kind == Kind::Tls => {
+            let addr = SocketAddr::new(p.common.host, p.tls_port);
+            Transport::connect_tls(addr, config.clone(), p.tls_name)
+                .with_context(|| format!("TLS to {addr}"))
+                .and_then(|t| download(t, kind, name, deadline))
+        }
+        _ => {
+            let addr = SocketAddr::new(p.common.host, p.plaintext_port);
+            Transport::connect(addr)
+                .with_context(|| format!("connecting to {addr}"))
+                .and_then(|t| download(t, kind, name, deadline))
+        }
+    };
     let deadline = Instant::now() + p.common.timeout();
     let mut report = BulkReport {
         protocol: protocol.name,
@@ -211,11 +222,11 @@ pub(super) fn run_passes(
         report.rows.push(raw);
         // A failed download is a result to report, not a reason to skip the other one.
         let mut kinds = vec![Kind::Plaintext];
-        if protocol.tls {
+        if tls_config.is_some() {
             kinds.push(Kind::Tls);
         }
         for kind in kinds {
-            let outcome = download(kind, &name(kind), deadline);
+            let outcome = connected(kind, &name(kind), deadline);
             report.add(&name(kind), outcome);
         }
     }
@@ -587,7 +598,7 @@ mod tests {
             scenario: "bulk",
             plaintext_label: "POP3 plaintext",
             tls_label: "POP3 TLS (pop3s)",
-            tls: true,
+            tls_port_flag: "pop3s-port",
         };
         let mut report = BulkReport {
             protocol: "POP3",

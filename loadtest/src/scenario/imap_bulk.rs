@@ -9,7 +9,6 @@
 //! never touched or copied after the read, as in the raw reader. The mailbox is opened with
 //! EXAMINE and fetched with BODY.PEEK, so nothing in it changes (not even `\Seen`).
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -20,7 +19,7 @@ use super::bulk::{run_passes, Download, Kind, Passes, Protocol, Stopwatch, IO_BU
 use super::check_deadline;
 use crate::Common;
 use loadtest::client::imap::{literal_len, quote, Imap};
-use loadtest::client::{tls_config, Transport};
+use loadtest::client::Transport;
 
 /// A response line (outside literals) longer than this is an error, not a reason to buffer
 /// without bound.
@@ -63,39 +62,25 @@ pub struct ImapBulkArgs {
 }
 
 pub fn run(args: &ImapBulkArgs) -> anyhow::Result<()> {
-    args.common.check()?;
-    let tls_config = match (args.imaps_port, &args.cafile) {
-        (0, _) => None,
-        (_, None) => bail!("--cafile is needed for the TLS run (or --imaps-port 0)"),
-        (_, Some(cafile)) => Some(tls_config(cafile).with_context(|| format!("reading {}", cafile.display()))?),
-    };
     let protocol = Protocol {
         name: "IMAP",
         scenario: "imap-bulk",
         plaintext_label: "IMAP plaintext",
         tls_label: "IMAP TLS (imaps)",
-        tls: tls_config.is_some(),
+        tls_port_flag: "imaps-port",
     };
     let passes = Passes {
         common: &args.common,
         passes: args.passes,
         raw_bytes: args.raw_bytes,
         server_pid: args.server_pid,
+        plaintext_port: args.imap_port,
+        tls_port: args.imaps_port,
+        cafile: args.cafile.as_deref(),
+        tls_name: &args.tls_name,
     };
-    run_passes(&passes, &protocol, |kind, name, deadline| match kind {
-        Kind::Tls => {
-            let addr = SocketAddr::new(args.common.host, args.imaps_port);
-            let config = tls_config.clone().context("no TLS configuration")?;
-            Transport::connect_tls(addr, config, &args.tls_name)
-                .with_context(|| format!("TLS to {addr}"))
-                .and_then(|t| download(t, args, kind, name, deadline))
-        }
-        _ => {
-            let addr = SocketAddr::new(args.common.host, args.imap_port);
-            Transport::connect(addr)
-                .with_context(|| format!("connecting to {addr}"))
-                .and_then(|t| download(t, args, kind, name, deadline))
-        }
+    run_passes(&passes, &protocol, |t, kind, name, deadline| {
+        download(t, args, kind, name, deadline)
     })
 }
 
