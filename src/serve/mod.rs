@@ -18,6 +18,7 @@ pub use self::core::SnapRead;
 pub use self::pop3::load_maildrop;
 
 use std::cell::Cell;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::{mpsc, Arc};
@@ -195,38 +196,44 @@ pub fn ensure_demo_user(store: &Store) -> Result<Option<String>, ServeError> {
     Ok(Some(password))
 }
 
+/// A connection let in (with its place in the limits), or `None` if it was closed.
+type Admission<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Option<(crate::net::Conn, crate::auth::limits::Slot)>> + 'a>>;
+
 /// Admits a new client connection: takes its place in the protocol's connection limits
 /// (a refused plaintext client is told `refusal(why)`; a TLS one has nobody to tell yet),
 /// then runs the implicit-TLS handshake under the pre-auth timeout. `None`: it was closed.
-/// Callers box this future: inline, the handshake's ~2.3 KiB would be part of the session's
+/// The future is boxed: inline, the handshake's ~2.3 KiB would be part of the session's
 /// state for its whole life, the largest part of an idle session's memory.
-pub(crate) async fn admit(
+pub(crate) fn admit<'a>(
     conn: crate::net::Conn,
-    limits: &Arc<ConnectionLimits>,
-    implicit_tls: Option<(&Arc<rustls::ServerConfig>, Duration)>,
-    refusal: impl FnOnce(crate::auth::limits::LimitHit) -> String,
-) -> Option<(crate::net::Conn, crate::auth::limits::Slot)> {
-    let slot = match limits.connect(conn.peer) {
-        Ok(slot) => slot,
-        Err(hit) => {
-            if implicit_tls.is_none() {
-                let mut line = refusal(hit).into_bytes();
-                let _ = tokio::time::timeout(Duration::from_secs(5), conn.write(&mut line)).await;
+    limits: &'a Arc<ConnectionLimits>,
+    implicit_tls: Option<(&'a Arc<rustls::ServerConfig>, Duration)>,
+    refusal: impl FnOnce(crate::auth::limits::LimitHit) -> String + 'a,
+) -> Admission<'a> {
+    Box::pin(async move {
+        let slot = match limits.connect(conn.peer) {
+            Ok(slot) => slot,
+            Err(hit) => {
+                if implicit_tls.is_none() {
+                    let mut line = refusal(hit).into_bytes();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), conn.write(&mut line)).await;
+                }
+                conn.close().await;
+                return None;
             }
-            conn.close().await;
-            return None;
+        };
+        if let Some((tls, limit)) = implicit_tls {
+            if !matches!(
+                tokio::time::timeout(limit, conn.start_tls(tls.clone())).await,
+                Ok(Ok(()))
+            ) {
+                conn.close().await;
+                return None;
+            }
         }
-    };
-    if let Some((tls, limit)) = implicit_tls {
-        if !matches!(
-            tokio::time::timeout(limit, conn.start_tls(tls.clone())).await,
-            Ok(Ok(()))
-        ) {
-            conn.close().await;
-            return None;
-        }
-    }
-    Some((conn, slot))
+        Some((conn, slot))
+    })
 }
 
 /// SO_REUSEPORT lets any process of the same user bind a port that is in use and silently

@@ -133,7 +133,7 @@ pub async fn serve(
     let tls = implicit_tls.then_some((&shared.tls, config.pre_auth_timeout()));
     let conn = Conn::new(stream, peer.map(|p| p.ip()));
     let refusal = |hit| format!("-ERR [SYS/TEMP] {hit}\r\n");
-    let Some((conn, mut slot)) = Box::pin(super::admit(conn, &shared.pop3_limits, tls, refusal)).await else {
+    let Some((conn, mut slot)) = super::admit(conn, &shared.pop3_limits, tls, refusal).await else {
         return;
     };
     let mut driver = Driver {

@@ -73,7 +73,7 @@ pub async fn serve(
     let tls = implicit_tls.then_some((&shared.tls, config.pre_auth_timeout()));
     let conn = Conn::new(stream, peer.map(|p| p.ip()));
     let refusal = |hit| format!("421 4.7.0 {hit}\r\n");
-    let Some((conn, mut slot)) = Box::pin(super::admit(conn, &shared.submission_limits, tls, refusal)).await else {
+    let Some((conn, mut slot)) = super::admit(conn, &shared.submission_limits, tls, refusal).await else {
         return;
     };
     let mut d = Driver {
