@@ -188,6 +188,29 @@ impl Session {
         }
     }
 
+    /// The mailbox APPEND, COPY or MOVE put messages into; `None` once the client is told
+    /// why (RFC 9051 §6.3.12: [TRYCREATE], so it may CREATE the mailbox and try again).
+    pub(crate) fn target_mailbox(
+        &self,
+        tag: &str,
+        name: &str,
+        store: &dyn MailRead,
+        out: &mut Vec<u8>,
+    ) -> Option<Mailbox> {
+        let name = self.mailbox_name(tag, name, out)?;
+        match store.mailbox(self.user_id(), &name) {
+            Ok(Some(m)) if !m.noselect => Some(m),
+            Ok(_) => {
+                tagged(out, tag, "NO", "[TRYCREATE] no such mailbox");
+                None
+            }
+            Err(e) => {
+                store_error(out, tag, &e);
+                None
+            }
+        }
+    }
+
     pub(crate) fn mailbox_command(
         &mut self,
         tag: String,
@@ -571,20 +594,8 @@ impl Session {
         store: &dyn MailRead,
         out: &mut Vec<u8>,
     ) -> Action {
-        let Some(name) = self.mailbox_name(&tag, name, out) else {
+        let Some(mailbox) = self.target_mailbox(&tag, name, store, out) else {
             return Action::Continue;
-        };
-        let mailbox = match store.mailbox(self.user_id(), &name) {
-            Ok(Some(m)) if !m.noselect => m,
-            Ok(_) => {
-                // RFC 9051 §6.3.12: the client may CREATE and try again.
-                tagged(out, &tag, "NO", "[TRYCREATE] no such mailbox");
-                return Action::Continue;
-            }
-            Err(e) => {
-                store_error(out, &tag, &e);
-                return Action::Continue;
-            }
         };
         let mut waiting = Vec::with_capacity(messages.len());
         for message in messages.into_iter().rev() {

@@ -444,7 +444,7 @@ impl Session {
         ctx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
     ) -> Action {
-        let State::Selected(user, sel) = &self.state else {
+        let State::Selected(_, sel) = &self.state else {
             unreachable!("Selected only")
         };
         if is_move && sel.read_only {
@@ -458,20 +458,8 @@ impl Session {
                 return Action::Continue;
             }
         };
-        let Ok(name) = self.decode_name(target) else {
-            tagged(out, &tag, "BAD", "invalid modified UTF-7 mailbox name");
+        let Some(to) = self.target_mailbox(&tag, target, ctx.store, out) else {
             return Action::Continue;
-        };
-        let to = match ctx.store.mailbox(user.id, crate::store::canonical_mailbox_name(&name)) {
-            Ok(Some(m)) if !m.noselect => m,
-            Ok(_) => {
-                tagged(out, &tag, "NO", "[TRYCREATE] no such mailbox");
-                return Action::Continue;
-            }
-            Err(e) => {
-                store_error(out, &tag, &e);
-                return Action::Continue;
-            }
         };
         let from = sel.mailbox;
         self.pending = Pending::Write(WritePending::Copy { tag, is_move });
