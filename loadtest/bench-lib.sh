@@ -104,16 +104,21 @@ CONF
     exit 1
 }
 
-# SIGTERM, then a bounded wait, then SIGKILL.
-stop_server() {
-    [ -n "$SERVER_PID" ] || return 0
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
+# stop_process PID: SIGTERM, then a bounded wait, then SIGKILL (a server's master stops its
+# children on SIGTERM).
+stop_process() {
+    [ -n "$1" ] || return 0
+    kill -TERM "$1" 2>/dev/null || true
     for _ in $(seq 100); do
-        kill -0 "$SERVER_PID" 2>/dev/null || break
+        kill -0 "$1" 2>/dev/null || break
         sleep 0.1
     done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
+    kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+stop_server() {
+    stop_process "$SERVER_PID"
     SERVER_PID=
 }
 

@@ -233,14 +233,7 @@ CONF
 
 # SIGTERM to the master (it stops its children), a bounded wait, then SIGKILL.
 stop_dovecot() {
-    [ -n "$DOVECOT_PID" ] || return 0
-    kill -TERM "$DOVECOT_PID" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$DOVECOT_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$DOVECOT_PID" 2>/dev/null || true
-    wait "$DOVECOT_PID" 2>/dev/null || true
+    stop_process "$DOVECOT_PID"
     DOVECOT_PID=
 }
 
