@@ -3,6 +3,8 @@
 //!
 //! Run: `cargo bench --bench pop3`. Figures are relative: compare runs on the same machine.
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -10,23 +12,6 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use ringmail::pop3::command;
 use ringmail::pop3::RetrEncoder;
 use ringmail::store::{NewUser, Recipient, Store, WriteOp, WriteOutcome};
-
-/// A realistic ~100 KiB text message: headers, 76-column lines, a few starting with '.'.
-fn message(size: usize) -> Vec<u8> {
-    let mut m = b"From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: benchmark\r\n\
-Message-ID: <bench@example.org>\r\nDate: Thu, 26 Nov 2026 10:00:00 +0000\r\n\r\n"
-        .to_vec();
-    let mut n = 0;
-    while m.len() < size {
-        n += 1;
-        if n % 50 == 0 {
-            m.extend_from_slice(b".a line that starts with a dot and must be stuffed on the wire\r\n");
-        } else {
-            m.extend_from_slice(b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod te\r\n");
-        }
-    }
-    m
-}
 
 fn store_with_bob() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -80,7 +65,7 @@ fn parse(c: &mut Criterion) {
 }
 
 fn render(c: &mut Criterion) {
-    let msg = message(100 * 1024);
+    let msg = common::message(100 * 1024);
     let mut g = c.benchmark_group("retr_render");
     g.throughput(Throughput::Bytes(msg.len() as u64));
     let mut out = Vec::with_capacity(msg.len() * 2);
@@ -120,7 +105,7 @@ fn render(c: &mut Criterion) {
 }
 
 fn ingest(c: &mut Criterion) {
-    let msg = message(100 * 1024);
+    let msg = common::message(100 * 1024);
     let mut g = c.benchmark_group("ingest");
     g.throughput(Throughput::Bytes(msg.len() as u64));
     g.bench_function("mime_100k", |b| {

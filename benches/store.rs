@@ -5,6 +5,8 @@
 //!
 //! Run: `cargo bench --bench store`. Figures are relative: compare runs on the same machine.
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -68,23 +70,6 @@ fn small_message(i: usize) -> NewMessage {
     }
 }
 
-/// The same ~100 KiB message as `benches/pop3.rs`: 76-column lines, every 50th starting with '.'.
-fn large_message(size: usize) -> Vec<u8> {
-    let mut m = b"From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: benchmark\r\n\
-Message-ID: <bench@example.org>\r\nDate: Thu, 26 Nov 2026 10:00:00 +0000\r\n\r\n"
-        .to_vec();
-    let mut n = 0;
-    while m.len() < size {
-        n += 1;
-        if n % 50 == 0 {
-            m.extend_from_slice(b".a line that starts with a dot and must be stuffed on the wire\r\n");
-        } else {
-            m.extend_from_slice(b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod te\r\n");
-        }
-    }
-    m
-}
-
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
@@ -105,7 +90,7 @@ fn fixture() -> Fixture {
     }
 
     add_user(&store, "bob", &hashed);
-    let (message, structure) = ringmail::mime::ingest(large_message(100 * 1024)).unwrap();
+    let (message, structure) = ringmail::mime::ingest(common::message(100 * 1024)).unwrap();
     let len = message.len();
     let WriteOutcome::Delivered(delivered) = store
         .write_blocking(WriteOp::Deliver {
