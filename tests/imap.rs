@@ -270,9 +270,10 @@ fn literals_pipelining_and_bad_input() {
     c.t.send_line(&long).unwrap();
     assert_eq!(c.finish("x1").unwrap().status, "BAD");
     assert!(c.cmd("NOOP").unwrap().ok(), "the session survives");
+    // Issue 9: a name that is not modified UTF-7 is refused as a name, not as syntax.
     assert_eq!(
         c.cmd("CREATE \"&Jjo!-\"").unwrap().status,
-        "BAD",
+        "NO",
         "invalid modified UTF-7"
     );
 }

@@ -1,15 +1,16 @@
-//! Mailbox commands: SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST,
-//! LSUB, NAMESPACE, STATUS and APPEND.
+//! Mailbox commands: SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE,
+//! NAMESPACE, STATUS and APPEND (LIST and LSUB are in `cmd_list`).
 //!
 //! Names are UTF-8 in the store and modified UTF-7 on the wire (RFC 3501 §5.1.3).
 
 use std::sync::Arc;
 
 use super::cmd_message::WritePending;
-use super::session::{store_error, tagged, untagged, Action, Ctx, Pending, Selected, Session, State};
+use super::session::{store_error, tagged, untagged, Action, Ctx, Pending, RecentUids, Selected, Session, State};
 use super::types::{AppendMessage, Command, ListOptions, Qresync, SelectParams, StatusItem};
 use super::view::{select_scan, MailRead};
 use crate::mime::{IngestError, Structure};
+use crate::store::recent::RecentClaims;
 use crate::store::records::{flags, MailboxId, SpecialUse, UserId};
 use crate::store::{canonical_mailbox_name, Mailbox, NewMessage, StoreError, WriteOp, WriteOutcome, SEPARATOR};
 
@@ -61,16 +62,6 @@ pub(crate) fn split_flags(list: &[String]) -> Result<(u8, Vec<String>), String> 
     Ok((bits, keywords))
 }
 
-fn special_use_attr(s: Option<SpecialUse>) -> Option<&'static str> {
-    Some(match s? {
-        SpecialUse::Drafts => "\\Drafts",
-        SpecialUse::Sent => "\\Sent",
-        SpecialUse::Trash => "\\Trash",
-        SpecialUse::Junk => "\\Junk",
-        SpecialUse::Archive => "\\Archive",
-    })
-}
-
 /// An IMAP string for a mailbox name: quoted, or a literal if it cannot be quoted.
 pub(crate) fn quote(name: &str, out: &mut Vec<u8>) {
     if name.bytes().any(|b| b == b'\r' || b == b'\n' || b >= 0x80) {
@@ -88,42 +79,17 @@ pub(crate) fn quote(name: &str, out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-/// RFC 3501 §6.3.8 wildcards: `*` matches anything, `%` anything but the separator.
-pub(crate) fn matches_pattern(pattern: &[char], name: &[char]) -> bool {
-    match pattern.split_first() {
-        None => name.is_empty(),
-        Some(('*', rest)) => (0..=name.len()).any(|i| matches_pattern(rest, &name[i..])),
-        Some(('%', rest)) => {
-            let stop = name.iter().position(|c| *c == SEPARATOR).unwrap_or(name.len());
-            (0..=stop).any(|i| matches_pattern(rest, &name[i..]))
-        }
-        Some((p, rest)) => name.first() == Some(p) && matches_pattern(rest, &name[1..]),
-    }
-}
-
-fn list_matches(reference: &str, pattern: &str, name: &str) -> bool {
-    let full: Vec<char> = format!("{reference}{pattern}").chars().collect();
-    let name_chars: Vec<char> = name.chars().collect();
-    if matches_pattern(&full, &name_chars) {
-        return true;
-    }
-    // INBOX matches case-insensitively (RFC 3501 §5.1).
-    name == "INBOX" && {
-        let upper: Vec<char> = format!("{reference}{pattern}").to_uppercase().chars().collect();
-        matches_pattern(&upper, &name_chars)
-    }
-}
-
 /// `* STATUS name (...)` for one mailbox (RFC 9051 §7.4.1).
-fn status_line(
-    store: &dyn MailRead,
+pub(super) fn status_line(
+    (store, claims): (&dyn MailRead, &RecentClaims),
     (mailbox, name): (&Mailbox, &str),
     items: &[StatusItem],
     append_limit: u64,
     out: &mut Vec<u8>,
 ) -> Result<(), StoreError> {
     let (mut unseen, mut deleted, mut recent) = (0u32, 0u32, 0u32);
-    let first_recent = mailbox.first_recent_uid.max(1);
+    // What no session has been told of yet (RFC 3501 §6.3.10 with §2.3.2).
+    let first_recent = claims.first_unclaimed(mailbox.id, mailbox.first_recent_uid);
     store.each_message(mailbox.id, &mut |uid, r| {
         unseen += u32::from(r.flags & flags::SEEN == 0);
         deleted += u32::from(r.flags & flags::DELETED != 0);
@@ -170,19 +136,33 @@ fn parse_special_use(attr: &str) -> Option<SpecialUse> {
 }
 
 impl Session {
-    fn user_id(&self) -> UserId {
+    pub(super) fn user_id(&self) -> UserId {
         match &self.state {
             State::Authenticated(u) | State::Selected(u, _) => u.id,
             _ => unreachable!("the command table admits mailbox commands after login only"),
         }
     }
 
-    /// Decodes a client's mailbox name; a BAD response when it is not valid modified UTF-7.
+    /// Decodes a client's mailbox name. One that is not valid modified UTF-7 is syntactically
+    /// a fine astring, so it is answered as any name that does not exist: `NO` (as Dovecot
+    /// does), never `BAD`.
     fn mailbox_name(&self, tag: &str, name: &str, out: &mut Vec<u8>) -> Option<String> {
         match self.decode_name(name) {
             Ok(n) => Some(canonical_mailbox_name(&n).to_owned()),
             Err(e) => {
-                tagged(out, tag, "BAD", &e.to_string());
+                tagged(out, tag, "NO", &format!("[NONEXISTENT] {e}"));
+                None
+            }
+        }
+    }
+
+    /// A name for a mailbox about to be made (CREATE, RENAME's target): `NO [CANNOT]` when it
+    /// is not valid modified UTF-7.
+    fn new_mailbox_name(&self, tag: &str, name: &str, out: &mut Vec<u8>) -> Option<String> {
+        match self.decode_name(name) {
+            Ok(n) => Some(canonical_mailbox_name(&n).to_owned()),
+            Err(e) => {
+                tagged(out, tag, "NO", &format!("[CANNOT] {e}"));
                 None
             }
         }
@@ -227,7 +207,7 @@ impl Session {
             Command::Select { mailbox, params } => self.select(tag, &mailbox, false, params, ctx, out),
             Command::Examine { mailbox, params } => self.select(tag, &mailbox, true, params, ctx, out),
             Command::Create { mailbox, special_use } => {
-                let Some(name) = self.mailbox_name(&tag, &mailbox, out) else {
+                let Some(name) = self.new_mailbox_name(&tag, &mailbox, out) else {
                     return Action::Continue;
                 };
                 let special_use = match special_use.as_slice() {
@@ -267,8 +247,10 @@ impl Session {
                 write(self, tag, "DELETE", WriteOp::DeleteMailbox { user, name })
             }
             Command::Rename { from, to } => {
-                let (Some(from), Some(to)) = (self.mailbox_name(&tag, &from, out), self.mailbox_name(&tag, &to, out))
-                else {
+                let Some(from) = self.mailbox_name(&tag, &from, out) else {
+                    return Action::Continue;
+                };
+                let Some(to) = self.new_mailbox_name(&tag, &to, out) else {
                     return Action::Continue;
                 };
                 write(self, tag, "RENAME", WriteOp::RenameMailbox { user, from, to })
@@ -308,12 +290,12 @@ impl Session {
                 patterns,
                 options,
             } => {
-                self.list(&tag, &reference, &patterns, &options, false, ctx.store, out);
+                self.list(&tag, &reference, &patterns, &options, false, ctx, out);
                 Action::Continue
             }
             Command::Lsub { reference, pattern } => {
                 let options = ListOptions::default();
-                self.list(&tag, &reference, &[pattern], &options, true, ctx.store, out);
+                self.list(&tag, &reference, &[pattern], &options, true, ctx, out);
                 Action::Continue
             }
             Command::Namespace => {
@@ -322,7 +304,7 @@ impl Session {
                 Action::Continue
             }
             Command::Status { mailbox, items } => {
-                self.status(&tag, &mailbox, &items, ctx.store, out);
+                self.status(&tag, &mailbox, &items, ctx, out);
                 Action::Continue
             }
             Command::Append { mailbox, messages } => self.append(tag, &mailbox, messages, ctx.store, out),
@@ -345,7 +327,8 @@ impl Session {
             return Action::Continue;
         }
         if params.condstore {
-            self.enable_condstore();
+            // SELECT reports HIGHESTMODSEQ itself once it is on.
+            self.enable_condstore(&mut Vec::new());
         }
         // RFC 9051 §6.3.2: a SELECT, even a failing one, first leaves the current mailbox, and
         // says so with [CLOSED] (RFC 7162 §3.2.11) so the client knows where responses belong.
@@ -370,53 +353,20 @@ impl Session {
                 return Action::Continue;
             }
         };
-        if read_only {
-            // EXAMINE leaves \Recent as it is (RFC 3501 §6.3.2).
-            let first_recent = mailbox.first_recent_uid.max(1);
-            return self.enter_selected(tag, mailbox, (true, first_recent), params.qresync, ctx, out);
-        }
-        self.pending = Pending::Write(WritePending::Select {
-            tag,
-            mailbox: Box::new(mailbox),
-            qresync: params.qresync,
-        });
-        let Pending::Write(WritePending::Select { mailbox, .. }) = &self.pending else {
-            unreachable!("just set")
-        };
-        Action::Write(WriteOp::TakeRecent { mailbox: mailbox.id })
+        self.enter_selected(tag, &mailbox, read_only, params.qresync, ctx, out)
     }
 
     /// The SELECT/EXAMINE responses (RFC 9051 §6.3.2, RFC 3501 §6.3.1).
-    pub(crate) fn enter_selected(
+    fn enter_selected(
         &mut self,
         tag: String,
-        mailbox: Mailbox,
-        (read_only, first_recent): (bool, u32),
+        mailbox: &Mailbox,
+        read_only: bool,
         qresync: Option<Qresync>,
         ctx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
     ) -> Action {
-        // `mailbox` may have been read before a write this SELECT waited for (TakeRecent),
-        // while this snapshot, which the view and the scan below read, may hold newer
-        // messages: read it again here, so that EXISTS, UIDNEXT and HIGHESTMODSEQ agree.
-        let mailbox = match ctx.store.mailbox_by_id(mailbox.id) {
-            Ok(Some(m)) => m,
-            Ok(None) => {
-                tagged(out, &tag, "NO", "[NONEXISTENT] the mailbox was deleted");
-                return Action::Continue;
-            }
-            Err(e) => {
-                store_error(out, &tag, &e);
-                return Action::Continue;
-            }
-        };
-        // IMAP4rev2 has no \Recent: nothing is recent for such a session.
-        let first_recent = if self.enabled().imap4rev2 {
-            u32::MAX
-        } else {
-            first_recent
-        };
-        let view = match ctx.views.current(ctx.store, &mailbox) {
+        let view = match ctx.views.current(ctx.store, mailbox) {
             Ok(v) => v,
             Err(e) => {
                 store_error(out, &tag, &e);
@@ -430,22 +380,14 @@ impl Session {
                 return Action::Continue;
             }
         };
-        let kw: String = keywords.iter().map(|k| format!(" {k}")).collect();
-        untagged(
-            out,
-            &format!("FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft{kw})"),
-        );
-        let permanent = if read_only {
-            String::new()
-        } else {
-            format!("\\Answered \\Flagged \\Deleted \\Seen \\Draft{kw} \\*")
-        };
-        untagged(out, &format!("OK [PERMANENTFLAGS ({permanent})] flags you can change"));
+        super::cmd_message::flags_responses(&keywords, read_only, out);
         untagged(out, &format!("{} EXISTS", view.len()));
+        // EXAMINE leaves \Recent as it is (RFC 3501 §6.3.2); SELECT takes what is new.
+        let mut recent = RecentUids::default();
+        recent.learn((read_only, self.enabled().imap4rev2), mailbox, &view, ctx.recent);
         // RFC 9051 dropped RECENT and the UNSEEN response code.
         if !self.enabled().imap4rev2 {
-            let recent = view.iter().filter(|u| *u >= first_recent).count();
-            untagged(out, &format!("{recent} RECENT"));
+            untagged(out, &format!("{} RECENT", recent.count(&view)));
             if let Some(n) = first_unseen {
                 untagged(out, &format!("OK [UNSEEN {n}] first unseen message"));
             }
@@ -456,8 +398,17 @@ impl Session {
         if self.enabled().condstore {
             untagged(out, &format!("OK [HIGHESTMODSEQ {}] highest", mailbox.highest_modseq));
         }
+        let mut sel = Selected {
+            mailbox: mailbox.id,
+            read_only,
+            known_modseq: mailbox.highest_modseq.max(view.highest_modseq),
+            view,
+            recent,
+            keywords,
+            saved: Vec::new(),
+        };
         if let Some(q) = qresync.filter(|q| q.uid_validity == mailbox.uid_validity) {
-            super::cmd_message::qresync_report(ctx.store, &mailbox, &view, &q, first_recent, out);
+            super::cmd_message::qresync_report(ctx.store, mailbox, &mut sel, &q, out);
         }
         let (State::Authenticated(user) | State::Selected(user, _)) = std::mem::replace(&mut self.state, State::Logout)
         else {
@@ -465,107 +416,15 @@ impl Session {
         };
         let command = if read_only { "EXAMINE" } else { "SELECT" };
         let access = if read_only { "READ-ONLY" } else { "READ-WRITE" };
-        self.state = State::Selected(
-            user,
-            Selected {
-                mailbox: mailbox.id,
-                read_only,
-                known_modseq: mailbox.highest_modseq.max(view.highest_modseq),
-                view,
-                first_recent,
-                saved: Vec::new(),
-            },
-        );
+        self.state = State::Selected(user, sel);
         tagged(out, &tag, "OK", &format!("[{access}] {command} completed"));
         Action::Continue
     }
 
-    /// LIST (RFC 9051 §6.3.9) with LIST-EXTENDED selection and return options (RFC 5258),
-    /// SPECIAL-USE (RFC 6154) and LIST-STATUS (RFC 5819); LSUB (RFC 3501 §6.3.9).
-    #[allow(clippy::too_many_arguments)] // one LIST command's parts
-    fn list(
-        &self,
-        tag: &str,
-        reference: &str,
-        patterns: &[String],
-        options: &ListOptions,
-        lsub: bool,
-        store: &dyn MailRead,
-        out: &mut Vec<u8>,
-    ) {
-        let command = if lsub { "LSUB" } else { "LIST" };
-        let decoded: Option<Vec<(String, String)>> = patterns
-            .iter()
-            .map(|p| Some((self.decode_name(reference).ok()?, self.decode_name(p).ok()?)))
-            .collect();
-        let Some(decoded) = decoded else {
-            tagged(out, tag, "BAD", "invalid modified UTF-7 in reference or pattern");
-            return;
-        };
-        if !lsub && decoded.iter().all(|(_, p)| p.is_empty()) {
-            // RFC 9051 §6.3.9: an empty pattern asks for the separator and the root.
-            untagged(out, "LIST (\\Noselect) \"/\" \"\"");
-            tagged(out, tag, "OK", "LIST completed");
-            return;
-        }
-        let mailboxes = match store.mailboxes(self.user_id()) {
-            Ok(m) => m,
-            Err(e) => return store_error(out, tag, &e),
-        };
-        let only_subscribed = lsub || options.subscribed;
-        for m in &mailboxes {
-            if !decoded.iter().any(|(r, p)| list_matches(r, p, &m.name)) {
-                continue;
-            }
-            let child_prefix = format!("{}{SEPARATOR}", m.name);
-            let subscribed_child = mailboxes
-                .iter()
-                .any(|c| c.subscribed && c.name.starts_with(&child_prefix));
-            // RFC 5258 §3.5: RECURSIVEMATCH also lists parents of matching subscribed children.
-            let via_child = options.recursive_match && subscribed_child;
-            if only_subscribed && !m.subscribed && !via_child {
-                continue;
-            }
-            if options.special_use && m.special_use.is_none() {
-                continue;
-            }
-            let children = mailboxes.iter().any(|c| c.name.starts_with(&child_prefix));
-            let mut attrs = vec![if children { "\\HasChildren" } else { "\\HasNoChildren" }];
-            if m.noselect {
-                attrs.push("\\Noselect");
-            }
-            if m.subscribed && (options.subscribed || options.return_subscribed) {
-                attrs.push("\\Subscribed");
-            }
-            if let Some(a) = special_use_attr(m.special_use) {
-                attrs.push(a);
-            }
-            let mut line = format!("* {command} ({}) \"/\" ", attrs.join(" ")).into_bytes();
-            quote(&self.encode_name(&m.name), &mut line);
-            if via_child && !lsub {
-                line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
-            }
-            out.extend_from_slice(&line);
-            out.extend_from_slice(b"\r\n");
-            if !options.return_status.is_empty() && !m.noselect {
-                // RFC 5819 §2: STATUS follows its mailbox's LIST line.
-                if let Err(e) = status_line(
-                    store,
-                    (m, &self.encode_name(&m.name)),
-                    &options.return_status,
-                    self.settings.append_limit,
-                    out,
-                ) {
-                    return store_error(out, tag, &e);
-                }
-            }
-        }
-        tagged(out, tag, "OK", &format!("{command} completed"));
-    }
-
-    fn status(&self, tag: &str, name: &str, items: &[StatusItem], store: &dyn MailRead, out: &mut Vec<u8>) {
+    fn status(&self, tag: &str, name: &str, items: &[StatusItem], ctx: &Ctx<'_>, out: &mut Vec<u8>) {
+        let store = ctx.store;
         let Ok(decoded) = self.decode_name(name) else {
-            return tagged(out, tag, "BAD", "invalid modified UTF-7 mailbox name");
+            return tagged(out, tag, "NO", "[NONEXISTENT] not a valid modified UTF-7 name");
         };
         let mailbox = match store.mailbox(self.user_id(), canonical_mailbox_name(&decoded)) {
             Ok(Some(m)) if !m.noselect => m,
@@ -573,7 +432,7 @@ impl Session {
             Err(e) => return store_error(out, tag, &e),
         };
         match status_line(
-            store,
+            (store, ctx.recent),
             (&mailbox, &self.encode_name(&mailbox.name)),
             items,
             self.settings.append_limit,
@@ -703,22 +562,6 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn m(pattern: &str, name: &str) -> bool {
-        list_matches("", pattern, name)
-    }
-
-    #[test]
-    fn list_wildcards() {
-        assert!(m("*", "Work/2026"));
-        assert!(!m("%", "Work/2026"));
-        assert!(m("%", "Work"));
-        assert!(m("Work/%", "Work/2026"));
-        assert!(m("inbox", "INBOX"));
-        assert!(m("W*6", "Work/2026"));
-        assert!(!m("Work", "Work/2026"));
-        assert!(list_matches("Work/", "%", "Work/2026"));
-    }
 
     #[test]
     fn flags_split() {

@@ -24,12 +24,6 @@ pub(crate) enum WritePending {
         tag: String,
         command: &'static str,
     },
-    /// SELECT waits for its \Recent share.
-    Select {
-        tag: String,
-        mailbox: Box<Mailbox>,
-        qresync: Option<Qresync>,
-    },
     Store {
         tag: String,
         uid: bool,
@@ -107,7 +101,7 @@ pub(crate) fn resolve(set: &SequenceSet, view: &UidView, uid: bool, saved: &[Uid
 /// `* n FETCH (FLAGS (...) UID u)` for messages whose modseq passed `known`.
 pub(crate) fn report_flag_changes(
     store: &dyn MailRead,
-    sel: &Selected,
+    sel: &mut Selected,
     enabled: Enabled,
     known: u64,
     out: &mut Vec<u8>,
@@ -117,10 +111,41 @@ pub(crate) fn report_flag_changes(
             return;
         }
         if let Some(seq) = sel.view.seq_of(uid) {
-            let recent = uid >= sel.first_recent && !enabled.imap4rev2;
+            announce_keywords(sel, &record.keywords, out);
+            let recent = sel.recent.contains(uid);
             flags_response(seq, uid, record, recent, (true, enabled.condstore), out);
         }
     });
+}
+
+/// `* FLAGS` and `* OK [PERMANENTFLAGS]` with every keyword this client knows of.
+pub(crate) fn flags_responses(keywords: &[String], read_only: bool, out: &mut Vec<u8>) {
+    let kw: String = keywords.iter().map(|k| format!(" {k}")).collect();
+    untagged(
+        out,
+        &format!("FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft{kw})"),
+    );
+    let permanent = if read_only {
+        String::new()
+    } else {
+        format!("\\Answered \\Flagged \\Deleted \\Seen \\Draft{kw} \\*")
+    };
+    untagged(out, &format!("OK [PERMANENTFLAGS ({permanent})] flags you can change"));
+}
+
+/// RFC 3501 §7.2.6, RFC 9051 §7.3.5: a client hears of a keyword in FLAGS before any FETCH
+/// shows it, whoever set it and on whichever core.
+pub(crate) fn announce_keywords(sel: &mut Selected, keywords: &[String], out: &mut Vec<u8>) {
+    let mut grew = false;
+    for k in keywords {
+        if !sel.keywords.iter().any(|known| known.eq_ignore_ascii_case(k)) {
+            sel.keywords.push(k.clone());
+            grew = true;
+        }
+    }
+    if grew {
+        flags_responses(&sel.keywords, sel.read_only, out);
+    }
 }
 
 /// `* seq FETCH (FLAGS (...) [UID u] [MODSEQ (m)])`.
@@ -170,9 +195,8 @@ fn in_set(set: &SequenceSet, n: u32, star: u32) -> bool {
 pub(crate) fn qresync_report(
     store: &dyn MailRead,
     mailbox: &Mailbox,
-    view: &UidView,
+    sel: &mut Selected,
     q: &Qresync,
-    first_recent: Uid,
     out: &mut Vec<u8>,
 ) {
     let star = mailbox.uid_next.saturating_sub(1);
@@ -189,11 +213,34 @@ pub(crate) fn qresync_report(
     }
     let _ = store.each_message(mailbox.id, &mut |uid, record| {
         if record.modseq > q.mod_seq {
-            if let Some(seq) = view.seq_of(uid) {
-                flags_response(seq, uid, record, uid >= first_recent, (true, true), out);
+            if let Some(seq) = sel.view.seq_of(uid) {
+                announce_keywords(sel, &record.keywords, out);
+                flags_response(seq, uid, record, sel.recent.contains(uid), (true, true), out);
             }
         }
     });
+}
+
+/// The MODSEQ a SEARCH with a MODSEQ criterion reports: the highest of the messages it
+/// returns, which with RETURN (MIN) and/or (MAX) alone are only those one or two (RFC 4731
+/// §3.2 with RFC 7162 §3.1.5); `hit_modseqs` is in ascending message order.
+fn returned_modseq(returns: Option<&[super::types::SearchReturn]>, hit_modseqs: &[u64]) -> u64 {
+    use super::types::SearchReturn::{All, Count, Max, Min};
+    let all = hit_modseqs.iter().copied().max().unwrap_or(0);
+    let Some(r) = returns.filter(|r| !r.is_empty() && !r.contains(&All) && !r.contains(&Count)) else {
+        return all;
+    };
+    let mut modseq = 0;
+    if r.contains(&Min) {
+        modseq = modseq.max(hit_modseqs.first().copied().unwrap_or(0));
+    }
+    if r.contains(&Max) {
+        modseq = modseq.max(hit_modseqs.last().copied().unwrap_or(0));
+    }
+    if !r.contains(&Min) && !r.contains(&Max) {
+        return all;
+    }
+    modseq
 }
 
 /// Lazy access to what SEARCH keys beyond flags need.
@@ -233,6 +280,13 @@ impl Session {
         }
     }
 
+    fn selected_mut(&mut self) -> &mut Selected {
+        match &mut self.state {
+            State::Selected(_, s) => s,
+            _ => unreachable!("the command table admits these in Selected only"),
+        }
+    }
+
     pub(crate) fn message_command(
         &mut self,
         tag: String,
@@ -249,7 +303,7 @@ impl Session {
                 vanished,
             } => {
                 if changed_since.is_some() || attrs.contains(&FetchAttr::ModSeq) {
-                    self.enable_condstore();
+                    self.enable_condstore(out);
                 }
                 if vanished && !(uid && changed_since.is_some() && self.enabled().qresync) {
                     // RFC 7162 §3.2.6: VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC.
@@ -272,7 +326,7 @@ impl Session {
                 unchanged_since,
             } => {
                 if unchanged_since.is_some() {
-                    self.enable_condstore();
+                    self.enable_condstore(out);
                 }
                 self.store(tag, uid, &set, (mode, silent, &flags), unchanged_since, out)
             }
@@ -505,7 +559,7 @@ impl Session {
                 seq,
                 uid: u,
                 record,
-                recent: u >= sel.first_recent,
+                recent: sel.recent.contains(u),
             };
             let mut lazy = Lazy {
                 store,
@@ -539,13 +593,13 @@ impl Session {
     ) {
         let uses_modseq = search::uses_modseq(key);
         if uses_modseq {
-            self.enable_condstore();
+            self.enable_condstore(out);
         }
-        let (mut hits, mut hit_uids, mut hit_modseq) = (Vec::new(), Vec::new(), 0u64);
+        let (mut hits, mut hit_uids, mut hit_modseqs) = (Vec::new(), Vec::new(), Vec::new());
         let ok = self.each_match(tag, (charset, key), ctx, out, &mut |seq, u, record| {
             hits.push(if uid { u } else { seq });
             hit_uids.push(u);
-            hit_modseq = hit_modseq.max(record.modseq);
+            hit_modseqs.push(record.modseq);
         });
         if !ok {
             return;
@@ -557,16 +611,13 @@ impl Session {
                 sel.saved.sort_unstable();
             }
         }
-        let modseq = uses_modseq.then_some(hit_modseq);
+        let modseq = uses_modseq.then(|| returned_modseq(returns, &hit_modseqs));
         // RFC 9051 §7.3.4: an IMAP4rev2 client always gets ESEARCH.
         let esearch = self.enabled().imap4rev2;
         search::render_results(tag, uid, returns, esearch, &hits, modseq, out);
-        let done = if uid {
-            "UID SEARCH completed"
-        } else {
-            "SEARCH completed"
-        };
-        tagged(out, tag, "OK", done);
+        let command = if uid { "UID SEARCH" } else { "SEARCH" };
+        let code = self.highest_modseq_code();
+        tagged(out, tag, "OK", &format!("{code}{command} completed"));
     }
 
     #[allow(clippy::too_many_arguments)] // one FETCH command's parts
@@ -625,7 +676,7 @@ impl Session {
     /// Renders the next part of a FETCH; the caller flushes after `Action::Flush`.
     pub(crate) fn fetch_resume(&mut self, mut job: FetchJob, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
         let sel = self.selected();
-        let (mailbox, read_only, first_recent) = (sel.mailbox, sel.read_only, sel.first_recent);
+        let (mailbox, read_only) = (sel.mailbox, sel.read_only);
         let opts = FetchOptions {
             imap4rev2: self.enabled().imap4rev2,
             utf8: self.enabled().utf8,
@@ -657,12 +708,14 @@ impl Session {
                 }
                 (Ok(None), _) => continue,
             };
+            let sel = self.selected_mut();
+            announce_keywords(sel, &record.keywords, out);
             let meta = MessageMeta {
                 seq,
                 uid,
                 record: &record,
                 structure: &structure,
-                recent: uid >= first_recent,
+                recent: sel.recent.contains(uid),
                 include_flags: false,
             };
             match fetch::render(&meta, &job.attrs, job.uid, &opts, bytes.as_ref(), out) {
@@ -677,7 +730,8 @@ impl Session {
         }
         let command = if job.uid { "UID FETCH" } else { "FETCH" };
         if job.set_seen.is_empty() {
-            tagged(out, &job.tag, "OK", &format!("{command} completed"));
+            let code = self.highest_modseq_code();
+            tagged(out, &job.tag, "OK", &format!("{code}{command} completed"));
             return Action::Continue;
         }
         self.pending = Pending::Write(WritePending::FetchSeen { tag: job.tag });
@@ -711,7 +765,6 @@ impl Session {
     ) -> Action {
         let tag = match &pending {
             WritePending::Simple { tag, .. }
-            | WritePending::Select { tag, .. }
             | WritePending::Store { tag, .. }
             | WritePending::Copy { tag, .. }
             | WritePending::Expunge { tag, .. }
@@ -732,13 +785,15 @@ impl Session {
                 tagged(out, &tag, "OK", &format!("[MAILBOXID ({id})] {command} completed"))
             }
             (WritePending::Simple { command, .. }, _) => tagged(out, &tag, "OK", &format!("{command} completed")),
-            (WritePending::Select { mailbox, qresync, .. }, WriteOutcome::Recent(first)) => {
-                return self.enter_selected(tag, *mailbox, (false, first), qresync, ctx, out);
-            }
             (WritePending::Store { uid, silent, .. }, WriteOutcome::Flags { changed, modified }) => {
-                let (condstore, rev2) = (self.enabled().condstore, self.enabled().imap4rev2);
-                let sel = self.selected();
-                for c in changed.iter().filter(|_| !silent) {
+                let condstore = self.enabled().condstore;
+                let sel = self.selected_mut();
+                for c in &changed {
+                    // A new keyword is announced even to a .SILENT STORE (RFC 3501 §7.2.6).
+                    announce_keywords(sel, &c.keywords, out);
+                    if silent {
+                        continue;
+                    }
                     if let Some(seq) = sel.view.seq_of(c.uid) {
                         let record = MessageRecord {
                             flags: c.flags,
@@ -749,17 +804,14 @@ impl Session {
                             modseq: c.modseq,
                             body_id: 0,
                         };
-                        let recent = c.uid >= sel.first_recent && !rev2;
+                        let recent = sel.recent.contains(c.uid);
                         flags_response(seq, c.uid, &record, recent, (uid, condstore), out);
                     }
                 }
                 if modified.is_empty() {
-                    tagged(
-                        out,
-                        &tag,
-                        "OK",
-                        if uid { "UID STORE completed" } else { "STORE completed" },
-                    );
+                    let code = self.highest_modseq_code();
+                    let command = if uid { "UID STORE" } else { "STORE" };
+                    tagged(out, &tag, "OK", &format!("{code}{command} completed"));
                 } else {
                     let mut set = Vec::new();
                     search::sequence_set(&modified, &mut set);
@@ -801,7 +853,10 @@ impl Session {
                 self.leave_mailbox();
                 tagged(out, &tag, "OK", "CLOSE completed");
             }
-            (WritePending::FetchSeen { .. }, _) => tagged(out, &tag, "OK", "FETCH completed"),
+            (WritePending::FetchSeen { .. }, _) => {
+                let code = self.highest_modseq_code();
+                tagged(out, &tag, "OK", &format!("{code}FETCH completed"));
+            }
             (_, other) => {
                 tracing::error!("unexpected store answer {other:?}");
                 tagged(out, &tag, "NO", "[SERVERBUG] unexpected store answer");

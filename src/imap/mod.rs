@@ -4,6 +4,7 @@
 
 pub mod capability;
 mod cmd_auth;
+mod cmd_list;
 mod cmd_mailbox;
 mod cmd_message;
 mod cmd_quota;

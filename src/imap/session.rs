@@ -22,7 +22,9 @@ use crate::auth::sasl::{self, SaslExchange, SaslStep};
 use crate::auth::scram::ScramCredentials;
 use crate::config::LoginType;
 use crate::mime::Structure;
+use crate::store::recent::RecentClaims;
 use crate::store::records::{MailboxId, Uid, UserId};
+use crate::store::Mailbox;
 use crate::store::{StoreError, WriteOp, WriteOutcome};
 
 pub struct Settings {
@@ -39,6 +41,8 @@ pub struct Settings {
 pub struct Ctx<'a> {
     pub store: &'a dyn MailRead,
     pub views: &'a mut dyn Views,
+    /// Where read-write sessions on every core claim new messages as \Recent.
+    pub recent: &'a RecentClaims,
     /// Unix seconds, for SEARCH WITHIN.
     pub now: i64,
 }
@@ -102,10 +106,57 @@ pub(crate) struct Selected {
     pub view: Rc<UidView>,
     /// Flag changes up to here have been reported.
     pub known_modseq: u64,
-    /// UIDs from here on are \Recent in this session.
-    pub first_recent: Uid,
+    /// The messages that are \Recent in this session.
+    pub recent: RecentUids,
+    /// The keywords this client has been told of in FLAGS (RFC 3501 §7.2.6): a FETCH may
+    /// show no other.
+    pub keywords: Vec<String>,
     /// SEARCHRES `$` (RFC 5182), as UIDs.
     pub saved: Vec<Uid>,
+}
+
+/// UIDs that are \Recent in one session (RFC 3501 §2.3.2), as the ranges it was handed; one
+/// range for most sessions, a few more for one that stays selected while mail arrives.
+#[derive(Debug, Default)]
+pub(crate) struct RecentUids(Vec<std::ops::Range<Uid>>);
+
+impl RecentUids {
+    pub fn contains(&self, uid: Uid) -> bool {
+        self.0.iter().any(|r| r.contains(&uid))
+    }
+
+    fn add(&mut self, range: std::ops::Range<Uid>) {
+        if range.is_empty() {
+            return;
+        }
+        match self.0.last_mut() {
+            Some(last) if last.end >= range.start && range.end >= last.start => {
+                *last = last.start.min(range.start)..last.end.max(range.end);
+            }
+            _ => self.0.push(range),
+        }
+    }
+
+    /// Learns which of the messages up to `view`'s newest are \Recent here: a read-write
+    /// session claims them, so no other session gets them; a read-only one (EXAMINE) only
+    /// looks at what nobody has claimed yet (RFC 3501 §6.3.2); an IMAP4rev2 session has no
+    /// \Recent at all (RFC 9051).
+    pub fn learn(&mut self, (read_only, rev2): (bool, bool), mailbox: &Mailbox, view: &UidView, claims: &RecentClaims) {
+        if rev2 {
+            return;
+        }
+        let upto = view.last().map_or(0, |u| u + 1);
+        let range = if read_only {
+            claims.first_unclaimed(mailbox.id, mailbox.first_recent_uid)..upto
+        } else {
+            claims.claim(mailbox.id, mailbox.first_recent_uid, upto)
+        };
+        self.add(range);
+    }
+
+    pub fn count(&self, view: &UidView) -> usize {
+        view.iter().filter(|u| self.contains(*u)).count()
+    }
 }
 
 pub(crate) enum State {
@@ -154,6 +205,8 @@ pub struct Session {
     reader: CommandReader,
     failures: u32,
     compressed: bool,
+    /// Set by `enable_condstore` for the enabling command's tagged OK.
+    condstore_code: Option<u64>,
     /// What the protocol log may show of the last client input (passwords and SASL redacted).
     log: Option<String>,
 }
@@ -191,11 +244,27 @@ pub(crate) fn store_error(out: &mut Vec<u8>, tag: &str, e: &StoreError) {
 
 impl Session {
     /// Turns CONDSTORE on for the rest of the session (RFC 7162 §3.1: any CONDSTORE-aware
-    /// command enables it).
-    pub(crate) fn enable_condstore(&mut self) {
-        if let State::Authenticated(u) | State::Selected(u, _) = &mut self.state {
-            u.enabled.condstore = true;
+    /// command enables it). The first such command while a mailbox is selected tells the
+    /// client the mailbox's HIGHESTMODSEQ (§3.1): untagged at once, and in its tagged OK
+    /// through `highest_modseq_code`.
+    pub(crate) fn enable_condstore(&mut self, out: &mut Vec<u8>) {
+        match &mut self.state {
+            State::Authenticated(u) => u.enabled.condstore = true,
+            State::Selected(u, sel) if !u.enabled.condstore => {
+                u.enabled.condstore = true;
+                let modseq = sel.known_modseq;
+                untagged(out, &format!("OK [HIGHESTMODSEQ {modseq}] CONDSTORE enabled"));
+                self.condstore_code = Some(modseq);
+            }
+            _ => {}
         }
+    }
+
+    /// `[HIGHESTMODSEQ n] ` for the tagged OK of the command that enabled CONDSTORE, once.
+    pub(crate) fn highest_modseq_code(&mut self) -> String {
+        self.condstore_code
+            .take()
+            .map_or_else(String::new, |m| format!("[HIGHESTMODSEQ {m}] "))
     }
 
     /// A client's mailbox name as stored: modified UTF-7 for IMAP4rev1 (RFC 3501 §5.1.3),
@@ -240,6 +309,7 @@ impl Session {
             reader,
             failures: 0,
             compressed: false,
+            condstore_code: None,
             log: None,
         }
     }
@@ -503,6 +573,8 @@ impl Session {
         };
         let qresync = user.enabled.qresync;
         report_expunges(&sel.view, &current, qresync, out);
+        let rev2 = user.enabled.imap4rev2;
+        sel.recent.learn((sel.read_only, rev2), &mailbox, &current, ctx.recent);
         let grew = current
             .iter()
             .rev()
@@ -511,9 +583,8 @@ impl Session {
         if grew > 0 || current.len() != sel.view.len() {
             untagged(out, &format!("{} EXISTS", current.len()));
             // RFC 9051 removed RECENT.
-            if !user.enabled.imap4rev2 {
-                let recent = current.iter().filter(|u| *u >= sel.first_recent).count();
-                untagged(out, &format!("{recent} RECENT"));
+            if !rev2 {
+                untagged(out, &format!("{} RECENT", sel.recent.count(&current)));
             }
         }
         let known = sel.known_modseq;

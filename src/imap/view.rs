@@ -45,6 +45,8 @@ impl MessageBytes for Chunks<'_> {
 pub trait MailRead {
     fn user(&self, name: &str) -> Result<Option<User>, StoreError>;
     fn mailboxes(&self, user: UserId) -> Result<Vec<Mailbox>, StoreError>;
+    /// The names `user` subscribed to, existing or not.
+    fn subscriptions(&self, user: UserId) -> Result<Vec<String>, StoreError>;
     fn mailbox(&self, user: UserId, name: &str) -> Result<Option<Mailbox>, StoreError>;
     fn mailbox_by_id(&self, id: MailboxId) -> Result<Option<Mailbox>, StoreError>;
     /// Calls `f` for every message of the mailbox in UID order.

@@ -91,6 +91,9 @@ impl MailRead for SnapRead<'_, '_> {
     fn mailbox(&self, user: UserId, name: &str) -> Result<Option<Mailbox>, StoreError> {
         self.0.mailbox(user, name)
     }
+    fn subscriptions(&self, user: UserId) -> Result<Vec<String>, StoreError> {
+        self.0.subscriptions(user)
+    }
     fn mailbox_by_id(&self, id: MailboxId) -> Result<Option<Mailbox>, StoreError> {
         self.0.mailbox_by_id(id)
     }

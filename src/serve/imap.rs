@@ -99,6 +99,7 @@ impl Driver<'_> {
         let mut ctx = Ctx {
             store: &reader,
             views: &mut *views,
+            recent: self.shared.store.recent(),
             now: now(),
         };
         Ok(f(&mut ctx, &mut self.out))
@@ -335,6 +336,7 @@ async fn idle(d: &mut Driver<'_>, session: &mut Session, shutdown: &Shutdown) ->
                 let mut ctx = Ctx {
                     store: &reader,
                     views: &mut *views,
+                    recent: shared.store.recent(),
                     now: now(),
                 };
                 session.idle_tick(changed, &mut ctx, out);

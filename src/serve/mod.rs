@@ -177,6 +177,8 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
     for w in workers {
         let _ = w.join();
     }
+    // The last \Recent claims, so a restart does not hand those messages out again.
+    shared.store.write_blocking(crate::store::WriteOp::Flush)?;
     Ok(())
 }
 

@@ -213,9 +213,36 @@ pub(crate) fn rename(
     Ok(())
 }
 
+/// SUBSCRIBE and UNSUBSCRIBE. A name is subscribed whether or not a mailbox has it, and
+/// stays subscribed when its mailbox is deleted (RFC 3501 §6.3.6); unsubscribing a name that
+/// is not subscribed fails.
 pub(crate) fn subscribe(t: &Tables, txn: &mut RwTxn<'_>, user: UserId, name: &str, on: bool) -> Result<(), StoreError> {
-    let mut mailbox = get_mailbox_by_name(t, txn, user, name)?.ok_or(StoreError::NoSuchMailbox)?;
-    mailbox.subscribed = on;
-    put_json(&t.mailboxes, txn, &keys::mailbox(mailbox.id), &mailbox)?;
+    let key = keys::mailbox_name(user, canonical_mailbox_name(name));
+    if on {
+        validate_name(name)?;
+        t.subscriptions.put(txn, &key, &[])?;
+    } else if !t.subscriptions.delete(txn, &key)? {
+        return Err(StoreError::NoSuchMailbox);
+    }
+    Ok(())
+}
+
+/// Stores written before subscriptions had their own table kept them as a flag on the
+/// mailbox record: move them over (once; the flag is cleared).
+pub(crate) fn migrate_subscriptions(t: &Tables, txn: &mut RwTxn<'_>) -> Result<(), StoreError> {
+    let mut flagged = Vec::new();
+    for item in t.mailboxes.iter(txn)? {
+        let (_, v) = item?;
+        let mailbox: Mailbox = serde_json::from_slice(v).map_err(|_| StoreError::Corrupt("mailboxes"))?;
+        if mailbox.subscribed {
+            flagged.push(mailbox);
+        }
+    }
+    for mut mailbox in flagged {
+        t.subscriptions
+            .put(txn, &keys::mailbox_name(mailbox.user_id, &mailbox.name), &[])?;
+        mailbox.subscribed = false;
+        put_json(&t.mailboxes, txn, &keys::mailbox(mailbox.id), &mailbox)?;
+    }
     Ok(())
 }

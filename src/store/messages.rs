@@ -338,14 +338,21 @@ pub(crate) fn expunge(
     Ok(removed)
 }
 
-/// RFC 3501 §2.3.2: the session that SELECTs first sees new arrivals as \Recent; returns the
-/// first recent UID for that session and moves the mark past the current messages.
-pub(crate) fn take_recent(t: &Tables, txn: &mut RwTxn<'_>, mailbox_id: MailboxId) -> Result<Uid, StoreError> {
-    let mut mailbox = get_mailbox(t, txn, mailbox_id)?.ok_or(StoreError::NoSuchMailbox)?;
-    let first = mailbox.first_recent_uid.max(1);
-    if first != mailbox.uid_next {
-        mailbox.first_recent_uid = mailbox.uid_next;
+/// RFC 3501 §2.3.2: UIDs below `mark` were claimed as \Recent by some session (see
+/// `recent`); later sessions, after a restart too, do not get them again. A mailbox deleted
+/// since the claim needs nothing.
+pub(crate) fn persist_recent(
+    t: &Tables,
+    txn: &mut RwTxn<'_>,
+    mailbox_id: MailboxId,
+    mark: Uid,
+) -> Result<(), StoreError> {
+    let Some(mut mailbox) = get_mailbox(t, txn, mailbox_id)? else {
+        return Ok(());
+    };
+    if mailbox.first_recent_uid < mark {
+        mailbox.first_recent_uid = mark;
         put_json(&t.mailboxes, txn, &keys::mailbox(mailbox_id), &mailbox)?;
     }
-    Ok(first)
+    Ok(())
 }

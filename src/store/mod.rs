@@ -14,6 +14,7 @@ pub mod mailboxes;
 mod messages;
 pub mod queue;
 mod read;
+pub mod recent;
 pub mod records;
 mod txn;
 mod users;
@@ -87,9 +88,12 @@ pub(crate) struct Tables {
     queue: Table,
     /// (queue id, chunk no) → the queued message's bytes.
     queue_bodies: Table,
+    /// (user, mailbox name) → nothing: the names a user subscribed to, which need not exist
+    /// (RFC 3501 §6.3.6).
+    subscriptions: Table,
 }
 
-const TABLE_NAMES: [&str; 13] = [
+const TABLE_NAMES: [&str; 14] = [
     "meta",
     "users",
     "user_ids",
@@ -103,12 +107,15 @@ const TABLE_NAMES: [&str; 13] = [
     "expunged",
     "queue",
     "queue_bodies",
+    "subscriptions",
 ];
 
 pub(crate) struct Inner {
     env: &'static Env<WithoutTls>,
     t: Tables,
     commits: std::sync::atomic::AtomicU64,
+    /// \Recent claims of every core's sessions, persisted by the writer.
+    recent: Arc<recent::RecentClaims>,
 }
 
 /// A handle on the store; cheap to clone and shared by every core.
@@ -136,17 +143,17 @@ impl Store {
         // LMDB forbids reopening an environment in the same process anyway.
         let env: &'static Env<WithoutTls> = Box::leak(Box::new(env));
         let wtxn = env.write_txn()?;
-        let tables: [Table; 13] = env
+        let tables: [Table; 14] = env
             .create_databases_and_commit(wtxn, |opener, wtxn| {
                 let mut out = Vec::with_capacity(TABLE_NAMES.len());
                 for name in TABLE_NAMES {
                     out.push(opener.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
                 }
-                let tables: [Table; 13] = out.try_into().unwrap_or_else(|_| unreachable!("one table per name"));
+                let tables: [Table; 14] = out.try_into().unwrap_or_else(|_| unreachable!("one table per name"));
                 Ok::<_, heed::Error>(heed::CommitOrAbort::<_, ()>::Commit(tables))
             })?
             .unwrap_commit();
-        let [meta, users, user_ids, usage, mailboxes, mailbox_names, messages, bodies, body_refs, structures, expunged, queue, queue_bodies] =
+        let [meta, users, user_ids, usage, mailboxes, mailbox_names, messages, bodies, body_refs, structures, expunged, queue, queue_bodies, subscriptions] =
             tables;
         let inner = Arc::new(Inner {
             env,
@@ -164,9 +171,14 @@ impl Store {
                 expunged,
                 queue,
                 queue_bodies,
+                subscriptions,
             },
             commits: 0.into(),
+            recent: Arc::default(),
         });
+        let mut wtxn = env.write_txn()?;
+        mailboxes::migrate_subscriptions(&inner.t, &mut wtxn)?;
+        wtxn.commit()?;
         let feed = Arc::new(feed::Feed::default());
         let writer = writer::spawn(inner.clone(), feed.clone())?;
         Ok(Store { inner, writer, feed })
@@ -204,6 +216,11 @@ impl Store {
     /// Transactions committed by this process's writer: with group commit, fewer than writes.
     pub fn commits(&self) -> u64 {
         self.inner.commits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Where sessions claim new messages as \Recent (RFC 3501 §2.3.2).
+    pub fn recent(&self) -> &recent::RecentClaims {
+        &self.inner.recent
     }
 
     /// Every change committed from now on, in commit order.

@@ -46,6 +46,16 @@ impl<'s> Snapshot<'s> {
         get_mailbox(self.t, &self.txn, id)
     }
 
+    /// The names `user` subscribed to, in byte order; they need not exist.
+    pub fn subscriptions(&self, user: UserId) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.t.subscriptions.prefix_iter(&self.txn, &keys::user_id(user))? {
+            let (k, _) = item?;
+            out.push(String::from_utf8_lossy(&k[4..]).into_owned());
+        }
+        Ok(out)
+    }
+
     pub fn mailboxes(&self, user: UserId) -> Result<Vec<Mailbox>, StoreError> {
         let mut out = Vec::new();
         for item in self.t.mailbox_names.prefix_iter(&self.txn, &keys::user_id(user))? {

@@ -64,6 +64,9 @@ pub struct Mailbox {
     pub uid_next: Uid,
     pub highest_modseq: u64,
     pub special_use: Option<SpecialUse>,
+    /// Only in records of stores from before subscriptions had their own table; moved there
+    /// when the store opens, and false from then on.
+    #[serde(default)]
     pub subscribed: bool,
     pub messages: u32,
     pub size: u64,

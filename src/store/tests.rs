@@ -379,17 +379,24 @@ fn mailbox_lifecycle() {
 }
 
 #[test]
-fn recent_goes_to_the_first_selecting_session() {
-    let (_d, store) = store();
+fn recent_claims_are_persisted_by_the_writer() {
+    let (dir, store) = store();
     add_user(&store, "bob");
     let a = deliver(&store, &["bob"], b"A: b\r\n\r\n1\r\n")[0]
         .as_ref()
         .copied()
         .unwrap();
-    let take = || match write(&store, WriteOp::TakeRecent { mailbox: a.mailbox }) {
-        WriteOutcome::Recent(uid) => uid,
-        other => panic!("{other:?}"),
+    let persisted = || {
+        let snap = store.snapshot().unwrap();
+        snap.mailbox_by_id(a.mailbox).unwrap().unwrap().first_recent_uid
     };
-    assert_eq!(take(), 1);
-    assert_eq!(take(), 2, "nothing recent left for the second session");
+    assert_eq!(store.recent().claim(a.mailbox, persisted(), 2), 1..2);
+    assert!(store.recent().claim(a.mailbox, persisted(), 2).is_empty());
+    // With the next commit, or on its own within RECENT_FLUSH.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while persisted() != 2 {
+        assert!(std::time::Instant::now() < deadline, "the claim was never persisted");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(dir);
 }

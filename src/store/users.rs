@@ -37,7 +37,7 @@ pub(crate) fn add_user(t: &Tables, txn: &mut RwTxn<'_>, new: NewUser) -> Result<
             uid_next: 1,
             highest_modseq: 1,
             special_use,
-            subscribed: true,
+            subscribed: false,
             messages: 0,
             size: 0,
             first_recent_uid: 1,
@@ -46,6 +46,7 @@ pub(crate) fn add_user(t: &Tables, txn: &mut RwTxn<'_>, new: NewUser) -> Result<
         put_json(&t.mailboxes, txn, &keys::mailbox(mailbox.id), &mailbox)?;
         t.mailbox_names
             .put(txn, &keys::mailbox_name(id, name), &keys::mailbox(mailbox.id))?;
+        t.subscriptions.put(txn, &keys::mailbox_name(id, name), &[])?;
     }
     Ok(user)
 }
@@ -109,6 +110,14 @@ pub(crate) fn delete_user(t: &Tables, txn: &mut RwTxn<'_>, name: &str) -> Result
         .collect::<Result<_, _>>()?;
     for k in names {
         t.mailbox_names.delete(txn, &k)?;
+    }
+    let subscriptions: Vec<Vec<u8>> = t
+        .subscriptions
+        .prefix_iter(txn, &prefix)?
+        .map(|r| r.map(|(k, _)| k.to_vec()))
+        .collect::<Result<_, _>>()?;
+    for k in subscriptions {
+        t.subscriptions.delete(txn, &k)?;
     }
     t.usage.delete(txn, &prefix)?;
     t.user_ids.delete(txn, &prefix)?;

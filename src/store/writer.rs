@@ -19,6 +19,9 @@ use crate::mime::Structure;
 /// Requests taken into one transaction at most; bounds the latency of the first one.
 const MAX_BATCH: usize = 512;
 
+/// \Recent claims are persisted with the next commit, or after this long without one.
+pub(crate) const RECENT_FLUSH: std::time::Duration = std::time::Duration::from_millis(500);
+
 pub(crate) struct Job {
     pub op: WriteOp,
     pub reply: tokio::sync::oneshot::Sender<Result<WriteOutcome, StoreError>>,
@@ -109,10 +112,6 @@ pub enum WriteOp {
         to: MailboxId,
         expunge_source: bool,
     },
-    /// Marks arrivals seen by a SELECT as no longer \Recent for later sessions.
-    TakeRecent {
-        mailbox: MailboxId,
-    },
     CreateMailbox {
         user: UserId,
         name: String,
@@ -152,6 +151,9 @@ pub enum WriteOp {
     },
     /// Every queued message becomes due now.
     QueueFlush,
+    /// Nothing but a commit: what the writer persists with every commit (\Recent claims) is
+    /// on disk once this is answered.
+    Flush,
 }
 
 #[derive(Debug)]
@@ -176,8 +178,6 @@ pub enum WriteOutcome {
         uid_validity: u32,
         pairs: Vec<(Uid, Uid)>,
     },
-    /// The first \Recent UID for the session that asked.
-    Recent(Uid),
     Mailbox(Mailbox),
     /// A submission: its queue id when it has remote recipients, or the local recipient
     /// that refused it (nothing was written then).
@@ -195,7 +195,23 @@ pub(crate) fn spawn(inner: Arc<Inner>, feed: Arc<Feed>) -> std::io::Result<mpsc:
 }
 
 fn run(inner: &Inner, feed: &Feed, rx: mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
+    loop {
+        let first = match rx.recv_timeout(RECENT_FLUSH) {
+            Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if inner.recent.has_dirty() {
+                    commit_batch(inner, feed, Vec::new());
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                // The last claims of a server that is shutting down.
+                if inner.recent.has_dirty() {
+                    commit_batch(inner, feed, Vec::new());
+                }
+                return;
+            }
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -211,6 +227,7 @@ fn commit_batch(inner: &Inner, feed: &Feed, batch: Vec<Job>) {
     let mut results = Vec::with_capacity(batch.len());
     let mut replies = Vec::with_capacity(batch.len());
     let mut changes = Vec::new();
+    let marks = inner.recent.take_dirty();
     let committed = (|| -> Result<(), StoreError> {
         let mut wtxn = inner.env.write_txn()?;
         for job in batch {
@@ -229,12 +246,21 @@ fn commit_batch(inner: &Inner, feed: &Feed, batch: Vec<Job>) {
                 }
             }
         }
+        for (mailbox, mark) in &marks {
+            messages::persist_recent(&inner.t, &mut wtxn, *mailbox, *mark)?;
+        }
         wtxn.commit()?;
         Ok(())
     })();
     match committed {
         Ok(()) => {
             inner.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            for change in changes
+                .iter()
+                .filter(|c| c.kind == super::feed::ChangeKind::MailboxDeleted)
+            {
+                inner.recent.forget(change.mailbox);
+            }
             // Published before the replies: whoever hears OK can count on the feed having it.
             feed.publish(changes);
             for (reply, result) in replies.into_iter().zip(results) {
@@ -243,6 +269,7 @@ fn commit_batch(inner: &Inner, feed: &Feed, batch: Vec<Job>) {
         }
         Err(e) => {
             tracing::error!("store commit failed: {e}");
+            inner.recent.put_back(&marks);
             for reply in replies {
                 let _ = reply.send(Err(StoreError::Io(std::io::Error::other(e.to_string()))));
             }
@@ -289,7 +316,6 @@ fn apply(t: &Tables, txn: &mut RwTxn<'_>, op: WriteOp, changes: &mut Vec<Change>
             expunge_source,
         } => messages::copy(t, txn, (from, &uids), to, expunge_source, changes)
             .map(|(uid_validity, pairs)| WriteOutcome::Copied { uid_validity, pairs }),
-        WriteOp::TakeRecent { mailbox } => messages::take_recent(t, txn, mailbox).map(WriteOutcome::Recent),
         WriteOp::CreateMailbox {
             user,
             name,
@@ -318,5 +344,6 @@ fn apply(t: &Tables, txn: &mut RwTxn<'_>, op: WriteOp, changes: &mut Vec<Change>
         }
         WriteOp::QueueDelete { id } => queue::delete(t, txn, id).map(|found| WriteOutcome::Queue(usize::from(found))),
         WriteOp::QueueFlush => queue::flush(t, txn).map(WriteOutcome::Queue),
+        WriteOp::Flush => Ok(WriteOutcome::Done),
     }
 }
