@@ -370,3 +370,70 @@ fn names_that_are_not_modified_utf7_are_names_that_do_not_exist() {
     c.cmd("CREATE \"&AOk-t&AOk-\"").unwrap().expect_ok().unwrap();
     c.cmd("SELECT \"&AOk-t&AOk-\"").unwrap().expect_ok().unwrap();
 }
+
+/// APPENDs `message` as a literal8 (RFC 3516 §4.4).
+fn append_binary(c: &mut Imap, message: &[u8]) -> Response {
+    let tag = c.tag();
+    c.t.send_line(&format!("{tag} APPEND INBOX ~{{{}}}", message.len()))
+        .unwrap();
+    let cont = c.t.read_line_string().unwrap();
+    assert!(cont.starts_with('+'), "{cont}");
+    c.t.send_raw(message).unwrap();
+    c.t.send_raw(b"\r\n").unwrap();
+    c.finish(&tag).unwrap()
+}
+
+/// The literal's bytes in a one-item FETCH response line (`... {n}\r\n<bytes>)`).
+fn literal_of(line: &[u8]) -> Vec<u8> {
+    let start = line.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+    line[start..line.len() - 1].to_vec()
+}
+
+#[test]
+fn binary_appended_with_nul_comes_back_byte_exact() {
+    let server = bob_with(0);
+    let mut c = server.imap_login("bob");
+    let body: Vec<u8> = (0..=255u8).chain([0, 0, b'\r', b'\n', b'\n', 0]).collect();
+    let single = [
+        b"From: a@example.org\r\nSubject: bin\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n".as_slice(),
+        &body,
+    ]
+    .concat();
+    let r = append_binary(&mut c, &single);
+    assert!(r.ok(), "{r:?}");
+    let multi = [
+        b"From: a@example.org\r\nSubject: two\r\nContent-Type: multipart/mixed; boundary=xx\r\n\r\n--xx\r\nContent-Type: text/plain\r\n\r\nhello\r\n--xx\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: binary\r\n\r\n".as_slice(),
+        &body,
+        b"\r\n--xx--\r\n",
+    ]
+    .concat();
+    assert!(append_binary(&mut c, &multi).ok());
+    c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+
+    let fetch = |c: &mut Imap, command: &str| -> Vec<u8> {
+        let r = c.cmd(command).unwrap().expect_ok().unwrap();
+        literal_of(&r.untagged[0])
+    };
+    // BINARY[] gives back what was appended, octet for octet; BINARY[n] the part's content.
+    assert_eq!(fetch(&mut c, "FETCH 1 BINARY.PEEK[]"), single);
+    assert_eq!(fetch(&mut c, "FETCH 1 BINARY.PEEK[1]"), body);
+    assert_eq!(fetch(&mut c, "FETCH 2 BINARY.PEEK[]"), multi);
+    assert_eq!(fetch(&mut c, "FETCH 2 BINARY.PEEK[2]"), body);
+    assert_eq!(fetch(&mut c, "FETCH 2 BINARY.PEEK[1]"), b"hello");
+    let r = c.cmd("FETCH 1 BINARY.SIZE[1]").unwrap().expect_ok().unwrap();
+    assert!(has(&r, &format!("BINARY.SIZE[1] {}", body.len())), "{:?}", r.lines());
+    // BODY[] is the stored 7-bit view: no NUL, the part labelled base64.
+    let stored = fetch(&mut c, "FETCH 1 BODY.PEEK[]");
+    assert!(!stored.contains(&0));
+    let text = String::from_utf8(stored).unwrap();
+    assert!(
+        text.contains("Content-Transfer-Encoding: base64\r\n\r\nAAECAwQF"),
+        "{text}"
+    );
+    let r = c.cmd("FETCH 2 BODYSTRUCTURE").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "\"BASE64\""), "{:?}", r.lines());
+
+    // NUL outside any part's content cannot be stored.
+    let r = append_binary(&mut c, b"X-Bad: \0\r\n\r\nbody\r\n");
+    assert_eq!(r.status, "NO", "{r:?}");
+}

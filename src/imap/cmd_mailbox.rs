@@ -484,7 +484,10 @@ impl Session {
                 p.current = (flags, keywords, message.date);
                 p.current_binary = message.binary;
                 self.pending = Pending::Append(p);
-                Action::Ingest(message.message)
+                Action::Ingest {
+                    message: message.message,
+                    binary: message.binary,
+                }
             }
             None => {
                 let op = WriteOp::Append {
@@ -505,13 +508,14 @@ impl Session {
     ) -> Action {
         let (message, structure) = match result {
             Ok(parsed) => parsed,
-            // RFC 3516 §4.4: binary content the mailbox cannot store is refused so.
+            // RFC 3516 §4.4: binary content with NUL is stored base64 (`ingest_binary`);
+            // NUL where no transfer encoding can carry it (a header) is refused so.
             Err(IngestError::Nul) if p.current_binary => {
                 tagged(
                     out,
                     &p.tag,
                     "NO",
-                    "[UNKNOWN-CTE] binary content with NUL octets is not stored",
+                    "[UNKNOWN-CTE] NUL octets outside a part's content cannot be stored",
                 );
                 return Action::Continue;
             }

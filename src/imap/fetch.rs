@@ -500,6 +500,12 @@ fn transformed(
     let base = out.len();
     copy_exact(bytes, range, out);
     let len = rewrite(&mut out[base..]).min(out.len() - base);
+    literal_from(out, base, len, partial, literal8);
+}
+
+/// Turns the `len` bytes written from `base` into the partial window of them as an IMAP
+/// string (`""` when empty, a literal — literal8 if allowed and needed — otherwise).
+fn literal_from(out: &mut Vec<u8>, base: usize, len: usize, partial: Option<Partial>, literal8: bool) {
     let w = window(len, partial);
     out.copy_within(base + w.start..base + w.end, base);
     out.truncate(base + w.len());
@@ -513,12 +519,51 @@ fn transformed(
     out[base..].rotate_right(prefix);
 }
 
-/// The transfer encoding BINARY must undo for `part`, RFC 3516 §4.2. The whole message and
-/// composite parts are sent as they are: RFC 2045 §6.4 allows only identity encodings on
-/// multipart and message entities.
+/// Whether `part` is the whole message or a multipart or message entity: RFC 2045 §6.4 allows
+/// only identity encodings on those, and BINARY decodes the leaves inside (`decode_composite`).
+fn is_composite(s: &Structure, part: &[u32]) -> bool {
+    part.is_empty()
+        || s.part(part)
+            .is_some_and(|p| p.is_message || p.content_type.starts_with("multipart/"))
+}
+
+/// BINARY of a composite entity (RFC 3516 §4.2): each leaf inside that has a transfer
+/// encoding is decoded and its Content-Transfer-Encoding field says `binary`, as Dovecot does.
+/// So a message APPENDed as binary, which is stored base64 (`mime::ingest_binary`), comes back
+/// byte for byte. A leaf in an encoding nobody knows stays as stored. Returns the length
+/// written to `out`.
+fn decode_composite(out: &mut Vec<u8>, s: &Structure, bytes: &dyn MessageBytes, range: Range<usize>) -> usize {
+    let base = out.len();
+    let mut at = range.start;
+    for p in &s.parts {
+        let leaf = !p.path.is_empty() && !p.is_message && !p.content_type.starts_with("multipart/");
+        let encoding = TransferEncoding::from_name(&p.encoding);
+        let (start, end) = (p.header_start as usize, p.body_end as usize);
+        if !leaf
+            || start < at
+            || end > range.end
+            || !matches!(encoding, TransferEncoding::Base64 | TransferEncoding::QuotedPrintable)
+        {
+            continue;
+        }
+        copy_exact(bytes, at..start, out);
+        let mut header = Vec::new();
+        copy_exact(bytes, start..p.header_end as usize, &mut header);
+        out.extend_from_slice(&crate::mime::with_encoding(&header, b"binary"));
+        let body = out.len();
+        copy_exact(bytes, p.body_start as usize..end, out);
+        let decoded = encoding.decode_in_place(&mut out[body..]);
+        out.truncate(body + decoded);
+        at = end;
+    }
+    copy_exact(bytes, at..range.end, out);
+    out.len() - base
+}
+
+/// The transfer encoding BINARY must undo for a leaf `part`, RFC 3516 §4.2.
 fn binary_encoding(s: &Structure, part: &[u32]) -> Option<Result<TransferEncoding, FetchError>> {
     let p = s.part(part)?;
-    if part.is_empty() || p.is_message || p.content_type.starts_with("multipart/") {
+    if is_composite(s, part) {
         return Some(Ok(TransferEncoding::Identity));
     }
     Some(match TransferEncoding::from_name(&p.encoding) {
@@ -548,9 +593,14 @@ fn binary(
     out.push(b' ');
     let range = s.section(part, MimeSection::Full);
     match (encoding, range) {
+        (Some(TransferEncoding::Identity), Some(r)) if is_composite(s, part) => {
+            let base = out.len();
+            let len = decode_composite(out, s, bytes, clamp(r, bytes.len()));
+            literal_from(out, base, len, partial, true);
+        }
         (Some(TransferEncoding::Identity), range) | (None, range) => {
-            // Stored messages never contain NUL (refused at delivery), so identity data never
-            // needs literal8.
+            // Stored messages never contain NUL (`mime::ingest_binary` encodes it), so
+            // identity data never needs literal8.
             section_data(out, bytes, range, partial);
         }
         (Some(enc), Some(r)) => {
@@ -568,6 +618,12 @@ fn binary_size(out: &mut Vec<u8>, s: &Structure, bytes: &dyn MessageBytes, part:
     let encoding = binary_encoding(s, part).transpose()?;
     let range = s.section(part, MimeSection::Full).map(|r| clamp(r, bytes.len()));
     let size = match (encoding, range) {
+        (Some(TransferEncoding::Identity), Some(r)) if is_composite(s, part) => {
+            let base = out.len();
+            let n = decode_composite(out, s, bytes, r);
+            out.truncate(base);
+            n
+        }
         (Some(TransferEncoding::Identity), Some(r)) => r.len(),
         (Some(enc), Some(r)) => {
             // Decoded in the output buffer's spare room, then dropped: no separate allocation.
@@ -931,7 +987,17 @@ Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n";
                 format!("BINARY[3] {}", lit(slice(&[3], MimeSection::Full))),
             ),
             (binary(&[3, 1], None), format!("BINARY[3.1] {}", lit("inner plain"))),
-            (binary(&[], None), format!("BINARY[] {}", lit(MSG))),
+            // The whole message: every encoded leaf decoded and labelled binary.
+            (binary(&[], None), {
+                let decoded = MSG
+                    .replace(
+                        "quoted-printable\r\n\r\nGr=C3=BC=C3=9Fe=\r\n Welt",
+                        "binary\r\n\r\nGrüße Welt",
+                    )
+                    .replace("base64\r\n\r\nAAECAw==", "binary\r\n\r\n\0\x01\x02\x03")
+                    .replace("base64\r\n\r\nSGVsbG8s\r\nIHdvcmxk", "binary\r\n\r\nHello, world");
+                format!("BINARY[] ~{{{}}}\r\n{decoded}", decoded.len())
+            }),
             (binary(&[9], None), "BINARY[9] NIL".into()),
             (FetchAttr::BinarySize { part: vec![1] }, "BINARY.SIZE[1] 12".into()),
             (FetchAttr::BinarySize { part: vec![2] }, "BINARY.SIZE[2] 4".into()),

@@ -57,8 +57,9 @@ pub enum Action {
     LookupScram(String),
     /// Flush, drop all buffered input, handshake, then call `tls_started`.
     StartTls,
-    /// Parse this APPENDed message (off the event loop), then call `ingested`.
-    Ingest(Vec<u8>),
+    /// Parse this APPENDed message (off the event loop), then call `ingested`. A `binary` one
+    /// came as a literal8 and may hold NUL octets (`mime::ingest_binary`).
+    Ingest { message: Vec<u8>, binary: bool },
     /// Commit this write, then call `write_result`.
     Write(WriteOp),
     /// Send what is in the output buffer, then call `resume` with a fresh snapshot.

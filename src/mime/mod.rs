@@ -11,6 +11,7 @@
 //! malformed construct degrades to the RFC-specified default or to an opaque part.
 
 mod address;
+mod binary;
 mod header;
 mod imap;
 mod meta;
@@ -23,6 +24,8 @@ mod tests;
 
 use std::ops::Range;
 
+pub use binary::ingest_binary;
+pub(crate) use binary::with_encoding;
 pub use normalize::normalize_line_endings;
 
 /// Why a message was refused at delivery.

@@ -219,8 +219,13 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
                 }
                 Action::Continue
             }
-            Action::Ingest(message) => {
-                let parsed = tokio::task::spawn_blocking(move || crate::mime::ingest(message)).await;
+            Action::Ingest { message, binary } => {
+                let ingest = if binary {
+                    crate::mime::ingest_binary
+                } else {
+                    crate::mime::ingest
+                };
+                let parsed = tokio::task::spawn_blocking(move || ingest(message)).await;
                 match parsed {
                     Ok(result) => session.ingested(result, &mut d.out),
                     Err(_) => return Ok(true),
