@@ -3,17 +3,18 @@
 //!
 //! Owns what each search key means for one message. It never touches the store, a socket or a
 //! clock (`now` comes in the [`SearchContext`]), and never panics. Keys are evaluated cheapest
-//! first: flags, dates, sizes and sets from the record; then SUBJECT and SENT* from the
-//! [`Structure`]; only then header and body text from the message bytes, which are fetched
-//! lazily, at most once per message, through [`SearchData`].
+//! first: flags, dates, sizes and sets from the record; then SUBJECT, SENT* and the address keys
+//! (FROM, TO, CC, BCC) from the [`Structure`]; only then header and body text from the message
+//! bytes, which are fetched lazily, at most once per message, through [`SearchData`].
 //!
 //! Text matching: case-insensitive substring, ASCII case folding plus Unicode simple lowercase
 //! (a character whose lowercase is a single character). Header values are unfolded and their
-//! RFC 2047 encoded-words decoded. Body text is decoded from base64 and quoted-printable, and from
-//! its charset to UTF-8: UTF-8 and US-ASCII are searched as they are, other charsets known to
-//! mail-parser (ISO-8859-*, Windows-125x, KOI8, GB/Big5/Shift_JIS/EUC, UTF-16, ...) are
-//! converted, unknown ones are searched as raw bytes (ASCII search strings still match). Only
-//! text/* leaves and the headers of encapsulated messages count as body text.
+//! RFC 2047 encoded-words decoded. The address keys match the ENVELOPE's addresses written out
+//! as text ([`envelope::write_text`]), names decoded. Body text is decoded from base64 and
+//! quoted-printable, and from its charset to UTF-8: UTF-8 and US-ASCII are searched as they are,
+//! other charsets known to mail-parser (ISO-8859-*, Windows-125x, KOI8, GB/Big5/Shift_JIS/EUC,
+//! UTF-16, ...) are converted, unknown ones are searched as raw bytes (ASCII search strings still
+//! match). Only text/* leaves and the headers of encapsulated messages count as body text.
 
 use mail_parser::decoders::charsets::map::charset_decoder;
 use mail_parser::parsers::MessageStream;
@@ -21,6 +22,7 @@ use mail_parser::HeaderValue;
 
 use super::fetch::MessageBytes;
 use super::format::{self, TransferEncoding};
+use super::sort::envelope::{self, Field};
 use super::types::{SearchKey, SearchReturn, SeqBound, SequenceSet};
 use crate::mime::{Section as MimeSection, Structure};
 use crate::store::records::{flags, MessageRecord};
@@ -37,9 +39,9 @@ pub struct Candidate<'a> {
 /// What a key needs beyond the record, fetched on demand. `None` (the data cannot be read, e.g.
 /// a damaged store) makes the keys that need it not match.
 pub trait SearchData {
-    /// The structure (SUBJECT, SENT*).
+    /// The structure (SUBJECT, SENT*, FROM/TO/CC/BCC).
     fn structure(&mut self) -> Option<&Structure>;
-    /// The structure and the message bytes together (HEADER, FROM/TO/CC/BCC, BODY, TEXT).
+    /// The structure and the message bytes together (HEADER, BODY, TEXT).
     fn message(&mut self) -> Option<(&Structure, &dyn MessageBytes)>;
 }
 
@@ -96,16 +98,15 @@ enum Cost {
 
 fn cost(key: &SearchKey) -> Cost {
     match key {
-        SearchKey::Subject(_) | SearchKey::SentBefore(_) | SearchKey::SentOn(_) | SearchKey::SentSince(_) => {
-            Cost::Structure
-        }
-        SearchKey::Header(..)
+        SearchKey::Subject(_)
+        | SearchKey::SentBefore(_)
+        | SearchKey::SentOn(_)
+        | SearchKey::SentSince(_)
         | SearchKey::Bcc(_)
         | SearchKey::Cc(_)
         | SearchKey::From(_)
-        | SearchKey::To(_)
-        | SearchKey::Body(_)
-        | SearchKey::Text(_) => Cost::Bytes,
+        | SearchKey::To(_) => Cost::Structure,
+        SearchKey::Header(..) | SearchKey::Body(_) | SearchKey::Text(_) => Cost::Bytes,
         SearchKey::Not(k) => cost(k),
         SearchKey::Or(a, b) => cost(a).max(cost(b)),
         SearchKey::And(keys) => keys.iter().map(cost).max().unwrap_or(Cost::Record),
@@ -193,10 +194,10 @@ impl Searcher {
                 .and_then(|st| st.subject.as_deref())
                 .is_some_and(|subject| contains_folded(subject.as_bytes(), s)),
             SearchKey::Header(name, s) => self.header_field(data, name, s),
-            SearchKey::From(s) => self.header_field(data, "from", s),
-            SearchKey::To(s) => self.header_field(data, "to", s),
-            SearchKey::Cc(s) => self.header_field(data, "cc", s),
-            SearchKey::Bcc(s) => self.header_field(data, "bcc", s),
+            SearchKey::From(s) => self.address_field(data, Field::From, s),
+            SearchKey::To(s) => self.address_field(data, Field::To, s),
+            SearchKey::Cc(s) => self.address_field(data, Field::Cc, s),
+            SearchKey::Bcc(s) => self.address_field(data, Field::Bcc, s),
             SearchKey::Body(s) => self.body_text(data, s),
             // RFC 9051 §6.4.4 TEXT: header or body.
             SearchKey::Text(s) => self.header_text(data, s) || self.body_text(data, s),
@@ -227,8 +228,8 @@ impl Searcher {
         self.header.as_deref()
     }
 
-    /// RFC 9051 §6.4.4 HEADER (and FROM, TO, CC, BCC): some field of that name contains the
-    /// string; an empty string matches every message that has the field.
+    /// RFC 9051 §6.4.4 HEADER: some field of that name contains the string; an empty string
+    /// matches every message that has the field.
     fn header_field(&mut self, data: &mut dyn SearchData, name: &str, needle: &str) -> bool {
         let mut value = std::mem::take(&mut self.value);
         let found = self.header(data).is_some_and(|header| {
@@ -240,6 +241,24 @@ impl Searcher {
             })
         });
         self.value = value;
+        found
+    }
+
+    /// RFC 9051 §6.4.4 FROM, TO, CC, BCC: "the envelope structure's FROM field" contains the
+    /// string. Every address of the field counts, each as `Name <mailbox@host>` with the name
+    /// decoded, group names and members too ([`envelope::write_text`]), so an address, a domain,
+    /// a display name or `Name <local` is found however the header spelled it: comments,
+    /// quoting, folding and encoded-words are gone, as in the ENVELOPE. An empty string matches
+    /// every message with an address in the field.
+    fn address_field(&mut self, data: &mut dyn SearchData, field: Field, needle: &str) -> bool {
+        let Some(s) = data.structure() else {
+            return false;
+        };
+        let mut text = std::mem::take(&mut self.value);
+        text.clear();
+        let found =
+            envelope::write_text(envelope::addresses(&s.envelope, field), &mut text) && contains_folded(&text, needle);
+        self.value = text;
         found
     }
 
@@ -386,24 +405,8 @@ fn decoded_value<'v>(raw: &[u8], scratch: &'v mut Vec<u8>) -> &'v [u8] {
 fn sent_day(data: &mut dyn SearchData) -> Option<i64> {
     let s = data.structure()?;
     let instant = s.date?;
-    let offset = envelope_date(s.envelope.as_bytes()).map_or(0, zone_offset);
+    let offset = envelope::date(&s.envelope).map_or(0, |date| zone_offset(&date));
     Some(instant.saturating_add(offset).div_euclid(SECS_PER_DAY))
-}
-
-/// The date nstring that opens a rendered ENVELOPE: quoted or literal, `None` for NIL.
-fn envelope_date(env: &[u8]) -> Option<&[u8]> {
-    let rest = env.strip_prefix(b"(")?;
-    if let Some(q) = rest.strip_prefix(b"\"") {
-        let mut i = 0;
-        while i < q.len() && q[i] != b'"' {
-            i += if q[i] == b'\\' { 2 } else { 1 };
-        }
-        return q.get(..i);
-    }
-    let lit = rest.strip_prefix(b"{")?;
-    let close = memchr::memchr(b'}', lit)?;
-    let n: usize = std::str::from_utf8(&lit[..close]).ok()?.parse().ok()?;
-    lit.get(close + 3..close + 3 + n)
 }
 
 /// The zone of an RFC 5322 §3.3 date-time in seconds east of UTC: the last token that is not a
@@ -684,7 +687,11 @@ deep text\r\n\
 
     impl Data {
         fn new() -> Self {
-            let (bytes, structure) = crate::mime::ingest(MSG.as_bytes().to_vec()).expect("fixture is valid");
+            Data::of(MSG)
+        }
+
+        fn of(message: &str) -> Self {
+            let (bytes, structure) = crate::mime::ingest(message.as_bytes().to_vec()).expect("fixture is valid");
             Data {
                 structure,
                 bytes,
@@ -860,6 +867,86 @@ deep text\r\n\
         }
     }
 
+    /// Regression (compliance suite, FROM user-from@domain.org missed a message that had it):
+    /// the address keys match every address of the ENVELOPE field as text, however the header
+    /// wrote it. Messages 1–6 are Dovecot's imaptest `search-addresses` mailbox.
+    #[test]
+    fn address_keys() {
+        let messages = [
+            "From: user-from@domain.org\nTo: user-to@domain.org\nCc: user-cc@domain.org\n\
+             Bcc: user-bcc@domain.org\n\nbody\n",
+            "From: RealFrom <user-from@domain.org>\nTo: RealTo <user-to@domain.org>\n\
+             Cc: RealCc <user-cc@domain.org>\nBcc: RealBcc <user-bcc@domain.org>\n\nbody2\n",
+            "From: <user-from (comment)@ (comment) domain.org>\nTo: <user-to@domain.org>\n\
+             Cc: <user-cc@domain.org>\nBcc: <user-bcc@domain.org>\n\nbody3\n",
+            "From: user-from@domain.org (RealFrom)\nTo: user-to@domain.org (RealTo)\n\
+             Cc: user-cc@domain.org (RealCc)\nBcc: user-bcc@domain.org (RealBcc)\n\nbody4\n",
+            "From: user-from1@domain.org, user-from2@domain.org\nCc: user-cc@domain.org\n\nbody5\n",
+            "To: groupname: groupuser1@domain.org, groupuser2@domain.org;,\n  \
+             groupname2: groupuser3@domain.org;\n\nbody5\n",
+            "From: =?utf-8?q?J=C3=B6rg_M=C3=BCller?= <joerg@example.de>\n\nbody7\n",
+            "From: \"user-from@domain.org\" <other@example.net>\n\nbody8\n",
+            "From: nobody@example.net\nTo: Undisclosed: a@b, c@d;\n\nbody9\n",
+            "From: \"User From\" <user-from@domain.org>\n\nbody10\n",
+        ];
+        use SearchKey as K;
+        let cases: Vec<(K, &[u32])> = vec![
+            (K::From(s("user-from@domain.org")), &[1, 2, 3, 4, 8, 10]),
+            (K::To(s("user-to@domain.org")), &[1, 2, 3, 4]),
+            (K::Cc(s("user-cc@domain.org")), &[1, 2, 3, 4, 5]),
+            (K::Bcc(s("user-bcc@domain.org")), &[1, 2, 3, 4]),
+            // Display names, the c-client comment name included, and pieces of them.
+            (K::From(s("realfrom")), &[2, 4]),
+            (K::To(s("realto")), &[2, 4]),
+            (K::Cc(s("realcc")), &[2, 4]),
+            (K::Bcc(s("realbcc")), &[2, 4]),
+            (K::From(s("ealfro")), &[2, 4]),
+            (K::From(s("ser-fro")), &[1, 2, 3, 4, 5, 8, 10]),
+            (K::From(s("DOMAIN.org")), &[1, 2, 3, 4, 5, 8, 10]),
+            // Every address counts, not only the first.
+            (K::From(s("user-from1")), &[5]),
+            (K::From(s("user-from2@")), &[5]),
+            // Groups: their names and members.
+            (K::To(s("groupname")), &[6]),
+            (K::To(s("groupname2")), &[6]),
+            (K::To(s("groupuser1")), &[6]),
+            (K::To(s("groupuser3@domain.org")), &[6]),
+            (K::To(s("groupuser4")), &[]),
+            (K::To(s("undisclosed: a@b")), &[9]),
+            (K::To(s("c@d")), &[9]),
+            // Names are decoded and unquoted, as in the ENVELOPE; comments are not addresses.
+            (K::From(s("jörg MÜLLER")), &[7]),
+            (K::From(s("=?utf-8?")), &[]),
+            (K::From(s("User From <user-from@")), &[10]),
+            (K::From(s("\"User From\"")), &[]),
+            (K::From(s("comment")), &[]),
+            // The empty string: every message with an address in the field.
+            (K::From(s("")), &[1, 2, 3, 4, 5, 7, 8, 9, 10]),
+            (K::Bcc(s("")), &[1, 2, 3, 4]),
+        ];
+        let r = record();
+        let ctx = ctx();
+        let mut searcher = Searcher::new();
+        let mut mailbox: Vec<Data> = messages.iter().map(|m| Data::of(m)).collect();
+        for (key, want) in cases {
+            let mut hits = Vec::new();
+            for (seq, data) in (1..).zip(mailbox.iter_mut()) {
+                let c = Candidate {
+                    seq,
+                    uid: seq,
+                    record: &r,
+                    recent: false,
+                };
+                if searcher.matches(&key, &c, data, &ctx) {
+                    hits.push(seq);
+                }
+            }
+            assert_eq!(hits, want, "{key:?}");
+        }
+        // Address keys read the structure, never the message bytes.
+        assert!(mailbox.iter().all(|d| d.message_loads == 0));
+    }
+
     #[test]
     fn recency_saved_and_missing_data() {
         let mut r = record();
@@ -889,6 +976,7 @@ deep text\r\n\
         // Unreadable structure or bytes: keys that need them do not match.
         for key in [
             SearchKey::Subject(s("")),
+            SearchKey::From(s("")),
             SearchKey::SentSince(0),
             SearchKey::Header(s("Date"), s("")),
             SearchKey::Body(s("")),
@@ -971,10 +1059,6 @@ deep text\r\n\
         for (date, want) in zones {
             assert_eq!(zone_offset(date), *want, "{:?}", String::from_utf8_lossy(date));
         }
-        assert_eq!(envelope_date(b"(\"a \\\" b\" NIL)"), Some(&b"a \\\" b"[..]));
-        assert_eq!(envelope_date(b"({5}\r\nGr\xc3\xbc NIL)"), Some(&b"Gr\xc3\xbc "[..]));
-        assert_eq!(envelope_date(b"(NIL NIL)"), None);
-        assert_eq!(envelope_date(b"({99}\r\nshort"), None);
         assert_eq!(
             charset_param(b"text/plain; format=flowed; CharSet=\"koi8-r\""),
             Some(&b"koi8-r"[..])

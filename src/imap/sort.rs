@@ -9,11 +9,14 @@
 //! criterion fall to the sequence number (RFC 5256 §3: "the order in which they appear in the
 //! mailbox").
 //!
-//! The base subject ([`base_subject`]) and the sent date ([`sent_date`]) are shared with THREAD.
+//! The address keys read the first address of the stored ENVELOPE ([`envelope`]), as the RFCs
+//! define them on it, so messages stored by any version sort alike. The base subject
+//! ([`base_subject`]) and the sent date ([`sent_date`]) are shared with THREAD.
 //!
 //! [`Searcher`]: super::search::Searcher
 
 pub mod casemap;
+pub mod envelope;
 mod subject;
 
 use std::cmp::Ordering;
@@ -137,19 +140,30 @@ impl<'c> Sorter<'c> {
     }
 }
 
-/// The value of one sort key for one message (RFC 5256 §3, RFC 5957 §3).
+/// The value of one sort key for one message (RFC 5256 §3, RFC 5957 §4).
 fn value(key: SortKey, c: &SortCandidate<'_>) -> Value {
-    let text = |field: fn(&Structure) -> &str| Value::Text(casemap::casemap(c.structure.map_or("", field)));
+    let first = |field| c.structure.and_then(|s| envelope::first_address(&s.envelope, field));
+    // RFC 5256 §3: the addr-mailbox of the first address. That of a group's start marker is the
+    // group name ("Cc: undisclosed-recipients:;" sorts as UNDISCLOSED-RECIPIENTS); no address
+    // at all is the empty string.
+    let mailbox = |field| {
+        let mailbox = first(field).and_then(|a| a.mailbox.map(|m| casemap::casemap(&String::from_utf8_lossy(&m))));
+        Value::Text(mailbox.unwrap_or_default())
+    };
+    // RFC 5957 §4: the DISPLAY value (§3) of the first address, empty when there is none.
+    let display = |field| Value::Text(first(field).map_or_else(String::new, |a| casemap::casemap(&a.display())));
     match key {
         SortKey::Arrival => Value::Number(c.record.internal_date),
+        // RFC 5256 §3 DATE is the §2.2 sent date, the INTERNALDATE standing in for a missing or
+        // invalid Date.
         SortKey::Date => Value::Number(sent_date(c.record, c.structure)),
         SortKey::Size => Value::Number(i64::try_from(c.record.size).unwrap_or(i64::MAX)),
         SortKey::Subject => Value::Text(subject_key(c.structure).0),
-        SortKey::From => text(|s| &s.sort_from),
-        SortKey::To => text(|s| &s.sort_to),
-        SortKey::Cc => text(|s| &s.sort_cc),
-        SortKey::DisplayFrom => text(|s| &s.display_from),
-        SortKey::DisplayTo => text(|s| &s.display_to),
+        SortKey::From => mailbox(envelope::Field::From),
+        SortKey::To => mailbox(envelope::Field::To),
+        SortKey::Cc => mailbox(envelope::Field::Cc),
+        SortKey::DisplayFrom => display(envelope::Field::From),
+        SortKey::DisplayTo => display(envelope::Field::To),
     }
 }
 
@@ -288,6 +302,60 @@ mod tests {
             }
             let uids: Vec<u32> = want.iter().map(|seq| seq * 10).collect();
             assert_eq!(sort_messages(&criteria, true, &forward), uids, "{spec:?} (UID)");
+        }
+    }
+
+    /// Regression (compliance suite, CC and DISPLAYTO out of order): the address keys are those
+    /// of the first ENVELOPE address, a group's start marker included (RFC 5256 §3, RFC 5957
+    /// §3), and they do not depend on the sort values stored beside the structure, which
+    /// messages stored by older versions lack.
+    #[test]
+    fn address_keys_follow_the_envelope() {
+        use SortKey as K;
+        let headers = [
+            "From: \"Zoe\" <alpha@x>\r\nTo: undisclosed-recipients:;\r\nCc: Team: zz@x;",
+            "From: beta@x\r\nTo: =?utf-8?q?=C3=89mile?= <zed@x>\r\nCc: \"Aaron\" <mike@x>, aaa@x",
+            "From: Team: gamma@x;\r\nTo: \"\" <mary@x>",
+            "From: \"Adam\" <delta@x>\r\nTo: adam@x (Bob)\r\nCc: undisclosed-recipients:;",
+            "From: epsilon\r\nTo: carl@x\r\nCc: Bob <bob@x>",
+        ];
+        let mailbox: Vec<Fixture> = headers
+            .iter()
+            .map(|h| {
+                let mut f = fixture(h, 1, 1);
+                if let Some(s) = f.structure.as_mut() {
+                    s.sort_from.clear();
+                    s.sort_to.clear();
+                    s.sort_cc.clear();
+                    s.display_from.clear();
+                    s.display_to.clear();
+                }
+                f
+            })
+            .collect();
+        let candidates = candidates(&mailbox);
+        type Case<'a> = (&'a [(bool, K)], [u32; 5]);
+        let cases: &[Case<'_>] = &[
+            // ALPHA, BETA, TEAM (the group), DELTA, EPSILON.
+            (&[(false, K::From)], [1, 2, 4, 5, 3]),
+            // UNDISCLOSED-RECIPIENTS, ZED, MARY, ADAM, CARL.
+            (&[(false, K::To)], [4, 5, 3, 1, 2]),
+            // TEAM, MIKE (the first Cc, not its name), "" (no Cc), UNDISCLOSED-RECIPIENTS, BOB.
+            (&[(false, K::Cc)], [3, 5, 2, 1, 4]),
+            (&[(true, K::Cc)], [4, 1, 2, 5, 3]),
+            // ZOE, BETA@X, TEAM, ADAM, EPSILON (no host: the mailbox alone).
+            (&[(false, K::DisplayFrom)], [4, 2, 5, 3, 1]),
+            // UNDISCLOSED-RECIPIENTS, E\u{301}MILE (decoded), MARY@X (empty name), BOB (the
+            // comment name), CARL@X.
+            (&[(false, K::DisplayTo)], [4, 5, 2, 3, 1]),
+            (&[(true, K::DisplayTo)], [1, 3, 2, 5, 4]),
+        ];
+        for (spec, want) in cases {
+            assert_eq!(
+                sort_messages(&criteria_list(spec), false, &candidates),
+                want,
+                "{spec:?}"
+            );
         }
     }
 

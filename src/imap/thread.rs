@@ -5,11 +5,13 @@
 //! store, socket or clock. Never panics and never recurses: the trees are an arena of
 //! containers walked with explicit stacks, and a [`Thread`] is flat, so neither a References
 //! chain of any length nor a thread of any depth can exhaust the stack, even when dropped.
-//! What RFC 5256 §3 says about bad input is followed: a message without a Message-ID, and every
-//! message after the first (by sequence number) with a given Message-ID, gets a unique one; a
-//! reference to an absent message creates a dummy; a link that would close a loop is not made
-//! (found by walking up from the would-be parent, which is needed only when the would-be child
-//! has children of its own).
+//! What RFC 5256 §3 says about bad input is followed: a message without a valid Message-ID, and
+//! every message after the first (by sequence number) with a given Message-ID, gets a unique one;
+//! References without a valid msg-id give way to In-Reply-To; a reference to an absent message
+//! creates a dummy; a link that would close a loop is not made (found by walking up from the
+//! would-be parent, which is needed only when the would-be child has children of its own), and
+//! a message whose own parent link would close one is left a root, not under a parent someone
+//! else's References guessed for it.
 //! Message-IDs compare case-sensitively, subjects under i;unicode-casemap.
 
 use std::collections::HashMap;
@@ -88,10 +90,10 @@ impl Threader {
         let (subject, is_reply_or_forward) = subject_key(c.structure);
         let (mut message_id, mut references) = (None, Vec::new());
         if let (ThreadAlgorithm::References, Some(s)) = (self.algorithm, c.structure) {
-            message_id = s.message_id.clone().filter(|id| !id.is_empty());
-            references = s.references.iter().filter(|id| !id.is_empty()).cloned().collect();
+            message_id = s.message_id.clone().filter(|id| is_msg_id(id));
+            references = s.references.iter().filter(|id| is_msg_id(id)).cloned().collect();
             if references.is_empty() {
-                references.extend(s.in_reply_to.clone().filter(|id| !id.is_empty()));
+                references.extend(s.in_reply_to.clone().filter(|id| is_msg_id(id)));
             }
         }
         self.messages.push(Message {
@@ -112,6 +114,15 @@ impl Threader {
             ThreadAlgorithm::References => references(self.messages),
         }
     }
+}
+
+/// Whether a msg-id as the MIME layer parsed it (angle brackets removed) is a valid one, which
+/// is all RFC 5256 §3 REFERENCES step 1 may use: RFC 5322 §3.6.4 msg-id is `id-left "@"
+/// id-right`. The parser is lenient and also returns free text ("References: see below"), which
+/// must not hide a valid In-Reply-To, nor give two messages the same made-up identity.
+fn is_msg_id(id: &str) -> bool {
+    id.split_once('@')
+        .is_some_and(|(left, right)| !left.is_empty() && !right.is_empty())
 }
 
 /// RFC 5256 §3 ORDEREDSUBJECT: sort by base subject, then sent date; each run of one base
@@ -305,18 +316,15 @@ fn references(mut messages: Vec<Message>) -> Vec<Thread> {
             }
             previous = Some(c);
         }
-        // Step 1B: the last reference is the parent, replacing a parent guessed from someone
-        // else's References; none makes the message a root. A link that would close a loop is
-        // not made, and the message keeps the parent it had.
-        match previous {
-            Some(p) if tree.containers[own].parent == Some(p) => {}
-            Some(p) => {
-                if !tree.would_loop(p, own) {
-                    tree.unlink(own);
-                    tree.link(p, own);
-                }
+        // Step 1B: the last reference is the parent. A parent guessed from someone else's
+        // References is broken first ("break the current parent/child link before creating the
+        // new correct one"), so when the new link would close a loop, or there is no reference
+        // at all, the message is left a root rather than under the guess.
+        if tree.containers[own].parent != previous {
+            tree.unlink(own);
+            if let Some(p) = previous.filter(|&p| !tree.would_loop(p, own)) {
+                tree.link(p, own);
             }
-            None => tree.unlink(own),
         }
     }
 

@@ -275,11 +275,186 @@ fn subject_merging() {
     }
 }
 
+/// Sequence number, Message-ID, other fields, minute of the Date (none when negative).
+type Row<'a> = (u32, Option<&'a str>, &'a str, i32);
+
+/// Threads each case's messages with REFERENCES, every message under a subject of its own (so
+/// step 5 merges nothing), and checks the response.
+fn assert_references(cases: &[(&[Row<'_>], &str)]) {
+    for (rows, want) in cases {
+        let rows: Vec<(u32, String)> = rows
+            .iter()
+            .map(|&(seq, id, extra, minute)| (seq, header(id, &format!("Subject {seq}"), extra, minute)))
+            .collect();
+        let mailbox = Mailbox::new(&rows);
+        assert_eq!(&mailbox.thread(ThreadAlgorithm::References, false), want, "{rows:?}");
+    }
+}
+
+/// RFC 5256 §3 step 1B: the last reference is the parent, and a parent that someone else's
+/// References guessed is broken first, even when the new link is then refused as a loop.
+#[test]
+fn step_one_parent_links() {
+    assert_references(&[
+        // Regression (compliance suite, `(1 3 2)` instead of `(3 2)(1)`): 2's References put 3
+        // under 1; 3's own References name 2, its child, so that link would close a loop. The
+        // guessed link to 1 is broken anyway: 3 is a root, placed by its date before 1.
+        (
+            &[
+                (1, Some("a@b"), "", 17 * 60 + 6),
+                (2, Some("b@b"), "References: <a@b> <c@b>\r\n", 15 * 60 + 6),
+                (3, Some("c@b"), "References: <b@b>\r\n", 16 * 60 + 6),
+            ],
+            "* THREAD (3 2)(1)\r\n",
+        ),
+        // The same with the message naming itself as its parent.
+        (
+            &[
+                (1, Some("a@x"), "", 1),
+                (2, Some("b@x"), "References: <a@x> <c@x>\r\n", 2),
+                (3, Some("c@x"), "References: <c@x>\r\n", 3),
+            ],
+            "* THREAD (1)(3 2)\r\n",
+        ),
+        // No references of its own: a root, whatever others guessed.
+        (
+            &[
+                (1, Some("a@x"), "", 1),
+                (2, Some("b@x"), "References: <a@x> <c@x>\r\n", 2),
+                (3, Some("c@x"), "", 3),
+            ],
+            "* THREAD (1)(3 2)\r\n",
+        ),
+        // The guess stands when the message's own last reference agrees with it.
+        (
+            &[
+                (1, Some("a@x"), "", 1),
+                (2, Some("b@x"), "References: <a@x> <c@x>\r\n", 2),
+                (3, Some("c@x"), "In-Reply-To: <a@x>\r\n", 3),
+            ],
+            "* THREAD (1 3 2)\r\n",
+        ),
+        // References holding no valid msg-id give way to In-Reply-To.
+        (
+            &[
+                (1, Some("a@x"), "", 1),
+                (2, Some("b@x"), "References: see below\r\nIn-Reply-To: <a@x>\r\n", 2),
+            ],
+            "* THREAD (1 2)\r\n",
+        ),
+        // An invalid Message-ID is no identity: nothing can refer to it, not even by the same
+        // text, and the two messages carrying it are not one.
+        (
+            &[
+                (1, None, "Message-ID: not-an-id\r\n", 1),
+                (2, None, "Message-ID: not-an-id\r\n", 2),
+                (3, Some("c@x"), "In-Reply-To: not-an-id\r\n", 3),
+            ],
+            "* THREAD (1)(2)(3)\r\n",
+        ),
+    ]);
+}
+
+/// RFC 5256 §3 step 3: dummies go; their children take their place, except that several
+/// children of a dummy at the top stay together under it.
+#[test]
+fn dummy_pruning() {
+    assert_references(&[
+        // One child of an absent parent is promoted to the top.
+        (&[(1, Some("a@x"), "References: <lost@x>\r\n", 1)], "* THREAD (1)\r\n"),
+        // A chain of absent ancestors above one message: all of them go.
+        (
+            &[(1, Some("a@x"), "References: <l1@x> <l2@x> <l3@x>\r\n", 1)],
+            "* THREAD (1)\r\n",
+        ),
+        // Two children of an absent parent are not promoted to the top.
+        (
+            &[
+                (1, Some("a@x"), "References: <lost@x>\r\n", 1),
+                (2, Some("b@x"), "References: <lost@x>\r\n", 2),
+            ],
+            "* THREAD ((1)(2))\r\n",
+        ),
+        // ... and stay under one dummy when there are absent ancestors above the absent parent.
+        (
+            &[
+                (1, Some("a@x"), "References: <l1@x> <l2@x>\r\n", 2),
+                (2, Some("b@x"), "References: <l1@x> <l2@x>\r\n", 1),
+            ],
+            "* THREAD ((2)(1))\r\n",
+        ),
+        // Below a message, a dummy's children are promoted, however many.
+        (
+            &[
+                (1, Some("a@x"), "", 1),
+                (2, Some("b@x"), "References: <a@x> <lost@x>\r\n", 3),
+                (3, Some("c@x"), "References: <a@x> <lost@x>\r\n", 2),
+            ],
+            "* THREAD (1 (3)(2))\r\n",
+        ),
+        // A promoted child keeps its own subtree.
+        (
+            &[
+                (1, Some("a@x"), "References: <lost@x>\r\n", 1),
+                (2, Some("b@x"), "References: <lost@x> <a@x>\r\n", 2),
+            ],
+            "* THREAD (1 2)\r\n",
+        ),
+    ]);
+}
+
+/// RFC 5256 §3 steps 4 and 6 with §2.2 sent dates: threads in the order of their top message's
+/// date (a dummy's earliest child's), siblings by date, ties by sequence number.
+#[test]
+fn thread_order() {
+    assert_references(&[
+        // The top message's date places a thread, not an earlier reply in it.
+        (
+            &[
+                (1, Some("a@x"), "", 10),
+                (2, Some("b@x"), "References: <a@x>\r\n", 1),
+                (3, Some("c@x"), "", 5),
+            ],
+            "* THREAD (3)(1 2)\r\n",
+        ),
+        // A dummy thread by its earliest child, which also comes first under it.
+        (
+            &[
+                (1, Some("a@x"), "References: <lost@x>\r\n", 30),
+                (2, Some("b@x"), "References: <lost@x>\r\n", 20),
+                (3, Some("c@x"), "", 25),
+            ],
+            "* THREAD ((2)(1))(3)\r\n",
+        ),
+        // Siblings by date, then sequence number.
+        (
+            &[
+                (1, Some("a@x"), "", 0),
+                (2, Some("b@x"), "References: <a@x>\r\n", 9),
+                (3, Some("c@x"), "References: <a@x>\r\n", 5),
+                (4, Some("d@x"), "References: <a@x>\r\n", 5),
+            ],
+            "* THREAD (1 (3)(4)(2))\r\n",
+        ),
+        // Dates compare in UTC: 11:00 +0200 is before 10:00 +0000.
+        (
+            &[
+                (1, Some("a@x"), "Date: Tue, 1 Apr 2025 10:00:00 +0000\r\n", -1),
+                (2, Some("b@x"), "Date: Tue, 1 Apr 2025 11:00:00 +0200\r\n", -1),
+            ],
+            "* THREAD (2)(1)\r\n",
+        ),
+        // A Date that is not a date counts as none: the INTERNALDATE stands in.
+        (
+            &[(1, Some("a@x"), "", 5), (2, Some("b@x"), "Date: yesterday\r\n", -1)],
+            "* THREAD (2)(1)\r\n",
+        ),
+    ]);
+}
+
 /// RFC 5256 §2.2 dates, and what step 1 does with odd References.
 #[test]
 fn dates_and_references() {
-    /// Sequence number, Message-ID, other fields, minute of the Date (none when negative).
-    type Row<'a> = (u32, Option<&'a str>, &'a str, i32);
     let cases: &[(&[Row<'_>], &str)] = &[
         // No Date: INTERNALDATE (here the sequence number, seconds after the epoch) is earlier.
         (
@@ -321,14 +496,7 @@ fn dates_and_references() {
         // Without Message-IDs nothing can refer to them.
         (&[(1, None, "", 1), (2, None, "", 2)], "* THREAD (1)(2)\r\n"),
     ];
-    for (rows, want) in cases {
-        let rows: Vec<(u32, String)> = rows
-            .iter()
-            .map(|&(seq, id, extra, minute)| (seq, header(id, &format!("Subject {seq}"), extra, minute)))
-            .collect();
-        let mailbox = Mailbox::new(&rows);
-        assert_eq!(&mailbox.thread(ThreadAlgorithm::References, false), want, "{rows:?}");
-    }
+    assert_references(cases);
 }
 
 /// A message whose structure cannot be read threads alone, by INTERNALDATE, under the empty
