@@ -2,11 +2,19 @@
 //!
 //! One registry per protocol, shared by every core. A `Slot` holds a connection's place and
 //! gives it back when dropped, so a session that dies any way at all frees its count.
+//!
+//! A session waiting in IMAP IDLE can be *parked* here: a user at the per-user limit who logs
+//! in again then takes the place of their oldest parked session, which is told to close, since
+//! phones that change networks leave dead IDLE sessions behind and a refused client backs off
+//! for an hour.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LimitHit {
@@ -30,6 +38,23 @@ struct Counts {
     total: u32,
     by_ip: HashMap<IpAddr, u32>,
     by_user: HashMap<String, u32>,
+    /// Each user's parked sessions, oldest first.
+    parked: HashMap<String, Vec<Arc<Parked>>>,
+}
+
+/// A session parked in IDLE. When a newer login takes its place, `evicted` is set (its user
+/// count already moved to the newcomer) and `evict` wakes it to say BYE and close.
+#[derive(Default)]
+pub struct Parked {
+    evict: Notify,
+    evicted: AtomicBool,
+}
+
+impl Parked {
+    /// Resolves once a newer login of the same user has taken this session's place.
+    pub async fn evicted(&self) {
+        self.evict.notified().await;
+    }
 }
 
 pub struct ConnectionLimits {
@@ -42,6 +67,7 @@ pub struct Slot {
     limits: Arc<ConnectionLimits>,
     ip: IpAddr,
     user: Option<String>,
+    parked: Option<Arc<Parked>>,
 }
 
 impl ConnectionLimits {
@@ -71,6 +97,7 @@ impl ConnectionLimits {
             limits: self.clone(),
             ip,
             user: None,
+            parked: None,
         })
     }
 
@@ -92,12 +119,67 @@ impl Slot {
             release(&mut c.by_user, &previous);
         }
         let n = c.by_user.get(user).copied().unwrap_or(0);
-        if n >= limits.settings.max_connections_per_user {
+        if n >= limits.settings.max_connections_per_user && !evict_oldest(&mut c, user) {
             return Err(LimitHit::User);
         }
         *c.by_user.entry(user.to_owned()).or_insert(0) += 1;
         self.user = Some(user.to_owned());
         Ok(())
+    }
+
+    /// Parks this logged-in session (it waits in IDLE) so that a newer login of its user may
+    /// take its place; `None` before login.
+    pub fn park(&mut self) -> Option<Arc<Parked>> {
+        let user = self.user.clone()?;
+        let parked = Arc::new(Parked::default());
+        self.limits.lock().parked.entry(user).or_default().push(parked.clone());
+        self.parked = Some(parked.clone());
+        Some(parked)
+    }
+
+    /// Back from IDLE: no longer to be taken over. One already taken over stays marked so,
+    /// for `Drop` must not give back the user count that went to the newer login.
+    pub fn unpark(&mut self) {
+        let (Some(parked), Some(user)) = (&self.parked, &self.user) else {
+            return;
+        };
+        let mut c = self.limits.lock();
+        if !parked.evicted.load(Ordering::Acquire) {
+            unlist(&mut c, user, parked);
+            drop(c);
+            self.parked = None;
+        }
+    }
+
+    /// Whether a newer login took this session's place.
+    pub fn evicted(&self) -> bool {
+        self.parked.as_ref().is_some_and(|p| p.evicted.load(Ordering::Acquire))
+    }
+}
+
+/// Gives the user count of `user`'s oldest parked session to a new login and wakes that
+/// session to close; false when none is parked.
+fn evict_oldest(c: &mut Counts, user: &str) -> bool {
+    let Some(list) = c.parked.get_mut(user).filter(|l| !l.is_empty()) else {
+        return false;
+    };
+    let oldest = list.remove(0);
+    if list.is_empty() {
+        c.parked.remove(user);
+    }
+    oldest.evicted.store(true, Ordering::Release);
+    // A permit is kept if the session is not waiting yet, so it cannot miss this.
+    oldest.evict.notify_one();
+    release(&mut c.by_user, &user.to_owned());
+    true
+}
+
+fn unlist(c: &mut Counts, user: &str, parked: &Arc<Parked>) {
+    if let Some(list) = c.parked.get_mut(user) {
+        list.retain(|p| !Arc::ptr_eq(p, parked));
+        if list.is_empty() {
+            c.parked.remove(user);
+        }
     }
 }
 
@@ -116,7 +198,15 @@ impl Drop for Slot {
         c.total -= 1;
         release(&mut c.by_ip, &self.ip);
         if let Some(user) = &self.user {
-            release(&mut c.by_user, user);
+            match &self.parked {
+                // Its user count went to the login that took its place.
+                Some(p) if p.evicted.load(Ordering::Acquire) => {}
+                Some(p) => {
+                    unlist(&mut c, user, p);
+                    release(&mut c.by_user, user);
+                }
+                None => release(&mut c.by_user, user),
+            }
         }
     }
 }
@@ -150,5 +240,29 @@ mod tests {
         s2.login("bob").unwrap();
         drop((s2, s3));
         assert!(l.connect(a).is_ok());
+    }
+
+    #[test]
+    fn a_new_login_takes_the_place_of_the_oldest_parked_session() {
+        let l = limits(10, 10, 2);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let (mut s1, mut s2, mut s3) = (l.connect(ip).unwrap(), l.connect(ip).unwrap(), l.connect(ip).unwrap());
+        s1.login("bob").unwrap();
+        s2.login("bob").unwrap();
+        assert_eq!(s3.login("bob"), Err(LimitHit::User), "nobody parked");
+        s1.park().unwrap();
+        s2.park().unwrap();
+        s3.login("bob").unwrap();
+        assert!(s1.evicted() && !s2.evicted(), "the oldest goes");
+        assert_eq!(l.user_count("bob"), 2);
+        s1.unpark();
+        drop(s1);
+        assert_eq!(l.user_count("bob"), 2, "its count went to s3");
+        s2.unpark();
+        let mut s4 = l.connect(ip).unwrap();
+        assert_eq!(s4.login("bob"), Err(LimitHit::User), "s2 is busy again");
+        drop((s2, s3));
+        assert_eq!(l.user_count("bob"), 0);
+        assert!(l.lock().parked.is_empty());
     }
 }

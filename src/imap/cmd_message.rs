@@ -505,7 +505,14 @@ impl Session {
             tagged(out, &tag, "NO", "[READ-ONLY] mailbox is read-only");
             return Action::Continue;
         }
-        let targets = match resolve(set, &sel.view, uid, &sel.saved) {
+        // UID COPY/MOVE acts on the mailbox as it is now: a UID that arrived since this
+        // client was last told (an iOS client acts on IDLE's EXISTS before it FETCHes) is
+        // found, and a UID that does not exist is ignored (RFC 9051 §6.4.9).
+        let current = match (uid, ctx.store.mailbox_by_id(sel.mailbox)) {
+            (true, Ok(Some(mailbox))) => ctx.views.current(ctx.store, &mailbox).ok(),
+            _ => None,
+        };
+        let targets = match resolve(set, current.as_ref().unwrap_or(&sel.view), uid, &sel.saved) {
             Ok(t) => t,
             Err(why) => {
                 tagged(out, &tag, "BAD", &why);

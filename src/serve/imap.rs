@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::core::{Core, SnapRead};
 use super::login::{self, Failure};
 use super::Shared;
-use crate::auth::limits::Slot;
+use crate::auth::limits::{Parked, Slot};
 use crate::auth::policy::Protocol;
 use crate::imap::{Action, Ctx, LoginFailure, Session, Settings};
 use crate::net::conn::{TLS_READ_BULK, TLS_READ_IDLE};
@@ -174,7 +174,17 @@ async fn run(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, shutdow
         }
         d.flush().await?;
         if session.is_idle() {
-            idle(d, session, shutdown).await?;
+            // Parked while it waits, so a newer login of the same user at the per-user limit
+            // may take its place (auth::limits).
+            let parked = slot.park();
+            let waited = idle(d, session, shutdown, parked.as_deref()).await;
+            slot.unpark();
+            waited?;
+            if slot.evicted() {
+                // Taken over just as the client ended IDLE: its place is gone all the same.
+                d.out.extend_from_slice(b"* BYE [LIMIT] a newer session of this user took this one's place\r\n");
+                return Ok(());
+            }
         } else {
             read_more(d, session, shutdown).await?;
         }
@@ -187,6 +197,16 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
         action = match action {
             Action::Continue | Action::Idle { .. } => return Ok(false),
             Action::Close => return Ok(true),
+            Action::Unauthenticated => {
+                // RFC 8437: the connection no longer counts against the user. A fresh slot for the
+                // address takes the place of this one (limits.rs has no way to drop just the user);
+                // if the server or the address is at its limit, the user stays counted until the
+                // next login replaces it.
+                if let Ok(fresh) = d.shared.imap_limits.connect(d.conn.peer) {
+                    *slot = fresh;
+                }
+                Action::Continue
+            }
             Action::Login(credentials) => {
                 d.flush().await?;
                 let result = login::login(d.shared, d.conn.peer, &credentials, Protocol::Imap, slot, d.id)
@@ -296,9 +316,22 @@ async fn read_more(d: &mut Driver<'_>, session: &Session, shutdown: &Shutdown) -
     }
 }
 
+/// Resolves when a newer login took a parked session's place; never for one not parked.
+async fn evicted(parked: Option<&Parked>) {
+    match parked {
+        Some(p) => p.evicted().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// IDLE: one read stays pending throughout (tokio-uring cannot cancel one safely) while
 /// mailbox changes and keepalives are written out beside it.
-async fn idle(d: &mut Driver<'_>, session: &mut Session, shutdown: &Shutdown) -> Result<(), End> {
+async fn idle(
+    d: &mut Driver<'_>,
+    session: &mut Session,
+    shutdown: &Shutdown,
+    parked: Option<&Parked>,
+) -> Result<(), End> {
     let config = &d.shared.config.imap;
     let keepalive = Duration::from_secs(config.idle_keepalive);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(config.auth_timeout);
@@ -331,6 +364,10 @@ async fn idle(d: &mut Driver<'_>, session: &mut Session, shutdown: &Shutdown) ->
                 }
                 () = shutdown.wait() => {
                     out.extend_from_slice(b"* BYE [UNAVAILABLE] server shutting down\r\n");
+                    return Err(End::Closed);
+                }
+                () = evicted(parked) => {
+                    out.extend_from_slice(b"* BYE [LIMIT] a newer session of this user took this one's place\r\n");
                     return Err(End::Closed);
                 }
             };
