@@ -104,6 +104,10 @@ struct SetArgs {
     /// Back end holding this mailbox, for front-end proxies; empty clears it.
     #[arg(long)]
     home: Option<String>,
+    /// IMAP extensions to hide from and refuse to this user, comma-separated (e.g.
+    /// UIDONLY,COMPRESS=DEFLATE); replaces the list; empty clears it.
+    #[arg(long, value_name = "CAP[,CAP]")]
+    imap_disable: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -172,6 +176,7 @@ fn user_command(config: &Config, cmd: UserCommand) -> Result<()> {
                 admin: a.admin.map(bool::from),
                 quota: a.quota.map(|q| (q > 0).then_some(q)),
                 home: a.home.map(|h| (!h.is_empty()).then_some(h)),
+                imap_disabled: a.imap_disable.as_deref().map(admin::imap_capabilities).transpose()?,
                 password: None,
             };
             admin::user_set(config, &a.name, patch)

@@ -98,6 +98,22 @@ pub fn user_passwd(config: &Config, name: &str, password_stdin: bool) -> Result<
     Ok(())
 }
 
+/// A `--imap-disable` list: capability names as IMAP spells them, each one ringmail offers
+/// and can withhold from one user.
+pub fn imap_capabilities(list: &str) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let upper = name.to_ascii_uppercase();
+        if !crate::imap::capability::can_disable(&upper) {
+            bail!("{name} is not an IMAP extension ringmail offers (see CAPABILITY)");
+        }
+        if !out.contains(&upper) {
+            out.push(upper);
+        }
+    }
+    Ok(out)
+}
+
 pub fn user_set(config: &Config, name: &str, patch: UserPatch) -> Result<()> {
     let store = open(config)?;
     let WriteOutcome::User(user) = write(
@@ -152,6 +168,9 @@ fn print_user(store: &Store, user: &User) -> Result<()> {
     println!("pop: {}", on_off(user.pop));
     println!("imap: {}", on_off(user.imap));
     println!("smtp: {}", on_off(user.smtp));
+    if !user.imap_disabled.is_empty() {
+        println!("imap disabled: {}", user.imap_disabled.join(","));
+    }
     match user.quota {
         Some(q) => println!("quota: {q}"),
         None => println!("quota: none"),

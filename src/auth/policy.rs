@@ -63,6 +63,7 @@ mod tests {
             smtp: true,
             quota: None,
             home: None,
+            imap_disabled: Vec::new(),
         }
     }
 

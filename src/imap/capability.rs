@@ -30,6 +30,7 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "STARTTLS", states: States::NotAuthenticated, rfc: "RFC 9051 §6.2.1" },
     Spec { name: "AUTHENTICATE", states: States::NotAuthenticated, rfc: "RFC 9051 §6.2.2" },
     Spec { name: "LOGIN", states: States::NotAuthenticated, rfc: "RFC 9051 §6.2.3" },
+    Spec { name: "UNAUTHENTICATE", states: States::Authenticated, rfc: "RFC 8437 §3" },
     Spec { name: "ENABLE", states: States::Authenticated, rfc: "RFC 5161" },
     Spec { name: "SELECT", states: States::Authenticated, rfc: "RFC 9051 §6.3.2" },
     Spec { name: "EXAMINE", states: States::Authenticated, rfc: "RFC 9051 §6.3.3" },
@@ -56,6 +57,7 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "STORE", states: States::Selected, rfc: "RFC 9051 §6.4.6" },
     Spec { name: "COPY", states: States::Selected, rfc: "RFC 9051 §6.4.7" },
     Spec { name: "MOVE", states: States::Selected, rfc: "RFC 9051 §6.4.8" },
+    Spec { name: "REPLACE", states: States::Selected, rfc: "RFC 8508 §3" },
     Spec { name: "SORT", states: States::Selected, rfc: "RFC 5256 §3" },
     Spec { name: "THREAD", states: States::Selected, rfc: "RFC 5256 §3" },
     Spec { name: "UID", states: States::Selected, rfc: "RFC 9051 §6.4.9" },
@@ -96,6 +98,12 @@ const AUTHENTICATED: &[&str] = &[
     "SAVEDATE",
     "BINARY",
     "UTF8=ACCEPT",
+    // RFC 8437 §2: no SASL mechanism offered here negotiates a security layer, so it is always
+    // available after login.
+    "UNAUTHENTICATE",
+    "REPLACE",
+    "UIDONLY",
+    "PARTIAL",
 ];
 
 /// The CAPABILITY response body (without "* CAPABILITY").
@@ -114,7 +122,9 @@ pub fn capabilities(
         // RFC 7889 §3: one limit for every mailbox.
         return format!("{} APPENDLIMIT={append_limit}", caps.join(" "));
     }
-    caps.extend_from_slice(&["LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"]);
+    // RFC 7888 §5: before login, non-synchronizing literals up to 4096 octets only (LITERAL-);
+    // LITERAL+ after. One of the two at a time: both would contradict each other.
+    caps.extend_from_slice(&["LITERAL-", "SASL-IR", "ID", "ENABLE", "IDLE"]);
     if starttls_offered && !tls {
         caps.push("STARTTLS");
     }
@@ -130,4 +140,16 @@ pub fn capabilities(
         }
     }
     out
+}
+
+/// Whether `name` (upper case) is an extension offered after login that one user may be
+/// denied (`ringmail user set --imap-disable`); IMAP4rev1 itself and the login mechanisms
+/// are not.
+pub fn can_disable(name: &str) -> bool {
+    name == "IMAP4REV2"
+        || name == "APPENDLIMIT"
+        || AUTHENTICATED
+            .iter()
+            .chain(super::sort::SORT_CAPABILITIES)
+            .any(|c| c.eq_ignore_ascii_case(name))
 }

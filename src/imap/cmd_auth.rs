@@ -1,4 +1,4 @@
-//! STARTTLS, LOGIN, AUTHENTICATE (with SASL-IR), ENABLE and ID.
+//! STARTTLS, LOGIN, AUTHENTICATE (with SASL-IR), UNAUTHENTICATE, ENABLE and ID.
 
 use super::session::{tagged, untagged, Action, Pending, Session, State};
 use super::types::Command;
@@ -30,6 +30,12 @@ impl Session {
                 })
             }
             Command::Authenticate { mechanism, initial } => self.authenticate(tag, &mechanism, initial, out),
+            Command::Unauthenticate => {
+                // RFC 8437 §3: valid in Authenticated and Selected state (the command table).
+                self.forget_user();
+                tagged(out, &tag, "OK", "UNAUTHENTICATE completed");
+                Action::Unauthenticated
+            }
             Command::Enable(caps) => {
                 self.enable(&caps, out);
                 tagged(out, &tag, "OK", "ENABLE completed");
@@ -61,8 +67,9 @@ impl Session {
         self.sasl_step(tag, Box::new(exchange), step, String::new(), out)
     }
 
-    /// RFC 5161. CONDSTORE (RFC 7162 §3.1), QRESYNC (§3.2.3, which implies CONDSTORE) and
-    /// IMAP4rev2 (RFC 9051 §6.3.1) change what the server sends; unknown names are ignored.
+    /// RFC 5161. CONDSTORE (RFC 7162 §3.1), QRESYNC (§3.2.3, which implies CONDSTORE),
+    /// IMAP4rev2 (RFC 9051 §6.3.1), UTF8=ACCEPT (RFC 6855) and UIDONLY (RFC 9586) change what the
+    /// server sends; unknown names are ignored.
     fn enable(&mut self, caps: &[String], out: &mut Vec<u8>) {
         let (State::Authenticated(user) | State::Selected(user, _)) = &mut self.state else {
             return;
@@ -78,6 +85,10 @@ impl Session {
             } else if cap.eq_ignore_ascii_case("UTF8=ACCEPT") && !user.enabled.utf8 {
                 user.enabled.utf8 = true;
                 line.push_str(" UTF8=ACCEPT");
+            } else if cap.eq_ignore_ascii_case("UIDONLY") && !user.enabled.uid_only {
+                // RFC 9586 §3.1.
+                user.enabled.uid_only = true;
+                line.push_str(" UIDONLY");
             } else if cap.eq_ignore_ascii_case("QRESYNC") && !user.enabled.qresync {
                 user.enabled.qresync = true;
                 user.enabled.condstore = true;

@@ -11,13 +11,15 @@ use super::types::{AppendMessage, Command, ListOptions, Qresync, SelectParams, S
 use super::view::{select_scan, MailRead};
 use crate::mime::{IngestError, Structure};
 use crate::store::recent::RecentClaims;
-use crate::store::records::{flags, MailboxId, SpecialUse, UserId};
+use crate::store::records::{flags, MailboxId, SpecialUse, Uid, UserId};
 use crate::store::{canonical_mailbox_name, Mailbox, NewMessage, StoreError, WriteOp, WriteOutcome, SEPARATOR};
 
-/// An APPEND in progress: messages still to parse, and those parsed.
+/// An APPEND (or REPLACE) in progress: messages still to parse, and those parsed.
 pub(crate) struct AppendPending {
     tag: String,
     mailbox: MailboxId,
+    /// REPLACE (RFC 8508): the message the new one takes the place of, and the command's name.
+    replacing: Option<Replacing>,
     /// Messages not yet parsed, last first, with their flags split.
     waiting: Vec<(AppendMessage, u8, Vec<String>)>,
     /// The flags and date of the message being parsed now.
@@ -25,6 +27,14 @@ pub(crate) struct AppendPending {
     /// It came as a literal8 (RFC 3516 §4.4).
     current_binary: bool,
     ready: Vec<NewMessage>,
+}
+
+/// What a REPLACE expunges once its message is stored.
+pub(crate) struct Replacing {
+    pub mailbox: MailboxId,
+    pub uid: Uid,
+    /// `REPLACE` or `UID REPLACE`, for the tagged OK.
+    pub command: &'static str,
 }
 
 /// System flags a client may set, by name.
@@ -146,7 +156,7 @@ impl Session {
     /// Decodes a client's mailbox name. One that is not valid modified UTF-7 is syntactically
     /// a fine astring, so it is answered as any name that does not exist: `NO` (as Dovecot
     /// does), never `BAD`.
-    fn mailbox_name(&self, tag: &str, name: &str, out: &mut Vec<u8>) -> Option<String> {
+    pub(super) fn mailbox_name(&self, tag: &str, name: &str, out: &mut Vec<u8>) -> Option<String> {
         match self.decode_name(name) {
             Ok(n) => Some(canonical_mailbox_name(&n).to_owned()),
             Err(e) => {
@@ -307,7 +317,7 @@ impl Session {
                 self.status(&tag, &mailbox, &items, ctx, out);
                 Action::Continue
             }
-            Command::Append { mailbox, messages } => self.append(tag, &mailbox, messages, ctx.store, out),
+            Command::Append { mailbox, messages } => self.append(tag, &mailbox, messages, None, ctx.store, out),
             _ => unreachable!("dispatched by command family"),
         }
     }
@@ -388,7 +398,8 @@ impl Session {
         // RFC 9051 dropped RECENT and the UNSEEN response code.
         if !self.enabled().imap4rev2 {
             untagged(out, &format!("{} RECENT", recent.count(&view)));
-            if let Some(n) = first_unseen {
+            // RFC 9586 §3: no message numbers under UIDONLY.
+            if let Some(n) = first_unseen.filter(|_| !self.enabled().uid_only) {
                 untagged(out, &format!("OK [UNSEEN {n}] first unseen message"));
             }
         }
@@ -408,7 +419,8 @@ impl Session {
             saved: Vec::new(),
         };
         if let Some(q) = qresync.filter(|q| q.uid_validity == mailbox.uid_validity) {
-            super::cmd_message::qresync_report(ctx.store, mailbox, &mut sel, &q, out);
+            let uid_only = self.enabled().uid_only;
+            super::cmd_message::qresync_report(ctx.store, (mailbox, &mut sel), &q, uid_only, out);
         }
         let (State::Authenticated(user) | State::Selected(user, _)) = std::mem::replace(&mut self.state, State::Logout)
         else {
@@ -445,11 +457,12 @@ impl Session {
 
     /// APPEND and MULTIAPPEND (RFC 3502): each message is parsed off the event loop, one after
     /// another, then all are stored in one transaction.
-    fn append(
+    pub(crate) fn append(
         &mut self,
         tag: String,
         name: &str,
         messages: Vec<AppendMessage>,
+        replacing: Option<Replacing>,
         store: &dyn MailRead,
         out: &mut Vec<u8>,
     ) -> Action {
@@ -469,6 +482,7 @@ impl Session {
         let pending = AppendPending {
             tag,
             mailbox: mailbox.id,
+            replacing,
             waiting,
             current: (0, Vec::new(), None),
             current_binary: false,
@@ -490,9 +504,21 @@ impl Session {
                 }
             }
             None => {
-                let op = WriteOp::Append {
-                    mailbox: p.mailbox,
-                    messages: std::mem::take(&mut p.ready),
+                let messages = std::mem::take(&mut p.ready);
+                let op = match &p.replacing {
+                    Some(r) => WriteOp::Replace {
+                        from: r.mailbox,
+                        uid: r.uid,
+                        to: p.mailbox,
+                        message: messages
+                            .into_iter()
+                            .next()
+                            .expect("a REPLACE carries one message, and a failed parse ends it before this"),
+                    },
+                    None => WriteOp::Append {
+                        mailbox: p.mailbox,
+                        messages,
+                    },
                 };
                 self.pending = Pending::Append(p);
                 Action::Write(op)
@@ -542,6 +568,9 @@ impl Session {
         ctx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
     ) -> Action {
+        if let Some(r) = &p.replacing {
+            return self.finish_replace(&p.tag, r.command, result, ctx, out);
+        }
         match result {
             Ok(WriteOutcome::Appended { uid_validity, uids }) => {
                 self.sync(ctx, out, true);

@@ -7,9 +7,10 @@
 
 use super::cmd_mailbox::split_flags;
 use super::fetch::{self, FetchOptions, MessageMeta};
+use super::progress::Progress;
 use super::search::{self, Candidate, SearchContext, SearchData};
 use super::session::{store_error, tagged, untagged, Action, Ctx, Enabled, Pending, Selected, Session, State};
-use super::types::{Command, FetchAttr, Qresync, SeqBound, SequenceSet, StoreMode};
+use super::types::{Command, FetchAttr, PartialRange, Qresync, SeqBound, SequenceSet, StoreMode};
 use super::view::{MailRead, MessageBytes, UidView};
 use crate::mime::Structure;
 use crate::store::records::{flags, FlagMode, Uid};
@@ -47,6 +48,13 @@ pub(crate) enum WritePending {
     },
 }
 
+/// FETCH modifiers (RFC 4466 §2.4): CHANGEDSINCE and VANISHED (RFC 7162), PARTIAL (RFC 9394).
+pub(crate) struct FetchModifiers {
+    changed_since: Option<u64>,
+    vanished: bool,
+    partial: Option<PartialRange>,
+}
+
 /// A FETCH in progress.
 pub(crate) struct FetchJob {
     tag: String,
@@ -57,6 +65,8 @@ pub(crate) struct FetchJob {
     set_seen: Vec<Uid>,
     /// RFC 7162 §3.1.4: only messages changed after this modseq.
     changed_since: Option<u64>,
+    /// RFC 9585 INPROGRESS notifications between the parts of a long FETCH.
+    progress: Progress,
 }
 
 /// Message sequence numbers and UIDs a set names in `view` (RFC 9051 §9 seq-range semantics:
@@ -113,7 +123,12 @@ pub(crate) fn report_flag_changes(
         if let Some(seq) = sel.view.seq_of(uid) {
             announce_keywords(sel, &record.keywords, out);
             let recent = sel.recent.contains(uid);
-            flags_response(seq, uid, record, recent, (true, enabled.condstore), out);
+            let shape = FlagsShape {
+                with_uid: true,
+                condstore: enabled.condstore,
+                uid_only: enabled.uid_only,
+            };
+            flags_response(seq, uid, record, recent, shape, out);
         }
     });
 }
@@ -148,21 +163,32 @@ pub(crate) fn announce_keywords(sel: &mut Selected, keywords: &[String], out: &m
     }
 }
 
-/// `* seq FETCH (FLAGS (...) [UID u] [MODSEQ (m)])`.
-fn flags_response(
-    seq: u32,
-    uid: Uid,
-    record: &MessageRecord,
-    recent: bool,
-    (with_uid, condstore): (bool, bool),
-    out: &mut Vec<u8>,
-) {
+/// What a flags-only FETCH response carries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FlagsShape {
+    /// `UID u` inside (UID commands, unsolicited updates).
+    pub with_uid: bool,
+    /// `MODSEQ (m)` inside (RFC 7162 §3.1.4.1).
+    pub condstore: bool,
+    /// RFC 9586 §3: `* u UIDFETCH (...)` in place of `* n FETCH (...)`.
+    pub uid_only: bool,
+}
+
+/// `* seq FETCH (FLAGS (...) [UID u] [MODSEQ (m)])`, or `* uid UIDFETCH (FLAGS (...) [MODSEQ
+/// (m)])` under UIDONLY, where the UID leads and is not repeated.
+fn flags_response(seq: u32, uid: Uid, record: &MessageRecord, recent: bool, shape: FlagsShape, out: &mut Vec<u8>) {
     let mut n = itoa::Buffer::new();
     out.extend_from_slice(b"* ");
-    out.extend_from_slice(n.format(seq).as_bytes());
-    out.extend_from_slice(b" FETCH (FLAGS ");
+    if shape.uid_only {
+        out.extend_from_slice(n.format(uid).as_bytes());
+        out.extend_from_slice(b" UIDFETCH (FLAGS ");
+    } else {
+        out.extend_from_slice(n.format(seq).as_bytes());
+        out.extend_from_slice(b" FETCH (FLAGS ");
+    }
     fetch::flags_list(record, recent, out);
-    if with_uid {
+    let FlagsShape { condstore, .. } = shape;
+    if shape.with_uid && !shape.uid_only {
         out.extend_from_slice(b" UID ");
         out.extend_from_slice(n.format(uid).as_bytes());
     }
@@ -173,6 +199,19 @@ fn flags_response(
         out.push(b')');
     }
     out.extend_from_slice(b")\r\n");
+}
+
+/// RFC 9586 §3: turns the `* seq FETCH (` that `fetch::render` wrote at `start` into
+/// `* uid UIDFETCH (`. The rest of the response (which holds `UID u`: it is a UID FETCH) stays.
+fn as_uidfetch(out: &mut Vec<u8>, start: usize, seq: u32, uid: Uid) {
+    let mut n = itoa::Buffer::new();
+    let old = [&b"* "[..], n.format(seq).as_bytes(), b" FETCH ("].concat();
+    if !out[start..].starts_with(&old) {
+        debug_assert!(false, "fetch::render wrote an unexpected prefix");
+        return;
+    }
+    let new = [&b"* "[..], n.format(uid).as_bytes(), b" UIDFETCH ("].concat();
+    out.splice(start..start + old.len(), new);
 }
 
 /// Whether `n` is in a UID set, with `*` meaning `star`.
@@ -194,9 +233,9 @@ fn in_set(set: &SequenceSet, n: u32, star: u32) -> bool {
 /// vanished (within its known UIDs) and the messages whose flags changed.
 pub(crate) fn qresync_report(
     store: &dyn MailRead,
-    mailbox: &Mailbox,
-    sel: &mut Selected,
+    (mailbox, sel): (&Mailbox, &mut Selected),
     q: &Qresync,
+    uid_only: bool,
     out: &mut Vec<u8>,
 ) {
     let star = mailbox.uid_next.saturating_sub(1);
@@ -215,7 +254,12 @@ pub(crate) fn qresync_report(
         if record.modseq > q.mod_seq {
             if let Some(seq) = sel.view.seq_of(uid) {
                 announce_keywords(sel, &record.keywords, out);
-                flags_response(seq, uid, record, sel.recent.contains(uid), (true, true), out);
+                let shape = FlagsShape {
+                    with_uid: true,
+                    condstore: true,
+                    uid_only,
+                };
+                flags_response(seq, uid, record, sel.recent.contains(uid), shape, out);
             }
         }
     });
@@ -223,24 +267,57 @@ pub(crate) fn qresync_report(
 
 /// The MODSEQ a SEARCH with a MODSEQ criterion reports: the highest of the messages it
 /// returns, which with RETURN (MIN) and/or (MAX) alone are only those one or two (RFC 4731
-/// §3.2 with RFC 7162 §3.1.5); `hit_modseqs` is in ascending message order.
+/// §3.2 with RFC 7162 §3.1.5), and with PARTIAL those of the page (RFC 9394 §3);
+/// `hit_modseqs` is in ascending message order.
 fn returned_modseq(returns: Option<&[super::types::SearchReturn]>, hit_modseqs: &[u64]) -> u64 {
     use super::types::SearchReturn::{All, Count, Max, Min};
     let all = hit_modseqs.iter().copied().max().unwrap_or(0);
     let Some(r) = returns.filter(|r| !r.is_empty() && !r.contains(&All) && !r.contains(&Count)) else {
         return all;
     };
-    let mut modseq = 0;
+    let (mut modseq, mut limited) = (0, false);
     if r.contains(&Min) {
         modseq = modseq.max(hit_modseqs.first().copied().unwrap_or(0));
+        limited = true;
     }
     if r.contains(&Max) {
         modseq = modseq.max(hit_modseqs.last().copied().unwrap_or(0));
+        limited = true;
     }
-    if !r.contains(&Min) && !r.contains(&Max) {
-        return all;
+    if let Some(range) = partial_return(r) {
+        modseq = modseq.max(range.select(hit_modseqs).iter().copied().max().unwrap_or(0));
+        limited = true;
     }
-    modseq
+    if limited {
+        modseq
+    } else {
+        all
+    }
+}
+
+/// RFC 9394 RETURN (PARTIAL range), if asked for.
+fn partial_return(returns: &[super::types::SearchReturn]) -> Option<PartialRange> {
+    returns.iter().find_map(|r| match r {
+        super::types::SearchReturn::Partial(range) => Some(*range),
+        _ => None,
+    })
+}
+
+/// Adds RFC 9394's `PARTIAL (range results)` to the ESEARCH line just written (from `start`),
+/// `NIL` when the page is empty.
+fn add_partial(out: &mut Vec<u8>, start: usize, range: PartialRange, page: &[u32]) {
+    if !out[start..].ends_with(b"\r\n") {
+        debug_assert!(false, "render_results wrote no ESEARCH line");
+        return;
+    }
+    out.truncate(out.len() - 2);
+    out.extend_from_slice(format!(" PARTIAL ({range} ").as_bytes());
+    if page.is_empty() {
+        out.extend_from_slice(b"NIL");
+    } else {
+        search::sequence_set(page, out);
+    }
+    out.extend_from_slice(b")\r\n");
 }
 
 /// Lazy access to what SEARCH keys beyond flags need.
@@ -301,6 +378,7 @@ impl Session {
                 attrs,
                 changed_since,
                 vanished,
+                partial,
             } => {
                 if changed_since.is_some() || attrs.contains(&FetchAttr::ModSeq) {
                     self.enable_condstore(out);
@@ -315,7 +393,12 @@ impl Session {
                     );
                     return Action::Continue;
                 }
-                self.fetch_start(tag, uid, &set, attrs, (changed_since, vanished), ctx, out)
+                let modifiers = FetchModifiers {
+                    changed_since,
+                    vanished,
+                    partial,
+                };
+                self.fetch_start(tag, uid, &set, attrs, modifiers, ctx, out)
             }
             Command::Store {
                 uid,
@@ -611,17 +694,26 @@ impl Session {
         if !ok {
             return;
         }
+        let partial = returns.and_then(partial_return);
         if let (Some(r), State::Selected(_, sel)) = (returns, &mut self.state) {
             if r.contains(&super::types::SearchReturn::Save) {
-                // RFC 5182 §2.1: with MIN/MAX only, only those are saved.
-                sel.saved = search::saved_hits(r, &hit_uids);
+                // RFC 5182 §2.1: with MIN/MAX only, only those are saved; with PARTIAL (RFC 9394),
+                // only the page: what is saved is what is returned.
+                sel.saved = match partial {
+                    Some(range) => range.select(&hit_uids).to_vec(),
+                    None => search::saved_hits(r, &hit_uids),
+                };
                 sel.saved.sort_unstable();
             }
         }
         let modseq = uses_modseq.then(|| returned_modseq(returns, &hit_modseqs));
         // RFC 9051 §7.3.4: an IMAP4rev2 client always gets ESEARCH.
         let esearch = self.enabled().imap4rev2;
+        let start = out.len();
         search::render_results(tag, uid, returns, esearch, &hits, modseq, out);
+        if let Some(range) = partial {
+            add_partial(out, start, range, range.select(&hits));
+        }
         let command = if uid { "UID SEARCH" } else { "SEARCH" };
         let code = self.highest_modseq_code();
         tagged(out, tag, "OK", &format!("{code}{command} completed"));
@@ -634,10 +726,15 @@ impl Session {
         uid: bool,
         set: &SequenceSet,
         attrs: Vec<FetchAttr>,
-        (changed_since, vanished): (Option<u64>, bool),
+        modifiers: FetchModifiers,
         ctx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
     ) -> Action {
+        let FetchModifiers {
+            changed_since,
+            vanished,
+            partial,
+        } = modifiers;
         let sel = self.selected();
         if let (true, Some(since)) = (vanished, changed_since) {
             // `*` reaches every UID ever assigned here, expunged ones included: a client asking
@@ -656,13 +753,26 @@ impl Session {
                 out.extend_from_slice(b"\r\n");
             }
         }
-        let targets = match resolve(set, &sel.view, uid, &sel.saved) {
+        let mut targets = match resolve(set, &sel.view, uid, &sel.saved) {
             Ok(t) => t,
             Err(why) => {
                 tagged(out, &tag, "BAD", &why);
                 return Action::Continue;
             }
         };
+        if let Some(range) = partial {
+            // RFC 9394 §4: the page is taken from what CHANGEDSINCE leaves, so that paging
+            // through changes works; the rest of the filtering is then already done.
+            if let Some(since) = changed_since {
+                let mailbox = sel.mailbox;
+                targets.retain(|&(_, u)| {
+                    ctx.store
+                        .message(mailbox, u)
+                        .is_ok_and(|r| r.is_some_and(|r| r.modseq > since))
+                });
+            }
+            targets = range.select(&targets).to_vec();
+        }
         let mut attrs = attrs;
         if uid && !attrs.contains(&FetchAttr::Uid) {
             // RFC 9051 §6.4.9: UID FETCH always returns the UID.
@@ -676,6 +786,7 @@ impl Session {
             next: 0,
             set_seen: Vec::new(),
             changed_since,
+            progress: Progress::start(ctx.now),
         };
         self.fetch_resume(job, ctx, out)
     }
@@ -684,6 +795,12 @@ impl Session {
     pub(crate) fn fetch_resume(&mut self, mut job: FetchJob, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
         let sel = self.selected();
         let (mailbox, read_only) = (sel.mailbox, sel.read_only);
+        let uid_only = self.enabled().uid_only;
+        if job.next > 0 {
+            // Resumed after a flush: a slow download hears how far it got (RFC 9585).
+            let done = (job.next, job.targets.len());
+            job.progress.report(ctx.now, &job.tag, done, "messages fetched", out);
+        }
         let opts = FetchOptions {
             imap4rev2: self.enabled().imap4rev2,
             utf8: self.enabled().utf8,
@@ -725,7 +842,12 @@ impl Session {
                 recent: sel.recent.contains(uid),
                 include_flags: false,
             };
-            match fetch::render(&meta, &job.attrs, job.uid, &opts, bytes.as_ref(), out) {
+            let start = out.len();
+            let rendered = fetch::render(&meta, &job.attrs, job.uid, &opts, bytes.as_ref(), out);
+            if rendered.is_ok() && uid_only {
+                as_uidfetch(out, start, seq, uid);
+            }
+            match rendered {
                 Ok(e) if e.set_seen => job.set_seen.push(uid),
                 Ok(_) => {}
                 Err(e) => {
@@ -793,7 +915,11 @@ impl Session {
             }
             (WritePending::Simple { command, .. }, _) => tagged(out, &tag, "OK", &format!("{command} completed")),
             (WritePending::Store { uid, silent, .. }, WriteOutcome::Flags { changed, modified }) => {
-                let condstore = self.enabled().condstore;
+                let shape = FlagsShape {
+                    with_uid: uid,
+                    condstore: self.enabled().condstore,
+                    uid_only: self.enabled().uid_only,
+                };
                 let sel = self.selected_mut();
                 for c in &changed {
                     // A new keyword is announced even to a .SILENT STORE (RFC 3501 §7.2.6).
@@ -812,7 +938,7 @@ impl Session {
                             body_id: 0,
                         };
                         let recent = sel.recent.contains(c.uid);
-                        flags_response(seq, c.uid, &record, recent, (uid, condstore), out);
+                        flags_response(seq, c.uid, &record, recent, shape, out);
                     }
                 }
                 if modified.is_empty() {

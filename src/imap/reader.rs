@@ -1,5 +1,5 @@
 //! Assembles one IMAP command from the client's byte stream: the command line and every literal
-//! it announces (RFC 9051 §4.3 and §7.6, RFC 7888 LITERAL+, RFC 3516 literal8).
+//! it announces (RFC 9051 §4.3 and §7.6, RFC 7888 LITERAL+ and LITERAL-, RFC 3516 literal8).
 //!
 //! Owns: finding line ends, spotting literal markers at a line end, the limits on line and
 //! literal size, the continuation handshake of synchronizing literals, and skipping what a
@@ -13,6 +13,8 @@
 
 use memchr::memchr;
 
+/// RFC 7888 §5: under LITERAL-, the largest literal a client may send non-synchronizing.
+pub const LITERAL_MINUS_MAX: u64 = 4096;
 /// Default `max_line`: the non-literal part of one command.
 const DEFAULT_MAX_LINE: usize = 64 * 1024;
 /// Default `max_literal` (APPENDLIMIT).
@@ -50,6 +52,10 @@ pub enum ReadError {
     /// `len` is `u64::MAX` when the announced length does not even fit in 64 bits.
     #[error("literal too big ({len} octets)")]
     LiteralTooBig { len: u64 },
+    /// RFC 7888 §5 (LITERAL-): a non-synchronizing literal over the limit for those; it must
+    /// be sent synchronizing. `limit` is that limit.
+    #[error("non-synchronizing literal too big ({len} octets, at most {limit}); send it synchronizing")]
+    NonSyncLiteralTooBig { len: u64, limit: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +97,9 @@ struct Rejection {
 
 pub struct CommandReader {
     limits: Limits,
+    /// LITERAL- (RFC 7888 §5): the largest non-synchronizing literal taken; `None` under
+    /// LITERAL+, where any literal up to `max_literal` may be non-synchronizing.
+    max_nonsync: Option<u64>,
     state: State,
     /// The command so far, as sent. Empty (and unallocated) between commands.
     command: Vec<u8>,
@@ -108,6 +117,7 @@ impl CommandReader {
     pub fn new(limits: Limits) -> Self {
         CommandReader {
             limits,
+            max_nonsync: None,
             state: State::Line,
             command: Vec::new(),
             line_start: 0,
@@ -115,6 +125,12 @@ impl CommandReader {
             discarded: 0,
             rejection: None,
         }
+    }
+
+    /// Limits non-synchronizing literals to `limit` octets (LITERAL-, RFC 7888 §5), or lifts
+    /// the limit (`None`, LITERAL+). Takes effect from the next literal marker.
+    pub fn set_max_nonsync(&mut self, limit: Option<u64>) {
+        self.max_nonsync = limit;
     }
 
     /// Takes what it can from `input` and says what happened; the caller drops the first
@@ -242,6 +258,12 @@ impl CommandReader {
             self.reset();
             return Some(Read::Command(command));
         };
+        if let Some(limit) = self.max_nonsync.filter(|&limit| !sync && len > limit) {
+            // RFC 7888 §5: the client has sent the data anyway; it is read and thrown away
+            // (within MAX_DISCARD) so the next command starts where the client thinks it does.
+            self.reject(ReadError::NonSyncLiteralTooBig { len, limit }, Tail::default());
+            return self.discard(len);
+        }
         if len > self.limits.max_literal {
             if sync {
                 // RFC 9051 §7.6: refusing instead of sending "+"; the client will not send the
@@ -547,6 +569,36 @@ mod tests {
         assert_eq!(marker_at_end(b"a {1+1}\r\n"), None);
         let long = format!("a {{{}}}\r\n", "1".repeat(MARKER_WINDOW));
         assert_eq!(marker_at_end(long.as_bytes()), None);
+    }
+
+    /// LITERAL- (RFC 7888 §5): a non-synchronizing literal over the limit is refused and its
+    /// data skipped, split anywhere; synchronizing ones and small ones go through.
+    #[test]
+    fn literal_minus_limits_non_synchronizing_literals() {
+        let input: &[u8] = b"a1 LOGIN {4+}\r\nbob1 {5+}\r\npass5\r\n\
+            a2 LOGIN {5}\r\nbob12 {4+}\r\npass\r\n\
+            a3 LOGIN bob {3+}\r\npw!\r\n";
+        let too_big = ReadError::NonSyncLiteralTooBig { len: 5, limit: 4 };
+        let expected = vec![
+            error("a1", too_big, false),
+            Read::Continue,
+            command(b"a2 LOGIN {5}\r\nbob12 {4+}\r\npass"),
+            command(b"a3 LOGIN bob {3+}\r\npw!"),
+        ];
+        for cut in 0..=input.len() {
+            let mut reader = CommandReader::new(LIMITS);
+            reader.set_max_nonsync(Some(4));
+            let got = drive(&mut reader, &[&input[..cut], &input[cut..]]);
+            assert_eq!(got, expected, "split at {cut}");
+        }
+        // Lifted (LITERAL+ after login): the same literal is taken.
+        let mut reader = CommandReader::new(LIMITS);
+        reader.set_max_nonsync(Some(4));
+        reader.set_max_nonsync(None);
+        assert_eq!(
+            drive(&mut reader, &[b"a4 LOGIN {5+}\r\nbob12 x\r\n"]),
+            vec![command(b"a4 LOGIN {5+}\r\nbob12 x")]
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::rc::Rc;
 
 use super::capability::{self, States};
 use super::parse::{self, ParseError};
-use super::reader::{CommandReader, Limits, Read, ReadError};
+use super::reader::{CommandReader, Limits, Read, ReadError, LITERAL_MINUS_MAX};
 use super::types::Command;
 use super::view::{MailRead, UidView, Views};
 use crate::auth::login::Credentials;
@@ -69,6 +69,9 @@ pub enum Action {
     StartCompress,
     /// In IDLE: wait for input, a change to `mailbox`, or the keepalive timer (`idle_tick`).
     Idle { mailbox: Option<MailboxId> },
+    /// The session went back to Not Authenticated (RFC 8437 UNAUTHENTICATE): stop counting this
+    /// connection against its user's connection limit, then go on.
+    Unauthenticated,
     /// Flush and close.
     Close,
 }
@@ -91,6 +94,8 @@ pub struct Enabled {
     pub imap4rev2: bool,
     /// RFC 6855 UTF8=ACCEPT: UTF-8 mailbox names and quoted strings.
     pub utf8: bool,
+    /// RFC 9586 UIDONLY: no message numbers either way; VANISHED and UIDFETCH responses.
+    pub uid_only: bool,
 }
 
 pub(crate) struct User {
@@ -297,10 +302,7 @@ impl Session {
     }
 
     pub fn new(settings: Settings, tls: bool) -> Session {
-        let reader = CommandReader::new(Limits {
-            max_line: settings.max_command_size,
-            max_literal: settings.append_limit,
-        });
+        let reader = Self::reader(&settings);
         Session {
             settings,
             tls,
@@ -313,6 +315,17 @@ impl Session {
             condstore_code: None,
             log: None,
         }
+    }
+
+    /// The framer for a client not logged in: LITERAL- (RFC 7888 §5), so no unknown client
+    /// can push a large literal at us without a continuation. Login lifts that (LITERAL+).
+    fn reader(settings: &Settings) -> CommandReader {
+        let mut reader = CommandReader::new(Limits {
+            max_line: settings.max_command_size,
+            max_literal: settings.append_limit,
+        });
+        reader.set_max_nonsync(Some(LITERAL_MINUS_MAX));
+        reader
     }
 
     pub fn greeting(&self, out: &mut Vec<u8>) {
@@ -390,6 +403,8 @@ impl Session {
                 match kind {
                     // RFC 9051 §7.1: too big for this server is a refusal, not a syntax error.
                     ReadError::LiteralTooBig { .. } => tagged(out, &tag, "NO", &format!("[TOOBIG] {kind}")),
+                    // RFC 7888 §5: LITERAL- refuses a large non-synchronizing literal with BAD.
+                    ReadError::NonSyncLiteralTooBig { .. } => tagged(out, &tag, "BAD", &format!("[TOOBIG] {kind}")),
                     _ => tagged(out, &tag, "BAD", &kind.to_string()),
                 }
                 if close {
@@ -440,6 +455,16 @@ impl Session {
             tagged(out, &tag, "BAD", &format!("{name}: {why}"));
             return Action::Continue;
         }
+        if self.enabled().uid_only && command.uses_sequence_numbers() {
+            // RFC 9586 §3.
+            tagged(
+                out,
+                &tag,
+                "BAD",
+                "[UIDREQUIRED] message sequence numbers are not allowed after ENABLE UIDONLY",
+            );
+            return Action::Continue;
+        }
         match command {
             Command::Capability => {
                 untagged(out, &format!("CAPABILITY {}", self.capability_string()));
@@ -460,6 +485,7 @@ impl Session {
             Command::Idle => self.idle_start(tag, ctx, out),
             Command::StartTls
             | Command::Login { .. }
+            | Command::Unauthenticate
             | Command::Authenticate { .. }
             | Command::Enable(_)
             | Command::Id(_) => self.auth_command(tag, command, out),
@@ -487,6 +513,12 @@ impl Session {
                 }
                 Action::Continue
             }
+            Command::Replace {
+                uid,
+                target,
+                mailbox,
+                message,
+            } => self.replace(tag, uid, target, (&mailbox, message), ctx, out),
             Command::GetQuota { root } => {
                 self.get_quota(&tag, Some(&root), None, ctx.store, out);
                 Action::Continue
@@ -572,8 +604,9 @@ impl Session {
                 return;
             }
         };
-        let qresync = user.enabled.qresync;
-        report_expunges(&sel.view, &current, qresync, out);
+        // RFC 9586 §3: UIDONLY reports expunges as VANISHED, as QRESYNC does.
+        let vanished = user.enabled.qresync || user.enabled.uid_only;
+        report_expunges(&sel.view, &current, vanished, out);
         let rev2 = user.enabled.imap4rev2;
         sel.recent.learn((sel.read_only, rev2), &mailbox, &current, ctx.recent);
         let grew = current
@@ -635,6 +668,8 @@ impl Session {
                     name,
                     enabled: Enabled::default(),
                 });
+                // LITERAL+ from here on (RFC 7888 §4): literals are bounded by APPENDLIMIT.
+                self.reader.set_max_nonsync(None);
                 let caps = self.capability_string();
                 tagged(out, &tag, "OK", &format!("[CAPABILITY {caps}] logged in"));
                 Action::Continue
@@ -737,13 +772,19 @@ impl Session {
         }
     }
 
+    /// RFC 8437 §3: forgets the user and everything that came with the login — the selected
+    /// mailbox, ENABLEd extensions, SEARCHRES `$`, a pending HIGHESTMODSEQ code — and goes back
+    /// to LITERAL-. TLS and COMPRESS stay as they are; so does the count of failed logins.
+    pub(crate) fn forget_user(&mut self) {
+        self.state = State::NotAuthenticated;
+        self.condstore_code = None;
+        self.reader.set_max_nonsync(Some(LITERAL_MINUS_MAX));
+    }
+
     /// After the handshake: the plaintext era is forgotten (RFC 9051 §6.2.1).
     pub fn tls_started(&mut self) {
         self.tls = true;
-        self.reader = CommandReader::new(Limits {
-            max_line: self.settings.max_command_size,
-            max_literal: self.settings.append_limit,
-        });
+        self.reader = Self::reader(&self.settings);
     }
 }
 

@@ -152,7 +152,22 @@ pub enum SearchKey {
     ThreadId(String),
 }
 
-/// RFC 4731 ESEARCH RETURN options.
+impl SearchKey {
+    /// Whether a sequence set of message numbers appears anywhere in the key (`$`, the saved
+    /// result, is not one: RFC 5182 keeps it as UIDs).
+    pub fn uses_sequence_numbers(&self) -> bool {
+        match self {
+            SearchKey::Seq(SequenceSet::Saved) => false,
+            SearchKey::Seq(_) => true,
+            SearchKey::Not(k) => k.uses_sequence_numbers(),
+            SearchKey::Or(a, b) => a.uses_sequence_numbers() || b.uses_sequence_numbers(),
+            SearchKey::And(keys) => keys.iter().any(SearchKey::uses_sequence_numbers),
+            _ => false,
+        }
+    }
+}
+
+/// RFC 4731 ESEARCH RETURN options, with RFC 9394 PARTIAL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SearchReturn {
     Min,
@@ -160,6 +175,37 @@ pub enum SearchReturn {
     All,
     Count,
     Save,
+    Partial(PartialRange),
+}
+
+/// RFC 9394 partial-range: the `first`-th to the `last`-th result (1-based, `first <= last`),
+/// counted from the oldest (`1:100`) or, when `from_end`, from the newest (`-1:-100`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartialRange {
+    pub from_end: bool,
+    pub first: u32,
+    pub last: u32,
+}
+
+impl PartialRange {
+    /// The results in the range, still in ascending order (RFC 9394 §3).
+    pub fn select<'a, T>(&self, results: &'a [T]) -> &'a [T] {
+        let len = results.len();
+        let (first, last) = (self.first as usize, self.last as usize);
+        let (start, end) = if self.from_end {
+            (len.saturating_sub(last), len.saturating_sub(first - 1))
+        } else {
+            ((first - 1).min(len), last.min(len))
+        };
+        &results[start..end]
+    }
+}
+
+impl std::fmt::Display for PartialRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sign = if self.from_end { "-" } else { "" };
+        write!(f, "{sign}{}:{sign}{}", self.first, self.last)
+    }
 }
 
 /// RFC 5256 §3 sort-key, with RFC 5957 §3 DISPLAYFROM and DISPLAYTO.
@@ -272,6 +318,8 @@ pub enum Command {
         user: String,
         password: String,
     },
+    /// RFC 8437: back to Not Authenticated on the same connection.
+    Unauthenticate,
     Enable(Vec<String>),
     /// RFC 2971: field/value pairs, or NIL.
     Id(Option<Vec<(String, Option<String>)>>),
@@ -349,6 +397,8 @@ pub enum Command {
         attrs: Vec<FetchAttr>,
         changed_since: Option<u64>,
         vanished: bool,
+        /// RFC 9394 §4: only this range of the messages the set (and CHANGEDSINCE) selects.
+        partial: Option<PartialRange>,
     },
     Store {
         uid: bool,
@@ -367,6 +417,13 @@ pub enum Command {
         uid: bool,
         set: SequenceSet,
         mailbox: String,
+    },
+    /// RFC 8508: APPEND `message` to `mailbox` and expunge the message `target` names, at once.
+    Replace {
+        uid: bool,
+        target: SeqBound,
+        mailbox: String,
+        message: AppendMessage,
     },
     Idle,
     GetQuota {
@@ -391,6 +448,7 @@ impl Command {
             Command::StartTls => "STARTTLS",
             Command::Authenticate { .. } => "AUTHENTICATE",
             Command::Login { .. } => "LOGIN",
+            Command::Unauthenticate => "UNAUTHENTICATE",
             Command::Enable(_) => "ENABLE",
             Command::Id(_) => "ID",
             Command::Select { .. } => "SELECT",
@@ -416,10 +474,31 @@ impl Command {
             Command::Store { .. } => "STORE",
             Command::Copy { .. } => "COPY",
             Command::Move { .. } => "MOVE",
+            Command::Replace { .. } => "REPLACE",
             Command::Idle => "IDLE",
             Command::GetQuota { .. } => "GETQUOTA",
             Command::GetQuotaRoot { .. } => "GETQUOTAROOT",
             Command::Compress { .. } => "COMPRESS",
+        }
+    }
+
+    /// Whether the command names messages by sequence number: a non-UID message command, a
+    /// search program with a sequence set, or QRESYNC's sequence match data. RFC 9586 §3 refuses
+    /// these once UIDONLY is on.
+    pub fn uses_sequence_numbers(&self) -> bool {
+        match self {
+            Command::Fetch { uid, .. }
+            | Command::Store { uid, .. }
+            | Command::Copy { uid, .. }
+            | Command::Move { uid, .. }
+            | Command::Replace { uid, .. } => !uid,
+            Command::Search { uid, key, .. } | Command::Sort { uid, key, .. } | Command::Thread { uid, key, .. } => {
+                !uid || key.uses_sequence_numbers()
+            }
+            Command::Select { params, .. } | Command::Examine { params, .. } => {
+                params.qresync.as_ref().is_some_and(|q| q.seq_match.is_some())
+            }
+            _ => false,
         }
     }
 
@@ -435,6 +514,7 @@ impl Command {
                 | Command::Store { uid: true, .. }
                 | Command::Copy { uid: true, .. }
                 | Command::Move { uid: true, .. }
+                | Command::Replace { uid: true, .. }
         )
     }
 }

@@ -45,6 +45,8 @@ impl MessageBytes for Chunks<'_> {
 pub trait MailRead {
     fn user(&self, name: &str) -> Result<Option<User>, StoreError>;
     fn mailboxes(&self, user: UserId) -> Result<Vec<Mailbox>, StoreError>;
+    /// `user`'s METADATA entries of one mailbox (0: the server's), in name order.
+    fn metadata(&self, user: UserId, mailbox: MailboxId) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// The names `user` subscribed to, existing or not.
     fn subscriptions(&self, user: UserId) -> Result<Vec<String>, StoreError>;
     fn mailbox(&self, user: UserId, name: &str) -> Result<Option<Mailbox>, StoreError>;

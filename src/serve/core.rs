@@ -91,6 +91,9 @@ impl MailRead for SnapRead<'_, '_> {
     fn mailbox(&self, user: UserId, name: &str) -> Result<Option<Mailbox>, StoreError> {
         self.0.mailbox(user, name)
     }
+    fn metadata(&self, user: UserId, mailbox: MailboxId) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.0.metadata(user, mailbox)
+    }
     fn subscriptions(&self, user: UserId) -> Result<Vec<String>, StoreError> {
         self.0.subscriptions(user)
     }

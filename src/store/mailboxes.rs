@@ -151,6 +151,8 @@ pub(crate) fn delete(
     }
     let uids = message_uids(t, txn, mailbox.id)?;
     messages::expunge(t, txn, mailbox.id, &uids, changes)?;
+    // RFC 5464 §3.1: a mailbox's annotations go with it.
+    super::metadata::remove_all(t, txn, user, mailbox.id)?;
     if has_children {
         mailbox = get_mailbox(t, txn, mailbox.id)?.ok_or(StoreError::NoSuchMailbox)?;
         mailbox.noselect = true;

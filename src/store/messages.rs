@@ -180,6 +180,26 @@ pub(crate) fn append(
     Ok((target.uid_validity, uids))
 }
 
+/// IMAP REPLACE (RFC 8508 §3): expunges `uid` from `from` and appends `message` to `to`, in the
+/// caller's nested transaction, so both happen or neither. The old message goes first, so the
+/// quota check counts the space it frees. Returns the target's UIDVALIDITY and the new UID.
+pub(crate) fn replace(
+    t: &Tables,
+    txn: &mut RwTxn<'_>,
+    (from, uid): (MailboxId, Uid),
+    to: MailboxId,
+    message: NewMessage,
+    changes: &mut Vec<Change>,
+) -> Result<(u32, Uid), StoreError> {
+    if t.messages.get(txn, &keys::message(from, uid))?.is_none() {
+        return Err(StoreError::MailboxRefused("the message to replace has been expunged"));
+    }
+    expunge(t, txn, from, &[uid], changes)?;
+    let (uid_validity, uids) = append(t, txn, to, vec![message], changes)?;
+    let new_uid = *uids.first().ok_or(StoreError::Corrupt("messages"))?;
+    Ok((uid_validity, new_uid))
+}
+
 /// One message's flags after a STORE.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlagsChanged {

@@ -11,6 +11,7 @@
 
 pub mod feed;
 pub mod mailboxes;
+pub mod metadata;
 mod messages;
 pub mod queue;
 mod read;
@@ -66,6 +67,8 @@ pub enum StoreError {
     Corrupt(&'static str),
     #[error("the store's writer has stopped")]
     WriterGone,
+    #[error("metadata refused: {0}")]
+    Metadata(metadata::MetadataRefusal),
 }
 
 pub(crate) type Table = Database<'static, Bytes, Bytes>;
@@ -91,9 +94,11 @@ pub(crate) struct Tables {
     /// (user, mailbox name) → nothing: the names a user subscribed to, which need not exist
     /// (RFC 3501 §6.3.6).
     subscriptions: Table,
+    /// (user, mailbox id or 0, entry name in lower case) → name as set, value (RFC 5464).
+    metadata: Table,
 }
 
-const TABLE_NAMES: [&str; 14] = [
+const TABLE_NAMES: [&str; 15] = [
     "meta",
     "users",
     "user_ids",
@@ -108,6 +113,7 @@ const TABLE_NAMES: [&str; 14] = [
     "queue",
     "queue_bodies",
     "subscriptions",
+    "metadata",
 ];
 
 pub(crate) struct Inner {
@@ -143,17 +149,17 @@ impl Store {
         // LMDB forbids reopening an environment in the same process anyway.
         let env: &'static Env<WithoutTls> = Box::leak(Box::new(env));
         let wtxn = env.write_txn()?;
-        let tables: [Table; 14] = env
+        let tables: [Table; 15] = env
             .create_databases_and_commit(wtxn, |opener, wtxn| {
                 let mut out = Vec::with_capacity(TABLE_NAMES.len());
                 for name in TABLE_NAMES {
                     out.push(opener.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
                 }
-                let tables: [Table; 14] = out.try_into().unwrap_or_else(|_| unreachable!("one table per name"));
+                let tables: [Table; 15] = out.try_into().unwrap_or_else(|_| unreachable!("one table per name"));
                 Ok::<_, heed::Error>(heed::CommitOrAbort::<_, ()>::Commit(tables))
             })?
             .unwrap_commit();
-        let [meta, users, user_ids, usage, mailboxes, mailbox_names, messages, bodies, body_refs, structures, expunged, queue, queue_bodies, subscriptions] =
+        let [meta, users, user_ids, usage, mailboxes, mailbox_names, messages, bodies, body_refs, structures, expunged, queue, queue_bodies, subscriptions, metadata] =
             tables;
         let inner = Arc::new(Inner {
             env,
@@ -172,6 +178,7 @@ impl Store {
                 queue,
                 queue_bodies,
                 subscriptions,
+                metadata,
             },
             commits: 0.into(),
             recent: Arc::default(),

@@ -46,6 +46,11 @@ impl<'s> Snapshot<'s> {
         get_mailbox(self.t, &self.txn, id)
     }
 
+    /// `user`'s METADATA entries of one mailbox (0: the server's), in name order.
+    pub fn metadata(&self, user: UserId, mailbox: MailboxId) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        super::metadata::entries(self.t, &self.txn, user, mailbox)
+    }
+
     /// The names `user` subscribed to, in byte order; they need not exist.
     pub fn subscriptions(&self, user: UserId) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();

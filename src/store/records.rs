@@ -30,6 +30,10 @@ pub struct User {
     pub quota: Option<u64>,
     /// The back end holding this mailbox, for proxies (DESIGN.md §7). None: this server.
     pub home: Option<String>,
+    /// IMAP extensions hidden from and refused to this user (`user set --imap-disable`),
+    /// as capability names in upper case.
+    #[serde(default)]
+    pub imap_disabled: Vec<String>,
 }
 
 fn on() -> bool {

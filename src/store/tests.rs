@@ -400,3 +400,45 @@ fn recent_claims_are_persisted_by_the_writer() {
     }
     drop(dir);
 }
+
+#[test]
+fn metadata_is_all_or_nothing_and_goes_with_its_mailbox() {
+    let (_d, store) = store();
+    let bob = add_user(&store, "bob");
+    let trash = store.snapshot().unwrap().mailbox(bob.id, "Trash").unwrap().unwrap().id;
+    let set = |mailbox, entries: Vec<(&str, Option<&[u8]>)>| {
+        store.write_blocking(WriteOp::SetMetadata {
+            user: bob.id,
+            mailbox,
+            entries: entries
+                .into_iter()
+                .map(|(e, v)| (e.to_string(), v.map(<[u8]>::to_vec)))
+                .collect(),
+        })
+    };
+    set(0, vec![("/private/Token", Some(b"abc")), ("/shared/comment", Some(b"\0x"))]).unwrap();
+    set(trash, vec![("/private/color", Some(b"red"))]).unwrap();
+    let read = |mailbox| store.snapshot().unwrap().metadata(bob.id, mailbox).unwrap();
+    assert_eq!(
+        read(0),
+        vec![
+            ("/private/Token".to_string(), b"abc".to_vec()),
+            ("/shared/comment".to_string(), b"\0x".to_vec())
+        ]
+    );
+    // One value too big: nothing of the request is written.
+    let big = vec![b'x'; metadata::MAX_VALUE + 1];
+    let refused = set(0, vec![("/private/token", None), ("/private/big", Some(&big))]);
+    assert!(matches!(refused, Err(StoreError::Metadata(metadata::MetadataRefusal::MaxSize(_)))));
+    assert_eq!(read(0).len(), 2);
+    // Names compare case-insensitively; NIL removes.
+    set(0, vec![("/PRIVATE/TOKEN", None)]).unwrap();
+    assert_eq!(read(0).len(), 1);
+    store
+        .write_blocking(WriteOp::DeleteMailbox {
+            user: bob.id,
+            name: "Trash".into(),
+        })
+        .unwrap();
+    assert!(read(trash).is_empty());
+}

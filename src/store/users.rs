@@ -24,6 +24,7 @@ pub(crate) fn add_user(t: &Tables, txn: &mut RwTxn<'_>, new: NewUser) -> Result<
         smtp: true,
         quota: None,
         home: None,
+        imap_disabled: Vec::new(),
     };
     put_json(&t.users, txn, user.name.as_bytes(), &user)?;
     t.user_ids.put(txn, &keys::user_id(id), user.name.as_bytes())?;
@@ -75,6 +76,9 @@ pub(crate) fn update_user(t: &Tables, txn: &mut RwTxn<'_>, name: &str, patch: Us
     if let Some(v) = patch.home {
         user.home = v;
     }
+    if let Some(v) = patch.imap_disabled {
+        user.imap_disabled = v;
+    }
     put_json(&t.users, txn, name.as_bytes(), &user)?;
     Ok(user)
 }
@@ -119,6 +123,7 @@ pub(crate) fn delete_user(t: &Tables, txn: &mut RwTxn<'_>, name: &str) -> Result
     for k in subscriptions {
         t.subscriptions.delete(txn, &k)?;
     }
+    super::metadata::remove_user(t, txn, user.id)?;
     t.usage.delete(txn, &prefix)?;
     t.user_ids.delete(txn, &prefix)?;
     t.users.delete(txn, name.as_bytes())?;

@@ -47,6 +47,7 @@ pub struct UserPatch {
     pub smtp: Option<bool>,
     pub quota: Option<Option<u64>>,
     pub home: Option<Option<String>>,
+    pub imap_disabled: Option<Vec<String>>,
 }
 
 /// One message of an APPEND, parsed and ready to store.
@@ -96,6 +97,14 @@ pub enum WriteOp {
     Append {
         mailbox: MailboxId,
         messages: Vec<NewMessage>,
+    },
+    /// IMAP REPLACE (RFC 8508): `message` into `to` and `uid` out of `from`, all or nothing; fails
+    /// with nothing written when `uid` is gone already.
+    Replace {
+        from: MailboxId,
+        uid: Uid,
+        to: MailboxId,
+        message: NewMessage,
     },
     StoreFlags {
         mailbox: MailboxId,
@@ -154,6 +163,13 @@ pub enum WriteOp {
     /// Nothing but a commit: what the writer persists with every commit (\Recent claims) is
     /// on disk once this is answered.
     Flush,
+    /// SETMETADATA (RFC 5464 §4.3): every entry set (`Some`) or removed (`None`), or none;
+    /// mailbox 0 holds the server entries.
+    SetMetadata {
+        user: UserId,
+        mailbox: MailboxId,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    },
 }
 
 #[derive(Debug)]
@@ -163,7 +179,7 @@ pub enum WriteOutcome {
     /// One result per recipient, in order.
     Delivered(Vec<Result<Delivered, StoreError>>),
     Expunged(Vec<Uid>),
-    /// APPEND: UIDVALIDITY and the new UIDs (RFC 4315 APPENDUID).
+    /// APPEND (and REPLACE): UIDVALIDITY and the new UIDs (RFC 4315 APPENDUID).
     Appended {
         uid_validity: u32,
         uids: Vec<Uid>,
@@ -292,6 +308,11 @@ fn apply(t: &Tables, txn: &mut RwTxn<'_>, op: WriteOp, changes: &mut Vec<Change>
         }
         WriteOp::Append { mailbox, messages } => messages::append(t, txn, mailbox, messages, changes)
             .map(|(uid_validity, uids)| WriteOutcome::Appended { uid_validity, uids }),
+        WriteOp::Replace { from, uid, to, message } => messages::replace(t, txn, (from, uid), to, message, changes)
+            .map(|(uid_validity, uid)| WriteOutcome::Appended {
+                uid_validity,
+                uids: vec![uid],
+            }),
         WriteOp::StoreFlags {
             mailbox,
             uids,
@@ -345,5 +366,8 @@ fn apply(t: &Tables, txn: &mut RwTxn<'_>, op: WriteOp, changes: &mut Vec<Change>
         WriteOp::QueueDelete { id } => queue::delete(t, txn, id).map(|found| WriteOutcome::Queue(usize::from(found))),
         WriteOp::QueueFlush => queue::flush(t, txn).map(WriteOutcome::Queue),
         WriteOp::Flush => Ok(WriteOutcome::Done),
+        WriteOp::SetMetadata { user, mailbox, entries } => {
+            super::metadata::set(t, txn, user, mailbox, &entries).map(|()| WriteOutcome::Done)
+        }
     }
 }

@@ -1,8 +1,9 @@
-//! FETCH (RFC 9051 §6.4.5) with its attributes and the CONDSTORE/QRESYNC modifiers
-//! (RFC 7162 §3.1.4, §3.2.6), and STORE (RFC 9051 §6.4.6, RFC 7162 §3.1.3).
+//! FETCH (RFC 9051 §6.4.5) with its attributes, the CONDSTORE/QRESYNC modifiers
+//! (RFC 7162 §3.1.4, §3.2.6) and PARTIAL (RFC 9394 §4), and STORE (RFC 9051 §6.4.6,
+//! RFC 7162 §3.1.3).
 
 use super::lexer::{Cursor, Result, Syntax};
-use crate::imap::types::{Command, FetchAttr, Partial, Section, SectionText, StoreMode};
+use crate::imap::types::{Command, FetchAttr, Partial, PartialRange, Section, SectionText, StoreMode};
 
 /// fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att /
 /// "(" fetch-att *(SP fetch-att) ")") [fetch-modifiers]
@@ -20,6 +21,7 @@ pub(super) fn fetch(c: &mut Cursor, uid: bool) -> Result<Command> {
     };
     let mut changed_since = None;
     let mut vanished = false;
+    let mut partial = None;
     if c.more() {
         for modifier in c.list1(fetch_modifier)? {
             match modifier {
@@ -27,6 +29,8 @@ pub(super) fn fetch(c: &mut Cursor, uid: bool) -> Result<Command> {
                 Modifier::ChangedSince(n) => changed_since = Some(n),
                 Modifier::Vanished if vanished => return Err(Syntax("VANISHED given twice")),
                 Modifier::Vanished => vanished = true,
+                Modifier::Partial(_) if partial.is_some() => return Err(Syntax("PARTIAL given twice")),
+                Modifier::Partial(range) => partial = Some(range),
             }
         }
     }
@@ -44,6 +48,7 @@ pub(super) fn fetch(c: &mut Cursor, uid: bool) -> Result<Command> {
         attrs,
         changed_since,
         vanished,
+        partial,
     })
 }
 
@@ -68,9 +73,11 @@ fn macro_attrs(c: &mut Cursor) -> Option<Vec<FetchAttr>> {
 enum Modifier {
     ChangedSince(u64),
     Vanished,
+    Partial(PartialRange),
 }
 
-/// fetch-modifier = chgsince-fetch-mod / "VANISHED" (RFC 7162 §7).
+/// fetch-modifier = chgsince-fetch-mod / "VANISHED" (RFC 7162 §7) / "PARTIAL" SP
+/// partial-range (RFC 9394 §5).
 fn fetch_modifier(c: &mut Cursor) -> Result<Modifier> {
     let name = c.word();
     if name.eq_ignore_ascii_case(b"CHANGEDSINCE") {
@@ -78,6 +85,9 @@ fn fetch_modifier(c: &mut Cursor) -> Result<Modifier> {
         Ok(Modifier::ChangedSince(c.mod_sequence_value()?))
     } else if name.eq_ignore_ascii_case(b"VANISHED") {
         Ok(Modifier::Vanished)
+    } else if name.eq_ignore_ascii_case(b"PARTIAL") {
+        c.sp()?;
+        Ok(Modifier::Partial(c.partial_range()?))
     } else {
         Err(Syntax("unknown FETCH modifier"))
     }

@@ -2,7 +2,7 @@
 //! literals, astrings, mailbox names, sequence sets, flags and dates. A cursor over one
 //! complete command; never looks past its end, never allocates for what it only checks.
 
-use crate::imap::types::{Flag, SeqBound, SequenceSet};
+use crate::imap::types::{Flag, PartialRange, SeqBound, SequenceSet};
 
 /// A syntax error: the text that goes after `TAG BAD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -350,12 +350,31 @@ impl<'a> Cursor<'a> {
     }
 
     /// seq-number = nz-number / "*".
-    fn seq_number(&mut self) -> Result<SeqBound> {
+    pub(super) fn seq_number(&mut self) -> Result<SeqBound> {
         if self.eat(b'*') {
             Ok(SeqBound::Star)
         } else {
             self.nz_number().map(SeqBound::Num)
         }
+    }
+
+    /// partial-range = partial-range-first / partial-range-last; partial-range-first =
+    /// nz-number ":" nz-number; partial-range-last = "-" nz-number ":" "-" nz-number
+    /// (RFC 9394 §5). `4:2` is `2:4`, `-5:-1` is `-1:-5`.
+    pub(super) fn partial_range(&mut self) -> Result<PartialRange> {
+        const INVALID: Syntax = Syntax("invalid partial range");
+        let from_end = self.eat(b'-');
+        let a = self.nz_number().map_err(|_| INVALID)?;
+        self.expect(b':', INVALID.0)?;
+        if from_end {
+            self.expect(b'-', INVALID.0)?;
+        }
+        let b = self.nz_number().map_err(|_| INVALID)?;
+        Ok(PartialRange {
+            from_end,
+            first: a.min(b),
+            last: a.max(b),
+        })
     }
 
     /// flag = "\" atom (system flags and flag-extension) / atom (keywords), as sent.

@@ -251,48 +251,70 @@ pub(super) fn append(c: &mut Cursor) -> Result<Command> {
     let mailbox = c.mailbox()?;
     let mut messages = Vec::new();
     loop {
-        c.sp()?;
-        let mut flags = Vec::new();
-        if c.peek() == Some(b'(') {
-            flags = c.flag_list()?;
-            c.sp()?;
-        }
-        let mut date = None;
-        if c.peek() == Some(b'"') {
-            date = Some(c.date_time()?);
-            c.sp()?;
-        }
-        // RFC 6855 §4: append-data =/ "UTF8" SP "(" literal8 ")".
-        let utf8 = c.next_word_is("UTF8");
-        if utf8 {
-            c.word();
-            c.sp()?;
-            c.expect(b'(', "expected ( after UTF8")?;
-            if c.peek() != Some(b'~') {
-                return Err(Syntax("UTF8 data must be a literal8"));
-            }
-        } else if !matches!(c.peek(), Some(b'{' | b'~')) {
-            return Err(Syntax("expected the message as a literal"));
-        }
-        let (message, binary) = c.literal_any()?;
-        if utf8 {
-            c.expect(b')', "expected ) after the UTF8 literal")?;
-        }
-        let (message, span) = if c.locate_only {
-            let start = c.offset_of(message);
-            (Vec::new(), Some((start, start + message.len())))
-        } else {
-            (message.to_vec(), None)
-        };
-        messages.push(AppendMessage {
-            flags,
-            date,
-            message,
-            binary,
-            span,
-        });
+        messages.push(append_message(c)?);
         if c.at_end() {
             return Ok(Command::Append { mailbox, messages });
         }
     }
+}
+
+/// replace = "REPLACE" SP seq-number SP mailbox append-message; uid-replace = "UID" SP replace
+/// (RFC 8508 §6). One message only: MULTIAPPEND does not extend it.
+pub(super) fn replace(c: &mut Cursor, uid: bool) -> Result<Command> {
+    c.sp()?;
+    let target = c.seq_number().map_err(|_| Syntax("expected a message number or UID"))?;
+    c.sp()?;
+    let mailbox = c.mailbox()?;
+    let message = append_message(c)?;
+    c.end()?;
+    Ok(Command::Replace {
+        uid,
+        target,
+        mailbox,
+        message,
+    })
+}
+
+/// SP append-message (RFC 3502, RFC 4466): the options and data of one message.
+fn append_message(c: &mut Cursor) -> Result<AppendMessage> {
+    c.sp()?;
+    let mut flags = Vec::new();
+    if c.peek() == Some(b'(') {
+        flags = c.flag_list()?;
+        c.sp()?;
+    }
+    let mut date = None;
+    if c.peek() == Some(b'"') {
+        date = Some(c.date_time()?);
+        c.sp()?;
+    }
+    // RFC 6855 §4: append-data =/ "UTF8" SP "(" literal8 ")".
+    let utf8 = c.next_word_is("UTF8");
+    if utf8 {
+        c.word();
+        c.sp()?;
+        c.expect(b'(', "expected ( after UTF8")?;
+        if c.peek() != Some(b'~') {
+            return Err(Syntax("UTF8 data must be a literal8"));
+        }
+    } else if !matches!(c.peek(), Some(b'{' | b'~')) {
+        return Err(Syntax("expected the message as a literal"));
+    }
+    let (message, binary) = c.literal_any()?;
+    if utf8 {
+        c.expect(b')', "expected ) after the UTF8 literal")?;
+    }
+    let (message, span) = if c.locate_only {
+        let start = c.offset_of(message);
+        (Vec::new(), Some((start, start + message.len())))
+    } else {
+        (message.to_vec(), None)
+    };
+    Ok(AppendMessage {
+        flags,
+        date,
+        message,
+        binary,
+        span,
+    })
 }

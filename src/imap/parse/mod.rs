@@ -48,7 +48,13 @@ pub fn parse_command_owned(mut raw: Vec<u8>) -> std::result::Result<(String, Com
     let mut cursor = Cursor::new(&raw);
     cursor.locate_only = true;
     let (tag, mut command) = parse(cursor)?;
-    if let Command::Append { messages, .. } = &mut command {
+    if let Command::Replace { message, .. } = &mut command {
+        if let Some((start, end)) = message.span.take() {
+            raw.truncate(end);
+            raw.drain(..start);
+            message.message = raw;
+        }
+    } else if let Command::Append { messages, .. } = &mut command {
         if let [only] = messages.as_mut_slice() {
             // The usual case: the buffer becomes the message, its bytes shifted down in place.
             if let Some((start, end)) = only.span.take() {
@@ -120,6 +126,8 @@ fn command(c: &mut Cursor) -> Result<Command> {
         b"STARTTLS" => bare(c, Command::StartTls),
         b"AUTHENTICATE" => authenticate(c),
         b"LOGIN" => login(c),
+        // RFC 8437 §3.
+        b"UNAUTHENTICATE" => bare(c, Command::Unauthenticate),
         // RFC 5161.
         b"ENABLE" => enable(c),
         // RFC 2971.
@@ -149,6 +157,8 @@ fn command(c: &mut Cursor) -> Result<Command> {
         b"COPY" => copy_or_move(c, false, false),
         b"MOVE" => copy_or_move(c, false, true),
         b"UID" => uid(c),
+        // RFC 8508.
+        b"REPLACE" => mailbox::replace(c, false),
         // RFC 5256.
         b"SORT" => sort::sort(c, false),
         b"THREAD" => sort::thread(c, false),
@@ -182,6 +192,7 @@ fn uid(c: &mut Cursor) -> Result<Command> {
         b"SEARCH" => search::search(c, true),
         b"COPY" => copy_or_move(c, true, false),
         b"MOVE" => copy_or_move(c, true, true),
+        b"REPLACE" => mailbox::replace(c, true),
         // RFC 5256 §3.
         b"SORT" => sort::sort(c, true),
         b"THREAD" => sort::thread(c, true),

@@ -1,5 +1,5 @@
-//! SEARCH (RFC 9051 §6.4.4) with ESEARCH return options (RFC 4731, RFC 5182 SAVE), CONDSTORE's
-//! MODSEQ key (RFC 7162 §3.1.5) and WITHIN's OLDER/YOUNGER (RFC 5032).
+//! SEARCH (RFC 9051 §6.4.4) with ESEARCH return options (RFC 4731, RFC 5182 SAVE, RFC 9394
+//! PARTIAL), CONDSTORE's MODSEQ key (RFC 7162 §3.1.5) and WITHIN's OLDER/YOUNGER (RFC 5032).
 
 use super::lexer::{Cursor, Result, Syntax};
 use crate::imap::types::{Command, SearchKey, SearchReturn};
@@ -18,6 +18,14 @@ pub(super) fn search(c: &mut Cursor, uid: bool) -> Result<Command> {
         c.word();
         c.sp()?;
         let options = c.list0(search_return)?;
+        let partials = options.iter().filter(|o| matches!(o, SearchReturn::Partial(_))).count();
+        if partials > 1 {
+            return Err(Syntax("PARTIAL given twice"));
+        }
+        // RFC 9394 §3: PARTIAL asks for a page of what ALL would give; both at once is an error.
+        if partials == 1 && options.contains(&SearchReturn::All) {
+            return Err(Syntax("PARTIAL and ALL cannot be combined"));
+        }
         // RFC 4731 §3.1: an empty list means ALL.
         returns = Some(if options.is_empty() {
             vec![SearchReturn::All]
@@ -66,7 +74,8 @@ pub(super) fn search_keys(c: &mut Cursor) -> Result<SearchKey> {
     })
 }
 
-/// search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT" (RFC 4731) / "SAVE" (RFC 5182).
+/// search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT" (RFC 4731) / "SAVE" (RFC 5182) /
+/// "PARTIAL" SP partial-range (RFC 9394 §5).
 fn search_return(c: &mut Cursor) -> Result<SearchReturn> {
     let name = c.word().to_ascii_uppercase();
     Ok(match name.as_slice() {
@@ -75,6 +84,10 @@ fn search_return(c: &mut Cursor) -> Result<SearchReturn> {
         b"ALL" => SearchReturn::All,
         b"COUNT" => SearchReturn::Count,
         b"SAVE" => SearchReturn::Save,
+        b"PARTIAL" => {
+            c.sp()?;
+            SearchReturn::Partial(c.partial_range()?)
+        }
         _ => return Err(Syntax("unknown SEARCH return option")),
     })
 }

@@ -1,6 +1,7 @@
 //! Table-driven tests of `parse_command`: one row per command form and per error, plus
 //! bounds on nesting and a no-panic sweep.
 
+mod extensions;
 mod invalid;
 mod valid;
 
@@ -12,6 +13,8 @@ use super::*;
 fn no_panic_on_prefixes_and_mutations() {
     let mut corpus: Vec<Vec<u8>> = valid::valid().into_iter().map(|(raw, _)| raw.to_vec()).collect();
     corpus.extend(invalid::INVALID.iter().map(|(raw, _, _)| raw.to_vec()));
+    corpus.extend(extensions::valid().into_iter().map(|(raw, _)| raw.to_vec()));
+    corpus.extend(extensions::INVALID.iter().map(|(raw, _, _)| raw.to_vec()));
     corpus.extend(super::differential::corpus());
     for raw in &corpus {
         for end in 0..=raw.len() {

@@ -27,6 +27,7 @@ fn fetch(set: SequenceSet, attrs: Vec<FetchAttr>) -> Command {
         attrs,
         changed_since: None,
         vanished: false,
+        partial: None,
     }
 }
 
@@ -455,6 +456,7 @@ pub(super) fn valid() -> Vec<(&'static [u8], Command)> {
                 attrs: vec![F::Preview { lazy: false }],
                 changed_since: Some(7),
                 vanished: false,
+                partial: None,
             },
         ),
         (
@@ -465,6 +467,7 @@ pub(super) fn valid() -> Vec<(&'static [u8], Command)> {
                 attrs: vec![F::Flags],
                 changed_since: Some(12345),
                 vanished: true,
+                partial: None,
             },
         ),
         // STORE.

@@ -1,0 +1,87 @@
+//! REPLACE and UID REPLACE (RFC 8508): a new version of a message (a draft saved again, say)
+//! stored and the old one expunged in one step, so no client ever sees both or neither.
+//!
+//! The new message goes through APPEND's path (parsed off the event loop, then one write);
+//! the write is `WriteOp::Replace`, which appends and expunges in one nested transaction.
+//! Responses are APPEND's and MOVE's together: APPENDUID in an untagged OK, then the expunge
+//! as EXPUNGE or VANISHED, and EXISTS when the target is the selected mailbox.
+
+use super::cmd_mailbox::Replacing;
+use super::session::{store_error, tagged, untagged, Action, Ctx, Session, State};
+use super::types::{AppendMessage, SeqBound};
+use crate::store::{StoreError, WriteOutcome};
+
+impl Session {
+    /// Starts a REPLACE: checks what it replaces and where the new message goes, then parses the
+    /// message as APPEND does.
+    pub(crate) fn replace(
+        &mut self,
+        tag: String,
+        uid: bool,
+        target: SeqBound,
+        (mailbox, message): (&str, AppendMessage),
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        let State::Selected(_, sel) = &self.state else {
+            unreachable!("the command table admits REPLACE in Selected only")
+        };
+        if sel.read_only {
+            // §3: the old message cannot be expunged from a mailbox opened with EXAMINE.
+            tagged(out, &tag, "NO", "[READ-ONLY] mailbox is read-only");
+            return Action::Continue;
+        }
+        let view = &sel.view;
+        let old = match (uid, target) {
+            (_, SeqBound::Star) => view.last(),
+            (true, SeqBound::Num(u)) => match view.seq_of(u) {
+                Some(_) => Some(u),
+                None => {
+                    tagged(out, &tag, "NO", "no message with that UID");
+                    return Action::Continue;
+                }
+            },
+            (false, SeqBound::Num(n)) => n.checked_sub(1).and_then(|i| view.iter().nth(i as usize)),
+        };
+        let Some(old) = old else {
+            // A message number past the end, or `*` in an empty mailbox (RFC 9051 §9).
+            tagged(out, &tag, "BAD", "invalid message sequence number");
+            return Action::Continue;
+        };
+        let replacing = Replacing {
+            mailbox: sel.mailbox,
+            uid: old,
+            command: if uid { "UID REPLACE" } else { "REPLACE" },
+        };
+        self.append(tag, mailbox, vec![message], Some(replacing), ctx.store, out)
+    }
+
+    /// The answer to the REPLACE write: `* OK [APPENDUID ...]`, the expunge (and EXISTS), OK.
+    pub(crate) fn finish_replace(
+        &mut self,
+        tag: &str,
+        command: &str,
+        result: Result<WriteOutcome, StoreError>,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        match result {
+            Ok(WriteOutcome::Appended { uid_validity, uids }) => {
+                let mut set = Vec::new();
+                super::search::sequence_set(&uids, &mut set);
+                let set = String::from_utf8_lossy(&set);
+                // RFC 8508 §3: APPENDUID goes untagged, before the expunge, as for MOVE.
+                untagged(out, &format!("OK [APPENDUID {uid_validity} {set}] replacement stored"));
+                self.sync(ctx, out, true);
+                tagged(out, tag, "OK", &format!("{command} completed"));
+            }
+            Ok(_) => tagged(out, tag, "NO", "[SERVERBUG] unexpected store answer"),
+            Err(e) => {
+                // The old message may be gone (another session expunged it): say so first.
+                self.sync(ctx, out, true);
+                store_error(out, tag, &e);
+            }
+        }
+        Action::Continue
+    }
+}

@@ -1,0 +1,250 @@
+//! The commands and forms of the newer extensions: UNAUTHENTICATE (RFC 8437), REPLACE
+//! (RFC 8508), PARTIAL (RFC 9394). One row per form and per error, as in `valid` and `invalid`.
+
+use super::super::*;
+use crate::imap::types::*;
+
+fn message(flags: &[&str], date: Option<i64>, message: &[u8], binary: bool) -> AppendMessage {
+    AppendMessage {
+        flags: flags.iter().map(|f| f.to_string()).collect(),
+        date,
+        message: message.to_vec(),
+        binary,
+        span: None,
+    }
+}
+
+fn replace(uid: bool, target: SeqBound, mailbox: &str, message: AppendMessage) -> Command {
+    Command::Replace {
+        uid,
+        target,
+        mailbox: mailbox.to_owned(),
+        message,
+    }
+}
+
+fn range(from_end: bool, first: u32, last: u32) -> PartialRange {
+    PartialRange { from_end, first, last }
+}
+
+fn search(uid: bool, returns: Vec<SearchReturn>, key: SearchKey) -> Command {
+    Command::Search {
+        uid,
+        charset: None,
+        returns: Some(returns),
+        key,
+    }
+}
+
+fn fetch(changed_since: Option<u64>, partial: PartialRange) -> Command {
+    Command::Fetch {
+        uid: true,
+        set: SequenceSet::Ranges(vec![(SeqBound::Num(1), SeqBound::Star)]),
+        attrs: vec![FetchAttr::Flags],
+        changed_since,
+        vanished: false,
+        partial: Some(partial),
+    }
+}
+
+pub(super) fn valid() -> Vec<(&'static [u8], Command)> {
+    use SearchReturn as R;
+    vec![
+        (b"a UNAUTHENTICATE", Command::Unauthenticate),
+        (b"a unauthenticate", Command::Unauthenticate),
+        // RFC 8508 §6: seq-number SP mailbox append-message.
+        (
+            b"a REPLACE 4 Drafts (\\Seen \\Draft) {5}\r\nhello",
+            replace(
+                false,
+                SeqBound::Num(4),
+                "Drafts",
+                message(&["\\Seen", "\\Draft"], None, b"hello", false),
+            ),
+        ),
+        (
+            b"a UID replace * inbox \"17-Jul-1996 02:44:25 -0700\" ~{3+}\r\na\0b",
+            replace(
+                true,
+                SeqBound::Star,
+                "INBOX",
+                message(&[], Some(837_596_665), b"a\0b", true),
+            ),
+        ),
+        (
+            b"a Replace 12 x () {0}\r\n",
+            replace(false, SeqBound::Num(12), "x", message(&[], None, b"", false)),
+        ),
+        // RFC 9394 §5: RETURN (PARTIAL range) and the PARTIAL FETCH modifier.
+        (
+            b"a UID SEARCH RETURN (PARTIAL 1:100) ALL",
+            search(true, vec![R::Partial(range(false, 1, 100))], SearchKey::All),
+        ),
+        (
+            b"a SEARCH RETURN (MIN partial -1:-100 COUNT) SEEN",
+            search(
+                false,
+                vec![R::Min, R::Partial(range(true, 1, 100)), R::Count],
+                SearchKey::Seen,
+            ),
+        ),
+        (
+            b"a SEARCH RETURN (PARTIAL 4:2 SAVE) ALL",
+            search(false, vec![R::Partial(range(false, 2, 4)), R::Save], SearchKey::All),
+        ),
+        (
+            b"a SEARCH RETURN (PARTIAL -30:-10) ALL",
+            search(false, vec![R::Partial(range(true, 10, 30))], SearchKey::All),
+        ),
+        (
+            b"a UID FETCH 1:* (FLAGS) (PARTIAL -1:-30)",
+            fetch(None, range(true, 1, 30)),
+        ),
+        (
+            b"a UID FETCH 1:* FLAGS (CHANGEDSINCE 5 PARTIAL 1:10)",
+            fetch(Some(5), range(false, 1, 10)),
+        ),
+    ]
+}
+
+/// Rows: command, expected tag, expected message.
+pub(super) const INVALID: &[(&[u8], Option<&str>, &str)] = &[
+    (
+        b"a UNAUTHENTICATE now",
+        Some("a"),
+        "unexpected characters at the end of the command",
+    ),
+    (
+        b"a REPLACE 0 INBOX {1}\r\nx",
+        Some("a"),
+        "expected a message number or UID",
+    ),
+    (b"a REPLACE 1:2 INBOX {1}\r\nx", Some("a"), "expected a space"),
+    (b"a REPLACE 1 INBOX", Some("a"), "missing argument"),
+    (b"a UID REPLACE 1 INBOX (\\Seen)", Some("a"), "missing argument"),
+    (b"a REPLACE 1 INBOX x", Some("a"), "expected the message as a literal"),
+    (
+        b"a REPLACE 1 INBOX {1}\r\nx {1}\r\ny",
+        Some("a"),
+        "unexpected characters at the end of the command",
+    ),
+    (
+        b"a REPLACE $ INBOX {1}\r\nx",
+        Some("a"),
+        "expected a message number or UID",
+    ),
+    (b"a SEARCH RETURN (PARTIAL 1) ALL", Some("a"), "invalid partial range"),
+    (b"a SEARCH RETURN (PARTIAL 1:*) ALL", Some("a"), "invalid partial range"),
+    (b"a SEARCH RETURN (PARTIAL *:1) ALL", Some("a"), "invalid partial range"),
+    (
+        b"a SEARCH RETURN (PARTIAL -1:5) ALL",
+        Some("a"),
+        "invalid partial range",
+    ),
+    (
+        b"a SEARCH RETURN (PARTIAL 1:-5) ALL",
+        Some("a"),
+        "invalid partial range",
+    ),
+    (b"a SEARCH RETURN (PARTIAL 0:5) ALL", Some("a"), "invalid partial range"),
+    (b"a SEARCH RETURN (PARTIAL) ALL", Some("a"), "expected a space"),
+    (
+        b"a SEARCH RETURN (PARTIAL 1:5 ALL) ALL",
+        Some("a"),
+        "PARTIAL and ALL cannot be combined",
+    ),
+    (
+        b"a SEARCH RETURN (PARTIAL 1:5 PARTIAL 1:2) ALL",
+        Some("a"),
+        "PARTIAL given twice",
+    ),
+    (
+        b"a UID FETCH 1:* FLAGS (PARTIAL 1:2 PARTIAL 1:2)",
+        Some("a"),
+        "PARTIAL given twice",
+    ),
+    (
+        b"a UID FETCH 1:* FLAGS (PARTIAL -2:-0)",
+        Some("a"),
+        "invalid partial range",
+    ),
+];
+
+#[test]
+fn extension_commands() {
+    for (raw, expected) in valid() {
+        let shown = String::from_utf8_lossy(raw);
+        assert_eq!(parse_command(raw).map(|(_, c)| c), Ok(expected.clone()), "{shown}");
+        let (_, owned) = parse_command_owned(raw.to_vec()).unwrap();
+        assert_eq!(owned, expected, "owned: {shown}");
+    }
+    for &(raw, tag, message) in INVALID {
+        let shown = String::from_utf8_lossy(raw);
+        let expected = ParseError {
+            tag: tag.map(str::to_owned),
+            message: message.to_owned(),
+        };
+        assert_eq!(parse_command(raw).map(|(_, c)| c), Err(expected), "{shown}");
+    }
+}
+
+/// RFC 9586 §3: which commands name messages by sequence number (refused under UIDONLY).
+#[test]
+fn sequence_numbers_under_uidonly() {
+    let rows: &[(&[u8], bool)] = &[
+        (b"a FETCH 1 FLAGS", true),
+        (b"a UID FETCH 1:* FLAGS", false),
+        (b"a STORE 1 +FLAGS (\\Seen)", true),
+        (b"a UID STORE 1 +FLAGS (\\Seen)", false),
+        (b"a COPY 1:2 Drafts", true),
+        (b"a UID MOVE 1:2 Drafts", false),
+        (b"a MOVE $ Drafts", true),
+        (b"a SEARCH ALL", true),
+        (b"a UID SEARCH ALL", false),
+        (b"a UID SEARCH UID 1:3", false),
+        (b"a UID SEARCH 1:3", true),
+        (b"a UID SEARCH NOT (SEEN OR FLAGGED 2)", true),
+        (b"a UID SEARCH $ SEEN", false),
+        (b"a UID FETCH $ FLAGS", false),
+        (b"a UID SORT (DATE) UTF-8 1", true),
+        (b"a SORT (DATE) UTF-8 ALL", true),
+        (b"a UID THREAD REFERENCES UTF-8 ALL", false),
+        (b"a REPLACE 1 INBOX {1}\r\nx", true),
+        (b"a UID REPLACE 1 INBOX {1}\r\nx", false),
+        (b"a SELECT INBOX (QRESYNC (1 2 1:5 (1,3 1,3)))", true),
+        (b"a SELECT INBOX (QRESYNC (1 2 1:5))", false),
+        (b"a EXPUNGE", false),
+        (b"a UID EXPUNGE 1:3", false),
+        (b"a NOOP", false),
+    ];
+    for &(raw, expected) in rows {
+        let (_, command) = parse_command(raw).unwrap();
+        assert_eq!(
+            command.uses_sequence_numbers(),
+            expected,
+            "{}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+}
+
+/// RFC 9394 §3: a range picks positions from the start or from the end, in ascending order.
+#[test]
+fn partial_ranges_select_pages() {
+    let results = [10, 20, 30, 40, 50];
+    let rows: &[(PartialRange, &[u32])] = &[
+        (range(false, 1, 1), &[10]),
+        (range(false, 2, 4), &[20, 30, 40]),
+        (range(false, 1, 6), &results),
+        (range(false, 6, 9), &[]),
+        (range(true, 1, 2), &[40, 50]),
+        (range(true, 1, 100), &results),
+        (range(true, 5, 5), &[10]),
+        (range(true, 6, 7), &[]),
+    ];
+    for (r, expected) in rows {
+        assert_eq!(r.select(&results), *expected, "{r}");
+    }
+    assert_eq!(range(true, 1, 100).to_string(), "-1:-100");
+    assert_eq!(range(false, 2, 4).to_string(), "2:4");
+}

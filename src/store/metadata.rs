@@ -1,0 +1,141 @@
+//! Annotations on a user's mailboxes and on the server as that user sees it (IMAP METADATA,
+//! RFC 5464): entries named `/private/...` or `/shared/...` holding octet strings. Clients keep
+//! push tokens, colours and settings here.
+//!
+//! Keys are (user, mailbox id or 0 for server entries, entry name in lower case), so one
+//! mailbox's entries, or the entries below one name, are a key range. Entry names compare
+//! case-insensitively (RFC 5464 §3.2); the stored name keeps the case it was first set in. A
+//! mailbox's entries go with it (DELETE), and follow it across RENAME (the id stays).
+
+use heed::RwTxn;
+
+use super::records::{keys, MailboxId, UserId};
+use super::{StoreError, Tables};
+
+/// The largest value one entry may hold (RFC 5464 §4.3 `[METADATA MAXSIZE n]`).
+pub const MAX_VALUE: usize = 64 * 1024;
+/// Entries one mailbox (or the server) may hold for one user (`[METADATA TOOMANY]`).
+pub const MAX_ENTRIES: usize = 256;
+
+/// Why a SETMETADATA was refused; nothing of it was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataRefusal {
+    #[error("a value is larger than {0} octets")]
+    MaxSize(usize),
+    #[error("too many entries")]
+    TooMany,
+}
+
+/// The key prefix of one mailbox's entries (mailbox 0: the server's).
+fn prefix(user: UserId, mailbox: MailboxId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(12 + 32);
+    k.extend_from_slice(&keys::user_id(user));
+    k.extend_from_slice(&mailbox.to_be_bytes());
+    k
+}
+
+fn key(user: UserId, mailbox: MailboxId, entry: &str) -> Vec<u8> {
+    let mut k = prefix(user, mailbox);
+    k.extend_from_slice(entry.to_ascii_lowercase().as_bytes());
+    k
+}
+
+/// A stored value: the entry's name as set, then its value.
+fn encode(entry: &str, value: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(2 + entry.len() + value.len());
+    v.extend_from_slice(&(entry.len() as u16).to_be_bytes());
+    v.extend_from_slice(entry.as_bytes());
+    v.extend_from_slice(value);
+    v
+}
+
+fn decode(v: &[u8]) -> Option<(String, Vec<u8>)> {
+    let n = u16::from_be_bytes(v.get(..2)?.try_into().ok()?) as usize;
+    let name = std::str::from_utf8(v.get(2..2 + n)?).ok()?.to_owned();
+    Some((name, v[2 + n..].to_vec()))
+}
+
+/// Every entry of one mailbox (0: the server), in name order, as (name, value).
+pub(crate) fn entries(
+    t: &Tables,
+    txn: &heed::RoTxn<'_, heed::WithoutTls>,
+    user: UserId,
+    mailbox: MailboxId,
+) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    let mut out = Vec::new();
+    for item in t.metadata.prefix_iter(txn, &prefix(user, mailbox))? {
+        let (_, v) = item?;
+        out.push(decode(v).ok_or(StoreError::Corrupt("metadata"))?);
+    }
+    Ok(out)
+}
+
+/// SETMETADATA: every entry set (`Some`) or removed (`None`), or none of them (RFC 5464
+/// §4.3).
+pub(crate) fn set(
+    t: &Tables,
+    txn: &mut RwTxn<'_>,
+    user: UserId,
+    mailbox: MailboxId,
+    changes: &[(String, Option<Vec<u8>>)],
+) -> Result<(), StoreError> {
+    if let Some(big) = changes.iter().filter_map(|(_, v)| v.as_ref()).map(Vec::len).max() {
+        if big > MAX_VALUE {
+            return Err(StoreError::Metadata(MetadataRefusal::MaxSize(MAX_VALUE)));
+        }
+    }
+    for (entry, value) in changes {
+        let k = key(user, mailbox, entry);
+        match value {
+            Some(v) => t.metadata.put(txn, &k, &encode(entry, v))?,
+            None => {
+                t.metadata.delete(txn, &k)?;
+            }
+        }
+    }
+    let count = t.metadata.prefix_iter(txn, &prefix(user, mailbox))?.count();
+    if count > MAX_ENTRIES {
+        // An error: the writer aborts this request's nested transaction, so nothing stays.
+        return Err(StoreError::Metadata(MetadataRefusal::TooMany));
+    }
+    Ok(())
+}
+
+/// Removes every entry of a mailbox (0: the server's) of `user`.
+pub(crate) fn remove_all(t: &Tables, txn: &mut RwTxn<'_>, user: UserId, mailbox: MailboxId) -> Result<(), StoreError> {
+    let keys: Vec<Vec<u8>> = t
+        .metadata
+        .prefix_iter(txn, &prefix(user, mailbox))?
+        .map(|r| r.map(|(k, _)| k.to_vec()))
+        .collect::<Result<_, _>>()?;
+    for k in keys {
+        t.metadata.delete(txn, &k)?;
+    }
+    Ok(())
+}
+
+/// Removes every entry of `user`, server and mailboxes.
+pub(crate) fn remove_user(t: &Tables, txn: &mut RwTxn<'_>, user: UserId) -> Result<(), StoreError> {
+    let keys: Vec<Vec<u8>> = t
+        .metadata
+        .prefix_iter(txn, &keys::user_id(user))?
+        .map(|r| r.map(|(k, _)| k.to_vec()))
+        .collect::<Result<_, _>>()?;
+    for k in keys {
+        t.metadata.delete(txn, &k)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_keep_the_name_as_set() {
+        let v = encode("/private/Comment", b"\0bin\xff");
+        assert_eq!(decode(&v), Some(("/private/Comment".into(), b"\0bin\xff".to_vec())));
+        assert_eq!(decode(b"\0"), None);
+        assert_eq!(key(1, 2, "/Private/X"), key(1, 2, "/private/x"));
+    }
+}
