@@ -66,7 +66,8 @@ fn commands_pipelined_after_done_are_executed() {
     let mut c = server.imap_login("bob");
     let tag = idle(&mut c);
     // DONE and the next commands in one write, as iOS sends them.
-    c.t.send_raw(b"DONE\r\np1 NOOP\r\np2 FETCH 1 (FLAGS)\r\np3 UID SEARCH ALL\r\n").unwrap();
+    c.t.send_raw(b"DONE\r\np1 NOOP\r\np2 FETCH 1 (FLAGS)\r\np3 UID SEARCH ALL\r\n")
+        .unwrap();
     assert!(c.finish(&tag).unwrap().ok());
     assert!(c.finish("p1").unwrap().ok());
     assert!(has(&c.finish("p2").unwrap(), "FLAGS"));
@@ -95,7 +96,55 @@ fn uid_copy_and_move_reach_messages_not_yet_announced() {
     assert!(r.ok(), "{r:?}");
     let mut check = server.imap_login("bob");
     for (mailbox, count) in [("Trash", 1), ("Archive", 1), ("INBOX", 2)] {
-        let r = check.cmd(&format!("STATUS {mailbox} (MESSAGES)")).unwrap().expect_ok().unwrap();
+        let r = check
+            .cmd(&format!("STATUS {mailbox} (MESSAGES)"))
+            .unwrap()
+            .expect_ok()
+            .unwrap();
         assert!(has(&r, &format!("MESSAGES {count})")), "{mailbox}: {:?}", r.lines());
     }
+}
+
+#[test]
+fn extensions_switched_off_for_one_account_are_hidden_and_refused() {
+    let server = server_with_user_limit(16);
+    server.add_user("alice");
+    server.set_user("bob", &["--imap-disable", "uidonly,MOVE,sort"]);
+    let shown = server.cli(&["user", "show", "bob"], b"");
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("imap disabled: UIDONLY,MOVE,SORT"),
+        "{shown:?}"
+    );
+    let refused = server.cli(&["user", "set", "bob", "--imap-disable", "IMAP4rev1"], b"");
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let mut bob = server.imap_login("bob");
+    let caps = bob.cmd("CAPABILITY").unwrap().expect_ok().unwrap();
+    let line = caps.lines()[0].clone();
+    for gone in [" UIDONLY", " MOVE", " SORT", "SORT=DISPLAY"] {
+        assert!(!line.contains(gone), "{gone} still offered: {line}");
+    }
+    assert!(line.contains(" IDLE") && line.contains("THREAD=REFERENCES"), "{line}");
+    // The client's ENABLE UIDONLY is a no-op, so its sequence numbers keep working.
+    let r = bob.cmd("ENABLE UIDONLY").unwrap().expect_ok().unwrap();
+    assert!(!has(&r, "UIDONLY"), "{:?}", r.lines());
+    bob.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    assert!(has(&bob.cmd("FETCH 1 (FLAGS)").unwrap().expect_ok().unwrap(), "FLAGS"));
+    assert_eq!(bob.cmd("MOVE 1 Trash").unwrap().status, "BAD");
+    assert_eq!(bob.cmd("SORT (DATE) UTF-8 ALL").unwrap().status, "BAD");
+    assert!(bob.cmd("COPY 1 Trash").unwrap().ok());
+
+    // Another account keeps everything.
+    let mut alice = server.imap_login("alice");
+    let caps = alice.cmd("CAPABILITY").unwrap().expect_ok().unwrap();
+    assert!(has(&caps, " UIDONLY") && has(&caps, " MOVE"));
+    let r = alice.cmd("ENABLE UIDONLY").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "ENABLED UIDONLY"), "{:?}", r.lines());
+
+    // An empty list gives bob everything back.
+    server.set_user("bob", &["--imap-disable", ""]);
+    let mut bob = server.imap_login("bob");
+    assert!(has(&bob.cmd("CAPABILITY").unwrap(), " MOVE"));
 }

@@ -47,6 +47,8 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "IDLE", states: States::Authenticated, rfc: "RFC 2177, RFC 9051 §6.3.13" },
     Spec { name: "GETQUOTA", states: States::Authenticated, rfc: "RFC 9208 §4.2" },
     Spec { name: "GETQUOTAROOT", states: States::Authenticated, rfc: "RFC 9208 §4.3" },
+    Spec { name: "GETMETADATA", states: States::Authenticated, rfc: "RFC 5464 §4.2" },
+    Spec { name: "SETMETADATA", states: States::Authenticated, rfc: "RFC 5464 §4.3" },
     Spec { name: "COMPRESS", states: States::Authenticated, rfc: "RFC 4978 §3" },
     Spec { name: "CHECK", states: States::Selected, rfc: "RFC 3501 §6.4.1" },
     Spec { name: "CLOSE", states: States::Selected, rfc: "RFC 9051 §6.4.1" },
@@ -102,6 +104,9 @@ const AUTHENTICATED: &[&str] = &[
     // available after login.
     "UNAUTHENTICATE",
     "REPLACE",
+    // RFC 5464: mailbox annotations and, under the name "", the server's.
+    "METADATA",
+    "METADATA-SERVER",
     "UIDONLY",
     "PARTIAL",
 ];

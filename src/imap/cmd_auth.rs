@@ -75,7 +75,8 @@ impl Session {
             return;
         };
         let mut line = String::from("ENABLED");
-        for cap in caps {
+        // An extension switched off for this account is as unknown as any other (`switches`).
+        for cap in caps.iter().filter(|c| !super::switches::hidden(c, &user.disabled)) {
             if cap.eq_ignore_ascii_case("CONDSTORE") && !user.enabled.condstore {
                 user.enabled.condstore = true;
                 line.push_str(" CONDSTORE");

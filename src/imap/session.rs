@@ -22,6 +22,7 @@ use crate::auth::sasl::{self, SaslExchange, SaslStep};
 use crate::auth::scram::ScramCredentials;
 use crate::config::LoginType;
 use crate::mime::Structure;
+use crate::store::metadata::MetadataRefusal;
 use crate::store::recent::RecentClaims;
 use crate::store::records::{MailboxId, Uid, UserId};
 use crate::store::Mailbox;
@@ -103,6 +104,8 @@ pub(crate) struct User {
     /// For looking the account up again (its quota may change while logged in).
     pub name: String,
     pub enabled: Enabled,
+    /// Extensions this account may not use (`switches`).
+    pub disabled: Vec<String>,
 }
 
 pub(crate) struct Selected {
@@ -239,6 +242,9 @@ pub(crate) fn store_error(out: &mut Vec<u8>, tag: &str, e: &StoreError) {
         StoreError::MailboxExists => "[ALREADYEXISTS] mailbox already exists".to_string(),
         StoreError::MailboxRefused(why) => format!("[CANNOT] {why}"),
         StoreError::OverQuota => "[OVERQUOTA] quota exceeded".to_string(),
+        // RFC 5464 §4.3.
+        StoreError::Metadata(MetadataRefusal::MaxSize(n)) => format!("[METADATA MAXSIZE {n}] value too large"),
+        StoreError::Metadata(MetadataRefusal::TooMany) => "[METADATA TOOMANY] too many entries".to_string(),
         StoreError::NoSuchUser(_) => "[NONEXISTENT] no such user".to_string(),
         other => {
             tracing::error!("store: {other}");
@@ -356,13 +362,22 @@ impl Session {
 
     pub(crate) fn capability_string(&self) -> String {
         let lt = self.settings.login_type;
-        capability::capabilities(
+        let all = capability::capabilities(
             self.is_authenticated(),
             self.tls,
             self.settings.starttls,
             (lt.allows_sasl(self.tls), lt.allows_plain_command(self.tls)),
             self.settings.append_limit,
-        )
+        );
+        super::switches::filter(&all, self.disabled())
+    }
+
+    /// The extensions the logged-in account may not use.
+    pub(crate) fn disabled(&self) -> &[String] {
+        match &self.state {
+            State::Authenticated(u) | State::Selected(u, _) => &u.disabled,
+            _ => &[],
+        }
     }
 
     /// Feeds client bytes; returns how many were used and what to do next. Call again with
@@ -455,6 +470,11 @@ impl Session {
             tagged(out, &tag, "BAD", &format!("{name}: {why}"));
             return Action::Continue;
         }
+        if let Some(cap) = super::switches::refused(&command, self.disabled()) {
+            // As if it had never been offered: this account has it switched off.
+            tagged(out, &tag, "BAD", &format!("{cap} is not available to this account"));
+            return Action::Continue;
+        }
         if self.enabled().uid_only && command.uses_sequence_numbers() {
             // RFC 9586 §3.
             tagged(
@@ -501,6 +521,16 @@ impl Session {
             | Command::Namespace
             | Command::Status { .. }
             | Command::Append { .. } => self.mailbox_command(tag, command, ctx, out),
+            Command::GetMetadata {
+                mailbox,
+                entries,
+                max_size,
+                depth,
+            } => {
+                self.get_metadata(&tag, (&mailbox, &entries), (max_size, depth), ctx, out);
+                Action::Continue
+            }
+            Command::SetMetadata { mailbox, entries } => self.set_metadata(tag, &mailbox, entries, ctx, out),
             Command::Compress { mechanism } => {
                 if self.compressed {
                     tagged(out, &tag, "NO", "[COMPRESSIONACTIVE] already compressing");
@@ -656,17 +686,23 @@ impl Session {
     }
 
     /// The answer to `Action::Login`.
-    pub fn login_result(&mut self, result: Result<(UserId, String), LoginFailure>, out: &mut Vec<u8>) -> Action {
+    /// On success: the account's id, name and the IMAP extensions it may not use.
+    pub fn login_result(
+        &mut self,
+        result: Result<(UserId, String, Vec<String>), LoginFailure>,
+        out: &mut Vec<u8>,
+    ) -> Action {
         let tag = match std::mem::replace(&mut self.pending, Pending::None) {
             Pending::Login { tag } => tag,
             _ => return Action::Close,
         };
         match result {
-            Ok((id, name)) => {
+            Ok((id, name, disabled)) => {
                 self.state = State::Authenticated(User {
                     id,
                     name,
                     enabled: Enabled::default(),
+                    disabled,
                 });
                 // LITERAL+ from here on (RFC 7888 §4): literals are bounded by APPENDLIMIT.
                 self.reader.set_max_nonsync(None);

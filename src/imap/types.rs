@@ -436,6 +436,26 @@ pub enum Command {
     Compress {
         mechanism: String,
     },
+    /// RFC 5464 §4.2; mailbox "" is the server.
+    GetMetadata {
+        mailbox: String,
+        entries: Vec<String>,
+        max_size: Option<u32>,
+        depth: MetadataDepth,
+    },
+    /// RFC 5464 §4.3: a value of `None` (NIL) removes the entry.
+    SetMetadata {
+        mailbox: String,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    },
+}
+
+/// GETMETADATA's DEPTH option (RFC 5464 §4.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataDepth {
+    Zero,
+    One,
+    Infinity,
 }
 
 impl Command {
@@ -479,6 +499,8 @@ impl Command {
             Command::GetQuota { .. } => "GETQUOTA",
             Command::GetQuotaRoot { .. } => "GETQUOTAROOT",
             Command::Compress { .. } => "COMPRESS",
+            Command::GetMetadata { .. } => "GETMETADATA",
+            Command::SetMetadata { .. } => "SETMETADATA",
         }
     }
 

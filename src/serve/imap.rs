@@ -182,7 +182,8 @@ async fn run(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, shutdow
             waited?;
             if slot.evicted() {
                 // Taken over just as the client ended IDLE: its place is gone all the same.
-                d.out.extend_from_slice(b"* BYE [LIMIT] a newer session of this user took this one's place\r\n");
+                d.out
+                    .extend_from_slice(b"* BYE [LIMIT] a newer session of this user took this one's place\r\n");
                 return Ok(());
             }
         } else {
@@ -211,7 +212,7 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
                 d.flush().await?;
                 let result = login::login(d.shared, d.conn.peer, &credentials, Protocol::Imap, slot, d.id)
                     .await
-                    .map(|u| (u.id, u.name))
+                    .map(|u| (u.id, u.name, u.imap_disabled))
                     .map_err(|f| match f {
                         Failure::BadCredentials => LoginFailure::BadCredentials,
                         Failure::Refused(why) | Failure::Limit(why) => LoginFailure::Refused(why),

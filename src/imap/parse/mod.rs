@@ -11,6 +11,7 @@
 mod fetch;
 mod lexer;
 mod mailbox;
+mod metadata;
 mod search;
 mod sort;
 
@@ -170,6 +171,9 @@ fn command(c: &mut Cursor) -> Result<Command> {
             Ok(Command::GetQuota { root })
         }
         b"GETQUOTAROOT" => one_mailbox(c).map(|mailbox| Command::GetQuotaRoot { mailbox }),
+        // RFC 5464.
+        b"GETMETADATA" => metadata::getmetadata(c),
+        b"SETMETADATA" => metadata::setmetadata(c),
         // RFC 4978.
         b"COMPRESS" => {
             c.sp()?;

@@ -1,0 +1,168 @@
+//! GETMETADATA and SETMETADATA (RFC 5464 METADATA, with METADATA-SERVER): annotations on the
+//! user's mailboxes and, under the mailbox name "", on the server. Clients keep push tokens,
+//! colours and settings here. `/private/...` and `/shared/...` entries are both kept per user
+//! (ringmail has no shared mailboxes), so they differ only in name.
+
+use super::cmd_message::WritePending;
+use super::format;
+use super::session::{store_error, tagged, Action, Ctx, Pending, Session};
+use super::types::MetadataDepth;
+use crate::store::records::MailboxId;
+use crate::store::WriteOp;
+
+/// Whether `name` is one of `requested` or below it within `depth` (RFC 5464 §4.2.2).
+fn wanted(name: &str, requested: &str, depth: MetadataDepth) -> bool {
+    let (name, requested) = (name.to_ascii_lowercase(), requested.to_ascii_lowercase());
+    if name == requested {
+        return true;
+    }
+    let Some(rest) = name.strip_prefix(&requested).and_then(|r| r.strip_prefix('/')) else {
+        return false;
+    };
+    match depth {
+        MetadataDepth::Zero => false,
+        MetadataDepth::One => !rest.contains('/'),
+        MetadataDepth::Infinity => true,
+    }
+}
+
+/// `/private` or `/shared` themselves: roots of the entry trees, never entries.
+fn is_root(entry: &str) -> bool {
+    entry.eq_ignore_ascii_case("/private") || entry.eq_ignore_ascii_case("/shared")
+}
+
+impl Session {
+    /// The mailbox a METADATA command names: "" is the server (id 0); `None` once answered.
+    fn metadata_target(&self, tag: &str, name: &str, ctx: &Ctx<'_>, out: &mut Vec<u8>) -> Option<MailboxId> {
+        if name.is_empty() {
+            return Some(0);
+        }
+        let decoded = self.mailbox_name(tag, name, out)?;
+        match ctx.store.mailbox(self.user_id(), &decoded) {
+            Ok(Some(m)) => Some(m.id),
+            Ok(None) => {
+                tagged(out, tag, "NO", "[NONEXISTENT] no such mailbox");
+                None
+            }
+            Err(e) => {
+                store_error(out, tag, &e);
+                None
+            }
+        }
+    }
+
+    /// GETMETADATA (RFC 5464 §4.2): the entries asked for that exist, and those below them
+    /// within DEPTH; an entry asked for by name that does not exist comes back NIL. Values
+    /// over MAXSIZE are left out and the largest of them is named in `[METADATA LONGENTRIES]`.
+    pub(super) fn get_metadata(
+        &self,
+        tag: &str,
+        (mailbox, entries): (&str, &[String]),
+        (max_size, depth): (Option<u32>, MetadataDepth),
+        ctx: &Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) {
+        let Some(id) = self.metadata_target(tag, mailbox, ctx, out) else {
+            return;
+        };
+        let stored = match ctx.store.metadata(self.user_id(), id) {
+            Ok(s) => s,
+            Err(e) => return store_error(out, tag, &e),
+        };
+        let mut items = Vec::new();
+        let mut longest = 0usize;
+        for requested in entries {
+            let mut found = false;
+            for (name, value) in stored.iter().filter(|(n, _)| wanted(n, requested, depth)) {
+                found |= name.eq_ignore_ascii_case(requested);
+                if max_size.is_some_and(|m| value.len() > m as usize) {
+                    longest = longest.max(value.len());
+                    continue;
+                }
+                if !items
+                    .iter()
+                    .any(|(n, _): &(&str, Option<&[u8]>)| n.eq_ignore_ascii_case(name))
+                {
+                    items.push((name.as_str(), Some(value.as_slice())));
+                }
+            }
+            let skipped_long = max_size.is_some() && stored.iter().any(|(n, _)| n.eq_ignore_ascii_case(requested));
+            if !found && !skipped_long && !is_root(requested) {
+                items.push((requested.as_str(), None));
+            }
+        }
+        if !items.is_empty() {
+            let mut line = b"* METADATA ".to_vec();
+            super::cmd_mailbox::quote(&self.encode_name(mailbox), &mut line);
+            line.extend_from_slice(b" (");
+            for (i, (name, value)) in items.iter().enumerate() {
+                if i > 0 {
+                    line.push(b' ');
+                }
+                format::astring(&mut line, name.as_bytes());
+                line.push(b' ');
+                match value {
+                    None => line.extend_from_slice(b"NIL"),
+                    Some(v) if v.contains(&0) => {
+                        format::literal_prefix(&mut line, v.len(), true);
+                        line.extend_from_slice(v);
+                    }
+                    Some(v) => format::string(&mut line, v, false),
+                }
+            }
+            line.extend_from_slice(b")\r\n");
+            out.extend_from_slice(&line);
+        }
+        if longest > 0 {
+            tagged(
+                out,
+                tag,
+                "OK",
+                &format!("[METADATA LONGENTRIES {longest}] GETMETADATA completed"),
+            );
+        } else {
+            tagged(out, tag, "OK", "GETMETADATA completed");
+        }
+    }
+
+    /// SETMETADATA (RFC 5464 §4.3): all the entries or none; NIL removes one.
+    pub(super) fn set_metadata(
+        &mut self,
+        tag: String,
+        mailbox: &str,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+        ctx: &Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        let Some(id) = self.metadata_target(&tag, mailbox, ctx, out) else {
+            return Action::Continue;
+        };
+        let user = self.user_id();
+        self.pending = Pending::Write(WritePending::Simple {
+            tag,
+            command: "SETMETADATA",
+        });
+        Action::Write(WriteOp::SetMetadata {
+            user,
+            mailbox: id,
+            entries,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_reaches_children_and_descendants() {
+        use MetadataDepth::{Infinity, One, Zero};
+        assert!(wanted("/private/comment", "/PRIVATE/Comment", Zero));
+        assert!(!wanted("/private/a/b", "/private/a", Zero));
+        assert!(wanted("/private/a/b", "/private/a", One));
+        assert!(!wanted("/private/a/b/c", "/private/a", One));
+        assert!(wanted("/private/a/b/c", "/private/a", Infinity));
+        assert!(!wanted("/private/ab", "/private/a", Infinity));
+        assert!(wanted("/shared/x", "/shared", One));
+    }
+}

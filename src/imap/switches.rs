@@ -1,0 +1,149 @@
+//! Per-user IMAP extension switches (`ringmail user set NAME --imap-disable CAP[,CAP]`): a
+//! client that misuses an extension (a cloud client that ENABLEs UIDONLY and then sends
+//! sequence numbers) is made workable for that one account, without a server-wide change.
+//!
+//! A disabled extension is left out of CAPABILITY (`name` itself and every `name=...`), is not
+//! turned on by ENABLE, and its commands and the FETCH/STORE/SELECT/APPEND modifiers it adds
+//! are refused with `BAD` as if the server had never offered it. Search keys and return
+//! options of a hidden extension (ESEARCH, SEARCHRES, WITHIN, SAVEDATE, OBJECTID, PARTIAL)
+//! are still understood: a client that was not told of them has no reason to send them.
+
+use super::types::{Command, FetchAttr, ThreadAlgorithm};
+
+/// Whether `capability` (as CAPABILITY lists it) is one of `disabled` or a value of one
+/// (`SORT=DISPLAY` under `SORT`, `APPENDLIMIT=n` under `APPENDLIMIT`).
+pub fn hidden(capability: &str, disabled: &[String]) -> bool {
+    disabled.iter().any(|d| {
+        capability.eq_ignore_ascii_case(d)
+            || capability
+                .split_once('=')
+                .is_some_and(|(name, _)| name.eq_ignore_ascii_case(d))
+    })
+}
+
+/// The CAPABILITY list without what `disabled` hides.
+pub fn filter(capabilities: &str, disabled: &[String]) -> String {
+    if disabled.is_empty() {
+        return capabilities.to_owned();
+    }
+    capabilities
+        .split(' ')
+        .filter(|c| !hidden(c, disabled))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The extension `command` needs, when it is one the user has disabled.
+pub fn refused(command: &Command, disabled: &[String]) -> Option<String> {
+    if disabled.is_empty() {
+        return None;
+    }
+    let off = |cap: &str| hidden(cap, disabled);
+    let first = |caps: &[&str]| caps.iter().find(|c| off(c)).map(|c| (*c).to_owned());
+    match command {
+        Command::Idle => first(&["IDLE"]),
+        Command::Namespace => first(&["NAMESPACE"]),
+        Command::Unselect => first(&["UNSELECT"]),
+        Command::Id(_) => first(&["ID"]),
+        Command::Enable(_) => first(&["ENABLE"]),
+        Command::Unauthenticate => first(&["UNAUTHENTICATE"]),
+        Command::Compress { .. } => first(&["COMPRESS=DEFLATE"]),
+        Command::GetQuota { .. } | Command::GetQuotaRoot { .. } => first(&["QUOTA"]),
+        Command::UidExpunge(_) => first(&["UIDPLUS"]),
+        Command::Move { .. } => first(&["MOVE"]),
+        Command::Replace { .. } => first(&["REPLACE"]),
+        Command::Sort { .. } => first(&["SORT"]),
+        Command::Thread { algorithm, .. } => {
+            let cap = match algorithm {
+                ThreadAlgorithm::OrderedSubject => "THREAD=ORDEREDSUBJECT",
+                ThreadAlgorithm::References => "THREAD=REFERENCES",
+            };
+            off(cap).then(|| cap.to_owned())
+        }
+        Command::GetMetadata { mailbox, .. } | Command::SetMetadata { mailbox, .. } => {
+            // Server entries are METADATA-SERVER's; mailbox entries need METADATA.
+            let server = mailbox.is_empty() && !off("METADATA-SERVER");
+            (off("METADATA") && !server).then(|| "METADATA".to_owned())
+        }
+        Command::Select { params, .. } | Command::Examine { params, .. } => {
+            (params.condstore || params.qresync.is_some()).then(|| first(&["CONDSTORE", "QRESYNC"]))?
+        }
+        Command::Store { unchanged_since, .. } => unchanged_since.and_then(|_| first(&["CONDSTORE"])),
+        Command::Fetch {
+            attrs, changed_since, ..
+        } => {
+            let condstore = changed_since.is_some() || attrs.contains(&FetchAttr::ModSeq);
+            let binary = attrs
+                .iter()
+                .any(|a| matches!(a, FetchAttr::Binary { .. } | FetchAttr::BinarySize { .. }));
+            let preview = attrs.iter().any(|a| matches!(a, FetchAttr::Preview { .. }));
+            let save_date = attrs.contains(&FetchAttr::SaveDate);
+            let object_id = attrs.contains(&FetchAttr::EmailId) || attrs.contains(&FetchAttr::ThreadId);
+            [
+                (condstore, "CONDSTORE"),
+                (binary, "BINARY"),
+                (preview, "PREVIEW"),
+                (save_date, "SAVEDATE"),
+                (object_id, "OBJECTID"),
+            ]
+            .into_iter()
+            .find(|(used, cap)| *used && off(cap))
+            .map(|(_, cap)| cap.to_owned())
+        }
+        Command::Append { messages, .. } => {
+            let binary = messages.iter().any(|m| m.binary) && off("BINARY");
+            let multi = messages.len() > 1 && off("MULTIAPPEND");
+            binary
+                .then(|| "BINARY".to_owned())
+                .or_else(|| multi.then(|| "MULTIAPPEND".to_owned()))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imap::parse::parse_command;
+
+    fn off(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn capabilities_and_their_values_are_hidden() {
+        let caps = "IMAP4rev1 IDLE SORT SORT=DISPLAY THREAD=REFERENCES APPENDLIMIT=10 UIDONLY";
+        assert_eq!(
+            filter(caps, &off(&["SORT", "UIDONLY", "APPENDLIMIT"])),
+            "IMAP4rev1 IDLE THREAD=REFERENCES"
+        );
+        assert_eq!(filter(caps, &[]), caps);
+    }
+
+    #[test]
+    fn commands_of_disabled_extensions_are_refused() {
+        let cases: &[(&str, &[&str], Option<&str>)] = &[
+            ("a IDLE", &["IDLE"], Some("IDLE")),
+            ("a IDLE", &["MOVE"], None),
+            ("a MOVE 1 Trash", &["MOVE"], Some("MOVE")),
+            ("a FETCH 1 (MODSEQ)", &["CONDSTORE"], Some("CONDSTORE")),
+            ("a FETCH 1 (FLAGS) (CHANGEDSINCE 4)", &["CONDSTORE"], Some("CONDSTORE")),
+            ("a FETCH 1 (FLAGS)", &["CONDSTORE"], None),
+            ("a FETCH 1 BINARY[1]", &["BINARY"], Some("BINARY")),
+            ("a SELECT INBOX (CONDSTORE)", &["CONDSTORE"], Some("CONDSTORE")),
+            (
+                "a THREAD REFERENCES UTF-8 ALL",
+                &["THREAD=REFERENCES"],
+                Some("THREAD=REFERENCES"),
+            ),
+            ("a THREAD ORDEREDSUBJECT UTF-8 ALL", &["THREAD=REFERENCES"], None),
+            ("a GETMETADATA \"\" /private/x", &["METADATA"], None),
+            ("a GETMETADATA INBOX /private/x", &["METADATA"], Some("METADATA")),
+            ("a UID EXPUNGE 1", &["UIDPLUS"], Some("UIDPLUS")),
+        ];
+        for (line, disabled, want) in cases {
+            let (_, command) = parse_command(line.as_bytes()).unwrap();
+            assert_eq!(refused(&command, &off(disabled)).as_deref(), *want, "{line}");
+        }
+    }
+}
