@@ -13,7 +13,10 @@
 //! - `fanout` delivers over LMTP at a set rate to users in IDLE and times delivery→EXISTS;
 //! - `login` measures connect + TLS + LOGIN rate and latency;
 //! - `mixed` runs an imaptest-like random mix of IMAP commands, checking UIDs, flags and
-//!   EXISTS against a model of each mailbox, and reports ops/s and per-command latency;
+//!   EXISTS against a model of each mailbox, and reports ops/s and per-command latency; with
+//!   `--shared N` many clients share N users' mailboxes instead, each checking every response
+//!   against what its session was told (keywords announced, `\Recent` in one session,
+//!   EXISTS/EXPUNGE/VANISHED, MODSEQ, UIDNEXT) and counting violations by kind;
 //! - `report` pairs the JSON summaries of two or more servers' runs and writes REPORT.md
 //!   with a table and a chart per scenario.
 //!
@@ -70,7 +73,8 @@ enum Command {
     #[command(hide = true)]
     SessionWorker(scenario::fleet::WorkerArgs),
     /// A random mix of IMAP commands (imaptest-like), checked for consistent UIDs, flags and
-    /// EXISTS counts: ops/s and latency per command.
+    /// EXISTS counts: ops/s and latency per command. With --shared, many clients on the same
+    /// mailboxes, each checking what its session is told.
     Mixed(scenario::mixed::MixedArgs),
     /// Compare servers: pair the scenarios' JSON summaries by scenario between labels and
     /// write a Markdown report with tables, ratios and SVG charts.

@@ -52,6 +52,11 @@ impl Flags {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The keywords (RFC 9051 §2.3.2: the flags without a leading backslash), lowercased.
+    pub fn keywords(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str).filter(|name| !name.starts_with('\\'))
+    }
 }
 
 impl fmt::Display for Flags {

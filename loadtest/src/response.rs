@@ -1,7 +1,9 @@
-//! Parsing the IMAP responses the `mixed` scenario checks against its mailbox model
-//! (RFC 9051 §7, RFC 3501 §7): `* n EXISTS`, `* n EXPUNGE`, `* n FETCH (...)` with UID,
-//! FLAGS and ENVELOPE in any order, `* SEARCH`, `* CAPABILITY`, and the response codes
-//! UIDVALIDITY, UIDNEXT, APPENDUID (RFC 4315 §3) and CAPABILITY.
+//! Parsing the IMAP responses the `mixed` scenario checks against its mailbox model and its
+//! session views (RFC 9051 §7, RFC 3501 §7): `* n EXISTS`, `* n EXPUNGE`, `* n RECENT`,
+//! `* FLAGS (...)`, `* VANISHED` (RFC 7162 §3.2.10), `* STATUS`, `* n FETCH (...)` with UID,
+//! FLAGS, MODSEQ (RFC 7162 §3.1.4) and ENVELOPE in any order, `* SEARCH`, `* CAPABILITY`, and
+//! the response codes UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, APPENDUID and COPYUID (RFC 4315 §3)
+//! and CAPABILITY.
 //!
 //! Input is one response as `client::imap::Imap` returns it: no final CRLF, each literal's
 //! bytes inlined after its `{n}\r\n`. Responses the model has no use for parse as `Other`
@@ -17,6 +19,20 @@ use crate::model::Flags;
 pub enum Untagged {
     Exists(u32),
     Expunge(u32),
+    /// `* n RECENT` (RFC 3501 §7.3.2).
+    Recent(u32),
+    /// `* FLAGS (...)`: the flags and keywords defined in the mailbox, as sent.
+    Flags(Vec<String>),
+    /// `* VANISHED [(EARLIER)] uid-set` (RFC 7162 §3.2.10): the UIDs, ascending.
+    Vanished {
+        earlier: bool,
+        uids: Vec<u32>,
+    },
+    /// `* STATUS mailbox (...)`.
+    Status {
+        mailbox: String,
+        status: Status,
+    },
     Fetch(Fetch),
     /// The UIDs or sequence numbers of `* SEARCH`, in the order sent.
     Search(Vec<u32>),
@@ -26,8 +42,18 @@ pub enum Untagged {
         code: Option<Code>,
     },
     Capability(Vec<String>),
-    /// Anything else (FLAGS, RECENT, LIST, ...).
+    /// Anything else (LIST, ENABLED, ...).
     Other,
+}
+
+/// The STATUS items the session views check (RFC 9051 §7.3.4, RFC 7162 §3.1.3); others are
+/// skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Status {
+    pub messages: Option<u32>,
+    pub uid_next: Option<u32>,
+    pub uid_validity: Option<u32>,
+    pub highest_modseq: Option<u64>,
 }
 
 /// The items of one `* n FETCH` the model checks; other items are skipped.
@@ -36,6 +62,10 @@ pub struct Fetch {
     pub seq: u32,
     pub uid: Option<u32>,
     pub flags: Option<Flags>,
+    /// Whether FLAGS held `\Recent`, which `Flags` leaves out.
+    pub recent: bool,
+    /// `MODSEQ (n)` (RFC 7162 §3.1.4.1).
+    pub modseq: Option<u64>,
     pub envelope: Option<Envelope>,
 }
 
@@ -51,8 +81,16 @@ pub struct Envelope {
 pub enum Code {
     UidValidity(u32),
     UidNext(u32),
+    /// RFC 7162 §3.1.2.1.
+    HighestModSeq(u64),
     /// RFC 4315 §3: the UIDVALIDITY of the target and the new messages' UIDs.
     AppendUid {
+        uid_validity: u32,
+        uids: Vec<u32>,
+    },
+    /// RFC 4315 §3 (and RFC 6851 §4.3 for MOVE): the UIDVALIDITY of the target and the
+    /// new messages' UIDs there, ascending.
+    CopyUid {
         uid_validity: u32,
         uids: Vec<u32>,
     },
@@ -97,6 +135,9 @@ pub fn parse_untagged(line: &[u8]) -> Result<Untagged, ParseError> {
         if word.eq_ignore_ascii_case(b"EXPUNGE") {
             return Ok(Untagged::Expunge(n));
         }
+        if word.eq_ignore_ascii_case(b"RECENT") {
+            return Ok(Untagged::Recent(n));
+        }
         if word.eq_ignore_ascii_case(b"FETCH") {
             r.expect(b' ', "space after FETCH")?;
             return r.fetch(n).map(Untagged::Fetch);
@@ -109,6 +150,21 @@ pub fn parse_untagged(line: &[u8]) -> Result<Untagged, ParseError> {
     }
     if word.eq_ignore_ascii_case(b"CAPABILITY") {
         return Ok(Untagged::Capability(words(r.rest())));
+    }
+    if word.eq_ignore_ascii_case(b"FLAGS") {
+        r.expect(b' ', "space after FLAGS")?;
+        return r.flag_names().map(Untagged::Flags);
+    }
+    if word.eq_ignore_ascii_case(b"VANISHED") {
+        r.expect(b' ', "space after VANISHED")?;
+        let earlier = r.rest().len() >= 10 && r.rest()[..10].eq_ignore_ascii_case(b"(EARLIER) ");
+        let set = if earlier { &r.rest()[10..] } else { r.rest() };
+        let uids = uid_set(set).ok_or_else(|| ParseError::new("VANISHED uid-set", line))?;
+        return Ok(Untagged::Vanished { earlier, uids });
+    }
+    if word.eq_ignore_ascii_case(b"STATUS") {
+        r.expect(b' ', "space after STATUS")?;
+        return r.status();
     }
     let condition = [&b"OK"[..], b"NO", b"BAD", b"BYE", b"PREAUTH"];
     if condition.iter().any(|c| word.eq_ignore_ascii_case(c)) {
@@ -146,12 +202,30 @@ pub fn response_code(text: &[u8]) -> Result<Option<Code>, ParseError> {
         Code::UidValidity(number("UIDVALIDITY")?)
     } else if name.eq_ignore_ascii_case(b"UIDNEXT") {
         Code::UidNext(number("UIDNEXT")?)
+    } else if name.eq_ignore_ascii_case(b"HIGHESTMODSEQ") {
+        let mut r = Reader::new(args, text);
+        let n = r.number64()?;
+        if !r.rest().is_empty() {
+            return Err(ParseError::new("HIGHESTMODSEQ", text));
+        }
+        Code::HighestModSeq(n)
     } else if name.eq_ignore_ascii_case(b"APPENDUID") {
         let mut r = Reader::new(args, text);
         let uid_validity = r.number()?;
         r.expect(b' ', "APPENDUID uid-set")?;
         let uids = uid_set(r.rest()).ok_or_else(|| ParseError::new("APPENDUID uid-set", text))?;
         Code::AppendUid { uid_validity, uids }
+    } else if name.eq_ignore_ascii_case(b"COPYUID") {
+        let mut r = Reader::new(args, text);
+        let uid_validity = r.number()?;
+        r.expect(b' ', "COPYUID source set")?;
+        let rest = r.rest();
+        let space = rest.iter().position(|&b| b == b' ');
+        let target = space.map(|i| &rest[i + 1..]);
+        let uids = target
+            .and_then(uid_set)
+            .ok_or_else(|| ParseError::new("COPYUID uid-sets", text))?;
+        Code::CopyUid { uid_validity, uids }
     } else if name.eq_ignore_ascii_case(b"CAPABILITY") {
         Code::Capability(words(args))
     } else {
@@ -295,6 +369,66 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| self.error("a number"))
     }
 
+    fn number64(&mut self) -> Result<u64, ParseError> {
+        let start = self.pos;
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.pos += 1;
+        }
+        std::str::from_utf8(&self.input[start..self.pos])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| self.error("a number"))
+    }
+
+    /// A parenthesized list of flag atoms (`FLAGS (...)`), as sent.
+    fn flag_names(&mut self) -> Result<Vec<String>, ParseError> {
+        let Value::List(items) = self.value(0)? else {
+            return Err(self.error("FLAGS not a list"));
+        };
+        items
+            .iter()
+            .map(|item| match item {
+                Value::Atom(a) => Ok(String::from_utf8_lossy(a).into_owned()),
+                _ => Err(self.error("a flag that is not an atom")),
+            })
+            .collect()
+    }
+
+    /// `mailbox (name value ...)` of `* STATUS` (RFC 9051 §7.3.4).
+    fn status(&mut self) -> Result<Untagged, ParseError> {
+        let mailbox = match self.value(0)? {
+            Value::Atom(a) => String::from_utf8_lossy(a).into_owned(),
+            Value::Str(s) => String::from_utf8_lossy(&s).into_owned(),
+            Value::List(_) => return Err(self.error("a STATUS mailbox name")),
+        };
+        self.expect(b' ', "space after the STATUS mailbox")?;
+        let Value::List(items) = self.value(0)? else {
+            return Err(self.error("STATUS items not a list"));
+        };
+        let mut status = Status::default();
+        for pair in items.chunks(2) {
+            let [Value::Atom(name), Value::Atom(value)] = pair else {
+                return Err(self.error("a STATUS item without its number"));
+            };
+            let value = std::str::from_utf8(value).ok().and_then(|v| v.parse::<u64>().ok());
+            let value = value.ok_or_else(|| self.error("a STATUS value not a number"))?;
+            let small = u32::try_from(value).ok();
+            if name.eq_ignore_ascii_case(b"MESSAGES") {
+                status.messages = small;
+            } else if name.eq_ignore_ascii_case(b"UIDNEXT") {
+                status.uid_next = small;
+            } else if name.eq_ignore_ascii_case(b"UIDVALIDITY") {
+                status.uid_validity = small;
+            } else if name.eq_ignore_ascii_case(b"HIGHESTMODSEQ") {
+                status.highest_modseq = Some(value);
+            }
+        }
+        if !self.rest().is_empty() {
+            return Err(self.error("text after the STATUS items"));
+        }
+        Ok(Untagged::Status { mailbox, status })
+    }
+
     fn value(&mut self, depth: usize) -> Result<Value<'a>, ParseError> {
         match self.peek() {
             Some(b'(') => {
@@ -396,9 +530,19 @@ impl<'a> Reader<'a> {
                     let Value::Atom(a) = item else {
                         return Err(self.error("a flag that is not an atom"));
                     };
+                    fetch.recent |= a.eq_ignore_ascii_case(b"\\Recent");
                     names.push(String::from_utf8_lossy(a).into_owned());
                 }
                 fetch.flags = Some(Flags::from_names(names));
+            } else if name.eq_ignore_ascii_case(b"MODSEQ") {
+                let modseq = match &value {
+                    Value::List(items) => match items.as_slice() {
+                        [Value::Atom(a)] => std::str::from_utf8(a).ok().and_then(|s| s.parse().ok()),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                fetch.modseq = Some(modseq.ok_or_else(|| self.error("MODSEQ not (number)"))?);
             } else if name.eq_ignore_ascii_case(b"ENVELOPE") {
                 let Value::List(fields) = value else {
                     return Err(self.error("ENVELOPE not a list"));
@@ -432,186 +576,4 @@ impl<'a> Reader<'a> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(line: &str) -> Untagged {
-        parse_untagged(line.as_bytes()).unwrap_or_else(|e| panic!("{line}: {e}"))
-    }
-
-    fn flags(names: &[&str]) -> Option<Flags> {
-        Some(Flags::from_names(names.iter().copied()))
-    }
-
-    fn fetch(line: &str) -> Fetch {
-        match parse(line) {
-            Untagged::Fetch(f) => f,
-            other => panic!("{line}: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn counts() {
-        assert_eq!(parse("* 172 EXISTS"), Untagged::Exists(172));
-        assert_eq!(parse("* 0 exists"), Untagged::Exists(0));
-        assert_eq!(parse("* 44 EXPUNGE"), Untagged::Expunge(44));
-        assert_eq!(parse("* 1 RECENT"), Untagged::Other);
-        assert_eq!(
-            parse("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)"),
-            Untagged::Other
-        );
-        assert_eq!(parse("+ go ahead"), Untagged::Other);
-        assert_eq!(parse("* x EXISTS"), Untagged::Other);
-        assert!(parse_untagged(b"* 1x EXISTS").is_err());
-        assert!(parse_untagged(b"* 99999999999 EXISTS").is_err());
-    }
-
-    #[test]
-    fn ringmail_fetch_uid_first() {
-        let f = fetch("* 12 FETCH (UID 40 FLAGS (\\Seen $Label))");
-        assert_eq!(f.seq, 12);
-        assert_eq!(f.uid, Some(40));
-        assert_eq!(f.flags, flags(&["\\Seen", "$label"]));
-        assert_eq!(f.envelope, None);
-    }
-
-    #[test]
-    fn dovecot_fetch_flags_first_and_extra_items() {
-        // Dovecot answers UID STORE with FLAGS before UID, and adds MODSEQ under CONDSTORE.
-        let f = fetch("* 3 FETCH (FLAGS (\\Flagged \\Seen \\Recent) UID 7 MODSEQ (12))");
-        assert_eq!(f.uid, Some(7));
-        assert_eq!(f.flags, flags(&["\\Seen", "\\Flagged"]), "\\Recent is dropped");
-        let f = fetch("* 3 FETCH (FLAGS ())");
-        assert_eq!((f.uid, f.flags), (None, Some(Flags::default())));
-        let f = fetch("* 1 FETCH (RFC822.SIZE 1024 INTERNALDATE \"02-Mar-2026 10:00:00 +0000\" UID 1)");
-        assert_eq!(f.uid, Some(1));
-    }
-
-    #[test]
-    fn envelope_with_quoted_literal_and_nil_fields() {
-        let line = "* 2 FETCH (UID 9 FLAGS () ENVELOPE (\"Mon, 2 Mar 2026 10:00:00 +0000\" \
-                    \"load test (message) \\\"9\\\"\" ((\"Load Test\" NIL \"user3\" \"example.org\")) \
-                    ((\"Load Test\" NIL \"user3\" \"example.org\")) ((\"Load Test\" NIL \"user3\" \"example.org\")) \
-                    ((NIL NIL \"user5\" \"example.org\")) NIL NIL NIL \"<9.ab@loadtest.invalid>\"))";
-        let f = fetch(line);
-        let env = f.envelope.expect("envelope");
-        assert_eq!(env.subject.as_deref(), Some("load test (message) \"9\""));
-        assert_eq!(env.message_id.as_deref(), Some("<9.ab@loadtest.invalid>"));
-
-        // A subject sent as a literal, and a missing Message-ID.
-        let mut line = b"* 4 FETCH (ENVELOPE (NIL {11}\r\nsub) ject ( NIL NIL NIL NIL NIL NIL NIL NIL) UID 5)".to_vec();
-        let f = match parse_untagged(&line).unwrap() {
-            Untagged::Fetch(f) => f,
-            other => panic!("{other:?}"),
-        };
-        let env = f.envelope.expect("envelope");
-        assert_eq!(env.subject.as_deref(), Some("sub) ject ("));
-        assert_eq!(env.message_id, None);
-        assert_eq!(f.uid, Some(5));
-        line.truncate(30);
-        assert!(parse_untagged(&line).is_err(), "literal cut short");
-    }
-
-    #[test]
-    fn skipped_items_with_sections_and_literals() {
-        let line = b"* 1 FETCH (BODY[HEADER.FIELDS (FROM TO)] {5}\r\nab)cd UID 3 BINARY.SIZE[1] 4)";
-        match parse_untagged(line).unwrap() {
-            Untagged::Fetch(f) => assert_eq!(f.uid, Some(3)),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn malformed_fetches_fail() {
-        for line in [
-            "* 1 FETCH UID 3",
-            "* 1 FETCH (UID x)",
-            "* 1 FETCH (UID 3",
-            "* 1 FETCH (FLAGS \\Seen)",
-            "* 1 FETCH (FLAGS (\"x\"))",
-            "* 1 FETCH (ENVELOPE (NIL))",
-            "* 1 FETCH (UID 3) junk",
-            "* 1 FETCH (ENVELOPE \"unterminated)",
-        ] {
-            assert!(parse_untagged(line.as_bytes()).is_err(), "{line}");
-        }
-        let deep = format!("* 1 FETCH (X {}{})", "(".repeat(100), ")".repeat(100));
-        assert!(parse_untagged(deep.as_bytes()).is_err());
-    }
-
-    #[test]
-    fn search_results() {
-        assert_eq!(parse("* SEARCH 2 84 882"), Untagged::Search(vec![2, 84, 882]));
-        assert_eq!(parse("* SEARCH"), Untagged::Search(vec![]));
-        assert_eq!(parse("* search 4 (MODSEQ 917162500)"), Untagged::Search(vec![4]));
-        assert!(parse_untagged(b"* SEARCH 1 x").is_err());
-    }
-
-    #[test]
-    fn codes_in_untagged_and_tagged_replies() {
-        assert_eq!(
-            parse("* OK [UIDVALIDITY 3857529045] UIDs valid"),
-            Untagged::Condition {
-                bye: false,
-                code: Some(Code::UidValidity(3_857_529_045))
-            }
-        );
-        assert_eq!(
-            parse("* OK [UIDNEXT 4392] Predicted next UID"),
-            Untagged::Condition {
-                bye: false,
-                code: Some(Code::UidNext(4392))
-            }
-        );
-        assert_eq!(
-            parse("* BYE Logging out"),
-            Untagged::Condition { bye: true, code: None }
-        );
-        assert_eq!(
-            parse("* OK [PERMANENTFLAGS (\\Deleted \\Seen \\*)] Limited"),
-            Untagged::Condition {
-                bye: false,
-                code: Some(Code::Other("PERMANENTFLAGS".into()))
-            }
-        );
-        assert_eq!(
-            response_code(b"[APPENDUID 38505 3955] APPEND completed").unwrap(),
-            Some(Code::AppendUid {
-                uid_validity: 38505,
-                uids: vec![3955]
-            })
-        );
-        assert_eq!(
-            response_code(b"[APPENDUID 1 3:5,9] Append completed (0.001 + 0.000 secs).").unwrap(),
-            Some(Code::AppendUid {
-                uid_validity: 1,
-                uids: vec![3, 4, 5, 9]
-            })
-        );
-        assert_eq!(
-            response_code(b"[CAPABILITY IMAP4rev1 UIDPLUS MOVE] Logged in").unwrap(),
-            Some(Code::Capability(vec![
-                "IMAP4rev1".into(),
-                "UIDPLUS".into(),
-                "MOVE".into()
-            ]))
-        );
-        assert_eq!(response_code(b"LOGIN completed").unwrap(), None);
-        assert!(response_code(b"[UIDNEXT x] y").is_err());
-        assert!(response_code(b"[APPENDUID 1 *] y").is_err());
-        assert!(response_code(b"[UIDNEXT 5").is_err());
-        assert_eq!(
-            parse("* CAPABILITY IMAP4rev1 UIDPLUS"),
-            Untagged::Capability(vec!["IMAP4rev1".into(), "UIDPLUS".into()])
-        );
-    }
-
-    #[test]
-    fn uid_sets() {
-        assert_eq!(uid_set(b"7"), Some(vec![7]));
-        assert_eq!(uid_set(b"9:7,1"), Some(vec![1, 7, 8, 9]));
-        assert_eq!(uid_set(b"1:*"), None);
-        assert_eq!(uid_set(b""), None);
-        assert_eq!(uid_set(b"1:4000000000"), None, "bounded");
-    }
-}
+mod tests;

@@ -16,10 +16,16 @@
 //! A refused command (NO/BAD) and each inconsistency are counted by kind; the client then
 //! re-learns its mailbox so one fault is counted once. The run prints the report and fails
 //! if any inconsistency was found. A protocol or I/O failure of any client ends the run.
+//!
+//! With `--shared N` the clients instead share the INBOX and Archive of N users, and check
+//! every response against what their session was told rather than against an exact model
+//! (the library's `mixed::shared` and `view`): keywords announced before use, `\Recent` in
+//! one session only, EXISTS/EXPUNGE/VANISHED and sequence numbers consistent, MODSEQ and
+//! HIGHESTMODSEQ never going back, UIDNEXT above every UID seen. The violations are counted
+//! by kind, every kind printed, and the run fails if there is one.
 
 mod pick;
 mod session;
-mod stats;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -30,16 +36,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use rustls::ClientConfig;
 use serde::Serialize;
 
 use super::{join_clients, spawn_clients, user_name, Clients};
 use crate::cpu::{percent_of_core, CpuTime};
 use crate::Common;
 use loadtest::client::tls_config;
+use loadtest::mixed::shared::{self, Outcome};
+use loadtest::mixed::stats::{Cmd, Stats};
+use loadtest::mixed::Endpoint;
 use loadtest::report::{Bar, Better, Headline, LatencyCurve, LatencySummary, Summary};
 use session::Session;
-use stats::{Cmd, Stats};
 
 #[derive(Args, Debug, Clone)]
 pub struct MixedArgs {
@@ -66,8 +73,16 @@ pub struct MixedArgs {
     /// Users to spread the clients over (client c is user c % user-count); at least
     /// --clients, since clients sharing a mailbox would see each other's changes, which the
     /// model cannot tell from the server's mistakes. Default: one per client.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "shared")]
     user_count: Option<u64>,
+    /// Share the mailboxes (INBOX and Archive) of this many users among all the clients
+    /// (client c is user c % N), checking each session's responses against what it was told
+    /// instead of against an exact model.
+    #[arg(long)]
+    shared: Option<u64>,
+    /// With --shared: STORE and APPEND use keywords $Label0 up to this many.
+    #[arg(long, default_value_t = 200)]
+    keywords: usize,
     /// Every user's password.
     #[arg(long)]
     password: String,
@@ -97,7 +112,7 @@ pub struct MixedArgs {
 
 impl MixedArgs {
     fn user_count(&self) -> u64 {
-        self.user_count.unwrap_or(self.clients as u64)
+        self.shared.or(self.user_count).unwrap_or(self.clients as u64)
     }
 
     /// How long to run: `--duration`, or 20 s unless `--ops` bounds the run instead.
@@ -114,7 +129,10 @@ impl MixedArgs {
         if self.clients == 0 {
             bail!("--clients must be at least 1");
         }
-        if self.user_count() < self.clients as u64 {
+        if self.shared == Some(0) {
+            bail!("--shared must be at least 1");
+        }
+        if self.shared.is_none() && self.user_count() < self.clients as u64 {
             bail!(
                 "--user-count {} is below --clients {}: clients would share mailboxes, and the \
                  consistency model needs each to have its own",
@@ -128,6 +146,9 @@ impl MixedArgs {
         if self.max_messages == 0 {
             bail!("--max-messages must be at least 1");
         }
+        if self.keywords == 0 {
+            bail!("--keywords must be at least 1");
+        }
         Ok(())
     }
 }
@@ -135,8 +156,7 @@ impl MixedArgs {
 /// What every client thread shares.
 pub(super) struct Shared {
     args: MixedArgs,
-    addr: SocketAddr,
-    tls_config: Option<Arc<ClientConfig>>,
+    endpoint: Endpoint,
     /// Operations claimed so far, against `--ops`.
     claimed: AtomicU64,
     /// Inconsistencies printed so far (only the first few are).
@@ -165,6 +185,8 @@ struct MixedReport {
     tls: bool,
     clients: usize,
     users: u64,
+    /// Whether the users' mailboxes were shared among the clients (`--shared`).
+    shared: bool,
     seed: u64,
     /// Whether APPENDUID and UID EXPUNGE were used (the server offers UIDPLUS).
     uidplus: bool,
@@ -177,6 +199,10 @@ struct MixedReport {
     /// NO or BAD where OK was expected, by "NO to APPEND" and so on.
     refused: BTreeMap<String, u64>,
     inconsistencies: BTreeMap<String, u64>,
+    /// With --shared: untagged responses checked by what they were ("responses": all), and
+    /// the messages some session was shown \Recent.
+    checked: Option<BTreeMap<&'static str, u64>>,
+    recent_claims: Option<usize>,
     /// Server CPU over the run, % of one core (with --server-pid).
     server_cpu_percent: Option<f64>,
 }
@@ -188,10 +214,69 @@ pub fn run(args: &MixedArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let port = if args.tls { args.imaps_port } else { args.imap_port };
+    let endpoint = Endpoint {
+        addr: SocketAddr::new(args.common.host, port),
+        tls: tls_config.map(|config| (config, args.tls_name.clone())),
+    };
+    // The server's CPU time and the clock, taken when the clients start.
+    let mut clock = None;
+    let start = || clock = Some((args.server_pid.and_then(|pid| CpuTime::of(Some(pid))), Instant::now()));
+    let (total, uidplus, outcome) = match args.shared {
+        Some(users) => {
+            let outcome = shared::run(&shared_options(args, endpoint, users), start)?;
+            let mut total = Stats::new();
+            total.merge(&outcome.stats).context("merging histograms")?;
+            (total, outcome.uidplus, Some(outcome))
+        }
+        None => {
+            let (total, uidplus) = run_own_mailboxes(args, endpoint, start)?;
+            (total, uidplus, None)
+        }
+    };
+    let server_cpu_percent = match (args.server_pid, clock) {
+        (Some(pid), Some((Some(before), started))) => {
+            CpuTime::of(Some(pid)).map(|now| percent_of_core(now.since(&before), started.elapsed()))
+        }
+        _ => None,
+    };
+    let report = make_report(args, &total, uidplus, server_cpu_percent, outcome.as_ref());
+    print_report(args, &report, outcome.as_ref());
+    let inconsistencies: u64 = report.inconsistencies.values().sum();
+    args.common
+        .write_report("mixed", summary(&report, &total, inconsistencies), &report)?;
+    if inconsistencies > 0 {
+        let what = if args.shared.is_some() {
+            "violations"
+        } else {
+            "inconsistencies"
+        };
+        bail!("{inconsistencies} {what} (the first are shown above)");
+    }
+    Ok(())
+}
+
+/// The shared mode's options from the command line: users 0 to `users - 1` of `--users`.
+fn shared_options(args: &MixedArgs, endpoint: Endpoint, users: u64) -> shared::Options {
+    shared::Options {
+        endpoint,
+        users: (0..users).map(|n| user_name(&args.users, n)).collect(),
+        password: args.password.clone(),
+        clients: args.clients,
+        duration: args.duration(),
+        ops: args.ops,
+        timeout: args.common.timeout(),
+        seed: args.seed,
+        max_messages: args.max_messages,
+        keywords: args.keywords,
+    }
+}
+
+/// Each client on a mailbox of its own, checked against an exact model; `start` is called
+/// as the clock starts. The merged figures, and whether UIDPLUS was used.
+fn run_own_mailboxes(args: &MixedArgs, endpoint: Endpoint, start: impl FnOnce()) -> anyhow::Result<(Stats, bool)> {
     let shared = Arc::new(Shared {
         args: args.clone(),
-        addr: SocketAddr::new(args.common.host, port),
-        tls_config,
+        endpoint,
         claimed: AtomicU64::new(0),
         reported: AtomicU64::new(0),
         abort: AtomicBool::new(false),
@@ -201,8 +286,7 @@ pub fn run(args: &MixedArgs) -> anyhow::Result<()> {
     });
     let threads = spawn_clients(&shared, args.clients, client);
     shared.start.wait();
-    let server_before = args.server_pid.and_then(|pid| CpuTime::of(Some(pid)));
-    let started = Instant::now();
+    start();
     let results = join_clients(threads)?;
     let mut total = Stats::new();
     let mut uidplus = true;
@@ -210,21 +294,7 @@ pub fn run(args: &MixedArgs) -> anyhow::Result<()> {
         total.merge(&stats).context("merging histograms")?;
         uidplus &= client_uidplus;
     }
-    let server_cpu_percent = match (args.server_pid, server_before) {
-        (Some(pid), Some(before)) => {
-            CpuTime::of(Some(pid)).map(|now| percent_of_core(now.since(&before), started.elapsed()))
-        }
-        _ => None,
-    };
-    let report = make_report(args, &total, uidplus, server_cpu_percent);
-    print_report(args, &report);
-    let inconsistencies: u64 = report.inconsistencies.values().sum();
-    args.common
-        .write_report("mixed", summary(&report, &total, inconsistencies), &report)?;
-    if inconsistencies > 0 {
-        bail!("{inconsistencies} inconsistencies (the first are shown above)");
-    }
-    Ok(())
+    Ok((total, uidplus))
 }
 
 /// One client's life: log in and learn the mailbox, wait for the others, run operations
@@ -260,7 +330,13 @@ fn client(shared: &Shared, number: usize) -> anyhow::Result<(Stats, bool)> {
     Ok((stats, uidplus))
 }
 
-fn make_report(args: &MixedArgs, total: &Stats, uidplus: bool, server_cpu_percent: Option<f64>) -> MixedReport {
+fn make_report(
+    args: &MixedArgs,
+    total: &Stats,
+    uidplus: bool,
+    server_cpu_percent: Option<f64>,
+    shared: Option<&Outcome>,
+) -> MixedReport {
     let mut latency: Vec<CommandLatency> = Cmd::ALL
         .iter()
         .filter(|cmd| !total.latency[**cmd as usize].is_empty())
@@ -279,6 +355,7 @@ fn make_report(args: &MixedArgs, total: &Stats, uidplus: bool, server_cpu_percen
         tls: args.tls,
         clients: args.clients,
         users: args.user_count(),
+        shared: shared.is_some(),
         seed: args.seed,
         uidplus,
         seconds,
@@ -288,17 +365,20 @@ fn make_report(args: &MixedArgs, total: &Stats, uidplus: bool, server_cpu_percen
         latency,
         refused: total.refused.clone(),
         inconsistencies: total.inconsistencies.clone(),
+        checked: shared.map(|o| o.checked.clone()),
+        recent_claims: shared.map(|o| o.recent_claims),
         server_cpu_percent,
     }
 }
 
-fn print_report(args: &MixedArgs, report: &MixedReport) {
+fn print_report(args: &MixedArgs, report: &MixedReport, shared: Option<&Outcome>) {
     println!(
-        "IMAP mixed ({}, port {}): {} clients, {} users, seed {}, UIDPLUS {}, {:.2} s",
+        "IMAP mixed ({}, port {}): {} clients, {} users{}, seed {}, UIDPLUS {}, {:.2} s",
         if report.tls { "implicit TLS" } else { "plaintext" },
         if report.tls { args.imaps_port } else { args.imap_port },
         report.clients,
         report.users,
+        if report.shared { " sharing their mailboxes" } else { "" },
         report.seed,
         if report.uidplus { "used" } else { "not used" },
         report.seconds
@@ -311,7 +391,27 @@ fn print_report(args: &MixedArgs, report: &MixedReport) {
         println!("  {:<18} {:>8}  {}", c.command, c.latency.count, c.latency.line());
     }
     println!("refused (NO/BAD): {}", counts(&report.refused));
-    println!("inconsistencies: {}", counts(&report.inconsistencies));
+    match shared {
+        Some(outcome) => {
+            println!(
+                "violations: {} in {} untagged responses checked; {} messages shown \\Recent",
+                counts(&report.inconsistencies),
+                outcome.responses_checked(),
+                outcome.recent_claims
+            );
+            let checked: Vec<String> = outcome
+                .checked
+                .iter()
+                .filter(|(what, _)| **what != "responses")
+                .map(|(what, n)| format!("{what} {n}"))
+                .collect();
+            println!("checked: {}", checked.join(", "));
+            for (kind, n) in outcome.violations_by_kind() {
+                println!("  {kind:<40} {n:>6}");
+            }
+        }
+        None => println!("inconsistencies: {}", counts(&report.inconsistencies)),
+    }
     if let Some(cpu) = report.server_cpu_percent {
         println!("server cpu: {cpu:.0} % of one core");
     }
@@ -388,6 +488,15 @@ mod tests {
     #[test]
     fn shared_mailboxes_and_tls_without_a_certificate_are_refused() {
         assert!(parse(&["--clients", "4", "--user-count", "2"]).check().is_err());
+        let shared = parse(&["--clients", "20", "--shared", "2"]);
+        shared.check().unwrap();
+        assert_eq!((shared.user_count(), shared.keywords), (2, 200));
+        assert!(parse(&["--shared", "0"]).check().is_err());
+        let both = ["mixed", "--password", "pw", "--shared", "2", "--user-count", "9"];
+        assert!(
+            Cli::try_parse_from(both).is_err(),
+            "--shared conflicts with --user-count"
+        );
         parse(&["--clients", "4", "--user-count", "6"]).check().unwrap();
         assert!(parse(&["--tls"]).check().is_err());
         parse(&["--tls", "--cafile", "cert.pem"]).check().unwrap();

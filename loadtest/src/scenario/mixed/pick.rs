@@ -1,6 +1,6 @@
-//! The `mixed` scenario's random choices: which operation next (by weight), which
-//! messages, which flags. A small seeded generator, so the same `--seed` gives each client
-//! the same choices on every machine.
+//! Which operation a `mixed` client (one user each, an exact model) picks next, by weight.
+
+pub use loadtest::mixed::rng::Rng;
 
 /// The operations a client picks from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,74 +29,9 @@ const OPS: [(Op, u32); 9] = [
     (Op::Reconnect, 2),
 ];
 
-/// The most messages one FETCH asks for.
-pub const MAX_WINDOW: usize = 50;
-
-/// splitmix64: small, fast, and the same sequence for the same seed everywhere.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64, client: usize) -> Rng {
-        Rng(seed ^ (client as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03))
-    }
-
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// 0..n; `n` must not be 0.
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    pub fn one_in(&mut self, n: usize) -> bool {
-        self.below(n) == 0
-    }
-
-    pub fn op(&mut self) -> Op {
-        let total: u32 = OPS.iter().map(|(_, w)| w).sum();
-        let mut pick = self.below(total as usize) as u32;
-        for (op, weight) in OPS {
-            if pick < weight {
-                return op;
-            }
-            pick -= weight;
-        }
-        unreachable!("pick is below the sum of the weights")
-    }
-
-    /// A run of 1 to MAX_WINDOW of `n` positions: (first, last), 0-based.
-    pub fn window(&mut self, n: usize) -> (usize, usize) {
-        let len = 1 + self.below(n.min(MAX_WINDOW));
-        let first = self.below(n - len + 1);
-        (first, first + len - 1)
-    }
-
-    /// Up to `k` distinct positions of `n`, ascending.
-    pub fn positions(&mut self, n: usize, k: usize) -> Vec<usize> {
-        let mut picked: Vec<usize> = (0..k).map(|_| self.below(n)).collect();
-        picked.sort_unstable();
-        picked.dedup();
-        picked
-    }
-
-    /// A random subset of `names` (empty unless `non_empty`).
-    pub fn subset(&mut self, names: &[&str], non_empty: bool) -> Vec<String> {
-        loop {
-            let bits = self.next();
-            let chosen: Vec<String> = (0..names.len())
-                .filter(|i| bits & (1 << i) != 0)
-                .map(|i| names[i].to_owned())
-                .collect();
-            if !non_empty || !chosen.is_empty() {
-                return chosen;
-            }
-        }
-    }
+/// The next operation, by weight.
+pub fn op(rng: &mut Rng) -> Op {
+    rng.weighted(&OPS)
 }
 
 #[cfg(test)]
@@ -107,7 +42,7 @@ mod tests {
     fn the_same_seed_gives_the_same_choices() {
         let ops = |seed, client| {
             let mut rng = Rng::new(seed, client);
-            (0..50).map(|_| rng.op()).collect::<Vec<_>>()
+            (0..50).map(|_| op(&mut rng)).collect::<Vec<_>>()
         };
         assert_eq!(ops(1, 0), ops(1, 0));
         assert_ne!(ops(1, 0), ops(1, 1), "clients differ");
@@ -119,30 +54,12 @@ mod tests {
         let mut rng = Rng::new(7, 0);
         let mut counts = [0u32; OPS.len()];
         for _ in 0..98_000 {
-            let op = rng.op();
-            counts[OPS.iter().position(|(o, _)| *o == op).unwrap()] += 1;
+            let picked = op(&mut rng);
+            counts[OPS.iter().position(|(o, _)| *o == picked).unwrap()] += 1;
         }
         for ((op, weight), count) in OPS.iter().zip(counts) {
             let expected = weight * 1000;
             assert!(count.abs_diff(expected) < expected / 5 + 200, "{op:?}: {count}");
-        }
-    }
-
-    #[test]
-    fn windows_positions_and_subsets_stay_in_bounds() {
-        let mut rng = Rng::new(3, 2);
-        for n in [1, 2, 7, 50, 51, 10_000] {
-            for _ in 0..200 {
-                let (a, b) = rng.window(n);
-                assert!(a <= b && b < n && b - a < MAX_WINDOW, "{n}: {a}..{b}");
-                let picked = rng.positions(n, 5);
-                assert!(!picked.is_empty() && picked.len() <= 5);
-                assert!(picked.windows(2).all(|w| w[0] < w[1]) && picked.iter().all(|&p| p < n));
-            }
-        }
-        for _ in 0..100 {
-            assert!(!rng.subset(&["a", "b", "c", "d"], true).is_empty());
-            assert!(rng.subset(&["a", "b", "c"], false).len() <= 3);
         }
     }
 }

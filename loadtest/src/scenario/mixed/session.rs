@@ -6,26 +6,23 @@
 //! next operation the session learns it again (SELECT and `FETCH 1:* (UID FLAGS)`): each
 //! fault is counted once. Only I/O failures and unparsable responses are errors.
 
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context};
 
-use super::pick::{Op, Rng};
-use super::stats::{Cmd, Stats};
+use super::pick::{self, Op, Rng};
 use super::Shared;
 use loadtest::client::imap::{Imap, Response};
-use loadtest::client::Transport;
 use loadtest::message::{generate, MessageSpec};
+use loadtest::mixed::stats::{Cmd, Stats};
+use loadtest::mixed::{self, History};
 use loadtest::model::{Checked, ExpungeScope, Flags, MailboxModel, SearchKey, Selected, StoreOp};
 use loadtest::report;
 use loadtest::response::{parse_untagged, response_code, Code, Untagged};
 
 /// Inconsistencies printed in full (with the commands before them) across all clients.
 const MAX_REPORTED: u64 = 5;
-/// Commands and responses remembered for an inconsistency's report.
-const HISTORY_LINES: usize = 40;
 /// The flags STORE sets and clears.
 const STORE_FLAGS: [&str; 4] = ["\\Seen", "\\Flagged", "\\Answered", "$Label"];
 /// The flags APPEND may give a new message.
@@ -54,7 +51,7 @@ pub struct Session<'a> {
     recording: bool,
     /// The model is unsure of the mailbox: learn it again before the next operation.
     resync: bool,
-    history: VecDeque<String>,
+    history: History,
     appended: u64,
 }
 
@@ -81,7 +78,7 @@ impl<'a> Session<'a> {
             stats: Stats::new(),
             recording: false,
             resync: false,
-            history: VecDeque::new(),
+            history: History::default(),
             appended: 0,
         };
         session.learn().context("learning INBOX")?;
@@ -102,7 +99,7 @@ impl<'a> Session<'a> {
         if self.resync {
             self.learn().context("learning INBOX again")?;
         }
-        let op = self.rng.op();
+        let op = pick::op(&mut self.rng);
         match op {
             Op::Select => self.select_again(),
             Op::FetchFlags => self.fetch_flags(),
@@ -153,7 +150,7 @@ impl<'a> Session<'a> {
         if self.recording {
             report::record(&mut self.stats.latency[cmd as usize], started.elapsed());
         }
-        self.remember(command, &response);
+        self.history.record(command, &response);
         let untagged = response
             .untagged
             .iter()
@@ -175,35 +172,17 @@ impl<'a> Session<'a> {
         })
     }
 
-    fn remember(&mut self, command: &str, response: &Response) {
-        let shorten = |s: &str| s.chars().take(200).collect::<String>();
-        self.history.push_back(format!("C: {}", shorten(command)));
-        for line in response.lines().iter().take(10) {
-            self.history.push_back(format!("S: {}", shorten(line)));
-        }
-        if response.untagged.len() > 10 {
-            self.history
-                .push_back(format!("S: ... {} more untagged", response.untagged.len() - 10));
-        }
-        self.history
-            .push_back(format!("S: {} {}", response.status, shorten(&response.text)));
-        while self.history.len() > HISTORY_LINES {
-            self.history.pop_front();
-        }
-    }
-
     /// Counts an inconsistency (printing the first few with the commands before them) and
     /// asks for the mailbox to be learnt again. Whether `result` was consistent.
     fn checked(&mut self, result: Checked) -> bool {
         let Err(e) = result else { return true };
         *self.stats.inconsistencies.entry(e.kind().to_owned()).or_default() += 1;
         if self.shared.reported.fetch_add(1, Ordering::Relaxed) < MAX_REPORTED {
-            let history: Vec<&str> = self.history.iter().map(String::as_str).collect();
             eprintln!(
-                "client {} ({}): {e}\n  the last commands and responses:\n    {}",
+                "client {} ({}): {e}\n  the last commands and responses:\n{}",
                 self.number,
                 self.user,
-                history.join("\n    ")
+                self.history.show("    ")
             );
         }
         self.resync = true;
@@ -507,35 +486,9 @@ impl<'a> Session<'a> {
 /// A logged-in connection, and whether the server offers UIDPLUS (RFC 4315) and the
 /// harness may use it.
 fn connect(shared: &Shared, user: &str) -> anyhow::Result<(Imap, bool)> {
-    let args = &shared.args;
-    let addr = shared.addr;
-    let t = match &shared.tls_config {
-        Some(config) => {
-            Transport::connect_tls(addr, config.clone(), &args.tls_name).with_context(|| format!("TLS to {addr}"))?
-        }
-        None => Transport::connect(addr).with_context(|| format!("connecting to {addr}"))?,
-    };
-    let mut imap = Imap::new(t).context("IMAP greeting")?;
-    let login = imap.login(user, &args.password).context("LOGIN")?;
-    if !login.ok() {
-        bail!("LOGIN as {user} refused: {} {}", login.status, login.text);
-    }
-    let capabilities = match response_code(login.text.as_bytes()) {
-        Ok(Some(Code::Capability(caps))) => caps,
-        _ => {
-            let reply = imap.cmd("CAPABILITY").context("CAPABILITY")?;
-            reply
-                .untagged
-                .iter()
-                .find_map(|line| match parse_untagged(line) {
-                    Ok(Untagged::Capability(caps)) => Some(caps),
-                    _ => None,
-                })
-                .unwrap_or_default()
-        }
-    };
-    let uidplus = capabilities.iter().any(|c| c.eq_ignore_ascii_case("UIDPLUS"));
-    Ok((imap, uidplus && !args.no_uidplus))
+    let (imap, capabilities) = mixed::connect(&shared.endpoint, user, &shared.args.password)?;
+    let uidplus = mixed::offers(&capabilities, "UIDPLUS");
+    Ok((imap, uidplus && !shared.args.no_uidplus))
 }
 
 /// The value of the first header field `name` in `message`.

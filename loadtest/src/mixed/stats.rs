@@ -1,12 +1,13 @@
-//! What a `mixed` client measures and counts: a latency histogram per command, operations,
-//! refusals and inconsistencies by kind. Clients merge theirs at the end.
+//! What a `mixed` client measures and counts, in either mode: a latency histogram per
+//! command, operations, refusals, and inconsistencies (or, in the shared mode, violations) by
+//! kind. Clients merge theirs at the end.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use loadtest::report;
+use crate::report;
 
 /// The commands timed, each with a histogram of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,10 +25,16 @@ pub enum Cmd {
     Login,
     /// `FETCH 1:* (UID FLAGS)` when learning the mailbox again after a fault.
     Sync,
+    /// STORE by sequence number (the shared mode).
+    Store,
+    UidMove,
+    Status,
+    /// IDLE up to DONE's completion, the wait included.
+    Idle,
 }
 
 impl Cmd {
-    pub const ALL: [Cmd; 12] = [
+    pub const ALL: [Cmd; 16] = [
         Cmd::Select,
         Cmd::UidFetch,
         Cmd::Fetch,
@@ -40,6 +47,10 @@ impl Cmd {
         Cmd::Logout,
         Cmd::Login,
         Cmd::Sync,
+        Cmd::Store,
+        Cmd::UidMove,
+        Cmd::Status,
+        Cmd::Idle,
     ];
 
     pub fn name(self) -> &'static str {
@@ -56,6 +67,10 @@ impl Cmd {
             Cmd::Logout => "LOGOUT",
             Cmd::Login => "connect + LOGIN",
             Cmd::Sync => "FETCH 1:* (resync)",
+            Cmd::Store => "STORE",
+            Cmd::UidMove => "UID MOVE",
+            Cmd::Status => "STATUS",
+            Cmd::Idle => "IDLE",
         }
     }
 }
@@ -68,6 +83,12 @@ pub struct Stats {
     pub inconsistencies: BTreeMap<String, u64>,
     /// From the start of the clock to the last operation (the longest, once merged).
     pub elapsed: Duration,
+}
+
+impl Default for Stats {
+    fn default() -> Stats {
+        Stats::new()
+    }
 }
 
 impl Stats {
