@@ -48,8 +48,12 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "GETQUOTA", states: States::Authenticated, rfc: "RFC 9208 §4.2" },
     Spec { name: "GETQUOTAROOT", states: States::Authenticated, rfc: "RFC 9208 §4.3" },
     Spec { name: "GETMETADATA", states: States::Authenticated, rfc: "RFC 5464 §4.2" },
+    Spec { name: "NOTIFY", states: States::Authenticated, rfc: "RFC 5465 §3" },
     Spec { name: "SETMETADATA", states: States::Authenticated, rfc: "RFC 5464 §4.3" },
     Spec { name: "COMPRESS", states: States::Authenticated, rfc: "RFC 4978 §3" },
+    Spec { name: "RESETKEY", states: States::Authenticated, rfc: "RFC 4467 §6.1" },
+    Spec { name: "GENURLAUTH", states: States::Authenticated, rfc: "RFC 4467 §6.2" },
+    Spec { name: "URLFETCH", states: States::Authenticated, rfc: "RFC 4467 §6.3" },
     Spec { name: "CHECK", states: States::Selected, rfc: "RFC 3501 §6.4.1" },
     Spec { name: "CLOSE", states: States::Selected, rfc: "RFC 9051 §6.4.1" },
     Spec { name: "UNSELECT", states: States::Selected, rfc: "RFC 9051 §6.4.2" },
@@ -95,6 +99,8 @@ const AUTHENTICATED: &[&str] = &[
     "STATUS=SIZE",
     "PREVIEW",
     "MULTIAPPEND",
+    // RFC 4469: APPEND (and REPLACE) data put together from TEXT and URLs of the user's mail.
+    "CATENATE",
     "COMPRESS=DEFLATE",
     "OBJECTID",
     "SAVEDATE",
@@ -107,8 +113,12 @@ const AUTHENTICATED: &[&str] = &[
     // RFC 5464: mailbox annotations and, under the name "", the server's.
     "METADATA",
     "METADATA-SERVER",
+    // RFC 5465: one connection hears of changes to every mailbox it watches.
+    "NOTIFY",
     "UIDONLY",
     "PARTIAL",
+    // RFC 4467, mechanism INTERNAL; BURL in submission uses the same URLs (RFC 4468).
+    "URLAUTH",
 ];
 
 /// The CAPABILITY response body (without "* CAPABILITY").

@@ -461,7 +461,7 @@ impl Session {
         &mut self,
         tag: String,
         name: &str,
-        messages: Vec<AppendMessage>,
+        mut messages: Vec<AppendMessage>,
         replacing: Option<Replacing>,
         store: &dyn MailRead,
         out: &mut Vec<u8>,
@@ -469,6 +469,11 @@ impl Session {
         let Some(mailbox) = self.target_mailbox(&tag, name, store, out) else {
             return Action::Continue;
         };
+        // RFC 4469: CATENATE messages are put together first; any URL that does not resolve
+        // fails the whole command before anything is parsed or stored.
+        if !self.catenate(&tag, &mut messages, store, out) {
+            return Action::Continue;
+        }
         let mut waiting = Vec::with_capacity(messages.len());
         for message in messages.into_iter().rev() {
             match split_flags(&message.flags) {

@@ -378,14 +378,7 @@ fn body_section(
     out.push(b']');
     origin(out, partial);
     out.push(b' ');
-    let (kind, filter) = match &section.text {
-        SectionText::Full => (MimeSection::Full, None),
-        SectionText::Header => (MimeSection::Header, None),
-        SectionText::HeaderFields(names) => (MimeSection::Header, Some((names, true))),
-        SectionText::HeaderFieldsNot(names) => (MimeSection::Header, Some((names, false))),
-        SectionText::Text => (MimeSection::Text, None),
-        SectionText::Mime => (MimeSection::Mime, None),
-    };
+    let (kind, filter) = section_kind(&section.text);
     let range = s.section(&section.part, kind);
     match (range, filter) {
         (Some(r), Some((names, keep))) => {
@@ -396,6 +389,50 @@ fn body_section(
         }
         (range, _) => section_data(out, bytes, range, partial),
     }
+}
+
+/// The stored range a section text selects, and the HEADER.FIELDS filter (names, keep) on it.
+fn section_kind(text: &SectionText) -> (MimeSection, Option<(&Vec<String>, bool)>) {
+    match text {
+        SectionText::Full => (MimeSection::Full, None),
+        SectionText::Header => (MimeSection::Header, None),
+        SectionText::HeaderFields(names) => (MimeSection::Header, Some((names, true))),
+        SectionText::HeaderFieldsNot(names) => (MimeSection::Header, Some((names, false))),
+        SectionText::Text => (MimeSection::Text, None),
+        SectionText::Mime => (MimeSection::Mime, None),
+    }
+}
+
+/// The octets `BODY.PEEK[section]<partial>` would send, appended to `out` without the literal
+/// around them; `false` (and nothing appended) when the section does not exist. CATENATE copies
+/// URL parts with it (RFC 4469 §5), so they are exactly what FETCH shows.
+pub fn section_bytes(
+    s: &Structure,
+    bytes: &dyn MessageBytes,
+    section: &Section,
+    partial: Option<Partial>,
+    out: &mut Vec<u8>,
+) -> bool {
+    let (kind, filter) = section_kind(&section.text);
+    let Some(range) = s.section(&section.part, kind) else {
+        return false;
+    };
+    let range = clamp(range, bytes.len());
+    let base = out.len();
+    match filter {
+        Some((names, keep)) => {
+            copy_exact(bytes, range, out);
+            let len = format::filter_header(&mut out[base..], names, keep).min(out.len() - base);
+            let w = window(len, partial);
+            out.copy_within(base + w.start..base + w.end, base);
+            out.truncate(base + w.len());
+        }
+        None => {
+            let w = window(range.len(), partial);
+            copy_exact(bytes, range.start + w.start..range.start + w.end, out);
+        }
+    }
+    true
 }
 
 /// The section-spec as the client wrote it, keywords uppercased (RFC 9051 §9 section-spec).
@@ -948,6 +985,54 @@ Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n";
         ];
         for (attr, want) in cases {
             assert_eq!(run.item(attr.clone()), want, "{attr:?}");
+        }
+    }
+
+    /// CATENATE's URL parts (RFC 4469 §5) are exactly the data BODY.PEEK[section]<partial>
+    /// sends, and nothing at all where FETCH says NIL.
+    #[test]
+    fn section_bytes_are_what_fetch_sends() {
+        let run = Run::default();
+        let s = structure();
+        let fields = |n: &[&str]| SectionText::HeaderFields(names(n));
+        type Case = (Vec<u32>, SectionText, Option<(u32, u32)>);
+        let cases: Vec<Case> = vec![
+            (vec![], SectionText::Full, None),
+            (vec![], SectionText::Header, None),
+            (vec![], SectionText::Text, Some((3, 10))),
+            (vec![1], SectionText::Full, None),
+            (vec![1], SectionText::Mime, None),
+            (vec![1], SectionText::Full, Some((1000, 10))),
+            (vec![3], fields(&["X-Inner"]), None),
+            (vec![], fields(&["Subject"]), Some((2, 5))),
+            (vec![], SectionText::HeaderFieldsNot(names(&["Subject"])), None),
+            (vec![3], SectionText::Text, None),
+            (vec![9], SectionText::Full, None),
+            (vec![1], SectionText::Header, None),
+            (vec![], SectionText::Mime, None),
+        ];
+        for (part, text, partial) in cases {
+            let section = Section {
+                part: part.clone(),
+                text: text.clone(),
+            };
+            let item = run.item(peek(&part, text, partial));
+            let (_, data) = item.split_once(']').expect("a section item");
+            let data = data
+                .strip_prefix('<')
+                .map_or(data, |d| d.split_once('>').expect("origin").1);
+            let data = data.strip_prefix(' ').expect("SP before the data");
+            let expected = match data {
+                "NIL" => None,
+                "\"\"" => Some(String::new()),
+                lit => Some(lit.split_once("}\r\n").expect("a literal").1.to_owned()),
+            };
+            let partial = partial.map(|(origin, count)| Partial { origin, count });
+            let mut out = b"before".to_vec();
+            let exists = section_bytes(&s, &MSG.as_bytes().to_vec(), &section, partial, &mut out);
+            let got = exists.then(|| String::from_utf8_lossy(&out[6..]).into_owned());
+            assert!(exists || out == b"before", "{section:?}");
+            assert_eq!(got, expected, "{section:?} {partial:?}");
         }
     }
 

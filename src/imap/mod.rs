@@ -4,16 +4,19 @@
 
 pub mod capability;
 mod cmd_auth;
+mod cmd_catenate;
 mod cmd_list;
 mod cmd_mailbox;
-mod cmd_metadata;
 mod cmd_message;
+mod cmd_metadata;
 mod cmd_quota;
 mod cmd_replace;
 mod cmd_sort;
+mod cmd_urlauth;
 pub mod fetch;
 mod format;
 pub mod mutf7;
+mod notify;
 pub mod parse;
 mod progress;
 pub mod reader;
@@ -23,6 +26,8 @@ pub mod sort;
 pub mod switches;
 pub mod thread;
 pub mod types;
+pub mod url;
+pub mod urlauth;
 pub mod view;
 
 pub use session::{Action, Ctx, LoginFailure, Session, Settings};

@@ -203,6 +203,7 @@ pub(crate) enum Pending {
     Append(super::cmd_mailbox::AppendPending),
     Write(super::cmd_message::WritePending),
     Fetch(Box<super::cmd_message::FetchJob>),
+    GenUrlauth(super::cmd_urlauth::GenPending),
 }
 
 pub struct Session {
@@ -216,6 +217,8 @@ pub struct Session {
     compressed: bool,
     /// Set by `enable_condstore` for the enabling command's tagged OK.
     condstore_code: Option<u64>,
+    /// NOTIFY SET (RFC 5465): what to tell, and what was told.
+    pub(crate) notify: Option<Box<super::notify::Notifier>>,
     /// What the protocol log may show of the last client input (passwords and SASL redacted).
     log: Option<String>,
 }
@@ -319,6 +322,7 @@ impl Session {
             failures: 0,
             compressed: false,
             condstore_code: None,
+            notify: None,
             log: None,
         }
     }
@@ -531,6 +535,10 @@ impl Session {
                 Action::Continue
             }
             Command::SetMetadata { mailbox, entries } => self.set_metadata(tag, &mailbox, entries, ctx, out),
+            Command::ResetKey { .. } | Command::GenUrlauth(_) | Command::UrlFetch(_) => {
+                self.urlauth_command(tag, command, ctx, out)
+            }
+            Command::Notify(request) => self.notify_command(&tag, request, ctx, out),
             Command::Compress { mechanism } => {
                 if self.compressed {
                     tagged(out, &tag, "NO", "[COMPRESSIONACTIVE] already compressing");
@@ -585,8 +593,12 @@ impl Session {
     }
 
     /// In IDLE: something changed in the selected mailbox, or it is time for a keepalive.
+    /// A NOTIFY session waiting between commands is told of changes the same way (RFC 5465
+    /// §3: its notifications may come at any time), without keepalives.
     pub fn idle_tick(&mut self, changed: bool, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) {
-        if !matches!(self.mode, Mode::Idle { .. }) {
+        let idle = matches!(self.mode, Mode::Idle { .. });
+        let notify_wake = changed && self.notify.is_some() && matches!(self.mode, Mode::Commands);
+        if !(idle || notify_wake) {
             return;
         }
         if changed {
@@ -608,6 +620,12 @@ impl Session {
         if !allow_expunge {
             return;
         }
+        self.sync_selected(ctx, out);
+        // RFC 5465: the other mailboxes a NOTIFY covers.
+        self.notify_sync(ctx, out);
+    }
+
+    fn sync_selected(&mut self, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) {
         let State::Selected(user, sel) = &mut self.state else {
             return;
         };
@@ -651,8 +669,24 @@ impl Session {
                 untagged(out, &format!("{} RECENT", sel.recent.count(&current)));
             }
         }
+        let new: Vec<Uid> = current.iter().rev().take(grew).collect();
         let known = sel.known_modseq;
         sel.view = current;
+        if let Some(attrs) = self
+            .notify
+            .as_ref()
+            .and_then(|n| n.new_message_attrs())
+            .filter(|_| grew > 0)
+        {
+            let opts = super::fetch::FetchOptions {
+                imap4rev2: rev2,
+                utf8: user.enabled.utf8,
+                condstore: user.enabled.condstore,
+                read_only: true,
+            };
+            let new: Vec<Uid> = new.into_iter().rev().collect();
+            super::notify::fetch_new(ctx.store, sel, (attrs, &opts), &new, out);
+        }
         if mailbox.highest_modseq > known {
             super::cmd_message::report_flag_changes(ctx.store, sel, user.enabled, known, out);
         }
@@ -669,6 +703,7 @@ impl Session {
         match std::mem::replace(&mut self.pending, Pending::None) {
             Pending::Write(p) => self.finish_write(p, result, ctx, out),
             Pending::Append(p) => self.finish_append(p, result, ctx, out),
+            Pending::GenUrlauth(p) => self.finish_gen_urlauth(p, result, out),
             _ => Action::Close,
         }
     }
@@ -813,6 +848,7 @@ impl Session {
     /// to LITERAL-. TLS and COMPRESS stay as they are; so does the count of failed logins.
     pub(crate) fn forget_user(&mut self) {
         self.state = State::NotAuthenticated;
+        self.notify = None;
         self.condstore_code = None;
         self.reader.set_max_nonsync(Some(LITERAL_MINUS_MAX));
     }

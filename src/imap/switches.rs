@@ -48,10 +48,14 @@ pub fn refused(command: &Command, disabled: &[String]) -> Option<String> {
         Command::Enable(_) => first(&["ENABLE"]),
         Command::Unauthenticate => first(&["UNAUTHENTICATE"]),
         Command::Compress { .. } => first(&["COMPRESS=DEFLATE"]),
+        Command::ResetKey { .. } | Command::GenUrlauth(_) | Command::UrlFetch(_) => first(&["URLAUTH"]),
         Command::GetQuota { .. } | Command::GetQuotaRoot { .. } => first(&["QUOTA"]),
         Command::UidExpunge(_) => first(&["UIDPLUS"]),
         Command::Move { .. } => first(&["MOVE"]),
-        Command::Replace { .. } => first(&["REPLACE"]),
+        Command::Replace { message, .. } => first(&["REPLACE"]).or_else(|| {
+            let catenate = message.catenate.is_some() && off("CATENATE");
+            catenate.then(|| "CATENATE".to_owned())
+        }),
         Command::Sort { .. } => first(&["SORT"]),
         Command::Thread { algorithm, .. } => {
             let cap = match algorithm {
@@ -93,9 +97,11 @@ pub fn refused(command: &Command, disabled: &[String]) -> Option<String> {
         Command::Append { messages, .. } => {
             let binary = messages.iter().any(|m| m.binary) && off("BINARY");
             let multi = messages.len() > 1 && off("MULTIAPPEND");
+            let catenate = messages.iter().any(|m| m.catenate.is_some()) && off("CATENATE");
             binary
                 .then(|| "BINARY".to_owned())
                 .or_else(|| multi.then(|| "MULTIAPPEND".to_owned()))
+                .or_else(|| catenate.then(|| "CATENATE".to_owned()))
         }
         _ => None,
     }
@@ -140,6 +146,17 @@ mod tests {
             ("a GETMETADATA \"\" /private/x", &["METADATA"], None),
             ("a GETMETADATA INBOX /private/x", &["METADATA"], Some("METADATA")),
             ("a UID EXPUNGE 1", &["UIDPLUS"], Some("UIDPLUS")),
+            (
+                "a APPEND x CATENATE (URL \"/x/;UID=1\")",
+                &["CATENATE"],
+                Some("CATENATE"),
+            ),
+            ("a APPEND x {0}\r\n", &["CATENATE"], None),
+            (
+                "a REPLACE 1 x CATENATE (URL \";UID=1\")",
+                &["CATENATE"],
+                Some("CATENATE"),
+            ),
         ];
         for (line, disabled, want) in cases {
             let (_, command) = parse_command(line.as_bytes()).unwrap();

@@ -301,6 +301,18 @@ pub struct AppendMessage {
     /// Where the message lies in the raw command when the parser was asked not to copy it
     /// (`parse_command_owned`); `message` is then filled by moving, not copying.
     pub span: Option<(usize, usize)>,
+    /// RFC 4469 CATENATE: the parts the message is made of (`message` is empty until the
+    /// session puts them together).
+    pub catenate: Option<Vec<CatPart>>,
+}
+
+/// RFC 4469 §6 cat-part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatPart {
+    /// `TEXT` literal (or literal8, or RFC 6855 `UTF8 (literal8)`), as sent.
+    Text(Vec<u8>),
+    /// `URL` astring: an IMAP URL (RFC 5092), absolute or relative.
+    Url(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -436,6 +448,16 @@ pub enum Command {
     Compress {
         mechanism: String,
     },
+    /// RFC 4467 §6.1: a new access key for `mailbox` (with the mechanisms named), or none left
+    /// for any mailbox.
+    ResetKey {
+        mailbox: Option<String>,
+        mechanisms: Vec<String>,
+    },
+    /// RFC 4467 §6.2: (rump URL, mechanism) pairs, the mechanism in upper case.
+    GenUrlauth(Vec<(String, String)>),
+    /// RFC 4467 §6.3: URLAUTH URLs to fetch.
+    UrlFetch(Vec<String>),
     /// RFC 5464 §4.2; mailbox "" is the server.
     GetMetadata {
         mailbox: String,
@@ -448,6 +470,41 @@ pub enum Command {
         mailbox: String,
         entries: Vec<(String, Option<Vec<u8>>)>,
     },
+    /// RFC 5465: `None` is NOTIFY NONE; otherwise the STATUS indicator and the event groups.
+    Notify(Option<(bool, Vec<NotifyGroup>)>),
+}
+
+/// One `(filter events)` group of NOTIFY SET (RFC 5465 §6); no events is `NONE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyGroup {
+    pub filter: NotifyFilter,
+    pub events: Vec<NotifyEvent>,
+}
+
+/// RFC 5465 §6.1 filter-mailboxes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyFilter {
+    Selected,
+    SelectedDelayed,
+    Inboxes,
+    Personal,
+    Subscribed,
+    Subtree(Vec<String>),
+    Mailboxes(Vec<String>),
+}
+
+/// RFC 5465 §5 events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyEvent {
+    /// With the FETCH attributes to send for each new message of the selected mailbox.
+    MessageNew(Vec<FetchAttr>),
+    MessageExpunge,
+    FlagChange,
+    AnnotationChange,
+    MailboxName,
+    SubscriptionChange,
+    MailboxMetadataChange,
+    ServerMetadataChange,
 }
 
 /// GETMETADATA's DEPTH option (RFC 5464 §4.2.2).
@@ -499,8 +556,12 @@ impl Command {
             Command::GetQuota { .. } => "GETQUOTA",
             Command::GetQuotaRoot { .. } => "GETQUOTAROOT",
             Command::Compress { .. } => "COMPRESS",
+            Command::ResetKey { .. } => "RESETKEY",
+            Command::GenUrlauth(_) => "GENURLAUTH",
+            Command::UrlFetch(_) => "URLFETCH",
             Command::GetMetadata { .. } => "GETMETADATA",
             Command::SetMetadata { .. } => "SETMETADATA",
+            Command::Notify(_) => "NOTIFY",
         }
     }
 

@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use crate::mime::Structure;
 use crate::store::records::{flags, BodyId, MailboxId, Uid, Usage, UserId};
+use crate::store::urlauth::AccessKey;
 use crate::store::{Mailbox, MessageRecord, StoreError, User};
 
 pub use super::fetch::MessageBytes;
@@ -58,6 +59,8 @@ pub trait MailRead {
     fn body(&self, body: BodyId) -> Result<Box<dyn MessageBytes + '_>, StoreError>;
     fn expunged_since(&self, mailbox: MailboxId, modseq: u64) -> Result<Vec<Uid>, StoreError>;
     fn usage(&self, user: UserId) -> Result<Usage, StoreError>;
+    /// The URLAUTH access key of `user`'s `mailbox`, if one was made (RFC 4467 §3).
+    fn urlauth_key(&self, user: UserId, mailbox: MailboxId) -> Result<Option<AccessKey>, StoreError>;
 }
 
 /// A mailbox's UIDs at one HIGHESTMODSEQ, in order: message sequence number n is the n-th.

@@ -11,12 +11,15 @@ use tokio::sync::Notify;
 use crate::imap::view::{Chunks, MailRead, MessageBytes, UidView, Views};
 use crate::mime::Structure;
 use crate::store::records::{BodyId, MailboxId, Uid, Usage, UserId};
+use crate::store::urlauth::AccessKey;
 use crate::store::{Mailbox, MessageRecord, Snapshot, Store, StoreError, User};
 
 #[derive(Default)]
 pub struct Core {
     views: RefCell<CoreViews>,
     watchers: RefCell<HashMap<MailboxId, Rc<Notify>>>,
+    /// NOTIFY sessions (RFC 5465) watch every mailbox of their user, and the subscriptions.
+    user_watchers: RefCell<HashMap<UserId, Rc<Notify>>>,
 }
 
 /// Cached views, each valid for one HIGHESTMODSEQ of its mailbox.
@@ -54,8 +57,12 @@ impl Core {
                     return;
                 };
                 let watchers = core.watchers.borrow();
+                let user_watchers = core.user_watchers.borrow();
                 for change in changes.iter() {
                     if let Some(n) = watchers.get(&change.mailbox) {
+                        n.notify_waiters();
+                    }
+                    if let Some(n) = user_watchers.get(&change.user) {
                         n.notify_waiters();
                     }
                 }
@@ -66,6 +73,16 @@ impl Core {
 
     pub fn views(&self) -> std::cell::RefMut<'_, CoreViews> {
         self.views.borrow_mut()
+    }
+
+    /// The notification for changes to any mailbox of `user` or to their subscriptions; the
+    /// entry goes when its last watcher does.
+    pub fn watch_user(&self, user: UserId) -> Rc<Notify> {
+        let mut watchers = self.user_watchers.borrow_mut();
+        if watchers.len() > 256 {
+            watchers.retain(|_, n| Rc::strong_count(n) > 1);
+        }
+        watchers.entry(user).or_default().clone()
     }
 
     /// The notification for changes to `mailbox`; the entry goes when its last watcher does.
@@ -123,5 +140,8 @@ impl MailRead for SnapRead<'_, '_> {
     }
     fn usage(&self, user: UserId) -> Result<Usage, StoreError> {
         self.0.usage(user)
+    }
+    fn urlauth_key(&self, user: UserId, mailbox: MailboxId) -> Result<Option<AccessKey>, StoreError> {
+        self.0.urlauth_key(user, mailbox)
     }
 }

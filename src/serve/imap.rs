@@ -186,6 +186,10 @@ async fn run(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, shutdow
                     .extend_from_slice(b"* BYE [LIMIT] a newer session of this user took this one's place\r\n");
                 return Ok(());
             }
+        } else if session.notify_user().is_some() && !d.bulk {
+            // RFC 5465: a NOTIFY session hears of changes between commands too, so it waits
+            // as IDLE does (a read stays pending beside the change feed), but is not parked.
+            idle(d, session, shutdown, None).await?;
         } else {
             read_more(d, session, shutdown).await?;
         }
@@ -337,6 +341,8 @@ async fn idle(
     let keepalive = Duration::from_secs(config.idle_keepalive);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(config.auth_timeout);
     let watch = session.selected_mailbox().map(|m| d.core.watch(m));
+    // NOTIFY (RFC 5465): every mailbox of the user, and the subscriptions.
+    let user_watch = session.notify_user().map(|u| d.core.watch_user(u));
     d.conn.set_tls_read_size(TLS_READ_IDLE);
     d.release_output(false);
     d.input = Vec::new();
@@ -350,9 +356,21 @@ async fn idle(
         tokio::pin!(read);
         loop {
             let changed = async {
-                match &watch {
-                    Some(n) => n.notified().await,
-                    None => std::future::pending().await,
+                let mailbox = async {
+                    match &watch {
+                        Some(n) => n.notified().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let user = async {
+                    match &user_watch {
+                        Some(n) => n.notified().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    () = mailbox => {}
+                    () = user => {}
                 }
             };
             let changed = tokio::select! {
@@ -400,6 +418,8 @@ async fn idle(
     };
     match result {
         Ok(n) if n > 0 => {
+            // A full small buffer: more is likely waiting (a NOTIFY client's next command).
+            d.bulk = n >= buf.capacity();
             d.input.extend_from_slice(&buf);
             Ok(())
         }

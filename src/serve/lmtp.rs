@@ -100,7 +100,12 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
                 session.delivery_result(&recipients, &statuses, &mut out);
             }
             // Submission's actions; an LMTP session never asks for them.
-            Action::Submit(_) | Action::StartTls | Action::Login(_) | Action::LookupScram(_) | Action::Close => break,
+            Action::Submit(_)
+            | Action::StartTls
+            | Action::Login(_)
+            | Action::LookupScram(_)
+            | Action::ResolveUrl { .. }
+            | Action::Close => break,
         }
     }
     log('>', &out);

@@ -1,17 +1,20 @@
 //! The submission driver (RFC 6409, RFC 8314): moves bytes between a connection and the SMTP
 //! engine's submission flavour and carries out its actions — STARTTLS, AUTH through the same
 //! login path as POP3/IMAP (argon2 on the login pool, penalties, limits), recipient
-//! lookups, and accepting a message (`submit::accept`).
+//! lookups, the URLs of BURL (from the store directly: `imap::urlauth::fetch`, the check
+//! URLFETCH makes), and accepting a message (`submit::accept`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::core::SnapRead;
 use super::login::{self, Failure};
 use super::submit::{self, Received};
 use super::Shared;
 use crate::auth::limits::Slot;
 use crate::auth::policy::Protocol;
+use crate::imap::urlauth::{self, Refusal, Requester};
 use crate::net::{Conn, Frame, Framer};
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
@@ -177,6 +180,10 @@ async fn run(
                     None
                 }
             },
+            Action::ResolveUrl { url, user } => {
+                let result = resolve_url(d, &url, &user);
+                Some(session.url_result(result, &mut d.out))
+            }
             Action::Submit(envelope) => {
                 let received = Received {
                     peer: d.conn.peer,
@@ -190,6 +197,24 @@ async fn run(
             Action::Deliver(_) | Action::Close => return Ok(()),
         };
     }
+}
+
+/// BURL (RFC 4468): the URL read from this server's store, as `submit+user`, under the same
+/// rules URLFETCH applies. The snapshot is gone before anything is awaited.
+fn resolve_url(d: &Driver<'_>, url: &str, user: &str) -> Result<Vec<u8>, Refusal> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |t| t.as_secs() as i64);
+    let result = d
+        .shared
+        .store
+        .snapshot()
+        .map_err(Refusal::Store)
+        .and_then(|snapshot| urlauth::fetch(&SnapRead(&snapshot), url, Requester::Submission(user), now));
+    if let Err(Refusal::Store(e)) = &result {
+        tracing::error!(session = d.id, "BURL: {e}");
+    }
+    result
 }
 
 /// Flushes, then waits for more client bytes, the session's timeout, or shutdown.

@@ -1,7 +1,8 @@
 //! Reading BDAT chunks (RFC 3030 §2): exactly the announced number of octets, taken as they
 //! are (no dot-stuffing, no end marker), over input that arrives in any pieces. The message
 //! grows chunk by chunk; past the size limit octets are counted, not kept, so every chunk is
-//! still read to its end and the session stays in step with the client.
+//! still read to its end and the session stays in step with the client. A BURL chunk (RFC 4468
+//! §4) is the data its URL names, added whole, between BDAT chunks or instead of them.
 
 pub struct ChunkReader {
     message: Vec<u8>,
@@ -60,6 +61,14 @@ impl ChunkReader {
         take
     }
 
+    /// Adds a whole chunk at once: the data of a BURL URL (RFC 4468 §4). Call only when
+    /// `chunk_done`.
+    pub fn append(&mut self, data: &[u8], last: bool) -> ChunkEnd {
+        self.start(data.len() as u64, last);
+        self.feed(data);
+        self.end_of_chunk()
+    }
+
     /// What a finished chunk means. Call only when `chunk_done`.
     pub fn end_of_chunk(&mut self) -> ChunkEnd {
         match (self.oversized, self.last) {
@@ -109,6 +118,19 @@ mod tests {
         r.start(u64::MAX, true);
         assert_eq!(r.feed(&[b'a'; 20]), 20);
         assert!(!r.chunk_done());
+    }
+
+    #[test]
+    fn burl_data_joins_bdat_chunks() {
+        let mut r = ChunkReader::new(10);
+        r.start(3, false);
+        r.feed(b"abc");
+        assert_eq!(r.end_of_chunk(), ChunkEnd::More(3));
+        assert_eq!(r.append(b"def", false), ChunkEnd::More(6));
+        assert_eq!(r.append(b"g", true), ChunkEnd::Complete(b"abcdefg".to_vec()));
+        let mut r = ChunkReader::new(4);
+        assert_eq!(r.append(b"abc", false), ChunkEnd::More(3));
+        assert_eq!(r.append(b"de", true), ChunkEnd::TooBig);
     }
 
     #[test]

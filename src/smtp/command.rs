@@ -1,4 +1,5 @@
-//! SMTP/LMTP command parsing (RFC 5321 §4.1, RFC 2033 §4.1, RFC 3030, RFC 3207, RFC 4954):
+//! SMTP/LMTP command parsing (RFC 5321 §4.1, RFC 2033 §4.1, RFC 3030, RFC 3207, RFC 4468,
+//! RFC 4954):
 //! one line in, one typed command out, plus the command table that says which flavour offers
 //! which command. Which parameters a flavour accepts is the session's business.
 
@@ -22,6 +23,11 @@ pub enum Command {
     /// RFC 3030 §2: a chunk of `size` octets follows the command line.
     Bdat {
         size: u64,
+        last: bool,
+    },
+    /// RFC 4468 §3: the data `url` names is the next chunk of the message.
+    Burl {
+        url: String,
         last: bool,
     },
     /// RFC 4954 §4: the mechanism and the optional initial response (base64 or "=").
@@ -73,6 +79,7 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "RCPT", offered: Offered::Both, rfc: "RFC 5321 §4.1.1.3" },
     Spec { name: "DATA", offered: Offered::Both, rfc: "RFC 5321 §4.1.1.4" },
     Spec { name: "BDAT", offered: Offered::SubmissionOnly, rfc: "RFC 3030 §2" },
+    Spec { name: "BURL", offered: Offered::SubmissionOnly, rfc: "RFC 4468 §3" },
     Spec { name: "RSET", offered: Offered::Both, rfc: "RFC 5321 §4.1.1.5" },
     Spec { name: "NOOP", offered: Offered::Both, rfc: "RFC 5321 §4.1.1.9" },
     Spec { name: "QUIT", offered: Offered::Both, rfc: "RFC 5321 §4.1.1.10" },
@@ -90,6 +97,7 @@ impl Command {
             Command::Rcpt { .. } => "RCPT",
             Command::Data => "DATA",
             Command::Bdat { .. } => "BDAT",
+            Command::Burl { .. } => "BURL",
             Command::Auth { .. } => "AUTH",
             Command::StartTls => "STARTTLS",
             Command::Rset => "RSET",
@@ -148,6 +156,7 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "RCPT" => parse_rcpt(rest),
         "DATA" => needs_none(Command::Data),
         "BDAT" => parse_bdat(rest),
+        "BURL" => parse_burl(rest),
         "AUTH" => parse_auth(rest),
         "STARTTLS" => needs_none(Command::StartTls),
         "RSET" => needs_none(Command::Rset),
@@ -193,6 +202,32 @@ fn parse_bdat(rest: &str) -> Result<Command, ParseError> {
         return Err(ParseError::Syntax);
     }
     Ok(Command::Bdat { size, last })
+}
+
+/// RFC 4468 §3: `BURL SP absolute-URI [SP end-marker]`, end-marker = "LAST". The URL is
+/// checked here only for the shape of an absolute URI (RFC 3986 §4.3: a scheme, then `:`);
+/// what it names is the resolver's business.
+fn parse_burl(rest: &str) -> Result<Command, ParseError> {
+    let mut words = rest.split(' ');
+    let url = words.next().unwrap_or("");
+    let scheme = url.split_once(':').map_or("", |(s, _)| s);
+    let scheme_ok = scheme.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    if !scheme_ok || !url.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ParseError::Syntax);
+    }
+    let last = match words.next() {
+        None => false,
+        Some(w) if w.eq_ignore_ascii_case("LAST") => true,
+        Some(_) => return Err(ParseError::Syntax),
+    };
+    if words.next().is_some() {
+        return Err(ParseError::Syntax);
+    }
+    Ok(Command::Burl {
+        url: url.to_owned(),
+        last,
+    })
 }
 
 /// RFC 4954 §4: `AUTH mechanism [initial-response]`.
@@ -290,6 +325,25 @@ mod tests {
             ("BDAT 5 FIRST", Err(ParseError::Syntax)),
             ("BDAT 99999999999999999999999", Err(ParseError::Syntax)),
             (
+                "BURL imap://bob@h/INBOX/;UID=1;URLAUTH=submit+bob:INTERNAL:00 last",
+                Ok(Command::Burl {
+                    url: "imap://bob@h/INBOX/;UID=1;URLAUTH=submit+bob:INTERNAL:00".into(),
+                    last: true,
+                }),
+            ),
+            (
+                "BURL imap://h/x",
+                Ok(Command::Burl {
+                    url: "imap://h/x".into(),
+                    last: false,
+                }),
+            ),
+            ("BURL", Err(ParseError::Syntax)),
+            ("BURL INBOX/;UID=1", Err(ParseError::Syntax)),
+            ("BURL 1map://h/x", Err(ParseError::Syntax)),
+            ("BURL imap://h/x FIRST", Err(ParseError::Syntax)),
+            ("BURL imap://h/x LAST more", Err(ParseError::Syntax)),
+            (
                 "AUTH PLAIN AGJvYgBwdw==",
                 Ok(Command::Auth {
                     mechanism: "PLAIN".into(),
@@ -325,6 +379,7 @@ mod tests {
             "RCPT TO:<a>",
             "DATA",
             "BDAT 1",
+            "BURL imap://h/x",
             "AUTH PLAIN",
             "STARTTLS",
             "RSET",

@@ -6,19 +6,32 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
-use super::records::{MailboxId, Uid};
+use super::records::{MailboxId, Uid, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeKind {
-    Added { uid: Uid },
-    Expunged { uids: Vec<Uid> },
-    Flags { uid: Uid, modseq: u64 },
+    Added {
+        uid: Uid,
+    },
+    Expunged {
+        uids: Vec<Uid>,
+    },
+    Flags {
+        uid: Uid,
+        modseq: u64,
+    },
     MailboxCreated,
     MailboxDeleted,
+    /// The mailbox (and any below it) has a new name.
+    MailboxRenamed,
+    /// A name was subscribed or unsubscribed (`mailbox` is 0: a name need not exist).
+    Subscription,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
+    /// Whose mailbox: NOTIFY sessions watch all of a user's mailboxes.
+    pub user: UserId,
     pub mailbox: MailboxId,
     /// The mailbox's HIGHESTMODSEQ after this change.
     pub highest_modseq: u64,

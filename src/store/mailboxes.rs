@@ -66,6 +66,7 @@ fn new_mailbox(
     t.mailbox_names
         .put(txn, &keys::mailbox_name(user, name), &keys::mailbox(mailbox.id))?;
     changes.push(Change {
+        user,
         mailbox: mailbox.id,
         highest_modseq: 1,
         kind: ChangeKind::MailboxCreated,
@@ -153,6 +154,8 @@ pub(crate) fn delete(
     messages::expunge(t, txn, mailbox.id, &uids, changes)?;
     // RFC 5464 §3.1: a mailbox's annotations go with it.
     super::metadata::remove_all(t, txn, user, mailbox.id)?;
+    // RFC 4467 §3: so are the URLs authorized for it.
+    super::urlauth::remove(t, txn, user, mailbox.id)?;
     if has_children {
         mailbox = get_mailbox(t, txn, mailbox.id)?.ok_or(StoreError::NoSuchMailbox)?;
         mailbox.noselect = true;
@@ -165,6 +168,7 @@ pub(crate) fn delete(
         t.expunged.delete_range(txn, &super::txn::inclusive(&start, &end))?;
     }
     changes.push(Change {
+        user,
         mailbox: mailbox.id,
         highest_modseq: mailbox.highest_modseq,
         kind: ChangeKind::MailboxDeleted,
@@ -211,6 +215,12 @@ pub(crate) fn rename(
             .put(txn, &keys::mailbox_name(user, &new_name), &keys::mailbox(id))?;
         mailbox.name = new_name;
         put_json(&t.mailboxes, txn, &keys::mailbox(id), &mailbox)?;
+        changes.push(Change {
+            user,
+            mailbox: id,
+            highest_modseq: mailbox.highest_modseq,
+            kind: ChangeKind::MailboxRenamed,
+        });
     }
     Ok(())
 }
@@ -218,7 +228,13 @@ pub(crate) fn rename(
 /// SUBSCRIBE and UNSUBSCRIBE. A name is subscribed whether or not a mailbox has it, and
 /// stays subscribed when its mailbox is deleted (RFC 3501 §6.3.6); unsubscribing a name that
 /// is not subscribed fails.
-pub(crate) fn subscribe(t: &Tables, txn: &mut RwTxn<'_>, user: UserId, name: &str, on: bool) -> Result<(), StoreError> {
+pub(crate) fn subscribe(
+    t: &Tables,
+    txn: &mut RwTxn<'_>,
+    user: UserId,
+    (name, on): (&str, bool),
+    changes: &mut Vec<Change>,
+) -> Result<(), StoreError> {
     let key = keys::mailbox_name(user, canonical_mailbox_name(name));
     if on {
         validate_name(name)?;
@@ -226,6 +242,12 @@ pub(crate) fn subscribe(t: &Tables, txn: &mut RwTxn<'_>, user: UserId, name: &st
     } else if !t.subscriptions.delete(txn, &key)? {
         return Err(StoreError::NoSuchMailbox);
     }
+    changes.push(Change {
+        user,
+        mailbox: 0,
+        highest_modseq: 0,
+        kind: ChangeKind::Subscription,
+    });
     Ok(())
 }
 

@@ -89,6 +89,7 @@ fn insert(
     put_json(&t.mailboxes, txn, &keys::mailbox(mailbox_id), &mailbox)?;
     adjust_usage(t, txn, mailbox.user_id, record.size as i64, 1)?;
     changes.push(Change {
+        user: mailbox.user_id,
         mailbox: mailbox_id,
         highest_modseq: mailbox.highest_modseq,
         kind: ChangeKind::Added { uid },
@@ -263,6 +264,7 @@ pub(crate) fn store_flags(
             record.modseq = mailbox.highest_modseq;
             t.messages.put(txn, &key, &record.encode())?;
             changes.push(Change {
+                user: mailbox.user_id,
                 mailbox: mailbox_id,
                 highest_modseq: mailbox.highest_modseq,
                 kind: ChangeKind::Flags {
@@ -351,6 +353,7 @@ pub(crate) fn expunge(
     t.expunged
         .put(txn, &keys::expunged(mailbox_id, mailbox.highest_modseq), &log)?;
     changes.push(Change {
+        user: mailbox.user_id,
         mailbox: mailbox_id,
         highest_modseq: mailbox.highest_modseq,
         kind: ChangeKind::Expunged { uids: removed.clone() },

@@ -11,13 +11,14 @@
 
 pub mod feed;
 pub mod mailboxes;
-pub mod metadata;
 mod messages;
+pub mod metadata;
 pub mod queue;
 mod read;
 pub mod recent;
 pub mod records;
 mod txn;
+pub mod urlauth;
 mod users;
 mod writer;
 mod zero_copy;
@@ -96,9 +97,11 @@ pub(crate) struct Tables {
     subscriptions: Table,
     /// (user, mailbox id or 0, entry name in lower case) → name as set, value (RFC 5464).
     metadata: Table,
+    /// (user, mailbox id) → the mailbox access key of URLAUTH (RFC 4467 §3).
+    urlauth_keys: Table,
 }
 
-const TABLE_NAMES: [&str; 15] = [
+const TABLE_NAMES: [&str; 16] = [
     "meta",
     "users",
     "user_ids",
@@ -114,6 +117,7 @@ const TABLE_NAMES: [&str; 15] = [
     "queue_bodies",
     "subscriptions",
     "metadata",
+    "urlauth_keys",
 ];
 
 pub(crate) struct Inner {
@@ -149,17 +153,17 @@ impl Store {
         // LMDB forbids reopening an environment in the same process anyway.
         let env: &'static Env<WithoutTls> = Box::leak(Box::new(env));
         let wtxn = env.write_txn()?;
-        let tables: [Table; 15] = env
+        let tables: [Table; 16] = env
             .create_databases_and_commit(wtxn, |opener, wtxn| {
                 let mut out = Vec::with_capacity(TABLE_NAMES.len());
                 for name in TABLE_NAMES {
                     out.push(opener.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
                 }
-                let tables: [Table; 15] = out.try_into().unwrap_or_else(|_| unreachable!("one table per name"));
+                let tables: [Table; 16] = out.try_into().unwrap_or_else(|_| unreachable!("one table per name"));
                 Ok::<_, heed::Error>(heed::CommitOrAbort::<_, ()>::Commit(tables))
             })?
             .unwrap_commit();
-        let [meta, users, user_ids, usage, mailboxes, mailbox_names, messages, bodies, body_refs, structures, expunged, queue, queue_bodies, subscriptions, metadata] =
+        let [meta, users, user_ids, usage, mailboxes, mailbox_names, messages, bodies, body_refs, structures, expunged, queue, queue_bodies, subscriptions, metadata, urlauth_keys] =
             tables;
         let inner = Arc::new(Inner {
             env,
@@ -179,6 +183,7 @@ impl Store {
                 queue_bodies,
                 subscriptions,
                 metadata,
+                urlauth_keys,
             },
             commits: 0.into(),
             recent: Arc::default(),

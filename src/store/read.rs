@@ -51,6 +51,15 @@ impl<'s> Snapshot<'s> {
         super::metadata::entries(self.t, &self.txn, user, mailbox)
     }
 
+    /// The URLAUTH access key of `user`'s `mailbox`, if GENURLAUTH made one (RFC 4467 §3).
+    pub fn urlauth_key(
+        &self,
+        user: UserId,
+        mailbox: MailboxId,
+    ) -> Result<Option<super::urlauth::AccessKey>, StoreError> {
+        super::urlauth::get(self.t, &self.txn, user, mailbox)
+    }
+
     /// The names `user` subscribed to, in byte order; they need not exist.
     pub fn subscriptions(&self, user: UserId) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();

@@ -416,7 +416,11 @@ fn metadata_is_all_or_nothing_and_goes_with_its_mailbox() {
                 .collect(),
         })
     };
-    set(0, vec![("/private/Token", Some(b"abc")), ("/shared/comment", Some(b"\0x"))]).unwrap();
+    set(
+        0,
+        vec![("/private/Token", Some(b"abc")), ("/shared/comment", Some(b"\0x"))],
+    )
+    .unwrap();
     set(trash, vec![("/private/color", Some(b"red"))]).unwrap();
     let read = |mailbox| store.snapshot().unwrap().metadata(bob.id, mailbox).unwrap();
     assert_eq!(
@@ -429,7 +433,10 @@ fn metadata_is_all_or_nothing_and_goes_with_its_mailbox() {
     // One value too big: nothing of the request is written.
     let big = vec![b'x'; metadata::MAX_VALUE + 1];
     let refused = set(0, vec![("/private/token", None), ("/private/big", Some(&big))]);
-    assert!(matches!(refused, Err(StoreError::Metadata(metadata::MetadataRefusal::MaxSize(_)))));
+    assert!(matches!(
+        refused,
+        Err(StoreError::Metadata(metadata::MetadataRefusal::MaxSize(_)))
+    ));
     assert_eq!(read(0).len(), 2);
     // Names compare case-insensitively; NIL removes.
     set(0, vec![("/PRIVATE/TOKEN", None)]).unwrap();
@@ -441,4 +448,50 @@ fn metadata_is_all_or_nothing_and_goes_with_its_mailbox() {
         })
         .unwrap();
     assert!(read(trash).is_empty());
+}
+
+#[test]
+fn urlauth_keys_are_made_once_reset_and_go_with_their_mailbox() {
+    let (_d, store) = store();
+    let bob = add_user(&store, "bob");
+    let snap = store.snapshot().unwrap();
+    let (inbox, trash) = (
+        snap.mailbox(bob.id, "INBOX").unwrap().unwrap().id,
+        snap.mailbox(bob.id, "Trash").unwrap().unwrap().id,
+    );
+    drop(snap);
+    let keys = |mailboxes: Vec<u64>| match store
+        .write_blocking(WriteOp::UrlauthKeys {
+            user: bob.id,
+            mailboxes,
+        })
+        .unwrap()
+    {
+        WriteOutcome::UrlauthKeys(k) => k,
+        other => panic!("{other:?}"),
+    };
+    let read = |mailbox| store.snapshot().unwrap().urlauth_key(bob.id, mailbox).unwrap();
+    assert_eq!(read(inbox), None);
+    let first = keys(vec![inbox, trash]);
+    assert_ne!(first[0], first[1], "one key per mailbox");
+    assert_eq!(keys(vec![trash, inbox]), vec![first[1], first[0]], "made once");
+    assert_eq!(read(inbox), Some(first[0]));
+    let reset = |mailbox| {
+        store
+            .write_blocking(WriteOp::ResetUrlauthKeys { user: bob.id, mailbox })
+            .unwrap()
+    };
+    reset(Some(inbox));
+    assert!(read(inbox).is_some_and(|k| k != first[0]));
+    assert_eq!(read(trash), Some(first[1]));
+    reset(None);
+    assert_eq!((read(inbox), read(trash)), (None, None));
+    keys(vec![trash]);
+    store
+        .write_blocking(WriteOp::DeleteMailbox {
+            user: bob.id,
+            name: "Trash".into(),
+        })
+        .unwrap();
+    assert_eq!(read(trash), None);
 }

@@ -124,6 +124,7 @@ pub(crate) fn delete_user(t: &Tables, txn: &mut RwTxn<'_>, name: &str) -> Result
         t.subscriptions.delete(txn, &k)?;
     }
     super::metadata::remove_user(t, txn, user.id)?;
+    super::urlauth::remove_user(t, txn, user.id)?;
     t.usage.delete(txn, &prefix)?;
     t.user_ids.delete(txn, &prefix)?;
     t.users.delete(txn, name.as_bytes())?;

@@ -170,6 +170,18 @@ pub enum WriteOp {
         mailbox: MailboxId,
         entries: Vec<(String, Option<Vec<u8>>)>,
     },
+    /// GENURLAUTH (RFC 4467 §6.2): the access keys of these mailboxes of `user`, each made
+    /// where it is missing.
+    UrlauthKeys {
+        user: UserId,
+        mailboxes: Vec<MailboxId>,
+    },
+    /// RESETKEY (RFC 4467 §6.1): a new access key for `mailbox`, or, without one, none left for
+    /// any mailbox of `user`.
+    ResetUrlauthKeys {
+        user: UserId,
+        mailbox: Option<MailboxId>,
+    },
 }
 
 #[derive(Debug)]
@@ -200,6 +212,8 @@ pub enum WriteOutcome {
     Submitted(Result<Option<QueueId>, Refused>),
     /// QueueDelete: whether there was such an entry; QueueFlush: how many entries there are.
     Queue(usize),
+    /// UrlauthKeys: one key per mailbox asked for, in order.
+    UrlauthKeys(Vec<super::urlauth::AccessKey>),
 }
 
 pub(crate) fn spawn(inner: Arc<Inner>, feed: Arc<Feed>) -> std::io::Result<mpsc::Sender<Job>> {
@@ -349,7 +363,7 @@ fn apply(t: &Tables, txn: &mut RwTxn<'_>, op: WriteOp, changes: &mut Vec<Change>
             mailboxes::rename(t, txn, user, (&from, &to), changes).map(|()| WriteOutcome::Done)
         }
         WriteOp::Subscribe { user, name, subscribed } => {
-            mailboxes::subscribe(t, txn, user, &name, subscribed).map(|()| WriteOutcome::Done)
+            mailboxes::subscribe(t, txn, user, (&name, subscribed), changes).map(|()| WriteOutcome::Done)
         }
         WriteOp::Submit {
             message,
@@ -368,6 +382,12 @@ fn apply(t: &Tables, txn: &mut RwTxn<'_>, op: WriteOp, changes: &mut Vec<Change>
         WriteOp::Flush => Ok(WriteOutcome::Done),
         WriteOp::SetMetadata { user, mailbox, entries } => {
             super::metadata::set(t, txn, user, mailbox, &entries).map(|()| WriteOutcome::Done)
+        }
+        WriteOp::UrlauthKeys { user, mailboxes } => {
+            super::urlauth::get_or_make(t, txn, user, &mailboxes).map(WriteOutcome::UrlauthKeys)
+        }
+        WriteOp::ResetUrlauthKeys { user, mailbox } => {
+            super::urlauth::reset(t, txn, user, mailbox).map(|()| WriteOutcome::Done)
         }
     }
 }

@@ -95,7 +95,7 @@ fn fetch_modifier(c: &mut Cursor) -> Result<Modifier> {
 
 /// fetch-att (RFC 9051 §9, RFC 3501 §9 for the RFC822 forms, RFC 7162, RFC 8514, RFC 8474,
 /// RFC 8970).
-fn fetch_att(c: &mut Cursor) -> Result<FetchAttr> {
+pub(super) fn fetch_att(c: &mut Cursor) -> Result<FetchAttr> {
     let name = c.word().to_ascii_uppercase();
     Ok(match name.as_slice() {
         b"ENVELOPE" => FetchAttr::Envelope,
@@ -155,7 +155,7 @@ fn preview_modifiers(c: &mut Cursor) -> Result<bool> {
 
 /// section = "[" [section-spec] "]"; section-spec = section-msgtext /
 /// (section-part ["." section-text]) (RFC 9051 §9).
-fn section(c: &mut Cursor) -> Result<Section> {
+pub(super) fn section(c: &mut Cursor) -> Result<Section> {
     c.expect(b'[', "expected a section")?;
     let mut part = Vec::new();
     let mut text_follows = true;

@@ -57,7 +57,7 @@ impl<'a> Cursor<'a> {
         self.input.get(self.pos).copied()
     }
 
-    fn peek_at(&self, ahead: usize) -> Option<u8> {
+    pub(super) fn peek_at(&self, ahead: usize) -> Option<u8> {
         self.input.get(self.pos + ahead).copied()
     }
 
@@ -522,7 +522,7 @@ pub(super) fn utf8(bytes: Vec<u8>) -> Result<String> {
 }
 
 /// Days since 1970-01-01 of a Gregorian date, `None` if the date does not exist.
-fn days_from_civil(year: i64, month: u32, day: u32) -> Option<i64> {
+pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> Option<i64> {
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
     let days_in_month = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,

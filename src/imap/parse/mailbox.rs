@@ -5,7 +5,7 @@
 
 use super::lexer::{Cursor, Result, Syntax};
 use crate::imap::types::{
-    AppendMessage, Command, ListOptions, Qresync, SelectParams, SeqBound, SequenceSet, StatusItem,
+    AppendMessage, CatPart, Command, ListOptions, Qresync, SelectParams, SeqBound, SequenceSet, StatusItem,
 };
 
 /// select = "SELECT" SP mailbox [select-params]; select-params = SP "(" select-param
@@ -288,6 +288,21 @@ fn append_message(c: &mut Cursor) -> Result<AppendMessage> {
         date = Some(c.date_time()?);
         c.sp()?;
     }
+    // RFC 4469 §6: append-data =/ "CATENATE" SP "(" cat-part *(SP cat-part) ")".
+    if c.next_word_is("CATENATE") {
+        c.word();
+        c.sp()?;
+        let mut binary = false;
+        let parts = c.list1(|c| cat_part(c, &mut binary))?;
+        return Ok(AppendMessage {
+            flags,
+            date,
+            message: Vec::new(),
+            binary,
+            span: None,
+            catenate: Some(parts),
+        });
+    }
     // RFC 6855 §4: append-data =/ "UTF8" SP "(" literal8 ")".
     let utf8 = c.next_word_is("UTF8");
     if utf8 {
@@ -316,5 +331,41 @@ fn append_message(c: &mut Cursor) -> Result<AppendMessage> {
         message,
         binary,
         span,
+        catenate: None,
     })
+}
+
+/// cat-part = text-literal / url; text-literal = "TEXT" SP literal; url = "URL" SP astring
+/// (RFC 4469 §6). TEXT may also be a literal8 (RFC 3516, as APPEND data may be) or RFC 6855 §4
+/// utf8-literal (`cat-part =/ utf8-literal`); either makes the whole message binary. The data
+/// is always copied: parts are put together later, and are usually small.
+fn cat_part(c: &mut Cursor, binary: &mut bool) -> Result<CatPart> {
+    let name = c.word().to_ascii_uppercase();
+    match name.as_slice() {
+        b"URL" => {
+            c.sp()?;
+            Ok(CatPart::Url(c.astring()?))
+        }
+        b"TEXT" => {
+            c.sp()?;
+            if !matches!(c.peek(), Some(b'{' | b'~')) {
+                return Err(Syntax("expected the TEXT as a literal"));
+            }
+            let (data, literal8) = c.literal_any()?;
+            *binary |= literal8;
+            Ok(CatPart::Text(data.to_vec()))
+        }
+        b"UTF8" => {
+            c.sp()?;
+            c.expect(b'(', "expected ( after UTF8")?;
+            if c.peek() != Some(b'~') {
+                return Err(Syntax("UTF8 data must be a literal8"));
+            }
+            let (data, _) = c.literal_any()?;
+            c.expect(b')', "expected ) after the UTF8 literal")?;
+            *binary = true;
+            Ok(CatPart::Text(data.to_vec()))
+        }
+        _ => Err(Syntax("expected TEXT or URL")),
+    }
 }

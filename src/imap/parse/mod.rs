@@ -12,8 +12,10 @@ mod fetch;
 mod lexer;
 mod mailbox;
 mod metadata;
+mod notify;
 mod search;
 mod sort;
+mod urlauth;
 
 #[cfg(test)]
 mod differential;
@@ -21,6 +23,7 @@ mod differential;
 mod tests;
 
 use crate::imap::types::Command;
+pub(crate) use lexer::days_from_civil;
 use lexer::{Cursor, Result, Syntax};
 
 /// A command that is not valid IMAP: answered `TAG BAD <message>` (or `* BAD` without a tag);
@@ -41,6 +44,16 @@ pub fn is_tag_char(b: u8) -> bool {
 /// the error to answer with `BAD`.
 pub fn parse_command(raw: &[u8]) -> std::result::Result<(String, Command), ParseError> {
     parse(Cursor::new(raw))
+}
+
+/// A section-spec as it stands inside `BODY[...]` (RFC 9051 §9), e.g. the decoded `;SECTION=`
+/// of an IMAP URL (RFC 5092 §11 `enc-section`); `None` when it is not one.
+pub fn section_spec(text: &str) -> Option<crate::imap::types::Section> {
+    let wrapped = format!("[{text}]");
+    let mut c = Cursor::new(wrapped.as_bytes());
+    let section = fetch::section(&mut c).ok()?;
+    c.end().ok()?;
+    Some(section)
 }
 
 /// `parse_command` for a command the caller gives away: an APPEND's message is moved out of
@@ -174,6 +187,12 @@ fn command(c: &mut Cursor) -> Result<Command> {
         // RFC 5464.
         b"GETMETADATA" => metadata::getmetadata(c),
         b"SETMETADATA" => metadata::setmetadata(c),
+        // RFC 5465.
+        b"NOTIFY" => notify::notify(c),
+        // RFC 4467.
+        b"RESETKEY" => urlauth::resetkey(c),
+        b"GENURLAUTH" => urlauth::genurlauth(c),
+        b"URLFETCH" => urlauth::urlfetch(c),
         // RFC 4978.
         b"COMPRESS" => {
             c.sp()?;

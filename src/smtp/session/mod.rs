@@ -1,6 +1,6 @@
 //! The SMTP engine's session state machine, sans-I/O and clock-free. One engine, two
 //! flavours: LMTP (RFC 2033) and message submission (RFC 6409 on RFC 5321), which adds
-//! EHLO/HELO, STARTTLS, AUTH, BDAT, DSN parameters, remote recipients and one reply per
+//! EHLO/HELO, STARTTLS, AUTH, BDAT, BURL, DSN parameters, remote recipients and one reply per
 //! message instead of one per recipient.
 //!
 //! The caller feeds command lines (or, inside DATA/BDAT, raw bytes through `data`), resolves
@@ -116,6 +116,12 @@ pub enum Action {
     Login(crate::auth::login::Credentials),
     /// Look up the SCRAM keys of this user, then call `scram_credentials`.
     LookupScram(String),
+    /// Submission (BURL, RFC 4468): fetch what this URLAUTH URL names for `user`, the
+    /// authenticated submitter, then call `url_result`.
+    ResolveUrl {
+        url: String,
+        user: String,
+    },
     Close,
 }
 
@@ -140,6 +146,8 @@ enum State {
     Checking(Txn),
     Data(Txn, DataReader),
     Chunks(Txn, ChunkReader),
+    /// Waiting for `url_result`: the message so far, and whether the URL is its last chunk.
+    Resolving(Txn, ChunkReader, bool),
     /// The octets of a refused BDAT chunk, read and dropped (RFC 3030 §2), then back to
     /// `after` (the transaction stays when only this chunk was refused).
     Discard {
@@ -272,6 +280,7 @@ impl Session {
             Command::Rcpt { to, params } => return self.rcpt(to, params, out),
             Command::Data => self.data_start(out),
             Command::Bdat { size, last } => return self.bdat(size, last, out),
+            Command::Burl { url, last } => return self.burl(url, last, out),
             Command::Auth { mechanism, initial } => return self.auth_start(&mechanism, initial, out),
             Command::StartTls => return self.starttls(out),
             Command::Rset => {
@@ -330,6 +339,8 @@ impl Session {
         if policy.login_type.allows_sasl(self.tls) {
             let names: Vec<&str> = Mechanism::ALL.iter().map(|m| m.name()).collect();
             caps.push(format!("AUTH {}", names.join(" ")));
+            // RFC 4468 §3: URLAUTH URLs of this server's own IMAP store.
+            caps.push("BURL imap".into());
         }
         caps.push("HELP".into());
         caps

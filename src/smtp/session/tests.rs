@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::auth::login::Credentials;
+use crate::imap::urlauth::Refusal;
 
 fn lmtp(max_recipients: usize, domains: Vec<String>) -> Session {
     Session::new(
@@ -406,4 +407,93 @@ fn garbage_never_panics() {
         }
         drive(&[b"EHLO c\r\nAUTH PLAIN AGJvYgBwdw==\r\n", &input]);
     }
+}
+
+fn resolved(s: &mut Session, result: Result<Vec<u8>, Refusal>) -> (Action, String) {
+    let mut out = Vec::new();
+    let action = s.url_result(result, &mut out);
+    (action, String::from_utf8(out).unwrap())
+}
+
+#[test]
+fn burl_chunks_join_bdat_chunks() {
+    let mut s = logged_in(true);
+    let caps = say(&mut s, "EHLO client").1;
+    assert!(
+        caps.contains("250-AUTH PLAIN LOGIN SCRAM-SHA-256\r\n250-BURL imap\r\n"),
+        "{caps}"
+    );
+    let url = "imap://bob@h/INBOX/;UID=1;URLAUTH=submit+bob:INTERNAL:00";
+    assert_eq!(
+        say(&mut s, &format!("BURL {url}")).1,
+        "503 5.5.0 valid RCPT TO required before BURL\r\n"
+    );
+    say(&mut s, "MAIL FROM:<bob@example.org>");
+    assert_eq!(
+        say(&mut s, &format!("BURL {url}")).1,
+        "554 5.5.0 no recipients have been specified\r\n"
+    );
+    say(&mut s, "RCPT TO:<x@gmail.com>");
+    say(&mut s, "BDAT 14");
+    feed(&mut s, b"Subject: a\r\n\r\n");
+    let (action, out) = say(&mut s, &format!("BURL {url}"));
+    assert_eq!(
+        action,
+        Action::ResolveUrl {
+            url: url.into(),
+            user: "bob".into()
+        }
+    );
+    assert_eq!(out, "");
+    let (action, out) = resolved(&mut s, Ok(b"forwarded\r\n".to_vec()));
+    assert_eq!(action, Action::Continue);
+    assert_eq!(out, "250 2.5.0 25 octets received, waiting for more BURL or BDAT\r\n");
+    assert!(say(&mut s, "DATA").1.starts_with("503"), "no DATA after BURL");
+    assert!(matches!(
+        say(&mut s, &format!("BURL {url} LAST")).0,
+        Action::ResolveUrl { .. }
+    ));
+    let (action, _) = resolved(&mut s, Ok(b"--\r\n".to_vec()));
+    let Action::Submit(env) = action else {
+        panic!("expected a submission")
+    };
+    assert_eq!(env.message, b"Subject: a\r\n\r\nforwarded\r\n--\r\n");
+    assert_eq!(env.remote[0].address, "x@gmail.com");
+}
+
+#[test]
+fn burl_refusals_end_the_transaction() {
+    let rows = [
+        (Refusal::Access, "554 5.7.0 "),
+        (Refusal::Token, "554 5.7.0 "),
+        (
+            Refusal::Expired,
+            "554 5.6.6 IMAP URL resolution failed: the URL has expired",
+        ),
+        (Refusal::Gone, "554 5.6.6 "),
+        (
+            Refusal::Invalid("not an imap:// URL"),
+            "554 5.6.6 IMAP URL resolution failed: not an imap:// URL",
+        ),
+        (Refusal::Store(crate::store::StoreError::WriterGone), "451 4.4.1 "),
+    ];
+    for (refusal, reply) in rows {
+        let mut s = logged_in(true);
+        say(&mut s, "MAIL FROM:<bob@example.org>");
+        say(&mut s, "RCPT TO:<x@gmail.com>");
+        say(&mut s, "BURL imap://bob@h/INBOX/;UID=1 LAST");
+        let (action, out) = resolved(&mut s, Err(refusal));
+        assert_eq!(action, Action::Continue);
+        assert!(out.starts_with(reply), "{out}");
+        assert!(
+            say(&mut s, "BDAT 0 LAST").1.starts_with("503"),
+            "the transaction is over"
+        );
+    }
+    // Too big once the URL's data is added.
+    let mut s = logged_in(true);
+    say(&mut s, "MAIL FROM:<bob@example.org>");
+    say(&mut s, "RCPT TO:<x@gmail.com>");
+    say(&mut s, "BURL imap://bob@h/INBOX/;UID=1");
+    assert!(resolved(&mut s, Ok(vec![b'x'; 101])).1.starts_with("552 5.3.4"));
 }

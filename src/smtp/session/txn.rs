@@ -4,6 +4,7 @@
 use super::{
     line, Action, Auth, DeliveryStatus, Envelope, Recipient, RemoteRecipient, Session, State, SubmitOutcome, Txn,
 };
+use crate::imap::urlauth::Refusal;
 use crate::smtp::chunk::{ChunkEnd, ChunkReader};
 use crate::smtp::command::{MailParams, RcptParams};
 use crate::smtp::data::{DataEnd, DataReader};
@@ -174,6 +175,63 @@ impl Session {
         self.chunk_progress(out)
     }
 
+    /// RFC 4468 §3 BURL: the data the URL names is the next chunk, as with BDAT (and mixed
+    /// with BDAT freely). The caller resolves it and answers with `url_result`.
+    pub(super) fn burl(&mut self, url: String, last: bool, out: &mut Vec<u8>) -> Action {
+        // MAIL needs a login in this flavour, so a transaction always has a user.
+        let Auth::User(user) = &self.auth else {
+            line(out, "530 5.7.0 authentication required");
+            return Action::Continue;
+        };
+        let user = user.clone();
+        let (txn, reader) = match std::mem::replace(&mut self.state, State::Ready) {
+            State::Chunks(txn, reader) => (txn, reader),
+            State::Txn(txn) if txn.recipient_count() > 0 => (txn, ChunkReader::new(self.max_size())),
+            State::Txn(txn) => {
+                self.state = State::Txn(txn);
+                line(out, "554 5.5.0 no recipients have been specified");
+                return Action::Continue;
+            }
+            other => {
+                self.state = other;
+                line(out, "503 5.5.0 valid RCPT TO required before BURL");
+                return Action::Continue;
+            }
+        };
+        self.state = State::Resolving(txn, reader, last);
+        Action::ResolveUrl { url, user }
+    }
+
+    /// The answer to `Action::ResolveUrl`. A URL that gives no data ends the transaction, as
+    /// an oversized chunk does: the message it was part of cannot be sent whole.
+    pub fn url_result(&mut self, result: Result<Vec<u8>, Refusal>, out: &mut Vec<u8>) -> Action {
+        let State::Resolving(txn, mut reader, last) = std::mem::replace(&mut self.state, State::Ready) else {
+            return Action::Close;
+        };
+        let data = match result {
+            Ok(data) => data,
+            Err(refusal) => {
+                line(out, &burl_refusal(&refusal));
+                return Action::Continue;
+            }
+        };
+        match reader.append(&data, last) {
+            ChunkEnd::More(n) => {
+                self.state = State::Chunks(txn, reader);
+                line(
+                    out,
+                    &format!("250 2.5.0 {n} octets received, waiting for more BURL or BDAT"),
+                );
+                Action::Continue
+            }
+            ChunkEnd::TooBig => {
+                line(out, TOO_BIG);
+                Action::Continue
+            }
+            ChunkEnd::Complete(message) => self.finish(txn, message),
+        }
+    }
+
     /// Feeds message octets; returns how much of `input` was used and what to do next.
     pub fn data(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, Action) {
         match &mut self.state {
@@ -314,5 +372,18 @@ impl Session {
         };
         line(out, &text);
         Action::Continue
+    }
+}
+
+/// RFC 4468 §6: the reply to a BURL whose URL gives no data. A URL that is not for this
+/// submitter's submission, or whose authorization does not verify, is a policy refusal
+/// (5.7.0); anything else about the URL is "content not available" (5.6.6). The caller logs
+/// store failures with its session id.
+fn burl_refusal(refusal: &Refusal) -> String {
+    let why = refusal.reason();
+    match refusal {
+        Refusal::Access | Refusal::Token => format!("554 5.7.0 {why}"),
+        Refusal::Store(_) => "451 4.4.1 IMAP URL resolution failed, try again later".into(),
+        _ => format!("554 5.6.6 IMAP URL resolution failed: {why}"),
     }
 }

@@ -1,5 +1,6 @@
 //! The commands and forms of the newer extensions: UNAUTHENTICATE (RFC 8437), REPLACE
-//! (RFC 8508), PARTIAL (RFC 9394). One row per form and per error, as in `valid` and `invalid`.
+//! (RFC 8508), PARTIAL (RFC 9394), CATENATE (RFC 4469). One row per form and per error, as in
+//! `valid` and `invalid`.
 
 use super::super::*;
 use crate::imap::types::*;
@@ -11,6 +12,29 @@ fn message(flags: &[&str], date: Option<i64>, message: &[u8], binary: bool) -> A
         message: message.to_vec(),
         binary,
         span: None,
+        catenate: None,
+    }
+}
+
+/// A CATENATE message: `Ok` parts are TEXT, `Err` parts URLs.
+fn catenate(flags: &[&str], parts: &[std::result::Result<&[u8], &str>], binary: bool) -> AppendMessage {
+    let parts = parts
+        .iter()
+        .map(|p| match p {
+            Ok(text) => CatPart::Text(text.to_vec()),
+            Err(url) => CatPart::Url((*url).to_owned()),
+        })
+        .collect();
+    AppendMessage {
+        catenate: Some(parts),
+        ..message(flags, None, b"", binary)
+    }
+}
+
+fn append(mailbox: &str, messages: Vec<AppendMessage>) -> Command {
+    Command::Append {
+        mailbox: mailbox.to_owned(),
+        messages,
     }
 }
 
@@ -52,6 +76,45 @@ pub(super) fn valid() -> Vec<(&'static [u8], Command)> {
     vec![
         (b"a UNAUTHENTICATE", Command::Unauthenticate),
         (b"a unauthenticate", Command::Unauthenticate),
+        // RFC 4469 §6: append-data =/ "CATENATE" SP "(" cat-part *(SP cat-part) ")".
+        (
+            b"a APPEND Drafts (\\Seen) CATENATE (URL \"/INBOX/;UID=3/;SECTION=HEADER\" TEXT {5}\r\nhello)",
+            append(
+                "Drafts",
+                vec![catenate(&["\\Seen"], &[Err("/INBOX/;UID=3/;SECTION=HEADER"), Ok(b"hello")], false)],
+            ),
+        ),
+        (
+            b"a append x catenate (text {0}\r\n url ;uid=1)",
+            append("x", vec![catenate(&[], &[Ok(b""), Err(";uid=1")], false)]),
+        ),
+        // MULTIAPPEND (RFC 3502) mixes CATENATE and literal messages; a literal8 TEXT (RFC 3516)
+        // or a UTF8 one (RFC 6855 §4) makes its message binary; a URL may be a literal.
+        (
+            b"a APPEND x CATENATE (TEXT {1+}\r\na) \"1-Jan-1970 00:00:00 +0000\" CATENATE (url {9}\r\n/x/;uid=1 TEXT ~{1}\r\n\0) (\\Draft) {1}\r\n! CATENATE (UTF8 (~{2}\r\nhi))",
+            append(
+                "x",
+                vec![
+                    catenate(&[], &[Ok(b"a")], false),
+                    AppendMessage {
+                        date: Some(0),
+                        ..catenate(&[], &[Err("/x/;uid=1"), Ok(b"\0")], true)
+                    },
+                    message(&["\\Draft"], None, b"!", false),
+                    catenate(&[], &[Ok(b"hi")], true),
+                ],
+            ),
+        ),
+        // RFC 8508 §4.4: REPLACE takes CATENATE data as APPEND does.
+        (
+            b"a UID REPLACE 4 Drafts CATENATE (URL \";UID=4/;SECTION=1\" TEXT {1}\r\nx)",
+            replace(
+                true,
+                SeqBound::Num(4),
+                "Drafts",
+                catenate(&[], &[Err(";UID=4/;SECTION=1"), Ok(b"x")], false),
+            ),
+        ),
         // RFC 8508 §6: seq-number SP mailbox append-message.
         (
             b"a REPLACE 4 Drafts (\\Seen \\Draft) {5}\r\nhello",
@@ -109,6 +172,31 @@ pub(super) fn valid() -> Vec<(&'static [u8], Command)> {
 
 /// Rows: command, expected tag, expected message.
 pub(super) const INVALID: &[(&[u8], Option<&str>, &str)] = &[
+    (b"a APPEND x CATENATE ()", Some("a"), "expected TEXT or URL"),
+    (
+        b"a APPEND x CATENATE (BODY {1}\r\nx)",
+        Some("a"),
+        "expected TEXT or URL",
+    ),
+    (
+        b"a APPEND x CATENATE (TEXT \"abc\")",
+        Some("a"),
+        "expected the TEXT as a literal",
+    ),
+    (b"a APPEND x CATENATE (URL)", Some("a"), "expected a space"),
+    (b"a APPEND x CATENATE (URL \"/x/;uid=1\"", Some("a"), "missing argument"),
+    (
+        b"a APPEND x CATENATE (UTF8 ({1}\r\nx))",
+        Some("a"),
+        "UTF8 data must be a literal8",
+    ),
+    (
+        b"a APPEND x CATENATE (TEXT {1}\r\n\0)",
+        Some("a"),
+        "NUL in a literal; use literal8",
+    ),
+    (b"a APPEND x CATENATE TEXT {1}\r\nx", Some("a"), "expected a list"),
+    (b"a APPEND x CATENATE", Some("a"), "missing argument"),
     (
         b"a UNAUTHENTICATE now",
         Some("a"),

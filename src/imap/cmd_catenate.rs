@@ -1,0 +1,172 @@
+//! CATENATE (RFC 4469): an APPEND whose message is put together from TEXT literals and IMAP
+//! URLs (RFC 5092) naming messages, or parts of them, in the user's own mailboxes.
+//!
+//! Owns: turning each CATENATE list into the message it makes: URLs resolved against the store
+//! (one that starts at `;UID=` against the selected mailbox), their sections copied raw, as FETCH
+//! BODY.PEEK[section] sends them (§5: a part whose content would need decoding is copied as
+//! it is), the APPENDLIMIT check on the result, and the `[BADURL]` and `[TOOBIG]` refusals
+//! (§5). The message then takes APPEND's path unchanged, so a CATENATE inside a MULTIAPPEND or
+//! a REPLACE (RFC 8508 §4.4) is one message like the others, and nothing is stored unless
+//! every one of them resolves. Never: reads another user's mail or names another server's (the
+//! host of an absolute URL is not compared with ours: behind a proxy the client knows this
+//! server by the proxy's name), sets `\Seen` on a source message, or honours URLAUTH (not
+//! offered, so a URL carrying `;URLAUTH=` is `[BADURL]`).
+
+use super::fetch::section_bytes;
+use super::session::{store_error, tagged, Session, State};
+use super::types::{AppendMessage, CatPart, Partial, Section, SectionText};
+use super::url::ImapUrl;
+use super::view::MailRead;
+use crate::store::{canonical_mailbox_name, StoreError};
+
+/// Why a CATENATE message could not be made.
+enum Refusal {
+    /// RFC 4469 §5: this URL cannot be resolved, and why.
+    BadUrl(String, &'static str),
+    /// RFC 4469 §5: the message would exceed APPENDLIMIT.
+    TooBig,
+    Store(StoreError),
+}
+
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Refusal {
+        Refusal::Store(e)
+    }
+}
+
+impl Session {
+    /// Replaces every CATENATE message's parts with the message they make; `false` once the
+    /// client has been told why that cannot be done.
+    pub(crate) fn catenate(
+        &self,
+        tag: &str,
+        messages: &mut [AppendMessage],
+        store: &dyn MailRead,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        for message in messages {
+            let Some(parts) = message.catenate.take() else {
+                continue;
+            };
+            match self.assemble(&parts, store) {
+                Ok(bytes) => message.message = bytes,
+                Err(Refusal::BadUrl(url, why)) => {
+                    tagged(out, tag, "NO", &format!("[BADURL {}] {why}", resp_text_url(&url)));
+                    return false;
+                }
+                Err(Refusal::TooBig) => {
+                    let limit = self.settings.append_limit;
+                    tagged(out, tag, "NO", &format!("[TOOBIG] message larger than {limit} octets"));
+                    return false;
+                }
+                Err(Refusal::Store(e)) => {
+                    store_error(out, tag, &e);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// The parts in order, checked against APPENDLIMIT after each one so no more than one
+    /// source part's worth is ever held beyond the limit.
+    fn assemble(&self, parts: &[CatPart], store: &dyn MailRead) -> Result<Vec<u8>, Refusal> {
+        let mut message = Vec::new();
+        for part in parts {
+            match part {
+                CatPart::Text(data) => message.extend_from_slice(data),
+                CatPart::Url(url) => self.url_part(url, store, &mut message)?,
+            }
+            if message.len() as u64 > self.settings.append_limit {
+                return Err(Refusal::TooBig);
+            }
+        }
+        Ok(message)
+    }
+
+    /// Appends what `url` names to `out` (RFC 4469 §3: the URL must name a message or a part
+    /// of one the user can read).
+    fn url_part(&self, url: &str, store: &dyn MailRead, out: &mut Vec<u8>) -> Result<(), Refusal> {
+        let bad = |why: &'static str| Refusal::BadUrl(url.to_owned(), why);
+        let parsed = ImapUrl::parse(url).map_err(|e| bad(e.0))?;
+        if parsed.urlauth.is_some() {
+            return Err(bad("URLAUTH is not offered"));
+        }
+        let (user_id, user_name, selected) = match &self.state {
+            State::Authenticated(u) => (u.id, u.name.as_str(), None),
+            State::Selected(u, sel) => (u.id, u.name.as_str(), Some(sel.mailbox)),
+            _ => unreachable!("the command table admits APPEND after login only"),
+        };
+        if let Some(server) = &parsed.server {
+            // RFC 5092 §3.2: no user is anonymous access, which is somebody else too.
+            if server.user.as_deref() != Some(user_name) {
+                return Err(bad("URL names another user"));
+            }
+        }
+        let part = parsed.message_part().map_err(|e| bad(e.0))?;
+        let mailbox = match part.mailbox {
+            Some(name) => store.mailbox(user_id, canonical_mailbox_name(name))?,
+            // RFC 4469 §5 with RFC 5092 §7.1: the selected mailbox is the base.
+            None => match selected {
+                Some(id) => store.mailbox_by_id(id)?,
+                None => return Err(bad("relative URL without a selected mailbox")),
+            },
+        };
+        let mailbox = mailbox.filter(|m| !m.noselect).ok_or_else(|| bad("no such mailbox"))?;
+        if part.uid_validity.is_some_and(|v| v != mailbox.uid_validity) {
+            return Err(bad("UIDVALIDITY does not match"));
+        }
+        let record = store
+            .message(mailbox.id, part.uid)?
+            .ok_or_else(|| bad("no such message"))?;
+        let section = match part.section {
+            Some(text) => super::parse::section_spec(text).ok_or_else(|| bad("invalid section"))?,
+            None => Section {
+                part: Vec::new(),
+                text: SectionText::Full,
+            },
+        };
+        let structure = store
+            .structure(record.body_id)?
+            .ok_or(Refusal::Store(StoreError::Corrupt("structures")))?;
+        let bytes = store.body(record.body_id)?;
+        // RFC 5092 §5: ;PARTIAL= without a length runs to the end.
+        let partial = part.partial.map(|p| Partial {
+            origin: p.offset,
+            count: p.length.unwrap_or(u32::MAX),
+        });
+        if !section_bytes(&structure, &*bytes, &section, partial, out) {
+            return Err(bad("no such section"));
+        }
+        Ok(())
+    }
+}
+
+/// The URL as RFC 4469 §6 `url-resp-text` allows it inside `[BADURL ...]`: any TEXT-CHAR but
+/// `]`; what is not one is %-escaped, so the client can still tell which URL it was.
+fn resp_text_url(url: &str) -> String {
+    let mut shown = String::with_capacity(url.len());
+    for c in url.chars() {
+        if c == ']' || c.is_control() {
+            let mut buf = [0; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                shown.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_in_response_codes() {
+        assert_eq!(resp_text_url("/INBOX/;UID=1"), "/INBOX/;UID=1");
+        assert_eq!(resp_text_url("/a]b\r\n/;UID=1"), "/a%5Db%0D%0A/;UID=1");
+        assert_eq!(resp_text_url("/Entwürfe/;UID=1"), "/Entwürfe/;UID=1");
+    }
+}

@@ -1,0 +1,205 @@
+//! RESETKEY, GENURLAUTH and URLFETCH (RFC 4467 §6): the session's side of URLAUTH. What a URL
+//! must be, how its token is made and who may use it are `urlauth`'s; the keys are made and
+//! reset by the store's writer, so GENURLAUTH of a mailbox without a key yet is a write.
+
+use super::cmd_message::WritePending;
+use super::format;
+use super::session::{store_error, tagged, Action, Ctx, Pending, Session, State};
+use super::types::Command;
+use super::urlauth::{self, AuthUrl, Refusal, Requester, INTERNAL};
+use crate::store::records::MailboxId;
+use crate::store::urlauth::AccessKey;
+use crate::store::{StoreError, WriteOp, WriteOutcome};
+
+/// A GENURLAUTH waiting for the writer to make the access keys its URLs need.
+pub(crate) struct GenPending {
+    tag: String,
+    /// Each rump URL, in the client's order, with its mailbox.
+    rumps: Vec<(String, MailboxId)>,
+}
+
+impl Session {
+    pub(super) fn urlauth_command(
+        &mut self,
+        tag: String,
+        command: Command,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        match command {
+            Command::ResetKey { mailbox, mechanisms } => self.reset_key(tag, mailbox.as_deref(), &mechanisms, ctx, out),
+            Command::GenUrlauth(pairs) => self.gen_urlauth(tag, pairs, ctx, out),
+            Command::UrlFetch(urls) => {
+                self.url_fetch(&tag, &urls, ctx, out);
+                Action::Continue
+            }
+            _ => unreachable!("dispatched by command family"),
+        }
+    }
+
+    fn user_name(&self) -> &str {
+        match &self.state {
+            State::Authenticated(u) | State::Selected(u, _) => &u.name,
+            _ => unreachable!("the command table admits URLAUTH commands after login only"),
+        }
+    }
+
+    /// RFC 4467 §6.1: a new key for one mailbox (`OK [URLMECH INTERNAL]`, the mechanisms it
+    /// can be used with), or none left for any; either revokes every URL authorized before.
+    fn reset_key(
+        &mut self,
+        tag: String,
+        mailbox: Option<&str>,
+        mechanisms: &[String],
+        ctx: &Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        if let Some(other) = mechanisms.iter().find(|m| *m != INTERNAL) {
+            tagged(out, &tag, "NO", &format!("unsupported URLAUTH mechanism {other}"));
+            return Action::Continue;
+        }
+        let user = self.user_id();
+        let mailbox = match mailbox {
+            None => None,
+            Some(name) => {
+                let Some(name) = self.mailbox_name(&tag, name, out) else {
+                    return Action::Continue;
+                };
+                match ctx.store.mailbox(user, &name) {
+                    Ok(Some(m)) => Some(m.id),
+                    Ok(None) => {
+                        tagged(out, &tag, "NO", "[NONEXISTENT] no such mailbox");
+                        return Action::Continue;
+                    }
+                    Err(e) => {
+                        store_error(out, &tag, &e);
+                        return Action::Continue;
+                    }
+                }
+            }
+        };
+        let command = if mailbox.is_some() {
+            "[URLMECH INTERNAL] RESETKEY"
+        } else {
+            "RESETKEY"
+        };
+        self.pending = Pending::Write(WritePending::Simple { tag, command });
+        Action::Write(WriteOp::ResetUrlauthKeys { user, mailbox })
+    }
+
+    /// RFC 4467 §6.2: every rump URL authorized, or none. A URL that is not one is `BAD`; one
+    /// this user may not authorize (another's mailbox, `anonymous`, expired, a mechanism other
+    /// than INTERNAL, no such mailbox) is `NO`.
+    fn gen_urlauth(&mut self, tag: String, pairs: Vec<(String, String)>, ctx: &Ctx<'_>, out: &mut Vec<u8>) -> Action {
+        let user = self.user_id();
+        let mut rumps = Vec::with_capacity(pairs.len());
+        for (text, mechanism) in &pairs {
+            let url = match AuthUrl::parse(text) {
+                Ok(url) => url,
+                Err(why) => {
+                    tagged(out, &tag, "BAD", &format!("invalid URL: {why}"));
+                    return Action::Continue;
+                }
+            };
+            let refusal = if mechanism != INTERNAL {
+                Some("unsupported URLAUTH mechanism (INTERNAL is offered)")
+            } else {
+                url.check_rump(self.user_name(), ctx.now).err()
+            };
+            if let Some(why) = refusal {
+                tagged(out, &tag, "NO", why);
+                return Action::Continue;
+            }
+            match ctx.store.mailbox(user, &url.mailbox) {
+                Ok(Some(m)) => rumps.push((url.rump.to_owned(), m.id)),
+                Ok(None) => {
+                    tagged(out, &tag, "NO", "[NONEXISTENT] no such mailbox");
+                    return Action::Continue;
+                }
+                Err(e) => {
+                    store_error(out, &tag, &e);
+                    return Action::Continue;
+                }
+            }
+        }
+        let mut keys = Vec::with_capacity(rumps.len());
+        for (_, mailbox) in &rumps {
+            match ctx.store.urlauth_key(user, *mailbox) {
+                Ok(Some(key)) => keys.push(key),
+                Ok(None) => break,
+                Err(e) => {
+                    store_error(out, &tag, &e);
+                    return Action::Continue;
+                }
+            }
+        }
+        if keys.len() == rumps.len() {
+            authorized(&tag, &rumps, &keys, out);
+            return Action::Continue;
+        }
+        let mailboxes = rumps.iter().map(|(_, m)| *m).collect();
+        self.pending = Pending::GenUrlauth(GenPending { tag, rumps });
+        Action::Write(WriteOp::UrlauthKeys { user, mailboxes })
+    }
+
+    /// The writer made (or found) the keys a GENURLAUTH needs.
+    pub(super) fn finish_gen_urlauth(
+        &mut self,
+        pending: GenPending,
+        result: Result<WriteOutcome, StoreError>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        match result {
+            Ok(WriteOutcome::UrlauthKeys(keys)) if keys.len() == pending.rumps.len() => {
+                authorized(&pending.tag, &pending.rumps, &keys, out);
+            }
+            Ok(other) => {
+                tracing::error!("GENURLAUTH: the writer answered {other:?}");
+                store_error(out, &pending.tag, &StoreError::Corrupt("urlauth_keys"));
+            }
+            Err(e) => store_error(out, &pending.tag, &e),
+        }
+        Action::Continue
+    }
+
+    /// RFC 4467 §6.3: each URL with its data, or NIL when it gives none — whatever the reason,
+    /// so a client learns nothing about mailboxes it may not read. Only a store failure fails
+    /// the command.
+    fn url_fetch(&self, tag: &str, urls: &[String], ctx: &Ctx<'_>, out: &mut Vec<u8>) {
+        let who = Requester::Imap(self.user_name());
+        let mut line = b"* URLFETCH".to_vec();
+        for url in urls {
+            line.push(b' ');
+            format::string(&mut line, url.as_bytes(), false);
+            line.push(b' ');
+            match urlauth::fetch(ctx.store, url, who, ctx.now) {
+                Ok(data) if data.is_empty() => line.extend_from_slice(b"\"\""),
+                Ok(data) => {
+                    format::literal_prefix(&mut line, data.len(), false);
+                    line.extend_from_slice(&data);
+                }
+                Err(Refusal::Store(e)) => return store_error(out, tag, &e),
+                Err(refusal) => {
+                    // Not the URL: its token is a credential.
+                    tracing::debug!("URLFETCH: {}", refusal.reason());
+                    line.extend_from_slice(b"NIL");
+                }
+            }
+        }
+        line.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&line);
+        tagged(out, tag, "OK", "URLFETCH completed");
+    }
+}
+
+/// `* GENURLAUTH url...` and the tagged OK: each rump with the mechanism and its token.
+fn authorized(tag: &str, rumps: &[(String, MailboxId)], keys: &[AccessKey], out: &mut Vec<u8>) {
+    let mut line = b"* GENURLAUTH".to_vec();
+    for ((rump, _), key) in rumps.iter().zip(keys) {
+        line.push(b' ');
+        format::string(&mut line, urlauth::authorize(rump, key).as_bytes(), false);
+    }
+    line.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&line);
+    tagged(out, tag, "OK", "GENURLAUTH completed");
+}

@@ -1,0 +1,427 @@
+//! NOTIFY (RFC 5465): one connection hears of changes to every mailbox it asks about, without
+//! selecting them. A phone keeps one connection watching INBOX and its folders.
+//!
+//! The session is woken by its core's per-user watch (the store's change feed), then compares
+//! the mailboxes as they are now with what it last told its client (`Known`), which is a
+//! mailbox record each, no message scan: counts, UIDNEXT and HIGHESTMODSEQ changed → STATUS
+//! (MessageNew, MessageExpunge, FlagChange), a name appeared, vanished or changed → LIST
+//! (MailboxName), the subscriptions changed → LIST (SubscriptionChange). The selected mailbox
+//! is reported as any selected mailbox is (EXISTS, EXPUNGE, FETCH), plus the FETCH of each new
+//! message that a `selected` group's MessageNew asks for.
+//!
+//! Not offered: AnnotationChange (no ANNOTATE), MailboxMetadataChange and
+//! ServerMetadataChange; asking for them gets `NO [BADEVENT (...)]` (§5).
+
+use std::collections::HashMap;
+
+use super::cmd_mailbox::quote;
+use super::fetch::{self, FetchOptions, MessageMeta};
+use super::session::{store_error, tagged, Action, Ctx, Selected, Session, State};
+use super::types::{FetchAttr, NotifyEvent, NotifyFilter, NotifyGroup};
+use super::view::MailRead;
+use crate::store::records::{MailboxId, Uid, UserId};
+use crate::store::{canonical_mailbox_name, Mailbox, SEPARATOR};
+
+/// The events this server can report, for `[BADEVENT]`.
+const SUPPORTED: &str = "(MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange)";
+
+/// A session's NOTIFY SET, and what its client has been told so far.
+pub(crate) struct Notifier {
+    groups: Vec<NotifyGroup>,
+    known: HashMap<MailboxId, Known>,
+    subscriptions: Vec<String>,
+}
+
+/// One mailbox as the client last heard of it.
+struct Known {
+    name: String,
+    messages: u32,
+    uid_next: Uid,
+    highest_modseq: u64,
+}
+
+impl Known {
+    fn of(m: &Mailbox) -> Known {
+        Known {
+            name: m.name.clone(),
+            messages: m.messages,
+            uid_next: m.uid_next,
+            highest_modseq: m.highest_modseq,
+        }
+    }
+}
+
+fn is_selected_filter(f: &NotifyFilter) -> bool {
+    matches!(f, NotifyFilter::Selected | NotifyFilter::SelectedDelayed)
+}
+
+fn has(events: &[NotifyEvent], wanted: &NotifyEvent) -> bool {
+    events
+        .iter()
+        .any(|e| std::mem::discriminant(e) == std::mem::discriminant(wanted))
+}
+
+/// RFC 5465 §5 and §6: which events go together and where. `Err((bad, text))`: `BAD` for a
+/// request the RFC forbids, `NO [BADEVENT]` for events this server does not offer.
+fn validate(groups: &[NotifyGroup]) -> Result<(), (bool, String)> {
+    let bad = |text: &str| Err((true, text.to_owned()));
+    for g in groups {
+        let e = &g.events;
+        if e.iter().any(|e| {
+            matches!(
+                e,
+                NotifyEvent::AnnotationChange | NotifyEvent::MailboxMetadataChange | NotifyEvent::ServerMetadataChange
+            )
+        }) {
+            return Err((false, format!("[BADEVENT {SUPPORTED}] event not supported")));
+        }
+        let new = has(e, &NotifyEvent::MessageNew(Vec::new()));
+        let expunge = has(e, &NotifyEvent::MessageExpunge);
+        if new != expunge {
+            return bad("MessageNew and MessageExpunge go together");
+        }
+        if has(e, &NotifyEvent::FlagChange) && !new {
+            return bad("FlagChange needs MessageNew and MessageExpunge");
+        }
+        let mailbox_events = has(e, &NotifyEvent::MailboxName) || has(e, &NotifyEvent::SubscriptionChange);
+        if is_selected_filter(&g.filter) && mailbox_events {
+            return bad("mailbox events are not for the selected mailbox");
+        }
+        for ev in e {
+            let NotifyEvent::MessageNew(attrs) = ev else { continue };
+            if !attrs.is_empty() && !is_selected_filter(&g.filter) {
+                return bad("MessageNew FETCH attributes are for the selected mailbox only");
+            }
+            if attrs.iter().any(sets_seen) {
+                return bad("MessageNew FETCH attributes must not set \\Seen (use BODY.PEEK)");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn sets_seen(a: &FetchAttr) -> bool {
+    match a {
+        FetchAttr::BodySection { peek, .. } | FetchAttr::Binary { peek, .. } => !peek,
+        FetchAttr::Rfc822 | FetchAttr::Rfc822Text => true,
+        _ => false,
+    }
+}
+
+/// Whether `name` is `parent` or below it.
+fn in_subtree(name: &str, parent: &str) -> bool {
+    name == parent || (name.starts_with(parent) && name[parent.len()..].starts_with(SEPARATOR))
+}
+
+impl Notifier {
+    /// The events of the first group whose filter covers the (not selected) mailbox `name`.
+    fn events_for(&self, name: &str, subscribed: bool) -> Option<&[NotifyEvent]> {
+        self.groups
+            .iter()
+            .find(|g| match &g.filter {
+                NotifyFilter::Selected | NotifyFilter::SelectedDelayed => false,
+                NotifyFilter::Inboxes => name == "INBOX",
+                NotifyFilter::Personal => true,
+                NotifyFilter::Subscribed => subscribed,
+                NotifyFilter::Subtree(roots) => roots.iter().any(|r| in_subtree(name, r)),
+                NotifyFilter::Mailboxes(names) => names.iter().any(|n| n == name),
+            })
+            .map(|g| g.events.as_slice())
+    }
+
+    fn is_subscribed(&self, name: &str) -> bool {
+        self.subscriptions.binary_search_by(|s| s.as_str().cmp(name)).is_ok()
+    }
+
+    /// The FETCH attributes a `selected` group asks for with each new message.
+    pub(crate) fn new_message_attrs(&self) -> Option<&[FetchAttr]> {
+        self.groups
+            .iter()
+            .filter(|g| is_selected_filter(&g.filter))
+            .flat_map(|g| &g.events)
+            .find_map(|e| match e {
+                NotifyEvent::MessageNew(attrs) if !attrs.is_empty() => Some(attrs.as_slice()),
+                _ => None,
+            })
+    }
+}
+
+/// `* STATUS name (MESSAGES n UIDNEXT n UIDVALIDITY n [HIGHESTMODSEQ n])`, HIGHESTMODSEQ when
+/// the client asked for FlagChange (RFC 5465 §5.2, §5.3).
+fn status(m: &Mailbox, encoded: &str, flag_change: bool, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"* STATUS ");
+    quote(encoded, out);
+    out.extend_from_slice(
+        format!(
+            " (MESSAGES {} UIDNEXT {} UIDVALIDITY {}",
+            m.messages, m.uid_next, m.uid_validity
+        )
+        .as_bytes(),
+    );
+    if flag_change {
+        out.extend_from_slice(format!(" HIGHESTMODSEQ {}", m.highest_modseq).as_bytes());
+    }
+    out.extend_from_slice(b")\r\n");
+}
+
+/// `* LIST (attributes) "/" name [extended]`, for MailboxName and SubscriptionChange (§5.4, §5.5).
+fn list(attributes: &str, encoded: &str, extended: Option<&str>, out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("* LIST ({attributes}) \"/\" ").as_bytes());
+    quote(encoded, out);
+    if let Some(x) = extended {
+        out.push(b' ');
+        out.extend_from_slice(x.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+impl Session {
+    /// The user whose mailboxes a NOTIFY session watches: the driver waits on that user's
+    /// changes, in IDLE and between commands.
+    pub fn notify_user(&self) -> Option<UserId> {
+        match &self.state {
+            State::Authenticated(u) | State::Selected(u, _) if self.notify.is_some() => Some(u.id),
+            _ => None,
+        }
+    }
+
+    /// NOTIFY SET / NOTIFY NONE (RFC 5465 §3).
+    pub(super) fn notify_command(
+        &mut self,
+        tag: &str,
+        request: Option<(bool, Vec<NotifyGroup>)>,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        let Some((with_status, groups)) = request else {
+            self.notify = None;
+            tagged(out, tag, "OK", "NOTIFY completed");
+            return Action::Continue;
+        };
+        if let Err((bad, text)) = validate(&groups) {
+            tagged(out, tag, if bad { "BAD" } else { "NO" }, &text);
+            return Action::Continue;
+        }
+        // Mailbox names as stored; a name that is not modified UTF-7 matches nothing.
+        let decode = |names: &[String]| -> Vec<String> {
+            names
+                .iter()
+                .filter_map(|n| self.decode_name(n).ok())
+                .map(|n| canonical_mailbox_name(&n).to_owned())
+                .collect()
+        };
+        let groups = groups
+            .into_iter()
+            .map(|g| NotifyGroup {
+                filter: match g.filter {
+                    NotifyFilter::Subtree(names) => NotifyFilter::Subtree(decode(&names)),
+                    NotifyFilter::Mailboxes(names) => NotifyFilter::Mailboxes(decode(&names)),
+                    other => other,
+                },
+                events: g.events,
+            })
+            .collect();
+        let user = self.user_id();
+        let (mailboxes, subscriptions) = match (ctx.store.mailboxes(user), ctx.store.subscriptions(user)) {
+            (Ok(m), Ok(s)) => (m, s),
+            (Err(e), _) | (_, Err(e)) => {
+                store_error(out, tag, &e);
+                return Action::Continue;
+            }
+        };
+        let notifier = Notifier {
+            groups,
+            known: mailboxes.iter().map(|m| (m.id, Known::of(m))).collect(),
+            subscriptions,
+        };
+        if with_status {
+            // §3: STATUS now for every mailbox the message events cover, but the selected one.
+            let selected = self.selected_mailbox();
+            for m in mailboxes.iter().filter(|m| !m.noselect && Some(m.id) != selected) {
+                let Some(events) = notifier.events_for(&m.name, notifier.is_subscribed(&m.name)) else {
+                    continue;
+                };
+                if has(events, &NotifyEvent::MessageNew(Vec::new())) {
+                    status(
+                        m,
+                        &self.encode_name(&m.name),
+                        has(events, &NotifyEvent::FlagChange),
+                        out,
+                    );
+                }
+            }
+        }
+        self.notify = Some(Box::new(notifier));
+        tagged(out, tag, "OK", "NOTIFY completed");
+        Action::Continue
+    }
+
+    /// Tells the client what changed in the mailboxes its NOTIFY covers since it last heard.
+    pub(crate) fn notify_sync(&mut self, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) {
+        let Some(mut notifier) = self.notify.take() else {
+            return;
+        };
+        let user = self.user_id();
+        let selected = self.selected_mailbox();
+        let (mailboxes, subscriptions) = match (ctx.store.mailboxes(user), ctx.store.subscriptions(user)) {
+            (Ok(m), Ok(s)) => (m, s),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!("notify: {e}");
+                self.notify = Some(notifier);
+                return;
+            }
+        };
+        let old_subscriptions = std::mem::replace(&mut notifier.subscriptions, subscriptions);
+        let mut gone: HashMap<MailboxId, Known> = std::mem::take(&mut notifier.known);
+        for m in &mailboxes {
+            let before = gone.remove(&m.id);
+            notifier.known.insert(m.id, Known::of(m));
+            let Some(events) = notifier.events_for(&m.name, notifier.is_subscribed(&m.name)) else {
+                continue;
+            };
+            let encoded = self.encode_name(&m.name);
+            let Some(before) = before else {
+                if has(events, &NotifyEvent::MailboxName) {
+                    list("", &encoded, None, out);
+                }
+                continue;
+            };
+            if before.name != m.name && has(events, &NotifyEvent::MailboxName) {
+                let mut old = Vec::new();
+                quote(&self.encode_name(&before.name), &mut old);
+                let extended = format!("(\"OLDNAME\" ({}))", String::from_utf8_lossy(&old));
+                list("", &encoded, Some(&extended), out);
+            }
+            if Some(m.id) == selected || m.noselect {
+                continue;
+            }
+            let messages = before.messages != m.messages || before.uid_next != m.uid_next;
+            let flag_change = has(events, &NotifyEvent::FlagChange);
+            let flags = flag_change && before.highest_modseq != m.highest_modseq;
+            if (messages && has(events, &NotifyEvent::MessageNew(Vec::new()))) || flags {
+                status(m, &encoded, flag_change, out);
+            }
+        }
+        for (_, before) in gone {
+            let subscribed = old_subscriptions.binary_search(&before.name).is_ok();
+            if notifier
+                .events_for(&before.name, subscribed)
+                .is_some_and(|e| has(e, &NotifyEvent::MailboxName))
+            {
+                list("\\NonExistent", &self.encode_name(&before.name), None, out);
+            }
+        }
+        for name in notifier
+            .subscriptions
+            .iter()
+            .filter(|s| old_subscriptions.binary_search(s).is_err())
+        {
+            if notifier
+                .events_for(name, true)
+                .is_some_and(|e| has(e, &NotifyEvent::SubscriptionChange))
+            {
+                list("\\Subscribed", &self.encode_name(name), None, out);
+            }
+        }
+        for name in old_subscriptions.iter().filter(|s| !notifier.is_subscribed(s)) {
+            if notifier
+                .events_for(name, false)
+                .or_else(|| notifier.events_for(name, true))
+                .is_some_and(|e| has(e, &NotifyEvent::SubscriptionChange))
+            {
+                list("", &self.encode_name(name), None, out);
+            }
+        }
+        self.notify = Some(notifier);
+    }
+}
+
+/// RFC 5465 §5.2: the FETCH a `selected` group's MessageNew asks for, for each new message.
+pub(crate) fn fetch_new(
+    store: &dyn MailRead,
+    sel: &Selected,
+    (attrs, opts): (&[FetchAttr], &FetchOptions),
+    new: &[Uid],
+    out: &mut Vec<u8>,
+) {
+    for &uid in new {
+        let (Some(seq), Ok(Some(record))) = (sel.view.seq_of(uid), store.message(sel.mailbox, uid)) else {
+            continue;
+        };
+        let (Ok(Some(structure)), Ok(bytes)) = (store.structure(record.body_id), store.body(record.body_id)) else {
+            continue;
+        };
+        let meta = MessageMeta {
+            seq,
+            uid,
+            record: &record,
+            structure: &structure,
+            recent: sel.recent.contains(uid),
+            include_flags: false,
+        };
+        let start = out.len();
+        if fetch::render(&meta, attrs, true, opts, bytes.as_ref(), out).is_err() {
+            out.truncate(start);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imap::parse::parse_command;
+    use crate::imap::types::Command;
+
+    fn groups(line: &str) -> Vec<NotifyGroup> {
+        match parse_command(line.as_bytes()) {
+            Ok((_, Command::Notify(Some((_, g))))) => g,
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn event_rules() {
+        let ok = [
+            "a NOTIFY SET (selected (MessageNew MessageExpunge FlagChange))",
+            "a NOTIFY SET STATUS (personal (MessageNew MessageExpunge MailboxName SubscriptionChange))",
+            "a NOTIFY SET (selected (MessageNew (UID BODY.PEEK[HEADER]) MessageExpunge)) (inboxes NONE)",
+            "a NOTIFY SET (subtree (Lists Work) (MessageNew MessageExpunge))",
+        ];
+        for line in ok {
+            assert_eq!(validate(&groups(line)), Ok(()), "{line}");
+        }
+        let bad = [
+            "a NOTIFY SET (selected (MessageNew))",
+            "a NOTIFY SET (personal (MessageExpunge))",
+            "a NOTIFY SET (personal (FlagChange))",
+            "a NOTIFY SET (selected (MailboxName))",
+            "a NOTIFY SET (personal (MessageNew (UID) MessageExpunge))",
+            "a NOTIFY SET (selected (MessageNew (BODY[]) MessageExpunge))",
+        ];
+        for line in bad {
+            assert!(matches!(validate(&groups(line)), Err((true, _))), "{line}");
+        }
+        let unsupported = validate(&groups("a NOTIFY SET (personal (ServerMetadataChange))"));
+        assert!(matches!(unsupported, Err((false, t)) if t.contains("BADEVENT")));
+        for line in [
+            "a NOTIFY SET STATUS ()",
+            "a NOTIFY SET (personal messageNew)",
+            "a NOTIFY BOGUS",
+        ] {
+            assert!(parse_command(line.as_bytes()).is_err(), "{line}");
+        }
+    }
+
+    #[test]
+    fn filters_cover_mailboxes() {
+        let n = Notifier {
+            groups: groups("a NOTIFY SET (inboxes (MessageNew MessageExpunge)) (subtree Lists (MailboxName))"),
+            known: HashMap::new(),
+            subscriptions: Vec::new(),
+        };
+        assert!(n.events_for("INBOX", false).is_some());
+        assert!(n.events_for("Lists", false).is_some() && n.events_for("Lists/rust", false).is_some());
+        assert!(n.events_for("Listserv", false).is_none() && n.events_for("Sent", false).is_none());
+        assert!(in_subtree("a/b", "a") && !in_subtree("ab", "a"));
+    }
+}
