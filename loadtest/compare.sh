@@ -20,6 +20,7 @@
 #   SESSIONS, IDLE_TLS          idle/fanout: concurrent IDLE sessions; 1 to hold them over TLS
 #   FANOUT_DELIVERIES, FANOUT_RATE
 #   LOGIN_CLIENTS, LOGIN_DURATION, MIXED_CLIENTS, MIXED_DURATION
+#   STRESS_CLIENTS, STRESS_DURATION   stress: clients sharing user0's and user1's mailboxes
 #   TIMEOUT                     per scenario, seconds
 #   DOVECOT_PASS_SCHEME         ARGON2ID (default: ringmail's argon2id parameters, so a login
 #                               costs both servers the same), PLAIN, or any doveadm pw scheme
@@ -51,6 +52,8 @@ LOGIN_CLIENTS=${LOGIN_CLIENTS:-16}
 LOGIN_DURATION=${LOGIN_DURATION:-15}
 MIXED_CLIENTS=${MIXED_CLIENTS:-32}
 MIXED_DURATION=${MIXED_DURATION:-30}
+STRESS_CLIENTS=${STRESS_CLIENTS:-24}
+STRESS_DURATION=${STRESS_DURATION:-60}
 TIMEOUT=${TIMEOUT:-600}
 DOVECOT_PASS_SCHEME=${DOVECOT_PASS_SCHEME:-ARGON2ID}
 HIBERNATE=${HIBERNATE:-1}
@@ -285,6 +288,8 @@ run_all() {
     run_idle "$label"
     measure "$label" mixed --imap-port "$P_IMAP" "${users[@]}" \
         --clients "$MIXED_CLIENTS" --duration "$MIXED_DURATION"
+    measure "$label" stress --imap-port "$P_IMAP" --users user%d --password "$PASSWORD" --shared 2 \
+        --clients "$STRESS_CLIENTS" --duration "$STRESS_DURATION" "${PID_ARGS[@]}"
     measure "$label" deliver --lmtp-port "$P_LMTP" --clients "$DELIVER_CLIENTS" \
         --messages "$DELIVER_MESSAGES" --size "$DELIVER_SIZE" --users user%d --user-count "$USERS" "${PID_ARGS[@]}"
 }
@@ -321,7 +326,8 @@ IMAP over TLS ≥ 1 GiB/s|imap-bulk|IMAP TLS (imaps)|ge|1024
 LMTP delivery ≥ 2,000 messages/s|deliver|delivery rate|ge|2000
 Memory per idle IMAP session ≤ 1 KiB (whole-server RSS growth / sessions)|idle|RSS per idle session|le|1
 Fan-out p99 delivery→EXISTS ≤ 5 ms|fanout|delivery→EXISTS p99|le|5
-Mixed: zero consistency errors|mixed|consistency errors|le|0"
+Mixed: zero consistency errors|mixed|consistency errors|le|0
+Stress (shared mailboxes): zero violations|stress|consistency errors|le|0"
 
 # The targets as a Markdown table, from ringmail's JSON summaries.
 targets_table() {

@@ -11,7 +11,7 @@ use std::fmt::Write;
 use crate::report::{Better, Headline, Summary};
 
 /// The scenarios in the order the report shows them; others follow, alphabetically.
-const ORDER: [&str; 9] = [
+const ORDER: [&str; 10] = [
     "bulk",
     "imap-bulk",
     "deliver",
@@ -20,6 +20,7 @@ const ORDER: [&str; 9] = [
     "idle",
     "fanout",
     "mixed",
+    "stress",
     "seed",
 ];
 

@@ -76,6 +76,9 @@ enum Command {
     /// EXISTS counts: ops/s and latency per command. With --shared, many clients on the same
     /// mailboxes, each checking what its session is told.
     Mixed(scenario::mixed::MixedArgs),
+    /// `mixed --shared` (2 users unless told): the state-checking stress run, reported as a
+    /// scenario of its own so it can stand beside `mixed` in a comparison.
+    Stress(scenario::mixed::MixedArgs),
     /// Compare servers: pair the scenarios' JSON summaries by scenario between labels and
     /// write a Markdown report with tables, ratios and SVG charts.
     Report(compare::ReportArgs),
@@ -163,6 +166,7 @@ fn main() -> ExitCode {
         Command::Login(args) => scenario::login::run(&args),
         Command::SessionWorker(args) => scenario::fleet::worker(&args),
         Command::Mixed(args) => scenario::mixed::run(&args),
+        Command::Stress(args) => scenario::mixed::stress(args),
         Command::Report(args) => compare::run(&args),
     };
     match result {

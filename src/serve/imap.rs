@@ -4,9 +4,13 @@
 //! feed, the keepalive timer and shutdown are awaited together without ever dropping a read.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::futures::Notified;
+use tokio::sync::Notify;
 
 use super::core::{Core, SnapRead};
 use super::login::{self, Failure};
@@ -321,6 +325,43 @@ async fn read_more(d: &mut Driver<'_>, session: &Session, shutdown: &Shutdown) -
     }
 }
 
+/// The change notifications an idle wait listens to (the selected mailbox's, and a NOTIFY
+/// session's user's), registered at creation: `Notify::notify_waiters` reaches a `Notified`
+/// once it is enabled, before it is first polled.
+struct Armed<'a> {
+    mailbox: Option<Pin<Box<Notified<'a>>>>,
+    user: Option<Pin<Box<Notified<'a>>>>,
+}
+
+impl<'a> Armed<'a> {
+    fn new(mailbox: Option<&'a Notify>, user: Option<&'a Notify>) -> Armed<'a> {
+        let arm = |n: &'a Notify| {
+            let mut notified = Box::pin(n.notified());
+            notified.as_mut().enable();
+            notified
+        };
+        Armed {
+            mailbox: mailbox.map(arm),
+            user: user.map(arm),
+        }
+    }
+
+    /// Resolves once either has been notified; never when there is nothing to watch.
+    async fn fired(&mut self) {
+        tokio::select! {
+            () = wait(self.mailbox.as_mut()) => {}
+            () = wait(self.user.as_mut()) => {}
+        }
+    }
+}
+
+async fn wait(notified: Option<&mut Pin<Box<Notified<'_>>>>) {
+    match notified {
+        Some(n) => n.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Resolves when a newer login took a parked session's place; never for one not parked.
 async fn evicted(parked: Option<&Parked>) {
     match parked {
@@ -354,42 +395,12 @@ async fn idle(
     let result = {
         let read = conn.read(&mut buf);
         tokio::pin!(read);
+        // Armed before every look at the store, so a change committed while the session
+        // reads it or writes to the client wakes the next wait instead of being missed.
+        let mut armed = Armed::new(watch.as_deref(), user_watch.as_deref());
+        // What changed between the session's last look and arming is reported at once.
+        let mut changed = true;
         loop {
-            let changed = async {
-                let mailbox = async {
-                    match &watch {
-                        Some(n) => n.notified().await,
-                        None => std::future::pending().await,
-                    }
-                };
-                let user = async {
-                    match &user_watch {
-                        Some(n) => n.notified().await,
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::select! {
-                    () = mailbox => {}
-                    () = user => {}
-                }
-            };
-            let changed = tokio::select! {
-                r = &mut read => break r,
-                () = changed => true,
-                () = tokio::time::sleep(keepalive) => false,
-                () = tokio::time::sleep_until(deadline) => {
-                    out.extend_from_slice(b"* BYE autologout; idle for too long\r\n");
-                    return Err(End::Closed);
-                }
-                () = shutdown.wait() => {
-                    out.extend_from_slice(b"* BYE [UNAVAILABLE] server shutting down\r\n");
-                    return Err(End::Closed);
-                }
-                () = evicted(parked) => {
-                    out.extend_from_slice(b"* BYE [LIMIT] a newer session of this user took this one's place\r\n");
-                    return Err(End::Closed);
-                }
-            };
             {
                 let snapshot = shared.store.snapshot().map_err(|_| End::Closed)?;
                 let reader = SnapRead(&snapshot);
@@ -414,6 +425,24 @@ async fn idle(
                     .await
                     .map_err(|_| End::Closed)??;
             }
+            changed = tokio::select! {
+                r = &mut read => break r,
+                () = armed.fired() => true,
+                () = tokio::time::sleep(keepalive) => false,
+                () = tokio::time::sleep_until(deadline) => {
+                    out.extend_from_slice(b"* BYE autologout; idle for too long\r\n");
+                    return Err(End::Closed);
+                }
+                () = shutdown.wait() => {
+                    out.extend_from_slice(b"* BYE [UNAVAILABLE] server shutting down\r\n");
+                    return Err(End::Closed);
+                }
+                () = evicted(parked) => {
+                    out.extend_from_slice(b"* BYE [LIMIT] a newer session of this user took this one's place\r\n");
+                    return Err(End::Closed);
+                }
+            };
+            armed = Armed::new(watch.as_deref(), user_watch.as_deref());
         }
     };
     match result {

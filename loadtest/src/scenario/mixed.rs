@@ -207,6 +207,12 @@ struct MixedReport {
     server_cpu_percent: Option<f64>,
 }
 
+/// `loadtest stress`: the shared mode, on 2 users unless `--shared` says otherwise.
+pub fn stress(mut args: MixedArgs) -> anyhow::Result<()> {
+    args.shared = Some(args.shared.unwrap_or(2));
+    run(&args)
+}
+
 pub fn run(args: &MixedArgs) -> anyhow::Result<()> {
     args.check()?;
     let tls_config = match (&args.cafile, args.tls) {
@@ -242,8 +248,10 @@ pub fn run(args: &MixedArgs) -> anyhow::Result<()> {
     let report = make_report(args, &total, uidplus, server_cpu_percent, outcome.as_ref());
     print_report(args, &report, outcome.as_ref());
     let inconsistencies: u64 = report.inconsistencies.values().sum();
+    // The shared mode is its own scenario in a comparison (`loadtest stress`).
+    let scenario = if args.shared.is_some() { "stress" } else { "mixed" };
     args.common
-        .write_report("mixed", summary(&report, &total, inconsistencies), &report)?;
+        .write_report(scenario, summary(&report, &total, inconsistencies), &report)?;
     if inconsistencies > 0 {
         let what = if args.shared.is_some() {
             "violations"
