@@ -21,6 +21,7 @@
 #   FANOUT_DELIVERIES, FANOUT_RATE
 #   LOGIN_CLIENTS, LOGIN_DURATION, MIXED_CLIENTS, MIXED_DURATION
 #   STRESS_CLIENTS, STRESS_DURATION   stress: clients sharing user0's and user1's mailboxes
+#   SCENARIOS                   only these (space-separated), e.g. SCENARIOS=stress; default all
 #   TIMEOUT                     per scenario, seconds
 #   DOVECOT_PASS_SCHEME         ARGON2ID (default: ringmail's argon2id parameters, so a login
 #                               costs both servers the same), PLAIN, or any doveadm pw scheme
@@ -250,6 +251,9 @@ measure() {
     local label=$1 scenario=$2
     shift 2
     local base=$JSON_DIR/$label-$scenario
+    if [ -n "${SCENARIOS:-}" ] && [[ " $SCENARIOS " != *" $scenario "* ]]; then
+        return 0
+    fi
     if ! has_scenario "$scenario"; then
         echo "== $label: $scenario skipped: this loadtest has no such scenario"
         case " $SKIPPED " in *" $scenario "*) ;; *) SKIPPED="$SKIPPED $scenario" ;; esac

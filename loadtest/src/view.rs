@@ -488,7 +488,10 @@ impl SessionView {
     }
 
     fn status(&mut self, mailbox: &str, status: &Status) -> Checked {
-        let Some(uid_validity) = status.uid_validity else {
+        // UIDVALIDITY is an nz-number (RFC 9051 §9); Dovecot 2.3 answers STATUS of a Maildir
+        // folder no session has opened yet with 0, meaning "not assigned yet": nothing to
+        // hold the mailbox to.
+        let Some(uid_validity) = status.uid_validity.filter(|v| *v != 0) else {
             return Ok(());
         };
         let key = self.key(mailbox);

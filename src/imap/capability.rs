@@ -66,6 +66,7 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "REPLACE", states: States::Selected, rfc: "RFC 8508 §3" },
     Spec { name: "SORT", states: States::Selected, rfc: "RFC 5256 §3" },
     Spec { name: "THREAD", states: States::Selected, rfc: "RFC 5256 §3" },
+    Spec { name: "CANCELUPDATE", states: States::Selected, rfc: "RFC 5267 §4.3.5" },
     Spec { name: "UID", states: States::Selected, rfc: "RFC 9051 §6.4.9" },
 ];
 
@@ -134,6 +135,7 @@ pub fn capabilities(
     if authenticated {
         caps.extend_from_slice(AUTHENTICATED);
         caps.extend_from_slice(super::sort::SORT_CAPABILITIES);
+        caps.extend_from_slice(super::context::CONTEXT_CAPABILITIES);
         // RFC 7889 §3: one limit for every mailbox.
         return format!("{} APPENDLIMIT={append_limit}", caps.join(" "));
     }
@@ -166,5 +168,6 @@ pub fn can_disable(name: &str) -> bool {
         || AUTHENTICATED
             .iter()
             .chain(super::sort::SORT_CAPABILITIES)
+            .chain(super::context::CONTEXT_CAPABILITIES)
             .any(|c| c.eq_ignore_ascii_case(name))
 }

@@ -417,6 +417,7 @@ impl Session {
             recent,
             keywords,
             saved: Vec::new(),
+            contexts: Default::default(),
         };
         if let Some(q) = qresync.filter(|q| q.uid_validity == mailbox.uid_validity) {
             let uid_only = self.enabled().uid_only;

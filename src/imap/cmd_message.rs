@@ -108,12 +108,13 @@ pub(crate) fn resolve(set: &SequenceSet, view: &UidView, uid: bool, saved: &[Uid
         .collect())
 }
 
-/// `* n FETCH (FLAGS (...) UID u)` for messages whose modseq passed `known`.
+/// `* n FETCH (FLAGS (...) UID u)` for messages whose modseq passed `known`; their UIDs go to
+/// `changed` when given (for RFC 5267 contexts to re-evaluate).
 pub(crate) fn report_flag_changes(
     store: &dyn MailRead,
     sel: &mut Selected,
-    enabled: Enabled,
-    known: u64,
+    (enabled, known): (Enabled, u64),
+    mut changed: Option<&mut Vec<Uid>>,
     out: &mut Vec<u8>,
 ) {
     let _ = store.each_message(sel.mailbox, &mut |uid, record| {
@@ -121,6 +122,9 @@ pub(crate) fn report_flag_changes(
             return;
         }
         if let Some(seq) = sel.view.seq_of(uid) {
+            if let Some(changed) = changed.as_deref_mut() {
+                changed.push(uid);
+            }
             announce_keywords(sel, &record.keywords, out);
             let recent = sel.recent.contains(uid);
             let shape = FlagsShape {
@@ -214,8 +218,8 @@ fn as_uidfetch(out: &mut Vec<u8>, start: usize, seq: u32, uid: Uid) {
     out.splice(start..start + old.len(), new);
 }
 
-/// Whether `n` is in a UID set, with `*` meaning `star`.
-fn in_set(set: &SequenceSet, n: u32, star: u32) -> bool {
+/// Whether `n` is in a set of UIDs or message numbers, with `*` meaning `star`; never in `$`.
+pub(crate) fn in_set(set: &SequenceSet, n: u32, star: u32) -> bool {
     let SequenceSet::Ranges(ranges) = set else {
         return false;
     };
@@ -269,7 +273,7 @@ pub(crate) fn qresync_report(
 /// returns, which with RETURN (MIN) and/or (MAX) alone are only those one or two (RFC 4731
 /// §3.2 with RFC 7162 §3.1.5), and with PARTIAL those of the page (RFC 9394 §3);
 /// `hit_modseqs` is in ascending message order.
-fn returned_modseq(returns: Option<&[super::types::SearchReturn]>, hit_modseqs: &[u64]) -> u64 {
+pub(crate) fn returned_modseq(returns: Option<&[super::types::SearchReturn]>, hit_modseqs: &[u64]) -> u64 {
     use super::types::SearchReturn::{All, Count, Max, Min};
     let all = hit_modseqs.iter().copied().max().unwrap_or(0);
     let Some(r) = returns.filter(|r| !r.is_empty() && !r.contains(&All) && !r.contains(&Count)) else {
@@ -296,7 +300,7 @@ fn returned_modseq(returns: Option<&[super::types::SearchReturn]>, hit_modseqs: 
 }
 
 /// RFC 9394 RETURN (PARTIAL range), if asked for.
-fn partial_return(returns: &[super::types::SearchReturn]) -> Option<PartialRange> {
+pub(crate) fn partial_return(returns: &[super::types::SearchReturn]) -> Option<PartialRange> {
     returns.iter().find_map(|r| match r {
         super::types::SearchReturn::Partial(range) => Some(*range),
         _ => None,
@@ -305,7 +309,7 @@ fn partial_return(returns: &[super::types::SearchReturn]) -> Option<PartialRange
 
 /// Adds RFC 9394's `PARTIAL (range results)` to the ESEARCH line just written (from `start`),
 /// `NIL` when the page is empty.
-fn add_partial(out: &mut Vec<u8>, start: usize, range: PartialRange, page: &[u32]) {
+pub(crate) fn add_partial(out: &mut Vec<u8>, start: usize, range: PartialRange, page: &[u32]) {
     if !out[start..].ends_with(b"\r\n") {
         debug_assert!(false, "render_results wrote no ESEARCH line");
         return;
@@ -321,11 +325,23 @@ fn add_partial(out: &mut Vec<u8>, start: usize, range: PartialRange, page: &[u32
 }
 
 /// Lazy access to what SEARCH keys beyond flags need.
-struct Lazy<'a> {
+pub(crate) struct Lazy<'a> {
     store: &'a dyn MailRead,
     body_id: u64,
     structure: Option<Option<Structure>>,
     bytes: Option<Option<Box<dyn MessageBytes + 'a>>>,
+}
+
+impl<'a> Lazy<'a> {
+    /// Nothing loaded yet.
+    pub(crate) fn new(store: &'a dyn MailRead, body_id: u64) -> Lazy<'a> {
+        Lazy {
+            store,
+            body_id,
+            structure: None,
+            bytes: None,
+        }
+    }
 }
 
 impl SearchData for Lazy<'_> {
@@ -424,6 +440,7 @@ impl Session {
             }
             Command::Sort {
                 uid,
+                returns,
                 criteria,
                 charset,
                 key,
@@ -432,10 +449,14 @@ impl Session {
                     &tag,
                     uid,
                     (&charset, &key),
-                    super::cmd_sort::Order::Sort(&criteria),
+                    super::cmd_sort::Order::Sort(&criteria, returns.as_deref()),
                     ctx,
                     out,
                 );
+                Action::Continue
+            }
+            Command::CancelUpdate(tags) => {
+                self.cancel_update(&tag, &tags, out);
                 Action::Continue
             }
             Command::Thread {
@@ -651,12 +672,7 @@ impl Session {
                 record,
                 recent: sel.recent.contains(u),
             };
-            let mut lazy = Lazy {
-                store,
-                body_id: record.body_id,
-                structure: None,
-                bytes: None,
-            };
+            let mut lazy = Lazy::new(store, record.body_id);
             if searcher.matches(key, &candidate, &mut lazy, &context) {
                 hit(seq, u, record);
             }
@@ -681,6 +697,13 @@ impl Session {
         ctx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
     ) {
+        let update = returns.is_some_and(|r| r.contains(&super::types::SearchReturn::Update));
+        if update && self.update_tag_in_use(tag) {
+            // RFC 5267 §4.3.
+            tagged(out, tag, "BAD", "this tag already names an updating context");
+            return;
+        }
+        let program = update.then(|| self.update_program(key));
         let uses_modseq = search::uses_modseq(key);
         if uses_modseq {
             self.enable_condstore(out);
@@ -713,6 +736,10 @@ impl Session {
         search::render_results(tag, uid, returns, esearch, &hits, modseq, out);
         if let Some(range) = partial {
             add_partial(out, start, range, range.select(&hits));
+        }
+        if let Some(program) = program {
+            // RFC 5267 §4.3: "no interaction" with the other options: the whole result is kept.
+            self.start_context(tag, uid, program, super::context::Initial::Search(hit_uids), out);
         }
         let command = if uid { "UID SEARCH" } else { "SEARCH" };
         let code = self.highest_modseq_code();
@@ -940,6 +967,18 @@ impl Session {
                         let recent = sel.recent.contains(c.uid);
                         flags_response(seq, c.uid, &record, recent, shape, out);
                     }
+                }
+                if !sel.contexts.is_empty() {
+                    // RFC 5267 §4.3.2: updates may come during any command; these flag changes
+                    // move no message numbers, so they need not wait for the next sync.
+                    let mut uids: Vec<Uid> = changed
+                        .iter()
+                        .map(|c| c.uid)
+                        .filter(|u| sel.view.seq_of(*u).is_some())
+                        .collect();
+                    uids.sort_unstable();
+                    uids.dedup();
+                    super::context::reevaluate(ctx.store, sel, ctx.now, &uids, out);
                 }
                 if modified.is_empty() {
                     let code = self.highest_modseq_code();

@@ -1,13 +1,20 @@
 //! SORT and THREAD (RFC 5256, with RFC 5957 DISPLAY sort keys): the search runs as for
-//! SEARCH, then the matches are ordered or threaded from their stored structures.
+//! SEARCH, then the matches are ordered or threaded from their stored structures. SORT with
+//! RETURN options is ESORT (RFC 5267 §3): an ESEARCH answer in sort order, and with UPDATE a
+//! context kept up to date (§4, `context`).
 
-use super::session::{tagged, Ctx, Session};
-use super::sort::{self, SortCandidate, Sorter};
+use super::cmd_message::{add_partial, partial_return, returned_modseq};
+use super::context::Initial;
+use super::search;
+use super::session::{tagged, Ctx, Session, State};
+use super::sort::{self, SortCandidate, Sorted, Sorter};
 use super::thread::{self, Threader};
-use super::types::{SearchKey, SortCriterion, ThreadAlgorithm};
+use super::types::{SearchKey, SearchReturn, SortCriterion, ThreadAlgorithm};
+use crate::store::records::Uid;
 
 pub(crate) enum Order<'a> {
-    Sort(&'a [SortCriterion]),
+    /// The criteria, and ESORT's RETURN options when given.
+    Sort(&'a [SortCriterion], Option<&'a [SearchReturn]>),
     Thread(ThreadAlgorithm),
 }
 
@@ -21,13 +28,34 @@ impl Session {
         ctx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
     ) {
+        let returns = match order {
+            Order::Sort(_, returns) => returns,
+            Order::Thread(_) => None,
+        };
+        let update = returns.is_some_and(|r| r.contains(&SearchReturn::Update));
+        if update && self.update_tag_in_use(tag) {
+            // RFC 5267 §4.3.
+            tagged(out, tag, "BAD", "this tag already names an updating context");
+            return;
+        }
+        let program = update.then(|| self.update_program(key));
+        // RFC 7162 §3.1.5 as SEARCH does it, for ESORT's ESEARCH answer.
+        let uses_modseq = returns.is_some() && search::uses_modseq(key);
+        if uses_modseq {
+            self.enable_condstore(out);
+        }
         let store = ctx.store;
         let mut sorter = match &order {
-            Order::Sort(criteria) => Ok(Sorter::new(criteria, uid)),
+            Order::Sort(criteria, _) => Ok(Sorter::new(criteria, uid)),
             Order::Thread(algorithm) => Err(Threader::new(*algorithm, uid)),
         };
         let needs_structure = sorter.as_ref().map_or(true, Sorter::needs_structure);
+        // UID and modseq of each match, ascending, when the answer carries MODSEQ.
+        let mut modseqs: Vec<(Uid, u64)> = Vec::new();
         let ok = self.each_match(tag, (Some(charset), key), ctx, out, &mut |seq, u, record| {
+            if uses_modseq {
+                modseqs.push((u, record.modseq));
+            }
             let structure = if needs_structure {
                 store.structure(record.body_id).ok().flatten()
             } else {
@@ -47,17 +75,90 @@ impl Session {
         if !ok {
             return;
         }
-        let command = match sorter {
-            Ok(s) => {
+        let command = match (sorter, order, returns) {
+            (Ok(s), Order::Sort(criteria, _), Some(returns)) => {
+                let sorted = s.finish_sorted();
+                let modseq = uses_modseq.then(|| {
+                    let of = |u: Uid| modseqs.binary_search_by_key(&u, |m| m.0).map_or(0, |i| modseqs[i].1);
+                    let in_order: Vec<u64> = sorted.iter().map(|e| of(e.uid)).collect();
+                    returned_modseq(Some(returns), &in_order)
+                });
+                self.esort(tag, uid, returns, &sorted, modseq, out);
+                if let Some(program) = program {
+                    self.start_context(tag, uid, program, Initial::Sort(criteria.to_vec(), sorted), out);
+                }
+                "SORT"
+            }
+            (Ok(s), ..) => {
                 sort::render_sort(out, &s.finish());
                 "SORT"
             }
-            Err(t) => {
+            (Err(t), ..) => {
                 thread::render_threads(out, &t.finish());
                 "THREAD"
             }
         };
         let prefix = if uid { "UID " } else { "" };
-        tagged(out, tag, "OK", &format!("{prefix}{command} completed"));
+        let code = self.highest_modseq_code();
+        tagged(out, tag, "OK", &format!("{code}{prefix}{command} completed"));
+    }
+
+    /// The ESEARCH answer of an ESORT (RFC 5267 §3.1), and `$` when SAVE is asked for (the
+    /// messages returned, as for SEARCH: RFC 5182 §2.1, RFC 9394 §3).
+    fn esort(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        returns: &[SearchReturn],
+        sorted: &[Sorted],
+        modseq: Option<u64>,
+        out: &mut Vec<u8>,
+    ) {
+        let partial = partial_return(returns);
+        if let (true, State::Selected(_, sel)) = (returns.contains(&SearchReturn::Save), &mut self.state) {
+            let uids: Vec<Uid> = sorted.iter().map(|e| e.uid).collect();
+            sel.saved = match partial {
+                Some(range) => range.select(&uids).to_vec(),
+                None => saved_in_order(returns, &uids),
+            };
+            sel.saved.sort_unstable();
+            sel.saved.dedup();
+        }
+        let numbers: Vec<u32> = sorted.iter().map(|e| if uid { e.uid } else { e.seq }).collect();
+        let start = out.len();
+        search::render_sorted_results(tag, uid, returns, &numbers, modseq, out);
+        if let Some(range) = partial {
+            add_partial(out, start, range, range.select(&numbers));
+        }
+    }
+}
+
+/// What RETURN (SAVE ...) keeps of a sorted result: with MIN and/or MAX but neither ALL nor
+/// COUNT, only the first and/or the last message in sort order (RFC 5182 §2.1 with RFC 5267
+/// §3.1); otherwise all of them.
+fn saved_in_order(returns: &[SearchReturn], uids: &[Uid]) -> Vec<Uid> {
+    let has = |r| returns.contains(&r);
+    if !(has(SearchReturn::Min) || has(SearchReturn::Max)) || has(SearchReturn::All) || has(SearchReturn::Count) {
+        return uids.to_vec();
+    }
+    let first = uids.first().filter(|_| has(SearchReturn::Min));
+    let last = uids.last().filter(|_| has(SearchReturn::Max));
+    first.into_iter().chain(last).copied().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saving_a_sorted_result() {
+        use SearchReturn as R;
+        let sorted = [9, 3, 7];
+        assert_eq!(saved_in_order(&[R::Save], &sorted), sorted);
+        assert_eq!(saved_in_order(&[R::Save, R::Min], &sorted), [9]);
+        assert_eq!(saved_in_order(&[R::Save, R::Max], &sorted), [7]);
+        assert_eq!(saved_in_order(&[R::Save, R::Min, R::Max], &sorted), [9, 7]);
+        assert_eq!(saved_in_order(&[R::Save, R::Min, R::Count], &sorted), sorted);
+        assert!(saved_in_order(&[R::Save, R::Min], &[]).is_empty());
     }
 }

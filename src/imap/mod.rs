@@ -13,6 +13,7 @@ mod cmd_quota;
 mod cmd_replace;
 mod cmd_sort;
 mod cmd_urlauth;
+mod context;
 pub mod fetch;
 mod format;
 pub mod mutf7;

@@ -1,5 +1,6 @@
 //! SEARCH evaluation (RFC 9051 §6.4.4, with RFC 7162 MODSEQ, RFC 5032 WITHIN and RFC 5182 `$`)
-//! and the SEARCH / ESEARCH responses (RFC 9051 §7.3.4, RFC 4731, RFC 3501 §7.2.5).
+//! and the SEARCH / ESEARCH responses (RFC 9051 §7.3.4, RFC 4731, RFC 3501 §7.2.5), ESORT's
+//! among them (RFC 5267 §3).
 //!
 //! Owns what each search key means for one message. It never touches the store, a socket or a
 //! clock (`now` comes in the [`SearchContext`]), and never panics. Keys are evaluated cheapest
@@ -555,6 +556,37 @@ pub fn render_results(
         out.extend_from_slice(b"\r\n");
         return;
     };
+    let extremes = (hits.iter().min().copied(), hits.iter().max().copied());
+    esearch(tag, uid, returns, extremes, hits, modseq, out);
+}
+
+/// Writes the result of an ESORT (RFC 5267 §3.1): as [`render_results`] does an ESEARCH, but
+/// MIN and MAX are the first and the last message in sort order, and ALL lists `sorted` in
+/// sort order, a range only where that order ascends (§3.2).
+pub fn render_sorted_results(
+    tag: &str,
+    uid: bool,
+    returns: &[SearchReturn],
+    sorted: &[u32],
+    highest_modseq: Option<u64>,
+    out: &mut Vec<u8>,
+) {
+    let modseq = highest_modseq.filter(|_| !sorted.is_empty());
+    let extremes = (sorted.first().copied(), sorted.last().copied());
+    esearch(tag, uid, returns, extremes, sorted, modseq, out);
+}
+
+/// `* ESEARCH (TAG "a") [UID] [MIN n] [MAX n] [COUNT n] [ALL set] [MODSEQ m]`; nothing for
+/// RETURN (SAVE) alone.
+fn esearch(
+    tag: &str,
+    uid: bool,
+    returns: &[SearchReturn],
+    (min, max): (Option<u32>, Option<u32>),
+    hits: &[u32],
+    modseq: Option<u64>,
+    out: &mut Vec<u8>,
+) {
     let wants = |r: SearchReturn| returns.contains(&r) || returns.is_empty() && r == SearchReturn::All;
     if !returns.is_empty() && returns.iter().all(|r| *r == SearchReturn::Save) {
         return;
@@ -565,12 +597,11 @@ pub fn render_results(
     if uid {
         out.extend_from_slice(b" UID");
     }
-    let (min, max) = (hits.iter().min(), hits.iter().max());
-    if let (true, Some(&m)) = (wants(SearchReturn::Min), min) {
+    if let (true, Some(m)) = (wants(SearchReturn::Min), min) {
         out.extend_from_slice(b" MIN ");
         format::number(out, m);
     }
-    if let (true, Some(&m)) = (wants(SearchReturn::Max), max) {
+    if let (true, Some(m)) = (wants(SearchReturn::Max), max) {
         out.extend_from_slice(b" MAX ");
         format::number(out, m);
     }
@@ -1134,6 +1165,30 @@ deep text\r\n\
             rendered(|o| render_results("q\"t", false, None, true, &[4], None, o)),
             "* ESEARCH (TAG \"q\\\"t\") ALL 4\r\n"
         );
+        // ESORT (RFC 5267 §3.1): MIN and MAX by place in the sort order, ALL in it.
+        let sorted = [9, 3, 4, 5, 1];
+        type SortedCase<'a> = (&'a [R], &'a [u32], Option<u64>, &'a str);
+        let cases: &[SortedCase<'_>] = &[
+            (
+                &[R::Min, R::Max, R::Count, R::All],
+                &sorted,
+                None,
+                "* ESEARCH (TAG \"s\") UID MIN 9 MAX 1 COUNT 5 ALL 9,3:5,1\r\n",
+            ),
+            (
+                &[R::All],
+                &[5, 4, 3],
+                Some(7),
+                "* ESEARCH (TAG \"s\") UID ALL 5,4,3 MODSEQ 7\r\n",
+            ),
+            (&[R::Min, R::All], &[], Some(7), "* ESEARCH (TAG \"s\") UID\r\n"),
+            (&[R::Update], &sorted, None, "* ESEARCH (TAG \"s\") UID\r\n"),
+            (&[R::Save], &sorted, None, ""),
+        ];
+        for &(returns, sorted, modseq, want) in cases {
+            let got = rendered(|o| render_sorted_results("s", true, returns, sorted, modseq, o));
+            assert_eq!(got, want, "{returns:?} {sorted:?}");
+        }
     }
 
     #[test]

@@ -122,6 +122,8 @@ pub(crate) struct Selected {
     pub keywords: Vec<String>,
     /// SEARCHRES `$` (RFC 5182), as UIDs.
     pub saved: Vec<Uid>,
+    /// RFC 5267 searches and sorts kept up to date; they end with the selection.
+    pub contexts: super::context::Contexts,
 }
 
 /// UIDs that are \Recent in one session (RFC 3501 §2.3.2), as the ranges it was handed; one
@@ -654,7 +656,10 @@ impl Session {
         };
         // RFC 9586 §3: UIDONLY reports expunges as VANISHED, as QRESYNC does.
         let vanished = user.enabled.qresync || user.enabled.uid_only;
-        report_expunges(&sel.view, &current, vanished, out);
+        let gone: Vec<Uid> = sel.view.iter().filter(|u| current.seq_of(*u).is_none()).collect();
+        // RFC 5267 §4.3.4: REMOVEFROM while the client's numbers still hold.
+        sel.contexts.expunged(&gone, &sel.view, out);
+        report_expunges(&sel.view, &gone, vanished, out);
         let rev2 = user.enabled.imap4rev2;
         sel.recent.learn((sel.read_only, rev2), &mailbox, &current, ctx.recent);
         let grew = current
@@ -669,7 +674,8 @@ impl Session {
                 untagged(out, &format!("{} RECENT", sel.recent.count(&current)));
             }
         }
-        let new: Vec<Uid> = current.iter().rev().take(grew).collect();
+        let mut new: Vec<Uid> = current.iter().rev().take(grew).collect();
+        new.reverse();
         let known = sel.known_modseq;
         sel.view = current;
         if let Some(attrs) = self
@@ -684,11 +690,20 @@ impl Session {
                 condstore: user.enabled.condstore,
                 read_only: true,
             };
-            let new: Vec<Uid> = new.into_iter().rev().collect();
             super::notify::fetch_new(ctx.store, sel, (attrs, &opts), &new, out);
         }
+        // RFC 5267 §4.3: what the contexts must look at again, new messages and changed flags.
+        let mut changed = Vec::new();
+        let collect = (!sel.contexts.is_empty()).then_some(&mut changed);
         if mailbox.highest_modseq > known {
-            super::cmd_message::report_flag_changes(ctx.store, sel, user.enabled, known, out);
+            super::cmd_message::report_flag_changes(ctx.store, sel, (user.enabled, known), collect, out);
+        }
+        if !sel.contexts.is_empty() {
+            // §4.3.3: ADDTO after the EXISTS that numbers the new messages.
+            changed.extend(&new);
+            changed.sort_unstable();
+            changed.dedup();
+            super::context::reevaluate(ctx.store, sel, ctx.now, &changed, out);
         }
         sel.known_modseq = mailbox.highest_modseq;
     }
@@ -860,26 +875,25 @@ impl Session {
     }
 }
 
-/// `* n EXPUNGE` for every UID of `old` missing from `new`, with sequence numbers as the
+/// `* n EXPUNGE` for every UID of `gone` (ascending, all in `old`), with sequence numbers as the
 /// client sees them one expunge after another; `* VANISHED` when QRESYNC is on (RFC 7162 §3.2.10).
-fn report_expunges(old: &UidView, new: &UidView, qresync: bool, out: &mut Vec<u8>) {
-    let gone: Vec<Uid> = old.iter().filter(|u| new.seq_of(*u).is_none()).collect();
+fn report_expunges(old: &UidView, gone: &[Uid], qresync: bool, out: &mut Vec<u8>) {
     if gone.is_empty() {
         return;
     }
     if qresync {
         let mut line = b"* VANISHED ".to_vec();
-        super::search::sequence_set(&gone, &mut line);
+        super::search::sequence_set(gone, &mut line);
         out.extend_from_slice(&line);
         out.extend_from_slice(b"\r\n");
         return;
     }
-    let mut removed = 0u32;
-    for (i, uid) in old.iter().enumerate() {
-        if new.seq_of(uid).is_none() {
-            untagged(out, &format!("{} EXPUNGE", i as u32 + 1 - removed));
-            removed += 1;
-        }
+    for (removed, uid) in (0u32..).zip(gone) {
+        let Some(seq) = old.seq_of(*uid) else {
+            debug_assert!(false, "expunged UIDs come from the old view");
+            continue;
+        };
+        untagged(out, &format!("{} EXPUNGE", seq - removed));
     }
 }
 

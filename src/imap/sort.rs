@@ -72,22 +72,80 @@ pub fn sort_messages(criteria: &[SortCriterion], uid: bool, candidates: &[SortCa
 pub struct Sorter<'c> {
     criteria: &'c [SortCriterion],
     uid: bool,
-    entries: Vec<Entry>,
+    entries: Vec<Sorted>,
 }
 
-#[derive(Debug)]
-struct Entry {
-    seq: u32,
-    number: u32,
-    /// One per criterion, in order.
-    values: Vec<Value>,
+/// One message in a sorted result: what its place depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sorted {
+    pub seq: u32,
+    pub uid: u32,
+    pub values: SortValues,
 }
+
+/// The values of one message's sort keys, one per criterion, in order. A message's values never
+/// change (no sort key reads its flags), so a kept result can place a newcomer among them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SortValues(Vec<Value>);
 
 /// A sort value: a time or size, or a casemapped string.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Value {
     Number(i64),
     Text(String),
+}
+
+impl SortValues {
+    /// The values of `c` under `criteria`.
+    pub fn of(criteria: &[SortCriterion], c: &SortCandidate<'_>) -> SortValues {
+        SortValues(criteria.iter().map(|criterion| value(criterion.key, c)).collect())
+    }
+
+    /// About how many bytes these values hold, for a caller that keeps many.
+    pub fn footprint(&self) -> usize {
+        let text = |v: &Value| match v {
+            Value::Text(t) => t.capacity(),
+            Value::Number(_) => 0,
+        };
+        std::mem::size_of::<Self>()
+            + self
+                .0
+                .iter()
+                .map(|v| std::mem::size_of::<Value>() + text(v))
+                .sum::<usize>()
+    }
+}
+
+/// Whether any of `criteria` reads the structure: ARRIVAL and SIZE come from the record alone.
+pub fn needs_structure(criteria: &[SortCriterion]) -> bool {
+    criteria
+        .iter()
+        .any(|c| !matches!(c.key, SortKey::Arrival | SortKey::Size))
+}
+
+/// The order of two messages under `criteria`, given their values and their places in the
+/// mailbox (sequence numbers, or UIDs: both are in mailbox order), which break every tie
+/// (RFC 5256 §3).
+pub fn compare(
+    criteria: &[SortCriterion],
+    (a, a_place): (&SortValues, u32),
+    (b, b_place): (&SortValues, u32),
+) -> Ordering {
+    criteria
+        .iter()
+        .zip(a.0.iter().zip(&b.0))
+        .map(|(criterion, (x, y))| {
+            // RFC 5256 §3: REVERSE reverses the one criterion after it.
+            let order = x.cmp(y);
+            if criterion.reverse {
+                order.reverse()
+            } else {
+                order
+            }
+        })
+        .find(|order| order.is_ne())
+        .unwrap_or(Ordering::Equal)
+        .then(a_place.cmp(&b_place))
 }
 
 impl<'c> Sorter<'c> {
@@ -102,41 +160,32 @@ impl<'c> Sorter<'c> {
     /// Whether any criterion reads the structure: ARRIVAL and SIZE come from the record alone,
     /// so a caller may then leave `SortCandidate::structure` unloaded (`None`).
     pub fn needs_structure(&self) -> bool {
-        self.criteria
-            .iter()
-            .any(|c| !matches!(c.key, SortKey::Arrival | SortKey::Size))
+        needs_structure(self.criteria)
     }
 
     pub fn push(&mut self, c: &SortCandidate<'_>) {
-        let values = self.criteria.iter().map(|criterion| value(criterion.key, c)).collect();
-        self.entries.push(Entry {
+        self.entries.push(Sorted {
             seq: c.seq,
-            number: if self.uid { c.uid } else { c.seq },
-            values,
+            uid: c.uid,
+            values: SortValues::of(self.criteria, c),
         });
     }
 
-    /// The numbers in sort order.
-    pub fn finish(mut self) -> Vec<u32> {
+    /// The numbers in sort order: UIDs or sequence numbers, as asked at [`new`](Sorter::new).
+    pub fn finish(self) -> Vec<u32> {
+        let uid = self.uid;
+        self.finish_sorted()
+            .into_iter()
+            .map(|e| if uid { e.uid } else { e.seq })
+            .collect()
+    }
+
+    /// The messages in sort order, with their values.
+    pub fn finish_sorted(mut self) -> Vec<Sorted> {
         let criteria = self.criteria;
-        self.entries.sort_by(|a, b| {
-            criteria
-                .iter()
-                .zip(a.values.iter().zip(&b.values))
-                .map(|(criterion, (x, y))| {
-                    // RFC 5256 §3: REVERSE reverses the one criterion after it.
-                    let order = x.cmp(y);
-                    if criterion.reverse {
-                        order.reverse()
-                    } else {
-                        order
-                    }
-                })
-                .find(|order| order.is_ne())
-                .unwrap_or(Ordering::Equal)
-                .then(a.seq.cmp(&b.seq))
-        });
-        self.entries.into_iter().map(|e| e.number).collect()
+        self.entries
+            .sort_by(|a, b| compare(criteria, (&a.values, a.seq), (&b.values, b.seq)));
+        self.entries
     }
 }
 

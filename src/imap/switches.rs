@@ -5,10 +5,12 @@
 //! A disabled extension is left out of CAPABILITY (`name` itself and every `name=...`), is not
 //! turned on by ENABLE, and its commands and the FETCH/STORE/SELECT/APPEND modifiers it adds
 //! are refused with `BAD` as if the server had never offered it. Search keys and return
-//! options of a hidden extension (ESEARCH, SEARCHRES, WITHIN, SAVEDATE, OBJECTID, PARTIAL)
-//! are still understood: a client that was not told of them has no reason to send them.
+//! options of a hidden extension (ESEARCH, ESORT, SEARCHRES, WITHIN, SAVEDATE, OBJECTID,
+//! PARTIAL) are still understood: a client that was not told of them has no reason to send
+//! them. UPDATE (CONTEXT=SEARCH, CONTEXT=SORT) is the exception: it leaves state behind, as a
+//! modifier does, so it is refused.
 
-use super::types::{Command, FetchAttr, ThreadAlgorithm};
+use super::types::{Command, FetchAttr, SearchReturn, ThreadAlgorithm};
 
 /// Whether `capability` (as CAPABILITY lists it) is one of `disabled` or a value of one
 /// (`SORT=DISPLAY` under `SORT`, `APPENDLIMIT=n` under `APPENDLIMIT`).
@@ -56,7 +58,17 @@ pub fn refused(command: &Command, disabled: &[String]) -> Option<String> {
             let catenate = message.catenate.is_some() && off("CATENATE");
             catenate.then(|| "CATENATE".to_owned())
         }),
-        Command::Sort { .. } => first(&["SORT"]),
+        // RFC 5267: UPDATE makes state, as a modifier would; the other RETURN options are
+        // understood.
+        Command::Sort { returns, .. } => first(&["SORT"]).or_else(|| {
+            let update = returns.as_ref().is_some_and(|r| r.contains(&SearchReturn::Update));
+            (update && off("CONTEXT=SORT")).then(|| "CONTEXT=SORT".to_owned())
+        }),
+        Command::Search { returns, .. } => {
+            let update = returns.as_ref().is_some_and(|r| r.contains(&SearchReturn::Update));
+            (update && off("CONTEXT=SEARCH")).then(|| "CONTEXT=SEARCH".to_owned())
+        }
+        Command::CancelUpdate(_) => (off("CONTEXT=SEARCH") && off("CONTEXT=SORT")).then(|| "CONTEXT=SEARCH".to_owned()),
         Command::Thread { algorithm, .. } => {
             let cap = match algorithm {
                 ThreadAlgorithm::OrderedSubject => "THREAD=ORDEREDSUBJECT",
@@ -152,6 +164,21 @@ mod tests {
                 Some("CATENATE"),
             ),
             ("a APPEND x {0}\r\n", &["CATENATE"], None),
+            (
+                "a SEARCH RETURN (UPDATE) SEEN",
+                &["CONTEXT=SEARCH"],
+                Some("CONTEXT=SEARCH"),
+            ),
+            ("a SEARCH RETURN (UPDATE) SEEN", &["CONTEXT=SORT"], None),
+            ("a SEARCH RETURN (COUNT) SEEN", &["CONTEXT"], None),
+            (
+                "a SORT RETURN (UPDATE) (DATE) UTF-8 ALL",
+                &["CONTEXT"],
+                Some("CONTEXT=SORT"),
+            ),
+            ("a SORT RETURN (COUNT) (DATE) UTF-8 ALL", &["ESORT"], None),
+            ("a CANCELUPDATE \"x\"", &["CONTEXT=SORT"], None),
+            ("a CANCELUPDATE \"x\"", &["CONTEXT"], Some("CONTEXT=SEARCH")),
             (
                 "a REPLACE 1 x CATENATE (URL \";UID=1\")",
                 &["CATENATE"],

@@ -167,7 +167,8 @@ impl SearchKey {
     }
 }
 
-/// RFC 4731 ESEARCH RETURN options, with RFC 9394 PARTIAL.
+/// RFC 4731 ESEARCH RETURN options, with RFC 9394 PARTIAL and RFC 5267 UPDATE (its CONTEXT
+/// hint is read and dropped by the parser: it asks for nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SearchReturn {
     Min,
@@ -176,6 +177,8 @@ pub enum SearchReturn {
     Count,
     Save,
     Partial(PartialRange),
+    /// RFC 5267 §4.3: keep the result up to date with ADDTO and REMOVEFROM.
+    Update,
 }
 
 /// RFC 9394 partial-range: the `first`-th to the `last`-th result (1-based, `first <= last`),
@@ -389,9 +392,11 @@ pub enum Command {
         returns: Option<Vec<SearchReturn>>,
         key: SearchKey,
     },
-    /// RFC 5256 §3 SORT: the charset is mandatory there, and checked by the session.
+    /// RFC 5256 §3 SORT: the charset is mandatory there, and checked by the session. With
+    /// RETURN options (RFC 5267 §3 ESORT) it is answered with ESEARCH.
     Sort {
         uid: bool,
+        returns: Option<Vec<SearchReturn>>,
         criteria: Vec<SortCriterion>,
         charset: String,
         key: SearchKey,
@@ -472,6 +477,8 @@ pub enum Command {
     },
     /// RFC 5465: `None` is NOTIFY NONE; otherwise the STATUS indicator and the event groups.
     Notify(Option<(bool, Vec<NotifyGroup>)>),
+    /// RFC 5267 §4.3.5: the tags of the searching commands whose updates should stop.
+    CancelUpdate(Vec<String>),
 }
 
 /// One `(filter events)` group of NOTIFY SET (RFC 5465 §6); no events is `NONE`.
@@ -562,6 +569,7 @@ impl Command {
             Command::GetMetadata { .. } => "GETMETADATA",
             Command::SetMetadata { .. } => "SETMETADATA",
             Command::Notify(_) => "NOTIFY",
+            Command::CancelUpdate(_) => "CANCELUPDATE",
         }
     }
 

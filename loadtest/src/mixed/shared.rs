@@ -135,6 +135,7 @@ impl Run {
 /// its first mailbox, as the clock starts.
 pub fn run(options: &Options, on_start: impl FnOnce()) -> anyhow::Result<Outcome> {
     options.check()?;
+    create_mailboxes(options)?;
     let run = Arc::new(Run {
         options: options.clone(),
         claims: Arc::new(RecentClaims::default()),
@@ -164,6 +165,20 @@ pub fn run(options: &Options, on_start: impl FnOnce()) -> anyhow::Result<Outcome
         }
     }
     Ok(outcome)
+}
+
+/// Every mailbox of `MAILBOXES` exists for every user before the clients start: a server
+/// without an Archive folder of its own (Dovecot's Maildir) would otherwise refuse each MOVE
+/// to it, and answer STATUS for it with nonsense. "Already exists" is fine.
+fn create_mailboxes(options: &Options) -> anyhow::Result<()> {
+    for user in &options.users {
+        let (mut imap, _) = crate::mixed::connect(&options.endpoint, user, &options.password)?;
+        for mailbox in MAILBOXES.iter().filter(|m| **m != "INBOX") {
+            imap.cmd(&format!("CREATE {mailbox}")).context("CREATE")?;
+        }
+        let _ = imap.cmd("LOGOUT");
+    }
+    Ok(())
 }
 
 /// One client's life: log in and learn INBOX, wait for the others, run operations until

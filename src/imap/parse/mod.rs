@@ -189,6 +189,8 @@ fn command(c: &mut Cursor) -> Result<Command> {
         b"SETMETADATA" => metadata::setmetadata(c),
         // RFC 5465.
         b"NOTIFY" => notify::notify(c),
+        // RFC 5267 §4.3.5.
+        b"CANCELUPDATE" => cancel_update(c),
         // RFC 4467.
         b"RESETKEY" => urlauth::resetkey(c),
         b"GENURLAUTH" => urlauth::genurlauth(c),
@@ -301,6 +303,21 @@ fn id(c: &mut Cursor) -> Result<Command> {
     };
     c.end()?;
     Ok(Command::Id(params))
+}
+
+/// RFC 5267 §5: "CANCELUPDATE" 1*(SP quoted): the tags of the commands that asked for updates.
+fn cancel_update(c: &mut Cursor) -> Result<Command> {
+    let mut tags = Vec::new();
+    loop {
+        c.sp()?;
+        if c.peek() != Some(b'"') {
+            return Err(Syntax("expected a quoted tag"));
+        }
+        tags.push(c.string()?);
+        if c.at_end() {
+            return Ok(Command::CancelUpdate(tags));
+        }
+    }
 }
 
 fn one_mailbox(c: &mut Cursor) -> Result<String> {

@@ -1,5 +1,6 @@
 //! SEARCH (RFC 9051 §6.4.4) with ESEARCH return options (RFC 4731, RFC 5182 SAVE, RFC 9394
-//! PARTIAL), CONDSTORE's MODSEQ key (RFC 7162 §3.1.5) and WITHIN's OLDER/YOUNGER (RFC 5032).
+//! PARTIAL, RFC 5267 CONTEXT and UPDATE), CONDSTORE's MODSEQ key (RFC 7162 §3.1.5) and WITHIN's
+//! OLDER/YOUNGER (RFC 5032).
 
 use super::lexer::{Cursor, Result, Syntax};
 use crate::imap::types::{Command, SearchKey, SearchReturn};
@@ -13,27 +14,7 @@ const MAX_DEPTH: usize = 64;
 /// Several top-level keys come back as one `SearchKey::And`.
 pub(super) fn search(c: &mut Cursor, uid: bool) -> Result<Command> {
     c.sp()?;
-    let mut returns = None;
-    if c.next_word_is("RETURN") {
-        c.word();
-        c.sp()?;
-        let options = c.list0(search_return)?;
-        let partials = options.iter().filter(|o| matches!(o, SearchReturn::Partial(_))).count();
-        if partials > 1 {
-            return Err(Syntax("PARTIAL given twice"));
-        }
-        // RFC 9394 §3: PARTIAL asks for a page of what ALL would give; both at once is an error.
-        if partials == 1 && options.contains(&SearchReturn::All) {
-            return Err(Syntax("PARTIAL and ALL cannot be combined"));
-        }
-        // RFC 4731 §3.1: an empty list means ALL.
-        returns = Some(if options.is_empty() {
-            vec![SearchReturn::All]
-        } else {
-            options
-        });
-        c.sp()?;
-    }
+    let returns = return_options(c)?;
     let mut charset = None;
     if c.next_word_is("CHARSET") {
         c.word();
@@ -48,6 +29,34 @@ pub(super) fn search(c: &mut Cursor, uid: bool) -> Result<Command> {
         returns,
         key,
     })
+}
+
+/// search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"
+/// (RFC 4466 §2.6), with the SP after it; `None` when there is no RETURN. Shared by SEARCH and
+/// ESORT's SORT (RFC 5267 §3).
+pub(super) fn return_options(c: &mut Cursor) -> Result<Option<Vec<SearchReturn>>> {
+    if !c.next_word_is("RETURN") {
+        return Ok(None);
+    }
+    c.word();
+    c.sp()?;
+    let options: Vec<SearchReturn> = c.list0(search_return)?.into_iter().flatten().collect();
+    let partials = options.iter().filter(|o| matches!(o, SearchReturn::Partial(_))).count();
+    if partials > 1 {
+        return Err(Syntax("PARTIAL given twice"));
+    }
+    // RFC 9394 §3 (and RFC 5267 §4.4): PARTIAL asks for a page of what ALL would give; both at
+    // once is an error.
+    if partials == 1 && options.contains(&SearchReturn::All) {
+        return Err(Syntax("PARTIAL and ALL cannot be combined"));
+    }
+    c.sp()?;
+    // RFC 4731 §3.1: an empty list means ALL; so does one that held only the CONTEXT hint.
+    Ok(Some(if options.is_empty() {
+        vec![SearchReturn::All]
+    } else {
+        options
+    }))
 }
 
 /// charset = atom / quoted (RFC 9051 §9), as sent.
@@ -75,10 +84,11 @@ pub(super) fn search_keys(c: &mut Cursor) -> Result<SearchKey> {
 }
 
 /// search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT" (RFC 4731) / "SAVE" (RFC 5182) /
-/// "PARTIAL" SP partial-range (RFC 9394 §5).
-fn search_return(c: &mut Cursor) -> Result<SearchReturn> {
+/// "PARTIAL" SP partial-range (RFC 9394 §5) / "UPDATE" / "CONTEXT" (RFC 5267 §5). CONTEXT is
+/// `None`: a hint that the criteria will be used again, which the server may ignore (§4.2).
+fn search_return(c: &mut Cursor) -> Result<Option<SearchReturn>> {
     let name = c.word().to_ascii_uppercase();
-    Ok(match name.as_slice() {
+    Ok(Some(match name.as_slice() {
         b"MIN" => SearchReturn::Min,
         b"MAX" => SearchReturn::Max,
         b"ALL" => SearchReturn::All,
@@ -88,8 +98,10 @@ fn search_return(c: &mut Cursor) -> Result<SearchReturn> {
             c.sp()?;
             SearchReturn::Partial(c.partial_range()?)
         }
+        b"UPDATE" => SearchReturn::Update,
+        b"CONTEXT" => return Ok(None),
         _ => return Err(Syntax("unknown SEARCH return option")),
-    })
+    }))
 }
 
 fn search_key(c: &mut Cursor, depth: usize) -> Result<SearchKey> {

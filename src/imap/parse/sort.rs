@@ -1,18 +1,23 @@
-//! SORT and THREAD (RFC 5256 §5 grammar), with RFC 5957's DISPLAYFROM and DISPLAYTO sort keys.
-//! The search criteria are SEARCH's own keys; unlike SEARCH, the charset is mandatory.
+//! SORT and THREAD (RFC 5256 §5 grammar), with RFC 5957's DISPLAYFROM and DISPLAYTO sort keys
+//! and RFC 5267's RETURN options for SORT (ESORT, CONTEXT=SORT). The search criteria are
+//! SEARCH's own keys; unlike SEARCH, the charset is mandatory.
 
 use super::lexer::{Cursor, Result, Syntax};
-use super::search::{charset, search_keys};
+use super::search::{charset, return_options, search_keys};
 use crate::imap::types::{Command, SortCriterion, SortKey, ThreadAlgorithm};
 
-/// sort = ["UID" SP] "SORT" SP sort-criteria SP search-criteria (RFC 5256 §5).
+/// sort = ["UID" SP] "SORT" SP sort-criteria SP search-criteria (RFC 5256 §5);
+/// extended-sort = ["UID" SP] "SORT" search-return-opts SP sort-criteria SP search-criteria
+/// (RFC 5267 §5).
 pub(super) fn sort(c: &mut Cursor, uid: bool) -> Result<Command> {
     c.sp()?;
+    let returns = return_options(c)?;
     let criteria = sort_criteria(c)?;
     c.sp()?;
     let (charset, key) = search_criteria(c)?;
     Ok(Command::Sort {
         uid,
+        returns,
         criteria,
         charset,
         key,

@@ -51,6 +51,23 @@ fn range(from_end: bool, first: u32, last: u32) -> PartialRange {
     PartialRange { from_end, first, last }
 }
 
+fn sort(uid: bool, returns: Option<Vec<SearchReturn>>, key: SearchKey) -> Command {
+    Command::Sort {
+        uid,
+        returns,
+        criteria: vec![SortCriterion {
+            reverse: false,
+            key: SortKey::Arrival,
+        }],
+        charset: if uid { "UTF-8" } else { "US-ASCII" }.into(),
+        key,
+    }
+}
+
+fn seq(a: u32, b: u32) -> SequenceSet {
+    SequenceSet::Ranges(vec![(SeqBound::Num(a), SeqBound::Num(b))])
+}
+
 fn search(uid: bool, returns: Vec<SearchReturn>, key: SearchKey) -> Command {
     Command::Search {
         uid,
@@ -159,6 +176,46 @@ pub(super) fn valid() -> Vec<(&'static [u8], Command)> {
             b"a SEARCH RETURN (PARTIAL -30:-10) ALL",
             search(false, vec![R::Partial(range(true, 10, 30))], SearchKey::All),
         ),
+        // RFC 5267: ESORT's RETURN options, CONTEXT (a hint, dropped), UPDATE, CANCELUPDATE.
+        (
+            b"a SORT RETURN (MIN MAX ALL COUNT) (ARRIVAL) US-ASCII 1:5",
+            sort(false, Some(vec![R::Min, R::Max, R::All, R::Count]), SearchKey::Seq(seq(1, 5))),
+        ),
+        (
+            b"a UID SORT RETURN () (ARRIVAL) UTF-8 ALL",
+            sort(true, Some(vec![R::All]), SearchKey::All),
+        ),
+        (
+            b"a UID SORT return (update COUNT partial -1:-10 SAVE) (ARRIVAL) UTF-8 ALL",
+            sort(
+                true,
+                Some(vec![R::Update, R::Count, R::Partial(range(true, 1, 10)), R::Save]),
+                SearchKey::All,
+            ),
+        ),
+        (
+            b"a SEARCH RETURN (CONTEXT COUNT) DELETED",
+            search(false, vec![R::Count], SearchKey::Deleted),
+        ),
+        (b"a SEARCH RETURN (CONTEXT) ALL", search(false, vec![R::All], SearchKey::All)),
+        (
+            b"a UID SEARCH RETURN (UPDATE) SEEN",
+            search(true, vec![R::Update], SearchKey::Seen),
+        ),
+        (
+            b"a SEARCH RETURN (CONTEXT UPDATE MIN) CHARSET UTF-8 SEEN",
+            Command::Search {
+                uid: false,
+                charset: Some("UTF-8".into()),
+                returns: Some(vec![R::Update, R::Min]),
+                key: SearchKey::Seen,
+            },
+        ),
+        (b"a CANCELUPDATE \"B01\"", Command::CancelUpdate(vec!["B01".into()])),
+        (
+            b"a cancelupdate \"B01\" \"x y\"",
+            Command::CancelUpdate(vec!["B01".into(), "x y".into()]),
+        ),
         (
             b"a UID FETCH 1:* (FLAGS) (PARTIAL -1:-30)",
             fetch(None, range(true, 1, 30)),
@@ -246,6 +303,24 @@ pub(super) const INVALID: &[(&[u8], Option<&str>, &str)] = &[
         Some("a"),
         "PARTIAL given twice",
     ),
+    (
+        b"a SORT RETURN (FOO) (DATE) UTF-8 ALL",
+        Some("a"),
+        "unknown SEARCH return option",
+    ),
+    (
+        b"a SORT RETURN (PARTIAL 1:5 ALL) (DATE) UTF-8 ALL",
+        Some("a"),
+        "PARTIAL and ALL cannot be combined",
+    ),
+    (b"a SORT RETURN (ALL)(DATE) UTF-8 ALL", Some("a"), "expected a space"),
+    // RETURN goes before the criteria; after them it is read as the charset.
+    (b"a SORT (DATE) RETURN (ALL) UTF-8 ALL", Some("a"), "unknown search key"),
+    (b"a CANCELUPDATE", Some("a"), "missing argument"),
+    (b"a CANCELUPDATE B01", Some("a"), "expected a quoted tag"),
+    (b"a CANCELUPDATE {3}\r\nB01", Some("a"), "expected a quoted tag"),
+    (b"a CANCELUPDATE \"B01\" ", Some("a"), "expected a quoted tag"),
+    (b"a CANCELUPDATE \"B01", Some("a"), "unterminated quoted string"),
     (
         b"a UID FETCH 1:* FLAGS (PARTIAL 1:2 PARTIAL 1:2)",
         Some("a"),

@@ -650,6 +650,7 @@ pub(super) fn valid() -> Vec<(&'static [u8], Command)> {
             b"a SORT (REVERSE DATE SUBJECT) UTF-8 ALL",
             Command::Sort {
                 uid: false,
+                returns: None,
                 criteria: vec![criterion(true, SortKey::Date), criterion(false, SortKey::Subject)],
                 charset: s("UTF-8"),
                 key: K::All,
@@ -659,6 +660,7 @@ pub(super) fn valid() -> Vec<(&'static [u8], Command)> {
             b"a UID SORT (ARRIVAL CC DATE FROM SIZE SUBJECT TO DISPLAYFROM DISPLAYTO) \"US-ASCII\" UNSEEN SINCE 1-Feb-1994",
             Command::Sort {
                 uid: true,
+                returns: None,
                 criteria: [
                     SortKey::Arrival,
                     SortKey::Cc,
@@ -681,6 +683,7 @@ pub(super) fn valid() -> Vec<(&'static [u8], Command)> {
             b"a sort (reverse displayto Reverse Size) utf-8 OR SEEN (FLAGGED 1:5)",
             Command::Sort {
                 uid: false,
+                returns: None,
                 criteria: vec![
                     criterion(true, SortKey::DisplayTo),
                     criterion(true, SortKey::Size),
