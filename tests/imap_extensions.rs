@@ -118,13 +118,7 @@ fn unauthenticate_then_log_in_as_another_user() {
 fn python_imaplib_unauthenticate() {
     let server = bob_with(2);
     server.add_user("alice");
-    let script = r#"
-import imaplib, ssl, sys
-port, cafile, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-ctx = ssl.create_default_context(cafile=cafile)
-imaplib.Commands["UNAUTHENTICATE"] = ("AUTH", "SELECTED")
-m = imaplib.IMAP4_SSL("localhost", port, ssl_context=ctx)
-m.login("bob", password)
+    let body = r#"
 typ, data = m.select("INBOX")
 assert typ == "OK" and data == [b"2"], data
 typ, data = m._simple_command("UNAUTHENTICATE")
@@ -136,19 +130,7 @@ assert typ == "OK" and data == [b"0"], data
 m.logout()
 print("ok")
 "#;
-    let out = std::process::Command::new(common::python3())
-        .args(["-c", script])
-        .arg(server.ports.imaps.to_string())
-        .arg(server.data_dir().join("cert.pem"))
-        .arg(PASSWORD)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(server.imaplib("bob", &["UNAUTHENTICATE"], body).contains("ok"));
 }
 
 /// `[UID] REPLACE target mailbox literal` with the message sent non-synchronizing.
@@ -225,13 +207,7 @@ fn replace_stores_the_new_message_and_expunges_the_old() {
 #[test]
 fn python_imaplib_replace() {
     let server = bob_with(2);
-    let script = r#"
-import imaplib, ssl, sys
-port, cafile, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-ctx = ssl.create_default_context(cafile=cafile)
-imaplib.Commands["REPLACE"] = ("SELECTED",)
-m = imaplib.IMAP4_SSL("localhost", port, ssl_context=ctx)
-m.login("bob", password)
+    let body = r#"
 m.select("INBOX")
 m.literal = b"Subject: again\r\n\r\nnew text\r\n"
 typ, data = m._simple_command("REPLACE", "1", "INBOX", "(\\Seen)")
@@ -245,19 +221,7 @@ assert data == [b"1 2"], data
 m.logout()
 print("ok")
 "#;
-    let out = std::process::Command::new(common::python3())
-        .args(["-c", script])
-        .arg(server.ports.imaps.to_string())
-        .arg(server.data_dir().join("cert.pem"))
-        .arg(PASSWORD)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(server.imaplib("bob", &["REPLACE"], body).contains("ok"));
 }
 
 /// RFC 9586: after ENABLE UIDONLY, message numbers are refused with BAD [UIDREQUIRED] and never

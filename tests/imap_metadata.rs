@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{bob_with, has, python3, PASSWORD};
+use common::{bob_with, has};
 
 #[test]
 fn server_and_mailbox_entries_round_trip() {
@@ -117,33 +117,15 @@ fn server_and_mailbox_entries_round_trip() {
 #[test]
 fn imaplib_sets_and_gets_metadata() {
     let server = bob_with(0);
-    let script = format!(
-        r#"
-import imaplib, ssl
-# imaplib knows no RFC 5464 commands; it sends any it is told of.
-imaplib.Commands["SETMETADATA"] = ("AUTH", "SELECTED")
-imaplib.Commands["GETMETADATA"] = ("AUTH", "SELECTED")
-ctx = ssl.create_default_context(cafile="{cafile}")
-c = imaplib.IMAP4_SSL("127.0.0.1", {port}, ssl_context=ctx)
-c.login("bob", "{password}")
-typ, data = c._simple_command("SETMETADATA", "INBOX", '(/private/comment "from python")')
+    let body = r#"
+typ, data = m._simple_command("SETMETADATA", "INBOX", '(/private/comment "from python")')
 assert typ == "OK", (typ, data)
-typ, data = c._simple_command("GETMETADATA", "INBOX", "/private/comment")
+typ, data = m._simple_command("GETMETADATA", "INBOX", "/private/comment")
 assert typ == "OK", (typ, data)
-typ, data = c._untagged_response(typ, data, "METADATA")
+typ, data = m._untagged_response(typ, data, "METADATA")
 print(data[0].decode())
-c.logout()
-"#,
-        cafile = common::path_str(&server.data_dir().join("cert.pem")),
-        port = server.ports.imaps,
-        password = PASSWORD,
-    );
-    let out = std::process::Command::new(python3())
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+m.logout()
+"#;
+    let stdout = server.imaplib("bob", &["SETMETADATA", "GETMETADATA"], body);
     assert!(stdout.contains("/private/comment \"from python\""), "{stdout}");
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{bob_with, has, message, python3, PASSWORD};
+use common::{bob_with, has, message};
 use loadtest::client::imap::Imap;
 
 /// Untagged lines that arrive within `wait`, until one contains `until`.
@@ -187,29 +187,13 @@ fn notifications_come_between_commands_too() {
 #[test]
 fn imaplib_sets_notify() {
     let server = bob_with(1);
-    let script = format!(
-        r#"
-import imaplib, ssl
-imaplib.Commands["NOTIFY"] = ("AUTH", "SELECTED")
-ctx = ssl.create_default_context(cafile="{cafile}")
-c = imaplib.IMAP4_SSL("127.0.0.1", {port}, ssl_context=ctx)
-c.login("bob", "{password}")
-typ, data = c._simple_command("NOTIFY", "SET", "STATUS", "(inboxes (MessageNew MessageExpunge))")
+    let body = r#"
+typ, data = m._simple_command("NOTIFY", "SET", "STATUS", "(inboxes (MessageNew MessageExpunge))")
 assert typ == "OK", (typ, data)
-typ, data = c._untagged_response(typ, data, "STATUS")
+typ, data = m._untagged_response(typ, data, "STATUS")
 print(data[0].decode())
-c.logout()
-"#,
-        cafile = common::path_str(&server.data_dir().join("cert.pem")),
-        port = server.ports.imaps,
-        password = PASSWORD,
-    );
-    let out = std::process::Command::new(python3())
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+m.logout()
+"#;
+    let stdout = server.imaplib("bob", &["NOTIFY"], body);
     assert!(stdout.contains("\"INBOX\" (MESSAGES 1 UIDNEXT 2"), "{stdout}");
 }
