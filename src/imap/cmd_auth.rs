@@ -1,9 +1,11 @@
 //! STARTTLS, LOGIN, AUTHENTICATE (with SASL-IR), UNAUTHENTICATE, ENABLE and ID.
 
-use super::session::{tagged, untagged, Action, Pending, Session, State};
+use super::session::{tagged, untagged, Action, Enabled, LoginFailure, Mode, Pending, Session, State, User};
 use super::types::Command;
 use crate::auth::login::Credentials;
-use crate::auth::sasl::{self, Mechanism};
+use crate::auth::sasl::{self, Mechanism, SaslExchange, SaslStep};
+use crate::auth::scram::ScramCredentials;
+use crate::store::records::UserId;
 
 impl Session {
     pub(crate) fn auth_command(&mut self, tag: String, command: Command, out: &mut Vec<u8>) -> Action {
@@ -97,5 +99,131 @@ impl Session {
             }
         }
         untagged(out, &line);
+    }
+}
+
+/// The answers to the login actions, and the SASL exchange between them.
+impl Session {
+    /// The answer to `Action::Login`.
+    /// On success: the account's id, name and the IMAP extensions it may not use.
+    pub fn login_result(
+        &mut self,
+        result: Result<(UserId, String, Vec<String>), LoginFailure>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        let tag = match std::mem::replace(&mut self.pending, Pending::None) {
+            Pending::Login { tag } => tag,
+            _ => return Action::Close,
+        };
+        match result {
+            Ok((id, name, disabled)) => {
+                self.state = State::Authenticated(User {
+                    id,
+                    name,
+                    enabled: Enabled::default(),
+                    disabled,
+                });
+                // LITERAL+ from here on (RFC 7888 §4): literals are bounded by APPENDLIMIT.
+                self.reader.set_max_nonsync(None);
+                let caps = self.capability_string();
+                tagged(out, &tag, "OK", &format!("[CAPABILITY {caps}] logged in"));
+                Action::Continue
+            }
+            Err(LoginFailure::BadCredentials) => {
+                self.failures += 1;
+                tagged(out, &tag, "NO", "[AUTHENTICATIONFAILED] authentication failed");
+                if self.failures >= self.settings.max_login_failures {
+                    untagged(out, "BYE too many failed logins");
+                    self.state = State::Logout;
+                    return Action::Close;
+                }
+                Action::Continue
+            }
+            Err(LoginFailure::Refused(reason)) => {
+                tagged(out, &tag, "NO", &format!("[CONTACTADMIN] {reason}"));
+                Action::Continue
+            }
+            Err(LoginFailure::Temporary) => {
+                tagged(out, &tag, "NO", "[UNAVAILABLE] temporary failure, try again later");
+                Action::Continue
+            }
+        }
+    }
+
+    /// The answer to `Action::LookupScram`.
+    pub fn scram_credentials(&mut self, credentials: Option<ScramCredentials>, out: &mut Vec<u8>) -> Action {
+        let Pending::Scram {
+            tag,
+            mut exchange,
+            user,
+        } = std::mem::replace(&mut self.pending, Pending::None)
+        else {
+            return Action::Close;
+        };
+        let step = exchange.credentials(credentials.as_ref());
+        self.sasl_step(tag, exchange, step, user, out)
+    }
+
+    pub(super) fn sasl_line(&mut self, line: &[u8], out: &mut Vec<u8>) -> Action {
+        let Mode::Sasl { tag, mut exchange } = std::mem::replace(&mut self.mode, Mode::Commands) else {
+            unreachable!("called in SASL mode only")
+        };
+        let step = sasl::respond_line(&mut exchange, line);
+        self.sasl_step(tag, exchange, step, String::new(), out)
+    }
+
+    pub(crate) fn sasl_step(
+        &mut self,
+        tag: String,
+        exchange: Box<SaslExchange>,
+        step: SaslStep,
+        user: String,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        match step {
+            SaslStep::Challenge(data) => {
+                out.extend_from_slice(b"+ ");
+                out.extend_from_slice(sasl::encode_challenge(&data).as_bytes());
+                out.extend_from_slice(b"\r\n");
+                self.mode = Mode::Sasl { tag, exchange };
+                Action::Continue
+            }
+            SaslStep::NeedCredentials { authcid } => {
+                self.pending = Pending::Scram {
+                    tag,
+                    exchange,
+                    user: authcid.clone(),
+                };
+                Action::LookupScram(authcid)
+            }
+            SaslStep::VerifyPassword {
+                authzid,
+                authcid,
+                password,
+            } => {
+                self.pending = Pending::Login { tag };
+                Action::Login(Credentials::Password {
+                    authzid,
+                    user: authcid,
+                    password,
+                })
+            }
+            SaslStep::Authenticated { authzid, authcid } => {
+                self.pending = Pending::Login { tag };
+                Action::Login(Credentials::Verified { authzid, user: authcid })
+            }
+            SaslStep::Failed(sasl::SaslError::AuthFailed) => {
+                self.pending = Pending::Login { tag };
+                Action::Login(Credentials::Rejected { user })
+            }
+            SaslStep::Failed(sasl::SaslError::Cancelled) => {
+                tagged(out, &tag, "BAD", "authentication cancelled");
+                Action::Continue
+            }
+            SaslStep::Failed(_) => {
+                tagged(out, &tag, "BAD", "malformed authentication exchange");
+                Action::Continue
+            }
+        }
     }
 }

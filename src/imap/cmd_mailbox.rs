@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use super::cmd_message::WritePending;
-use super::session::{store_error, tagged, untagged, Action, Ctx, Pending, RecentUids, Selected, Session, State};
+use super::session::{store_error, tagged, untagged, Action, Ctx, Pending, Selected, Session, State};
+use super::sync::RecentUids;
 use super::types::{AppendMessage, Command, ListOptions, Qresync, SelectParams, StatusItem};
 use super::view::{select_scan, MailRead};
 use crate::mime::{IngestError, Structure};

@@ -25,6 +25,7 @@ pub mod search;
 pub mod session;
 pub mod sort;
 pub mod switches;
+mod sync;
 pub mod thread;
 pub mod types;
 pub mod url;

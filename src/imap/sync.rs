@@ -1,0 +1,217 @@
+//! Telling a session's client what changed: the selected mailbox (EXPUNGE or VANISHED, EXISTS,
+//! RECENT, flag FETCHes, SEARCH/SORT context updates), NOTIFY's other mailboxes, IDLE and its
+//! keepalives, and which messages are `\Recent` in this session.
+//!
+//! Work per change is proportional to the change: the session compares its shared `UidView`
+//! with the core's current one and reads only the records whose modseq passed what it knew.
+
+use super::session::{tagged, untagged, Action, Ctx, Mode, Session, State};
+use super::view::UidView;
+use crate::store::recent::RecentClaims;
+use crate::store::records::Uid;
+use crate::store::Mailbox;
+
+/// UIDs that are \Recent in one session (RFC 3501 §2.3.2), as the ranges it was handed; one
+/// range for most sessions, a few more for one that stays selected while mail arrives.
+#[derive(Debug, Default)]
+pub(crate) struct RecentUids(Vec<std::ops::Range<Uid>>);
+
+impl RecentUids {
+    pub fn contains(&self, uid: Uid) -> bool {
+        self.0.iter().any(|r| r.contains(&uid))
+    }
+
+    fn add(&mut self, range: std::ops::Range<Uid>) {
+        if range.is_empty() {
+            return;
+        }
+        match self.0.last_mut() {
+            Some(last) if last.end >= range.start && range.end >= last.start => {
+                *last = last.start.min(range.start)..last.end.max(range.end);
+            }
+            _ => self.0.push(range),
+        }
+    }
+
+    /// Learns which of the messages up to `view`'s newest are \Recent here: a read-write
+    /// session claims them, so no other session gets them; a read-only one (EXAMINE) only
+    /// looks at what nobody has claimed yet (RFC 3501 §6.3.2); an IMAP4rev2 session has no
+    /// \Recent at all (RFC 9051).
+    pub fn learn(&mut self, (read_only, rev2): (bool, bool), mailbox: &Mailbox, view: &UidView, claims: &RecentClaims) {
+        if rev2 {
+            return;
+        }
+        let upto = view.last().map_or(0, |u| u + 1);
+        let range = if read_only {
+            claims.first_unclaimed(mailbox.id, mailbox.first_recent_uid)..upto
+        } else {
+            claims.claim(mailbox.id, mailbox.first_recent_uid, upto)
+        };
+        self.add(range);
+    }
+
+    pub fn count(&self, view: &UidView) -> usize {
+        view.iter().filter(|u| self.contains(*u)).count()
+    }
+}
+
+impl Session {
+    pub(super) fn idle_start(&mut self, tag: String, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
+        out.extend_from_slice(b"+ idling\r\n");
+        // Changes made before IDLE are reported at once.
+        self.sync(ctx, out, true);
+        self.mode = Mode::Idle { tag };
+        Action::Idle {
+            mailbox: self.selected_mailbox(),
+        }
+    }
+
+    pub(super) fn idle_line(&mut self, line: &[u8], ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
+        let Mode::Idle { tag } = std::mem::replace(&mut self.mode, Mode::Commands) else {
+            unreachable!("called in IDLE mode only")
+        };
+        self.sync(ctx, out, true);
+        if line.eq_ignore_ascii_case(b"DONE") {
+            tagged(out, &tag, "OK", "IDLE terminated");
+        } else {
+            tagged(out, &tag, "BAD", "expected DONE");
+        }
+        Action::Continue
+    }
+
+    /// In IDLE: something changed in the selected mailbox, or it is time for a keepalive.
+    /// A NOTIFY session waiting between commands is told of changes the same way (RFC 5465
+    /// §3: its notifications may come at any time), without keepalives.
+    pub fn idle_tick(&mut self, changed: bool, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) {
+        let idle = matches!(self.mode, Mode::Idle { .. });
+        let notify_wake = changed && self.notify.is_some() && matches!(self.mode, Mode::Commands);
+        if !(idle || notify_wake) {
+            return;
+        }
+        if changed {
+            self.sync(ctx, out, true);
+        } else {
+            // Mobile NATs drop silent flows: say something now and then (RFC 2177 §3).
+            untagged(out, "OK Still here");
+        }
+    }
+
+    pub fn is_idle(&self) -> bool {
+        matches!(self.mode, Mode::Idle { .. })
+    }
+
+    /// Reports what changed in the selected mailbox since the client last heard, and moves the
+    /// session to the current view. EXPUNGE is withheld (and with it everything) when
+    /// `allow_expunge` is false: during FETCH, STORE and SEARCH (RFC 9051 §7.5.1).
+    pub(crate) fn sync(&mut self, ctx: &mut Ctx<'_>, out: &mut Vec<u8>, allow_expunge: bool) {
+        if !allow_expunge {
+            return;
+        }
+        self.sync_selected(ctx, out);
+        // RFC 5465: the other mailboxes a NOTIFY covers.
+        self.notify_sync(ctx, out);
+    }
+
+    fn sync_selected(&mut self, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) {
+        let State::Selected(user, sel) = &mut self.state else {
+            return;
+        };
+        let mailbox = match ctx.store.mailbox_by_id(sel.mailbox) {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                // Deleted under us: RFC 9051 §6.3.5 allows closing the session's selection.
+                untagged(out, "BYE selected mailbox was deleted");
+                self.state = State::Logout;
+                return;
+            }
+            Err(e) => {
+                tracing::error!("sync: {e}");
+                return;
+            }
+        };
+        if mailbox.highest_modseq == sel.known_modseq && mailbox.highest_modseq == sel.view.highest_modseq {
+            return;
+        }
+        let current = match ctx.views.current(ctx.store, &mailbox) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!("sync: {e}");
+                return;
+            }
+        };
+        // RFC 9586 §3: UIDONLY reports expunges as VANISHED, as QRESYNC does.
+        let vanished = user.enabled.qresync || user.enabled.uid_only;
+        let gone: Vec<Uid> = sel.view.iter().filter(|u| current.seq_of(*u).is_none()).collect();
+        // RFC 5267 §4.3.4: REMOVEFROM while the client's numbers still hold.
+        sel.contexts.expunged(&gone, &sel.view, out);
+        report_expunges(&sel.view, &gone, vanished, out);
+        let rev2 = user.enabled.imap4rev2;
+        sel.recent.learn((sel.read_only, rev2), &mailbox, &current, ctx.recent);
+        let grew = current
+            .iter()
+            .rev()
+            .take_while(|u| sel.view.seq_of(*u).is_none())
+            .count();
+        if grew > 0 || current.len() != sel.view.len() {
+            untagged(out, &format!("{} EXISTS", current.len()));
+            // RFC 9051 removed RECENT.
+            if !rev2 {
+                untagged(out, &format!("{} RECENT", sel.recent.count(&current)));
+            }
+        }
+        let mut new: Vec<Uid> = current.iter().rev().take(grew).collect();
+        new.reverse();
+        let known = sel.known_modseq;
+        sel.view = current;
+        if let Some(attrs) = self
+            .notify
+            .as_ref()
+            .and_then(|n| n.new_message_attrs())
+            .filter(|_| grew > 0)
+        {
+            let opts = super::fetch::FetchOptions {
+                imap4rev2: rev2,
+                utf8: user.enabled.utf8,
+                condstore: user.enabled.condstore,
+                read_only: true,
+            };
+            super::notify::fetch_new(ctx.store, sel, (attrs, &opts), &new, out);
+        }
+        // RFC 5267 §4.3: what the contexts must look at again, new messages and changed flags.
+        let mut changed = Vec::new();
+        let collect = (!sel.contexts.is_empty()).then_some(&mut changed);
+        if mailbox.highest_modseq > known {
+            super::cmd_message::report_flag_changes(ctx.store, sel, (user.enabled, known), collect, out);
+        }
+        if !sel.contexts.is_empty() {
+            // §4.3.3: ADDTO after the EXISTS that numbers the new messages.
+            changed.extend(&new);
+            changed.sort_unstable();
+            changed.dedup();
+            super::context::reevaluate(ctx.store, sel, ctx.now, &changed, out);
+        }
+        sel.known_modseq = mailbox.highest_modseq;
+    }
+}
+
+/// `* n EXPUNGE` for every UID of `gone` (ascending, all in `old`), with sequence numbers as the
+/// client sees them one expunge after another; `* VANISHED` when QRESYNC is on (RFC 7162 §3.2.10).
+fn report_expunges(old: &UidView, gone: &[Uid], qresync: bool, out: &mut Vec<u8>) {
+    if gone.is_empty() {
+        return;
+    }
+    if qresync {
+        let mut line = b"* VANISHED ".to_vec();
+        super::search::sequence_set(gone, &mut line);
+        out.extend_from_slice(&line);
+        out.extend_from_slice(b"\r\n");
+        return;
+    }
+    for (removed, uid) in (0u32..).zip(gone) {
+        let Some(seq) = old.seq_of(*uid) else {
+            debug_assert!(false, "expunged UIDs come from the old view");
+            continue;
+        };
+        untagged(out, &format!("{} EXPUNGE", seq - removed));
+    }
+}
