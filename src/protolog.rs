@@ -37,10 +37,30 @@ impl ProtoLog {
                 protocol,
                 session,
                 direction,
-                text: String::from_utf8_lossy(line).into_owned(),
+                text: redact_urlauth(&String::from_utf8_lossy(line)),
             });
         }
     }
+}
+
+/// A URLAUTH token (RFC 4467 `;URLAUTH=access:INTERNAL:<hex>`) is a bearer secret: anyone
+/// holding the URL may fetch what it names. GENURLAUTH's answer, URLFETCH and BURL carry them,
+/// so the log shows `:INTERNAL:<redacted>` instead.
+fn redact_urlauth(line: &str) -> String {
+    const MECH: &str = ":INTERNAL:";
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.to_ascii_uppercase().find(MECH) {
+        let after = at + MECH.len();
+        out.push_str(&rest[..after]);
+        let token = rest[after..].bytes().take_while(u8::is_ascii_hexdigit).count();
+        if token > 0 {
+            out.push_str("<redacted>");
+        }
+        rest = &rest[after + token..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn write_loop(dir: &std::path::Path, rx: mpsc::Receiver<Entry>) {
@@ -99,7 +119,19 @@ pub fn civil(secs: u64) -> (String, String) {
 
 #[cfg(test)]
 mod tests {
-    use super::civil;
+    use super::{civil, redact_urlauth};
+
+    #[test]
+    fn urlauth_tokens_stay_out_of_the_log() {
+        let url = "imap://bob@h/INBOX;UIDVALIDITY=1/;UID=2;urlauth=submit+bob:internal:91354a473744909de610943775f92038";
+        assert_eq!(
+            redact_urlauth(&format!("a1 URLFETCH {url} {url}")),
+            "a1 URLFETCH imap://bob@h/INBOX;UIDVALIDITY=1/;UID=2;urlauth=submit+bob:internal:<redacted> \
+             imap://bob@h/INBOX;UIDVALIDITY=1/;UID=2;urlauth=submit+bob:internal:<redacted>"
+        );
+        assert_eq!(redact_urlauth("a2 GENURLAUTH x INTERNAL"), "a2 GENURLAUTH x INTERNAL");
+        assert_eq!(redact_urlauth("ümlaut :INTERNAL:"), "ümlaut :INTERNAL:");
+    }
 
     #[test]
     fn civil_dates() {
