@@ -123,7 +123,8 @@ mod tests {
 
     #[test]
     fn urlauth_tokens_stay_out_of_the_log() {
-        let url = "imap://bob@h/INBOX;UIDVALIDITY=1/;UID=2;urlauth=submit+bob:internal:91354a473744909de610943775f92038";
+        let url =
+            "imap://bob@h/INBOX;UIDVALIDITY=1/;UID=2;urlauth=submit+bob:internal:91354a473744909de610943775f92038";
         assert_eq!(
             redact_urlauth(&format!("a1 URLFETCH {url} {url}")),
             "a1 URLFETCH imap://bob@h/INBOX;UIDVALIDITY=1/;UID=2;urlauth=submit+bob:internal:<redacted> \
