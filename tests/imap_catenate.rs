@@ -230,7 +230,7 @@ fn bad_urls_store_nothing() {
         ("/INBOX/;UID=x".into(), "invalid number"),
         (
             "imap://bob@localhost/INBOX/;UID=1;URLAUTH=anonymous".into(),
-            "URLAUTH is not offered",
+            "the URL is not authorized (:INTERNAL:token missing)",
         ),
         ("http://example.org/".into(), "not an IMAP URL"),
         (

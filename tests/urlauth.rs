@@ -373,3 +373,36 @@ fn burl_refuses_urls_not_for_this_submitter() {
     assert!(inbox(&server, "alice").is_empty());
     assert_eq!(inbox(&server, "bob").len(), 1);
 }
+
+/// RFC 4469 §5: CATENATE takes an authorized URL as URLFETCH does, so alice can put a part of
+/// bob's message into her own mail when bob authorized it for her, and only then.
+#[test]
+fn catenate_takes_urls_authorized_for_the_user() {
+    let server = bob_with(1);
+    server.add_user("alice");
+    let mut bob = server.imap_login("bob");
+    bob.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    let stored = body(&mut bob, 1);
+    let for_alice = authorize(&mut bob, "imap://bob@localhost/INBOX/;UID=1;URLAUTH=user+alice");
+    let for_bob = authorize(&mut bob, "imap://bob@localhost/INBOX/;UID=1;URLAUTH=user+bob");
+
+    let mut alice = server.imap_login("alice");
+    let catenate = |c: &mut Imap, url: &str| {
+        c.cmd(&format!(
+            "APPEND INBOX CATENATE (TEXT {{10+}}\r\nX-Fwd: 1\r\n URL {})",
+            quote(url)
+        ))
+        .unwrap()
+    };
+    let r = catenate(&mut alice, &for_alice);
+    assert!(r.ok() && r.text.contains("APPENDUID"), "{r:?}");
+    alice.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    assert_eq!(body(&mut alice, 1), [b"X-Fwd: 1\r\n".as_slice(), &stored].concat());
+    // Bob's own URL, or a tampered one, is not hers to use.
+    let r = catenate(&mut alice, &for_bob);
+    assert!(r.status == "NO" && r.text.contains("[BADURL "), "{r:?}");
+    let flipped = if for_alice.ends_with('0') { '1' } else { '0' };
+    let tampered = format!("{}{flipped}", &for_alice[..for_alice.len() - 1]);
+    let r = catenate(&mut alice, &tampered);
+    assert!(r.status == "NO" && r.text.contains("does not verify"), "{r:?}");
+}

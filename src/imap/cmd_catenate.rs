@@ -9,13 +9,15 @@
 //! a REPLACE (RFC 8508 §4.4) is one message like the others, and nothing is stored unless
 //! every one of them resolves. Never: reads another user's mail or names another server's (the
 //! host of an absolute URL is not compared with ours: behind a proxy the client knows this
-//! server by the proxy's name), sets `\Seen` on a source message, or honours URLAUTH (not
-//! offered, so a URL carrying `;URLAUTH=` is `[BADURL]`).
+//! server by the proxy's name), or sets `\Seen` on a source message. A URL carrying
+//! `;URLAUTH=` is taken as URLFETCH takes it (RFC 4469 §5, `urlauth::fetch`): it must verify
+//! and admit this user.
 
 use super::fetch::section_bytes;
 use super::session::{store_error, tagged, Session, State};
 use super::types::{AppendMessage, CatPart, Partial, Section, SectionText};
 use super::url::ImapUrl;
+use super::urlauth::Requester;
 use super::view::MailRead;
 use crate::store::{canonical_mailbox_name, StoreError};
 
@@ -41,14 +43,14 @@ impl Session {
         &self,
         tag: &str,
         messages: &mut [AppendMessage],
-        store: &dyn MailRead,
+        (store, now): (&dyn MailRead, i64),
         out: &mut Vec<u8>,
     ) -> bool {
         for message in messages {
             let Some(parts) = message.catenate.take() else {
                 continue;
             };
-            match self.assemble(&parts, store) {
+            match self.assemble(&parts, (store, now)) {
                 Ok(bytes) => message.message = bytes,
                 Err(Refusal::BadUrl(url, why)) => {
                     tagged(out, tag, "NO", &format!("[BADURL {}] {why}", resp_text_url(&url)));
@@ -70,12 +72,12 @@ impl Session {
 
     /// The parts in order, checked against APPENDLIMIT after each one so no more than one
     /// source part's worth is ever held beyond the limit.
-    fn assemble(&self, parts: &[CatPart], store: &dyn MailRead) -> Result<Vec<u8>, Refusal> {
+    fn assemble(&self, parts: &[CatPart], (store, now): (&dyn MailRead, i64)) -> Result<Vec<u8>, Refusal> {
         let mut message = Vec::new();
         for part in parts {
             match part {
                 CatPart::Text(data) => message.extend_from_slice(data),
-                CatPart::Url(url) => self.url_part(url, store, &mut message)?,
+                CatPart::Url(url) => self.url_part(url, (store, now), &mut message)?,
             }
             if message.len() as u64 > self.settings.append_limit {
                 return Err(Refusal::TooBig);
@@ -86,17 +88,26 @@ impl Session {
 
     /// Appends what `url` names to `out` (RFC 4469 §3: the URL must name a message or a part
     /// of one the user can read).
-    fn url_part(&self, url: &str, store: &dyn MailRead, out: &mut Vec<u8>) -> Result<(), Refusal> {
+    fn url_part(&self, url: &str, (store, now): (&dyn MailRead, i64), out: &mut Vec<u8>) -> Result<(), Refusal> {
         let bad = |why: &'static str| Refusal::BadUrl(url.to_owned(), why);
         let parsed = ImapUrl::parse(url).map_err(|e| bad(e.0))?;
-        if parsed.urlauth.is_some() {
-            return Err(bad("URLAUTH is not offered"));
-        }
         let (user_id, user_name, selected) = match &self.state {
             State::Authenticated(u) => (u.id, u.name.as_str(), None),
             State::Selected(u, sel) => (u.id, u.name.as_str(), Some(sel.mailbox)),
             _ => unreachable!("the command table admits APPEND after login only"),
         };
+        if parsed.urlauth.is_some() {
+            // RFC 4469 §5: an authorized URL is resolved as URLFETCH resolves it, so a URL
+            // another user authorized for this one may be used.
+            return match super::urlauth::fetch(store, url, Requester::Imap(user_name), now) {
+                Ok(bytes) => {
+                    out.extend_from_slice(&bytes);
+                    Ok(())
+                }
+                Err(super::urlauth::Refusal::Store(e)) => Err(Refusal::Store(e)),
+                Err(refusal) => Err(bad(refusal.reason())),
+            };
+        }
         if let Some(server) = &parsed.server {
             // RFC 5092 §3.2: no user is anonymous access, which is somebody else too.
             if server.user.as_deref() != Some(user_name) {

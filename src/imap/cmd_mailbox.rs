@@ -318,7 +318,7 @@ impl Session {
                 self.status(&tag, &mailbox, &items, ctx, out);
                 Action::Continue
             }
-            Command::Append { mailbox, messages } => self.append(tag, &mailbox, messages, None, ctx.store, out),
+            Command::Append { mailbox, messages } => self.append(tag, &mailbox, messages, None, ctx, out),
             _ => unreachable!("dispatched by command family"),
         }
     }
@@ -465,15 +465,16 @@ impl Session {
         name: &str,
         mut messages: Vec<AppendMessage>,
         replacing: Option<Replacing>,
-        store: &dyn MailRead,
+        ctx: &Ctx<'_>,
         out: &mut Vec<u8>,
     ) -> Action {
+        let store = ctx.store;
         let Some(mailbox) = self.target_mailbox(&tag, name, store, out) else {
             return Action::Continue;
         };
         // RFC 4469: CATENATE messages are put together first; any URL that does not resolve
         // fails the whole command before anything is parsed or stored.
-        if !self.catenate(&tag, &mut messages, store, out) {
+        if !self.catenate(&tag, &mut messages, (store, ctx.now), out) {
             return Action::Continue;
         }
         let mut waiting = Vec::with_capacity(messages.len());

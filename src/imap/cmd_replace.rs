@@ -53,7 +53,7 @@ impl Session {
             uid: old,
             command: if uid { "UID REPLACE" } else { "REPLACE" },
         };
-        self.append(tag, mailbox, vec![message], Some(replacing), ctx.store, out)
+        self.append(tag, mailbox, vec![message], Some(replacing), ctx, out)
     }
 
     /// The answer to the REPLACE write: `* OK [APPENDUID ...]`, the expunge (and EXISTS), OK.
