@@ -1,23 +1,17 @@
-//! Message commands of the Selected state: FETCH, STORE, SEARCH, COPY, MOVE, EXPUNGE,
-//! UID EXPUNGE, CLOSE and UNSELECT, with their UID forms.
-//!
-//! FETCH is resumable: it renders up to a budget of bytes, asks the caller to flush, and goes
-//! on with a fresh read snapshot, so a `FETCH 1:* BODY.PEEK[]` of a gigabyte neither holds a
-//! read transaction across a slow client nor a gigabyte of output.
+//! Message commands of the Selected state: STORE, COPY, MOVE, EXPUNGE, UID EXPUNGE, CLOSE and
+//! UNSELECT, with their UID forms; the dispatch of FETCH (`cmd_fetch`), SEARCH (`cmd_search`),
+//! SORT and THREAD (`cmd_sort`); the answers to their store writes; and what they share:
+//! resolving sequence sets, flag-change reports and keyword announcements.
 
+use super::cmd_fetch::FetchModifiers;
 use super::cmd_mailbox::split_flags;
-use super::fetch::{self, FetchOptions, MessageMeta};
-use super::progress::Progress;
-use super::search::{self, Candidate, SearchContext, SearchData};
+use super::fetch;
+use super::search;
 use super::session::{store_error, tagged, untagged, Action, Ctx, Enabled, Pending, Selected, Session, State};
-use super::types::{Command, FetchAttr, PartialRange, Qresync, SeqBound, SequenceSet, StoreMode};
-use super::view::{MailRead, MessageBytes, UidView};
-use crate::mime::Structure;
+use super::types::{Command, FetchAttr, Qresync, SeqBound, SequenceSet, StoreMode};
+use super::view::{MailRead, UidView};
 use crate::store::records::{flags, FlagMode, Uid};
 use crate::store::{Mailbox, MessageRecord, StoreError, WriteOp, WriteOutcome};
-
-/// Output rendered before FETCH yields to let the caller flush.
-const FETCH_BUDGET: usize = 1 << 20;
 
 pub(crate) enum WritePending {
     /// CREATE, DELETE, RENAME, SUBSCRIBE, UNSELECT: OK or NO.
@@ -46,27 +40,6 @@ pub(crate) enum WritePending {
     FetchSeen {
         tag: String,
     },
-}
-
-/// FETCH modifiers (RFC 4466 §2.4): CHANGEDSINCE and VANISHED (RFC 7162), PARTIAL (RFC 9394).
-pub(crate) struct FetchModifiers {
-    changed_since: Option<u64>,
-    vanished: bool,
-    partial: Option<PartialRange>,
-}
-
-/// A FETCH in progress.
-pub(crate) struct FetchJob {
-    tag: String,
-    uid: bool,
-    attrs: Vec<FetchAttr>,
-    targets: Vec<(u32, Uid)>,
-    next: usize,
-    set_seen: Vec<Uid>,
-    /// RFC 7162 §3.1.4: only messages changed after this modseq.
-    changed_since: Option<u64>,
-    /// RFC 9585 INPROGRESS notifications between the parts of a long FETCH.
-    progress: Progress,
 }
 
 /// Message sequence numbers and UIDs a set names in `view` (RFC 9051 §9 seq-range semantics:
@@ -205,19 +178,6 @@ fn flags_response(seq: u32, uid: Uid, record: &MessageRecord, recent: bool, shap
     out.extend_from_slice(b")\r\n");
 }
 
-/// RFC 9586 §3: turns the `* seq FETCH (` that `fetch::render` wrote at `start` into
-/// `* uid UIDFETCH (`. The rest of the response (which holds `UID u`: it is a UID FETCH) stays.
-fn as_uidfetch(out: &mut Vec<u8>, start: usize, seq: u32, uid: Uid) {
-    let mut n = itoa::Buffer::new();
-    let old = [&b"* "[..], n.format(seq).as_bytes(), b" FETCH ("].concat();
-    if !out[start..].starts_with(&old) {
-        debug_assert!(false, "fetch::render wrote an unexpected prefix");
-        return;
-    }
-    let new = [&b"* "[..], n.format(uid).as_bytes(), b" UIDFETCH ("].concat();
-    out.splice(start..start + old.len(), new);
-}
-
 /// Whether `n` is in a set of UIDs or message numbers, with `*` meaning `star`; never in `$`.
 pub(crate) fn in_set(set: &SequenceSet, n: u32, star: u32) -> bool {
     let SequenceSet::Ranges(ranges) = set else {
@@ -269,111 +229,15 @@ pub(crate) fn qresync_report(
     });
 }
 
-/// The MODSEQ a SEARCH with a MODSEQ criterion reports: the highest of the messages it
-/// returns, which with RETURN (MIN) and/or (MAX) alone are only those one or two (RFC 4731
-/// §3.2 with RFC 7162 §3.1.5), and with PARTIAL those of the page (RFC 9394 §3);
-/// `hit_modseqs` is in ascending message order.
-pub(crate) fn returned_modseq(returns: Option<&[super::types::SearchReturn]>, hit_modseqs: &[u64]) -> u64 {
-    use super::types::SearchReturn::{All, Count, Max, Min};
-    let all = hit_modseqs.iter().copied().max().unwrap_or(0);
-    let Some(r) = returns.filter(|r| !r.is_empty() && !r.contains(&All) && !r.contains(&Count)) else {
-        return all;
-    };
-    let (mut modseq, mut limited) = (0, false);
-    if r.contains(&Min) {
-        modseq = modseq.max(hit_modseqs.first().copied().unwrap_or(0));
-        limited = true;
-    }
-    if r.contains(&Max) {
-        modseq = modseq.max(hit_modseqs.last().copied().unwrap_or(0));
-        limited = true;
-    }
-    if let Some(range) = partial_return(r) {
-        modseq = modseq.max(range.select(hit_modseqs).iter().copied().max().unwrap_or(0));
-        limited = true;
-    }
-    if limited {
-        modseq
-    } else {
-        all
-    }
-}
-
-/// RFC 9394 RETURN (PARTIAL range), if asked for.
-pub(crate) fn partial_return(returns: &[super::types::SearchReturn]) -> Option<PartialRange> {
-    returns.iter().find_map(|r| match r {
-        super::types::SearchReturn::Partial(range) => Some(*range),
-        _ => None,
-    })
-}
-
-/// Adds RFC 9394's `PARTIAL (range results)` to the ESEARCH line just written (from `start`),
-/// `NIL` when the page is empty.
-pub(crate) fn add_partial(out: &mut Vec<u8>, start: usize, range: PartialRange, page: &[u32]) {
-    if !out[start..].ends_with(b"\r\n") {
-        debug_assert!(false, "render_results wrote no ESEARCH line");
-        return;
-    }
-    out.truncate(out.len() - 2);
-    out.extend_from_slice(format!(" PARTIAL ({range} ").as_bytes());
-    if page.is_empty() {
-        out.extend_from_slice(b"NIL");
-    } else {
-        search::sequence_set(page, out);
-    }
-    out.extend_from_slice(b")\r\n");
-}
-
-/// Lazy access to what SEARCH keys beyond flags need.
-pub(crate) struct Lazy<'a> {
-    store: &'a dyn MailRead,
-    body_id: u64,
-    structure: Option<Option<Structure>>,
-    bytes: Option<Option<Box<dyn MessageBytes + 'a>>>,
-}
-
-impl<'a> Lazy<'a> {
-    /// Nothing loaded yet.
-    pub(crate) fn new(store: &'a dyn MailRead, body_id: u64) -> Lazy<'a> {
-        Lazy {
-            store,
-            body_id,
-            structure: None,
-            bytes: None,
-        }
-    }
-}
-
-impl SearchData for Lazy<'_> {
-    fn structure(&mut self) -> Option<&Structure> {
-        if self.structure.is_none() {
-            self.structure = Some(self.store.structure(self.body_id).ok().flatten());
-        }
-        self.structure.as_ref().and_then(|s| s.as_ref())
-    }
-
-    fn message(&mut self) -> Option<(&Structure, &dyn MessageBytes)> {
-        if self.structure.is_none() {
-            self.structure = Some(self.store.structure(self.body_id).ok().flatten());
-        }
-        if self.bytes.is_none() {
-            self.bytes = Some(self.store.body(self.body_id).ok());
-        }
-        let structure = self.structure.as_ref()?.as_ref()?;
-        let bytes = self.bytes.as_ref()?.as_deref()?;
-        Some((structure, bytes))
-    }
-}
-
 impl Session {
-    fn selected(&self) -> &Selected {
+    pub(super) fn selected(&self) -> &Selected {
         match &self.state {
             State::Selected(_, s) => s,
             _ => unreachable!("the command table admits these in Selected only"),
         }
     }
 
-    fn selected_mut(&mut self) -> &mut Selected {
+    pub(super) fn selected_mut(&mut self) -> &mut Selected {
         match &mut self.state {
             State::Selected(_, s) => s,
             _ => unreachable!("the command table admits these in Selected only"),
@@ -634,282 +498,6 @@ impl Session {
             to: to.id,
             expunge_source: is_move,
         })
-    }
-
-    /// Runs `key` over the client's view of the mailbox and calls `hit` for each match with
-    /// its sequence number, UID and record. Errors are answered here; false means stop.
-    pub(crate) fn each_match(
-        &self,
-        tag: &str,
-        (charset, key): (Option<&str>, &super::types::SearchKey),
-        ctx: &mut Ctx<'_>,
-        out: &mut Vec<u8>,
-        hit: &mut dyn FnMut(u32, Uid, &MessageRecord),
-    ) -> bool {
-        if let Some(cs) = charset {
-            if !cs.eq_ignore_ascii_case("UTF-8") && !cs.eq_ignore_ascii_case("US-ASCII") {
-                tagged(out, tag, "NO", "[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
-                return false;
-            }
-        }
-        let sel = self.selected();
-        // One searcher for the whole mailbox: its header and body buffers are reused.
-        let mut searcher = search::Searcher::default();
-        let context = SearchContext {
-            now: ctx.now,
-            max_uid: sel.view.last().unwrap_or(0),
-            max_seq: sel.view.len(),
-            saved: Some(sel.saved.clone()),
-        };
-        let store = ctx.store;
-        let scanned = store.each_message(sel.mailbox, &mut |u, record| {
-            let Some(seq) = sel.view.seq_of(u) else {
-                return;
-            };
-            let candidate = Candidate {
-                seq,
-                uid: u,
-                record,
-                recent: sel.recent.contains(u),
-            };
-            let mut lazy = Lazy::new(store, record.body_id);
-            if searcher.matches(key, &candidate, &mut lazy, &context) {
-                hit(seq, u, record);
-            }
-        });
-        match scanned {
-            Ok(()) => true,
-            Err(e) => {
-                store_error(out, tag, &e);
-                false
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)] // one SEARCH command's parts
-    fn search(
-        &mut self,
-        tag: &str,
-        uid: bool,
-        charset: Option<&str>,
-        returns: Option<&[super::types::SearchReturn]>,
-        key: &super::types::SearchKey,
-        ctx: &mut Ctx<'_>,
-        out: &mut Vec<u8>,
-    ) {
-        let update = returns.is_some_and(|r| r.contains(&super::types::SearchReturn::Update));
-        if update && self.update_tag_in_use(tag) {
-            // RFC 5267 §4.3.
-            tagged(out, tag, "BAD", "this tag already names an updating context");
-            return;
-        }
-        let program = update.then(|| self.update_program(key));
-        let uses_modseq = search::uses_modseq(key);
-        if uses_modseq {
-            self.enable_condstore(out);
-        }
-        let (mut hits, mut hit_uids, mut hit_modseqs) = (Vec::new(), Vec::new(), Vec::new());
-        let ok = self.each_match(tag, (charset, key), ctx, out, &mut |seq, u, record| {
-            hits.push(if uid { u } else { seq });
-            hit_uids.push(u);
-            hit_modseqs.push(record.modseq);
-        });
-        if !ok {
-            return;
-        }
-        let partial = returns.and_then(partial_return);
-        if let (Some(r), State::Selected(_, sel)) = (returns, &mut self.state) {
-            if r.contains(&super::types::SearchReturn::Save) {
-                // RFC 5182 §2.1: with MIN/MAX only, only those are saved; with PARTIAL (RFC 9394),
-                // only the page: what is saved is what is returned.
-                sel.saved = match partial {
-                    Some(range) => range.select(&hit_uids).to_vec(),
-                    None => search::saved_hits(r, &hit_uids),
-                };
-                sel.saved.sort_unstable();
-            }
-        }
-        let modseq = uses_modseq.then(|| returned_modseq(returns, &hit_modseqs));
-        // RFC 9051 §7.3.4: an IMAP4rev2 client always gets ESEARCH.
-        let esearch = self.enabled().imap4rev2;
-        let start = out.len();
-        search::render_results(tag, uid, returns, esearch, &hits, modseq, out);
-        if let Some(range) = partial {
-            add_partial(out, start, range, range.select(&hits));
-        }
-        if let Some(program) = program {
-            // RFC 5267 §4.3: "no interaction" with the other options: the whole result is kept.
-            self.start_context(tag, uid, program, super::context::Initial::Search(hit_uids), out);
-        }
-        let command = if uid { "UID SEARCH" } else { "SEARCH" };
-        let code = self.highest_modseq_code();
-        tagged(out, tag, "OK", &format!("{code}{command} completed"));
-    }
-
-    #[allow(clippy::too_many_arguments)] // one FETCH command's parts
-    fn fetch_start(
-        &mut self,
-        tag: String,
-        uid: bool,
-        set: &SequenceSet,
-        attrs: Vec<FetchAttr>,
-        modifiers: FetchModifiers,
-        ctx: &mut Ctx<'_>,
-        out: &mut Vec<u8>,
-    ) -> Action {
-        let FetchModifiers {
-            changed_since,
-            vanished,
-            partial,
-        } = modifiers;
-        let sel = self.selected();
-        if let (true, Some(since)) = (vanished, changed_since) {
-            // `*` reaches every UID ever assigned here, expunged ones included: a client asking
-            // `1:*` wants to hear about all of them.
-            let star = Uid::MAX;
-            let gone: Vec<Uid> = ctx
-                .store
-                .expunged_since(sel.mailbox, since)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|u| in_set(set, *u, star))
-                .collect();
-            if !gone.is_empty() {
-                out.extend_from_slice(b"* VANISHED (EARLIER) ");
-                search::sequence_set(&gone, out);
-                out.extend_from_slice(b"\r\n");
-            }
-        }
-        let mut targets = match resolve(set, &sel.view, uid, &sel.saved) {
-            Ok(t) => t,
-            Err(why) => {
-                tagged(out, &tag, "BAD", &why);
-                return Action::Continue;
-            }
-        };
-        if let Some(range) = partial {
-            // RFC 9394 §4: the page is taken from what CHANGEDSINCE leaves, so that paging
-            // through changes works; the rest of the filtering is then already done.
-            if let Some(since) = changed_since {
-                let mailbox = sel.mailbox;
-                targets.retain(|&(_, u)| {
-                    ctx.store
-                        .message(mailbox, u)
-                        .is_ok_and(|r| r.is_some_and(|r| r.modseq > since))
-                });
-            }
-            targets = range.select(&targets).to_vec();
-        }
-        let mut attrs = attrs;
-        if uid && !attrs.contains(&FetchAttr::Uid) {
-            // RFC 9051 §6.4.9: UID FETCH always returns the UID.
-            attrs.push(FetchAttr::Uid);
-        }
-        let job = FetchJob {
-            tag,
-            uid,
-            attrs,
-            targets,
-            next: 0,
-            set_seen: Vec::new(),
-            changed_since,
-            progress: Progress::start(ctx.now),
-        };
-        self.fetch_resume(job, ctx, out)
-    }
-
-    /// Renders the next part of a FETCH; the caller flushes after `Action::Flush`.
-    pub(crate) fn fetch_resume(&mut self, mut job: FetchJob, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
-        let sel = self.selected();
-        let (mailbox, read_only) = (sel.mailbox, sel.read_only);
-        let uid_only = self.enabled().uid_only;
-        if job.next > 0 {
-            // Resumed after a flush: a slow download hears how far it got (RFC 9585).
-            let done = (job.next, job.targets.len());
-            job.progress.report(ctx.now, &job.tag, done, "messages fetched", out);
-        }
-        let opts = FetchOptions {
-            imap4rev2: self.enabled().imap4rev2,
-            utf8: self.enabled().utf8,
-            condstore: self.enabled().condstore,
-            read_only,
-        };
-        while job.next < job.targets.len() {
-            if out.len() >= FETCH_BUDGET {
-                self.pending = Pending::Fetch(Box::new(job));
-                return Action::Flush;
-            }
-            let (seq, uid) = job.targets[job.next];
-            job.next += 1;
-            let record = match ctx.store.message(mailbox, uid) {
-                Ok(Some(r)) if job.changed_since.is_some_and(|since| r.modseq <= since) => continue,
-                Ok(Some(r)) => r,
-                // Expunged by another session since this one's view: nothing to send.
-                Ok(None) => continue,
-                Err(e) => {
-                    store_error(out, &job.tag, &e);
-                    return Action::Continue;
-                }
-            };
-            let (structure, bytes) = match (ctx.store.structure(record.body_id), ctx.store.body(record.body_id)) {
-                (Ok(Some(s)), Ok(b)) => (s, b),
-                (Err(e), _) | (_, Err(e)) => {
-                    store_error(out, &job.tag, &e);
-                    return Action::Continue;
-                }
-                (Ok(None), _) => continue,
-            };
-            let sel = self.selected_mut();
-            announce_keywords(sel, &record.keywords, out);
-            let meta = MessageMeta {
-                seq,
-                uid,
-                record: &record,
-                structure: &structure,
-                recent: sel.recent.contains(uid),
-                include_flags: false,
-            };
-            let start = out.len();
-            let rendered = fetch::render(&meta, &job.attrs, job.uid, &opts, bytes.as_ref(), out);
-            if rendered.is_ok() && uid_only {
-                as_uidfetch(out, start, seq, uid);
-            }
-            match rendered {
-                Ok(e) if e.set_seen => job.set_seen.push(uid),
-                Ok(_) => {}
-                Err(e) => {
-                    // RFC 3516 §4.3: a transfer encoding we cannot undo for BINARY.
-                    tagged(out, &job.tag, "NO", &format!("[UNKNOWN-CTE] {e}"));
-                    return Action::Continue;
-                }
-            }
-        }
-        let command = if job.uid { "UID FETCH" } else { "FETCH" };
-        if job.set_seen.is_empty() {
-            let code = self.highest_modseq_code();
-            tagged(out, &job.tag, "OK", &format!("{code}{command} completed"));
-            return Action::Continue;
-        }
-        self.pending = Pending::Write(WritePending::FetchSeen { tag: job.tag });
-        Action::Write(WriteOp::StoreFlags {
-            mailbox,
-            uids: job.set_seen,
-            mode: FlagMode::Add,
-            flags: flags::SEEN,
-            keywords: Vec::new(),
-            unchanged_since: None,
-        })
-    }
-
-    /// After `Action::Flush`: go on with what was interrupted.
-    pub fn resume(&mut self, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
-        match std::mem::replace(&mut self.pending, Pending::None) {
-            Pending::Fetch(job) => self.fetch_resume(*job, ctx, out),
-            other => {
-                self.pending = other;
-                Action::Continue
-            }
-        }
     }
 
     pub(crate) fn finish_write(

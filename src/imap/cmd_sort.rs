@@ -3,7 +3,7 @@
 //! RETURN options is ESORT (RFC 5267 §3): an ESEARCH answer in sort order, and with UPDATE a
 //! context kept up to date (§4, `context`).
 
-use super::cmd_message::{add_partial, partial_return, returned_modseq};
+use super::cmd_search::{add_partial, partial_return, returned_modseq};
 use super::context::Initial;
 use super::search;
 use super::session::{tagged, Ctx, Session, State};

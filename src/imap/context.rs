@@ -19,7 +19,8 @@
 use std::cmp::Ordering;
 use std::ops::Range;
 
-use super::cmd_message::{in_set, Lazy};
+use super::cmd_message::in_set;
+use super::cmd_search::Lazy;
 use super::format;
 use super::search::{Candidate, SearchContext, SearchData, Searcher};
 use super::session::{tagged, Selected, Session, State};

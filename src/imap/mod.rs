@@ -5,12 +5,14 @@
 pub mod capability;
 mod cmd_auth;
 mod cmd_catenate;
+mod cmd_fetch;
 mod cmd_list;
 mod cmd_mailbox;
 mod cmd_message;
 mod cmd_metadata;
 mod cmd_quota;
 mod cmd_replace;
+mod cmd_search;
 mod cmd_sort;
 mod cmd_urlauth;
 mod context;

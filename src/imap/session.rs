@@ -159,7 +159,7 @@ pub(crate) enum Pending {
     },
     Append(super::cmd_mailbox::AppendPending),
     Write(super::cmd_message::WritePending),
-    Fetch(Box<super::cmd_message::FetchJob>),
+    Fetch(Box<super::cmd_fetch::FetchJob>),
     GenUrlauth(super::cmd_urlauth::GenPending),
 }
 

@@ -1,0 +1,220 @@
+//! FETCH and UID FETCH (RFC 9051 §6.4.5), with CHANGEDSINCE/VANISHED (RFC 7162), PARTIAL
+//! (RFC 9394), UIDONLY's UIDFETCH (RFC 9586) and INPROGRESS (RFC 9585).
+//!
+//! FETCH is resumable: it renders up to a budget of bytes, asks the caller to flush, and goes
+//! on with a fresh read snapshot, so a `FETCH 1:* BODY.PEEK[]` of a gigabyte neither holds a
+//! read transaction across a slow client nor a gigabyte of output.
+
+use super::cmd_message::{announce_keywords, in_set, resolve, WritePending};
+use super::fetch::{self, FetchOptions, MessageMeta};
+use super::progress::Progress;
+use super::search;
+use super::session::{store_error, tagged, Action, Ctx, Pending, Session};
+use super::types::{FetchAttr, PartialRange, SequenceSet};
+use crate::store::records::{flags, FlagMode, Uid};
+use crate::store::WriteOp;
+
+/// Output rendered before FETCH yields to let the caller flush.
+const FETCH_BUDGET: usize = 1 << 20;
+
+/// FETCH modifiers (RFC 4466 §2.4): CHANGEDSINCE and VANISHED (RFC 7162), PARTIAL (RFC 9394).
+pub(crate) struct FetchModifiers {
+    pub changed_since: Option<u64>,
+    pub vanished: bool,
+    pub partial: Option<PartialRange>,
+}
+
+/// A FETCH in progress.
+pub(crate) struct FetchJob {
+    tag: String,
+    uid: bool,
+    attrs: Vec<FetchAttr>,
+    targets: Vec<(u32, Uid)>,
+    next: usize,
+    set_seen: Vec<Uid>,
+    /// RFC 7162 §3.1.4: only messages changed after this modseq.
+    changed_since: Option<u64>,
+    /// RFC 9585 INPROGRESS notifications between the parts of a long FETCH.
+    progress: Progress,
+}
+
+/// RFC 9586 §3: turns the `* seq FETCH (` that `fetch::render` wrote at `start` into
+/// `* uid UIDFETCH (`. The rest of the response (which holds `UID u`: it is a UID FETCH) stays.
+fn as_uidfetch(out: &mut Vec<u8>, start: usize, seq: u32, uid: Uid) {
+    let mut n = itoa::Buffer::new();
+    let old = [&b"* "[..], n.format(seq).as_bytes(), b" FETCH ("].concat();
+    if !out[start..].starts_with(&old) {
+        debug_assert!(false, "fetch::render wrote an unexpected prefix");
+        return;
+    }
+    let new = [&b"* "[..], n.format(uid).as_bytes(), b" UIDFETCH ("].concat();
+    out.splice(start..start + old.len(), new);
+}
+
+impl Session {
+    #[allow(clippy::too_many_arguments)] // one FETCH command's parts
+    pub(super) fn fetch_start(
+        &mut self,
+        tag: String,
+        uid: bool,
+        set: &SequenceSet,
+        attrs: Vec<FetchAttr>,
+        modifiers: FetchModifiers,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        let FetchModifiers {
+            changed_since,
+            vanished,
+            partial,
+        } = modifiers;
+        let sel = self.selected();
+        if let (true, Some(since)) = (vanished, changed_since) {
+            // `*` reaches every UID ever assigned here, expunged ones included: a client asking
+            // `1:*` wants to hear about all of them.
+            let star = Uid::MAX;
+            let gone: Vec<Uid> = ctx
+                .store
+                .expunged_since(sel.mailbox, since)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|u| in_set(set, *u, star))
+                .collect();
+            if !gone.is_empty() {
+                out.extend_from_slice(b"* VANISHED (EARLIER) ");
+                search::sequence_set(&gone, out);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        let mut targets = match resolve(set, &sel.view, uid, &sel.saved) {
+            Ok(t) => t,
+            Err(why) => {
+                tagged(out, &tag, "BAD", &why);
+                return Action::Continue;
+            }
+        };
+        if let Some(range) = partial {
+            // RFC 9394 §4: the page is taken from what CHANGEDSINCE leaves, so that paging
+            // through changes works; the rest of the filtering is then already done.
+            if let Some(since) = changed_since {
+                let mailbox = sel.mailbox;
+                targets.retain(|&(_, u)| {
+                    ctx.store
+                        .message(mailbox, u)
+                        .is_ok_and(|r| r.is_some_and(|r| r.modseq > since))
+                });
+            }
+            targets = range.select(&targets).to_vec();
+        }
+        let mut attrs = attrs;
+        if uid && !attrs.contains(&FetchAttr::Uid) {
+            // RFC 9051 §6.4.9: UID FETCH always returns the UID.
+            attrs.push(FetchAttr::Uid);
+        }
+        let job = FetchJob {
+            tag,
+            uid,
+            attrs,
+            targets,
+            next: 0,
+            set_seen: Vec::new(),
+            changed_since,
+            progress: Progress::start(ctx.now),
+        };
+        self.fetch_resume(job, ctx, out)
+    }
+
+    /// Renders the next part of a FETCH; the caller flushes after `Action::Flush`.
+    pub(crate) fn fetch_resume(&mut self, mut job: FetchJob, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
+        let sel = self.selected();
+        let (mailbox, read_only) = (sel.mailbox, sel.read_only);
+        let uid_only = self.enabled().uid_only;
+        if job.next > 0 {
+            // Resumed after a flush: a slow download hears how far it got (RFC 9585).
+            let done = (job.next, job.targets.len());
+            job.progress.report(ctx.now, &job.tag, done, "messages fetched", out);
+        }
+        let opts = FetchOptions {
+            imap4rev2: self.enabled().imap4rev2,
+            utf8: self.enabled().utf8,
+            condstore: self.enabled().condstore,
+            read_only,
+        };
+        while job.next < job.targets.len() {
+            if out.len() >= FETCH_BUDGET {
+                self.pending = Pending::Fetch(Box::new(job));
+                return Action::Flush;
+            }
+            let (seq, uid) = job.targets[job.next];
+            job.next += 1;
+            let record = match ctx.store.message(mailbox, uid) {
+                Ok(Some(r)) if job.changed_since.is_some_and(|since| r.modseq <= since) => continue,
+                Ok(Some(r)) => r,
+                // Expunged by another session since this one's view: nothing to send.
+                Ok(None) => continue,
+                Err(e) => {
+                    store_error(out, &job.tag, &e);
+                    return Action::Continue;
+                }
+            };
+            let (structure, bytes) = match (ctx.store.structure(record.body_id), ctx.store.body(record.body_id)) {
+                (Ok(Some(s)), Ok(b)) => (s, b),
+                (Err(e), _) | (_, Err(e)) => {
+                    store_error(out, &job.tag, &e);
+                    return Action::Continue;
+                }
+                (Ok(None), _) => continue,
+            };
+            let sel = self.selected_mut();
+            announce_keywords(sel, &record.keywords, out);
+            let meta = MessageMeta {
+                seq,
+                uid,
+                record: &record,
+                structure: &structure,
+                recent: sel.recent.contains(uid),
+                include_flags: false,
+            };
+            let start = out.len();
+            let rendered = fetch::render(&meta, &job.attrs, job.uid, &opts, bytes.as_ref(), out);
+            if rendered.is_ok() && uid_only {
+                as_uidfetch(out, start, seq, uid);
+            }
+            match rendered {
+                Ok(e) if e.set_seen => job.set_seen.push(uid),
+                Ok(_) => {}
+                Err(e) => {
+                    // RFC 3516 §4.3: a transfer encoding we cannot undo for BINARY.
+                    tagged(out, &job.tag, "NO", &format!("[UNKNOWN-CTE] {e}"));
+                    return Action::Continue;
+                }
+            }
+        }
+        let command = if job.uid { "UID FETCH" } else { "FETCH" };
+        if job.set_seen.is_empty() {
+            let code = self.highest_modseq_code();
+            tagged(out, &job.tag, "OK", &format!("{code}{command} completed"));
+            return Action::Continue;
+        }
+        self.pending = Pending::Write(WritePending::FetchSeen { tag: job.tag });
+        Action::Write(WriteOp::StoreFlags {
+            mailbox,
+            uids: job.set_seen,
+            mode: FlagMode::Add,
+            flags: flags::SEEN,
+            keywords: Vec::new(),
+            unchanged_since: None,
+        })
+    }
+
+    /// After `Action::Flush`: go on with what was interrupted.
+    pub fn resume(&mut self, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
+        match std::mem::replace(&mut self.pending, Pending::None) {
+            Pending::Fetch(job) => self.fetch_resume(*job, ctx, out),
+            other => {
+                self.pending = other;
+                Action::Continue
+            }
+        }
+    }
+}
