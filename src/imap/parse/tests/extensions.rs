@@ -341,14 +341,7 @@ fn extension_commands() {
         let (_, owned) = parse_command_owned(raw.to_vec()).unwrap();
         assert_eq!(owned, expected, "owned: {shown}");
     }
-    for &(raw, tag, message) in INVALID {
-        let shown = String::from_utf8_lossy(raw);
-        let expected = ParseError {
-            tag: tag.map(str::to_owned),
-            message: message.to_owned(),
-        };
-        assert_eq!(parse_command(raw).map(|(_, c)| c), Err(expected), "{shown}");
-    }
+    super::assert_refused(INVALID);
 }
 
 /// RFC 9586 §3: which commands name messages by sequence number (refused under UIDONLY).

@@ -208,14 +208,7 @@ pub(super) const INVALID: &[(&[u8], Option<&str>, &str)] = &[
 
 #[test]
 fn invalid_commands() {
-    for &(raw, tag, message) in INVALID {
-        let shown = String::from_utf8_lossy(raw);
-        let expected = ParseError {
-            tag: tag.map(str::to_owned),
-            message: message.to_owned(),
-        };
-        assert_eq!(parse_command(raw).map(|(_, c)| c), Err(expected), "{shown}");
-    }
+    super::assert_refused(INVALID);
 }
 
 #[test]

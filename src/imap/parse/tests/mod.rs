@@ -7,6 +7,19 @@ mod valid;
 
 use super::*;
 
+/// Each row of a table of commands the parser must refuse, with the tag and message of its
+/// `BAD`.
+pub(super) fn assert_refused(rows: &[(&[u8], Option<&str>, &str)]) {
+    for &(raw, tag, message) in rows {
+        let shown = String::from_utf8_lossy(raw);
+        let expected = ParseError {
+            tag: tag.map(str::to_owned),
+            message: message.to_owned(),
+        };
+        assert_eq!(parse_command(raw).map(|(_, c)| c), Err(expected), "{shown}");
+    }
+}
+
 /// No input makes the parser panic: every prefix of every table row, and every row with each
 /// byte flipped to a few troublesome values.
 #[test]
