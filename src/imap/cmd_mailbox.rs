@@ -392,6 +392,7 @@ impl Session {
             }
         };
         super::cmd_message::flags_responses(&keywords, read_only, out);
+        let keywords = ctx.views.shared_keywords(mailbox.id, keywords);
         untagged(out, &format!("{} EXISTS", view.len()));
         // EXAMINE leaves \Recent as it is (RFC 3501 §6.3.2); SELECT takes what is new.
         let mut recent = RecentUids::default();

@@ -131,7 +131,7 @@ pub(crate) fn announce_keywords(sel: &mut Selected, keywords: &[String], out: &m
     let mut grew = false;
     for k in keywords {
         if !sel.keywords.iter().any(|known| known.eq_ignore_ascii_case(k)) {
-            sel.keywords.push(k.clone());
+            std::rc::Rc::make_mut(&mut sel.keywords).push(k.clone());
             grew = true;
         }
     }

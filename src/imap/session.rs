@@ -117,8 +117,9 @@ pub(crate) struct Selected {
     /// The messages that are \Recent in this session.
     pub recent: RecentUids,
     /// The keywords this client has been told of in FLAGS (RFC 3501 §7.2.6): a FETCH may
-    /// show no other.
-    pub keywords: Vec<String>,
+    /// show no other. Shared with the mailbox's other sessions on this core until one of
+    /// them hears of a new keyword (copy on write).
+    pub keywords: Rc<Vec<String>>,
     /// SEARCHRES `$` (RFC 5182), as UIDs.
     pub saved: Vec<Uid>,
     /// RFC 5267 searches and sorts kept up to date; they end with the selection.

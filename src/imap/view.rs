@@ -204,6 +204,9 @@ pub fn select_scan(
 /// store's change feed.
 pub trait Views {
     fn current(&mut self, store: &dyn MailRead, mailbox: &Mailbox) -> Result<Rc<UidView>, StoreError>;
+    /// `keywords` (a mailbox's, as SELECT found them) as one list that the sessions of that
+    /// mailbox on this core share while they have heard of the same keywords.
+    fn shared_keywords(&mut self, mailbox: MailboxId, keywords: Vec<String>) -> Rc<Vec<String>>;
 }
 
 /// A `Views` that shares nothing: for tests and single sessions.
@@ -213,6 +216,9 @@ pub struct Unshared;
 impl Views for Unshared {
     fn current(&mut self, store: &dyn MailRead, mailbox: &Mailbox) -> Result<Rc<UidView>, StoreError> {
         UidView::load(store, mailbox).map(Rc::new)
+    }
+    fn shared_keywords(&mut self, _mailbox: MailboxId, keywords: Vec<String>) -> Rc<Vec<String>> {
+        Rc::new(keywords)
     }
 }
 

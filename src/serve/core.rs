@@ -22,10 +22,12 @@ pub struct Core {
     user_watchers: RefCell<HashMap<UserId, Rc<Notify>>>,
 }
 
-/// Cached views, each valid for one HIGHESTMODSEQ of its mailbox.
+/// Cached views, each valid for one HIGHESTMODSEQ of its mailbox, and the keyword lists the
+/// sessions of a mailbox share (DESIGN.md §4: nothing per mailbox copied per session).
 #[derive(Default)]
 pub struct CoreViews {
     map: HashMap<MailboxId, Rc<UidView>>,
+    keywords: HashMap<MailboxId, Rc<Vec<String>>>,
 }
 
 impl Views for CoreViews {
@@ -42,6 +44,18 @@ impl Views for CoreViews {
         }
         self.map.insert(mailbox.id, view.clone());
         Ok(view)
+    }
+
+    fn shared_keywords(&mut self, mailbox: MailboxId, keywords: Vec<String>) -> Rc<Vec<String>> {
+        if let Some(shared) = self.keywords.get(&mailbox).filter(|k| ***k == keywords) {
+            return shared.clone();
+        }
+        if self.keywords.len() > 64 {
+            self.keywords.retain(|_, k| Rc::strong_count(k) > 1);
+        }
+        let shared = Rc::new(keywords);
+        self.keywords.insert(mailbox, shared.clone());
+        shared
     }
 }
 
@@ -143,5 +157,27 @@ impl MailRead for SnapRead<'_, '_> {
     }
     fn urlauth_key(&self, user: UserId, mailbox: MailboxId) -> Result<Option<AccessKey>, StoreError> {
         self.0.urlauth_key(user, mailbox)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_of_a_mailbox_share_its_keyword_list() {
+        let mut views = CoreViews::default();
+        let kw = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let a = views.shared_keywords(1, kw(&["$Label1", "$Junk"]));
+        let b = views.shared_keywords(1, kw(&["$Label1", "$Junk"]));
+        assert!(Rc::ptr_eq(&a, &b), "one list for both sessions");
+        let other = views.shared_keywords(2, kw(&["$Label1", "$Junk"]));
+        assert!(!Rc::ptr_eq(&a, &other), "per mailbox");
+        let grown = views.shared_keywords(1, kw(&["$Label1", "$Junk", "$New"]));
+        assert!(!Rc::ptr_eq(&a, &grown) && grown.len() == 3);
+        // A session that hears of a keyword copies the list for itself only.
+        let mut mine = b;
+        Rc::make_mut(&mut mine).push("$Mine".into());
+        assert_eq!((a.len(), mine.len()), (2, 3));
     }
 }
