@@ -223,7 +223,12 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        // A command that refuses before reading its standard input (a reserved user name) may
+        // be gone already: its answer is in the output, not in this write.
+        match child.stdin.take().unwrap().write_all(stdin) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            other => other.unwrap(),
+        }
         child.wait_with_output().unwrap()
     }
 
