@@ -127,6 +127,25 @@ impl Slot {
         Ok(())
     }
 
+    /// The session is no longer logged in (IMAP UNAUTHENTICATE, RFC 8437): it stops counting
+    /// against its user, and is no longer parked.
+    pub fn logout(&mut self) {
+        let Some(user) = self.user.take() else {
+            return;
+        };
+        let limits = self.limits.clone();
+        let mut c = limits.lock();
+        match self.parked.take() {
+            // Its user count went to the login that took its place already.
+            Some(p) if p.evicted.load(Ordering::Acquire) => {}
+            Some(p) => {
+                unlist(&mut c, &user, &p);
+                release(&mut c.by_user, &user);
+            }
+            None => release(&mut c.by_user, &user),
+        }
+    }
+
     /// Parks this logged-in session (it waits in IDLE) so that a newer login of its user may
     /// take its place; `None` before login.
     pub fn park(&mut self) -> Option<Arc<Parked>> {
@@ -197,17 +216,8 @@ impl Drop for Slot {
         let mut c = self.limits.lock();
         c.total -= 1;
         release(&mut c.by_ip, &self.ip);
-        if let Some(user) = &self.user {
-            match &self.parked {
-                // Its user count went to the login that took its place.
-                Some(p) if p.evicted.load(Ordering::Acquire) => {}
-                Some(p) => {
-                    unlist(&mut c, user, p);
-                    release(&mut c.by_user, user);
-                }
-                None => release(&mut c.by_user, user),
-            }
-        }
+        drop(c);
+        self.logout();
     }
 }
 
@@ -264,5 +274,21 @@ mod tests {
         drop((s2, s3));
         assert_eq!(l.user_count("bob"), 0);
         assert!(l.lock().parked.is_empty());
+    }
+
+    #[test]
+    fn logging_out_gives_the_user_count_back_and_keeps_the_connection() {
+        let l = limits(10, 10, 1);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let mut s = l.connect(ip).unwrap();
+        s.login("bob").unwrap();
+        s.park().unwrap();
+        s.logout();
+        assert_eq!(l.user_count("bob"), 0);
+        assert!(l.lock().parked.is_empty());
+        l.connect(ip).unwrap().login("bob").unwrap();
+        s.login("alice").unwrap();
+        drop(s);
+        assert_eq!((l.user_count("alice"), l.lock().total), (0, 0));
     }
 }

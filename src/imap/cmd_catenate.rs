@@ -13,12 +13,11 @@
 //! `;URLAUTH=` is taken as URLFETCH takes it (RFC 4469 §5, `urlauth::fetch`): it must verify
 //! and admit this user.
 
-use super::fetch::section_bytes;
 use super::session::{store_error, tagged, Session, State};
-use super::types::{AppendMessage, CatPart, Partial, Section, SectionText};
-use super::url::ImapUrl;
+use super::types::{AppendMessage, CatPart, Section, SectionText};
+use super::url::{ImapUrl, UrlPartial};
 use super::urlauth::Requester;
-use super::view::MailRead;
+use super::view::{section_of, MailRead};
 use crate::store::{canonical_mailbox_name, StoreError};
 
 /// Why a CATENATE message could not be made.
@@ -124,12 +123,6 @@ impl Session {
             },
         };
         let mailbox = mailbox.filter(|m| !m.noselect).ok_or_else(|| bad("no such mailbox"))?;
-        if part.uid_validity.is_some_and(|v| v != mailbox.uid_validity) {
-            return Err(bad("UIDVALIDITY does not match"));
-        }
-        let record = store
-            .message(mailbox.id, part.uid)?
-            .ok_or_else(|| bad("no such message"))?;
         let section = match part.section {
             Some(text) => super::parse::section_spec(text).ok_or_else(|| bad("invalid section"))?,
             None => Section {
@@ -137,19 +130,14 @@ impl Session {
                 text: SectionText::Full,
             },
         };
-        let structure = store
-            .structure(record.body_id)?
-            .ok_or(Refusal::Store(StoreError::Corrupt("structures")))?;
-        let bytes = store.body(record.body_id)?;
-        // RFC 5092 §5: ;PARTIAL= without a length runs to the end.
-        let partial = part.partial.map(|p| Partial {
-            origin: p.offset,
-            count: p.length.unwrap_or(u32::MAX),
-        });
-        if !section_bytes(&structure, &*bytes, &section, partial, out) {
-            return Err(bad("no such section"));
+        let window = part.partial.map(UrlPartial::window);
+        match section_of(store, &mailbox, (part.uid_validity, part.uid), (&section, window))? {
+            Ok(bytes) => {
+                out.extend_from_slice(&bytes);
+                Ok(())
+            }
+            Err(missing) => Err(bad(missing.reason())),
         }
-        Ok(())
     }
 }
 

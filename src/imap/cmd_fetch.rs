@@ -6,13 +6,14 @@
 //! read transaction across a slow client nor a gigabyte of output.
 
 use super::cmd_message::{announce_keywords, in_set, resolve, WritePending};
-use super::fetch::{self, FetchOptions, MessageMeta};
+use super::fetch::{self, FetchEffect, FetchOptions, MessageMeta};
 use super::progress::Progress;
 use super::search;
-use super::session::{store_error, tagged, Action, Ctx, Pending, Session};
+use super::session::{store_error, tagged, Action, Ctx, Pending, Selected, Session};
 use super::types::{FetchAttr, PartialRange, SequenceSet};
+use super::view::MailRead;
 use crate::store::records::{flags, FlagMode, Uid};
-use crate::store::WriteOp;
+use crate::store::{MessageRecord, StoreError, WriteOp};
 
 /// Output rendered before FETCH yields to let the caller flush.
 const FETCH_BUDGET: usize = 1 << 20;
@@ -49,6 +50,68 @@ fn as_uidfetch(out: &mut Vec<u8>, start: usize, seq: u32, uid: Uid) {
     }
     let new = [&b"* "[..], n.format(uid).as_bytes(), b" UIDFETCH ("].concat();
     out.splice(start..start + old.len(), new);
+}
+
+/// How a session's FETCH responses are written: the attributes asked for, and the form the
+/// session's extensions give them.
+pub(crate) struct FetchForm<'a> {
+    pub attrs: &'a [FetchAttr],
+    /// A UID FETCH (or a notification as one): the UID is always in the response.
+    pub uid_command: bool,
+    /// RFC 9586: `* uid UIDFETCH` instead of `* seq FETCH`.
+    pub uid_only: bool,
+    pub opts: FetchOptions,
+}
+
+/// Why one message's FETCH response could not be written.
+pub(crate) enum FetchFailed {
+    Store(StoreError),
+    /// RFC 3516 §4.3: BINARY of a part in a transfer encoding we cannot undo.
+    Cte(fetch::FetchError),
+}
+
+/// One message's FETCH response, for a FETCH command and for NOTIFY's MessageNew alike: the
+/// message read from the store, a FLAGS announcement first when it carries a keyword the
+/// client has not heard of (RFC 3501 §7.2.6), the response in the session's form. `Ok(None)`:
+/// nothing to send, the message having been expunged since the client's view, or `skip`
+/// saying so. A response that cannot be made leaves nothing of itself in `out`.
+pub(crate) fn fetch_one(
+    store: &dyn MailRead,
+    sel: &mut Selected,
+    (seq, uid): (u32, Uid),
+    (form, skip): (&FetchForm<'_>, &dyn Fn(&MessageRecord) -> bool),
+    out: &mut Vec<u8>,
+) -> Result<Option<FetchEffect>, FetchFailed> {
+    let record = match store.message(sel.mailbox, uid).map_err(FetchFailed::Store)? {
+        Some(r) if !skip(&r) => r,
+        _ => return Ok(None),
+    };
+    let Some(structure) = store.structure(record.body_id).map_err(FetchFailed::Store)? else {
+        return Ok(None);
+    };
+    let bytes = store.body(record.body_id).map_err(FetchFailed::Store)?;
+    announce_keywords(sel, &record.keywords, out);
+    let meta = MessageMeta {
+        seq,
+        uid,
+        record: &record,
+        structure: &structure,
+        recent: sel.recent.contains(uid),
+        include_flags: false,
+    };
+    let start = out.len();
+    match fetch::render(&meta, form.attrs, form.uid_command, &form.opts, bytes.as_ref(), out) {
+        Ok(effect) => {
+            if form.uid_only {
+                as_uidfetch(out, start, seq, uid);
+            }
+            Ok(Some(effect))
+        }
+        Err(e) => {
+            out.truncate(start);
+            Err(FetchFailed::Cte(e))
+        }
+    }
 }
 
 impl Session {
@@ -128,67 +191,54 @@ impl Session {
     pub(crate) fn fetch_resume(&mut self, mut job: FetchJob, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
         let sel = self.selected();
         let (mailbox, read_only) = (sel.mailbox, sel.read_only);
-        let uid_only = self.enabled().uid_only;
         if job.next > 0 {
             // Resumed after a flush: a slow download hears how far it got (RFC 9585).
             let done = (job.next, job.targets.len());
             job.progress.report(ctx.now, &job.tag, done, "messages fetched", out);
         }
-        let opts = FetchOptions {
-            imap4rev2: self.enabled().imap4rev2,
-            utf8: self.enabled().utf8,
-            condstore: self.enabled().condstore,
-            read_only,
+        let enabled = self.enabled();
+        let attrs = std::mem::take(&mut job.attrs);
+        let form = FetchForm {
+            attrs: &attrs,
+            uid_command: job.uid,
+            uid_only: enabled.uid_only,
+            opts: FetchOptions {
+                imap4rev2: enabled.imap4rev2,
+                utf8: enabled.utf8,
+                condstore: enabled.condstore,
+                read_only,
+            },
         };
-        while job.next < job.targets.len() {
+        let changed_since = job.changed_since;
+        // RFC 7162 §3.1.4: with CHANGEDSINCE, only messages changed after it.
+        let unchanged = |r: &MessageRecord| changed_since.is_some_and(|since| r.modseq <= since);
+        let finished = loop {
+            if job.next >= job.targets.len() {
+                break true;
+            }
             if out.len() >= FETCH_BUDGET {
-                self.pending = Pending::Fetch(Box::new(job));
-                return Action::Flush;
+                break false;
             }
             let (seq, uid) = job.targets[job.next];
             job.next += 1;
-            let record = match ctx.store.message(mailbox, uid) {
-                Ok(Some(r)) if job.changed_since.is_some_and(|since| r.modseq <= since) => continue,
-                Ok(Some(r)) => r,
-                // Expunged by another session since this one's view: nothing to send.
-                Ok(None) => continue,
-                Err(e) => {
-                    store_error(out, &job.tag, &e);
-                    return Action::Continue;
-                }
-            };
-            let (structure, bytes) = match (ctx.store.structure(record.body_id), ctx.store.body(record.body_id)) {
-                (Ok(Some(s)), Ok(b)) => (s, b),
-                (Err(e), _) | (_, Err(e)) => {
-                    store_error(out, &job.tag, &e);
-                    return Action::Continue;
-                }
-                (Ok(None), _) => continue,
-            };
             let sel = self.selected_mut();
-            announce_keywords(sel, &record.keywords, out);
-            let meta = MessageMeta {
-                seq,
-                uid,
-                record: &record,
-                structure: &structure,
-                recent: sel.recent.contains(uid),
-                include_flags: false,
-            };
-            let start = out.len();
-            let rendered = fetch::render(&meta, &job.attrs, job.uid, &opts, bytes.as_ref(), out);
-            if rendered.is_ok() && uid_only {
-                as_uidfetch(out, start, seq, uid);
-            }
-            match rendered {
-                Ok(e) if e.set_seen => job.set_seen.push(uid),
+            match fetch_one(ctx.store, sel, (seq, uid), (&form, &unchanged), out) {
+                Ok(Some(e)) if e.set_seen => job.set_seen.push(uid),
                 Ok(_) => {}
-                Err(e) => {
-                    // RFC 3516 §4.3: a transfer encoding we cannot undo for BINARY.
+                Err(FetchFailed::Store(e)) => {
+                    store_error(out, &job.tag, &e);
+                    return Action::Continue;
+                }
+                Err(FetchFailed::Cte(e)) => {
                     tagged(out, &job.tag, "NO", &format!("[UNKNOWN-CTE] {e}"));
                     return Action::Continue;
                 }
             }
+        };
+        job.attrs = attrs;
+        if !finished {
+            self.pending = Pending::Fetch(Box::new(job));
+            return Action::Flush;
         }
         let command = if job.uid { "UID FETCH" } else { "FETCH" };
         if job.set_seen.is_empty() {

@@ -14,8 +14,8 @@
 
 use std::collections::HashMap;
 
+use super::cmd_fetch::{fetch_one, FetchForm};
 use super::cmd_mailbox::quote;
-use super::fetch::{self, FetchOptions, MessageMeta};
 use super::session::{store_error, tagged, Action, Ctx, Selected, Session, State};
 use super::types::{FetchAttr, NotifyEvent, NotifyFilter, NotifyGroup};
 use super::view::MailRead;
@@ -336,33 +336,21 @@ impl Session {
     }
 }
 
-/// RFC 5465 §5.2: the FETCH a `selected` group's MessageNew asks for, for each new message.
+/// RFC 5465 §5.2: the FETCH a `selected` group's MessageNew asks for, for each new message,
+/// written as a FETCH command's would be (keywords announced, UIDFETCH under UIDONLY). A
+/// message that cannot be shown so is left out: nobody asked for it by command.
 pub(crate) fn fetch_new(
     store: &dyn MailRead,
-    sel: &Selected,
-    (attrs, opts): (&[FetchAttr], &FetchOptions),
+    sel: &mut Selected,
+    form: &FetchForm<'_>,
     new: &[Uid],
     out: &mut Vec<u8>,
 ) {
     for &uid in new {
-        let (Some(seq), Ok(Some(record))) = (sel.view.seq_of(uid), store.message(sel.mailbox, uid)) else {
+        let Some(seq) = sel.view.seq_of(uid) else {
             continue;
         };
-        let (Ok(Some(structure)), Ok(bytes)) = (store.structure(record.body_id), store.body(record.body_id)) else {
-            continue;
-        };
-        let meta = MessageMeta {
-            seq,
-            uid,
-            record: &record,
-            structure: &structure,
-            recent: sel.recent.contains(uid),
-            include_flags: false,
-        };
-        let start = out.len();
-        if fetch::render(&meta, attrs, true, opts, bytes.as_ref(), out).is_err() {
-            out.truncate(start);
-        }
+        let _ = fetch_one(store, sel, (seq, uid), (form, &|_| false), out);
     }
 }
 

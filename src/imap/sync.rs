@@ -169,13 +169,18 @@ impl Session {
             .and_then(|n| n.new_message_attrs())
             .filter(|_| grew > 0)
         {
-            let opts = super::fetch::FetchOptions {
-                imap4rev2: rev2,
-                utf8: user.enabled.utf8,
-                condstore: user.enabled.condstore,
-                read_only: true,
+            let form = super::cmd_fetch::FetchForm {
+                attrs,
+                uid_command: true,
+                uid_only: user.enabled.uid_only,
+                opts: super::fetch::FetchOptions {
+                    imap4rev2: rev2,
+                    utf8: user.enabled.utf8,
+                    condstore: user.enabled.condstore,
+                    read_only: true,
+                },
             };
-            super::notify::fetch_new(ctx.store, sel, (attrs, &opts), &new, out);
+            super::notify::fetch_new(ctx.store, sel, &form, &new, out);
         }
         // RFC 5267 §4.3: what the contexts must look at again, new messages and changed flags.
         let mut changed = Vec::new();

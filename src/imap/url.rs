@@ -46,6 +46,17 @@ pub struct UrlPartial {
     pub length: Option<u32>,
 }
 
+impl UrlPartial {
+    /// The window FETCH's `<origin.count>` means: `;PARTIAL=` without a length runs to the end
+    /// (RFC 5092 §5).
+    pub fn window(self) -> crate::imap::types::Partial {
+        crate::imap::types::Partial {
+            origin: self.offset,
+            count: self.length.unwrap_or(u32::MAX),
+        }
+    }
+}
+
 /// RFC 4467 §3: `;URLAUTH=access[:mechanism:token]` (without the verifier it is a "rump" URL,
 /// as GENURLAUTH takes it).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use ring::hmac;
 use super::parse::{days_from_civil, section_spec};
 use super::types::{Partial, Section, SectionText};
 use super::url::ImapUrl;
-use super::view::MailRead;
+use super::view::{section_of, MailRead};
 use crate::store::urlauth::{AccessKey, KEY_LEN};
 use crate::store::{Mailbox, StoreError};
 
@@ -125,10 +125,7 @@ impl<'a> AuthUrl<'a> {
                 text: SectionText::Full,
             },
         };
-        let partial = part.partial.map(|p| Partial {
-            origin: p.offset,
-            count: p.length.unwrap_or(u32::MAX),
-        });
+        let partial = part.partial.map(super::url::UrlPartial::window);
         let expire = match &url.expire {
             Some(text) => Some(rfc3339(text).ok_or("invalid ;EXPIRE= date-time")?),
             None => None,
@@ -346,17 +343,13 @@ pub fn fetch(store: &dyn MailRead, text: &str, who: Requester<'_>, now: i64) -> 
             return Err(Refusal::Token);
         }
     };
-    if url.uid_validity.is_some_and(|v| v != mailbox.uid_validity) {
-        return Err(Refusal::Gone);
-    }
-    let record = store.message(mailbox.id, url.uid)?.ok_or(Refusal::Gone)?;
-    let structure = store.structure(record.body_id)?.ok_or(Refusal::Gone)?;
-    let body = store.body(record.body_id)?;
-    let mut data = Vec::new();
-    if !super::fetch::section_bytes(&structure, &*body, &url.section, url.partial, &mut data) {
-        return Err(Refusal::Gone);
-    }
-    Ok(data)
+    section_of(
+        store,
+        &mailbox,
+        (url.uid_validity, url.uid),
+        (&url.section, url.partial),
+    )?
+    .map_err(|_| Refusal::Gone)
 }
 
 /// The URL's mailbox and its access key, when the owner, the mailbox and a key all exist.

@@ -176,6 +176,50 @@ impl UidView {
     }
 }
 
+/// Why the message part a URL names is not there (any more).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    UidValidity,
+    Message,
+    Section,
+}
+
+impl Missing {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Missing::UidValidity => "UIDVALIDITY does not match",
+            Missing::Message => "no such message",
+            Missing::Section => "no such section",
+        }
+    }
+}
+
+/// The octets message `uid` of `mailbox` has at `section` and `partial`: exactly what
+/// `BODY.PEEK[section]<partial>` sends (RFC 5092 §5), for CATENATE (RFC 4469) and URLFETCH/BURL
+/// (RFC 4467, RFC 4468) alike. Never sets `\Seen`.
+pub fn section_of(
+    store: &dyn MailRead,
+    mailbox: &Mailbox,
+    (uid_validity, uid): (Option<u32>, Uid),
+    (section, partial): (&super::types::Section, Option<super::types::Partial>),
+) -> Result<Result<Vec<u8>, Missing>, StoreError> {
+    if uid_validity.is_some_and(|v| v != mailbox.uid_validity) {
+        return Ok(Err(Missing::UidValidity));
+    }
+    let Some(record) = store.message(mailbox.id, uid)? else {
+        return Ok(Err(Missing::Message));
+    };
+    let Some(structure) = store.structure(record.body_id)? else {
+        return Ok(Err(Missing::Message));
+    };
+    let bytes = store.body(record.body_id)?;
+    let mut out = Vec::new();
+    if !super::fetch::section_bytes(&structure, &*bytes, section, partial, &mut out) {
+        return Ok(Err(Missing::Section));
+    }
+    Ok(Ok(out))
+}
+
 /// What SELECT reports besides the view: the sequence number of the first unseen message
 /// and the keywords in use, from one pass over the mailbox's records. Only messages in
 /// `view` count, so the numbers agree with the EXISTS it reports.

@@ -207,13 +207,8 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
             Action::Continue | Action::Idle { .. } => return Ok(false),
             Action::Close => return Ok(true),
             Action::Unauthenticated => {
-                // RFC 8437: the connection no longer counts against the user. A fresh slot for the
-                // address takes the place of this one (limits.rs has no way to drop just the user);
-                // if the server or the address is at its limit, the user stays counted until the
-                // next login replaces it.
-                if let Ok(fresh) = d.shared.imap_limits.connect(d.conn.peer) {
-                    *slot = fresh;
-                }
+                // RFC 8437: the connection no longer counts against the user.
+                slot.logout();
                 Action::Continue
             }
             Action::Login(credentials) => {

@@ -103,28 +103,7 @@ pub(crate) fn set(
 
 /// Removes every entry of a mailbox (0: the server's) of `user`.
 pub(crate) fn remove_all(t: &Tables, txn: &mut RwTxn<'_>, user: UserId, mailbox: MailboxId) -> Result<(), StoreError> {
-    let keys: Vec<Vec<u8>> = t
-        .metadata
-        .prefix_iter(txn, &prefix(user, mailbox))?
-        .map(|r| r.map(|(k, _)| k.to_vec()))
-        .collect::<Result<_, _>>()?;
-    for k in keys {
-        t.metadata.delete(txn, &k)?;
-    }
-    Ok(())
-}
-
-/// Removes every entry of `user`, server and mailboxes.
-pub(crate) fn remove_user(t: &Tables, txn: &mut RwTxn<'_>, user: UserId) -> Result<(), StoreError> {
-    let keys: Vec<Vec<u8>> = t
-        .metadata
-        .prefix_iter(txn, &keys::user_id(user))?
-        .map(|r| r.map(|(k, _)| k.to_vec()))
-        .collect::<Result<_, _>>()?;
-    for k in keys {
-        t.metadata.delete(txn, &k)?;
-    }
-    Ok(())
+    super::txn::delete_prefix(&t.metadata, txn, &prefix(user, mailbox))
 }
 
 #[cfg(test)]

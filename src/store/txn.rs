@@ -69,6 +69,18 @@ pub(crate) fn release_body(t: &Tables, txn: &mut RwTxn<'_>, body: u64) -> Result
     Ok(())
 }
 
+/// Deletes every key of `table` that starts with `prefix` (a user's, a mailbox's).
+pub(crate) fn delete_prefix(table: &Table, txn: &mut RwTxn<'_>, prefix: &[u8]) -> Result<(), StoreError> {
+    let keys: Vec<Vec<u8>> = table
+        .prefix_iter(txn, prefix)?
+        .map(|r| r.map(|(k, _)| k.to_vec()))
+        .collect::<Result<_, _>>()?;
+    for k in keys {
+        table.delete(txn, &k)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn inclusive<'a>(start: &'a [u8], end: &'a [u8]) -> (std::ops::Bound<&'a [u8]>, std::ops::Bound<&'a [u8]>) {
     (std::ops::Bound::Included(start), std::ops::Bound::Included(end))
 }

@@ -80,7 +80,7 @@ pub(crate) fn reset(
 ) -> Result<(), StoreError> {
     match mailbox {
         Some(mailbox) => t.urlauth_keys.put(txn, &key(user, mailbox), &fresh())?,
-        None => remove_user(t, txn, user)?,
+        None => super::txn::delete_prefix(&t.urlauth_keys, txn, &keys::user_id(user))?,
     }
     Ok(())
 }
@@ -88,18 +88,5 @@ pub(crate) fn reset(
 /// Removes the key of one mailbox (DELETE).
 pub(crate) fn remove(t: &Tables, txn: &mut RwTxn<'_>, user: UserId, mailbox: MailboxId) -> Result<(), StoreError> {
     t.urlauth_keys.delete(txn, &key(user, mailbox))?;
-    Ok(())
-}
-
-/// Removes every key of `user`.
-pub(crate) fn remove_user(t: &Tables, txn: &mut RwTxn<'_>, user: UserId) -> Result<(), StoreError> {
-    let keys: Vec<Vec<u8>> = t
-        .urlauth_keys
-        .prefix_iter(txn, &keys::user_id(user))?
-        .map(|r| r.map(|(k, _)| k.to_vec()))
-        .collect::<Result<_, _>>()?;
-    for k in keys {
-        t.urlauth_keys.delete(txn, &k)?;
-    }
     Ok(())
 }

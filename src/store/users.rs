@@ -4,7 +4,7 @@ use heed::RwTxn;
 
 use super::read::get_user;
 use super::records::{keys, Mailbox, MailboxId, MessageRecord, Uid, Usage, User, UserId, DEFAULT_MAILBOXES};
-use super::txn::{inclusive, next_counter, next_uid_validity, put_json, release_body};
+use super::txn::{delete_prefix, inclusive, next_counter, next_uid_validity, put_json, release_body};
 use super::writer::{NewUser, UserPatch};
 use super::{StoreError, Tables};
 
@@ -107,24 +107,9 @@ pub(crate) fn delete_user(t: &Tables, txn: &mut RwTxn<'_>, name: &str) -> Result
         t.mailboxes.delete(txn, &keys::mailbox(id))?;
     }
     let prefix = keys::user_id(user.id);
-    let names: Vec<Vec<u8>> = t
-        .mailbox_names
-        .prefix_iter(txn, &prefix)?
-        .map(|r| r.map(|(k, _)| k.to_vec()))
-        .collect::<Result<_, _>>()?;
-    for k in names {
-        t.mailbox_names.delete(txn, &k)?;
+    for table in [&t.mailbox_names, &t.subscriptions, &t.metadata, &t.urlauth_keys] {
+        delete_prefix(table, txn, &prefix)?;
     }
-    let subscriptions: Vec<Vec<u8>> = t
-        .subscriptions
-        .prefix_iter(txn, &prefix)?
-        .map(|r| r.map(|(k, _)| k.to_vec()))
-        .collect::<Result<_, _>>()?;
-    for k in subscriptions {
-        t.subscriptions.delete(txn, &k)?;
-    }
-    super::metadata::remove_user(t, txn, user.id)?;
-    super::urlauth::remove_user(t, txn, user.id)?;
     t.usage.delete(txn, &prefix)?;
     t.user_ids.delete(txn, &prefix)?;
     t.users.delete(txn, name.as_bytes())?;
