@@ -197,3 +197,29 @@ m.logout()
     let stdout = server.imaplib("bob", &["NOTIFY"], body);
     assert!(stdout.contains("\"INBOX\" (MESSAGES 1 UIDNEXT 2"), "{stdout}");
 }
+
+/// MessageNew's FETCH is written as a FETCH command's: a keyword the client has not heard of
+/// is announced in FLAGS first (RFC 3501 §7.2.6).
+#[test]
+fn message_new_fetch_announces_new_keywords_first() {
+    let server = bob_with(1);
+    let mut watcher = server.imap_login("bob");
+    watcher.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    watcher
+        .cmd("NOTIFY SET (selected (MessageNew (UID FLAGS) MessageExpunge))")
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    let mut other = server.imap_login("bob");
+    other
+        .append("INBOX", "$Fresh", &message("m2"))
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    let lines = lines_until(&mut watcher, "FETCH (", Duration::from_secs(5));
+    let fetch = lines.iter().position(|l| l.contains("FETCH (") && l.contains("$Fresh"));
+    let flags = lines
+        .iter()
+        .position(|l| l.starts_with("* FLAGS (") && l.contains("$Fresh"));
+    assert!(matches!((flags, fetch), (Some(f), Some(x)) if f < x), "{lines:?}");
+}
