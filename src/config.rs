@@ -162,11 +162,28 @@ pub struct Imap {
     pub max_command_size: usize,
     /// Largest message APPEND accepts (RFC 7889 APPENDLIMIT).
     pub append_limit: u64,
+    /// RFC 9738 MESSAGELIMIT: most messages one command works on (0: no limit).
+    pub message_limit: u32,
+    /// RFC 9738 SAVELIMIT: most messages one COPY or APPEND saves, other commands unlimited
+    /// (0: none). Instead of `message_limit`, never with it.
+    pub save_limit: u32,
     pub pre_auth_timeout: u64,
     pub auth_timeout: u64,
     /// Seconds between "* OK Still here" lines in IDLE.
     pub idle_keepalive: u64,
     pub protocol_log: bool,
+}
+
+impl Imap {
+    /// The RFC 9738 limit the IMAP service announces.
+    pub fn message_limit(&self) -> crate::imap::limit::MessageLimit {
+        use crate::imap::limit::MessageLimit;
+        match (self.message_limit, self.save_limit) {
+            (0, 0) => MessageLimit::None,
+            (0, n) => MessageLimit::Save(n),
+            (n, _) => MessageLimit::Message(n),
+        }
+    }
 }
 
 impl Default for Imap {
@@ -180,6 +197,10 @@ impl Default for Imap {
             max_connections_per_ip: 2_000,
             max_command_size: 64 * 1024,
             append_limit: 50 * 1024 * 1024,
+            // Far above any mailbox a client reads whole, low enough that one command cannot
+            // hold the writer with a transaction of millions of records.
+            message_limit: 1_000_000,
+            save_limit: 0,
             pre_auth_timeout: 60,
             auth_timeout: 1800,
             idle_keepalive: 120,
@@ -306,6 +327,9 @@ impl Config {
         if self.imap.append_limit == 0 || self.imap.append_limit >= u64::from(u32::MAX) {
             return invalid("imap.append_limit must be between 1 and 4294967294");
         }
+        if self.imap.message_limit != 0 && self.imap.save_limit != 0 {
+            return invalid("imap.message_limit and imap.save_limit exclude each other: set one to 0 (RFC 9738)");
+        }
         if self.pop3.max_command_size < 64 {
             return invalid("pop3.max_command_size must be at least 64");
         }
@@ -420,6 +444,8 @@ fn describe(section: &str, key: &str) -> Option<&'static str> {
         (_, "banner") => "Greeting text.",
         (_, "protocol_log") => "Log every command and reply (passwords redacted).",
         ("imap", "append_limit") => "Largest message APPEND accepts, in bytes.",
+        ("imap", "message_limit") => "Most messages one command works on (MESSAGELIMIT); 0: none.",
+        ("imap", "save_limit") => "Most messages one COPY/APPEND saves (SAVELIMIT), instead of message_limit; 0: none.",
         ("imap", "idle_keepalive") => "Seconds between keepalive lines in IDLE.",
         ("pop3", "message_retrieval_sort_order") => "ascending | descending (by arrival).",
         ("submission", "max_message_size") => "Largest message accepted, in bytes (SIZE).",

@@ -128,7 +128,7 @@ pub fn capabilities(
     tls: bool,
     starttls_offered: bool,
     (sasl, plain_login): (bool, bool),
-    append_limit: u64,
+    (append_limit, message_limit): (u64, super::limit::MessageLimit),
 ) -> String {
     // IMAP4rev2 (RFC 9051) is offered beside IMAP4rev1; a client turns it on with ENABLE.
     let mut caps = vec!["IMAP4rev1", "IMAP4rev2"];
@@ -137,7 +137,12 @@ pub fn capabilities(
         caps.extend_from_slice(super::sort::SORT_CAPABILITIES);
         caps.extend_from_slice(super::context::CONTEXT_CAPABILITIES);
         // RFC 7889 §3: one limit for every mailbox.
-        return format!("{} APPENDLIMIT={append_limit}", caps.join(" "));
+        let mut out = format!("{} APPENDLIMIT={append_limit}", caps.join(" "));
+        if let Some(limit) = message_limit.capability() {
+            out.push(' ');
+            out.push_str(&limit);
+        }
+        return out;
     }
     // RFC 7888 §5: before login, non-synchronizing literals up to 4096 octets only (LITERAL-);
     // LITERAL+ after. One of the two at a time: both would contradict each other.
@@ -165,6 +170,8 @@ pub fn capabilities(
 pub fn can_disable(name: &str) -> bool {
     name == "IMAP4REV2"
         || name == "APPENDLIMIT"
+        || name == "MESSAGELIMIT"
+        || name == "SAVELIMIT"
         || AUTHENTICATED
             .iter()
             .chain(super::sort::SORT_CAPABILITIES)

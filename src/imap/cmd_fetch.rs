@@ -7,6 +7,7 @@
 
 use super::cmd_message::{announce_keywords, in_set, resolve, WritePending};
 use super::fetch::{self, FetchEffect, FetchOptions, MessageMeta};
+use super::limit::{self, Cut};
 use super::progress::Progress;
 use super::search;
 use super::session::{store_error, tagged, Action, Ctx, Pending, Selected, Session};
@@ -37,6 +38,8 @@ pub(crate) struct FetchJob {
     changed_since: Option<u64>,
     /// RFC 9585 INPROGRESS notifications between the parts of a long FETCH.
     progress: Progress,
+    /// RFC 9738: the targets were cut to the message limit.
+    cut: Option<Cut>,
 }
 
 /// RFC 9586 §3: turns the `* seq FETCH (` that `fetch::render` wrote at `start` into
@@ -156,6 +159,15 @@ impl Session {
                 return Action::Continue;
             }
         };
+        let processing = self.message_limit().processing();
+        if let (Some(range), Some(limit)) = (partial, processing) {
+            // RFC 9738 §3.1: a page is the client's own cut; one wider than the limit is
+            // refused before any work.
+            if range.width() > u64::from(limit) {
+                limit::refuse(out, &tag, limit, None, "PARTIAL range wider than the message limit");
+                return Action::Continue;
+            }
+        }
         if let Some(range) = partial {
             // RFC 9394 §4: the page is taken from what CHANGEDSINCE leaves, so that paging
             // through changes works; the rest of the filtering is then already done.
@@ -169,6 +181,10 @@ impl Session {
             }
             targets = range.select(&targets).to_vec();
         }
+        let cut = match partial {
+            Some(_) => None,
+            None => limit::cut(&mut targets, processing, |(_, u)| u),
+        };
         let mut attrs = attrs;
         if uid && !attrs.contains(&FetchAttr::Uid) {
             // RFC 9051 §6.4.9: UID FETCH always returns the UID.
@@ -183,6 +199,7 @@ impl Session {
             set_seen: Vec::new(),
             changed_since,
             progress: Progress::start(ctx.now),
+            cut,
         };
         self.fetch_resume(job, ctx, out)
     }
@@ -243,10 +260,13 @@ impl Session {
         let command = if job.uid { "UID FETCH" } else { "FETCH" };
         if job.set_seen.is_empty() {
             let code = self.highest_modseq_code();
-            tagged(out, &job.tag, "OK", &format!("{code}{command} completed"));
+            limit::tagged_ok(out, &job.tag, job.cut, &code, &format!("{command} completed"));
             return Action::Continue;
         }
-        self.pending = Pending::Write(WritePending::FetchSeen { tag: job.tag });
+        self.pending = Pending::Write(WritePending::FetchSeen {
+            tag: job.tag,
+            cut: job.cut,
+        });
         Action::Write(WriteOp::StoreFlags {
             mailbox,
             uids: job.set_seen,

@@ -470,6 +470,12 @@ impl Session {
         out: &mut Vec<u8>,
     ) -> Action {
         let store = ctx.store;
+        if let Some(limit) = self.message_limit().saving().filter(|&n| messages.len() > n as usize) {
+            // RFC 9738 §3.1: MULTIAPPEND is atomic, so it is refused whole.
+            let text = "too many messages in one APPEND, nothing was appended";
+            super::limit::refuse(out, &tag, limit, None, text);
+            return Action::Continue;
+        }
         let Some(mailbox) = self.target_mailbox(&tag, name, store, out) else {
             return Action::Continue;
         };

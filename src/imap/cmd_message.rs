@@ -6,6 +6,7 @@
 use super::cmd_fetch::FetchModifiers;
 use super::cmd_mailbox::split_flags;
 use super::fetch;
+use super::limit::{self, Cut};
 use super::search;
 use super::session::{store_error, tagged, untagged, Action, Ctx, Enabled, Pending, Selected, Session, State};
 use super::types::{Command, FetchAttr, Qresync, SeqBound, SequenceSet, StoreMode};
@@ -15,31 +16,27 @@ use crate::store::{Mailbox, MessageRecord, StoreError, WriteOp, WriteOutcome};
 
 pub(crate) enum WritePending {
     /// CREATE, DELETE, RENAME, SUBSCRIBE, UNSELECT: OK or NO.
-    Simple {
-        tag: String,
-        command: &'static str,
-    },
+    Simple { tag: String, command: &'static str },
     Store {
         tag: String,
         uid: bool,
         silent: bool,
+        cut: Option<Cut>,
     },
     Copy {
         tag: String,
         is_move: bool,
+        cut: Option<Cut>,
     },
     Expunge {
         tag: String,
         command: &'static str,
+        cut: Option<Cut>,
     },
     /// CLOSE: expunge silently, then leave the mailbox.
-    Close {
-        tag: String,
-    },
+    Close { tag: String },
     /// A non-PEEK FETCH set \Seen; OK once that is durable.
-    FetchSeen {
-        tag: String,
-    },
+    FetchSeen { tag: String, cut: Option<Cut> },
 }
 
 /// Message sequence numbers and UIDs a set names in `view` (RFC 9051 §9 seq-range semantics:
@@ -405,8 +402,11 @@ impl Session {
                 return Action::Continue;
             }
         };
-        let uids = self.deleted_uids(ctx.store, targets.as_deref());
-        self.pending = Pending::Write(WritePending::Expunge { tag, command });
+        let mut uids = self.deleted_uids(ctx.store, targets.as_deref());
+        // RFC 9738 §3.1: UID EXPUNGE counts the messages it removes; EXPUNGE is never limited.
+        let limit = targets.is_some().then(|| self.message_limit().processing()).flatten();
+        let cut = limit::cut(&mut uids, limit, |u| u);
+        self.pending = Pending::Write(WritePending::Expunge { tag, command, cut });
         Action::Write(WriteOp::Expunge { mailbox, uids })
     }
 
@@ -424,13 +424,14 @@ impl Session {
             tagged(out, &tag, "NO", "[READ-ONLY] mailbox is read-only");
             return Action::Continue;
         }
-        let targets = match resolve(set, &sel.view, uid, &sel.saved) {
+        let mut targets = match resolve(set, &sel.view, uid, &sel.saved) {
             Ok(t) => t,
             Err(why) => {
                 tagged(out, &tag, "BAD", &why);
                 return Action::Continue;
             }
         };
+        let cut = limit::cut(&mut targets, self.message_limit().processing(), |(_, u)| u);
         let (bits, keywords) = match split_flags(flag_names) {
             Ok(f) => f,
             Err(why) => {
@@ -443,8 +444,8 @@ impl Session {
             StoreMode::Add => FlagMode::Add,
             StoreMode::Remove => FlagMode::Remove,
         };
-        let mailbox = sel.mailbox;
-        self.pending = Pending::Write(WritePending::Store { tag, uid, silent });
+        let mailbox = self.selected().mailbox;
+        self.pending = Pending::Write(WritePending::Store { tag, uid, silent, cut });
         Action::Write(WriteOp::StoreFlags {
             mailbox,
             uids: targets.into_iter().map(|(_, u)| u).collect(),
@@ -480,18 +481,33 @@ impl Session {
             (true, Ok(Some(mailbox))) => ctx.views.current(ctx.store, &mailbox).ok(),
             _ => None,
         };
-        let targets = match resolve(set, current.as_ref().unwrap_or(&sel.view), uid, &sel.saved) {
+        let mut targets = match resolve(set, current.as_ref().unwrap_or(&sel.view), uid, &sel.saved) {
             Ok(t) => t,
             Err(why) => {
                 tagged(out, &tag, "BAD", &why);
                 return Action::Continue;
             }
         };
+        let from = sel.mailbox;
+        // RFC 9738 §3.1: MOVE is done in part, from the highest UID down; COPY is atomic
+        // (RFC 9051 §6.4.7), so it is done whole or not at all.
+        let limits = self.message_limit();
+        let cut = if is_move {
+            let cut = limit::cut(&mut targets, limits.processing(), |(_, u)| u);
+            // One transaction moves them all; ascending, COPYUID's two sets pair up as runs.
+            targets.sort_unstable();
+            cut
+        } else if let Some(over) = limit::over(&targets, limits.saving(), |(_, u)| u) {
+            let text = "too many messages to copy, nothing was copied";
+            limit::refuse(out, &tag, over.limit, Some(over.lowest), text);
+            return Action::Continue;
+        } else {
+            None
+        };
         let Some(to) = self.target_mailbox(&tag, target, ctx.store, out) else {
             return Action::Continue;
         };
-        let from = sel.mailbox;
-        self.pending = Pending::Write(WritePending::Copy { tag, is_move });
+        self.pending = Pending::Write(WritePending::Copy { tag, is_move, cut });
         Action::Write(WriteOp::Copy {
             from,
             uids: targets.into_iter().map(|(_, u)| u).collect(),
@@ -513,7 +529,7 @@ impl Session {
             | WritePending::Copy { tag, .. }
             | WritePending::Expunge { tag, .. }
             | WritePending::Close { tag }
-            | WritePending::FetchSeen { tag } => tag.clone(),
+            | WritePending::FetchSeen { tag, .. } => tag.clone(),
         };
         let outcome = match result {
             Ok(o) => o,
@@ -529,7 +545,7 @@ impl Session {
                 tagged(out, &tag, "OK", &format!("[MAILBOXID ({id})] {command} completed"))
             }
             (WritePending::Simple { command, .. }, _) => tagged(out, &tag, "OK", &format!("{command} completed")),
-            (WritePending::Store { uid, silent, .. }, WriteOutcome::Flags { changed, modified }) => {
+            (WritePending::Store { uid, silent, cut, .. }, WriteOutcome::Flags { changed, modified }) => {
                 let shape = FlagsShape {
                     with_uid: uid,
                     condstore: self.enabled().condstore,
@@ -571,15 +587,15 @@ impl Session {
                 if modified.is_empty() {
                     let code = self.highest_modseq_code();
                     let command = if uid { "UID STORE" } else { "STORE" };
-                    tagged(out, &tag, "OK", &format!("{code}{command} completed"));
+                    limit::tagged_ok(out, &tag, cut, &code, &format!("{command} completed"));
                 } else {
                     let mut set = Vec::new();
                     search::sequence_set(&modified, &mut set);
-                    let set = String::from_utf8_lossy(&set).into_owned();
-                    tagged(out, &tag, "OK", &format!("[MODIFIED {set}] conditional STORE failed"));
+                    let code = format!("[MODIFIED {}] ", String::from_utf8_lossy(&set));
+                    limit::tagged_ok(out, &tag, cut, &code, "conditional STORE failed");
                 }
             }
-            (WritePending::Copy { is_move, .. }, WriteOutcome::Copied { uid_validity, pairs }) => {
+            (WritePending::Copy { is_move, cut, .. }, WriteOutcome::Copied { uid_validity, pairs }) => {
                 let (mut src, mut dst) = (Vec::new(), Vec::new());
                 search::sequence_set(&pairs.iter().map(|p| p.0).collect::<Vec<_>>(), &mut src);
                 search::sequence_set(&pairs.iter().map(|p| p.1).collect::<Vec<_>>(), &mut dst);
@@ -594,7 +610,7 @@ impl Session {
                         untagged(out, &format!("OK [{code}] moved"));
                     }
                     self.sync(ctx, out, true);
-                    tagged(out, &tag, "OK", "MOVE completed");
+                    limit::tagged_ok(out, &tag, cut, "", "MOVE completed");
                 } else {
                     self.sync(ctx, out, true);
                     let text = if pairs.is_empty() {
@@ -605,17 +621,17 @@ impl Session {
                     tagged(out, &tag, "OK", &text);
                 }
             }
-            (WritePending::Expunge { command, .. }, WriteOutcome::Expunged(_)) => {
+            (WritePending::Expunge { command, cut, .. }, WriteOutcome::Expunged(_)) => {
                 self.sync(ctx, out, true);
-                tagged(out, &tag, "OK", &format!("{command} completed"));
+                limit::tagged_ok(out, &tag, cut, "", &format!("{command} completed"));
             }
             (WritePending::Close { .. }, _) => {
                 self.leave_mailbox();
                 tagged(out, &tag, "OK", "CLOSE completed");
             }
-            (WritePending::FetchSeen { .. }, _) => {
+            (WritePending::FetchSeen { cut, .. }, _) => {
                 let code = self.highest_modseq_code();
-                tagged(out, &tag, "OK", &format!("{code}FETCH completed"));
+                limit::tagged_ok(out, &tag, cut, &code, "FETCH completed");
             }
             (_, other) => {
                 tracing::error!("unexpected store answer {other:?}");

@@ -3,6 +3,7 @@
 //! client's view of the mailbox, reading a message's structure or bytes only for the keys
 //! that need them.
 
+use super::limit::{self, Cut};
 use super::search::{self, Candidate, SearchContext, SearchData};
 use super::session::{store_error, tagged, Ctx, Session, State};
 use super::types::PartialRange;
@@ -108,12 +109,33 @@ impl SearchData for Lazy<'_> {
 }
 
 impl Session {
-    /// Runs `key` over the client's view of the mailbox and calls `hit` for each match with
-    /// its sequence number, UID and record. Errors are answered here; false means stop.
+    fn search_context(&self, now: i64) -> SearchContext {
+        let sel = self.selected();
+        SearchContext {
+            now,
+            max_uid: sel.view.last().unwrap_or(0),
+            max_seq: sel.view.len(),
+            saved: Some(sel.saved.clone()),
+        }
+    }
+
+    /// The cut of a search by `key` under the session's message limit (RFC 9738 §3.1): only
+    /// the messages its sequence sets and UID keys admit count.
+    pub(crate) fn search_cut(&self, key: &super::types::SearchKey, now: i64) -> Option<Cut> {
+        let limit = self.message_limit().processing()?;
+        let context = self.search_context(now);
+        limit::search_scope(&self.selected().view, Some(limit), |seq, uid| {
+            search::in_scope(key, seq, uid, &context)
+        })
+    }
+
+    /// Runs `key` over the client's view of the mailbox from UID `floor` up and calls `hit`
+    /// for each match with its sequence number, UID and record. Errors are answered here;
+    /// false means stop.
     pub(crate) fn each_match(
         &self,
         tag: &str,
-        (charset, key): (Option<&str>, &super::types::SearchKey),
+        (charset, key, floor): (Option<&str>, &super::types::SearchKey, Uid),
         ctx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
         hit: &mut dyn FnMut(u32, Uid, &MessageRecord),
@@ -127,14 +149,12 @@ impl Session {
         let sel = self.selected();
         // One searcher for the whole mailbox: its header and body buffers are reused.
         let mut searcher = search::Searcher::default();
-        let context = SearchContext {
-            now: ctx.now,
-            max_uid: sel.view.last().unwrap_or(0),
-            max_seq: sel.view.len(),
-            saved: Some(sel.saved.clone()),
-        };
+        let context = self.search_context(ctx.now);
         let store = ctx.store;
         let scanned = store.each_message(sel.mailbox, &mut |u, record| {
+            if u < floor {
+                return;
+            }
             let Some(seq) = sel.view.seq_of(u) else {
                 return;
             };
@@ -180,8 +200,10 @@ impl Session {
         if uses_modseq {
             self.enable_condstore(out);
         }
+        let cut = self.search_cut(key, ctx.now);
+        let floor = cut.map_or(0, |c| c.lowest);
         let (mut hits, mut hit_uids, mut hit_modseqs) = (Vec::new(), Vec::new(), Vec::new());
-        let ok = self.each_match(tag, (charset, key), ctx, out, &mut |seq, u, record| {
+        let ok = self.each_match(tag, (charset, key, floor), ctx, out, &mut |seq, u, record| {
             hits.push(if uid { u } else { seq });
             hit_uids.push(u);
             hit_modseqs.push(record.modseq);
@@ -205,6 +227,10 @@ impl Session {
         // RFC 9051 §7.3.4: an IMAP4rev2 client always gets ESEARCH.
         let esearch = self.enabled().imap4rev2;
         let start = out.len();
+        if cut.is_some() && returns.is_none() && !esearch {
+            // RFC 9738 §3.1: a cut SEARCH answers from the highest UID down.
+            hits.reverse();
+        }
         search::render_results(tag, uid, returns, esearch, &hits, modseq, out);
         if let Some(range) = partial {
             add_partial(out, start, range, range.select(&hits));
@@ -215,6 +241,6 @@ impl Session {
         }
         let command = if uid { "UID SEARCH" } else { "SEARCH" };
         let code = self.highest_modseq_code();
-        tagged(out, tag, "OK", &format!("{code}{command} completed"));
+        limit::tagged_ok(out, tag, cut, &code, &format!("{command} completed"));
     }
 }

@@ -5,6 +5,7 @@
 
 use super::cmd_search::{add_partial, partial_return, returned_modseq};
 use super::context::Initial;
+use super::limit;
 use super::search;
 use super::session::{tagged, Ctx, Session, State};
 use super::sort::{self, SortCandidate, Sorted, Sorter};
@@ -44,6 +45,18 @@ impl Session {
         if uses_modseq {
             self.enable_condstore(out);
         }
+        if let Some(cut) = self.search_cut(key, ctx.now) {
+            // RFC 9738 §3.3: an order over part of the messages would be wrong; the client
+            // narrows the search (UIDAFTER, UIDBEFORE) instead.
+            limit::refuse(
+                out,
+                tag,
+                cut.limit,
+                None,
+                "too many messages to order; narrow the search",
+            );
+            return;
+        }
         let store = ctx.store;
         let mut sorter = match &order {
             Order::Sort(criteria, _) => Ok(Sorter::new(criteria, uid)),
@@ -52,7 +65,7 @@ impl Session {
         let needs_structure = sorter.as_ref().map_or(true, Sorter::needs_structure);
         // UID and modseq of each match, ascending, when the answer carries MODSEQ.
         let mut modseqs: Vec<(Uid, u64)> = Vec::new();
-        let ok = self.each_match(tag, (Some(charset), key), ctx, out, &mut |seq, u, record| {
+        let ok = self.each_match(tag, (Some(charset), key, 0), ctx, out, &mut |seq, u, record| {
             if uses_modseq {
                 modseqs.push((u, record.modseq));
             }

@@ -18,6 +18,7 @@ mod cmd_urlauth;
 mod context;
 pub mod fetch;
 mod format;
+pub mod limit;
 pub mod mutf7;
 mod notify;
 pub mod parse;

@@ -188,8 +188,9 @@ impl Searcher {
             }
             // THREADID is NIL here (RFC 8474 §5.2 allows it), so no message has one.
             SearchKey::ThreadId(_) => false,
-            SearchKey::Uid(set) => in_set(set, c.uid, ctx.max_uid, c.uid, ctx),
-            SearchKey::Seq(set) => in_set(set, c.seq, ctx.max_seq, c.uid, ctx),
+            SearchKey::Uid(_) | SearchKey::Seq(_) | SearchKey::UidAfter(_) | SearchKey::UidBefore(_) => {
+                in_scope(key, c.seq, c.uid, ctx)
+            }
             SearchKey::Subject(s) => data
                 .structure()
                 .and_then(|st| st.subject.as_deref())
@@ -459,6 +460,20 @@ fn zone_offset(date: &[u8]) -> i64 {
 
 /// Membership in a sequence set (RFC 9051 §9: `a:b` in either order, `*` the largest number in
 /// use) or in the saved result `$` (RFC 5182 §2.1, which holds UIDs whatever the command).
+/// Whether the keys of `key` that name messages by number or UID (and its top-level list of
+/// keys, all of which must match) admit message `seq`/`uid`; every other key does. These are
+/// what RFC 9738 §3.1 counts as narrowing the messages a SEARCH looks at.
+pub fn in_scope(key: &SearchKey, seq: u32, uid: u32, ctx: &SearchContext) -> bool {
+    match key {
+        SearchKey::And(keys) => keys.iter().all(|k| in_scope(k, seq, uid, ctx)),
+        SearchKey::Uid(set) => in_set(set, uid, ctx.max_uid, uid, ctx),
+        SearchKey::Seq(set) => in_set(set, seq, ctx.max_seq, uid, ctx),
+        SearchKey::UidAfter(after) => uid > *after,
+        SearchKey::UidBefore(before) => uid < *before,
+        _ => true,
+    }
+}
+
 fn in_set(set: &SequenceSet, number: u32, star: u32, uid: u32, ctx: &SearchContext) -> bool {
     let resolve = |b: &SeqBound| match b {
         SeqBound::Num(n) => *n,

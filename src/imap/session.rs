@@ -35,6 +35,8 @@ pub struct Settings {
     pub max_command_size: usize,
     /// Largest APPEND literal accepted.
     pub append_limit: u64,
+    /// RFC 9738 MESSAGELIMIT or SAVELIMIT.
+    pub message_limit: super::limit::MessageLimit,
 }
 
 /// What the session needs from its surroundings for one call.
@@ -329,9 +331,19 @@ impl Session {
             self.tls,
             self.settings.starttls,
             (lt.allows_sasl(self.tls), lt.allows_plain_command(self.tls)),
-            self.settings.append_limit,
+            (self.settings.append_limit, self.settings.message_limit),
         );
         super::switches::filter(&all, self.disabled())
+    }
+
+    /// The RFC 9738 limit this session's client was told of: none where the account's
+    /// switches hide it (an account may be let off the limit).
+    pub(crate) fn message_limit(&self) -> super::limit::MessageLimit {
+        let limit = self.settings.message_limit;
+        match limit.capability() {
+            Some(cap) if !super::switches::hidden(&cap, self.disabled()) => limit,
+            _ => super::limit::MessageLimit::None,
+        }
     }
 
     /// The extensions the logged-in account may not use.

@@ -132,6 +132,10 @@ pub enum SearchKey {
     Text(String),
     Uid(SequenceSet),
     Seq(SequenceSet),
+    /// RFC 9738 §3.2: UIDs above this one (`UID n+1:*`).
+    UidAfter(u32),
+    /// RFC 9738 §3.2: UIDs below this one (`UID 1:n-1`).
+    UidBefore(u32),
     Not(Box<SearchKey>),
     Or(Box<SearchKey>, Box<SearchKey>),
     /// A parenthesised list: all must match.
@@ -191,6 +195,11 @@ pub struct PartialRange {
 }
 
 impl PartialRange {
+    /// How many results the range can hold.
+    pub fn width(&self) -> u64 {
+        u64::from(self.last - self.first) + 1
+    }
+
     /// The results in the range, still in ascending order (RFC 9394 §3).
     pub fn select<'a, T>(&self, results: &'a [T]) -> &'a [T] {
         let len = results.len();

@@ -141,6 +141,7 @@ pub async fn serve(
             max_login_failures: shared.config.limits.max_login_failures,
             max_command_size: config.max_command_size,
             append_limit: config.append_limit,
+            message_limit: config.message_limit(),
         },
         d.conn.is_tls(),
     );

@@ -179,6 +179,15 @@ fn search_key(c: &mut Cursor, depth: usize) -> Result<SearchKey> {
             c.sp()?;
             Uid(c.sequence_set()?)
         }
+        // RFC 9738 §3.2: "UIDAFTER" SP uniqueid / "UIDBEFORE" SP uniqueid.
+        b"UIDAFTER" => {
+            c.sp()?;
+            UidAfter(c.nz_number()?)
+        }
+        b"UIDBEFORE" => {
+            c.sp()?;
+            UidBefore(c.nz_number()?)
+        }
         b"NOT" => {
             c.sp()?;
             Not(Box::new(search_key(c, depth + 1)?))
