@@ -204,3 +204,130 @@ print("imaplib ok")
 "#;
     assert!(server.imaplib("bob", &[], body).contains("imaplib ok"));
 }
+
+/// Message `i` of the big mailbox: dated `i` seconds into 2024, "needle" in the body of every
+/// 1,000th, about `size` bytes.
+fn numbered(i: usize, size: usize) -> Vec<u8> {
+    let word = if i.is_multiple_of(1000) || i == 5005 {
+        "needle"
+    } else {
+        "hay"
+    };
+    let (h, m, s) = (i / 3600, i / 60 % 60, i % 60);
+    let mut message = format!(
+        "Date: Mon, 1 Jan 2024 {h:02}:{m:02}:{s:02} +0000\r\nSubject: s{i}\r\n\
+         Message-ID: <{i}@example.org>\r\n\r\n"
+    )
+    .into_bytes();
+    let line = [b'x'; 76];
+    while message.len() + 80 < size {
+        message.extend_from_slice(&line);
+        message.extend_from_slice(b"\r\n");
+    }
+    message.extend_from_slice(format!("{word}\r\n").as_bytes());
+    message
+}
+
+/// A command under a fresh tag: the tag and the response.
+fn tagged(c: &mut Imap, command: &str) -> (String, Response) {
+    let tag = c.tag();
+    c.t.send_line(&format!("{tag} {command}")).unwrap();
+    let r = c.finish(&tag).unwrap();
+    assert!(r.ok(), "{command}: {r:?}");
+    (tag, r)
+}
+
+/// SEARCH, SORT and THREAD run over a mailbox in steps of a few thousand messages or a few
+/// MiB of message text (RFC 9585 INPROGRESS between them); over 5,000 small messages and five
+/// of 1 MiB, more than one step either way, every form answers as one pass would.
+#[test]
+fn searching_a_mailbox_larger_than_one_step() {
+    let server = Server::start();
+    server.add_user("bob");
+    let mut c = server.imap_login("bob");
+    // MULTIAPPEND (RFC 3502) with LITERAL+, 1,000 messages a command.
+    for batch in 0..5 {
+        let tag = c.tag();
+        let mut command = format!("{tag} APPEND INBOX").into_bytes();
+        for i in batch * 1000 + 1..=batch * 1000 + 1000 {
+            let m = numbered(i, 0);
+            command.extend_from_slice(format!(" {{{}+}}\r\n", m.len()).as_bytes());
+            command.extend_from_slice(&m);
+        }
+        command.extend_from_slice(b"\r\n");
+        c.t.send_raw(&command).unwrap();
+        assert!(c.finish(&tag).unwrap().ok());
+    }
+    for i in 5001..=5005 {
+        c.append("INBOX", "", &numbered(i, 1 << 20))
+            .unwrap()
+            .expect_ok()
+            .unwrap();
+    }
+    let r = c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    assert!(common::has(&r, "* 5005 EXISTS"), "{:?}", r.lines());
+    c.cmd("STORE 2500,4999 +FLAGS (\\Flagged)")
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+
+    expect(
+        &mut c,
+        "* SEARCH",
+        &[
+            ("SEARCH BODY needle", "* SEARCH 1000 2000 3000 4000 5000 5005"),
+            ("UID SEARCH TEXT needle UID 2000:*", "* SEARCH 2000 3000 4000 5000 5005"),
+            ("SEARCH FLAGGED", "* SEARCH 2500 4999"),
+            (
+                "SEARCH NOT BODY hay NOT SUBJECT s5005",
+                "* SEARCH 1000 2000 3000 4000 5000",
+            ),
+        ],
+    );
+    expect(
+        &mut c,
+        "* SORT",
+        &[
+            (
+                "SORT (REVERSE DATE) UTF-8 BODY needle",
+                "* SORT 5005 5000 4000 3000 2000 1000",
+            ),
+            // Ties in the order of the mailbox (RFC 5256 §3): the needles are 3 bytes larger.
+            (
+                "UID SORT (REVERSE SIZE) UTF-8 OR FLAGGED BODY needle",
+                "* SORT 5005 1000 2000 3000 4000 5000 2500 4999",
+            ),
+        ],
+    );
+    expect(
+        &mut c,
+        "* THREAD",
+        &[(
+            "THREAD ORDEREDSUBJECT UTF-8 BODY needle",
+            "* THREAD (1000)(2000)(3000)(4000)(5000)(5005)",
+        )],
+    );
+    // ESEARCH (RFC 4731), ESORT (RFC 5267), SEARCHRES (RFC 5182) and CONTEXT=SEARCH's UPDATE.
+    let (tag, r) = tagged(&mut c, "UID SEARCH RETURN (MIN MAX COUNT SAVE) BODY needle");
+    let esearch = |r: &Response| untagged(r, "* ESEARCH");
+    assert_eq!(
+        esearch(&r),
+        format!("* ESEARCH (TAG \"{tag}\") UID MIN 1000 MAX 5005 COUNT 6")
+    );
+    // RFC 5182 §2.1: with COUNT, all of them are saved.
+    expect(
+        &mut c,
+        "* SEARCH",
+        &[("UID SEARCH UID $", "* SEARCH 1000 2000 3000 4000 5000 5005")],
+    );
+    let (tag, r) = tagged(&mut c, "SORT RETURN (ALL) (REVERSE DATE) UTF-8 FLAGGED");
+    assert_eq!(esearch(&r), format!("* ESEARCH (TAG \"{tag}\") ALL 4999,2500"));
+    let (tag, r) = tagged(&mut c, "SEARCH RETURN (UPDATE COUNT) FLAGGED");
+    assert_eq!(esearch(&r), format!("* ESEARCH (TAG \"{tag}\") COUNT 2"));
+    let r = c.cmd("STORE 3 +FLAGS (\\Flagged)").unwrap().expect_ok().unwrap();
+    assert!(
+        common::has(&r, &format!("* ESEARCH (TAG \"{tag}\") ADDTO (0 3)")),
+        "{:?}",
+        r.lines()
+    );
+}

@@ -276,15 +276,4 @@ impl Session {
             unchanged_since: None,
         })
     }
-
-    /// After `Action::Flush`: go on with what was interrupted.
-    pub fn resume(&mut self, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
-        match std::mem::replace(&mut self.pending, Pending::None) {
-            Pending::Fetch(job) => self.fetch_resume(*job, ctx, out),
-            other => {
-                self.pending = other;
-                Action::Continue
-            }
-        }
-    }
 }

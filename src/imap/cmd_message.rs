@@ -295,10 +295,7 @@ impl Session {
                 charset,
                 returns,
                 key,
-            } => {
-                self.search(&tag, uid, charset.as_deref(), returns.as_deref(), &key, ctx, out);
-                Action::Continue
-            }
+            } => self.search_start(tag, uid, charset.as_deref(), returns, key, ctx, out),
             Command::Sort {
                 uid,
                 returns,
@@ -306,15 +303,8 @@ impl Session {
                 charset,
                 key,
             } => {
-                self.sort(
-                    &tag,
-                    uid,
-                    (&charset, &key),
-                    super::cmd_sort::Order::Sort(&criteria, returns.as_deref()),
-                    ctx,
-                    out,
-                );
-                Action::Continue
+                let order = super::cmd_sort::Order::Sort(criteria, returns);
+                self.sort_start(tag, uid, (&charset, key), order, ctx, out)
             }
             Command::CancelUpdate(tags) => {
                 self.cancel_update(&tag, &tags, out);
@@ -326,15 +316,8 @@ impl Session {
                 charset,
                 key,
             } => {
-                self.sort(
-                    &tag,
-                    uid,
-                    (&charset, &key),
-                    super::cmd_sort::Order::Thread(algorithm),
-                    ctx,
-                    out,
-                );
-                Action::Continue
+                let order = super::cmd_sort::Order::Thread(algorithm);
+                self.sort_start(tag, uid, (&charset, key), order, ctx, out)
             }
             Command::Copy { uid, set, mailbox } => self.copy(tag, uid, &set, &mailbox, false, ctx, out),
             Command::Move { uid, set, mailbox } => self.copy(tag, uid, &set, &mailbox, true, ctx, out),

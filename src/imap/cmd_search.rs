@@ -1,23 +1,36 @@
 //! SEARCH and UID SEARCH (RFC 9051 §6.4.4) with ESEARCH (RFC 4731), SEARCHRES (RFC 5182),
 //! PARTIAL (RFC 9394) and CONTEXT=SEARCH's UPDATE (RFC 5267): the program runs over the
-//! client's view of the mailbox, reading a message's structure or bytes only for the keys
-//! that need them.
+//! client's view of the mailbox in steps (`scan`, with RFC 9585 INPROGRESS between them),
+//! reading a message's structure or bytes only for the keys that need them, and the answer is
+//! written from the matches once the last step is done.
 
 use super::limit::{self, Cut};
-use super::search::{self, Candidate, SearchContext, SearchData};
-use super::session::{store_error, tagged, Ctx, Session, State};
-use super::types::PartialRange;
+use super::scan::{Answer, Match};
+use super::search::{self, SearchContext, SearchData};
+use super::session::{tagged, Action, Ctx, Session, State};
+use super::types::{PartialRange, SearchKey, SearchReturn};
 use super::view::{MailRead, MessageBytes};
 use crate::mime::Structure;
 use crate::store::records::Uid;
-use crate::store::MessageRecord;
+
+/// What a SEARCH answers with once its scan is done.
+pub(crate) struct SearchAnswer {
+    uid: bool,
+    returns: Option<Vec<SearchReturn>>,
+    /// RFC 9738 §3.1: the scan started at the cut's lowest UID.
+    cut: Option<Cut>,
+    /// RFC 5267 §4.3 UPDATE: the program its context will evaluate.
+    program: Option<SearchKey>,
+    /// RFC 7162 §3.1.5: the answer carries MODSEQ.
+    uses_modseq: bool,
+}
 
 /// The MODSEQ a SEARCH with a MODSEQ criterion reports: the highest of the messages it
 /// returns, which with RETURN (MIN) and/or (MAX) alone are only those one or two (RFC 4731
 /// §3.2 with RFC 7162 §3.1.5), and with PARTIAL those of the page (RFC 9394 §3);
 /// `hit_modseqs` is in ascending message order.
-pub(crate) fn returned_modseq(returns: Option<&[super::types::SearchReturn]>, hit_modseqs: &[u64]) -> u64 {
-    use super::types::SearchReturn::{All, Count, Max, Min};
+pub(crate) fn returned_modseq(returns: Option<&[SearchReturn]>, hit_modseqs: &[u64]) -> u64 {
+    use SearchReturn::{All, Count, Max, Min};
     let all = hit_modseqs.iter().copied().max().unwrap_or(0);
     let Some(r) = returns.filter(|r| !r.is_empty() && !r.contains(&All) && !r.contains(&Count)) else {
         return all;
@@ -43,9 +56,9 @@ pub(crate) fn returned_modseq(returns: Option<&[super::types::SearchReturn]>, hi
 }
 
 /// RFC 9394 RETURN (PARTIAL range), if asked for.
-pub(crate) fn partial_return(returns: &[super::types::SearchReturn]) -> Option<PartialRange> {
+pub(crate) fn partial_return(returns: &[SearchReturn]) -> Option<PartialRange> {
     returns.iter().find_map(|r| match r {
-        super::types::SearchReturn::Partial(range) => Some(*range),
+        SearchReturn::Partial(range) => Some(*range),
         _ => None,
     })
 }
@@ -85,6 +98,14 @@ impl<'a> Lazy<'a> {
             bytes: None,
         }
     }
+
+    /// The message bytes loaded, if they were: what a scan counts against its step's budget.
+    pub(crate) fn bytes_read(&self) -> usize {
+        match &self.bytes {
+            Some(Some(bytes)) => bytes.len(),
+            _ => 0,
+        }
+    }
 }
 
 impl SearchData for Lazy<'_> {
@@ -109,7 +130,7 @@ impl SearchData for Lazy<'_> {
 }
 
 impl Session {
-    fn search_context(&self, now: i64) -> SearchContext {
+    pub(crate) fn search_context(&self, now: i64) -> SearchContext {
         let sel = self.selected();
         SearchContext {
             now,
@@ -121,7 +142,7 @@ impl Session {
 
     /// The cut of a search by `key` under the session's message limit (RFC 9738 §3.1): only
     /// the messages its sequence sets and UID keys admit count.
-    pub(crate) fn search_cut(&self, key: &super::types::SearchKey, now: i64) -> Option<Cut> {
+    pub(crate) fn search_cut(&self, key: &SearchKey, now: i64) -> Option<Cut> {
         let limit = self.message_limit().processing()?;
         let context = self.search_context(now);
         limit::search_scope(&self.selected().view, Some(limit), |seq, uid| {
@@ -129,91 +150,59 @@ impl Session {
         })
     }
 
-    /// Runs `key` over the client's view of the mailbox from UID `floor` up and calls `hit`
-    /// for each match with its sequence number, UID and record. Errors are answered here;
-    /// false means stop.
-    pub(crate) fn each_match(
-        &self,
-        tag: &str,
-        (charset, key, floor): (Option<&str>, &super::types::SearchKey, Uid),
-        ctx: &mut Ctx<'_>,
-        out: &mut Vec<u8>,
-        hit: &mut dyn FnMut(u32, Uid, &MessageRecord),
-    ) -> bool {
-        if let Some(cs) = charset {
-            if !cs.eq_ignore_ascii_case("UTF-8") && !cs.eq_ignore_ascii_case("US-ASCII") {
-                tagged(out, tag, "NO", "[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
-                return false;
-            }
-        }
-        let sel = self.selected();
-        // One searcher for the whole mailbox: its header and body buffers are reused.
-        let mut searcher = search::Searcher::default();
-        let context = self.search_context(ctx.now);
-        let store = ctx.store;
-        let scanned = store.each_message(sel.mailbox, &mut |u, record| {
-            if u < floor {
-                return;
-            }
-            let Some(seq) = sel.view.seq_of(u) else {
-                return;
-            };
-            let candidate = Candidate {
-                seq,
-                uid: u,
-                record,
-                recent: sel.recent.contains(u),
-            };
-            let mut lazy = Lazy::new(store, record.body_id);
-            if searcher.matches(key, &candidate, &mut lazy, &context) {
-                hit(seq, u, record);
-            }
-        });
-        match scanned {
-            Ok(()) => true,
-            Err(e) => {
-                store_error(out, tag, &e);
-                false
-            }
-        }
-    }
-
+    /// Starts a SEARCH: the checks that need no scan, then its first step (`scan`).
     #[allow(clippy::too_many_arguments)] // one SEARCH command's parts
-    pub(super) fn search(
+    pub(super) fn search_start(
         &mut self,
-        tag: &str,
+        tag: String,
         uid: bool,
         charset: Option<&str>,
-        returns: Option<&[super::types::SearchReturn]>,
-        key: &super::types::SearchKey,
+        returns: Option<Vec<SearchReturn>>,
+        key: SearchKey,
         ctx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
-    ) {
-        let update = returns.is_some_and(|r| r.contains(&super::types::SearchReturn::Update));
-        if update && self.update_tag_in_use(tag) {
+    ) -> Action {
+        let update = returns.as_ref().is_some_and(|r| r.contains(&SearchReturn::Update));
+        if update && self.update_tag_in_use(&tag) {
             // RFC 5267 §4.3.
-            tagged(out, tag, "BAD", "this tag already names an updating context");
-            return;
+            tagged(out, &tag, "BAD", "this tag already names an updating context");
+            return Action::Continue;
         }
-        let program = update.then(|| self.update_program(key));
-        let uses_modseq = search::uses_modseq(key);
+        let program = update.then(|| self.update_program(&key));
+        let uses_modseq = search::uses_modseq(&key);
         if uses_modseq {
             self.enable_condstore(out);
         }
-        let cut = self.search_cut(key, ctx.now);
-        let floor = cut.map_or(0, |c| c.lowest);
-        let (mut hits, mut hit_uids, mut hit_modseqs) = (Vec::new(), Vec::new(), Vec::new());
-        let ok = self.each_match(tag, (charset, key, floor), ctx, out, &mut |seq, u, record| {
-            hits.push(if uid { u } else { seq });
-            hit_uids.push(u);
-            hit_modseqs.push(record.modseq);
-        });
-        if !ok {
-            return;
+        let cut = self.search_cut(&key, ctx.now);
+        if charset_refused(&tag, charset, out) {
+            return Action::Continue;
         }
+        let answer = SearchAnswer {
+            uid,
+            returns,
+            cut,
+            program,
+            uses_modseq,
+        };
+        let floor = cut.map_or(0, |c| c.lowest);
+        self.scan_start(tag, (key, floor), Answer::Search(answer), ctx, out)
+    }
+
+    /// The answer to a SEARCH whose scan is done; `matches` in ascending UID order.
+    pub(crate) fn search_answer(&mut self, tag: &str, answer: SearchAnswer, matches: &[Match], out: &mut Vec<u8>) {
+        let SearchAnswer {
+            uid,
+            returns,
+            cut,
+            program,
+            uses_modseq,
+        } = answer;
+        let returns = returns.as_deref();
+        let mut hits: Vec<u32> = matches.iter().map(|m| if uid { m.uid } else { m.seq }).collect();
+        let hit_uids: Vec<Uid> = matches.iter().map(|m| m.uid).collect();
         let partial = returns.and_then(partial_return);
         if let (Some(r), State::Selected(_, sel)) = (returns, &mut self.state) {
-            if r.contains(&super::types::SearchReturn::Save) {
+            if r.contains(&SearchReturn::Save) {
                 // RFC 5182 §2.1: with MIN/MAX only, only those are saved; with PARTIAL (RFC 9394),
                 // only the page: what is saved is what is returned.
                 sel.saved = match partial {
@@ -223,7 +212,10 @@ impl Session {
                 sel.saved.sort_unstable();
             }
         }
-        let modseq = uses_modseq.then(|| returned_modseq(returns, &hit_modseqs));
+        let modseq = uses_modseq.then(|| {
+            let hit_modseqs: Vec<u64> = matches.iter().map(|m| m.modseq).collect();
+            returned_modseq(returns, &hit_modseqs)
+        });
         // RFC 9051 §7.3.4: an IMAP4rev2 client always gets ESEARCH.
         let esearch = self.enabled().imap4rev2;
         let start = out.len();
@@ -243,4 +235,14 @@ impl Session {
         let code = self.highest_modseq_code();
         limit::tagged_ok(out, tag, cut, &code, &format!("{command} completed"));
     }
+}
+
+/// RFC 9051 §6.4.4: a charset other than UTF-8 and US-ASCII is refused with BADCHARSET, naming
+/// those two; true when refused.
+pub(crate) fn charset_refused(tag: &str, charset: Option<&str>, out: &mut Vec<u8>) -> bool {
+    let refused = charset.is_some_and(|cs| !cs.eq_ignore_ascii_case("UTF-8") && !cs.eq_ignore_ascii_case("US-ASCII"));
+    if refused {
+        tagged(out, tag, "NO", "[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
+    }
+    refused
 }

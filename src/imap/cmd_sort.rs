@@ -1,112 +1,159 @@
-//! SORT and THREAD (RFC 5256, with RFC 5957 DISPLAY sort keys): the search runs as for
-//! SEARCH, then the matches are ordered or threaded from their stored structures. SORT with
+//! SORT and THREAD (RFC 5256, with RFC 5957 DISPLAY sort keys): the search runs in steps as
+//! for SEARCH (`scan`), then the matches are ordered or threaded from their stored structures. SORT with
 //! RETURN options is ESORT (RFC 5267 §3): an ESEARCH answer in sort order, and with UPDATE a
 //! context kept up to date (§4, `context`).
 
-use super::cmd_search::{add_partial, partial_return, returned_modseq};
+use super::cmd_search::{add_partial, charset_refused, partial_return, returned_modseq};
 use super::context::Initial;
 use super::limit;
+use super::scan::{Answer, Match};
 use super::search;
-use super::session::{tagged, Ctx, Session, State};
+use super::session::{store_error, tagged, Action, Ctx, Session, State};
 use super::sort::{self, SortCandidate, Sorted, Sorter};
 use super::thread::{self, Threader};
 use super::types::{SearchKey, SearchReturn, SortCriterion, ThreadAlgorithm};
+use super::view::MailRead;
 use crate::store::records::Uid;
 
-pub(crate) enum Order<'a> {
+pub(crate) enum Order {
     /// The criteria, and ESORT's RETURN options when given.
-    Sort(&'a [SortCriterion], Option<&'a [SearchReturn]>),
+    Sort(Vec<SortCriterion>, Option<Vec<SearchReturn>>),
     Thread(ThreadAlgorithm),
 }
 
+/// What a SORT or THREAD answers with once its scan is done.
+pub(crate) struct SortAnswer {
+    uid: bool,
+    order: Order,
+    /// RFC 5267 §4.3 UPDATE: the program its context will evaluate.
+    program: Option<SearchKey>,
+    /// RFC 7162 §3.1.5: ESORT's ESEARCH answer carries MODSEQ.
+    uses_modseq: bool,
+}
+
 impl Session {
-    pub(crate) fn sort(
+    /// Starts a SORT or THREAD: the checks that need no scan, then its first step (`scan`).
+    pub(crate) fn sort_start(
         &mut self,
-        tag: &str,
+        tag: String,
         uid: bool,
-        (charset, key): (&str, &SearchKey),
-        order: Order<'_>,
+        (charset, key): (&str, SearchKey),
+        order: Order,
         ctx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
-    ) {
-        let returns = match order {
-            Order::Sort(_, returns) => returns,
+    ) -> Action {
+        let returns = match &order {
+            Order::Sort(_, returns) => returns.as_deref(),
             Order::Thread(_) => None,
         };
         let update = returns.is_some_and(|r| r.contains(&SearchReturn::Update));
-        if update && self.update_tag_in_use(tag) {
+        if update && self.update_tag_in_use(&tag) {
             // RFC 5267 §4.3.
-            tagged(out, tag, "BAD", "this tag already names an updating context");
-            return;
+            tagged(out, &tag, "BAD", "this tag already names an updating context");
+            return Action::Continue;
         }
-        let program = update.then(|| self.update_program(key));
+        let program = update.then(|| self.update_program(&key));
         // RFC 7162 §3.1.5 as SEARCH does it, for ESORT's ESEARCH answer.
-        let uses_modseq = returns.is_some() && search::uses_modseq(key);
+        let uses_modseq = returns.is_some() && search::uses_modseq(&key);
         if uses_modseq {
             self.enable_condstore(out);
         }
-        if let Some(cut) = self.search_cut(key, ctx.now) {
+        if let Some(cut) = self.search_cut(&key, ctx.now) {
             // RFC 9738 §3.3: an order over part of the messages would be wrong; the client
             // narrows the search (UIDAFTER, UIDBEFORE) instead.
             limit::refuse(
                 out,
-                tag,
+                &tag,
                 cut.limit,
                 None,
                 "too many messages to order; narrow the search",
             );
-            return;
+            return Action::Continue;
         }
-        let store = ctx.store;
+        if charset_refused(&tag, Some(charset), out) {
+            return Action::Continue;
+        }
+        let answer = SortAnswer {
+            uid,
+            order,
+            program,
+            uses_modseq,
+        };
+        self.scan_start(tag, (key, 0), Answer::Sort(answer), ctx, out)
+    }
+
+    /// The answer to a SORT or THREAD whose scan is done: each match's record and structure
+    /// are read now, in one snapshot, and a message expunged since its step matched it is left
+    /// out. `matches` are in ascending UID order.
+    pub(crate) fn sort_answer(
+        &mut self,
+        tag: &str,
+        answer: SortAnswer,
+        matches: &[Match],
+        store: &dyn MailRead,
+        out: &mut Vec<u8>,
+    ) {
+        let SortAnswer {
+            uid,
+            order,
+            program,
+            uses_modseq,
+        } = answer;
         let mut sorter = match &order {
             Order::Sort(criteria, _) => Ok(Sorter::new(criteria, uid)),
             Order::Thread(algorithm) => Err(Threader::new(*algorithm, uid)),
         };
         let needs_structure = sorter.as_ref().map_or(true, Sorter::needs_structure);
-        // UID and modseq of each match, ascending, when the answer carries MODSEQ.
-        let mut modseqs: Vec<(Uid, u64)> = Vec::new();
-        let ok = self.each_match(tag, (Some(charset), key, 0), ctx, out, &mut |seq, u, record| {
-            if uses_modseq {
-                modseqs.push((u, record.modseq));
-            }
+        let mailbox = self.selected().mailbox;
+        for m in matches {
+            let record = match store.message(mailbox, m.uid) {
+                Ok(Some(record)) => record,
+                Ok(None) => continue,
+                Err(e) => {
+                    store_error(out, tag, &e);
+                    return;
+                }
+            };
             let structure = if needs_structure {
                 store.structure(record.body_id).ok().flatten()
             } else {
                 None
             };
             let candidate = SortCandidate {
-                seq,
-                uid: u,
-                record,
+                seq: m.seq,
+                uid: m.uid,
+                record: &record,
                 structure: structure.as_ref(),
             };
             match &mut sorter {
                 Ok(s) => s.push(&candidate),
                 Err(t) => t.push(&candidate),
             }
-        });
-        if !ok {
-            return;
         }
-        let command = match (sorter, order, returns) {
-            (Ok(s), Order::Sort(criteria, _), Some(returns)) => {
+        let command = match (sorter, &order) {
+            (Ok(s), Order::Sort(criteria, Some(returns))) => {
                 let sorted = s.finish_sorted();
                 let modseq = uses_modseq.then(|| {
-                    let of = |u: Uid| modseqs.binary_search_by_key(&u, |m| m.0).map_or(0, |i| modseqs[i].1);
+                    // The modseq each match had when its step saw it, as SEARCH reports it.
+                    let of = |u: Uid| {
+                        matches
+                            .binary_search_by_key(&u, |m| m.uid)
+                            .map_or(0, |i| matches[i].modseq)
+                    };
                     let in_order: Vec<u64> = sorted.iter().map(|e| of(e.uid)).collect();
                     returned_modseq(Some(returns), &in_order)
                 });
                 self.esort(tag, uid, returns, &sorted, modseq, out);
                 if let Some(program) = program {
-                    self.start_context(tag, uid, program, Initial::Sort(criteria.to_vec(), sorted), out);
+                    self.start_context(tag, uid, program, Initial::Sort(criteria.clone(), sorted), out);
                 }
                 "SORT"
             }
-            (Ok(s), ..) => {
+            (Ok(s), _) => {
                 sort::render_sort(out, &s.finish());
                 "SORT"
             }
-            (Err(t), ..) => {
+            (Err(t), _) => {
                 thread::render_threads(out, &t.finish());
                 "THREAD"
             }

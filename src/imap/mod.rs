@@ -24,6 +24,7 @@ mod notify;
 pub mod parse;
 mod progress;
 pub mod reader;
+mod scan;
 pub mod search;
 pub mod session;
 pub mod sort;

@@ -163,6 +163,8 @@ pub(crate) enum Pending {
     Append(super::cmd_mailbox::AppendPending),
     Write(super::cmd_message::WritePending),
     Fetch(Box<super::cmd_fetch::FetchJob>),
+    /// A SEARCH, SORT or THREAD between two steps of its scan.
+    Scan(Box<super::scan::ScanJob>),
     GenUrlauth(super::cmd_urlauth::GenPending),
 }
 
@@ -551,6 +553,18 @@ impl Session {
             Pending::Append(p) => self.finish_append(p, result, ctx, out),
             Pending::GenUrlauth(p) => self.finish_gen_urlauth(p, result, out),
             _ => Action::Close,
+        }
+    }
+
+    /// After `Action::Flush`: goes on with the FETCH or the scan that yielded.
+    pub fn resume(&mut self, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
+        match std::mem::replace(&mut self.pending, Pending::None) {
+            Pending::Fetch(job) => self.fetch_resume(*job, ctx, out),
+            Pending::Scan(job) => self.scan_resume(*job, ctx, out),
+            other => {
+                self.pending = other;
+                Action::Continue
+            }
         }
     }
 

@@ -54,6 +54,23 @@ pub trait MailRead {
     fn mailbox_by_id(&self, id: MailboxId) -> Result<Option<Mailbox>, StoreError>;
     /// Calls `f` for every message of the mailbox in UID order.
     fn each_message(&self, mailbox: MailboxId, f: &mut dyn FnMut(Uid, &MessageRecord)) -> Result<(), StoreError>;
+    /// Calls `f` for the messages of the mailbox from UID `from` up, in UID order, until it
+    /// returns false: how a long scan goes on where its last step stopped. This default reads
+    /// from the first message and suits small test stores; the store's own reads only from
+    /// `from`.
+    fn each_message_from(
+        &self,
+        mailbox: MailboxId,
+        from: Uid,
+        f: &mut dyn FnMut(Uid, &MessageRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut going = true;
+        self.each_message(mailbox, &mut |uid, record| {
+            if going && uid >= from {
+                going = f(uid, record);
+            }
+        })
+    }
     fn message(&self, mailbox: MailboxId, uid: Uid) -> Result<Option<MessageRecord>, StoreError>;
     fn structure(&self, body: BodyId) -> Result<Option<Structure>, StoreError>;
     fn body(&self, body: BodyId) -> Result<Box<dyn MessageBytes + '_>, StoreError>;
@@ -156,6 +173,17 @@ impl UidView {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// How many of the UIDs are below `uid`: the sequence number of the message before it.
+    pub fn count_below(&self, uid: Uid) -> u32 {
+        match &self.uids {
+            Uids::Listed(uids) => uids.partition_point(|&u| u < uid) as u32,
+            Uids::Runs(runs) => match runs[..runs.partition_point(|r| r.first < uid)].last() {
+                Some(run) => run.before + (uid - run.first).min(run.count),
+                None => 0,
+            },
+        }
     }
 
     /// The highest UID, if any message.
@@ -310,6 +338,8 @@ mod tests {
         for uid in probes {
             let expected = uids.binary_search(&uid).ok().map(|i| i as u32 + 1);
             assert_eq!(view.seq_of(uid), expected, "UID {uid} in {uids:?}");
+            let below = uids.iter().filter(|&&u| u < uid).count() as u32;
+            assert_eq!(view.count_below(uid), below, "below UID {uid} in {uids:?}");
         }
     }
 

@@ -138,6 +138,20 @@ impl MailRead for SnapRead<'_, '_> {
         }
         Ok(())
     }
+    fn each_message_from(
+        &self,
+        mailbox: MailboxId,
+        from: Uid,
+        f: &mut dyn FnMut(Uid, &MessageRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        for item in self.0.messages_from(mailbox, from)? {
+            let (uid, record) = item?;
+            if !f(uid, &record) {
+                break;
+            }
+        }
+        Ok(())
+    }
     fn message(&self, mailbox: MailboxId, uid: Uid) -> Result<Option<MessageRecord>, StoreError> {
         self.0.message(mailbox, uid)
     }
@@ -163,6 +177,52 @@ impl MailRead for SnapRead<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scan_resumes_at_a_uid_and_stops_when_told() {
+        use crate::store::{NewUser, Recipient, WriteOp, WriteOutcome};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let scram = crate::auth::scram::ScramCredentials::derive("pw", b"salt", 4096).unwrap();
+        let user = NewUser {
+            name: "bob".into(),
+            password_hash: "x".into(),
+            scram,
+            admin: false,
+        };
+        store.write_blocking(WriteOp::AddUser(user)).unwrap();
+        let mut inbox = 0;
+        for i in 1..=6 {
+            let (message, structure) = crate::mime::ingest(format!("A: b\r\n\r\n{i}\r\n").into_bytes()).unwrap();
+            let op = WriteOp::Deliver {
+                message,
+                structure: std::sync::Arc::new(structure),
+                recipients: vec![Recipient {
+                    user: "bob".into(),
+                    mailbox: "INBOX".into(),
+                }],
+            };
+            let WriteOutcome::Delivered(d) = store.write_blocking(op).unwrap() else {
+                panic!("not delivered")
+            };
+            inbox = d[0].as_ref().unwrap().mailbox;
+        }
+        let snapshot = store.snapshot().unwrap();
+        let read = SnapRead(&snapshot);
+        let from = |uid, take: usize| {
+            let mut seen = Vec::new();
+            read.each_message_from(inbox, uid, &mut |u, _| {
+                seen.push(u);
+                seen.len() < take
+            })
+            .unwrap();
+            seen
+        };
+        assert_eq!(from(3, 2), [3, 4]);
+        assert_eq!(from(5, 10), [5, 6]);
+        assert_eq!(from(0, 1), [1]);
+        assert!(from(7, 10).is_empty());
+    }
 
     #[test]
     fn sessions_of_a_mailbox_share_its_keyword_list() {

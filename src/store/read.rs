@@ -95,6 +95,29 @@ impl<'s> Snapshot<'s> {
         }))
     }
 
+    /// The messages of a mailbox from UID `from` up, in UID order: an LMDB range over that
+    /// mailbox's keys only, so a scan resumed at `from` reads nothing below it.
+    pub fn messages_from(
+        &self,
+        mailbox: MailboxId,
+        from: Uid,
+    ) -> Result<impl Iterator<Item = Result<(Uid, MessageRecord), StoreError>> + '_, StoreError> {
+        // Message keys are the mailbox id then the UID, both big-endian: the mailbox's messages
+        // from `from` are exactly the keys between these two.
+        let start = keys::message(mailbox, from);
+        let end = keys::message(mailbox, Uid::MAX);
+        let range = (
+            std::ops::Bound::Included(&start[..]),
+            std::ops::Bound::Included(&end[..]),
+        );
+        let iter = self.t.messages.range(&self.txn, &range)?;
+        Ok(iter.map(|item| {
+            let (k, v) = item?;
+            let record = MessageRecord::decode(v).ok_or(StoreError::Corrupt("messages"))?;
+            Ok((keys::message_uid(k), record))
+        }))
+    }
+
     pub fn message(&self, mailbox: MailboxId, uid: Uid) -> Result<Option<MessageRecord>, StoreError> {
         match self.t.messages.get(&self.txn, &keys::message(mailbox, uid))? {
             None => Ok(None),

@@ -147,6 +147,39 @@ fn uids_are_never_reused() {
 }
 
 #[test]
+fn messages_from_a_uid_stay_in_their_mailbox() {
+    let (_d, store) = store();
+    add_user(&store, "bob");
+    add_user(&store, "carol");
+    let mut delivered = Vec::new();
+    for i in 1..=5 {
+        delivered = deliver(&store, &["bob", "carol"], format!("A: b\r\n\r\n{i}\r\n").as_bytes());
+    }
+    let (bob, carol) = (
+        delivered[0].as_ref().unwrap().mailbox,
+        delivered[1].as_ref().unwrap().mailbox,
+    );
+    store
+        .write_blocking(WriteOp::Expunge {
+            mailbox: bob,
+            uids: vec![3],
+        })
+        .unwrap();
+    let snap = store.snapshot().unwrap();
+    let from = |mailbox, uid| -> Vec<u32> {
+        let all = snap.messages_from(mailbox, uid).unwrap();
+        all.map(|m| m.unwrap().0).collect()
+    };
+    assert_eq!(from(bob, 0), [1, 2, 4, 5]);
+    assert_eq!(from(bob, 3), [4, 5]);
+    assert_eq!(from(bob, 5), [5]);
+    assert!(from(bob, 6).is_empty() && from(bob, u32::MAX).is_empty());
+    assert_eq!(from(carol, 2), [2, 3, 4, 5]);
+    let all: Vec<u32> = snap.messages(bob).unwrap().map(|m| m.unwrap().0).collect();
+    assert_eq!(all, from(bob, 0));
+}
+
+#[test]
 fn the_feed_reports_typed_changes_after_commit() {
     let (_d, store) = store();
     add_user(&store, "bob");

@@ -1,0 +1,466 @@
+//! The scan in steps: over an in-memory store, step by step against one pass, and as a
+//! scripted session with a virtual clock.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use super::*;
+use crate::config::LoginType;
+use crate::imap::limit::MessageLimit;
+use crate::imap::session::{Settings, State};
+use crate::imap::sync::RecentUids;
+use crate::imap::types::SearchKey;
+use crate::imap::view::{MessageBytes, Unshared};
+use crate::mime::Structure;
+use crate::store::recent::RecentClaims;
+use crate::store::records::{flags, BodyId, MailboxId, Usage, UserId};
+use crate::store::urlauth::AccessKey;
+use crate::store::{Mailbox, MessageRecord, User};
+
+const INBOX: MailboxId = 5;
+
+/// One mailbox, INBOX of user 1. Message `uid` has body `uid % bodies.len()`; every tenth
+/// message is \Flagged.
+struct MemStore {
+    messages: BTreeMap<Uid, MessageRecord>,
+    bodies: Vec<(Vec<u8>, Structure)>,
+    uid_next: Uid,
+}
+
+impl MemStore {
+    /// `n` messages, UIDs 1 to n, over the given bodies in turn.
+    fn new(n: u32, bodies: &[String]) -> MemStore {
+        let bodies: Vec<(Vec<u8>, Structure)> = bodies
+            .iter()
+            .map(|b| crate::mime::ingest(b.as_bytes().to_vec()).unwrap())
+            .collect();
+        let mut store = MemStore {
+            messages: BTreeMap::new(),
+            bodies,
+            uid_next: 1,
+        };
+        for _ in 0..n {
+            store.deliver();
+        }
+        store
+    }
+
+    fn deliver(&mut self) -> Uid {
+        let uid = self.uid_next;
+        self.uid_next += 1;
+        let body_id = BodyId::from(uid) % self.bodies.len() as BodyId;
+        let record = MessageRecord {
+            flags: if uid.is_multiple_of(10) { flags::FLAGGED } else { 0 },
+            internal_date: 1_700_000_000 + i64::from(uid),
+            save_date: 1_700_000_000,
+            size: self.bodies[body_id as usize].0.len() as u64,
+            modseq: u64::from(uid),
+            body_id,
+            keywords: Vec::new(),
+        };
+        self.messages.insert(uid, record);
+        uid
+    }
+
+    fn inbox(&self) -> Mailbox {
+        Mailbox {
+            id: INBOX,
+            user_id: 1,
+            name: "INBOX".into(),
+            uid_validity: 9,
+            uid_next: self.uid_next,
+            highest_modseq: u64::from(self.uid_next),
+            special_use: None,
+            subscribed: false,
+            messages: self.messages.len() as u32,
+            size: 0,
+            first_recent_uid: self.uid_next,
+            noselect: false,
+        }
+    }
+
+    /// The client's view of INBOX as it is now.
+    fn selected(&self) -> Selected {
+        Selected {
+            mailbox: INBOX,
+            read_only: true,
+            view: Rc::new(UidView::new(self.messages.keys().copied().collect(), 1)),
+            known_modseq: 1,
+            recent: RecentUids::default(),
+            keywords: Rc::new(Vec::new()),
+            saved: Vec::new(),
+            contexts: Default::default(),
+        }
+    }
+}
+
+impl MailRead for MemStore {
+    fn user(&self, _: &str) -> Result<Option<User>, StoreError> {
+        Ok(None)
+    }
+    fn mailboxes(&self, _: UserId) -> Result<Vec<Mailbox>, StoreError> {
+        Ok(vec![self.inbox()])
+    }
+    fn metadata(&self, _: UserId, _: MailboxId) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn subscriptions(&self, _: UserId) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn mailbox(&self, user: UserId, name: &str) -> Result<Option<Mailbox>, StoreError> {
+        Ok((user == 1 && name == "INBOX").then(|| self.inbox()))
+    }
+    fn mailbox_by_id(&self, id: MailboxId) -> Result<Option<Mailbox>, StoreError> {
+        Ok((id == INBOX).then(|| self.inbox()))
+    }
+    fn each_message(&self, mailbox: MailboxId, f: &mut dyn FnMut(Uid, &MessageRecord)) -> Result<(), StoreError> {
+        if mailbox == INBOX {
+            self.messages.iter().for_each(|(uid, record)| f(*uid, record));
+        }
+        Ok(())
+    }
+    fn message(&self, mailbox: MailboxId, uid: Uid) -> Result<Option<MessageRecord>, StoreError> {
+        Ok(self.messages.get(&uid).filter(|_| mailbox == INBOX).cloned())
+    }
+    fn structure(&self, body: BodyId) -> Result<Option<Structure>, StoreError> {
+        Ok(self.bodies.get(body as usize).map(|b| b.1.clone()))
+    }
+    fn body(&self, body: BodyId) -> Result<Box<dyn MessageBytes + '_>, StoreError> {
+        Ok(Box::new(self.bodies[body as usize].0.clone()))
+    }
+    fn expunged_since(&self, _: MailboxId, _: u64) -> Result<Vec<Uid>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn usage(&self, _: UserId) -> Result<Usage, StoreError> {
+        Ok(Usage::default())
+    }
+    fn urlauth_key(&self, _: UserId, _: MailboxId) -> Result<Option<AccessKey>, StoreError> {
+        Ok(None)
+    }
+}
+
+/// A message of about `size` bytes whose body says `word`.
+fn body(word: &str, size: usize) -> String {
+    let filler = "x".repeat(size.saturating_sub(60));
+    format!("Subject: {word}\r\n\r\n{word} {filler}\r\n")
+}
+
+fn context(sel: &Selected) -> SearchContext {
+    SearchContext {
+        now: 1_800_000_000,
+        max_uid: sel.view.last().unwrap_or(0),
+        max_seq: sel.view.len(),
+        saved: None,
+    }
+}
+
+/// The UIDs a scan finds in one step with no budget to speak of.
+fn one_pass(store: &MemStore, sel: &Selected, key: &SearchKey) -> Vec<Uid> {
+    let mut scan = Scan::new(key.clone(), context(sel), 0);
+    let unbounded = Budget {
+        records: usize::MAX,
+        bytes: usize::MAX,
+    };
+    assert!(scan.step(store, sel, unbounded).unwrap());
+    scan.matches().iter().map(|m| m.uid).collect()
+}
+
+/// Steps until done; the progress after each step.
+fn steps(scan: &mut Scan, store: &MemStore, sel: &Selected, budget: Budget) -> Vec<(usize, usize)> {
+    let mut seen = Vec::new();
+    loop {
+        let done = scan.step(store, sel, budget).unwrap();
+        seen.push(scan.progress(&sel.view));
+        if done {
+            return seen;
+        }
+        assert!(seen.len() < 100_000, "the scan never ends");
+    }
+}
+
+fn uids(scan: &Scan) -> Vec<Uid> {
+    scan.matches().iter().map(|m| m.uid).collect()
+}
+
+#[test]
+fn a_scan_over_more_records_than_its_budget_takes_several_steps() {
+    let store = MemStore::new(10, &[body("hay", 100), body("needle", 100)]);
+    let sel = store.selected();
+    let key = SearchKey::Body("needle".into());
+    let mut scan = Scan::new(key.clone(), context(&sel), 0);
+    assert_eq!(scan.progress(&sel.view), (0, 10));
+    let budget = Budget {
+        records: 3,
+        bytes: usize::MAX,
+    };
+    let seen = steps(&mut scan, &store, &sel, budget);
+    assert_eq!(seen, [(3, 10), (6, 10), (9, 10), (10, 10)]);
+    assert_eq!(uids(&scan), [1, 3, 5, 7, 9]);
+    assert_eq!(uids(&scan), one_pass(&store, &sel, &key));
+    let m = scan.matches()[2];
+    assert_eq!(
+        m,
+        Match {
+            seq: 5,
+            uid: 5,
+            modseq: 5
+        }
+    );
+    // A step that ends on the last message leaves none for another.
+    let mut scan = Scan::new(key, context(&sel), 0);
+    let budget = Budget {
+        records: 5,
+        bytes: usize::MAX,
+    };
+    assert_eq!(steps(&mut scan, &store, &sel, budget), [(5, 10), (10, 10)]);
+}
+
+#[test]
+fn message_bytes_read_count_against_the_budget() {
+    let store = MemStore::new(12, &[body("hay", 1000), body("needle", 1000)]);
+    let sel = store.selected();
+    let budget = Budget {
+        records: 100,
+        bytes: 2500,
+    };
+    // BODY reads every message: three of them fill a step.
+    let key = SearchKey::Body("needle".into());
+    let mut scan = Scan::new(key.clone(), context(&sel), 0);
+    assert_eq!(
+        steps(&mut scan, &store, &sel, budget),
+        [(3, 12), (6, 12), (9, 12), (12, 12)]
+    );
+    assert_eq!(uids(&scan), one_pass(&store, &sel, &key));
+    // Flags and structures are no message bytes: one step.
+    for key in [SearchKey::Flagged, SearchKey::Subject("needle".into())] {
+        let mut scan = Scan::new(key.clone(), context(&sel), 0);
+        assert_eq!(steps(&mut scan, &store, &sel, budget), [(12, 12)], "{key:?}");
+        assert_eq!(uids(&scan), one_pass(&store, &sel, &key));
+    }
+}
+
+#[test]
+fn messages_expunged_or_delivered_between_steps() {
+    let mut store = MemStore::new(20, &[body("hay", 100), body("needle", 100)]);
+    let sel = store.selected();
+    let key = SearchKey::Body("needle".into());
+    let budget = Budget {
+        records: 6,
+        bytes: usize::MAX,
+    };
+    let mut scan = Scan::new(key.clone(), context(&sel), 0);
+    assert!(!scan.step(&store, &sel, budget).unwrap());
+    assert_eq!(uids(&scan), [1, 3, 5]);
+    // Gone: one already matched, one the next step would have started at, one further on.
+    for uid in [3, 7, 15] {
+        store.messages.remove(&uid);
+    }
+    // New, and not in the client's view.
+    let new = store.deliver();
+    assert!(sel.view.seq_of(new).is_none());
+    let seen = steps(&mut scan, &store, &sel, budget);
+    assert_eq!(seen.last(), Some(&(20, 20)), "{seen:?}");
+    // What was matched stays matched; from there on, the mailbox as it is now, without the
+    // new message, with the sequence numbers of the client's view.
+    assert_eq!(uids(&scan), [1, 3, 5, 9, 11, 13, 17, 19]);
+    let m = scan.matches().iter().find(|m| m.uid == 17).unwrap();
+    assert_eq!((m.seq, m.modseq), (17, 17));
+    let mut now: Vec<Uid> = one_pass(&store, &sel, &key);
+    now.push(3);
+    now.sort_unstable();
+    assert_eq!(uids(&scan), now);
+}
+
+#[test]
+fn a_scan_starts_at_its_floor() {
+    let store = MemStore::new(10, &[body("hay", 100)]);
+    let sel = store.selected();
+    let budget = Budget {
+        records: 2,
+        bytes: usize::MAX,
+    };
+    let mut scan = Scan::new(SearchKey::All, context(&sel), 7);
+    assert_eq!(scan.progress(&sel.view), (0, 4));
+    assert_eq!(steps(&mut scan, &store, &sel, budget), [(2, 4), (4, 4)]);
+    assert_eq!(uids(&scan), [7, 8, 9, 10]);
+}
+
+#[test]
+fn the_session_budget_splits_a_large_mailbox() {
+    let store = MemStore::new(10_000, &[body("hay", 100)]);
+    let sel = store.selected();
+    let mut scan = Scan::new(SearchKey::Flagged, context(&sel), 0);
+    let seen = steps(&mut scan, &store, &sel, STEP);
+    assert_eq!(seen, [(4096, 10_000), (8192, 10_000), (10_000, 10_000)]);
+    assert_eq!(scan.matches().len(), 1000);
+    assert_eq!(uids(&scan), one_pass(&store, &sel, &SearchKey::Flagged));
+}
+
+/// A logged-in session with INBOX of `store` selected, under `limit`.
+fn selected_session(store: &MemStore, limit: MessageLimit) -> Session {
+    let settings = Settings {
+        login_type: LoginType::PlainTextLogin,
+        starttls: false,
+        max_login_failures: 3,
+        max_command_size: 64 * 1024,
+        append_limit: 1 << 20,
+        message_limit: limit,
+    };
+    let mut session = Session::new(settings, true);
+    let (_, action) = run(&mut session, store, 0, "a LOGIN bob pw\r\n");
+    assert!(matches!(action, Action::Login(_)), "{action:?}");
+    session.login_result(Ok((1, "bob".into(), Vec::new())), &mut Vec::new());
+    let (out, _) = run(&mut session, store, 0, "b SELECT INBOX\r\n");
+    assert!(out.contains("b OK [READ-WRITE]"), "{out}");
+    assert!(matches!(session.state, State::Selected(..)));
+    session
+}
+
+/// Feeds one command line at `now`; its output and the action.
+fn run(session: &mut Session, store: &MemStore, now: i64, line: &str) -> (String, Action) {
+    let (recent, mut views) = (RecentClaims::default(), Unshared);
+    let mut ctx = Ctx {
+        store,
+        views: &mut views,
+        recent: &recent,
+        now,
+    };
+    let mut out = Vec::new();
+    let (used, action) = session.input(line.as_bytes(), &mut ctx, &mut out);
+    assert_eq!(used, line.len());
+    (String::from_utf8(out).unwrap(), action)
+}
+
+/// Resumes after `Action::Flush` at `now`.
+fn resume(session: &mut Session, store: &MemStore, now: i64) -> (String, Action) {
+    let (recent, mut views) = (RecentClaims::default(), Unshared);
+    let mut ctx = Ctx {
+        store,
+        views: &mut views,
+        recent: &recent,
+        now,
+    };
+    let mut out = Vec::new();
+    let action = session.resume(&mut ctx, &mut out);
+    (String::from_utf8(out).unwrap(), action)
+}
+
+/// Runs a command to its end, one second between steps: everything it wrote, and how many
+/// times it yielded.
+fn complete(session: &mut Session, store: &MemStore, line: &str) -> (String, usize) {
+    let mut now = 100;
+    let (mut out, mut action) = run(session, store, now, line);
+    let mut yields = 0;
+    while matches!(action, Action::Flush) {
+        yields += 1;
+        now += 1;
+        let (more, next) = resume(session, store, now);
+        out.push_str(&more);
+        action = next;
+    }
+    assert!(matches!(action, Action::Continue), "{action:?}");
+    (out, yields)
+}
+
+fn without_progress(out: &str) -> String {
+    out.split_inclusive("\r\n")
+        .filter(|l| !l.contains("[INPROGRESS"))
+        .collect()
+}
+
+#[test]
+fn a_long_search_yields_and_tells_how_far_it_got() {
+    let store = MemStore::new(10_000, &[body("hay", 100)]);
+    let mut session = selected_session(&store, MessageLimit::None);
+    let (out, action) = run(&mut session, &store, 100, "c SEARCH FLAGGED\r\n");
+    assert!(matches!(action, Action::Flush) && out.is_empty(), "{out}");
+    // Within RFC 9585's interval: nothing to tell yet.
+    let (out, action) = resume(&mut session, &store, 101);
+    assert!(matches!(action, Action::Flush) && out.is_empty(), "{out}");
+    let (out, action) = resume(&mut session, &store, 102);
+    assert!(matches!(action, Action::Continue));
+    let flagged: Vec<String> = (1..=1000).map(|n| (n * 10).to_string()).collect();
+    let want = format!(
+        "* OK [INPROGRESS (\"c\" 8192 10000)] 8192 of 10000 messages searched\r\n\
+         * SEARCH {}\r\nc OK SEARCH completed\r\n",
+        flagged.join(" ")
+    );
+    assert_eq!(out, want);
+    // Another command runs as usual after it.
+    let (out, _) = run(&mut session, &store, 103, "d NOOP\r\n");
+    assert_eq!(out, "d OK NOOP completed\r\n");
+}
+
+/// The numbers `range` as a SEARCH or SORT response writes them.
+fn numbers(range: impl Iterator<Item = u32>) -> String {
+    range.map(|n| n.to_string()).collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn stepped_answers_are_those_of_one_pass() {
+    let store = MemStore::new(10_000, &[body("hay", 100), body("needle", 100)]);
+    let mut session = selected_session(&store, MessageLimit::None);
+    let flagged = numbers((1..=1000).map(|n| n * 10));
+    let latest = numbers((9990..=10_000).rev());
+    // Message n has body n % 2: "needle" for the odd ones.
+    let odd_latest = numbers((9991..=9999).step_by(2));
+    for (command, want) in [
+        (
+            "UID SEARCH RETURN (MIN MAX COUNT) FLAGGED",
+            "* ESEARCH (TAG \"t\") UID MIN 10 MAX 10000 COUNT 1000\r\nt OK UID SEARCH completed\r\n".to_string(),
+        ),
+        (
+            "SEARCH FLAGGED BODY hay",
+            format!("* SEARCH {flagged}\r\nt OK SEARCH completed\r\n"),
+        ),
+        (
+            "SORT (REVERSE ARRIVAL) UTF-8 UID 9990:*",
+            format!("* SORT {latest}\r\nt OK SORT completed\r\n"),
+        ),
+        (
+            "UID SORT (ARRIVAL) UTF-8 BODY needle UID 9990:*",
+            format!("* SORT {odd_latest}\r\nt OK UID SORT completed\r\n"),
+        ),
+        (
+            "UID THREAD ORDEREDSUBJECT UTF-8 SUBJECT needle UID 9996:*",
+            "* THREAD (9997 9999)\r\nt OK UID THREAD completed\r\n".to_string(),
+        ),
+    ] {
+        let (out, yields) = complete(&mut session, &store, &format!("t {command}\r\n"));
+        assert_eq!(yields, 2, "{command}: three steps");
+        assert_eq!(without_progress(&out), want, "{command}");
+    }
+}
+
+#[test]
+fn a_cut_search_scans_from_its_floor_in_steps() {
+    let store = MemStore::new(10_000, &[body("hay", 100)]);
+    let mut session = selected_session(&store, MessageLimit::Message(5000));
+    let (out, yields) = complete(&mut session, &store, "e SEARCH UID 1:*\r\n");
+    assert_eq!(yields, 1, "5,000 messages: two steps");
+    let want = format!(
+        "* SEARCH {}\r\ne OK [MESSAGELIMIT 5000 5001] SEARCH completed\r\n",
+        numbers((5001..=10_000).rev())
+    );
+    assert_eq!(without_progress(&out), want);
+    // SORT over as many is refused before any step.
+    let (out, yields) = complete(&mut session, &store, "f SORT (ARRIVAL) UTF-8 ALL\r\n");
+    assert_eq!(
+        (out.as_str(), yields),
+        (
+            "f NO [MESSAGELIMIT 5000] too many messages to order; narrow the search\r\n",
+            0
+        )
+    );
+}
+
+#[test]
+fn refusals_come_before_any_step() {
+    let store = MemStore::new(10_000, &[body("hay", 100)]);
+    let mut session = selected_session(&store, MessageLimit::None);
+    for command in ["g SEARCH CHARSET KOI8-R ALL", "g SORT (ARRIVAL) KOI8-R ALL"] {
+        let (out, yields) = complete(&mut session, &store, &format!("{command}\r\n"));
+        let want = "g NO [BADCHARSET (UTF-8 US-ASCII)] unsupported charset\r\n";
+        assert_eq!((out.as_str(), yields), (want, 0), "{command}");
+    }
+}
