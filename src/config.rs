@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod cluster;
 mod submission;
+pub use cluster::{Backend, Cluster, Directory, Network, StaticUser};
 pub use submission::Submission;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,8 @@ pub struct Config {
     pub lmtp: Lmtp,
     pub limits: Limits,
     pub log: Log,
+    pub cluster: Cluster,
+    pub directory: Directory,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -154,6 +158,8 @@ impl Pop3 {
 pub struct Imap {
     pub listen: Vec<SocketAddr>,
     pub listen_tls: Vec<SocketAddr>,
+    /// Proxy-facing listeners of a back end (DESIGN.md §7): trusted networks only, PROXY v2.
+    pub listen_proxy: Vec<SocketAddr>,
     pub login_type: LoginType,
     pub max_connections: u32,
     pub max_connections_per_user: u32,
@@ -191,6 +197,7 @@ impl Default for Imap {
         Imap {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 10143))],
             listen_tls: vec![SocketAddr::from(([127, 0, 0, 1], 10993))],
+            listen_proxy: Vec::new(),
             login_type: LoginType::SecureLogin,
             max_connections: 20_000,
             max_connections_per_user: 16,
@@ -351,6 +358,8 @@ impl Config {
             return invalid("lmtp.max_recipients must be positive");
         }
         self.submission.validate()?;
+        self.cluster.validate()?;
+        self.directory.validate(&self.cluster)?;
         if self.limits.max_login_failures == 0 {
             return invalid("limits.max_login_failures must be positive");
         }
@@ -411,7 +420,7 @@ impl Config {
 }
 
 /// Settings `ringmail config` does not print, so its output can be shown around.
-const SECRETS: &[(&str, &str)] = &[("submission", "relay_password")];
+const SECRETS: &[(&str, &str)] = &[("submission", "relay_password"), ("cluster", "proxy_secret")];
 
 /// Settings that are unset by default, shown commented out with an example value.
 const OPTIONAL: &[(&str, &str, &str)] = &[
@@ -446,6 +455,13 @@ fn describe(section: &str, key: &str) -> Option<&'static str> {
         ("imap", "append_limit") => "Largest message APPEND accepts, in bytes.",
         ("imap", "message_limit") => "Most messages one command works on (MESSAGELIMIT); 0: none.",
         ("imap", "save_limit") => "Most messages one COPY/APPEND saves (SAVELIMIT), instead of message_limit; 0: none.",
+        ("imap", "listen_proxy") => "Back end: listeners for front ends (trusted networks, PROXY v2 header).",
+        ("cluster", "site") => "The site this machine is in.",
+        ("cluster", "proxy_user") => "Name front ends log in to back ends under.",
+        ("cluster", "proxy_secret") => "Password of proxy_user, the same on front and back ends; empty: none.",
+        ("cluster", "trusted_networks") => "Networks a back end's proxy-facing listeners accept.",
+        ("cluster", "backends") => "Back ends a front end routes to: name, site, imap (listen_proxy address).",
+        ("directory", "users") => "Static directory: name, password_hash, mail_host, admin, imap, pop3.",
         ("imap", "idle_keepalive") => "Seconds between keepalive lines in IDLE.",
         ("pop3", "message_retrieval_sort_order") => "ascending | descending (by arrival).",
         ("submission", "max_message_size") => "Largest message accepted, in bytes (SIZE).",

@@ -8,11 +8,13 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod directory;
 pub mod imap;
 pub mod mime;
 pub mod net;
 pub mod pop3;
 pub mod protolog;
+pub mod proxy;
 pub mod queue;
 pub mod runtime;
 pub mod serve;

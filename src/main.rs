@@ -33,6 +33,9 @@ struct Cli {
 enum Command {
     /// Run the server until SIGINT or SIGTERM.
     Serve,
+    /// Run a Client Access front end: clients log in here and are relayed to the back end
+    /// that holds their mailbox (`[cluster]`, `[directory]`).
+    Proxy,
     /// Print the effective configuration as commented TOML.
     Config,
     /// Manage accounts.
@@ -73,6 +76,11 @@ enum UserCommand {
     /// Change a password. Without --password-stdin a new one is generated and printed.
     Passwd {
         name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Print an argon2 hash of a password, for a static directory's `password_hash`.
+    Hash {
         #[arg(long)]
         password_stdin: bool,
     },
@@ -145,6 +153,7 @@ fn run(cli: Cli) -> Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => serve_command(config),
+        Command::Proxy => proxy_command(config),
         Command::Config => {
             print!("{}", config.render());
             Ok(())
@@ -168,6 +177,7 @@ fn user_command(config: &Config, cmd: UserCommand) -> Result<()> {
             admin,
         } => admin::user_add(config, &name, password_stdin, admin),
         UserCommand::Passwd { name, password_stdin } => admin::user_passwd(config, &name, password_stdin),
+        UserCommand::Hash { password_stdin } => admin::user_hash(password_stdin),
         UserCommand::Set(a) => {
             let patch = UserPatch {
                 pop: a.pop.map(bool::from),
@@ -187,13 +197,19 @@ fn user_command(config: &Config, cmd: UserCommand) -> Result<()> {
     }
 }
 
-fn serve_command(config: Config) -> Result<()> {
+/// Logs to stderr at `log.level`.
+fn init_logging(config: &Config) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .with_context(|| format!("invalid log.level {:?}", config.log.level))?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    Ok(())
+}
+
+fn serve_command(config: Config) -> Result<()> {
+    init_logging(&config)?;
     let demo = config.server.demo_user;
     let mut ready_error = None;
     serve::run(config, |shared| {
@@ -209,6 +225,18 @@ fn serve_command(config: Config) -> Result<()> {
     if let Some(e) = ready_error {
         return Err(e.into());
     }
+    Ok(())
+}
+
+fn proxy_command(config: Config) -> Result<()> {
+    init_logging(&config)?;
+    let listeners = (config.imap.listen.clone(), config.imap.listen_tls.clone());
+    ringmail::proxy::run(config, || {
+        let join = |v: &[std::net::SocketAddr]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" ");
+        println!("proxy imap (STARTTLS): {}", join(&listeners.0));
+        println!("proxy imaps: {}", join(&listeners.1));
+        println!("ringmail proxy ready");
+    })?;
     Ok(())
 }
 

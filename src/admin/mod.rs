@@ -75,6 +75,17 @@ pub fn user_add(config: &Config, name: &str, password_stdin: bool, admin: bool) 
     Ok(())
 }
 
+/// Prints the argon2 PHC string of a password (generated and printed too without
+/// `password_stdin`): what a static directory keeps instead of the password.
+pub fn user_hash(password_stdin: bool) -> Result<()> {
+    let (pw, generated) = password_input(password_stdin)?;
+    if generated {
+        eprintln!("password: {pw}");
+    }
+    println!("{}", password::hash(&pw)?.phc);
+    Ok(())
+}
+
 pub fn user_passwd(config: &Config, name: &str, password_stdin: bool) -> Result<()> {
     let (pw, generated) = password_input(password_stdin)?;
     let hashed = password::hash(&pw)?;

@@ -41,8 +41,21 @@ pub enum LoginError {
     Temporary(#[from] StoreError),
 }
 
-/// Resolves credentials to a user allowed to open `protocol`. Blocking: argon2.
-pub fn authenticate(store: &Store, credentials: &Credentials, protocol: Protocol) -> Result<User, LoginError> {
+/// A front end's login on a back end's proxy-facing listener (DESIGN.md §7): `user` with
+/// `secret` may act for anyone.
+pub struct ProxyLogin<'a> {
+    pub user: &'a str,
+    pub secret: &'a str,
+}
+
+/// Resolves credentials to a user allowed to open `protocol`. Blocking: argon2. `proxy` is
+/// given on proxy-facing listeners only.
+pub fn authenticate(
+    store: &Store,
+    credentials: &Credentials,
+    protocol: Protocol,
+    proxy: Option<ProxyLogin<'_>>,
+) -> Result<User, LoginError> {
     let name = credentials.user();
     if policy::is_reserved(name) {
         return Err(LoginError::BadCredentials);
@@ -52,9 +65,19 @@ pub fn authenticate(store: &Store, credentials: &Credentials, protocol: Protocol
         Credentials::Verified { authzid, .. } => (authzid, None),
         Credentials::Password { authzid, password, .. } => (authzid, Some(password)),
     };
-    // Acting as another user (SASL authzid) needs a master-user scheme we do not offer.
-    if authzid.as_deref().is_some_and(|z| !z.is_empty() && z != name) {
-        return Err(LoginError::BadCredentials);
+    // Acting as another user (SASL authzid): only a trusted front end, with its secret.
+    if let Some(target) = authzid.as_deref().filter(|z| !z.is_empty() && *z != name) {
+        let trusted = proxy.is_some_and(|p| {
+            !p.secret.is_empty()
+                && p.user == name
+                && verified_password.is_some_and(|pw| same_bytes(pw.as_bytes(), p.secret.as_bytes()))
+        });
+        if !trusted || policy::is_reserved(target) {
+            return Err(LoginError::BadCredentials);
+        }
+        let user = store.snapshot()?.user(target)?.ok_or(LoginError::BadCredentials)?;
+        policy::may_open(&user, protocol)?;
+        return Ok(user);
     }
     let user = store.snapshot()?.user(name)?;
     let user = match (user, verified_password) {
@@ -71,7 +94,13 @@ pub fn authenticate(store: &Store, credentials: &Credentials, protocol: Protocol
     Ok(user)
 }
 
-fn dummy_hash() -> &'static str {
+/// Compares in time that depends on the lengths only, so a guesser learns nothing from it.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A hash to verify against when the name does not exist.
+pub(crate) fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| password::hash("ringmail-dummy").map(|h| h.phc).unwrap_or_default())
 }

@@ -37,12 +37,33 @@ pub fn is_reserved(name: &str) -> bool {
 
 /// Whether an authenticated user may open a session of `protocol`.
 pub fn may_open(user: &User, protocol: Protocol) -> Result<(), Refusal> {
-    match protocol {
-        Protocol::Pop3 | Protocol::Imap if user.admin => Err(Refusal::Admin(protocol)),
-        Protocol::Pop3 if !user.pop => Err(Refusal::Disabled(protocol)),
-        Protocol::Imap if !user.imap => Err(Refusal::Disabled(protocol)),
-        Protocol::Submission if !user.smtp => Err(Refusal::Disabled(protocol)),
-        _ => Ok(()),
+    let access = Access {
+        admin: user.admin,
+        pop: user.pop,
+        imap: user.imap,
+        smtp: user.smtp,
+    };
+    access.may_open(protocol)
+}
+
+/// An account's switches, wherever the account is kept (the store, a directory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    pub admin: bool,
+    pub pop: bool,
+    pub imap: bool,
+    pub smtp: bool,
+}
+
+impl Access {
+    pub fn may_open(self, protocol: Protocol) -> Result<(), Refusal> {
+        match protocol {
+            Protocol::Pop3 | Protocol::Imap if self.admin => Err(Refusal::Admin(protocol)),
+            Protocol::Pop3 if !self.pop => Err(Refusal::Disabled(protocol)),
+            Protocol::Imap if !self.imap => Err(Refusal::Disabled(protocol)),
+            Protocol::Submission if !self.smtp => Err(Refusal::Disabled(protocol)),
+            _ => Ok(()),
+        }
     }
 }
 

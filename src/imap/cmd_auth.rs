@@ -106,6 +106,19 @@ impl Session {
 impl Session {
     /// The answer to `Action::Login`.
     /// On success: the account's id, name and the IMAP extensions it may not use.
+    /// A front end's login succeeded at the back end (`ringmail proxy`): the client hears the
+    /// back end's own answer (`OK [CAPABILITY ...] ...`, its capabilities being the ones that
+    /// count from now on) under its own tag. The session ends here; the bytes are relayed.
+    pub fn login_passed_on(&mut self, answer: &str, out: &mut Vec<u8>) {
+        if let Pending::Login { tag } = std::mem::replace(&mut self.pending, Pending::None) {
+            out.extend_from_slice(tag.as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(answer.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        self.state = State::Logout;
+    }
+
     pub fn login_result(
         &mut self,
         result: Result<(UserId, String, Vec<String>), LoginFailure>,

@@ -21,6 +21,13 @@ pub enum Stream {
 }
 
 impl Stream {
+    /// Connects to `addr` (a front end to its back end).
+    pub async fn connect(addr: SocketAddr) -> io::Result<Stream> {
+        let stream = tokio_uring::net::TcpStream::connect(addr).await?;
+        let _ = stream.set_nodelay(true);
+        Ok(Stream::Tcp(stream))
+    }
+
     /// Reads into the spare capacity of `buf`, after the bytes already there; `Ok(0)` is end
     /// of stream. (tokio-uring reads a plain `Vec` at offset 0, over what it holds: the read
     /// goes into a slice of the spare capacity instead.)

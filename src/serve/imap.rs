@@ -1,7 +1,8 @@
 //! The IMAP driver: moves bytes between a connection and `imap::Session` and carries out its
 //! actions — login, STARTTLS, APPEND ingest on the blocking pool, writes through the store's
-//! writer, flushing long FETCHes, and IDLE, where the client's DONE, changes on the core's
-//! feed, the keepalive timer and shutdown are awaited together without ever dropping a read.
+//! writer, flushing long FETCHes and yielding between the steps of a SEARCH, SORT or THREAD
+//! scan, and IDLE, where the client's DONE, changes on the core's feed, the keepalive timer
+//! and shutdown are awaited together without ever dropping a read.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -14,7 +15,7 @@ use tokio::sync::Notify;
 
 use super::core::{Core, SnapRead};
 use super::login::{self, Failure};
-use super::Shared;
+use super::{Shared, Via};
 use crate::auth::limits::{Parked, Slot};
 use crate::auth::policy::Protocol;
 use crate::imap::{Action, Ctx, LoginFailure, Session, Settings};
@@ -43,6 +44,8 @@ struct Driver<'a> {
     /// The last read filled its buffer: more input is likely waiting.
     bulk: bool,
     id: u64,
+    /// On a proxy-facing listener: the front end may log in for its users.
+    proxied: bool,
 }
 
 enum End {
@@ -115,12 +118,20 @@ pub async fn serve(
     core: Rc<Core>,
     stream: Stream,
     peer: Option<SocketAddr>,
-    implicit_tls: bool,
+    via: Via,
     shutdown: Shutdown,
 ) {
     let config = &shared.config.imap;
+    let implicit_tls = via == Via::ImplicitTls;
     let tls = implicit_tls.then_some((&shared.tls, Duration::from_secs(config.pre_auth_timeout)));
-    let conn = Conn::new(stream, peer.map(|p| p.ip()));
+    let mut conn = Conn::new(stream, peer.map(|p| p.ip()));
+    let mut input = Vec::new();
+    if via == Via::Proxy {
+        let Some(accepted) = super::accept_proxied(conn, &shared).await else {
+            return;
+        };
+        (conn, input) = accepted;
+    }
     let refusal = |hit| format!("* BYE [UNAVAILABLE] {hit}\r\n");
     let Some((conn, mut slot)) = super::admit(conn, &shared.imap_limits, tls, refusal).await else {
         return;
@@ -130,20 +141,22 @@ pub async fn serve(
         core: &core,
         conn,
         out: Vec::new(),
-        input: Vec::new(),
+        input,
         bulk: false,
         id: shared.session_id(),
+        proxied: via == Via::Proxy,
     };
     let mut session = Session::new(
         Settings {
             login_type: config.login_type,
-            starttls: !implicit_tls,
+            starttls: via == Via::Plain,
             max_login_failures: shared.config.limits.max_login_failures,
             max_command_size: config.max_command_size,
             append_limit: config.append_limit,
             message_limit: config.message_limit(),
         },
-        d.conn.is_tls(),
+        // A front end took care of the client's TLS; the link to it is a trusted network's.
+        d.conn.is_tls() || d.proxied,
     );
     session.greeting(&mut d.out);
     let _ = run(&mut d, &mut session, &mut slot, &shutdown).await;
@@ -214,14 +227,21 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
             }
             Action::Login(credentials) => {
                 d.flush().await?;
-                let result = login::login(d.shared, d.conn.peer, &credentials, Protocol::Imap, slot, d.id)
-                    .await
-                    .map(|u| (u.id, u.name, u.imap_disabled))
-                    .map_err(|f| match f {
-                        Failure::BadCredentials => LoginFailure::BadCredentials,
-                        Failure::Refused(why) | Failure::Limit(why) => LoginFailure::Refused(why),
-                        Failure::Temporary => LoginFailure::Temporary,
-                    });
+                let result = login::login(
+                    d.shared,
+                    d.conn.peer,
+                    &credentials,
+                    Protocol::Imap,
+                    slot,
+                    (d.id, d.proxied),
+                )
+                .await
+                .map(|u| (u.id, u.name, u.imap_disabled))
+                .map_err(|f| match f {
+                    Failure::BadCredentials => LoginFailure::BadCredentials,
+                    Failure::Refused(why) | Failure::Limit(why) => LoginFailure::Refused(why),
+                    Failure::Temporary => LoginFailure::Temporary,
+                });
                 session.login_result(result, &mut d.out)
             }
             Action::LookupScram(user) => {
@@ -270,7 +290,13 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
                 Action::Continue
             }
             Action::Flush => {
-                d.flush().await?;
+                if d.out.is_empty() {
+                    // A SEARCH between two steps of its scan has often nothing to send: the
+                    // other connections of this core run before its next step all the same.
+                    tokio::task::yield_now().await;
+                } else {
+                    d.flush().await?;
+                }
                 d.with_ctx(|ctx, out| session.resume(ctx, out))
                     .map_err(|_| End::Closed)?
             }

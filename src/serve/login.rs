@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::Shared;
 use crate::auth::limits::Slot;
-use crate::auth::login::{self, Credentials, LoginError};
+use crate::auth::login::{self, Credentials, LoginError, ProxyLogin};
 use crate::auth::policy::Protocol;
 use crate::store::{StoreError, User};
 
@@ -26,13 +26,19 @@ pub async fn login(
     credentials: &Credentials,
     protocol: Protocol,
     slot: &mut Slot,
-    session: u64,
+    (session, proxied): (u64, bool),
 ) -> Result<User, Failure> {
     let store = shared.store.clone();
     let checked = credentials.clone();
+    // On a proxy-facing listener the front end may log in for its users.
+    let cluster = &shared.config.cluster;
+    let proxy = proxied.then(|| (cluster.proxy_user.clone(), cluster.proxy_secret.clone()));
     let result = shared
         .login_pool
-        .run(move || login::authenticate(&store, &checked, protocol))
+        .run(move || {
+            let proxy = proxy.as_ref().map(|(user, secret)| ProxyLogin { user, secret });
+            login::authenticate(&store, &checked, protocol, proxy)
+        })
         .await
         .unwrap_or_else(|| {
             Err(LoginError::Temporary(StoreError::Io(std::io::Error::other(

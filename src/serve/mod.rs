@@ -238,6 +238,45 @@ pub(crate) fn admit<'a>(
     })
 }
 
+/// Opens a connection on a proxy-facing listener (DESIGN.md §7): it must come from a trusted
+/// network and start with a PROXY v2 header, whose client address then stands for the
+/// connection's in limits, penalties and logs. Gives the connection and what followed the
+/// header; `None`: it was refused and closed.
+pub(crate) async fn accept_proxied(mut conn: crate::net::Conn, shared: &Shared) -> Option<(crate::net::Conn, Vec<u8>)> {
+    use crate::proxy::proxy_v2;
+    if !shared.config.cluster.trusts(conn.peer) {
+        tracing::warn!(peer = %conn.peer, "proxy-facing listener: untrusted address refused");
+        conn.close().await;
+        return None;
+    }
+    let mut input = Vec::with_capacity(proxy_v2::MAX_HEADER);
+    let limit = Duration::from_secs(shared.config.imap.pre_auth_timeout);
+    let deadline = tokio::time::Instant::now() + limit;
+    let header = loop {
+        match proxy_v2::parse(&input) {
+            Ok(Some(header)) => break header,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(peer = %conn.peer, "proxy-facing listener: {e}");
+                conn.close().await;
+                return None;
+            }
+        }
+        match tokio::time::timeout_at(deadline, conn.read(&mut input)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => {
+                conn.close().await;
+                return None;
+            }
+        }
+    };
+    if let Some(client) = header.client {
+        conn.peer = client.ip();
+    }
+    input.drain(..header.len);
+    Some((conn, input))
+}
+
 /// SO_REUSEPORT lets any process of the same user bind a port that is in use and silently
 /// share its connections. So first bind each address the ordinary way: if something listens
 /// there (another server, or the sockets of a crashed one the kernel has not torn down yet),
@@ -247,6 +286,7 @@ fn ensure_ports_free(config: &Config) -> Result<(), ServeError> {
     let addrs = [
         &c.imap.listen,
         &c.imap.listen_tls,
+        &c.imap.listen_proxy,
         &c.pop3.listen,
         &c.pop3.listen_tls,
         &c.submission.listen,
@@ -273,8 +313,17 @@ fn ensure_ports_free(config: &Config) -> Result<(), ServeError> {
     Ok(())
 }
 
+/// How a client reaches a listener.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Via {
+    Plain,
+    ImplicitTls,
+    /// From a front end (`ringmail proxy`): trusted networks, PROXY v2 first.
+    Proxy,
+}
+
 enum Listener {
-    Imap { listener: TcpListener, tls: bool },
+    Imap { listener: TcpListener, via: Via },
     Pop3 { listener: TcpListener, tls: bool },
     Submission { listener: TcpListener, tls: bool },
     LmtpTcp(TcpListener),
@@ -290,17 +339,17 @@ fn bind_all(shared: &Shared, index: usize) -> Result<Vec<Listener>, ServeError> 
     };
     let c = &shared.config;
     let mut out = Vec::new();
-    for addr in &c.imap.listen {
-        out.push(Listener::Imap {
-            listener: tcp(addr)?,
-            tls: false,
-        });
-    }
-    for addr in &c.imap.listen_tls {
-        out.push(Listener::Imap {
-            listener: tcp(addr)?,
-            tls: true,
-        });
+    for (addrs, via) in [
+        (&c.imap.listen, Via::Plain),
+        (&c.imap.listen_tls, Via::ImplicitTls),
+        (&c.imap.listen_proxy, Via::Proxy),
+    ] {
+        for addr in addrs {
+            out.push(Listener::Imap {
+                listener: tcp(addr)?,
+                via,
+            });
+        }
     }
     for addr in &c.pop3.listen {
         out.push(Listener::Pop3 {
@@ -412,10 +461,10 @@ async fn accept_loop(
         let guard = sessions.enter();
         let (shared, shutdown) = (shared.clone(), shutdown.clone());
         match &listener {
-            Listener::Imap { tls, .. } => {
-                let (tls, core) = (*tls, core.clone());
+            Listener::Imap { via, .. } => {
+                let (via, core) = (*via, core.clone());
                 io::spawn(async move {
-                    imap::serve(shared, core, stream, peer, tls, shutdown).await;
+                    imap::serve(shared, core, stream, peer, via, shutdown).await;
                     drop(guard);
                 })
             }

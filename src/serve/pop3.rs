@@ -276,7 +276,7 @@ async fn login<'s>(
     let shared = d.shared;
     // Replies pipelined before this login go out before any penalty delay.
     d.flush().await.map_err(|_| LoginFailure::Temporary)?;
-    let user = login::login(shared, d.conn.peer, credentials, Protocol::Pop3, slot, d.id)
+    let user = login::login(shared, d.conn.peer, credentials, Protocol::Pop3, slot, (d.id, false))
         .await
         .map_err(|f| match f {
             Failure::BadCredentials => LoginFailure::BadCredentials,

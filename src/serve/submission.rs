@@ -155,15 +155,22 @@ async fn run(
             Action::Login(credentials) => {
                 // Replies pipelined before this AUTH go out before any penalty delay.
                 d.flush().await?;
-                let result = login::login(d.shared, d.conn.peer, &credentials, Protocol::Submission, slot, d.id)
-                    .await
-                    .map(|user| user.name)
-                    .map_err(|f| match f {
-                        Failure::BadCredentials => LoginFailure::BadCredentials,
-                        Failure::Refused(why) => LoginFailure::Refused(why),
-                        Failure::Limit(why) => LoginFailure::Limit(why),
-                        Failure::Temporary => LoginFailure::Temporary,
-                    });
+                let result = login::login(
+                    d.shared,
+                    d.conn.peer,
+                    &credentials,
+                    Protocol::Submission,
+                    slot,
+                    (d.id, false),
+                )
+                .await
+                .map(|user| user.name)
+                .map_err(|f| match f {
+                    Failure::BadCredentials => LoginFailure::BadCredentials,
+                    Failure::Refused(why) => LoginFailure::Refused(why),
+                    Failure::Limit(why) => LoginFailure::Limit(why),
+                    Failure::Temporary => LoginFailure::Temporary,
+                });
                 Some(session.login_result(result, &mut d.out))
             }
             Action::LookupScram(user) => {

@@ -62,6 +62,8 @@ pub struct Extra {
     pub lmtp: &'static str,
     pub limits: &'static str,
     pub submission: &'static str,
+    /// Whole sections, after the others.
+    pub tail: &'static str,
 }
 
 impl Server {
@@ -87,7 +89,7 @@ impl Server {
              [pop3]\nlisten = [\"127.0.0.1:{p}\"]\nlisten_tls = [\"127.0.0.1:{ps}\"]\n{pop3}\n\
              [submission]\nlisten = [\"127.0.0.1:{s}\"]\nlisten_tls = [\"127.0.0.1:{stls}\"]\n{submission}\n\
              [lmtp]\nlisten = [\"127.0.0.1:{l}\"]\n{lmtp}\n\
-             [limits]\n{limits}\n",
+             [limits]\n{limits}\n{tail}\n",
             data = dir.path().join("data").display(),
             i = ports.imap,
             itls = ports.imaps,
@@ -104,6 +106,7 @@ impl Server {
                 "demo_user = false\n"
             },
             server = extra.server,
+            tail = extra.tail,
             pop3 = extra.pop3,
             lmtp = extra.lmtp,
             // Tests that are not about penalties should not wait for them.

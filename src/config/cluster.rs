@@ -1,0 +1,198 @@
+//! `[cluster]` and `[directory]`: several machines (DESIGN.md §7). Back ends (`ringmail serve`)
+//! hold mailboxes; front ends (`ringmail proxy`) accept clients, find each user's back end in
+//! the directory and relay the session there. A back end's proxy-facing listeners
+//! (`[imap] listen_proxy`) take connections only from `trusted_networks`, each opened with a
+//! PROXY protocol v2 header carrying the client's address, and let `proxy_user` log in with
+//! `proxy_secret` on behalf of any user (SASL PLAIN's authorization identity).
+
+use std::net::{IpAddr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+use super::ConfigError;
+
+/// An IP network, written `addr/prefix` (or a bare address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Network {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Network {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match (self.addr, ip) {
+            (IpAddr::V4(_), IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            _ => ip,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => prefix_eq(&net.octets(), &ip.octets(), self.prefix),
+            (IpAddr::V6(net), IpAddr::V6(ip)) => prefix_eq(&net.octets(), &ip.octets(), self.prefix),
+            _ => false,
+        }
+    }
+}
+
+fn prefix_eq(net: &[u8], ip: &[u8], prefix: u8) -> bool {
+    let bits = usize::from(prefix);
+    let (whole, rest) = (bits / 8, bits % 8);
+    if net[..whole] != ip[..whole] {
+        return false;
+    }
+    rest == 0 || (net[whole] ^ ip[whole]) & (0xffu8 << (8 - rest)) == 0
+}
+
+impl TryFrom<String> for Network {
+    type Error = String;
+    fn try_from(s: String) -> Result<Network, String> {
+        let (addr, prefix) = s.split_once('/').unwrap_or((&s, ""));
+        let addr: IpAddr = addr.parse().map_err(|_| format!("invalid network {s:?}"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            "" => max,
+            p => p
+                .parse()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or(format!("invalid prefix in {s:?}"))?,
+        };
+        Ok(Network { addr, prefix })
+    }
+}
+
+impl From<Network> for String {
+    fn from(n: Network) -> String {
+        format!("{}/{}", n.addr, n.prefix)
+    }
+}
+
+/// A back end as the front ends know it: its proxy-facing listeners.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backend {
+    /// The name users' `mail_host` (LDAP `mailHost`) gives.
+    pub name: String,
+    pub site: String,
+    /// Its `[imap] listen_proxy` address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imap: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cluster {
+    /// The site this machine is in.
+    pub site: String,
+    /// The name a front end logs in to back ends under.
+    pub proxy_user: String,
+    /// The password that goes with `proxy_user`, the same on front and back ends. Empty: no
+    /// proxy may log in (a back end's proxy-facing listeners then refuse every login).
+    pub proxy_secret: String,
+    /// Where a back end's proxy-facing listeners accept connections from.
+    pub trusted_networks: Vec<Network>,
+    /// The back ends a front end routes to.
+    pub backends: Vec<Backend>,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Cluster {
+            site: "default".into(),
+            proxy_user: "ringmail-proxy".into(),
+            proxy_secret: String::new(),
+            trusted_networks: vec![
+                Network::try_from("127.0.0.0/8".to_owned()).expect("valid"),
+                Network::try_from("::1/128".to_owned()).expect("valid"),
+            ],
+            backends: Vec::new(),
+        }
+    }
+}
+
+impl Cluster {
+    pub fn backend(&self, name: &str) -> Option<&Backend> {
+        self.backends.iter().find(|b| b.name == name)
+    }
+
+    pub fn trusts(&self, ip: IpAddr) -> bool {
+        self.trusted_networks.iter().any(|n| n.contains(ip))
+    }
+
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        for (i, b) in self.backends.iter().enumerate() {
+            if self.backends[..i].iter().any(|other| other.name == b.name) {
+                return Err(ConfigError::Invalid(format!(
+                    "cluster.backends: {} is named twice",
+                    b.name
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One account in a static directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticUser {
+    pub name: String,
+    /// An argon2 PHC string (`ringmail user hash`).
+    pub password_hash: String,
+    /// The back end holding the mailbox (a `cluster.backends` name).
+    pub mail_host: String,
+    #[serde(default)]
+    pub admin: bool,
+    #[serde(default = "yes")]
+    pub imap: bool,
+    #[serde(default = "yes")]
+    pub pop3: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Where a front end finds accounts and their back ends.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Directory {
+    /// A static table, for two-box setups and tests.
+    pub users: Vec<StaticUser>,
+}
+
+impl Directory {
+    pub(super) fn validate(&self, cluster: &Cluster) -> Result<(), ConfigError> {
+        for u in &self.users {
+            if cluster.backend(&u.mail_host).is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "directory.users: {}'s mail_host {} is not in cluster.backends",
+                    u.name, u.mail_host
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_match_by_prefix() {
+        let net = |s: &str| Network::try_from(s.to_owned()).unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(net("10.1.0.0/16").contains(ip("10.1.200.3")));
+        assert!(!net("10.1.0.0/16").contains(ip("10.2.0.1")));
+        assert!(net("10.1.2.128/25").contains(ip("10.1.2.200")));
+        assert!(!net("10.1.2.128/25").contains(ip("10.1.2.127")));
+        assert!(net("127.0.0.1").contains(ip("127.0.0.1")));
+        assert!(net("127.0.0.0/8").contains(ip("::ffff:127.0.0.9")));
+        assert!(net("2001:db8::/32").contains(ip("2001:db8:1::5")));
+        assert!(!net("::1/128").contains(ip("127.0.0.1")));
+        assert!(net("0.0.0.0/0").contains(ip("192.0.2.1")));
+        for bad in ["10.0.0.0/33", "nonsense", "::/129"] {
+            assert!(Network::try_from(bad.to_owned()).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Where front ends find accounts and the back end that holds each mailbox (DESIGN.md §7):
+//! the `Directory` trait and its static table (`[directory] users`, for two-box setups and
+//! tests). Passwords are checked by the directory, so a front end never sees a hash it does not
+//! need, and an LDAP directory can check them with a bind.
+
+use crate::auth::password;
+use crate::auth::policy::Access;
+use crate::config::StaticUser;
+
+/// An account as a front end needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    /// The back end holding the mailbox (`mailHost`).
+    pub mail_host: String,
+    pub access: Access,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("directory unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub trait Directory: Send + Sync {
+    /// The account `name`, if `password` is its password; `Ok(None)` for a wrong name or
+    /// password alike. Blocking (password hashing, network).
+    fn authenticate(&self, name: &str, password: &str) -> Result<Option<Account>, DirectoryError>;
+}
+
+/// The accounts of `[directory] users`.
+pub struct StaticDirectory {
+    users: Vec<StaticUser>,
+}
+
+impl StaticDirectory {
+    pub fn new(users: Vec<StaticUser>) -> StaticDirectory {
+        StaticDirectory { users }
+    }
+}
+
+impl Directory for StaticDirectory {
+    fn authenticate(&self, name: &str, pw: &str) -> Result<Option<Account>, DirectoryError> {
+        let Some(user) = self.users.iter().find(|u| u.name == name) else {
+            // The same work as a real check, so timing does not tell which names exist.
+            password::verify(pw, crate::auth::login::dummy_hash());
+            return Ok(None);
+        };
+        if !password::verify(pw, &user.password_hash) {
+            return Ok(None);
+        }
+        Ok(Some(Account {
+            name: user.name.clone(),
+            mail_host: user.mail_host.clone(),
+            access: Access {
+                admin: user.admin,
+                pop: user.pop3,
+                imap: user.imap,
+                smtp: true,
+            },
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_static_directory_checks_passwords_and_tells_the_back_end() {
+        let hash = password::hash("secret").unwrap().phc;
+        let dir = StaticDirectory::new(vec![StaticUser {
+            name: "bob".into(),
+            password_hash: hash,
+            mail_host: "b1".into(),
+            admin: false,
+            imap: true,
+            pop3: false,
+        }]);
+        let bob = dir.authenticate("bob", "secret").unwrap().unwrap();
+        assert_eq!(bob.mail_host, "b1");
+        assert!(!bob.access.pop && bob.access.imap);
+        assert!(dir.authenticate("bob", "wrong").unwrap().is_none());
+        assert!(dir.authenticate("nobody", "secret").unwrap().is_none());
+    }
+}
