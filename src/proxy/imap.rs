@@ -73,8 +73,12 @@ pub async fn serve(front: Arc<Front>, stream: Stream, peer: SocketAddr, implicit
                     }
                 }
                 Action::LookupScram(_) => {
-                    // A directory of password hashes holds no SCRAM keys.
-                    session.scram_credentials(None, &mut out);
+                    // A directory of password hashes holds no SCRAM keys: the exchange goes on
+                    // with made-up ones and fails at its end, as for an unknown user.
+                    if let Action::Close = session.scram_credentials(None, &mut out) {
+                        let _ = flush(&conn, &mut out).await;
+                        return conn.close().await;
+                    }
                 }
                 Action::Login(credentials) => {
                     let _ = flush(&conn, &mut out).await;
