@@ -39,6 +39,8 @@ pub enum LoginError {
     Refused(#[from] Refusal),
     #[error("temporary failure: {0}")]
     Temporary(#[from] StoreError),
+    #[error("{0}")]
+    Directory(#[from] crate::directory::DirectoryError),
 }
 
 /// A front end's login on a back end's proxy-facing listener (DESIGN.md §7): `user` with

@@ -387,7 +387,7 @@ impl Session {
         };
         let mut uids = self.deleted_uids(ctx.store, targets.as_deref());
         // RFC 9738 §3.1: UID EXPUNGE counts the messages it removes; EXPUNGE is never limited.
-        let limit = targets.is_some().then(|| self.message_limit().processing()).flatten();
+        let limit = targets.as_ref().and(self.message_limit().processing());
         let cut = limit::cut(&mut uids, limit, |u| u);
         self.pending = Pending::Write(WritePending::Expunge { tag, command, cut });
         Action::Write(WriteOp::Expunge { mailbox, uids })

@@ -5,13 +5,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::backend::{self, BackendError};
 use super::nostore::NoStore;
 use super::Front;
 use crate::auth::limits::Slot;
-use crate::auth::login::Credentials;
+use crate::auth::login::{Credentials, LoginError};
 use crate::auth::policy::{self, Protocol};
 use crate::directory::Account;
 use crate::imap::view::Unshared;
@@ -19,6 +19,7 @@ use crate::imap::{Action, Ctx, LoginFailure, Session, Settings};
 use crate::net::Conn;
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
+use crate::serve::login::{login_via, Failure, Gate};
 use crate::store::recent::RecentClaims;
 
 /// A client that does not take our output for this long is gone.
@@ -161,53 +162,51 @@ async fn flush(conn: &Conn, out: &mut Vec<u8>) -> Result<(), ()> {
     }
 }
 
-/// Checks `credentials` in the directory (off the event loop), applies the failed-login
-/// penalty and the account's policy, and finds its back end.
+/// Checks `credentials` in the directory and the account's policy on the login pool, with
+/// the failed-login penalty and the per-user limit as `serve` has them, and finds the
+/// account's back end.
 async fn login(
     front: &Arc<Front>,
     conn: &Conn,
     credentials: &Credentials,
     slot: &mut Slot,
 ) -> Result<(Account, SocketAddr), LoginFailure> {
-    let (name, password) = match credentials {
+    // Only a password for oneself: acting for another user is for front ends at back ends.
+    let password = match credentials {
         Credentials::Password {
             authzid,
             user,
             password,
-        } if authzid.as_deref().is_none_or(|z| z.is_empty() || z == user) => (user.clone(), password.clone()),
-        _ => (credentials.user().to_owned(), String::new()),
+        } if authzid.as_deref().is_none_or(|z| z.is_empty() || z == user) => Some(password.clone()),
+        _ => None,
     };
-    let checked = {
-        let front = front.clone();
-        let name = name.clone();
-        tokio::task::spawn_blocking(move || {
-            if policy::is_reserved(&name) || password.is_empty() {
-                return Ok(None);
-            }
-            front.directory.authenticate(&name, &password)
-        })
+    let name = credentials.user().to_owned();
+    let check = {
+        let (front, name) = (front.clone(), name.clone());
+        move || {
+            let password = password.filter(|_| !policy::is_reserved(&name));
+            let account = match password {
+                Some(pw) => front.directory.authenticate(&name, &pw)?,
+                None => None,
+            };
+            let account = account.ok_or(LoginError::BadCredentials)?;
+            account.access.may_open(Protocol::Imap)?;
+            Ok(account)
+        }
+    };
+    let gate = Gate {
+        pool: &front.login_pool,
+        penalties: &front.penalties,
+        peer: conn.peer,
+        session: 0,
+    };
+    let account = login_via(gate, &name, slot, check, |a: &Account| &a.name)
         .await
-    };
-    let account = match checked {
-        Ok(Ok(Some(account))) => account,
-        Ok(Ok(None)) => {
-            let delay = front.penalties.fail(Instant::now(), conn.peer, &name);
-            tokio::time::sleep(delay).await;
-            return Err(LoginFailure::BadCredentials);
-        }
-        Ok(Err(e)) => {
-            tracing::error!("{e}");
-            return Err(LoginFailure::Temporary);
-        }
-        Err(_) => return Err(LoginFailure::Temporary),
-    };
-    front.penalties.succeed(conn.peer, &account.name);
-    account
-        .access
-        .may_open(Protocol::Imap)
-        .map_err(|r| LoginFailure::Refused(r.to_string()))?;
-    slot.login(&account.name)
-        .map_err(|hit| LoginFailure::Refused(hit.to_string()))?;
+        .map_err(|f| match f {
+            Failure::BadCredentials => LoginFailure::BadCredentials,
+            Failure::Refused(why) | Failure::Limit(why) => LoginFailure::Refused(why),
+            Failure::Temporary => LoginFailure::Temporary,
+        })?;
     let backend = front.config.cluster.backend(&account.mail_host).and_then(|b| b.imap);
     let Some(addr) = backend else {
         tracing::error!(user = %account.name, mail_host = %account.mail_host, "no IMAP back end by that name");

@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::directory::{Directory, StaticDirectory};
 use crate::runtime::io::{self, TcpListener};
 use crate::runtime::{self, Shutdown};
+use crate::serve::login_pool::LoginPool;
 use crate::serve::ServeError;
 
 /// What every front-end session shares.
@@ -30,6 +31,8 @@ pub struct Front {
     pub directory: Box<dyn Directory>,
     pub imap_limits: Arc<ConnectionLimits>,
     pub penalties: Penalties,
+    /// Where passwords are checked, off the event loops.
+    pub login_pool: LoginPool,
 }
 
 /// Runs the front end until a signal arrives. `on_ready` is told once every listener is bound.
@@ -47,6 +50,7 @@ pub fn run(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
             Duration::from_secs(config.limits.login_failure_delay),
             Duration::from_secs(config.limits.login_failure_delay_max),
         ),
+        login_pool: LoginPool::start(config.workers())?,
         tls,
         config,
     });

@@ -1,12 +1,15 @@
-//! Logging in, the same for every protocol: argon2 on the login pool, the failed-login
-//! penalty (waited out here, before the failure is answered), and the per-user connection limit.
+//! Logging in, the same for every protocol and for front ends: the check on the login pool
+//! (argon2, a directory), the failed-login penalty (waited out here, before the failure is
+//! answered), and the per-user connection limit.
 
 use std::net::IpAddr;
 use std::time::Instant;
 
+use super::login_pool::LoginPool;
 use super::Shared;
 use crate::auth::limits::Slot;
 use crate::auth::login::{self, Credentials, LoginError, ProxyLogin};
+use crate::auth::penalty::Penalties;
 use crate::auth::policy::Protocol;
 use crate::store::{StoreError, User};
 
@@ -20,6 +23,49 @@ pub enum Failure {
     Temporary,
 }
 
+/// Where a login is checked and counted: the pool its check runs on, the failed-login
+/// penalties, and the client it is for.
+pub(crate) struct Gate<'a> {
+    pub pool: &'a LoginPool,
+    pub penalties: &'a Penalties,
+    pub peer: IpAddr,
+    pub session: u64,
+}
+
+/// Runs `check` (blocking) on the login pool for a client claiming to be `claimed`; on
+/// success counts the account (named by `name_of`) against its connection limit.
+pub(crate) async fn login_via<T: Send + 'static>(
+    gate: Gate<'_>,
+    claimed: &str,
+    slot: &mut Slot,
+    check: impl FnOnce() -> Result<T, LoginError> + Send + 'static,
+    name_of: impl Fn(&T) -> &str,
+) -> Result<T, Failure> {
+    let result = gate.pool.run(check).await.unwrap_or_else(|| {
+        Err(LoginError::Temporary(StoreError::Io(std::io::Error::other(
+            "login pool failed",
+        ))))
+    });
+    let account = match result {
+        Ok(account) => account,
+        Err(LoginError::BadCredentials) => {
+            let delay = gate.penalties.fail(Instant::now(), gate.peer, claimed);
+            tokio::time::sleep(delay).await;
+            return Err(Failure::BadCredentials);
+        }
+        Err(LoginError::Refused(refusal)) => return Err(Failure::Refused(refusal.to_string())),
+        Err(e @ (LoginError::Temporary(_) | LoginError::Directory(_))) => {
+            tracing::error!(session = gate.session, "login: {e}");
+            return Err(Failure::Temporary);
+        }
+    };
+    let name = name_of(&account);
+    gate.penalties.succeed(gate.peer, name);
+    slot.login(name).map_err(|hit| Failure::Limit(hit.to_string()))?;
+    Ok(account)
+}
+
+/// A login to this server's own store.
 pub async fn login(
     shared: &Shared,
     peer: IpAddr,
@@ -33,32 +79,15 @@ pub async fn login(
     // On a proxy-facing listener the front end may log in for its users.
     let cluster = &shared.config.cluster;
     let proxy = proxied.then(|| (cluster.proxy_user.clone(), cluster.proxy_secret.clone()));
-    let result = shared
-        .login_pool
-        .run(move || {
-            let proxy = proxy.as_ref().map(|(user, secret)| ProxyLogin { user, secret });
-            login::authenticate(&store, &checked, protocol, proxy)
-        })
-        .await
-        .unwrap_or_else(|| {
-            Err(LoginError::Temporary(StoreError::Io(std::io::Error::other(
-                "login pool failed",
-            ))))
-        });
-    let user = match result {
-        Ok(user) => user,
-        Err(LoginError::BadCredentials) => {
-            let delay = shared.penalties.fail(Instant::now(), peer, credentials.user());
-            tokio::time::sleep(delay).await;
-            return Err(Failure::BadCredentials);
-        }
-        Err(LoginError::Refused(refusal)) => return Err(Failure::Refused(refusal.to_string())),
-        Err(LoginError::Temporary(e)) => {
-            tracing::error!(session, "login: {e}");
-            return Err(Failure::Temporary);
-        }
+    let check = move || {
+        let proxy = proxy.as_ref().map(|(user, secret)| ProxyLogin { user, secret });
+        login::authenticate(&store, &checked, protocol, proxy)
     };
-    shared.penalties.succeed(peer, &user.name);
-    slot.login(&user.name).map_err(|hit| Failure::Limit(hit.to_string()))?;
-    Ok(user)
+    let gate = Gate {
+        pool: &shared.login_pool,
+        penalties: &shared.penalties,
+        peer,
+        session,
+    };
+    login_via(gate, credentials.user(), slot, check, |u: &User| &u.name).await
 }

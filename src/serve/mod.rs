@@ -7,8 +7,8 @@
 mod core;
 mod imap;
 mod lmtp;
-mod login;
-mod login_pool;
+pub(crate) mod login;
+pub(crate) mod login_pool;
 mod pop3;
 mod submission;
 mod submit;
