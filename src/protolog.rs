@@ -98,19 +98,10 @@ fn write_loop(dir: &std::path::Path, rx: mpsc::Receiver<Entry>) {
     }
 }
 
-/// Unix seconds to ("YYYY-MM-DD", "HH:MM:SS") in UTC (Howard Hinnant's civil_from_days).
+/// Unix seconds to ("YYYY-MM-DD", "HH:MM:SS") in UTC.
 pub fn civil(secs: u64) -> (String, String) {
-    let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::imap::format::civil_from_days((secs / 86_400) as i64);
     (
         format!("{year:04}-{month:02}-{day:02}"),
         format!("{:02}:{:02}:{:02}", rem / 3600, rem / 60 % 60, rem % 60),

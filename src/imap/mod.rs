@@ -17,7 +17,7 @@ mod cmd_sort;
 mod cmd_urlauth;
 mod context;
 pub mod fetch;
-mod format;
+pub(crate) mod format;
 pub mod limit;
 pub mod mutf7;
 mod notify;

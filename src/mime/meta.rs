@@ -14,7 +14,6 @@ use mail_parser::decoders::quoted_printable::quoted_printable_decode;
 use mail_parser::parsers::MessageStream;
 use mail_parser::{DateTime, HeaderValue};
 
-use super::address::{parse_address_list, Address, MISSING_HOST};
 use super::header::{parse_disposition, Headers};
 use super::structure::{Entity, Kind};
 
@@ -60,54 +59,6 @@ pub(crate) fn ids(h: &Headers<'_>, name: &str) -> Vec<String> {
         HeaderValue::TextList(l) => l.into_iter().map(Cow::into_owned).collect(),
         _ => Vec::new(),
     }
-}
-
-/// The first mailbox of an address field, as the ENVELOPE has it. Group markers are not
-/// mailboxes and are passed over, so "undisclosed-recipients:;" has none (RFC 5322 §3.4 group;
-/// RFC 3501 §7.4.2 marks them with a NIL host).
-fn first_address(h: &Headers<'_>, field: &str) -> Option<Address> {
-    let value = h.value(field)?;
-    parse_address_list(&value)
-        .into_iter()
-        .find(|a| matches!(a, Address::Mailbox { .. }))
-}
-
-/// RFC 5256 §3 FROM / TO / CC sort value: the addr-mailbox of the first address, as sent (local
-/// parts keep their quotes, like the ENVELOPE's); empty when the field is missing or names no
-/// mailbox.
-pub(crate) fn first_mailbox(h: &Headers<'_>, field: &str) -> String {
-    match first_address(h, field) {
-        Some(Address::Mailbox { mailbox, .. }) => String::from_utf8_lossy(&mailbox).into_owned(),
-        _ => String::new(),
-    }
-}
-
-/// RFC 5957 §3 DISPLAYFROM / DISPLAYTO sort value: the first address's addr-name (the display
-/// name, or the c-client comment name the ENVELOPE also uses) with RFC 2047 encoded-words
-/// decoded, when that is not empty; else its addr-spec, `mailbox@host` (the mailbox alone when
-/// the host is missing); empty when the field is missing or names no mailbox.
-pub(crate) fn display_address(h: &Headers<'_>, field: &str) -> String {
-    let Some(Address::Mailbox {
-        name, mailbox, host, ..
-    }) = first_address(h, field)
-    else {
-        return String::new();
-    };
-    if let Some(mut line) = name {
-        line.extend_from_slice(b"\r\n");
-        if let HeaderValue::Text(t) = MessageStream::new(&line).parse_unstructured() {
-            let t = t.trim();
-            if !t.is_empty() {
-                return t.to_owned();
-            }
-        }
-    }
-    let mut spec = String::from_utf8_lossy(&mailbox).into_owned();
-    if !host.is_empty() && host != MISSING_HOST {
-        spec.push('@');
-        spec.push_str(&String::from_utf8_lossy(&host));
-    }
-    spec
 }
 
 /// RFC 8970 PREVIEW: the first text/plain part that is not an attachment (or, failing that, the

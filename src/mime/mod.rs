@@ -24,6 +24,7 @@ mod tests;
 
 use std::ops::Range;
 
+pub(crate) use address::MISSING_HOST;
 pub use binary::ingest_binary;
 pub(crate) use binary::with_encoding;
 pub use normalize::normalize_line_endings;
@@ -81,21 +82,6 @@ pub struct Structure {
     pub references: Vec<String>,
     /// RFC 8970 PREVIEW text (at most 200 characters).
     pub preview: String,
-    /// RFC 5256 §3 SORT FROM, TO, CC: the addr-mailbox (as in the ENVELOPE) of the first mailbox
-    /// in From, To and Cc; empty when there is none. Structures stored before these fields
-    /// existed load with them empty.
-    #[serde(default)]
-    pub sort_from: String,
-    #[serde(default)]
-    pub sort_to: String,
-    #[serde(default)]
-    pub sort_cc: String,
-    /// RFC 5957 §3 SORT DISPLAYFROM, DISPLAYTO: the first mailbox's display name with RFC 2047
-    /// encoded-words decoded, or its addr-spec when it has none; empty when there is no mailbox.
-    #[serde(default)]
-    pub display_from: String,
-    #[serde(default)]
-    pub display_to: String,
 }
 
 /// One addressable part. All offsets index the stored (canonical) message.
@@ -222,11 +208,6 @@ pub fn analyze(msg: &[u8]) -> Result<Structure, IngestError> {
         in_reply_to: meta::ids(h, "in-reply-to").into_iter().next(),
         references: meta::ids(h, "references"),
         preview: meta::preview(&root, msg),
-        sort_from: meta::first_mailbox(h, "from"),
-        sort_to: meta::first_mailbox(h, "to"),
-        sort_cc: meta::first_mailbox(h, "cc"),
-        display_from: meta::display_address(h, "from"),
-        display_to: meta::display_address(h, "to"),
     })
 }
 

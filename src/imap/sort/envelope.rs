@@ -37,10 +37,10 @@ pub struct Address<'e> {
     pub host: Option<Cow<'e, [u8]>>,
 }
 
-/// What the MIME layer writes as the host of an address that has none ("To: undisclosed"), since
-/// a NIL host would make it a group marker (`crate::mime`'s c-client convention). It stands for
-/// NIL wherever a key looks at the host.
-const MISSING_HOST: &[u8] = b".MISSING-HOST-NAME.";
+// The MIME layer writes MISSING_HOST as the host of an address that has none ("To:
+// undisclosed"), since a NIL host would make it a group marker (c-client's convention); it
+// stands for NIL wherever a key looks at the host.
+use crate::mime::MISSING_HOST;
 
 impl Address<'_> {
     /// The host, `None` when NIL, empty (`<>`) or the missing-host placeholder.
