@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{bob_with, has, message};
 use loadtest::client::imap::{Imap, Response};
@@ -25,25 +25,7 @@ fn esearch(r: &Response) -> Vec<String> {
 
 /// Untagged lines that arrive within `wait`, until one equals `until`.
 fn lines_until(c: &mut Imap, until: &str, wait: Duration) -> Vec<String> {
-    let deadline = Instant::now() + wait;
-    let mut lines = Vec::new();
-    while Instant::now() < deadline {
-        let left = deadline.saturating_duration_since(Instant::now());
-        c.t.set_read_timeout(left.max(Duration::from_millis(1))).unwrap();
-        match c.read_response_line() {
-            Ok(line) => {
-                let line = String::from_utf8_lossy(&line).into_owned();
-                let done = line == until;
-                lines.push(line);
-                if done {
-                    break;
-                }
-            }
-            Err(_) => break,
-        }
-    }
-    c.t.set_read_timeout(Duration::from_secs(30)).unwrap();
-    lines
+    common::lines_until(c, wait, |l| l == until)
 }
 
 fn position(lines: &[String], line: &str) -> usize {

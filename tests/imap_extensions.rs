@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{bob_with, has, message, Server, PASSWORD};
+use common::{bob_with, has, message, raw, Server, PASSWORD};
 use loadtest::client::imap::Imap;
 
 /// The offered capabilities, from a CAPABILITY command.
@@ -11,18 +11,6 @@ fn capabilities(c: &mut Imap) -> Vec<String> {
     let r = c.cmd("CAPABILITY").unwrap().expect_ok().unwrap();
     let line = r.lines().into_iter().find(|l| l.starts_with("* CAPABILITY ")).unwrap();
     line["* CAPABILITY ".len()..].split(' ').map(str::to_owned).collect()
-}
-
-/// Sends raw command bytes under a fresh tag and reads to its completion.
-fn raw(c: &mut Imap, parts: &[&[u8]]) -> loadtest::client::imap::Response {
-    let tag = c.tag();
-    c.t.send_raw(tag.as_bytes()).unwrap();
-    c.t.send_raw(b" ").unwrap();
-    for part in parts {
-        c.t.send_raw(part).unwrap();
-    }
-    c.t.send_raw(b"\r\n").unwrap();
-    c.finish(&tag).unwrap()
 }
 
 /// RFC 7888 §5: before login the server offers LITERAL- and refuses a non-synchronizing literal

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{has, message, Extra, Server};
+use common::{has, message, raw, Extra, Server};
 use loadtest::client::imap::{Imap, Response};
 
 /// The `* n FETCH` sequence numbers of a response, in the order they came.
@@ -31,18 +31,6 @@ fn ok_with(r: &Response, text: &str) {
 
 fn no_with(r: &Response, text: &str) {
     assert!(r.status == "NO" && r.text.starts_with(text), "{r:?}");
-}
-
-/// Sends a command with literals (`parts` joined), under a fresh tag.
-fn raw(c: &mut Imap, parts: &[&[u8]]) -> Response {
-    let tag = c.tag();
-    c.t.send_raw(tag.as_bytes()).unwrap();
-    c.t.send_raw(b" ").unwrap();
-    for part in parts {
-        c.t.send_raw(part).unwrap();
-    }
-    c.t.send_raw(b"\r\n").unwrap();
-    c.finish(&tag).unwrap()
 }
 
 /// A MULTIAPPEND (RFC 3502) of `n` small messages to `mailbox`, with LITERAL+.

@@ -4,36 +4,14 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{bob_with, has, message};
 use loadtest::client::imap::Imap;
 
 /// Untagged lines that arrive within `wait`, until one contains `until`.
 fn lines_until(c: &mut Imap, until: &str, wait: Duration) -> Vec<String> {
-    let deadline = Instant::now() + wait;
-    let mut lines = Vec::new();
-    while Instant::now() < deadline {
-        c.t.set_read_timeout(
-            deadline
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1)),
-        )
-        .unwrap();
-        match c.read_response_line() {
-            Ok(line) => {
-                let line = String::from_utf8_lossy(&line).into_owned();
-                let done = line.contains(until);
-                lines.push(line);
-                if done {
-                    break;
-                }
-            }
-            Err(_) => break,
-        }
-    }
-    c.t.set_read_timeout(Duration::from_secs(30)).unwrap();
-    lines
+    common::lines_until(c, wait, |l| l.contains(until))
 }
 
 fn status_line(r: &loadtest::client::imap::Response, name: &str) -> Option<String> {

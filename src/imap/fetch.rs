@@ -423,9 +423,7 @@ pub fn section_bytes(
         Some((names, keep)) => {
             copy_exact(bytes, range, out);
             let len = format::filter_header(&mut out[base..], names, keep).min(out.len() - base);
-            let w = window(len, partial);
-            out.copy_within(base + w.start..base + w.end, base);
-            out.truncate(base + w.len());
+            keep_window(out, base, len, partial);
         }
         None => {
             let w = window(range.len(), partial);
@@ -543,9 +541,7 @@ fn transformed(
 /// Turns the `len` bytes written from `base` into the partial window of them as an IMAP
 /// string (`""` when empty, a literal — literal8 if allowed and needed — otherwise).
 fn literal_from(out: &mut Vec<u8>, base: usize, len: usize, partial: Option<Partial>, literal8: bool) {
-    let w = window(len, partial);
-    out.copy_within(base + w.start..base + w.end, base);
-    out.truncate(base + w.len());
+    let w = keep_window(out, base, len, partial);
     if w.is_empty() {
         out.extend_from_slice(b"\"\"");
         return;
@@ -556,12 +552,24 @@ fn literal_from(out: &mut Vec<u8>, base: usize, len: usize, partial: Option<Part
     out[base..].rotate_right(prefix);
 }
 
+/// Keeps, of the `len` bytes written from `base`, only the partial window (moved down to
+/// `base`); returns the window.
+fn keep_window(out: &mut Vec<u8>, base: usize, len: usize, partial: Option<Partial>) -> Range<usize> {
+    let w = window(len, partial);
+    out.copy_within(base + w.start..base + w.end, base);
+    out.truncate(base + w.len());
+    w
+}
+
+/// Whether a part is a multipart or message entity (not a leaf).
+fn is_container(p: &crate::mime::Part) -> bool {
+    p.is_message || p.content_type.starts_with("multipart/")
+}
+
 /// Whether `part` is the whole message or a multipart or message entity: RFC 2045 §6.4 allows
 /// only identity encodings on those, and BINARY decodes the leaves inside (`decode_composite`).
 fn is_composite(s: &Structure, part: &[u32]) -> bool {
-    part.is_empty()
-        || s.part(part)
-            .is_some_and(|p| p.is_message || p.content_type.starts_with("multipart/"))
+    part.is_empty() || s.part(part).is_some_and(is_container)
 }
 
 /// BINARY of a composite entity (RFC 3516 §4.2): each leaf inside that has a transfer
@@ -573,7 +581,7 @@ fn decode_composite(out: &mut Vec<u8>, s: &Structure, bytes: &dyn MessageBytes, 
     let base = out.len();
     let mut at = range.start;
     for p in &s.parts {
-        let leaf = !p.path.is_empty() && !p.is_message && !p.content_type.starts_with("multipart/");
+        let leaf = !p.path.is_empty() && !is_container(p);
         let encoding = TransferEncoding::from_name(&p.encoding);
         let (start, end) = (p.header_start as usize, p.body_end as usize);
         if !leaf

@@ -458,8 +458,6 @@ fn zone_offset(date: &[u8]) -> i64 {
         .map_or(0, |(_, hours)| hours * 3600)
 }
 
-/// Membership in a sequence set (RFC 9051 §9: `a:b` in either order, `*` the largest number in
-/// use) or in the saved result `$` (RFC 5182 §2.1, which holds UIDs whatever the command).
 /// Whether the keys of `key` that name messages by number or UID (and its top-level list of
 /// keys, all of which must match) admit message `seq`/`uid`; every other key does. These are
 /// what RFC 9738 §3.1 counts as narrowing the messages a SEARCH looks at.
@@ -474,6 +472,8 @@ pub fn in_scope(key: &SearchKey, seq: u32, uid: u32, ctx: &SearchContext) -> boo
     }
 }
 
+/// Membership in a sequence set (RFC 9051 §9: `a:b` in either order, `*` the largest number in
+/// use) or in the saved result `$` (RFC 5182 §2.1, which holds UIDs whatever the command).
 fn in_set(set: &SequenceSet, number: u32, star: u32, uid: u32, ctx: &SearchContext) -> bool {
     let resolve = |b: &SeqBound| match b {
         SeqBound::Num(n) => *n,

@@ -185,14 +185,9 @@ fn parse_rcpt(rest: &str) -> Result<Command, ParseError> {
     Ok(Command::Rcpt { to, params })
 }
 
-/// RFC 3030 §2: `BDAT SP chunk-size [SP end-marker]`.
-fn parse_bdat(rest: &str) -> Result<Command, ParseError> {
-    let mut words = rest.split(' ');
-    let size = words.next().unwrap_or("");
-    if size.is_empty() || !size.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ParseError::Syntax);
-    }
-    let size = size.parse().map_err(|_| ParseError::Syntax)?;
+/// What is left after BDAT's size or BURL's URL: nothing, or the end-marker `LAST` (RFC 3030
+/// §2, RFC 4468 §3); true for LAST.
+fn end_marker(mut words: std::str::Split<'_, char>) -> Result<bool, ParseError> {
     let last = match words.next() {
         None => false,
         Some(w) if w.eq_ignore_ascii_case("LAST") => true,
@@ -201,6 +196,18 @@ fn parse_bdat(rest: &str) -> Result<Command, ParseError> {
     if words.next().is_some() {
         return Err(ParseError::Syntax);
     }
+    Ok(last)
+}
+
+/// RFC 3030 §2: `BDAT SP chunk-size [SP end-marker]`.
+fn parse_bdat(rest: &str) -> Result<Command, ParseError> {
+    let mut words = rest.split(' ');
+    let size = words.next().unwrap_or("");
+    if size.is_empty() || !size.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ParseError::Syntax);
+    }
+    let size = size.parse().map_err(|_| ParseError::Syntax)?;
+    let last = end_marker(words)?;
     Ok(Command::Bdat { size, last })
 }
 
@@ -216,14 +223,7 @@ fn parse_burl(rest: &str) -> Result<Command, ParseError> {
     if !scheme_ok || !url.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ParseError::Syntax);
     }
-    let last = match words.next() {
-        None => false,
-        Some(w) if w.eq_ignore_ascii_case("LAST") => true,
-        Some(_) => return Err(ParseError::Syntax),
-    };
-    if words.next().is_some() {
-        return Err(ParseError::Syntax);
-    }
+    let last = end_marker(words)?;
     Ok(Command::Burl {
         url: url.to_owned(),
         last,

@@ -87,12 +87,7 @@ impl<'s> Snapshot<'s> {
         &self,
         mailbox: MailboxId,
     ) -> Result<impl Iterator<Item = Result<(Uid, MessageRecord), StoreError>> + '_, StoreError> {
-        let iter = self.t.messages.prefix_iter(&self.txn, &keys::mailbox(mailbox))?;
-        Ok(iter.map(|item| {
-            let (k, v) = item?;
-            let record = MessageRecord::decode(v).ok_or(StoreError::Corrupt("messages"))?;
-            Ok((keys::message_uid(k), record))
-        }))
+        self.messages_from(mailbox, 0)
     }
 
     /// The messages of a mailbox from UID `from` up, in UID order: an LMDB range over that
@@ -104,13 +99,8 @@ impl<'s> Snapshot<'s> {
     ) -> Result<impl Iterator<Item = Result<(Uid, MessageRecord), StoreError>> + '_, StoreError> {
         // Message keys are the mailbox id then the UID, both big-endian: the mailbox's messages
         // from `from` are exactly the keys between these two.
-        let start = keys::message(mailbox, from);
-        let end = keys::message(mailbox, Uid::MAX);
-        let range = (
-            std::ops::Bound::Included(&start[..]),
-            std::ops::Bound::Included(&end[..]),
-        );
-        let iter = self.t.messages.range(&self.txn, &range)?;
+        let (start, end) = (keys::message(mailbox, from), keys::message(mailbox, Uid::MAX));
+        let iter = self.t.messages.range(&self.txn, &super::txn::inclusive(&start, &end))?;
         Ok(iter.map(|item| {
             let (k, v) = item?;
             let record = MessageRecord::decode(v).ok_or(StoreError::Corrupt("messages"))?;

@@ -413,7 +413,7 @@ fn mailbox_lifecycle() {
 
 #[test]
 fn recent_claims_are_persisted_by_the_writer() {
-    let (dir, store) = store();
+    let (_dir, store) = store();
     add_user(&store, "bob");
     let a = deliver(&store, &["bob"], b"A: b\r\n\r\n1\r\n")[0]
         .as_ref()
@@ -431,7 +431,6 @@ fn recent_claims_are_persisted_by_the_writer() {
         assert!(std::time::Instant::now() < deadline, "the claim was never persisted");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    drop(dir);
 }
 
 #[test]

@@ -228,18 +228,16 @@ fn run(inner: &Inner, feed: &Feed, rx: mpsc::Receiver<Job>) {
     loop {
         let first = match rx.recv_timeout(RECENT_FLUSH) {
             Ok(job) => job,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
+            Err(e) => {
+                // Idle for a while, or shutting down: \Recent claims made since the last
+                // commit are persisted now.
                 if inner.recent.has_dirty() {
                     commit_batch(inner, feed, Vec::new());
+                }
+                if e == mpsc::RecvTimeoutError::Disconnected {
+                    return;
                 }
                 continue;
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                // The last claims of a server that is shutting down.
-                if inner.recent.has_dirty() {
-                    commit_batch(inner, feed, Vec::new());
-                }
-                return;
             }
         };
         let mut batch = vec![first];

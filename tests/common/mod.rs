@@ -352,6 +352,42 @@ pub fn bob_with(n: usize) -> Server {
     server
 }
 
+/// Sends raw command bytes (`parts`, literals and all) under a fresh tag, then CRLF, and reads
+/// to the command's completion.
+pub fn raw(c: &mut Imap, parts: &[&[u8]]) -> loadtest::client::imap::Response {
+    let tag = c.tag();
+    c.t.send_raw(tag.as_bytes()).unwrap();
+    c.t.send_raw(b" ").unwrap();
+    for part in parts {
+        c.t.send_raw(part).unwrap();
+    }
+    c.t.send_raw(b"\r\n").unwrap();
+    c.finish(&tag).unwrap()
+}
+
+/// The lines that arrive within `wait`, up to and including the first for which `done` holds.
+pub fn lines_until(c: &mut Imap, wait: Duration, done: impl Fn(&str) -> bool) -> Vec<String> {
+    let deadline = Instant::now() + wait;
+    let mut lines = Vec::new();
+    while Instant::now() < deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        c.t.set_read_timeout(left.max(Duration::from_millis(1))).unwrap();
+        match c.read_response_line() {
+            Ok(line) => {
+                let line = String::from_utf8_lossy(&line).into_owned();
+                let last = done(&line);
+                lines.push(line);
+                if last {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    c.t.set_read_timeout(Duration::from_secs(30)).unwrap();
+    lines
+}
+
 /// Whether an untagged IMAP response line contains `needle`.
 pub fn has(r: &loadtest::client::imap::Response, needle: &str) -> bool {
     r.lines().iter().any(|l| l.contains(needle))

@@ -304,21 +304,14 @@ fn append_message(c: &mut Cursor) -> Result<AppendMessage> {
         });
     }
     // RFC 6855 §4: append-data =/ "UTF8" SP "(" literal8 ")".
-    let utf8 = c.next_word_is("UTF8");
-    if utf8 {
+    let (message, binary) = if c.next_word_is("UTF8") {
         c.word();
-        c.sp()?;
-        c.expect(b'(', "expected ( after UTF8")?;
-        if c.peek() != Some(b'~') {
-            return Err(Syntax("UTF8 data must be a literal8"));
-        }
-    } else if !matches!(c.peek(), Some(b'{' | b'~')) {
+        (utf8_literal(c)?, true)
+    } else if matches!(c.peek(), Some(b'{' | b'~')) {
+        c.literal_any()?
+    } else {
         return Err(Syntax("expected the message as a literal"));
-    }
-    let (message, binary) = c.literal_any()?;
-    if utf8 {
-        c.expect(b')', "expected ) after the UTF8 literal")?;
-    }
+    };
     let (message, span) = if c.locate_only {
         let start = c.offset_of(message);
         (Vec::new(), Some((start, start + message.len())))
@@ -356,16 +349,22 @@ fn cat_part(c: &mut Cursor, binary: &mut bool) -> Result<CatPart> {
             Ok(CatPart::Text(data.to_vec()))
         }
         b"UTF8" => {
-            c.sp()?;
-            c.expect(b'(', "expected ( after UTF8")?;
-            if c.peek() != Some(b'~') {
-                return Err(Syntax("UTF8 data must be a literal8"));
-            }
-            let (data, _) = c.literal_any()?;
-            c.expect(b')', "expected ) after the UTF8 literal")?;
+            let data = utf8_literal(c)?;
             *binary = true;
             Ok(CatPart::Text(data.to_vec()))
         }
         _ => Err(Syntax("expected TEXT or URL")),
     }
+}
+
+/// RFC 6855 §4 utf8-literal after the word "UTF8": `SP "(" literal8 ")"`.
+fn utf8_literal<'a>(c: &mut Cursor<'a>) -> Result<&'a [u8]> {
+    c.sp()?;
+    c.expect(b'(', "expected ( after UTF8")?;
+    if c.peek() != Some(b'~') {
+        return Err(Syntax("UTF8 data must be a literal8"));
+    }
+    let (data, _) = c.literal_any()?;
+    c.expect(b')', "expected ) after the UTF8 literal")?;
+    Ok(data)
 }

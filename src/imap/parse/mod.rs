@@ -62,20 +62,21 @@ pub fn parse_command_owned(mut raw: Vec<u8>) -> std::result::Result<(String, Com
     let mut cursor = Cursor::new(&raw);
     cursor.locate_only = true;
     let (tag, mut command) = parse(cursor)?;
-    if let Command::Replace { message, .. } = &mut command {
-        if let Some((start, end)) = message.span.take() {
+    // The usual case, one message: the buffer becomes the message, its bytes shifted down in
+    // place.
+    let take_whole = |raw: Vec<u8>, m: &mut crate::imap::types::AppendMessage| {
+        if let Some((start, end)) = m.span.take() {
+            let mut raw = raw;
             raw.truncate(end);
             raw.drain(..start);
-            message.message = raw;
+            m.message = raw;
         }
+    };
+    if let Command::Replace { message, .. } = &mut command {
+        take_whole(raw, message);
     } else if let Command::Append { messages, .. } = &mut command {
         if let [only] = messages.as_mut_slice() {
-            // The usual case: the buffer becomes the message, its bytes shifted down in place.
-            if let Some((start, end)) = only.span.take() {
-                raw.truncate(end);
-                raw.drain(..start);
-                only.message = raw;
-            }
+            take_whole(raw, only);
         } else {
             // MULTIAPPEND: from the last message back, so earlier spans stay valid.
             for m in messages.iter_mut().rev() {
