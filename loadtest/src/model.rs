@@ -21,6 +21,50 @@ use crate::response::Untagged;
 mod inconsistency;
 pub use inconsistency::Inconsistency;
 
+/// A UID a FETCH gave that does not fit the messages around it. The mailbox model reports
+/// it as an `Inconsistency`, a session view as a `view::Violation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UidMisfit {
+    /// The message at the sequence number is known by another UID.
+    AtSeq { seq: u32, expected: u32, seen: u32 },
+    /// A new UID not between those of the nearest known messages around it.
+    Order {
+        seq: u32,
+        uid: u32,
+        below: u32,
+        above: Option<u32>,
+    },
+}
+
+/// A FETCH gave `uid` for the message at index `i` of `messages`, whose UIDs `uid_of` tells
+/// where they are known. Whether the UID is new, to be learnt: a known UID must be the same,
+/// and a new one must lie between the nearest known UIDs below and above it, since UIDs
+/// ascend with sequence numbers (RFC 9051 §2.3.1.1).
+pub(crate) fn neighbour_uids<T>(
+    messages: &[T],
+    uid_of: impl Fn(&T) -> Option<u32>,
+    i: usize,
+    uid: u32,
+) -> Result<bool, UidMisfit> {
+    let seq = i as u32 + 1;
+    if let Some(expected) = uid_of(&messages[i]) {
+        if expected != uid {
+            return Err(UidMisfit::AtSeq {
+                seq,
+                expected,
+                seen: uid,
+            });
+        }
+        return Ok(false);
+    }
+    let below = messages[..i].iter().rev().find_map(&uid_of).unwrap_or(0);
+    let above = messages[i + 1..].iter().find_map(&uid_of);
+    if uid <= below || above.is_some_and(|a| uid >= a) {
+        return Err(UidMisfit::Order { seq, uid, below, above });
+    }
+    Ok(true)
+}
+
 /// A message's flags, compared as IMAP compares them: case-insensitively, `\Recent` aside.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Flags(BTreeSet<String>);
@@ -354,16 +398,8 @@ impl MailboxModel {
             return Err(Inconsistency::FetchUnknownSeq { seq: f.seq, exists });
         };
         if let Some(uid) = f.uid {
-            match self.messages[i].uid {
-                Some(expected) if expected != uid => {
-                    return Err(Inconsistency::UidAtSeq {
-                        seq: f.seq,
-                        expected,
-                        seen: uid,
-                    })
-                }
-                Some(_) => {}
-                None => self.learn_uid(i, uid)?,
+            if neighbour_uids(&self.messages, |m| m.uid, i, uid)? {
+                self.learn_uid(i, uid);
             }
         }
         let message = &mut self.messages[i];
@@ -393,22 +429,11 @@ impl MailboxModel {
         Ok(())
     }
 
-    /// Takes `uid` for the message at index `i`, whose UID was not known: it must lie
-    /// between its neighbours' UIDs.
-    fn learn_uid(&mut self, i: usize, uid: u32) -> Checked {
-        let below = self.messages[..i].iter().rev().find_map(|m| m.uid).unwrap_or(0);
-        let above = self.messages[i + 1..].iter().find_map(|m| m.uid);
-        if uid <= below || above.is_some_and(|a| uid >= a) {
-            return Err(Inconsistency::UidOrder {
-                seq: i as u32 + 1,
-                uid,
-                below,
-                above,
-            });
-        }
+    /// Takes `uid` for the message at index `i`, whose UID was not known (and which
+    /// `neighbour_uids` found between its neighbours').
+    fn learn_uid(&mut self, i: usize, uid: u32) {
         self.messages[i].uid = Some(uid);
         self.uid_next = self.uid_next.max(uid.saturating_add(1));
-        Ok(())
     }
 
     /// A STORE is about to be sent: changes the expected flags of `uids`.

@@ -53,6 +53,8 @@ pub struct Status {
     pub messages: Option<u32>,
     pub uid_next: Option<u32>,
     pub uid_validity: Option<u32>,
+    /// Parsed, but the session views do not read it: they check HIGHESTMODSEQ within a
+    /// selection, from its response code (RFC 7162 §3.1.2.1), not from STATUS.
     pub highest_modseq: Option<u64>,
 }
 
@@ -359,14 +361,8 @@ impl<'a> Reader<'a> {
     }
 
     fn number(&mut self) -> Result<u32, ParseError> {
-        let start = self.pos;
-        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-            self.pos += 1;
-        }
-        std::str::from_utf8(&self.input[start..self.pos])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| self.error("a number"))
+        let n = self.number64()?;
+        u32::try_from(n).map_err(|_| self.error("a number"))
     }
 
     fn number64(&mut self) -> Result<u64, ParseError> {

@@ -321,8 +321,15 @@ impl SessionView {
 
     /// The command completed (`ok`: with OK), its tagged reply carrying `code`.
     pub fn end(&mut self, ok: bool, code: Option<&Code>) -> Checked {
-        let command = std::mem::replace(&mut self.command, Command::Other);
-        if let Command::Select { .. } = command {
+        let r = self.completed(ok, code);
+        self.command = Command::Other;
+        r
+    }
+
+    /// `end`, while the command that ends is still `self.command`: the tagged code
+    /// (APPENDUID, COPYUID) belongs to it.
+    fn completed(&mut self, ok: bool, code: Option<&Code>) -> Checked {
+        if let Command::Select { .. } = self.command {
             if !ok {
                 // RFC 9051 §6.3.2: a failed SELECT leaves nothing selected.
                 self.selected = None;
@@ -332,11 +339,7 @@ impl SessionView {
         }
         if let Some(code) = code.filter(|_| ok) {
             self.count_code(code);
-            // The tagged code (APPENDUID, COPYUID) belongs to the command that ends.
-            self.command = command;
-            let r = self.code(code);
-            self.command = Command::Other;
-            r?;
+            self.code(code)?;
         }
         self.check_recent_count()
     }
@@ -463,20 +466,15 @@ impl SessionView {
                     _ => Ok(()),
                 }
             }
-            Code::AppendUid { uid_validity, uids } => match &self.command {
-                Command::Append { mailbox } => {
-                    let mailbox = self.key(mailbox);
-                    self.saw_uids(&mailbox, *uid_validity, uids)
-                }
-                _ => Ok(()),
-            },
-            Code::CopyUid { uid_validity, uids } => match &self.command {
-                Command::Copy { mailbox } => {
-                    let mailbox = self.key(mailbox);
-                    self.saw_uids(&mailbox, *uid_validity, uids)
-                }
-                _ => Ok(()),
-            },
+            Code::AppendUid { uid_validity, uids } | Code::CopyUid { uid_validity, uids } => {
+                // Each names UIDs in the target of its own kind of command only.
+                let mailbox = match (code, &self.command) {
+                    (Code::AppendUid { .. }, Command::Append { mailbox })
+                    | (Code::CopyUid { .. }, Command::Copy { mailbox }) => self.key(mailbox),
+                    _ => return Ok(()),
+                };
+                self.saw_uids(&mailbox, *uid_validity, uids)
+            }
             Code::Other(name) if name.eq_ignore_ascii_case("READ-ONLY") => {
                 if let Some(sel) = &mut self.selected {
                     sel.read_only = true;

@@ -25,6 +25,17 @@ pub struct Response {
 }
 
 impl Response {
+    /// From `rest`, the tagged line after its tag: the status word, then the text.
+    pub fn tagged(untagged: Vec<Vec<u8>>, rest: &[u8]) -> Response {
+        let rest = String::from_utf8_lossy(rest);
+        let (status, text) = rest.split_once(' ').unwrap_or((&rest, ""));
+        Response {
+            untagged,
+            status: status.to_owned(),
+            text: text.to_owned(),
+        }
+    }
+
     pub fn ok(&self) -> bool {
         self.status == "OK"
     }
@@ -92,13 +103,7 @@ impl Imap {
         loop {
             let line = self.read_response_line()?;
             if let Some(rest) = line.strip_prefix(format!("{tag} ").as_bytes()) {
-                let rest = String::from_utf8_lossy(rest).into_owned();
-                let (status, text) = rest.split_once(' ').unwrap_or((&rest, ""));
-                return Ok(Response {
-                    untagged,
-                    status: status.to_owned(),
-                    text: text.to_owned(),
-                });
+                return Ok(Response::tagged(untagged, rest));
             }
             untagged.push(line);
         }
@@ -145,6 +150,18 @@ impl Imap {
         self.t.send_raw(b"\r\n")?;
         self.finish(&tag)
     }
+
+    /// APPEND with a non-synchronizing literal (RFC 7888 LITERAL+): the command, the message
+    /// and the final CRLF in one write, with no wait for a continuation. Unlike `append`,
+    /// `mailbox` is sent as given, so it must be an atom (or already quoted).
+    pub fn append_nonsync(&mut self, mailbox: &str, flags: &str, message: &[u8]) -> io::Result<Response> {
+        let tag = self.tag();
+        let mut bytes = format!("{tag} APPEND {mailbox} ({flags}) {{{}+}}\r\n", message.len()).into_bytes();
+        bytes.extend_from_slice(message);
+        bytes.extend_from_slice(b"\r\n");
+        self.t.send_raw(&bytes)?;
+        self.finish(&tag)
+    }
 }
 
 /// A quoted IMAP string.
@@ -163,5 +180,16 @@ mod tests {
         assert_eq!(literal_len(b"a1 APPEND x {3+}"), Some(3));
         assert_eq!(literal_len(b"* OK {braces} inside"), None);
         assert_eq!(literal_len(b"}"), None);
+    }
+
+    #[test]
+    fn tagged_lines_split_into_status_and_text() {
+        let r = Response::tagged(Vec::new(), b"BAD [CLIENTBUG] IDLE not now");
+        assert_eq!(
+            (r.status.as_str(), r.text.as_str()),
+            ("BAD", "[CLIENTBUG] IDLE not now")
+        );
+        let r = Response::tagged(Vec::new(), b"OK");
+        assert_eq!((r.status.as_str(), r.text.as_str()), ("OK", ""));
     }
 }

@@ -22,14 +22,14 @@ mod session;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 
 use super::stats::Stats;
-use super::Endpoint;
-use crate::threads::{check_deadline, join_clients, spawn_clients, Clients};
+use super::{Control, Endpoint};
+use crate::threads::{join_clients, spawn_clients, Clients};
 use crate::view::{RecentClaims, Violation};
 use session::Session;
 
@@ -110,18 +110,12 @@ struct Run {
     claims: Arc<RecentClaims>,
     /// Session numbers, one per connection, for the `\Recent` claims.
     sessions: AtomicU64,
-    /// Operations claimed so far, against `ops`.
-    claimed: AtomicU64,
-    /// Violations printed so far (only the first few are).
-    reported: AtomicU64,
-    abort: AtomicBool,
-    deadline: Instant,
-    start: Barrier,
+    control: Control,
 }
 
 impl Clients for Run {
     fn abort(&self) -> &AtomicBool {
-        &self.abort
+        self.control.abort()
     }
 }
 
@@ -140,15 +134,10 @@ pub fn run(options: &Options, on_start: impl FnOnce()) -> anyhow::Result<Outcome
         options: options.clone(),
         claims: Arc::new(RecentClaims::default()),
         sessions: AtomicU64::new(1),
-        claimed: AtomicU64::new(0),
-        reported: AtomicU64::new(0),
-        abort: AtomicBool::new(false),
-        deadline: Instant::now() + options.timeout,
-        // The clients and this thread.
-        start: Barrier::new(options.clients + 1),
+        control: Control::new(options.clients, options.duration, options.ops, options.timeout),
     });
     let threads = spawn_clients(&run, options.clients, client);
-    run.start.wait();
+    run.control.clients_open();
     on_start();
     let results = join_clients(threads)?;
     let mut outcome = Outcome {
@@ -186,25 +175,11 @@ fn create_mailboxes(options: &Options) -> anyhow::Result<()> {
 fn client(run: &Run, number: usize) -> anyhow::Result<(Stats, bool, BTreeMap<&'static str, u64>)> {
     let options = &run.options;
     let user = &options.users[number % options.users.len()];
-    // Whatever happens, this thread must reach the barrier or the others wait forever.
-    let opened = Session::open(run, number, user);
-    run.start.wait();
+    let opened = run.control.open(|| Session::open(run, number, user));
     let mut session = opened.with_context(|| format!("client {number} ({user}): opening"))?;
-    let started = Instant::now();
-    let end = options.duration.map(|d| started + d);
-    loop {
-        if run.abort.load(Ordering::Relaxed) || end.is_some_and(|end| Instant::now() >= end) {
-            break;
-        }
-        if let Some(limit) = options.ops {
-            if run.claimed.fetch_add(1, Ordering::Relaxed) >= limit {
-                break;
-            }
-        }
-        check_deadline(run.deadline, "running the shared mix")?;
-        session.step().with_context(|| format!("client {number} ({user})"))?;
-    }
-    let elapsed = started.elapsed();
+    let elapsed = run.control.run("running the shared mix", || {
+        session.step().with_context(|| format!("client {number} ({user})"))
+    })?;
     session
         .finish()
         .with_context(|| format!("client {number} ({user}): final check"))?;

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::Flags;
+use super::{Flags, UidMisfit};
 
 /// A difference between what the server said and what the model expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,3 +198,12 @@ impl fmt::Display for Inconsistency {
 }
 
 impl std::error::Error for Inconsistency {}
+
+impl From<UidMisfit> for Inconsistency {
+    fn from(misfit: UidMisfit) -> Inconsistency {
+        match misfit {
+            UidMisfit::AtSeq { seq, expected, seen } => Inconsistency::UidAtSeq { seq, expected, seen },
+            UidMisfit::Order { seq, uid, below, above } => Inconsistency::UidOrder { seq, uid, below, above },
+        }
+    }
+}

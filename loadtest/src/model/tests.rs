@@ -233,6 +233,31 @@ fn flag_mismatches_are_caught() {
 }
 
 #[test]
+fn a_fetched_uid_must_fit_the_known_uids_around_it() {
+    let known = [Some(3), None, None, Some(9)];
+    let check = |i, uid| neighbour_uids(&known, |u| *u, i, uid);
+    assert_eq!(check(0, 3), Ok(false), "already known");
+    assert_eq!(
+        check(0, 4),
+        Err(UidMisfit::AtSeq {
+            seq: 1,
+            expected: 3,
+            seen: 4
+        })
+    );
+    assert_eq!(check(1, 4), Ok(true), "between 3 and 9");
+    let order = |seq, uid| UidMisfit::Order {
+        seq,
+        uid,
+        below: 3,
+        above: Some(9),
+    };
+    assert_eq!(check(2, 3), Err(order(3, 3)));
+    assert_eq!(check(2, 9), Err(order(3, 9)));
+    assert_eq!(neighbour_uids(&[None, Some(2)], |u| *u, 0, 1), Ok(true), "none below");
+}
+
+#[test]
 fn uids_that_go_backwards_are_caught() {
     let mut m = inbox();
     // APPENDUID reusing an old UID, or below UIDNEXT.

@@ -30,8 +30,8 @@ mod session;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -44,7 +44,7 @@ use crate::Common;
 use loadtest::client::tls_config;
 use loadtest::mixed::shared::{self, Outcome};
 use loadtest::mixed::stats::{Cmd, Stats};
-use loadtest::mixed::Endpoint;
+use loadtest::mixed::{Control, Endpoint};
 use loadtest::report::{Bar, Better, Headline, LatencyCurve, LatencySummary, Summary};
 use session::Session;
 
@@ -102,8 +102,9 @@ pub struct MixedArgs {
     #[arg(long, default_value_t = 200)]
     max_messages: usize,
     /// Act as if the server did not offer UIDPLUS: appended messages' UIDs are learnt by
-    /// FETCH, and only EXPUNGE (not UID EXPUNGE) is used.
-    #[arg(long)]
+    /// FETCH, and only EXPUNGE (not UID EXPUNGE) is used. Not with --shared, which uses
+    /// UIDPLUS wherever the server offers it.
+    #[arg(long, conflicts_with = "shared")]
     no_uidplus: bool,
     /// The server's process id, to report its CPU time over the run.
     #[arg(long)]
@@ -132,6 +133,10 @@ impl MixedArgs {
         if self.shared == Some(0) {
             bail!("--shared must be at least 1");
         }
+        if self.shared.is_some() && self.no_uidplus {
+            // `stress` turns --shared on after parsing, past clap's conflicts_with.
+            bail!("--no-uidplus does not apply to shared mailboxes");
+        }
         if self.shared.is_none() && self.user_count() < self.clients as u64 {
             bail!(
                 "--user-count {} is below --clients {}: clients would share mailboxes, and the \
@@ -143,11 +148,9 @@ impl MixedArgs {
         if self.tls && self.cafile.is_none() {
             bail!("--tls needs --cafile (the server's certificate)");
         }
-        if self.max_messages == 0 {
+        // With --shared, `shared::Options::check` holds --max-messages and --keywords.
+        if self.shared.is_none() && self.max_messages == 0 {
             bail!("--max-messages must be at least 1");
-        }
-        if self.keywords == 0 {
-            bail!("--keywords must be at least 1");
         }
         Ok(())
     }
@@ -157,20 +160,13 @@ impl MixedArgs {
 pub(super) struct Shared {
     args: MixedArgs,
     endpoint: Endpoint,
-    /// Operations claimed so far, against `--ops`.
-    claimed: AtomicU64,
-    /// Inconsistencies printed so far (only the first few are).
-    reported: AtomicU64,
-    /// Set by a failing client so the others stop instead of running out the clock.
-    abort: AtomicBool,
-    /// `--timeout` from the start.
-    deadline: Instant,
-    start: Barrier,
+    /// Starts the clients together and stops them by `--duration`, `--ops` and `--timeout`.
+    control: Control,
 }
 
 impl Clients for Shared {
     fn abort(&self) -> &AtomicBool {
-        &self.abort
+        self.control.abort()
     }
 }
 
@@ -227,16 +223,16 @@ pub fn run(args: &MixedArgs) -> anyhow::Result<()> {
     // The server's CPU time and the clock, taken when the clients start.
     let mut clock = None;
     let start = || clock = Some((args.server_pid.and_then(|pid| CpuTime::of(Some(pid))), Instant::now()));
-    let (total, uidplus, outcome) = match args.shared {
+    // Whichever mode runs keeps its results here, and `total` borrows its figures.
+    let (own_results, shared_outcome);
+    let (total, uidplus, outcome): (&Stats, bool, Option<&Outcome>) = match args.shared {
         Some(users) => {
-            let outcome = shared::run(&shared_options(args, endpoint, users), start)?;
-            let mut total = Stats::new();
-            total.merge(&outcome.stats).context("merging histograms")?;
-            (total, outcome.uidplus, Some(outcome))
+            shared_outcome = shared::run(&shared_options(args, endpoint, users), start)?;
+            (&shared_outcome.stats, shared_outcome.uidplus, Some(&shared_outcome))
         }
         None => {
-            let (total, uidplus) = run_own_mailboxes(args, endpoint, start)?;
-            (total, uidplus, None)
+            own_results = run_own_mailboxes(args, endpoint, start)?;
+            (&own_results.0, own_results.1, None)
         }
     };
     let server_cpu_percent = match (args.server_pid, clock) {
@@ -245,13 +241,13 @@ pub fn run(args: &MixedArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    let report = make_report(args, &total, uidplus, server_cpu_percent, outcome.as_ref());
-    print_report(args, &report, outcome.as_ref());
+    let report = make_report(args, total, uidplus, server_cpu_percent, outcome);
+    print_report(args, &report, outcome);
     let inconsistencies: u64 = report.inconsistencies.values().sum();
     // The shared mode is its own scenario in a comparison (`loadtest stress`).
     let scenario = if args.shared.is_some() { "stress" } else { "mixed" };
     args.common
-        .write_report(scenario, summary(&report, &total, inconsistencies), &report)?;
+        .write_report(scenario, summary(&report, total, inconsistencies), &report)?;
     if inconsistencies > 0 {
         let what = if args.shared.is_some() {
             "violations"
@@ -285,15 +281,11 @@ fn run_own_mailboxes(args: &MixedArgs, endpoint: Endpoint, start: impl FnOnce())
     let shared = Arc::new(Shared {
         args: args.clone(),
         endpoint,
-        claimed: AtomicU64::new(0),
-        reported: AtomicU64::new(0),
-        abort: AtomicBool::new(false),
-        deadline: Instant::now() + args.common.timeout(),
-        // The clients and this thread: the clock starts when every mailbox is learnt.
-        start: Barrier::new(args.clients + 1),
+        control: Control::new(args.clients, args.duration(), args.ops, args.common.timeout()),
     });
     let threads = spawn_clients(&shared, args.clients, client);
-    shared.start.wait();
+    // The clock starts when every mailbox is learnt.
+    shared.control.clients_open();
     start();
     let results = join_clients(threads)?;
     let mut total = Stats::new();
@@ -310,25 +302,10 @@ fn run_own_mailboxes(args: &MixedArgs, endpoint: Endpoint, start: impl FnOnce())
 fn client(shared: &Shared, number: usize) -> anyhow::Result<(Stats, bool)> {
     let args = &shared.args;
     let user = user_name(&args.users, number as u64 % args.user_count());
-    // Whatever happens, this thread must reach the barrier or the others wait forever.
-    let opened = Session::open(shared, number, &user);
-    shared.start.wait();
-    let mut session = opened?;
-    let started = Instant::now();
-    let end = args.duration().map(|d| started + d);
-    loop {
-        if shared.abort.load(Ordering::Relaxed) || end.is_some_and(|end| Instant::now() >= end) {
-            break;
-        }
-        if let Some(limit) = args.ops {
-            if shared.claimed.fetch_add(1, Ordering::Relaxed) >= limit {
-                break;
-            }
-        }
-        super::check_deadline(shared.deadline, "running the mix")?;
-        session.step().with_context(|| format!("client {number} ({user})"))?;
-    }
-    let elapsed = started.elapsed();
+    let mut session = shared.control.open(|| Session::open(shared, number, &user))?;
+    let elapsed = shared.control.run("running the mix", || {
+        session.step().with_context(|| format!("client {number} ({user})"))
+    })?;
     session
         .finish()
         .with_context(|| format!("client {number} ({user}): final check"))?;
@@ -509,6 +486,13 @@ mod tests {
         assert!(parse(&["--tls"]).check().is_err());
         parse(&["--tls", "--cafile", "cert.pem"]).check().unwrap();
         assert!(parse(&["--host", "192.0.2.1"]).check().is_err());
+    }
+
+    #[test]
+    fn no_uidplus_is_refused_with_shared() {
+        let both = ["mixed", "--password", "pw", "--shared", "2", "--no-uidplus"];
+        assert!(Cli::try_parse_from(both).is_err(), "--shared ignores --no-uidplus");
+        assert!(parse(&["--no-uidplus"]).no_uidplus);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! must fit between its neighbours'.
 
 use super::{Checked, Command, SessionView, Slot, Violation};
-use crate::model::Flags;
+use crate::model::{neighbour_uids, Flags};
 use crate::response::Fetch;
 
 impl SessionView {
@@ -99,16 +99,8 @@ impl SessionView {
             return Err(Violation::FetchUnknownSeq { seq: f.seq, exists });
         };
         if let Some(uid) = f.uid {
-            match sel.messages[i].uid {
-                Some(expected) if expected != uid => {
-                    return Err(Violation::UidAtSeq {
-                        seq: f.seq,
-                        expected,
-                        seen: uid,
-                    })
-                }
-                Some(_) => {}
-                None => self.learn_uid(i, uid)?,
+            if neighbour_uids(&sel.messages, |m| m.uid, i, uid)? {
+                self.learn_uid(i, uid)?;
             }
         }
         let Some(sel) = &mut self.selected else { return Ok(()) };
@@ -135,21 +127,11 @@ impl SessionView {
         }
     }
 
-    /// Takes `uid` for the message at index `i`, whose UID was not known: it must lie
-    /// between its neighbours' UIDs, and on the right side of SELECT's UIDNEXT.
+    /// Takes `uid` for the message at index `i`, whose UID was not known (and which
+    /// `neighbour_uids` found between its neighbours'): it must lie on the right side of
+    /// SELECT's UIDNEXT.
     fn learn_uid(&mut self, i: usize, uid: u32) -> Checked {
         let Some(sel) = &mut self.selected else { return Ok(()) };
-        let messages = &sel.messages;
-        let below = messages[..i].iter().rev().find_map(|m| m.uid).unwrap_or(0);
-        let above = messages[i + 1..].iter().find_map(|m| m.uid);
-        if uid <= below || above.is_some_and(|a| uid >= a) {
-            return Err(Violation::UidOrder {
-                seq: i as u32 + 1,
-                uid,
-                below,
-                above,
-            });
-        }
         let slot = sel.messages[i];
         if let Some(uid_next) = sel.uid_next {
             if slot.later && uid < uid_next {

@@ -571,7 +571,8 @@ fn uidnext_at_or_below_a_seen_uid_is_caught() {
             ..
         })
     ));
-    // A message announced after SELECT with a UID below its UIDNEXT.
+    // A message announced after SELECT with a UID below the one before it: out of order
+    // (the order is checked before UIDNEXT).
     let mut view = inbox();
     let r = exchange(
         &mut view,
@@ -585,6 +586,7 @@ fn uidnext_at_or_below_a_seen_uid_is_caught() {
         "OK done",
     );
     assert!(matches!(r, Err(Violation::UidOrder { .. })), "{r:?}");
+    // A message announced after SELECT with a UID in order, but below SELECT's UIDNEXT.
     let mut view = new_view(1, &Arc::new(RecentClaims::default()));
     exchange(&mut view, select("INBOX"), &lines, "OK done").unwrap();
     let r = exchange(

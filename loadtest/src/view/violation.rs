@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::model::Flags;
+use crate::model::{Flags, UidMisfit};
 
 /// A rule of RFC 3501/9051 (or RFC 7162) the server's responses broke.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,3 +218,12 @@ impl fmt::Display for Violation {
 }
 
 impl std::error::Error for Violation {}
+
+impl From<UidMisfit> for Violation {
+    fn from(misfit: UidMisfit) -> Violation {
+        match misfit {
+            UidMisfit::AtSeq { seq, expected, seen } => Violation::UidAtSeq { seq, expected, seen },
+            UidMisfit::Order { seq, uid, below, above } => Violation::UidOrder { seq, uid, below, above },
+        }
+    }
+}

@@ -1,31 +1,28 @@
 //! One client of the shared mode: a logged-in session on a user's mailboxes that other
 //! clients change at the same time, the view of what the server has told it, and the
-//! operations it picks at random. Every command's responses go through `exchange`, which
-//! times them, hands each untagged response to the view and counts what it finds.
+//! operations it picks at random. Every command goes through the client's `Exchange`, which
+//! times, remembers and parses its responses; `received` then hands each untagged response
+//! to the view and counts what it finds.
 //!
 //! After a violation the view may be wrong about the mailbox, so before the next operation
 //! the session selects it again and fetches its UIDs: each fault is counted once. Only I/O
 //! failures, unparsable responses and a refused SELECT are errors.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 
 use super::{Run, MAILBOXES};
-use crate::client::imap::{Imap, Response};
+use crate::client::imap::Response;
 use crate::message::{generate, MessageSpec};
 use crate::mixed::rng::Rng;
 use crate::mixed::stats::{Cmd, Stats};
-use crate::mixed::{connect, offers, History};
+use crate::mixed::{connect, offers, Exchange, Reply};
 use crate::model::Selected;
-use crate::report;
-use crate::response::{parse_untagged, response_code, Untagged};
+use crate::response::response_code;
 use crate::view::{Checked, Command, SessionView};
 
-/// Violations printed in full (with the commands before them) across all clients.
-const MAX_REPORTED: u64 = 5;
 /// The system flags STORE sets and clears (\Deleted is the expunge's).
 const STORE_FLAGS: [&str; 4] = ["\\Seen", "\\Flagged", "\\Answered", "\\Draft"];
 /// The system flags APPEND may give a new message.
@@ -100,36 +97,23 @@ impl Offers {
     }
 }
 
-/// A command's outcome, its untagged responses parsed.
-struct Reply {
-    untagged: Vec<Untagged>,
-    ok: bool,
-}
-
 pub(super) struct Session<'a> {
     run: &'a Run,
-    number: usize,
-    user: String,
-    imap: Imap,
+    exchange: Exchange<'a>,
     offers: Offers,
     condstore: Condstore,
     view: SessionView,
     rng: Rng,
-    stats: Stats,
-    /// Off while logging in and learning the mailbox before the clock starts, and for the
-    /// final check.
-    recording: bool,
     /// The view may be wrong: select the mailbox again before the next operation.
     resync: bool,
-    history: History,
     /// The mailbox to select (again): the one selected.
     mailbox: &'static str,
     appended: u64,
 }
 
 impl<'a> Session<'a> {
-    /// Logs in, makes sure both mailboxes exist, turns CONDSTORE on as this client does,
-    /// and selects INBOX.
+    /// Logs in, turns CONDSTORE on as this client does, and selects INBOX (`run` created
+    /// the other mailbox before any client started).
     pub fn open(run: &'a Run, number: usize, user: &str) -> anyhow::Result<Session<'a>> {
         let options = &run.options;
         let (imap, capabilities) = connect(&options.endpoint, user, &options.password)?;
@@ -143,34 +127,24 @@ impl<'a> Session<'a> {
         let view = SessionView::new(user, run.next_session(), run.claims.clone());
         let mut session = Session {
             run,
-            number,
-            user: user.to_owned(),
-            imap,
+            exchange: Exchange::new(imap, number, user, &run.control),
             offers,
             condstore,
             view,
             rng: Rng::new(options.seed, number),
-            stats: Stats::new(),
-            recording: false,
             resync: false,
-            history: History::default(),
             mailbox: MAILBOXES[0],
             appended: 0,
         };
-        // Every user has an INBOX; the other mailbox may need creating (NO if it exists).
-        let create = format!("CREATE {}", MAILBOXES[1]);
-        let started = Instant::now();
-        let response = session.imap.cmd(&create).context("CREATE")?;
-        session.received(None, &create, Command::Other, started, response)?;
         session.enable()?;
         session.learn(MAILBOXES[0]).context("selecting INBOX")?;
-        session.recording = true;
+        session.exchange.recording = true;
         Ok(session)
     }
 
     /// The figures, whether UIDPLUS was used, and the responses checked by what they were.
     pub fn into_results(self, elapsed: Duration) -> (Stats, bool, BTreeMap<&'static str, u64>) {
-        let mut stats = self.stats;
+        let mut stats = self.exchange.stats;
         stats.elapsed = elapsed;
         (stats, self.offers.uidplus, self.view.checked().clone())
     }
@@ -196,29 +170,29 @@ impl<'a> Session<'a> {
             Op::Reconnect => self.reconnect(),
         }
         .with_context(|| format!("{op:?}"))?;
-        self.stats.ops += 1;
+        self.exchange.stats.ops += 1;
         Ok(())
     }
 
     /// After the clock: select the mailbox again, fetch all of it, and LOG OUT.
     pub fn finish(&mut self) -> anyhow::Result<()> {
-        self.recording = false;
+        self.exchange.recording = false;
         self.learn(self.mailbox)?;
         // A polite end; the figures are already taken.
-        let _ = self.imap.cmd("LOGOUT");
+        let _ = self.exchange.imap.cmd("LOGOUT");
         Ok(())
     }
 
     /// Sends `command`, timed as `cmd`, and checks its responses as `view_command`'s.
     fn send(&mut self, cmd: Cmd, command: &str, view_command: Command) -> anyhow::Result<Reply> {
-        let started = Instant::now();
-        let response = self.imap.cmd(command).with_context(|| command.to_owned())?;
-        self.received(Some(cmd), command, view_command, started, response)
+        let reply = self.exchange.send(cmd, command)?;
+        self.check(view_command, &reply);
+        Ok(reply)
     }
 
-    /// Times, remembers and parses a command's response, hands it to the view, and counts
-    /// a NO or BAD (a refusal: another client may have expunged what it named). `cmd` is
-    /// `None` for the setup commands (CREATE, ENABLE), neither timed nor counted.
+    /// The response to `command`, begun at `started`, through the exchange (see
+    /// `Exchange::received`: a refusal is no fault, another client may have expunged what
+    /// it named), then checked as `view_command`'s.
     fn received(
         &mut self,
         cmd: Option<Cmd>,
@@ -227,47 +201,27 @@ impl<'a> Session<'a> {
         started: Instant,
         response: Response,
     ) -> anyhow::Result<Reply> {
-        if let Some(cmd) = cmd.filter(|_| self.recording) {
-            report::record(&mut self.stats.latency[cmd as usize], started.elapsed());
-        }
-        self.history.record(command, &response);
-        let untagged = response
-            .untagged
-            .iter()
-            .map(|line| parse_untagged(line))
-            .collect::<Result<Vec<_>, _>>()
-            .with_context(|| format!("the reply to {command}"))?;
-        let ok = response.ok();
-        let code = response_code(response.text.as_bytes()).ok().flatten();
+        let reply = self.exchange.received(cmd, command, started, response)?;
+        self.check(view_command, &reply);
+        Ok(reply)
+    }
+
+    /// Hands a reply to the view as `view_command`'s, and counts a violation it finds.
+    fn check(&mut self, view_command: Command, reply: &Reply) {
+        let code = response_code(reply.text.as_bytes()).ok().flatten();
         self.view.begin(view_command);
         let r = self
             .view
-            .apply_all(&untagged)
-            .and_then(|()| self.view.end(ok, code.as_ref()));
+            .apply_all(&reply.untagged)
+            .and_then(|()| self.view.end(reply.ok, code.as_ref()));
         self.checked(r);
-        if let Some(cmd) = cmd.filter(|_| !ok) {
-            *self
-                .stats
-                .refused
-                .entry(format!("{} to {}", response.status, cmd.name()))
-                .or_default() += 1;
-        }
-        Ok(Reply { untagged, ok })
     }
 
-    /// Counts a violation (printing the first few with the commands before them) and asks
-    /// for the mailbox to be selected again.
+    /// Counts a violation (the first few of the run printed with the commands before them)
+    /// and asks for the mailbox to be selected again.
     fn checked(&mut self, result: Checked) {
         let Err(e) = result else { return };
-        *self.stats.inconsistencies.entry(e.kind().to_owned()).or_default() += 1;
-        if self.run.reported.fetch_add(1, Ordering::Relaxed) < MAX_REPORTED {
-            eprintln!(
-                "client {} ({}): {e}\n  the last commands and responses:\n{}",
-                self.number,
-                self.user,
-                self.history.show("    ")
-            );
-        }
+        self.exchange.fault(e.kind(), &e);
         self.resync = true;
     }
 
@@ -280,7 +234,7 @@ impl<'a> Session<'a> {
         };
         let command = format!("ENABLE {extension}");
         let started = Instant::now();
-        let response = self.imap.cmd(&command).with_context(|| command.clone())?;
+        let response = self.exchange.imap.cmd(&command).with_context(|| command.clone())?;
         self.received(None, &command, Command::Other, started, response)?;
         Ok(())
     }
@@ -313,7 +267,7 @@ impl<'a> Session<'a> {
         };
         let reply = self.send(Cmd::Select, &format!("SELECT {mailbox}{parameter}"), select)?;
         if !reply.ok {
-            bail!("SELECT {mailbox} as {} refused", self.user);
+            bail!("SELECT {mailbox} as {} refused", self.exchange.user);
         }
         Selected::from_responses(&reply.untagged).map_err(|missing| anyhow!("SELECT {mailbox} gave no {missing}"))?;
         self.mailbox = mailbox;
@@ -362,8 +316,10 @@ impl<'a> Session<'a> {
         (1..=self.view.len()).filter_map(|seq| self.view.uid_at(seq)).collect()
     }
 
-    /// Up to `k` random known UIDs, ascending, as a UID set.
-    fn pick_uids(&mut self, k: usize) -> Option<String> {
+    /// 1 to `MAX_PICK` random known UIDs (fewer if fewer are known), ascending, as a UID
+    /// set. The count is drawn first, whether or not any UID is known.
+    fn pick_uids(&mut self) -> Option<String> {
+        let k = 1 + self.rng.below(MAX_PICK);
         let uids = self.known_uids();
         if uids.is_empty() {
             return None;
@@ -405,16 +361,20 @@ impl<'a> Session<'a> {
             self.send(Cmd::Store, &command, Command::BySequence)?;
             return Ok(());
         }
-        let k = 1 + self.rng.below(MAX_PICK);
-        let Some(set) = self.pick_uids(k) else {
+        let Some(set) = self.pick_uids() else {
             return self.fetch();
         };
+        self.uid_store(&set, sign, &names)?;
+        Ok(())
+    }
+
+    /// `UID STORE set ±FLAGS (names)`.
+    fn uid_store(&mut self, set: &str, sign: char, names: &str) -> anyhow::Result<Reply> {
         self.send(
             Cmd::UidStore,
             &format!("UID STORE {set} {sign}FLAGS ({names})"),
             Command::Other,
-        )?;
-        Ok(())
+        )
     }
 
     /// One or two of the run's keywords, each new to the mailbox the first time any client
@@ -430,17 +390,12 @@ impl<'a> Session<'a> {
 
     /// `UID STORE set +FLAGS ($LabelN ...)`, or `-FLAGS` one time in three.
     fn keyword(&mut self) -> anyhow::Result<()> {
-        let k = 1 + self.rng.below(MAX_PICK);
-        let Some(set) = self.pick_uids(k) else {
+        let Some(set) = self.pick_uids() else {
             return self.fetch();
         };
         let sign = if self.rng.one_in(3) { '-' } else { '+' };
         let names = self.keywords();
-        self.send(
-            Cmd::UidStore,
-            &format!("UID STORE {set} {sign}FLAGS ({names})"),
-            Command::Other,
-        )?;
+        self.uid_store(&set, sign, &names)?;
         Ok(())
     }
 
@@ -463,27 +418,26 @@ impl<'a> Session<'a> {
         }
         let flags = flags.join(" ");
         self.appended += 1;
-        let address = format!("{}@example.org", self.user);
+        let address = format!("{}@example.org", self.exchange.user);
         let message = generate(&MessageSpec {
             // Distinct per client and per message within a run.
-            index: (self.number as u64) << 32 | self.appended,
+            index: (self.exchange.number as u64) << 32 | self.appended,
             size: 300 + self.rng.below(1700),
             from: address.clone(),
             to: address,
         });
         let started = Instant::now();
+        let imap = &mut self.exchange.imap;
         let (command, response) = if self.offers.literal_plus {
             // RFC 7888: no round trip for the literal.
-            let tag = self.imap.tag();
             let command = format!("APPEND {target} ({flags}) {{{}+}}", message.len());
-            let mut bytes = format!("{tag} {command}\r\n").into_bytes();
-            bytes.extend_from_slice(&message);
-            bytes.extend_from_slice(b"\r\n");
-            self.imap.t.send_raw(&bytes).context("APPEND")?;
-            (command, self.imap.finish(&tag).context("APPEND")?)
+            (
+                command,
+                imap.append_nonsync(target, &flags, &message).context("APPEND")?,
+            )
         } else {
             let command = format!("APPEND {target} ({flags}) {{{}}}", message.len());
-            (command, self.imap.append(target, &flags, &message).context("APPEND")?)
+            (command, imap.append(target, &flags, &message).context("APPEND")?)
         };
         let append = Command::Append {
             mailbox: target.to_owned(),
@@ -495,12 +449,10 @@ impl<'a> Session<'a> {
     /// `UID STORE set +FLAGS (\Deleted)`, then `UID EXPUNGE set` (with UIDPLUS, half the
     /// time) or `EXPUNGE`, which takes every client's \Deleted messages.
     fn expunge(&mut self) -> anyhow::Result<()> {
-        let k = 1 + self.rng.below(MAX_PICK);
-        let Some(set) = self.pick_uids(k) else {
+        let Some(set) = self.pick_uids() else {
             return self.noop();
         };
-        let command = format!("UID STORE {set} +FLAGS (\\Deleted)");
-        if !self.send(Cmd::UidStore, &command, Command::Other)?.ok {
+        if !self.uid_store(&set, '+', "\\Deleted")?.ok {
             return Ok(());
         }
         if self.offers.uidplus && self.rng.one_in(2) {
@@ -516,8 +468,7 @@ impl<'a> Session<'a> {
         if !self.offers.moves {
             return self.store();
         }
-        let k = 1 + self.rng.below(MAX_PICK);
-        let Some(set) = self.pick_uids(k) else {
+        let Some(set) = self.pick_uids() else {
             return self.noop();
         };
         let target = self.other();
@@ -540,29 +491,27 @@ impl<'a> Session<'a> {
             return self.noop();
         }
         let started = Instant::now();
-        let tag = self.imap.tag();
-        self.imap.t.send_line(&format!("{tag} IDLE")).context("IDLE")?;
+        let imap = &mut self.exchange.imap;
+        let tag = imap.tag();
+        imap.t.send_line(&format!("{tag} IDLE")).context("IDLE")?;
         let mut before = Vec::new();
         loop {
-            let line = self.imap.read_response_line().context("IDLE")?;
+            let line = imap.read_response_line().context("IDLE")?;
             if line.starts_with(b"+") {
                 break;
             }
-            if line.starts_with(format!("{tag} ").as_bytes()) {
-                // Refused before it began: no DONE to send.
-                let response = Response {
-                    untagged: before,
-                    status: "NO".into(),
-                    text: String::from_utf8_lossy(&line).into_owned(),
-                };
+            if let Some(rest) = line.strip_prefix(format!("{tag} ").as_bytes()) {
+                // Refused (or ended) before it began: no DONE to send.
+                let response = Response::tagged(before, rest);
                 self.received(Some(Cmd::Idle), "IDLE", Command::Other, started, response)?;
                 return Ok(());
             }
             before.push(line);
         }
         std::thread::sleep(Duration::from_millis(10 + self.rng.below(41) as u64));
-        self.imap.t.send_line("DONE").context("DONE")?;
-        let mut response = self.imap.finish(&tag).context("IDLE")?;
+        let imap = &mut self.exchange.imap;
+        imap.t.send_line("DONE").context("DONE")?;
+        let mut response = imap.finish(&tag).context("IDLE")?;
         before.append(&mut response.untagged);
         response.untagged = before;
         self.received(Some(Cmd::Idle), "IDLE ... DONE", Command::Other, started, response)?;
@@ -581,13 +530,9 @@ impl<'a> Session<'a> {
     /// LOGOUT, a new connection (a new session for `\Recent`), and SELECT again.
     fn reconnect(&mut self) -> anyhow::Result<()> {
         self.send(Cmd::Logout, "LOGOUT", Command::Other)?;
-        let started = Instant::now();
         let options = &self.run.options;
-        let (imap, _) = connect(&options.endpoint, &self.user, &options.password)?;
-        if self.recording {
-            report::record(&mut self.stats.latency[Cmd::Login as usize], started.elapsed());
-        }
-        self.imap = imap;
+        self.exchange
+            .reconnect(|user| Ok(connect(&options.endpoint, user, &options.password)?.0))?;
         self.view.reconnected(self.run.next_session());
         self.enable()?;
         self.learn(self.mailbox)
@@ -599,7 +544,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_op_has_a_weight_and_the_clients_vary() {
+    fn every_op_is_picked_and_offers_are_read() {
         let mut rng = Rng::new(1, 0);
         let mut seen = std::collections::HashSet::new();
         for _ in 0..20_000 {

@@ -1,57 +1,39 @@
 //! One `mixed` client: a logged-in session on its own user's INBOX, the model of that
-//! mailbox, and the operations it picks at random. Each operation sends its commands, hands
-//! every response to the model (which checks it) and times each command.
+//! mailbox, and the operations it picks at random. Each operation sends its commands through
+//! the client's `Exchange` (which times, remembers and parses them) and hands every response
+//! to the model, which checks it.
 //!
 //! A NO or BAD, or an inconsistency, leaves the model unsure of the mailbox, so before the
 //! next operation the session learns it again (SELECT and `FETCH 1:* (UID FLAGS)`): each
 //! fault is counted once. Only I/O failures and unparsable responses are errors.
 
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context};
 
 use super::pick::{self, Op, Rng};
 use super::Shared;
-use loadtest::client::imap::{Imap, Response};
+use loadtest::client::imap::Imap;
 use loadtest::message::{generate, MessageSpec};
 use loadtest::mixed::stats::{Cmd, Stats};
-use loadtest::mixed::{self, History};
+use loadtest::mixed::{self, Exchange, Reply};
 use loadtest::model::{Checked, ExpungeScope, Flags, MailboxModel, SearchKey, Selected, StoreOp};
-use loadtest::report;
-use loadtest::response::{parse_untagged, response_code, Code, Untagged};
+use loadtest::response::{response_code, Code, Untagged};
 
-/// Inconsistencies printed in full (with the commands before them) across all clients.
-const MAX_REPORTED: u64 = 5;
 /// The flags STORE sets and clears.
 const STORE_FLAGS: [&str; 4] = ["\\Seen", "\\Flagged", "\\Answered", "$Label"];
 /// The flags APPEND may give a new message.
 const APPEND_FLAGS: [&str; 3] = ["\\Seen", "\\Flagged", "$Label"];
 const MAILBOX: &str = "INBOX";
 
-/// A command's outcome, its untagged responses parsed.
-struct Reply {
-    untagged: Vec<Untagged>,
-    ok: bool,
-    /// The tagged reply's text after the status.
-    text: String,
-}
-
 pub struct Session<'a> {
     shared: &'a Shared,
-    number: usize,
-    user: String,
-    imap: Imap,
+    exchange: Exchange<'a>,
     uidplus: bool,
     model: MailboxModel,
     rng: Rng,
-    stats: Stats,
-    /// Off while logging in and learning the mailbox before the clock starts, and for the
-    /// final check.
-    recording: bool,
     /// The model is unsure of the mailbox: learn it again before the next operation.
     resync: bool,
-    history: History,
     appended: u64,
 }
 
@@ -61,9 +43,7 @@ impl<'a> Session<'a> {
         let (imap, uidplus) = connect(shared, user)?;
         let mut session = Session {
             shared,
-            number,
-            user: user.to_owned(),
-            imap,
+            exchange: Exchange::new(imap, number, user, &shared.control),
             uidplus,
             model: MailboxModel::from_sync(
                 &Selected {
@@ -75,14 +55,11 @@ impl<'a> Session<'a> {
             )
             .expect("an empty mailbox is consistent"),
             rng: Rng::new(shared.args.seed, number),
-            stats: Stats::new(),
-            recording: false,
             resync: false,
-            history: History::default(),
             appended: 0,
         };
         session.learn().context("learning INBOX")?;
-        session.recording = true;
+        session.exchange.recording = true;
         Ok(session)
     }
 
@@ -91,7 +68,7 @@ impl<'a> Session<'a> {
     }
 
     pub fn into_stats(self) -> Stats {
-        self.stats
+        self.exchange.stats
     }
 
     /// One operation, picked at random.
@@ -112,13 +89,13 @@ impl<'a> Session<'a> {
             Op::Reconnect => self.reconnect(),
         }
         .with_context(|| format!("{op:?}"))?;
-        self.stats.ops += 1;
+        self.exchange.stats.ops += 1;
         Ok(())
     }
 
     /// After the clock: SELECT again and fetch every message once more, then LOG OUT.
     pub fn finish(&mut self) -> anyhow::Result<()> {
-        self.recording = false;
+        self.exchange.recording = false;
         if self.resync {
             self.learn()?;
         }
@@ -134,57 +111,23 @@ impl<'a> Session<'a> {
             }
         }
         // A polite end; the figures are already taken.
-        let _ = self.imap.cmd("LOGOUT");
+        let _ = self.exchange.imap.cmd("LOGOUT");
         Ok(())
     }
 
-    /// Sends `command` and reads its responses, timed as `cmd`.
+    /// Sends `command` and reads its responses, timed as `cmd`; a NO or BAD leaves the
+    /// model unsure of the mailbox.
     fn send(&mut self, cmd: Cmd, command: &str) -> anyhow::Result<Reply> {
-        let started = Instant::now();
-        let response = self.imap.cmd(command).with_context(|| command.to_owned())?;
-        self.received(cmd, command, started, response)
+        let reply = self.exchange.send(cmd, command)?;
+        self.resync |= !reply.ok;
+        Ok(reply)
     }
 
-    /// Times, remembers and parses a command's response; counts a NO or BAD.
-    fn received(&mut self, cmd: Cmd, command: &str, started: Instant, response: Response) -> anyhow::Result<Reply> {
-        if self.recording {
-            report::record(&mut self.stats.latency[cmd as usize], started.elapsed());
-        }
-        self.history.record(command, &response);
-        let untagged = response
-            .untagged
-            .iter()
-            .map(|line| parse_untagged(line))
-            .collect::<Result<Vec<_>, _>>()
-            .with_context(|| format!("the reply to {command}"))?;
-        if !response.ok() {
-            *self
-                .stats
-                .refused
-                .entry(format!("{} to {}", response.status, cmd.name()))
-                .or_default() += 1;
-            self.resync = true;
-        }
-        Ok(Reply {
-            untagged,
-            ok: response.ok(),
-            text: response.text,
-        })
-    }
-
-    /// Counts an inconsistency (printing the first few with the commands before them) and
-    /// asks for the mailbox to be learnt again. Whether `result` was consistent.
+    /// Counts an inconsistency (the first few of the run printed with the commands before
+    /// them) and asks for the mailbox to be learnt again. Whether `result` was consistent.
     fn checked(&mut self, result: Checked) -> bool {
         let Err(e) = result else { return true };
-        *self.stats.inconsistencies.entry(e.kind().to_owned()).or_default() += 1;
-        if self.shared.reported.fetch_add(1, Ordering::Relaxed) < MAX_REPORTED {
-            eprintln!(
-                "client {} ({}): {e}\n  the last commands and responses:\n{}",
-                self.number,
-                self.user,
-                self.history.show("    ")
-            );
-        }
+        self.exchange.fault(e.kind(), &e);
         self.resync = true;
         false
     }
@@ -192,7 +135,7 @@ impl<'a> Session<'a> {
     fn select(&mut self) -> anyhow::Result<Selected> {
         let reply = self.send(Cmd::Select, &format!("SELECT {MAILBOX}"))?;
         if !reply.ok {
-            bail!("SELECT {MAILBOX} as {} refused: {}", self.user, reply.text);
+            bail!("SELECT {MAILBOX} as {} refused: {}", self.exchange.user, reply.text);
         }
         Selected::from_responses(&reply.untagged).map_err(|missing| anyhow!("SELECT {MAILBOX} gave no {missing}"))
     }
@@ -366,10 +309,10 @@ impl<'a> Session<'a> {
         }
         let names = self.rng.subset(&APPEND_FLAGS, false);
         self.appended += 1;
-        let address = format!("{}@example.org", self.user);
+        let address = format!("{}@example.org", self.exchange.user);
         let message = generate(&MessageSpec {
             // Distinct per client and per message within a run.
-            index: (self.number as u64) << 32 | self.appended,
+            index: (self.exchange.number as u64) << 32 | self.appended,
             size: 500 + self.rng.below(3500),
             from: address.clone(),
             to: address,
@@ -379,11 +322,13 @@ impl<'a> Session<'a> {
         let command = format!("APPEND {MAILBOX} ({flags}) {{{}}}", message.len());
         let started = Instant::now();
         let response = self
+            .exchange
             .imap
             .append(MAILBOX, &flags, &message)
             .with_context(|| command.clone())?;
-        let reply = self.received(Cmd::Append, &command, started, response)?;
+        let reply = self.exchange.received(Some(Cmd::Append), &command, started, response)?;
         if !reply.ok {
+            self.resync = true;
             return Ok(());
         }
         let appenduid = match response_code(reply.text.as_bytes()) {
@@ -471,14 +416,15 @@ impl<'a> Session<'a> {
             .any(|r| matches!(r, Untagged::Condition { bye: true, .. }))
         {
             // RFC 9051 §6.1.3: BYE before the tagged OK.
-            *self.stats.refused.entry("LOGOUT without BYE".into()).or_default() += 1;
+            *self
+                .exchange
+                .stats
+                .refused
+                .entry("LOGOUT without BYE".into())
+                .or_default() += 1;
         }
-        let started = Instant::now();
-        let (imap, _) = connect(self.shared, &self.user)?;
-        if self.recording {
-            report::record(&mut self.stats.latency[Cmd::Login as usize], started.elapsed());
-        }
-        self.imap = imap;
+        let shared = self.shared;
+        self.exchange.reconnect(|user| Ok(connect(shared, user)?.0))?;
         self.select_again()
     }
 }
