@@ -73,19 +73,8 @@ mod tests {
     use crate::auth::scram::ScramCredentials;
 
     fn user() -> User {
-        User {
-            id: 1,
-            name: "alice".into(),
-            password_hash: String::new(),
-            scram: ScramCredentials::derive("x", b"salt", 4096).unwrap(),
-            admin: false,
-            pop: true,
-            imap: true,
-            smtp: true,
-            quota: None,
-            home: None,
-            imap_disabled: Vec::new(),
-        }
+        let scram = ScramCredentials::derive("x", b"salt", 4096).unwrap();
+        User::new(1, "alice".into(), String::new(), scram)
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::fetch::{self, FetchEffect, FetchOptions, MessageMeta};
 use super::limit::{self, Cut};
 use super::progress::Progress;
 use super::search;
-use super::session::{store_error, tagged, Action, Ctx, Pending, Selected, Session};
+use super::session::{store_error, tagged, Action, Ctx, Enabled, Pending, Selected, Session};
 use super::types::{FetchAttr, PartialRange, SequenceSet};
 use super::view::MailRead;
 use crate::store::records::{flags, FlagMode, Uid};
@@ -64,6 +64,24 @@ pub(crate) struct FetchForm<'a> {
     /// RFC 9586: `* uid UIDFETCH` instead of `* seq FETCH`.
     pub uid_only: bool,
     pub opts: FetchOptions,
+}
+
+impl<'a> FetchForm<'a> {
+    /// The form for a session with `enabled` extensions; `read_only` when the mailbox is
+    /// (no implicit `\Seen`).
+    pub fn new(attrs: &'a [FetchAttr], uid_command: bool, enabled: Enabled, read_only: bool) -> FetchForm<'a> {
+        FetchForm {
+            attrs,
+            uid_command,
+            uid_only: enabled.uid_only,
+            opts: FetchOptions {
+                imap4rev2: enabled.imap4rev2,
+                utf8: enabled.utf8,
+                condstore: enabled.condstore,
+                read_only,
+            },
+        }
+    }
 }
 
 /// Why one message's FETCH response could not be written.
@@ -215,17 +233,7 @@ impl Session {
         }
         let enabled = self.enabled();
         let attrs = std::mem::take(&mut job.attrs);
-        let form = FetchForm {
-            attrs: &attrs,
-            uid_command: job.uid,
-            uid_only: enabled.uid_only,
-            opts: FetchOptions {
-                imap4rev2: enabled.imap4rev2,
-                utf8: enabled.utf8,
-                condstore: enabled.condstore,
-                read_only,
-            },
-        };
+        let form = FetchForm::new(&attrs, job.uid, enabled, read_only);
         let changed_since = job.changed_since;
         // RFC 7162 §3.1.4: with CHANGEDSINCE, only messages changed after it.
         let unchanged = |r: &MessageRecord| changed_since.is_some_and(|since| r.modseq <= since);

@@ -7,20 +7,16 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::cmd_mailbox::{quote, status_line};
+use super::cmd_mailbox::{quote, status_line, SPECIAL_USE};
 use super::session::{store_error, tagged, untagged, Ctx, Session};
 use super::types::ListOptions;
+use crate::store::mailboxes::is_below;
 use crate::store::records::SpecialUse;
 use crate::store::{Mailbox, SEPARATOR};
 
 fn special_use_attr(s: Option<SpecialUse>) -> Option<&'static str> {
-    Some(match s? {
-        SpecialUse::Drafts => "\\Drafts",
-        SpecialUse::Sent => "\\Sent",
-        SpecialUse::Trash => "\\Trash",
-        SpecialUse::Junk => "\\Junk",
-        SpecialUse::Archive => "\\Archive",
-    })
+    let s = s?;
+    SPECIAL_USE.iter().find(|&&(_, u)| u == s).map(|&(attr, _)| attr)
 }
 
 /// RFC 3501 §6.3.8 wildcards: `*` matches anything, `%` anything but the separator.
@@ -57,11 +53,6 @@ fn list_matches(reference: &str, pattern: &str, name: &str) -> bool {
         let upper: Vec<char> = format!("{reference}{pattern}").to_uppercase().chars().collect();
         matches_pattern(&upper, &name_chars)
     }
-}
-
-/// Whether `name` is below `parent` in the hierarchy.
-fn is_descendant(name: &str, parent: &str) -> bool {
-    name.len() > parent.len() + 1 && name.starts_with(parent) && name[parent.len()..].starts_with(SEPARATOR)
 }
 
 /// Every superior level of `name`: `a/b/c` gives `a` and `a/b`.
@@ -123,13 +114,22 @@ impl Session {
         } else {
             mailboxes.iter().map(|m| m.name.as_str()).collect()
         };
+        // RFC 5258 §3.5 (CHILDINFO) and RFC 3501 §6.3.9 (LSUB with `%`): the subscribed names
+        // the patterns do not list themselves, for which a superior is listed.
+        let unlisted: Vec<&str> = if lsub || options.recursive_match {
+            subscriptions
+                .iter()
+                .map(String::as_str)
+                .filter(|s| !matches(s))
+                .collect()
+        } else {
+            Vec::new()
+        };
         for name in candidates.into_iter().filter(|n| matches(n)) {
             let mailbox = by_name.get(name).copied();
             let subscribed = subscriptions.binary_search_by(|s| s.as_str().cmp(name)).is_ok();
-            // RFC 5258 §3.5 (CHILDINFO) and RFC 3501 §6.3.9 (LSUB with `%`): a name is listed
-            // for a subscribed descendant that the patterns do not list themselves.
-            let hidden_child = (lsub || options.recursive_match)
-                && subscriptions.iter().any(|s| is_descendant(s, name) && !matches(s));
+            // A name is listed for a subscribed descendant the patterns leave out.
+            let hidden_child = unlisted.iter().any(|s| is_below(s, name));
             if by_subscription && !subscribed && !hidden_child {
                 continue;
             }
@@ -142,7 +142,7 @@ impl Session {
                     attrs.push("\\Noselect");
                 }
             } else {
-                let children = mailboxes.iter().any(|c| is_descendant(&c.name, name));
+                let children = mailboxes.iter().any(|c| is_below(&c.name, name));
                 match mailbox {
                     Some(m) => {
                         attrs.push(if children { "\\HasChildren" } else { "\\HasNoChildren" });
@@ -221,9 +221,21 @@ mod tests {
 
     #[test]
     fn hierarchy_helpers() {
-        assert!(is_descendant("a/b", "a") && is_descendant("a/b/c", "a"));
-        assert!(!is_descendant("ab", "a") && !is_descendant("a", "a") && !is_descendant("a/", "a"));
+        assert!(is_below("a/b", "a") && is_below("a/b/c", "a"));
+        assert!(!is_below("ab", "a") && !is_below("a", "a") && !is_below("a/", "a"));
         assert_eq!(superiors("a/b/c").collect::<Vec<_>>(), vec!["a", "a/b"]);
         assert_eq!(superiors("a").count(), 0);
+    }
+
+    #[test]
+    fn every_special_use_has_its_attribute() {
+        for (_, special_use) in crate::store::records::DEFAULT_MAILBOXES {
+            let Some(u) = special_use else { continue };
+            let attr = special_use_attr(Some(u)).unwrap();
+            assert_eq!(
+                SPECIAL_USE.iter().find(|(a, _)| a.eq_ignore_ascii_case(attr)),
+                Some(&(attr, u))
+            );
+        }
     }
 }

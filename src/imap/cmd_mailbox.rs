@@ -133,17 +133,20 @@ pub(crate) fn mailbox_id(id: MailboxId) -> String {
     format!("F{id:016x}")
 }
 
+/// RFC 6154 §2 attributes, as LIST shows them and CREATE's USE takes them.
+pub(crate) const SPECIAL_USE: [(&str, SpecialUse); 5] = [
+    ("\\Drafts", SpecialUse::Drafts),
+    ("\\Sent", SpecialUse::Sent),
+    ("\\Trash", SpecialUse::Trash),
+    ("\\Junk", SpecialUse::Junk),
+    ("\\Archive", SpecialUse::Archive),
+];
+
 fn parse_special_use(attr: &str) -> Option<SpecialUse> {
-    [
-        ("\\Drafts", SpecialUse::Drafts),
-        ("\\Sent", SpecialUse::Sent),
-        ("\\Trash", SpecialUse::Trash),
-        ("\\Junk", SpecialUse::Junk),
-        ("\\Archive", SpecialUse::Archive),
-    ]
-    .into_iter()
-    .find(|(name, _)| name.eq_ignore_ascii_case(attr))
-    .map(|(_, u)| u)
+    SPECIAL_USE
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(attr))
+        .map(|&(_, u)| u)
 }
 
 impl Session {
@@ -588,7 +591,7 @@ impl Session {
         }
         match result {
             Ok(WriteOutcome::Appended { uid_validity, uids }) => {
-                self.sync(ctx, out, true);
+                self.sync(ctx, out);
                 let mut set = Vec::new();
                 super::search::sequence_set(&uids, &mut set);
                 let set = String::from_utf8_lossy(&set);

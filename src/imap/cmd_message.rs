@@ -592,10 +592,10 @@ impl Session {
                     if !pairs.is_empty() {
                         untagged(out, &format!("OK [{code}] moved"));
                     }
-                    self.sync(ctx, out, true);
+                    self.sync(ctx, out);
                     limit::tagged_ok(out, &tag, cut, "", "MOVE completed");
                 } else {
-                    self.sync(ctx, out, true);
+                    self.sync(ctx, out);
                     let text = if pairs.is_empty() {
                         "COPY completed".to_string()
                     } else {
@@ -605,7 +605,7 @@ impl Session {
                 }
             }
             (WritePending::Expunge { command, cut, .. }, WriteOutcome::Expunged(_)) => {
-                self.sync(ctx, out, true);
+                self.sync(ctx, out);
                 limit::tagged_ok(out, &tag, cut, "", &format!("{command} completed"));
             }
             (WritePending::Close { .. }, _) => {

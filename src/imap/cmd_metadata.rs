@@ -8,7 +8,7 @@ use super::format;
 use super::session::{store_error, tagged, Action, Ctx, Pending, Session};
 use super::types::MetadataDepth;
 use crate::store::records::MailboxId;
-use crate::store::WriteOp;
+use crate::store::{StoreError, WriteOp};
 
 /// Whether `name` is one of `requested` or below it within `depth` (RFC 5464 §4.2.2).
 fn wanted(name: &str, requested: &str, depth: MetadataDepth) -> bool {
@@ -38,12 +38,9 @@ impl Session {
             return Some(0);
         }
         let decoded = self.mailbox_name(tag, name, out)?;
-        match ctx.store.mailbox(self.user_id(), &decoded) {
-            Ok(Some(m)) => Some(m.id),
-            Ok(None) => {
-                tagged(out, tag, "NO", "[NONEXISTENT] no such mailbox");
-                None
-            }
+        let found = ctx.store.mailbox(self.user_id(), &decoded);
+        match found.and_then(|m| m.ok_or(StoreError::NoSuchMailbox)) {
+            Ok(m) => Some(m.id),
             Err(e) => {
                 store_error(out, tag, &e);
                 None
@@ -86,32 +83,30 @@ impl Session {
                     items.push((name.as_str(), Some(value.as_slice())));
                 }
             }
-            let skipped_long = max_size.is_some() && stored.iter().any(|(n, _)| n.eq_ignore_ascii_case(requested));
-            if !found && !skipped_long && !is_root(requested) {
+            if !found && !is_root(requested) {
                 items.push((requested.as_str(), None));
             }
         }
         if !items.is_empty() {
-            let mut line = b"* METADATA ".to_vec();
-            super::cmd_mailbox::quote(&self.encode_name(mailbox), &mut line);
-            line.extend_from_slice(b" (");
+            out.extend_from_slice(b"* METADATA ");
+            super::cmd_mailbox::quote(&self.encode_name(mailbox), out);
+            out.extend_from_slice(b" (");
             for (i, (name, value)) in items.iter().enumerate() {
                 if i > 0 {
-                    line.push(b' ');
+                    out.push(b' ');
                 }
-                format::astring(&mut line, name.as_bytes());
-                line.push(b' ');
+                format::astring(out, name.as_bytes());
+                out.push(b' ');
                 match value {
-                    None => line.extend_from_slice(b"NIL"),
+                    None => out.extend_from_slice(b"NIL"),
                     Some(v) if v.contains(&0) => {
-                        format::literal_prefix(&mut line, v.len(), true);
-                        line.extend_from_slice(v);
+                        format::literal_prefix(out, v.len(), true);
+                        out.extend_from_slice(v);
                     }
-                    Some(v) => format::string(&mut line, v, false),
+                    Some(v) => format::string(out, v, false),
                 }
             }
-            line.extend_from_slice(b")\r\n");
-            out.extend_from_slice(&line);
+            out.extend_from_slice(b")\r\n");
         }
         if longest > 0 {
             tagged(

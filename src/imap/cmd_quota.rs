@@ -4,7 +4,7 @@
 
 use super::session::{store_error, tagged, untagged, Session, State};
 use super::view::MailRead;
-use crate::store::canonical_mailbox_name;
+use crate::store::{canonical_mailbox_name, StoreError};
 
 impl Session {
     /// GETQUOTA (root given) or GETQUOTAROOT (mailbox given).
@@ -26,10 +26,9 @@ impl Session {
             let Ok(decoded) = self.decode_name(name) else {
                 return tagged(out, tag, "BAD", "invalid modified UTF-7 mailbox name");
             };
-            match store.mailbox(user.id, canonical_mailbox_name(&decoded)) {
-                Ok(Some(_)) => {}
-                Ok(None) => return tagged(out, tag, "NO", "[NONEXISTENT] no such mailbox"),
-                Err(e) => return store_error(out, tag, &e),
+            let mailbox = store.mailbox(user.id, canonical_mailbox_name(&decoded));
+            if let Err(e) = mailbox.and_then(|m| m.ok_or(StoreError::NoSuchMailbox)) {
+                return store_error(out, tag, &e);
             }
             let mut line = b"* QUOTAROOT ".to_vec();
             super::cmd_mailbox::quote(&self.encode_name(&decoded), &mut line);

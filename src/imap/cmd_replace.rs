@@ -72,13 +72,13 @@ impl Session {
                 let set = String::from_utf8_lossy(&set);
                 // RFC 8508 §3: APPENDUID goes untagged, before the expunge, as for MOVE.
                 untagged(out, &format!("OK [APPENDUID {uid_validity} {set}] replacement stored"));
-                self.sync(ctx, out, true);
+                self.sync(ctx, out);
                 tagged(out, tag, "OK", &format!("{command} completed"));
             }
             Ok(_) => tagged(out, tag, "NO", "[SERVERBUG] unexpected store answer"),
             Err(e) => {
                 // The old message may be gone (another session expunged it): say so first.
-                self.sync(ctx, out, true);
+                self.sync(ctx, out);
                 store_error(out, tag, &e);
             }
         }

@@ -65,12 +65,9 @@ impl Session {
                 let Some(name) = self.mailbox_name(&tag, name, out) else {
                     return Action::Continue;
                 };
-                match ctx.store.mailbox(user, &name) {
-                    Ok(Some(m)) => Some(m.id),
-                    Ok(None) => {
-                        tagged(out, &tag, "NO", "[NONEXISTENT] no such mailbox");
-                        return Action::Continue;
-                    }
+                let found = ctx.store.mailbox(user, &name);
+                match found.and_then(|m| m.ok_or(StoreError::NoSuchMailbox)) {
+                    Ok(m) => Some(m.id),
                     Err(e) => {
                         store_error(out, &tag, &e);
                         return Action::Continue;
@@ -110,12 +107,9 @@ impl Session {
                 tagged(out, &tag, "NO", why);
                 return Action::Continue;
             }
-            match ctx.store.mailbox(user, &url.mailbox) {
-                Ok(Some(m)) => rumps.push((url.rump.to_owned(), m.id)),
-                Ok(None) => {
-                    tagged(out, &tag, "NO", "[NONEXISTENT] no such mailbox");
-                    return Action::Continue;
-                }
+            let found = ctx.store.mailbox(user, &url.mailbox);
+            match found.and_then(|m| m.ok_or(StoreError::NoSuchMailbox)) {
+                Ok(m) => rumps.push((url.rump.to_owned(), m.id)),
                 Err(e) => {
                     store_error(out, &tag, &e);
                     return Action::Continue;
@@ -167,39 +161,42 @@ impl Session {
     /// the command.
     fn url_fetch(&self, tag: &str, urls: &[String], ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         let who = Requester::Imap(self.user_name());
-        let mut line = b"* URLFETCH".to_vec();
+        // A store failure takes back the untagged line written so far.
+        let start = out.len();
+        out.extend_from_slice(b"* URLFETCH");
         for url in urls {
-            line.push(b' ');
-            format::string(&mut line, url.as_bytes(), false);
-            line.push(b' ');
+            out.push(b' ');
+            format::string(out, url.as_bytes(), false);
+            out.push(b' ');
             match urlauth::fetch(ctx.store, url, who, ctx.now) {
-                Ok(data) if data.is_empty() => line.extend_from_slice(b"\"\""),
+                Ok(data) if data.is_empty() => out.extend_from_slice(b"\"\""),
                 Ok(data) => {
-                    format::literal_prefix(&mut line, data.len(), false);
-                    line.extend_from_slice(&data);
+                    format::literal_prefix(out, data.len(), false);
+                    out.extend_from_slice(&data);
                 }
-                Err(Refusal::Store(e)) => return store_error(out, tag, &e),
+                Err(Refusal::Store(e)) => {
+                    out.truncate(start);
+                    return store_error(out, tag, &e);
+                }
                 Err(refusal) => {
                     // Not the URL: its token is a credential.
                     tracing::debug!("URLFETCH: {}", refusal.reason());
-                    line.extend_from_slice(b"NIL");
+                    out.extend_from_slice(b"NIL");
                 }
             }
         }
-        line.extend_from_slice(b"\r\n");
-        out.extend_from_slice(&line);
+        out.extend_from_slice(b"\r\n");
         tagged(out, tag, "OK", "URLFETCH completed");
     }
 }
 
 /// `* GENURLAUTH url...` and the tagged OK: each rump with the mechanism and its token.
 fn authorized(tag: &str, rumps: &[(String, MailboxId)], keys: &[AccessKey], out: &mut Vec<u8>) {
-    let mut line = b"* GENURLAUTH".to_vec();
+    out.extend_from_slice(b"* GENURLAUTH");
     for ((rump, _), key) in rumps.iter().zip(keys) {
-        line.push(b' ');
-        format::string(&mut line, urlauth::authorize(rump, key).as_bytes(), false);
+        out.push(b' ');
+        format::string(out, urlauth::authorize(rump, key).as_bytes(), false);
     }
-    line.extend_from_slice(b"\r\n");
-    out.extend_from_slice(&line);
+    out.extend_from_slice(b"\r\n");
     tagged(out, tag, "OK", "GENURLAUTH completed");
 }

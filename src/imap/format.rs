@@ -309,7 +309,9 @@ fn base64_in_place(buf: &mut [u8]) -> usize {
     write
 }
 
-fn hex_value(b: u8) -> Option<u8> {
+/// One hex digit's value, either case (RFC 5234 HEXDIG, which is case-insensitive as ABNF
+/// strings are); nothing else, not even a sign.
+pub(crate) fn hex_value(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'A'..=b'F' => Some(b - b'A' + 10),

@@ -19,6 +19,7 @@ use super::cmd_mailbox::quote;
 use super::session::{store_error, tagged, Action, Ctx, Selected, Session, State};
 use super::types::{FetchAttr, NotifyEvent, NotifyFilter, NotifyGroup};
 use super::view::MailRead;
+use crate::store::mailboxes::is_below;
 use crate::store::records::{MailboxId, Uid, UserId};
 use crate::store::{canonical_mailbox_name, Mailbox, SEPARATOR};
 
@@ -41,9 +42,10 @@ struct Known {
 }
 
 impl Known {
-    fn of(m: &Mailbox) -> Known {
+    /// `m` as the client hears of it now, under `name` (`m.name`, or an equal one kept).
+    fn of(m: &Mailbox, name: String) -> Known {
         Known {
-            name: m.name.clone(),
+            name,
             messages: m.messages,
             uid_next: m.uid_next,
             highest_modseq: m.highest_modseq,
@@ -108,9 +110,10 @@ fn sets_seen(a: &FetchAttr) -> bool {
     }
 }
 
-/// Whether `name` is `parent` or below it.
+/// Whether `name` is `parent` or below it. A subscribed name may end in the separator
+/// (SUBSCRIBE takes it as given): `parent/` is in `parent`'s subtree too.
 fn in_subtree(name: &str, parent: &str) -> bool {
-    name == parent || (name.starts_with(parent) && name[parent.len()..].starts_with(SEPARATOR))
+    name == parent || name.strip_suffix(SEPARATOR) == Some(parent) || is_below(name, parent)
 }
 
 impl Notifier {
@@ -231,7 +234,7 @@ impl Session {
         };
         let notifier = Notifier {
             groups,
-            known: mailboxes.iter().map(|m| (m.id, Known::of(m))).collect(),
+            known: mailboxes.iter().map(|m| (m.id, Known::of(m, m.name.clone()))).collect(),
             subscriptions,
         };
         if with_status {
@@ -275,32 +278,14 @@ impl Session {
         let mut gone: HashMap<MailboxId, Known> = std::mem::take(&mut notifier.known);
         for m in &mailboxes {
             let before = gone.remove(&m.id);
-            notifier.known.insert(m.id, Known::of(m));
-            let Some(events) = notifier.events_for(&m.name, notifier.is_subscribed(&m.name)) else {
-                continue;
+            if let Some(events) = notifier.events_for(&m.name, notifier.is_subscribed(&m.name)) {
+                self.notify_mailbox(m, before.as_ref(), (events, selected), out);
+            }
+            let name = match before {
+                Some(before) if before.name == m.name => before.name,
+                _ => m.name.clone(),
             };
-            let encoded = self.encode_name(&m.name);
-            let Some(before) = before else {
-                if has(events, &NotifyEvent::MailboxName) {
-                    list("", &encoded, None, out);
-                }
-                continue;
-            };
-            if before.name != m.name && has(events, &NotifyEvent::MailboxName) {
-                let mut old = Vec::new();
-                quote(&self.encode_name(&before.name), &mut old);
-                let extended = format!("(\"OLDNAME\" ({}))", String::from_utf8_lossy(&old));
-                list("", &encoded, Some(&extended), out);
-            }
-            if Some(m.id) == selected || m.noselect {
-                continue;
-            }
-            let messages = before.messages != m.messages || before.uid_next != m.uid_next;
-            let flag_change = has(events, &NotifyEvent::FlagChange);
-            let flags = flag_change && before.highest_modseq != m.highest_modseq;
-            if (messages && has(events, &NotifyEvent::MessageNew(Vec::new()))) || flags {
-                status(m, &encoded, flag_change, out);
-            }
+            notifier.known.insert(m.id, Known::of(m, name));
         }
         for (_, before) in gone {
             let subscribed = old_subscriptions.binary_search(&before.name).is_ok();
@@ -333,6 +318,41 @@ impl Session {
             }
         }
         self.notify = Some(notifier);
+    }
+
+    /// What `events` ask to hear of one mailbox the client knew as `before` (`None`: it is
+    /// new): its new name, and, but for the selected mailbox, its counts and flags. The name
+    /// is encoded only for a response that shows it.
+    fn notify_mailbox(
+        &self,
+        m: &Mailbox,
+        before: Option<&Known>,
+        (events, selected): (&[NotifyEvent], Option<MailboxId>),
+        out: &mut Vec<u8>,
+    ) {
+        let encoded = std::cell::OnceCell::new();
+        let encoded = || encoded.get_or_init(|| self.encode_name(&m.name)).as_str();
+        let Some(before) = before else {
+            if has(events, &NotifyEvent::MailboxName) {
+                list("", encoded(), None, out);
+            }
+            return;
+        };
+        if before.name != m.name && has(events, &NotifyEvent::MailboxName) {
+            let mut old = Vec::new();
+            quote(&self.encode_name(&before.name), &mut old);
+            let extended = format!("(\"OLDNAME\" ({}))", String::from_utf8_lossy(&old));
+            list("", encoded(), Some(&extended), out);
+        }
+        if Some(m.id) == selected || m.noselect {
+            return;
+        }
+        let messages = before.messages != m.messages || before.uid_next != m.uid_next;
+        let flag_change = has(events, &NotifyEvent::FlagChange);
+        let flags = flag_change && before.highest_modseq != m.highest_modseq;
+        if (messages && has(events, &NotifyEvent::MessageNew(Vec::new()))) || flags {
+            status(m, encoded(), flag_change, out);
+        }
     }
 }
 

@@ -468,7 +468,7 @@ impl Session {
                 Action::Continue
             }
             Command::Noop | Command::Check => {
-                self.sync(ctx, out, true);
+                self.sync(ctx, out);
                 tagged(out, &tag, "OK", &format!("{name} completed"));
                 Action::Continue
             }

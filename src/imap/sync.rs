@@ -50,8 +50,14 @@ impl RecentUids {
         self.add(range);
     }
 
+    /// How many of `view`'s messages are \Recent here. The ranges never overlap (claims and
+    /// the first unclaimed UID only move up, and `add` merges what touches the last range), so
+    /// each message is counted once.
     pub fn count(&self, view: &UidView) -> usize {
-        view.iter().filter(|u| self.contains(*u)).count()
+        self.0
+            .iter()
+            .map(|r| (view.count_below(r.end) - view.count_below(r.start)) as usize)
+            .sum()
     }
 }
 
@@ -59,7 +65,7 @@ impl Session {
     pub(super) fn idle_start(&mut self, tag: String, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
         out.extend_from_slice(b"+ idling\r\n");
         // Changes made before IDLE are reported at once.
-        self.sync(ctx, out, true);
+        self.sync(ctx, out);
         self.mode = Mode::Idle { tag };
         Action::Idle {
             mailbox: self.selected_mailbox(),
@@ -70,7 +76,7 @@ impl Session {
         let Mode::Idle { tag } = std::mem::replace(&mut self.mode, Mode::Commands) else {
             unreachable!("called in IDLE mode only")
         };
-        self.sync(ctx, out, true);
+        self.sync(ctx, out);
         if line.eq_ignore_ascii_case(b"DONE") {
             tagged(out, &tag, "OK", "IDLE terminated");
         } else {
@@ -89,7 +95,7 @@ impl Session {
             return;
         }
         if changed {
-            self.sync(ctx, out, true);
+            self.sync(ctx, out);
         } else {
             // Mobile NATs drop silent flows: say something now and then (RFC 2177 §3).
             untagged(out, "OK Still here");
@@ -101,12 +107,9 @@ impl Session {
     }
 
     /// Reports what changed in the selected mailbox since the client last heard, and moves the
-    /// session to the current view. EXPUNGE is withheld (and with it everything) when
-    /// `allow_expunge` is false: during FETCH, STORE and SEARCH (RFC 9051 §7.5.1).
-    pub(crate) fn sync(&mut self, ctx: &mut Ctx<'_>, out: &mut Vec<u8>, allow_expunge: bool) {
-        if !allow_expunge {
-            return;
-        }
+    /// session to the current view. No FETCH, STORE or SEARCH calls it: EXPUNGE may not be sent
+    /// during them (RFC 9051 §7.5.1).
+    pub(crate) fn sync(&mut self, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) {
         self.sync_selected(ctx, out);
         // RFC 5465: the other mailboxes a NOTIFY covers.
         self.notify_sync(ctx, out);
@@ -169,17 +172,7 @@ impl Session {
             .and_then(|n| n.new_message_attrs())
             .filter(|_| grew > 0)
         {
-            let form = super::cmd_fetch::FetchForm {
-                attrs,
-                uid_command: true,
-                uid_only: user.enabled.uid_only,
-                opts: super::fetch::FetchOptions {
-                    imap4rev2: rev2,
-                    utf8: user.enabled.utf8,
-                    condstore: user.enabled.condstore,
-                    read_only: true,
-                },
-            };
+            let form = super::cmd_fetch::FetchForm::new(attrs, true, user.enabled, true);
             super::notify::fetch_new(ctx.store, sel, &form, &new, out);
         }
         // RFC 5267 §4.3: what the contexts must look at again, new messages and changed flags.

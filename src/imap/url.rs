@@ -14,6 +14,8 @@
 
 use std::fmt;
 
+use super::format::hex_value;
+
 /// Why a string is not an IMAP URL, or not one naming a message: the text after `[BADURL ...]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UrlError(pub &'static str);
@@ -57,12 +59,46 @@ impl UrlPartial {
     }
 }
 
+/// Who a URL authorizes (RFC 4467 §3 `access`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// `submit+user`: a submission server sending for `user`.
+    Submit(String),
+    /// `user+user`: `user`, logged in.
+    User(String),
+    /// `authuser`: anyone logged in.
+    AuthUser,
+    /// `anonymous`: anyone at all.
+    Anonymous,
+}
+
+impl Access {
+    /// `submit+user`, `user+user`, `authuser`, `anonymous`, the keywords in any case; the user
+    /// name as it stands in `text`.
+    pub(crate) fn parse(text: &str) -> Option<Access> {
+        let named = |prefix: &str| {
+            let head = text.get(..prefix.len())?;
+            let user = &text[prefix.len()..];
+            (head.eq_ignore_ascii_case(prefix) && !user.is_empty()).then(|| user.to_owned())
+        };
+        if text.eq_ignore_ascii_case("authuser") {
+            Some(Access::AuthUser)
+        } else if text.eq_ignore_ascii_case("anonymous") {
+            Some(Access::Anonymous)
+        } else if let Some(user) = named("submit+") {
+            Some(Access::Submit(user))
+        } else {
+            named("user+").map(Access::User)
+        }
+    }
+}
+
 /// RFC 4467 §3: `;URLAUTH=access[:mechanism:token]` (without the verifier it is a "rump" URL,
 /// as GENURLAUTH takes it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlAuth {
-    /// `submit+user`, `user+user`, `authuser` or `anonymous`, decoded.
-    pub access: String,
+    /// Who the URL authorizes; a user name in it is %-decoded.
+    pub access: Access,
     pub verifier: Option<(String, String)>,
 }
 
@@ -377,17 +413,12 @@ fn date_time(value: &str) -> Result<&str> {
 fn urlauth(value: &str) -> Result<UrlAuth> {
     const INVALID: UrlError = UrlError("invalid ;URLAUTH=");
     let mut pieces = value.split(':');
-    let access = pieces.next().unwrap_or_default();
-    let lower = access.to_ascii_lowercase();
-    let valid_access = lower == "authuser"
-        || lower == "anonymous"
-        || ["submit+", "user+"]
-            .iter()
-            .any(|p| lower.strip_prefix(p).is_some_and(|u| !u.is_empty()));
-    if !valid_access {
-        return Err(INVALID);
-    }
-    let access = decode(access, |b| is_achar(b) || b == b'+', INVALID.0)?;
+    // The keywords are matched as sent: `user%2Bbob` is no `user+` access.
+    let access = match Access::parse(pieces.next().unwrap_or_default()).ok_or(INVALID)? {
+        Access::Submit(user) => Access::Submit(decode(&user, is_achar, INVALID.0)?),
+        Access::User(user) => Access::User(decode(&user, is_achar, INVALID.0)?),
+        keyword => keyword,
+    };
     let verifier = match (pieces.next(), pieces.next(), pieces.next()) {
         (None, _, _) => None,
         (Some(mech), Some(token), None)
@@ -428,8 +459,9 @@ fn decode(text: &str, allowed: impl Fn(u8) -> bool, error: &'static str) -> Resu
         }
         if b == b'%' {
             let hex = bytes.get(i + 1..i + 3).ok_or(UrlError(error))?;
-            let hex = std::str::from_utf8(hex).map_err(|_| UrlError(error))?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| UrlError(error))?);
+            let value = hex_value(hex[0]).zip(hex_value(hex[1]));
+            let (high, low) = value.ok_or(UrlError(error))?;
+            out.push(high << 4 | low);
             i += 3;
         } else {
             out.push(b);
@@ -584,7 +616,7 @@ mod tests {
                     u.server = server(Some("joe"), "example.com", None);
                     u.section = s("1.2");
                     u.urlauth = Some(UrlAuth {
-                        access: "submit+fred".into(),
+                        access: Access::Submit("fred".into()),
                         verifier: Some(("internal".into(), "91354a473744909de610943775f92038".into())),
                     });
                 }),
@@ -595,7 +627,7 @@ mod tests {
                     u.server = server(Some("joe"), "example.com", None);
                     u.expire = s("2024-02-29T12:00:00Z");
                     u.urlauth = Some(UrlAuth {
-                        access: "anonymous".into(),
+                        access: Access::Anonymous,
                         verifier: None,
                     });
                 }),
@@ -626,6 +658,9 @@ mod tests {
             ("/;UID=3", "no mailbox name"),
             ("/IN BOX/;UID=3", "invalid mailbox name"),
             ("/INBOX%2/;UID=3", "invalid mailbox name"),
+            // pct-encoded = "%" HEXDIG HEXDIG: no sign.
+            ("/INBOX%+5/;UID=3", "invalid mailbox name"),
+            ("/INBOX/;UID=2;URLAUTH=user%2Bbob", "invalid ;URLAUTH="),
             ("/%FF/;UID=3", "invalid mailbox name"),
             ("/INBOX/;UID=3/;SECTION=HEADER.FIELDS (To)", "invalid section"),
             ("/INBOX/;UID=3/;SECTION=", "invalid section"),

@@ -17,8 +17,10 @@
 
 use ring::hmac;
 
+use super::format::hex_value;
 use super::parse::{days_from_civil, section_spec};
 use super::types::{Partial, Section, SectionText};
+pub use super::url::Access;
 use super::url::ImapUrl;
 use super::view::{section_of, MailRead};
 use crate::store::urlauth::{AccessKey, KEY_LEN};
@@ -26,19 +28,6 @@ use crate::store::{Mailbox, StoreError};
 
 /// The one authorization mechanism (RFC 4467 §7; IANA registers no other).
 pub const INTERNAL: &str = "INTERNAL";
-
-/// Who a URL authorizes (RFC 4467 §3 `access`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Access {
-    /// `submit+user`: a submission server sending for `user`.
-    Submit(String),
-    /// `user+user`: `user`, logged in.
-    User(String),
-    /// `authuser`: anyone logged in.
-    AuthUser,
-    /// `anonymous`: anyone at all; never honoured here.
-    Anonymous,
-}
 
 /// Who asks for a URL's data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,25 +39,6 @@ pub enum Requester<'a> {
 }
 
 impl Access {
-    /// `access` as `url` decoded it: `submit+user`, `user+user`, `authuser`, `anonymous`, the
-    /// keywords in any case.
-    fn parse(text: &str) -> Option<Access> {
-        let named = |prefix: &str| {
-            let head = text.get(..prefix.len())?;
-            let user = &text[prefix.len()..];
-            (head.eq_ignore_ascii_case(prefix) && !user.is_empty()).then(|| user.to_owned())
-        };
-        if text.eq_ignore_ascii_case("authuser") {
-            Some(Access::AuthUser)
-        } else if text.eq_ignore_ascii_case("anonymous") {
-            Some(Access::Anonymous)
-        } else if let Some(user) = named("submit+") {
-            Some(Access::Submit(user))
-        } else {
-            named("user+").map(Access::User)
-        }
-    }
-
     /// RFC 4467 §3, as ringmail applies it (see the module doc).
     pub fn admits(&self, who: Requester<'_>) -> bool {
         match (self, who) {
@@ -117,7 +87,6 @@ impl<'a> AuthUrl<'a> {
         let part = url.message_part().map_err(|e| e.0)?;
         let mailbox = part.mailbox.ok_or("the URL names no mailbox")?.to_owned();
         let urlauth = url.urlauth.as_ref().ok_or("not a URLAUTH URL (;URLAUTH= missing)")?;
-        let access = Access::parse(&urlauth.access).ok_or("invalid ;URLAUTH= access")?;
         let section = match part.section {
             Some(spec) => section_spec(spec).ok_or("invalid ;SECTION=")?,
             None => Section {
@@ -143,7 +112,7 @@ impl<'a> AuthUrl<'a> {
             section,
             partial,
             expire,
-            access,
+            access: urlauth.access.clone(),
             verifier,
         })
     }
@@ -219,8 +188,8 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         return None;
     }
     text.as_bytes()
-        .chunks(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
+        .chunks_exact(2)
+        .map(|pair| Some(hex_value(pair[0])? << 4 | hex_value(pair[1])?))
         .collect()
 }
 
@@ -391,18 +360,9 @@ mod tests {
 
     impl MailRead for BobsStore {
         fn user(&self, name: &str) -> Result<Option<User>, StoreError> {
-            Ok((name == "bob").then(|| User {
-                id: 1,
-                name: "bob".into(),
-                password_hash: String::new(),
-                scram: ScramCredentials::derive("pw", b"salt", 4096).unwrap(),
-                admin: false,
-                pop: true,
-                imap: true,
-                smtp: true,
-                quota: None,
-                home: None,
-                imap_disabled: Vec::new(),
+            Ok((name == "bob").then(|| {
+                let scram = ScramCredentials::derive("pw", b"salt", 4096).unwrap();
+                User::new(1, "bob".into(), String::new(), scram)
             }))
         }
         fn mailboxes(&self, _: UserId) -> Result<Vec<Mailbox>, StoreError> {
@@ -584,12 +544,12 @@ mod tests {
     #[test]
     fn token_is_hmac_sha256_of_the_rump_in_hex() {
         // RFC 4231 test case 2 ("Jefe"), to pin the construction to HMAC-SHA256 of the text.
-        let tag = hmac::sign(
-            &hmac::Key::new(hmac::HMAC_SHA256, b"Jefe"),
-            b"what do ya want for nothing?",
-        );
+        // HMAC pads a key shorter than its block with zeros, so "Jefe" padded to KEY_LEN is
+        // the same key.
+        let mut jefe = [0; KEY_LEN];
+        jefe[..4].copy_from_slice(b"Jefe");
         assert_eq!(
-            hex(tag.as_ref()),
+            token(&jefe, "what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         let rump = "imap://bob@example.org/INBOX/;UID=1;URLAUTH=user+bob";
@@ -604,6 +564,7 @@ mod tests {
         assert!(!verifies(&KEY, rump, &unhex(&t[..62]).unwrap()));
         assert_eq!(unhex("0g"), None);
         assert_eq!(unhex("abc"), None);
+        assert_eq!(unhex("+5"), None, "HEXDIG only");
     }
 
     #[test]

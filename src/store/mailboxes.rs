@@ -13,6 +13,14 @@ use super::{StoreError, Tables};
 
 pub const SEPARATOR: char = '/';
 
+/// Whether `name` is below `parent` in the hierarchy: `parent`, the separator, and at least
+/// one more character.
+pub fn is_below(name: &str, parent: &str) -> bool {
+    name.strip_prefix(parent)
+        .and_then(|rest| rest.strip_prefix(SEPARATOR))
+        .is_some_and(|rest| !rest.is_empty())
+}
+
 /// Rejects names no client could use well; returns the canonical form.
 pub fn validate_name(name: &str) -> Result<&str, StoreError> {
     let name = name.strip_suffix(SEPARATOR).unwrap_or(name);
@@ -189,7 +197,8 @@ pub(crate) fn rename(
     if get_mailbox_by_name(t, txn, user, to)?.is_some() {
         return Err(StoreError::MailboxExists);
     }
-    if to.starts_with(&format!("{from}{SEPARATOR}")) {
+    // `to` is valid, so it does not end with the separator.
+    if is_below(to, from) {
         return Err(StoreError::MailboxRefused("cannot rename a mailbox into itself"));
     }
     create_superiors(t, txn, user, to, changes)?;

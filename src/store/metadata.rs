@@ -4,7 +4,7 @@
 //!
 //! Keys are (user, mailbox id or 0 for server entries, entry name in lower case), so one
 //! mailbox's entries, or the entries below one name, are a key range. Entry names compare
-//! case-insensitively (RFC 5464 §3.2); the stored name keeps the case it was first set in. A
+//! case-insensitively (RFC 5464 §3.2); the stored name is in the case it was last set in. A
 //! mailbox's entries go with it (DELETE), and follow it across RENAME (the id stays).
 
 use heed::RwTxn;
@@ -26,16 +26,12 @@ pub enum MetadataRefusal {
     TooMany,
 }
 
-/// The key prefix of one mailbox's entries (mailbox 0: the server's).
-fn prefix(user: UserId, mailbox: MailboxId) -> Vec<u8> {
-    let mut k = Vec::with_capacity(12 + 32);
-    k.extend_from_slice(&keys::user_id(user));
-    k.extend_from_slice(&mailbox.to_be_bytes());
-    k
-}
-
+/// One entry's key: its mailbox's prefix (`keys::user_mailbox`; mailbox 0: the server's),
+/// then the name in lower case.
 fn key(user: UserId, mailbox: MailboxId, entry: &str) -> Vec<u8> {
-    let mut k = prefix(user, mailbox);
+    let prefix = keys::user_mailbox(user, mailbox);
+    let mut k = Vec::with_capacity(prefix.len() + entry.len());
+    k.extend_from_slice(&prefix);
     k.extend_from_slice(entry.to_ascii_lowercase().as_bytes());
     k
 }
@@ -63,7 +59,7 @@ pub(crate) fn entries(
     mailbox: MailboxId,
 ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
     let mut out = Vec::new();
-    for item in t.metadata.prefix_iter(txn, &prefix(user, mailbox))? {
+    for item in t.metadata.prefix_iter(txn, &keys::user_mailbox(user, mailbox))? {
         let (_, v) = item?;
         out.push(decode(v).ok_or(StoreError::Corrupt("metadata"))?);
     }
@@ -93,7 +89,7 @@ pub(crate) fn set(
             }
         }
     }
-    let count = t.metadata.prefix_iter(txn, &prefix(user, mailbox))?.count();
+    let count = t.metadata.prefix_iter(txn, &keys::user_mailbox(user, mailbox))?.count();
     if count > MAX_ENTRIES {
         // An error: the writer aborts this request's nested transaction, so nothing stays.
         return Err(StoreError::Metadata(MetadataRefusal::TooMany));
@@ -103,7 +99,7 @@ pub(crate) fn set(
 
 /// Removes every entry of a mailbox (0: the server's) of `user`.
 pub(crate) fn remove_all(t: &Tables, txn: &mut RwTxn<'_>, user: UserId, mailbox: MailboxId) -> Result<(), StoreError> {
-    super::txn::delete_prefix(&t.metadata, txn, &prefix(user, mailbox))
+    super::txn::delete_prefix(&t.metadata, txn, &keys::user_mailbox(user, mailbox))
 }
 
 #[cfg(test)]

@@ -136,6 +136,17 @@ pub struct Store {
     feed: Arc<feed::Feed>,
 }
 
+/// Brings a store written by an older version up to date, each step once per store (the
+/// steps read every record of a kind, too slow for every start).
+fn migrate(t: &Tables, txn: &mut heed::RwTxn<'_>) -> Result<(), StoreError> {
+    const SUBSCRIPTIONS_MIGRATED: &[u8] = b"subscriptions_migrated";
+    if t.meta.get(txn, SUBSCRIPTIONS_MIGRATED)?.is_none() {
+        mailboxes::migrate_subscriptions(t, txn)?;
+        t.meta.put(txn, SUBSCRIPTIONS_MIGRATED, &[])?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens (creating if needed) the environment in `dir` and starts its writer thread.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
@@ -189,7 +200,7 @@ impl Store {
             recent: Arc::default(),
         });
         let mut wtxn = env.write_txn()?;
-        mailboxes::migrate_subscriptions(&inner.t, &mut wtxn)?;
+        migrate(&inner.t, &mut wtxn)?;
         wtxn.commit()?;
         let feed = Arc::new(feed::Feed::default());
         let writer = writer::spawn(inner.clone(), feed.clone())?;

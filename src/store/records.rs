@@ -40,6 +40,25 @@ fn on() -> bool {
     true
 }
 
+impl User {
+    /// A new account as `user add` makes it: every protocol on, no quota, served here.
+    pub fn new(id: UserId, name: String, password_hash: String, scram: ScramCredentials) -> User {
+        User {
+            id,
+            name,
+            password_hash,
+            scram,
+            admin: false,
+            pop: true,
+            imap: true,
+            smtp: true,
+            quota: None,
+            home: None,
+            imap_disabled: Vec::new(),
+        }
+    }
+}
+
 /// RFC 6154 special-use attributes of the folders every user starts with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SpecialUse {
@@ -194,6 +213,14 @@ pub mod keys {
 
     pub fn mailbox(id: MailboxId) -> [u8; 8] {
         id.to_be_bytes()
+    }
+
+    /// (user, mailbox id): the prefix of one mailbox's URLAUTH key and metadata entries.
+    pub fn user_mailbox(user: UserId, mailbox: MailboxId) -> [u8; 12] {
+        let mut k = [0; 12];
+        k[..4].copy_from_slice(&user.to_be_bytes());
+        k[4..].copy_from_slice(&mailbox.to_be_bytes());
+        k
     }
 
     /// (user, name) → mailbox id index. Names are compared byte for byte; INBOX is

@@ -527,3 +527,64 @@ fn urlauth_keys_are_made_once_reset_and_go_with_their_mailbox() {
         .unwrap();
     assert_eq!(read(trash), None);
 }
+
+/// A mailbox record that still carries the old `subscribed` flag becomes a row of the
+/// subscriptions table, once per store: with the step marked done, the store is not read
+/// through again at the next start.
+#[test]
+fn subscription_flags_migrate_once() {
+    let (_dir, store) = store();
+    let user = add_user(&store, "bob");
+    let mark_subscribed = |forget_migration: bool| {
+        let t = &store.inner.t;
+        let mut txn = store.inner.env.write_txn().unwrap();
+        let key = crate::store::records::keys::mailbox_name(user.id, "INBOX");
+        let id = u64::from_be_bytes(
+            t.mailbox_names.get(&txn, &key).unwrap().unwrap()[..8]
+                .try_into()
+                .unwrap(),
+        );
+        let mut mailbox: crate::store::Mailbox = serde_json::from_slice(
+            t.mailboxes
+                .get(&txn, &crate::store::records::keys::mailbox(id))
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap();
+        mailbox.subscribed = true;
+        super::txn::put_json(
+            &t.mailboxes,
+            &mut txn,
+            &crate::store::records::keys::mailbox(id),
+            &mailbox,
+        )
+        .unwrap();
+        t.subscriptions.delete(&mut txn, &key).unwrap();
+        if forget_migration {
+            t.meta.delete(&mut txn, b"subscriptions_migrated").unwrap();
+        }
+        super::migrate(t, &mut txn).unwrap();
+        txn.commit().unwrap();
+    };
+    let subscribed = || {
+        store
+            .snapshot()
+            .unwrap()
+            .subscriptions(user.id)
+            .unwrap()
+            .contains(&"INBOX".into())
+    };
+    mark_subscribed(true);
+    assert!(subscribed(), "migrated into the subscriptions table");
+    assert!(
+        !store
+            .snapshot()
+            .unwrap()
+            .mailbox(user.id, "INBOX")
+            .unwrap()
+            .unwrap()
+            .subscribed
+    );
+    mark_subscribed(false);
+    assert!(!subscribed(), "a store already migrated is not read through again");
+}

@@ -19,13 +19,6 @@ pub const KEY_LEN: usize = 32;
 /// One mailbox access key.
 pub type AccessKey = [u8; KEY_LEN];
 
-fn key(user: UserId, mailbox: MailboxId) -> [u8; 12] {
-    let mut k = [0; 12];
-    k[..4].copy_from_slice(&keys::user_id(user));
-    k[4..].copy_from_slice(&keys::mailbox(mailbox));
-    k
-}
-
 fn fresh() -> AccessKey {
     // rand's thread generator is a CSPRNG seeded from the operating system.
     rand::random()
@@ -37,7 +30,7 @@ pub(crate) fn get(
     user: UserId,
     mailbox: MailboxId,
 ) -> Result<Option<AccessKey>, StoreError> {
-    match t.urlauth_keys.get(txn, &key(user, mailbox))? {
+    match t.urlauth_keys.get(txn, &keys::user_mailbox(user, mailbox))? {
         None => Ok(None),
         Some(v) => Ok(Some(v.try_into().map_err(|_| StoreError::Corrupt("urlauth_keys"))?)),
     }
@@ -52,16 +45,11 @@ pub(crate) fn get_or_make(
 ) -> Result<Vec<AccessKey>, StoreError> {
     let mut out = Vec::with_capacity(mailboxes.len());
     for &mailbox in mailboxes {
-        let k = key(user, mailbox);
-        let existing = match t.urlauth_keys.get(txn, &k)? {
-            Some(v) => Some(AccessKey::try_from(v).map_err(|_| StoreError::Corrupt("urlauth_keys"))?),
-            None => None,
-        };
-        let access_key = match existing {
+        let access_key = match get(t, txn, user, mailbox)? {
             Some(existing) => existing,
             None => {
                 let made = fresh();
-                t.urlauth_keys.put(txn, &k, &made)?;
+                t.urlauth_keys.put(txn, &keys::user_mailbox(user, mailbox), &made)?;
                 made
             }
         };
@@ -79,7 +67,7 @@ pub(crate) fn reset(
     mailbox: Option<MailboxId>,
 ) -> Result<(), StoreError> {
     match mailbox {
-        Some(mailbox) => t.urlauth_keys.put(txn, &key(user, mailbox), &fresh())?,
+        Some(mailbox) => t.urlauth_keys.put(txn, &keys::user_mailbox(user, mailbox), &fresh())?,
         None => super::txn::delete_prefix(&t.urlauth_keys, txn, &keys::user_id(user))?,
     }
     Ok(())
@@ -87,6 +75,6 @@ pub(crate) fn reset(
 
 /// Removes the key of one mailbox (DELETE).
 pub(crate) fn remove(t: &Tables, txn: &mut RwTxn<'_>, user: UserId, mailbox: MailboxId) -> Result<(), StoreError> {
-    t.urlauth_keys.delete(txn, &key(user, mailbox))?;
+    t.urlauth_keys.delete(txn, &keys::user_mailbox(user, mailbox))?;
     Ok(())
 }

@@ -14,17 +14,8 @@ pub(crate) fn add_user(t: &Tables, txn: &mut RwTxn<'_>, new: NewUser) -> Result<
     }
     let id = UserId::try_from(next_counter(t, txn, "next_user_id")?).map_err(|_| StoreError::Corrupt("meta"))?;
     let user = User {
-        id,
-        name: new.name,
-        password_hash: new.password_hash,
-        scram: new.scram,
         admin: new.admin,
-        pop: true,
-        imap: true,
-        smtp: true,
-        quota: None,
-        home: None,
-        imap_disabled: Vec::new(),
+        ..User::new(id, new.name, new.password_hash, new.scram)
     };
     put_json(&t.users, txn, user.name.as_bytes(), &user)?;
     t.user_ids.put(txn, &keys::user_id(id), user.name.as_bytes())?;
