@@ -12,7 +12,7 @@ pub mod proxy_v2;
 mod relay;
 
 use std::net::SocketAddr;
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::limits::{ConnectionLimits, LimitSettings};
@@ -20,9 +20,9 @@ use crate::auth::penalty::Penalties;
 use crate::config::Config;
 use crate::directory::{Directory, StaticDirectory};
 use crate::runtime::io::{self, TcpListener};
-use crate::runtime::{self, Shutdown};
+use crate::runtime::Shutdown;
 use crate::serve::login_pool::LoginPool;
-use crate::serve::ServeError;
+use crate::serve::{Cores, Ready, ServeError};
 
 /// What every front-end session shares.
 pub struct Front {
@@ -54,37 +54,14 @@ pub fn run(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
         tls,
         config,
     });
-    let shutdown = Shutdown::default();
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let mut workers = Vec::new();
-    for index in 0..front.config.workers() {
-        let (front, shutdown, ready) = (front.clone(), shutdown.clone(), ready_tx.clone());
-        workers.push(
-            std::thread::Builder::new()
-                .name(format!("ringmail-proxy-{index}"))
-                .spawn(move || io::run_loop(worker(front, shutdown, ready)))?,
-        );
-    }
-    drop(ready_tx);
-    let failure = ready_rx.iter().find_map(Result::err);
-    if let Some(e) = failure {
-        shutdown.trigger();
-        for w in workers {
-            let _ = w.join();
-        }
-        return Err(e);
-    }
+    let cores = Cores::start(front.config.workers(), "ringmail-proxy", move |_, shutdown, ready| {
+        worker(front.clone(), shutdown, ready)
+    })?;
     on_ready();
-    let signal = runtime::wait_for_signal()?;
-    tracing::info!("signal {signal}: shutting down");
-    shutdown.trigger();
-    for w in workers {
-        let _ = w.join();
-    }
-    Ok(())
+    cores.run_until_signal()
 }
 
-async fn worker(front: Arc<Front>, shutdown: Shutdown, ready: mpsc::Sender<Result<(), ServeError>>) {
+async fn worker(front: Arc<Front>, shutdown: Shutdown, ready: Ready) {
     let c = &front.config.imap;
     let mut listeners = Vec::new();
     for (addrs, tls) in [(&c.listen, false), (&c.listen_tls, true)] {

@@ -137,49 +137,87 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
         config,
     });
     ensure_ports_free(&shared.config)?;
-    let shutdown = Shutdown::default();
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let mut workers = Vec::new();
-    for index in 0..shared.config.workers() {
-        let (shared, shutdown, ready) = (shared.clone(), shutdown.clone(), ready_tx.clone());
-        workers.push(
-            std::thread::Builder::new()
-                .name(format!("ringmail-core-{index}"))
-                .spawn(move || io::run_loop(worker(shared, index, shutdown, ready)))?,
-        );
-    }
-    drop(ready_tx);
-    let mut failure = None;
-    for result in ready_rx.iter() {
-        if let Err(e) = result {
-            failure.get_or_insert(e);
-        }
-    }
-    if failure.is_none() {
-        // Only now, with every listener ours: on start the runner tries every entry that is
-        // due, so the queue survives restarts.
-        let runner = crate::queue::RunnerSettings::from_config(&shared.config);
-        failure = crate::queue::spawn(shared.store.clone(), runner, wakeups)
-            .err()
-            .map(ServeError::from);
-    }
-    if let Some(e) = failure {
-        shutdown.trigger();
-        for w in workers {
-            let _ = w.join();
-        }
-        return Err(e);
+    let cores = {
+        let shared = shared.clone();
+        Cores::start(
+            shared.config.workers(),
+            "ringmail-core",
+            move |index, shutdown, ready| worker(shared.clone(), index, shutdown, ready),
+        )?
+    };
+    // Only now, with every listener ours: on start the runner tries every entry that is due,
+    // so the queue survives restarts.
+    let runner = crate::queue::RunnerSettings::from_config(&shared.config);
+    if let Err(e) = crate::queue::spawn(shared.store.clone(), runner, wakeups) {
+        cores.stop();
+        return Err(e.into());
     }
     on_ready(&shared);
-    let signal = runtime::wait_for_signal()?;
-    tracing::info!("signal {signal}: shutting down");
-    shutdown.trigger();
-    for w in workers {
-        let _ = w.join();
-    }
+    cores.run_until_signal()?;
     // The last \Recent claims, so a restart does not hand those messages out again.
     shared.store.write_blocking(crate::store::WriteOp::Flush)?;
     Ok(())
+}
+
+/// A worker reports on this once its listeners are bound (or could not be).
+pub(crate) type Ready = mpsc::Sender<Result<(), ServeError>>;
+
+/// One event loop per core, each on its own thread, and the shutdown that ends them.
+pub(crate) struct Cores {
+    shutdown: Shutdown,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Cores {
+    /// Starts `count` threads named `name-N`, each running `worker(N, shutdown, ready)` as its
+    /// loop, and returns once every one has reported ready; the first failure stops them all.
+    pub(crate) fn start<F, W>(count: usize, name: &str, worker: W) -> Result<Cores, ServeError>
+    where
+        F: Future<Output = ()> + 'static,
+        W: Fn(usize, Shutdown, Ready) -> F + Clone + Send + 'static,
+    {
+        let shutdown = Shutdown::default();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let mut cores = Cores {
+            shutdown: shutdown.clone(),
+            threads: Vec::new(),
+        };
+        for index in 0..count {
+            let (worker, shutdown, ready) = (worker.clone(), shutdown.clone(), ready_tx.clone());
+            let thread = std::thread::Builder::new()
+                .name(format!("{name}-{index}"))
+                .spawn(move || io::run_loop(worker(index, shutdown, ready)));
+            match thread {
+                Ok(t) => cores.threads.push(t),
+                Err(e) => {
+                    cores.stop();
+                    return Err(e.into());
+                }
+            }
+        }
+        drop(ready_tx);
+        if let Some(e) = ready_rx.iter().find_map(Result::err) {
+            cores.stop();
+            return Err(e);
+        }
+        Ok(cores)
+    }
+
+    /// Waits for SIGINT or SIGTERM, then stops the loops.
+    pub(crate) fn run_until_signal(self) -> Result<(), ServeError> {
+        let signal = runtime::wait_for_signal()?;
+        tracing::info!("signal {signal}: shutting down");
+        self.stop();
+        Ok(())
+    }
+
+    /// Tells every loop to shut down and waits for them.
+    pub(crate) fn stop(self) {
+        self.shutdown.trigger();
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Creates user `demo` with a random password when the store has no user at all.
@@ -407,7 +445,7 @@ impl Drop for SessionGuard {
     }
 }
 
-async fn worker(shared: Arc<Shared>, index: usize, shutdown: Shutdown, ready: mpsc::Sender<Result<(), ServeError>>) {
+async fn worker(shared: Arc<Shared>, index: usize, shutdown: Shutdown, ready: Ready) {
     let listeners = match bind_all(&shared, index) {
         Ok(l) => l,
         Err(e) => {
