@@ -178,7 +178,9 @@ fn tampered_and_foreign_urls_are_refused() {
 fn resetkey_revokes_urls() {
     let server = bob_with(1);
     let mut bob = server.imap_login("bob");
-    bob.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    let r = bob.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    // SELECT says which mechanisms this mailbox's URLs can be authorized with.
+    assert!(r.lines().iter().any(|l| l.starts_with("* OK [URLMECH INTERNAL]")), "{r:?}");
     bob.cmd("UID COPY 1 Archive").unwrap().expect_ok().unwrap();
     let inbox = authorize(&mut bob, "imap://bob@localhost/INBOX/;UID=1;URLAUTH=user+bob");
     let archive = authorize(&mut bob, "imap://bob@localhost/Archive/;UID=1;URLAUTH=user+bob");
@@ -206,6 +208,12 @@ fn resetkey_revokes_urls() {
     server.restart();
     let mut bob = server.imap_login("bob");
     assert!(fetch(&mut bob, &url).is_some());
+
+    // An account denied URLAUTH is not told of its mechanisms either.
+    server.set_user("bob", &["--imap-disable", "URLAUTH"]);
+    let mut bob = server.imap_login("bob");
+    let r = bob.cmd("EXAMINE INBOX").unwrap().expect_ok().unwrap();
+    assert!(!r.lines().iter().any(|l| l.contains("URLMECH")), "{r:?}");
 }
 
 #[test]

@@ -414,6 +414,11 @@ impl Session {
         if self.enabled().condstore {
             untagged(out, &format!("OK [HIGHESTMODSEQ {}] highest", mailbox.highest_modseq));
         }
+        if !super::switches::hidden("URLAUTH", self.disabled()) {
+            // RFC 4467 URLMECH: the mechanisms this mailbox's URLs can be authorized with, so a
+            // client knows before GENURLAUTH (Cyrus sends it here too).
+            untagged(out, "OK [URLMECH INTERNAL] URLAUTH mechanisms");
+        }
         let mut sel = Selected {
             mailbox: mailbox.id,
             read_only,
