@@ -180,7 +180,10 @@ fn resetkey_revokes_urls() {
     let mut bob = server.imap_login("bob");
     let r = bob.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
     // SELECT says which mechanisms this mailbox's URLs can be authorized with.
-    assert!(r.lines().iter().any(|l| l.starts_with("* OK [URLMECH INTERNAL]")), "{r:?}");
+    assert!(
+        r.lines().iter().any(|l| l.starts_with("* OK [URLMECH INTERNAL]")),
+        "{r:?}"
+    );
     bob.cmd("UID COPY 1 Archive").unwrap().expect_ok().unwrap();
     let inbox = authorize(&mut bob, "imap://bob@localhost/INBOX/;UID=1;URLAUTH=user+bob");
     let archive = authorize(&mut bob, "imap://bob@localhost/Archive/;UID=1;URLAUTH=user+bob");

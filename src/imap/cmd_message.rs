@@ -39,6 +39,20 @@ pub(crate) enum WritePending {
     FetchSeen { tag: String, cut: Option<Cut> },
 }
 
+impl WritePending {
+    /// The command's tag.
+    pub(crate) fn tag(&self) -> &str {
+        match self {
+            WritePending::Simple { tag, .. }
+            | WritePending::Store { tag, .. }
+            | WritePending::Copy { tag, .. }
+            | WritePending::Expunge { tag, .. }
+            | WritePending::Close { tag }
+            | WritePending::FetchSeen { tag, .. } => tag,
+        }
+    }
+}
+
 /// Message sequence numbers and UIDs a set names in `view` (RFC 9051 §9 seq-range semantics:
 /// `a:b` equals `b:a`, `*` is the last message or largest UID).
 pub(crate) fn resolve(set: &SequenceSet, view: &UidView, uid: bool, saved: &[Uid]) -> Result<Vec<(u32, Uid)>, String> {
@@ -506,14 +520,7 @@ impl Session {
         ctx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
     ) -> Action {
-        let tag = match &pending {
-            WritePending::Simple { tag, .. }
-            | WritePending::Store { tag, .. }
-            | WritePending::Copy { tag, .. }
-            | WritePending::Expunge { tag, .. }
-            | WritePending::Close { tag }
-            | WritePending::FetchSeen { tag, .. } => tag.clone(),
-        };
+        let tag = pending.tag().to_owned();
         let outcome = match result {
             Ok(o) => o,
             Err(e) => {

@@ -22,7 +22,7 @@ pub mod limit;
 pub mod mutf7;
 mod notify;
 pub mod parse;
-mod progress;
+pub(crate) mod progress;
 pub mod reader;
 mod scan;
 pub mod search;

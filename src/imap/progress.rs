@@ -29,17 +29,7 @@ impl Progress {
             return;
         }
         self.last = now;
-        out.extend_from_slice(b"* OK [INPROGRESS (");
-        // inprogress-tag = quoted / NIL (RFC 9585 §4): tag characters need no escaping in a
-        // quoted string, but a "]" would end the response code early for a careless reader, so
-        // such a tag goes as NIL, as Dovecot does.
-        if tag.contains(']') {
-            out.extend_from_slice(b"NIL");
-        } else {
-            out.push(b'"');
-            out.extend_from_slice(tag.as_bytes());
-            out.push(b'"');
-        }
+        open(tag, out);
         let mut n = itoa::Buffer::new();
         out.push(b' ');
         out.extend_from_slice(n.format(done).as_bytes());
@@ -57,6 +47,28 @@ impl Progress {
         out.extend_from_slice(what.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// `* OK [INPROGRESS ("tag" ` up to the progress state.
+fn open(tag: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"* OK [INPROGRESS (");
+    // inprogress-tag = quoted / NIL (RFC 9585 §4): tag characters need no escaping in a quoted
+    // string, but a "]" would end the response code early for a careless reader, so such a tag
+    // goes as NIL, as Dovecot does.
+    if tag.contains(']') {
+        out.extend_from_slice(b"NIL");
+    } else {
+        out.push(b'"');
+        out.extend_from_slice(tag.as_bytes());
+        out.push(b'"');
+    }
+}
+
+/// A notification for a command that cannot tell how far it got (one store write): progress
+/// and goal NIL.
+pub(crate) fn working(tag: &str, out: &mut Vec<u8>) {
+    open(tag, out);
+    out.extend_from_slice(b" NIL NIL)] still working\r\n");
 }
 
 #[cfg(test)]
@@ -87,5 +99,8 @@ mod tests {
             reported(&mut p, 120, "a1", 0, 0),
             "* OK [INPROGRESS (\"a1\" 0 NIL)] 0 of 0 messages\r\n"
         );
+        let mut out = Vec::new();
+        working("c7", &mut out);
+        assert_eq!(out, b"* OK [INPROGRESS (\"c7\" NIL NIL)] still working\r\n");
     }
 }

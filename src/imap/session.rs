@@ -542,6 +542,15 @@ impl Session {
     }
 
     /// The answer to `Action::Write`.
+    /// While a store write is slow to commit (a COPY or EXPUNGE of many messages, a busy
+    /// writer): tells the client the command is still at work (RFC 9585). The caller calls this
+    /// every `progress::INTERVAL_SECS` until the write is done.
+    pub fn write_progress(&self, out: &mut Vec<u8>) {
+        if let Pending::Write(p) = &self.pending {
+            super::progress::working(p.tag(), out);
+        }
+    }
+
     pub fn write_result(
         &mut self,
         result: Result<WriteOutcome, StoreError>,

@@ -277,7 +277,20 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
                 }
             }
             Action::Write(op) => {
-                let result = d.shared.store.write(op).await;
+                let shared = d.shared;
+                let mut write = std::pin::pin!(shared.store.write(op));
+                // A write that takes long (a COPY of a million messages, a busy writer) is not
+                // silence: the client hears every few seconds that its command is at work.
+                let every = Duration::from_secs(crate::imap::progress::INTERVAL_SECS as u64);
+                let result = loop {
+                    tokio::select! {
+                        r = &mut write => break r,
+                        () = tokio::time::sleep(every) => {
+                            session.write_progress(&mut d.out);
+                            d.flush().await?;
+                        }
+                    }
+                };
                 d.with_ctx(|ctx, out| session.write_result(result, ctx, out))
                     .map_err(|_| End::Closed)?
             }
