@@ -420,7 +420,11 @@ impl Config {
 }
 
 /// Settings `ringmail config` does not print, so its output can be shown around.
-const SECRETS: &[(&str, &str)] = &[("submission", "relay_password"), ("cluster", "proxy_secret")];
+const SECRETS: &[(&str, &str)] = &[
+    ("submission", "relay_password"),
+    ("cluster", "proxy_secret"),
+    ("directory", "ldap_bind_password"),
+];
 
 /// Settings that are unset by default, shown commented out with an example value.
 const OPTIONAL: &[(&str, &str, &str)] = &[
@@ -430,6 +434,7 @@ const OPTIONAL: &[(&str, &str, &str)] = &[
     ("submission", "relay_user", "\"ringmail\""),
     ("submission", "relay_password", "\"secret\""),
     ("submission", "relay_ca", "\"/etc/ssl/certs/ca-certificates.crt\""),
+    ("directory", "ldap_ca", "\"/etc/ldap/ca.pem\""),
 ];
 
 fn describe(section: &str, key: &str) -> Option<&'static str> {
@@ -460,8 +465,20 @@ fn describe(section: &str, key: &str) -> Option<&'static str> {
         ("cluster", "proxy_user") => "Name front ends log in to back ends under.",
         ("cluster", "proxy_secret") => "Password of proxy_user, the same on front and back ends; empty: none.",
         ("cluster", "trusted_networks") => "Networks a back end's proxy-facing listeners accept.",
-        ("cluster", "backends") => "Back ends a front end routes to: name, site, imap (listen_proxy address).",
+        ("cluster", "backends") => {
+            "Back ends a front end routes to: name, site, and imap, pop3, submission (listen_proxy addresses), lmtp."
+        }
         ("directory", "users") => "Static directory: name, password_hash, mail_host, admin, imap, pop3.",
+        ("directory", "ldap_url") => "LDAP directory (ldap:// or ldaps://); empty: none. Schema: docs/ldap/.",
+        ("directory", "ldap_base") => "Where accounts are searched (subtree).",
+        ("directory", "ldap_bind_dn") => "Entry ringmail binds as to search, and to write for `ringmail user`.",
+        ("directory", "ldap_bind_password") => "Password of ldap_bind_dn.",
+        ("directory", "ldap_user_filter") => "Which entries are accounts; ANDed with (uid=NAME).",
+        ("directory", "ldap_starttls") => "STARTTLS on an ldap:// URL, certificate verified.",
+        ("directory", "ldap_ca") => "PEM CAs the LDAP server's certificate must chain to; unset: system CAs.",
+        ("directory", "ldap_timeout") => "Seconds an LDAP operation may take.",
+        ("directory", "ldap_sync") => "Keep the cache fresh by RFC 4533 content sync where the server offers it.",
+        ("directory", "cache_ttl") => "Seconds a looked-up account stays cached.",
         ("imap", "idle_keepalive") => "Seconds between keepalive lines in IDLE.",
         ("pop3", "message_retrieval_sort_order") => "ascending | descending (by arrival).",
         ("submission", "max_message_size") => "Largest message accepted, in bytes (SIZE).",

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::ServerConfig;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 use crate::config::Config;
 
@@ -109,4 +109,41 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .open(path)?;
     f.write_all(bytes)?;
     f.sync_all()
+}
+
+/// Where the system's CA bundle usually is, when no CA file is configured.
+const SYSTEM_CAS: [&str; 4] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+    "/etc/ssl/ca-bundle.pem",
+];
+
+/// A client configuration that trusts the CAs in `ca`, or the system's without it; None (and
+/// an error logged naming `setting`) when no CA could be read.
+pub fn client_config(ca: Option<&Path>, setting: &str) -> Option<Arc<ClientConfig>> {
+    let mut roots = RootCertStore::empty();
+    let files: Vec<&Path> = match ca {
+        Some(path) => vec![path],
+        None => SYSTEM_CAS.iter().map(Path::new).filter(|p| p.exists()).collect(),
+    };
+    for file in files {
+        match CertificateDer::pem_file_iter(file) {
+            Ok(certs) => {
+                let _ = roots.add_parsable_certificates(certs.filter_map(Result::ok));
+            }
+            Err(e) => tracing::error!("{setting} {}: {e}", file.display()),
+        }
+    }
+    if roots.is_empty() {
+        tracing::error!("no CA certificates to verify servers with: set {setting}");
+        return None;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Some(Arc::new(config))
 }

@@ -35,26 +35,29 @@ impl Proxy {
     /// A front end whose directory holds `users` (name, mail_host) with `PASSWORD`, routing
     /// to `backends` (name, proxy-facing IMAP port).
     fn start(users: &[(&str, &str)], backends: &[(&str, u16)]) -> Proxy {
-        let dir = tempfile::tempdir().unwrap();
         let hash = password_hash(PASSWORD);
+        let users: Vec<String> = users
+            .iter()
+            .map(|(name, host)| format!("{{ name = \"{name}\", password_hash = \"{hash}\", mail_host = \"{host}\" }}"))
+            .collect();
+        Proxy::start_with(&format!("[directory]\nusers = [{}]\n", users.join(", ")), backends)
+    }
+
+    /// A front end with the `[directory]` section `directory`.
+    fn start_with(directory: &str, backends: &[(&str, u16)]) -> Proxy {
+        let dir = tempfile::tempdir().unwrap();
         let (imap, imaps) = (free_port(), free_port());
         let backends: Vec<String> = backends
             .iter()
             .map(|(name, port)| format!("{{ name = \"{name}\", site = \"east\", imap = \"127.0.0.1:{port}\" }}"))
             .collect();
-        let users: Vec<String> = users
-            .iter()
-            .map(|(name, host)| format!("{{ name = \"{name}\", password_hash = \"{hash}\", mail_host = \"{host}\" }}"))
-            .collect();
         let config = format!(
             "[server]\ndata_dir = \"{data}\"\nworkers = 2\n\
              [imap]\nlisten = [\"127.0.0.1:{imap}\"]\nlisten_tls = [\"127.0.0.1:{imaps}\"]\n\
              [limits]\nlogin_failure_delay = 0\n\
-             [cluster]\nproxy_secret = \"{SECRET}\"\nbackends = [{backends}]\n\
-             [directory]\nusers = [{users}]\n",
+             [cluster]\nproxy_secret = \"{SECRET}\"\nbackends = [{backends}]\n{directory}",
             data = dir.path().join("data").display(),
             backends = backends.join(", "),
-            users = users.join(", "),
         );
         let path = dir.path().join("proxy.toml");
         std::fs::write(&path, config).unwrap();
@@ -202,4 +205,84 @@ fn the_back_end_trusts_only_front_ends() {
     assert_eq!(r.status, "NO", "{r:?}");
     let plain = base64::engine::general_purpose::STANDARD.encode(format!("bob\0eve\0{PASSWORD}"));
     assert_eq!(c.cmd(&format!("AUTHENTICATE PLAIN {plain}")).unwrap().status, "NO");
+}
+
+#[test]
+fn accounts_and_their_switches_come_from_ldap() {
+    use common::slapd::{Account, Slapd};
+    let ldap = Slapd::start(&[
+        Account {
+            name: "bob",
+            mail_host: "b1",
+            extra: &[],
+        },
+        Account {
+            name: "root",
+            mail_host: "b1",
+            extra: &["ringmailAdmin: TRUE"],
+        },
+        Account {
+            name: "dora",
+            mail_host: "b1",
+            extra: &["ringmailIMAPEnabled: FALSE"],
+        },
+    ]);
+    let port = free_port();
+    let server = backend(port);
+    server.add_user("bob");
+    server.deliver("bob", &message("from ldap"));
+    // A cache that never expires on its own: what changes below reaches the proxy by sync.
+    let proxy = Proxy::start_with(&ldap.directory_section(3600), &[("b1", port)]);
+
+    let refusal = |user: &str, password: &str| {
+        let r = proxy.imaps().login(user, password).unwrap();
+        assert_eq!(r.status, "NO", "{user}: {r:?}");
+        r.text
+    };
+    assert!(refusal("bob", "wrong").contains("AUTHENTICATIONFAILED"));
+    assert!(refusal("nobody", PASSWORD).contains("AUTHENTICATIONFAILED"));
+    // An empty password would be an anonymous bind to LDAP.
+    assert!(refusal("bob", "").contains("AUTHENTICATIONFAILED"));
+    assert!(refusal("root", PASSWORD).contains("administrator"));
+    assert!(refusal("dora", PASSWORD).contains("disabled"));
+    let mut c = proxy.imaps();
+    // uid matches without case; the back end gets the directory's spelling.
+    let r = c.login("BOB", PASSWORD).unwrap();
+    assert!(r.ok(), "{r:?}");
+    let r = c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    assert!(r.lines().iter().any(|l| l == "* 1 EXISTS"), "{r:?}");
+    c.cmd("LOGOUT").unwrap();
+
+    // Switching IMAP off in the directory takes effect at the next login.
+    ldap.modify(&format!(
+        "dn: uid=bob,{}\nchangetype: modify\nreplace: ringmailIMAPEnabled\nringmailIMAPEnabled: FALSE\n",
+        common::slapd::PEOPLE
+    ));
+    let refused = wait_for(|| {
+        let mut c = proxy.imaps();
+        let r = c.login("bob", PASSWORD).unwrap();
+        (r.status == "NO").then_some(r)
+    });
+    assert!(refused.text.contains("disabled"), "{refused:?}");
+    // And a new password at once.
+    ldap.modify(&format!(
+        "dn: uid=dora,{}\nchangetype: modify\nreplace: ringmailIMAPEnabled\nringmailIMAPEnabled: TRUE\n\n\
+         dn: uid=dora,{0}\nchangetype: modify\nreplace: mailHost\nmailHost: b1\n",
+        common::slapd::PEOPLE
+    ));
+    server.add_user("dora");
+    wait_for(|| proxy.imaps().login("dora", PASSWORD).unwrap().ok().then_some(()));
+}
+
+/// Polls `f` for up to 10 s: the sync search delivers a change within milliseconds, but not
+/// before ldapmodify returns.
+fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "the change did not arrive");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

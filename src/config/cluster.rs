@@ -74,8 +74,17 @@ pub struct Backend {
     pub name: String,
     pub site: String,
     /// Its `[imap] listen_proxy` address.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imap: Option<SocketAddr>,
+    /// Its `[pop3] listen_proxy` address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pop3: Option<SocketAddr>,
+    /// Its `[submission] listen_proxy` address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submission: Option<SocketAddr>,
+    /// Its LMTP listener, where a front end's LMTP delivers this back end's recipients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lmtp: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -152,16 +161,77 @@ fn yes() -> bool {
     true
 }
 
-/// Where a front end finds accounts and their back ends.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// Where a front end finds accounts and their back ends: a static table, or an LDAP server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Directory {
     /// A static table, for two-box setups and tests.
     pub users: Vec<StaticUser>,
+    /// `ldap://host:port` or `ldaps://host:port`; empty: no LDAP directory.
+    pub ldap_url: String,
+    /// Where accounts are searched (subtree).
+    pub ldap_base: String,
+    /// The entry ringmail binds as to search (and, for `ringmail user`, to write).
+    pub ldap_bind_dn: String,
+    pub ldap_bind_password: String,
+    /// Which entries are accounts; ANDed with `(uid=NAME)`.
+    pub ldap_user_filter: String,
+    /// STARTTLS on an `ldap://` URL (certificate verified).
+    pub ldap_starttls: bool,
+    /// PEM CAs the LDAP server's certificate must chain to; unset: the system's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ldap_ca: Option<std::path::PathBuf>,
+    /// Seconds an LDAP operation may take.
+    pub ldap_timeout: u64,
+    /// Keep the cache fresh with RFC 4533 content synchronisation, where the server offers it.
+    pub ldap_sync: bool,
+    /// Seconds an account looked up stays cached.
+    pub cache_ttl: u64,
+}
+
+impl Default for Directory {
+    fn default() -> Self {
+        Directory {
+            users: Vec::new(),
+            ldap_url: String::new(),
+            ldap_base: String::new(),
+            ldap_bind_dn: String::new(),
+            ldap_bind_password: String::new(),
+            ldap_user_filter: "(objectClass=inetLocalMailRecipient)".into(),
+            ldap_starttls: false,
+            ldap_ca: None,
+            ldap_timeout: 5,
+            ldap_sync: true,
+            cache_ttl: 30,
+        }
+    }
 }
 
 impl Directory {
+    /// Whether accounts live in LDAP rather than in this machine's store or config.
+    pub fn is_ldap(&self) -> bool {
+        !self.ldap_url.is_empty()
+    }
+
     pub(super) fn validate(&self, cluster: &Cluster) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(format!("directory.{m}")));
+        if self.is_ldap() {
+            if !self.users.is_empty() {
+                return invalid("users and directory.ldap_url exclude each other");
+            }
+            if !(self.ldap_url.starts_with("ldap://") || self.ldap_url.starts_with("ldaps://")) {
+                return invalid("ldap_url must start with ldap:// or ldaps://");
+            }
+            if self.ldap_base.is_empty() {
+                return invalid("ldap_base must be set with ldap_url");
+            }
+            if !(self.ldap_user_filter.starts_with('(') && self.ldap_user_filter.ends_with(')')) {
+                return invalid("ldap_user_filter must be an LDAP filter in parentheses");
+            }
+            if self.ldap_timeout == 0 {
+                return invalid("ldap_timeout must be positive");
+            }
+        }
         for u in &self.users {
             if cluster.backend(&u.mail_host).is_none() {
                 return Err(ConfigError::Invalid(format!(

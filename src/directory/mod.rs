@@ -1,7 +1,11 @@
 //! Where front ends find accounts and the back end that holds each mailbox (DESIGN.md §7):
-//! the `Directory` trait and its static table (`[directory] users`, for two-box setups and
-//! tests). Passwords are checked by the directory, so a front end never sees a hash it does not
-//! need, and an LDAP directory can check them with a bind.
+//! the `Directory` trait, its static table (`[directory] users`, for two-box setups and
+//! tests) and LDAP (`[directory] ldap_url`). Passwords are checked by the directory, so a
+//! front end never sees a hash it does not need, and LDAP checks them with a bind.
+
+mod ldap;
+
+pub use ldap::LdapDirectory;
 
 use crate::auth::password;
 use crate::auth::policy::Access;
@@ -26,6 +30,18 @@ pub trait Directory: Send + Sync {
     /// The account `name`, if `password` is its password; `Ok(None)` for a wrong name or
     /// password alike. Blocking (password hashing, network).
     fn authenticate(&self, name: &str, password: &str) -> Result<Option<Account>, DirectoryError>;
+
+    /// The account `name`, without checking a password (LMTP routing). Blocking.
+    fn lookup(&self, name: &str) -> Result<Option<Account>, DirectoryError>;
+}
+
+/// The directory `[directory]` configures.
+pub fn open(config: &crate::config::Directory) -> Box<dyn Directory> {
+    if config.is_ldap() {
+        Box::new(LdapDirectory::new(config))
+    } else {
+        Box::new(StaticDirectory::new(config.users.clone()))
+    }
 }
 
 /// The accounts of `[directory] users`.
@@ -39,6 +55,21 @@ impl StaticDirectory {
     }
 }
 
+impl StaticDirectory {
+    fn account(user: &StaticUser) -> Account {
+        Account {
+            name: user.name.clone(),
+            mail_host: user.mail_host.clone(),
+            access: Access {
+                admin: user.admin,
+                pop: user.pop3,
+                imap: user.imap,
+                smtp: true,
+            },
+        }
+    }
+}
+
 impl Directory for StaticDirectory {
     fn authenticate(&self, name: &str, pw: &str) -> Result<Option<Account>, DirectoryError> {
         let Some(user) = self.users.iter().find(|u| u.name == name) else {
@@ -49,16 +80,11 @@ impl Directory for StaticDirectory {
         if !password::verify(pw, &user.password_hash) {
             return Ok(None);
         }
-        Ok(Some(Account {
-            name: user.name.clone(),
-            mail_host: user.mail_host.clone(),
-            access: Access {
-                admin: user.admin,
-                pop: user.pop3,
-                imap: user.imap,
-                smtp: true,
-            },
-        }))
+        Ok(Some(StaticDirectory::account(user)))
+    }
+
+    fn lookup(&self, name: &str) -> Result<Option<Account>, DirectoryError> {
+        Ok(self.users.iter().find(|u| u.name == name).map(StaticDirectory::account))
     }
 }
 

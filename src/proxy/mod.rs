@@ -18,7 +18,7 @@ use std::time::Duration;
 use crate::auth::limits::{ConnectionLimits, LimitSettings};
 use crate::auth::penalty::Penalties;
 use crate::config::Config;
-use crate::directory::{Directory, StaticDirectory};
+use crate::directory::Directory;
 use crate::runtime::io::{self, TcpListener};
 use crate::runtime::Shutdown;
 use crate::serve::login_pool::LoginPool;
@@ -40,7 +40,7 @@ pub fn run(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
     std::fs::create_dir_all(&config.server.data_dir)?;
     let tls = crate::tls::server_config(&config)?;
     let front = Arc::new(Front {
-        directory: Box::new(StaticDirectory::new(config.directory.users.clone())),
+        directory: crate::directory::open(&config.directory),
         imap_limits: ConnectionLimits::new(LimitSettings {
             max_connections: config.imap.max_connections,
             max_connections_per_ip: config.imap.max_connections_per_ip,

@@ -3,12 +3,8 @@
 //! It never holds a read transaction across network I/O: a message's bytes are copied out
 //! first.
 
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
-use rustls::{ClientConfig, RootCertStore};
 
 use super::relay::{self, Attempt, Outcome, Relay};
 use super::{ReportTo, Schedule, Wakeups, POLL};
@@ -16,14 +12,6 @@ use crate::config::Config;
 use crate::smtp::command::Ret;
 use crate::smtp::dsn::{DsnAction, ReportedRecipient};
 use crate::store::{QueueEntry, QueueUpdate, Store, StoreError, WriteOp};
-
-/// Where the system's CA bundle usually is, when `relay_ca` does not name one.
-const SYSTEM_CAS: [&str; 4] = [
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/cert.pem",
-    "/etc/ssl/ca-bundle.pem",
-];
 
 pub struct RunnerSettings {
     pub hostname: String,
@@ -37,7 +25,9 @@ impl RunnerSettings {
         let relay = s.relay_host_port().map(|(host, port)| Relay {
             host: host.to_owned(),
             port,
-            tls: s.relay_starttls.then(|| tls_config(s.relay_ca.as_deref())),
+            tls: s
+                .relay_starttls
+                .then(|| crate::tls::client_config(s.relay_ca.as_deref(), "[submission] relay_ca")),
             auth: s.relay_user.clone().zip(s.relay_password.clone()),
             helo: config.server.hostname.clone(),
         });
@@ -51,38 +41,6 @@ impl RunnerSettings {
             },
         }
     }
-}
-
-/// The client configuration for STARTTLS to the smarthost, or None without any usable CA.
-fn tls_config(ca: Option<&std::path::Path>) -> Option<Arc<ClientConfig>> {
-    let mut roots = RootCertStore::empty();
-    let files: Vec<&std::path::Path> = match ca {
-        Some(path) => vec![path],
-        None => SYSTEM_CAS
-            .iter()
-            .map(std::path::Path::new)
-            .filter(|p| p.exists())
-            .collect(),
-    };
-    for file in files {
-        match CertificateDer::pem_file_iter(file) {
-            Ok(certs) => {
-                let _ = roots.add_parsable_certificates(certs.filter_map(Result::ok));
-            }
-            Err(e) => tracing::error!("relay_ca {}: {e}", file.display()),
-        }
-    }
-    if roots.is_empty() {
-        tracing::error!("no CA certificates for STARTTLS to the smarthost: set [submission] relay_ca");
-        return None;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .ok()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Some(Arc::new(config))
 }
 
 /// Starts the runner thread; a wake-up makes it look at the queue at once.

@@ -2,6 +2,8 @@
 //! connects real clients to it.
 #![allow(dead_code)] // each test binary uses its own part of this kit
 
+pub mod slapd;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
