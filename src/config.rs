@@ -112,6 +112,8 @@ pub enum SortOrder {
 pub struct Pop3 {
     pub listen: Vec<SocketAddr>,
     pub listen_tls: Vec<SocketAddr>,
+    /// Proxy-facing listeners of a back end (DESIGN.md §7): trusted networks only, PROXY v2.
+    pub listen_proxy: Vec<SocketAddr>,
     pub login_type: LoginType,
     pub max_connections: u32,
     pub max_connections_per_user: u32,
@@ -130,6 +132,7 @@ impl Default for Pop3 {
         Pop3 {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 10110))],
             listen_tls: vec![SocketAddr::from(([127, 0, 0, 1], 10995))],
+            listen_proxy: Vec::new(),
             login_type: LoginType::SecureLogin,
             max_connections: 20_000,
             max_connections_per_user: 16,
@@ -460,7 +463,7 @@ fn describe(section: &str, key: &str) -> Option<&'static str> {
         ("imap", "append_limit") => "Largest message APPEND accepts, in bytes.",
         ("imap", "message_limit") => "Most messages one command works on (MESSAGELIMIT); 0: none.",
         ("imap", "save_limit") => "Most messages one COPY/APPEND saves (SAVELIMIT), instead of message_limit; 0: none.",
-        ("imap", "listen_proxy") => "Back end: listeners for front ends (trusted networks, PROXY v2 header).",
+        (_, "listen_proxy") => "Back end: listeners for front ends (trusted networks, PROXY v2 header).",
         ("cluster", "site") => "The site this machine is in.",
         ("cluster", "proxy_user") => "Name front ends log in to back ends under.",
         ("cluster", "proxy_secret") => "Password of proxy_user, the same on front and back ends; empty: none.",
@@ -468,7 +471,7 @@ fn describe(section: &str, key: &str) -> Option<&'static str> {
         ("cluster", "backends") => {
             "Back ends a front end routes to: name, site, and imap, pop3, submission (listen_proxy addresses), lmtp."
         }
-        ("directory", "users") => "Static directory: name, password_hash, mail_host, admin, imap, pop3.",
+        ("directory", "users") => "Static directory: name, password_hash, scram, mail_host, admin, imap, pop3.",
         ("directory", "ldap_url") => "LDAP directory (ldap:// or ldaps://); empty: none. Schema: docs/ldap/.",
         ("directory", "ldap_base") => "Where accounts are searched (subtree).",
         ("directory", "ldap_bind_dn") => "Entry ringmail binds as to search, and to write for `ringmail user`.",

@@ -83,6 +83,10 @@ enum UserCommand {
     Hash {
         #[arg(long)]
         password_stdin: bool,
+        /// Print SCRAM-SHA-256 keys in RFC 5803 form instead (a static directory's `scram`,
+        /// LDAP's `ringmailScramSHA256`).
+        #[arg(long)]
+        scram: bool,
     },
     /// Change a user's switches and quota.
     Set(SetArgs),
@@ -177,7 +181,7 @@ fn user_command(config: &Config, cmd: UserCommand) -> Result<()> {
             admin,
         } => admin::user_add(config, &name, password_stdin, admin),
         UserCommand::Passwd { name, password_stdin } => admin::user_passwd(config, &name, password_stdin),
-        UserCommand::Hash { password_stdin } => admin::user_hash(password_stdin),
+        UserCommand::Hash { password_stdin, scram } => admin::user_hash(password_stdin, scram),
         UserCommand::Set(a) => {
             let patch = UserPatch {
                 pop: a.pop.map(bool::from),

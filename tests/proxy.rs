@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use common::{bin, free_port, message, Extra, Server, PASSWORD};
 use loadtest::client::imap::Imap;
+use loadtest::client::pop3::Pop3;
+use loadtest::client::smtp::Smtp;
 use loadtest::client::{tls_config, Transport};
 
 const SECRET: &str = "front-end-secret";
@@ -22,6 +24,28 @@ struct Proxy {
     dir: tempfile::TempDir,
     imap: u16,
     imaps: u16,
+    pop3: u16,
+    pop3s: u16,
+    submission: u16,
+    submissions: u16,
+}
+
+/// A back end's proxy-facing ports.
+#[derive(Clone, Copy)]
+struct Facing {
+    imap: u16,
+    pop3: u16,
+    submission: u16,
+}
+
+impl Facing {
+    fn new() -> Facing {
+        Facing {
+            imap: free_port(),
+            pop3: free_port(),
+            submission: free_port(),
+        }
+    }
 }
 
 impl Drop for Proxy {
@@ -33,8 +57,8 @@ impl Drop for Proxy {
 
 impl Proxy {
     /// A front end whose directory holds `users` (name, mail_host) with `PASSWORD`, routing
-    /// to `backends` (name, proxy-facing IMAP port).
-    fn start(users: &[(&str, &str)], backends: &[(&str, u16)]) -> Proxy {
+    /// to `backends` (name, proxy-facing ports).
+    fn start(users: &[(&str, &str)], backends: &[(&str, Facing)]) -> Proxy {
         let hash = password_hash(PASSWORD);
         let users: Vec<String> = users
             .iter()
@@ -44,20 +68,33 @@ impl Proxy {
     }
 
     /// A front end with the `[directory]` section `directory`.
-    fn start_with(directory: &str, backends: &[(&str, u16)]) -> Proxy {
+    fn start_with(directory: &str, backends: &[(&str, Facing)]) -> Proxy {
         let dir = tempfile::tempdir().unwrap();
         let (imap, imaps) = (free_port(), free_port());
+        let (pop3, pop3s) = (free_port(), free_port());
+        let (submission, submissions) = (free_port(), free_port());
         let backends: Vec<String> = backends
             .iter()
-            .map(|(name, port)| format!("{{ name = \"{name}\", site = \"east\", imap = \"127.0.0.1:{port}\" }}"))
+            .map(|(name, f)| {
+                format!(
+                    "{{ name = \"{name}\", site = \"east\", imap = \"127.0.0.1:{}\", pop3 = \"127.0.0.1:{}\", \
+                     submission = \"127.0.0.1:{}\" }}",
+                    f.imap, f.pop3, f.submission
+                )
+            })
             .collect();
+        let listen =
+            |plain: u16, tls: u16| format!("listen = [\"127.0.0.1:{plain}\"]\nlisten_tls = [\"127.0.0.1:{tls}\"]\n");
         let config = format!(
             "[server]\ndata_dir = \"{data}\"\nworkers = 2\n\
-             [imap]\nlisten = [\"127.0.0.1:{imap}\"]\nlisten_tls = [\"127.0.0.1:{imaps}\"]\n\
+             [imap]\n{imap_listen}[pop3]\n{pop3_listen}[submission]\n{submission_listen}\
              [limits]\nlogin_failure_delay = 0\n\
              [cluster]\nproxy_secret = \"{SECRET}\"\nbackends = [{backends}]\n{directory}",
             data = dir.path().join("data").display(),
             backends = backends.join(", "),
+            imap_listen = listen(imap, imaps),
+            pop3_listen = listen(pop3, pop3s),
+            submission_listen = listen(submission, submissions),
         );
         let path = dir.path().join("proxy.toml");
         std::fs::write(&path, config).unwrap();
@@ -80,7 +117,34 @@ impl Proxy {
             dir,
             imap,
             imaps,
+            pop3,
+            pop3s,
+            submission,
+            submissions,
         }
+    }
+
+    fn cafile(&self) -> String {
+        self.dir.path().join("data").join("cert.pem").display().to_string()
+    }
+
+    fn tls(&self) -> std::sync::Arc<rustls::ClientConfig> {
+        tls_config(&self.dir.path().join("data").join("cert.pem")).unwrap()
+    }
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn pop3s(&self) -> Pop3 {
+        Pop3::new(Transport::connect_tls(Proxy::addr(self.pop3s), self.tls(), "localhost").unwrap()).unwrap()
+    }
+
+    fn submissions(&self) -> Smtp {
+        let t = Transport::connect_tls(Proxy::addr(self.submissions), self.tls(), "localhost").unwrap();
+        let mut c = Smtp::new(t).unwrap();
+        c.ehlo("client.test").unwrap();
+        c
     }
 
     fn imaps(&self) -> Imap {
@@ -92,8 +156,14 @@ impl Proxy {
 }
 
 fn password_hash(password: &str) -> String {
+    hash_with(password, &[])
+}
+
+/// `ringmail user hash` with `flags`.
+fn hash_with(password: &str, flags: &[&str]) -> String {
     let mut child = Command::new(bin())
         .args(["user", "hash", "--password-stdin"])
+        .args(flags)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -104,12 +174,15 @@ fn password_hash(password: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-/// A back end with a proxy-facing IMAP listener, trusting loopback front ends with `SECRET`.
-fn backend(proxy_port: u16) -> Server {
-    let imap: &'static str = Box::leak(format!("listen_proxy = [\"127.0.0.1:{proxy_port}\"]").into_boxed_str());
+/// A back end with proxy-facing listeners, trusting loopback front ends with `SECRET`.
+fn backend(facing: Facing) -> Server {
+    let listen =
+        |port: u16| -> &'static str { Box::leak(format!("listen_proxy = [\"127.0.0.1:{port}\"]").into_boxed_str()) };
     let tail: &'static str = Box::leak(format!("[cluster]\nproxy_secret = \"{SECRET}\"\n").into_boxed_str());
     Server::start_with(Extra {
-        imap,
+        imap: listen(facing.imap),
+        pop3: listen(facing.pop3),
+        submission: listen(facing.submission),
         tail,
         ..Extra::default()
     })
@@ -117,13 +190,13 @@ fn backend(proxy_port: u16) -> Server {
 
 #[test]
 fn a_client_reaches_its_mailbox_through_the_front_end() {
-    let port = free_port();
-    let server = backend(port);
+    let facing = Facing::new();
+    let server = backend(facing);
     server.add_user("bob");
     server.deliver("bob", &message("first"));
     let proxy = Proxy::start(
         &[("bob", "b1"), ("carol", "nowhere")],
-        &[("b1", port), ("nowhere", free_port())],
+        &[("b1", facing), ("nowhere", Facing::new())],
     );
 
     let mut c = proxy.imaps();
@@ -176,7 +249,7 @@ fn a_client_reaches_its_mailbox_through_the_front_end() {
          m.starttls(ssl.create_default_context(cafile={cafile:?}))\n\
          m.login('bob', {PASSWORD:?})\nprint(m.select('INBOX'))\nm.logout()\n",
         port = proxy.imap,
-        cafile = proxy.dir.path().join("data").join("cert.pem").display().to_string(),
+        cafile = proxy.cafile(),
     );
     let out = Command::new(common::python3()).args(["-c", &script]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -186,12 +259,12 @@ fn a_client_reaches_its_mailbox_through_the_front_end() {
 
 #[test]
 fn the_back_end_trusts_only_front_ends() {
-    let port = free_port();
-    let server = backend(port);
+    let facing = Facing::new();
+    let server = backend(facing);
     server.add_user("bob");
     server.add_user("eve");
     // A connection to the proxy-facing listener without a PROXY v2 header is dropped unheard.
-    let mut raw = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut raw = TcpStream::connect(("127.0.0.1", facing.imap)).unwrap();
     raw.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     raw.write_all(b"a LOGIN bob x\r\n").unwrap();
     let mut got = Vec::new();
@@ -210,11 +283,12 @@ fn the_back_end_trusts_only_front_ends() {
 #[test]
 fn accounts_and_their_switches_come_from_ldap() {
     use common::slapd::{Account, Slapd};
+    let scram = format!("ringmailScramSHA256: {}", hash_with(PASSWORD, &["--scram"]));
     let ldap = Slapd::start(&[
         Account {
             name: "bob",
             mail_host: "b1",
-            extra: &[],
+            extra: &[&scram],
         },
         Account {
             name: "root",
@@ -227,12 +301,12 @@ fn accounts_and_their_switches_come_from_ldap() {
             extra: &["ringmailIMAPEnabled: FALSE"],
         },
     ]);
-    let port = free_port();
-    let server = backend(port);
+    let facing = Facing::new();
+    let server = backend(facing);
     server.add_user("bob");
     server.deliver("bob", &message("from ldap"));
     // A cache that never expires on its own: what changes below reaches the proxy by sync.
-    let proxy = Proxy::start_with(&ldap.directory_section(3600), &[("b1", port)]);
+    let proxy = Proxy::start_with(&ldap.directory_section(3600), &[("b1", facing)]);
 
     let refusal = |user: &str, password: &str| {
         let r = proxy.imaps().login(user, password).unwrap();
@@ -252,6 +326,16 @@ fn accounts_and_their_switches_come_from_ldap() {
     let r = c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
     assert!(r.lines().iter().any(|l| l == "* 1 EXISTS"), "{r:?}");
     c.cmd("LOGOUT").unwrap();
+
+    // SCRAM-SHA-256 against the keys the directory holds, over POP3 and submission.
+    let mut p = proxy.pop3s();
+    assert!(!p.auth_scram("bob", "wrong").unwrap().ok);
+    assert!(p.auth_scram("bob", PASSWORD).unwrap().ok);
+    assert!(p.cmd("STAT").unwrap().text.starts_with("1 "));
+    let mut s = proxy.submissions();
+    assert_eq!(s.auth_scram("bob", PASSWORD).unwrap().code, 235);
+    // An account without stored keys cannot use SCRAM.
+    assert!(!proxy.pop3s().auth_scram("dora", PASSWORD).unwrap().ok);
 
     // Switching IMAP off in the directory takes effect at the next login.
     ldap.modify(&format!(
@@ -285,4 +369,75 @@ fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
         assert!(std::time::Instant::now() < deadline, "the change did not arrive");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Runs a CPython script with `args`; panics with its output if it fails; returns stdout.
+fn python(script: &str, args: &[String]) -> String {
+    let out = Command::new(common::python3())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+#[test]
+fn pop3_and_submission_reach_the_back_end_through_the_front_end() {
+    let facing = Facing::new();
+    let server = backend(facing);
+    server.add_user("bob");
+    server.add_user("carol");
+    server.deliver("bob", &message("waiting"));
+    let proxy = Proxy::start(&[("bob", "b1"), ("carol", "b1")], &[("b1", facing)]);
+    let args = |port: u16| vec![port.to_string(), proxy.cafile(), PASSWORD.to_owned()];
+
+    // POP3 over implicit TLS and over STLS, with CPython's poplib.
+    let pop3 = python(
+        "import poplib, ssl, sys\nport, cafile, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]\n\
+         ctx = ssl.create_default_context(cafile=cafile)\n\
+         p = poplib.POP3_SSL('localhost', port, context=ctx)\n\
+         print(p.getwelcome().decode())\n\
+         try:\n    p.pass_(pw)\nexcept poplib.error_proto as e:\n    print('refused', e)\n\
+         p.user('bob')\ntry:\n    p.pass_('wrong')\nexcept poplib.error_proto as e:\n    print('refused', e)\n\
+         p.user('bob')\nprint(p.pass_(pw).decode())\nprint(p.stat())\n\
+         print(b'\\n'.join(p.retr(1)[1]).decode())\np.quit()\n",
+        &args(proxy.pop3s),
+    );
+    assert!(pop3.contains("refused b'-ERR [AUTH] authentication failed'"), "{pop3}");
+    assert!(pop3.contains("+OK maildrop has 1 messages"), "{pop3}");
+    assert!(pop3.contains("Subject: waiting"), "{pop3}");
+    let stls = python(
+        "import poplib, ssl, sys\nport, cafile, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]\n\
+         p = poplib.POP3('127.0.0.1', port)\np.stls(ssl.create_default_context(cafile=cafile))\n\
+         p.user('bob')\np.pass_(pw)\nprint(p.stat())\np.quit()\n",
+        &args(proxy.pop3),
+    );
+    assert_eq!(stls.trim(), "(1, 141)");
+
+    // Submission over STARTTLS and implicit TLS with smtplib: the back end delivers to carol.
+    for (port, tls) in [(proxy.submission, "starttls"), (proxy.submissions, "tls")] {
+        let sent = python(
+            "import smtplib, ssl, sys\nport, cafile, pw, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]\n\
+             ctx = ssl.create_default_context(cafile=cafile)\n\
+             if mode == 'tls':\n    s = smtplib.SMTP_SSL('localhost', port, context=ctx)\n\
+             else:\n    s = smtplib.SMTP('localhost', port)\n    s.starttls(context=ctx)\n\
+             try:\n    s.login('bob', 'wrong')\nexcept smtplib.SMTPAuthenticationError as e:\n    print('refused', e.smtp_code)\n\
+             print(s.login('bob', pw))\n\
+             msg = 'From: bob@localhost\\r\\nTo: carol@localhost\\r\\nSubject: via ' + mode + '\\r\\n\\r\\nhello\\r\\n'\n\
+             print(s.sendmail('bob@localhost', ['carol@localhost'], msg))\ns.quit()\n",
+            &[port.to_string(), proxy.cafile(), PASSWORD.to_owned(), tls.to_owned()],
+        );
+        assert!(sent.contains("refused 535"), "{sent}");
+        assert!(sent.contains("(235, b'2.7.0"), "{sent}");
+        assert!(sent.trim_end().ends_with("{}"), "{sent}");
+    }
+    let mut c = proxy.imaps();
+    assert!(c.login("carol", PASSWORD).unwrap().ok());
+    let r = c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    assert!(r.lines().iter().any(|l| l == "* 2 EXISTS"), "{r:?}");
+    let r = c.cmd("UID SEARCH SUBJECT via").unwrap().expect_ok().unwrap();
+    assert!(r.lines().iter().any(|l| l == "* SEARCH 1 2"), "{r:?}");
 }

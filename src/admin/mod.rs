@@ -77,12 +77,19 @@ pub fn user_add(config: &Config, name: &str, password_stdin: bool, admin: bool) 
 
 /// Prints the argon2 PHC string of a password (generated and printed too without
 /// `password_stdin`): what a static directory keeps instead of the password.
-pub fn user_hash(password_stdin: bool) -> Result<()> {
+/// Prints the argon2 hash of a password, or with `scram` its SCRAM-SHA-256 keys in RFC 5803
+/// form, for a directory.
+pub fn user_hash(password_stdin: bool, scram: bool) -> Result<()> {
     let (pw, generated) = password_input(password_stdin)?;
     if generated {
         eprintln!("password: {pw}");
     }
-    println!("{}", password::hash(&pw)?.phc);
+    let hashed = password::hash(&pw)?;
+    if scram {
+        println!("{}", hashed.scram.to_rfc5803());
+    } else {
+        println!("{}", hashed.phc);
+    }
     Ok(())
 }
 

@@ -75,7 +75,44 @@ impl ScramCredentials {
         let salt: [u8; SALT_LEN] = rand::random();
         Self::derive(password, &salt, DEFAULT_ITERATIONS)
     }
+
+    /// The RFC 5803 form a directory stores: `SCRAM-SHA-256$iterations:salt$StoredKey:ServerKey`
+    /// (base64), as Dovecot and OpenLDAP's authPassword keep SCRAM secrets.
+    pub fn to_rfc5803(&self) -> String {
+        format!(
+            "{RFC5803_SCHEME}${}:{}${}:{}",
+            self.iterations,
+            B64.encode(&self.salt),
+            B64.encode(self.stored_key),
+            B64.encode(self.server_key)
+        )
+    }
+
+    pub fn from_rfc5803(text: &str) -> Result<Self, ScramError> {
+        let bad = ScramError::InvalidParameter("not SCRAM-SHA-256$iterations:salt$StoredKey:ServerKey");
+        let rest = text
+            .trim()
+            .strip_prefix(RFC5803_SCHEME)
+            .and_then(|r| r.strip_prefix('$'));
+        let (info, value) = rest.and_then(|r| r.split_once('$')).ok_or(bad.clone())?;
+        let (iterations, salt) = info.split_once(':').ok_or(bad.clone())?;
+        let (stored, server) = value.split_once(':').ok_or(bad.clone())?;
+        let key = |b64: &str| -> Option<[u8; 32]> { B64.decode(b64).ok()?.try_into().ok() };
+        let credentials = ScramCredentials {
+            iterations: iterations.parse().map_err(|_| bad.clone())?,
+            salt: B64.decode(salt).map_err(|_| bad.clone())?,
+            stored_key: key(stored).ok_or(bad.clone())?,
+            server_key: key(server).ok_or(bad.clone())?,
+        };
+        if credentials.iterations == 0 || credentials.salt.is_empty() {
+            return Err(bad);
+        }
+        Ok(credentials)
+    }
 }
+
+/// The scheme name of RFC 5803's storage form.
+const RFC5803_SCHEME: &str = "SCRAM-SHA-256";
 
 /// A fresh server nonce part: 18 random bytes in base64, i.e. 24 printable
 /// characters that never contain ',' (RFC 5802 §5.1 "nonce").

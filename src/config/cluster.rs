@@ -147,6 +147,10 @@ pub struct StaticUser {
     pub name: String,
     /// An argon2 PHC string (`ringmail user hash`).
     pub password_hash: String,
+    /// SCRAM-SHA-256 keys in RFC 5803 form (`ringmail user hash --scram`); without them the
+    /// account cannot use SCRAM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scram: Option<String>,
     /// The back end holding the mailbox (a `cluster.backends` name).
     pub mail_host: String,
     #[serde(default)]
@@ -233,6 +237,16 @@ impl Directory {
             }
         }
         for u in &self.users {
+            if let Some(Err(e)) = u
+                .scram
+                .as_deref()
+                .map(crate::auth::scram::ScramCredentials::from_rfc5803)
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "directory.users: {}'s scram: {e}",
+                    u.name
+                )));
+            }
             if cluster.backend(&u.mail_host).is_none() {
                 return Err(ConfigError::Invalid(format!(
                     "directory.users: {}'s mail_host {} is not in cluster.backends",

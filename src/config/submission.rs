@@ -14,6 +14,8 @@ use super::{ConfigError, LoginType};
 pub struct Submission {
     pub listen: Vec<SocketAddr>,
     pub listen_tls: Vec<SocketAddr>,
+    /// Proxy-facing listeners of a back end (DESIGN.md §7): trusted networks only, PROXY v2.
+    pub listen_proxy: Vec<SocketAddr>,
     pub login_type: LoginType,
     pub max_connections: u32,
     pub max_connections_per_user: u32,
@@ -50,6 +52,7 @@ impl Default for Submission {
         Submission {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 10587))],
             listen_tls: vec![SocketAddr::from(([127, 0, 0, 1], 10465))],
+            listen_proxy: Vec::new(),
             login_type: LoginType::SecureLogin,
             max_connections: 5_000,
             max_connections_per_user: 16,

@@ -17,11 +17,13 @@ use ldap3::{ldap_escape, LdapConn, LdapConnSettings, LdapError, Scope, SearchEnt
 
 use super::{Account, DirectoryError};
 use crate::auth::policy::Access;
+use crate::auth::scram::ScramCredentials;
 use crate::config;
 
 /// The attributes an account is read from.
-const ATTRS: [&str; 6] = [
+const ATTRS: [&str; 7] = [
     "uid",
+    "ringmailScramSHA256",
     "mailHost",
     "ringmailIMAPEnabled",
     "ringmailPOP3Enabled",
@@ -55,6 +57,7 @@ struct Shared {
 struct Entry {
     dn: String,
     account: Account,
+    scram: Option<ScramCredentials>,
 }
 
 #[derive(Default)]
@@ -108,6 +111,10 @@ impl super::Directory for LdapDirectory {
 
     fn lookup(&self, name: &str) -> Result<Option<Account>, DirectoryError> {
         Ok(self.shared.entry(name)?.map(|e| e.account))
+    }
+
+    fn scram(&self, name: &str) -> Result<Option<ScramCredentials>, DirectoryError> {
+        Ok(self.shared.entry(name)?.and_then(|e| e.scram))
     }
 }
 
@@ -330,7 +337,15 @@ fn entry_of(e: &SearchEntry) -> Option<Entry> {
         tracing::warn!(dn = %e.dn, "ldap: an account entry without uid or mailHost");
         return None;
     };
+    let scram = first("ringmailScramSHA256").and_then(|s| match ScramCredentials::from_rfc5803(s) {
+        Ok(keys) => Some(keys),
+        Err(err) => {
+            tracing::warn!(dn = %e.dn, "ldap: ringmailScramSHA256: {err}");
+            None
+        }
+    });
     Some(Entry {
+        scram,
         dn: e.dn.clone(),
         account: Account {
             name: name.to_owned(),

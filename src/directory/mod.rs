@@ -9,6 +9,7 @@ pub use ldap::LdapDirectory;
 
 use crate::auth::password;
 use crate::auth::policy::Access;
+use crate::auth::scram::ScramCredentials;
 use crate::config::StaticUser;
 
 /// An account as a front end needs it.
@@ -31,8 +32,12 @@ pub trait Directory: Send + Sync {
     /// password alike. Blocking (password hashing, network).
     fn authenticate(&self, name: &str, password: &str) -> Result<Option<Account>, DirectoryError>;
 
-    /// The account `name`, without checking a password (LMTP routing). Blocking.
+    /// The account `name`, without checking a password (LMTP routing, a SCRAM login that
+    /// proved the password already). Blocking.
     fn lookup(&self, name: &str) -> Result<Option<Account>, DirectoryError>;
+
+    /// The SCRAM-SHA-256 keys stored for `name`, if any. Blocking.
+    fn scram(&self, name: &str) -> Result<Option<ScramCredentials>, DirectoryError>;
 }
 
 /// The directory `[directory]` configures.
@@ -86,6 +91,14 @@ impl Directory for StaticDirectory {
     fn lookup(&self, name: &str) -> Result<Option<Account>, DirectoryError> {
         Ok(self.users.iter().find(|u| u.name == name).map(StaticDirectory::account))
     }
+
+    fn scram(&self, name: &str) -> Result<Option<ScramCredentials>, DirectoryError> {
+        let user = self.users.iter().find(|u| u.name == name);
+        // The config was checked at load: a stored form that does not parse is not there.
+        Ok(user
+            .and_then(|u| u.scram.as_deref())
+            .and_then(|s| ScramCredentials::from_rfc5803(s).ok()))
+    }
 }
 
 #[cfg(test)]
@@ -98,6 +111,7 @@ mod tests {
         let dir = StaticDirectory::new(vec![StaticUser {
             name: "bob".into(),
             password_hash: hash,
+            scram: None,
             mail_host: "b1".into(),
             admin: false,
             imap: true,

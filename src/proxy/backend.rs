@@ -1,7 +1,8 @@
 //! Opening a user's session on the back end that holds the mailbox: connect, say who the
 //! client is (PROXY v2), wait for the greeting and log in as the front end on the user's
-//! behalf (SASL PLAIN with the user as authorization identity, RFC 4616). What is protocol
-//! specific is only the greeting and the login exchange.
+//! behalf (SASL PLAIN with the user as authorization identity, RFC 4616, in IMAP's
+//! AUTHENTICATE, POP3's AUTH or SMTP's AUTH). What is protocol specific is only the greeting
+//! and the login exchange.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use base64::Engine;
 
 use super::proxy_v2;
+use crate::auth::policy::Protocol;
 use crate::runtime::io::Stream;
 
 /// How long a back end gets to connect, greet and answer the login.
@@ -29,50 +31,86 @@ pub enum BackendError {
 /// A logged-in back-end connection.
 pub struct Opened {
     pub stream: Stream,
-    /// The back end's answer to the login, after the status (`OK ...`): passed on to the
-    /// client, whose capabilities are the back end's.
+    /// The back end's answer to the login: for IMAP its text after the tag (`OK ...`, passed
+    /// on under the client's tag, with the back end's capabilities), for POP3 and SMTP the
+    /// whole reply, passed on as it is.
     pub answer: String,
     /// Bytes the back end sent after its answer.
     pub rest: Vec<u8>,
 }
 
-/// Opens an IMAP session for `user` on the back end at `addr`.
-pub async fn open_imap(
+/// Opens a session of `protocol` for `user` on the back end at `addr`: PROXY v2 with the
+/// client's address, then the front end's own login on the user's behalf.
+pub async fn open(
+    protocol: Protocol,
     addr: SocketAddr,
     (client, local): (SocketAddr, SocketAddr),
     user: &str,
     (proxy_user, secret): (&str, &str),
+    hostname: &str,
 ) -> Result<Opened, BackendError> {
+    let plain = base64::engine::general_purpose::STANDARD.encode(format!("{user}\0{proxy_user}\0{secret}"));
     let work = async {
         let stream = Stream::connect(addr)
             .await
             .map_err(|e| BackendError::Unreachable(addr, e))?;
         let mut lines = Lines::default();
         write(&stream, proxy_v2::encode(client, local), addr).await?;
-        let greeting = lines.next(&stream, addr).await?;
-        if !greeting.starts_with(b"* OK") {
-            return Err(BackendError::Refused(
-                addr,
-                String::from_utf8_lossy(&greeting).into_owned(),
-            ));
-        }
-        let plain = base64::engine::general_purpose::STANDARD.encode(format!("{user}\0{proxy_user}\0{secret}"));
-        write(&stream, format!("P1 AUTHENTICATE PLAIN {plain}\r\n").into_bytes(), addr).await?;
-        loop {
-            let line = lines.next(&stream, addr).await?;
-            let Some(answer) = line.strip_prefix(b"P1 ") else {
-                continue; // untagged data before the answer
-            };
-            let answer = String::from_utf8_lossy(answer).trim_end().to_owned();
-            if !answer.starts_with("OK") {
-                return Err(BackendError::Refused(addr, answer));
+        let refused = |reply: &[u8]| BackendError::Refused(addr, String::from_utf8_lossy(reply).trim_end().to_owned());
+        let answer = match protocol {
+            Protocol::Imap => {
+                let greeting = lines.next(&stream, addr).await?;
+                if !greeting.starts_with(b"* OK") {
+                    return Err(refused(&greeting));
+                }
+                write(&stream, format!("P1 AUTHENTICATE PLAIN {plain}\r\n").into_bytes(), addr).await?;
+                // Untagged data may come before the answer.
+                let answer = loop {
+                    let line = lines.next(&stream, addr).await?;
+                    if let Some(answer) = line.strip_prefix(b"P1 ") {
+                        break answer.to_vec();
+                    }
+                };
+                if !answer.starts_with(b"OK") {
+                    return Err(refused(&answer));
+                }
+                answer
             }
-            return Ok(Opened {
-                stream,
-                answer,
-                rest: lines.buf,
-            });
-        }
+            Protocol::Pop3 => {
+                let greeting = lines.next(&stream, addr).await?;
+                if !greeting.starts_with(b"+OK") {
+                    return Err(refused(&greeting));
+                }
+                // RFC 5034 §4: AUTH with an initial response.
+                write(&stream, format!("AUTH PLAIN {plain}\r\n").into_bytes(), addr).await?;
+                let answer = lines.next(&stream, addr).await?;
+                if !answer.starts_with(b"+OK") {
+                    return Err(refused(&answer));
+                }
+                answer
+            }
+            Protocol::Submission => {
+                if !lines.reply(&stream, addr).await?.starts_with(b"220") {
+                    return Err(BackendError::Closed(addr));
+                }
+                write(&stream, format!("EHLO {hostname}\r\n").into_bytes(), addr).await?;
+                let ehlo = lines.reply(&stream, addr).await?;
+                if !ehlo.starts_with(b"250") {
+                    return Err(refused(&ehlo));
+                }
+                write(&stream, format!("AUTH PLAIN {plain}\r\n").into_bytes(), addr).await?;
+                let answer = lines.reply(&stream, addr).await?;
+                if !answer.starts_with(b"235") {
+                    return Err(refused(&answer));
+                }
+                answer
+            }
+        };
+        Ok(Opened {
+            stream,
+            answer: String::from_utf8_lossy(&answer).trim_end().to_owned(),
+            rest: lines.buf,
+        })
     };
     tokio::time::timeout(BACKEND_TIMEOUT, work)
         .await
@@ -91,6 +129,16 @@ struct Lines {
 }
 
 impl Lines {
+    /// A whole SMTP reply (RFC 5321 §4.2.1: `250-` lines go on, `250 ` ends it); its last line.
+    async fn reply(&mut self, stream: &Stream, addr: SocketAddr) -> Result<Vec<u8>, BackendError> {
+        loop {
+            let line = self.next(stream, addr).await?;
+            if line.get(3) != Some(&b'-') {
+                return Ok(line);
+            }
+        }
+    }
+
     /// Longest line accepted while logging in (a CAPABILITY line is long, not this long).
     const MAX: usize = 64 * 1024;
 

@@ -1,17 +1,22 @@
 //! `ringmail proxy`: the Client Access front end (DESIGN.md §7). It accepts clients on the
-//! `[imap]` listeners, runs the protocol's own session up to login, checks the credentials in
-//! the directory and the account's policy, connects to the back end that holds the mailbox
-//! (`cluster.backends`, by the account's `mail_host`), opens that connection with a PROXY v2
-//! header and the front end's own login for the user, and from then on relays bytes both ways
-//! without parsing them. It holds no mailbox and no state a restart would lose.
+//! `[imap]`, `[pop3]` and `[submission]` listeners, runs the protocol's own session up to
+//! login, checks the credentials in the directory and the account's policy, connects to the
+//! back end that holds the mailbox (`cluster.backends`, by the account's `mail_host`), opens
+//! that connection with a PROXY v2 header and the front end's own login for the user, and from
+//! then on relays bytes both ways without parsing them. It holds no mailbox and no state a
+//! restart would lose.
 
 mod backend;
+mod front;
 mod imap;
 mod nostore;
+mod pop3;
 pub mod proxy_v2;
 mod relay;
+mod submission;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,38 +24,73 @@ use crate::auth::limits::{ConnectionLimits, LimitSettings};
 use crate::auth::penalty::Penalties;
 use crate::config::Config;
 use crate::directory::Directory;
+use crate::protolog::ProtoLog;
 use crate::runtime::io::{self, TcpListener};
 use crate::runtime::Shutdown;
 use crate::serve::login_pool::LoginPool;
 use crate::serve::{Cores, Ready, ServeError};
+use front::Listener;
 
 /// What every front-end session shares.
 pub struct Front {
     pub config: Config,
     pub tls: Arc<rustls::ServerConfig>,
     pub directory: Box<dyn Directory>,
-    pub imap_limits: Arc<ConnectionLimits>,
     pub penalties: Penalties,
     /// Where passwords are checked, off the event loops.
     pub login_pool: LoginPool,
+    pub protolog: Option<ProtoLog>,
+    imap_limits: Arc<ConnectionLimits>,
+    pop3_limits: Arc<ConnectionLimits>,
+    submission_limits: Arc<ConnectionLimits>,
+    next_session: AtomicU64,
+}
+
+impl Front {
+    fn session_id(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Which protocol a listener speaks.
+#[derive(Clone, Copy)]
+enum Service {
+    Imap,
+    Pop3,
+    Submission,
 }
 
 /// Runs the front end until a signal arrives. `on_ready` is told once every listener is bound.
 pub fn run(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
     std::fs::create_dir_all(&config.server.data_dir)?;
     let tls = crate::tls::server_config(&config)?;
+    let protolog = if config.imap.protocol_log || config.pop3.protocol_log || config.submission.protocol_log {
+        Some(ProtoLog::start(
+            config.server.data_dir.join(&config.log.protocol_log_dir),
+        )?)
+    } else {
+        None
+    };
+    let limits = |max_connections, max_connections_per_ip, max_connections_per_user| {
+        ConnectionLimits::new(LimitSettings {
+            max_connections,
+            max_connections_per_ip,
+            max_connections_per_user,
+        })
+    };
+    let (i, p, s) = (&config.imap, &config.pop3, &config.submission);
     let front = Arc::new(Front {
         directory: crate::directory::open(&config.directory),
-        imap_limits: ConnectionLimits::new(LimitSettings {
-            max_connections: config.imap.max_connections,
-            max_connections_per_ip: config.imap.max_connections_per_ip,
-            max_connections_per_user: config.imap.max_connections_per_user,
-        }),
+        imap_limits: limits(i.max_connections, i.max_connections_per_ip, i.max_connections_per_user),
+        pop3_limits: limits(p.max_connections, p.max_connections_per_ip, p.max_connections_per_user),
+        submission_limits: limits(s.max_connections, s.max_connections_per_ip, s.max_connections_per_user),
         penalties: Penalties::new(
             Duration::from_secs(config.limits.login_failure_delay),
             Duration::from_secs(config.limits.login_failure_delay_max),
         ),
         login_pool: LoginPool::start(config.workers())?,
+        protolog,
+        next_session: AtomicU64::new(1),
         tls,
         config,
     });
@@ -61,13 +101,41 @@ pub fn run(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
     cores.run_until_signal()
 }
 
+/// Every listener: its addresses, protocol and settings.
+fn listeners(front: &Front) -> Vec<(&[SocketAddr], Service, Listener)> {
+    let c = &front.config;
+    let listener = |implicit_tls, pre_auth_timeout, limits: &Arc<ConnectionLimits>, protocol_log| Listener {
+        implicit_tls,
+        pre_auth_timeout,
+        limits: limits.clone(),
+        protocol_log,
+    };
+    let imap = |tls| {
+        let t = Duration::from_secs(c.imap.pre_auth_timeout);
+        listener(tls, t, &front.imap_limits, c.imap.protocol_log)
+    };
+    let pop3 = |tls| listener(tls, c.pop3.pre_auth_timeout(), &front.pop3_limits, c.pop3.protocol_log);
+    let submission = |tls| {
+        let t = c.submission.pre_auth_timeout();
+        listener(tls, t, &front.submission_limits, c.submission.protocol_log)
+    };
+    vec![
+        (&c.imap.listen, Service::Imap, imap(false)),
+        (&c.imap.listen_tls, Service::Imap, imap(true)),
+        (&c.pop3.listen, Service::Pop3, pop3(false)),
+        (&c.pop3.listen_tls, Service::Pop3, pop3(true)),
+        (&c.submission.listen, Service::Submission, submission(false)),
+        (&c.submission.listen_tls, Service::Submission, submission(true)),
+    ]
+}
+
 async fn worker(front: Arc<Front>, shutdown: Shutdown, ready: Ready) {
-    let c = &front.config.imap;
-    let mut listeners = Vec::new();
-    for (addrs, tls) in [(&c.listen, false), (&c.listen_tls, true)] {
+    let mut bound = Vec::new();
+    for (addrs, service, settings) in listeners(&front) {
+        let settings = Arc::new(settings);
         for addr in addrs {
             match TcpListener::bind(*addr) {
-                Ok(l) => listeners.push((l, tls)),
+                Ok(l) => bound.push((l, service, settings.clone())),
                 Err(source) => {
                     let _ = ready.send(Err(ServeError::Listen {
                         addr: addr.to_string(),
@@ -80,19 +148,31 @@ async fn worker(front: Arc<Front>, shutdown: Shutdown, ready: Ready) {
     }
     let _ = ready.send(Ok(()));
     drop(ready);
-    for (listener, tls) in listeners {
-        io::spawn(accept_loop(listener, tls, front.clone(), shutdown.clone()));
+    for (listener, service, settings) in bound {
+        io::spawn(accept_loop(
+            listener,
+            service,
+            settings,
+            front.clone(),
+            shutdown.clone(),
+        ));
     }
     shutdown.wait().await;
 }
 
-async fn accept_loop(listener: TcpListener, tls: bool, front: Arc<Front>, shutdown: Shutdown) {
+async fn accept_loop(
+    listener: TcpListener,
+    service: Service,
+    settings: Arc<Listener>,
+    front: Arc<Front>,
+    shutdown: Shutdown,
+) {
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
             () = shutdown.wait() => return,
         };
-        let (stream, peer): (io::Stream, SocketAddr) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!("accept: {e}");
@@ -100,6 +180,25 @@ async fn accept_loop(listener: TcpListener, tls: bool, front: Arc<Front>, shutdo
                 continue;
             }
         };
-        io::spawn(imap::serve(front.clone(), stream, peer, tls, shutdown.clone()));
+        let (front, settings, shutdown) = (front.clone(), settings.clone(), shutdown.clone());
+        let implicit = settings.implicit_tls;
+        io::spawn(async move {
+            let config = &front.clone().config;
+            let s = &settings;
+            match service {
+                Service::Imap => {
+                    let make = |tls| imap::ImapFront::new(config, implicit, tls);
+                    front::serve(front, s, stream, peer, make, shutdown).await;
+                }
+                Service::Pop3 => {
+                    let make = |tls| pop3::Pop3Front::new(config, implicit, tls);
+                    front::serve(front, s, stream, peer, make, shutdown).await;
+                }
+                Service::Submission => {
+                    let make = |tls| submission::SubmissionFront::new(config, implicit, tls);
+                    front::serve(front, s, stream, peer, make, shutdown).await;
+                }
+            }
+        });
     }
 }

@@ -28,6 +28,16 @@ impl Stream {
         Ok(Stream::Tcp(stream))
     }
 
+    /// The local address of a TCP stream (where the client connected to).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        let Stream::Tcp(stream) = self else {
+            return None;
+        };
+        // SAFETY: the descriptor belongs to `stream`, which outlives this borrow.
+        let fd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) };
+        socket2::SockRef::from(&fd).local_addr().ok()?.as_socket()
+    }
+
     /// Reads into the spare capacity of `buf`, after the bytes already there; `Ok(0)` is end
     /// of stream. (tokio-uring reads a plain `Vec` at offset 0, over what it holds: the read
     /// goes into a slice of the spare capacity instead.)

@@ -327,8 +327,10 @@ fn ensure_ports_free(config: &Config) -> Result<(), ServeError> {
         &c.imap.listen_proxy,
         &c.pop3.listen,
         &c.pop3.listen_tls,
+        &c.pop3.listen_proxy,
         &c.submission.listen,
         &c.submission.listen_tls,
+        &c.submission.listen_proxy,
         &c.lmtp.listen,
     ];
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
@@ -362,8 +364,8 @@ pub(crate) enum Via {
 
 enum Listener {
     Imap { listener: TcpListener, via: Via },
-    Pop3 { listener: TcpListener, tls: bool },
-    Submission { listener: TcpListener, tls: bool },
+    Pop3 { listener: TcpListener, via: Via },
+    Submission { listener: TcpListener, via: Via },
     LmtpTcp(TcpListener),
     LmtpUnix(UnixListener),
 }
@@ -389,23 +391,27 @@ fn bind_all(shared: &Shared, index: usize) -> Result<Vec<Listener>, ServeError> 
             });
         }
     }
-    for addr in &c.pop3.listen {
-        out.push(Listener::Pop3 {
-            listener: tcp(addr)?,
-            tls: false,
-        });
+    for (addrs, via) in [
+        (&c.pop3.listen, Via::Plain),
+        (&c.pop3.listen_tls, Via::ImplicitTls),
+        (&c.pop3.listen_proxy, Via::Proxy),
+    ] {
+        for addr in addrs {
+            out.push(Listener::Pop3 {
+                listener: tcp(addr)?,
+                via,
+            });
+        }
     }
-    for addr in &c.pop3.listen_tls {
-        out.push(Listener::Pop3 {
-            listener: tcp(addr)?,
-            tls: true,
-        });
-    }
-    for (addrs, tls) in [(&c.submission.listen, false), (&c.submission.listen_tls, true)] {
+    for (addrs, via) in [
+        (&c.submission.listen, Via::Plain),
+        (&c.submission.listen_tls, Via::ImplicitTls),
+        (&c.submission.listen_proxy, Via::Proxy),
+    ] {
         for addr in addrs {
             out.push(Listener::Submission {
                 listener: tcp(addr)?,
-                tls,
+                via,
             });
         }
     }
@@ -506,17 +512,17 @@ async fn accept_loop(
                     drop(guard);
                 })
             }
-            Listener::Pop3 { tls, .. } => {
-                let tls = *tls;
+            Listener::Pop3 { via, .. } => {
+                let via = *via;
                 io::spawn(async move {
-                    pop3::serve(shared, stream, peer, tls, shutdown).await;
+                    pop3::serve(shared, stream, peer, via, shutdown).await;
                     drop(guard);
                 })
             }
-            Listener::Submission { tls, .. } => {
-                let tls = *tls;
+            Listener::Submission { via, .. } => {
+                let via = *via;
                 io::spawn(async move {
-                    submission::serve(shared, stream, peer, tls, shutdown).await;
+                    submission::serve(shared, stream, peer, via, shutdown).await;
                     drop(guard);
                 })
             }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::login::{self, Failure};
-use super::Shared;
+use super::{Shared, Via};
 use crate::auth::limits::Slot;
 use crate::auth::login::Credentials;
 use crate::auth::policy::Protocol;
@@ -79,6 +79,8 @@ struct Driver<'a> {
     /// A write failed or timed out: nothing more is sent.
     broken: bool,
     id: u64,
+    /// From a front end: its link counts as TLS, and it may log in for its users.
+    proxied: bool,
 }
 
 impl Driver<'_> {
@@ -122,16 +124,17 @@ impl Driver<'_> {
     }
 }
 
-pub async fn serve(
-    shared: Arc<Shared>,
-    stream: Stream,
-    peer: Option<SocketAddr>,
-    implicit_tls: bool,
-    shutdown: Shutdown,
-) {
+pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>, via: Via, shutdown: Shutdown) {
     let config = &shared.config.pop3;
-    let tls = implicit_tls.then_some((&shared.tls, config.pre_auth_timeout()));
-    let conn = Conn::new(stream, peer.map(|p| p.ip()));
+    let tls = (via == Via::ImplicitTls).then_some((&shared.tls, config.pre_auth_timeout()));
+    let mut conn = Conn::new(stream, peer.map(|p| p.ip()));
+    let mut pending = Vec::new();
+    if via == Via::Proxy {
+        let Some(accepted) = super::accept_proxied(conn, &shared).await else {
+            return;
+        };
+        (conn, pending) = accepted;
+    }
     let refusal = |hit| format!("-ERR [SYS/TEMP] {hit}\r\n");
     let Some((conn, mut slot)) = super::admit(conn, &shared.pop3_limits, tls, refusal).await else {
         return;
@@ -144,16 +147,19 @@ pub async fn serve(
         snapshot: None,
         broken: false,
         id: shared.session_id(),
+        proxied: via == Via::Proxy,
     };
     let settings = Settings {
         login_type: config.login_type,
-        stls: !implicit_tls,
+        stls: via == Via::Plain,
         banner: config.banner.clone(),
         max_login_failures: shared.config.limits.max_login_failures,
     };
-    let mut session = Session::new(settings, driver.conn.is_tls());
+    // A front end took care of the client's TLS; the link to it is a trusted network's.
+    let mut session = Session::new(settings, driver.conn.is_tls() || driver.proxied);
     session.greeting(&mut driver.out);
     let mut framer = Framer::new(config.max_command_size);
+    framer.read_buffer().extend_from_slice(&pending);
     let _ = run(&mut driver, &mut session, &mut framer, &mut slot, &shutdown).await;
     let _ = driver.flush().await;
     driver.conn.close().await;
@@ -276,14 +282,21 @@ async fn login<'s>(
     let shared = d.shared;
     // Replies pipelined before this login go out before any penalty delay.
     d.flush().await.map_err(|_| LoginFailure::Temporary)?;
-    let user = login::login(shared, d.conn.peer, credentials, Protocol::Pop3, slot, (d.id, false))
-        .await
-        .map_err(|f| match f {
-            Failure::BadCredentials => LoginFailure::BadCredentials,
-            Failure::Refused(why) => LoginFailure::Refused(why),
-            Failure::Limit(why) => LoginFailure::Limit(why),
-            Failure::Temporary => LoginFailure::Temporary,
-        })?;
+    let user = login::login(
+        shared,
+        d.conn.peer,
+        credentials,
+        Protocol::Pop3,
+        slot,
+        (d.id, d.proxied),
+    )
+    .await
+    .map_err(|f| match f {
+        Failure::BadCredentials => LoginFailure::BadCredentials,
+        Failure::Refused(why) => LoginFailure::Refused(why),
+        Failure::Limit(why) => LoginFailure::Limit(why),
+        Failure::Temporary => LoginFailure::Temporary,
+    })?;
     let held = shared.maildrop_locks.try_lock(user.id).ok_or(LoginFailure::InUse)?;
     let order = shared.config.pop3.message_retrieval_sort_order;
     let maildrop = shared

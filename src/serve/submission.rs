@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::core::SnapRead;
 use super::login::{self, Failure};
 use super::submit::{self, Received};
-use super::Shared;
+use super::{Shared, Via};
 use crate::auth::limits::Slot;
 use crate::auth::policy::Protocol;
 use crate::imap::urlauth::{self, Refusal, Requester};
@@ -37,6 +37,8 @@ struct Driver<'a> {
     conn: Conn,
     out: Vec<u8>,
     id: u64,
+    /// From a front end: its link counts as TLS, and it may log in for its users.
+    proxied: bool,
 }
 
 impl Driver<'_> {
@@ -65,16 +67,17 @@ impl Driver<'_> {
     }
 }
 
-pub async fn serve(
-    shared: Arc<Shared>,
-    stream: Stream,
-    peer: Option<SocketAddr>,
-    implicit_tls: bool,
-    shutdown: Shutdown,
-) {
+pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>, via: Via, shutdown: Shutdown) {
     let config = &shared.config.submission;
-    let tls = implicit_tls.then_some((&shared.tls, config.pre_auth_timeout()));
-    let conn = Conn::new(stream, peer.map(|p| p.ip()));
+    let tls = (via == Via::ImplicitTls).then_some((&shared.tls, config.pre_auth_timeout()));
+    let mut conn = Conn::new(stream, peer.map(|p| p.ip()));
+    let mut pending = Vec::new();
+    if via == Via::Proxy {
+        let Some(accepted) = super::accept_proxied(conn, &shared).await else {
+            return;
+        };
+        (conn, pending) = accepted;
+    }
     let refusal = |hit| format!("421 4.7.0 {hit}\r\n");
     let Some((conn, mut slot)) = super::admit(conn, &shared.submission_limits, tls, refusal).await else {
         return;
@@ -84,6 +87,7 @@ pub async fn serve(
         conn,
         out: Vec::new(),
         id: shared.session_id(),
+        proxied: via == Via::Proxy,
     };
     let settings = Settings {
         hostname: shared.config.server.hostname.clone(),
@@ -92,14 +96,16 @@ pub async fn serve(
         domains: shared.config.server.domains.clone(),
         flavor: Flavor::Submission(SubmissionPolicy {
             login_type: config.login_type,
-            starttls: !implicit_tls,
+            starttls: via == Via::Plain,
             relay: config.relay.is_some(),
             max_login_failures: shared.config.limits.max_login_failures,
         }),
     };
-    let mut session = Session::new(settings, d.conn.is_tls());
+    // A front end took care of the client's TLS; the link to it is a trusted network's.
+    let mut session = Session::new(settings, d.conn.is_tls() || d.proxied);
     session.greeting(&mut d.out);
     let mut framer = Framer::new(config.max_command_size);
+    framer.read_buffer().extend_from_slice(&pending);
     let _ = run(&mut d, &mut session, &mut framer, &mut slot, &shutdown).await;
     let _ = d.flush().await;
     d.conn.close().await;
@@ -161,7 +167,7 @@ async fn run(
                     &credentials,
                     Protocol::Submission,
                     slot,
-                    (d.id, false),
+                    (d.id, d.proxied),
                 )
                 .await
                 .map(|user| user.name)

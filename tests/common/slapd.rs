@@ -70,7 +70,7 @@ impl Slapd {
              rootdn \"{ROOT_DN}\"\nrootpw \"{ROOT_PASSWORD}\"\ndirectory {db}\n\
              index objectClass,uid,entryCSN,entryUUID eq\n\
              overlay syncprov\n\
-             access to attrs=userPassword by dn.exact=\"{SERVICE_DN}\" write by self write by anonymous auth by * none\n\
+             access to attrs=userPassword,ringmailScramSHA256 by dn.exact=\"{SERVICE_DN}\" write by self write by anonymous auth by * none\n\
              access to * by dn.exact=\"{SERVICE_DN}\" write by users read by anonymous auth\n",
             core = schema("core"),
             cosine = schema("cosine"),

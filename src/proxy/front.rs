@@ -1,0 +1,325 @@
+//! The one proxy core for IMAP4, POP3 and submission (shared/STYLE.md §7): admission, TLS,
+//! the protocol's own pre-login session, the login against the directory and its policy,
+//! opening the back end, and the relay. What differs by protocol is the `PreLogin` session
+//! and the back end's login dialect (`backend::open`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::backend::{self, BackendError};
+use super::Front;
+use crate::auth::limits::{ConnectionLimits, Slot};
+use crate::auth::login::{Credentials, LoginError};
+use crate::auth::policy::{self, Protocol};
+use crate::directory::Account;
+use crate::net::Conn;
+use crate::runtime::io::Stream;
+use crate::runtime::Shutdown;
+use crate::serve::login::{login_via, Failure, Gate};
+
+/// A client that does not take our output for this long is gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What a pre-login session asks the core to do.
+pub enum Step {
+    /// Wait for more input.
+    Read,
+    StartTls,
+    Login(Credentials),
+    /// SCRAM asks for the user's stored keys.
+    LookupScram(String),
+    Close,
+}
+
+/// Lines a front end sends on its own.
+pub struct Texts {
+    /// A connection limit was hit (`{}`: which).
+    pub refusal: fn(&str) -> String,
+    pub shutting_down: &'static [u8],
+    pub idle: &'static [u8],
+}
+
+/// A protocol's session up to login, as the core drives it.
+pub trait PreLogin {
+    const PROTOCOL: Protocol;
+    /// The name in the protocol log.
+    const LOG_NAME: &'static str;
+    const TEXTS: Texts;
+
+    fn greeting(&self, out: &mut Vec<u8>);
+    /// Takes client input; answers how much it used and what to do next.
+    fn input(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, Step);
+    fn tls_started(&mut self);
+    /// The stored SCRAM keys of the user `LookupScram` named, if the directory has them.
+    fn scram_credentials(&mut self, keys: Option<crate::auth::scram::ScramCredentials>, out: &mut Vec<u8>) -> Step;
+    fn login_failed(&mut self, failure: Failure, out: &mut Vec<u8>) -> Step;
+    /// The back end took the login; `answer` is its reply (`backend::Opened::answer`).
+    fn logged_in(&mut self, answer: &str, out: &mut Vec<u8>);
+    /// What the protocol log may show of the input `input` took (passwords redacted).
+    fn take_log(&mut self) -> Option<String>;
+}
+
+/// A listener's settings, as `serve` has them for the protocol.
+pub struct Listener {
+    pub implicit_tls: bool,
+    pub pre_auth_timeout: Duration,
+    pub limits: Arc<ConnectionLimits>,
+    pub protocol_log: bool,
+}
+
+/// One client, from accept to the end of its relayed session.
+pub async fn serve<S: PreLogin>(
+    front: Arc<Front>,
+    listener: &Listener,
+    stream: Stream,
+    peer: SocketAddr,
+    make: impl FnOnce(bool) -> S,
+    shutdown: Shutdown,
+) {
+    let limit = listener.pre_auth_timeout;
+    // The address the client connected to, for the back end's PROXY v2 header.
+    let local = stream.local_addr().unwrap_or(peer);
+    let tls = listener.implicit_tls.then_some((&front.tls, limit));
+    let conn = Conn::new(stream, Some(peer.ip()));
+    let refusal = |hit: crate::auth::limits::LimitHit| (S::TEXTS.refusal)(&hit.to_string());
+    let Some((conn, mut slot)) = crate::serve::admit(conn, &listener.limits, tls, refusal).await else {
+        return;
+    };
+    let mut c = Client {
+        front: &front,
+        conn,
+        out: Vec::new(),
+        id: front.session_id(),
+        log: listener.protocol_log,
+        protocol: S::LOG_NAME,
+    };
+    let mut session = make(c.conn.is_tls());
+    session.greeting(&mut c.out);
+    let mut input = Vec::new();
+    loop {
+        // Feed the session what the client sent, and carry out what it asks.
+        let mut step = Step::Read;
+        while !input.is_empty() {
+            let (used, next) = session.input(&input, &mut c.out);
+            if let Some(line) = session.take_log().filter(|_| c.log) {
+                c.logged('<', line.as_bytes());
+            }
+            input.drain(..used);
+            step = next;
+            if !matches!(step, Step::Read) || used == 0 {
+                break;
+            }
+        }
+        loop {
+            step = match step {
+                Step::Read => break,
+                Step::Close => return c.close().await,
+                Step::StartTls => {
+                    if c.flush().await.is_err() {
+                        return c.conn.close().await;
+                    }
+                    // Nothing sent in plaintext survives the upgrade (RFC 3207 §4.2, 2595 §4).
+                    input.clear();
+                    match tokio::time::timeout(limit, c.conn.start_tls(front.tls.clone())).await {
+                        Ok(Ok(())) => session.tls_started(),
+                        _ => return c.conn.close().await,
+                    }
+                    Step::Read
+                }
+                Step::LookupScram(user) => {
+                    let directory = front.clone();
+                    let keys = front.login_pool.run(move || directory.directory.scram(&user)).await;
+                    let keys =
+                        keys.and_then(|k| k.map_err(|e| tracing::error!(session = c.id, "SCRAM keys: {e}")).ok());
+                    session.scram_credentials(keys.flatten(), &mut c.out)
+                }
+                Step::Login(credentials) => {
+                    // Replies pipelined before the login go out before any penalty delay.
+                    if c.flush().await.is_err() {
+                        return c.conn.close().await;
+                    }
+                    match open::<S>(&c, &credentials, &mut slot, (peer, local)).await {
+                        Ok(opened) => {
+                            session.logged_in(&opened.answer, &mut c.out);
+                            if c.flush().await.is_err() {
+                                return c.conn.close().await;
+                            }
+                            let pipelined = std::mem::take(&mut input);
+                            tokio::select! {
+                                () = super::relay::relay(c.conn, opened.stream, pipelined, opened.rest) => {}
+                                () = shutdown.wait() => {}
+                            }
+                            return;
+                        }
+                        Err(failure) => session.login_failed(failure, &mut c.out),
+                    }
+                }
+            };
+        }
+        if c.flush().await.is_err() {
+            return c.conn.close().await;
+        }
+        let read = tokio::time::timeout(limit, c.conn.read(&mut input));
+        let outcome = tokio::select! {
+            r = read => r,
+            () = shutdown.wait() => {
+                c.out.extend_from_slice(S::TEXTS.shutting_down);
+                return c.close().await;
+            }
+        };
+        match outcome {
+            Ok(Ok(n)) if n > 0 => {}
+            Ok(_) => return c.conn.close().await,
+            Err(_) => {
+                c.out.extend_from_slice(S::TEXTS.idle);
+                return c.close().await;
+            }
+        }
+    }
+}
+
+/// A client connection before its relay.
+struct Client<'a> {
+    front: &'a Arc<Front>,
+    conn: Conn,
+    out: Vec<u8>,
+    id: u64,
+    log: bool,
+    protocol: &'static str,
+}
+
+impl Client<'_> {
+    fn logged(&self, direction: char, bytes: &[u8]) {
+        if let Some(log) = &self.front.protolog {
+            log.log(self.protocol, self.id, direction, bytes);
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), ()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        if self.log {
+            self.logged('>', &self.out);
+        }
+        match tokio::time::timeout(WRITE_TIMEOUT, self.conn.write(&mut self.out)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(()),
+        }
+    }
+
+    async fn close(mut self) {
+        let _ = self.flush().await;
+        self.conn.close().await;
+    }
+}
+
+/// Logs the client in at the directory and opens its session on the back end.
+async fn open<S: PreLogin>(
+    c: &Client<'_>,
+    credentials: &Credentials,
+    slot: &mut Slot,
+    (peer, local): (SocketAddr, SocketAddr),
+) -> Result<backend::Opened, Failure> {
+    let front = c.front;
+    let account = login(front, c.conn.peer, credentials, S::PROTOCOL, slot).await?;
+    let cluster = &front.config.cluster;
+    let backend = cluster.backend(&account.mail_host);
+    let addr = backend.and_then(|b| match S::PROTOCOL {
+        Protocol::Imap => b.imap,
+        Protocol::Pop3 => b.pop3,
+        Protocol::Submission => b.submission,
+    });
+    let Some(addr) = addr else {
+        tracing::error!(
+            user = %account.name,
+            mail_host = %account.mail_host,
+            "no {} back end by that name in cluster.backends",
+            S::PROTOCOL.name()
+        );
+        return Err(Failure::Temporary);
+    };
+    let proxy = (cluster.proxy_user.as_str(), cluster.proxy_secret.as_str());
+    let hostname = &front.config.server.hostname;
+    backend::open(S::PROTOCOL, addr, (peer, local), &account.name, proxy, hostname)
+        .await
+        .map_err(|e| {
+            tracing::warn!(user = %account.name, "{e}");
+            match e {
+                BackendError::Refused(..) => Failure::Refused("the mailbox server refused the session".into()),
+                _ => Failure::Temporary,
+            }
+        })
+}
+
+/// Checks `credentials` in the directory and the account's policy on the login pool, with
+/// the failed-login penalty and the per-user limit as `serve` has them.
+async fn login(
+    front: &Arc<Front>,
+    peer: std::net::IpAddr,
+    credentials: &Credentials,
+    protocol: Protocol,
+    slot: &mut Slot,
+) -> Result<Account, Failure> {
+    // Only a login as oneself: acting for another user is for front ends at back ends.
+    let own = |authzid: &Option<String>, user: &str| authzid.as_deref().is_none_or(|z| z.is_empty() || z == user);
+    let proof = match credentials {
+        Credentials::Password {
+            authzid,
+            user,
+            password,
+        } if own(authzid, user) => Some(Some(password.clone())),
+        // SCRAM proved the password against the directory's keys.
+        Credentials::Verified { authzid, user } if own(authzid, user) => Some(None),
+        _ => None,
+    };
+    let name = credentials.user().to_owned();
+    let check = {
+        let (front, name) = (front.clone(), name.clone());
+        move || {
+            let account = match proof.filter(|_| !policy::is_reserved(&name)) {
+                Some(Some(pw)) => front.directory.authenticate(&name, &pw)?,
+                Some(None) => front.directory.lookup(&name)?,
+                None => None,
+            };
+            let account = account.ok_or(LoginError::BadCredentials)?;
+            account.access.may_open(protocol)?;
+            Ok(account)
+        }
+    };
+    let gate = Gate {
+        pool: &front.login_pool,
+        penalties: &front.penalties,
+        peer,
+        session: 0,
+    };
+    login_via(gate, &name, slot, check, |a: &Account| &a.name).await
+}
+
+/// Line framing for the line protocols' pre-login input: one line (CRLF or LF) at most
+/// `max` bytes long.
+pub enum Input<'a> {
+    Line(&'a [u8]),
+    /// Over `max` bytes: dropped, to its end.
+    TooLong,
+    NeedMore,
+}
+
+/// The next line of `input` and how many bytes it used; `discarding` is the state of an
+/// over-long line whose end has not come yet.
+pub fn next_line<'a>(input: &'a [u8], max: usize, discarding: &mut bool) -> (usize, Input<'a>) {
+    match memchr::memchr(b'\n', input) {
+        Some(end) if std::mem::take(discarding) || end + 1 > max => (end + 1, Input::TooLong),
+        Some(end) => {
+            let line = &input[..end];
+            (end + 1, Input::Line(line.strip_suffix(b"\r").unwrap_or(line)))
+        }
+        // Its end is all an over-long line still waits for; what came so far is dropped.
+        None if input.len() > max => {
+            *discarding = true;
+            (input.len(), Input::NeedMore)
+        }
+        None => (0, Input::NeedMore),
+    }
+}
