@@ -1,0 +1,185 @@
+//! `ringmail proxy` front ends and the back ends behind them, as separate processes on real
+//! sockets.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+use loadtest::client::imap::Imap;
+use loadtest::client::pop3::Pop3;
+use loadtest::client::smtp::Smtp;
+use loadtest::client::{tls_config, Transport};
+
+use super::{bin, free_port, Extra, Server, PASSWORD};
+
+pub const SECRET: &str = "front-end-secret";
+
+/// A running `ringmail proxy`.
+pub struct Proxy {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    pub imap: u16,
+    pub imaps: u16,
+    pub pop3: u16,
+    pub pop3s: u16,
+    pub submission: u16,
+    pub submissions: u16,
+}
+
+/// A back end's proxy-facing ports.
+#[derive(Clone, Copy)]
+pub struct Facing {
+    pub imap: u16,
+    pub pop3: u16,
+    pub submission: u16,
+}
+
+impl Facing {
+    pub fn new() -> Facing {
+        Facing {
+            imap: free_port(),
+            pop3: free_port(),
+            submission: free_port(),
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proxy {
+    /// A front end whose directory holds `users` (name, mail_host) with `PASSWORD`, routing
+    /// to `backends` (name, proxy-facing ports).
+    pub fn start(users: &[(&str, &str)], backends: &[(&str, Facing)]) -> Proxy {
+        let hash = password_hash(PASSWORD);
+        let users: Vec<String> = users
+            .iter()
+            .map(|(name, host)| format!("{{ name = \"{name}\", password_hash = \"{hash}\", mail_host = \"{host}\" }}"))
+            .collect();
+        Proxy::start_with(&format!("[directory]\nusers = [{}]\n", users.join(", ")), backends)
+    }
+
+    /// A front end with the `[directory]` section `directory`.
+    pub fn start_with(directory: &str, backends: &[(&str, Facing)]) -> Proxy {
+        let dir = tempfile::tempdir().unwrap();
+        let (imap, imaps) = (free_port(), free_port());
+        let (pop3, pop3s) = (free_port(), free_port());
+        let (submission, submissions) = (free_port(), free_port());
+        let backends: Vec<String> = backends
+            .iter()
+            .map(|(name, f)| {
+                format!(
+                    "{{ name = \"{name}\", site = \"east\", imap = \"127.0.0.1:{}\", pop3 = \"127.0.0.1:{}\", \
+                     submission = \"127.0.0.1:{}\" }}",
+                    f.imap, f.pop3, f.submission
+                )
+            })
+            .collect();
+        let listen =
+            |plain: u16, tls: u16| format!("listen = [\"127.0.0.1:{plain}\"]\nlisten_tls = [\"127.0.0.1:{tls}\"]\n");
+        let config = format!(
+            "[server]\ndata_dir = \"{data}\"\nworkers = 2\n\
+             [imap]\n{imap_listen}[pop3]\n{pop3_listen}[submission]\n{submission_listen}\
+             [limits]\nlogin_failure_delay = 0\n\
+             [cluster]\nproxy_secret = \"{SECRET}\"\nbackends = [{backends}]\n{directory}",
+            data = dir.path().join("data").display(),
+            backends = backends.join(", "),
+            imap_listen = listen(imap, imaps),
+            pop3_listen = listen(pop3, pop3s),
+            submission_listen = listen(submission, submissions),
+        );
+        let path = dir.path().join("proxy.toml");
+        std::fs::write(&path, config).unwrap();
+        let mut child = Command::new(bin())
+            .args(["proxy", "--config"])
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l == "ringmail proxy ready");
+        assert!(ready, "the proxy did not start");
+        std::thread::spawn(move || for _ in lines {});
+        Proxy {
+            child,
+            dir,
+            imap,
+            imaps,
+            pop3,
+            pop3s,
+            submission,
+            submissions,
+        }
+    }
+
+    pub fn cafile(&self) -> String {
+        self.dir.path().join("data").join("cert.pem").display().to_string()
+    }
+
+    pub fn tls(&self) -> std::sync::Arc<rustls::ClientConfig> {
+        tls_config(&self.dir.path().join("data").join("cert.pem")).unwrap()
+    }
+
+    pub fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    pub fn pop3s(&self) -> Pop3 {
+        Pop3::new(Transport::connect_tls(Proxy::addr(self.pop3s), self.tls(), "localhost").unwrap()).unwrap()
+    }
+
+    pub fn submissions(&self) -> Smtp {
+        let t = Transport::connect_tls(Proxy::addr(self.submissions), self.tls(), "localhost").unwrap();
+        let mut c = Smtp::new(t).unwrap();
+        c.ehlo("client.test").unwrap();
+        c
+    }
+
+    pub fn imaps(&self) -> Imap {
+        let cert = self.dir.path().join("data").join("cert.pem");
+        let tls = tls_config(&cert).unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{}", self.imaps).parse().unwrap();
+        Imap::new(Transport::connect_tls(addr, tls, "localhost").unwrap()).unwrap()
+    }
+}
+
+pub fn password_hash(password: &str) -> String {
+    hash_with(password, &[])
+}
+
+/// `ringmail user hash` with `flags`.
+pub fn hash_with(password: &str, flags: &[&str]) -> String {
+    let mut child = Command::new(bin())
+        .args(["user", "hash", "--password-stdin"])
+        .args(flags)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A back end with proxy-facing listeners, trusting loopback front ends with `SECRET`.
+pub fn backend(facing: Facing) -> Server {
+    let listen =
+        |port: u16| -> &'static str { Box::leak(format!("listen_proxy = [\"127.0.0.1:{port}\"]").into_boxed_str()) };
+    let tail: &'static str = Box::leak(format!("[cluster]\nproxy_secret = \"{SECRET}\"\n").into_boxed_str());
+    Server::start_with(Extra {
+        imap: listen(facing.imap),
+        pop3: listen(facing.pop3),
+        submission: listen(facing.submission),
+        tail,
+        ..Extra::default()
+    })
+}
