@@ -266,3 +266,66 @@ fn pop3_and_submission_reach_the_back_end_through_the_front_end() {
     let r = c.cmd("UID SEARCH SUBJECT via").unwrap().expect_ok().unwrap();
     assert!(r.lines().iter().any(|l| l == "* SEARCH 1 2"), "{r:?}");
 }
+
+#[test]
+fn lmtp_at_the_front_end_delivers_each_recipient_at_its_back_end() {
+    let (mut f1, mut f2) = (Facing::new(), Facing::new());
+    let (b1, mut b2) = (backend(f1), backend(f2));
+    f1.lmtp = b1.ports.lmtp;
+    f2.lmtp = b2.ports.lmtp;
+    b1.add_user("bob");
+    b2.add_user("carol");
+    b2.add_user("dan");
+    let proxy = Proxy::start(
+        &[("bob", "b1"), ("carol", "b2"), ("dan", "b2"), ("erin", "b2")],
+        &[("b1", f1), ("b2", f2)],
+    );
+    let mut c = proxy.lmtp();
+    let (rcpt, data) = c
+        .send(
+            "alice@example.org",
+            &[
+                "bob@example.org",
+                "nobody@example.org",
+                "carol+Archive@example.org",
+                "dan@example.org",
+            ],
+            &message("routed"),
+        )
+        .unwrap();
+    let codes: Vec<u16> = rcpt.iter().map(|r| r.code).collect();
+    assert_eq!(codes, [250, 550, 250, 250], "{rcpt:?}");
+    // One reply per accepted recipient, each from the back end that holds the mailbox.
+    let codes: Vec<u16> = data.iter().map(|r| r.code).collect();
+    assert_eq!(codes, [250, 250, 250], "{data:?}");
+    assert!(data[1].text.contains("carol+Archive@example.org"), "{data:?}");
+    // carol's copy went to her Archive folder, as `+Archive` asked.
+    for (server, user, mailbox) in [(&b1, "bob", "INBOX"), (&b2, "carol", "Archive"), (&b2, "dan", "INBOX")] {
+        let mut i = server.imap_login(user);
+        let r = i.cmd(&format!("SELECT {mailbox}")).unwrap().expect_ok().unwrap();
+        assert!(r.lines().iter().any(|l| l == "* 1 EXISTS"), "{user}: {r:?}");
+    }
+
+    // An account the directory has but its back end does not: that back end's own answer.
+    let (_, data) = c
+        .send(
+            "alice@example.org",
+            &["erin@example.org", "bob@example.org"],
+            &message("two"),
+        )
+        .unwrap();
+    assert_eq!(data.iter().map(|r| r.code).collect::<Vec<_>>(), [550, 250], "{data:?}");
+
+    // A back end that is down: its recipients are deferred, the others delivered.
+    b2.kill9();
+    let (rcpt, data) = c
+        .send(
+            "alice@example.org",
+            &["carol@example.org", "bob@example.org"],
+            &message("later"),
+        )
+        .unwrap();
+    assert!(rcpt.iter().all(|r| r.code == 250), "{rcpt:?}");
+    assert_eq!(data.iter().map(|r| r.code).collect::<Vec<_>>(), [451, 250], "{data:?}");
+    drop(b2);
+}

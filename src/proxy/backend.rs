@@ -12,6 +12,7 @@ use base64::Engine;
 use super::proxy_v2;
 use crate::auth::policy::Protocol;
 use crate::runtime::io::Stream;
+use crate::smtp::client::{Reply, ReplyParser};
 
 /// How long a back end gets to connect, greet and answer the login.
 const BACKEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -90,20 +91,22 @@ pub async fn open(
                 answer
             }
             Protocol::Submission => {
-                if !lines.reply(&stream, addr).await?.starts_with(b"220") {
-                    return Err(BackendError::Closed(addr));
+                let refused = |reply: Reply| BackendError::Refused(addr, reply.text());
+                let greeting = lines.reply(&stream, addr).await?;
+                if greeting.code != 220 {
+                    return Err(refused(greeting));
                 }
                 write(&stream, format!("EHLO {hostname}\r\n").into_bytes(), addr).await?;
                 let ehlo = lines.reply(&stream, addr).await?;
-                if !ehlo.starts_with(b"250") {
-                    return Err(refused(&ehlo));
+                if ehlo.code != 250 {
+                    return Err(refused(ehlo));
                 }
                 write(&stream, format!("AUTH PLAIN {plain}\r\n").into_bytes(), addr).await?;
                 let answer = lines.reply(&stream, addr).await?;
-                if !answer.starts_with(b"235") {
-                    return Err(refused(&answer));
+                if answer.code != 235 {
+                    return Err(refused(answer));
                 }
-                answer
+                answer.text().into_bytes()
             }
         };
         Ok(Opened {
@@ -117,24 +120,32 @@ pub async fn open(
         .unwrap_or(Err(BackendError::Timeout(addr)))
 }
 
-async fn write(stream: &Stream, bytes: Vec<u8>, addr: SocketAddr) -> Result<(), BackendError> {
+pub async fn write(stream: &Stream, bytes: Vec<u8>, addr: SocketAddr) -> Result<(), BackendError> {
     let (r, _) = stream.write_all(bytes).await;
     r.map_err(|e| BackendError::Unreachable(addr, e))
 }
 
 /// CRLF lines from the back end, before the relay takes over.
 #[derive(Default)]
-struct Lines {
+pub struct Lines {
     buf: Vec<u8>,
 }
 
 impl Lines {
-    /// A whole SMTP reply (RFC 5321 §4.2.1: `250-` lines go on, `250 ` ends it); its last line.
-    async fn reply(&mut self, stream: &Stream, addr: SocketAddr) -> Result<Vec<u8>, BackendError> {
+    /// A whole SMTP or LMTP reply (RFC 5321 §4.2.1: `250-` lines go on, `250 ` ends it).
+    pub async fn reply(&mut self, stream: &Stream, addr: SocketAddr) -> Result<Reply, BackendError> {
+        let mut parser = ReplyParser::default();
         loop {
             let line = self.next(stream, addr).await?;
-            if line.get(3) != Some(&b'-') {
-                return Ok(line);
+            match parser.line(&line) {
+                Ok(Some(reply)) => return Ok(reply),
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(BackendError::Refused(
+                        addr,
+                        format!("{e}: {}", String::from_utf8_lossy(&line)),
+                    ))
+                }
             }
         }
     }
@@ -142,7 +153,7 @@ impl Lines {
     /// Longest line accepted while logging in (a CAPABILITY line is long, not this long).
     const MAX: usize = 64 * 1024;
 
-    async fn next(&mut self, stream: &Stream, addr: SocketAddr) -> Result<Vec<u8>, BackendError> {
+    pub async fn next(&mut self, stream: &Stream, addr: SocketAddr) -> Result<Vec<u8>, BackendError> {
         loop {
             if let Some(end) = memchr::memmem::find(&self.buf, b"\r\n") {
                 let line = self.buf[..end].to_vec();

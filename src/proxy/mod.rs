@@ -1,5 +1,5 @@
 //! `ringmail proxy`: the Client Access front end (DESIGN.md §7). It accepts clients on the
-//! `[imap]`, `[pop3]` and `[submission]` listeners, runs the protocol's own session up to
+//! `[imap]`, `[pop3]` and `[submission]` listeners (and MTAs on `[lmtp] listen`), runs the protocol's own session up to
 //! login, checks the credentials in the directory and the account's policy, connects to the
 //! back end that holds the mailbox (`cluster.backends`, by the account's `mail_host`), opens
 //! that connection with a PROXY v2 header and the front end's own login for the user, and from
@@ -9,6 +9,7 @@
 mod backend;
 mod front;
 mod imap;
+mod lmtp;
 mod nostore;
 mod pop3;
 pub mod proxy_v2;
@@ -58,6 +59,8 @@ enum Service {
     Imap,
     Pop3,
     Submission,
+    /// From MTAs, routed per recipient; no login, so no `Listener` settings apply.
+    Lmtp,
 }
 
 /// Runs the front end until a signal arrives. `on_ready` is told once every listener is bound.
@@ -126,6 +129,11 @@ fn listeners(front: &Front) -> Vec<(&[SocketAddr], Service, Listener)> {
         (&c.pop3.listen_tls, Service::Pop3, pop3(true)),
         (&c.submission.listen, Service::Submission, submission(false)),
         (&c.submission.listen_tls, Service::Submission, submission(true)),
+        (
+            &c.lmtp.listen,
+            Service::Lmtp,
+            listener(false, Duration::from_secs(c.lmtp.timeout), &front.imap_limits, false),
+        ),
     ]
 }
 
@@ -198,6 +206,7 @@ async fn accept_loop(
                     let make = |tls| submission::SubmissionFront::new(config, implicit, tls);
                     front::serve(front, s, stream, peer, make, shutdown).await;
                 }
+                Service::Lmtp => lmtp::serve(front, stream, peer, shutdown).await,
             }
         });
     }

@@ -1,31 +1,68 @@
-//! The LMTP driver: feeds `smtp::Session`, looks recipients up in the store, and delivers —
-//! ingest (line-ending normalisation and the one MIME parse) on the blocking pool, then the
-//! writer thread — answering each recipient only once the message is durable.
+//! The LMTP driver: feeds `smtp::Session`, looks recipients up, and delivers, answering each
+//! recipient only once the message is durable. Where is a `Delivery`: this server's store
+//! (ingest — line-ending normalisation and the one MIME parse — on the blocking pool, then
+//! the writer thread), or on a front end the back ends that hold the mailboxes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::Shared;
+use crate::config::Config;
 use crate::mime;
 use crate::net::{Conn, Frame, Framer};
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
-use crate::smtp::{Action, DeliveryStatus, Envelope, Flavor, Session, Settings};
+use crate::smtp::{Action, DeliveryStatus, Envelope, Flavor, Recipient, Session, Settings};
 use crate::store::{self, StoreError, WriteOp, WriteOutcome};
 
 /// RFC 5321 §4.5.3.1.4 allows 512; clients send longer ESMTP parameters in practice.
 const MAX_COMMAND: usize = 2048;
 
+/// Where an LMTP session's recipients are looked up and its messages go.
+pub(crate) trait Delivery {
+    /// Whether the recipient exists (its mailbox may be pointed at INBOX); Err: a temporary
+    /// failure, logged with its reason.
+    async fn resolve(&self, recipient: &mut Recipient) -> Result<bool, String>;
+    /// One status per recipient, in order, once the message is durable (or not).
+    async fn deliver(&self, envelope: Envelope) -> Vec<DeliveryStatus>;
+}
+
+/// This server's store.
+struct Local<'a>(&'a Shared);
+
+impl Delivery for Local<'_> {
+    async fn resolve(&self, recipient: &mut Recipient) -> Result<bool, String> {
+        resolve(self.0, recipient).map_err(|e| e.to_string())
+    }
+
+    async fn deliver(&self, envelope: Envelope) -> Vec<DeliveryStatus> {
+        deliver(self.0, envelope).await
+    }
+}
+
 pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>, shutdown: Shutdown) {
     let conn = Conn::new(stream, peer.map(|p| p.ip()));
-    let config = &shared.config;
     let id = shared.session_id();
     let log = |dir: char, bytes: &[u8]| {
-        if let Some(log) = shared.protolog.as_ref().filter(|_| config.lmtp.protocol_log) {
+        if let Some(log) = shared.protolog.as_ref().filter(|_| shared.config.lmtp.protocol_log) {
             log.log("lmtp", id, dir, bytes);
         }
     };
+    drive(conn, &shared.config, &Local(&shared), (id, &log), shutdown).await;
+}
+
+/// Logs one direction's bytes of a session (`<` in, `>` out).
+pub(crate) type ProtocolLog<'a> = dyn Fn(char, &[u8]) + 'a;
+
+/// Runs one LMTP session on `conn` as `config` sets it, delivering through `delivery`.
+pub(crate) async fn drive(
+    conn: Conn,
+    config: &Config,
+    delivery: &impl Delivery,
+    (id, log): (u64, &ProtocolLog<'_>),
+    shutdown: Shutdown,
+) {
     let mut session = Session::new(
         Settings {
             hostname: config.server.hostname.clone(),
@@ -84,7 +121,7 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
         };
         match action {
             Action::Continue => {}
-            Action::CheckRecipient(mut recipient) => match resolve(&shared, &mut recipient) {
+            Action::CheckRecipient(mut recipient) => match delivery.resolve(&mut recipient).await {
                 Ok(exists) => {
                     session.recipient_result(recipient, exists, &mut out);
                 }
@@ -96,7 +133,7 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
             },
             Action::Deliver(envelope) => {
                 let recipients = envelope.recipients.clone();
-                let statuses = deliver(&shared, envelope).await;
+                let statuses = delivery.deliver(envelope).await;
                 session.delivery_result(&recipients, &statuses, &mut out);
             }
             // Submission's actions; an LMTP session never asks for them.
@@ -114,7 +151,7 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
 }
 
 /// Whether the user exists; points the recipient at INBOX when the named mailbox does not.
-pub(super) fn resolve(shared: &Shared, recipient: &mut crate::smtp::Recipient) -> Result<bool, StoreError> {
+pub(super) fn resolve(shared: &Shared, recipient: &mut Recipient) -> Result<bool, StoreError> {
     let snapshot = shared.store.snapshot()?;
     let Some(user) = snapshot.user(&recipient.user)? else {
         return Ok(false);

@@ -6,7 +6,7 @@
 
 mod core;
 mod imap;
-mod lmtp;
+pub(crate) mod lmtp;
 pub(crate) mod login;
 pub(crate) mod login_pool;
 mod pop3;

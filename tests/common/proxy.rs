@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 
 use loadtest::client::imap::Imap;
+use loadtest::client::lmtp::Lmtp;
 use loadtest::client::pop3::Pop3;
 use loadtest::client::smtp::Smtp;
 use loadtest::client::{tls_config, Transport};
@@ -24,6 +25,7 @@ pub struct Proxy {
     pub pop3s: u16,
     pub submission: u16,
     pub submissions: u16,
+    pub lmtp: u16,
 }
 
 /// A back end's proxy-facing ports.
@@ -32,6 +34,8 @@ pub struct Facing {
     pub imap: u16,
     pub pop3: u16,
     pub submission: u16,
+    /// The back end's LMTP port, once it runs (`Server::ports.lmtp`); 0: none.
+    pub lmtp: u16,
 }
 
 impl Facing {
@@ -40,6 +44,7 @@ impl Facing {
             imap: free_port(),
             pop3: free_port(),
             submission: free_port(),
+            lmtp: 0,
         }
     }
 }
@@ -69,12 +74,17 @@ impl Proxy {
         let (imap, imaps) = (free_port(), free_port());
         let (pop3, pop3s) = (free_port(), free_port());
         let (submission, submissions) = (free_port(), free_port());
+        let lmtp = free_port();
         let backends: Vec<String> = backends
             .iter()
             .map(|(name, f)| {
+                let lmtp = match f.lmtp {
+                    0 => String::new(),
+                    port => format!(", lmtp = \"127.0.0.1:{port}\""),
+                };
                 format!(
                     "{{ name = \"{name}\", site = \"east\", imap = \"127.0.0.1:{}\", pop3 = \"127.0.0.1:{}\", \
-                     submission = \"127.0.0.1:{}\" }}",
+                     submission = \"127.0.0.1:{}\"{lmtp} }}",
                     f.imap, f.pop3, f.submission
                 )
             })
@@ -84,6 +94,7 @@ impl Proxy {
         let config = format!(
             "[server]\ndata_dir = \"{data}\"\nworkers = 2\n\
              [imap]\n{imap_listen}[pop3]\n{pop3_listen}[submission]\n{submission_listen}\
+             [lmtp]\nlisten = [\"127.0.0.1:{lmtp}\"]\n\
              [limits]\nlogin_failure_delay = 0\n\
              [cluster]\nproxy_secret = \"{SECRET}\"\nbackends = [{backends}]\n{directory}",
             data = dir.path().join("data").display(),
@@ -117,7 +128,12 @@ impl Proxy {
             pop3s,
             submission,
             submissions,
+            lmtp,
         }
+    }
+
+    pub fn lmtp(&self) -> Lmtp {
+        Lmtp::new(Transport::connect(Proxy::addr(self.lmtp)).unwrap()).unwrap()
     }
 
     pub fn cafile(&self) -> String {

@@ -78,13 +78,18 @@ pub struct Envelope {
 }
 
 /// What became of one recipient's copy (LMTP).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryStatus {
     Delivered,
     OverQuota,
     /// The message itself is unacceptable (RFC 3463 X.6.0).
     BadMessage(&'static str),
     Temporary,
+    /// The reply of the back end that holds the mailbox, passed on (a front end's LMTP).
+    Relayed {
+        code: u16,
+        text: String,
+    },
 }
 
 /// What became of a submitted message: one reply for all its recipients.

@@ -347,6 +347,7 @@ impl Session {
                 DeliveryStatus::OverQuota => format!("552 5.2.2 <{}> mailbox full", r.address),
                 DeliveryStatus::BadMessage(why) => format!("554 5.6.0 {why}"),
                 DeliveryStatus::Temporary => format!("451 4.3.0 <{}> temporary failure, try again later", r.address),
+                DeliveryStatus::Relayed { code, text } => format!("{code} {text}"),
             };
             line(out, &text);
         }
