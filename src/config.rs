@@ -379,6 +379,15 @@ impl Config {
         }
     }
 
+    /// This back end's name in the directory (`mailHost`).
+    pub fn backend_name(&self) -> &str {
+        if self.cluster.name.is_empty() {
+            &self.server.hostname
+        } else {
+            &self.cluster.name
+        }
+    }
+
     pub fn lmtp_socket_path(&self) -> PathBuf {
         self.server.data_dir.join(&self.lmtp.socket)
     }
@@ -464,6 +473,7 @@ fn describe(section: &str, key: &str) -> Option<&'static str> {
         ("imap", "message_limit") => "Most messages one command works on (MESSAGELIMIT); 0: none.",
         ("imap", "save_limit") => "Most messages one COPY/APPEND saves (SAVELIMIT), instead of message_limit; 0: none.",
         (_, "listen_proxy") => "Back end: listeners for front ends (trusted networks, PROXY v2 header).",
+        ("cluster", "name") => "Back end: its name in mailHost and cluster.backends; empty: server.hostname.",
         ("cluster", "site") => "The site this machine is in.",
         ("cluster", "proxy_user") => "Name front ends log in to back ends under.",
         ("cluster", "proxy_secret") => "Password of proxy_user, the same on front and back ends; empty: none.",

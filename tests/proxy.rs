@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use common::proxy::{backend, hash_with, Facing, Proxy, SECRET};
+use common::proxy::{backend, backend_with, hash_with, Facing, Proxy, SECRET};
 use common::{message, PASSWORD};
 
 #[test]
@@ -125,12 +125,18 @@ fn accounts_and_their_switches_come_from_ldap() {
             mail_host: "b1",
             extra: &["ringmailIMAPEnabled: FALSE"],
         },
+        Account {
+            name: "far",
+            mail_host: "b2",
+            extra: &[],
+        },
     ]);
+    // A cache that never expires on its own: what changes below reaches the front and back
+    // ends by sync. The back end reads the same entries: no account is added to its store,
+    // whose mailboxes come into being with their first mail or login.
     let facing = Facing::new();
-    let server = backend(facing);
-    server.add_user("bob");
+    let server = backend_with(facing, "b1", &ldap.directory_section(3600));
     server.deliver("bob", &message("from ldap"));
-    // A cache that never expires on its own: what changes below reaches the proxy by sync.
     let proxy = Proxy::start_with(&ldap.directory_section(3600), &[("b1", facing)]);
 
     let refusal = |user: &str, password: &str| {
@@ -173,14 +179,29 @@ fn accounts_and_their_switches_come_from_ldap() {
         (r.status == "NO").then_some(r)
     });
     assert!(refused.text.contains("disabled"), "{refused:?}");
-    // And a new password at once.
+    // Switching it on lets dora in, whose mailbox is created at the back end on first login.
     ldap.modify(&format!(
-        "dn: uid=dora,{}\nchangetype: modify\nreplace: ringmailIMAPEnabled\nringmailIMAPEnabled: TRUE\n\n\
-         dn: uid=dora,{0}\nchangetype: modify\nreplace: mailHost\nmailHost: b1\n",
+        "dn: uid=dora,{}\nchangetype: modify\nreplace: ringmailIMAPEnabled\nringmailIMAPEnabled: TRUE\n",
         common::slapd::PEOPLE
     ));
-    server.add_user("dora");
-    wait_for(|| proxy.imaps().login("dora", PASSWORD).unwrap().ok().then_some(()));
+    let mut c = wait_for(|| {
+        let mut c = proxy.imaps();
+        c.login("dora", PASSWORD).unwrap().ok().then_some(c)
+    });
+    let r = c.cmd("LIST \"\" *").unwrap().expect_ok().unwrap();
+    assert!(r.lines().iter().any(|l| l.ends_with(" \"Sent\"")), "{r:?}");
+
+    // Directly at the back end the directory decides too; its back end is b2, not this one.
+    let mut c = server.imap_tls();
+    assert!(c.login("dora", PASSWORD).unwrap().ok());
+    let mut c = server.imap_tls();
+    assert_eq!(c.login("dora", "wrong").unwrap().status, "NO");
+    let r = server.imap_tls().login("far", PASSWORD).unwrap();
+    assert!(r.status == "NO" && r.text.contains("another server"), "{r:?}");
+    // Mail for an account held elsewhere is not taken here.
+    let mut l = server.lmtp();
+    let (rcpt, _) = l.send("a@example.org", &["far@example.org"], &message("x")).unwrap();
+    assert_eq!(rcpt[0].code, 550, "{rcpt:?}");
 }
 
 /// Polls `f` for up to 10 s: the sync search delivers a change within milliseconds, but not

@@ -1,10 +1,17 @@
 //! Turning what a client presented into an authenticated user, the same way for every
-//! protocol: reserved names never log in, the password is checked (argon2, so call this on a
-//! blocking pool), proxy authorization is refused, and then the account's policy applies.
+//! protocol: reserved names never log in, the password is checked (argon2 or a directory, so
+//! call this on a blocking pool), proxy authorization is refused but to trusted front ends,
+//! and then the account's policy applies.
+//!
+//! Where a directory holds the accounts (DESIGN.md §7), it checks the password and says what
+//! the account may do and which back end holds its mailbox; the store keeps only the mailbox,
+//! created the first time its account logs in or receives mail here.
 
 use super::password;
 use super::policy::{self, Protocol, Refusal};
-use crate::store::{Store, StoreError, User};
+use super::scram::ScramCredentials;
+use crate::directory::{Account, Directory};
+use crate::store::{NewUser, Store, StoreError, User, WriteOp, WriteOutcome};
 
 /// What a session learned from the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,13 +57,21 @@ pub struct ProxyLogin<'a> {
     pub secret: &'a str,
 }
 
-/// Resolves credentials to a user allowed to open `protocol`. Blocking: argon2. `proxy` is
-/// given on proxy-facing listeners only.
+/// The directory that holds the accounts, and this back end's name in it (`mailHost`).
+#[derive(Clone, Copy)]
+pub struct Accounts<'a> {
+    pub directory: &'a dyn Directory,
+    pub home: &'a str,
+}
+
+/// Resolves credentials to a user allowed to open `protocol`. Blocking: argon2, a directory.
+/// `proxy` is given on proxy-facing listeners only; `accounts` where a directory holds them.
 pub fn authenticate(
     store: &Store,
     credentials: &Credentials,
     protocol: Protocol,
     proxy: Option<ProxyLogin<'_>>,
+    accounts: Option<Accounts<'_>>,
 ) -> Result<User, LoginError> {
     let name = credentials.user();
     if policy::is_reserved(name) {
@@ -77,9 +92,21 @@ pub fn authenticate(
         if !trusted || policy::is_reserved(target) {
             return Err(LoginError::BadCredentials);
         }
+        if let Some(accounts) = accounts {
+            let account = accounts.directory.lookup(target)?;
+            return mailbox_of(store, accounts, account, protocol);
+        }
         let user = store.snapshot()?.user(target)?.ok_or(LoginError::BadCredentials)?;
         policy::may_open(&user, protocol)?;
         return Ok(user);
+    }
+    if let Some(accounts) = accounts {
+        let account = match verified_password {
+            Some(pw) => accounts.directory.authenticate(name, pw)?,
+            // SCRAM proved the password against the directory's keys.
+            None => accounts.directory.lookup(name)?,
+        };
+        return mailbox_of(store, accounts, account, protocol);
     }
     let user = store.snapshot()?.user(name)?;
     let user = match (user, verified_password) {
@@ -94,6 +121,58 @@ pub fn authenticate(
     };
     policy::may_open(&user, protocol)?;
     Ok(user)
+}
+
+/// The store's user for a directory account this back end holds, with the directory's
+/// switches, after the policy check.
+fn mailbox_of(
+    store: &Store,
+    accounts: Accounts<'_>,
+    account: Option<Account>,
+    protocol: Protocol,
+) -> Result<User, LoginError> {
+    let account = account.ok_or(LoginError::BadCredentials)?;
+    account.access.may_open(protocol)?;
+    if !account.mail_host.eq_ignore_ascii_case(accounts.home) {
+        return Err(Refusal::Elsewhere.into());
+    }
+    let user = provision(store, &account.name, account.access.admin)?;
+    Ok(User {
+        admin: account.access.admin,
+        pop: account.access.pop,
+        imap: account.access.imap,
+        smtp: account.access.smtp,
+        ..user
+    })
+}
+
+/// The store's user `name`, created (with the default folders) if this is its first use here.
+/// Its password fields are never checked: the directory does that.
+pub fn provision(store: &Store, name: &str, admin: bool) -> Result<User, StoreError> {
+    if let Some(user) = store.snapshot()?.user(name)? {
+        return Ok(user);
+    }
+    let never = ScramCredentials {
+        salt: rand::random::<[u8; 16]>().to_vec(),
+        iterations: 4096,
+        stored_key: rand::random(),
+        server_key: rand::random(),
+    };
+    let op = WriteOp::AddUser(NewUser {
+        name: name.to_owned(),
+        password_hash: String::new(),
+        scram: never,
+        admin,
+    });
+    match store.write_blocking(op) {
+        Ok(WriteOutcome::User(user)) => Ok(user),
+        // Another session created it first.
+        Ok(_) | Err(StoreError::UserExists(_)) => store
+            .snapshot()?
+            .user(name)?
+            .ok_or(StoreError::NoSuchUser(name.to_owned())),
+        Err(e) => Err(e),
+    }
 }
 
 /// Compares in time that depends on the lengths only, so a guesser learns nothing from it.

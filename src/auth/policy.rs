@@ -28,6 +28,9 @@ pub enum Refusal {
     Admin(Protocol),
     #[error("{} access is disabled for this account", .0.name())]
     Disabled(Protocol),
+    /// The directory puts the mailbox on another back end (reach it through a front end).
+    #[error("this mailbox is held by another server")]
+    Elsewhere,
 }
 
 /// Names that never log in, whatever the password: no anonymous or guest access.

@@ -90,6 +90,9 @@ pub struct Backend {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Cluster {
+    /// This back end's name in the directory's `mailHost` (and in front ends'
+    /// `cluster.backends`); empty: `server.hostname`.
+    pub name: String,
     /// The site this machine is in.
     pub site: String,
     /// The name a front end logs in to back ends under.
@@ -106,6 +109,7 @@ pub struct Cluster {
 impl Default for Cluster {
     fn default() -> Self {
         Cluster {
+            name: String::new(),
             site: "default".into(),
             proxy_user: "ringmail-proxy".into(),
             proxy_secret: String::new(),
@@ -215,6 +219,12 @@ impl Directory {
     /// Whether accounts live in LDAP rather than in this machine's store or config.
     pub fn is_ldap(&self) -> bool {
         !self.ldap_url.is_empty()
+    }
+
+    /// Whether a directory holds the accounts (LDAP, or a static table), rather than the
+    /// store of a single server.
+    pub fn is_configured(&self) -> bool {
+        self.is_ldap() || !self.users.is_empty()
     }
 
     pub(super) fn validate(&self, cluster: &Cluster) -> Result<(), ConfigError> {

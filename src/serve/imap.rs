@@ -35,7 +35,7 @@ const SMALL_READ: usize = 512;
 const KEEP_OUTPUT: usize = 4096;
 
 struct Driver<'a> {
-    shared: &'a Shared,
+    shared: &'a Arc<Shared>,
     core: &'a Core,
     conn: Conn,
     out: Vec<u8>,
@@ -245,13 +245,8 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
                 session.login_result(result, &mut d.out)
             }
             Action::LookupScram(user) => {
-                let credentials = d
-                    .shared
-                    .store
-                    .snapshot()
-                    .ok()
-                    .and_then(|s| s.user(&user).ok().flatten());
-                session.scram_credentials(credentials.map(|u| u.scram), &mut d.out)
+                let keys = login::scram_keys(d.shared, &user).await;
+                session.scram_credentials(keys, &mut d.out)
             }
             Action::StartTls => {
                 d.flush().await?;

@@ -29,11 +29,11 @@ pub(crate) trait Delivery {
 }
 
 /// This server's store.
-struct Local<'a>(&'a Shared);
+struct Local<'a>(&'a Arc<Shared>);
 
 impl Delivery for Local<'_> {
     async fn resolve(&self, recipient: &mut Recipient) -> Result<bool, String> {
-        resolve(self.0, recipient).map_err(|e| e.to_string())
+        resolve(self.0, recipient).await.map_err(|e| e.to_string())
     }
 
     async fn deliver(&self, envelope: Envelope) -> Vec<DeliveryStatus> {
@@ -151,7 +151,17 @@ pub(crate) async fn drive(
 }
 
 /// Whether the user exists; points the recipient at INBOX when the named mailbox does not.
-pub(super) fn resolve(shared: &Shared, recipient: &mut Recipient) -> Result<bool, StoreError> {
+/// Where a directory holds the accounts, an account whose mailbox this back end holds exists
+/// here from its first mail on.
+pub(super) async fn resolve(shared: &Arc<Shared>, recipient: &mut Recipient) -> Result<bool, StoreError> {
+    let known = shared.store.snapshot()?.user(&recipient.user)?.is_some();
+    if !known && shared.directory.is_some() {
+        match provision(shared, &recipient.user).await? {
+            // The directory's spelling of the name is the store's.
+            Some(name) => recipient.user = name,
+            None => return Ok(false),
+        }
+    }
     let snapshot = shared.store.snapshot()?;
     let Some(user) = snapshot.user(&recipient.user)? else {
         return Ok(false);
@@ -160,6 +170,30 @@ pub(super) fn resolve(shared: &Shared, recipient: &mut Recipient) -> Result<bool
         recipient.mailbox = "INBOX".into();
     }
     Ok(true)
+}
+
+/// Creates the mailbox of directory account `name` if this back end holds it; its name as
+/// the directory spells it, or None.
+async fn provision(shared: &Arc<Shared>, name: &str) -> Result<Option<String>, StoreError> {
+    let (pool, shared, name) = (&shared.login_pool, shared.clone(), name.to_owned());
+    let work = move || {
+        let Some(accounts) = shared.accounts() else {
+            return Ok(None);
+        };
+        let account = accounts
+            .directory
+            .lookup(&name)
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))?;
+        match account {
+            Some(a) if a.mail_host.eq_ignore_ascii_case(accounts.home) => {
+                crate::auth::login::provision(&shared.store, &a.name, a.access.admin).map(|u| Some(u.name))
+            }
+            _ => Ok(None),
+        }
+    };
+    pool.run(work)
+        .await
+        .unwrap_or_else(|| Err(StoreError::Io(std::io::Error::other("login pool failed"))))
 }
 
 async fn deliver(shared: &Shared, envelope: Envelope) -> Vec<DeliveryStatus> {

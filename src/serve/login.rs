@@ -3,6 +3,7 @@
 //! answered), and the per-user connection limit.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::login_pool::LoginPool;
@@ -11,7 +12,24 @@ use crate::auth::limits::Slot;
 use crate::auth::login::{self, Credentials, LoginError, ProxyLogin};
 use crate::auth::penalty::Penalties;
 use crate::auth::policy::Protocol;
+use crate::auth::scram::ScramCredentials;
 use crate::store::{StoreError, User};
+
+/// The stored SCRAM keys of `user`: the directory's where one holds the accounts (looked up
+/// on the login pool), else the store's.
+pub async fn scram_keys(shared: &Arc<Shared>, user: &str) -> Option<ScramCredentials> {
+    if shared.directory.is_some() {
+        let (shared, user) = (shared.clone(), user.to_owned());
+        let found = shared
+            .clone()
+            .login_pool
+            .run(move || shared.directory.as_ref()?.scram(&user).ok()?)
+            .await;
+        return found.flatten();
+    }
+    let snapshot = shared.store.snapshot().ok()?;
+    snapshot.user(user).ok().flatten().map(|u| u.scram)
+}
 
 pub enum Failure {
     /// Wrong name or password; the penalty delay has already passed.
@@ -65,23 +83,28 @@ pub(crate) async fn login_via<T: Send + 'static>(
     Ok(account)
 }
 
-/// A login to this server's own store.
+/// A login to this server's own store (or its directory).
 pub async fn login(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     peer: IpAddr,
     credentials: &Credentials,
     protocol: Protocol,
     slot: &mut Slot,
     (session, proxied): (u64, bool),
 ) -> Result<User, Failure> {
-    let store = shared.store.clone();
     let checked = credentials.clone();
     // On a proxy-facing listener the front end may log in for its users.
-    let cluster = &shared.config.cluster;
-    let proxy = proxied.then(|| (cluster.proxy_user.clone(), cluster.proxy_secret.clone()));
-    let check = move || {
-        let proxy = proxy.as_ref().map(|(user, secret)| ProxyLogin { user, secret });
-        login::authenticate(&store, &checked, protocol, proxy)
+    let proxied = proxied.then_some(());
+    let check = {
+        let shared = shared.clone();
+        move || {
+            let cluster = &shared.config.cluster;
+            let proxy = proxied.map(|()| ProxyLogin {
+                user: &cluster.proxy_user,
+                secret: &cluster.proxy_secret,
+            });
+            login::authenticate(&shared.store, &checked, protocol, proxy, shared.accounts())
+        }
     };
     let gate = Gate {
         pool: &shared.login_pool,

@@ -81,12 +81,22 @@ pub struct Shared {
     pub login_pool: login_pool::LoginPool,
     pub maildrop_locks: pop3::MaildropLocks,
     pub protolog: Option<ProtoLog>,
+    /// The directory that holds the accounts, when one does (DESIGN.md §7).
+    pub directory: Option<Box<dyn crate::directory::Directory>>,
     next_session: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
     fn session_id(&self) -> u64 {
         self.next_session.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Where the accounts are, when a directory holds them.
+    pub fn accounts(&self) -> Option<crate::auth::login::Accounts<'_>> {
+        self.directory.as_deref().map(|directory| crate::auth::login::Accounts {
+            directory,
+            home: self.config.backend_name(),
+        })
     }
 }
 
@@ -131,6 +141,10 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
         maildrop_locks: pop3::MaildropLocks::default(),
         login_pool: login_pool::LoginPool::start(config.workers())?,
         protolog,
+        directory: config
+            .directory
+            .is_configured()
+            .then(|| crate::directory::open(&config.directory)),
         next_session: 1.into(),
         tls,
         store,

@@ -68,7 +68,7 @@ impl From<std::io::Error> for End {
 }
 
 struct Driver<'a> {
-    shared: &'a Shared,
+    shared: &'a Arc<Shared>,
     conn: Conn,
     /// Reply text not yet sent; it goes out after `gather`.
     out: Vec<u8>,
@@ -200,13 +200,8 @@ async fn run<'s>(
                 follow_up = Some(session.login_result(result, &mut d.out));
             }
             Action::LookupScram(user) => {
-                let credentials = d
-                    .shared
-                    .store
-                    .snapshot()
-                    .ok()
-                    .and_then(|s| s.user(&user).ok().flatten());
-                follow_up = Some(session.scram_credentials(credentials.map(|u| u.scram), &mut d.out));
+                let keys = login::scram_keys(d.shared, &user).await;
+                follow_up = Some(session.scram_credentials(keys, &mut d.out));
             }
             Action::StartTls => {
                 d.flush().await?;

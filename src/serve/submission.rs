@@ -33,7 +33,7 @@ impl From<std::io::Error> for End {
 }
 
 struct Driver<'a> {
-    shared: &'a Shared,
+    shared: &'a Arc<Shared>,
     conn: Conn,
     out: Vec<u8>,
     id: u64,
@@ -180,11 +180,10 @@ async fn run(
                 Some(session.login_result(result, &mut d.out))
             }
             Action::LookupScram(user) => {
-                let snapshot = d.shared.store.snapshot().ok();
-                let found = snapshot.and_then(|s| s.user(&user).ok().flatten());
-                Some(session.scram_credentials(found.map(|u| u.scram), &mut d.out))
+                let keys = login::scram_keys(d.shared, &user).await;
+                Some(session.scram_credentials(keys, &mut d.out))
             }
-            Action::CheckRecipient(mut recipient) => match super::lmtp::resolve(d.shared, &mut recipient) {
+            Action::CheckRecipient(mut recipient) => match super::lmtp::resolve(d.shared, &mut recipient).await {
                 Ok(exists) => Some(session.recipient_result(recipient, exists, &mut d.out)),
                 Err(e) => {
                     tracing::error!(session = d.id, "recipient lookup: {e}");

@@ -188,9 +188,16 @@ pub fn hash_with(password: &str, flags: &[&str]) -> String {
 
 /// A back end with proxy-facing listeners, trusting loopback front ends with `SECRET`.
 pub fn backend(facing: Facing) -> Server {
+    backend_with(facing, "", "")
+}
+
+/// A back end named `name` in the directory whose `[directory]` section is `directory`
+/// (empty: its own store holds the accounts).
+pub fn backend_with(facing: Facing, name: &str, directory: &str) -> Server {
     let listen =
         |port: u16| -> &'static str { Box::leak(format!("listen_proxy = [\"127.0.0.1:{port}\"]").into_boxed_str()) };
-    let tail: &'static str = Box::leak(format!("[cluster]\nproxy_secret = \"{SECRET}\"\n").into_boxed_str());
+    let tail: &'static str =
+        Box::leak(format!("[cluster]\nname = \"{name}\"\nproxy_secret = \"{SECRET}\"\n{directory}").into_boxed_str());
     Server::start_with(Extra {
         imap: listen(facing.imap),
         pop3: listen(facing.pop3),
