@@ -50,6 +50,9 @@ enum Command {
     /// The outbound queue of submitted mail for remote recipients.
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// Log in over each TLS mode, send a message to yourself, find it and delete it; print
+    /// each step's result, latency and serving host. Exit 0 only if every step passed.
+    Check(admin::check::CheckArgs),
 }
 
 #[derive(Subcommand)]
@@ -72,6 +75,10 @@ enum UserCommand {
         /// Administrator: may submit mail but never opens a mailbox over POP3/IMAP4.
         #[arg(long)]
         admin: bool,
+        /// With an LDAP directory: the back end holding the mailbox (`mailHost`); default
+        /// this machine's `[cluster] name`.
+        #[arg(long)]
+        home: Option<String>,
     },
     /// Change a password. Without --password-stdin a new one is generated and printed.
     Passwd {
@@ -166,6 +173,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Queue(QueueCommand::List) => admin::queue::list(&config),
         Command::Queue(QueueCommand::Flush) => admin::queue::flush(&config),
         Command::Queue(QueueCommand::Delete { id }) => admin::queue::delete(&config, &id),
+        Command::Check(args) => admin::check::run(&config, args),
         Command::Deliver { name, mailbox } => {
             let message = deliver::read_stdin()?;
             deliver::deliver(&config.lmtp_socket_path(), &name, mailbox.as_deref(), &message)
@@ -179,7 +187,8 @@ fn user_command(config: &Config, cmd: UserCommand) -> Result<()> {
             name,
             password_stdin,
             admin,
-        } => admin::user_add(config, &name, password_stdin, admin),
+            home,
+        } => admin::user_add(config, &name, password_stdin, admin, home.as_deref()),
         UserCommand::Passwd { name, password_stdin } => admin::user_passwd(config, &name, password_stdin),
         UserCommand::Hash { password_stdin, scram } => admin::user_hash(password_stdin, scram),
         UserCommand::Set(a) => {

@@ -350,3 +350,61 @@ fn lmtp_at_the_front_end_delivers_each_recipient_at_its_back_end() {
     assert_eq!(data.iter().map(|r| r.code).collect::<Vec<_>>(), [451, 250], "{data:?}");
     drop(b2);
 }
+
+#[test]
+fn ringmail_user_manages_accounts_in_ldap() {
+    use common::slapd::Slapd;
+    let ldap = Slapd::start(&[]);
+    let facing = Facing::new();
+    let server = backend_with(facing, "b1", &ldap.directory_section(3600));
+    let proxy = Proxy::start_with(&ldap.directory_section(3600), &[("b1", facing)]);
+    let cli = |args: &[&str], stdin: &str| {
+        let out = server.cli(args, stdin.as_bytes());
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+
+    let (ok, said) = cli(&["user", "add", "carol", "--password-stdin"], PASSWORD);
+    assert!(ok, "{said}");
+    // ldapsearch sees the entry: this back end holds it; the directory hashed the password.
+    assert_eq!(ldap.read("carol", "mailHost"), ["b1"]);
+    assert!(ldap.read("carol", "userPassword")[0].starts_with("{SSHA}"));
+    assert!(!ldap.read("carol", "ringmailScramSHA256").is_empty());
+    let (ok, said) = cli(&["user", "add", "carol", "--password-stdin"], PASSWORD);
+    assert!(!ok && said.contains("already exists"), "{said}");
+
+    // The front end finds carol, and the back end makes her mailbox on first login.
+    let mut c = proxy.imaps();
+    assert!(c.login("carol", PASSWORD).unwrap().ok());
+    c.cmd("LOGOUT").unwrap();
+    let mut p = proxy.pop3s();
+    assert!(p.auth_scram("carol", PASSWORD).unwrap().ok);
+
+    let (ok, said) = cli(&["user", "set", "carol", "--pop", "off"], "");
+    assert!(ok && said.contains("pop: off"), "{said}");
+    assert_eq!(ldap.read("carol", "ringmailPOP3Enabled"), ["FALSE"]);
+    let r = proxy.pop3s().auth_scram("carol", PASSWORD).unwrap();
+    assert!(!r.ok && r.text.contains("disabled"), "{r:?}");
+    let (ok, said) = cli(&["user", "set", "carol", "--quota", "1000"], "");
+    assert!(!ok && said.contains("back end"), "{said}");
+
+    let (ok, said) = cli(&["user", "passwd", "carol", "--password-stdin"], "n3w pass");
+    assert!(ok, "{said}");
+    assert_eq!(proxy.imaps().login("carol", PASSWORD).unwrap().status, "NO");
+    assert!(proxy.imaps().login("carol", "n3w pass").unwrap().ok());
+
+    let (ok, said) = cli(&["user", "list"], "");
+    assert!(
+        ok && said.contains("carol\tpop=off\timap=on\tadmin=no\tsmtp=on\thome=b1"),
+        "{said}"
+    );
+    let (ok, said) = cli(&["user", "del", "carol"], "");
+    assert!(ok, "{said}");
+    assert!(ldap.read("carol", "uid").is_empty());
+    let (ok, said) = cli(&["user", "show", "carol"], "");
+    assert!(!ok && said.contains("no such user"), "{said}");
+}

@@ -2,7 +2,9 @@
 //! straight on the store (LMDB lets the CLI write while a server runs), and `deliver`, an LMTP client of the server's unix
 //! socket that exits 0 only once the server has said the message is durable.
 
+pub mod check;
 pub mod deliver;
+mod directory;
 pub mod queue;
 
 use std::io::Read;
@@ -53,7 +55,11 @@ fn write(store: &Store, op: WriteOp) -> Result<WriteOutcome> {
     })
 }
 
-pub fn user_add(config: &Config, name: &str, password_stdin: bool, admin: bool) -> Result<()> {
+/// Adds a user; `home` is the back end holding the mailbox (a directory's `mailHost`).
+pub fn user_add(config: &Config, name: &str, password_stdin: bool, admin: bool, home: Option<&str>) -> Result<()> {
+    if config.directory.is_ldap() {
+        return directory::user_add(config, name, password_stdin, admin, home);
+    }
     validate_user_name(name)?;
     let (pw, generated) = password_input(password_stdin)?;
     let hashed = password::hash(&pw)?;
@@ -67,6 +73,14 @@ pub fn user_add(config: &Config, name: &str, password_stdin: bool, admin: bool) 
             admin,
         }),
     )?;
+    if let Some(home) = home {
+        let patch = UserPatch {
+            home: Some(Some(home.to_owned())),
+            ..UserPatch::default()
+        };
+        let name = name.into();
+        write(&store, WriteOp::UpdateUser { name, patch })?;
+    }
     if generated {
         println!("user {name} added; password: {pw}");
     } else {
@@ -75,8 +89,6 @@ pub fn user_add(config: &Config, name: &str, password_stdin: bool, admin: bool) 
     Ok(())
 }
 
-/// Prints the argon2 PHC string of a password (generated and printed too without
-/// `password_stdin`): what a static directory keeps instead of the password.
 /// Prints the argon2 hash of a password, or with `scram` its SCRAM-SHA-256 keys in RFC 5803
 /// form, for a directory.
 pub fn user_hash(password_stdin: bool, scram: bool) -> Result<()> {
@@ -94,6 +106,9 @@ pub fn user_hash(password_stdin: bool, scram: bool) -> Result<()> {
 }
 
 pub fn user_passwd(config: &Config, name: &str, password_stdin: bool) -> Result<()> {
+    if config.directory.is_ldap() {
+        return directory::user_passwd(config, name, password_stdin);
+    }
     let (pw, generated) = password_input(password_stdin)?;
     let hashed = password::hash(&pw)?;
     let store = open(config)?;
@@ -133,6 +148,9 @@ pub fn imap_capabilities(list: &str) -> Result<Vec<String>> {
 }
 
 pub fn user_set(config: &Config, name: &str, patch: UserPatch) -> Result<()> {
+    if config.directory.is_ldap() {
+        return directory::user_set(config, name, patch);
+    }
     let store = open(config)?;
     let WriteOutcome::User(user) = write(
         &store,
@@ -148,6 +166,9 @@ pub fn user_set(config: &Config, name: &str, patch: UserPatch) -> Result<()> {
 }
 
 pub fn user_del(config: &Config, name: &str) -> Result<()> {
+    if config.directory.is_ldap() {
+        return directory::user_del(config, name);
+    }
     let store = open(config)?;
     write(&store, WriteOp::DeleteUser { name: name.into() })?;
     println!("user {name} deleted with all its mail");
@@ -155,6 +176,9 @@ pub fn user_del(config: &Config, name: &str) -> Result<()> {
 }
 
 pub fn user_list(config: &Config) -> Result<()> {
+    if config.directory.is_ldap() {
+        return directory::user_list(config);
+    }
     let store = open(config)?;
     for user in store.snapshot()?.users()? {
         println!(
@@ -170,6 +194,9 @@ pub fn user_list(config: &Config) -> Result<()> {
 }
 
 pub fn user_show(config: &Config, name: &str) -> Result<()> {
+    if config.directory.is_ldap() {
+        return directory::user_show(config, name);
+    }
     let store = open(config)?;
     let user = store
         .snapshot()?

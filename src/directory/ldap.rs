@@ -21,7 +21,7 @@ use crate::auth::scram::ScramCredentials;
 use crate::config;
 
 /// The attributes an account is read from.
-const ATTRS: [&str; 7] = [
+pub(super) const ATTRS: [&str; 7] = [
     "uid",
     "ringmailScramSHA256",
     "mailHost",
@@ -202,24 +202,11 @@ impl Shared {
     }
 
     fn connect(&self) -> Result<LdapConn, DirectoryError> {
-        let mut settings = LdapConnSettings::new()
-            .set_conn_timeout(self.timeout())
-            .set_starttls(self.settings.ldap_starttls);
-        if let Some(tls) = &self.tls {
-            settings = settings.set_config(tls.clone());
-        }
-        LdapConn::with_settings(settings, &self.settings.ldap_url).map_err(unavailable)
+        connect(&self.settings, self.tls.as_ref())
     }
 
     fn connect_as_service(&self) -> Result<LdapConn, DirectoryError> {
-        let mut conn = self.connect()?;
-        if !self.settings.ldap_bind_dn.is_empty() {
-            conn.with_timeout(self.timeout())
-                .simple_bind(&self.settings.ldap_bind_dn, &self.settings.ldap_bind_password)
-                .and_then(|r| r.success())
-                .map_err(|e| DirectoryError::Unavailable(format!("bind as ldap_bind_dn: {e}")))?;
-        }
-        Ok(conn)
+        connect_as_service(&self.settings, self.tls.as_ref())
     }
 
     /// Runs the content-synchronisation search for as long as the process lives.
@@ -316,6 +303,33 @@ impl Shared {
     }
 }
 
+/// A connection to the directory `settings` names, TLS checked against `tls` (else the
+/// system's CAs).
+fn connect(settings: &config::Directory, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<LdapConn, DirectoryError> {
+    let mut conn = LdapConnSettings::new()
+        .set_conn_timeout(Duration::from_secs(settings.ldap_timeout))
+        .set_starttls(settings.ldap_starttls);
+    if let Some(tls) = tls {
+        conn = conn.set_config(tls.clone());
+    }
+    LdapConn::with_settings(conn, &settings.ldap_url).map_err(unavailable)
+}
+
+/// A connection bound as `ldap_bind_dn`.
+pub(super) fn connect_as_service(
+    settings: &config::Directory,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<LdapConn, DirectoryError> {
+    let mut conn = connect(settings, tls)?;
+    if !settings.ldap_bind_dn.is_empty() {
+        conn.with_timeout(Duration::from_secs(settings.ldap_timeout))
+            .simple_bind(&settings.ldap_bind_dn, &settings.ldap_bind_password)
+            .and_then(|r| r.success())
+            .map_err(|e| DirectoryError::Unavailable(format!("bind as ldap_bind_dn: {e}")))?;
+    }
+    Ok(conn)
+}
+
 /// Whether the server lists the Content Synchronization control in its root DSE.
 fn offers_sync(conn: &mut LdapConn) -> Result<bool, DirectoryError> {
     let (entries, _) = conn
@@ -330,6 +344,10 @@ fn offers_sync(conn: &mut LdapConn) -> Result<bool, DirectoryError> {
 }
 
 /// The account an entry describes; None without a `uid` or `mailHost`.
+pub(super) fn entry_of_account(e: &SearchEntry) -> Option<Account> {
+    entry_of(e).map(|entry| entry.account)
+}
+
 fn entry_of(e: &SearchEntry) -> Option<Entry> {
     let first = |attr: &str| e.attrs.get(attr).and_then(|v| v.first()).map(String::as_str);
     let switch = |attr: &str, default: bool| first(attr).map_or(default, |v| v.eq_ignore_ascii_case("TRUE"));
@@ -367,6 +385,6 @@ fn is_connection_error(e: &LdapError) -> bool {
     )
 }
 
-fn unavailable(e: LdapError) -> DirectoryError {
+pub(super) fn unavailable(e: LdapError) -> DirectoryError {
     DirectoryError::Unavailable(e.to_string())
 }

@@ -4,8 +4,10 @@
 //! front end never sees a hash it does not need, and LDAP checks them with a bind.
 
 mod ldap;
+mod ldap_admin;
 
 pub use ldap::LdapDirectory;
+pub use ldap_admin::{AccountPatch, LdapAdmin, NewAccount};
 
 use crate::auth::password;
 use crate::auth::policy::Access;
@@ -25,6 +27,9 @@ pub struct Account {
 pub enum DirectoryError {
     #[error("directory unavailable: {0}")]
     Unavailable(String),
+    /// The directory refused a change (`ringmail user`): the reason is told.
+    #[error("{0}")]
+    Refused(String),
 }
 
 pub trait Directory: Send + Sync {

@@ -27,6 +27,15 @@ pub enum BackendError {
     Closed(SocketAddr),
     #[error("back end {0} refused the login: {1}")]
     Refused(SocketAddr, String),
+    #[error("back end {0} is down: not trying it again yet")]
+    Down(SocketAddr),
+}
+
+impl BackendError {
+    /// Whether this says the back end is not there, rather than that it answered.
+    pub fn is_outage(&self) -> bool {
+        !matches!(self, BackendError::Refused(..))
+    }
 }
 
 /// A logged-in back-end connection.

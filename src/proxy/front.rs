@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::backend::{self, BackendError};
 use super::Front;
@@ -94,6 +94,9 @@ pub async fn serve<S: PreLogin>(
         log: listener.protocol_log,
         protocol: S::LOG_NAME,
     };
+    if c.log {
+        c.logged('*', crate::serve::connected(c.conn.peer, None).as_bytes());
+    }
     let mut session = make(c.conn.is_tls());
     session.greeting(&mut c.out);
     let mut input = Vec::new();
@@ -242,15 +245,30 @@ async fn open<S: PreLogin>(
     };
     let proxy = (cluster.proxy_user.as_str(), cluster.proxy_secret.as_str());
     let hostname = &front.config.server.hostname;
-    backend::open(S::PROTOCOL, addr, (peer, local), &account.name, proxy, hostname)
-        .await
-        .map_err(|e| {
-            tracing::warn!(user = %account.name, "{e}");
-            match e {
-                BackendError::Refused(..) => Failure::Refused("the mailbox server refused the session".into()),
-                _ => Failure::Temporary,
+    let breakers = &front.breakers;
+    let opened = if breakers.allow(addr, Instant::now()) {
+        backend::open(S::PROTOCOL, addr, (peer, local), &account.name, proxy, hostname).await
+    } else {
+        Err(BackendError::Down(addr))
+    };
+    match &opened {
+        Ok(_) => breakers.succeeded(addr),
+        Err(BackendError::Down(_)) => {}
+        Err(e) if e.is_outage() => {
+            if breakers.failed(addr, Instant::now()) {
+                tracing::error!("{e}; not trying it again for {} s", super::breaker::OPEN_FOR.as_secs());
             }
-        })
+        }
+        // It answered: it is there.
+        Err(_) => breakers.succeeded(addr),
+    }
+    opened.map_err(|e| {
+        tracing::warn!(user = %account.name, "{e}");
+        match e {
+            BackendError::Refused(..) => Failure::Refused("the mailbox server refused the session".into()),
+            _ => Failure::Temporary,
+        }
+    })
 }
 
 /// Checks `credentials` in the directory and the account's policy on the login pool, with

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::backend::{write, BackendError, Lines};
 use super::Front;
@@ -28,6 +28,7 @@ pub async fn serve(front: Arc<Front>, stream: Stream, peer: SocketAddr, shutdown
             log.log("lmtp", id, dir, bytes);
         }
     };
+    log('*', crate::serve::connected(conn.peer, None).as_bytes());
     drive(conn, &front.config, &Routed(&front), (id, &log), shutdown).await;
 }
 
@@ -85,15 +86,25 @@ impl Delivery for Routed<'_> {
         }
         let hostname = &self.0.config.server.hostname;
         let data_timeout = Duration::from_secs(self.0.config.lmtp.timeout);
+        let breakers = &self.0.breakers;
         for (addr, members) in groups {
+            // A back end known to be down is not waited for: the MTA tries again later.
+            if !breakers.allow(addr, Instant::now()) {
+                continue;
+            }
             match forward(addr, hostname, &envelope, &members, data_timeout).await {
                 Ok(replies) => {
+                    breakers.succeeded(addr);
                     for (i, reply) in members.into_iter().zip(replies) {
                         statuses[i] = relayed(&reply);
                     }
                 }
-                // The MTA tries these recipients again later.
-                Err(e) => tracing::warn!("lmtp: {e}"),
+                Err(e) => {
+                    if e.is_outage() {
+                        breakers.failed(addr, Instant::now());
+                    }
+                    tracing::warn!("lmtp: {e}");
+                }
             }
         }
         statuses

@@ -7,6 +7,7 @@
 //! restart would lose.
 
 mod backend;
+mod breaker;
 mod front;
 mod imap;
 mod lmtp;
@@ -41,6 +42,8 @@ pub struct Front {
     /// Where passwords are checked, off the event loops.
     pub login_pool: LoginPool,
     pub protolog: Option<ProtoLog>,
+    /// Back ends that failed to answer, tried again only after a while.
+    breakers: breaker::Breakers,
     imap_limits: Arc<ConnectionLimits>,
     pop3_limits: Arc<ConnectionLimits>,
     submission_limits: Arc<ConnectionLimits>,
@@ -93,6 +96,7 @@ pub fn run(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
         ),
         login_pool: LoginPool::start(config.workers())?,
         protolog,
+        breakers: breaker::Breakers::default(),
         next_session: AtomicU64::new(1),
         tls,
         config,

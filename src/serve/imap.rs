@@ -126,7 +126,10 @@ pub async fn serve(
     let tls = implicit_tls.then_some((&shared.tls, Duration::from_secs(config.pre_auth_timeout)));
     let mut conn = Conn::new(stream, peer.map(|p| p.ip()));
     let mut input = Vec::new();
+    // The front end a proxied client came through, for the protocol log.
+    let mut front = None;
     if via == Via::Proxy {
+        front = Some(conn.peer);
         let Some(accepted) = super::accept_proxied(conn, &shared).await else {
             return;
         };
@@ -146,6 +149,7 @@ pub async fn serve(
         id: shared.session_id(),
         proxied: via == Via::Proxy,
     };
+    d.log('*', super::connected(d.conn.peer, front).as_bytes());
     let mut session = Session::new(
         Settings {
             login_type: config.login_type,

@@ -49,6 +49,7 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
             log.log("lmtp", id, dir, bytes);
         }
     };
+    log('*', super::connected(conn.peer, None).as_bytes());
     drive(conn, &shared.config, &Local(&shared), (id, &log), shutdown).await;
 }
 

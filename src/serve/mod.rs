@@ -290,6 +290,15 @@ pub(crate) fn admit<'a>(
     })
 }
 
+/// The protocol log's first line of a session: where the client is (and the front end it
+/// came through).
+pub(crate) fn connected(peer: std::net::IpAddr, front: Option<std::net::IpAddr>) -> String {
+    match front {
+        Some(front) => format!("connected from {peer} through front end {front}"),
+        None => format!("connected from {peer}"),
+    }
+}
+
 /// Opens a connection on a proxy-facing listener (DESIGN.md §7): it must come from a trusted
 /// network and start with a PROXY v2 header, whose client address then stands for the
 /// connection's in limits, penalties and logs. Gives the connection and what followed the

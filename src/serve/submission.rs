@@ -72,7 +72,10 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
     let tls = (via == Via::ImplicitTls).then_some((&shared.tls, config.pre_auth_timeout()));
     let mut conn = Conn::new(stream, peer.map(|p| p.ip()));
     let mut pending = Vec::new();
+    // The front end a proxied client came through, for the protocol log.
+    let mut front = None;
     if via == Via::Proxy {
+        front = Some(conn.peer);
         let Some(accepted) = super::accept_proxied(conn, &shared).await else {
             return;
         };
@@ -89,6 +92,7 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
         id: shared.session_id(),
         proxied: via == Via::Proxy,
     };
+    d.log('*', super::connected(d.conn.peer, front).as_bytes());
     let settings = Settings {
         hostname: shared.config.server.hostname.clone(),
         max_message_size: config.max_message_size,

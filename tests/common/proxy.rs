@@ -70,6 +70,13 @@ impl Proxy {
 
     /// A front end with the `[directory]` section `directory`.
     pub fn start_with(directory: &str, backends: &[(&str, Facing)]) -> Proxy {
+        let backends: Vec<(&str, &str, Facing)> = backends.iter().map(|(name, f)| (*name, "east", *f)).collect();
+        Proxy::start_in("east", directory, &backends)
+    }
+
+    /// A front end in `site` with the `[directory]` section `directory`, routing to
+    /// `backends` (name, site, ports).
+    pub fn start_in(site: &str, directory: &str, backends: &[(&str, &str, Facing)]) -> Proxy {
         let dir = tempfile::tempdir().unwrap();
         let (imap, imaps) = (free_port(), free_port());
         let (pop3, pop3s) = (free_port(), free_port());
@@ -77,13 +84,13 @@ impl Proxy {
         let lmtp = free_port();
         let backends: Vec<String> = backends
             .iter()
-            .map(|(name, f)| {
+            .map(|(name, backend_site, f)| {
                 let lmtp = match f.lmtp {
                     0 => String::new(),
                     port => format!(", lmtp = \"127.0.0.1:{port}\""),
                 };
                 format!(
-                    "{{ name = \"{name}\", site = \"east\", imap = \"127.0.0.1:{}\", pop3 = \"127.0.0.1:{}\", \
+                    "{{ name = \"{name}\", site = \"{backend_site}\", imap = \"127.0.0.1:{}\", pop3 = \"127.0.0.1:{}\", \
                      submission = \"127.0.0.1:{}\"{lmtp} }}",
                     f.imap, f.pop3, f.submission
                 )
@@ -96,7 +103,7 @@ impl Proxy {
              [imap]\n{imap_listen}[pop3]\n{pop3_listen}[submission]\n{submission_listen}\
              [lmtp]\nlisten = [\"127.0.0.1:{lmtp}\"]\n\
              [limits]\nlogin_failure_delay = 0\n\
-             [cluster]\nproxy_secret = \"{SECRET}\"\nbackends = [{backends}]\n{directory}",
+             [cluster]\nsite = \"{site}\"\nproxy_secret = \"{SECRET}\"\nbackends = [{backends}]\n{directory}",
             data = dir.path().join("data").display(),
             backends = backends.join(", "),
             imap_listen = listen(imap, imaps),
@@ -194,10 +201,18 @@ pub fn backend(facing: Facing) -> Server {
 /// A back end named `name` in the directory whose `[directory]` section is `directory`
 /// (empty: its own store holds the accounts).
 pub fn backend_with(facing: Facing, name: &str, directory: &str) -> Server {
-    let listen =
-        |port: u16| -> &'static str { Box::leak(format!("listen_proxy = [\"127.0.0.1:{port}\"]").into_boxed_str()) };
-    let tail: &'static str =
-        Box::leak(format!("[cluster]\nname = \"{name}\"\nproxy_secret = \"{SECRET}\"\n{directory}").into_boxed_str());
+    backend_in(facing, name, "", directory)
+}
+
+/// `backend_with`, with `cluster` lines (site, trusted networks) added to its `[cluster]`.
+/// Its protocol logs are on, to show which client each session is for.
+pub fn backend_in(facing: Facing, name: &str, cluster: &str, directory: &str) -> Server {
+    let listen = |port: u16| -> &'static str {
+        Box::leak(format!("listen_proxy = [\"127.0.0.1:{port}\"]\nprotocol_log = true").into_boxed_str())
+    };
+    let tail: &'static str = Box::leak(
+        format!("[cluster]\nname = \"{name}\"\nproxy_secret = \"{SECRET}\"\n{cluster}\n{directory}").into_boxed_str(),
+    );
     Server::start_with(Extra {
         imap: listen(facing.imap),
         pop3: listen(facing.pop3),

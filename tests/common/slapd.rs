@@ -173,10 +173,16 @@ impl Slapd {
             "ldapsearch: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let prefix = format!("{attribute}: ");
+        use base64::Engine;
+        let (plain, encoded) = (format!("{attribute}: "), format!("{attribute}:: "));
+        let b64 = base64::engine::general_purpose::STANDARD;
+        // LDIF gives values that are not plain text in base64, after a double colon.
         String::from_utf8_lossy(&out.stdout)
             .lines()
-            .filter_map(|l| l.strip_prefix(&prefix).map(str::to_owned))
+            .filter_map(|l| match l.strip_prefix(&encoded) {
+                Some(v) => Some(String::from_utf8_lossy(&b64.decode(v).unwrap()).into_owned()),
+                None => l.strip_prefix(&plain).map(str::to_owned),
+            })
             .collect()
     }
 
