@@ -9,9 +9,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::proxy::{backend_in, Facing, Proxy};
+use common::proxy::{backend_on, backends_table, Facing, Proxy};
 use common::slapd::{Account, Slapd};
-use common::{message, Server, PASSWORD};
+use common::{message, Ports, Server, PASSWORD};
 
 /// The users, their back ends and the back ends' sites.
 const USERS: [(&str, &str); 4] = [("ann", "b1"), ("ben", "b2"), ("cat", "b3"), ("dan", "b4")];
@@ -36,24 +36,30 @@ impl Sites {
             .collect();
         let ldap = Slapd::start(&accounts);
         let directory = ldap.directory_section(30);
-        let backends: Vec<(Server, Facing)> = BACKENDS
+        // Every port is chosen first: back ends, like front ends, know each other's LMTP.
+        let ports: Vec<Ports> = BACKENDS.iter().map(|_| Ports::new()).collect();
+        let facings: Vec<Facing> = ports
             .iter()
-            .map(|(name, site)| {
-                let facing = Facing::new();
-                // Only the front ends' address may use the proxy-facing listeners.
-                let cluster = format!("site = \"{site}\"\ntrusted_networks = [\"127.0.0.1/32\"]");
-                let server = backend_in(facing, name, &cluster, &directory);
-                let facing = Facing {
-                    lmtp: server.ports.lmtp,
-                    ..facing
-                };
-                (server, facing)
+            .map(|p| Facing {
+                lmtp: p.lmtp,
+                ..Facing::new()
             })
             .collect();
         let routes: Vec<(&str, &str, Facing)> = BACKENDS
             .iter()
-            .zip(&backends)
-            .map(|((name, site), (_, facing))| (*name, *site, *facing))
+            .zip(&facings)
+            .map(|((name, site), facing)| (*name, *site, *facing))
+            .collect();
+        let table = backends_table(&routes);
+        let backends: Vec<(Server, Facing)> = BACKENDS
+            .iter()
+            .zip(ports)
+            .zip(&facings)
+            .map(|(((name, site), ports), facing)| {
+                // Only the front ends' address may use the proxy-facing listeners.
+                let cluster = format!("site = \"{site}\"\ntrusted_networks = [\"127.0.0.1/32\"]\n{table}");
+                (backend_on(ports, *facing, name, &cluster, &directory), *facing)
+            })
             .collect();
         Sites {
             east: Proxy::start_in("east", &directory, &routes),
@@ -140,6 +146,35 @@ fn every_protocol_works_for_every_user_through_either_site() {
         let r = c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
         assert!(r.lines().iter().any(|l| l == "* 2 EXISTS"), "{user}: {r:?}");
     }
+
+    // ann (b1, east) writes to dan (b4, west) and ben (b2, east) through the west front end:
+    // her back end accepts both and its queue delivers them to their back ends.
+    let mut s = sites.west.submissions();
+    assert_eq!(s.auth_plain("ann", PASSWORD).unwrap().code, 235);
+    let note = "From: ann@localhost\r\nTo: dan@localhost, ben@localhost\r\nSubject: across\r\n\r\nhi\r\n";
+    let sent = s
+        .send("ann@localhost", &["dan@localhost", "ben@localhost"], note.as_bytes())
+        .unwrap();
+    assert!(sent.rcpt.iter().all(|r| r.code == 250), "{sent:?}");
+    assert_eq!(sent.data.as_ref().map(|r| r.code), Some(250), "{sent:?}");
+    for user in ["dan", "ben"] {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let mut c = sites.east.imaps();
+            assert!(c.login(user, PASSWORD).unwrap().ok());
+            c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+            let r = c.cmd("SEARCH SUBJECT across").unwrap().expect_ok().unwrap();
+            if r.lines().iter().any(|l| l.starts_with("* SEARCH ") && l.len() > 9) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{user} did not get ann's message");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    // An address nobody in the directory has is refused at RCPT, not queued.
+    let r = s.cmd("MAIL FROM:<ann@localhost>").unwrap();
+    assert_eq!(r.code, 250);
+    assert_eq!(s.cmd("RCPT TO:<nobody@localhost>").unwrap().code, 550);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! `smtp::client`; this file owns only the socket and the order of the dialogue.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +35,8 @@ pub struct Relay {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Delivered,
+    /// Stored in its mailbox by the back end of this cluster that holds it (LMTP).
+    Stored,
     /// Try again later; the reason.
     Temporary(String),
     /// Bounce, with the RFC 3463 status and the server's reply.
@@ -131,6 +133,55 @@ fn attempt(relay: &Relay, entry: &QueueEntry, message: &[u8], dsn: &mut bool) ->
     }
     let _ = wire.command("QUIT");
     Ok(outcomes)
+}
+
+/// Delivers `message` over LMTP to `recipients` of the entry, whose mailboxes the back end at
+/// `addr` holds (RFC 2033: one reply per accepted recipient after the data).
+pub fn deliver_lmtp(
+    addr: SocketAddr,
+    helo: &str,
+    entry: &QueueEntry,
+    recipients: &[&QueuedRecipient],
+    message: &[u8],
+) -> Vec<Outcome> {
+    let mut outcomes = Vec::with_capacity(recipients.len());
+    let result = (|| {
+        let mut wire = Wire::connect(&addr.ip().to_string(), addr.port())?;
+        wire.expect(220)?;
+        wire.command(&format!("LHLO {helo}"))?;
+        let caps = Capabilities::from_ehlo(&wire.expect(250)?);
+        let mail = client::mail_line(&entry.from, message.len() as u64, &entry.params, &caps)
+            .map_err(|e| Failed(Outcome::Temporary(e.to_string())))?;
+        wire.command(&mail)?;
+        wire.expect(250)?;
+        for r in recipients {
+            wire.command(&client::rcpt_line(&r.address, &r.params, &caps))?;
+            let reply = wire.reply()?;
+            outcomes.push(if reply.is_positive() {
+                Outcome::Stored
+            } else {
+                from_reply(&reply)
+            });
+        }
+        if outcomes.contains(&Outcome::Stored) {
+            wire.command("DATA")?;
+            wire.expect(354)?;
+            wire.send(&client::stuff(message))?;
+            for o in outcomes.iter_mut().filter(|o| **o == Outcome::Stored) {
+                let reply = wire.reply()?;
+                if !reply.is_positive() {
+                    *o = from_reply(&reply);
+                }
+            }
+        }
+        let _ = wire.command("QUIT");
+        Ok::<(), Failed>(())
+    })();
+    if let Err(Failed(failure)) = result {
+        // Recipients already answered keep that answer only if the data went through.
+        outcomes = vec![failure; recipients.len()];
+    }
+    outcomes
 }
 
 fn data(wire: &mut Wire, message: &[u8]) -> Result<(), Failed> {

@@ -11,12 +11,14 @@ use super::{ReportTo, Schedule, Wakeups, POLL};
 use crate::config::Config;
 use crate::smtp::command::Ret;
 use crate::smtp::dsn::{DsnAction, ReportedRecipient};
-use crate::store::{QueueEntry, QueueUpdate, Store, StoreError, WriteOp};
+use crate::store::{QueueEntry, QueueUpdate, QueuedRecipient, Store, StoreError, WriteOp};
 
 pub struct RunnerSettings {
     pub hostname: String,
     pub relay: Option<Relay>,
     pub schedule: Schedule,
+    /// Where a directory holds the accounts: recipients on other back ends go there.
+    pub cluster: Option<super::cluster::Routes>,
 }
 
 impl RunnerSettings {
@@ -39,6 +41,7 @@ impl RunnerSettings {
                 max: s.retry_max,
                 lifetime: s.max_queue_lifetime,
             },
+            cluster: None,
         }
     }
 }
@@ -92,19 +95,70 @@ fn pass(store: &Store, settings: &RunnerSettings, now: i64) -> Result<Option<i64
 
 fn attempt(store: &Store, settings: &RunnerSettings, entry: QueueEntry) -> Result<(), StoreError> {
     let message = store.snapshot()?.queue_message(entry.id)?;
-    let attempt = match &settings.relay {
-        Some(relay) => relay::deliver(relay, &entry, &message),
-        None => {
-            let why = "no smarthost configured ([submission] relay)".to_owned();
-            Attempt {
-                outcomes: vec![Outcome::Temporary(why); entry.recipients.len()],
-                dsn_passed_on: false,
-            }
-        }
-    };
+    let attempt = deliver(settings, &entry, &message);
     let update = settle(settings, &entry, &message, attempt, unix_now());
     store.write_blocking(WriteOp::QueueAttempted { id: entry.id, update })?;
     Ok(())
+}
+
+/// One attempt for every recipient: those on other back ends of the cluster over LMTP to
+/// theirs, the rest to the smarthost.
+fn deliver(settings: &RunnerSettings, entry: &QueueEntry, message: &[u8]) -> Attempt {
+    let n = entry.recipients.len();
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
+    if let Some(routes) = &settings.cluster {
+        let mut groups: Vec<(std::net::SocketAddr, Vec<usize>)> = Vec::new();
+        for (i, r) in entry.recipients.iter().enumerate() {
+            match routes.route_address(&r.address) {
+                Ok(Some(addr)) => match groups.iter_mut().find(|(a, _)| *a == addr) {
+                    Some((_, members)) => members.push(i),
+                    None => groups.push((addr, vec![i])),
+                },
+                Ok(None) => {}
+                Err(e) => outcomes[i] = Some(Outcome::Temporary(format!("directory: {e}"))),
+            }
+        }
+        for (addr, members) in groups {
+            let recipients: Vec<&QueuedRecipient> = members.iter().map(|&i| &entry.recipients[i]).collect();
+            let results = relay::deliver_lmtp(addr, &settings.hostname, entry, &recipients, message);
+            for (i, outcome) in members.into_iter().zip(results) {
+                outcomes[i] = Some(outcome);
+            }
+        }
+    }
+    let mut dsn_passed_on = false;
+    let rest: Vec<QueuedRecipient> = (0..n)
+        .filter(|&i| outcomes[i].is_none())
+        .map(|i| entry.recipients[i].clone())
+        .collect();
+    if !rest.is_empty() {
+        let results = match &settings.relay {
+            Some(relay) => {
+                let part = QueueEntry {
+                    recipients: rest,
+                    ..entry.clone()
+                };
+                let attempt = relay::deliver(relay, &part, message);
+                dsn_passed_on = attempt.dsn_passed_on;
+                attempt.outcomes
+            }
+            None => {
+                let why = "no smarthost configured ([submission] relay)".to_owned();
+                vec![Outcome::Temporary(why); rest.len()]
+            }
+        };
+        let mut results = results.into_iter();
+        for slot in outcomes.iter_mut().filter(|o| o.is_none()) {
+            *slot = results.next();
+        }
+    }
+    Attempt {
+        outcomes: outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Outcome::Temporary("not attempted".into())))
+            .collect(),
+        dsn_passed_on,
+    }
 }
 
 /// Sorts the recipients by outcome: done, to retry, or failed — and reports the failures and
@@ -126,6 +180,13 @@ fn settle(settings: &RunnerSettings, entry: &QueueEntry, message: &[u8], attempt
                     continue;
                 }
                 (DsnAction::Relayed, "2.0.0".to_owned(), None, remote_mta.clone())
+            }
+            Outcome::Stored => {
+                tracing::info!(queue_id = id, to = r.address, "delivered to its back end");
+                if !r.params.notify.is_some_and(|n| n.success) {
+                    continue;
+                }
+                (DsnAction::Delivered, "2.0.0".to_owned(), None, None)
             }
             Outcome::Temporary(why) if !expired => {
                 tracing::info!(queue_id = id, to = r.address, "deferred: {why}");

@@ -13,7 +13,7 @@ use crate::mime;
 use crate::net::{Conn, Frame, Framer};
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
-use crate::smtp::{Action, DeliveryStatus, Envelope, Flavor, Recipient, Session, Settings};
+use crate::smtp::{Action, DeliveryStatus, Envelope, Flavor, Lookup, Recipient, Session, Settings};
 use crate::store::{self, StoreError, WriteOp, WriteOutcome};
 
 /// RFC 5321 §4.5.3.1.4 allows 512; clients send longer ESMTP parameters in practice.
@@ -124,12 +124,13 @@ pub(crate) async fn drive(
             Action::Continue => {}
             Action::CheckRecipient(mut recipient) => match delivery.resolve(&mut recipient).await {
                 Ok(exists) => {
-                    session.recipient_result(recipient, exists, &mut out);
+                    let found = if exists { Lookup::Here } else { Lookup::Unknown };
+                    session.recipient_result(recipient, found, &mut out);
                 }
                 Err(e) => {
                     tracing::error!(session = id, "recipient lookup: {e}");
                     out.extend_from_slice(b"451 4.3.0 temporary failure\r\n");
-                    session.recipient_result(recipient, false, &mut Vec::new());
+                    session.recipient_result(recipient, Lookup::Unknown, &mut Vec::new());
                 }
             },
             Action::Deliver(envelope) => {
@@ -171,6 +172,26 @@ pub(super) async fn resolve(shared: &Arc<Shared>, recipient: &mut Recipient) -> 
         recipient.mailbox = "INBOX".into();
     }
     Ok(true)
+}
+
+/// Where a submitted message's recipient is: here (see `resolve`), on another back end of the
+/// cluster (by the directory, with an LMTP address in `cluster.backends`), or nowhere.
+pub(super) async fn locate(shared: &Arc<Shared>, recipient: &mut Recipient) -> Result<Lookup, StoreError> {
+    if resolve(shared, recipient).await? {
+        return Ok(Lookup::Here);
+    }
+    let Some(directory) = shared.directory.clone() else {
+        return Ok(Lookup::Unknown);
+    };
+    let routes = crate::queue::cluster::Routes::new(directory, &shared.config);
+    let user = recipient.user.clone();
+    let routed = shared.login_pool.run(move || routes.route(&user)).await;
+    match routed {
+        Some(Ok(Some(_))) => Ok(Lookup::Elsewhere),
+        Some(Ok(None)) => Ok(Lookup::Unknown),
+        Some(Err(e)) => Err(StoreError::Io(std::io::Error::other(e))),
+        None => Err(StoreError::Io(std::io::Error::other("login pool failed"))),
+    }
 }
 
 /// Creates the mailbox of directory account `name` if this back end holds it; its name as

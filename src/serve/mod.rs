@@ -82,7 +82,7 @@ pub struct Shared {
     pub maildrop_locks: pop3::MaildropLocks,
     pub protolog: Option<ProtoLog>,
     /// The directory that holds the accounts, when one does (DESIGN.md §7).
-    pub directory: Option<Box<dyn crate::directory::Directory>>,
+    pub directory: Option<Arc<dyn crate::directory::Directory>>,
     next_session: std::sync::atomic::AtomicU64,
 }
 
@@ -144,7 +144,7 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
         directory: config
             .directory
             .is_configured()
-            .then(|| crate::directory::open(&config.directory)),
+            .then(|| Arc::from(crate::directory::open(&config.directory))),
         next_session: 1.into(),
         tls,
         store,
@@ -161,7 +161,9 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
     };
     // Only now, with every listener ours: on start the runner tries every entry that is due,
     // so the queue survives restarts.
-    let runner = crate::queue::RunnerSettings::from_config(&shared.config);
+    let mut runner = crate::queue::RunnerSettings::from_config(&shared.config);
+    runner.cluster =
+        (shared.directory.clone()).map(|directory| crate::queue::cluster::Routes::new(directory, &shared.config));
     if let Err(e) = crate::queue::spawn(shared.store.clone(), runner, wakeups) {
         cores.stop();
         return Err(e.into());

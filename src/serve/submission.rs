@@ -18,7 +18,7 @@ use crate::imap::urlauth::{self, Refusal, Requester};
 use crate::net::{Conn, Frame, Framer};
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
-use crate::smtp::{Action, Flavor, LoginFailure, Session, Settings, SubmissionPolicy};
+use crate::smtp::{Action, Flavor, LoginFailure, Lookup, Session, Settings, SubmissionPolicy};
 
 /// A client that does not take our output for this long is gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -187,12 +187,12 @@ async fn run(
                 let keys = login::scram_keys(d.shared, &user).await;
                 Some(session.scram_credentials(keys, &mut d.out))
             }
-            Action::CheckRecipient(mut recipient) => match super::lmtp::resolve(d.shared, &mut recipient).await {
-                Ok(exists) => Some(session.recipient_result(recipient, exists, &mut d.out)),
+            Action::CheckRecipient(mut recipient) => match super::lmtp::locate(d.shared, &mut recipient).await {
+                Ok(found) => Some(session.recipient_result(recipient, found, &mut d.out)),
                 Err(e) => {
                     tracing::error!(session = d.id, "recipient lookup: {e}");
                     d.out.extend_from_slice(b"451 4.3.0 temporary failure\r\n");
-                    session.recipient_result(recipient, false, &mut Vec::new());
+                    session.recipient_result(recipient, Lookup::Unknown, &mut Vec::new());
                     None
                 }
             },

@@ -15,6 +15,6 @@ pub mod rewrite;
 pub mod session;
 
 pub use session::{
-    Action, DeliveryStatus, Envelope, Flavor, LoginFailure, Recipient, RemoteRecipient, Session, Settings,
+    Action, DeliveryStatus, Envelope, Flavor, LoginFailure, Lookup, Recipient, RemoteRecipient, Session, Settings,
     SubmissionPolicy, SubmitOutcome,
 };

@@ -48,6 +48,20 @@ pub struct Ports {
     pub submissions: u16,
 }
 
+impl Ports {
+    pub fn new() -> Ports {
+        Ports {
+            imap: free_port(),
+            imaps: free_port(),
+            pop3: free_port(),
+            pop3s: free_port(),
+            lmtp: free_port(),
+            submission: free_port(),
+            submissions: free_port(),
+        }
+    }
+}
+
 pub struct Server {
     pub child: Option<Child>,
     pub dir: tempfile::TempDir,
@@ -75,16 +89,12 @@ impl Server {
     }
 
     pub fn start_with(extra: Extra) -> Server {
+        Server::start_on(Ports::new(), extra)
+    }
+
+    /// A server on `ports`, chosen before it starts (so other servers' configs can name them).
+    pub fn start_on(ports: Ports, extra: Extra) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let ports = Ports {
-            imap: free_port(),
-            imaps: free_port(),
-            pop3: free_port(),
-            pop3s: free_port(),
-            lmtp: free_port(),
-            submission: free_port(),
-            submissions: free_port(),
-        };
         let config = dir.path().join("ringmail.toml");
         let text = format!(
             "[server]\ndata_dir = \"{data}\"\nworkers = 2\n{demo}{server}\n\

@@ -11,7 +11,7 @@ use loadtest::client::pop3::Pop3;
 use loadtest::client::smtp::Smtp;
 use loadtest::client::{tls_config, Transport};
 
-use super::{bin, free_port, Extra, Server, PASSWORD};
+use super::{bin, free_port, Extra, Ports, Server, PASSWORD};
 
 pub const SECRET: &str = "front-end-secret";
 
@@ -26,6 +26,26 @@ pub struct Proxy {
     pub submission: u16,
     pub submissions: u16,
     pub lmtp: u16,
+}
+
+/// `cluster.backends` entries for `backends` (name, site, ports), as front and back ends
+/// both have them.
+pub fn backends_table(backends: &[(&str, &str, Facing)]) -> String {
+    let entries: Vec<String> = backends
+        .iter()
+        .map(|(name, site, f)| {
+            let lmtp = match f.lmtp {
+                0 => String::new(),
+                port => format!(", lmtp = \"127.0.0.1:{port}\""),
+            };
+            format!(
+                "{{ name = \"{name}\", site = \"{site}\", imap = \"127.0.0.1:{}\", pop3 = \"127.0.0.1:{}\", \
+                 submission = \"127.0.0.1:{}\"{lmtp} }}",
+                f.imap, f.pop3, f.submission
+            )
+        })
+        .collect();
+    format!("backends = [{}]", entries.join(", "))
 }
 
 /// A back end's proxy-facing ports.
@@ -82,20 +102,7 @@ impl Proxy {
         let (pop3, pop3s) = (free_port(), free_port());
         let (submission, submissions) = (free_port(), free_port());
         let lmtp = free_port();
-        let backends: Vec<String> = backends
-            .iter()
-            .map(|(name, backend_site, f)| {
-                let lmtp = match f.lmtp {
-                    0 => String::new(),
-                    port => format!(", lmtp = \"127.0.0.1:{port}\""),
-                };
-                format!(
-                    "{{ name = \"{name}\", site = \"{backend_site}\", imap = \"127.0.0.1:{}\", pop3 = \"127.0.0.1:{}\", \
-                     submission = \"127.0.0.1:{}\"{lmtp} }}",
-                    f.imap, f.pop3, f.submission
-                )
-            })
-            .collect();
+        let backends = backends_table(backends);
         let listen =
             |plain: u16, tls: u16| format!("listen = [\"127.0.0.1:{plain}\"]\nlisten_tls = [\"127.0.0.1:{tls}\"]\n");
         let config = format!(
@@ -103,9 +110,8 @@ impl Proxy {
              [imap]\n{imap_listen}[pop3]\n{pop3_listen}[submission]\n{submission_listen}\
              [lmtp]\nlisten = [\"127.0.0.1:{lmtp}\"]\n\
              [limits]\nlogin_failure_delay = 0\n\
-             [cluster]\nsite = \"{site}\"\nproxy_secret = \"{SECRET}\"\nbackends = [{backends}]\n{directory}",
+             [cluster]\nsite = \"{site}\"\nproxy_secret = \"{SECRET}\"\n{backends}\n{directory}",
             data = dir.path().join("data").display(),
-            backends = backends.join(", "),
             imap_listen = listen(imap, imaps),
             pop3_listen = listen(pop3, pop3s),
             submission_listen = listen(submission, submissions),
@@ -207,17 +213,23 @@ pub fn backend_with(facing: Facing, name: &str, directory: &str) -> Server {
 /// `backend_with`, with `cluster` lines (site, trusted networks) added to its `[cluster]`.
 /// Its protocol logs are on, to show which client each session is for.
 pub fn backend_in(facing: Facing, name: &str, cluster: &str, directory: &str) -> Server {
+    backend_on(Ports::new(), facing, name, cluster, directory)
+}
+
+/// `backend_in` on `ports` chosen beforehand.
+pub fn backend_on(ports: Ports, facing: Facing, name: &str, cluster: &str, directory: &str) -> Server {
     let listen = |port: u16| -> &'static str {
         Box::leak(format!("listen_proxy = [\"127.0.0.1:{port}\"]\nprotocol_log = true").into_boxed_str())
     };
     let tail: &'static str = Box::leak(
         format!("[cluster]\nname = \"{name}\"\nproxy_secret = \"{SECRET}\"\n{cluster}\n{directory}").into_boxed_str(),
     );
-    Server::start_with(Extra {
+    let extra = Extra {
         imap: listen(facing.imap),
         pop3: listen(facing.pop3),
         submission: listen(facing.submission),
         tail,
         ..Extra::default()
-    })
+    };
+    Server::start_on(ports, extra)
 }

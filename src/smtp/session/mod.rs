@@ -77,6 +77,16 @@ pub struct Envelope {
     pub user: Option<String>,
 }
 
+/// Where a recipient's mailbox is, as the driver found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// In this server's store.
+    Here,
+    /// On another back end of this cluster (submission): delivered there through the queue.
+    Elsewhere,
+    Unknown,
+}
+
 /// What became of one recipient's copy (LMTP).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryStatus {

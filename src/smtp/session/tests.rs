@@ -52,7 +52,7 @@ fn accept(s: &mut Session, to: &str) {
         panic!("expected a lookup")
     };
     let mut out = Vec::new();
-    s.recipient_result(r, true, &mut out);
+    s.recipient_result(r, Lookup::Here, &mut out);
     assert!(out.starts_with(b"250"));
 }
 
@@ -128,7 +128,7 @@ fn unknown_and_foreign_recipients() {
         panic!()
     };
     let mut out = Vec::new();
-    s.recipient_result(r, false, &mut out);
+    s.recipient_result(r, Lookup::Unknown, &mut out);
     assert!(out.starts_with(b"550 5.1.1"));
     assert!(say(&mut s, "DATA").1.starts_with("554"));
 }
@@ -356,7 +356,7 @@ fn drive(pieces: &[&[u8]]) -> (String, Vec<Vec<u8>>) {
             loop {
                 action = match action {
                     Action::Login(_) => s.login_result(Ok("bob".into()), &mut out),
-                    Action::CheckRecipient(r) => s.recipient_result(r, true, &mut out),
+                    Action::CheckRecipient(r) => s.recipient_result(r, Lookup::Here, &mut out),
                     Action::Submit(env) => {
                         messages.push(env.message);
                         s.submit_result(SubmitOutcome::Accepted { queue_id: None }, &mut out)

@@ -2,7 +2,8 @@
 //! caller has stored (LMTP) or accepted (submission) the message.
 
 use super::{
-    line, Action, Auth, DeliveryStatus, Envelope, Recipient, RemoteRecipient, Session, State, SubmitOutcome, Txn,
+    line, Action, Auth, DeliveryStatus, Envelope, Lookup, Recipient, RemoteRecipient, Session, State, SubmitOutcome,
+    Txn,
 };
 use crate::imap::urlauth::Refusal;
 use crate::smtp::chunk::{ChunkEnd, ChunkReader};
@@ -119,15 +120,25 @@ impl Session {
         })
     }
 
-    pub fn recipient_result(&mut self, recipient: Recipient, exists: bool, out: &mut Vec<u8>) -> Action {
+    pub fn recipient_result(&mut self, recipient: Recipient, found: Lookup, out: &mut Vec<u8>) -> Action {
         let State::Checking(mut txn) = std::mem::replace(&mut self.state, State::Ready) else {
             return Action::Close;
         };
-        if exists {
-            txn.recipients.push(recipient);
-            line(out, "250 2.1.5 recipient OK");
-        } else {
-            line(out, "550 5.1.1 no such user here");
+        match found {
+            Lookup::Here => {
+                txn.recipients.push(recipient);
+                line(out, "250 2.1.5 recipient OK");
+            }
+            // A mailbox of this cluster on another back end: the queue takes it there. LMTP
+            // takes only what this server holds; its front end routes the rest.
+            Lookup::Elsewhere if !self.is_lmtp() => {
+                txn.remote.push(RemoteRecipient {
+                    address: recipient.address,
+                    params: recipient.params,
+                });
+                line(out, "250 2.1.5 recipient OK");
+            }
+            Lookup::Elsewhere | Lookup::Unknown => line(out, "550 5.1.1 no such user here"),
         }
         self.state = State::Txn(txn);
         Action::Continue
