@@ -447,6 +447,7 @@ const OPTIONAL: &[(&str, &str, &str)] = &[
     ("submission", "relay_password", "\"secret\""),
     ("submission", "relay_ca", "\"/etc/ssl/certs/ca-certificates.crt\""),
     ("directory", "ldap_ca", "\"/etc/ldap/ca.pem\""),
+    ("cluster", "backend_ca", "\"/etc/ringmail/backends-ca.pem\""),
 ];
 
 fn describe(section: &str, key: &str) -> Option<&'static str> {
@@ -477,9 +478,11 @@ fn describe(section: &str, key: &str) -> Option<&'static str> {
         ("cluster", "site") => "The site this machine is in.",
         ("cluster", "proxy_user") => "Name front ends log in to back ends under.",
         ("cluster", "proxy_secret") => "Password of proxy_user, the same on front and back ends; empty: none.",
+        ("cluster", "proxy_tls") => "Back end: proxy-facing listeners speak TLS after the PROXY header.",
+        ("cluster", "backend_ca") => "Front end: PEM CAs back ends' certificates chain to (backends[].tls); unset: system CAs.",
         ("cluster", "trusted_networks") => "Networks a back end's proxy-facing listeners accept.",
         ("cluster", "backends") => {
-            "Back ends a front end routes to: name, site, and imap, pop3, submission (listen_proxy addresses), lmtp."
+            "Back ends a front end routes to: name, site, imap, pop3, submission (listen_proxy addresses), lmtp, tls, tls_name."
         }
         ("directory", "users") => "Static directory: name, password_hash, scram, mail_host, admin, imap, pop3.",
         ("directory", "ldap_url") => "LDAP directory (ldap:// or ldaps://); empty: none. Schema: docs/ldap/.",

@@ -408,3 +408,43 @@ fn ringmail_user_manages_accounts_in_ldap() {
     let (ok, said) = cli(&["user", "show", "carol"], "");
     assert!(!ok && said.contains("no such user"), "{said}");
 }
+
+#[test]
+fn tls_from_front_end_to_back_end_checks_the_back_ends_certificate() {
+    let facing = Facing {
+        tls: true,
+        ..Facing::new()
+    };
+    let server = backend_with(facing, "b1", "proxy_tls = true\n");
+    server.add_user("bob");
+    server.deliver("bob", &message("sealed"));
+    let hash = common::proxy::password_hash(PASSWORD);
+    let users =
+        format!("[directory]\nusers = [{{ name = \"bob\", password_hash = \"{hash}\", mail_host = \"b1\" }}]\n");
+    let ca = server.data_dir().join("cert.pem");
+    let routes = [("b1", "east", facing)];
+    let proxy = Proxy::start_in(
+        "east",
+        &format!("backend_ca = {:?}\n{users}", ca.display().to_string()),
+        &routes,
+    );
+    let mut c = proxy.imaps();
+    assert!(c.login("bob", PASSWORD).unwrap().ok());
+    let r = c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    assert!(r.lines().iter().any(|l| l == "* 1 EXISTS"), "{r:?}");
+    let mut p = proxy.pop3s();
+    assert!(p.login("bob", PASSWORD).unwrap().ok);
+    assert!(p.cmd("STAT").unwrap().text.starts_with("1 "));
+
+    // A front end that does not trust the back end's certificate does not log in there.
+    let other = tempfile::tempdir().unwrap();
+    let stranger = other.path().join("ca.pem");
+    std::fs::copy(proxy.cafile(), &stranger).unwrap();
+    let wary = Proxy::start_in(
+        "east",
+        &format!("backend_ca = {:?}\n{users}", stranger.display().to_string()),
+        &routes,
+    );
+    let r = wary.imaps().login("bob", PASSWORD).unwrap();
+    assert!(r.status == "NO" && r.text.starts_with("[UNAVAILABLE]"), "{r:?}");
+}

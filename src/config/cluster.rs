@@ -85,6 +85,13 @@ pub struct Backend {
     /// Its LMTP listener, where a front end's LMTP delivers this back end's recipients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lmtp: Option<SocketAddr>,
+    /// TLS on the proxy-facing connections (the back end sets `[cluster] proxy_tls`); its
+    /// certificate must chain to `cluster.backend_ca` and name `tls_name`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
+    /// The name the back end's certificate must carry; default: `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -104,6 +111,12 @@ pub struct Cluster {
     pub trusted_networks: Vec<Network>,
     /// The back ends a front end routes to.
     pub backends: Vec<Backend>,
+    /// Back end: its proxy-facing listeners speak TLS after the PROXY header.
+    pub proxy_tls: bool,
+    /// Front end: PEM CAs a back end's certificate must chain to (`backends[].tls`); unset:
+    /// the system's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend_ca: Option<std::path::PathBuf>,
 }
 
 impl Default for Cluster {
@@ -118,6 +131,8 @@ impl Default for Cluster {
                 Network::try_from("::1/128".to_owned()).expect("valid"),
             ],
             backends: Vec::new(),
+            proxy_tls: false,
+            backend_ca: None,
         }
     }
 }

@@ -1,7 +1,8 @@
-//! One client connection, plaintext or TLS, over owned buffers.
+//! One client connection, plaintext or TLS, over owned buffers (or, for a front end, its
+//! connection to a back end, where ringmail is the TLS client).
 //!
 //! rustls runs in its buffered mode: ciphertext read from the socket is fed to the
-//! `ServerConnection`, plaintext comes out of its reader; plaintext written goes into its writer
+//! `Connection`, plaintext comes out of its reader; plaintext written goes into its writer
 //! and the ciphertext it produces is sent from one buffer reused while output flows and given
 //! back when the connection waits for input. Plaintext writes hand the caller's buffer to the
 //! kernel and give it back; a `Gather` goes out as one gathered write, message bytes straight
@@ -18,7 +19,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::{ServerConfig, ServerConnection};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
 
 use super::deflate::Deflate;
 use super::gather::Gather;
@@ -35,7 +37,7 @@ const KEEP_BUFFERS_WHILE_READING: Duration = Duration::from_millis(50);
 
 pub struct Conn {
     stream: Stream,
-    tls: RefCell<Option<Box<ServerConnection>>>,
+    tls: RefCell<Option<Box<Connection>>>,
     writing: tokio::sync::Mutex<()>,
     tls_read: Cell<usize>,
     /// Ciphertext on its way out, reused from write to write; given back when the connection
@@ -75,7 +77,18 @@ impl Conn {
 
     /// Runs the TLS handshake as the server (implicit TLS, or after STARTTLS/STLS).
     pub async fn start_tls(&self, config: Arc<ServerConfig>) -> io::Result<()> {
-        let mut conn = ServerConnection::new(config).map_err(io::Error::other)?;
+        let conn = ServerConnection::new(config).map_err(io::Error::other)?;
+        self.run_handshake(conn.into()).await
+    }
+
+    /// Runs the TLS handshake as the client, checking that the server's certificate chains
+    /// to `config`'s roots and names `name` (a front end to its back end).
+    pub async fn start_tls_client(&self, config: Arc<ClientConfig>, name: ServerName<'static>) -> io::Result<()> {
+        let conn = ClientConnection::new(config, name).map_err(io::Error::other)?;
+        self.run_handshake(conn.into()).await
+    }
+
+    async fn run_handshake(&self, mut conn: Connection) -> io::Result<()> {
         // Our callers bound each write themselves; rustls's own 64 KiB cap would only turn a
         // large write into a partial one.
         conn.set_buffer_limit(None);
@@ -245,7 +258,7 @@ impl Conn {
     }
 
     /// Everything rustls has ready to send, in the reused ciphertext buffer.
-    fn take_ciphertext(&self, tls: &mut ServerConnection) -> io::Result<Vec<u8>> {
+    fn take_ciphertext(&self, tls: &mut Connection) -> io::Result<Vec<u8>> {
         let mut out = self.tls_out.take();
         out.clear();
         while tls.wants_write() {

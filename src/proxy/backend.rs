@@ -5,12 +5,16 @@
 //! and the login exchange.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
 
 use super::proxy_v2;
 use crate::auth::policy::Protocol;
+use rustls::pki_types::ServerName;
+
+use crate::net::Conn;
 use crate::runtime::io::Stream;
 use crate::smtp::client::{Reply, ReplyParser};
 
@@ -29,6 +33,8 @@ pub enum BackendError {
     Refused(SocketAddr, String),
     #[error("back end {0} is down: not trying it again yet")]
     Down(SocketAddr),
+    #[error("TLS to back end {0}: {1}")]
+    Tls(SocketAddr, String),
 }
 
 impl BackendError {
@@ -40,7 +46,7 @@ impl BackendError {
 
 /// A logged-in back-end connection.
 pub struct Opened {
-    pub stream: Stream,
+    pub conn: Conn,
     /// The back end's answer to the login: for IMAP its text after the tag (`OK ...`, passed
     /// on under the client's tag, with the back end's capabilities), for POP3 and SMTP the
     /// whole reply, passed on as it is.
@@ -49,23 +55,45 @@ pub struct Opened {
     pub rest: Vec<u8>,
 }
 
+/// TLS to a back end: the client configuration with the CAs its certificate must chain to,
+/// and the name it must carry.
+pub type BackendTls = (Arc<rustls::ClientConfig>, ServerName<'static>);
+
+/// Connects to the back end at `addr`, says who the client is (PROXY v2, always in the
+/// clear: it comes before any TLS, as HAProxy sends it) and, with `tls`, starts TLS.
+pub async fn connect(
+    addr: SocketAddr,
+    (client, local): (SocketAddr, SocketAddr),
+    tls: Option<&BackendTls>,
+) -> Result<Conn, BackendError> {
+    let stream = Stream::connect(addr)
+        .await
+        .map_err(|e| BackendError::Unreachable(addr, e))?;
+    let conn = Conn::new(stream, Some(addr.ip()));
+    write(&conn, proxy_v2::encode(client, local), addr).await?;
+    if let Some((config, name)) = tls {
+        conn.start_tls_client(config.clone(), name.clone())
+            .await
+            .map_err(|e| BackendError::Tls(addr, e.to_string()))?;
+    }
+    Ok(conn)
+}
+
 /// Opens a session of `protocol` for `user` on the back end at `addr`: PROXY v2 with the
-/// client's address, then the front end's own login on the user's behalf.
+/// client's address, TLS where configured, then the front end's own login on the user's behalf.
 pub async fn open(
     protocol: Protocol,
     addr: SocketAddr,
-    (client, local): (SocketAddr, SocketAddr),
+    ends: (SocketAddr, SocketAddr),
+    tls: Option<&BackendTls>,
     user: &str,
     (proxy_user, secret): (&str, &str),
     hostname: &str,
 ) -> Result<Opened, BackendError> {
     let plain = base64::engine::general_purpose::STANDARD.encode(format!("{user}\0{proxy_user}\0{secret}"));
     let work = async {
-        let stream = Stream::connect(addr)
-            .await
-            .map_err(|e| BackendError::Unreachable(addr, e))?;
+        let stream = connect(addr, ends, tls).await?;
         let mut lines = Lines::default();
-        write(&stream, proxy_v2::encode(client, local), addr).await?;
         let refused = |reply: &[u8]| BackendError::Refused(addr, String::from_utf8_lossy(reply).trim_end().to_owned());
         let answer = match protocol {
             Protocol::Imap => {
@@ -119,7 +147,7 @@ pub async fn open(
             }
         };
         Ok(Opened {
-            stream,
+            conn: stream,
             answer: String::from_utf8_lossy(&answer).trim_end().to_owned(),
             rest: lines.buf,
         })
@@ -129,9 +157,10 @@ pub async fn open(
         .unwrap_or(Err(BackendError::Timeout(addr)))
 }
 
-pub async fn write(stream: &Stream, bytes: Vec<u8>, addr: SocketAddr) -> Result<(), BackendError> {
-    let (r, _) = stream.write_all(bytes).await;
-    r.map_err(|e| BackendError::Unreachable(addr, e))
+pub async fn write(conn: &Conn, mut bytes: Vec<u8>, addr: SocketAddr) -> Result<(), BackendError> {
+    conn.write(&mut bytes)
+        .await
+        .map_err(|e| BackendError::Unreachable(addr, e))
 }
 
 /// CRLF lines from the back end, before the relay takes over.
@@ -142,7 +171,7 @@ pub struct Lines {
 
 impl Lines {
     /// A whole SMTP or LMTP reply (RFC 5321 §4.2.1: `250-` lines go on, `250 ` ends it).
-    pub async fn reply(&mut self, stream: &Stream, addr: SocketAddr) -> Result<Reply, BackendError> {
+    pub async fn reply(&mut self, stream: &Conn, addr: SocketAddr) -> Result<Reply, BackendError> {
         let mut parser = ReplyParser::default();
         loop {
             let line = self.next(stream, addr).await?;
@@ -162,7 +191,7 @@ impl Lines {
     /// Longest line accepted while logging in (a CAPABILITY line is long, not this long).
     const MAX: usize = 64 * 1024;
 
-    pub async fn next(&mut self, stream: &Stream, addr: SocketAddr) -> Result<Vec<u8>, BackendError> {
+    pub async fn next(&mut self, stream: &Conn, addr: SocketAddr) -> Result<Vec<u8>, BackendError> {
         loop {
             if let Some(end) = memchr::memmem::find(&self.buf, b"\r\n") {
                 let line = self.buf[..end].to_vec();
@@ -172,9 +201,7 @@ impl Lines {
             if self.buf.len() > Self::MAX {
                 return Err(BackendError::Refused(addr, "line too long".into()));
             }
-            let (r, buf) = stream.read(std::mem::take(&mut self.buf)).await;
-            self.buf = buf;
-            match r {
+            match stream.read(&mut self.buf).await {
                 Ok(n) if n > 0 => {}
                 Ok(_) => return Err(BackendError::Closed(addr)),
                 Err(e) => return Err(BackendError::Unreachable(addr, e)),

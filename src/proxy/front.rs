@@ -150,7 +150,7 @@ pub async fn serve<S: PreLogin>(
                             }
                             let pipelined = std::mem::take(&mut input);
                             tokio::select! {
-                                () = super::relay::relay(c.conn, opened.stream, pipelined, opened.rest) => {}
+                                () = super::relay::relay(c.conn, opened.conn, pipelined, opened.rest) => {}
                                 () = shutdown.wait() => {}
                             }
                             return;
@@ -247,7 +247,8 @@ async fn open<S: PreLogin>(
     let hostname = &front.config.server.hostname;
     let breakers = &front.breakers;
     let opened = if breakers.allow(addr, Instant::now()) {
-        backend::open(S::PROTOCOL, addr, (peer, local), &account.name, proxy, hostname).await
+        let tls = backend.and_then(|b| front.backend_tls(b));
+        backend::open(S::PROTOCOL, addr, (peer, local), tls, &account.name, proxy, hostname).await
     } else {
         Err(BackendError::Down(addr))
     };

@@ -120,7 +120,7 @@ fn relayed(reply: &Reply) -> DeliveryStatus {
 
 /// An LMTP client's side of one back-end connection.
 struct Dialogue {
-    stream: Stream,
+    stream: Conn,
     lines: Lines,
     addr: SocketAddr,
 }
@@ -162,7 +162,7 @@ async fn forward(
         .map_err(|_| BackendError::Timeout(addr))?
         .map_err(|e| BackendError::Unreachable(addr, e))?;
     let mut d = Dialogue {
-        stream,
+        stream: Conn::new(stream, Some(addr.ip())),
         lines: Lines::default(),
         addr,
     };
@@ -212,7 +212,7 @@ async fn forward(
         }
     }
     let _ = write(&d.stream, b"QUIT\r\n".to_vec(), addr).await;
-    d.stream.shutdown();
+    d.stream.close().await;
     Ok(replies.into_iter().flatten().collect())
 }
 

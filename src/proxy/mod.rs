@@ -17,10 +17,13 @@ pub mod proxy_v2;
 mod relay;
 mod submission;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::pki_types::ServerName;
 
 use crate::auth::limits::{ConnectionLimits, LimitSettings};
 use crate::auth::penalty::Penalties;
@@ -44,6 +47,8 @@ pub struct Front {
     pub protolog: Option<ProtoLog>,
     /// Back ends that failed to answer, tried again only after a while.
     breakers: breaker::Breakers,
+    /// TLS settings of the back ends that take TLS, by name.
+    backend_tls: HashMap<String, backend::BackendTls>,
     imap_limits: Arc<ConnectionLimits>,
     pop3_limits: Arc<ConnectionLimits>,
     submission_limits: Arc<ConnectionLimits>,
@@ -54,6 +59,33 @@ impl Front {
     fn session_id(&self) -> u64 {
         self.next_session.fetch_add(1, Ordering::Relaxed)
     }
+
+    fn backend_tls(&self, backend: &crate::config::Backend) -> Option<&backend::BackendTls> {
+        self.backend_tls.get(&backend.name)
+    }
+}
+
+/// The TLS client settings for each back end that takes TLS.
+fn backend_tls(config: &Config) -> Result<HashMap<String, backend::BackendTls>, ServeError> {
+    let mut out = HashMap::new();
+    let mut client = None;
+    for b in config.cluster.backends.iter().filter(|b| b.tls) {
+        let config = match &client {
+            Some(c) => Arc::clone(c),
+            None => {
+                let ca = config.cluster.backend_ca.as_deref();
+                let made = crate::tls::client_config(ca, "[cluster] backend_ca").ok_or_else(|| {
+                    std::io::Error::other("no CA certificates to check back ends with: set [cluster] backend_ca")
+                })?;
+                client.insert(made).clone()
+            }
+        };
+        let name = b.tls_name.clone().unwrap_or_else(|| b.name.clone());
+        let name = ServerName::try_from(name)
+            .map_err(|e| std::io::Error::other(format!("cluster.backends {}: tls_name: {e}", b.name)))?;
+        out.insert(b.name.clone(), (config, name));
+    }
+    Ok(out)
 }
 
 /// Which protocol a listener speaks.
@@ -97,6 +129,7 @@ pub fn run(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
         login_pool: LoginPool::start(config.workers())?,
         protolog,
         breakers: breaker::Breakers::default(),
+        backend_tls: backend_tls(&config)?,
         next_session: AtomicU64::new(1),
         tls,
         config,

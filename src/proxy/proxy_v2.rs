@@ -64,6 +64,15 @@ pub struct Header {
     pub len: usize,
 }
 
+/// How long the header that `input` starts is, as far as `input` tells: reading no more than
+/// this leaves what follows the header (a TLS handshake) unread.
+pub fn needed(input: &[u8]) -> usize {
+    match input.get(14..16) {
+        Some(len) => (FIXED + usize::from(u16::from_be_bytes([len[0], len[1]]))).min(MAX_HEADER),
+        None => FIXED,
+    }
+}
+
 /// Parses the header at the start of `input`: `Ok(None)` while more bytes are needed.
 pub fn parse(input: &[u8]) -> Result<Option<Header>, HeaderError> {
     let have = input.len().min(SIGNATURE.len());

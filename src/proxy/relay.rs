@@ -5,7 +5,6 @@
 //! one whose last read filled its buffer is streaming, and reads big (as `serve` does).
 
 use crate::net::Conn;
-use crate::runtime::io::Stream;
 
 /// A read while the other side is probably just thinking.
 const SMALL: usize = 512;
@@ -24,14 +23,12 @@ fn next_buffer(mut buf: Vec<u8>, bulk: bool) -> Vec<u8> {
 
 /// Relays until one side ends; `to_backend` and `to_client` are bytes already read that
 /// belong to the other side. Both connections are closed on return.
-pub async fn relay(client: Conn, backend: Stream, to_backend: Vec<u8>, to_client: Vec<u8>) {
+pub async fn relay(client: Conn, backend: Conn, to_backend: Vec<u8>, to_client: Vec<u8>) {
     let up = async {
         let (mut buf, mut bulk) = (to_backend, false);
         loop {
             if !buf.is_empty() {
-                let (r, sent) = backend.write_all(std::mem::take(&mut buf)).await;
-                r?;
-                buf = sent;
+                backend.write(&mut buf).await?;
             }
             buf = next_buffer(buf, bulk);
             let spare = buf.capacity();
@@ -50,9 +47,7 @@ pub async fn relay(client: Conn, backend: Stream, to_backend: Vec<u8>, to_client
             }
             buf = next_buffer(buf, bulk);
             let spare = buf.capacity();
-            let (r, read) = backend.read(buf).await;
-            buf = read;
-            let n = r?;
+            let n = backend.read(&mut buf).await?;
             if n == 0 {
                 return Ok::<(), std::io::Error>(());
             }
@@ -63,6 +58,6 @@ pub async fn relay(client: Conn, backend: Stream, to_backend: Vec<u8>, to_client
         _ = up => {}
         _ = down => {}
     }
-    backend.shutdown();
+    backend.close().await;
     client.close().await;
 }

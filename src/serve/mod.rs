@@ -325,8 +325,10 @@ pub(crate) async fn accept_proxied(mut conn: crate::net::Conn, shared: &Shared) 
                 return None;
             }
         }
-        match tokio::time::timeout_at(deadline, conn.read(&mut input)).await {
-            Ok(Ok(n)) if n > 0 => {}
+        // Exactly the header's bytes: what follows may be a TLS handshake for `start_tls`.
+        let mut more = Vec::with_capacity(proxy_v2::needed(&input).saturating_sub(input.len()).max(1));
+        match tokio::time::timeout_at(deadline, conn.read(&mut more)).await {
+            Ok(Ok(n)) if n > 0 => input.extend_from_slice(&more),
             _ => {
                 conn.close().await;
                 return None;
@@ -337,6 +339,20 @@ pub(crate) async fn accept_proxied(mut conn: crate::net::Conn, shared: &Shared) 
         conn.peer = client.ip();
     }
     input.drain(..header.len);
+    if shared.config.cluster.proxy_tls {
+        // The front end starts TLS right after the header, before any greeting.
+        if !input.is_empty() {
+            tracing::warn!(peer = %conn.peer, "proxy-facing listener: data before the TLS handshake");
+            conn.close().await;
+            return None;
+        }
+        let handshake = conn.start_tls(shared.tls.clone());
+        if !matches!(tokio::time::timeout_at(deadline, handshake).await, Ok(Ok(()))) {
+            tracing::warn!(peer = %conn.peer, "proxy-facing listener: TLS handshake failed");
+            conn.close().await;
+            return None;
+        }
+    }
     Some((conn, input))
 }
 

@@ -34,10 +34,13 @@ pub fn backends_table(backends: &[(&str, &str, Facing)]) -> String {
     let entries: Vec<String> = backends
         .iter()
         .map(|(name, site, f)| {
-            let lmtp = match f.lmtp {
+            let mut lmtp = match f.lmtp {
                 0 => String::new(),
                 port => format!(", lmtp = \"127.0.0.1:{port}\""),
             };
+            if f.tls {
+                lmtp.push_str(", tls = true, tls_name = \"localhost\"");
+            }
             format!(
                 "{{ name = \"{name}\", site = \"{site}\", imap = \"127.0.0.1:{}\", pop3 = \"127.0.0.1:{}\", \
                  submission = \"127.0.0.1:{}\"{lmtp} }}",
@@ -56,6 +59,8 @@ pub struct Facing {
     pub submission: u16,
     /// The back end's LMTP port, once it runs (`Server::ports.lmtp`); 0: none.
     pub lmtp: u16,
+    /// Its proxy-facing listeners speak TLS (certificate for localhost).
+    pub tls: bool,
 }
 
 impl Facing {
@@ -65,6 +70,7 @@ impl Facing {
             pop3: free_port(),
             submission: free_port(),
             lmtp: 0,
+            tls: false,
         }
     }
 }
