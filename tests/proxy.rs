@@ -448,3 +448,21 @@ fn tls_from_front_end_to_back_end_checks_the_back_ends_certificate() {
     let r = wary.imaps().login("bob", PASSWORD).unwrap();
     assert!(r.status == "NO" && r.text.starts_with("[UNAVAILABLE]"), "{r:?}");
 }
+
+#[test]
+fn commands_pipelined_behind_a_failed_login_are_answered() {
+    let facing = Facing::new();
+    let server = backend(facing);
+    server.add_user("bob");
+    let proxy = Proxy::start(&[("bob", "b1")], &[("b1", facing)]);
+    let mut c = proxy.imaps();
+    c.t.send_raw(b"a LOGIN bob wrong\r\nb NOOP\r\nc LOGIN bob \"s3cret pass\"\r\nd SELECT INBOX\r\n")
+        .unwrap();
+    let a = c.finish("a").unwrap();
+    assert_eq!(a.status, "NO", "{a:?}");
+    assert_eq!(c.finish("b").unwrap().status, "OK");
+    assert!(c.finish("c").unwrap().ok());
+    // What came after the login went to the back end.
+    let d = c.finish("d").unwrap().expect_ok().unwrap();
+    assert!(d.lines().iter().any(|l| l == "* 0 EXISTS"), "{d:?}");
+}

@@ -114,6 +114,9 @@ pub async fn serve<S: PreLogin>(
                 break;
             }
         }
+        // Commands pipelined behind one that needed the core (a failed login) are taken
+        // before waiting for more input.
+        let acted = !matches!(step, Step::Read);
         loop {
             step = match step {
                 Step::Read => break,
@@ -159,6 +162,9 @@ pub async fn serve<S: PreLogin>(
                     }
                 }
             };
+        }
+        if acted && !input.is_empty() {
+            continue;
         }
         if c.flush().await.is_err() {
             return c.conn.close().await;
