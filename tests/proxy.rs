@@ -466,3 +466,42 @@ fn commands_pipelined_behind_a_failed_login_are_answered() {
     let d = c.finish("d").unwrap().expect_ok().unwrap();
     assert!(d.lines().iter().any(|l| l == "* 0 EXISTS"), "{d:?}");
 }
+
+#[test]
+fn compress_passes_through_the_front_end() {
+    use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
+    let facing = Facing::new();
+    let server = backend(facing);
+    server.add_user("bob");
+    server.deliver("bob", &message("squeezed"));
+    let proxy = Proxy::start(&[("bob", "b1")], &[("b1", facing)]);
+    let mut c = proxy.imaps();
+    assert!(c.login("bob", PASSWORD).unwrap().ok());
+    let mut deflate = Compress::new(Compression::default(), false);
+    let mut inflate = Decompress::new(false);
+    let mut wire = b"z1 COMPRESS DEFLATE\r\n".to_vec();
+    let mut squeezed = Vec::with_capacity(256);
+    deflate
+        .compress_vec(
+            b"z2 SELECT INBOX\r\nz3 FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n",
+            &mut squeezed,
+            FlushCompress::Sync,
+        )
+        .unwrap();
+    wire.extend(squeezed);
+    c.t.send_raw(&wire).unwrap();
+    assert_eq!(c.t.read_line_string().unwrap(), "z1 OK DEFLATE active");
+    let mut text = Vec::new();
+    while !String::from_utf8_lossy(&text).contains("z3 OK") {
+        let raw = c.t.read_some().unwrap();
+        assert!(!raw.is_empty(), "closed early: {}", String::from_utf8_lossy(&text));
+        let mut out = Vec::with_capacity(raw.len() * 8 + 1024);
+        inflate.decompress_vec(&raw, &mut out, FlushDecompress::Sync).unwrap();
+        text.extend(out);
+    }
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("* 1 EXISTS") && text.contains("Subject: squeezed"),
+        "{text}"
+    );
+}
