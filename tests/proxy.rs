@@ -465,6 +465,15 @@ fn commands_pipelined_behind_a_failed_login_are_answered() {
     // What came after the login went to the back end.
     let d = c.finish("d").unwrap().expect_ok().unwrap();
     assert!(d.lines().iter().any(|l| l == "* 0 EXISTS"), "{d:?}");
+
+    // POP3: an over-long line is answered once, in order, and what follows still works.
+    let mut p = proxy.pop3s();
+    let long = format!("USER {}\r\nUSER bob\r\nPASS {PASSWORD}\r\nSTAT\r\n", "x".repeat(10_000));
+    p.t.send_raw(long.as_bytes()).unwrap();
+    assert!(!p.status().unwrap().ok, "the long line is refused");
+    assert!(p.status().unwrap().ok, "USER");
+    assert!(p.status().unwrap().ok, "PASS");
+    assert_eq!(p.status().unwrap().text, "0 0");
 }
 
 #[test]

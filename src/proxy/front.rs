@@ -321,30 +321,3 @@ async fn login(
     };
     login_via(gate, &name, slot, check, |a: &Account| &a.name).await
 }
-
-/// Line framing for the line protocols' pre-login input: one line (CRLF or LF) at most
-/// `max` bytes long.
-pub enum Input<'a> {
-    Line(&'a [u8]),
-    /// Over `max` bytes: dropped, to its end.
-    TooLong,
-    NeedMore,
-}
-
-/// The next line of `input` and how many bytes it used; `discarding` is the state of an
-/// over-long line whose end has not come yet.
-pub fn next_line<'a>(input: &'a [u8], max: usize, discarding: &mut bool) -> (usize, Input<'a>) {
-    match memchr::memchr(b'\n', input) {
-        Some(end) if std::mem::take(discarding) || end + 1 > max => (end + 1, Input::TooLong),
-        Some(end) => {
-            let line = &input[..end];
-            (end + 1, Input::Line(line.strip_suffix(b"\r").unwrap_or(line)))
-        }
-        // Its end is all an over-long line still waits for; what came so far is dropped.
-        None if input.len() > max => {
-            *discarding = true;
-            (input.len(), Input::NeedMore)
-        }
-        None => (0, Input::NeedMore),
-    }
-}

@@ -10,6 +10,7 @@ mod backend;
 mod breaker;
 mod front;
 mod imap;
+mod lines;
 mod lmtp;
 mod nostore;
 mod pop3;
@@ -236,11 +237,11 @@ async fn accept_loop(
                     front::serve(front, s, stream, peer, make, shutdown).await;
                 }
                 Service::Pop3 => {
-                    let make = |tls| pop3::Pop3Front::new(config, implicit, tls);
+                    let make = |tls| pop3::front(config, implicit, tls);
                     front::serve(front, s, stream, peer, make, shutdown).await;
                 }
                 Service::Submission => {
-                    let make = |tls| submission::SubmissionFront::new(config, implicit, tls);
+                    let make = |tls| submission::front(config, implicit, tls);
                     front::serve(front, s, stream, peer, make, shutdown).await;
                 }
                 Service::Lmtp => lmtp::serve(front, stream, peer, shutdown).await,

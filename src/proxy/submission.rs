@@ -1,52 +1,41 @@
 //! The submission front end: the SMTP session up to AUTH (EHLO, STARTTLS, AUTH with an
-//! initial response) as the proxy core's `PreLogin`. The back end gets its own EHLO and AUTH
-//! from the front end; after the client's `235` everything is relayed.
+//! initial response) as a `LineSession`. The back end gets its own EHLO and AUTH from the
+//! front end; after the client's `235` everything is relayed.
 
-use super::front::{next_line, Input, PreLogin, Step, Texts};
+use std::borrow::Cow;
+
+use super::front::{Step, Texts};
+use super::lines::{LineFront, LineSession};
 use crate::auth::policy::Protocol;
 use crate::auth::scram::ScramCredentials;
 use crate::serve::login::Failure;
 use crate::smtp::{Action, Flavor, LoginFailure, Session, Settings, SubmissionPolicy};
 
-pub struct SubmissionFront {
-    session: Session,
-    max_line: usize,
-    discarding: bool,
-    log: Option<String>,
+pub fn front(config: &crate::config::Config, implicit_tls: bool, tls: bool) -> LineFront<Session> {
+    let c = &config.submission;
+    let settings = Settings {
+        hostname: config.server.hostname.clone(),
+        max_message_size: c.max_message_size,
+        max_recipients: c.max_recipients,
+        domains: config.server.domains.clone(),
+        flavor: Flavor::Submission(SubmissionPolicy {
+            login_type: c.login_type,
+            starttls: !implicit_tls,
+            relay: c.relay.is_some(),
+            max_login_failures: config.limits.max_login_failures,
+        }),
+    };
+    LineFront::new(Session::new(settings, tls), c.max_command_size)
 }
 
-impl SubmissionFront {
-    pub fn new(config: &crate::config::Config, implicit_tls: bool, tls: bool) -> SubmissionFront {
-        let c = &config.submission;
-        let settings = Settings {
-            hostname: config.server.hostname.clone(),
-            max_message_size: c.max_message_size,
-            max_recipients: c.max_recipients,
-            domains: config.server.domains.clone(),
-            flavor: Flavor::Submission(SubmissionPolicy {
-                login_type: c.login_type,
-                starttls: !implicit_tls,
-                relay: c.relay.is_some(),
-                max_login_failures: config.limits.max_login_failures,
-            }),
-        };
-        SubmissionFront {
-            session: Session::new(settings, tls),
-            max_line: c.max_command_size,
-            discarding: false,
-            log: None,
-        }
-    }
-
-    fn step(action: Action) -> Step {
-        match action {
-            Action::Continue => Step::Read,
-            Action::StartTls => Step::StartTls,
-            Action::Login(credentials) => Step::Login(credentials),
-            Action::LookupScram(user) => Step::LookupScram(user),
-            // Nothing else happens before AUTH: MAIL and DATA are refused until then.
-            _ => Step::Close,
-        }
+fn step(action: Action) -> Step {
+    match action {
+        Action::Continue => Step::Read,
+        Action::StartTls => Step::StartTls,
+        Action::Login(credentials) => Step::Login(credentials),
+        Action::LookupScram(user) => Step::LookupScram(user),
+        // Nothing else happens before AUTH: MAIL and DATA are refused until then.
+        _ => Step::Close,
     }
 }
 
@@ -54,7 +43,7 @@ fn refusal(hit: &str) -> String {
     format!("421 4.7.0 {hit}\r\n")
 }
 
-impl PreLogin for SubmissionFront {
+impl LineSession for Session {
     const PROTOCOL: Protocol = Protocol::Submission;
     const LOG_NAME: &'static str = "submission";
     const TEXTS: Texts = Texts {
@@ -64,47 +53,36 @@ impl PreLogin for SubmissionFront {
     };
 
     fn greeting(&self, out: &mut Vec<u8>) {
-        self.session.greeting(out);
+        Session::greeting(self, out);
     }
 
-    fn input(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, Step) {
-        let (used, line) = next_line(input, self.max_line, &mut self.discarding);
-        let action = match line {
-            Input::Line(line) => {
-                self.log = Some(String::from_utf8_lossy(&self.session.loggable(line)).into_owned());
-                self.session.on_line(line, out)
-            }
-            Input::TooLong => self.session.too_long(out),
-            Input::NeedMore => return (used, Step::Read),
-        };
-        (used, SubmissionFront::step(action))
+    fn line(&mut self, line: &[u8], out: &mut Vec<u8>) -> Step {
+        step(self.on_line(line, out))
+    }
+
+    fn line_too_long(&mut self, out: &mut Vec<u8>) -> Step {
+        step(self.too_long(out))
+    }
+
+    fn shown<'a>(&self, line: &'a [u8]) -> Cow<'a, [u8]> {
+        self.loggable(line)
     }
 
     fn tls_started(&mut self) {
-        self.session.tls_started();
+        Session::tls_started(self);
     }
 
-    fn scram_credentials(&mut self, keys: Option<ScramCredentials>, out: &mut Vec<u8>) -> Step {
-        SubmissionFront::step(self.session.scram_credentials(keys, out))
+    fn scram(&mut self, keys: Option<ScramCredentials>, out: &mut Vec<u8>) -> Step {
+        step(self.scram_credentials(keys, out))
     }
 
-    fn login_failed(&mut self, failure: Failure, out: &mut Vec<u8>) -> Step {
+    fn failed(&mut self, failure: Failure, out: &mut Vec<u8>) -> Step {
         let failure = match failure {
             Failure::BadCredentials => LoginFailure::BadCredentials,
             Failure::Refused(why) => LoginFailure::Refused(why),
             Failure::Limit(why) => LoginFailure::Limit(why),
             Failure::Temporary => LoginFailure::Temporary,
         };
-        SubmissionFront::step(self.session.login_result(Err(failure), out))
-    }
-
-    /// The back end's `235` is the answer to the client's AUTH.
-    fn logged_in(&mut self, answer: &str, out: &mut Vec<u8>) {
-        out.extend_from_slice(answer.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-
-    fn take_log(&mut self) -> Option<String> {
-        self.log.take()
+        step(self.login_result(Err(failure), out))
     }
 }
