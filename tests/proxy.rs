@@ -217,19 +217,6 @@ fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-/// Runs a CPython script with `args`; panics with its output if it fails; returns stdout.
-fn python(script: &str, args: &[String]) -> String {
-    let out = Command::new(common::python3())
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    stdout
-}
-
 #[test]
 fn pop3_and_submission_reach_the_back_end_through_the_front_end() {
     let facing = Facing::new();
@@ -241,7 +228,7 @@ fn pop3_and_submission_reach_the_back_end_through_the_front_end() {
     let args = |port: u16| vec![port.to_string(), proxy.cafile(), PASSWORD.to_owned()];
 
     // POP3 over implicit TLS and over STLS, with CPython's poplib.
-    let pop3 = python(
+    let pop3 = common::python(
         "import poplib, ssl, sys\nport, cafile, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]\n\
          ctx = ssl.create_default_context(cafile=cafile)\n\
          p = poplib.POP3_SSL('localhost', port, context=ctx)\n\
@@ -255,7 +242,7 @@ fn pop3_and_submission_reach_the_back_end_through_the_front_end() {
     assert!(pop3.contains("refused b'-ERR [AUTH] authentication failed'"), "{pop3}");
     assert!(pop3.contains("+OK maildrop has 1 messages"), "{pop3}");
     assert!(pop3.contains("Subject: waiting"), "{pop3}");
-    let stls = python(
+    let stls = common::python(
         "import poplib, ssl, sys\nport, cafile, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]\n\
          p = poplib.POP3('127.0.0.1', port)\np.stls(ssl.create_default_context(cafile=cafile))\n\
          p.user('bob')\np.pass_(pw)\nprint(p.stat())\np.quit()\n",
@@ -265,7 +252,7 @@ fn pop3_and_submission_reach_the_back_end_through_the_front_end() {
 
     // Submission over STARTTLS and implicit TLS with smtplib: the back end delivers to carol.
     for (port, tls) in [(proxy.submission, "starttls"), (proxy.submissions, "tls")] {
-        let sent = python(
+        let sent = common::python(
             "import smtplib, ssl, sys\nport, cafile, pw, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]\n\
              ctx = ssl.create_default_context(cafile=cafile)\n\
              if mode == 'tls':\n    s = smtplib.SMTP_SSL('localhost', port, context=ctx)\n\

@@ -6,7 +6,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::proxy::{backend_on, backends_table, Facing, Proxy};
@@ -89,18 +88,6 @@ impl Sites {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-}
-
-fn python(script: &str, args: &[String]) -> String {
-    let out = Command::new(common::python3())
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    stdout
 }
 
 #[test]
@@ -209,7 +196,7 @@ fn idle_through_one_site_hears_mail_delivered_through_the_other() {
 fn back_ends_see_the_client_and_trust_only_their_front_ends() {
     let sites = Sites::start();
     // A client on 127.0.0.2 sends through the east front end: ben's back end logs 127.0.0.2.
-    let sent = python(
+    let sent = common::python(
         "import smtplib, ssl, sys\n\
          s = smtplib.SMTP_SSL('localhost', int(sys.argv[1]), source_address=('127.0.0.2', 0),\n\
                               context=ssl.create_default_context(cafile=sys.argv[2]))\n\

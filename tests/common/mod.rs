@@ -419,6 +419,19 @@ pub fn python3() -> &'static str {
     "python3"
 }
 
+/// Runs a CPython script with `args`; panics with its output if it fails; returns stdout.
+pub fn python(script: &str, args: &[String]) -> String {
+    let out = Command::new(python3())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
 impl Server {
     /// Runs `body` under CPython's imaplib against the IMAPS port, as `m`, an IMAP4_SSL
     /// trusting the server's certificate and logged in as `user` (with `PASSWORD` as
