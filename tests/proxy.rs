@@ -28,6 +28,9 @@ fn a_client_reaches_its_mailbox_through_the_front_end() {
     // The front end answers before login itself.
     let caps = c.cmd("CAPABILITY").unwrap().expect_ok().unwrap();
     assert!(caps.lines()[0].contains("AUTH=PLAIN"), "{caps:?}");
+    // Before login ID names no host.
+    let id = c.cmd("ID NIL").unwrap().expect_ok().unwrap();
+    assert!(!id.lines()[0].contains("x-host"), "{id:?}");
     assert_eq!(c.login("bob", "wrong").unwrap().status, "NO");
     let r = c.login("bob", PASSWORD).unwrap();
     // The answer is the back end's, with its capabilities.
@@ -35,6 +38,9 @@ fn a_client_reaches_its_mailbox_through_the_front_end() {
         r.ok() && r.text.starts_with("[CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+"),
         "{r:?}"
     );
+    // After it, the back end's ID names the back end.
+    let id = c.cmd("ID NIL").unwrap().expect_ok().unwrap();
+    assert!(id.lines()[0].ends_with("\"x-host\" \"localhost\")"), "{id:?}");
     let r = c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
     assert!(r.lines().iter().any(|l| l == "* 1 EXISTS"), "{r:?}");
     let r = c

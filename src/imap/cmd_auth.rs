@@ -44,8 +44,15 @@ impl Session {
                 Action::Continue
             }
             Command::Id(_) => {
-                // RFC 2971: the server's identity; the client's is only logged.
-                untagged(out, "ID (\"name\" \"ringmail\" \"version\" \"0.1\")");
+                // RFC 2971: the server's identity; the client's is only logged. Which machine
+                // it is only once logged in, so a stranger does not learn the host names.
+                let mut id = b"* ID (\"name\" \"ringmail\" \"version\" \"0.1\"".to_vec();
+                if !matches!(self.state, State::NotAuthenticated) && !self.settings.server_name.is_empty() {
+                    id.extend_from_slice(b" \"x-host\" ");
+                    super::format::string(&mut id, self.settings.server_name.as_bytes(), false);
+                }
+                id.extend_from_slice(b")\r\n");
+                out.extend_from_slice(&id);
                 tagged(out, &tag, "OK", "ID completed");
                 Action::Continue
             }

@@ -37,6 +37,9 @@ pub struct Settings {
     pub append_limit: u64,
     /// RFC 9738 MESSAGELIMIT or SAVELIMIT.
     pub message_limit: super::limit::MessageLimit,
+    /// This server's name, told to logged-in clients in ID's `x-host`: behind a front end,
+    /// which back end they reached (`ringmail check` shows it).
+    pub server_name: String,
 }
 
 /// What the session needs from its surroundings for one call.

@@ -25,6 +25,7 @@ impl ImapFront {
             max_command_size: c.max_command_size,
             append_limit: c.append_limit,
             message_limit: c.message_limit(),
+            server_name: config.server.hostname.clone(),
         };
         ImapFront {
             session: Session::new(settings, tls),

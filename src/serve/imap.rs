@@ -158,6 +158,7 @@ pub async fn serve(
             max_command_size: config.max_command_size,
             append_limit: config.append_limit,
             message_limit: config.message_limit(),
+            server_name: shared.config.backend_name().to_owned(),
         },
         // A front end took care of the client's TLS; the link to it is a trusted network's.
         d.conn.is_tls() || d.proxied,

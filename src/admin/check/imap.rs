@@ -75,7 +75,8 @@ impl Imap {
         self.finish(&tag, "LOGIN").map(drop)
     }
 
-    /// RFC 2971 ID: the server's `name` and `version`, e.g. "ringmail 0.1".
+    /// RFC 2971 ID: the host a logged-in session reached (ringmail's `x-host`: behind a front
+    /// end, the back end), else the server's `name` and `version`, e.g. "ringmail 0.1".
     pub fn id(&mut self) -> Result<Option<String>, CheckError> {
         let answer = self.command("ID", "ID NIL")?;
         let Some(line) = answer.untagged.iter().find(|l| l.starts_with("* ID ")) else {
@@ -88,6 +89,9 @@ impl Imap {
                 .find(|pair| pair[0].eq_ignore_ascii_case(key))
                 .and_then(|pair| pair.get(1).cloned())
         };
+        if let Some(host) = value("x-host") {
+            return Ok(Some(host));
+        }
         let name = value("name");
         Ok(match (name, value("version")) {
             (Some(name), Some(version)) => Some(format!("{name} {version}")),

@@ -305,6 +305,7 @@ fn selected_session(store: &MemStore, limit: MessageLimit) -> Session {
         max_command_size: 64 * 1024,
         append_limit: 1 << 20,
         message_limit: limit,
+        server_name: "test".into(),
     };
     let mut session = Session::new(settings, true);
     let (_, action) = run(&mut session, store, 0, "a LOGIN bob pw\r\n");
