@@ -151,11 +151,11 @@ pub async fn serve<S: PreLogin>(
                             if c.flush().await.is_err() {
                                 return c.conn.close().await;
                             }
+                            // The relay is a task of its own, so the session and buffers of
+                            // this one are not held for as long as the session lasts.
                             let pipelined = std::mem::take(&mut input);
-                            tokio::select! {
-                                () = super::relay::relay(c.conn, opened.conn, pipelined, opened.rest) => {}
-                                () = shutdown.wait() => {}
-                            }
+                            let bytes = (pipelined, opened.rest);
+                            crate::runtime::io::spawn(super::relay::relay(c.conn, opened.conn, bytes, slot, shutdown));
                             return;
                         }
                         Err(failure) => session.login_failed(failure, &mut c.out),

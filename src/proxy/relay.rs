@@ -1,63 +1,127 @@
 //! Relaying a logged-in session: bytes both ways, unparsed (IDLE, COMPRESS, literals and
 //! pipelining pass through as they are), until either side closes.
 //!
-//! A direction that waits reads into a small buffer, so an idle relayed session parks little;
-//! one whose last read filled its buffer is streaming, and reads big (as `serve` does).
+//! Each direction is a pump. Waiting, it reads into one small buffer, so an idle relayed
+//! session parks little. Streaming, it writes one chunk while it reads the next, and a read
+//! that fills its buffer doubles the next one, up to `MAX_READ`: a bulk download moves in
+//! few, large operations with both sockets busy.
 
+use std::io;
+
+use crate::auth::limits::Slot;
 use crate::net::Conn;
+use crate::runtime::Shutdown;
 
 /// A read while the other side is probably just thinking.
 const SMALL: usize = 512;
-/// A read while bytes stream in.
-const BULK: usize = 16 * 1024;
+/// The largest read while bytes stream in.
+const MAX_READ: usize = 256 * 1024;
 
-/// The buffer for the next read: big only while the last one filled its buffer.
-fn next_buffer(mut buf: Vec<u8>, bulk: bool) -> Vec<u8> {
-    buf.clear();
-    if !bulk {
-        return Vec::with_capacity(SMALL);
-    }
-    buf.reserve(BULK);
-    buf
-}
-
-/// Relays until one side ends; `to_backend` and `to_client` are bytes already read that
-/// belong to the other side. Both connections are closed on return.
-pub async fn relay(client: Conn, backend: Conn, to_backend: Vec<u8>, to_client: Vec<u8>) {
-    let up = async {
-        let (mut buf, mut bulk) = (to_backend, false);
-        loop {
-            if !buf.is_empty() {
-                backend.write(&mut buf).await?;
-            }
-            buf = next_buffer(buf, bulk);
-            let spare = buf.capacity();
-            let n = client.read(&mut buf).await?;
-            if n == 0 {
-                return Ok::<(), std::io::Error>(());
-            }
-            bulk = n >= spare;
-        }
-    };
-    let down = async {
-        let (mut buf, mut bulk) = (to_client, false);
-        loop {
-            if !buf.is_empty() {
-                client.write(&mut buf).await?;
-            }
-            buf = next_buffer(buf, bulk);
-            let spare = buf.capacity();
-            let n = backend.read(&mut buf).await?;
-            if n == 0 {
-                return Ok::<(), std::io::Error>(());
-            }
-            bulk = n >= spare;
-        }
-    };
+/// Relays until one side ends or the server shuts down; `to_backend` and `to_client` are
+/// bytes already read that belong to the other side. Both connections are closed on return;
+/// `slot` counts the session against the connection limits until then.
+pub async fn relay(
+    client: Conn,
+    backend: Conn,
+    (to_backend, to_client): (Vec<u8>, Vec<u8>),
+    slot: Slot,
+    shutdown: Shutdown,
+) {
     tokio::select! {
-        _ = up => {}
-        _ = down => {}
+        _ = pump(&client, &backend, to_backend) => {}
+        _ = pump(&backend, &client, to_client) => {}
+        () = shutdown.wait() => {}
     }
     backend.close().await;
     client.close().await;
+    drop(slot);
+}
+
+/// Copies `from` to `to`, after `first`, until `from` ends or either fails.
+async fn pump(from: &Conn, to: &Conn, first: Vec<u8>) -> io::Result<()> {
+    let mut pending = first;
+    let mut next = Vec::new();
+    let mut size = ReadSize::default();
+    loop {
+        next = sized(next, size.next);
+        let n = if pending.is_empty() {
+            from.read(&mut next).await?
+        } else {
+            // Send this chunk while the next one is read.
+            let (_, n) = tokio::try_join!(to.write(&mut pending), from.read(&mut next))?;
+            n
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        size.after(n);
+        std::mem::swap(&mut pending, &mut next);
+    }
+}
+
+/// How much the next read asks for. Only a read that filled its buffer makes the next one
+/// big, so the read that waits for a quiet peer is a small one: a read in flight cannot be
+/// taken back, and a big buffer would stay parked with it for as long as the peer is quiet.
+struct ReadSize {
+    next: usize,
+    /// The largest size reached since the session began, which the next burst goes back to
+    /// as soon as a small read finds bytes streaming again.
+    peak: usize,
+}
+
+impl Default for ReadSize {
+    fn default() -> Self {
+        ReadSize {
+            next: SMALL,
+            peak: SMALL,
+        }
+    }
+}
+
+impl ReadSize {
+    fn after(&mut self, n: usize) {
+        let asked = self.next;
+        self.next = if n < asked {
+            SMALL
+        } else if asked == SMALL {
+            self.peak.max(2 * SMALL)
+        } else {
+            (asked * 2).min(MAX_READ)
+        };
+        self.peak = self.peak.max(self.next);
+    }
+}
+
+/// `buf`, emptied, with room for `size` bytes and not much more.
+fn sized(mut buf: Vec<u8>, size: usize) -> Vec<u8> {
+    buf.clear();
+    if buf.capacity() < size || buf.capacity() > 2 * size {
+        return Vec::with_capacity(size);
+    }
+    buf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_grow_while_they_fill_and_wait_small() {
+        let mut size = ReadSize::default();
+        let mut asked = Vec::new();
+        // Streaming: every read fills its buffer.
+        for _ in 0..12 {
+            asked.push(size.next);
+            size.after(size.next);
+        }
+        assert_eq!(asked[..4], [SMALL, 2 * SMALL, 4 * SMALL, 8 * SMALL]);
+        assert_eq!(*asked.last().unwrap(), MAX_READ);
+        // A short read: the next one, which may wait long, is small.
+        size.after(1000);
+        assert_eq!(size.next, SMALL);
+        // Bytes again: back to the peak at once.
+        size.after(SMALL);
+        assert_eq!(size.next, MAX_READ);
+        assert_eq!(sized(Vec::with_capacity(MAX_READ), SMALL).capacity(), SMALL);
+    }
 }
