@@ -1,7 +1,8 @@
 //! A server's memory, all its processes together: RSS and PSS from `/proc/PID/smaps_rollup`
 //! for the process and every descendant. PSS divides shared pages among the processes that
 //! map them, so it is the fair sum for a server of many processes (Dovecot); for one process
-//! (ringmail) it is close to RSS. Linux only; elsewhere the figures are absent.
+//! (ringmail) it is close to RSS. Beside it, the kernel's TCP sockets machine-wide, from
+//! `/proc/net/sockstat`. Linux only; elsewhere the figures are absent.
 
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +53,53 @@ impl Memory {
             per(self.anon_kib, before.anon_kib),
         )
     }
+}
+
+/// The kernel's TCP sockets, machine-wide (both ends of a loopback connection count, and the
+/// harness's own): how many are open and the buffer memory charged to them. Not what a socket
+/// itself costs the kernel (its slab objects), which sockstat does not show.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpSockets {
+    pub in_use: u64,
+    /// Socket buffer memory, KiB (the kernel counts it in pages).
+    pub mem_kib: u64,
+}
+
+impl TcpSockets {
+    /// Now, or `None` where `/proc/net/sockstat` cannot be read.
+    pub fn now() -> Option<TcpSockets> {
+        let text = std::fs::read_to_string("/proc/net/sockstat").ok()?;
+        parse_sockstat(&text, page_kib())
+    }
+}
+
+/// The `TCP:` line of a `/proc/net/sockstat` text (`inuse N ... mem PAGES`).
+pub fn parse_sockstat(text: &str, page_kib: u64) -> Option<TcpSockets> {
+    let line = text.lines().find_map(|l| l.strip_prefix("TCP:"))?;
+    let mut fields = line.split_whitespace();
+    let (mut in_use, mut pages) = (None, None);
+    while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+        match name {
+            "inuse" => in_use = value.parse::<u64>().ok(),
+            "mem" => pages = value.parse::<u64>().ok(),
+            _ => {}
+        }
+    }
+    Some(TcpSockets {
+        in_use: in_use?,
+        mem_kib: pages? * page_kib,
+    })
+}
+
+/// The page size in KiB, from this process's first mapping; 4 where it cannot be read.
+fn page_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/smaps")
+        .ok()
+        .and_then(|text| {
+            let rest = text.lines().find_map(|l| l.strip_prefix("KernelPageSize:"))?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+        .unwrap_or(4)
 }
 
 /// `Rss:`, `Pss:` and `Anonymous:` of an smaps_rollup text, in KiB (0 where absent).
@@ -117,6 +165,22 @@ mod tests {
                     Anonymous:          120 kB\n";
         assert_eq!(parse_rollup(text), (12345, 6789, 120));
         assert_eq!(parse_rollup(""), (0, 0, 0));
+    }
+
+    #[test]
+    fn sockstat_tcp_line() {
+        let text = "sockets: used 10\nTCP: inuse 7 orphan 0 tw 2 alloc 9 mem 442\nUDP: inuse 0 mem 3\n";
+        assert_eq!(
+            parse_sockstat(text, 4),
+            Some(TcpSockets {
+                in_use: 7,
+                mem_kib: 1768
+            })
+        );
+        assert_eq!(parse_sockstat("sockets: used 10\n", 4), None);
+        if cfg!(target_os = "linux") {
+            assert!(TcpSockets::now().is_some());
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! `idle`: N sessions log in, SELECT the mailbox and IDLE; the figures are the connect+login
 //! rate, and the server's memory growth per session at rest (RSS and PSS of all its
-//! processes, measured before the sessions and after they settle).
+//! processes, measured before the sessions and after they settle). With `--front-pid`, the
+//! sessions go through a front end (`ringmail proxy`) whose memory is measured the same way,
+//! apart from the server's; the kernel's TCP sockets are counted beside them.
 
 use std::time::Duration;
 
@@ -9,7 +11,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::fleet::{Fleet, SessionArgs};
-use loadtest::memory::Memory;
+use loadtest::memory::{Memory, TcpSockets};
 use loadtest::report::{self, Bar, Better, Headline, LatencyCurve, LatencySummary, Summary};
 
 #[derive(Args, Debug)]
@@ -21,6 +23,10 @@ pub struct IdleArgs {
     /// keeps a thread 10 s).
     #[arg(long, default_value_t = 12)]
     pub settle: u64,
+    /// The front end (`ringmail proxy`) the sessions reach the server through: its memory
+    /// (its process tree) is measured and reported apart from --server-pid's.
+    #[arg(long)]
+    pub front_pid: Option<u32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -39,6 +45,52 @@ struct IdleReport {
     memory_after: Option<Memory>,
     per_session: Option<Growth>,
     per_session_marginal: Option<Growth>,
+    /// The same for the front end of --front-pid.
+    front_memory_before: Option<Memory>,
+    front_memory_half: Option<Memory>,
+    front_memory_after: Option<Memory>,
+    front_per_session: Option<Growth>,
+    front_per_session_marginal: Option<Growth>,
+    /// The kernel's TCP sockets, machine-wide, before and after all the sessions.
+    tcp_before: Option<TcpSockets>,
+    tcp_after: Option<TcpSockets>,
+    tcp_per_session: Option<TcpGrowth>,
+}
+
+/// The server's, the front end's and the kernel's figures at one point of the run.
+#[derive(Clone, Copy)]
+struct Snapshot {
+    server: Option<Memory>,
+    front: Option<Memory>,
+    tcp: Option<TcpSockets>,
+}
+
+impl Snapshot {
+    fn take(args: &IdleArgs) -> anyhow::Result<Snapshot> {
+        Ok(Snapshot {
+            server: process_memory(args.sessions.server_pid, "--server-pid")?,
+            front: process_memory(args.front_pid, "--front-pid")?,
+            tcp: TcpSockets::now(),
+        })
+    }
+}
+
+/// Sockets opened and socket buffer memory grown per session, machine-wide: a session is two
+/// sockets (the harness's and the server's), four through a front end.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct TcpGrowth {
+    sockets: f64,
+    buffer_kib: f64,
+}
+
+impl TcpGrowth {
+    fn between(before: &TcpSockets, after: &TcpSockets, sessions: u64) -> TcpGrowth {
+        let per = |after: u64, before: u64| (after as f64 - before as f64) / sessions.max(1) as f64;
+        TcpGrowth {
+            sockets: per(after.in_use, before.in_use),
+            buffer_kib: per(after.mem_kib, before.mem_kib),
+        }
+    }
 }
 
 /// What setting the sessions up cost, shared with `fanout`'s report.
@@ -117,33 +169,39 @@ pub fn run(args: &IdleArgs) -> anyhow::Result<()> {
     s.target.common.check()?;
     let settle = || std::thread::sleep(Duration::from_secs(args.settle));
     let half = s.sessions / 2;
-    let memory_before = server_memory(s.server_pid)?;
+    let before = Snapshot::take(args)?;
     let first = Fleet::open_range(s, 0..half)?;
     settle();
-    let memory_half = server_memory(s.server_pid)?;
+    let at_half = Snapshot::take(args)?;
     let second = Fleet::open_range(s, half..s.sessions)?;
     let setup = Setup::of(&[&first, &second], s.target.tls);
     if setup.opened == 0 {
         bail!("no session could be opened");
     }
     settle();
-    let memory_after = server_memory(s.server_pid)?;
-    let whole = memory_before
-        .zip(memory_after)
-        .map(|(before, after)| Growth::between(&before, &after, setup.opened));
-    let marginal = memory_half
-        .zip(memory_after)
-        .map(|(half, after)| Growth::between(&half, &after, second.ready.opened));
-    if let (Some(after), Some(whole), Some(marginal)) = (memory_after, whole, marginal) {
+    let after = Snapshot::take(args)?;
+    let growth = |pick: fn(&Snapshot) -> Option<Memory>| {
+        let whole = pick(&before)
+            .zip(pick(&after))
+            .map(|(b, a)| Growth::between(&b, &a, setup.opened));
+        let marginal = pick(&at_half)
+            .zip(pick(&after))
+            .map(|(h, a)| Growth::between(&h, &a, second.ready.opened));
+        (whole, marginal)
+    };
+    let (whole, marginal) = growth(|m| m.server);
+    let (front_whole, front_marginal) = growth(|m| m.front);
+    print_growth("server", after.server, whole, marginal);
+    print_growth("front end", after.front, front_whole, front_marginal);
+    let tcp_per_session = before
+        .tcp
+        .zip(after.tcp)
+        .map(|(b, a)| TcpGrowth::between(&b, &a, setup.opened));
+    if let Some(t) = tcp_per_session {
         println!(
-            "server memory ({} processes): RSS {} MiB, PSS {} MiB, anonymous {} MiB",
-            after.processes,
-            after.rss_kib / 1024,
-            after.pss_kib / 1024,
-            after.anon_kib / 1024,
+            "kernel TCP per session: {:.2} sockets, {:.2} KiB of socket buffers",
+            t.sockets, t.buffer_kib
         );
-        println!("growth per session, whole run:      {}", whole.line());
-        println!("growth per session, second half:    {}", marginal.line());
     }
     first.close().context("closing the sessions")?;
     second.close().context("closing the sessions")?;
@@ -156,41 +214,24 @@ pub fn run(args: &IdleArgs) -> anyhow::Result<()> {
         setup_seconds: setup.seconds,
         sessions_per_sec: setup.rate,
         setup_latency: setup.latency.clone(),
-        memory_before,
-        memory_half,
-        memory_after,
+        memory_before: before.server,
+        memory_half: at_half.server,
+        memory_after: after.server,
         per_session: whole,
         per_session_marginal: marginal,
+        front_memory_before: before.front,
+        front_memory_half: at_half.front,
+        front_memory_after: after.front,
+        front_per_session: front_whole,
+        front_per_session_marginal: front_marginal,
+        tcp_before: before.tcp,
+        tcp_after: after.tcp,
+        tcp_per_session,
     };
-    let mut headlines = vec![
-        Headline::new("sessions held", setup.opened as f64, "sessions", Better::Higher),
-        Headline::new("session setup rate", setup.rate, "sessions/s", Better::Higher),
-    ];
-    headlines.extend(Headline::latencies("session setup", &setup.latency));
-    for (label, growth) in [("", whole), (" (marginal)", marginal)] {
-        if let Some(g) = growth {
-            headlines.push(Headline::new(
-                &format!("RSS per idle session{label}"),
-                g.rss_kib,
-                "KiB",
-                Better::Lower,
-            ));
-            headlines.push(Headline::new(
-                &format!("PSS per idle session{label}"),
-                g.pss_kib,
-                "KiB",
-                Better::Lower,
-            ));
-            headlines.push(Headline::new(
-                &format!("anonymous memory per idle session{label}"),
-                g.anon_kib,
-                "KiB",
-                Better::Lower,
-            ));
-        }
-    }
+    let grown = [("", whole), (" (marginal)", marginal)];
+    let front_grown = [("", front_whole), (" (marginal)", front_marginal)];
     let summary = Summary {
-        headlines,
+        headlines: headlines(&setup, grown, front_grown),
         latency: vec![setup.curve],
         throughput: vec![Bar {
             name: "session setup".into(),
@@ -203,12 +244,57 @@ pub fn run(args: &IdleArgs) -> anyhow::Result<()> {
     s.target.common.write_report(scenario, summary, &details)
 }
 
-/// The memory of the server's process tree, if `--server-pid` was given: a pid given but
-/// unreadable is an error, not a silent blank.
-pub fn server_memory(pid: Option<u32>) -> anyhow::Result<Option<Memory>> {
+/// The figures a comparison pairs: setup, and memory per session of the server and the front
+/// end (`label`: over the whole run, or marginal).
+fn headlines(
+    setup: &Setup,
+    grown: [(&str, Option<Growth>); 2],
+    front_grown: [(&str, Option<Growth>); 2],
+) -> Vec<Headline> {
+    let mut headlines = vec![
+        Headline::new("sessions held", setup.opened as f64, "sessions", Better::Higher),
+        Headline::new("session setup rate", setup.rate, "sessions/s", Better::Higher),
+    ];
+    headlines.extend(Headline::latencies("session setup", &setup.latency));
+    // The server's figures keep the names they had before front ends were measured.
+    let all = grown.map(|(label, g)| ("", label, g)).into_iter();
+    let all = all.chain(front_grown.map(|(label, g)| ("front end: ", label, g)));
+    for (who, label, growth) in all {
+        let Some(g) = growth else { continue };
+        let name = |what: &str| format!("{who}{what} per idle session{label}");
+        headlines.push(Headline::new(&name("RSS"), g.rss_kib, "KiB", Better::Lower));
+        headlines.push(Headline::new(&name("PSS"), g.pss_kib, "KiB", Better::Lower));
+        headlines.push(Headline::new(
+            &name("anonymous memory"),
+            g.anon_kib,
+            "KiB",
+            Better::Lower,
+        ));
+    }
+    headlines
+}
+
+/// Prints `who`'s memory at the end and its growth per session, where it was measured.
+fn print_growth(who: &str, after: Option<Memory>, whole: Option<Growth>, marginal: Option<Growth>) {
+    if let (Some(after), Some(whole), Some(marginal)) = (after, whole, marginal) {
+        println!(
+            "{who} memory ({} processes): RSS {} MiB, PSS {} MiB, anonymous {} MiB",
+            after.processes,
+            after.rss_kib / 1024,
+            after.pss_kib / 1024,
+            after.anon_kib / 1024,
+        );
+        println!("{who} growth per session, whole run:   {}", whole.line());
+        println!("{who} growth per session, second half: {}", marginal.line());
+    }
+}
+
+/// The memory of the process tree of `pid` (given as `flag`), if one was given: a pid given
+/// but unreadable is an error, not a silent blank.
+fn process_memory(pid: Option<u32>, flag: &str) -> anyhow::Result<Option<Memory>> {
     let Some(pid) = pid else { return Ok(None) };
     match Memory::of_tree(pid) {
         Some(memory) => Ok(Some(memory)),
-        None => bail!("cannot read the memory of --server-pid {pid} (is it running, on Linux?)"),
+        None => bail!("cannot read the memory of {flag} {pid} (is it running, on Linux?)"),
     }
 }

@@ -106,6 +106,11 @@ pub struct MixedArgs {
     /// UIDPLUS wherever the server offers it.
     #[arg(long, conflicts_with = "shared")]
     no_uidplus: bool,
+    /// Never LOG OUT and log in again during the run (2 % of the mix otherwise): each login
+    /// costs an argon2 verification, which on a small machine takes most of the CPU and so
+    /// hides the cost of everything else. Not with --shared.
+    #[arg(long, conflicts_with = "shared")]
+    no_reconnect: bool,
     /// The server's process id, to report its CPU time over the run.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -186,6 +191,8 @@ struct MixedReport {
     seed: u64,
     /// Whether APPENDUID and UID EXPUNGE were used (the server offers UIDPLUS).
     uidplus: bool,
+    /// Whether clients logged out and in again during the run (not with --no-reconnect).
+    reconnect: bool,
     seconds: f64,
     ops: u64,
     ops_per_sec: f64,
@@ -343,6 +350,7 @@ fn make_report(
         shared: shared.is_some(),
         seed: args.seed,
         uidplus,
+        reconnect: !args.no_reconnect,
         seconds,
         ops: total.ops,
         ops_per_sec: total.ops as f64 / seconds.max(1e-9),

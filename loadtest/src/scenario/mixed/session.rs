@@ -76,7 +76,7 @@ impl<'a> Session<'a> {
         if self.resync {
             self.learn().context("learning INBOX again")?;
         }
-        let op = pick::op(&mut self.rng);
+        let op = pick::op(&mut self.rng, !self.shared.args.no_reconnect);
         match op {
             Op::Select => self.select_again(),
             Op::FetchFlags => self.fetch_flags(),
