@@ -143,11 +143,29 @@ impl Conn {
     /// Appends the client's bytes to `dst`, decrypted and decompressed. Returns 0 at end of
     /// stream. If this future is dropped, the connection must be closed.
     pub async fn read(&self, dst: &mut Vec<u8>) -> io::Result<usize> {
-        let read = std::pin::pin!(self.read_inner(dst));
-        if self.tls_out_capacity() == 0 {
-            return read.await;
+        // A waiting connection (many parked in IDLE, or relayed) carries the room of its
+        // read's future: plaintext takes the short way, the TLS and DEFLATE layers and the
+        // timer that gives back buffers live on the heap while needed.
+        if !self.is_tls() && !self.is_compressed() {
+            return self.read_plain(dst).await;
         }
-        let mut read = read;
+        if self.tls_out_capacity() == 0 {
+            return Box::pin(self.read_inner(dst)).await;
+        }
+        Box::pin(self.read_giving_back(dst)).await
+    }
+
+    async fn read_plain(&self, dst: &mut Vec<u8>) -> io::Result<usize> {
+        self.reading.set(true);
+        let _reading = ReadingGuard(&self.reading);
+        let (res, buf) = self.stream.read(std::mem::take(dst)).await;
+        *dst = buf;
+        res
+    }
+
+    /// `read`, giving back the ciphertext output buffer if the client keeps us waiting.
+    async fn read_giving_back(&self, dst: &mut Vec<u8>) -> io::Result<usize> {
+        let mut read = std::pin::pin!(self.read_inner(dst));
         tokio::select! {
             biased;
             n = &mut read => return n,
