@@ -13,7 +13,7 @@ use crate::net::Conn;
 use crate::runtime::Shutdown;
 
 /// A read while the other side is probably just thinking.
-const SMALL: usize = 512;
+const SMALL: usize = 256;
 /// The largest read while bytes stream in.
 const MAX_READ: usize = 256 * 1024;
 
