@@ -18,7 +18,7 @@ pub struct RunnerSettings {
     pub relay: Option<Relay>,
     pub schedule: Schedule,
     /// Where a directory holds the accounts: recipients on other back ends go there.
-    pub cluster: Option<super::cluster::Routes>,
+    pub cluster: Option<std::sync::Arc<super::cluster::Routes>>,
 }
 
 impl RunnerSettings {

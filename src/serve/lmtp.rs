@@ -180,10 +180,9 @@ pub(super) async fn locate(shared: &Arc<Shared>, recipient: &mut Recipient) -> R
     if resolve(shared, recipient).await? {
         return Ok(Lookup::Here);
     }
-    let Some(directory) = shared.directory.clone() else {
+    let Some(routes) = shared.routes.clone() else {
         return Ok(Lookup::Unknown);
     };
-    let routes = crate::queue::cluster::Routes::new(directory, &shared.config);
     let user = recipient.user.clone();
     let routed = shared.login_pool.run(move || routes.route(&user)).await;
     match routed {

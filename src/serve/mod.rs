@@ -83,6 +83,8 @@ pub struct Shared {
     pub protolog: Option<ProtoLog>,
     /// The directory that holds the accounts, when one does (DESIGN.md §7).
     pub directory: Option<Arc<dyn crate::directory::Directory>>,
+    /// With a directory: where mailboxes on other back ends are delivered.
+    pub routes: Option<Arc<crate::queue::cluster::Routes>>,
     next_session: std::sync::atomic::AtomicU64,
 }
 
@@ -117,6 +119,10 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
         None
     };
     let (queue, wakeups) = crate::queue::waker();
+    let directory: Option<Arc<dyn crate::directory::Directory>> = config
+        .directory
+        .is_configured()
+        .then(|| Arc::from(crate::directory::open(&config.directory)));
     let shared = Arc::new(Shared {
         submission_limits: ConnectionLimits::new(LimitSettings {
             max_connections: config.submission.max_connections,
@@ -141,10 +147,10 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
         maildrop_locks: pop3::MaildropLocks::default(),
         login_pool: login_pool::LoginPool::start(config.workers())?,
         protolog,
-        directory: config
-            .directory
-            .is_configured()
-            .then(|| Arc::from(crate::directory::open(&config.directory))),
+        routes: directory
+            .clone()
+            .map(|directory| Arc::new(crate::queue::cluster::Routes::new(directory, &config))),
+        directory,
         next_session: 1.into(),
         tls,
         store,
@@ -162,8 +168,7 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
     // Only now, with every listener ours: on start the runner tries every entry that is due,
     // so the queue survives restarts.
     let mut runner = crate::queue::RunnerSettings::from_config(&shared.config);
-    runner.cluster =
-        (shared.directory.clone()).map(|directory| crate::queue::cluster::Routes::new(directory, &shared.config));
+    runner.cluster = shared.routes.clone();
     if let Err(e) = crate::queue::spawn(shared.store.clone(), runner, wakeups) {
         cores.stop();
         return Err(e.into());
