@@ -78,6 +78,8 @@ pub async fn serve<S: PreLogin>(
     shutdown: Shutdown,
 ) {
     let limit = listener.pre_auth_timeout;
+    // One deadline from accept to login, however the client trickles its bytes.
+    let login_by = tokio::time::Instant::now() + limit;
     // The address the client connected to, for the back end's PROXY v2 header.
     let local = stream.local_addr().unwrap_or(peer);
     let tls = listener.implicit_tls.then_some((&front.tls, limit));
@@ -169,7 +171,7 @@ pub async fn serve<S: PreLogin>(
         if c.flush().await.is_err() {
             return c.conn.close().await;
         }
-        let read = tokio::time::timeout(limit, c.conn.read(&mut input));
+        let read = tokio::time::timeout_at(login_by, c.conn.read(&mut input));
         let outcome = tokio::select! {
             r = read => r,
             () = shutdown.wait() => {

@@ -46,6 +46,7 @@ struct Driver<'a> {
     id: u64,
     /// On a proxy-facing listener: the front end may log in for its users.
     proxied: bool,
+    deadline: super::ReadDeadline,
 }
 
 enum End {
@@ -148,6 +149,10 @@ pub async fn serve(
         bulk: false,
         id: shared.session_id(),
         proxied: via == Via::Proxy,
+        deadline: super::ReadDeadline::new(
+            Duration::from_secs(config.pre_auth_timeout),
+            Duration::from_secs(config.auth_timeout),
+        ),
     };
     d.log('*', super::connected(d.conn.peer, front).as_bytes());
     let mut session = Session::new(
@@ -319,12 +324,7 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
 
 /// Waits for client bytes under the session's timeout, or shutdown.
 async fn read_more(d: &mut Driver<'_>, session: &Session, shutdown: &Shutdown) -> Result<(), End> {
-    let config = &d.shared.config.imap;
-    let limit = Duration::from_secs(if session.is_authenticated() {
-        config.auth_timeout
-    } else {
-        config.pre_auth_timeout
-    });
+    let deadline = d.deadline.next(session.is_authenticated());
     // While input streams in (the last read filled its buffer), read big; otherwise the
     // connection is probably waiting, and parks only a small buffer (DESIGN.md §4).
     let mut buf = std::mem::take(&mut d.input);
@@ -338,7 +338,7 @@ async fn read_more(d: &mut Driver<'_>, session: &Session, shutdown: &Shutdown) -
     }
     d.release_output(d.bulk);
     let spare = buf.capacity() - buf.len();
-    let read = tokio::time::timeout(limit, d.conn.read(&mut buf));
+    let read = tokio::time::timeout_at(deadline, d.conn.read(&mut buf));
     let outcome = tokio::select! {
         r = read => r,
         () = shutdown.wait() => {

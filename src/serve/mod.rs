@@ -297,6 +297,38 @@ pub(crate) fn admit<'a>(
     })
 }
 
+/// When a connection's next read must have come: before login, one deadline from accept to
+/// login, however the client trickles its bytes (a slow sender cannot hold a connection by
+/// sending a byte now and then); after it, `auth_timeout` of silence.
+pub(crate) struct ReadDeadline {
+    pre_auth: Duration,
+    auth: Duration,
+    /// The login deadline, while not logged in.
+    login_by: Option<tokio::time::Instant>,
+}
+
+impl ReadDeadline {
+    /// Starts the login deadline now (at accept).
+    pub(crate) fn new(pre_auth: Duration, auth: Duration) -> ReadDeadline {
+        ReadDeadline {
+            pre_auth,
+            auth,
+            login_by: Some(tokio::time::Instant::now() + pre_auth),
+        }
+    }
+
+    /// The instant the next read times out, for a session that is (not) logged in. Leaving
+    /// the logged-in state (IMAP UNAUTHENTICATE) starts a new login deadline.
+    pub(crate) fn next(&mut self, authenticated: bool) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        if authenticated {
+            self.login_by = None;
+            return now + self.auth;
+        }
+        *self.login_by.get_or_insert(now + self.pre_auth)
+    }
+}
+
 /// The protocol log's first line of a session: where the client is (and the front end it
 /// came through).
 pub(crate) fn connected(peer: std::net::IpAddr, front: Option<std::net::IpAddr>) -> String {

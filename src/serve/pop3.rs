@@ -81,6 +81,7 @@ struct Driver<'a> {
     id: u64,
     /// From a front end: its link counts as TLS, and it may log in for its users.
     proxied: bool,
+    deadline: super::ReadDeadline,
 }
 
 impl Driver<'_> {
@@ -151,6 +152,7 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
         broken: false,
         id: shared.session_id(),
         proxied: via == Via::Proxy,
+        deadline: super::ReadDeadline::new(config.pre_auth_timeout(), config.auth_timeout()),
     };
     driver.log('*', super::connected(driver.conn.peer, front).as_bytes());
     let settings = Settings {
@@ -242,18 +244,13 @@ async fn run<'s>(
 
 /// Waits for more client bytes, the session's timeout, or shutdown — whichever comes first.
 async fn read_more(d: &mut Driver<'_>, session: &Session, framer: &mut Framer, shutdown: &Shutdown) -> Result<(), End> {
-    let config = &d.shared.config.pop3;
-    let limit = if session.is_authenticated() {
-        config.auth_timeout()
-    } else {
-        config.pre_auth_timeout()
-    };
+    let deadline = d.deadline.next(session.is_authenticated());
     // A RETR leaves big output buffers behind; a waiting session gives them back.
     if d.out.capacity() > 4096 {
         d.out = Vec::new();
     }
     d.gather.clear();
-    let read = tokio::time::timeout(limit, d.conn.read(framer.read_buffer()));
+    let read = tokio::time::timeout_at(deadline, d.conn.read(framer.read_buffer()));
     let outcome = tokio::select! {
         r = read => r,
         () = shutdown.wait() => {

@@ -39,6 +39,7 @@ struct Driver<'a> {
     id: u64,
     /// From a front end: its link counts as TLS, and it may log in for its users.
     proxied: bool,
+    deadline: super::ReadDeadline,
 }
 
 impl Driver<'_> {
@@ -91,6 +92,7 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
         out: Vec::new(),
         id: shared.session_id(),
         proxied: via == Via::Proxy,
+        deadline: super::ReadDeadline::new(config.pre_auth_timeout(), config.auth_timeout()),
     };
     d.log('*', super::connected(d.conn.peer, front).as_bytes());
     let settings = Settings {
@@ -237,13 +239,8 @@ fn resolve_url(d: &Driver<'_>, url: &str, user: &str) -> Result<Vec<u8>, Refusal
 async fn read_more(d: &mut Driver<'_>, session: &Session, framer: &mut Framer, shutdown: &Shutdown) -> Result<(), End> {
     d.flush().await?;
     framer.shrink_idle();
-    let config = &d.shared.config.submission;
-    let limit = if session.is_authenticated() {
-        config.auth_timeout()
-    } else {
-        config.pre_auth_timeout()
-    };
-    let read = tokio::time::timeout(limit, d.conn.read(framer.read_buffer()));
+    let deadline = d.deadline.next(session.is_authenticated());
+    let read = tokio::time::timeout_at(deadline, d.conn.read(framer.read_buffer()));
     let outcome = tokio::select! {
         r = read => r,
         () = shutdown.wait() => {

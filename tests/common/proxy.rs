@@ -103,6 +103,11 @@ impl Proxy {
     /// A front end in `site` with the `[directory]` section `directory`, routing to
     /// `backends` (name, site, ports).
     pub fn start_in(site: &str, directory: &str, backends: &[(&str, &str, Facing)]) -> Proxy {
+        Proxy::start_configured(site, "", directory, backends)
+    }
+
+    /// `start_in`, with `imap` lines added to the `[imap]` section.
+    pub fn start_configured(site: &str, imap_extra: &str, directory: &str, backends: &[(&str, &str, Facing)]) -> Proxy {
         let dir = tempfile::tempdir().unwrap();
         let (imap, imaps) = (free_port(), free_port());
         let (pop3, pop3s) = (free_port(), free_port());
@@ -113,7 +118,7 @@ impl Proxy {
             |plain: u16, tls: u16| format!("listen = [\"127.0.0.1:{plain}\"]\nlisten_tls = [\"127.0.0.1:{tls}\"]\n");
         let config = format!(
             "[server]\ndata_dir = \"{data}\"\nworkers = 2\n\
-             [imap]\n{imap_listen}[pop3]\n{pop3_listen}[submission]\n{submission_listen}\
+             [imap]\n{imap_listen}{imap_extra}\n[pop3]\n{pop3_listen}[submission]\n{submission_listen}\
              [lmtp]\nlisten = [\"127.0.0.1:{lmtp}\"]\n\
              [limits]\nlogin_failure_delay = 0\n\
              [cluster]\nsite = \"{site}\"\nproxy_secret = \"{SECRET}\"\n{backends}\n{directory}",

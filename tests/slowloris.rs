@@ -1,0 +1,65 @@
+//! A client that trickles bytes before login (one every half second, never ending a line)
+//! cannot hold a connection past `pre_auth_timeout`: the deadline runs from accept to login,
+//! it is not an idle timer (issue 11, 2). Over IMAP, POP3 and submission at a back end, and
+//! at a front end.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::proxy::{backend, Facing, Proxy};
+use common::{Extra, Server};
+
+/// Trickles one byte every 500 ms to `port` and returns how long the server kept the
+/// connection and what it said.
+fn trickle(port: u16) -> (Duration, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let started = Instant::now();
+    let mut said = Vec::new();
+    let mut buf = [0u8; 512];
+    while started.elapsed() < Duration::from_secs(20) {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => said.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+        if s.write_all(b"x").is_err() {
+            break;
+        }
+    }
+    (started.elapsed(), String::from_utf8_lossy(&said).into_owned())
+}
+
+#[test]
+fn trickling_bytes_does_not_hold_a_connection_before_login() {
+    let server = Server::start_with(Extra {
+        imap: "pre_auth_timeout = 2",
+        pop3: "pre_auth_timeout = 2",
+        submission: "pre_auth_timeout = 2",
+        ..Extra::default()
+    });
+    for (port, bye) in [
+        (server.ports.imap, "* BYE autologout"),
+        (server.ports.pop3, "-ERR autologout"),
+        (server.ports.submission, "421 4.4.2"),
+    ] {
+        let (held, said) = trickle(port);
+        assert!(held < Duration::from_secs(6), "{port}: held {held:?}: {said}");
+        assert!(said.contains(bye), "{port}: {said}");
+    }
+}
+
+#[test]
+fn trickling_bytes_does_not_hold_a_front_end_connection() {
+    let facing = Facing::new();
+    let _server = backend(facing);
+    let directory = "[directory]\nusers = []\n";
+    let proxy = Proxy::start_configured("east", "pre_auth_timeout = 2", directory, &[("b1", "east", facing)]);
+    let (held, said) = trickle(proxy.imap);
+    assert!(held < Duration::from_secs(6), "held {held:?}: {said}");
+    assert!(said.contains("* BYE autologout"), "{said}");
+}
