@@ -232,15 +232,7 @@ fn compress_deflate_both_ways_over_tls() {
     wire.extend(squeeze(b"z2 SELECT INBOX\r\nz3 FETCH 1:* (UID RFC822.SIZE)\r\n"));
     c.t.send_raw(&wire).unwrap();
     assert_eq!(c.t.read_line_string().unwrap(), "z1 OK DEFLATE active");
-    let mut text = Vec::new();
-    while !String::from_utf8_lossy(&text).contains("z3 OK") {
-        let raw = c.t.read_some().unwrap();
-        assert!(!raw.is_empty(), "closed early: {}", String::from_utf8_lossy(&text));
-        let mut out = Vec::with_capacity(raw.len() * 8 + 1024);
-        inflate.decompress_vec(&raw, &mut out, FlushDecompress::Sync).unwrap();
-        text.extend(out);
-    }
-    let text = String::from_utf8(text).unwrap();
+    let text = common::inflate_until(&mut c, &mut inflate, "z3 OK");
     assert!(
         text.contains("* 3 EXISTS") && text.contains("* 3 FETCH (UID 3 RFC822.SIZE"),
         "{text}"

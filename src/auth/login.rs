@@ -93,20 +93,17 @@ pub fn authenticate(
             return Err(LoginError::BadCredentials);
         }
         if let Some(accounts) = accounts {
-            let account = accounts.directory.lookup(target)?;
-            return mailbox_of(store, accounts, account, protocol);
+            let account = accounts.directory.lookup(target)?.ok_or(LoginError::BadCredentials)?;
+            account.access.may_open(protocol)?;
+            return mailbox_of(store, accounts, account);
         }
         let user = store.snapshot()?.user(target)?.ok_or(LoginError::BadCredentials)?;
         policy::may_open(&user, protocol)?;
         return Ok(user);
     }
     if let Some(accounts) = accounts {
-        let account = match verified_password {
-            Some(pw) => accounts.directory.authenticate(name, pw)?,
-            // SCRAM proved the password against the directory's keys.
-            None => accounts.directory.lookup(name)?,
-        };
-        return mailbox_of(store, accounts, account, protocol);
+        let account = directory_account(accounts.directory, credentials, protocol)?;
+        return mailbox_of(store, accounts, account);
     }
     let user = store.snapshot()?.user(name)?;
     let user = match (user, verified_password) {
@@ -123,16 +120,32 @@ pub fn authenticate(
     Ok(user)
 }
 
-/// The store's user for a directory account this back end holds, with the directory's
-/// switches, after the policy check.
-fn mailbox_of(
-    store: &Store,
-    accounts: Accounts<'_>,
-    account: Option<Account>,
+/// The directory account `credentials` prove (a password the directory checks, or a SCRAM
+/// proof made against its keys), allowed to open `protocol`. Only a login as oneself: acting
+/// for another user is for front ends at back ends (`authenticate`). Blocking (a directory).
+pub fn directory_account(
+    directory: &dyn Directory,
+    credentials: &Credentials,
     protocol: Protocol,
-) -> Result<User, LoginError> {
+) -> Result<Account, LoginError> {
+    let name = credentials.user();
+    let own = |authzid: &Option<String>| authzid.as_deref().is_none_or(|z| z.is_empty() || z == name);
+    if policy::is_reserved(name) {
+        return Err(LoginError::BadCredentials);
+    }
+    let account = match credentials {
+        Credentials::Password { authzid, password, .. } if own(authzid) => directory.authenticate(name, password)?,
+        Credentials::Verified { authzid, .. } if own(authzid) => directory.lookup(name)?,
+        _ => None,
+    };
     let account = account.ok_or(LoginError::BadCredentials)?;
     account.access.may_open(protocol)?;
+    Ok(account)
+}
+
+/// The store's user for a directory account (its policy checked) this back end holds, with
+/// the directory's switches.
+fn mailbox_of(store: &Store, accounts: Accounts<'_>, account: Account) -> Result<User, LoginError> {
     if !account.mail_host.eq_ignore_ascii_case(accounts.home) {
         return Err(Refusal::Elsewhere.into());
     }

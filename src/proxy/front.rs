@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use super::backend::{self, BackendError};
 use super::Front;
 use crate::auth::limits::{ConnectionLimits, Slot};
-use crate::auth::login::{Credentials, LoginError};
-use crate::auth::policy::{self, Protocol};
+use crate::auth::login::Credentials;
+use crate::auth::policy::Protocol;
 use crate::directory::Account;
 use crate::net::Conn;
 use crate::runtime::io::Stream;
@@ -289,31 +289,9 @@ async fn login(
     protocol: Protocol,
     slot: &mut Slot,
 ) -> Result<Account, Failure> {
-    // Only a login as oneself: acting for another user is for front ends at back ends.
-    let own = |authzid: &Option<String>, user: &str| authzid.as_deref().is_none_or(|z| z.is_empty() || z == user);
-    let proof = match credentials {
-        Credentials::Password {
-            authzid,
-            user,
-            password,
-        } if own(authzid, user) => Some(Some(password.clone())),
-        // SCRAM proved the password against the directory's keys.
-        Credentials::Verified { authzid, user } if own(authzid, user) => Some(None),
-        _ => None,
-    };
-    let name = credentials.user().to_owned();
     let check = {
-        let (front, name) = (front.clone(), name.clone());
-        move || {
-            let account = match proof.filter(|_| !policy::is_reserved(&name)) {
-                Some(Some(pw)) => front.directory.authenticate(&name, &pw)?,
-                Some(None) => front.directory.lookup(&name)?,
-                None => None,
-            };
-            let account = account.ok_or(LoginError::BadCredentials)?;
-            account.access.may_open(protocol)?;
-            Ok(account)
-        }
+        let (front, credentials) = (front.clone(), credentials.clone());
+        move || crate::auth::login::directory_account(&*front.directory, &credentials, protocol)
     };
     let gate = Gate {
         pool: &front.login_pool,
@@ -321,5 +299,5 @@ async fn login(
         peer,
         session: 0,
     };
-    login_via(gate, &name, slot, check, |a: &Account| &a.name).await
+    login_via(gate, credentials.user(), slot, check, |a: &Account| &a.name).await
 }

@@ -65,25 +65,16 @@ impl Delivery for Routed<'_> {
 
     async fn deliver(&self, envelope: Envelope) -> Vec<DeliveryStatus> {
         let mut statuses = vec![DeliveryStatus::Temporary; envelope.recipients.len()];
-        // Recipients by back end, in the order they came.
-        let mut groups: Vec<(SocketAddr, Vec<usize>)> = Vec::new();
+        // A recipient whose back end cannot be found now stays Temporary.
+        let mut routes = Vec::with_capacity(envelope.recipients.len());
         for (i, r) in envelope.recipients.iter().enumerate() {
-            let addr = match self.account(&r.user).await {
-                Ok(Some(account)) => self.backend(&account),
-                Ok(None) => None,
-                Err(e) => {
-                    tracing::error!("lmtp: looking up {}: {e}", r.user);
-                    None
-                }
-            };
-            let Some(addr) = addr else {
-                continue;
-            };
-            match groups.iter_mut().find(|(a, _)| *a == addr) {
-                Some((_, members)) => members.push(i),
-                None => groups.push((addr, vec![i])),
+            match self.account(&r.user).await {
+                Ok(Some(account)) => routes.extend(self.backend(&account).map(|addr| (i, addr))),
+                Ok(None) => {}
+                Err(e) => tracing::error!("lmtp: looking up {}: {e}", r.user),
             }
         }
+        let groups = client::by_server(routes);
         let hostname = &self.0.config.server.hostname;
         let data_timeout = Duration::from_secs(self.0.config.lmtp.timeout);
         let breakers = &self.0.breakers;

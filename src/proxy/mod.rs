@@ -89,13 +89,13 @@ fn backend_tls(config: &Config) -> Result<HashMap<String, backend::BackendTls>, 
     Ok(out)
 }
 
-/// Which protocol a listener speaks.
-#[derive(Clone, Copy)]
+/// What a listener serves: a client protocol with its settings, or LMTP from MTAs (no login,
+/// routed per recipient).
+#[derive(Clone)]
 enum Service {
-    Imap,
-    Pop3,
-    Submission,
-    /// From MTAs, routed per recipient; no login, so no `Listener` settings apply.
+    Imap(Arc<Listener>),
+    Pop3(Arc<Listener>),
+    Submission(Arc<Listener>),
     Lmtp,
 }
 
@@ -142,46 +142,50 @@ pub fn run(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
     cores.run_until_signal()
 }
 
-/// Every listener: its addresses, protocol and settings.
-fn listeners(front: &Front) -> Vec<(&[SocketAddr], Service, Listener)> {
+/// Every listener: its addresses and what it serves.
+fn listeners(front: &Front) -> Vec<(&[SocketAddr], Service)> {
     let c = &front.config;
-    let listener = |implicit_tls, pre_auth_timeout, limits: &Arc<ConnectionLimits>, protocol_log| Listener {
-        implicit_tls,
-        pre_auth_timeout,
-        limits: limits.clone(),
-        protocol_log,
+    let listener = |implicit_tls, pre_auth_timeout, limits: &Arc<ConnectionLimits>, protocol_log| {
+        Arc::new(Listener {
+            implicit_tls,
+            pre_auth_timeout,
+            limits: limits.clone(),
+            protocol_log,
+        })
     };
     let imap = |tls| {
         let t = Duration::from_secs(c.imap.pre_auth_timeout);
-        listener(tls, t, &front.imap_limits, c.imap.protocol_log)
+        Service::Imap(listener(tls, t, &front.imap_limits, c.imap.protocol_log))
     };
-    let pop3 = |tls| listener(tls, c.pop3.pre_auth_timeout(), &front.pop3_limits, c.pop3.protocol_log);
+    let pop3 = |tls| {
+        Service::Pop3(listener(
+            tls,
+            c.pop3.pre_auth_timeout(),
+            &front.pop3_limits,
+            c.pop3.protocol_log,
+        ))
+    };
     let submission = |tls| {
         let t = c.submission.pre_auth_timeout();
-        listener(tls, t, &front.submission_limits, c.submission.protocol_log)
+        Service::Submission(listener(tls, t, &front.submission_limits, c.submission.protocol_log))
     };
     vec![
-        (&c.imap.listen, Service::Imap, imap(false)),
-        (&c.imap.listen_tls, Service::Imap, imap(true)),
-        (&c.pop3.listen, Service::Pop3, pop3(false)),
-        (&c.pop3.listen_tls, Service::Pop3, pop3(true)),
-        (&c.submission.listen, Service::Submission, submission(false)),
-        (&c.submission.listen_tls, Service::Submission, submission(true)),
-        (
-            &c.lmtp.listen,
-            Service::Lmtp,
-            listener(false, Duration::from_secs(c.lmtp.timeout), &front.imap_limits, false),
-        ),
+        (&c.imap.listen, imap(false)),
+        (&c.imap.listen_tls, imap(true)),
+        (&c.pop3.listen, pop3(false)),
+        (&c.pop3.listen_tls, pop3(true)),
+        (&c.submission.listen, submission(false)),
+        (&c.submission.listen_tls, submission(true)),
+        (&c.lmtp.listen, Service::Lmtp),
     ]
 }
 
 async fn worker(front: Arc<Front>, shutdown: Shutdown, ready: Ready) {
     let mut bound = Vec::new();
-    for (addrs, service, settings) in listeners(&front) {
-        let settings = Arc::new(settings);
+    for (addrs, service) in listeners(&front) {
         for addr in addrs {
             match TcpListener::bind(*addr) {
-                Ok(l) => bound.push((l, service, settings.clone())),
+                Ok(l) => bound.push((l, service.clone())),
                 Err(source) => {
                     let _ = ready.send(Err(ServeError::Listen {
                         addr: addr.to_string(),
@@ -194,25 +198,13 @@ async fn worker(front: Arc<Front>, shutdown: Shutdown, ready: Ready) {
     }
     let _ = ready.send(Ok(()));
     drop(ready);
-    for (listener, service, settings) in bound {
-        io::spawn(accept_loop(
-            listener,
-            service,
-            settings,
-            front.clone(),
-            shutdown.clone(),
-        ));
+    for (listener, service) in bound {
+        io::spawn(accept_loop(listener, service, front.clone(), shutdown.clone()));
     }
     shutdown.wait().await;
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    service: Service,
-    settings: Arc<Listener>,
-    front: Arc<Front>,
-    shutdown: Shutdown,
-) {
+async fn accept_loop(listener: TcpListener, service: Service, front: Arc<Front>, shutdown: Shutdown) {
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -226,22 +218,20 @@ async fn accept_loop(
                 continue;
             }
         };
-        let (front, settings, shutdown) = (front.clone(), settings.clone(), shutdown.clone());
-        let implicit = settings.implicit_tls;
+        let (front, service, shutdown) = (front.clone(), service.clone(), shutdown.clone());
         io::spawn(async move {
             let config = &front.clone().config;
-            let s = &settings;
-            match service {
-                Service::Imap => {
-                    let make = |tls| imap::ImapFront::new(config, implicit, tls);
+            match &service {
+                Service::Imap(s) => {
+                    let make = |tls| imap::ImapFront::new(config, s.implicit_tls, tls);
                     front::serve(front, s, stream, peer, make, shutdown).await;
                 }
-                Service::Pop3 => {
-                    let make = |tls| pop3::front(config, implicit, tls);
+                Service::Pop3(s) => {
+                    let make = |tls| pop3::front(config, s.implicit_tls, tls);
                     front::serve(front, s, stream, peer, make, shutdown).await;
                 }
-                Service::Submission => {
-                    let make = |tls| submission::front(config, implicit, tls);
+                Service::Submission(s) => {
+                    let make = |tls| submission::front(config, s.implicit_tls, tls);
                     front::serve(front, s, stream, peer, make, shutdown).await;
                 }
                 Service::Lmtp => lmtp::serve(front, stream, peer, shutdown).await,

@@ -7,10 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::config::{Backend, Config};
-use crate::directory::{Directory, DirectoryError};
+use crate::directory::{Account, Directory, DirectoryError};
 use crate::smtp::addr::Served;
 
-#[derive(Clone)]
 pub struct Routes {
     directory: Arc<dyn Directory>,
     backends: Vec<Backend>,
@@ -31,17 +30,22 @@ impl Routes {
 
     /// The LMTP address of the other back end that holds account `user`'s mailbox.
     pub fn route(&self, user: &str) -> Result<Option<SocketAddr>, DirectoryError> {
-        let Some(account) = self.directory.lookup(user)? else {
-            return Ok(None);
-        };
+        Ok(self
+            .directory
+            .lookup(user)?
+            .and_then(|account| self.route_account(&account)))
+    }
+
+    /// The LMTP address of the back end holding `account`'s mailbox, if not this one.
+    pub fn route_account(&self, account: &Account) -> Option<SocketAddr> {
         if account.mail_host.eq_ignore_ascii_case(&self.home) {
-            return Ok(None);
+            return None;
         }
         let backend = self
             .backends
             .iter()
             .find(|b| b.name.eq_ignore_ascii_case(&account.mail_host));
-        Ok(backend.and_then(|b| b.lmtp))
+        backend.and_then(|b| b.lmtp)
     }
 
     /// `route` for a recipient address of a domain this cluster serves.

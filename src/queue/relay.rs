@@ -178,8 +178,11 @@ pub fn deliver_lmtp(
         Ok::<(), Failed>(())
     })();
     if let Err(Failed(failure)) = result {
-        // Recipients already answered keep that answer only if the data went through.
-        outcomes = vec![failure; recipients.len()];
+        // Recipients refused at RCPT keep their own outcome; the others share the failure.
+        outcomes.resize(recipients.len(), failure.clone());
+        for o in outcomes.iter_mut().filter(|o| **o == Outcome::Stored) {
+            *o = failure.clone();
+        }
     }
     outcomes
 }

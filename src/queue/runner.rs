@@ -107,18 +107,15 @@ fn deliver(settings: &RunnerSettings, entry: &QueueEntry, message: &[u8]) -> Att
     let n = entry.recipients.len();
     let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
     if let Some(routes) = &settings.cluster {
-        let mut groups: Vec<(std::net::SocketAddr, Vec<usize>)> = Vec::new();
+        let mut routed = Vec::new();
         for (i, r) in entry.recipients.iter().enumerate() {
             match routes.route_address(&r.address) {
-                Ok(Some(addr)) => match groups.iter_mut().find(|(a, _)| *a == addr) {
-                    Some((_, members)) => members.push(i),
-                    None => groups.push((addr, vec![i])),
-                },
+                Ok(Some(addr)) => routed.push((i, addr)),
                 Ok(None) => {}
                 Err(e) => outcomes[i] = Some(Outcome::Temporary(format!("directory: {e}"))),
             }
         }
-        for (addr, members) in groups {
+        for (addr, members) in crate::smtp::client::by_server(routed) {
             let recipients: Vec<&QueuedRecipient> = members.iter().map(|&i| &entry.recipients[i]).collect();
             let results = relay::deliver_lmtp(addr, &settings.hostname, entry, &recipients, message);
             for (i, outcome) in members.into_iter().zip(results) {

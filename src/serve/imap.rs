@@ -123,21 +123,11 @@ pub async fn serve(
     shutdown: Shutdown,
 ) {
     let config = &shared.config.imap;
-    let implicit_tls = via == Via::ImplicitTls;
-    let tls = implicit_tls.then_some((&shared.tls, Duration::from_secs(config.pre_auth_timeout)));
-    let mut conn = Conn::new(stream, peer.map(|p| p.ip()));
-    let mut input = Vec::new();
-    // The front end a proxied client came through, for the protocol log.
-    let mut front = None;
-    if via == Via::Proxy {
-        front = Some(conn.peer);
-        let Some(accepted) = super::accept_proxied(conn, &shared).await else {
-            return;
-        };
-        (conn, input) = accepted;
-    }
+    let conn = Conn::new(stream, peer.map(|p| p.ip()));
     let refusal = |hit| format!("* BYE [UNAVAILABLE] {hit}\r\n");
-    let Some((conn, mut slot)) = super::admit(conn, &shared.imap_limits, tls, refusal).await else {
+    let limits = (&shared.imap_limits, Duration::from_secs(config.pre_auth_timeout));
+    // `front`: the front end a proxied client came through, for the protocol log.
+    let Some((conn, mut slot, front)) = super::accept_client(&shared, conn, via, limits, refusal).await else {
         return;
     };
     let mut d = Driver {
@@ -145,7 +135,7 @@ pub async fn serve(
         core: &core,
         conn,
         out: Vec::new(),
-        input,
+        input: Vec::new(),
         bulk: false,
         id: shared.session_id(),
         proxied: via == Via::Proxy,

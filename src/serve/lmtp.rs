@@ -156,61 +156,67 @@ pub(crate) async fn drive(
 /// Where a directory holds the accounts, an account whose mailbox this back end holds exists
 /// here from its first mail on.
 pub(super) async fn resolve(shared: &Arc<Shared>, recipient: &mut Recipient) -> Result<bool, StoreError> {
+    Ok(locate(shared, recipient).await? == Lookup::Here)
+}
+
+/// Where a recipient's mailbox is: here (pointing the recipient at INBOX when the named
+/// mailbox does not exist), on another back end of the cluster (by the directory, with an LMTP
+/// address in `cluster.backends`), or nowhere. Where a directory holds the accounts, an account
+/// whose mailbox this back end holds exists here from its first mail on.
+pub(super) async fn locate(shared: &Arc<Shared>, recipient: &mut Recipient) -> Result<Lookup, StoreError> {
     let known = shared.store.snapshot()?.user(&recipient.user)?.is_some();
     if !known && shared.directory.is_some() {
-        match provision(shared, &recipient.user).await? {
+        match in_directory(shared, &recipient.user).await? {
             // The directory's spelling of the name is the store's.
-            Some(name) => recipient.user = name,
-            None => return Ok(false),
+            Found::Here(name) => recipient.user = name,
+            Found::Elsewhere => return Ok(Lookup::Elsewhere),
+            Found::Unknown => return Ok(Lookup::Unknown),
         }
     }
     let snapshot = shared.store.snapshot()?;
     let Some(user) = snapshot.user(&recipient.user)? else {
-        return Ok(false);
+        return Ok(Lookup::Unknown);
     };
     if snapshot.mailbox(user.id, &recipient.mailbox)?.is_none() {
         recipient.mailbox = "INBOX".into();
     }
-    Ok(true)
+    Ok(Lookup::Here)
 }
 
-/// Where a submitted message's recipient is: here (see `resolve`), on another back end of the
-/// cluster (by the directory, with an LMTP address in `cluster.backends`), or nowhere.
-pub(super) async fn locate(shared: &Arc<Shared>, recipient: &mut Recipient) -> Result<Lookup, StoreError> {
-    if resolve(shared, recipient).await? {
-        return Ok(Lookup::Here);
-    }
-    let Some(routes) = shared.routes.clone() else {
-        return Ok(Lookup::Unknown);
-    };
-    let user = recipient.user.clone();
-    let routed = shared.login_pool.run(move || routes.route(&user)).await;
-    match routed {
-        Some(Ok(Some(_))) => Ok(Lookup::Elsewhere),
-        Some(Ok(None)) => Ok(Lookup::Unknown),
-        Some(Err(e)) => Err(StoreError::Io(std::io::Error::other(e))),
-        None => Err(StoreError::Io(std::io::Error::other("login pool failed"))),
-    }
+/// Where the directory puts account `name`'s mailbox.
+enum Found {
+    /// Here; its mailbox now exists in the store, under the directory's spelling of the name.
+    Here(String),
+    /// On another back end with an LMTP address.
+    Elsewhere,
+    Unknown,
 }
 
-/// Creates the mailbox of directory account `name` if this back end holds it; its name as
-/// the directory spells it, or None.
-async fn provision(shared: &Arc<Shared>, name: &str) -> Result<Option<String>, StoreError> {
+/// Looks account `name` up in the directory (on the login pool: blocking), and creates its
+/// mailbox if this back end holds it.
+async fn in_directory(shared: &Arc<Shared>, name: &str) -> Result<Found, StoreError> {
     let (pool, shared, name) = (&shared.login_pool, shared.clone(), name.to_owned());
     let work = move || {
         let Some(accounts) = shared.accounts() else {
-            return Ok(None);
+            return Ok(Found::Unknown);
         };
         let account = accounts
             .directory
             .lookup(&name)
             .map_err(|e| StoreError::Io(std::io::Error::other(e)))?;
-        match account {
-            Some(a) if a.mail_host.eq_ignore_ascii_case(accounts.home) => {
-                crate::auth::login::provision(&shared.store, &a.name, a.access.admin).map(|u| Some(u.name))
-            }
-            _ => Ok(None),
+        let Some(account) = account else {
+            return Ok(Found::Unknown);
+        };
+        if account.mail_host.eq_ignore_ascii_case(accounts.home) {
+            let user = crate::auth::login::provision(&shared.store, &account.name, account.access.admin)?;
+            return Ok(Found::Here(user.name));
         }
+        let routed = shared.routes.as_ref().and_then(|r| r.route_account(&account));
+        Ok(if routed.is_some() {
+            Found::Elsewhere
+        } else {
+            Found::Unknown
+        })
     };
     pool.run(work)
         .await

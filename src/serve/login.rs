@@ -19,12 +19,8 @@ use crate::store::{StoreError, User};
 /// on the login pool), else the store's.
 pub async fn scram_keys(shared: &Arc<Shared>, user: &str) -> Option<ScramCredentials> {
     if shared.directory.is_some() {
-        let (shared, user) = (shared.clone(), user.to_owned());
-        let found = shared
-            .clone()
-            .login_pool
-            .run(move || shared.directory.as_ref()?.scram(&user).ok()?)
-            .await;
+        let (directory, user) = (shared.directory.clone(), user.to_owned());
+        let found = shared.login_pool.run(move || directory?.scram(&user).ok()?).await;
         return found.flatten();
     }
     let snapshot = shared.store.snapshot().ok()?;

@@ -261,6 +261,33 @@ pub fn ensure_demo_user(store: &Store) -> Result<Option<String>, ServeError> {
 type Admission<'a> =
     std::pin::Pin<Box<dyn Future<Output = Option<(crate::net::Conn, crate::auth::limits::Slot)>> + 'a>>;
 
+/// `Admission`, with the front end a proxied client came through.
+type Accepted<'a> = std::pin::Pin<
+    Box<dyn Future<Output = Option<(crate::net::Conn, crate::auth::limits::Slot, Option<std::net::IpAddr>)>> + 'a>,
+>;
+
+/// A client of a `serve` listener as its driver takes it (boxed, like `admit`): on a
+/// proxy-facing listener the front end's PROXY header first, then admission and implicit TLS.
+/// Gives the connection, its slot, and for a proxied one the front end's address.
+pub(crate) fn accept_client<'a>(
+    shared: &'a Shared,
+    mut conn: crate::net::Conn,
+    via: Via,
+    (limits, pre_auth): (&'a Arc<ConnectionLimits>, Duration),
+    refusal: impl FnOnce(crate::auth::limits::LimitHit) -> String + 'a,
+) -> Accepted<'a> {
+    Box::pin(async move {
+        let mut front = None;
+        if via == Via::Proxy {
+            front = Some(conn.peer);
+            conn = accept_proxied(conn, shared).await?;
+        }
+        let tls = (via == Via::ImplicitTls).then_some((&shared.tls, pre_auth));
+        let (conn, slot) = admit(conn, limits, tls, refusal).await?;
+        Some((conn, slot, front))
+    })
+}
+
 /// Admits a new client connection: takes its place in the protocol's connection limits
 /// (a refused plaintext client is told `refusal(why)`; a TLS one has nobody to tell yet),
 /// then runs the implicit-TLS handshake under the pre-auth timeout. `None`: it was closed.
@@ -340,9 +367,9 @@ pub(crate) fn connected(peer: std::net::IpAddr, front: Option<std::net::IpAddr>)
 
 /// Opens a connection on a proxy-facing listener (DESIGN.md §7): it must come from a trusted
 /// network and start with a PROXY v2 header, whose client address then stands for the
-/// connection's in limits, penalties and logs. Gives the connection and what followed the
-/// header; `None`: it was refused and closed.
-pub(crate) async fn accept_proxied(mut conn: crate::net::Conn, shared: &Shared) -> Option<(crate::net::Conn, Vec<u8>)> {
+/// connection's in limits, penalties and logs. The header is read to its exact length, so
+/// nothing of what follows it is taken. `None`: it was refused and closed.
+async fn accept_proxied(mut conn: crate::net::Conn, shared: &Shared) -> Option<crate::net::Conn> {
     use crate::proxy::proxy_v2;
     if !shared.config.cluster.trusts(conn.peer) {
         tracing::warn!(peer = %conn.peer, "proxy-facing listener: untrusted address refused");
@@ -375,14 +402,8 @@ pub(crate) async fn accept_proxied(mut conn: crate::net::Conn, shared: &Shared) 
     if let Some(client) = header.client {
         conn.peer = client.ip();
     }
-    input.drain(..header.len);
     if shared.config.cluster.proxy_tls {
         // The front end starts TLS right after the header, before any greeting.
-        if !input.is_empty() {
-            tracing::warn!(peer = %conn.peer, "proxy-facing listener: data before the TLS handshake");
-            conn.close().await;
-            return None;
-        }
         let handshake = conn.start_tls(shared.tls.clone());
         if !matches!(tokio::time::timeout_at(deadline, handshake).await, Ok(Ok(()))) {
             tracing::warn!(peer = %conn.peer, "proxy-facing listener: TLS handshake failed");
@@ -390,7 +411,7 @@ pub(crate) async fn accept_proxied(mut conn: crate::net::Conn, shared: &Shared) 
             return None;
         }
     }
-    Some((conn, input))
+    Some(conn)
 }
 
 /// SO_REUSEPORT lets any process of the same user bind a port that is in use and silently

@@ -127,20 +127,11 @@ impl Driver<'_> {
 
 pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>, via: Via, shutdown: Shutdown) {
     let config = &shared.config.pop3;
-    let tls = (via == Via::ImplicitTls).then_some((&shared.tls, config.pre_auth_timeout()));
-    let mut conn = Conn::new(stream, peer.map(|p| p.ip()));
-    let mut pending = Vec::new();
-    // The front end a proxied client came through, for the protocol log.
-    let mut front = None;
-    if via == Via::Proxy {
-        front = Some(conn.peer);
-        let Some(accepted) = super::accept_proxied(conn, &shared).await else {
-            return;
-        };
-        (conn, pending) = accepted;
-    }
+    let conn = Conn::new(stream, peer.map(|p| p.ip()));
     let refusal = |hit| format!("-ERR [SYS/TEMP] {hit}\r\n");
-    let Some((conn, mut slot)) = super::admit(conn, &shared.pop3_limits, tls, refusal).await else {
+    let limits = (&shared.pop3_limits, config.pre_auth_timeout());
+    // `front`: the front end a proxied client came through, for the protocol log.
+    let Some((conn, mut slot, front)) = super::accept_client(&shared, conn, via, limits, refusal).await else {
         return;
     };
     let mut driver = Driver {
@@ -165,7 +156,6 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
     let mut session = Session::new(settings, driver.conn.is_tls() || driver.proxied);
     session.greeting(&mut driver.out);
     let mut framer = Framer::new(config.max_command_size);
-    framer.read_buffer().extend_from_slice(&pending);
     let _ = run(&mut driver, &mut session, &mut framer, &mut slot, &shutdown).await;
     let _ = driver.flush().await;
     driver.conn.close().await;

@@ -70,20 +70,11 @@ impl Driver<'_> {
 
 pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>, via: Via, shutdown: Shutdown) {
     let config = &shared.config.submission;
-    let tls = (via == Via::ImplicitTls).then_some((&shared.tls, config.pre_auth_timeout()));
-    let mut conn = Conn::new(stream, peer.map(|p| p.ip()));
-    let mut pending = Vec::new();
-    // The front end a proxied client came through, for the protocol log.
-    let mut front = None;
-    if via == Via::Proxy {
-        front = Some(conn.peer);
-        let Some(accepted) = super::accept_proxied(conn, &shared).await else {
-            return;
-        };
-        (conn, pending) = accepted;
-    }
+    let conn = Conn::new(stream, peer.map(|p| p.ip()));
     let refusal = |hit| format!("421 4.7.0 {hit}\r\n");
-    let Some((conn, mut slot)) = super::admit(conn, &shared.submission_limits, tls, refusal).await else {
+    let limits = (&shared.submission_limits, config.pre_auth_timeout());
+    // `front`: the front end a proxied client came through, for the protocol log.
+    let Some((conn, mut slot, front)) = super::accept_client(&shared, conn, via, limits, refusal).await else {
         return;
     };
     let mut d = Driver {
@@ -111,7 +102,6 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
     let mut session = Session::new(settings, d.conn.is_tls() || d.proxied);
     session.greeting(&mut d.out);
     let mut framer = Framer::new(config.max_command_size);
-    framer.read_buffer().extend_from_slice(&pending);
     let _ = run(&mut d, &mut session, &mut framer, &mut slot, &shutdown).await;
     let _ = d.flush().await;
     d.conn.close().await;

@@ -191,6 +191,21 @@ pub fn auth_plain(user: &str, password: &str) -> String {
     B64.encode(format!("\0{user}\0{password}"))
 }
 
+/// Recipients (by index) grouped by the server that takes them, servers and recipients in
+/// the order they came: one transaction per server.
+pub fn by_server(
+    routes: impl IntoIterator<Item = (usize, std::net::SocketAddr)>,
+) -> Vec<(std::net::SocketAddr, Vec<usize>)> {
+    let mut groups: Vec<(std::net::SocketAddr, Vec<usize>)> = Vec::new();
+    for (i, addr) in routes {
+        match groups.iter_mut().find(|(a, _)| *a == addr) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((addr, vec![i])),
+        }
+    }
+    groups
+}
+
 /// RFC 5321 §4.5.2: dot-stuffed, ending with CRLF.CRLF.
 pub fn stuff(message: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(message.len() + message.len() / 64 + 8);
@@ -210,6 +225,15 @@ pub fn stuff(message: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recipients_group_by_server_in_order() {
+        let (a, b): (std::net::SocketAddr, std::net::SocketAddr) =
+            ("127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap());
+        let groups = by_server([(0, b), (1, a), (3, b), (4, a)]);
+        assert_eq!(groups, [(b, vec![0, 3]), (a, vec![1, 4])]);
+        assert!(by_server([]).is_empty());
+    }
     use crate::smtp::command::Notify;
 
     fn parse(lines: &[&str]) -> Result<Option<Reply>, ReplyError> {

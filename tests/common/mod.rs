@@ -419,6 +419,21 @@ pub fn python3() -> &'static str {
     "python3"
 }
 
+/// Reads `c`'s COMPRESS=DEFLATE output, inflated, until it contains `until`.
+pub fn inflate_until(c: &mut Imap, inflate: &mut flate2::Decompress, until: &str) -> String {
+    let mut text = Vec::new();
+    while !String::from_utf8_lossy(&text).contains(until) {
+        let raw = c.t.read_some().unwrap();
+        assert!(!raw.is_empty(), "closed early: {}", String::from_utf8_lossy(&text));
+        let mut out = Vec::with_capacity(raw.len() * 8 + 1024);
+        inflate
+            .decompress_vec(&raw, &mut out, flate2::FlushDecompress::Sync)
+            .unwrap();
+        text.extend(out);
+    }
+    String::from_utf8(text).unwrap()
+}
+
 /// Runs a CPython script with `args`; panics with its output if it fails; returns stdout.
 pub fn python(script: &str, args: &[String]) -> String {
     let out = Command::new(python3())
