@@ -229,6 +229,8 @@ pub struct Lmtp {
     pub max_recipients: usize,
     pub timeout: u64,
     pub protocol_log: bool,
+    pub max_connections: u32,
+    pub max_connections_per_ip: u32,
 }
 
 impl Default for Lmtp {
@@ -240,6 +242,9 @@ impl Default for Lmtp {
             max_recipients: 1000,
             timeout: 300,
             protocol_log: false,
+            // An MTA opens a few dozen at most (Postfix: 20 per destination by default).
+            max_connections: 1_000,
+            max_connections_per_ip: 100,
         }
     }
 }
@@ -388,6 +393,16 @@ impl Config {
         }
     }
 
+    /// Each protocol's `max_connections`, named, for the descriptor budget.
+    pub fn connection_limits(&self) -> [(&'static str, u32); 4] {
+        [
+            ("imap", self.imap.max_connections),
+            ("pop3", self.pop3.max_connections),
+            ("submission", self.submission.max_connections),
+            ("lmtp", self.lmtp.max_connections),
+        ]
+    }
+
     pub fn lmtp_socket_path(&self) -> PathBuf {
         self.server.data_dir.join(&self.lmtp.socket)
     }
@@ -466,7 +481,7 @@ fn describe(section: &str, key: &str) -> Option<&'static str> {
         (_, "max_connections_per_user") => "Connections one user may hold.",
         (_, "max_connections_per_ip") => "Connections one source address may hold.",
         (_, "max_command_size") => "Longest command line in bytes.",
-        (_, "pre_auth_timeout") => "Seconds a connection may idle before login.",
+        (_, "pre_auth_timeout") => "Seconds from connect to login, however the client trickles its bytes.",
         (_, "auth_timeout") => "Seconds a logged-in connection may idle.",
         (_, "banner") => "Greeting text.",
         (_, "protocol_log") => "Log every command and reply (passwords redacted).",

@@ -3,6 +3,10 @@
 //! One registry per protocol, shared by every core. A `Slot` holds a connection's place and
 //! gives it back when dropped, so a session that dies any way at all frees its count.
 //!
+//! Under all of them, one `Descriptors` budget per process: connections past what the
+//! descriptor limit leaves room for are refused with a reason, rather than `accept` failing
+//! with EMFILE for every protocol at once.
+//!
 //! A session waiting in IMAP IDLE can be *parked* here: a user at the per-user limit who logs
 //! in again then takes the place of their oldest parked session, which is told to close, since
 //! phones that change networks leave dead IDLE sessions behind and a refused client backs off
@@ -11,7 +15,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -59,7 +63,31 @@ impl Parked {
 
 pub struct ConnectionLimits {
     settings: LimitSettings,
+    descriptors: Arc<Descriptors>,
     counts: Mutex<Counts>,
+}
+
+/// The connections a process may still open, over every protocol (see `runtime::nofile`).
+pub struct Descriptors {
+    free: AtomicU32,
+}
+
+impl Descriptors {
+    pub fn new(connections: u32) -> Arc<Descriptors> {
+        Arc::new(Descriptors {
+            free: AtomicU32::new(connections),
+        })
+    }
+
+    fn take(&self) -> bool {
+        self.free
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    fn give(&self) {
+        self.free.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 /// One connection's place in the counts.
@@ -71,9 +99,10 @@ pub struct Slot {
 }
 
 impl ConnectionLimits {
-    pub fn new(settings: LimitSettings) -> Arc<ConnectionLimits> {
+    pub fn new(settings: LimitSettings, descriptors: &Arc<Descriptors>) -> Arc<ConnectionLimits> {
         Arc::new(ConnectionLimits {
             settings,
+            descriptors: descriptors.clone(),
             counts: Mutex::new(Counts::default()),
         })
     }
@@ -90,6 +119,9 @@ impl ConnectionLimits {
         let per_ip = c.by_ip.get(&ip).copied().unwrap_or(0);
         if per_ip >= self.settings.max_connections_per_ip {
             return Err(LimitHit::Address);
+        }
+        if !self.descriptors.take() {
+            return Err(LimitHit::Server);
         }
         c.total += 1;
         *c.by_ip.entry(ip).or_insert(0) += 1;
@@ -217,6 +249,7 @@ impl Drop for Slot {
         c.total -= 1;
         release(&mut c.by_ip, &self.ip);
         drop(c);
+        self.limits.descriptors.give();
         self.logout();
     }
 }
@@ -226,11 +259,33 @@ mod tests {
     use super::*;
 
     fn limits(server: u32, ip: u32, user: u32) -> Arc<ConnectionLimits> {
-        ConnectionLimits::new(LimitSettings {
+        let settings = LimitSettings {
             max_connections: server,
             max_connections_per_ip: ip,
             max_connections_per_user: user,
-        })
+        };
+        ConnectionLimits::new(settings, &Descriptors::new(u32::MAX))
+    }
+
+    #[test]
+    fn every_protocol_shares_the_descriptor_budget() {
+        let descriptors = Descriptors::new(2);
+        let settings = LimitSettings {
+            max_connections: 10,
+            max_connections_per_ip: 10,
+            max_connections_per_user: 10,
+        };
+        let (imap, lmtp) = (
+            ConnectionLimits::new(settings, &descriptors),
+            ConnectionLimits::new(settings, &descriptors),
+        );
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let a = imap.connect(ip).unwrap();
+        let _b = lmtp.connect(ip).unwrap();
+        assert_eq!(lmtp.connect(ip).err(), Some(LimitHit::Server));
+        assert_eq!(imap.connect(ip).err(), Some(LimitHit::Server));
+        drop(a);
+        assert!(lmtp.connect(ip).is_ok());
     }
 
     #[test]

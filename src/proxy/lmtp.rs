@@ -22,6 +22,11 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn serve(front: Arc<Front>, stream: Stream, peer: SocketAddr, shutdown: Shutdown) {
     let conn = Conn::new(stream, Some(peer.ip()));
+    let hostname = &front.config.server.hostname;
+    let refusal = |hit| crate::serve::lmtp::refusal(hostname, hit);
+    let Some((conn, _slot)) = crate::serve::admit(conn, &front.lmtp_limits, None, refusal).await else {
+        return;
+    };
     let id = front.session_id();
     let log = |dir: char, bytes: &[u8]| {
         if let Some(log) = front.protolog.as_ref().filter(|_| front.config.lmtp.protocol_log) {

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 
-use crate::auth::limits::{ConnectionLimits, LimitSettings};
+use crate::auth::limits::{ConnectionLimits, Descriptors, LimitSettings};
 use crate::auth::penalty::Penalties;
 use crate::config::Config;
 use crate::directory::Directory;
@@ -52,6 +52,7 @@ pub struct Front {
     backend_tls: HashMap<String, backend::BackendTls>,
     imap_limits: Arc<ConnectionLimits>,
     pop3_limits: Arc<ConnectionLimits>,
+    lmtp_limits: Arc<ConnectionLimits>,
     submission_limits: Arc<ConnectionLimits>,
     next_session: AtomicU64,
 }
@@ -110,18 +111,25 @@ pub fn run(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
     } else {
         None
     };
+    // A relayed session holds two descriptors: its client's and its back end's.
+    let descriptors = Descriptors::new(crate::runtime::nofile::connection_budget(
+        2,
+        &config.connection_limits(),
+    ));
     let limits = |max_connections, max_connections_per_ip, max_connections_per_user| {
-        ConnectionLimits::new(LimitSettings {
+        let settings = LimitSettings {
             max_connections,
             max_connections_per_ip,
             max_connections_per_user,
-        })
+        };
+        ConnectionLimits::new(settings, &descriptors)
     };
-    let (i, p, s) = (&config.imap, &config.pop3, &config.submission);
+    let (i, p, s, l) = (&config.imap, &config.pop3, &config.submission, &config.lmtp);
     let front = Arc::new(Front {
         directory: crate::directory::open(&config.directory),
         imap_limits: limits(i.max_connections, i.max_connections_per_ip, i.max_connections_per_user),
         pop3_limits: limits(p.max_connections, p.max_connections_per_ip, p.max_connections_per_user),
+        lmtp_limits: limits(l.max_connections, l.max_connections_per_ip, u32::MAX),
         submission_limits: limits(s.max_connections, s.max_connections_per_ip, s.max_connections_per_user),
         penalties: Penalties::new(
             Duration::from_secs(config.limits.login_failure_delay),
@@ -205,6 +213,7 @@ async fn worker(front: Arc<Front>, shutdown: Shutdown, ready: Ready) {
 }
 
 async fn accept_loop(listener: TcpListener, service: Service, front: Arc<Front>, shutdown: Shutdown) {
+    let mut failures = crate::runtime::nofile::AcceptFailures::default();
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -213,8 +222,7 @@ async fn accept_loop(listener: TcpListener, service: Service, front: Arc<Front>,
         let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
-                tracing::warn!("accept: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                failures.failed(e).await;
                 continue;
             }
         };

@@ -5,6 +5,7 @@
 //! cores except through `Arc`ed, lock-light registries.
 
 pub mod io;
+pub mod nofile;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

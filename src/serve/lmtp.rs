@@ -43,6 +43,10 @@ impl Delivery for Local<'_> {
 
 pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>, shutdown: Shutdown) {
     let conn = Conn::new(stream, peer.map(|p| p.ip()));
+    let hostname = &shared.config.server.hostname;
+    let Some((conn, _slot)) = super::admit(conn, &shared.lmtp_limits, None, |hit| refusal(hostname, hit)).await else {
+        return;
+    };
     let id = shared.session_id();
     let log = |dir: char, bytes: &[u8]| {
         if let Some(log) = shared.protolog.as_ref().filter(|_| shared.config.lmtp.protocol_log) {
@@ -51,6 +55,12 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
     };
     log('*', super::connected(conn.peer, None).as_bytes());
     drive(conn, &shared.config, &Local(&shared), (id, &log), shutdown).await;
+}
+
+/// What an LMTP client over a connection limit is told before the connection closes
+/// (RFC 5321 §3.8: 421 in place of the greeting); the MTA retries later.
+pub(crate) fn refusal(hostname: &str, hit: crate::auth::limits::LimitHit) -> String {
+    format!("421 4.3.2 {hostname} {hit}, try again later\r\n")
 }
 
 /// Logs one direction's bytes of a session (`<` in, `>` out).

@@ -24,7 +24,7 @@ use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use crate::auth::limits::{ConnectionLimits, LimitSettings};
+use crate::auth::limits::{ConnectionLimits, Descriptors, LimitSettings};
 use crate::auth::password;
 use crate::auth::penalty::Penalties;
 use crate::config::Config;
@@ -75,6 +75,7 @@ pub struct Shared {
     pub pop3_limits: Arc<ConnectionLimits>,
     pub imap_limits: Arc<ConnectionLimits>,
     pub submission_limits: Arc<ConnectionLimits>,
+    pub lmtp_limits: Arc<ConnectionLimits>,
     /// Wakes the outbound queue's runner after a submission queued something.
     pub queue: crate::queue::Waker,
     pub penalties: Penalties,
@@ -123,23 +124,25 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
         .directory
         .is_configured()
         .then(|| Arc::from(crate::directory::open(&config.directory)));
+    let descriptors = Descriptors::new(crate::runtime::nofile::connection_budget(
+        1,
+        &config.connection_limits(),
+    ));
+    let limits = |max_connections, max_connections_per_ip, max_connections_per_user| {
+        let settings = LimitSettings {
+            max_connections,
+            max_connections_per_ip,
+            max_connections_per_user,
+        };
+        ConnectionLimits::new(settings, &descriptors)
+    };
+    let (i, p, s, l) = (&config.imap, &config.pop3, &config.submission, &config.lmtp);
     let shared = Arc::new(Shared {
-        submission_limits: ConnectionLimits::new(LimitSettings {
-            max_connections: config.submission.max_connections,
-            max_connections_per_ip: config.submission.max_connections_per_ip,
-            max_connections_per_user: config.submission.max_connections_per_user,
-        }),
+        submission_limits: limits(s.max_connections, s.max_connections_per_ip, s.max_connections_per_user),
         queue,
-        imap_limits: ConnectionLimits::new(LimitSettings {
-            max_connections: config.imap.max_connections,
-            max_connections_per_ip: config.imap.max_connections_per_ip,
-            max_connections_per_user: config.imap.max_connections_per_user,
-        }),
-        pop3_limits: ConnectionLimits::new(LimitSettings {
-            max_connections: config.pop3.max_connections,
-            max_connections_per_ip: config.pop3.max_connections_per_ip,
-            max_connections_per_user: config.pop3.max_connections_per_user,
-        }),
+        imap_limits: limits(i.max_connections, i.max_connections_per_ip, i.max_connections_per_user),
+        pop3_limits: limits(p.max_connections, p.max_connections_per_ip, p.max_connections_per_user),
+        lmtp_limits: limits(l.max_connections, l.max_connections_per_ip, u32::MAX),
         penalties: Penalties::new(
             Duration::from_secs(config.limits.login_failure_delay),
             Duration::from_secs(config.limits.login_failure_delay_max),
@@ -288,9 +291,11 @@ pub(crate) fn accept_client<'a>(
     })
 }
 
+/// How long telling a refused client why may take, TLS handshake included.
+const REFUSAL_BUDGET: Duration = Duration::from_secs(5);
+
 /// Admits a new client connection: takes its place in the protocol's connection limits
-/// (a refused plaintext client is told `refusal(why)`; a TLS one has nobody to tell yet),
-/// then runs the implicit-TLS handshake under the pre-auth timeout. `None`: it was closed.
+/// (a refused client is told `refusal(why)`, over TLS on an implicit-TLS listener), then runs the implicit-TLS handshake under the pre-auth timeout. `None`: it was closed.
 /// The future is boxed: inline, the handshake's ~2.3 KiB would be part of the session's
 /// state for its whole life, the largest part of an idle session's memory.
 pub(crate) fn admit<'a>(
@@ -303,10 +308,15 @@ pub(crate) fn admit<'a>(
         let slot = match limits.connect(conn.peer) {
             Ok(slot) => slot,
             Err(hit) => {
-                if implicit_tls.is_none() {
-                    let mut line = refusal(hit).into_bytes();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), conn.write(&mut line)).await;
-                }
+                // A TLS client is told too, after a handshake: dropped without a word, clients
+                // report a certificate or network problem and users call the help desk.
+                let told = async {
+                    if let Some((tls, _)) = implicit_tls {
+                        conn.start_tls(tls.clone()).await?;
+                    }
+                    conn.write(&mut refusal(hit).into_bytes()).await
+                };
+                let _ = tokio::time::timeout(REFUSAL_BUDGET, told).await;
                 conn.close().await;
                 return None;
             }
@@ -587,6 +597,7 @@ async fn accept_loop(
     shutdown: Shutdown,
     sessions: Sessions,
 ) {
+    let mut failures = crate::runtime::nofile::AcceptFailures::default();
     loop {
         let accepted = tokio::select! {
             r = accept(&mut listener) => r,
@@ -595,9 +606,7 @@ async fn accept_loop(
         let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!("accept: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                failures.failed(e).await;
                 continue;
             }
         };

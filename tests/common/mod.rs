@@ -68,6 +68,8 @@ pub struct Server {
     pub ports: Ports,
     pub config: PathBuf,
     pub stdout: Vec<String>,
+    /// RLIMIT_NOFILE (soft and hard) the process starts with, when set.
+    pub nofile: Option<u64>,
 }
 
 /// Extra settings, each appended to its section.
@@ -81,6 +83,8 @@ pub struct Extra {
     pub submission: &'static str,
     /// Whole sections, after the others.
     pub tail: &'static str,
+    /// RLIMIT_NOFILE for the server process.
+    pub nofile: Option<u64>,
 }
 
 impl Server {
@@ -136,6 +140,7 @@ impl Server {
             ports,
             config,
             stdout: Vec::new(),
+            nofile: extra.nofile,
         };
         server.spawn();
         server
@@ -147,13 +152,30 @@ impl Server {
 
     /// Starts the process and waits for "ringmail ready".
     pub fn spawn(&mut self) {
-        let mut child = Command::new(bin())
+        let mut command = Command::new(bin());
+        command
             .args(["serve", "--config"])
             .arg(&self.config)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::inherit());
+        if let Some(n) = self.nofile {
+            use std::os::unix::process::CommandExt;
+            let limit = libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            // SAFETY: between fork and exec only setrlimit runs, which is async-signal-safe.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         self.stdout.clear();

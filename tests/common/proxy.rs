@@ -108,6 +108,16 @@ impl Proxy {
 
     /// `start_in`, with `imap` lines added to the `[imap]` section.
     pub fn start_configured(site: &str, imap_extra: &str, directory: &str, backends: &[(&str, &str, Facing)]) -> Proxy {
+        Proxy::start_sections(site, (imap_extra, ""), directory, backends)
+    }
+
+    /// `start_in`, with lines added to the `[imap]` and `[lmtp]` sections.
+    pub fn start_sections(
+        site: &str,
+        (imap_extra, lmtp_extra): (&str, &str),
+        directory: &str,
+        backends: &[(&str, &str, Facing)],
+    ) -> Proxy {
         let dir = tempfile::tempdir().unwrap();
         let (imap, imaps) = (free_port(), free_port());
         let (pop3, pop3s) = (free_port(), free_port());
@@ -119,7 +129,7 @@ impl Proxy {
         let config = format!(
             "[server]\ndata_dir = \"{data}\"\nworkers = 2\n\
              [imap]\n{imap_listen}{imap_extra}\n[pop3]\n{pop3_listen}[submission]\n{submission_listen}\
-             [lmtp]\nlisten = [\"127.0.0.1:{lmtp}\"]\n\
+             [lmtp]\nlisten = [\"127.0.0.1:{lmtp}\"]\n{lmtp_extra}\n\
              [limits]\nlogin_failure_delay = 0\n\
              [cluster]\nsite = \"{site}\"\nproxy_secret = \"{SECRET}\"\n{backends}\n{directory}",
             data = dir.path().join("data").display(),
