@@ -258,6 +258,8 @@ pub struct Limits {
     pub login_failure_delay_max: u64,
     /// Failed logins on one connection before it is closed.
     pub max_login_failures: u32,
+    /// Login checks from one address in flight at once; more wait.
+    pub max_logins_in_flight_per_ip: u32,
 }
 
 impl Default for Limits {
@@ -266,6 +268,7 @@ impl Default for Limits {
             login_failure_delay: 2,
             login_failure_delay_max: 15,
             max_login_failures: 3,
+            max_logins_in_flight_per_ip: 16,
         }
     }
 }
@@ -368,6 +371,9 @@ impl Config {
         self.submission.validate()?;
         self.cluster.validate()?;
         self.directory.validate(&self.cluster)?;
+        if self.limits.max_logins_in_flight_per_ip == 0 {
+            return invalid("limits.max_logins_in_flight_per_ip must be positive");
+        }
         if self.limits.max_login_failures == 0 {
             return invalid("limits.max_login_failures must be positive");
         }
@@ -529,6 +535,7 @@ fn describe(section: &str, key: &str) -> Option<&'static str> {
         ("limits", "login_failure_delay") => "First delay after a failed login; doubles each time.",
         ("limits", "login_failure_delay_max") => "Ceiling of the failed-login delay.",
         ("limits", "max_login_failures") => "Failed logins before the connection is closed.",
+        ("limits", "max_logins_in_flight_per_ip") => "Login checks one address may have running at once; more wait.",
         ("log", "level") => "tracing filter: error, warn, info, debug, trace.",
         ("log", "protocol_log_dir") => "Protocol log folder under data_dir, one file per day.",
         _ => return None,

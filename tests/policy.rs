@@ -155,6 +155,56 @@ fn failures_are_delayed_growing_per_user_and_address_and_reset_by_success() {
 }
 
 #[test]
+fn guesses_over_many_connections_take_turns_per_address_and_user() {
+    let s = Server::start_with(Extra {
+        limits: "login_failure_delay = 1\nlogin_failure_delay_max = 1",
+        ..Extra::default()
+    });
+    s.add_user("bob");
+    s.add_user("carol");
+    // Six connections guess bob's password at once: the penalty holds for all of them, so
+    // the answers come a delay apart instead of together.
+    let started = Instant::now();
+    let guesses: Vec<_> = (0..6)
+        .map(|_| {
+            let mut c = s.imap_tls();
+            std::thread::spawn(move || {
+                let r = c.login("bob", "wrong").unwrap();
+                assert!(!r.ok(), "{r:?}");
+                started.elapsed()
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // carol, behind the same address, does not wait for bob's guesser.
+    let t = Instant::now();
+    assert!(s.imap_tls().login("carol", PASSWORD).unwrap().ok());
+    assert!(
+        t.elapsed() < Duration::from_millis(900),
+        "carol waited {:?}",
+        t.elapsed()
+    );
+    let mut answered: Vec<Duration> = guesses.into_iter().map(|g| g.join().unwrap()).collect();
+    answered.sort();
+    assert!(
+        answered[5] >= Duration::from_millis(5_500),
+        "six guesses in {answered:?}"
+    );
+}
+
+#[test]
+fn imap_says_bye_when_it_closes_after_failed_logins() {
+    let s = Server::start();
+    s.add_user("bob");
+    let mut c = s.imap_tls();
+    for _ in 0..3 {
+        assert!(!c.login("bob", "wrong").unwrap().ok());
+    }
+    let rest = String::from_utf8_lossy(&c.t.read_to_close().unwrap()).into_owned();
+    assert!(rest.starts_with("* BYE"), "{rest:?}");
+}
+
+#[test]
 fn connection_limits() {
     let s = Server::start_with(Extra {
         pop3: "max_connections = 3\nmax_connections_per_user = 1",

@@ -131,10 +131,7 @@ pub fn run(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
         pop3_limits: limits(p.max_connections, p.max_connections_per_ip, p.max_connections_per_user),
         lmtp_limits: limits(l.max_connections, l.max_connections_per_ip, u32::MAX),
         submission_limits: limits(s.max_connections, s.max_connections_per_ip, s.max_connections_per_user),
-        penalties: Penalties::new(
-            Duration::from_secs(config.limits.login_failure_delay),
-            Duration::from_secs(config.limits.login_failure_delay_max),
-        ),
+        penalties: Penalties::from_config(&config.limits),
         login_pool: LoginPool::start(config.workers())?,
         protolog,
         breakers: breaker::Breakers::default(),

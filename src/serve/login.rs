@@ -55,7 +55,10 @@ pub(crate) async fn login_via<T: Send + 'static>(
     check: impl FnOnce() -> Result<T, LoginError> + Send + 'static,
     name_of: impl Fn(&T) -> &str,
 ) -> Result<T, Failure> {
-    let result = gate.pool.run(check).await.unwrap_or_else(|| {
+    // One attempt per (address, claimed name) at a time: a failure's delay holds them all.
+    let turn = gate.penalties.turn(gate.peer, claimed).await;
+    let result = gate.penalties.check(gate.peer, gate.pool.run(check)).await;
+    let result = result.unwrap_or_else(|| {
         Err(LoginError::Temporary(StoreError::Io(std::io::Error::other(
             "login pool failed",
         ))))
@@ -63,7 +66,7 @@ pub(crate) async fn login_via<T: Send + 'static>(
     let account = match result {
         Ok(account) => account,
         Err(LoginError::BadCredentials) => {
-            let delay = gate.penalties.fail(Instant::now(), gate.peer, claimed);
+            let delay = turn.fail(Instant::now());
             tokio::time::sleep(delay).await;
             return Err(Failure::BadCredentials);
         }
@@ -74,7 +77,8 @@ pub(crate) async fn login_via<T: Send + 'static>(
         }
     };
     let name = name_of(&account);
-    gate.penalties.succeed(gate.peer, name);
+    turn.succeed(name);
+    drop(turn);
     slot.login(name).map_err(|hit| Failure::Limit(hit.to_string()))?;
     Ok(account)
 }

@@ -143,10 +143,7 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
         imap_limits: limits(i.max_connections, i.max_connections_per_ip, i.max_connections_per_user),
         pop3_limits: limits(p.max_connections, p.max_connections_per_ip, p.max_connections_per_user),
         lmtp_limits: limits(l.max_connections, l.max_connections_per_ip, u32::MAX),
-        penalties: Penalties::new(
-            Duration::from_secs(config.limits.login_failure_delay),
-            Duration::from_secs(config.limits.login_failure_delay_max),
-        ),
+        penalties: Penalties::from_config(&config.limits),
         maildrop_locks: pop3::MaildropLocks::default(),
         login_pool: login_pool::LoginPool::start(config.workers())?,
         protolog,
