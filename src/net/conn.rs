@@ -129,10 +129,11 @@ impl Conn {
         self.deflate.borrow().is_some()
     }
 
-    /// Inflates bytes that arrived compressed but were read before compression started.
+    /// Inflates bytes that arrived compressed but were read before compression started; at
+    /// most `INFLATE_PER_READ` bytes come out, and the next `read` gives the rest first.
     pub fn inflate_buffered(&self, raw: &[u8], dst: &mut Vec<u8>) -> io::Result<()> {
         match self.deflate.borrow_mut().as_mut() {
-            Some(d) => d.inflate(raw, dst),
+            Some(d) => d.inflate(raw, dst, super::deflate::INFLATE_PER_READ),
             None => {
                 dst.extend_from_slice(raw);
                 Ok(())
@@ -191,7 +192,8 @@ impl Conn {
         }
         let mut raw = Vec::with_capacity(dst.capacity().clamp(64, 16 * 1024));
         loop {
-            if self.read_raw(&mut raw).await? == 0 {
+            let more = self.deflate.borrow().as_ref().is_some_and(|d| d.has_more());
+            if !more && self.read_raw(&mut raw).await? == 0 {
                 return Ok(0);
             }
             let before = dst.len();

@@ -5,9 +5,17 @@ use std::io;
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
+/// Most bytes one `inflate` call produces: a few KiB of deflate can hold megabytes of
+/// commands, which would otherwise all land in memory (and in front of the session) at once.
+pub const INFLATE_PER_READ: usize = 64 * 1024;
+
 pub struct Deflate {
     inflate: Decompress,
     deflate: Compress,
+    /// Compressed input not inflated yet, because the last call's output reached its cap.
+    pending: Vec<u8>,
+    /// The last call stopped at its cap: more output may come without new input.
+    more: bool,
 }
 
 impl Default for Deflate {
@@ -16,34 +24,62 @@ impl Default for Deflate {
             // RFC 4978 §3: raw deflate (RFC 1951), no zlib header.
             inflate: Decompress::new(false),
             deflate: Compress::new(Compression::fast(), false),
+            pending: Vec::new(),
+            more: false,
         }
     }
 }
 
 impl Deflate {
-    /// Inflates all of `input` onto `out`. An error means the stream is corrupt.
-    pub fn inflate(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    /// Whether inflating may give more without new input (the last call stopped at its cap).
+    pub fn has_more(&self) -> bool {
+        self.more
+    }
+
+    /// Inflates what is pending, then `input`, onto `out`: at most `cap` bytes; what would
+    /// pass it stays pending for the next call. An error means the stream is corrupt.
+    pub fn inflate(&mut self, input: &[u8], out: &mut Vec<u8>, cap: usize) -> io::Result<()> {
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.extend_from_slice(input);
+        let start = out.len();
         let mut used = 0;
+        self.more = false;
         loop {
-            out.reserve((input.len() - used).max(256) * 4);
-            let before = self.inflate.total_in();
+            let room = (cap - (out.len() - start)).min(((pending.len() - used).max(256)) * 4);
+            if room == 0 {
+                self.more = true;
+                break;
+            }
             let produced = out.len();
+            out.resize(produced + room, 0);
+            let before = (self.inflate.total_in(), self.inflate.total_out());
             let status = self
                 .inflate
-                .decompress_vec(&input[used..], out, FlushDecompress::Sync)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-            used += (self.inflate.total_in() - before) as usize;
-            if status == Status::StreamEnd {
+                .decompress(&pending[used..], &mut out[produced..], FlushDecompress::Sync)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
+            let made = (self.inflate.total_out() - before.1) as usize;
+            out.truncate(produced + made);
+            used += (self.inflate.total_in() - before.0) as usize;
+            if status? == Status::StreamEnd {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, "deflate stream ended"));
             }
             // Output still pending inside the inflater shows as a full buffer.
-            if used == input.len() && out.len() < out.capacity() {
-                return Ok(());
+            if used == pending.len() && made < room {
+                break;
             }
-            if self.inflate.total_in() == before && out.len() == produced {
+            if made == 0 && self.inflate.total_in() == before.0 {
+                if used == pending.len() {
+                    break;
+                }
                 return Err(io::Error::new(io::ErrorKind::InvalidData, "deflate stream stuck"));
             }
         }
+        pending.drain(..used);
+        // Nothing is kept for a connection that has no input waiting.
+        if !pending.is_empty() {
+            self.pending = pending;
+        }
+        Ok(())
     }
 
     /// Deflates `input` onto `out` and sync-flushes, so `out` decodes to all of `input`.
@@ -84,14 +120,14 @@ mod tests {
             server.deflate(m, &mut chunk).unwrap();
             // Each chunk decodes on its own: the sync flush.
             let mut decoded = Vec::new();
-            client.inflate(&chunk, &mut decoded).unwrap();
+            client.inflate(&chunk, &mut decoded, usize::MAX).unwrap();
             assert_eq!(&decoded, m);
             wire.extend_from_slice(&chunk);
         }
         let mut fresh = Deflate::default();
         let mut all = Vec::new();
         for piece in wire.chunks(7) {
-            fresh.inflate(piece, &mut all).unwrap();
+            fresh.inflate(piece, &mut all, usize::MAX).unwrap();
         }
         assert_eq!(all, messages.concat());
     }
@@ -99,6 +135,31 @@ mod tests {
     #[test]
     fn garbage_is_an_error() {
         let mut d = Deflate::default();
-        assert!(d.inflate(&[0xff; 64], &mut Vec::new()).is_err());
+        assert!(d.inflate(&[0xff; 64], &mut Vec::new(), usize::MAX).is_err());
+    }
+
+    #[test]
+    fn a_bomb_comes_out_a_capped_piece_at_a_time() {
+        let flood = b"c NOOP\r\n".repeat(200_000);
+        let mut chunk = Vec::new();
+        Deflate::default().deflate(&flood, &mut chunk).unwrap();
+        assert!(chunk.len() < 10_000, "{}", chunk.len());
+        let mut d = Deflate::default();
+        let mut all = Vec::new();
+        let mut piece = Vec::new();
+        d.inflate(&chunk, &mut piece, 4096).unwrap();
+        let mut calls = 1;
+        loop {
+            assert!(piece.len() <= 4096);
+            all.extend_from_slice(&piece);
+            if !d.has_more() {
+                break;
+            }
+            piece.clear();
+            d.inflate(&[], &mut piece, 4096).unwrap();
+            calls += 1;
+        }
+        assert_eq!(all, flood);
+        assert!(calls >= flood.len() / 4096, "{calls}");
     }
 }

@@ -102,6 +102,7 @@ pub async fn serve<S: PreLogin>(
     let mut session = make(c.conn.is_tls());
     session.greeting(&mut c.out);
     let mut input = Vec::new();
+    let mut budget = crate::serve::Budget::default();
     loop {
         // Feed the session what the client sent, and carry out what it asks.
         let mut step = Step::Read;
@@ -114,6 +115,12 @@ pub async fn serve<S: PreLogin>(
             step = next;
             if !matches!(step, Step::Read) || used == 0 {
                 break;
+            }
+            if budget.spend(c.out.len()) {
+                if c.flush().await.is_err() {
+                    return c.conn.close().await;
+                }
+                tokio::task::yield_now().await;
             }
         }
         // Commands pipelined behind one that needed the core (a failed login) are taken

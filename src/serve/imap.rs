@@ -165,6 +165,7 @@ pub async fn serve(
 }
 
 async fn run(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, shutdown: &Shutdown) -> Result<(), End> {
+    let mut budget = super::Budget::default();
     loop {
         // Give the session everything buffered, one step at a time.
         while !d.input.is_empty() {
@@ -188,6 +189,10 @@ async fn run(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, shutdow
             }
             if used == 0 {
                 break;
+            }
+            if budget.spend(d.out.len()) {
+                d.flush().await?;
+                tokio::task::yield_now().await;
             }
         }
         d.flush().await?;

@@ -88,6 +88,7 @@ pub(crate) async fn drive(
     let mut framer = Framer::new(MAX_COMMAND);
     session.greeting(&mut out);
     let timeout = Duration::from_secs(config.lmtp.timeout);
+    let mut budget = super::Budget::default();
     loop {
         let action = if session.in_data() {
             let (used, action) = session.data(framer.pending(), &mut out);
@@ -130,6 +131,13 @@ pub(crate) async fn drive(
                 }
             }
         };
+        if budget.spend(out.len()) {
+            log('>', &out);
+            if conn.write(&mut out).await.is_err() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
         match action {
             Action::Continue => {}
             Action::CheckRecipient(mut recipient) => match delivery.resolve(&mut recipient).await {

@@ -363,6 +363,33 @@ impl ReadDeadline {
     }
 }
 
+/// The work a connection may do per wake before the other connections of its core get
+/// theirs: a client pipelining millions of commands (or a COMPRESS stream that inflates to
+/// them) shares the core instead of holding it.
+#[derive(Default)]
+pub(crate) struct Budget {
+    steps: u32,
+}
+
+/// Commands answered per wake.
+const STEPS_PER_WAKE: u32 = 64;
+/// Output gathered per wake.
+const OUTPUT_PER_WAKE: usize = 64 * 1024;
+
+impl Budget {
+    /// Counts one command with `output` bytes waiting to go out; true when this wake's share
+    /// is spent. The driver then sends its output, so no more input is taken than the client
+    /// takes answers (and a client that has gone is noticed by the failing write), and yields.
+    pub(crate) fn spend(&mut self, output: usize) -> bool {
+        self.steps += 1;
+        if self.steps >= STEPS_PER_WAKE || output >= OUTPUT_PER_WAKE {
+            self.steps = 0;
+            return true;
+        }
+        false
+    }
+}
+
 /// The protocol log's first line of a session: where the client is (and the front end it
 /// came through).
 pub(crate) fn connected(peer: std::net::IpAddr, front: Option<std::net::IpAddr>) -> String {

@@ -171,6 +171,7 @@ async fn run<'s>(
     let mut lock: Option<MaildropLock<'s>> = None;
     // An action that answered another action (a login result can mean Close).
     let mut follow_up = None;
+    let mut budget = super::Budget::default();
     loop {
         let action = match follow_up.take() {
             Some(action) => action,
@@ -226,7 +227,10 @@ async fn run<'s>(
             }
             Action::Close => return Ok(()),
         }
-        if d.out.len() >= FLUSH_AT || d.gather.len() >= GATHER_AT {
+        if budget.spend(d.out.len()) {
+            d.flush().await?;
+            tokio::task::yield_now().await;
+        } else if d.out.len() >= FLUSH_AT || d.gather.len() >= GATHER_AT {
             d.flush().await?;
         }
     }

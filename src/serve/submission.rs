@@ -116,6 +116,7 @@ async fn run(
 ) -> Result<(), End> {
     // An action that answered another action (a login result can mean Close).
     let mut follow_up = None;
+    let mut budget = super::Budget::default();
     loop {
         let action = match follow_up.take() {
             Some(action) => action,
@@ -204,6 +205,10 @@ async fn run(
             // LMTP's action; a submission session never asks for it.
             Action::Deliver(_) | Action::Close => return Ok(()),
         };
+        if budget.spend(d.out.len()) {
+            d.flush().await?;
+            tokio::task::yield_now().await;
+        }
     }
 }
 

@@ -101,7 +101,7 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("ringmail.toml");
         let text = format!(
-            "[server]\ndata_dir = \"{data}\"\nworkers = 2\n{demo}{server}\n\
+            "[server]\ndata_dir = \"{data}\"\n{workers}{demo}{server}\n\
              [imap]\nlisten = [\"127.0.0.1:{i}\"]\nlisten_tls = [\"127.0.0.1:{itls}\"]\n{imap}\n\
              [pop3]\nlisten = [\"127.0.0.1:{p}\"]\nlisten_tls = [\"127.0.0.1:{ps}\"]\n{pop3}\n\
              [submission]\nlisten = [\"127.0.0.1:{s}\"]\nlisten_tls = [\"127.0.0.1:{stls}\"]\n{submission}\n\
@@ -117,6 +117,11 @@ impl Server {
             s = ports.submission,
             stls = ports.submissions,
             submission = extra.submission,
+            workers = if extra.server.contains("workers") {
+                ""
+            } else {
+                "workers = 2\n"
+            },
             demo = if extra.server.contains("demo_user") {
                 ""
             } else {
