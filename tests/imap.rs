@@ -489,3 +489,31 @@ fn select_during_appends_reports_a_uidnext_above_every_uid() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.join().unwrap();
 }
+
+#[test]
+fn dot_and_dot_dot_levels_are_refused_in_mailbox_names() {
+    let server = Server::start();
+    server.add_user("bob");
+    let mut c = server.imap_login("bob");
+    for name in ["..", "a/../b", "../../etc", ".", "a/.", "./a", "a/.."] {
+        let r = c.cmd(&format!("CREATE \"{name}\"")).unwrap();
+        assert!(r.status == "NO" && r.text.contains("[CANNOT]"), "{name}: {r:?}");
+        let r = c.cmd(&format!("RENAME INBOX \"{name}\"")).unwrap();
+        assert!(
+            r.status == "NO" && r.text.contains("[CANNOT]"),
+            "RENAME to {name}: {r:?}"
+        );
+    }
+    // Dots inside a level are ordinary characters.
+    for name in ["...", "a..b", ".hidden", "v1.2/notes."] {
+        c.cmd(&format!("CREATE \"{name}\"")).unwrap().expect_ok().unwrap();
+    }
+    let list = c.cmd("LIST \"\" *").unwrap();
+    assert!(
+        !list
+            .lines()
+            .iter()
+            .any(|l| l.ends_with(" \"..\"") || l.contains("/../")),
+        "{list:?}"
+    );
+}

@@ -31,6 +31,11 @@ pub fn validate_name(name: &str) -> Result<&str, StoreError> {
     if name.split(SEPARATOR).any(str::is_empty) {
         return refuse("mailbox name has an empty level");
     }
+    // Harmless in the store, but a Maildir export or any tool that maps names to paths
+    // must never be led out of a directory by one.
+    if name.split(SEPARATOR).any(|level| level == "." || level == "..") {
+        return refuse("mailbox name has a . or .. level");
+    }
     if name.chars().any(|c| c.is_control() || c == '*' || c == '%') {
         return refuse("mailbox name has control or wildcard characters");
     }
