@@ -487,7 +487,7 @@ fn describe(section: &str, key: &str) -> Option<&'static str> {
         (_, "max_connections_per_user") => "Connections one user may hold.",
         (_, "max_connections_per_ip") => "Connections one source address may hold.",
         (_, "max_command_size") => "Longest command line in bytes.",
-        (_, "pre_auth_timeout") => "Seconds from connect to login, however the client trickles its bytes.",
+        (_, "pre_auth_timeout") => "Seconds from connect to login, and for a command line to end after login.",
         (_, "auth_timeout") => "Seconds a logged-in connection may idle.",
         (_, "banner") => "Greeting text.",
         (_, "protocol_log") => "Log every command and reply (passwords redacted).",

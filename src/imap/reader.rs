@@ -199,6 +199,13 @@ impl CommandReader {
         (consumed, Some(line))
     }
 
+    /// Whether a line (of a command, or of a SASL or IDLE exchange) has begun and not ended;
+    /// false between commands and while literal data is being taken.
+    pub fn mid_line(&self) -> bool {
+        matches!(self.state, State::Line)
+            && (!self.command.is_empty() || self.line_bytes > 0 || self.rejection.is_some())
+    }
+
     /// Memory held now, for idle-memory accounting: 0 between commands.
     pub fn buffered(&self) -> usize {
         self.command.capacity()

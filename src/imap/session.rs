@@ -324,6 +324,11 @@ impl Session {
         self.log.take()
     }
 
+    /// Whether the client is in the middle of a line (its end is bounded in time).
+    pub fn mid_line(&self) -> bool {
+        self.reader.mid_line()
+    }
+
     /// Memory held between commands (should be close to nothing).
     pub fn buffered(&self) -> usize {
         self.reader.buffered()

@@ -319,7 +319,7 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
 
 /// Waits for client bytes under the session's timeout, or shutdown.
 async fn read_more(d: &mut Driver<'_>, session: &Session, shutdown: &Shutdown) -> Result<(), End> {
-    let deadline = d.deadline.next(session.is_authenticated());
+    let deadline = d.deadline.next(session.is_authenticated(), session.mid_line());
     // While input streams in (the last read filled its buffer), read big; otherwise the
     // connection is probably waiting, and parks only a small buffer (DESIGN.md §4).
     let mut buf = std::mem::take(&mut d.input);

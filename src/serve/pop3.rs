@@ -238,7 +238,9 @@ async fn run<'s>(
 
 /// Waits for more client bytes, the session's timeout, or shutdown — whichever comes first.
 async fn read_more(d: &mut Driver<'_>, session: &Session, framer: &mut Framer, shutdown: &Shutdown) -> Result<(), End> {
-    let deadline = d.deadline.next(session.is_authenticated());
+    // Whole lines were all taken before reading: what is buffered is a line begun.
+    let mid_line = !framer.pending().is_empty();
+    let deadline = d.deadline.next(session.is_authenticated(), mid_line);
     // A RETR leaves big output buffers behind; a waiting session gives them back.
     if d.out.capacity() > 4096 {
         d.out = Vec::new();

@@ -234,7 +234,9 @@ fn resolve_url(d: &Driver<'_>, url: &str, user: &str) -> Result<Vec<u8>, Refusal
 async fn read_more(d: &mut Driver<'_>, session: &Session, framer: &mut Framer, shutdown: &Shutdown) -> Result<(), End> {
     d.flush().await?;
     framer.shrink_idle();
-    let deadline = d.deadline.next(session.is_authenticated());
+    // Whole lines were all taken before reading: what is buffered is a line begun.
+    let mid_line = !framer.pending().is_empty() && !session.in_data();
+    let deadline = d.deadline.next(session.is_authenticated(), mid_line);
     let read = tokio::time::timeout_at(deadline, d.conn.read(framer.read_buffer()));
     let outcome = tokio::select! {
         r = read => r,
