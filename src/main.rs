@@ -53,6 +53,14 @@ enum Command {
     /// Log in over each TLS mode, send a message to yourself, find it and delete it; print
     /// each step's result, latency and serving host. Exit 0 only if every step passed.
     Check(admin::check::CheckArgs),
+    /// Check the store of a stopped server: every message with its body, counters, UIDNEXT,
+    /// HIGHESTMODSEQ, quota usage, indexes, the queue. Exit 0 only when clean.
+    Fsck {
+        /// Fix what can be fixed: recount, raise UIDNEXT/HIGHESTMODSEQ, drop what nothing
+        /// refers to.
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -174,6 +182,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Queue(QueueCommand::Flush) => admin::queue::flush(&config),
         Command::Queue(QueueCommand::Delete { id }) => admin::queue::delete(&config, &id),
         Command::Check(args) => admin::check::run(&config, args),
+        Command::Fsck { repair } => admin::fsck(&config, repair),
         Command::Deliver { name, mailbox } => {
             let message = deliver::read_stdin()?;
             deliver::deliver(&config.lmtp_socket_path(), &name, mailbox.as_deref(), &message)

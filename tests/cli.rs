@@ -207,3 +207,26 @@ fn a_port_in_use_is_refused_not_shared() {
     assert!(!out.status.success());
     assert!(text(&out).1.contains("cannot listen on"), "{}", text(&out).1);
 }
+
+#[test]
+fn fsck_checks_a_stopped_store_and_refuses_a_running_one() {
+    let mut server = Server::start();
+    server.add_user("bob");
+    server.deliver("bob", &message("one"));
+    let out = server.cli(&["fsck"], b"");
+    let (_, stderr) = text(&out);
+    assert!(
+        !out.status.success() && stderr.contains("stop the server first"),
+        "{stderr}"
+    );
+    server.kill9();
+    for args in [&["fsck"][..], &["fsck", "--repair"]] {
+        let out = server.cli(args, b"");
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{args:?}: {stdout}{stderr}");
+        assert!(
+            stdout.contains("1 users, 6 mailboxes, 1 messages, 1 bodies, 0 queue entries: clean"),
+            "{stdout}"
+        );
+    }
+}

@@ -4,6 +4,8 @@
 
 pub mod check;
 pub mod deliver;
+mod fsck;
+pub use fsck::run as fsck;
 mod directory;
 pub mod queue;
 

@@ -53,7 +53,7 @@ pub enum ServeError {
 }
 
 /// One server per data_dir: the maildrop locks and limits live in its memory.
-fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, ServeError> {
+pub(crate) fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, ServeError> {
     std::fs::create_dir_all(dir)?;
     let file = std::fs::OpenOptions::new()
         .create(true)

@@ -9,6 +9,7 @@
 //! (a long-lived reader makes LMDB's file grow without bound), nor is a `MappedSnapshot` or the
 //! bytes taken from it held for longer than a bounded write; UIDs are never reused.
 
+pub mod check;
 pub mod feed;
 pub mod mailboxes;
 mod messages;
@@ -210,6 +211,12 @@ impl Store {
     /// A consistent read view. Drop it before awaiting anything that waits on a client.
     pub fn snapshot(&self) -> Result<Snapshot<'_>, StoreError> {
         Snapshot::new(&self.inner)
+    }
+
+    /// Checks the store's invariants in one read transaction (`ringmail fsck`).
+    pub fn check(&self) -> Result<check::Report, StoreError> {
+        let txn = self.inner.env.read_txn()?;
+        check::inspect(&self.inner.t, &txn)
     }
 
     /// A read view whose body bytes can outlive it, for sending straight from the map. Each

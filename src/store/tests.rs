@@ -588,3 +588,97 @@ fn subscription_flags_migrate_once() {
     mark_subscribed(false);
     assert!(!subscribed(), "a store already migrated is not read through again");
 }
+
+#[test]
+fn fsck_finds_each_kind_of_damage_and_repairs_it() {
+    let (_d, store) = store();
+    let bob = add_user(&store, "bob");
+    add_user(&store, "carol");
+    let big: Vec<u8> = [b"Subject: big\r\n\r\n".as_slice(), &vec![b'x'; 2 * CHUNK_SIZE + 5]].concat();
+    let delivered = deliver(&store, &["bob", "carol"], &big);
+    deliver(&store, &["bob"], b"Subject: small\r\n\r\nhi\r\n");
+    let inbox = delivered[0].as_ref().unwrap().mailbox;
+    let trash = store.snapshot().unwrap().mailbox(bob.id, "Trash").unwrap().unwrap().id;
+    write(
+        &store,
+        WriteOp::Copy {
+            from: inbox,
+            uids: vec![1, 2],
+            to: trash,
+            expunge_source: false,
+        },
+    );
+    write(
+        &store,
+        WriteOp::Expunge {
+            mailbox: inbox,
+            uids: vec![2],
+        },
+    );
+    let clean = store.check().unwrap();
+    assert!(clean.is_clean(), "{:?}", clean.findings);
+    assert_eq!((clean.users, clean.messages, clean.bodies), (2, 4, 2));
+
+    // Damage of each kind, as a crash of a buggy writer could leave it.
+    let t = &store.inner.t;
+    let snap = store.snapshot().unwrap();
+    let first = snap.message(inbox, 1).unwrap().unwrap();
+    let small = snap.message(trash, 2).unwrap().unwrap();
+    drop(snap);
+    let mut txn = store.inner.env.write_txn().unwrap();
+    let mut mailbox = read::get_mailbox(t, &txn, inbox).unwrap().unwrap();
+    mailbox.uid_next = 1;
+    mailbox.highest_modseq = 1;
+    mailbox.messages = 7;
+    txn::put_json(&t.mailboxes, &mut txn, &records::keys::mailbox(inbox), &mailbox).unwrap();
+    t.usage
+        .put(
+            &mut txn,
+            &records::keys::user_id(bob.id),
+            &records::Usage::default().encode(),
+        )
+        .unwrap();
+    t.body_refs
+        .put(&mut txn, &first.body_id.to_be_bytes(), &9u32.to_be_bytes())
+        .unwrap();
+    // The small body vanishes under its message in Trash.
+    t.body_refs.delete(&mut txn, &small.body_id.to_be_bytes()).unwrap();
+    // An orphan body and orphan queued bytes.
+    t.bodies.put(&mut txn, &records::keys::chunk(999, 0), b"lost").unwrap();
+    t.queue_bodies
+        .put(&mut txn, &records::keys::chunk(77, 0), b"lost")
+        .unwrap();
+    txn.commit().unwrap();
+
+    let damaged = store.check().unwrap();
+    let text: Vec<String> = damaged.findings.iter().map(|f| f.to_string()).collect();
+    for expected in [
+        "UIDNEXT 1 is not above UID 1",
+        "HIGHESTMODSEQ 1 is below",
+        "counts 7 messages",
+        "user bob: usage is 0 messages",
+        "counted 9 references, has 3",
+        &format!("message 2 of mailbox {trash}: its body {} is missing", small.body_id),
+        "body 999: stored without a reference count",
+        "queued bytes 77: no queue entry",
+    ] {
+        assert!(text.iter().any(|t| t.contains(expected)), "{expected} not in {text:#?}");
+    }
+    assert_eq!(damaged.repairable(), damaged.findings.len());
+
+    match write(&store, WriteOp::Repair) {
+        WriteOutcome::Repaired { repaired, .. } => assert_eq!(repaired, damaged.findings.len()),
+        other => panic!("{other:?}"),
+    }
+    let repaired = store.check().unwrap();
+    assert!(repaired.is_clean(), "{:?}", repaired.findings);
+    let snap = store.snapshot().unwrap();
+    let mailbox = snap.mailbox_by_id(inbox).unwrap().unwrap();
+    assert!(mailbox.uid_next > 1 && mailbox.highest_modseq > 1 && mailbox.messages == 1);
+    assert_eq!(
+        snap.message(trash, 2).unwrap(),
+        None,
+        "the message without a body is gone"
+    );
+    assert_eq!(body_of(&store, &bob, 1).unwrap(), big, "what was whole is untouched");
+}

@@ -163,6 +163,9 @@ pub enum WriteOp {
     /// Nothing but a commit: what the writer persists with every commit (\Recent claims) is
     /// on disk once this is answered.
     Flush,
+    /// `ringmail fsck --repair`: checks every invariant and fixes what it can, in one
+    /// transaction.
+    Repair,
     /// SETMETADATA (RFC 5464 §4.3): every entry set (`Some`) or removed (`None`), or none;
     /// mailbox 0 holds the server entries.
     SetMetadata {
@@ -214,6 +217,11 @@ pub enum WriteOutcome {
     Queue(usize),
     /// UrlauthKeys: one key per mailbox asked for, in order.
     UrlauthKeys(Vec<super::urlauth::AccessKey>),
+    /// Repair: what was found, and how many findings were fixed.
+    Repaired {
+        report: super::check::Report,
+        repaired: usize,
+    },
 }
 
 pub(crate) fn spawn(inner: Arc<Inner>, feed: Arc<Feed>) -> std::io::Result<mpsc::Sender<Job>> {
@@ -378,6 +386,11 @@ fn apply(t: &Tables, txn: &mut RwTxn<'_>, op: WriteOp, changes: &mut Vec<Change>
         WriteOp::QueueDelete { id } => queue::delete(t, txn, id).map(|found| WriteOutcome::Queue(usize::from(found))),
         WriteOp::QueueFlush => queue::flush(t, txn).map(WriteOutcome::Queue),
         WriteOp::Flush => Ok(WriteOutcome::Done),
+        WriteOp::Repair => {
+            let report = super::check::inspect(t, txn)?;
+            let repaired = super::check::repair(t, txn, &report)?;
+            Ok(WriteOutcome::Repaired { report, repaired })
+        }
         WriteOp::SetMetadata { user, mailbox, entries } => {
             super::metadata::set(t, txn, user, mailbox, &entries).map(|()| WriteOutcome::Done)
         }
