@@ -9,6 +9,7 @@
 pub mod chart;
 pub mod client;
 pub mod comparison;
+pub mod crash;
 pub mod memory;
 pub mod message;
 pub mod mixed;

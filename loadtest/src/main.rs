@@ -79,6 +79,9 @@ enum Command {
     /// `mixed --shared` (2 users unless told): the state-checking stress run, reported as a
     /// scenario of its own so it can stand beside `mixed` in a comparison.
     Stress(scenario::mixed::MixedArgs),
+    /// Crash consistency: a mixed load on a ringmail server it starts itself, `kill -9` at
+    /// random moments, `ringmail fsck` and a check of every mailbox after each restart.
+    Crash(scenario::crash::CrashArgs),
     /// Compare servers: pair the scenarios' JSON summaries by scenario between labels and
     /// write a Markdown report with tables, ratios and SVG charts.
     Report(compare::ReportArgs),
@@ -168,6 +171,7 @@ fn main() -> ExitCode {
         Command::Mixed(args) => scenario::mixed::run(&args),
         Command::Stress(args) => scenario::mixed::stress(args),
         Command::Report(args) => compare::run(&args),
+        Command::Crash(args) => scenario::crash::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
