@@ -260,6 +260,14 @@ pub struct Limits {
     pub max_login_failures: u32,
     /// Login checks from one address in flight at once; more wait.
     pub max_logins_in_flight_per_ip: u32,
+    /// MIME nesting kept in a message's structure (deeper parts are opaque); at most 64.
+    pub max_mime_depth: usize,
+    /// MIME parts split out of one message (the rest stay inside their parent).
+    pub max_mime_parts: usize,
+    /// Fields in one header of a message at ingest; more is refused.
+    pub max_header_fields: usize,
+    /// Bytes in one header line of a message at ingest; longer is refused.
+    pub max_header_line: usize,
 }
 
 impl Default for Limits {
@@ -269,6 +277,10 @@ impl Default for Limits {
             login_failure_delay_max: 15,
             max_login_failures: 3,
             max_logins_in_flight_per_ip: 16,
+            max_mime_depth: crate::mime::Limits::default().max_depth,
+            max_mime_parts: crate::mime::Limits::default().max_parts,
+            max_header_fields: crate::mime::Limits::default().max_header_fields,
+            max_header_line: crate::mime::Limits::default().max_header_line,
         }
     }
 }
@@ -371,6 +383,12 @@ impl Config {
         self.submission.validate()?;
         self.cluster.validate()?;
         self.directory.validate(&self.cluster)?;
+        if !(1..=64).contains(&self.limits.max_mime_depth) {
+            return invalid("limits.max_mime_depth must be between 1 and 64");
+        }
+        if self.limits.max_mime_parts == 0 || self.limits.max_header_fields == 0 || self.limits.max_header_line == 0 {
+            return invalid("limits.max_mime_parts, max_header_fields and max_header_line must be positive");
+        }
         if self.limits.max_logins_in_flight_per_ip == 0 {
             return invalid("limits.max_logins_in_flight_per_ip must be positive");
         }
@@ -396,6 +414,16 @@ impl Config {
             &self.server.hostname
         } else {
             &self.cluster.name
+        }
+    }
+
+    /// What one message may hold, from `[limits]`.
+    pub fn mime_limits(&self) -> crate::mime::Limits {
+        crate::mime::Limits {
+            max_depth: self.limits.max_mime_depth,
+            max_parts: self.limits.max_mime_parts,
+            max_header_fields: self.limits.max_header_fields,
+            max_header_line: self.limits.max_header_line,
         }
     }
 
@@ -536,6 +564,10 @@ fn describe(section: &str, key: &str) -> Option<&'static str> {
         ("limits", "login_failure_delay_max") => "Ceiling of the failed-login delay.",
         ("limits", "max_login_failures") => "Failed logins before the connection is closed.",
         ("limits", "max_logins_in_flight_per_ip") => "Login checks one address may have running at once; more wait.",
+        ("limits", "max_mime_depth") => "MIME nesting kept in a message's structure (1-64); deeper parts are served opaque.",
+        ("limits", "max_mime_parts") => "MIME parts split out of one message; the rest stay inside their parent.",
+        ("limits", "max_header_fields") => "Fields in one header of a message; more is refused at delivery and APPEND.",
+        ("limits", "max_header_line") => "Bytes in one header line of a message; longer is refused at delivery and APPEND.",
         ("log", "level") => "tracing filter: error, warn, info, debug, trace.",
         ("log", "protocol_log_dir") => "Protocol log folder under data_dir, one file per day.",
         _ => return None,

@@ -7,28 +7,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Extra, Server};
+use common::{cpu_seconds, peak_rss_kib, Extra, Server};
 use flate2::{Compress, Compression, FlushCompress};
 use loadtest::client::transport::Transport;
-
-/// CPU seconds the process has used so far (user + system).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split(' ').collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    // SAFETY: sysconf with a valid name only reads a constant.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    ticks as f64 / per_second
-}
-
-/// The process's peak resident memory so far, in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
 
 fn bomb() -> Vec<u8> {
     let flood = b"c NOOP\r\n".repeat(2_000_000);

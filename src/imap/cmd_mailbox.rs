@@ -568,6 +568,11 @@ impl Session {
                 );
                 return Action::Continue;
             }
+            // RFC 5530: an implementation limit ([limits] max_header_fields, max_header_line).
+            Err(e @ (IngestError::TooManyHeaderFields(_) | IngestError::HeaderLineTooLong(_))) => {
+                tagged(out, &p.tag, "NO", &format!("[LIMIT] {e}"));
+                return Action::Continue;
+            }
             Err(e) => {
                 tagged(out, &p.tag, "NO", &format!("[CANNOT] {e}"));
                 return Action::Continue;

@@ -11,12 +11,17 @@
 use base64::Engine;
 
 use super::structure::{self, Entity, Kind};
-use super::{analyze, normalize_line_endings, IngestError, Structure};
+use super::{analyze_with, normalize_line_endings, IngestError, Limits, Structure};
 
 /// `ingest` for a literal8: parts with NUL octets are stored base64-encoded.
 pub fn ingest_binary(raw: Vec<u8>) -> Result<(Vec<u8>, Structure), IngestError> {
+    ingest_binary_with(raw, &Limits::default())
+}
+
+/// `ingest_binary` under `limits`.
+pub fn ingest_binary_with(raw: Vec<u8>, limits: &Limits) -> Result<(Vec<u8>, Structure), IngestError> {
     if memchr::memchr(0, &raw).is_none() {
-        return super::ingest(raw);
+        return super::ingest_with(raw, limits);
     }
     let mut binary = Vec::new();
     leaves_with_nul(&structure::build(&raw), &raw, &mut binary);
@@ -31,7 +36,7 @@ pub fn ingest_binary(raw: Vec<u8>) -> Result<(Vec<u8>, Structure), IngestError> 
     }
     message.extend_from_slice(&normalize_line_endings(&raw[at..]));
     // NUL anywhere else (a header, a multipart preamble) cannot be stored: `analyze` refuses.
-    let structure = analyze(&message)?;
+    let structure = analyze_with(&message, limits)?;
     Ok((message, structure))
 }
 

@@ -25,9 +25,10 @@ mod tests;
 use std::ops::Range;
 
 pub(crate) use address::MISSING_HOST;
-pub use binary::ingest_binary;
 pub(crate) use binary::with_encoding;
+pub use binary::{ingest_binary, ingest_binary_with};
 pub use normalize::normalize_line_endings;
+pub use structure::Limits;
 
 /// Why a message was refused at delivery.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -38,6 +39,23 @@ pub enum IngestError {
     Nul,
     #[error("message is empty")]
     Empty,
+    #[error("a header of the message has more than {0} fields")]
+    TooManyHeaderFields(usize),
+    #[error("a header line of the message is longer than {0} bytes")]
+    HeaderLineTooLong(usize),
+}
+
+impl IngestError {
+    /// The reason as a protocol reply's text.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            IngestError::NoSeparator => "message has no header/body separator",
+            IngestError::Nul => "message contains NUL bytes",
+            IngestError::Empty => "message is empty",
+            IngestError::TooManyHeaderFields(_) => "message has too many header fields",
+            IngestError::HeaderLineTooLong(_) => "message has a header line that is too long",
+        }
+    }
 }
 
 /// Why a stored structure could not be loaded.
@@ -148,11 +166,16 @@ pub enum Section {
 /// Ingest of a raw message as received: line endings normalised (so every size we report is
 /// exact), then the one MIME parse every later FETCH, RETR and TOP relies on.
 pub fn ingest(raw: Vec<u8>) -> Result<(Vec<u8>, Structure), IngestError> {
+    ingest_with(raw, &Limits::default())
+}
+
+/// `ingest` under `limits`.
+pub fn ingest_with(raw: Vec<u8>, limits: &Limits) -> Result<(Vec<u8>, Structure), IngestError> {
     let message = match normalize_line_endings(&raw) {
         std::borrow::Cow::Borrowed(_) => raw,
         std::borrow::Cow::Owned(fixed) => fixed,
     };
-    let structure = analyze(&message)?;
+    let structure = analyze_with(&message, limits)?;
     Ok((message, structure))
 }
 
@@ -176,6 +199,11 @@ pub fn addr_specs(value: &[u8]) -> Vec<String> {
 }
 
 pub fn analyze(msg: &[u8]) -> Result<Structure, IngestError> {
+    analyze_with(msg, &Limits::default())
+}
+
+/// `analyze` under `limits`.
+pub fn analyze_with(msg: &[u8], limits: &Limits) -> Result<Structure, IngestError> {
     if msg.is_empty() {
         return Err(IngestError::Empty);
     }
@@ -184,7 +212,10 @@ pub fn analyze(msg: &[u8]) -> Result<Structure, IngestError> {
     }
     let header_len = structure::body_start(msg, 0, msg.len()).ok_or(IngestError::NoSeparator)?;
 
-    let root = structure::build(msg);
+    let (root, refused) = structure::build_with(msg, limits);
+    if let Some(e) = refused {
+        return Err(e);
+    }
     let mut envelope = String::new();
     imap::envelope(&mut envelope, &root.headers);
     let mut body = String::new();

@@ -205,3 +205,42 @@ fn part_flood_is_capped() {
     assert!(s.parts.len() <= structure::MAX_PARTS + 1);
     check_invariants(msg.as_bytes(), &s);
 }
+
+#[test]
+fn configured_limits_apply_to_every_entity() {
+    let limits = Limits {
+        max_depth: 2,
+        max_parts: 3,
+        max_header_fields: 4,
+        max_header_line: 60,
+    };
+    // Parts and depth: kept, but not split out past the limits.
+    let mut msg = String::from("Content-Type: multipart/mixed; boundary=f\r\n\r\n");
+    for _ in 0..10 {
+        msg.push_str("--f\r\n\r\nx\r\n");
+    }
+    msg.push_str("--f--\r\n");
+    let s = analyze_with(msg.as_bytes(), &limits).unwrap();
+    assert!(s.parts.len() <= 4, "{}", s.parts.len());
+    // Header fields, counted in a nested part's header too; folded lines are one field.
+    let folded = "A: 1\r\n 2\r\n\t3\r\nB: 1\r\nC: 1\r\nD: 1\r\n\r\nbody\r\n";
+    assert!(analyze_with(folded.as_bytes(), &limits).is_ok());
+    let many = "A: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\nE: 1\r\n\r\nbody\r\n";
+    assert!(matches!(
+        analyze_with(many.as_bytes(), &limits),
+        Err(IngestError::TooManyHeaderFields(4))
+    ));
+    let nested = "Content-Type: multipart/mixed; boundary=f\r\n\r\n--f\r\nA: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\nE: 1\r\n\r\nx\r\n--f--\r\n";
+    assert!(matches!(
+        analyze_with(nested.as_bytes(), &limits),
+        Err(IngestError::TooManyHeaderFields(4))
+    ));
+    // Header lines; a long body line is not a header line.
+    let long = format!("Subject: {}\r\n\r\nbody\r\n", "x".repeat(60));
+    assert!(matches!(
+        analyze_with(long.as_bytes(), &limits),
+        Err(IngestError::HeaderLineTooLong(60))
+    ));
+    let long_body = format!("Subject: s\r\n\r\n{}\r\n", "x".repeat(1000));
+    assert!(analyze_with(long_body.as_bytes(), &limits).is_ok());
+}

@@ -11,11 +11,34 @@ use memchr::memmem;
 use super::header::{parse_content_type, parse_encoding, Headers, Param};
 use super::Part;
 
-/// Composite entities nested deeper than this are stored as opaque leaves. Bounds recursion
-/// (stack) and the repeated boundary scans of nested multiparts.
+/// The defaults of `Limits::max_depth` and `max_parts`; `max_depth` is never above this, as it
+/// bounds recursion (stack) and the repeated boundary scans of nested multiparts.
 pub(crate) const MAX_DEPTH: usize = 64;
-/// Entities beyond this count are not split out: bounds the part table and BODYSTRUCTURE size.
 pub(crate) const MAX_PARTS: usize = 10_000;
+
+/// Bounds on what one message's structure may hold (`[limits]` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Composite entities nested deeper than this are stored as opaque leaves.
+    pub max_depth: usize,
+    /// Entities beyond this count are not split out: bounds the part table and BODYSTRUCTURE.
+    pub max_parts: usize,
+    /// Fields in one entity's header; a message with more is refused.
+    pub max_header_fields: usize,
+    /// Bytes in one line of a header; a message with a longer one is refused.
+    pub max_header_line: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: MAX_DEPTH,
+            max_parts: MAX_PARTS,
+            max_header_fields: 10_000,
+            max_header_line: 64 * 1024,
+        }
+    }
+}
 
 /// The effective media type of an entity: type and subtype lowercased, parameters as sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,19 +129,61 @@ enum DefaultType {
 struct Builder<'a> {
     msg: &'a [u8],
     budget: usize,
+    limits: Limits,
+    /// The first header over a limit.
+    refused: Option<super::IngestError>,
 }
 
 /// Builds the entity tree of a whole message (already validated by `analyze`).
 pub(crate) fn build(msg: &[u8]) -> Entity<'_> {
-    let mut b = Builder { msg, budget: MAX_PARTS };
-    b.entity(0, msg.len(), DefaultType::Text, 0)
+    build_with(msg, &Limits::default()).0
+}
+
+/// `build` under `limits`, with the first header found over one of them.
+pub(crate) fn build_with<'a>(msg: &'a [u8], limits: &Limits) -> (Entity<'a>, Option<super::IngestError>) {
+    let mut b = Builder {
+        msg,
+        budget: limits.max_parts,
+        limits: Limits {
+            max_depth: limits.max_depth.min(MAX_DEPTH),
+            ..*limits
+        },
+        refused: None,
+    };
+    let root = b.entity(0, msg.len(), DefaultType::Text, 0);
+    (root, b.refused)
+}
+
+/// Whether a header block keeps to `limits`, counted before anything is parsed (a field is a
+/// line that does not start with white space).
+fn check_header(block: &[u8], limits: &Limits) -> Result<(), super::IngestError> {
+    let mut fields = 0;
+    for line in block.split(|b| *b == b'\n') {
+        if line.len() > limits.max_header_line {
+            return Err(super::IngestError::HeaderLineTooLong(limits.max_header_line));
+        }
+        if !matches!(line.first(), None | Some(b' ' | b'\t' | b'\r')) {
+            fields += 1;
+            if fields > limits.max_header_fields {
+                return Err(super::IngestError::TooManyHeaderFields(limits.max_header_fields));
+            }
+        }
+    }
+    Ok(())
 }
 
 impl<'a> Builder<'a> {
     fn entity(&mut self, start: usize, end: usize, default: DefaultType, depth: usize) -> Entity<'a> {
         self.budget = self.budget.saturating_sub(1);
         let body_start = body_start(self.msg, start, end).unwrap_or(end);
-        let headers = Headers::parse(self.msg.get(start..body_start).unwrap_or_default());
+        let block = self.msg.get(start..body_start).unwrap_or_default();
+        let headers = match check_header(block, &self.limits) {
+            Ok(()) => Headers::parse(block),
+            Err(e) => {
+                self.refused.get_or_insert(e);
+                Headers::parse(&[])
+            }
+        };
         let encoding = parse_encoding(headers.value("content-transfer-encoding").as_deref());
         let media = match headers.value("content-type").and_then(|v| parse_content_type(&v)) {
             Some(ct) => Media {
@@ -140,7 +205,7 @@ impl<'a> Builder<'a> {
             encoding,
             kind: Kind::Leaf,
         };
-        let too_deep = depth >= MAX_DEPTH || self.budget == 0;
+        let too_deep = depth >= self.limits.max_depth || self.budget == 0;
         if e.media.ty == "multipart" {
             if too_deep {
                 make_opaque(&mut e);

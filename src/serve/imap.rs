@@ -266,11 +266,12 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
             }
             Action::Ingest { message, binary } => {
                 let ingest = if binary {
-                    crate::mime::ingest_binary
+                    crate::mime::ingest_binary_with
                 } else {
-                    crate::mime::ingest
+                    crate::mime::ingest_with
                 };
-                let parsed = tokio::task::spawn_blocking(move || ingest(message)).await;
+                let limits = d.shared.config.mime_limits();
+                let parsed = tokio::task::spawn_blocking(move || ingest(message, &limits)).await;
                 match parsed {
                     Ok(result) => session.ingested(result, &mut d.out),
                     Err(_) => return Ok(true),

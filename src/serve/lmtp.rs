@@ -246,10 +246,11 @@ async fn deliver(shared: &Shared, envelope: Envelope) -> Vec<DeliveryStatus> {
     let Envelope {
         recipients, message, ..
     } = envelope;
-    let ingested = tokio::task::spawn_blocking(move || mime::ingest(message)).await;
+    let limits = shared.config.mime_limits();
+    let ingested = tokio::task::spawn_blocking(move || mime::ingest_with(message, &limits)).await;
     let (message, structure) = match ingested {
         Ok(Ok(parsed)) => parsed,
-        Ok(Err(e)) => return vec![DeliveryStatus::BadMessage(bad_message_text(&e)); n],
+        Ok(Err(e)) => return vec![DeliveryStatus::BadMessage(e.reason()); n],
         Err(_) => return vec![DeliveryStatus::Temporary; n],
     };
     let op = WriteOp::Deliver {
@@ -276,13 +277,5 @@ async fn deliver(shared: &Shared, envelope: Envelope) -> Vec<DeliveryStatus> {
             tracing::error!("delivery failed: {other:?}");
             vec![DeliveryStatus::Temporary; n]
         }
-    }
-}
-
-fn bad_message_text(e: &mime::IngestError) -> &'static str {
-    match e {
-        mime::IngestError::NoSeparator => "message has no header/body separator",
-        mime::IngestError::Nul => "message contains NUL bytes",
-        mime::IngestError::Empty => "message is empty",
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::Shared;
-use crate::mime::{self, IngestError, Structure};
+use crate::mime::{self, Structure};
 use crate::queue::{self, ReportTo};
 use crate::smtp::addr::Served;
 use crate::smtp::command::Ret;
@@ -53,6 +53,7 @@ pub async fn accept(shared: &Shared, envelope: Envelope, received: Received) -> 
     let (sender, who) = (from.clone(), user.clone());
     let delivered = success_notices(&recipients);
     let envid = params.envid.clone();
+    let limits = shared.config.mime_limits();
     let prepared = tokio::task::spawn_blocking(move || {
         let id = format!("{:X}", received.session);
         let unique = format!("{now:x}.{:x}.{:08x}", received.session, rand::random::<u32>());
@@ -67,7 +68,7 @@ pub async fn accept(shared: &Shared, envelope: Envelope, received: Received) -> 
             unique: &unique,
             sender: &sender,
         };
-        match prepare(&message, &stamp, &served) {
+        match prepare(&message, &stamp, &served, &limits) {
             Prepared::Ready(message, structure, _) => {
                 let to = ReportTo {
                     hostname: &hostname,
@@ -158,7 +159,7 @@ fn success_notices(recipients: &[Recipient]) -> Vec<ReportedRecipient> {
 }
 
 /// Blocking: the edits and the parse.
-fn prepare(raw: &[u8], stamp: &Stamp<'_>, served: &Served) -> Prepared {
+fn prepare(raw: &[u8], stamp: &Stamp<'_>, served: &Served, limits: &mime::Limits) -> Prepared {
     if raw.is_empty() {
         return Prepared::Refused(SubmitOutcome::BadMessage("message is empty"));
     }
@@ -170,12 +171,8 @@ fn prepare(raw: &[u8], stamp: &Stamp<'_>, served: &Served) -> Prepared {
             return Prepared::Refused(SubmitOutcome::BadMessage("message has no header/body separator"))
         }
     };
-    match mime::analyze(&message) {
+    match mime::analyze_with(&message, limits) {
         Ok(structure) => Prepared::Ready(message, Arc::new(structure), None),
-        Err(e) => Prepared::Refused(SubmitOutcome::BadMessage(match e {
-            IngestError::NoSeparator => "message has no header/body separator",
-            IngestError::Nul => "message contains NUL bytes",
-            IngestError::Empty => "message is empty",
-        })),
+        Err(e) => Prepared::Refused(SubmitOutcome::BadMessage(e.reason())),
     }
 }

@@ -1,0 +1,64 @@
+//! Limits on what one message may hold (issue 11, item 3): a header with millions of fields
+//! or a header line of megabytes is refused at delivery and APPEND with a clear reason, and
+//! the server's memory stays near the size of the message while it is looked at.
+
+mod common;
+
+use common::{peak_rss_kib, Extra, Server};
+
+/// A message whose header is `fields` one-letter fields.
+fn field_flood(fields: usize) -> Vec<u8> {
+    let mut m = b"a:b\r\n".repeat(fields);
+    m.extend_from_slice(b"\r\nbody\r\n");
+    m
+}
+
+#[test]
+fn a_header_of_millions_of_fields_is_refused_in_bounded_memory() {
+    let server = Server::start();
+    server.add_user("bob");
+    let pid = server.child.as_ref().unwrap().id();
+    let flood = field_flood(3_000_000);
+    let before = peak_rss_kib(pid);
+    let mut lmtp = server.lmtp();
+    let (rcpt, data) = lmtp.send("a@example.org", &["bob@localhost"], &flood).unwrap();
+    assert_eq!(rcpt[0].code, 250);
+    assert_eq!(data[0].code, 554, "{data:?}");
+    assert!(data[0].text.contains("too many header fields"), "{data:?}");
+    let grown = peak_rss_kib(pid) - before;
+    // The message itself is 15 MB; each parsed field would cost 32 bytes more (~96 MB).
+    assert!(
+        grown < 64 * 1024,
+        "peak memory grew {grown} KiB for a {} byte message",
+        flood.len()
+    );
+
+    let mut c = server.imap_login("bob");
+    let r = c.append("INBOX", "", &field_flood(20_000)).unwrap();
+    assert!(r.status == "NO" && r.text.starts_with("[LIMIT]"), "{r:?}");
+    assert!(c.cmd("NOOP").unwrap().ok(), "the connection is kept");
+}
+
+#[test]
+fn header_limits_are_configurable() {
+    let server = Server::start_with(Extra {
+        limits: "login_failure_delay = 0\nmax_header_fields = 5\nmax_header_line = 100",
+        ..Extra::default()
+    });
+    server.add_user("bob");
+    let mut lmtp = server.lmtp();
+    let six = b"A: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\nE: 1\r\nF: 1\r\n\r\nx\r\n";
+    let (_, data) = lmtp.send("a@example.org", &["bob@localhost"], six).unwrap();
+    assert!(
+        data[0].code == 554 && data[0].text.contains("too many header fields"),
+        "{data:?}"
+    );
+    let five = b"A: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\nE: 1\r\n\r\nx\r\n";
+    let (_, data) = lmtp.send("a@example.org", &["bob@localhost"], five).unwrap();
+    assert_eq!(data[0].code, 250, "{data:?}");
+    let long = format!("Subject: {}\r\n\r\nx\r\n", "y".repeat(100));
+    let mut smtp = server.smtp_login("bob");
+    let sent = smtp.send("bob@localhost", &["bob@localhost"], long.as_bytes()).unwrap();
+    let reply = sent.data.unwrap();
+    assert!(reply.code == 554 && reply.text.contains("header line"), "{reply:?}");
+}
