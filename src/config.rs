@@ -268,6 +268,10 @@ pub struct Limits {
     pub max_header_fields: usize,
     /// Bytes in one header line of a message at ingest; longer is refused.
     pub max_header_line: usize,
+    /// How deep IMAP SEARCH keys may nest (parentheses, NOT, OR).
+    pub max_search_depth: usize,
+    /// Ranges in one IMAP sequence set.
+    pub max_sequence_ranges: usize,
 }
 
 impl Default for Limits {
@@ -281,6 +285,8 @@ impl Default for Limits {
             max_mime_parts: crate::mime::Limits::default().max_parts,
             max_header_fields: crate::mime::Limits::default().max_header_fields,
             max_header_line: crate::mime::Limits::default().max_header_line,
+            max_search_depth: crate::imap::parse::ParseLimits::default().max_search_depth,
+            max_sequence_ranges: crate::imap::parse::ParseLimits::default().max_sequence_ranges,
         }
     }
 }
@@ -389,6 +395,9 @@ impl Config {
         if self.limits.max_mime_parts == 0 || self.limits.max_header_fields == 0 || self.limits.max_header_line == 0 {
             return invalid("limits.max_mime_parts, max_header_fields and max_header_line must be positive");
         }
+        if !(1..=256).contains(&self.limits.max_search_depth) || self.limits.max_sequence_ranges == 0 {
+            return invalid("limits.max_search_depth must be between 1 and 256, max_sequence_ranges positive");
+        }
         if self.limits.max_logins_in_flight_per_ip == 0 {
             return invalid("limits.max_logins_in_flight_per_ip must be positive");
         }
@@ -414,6 +423,14 @@ impl Config {
             &self.server.hostname
         } else {
             &self.cluster.name
+        }
+    }
+
+    /// Bounds on an IMAP command's structure, from `[limits]`.
+    pub fn parse_limits(&self) -> crate::imap::parse::ParseLimits {
+        crate::imap::parse::ParseLimits {
+            max_search_depth: self.limits.max_search_depth,
+            max_sequence_ranges: self.limits.max_sequence_ranges,
         }
     }
 
@@ -567,6 +584,8 @@ fn describe(section: &str, key: &str) -> Option<&'static str> {
         ("limits", "max_mime_depth") => "MIME nesting kept in a message's structure (1-64); deeper parts are served opaque.",
         ("limits", "max_mime_parts") => "MIME parts split out of one message; the rest stay inside their parent.",
         ("limits", "max_header_fields") => "Fields in one header of a message; more is refused at delivery and APPEND.",
+        ("limits", "max_search_depth") => "How deep IMAP SEARCH keys may nest (1-256); deeper is BAD.",
+        ("limits", "max_sequence_ranges") => "Ranges in one IMAP sequence set; more is BAD.",
         ("limits", "max_header_line") => "Bytes in one header line of a message; longer is refused at delivery and APPEND.",
         ("log", "level") => "tracing filter: error, warn, info, debug, trace.",
         ("log", "protocol_log_dir") => "Protocol log folder under data_dir, one file per day.",

@@ -62,3 +62,47 @@ fn header_limits_are_configurable() {
     let reply = sent.data.unwrap();
     assert!(reply.code == 554 && reply.text.contains("header line"), "{reply:?}");
 }
+
+#[test]
+fn search_nesting_and_sequence_sets_are_bounded_by_configurable_limits() {
+    let server = Server::start_with(Extra {
+        limits: "login_failure_delay = 0\nmax_search_depth = 4\nmax_sequence_ranges = 3",
+        ..Extra::default()
+    });
+    server.add_user("bob");
+    server.deliver("bob", &common::message("one"));
+    let mut c = server.imap_login("bob");
+    c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    assert!(c.cmd("SEARCH ((ALL))").unwrap().ok());
+    let r = c.cmd("SEARCH ((((ALL))))").unwrap();
+    assert!(r.status == "BAD" && r.text.contains("max_search_depth"), "{r:?}");
+    let r = c.cmd("SEARCH NOT NOT NOT NOT ALL").unwrap();
+    assert!(r.status == "BAD", "{r:?}");
+    assert!(c.cmd("FETCH 1,1,1 FLAGS").unwrap().ok());
+    let r = c.cmd("FETCH 1,1,1,1 FLAGS").unwrap();
+    assert!(r.status == "BAD" && r.text.contains("max_sequence_ranges"), "{r:?}");
+    assert!(c.cmd("NOOP").unwrap().ok(), "the connection is kept");
+}
+
+#[test]
+fn default_limits_hold_deep_nesting_and_long_sets_before_and_after_login() {
+    let server = Server::start();
+    server.add_user("bob");
+    let pid = server.child.as_ref().unwrap().id();
+    let mut c = server.imap_login("bob");
+    c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    // After the login: argon2 alone takes ~19 MB for a moment.
+    let before = peak_rss_kib(pid);
+    // 30,000 parentheses: refused at depth 64 without recursing further.
+    let deep = format!("SEARCH {}ALL{}", "(".repeat(30_000), ")".repeat(30_000));
+    assert_eq!(c.cmd(&deep).unwrap().status, "BAD");
+    // 25,000 ranges (in 50 KB, under the command size): past the default 20,000.
+    let set = vec!["1"; 25_000].join(",");
+    let r = c.cmd(&format!("UID FETCH {set} FLAGS")).unwrap();
+    assert!(r.status == "BAD" && r.text.contains("max_sequence_ranges"), "{r:?}");
+    // Before login, nesting is not even parsed past the command name.
+    let mut pre = server.imap_tls();
+    assert_eq!(pre.cmd(&deep).unwrap().status, "BAD");
+    let grown = peak_rss_kib(pid) - before;
+    assert!(grown < 16 * 1024, "peak memory grew {grown} KiB");
+}

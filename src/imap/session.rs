@@ -40,6 +40,8 @@ pub struct Settings {
     /// This server's name, told to logged-in clients in ID's `x-host`: behind a front end,
     /// which back end they reached (`ringmail check` shows it).
     pub server_name: String,
+    /// Bounds on a command's structure (`[limits]`).
+    pub parse: parse::ParseLimits,
 }
 
 /// What the session needs from its surroundings for one call.
@@ -417,7 +419,7 @@ impl Session {
             Read::Command(raw) => {
                 self.log = Some(redacted(&raw));
                 // The raw command is given away, so an APPEND's message is moved, not copied.
-                match parse::parse_command_owned(raw) {
+                match parse::parse_command_owned_with(raw, self.settings.parse) {
                     Ok((tag, command)) => self.dispatch(tag, command, ctx, out),
                     Err(ParseError { tag, message }) => {
                         tagged(out, tag.as_deref().unwrap_or("*"), "BAD", &message);

@@ -26,6 +26,7 @@ impl ImapFront {
             append_limit: c.append_limit,
             message_limit: c.message_limit(),
             server_name: config.server.hostname.clone(),
+            parse: config.parse_limits(),
         };
         ImapFront {
             session: Session::new(settings, tls),

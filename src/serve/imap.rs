@@ -154,6 +154,7 @@ pub async fn serve(
             append_limit: config.append_limit,
             message_limit: config.message_limit(),
             server_name: shared.config.backend_name().to_owned(),
+            parse: shared.config.parse_limits(),
         },
         // A front end took care of the client's TLS; the link to it is a trusted network's.
         d.conn.is_tls() || d.proxied,

@@ -37,6 +37,7 @@ pub(super) struct Cursor<'a> {
     pos: usize,
     /// APPEND data is not copied, only located (the caller owns the input and moves it).
     pub(super) locate_only: bool,
+    pub(super) limits: super::ParseLimits,
 }
 
 impl<'a> Cursor<'a> {
@@ -50,6 +51,7 @@ impl<'a> Cursor<'a> {
             input,
             pos: 0,
             locate_only: false,
+            limits: super::ParseLimits::default(),
         }
     }
 
@@ -338,6 +340,11 @@ impl<'a> Cursor<'a> {
             } else {
                 first
             };
+            if ranges.len() == self.limits.max_sequence_ranges {
+                return Err(Syntax(
+                    "too many ranges in the sequence set ([limits] max_sequence_ranges)",
+                ));
+            }
             ranges.push((first, last));
             if !self.eat(b',') {
                 break;

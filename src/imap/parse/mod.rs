@@ -40,6 +40,23 @@ pub fn is_tag_char(b: u8) -> bool {
     lexer::is_astring_char(b) && b != b'+'
 }
 
+/// Bounds on one command's structure (`[limits]`): how deep SEARCH keys nest (the parser
+/// recurses), how many ranges one sequence set lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseLimits {
+    pub max_search_depth: usize,
+    pub max_sequence_ranges: usize,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        ParseLimits {
+            max_search_depth: 64,
+            max_sequence_ranges: 20_000,
+        }
+    }
+}
+
 /// Parses one command as `reader::Read::Command` gives it: the tag and the typed command, or
 /// the error to answer with `BAD`.
 pub fn parse_command(raw: &[u8]) -> std::result::Result<(String, Command), ParseError> {
@@ -58,9 +75,18 @@ pub fn section_spec(text: &str) -> Option<crate::imap::types::Section> {
 
 /// `parse_command` for a command the caller gives away: an APPEND's message is moved out of
 /// `raw` rather than copied, so a large upload is never in memory twice.
-pub fn parse_command_owned(mut raw: Vec<u8>) -> std::result::Result<(String, Command), ParseError> {
+pub fn parse_command_owned(raw: Vec<u8>) -> std::result::Result<(String, Command), ParseError> {
+    parse_command_owned_with(raw, ParseLimits::default())
+}
+
+/// `parse_command_owned` under `limits`.
+pub fn parse_command_owned_with(
+    mut raw: Vec<u8>,
+    limits: ParseLimits,
+) -> std::result::Result<(String, Command), ParseError> {
     let mut cursor = Cursor::new(&raw);
     cursor.locate_only = true;
+    cursor.limits = limits;
     let (tag, mut command) = parse(cursor)?;
     // The usual case, one message: the buffer becomes the message, its bytes shifted down in
     // place.

@@ -7,7 +7,6 @@ use crate::imap::types::{Command, SearchKey, SearchReturn};
 
 /// Deepest nesting of parentheses, NOT and OR: recursion is bounded so that no input can
 /// exhaust the stack. Real clients nest a handful of levels.
-const MAX_DEPTH: usize = 64;
 
 /// search = "SEARCH" [search-return-opts] SP search-program;
 /// search-program = ["CHARSET" SP charset SP] search-key *(SP search-key).
@@ -106,8 +105,8 @@ fn search_return(c: &mut Cursor) -> Result<Option<SearchReturn>> {
 
 fn search_key(c: &mut Cursor, depth: usize) -> Result<SearchKey> {
     use SearchKey::*;
-    if depth >= MAX_DEPTH {
-        return Err(Syntax("search keys nested too deeply"));
+    if depth >= c.limits.max_search_depth {
+        return Err(Syntax("search keys nested too deeply ([limits] max_search_depth)"));
     }
     match c.peek() {
         Some(b'(') => return c.list1(|c| search_key(c, depth + 1)).map(And),

@@ -306,6 +306,7 @@ fn selected_session(store: &MemStore, limit: MessageLimit) -> Session {
         append_limit: 1 << 20,
         message_limit: limit,
         server_name: "test".into(),
+        parse: Default::default(),
     };
     let mut session = Session::new(settings, true);
     let (_, action) = run(&mut session, store, 0, "a LOGIN bob pw\r\n");
