@@ -5,9 +5,6 @@
 use super::lexer::{Cursor, Result, Syntax};
 use crate::imap::types::{Command, SearchKey, SearchReturn};
 
-/// Deepest nesting of parentheses, NOT and OR: recursion is bounded so that no input can
-/// exhaust the stack. Real clients nest a handful of levels.
-
 /// search = "SEARCH" [search-return-opts] SP search-program;
 /// search-program = ["CHARSET" SP charset SP] search-key *(SP search-key).
 /// Several top-level keys come back as one `SearchKey::And`.
@@ -103,6 +100,8 @@ fn search_return(c: &mut Cursor) -> Result<Option<SearchReturn>> {
     }))
 }
 
+/// Nesting of parentheses, NOT and OR is bounded (`ParseLimits::max_search_depth`) so that no
+/// input can exhaust the stack; real clients nest a handful of levels.
 fn search_key(c: &mut Cursor, depth: usize) -> Result<SearchKey> {
     use SearchKey::*;
     if depth >= c.limits.max_search_depth {
