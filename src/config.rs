@@ -272,6 +272,9 @@ pub struct Limits {
     pub max_search_depth: usize,
     /// Ranges in one IMAP sequence set.
     pub max_sequence_ranges: usize,
+    /// Bytes a COMPRESS=DEFLATE client's input may inflate to per second (0: no limit);
+    /// a faster client is slowed, not refused.
+    pub max_inflate_per_second: u64,
 }
 
 impl Default for Limits {
@@ -287,6 +290,9 @@ impl Default for Limits {
             max_header_line: crate::mime::Limits::default().max_header_line,
             max_search_depth: crate::imap::parse::ParseLimits::default().max_search_depth,
             max_sequence_ranges: crate::imap::parse::ParseLimits::default().max_sequence_ranges,
+            // Far above what a client sends (commands and uploads), far below what one core
+            // could be made to chew through.
+            max_inflate_per_second: 16 * 1024 * 1024,
         }
     }
 }
@@ -586,6 +592,7 @@ fn describe(section: &str, key: &str) -> Option<&'static str> {
         ("limits", "max_header_fields") => "Fields in one header of a message; more is refused at delivery and APPEND.",
         ("limits", "max_search_depth") => "How deep IMAP SEARCH keys may nest (1-256); deeper is BAD.",
         ("limits", "max_sequence_ranges") => "Ranges in one IMAP sequence set; more is BAD.",
+        ("limits", "max_inflate_per_second") => "Bytes a COMPRESS client's input may inflate to per second (0: no limit); faster clients are slowed.",
         ("limits", "max_header_line") => "Bytes in one header line of a message; longer is refused at delivery and APPEND.",
         ("log", "level") => "tracing filter: error, warn, info, debug, trace.",
         ("log", "protocol_log_dir") => "Protocol log folder under data_dir, one file per day.",

@@ -106,3 +106,29 @@ fn default_limits_hold_deep_nesting_and_long_sets_before_and_after_login() {
     let grown = peak_rss_kib(pid) - before;
     assert!(grown < 16 * 1024, "peak memory grew {grown} KiB");
 }
+
+#[test]
+fn a_compressed_stream_is_taken_no_faster_than_its_configured_rate() {
+    use flate2::{Compress, Compression, Decompress, FlushCompress};
+    let server = Server::start_with(Extra {
+        limits: "login_failure_delay = 0\nmax_inflate_per_second = 16384",
+        ..Extra::default()
+    });
+    server.add_user("bob");
+    let mut c = server.imap_login("bob");
+    c.t.send_raw(b"z COMPRESS DEFLATE\r\n").unwrap();
+    assert_eq!(c.t.read_line_string().unwrap(), "z OK DEFLATE active");
+    // 64 KiB of commands in a few hundred compressed bytes: four seconds' worth at 16 KiB/s.
+    let mut commands = b"c NOOP\r\n".repeat(8192);
+    commands.extend_from_slice(b"last NOOP\r\n");
+    let mut deflate = Compress::new(Compression::best(), false);
+    let mut wire = Vec::with_capacity(commands.len());
+    deflate.compress_vec(&commands, &mut wire, FlushCompress::Sync).unwrap();
+    let started = std::time::Instant::now();
+    c.t.send_raw(&wire).unwrap();
+    let mut inflate = Decompress::new(false);
+    let text = common::inflate_until(&mut c, &mut inflate, "last OK");
+    assert_eq!(text.matches("c OK").count(), 8192, "every command answered");
+    let took = started.elapsed();
+    assert!(took >= std::time::Duration::from_millis(2500), "taken in {took:?}");
+}

@@ -121,8 +121,9 @@ impl Conn {
     }
 
     /// Turns on COMPRESS=DEFLATE for everything after this point.
-    pub fn start_deflate(&self) {
-        *self.deflate.borrow_mut() = Some(Box::default());
+    /// `rate`: inflated bytes taken per second at most (0: no limit).
+    pub fn start_deflate(&self, rate: u64) {
+        *self.deflate.borrow_mut() = Some(Box::new(Deflate::with_rate(rate)));
     }
 
     pub fn is_compressed(&self) -> bool {
@@ -200,7 +201,16 @@ impl Conn {
             self.inflate_buffered(&raw, dst)?;
             raw.clear();
             if dst.len() > before {
-                return Ok(dst.len() - before);
+                let n = dst.len() - before;
+                let wait = self
+                    .deflate
+                    .borrow_mut()
+                    .as_mut()
+                    .and_then(|d| d.spend(n, std::time::Instant::now()));
+                if let Some(wait) = wait {
+                    tokio::time::sleep(wait).await;
+                }
+                return Ok(n);
             }
         }
     }

@@ -16,6 +16,9 @@ pub struct Deflate {
     pending: Vec<u8>,
     /// The last call stopped at its cap: more output may come without new input.
     more: bool,
+    /// Inflated bytes allowed per second (0: no limit), and this second's count.
+    rate: u64,
+    window: Option<(std::time::Instant, u64)>,
 }
 
 impl Default for Deflate {
@@ -26,11 +29,42 @@ impl Default for Deflate {
             deflate: Compress::new(Compression::fast(), false),
             pending: Vec::new(),
             more: false,
+            rate: 0,
+            window: None,
         }
     }
 }
 
 impl Deflate {
+    /// A stream whose inflated input is held to `rate` bytes per second (0: no limit).
+    pub fn with_rate(rate: u64) -> Deflate {
+        Deflate {
+            rate,
+            ..Deflate::default()
+        }
+    }
+
+    /// Counts `n` inflated bytes at `now`; how long to wait before taking more, when this
+    /// second's allowance is spent. A client that sends more than the rate is slowed, not
+    /// refused: its commands are simply taken later.
+    pub fn spend(&mut self, n: usize, now: std::time::Instant) -> Option<std::time::Duration> {
+        if self.rate == 0 {
+            return None;
+        }
+        let second = std::time::Duration::from_secs(1);
+        let (start, used) = match self.window {
+            Some((start, used)) if now.duration_since(start) < second => (start, used + n as u64),
+            _ => (now, n as u64),
+        };
+        self.window = Some((start, used));
+        // Over the allowance: wait out as many seconds as the excess needs.
+        (used > self.rate).then(|| {
+            let seconds = used / self.rate;
+            self.window = Some((start + second * seconds as u32, used - self.rate * seconds));
+            (start + second * seconds as u32).saturating_duration_since(now)
+        })
+    }
+
     /// Whether inflating may give more without new input (the last call stopped at its cap).
     pub fn has_more(&self) -> bool {
         self.more
@@ -136,6 +170,20 @@ mod tests {
     fn garbage_is_an_error() {
         let mut d = Deflate::default();
         assert!(d.inflate(&[0xff; 64], &mut Vec::new(), usize::MAX).is_err());
+    }
+
+    #[test]
+    fn the_rate_holds_inflated_bytes_per_second() {
+        let mut d = Deflate::with_rate(1000);
+        let t = std::time::Instant::now();
+        assert_eq!(d.spend(600, t), None);
+        let wait = d.spend(600, t).expect("1200 in the first second");
+        assert_eq!(wait, std::time::Duration::from_secs(1));
+        // In the next second, 200 carried over.
+        let later = t + wait;
+        assert_eq!(d.spend(700, later), None);
+        assert!(d.spend(200, later).is_some());
+        assert_eq!(Deflate::default().spend(usize::MAX, t), None, "no rate, no wait");
     }
 
     #[test]

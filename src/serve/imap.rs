@@ -298,7 +298,7 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
             }
             Action::StartCompress => {
                 d.flush().await?;
-                d.conn.start_deflate();
+                d.conn.start_deflate(d.shared.config.limits.max_inflate_per_second);
                 // Whatever the client pipelined after COMPRESS was compressed already.
                 let raw = std::mem::take(&mut d.input);
                 d.conn.inflate_buffered(&raw, &mut d.input)?;

@@ -452,11 +452,21 @@ pub fn inflate_until(c: &mut Imap, inflate: &mut flate2::Decompress, until: &str
     while !String::from_utf8_lossy(&text).contains(until) {
         let raw = c.t.read_some().unwrap();
         assert!(!raw.is_empty(), "closed early: {}", String::from_utf8_lossy(&text));
-        let mut out = Vec::with_capacity(raw.len() * 8 + 1024);
-        inflate
-            .decompress_vec(&raw, &mut out, flate2::FlushDecompress::Sync)
-            .unwrap();
-        text.extend(out);
+        // Highly compressible answers inflate past any fixed ratio: go on until all is in.
+        let mut used = 0;
+        loop {
+            let mut out = Vec::with_capacity(raw.len() * 8 + 1024);
+            let before = inflate.total_in();
+            inflate
+                .decompress_vec(&raw[used..], &mut out, flate2::FlushDecompress::Sync)
+                .unwrap();
+            used += (inflate.total_in() - before) as usize;
+            let full = out.len() == out.capacity();
+            text.extend(out);
+            if used == raw.len() && !full {
+                break;
+            }
+        }
     }
     String::from_utf8(text).unwrap()
 }
