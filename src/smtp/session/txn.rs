@@ -147,7 +147,8 @@ impl Session {
     pub(super) fn data_start(&mut self, out: &mut Vec<u8>) {
         match std::mem::replace(&mut self.state, State::Ready) {
             State::Txn(txn) if txn.recipient_count() > 0 => {
-                self.state = State::Data(txn, DataReader::new(self.max_size()));
+                let reader = DataReader::with_hint(self.max_size(), txn.params.size);
+                self.state = State::Data(txn, reader);
                 line(out, "354 start mail input; end with <CRLF>.<CRLF>");
             }
             State::Txn(txn) => {
