@@ -163,3 +163,19 @@ fn a_large_delivery_with_its_size_announced_is_held_about_twice() {
         "peak memory grew {grown} bytes for a {size} byte message"
     );
 }
+
+/// Found by the mime_ingest fuzzer: a control byte in an address header sent the address
+/// tokenizer into a loop that pushed empty words until memory ran out.
+#[test]
+fn a_control_byte_in_an_address_header_is_delivered_not_fatal() {
+    let server = Server::start();
+    server.add_user("bob");
+    let message = b"From: Ann\x01Lee <ann@example.org>\r\nTo: bob\x02@localhost\r\nSubject: x\r\n\r\nbody\r\n";
+    let mut lmtp = server.lmtp();
+    let (_, data) = lmtp.send("ann@example.org", &["bob@localhost"], message).unwrap();
+    assert_eq!(data[0].code, 250, "{data:?}");
+    let mut c = server.imap_login("bob");
+    c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    let r = c.cmd("FETCH 1 ENVELOPE").unwrap();
+    assert!(r.ok() && r.lines()[0].contains("ENVELOPE"), "{r:?}");
+}

@@ -47,7 +47,9 @@ fn tokenize(s: &[u8]) -> Vec<Tok<'_>> {
     let mut pos = 0;
     while let Some(&b) = s.get(pos) {
         match b {
-            b' ' | b'\t' | b'\r' | b'\n' => pos += 1,
+            // White space and the control bytes no atom may hold (RFC 5322 §3.2.3) separate
+            // words; the word arm below stops at them, so they must be stepped over here.
+            0..=b' ' => pos += 1,
             b'(' => {
                 let start = pos + 1;
                 let mut depth = 0usize;
@@ -397,8 +399,19 @@ mod tests {
             b">;;::,,@@",
             b"a(b\\",
             b"\xff\xfe<\x80@\x81>",
+            // Found by the mime_ingest fuzzer: a control byte stopped the word arm without
+            // consuming it, and empty words were pushed until memory ran out.
+            b"a\x01b",
+            b"\x1f",
+            b"<a\x00b@c\x7f>",
         ] {
             let _ = parse_address_list(input);
         }
+    }
+
+    #[test]
+    fn control_bytes_separate_words() {
+        let list = parse_address_list(b"Ann\x01Lee <ann@example.org>");
+        assert_eq!(list.len(), 1, "{list:?}");
     }
 }

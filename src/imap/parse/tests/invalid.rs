@@ -216,7 +216,10 @@ fn deep_nesting_is_refused_not_overflowed() {
     for opener in ["(", "NOT ", "OR ALL "] {
         let raw = format!("a SEARCH {}ALL", opener.repeat(100_000));
         let error = parse_command(raw.as_bytes()).expect_err("nested past the bound");
-        assert_eq!(error.message, "search keys nested too deeply");
+        assert_eq!(
+            error.message,
+            "search keys nested too deeply ([limits] max_search_depth)"
+        );
     }
     let raw = format!("a SEARCH {}ALL{}", "(".repeat(60), ")".repeat(60));
     assert!(parse_command(raw.as_bytes()).is_ok());
