@@ -99,7 +99,10 @@ pub fn begin(mechanism: Mechanism, initial: Option<&str>) -> Result<(SaslExchang
 pub fn respond_line(exchange: &mut SaslExchange, line: &[u8]) -> SaslStep {
     match decode_response(line) {
         Ok(response) => exchange.respond(response),
-        Err(e) => SaslStep::Failed(e),
+        Err(e) => {
+            exchange.fail();
+            SaslStep::Failed(e)
+        }
     }
 }
 
@@ -212,6 +215,11 @@ impl SaslExchange {
 
     pub fn mechanism(&self) -> Mechanism {
         self.mech
+    }
+
+    /// Ends the exchange: any later response fails.
+    pub fn fail(&mut self) {
+        self.state = State::Done;
     }
 
     /// Feeds the client's answer to the last `Challenge`.
@@ -384,6 +392,15 @@ mod tests {
         }
         assert_eq!(encode_challenge(b"Password:"), "UGFzc3dvcmQ6");
         assert_eq!(encode_challenge(b""), "");
+    }
+
+    /// Found by the sasl fuzz target: bad base64 failed the step but left the exchange open.
+    #[test]
+    fn bad_base64_ends_the_exchange() {
+        let (mut exchange, _) = begin(Login, None).unwrap();
+        assert!(malformed(&respond_line(&mut exchange, b"!!!!")));
+        let after = respond_line(&mut exchange, b"dGlt");
+        assert!(matches!(after, Failed(_)), "{after:?}");
     }
 
     #[test]

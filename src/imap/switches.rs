@@ -81,9 +81,12 @@ pub fn refused(command: &Command, disabled: &[String]) -> Option<String> {
             let server = mailbox.is_empty() && !off("METADATA-SERVER");
             (off("METADATA") && !server).then(|| "METADATA".to_owned())
         }
-        Command::Select { params, .. } | Command::Examine { params, .. } => {
-            (params.condstore || params.qresync.is_some()).then(|| first(&["CONDSTORE", "QRESYNC"]))?
-        }
+        // CONDSTORE needs CONDSTORE only; QRESYNC needs both (RFC 7162 §3.2.3).
+        Command::Select { params, .. } | Command::Examine { params, .. } => match params.qresync {
+            Some(_) => first(&["CONDSTORE", "QRESYNC"]),
+            None if params.condstore => first(&["CONDSTORE"]),
+            None => None,
+        },
         Command::Store { unchanged_since, .. } => unchanged_since.and_then(|_| first(&["CONDSTORE"])),
         Command::Fetch {
             attrs, changed_since, ..
@@ -149,6 +152,10 @@ mod tests {
             ("a FETCH 1 (FLAGS)", &["CONDSTORE"], None),
             ("a FETCH 1 BINARY[1]", &["BINARY"], Some("BINARY")),
             ("a SELECT INBOX (CONDSTORE)", &["CONDSTORE"], Some("CONDSTORE")),
+            // Found by the imap_command fuzz target: refused as QRESYNC's.
+            ("a SELECT INBOX (CONDSTORE)", &["QRESYNC"], None),
+            ("a EXAMINE INBOX (QRESYNC (1 2))", &["QRESYNC"], Some("QRESYNC")),
+            ("a SELECT INBOX (QRESYNC (1 2))", &["CONDSTORE"], Some("CONDSTORE")),
             (
                 "a THREAD REFERENCES UTF-8 ALL",
                 &["THREAD=REFERENCES"],
