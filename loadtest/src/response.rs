@@ -345,8 +345,15 @@ impl<'a> Reader<'a> {
         let start = self.pos;
         let mut brackets = 0usize;
         while let Some(b) = self.peek() {
+            // A section opens only after a FETCH attribute that takes one; elsewhere '[' is
+            // an ordinary atom character (a keyword such as `[Deleted` is a valid atom).
+            let section = |name: &[u8]| {
+                [b"BODY".as_slice(), b"BODY.PEEK", b"BINARY", b"BINARY.PEEK", b"BINARY.SIZE"]
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(name))
+            };
             match b {
-                b'[' => brackets += 1,
+                b'[' if brackets > 0 || section(&self.input[start..self.pos]) => brackets += 1,
                 b']' if brackets > 0 => brackets -= 1,
                 b' ' | b'(' | b')' if brackets > 0 => {}
                 b' ' | b'(' | b')' | b'"' | b'{' | b'\r' | b'\n' | b']' => break,

@@ -33,6 +33,12 @@ fn counts() {
         )
     );
     assert_eq!(parse("* FLAGS ()"), Untagged::Flags(vec![]));
+    // '[' is an atom character (only ']' is a resp-special); found by the imap_command fuzz
+    // target when a client had set such a keyword.
+    assert_eq!(
+        parse("* FLAGS (\\Seen [Deleted a[b $x)"),
+        Untagged::Flags(["\\Seen", "[Deleted", "a[b", "$x"].map(String::from).to_vec())
+    );
     assert!(parse_untagged(b"* FLAGS \\Seen").is_err());
     assert_eq!(parse("* ENABLED CONDSTORE"), Untagged::Other);
     assert_eq!(parse("+ go ahead"), Untagged::Other);
