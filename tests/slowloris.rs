@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::proxy::{backend, Facing, Proxy};
@@ -15,23 +13,8 @@ use common::{Extra, Server};
 /// Trickles one byte every 500 ms to `port` and returns how long the server kept the
 /// connection and what it said.
 fn trickle(port: u16) -> (Duration, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
-    let started = Instant::now();
-    let mut said = Vec::new();
-    let mut buf = [0u8; 512];
-    while started.elapsed() < Duration::from_secs(20) {
-        match s.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => said.extend_from_slice(&buf[..n]),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-            Err(_) => break,
-        }
-        if s.write_all(b"x").is_err() {
-            break;
-        }
-    }
-    (started.elapsed(), String::from_utf8_lossy(&said).into_owned())
+    let mut t = loadtest::client::transport::Transport::connect(([127, 0, 0, 1], port).into()).unwrap();
+    trickle_over(&mut t)
 }
 
 #[test]

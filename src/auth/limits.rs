@@ -90,6 +90,39 @@ impl Descriptors {
     }
 }
 
+/// Every protocol's limits, all inside one descriptor budget.
+pub struct ProtocolLimits {
+    pub imap: Arc<ConnectionLimits>,
+    pub pop3: Arc<ConnectionLimits>,
+    pub submission: Arc<ConnectionLimits>,
+    pub lmtp: Arc<ConnectionLimits>,
+}
+
+impl ProtocolLimits {
+    /// The configured limits, each connection holding `per_connection` descriptors (a front
+    /// end's relayed session holds two: its client's and its back end's).
+    pub fn from_config(config: &crate::config::Config, per_connection: u64) -> ProtocolLimits {
+        let budget = crate::runtime::nofile::connection_budget(per_connection, &config.connection_limits());
+        let descriptors = Descriptors::new(budget);
+        let limits = |max_connections, max_connections_per_ip, max_connections_per_user| {
+            let settings = LimitSettings {
+                max_connections,
+                max_connections_per_ip,
+                max_connections_per_user,
+            };
+            ConnectionLimits::new(settings, &descriptors)
+        };
+        let (i, p, s, l) = (&config.imap, &config.pop3, &config.submission, &config.lmtp);
+        ProtocolLimits {
+            imap: limits(i.max_connections, i.max_connections_per_ip, i.max_connections_per_user),
+            pop3: limits(p.max_connections, p.max_connections_per_ip, p.max_connections_per_user),
+            submission: limits(s.max_connections, s.max_connections_per_ip, s.max_connections_per_user),
+            // LMTP has no users.
+            lmtp: limits(l.max_connections, l.max_connections_per_ip, u32::MAX),
+        }
+    }
+}
+
 /// One connection's place in the counts.
 pub struct Slot {
     limits: Arc<ConnectionLimits>,

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 
-use crate::auth::limits::{ConnectionLimits, Descriptors, LimitSettings};
+use crate::auth::limits::{ConnectionLimits, ProtocolLimits};
 use crate::auth::penalty::Penalties;
 use crate::config::Config;
 use crate::directory::Directory;
@@ -112,25 +112,13 @@ pub fn run(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
         None
     };
     // A relayed session holds two descriptors: its client's and its back end's.
-    let descriptors = Descriptors::new(crate::runtime::nofile::connection_budget(
-        2,
-        &config.connection_limits(),
-    ));
-    let limits = |max_connections, max_connections_per_ip, max_connections_per_user| {
-        let settings = LimitSettings {
-            max_connections,
-            max_connections_per_ip,
-            max_connections_per_user,
-        };
-        ConnectionLimits::new(settings, &descriptors)
-    };
-    let (i, p, s, l) = (&config.imap, &config.pop3, &config.submission, &config.lmtp);
+    let limits = ProtocolLimits::from_config(&config, 2);
     let front = Arc::new(Front {
         directory: crate::directory::open(&config.directory),
-        imap_limits: limits(i.max_connections, i.max_connections_per_ip, i.max_connections_per_user),
-        pop3_limits: limits(p.max_connections, p.max_connections_per_ip, p.max_connections_per_user),
-        lmtp_limits: limits(l.max_connections, l.max_connections_per_ip, u32::MAX),
-        submission_limits: limits(s.max_connections, s.max_connections_per_ip, s.max_connections_per_user),
+        imap_limits: limits.imap,
+        pop3_limits: limits.pop3,
+        lmtp_limits: limits.lmtp,
+        submission_limits: limits.submission,
         penalties: Penalties::from_config(&config.limits),
         login_pool: LoginPool::start(config.workers())?,
         protolog,

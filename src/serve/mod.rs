@@ -24,7 +24,7 @@ use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use crate::auth::limits::{ConnectionLimits, Descriptors, LimitSettings};
+use crate::auth::limits::{ConnectionLimits, ProtocolLimits};
 use crate::auth::password;
 use crate::auth::penalty::Penalties;
 use crate::config::Config;
@@ -124,25 +124,13 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
         .directory
         .is_configured()
         .then(|| Arc::from(crate::directory::open(&config.directory)));
-    let descriptors = Descriptors::new(crate::runtime::nofile::connection_budget(
-        1,
-        &config.connection_limits(),
-    ));
-    let limits = |max_connections, max_connections_per_ip, max_connections_per_user| {
-        let settings = LimitSettings {
-            max_connections,
-            max_connections_per_ip,
-            max_connections_per_user,
-        };
-        ConnectionLimits::new(settings, &descriptors)
-    };
-    let (i, p, s, l) = (&config.imap, &config.pop3, &config.submission, &config.lmtp);
+    let limits = ProtocolLimits::from_config(&config, 1);
     let shared = Arc::new(Shared {
-        submission_limits: limits(s.max_connections, s.max_connections_per_ip, s.max_connections_per_user),
+        submission_limits: limits.submission,
         queue,
-        imap_limits: limits(i.max_connections, i.max_connections_per_ip, i.max_connections_per_user),
-        pop3_limits: limits(p.max_connections, p.max_connections_per_ip, p.max_connections_per_user),
-        lmtp_limits: limits(l.max_connections, l.max_connections_per_ip, u32::MAX),
+        imap_limits: limits.imap,
+        pop3_limits: limits.pop3,
+        lmtp_limits: limits.lmtp,
         penalties: Penalties::from_config(&config.limits),
         maildrop_locks: pop3::MaildropLocks::default(),
         login_pool: login_pool::LoginPool::start(config.workers())?,
