@@ -9,6 +9,8 @@
 mod backend;
 mod breaker;
 mod front;
+#[doc(hidden)]
+pub mod fuzzing;
 mod imap;
 mod lines;
 mod lmtp;
