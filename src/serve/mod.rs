@@ -278,6 +278,35 @@ pub(crate) fn accept_client<'a>(
 
 /// How long telling a refused client why may take, TLS handshake included.
 const REFUSAL_BUDGET: Duration = Duration::from_secs(5);
+/// TLS handshakes for refused clients under way at once, over the whole process.
+const TLS_REFUSALS: usize = 32;
+
+/// One of the `TLS_REFUSALS` places.
+struct TlsRefusal;
+
+static TLS_REFUSING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl TlsRefusal {
+    /// A place for a TLS refusal, if `tls` and one is free.
+    fn start(tls: bool) -> Option<TlsRefusal> {
+        use std::sync::atomic::Ordering;
+        if !tls {
+            return None;
+        }
+        TLS_REFUSING
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < TLS_REFUSALS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| TlsRefusal)
+    }
+}
+
+impl Drop for TlsRefusal {
+    fn drop(&mut self) {
+        TLS_REFUSING.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
 
 /// Admits a new client connection: takes its place in the protocol's connection limits
 /// (a refused client is told `refusal(why)`, over TLS on an implicit-TLS listener), then runs the implicit-TLS handshake under the pre-auth timeout. `None`: it was closed.
@@ -294,14 +323,20 @@ pub(crate) fn admit<'a>(
             Ok(slot) => slot,
             Err(hit) => {
                 // A TLS client is told too, after a handshake: dropped without a word, clients
-                // report a certificate or network problem and users call the help desk.
-                let told = async {
-                    if let Some((tls, _)) = implicit_tls {
-                        conn.start_tls(tls.clone()).await?;
-                    }
-                    conn.write(&mut refusal(hit).into_bytes()).await
-                };
-                let _ = tokio::time::timeout(REFUSAL_BUDGET, told).await;
+                // report a certificate or network problem and users call the help desk. The
+                // handshakes of refusals are few at a time, so a flood against a full server
+                // cannot turn them into work: past that, the connection is just closed.
+                let refusing = TlsRefusal::start(implicit_tls.is_some());
+                if refusing.is_some() || implicit_tls.is_none() {
+                    let told = async {
+                        if let Some((tls, _)) = implicit_tls {
+                            conn.start_tls(tls.clone()).await?;
+                        }
+                        conn.write(&mut refusal(hit).into_bytes()).await
+                    };
+                    let _ = tokio::time::timeout(REFUSAL_BUDGET, told).await;
+                }
+                drop(refusing);
                 conn.close().await;
                 return None;
             }
