@@ -179,3 +179,39 @@ fn a_control_byte_in_an_address_header_is_delivered_not_fatal() {
     let r = c.cmd("FETCH 1 ENVELOPE").unwrap();
     assert!(r.ok() && r.lines()[0].contains("ENVELOPE"), "{r:?}");
 }
+
+/// A SASL response is one line, held to the protocol's max_command_size (a setting); the
+/// decoded fields to 255 bytes and SCRAM messages to 4 KiB. A megabyte of it is refused and
+/// the connection kept, in bounded memory.
+#[test]
+fn an_oversized_sasl_response_is_refused_in_bounded_memory() {
+    let server = Server::start();
+    server.add_user("bob");
+    let pid = server.child.as_ref().unwrap().id();
+    let before = peak_rss_kib(pid);
+    let huge = "QUFB".repeat(256 * 1024);
+
+    let mut imap = server.imap_tls();
+    imap.t.send_raw(b"a AUTHENTICATE PLAIN\r\n").unwrap();
+    assert!(imap.t.read_line_string().unwrap().starts_with('+'));
+    imap.t.send_raw(format!("{huge}\r\n").as_bytes()).unwrap();
+    let line = imap.t.read_line_string().unwrap();
+    assert!(line.starts_with("a BAD") || line.starts_with("a NO"), "{line}");
+    assert!(imap.cmd("NOOP").unwrap().ok(), "the connection is kept");
+
+    let mut pop3 = server.pop3_tls();
+    pop3.t.send_raw(b"AUTH PLAIN\r\n").unwrap();
+    assert!(pop3.t.read_line_string().unwrap().starts_with('+'));
+    pop3.t.send_raw(format!("{huge}\r\n").as_bytes()).unwrap();
+    assert!(pop3.t.read_line_string().unwrap().starts_with("-ERR"));
+
+    let mut smtp = server.smtp_tls();
+    smtp.t.send_raw(b"AUTH PLAIN\r\n").unwrap();
+    assert!(smtp.t.read_line_string().unwrap().starts_with("334"));
+    smtp.t.send_raw(format!("{huge}\r\n").as_bytes()).unwrap();
+    let line = smtp.t.read_line_string().unwrap();
+    assert!(line.starts_with('5'), "{line}");
+
+    let grown = peak_rss_kib(pid) - before;
+    assert!(grown < 16 * 1024, "peak memory grew {grown} KiB");
+}
