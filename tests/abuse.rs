@@ -215,3 +215,38 @@ fn an_oversized_sasl_response_is_refused_in_bounded_memory() {
     let grown = peak_rss_kib(pid) - before;
     assert!(grown < 16 * 1024, "peak memory grew {grown} KiB");
 }
+
+/// Command lines and literals before login: a line of 8 MB and a literal of 4 GB announced
+/// cost the server no more than a line's limit.
+#[test]
+fn long_lines_and_huge_literals_before_login_are_refused_in_bounded_memory() {
+    let server = Server::start();
+    let pid = server.child.as_ref().unwrap().id();
+    let before = peak_rss_kib(pid);
+    let line = vec![b'a'; 8 << 20];
+    for (port, refused) in [
+        (server.ports.imap, "BAD"),
+        (server.ports.pop3, "-ERR"),
+        (server.ports.submission, "500"),
+    ] {
+        let mut t = loadtest::client::transport::Transport::connect(server.addr(port)).unwrap();
+        t.set_read_timeout(std::time::Duration::from_secs(30)).unwrap();
+        let mut greeting = t.read_line_string().unwrap();
+        while greeting.starts_with("220-") {
+            greeting = t.read_line_string().unwrap();
+        }
+        t.send_raw(&line).unwrap();
+        t.send_raw(b"\r\n").unwrap();
+        let answer = t.read_line_string().unwrap();
+        assert!(answer.contains(refused), "{port}: {answer}");
+    }
+    let mut c = server.imap_plain();
+    c.t.send_raw(b"x LOGIN {4000000000}\r\n").unwrap();
+    let answer = c.t.read_line_string().unwrap();
+    assert!(
+        answer.starts_with("x NO [TOOBIG]") || answer.starts_with("x BAD"),
+        "{answer}"
+    );
+    let grown = peak_rss_kib(pid) - before;
+    assert!(grown < 16 * 1024, "peak memory grew {grown} KiB");
+}
