@@ -309,7 +309,8 @@ impl Drop for TlsRefusal {
 }
 
 /// Admits a new client connection: takes its place in the protocol's connection limits
-/// (a refused client is told `refusal(why)`, over TLS on an implicit-TLS listener), then runs the implicit-TLS handshake under the pre-auth timeout. `None`: it was closed.
+/// (a refused client is told `refusal(why)`, over TLS on an implicit-TLS listener), then runs
+/// the implicit-TLS handshake under the pre-auth timeout. `None`: it was closed.
 /// The future is boxed: inline, the handshake's ~2.3 KiB would be part of the session's
 /// state for its whole life, the largest part of an idle session's memory.
 pub(crate) fn admit<'a>(
