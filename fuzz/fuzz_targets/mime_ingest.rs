@@ -87,7 +87,7 @@ fn path(part: &[u32]) -> String {
     part.iter().map(u32::to_string).collect::<Vec<_>>().join(".")
 }
 
-fn fetch_all(message: &Vec<u8>, s: &Structure, opts: &FetchOptions) {
+fn fetch_all(message: &[u8], s: &Structure, opts: &FetchOptions) {
     let mut items = String::from(
         "UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODY BODYSTRUCTURE PREVIEW BODY.PEEK[] BODY.PEEK[HEADER] \
          BODY.PEEK[TEXT]<2.40> BODY.PEEK[HEADER.FIELDS (From Subject Content-Type)] BINARY.SIZE[] MODSEQ",
