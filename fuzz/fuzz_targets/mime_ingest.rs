@@ -87,7 +87,9 @@ fn path(part: &[u32]) -> String {
     part.iter().map(u32::to_string).collect::<Vec<_>>().join(".")
 }
 
-fn fetch_all(message: &[u8], s: &Structure, opts: &FetchOptions) {
+// `fetch::render` reads the body through `MessageBytes`, which `Vec<u8>` implements.
+#[allow(clippy::ptr_arg)]
+fn fetch_all(message: &Vec<u8>, s: &Structure, opts: &FetchOptions) {
     let mut items = String::from(
         "UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODY BODYSTRUCTURE PREVIEW BODY.PEEK[] BODY.PEEK[HEADER] \
          BODY.PEEK[TEXT]<2.40> BODY.PEEK[HEADER.FIELDS (From Subject Content-Type)] BINARY.SIZE[] MODSEQ",
