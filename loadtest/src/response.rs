@@ -348,9 +348,15 @@ impl<'a> Reader<'a> {
             // A section opens only after a FETCH attribute that takes one; elsewhere '[' is
             // an ordinary atom character (a keyword such as `[Deleted` is a valid atom).
             let section = |name: &[u8]| {
-                [b"BODY".as_slice(), b"BODY.PEEK", b"BINARY", b"BINARY.PEEK", b"BINARY.SIZE"]
-                    .iter()
-                    .any(|a| a.eq_ignore_ascii_case(name))
+                [
+                    b"BODY".as_slice(),
+                    b"BODY.PEEK",
+                    b"BINARY",
+                    b"BINARY.PEEK",
+                    b"BINARY.SIZE",
+                ]
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(name))
             };
             match b {
                 b'[' if brackets > 0 || section(&self.input[start..self.pos]) => brackets += 1,

@@ -5,10 +5,13 @@
 use memchr::memchr;
 
 pub struct DataReader {
-    /// The message so far, in blocks: a growing `Vec` would copy itself at every doubling and
-    /// briefly hold the old copy beside the new (3× a large message at the peak).
-    blocks: Vec<Vec<u8>>,
-    len: usize,
+    /// The message so far. A `Vec` left to double would copy itself each time and briefly
+    /// hold the old copy beside the new (3× a large message at the peak), so a message past
+    /// `RESERVE_AT` gets, once, room up to the size limit: address space, not memory, until
+    /// written.
+    message: Vec<u8>,
+    /// Room up to the limit (or the size announced) is reserved already.
+    reserved: bool,
     at_line_start: bool,
     max_size: usize,
     oversized: bool,
@@ -28,14 +31,14 @@ impl DataReader {
     /// `new`, for a message the client said (MAIL SIZE=, RFC 1870) is about `expected` bytes:
     /// it goes into one buffer of that size, so it is never copied on the way.
     pub fn with_hint(max_size: usize, expected: Option<u64>) -> DataReader {
-        let first = expected
+        let message = expected
             .and_then(|n| usize::try_from(n).ok())
             .filter(|n| *n <= max_size)
             // A little room for a size that was estimated before the line endings were final.
-            .map(|n| vec![Vec::with_capacity(n + n / 64 + 4096)]);
+            .map(|n| Vec::with_capacity(n + n / 64 + 4096));
         DataReader {
-            blocks: first.unwrap_or_default(),
-            len: 0,
+            reserved: message.is_some(),
+            message: message.unwrap_or_default(),
             at_line_start: true,
             max_size,
             oversized: false,
@@ -70,58 +73,37 @@ impl DataReader {
         (used, None)
     }
 
-    fn append(&mut self, mut bytes: &[u8]) {
+    fn append(&mut self, bytes: &[u8]) {
         if self.oversized {
             return;
         }
-        if self.len + bytes.len() > self.max_size {
+        let len = self.message.len() + bytes.len();
+        if len > self.max_size {
             self.oversized = true;
-            self.blocks = Vec::new();
+            self.message = Vec::new();
             return;
         }
-        self.len += bytes.len();
-        while !bytes.is_empty() {
-            // The first block grows as a Vec does, so a small message costs what it is; the
-            // next ones are allocated whole.
-            let first = self.blocks.len() == 1;
-            let room = match self.blocks.last() {
-                Some(block) if first => BLOCK.max(block.capacity()) - block.len(),
-                Some(block) => block.capacity() - block.len(),
-                None => 0,
-            };
-            if room == 0 {
-                let capacity = if self.blocks.is_empty() { 0 } else { BLOCK };
-                self.blocks.push(Vec::with_capacity(capacity));
-                continue;
-            }
-            let take = bytes.len().min(room);
-            self.blocks
-                .last_mut()
-                .expect("room in a block")
-                .extend_from_slice(&bytes[..take]);
-            bytes = &bytes[take..];
+        if len > RESERVE_AT && (!self.reserved || len > self.message.capacity()) {
+            let room = (self.max_size - self.message.len()).min(MAX_RESERVATION);
+            self.message.reserve_exact(room.max(bytes.len()));
+            self.reserved = true;
         }
+        self.message.extend_from_slice(bytes);
     }
 
     fn finish(&mut self) -> DataEnd {
         if self.oversized {
-            return DataEnd::TooBig;
+            DataEnd::TooBig
+        } else {
+            DataEnd::Complete(std::mem::take(&mut self.message))
         }
-        let mut blocks = std::mem::take(&mut self.blocks);
-        if blocks.len() <= 1 {
-            return DataEnd::Complete(blocks.pop().unwrap_or_default());
-        }
-        // One exact copy, each block freed as soon as it is in.
-        let mut message = Vec::with_capacity(self.len);
-        for block in blocks {
-            message.extend_from_slice(&block);
-        }
-        DataEnd::Complete(message)
     }
 }
 
-/// A large message is kept in blocks of this size while it arrives.
-const BLOCK: usize = 1 << 20;
+/// Past this, a message without a size announced gets room up to the limit at once.
+const RESERVE_AT: usize = 1 << 20;
+/// The most address space reserved at once, whatever the limit.
+const MAX_RESERVATION: usize = 1 << 30;
 
 #[cfg(test)]
 mod tests {
@@ -161,28 +143,33 @@ mod tests {
     }
 
     #[test]
-    fn a_large_message_comes_out_whole_from_its_blocks() {
+    fn a_large_message_is_never_copied_once_past_the_reservation() {
         let line = b"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n";
-        let lines = 3 * BLOCK / line.len() + 7;
+        let lines = 3 * RESERVE_AT / line.len() + 7;
         let mut wire = line.repeat(lines);
         wire.extend_from_slice(b".\r\n");
-        let mut r = DataReader::new(usize::MAX);
+        let mut r = DataReader::new(8 * RESERVE_AT);
         let mut used = 0;
         let mut end = None;
+        let mut pointers = std::collections::BTreeSet::new();
         for piece in wire.chunks(65_536) {
             let (n, e) = r.feed(piece);
             used += n;
             end = e.or(end);
+            if r.message.len() > RESERVE_AT {
+                pointers.insert(r.message.as_ptr());
+            }
         }
         assert_eq!(used, wire.len());
         assert_eq!(end, Some(DataEnd::Complete(line.repeat(lines))));
+        assert_eq!(pointers.len(), 1, "moved after the reservation");
     }
 
     #[test]
     fn a_message_of_the_size_announced_is_never_copied() {
-        let body = b"x\r\n".repeat(2 * BLOCK);
+        let body = b"x\r\n".repeat(2 * RESERVE_AT);
         let mut r = DataReader::with_hint(usize::MAX, Some(body.len() as u64));
-        let pointer = r.blocks[0].as_ptr();
+        let pointer = r.message.as_ptr();
         let mut wire = body.clone();
         wire.extend_from_slice(b".\r\n");
         let mut end = None;
