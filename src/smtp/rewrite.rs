@@ -118,7 +118,11 @@ fn check_from(field: &Field<'_>, user: &str, served: &Served) -> Result<(), Rewr
     let value = value.trim_ascii_start();
     let addresses = mime::addr_specs(value);
     if addresses.is_empty() {
-        let shown = String::from_utf8_lossy(value.trim_ascii_end()).into_owned();
+        // The field as written, unfolded (a folded field's line breaks must not reach a reply).
+        let shown = String::from_utf8_lossy(value)
+            .split_ascii_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         return Err(RewriteError::NotYours(shown));
     }
     match addresses.into_iter().find(|a| !served.owned_by(a, user)) {

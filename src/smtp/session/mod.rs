@@ -195,6 +195,12 @@ pub struct Session {
     state: State,
 }
 
+/// Text from the client (an address as written) shown inside a reply: control characters, CR
+/// and LF first, become '?', so a reply stays one line whatever the client sent.
+fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
 fn line(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(text.as_bytes());
     out.extend_from_slice(b"\r\n");

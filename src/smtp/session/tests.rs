@@ -297,6 +297,22 @@ fn bdat_chunks_pipelined_and_refused() {
     assert!(out.starts_with(b"553 5.7.1 From: address <carol@example.org> is not an address of user bob"));
 }
 
+/// Found by the smtp_command fuzz target: a From: field with a line break in it was echoed
+/// into the 553 reply, which became two lines (a reply a client reads as two).
+#[test]
+fn client_text_in_a_reply_stays_on_one_line() {
+    let mut s = logged_in(true);
+    let mut out = Vec::new();
+    s.submit_result(SubmitOutcome::NotYours("a\r\n250 ok\x0f".into()), &mut out);
+    assert_eq!(
+        out.iter().filter(|b| **b == b'\n').count(),
+        1,
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    assert!(out.starts_with(b"553 5.7.1 From: address <a??250 ok?>"));
+}
+
 #[test]
 fn bdat_over_the_limit_is_read_then_refused() {
     let mut s = logged_in(true);

@@ -40,6 +40,7 @@ impl Session {
             };
             // RFC 6409 §4.1: the envelope sender must be one the user is authorized to use.
             if !self.served.owned_by(from, user) {
+                let from = super::printable(from);
                 return Some(format!("553 5.7.1 sender <{from}> is not an address of user {user}"));
             }
         }
@@ -378,9 +379,10 @@ impl Session {
                     Auth::User(u) => u.as_str(),
                     _ => "",
                 };
+                let address = super::printable(&address);
                 format!("553 5.7.1 From: address <{address}> is not an address of user {user}")
             }
-            SubmitOutcome::OverQuota(address) => format!("552 5.2.2 <{address}> mailbox full"),
+            SubmitOutcome::OverQuota(address) => format!("552 5.2.2 <{}> mailbox full", super::printable(&address)),
             SubmitOutcome::Temporary => "451 4.3.0 temporary failure, try again later".into(),
         };
         line(out, &text);
