@@ -158,9 +158,10 @@ fn a_large_delivery_is_held_about_twice_with_or_without_its_size_announced() {
         assert_eq!(lmtp.reply().unwrap().code, 250);
         let grown = (peak_rss_kib(pid) - before) * 1024;
         // The message in one buffer (never copied on the way), and the store's transaction
-        // pages.
+        // pages, and some slack (2.2-2.6× measured on a debug build; a doubling Vec made it
+        // 3.3×).
         assert!(
-            grown < size * 5 / 2,
+            grown < size * 3,
             "{announced:?}: peak memory grew {grown} bytes for a {size} byte message"
         );
     }
