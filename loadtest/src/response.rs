@@ -358,8 +358,11 @@ impl<'a> Reader<'a> {
                 .iter()
                 .any(|a| a.eq_ignore_ascii_case(name))
             };
+            // ... and only where its ']' follows on the line: `]` cannot be in an atom, so a
+            // keyword such as `BODY[x` never has one after it.
+            let closed = || memchr::memchr(b']', &self.input[self.pos..]).is_some();
             match b {
-                b'[' if brackets > 0 || section(&self.input[start..self.pos]) => brackets += 1,
+                b'[' if brackets > 0 || (section(&self.input[start..self.pos]) && closed()) => brackets += 1,
                 b']' if brackets > 0 => brackets -= 1,
                 b' ' | b'(' | b')' if brackets > 0 => {}
                 b' ' | b'(' | b')' | b'"' | b'{' | b'\r' | b'\n' | b']' => break,

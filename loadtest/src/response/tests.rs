@@ -39,6 +39,10 @@ fn counts() {
         parse("* FLAGS (\\Seen [Deleted a[b $x)"),
         Untagged::Flags(["\\Seen", "[Deleted", "a[b", "$x"].map(String::from).to_vec())
     );
+    assert_eq!(
+        parse("* FLAGS (\\Seen BODY[HEADER[[ $x)"),
+        Untagged::Flags(["\\Seen", "BODY[HEADER[[", "$x"].map(String::from).to_vec())
+    );
     assert!(parse_untagged(b"* FLAGS \\Seen").is_err());
     assert_eq!(parse("* ENABLED CONDSTORE"), Untagged::Other);
     assert_eq!(parse("+ go ahead"), Untagged::Other);
