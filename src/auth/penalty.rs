@@ -91,11 +91,10 @@ impl Penalties {
             .entry(ip)
             .or_insert_with(|| Arc::new(Semaphore::new(self.checks_per_address)))
             .clone();
-        let result = match permits.clone().acquire_owned().await {
-            Ok(_permit) => check.await,
-            // Never closed; were it, checking unthrottled is the safe side for users.
-            Err(_) => check.await,
-        };
+        // Never closed; were it, checking unthrottled is the safe side for users.
+        let permit = permits.clone().acquire_owned().await.ok();
+        let result = check.await;
+        drop(permit);
         let mut state = self.lock();
         // The map's reference and ours: nobody else holds or waits for a permit.
         if Arc::strong_count(&permits) == 2 {

@@ -287,12 +287,9 @@ struct TlsRefusal;
 static TLS_REFUSING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl TlsRefusal {
-    /// A place for a TLS refusal, if `tls` and one is free.
-    fn start(tls: bool) -> Option<TlsRefusal> {
+    /// A place for a TLS refusal, if one is free.
+    fn start() -> Option<TlsRefusal> {
         use std::sync::atomic::Ordering;
-        if !tls {
-            return None;
-        }
         TLS_REFUSING
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < TLS_REFUSALS).then_some(n + 1)
@@ -327,8 +324,8 @@ pub(crate) fn admit<'a>(
                 // report a certificate or network problem and users call the help desk. The
                 // handshakes of refusals are few at a time, so a flood against a full server
                 // cannot turn them into work: past that, the connection is just closed.
-                let refusing = TlsRefusal::start(implicit_tls.is_some());
-                if refusing.is_some() || implicit_tls.is_none() {
+                let refusing = implicit_tls.and_then(|_| TlsRefusal::start());
+                if implicit_tls.is_none() || refusing.is_some() {
                     let told = async {
                         if let Some((tls, _)) = implicit_tls {
                             conn.start_tls(tls.clone()).await?;

@@ -15,7 +15,7 @@ use std::fmt;
 use heed::{RoTxn, RwTxn, WithoutTls};
 
 use super::records::{keys, BodyId, Mailbox, MailboxId, MessageRecord, Uid, Usage, User, UserId};
-use super::txn::{inclusive, put_json};
+use super::txn::{chunk_owners, delete_body, delete_chunks, inclusive, key_id, put_json};
 use super::{StoreError, Tables};
 
 /// What one check found, and how `--repair` deals with it.
@@ -173,7 +173,7 @@ fn inspect_mailboxes(
     }
     for item in t.mailbox_names.iter(txn)? {
         let (key, id) = item?;
-        let id = id.try_into().map(u64::from_be_bytes).unwrap_or(0);
+        let id = key_id(id);
         let named = mailboxes
             .get(&id)
             .is_some_and(|m| keys::mailbox_name(m.user_id, &m.name) == key);
@@ -372,7 +372,7 @@ fn inspect_bodies(
     let mut seen = BTreeSet::new();
     for item in t.body_refs.iter(txn)? {
         let (key, value) = item?;
-        let body = key.try_into().map(u64::from_be_bytes).unwrap_or(0);
+        let body = key_id(key);
         let count = value.try_into().map(u32::from_be_bytes).unwrap_or(0);
         seen.insert(body);
         match refs.get(&body).copied().unwrap_or(0) {
@@ -386,25 +386,11 @@ fn inspect_bodies(
     }
     report.bodies = seen.len();
     // Chunks and structures of bodies without a count at all.
-    let mut orphans = BTreeSet::new();
+    let mut orphans = chunk_owners(&t.bodies, txn)?;
     for item in t.structures.iter(txn)? {
-        let body = item?.0.try_into().map(u64::from_be_bytes).unwrap_or(0);
-        if !seen.contains(&body) {
-            orphans.insert(body);
-        }
+        orphans.insert(key_id(item?.0));
     }
-    let mut last = None;
-    for item in t.bodies.iter(txn)? {
-        let key = item?.0;
-        let body = key
-            .get(..8)
-            .and_then(|k| k.try_into().ok())
-            .map_or(0, u64::from_be_bytes);
-        if last != Some(body) && !seen.contains(&body) {
-            orphans.insert(body);
-        }
-        last = Some(body);
-    }
+    orphans.retain(|body| !seen.contains(body));
     for body in orphans {
         report.found(
             format!("body {body}: stored without a reference count"),
@@ -418,7 +404,7 @@ fn inspect_queue(t: &Tables, txn: &RoTxn<'_, WithoutTls>, report: &mut Report) -
     let mut entries = BTreeSet::new();
     for item in t.queue.iter(txn)? {
         let (key, value) = item?;
-        let id = key.try_into().map(u64::from_be_bytes).unwrap_or(0);
+        let id = key_id(key);
         entries.insert(id);
         report.queue_entries += 1;
         let Ok(entry) = serde_json::from_slice::<super::QueueEntry>(value) else {
@@ -437,17 +423,8 @@ fn inspect_queue(t: &Tables, txn: &RoTxn<'_, WithoutTls>, report: &mut Report) -
             );
         }
     }
-    let mut last = None;
-    for item in t.queue_bodies.iter(txn)? {
-        let key = item?.0;
-        let id = key
-            .get(..8)
-            .and_then(|k| k.try_into().ok())
-            .map_or(0, u64::from_be_bytes);
-        if last != Some(id) && !entries.contains(&id) {
-            report.found(format!("queued bytes {id}: no queue entry"), Fix::DeleteQueueBytes(id));
-        }
-        last = Some(id);
+    for id in chunk_owners(&t.queue_bodies, txn)?.difference(&entries) {
+        report.found(format!("queued bytes {id}: no queue entry"), Fix::DeleteQueueBytes(*id));
     }
     Ok(())
 }
@@ -483,17 +460,8 @@ pub(crate) fn repair(t: &Tables, txn: &mut RwTxn<'_>, report: &Report) -> Result
             }
             Fix::Usage { user, usage } => t.usage.put(txn, &keys::user_id(*user), &usage.encode())?,
             Fix::BodyRefs { body, refs } => t.body_refs.put(txn, &body.to_be_bytes(), &refs.to_be_bytes())?,
-            Fix::DeleteBody(body) => {
-                let key = body.to_be_bytes();
-                t.body_refs.delete(txn, &key)?;
-                t.structures.delete(txn, &key)?;
-                let (start, end) = (keys::chunk(*body, 0), keys::chunk(*body, u32::MAX));
-                t.bodies.delete_range(txn, &inclusive(&start, &end))?;
-            }
-            Fix::DeleteQueueBytes(id) => {
-                let (start, end) = (keys::chunk(*id, 0), keys::chunk(*id, u32::MAX));
-                t.queue_bodies.delete_range(txn, &inclusive(&start, &end))?;
-            }
+            Fix::DeleteBody(body) => delete_body(t, txn, *body)?,
+            Fix::DeleteQueueBytes(id) => delete_chunks(&t.queue_bodies, txn, *id)?,
         }
         done += 1;
     }

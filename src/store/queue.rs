@@ -200,8 +200,7 @@ pub(crate) fn delete(t: &Tables, txn: &mut RwTxn<'_>, id: QueueId) -> Result<boo
     if !t.queue.delete(txn, &id.to_be_bytes())? {
         return Ok(false);
     }
-    let (start, end) = (chunk_key(id, 0), chunk_key(id, u32::MAX));
-    t.queue_bodies.delete_range(txn, &inclusive(&start, &end))?;
+    super::txn::delete_chunks(&t.queue_bodies, txn, id)?;
     Ok(true)
 }
 

@@ -61,12 +61,41 @@ pub(crate) fn release_body(t: &Tables, txn: &mut RwTxn<'_>, body: u64) -> Result
         t.body_refs.put(txn, &key, &(refs - 1).to_be_bytes())?;
         return Ok(());
     }
+    delete_body(t, txn, body)
+}
+
+/// Deletes a body whatever its count: its count, structure and chunks.
+pub(crate) fn delete_body(t: &Tables, txn: &mut RwTxn<'_>, body: u64) -> Result<(), StoreError> {
+    let key = body.to_be_bytes();
     t.body_refs.delete(txn, &key)?;
     t.structures.delete(txn, &key)?;
-    let start = keys::chunk(body, 0);
-    let end = keys::chunk(body, u32::MAX);
-    t.bodies.delete_range(txn, &inclusive(&start, &end))?;
+    delete_chunks(&t.bodies, txn, body)
+}
+
+/// Deletes the chunks (id, n) of `id` in a chunked table (bodies, queued bytes).
+pub(crate) fn delete_chunks(table: &Table, txn: &mut RwTxn<'_>, id: u64) -> Result<(), StoreError> {
+    let (start, end) = (keys::chunk(id, 0), keys::chunk(id, u32::MAX));
+    table.delete_range(txn, &inclusive(&start, &end))?;
     Ok(())
+}
+
+/// The ids that own chunks in a chunked table (the first 8 bytes of its keys), each once.
+pub(crate) fn chunk_owners(
+    table: &Table,
+    txn: &heed::RoTxn<'_, heed::WithoutTls>,
+) -> Result<std::collections::BTreeSet<u64>, StoreError> {
+    let mut owners = std::collections::BTreeSet::new();
+    for item in table.iter(txn)? {
+        owners.insert(key_id(item?.0));
+    }
+    Ok(owners)
+}
+
+/// The big-endian id at the start of a key (0 for a key too short to hold one).
+pub(crate) fn key_id(key: &[u8]) -> u64 {
+    key.get(..8)
+        .and_then(|k| k.try_into().ok())
+        .map_or(0, u64::from_be_bytes)
 }
 
 /// Deletes every key of `table` that starts with `prefix` (a user's, a mailbox's).
