@@ -33,7 +33,7 @@ fn deliver(store: &Store, raw: Vec<u8>) -> WriteOutcome {
     let (body, structure) = ringmail::mime::ingest(raw).unwrap();
     store
         .write_blocking(WriteOp::Deliver {
-            message: body,
+            message: body.into(),
             structure: Arc::new(structure),
             recipients: vec![Recipient {
                 user: "bob".into(),

@@ -94,7 +94,7 @@ fn fixture() -> Fixture {
     let len = message.len();
     let WriteOutcome::Delivered(delivered) = store
         .write_blocking(WriteOp::Deliver {
-            message,
+            message: message.into(),
             structure: Arc::new(structure),
             recipients: vec![Recipient {
                 user: "bob".into(),

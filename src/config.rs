@@ -440,6 +440,12 @@ impl Config {
         }
     }
 
+    /// Where a large message is spooled while it arrives (`crate::spool`): the data directory,
+    /// on the store's file system.
+    pub fn spool_dir(&self) -> Option<std::sync::Arc<std::path::Path>> {
+        Some(std::sync::Arc::from(self.server.data_dir.as_path()))
+    }
+
     /// What one message may hold, from `[limits]`.
     pub fn mime_limits(&self) -> crate::mime::Limits {
         crate::mime::Limits {

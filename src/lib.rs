@@ -19,5 +19,6 @@ pub mod queue;
 pub mod runtime;
 pub mod serve;
 pub mod smtp;
+pub mod spool;
 pub mod store;
 pub mod tls;

@@ -397,6 +397,19 @@ fn message_ids(c: &mut Imap, uids: &str) -> io::Result<BTreeMap<u32, String>> {
     Ok(out)
 }
 
+/// Lines for the body of a delivered or submitted message: mostly a few, now and then enough
+/// (6 MB) that the server stages the body in commits of its own, so kills land in between.
+fn lines(w: &mut Worker) -> usize {
+    if w.rng.below(40) == 0 {
+        LARGE_LINES
+    } else {
+        w.rng.below(200)
+    }
+}
+
+/// Lines of a 6 MB body ("crash test body line\r\n" is 22 octets).
+const LARGE_LINES: usize = (6 << 20) / 22;
+
 fn message(id: &str, from: &str, to: &str, extra: usize) -> Vec<u8> {
     format!(
         "From: <{from}>\r\nTo: <{to}>\r\nSubject: crash test\r\nMessage-ID: <{id}>\r\n\r\n{}\r\n",
@@ -494,7 +507,7 @@ fn lmtp_load(w: &mut Worker) -> io::Result<()> {
         for u in users {
             w.ledger().sent(u, &id);
         }
-        let body = message(&id, "sender@elsewhere.test", to[0], w.rng.below(200));
+        let body = message(&id, "sender@elsewhere.test", to[0], lines(w));
         let (rcpt, data) = c.send("sender@elsewhere.test", &to, &body)?;
         // One reply after the data per recipient accepted, in order (RFC 2033 §4.2).
         let accepted = users.iter().zip(&rcpt).filter(|(_, r)| r.code == 250).map(|(u, _)| u);
@@ -529,7 +542,7 @@ fn submission_load(w: &mut Worker) -> io::Result<()> {
         } else {
             w.counters.relayed_sent.fetch_add(1, Ordering::SeqCst);
         }
-        let sent = c.send(&from, &[&to], &message(&id, &from, &to, w.rng.below(50)))?;
+        let sent = c.send(&from, &[&to], &message(&id, &from, &to, lines(w)))?;
         if sent.data.is_some_and(|r| r.code == 250) {
             if local {
                 w.ledger().acknowledged("u1", &id);

@@ -27,6 +27,7 @@ use std::ops::Range;
 pub(crate) use address::MISSING_HOST;
 pub(crate) use binary::with_encoding;
 pub use binary::{ingest_binary, ingest_binary_with};
+pub(crate) use normalize::first_bare;
 pub use normalize::normalize_line_endings;
 pub use structure::Limits;
 
@@ -175,6 +176,20 @@ pub fn ingest_with(raw: Vec<u8>, limits: &Limits) -> Result<(Vec<u8>, Structure)
         std::borrow::Cow::Borrowed(_) => raw,
         std::borrow::Cow::Owned(fixed) => fixed,
     };
+    let structure = analyze_with(&message, limits)?;
+    Ok((message, structure))
+}
+
+/// `ingest_with` for a message as received: a spooled message is canonical already (the spool
+/// normalises as it takes bytes), so it is analysed where it lies, in memory or mapped.
+pub fn ingest_spooled(
+    message: crate::spool::Spooled,
+    limits: &Limits,
+) -> Result<(crate::spool::Spooled, Structure), IngestError> {
+    if first_bare(&message).is_some() {
+        let (message, structure) = ingest_with(message.to_vec(), limits)?;
+        return Ok((message.into(), structure));
+    }
     let structure = analyze_with(&message, limits)?;
     Ok((message, structure))
 }

@@ -19,7 +19,7 @@ pub fn normalize_line_endings(raw: &[u8]) -> Cow<'_, [u8]> {
 }
 
 /// Offset of the first CR or LF that is not part of a CRLF pair.
-fn first_bare(raw: &[u8]) -> Option<usize> {
+pub(crate) fn first_bare(raw: &[u8]) -> Option<usize> {
     // memchr2 skips the (long) runs of ordinary bytes between line ends.
     let mut iter = memchr::memchr2_iter(b'\r', b'\n', raw);
     while let Some(i) = iter.next() {

@@ -24,6 +24,7 @@ pub fn front(config: &crate::config::Config, implicit_tls: bool, tls: bool) -> L
             relay: c.relay.is_some(),
             max_login_failures: config.limits.max_login_failures,
         }),
+        spool: None,
     };
     LineFront::new(Session::new(settings, tls), c.max_command_size)
 }

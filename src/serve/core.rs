@@ -195,7 +195,7 @@ mod tests {
         for i in 1..=6 {
             let (message, structure) = crate::mime::ingest(format!("A: b\r\n\r\n{i}\r\n").into_bytes()).unwrap();
             let op = WriteOp::Deliver {
-                message,
+                message: message.into(),
                 structure: std::sync::Arc::new(structure),
                 recipients: vec![Recipient {
                     user: "bob".into(),

@@ -81,6 +81,7 @@ pub(crate) async fn drive(
             max_recipients: config.lmtp.max_recipients,
             domains: config.server.domains.clone(),
             flavor: Flavor::Lmtp,
+            spool: config.spool_dir(),
         },
         false,
     );
@@ -247,7 +248,7 @@ async fn deliver(shared: &Shared, envelope: Envelope) -> Vec<DeliveryStatus> {
         recipients, message, ..
     } = envelope;
     let limits = shared.config.mime_limits();
-    let ingested = tokio::task::spawn_blocking(move || mime::ingest_with(message, &limits)).await;
+    let ingested = tokio::task::spawn_blocking(move || mime::ingest_spooled(message, &limits)).await;
     let (message, structure) = match ingested {
         Ok(Ok(parsed)) => parsed,
         Ok(Err(e)) => return vec![DeliveryStatus::BadMessage(e.reason()); n],

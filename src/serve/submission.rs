@@ -97,6 +97,7 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
             relay: config.relay.is_some(),
             max_login_failures: shared.config.limits.max_login_failures,
         }),
+        spool: shared.config.spool_dir(),
     };
     // A front end took care of the client's TLS; the link to it is a trusted network's.
     let mut session = Session::new(settings, d.conn.is_tls() || d.proxied);

@@ -3,6 +3,7 @@
 //! pool — then local deliveries and the queue entry in one durable write, before the reply.
 
 use std::net::IpAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -14,6 +15,7 @@ use crate::smtp::command::Ret;
 use crate::smtp::dsn::{DsnAction, ReportedRecipient};
 use crate::smtp::rewrite::{self, RewriteError, Stamp};
 use crate::smtp::{Envelope, Recipient, SubmitOutcome};
+use crate::spool::{Spool, Spooled};
 use crate::store::{self, Bounce, NewQueueEntry, QueuedRecipient, StoreError, WriteOp, WriteOutcome};
 
 /// What the Received: field says about the connection.
@@ -24,7 +26,7 @@ pub struct Received {
 }
 
 enum Prepared {
-    Ready(Vec<u8>, Arc<Structure>, Option<Bounce>),
+    Ready(Spooled, Arc<Structure>, Option<Bounce>),
     Refused(SubmitOutcome),
 }
 
@@ -54,6 +56,7 @@ pub async fn accept(shared: &Shared, envelope: Envelope, received: Received) -> 
     let delivered = success_notices(&recipients);
     let envid = params.envid.clone();
     let limits = shared.config.mime_limits();
+    let spool = shared.config.spool_dir();
     let prepared = tokio::task::spawn_blocking(move || {
         let id = format!("{:X}", received.session);
         let unique = format!("{now:x}.{:x}.{:08x}", received.session, rand::random::<u32>());
@@ -68,7 +71,7 @@ pub async fn accept(shared: &Shared, envelope: Envelope, received: Received) -> 
             unique: &unique,
             sender: &sender,
         };
-        match prepare(&message, &stamp, &served, &limits) {
+        match prepare(&message, &stamp, &served, &limits, &spool) {
             Prepared::Ready(message, structure, _) => {
                 let to = ReportTo {
                     hostname: &hostname,
@@ -159,13 +162,31 @@ fn success_notices(recipients: &[Recipient]) -> Vec<ReportedRecipient> {
 }
 
 /// Blocking: the edits and the parse.
-fn prepare(raw: &[u8], stamp: &Stamp<'_>, served: &Served, limits: &mime::Limits) -> Prepared {
+fn prepare(
+    raw: &[u8],
+    stamp: &Stamp<'_>,
+    served: &Served,
+    limits: &mime::Limits,
+    spool: &Option<Arc<Path>>,
+) -> Prepared {
     if raw.is_empty() {
         return Prepared::Refused(SubmitOutcome::BadMessage("message is empty"));
     }
     let canonical = mime::normalize_line_endings(raw);
     let message = match rewrite::submission_header(&canonical, stamp, served) {
-        Ok(m) => m,
+        Ok((header, body)) => {
+            // The edited header and the body, joined where a large message is kept.
+            let mut joined = Spool::new(spool.clone(), Some((header.len() + canonical.len() - body) as u64));
+            joined.push(&header);
+            joined.push(&canonical[body..]);
+            match joined.finish() {
+                Ok(message) => message,
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    return Prepared::Refused(SubmitOutcome::Temporary);
+                }
+            }
+        }
         Err(RewriteError::NotYours(address)) => return Prepared::Refused(SubmitOutcome::NotYours(address)),
         Err(RewriteError::NoSeparator) => {
             return Prepared::Refused(SubmitOutcome::BadMessage("message has no header/body separator"))

@@ -4,29 +4,35 @@
 //! still read to its end and the session stays in step with the client. A BURL chunk (RFC 4468
 //! §4) is the data its URL names, added whole, between BDAT chunks or instead of them.
 
+use crate::spool::{Spool, SpoolError, Spooled};
+
 pub struct ChunkReader {
-    message: Vec<u8>,
+    /// The message so far, canonical; `None` once past the size limit.
+    spool: Option<Spool>,
+    /// Octets received, against the size limit.
+    received: u64,
     max_size: usize,
-    oversized: bool,
     /// Octets of the current chunk still to come.
     remaining: u64,
     last: bool,
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum ChunkEnd {
     /// A chunk ended that was not the last: the octets received so far.
     More(u64),
-    Complete(Vec<u8>),
+    Complete(Spooled),
     TooBig,
+    /// The message could not be kept (the spool file): the client should try again later.
+    Failed(SpoolError),
 }
 
 impl ChunkReader {
-    pub fn new(max_size: usize) -> ChunkReader {
+    pub fn new(max_size: usize, spool: Spool) -> ChunkReader {
         ChunkReader {
-            message: Vec::new(),
+            spool: Some(spool),
+            received: 0,
             max_size,
-            oversized: false,
             remaining: 0,
             last: false,
         }
@@ -37,7 +43,7 @@ impl ChunkReader {
         self.remaining = size;
         self.last = last;
         if size > self.max_size as u64 {
-            self.drop_message();
+            self.spool = None;
         }
     }
 
@@ -50,12 +56,12 @@ impl ChunkReader {
     pub fn feed(&mut self, input: &[u8]) -> usize {
         let take = usize::try_from(self.remaining).map_or(input.len(), |r| r.min(input.len()));
         let bytes = &input[..take];
-        if !self.oversized {
-            if self.message.len() + bytes.len() > self.max_size {
-                self.drop_message();
-            } else {
-                self.message.extend_from_slice(bytes);
-            }
+        self.received = self.received.saturating_add(take as u64);
+        if self.received > self.max_size as u64 {
+            self.spool = None;
+        }
+        if let Some(spool) = &mut self.spool {
+            spool.push(bytes);
         }
         self.remaining -= take as u64;
         take
@@ -71,16 +77,17 @@ impl ChunkReader {
 
     /// What a finished chunk means. Call only when `chunk_done`.
     pub fn end_of_chunk(&mut self) -> ChunkEnd {
-        match (self.oversized, self.last) {
-            (true, _) => ChunkEnd::TooBig,
-            (false, true) => ChunkEnd::Complete(std::mem::take(&mut self.message)),
-            (false, false) => ChunkEnd::More(self.message.len() as u64),
+        if !self.last {
+            return match self.spool {
+                Some(_) => ChunkEnd::More(self.received),
+                None => ChunkEnd::TooBig,
+            };
         }
-    }
-
-    fn drop_message(&mut self) {
-        self.oversized = true;
-        self.message = Vec::new();
+        match self.spool.take().map(Spool::finish) {
+            None => ChunkEnd::TooBig,
+            Some(Ok(message)) => ChunkEnd::Complete(message),
+            Some(Err(e)) => ChunkEnd::Failed(e),
+        }
     }
 }
 
@@ -88,33 +95,40 @@ impl ChunkReader {
 mod tests {
     use super::*;
 
+    fn complete(end: ChunkEnd) -> Vec<u8> {
+        match end {
+            ChunkEnd::Complete(message) => message.to_vec(),
+            other => panic!("not complete: {other:?}"),
+        }
+    }
+
     #[test]
     fn chunks_join_at_every_split() {
         let wire = b"Subject: x\r\n\r\n.body\r\nNEXT";
         for cut in 0..=wire.len() {
-            let mut r = ChunkReader::new(100);
+            let mut r = ChunkReader::new(100, Spool::new(None, None));
             r.start(8, false);
             let mut used = r.feed(&wire[..cut.min(8)]);
             used += r.feed(&wire[used..8]);
             assert!(r.chunk_done());
-            assert_eq!(r.end_of_chunk(), ChunkEnd::More(8));
+            assert!(matches!(r.end_of_chunk(), ChunkEnd::More(8)));
             r.start(13, true);
             let first = r.feed(&wire[used..cut.max(used)]);
             let rest = r.feed(&wire[used + first..]);
             assert_eq!(used + first + rest, wire.len() - 4, "cut {cut}");
-            assert_eq!(r.end_of_chunk(), ChunkEnd::Complete(wire[..21].to_vec()));
+            assert_eq!(complete(r.end_of_chunk()), wire[..21].to_vec());
         }
     }
 
     #[test]
     fn oversized_chunks_are_read_but_not_kept() {
-        let mut r = ChunkReader::new(10);
+        let mut r = ChunkReader::new(10, Spool::new(None, None));
         r.start(8, false);
         assert_eq!(r.feed(&[b'a'; 8]), 8);
         r.start(8, true);
         assert_eq!(r.feed(&[b'a'; 20]), 8);
-        assert_eq!(r.end_of_chunk(), ChunkEnd::TooBig);
-        let mut r = ChunkReader::new(10);
+        assert!(matches!(r.end_of_chunk(), ChunkEnd::TooBig));
+        let mut r = ChunkReader::new(10, Spool::new(None, None));
         r.start(u64::MAX, true);
         assert_eq!(r.feed(&[b'a'; 20]), 20);
         assert!(!r.chunk_done());
@@ -122,25 +136,25 @@ mod tests {
 
     #[test]
     fn burl_data_joins_bdat_chunks() {
-        let mut r = ChunkReader::new(10);
+        let mut r = ChunkReader::new(10, Spool::new(None, None));
         r.start(3, false);
         r.feed(b"abc");
-        assert_eq!(r.end_of_chunk(), ChunkEnd::More(3));
-        assert_eq!(r.append(b"def", false), ChunkEnd::More(6));
-        assert_eq!(r.append(b"g", true), ChunkEnd::Complete(b"abcdefg".to_vec()));
-        let mut r = ChunkReader::new(4);
-        assert_eq!(r.append(b"abc", false), ChunkEnd::More(3));
-        assert_eq!(r.append(b"de", true), ChunkEnd::TooBig);
+        assert!(matches!(r.end_of_chunk(), ChunkEnd::More(3)));
+        assert!(matches!(r.append(b"def", false), ChunkEnd::More(6)));
+        assert_eq!(complete(r.append(b"g", true)), b"abcdefg".to_vec());
+        let mut r = ChunkReader::new(4, Spool::new(None, None));
+        assert!(matches!(r.append(b"abc", false), ChunkEnd::More(3)));
+        assert!(matches!(r.append(b"de", true), ChunkEnd::TooBig));
     }
 
     #[test]
     fn an_empty_last_chunk_completes() {
-        let mut r = ChunkReader::new(10);
+        let mut r = ChunkReader::new(10, Spool::new(None, None));
         r.start(3, false);
         r.feed(b"abc");
         r.end_of_chunk();
         r.start(0, true);
         assert!(r.chunk_done());
-        assert_eq!(r.end_of_chunk(), ChunkEnd::Complete(b"abc".to_vec()));
+        assert_eq!(complete(r.end_of_chunk()), b"abc".to_vec());
     }
 }

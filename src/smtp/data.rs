@@ -4,44 +4,32 @@
 
 use memchr::memchr;
 
+use crate::spool::{Spool, SpoolError, Spooled};
+
 pub struct DataReader {
-    /// The message so far. A `Vec` left to double would copy itself each time and briefly
-    /// hold the old copy beside the new (3× a large message at the peak), so a message past
-    /// `RESERVE_AT` gets, once, room up to the size limit: address space, not memory, until
-    /// written.
-    message: Vec<u8>,
-    /// Room up to the limit (or the size announced) is reserved already.
-    reserved: bool,
+    /// The message so far, canonical; it leaves memory for a file once large.
+    spool: Option<Spool>,
+    /// Octets received (after unstuffing), against the size limit.
+    received: usize,
     at_line_start: bool,
     max_size: usize,
-    oversized: bool,
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum DataEnd {
-    Complete(Vec<u8>),
+    Complete(Spooled),
     TooBig,
+    /// The message could not be kept (the spool file): the client should try again later.
+    Failed(SpoolError),
 }
 
 impl DataReader {
-    pub fn new(max_size: usize) -> DataReader {
-        DataReader::with_hint(max_size, None)
-    }
-
-    /// `new`, for a message the client said (MAIL SIZE=, RFC 1870) is about `expected` bytes:
-    /// it goes into one buffer of that size, so it is never copied on the way.
-    pub fn with_hint(max_size: usize, expected: Option<u64>) -> DataReader {
-        let message = expected
-            .and_then(|n| usize::try_from(n).ok())
-            .filter(|n| *n <= max_size)
-            // A little room for a size that was estimated before the line endings were final.
-            .map(|n| Vec::with_capacity(n + n / 64 + 4096));
+    pub fn new(max_size: usize, spool: Spool) -> DataReader {
         DataReader {
-            reserved: message.is_some(),
-            message: message.unwrap_or_default(),
+            spool: Some(spool),
+            received: 0,
             at_line_start: true,
             max_size,
-            oversized: false,
         }
     }
 
@@ -74,36 +62,26 @@ impl DataReader {
     }
 
     fn append(&mut self, bytes: &[u8]) {
-        if self.oversized {
-            return;
+        self.received = self.received.saturating_add(bytes.len());
+        if self.received > self.max_size {
+            // Past the limit bytes are counted, not kept (the spool and its file go now).
+            self.spool = None;
         }
-        let len = self.message.len() + bytes.len();
-        if len > self.max_size {
-            self.oversized = true;
-            self.message = Vec::new();
-            return;
+        if let Some(spool) = &mut self.spool {
+            spool.push(bytes);
         }
-        if len > RESERVE_AT && (!self.reserved || len > self.message.capacity()) {
-            let room = (self.max_size - self.message.len()).min(MAX_RESERVATION);
-            self.message.reserve_exact(room.max(bytes.len()));
-            self.reserved = true;
-        }
-        self.message.extend_from_slice(bytes);
     }
 
     fn finish(&mut self) -> DataEnd {
-        if self.oversized {
-            DataEnd::TooBig
-        } else {
-            DataEnd::Complete(std::mem::take(&mut self.message))
+        match self.spool.take() {
+            None => DataEnd::TooBig,
+            Some(spool) => match spool.finish() {
+                Ok(message) => DataEnd::Complete(message),
+                Err(e) => DataEnd::Failed(e),
+            },
         }
     }
 }
-
-/// Past this, a message without a size announced gets room up to the limit at once.
-const RESERVE_AT: usize = 1 << 20;
-/// The most address space reserved at once, whatever the limit.
-const MAX_RESERVATION: usize = 1 << 30;
 
 #[cfg(test)]
 mod tests {
@@ -111,8 +89,15 @@ mod tests {
 
     const WIRE: &[u8] = b"Subject: a\r\n\r\n..dot\r\nline\r\n.x\r\n.\r\nNEXT";
 
+    fn complete(end: Option<DataEnd>) -> Vec<u8> {
+        match end {
+            Some(DataEnd::Complete(message)) => message.to_vec(),
+            other => panic!("not complete: {other:?}"),
+        }
+    }
+
     fn read_split(input: &[u8], cut: usize, max: usize) -> (usize, Option<DataEnd>) {
-        let mut r = DataReader::new(max);
+        let mut r = DataReader::new(max, Spool::new(None, None));
         let (a, end) = r.feed(&input[..cut]);
         if end.is_some() {
             return (a, end);
@@ -127,11 +112,7 @@ mod tests {
         for cut in 0..=WIRE.len() {
             let (used, end) = read_split(WIRE, cut, 1000);
             assert_eq!(used, WIRE.len() - 4, "cut {cut}");
-            assert_eq!(
-                end,
-                Some(DataEnd::Complete(b"Subject: a\r\n\r\n.dot\r\nline\r\nx\r\n".to_vec())),
-                "cut {cut}"
-            );
+            assert_eq!(complete(end), b"Subject: a\r\n\r\n.dot\r\nline\r\nx\r\n", "cut {cut}");
         }
     }
 
@@ -139,53 +120,13 @@ mod tests {
     fn oversized_data_is_read_to_the_end_but_not_kept() {
         let (used, end) = read_split(WIRE, 7, 10);
         assert_eq!(used, WIRE.len() - 4);
-        assert_eq!(end, Some(DataEnd::TooBig));
-    }
-
-    #[test]
-    fn a_large_message_is_never_copied_once_past_the_reservation() {
-        let line = b"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n";
-        let lines = 3 * RESERVE_AT / line.len() + 7;
-        let mut wire = line.repeat(lines);
-        wire.extend_from_slice(b".\r\n");
-        let mut r = DataReader::new(8 * RESERVE_AT);
-        let mut used = 0;
-        let mut end = None;
-        let mut pointers = std::collections::BTreeSet::new();
-        for piece in wire.chunks(65_536) {
-            let (n, e) = r.feed(piece);
-            used += n;
-            end = e.or(end);
-            if r.message.len() > RESERVE_AT {
-                pointers.insert(r.message.as_ptr());
-            }
-        }
-        assert_eq!(used, wire.len());
-        assert_eq!(end, Some(DataEnd::Complete(line.repeat(lines))));
-        assert_eq!(pointers.len(), 1, "moved after the reservation");
-    }
-
-    #[test]
-    fn a_message_of_the_size_announced_is_never_copied() {
-        let body = b"x\r\n".repeat(2 * RESERVE_AT);
-        let mut r = DataReader::with_hint(usize::MAX, Some(body.len() as u64));
-        let pointer = r.message.as_ptr();
-        let mut wire = body.clone();
-        wire.extend_from_slice(b".\r\n");
-        let mut end = None;
-        for piece in wire.chunks(65_536) {
-            end = r.feed(piece).1.or(end);
-        }
-        let Some(DataEnd::Complete(message)) = end else {
-            panic!("incomplete")
-        };
-        assert_eq!((message.as_ptr(), message.len()), (pointer, body.len()));
+        assert!(matches!(end, Some(DataEnd::TooBig)));
     }
 
     #[test]
     fn a_dot_inside_a_line_is_data() {
-        let mut r = DataReader::new(100);
-        assert_eq!(r.feed(b"a.\r\n"), (4, None));
-        assert_eq!(r.feed(b".\r\n").1, Some(DataEnd::Complete(b"a.\r\n".to_vec())));
+        let mut r = DataReader::new(100, Spool::new(None, None));
+        assert!(matches!(r.feed(b"a.\r\n"), (4, None)));
+        assert_eq!(complete(r.feed(b".\r\n").1), b"a.\r\n");
     }
 }

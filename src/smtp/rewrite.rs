@@ -43,16 +43,17 @@ struct Field<'a> {
     raw: &'a [u8],
 }
 
-/// Applies the edits; returns the new message.
-pub fn submission_header(message: &[u8], stamp: &Stamp<'_>, served: &Served) -> Result<Vec<u8>, RewriteError> {
+/// Applies the edits; returns the new header and where the body (the blank line that ends the
+/// header, then the text) starts in `message`, so a large body is never copied here.
+pub fn submission_header(message: &[u8], stamp: &Stamp<'_>, served: &Served) -> Result<(Vec<u8>, usize), RewriteError> {
     let header_end = header_end(message).ok_or(RewriteError::NoSeparator)?;
-    let (header, body) = message.split_at(header_end);
+    let header = &message[..header_end];
     let fields = split_fields(header);
     let has = |name: &str| fields.iter().any(|f| f.name.eq_ignore_ascii_case(name.as_bytes()));
     for from in fields.iter().filter(|f| f.name.eq_ignore_ascii_case(b"From")) {
         check_from(from, stamp.user, served)?;
     }
-    let mut out = Vec::with_capacity(message.len() + 512);
+    let mut out = Vec::with_capacity(header.len() + 512);
     received(&mut out, stamp);
     for f in &fields {
         // RFC 6409 §8 leaves Bcc: to the MSA; it must not reach any recipient.
@@ -74,8 +75,7 @@ pub fn submission_header(message: &[u8], stamp: &Stamp<'_>, served: &Served) -> 
             &format!("<{}@{}>", stamp.unique, stamp.hostname),
         );
     }
-    out.extend_from_slice(body);
-    Ok(out)
+    Ok((out, header_end))
 }
 
 /// Where the header ends: after the CRLF of its last field, where the blank line starts.
@@ -199,7 +199,8 @@ mod tests {
     }
 
     fn edit(message: &str) -> Result<String, RewriteError> {
-        submission_header(message.as_bytes(), &stamp(), &served()).map(|m| String::from_utf8(m).unwrap())
+        submission_header(message.as_bytes(), &stamp(), &served())
+            .map(|(header, body)| String::from_utf8([&header, &message.as_bytes()[body..]].concat()).unwrap())
     }
 
     #[test]

@@ -21,18 +21,25 @@ fn dot_free(structure: &Structure) -> u8 {
     }
 }
 
-/// Stores a body once, with `refs` references.
+/// Stores a body once, with `refs` references; its chunks are there already if the writer
+/// staged them (`staged`).
 fn put_body(
     t: &Tables,
     txn: &mut RwTxn<'_>,
-    message: &[u8],
+    (message, staged): (&[u8], Option<BodyId>),
     structure: &Structure,
     refs: u32,
 ) -> Result<BodyId, StoreError> {
-    let body_id = next_counter(t, txn, "next_body_id")?;
-    for (n, chunk) in message.chunks(CHUNK_SIZE).enumerate() {
-        t.bodies.put(txn, &keys::chunk(body_id, n as u32), chunk)?;
-    }
+    let body_id = match staged {
+        Some(id) => id,
+        None => {
+            let id = next_counter(t, txn, "next_body_id")?;
+            for (n, chunk) in message.chunks(CHUNK_SIZE).enumerate() {
+                t.bodies.put(txn, &keys::chunk(id, n as u32), chunk)?;
+            }
+            id
+        }
+    };
     t.structures.put(txn, &body_id.to_be_bytes(), &structure.to_bytes())?;
     t.body_refs.put(txn, &body_id.to_be_bytes(), &refs.to_be_bytes())?;
     Ok(body_id)
@@ -100,7 +107,7 @@ fn insert(
 pub(crate) fn deliver(
     t: &Tables,
     txn: &mut RwTxn<'_>,
-    message: &[u8],
+    (message, staged): (&[u8], Option<BodyId>),
     structure: &Structure,
     recipients: &[Recipient],
     changes: &mut Vec<Change>,
@@ -126,7 +133,7 @@ pub(crate) fn deliver(
             .map(|t| Err(t.expect_err("no recipient succeeded")))
             .collect());
     }
-    let body_id = put_body(t, txn, message, structure, wanted as u32)?;
+    let body_id = put_body(t, txn, (message, staged), structure, wanted as u32)?;
     let now = now();
     let mut out = Vec::with_capacity(targets.len());
     for target in targets {
@@ -166,7 +173,7 @@ pub(crate) fn append(
     let now = now();
     let mut uids = Vec::with_capacity(messages.len());
     for m in messages {
-        let body_id = put_body(t, txn, &m.message, &m.structure, 1)?;
+        let body_id = put_body(t, txn, (&m.message, None), &m.structure, 1)?;
         let record = MessageRecord {
             flags: (m.flags & !flags::INTERNAL) | dot_free(&m.structure),
             internal_date: m.internal_date.unwrap_or(now),

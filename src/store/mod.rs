@@ -18,6 +18,7 @@ pub mod queue;
 mod read;
 pub mod recent;
 pub mod records;
+mod stage;
 mod txn;
 pub mod urlauth;
 mod users;
@@ -202,7 +203,11 @@ impl Store {
         });
         let mut wtxn = env.write_txn()?;
         migrate(&inner.t, &mut wtxn)?;
+        let swept = stage::sweep(&inner.t, &mut wtxn)?;
         wtxn.commit()?;
+        if swept > 0 {
+            tracing::info!("removed {swept} partly written large bodies left by an unclean stop");
+        }
         let feed = Arc::new(feed::Feed::default());
         let writer = writer::spawn(inner.clone(), feed.clone())?;
         Ok(Store { inner, writer, feed })

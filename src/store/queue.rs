@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::feed::Change;
 use super::read::{get_mailbox_by_name, get_usage, get_user, Snapshot};
 use super::records::keys;
+use super::stage::Staged;
 use super::txn::{inclusive, next_counter, put_json};
 use super::writer::Recipient;
 use super::{messages, StoreError, Tables, CHUNK_SIZE};
@@ -91,7 +92,7 @@ fn chunk_key(id: QueueId, n: u32) -> [u8; 12] {
 pub(crate) fn submit(
     t: &Tables,
     txn: &mut RwTxn<'_>,
-    (message, structure): (&[u8], &Structure),
+    (message, structure, staged): (&[u8], &Structure, Staged),
     local: &[Recipient],
     (queue, report): (Option<NewQueueEntry>, Option<Bounce>),
     changes: &mut Vec<Change>,
@@ -102,7 +103,7 @@ pub(crate) fn submit(
         }
     }
     if !local.is_empty() {
-        for result in messages::deliver(t, txn, message, structure, local, changes)? {
+        for result in messages::deliver(t, txn, (message, staged.body), structure, local, changes)? {
             result?;
         }
     }
@@ -112,10 +113,16 @@ pub(crate) fn submit(
     let Some(new) = queue else {
         return Ok(Ok(None));
     };
-    let id = next_counter(t, txn, "next_queue_id")?;
-    for (n, chunk) in message.chunks(CHUNK_SIZE).enumerate() {
-        t.queue_bodies.put(txn, &chunk_key(id, n as u32), chunk)?;
-    }
+    let id = match staged.queued {
+        Some(id) => id,
+        None => {
+            let id = next_counter(t, txn, "next_queue_id")?;
+            for (n, chunk) in message.chunks(CHUNK_SIZE).enumerate() {
+                t.queue_bodies.put(txn, &chunk_key(id, n as u32), chunk)?;
+            }
+            id
+        }
+    };
     let entry = QueueEntry {
         id,
         from: new.from,
@@ -188,7 +195,7 @@ fn deliver_report(
         user: report.user.clone(),
         mailbox: "INBOX".into(),
     }];
-    let delivered = messages::deliver(t, txn, &report.message, &report.structure, &inbox, changes)?;
+    let delivered = messages::deliver(t, txn, (&report.message, None), &report.structure, &inbox, changes)?;
     if let Some(Err(e)) = delivered.first() {
         tracing::warn!(user = report.user, "delivery status report not delivered: {e}");
     }

@@ -28,7 +28,7 @@ fn add_user(store: &Store, name: &str) -> User {
 fn deliver(store: &Store, users: &[&str], body: &[u8]) -> Vec<Result<Delivered, StoreError>> {
     let (message, structure) = crate::mime::ingest(body.to_vec()).unwrap();
     let op = WriteOp::Deliver {
-        message,
+        message: message.into(),
         structure: Arc::new(structure),
         recipients: users
             .iter()
@@ -213,7 +213,7 @@ fn queued_writes_share_commits_and_a_failure_stays_alone() {
         replies.push(
             store
                 .submit(WriteOp::Deliver {
-                    message,
+                    message: message.into(),
                     structure: Arc::new(structure),
                     recipients: vec![Recipient {
                         user: "bob".into(),
@@ -681,4 +681,73 @@ fn fsck_finds_each_kind_of_damage_and_repairs_it() {
         "the message without a body is gone"
     );
     assert_eq!(body_of(&store, &bob, 1).unwrap(), big, "what was whole is untouched");
+}
+
+fn large_message() -> Vec<u8> {
+    let mut body = b"Subject: large\r\n\r\n".to_vec();
+    // Past the staging threshold, and not a whole number of staging steps.
+    body.extend_from_slice(&b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n".repeat(150_001));
+    body
+}
+
+fn chunks_in(store: &Store, table: &Table) -> usize {
+    let txn = store.inner.env.read_txn().unwrap();
+    table.len(&txn).unwrap() as usize
+}
+
+#[test]
+fn a_large_body_is_staged_then_linked_once_for_every_recipient() {
+    let (_dir, store) = store();
+    let (alice, bob) = (add_user(&store, "alice"), add_user(&store, "bob"));
+    let body = large_message();
+    let (commits, txns) = (store.commits(), store.inner.env.info().last_txn_id);
+    let results = deliver(&store, &["alice", "bob"], &body);
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(body_of(&store, &alice, 1).unwrap(), body);
+    assert_eq!(body_of(&store, &bob, 1).unwrap(), body);
+    assert_eq!(
+        chunks_in(&store, &store.inner.t.bodies),
+        body.len().div_ceil(CHUNK_SIZE)
+    );
+    // The body went in commits of its own (three steps), ahead of the delivery's one batch.
+    assert_eq!(store.commits(), commits + 1);
+    assert_eq!(store.inner.env.info().last_txn_id, txns + 4);
+    let report = store.check().unwrap();
+    assert!(report.is_clean(), "{:?}", report.findings);
+    let txn = store.inner.env.read_txn().unwrap();
+    assert_eq!(store.inner.t.meta.prefix_iter(&txn, b"staged/").unwrap().count(), 0);
+}
+
+#[test]
+fn a_staged_body_nobody_takes_is_removed_with_its_mark() {
+    let (_dir, store) = store();
+    add_user(&store, "alice");
+    let results = deliver(&store, &["nobody"], &large_message());
+    assert!(matches!(results[..], [Err(StoreError::NoSuchUser(_))]));
+    assert_eq!(chunks_in(&store, &store.inner.t.bodies), 0);
+    assert!(store.check().unwrap().is_clean());
+}
+
+#[test]
+fn what_a_crash_left_staged_is_swept() {
+    let (_dir, store) = store();
+    add_user(&store, "alice");
+    let (message, structure) = crate::mime::ingest(large_message()).unwrap();
+    let op = WriteOp::Deliver {
+        message: message.into(),
+        structure: Arc::new(structure),
+        recipients: vec![Recipient {
+            user: "alice".into(),
+            mailbox: "INBOX".into(),
+        }],
+    };
+    // Staged, and then the process "dies" before the delivery's own commit.
+    let staged = stage::stage(&store.inner, &op).unwrap();
+    assert!(staged.body.is_some());
+    assert!(chunks_in(&store, &store.inner.t.bodies) > 0);
+    let mut txn = store.inner.env.write_txn().unwrap();
+    assert_eq!(stage::sweep(&store.inner.t, &mut txn).unwrap(), 1);
+    txn.commit().unwrap();
+    assert_eq!(chunks_in(&store, &store.inner.t.bodies), 0);
+    assert!(store.check().unwrap().is_clean());
 }

@@ -12,9 +12,11 @@ use super::feed::{Change, Feed};
 use super::messages::FlagsChanged;
 use super::queue::{self, Bounce, NewQueueEntry, QueueId, QueueUpdate, Refused};
 use super::records::{FlagMode, Mailbox, MailboxId, SpecialUse, Uid, User, UserId};
+use super::stage::{self, Staged};
 use super::{mailboxes, messages, users, Inner, StoreError, Tables};
 use crate::auth::scram::ScramCredentials;
 use crate::mime::Structure;
+use crate::spool::Spooled;
 
 /// Requests taken into one transaction at most; bounds the latency of the first one.
 const MAX_BATCH: usize = 512;
@@ -84,7 +86,7 @@ pub enum WriteOp {
     },
     /// One message to several recipients: the body is stored once and shared.
     Deliver {
-        message: Vec<u8>,
+        message: Spooled,
         structure: Arc<Structure>,
         recipients: Vec<Recipient>,
     },
@@ -143,7 +145,7 @@ pub enum WriteOp {
     /// A submitted message: delivered to local recipients and queued for remote ones, in one
     /// transaction (RFC 6409: one reply for the whole message).
     Submit {
-        message: Vec<u8>,
+        message: Spooled,
         structure: Arc<Structure>,
         local: Vec<Recipient>,
         queue: Option<NewQueueEntry>,
@@ -264,13 +266,22 @@ fn commit_batch(inner: &Inner, feed: &Feed, batch: Vec<Job>) {
     let mut replies = Vec::with_capacity(batch.len());
     let mut changes = Vec::new();
     let marks = inner.recent.take_dirty();
+    // Large bodies first, in commits of their own (see `stage`).
+    let staged: Vec<Result<Staged, StoreError>> = batch.iter().map(|job| stage::stage(inner, &job.op)).collect();
     let committed = (|| -> Result<(), StoreError> {
         let mut wtxn = inner.env.write_txn()?;
-        for job in batch {
+        for (job, staged) in batch.into_iter().zip(staged) {
             replies.push(job.reply);
+            let staged = match staged {
+                Ok(staged) => staged,
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
+            };
             let mut child = inner.env.nested_write_txn(&mut wtxn)?;
             let mut job_changes = Vec::new();
-            match apply(&inner.t, &mut child, job.op, &mut job_changes) {
+            match apply(&inner.t, &mut child, (job.op, staged), &mut job_changes) {
                 Ok(outcome) => {
                     child.commit()?;
                     changes.append(&mut job_changes);
@@ -281,6 +292,7 @@ fn commit_batch(inner: &Inner, feed: &Feed, batch: Vec<Job>) {
                     results.push(Err(e));
                 }
             }
+            stage::settle(&inner.t, &mut wtxn, staged)?;
         }
         for (mailbox, mark) in &marks {
             messages::persist_recent(&inner.t, &mut wtxn, *mailbox, *mark)?;
@@ -313,7 +325,13 @@ fn commit_batch(inner: &Inner, feed: &Feed, batch: Vec<Job>) {
     }
 }
 
-fn apply(t: &Tables, txn: &mut RwTxn<'_>, op: WriteOp, changes: &mut Vec<Change>) -> Result<WriteOutcome, StoreError> {
+/// Applies one operation; `staged` says which of its bodies the writer wrote ahead.
+fn apply(
+    t: &Tables,
+    txn: &mut RwTxn<'_>,
+    (op, staged): (WriteOp, Staged),
+    changes: &mut Vec<Change>,
+) -> Result<WriteOutcome, StoreError> {
     match op {
         WriteOp::AddUser(new) => users::add_user(t, txn, new).map(WriteOutcome::User),
         WriteOp::UpdateUser { name, patch } => users::update_user(t, txn, &name, patch).map(WriteOutcome::User),
@@ -322,7 +340,8 @@ fn apply(t: &Tables, txn: &mut RwTxn<'_>, op: WriteOp, changes: &mut Vec<Change>
             message,
             structure,
             recipients,
-        } => messages::deliver(t, txn, &message, &structure, &recipients, changes).map(WriteOutcome::Delivered),
+        } => messages::deliver(t, txn, (&message, staged.body), &structure, &recipients, changes)
+            .map(WriteOutcome::Delivered),
         WriteOp::Expunge { mailbox, uids } => {
             messages::expunge(t, txn, mailbox, &uids, changes).map(WriteOutcome::Expunged)
         }
@@ -377,9 +396,8 @@ fn apply(t: &Tables, txn: &mut RwTxn<'_>, op: WriteOp, changes: &mut Vec<Change>
             local,
             queue,
             report,
-        } => {
-            queue::submit(t, txn, (&message, &structure), &local, (queue, report), changes).map(WriteOutcome::Submitted)
-        }
+        } => queue::submit(t, txn, (&message, &structure, staged), &local, (queue, report), changes)
+            .map(WriteOutcome::Submitted),
         WriteOp::QueueAttempted { id, update } => {
             queue::attempted(t, txn, id, update, changes).map(|()| WriteOutcome::Done)
         }

@@ -114,7 +114,7 @@ mod tests {
     fn deliver(store: &Store, body: &[u8]) -> Delivered {
         let (message, structure) = crate::mime::ingest(body.to_vec()).unwrap();
         let op = WriteOp::Deliver {
-            message,
+            message: message.into(),
             structure: Arc::new(structure),
             recipients: vec![Recipient {
                 user: "bob".into(),

@@ -536,3 +536,42 @@ pub fn peak_rss_kib(pid: u32) -> u64 {
     let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
+
+/// The most anonymous memory (heap, stacks: not the store's map or a spool file's pages) a
+/// process held while it was watched, sampled every millisecond.
+pub struct AnonPeak {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampler: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl AnonPeak {
+    pub fn watch(pid: u32) -> AnonPeak {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let sampler = std::thread::spawn(move || {
+            let mut peak = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(anon_kib(pid));
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            peak.max(anon_kib(pid))
+        });
+        AnonPeak {
+            stop,
+            sampler: Some(sampler),
+        }
+    }
+
+    /// The peak, in KiB.
+    pub fn stop(mut self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.sampler.take().unwrap().join().unwrap()
+    }
+}
+
+/// The process's anonymous resident memory now, in KiB.
+pub fn anon_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("RssAnon:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}

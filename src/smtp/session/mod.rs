@@ -28,6 +28,9 @@ pub struct Settings {
     /// Mail domains served here (see `addr::Served` for what empty means).
     pub domains: Vec<String>,
     pub flavor: Flavor,
+    /// Where a large message is spooled while it arrives (`crate::spool`); `None` keeps it in
+    /// memory.
+    pub spool: Option<std::sync::Arc<std::path::Path>>,
 }
 
 pub enum Flavor {
@@ -70,7 +73,7 @@ pub struct Envelope {
     pub params: MailParams,
     pub recipients: Vec<Recipient>,
     pub remote: Vec<RemoteRecipient>,
-    pub message: Vec<u8>,
+    pub message: crate::spool::Spooled,
     /// The EHLO/HELO/LHLO name, for the Received: header.
     pub helo: String,
     /// The authenticated submitter; None over LMTP.

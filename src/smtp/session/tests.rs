@@ -12,6 +12,7 @@ fn lmtp(max_recipients: usize, domains: Vec<String>) -> Session {
             max_recipients,
             domains,
             flavor: Flavor::Lmtp,
+            spool: None,
         },
         false,
     )
@@ -30,6 +31,7 @@ fn submission(login_type: LoginType, relay: bool) -> Session {
                 relay,
                 max_login_failures: 2,
             }),
+            spool: None,
         },
         false,
     )
@@ -90,7 +92,7 @@ fn lmtp_transaction_script() {
     let Action::Deliver(env) = action else {
         panic!("expected a delivery")
     };
-    assert_eq!(env.message, b"A: b\r\n\r\n.x\r\n");
+    assert_eq!(*env.message, *b"A: b\r\n\r\n.x\r\n");
     assert_eq!(env.recipients[0].user, "bob");
     assert_eq!(env.recipients[0].mailbox, "Work");
     assert_eq!(env.recipients[1].mailbox, "INBOX");
@@ -291,7 +293,7 @@ fn bdat_chunks_pipelined_and_refused() {
     let Action::Submit(env) = action else {
         panic!("expected a submission")
     };
-    assert_eq!(env.message, wire);
+    assert_eq!(*env.message, wire[..]);
     let mut out = Vec::new();
     s.submit_result(SubmitOutcome::NotYours("carol@example.org".into()), &mut out);
     assert!(out.starts_with(b"553 5.7.1 From: address <carol@example.org> is not an address of user bob"));
@@ -374,7 +376,7 @@ fn drive(pieces: &[&[u8]]) -> (String, Vec<Vec<u8>>) {
                     Action::Login(_) => s.login_result(Ok("bob".into()), &mut out),
                     Action::CheckRecipient(r) => s.recipient_result(r, Lookup::Here, &mut out),
                     Action::Submit(env) => {
-                        messages.push(env.message);
+                        messages.push(env.message.to_vec());
                         s.submit_result(SubmitOutcome::Accepted { queue_id: None }, &mut out)
                     }
                     _ => break,
@@ -473,7 +475,7 @@ fn burl_chunks_join_bdat_chunks() {
     let Action::Submit(env) = action else {
         panic!("expected a submission")
     };
-    assert_eq!(env.message, b"Subject: a\r\n\r\nforwarded\r\n--\r\n");
+    assert_eq!(*env.message, *b"Subject: a\r\n\r\nforwarded\r\n--\r\n");
     assert_eq!(env.remote[0].address, "x@gmail.com");
 }
 
@@ -512,4 +514,31 @@ fn burl_refusals_end_the_transaction() {
     say(&mut s, "RCPT TO:<x@gmail.com>");
     say(&mut s, "BURL imap://bob@h/INBOX/;UID=1");
     assert!(resolved(&mut s, Ok(vec![b'x'; 101])).1.starts_with("552 5.3.4"));
+}
+
+/// A large message whose spool file cannot be made (a full disk, no descriptors left) is
+/// refused for now, once per recipient over LMTP, and the session goes on.
+#[test]
+fn a_message_that_cannot_be_spooled_is_refused_for_now() {
+    let mut s = lmtp(2, vec![]);
+    s.settings.max_message_size = 4 << 20;
+    s.settings.spool = Some(std::sync::Arc::from(std::path::Path::new("/nonexistent/ringmail")));
+    say(&mut s, "LHLO x");
+    say(&mut s, "MAIL FROM:<a@b>");
+    accept(&mut s, "bob@x");
+    accept(&mut s, "carol@x");
+    assert!(say(&mut s, "DATA").1.starts_with("354"));
+    let mut wire = b"A: b\r\n\r\n".to_vec();
+    wire.extend_from_slice(&b"x\r\n".repeat(crate::spool::SPILL_AT));
+    wire.extend_from_slice(b".\r\n");
+    let (used, action, out) = feed(&mut s, &wire);
+    assert_eq!((used, action), (wire.len(), Action::Continue));
+    assert_eq!(
+        out,
+        "452 4.3.1 insufficient system storage, try again later\r\n".repeat(2)
+    );
+    assert!(
+        say(&mut s, "MAIL FROM:<a@b>").1.starts_with("250"),
+        "the session goes on"
+    );
 }

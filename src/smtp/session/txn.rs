@@ -9,12 +9,20 @@ use crate::imap::urlauth::Refusal;
 use crate::smtp::chunk::{ChunkEnd, ChunkReader};
 use crate::smtp::command::{MailParams, RcptParams};
 use crate::smtp::data::{DataEnd, DataReader};
+use crate::spool::{Spool, Spooled};
 
 const TOO_BIG: &str = "552 5.3.4 message size exceeds fixed maximum message size";
+/// RFC 3463 X.3.1: the message could not be kept for now (its spool file); the client retries.
+const NO_ROOM: &str = "452 4.3.1 insufficient system storage, try again later";
 
 impl Session {
     fn max_size(&self) -> usize {
         usize::try_from(self.settings.max_message_size).unwrap_or(usize::MAX)
+    }
+
+    /// Where the message of a new transaction is kept while it arrives.
+    fn spool(&self, expected: Option<u64>) -> Spool {
+        Spool::new(self.settings.spool.clone(), expected)
     }
 
     /// Why MAIL may not start a transaction now, as the reply to send.
@@ -148,7 +156,7 @@ impl Session {
     pub(super) fn data_start(&mut self, out: &mut Vec<u8>) {
         match std::mem::replace(&mut self.state, State::Ready) {
             State::Txn(txn) if txn.recipient_count() > 0 => {
-                let reader = DataReader::with_hint(self.max_size(), txn.params.size);
+                let reader = DataReader::new(self.max_size(), self.spool(txn.params.size));
                 self.state = State::Data(txn, reader);
                 line(out, "354 start mail input; end with <CRLF>.<CRLF>");
             }
@@ -172,7 +180,10 @@ impl Session {
     pub(super) fn bdat(&mut self, size: u64, last: bool, out: &mut Vec<u8>) -> Action {
         let (txn, mut reader) = match std::mem::replace(&mut self.state, State::Ready) {
             State::Chunks(txn, reader) => (txn, reader),
-            State::Txn(txn) if txn.recipient_count() > 0 => (txn, ChunkReader::new(self.max_size())),
+            State::Txn(txn) if txn.recipient_count() > 0 => {
+                let reader = ChunkReader::new(self.max_size(), self.spool(txn.params.size));
+                (txn, reader)
+            }
             other => {
                 let (refusal, after) = match other {
                     State::Txn(txn) => ("554 5.5.1 no valid recipients", Some(txn)),
@@ -199,7 +210,10 @@ impl Session {
         let user = user.clone();
         let (txn, reader) = match std::mem::replace(&mut self.state, State::Ready) {
             State::Chunks(txn, reader) => (txn, reader),
-            State::Txn(txn) if txn.recipient_count() > 0 => (txn, ChunkReader::new(self.max_size())),
+            State::Txn(txn) if txn.recipient_count() > 0 => {
+                let reader = ChunkReader::new(self.max_size(), self.spool(txn.params.size));
+                (txn, reader)
+            }
             State::Txn(txn) => {
                 self.state = State::Txn(txn);
                 line(out, "554 5.5.0 no recipients have been specified");
@@ -239,6 +253,11 @@ impl Session {
             }
             ChunkEnd::TooBig => {
                 line(out, TOO_BIG);
+                Action::Continue
+            }
+            ChunkEnd::Failed(e) => {
+                tracing::warn!("{e}");
+                line(out, NO_ROOM);
                 Action::Continue
             }
             ChunkEnd::Complete(message) => self.finish(txn, message),
@@ -296,6 +315,12 @@ impl Session {
                 line(out, TOO_BIG);
                 Action::Continue
             }
+            ChunkEnd::Failed(e) => {
+                tracing::warn!("{e}");
+                self.state = State::Ready;
+                line(out, NO_ROOM);
+                Action::Continue
+            }
             ChunkEnd::Complete(message) => {
                 let State::Chunks(txn, _) = std::mem::replace(&mut self.state, State::Ready) else {
                     unreachable!("matched above")
@@ -310,22 +335,26 @@ impl Session {
             return Action::Continue;
         };
         match end {
-            DataEnd::TooBig if self.is_lmtp() => {
-                // RFC 2033 §4.2: one reply per recipient, even when all are the same.
-                for _ in &txn.recipients {
-                    line(out, TOO_BIG);
-                }
-                Action::Continue
-            }
-            DataEnd::TooBig => {
-                line(out, TOO_BIG);
-                Action::Continue
+            DataEnd::TooBig => self.refuse(&txn, TOO_BIG, out),
+            DataEnd::Failed(e) => {
+                tracing::warn!("{e}");
+                self.refuse(&txn, NO_ROOM, out)
             }
             DataEnd::Complete(message) => self.finish(txn, message),
         }
     }
 
-    fn finish(&mut self, txn: Txn, message: Vec<u8>) -> Action {
+    /// The reply to a message refused whole; RFC 2033 §4.2: over LMTP one per recipient, even
+    /// when all are the same.
+    fn refuse(&self, txn: &Txn, text: &str, out: &mut Vec<u8>) -> Action {
+        let replies = if self.is_lmtp() { txn.recipients.len() } else { 1 };
+        for _ in 0..replies {
+            line(out, text);
+        }
+        Action::Continue
+    }
+
+    fn finish(&mut self, txn: Txn, message: Spooled) -> Action {
         self.state = State::Delivering;
         let envelope = Envelope {
             from: txn.from,
