@@ -169,6 +169,7 @@ fn a_large_message_is_spooled_and_stored_in_bounded_memory() {
         lmtp.t.send_raw(&loadtest::client::lmtp::stuff(&body)).unwrap();
         assert_eq!(lmtp.reply().unwrap().code, 250);
         let grown = peak.stop().saturating_sub(before);
+        eprintln!("measured: LMTP{announced}, {size} octets: anonymous memory +{grown} KiB");
         assert!(
             grown < bound,
             "LMTP{announced}: anonymous memory grew {grown} KiB for a {size} byte message"
@@ -180,6 +181,7 @@ fn a_large_message_is_spooled_and_stored_in_bounded_memory() {
     let sent = smtp.send("bob@localhost", &["bob@localhost"], &body).unwrap();
     assert_eq!(sent.data.as_ref().map(|r| r.code), Some(250), "{sent:?}");
     let grown = peak.stop().saturating_sub(before);
+    eprintln!("measured: submission, {size} octets: anonymous memory +{grown} KiB");
     assert!(
         grown < bound,
         "submission: anonymous memory grew {grown} KiB for a {size} byte message"
