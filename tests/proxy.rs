@@ -499,3 +499,48 @@ fn compress_passes_through_the_front_end() {
         "{text}"
     );
 }
+
+/// Where client and back end are both plaintext, a large download or upload streams through
+/// the front end by splicing (`net::splice`); it arrives whole both ways, and the session goes
+/// on with small commands afterwards.
+#[test]
+fn a_large_message_streams_through_a_plaintext_front_end_whole() {
+    let facing = Facing::new();
+    let server = backend(facing);
+    server.add_user("bob");
+    let mut big = b"Subject: big\r\n\r\n".to_vec();
+    for i in 0..120_000u32 {
+        big.extend_from_slice(format!("line {i:06} of a large message, to stream through\r\n").as_bytes());
+    }
+    server.deliver("bob", &big);
+    let hash = common::proxy::password_hash(PASSWORD);
+    let directory =
+        format!("[directory]\nusers = [{{ name = \"bob\", password_hash = \"{hash}\", mail_host = \"b1\" }}]\n");
+    let proxy = Proxy::start_configured(
+        "east",
+        "login_type = \"plain-text-login\"",
+        &directory,
+        &[("b1", "east", facing)],
+    );
+    let t = loadtest::client::transport::Transport::connect(Proxy::addr(proxy.imap)).unwrap();
+    let mut c = loadtest::client::imap::Imap::new(t).unwrap();
+    assert!(c.login("bob", PASSWORD).unwrap().ok());
+    assert!(c.cmd("SELECT INBOX").unwrap().ok());
+    let literal = |r: &loadtest::client::imap::Response| -> Vec<u8> {
+        let line = &r.untagged[0];
+        let open = line.iter().position(|&b| b == b'{').unwrap();
+        let close = open + line[open..].iter().position(|&b| b == b'}').unwrap();
+        let n: usize = std::str::from_utf8(&line[open + 1..close]).unwrap().parse().unwrap();
+        line[close + 3..close + 3 + n].to_vec()
+    };
+    for _ in 0..2 {
+        let r = c.cmd("UID FETCH 1 BODY.PEEK[]").unwrap().expect_ok().unwrap();
+        assert!(literal(&r) == big, "the download arrives whole");
+        assert!(c.cmd("NOOP").unwrap().ok(), "small commands go on");
+    }
+    // Upstream too: an APPEND of the same size, read back.
+    c.append("INBOX", "", &big).unwrap().expect_ok().unwrap();
+    let r = c.cmd("UID FETCH 2 BODY.PEEK[]").unwrap().expect_ok().unwrap();
+    assert!(literal(&r) == big, "the upload arrives whole");
+    assert!(c.cmd("LOGOUT").unwrap().ok());
+}

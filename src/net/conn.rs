@@ -69,6 +69,12 @@ impl Conn {
         self.tls.borrow().is_some()
     }
 
+    /// The socket, when its bytes are the session's bytes as they are (no TLS, no DEFLATE), so
+    /// they may be spliced (`net::splice`).
+    pub fn plain_fd(&self) -> Option<std::os::fd::RawFd> {
+        (!self.is_tls() && !self.is_compressed()).then(|| self.stream.raw_fd())
+    }
+
     /// How much ciphertext one read asks for: small while idle, so a waiting connection
     /// parks no big buffer in the kernel.
     pub fn set_tls_read_size(&self, n: usize) {

@@ -5,6 +5,7 @@ pub mod conn;
 pub mod deflate;
 pub mod framer;
 pub mod gather;
+pub mod splice;
 
 pub use conn::Conn;
 pub use framer::{Frame, Framer};

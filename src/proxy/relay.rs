@@ -4,7 +4,9 @@
 //! Each direction is a pump. Waiting, it reads into one small buffer, so an idle relayed
 //! session parks little. Streaming, it writes one chunk while it reads the next, and a read
 //! that fills its buffer doubles the next one, up to `MAX_READ`: a bulk download moves in
-//! few, large operations with both sockets busy.
+//! few, large operations with both sockets busy. Where both sides are plaintext, a stream
+//! that has filled reads up to `SPLICE_AT` goes on inside the kernel (`net::splice`), never
+//! copied through the process, until a burst comes back smaller than that.
 
 use std::io;
 
@@ -16,6 +18,8 @@ use crate::runtime::Shutdown;
 const SMALL: usize = 256;
 /// The largest read while bytes stream in.
 const MAX_READ: usize = 256 * 1024;
+/// Reads this large that fill mean a stream: between plaintext sockets it is spliced.
+const SPLICE_AT: usize = 64 * 1024;
 
 /// Relays until one side ends or the server shuts down; `to_backend` and `to_client` are
 /// bytes already read that belong to the other side. Both connections are closed on return;
@@ -43,6 +47,17 @@ async fn pump(from: &Conn, to: &Conn, first: Vec<u8>) -> io::Result<()> {
     let mut next = Vec::new();
     let mut size = ReadSize::default();
     loop {
+        let plain = || from.plain_fd().zip(to.plain_fd());
+        if let Some((src, dst)) = (size.next >= SPLICE_AT).then(plain).flatten() {
+            // What was read goes out first; the stream's buffers are not kept while the
+            // kernel moves the rest.
+            to.write(&mut pending).await?;
+            (pending, next) = (Vec::new(), Vec::new());
+            if !Box::pin(splice_stream(src, dst)).await? {
+                return Ok(());
+            }
+            size.next = SMALL;
+        }
         next = sized(next, size.next);
         let n = if pending.is_empty() {
             from.read(&mut next).await?
@@ -57,6 +72,18 @@ async fn pump(from: &Conn, to: &Conn, first: Vec<u8>) -> io::Result<()> {
         }
         size.after(n);
         std::mem::swap(&mut pending, &mut next);
+    }
+}
+
+/// Splices bursts from `src` to `dst` while they come large (or until splicing is not possible
+/// now); false at the end of `src`.
+async fn splice_stream(src: std::os::fd::RawFd, dst: std::os::fd::RawFd) -> io::Result<bool> {
+    loop {
+        match crate::net::splice::burst(src, dst).await? {
+            Some(0) => return Ok(false),
+            Some(n) if n >= SPLICE_AT => {}
+            Some(_) | None => return Ok(true),
+        }
     }
 }
 
@@ -148,5 +175,60 @@ mod size {
             let read = a.read(&mut buf);
             assert!(std::mem::size_of_val(&read) <= 400, "{}", std::mem::size_of_val(&read));
         });
+    }
+}
+
+#[cfg(test)]
+mod splicing {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    use super::*;
+    use crate::runtime::io::Stream;
+
+    /// Two ends of a loopback TCP connection: the first for the relay, the second for a peer.
+    fn tcp_pair() -> (tokio_uring::net::TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (ours, _) = listener.accept().unwrap();
+        (tokio_uring::net::TcpStream::from_std(ours), peer)
+    }
+
+    #[test]
+    fn a_stream_between_plaintext_sockets_is_spliced_and_arrives_whole() {
+        let (client, mut client_peer) = tcp_pair();
+        let (backend, mut backend_peer) = tcp_pair();
+        let stream: Vec<u8> = (0..8u32 << 20).map(|i| (i % 251) as u8).collect();
+        let sent = stream.clone();
+        // A bulk download, a pause, then an interactive answer, then the end.
+        let writer = std::thread::spawn(move || {
+            backend_peer.write_all(&sent).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            backend_peer.write_all(b"* OK after the stream\r\n").unwrap();
+        });
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            client_peer.read_to_end(&mut got).unwrap();
+            got
+        });
+        let before = crate::net::splice::spliced_total();
+        crate::runtime::io::run_loop(async {
+            let (client, backend) = (
+                Conn::new(Stream::Tcp(client), None),
+                Conn::new(Stream::Tcp(backend), None),
+            );
+            pump(&backend, &client, b"* first\r\n".to_vec()).await.unwrap();
+            client.close().await;
+            backend.close().await;
+        });
+        writer.join().unwrap();
+        let got = reader.join().unwrap();
+        let mut want = b"* first\r\n".to_vec();
+        want.extend_from_slice(&stream);
+        want.extend_from_slice(b"* OK after the stream\r\n");
+        assert!(got == want, "{} bytes arrived of {}", got.len(), want.len());
+        // All but the start of the stream, which showed it was one, went through the kernel.
+        let spliced = crate::net::splice::spliced_total() - before;
+        assert!(spliced > 7 << 20, "{spliced} bytes spliced");
     }
 }

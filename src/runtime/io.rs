@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::path::Path;
 
 use crate::store::MappedBytes;
@@ -26,6 +26,13 @@ impl Stream {
         let stream = tokio_uring::net::TcpStream::connect(addr).await?;
         let _ = stream.set_nodelay(true);
         Ok(Stream::Tcp(stream))
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
     }
 
     /// The local address of a TCP stream (where the client connected to).

@@ -1,0 +1,205 @@
+//! A front end's fast path for a stream of bytes between two plaintext sockets: socket → pipe →
+//! socket inside the kernel (splice(2) through io_uring), so the bytes of a bulk download are
+//! never copied into the process.
+//!
+//! Only a stream takes it (the relay decides; see `proxy::relay`): each burst costs two `dup`s
+//! and two splices that io_uring runs on a worker thread, which is more than a small
+//! read and write for an interactive command's answer, and far less than copying megabytes.
+//! A burst waits for its source with an io_uring poll (nothing runs or is held meanwhile), and
+//! splices only what a poll said is there, so a worker never waits on a quiet peer.
+//!
+//! The splice ops refer to descriptors of their own (`dup`s), kept by the op until the kernel
+//! is done with it: if the relay ends while a splice is in flight, the connection's own
+//! descriptor may be closed and its number reused, and the op still names the right socket.
+//! Closing a relayed connection shuts its socket down, which ends any splice on it.
+//!
+//! Pipes are pooled per core and taken only for a burst, so an idle relayed session holds none.
+
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+
+use io_uring::{cqueue, opcode, squeue, types};
+use tokio_uring::{OneshotOutputTransform, UnsubmittedOneshot};
+
+/// Bytes a pipe holds (F_SETPIPE_SZ; the default of 64 KiB if the system refuses).
+const PIPE_SIZE: usize = 1 << 20;
+/// Empty pipes kept per core for the next burst.
+const POOL: usize = 16;
+
+/// Bytes moved by splicing since the process started (all cores).
+static SPLICED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Bytes the relays of this process have moved without copying them.
+pub fn spliced_total() -> u64 {
+    SPLICED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+thread_local! {
+    static PIPES: RefCell<Vec<Pipe>> = const { RefCell::new(Vec::new()) };
+}
+
+struct Pipe {
+    read: OwnedFd,
+    write: OwnedFd,
+    size: usize,
+}
+
+impl Pipe {
+    /// One from the pool, or a new one.
+    fn take() -> io::Result<Pipe> {
+        if let Some(pipe) = PIPES.with(|p| p.borrow_mut().pop()) {
+            return Ok(pipe);
+        }
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: pipe2 succeeded, so both are open descriptors that nothing else owns.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // SAFETY: F_SETPIPE_SZ and F_GETPIPE_SZ on a pipe we own change and read its capacity
+        // only. A refusal (past the per-user pipe limits) leaves the size the pipe has.
+        let size = unsafe {
+            libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE as libc::c_int);
+            libc::fcntl(write.as_raw_fd(), libc::F_GETPIPE_SZ)
+        };
+        let size = usize::try_from(size)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(io::Error::last_os_error)?;
+        Ok(Pipe { read, write, size })
+    }
+
+    /// Back to the pool; only an empty pipe goes there.
+    fn give_back(self) {
+        PIPES.with(|p| {
+            let mut pool = p.borrow_mut();
+            if pool.len() < POOL {
+                pool.push(self);
+            }
+        });
+    }
+}
+
+/// What splice ops name, alive until the last of them completes.
+struct Held {
+    from: OwnedFd,
+    to: OwnedFd,
+    pipe: Option<Pipe>,
+}
+
+impl Held {
+    fn new(from: RawFd, to: RawFd) -> io::Result<Held> {
+        let dup = |fd: RawFd| {
+            // SAFETY: `fd` is open for the duration of this call (the caller's connection
+            // owns it); the duplicate is a new descriptor owned by the returned value.
+            let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+            if new < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: fcntl just returned this new descriptor; nothing else owns it.
+            Ok(unsafe { OwnedFd::from_raw_fd(new) })
+        };
+        Ok(Held {
+            from: dup(from)?,
+            to: dup(to)?,
+            pipe: Some(Pipe::take()?),
+        })
+    }
+
+    fn pipe(&self) -> &Pipe {
+        self.pipe.as_ref().expect("a burst has its pipe until it ends")
+    }
+}
+
+/// The result of one op: its count, or the error the kernel gave.
+struct Completion;
+
+impl OneshotOutputTransform for Completion {
+    type Output = io::Result<usize>;
+    type StoredData = Rc<Held>;
+
+    fn transform_oneshot_output(self, _burst: Rc<Held>, cqe: cqueue::Entry) -> io::Result<usize> {
+        let res = cqe.result();
+        if res < 0 {
+            Err(io::Error::from_raw_os_error(-res))
+        } else {
+            Ok(res as usize)
+        }
+    }
+}
+
+async fn submit(entry: squeue::Entry, burst: &Rc<Held>) -> io::Result<usize> {
+    UnsubmittedOneshot::new(burst.clone(), Completion, entry).submit().await
+}
+
+/// Waits until `fd` has something to read (or its end, or an error).
+async fn readable(burst: &Rc<Held>) -> io::Result<()> {
+    let poll = opcode::PollAdd::new(types::Fd(burst.from.as_raw_fd()), libc::POLLIN as u32).build();
+    submit(poll, burst).await.map(drop)
+}
+
+/// Whether this kernel can splice through io_uring; cleared by the first refusal.
+static SUPPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Moves one burst from `from` to `to`, both plaintext sockets of live connections: waits for
+/// bytes, then moves what `from` has queued (up to a pipeful). Returns the bytes moved (0 at
+/// the end of `from`'s stream), or `None` when splicing is not possible now (no descriptors
+/// left for the pipe, or a kernel without io_uring splice) and nothing was moved: the caller
+/// copies instead.
+pub async fn burst(from: RawFd, to: RawFd) -> io::Result<Option<usize>> {
+    if !SUPPORTED.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(None);
+    }
+    let burst = match Held::new(from, to) {
+        Ok(held) => Rc::new(held),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let pipe = burst.pipe();
+    readable(&burst).await?;
+    let take = opcode::Splice::new(
+        types::Fd(burst.from.as_raw_fd()),
+        -1,
+        types::Fd(pipe.write.as_raw_fd()),
+        -1,
+        pipe.size as u32,
+    )
+    .flags(libc::SPLICE_F_MOVE)
+    .build();
+    let n = match submit(take, &burst).await {
+        Ok(n) => n,
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            SUPPORTED.store(false, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!("this kernel does not splice through io_uring: relays copy");
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let mut left = n;
+    while left > 0 {
+        let give = opcode::Splice::new(
+            types::Fd(pipe.read.as_raw_fd()),
+            -1,
+            types::Fd(burst.to.as_raw_fd()),
+            -1,
+            left as u32,
+        )
+        .flags(libc::SPLICE_F_MOVE)
+        .build();
+        match submit(give, &burst).await? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            sent => left -= sent,
+        }
+    }
+    SPLICED.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    // Every op has completed and the pipe is empty: it can serve another burst.
+    if let Ok(mut burst) = Rc::try_unwrap(burst) {
+        if let Some(pipe) = burst.pipe.take() {
+            pipe.give_back();
+        }
+    }
+    Ok(Some(n))
+}
