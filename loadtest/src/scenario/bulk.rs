@@ -76,6 +76,7 @@ struct BulkReport {
     failed: Vec<Failed>,
     /// Best MiB/s of each kind over the passes, and the ratios of the bests.
     best_raw: Option<f64>,
+    best_raw_relayed: Option<f64>,
     best_plaintext: Option<f64>,
     best_tls: Option<f64>,
     plaintext_vs_raw: Option<f64>,
@@ -96,6 +97,8 @@ struct Failed {
 #[serde(rename_all = "lowercase")]
 pub(super) enum Kind {
     Raw,
+    /// Raw loopback TCP through a relay thread: two hops, what a front end adds at the least.
+    RawRelayed,
     Plaintext,
     Tls,
 }
@@ -117,6 +120,7 @@ impl Kind {
     fn label(self, protocol: &Protocol) -> &'static str {
         match self {
             Kind::Raw => "raw loopback TCP",
+            Kind::RawRelayed => "raw loopback TCP, relayed",
             Kind::Plaintext => protocol.plaintext_label,
             Kind::Tls => protocol.tls_label,
         }
@@ -204,6 +208,7 @@ pub(super) fn run_passes(
         rows: Vec::new(),
         failed: Vec::new(),
         best_raw: None,
+        best_raw_relayed: None,
         best_plaintext: None,
         best_tls: None,
         plaintext_vs_raw: None,
@@ -217,9 +222,11 @@ pub(super) fn run_passes(
             1 => kind.label(protocol).to_owned(),
             _ => format!("{} #{pass}", kind.label(protocol)),
         };
-        let raw =
-            raw_loopback(p.raw_bytes, &name(Kind::Raw), p.server_pid, deadline).context("raw loopback reference")?;
-        report.rows.push(raw);
+        for kind in [Kind::Raw, Kind::RawRelayed] {
+            let raw = raw_loopback(p.raw_bytes, (kind, &name(kind)), p.server_pid, deadline)
+                .context("raw loopback reference")?;
+            report.rows.push(raw);
+        }
         // A failed download is a result to report, not a reason to skip the other one.
         let mut kinds = vec![Kind::Plaintext];
         if tls_config.is_some() {
@@ -271,6 +278,7 @@ impl BulkReport {
                 .reduce(f64::max)
         };
         self.best_raw = best(Kind::Raw);
+        self.best_raw_relayed = best(Kind::RawRelayed);
         self.best_plaintext = best(Kind::Plaintext);
         self.best_tls = best(Kind::Tls);
         let ratio = |x: Option<f64>| match (x, self.best_raw) {
@@ -289,6 +297,7 @@ impl BulkReport {
             (Kind::Plaintext, self.best_plaintext),
             (Kind::Tls, self.best_tls),
             (Kind::Raw, self.best_raw),
+            (Kind::RawRelayed, self.best_raw_relayed),
         ];
         for (kind, best) in kinds {
             let Some(mib) = best else { continue };
@@ -296,6 +305,7 @@ impl BulkReport {
             // comparison of two servers shows it beside theirs.
             let name = match kind {
                 Kind::Raw => "raw loopback TCP (reference)",
+                Kind::RawRelayed => "raw loopback TCP, relayed (reference)",
                 _ => kind.label(protocol),
             };
             summary
@@ -397,12 +407,38 @@ pub(super) struct Download {
 }
 
 /// The reference: `bytes` through a loopback TCP connection, from a thread to this one.
-fn raw_loopback(bytes: u64, name: &str, server_pid: Option<u32>, deadline: Instant) -> anyhow::Result<Measured> {
+fn raw_loopback(
+    bytes: u64,
+    (kind, name): (Kind, &str),
+    server_pid: Option<u32>,
+    deadline: Instant,
+) -> anyhow::Result<Measured> {
     let listener = TcpListener::bind("127.0.0.1:0").context("binding a loopback listener")?;
     let addr = listener.local_addr()?;
     let stopwatch = Stopwatch::start(server_pid);
+    // Relayed: the sender connects to a relay thread, which copies to the receiver, as a
+    // front end's relay does with the least work a process can do (read, write, repeat).
+    let (relay, send_to) = if kind == Kind::RawRelayed {
+        let front = TcpListener::bind("127.0.0.1:0").context("binding the relay's listener")?;
+        let front_addr = front.local_addr()?;
+        let relay = std::thread::spawn(move || -> io::Result<()> {
+            let (mut from, _) = front.accept()?;
+            let mut to = TcpStream::connect(addr)?;
+            let mut buf = vec![0u8; IO_BUFFER];
+            loop {
+                let n = from.read(&mut buf)?;
+                if n == 0 {
+                    return to.shutdown(std::net::Shutdown::Write);
+                }
+                to.write_all(&buf[..n])?;
+            }
+        });
+        (Some(relay), front_addr)
+    } else {
+        (None, addr)
+    };
     let sender = std::thread::spawn(move || -> io::Result<()> {
-        let mut stream = TcpStream::connect(addr)?;
+        let mut stream = TcpStream::connect(send_to)?;
         // Not all zeros, in case anything on the path ever compresses or dedups.
         let chunk: Vec<u8> = (0..IO_BUFFER).map(|i| (i % 251) as u8).collect();
         let mut left = bytes;
@@ -426,10 +462,13 @@ fn raw_loopback(bytes: u64, name: &str, server_pid: Option<u32>, deadline: Insta
         // A timestamp per 256 KiB costs nothing beside the copy.
         check_deadline(deadline, "receiving the raw reference")?;
     }
-    let measured = stopwatch.stop(Kind::Raw, name, bytes, bytes);
-    match sender.join() {
-        Ok(result) => result.context("sending")?,
-        Err(_) => bail!("the sender thread panicked"),
+    let measured = stopwatch.stop(kind, name, bytes, bytes);
+    for (thread, what) in [(Some(sender), "sender"), (relay, "relay")] {
+        match thread.map(std::thread::JoinHandle::join) {
+            None | Some(Ok(Ok(()))) => {}
+            Some(Ok(Err(e))) => return Err(e).context(what),
+            Some(Err(_)) => bail!("the {what} thread panicked"),
+        }
     }
     if received != bytes {
         bail!("received {received} bytes of {bytes}");
@@ -606,6 +645,7 @@ mod tests {
             rows: Vec::new(),
             failed: Vec::new(),
             best_raw: None,
+            best_raw_relayed: None,
             best_plaintext: None,
             best_tls: None,
             plaintext_vs_raw: None,
@@ -641,7 +681,10 @@ mod tests {
     #[test]
     fn raw_reference_moves_every_byte() {
         let deadline = Instant::now() + Duration::from_secs(30);
-        let measured = raw_loopback(3 * IO_BUFFER as u64 + 17, "raw", None, deadline).expect("loopback works");
-        assert_eq!(measured.row.bytes, 3 * IO_BUFFER as u64 + 17);
+        for kind in [Kind::Raw, Kind::RawRelayed] {
+            let measured =
+                raw_loopback(3 * IO_BUFFER as u64 + 17, (kind, "raw"), None, deadline).expect("loopback works");
+            assert_eq!(measured.row.bytes, 3 * IO_BUFFER as u64 + 17);
+        }
     }
 }
