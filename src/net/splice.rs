@@ -2,9 +2,10 @@
 //! socket inside the kernel (splice(2) through io_uring), so the bytes of a bulk download are
 //! never copied into the process.
 //!
-//! Only a stream takes it (the relay decides; see `proxy::relay`): each burst costs two `dup`s
-//! and two splices that io_uring runs on a worker thread, which is more than a small
-//! read and write for an interactive command's answer, and far less than copying megabytes.
+//! Only a stream takes it (the relay decides; see `proxy::relay`): a stream costs two `dup`s
+//! and a pipe, each burst of it a poll and two splices that io_uring runs on a worker thread,
+//! which is more than a small read and write for an interactive command's answer, and far
+//! less than copying megabytes.
 //! A burst waits for its source with an io_uring poll (nothing runs or is held meanwhile), and
 //! splices only what a poll said is there, so a worker never waits on a quiet peer.
 //!
@@ -144,62 +145,78 @@ async fn readable(burst: &Rc<Held>) -> io::Result<()> {
 /// Whether this kernel can splice through io_uring; cleared by the first refusal.
 static SUPPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
-/// Moves one burst from `from` to `to`, both plaintext sockets of live connections: waits for
-/// bytes, then moves what `from` has queued (up to a pipeful). Returns the bytes moved (0 at
-/// the end of `from`'s stream), or `None` when splicing is not possible now (no descriptors
-/// left for the pipe, or a kernel without io_uring splice) and nothing was moved: the caller
-/// copies instead.
-pub async fn burst(from: RawFd, to: RawFd) -> io::Result<Option<usize>> {
-    if !SUPPORTED.load(std::sync::atomic::Ordering::Relaxed) {
-        return Ok(None);
-    }
-    let burst = match Held::new(from, to) {
-        Ok(held) => Rc::new(held),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let pipe = burst.pipe();
-    readable(&burst).await?;
-    let take = opcode::Splice::new(
-        types::Fd(burst.from.as_raw_fd()),
-        -1,
-        types::Fd(pipe.write.as_raw_fd()),
-        -1,
-        pipe.size as u32,
-    )
-    .flags(libc::SPLICE_F_MOVE)
-    .build();
-    let n = match submit(take, &burst).await {
-        Ok(n) => n,
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-            SUPPORTED.store(false, std::sync::atomic::Ordering::Relaxed);
-            tracing::warn!("this kernel does not splice through io_uring: relays copy");
+/// Splices one stream from a socket to another, burst by burst, with one pipe and one pair
+/// of duplicate descriptors for as long as the stream lasts.
+pub struct Splicer {
+    held: Rc<Held>,
+}
+
+impl Splicer {
+    /// For `from` → `to`, both plaintext sockets of live connections; `None` when splicing is
+    /// not possible now (no descriptors left for the pipe, or a kernel without io_uring
+    /// splice): the caller copies instead.
+    pub fn new(from: RawFd, to: RawFd) -> io::Result<Option<Splicer>> {
+        if !SUPPORTED.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(None);
         }
-        Err(e) => return Err(e),
-    };
-    let mut left = n;
-    while left > 0 {
-        let give = opcode::Splice::new(
-            types::Fd(pipe.read.as_raw_fd()),
+        match Held::new(from, to) {
+            Ok(held) => Ok(Some(Splicer { held: Rc::new(held) })),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits for bytes, then moves what the source has queued (up to a pipeful). Returns the
+    /// bytes moved (0 at the end of the source's stream), or `None` when this kernel turned
+    /// out not to splice through io_uring, before anything was moved.
+    pub async fn burst(&self) -> io::Result<Option<usize>> {
+        let held = &self.held;
+        let pipe = held.pipe();
+        readable(held).await?;
+        let take = opcode::Splice::new(
+            types::Fd(held.from.as_raw_fd()),
             -1,
-            types::Fd(burst.to.as_raw_fd()),
+            types::Fd(pipe.write.as_raw_fd()),
             -1,
-            left as u32,
+            pipe.size as u32,
         )
         .flags(libc::SPLICE_F_MOVE)
         .build();
-        match submit(give, &burst).await? {
-            0 => return Err(io::ErrorKind::WriteZero.into()),
-            sent => left -= sent,
+        let n = match submit(take, held).await {
+            Ok(n) => n,
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                SUPPORTED.store(false, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!("this kernel does not splice through io_uring: relays copy");
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let mut left = n;
+        while left > 0 {
+            let give = opcode::Splice::new(
+                types::Fd(pipe.read.as_raw_fd()),
+                -1,
+                types::Fd(held.to.as_raw_fd()),
+                -1,
+                left as u32,
+            )
+            .flags(libc::SPLICE_F_MOVE)
+            .build();
+            match submit(give, held).await? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                sent => left -= sent,
+            }
+        }
+        SPLICED.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(Some(n))
+    }
+
+    /// The stream is over, every burst completed: the pipe, empty, serves another.
+    pub fn finish(self) {
+        if let Ok(mut held) = Rc::try_unwrap(self.held) {
+            if let Some(pipe) = held.pipe.take() {
+                pipe.give_back();
+            }
         }
     }
-    SPLICED.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-    // Every op has completed and the pipe is empty: it can serve another burst.
-    if let Ok(mut burst) = Rc::try_unwrap(burst) {
-        if let Some(pipe) = burst.pipe.take() {
-            pipe.give_back();
-        }
-    }
-    Ok(Some(n))
 }

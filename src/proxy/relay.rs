@@ -11,6 +11,7 @@
 use std::io;
 
 use crate::auth::limits::Slot;
+use crate::net::splice::Splicer;
 use crate::net::Conn;
 use crate::runtime::Shutdown;
 
@@ -78,13 +79,20 @@ async fn pump(from: &Conn, to: &Conn, first: Vec<u8>) -> io::Result<()> {
 /// Splices bursts from `src` to `dst` while they come large (or until splicing is not possible
 /// now); false at the end of `src`.
 async fn splice_stream(src: std::os::fd::RawFd, dst: std::os::fd::RawFd) -> io::Result<bool> {
-    loop {
-        match crate::net::splice::burst(src, dst).await? {
-            Some(0) => return Ok(false),
+    let Some(splicer) = Splicer::new(src, dst)? else {
+        return Ok(true);
+    };
+    let more = loop {
+        match splicer.burst().await? {
+            Some(0) => break false,
             Some(n) if n >= SPLICE_AT => {}
-            Some(_) | None => return Ok(true),
+            Some(_) | None => break true,
         }
-    }
+    };
+    // Only a completed burst ends a stream (an error or a dropped future leaves the pipe to
+    // the ops still holding it).
+    splicer.finish();
+    Ok(more)
 }
 
 /// How much the next read asks for. Only a read that filled its buffer makes the next one
