@@ -1,20 +1,24 @@
 //! A front end's fast path for a stream of bytes between two plaintext sockets: socket → pipe →
-//! socket inside the kernel (splice(2) through io_uring), so the bytes of a bulk download are
-//! never copied into the process.
+//! socket inside the kernel (splice(2)), so the bytes of a bulk download are never copied into
+//! the process.
 //!
 //! Only a stream takes it (the relay decides; see `proxy::relay`): a stream costs two `dup`s
-//! and a pipe, each burst of it a poll and two splices that io_uring runs on a worker thread,
-//! which is more than a small read and write for an interactive command's answer, and far
-//! less than copying megabytes.
-//! A burst waits for its source with an io_uring poll (nothing runs or is held meanwhile), and
-//! splices only what a poll said is there, so a worker never waits on a quiet peer.
+//! and a pipe, which is more than a small read and write for an interactive command's answer,
+//! and far less than copying megabytes. Each burst of the stream:
+//! - waits, if the source has nothing queued (FIONREAD), with an io_uring poll: nothing runs
+//!   or is held but the stream's descriptors while a peer is quiet;
+//! - takes what is queued into the (non-blocking, empty) pipe with a plain `splice` call on
+//!   the core: with bytes queued it returns at once, so the loop never blocks;
+//! - gives the pipe's bytes to the destination with io_uring splices, which run on a kernel
+//!   worker and may wait there for room in the destination's buffer.
 //!
-//! The splice ops refer to descriptors of their own (`dup`s), kept by the op until the kernel
-//! is done with it: if the relay ends while a splice is in flight, the connection's own
+//! The io_uring ops refer to descriptors of their own (`dup`s), kept by each op until the
+//! kernel is done with it: if the relay ends while a splice is in flight, the connection's own
 //! descriptor may be closed and its number reused, and the op still names the right socket.
-//! Closing a relayed connection shuts its socket down, which ends any splice on it.
+//! Closing a relayed connection shuts its socket down, which ends any op on it.
 //!
-//! Pipes are pooled per core and taken only for a burst, so an idle relayed session holds none.
+//! Pipes are pooled per core and taken only for a stream, so an idle relayed session holds
+//! none.
 
 use std::cell::RefCell;
 use std::io;
@@ -55,7 +59,7 @@ impl Pipe {
         }
         let mut fds = [0; 2];
         // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: pipe2 succeeded, so both are open descriptors that nothing else owns.
@@ -136,14 +140,21 @@ async fn submit(entry: squeue::Entry, burst: &Rc<Held>) -> io::Result<usize> {
     UnsubmittedOneshot::new(burst.clone(), Completion, entry).submit().await
 }
 
+/// Bytes waiting to be read on socket `fd`.
+fn queued(fd: RawFd) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int, into `n`.
+    if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
 /// Waits until `fd` has something to read (or its end, or an error).
 async fn readable(burst: &Rc<Held>) -> io::Result<()> {
     let poll = opcode::PollAdd::new(types::Fd(burst.from.as_raw_fd()), libc::POLLIN as u32).build();
     submit(poll, burst).await.map(drop)
 }
-
-/// Whether this kernel can splice through io_uring; cleared by the first refusal.
-static SUPPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 /// Splices one stream from a socket to another, burst by burst, with one pipe and one pair
 /// of duplicate descriptors for as long as the stream lasts.
@@ -152,13 +163,10 @@ pub struct Splicer {
 }
 
 impl Splicer {
-    /// For `from` → `to`, both plaintext sockets of live connections; `None` when splicing is
-    /// not possible now (no descriptors left for the pipe, or a kernel without io_uring
-    /// splice): the caller copies instead.
+    /// For `from` → `to`, both plaintext sockets of live connections; `None` when there are
+    /// no descriptors left for the pipe now: the caller copies instead. (io_uring splices
+    /// since Linux 5.7, below what tokio-uring needs.)
     pub fn new(from: RawFd, to: RawFd) -> io::Result<Option<Splicer>> {
-        if !SUPPORTED.load(std::sync::atomic::Ordering::Relaxed) {
-            return Ok(None);
-        }
         match Held::new(from, to) {
             Ok(held) => Ok(Some(Splicer { held: Rc::new(held) })),
             Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)) => Ok(None),
@@ -167,29 +175,30 @@ impl Splicer {
     }
 
     /// Waits for bytes, then moves what the source has queued (up to a pipeful). Returns the
-    /// bytes moved (0 at the end of the source's stream), or `None` when this kernel turned
-    /// out not to splice through io_uring, before anything was moved.
-    pub async fn burst(&self) -> io::Result<Option<usize>> {
+    /// bytes moved, 0 at the end of the source's stream.
+    pub async fn burst(&self) -> io::Result<usize> {
         let held = &self.held;
         let pipe = held.pipe();
-        readable(held).await?;
-        let take = opcode::Splice::new(
-            types::Fd(held.from.as_raw_fd()),
-            -1,
-            types::Fd(pipe.write.as_raw_fd()),
-            -1,
-            pipe.size as u32,
-        )
-        .flags(libc::SPLICE_F_MOVE)
-        .build();
-        let n = match submit(take, held).await {
+        let from = held.from.as_raw_fd();
+        if queued(from)? == 0 {
+            readable(held).await?;
+        }
+        // Bytes are queued (or the stream has ended, or failed), the pipe is empty and does
+        // not block: this splice returns at once, so it is made here, without a worker.
+        // SAFETY: both descriptors are open (owned by `held`); no memory is passed.
+        let n = unsafe {
+            libc::splice(
+                from,
+                std::ptr::null_mut(),
+                pipe.write.as_raw_fd(),
+                std::ptr::null_mut(),
+                pipe.size,
+                libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+            )
+        };
+        let n = match usize::try_from(n) {
             Ok(n) => n,
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                SUPPORTED.store(false, std::sync::atomic::Ordering::Relaxed);
-                tracing::warn!("this kernel does not splice through io_uring: relays copy");
-                return Ok(None);
-            }
-            Err(e) => return Err(e),
+            Err(_) => return Err(io::Error::last_os_error()),
         };
         let mut left = n;
         while left > 0 {
@@ -208,7 +217,7 @@ impl Splicer {
             }
         }
         SPLICED.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(Some(n))
+        Ok(n)
     }
 
     /// The stream is over, every burst completed: the pipe, empty, serves another.

@@ -76,17 +76,17 @@ async fn pump(from: &Conn, to: &Conn, first: Vec<u8>) -> io::Result<()> {
     }
 }
 
-/// Splices bursts from `src` to `dst` while they come large (or until splicing is not possible
-/// now); false at the end of `src`.
+/// Splices bursts from `src` to `dst` while they come large (unless there are no descriptors
+/// for it now); false at the end of `src`.
 async fn splice_stream(src: std::os::fd::RawFd, dst: std::os::fd::RawFd) -> io::Result<bool> {
     let Some(splicer) = Splicer::new(src, dst)? else {
         return Ok(true);
     };
     let more = loop {
         match splicer.burst().await? {
-            Some(0) => break false,
-            Some(n) if n >= SPLICE_AT => {}
-            Some(_) | None => break true,
+            0 => break false,
+            n if n >= SPLICE_AT => {}
+            _ => break true,
         }
     };
     // Only a completed burst ends a stream (an error or a dropped future leaves the pipe to
