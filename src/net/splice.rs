@@ -28,9 +28,9 @@ use std::rc::Rc;
 use io_uring::{cqueue, opcode, squeue, types};
 use tokio_uring::{OneshotOutputTransform, UnsubmittedOneshot};
 
-/// Bytes a pipe holds (F_SETPIPE_SZ; the default of 64 KiB if the system refuses).
+/// Bytes a pipe should hold (F_SETPIPE_SZ; past the per-user limits it keeps what it has).
 const PIPE_SIZE: usize = 1 << 20;
-/// Empty pipes kept per core for the next burst.
+/// Empty pipes kept per core for the next stream.
 const POOL: usize = 16;
 
 /// Bytes moved by splicing since the process started (all cores).
@@ -88,11 +88,11 @@ impl Pipe {
     }
 }
 
-/// What splice ops name, alive until the last of them completes.
+/// What a stream's ops name, alive until the last of them completes.
 struct Held {
     from: OwnedFd,
     to: OwnedFd,
-    pipe: Option<Pipe>,
+    pipe: Pipe,
 }
 
 impl Held {
@@ -110,12 +110,8 @@ impl Held {
         Ok(Held {
             from: dup(from)?,
             to: dup(to)?,
-            pipe: Some(Pipe::take()?),
+            pipe: Pipe::take()?,
         })
-    }
-
-    fn pipe(&self) -> &Pipe {
-        self.pipe.as_ref().expect("a burst has its pipe until it ends")
     }
 }
 
@@ -126,7 +122,7 @@ impl OneshotOutputTransform for Completion {
     type Output = io::Result<usize>;
     type StoredData = Rc<Held>;
 
-    fn transform_oneshot_output(self, _burst: Rc<Held>, cqe: cqueue::Entry) -> io::Result<usize> {
+    fn transform_oneshot_output(self, _held: Rc<Held>, cqe: cqueue::Entry) -> io::Result<usize> {
         let res = cqe.result();
         if res < 0 {
             Err(io::Error::from_raw_os_error(-res))
@@ -136,8 +132,8 @@ impl OneshotOutputTransform for Completion {
     }
 }
 
-async fn submit(entry: squeue::Entry, burst: &Rc<Held>) -> io::Result<usize> {
-    UnsubmittedOneshot::new(burst.clone(), Completion, entry).submit().await
+async fn submit(entry: squeue::Entry, held: &Rc<Held>) -> io::Result<usize> {
+    UnsubmittedOneshot::new(held.clone(), Completion, entry).submit().await
 }
 
 /// Bytes waiting to be read on socket `fd`.
@@ -151,9 +147,9 @@ fn queued(fd: RawFd) -> io::Result<usize> {
 }
 
 /// Waits until `fd` has something to read (or its end, or an error).
-async fn readable(burst: &Rc<Held>) -> io::Result<()> {
-    let poll = opcode::PollAdd::new(types::Fd(burst.from.as_raw_fd()), libc::POLLIN as u32).build();
-    submit(poll, burst).await.map(drop)
+async fn readable(held: &Rc<Held>) -> io::Result<()> {
+    let poll = opcode::PollAdd::new(types::Fd(held.from.as_raw_fd()), libc::POLLIN as u32).build();
+    submit(poll, held).await.map(drop)
 }
 
 /// Splices one stream from a socket to another, burst by burst, with one pipe and one pair
@@ -178,7 +174,7 @@ impl Splicer {
     /// bytes moved, 0 at the end of the source's stream.
     pub async fn burst(&self) -> io::Result<usize> {
         let held = &self.held;
-        let pipe = held.pipe();
+        let pipe = &held.pipe;
         let from = held.from.as_raw_fd();
         if queued(from)? == 0 {
             readable(held).await?;
@@ -222,10 +218,8 @@ impl Splicer {
 
     /// The stream is over, every burst completed: the pipe, empty, serves another.
     pub fn finish(self) {
-        if let Ok(mut held) = Rc::try_unwrap(self.held) {
-            if let Some(pipe) = held.pipe.take() {
-                pipe.give_back();
-            }
+        if let Ok(held) = Rc::try_unwrap(self.held) {
+            held.pipe.give_back();
         }
     }
 }
