@@ -8,9 +8,9 @@ use heed::RwTxn;
 use super::feed::{Change, ChangeKind};
 use super::read::{get_mailbox, get_mailbox_by_name, get_usage, get_user};
 use super::records::{flags, keys, BodyId, FlagMode, Mailbox, MailboxId, MessageRecord, Uid, Usage};
-use super::txn::{next_counter, now, put_json, release_body};
+use super::txn::{next_counter, now, put_chunks, put_json, release_body};
 use super::writer::{Delivered, NewMessage, Recipient};
-use super::{StoreError, Tables, CHUNK_SIZE};
+use super::{StoreError, Tables};
 use crate::mime::Structure;
 
 fn dot_free(structure: &Structure) -> u8 {
@@ -34,9 +34,7 @@ fn put_body(
         Some(id) => id,
         None => {
             let id = next_counter(t, txn, "next_body_id")?;
-            for (n, chunk) in message.chunks(CHUNK_SIZE).enumerate() {
-                t.bodies.put(txn, &keys::chunk(id, n as u32), chunk)?;
-            }
+            put_chunks(&t.bodies, txn, id, 0, message)?;
             id
         }
     };

@@ -15,9 +15,9 @@ use super::feed::Change;
 use super::read::{get_mailbox_by_name, get_usage, get_user, Snapshot};
 use super::records::keys;
 use super::stage::Staged;
-use super::txn::{inclusive, next_counter, put_json};
+use super::txn::{inclusive, next_counter, put_chunks, put_json};
 use super::writer::Recipient;
-use super::{messages, StoreError, Tables, CHUNK_SIZE};
+use super::{messages, StoreError, Tables};
 use crate::mime::Structure;
 use crate::smtp::command::{MailParams, RcptParams};
 
@@ -117,9 +117,7 @@ pub(crate) fn submit(
         Some(id) => id,
         None => {
             let id = next_counter(t, txn, "next_queue_id")?;
-            for (n, chunk) in message.chunks(CHUNK_SIZE).enumerate() {
-                t.queue_bodies.put(txn, &chunk_key(id, n as u32), chunk)?;
-            }
+            put_chunks(&t.queue_bodies, txn, id, 0, message)?;
             id
         }
     };

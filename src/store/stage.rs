@@ -9,8 +9,8 @@
 
 use heed::RwTxn;
 
-use super::records::{keys, BodyId};
-use super::txn::{delete_chunks, key_id, next_counter};
+use super::records::BodyId;
+use super::txn::{delete_chunks, key_id, next_counter, put_chunks};
 use super::writer::WriteOp;
 use super::{Inner, QueueId, StoreError, Table, Tables, CHUNK_SIZE};
 
@@ -102,18 +102,22 @@ pub(crate) fn stage(inner: &Inner, op: &WriteOp) -> Result<Staged, StoreError> {
 
 fn write(inner: &Inner, kind: Kind, bytes: &[u8]) -> Result<u64, StoreError> {
     let t = &inner.t;
-    let table = kind.table(t);
     let mut txn = inner.env.write_txn()?;
     let id = next_counter(t, &mut txn, kind.counter())?;
     t.meta.put(&mut txn, &mark(kind, id), &[])?;
-    for (n, chunk) in bytes.chunks(CHUNK_SIZE).enumerate() {
-        table.put(&mut txn, &keys::chunk(id, n as u32), chunk)?;
-        if (n + 1) % (STEP / CHUNK_SIZE) == 0 {
-            txn.commit()?;
-            txn = inner.env.write_txn()?;
-        }
+    // The id and its mark go with the first step.
+    let mut first_step = Some(txn);
+    for (step, first) in bytes.chunks(STEP).zip((0..).step_by(STEP / CHUNK_SIZE)) {
+        let mut txn = match first_step.take() {
+            Some(txn) => txn,
+            None => inner.env.write_txn()?,
+        };
+        put_chunks(kind.table(t), &mut txn, id, first, step)?;
+        txn.commit()?;
     }
-    txn.commit()?;
+    if let Some(txn) = first_step {
+        txn.commit()?;
+    }
     Ok(id)
 }
 
@@ -121,11 +125,17 @@ fn write(inner: &Inner, kind: Kind, bytes: &[u8]) -> Result<u64, StoreError> {
 pub(crate) fn settle(t: &Tables, txn: &mut RwTxn<'_>, staged: Staged) -> Result<(), StoreError> {
     for (kind, id) in [(Kind::Body, staged.body), (Kind::Queued, staged.queued)] {
         if let Some(id) = id {
-            t.meta.delete(txn, &mark(kind, id))?;
-            if !kind.linked(t, txn, id)? {
-                delete_chunks(kind.table(t), txn, id)?;
-            }
+            release(t, txn, kind, id)?;
         }
+    }
+    Ok(())
+}
+
+/// One staged id: its mark goes, and its chunks unless a stored record links them.
+fn release(t: &Tables, txn: &mut RwTxn<'_>, kind: Kind, id: u64) -> Result<(), StoreError> {
+    t.meta.delete(txn, &mark(kind, id))?;
+    if !kind.linked(t, txn, id)? {
+        delete_chunks(kind.table(t), txn, id)?;
     }
     Ok(())
 }
@@ -140,19 +150,12 @@ pub(crate) fn sweep(t: &Tables, txn: &mut RwTxn<'_>) -> Result<usize, StoreError
     for key in &marks {
         let rest = &key[MARK.len()..];
         let id = key_id(rest.get(1..).unwrap_or_default());
-        let staged = match rest.first() {
-            Some(1) => Staged {
-                body: Some(id),
-                ..Staged::default()
-            },
-            Some(2) => Staged {
-                queued: Some(id),
-                ..Staged::default()
-            },
-            _ => Staged::default(),
-        };
-        settle(t, txn, staged)?;
-        t.meta.delete(txn, key)?;
+        match rest.first() {
+            Some(1) => release(t, txn, Kind::Body, id)?,
+            Some(2) => release(t, txn, Kind::Queued, id)?,
+            // Not a mark this version writes: nothing to release with it.
+            _ => _ = t.meta.delete(txn, key)?,
+        }
     }
     Ok(marks.len())
 }

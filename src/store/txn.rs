@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use heed::RwTxn;
 
 use super::records::keys;
-use super::{StoreError, Table, Tables};
+use super::{StoreError, Table, Tables, CHUNK_SIZE};
 
 pub(crate) fn now() -> i64 {
     SystemTime::now()
@@ -62,6 +62,21 @@ pub(crate) fn release_body(t: &Tables, txn: &mut RwTxn<'_>, body: u64) -> Result
         return Ok(());
     }
     delete_body(t, txn, body)
+}
+
+/// Writes `bytes` as the chunks of `id` in a chunked table (bodies, queued bytes), numbered
+/// from `first`.
+pub(crate) fn put_chunks(
+    table: &Table,
+    txn: &mut RwTxn<'_>,
+    id: u64,
+    first: u32,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
+    for (n, chunk) in (first..).zip(bytes.chunks(CHUNK_SIZE)) {
+        table.put(txn, &keys::chunk(id, n), chunk)?;
+    }
+    Ok(())
 }
 
 /// Deletes a body whatever its count: its count, structure and chunks.
