@@ -12,7 +12,7 @@ use super::progress::Progress;
 use super::search;
 use super::session::{store_error, tagged, Action, Ctx, Enabled, Pending, Selected, Session};
 use super::types::{FetchAttr, PartialRange, SequenceSet};
-use super::view::MailRead;
+use super::view::{vanished_since, MailRead};
 use crate::store::records::{flags, FlagMode, Uid};
 use crate::store::{MessageRecord, StoreError, WriteOp};
 
@@ -157,13 +157,11 @@ impl Session {
             // `*` reaches every UID ever assigned here, expunged ones included: a client asking
             // `1:*` wants to hear about all of them.
             let star = Uid::MAX;
-            let gone: Vec<Uid> = ctx
-                .store
-                .expunged_since(sel.mailbox, since)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|u| in_set(set, *u, star))
-                .collect();
+            let gone: Vec<Uid> = match ctx.store.mailbox_by_id(sel.mailbox) {
+                Ok(Some(mailbox)) => vanished_since(ctx.store, &mailbox, since).unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            let gone: Vec<Uid> = gone.into_iter().filter(|u| in_set(set, *u, star)).collect();
             if !gone.is_empty() {
                 out.extend_from_slice(b"* VANISHED (EARLIER) ");
                 search::sequence_set(&gone, out);
@@ -186,17 +184,19 @@ impl Session {
                 return Action::Continue;
             }
         }
-        if let Some(range) = partial {
-            // RFC 9394 §4: the page is taken from what CHANGEDSINCE leaves, so that paging
-            // through changes works; the rest of the filtering is then already done.
-            if let Some(since) = changed_since {
-                let mailbox = sel.mailbox;
-                targets.retain(|&(_, u)| {
-                    ctx.store
-                        .message(mailbox, u)
-                        .is_ok_and(|r| r.is_some_and(|r| r.modseq > since))
-                });
+        if let Some(since) = changed_since {
+            // RFC 7162 §3.1.4: only what changed after `since`, found in the modseq index
+            // rather than in every record of the set. RFC 9394 §4: a PARTIAL page is taken
+            // from what this leaves, so that paging through changes works.
+            match ctx.store.changed_since(sel.mailbox, since) {
+                Ok(changed) => targets.retain(|(_, u)| changed.binary_search(u).is_ok()),
+                Err(e) => {
+                    store_error(out, &tag, &e);
+                    return Action::Continue;
+                }
             }
+        }
+        if let Some(range) = partial {
             targets = range.select(&targets).to_vec();
         }
         let cut = match partial {

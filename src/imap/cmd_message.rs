@@ -10,7 +10,7 @@ use super::limit::{self, Cut};
 use super::search;
 use super::session::{store_error, tagged, untagged, Action, Ctx, Enabled, Pending, Selected, Session, State};
 use super::types::{Command, FetchAttr, Qresync, SeqBound, SequenceSet, StoreMode};
-use super::view::{MailRead, UidView};
+use super::view::{vanished_since, MailRead, UidView};
 use crate::store::records::{flags, FlagMode, Uid};
 use crate::store::{Mailbox, MessageRecord, StoreError, WriteOp, WriteOutcome};
 
@@ -101,24 +101,38 @@ pub(crate) fn report_flag_changes(
     mut changed: Option<&mut Vec<Uid>>,
     out: &mut Vec<u8>,
 ) {
-    let _ = store.each_message(sel.mailbox, &mut |uid, record| {
-        if record.modseq <= known {
-            return;
+    let shape = FlagsShape {
+        with_uid: true,
+        condstore: enabled.condstore,
+        uid_only: enabled.uid_only,
+    };
+    let _ = each_changed(store, sel, known, &mut |sel, seq, uid, record| {
+        if let Some(changed) = changed.as_deref_mut() {
+            changed.push(uid);
         }
-        if let Some(seq) = sel.view.seq_of(uid) {
-            if let Some(changed) = changed.as_deref_mut() {
-                changed.push(uid);
-            }
-            announce_keywords(sel, &record.keywords, out);
-            let recent = sel.recent.contains(uid);
-            let shape = FlagsShape {
-                with_uid: true,
-                condstore: enabled.condstore,
-                uid_only: enabled.uid_only,
-            };
-            flags_response(seq, uid, record, recent, shape, out);
-        }
+        announce_keywords(sel, &record.keywords, out);
+        flags_response(seq, uid, record, sel.recent.contains(uid), shape, out);
     });
+}
+
+/// Calls `f` with every message of the session's view whose modseq is above `since`, in
+/// UID order, found through the store's modseq index: the work follows the changes, not the
+/// size of the mailbox.
+fn each_changed(
+    store: &dyn MailRead,
+    sel: &mut Selected,
+    since: u64,
+    f: &mut dyn FnMut(&mut Selected, u32, Uid, &MessageRecord),
+) -> Result<(), StoreError> {
+    for uid in store.changed_since(sel.mailbox, since)? {
+        let Some(seq) = sel.view.seq_of(uid) else {
+            continue;
+        };
+        if let Some(record) = store.message(sel.mailbox, uid)? {
+            f(sel, seq, uid, &record);
+        }
+    }
+    Ok(())
 }
 
 /// `* FLAGS` and `* OK [PERMANENTFLAGS]` with every keyword this client knows of.
@@ -214,8 +228,7 @@ pub(crate) fn qresync_report(
     out: &mut Vec<u8>,
 ) {
     let star = mailbox.uid_next.saturating_sub(1);
-    let gone: Vec<Uid> = store
-        .expunged_since(mailbox.id, q.mod_seq)
+    let gone: Vec<Uid> = vanished_since(store, mailbox, q.mod_seq)
         .unwrap_or_default()
         .into_iter()
         .filter(|u| q.known_uids.as_ref().is_none_or(|k| in_set(k, *u, star)))
@@ -225,18 +238,14 @@ pub(crate) fn qresync_report(
         search::sequence_set(&gone, out);
         out.extend_from_slice(b"\r\n");
     }
-    let _ = store.each_message(mailbox.id, &mut |uid, record| {
-        if record.modseq > q.mod_seq {
-            if let Some(seq) = sel.view.seq_of(uid) {
-                announce_keywords(sel, &record.keywords, out);
-                let shape = FlagsShape {
-                    with_uid: true,
-                    condstore: true,
-                    uid_only,
-                };
-                flags_response(seq, uid, record, sel.recent.contains(uid), shape, out);
-            }
-        }
+    let shape = FlagsShape {
+        with_uid: true,
+        condstore: true,
+        uid_only,
+    };
+    let _ = each_changed(store, sel, q.mod_seq, &mut |sel, seq, uid, record| {
+        announce_keywords(sel, &record.keywords, out);
+        flags_response(seq, uid, record, sel.recent.contains(uid), shape, out);
     });
 }
 

@@ -19,7 +19,7 @@ use super::session::{store_error, Action, Ctx, Pending, Selected, Session};
 use super::types::SearchKey;
 use super::view::{MailRead, UidView};
 use crate::store::records::Uid;
-use crate::store::StoreError;
+use crate::store::{MessageRecord, StoreError};
 
 /// How much one step may look at before it yields: whichever is reached first.
 #[derive(Debug, Clone, Copy)]
@@ -57,11 +57,21 @@ pub(crate) struct Scan {
     next: Option<Uid>,
     /// In ascending UID order.
     matches: Vec<Match>,
+    /// A program that requires `MODSEQ n` walks only the messages the store's modseq index
+    /// lists from n (RFC 7162 §3.1.5): the UIDs, ascending, once the first step read them.
+    changed: Option<Changed>,
+}
+
+enum Changed {
+    Since(u64),
+    Uids(Vec<Uid>),
 }
 
 impl Scan {
     pub fn new(key: SearchKey, context: SearchContext, floor: Uid) -> Scan {
+        let changed = super::search::required_modseq(&key).map(|n| Changed::Since(n.saturating_sub(1)));
         Scan {
+            changed,
             key,
             context,
             floor,
@@ -84,7 +94,7 @@ impl Scan {
         let mut searcher = Searcher::default();
         let (mut records, mut bytes, mut stopped_at) = (0, 0, None);
         let (key, context, matches) = (&self.key, &self.context, &mut self.matches);
-        store.each_message_from(sel.mailbox, from, &mut |uid, record| {
+        let mut look = |uid: Uid, record: &MessageRecord| {
             if uid > last {
                 // Delivered after the client's view was taken: not in it, and neither is
                 // anything after it.
@@ -115,7 +125,24 @@ impl Scan {
             }
             bytes += lazy.bytes_read();
             true
-        })?;
+        };
+        if let Some(Changed::Since(since)) = self.changed {
+            self.changed = Some(Changed::Uids(store.changed_since(sel.mailbox, since)?));
+        }
+        match &self.changed {
+            Some(Changed::Uids(uids)) => {
+                for &uid in &uids[uids.partition_point(|&u| u < from)..] {
+                    // One expunged since the index was read is simply not there any more.
+                    let Some(record) = store.message(sel.mailbox, uid)? else {
+                        continue;
+                    };
+                    if !look(uid, &record) {
+                        break;
+                    }
+                }
+            }
+            _ => store.each_message_from(sel.mailbox, from, &mut look)?,
+        }
         self.next = stopped_at;
         Ok(stopped_at.is_none())
     }

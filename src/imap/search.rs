@@ -75,6 +75,17 @@ pub fn uses_modseq(key: &SearchKey) -> bool {
     }
 }
 
+/// The lowest modseq every match must have, when the program requires one at its top level
+/// (`MODSEQ n`, alone or ANDed with other keys): then only the messages the modseq index
+/// lists from there can match.
+pub fn required_modseq(key: &SearchKey) -> Option<u64> {
+    match key {
+        SearchKey::ModSeq(n) => Some(*n),
+        SearchKey::And(keys) => keys.iter().filter_map(required_modseq).max(),
+        _ => None,
+    }
+}
+
 /// Evaluates keys against one message after another, keeping its text buffers between messages
 /// so a search over a mailbox does not allocate per message.
 #[derive(Debug, Default)]

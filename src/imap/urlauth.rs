@@ -393,6 +393,8 @@ mod tests {
                 size: self.message.len() as u64,
                 first_recent_uid: 4,
                 noselect: false,
+                expunge_log: 0,
+                expunge_floor: 0,
             }))
         }
         fn mailbox_by_id(&self, _: MailboxId) -> Result<Option<Mailbox>, StoreError> {
@@ -418,8 +420,8 @@ mod tests {
         fn body(&self, _: BodyId) -> Result<Box<dyn MessageBytes + '_>, StoreError> {
             Ok(Box::new(self.message.clone()))
         }
-        fn expunged_since(&self, _: MailboxId, _: u64) -> Result<Vec<Uid>, StoreError> {
-            Ok(Vec::new())
+        fn expunged_since(&self, _: &Mailbox, _: u64) -> Result<crate::store::modseq::Expunged, StoreError> {
+            Ok(crate::store::modseq::Expunged::Known(Vec::new()))
         }
         fn usage(&self, _: UserId) -> Result<Usage, StoreError> {
             Ok(Usage::default())

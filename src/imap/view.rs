@@ -9,6 +9,7 @@
 use std::rc::Rc;
 
 use crate::mime::Structure;
+use crate::store::modseq::Expunged;
 use crate::store::records::{flags, BodyId, MailboxId, Uid, Usage, UserId};
 use crate::store::urlauth::AccessKey;
 use crate::store::{Mailbox, MessageRecord, StoreError, User};
@@ -74,7 +75,20 @@ pub trait MailRead {
     fn message(&self, mailbox: MailboxId, uid: Uid) -> Result<Option<MessageRecord>, StoreError>;
     fn structure(&self, body: BodyId) -> Result<Option<Structure>, StoreError>;
     fn body(&self, body: BodyId) -> Result<Box<dyn MessageBytes + '_>, StoreError>;
-    fn expunged_since(&self, mailbox: MailboxId, modseq: u64) -> Result<Vec<Uid>, StoreError>;
+    /// UIDs expunged from `mailbox` after modseq `since`, as far as the store remembers.
+    fn expunged_since(&self, mailbox: &Mailbox, since: u64) -> Result<Expunged, StoreError>;
+    /// The UIDs of `mailbox` whose modseq is above `since`, ascending. This default reads
+    /// every message and suits small test stores; the store's own reads its modseq index,
+    /// so the work is proportional to the changes.
+    fn changed_since(&self, mailbox: MailboxId, since: u64) -> Result<Vec<Uid>, StoreError> {
+        let mut uids = Vec::new();
+        self.each_message(mailbox, &mut |uid, record| {
+            if record.modseq > since {
+                uids.push(uid);
+            }
+        })?;
+        Ok(uids)
+    }
     fn usage(&self, user: UserId) -> Result<Usage, StoreError>;
     /// The URLAUTH access key of `user`'s `mailbox`, if one was made (RFC 4467 §3).
     fn urlauth_key(&self, user: UserId, mailbox: MailboxId) -> Result<Option<AccessKey>, StoreError>;
@@ -246,6 +260,24 @@ pub fn section_of(
         return Ok(Err(Missing::Section));
     }
     Ok(Ok(out))
+}
+
+/// The UIDs expunged from `mailbox` after modseq `since`, ascending. Where the store's log
+/// was trimmed past `since`, every UID below UIDNEXT that is not in the mailbox now: RFC 7162
+/// §3.2.5.1 lets VANISHED (EARLIER) name UIDs the client may never have seen.
+pub fn vanished_since(store: &dyn MailRead, mailbox: &Mailbox, since: u64) -> Result<Vec<Uid>, StoreError> {
+    match store.expunged_since(mailbox, since)? {
+        Expunged::Known(uids) => Ok(uids),
+        Expunged::Forgotten => {
+            let (mut gone, mut next) = (Vec::new(), 1);
+            store.each_message(mailbox.id, &mut |uid, _| {
+                gone.extend(next..uid);
+                next = uid + 1;
+            })?;
+            gone.extend(next..mailbox.uid_next);
+            Ok(gone)
+        }
+    }
 }
 
 /// What SELECT reports besides the view: the sequence number of the first unseen message

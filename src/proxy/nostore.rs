@@ -40,8 +40,8 @@ impl MailRead for NoStore {
     fn body(&self, _: BodyId) -> Result<Box<dyn MessageBytes + '_>, StoreError> {
         Ok(Box::new(Vec::new()))
     }
-    fn expunged_since(&self, _: MailboxId, _: u64) -> Result<Vec<Uid>, StoreError> {
-        Ok(Vec::new())
+    fn expunged_since(&self, _: &Mailbox, _: u64) -> Result<crate::store::modseq::Expunged, StoreError> {
+        Ok(crate::store::modseq::Expunged::Known(Vec::new()))
     }
     fn usage(&self, _: UserId) -> Result<Usage, StoreError> {
         Ok(Usage::default())

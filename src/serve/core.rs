@@ -10,6 +10,7 @@ use tokio::sync::Notify;
 
 use crate::imap::view::{Chunks, MailRead, MessageBytes, UidView, Views};
 use crate::mime::Structure;
+use crate::store::modseq::Expunged;
 use crate::store::records::{BodyId, MailboxId, Uid, Usage, UserId};
 use crate::store::urlauth::AccessKey;
 use crate::store::{Mailbox, MessageRecord, Snapshot, Store, StoreError, User};
@@ -163,8 +164,11 @@ impl MailRead for SnapRead<'_, '_> {
         let len = chunks.iter().map(|c| c.len()).sum();
         Ok(Box::new(Chunks { chunks, len }))
     }
-    fn expunged_since(&self, mailbox: MailboxId, modseq: u64) -> Result<Vec<Uid>, StoreError> {
-        self.0.expunged_since(mailbox, modseq)
+    fn expunged_since(&self, mailbox: &Mailbox, since: u64) -> Result<Expunged, StoreError> {
+        self.0.expunged_since(mailbox, since)
+    }
+    fn changed_since(&self, mailbox: MailboxId, since: u64) -> Result<Vec<Uid>, StoreError> {
+        self.0.changed_since(mailbox, since)
     }
     fn usage(&self, user: UserId) -> Result<Usage, StoreError> {
         self.0.usage(user)
@@ -222,6 +226,62 @@ mod tests {
         assert_eq!(from(5, 10), [5, 6]);
         assert_eq!(from(0, 1), [1]);
         assert!(from(7, 10).is_empty());
+    }
+
+    /// RFC 7162 §3.2.5.1: once the expunge log forgot, VANISHED (EARLIER) names every UID
+    /// below UIDNEXT that is not there, rather than the few the log still has.
+    #[test]
+    fn a_forgotten_expunge_log_vanishes_the_whole_known_range() {
+        use crate::store::{NewUser, Recipient, WriteOp, WriteOutcome};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let scram = crate::auth::scram::ScramCredentials::derive("pw", b"salt", 4096).unwrap();
+        let user = NewUser {
+            name: "bob".into(),
+            password_hash: "x".into(),
+            scram,
+            admin: false,
+        };
+        store.write_blocking(WriteOp::AddUser(user)).unwrap();
+        let keep = crate::store::modseq::EXPUNGE_LOG_KEEP;
+        let mut inbox = 0;
+        for i in 0..2 * keep + 4 {
+            let (message, structure) = crate::mime::ingest(format!("A: b\r\n\r\n{i}\r\n").into_bytes()).unwrap();
+            let op = WriteOp::Deliver {
+                message: message.into(),
+                structure: std::sync::Arc::new(structure),
+                recipients: vec![Recipient {
+                    user: "bob".into(),
+                    mailbox: "INBOX".into(),
+                }],
+            };
+            let WriteOutcome::Delivered(d) = store.write_blocking(op).unwrap() else {
+                panic!("not delivered")
+            };
+            inbox = d[0].as_ref().unwrap().mailbox;
+        }
+        let before = store.snapshot().unwrap().mailbox_by_id(inbox).unwrap().unwrap();
+        // Every other message, one expunge at a time, past what the log keeps.
+        for uid in (2..=2 * keep + 2).step_by(2) {
+            let op = WriteOp::Expunge {
+                mailbox: inbox,
+                uids: vec![uid],
+            };
+            store.write_blocking(op).unwrap();
+        }
+        let snapshot = store.snapshot().unwrap();
+        let read = SnapRead(&snapshot);
+        let mailbox = snapshot.mailbox_by_id(inbox).unwrap().unwrap();
+        assert!(
+            mailbox.expunge_floor > before.highest_modseq,
+            "the log was trimmed: {mailbox:?}"
+        );
+        let gone: Vec<Uid> = (2..=2 * keep + 2).step_by(2).collect();
+        let vanished = crate::imap::view::vanished_since(&read, &mailbox, before.highest_modseq).unwrap();
+        assert_eq!(vanished, gone);
+        // Recent enough for the log: only what it recorded since.
+        let recent = crate::imap::view::vanished_since(&read, &mailbox, mailbox.highest_modseq - 1).unwrap();
+        assert_eq!(recent, [*gone.last().unwrap()]);
     }
 
     #[test]

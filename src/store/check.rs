@@ -5,9 +5,10 @@
 //! body is referred to by as many messages as its count says; a mailbox's UIDNEXT is above
 //! each of its UIDs, its HIGHESTMODSEQ at or above each modseq, and its message count and size
 //! are those of its messages; a user's usage (quota) is the sum over their mailboxes; the
-//! name indexes agree with the records; every queue entry has its bytes and no bytes are left
-//! without an entry. Repairs only ever recount, raise a counter, or remove what nothing can
-//! reach (and a message whose body is gone, which no client could read anyway).
+//! name indexes and the modseq index agree with the records; every queue entry has its bytes
+//! and no bytes are left without an entry. Repairs only ever recount, raise a counter, build
+//! an index again, or remove what nothing can reach (and a message whose body is gone, which
+//! no client could read anyway).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -53,6 +54,8 @@ enum Fix {
     },
     /// Queued bytes without a queue entry.
     DeleteQueueBytes(u64),
+    /// The modseq index of a mailbox disagrees with its records: built again from them.
+    Reindex(MailboxId),
 }
 
 impl fmt::Display for Finding {
@@ -104,6 +107,7 @@ pub(crate) fn inspect(t: &Tables, txn: &RoTxn<'_, WithoutTls>) -> Result<Report,
     let (tallies, refs) = inspect_messages(t, txn, &mailboxes, &mut report)?;
     check_mailbox_counters(&mailboxes, &tallies, &mut report);
     check_usage(t, txn, &users, &mailboxes, &tallies, &mut report)?;
+    inspect_modseq_index(t, txn, &mut report)?;
     inspect_bodies(t, txn, &refs, &mut report)?;
     inspect_queue(t, txn, &mut report)?;
     Ok(report)
@@ -255,6 +259,51 @@ fn inspect_messages(
         tally.max_modseq = tally.max_modseq.max(record.modseq);
     }
     Ok((tallies, refs))
+}
+
+/// The modseq index both ways: every record under its modseq, and every index entry at a
+/// record with that modseq. Point lookups, so it holds nothing per message in memory.
+fn inspect_modseq_index(t: &Tables, txn: &RoTxn<'_, WithoutTls>, report: &mut Report) -> Result<(), StoreError> {
+    let mut broken = BTreeSet::new();
+    for item in t.messages.iter(txn)? {
+        let (key, value) = item?;
+        let (mailbox, uid) = (key_id(key), keys::message_uid(key));
+        let Some(record) = MessageRecord::decode(value) else {
+            continue;
+        };
+        if t.modseqs
+            .get(txn, &keys::modseq(mailbox, record.modseq, uid))?
+            .is_none()
+            && broken.insert(mailbox)
+        {
+            report.found(
+                format!(
+                    "message {uid} of mailbox {mailbox}: modseq {} is not indexed",
+                    record.modseq
+                ),
+                Fix::Reindex(mailbox),
+            );
+        }
+    }
+    for item in t.modseqs.iter(txn)? {
+        let (key, _) = item?;
+        let mailbox = key_id(key);
+        let (Some(modseq), Some(uid)) = (keys::expunged_modseq(key), keys::modseq_uid(key)) else {
+            report.found(format!("modseq index key {key:02x?} is malformed"), Fix::Report);
+            continue;
+        };
+        let record = t
+            .messages
+            .get(txn, &keys::message(mailbox, uid))?
+            .and_then(MessageRecord::decode);
+        if record.is_none_or(|r| r.modseq != modseq) && broken.insert(mailbox) {
+            report.found(
+                format!("mailbox {mailbox}: the modseq index has UID {uid} at modseq {modseq}, its record does not"),
+                Fix::Reindex(mailbox),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The bytes of a stored body, or None when any part of it (count, structure, first chunk)
@@ -432,6 +481,8 @@ fn inspect_queue(t: &Tables, txn: &RoTxn<'_, WithoutTls>, report: &mut Report) -
 /// Carries out the repairs of `report`; returns how many were made.
 pub(crate) fn repair(t: &Tables, txn: &mut RwTxn<'_>, report: &Report) -> Result<usize, StoreError> {
     let mut done = 0;
+    // Mailboxes whose index is built again once their records are right.
+    let mut reindex = BTreeSet::new();
     // Messages first: the counts fixed after them must not count what they remove.
     let mut order: Vec<&Fix> = report.findings.iter().map(|f| &f.fix).collect();
     order.sort_by_key(|fix| !matches!(fix, Fix::DeleteMessage { .. }));
@@ -440,6 +491,10 @@ pub(crate) fn repair(t: &Tables, txn: &mut RwTxn<'_>, report: &Report) -> Result
             Fix::Report => continue,
             Fix::DeleteMessage { key } => {
                 t.messages.delete(txn, key)?;
+                reindex.insert(key_id(key));
+            }
+            Fix::Reindex(mailbox) => {
+                reindex.insert(*mailbox);
             }
             Fix::MailboxCounters {
                 id,
@@ -464,6 +519,9 @@ pub(crate) fn repair(t: &Tables, txn: &mut RwTxn<'_>, report: &Report) -> Result
             Fix::DeleteQueueBytes(id) => delete_chunks(&t.queue_bodies, txn, *id)?,
         }
         done += 1;
+    }
+    for mailbox in reindex {
+        super::modseq::reindex(t, txn, mailbox)?;
     }
     Ok(done)
 }

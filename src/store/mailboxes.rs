@@ -74,6 +74,8 @@ fn new_mailbox(
         size: 0,
         first_recent_uid: 1,
         noselect: false,
+        expunge_log: 0,
+        expunge_floor: 0,
     };
     put_json(&t.mailboxes, txn, &keys::mailbox(mailbox.id), &mailbox)?;
     t.mailbox_names
@@ -176,9 +178,7 @@ pub(crate) fn delete(
     } else {
         t.mailboxes.delete(txn, &keys::mailbox(mailbox.id))?;
         t.mailbox_names.delete(txn, &keys::mailbox_name(user, name))?;
-        let start = keys::expunged(mailbox.id, 0);
-        let end = keys::expunged(mailbox.id, u64::MAX);
-        t.expunged.delete_range(txn, &super::txn::inclusive(&start, &end))?;
+        super::modseq::forget_mailbox(t, txn, mailbox.id)?;
     }
     changes.push(Change {
         user,

@@ -6,6 +6,7 @@
 use heed::RwTxn;
 
 use super::feed::{Change, ChangeKind};
+use super::modseq;
 use super::read::{get_mailbox, get_mailbox_by_name, get_usage, get_user};
 use super::records::{flags, keys, BodyId, FlagMode, Mailbox, MailboxId, MessageRecord, Uid, Usage};
 use super::txn::{next_counter, now, put_chunks, put_json, release_body};
@@ -91,6 +92,7 @@ fn insert(
     mailbox.size += record.size;
     record.modseq = mailbox.highest_modseq;
     t.messages.put(txn, &keys::message(mailbox_id, uid), &record.encode())?;
+    modseq::index(t, txn, mailbox_id, uid, record.modseq)?;
     put_json(&t.mailboxes, txn, &keys::mailbox(mailbox_id), &mailbox)?;
     adjust_usage(t, txn, mailbox.user_id, record.size as i64, 1)?;
     changes.push(Change {
@@ -266,8 +268,10 @@ pub(crate) fn store_flags(
         apply_mode(mode, &mut record, flags, keywords);
         if (record.flags, &record.keywords) != (before.0, &before.1) {
             mailbox.highest_modseq += 1;
+            modseq::unindex(t, txn, mailbox_id, uid, record.modseq)?;
             record.modseq = mailbox.highest_modseq;
             t.messages.put(txn, &key, &record.encode())?;
+            modseq::index(t, txn, mailbox_id, uid, record.modseq)?;
             changes.push(Change {
                 user: mailbox.user_id,
                 mailbox: mailbox_id,
@@ -341,6 +345,7 @@ pub(crate) fn expunge(
         };
         let record = MessageRecord::decode(v).ok_or(StoreError::Corrupt("messages"))?;
         t.messages.delete(txn, &key)?;
+        modseq::unindex(t, txn, mailbox_id, uid, record.modseq)?;
         release_body(t, txn, record.body_id)?;
         freed += record.size;
         removed.push(uid);
@@ -351,12 +356,10 @@ pub(crate) fn expunge(
     mailbox.highest_modseq += 1;
     mailbox.messages -= removed.len() as u32;
     mailbox.size = mailbox.size.saturating_sub(freed);
+    // RFC 7162 §3.2.5.1: remembered so a QRESYNC client can be told what VANISHED.
+    modseq::log_expunge(t, txn, &mut mailbox, &removed)?;
     put_json(&t.mailboxes, txn, &keys::mailbox(mailbox_id), &mailbox)?;
     adjust_usage(t, txn, mailbox.user_id, -(freed as i64), -(removed.len() as i64))?;
-    // RFC 7162 §3.2.5.1: remembered so a QRESYNC client can be told what VANISHED.
-    let log: Vec<u8> = removed.iter().flat_map(|u| u.to_be_bytes()).collect();
-    t.expunged
-        .put(txn, &keys::expunged(mailbox_id, mailbox.highest_modseq), &log)?;
     changes.push(Change {
         user: mailbox.user_id,
         mailbox: mailbox_id,

@@ -14,6 +14,7 @@ pub mod feed;
 pub mod mailboxes;
 mod messages;
 pub mod metadata;
+pub mod modseq;
 pub mod queue;
 mod read;
 pub mod recent;
@@ -90,6 +91,8 @@ pub(crate) struct Tables {
     structures: Table,
     /// (mailbox, modseq) → UIDs expunged at that modseq, for QRESYNC's VANISHED.
     expunged: Table,
+    /// (mailbox, modseq, UID) → nothing: every message under its modseq (`modseq`).
+    modseqs: Table,
     /// Outbound queue: id → entry (JSON).
     queue: Table,
     /// (queue id, chunk no) → the queued message's bytes.
@@ -103,7 +106,7 @@ pub(crate) struct Tables {
     urlauth_keys: Table,
 }
 
-const TABLE_NAMES: [&str; 16] = [
+const TABLE_NAMES: [&str; 17] = [
     "meta",
     "users",
     "user_ids",
@@ -115,6 +118,7 @@ const TABLE_NAMES: [&str; 16] = [
     "body_refs",
     "structures",
     "expunged",
+    "modseqs",
     "queue",
     "queue_bodies",
     "subscriptions",
@@ -146,6 +150,11 @@ fn migrate(t: &Tables, txn: &mut heed::RwTxn<'_>) -> Result<(), StoreError> {
         mailboxes::migrate_subscriptions(t, txn)?;
         t.meta.put(txn, SUBSCRIPTIONS_MIGRATED, &[])?;
     }
+    const MODSEQS_INDEXED: &[u8] = b"modseqs_indexed";
+    if t.meta.get(txn, MODSEQS_INDEXED)?.is_none() {
+        modseq::migrate(t, txn)?;
+        t.meta.put(txn, MODSEQS_INDEXED, &[])?;
+    }
     Ok(())
 }
 
@@ -166,17 +175,17 @@ impl Store {
         // LMDB forbids reopening an environment in the same process anyway.
         let env: &'static Env<WithoutTls> = Box::leak(Box::new(env));
         let wtxn = env.write_txn()?;
-        let tables: [Table; 16] = env
+        let tables: [Table; 17] = env
             .create_databases_and_commit(wtxn, |opener, wtxn| {
                 let mut out = Vec::with_capacity(TABLE_NAMES.len());
                 for name in TABLE_NAMES {
                     out.push(opener.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
                 }
-                let tables: [Table; 16] = out.try_into().unwrap_or_else(|_| unreachable!("one table per name"));
+                let tables: [Table; 17] = out.try_into().unwrap_or_else(|_| unreachable!("one table per name"));
                 Ok::<_, heed::Error>(heed::CommitOrAbort::<_, ()>::Commit(tables))
             })?
             .unwrap_commit();
-        let [meta, users, user_ids, usage, mailboxes, mailbox_names, messages, bodies, body_refs, structures, expunged, queue, queue_bodies, subscriptions, metadata, urlauth_keys] =
+        let [meta, users, user_ids, usage, mailboxes, mailbox_names, messages, bodies, body_refs, structures, expunged, modseqs, queue, queue_bodies, subscriptions, metadata, urlauth_keys] =
             tables;
         let inner = Arc::new(Inner {
             env,
@@ -192,6 +201,7 @@ impl Store {
                 body_refs,
                 structures,
                 expunged,
+                modseqs,
                 queue,
                 queue_bodies,
                 subscriptions,

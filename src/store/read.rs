@@ -129,20 +129,14 @@ impl<'s> Snapshot<'s> {
     }
 
     /// UIDs expunged from `mailbox` at modseqs above `since` (RFC 7162 VANISHED (EARLIER)).
-    pub fn expunged_since(&self, mailbox: MailboxId, since: u64) -> Result<Vec<Uid>, StoreError> {
-        let start = keys::expunged(mailbox, since.saturating_add(1));
-        let end = keys::expunged(mailbox, u64::MAX);
-        let range = (
-            std::ops::Bound::Included(&start[..]),
-            std::ops::Bound::Included(&end[..]),
-        );
-        let mut uids = Vec::new();
-        for item in self.t.expunged.range(&self.txn, &range)? {
-            let (_, v) = item?;
-            uids.extend(v.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])));
-        }
-        uids.sort_unstable();
-        Ok(uids)
+    pub fn expunged_since(&self, mailbox: &Mailbox, since: u64) -> Result<super::modseq::Expunged, StoreError> {
+        super::modseq::expunged_since(self.t, &self.txn, mailbox, since)
+    }
+
+    /// UIDs of `mailbox` whose modseq is above `since`, ascending, from the modseq index:
+    /// proportional to what changed, not to the mailbox.
+    pub fn changed_since(&self, mailbox: MailboxId, since: u64) -> Result<Vec<Uid>, StoreError> {
+        super::modseq::changed_since(self.t, &self.txn, mailbox, since)
     }
 
     pub fn structure(&self, body: BodyId) -> Result<Option<Structure>, StoreError> {

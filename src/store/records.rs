@@ -99,6 +99,12 @@ pub struct Mailbox {
     /// Deleted while it had children: the name stays for the hierarchy, holding no mail.
     #[serde(default)]
     pub noselect: bool,
+    /// Entries in the expunge log (`modseq`), which keeps a bounded number.
+    #[serde(default)]
+    pub expunge_log: u32,
+    /// The log forgot the expunges at or below this modseq.
+    #[serde(default)]
+    pub expunge_floor: u64,
 }
 
 /// How a STORE changes flags.
@@ -248,6 +254,24 @@ pub mod keys {
         k[..8].copy_from_slice(&mailbox.to_be_bytes());
         k[8..].copy_from_slice(&modseq.to_be_bytes());
         k
+    }
+
+    pub fn expunged_modseq(key: &[u8]) -> Option<u64> {
+        Some(u64::from_be_bytes(key.get(8..16)?.try_into().ok()?))
+    }
+
+    /// (mailbox, modseq, UID): the modseq index, so a mailbox's changes since a modseq are
+    /// one range.
+    pub fn modseq(mailbox: MailboxId, modseq: u64, uid: Uid) -> [u8; 20] {
+        let mut k = [0; 20];
+        k[..8].copy_from_slice(&mailbox.to_be_bytes());
+        k[8..16].copy_from_slice(&modseq.to_be_bytes());
+        k[16..].copy_from_slice(&uid.to_be_bytes());
+        k
+    }
+
+    pub fn modseq_uid(key: &[u8]) -> Option<Uid> {
+        Some(u32::from_be_bytes(key.get(16..20)?.try_into().ok()?))
     }
 
     pub fn chunk(body: BodyId, n: u32) -> [u8; 12] {

@@ -324,7 +324,11 @@ fn copy_move_and_vanished() {
     let snap = store.snapshot().unwrap();
     assert_eq!(snap.mailbox(bob.id, "Archive").unwrap().unwrap().messages, 3);
     assert_eq!(snap.mailbox(bob.id, "INBOX").unwrap().unwrap().messages, 1);
-    assert_eq!(snap.expunged_since(a.mailbox, before).unwrap(), vec![2]);
+    let inbox = snap.mailbox_by_id(a.mailbox).unwrap().unwrap();
+    assert_eq!(
+        snap.expunged_since(&inbox, before).unwrap(),
+        modseq::Expunged::Known(vec![2])
+    );
     assert_eq!(snap.usage(bob.id).unwrap().messages, 4, "copies count toward usage");
 }
 
@@ -750,4 +754,226 @@ fn what_a_crash_left_staged_is_swept() {
     txn.commit().unwrap();
     assert_eq!(chunks_in(&store, &store.inner.t.bodies), 0);
     assert!(store.check().unwrap().is_clean());
+}
+
+fn index_keys(store: &Store, mailbox: records::MailboxId) -> Vec<(u64, u32)> {
+    let txn = store.inner.env.read_txn().unwrap();
+    let (start, end) = (
+        records::keys::modseq(mailbox, 0, 0),
+        records::keys::modseq(mailbox, u64::MAX, u32::MAX),
+    );
+    let range = txn::inclusive(&start, &end);
+    let keys = store.inner.t.modseqs.range(&txn, &range).unwrap();
+    keys.map(|item| {
+        let key = item.unwrap().0;
+        (
+            records::keys::expunged_modseq(key).unwrap(),
+            records::keys::modseq_uid(key).unwrap(),
+        )
+    })
+    .collect()
+}
+
+fn flag(store: &Store, mailbox: records::MailboxId, uids: Vec<u32>) {
+    write(
+        store,
+        WriteOp::StoreFlags {
+            mailbox,
+            uids,
+            mode: FlagMode::Add,
+            flags: records::flags::FLAGGED,
+            keywords: Vec::new(),
+            unchanged_since: None,
+        },
+    );
+}
+
+/// Issue 13: CHANGEDSINCE, SEARCH MODSEQ and QRESYNC read the modseq index, which must name
+/// every message once, under its current modseq, through every kind of change.
+#[test]
+fn the_modseq_index_follows_every_change() {
+    let (_d, store) = store();
+    let bob = add_user(&store, "bob");
+    for i in 1..=4 {
+        deliver(&store, &["bob"], format!("A: b\r\n\r\n{i}\r\n").as_bytes());
+    }
+    let snap = store.snapshot().unwrap();
+    let inbox = snap.mailbox(bob.id, "INBOX").unwrap().unwrap();
+    let archive = snap.mailbox(bob.id, "Archive").unwrap().unwrap();
+    drop(snap);
+    let after_delivery = inbox.highest_modseq;
+    assert_eq!(index_keys(&store, inbox.id).len(), 4);
+    flag(&store, inbox.id, vec![3]);
+    write(
+        &store,
+        WriteOp::Expunge {
+            mailbox: inbox.id,
+            uids: vec![1],
+        },
+    );
+    write(
+        &store,
+        WriteOp::Copy {
+            from: inbox.id,
+            uids: vec![2],
+            to: archive.id,
+            expunge_source: true,
+        },
+    );
+    let snap = store.snapshot().unwrap();
+    assert_eq!(snap.changed_since(inbox.id, after_delivery).unwrap(), vec![3]);
+    assert_eq!(snap.changed_since(inbox.id, 0).unwrap(), vec![3, 4]);
+    assert_eq!(snap.changed_since(inbox.id, u64::MAX).unwrap(), Vec::<u32>::new());
+    assert_eq!(snap.changed_since(archive.id, 0).unwrap(), vec![1]);
+    // Each key carries its record's modseq.
+    for (modseq, uid) in index_keys(&store, inbox.id) {
+        assert_eq!(snap.message(inbox.id, uid).unwrap().unwrap().modseq, modseq);
+    }
+    drop(snap);
+    assert!(store.check().unwrap().is_clean());
+    write(
+        &store,
+        WriteOp::DeleteMailbox {
+            user: bob.id,
+            name: "Archive".into(),
+        },
+    );
+    assert!(
+        index_keys(&store, archive.id).is_empty(),
+        "a deleted mailbox leaves no keys"
+    );
+    write(&store, WriteOp::DeleteUser { name: "bob".into() });
+    assert!(index_keys(&store, inbox.id).is_empty(), "nor does a deleted user");
+    assert_eq!(chunks_in(&store, &store.inner.t.expunged), 0, "nor expunge log entries");
+}
+
+#[test]
+fn the_expunge_log_forgets_its_oldest_entries_past_its_bound() {
+    let (_d, store) = store();
+    let bob = add_user(&store, "bob");
+    let keep = modseq::EXPUNGE_LOG_KEEP;
+    for i in 0..=keep + 2 {
+        deliver(&store, &["bob"], format!("A: b\r\n\r\n{i}\r\n").as_bytes());
+    }
+    let inbox = store.snapshot().unwrap().mailbox(bob.id, "INBOX").unwrap().unwrap();
+    let mut modseqs = vec![inbox.highest_modseq];
+    for uid in 1..=keep + 1 {
+        write(
+            &store,
+            WriteOp::Expunge {
+                mailbox: inbox.id,
+                uids: vec![uid],
+            },
+        );
+        modseqs.push(
+            store
+                .snapshot()
+                .unwrap()
+                .mailbox_by_id(inbox.id)
+                .unwrap()
+                .unwrap()
+                .highest_modseq,
+        );
+    }
+    let snap = store.snapshot().unwrap();
+    let inbox = snap.mailbox_by_id(inbox.id).unwrap().unwrap();
+    assert!(inbox.expunge_log <= keep && inbox.expunge_floor > 0, "{inbox:?}");
+    // Below the floor the log says so rather than give a short list...
+    assert_eq!(
+        snap.expunged_since(&inbox, modseqs[0]).unwrap(),
+        modseq::Expunged::Forgotten
+    );
+    assert_eq!(
+        snap.expunged_since(&inbox, inbox.expunge_floor - 1).unwrap(),
+        modseq::Expunged::Forgotten
+    );
+    // ...and from the floor up it knows every expunge.
+    let known = |since| match snap.expunged_since(&inbox, since).unwrap() {
+        modseq::Expunged::Known(uids) => uids,
+        modseq::Expunged::Forgotten => panic!("forgot expunges after {since}"),
+    };
+    let floor_at = modseqs.iter().position(|&m| m == inbox.expunge_floor).unwrap() as u32;
+    assert_eq!(
+        known(inbox.expunge_floor),
+        (floor_at + 1..=keep + 1).collect::<Vec<_>>()
+    );
+    assert_eq!(known(*modseqs.last().unwrap()), Vec::<u32>::new());
+    assert_eq!(inbox.expunge_log, keep + 1 - floor_at);
+}
+
+#[test]
+fn a_store_from_before_the_modseq_index_is_indexed_when_it_opens() {
+    let (_d, store) = store();
+    let bob = add_user(&store, "bob");
+    for i in 1..=3 {
+        deliver(&store, &["bob"], format!("A: b\r\n\r\n{i}\r\n").as_bytes());
+    }
+    let inbox = store.snapshot().unwrap().mailbox(bob.id, "INBOX").unwrap().unwrap();
+    flag(&store, inbox.id, vec![2]);
+    write(
+        &store,
+        WriteOp::Expunge {
+            mailbox: inbox.id,
+            uids: vec![1],
+        },
+    );
+    let indexed = index_keys(&store, inbox.id);
+    // As an older version left it: no index, no count of log entries, not migrated.
+    let t = &store.inner.t;
+    let mut txn = store.inner.env.write_txn().unwrap();
+    t.modseqs.clear(&mut txn).unwrap();
+    let mut record = read::get_mailbox(t, &txn, inbox.id).unwrap().unwrap();
+    record.expunge_log = 0;
+    txn::put_json(&t.mailboxes, &mut txn, &records::keys::mailbox(inbox.id), &record).unwrap();
+    t.meta.delete(&mut txn, b"modseqs_indexed").unwrap();
+    txn.commit().unwrap();
+    assert!(!store.check().unwrap().is_clean(), "fsck sees the missing index");
+    let mut txn = store.inner.env.write_txn().unwrap();
+    migrate(t, &mut txn).unwrap();
+    txn.commit().unwrap();
+    assert_eq!(index_keys(&store, inbox.id), indexed);
+    let record = store.snapshot().unwrap().mailbox_by_id(inbox.id).unwrap().unwrap();
+    assert_eq!(record.expunge_log, 1);
+    assert!(store.check().unwrap().is_clean());
+}
+
+#[test]
+fn fsck_repairs_a_modseq_index_that_disagrees_with_its_records() {
+    let (_d, store) = store();
+    let bob = add_user(&store, "bob");
+    for i in 1..=3 {
+        deliver(&store, &["bob"], format!("A: b\r\n\r\n{i}\r\n").as_bytes());
+    }
+    let snap = store.snapshot().unwrap();
+    let inbox = snap.mailbox(bob.id, "INBOX").unwrap().unwrap();
+    let record = snap.message(inbox.id, 2).unwrap().unwrap();
+    drop(snap);
+    let indexed = index_keys(&store, inbox.id);
+    let t = &store.inner.t;
+    let mut txn = store.inner.env.write_txn().unwrap();
+    // UID 2 under a stale modseq, and a UID that does not exist.
+    t.modseqs
+        .delete(&mut txn, &records::keys::modseq(inbox.id, record.modseq, 2))
+        .unwrap();
+    t.modseqs
+        .put(&mut txn, &records::keys::modseq(inbox.id, 1, 2), &[])
+        .unwrap();
+    t.modseqs
+        .put(&mut txn, &records::keys::modseq(inbox.id + 1, 5, 9), &[])
+        .unwrap();
+    txn.commit().unwrap();
+    let damaged = store.check().unwrap();
+    let text: Vec<String> = damaged.findings.iter().map(|f| f.to_string()).collect();
+    assert_eq!(text.len(), 2, "{text:#?}");
+    assert!(
+        text[0].contains(&format!("modseq {} is not indexed", record.modseq)),
+        "{text:#?}"
+    );
+    assert!(text[1].contains("the modseq index has UID 9 at modseq 5"), "{text:#?}");
+    match write(&store, WriteOp::Repair) {
+        WriteOutcome::Repaired { repaired, .. } => assert_eq!(repaired, 2),
+        other => panic!("{other:?}"),
+    }
+    assert!(store.check().unwrap().is_clean());
+    assert_eq!(index_keys(&store, inbox.id), indexed);
 }

@@ -34,6 +34,8 @@ pub(crate) fn add_user(t: &Tables, txn: &mut RwTxn<'_>, new: NewUser) -> Result<
             size: 0,
             first_recent_uid: 1,
             noselect: false,
+            expunge_log: 0,
+            expunge_floor: 0,
         };
         put_json(&t.mailboxes, txn, &keys::mailbox(mailbox.id), &mailbox)?;
         t.mailbox_names
@@ -95,6 +97,7 @@ pub(crate) fn delete_user(t: &Tables, txn: &mut RwTxn<'_>, name: &str) -> Result
         let start = keys::message(id, 0);
         let end = keys::message(id, Uid::MAX);
         t.messages.delete_range(txn, &inclusive(&start, &end))?;
+        super::modseq::forget_mailbox(t, txn, id)?;
         t.mailboxes.delete(txn, &keys::mailbox(id))?;
     }
     let prefix = keys::user_id(user.id);

@@ -23,6 +23,8 @@ const INBOX: MailboxId = 5;
 /// message is \Flagged.
 struct MemStore {
     messages: BTreeMap<Uid, MessageRecord>,
+    /// Records handed out by whole-mailbox walks (`each_message`), to show a walk avoided.
+    walked: std::cell::Cell<usize>,
     bodies: Vec<(Vec<u8>, Structure)>,
     uid_next: Uid,
 }
@@ -36,6 +38,7 @@ impl MemStore {
             .collect();
         let mut store = MemStore {
             messages: BTreeMap::new(),
+            walked: Default::default(),
             bodies,
             uid_next: 1,
         };
@@ -76,6 +79,8 @@ impl MemStore {
             size: 0,
             first_recent_uid: self.uid_next,
             noselect: false,
+            expunge_log: 0,
+            expunge_floor: 0,
         }
     }
 
@@ -115,9 +120,15 @@ impl MailRead for MemStore {
     }
     fn each_message(&self, mailbox: MailboxId, f: &mut dyn FnMut(Uid, &MessageRecord)) -> Result<(), StoreError> {
         if mailbox == INBOX {
+            self.walked.set(self.walked.get() + self.messages.len());
             self.messages.iter().for_each(|(uid, record)| f(*uid, record));
         }
         Ok(())
+    }
+    /// As the store's modseq index answers: without walking the mailbox.
+    fn changed_since(&self, mailbox: MailboxId, since: u64) -> Result<Vec<Uid>, StoreError> {
+        let changed = self.messages.iter().filter(|(_, r)| r.modseq > since);
+        Ok(changed.map(|(uid, _)| *uid).filter(|_| mailbox == INBOX).collect())
     }
     fn message(&self, mailbox: MailboxId, uid: Uid) -> Result<Option<MessageRecord>, StoreError> {
         Ok(self.messages.get(&uid).filter(|_| mailbox == INBOX).cloned())
@@ -128,8 +139,8 @@ impl MailRead for MemStore {
     fn body(&self, body: BodyId) -> Result<Box<dyn MessageBytes + '_>, StoreError> {
         Ok(Box::new(self.bodies[body as usize].0.clone()))
     }
-    fn expunged_since(&self, _: MailboxId, _: u64) -> Result<Vec<Uid>, StoreError> {
-        Ok(Vec::new())
+    fn expunged_since(&self, _: &Mailbox, _: u64) -> Result<crate::store::modseq::Expunged, StoreError> {
+        Ok(crate::store::modseq::Expunged::Known(Vec::new()))
     }
     fn usage(&self, _: UserId) -> Result<Usage, StoreError> {
         Ok(Usage::default())
@@ -465,4 +476,28 @@ fn refusals_come_before_any_step() {
         let want = "g NO [BADCHARSET (UTF-8 US-ASCII)] unsupported charset\r\n";
         assert_eq!((out.as_str(), yields), (want, 0), "{command}");
     }
+}
+
+/// Issue 13: SEARCH MODSEQ reads the messages the modseq index lists, not the mailbox, and
+/// finds what a walk over every message finds, in steps too.
+#[test]
+fn a_modseq_program_walks_only_what_changed() {
+    let mut store = MemStore::new(100, &[body("hay", 100), body("needle", 100)]);
+    store.messages.get_mut(&7).unwrap().modseq = 200;
+    let sel = store.selected();
+    let key = SearchKey::And(vec![SearchKey::ModSeq(96), SearchKey::Body("needle".into())]);
+    assert_eq!(one_pass(&store, &sel, &key), [7, 97, 99]);
+    assert_eq!(store.walked.get(), 0, "no record beyond the changed ones was read");
+    let mut scan = Scan::new(key, context(&sel), 0);
+    let budget = Budget {
+        records: 2,
+        bytes: usize::MAX,
+    };
+    let seen = steps(&mut scan, &store, &sel, budget);
+    assert_eq!(seen.len(), 3, "6 changed messages, 2 a step: {seen:?}");
+    assert_eq!(uids(&scan), [7, 97, 99]);
+    // Under OR the requirement is not the program's: the whole mailbox is walked.
+    let either = SearchKey::Or(Box::new(SearchKey::ModSeq(96)), Box::new(SearchKey::Flagged));
+    assert_eq!(one_pass(&store, &sel, &either).len(), 6 + 9);
+    assert_eq!(store.walked.get(), 100);
 }
