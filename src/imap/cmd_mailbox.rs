@@ -419,10 +419,12 @@ impl Session {
             // client knows before GENURLAUTH (Cyrus sends it here too).
             untagged(out, "OK [URLMECH INTERNAL] URLAUTH mechanisms");
         }
+        let known_modseq = mailbox.highest_modseq.max(view.highest_modseq);
         let mut sel = Selected {
             mailbox: mailbox.id,
             read_only,
-            known_modseq: mailbox.highest_modseq.max(view.highest_modseq),
+            known_modseq,
+            cursor: ctx.views.cursor(mailbox.id, known_modseq),
             view,
             recent,
             keywords,

@@ -94,10 +94,13 @@ pub(crate) fn resolve(set: &SequenceSet, view: &UidView, uid: bool, saved: &[Uid
 
 /// `* n FETCH (FLAGS (...) UID u)` for messages whose modseq passed `known`; their UIDs go to
 /// `changed` when given (for RFC 5267 contexts to re-evaluate).
+/// FETCH responses with the flags of every message of the session's view changed after
+/// modseq `known`: those `touched` names where the session's core logged them, else those
+/// the store's modseq index lists.
 pub(crate) fn report_flag_changes(
     store: &dyn MailRead,
     sel: &mut Selected,
-    (enabled, known): (Enabled, u64),
+    (enabled, (known, touched)): (Enabled, (u64, Option<Vec<Uid>>)),
     mut changed: Option<&mut Vec<Uid>>,
     out: &mut Vec<u8>,
 ) {
@@ -106,7 +109,17 @@ pub(crate) fn report_flag_changes(
         condstore: enabled.condstore,
         uid_only: enabled.uid_only,
     };
-    let _ = each_changed(store, sel, known, &mut |sel, seq, uid, record| {
+    let uids = match touched {
+        Some(uids) => uids,
+        None => match store.changed_since(sel.mailbox, known) {
+            Ok(uids) => uids,
+            Err(e) => {
+                tracing::error!("flag changes: {e}");
+                return;
+            }
+        },
+    };
+    let _ = each_of(store, sel, &uids, &mut |sel, seq, uid, record| {
         if let Some(changed) = changed.as_deref_mut() {
             changed.push(uid);
         }
@@ -115,16 +128,14 @@ pub(crate) fn report_flag_changes(
     });
 }
 
-/// Calls `f` with every message of the session's view whose modseq is above `since`, in
-/// UID order, found through the store's modseq index: the work follows the changes, not the
-/// size of the mailbox.
-fn each_changed(
+/// Calls `f` with each of `uids` (ascending) that is in the session's view, with its record.
+fn each_of(
     store: &dyn MailRead,
     sel: &mut Selected,
-    since: u64,
+    uids: &[Uid],
     f: &mut dyn FnMut(&mut Selected, u32, Uid, &MessageRecord),
 ) -> Result<(), StoreError> {
-    for uid in store.changed_since(sel.mailbox, since)? {
+    for &uid in uids {
         let Some(seq) = sel.view.seq_of(uid) else {
             continue;
         };
@@ -243,7 +254,10 @@ pub(crate) fn qresync_report(
         condstore: true,
         uid_only,
     };
-    let _ = each_changed(store, sel, q.mod_seq, &mut |sel, seq, uid, record| {
+    let Ok(uids) = store.changed_since(mailbox.id, q.mod_seq) else {
+        return;
+    };
+    let _ = each_of(store, sel, &uids, &mut |sel, seq, uid, record| {
         announce_keywords(sel, &record.keywords, out);
         flags_response(seq, uid, record, sel.recent.contains(uid), shape, out);
     });

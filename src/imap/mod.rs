@@ -27,9 +27,12 @@ pub mod reader;
 mod scan;
 pub mod search;
 pub mod session;
+pub mod shared;
 pub mod sort;
 pub mod switches;
 mod sync;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod thread;
 pub mod types;
 pub mod url;

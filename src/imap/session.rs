@@ -121,6 +121,8 @@ pub(crate) struct Selected {
     pub view: Rc<UidView>,
     /// Flag changes up to here have been reported.
     pub known_modseq: u64,
+    /// Where this session stands in the changes its core shares for the mailbox.
+    pub cursor: Option<super::shared::Cursor>,
     /// The messages that are \Recent in this session.
     pub recent: RecentUids,
     /// The keywords this client has been told of in FLAGS (RFC 3501 §7.2.6): a FETCH may

@@ -2,14 +2,16 @@
 //! RECENT, flag FETCHes, SEARCH/SORT context updates), NOTIFY's other mailboxes, IDLE and its
 //! keepalives, and which messages are `\Recent` in this session.
 //!
-//! Work per change is proportional to the change: the session compares its shared `UidView`
-//! with the core's current one and reads only the records whose modseq passed what it knew.
+//! Work per change is proportional to the change: the session reads the changes after its own
+//! position from what its core shares of the mailbox (`shared`), and only the records those
+//! changes name. A session with nothing shared, or too far behind, compares its view with the
+//! current one and finds flag changes in the store's modseq index.
 
 use super::session::{tagged, untagged, Action, Ctx, Mode, Session, State};
 use super::view::UidView;
 use crate::store::recent::RecentClaims;
 use crate::store::records::Uid;
-use crate::store::Mailbox;
+use crate::store::{ChangeKind, Mailbox};
 
 /// UIDs that are \Recent in one session (RFC 3501 §2.3.2), as the ranges it was handed; one
 /// range for most sessions, a few more for one that stays selected while mail arrives.
@@ -135,16 +137,39 @@ impl Session {
         if mailbox.highest_modseq == sel.known_modseq && mailbox.highest_modseq == sel.view.highest_modseq {
             return;
         }
-        let current = match ctx.views.current(ctx.store, &mailbox) {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::error!("sync: {e}");
-                return;
+        // From the changes this core shares, after this session's position: the expunged
+        // UIDs it knows, and what was added or had its flags changed.
+        let (mut gone, mut touched) = (Vec::new(), Vec::new());
+        let shared = sel.cursor.as_ref().and_then(|cursor| {
+            cursor.changes(mailbox.highest_modseq, &mut |change| match change {
+                ChangeKind::Expunged { uids } => gone.extend(uids.iter().filter(|u| sel.view.seq_of(**u).is_some())),
+                ChangeKind::Added { uid } | ChangeKind::Flags { uid, .. } => touched.push(*uid),
+                _ => {}
+            })
+        });
+        let (current, touched) = match shared {
+            Some(view) => {
+                gone.sort_unstable();
+                gone.dedup();
+                touched.sort_unstable();
+                touched.dedup();
+                (view, Some(touched))
             }
+            // Not shared here, or this session fell behind what the log keeps: compare views,
+            // and find the flag changes in the store's modseq index.
+            None => match ctx.views.current(ctx.store, &mailbox) {
+                Ok(view) => {
+                    gone = sel.view.iter().filter(|u| view.seq_of(*u).is_none()).collect();
+                    (view, None)
+                }
+                Err(e) => {
+                    tracing::error!("sync: {e}");
+                    return;
+                }
+            },
         };
         // RFC 9586 §3: UIDONLY reports expunges as VANISHED, as QRESYNC does.
         let vanished = user.enabled.qresync || user.enabled.uid_only;
-        let gone: Vec<Uid> = sel.view.iter().filter(|u| current.seq_of(*u).is_none()).collect();
         // RFC 5267 §4.3.4: REMOVEFROM while the client's numbers still hold.
         sel.contexts.expunged(&gone, &sel.view, out);
         report_expunges(&sel.view, &gone, vanished, out);
@@ -179,7 +204,8 @@ impl Session {
         let mut changed = Vec::new();
         let collect = (!sel.contexts.is_empty()).then_some(&mut changed);
         if mailbox.highest_modseq > known {
-            super::cmd_message::report_flag_changes(ctx.store, sel, (user.enabled, known), collect, out);
+            let changes = (known, touched);
+            super::cmd_message::report_flag_changes(ctx.store, sel, (user.enabled, changes), collect, out);
         }
         if !sel.contexts.is_empty() {
             // §4.3.3: ADDTO after the EXISTS that numbers the new messages.
@@ -189,6 +215,9 @@ impl Session {
             super::context::reevaluate(ctx.store, sel, ctx.now, &changed, out);
         }
         sel.known_modseq = mailbox.highest_modseq;
+        if let Some(cursor) = &mut sel.cursor {
+            cursor.move_to(mailbox.highest_modseq);
+        }
     }
 }
 
@@ -213,3 +242,6 @@ fn report_expunges(old: &UidView, gone: &[Uid], qresync: bool, out: &mut Vec<u8>
         untagged(out, &format!("{} EXPUNGE", seq - removed));
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -101,9 +101,12 @@ pub trait MailRead {
 /// gaps is one run of 12 bytes instead of 4,000 bytes, for every mailbox a core has open.
 /// A mailbox with many gaps keeps the plain list, so no view takes more than 4 bytes a
 /// message.
+///
+/// The UIDs themselves are behind an `Rc`: a view one flag change newer has the same UIDs at
+/// a higher modseq, and costs no copy of them.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct UidView {
-    uids: Uids,
+    uids: Rc<Uids>,
     len: u32,
     pub highest_modseq: u64,
 }
@@ -165,14 +168,60 @@ impl UidView {
             Uids::Runs(out)
         };
         UidView {
-            uids,
+            uids: Rc::new(uids),
             len,
             highest_modseq,
         }
     }
 
+    /// The same UIDs at a later modseq (a flag change).
+    pub fn with_modseq(&self, highest_modseq: u64) -> UidView {
+        UidView {
+            uids: self.uids.clone(),
+            len: self.len,
+            highest_modseq,
+        }
+    }
+
+    /// This view with `uid`, above all of its UIDs, added (a delivery, APPEND, COPY).
+    pub fn with_added(&self, uid: Uid, highest_modseq: u64) -> UidView {
+        debug_assert!(self.last().is_none_or(|last| uid > last), "UIDs only grow");
+        let uids = match &*self.uids {
+            Uids::Runs(runs) => {
+                let mut runs = runs.clone();
+                match runs.last_mut() {
+                    Some(run) if run.first + run.count == uid => run.count += 1,
+                    _ => runs.push(Run {
+                        first: uid,
+                        before: self.len,
+                        count: 1,
+                    }),
+                }
+                Uids::Runs(runs)
+            }
+            Uids::Listed(list) => {
+                let mut list = list.clone();
+                list.push(uid);
+                Uids::Listed(list)
+            }
+        };
+        UidView {
+            uids: Rc::new(uids),
+            len: self.len + 1,
+            highest_modseq,
+        }
+    }
+
+    /// This view without `gone` (an expunge; UIDs it does not hold are ignored).
+    pub fn without(&self, gone: &[Uid], highest_modseq: u64) -> UidView {
+        let mut gone = gone.to_vec();
+        gone.sort_unstable();
+        let kept = self.iter().filter(|u| gone.binary_search(u).is_err()).collect();
+        UidView::new(kept, highest_modseq)
+    }
+
     pub fn seq_of(&self, uid: Uid) -> Option<u32> {
-        match &self.uids {
+        match &*self.uids {
             Uids::Listed(uids) => uids.binary_search(&uid).ok().map(|i| i as u32 + 1),
             Uids::Runs(runs) => {
                 let run = runs[..runs.partition_point(|r| r.first <= uid)].last()?;
@@ -191,7 +240,7 @@ impl UidView {
 
     /// How many of the UIDs are below `uid`: the sequence number of the message before it.
     pub fn count_below(&self, uid: Uid) -> u32 {
-        match &self.uids {
+        match &*self.uids {
             Uids::Listed(uids) => uids.partition_point(|&u| u < uid) as u32,
             Uids::Runs(runs) => match runs[..runs.partition_point(|r| r.first < uid)].last() {
                 Some(run) => run.before + (uid - run.first).min(run.count),
@@ -202,7 +251,7 @@ impl UidView {
 
     /// The highest UID, if any message.
     pub fn last(&self) -> Option<Uid> {
-        match &self.uids {
+        match &*self.uids {
             Uids::Listed(uids) => uids.last().copied(),
             Uids::Runs(runs) => runs.last().map(|r| r.first + r.count - 1),
         }
@@ -210,7 +259,7 @@ impl UidView {
 
     /// The UIDs in message-number order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = Uid> + '_ {
-        let (listed, runs): (&[Uid], &[Run]) = match &self.uids {
+        let (listed, runs): (&[Uid], &[Run]) = match &*self.uids {
             Uids::Listed(uids) => (uids, &[]),
             Uids::Runs(runs) => (&[], runs),
         };
@@ -307,7 +356,11 @@ pub fn select_scan(
 /// Where sessions get the current shared view of a mailbox: one per core, kept fresh by the
 /// store's change feed.
 pub trait Views {
+    /// The view of `mailbox` at the HIGHESTMODSEQ the snapshot shows.
     fn current(&mut self, store: &dyn MailRead, mailbox: &Mailbox) -> Result<Rc<UidView>, StoreError>;
+    /// A session's place at modseq `at` in the changes this core shares for `mailbox` (see
+    /// `shared`), once `current` has been asked for it; None where nothing is shared.
+    fn cursor(&mut self, mailbox: MailboxId, at: u64) -> Option<super::shared::Cursor>;
     /// `keywords` (a mailbox's, as SELECT found them) as one list that the sessions of that
     /// mailbox on this core share while they have heard of the same keywords.
     fn shared_keywords(&mut self, mailbox: MailboxId, keywords: Vec<String>) -> Rc<Vec<String>>;
@@ -320,6 +373,9 @@ pub struct Unshared;
 impl Views for Unshared {
     fn current(&mut self, store: &dyn MailRead, mailbox: &Mailbox) -> Result<Rc<UidView>, StoreError> {
         UidView::load(store, mailbox).map(Rc::new)
+    }
+    fn cursor(&mut self, _: MailboxId, _: u64) -> Option<super::shared::Cursor> {
+        None
     }
     fn shared_keywords(&mut self, _mailbox: MailboxId, keywords: Vec<String>) -> Rc<Vec<String>> {
         Rc::new(keywords)
@@ -387,11 +443,44 @@ mod tests {
         check(&[3, 4, 5, 6, 100, 4_000_000_000, 4_000_000_001]);
     }
 
+    /// A view changed in place answers as one built from the changed list.
+    #[test]
+    fn changed_views_answer_as_views_built_from_their_uids() {
+        let cases: [&[Uid]; 4] = [&[], &[1, 2, 3], &[2, 4, 6, 8, 10, 12], &[1, 2, 3, 7, 8, 20]];
+        for uids in cases {
+            let view = UidView::new(uids.to_vec(), 3);
+            let next = uids.last().map_or(1, |u| u + 1);
+            for added in [next, next + 5] {
+                let grown = view.with_added(added, 4);
+                let mut list = uids.to_vec();
+                list.push(added);
+                check(&list);
+                assert_eq!(grown.iter().collect::<Vec<_>>(), list);
+                for uid in list.iter().flat_map(|&u| [u - 1, u, u + 1]) {
+                    assert_eq!(
+                        grown.seq_of(uid),
+                        UidView::new(list.clone(), 4).seq_of(uid),
+                        "{uid} in {list:?}"
+                    );
+                    assert_eq!(grown.count_below(uid), UidView::new(list.clone(), 4).count_below(uid));
+                }
+                assert_eq!((grown.len() as usize, grown.highest_modseq), (list.len(), 4));
+            }
+            let gone: Vec<Uid> = uids.iter().copied().step_by(2).chain([999]).collect();
+            let shrunk = view.without(&gone, 5);
+            let kept: Vec<Uid> = uids.iter().copied().filter(|u| !gone.contains(u)).collect();
+            assert_eq!(shrunk, UidView::new(kept, 5));
+            let flagged = view.with_modseq(6);
+            assert!(Rc::ptr_eq(&flagged.uids, &view.uids), "no copy for a flag change");
+            assert_eq!(flagged.highest_modseq, 6);
+        }
+    }
+
     #[test]
     fn a_mailbox_without_gaps_is_one_run() {
         let view = UidView::new((1..=1000).collect(), 1);
         assert_eq!(
-            view.uids,
+            *view.uids,
             Uids::Runs(vec![Run {
                 first: 1,
                 before: 0,
@@ -399,6 +488,6 @@ mod tests {
             }])
         );
         let sparse = UidView::new((1..=30).map(|u| u * 3).collect(), 1);
-        assert!(matches!(sparse.uids, Uids::Listed(_)), "{sparse:?}");
+        assert!(matches!(*sparse.uids, Uids::Listed(_)), "{sparse:?}");
     }
 }

@@ -1,92 +1,90 @@
-//! What the sessions of one core share: the current `UidView` of each selected mailbox (one
-//! `Rc` for every session of that mailbox) and the change notifications that wake IDLE, fed
-//! by the store's change feed. Nothing here crosses cores.
+//! What the sessions of one core share: each open mailbox's current view and the typed
+//! changes after the oldest session's position (`imap::shared`, one `Rc` for every session of
+//! that mailbox), and the notifications that wake IDLE, fed by the store's change feed. Each
+//! change is applied here once per core. Nothing here crosses cores.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::Notify;
 
-use crate::imap::view::{Chunks, MailRead, MessageBytes, UidView, Views};
+use crate::imap::shared::Mailboxes;
+use crate::imap::view::{Chunks, MailRead, MessageBytes};
 use crate::mime::Structure;
 use crate::store::modseq::Expunged;
 use crate::store::records::{BodyId, MailboxId, Uid, Usage, UserId};
 use crate::store::urlauth::AccessKey;
-use crate::store::{Mailbox, MessageRecord, Snapshot, Store, StoreError, User};
+use crate::store::{Change, Mailbox, MessageRecord, Snapshot, Store, StoreError, User};
 
-#[derive(Default)]
 pub struct Core {
-    views: RefCell<CoreViews>,
+    views: RefCell<Mailboxes>,
+    /// The store's change feed, read by this core's feed task and, so a session's sync sees
+    /// the changes committed before its snapshot, by `catch_up`.
+    feed: RefCell<UnboundedReceiver<Arc<[Change]>>>,
     watchers: RefCell<HashMap<MailboxId, Rc<Notify>>>,
     /// NOTIFY sessions (RFC 5465) watch every mailbox of their user, and the subscriptions.
     user_watchers: RefCell<HashMap<UserId, Rc<Notify>>>,
 }
 
-/// Cached views, each valid for one HIGHESTMODSEQ of its mailbox, and the keyword lists the
-/// sessions of a mailbox share (DESIGN.md §4: nothing per mailbox copied per session).
-#[derive(Default)]
-pub struct CoreViews {
-    map: HashMap<MailboxId, Rc<UidView>>,
-    keywords: HashMap<MailboxId, Rc<Vec<String>>>,
-}
-
-impl Views for CoreViews {
-    fn current(&mut self, store: &dyn MailRead, mailbox: &Mailbox) -> Result<Rc<UidView>, StoreError> {
-        if let Some(v) = self.map.get(&mailbox.id) {
-            if v.highest_modseq == mailbox.highest_modseq {
-                return Ok(v.clone());
-            }
-        }
-        let view = Rc::new(UidView::load(store, mailbox)?);
-        // Views nobody holds any more are dropped on the way.
-        if self.map.len() > 64 {
-            self.map.retain(|_, v| Rc::strong_count(v) > 1);
-        }
-        self.map.insert(mailbox.id, view.clone());
-        Ok(view)
-    }
-
-    fn shared_keywords(&mut self, mailbox: MailboxId, keywords: Vec<String>) -> Rc<Vec<String>> {
-        if let Some(shared) = self.keywords.get(&mailbox).filter(|k| ***k == keywords) {
-            return shared.clone();
-        }
-        if self.keywords.len() > 64 {
-            self.keywords.retain(|_, k| Rc::strong_count(k) > 1);
-        }
-        let shared = Rc::new(keywords);
-        self.keywords.insert(mailbox, shared.clone());
-        shared
-    }
-}
-
 impl Core {
-    /// Starts the task that turns the store's change feed into wake-ups on this core.
+    /// Starts the task that applies the store's change feed on this core and wakes the
+    /// sessions it concerns.
     pub fn start(store: &Store) -> Rc<Core> {
-        let core = Rc::new(Core::default());
-        let mut feed = store.subscribe();
+        let core = Rc::new(Core {
+            views: RefCell::default(),
+            feed: RefCell::new(store.subscribe()),
+            watchers: RefCell::default(),
+            user_watchers: RefCell::default(),
+        });
         let weak = Rc::downgrade(&core);
         crate::runtime::io::spawn(async move {
-            while let Some(changes) = feed.recv().await {
-                let Some(core) = weak.upgrade() else {
+            loop {
+                let next = std::future::poll_fn(|cx| match weak.upgrade() {
+                    Some(core) => core.feed.borrow_mut().poll_recv(cx),
+                    None => std::task::Poll::Ready(None),
+                });
+                let (Some(changes), Some(core)) = (next.await, weak.upgrade()) else {
                     return;
                 };
-                let watchers = core.watchers.borrow();
-                let user_watchers = core.user_watchers.borrow();
-                for change in changes.iter() {
-                    if let Some(n) = watchers.get(&change.mailbox) {
-                        n.notify_waiters();
-                    }
-                    if let Some(n) = user_watchers.get(&change.user) {
-                        n.notify_waiters();
-                    }
-                }
+                core.apply(&changes);
             }
         });
         core
     }
 
-    pub fn views(&self) -> std::cell::RefMut<'_, CoreViews> {
+    /// Applies what the feed has delivered and no task has taken yet. The writer publishes a
+    /// commit's changes before it answers, so after this a session sees its own writes, and
+    /// any commit its snapshot shows unless the snapshot was taken between that commit and
+    /// its publication (then the session compares views once).
+    pub fn catch_up(&self) {
+        loop {
+            let next = self.feed.borrow_mut().try_recv();
+            let Ok(changes) = next else {
+                return;
+            };
+            self.apply(&changes);
+        }
+    }
+
+    fn apply(&self, changes: &[Change]) {
+        let mut views = self.views.borrow_mut();
+        let watchers = self.watchers.borrow();
+        let user_watchers = self.user_watchers.borrow();
+        for change in changes {
+            views.apply(change);
+            if let Some(n) = watchers.get(&change.mailbox) {
+                n.notify_waiters();
+            }
+            if let Some(n) = user_watchers.get(&change.user) {
+                n.notify_waiters();
+            }
+        }
+    }
+
+    pub fn views(&self) -> std::cell::RefMut<'_, Mailboxes> {
         self.views.borrow_mut()
     }
 
@@ -182,9 +180,11 @@ impl MailRead for SnapRead<'_, '_> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_scan_resumes_at_a_uid_and_stops_when_told() {
-        use crate::store::{NewUser, Recipient, WriteOp, WriteOutcome};
+    use crate::store::WriteOp;
+
+    /// A store with bob and `n` messages in his INBOX; the INBOX's id.
+    fn bob_with(n: u32) -> (tempfile::TempDir, Store, MailboxId) {
+        use crate::store::{NewUser, Recipient, WriteOutcome};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let scram = crate::auth::scram::ScramCredentials::derive("pw", b"salt", 4096).unwrap();
@@ -196,7 +196,7 @@ mod tests {
         };
         store.write_blocking(WriteOp::AddUser(user)).unwrap();
         let mut inbox = 0;
-        for i in 1..=6 {
+        for i in 1..=n {
             let (message, structure) = crate::mime::ingest(format!("A: b\r\n\r\n{i}\r\n").into_bytes()).unwrap();
             let op = WriteOp::Deliver {
                 message: message.into(),
@@ -211,6 +211,12 @@ mod tests {
             };
             inbox = d[0].as_ref().unwrap().mailbox;
         }
+        (dir, store, inbox)
+    }
+
+    #[test]
+    fn a_scan_resumes_at_a_uid_and_stops_when_told() {
+        let (_dir, store, inbox) = bob_with(6);
         let snapshot = store.snapshot().unwrap();
         let read = SnapRead(&snapshot);
         let from = |uid, take: usize| {
@@ -232,34 +238,8 @@ mod tests {
     /// below UIDNEXT that is not there, rather than the few the log still has.
     #[test]
     fn a_forgotten_expunge_log_vanishes_the_whole_known_range() {
-        use crate::store::{NewUser, Recipient, WriteOp, WriteOutcome};
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let scram = crate::auth::scram::ScramCredentials::derive("pw", b"salt", 4096).unwrap();
-        let user = NewUser {
-            name: "bob".into(),
-            password_hash: "x".into(),
-            scram,
-            admin: false,
-        };
-        store.write_blocking(WriteOp::AddUser(user)).unwrap();
         let keep = crate::store::modseq::EXPUNGE_LOG_KEEP;
-        let mut inbox = 0;
-        for i in 0..2 * keep + 4 {
-            let (message, structure) = crate::mime::ingest(format!("A: b\r\n\r\n{i}\r\n").into_bytes()).unwrap();
-            let op = WriteOp::Deliver {
-                message: message.into(),
-                structure: std::sync::Arc::new(structure),
-                recipients: vec![Recipient {
-                    user: "bob".into(),
-                    mailbox: "INBOX".into(),
-                }],
-            };
-            let WriteOutcome::Delivered(d) = store.write_blocking(op).unwrap() else {
-                panic!("not delivered")
-            };
-            inbox = d[0].as_ref().unwrap().mailbox;
-        }
+        let (_dir, store, inbox) = bob_with(2 * keep + 4);
         let before = store.snapshot().unwrap().mailbox_by_id(inbox).unwrap().unwrap();
         // Every other message, one expunge at a time, past what the log keeps.
         for uid in (2..=2 * keep + 2).step_by(2) {
@@ -286,7 +266,8 @@ mod tests {
 
     #[test]
     fn sessions_of_a_mailbox_share_its_keyword_list() {
-        let mut views = CoreViews::default();
+        use crate::imap::view::Views;
+        let mut views = Mailboxes::default();
         let kw = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let a = views.shared_keywords(1, kw(&["$Label1", "$Junk"]));
         let b = views.shared_keywords(1, kw(&["$Label1", "$Junk"]));

@@ -103,6 +103,7 @@ impl Driver<'_> {
     fn with_ctx<T>(&mut self, f: impl FnOnce(&mut Ctx<'_>, &mut Vec<u8>) -> T) -> Result<T, StoreError> {
         let snapshot = self.shared.store.snapshot()?;
         let reader = SnapRead(&snapshot);
+        self.core.catch_up();
         let mut views = self.core.views();
         let mut ctx = Ctx {
             store: &reader,
@@ -436,6 +437,7 @@ async fn idle(
             {
                 let snapshot = shared.store.snapshot().map_err(|_| End::Closed)?;
                 let reader = SnapRead(&snapshot);
+                core.catch_up();
                 let mut views = core.views();
                 let mut ctx = Ctx {
                     store: &reader,

@@ -1,0 +1,276 @@
+//! One mailbox as the sessions of one core share it: its current UID view, the typed changes
+//! the store committed since the oldest session's position, and where each session stands.
+//!
+//! The core applies each change of the store's feed here once (`Shared::apply`); a session
+//! then renders its untagged responses from the changes after its own position (`Cursor`),
+//! so the work per change per session is proportional to the change, not to the mailbox.
+//!
+//! `Mailboxes` holds them for one core: the `Views` its sessions use.
+//!
+//! Invariants: the log holds every change with a modseq in (`log_from`, the view's modseq],
+//! in order; it never holds a change every session has already passed; a session whose
+//! position fell out of the log (the log is bounded) is told so and compares views instead.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::rc::Rc;
+
+use super::view::{MailRead, UidView, Views};
+use crate::store::records::MailboxId;
+use crate::store::{Change, ChangeKind, Mailbox, StoreError};
+
+/// The most changes a log keeps for sessions that are behind; one further behind compares
+/// views the slow way (proportional to the mailbox, once).
+const LOG_MAX: usize = 1024;
+
+#[derive(Debug)]
+pub struct Shared {
+    view: Rc<UidView>,
+    log: VecDeque<Logged>,
+    /// The log holds every change after this modseq.
+    log_from: u64,
+    /// How many sessions stand at each modseq.
+    positions: BTreeMap<u64, u32>,
+}
+
+#[derive(Debug)]
+struct Logged {
+    modseq: u64,
+    kind: ChangeKind,
+}
+
+impl Shared {
+    pub fn new(view: Rc<UidView>) -> Rc<RefCell<Shared>> {
+        let log_from = view.highest_modseq;
+        Rc::new(RefCell::new(Shared {
+            view,
+            log: VecDeque::new(),
+            log_from,
+            positions: BTreeMap::new(),
+        }))
+    }
+
+    /// The HIGHESTMODSEQ this state is at.
+    pub fn modseq(&self) -> u64 {
+        self.view.highest_modseq
+    }
+
+    pub fn view(&self) -> Rc<UidView> {
+        self.view.clone()
+    }
+
+    /// Whether any session stands in this mailbox.
+    pub fn is_watched(&self) -> bool {
+        !self.positions.is_empty()
+    }
+
+    /// Applies one change the store committed to this mailbox; `modseq` is its HIGHESTMODSEQ
+    /// after the change. A change the view already holds (it was loaded after the change
+    /// was committed) or one that changes no modseq (a rename) is skipped.
+    pub fn apply(&mut self, modseq: u64, kind: &ChangeKind) {
+        if modseq <= self.modseq() {
+            return;
+        }
+        let view = match kind {
+            ChangeKind::Added { uid } => self.view.with_added(*uid, modseq),
+            ChangeKind::Expunged { uids } => self.view.without(uids, modseq),
+            _ => self.view.with_modseq(modseq),
+        };
+        self.view = Rc::new(view);
+        self.log.push_back(Logged {
+            modseq,
+            kind: kind.clone(),
+        });
+        self.trim();
+    }
+
+    /// Drops what every session has passed, and what is past the bound.
+    fn trim(&mut self) {
+        let oldest = self.positions.keys().next().copied().unwrap_or(u64::MAX);
+        while let Some(front) = self.log.front() {
+            if front.modseq > oldest && self.log.len() <= LOG_MAX {
+                break;
+            }
+            self.log_from = front.modseq;
+            self.log.pop_front();
+        }
+    }
+
+    fn enter(&mut self, at: u64) {
+        *self.positions.entry(at).or_default() += 1;
+    }
+
+    fn leave(&mut self, at: u64) {
+        if let Some(n) = self.positions.get_mut(&at) {
+            *n -= 1;
+            if *n == 0 {
+                self.positions.remove(&at);
+            }
+        }
+        self.trim();
+    }
+}
+
+/// A session's position in a shared mailbox: the HIGHESTMODSEQ its client has been told of.
+#[derive(Debug)]
+pub struct Cursor {
+    shared: Rc<RefCell<Shared>>,
+    at: u64,
+}
+
+impl Cursor {
+    pub fn new(shared: Rc<RefCell<Shared>>, at: u64) -> Cursor {
+        shared.borrow_mut().enter(at);
+        Cursor { shared, at }
+    }
+
+    /// Calls `f` with each change after this position, in order, and returns the view they
+    /// lead to, when that view is the one at `upto` (the snapshot the session reads) and the
+    /// log still reaches back here; otherwise None, having called nothing.
+    pub fn changes(&self, upto: u64, f: &mut dyn FnMut(&ChangeKind)) -> Option<Rc<UidView>> {
+        let shared = self.shared.borrow();
+        if shared.modseq() != upto || self.at < shared.log_from {
+            return None;
+        }
+        let first = shared.log.partition_point(|l| l.modseq <= self.at);
+        shared.log.range(first..).for_each(|l| f(&l.kind));
+        Some(shared.view())
+    }
+
+    /// The session has been told everything up to `modseq`.
+    pub fn move_to(&mut self, modseq: u64) {
+        if modseq == self.at {
+            return;
+        }
+        let mut shared = self.shared.borrow_mut();
+        shared.enter(modseq);
+        shared.leave(self.at);
+        self.at = modseq;
+    }
+}
+
+impl Drop for Cursor {
+    fn drop(&mut self) {
+        self.shared.borrow_mut().leave(self.at);
+    }
+}
+
+/// The open mailboxes (DESIGN.md §4: nothing per mailbox copied per session), and the keyword
+/// lists the sessions of a mailbox share.
+#[derive(Default)]
+pub struct Mailboxes {
+    open: HashMap<MailboxId, Rc<RefCell<Shared>>>,
+    keywords: HashMap<MailboxId, Rc<Vec<String>>>,
+}
+
+impl Mailboxes {
+    /// One committed change, to the mailbox's shared state if it is open here.
+    pub fn apply(&mut self, change: &Change) {
+        if let Some(shared) = self.open.get(&change.mailbox) {
+            shared.borrow_mut().apply(change.highest_modseq, &change.kind);
+        }
+    }
+}
+
+impl Views for Mailboxes {
+    fn current(&mut self, store: &dyn MailRead, mailbox: &Mailbox) -> Result<Rc<UidView>, StoreError> {
+        if let Some(shared) = self.open.get(&mailbox.id) {
+            let shared = shared.borrow();
+            if shared.modseq() == mailbox.highest_modseq {
+                return Ok(shared.view());
+            }
+        }
+        // The feed and the snapshot disagree for a moment (a commit between them), or the
+        // mailbox is not open here yet.
+        let view = Rc::new(UidView::load(store, mailbox)?);
+        if !self.open.contains_key(&mailbox.id) {
+            // Mailboxes no session stands in are dropped on the way.
+            if self.open.len() > 64 {
+                self.open.retain(|_, s| s.borrow().is_watched());
+            }
+            self.open.insert(mailbox.id, Shared::new(view.clone()));
+        }
+        Ok(view)
+    }
+
+    fn cursor(&mut self, mailbox: MailboxId, at: u64) -> Option<Cursor> {
+        let shared = self.open.get(&mailbox)?;
+        Some(Cursor::new(shared.clone(), at))
+    }
+
+    fn shared_keywords(&mut self, mailbox: MailboxId, keywords: Vec<String>) -> Rc<Vec<String>> {
+        if let Some(shared) = self.keywords.get(&mailbox).filter(|k| ***k == keywords) {
+            return shared.clone();
+        }
+        if self.keywords.len() > 64 {
+            self.keywords.retain(|_, k| Rc::strong_count(k) > 1);
+        }
+        let shared = Rc::new(keywords);
+        self.keywords.insert(mailbox, shared.clone());
+        shared
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn changes(cursor: &Cursor, upto: u64) -> Option<Vec<ChangeKind>> {
+        let mut seen = Vec::new();
+        cursor.changes(upto, &mut |k| seen.push(k.clone()))?;
+        Some(seen)
+    }
+
+    #[test]
+    fn each_session_sees_the_changes_after_its_own_position() {
+        let shared = Shared::new(Rc::new(UidView::new(vec![1, 2, 3], 10)));
+        let mut early = Cursor::new(shared.clone(), 10);
+        shared.borrow_mut().apply(11, &ChangeKind::Added { uid: 4 });
+        let late = Cursor::new(shared.clone(), 11);
+        shared.borrow_mut().apply(12, &ChangeKind::Flags { uid: 2, modseq: 12 });
+        shared
+            .borrow_mut()
+            .apply(13, &ChangeKind::Expunged { uids: vec![1, 3] });
+        // A change the view was loaded after is not applied twice.
+        shared.borrow_mut().apply(12, &ChangeKind::Added { uid: 9 });
+        let view = shared.borrow().view();
+        assert_eq!(view.iter().collect::<Vec<_>>(), [2, 4]);
+        assert_eq!(view.highest_modseq, 13);
+        assert_eq!(changes(&early, 13).unwrap().len(), 3);
+        assert_eq!(
+            changes(&late, 13).unwrap(),
+            [
+                ChangeKind::Flags { uid: 2, modseq: 12 },
+                ChangeKind::Expunged { uids: vec![1, 3] }
+            ]
+        );
+        // Only a snapshot at the shared state's modseq is answered from it.
+        assert_eq!(changes(&late, 12), None);
+        assert_eq!(changes(&late, 14), None);
+        // Once every session has passed a change, the log lets it go.
+        early.move_to(13);
+        assert_eq!(shared.borrow().log.len(), 2);
+        drop(late);
+        assert_eq!(shared.borrow().log.len(), 0);
+        assert_eq!(changes(&early, 13).unwrap(), []);
+        drop(early);
+        assert!(!shared.borrow().is_watched());
+    }
+
+    #[test]
+    fn a_session_too_far_behind_is_told_so() {
+        let shared = Shared::new(Rc::new(UidView::new(vec![], 1)));
+        let behind = Cursor::new(shared.clone(), 1);
+        let head = Cursor::new(shared.clone(), 1);
+        for uid in 1..=LOG_MAX as u32 + 1 {
+            shared
+                .borrow_mut()
+                .apply(1 + u64::from(uid), &ChangeKind::Added { uid });
+        }
+        let top = shared.borrow().modseq();
+        assert_eq!(changes(&behind, top), None, "the log is bounded");
+        assert_eq!(shared.borrow().log.len(), LOG_MAX);
+        drop(head);
+        assert_eq!(shared.borrow().view().len(), LOG_MAX as u32 + 1);
+    }
+}

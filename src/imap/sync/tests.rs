@@ -1,0 +1,109 @@
+//! Sessions told of changes from what their core shares (issue 13): scripted over an
+//! in-memory store, several sessions on one mailbox with changes interleaved, against
+//! sessions that compare views the slow way, and what one change costs.
+
+use crate::imap::limit::MessageLimit;
+use crate::imap::shared::Mailboxes;
+use crate::imap::testing::{body, run_in, selected_in, MemStore};
+use crate::imap::view::Unshared;
+
+/// A small deterministic generator, so a failure replays.
+struct Dice(u64);
+
+impl Dice {
+    fn roll(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[test]
+fn shared_changes_tell_each_client_what_comparing_views_tells_it() {
+    let mut store = MemStore::new(40, &[body("a", 80)]);
+    let mut core = Mailboxes::default();
+    let limit = MessageLimit::None;
+    // Pairs that see the same moments: one shares this core's changes, one compares views.
+    let mut shared: Vec<_> = (0..3).map(|_| selected_in(&store, limit, &mut core)).collect();
+    let mut alone: Vec<_> = (0..3).map(|_| selected_in(&store, limit, &mut Unshared)).collect();
+    for (i, (a, b)) in shared.iter_mut().zip(&mut alone).enumerate() {
+        // One of each pair hears of expunges as VANISHED with modseqs, one plain.
+        let line = ["c ENABLE QRESYNC\r\n", "c ENABLE CONDSTORE\r\n", "c NOOP\r\n"][i];
+        let (x, _) = run_in(a, (&store, &mut core), 0, line);
+        let (y, _) = run_in(b, (&store, &mut Unshared), 0, line);
+        assert_eq!(x, y);
+    }
+    let mut dice = Dice(0x9e37_79b9_7f4a_7c15);
+    let mut heard = 0;
+    // Records read by the sessions that share, and by those that compare.
+    let mut reads = (0, 0);
+    for step in 0..400 {
+        let change = match dice.roll(4) {
+            0 => store.deliver_change(),
+            1 | 2 => {
+                let uids: Vec<u32> = store.messages.keys().copied().collect();
+                match uids.get(dice.roll(uids.len().max(1) as u64) as usize) {
+                    Some(&uid) => store.toggle_seen(uid),
+                    None => store.deliver_change(),
+                }
+            }
+            _ => {
+                let uids: Vec<u32> = store.messages.keys().copied().collect();
+                let picked: Vec<u32> = uids.into_iter().filter(|_| dice.roll(8) == 0).collect();
+                store.expunge(&picked)
+            }
+        };
+        core.apply(&change);
+        // Session n looks every (n + 1) * 3 steps: some right away, some many changes later.
+        for (n, (a, b)) in shared.iter_mut().zip(&mut alone).enumerate() {
+            if step % ((n + 1) * 3) != 0 {
+                continue;
+            }
+            let before = store.reads();
+            let (x, _) = run_in(a, (&store, &mut core), step as i64, "d NOOP\r\n");
+            let middle = store.reads();
+            let (y, _) = run_in(b, (&store, &mut Unshared), step as i64, "d NOOP\r\n");
+            reads.0 += middle - before;
+            reads.1 += store.reads() - middle;
+            assert_eq!(x, y, "session {n} at step {step}");
+            heard += x.matches("\r\n").count();
+        }
+    }
+    assert!(heard > 400, "the sessions heard of changes: {heard} lines");
+    assert!(reads.0 * 4 < reads.1, "sharing reads less: {reads:?}");
+}
+
+/// One flag change in a 100,000-message mailbox with 50 sessions on it: each session reads
+/// the one record that changed, not the mailbox (issue 13: was 5 million record reads).
+#[test]
+fn one_change_costs_each_session_what_the_change_names() {
+    let mut store = MemStore::new(100_000, &[body("a", 80)]);
+    let mut core = Mailboxes::default();
+    let limit = MessageLimit::None;
+    let mut sessions: Vec<_> = (0..50).map(|_| selected_in(&store, limit, &mut core)).collect();
+    let mut costs = Vec::new();
+    for step in 0..3 {
+        let change = match step {
+            0 => store.toggle_seen(777),
+            1 => store.deliver_change(),
+            _ => store.expunge(&[5, 6]),
+        };
+        core.apply(&change);
+        let before = store.reads();
+        for session in &mut sessions {
+            let (out, _) = run_in(session, (&store, &mut core), 1, "e NOOP\r\n");
+            assert!(out.ends_with("e OK NOOP completed\r\n") && out.len() > 30, "{out}");
+        }
+        costs.push(store.reads() - before);
+    }
+    // The flag change: one record each. The delivery: the new message's record each. The
+    // expunge: nothing to read.
+    assert_eq!(costs, [50, 50, 0]);
+    // Comparing views instead walks the whole mailbox for each session.
+    let mut alone = selected_in(&store, limit, &mut Unshared);
+    core.apply(&store.toggle_seen(778));
+    let before = store.reads();
+    run_in(&mut alone, (&store, &mut Unshared), 2, "f NOOP\r\n");
+    assert!(store.reads() - before >= 99_000, "{}", store.reads() - before);
+}
