@@ -9,6 +9,7 @@ use ringmail::auth::scram::ScramCredentials;
 use ringmail::imap::view::{MailRead, MessageBytes};
 use ringmail::mime::Structure;
 use ringmail::store::records::{flags, BodyId, MailboxId, SpecialUse, Uid, Usage, UserId};
+use ringmail::store::modseq::Expunged;
 use ringmail::store::urlauth::AccessKey;
 use ringmail::store::{
     FlagMode, FlagsChanged, Mailbox, MessageRecord, NewMessage, StoreError, User, WriteOp, WriteOutcome,
@@ -234,6 +235,8 @@ impl MemStore {
             size: 0,
             first_recent_uid: 9,
             noselect,
+            expunge_log: 0,
+            expunge_floor: 0,
         };
         let mut state = State {
             mailboxes: vec![
@@ -395,6 +398,8 @@ impl MemStore {
                     size: 0,
                     first_recent_uid: 1,
                     noselect: false,
+                    expunge_log: 0,
+                    expunge_floor: 0,
                 };
                 s.mailboxes.push(mailbox.clone());
                 Ok(WriteOutcome::Mailbox(mailbox))
@@ -587,16 +592,16 @@ impl MailRead for MemStore {
         let bytes = self.state.borrow().body(body).map(|b| b.0.clone()).unwrap_or_default();
         Ok(Box::new(bytes))
     }
-    fn expunged_since(&self, mailbox: MailboxId, modseq: u64) -> Result<Vec<Uid>, StoreError> {
+    fn expunged_since(&self, mailbox: &Mailbox, modseq: u64) -> Result<Expunged, StoreError> {
         let s = self.state.borrow();
         let mut uids: Vec<Uid> = s
             .expunged
             .iter()
-            .filter(|e| e.0 == mailbox && e.2 > modseq)
+            .filter(|e| e.0 == mailbox.id && e.2 > modseq)
             .map(|e| e.1)
             .collect();
         uids.sort_unstable();
-        Ok(uids)
+        Ok(Expunged::Known(uids))
     }
     fn usage(&self, _: UserId) -> Result<Usage, StoreError> {
         let s = self.state.borrow();

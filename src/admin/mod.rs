@@ -2,6 +2,8 @@
 //! straight on the store (LMDB lets the CLI write while a server runs), and `deliver`, an LMTP client of the server's unix
 //! socket that exits 0 only once the server has said the message is durable.
 
+#![forbid(unsafe_code)]
+
 pub mod check;
 pub mod deliver;
 mod fsck;

@@ -4,6 +4,8 @@
 //! Nothing here does I/O. Password verification (argon2, tens of milliseconds) is a plain
 //! function that the caller must run off the event loops.
 
+#![forbid(unsafe_code)]
+
 pub mod limits;
 pub mod login;
 pub mod password;

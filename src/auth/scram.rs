@@ -44,14 +44,8 @@ pub enum ScramError {
     OutOfOrder,
 }
 
-/// What the server stores per account (RFC 5802 §3): never the password.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ScramCredentials {
-    pub salt: Vec<u8>,
-    pub iterations: u32,
-    pub stored_key: [u8; 32],
-    pub server_key: [u8; 32],
-}
+/// What the server stores per account (RFC 5802 §3), a record of the store's.
+pub use crate::store::records::ScramCredentials;
 
 impl ScramCredentials {
     /// Derives keys from a password with PBKDF2-HMAC-SHA256 (RFC 5802 §3,

@@ -3,6 +3,8 @@
 //! tests) and LDAP (`[directory] ldap_url`). Passwords are checked by the directory, so a
 //! front end never sees a hash it does not need, and LDAP checks them with a bind.
 
+#![forbid(unsafe_code)]
+
 mod ldap;
 mod ldap_admin;
 

@@ -2,6 +2,8 @@
 //! parsing, the session state machine, FETCH rendering and SEARCH evaluation. Never names a
 //! socket, a clock or the store's database.
 
+#![forbid(unsafe_code)]
+
 pub mod capability;
 mod cmd_auth;
 mod cmd_catenate;

@@ -10,6 +10,8 @@
 //! This module does no I/O, holds no state between calls and never panics on any input: every
 //! malformed construct degrades to the RFC-specified default or to an opaque part.
 
+#![forbid(unsafe_code)]
+
 mod address;
 mod binary;
 mod header;

@@ -2,6 +2,8 @@
 //! (RFC 3206), as a sans-I/O core: the command table and parser, the session state machine,
 //! and the RETR/TOP encoder. Never names a socket, a clock or the store.
 
+#![forbid(unsafe_code)]
+
 pub mod command;
 pub mod retr;
 pub mod session;

@@ -6,6 +6,8 @@
 //! then on relays bytes both ways without parsing them. It holds no mailbox and no state a
 //! restart would lose.
 
+#![forbid(unsafe_code)]
+
 mod backend;
 mod breaker;
 mod front;

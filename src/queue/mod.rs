@@ -7,6 +7,8 @@
 //! every due entry is tried. The runner polls the queue every few seconds (so `ringmail queue
 //! flush` from another process is noticed) and is woken at once after a submission.
 
+#![forbid(unsafe_code)]
+
 pub mod cluster;
 pub mod relay;
 mod runner;

@@ -4,6 +4,8 @@
 //! The per-protocol drivers here are thin: they move bytes between a `Conn` and a sans-I/O
 //! session and carry out the session's actions (store reads and writes, TLS, timers).
 
+#![forbid(unsafe_code)]
+
 mod core;
 mod imap;
 pub(crate) mod lmtp;

@@ -3,6 +3,8 @@
 //! status notifications, and the client side the outbound queue speaks to its smarthost.
 //! Nothing here opens a socket or reads a clock: times and peers are passed in.
 
+#![forbid(unsafe_code)]
+
 pub mod addr;
 pub mod chunk;
 pub mod client;

@@ -10,6 +10,7 @@
 //! bytes taken from it held for longer than a bounded write; UIDs are never reused.
 
 pub mod check;
+pub mod envelope;
 pub mod feed;
 pub mod mailboxes;
 mod messages;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use heed::RwTxn;
 use serde::{Deserialize, Serialize};
 
+use super::envelope::{MailParams, RcptParams};
 use super::feed::Change;
 use super::read::{get_mailbox_by_name, get_usage, get_user, Snapshot};
 use super::records::keys;
@@ -19,7 +20,6 @@ use super::txn::{inclusive, next_counter, put_chunks, put_json};
 use super::writer::Recipient;
 use super::{messages, StoreError, Tables};
 use crate::mime::Structure;
-use crate::smtp::command::{MailParams, RcptParams};
 
 pub type QueueId = u64;
 

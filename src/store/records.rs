@@ -6,8 +6,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::scram::ScramCredentials;
-
 pub type UserId = u32;
 pub type MailboxId = u64;
 pub type BodyId = u64;
@@ -208,6 +206,17 @@ impl Usage {
             messages: get(8..16),
         }
     }
+}
+
+/// What the server keeps to check a SCRAM-SHA-256 login (RFC 5802 §3): the salt, the
+/// iteration count and the two keys derived from the password, never the password itself.
+/// `auth::scram` derives them and runs the exchange.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ScramCredentials {
+    pub salt: Vec<u8>,
+    pub iterations: u32,
+    pub stored_key: [u8; 32],
+    pub server_key: [u8; 32],
 }
 
 pub mod keys {

@@ -11,10 +11,10 @@ use heed::RwTxn;
 use super::feed::{Change, Feed};
 use super::messages::FlagsChanged;
 use super::queue::{self, Bounce, NewQueueEntry, QueueId, QueueUpdate, Refused};
+use super::records::ScramCredentials;
 use super::records::{FlagMode, Mailbox, MailboxId, SpecialUse, Uid, User, UserId};
 use super::stage::{self, Staged};
 use super::{mailboxes, messages, users, Inner, StoreError, Tables};
-use crate::auth::scram::ScramCredentials;
 use crate::mime::Structure;
 use crate::spool::Spooled;
 
