@@ -1,6 +1,7 @@
 //! STARTTLS, LOGIN, AUTHENTICATE (with SASL-IR), UNAUTHENTICATE, ENABLE and ID.
 
-use super::session::{tagged, untagged, Action, Enabled, LoginFailure, Mode, Pending, Session, State, User};
+use super::fault::{ok, Code, Fault};
+use super::session::{untagged, Action, Enabled, LoginFailure, Mode, Pending, Session, State, User};
 use super::types::Command;
 use crate::auth::login::Credentials;
 use crate::auth::sasl::{self, Mechanism, SaslExchange, SaslStep};
@@ -12,16 +13,16 @@ impl Session {
         match command {
             Command::StartTls => {
                 if self.tls || !self.settings.starttls {
-                    tagged(out, &tag, "BAD", "TLS is already on or not available here");
+                    Fault::bad("TLS is already on or not available here").write(&tag, out);
                     return Action::Continue;
                 }
-                tagged(out, &tag, "OK", "begin TLS negotiation now");
+                ok(out, &tag, "begin TLS negotiation now");
                 Action::StartTls
             }
             Command::Login { user, password } => {
                 if !self.settings.login_type.allows_plain_command(self.tls) {
                     // RFC 9051 §6.2.3 with LOGINDISABLED advertised.
-                    tagged(out, &tag, "NO", "[PRIVACYREQUIRED] LOGIN is disabled before STARTTLS");
+                    Fault::no(Code::PrivacyRequired, "LOGIN is disabled before STARTTLS").write(&tag, out);
                     return Action::Continue;
                 }
                 self.pending = Pending::Login { tag };
@@ -35,12 +36,12 @@ impl Session {
             Command::Unauthenticate => {
                 // RFC 8437 §3: valid in Authenticated and Selected state (the command table).
                 self.forget_user();
-                tagged(out, &tag, "OK", "UNAUTHENTICATE completed");
+                ok(out, &tag, "UNAUTHENTICATE completed");
                 Action::Unauthenticated
             }
             Command::Enable(caps) => {
                 self.enable(&caps, out);
-                tagged(out, &tag, "OK", "ENABLE completed");
+                ok(out, &tag, "ENABLE completed");
                 Action::Continue
             }
             Command::Id(_) => {
@@ -53,7 +54,7 @@ impl Session {
                 }
                 id.extend_from_slice(b")\r\n");
                 out.extend_from_slice(&id);
-                tagged(out, &tag, "OK", "ID completed");
+                ok(out, &tag, "ID completed");
                 Action::Continue
             }
             _ => unreachable!("dispatched by command family"),
@@ -62,15 +63,15 @@ impl Session {
 
     fn authenticate(&mut self, tag: String, mechanism: &str, initial: Option<String>, out: &mut Vec<u8>) -> Action {
         let Some(mechanism) = Mechanism::parse(mechanism.as_bytes()) else {
-            tagged(out, &tag, "NO", "[CANNOT] unsupported mechanism");
+            Fault::no(Code::Cannot, "unsupported mechanism").write(&tag, out);
             return Action::Continue;
         };
         if !self.settings.login_type.allows_sasl(self.tls) {
-            tagged(out, &tag, "NO", "[PRIVACYREQUIRED] authentication needs TLS first");
+            Fault::no(Code::PrivacyRequired, "authentication needs TLS first").write(&tag, out);
             return Action::Continue;
         }
         let Ok((exchange, step)) = sasl::begin(mechanism, initial.as_deref()) else {
-            tagged(out, &tag, "BAD", "invalid initial response");
+            Fault::bad("invalid initial response").write(&tag, out);
             return Action::Continue;
         };
         self.sasl_step(tag, Box::new(exchange), step, String::new(), out)
@@ -146,12 +147,12 @@ impl Session {
                 // LITERAL+ from here on (RFC 7888 §4): literals are bounded by APPENDLIMIT.
                 self.reader.set_max_nonsync(None);
                 let caps = self.capability_string();
-                tagged(out, &tag, "OK", &format!("[CAPABILITY {caps}] logged in"));
+                ok(out, &tag, &format!("[CAPABILITY {caps}] logged in"));
                 Action::Continue
             }
             Err(LoginFailure::BadCredentials) => {
                 self.failures += 1;
-                tagged(out, &tag, "NO", "[AUTHENTICATIONFAILED] authentication failed");
+                Fault::no(Code::AuthenticationFailed, "authentication failed").write(&tag, out);
                 if self.failures >= self.settings.max_login_failures {
                     untagged(out, "BYE too many failed logins");
                     self.state = State::Logout;
@@ -160,11 +161,11 @@ impl Session {
                 Action::Continue
             }
             Err(LoginFailure::Refused(reason)) => {
-                tagged(out, &tag, "NO", &format!("[CONTACTADMIN] {reason}"));
+                Fault::no(Code::ContactAdmin, reason.to_string()).write(&tag, out);
                 Action::Continue
             }
             Err(LoginFailure::Temporary) => {
-                tagged(out, &tag, "NO", "[UNAVAILABLE] temporary failure, try again later");
+                Fault::no(Code::Unavailable, "temporary failure, try again later").write(&tag, out);
                 Action::Continue
             }
         }
@@ -237,11 +238,11 @@ impl Session {
                 Action::Login(Credentials::Rejected { user })
             }
             SaslStep::Failed(sasl::SaslError::Cancelled) => {
-                tagged(out, &tag, "BAD", "authentication cancelled");
+                Fault::bad("authentication cancelled").write(&tag, out);
                 Action::Continue
             }
             SaslStep::Failed(_) => {
-                tagged(out, &tag, "BAD", "malformed authentication exchange");
+                Fault::bad("malformed authentication exchange").write(&tag, out);
                 Action::Continue
             }
         }

@@ -13,7 +13,8 @@
 //! `;URLAUTH=` is taken as URLFETCH takes it (RFC 4469 §5, `urlauth::fetch`): it must verify
 //! and admit this user.
 
-use super::session::{store_error, tagged, Session, State};
+use super::fault::{Code, Fault};
+use super::session::{store_error, Session, State};
 use super::types::{AppendMessage, CatPart, Section, SectionText};
 use super::url::{ImapUrl, UrlPartial};
 use super::urlauth::Requester;
@@ -52,16 +53,16 @@ impl Session {
             match self.assemble(&parts, (store, now)) {
                 Ok(bytes) => message.message = bytes,
                 Err(Refusal::BadUrl(url, why)) => {
-                    tagged(out, tag, "NO", &format!("[BADURL {}] {why}", resp_text_url(&url)));
+                    Fault::no(Code::BadUrl(resp_text_url(&url)), why.to_string()).write(tag, out);
                     return false;
                 }
                 Err(Refusal::TooBig) => {
                     let limit = self.settings.append_limit;
-                    tagged(out, tag, "NO", &format!("[TOOBIG] message larger than {limit} octets"));
+                    Fault::no(Code::TooBig, format!("message larger than {limit} octets")).write(tag, out);
                     return false;
                 }
                 Err(Refusal::Store(e)) => {
-                    store_error(out, tag, &e);
+                    store_error(out, tag, e);
                     return false;
                 }
             }

@@ -6,11 +6,12 @@
 //! read transaction across a slow client nor a gigabyte of output.
 
 use super::cmd_message::{announce_keywords, in_set, resolve, WritePending};
+use super::fault::{Code, Fault};
 use super::fetch::{self, FetchEffect, FetchOptions, MessageMeta};
 use super::limit::{self, Cut};
 use super::progress::Progress;
 use super::search;
-use super::session::{store_error, tagged, Action, Ctx, Enabled, Pending, Selected, Session};
+use super::session::{store_error, Action, Ctx, Enabled, Pending, Selected, Session};
 use super::types::{FetchAttr, PartialRange, SequenceSet};
 use super::view::{vanished_since, MailRead};
 use crate::store::records::{flags, FlagMode, Uid};
@@ -171,7 +172,7 @@ impl Session {
         let mut targets = match resolve(set, &sel.view, uid, &sel.saved) {
             Ok(t) => t,
             Err(why) => {
-                tagged(out, &tag, "BAD", &why);
+                Fault::bad(why).write(&tag, out);
                 return Action::Continue;
             }
         };
@@ -191,7 +192,7 @@ impl Session {
             match ctx.store.changed_since(sel.mailbox, since) {
                 Ok(changed) => targets.retain(|(_, u)| changed.binary_search(u).is_ok()),
                 Err(e) => {
-                    store_error(out, &tag, &e);
+                    store_error(out, &tag, e);
                     return Action::Continue;
                 }
             }
@@ -251,11 +252,11 @@ impl Session {
                 Ok(Some(e)) if e.set_seen => job.set_seen.push(uid),
                 Ok(_) => {}
                 Err(FetchFailed::Store(e)) => {
-                    store_error(out, &job.tag, &e);
+                    store_error(out, &job.tag, e);
                     return Action::Continue;
                 }
                 Err(FetchFailed::Cte(e)) => {
-                    tagged(out, &job.tag, "NO", &format!("[UNKNOWN-CTE] {e}"));
+                    Fault::no(Code::UnknownCte, e.to_string()).write(&job.tag, out);
                     return Action::Continue;
                 }
             }

@@ -5,10 +5,11 @@
 //! then listed by LIST (SUBSCRIBED) as `\NonExistent` (RFC 5258 §3.4) and by LSUB as
 //! `\Noselect`.
 
+use super::fault::ok;
 use std::collections::{BTreeSet, HashMap};
 
 use super::cmd_mailbox::{quote, status_line, SPECIAL_USE};
-use super::session::{store_error, tagged, untagged, Ctx, Session};
+use super::session::{store_error, untagged, Ctx, Session};
 use super::types::ListOptions;
 use crate::store::mailboxes::is_below;
 use crate::store::records::SpecialUse;
@@ -74,7 +75,7 @@ impl Session {
     ) {
         let store = ctx.store;
         let command = if lsub { "LSUB" } else { "LIST" };
-        let done = |out: &mut Vec<u8>| tagged(out, tag, "OK", &format!("{command} completed"));
+        let done = |out: &mut Vec<u8>| ok(out, tag, &format!("{command} completed"));
         // A pattern that is not modified UTF-7 matches no mailbox name: it is dropped.
         let Ok(reference) = self.decode_name(reference) else {
             return done(out);
@@ -91,13 +92,13 @@ impl Session {
         let user = self.user_id();
         let mailboxes = match store.mailboxes(user) {
             Ok(m) => m,
-            Err(e) => return store_error(out, tag, &e),
+            Err(e) => return store_error(out, tag, e),
         };
         let by_subscription = lsub || options.subscribed;
         let subscriptions = if by_subscription || options.return_subscribed {
             match store.subscriptions(user) {
                 Ok(s) => s,
-                Err(e) => return store_error(out, tag, &e),
+                Err(e) => return store_error(out, tag, e),
             }
         } else {
             Vec::new()
@@ -182,7 +183,7 @@ impl Session {
                 self.settings.append_limit,
                 out,
             ) {
-                return store_error(out, tag, &e);
+                return store_error(out, tag, e);
             }
         }
         done(out);

@@ -3,10 +3,11 @@
 //!
 //! Names are UTF-8 in the store and modified UTF-7 on the wire (RFC 3501 §5.1.3).
 
+use super::fault::{ok, Code, Fault};
 use std::sync::Arc;
 
 use super::cmd_message::WritePending;
-use super::session::{store_error, tagged, untagged, Action, Ctx, Pending, Selected, Session, State};
+use super::session::{store_error, untagged, Action, Ctx, Pending, Selected, Session, State};
 use super::sync::RecentUids;
 use super::types::{AppendMessage, Command, ListOptions, Qresync, SelectParams, StatusItem};
 use super::view::{select_scan, MailRead};
@@ -164,7 +165,7 @@ impl Session {
         match self.decode_name(name) {
             Ok(n) => Some(canonical_mailbox_name(&n).to_owned()),
             Err(e) => {
-                tagged(out, tag, "NO", &format!("[NONEXISTENT] {e}"));
+                Fault::no(Code::Nonexistent, e.to_string()).write(tag, out);
                 None
             }
         }
@@ -176,7 +177,7 @@ impl Session {
         match self.decode_name(name) {
             Ok(n) => Some(canonical_mailbox_name(&n).to_owned()),
             Err(e) => {
-                tagged(out, tag, "NO", &format!("[CANNOT] {e}"));
+                Fault::no(Code::Cannot, e.to_string()).write(tag, out);
                 None
             }
         }
@@ -195,11 +196,11 @@ impl Session {
         match store.mailbox(self.user_id(), &name) {
             Ok(Some(m)) if !m.noselect => Some(m),
             Ok(_) => {
-                tagged(out, tag, "NO", "[TRYCREATE] no such mailbox");
+                Fault::no(Code::TryCreate, "no such mailbox").write(tag, out);
                 None
             }
             Err(e) => {
-                store_error(out, tag, &e);
+                store_error(out, tag, e);
                 None
             }
         }
@@ -229,18 +230,18 @@ impl Session {
                     [one] => match parse_special_use(one) {
                         Some(u) => Some(u),
                         None => {
-                            tagged(out, &tag, "NO", &format!("[USEATTR] {one} is not supported"));
+                            Fault::no(Code::UseAttr, format!("{one} is not supported")).write(&tag, out);
                             return Action::Continue;
                         }
                     },
                     _ => {
-                        tagged(out, &tag, "NO", "[USEATTR] one special use per mailbox");
+                        Fault::no(Code::UseAttr, "one special use per mailbox").write(&tag, out);
                         return Action::Continue;
                     }
                 };
                 let name = name.trim_end_matches(SEPARATOR).to_owned();
                 if name == "INBOX" {
-                    tagged(out, &tag, "NO", "[ALREADYEXISTS] INBOX always exists");
+                    Fault::no(Code::AlreadyExists, "INBOX always exists").write(&tag, out);
                     return Action::Continue;
                 }
                 write(
@@ -314,7 +315,7 @@ impl Session {
             }
             Command::Namespace => {
                 untagged(out, "NAMESPACE ((\"\" \"/\")) NIL NIL");
-                tagged(out, &tag, "OK", "NAMESPACE completed");
+                ok(out, &tag, "NAMESPACE completed");
                 Action::Continue
             }
             Command::Status { mailbox, items } => {
@@ -337,7 +338,7 @@ impl Session {
     ) -> Action {
         if params.qresync.is_some() && !self.enabled().qresync {
             // RFC 7162 §3.2.5: QRESYNC parameters need ENABLE QRESYNC first.
-            tagged(out, &tag, "BAD", "QRESYNC is not enabled");
+            Fault::bad("QRESYNC is not enabled").write(&tag, out);
             return Action::Continue;
         }
         if params.condstore {
@@ -359,11 +360,11 @@ impl Session {
         let mailbox = match ctx.store.mailbox(self.user_id(), &name) {
             Ok(Some(m)) if !m.noselect => m,
             Ok(_) => {
-                tagged(out, &tag, "NO", "[NONEXISTENT] no such mailbox");
+                Fault::no(Code::Nonexistent, "no such mailbox").write(&tag, out);
                 return Action::Continue;
             }
             Err(e) => {
-                store_error(out, &tag, &e);
+                store_error(out, &tag, e);
                 return Action::Continue;
             }
         };
@@ -383,14 +384,14 @@ impl Session {
         let view = match ctx.views.current(ctx.store, mailbox) {
             Ok(v) => v,
             Err(e) => {
-                store_error(out, &tag, &e);
+                store_error(out, &tag, e);
                 return Action::Continue;
             }
         };
         let (first_unseen, keywords) = match select_scan(ctx.store, mailbox.id, &view) {
             Ok(scan) => scan,
             Err(e) => {
-                store_error(out, &tag, &e);
+                store_error(out, &tag, e);
                 return Action::Continue;
             }
         };
@@ -442,19 +443,19 @@ impl Session {
         let command = if read_only { "EXAMINE" } else { "SELECT" };
         let access = if read_only { "READ-ONLY" } else { "READ-WRITE" };
         self.state = State::Selected(user, sel);
-        tagged(out, &tag, "OK", &format!("[{access}] {command} completed"));
+        ok(out, &tag, &format!("[{access}] {command} completed"));
         Action::Continue
     }
 
     fn status(&self, tag: &str, name: &str, items: &[StatusItem], ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         let store = ctx.store;
         let Ok(decoded) = self.decode_name(name) else {
-            return tagged(out, tag, "NO", "[NONEXISTENT] not a valid modified UTF-7 name");
+            return Fault::no(Code::Nonexistent, "not a valid modified UTF-7 name").write(tag, out);
         };
         let mailbox = match store.mailbox(self.user_id(), canonical_mailbox_name(&decoded)) {
             Ok(Some(m)) if !m.noselect => m,
-            Ok(_) => return tagged(out, tag, "NO", "[NONEXISTENT] no such mailbox"),
-            Err(e) => return store_error(out, tag, &e),
+            Ok(_) => return Fault::no(Code::Nonexistent, "no such mailbox").write(tag, out),
+            Err(e) => return store_error(out, tag, e),
         };
         match status_line(
             (store, ctx.recent),
@@ -463,8 +464,8 @@ impl Session {
             self.settings.append_limit,
             out,
         ) {
-            Ok(()) => tagged(out, tag, "OK", "STATUS completed"),
-            Err(e) => store_error(out, tag, &e),
+            Ok(()) => ok(out, tag, "STATUS completed"),
+            Err(e) => store_error(out, tag, e),
         }
     }
 
@@ -499,7 +500,7 @@ impl Session {
             match split_flags(&message.flags) {
                 Ok((flags, keywords)) => waiting.push((message, flags, keywords)),
                 Err(why) => {
-                    tagged(out, &tag, "BAD", &why);
+                    Fault::bad(why).write(&tag, out);
                     return Action::Continue;
                 }
             }
@@ -562,21 +563,17 @@ impl Session {
             // RFC 3516 §4.4: binary content with NUL is stored base64 (`ingest_binary`);
             // NUL where no transfer encoding can carry it (a header) is refused so.
             Err(IngestError::Nul) if p.current_binary => {
-                tagged(
-                    out,
-                    &p.tag,
-                    "NO",
-                    "[UNKNOWN-CTE] NUL octets outside a part's content cannot be stored",
-                );
+                let text = "NUL octets outside a part's content cannot be stored";
+                Fault::no(Code::UnknownCte, text).write(&p.tag, out);
                 return Action::Continue;
             }
             // RFC 5530: an implementation limit ([limits] max_header_fields, max_header_line).
             Err(e @ (IngestError::TooManyHeaderFields(_) | IngestError::HeaderLineTooLong(_))) => {
-                tagged(out, &p.tag, "NO", &format!("[LIMIT] {e}"));
+                Fault::no(Code::Limit, e.to_string()).write(&p.tag, out);
                 return Action::Continue;
             }
             Err(e) => {
-                tagged(out, &p.tag, "NO", &format!("[CANNOT] {e}"));
+                Fault::no(Code::Cannot, e.to_string()).write(&p.tag, out);
                 return Action::Continue;
             }
         };
@@ -608,15 +605,14 @@ impl Session {
                 super::search::sequence_set(&uids, &mut set);
                 let set = String::from_utf8_lossy(&set);
                 // RFC 4315 §3: APPENDUID.
-                tagged(
+                ok(
                     out,
                     &p.tag,
-                    "OK",
                     &format!("[APPENDUID {uid_validity} {set}] APPEND completed"),
                 );
             }
-            Ok(_) => tagged(out, &p.tag, "NO", "[SERVERBUG] unexpected store answer"),
-            Err(e) => store_error(out, &p.tag, &e),
+            Ok(_) => Fault::no(Code::ServerBug, "unexpected store answer").write(&p.tag, out),
+            Err(e) => store_error(out, &p.tag, e),
         }
         Action::Continue
     }

@@ -5,10 +5,11 @@
 
 use super::cmd_fetch::FetchModifiers;
 use super::cmd_mailbox::split_flags;
+use super::fault::{ok, Code, Fault};
 use super::fetch;
 use super::limit::{self, Cut};
 use super::search;
-use super::session::{store_error, tagged, untagged, Action, Ctx, Enabled, Pending, Selected, Session, State};
+use super::session::{store_error, untagged, Action, Ctx, Enabled, Pending, Selected, Session, State};
 use super::types::{Command, FetchAttr, Qresync, SeqBound, SequenceSet, StoreMode};
 use super::view::{vanished_since, MailRead, UidView};
 use crate::store::records::{flags, FlagMode, Uid};
@@ -299,12 +300,7 @@ impl Session {
                 }
                 if vanished && !(uid && changed_since.is_some() && self.enabled().qresync) {
                     // RFC 7162 §3.2.6: VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC.
-                    tagged(
-                        out,
-                        &tag,
-                        "BAD",
-                        "VANISHED needs UID FETCH with CHANGEDSINCE and QRESYNC",
-                    );
+                    Fault::bad("VANISHED needs UID FETCH with CHANGEDSINCE and QRESYNC").write(&tag, out);
                     return Action::Continue;
                 }
                 let modifiers = FetchModifiers {
@@ -364,7 +360,7 @@ impl Session {
                 let sel = self.selected();
                 if sel.read_only {
                     self.leave_mailbox();
-                    tagged(out, &tag, "OK", "CLOSE completed");
+                    ok(out, &tag, "CLOSE completed");
                     return Action::Continue;
                 }
                 let uids = self.deleted_uids(ctx.store, None);
@@ -374,7 +370,7 @@ impl Session {
             }
             Command::Unselect => {
                 self.leave_mailbox();
-                tagged(out, &tag, "OK", "UNSELECT completed");
+                ok(out, &tag, "UNSELECT completed");
                 Action::Continue
             }
             _ => unreachable!("dispatched by command family"),
@@ -411,14 +407,14 @@ impl Session {
     ) -> Action {
         let sel = self.selected();
         if sel.read_only {
-            tagged(out, &tag, "NO", "[READ-ONLY] mailbox is read-only");
+            Fault::read_only().write(&tag, out);
             return Action::Continue;
         }
         let mailbox = sel.mailbox;
         let targets = match set.map(|s| resolve(&s, &sel.view, true, &sel.saved)).transpose() {
             Ok(t) => t,
             Err(why) => {
-                tagged(out, &tag, "BAD", &why);
+                Fault::bad(why).write(&tag, out);
                 return Action::Continue;
             }
         };
@@ -441,13 +437,13 @@ impl Session {
     ) -> Action {
         let sel = self.selected();
         if sel.read_only {
-            tagged(out, &tag, "NO", "[READ-ONLY] mailbox is read-only");
+            Fault::read_only().write(&tag, out);
             return Action::Continue;
         }
         let mut targets = match resolve(set, &sel.view, uid, &sel.saved) {
             Ok(t) => t,
             Err(why) => {
-                tagged(out, &tag, "BAD", &why);
+                Fault::bad(why).write(&tag, out);
                 return Action::Continue;
             }
         };
@@ -455,7 +451,7 @@ impl Session {
         let (bits, keywords) = match split_flags(flag_names) {
             Ok(f) => f,
             Err(why) => {
-                tagged(out, &tag, "BAD", &why);
+                Fault::bad(why).write(&tag, out);
                 return Action::Continue;
             }
         };
@@ -491,7 +487,7 @@ impl Session {
             unreachable!("Selected only")
         };
         if is_move && sel.read_only {
-            tagged(out, &tag, "NO", "[READ-ONLY] mailbox is read-only");
+            Fault::read_only().write(&tag, out);
             return Action::Continue;
         }
         // UID COPY/MOVE acts on the mailbox as it is now: a UID that arrived since this
@@ -504,7 +500,7 @@ impl Session {
         let mut targets = match resolve(set, current.as_ref().unwrap_or(&sel.view), uid, &sel.saved) {
             Ok(t) => t,
             Err(why) => {
-                tagged(out, &tag, "BAD", &why);
+                Fault::bad(why).write(&tag, out);
                 return Action::Continue;
             }
         };
@@ -547,7 +543,7 @@ impl Session {
         let outcome = match result {
             Ok(o) => o,
             Err(e) => {
-                store_error(out, &tag, &e);
+                store_error(out, &tag, e);
                 return Action::Continue;
             }
         };
@@ -555,9 +551,9 @@ impl Session {
             // RFC 8474 §4: CREATE tells the new mailbox's id.
             (WritePending::Simple { command, .. }, WriteOutcome::Mailbox(m)) => {
                 let id = super::cmd_mailbox::mailbox_id(m.id);
-                tagged(out, &tag, "OK", &format!("[MAILBOXID ({id})] {command} completed"))
+                ok(out, &tag, &format!("[MAILBOXID ({id})] {command} completed"))
             }
-            (WritePending::Simple { command, .. }, _) => tagged(out, &tag, "OK", &format!("{command} completed")),
+            (WritePending::Simple { command, .. }, _) => ok(out, &tag, &format!("{command} completed")),
             (WritePending::Store { uid, silent, cut, .. }, WriteOutcome::Flags { changed, modified }) => {
                 let shape = FlagsShape {
                     with_uid: uid,
@@ -631,7 +627,7 @@ impl Session {
                     } else {
                         format!("[{code}] COPY completed")
                     };
-                    tagged(out, &tag, "OK", &text);
+                    ok(out, &tag, &text);
                 }
             }
             (WritePending::Expunge { command, cut, .. }, WriteOutcome::Expunged(_)) => {
@@ -640,7 +636,7 @@ impl Session {
             }
             (WritePending::Close { .. }, _) => {
                 self.leave_mailbox();
-                tagged(out, &tag, "OK", "CLOSE completed");
+                ok(out, &tag, "CLOSE completed");
             }
             (WritePending::FetchSeen { cut, .. }, _) => {
                 let code = self.highest_modseq_code();
@@ -648,7 +644,7 @@ impl Session {
             }
             (_, other) => {
                 tracing::error!("unexpected store answer {other:?}");
-                tagged(out, &tag, "NO", "[SERVERBUG] unexpected store answer");
+                Fault::no(Code::ServerBug, "unexpected store answer").write(&tag, out);
             }
         }
         Action::Continue

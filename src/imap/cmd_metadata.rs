@@ -4,8 +4,9 @@
 //! (ringmail has no shared mailboxes), so they differ only in name.
 
 use super::cmd_message::WritePending;
+use super::fault::ok;
 use super::format;
-use super::session::{store_error, tagged, Action, Ctx, Pending, Session};
+use super::session::{store_error, Action, Ctx, Pending, Session};
 use super::types::MetadataDepth;
 use crate::store::records::MailboxId;
 use crate::store::{StoreError, WriteOp};
@@ -42,7 +43,7 @@ impl Session {
         match found.and_then(|m| m.ok_or(StoreError::NoSuchMailbox)) {
             Ok(m) => Some(m.id),
             Err(e) => {
-                store_error(out, tag, &e);
+                store_error(out, tag, e);
                 None
             }
         }
@@ -64,7 +65,7 @@ impl Session {
         };
         let stored = match ctx.store.metadata(self.user_id(), id) {
             Ok(s) => s,
-            Err(e) => return store_error(out, tag, &e),
+            Err(e) => return store_error(out, tag, e),
         };
         let mut items = Vec::new();
         let mut longest = 0usize;
@@ -109,14 +110,13 @@ impl Session {
             out.extend_from_slice(b")\r\n");
         }
         if longest > 0 {
-            tagged(
+            ok(
                 out,
                 tag,
-                "OK",
                 &format!("[METADATA LONGENTRIES {longest}] GETMETADATA completed"),
             );
         } else {
-            tagged(out, tag, "OK", "GETMETADATA completed");
+            ok(out, tag, "GETMETADATA completed");
         }
     }
 

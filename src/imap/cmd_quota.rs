@@ -2,7 +2,8 @@
 //! has a quota (`ringmail user set --quota`). Limits are set by the administrator, so
 //! SETQUOTA is not offered.
 
-use super::session::{store_error, tagged, untagged, Session, State};
+use super::fault::{ok, Code, Fault};
+use super::session::{store_error, untagged, Session, State};
 use super::view::MailRead;
 use crate::store::{canonical_mailbox_name, StoreError};
 
@@ -20,15 +21,15 @@ impl Session {
             return;
         };
         if root.is_some_and(|r| !r.is_empty()) {
-            return tagged(out, tag, "NO", "[NONEXISTENT] no such quota root");
+            return Fault::no(Code::Nonexistent, "no such quota root").write(tag, out);
         }
         if let Some(name) = mailbox {
             let Ok(decoded) = self.decode_name(name) else {
-                return tagged(out, tag, "BAD", "invalid modified UTF-7 mailbox name");
+                return Fault::bad("invalid modified UTF-7 mailbox name").write(tag, out);
             };
             let mailbox = store.mailbox(user.id, canonical_mailbox_name(&decoded));
             if let Err(e) = mailbox.and_then(|m| m.ok_or(StoreError::NoSuchMailbox)) {
-                return store_error(out, tag, &e);
+                return store_error(out, tag, e);
             }
             let mut line = b"* QUOTAROOT ".to_vec();
             super::cmd_mailbox::quote(&self.encode_name(&decoded), &mut line);
@@ -37,8 +38,8 @@ impl Session {
         }
         let (account, usage) = match (store.user(&user.name), store.usage(user.id)) {
             (Ok(Some(a)), Ok(u)) => (a, u),
-            (Err(e), _) | (_, Err(e)) => return store_error(out, tag, &e),
-            (Ok(None), _) => return tagged(out, tag, "NO", "[NONEXISTENT] account is gone"),
+            (Err(e), _) | (_, Err(e)) => return store_error(out, tag, e),
+            (Ok(None), _) => return Fault::no(Code::Nonexistent, "account is gone").write(tag, out),
         };
         // RFC 9208 §5.1: STORAGE is counted in units of 1024 octets.
         let resources = match account.quota {
@@ -47,6 +48,6 @@ impl Session {
         };
         untagged(out, &format!("QUOTA \"\" ({resources})"));
         let command = if mailbox.is_some() { "GETQUOTAROOT" } else { "GETQUOTA" };
-        tagged(out, tag, "OK", &format!("{command} completed"));
+        ok(out, tag, &format!("{command} completed"));
     }
 }

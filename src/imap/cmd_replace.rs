@@ -7,7 +7,8 @@
 //! as EXPUNGE or VANISHED, and EXISTS when the target is the selected mailbox.
 
 use super::cmd_mailbox::Replacing;
-use super::session::{store_error, tagged, untagged, Action, Ctx, Session, State};
+use super::fault::{ok, Code, Fault};
+use super::session::{store_error, untagged, Action, Ctx, Session, State};
 use super::types::{AppendMessage, SeqBound};
 use crate::store::{StoreError, WriteOutcome};
 
@@ -28,7 +29,7 @@ impl Session {
         };
         if sel.read_only {
             // §3: the old message cannot be expunged from a mailbox opened with EXAMINE.
-            tagged(out, &tag, "NO", "[READ-ONLY] mailbox is read-only");
+            Fault::read_only().write(&tag, out);
             return Action::Continue;
         }
         let view = &sel.view;
@@ -37,7 +38,7 @@ impl Session {
             (true, SeqBound::Num(u)) => match view.seq_of(u) {
                 Some(_) => Some(u),
                 None => {
-                    tagged(out, &tag, "NO", "no message with that UID");
+                    Fault::no_code("no message with that UID").write(&tag, out);
                     return Action::Continue;
                 }
             },
@@ -45,7 +46,7 @@ impl Session {
         };
         let Some(old) = old else {
             // A message number past the end, or `*` in an empty mailbox (RFC 9051 §9).
-            tagged(out, &tag, "BAD", "invalid message sequence number");
+            Fault::bad("invalid message sequence number").write(&tag, out);
             return Action::Continue;
         };
         let replacing = Replacing {
@@ -73,13 +74,13 @@ impl Session {
                 // RFC 8508 §3: APPENDUID goes untagged, before the expunge, as for MOVE.
                 untagged(out, &format!("OK [APPENDUID {uid_validity} {set}] replacement stored"));
                 self.sync(ctx, out);
-                tagged(out, tag, "OK", &format!("{command} completed"));
+                ok(out, tag, &format!("{command} completed"));
             }
-            Ok(_) => tagged(out, tag, "NO", "[SERVERBUG] unexpected store answer"),
+            Ok(_) => Fault::no(Code::ServerBug, "unexpected store answer").write(tag, out),
             Err(e) => {
                 // The old message may be gone (another session expunged it): say so first.
                 self.sync(ctx, out);
-                store_error(out, tag, &e);
+                store_error(out, tag, e);
             }
         }
         Action::Continue

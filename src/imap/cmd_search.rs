@@ -4,10 +4,11 @@
 //! reading a message's structure or bytes only for the keys that need them, and the answer is
 //! written from the matches once the last step is done.
 
+use super::fault::{Code, Fault};
 use super::limit::{self, Cut};
 use super::scan::{Answer, Match};
 use super::search::{self, SearchContext, SearchData};
-use super::session::{tagged, Action, Ctx, Session, State};
+use super::session::{Action, Ctx, Session, State};
 use super::types::{PartialRange, SearchKey, SearchReturn};
 use super::view::{MailRead, MessageBytes};
 use crate::mime::Structure;
@@ -165,7 +166,7 @@ impl Session {
         let update = returns.as_ref().is_some_and(|r| r.contains(&SearchReturn::Update));
         if update && self.update_tag_in_use(&tag) {
             // RFC 5267 §4.3.
-            tagged(out, &tag, "BAD", "this tag already names an updating context");
+            Fault::bad("this tag already names an updating context").write(&tag, out);
             return Action::Continue;
         }
         let program = update.then(|| self.update_program(&key));
@@ -242,7 +243,7 @@ impl Session {
 pub(crate) fn charset_refused(tag: &str, charset: Option<&str>, out: &mut Vec<u8>) -> bool {
     let refused = charset.is_some_and(|cs| !cs.eq_ignore_ascii_case("UTF-8") && !cs.eq_ignore_ascii_case("US-ASCII"));
     if refused {
-        tagged(out, tag, "NO", "[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
+        Fault::no(Code::BadCharset, "unsupported charset").write(tag, out);
     }
     refused
 }

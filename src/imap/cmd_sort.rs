@@ -5,10 +5,11 @@
 
 use super::cmd_search::{add_partial, charset_refused, partial_return, returned_modseq};
 use super::context::Initial;
+use super::fault::{ok, Fault};
 use super::limit;
 use super::scan::{Answer, Match};
 use super::search;
-use super::session::{store_error, tagged, Action, Ctx, Session, State};
+use super::session::{store_error, Action, Ctx, Session, State};
 use super::sort::{self, SortCandidate, Sorted, Sorter};
 use super::thread::{self, Threader};
 use super::types::{SearchKey, SearchReturn, SortCriterion, ThreadAlgorithm};
@@ -49,7 +50,7 @@ impl Session {
         let update = returns.is_some_and(|r| r.contains(&SearchReturn::Update));
         if update && self.update_tag_in_use(&tag) {
             // RFC 5267 §4.3.
-            tagged(out, &tag, "BAD", "this tag already names an updating context");
+            Fault::bad("this tag already names an updating context").write(&tag, out);
             return Action::Continue;
         }
         let program = update.then(|| self.update_program(&key));
@@ -110,7 +111,7 @@ impl Session {
                 Ok(Some(record)) => record,
                 Ok(None) => continue,
                 Err(e) => {
-                    store_error(out, tag, &e);
+                    store_error(out, tag, e);
                     return;
                 }
             };
@@ -160,7 +161,7 @@ impl Session {
         };
         let prefix = if uid { "UID " } else { "" };
         let code = self.highest_modseq_code();
-        tagged(out, tag, "OK", &format!("{code}{prefix}{command} completed"));
+        ok(out, tag, &format!("{code}{prefix}{command} completed"));
     }
 
     /// The ESEARCH answer of an ESORT (RFC 5267 §3.1), and `$` when SAVE is asked for (the

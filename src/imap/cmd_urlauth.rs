@@ -3,8 +3,9 @@
 //! reset by the store's writer, so GENURLAUTH of a mailbox without a key yet is a write.
 
 use super::cmd_message::WritePending;
+use super::fault::{ok, Fault};
 use super::format;
-use super::session::{store_error, tagged, Action, Ctx, Pending, Session, State};
+use super::session::{store_error, Action, Ctx, Pending, Session, State};
 use super::types::Command;
 use super::urlauth::{self, AuthUrl, Refusal, Requester, INTERNAL};
 use crate::store::records::MailboxId;
@@ -55,7 +56,7 @@ impl Session {
         out: &mut Vec<u8>,
     ) -> Action {
         if let Some(other) = mechanisms.iter().find(|m| *m != INTERNAL) {
-            tagged(out, &tag, "NO", &format!("unsupported URLAUTH mechanism {other}"));
+            Fault::no_code(format!("unsupported URLAUTH mechanism {other}")).write(&tag, out);
             return Action::Continue;
         }
         let user = self.user_id();
@@ -69,7 +70,7 @@ impl Session {
                 match found.and_then(|m| m.ok_or(StoreError::NoSuchMailbox)) {
                     Ok(m) => Some(m.id),
                     Err(e) => {
-                        store_error(out, &tag, &e);
+                        store_error(out, &tag, e);
                         return Action::Continue;
                     }
                 }
@@ -94,7 +95,7 @@ impl Session {
             let url = match AuthUrl::parse(text) {
                 Ok(url) => url,
                 Err(why) => {
-                    tagged(out, &tag, "BAD", &format!("invalid URL: {why}"));
+                    Fault::bad(format!("invalid URL: {why}")).write(&tag, out);
                     return Action::Continue;
                 }
             };
@@ -104,14 +105,14 @@ impl Session {
                 url.check_rump(self.user_name(), ctx.now).err()
             };
             if let Some(why) = refusal {
-                tagged(out, &tag, "NO", why);
+                Fault::no_code(why).write(&tag, out);
                 return Action::Continue;
             }
             let found = ctx.store.mailbox(user, &url.mailbox);
             match found.and_then(|m| m.ok_or(StoreError::NoSuchMailbox)) {
                 Ok(m) => rumps.push((url.rump.to_owned(), m.id)),
                 Err(e) => {
-                    store_error(out, &tag, &e);
+                    store_error(out, &tag, e);
                     return Action::Continue;
                 }
             }
@@ -122,7 +123,7 @@ impl Session {
                 Ok(Some(key)) => keys.push(key),
                 Ok(None) => break,
                 Err(e) => {
-                    store_error(out, &tag, &e);
+                    store_error(out, &tag, e);
                     return Action::Continue;
                 }
             }
@@ -149,9 +150,9 @@ impl Session {
             }
             Ok(other) => {
                 tracing::error!("GENURLAUTH: the writer answered {other:?}");
-                store_error(out, &pending.tag, &StoreError::Corrupt("urlauth_keys"));
+                store_error(out, &pending.tag, StoreError::Corrupt("urlauth_keys"));
             }
-            Err(e) => store_error(out, &pending.tag, &e),
+            Err(e) => store_error(out, &pending.tag, e),
         }
         Action::Continue
     }
@@ -176,7 +177,7 @@ impl Session {
                 }
                 Err(Refusal::Store(e)) => {
                     out.truncate(start);
-                    return store_error(out, tag, &e);
+                    return store_error(out, tag, e);
                 }
                 Err(refusal) => {
                     // Not the URL: its token is a credential.
@@ -186,7 +187,7 @@ impl Session {
             }
         }
         out.extend_from_slice(b"\r\n");
-        tagged(out, tag, "OK", "URLFETCH completed");
+        ok(out, tag, "URLFETCH completed");
     }
 }
 
@@ -198,5 +199,5 @@ fn authorized(tag: &str, rumps: &[(String, MailboxId)], keys: &[AccessKey], out:
         format::string(out, urlauth::authorize(rump, key).as_bytes(), false);
     }
     out.extend_from_slice(b"\r\n");
-    tagged(out, tag, "OK", "GENURLAUTH completed");
+    ok(out, tag, "GENURLAUTH completed");
 }

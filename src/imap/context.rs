@@ -16,6 +16,7 @@
 //! and end with it (deselection, another SELECT, logout). Never touches the store's writer, a
 //! socket or a clock.
 
+use super::fault::{ok, Fault};
 use std::cmp::Ordering;
 use std::ops::Range;
 
@@ -23,7 +24,7 @@ use super::cmd_message::in_set;
 use super::cmd_search::Lazy;
 use super::format;
 use super::search::{Candidate, SearchContext, SearchData, Searcher};
-use super::session::{tagged, Selected, Session, State};
+use super::session::{Selected, Session, State};
 use super::sort::{self, SortCandidate, SortValues, Sorted};
 use super::types::{SearchKey, SeqBound, SequenceSet, SortCriterion};
 use super::view::{MailRead, UidView};
@@ -470,11 +471,11 @@ impl Session {
         if let Some(unknown) = tags.iter().find(|t| !sel.contexts.0.iter().any(|c| &c.tag == *t)) {
             let mut text = b"no updating context has the tag ".to_vec();
             format::string(&mut text, unknown.as_bytes(), false);
-            tagged(out, tag, "NO", &String::from_utf8_lossy(&text));
+            Fault::no_code(String::from_utf8_lossy(&text).into_owned()).write(tag, out);
             return;
         }
         sel.contexts.0.retain(|c| !tags.contains(&c.tag));
-        tagged(out, tag, "OK", "CANCELUPDATE completed");
+        ok(out, tag, "CANCELUPDATE completed");
     }
 }
 

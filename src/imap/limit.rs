@@ -9,7 +9,8 @@
 //! client's own cut). EXPUNGE, CLOSE and STATUS are never limited. Under SAVELIMIT=n only COPY
 //! and APPEND are. A server advertises one of the two.
 
-use super::session::{tagged, untagged};
+use super::fault::{ok, Fault};
+use super::session::untagged;
 use super::view::UidView;
 use crate::store::records::Uid;
 
@@ -116,8 +117,8 @@ pub fn search_scope(view: &UidView, limit: Option<u32>, in_scope: impl Fn(u32, U
 /// NO before it (RFC 9738 §3.1).
 pub fn tagged_ok(out: &mut Vec<u8>, tag: &str, cut: Option<Cut>, code: &str, text: &str) {
     match cut {
-        None => tagged(out, tag, "OK", &format!("{code}{text}")),
-        Some(c) if code.is_empty() => tagged(out, tag, "OK", &format!("{} {text}", c.code())),
+        None => ok(out, tag, &format!("{code}{text}")),
+        Some(c) if code.is_empty() => ok(out, tag, &format!("{} {text}", c.code())),
         Some(c) => {
             let why = format!(
                 "{} only the {} messages with the highest UIDs were processed",
@@ -125,7 +126,7 @@ pub fn tagged_ok(out: &mut Vec<u8>, tag: &str, cut: Option<Cut>, code: &str, tex
                 c.limit
             );
             untagged(out, &format!("NO {why}"));
-            tagged(out, tag, "OK", &format!("{code}{text}"));
+            ok(out, tag, &format!("{code}{text}"));
         }
     }
 }
@@ -136,7 +137,7 @@ pub fn refuse(out: &mut Vec<u8>, tag: &str, limit: u32, lowest: Option<Uid>, tex
         Some(uid) => format!("[MESSAGELIMIT {limit} {uid}]"),
         None => format!("[MESSAGELIMIT {limit}]"),
     };
-    tagged(out, tag, "NO", &format!("{code} {text}"));
+    Fault::no_code(format!("{code} {text}")).write(tag, out);
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod cmd_search;
 mod cmd_sort;
 mod cmd_urlauth;
 mod context;
+pub mod fault;
 pub mod fetch;
 pub(crate) mod format;
 pub mod limit;

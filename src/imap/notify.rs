@@ -12,11 +12,12 @@
 //! Not offered: AnnotationChange (no ANNOTATE), MailboxMetadataChange and
 //! ServerMetadataChange; asking for them gets `NO [BADEVENT (...)]` (§5).
 
+use super::fault::{ok, Fault};
 use std::collections::HashMap;
 
 use super::cmd_fetch::{fetch_one, FetchForm};
 use super::cmd_mailbox::quote;
-use super::session::{store_error, tagged, Action, Ctx, Selected, Session, State};
+use super::session::{store_error, Action, Ctx, Selected, Session, State};
 use super::types::{FetchAttr, NotifyEvent, NotifyFilter, NotifyGroup};
 use super::view::MailRead;
 use crate::store::mailboxes::is_below;
@@ -198,11 +199,11 @@ impl Session {
     ) -> Action {
         let Some((with_status, groups)) = request else {
             self.notify = None;
-            tagged(out, tag, "OK", "NOTIFY completed");
+            ok(out, tag, "NOTIFY completed");
             return Action::Continue;
         };
         if let Err((bad, text)) = validate(&groups) {
-            tagged(out, tag, if bad { "BAD" } else { "NO" }, &text);
+            if bad { Fault::bad(text) } else { Fault::no_code(text) }.write(tag, out);
             return Action::Continue;
         }
         // Mailbox names as stored; a name that is not modified UTF-7 matches nothing.
@@ -228,7 +229,7 @@ impl Session {
         let (mailboxes, subscriptions) = match (ctx.store.mailboxes(user), ctx.store.subscriptions(user)) {
             (Ok(m), Ok(s)) => (m, s),
             (Err(e), _) | (_, Err(e)) => {
-                store_error(out, tag, &e);
+                store_error(out, tag, e);
                 return Action::Continue;
             }
         };
@@ -255,7 +256,7 @@ impl Session {
             }
         }
         self.notify = Some(Box::new(notifier));
-        tagged(out, tag, "OK", "NOTIFY completed");
+        ok(out, tag, "NOTIFY completed");
         Action::Continue
     }
 

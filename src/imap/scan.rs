@@ -207,7 +207,7 @@ impl Session {
         job.progress.report(ctx.now, &job.tag, done, "messages searched", out);
         match job.scan.step(ctx.store, sel, STEP) {
             Err(e) => {
-                store_error(out, &job.tag, &e);
+                store_error(out, &job.tag, e);
                 Action::Continue
             }
             Ok(false) => {

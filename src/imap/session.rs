@@ -10,6 +10,7 @@
 //! Untagged EXISTS/EXPUNGE/FETCH updates come from comparing the session's shared `UidView`
 //! with the current one, and are withheld where RFC 9051 §7.5.1 forbids them.
 
+use super::fault::{ok, Code, Fault};
 use std::rc::Rc;
 
 use super::capability::{self, States};
@@ -22,7 +23,6 @@ use crate::auth::login::Credentials;
 use crate::auth::sasl::SaslExchange;
 use crate::config::LoginType;
 use crate::mime::Structure;
-use crate::store::metadata::MetadataRefusal;
 use crate::store::recent::RecentClaims;
 use crate::store::records::{MailboxId, Uid, UserId};
 use crate::store::{StoreError, WriteOp, WriteOutcome};
@@ -192,38 +192,15 @@ pub struct Session {
     log: Option<String>,
 }
 
-pub(crate) fn tagged(out: &mut Vec<u8>, tag: &str, status: &str, text: &str) {
-    out.extend_from_slice(tag.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(text.as_bytes());
-    out.extend_from_slice(b"\r\n");
-}
-
 pub(crate) fn untagged(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(b"* ");
     out.extend_from_slice(text.as_bytes());
     out.extend_from_slice(b"\r\n");
 }
 
-/// The one place store errors become responses (STYLE.md rule 8).
-pub(crate) fn store_error(out: &mut Vec<u8>, tag: &str, e: &StoreError) {
-    let text = match e {
-        StoreError::NoSuchMailbox => "[NONEXISTENT] no such mailbox".to_string(),
-        StoreError::MailboxExists => "[ALREADYEXISTS] mailbox already exists".to_string(),
-        StoreError::MailboxRefused(why) => format!("[CANNOT] {why}"),
-        StoreError::OverQuota => "[OVERQUOTA] quota exceeded".to_string(),
-        // RFC 5464 §4.3.
-        StoreError::Metadata(MetadataRefusal::MaxSize(n)) => format!("[METADATA MAXSIZE {n}] value too large"),
-        StoreError::Metadata(MetadataRefusal::TooMany) => "[METADATA TOOMANY] too many entries".to_string(),
-        StoreError::NoSuchUser(_) => "[NONEXISTENT] no such user".to_string(),
-        other => {
-            tracing::error!("store: {other}");
-            "[SERVERBUG] internal error, try again later".to_string()
-        }
-    };
-    tagged(out, tag, "NO", &text);
+/// A store error as the command's tagged response (`fault`).
+pub(crate) fn store_error(out: &mut Vec<u8>, tag: &str, e: StoreError) {
+    Fault::Store(e).write(tag, out);
 }
 
 impl Session {
@@ -405,10 +382,12 @@ impl Session {
                 let tag = tag.unwrap_or_else(|| "*".into());
                 match kind {
                     // RFC 9051 §7.1: too big for this server is a refusal, not a syntax error.
-                    ReadError::LiteralTooBig { .. } => tagged(out, &tag, "NO", &format!("[TOOBIG] {kind}")),
+                    ReadError::LiteralTooBig { .. } => Fault::no(Code::TooBig, kind.to_string()).write(&tag, out),
                     // RFC 7888 §5: LITERAL- refuses a large non-synchronizing literal with BAD.
-                    ReadError::NonSyncLiteralTooBig { .. } => tagged(out, &tag, "BAD", &format!("[TOOBIG] {kind}")),
-                    _ => tagged(out, &tag, "BAD", &kind.to_string()),
+                    ReadError::NonSyncLiteralTooBig { .. } => {
+                        Fault::bad_code(Code::TooBig, kind.to_string()).write(&tag, out)
+                    }
+                    _ => Fault::bad(kind.to_string()).write(&tag, out),
                 }
                 if close {
                     untagged(out, "BYE too much input");
@@ -424,7 +403,7 @@ impl Session {
                 match parse::parse_command_owned_with(raw, self.settings.parse) {
                     Ok((tag, command)) => self.dispatch(tag, command, ctx, out),
                     Err(ParseError { tag, message }) => {
-                        tagged(out, tag.as_deref().unwrap_or("*"), "BAD", &message);
+                        Fault::bad(message).write(tag.as_deref().unwrap_or("*"), out);
                         Action::Continue
                     }
                 }
@@ -446,7 +425,7 @@ impl Session {
     fn dispatch(&mut self, tag: String, command: Command, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
         let name = command_name(&command);
         let Some(spec) = capability::spec(name) else {
-            tagged(out, &tag, "BAD", &format!("{name} is not supported"));
+            Fault::bad(format!("{name} is not supported")).write(&tag, out);
             return Action::Continue;
         };
         if !self.allowed(spec.states) {
@@ -455,38 +434,34 @@ impl Session {
                 State::Authenticated(_) => "select a mailbox first",
                 _ => "not valid in this state",
             };
-            tagged(out, &tag, "BAD", &format!("{name}: {why}"));
+            Fault::bad(format!("{name}: {why}")).write(&tag, out);
             return Action::Continue;
         }
         if let Some(cap) = super::switches::refused(&command, self.disabled()) {
             // As if it had never been offered: this account has it switched off.
-            tagged(out, &tag, "BAD", &format!("{cap} is not available to this account"));
+            Fault::bad(format!("{cap} is not available to this account")).write(&tag, out);
             return Action::Continue;
         }
         if self.enabled().uid_only && command.uses_sequence_numbers() {
             // RFC 9586 §3.
-            tagged(
-                out,
-                &tag,
-                "BAD",
-                "[UIDREQUIRED] message sequence numbers are not allowed after ENABLE UIDONLY",
-            );
+            let text = "message sequence numbers are not allowed after ENABLE UIDONLY";
+            Fault::bad_code(Code::UidRequired, text).write(&tag, out);
             return Action::Continue;
         }
         match command {
             Command::Capability => {
                 untagged(out, &format!("CAPABILITY {}", self.capability_string()));
-                tagged(out, &tag, "OK", "CAPABILITY completed");
+                ok(out, &tag, "CAPABILITY completed");
                 Action::Continue
             }
             Command::Noop | Command::Check => {
                 self.sync(ctx, out);
-                tagged(out, &tag, "OK", &format!("{name} completed"));
+                ok(out, &tag, &format!("{name} completed"));
                 Action::Continue
             }
             Command::Logout => {
                 untagged(out, "BYE ringmail logging out");
-                tagged(out, &tag, "OK", "LOGOUT completed");
+                ok(out, &tag, "LOGOUT completed");
                 self.state = State::Logout;
                 Action::Close
             }
@@ -525,12 +500,12 @@ impl Session {
             Command::Notify(request) => self.notify_command(&tag, request, ctx, out),
             Command::Compress { mechanism } => {
                 if self.compressed {
-                    tagged(out, &tag, "NO", "[COMPRESSIONACTIVE] already compressing");
+                    Fault::no(Code::CompressionActive, "already compressing").write(&tag, out);
                 } else if mechanism != "DEFLATE" {
-                    tagged(out, &tag, "NO", "[CANNOT] only DEFLATE is offered");
+                    Fault::no(Code::Cannot, "only DEFLATE is offered").write(&tag, out);
                 } else {
                     self.compressed = true;
-                    tagged(out, &tag, "OK", "DEFLATE active");
+                    ok(out, &tag, "DEFLATE active");
                     return Action::StartCompress;
                 }
                 Action::Continue

@@ -7,7 +7,8 @@
 //! changes name. A session with nothing shared, or too far behind, compares its view with the
 //! current one and finds flag changes in the store's modseq index.
 
-use super::session::{tagged, untagged, Action, Ctx, Mode, Session, State};
+use super::fault::{ok, Fault};
+use super::session::{untagged, Action, Ctx, Mode, Session, State};
 use super::view::UidView;
 use crate::store::recent::RecentClaims;
 use crate::store::records::Uid;
@@ -80,9 +81,9 @@ impl Session {
         };
         self.sync(ctx, out);
         if line.eq_ignore_ascii_case(b"DONE") {
-            tagged(out, &tag, "OK", "IDLE terminated");
+            ok(out, &tag, "IDLE terminated");
         } else {
-            tagged(out, &tag, "BAD", "expected DONE");
+            Fault::bad("expected DONE").write(&tag, out);
         }
         Action::Continue
     }
