@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod command;
+pub mod fault;
 pub mod retr;
 pub mod session;
 

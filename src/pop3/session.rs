@@ -7,6 +7,7 @@
 //! States are types: only a successful login builds a `Transaction`, and deletions exist only
 //! inside it, so nothing is deleted unless QUIT reaches the UPDATE state (RFC 1939 §6).
 
+use super::fault::{Code, Fault};
 use std::borrow::Cow;
 
 use super::command::{self, Command, ParseError, Phase};
@@ -120,10 +121,6 @@ fn ok(out: &mut Vec<u8>, text: &str) {
     reply(out, "+OK", text);
 }
 
-fn err(out: &mut Vec<u8>, text: &str) {
-    reply(out, "-ERR", text);
-}
-
 impl Session {
     pub fn new(settings: Settings, tls: bool) -> Session {
         Session {
@@ -170,7 +167,7 @@ impl Session {
         if let State::Authorization(a @ Authorization::Sasl(_)) = &mut self.state {
             *a = Authorization::Idle;
         }
-        err(out, "line too long");
+        Fault::client("line too long").write(out);
         Action::Continue
     }
 
@@ -186,7 +183,7 @@ impl Session {
                     ParseError::Syntax => "syntax error",
                     ParseError::BadNumber => "invalid message number",
                 };
-                err(out, text);
+                Fault::client(text).write(out);
                 return Action::Continue;
             }
         };
@@ -196,7 +193,7 @@ impl Session {
             State::Closed => return Action::Close,
         };
         if !command.spec().phases.contains(&phase) {
-            err(out, "command not valid in this state");
+            Fault::client("command not valid in this state").write(out);
             return Action::Continue;
         }
         match command {
@@ -282,7 +279,7 @@ impl Session {
     pub fn commit_result(&mut self, result: Result<usize, ()>, out: &mut Vec<u8>) -> Action {
         match result {
             Ok(n) => ok(out, &format!("ringmail signing off ({n} messages deleted)")),
-            Err(()) => err(out, "[SYS/TEMP] some deleted messages not removed"),
+            Err(()) => Fault::refused(Code::SysTemp, "some deleted messages not removed").write(out),
         }
         Action::Close
     }
@@ -293,8 +290,8 @@ impl Session {
         };
         let plain_ok = self.settings.login_type.allows_plain_command(self.tls);
         match command {
-            Command::Stls if self.tls => err(out, "already using TLS"),
-            Command::Stls if !self.settings.stls => err(out, "TLS is not available"),
+            Command::Stls if self.tls => Fault::client("already using TLS").write(out),
+            Command::Stls if !self.settings.stls => Fault::client("TLS is not available").write(out),
             Command::Stls => {
                 *auth = Authorization::Idle;
                 ok(out, "Begin TLS negotiation now");
@@ -302,10 +299,8 @@ impl Session {
             }
             Command::User(_) | Command::Pass(_) if !plain_ok => {
                 *auth = Authorization::Idle;
-                err(
-                    out,
-                    "[AUTH] Plaintext authentication disallowed on non-secure connections",
-                );
+                let text = "Plaintext authentication disallowed on non-secure connections";
+                Fault::refused(Code::Auth, text).write(out);
             }
             Command::User(name) => {
                 *auth = Authorization::GotUser(name);
@@ -320,7 +315,7 @@ impl Session {
                         password,
                     });
                 }
-                _ => err(out, "USER first"),
+                _ => Fault::client("USER first").write(out),
             },
             Command::Auth(None) => {
                 ok(out, "Supported mechanisms follow");
@@ -338,15 +333,15 @@ impl Session {
 
     fn auth_start(&mut self, mechanism: &str, initial: Option<String>, out: &mut Vec<u8>) -> Action {
         let Some(mechanism) = Mechanism::parse(mechanism.as_bytes()) else {
-            err(out, "[AUTH] unsupported mechanism");
+            Fault::refused(Code::Auth, "unsupported mechanism").write(out);
             return Action::Continue;
         };
         if !self.sasl_allowed() {
-            err(out, "[AUTH] Authentication disallowed on non-secure connections");
+            Fault::refused(Code::Auth, "Authentication disallowed on non-secure connections").write(out);
             return Action::Continue;
         }
         let Ok((exchange, step)) = sasl::begin(mechanism, initial.as_deref()) else {
-            err(out, "[AUTH] invalid initial response");
+            Fault::refused(Code::Auth, "invalid initial response").write(out);
             return Action::Continue;
         };
         self.sasl_step(Box::new(exchange), step, out)
@@ -414,12 +409,12 @@ impl Session {
             }
             SaslStep::Failed(SaslError::Cancelled) => {
                 *auth = Authorization::Idle;
-                err(out, "[AUTH] authentication cancelled");
+                Fault::refused(Code::Auth, "authentication cancelled").write(out);
                 Action::Continue
             }
             SaslStep::Failed(_) => {
                 *auth = Authorization::Idle;
-                err(out, "[AUTH] malformed authentication exchange");
+                Fault::refused(Code::Auth, "malformed authentication exchange").write(out);
                 Action::Continue
             }
         }
@@ -443,17 +438,21 @@ impl Session {
                 match failure {
                     LoginFailure::BadCredentials => {
                         self.failures += 1;
-                        err(out, "[AUTH] authentication failed");
+                        Fault::refused(Code::Auth, "authentication failed").write(out);
                         if self.failures >= self.settings.max_login_failures {
-                            err(out, "too many failed logins, closing");
+                            Fault::client("too many failed logins, closing").write(out);
                             self.state = State::Closed;
                             return Action::Close;
                         }
                     }
-                    LoginFailure::Refused(reason) => err(out, &format!("[AUTH] {reason}")),
-                    LoginFailure::Limit(reason) => err(out, &format!("[SYS/TEMP] {reason}")),
-                    LoginFailure::InUse => err(out, "[IN-USE] maildrop is in use by another session"),
-                    LoginFailure::Temporary => err(out, "[SYS/TEMP] temporary failure, try again later"),
+                    LoginFailure::Refused(reason) => Fault::refused(Code::Auth, reason.to_string()).write(out),
+                    LoginFailure::Limit(reason) => Fault::refused(Code::SysTemp, reason.to_string()).write(out),
+                    LoginFailure::InUse => {
+                        Fault::refused(Code::InUse, "maildrop is in use by another session").write(out)
+                    }
+                    LoginFailure::Temporary => {
+                        Fault::refused(Code::SysTemp, "temporary failure, try again later").write(out)
+                    }
                 }
                 Action::Continue
             }
@@ -510,7 +509,7 @@ impl Transaction {
             }
             Command::List(Some(n)) => match self.live(n) {
                 Some(m) => ok(out, &format!("{n} {}", m.size)),
-                None => err(out, "no such message"),
+                None => Fault::client("no such message").write(out),
             },
             Command::List(None) => {
                 ok(out, "scan listing follows");
@@ -524,7 +523,7 @@ impl Transaction {
             }
             Command::Uidl(Some(n)) => match self.live(n) {
                 Some(m) => ok(out, &format!("{n} {}", self.uidl(m))),
-                None => err(out, "no such message"),
+                None => Fault::client("no such message").write(out),
             },
             Command::Uidl(None) => {
                 ok(out, "unique-id listing follows");
@@ -545,7 +544,7 @@ impl Transaction {
                         dot_free: m.dot_free,
                     };
                 }
-                None => err(out, "no such message"),
+                None => Fault::client("no such message").write(out),
             },
             Command::Top(n, lines) => match self.live(n) {
                 Some(m) => {
@@ -556,14 +555,14 @@ impl Transaction {
                         dot_free: m.dot_free,
                     };
                 }
-                None => err(out, "no such message"),
+                None => Fault::client("no such message").write(out),
             },
             Command::Dele(n) => match self.live(n) {
                 Some(_) => {
                     self.deleted[n as usize - 1] = true;
                     ok(out, &format!("message {n} deleted"));
                 }
-                None => err(out, "no such message"),
+                None => Fault::client("no such message").write(out),
             },
             Command::Rset => {
                 self.deleted.iter_mut().for_each(|d| *d = false);
