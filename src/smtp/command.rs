@@ -45,12 +45,25 @@ pub enum Command {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    #[error("500 5.5.2 command not recognized")]
+    #[error("command not recognized")]
     Unknown,
-    #[error("501 5.5.4 syntax error in parameters")]
+    #[error("syntax error in parameters")]
     Syntax,
-    #[error("555 5.5.4 unsupported parameter")]
+    #[error("unsupported parameter")]
     Parameter,
+}
+
+impl ParseError {
+    /// The reply: each is the client's fault.
+    pub fn fault(self) -> super::fault::Fault {
+        use super::fault::{Client, Fault};
+        let kind = match self {
+            ParseError::Unknown => Client::NotRecognized,
+            ParseError::Syntax => Client::ParameterSyntax,
+            ParseError::Parameter => Client::UnknownParameter,
+        };
+        Fault::client(kind, self.to_string())
+    }
 }
 
 /// Which engine flavours offer a command.

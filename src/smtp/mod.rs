@@ -12,6 +12,7 @@ pub mod command;
 pub mod data;
 pub mod date;
 pub mod dsn;
+pub mod fault;
 pub mod params;
 pub mod rewrite;
 pub mod session;

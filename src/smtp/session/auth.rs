@@ -1,6 +1,7 @@
 //! Submission's STARTTLS (RFC 3207) and AUTH (RFC 4954) over the shared SASL exchanges, and
 //! the protocol log's view of what the client sent (passwords and SASL data redacted).
 
+use crate::smtp::fault::{Client, Fault, Refusal, Temporary};
 use std::borrow::Cow;
 
 use super::{line, Action, Auth, Session, State};
@@ -24,9 +25,9 @@ impl Session {
     pub(super) fn starttls(&mut self, out: &mut Vec<u8>) -> Action {
         let offered = self.submission().is_some_and(|p| p.starttls);
         if self.tls {
-            line(out, "503 5.5.1 TLS already active");
+            Fault::client(Client::Sequence, "TLS already active").write(out);
         } else if !offered {
-            line(out, "454 4.7.0 TLS not available");
+            Fault::temporary(Temporary::Security, "TLS not available").write(out);
         } else {
             line(out, "220 2.0.0 ready to start TLS");
             return Action::StartTls;
@@ -45,30 +46,36 @@ impl Session {
 
     pub(super) fn auth_start(&mut self, mechanism: &str, initial: Option<String>, out: &mut Vec<u8>) -> Action {
         let Some(policy) = self.submission() else {
-            line(out, "500 5.5.2 command not recognized");
+            Fault::client(Client::NotRecognized, "command not recognized").write(out);
             return Action::Continue;
         };
         let refusal = if self.helo.is_none() {
-            Some("503 5.5.1 EHLO first")
+            Some(Fault::client(Client::Sequence, "EHLO first"))
         } else if self.is_authenticated() {
-            Some("503 5.5.1 already authenticated")
+            Some(Fault::client(Client::Sequence, "already authenticated"))
         } else if !matches!(self.state, State::Ready) {
-            Some("503 5.5.1 AUTH not permitted during a mail transaction")
+            Some(Fault::client(
+                Client::Sequence,
+                "AUTH not permitted during a mail transaction",
+            ))
         } else if !policy.login_type.allows_sasl(self.tls) {
-            Some("538 5.7.11 encryption required for requested authentication mechanism")
+            Some(Fault::refused(
+                Refusal::EncryptionRequired,
+                "encryption required for requested authentication mechanism",
+            ))
         } else {
             None
         };
         if let Some(refusal) = refusal {
-            line(out, refusal);
+            refusal.write(out);
             return Action::Continue;
         }
         let Some(mechanism) = Mechanism::parse(mechanism.as_bytes()) else {
-            line(out, "504 5.5.4 unrecognized authentication type");
+            Fault::client(Client::UnknownMechanism, "unrecognized authentication type").write(out);
             return Action::Continue;
         };
         let Ok((exchange, step)) = sasl::begin(mechanism, initial.as_deref()) else {
-            line(out, "501 5.5.2 cannot decode the initial response");
+            Fault::client(Client::Syntax, "cannot decode the initial response").write(out);
             return Action::Continue;
         };
         self.sasl_step(Box::new(exchange), step, out)
@@ -126,11 +133,11 @@ impl Session {
             }
             SaslStep::Failed(SaslError::Cancelled) => {
                 // RFC 4954 §4: a cancelled exchange is answered 501.
-                line(out, "501 5.0.0 authentication cancelled");
+                Fault::client(Client::Cancelled, "authentication cancelled").write(out);
                 Action::Continue
             }
             SaslStep::Failed(_) => {
-                line(out, "501 5.5.2 malformed authentication exchange");
+                Fault::client(Client::Syntax, "malformed authentication exchange").write(out);
                 Action::Continue
             }
         }
@@ -151,16 +158,22 @@ impl Session {
         match failure {
             LoginFailure::BadCredentials => {
                 self.failures += 1;
-                line(out, "535 5.7.8 authentication credentials invalid");
+                Fault::refused(Refusal::AuthFailed, "authentication credentials invalid").write(out);
                 let max = self.submission().map_or(u32::MAX, |p| p.max_login_failures);
                 if self.failures >= max {
-                    line(out, "421 4.7.0 too many failed authentications, closing connection");
+                    Fault::temporary(
+                        Temporary::Closing,
+                        "too many failed authentications, closing connection",
+                    )
+                    .write(out);
                     return Action::Close;
                 }
             }
-            LoginFailure::Refused(why) => line(out, &format!("535 5.7.8 {why}")),
-            LoginFailure::Limit(why) => line(out, &format!("454 4.7.0 {why}")),
-            LoginFailure::Temporary => line(out, "454 4.7.0 temporary authentication failure"),
+            LoginFailure::Refused(why) => Fault::refused(Refusal::AuthFailed, why.to_string()).write(out),
+            LoginFailure::Limit(why) => Fault::temporary(Temporary::Security, why.to_string()).write(out),
+            LoginFailure::Temporary => {
+                Fault::temporary(Temporary::Security, "temporary authentication failure").write(out)
+            }
         }
         Action::Continue
     }

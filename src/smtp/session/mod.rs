@@ -18,6 +18,7 @@ use super::command::{self, help_names, Command, MailParams, Offered, RcptParams}
 use super::data::DataReader;
 use crate::auth::sasl::{Mechanism, SaslExchange};
 use crate::config::LoginType;
+use crate::smtp::fault::{Client, Fault};
 
 pub use auth::LoginFailure;
 
@@ -262,10 +263,10 @@ impl Session {
         if matches!(self.auth, Auth::Sasl(_)) {
             self.auth = Auth::None;
             // RFC 4954 §4: 500 5.5.6 for an over-long authentication line.
-            line(out, "500 5.5.6 authentication exchange line is too long");
+            Fault::client(Client::AuthLineTooLong, "authentication exchange line is too long").write(out);
             return Action::Continue;
         }
-        line(out, "500 5.5.2 line too long");
+        Fault::client(Client::NotRecognized, "line too long").write(out);
         Action::Continue
     }
 
@@ -276,7 +277,7 @@ impl Session {
         let command = match command::parse(input) {
             Ok(c) => c,
             Err(e) => {
-                line(out, &e.to_string());
+                e.fault().write(out);
                 return Action::Continue;
             }
         };
@@ -287,9 +288,11 @@ impl Session {
         };
         if !offered {
             match command {
-                Command::Helo(_) | Command::Ehlo(_) => line(out, "500 5.5.1 this is LMTP: use LHLO"),
-                Command::Lhlo(_) => line(out, "500 5.5.1 this is SMTP: use EHLO"),
-                _ => line(out, &command::ParseError::Unknown.to_string()),
+                Command::Helo(_) | Command::Ehlo(_) => {
+                    Fault::client(Client::WrongProtocol, "this is LMTP: use LHLO").write(out)
+                }
+                Command::Lhlo(_) => Fault::client(Client::WrongProtocol, "this is SMTP: use EHLO").write(out),
+                _ => command::ParseError::Unknown.fault().write(out),
             }
             return Action::Continue;
         }

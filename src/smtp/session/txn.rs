@@ -5,15 +5,21 @@ use super::{
     line, Action, Auth, DeliveryStatus, Envelope, Lookup, Recipient, RemoteRecipient, Session, State, SubmitOutcome,
     Txn,
 };
-use crate::imap::urlauth::Refusal;
+use crate::imap::urlauth::Refusal as UrlRefusal;
 use crate::smtp::chunk::{ChunkEnd, ChunkReader};
 use crate::smtp::command::{MailParams, RcptParams};
 use crate::smtp::data::{DataEnd, DataReader};
+use crate::smtp::fault::{Client, Fault, Refusal, Temporary};
 use crate::spool::{Spool, Spooled};
 
-const TOO_BIG: &str = "552 5.3.4 message size exceeds fixed maximum message size";
+fn too_big() -> Fault {
+    Fault::refused(Refusal::TooBig, "message size exceeds fixed maximum message size")
+}
+
 /// RFC 3463 X.3.1: the message could not be kept for now (its spool file); the client retries.
-const NO_ROOM: &str = "452 4.3.1 insufficient system storage, try again later";
+fn no_room() -> Fault {
+    Fault::temporary(Temporary::NoRoom, "insufficient system storage, try again later")
+}
 
 impl Session {
     fn max_size(&self) -> usize {
@@ -26,42 +32,45 @@ impl Session {
     }
 
     /// Why MAIL may not start a transaction now, as the reply to send.
-    fn mail_refusal(&self, from: &str, params: &MailParams) -> Option<String> {
+    fn mail_refusal(&self, from: &str, params: &MailParams) -> Option<Fault> {
         if self.helo.is_none() {
             let verb = if self.is_lmtp() { "LHLO" } else { "EHLO" };
-            return Some(format!("503 5.5.1 {verb} first"));
+            return Some(Fault::client(Client::Sequence, format!("{verb} first")));
         }
         if !matches!(self.state, State::Ready) {
-            return Some("503 5.5.1 nested MAIL command".into());
+            return Some(Fault::client(Client::Sequence, "nested MAIL command"));
         }
         if self.is_lmtp() && !params.lmtp_compatible() {
-            return Some("555 5.5.4 unsupported parameter".into());
+            return Some(Fault::client(Client::UnknownParameter, "unsupported parameter"));
         }
         if let Some(policy) = self.submission() {
             let Auth::User(user) = &self.auth else {
                 // RFC 4954 §6, RFC 3207 §4: 530 5.7.0 until the client has authenticated.
                 return Some(if policy.login_type.allows_sasl(self.tls) {
-                    "530 5.7.0 authentication required".into()
+                    Fault::refused(Refusal::AuthRequired, "authentication required")
                 } else {
-                    "530 5.7.0 must issue a STARTTLS command first".into()
+                    Fault::refused(Refusal::AuthRequired, "must issue a STARTTLS command first")
                 });
             };
             // RFC 6409 §4.1: the envelope sender must be one the user is authorized to use.
             if !self.served.owned_by(from, user) {
                 let from = super::printable(from);
-                return Some(format!("553 5.7.1 sender <{from}> is not an address of user {user}"));
+                return Some(Fault::refused(
+                    Refusal::SenderNotOwned,
+                    format!("sender <{from}> is not an address of user {user}"),
+                ));
             }
         }
         // RFC 1870 §6.3: refuse a declared size over the limit up front.
         if params.size.is_some_and(|s| s > self.settings.max_message_size) {
-            return Some(TOO_BIG.into());
+            return Some(too_big());
         }
         None
     }
 
     pub(super) fn mail(&mut self, from: String, params: MailParams, out: &mut Vec<u8>) {
         if let Some(refusal) = self.mail_refusal(&from, &params) {
-            return line(out, &refusal);
+            return refusal.write(out);
         }
         self.state = State::Txn(Txn {
             from,
@@ -77,21 +86,21 @@ impl Session {
             State::Txn(txn) => txn,
             other => {
                 self.state = other;
-                line(out, "503 5.5.1 need MAIL before RCPT");
+                Fault::client(Client::Sequence, "need MAIL before RCPT").write(out);
                 return Action::Continue;
             }
         };
         let refusal = if self.is_lmtp() && !params.is_empty() {
-            Some("555 5.5.4 unsupported parameter")
+            Some(Fault::client(Client::UnknownParameter, "unsupported parameter"))
         } else if txn.recipient_count() >= self.settings.max_recipients {
             // RFC 5321 §4.5.3.1.10: 452 asks the client to send the rest in another transaction.
-            Some("452 4.5.3 too many recipients")
+            Some(Fault::temporary(Temporary::TooManyRecipients, "too many recipients"))
         } else {
             None
         };
         if let Some(refusal) = refusal {
             self.state = State::Txn(txn);
-            line(out, refusal);
+            refusal.write(out);
             return Action::Continue;
         }
         if let Some(mut recipient) = self.local_recipient(&to) {
@@ -100,9 +109,9 @@ impl Session {
             return Action::CheckRecipient(recipient);
         }
         match self.submission().map(|p| p.relay) {
-            None => line(out, "550 5.1.1 no such user here"),
+            None => Fault::refused(Refusal::NoSuchUser, "no such user here").write(out),
             // RFC 6409 §4.1 leaves relaying to policy: only through a configured smarthost.
-            Some(false) => line(out, "550 5.7.1 relaying not configured"),
+            Some(false) => Fault::refused(Refusal::RelayDenied, "relaying not configured").write(out),
             Some(true) => {
                 txn.remote.push(RemoteRecipient { address: to, params });
                 line(out, "250 2.1.5 recipient OK");
@@ -147,7 +156,7 @@ impl Session {
                 });
                 line(out, "250 2.1.5 recipient OK");
             }
-            Lookup::Elsewhere | Lookup::Unknown => line(out, "550 5.1.1 no such user here"),
+            Lookup::Elsewhere | Lookup::Unknown => Fault::refused(Refusal::NoSuchUser, "no such user here").write(out),
         }
         self.state = State::Txn(txn);
         Action::Continue
@@ -162,16 +171,16 @@ impl Session {
             }
             State::Txn(txn) => {
                 self.state = State::Txn(txn);
-                line(out, "554 5.5.1 no valid recipients");
+                Fault::refused(Refusal::NoValidRecipients, "no valid recipients").write(out);
             }
             State::Chunks(txn, reader) => {
                 // RFC 3030 §3: DATA may not be mixed with BDAT in one transaction.
                 self.state = State::Chunks(txn, reader);
-                line(out, "503 5.5.1 DATA after BDAT; RSET first");
+                Fault::client(Client::Sequence, "DATA after BDAT; RSET first").write(out);
             }
             other => {
                 self.state = other;
-                line(out, "503 5.5.1 need RCPT before DATA");
+                Fault::client(Client::Sequence, "need RCPT before DATA").write(out);
             }
         }
     }
@@ -186,10 +195,13 @@ impl Session {
             }
             other => {
                 let (refusal, after) = match other {
-                    State::Txn(txn) => ("554 5.5.1 no valid recipients", Some(txn)),
-                    _ => ("503 5.5.1 need MAIL and RCPT before BDAT", None),
+                    State::Txn(txn) => (
+                        Fault::refused(Refusal::NoValidRecipients, "no valid recipients"),
+                        Some(txn),
+                    ),
+                    _ => (Fault::client(Client::Sequence, "need MAIL and RCPT before BDAT"), None),
                 };
-                line(out, refusal);
+                refusal.write(out);
                 self.state = State::Discard { remaining: size, after };
                 return self.after_discard();
             }
@@ -204,7 +216,7 @@ impl Session {
     pub(super) fn burl(&mut self, url: String, last: bool, out: &mut Vec<u8>) -> Action {
         // MAIL needs a login in this flavour, so a transaction always has a user.
         let Auth::User(user) = &self.auth else {
-            line(out, "530 5.7.0 authentication required");
+            Fault::refused(Refusal::AuthRequired, "authentication required").write(out);
             return Action::Continue;
         };
         let user = user.clone();
@@ -216,12 +228,12 @@ impl Session {
             }
             State::Txn(txn) => {
                 self.state = State::Txn(txn);
-                line(out, "554 5.5.0 no recipients have been specified");
+                Fault::refused(Refusal::NoRecipients, "no recipients have been specified").write(out);
                 return Action::Continue;
             }
             other => {
                 self.state = other;
-                line(out, "503 5.5.0 valid RCPT TO required before BURL");
+                Fault::client(Client::BurlSequence, "valid RCPT TO required before BURL").write(out);
                 return Action::Continue;
             }
         };
@@ -231,14 +243,14 @@ impl Session {
 
     /// The answer to `Action::ResolveUrl`. A URL that gives no data ends the transaction, as
     /// an oversized chunk does: the message it was part of cannot be sent whole.
-    pub fn url_result(&mut self, result: Result<Vec<u8>, Refusal>, out: &mut Vec<u8>) -> Action {
+    pub fn url_result(&mut self, result: Result<Vec<u8>, UrlRefusal>, out: &mut Vec<u8>) -> Action {
         let State::Resolving(txn, mut reader, last) = std::mem::replace(&mut self.state, State::Ready) else {
             return Action::Close;
         };
         let data = match result {
             Ok(data) => data,
             Err(refusal) => {
-                line(out, &burl_refusal(&refusal));
+                burl_refusal(&refusal).write(out);
                 return Action::Continue;
             }
         };
@@ -252,12 +264,12 @@ impl Session {
                 Action::Continue
             }
             ChunkEnd::TooBig => {
-                line(out, TOO_BIG);
+                too_big().write(out);
                 Action::Continue
             }
             ChunkEnd::Failed(e) => {
                 tracing::warn!("{e}");
-                line(out, NO_ROOM);
+                no_room().write(out);
                 Action::Continue
             }
             ChunkEnd::Complete(message) => self.finish(txn, message),
@@ -312,13 +324,13 @@ impl Session {
             }
             ChunkEnd::TooBig => {
                 self.state = State::Ready;
-                line(out, TOO_BIG);
+                too_big().write(out);
                 Action::Continue
             }
             ChunkEnd::Failed(e) => {
                 tracing::warn!("{e}");
                 self.state = State::Ready;
-                line(out, NO_ROOM);
+                no_room().write(out);
                 Action::Continue
             }
             ChunkEnd::Complete(message) => {
@@ -335,10 +347,10 @@ impl Session {
             return Action::Continue;
         };
         match end {
-            DataEnd::TooBig => self.refuse(&txn, TOO_BIG, out),
+            DataEnd::TooBig => self.refuse(&txn, &too_big(), out),
             DataEnd::Failed(e) => {
                 tracing::warn!("{e}");
-                self.refuse(&txn, NO_ROOM, out)
+                self.refuse(&txn, &no_room(), out)
             }
             DataEnd::Complete(message) => self.finish(txn, message),
         }
@@ -346,10 +358,10 @@ impl Session {
 
     /// The reply to a message refused whole; RFC 2033 §4.2: over LMTP one per recipient, even
     /// when all are the same.
-    fn refuse(&self, txn: &Txn, text: &str, out: &mut Vec<u8>) -> Action {
+    fn refuse(&self, txn: &Txn, fault: &Fault, out: &mut Vec<u8>) -> Action {
         let replies = if self.is_lmtp() { txn.recipients.len() } else { 1 };
         for _ in 0..replies {
-            line(out, text);
+            fault.write(out);
         }
         Action::Continue
     }
@@ -384,14 +396,26 @@ impl Session {
     ) -> Action {
         self.state = State::Ready;
         for (r, status) in recipients.iter().zip(statuses) {
-            let text = match status {
-                DeliveryStatus::Delivered => format!("250 2.0.0 <{}> delivered", r.address),
-                DeliveryStatus::OverQuota => format!("552 5.2.2 <{}> mailbox full", r.address),
-                DeliveryStatus::BadMessage(why) => format!("554 5.6.0 {why}"),
-                DeliveryStatus::Temporary => format!("451 4.3.0 <{}> temporary failure, try again later", r.address),
-                DeliveryStatus::Relayed { code, text } => format!("{code} {text}"),
+            let fault = match status {
+                DeliveryStatus::Delivered => {
+                    line(out, &format!("250 2.0.0 <{}> delivered", r.address));
+                    continue;
+                }
+                DeliveryStatus::Relayed { code, text } => {
+                    // A back end's own reply, passed on as it came (the front end's LMTP).
+                    line(out, &format!("{code} {text}"));
+                    continue;
+                }
+                DeliveryStatus::OverQuota => {
+                    Fault::refused(Refusal::MailboxFull, format!("<{}> mailbox full", r.address))
+                }
+                DeliveryStatus::BadMessage(why) => Fault::refused(Refusal::BadMessage, why.to_string()),
+                DeliveryStatus::Temporary => {
+                    let text = format!("<{}> temporary failure, try again later", r.address);
+                    Fault::temporary(Temporary::Failure, text)
+                }
             };
-            line(out, &text);
+            fault.write(out);
         }
         Action::Continue
     }
@@ -399,22 +423,32 @@ impl Session {
     /// Submission: the one reply to the last `Submit`.
     pub fn submit_result(&mut self, outcome: SubmitOutcome, out: &mut Vec<u8>) -> Action {
         self.state = State::Ready;
-        let text = match outcome {
-            SubmitOutcome::Accepted { queue_id: Some(id) } => format!("250 2.0.0 OK queued as {id:016X}"),
-            SubmitOutcome::Accepted { queue_id: None } => "250 2.0.0 OK delivered".into(),
-            SubmitOutcome::BadMessage(why) => format!("554 5.6.0 {why}"),
+        let fault = match outcome {
+            SubmitOutcome::Accepted { queue_id: Some(id) } => {
+                line(out, &format!("250 2.0.0 OK queued as {id:016X}"));
+                return Action::Continue;
+            }
+            SubmitOutcome::Accepted { queue_id: None } => {
+                line(out, "250 2.0.0 OK delivered");
+                return Action::Continue;
+            }
+            SubmitOutcome::BadMessage(why) => Fault::refused(Refusal::BadMessage, why),
             SubmitOutcome::NotYours(address) => {
                 let user = match &self.auth {
                     Auth::User(u) => u.as_str(),
                     _ => "",
                 };
                 let address = super::printable(&address);
-                format!("553 5.7.1 From: address <{address}> is not an address of user {user}")
+                let text = format!("From: address <{address}> is not an address of user {user}");
+                Fault::refused(Refusal::SenderNotOwned, text)
             }
-            SubmitOutcome::OverQuota(address) => format!("552 5.2.2 <{}> mailbox full", super::printable(&address)),
-            SubmitOutcome::Temporary => "451 4.3.0 temporary failure, try again later".into(),
+            SubmitOutcome::OverQuota(address) => {
+                let text = format!("<{}> mailbox full", super::printable(&address));
+                Fault::refused(Refusal::MailboxFull, text)
+            }
+            SubmitOutcome::Temporary => Fault::temporary(Temporary::Failure, "temporary failure, try again later"),
         };
-        line(out, &text);
+        fault.write(out);
         Action::Continue
     }
 }
@@ -423,11 +457,11 @@ impl Session {
 /// submitter's submission, or whose authorization does not verify, is a policy refusal
 /// (5.7.0); anything else about the URL is "content not available" (5.6.6). The caller logs
 /// store failures with its session id.
-fn burl_refusal(refusal: &Refusal) -> String {
+fn burl_refusal(refusal: &UrlRefusal) -> Fault {
     let why = refusal.reason();
     match refusal {
-        Refusal::Access | Refusal::Token => format!("554 5.7.0 {why}"),
-        Refusal::Store(_) => "451 4.4.1 IMAP URL resolution failed, try again later".into(),
-        _ => format!("554 5.6.6 IMAP URL resolution failed: {why}"),
+        UrlRefusal::Access | UrlRefusal::Token => Fault::refused(Refusal::UrlAccess, why.to_string()),
+        UrlRefusal::Store(_) => Fault::temporary(Temporary::Unreachable, "IMAP URL resolution failed, try again later"),
+        _ => Fault::refused(Refusal::UrlUnusable, format!("IMAP URL resolution failed: {why}")),
     }
 }
