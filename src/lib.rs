@@ -9,6 +9,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod directory;
+pub mod goodbye;
 pub mod imap;
 pub mod mime;
 pub mod net;

@@ -13,6 +13,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::goodbye::Goodbye;
 use crate::store::metadata::MetadataRefusal;
 use crate::store::records::Uid;
 use crate::store::StoreError;
@@ -175,6 +176,17 @@ fn tagged(out: &mut Vec<u8>, tag: &str, status: &str, text: &str) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// The untagged BYE with which the server ends a session unasked (RFC 9051 §7.1.5), CRLF
+/// included.
+pub fn goodbye(why: Goodbye<'_>) -> String {
+    match why {
+        Goodbye::Refused(hit) => format!("* BYE [UNAVAILABLE] {hit}\r\n"),
+        Goodbye::ShuttingDown => "* BYE [UNAVAILABLE] server shutting down\r\n".into(),
+        Goodbye::IdleTimeout => "* BYE autologout; idle for too long\r\n".into(),
+        Goodbye::Replaced => "* BYE [LIMIT] a newer session of this user took this one's place\r\n".into(),
+    }
+}
+
 /// The tagged `OK` that completes a command.
 pub fn ok(out: &mut Vec<u8>, tag: &str, text: &str) {
     tagged(out, tag, "OK", text);
@@ -225,5 +237,15 @@ mod tests {
             written(Fault::Internal("unexpected store answer")),
             "a1 NO [SERVERBUG] internal error, try again later\r\n"
         );
+    }
+
+    #[test]
+    fn the_server_says_goodbye_with_bye() {
+        assert_eq!(
+            goodbye(Goodbye::Refused("too many connections")),
+            "* BYE [UNAVAILABLE] too many connections\r\n"
+        );
+        assert_eq!(goodbye(Goodbye::IdleTimeout), "* BYE autologout; idle for too long\r\n");
+        assert!(goodbye(Goodbye::Replaced).starts_with("* BYE [LIMIT] "));
     }
 }

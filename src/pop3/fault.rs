@@ -7,6 +7,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::goodbye::Goodbye;
+
 /// An extended response code (RFC 2449 §8, RFC 3206 §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
@@ -51,6 +53,20 @@ impl Fault {
         }
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// The `-ERR` line with which the server ends a session unasked, CRLF included. RFC 1939 §3:
+/// an idle client meets the autologout timer.
+pub fn goodbye(why: Goodbye<'_>) -> String {
+    let fault = match why {
+        Goodbye::Refused(hit) => Fault::refused(Code::SysTemp, hit.to_string()),
+        Goodbye::ShuttingDown => Fault::refused(Code::SysTemp, "server shutting down"),
+        Goodbye::IdleTimeout => Fault::client("autologout: idle for too long"),
+        Goodbye::Replaced => Fault::refused(Code::InUse, "a newer session of this user took this one's place"),
+    };
+    let mut out = Vec::new();
+    fault.write(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

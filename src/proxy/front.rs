@@ -13,6 +13,7 @@ use crate::auth::limits::{ConnectionLimits, Slot};
 use crate::auth::login::Credentials;
 use crate::auth::policy::Protocol;
 use crate::directory::Account;
+use crate::goodbye::Goodbye;
 use crate::net::Conn;
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
@@ -32,20 +33,13 @@ pub enum Step {
     Close,
 }
 
-/// Lines a front end sends on its own.
-pub struct Texts {
-    /// A connection limit was hit (`{}`: which).
-    pub refusal: fn(&str) -> String,
-    pub shutting_down: &'static [u8],
-    pub idle: &'static [u8],
-}
-
 /// A protocol's session up to login, as the core drives it.
 pub trait PreLogin {
     const PROTOCOL: Protocol;
     /// The name in the protocol log.
     const LOG_NAME: &'static str;
-    const TEXTS: Texts;
+    /// The line that ends a session the front end ends on its own, in the protocol's words.
+    fn goodbye(why: Goodbye<'_>) -> String;
 
     fn greeting(&self, out: &mut Vec<u8>);
     /// Takes client input; answers how much it used and what to do next.
@@ -84,7 +78,7 @@ pub async fn serve<S: PreLogin>(
     let local = stream.local_addr().unwrap_or(peer);
     let tls = listener.implicit_tls.then_some((&front.tls, limit));
     let conn = Conn::new(stream, Some(peer.ip()));
-    let refusal = |hit: crate::auth::limits::LimitHit| (S::TEXTS.refusal)(&hit.to_string());
+    let refusal = |hit: crate::auth::limits::LimitHit| S::goodbye(Goodbye::Refused(&hit.to_string()));
     let Some((conn, mut slot)) = crate::serve::admit(conn, &listener.limits, tls, refusal).await else {
         return;
     };
@@ -182,7 +176,7 @@ pub async fn serve<S: PreLogin>(
         let outcome = tokio::select! {
             r = read => r,
             () = shutdown.wait() => {
-                c.out.extend_from_slice(S::TEXTS.shutting_down);
+                c.out.extend_from_slice(S::goodbye(Goodbye::ShuttingDown).as_bytes());
                 return c.close().await;
             }
         };
@@ -190,7 +184,7 @@ pub async fn serve<S: PreLogin>(
             Ok(Ok(n)) if n > 0 => {}
             Ok(_) => return c.conn.close().await,
             Err(_) => {
-                c.out.extend_from_slice(S::TEXTS.idle);
+                c.out.extend_from_slice(S::goodbye(Goodbye::IdleTimeout).as_bytes());
                 return c.close().await;
             }
         }

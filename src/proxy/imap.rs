@@ -1,10 +1,11 @@
 //! The IMAP front end: the IMAP session's own pre-login part (CAPABILITY, ID, STARTTLS,
 //! LOGIN, AUTHENTICATE with SASL-IR) as the proxy core's `PreLogin`.
 
-use super::front::{PreLogin, Step, Texts};
+use super::front::{PreLogin, Step};
 use super::nostore::NoStore;
 use crate::auth::policy::Protocol;
 use crate::auth::scram::ScramCredentials;
+use crate::goodbye::Goodbye;
 use crate::imap::view::Unshared;
 use crate::imap::{Action, Ctx, LoginFailure, Session, Settings};
 use crate::serve::login::Failure;
@@ -46,18 +47,12 @@ impl ImapFront {
     }
 }
 
-fn refusal(hit: &str) -> String {
-    format!("* BYE [UNAVAILABLE] {hit}\r\n")
-}
-
 impl PreLogin for ImapFront {
     const PROTOCOL: Protocol = Protocol::Imap;
     const LOG_NAME: &'static str = "imap";
-    const TEXTS: Texts = Texts {
-        refusal,
-        shutting_down: b"* BYE [UNAVAILABLE] server shutting down\r\n",
-        idle: b"* BYE autologout; idle for too long\r\n",
-    };
+    fn goodbye(why: Goodbye<'_>) -> String {
+        crate::imap::fault::goodbye(why)
+    }
 
     fn greeting(&self, out: &mut Vec<u8>) {
         self.session.greeting(out);

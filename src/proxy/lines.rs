@@ -4,16 +4,17 @@
 
 use std::borrow::Cow;
 
-use super::front::{PreLogin, Step, Texts};
+use super::front::{PreLogin, Step};
 use crate::auth::policy::Protocol;
 use crate::auth::scram::ScramCredentials;
+use crate::goodbye::Goodbye;
 use crate::serve::login::Failure;
 
 /// A line protocol's session before login, as a front end drives it.
 pub trait LineSession {
     const PROTOCOL: Protocol;
     const LOG_NAME: &'static str;
-    const TEXTS: Texts;
+    fn goodbye(why: Goodbye<'_>) -> String;
 
     fn greeting(&self, out: &mut Vec<u8>);
     fn line(&mut self, line: &[u8], out: &mut Vec<u8>) -> Step;
@@ -47,7 +48,9 @@ impl<S> LineFront<S> {
 impl<S: LineSession> PreLogin for LineFront<S> {
     const PROTOCOL: Protocol = S::PROTOCOL;
     const LOG_NAME: &'static str = S::LOG_NAME;
-    const TEXTS: Texts = S::TEXTS;
+    fn goodbye(why: Goodbye<'_>) -> String {
+        S::goodbye(why)
+    }
 
     fn greeting(&self, out: &mut Vec<u8>) {
         self.session.greeting(out);

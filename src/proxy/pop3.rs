@@ -3,10 +3,11 @@
 
 use std::borrow::Cow;
 
-use super::front::{Step, Texts};
+use super::front::Step;
 use super::lines::{LineFront, LineSession};
 use crate::auth::policy::Protocol;
 use crate::auth::scram::ScramCredentials;
+use crate::goodbye::Goodbye;
 use crate::pop3::{Action, LoginFailure, Session, Settings};
 use crate::serve::login::Failure;
 
@@ -32,19 +33,12 @@ fn step(action: Action) -> Step {
     }
 }
 
-fn refusal(hit: &str) -> String {
-    format!("-ERR [SYS/TEMP] {hit}\r\n")
-}
-
 impl LineSession for Session {
     const PROTOCOL: Protocol = Protocol::Pop3;
     const LOG_NAME: &'static str = "pop3";
-    const TEXTS: Texts = Texts {
-        refusal,
-        shutting_down: b"-ERR [SYS/TEMP] server shutting down\r\n",
-        // RFC 1939 §3: the autologout timer.
-        idle: b"-ERR autologout: idle for too long\r\n",
-    };
+    fn goodbye(why: Goodbye<'_>) -> String {
+        crate::pop3::fault::goodbye(why)
+    }
 
     fn greeting(&self, out: &mut Vec<u8>) {
         Session::greeting(self, out);

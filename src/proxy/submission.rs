@@ -4,10 +4,11 @@
 
 use std::borrow::Cow;
 
-use super::front::{Step, Texts};
+use super::front::Step;
 use super::lines::{LineFront, LineSession};
 use crate::auth::policy::Protocol;
 use crate::auth::scram::ScramCredentials;
+use crate::goodbye::Goodbye;
 use crate::serve::login::Failure;
 use crate::smtp::{Action, Flavor, LoginFailure, Session, Settings, SubmissionPolicy};
 
@@ -40,18 +41,12 @@ fn step(action: Action) -> Step {
     }
 }
 
-fn refusal(hit: &str) -> String {
-    format!("421 4.7.0 {hit}\r\n")
-}
-
 impl LineSession for Session {
     const PROTOCOL: Protocol = Protocol::Submission;
     const LOG_NAME: &'static str = "submission";
-    const TEXTS: Texts = Texts {
-        refusal,
-        shutting_down: b"421 4.3.2 server shutting down\r\n",
-        idle: b"421 4.4.2 idle for too long, closing\r\n",
-    };
+    fn goodbye(why: Goodbye<'_>) -> String {
+        crate::smtp::fault::goodbye(why, None)
+    }
 
     fn greeting(&self, out: &mut Vec<u8>) {
         Session::greeting(self, out);

@@ -18,6 +18,8 @@ use super::login::{self, Failure};
 use super::{Shared, Via};
 use crate::auth::limits::{Parked, Slot};
 use crate::auth::policy::Protocol;
+use crate::goodbye::Goodbye;
+use crate::imap::fault::goodbye;
 use crate::imap::{Action, Ctx, LoginFailure, Session, Settings};
 use crate::net::conn::{TLS_READ_BULK, TLS_READ_IDLE};
 use crate::net::Conn;
@@ -125,7 +127,7 @@ pub async fn serve(
 ) {
     let config = &shared.config.imap;
     let conn = Conn::new(stream, peer.map(|p| p.ip()));
-    let refusal = |hit| format!("* BYE [UNAVAILABLE] {hit}\r\n");
+    let refusal = |hit: crate::auth::limits::LimitHit| goodbye(Goodbye::Refused(&hit.to_string()));
     let limits = (&shared.imap_limits, Duration::from_secs(config.pre_auth_timeout));
     // `front`: the front end a proxied client came through, for the protocol log.
     let Some((conn, mut slot, front)) = super::accept_client(&shared, conn, via, limits, refusal).await else {
@@ -207,8 +209,7 @@ async fn run(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, shutdow
             waited?;
             if slot.evicted() {
                 // Taken over just as the client ended IDLE: its place is gone all the same.
-                d.out
-                    .extend_from_slice(b"* BYE [LIMIT] a newer session of this user took this one's place\r\n");
+                d.out.extend_from_slice(goodbye(Goodbye::Replaced).as_bytes());
                 return Ok(());
             }
         } else if session.notify_user().is_some() && !d.bulk {
@@ -340,7 +341,7 @@ async fn read_more(d: &mut Driver<'_>, session: &Session, shutdown: &Shutdown) -
     let outcome = tokio::select! {
         r = read => r,
         () = shutdown.wait() => {
-            d.out.extend_from_slice(b"* BYE [UNAVAILABLE] server shutting down\r\n");
+            d.out.extend_from_slice(goodbye(Goodbye::ShuttingDown).as_bytes());
             return Err(End::Closed);
         }
     };
@@ -352,7 +353,7 @@ async fn read_more(d: &mut Driver<'_>, session: &Session, shutdown: &Shutdown) -
         }
         Ok(_) => Err(End::Closed),
         Err(_) => {
-            d.out.extend_from_slice(b"* BYE autologout; idle for too long\r\n");
+            d.out.extend_from_slice(goodbye(Goodbye::IdleTimeout).as_bytes());
             Err(End::Closed)
         }
     }
@@ -464,15 +465,15 @@ async fn idle(
                 () = armed.fired() => true,
                 () = tokio::time::sleep(keepalive) => false,
                 () = tokio::time::sleep_until(deadline) => {
-                    out.extend_from_slice(b"* BYE autologout; idle for too long\r\n");
+                    out.extend_from_slice(goodbye(Goodbye::IdleTimeout).as_bytes());
                     return Err(End::Closed);
                 }
                 () = shutdown.wait() => {
-                    out.extend_from_slice(b"* BYE [UNAVAILABLE] server shutting down\r\n");
+                    out.extend_from_slice(goodbye(Goodbye::ShuttingDown).as_bytes());
                     return Err(End::Closed);
                 }
                 () = evicted(parked) => {
-                    out.extend_from_slice(b"* BYE [LIMIT] a newer session of this user took this one's place\r\n");
+                    out.extend_from_slice(goodbye(Goodbye::Replaced).as_bytes());
                     return Err(End::Closed);
                 }
             };

@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use super::Shared;
 use crate::config::Config;
+use crate::goodbye::Goodbye;
 use crate::mime;
 use crate::net::{Conn, Frame, Framer};
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
+use crate::smtp::fault::{goodbye, Fault, Temporary};
 use crate::smtp::{Action, DeliveryStatus, Envelope, Flavor, Lookup, Recipient, Session, Settings};
 use crate::store::{self, StoreError, WriteOp, WriteOutcome};
 
@@ -60,7 +62,7 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
 /// What an LMTP client over a connection limit is told before the connection closes
 /// (RFC 5321 §3.8: 421 in place of the greeting); the MTA retries later.
 pub(crate) fn refusal(hostname: &str, hit: crate::auth::limits::LimitHit) -> String {
-    format!("421 4.3.2 {hostname} {hit}, try again later\r\n")
+    goodbye(Goodbye::Refused(&hit.to_string()), Some(hostname))
 }
 
 /// Logs one direction's bytes of a session (`<` in, `>` out).
@@ -119,7 +121,7 @@ pub(crate) async fn drive(
             let got = tokio::select! {
                 r = read => r,
                 () = shutdown.wait() => {
-                    out.extend_from_slice(b"421 4.3.2 server shutting down\r\n");
+                    out.extend_from_slice(goodbye(Goodbye::ShuttingDown, None).as_bytes());
                     break;
                 }
             };
@@ -127,7 +129,7 @@ pub(crate) async fn drive(
                 Ok(Ok(n)) if n > 0 => continue,
                 Ok(_) => break,
                 Err(_) => {
-                    out.extend_from_slice(b"421 4.4.2 idle for too long\r\n");
+                    out.extend_from_slice(goodbye(Goodbye::IdleTimeout, None).as_bytes());
                     break;
                 }
             }
@@ -148,7 +150,7 @@ pub(crate) async fn drive(
                 }
                 Err(e) => {
                     tracing::error!(session = id, "recipient lookup: {e}");
-                    out.extend_from_slice(b"451 4.3.0 temporary failure\r\n");
+                    Fault::temporary(Temporary::Failure, "temporary failure").write(&mut out);
                     session.recipient_result(recipient, Lookup::Unknown, &mut Vec::new());
                 }
             },

@@ -19,7 +19,9 @@ use crate::auth::limits::Slot;
 use crate::auth::login::Credentials;
 use crate::auth::policy::Protocol;
 use crate::config::SortOrder;
+use crate::goodbye::Goodbye;
 use crate::net::{Conn, Frame, Framer, Gather};
+use crate::pop3::fault::goodbye;
 use crate::pop3::retr::Piece;
 use crate::pop3::{Action, LoginFailure, Maildrop, Message, RetrEncoder, Session, Settings};
 use crate::runtime::io::Stream;
@@ -128,7 +130,7 @@ impl Driver<'_> {
 pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>, via: Via, shutdown: Shutdown) {
     let config = &shared.config.pop3;
     let conn = Conn::new(stream, peer.map(|p| p.ip()));
-    let refusal = |hit| format!("-ERR [SYS/TEMP] {hit}\r\n");
+    let refusal = |hit: crate::auth::limits::LimitHit| goodbye(Goodbye::Refused(&hit.to_string()));
     let limits = (&shared.pop3_limits, config.pre_auth_timeout());
     // `front`: the front end a proxied client came through, for the protocol log.
     let Some((conn, mut slot, front)) = super::accept_client(&shared, conn, via, limits, refusal).await else {
@@ -250,7 +252,7 @@ async fn read_more(d: &mut Driver<'_>, session: &Session, framer: &mut Framer, s
     let outcome = tokio::select! {
         r = read => r,
         () = shutdown.wait() => {
-            d.out.extend_from_slice(b"-ERR [SYS/TEMP] server shutting down\r\n");
+            d.out.extend_from_slice(goodbye(Goodbye::ShuttingDown).as_bytes());
             return Err(End::Io);
         }
     };
@@ -259,7 +261,7 @@ async fn read_more(d: &mut Driver<'_>, session: &Session, framer: &mut Framer, s
         Ok(_) => Err(End::Io),
         Err(_) => {
             // RFC 1939 §3: the autologout timer closes without entering UPDATE.
-            d.out.extend_from_slice(b"-ERR autologout: idle for too long\r\n");
+            d.out.extend_from_slice(goodbye(Goodbye::IdleTimeout).as_bytes());
             Err(End::Io)
         }
     }

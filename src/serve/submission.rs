@@ -14,10 +14,12 @@ use super::submit::{self, Received};
 use super::{Shared, Via};
 use crate::auth::limits::Slot;
 use crate::auth::policy::Protocol;
+use crate::goodbye::Goodbye;
 use crate::imap::urlauth::{self, Refusal, Requester};
 use crate::net::{Conn, Frame, Framer};
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
+use crate::smtp::fault::{goodbye, Fault, Temporary};
 use crate::smtp::{Action, Flavor, LoginFailure, Lookup, Session, Settings, SubmissionPolicy};
 
 /// A client that does not take our output for this long is gone.
@@ -71,7 +73,7 @@ impl Driver<'_> {
 pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>, via: Via, shutdown: Shutdown) {
     let config = &shared.config.submission;
     let conn = Conn::new(stream, peer.map(|p| p.ip()));
-    let refusal = |hit| format!("421 4.7.0 {hit}\r\n");
+    let refusal = |hit: crate::auth::limits::LimitHit| goodbye(Goodbye::Refused(&hit.to_string()), None);
     let limits = (&shared.submission_limits, config.pre_auth_timeout());
     // `front`: the front end a proxied client came through, for the protocol log.
     let Some((conn, mut slot, front)) = super::accept_client(&shared, conn, via, limits, refusal).await else {
@@ -185,7 +187,7 @@ async fn run(
                 Ok(found) => Some(session.recipient_result(recipient, found, &mut d.out)),
                 Err(e) => {
                     tracing::error!(session = d.id, "recipient lookup: {e}");
-                    d.out.extend_from_slice(b"451 4.3.0 temporary failure\r\n");
+                    Fault::temporary(Temporary::Failure, "temporary failure").write(&mut d.out);
                     session.recipient_result(recipient, Lookup::Unknown, &mut Vec::new());
                     None
                 }
@@ -242,7 +244,7 @@ async fn read_more(d: &mut Driver<'_>, session: &Session, framer: &mut Framer, s
     let outcome = tokio::select! {
         r = read => r,
         () = shutdown.wait() => {
-            d.out.extend_from_slice(b"421 4.3.2 server shutting down\r\n");
+            d.out.extend_from_slice(goodbye(Goodbye::ShuttingDown, None).as_bytes());
             return Err(End);
         }
     };
@@ -252,8 +254,7 @@ async fn read_more(d: &mut Driver<'_>, session: &Session, framer: &mut Framer, s
         Ok(_) => Err(End),
         Err(_) => {
             // RFC 5321 §4.5.3.2: a server closes an idle connection with 421.
-            d.out
-                .extend_from_slice(b"421 4.4.2 idle for too long, closing connection\r\n");
+            d.out.extend_from_slice(goodbye(Goodbye::IdleTimeout, None).as_bytes());
             Err(End)
         }
     }

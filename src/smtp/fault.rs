@@ -10,6 +10,8 @@
 
 use std::borrow::Cow;
 
+use crate::goodbye::Goodbye;
+
 type Text = Cow<'static, str>;
 
 /// The client's faults (RFC 5321 §4.2.4; RFC 3463 §3.6).
@@ -71,8 +73,12 @@ pub enum Refusal {
 /// Failures that may pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Temporary {
-    /// 421 4.7.0: the server closes the connection.
+    /// 421 4.7.0: the server closes the connection (too many failed logins, a limit).
     Closing,
+    /// 421 4.3.2: the server is going down, or too busy to take the connection.
+    ShuttingDown,
+    /// 421 4.4.2: the client was silent for too long.
+    IdleTimeout,
     /// 451 4.3.0.
     Failure,
     /// 451 4.4.1: a system BURL depends on (the store behind a URL) did not answer.
@@ -137,6 +143,8 @@ impl Fault {
             },
             Fault::Temporary(kind, _) => match kind {
                 Temporary::Closing => (421, "4.7.0"),
+                Temporary::ShuttingDown => (421, "4.3.2"),
+                Temporary::IdleTimeout => (421, "4.4.2"),
                 Temporary::Failure => (451, "4.3.0"),
                 Temporary::Unreachable => (451, "4.4.1"),
                 Temporary::NoRoom => (452, "4.3.1"),
@@ -158,6 +166,25 @@ impl Fault {
         out.extend_from_slice(self.reply().as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// The 421 with which the server ends a session unasked (RFC 5321 §3.8), CRLF included. An
+/// LMTP client over a limit is an MTA: it is told the host and that it may retry.
+pub fn goodbye(why: Goodbye<'_>, lmtp_host: Option<&str>) -> String {
+    let fault = match (why, lmtp_host) {
+        (Goodbye::Refused(hit), Some(host)) => {
+            Fault::temporary(Temporary::ShuttingDown, format!("{host} {hit}, try again later"))
+        }
+        (Goodbye::Refused(hit), None) => Fault::temporary(Temporary::Closing, hit.to_string()),
+        (Goodbye::ShuttingDown, _) => Fault::temporary(Temporary::ShuttingDown, "server shutting down"),
+        (Goodbye::IdleTimeout, _) => Fault::temporary(Temporary::IdleTimeout, "idle for too long, closing connection"),
+        (Goodbye::Replaced, _) => {
+            Fault::temporary(Temporary::Closing, "a newer session of this user took this one's place")
+        }
+    };
+    let mut out = Vec::new();
+    fault.write(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -186,5 +213,23 @@ mod tests {
         for kind in [Temporary::Closing, Temporary::Security, Temporary::Unreachable] {
             assert!(line(Fault::temporary(kind, "x")).starts_with("4"));
         }
+    }
+
+    #[test]
+    fn the_server_says_goodbye_with_421() {
+        let host = Some("mx.test");
+        assert_eq!(
+            goodbye(Goodbye::Refused("too many connections"), host),
+            "421 4.3.2 mx.test too many connections, try again later\r\n"
+        );
+        assert_eq!(
+            goodbye(Goodbye::Refused("too many connections"), None),
+            "421 4.7.0 too many connections\r\n"
+        );
+        assert_eq!(
+            goodbye(Goodbye::ShuttingDown, None),
+            "421 4.3.2 server shutting down\r\n"
+        );
+        assert!(goodbye(Goodbye::IdleTimeout, host).starts_with("421 4.4.2 "));
     }
 }
