@@ -107,3 +107,39 @@ fn one_change_costs_each_session_what_the_change_names() {
     run_in(&mut alone, (&store, &mut Unshared), 2, "f NOOP\r\n");
     assert!(store.reads() - before >= 99_000, "{}", store.reads() - before);
 }
+
+/// A session further behind than the shared log keeps is told the same as one that compares
+/// views, and is back on the shared changes afterwards.
+#[test]
+fn a_session_past_the_log_bound_catches_up_and_shares_again() {
+    let mut store = MemStore::new(10, &[body("a", 80)]);
+    let mut core = Mailboxes::default();
+    let limit = MessageLimit::None;
+    let mut behind = selected_in(&store, limit, &mut core);
+    let mut alone = selected_in(&store, limit, &mut Unshared);
+    let mut head = selected_in(&store, limit, &mut core);
+    for i in 0..1100u32 {
+        let change = if i % 3 == 2 {
+            store.expunge(&[i])
+        } else {
+            store.deliver_change()
+        };
+        core.apply(&change);
+        // One session keeps up, so the log is trimmed by its bound, not by positions.
+        run_in(&mut head, (&store, &mut core), 0, "h NOOP\r\n");
+    }
+    let (x, _) = run_in(&mut behind, (&store, &mut core), 1, "b NOOP\r\n");
+    let (y, _) = run_in(&mut alone, (&store, &mut Unshared), 1, "b NOOP\r\n");
+    assert_eq!(x, y);
+    assert!(
+        x.contains("EXPUNGE") && x.contains("EXISTS"),
+        "{}",
+        &x[..200.min(x.len())]
+    );
+    // Back at the head: the next change costs it the record it names only.
+    let last = *store.messages.keys().last().unwrap();
+    core.apply(&store.toggle_seen(last));
+    let before = store.reads();
+    let (x, _) = run_in(&mut behind, (&store, &mut core), 2, "c NOOP\r\n");
+    assert_eq!(store.reads() - before, 1, "{x}");
+}
