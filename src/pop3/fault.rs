@@ -44,13 +44,16 @@ impl Fault {
         Fault::Refused(code, text.into())
     }
 
-    /// The `-ERR` line for this fault.
-    pub fn write(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"-ERR ");
+    /// The `-ERR` line for this fault, without its CRLF.
+    pub fn line(&self) -> String {
         match self {
-            Fault::Client(text) => out.extend_from_slice(text.as_bytes()),
-            Fault::Refused(code, text) => out.extend_from_slice(format!("[{code}] {text}").as_bytes()),
+            Fault::Client(text) => format!("-ERR {text}"),
+            Fault::Refused(code, text) => format!("-ERR [{code}] {text}"),
         }
+    }
+
+    pub fn write(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.line().as_bytes());
         out.extend_from_slice(b"\r\n");
     }
 }
@@ -64,9 +67,7 @@ pub fn goodbye(why: Goodbye<'_>) -> String {
         Goodbye::IdleTimeout => Fault::client("autologout: idle for too long"),
         Goodbye::Replaced => Fault::refused(Code::InUse, "a newer session of this user took this one's place"),
     };
-    let mut out = Vec::new();
-    fault.write(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
+    format!("{}\r\n", fault.line())
 }
 
 #[cfg(test)]

@@ -182,9 +182,7 @@ pub fn goodbye(why: Goodbye<'_>, lmtp_host: Option<&str>) -> String {
             Fault::temporary(Temporary::Closing, "a newer session of this user took this one's place")
         }
     };
-    let mut out = Vec::new();
-    fault.write(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
+    format!("{}\r\n", fault.reply())
 }
 
 #[cfg(test)]
