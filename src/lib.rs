@@ -5,13 +5,14 @@
 //! actions out. Only `runtime` names tokio-uring and only `store` names heed; the outbound
 //! queue's relay (`queue`) runs on a thread of its own with blocking std::net I/O.
 
+pub use ringmail_store::{mime, spool, store};
+
 pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod directory;
 pub mod goodbye;
 pub mod imap;
-pub mod mime;
 pub mod net;
 pub mod pop3;
 pub mod protolog;
@@ -20,6 +21,4 @@ pub mod queue;
 pub mod runtime;
 pub mod serve;
 pub mod smtp;
-pub mod spool;
-pub mod store;
 pub mod tls;

@@ -18,7 +18,7 @@ use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
 use ring::{digest, hmac, pbkdf2};
 use ringmail::auth::sasl::{self, Mechanism, Response, SaslError, SaslExchange, SaslStep, MAX_FIELD_LEN};
-use ringmail::auth::scram::{saslprep, ScramCredentials, ScramError, ScramServer};
+use ringmail::auth::scram::{saslprep, ScramCredentials, ScramError, ScramKeys, ScramServer};
 use ringmail_fuzz::{Choices, MemStore, PASSWORD};
 
 const SERVER_NONCE: &str = "3rfcNHYJY1ZVvWVs7j";

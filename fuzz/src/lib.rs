@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
-use ringmail::auth::scram::ScramCredentials;
+use ringmail::auth::scram::{ScramCredentials, ScramKeys};
 use ringmail::imap::view::{MailRead, MessageBytes};
 use ringmail::mime::Structure;
 use ringmail::store::records::{flags, BodyId, MailboxId, SpecialUse, Uid, Usage, UserId};

@@ -11,6 +11,7 @@ pub use fsck::run as fsck;
 mod directory;
 pub mod queue;
 
+use crate::auth::scram::ScramKeys;
 use std::io::Read;
 
 use anyhow::{bail, Context, Result};

@@ -3,6 +3,7 @@
 //! Verification costs tens of milliseconds by design: call it on a blocking pool, never on an
 //! event loop.
 
+use crate::auth::scram::ScramKeys;
 use std::cell::RefCell;
 
 use argon2::password_hash::phc::{Output, PasswordHash};

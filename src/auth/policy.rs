@@ -74,6 +74,7 @@ impl Access {
 mod tests {
     use super::*;
     use crate::auth::scram::ScramCredentials;
+    use crate::auth::scram::ScramKeys;
 
     fn user() -> User {
         let scram = ScramCredentials::derive("x", b"salt", 4096).unwrap();

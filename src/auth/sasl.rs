@@ -327,6 +327,7 @@ fn field(bytes: &[u8]) -> Result<String, SaslError> {
 mod tests {
     use super::*;
     use crate::auth::scram::tests::client_final;
+    use crate::auth::scram::ScramKeys;
     use Mechanism::{Login, Plain, ScramSha256};
     use SaslError::{AuthFailed, Cancelled, OutOfOrder};
     use SaslStep::*;

@@ -47,10 +47,18 @@ pub enum ScramError {
 /// What the server stores per account (RFC 5802 §3), a record of the store's.
 pub use crate::store::records::ScramCredentials;
 
-impl ScramCredentials {
+/// How SCRAM keys are made and written down; the store only keeps them.
+pub trait ScramKeys: Sized {
+    fn derive(password: &str, salt: &[u8], iterations: u32) -> Result<Self, ScramError>;
+    fn generate(password: &str) -> Result<Self, ScramError>;
+    fn to_rfc5803(&self) -> String;
+    fn from_rfc5803(text: &str) -> Result<Self, ScramError>;
+}
+
+impl ScramKeys for ScramCredentials {
     /// Derives keys from a password with PBKDF2-HMAC-SHA256 (RFC 5802 §3,
     /// RFC 7677 §3) after the SASLprep subset described at [`saslprep`].
-    pub fn derive(password: &str, salt: &[u8], iterations: u32) -> Result<Self, ScramError> {
+    fn derive(password: &str, salt: &[u8], iterations: u32) -> Result<Self, ScramError> {
         let iters = NonZeroU32::new(iterations).ok_or(ScramError::InvalidParameter("iteration count is zero"))?;
         if salt.is_empty() {
             return Err(ScramError::InvalidParameter("salt is empty"));
@@ -65,14 +73,14 @@ impl ScramCredentials {
     }
 
     /// Random 16-byte salt and [`DEFAULT_ITERATIONS`] (RFC 7677 §4 minimum).
-    pub fn generate(password: &str) -> Result<Self, ScramError> {
+    fn generate(password: &str) -> Result<Self, ScramError> {
         let salt: [u8; SALT_LEN] = rand::random();
         Self::derive(password, &salt, DEFAULT_ITERATIONS)
     }
 
     /// The RFC 5803 form a directory stores: `SCRAM-SHA-256$iterations:salt$StoredKey:ServerKey`
     /// (base64), as Dovecot and OpenLDAP's authPassword keep SCRAM secrets.
-    pub fn to_rfc5803(&self) -> String {
+    fn to_rfc5803(&self) -> String {
         format!(
             "{RFC5803_SCHEME}${}:{}${}:{}",
             self.iterations,
@@ -82,7 +90,7 @@ impl ScramCredentials {
         )
     }
 
-    pub fn from_rfc5803(text: &str) -> Result<Self, ScramError> {
+    fn from_rfc5803(text: &str) -> Result<Self, ScramError> {
         let bad = ScramError::InvalidParameter("not SCRAM-SHA-256$iterations:salt$StoredKey:ServerKey");
         let rest = text
             .trim()

@@ -5,6 +5,7 @@
 //! PROXY protocol v2 header carrying the client's address, and let `proxy_user` log in with
 //! `proxy_secret` on behalf of any user (SASL PLAIN's authorization identity).
 
+use crate::auth::scram::ScramKeys;
 use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};

@@ -8,6 +8,7 @@
 //! drops a cached entry as soon as the directory changes it, where the server offers one.
 //! Every call blocks (network): call it off the event loops.
 
+use crate::auth::scram::ScramKeys;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};

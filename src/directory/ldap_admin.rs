@@ -6,6 +6,7 @@
 //! (RFC 3062), so the directory hashes them with its own scheme; ringmail adds the SCRAM keys
 //! (`ringmailScramSHA256`, RFC 5803 form) itself. Blocking: for the command line.
 
+use crate::auth::scram::ScramKeys;
 use std::collections::HashSet;
 use std::time::Duration;
 

@@ -38,6 +38,8 @@ pub struct MemStore {
     highest_modseq: u64,
     /// (modseq, UIDs expunged at it).
     expunged: Vec<(u64, Vec<Uid>)>,
+    /// The expunge log forgot what was expunged at or below this modseq (`store::modseq`).
+    pub expunge_floor: u64,
 }
 
 impl MemStore {
@@ -55,6 +57,7 @@ impl MemStore {
             uid_next: 1,
             highest_modseq: 0,
             expunged: Vec::new(),
+            expunge_floor: 0,
         };
         for _ in 0..n {
             store.deliver();
@@ -216,6 +219,9 @@ impl MailRead for MemStore {
         Ok(Box::new(self.bodies[body as usize].0.clone()))
     }
     fn expunged_since(&self, _: &Mailbox, since: u64) -> Result<Expunged, StoreError> {
+        if since < self.expunge_floor {
+            return Ok(Expunged::Forgotten);
+        }
         let mut uids: Vec<Uid> = self
             .expunged
             .iter()

@@ -336,6 +336,7 @@ fn keyed_mailbox(store: &dyn MailRead, url: &AuthUrl<'_>) -> Result<Option<(Mail
 mod tests {
     use super::*;
     use crate::auth::scram::ScramCredentials;
+    use crate::auth::scram::ScramKeys;
     use crate::imap::view::MessageBytes;
     use crate::mime::Structure;
     use crate::store::records::{BodyId, MailboxId, Uid, Usage, UserId};

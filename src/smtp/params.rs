@@ -5,19 +5,6 @@
 use super::command::ParseError;
 pub use crate::store::envelope::{Body, MailParams, Notify, RcptParams, Ret};
 
-impl MailParams {
-    /// Parameters an LMTP peer may send: those LHLO advertises.
-    pub fn lmtp_compatible(&self) -> bool {
-        !self.smtputf8 && self.ret.is_none() && self.envid.is_none() && self.auth.is_none()
-    }
-}
-
-impl RcptParams {
-    pub fn is_empty(&self) -> bool {
-        self.notify.is_none() && self.orcpt.is_none()
-    }
-}
-
 pub(crate) fn parse_mail_params<'a>(params: impl Iterator<Item = &'a str>) -> Result<MailParams, ParseError> {
     let mut out = MailParams::default();
     for p in params {

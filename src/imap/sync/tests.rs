@@ -143,3 +143,25 @@ fn a_session_past_the_log_bound_catches_up_and_shares_again() {
     let (x, _) = run_in(&mut behind, (&store, &mut core), 2, "c NOOP\r\n");
     assert_eq!(store.reads() - before, 1, "{x}");
 }
+
+/// RFC 7162 §3.2.5.1: once the store's expunge log forgot, VANISHED (EARLIER) names every
+/// UID below UIDNEXT that is not there, rather than the few the log still has.
+#[test]
+fn a_forgotten_expunge_log_vanishes_the_whole_known_range() {
+    let mut store = MemStore::new(12, &[body("a", 80)]);
+    let before = store.inbox().highest_modseq;
+    for uid in [2, 4, 6] {
+        store.expunge(&[uid]);
+    }
+    let recent = store.inbox().highest_modseq - 1;
+    store.expunge_floor = recent;
+    let inbox = store.inbox();
+    let vanished = crate::imap::view::vanished_since(&store, &inbox, before).unwrap();
+    assert_eq!(vanished, [2, 4, 6]);
+    // Recent enough for the log: only what it recorded since.
+    assert_eq!(crate::imap::view::vanished_since(&store, &inbox, recent).unwrap(), [6]);
+    // Past UIDNEXT nothing is named, and neither is anything still there.
+    store.deliver();
+    let vanished = crate::imap::view::vanished_since(&store, &store.inbox(), 0).unwrap();
+    assert_eq!(vanished, [2, 4, 6]);
+}

@@ -45,3 +45,16 @@ pub struct RcptParams {
     /// RFC 3461 §4.2 `addr-type;xtext`, as sent.
     pub orcpt: Option<String>,
 }
+
+impl MailParams {
+    /// Parameters an LMTP peer may send: those LHLO advertises.
+    pub fn lmtp_compatible(&self) -> bool {
+        !self.smtputf8 && self.ret.is_none() && self.envid.is_none() && self.auth.is_none()
+    }
+}
+
+impl RcptParams {
+    pub fn is_empty(&self) -> bool {
+        self.notify.is_none() && self.orcpt.is_none()
+    }
+}

@@ -26,8 +26,8 @@ mod tests;
 
 use std::ops::Range;
 
-pub(crate) use address::MISSING_HOST;
-pub(crate) use binary::with_encoding;
+pub use address::MISSING_HOST;
+pub use binary::with_encoding;
 pub use binary::{ingest_binary, ingest_binary_with};
 pub(crate) use normalize::first_bare;
 pub use normalize::normalize_line_endings;

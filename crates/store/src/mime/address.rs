@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 /// Placeholder host for an address without a domain ("To: undisclosed"). A NIL host would turn the
 /// entry into a group marker (RFC 3501 §7.4.2), so the c-client/UW IMAP convention is used.
-pub(crate) const MISSING_HOST: &[u8] = b".MISSING-HOST-NAME.";
+pub const MISSING_HOST: &[u8] = b".MISSING-HOST-NAME.";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Address {

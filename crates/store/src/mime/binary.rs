@@ -69,7 +69,7 @@ fn leaves_with_nul(e: &Entity<'_>, raw: &[u8], out: &mut Vec<Leaf>) {
 /// `header` (a canonical header block, blank line included) with its Content-Transfer-Encoding
 /// field, folded lines and all, replaced by one saying `encoding`, in the same place, or added
 /// before the blank line when there was none.
-pub(crate) fn with_encoding(header: &[u8], encoding: &[u8]) -> Vec<u8> {
+pub fn with_encoding(header: &[u8], encoding: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(header.len() + 40);
     let mut field = b"Content-Transfer-Encoding: ".to_vec();
     field.extend_from_slice(encoding);

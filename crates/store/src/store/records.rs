@@ -219,6 +219,19 @@ pub struct ScramCredentials {
     pub server_key: [u8; 32],
 }
 
+#[cfg(test)]
+impl ScramCredentials {
+    /// Keys no password derives: the store's own tests never check a login.
+    pub fn placeholder() -> ScramCredentials {
+        ScramCredentials {
+            salt: b"salt".to_vec(),
+            iterations: 1,
+            stored_key: [0; 32],
+            server_key: [0; 32],
+        }
+    }
+}
+
 pub mod keys {
     use super::*;
 
