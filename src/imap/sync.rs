@@ -7,12 +7,14 @@
 //! changes name. A session with nothing shared, or too far behind, compares its view with the
 //! current one and finds flag changes in the store's modseq index.
 
+use std::rc::Rc;
+
 use super::fault::{ok, Fault};
-use super::session::{untagged, Action, Ctx, Mode, Session, State};
+use super::session::{untagged, Action, Ctx, Mode, Selected, Session, State};
 use super::view::UidView;
 use crate::store::recent::RecentClaims;
 use crate::store::records::Uid;
-use crate::store::{ChangeKind, Mailbox};
+use crate::store::{ChangeKind, Mailbox, StoreError};
 
 /// UIDs that are \Recent in one session (RFC 3501 §2.3.2), as the ranges it was handed; one
 /// range for most sessions, a few more for one that stays selected while mail arrives.
@@ -138,36 +140,12 @@ impl Session {
         if mailbox.highest_modseq == sel.known_modseq && mailbox.highest_modseq == sel.view.highest_modseq {
             return;
         }
-        // From the changes this core shares, after this session's position: the expunged
-        // UIDs it knows, and what was added or had its flags changed.
-        let (mut gone, mut touched) = (Vec::new(), Vec::new());
-        let shared = sel.cursor.as_ref().and_then(|cursor| {
-            cursor.changes(mailbox.highest_modseq, &mut |change| match change {
-                ChangeKind::Expunged { uids } => gone.extend(uids.iter().filter(|u| sel.view.seq_of(**u).is_some())),
-                ChangeKind::Added { uid } | ChangeKind::Flags { uid, .. } => touched.push(*uid),
-                _ => {}
-            })
-        });
-        let (current, touched) = match shared {
-            Some(view) => {
-                gone.sort_unstable();
-                gone.dedup();
-                touched.sort_unstable();
-                touched.dedup();
-                (view, Some(touched))
+        let Delta { current, gone, touched } = match what_changed(sel, ctx, &mailbox) {
+            Ok(delta) => delta,
+            Err(e) => {
+                tracing::error!("sync: {e}");
+                return;
             }
-            // Not shared here, or this session fell behind what the log keeps: compare views,
-            // and find the flag changes in the store's modseq index.
-            None => match ctx.views.current(ctx.store, &mailbox) {
-                Ok(view) => {
-                    gone = sel.view.iter().filter(|u| view.seq_of(*u).is_none()).collect();
-                    (view, None)
-                }
-                Err(e) => {
-                    tracing::error!("sync: {e}");
-                    return;
-                }
-            },
         };
         // RFC 9586 §3: UIDONLY reports expunges as VANISHED, as QRESYNC does.
         let vanished = user.enabled.qresync || user.enabled.uid_only;
@@ -220,6 +198,48 @@ impl Session {
             cursor.move_to(mailbox.highest_modseq);
         }
     }
+}
+
+/// What changed in the selected mailbox since the session's position.
+struct Delta {
+    /// The view now (at the snapshot's HIGHESTMODSEQ).
+    current: Rc<UidView>,
+    /// UIDs of the session's view that are gone, ascending.
+    gone: Vec<Uid>,
+    /// UIDs added or flagged since, ascending, where the core's shared log says; None where
+    /// the store's modseq index must.
+    touched: Option<Vec<Uid>>,
+}
+
+/// From the changes the session's core shares, after the session's position; where nothing
+/// is shared or the session fell behind what the log keeps, by comparing views.
+fn what_changed(sel: &Selected, ctx: &mut Ctx<'_>, mailbox: &Mailbox) -> Result<Delta, StoreError> {
+    let (mut gone, mut touched) = (Vec::new(), Vec::new());
+    let shared = sel.cursor.as_ref().and_then(|cursor| {
+        cursor.changes(mailbox.highest_modseq, &mut |change| match change {
+            ChangeKind::Expunged { uids } => gone.extend(uids.iter().filter(|u| sel.view.seq_of(**u).is_some())),
+            ChangeKind::Added { uid } | ChangeKind::Flags { uid, .. } => touched.push(*uid),
+            _ => {}
+        })
+    });
+    if let Some(current) = shared {
+        gone.sort_unstable();
+        gone.dedup();
+        touched.sort_unstable();
+        touched.dedup();
+        return Ok(Delta {
+            current,
+            gone,
+            touched: Some(touched),
+        });
+    }
+    let current = ctx.views.current(ctx.store, mailbox)?;
+    let gone = sel.view.iter().filter(|u| current.seq_of(*u).is_none()).collect();
+    Ok(Delta {
+        current,
+        gone,
+        touched: None,
+    })
 }
 
 /// `* n EXPUNGE` for every UID of `gone` (ascending, all in `old`), with sequence numbers as the
