@@ -31,6 +31,10 @@ pub struct Shared {
     log_from: u64,
     /// How many sessions stand at each modseq.
     positions: BTreeMap<u64, u32>,
+    /// A change came that the feed never announced the ones before (another process wrote to
+    /// the store, or `fsck --repair` raised a modseq): the view cannot be kept up from the
+    /// feed until it is loaded again from a snapshot (`reset`).
+    stale: bool,
 }
 
 #[derive(Debug)]
@@ -47,7 +51,22 @@ impl Shared {
             log: VecDeque::new(),
             log_from,
             positions: BTreeMap::new(),
+            stale: false,
         }))
+    }
+
+    /// Whether the view has fallen out of step with the store (`stale`).
+    pub fn is_stale(&self) -> bool {
+        self.stale
+    }
+
+    /// Starts again from `view`, loaded from a snapshot at least as new as this state; the
+    /// changes logged so far are let go (a session behind them compares views once).
+    pub fn reset(&mut self, view: Rc<UidView>) {
+        self.log_from = view.highest_modseq;
+        self.view = view;
+        self.log.clear();
+        self.stale = false;
     }
 
     /// The HIGHESTMODSEQ this state is at.
@@ -68,7 +87,14 @@ impl Shared {
     /// after the change. A change the view already holds (it was loaded after the change
     /// was committed) or one that changes no modseq (a rename) is skipped.
     pub fn apply(&mut self, modseq: u64, kind: &ChangeKind) {
-        if modseq <= self.modseq() {
+        if modseq <= self.modseq() || self.stale {
+            return;
+        }
+        // Every change raises its mailbox's modseq by one, so a larger step means changes
+        // this core never heard of: nothing derived from the view can be trusted now.
+        if modseq != self.modseq() + 1 {
+            self.stale = true;
+            self.log.clear();
             return;
         }
         let view = match kind {
@@ -129,7 +155,7 @@ impl Cursor {
     /// log still reaches back here; otherwise None, having called nothing.
     pub fn changes(&self, upto: u64, f: &mut dyn FnMut(&ChangeKind)) -> Option<Rc<UidView>> {
         let shared = self.shared.borrow();
-        if shared.modseq() != upto || self.at < shared.log_from {
+        if shared.stale || shared.modseq() != upto || self.at < shared.log_from {
             return None;
         }
         let first = shared.log.partition_point(|l| l.modseq <= self.at);
@@ -176,14 +202,21 @@ impl Views for Mailboxes {
     fn current(&mut self, store: &dyn MailRead, mailbox: &Mailbox) -> Result<Rc<UidView>, StoreError> {
         if let Some(shared) = self.open.get(&mailbox.id) {
             let shared = shared.borrow();
-            if shared.modseq() == mailbox.highest_modseq {
+            if !shared.is_stale() && shared.modseq() == mailbox.highest_modseq {
                 return Ok(shared.view());
             }
         }
-        // The feed and the snapshot disagree for a moment (a commit between them), or the
-        // mailbox is not open here yet.
+        // The feed and the snapshot disagree for a moment (a commit between them), the shared
+        // state fell out of step, or the mailbox is not open here yet.
         let view = Rc::new(UidView::load(store, mailbox)?);
-        if !self.open.contains_key(&mailbox.id) {
+        if let Some(shared) = self.open.get(&mailbox.id) {
+            let mut shared = shared.borrow_mut();
+            // A snapshot newer than the shared state (or one out of step): start it again from
+            // there; the feed's changes up to it are then skipped as already held.
+            if shared.is_stale() || shared.modseq() < view.highest_modseq {
+                shared.reset(view.clone());
+            }
+        } else {
             // Mailboxes no session stands in are dropped on the way.
             if self.open.len() > 64 {
                 self.open.retain(|_, s| s.borrow().is_watched());
@@ -255,6 +288,24 @@ mod tests {
         assert_eq!(changes(&early, 13).unwrap(), []);
         drop(early);
         assert!(!shared.borrow().is_watched());
+    }
+
+    #[test]
+    fn a_change_after_one_never_announced_makes_the_state_stale_until_reset() {
+        let shared = Shared::new(Rc::new(UidView::new(vec![1, 2], 5)));
+        let cursor = Cursor::new(shared.clone(), 5);
+        // Modseq 6 was written by someone the feed does not hear (another process).
+        shared.borrow_mut().apply(7, &ChangeKind::Added { uid: 4 });
+        assert!(shared.borrow().is_stale());
+        assert_eq!(changes(&cursor, 7), None);
+        shared.borrow_mut().apply(8, &ChangeKind::Added { uid: 5 });
+        assert_eq!(shared.borrow().modseq(), 5, "nothing is derived from a stale view");
+        shared.borrow_mut().reset(Rc::new(UidView::new(vec![1, 2, 3, 4, 5], 8)));
+        shared.borrow_mut().apply(9, &ChangeKind::Expunged { uids: vec![2] });
+        assert_eq!(shared.borrow().view().iter().collect::<Vec<_>>(), [1, 3, 4, 5]);
+        assert_eq!(changes(&cursor, 9), None, "the cursor is behind the reset");
+        let fresh = Cursor::new(shared.clone(), 8);
+        assert_eq!(changes(&fresh, 9).unwrap(), [ChangeKind::Expunged { uids: vec![2] }]);
     }
 
     #[test]

@@ -165,3 +165,37 @@ fn a_forgotten_expunge_log_vanishes_the_whole_known_range() {
     let vanished = crate::imap::view::vanished_since(&store, &store.inbox(), 0).unwrap();
     assert_eq!(vanished, [2, 4, 6]);
 }
+
+/// Another process writes to the store (the admin CLI, `fsck --repair`): its changes never
+/// reach the core's feed. The sessions must still be told what comparing views tells, and the
+/// shared state must pick up from a snapshot rather than go on from a view that misses them.
+#[test]
+fn changes_the_feed_never_carried_are_picked_up_from_the_store() {
+    let mut store = MemStore::new(20, &[body("a", 80)]);
+    let mut core = Mailboxes::default();
+    let limit = MessageLimit::None;
+    let mut shared = selected_in(&store, limit, &mut core);
+    let mut alone = selected_in(&store, limit, &mut Unshared);
+    let mut other = selected_in(&store, limit, &mut core);
+    // Written elsewhere: not applied to the core.
+    store.deliver_change();
+    store.expunge(&[3]);
+    // Then one of this server's own, which the feed carries.
+    core.apply(&store.toggle_seen(7));
+    let (x, _) = run_in(&mut shared, (&store, &mut core), 1, "a NOOP\r\n");
+    let (y, _) = run_in(&mut alone, (&store, &mut Unshared), 1, "a NOOP\r\n");
+    assert_eq!(x, y);
+    assert!(
+        x.contains("EXPUNGE") && x.contains("20 EXISTS") && x.contains("\\Seen"),
+        "{x}"
+    );
+    // Picked up again: the next change reaches both shared sessions from the log.
+    core.apply(&store.deliver_change());
+    let (x, _) = run_in(&mut shared, (&store, &mut core), 2, "b NOOP\r\n");
+    let (y, _) = run_in(&mut alone, (&store, &mut Unshared), 2, "b NOOP\r\n");
+    assert_eq!(x, y);
+    let before = store.reads();
+    let (z, _) = run_in(&mut other, (&store, &mut core), 2, "b NOOP\r\n");
+    assert!(z.contains("EXISTS") && z.contains("EXPUNGE"), "{z}");
+    assert!(store.reads() - before < 20, "{} reads", store.reads() - before);
+}
