@@ -356,6 +356,15 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |s: &str| Err(ConfigError::Invalid(s.into()));
+        // TOML's integers are 64-bit signed (toml.io, "Integer"); the parser takes larger ones
+        // into unsigned settings, but nothing above that range means anything here, and
+        // `ringmail config` could not print it back.
+        if let Err(e) = toml::Value::try_from(self) {
+            return Err(ConfigError::Invalid(format!(
+                "a setting is out of range ({e}): numbers must be at most {}",
+                i64::MAX
+            )));
+        }
         // RFC 9051 §5.4: the autologout timer must be at least 30 minutes.
         if self.imap.auth_timeout < 1800 {
             return invalid("imap.auth_timeout must be at least 1800 (RFC 9051 §5.4)");
@@ -472,7 +481,7 @@ impl Config {
 
     /// The effective configuration as TOML, each setting preceded by what it means.
     pub fn render(&self) -> String {
-        let value = toml::Value::try_from(self).expect("config serializes: plain data only");
+        let value = toml::Value::try_from(self).expect("a validated config serializes: `validate` checks it");
         let mut out = String::from(
             "# ringmail effective configuration (`ringmail config`).\n\
              # Durations are seconds. Save as a file and pass it with --config.\n",
@@ -616,6 +625,29 @@ mod tests {
         assert_eq!(c.pop3.listen, vec!["127.0.0.1:10110".parse().unwrap()]);
         assert_eq!(c.pop3.login_type, LoginType::SecureLogin);
         c.validate().unwrap();
+    }
+
+    /// Found by the config fuzz target: a number above TOML's 64-bit signed range parsed into
+    /// an unsigned setting, validated, and then `ringmail config` panicked printing it.
+    #[test]
+    fn numbers_beyond_what_toml_can_hold_are_refused() {
+        for text in [
+            "[server]\nworkers = 1000000000278_556_5550\n",
+            "[imap]\nappend_limit = 18446744073709551615\n",
+            "[submission]\nmax_message_size = 9223372036854775808\n",
+        ] {
+            // Refused at parsing or at validation, in one line either way.
+            let e = match Config::parse(text) {
+                Ok(config) => config.validate().expect_err(text).to_string(),
+                Err(e) => e.to_string(),
+            };
+            assert!(!e.contains('\n'), "one line: {e}");
+        }
+        let parsed = Config::parse("[server]\nworkers = 1000000000278_556_5550\n").expect("toml takes it");
+        assert!(parsed.validate().unwrap_err().to_string().contains("out of range"));
+        let mut fine = Config::default();
+        fine.server.workers = i64::MAX as usize;
+        assert!(toml::Value::try_from(&fine).is_ok());
     }
 
     #[test]
