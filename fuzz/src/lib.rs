@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use ringmail::auth::scram::{ScramCredentials, ScramKeys};
 use ringmail::imap::view::{MailRead, MessageBytes};
 use ringmail::mime::Structure;
-use ringmail::store::records::{flags, BodyId, MailboxId, SpecialUse, Uid, Usage, UserId};
 use ringmail::store::modseq::Expunged;
+use ringmail::store::records::{flags, BodyId, MailboxId, SpecialUse, Uid, Usage, UserId};
 use ringmail::store::urlauth::AccessKey;
 use ringmail::store::{
     FlagMode, FlagsChanged, Mailbox, MessageRecord, NewMessage, StoreError, User, WriteOp, WriteOutcome,

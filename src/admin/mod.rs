@@ -11,11 +11,11 @@ pub use fsck::run as fsck;
 mod directory;
 pub mod queue;
 
-use crate::auth::scram::ScramKeys;
 use std::io::Read;
 
 use anyhow::{bail, Context, Result};
 
+use crate::auth::scram::ScramKeys;
 use crate::auth::{password, policy};
 use crate::config::Config;
 use crate::store::{NewUser, Store, StoreError, User, UserPatch, WriteOp, WriteOutcome};

@@ -3,14 +3,13 @@
 //! Verification costs tens of milliseconds by design: call it on a blocking pool, never on an
 //! event loop.
 
-use crate::auth::scram::ScramKeys;
 use std::cell::RefCell;
 
 use argon2::password_hash::phc::{Output, PasswordHash};
 use argon2::password_hash::PasswordHasher;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
-use super::scram::ScramCredentials;
+use super::scram::{ScramCredentials, ScramKeys};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {

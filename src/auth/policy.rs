@@ -73,8 +73,7 @@ impl Access {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::scram::ScramCredentials;
-    use crate::auth::scram::ScramKeys;
+    use crate::auth::scram::{ScramCredentials, ScramKeys};
 
     fn user() -> User {
         let scram = ScramCredentials::derive("x", b"salt", 4096).unwrap();

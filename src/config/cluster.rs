@@ -5,12 +5,12 @@
 //! PROXY protocol v2 header carrying the client's address, and let `proxy_user` log in with
 //! `proxy_secret` on behalf of any user (SASL PLAIN's authorization identity).
 
-use crate::auth::scram::ScramKeys;
 use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
+use crate::auth::scram::ScramKeys;
 
 /// An IP network, written `addr/prefix` (or a bare address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

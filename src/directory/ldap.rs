@@ -8,7 +8,6 @@
 //! drops a cached entry as soon as the directory changes it, where the server offers one.
 //! Every call blocks (network): call it off the event loops.
 
-use crate::auth::scram::ScramKeys;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -18,7 +17,7 @@ use ldap3::{ldap_escape, LdapConn, LdapConnSettings, LdapError, Scope, SearchEnt
 
 use super::{Account, DirectoryError};
 use crate::auth::policy::Access;
-use crate::auth::scram::ScramCredentials;
+use crate::auth::scram::{ScramCredentials, ScramKeys};
 use crate::config;
 
 /// The attributes an account is read from.

@@ -6,7 +6,6 @@
 //! (RFC 3062), so the directory hashes them with its own scheme; ringmail adds the SCRAM keys
 //! (`ringmailScramSHA256`, RFC 5803 form) itself. Blocking: for the command line.
 
-use crate::auth::scram::ScramKeys;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use ldap3::{dn_escape, ldap_escape, LdapConn, Mod, Scope, SearchEntry};
 
 use super::ldap::{connect_as_service, entry_of_account, unavailable, ATTRS};
 use super::{Account, DirectoryError};
-use crate::auth::scram::ScramCredentials;
+use crate::auth::scram::{ScramCredentials, ScramKeys};
 use crate::config;
 
 /// Changes to an account; `None` leaves a value as it is.

@@ -13,8 +13,7 @@ pub use ldap_admin::{AccountPatch, LdapAdmin, NewAccount};
 
 use crate::auth::password;
 use crate::auth::policy::Access;
-use crate::auth::scram::ScramCredentials;
-use crate::auth::scram::ScramKeys;
+use crate::auth::scram::{ScramCredentials, ScramKeys};
 use crate::config::StaticUser;
 
 /// An account as a front end needs it.

@@ -611,7 +611,7 @@ impl Session {
                     &format!("[APPENDUID {uid_validity} {set}] APPEND completed"),
                 );
             }
-            Ok(_) => Fault::no(Code::ServerBug, "unexpected store answer").write(&p.tag, out),
+            Ok(_) => Fault::Internal("unexpected store answer").write(&p.tag, out),
             Err(e) => store_error(out, &p.tag, e),
         }
         Action::Continue

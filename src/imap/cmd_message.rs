@@ -5,7 +5,7 @@
 
 use super::cmd_fetch::FetchModifiers;
 use super::cmd_mailbox::split_flags;
-use super::fault::{ok, Code, Fault};
+use super::fault::{ok, Fault};
 use super::fetch;
 use super::limit::{self, Cut};
 use super::search;
@@ -93,11 +93,10 @@ pub(crate) fn resolve(set: &SequenceSet, view: &UidView, uid: bool, saved: &[Uid
         .collect())
 }
 
-/// `* n FETCH (FLAGS (...) UID u)` for messages whose modseq passed `known`; their UIDs go to
-/// `changed` when given (for RFC 5267 contexts to re-evaluate).
-/// FETCH responses with the flags of every message of the session's view changed after
-/// modseq `known`: those `touched` names where the session's core logged them, else those
-/// the store's modseq index lists.
+/// `* n FETCH (FLAGS (...) UID u)` for every message of the session's view changed after
+/// modseq `known`: those `touched` names where the session's core logged them, else those the
+/// store's modseq index lists. Their UIDs go to `changed` when given (for RFC 5267 contexts
+/// to re-evaluate).
 pub(crate) fn report_flag_changes(
     store: &dyn MailRead,
     sel: &mut Selected,
@@ -110,41 +109,31 @@ pub(crate) fn report_flag_changes(
         condstore: enabled.condstore,
         uid_only: enabled.uid_only,
     };
-    let uids = match touched {
-        Some(uids) => uids,
-        None => match store.changed_since(sel.mailbox, known) {
-            Ok(uids) => uids,
+    let uids = match touched.map_or_else(|| store.changed_since(sel.mailbox, known), Ok) {
+        Ok(uids) => uids,
+        Err(e) => {
+            tracing::error!("flag changes: {e}");
+            return;
+        }
+    };
+    for uid in uids {
+        let Some(seq) = sel.view.seq_of(uid) else {
+            continue;
+        };
+        let record = match store.message(sel.mailbox, uid) {
+            Ok(Some(record)) => record,
+            Ok(None) => continue,
             Err(e) => {
                 tracing::error!("flag changes: {e}");
                 return;
             }
-        },
-    };
-    let _ = each_of(store, sel, &uids, &mut |sel, seq, uid, record| {
+        };
         if let Some(changed) = changed.as_deref_mut() {
             changed.push(uid);
         }
         announce_keywords(sel, &record.keywords, out);
-        flags_response(seq, uid, record, sel.recent.contains(uid), shape, out);
-    });
-}
-
-/// Calls `f` with each of `uids` (ascending) that is in the session's view, with its record.
-fn each_of(
-    store: &dyn MailRead,
-    sel: &mut Selected,
-    uids: &[Uid],
-    f: &mut dyn FnMut(&mut Selected, u32, Uid, &MessageRecord),
-) -> Result<(), StoreError> {
-    for &uid in uids {
-        let Some(seq) = sel.view.seq_of(uid) else {
-            continue;
-        };
-        if let Some(record) = store.message(sel.mailbox, uid)? {
-            f(sel, seq, uid, &record);
-        }
+        flags_response(seq, uid, &record, sel.recent.contains(uid), shape, out);
     }
-    Ok(())
 }
 
 /// `* FLAGS` and `* OK [PERMANENTFLAGS]` with every keyword this client knows of.
@@ -250,18 +239,13 @@ pub(crate) fn qresync_report(
         search::sequence_set(&gone, out);
         out.extend_from_slice(b"\r\n");
     }
-    let shape = FlagsShape {
-        with_uid: true,
+    // §3.2.5.1: the FETCHes carry MODSEQ whether or not CONDSTORE was named.
+    let enabled = Enabled {
         condstore: true,
         uid_only,
+        ..Enabled::default()
     };
-    let Ok(uids) = store.changed_since(mailbox.id, q.mod_seq) else {
-        return;
-    };
-    let _ = each_of(store, sel, &uids, &mut |sel, seq, uid, record| {
-        announce_keywords(sel, &record.keywords, out);
-        flags_response(seq, uid, record, sel.recent.contains(uid), shape, out);
-    });
+    report_flag_changes(store, sel, (enabled, (q.mod_seq, None)), None, out);
 }
 
 impl Session {
@@ -644,7 +628,7 @@ impl Session {
             }
             (_, other) => {
                 tracing::error!("unexpected store answer {other:?}");
-                Fault::no(Code::ServerBug, "unexpected store answer").write(&tag, out);
+                Fault::Internal("unexpected store answer").write(&tag, out);
             }
         }
         Action::Continue

@@ -7,7 +7,7 @@
 //! as EXPUNGE or VANISHED, and EXISTS when the target is the selected mailbox.
 
 use super::cmd_mailbox::Replacing;
-use super::fault::{ok, Code, Fault};
+use super::fault::{ok, Fault};
 use super::session::{store_error, untagged, Action, Ctx, Session, State};
 use super::types::{AppendMessage, SeqBound};
 use crate::store::{StoreError, WriteOutcome};
@@ -76,7 +76,7 @@ impl Session {
                 self.sync(ctx, out);
                 ok(out, tag, &format!("{command} completed"));
             }
-            Ok(_) => Fault::no(Code::ServerBug, "unexpected store answer").write(tag, out),
+            Ok(_) => Fault::Internal("unexpected store answer").write(tag, out),
             Err(e) => {
                 // The old message may be gone (another session expunged it): say so first.
                 self.sync(ctx, out);

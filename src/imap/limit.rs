@@ -9,7 +9,7 @@
 //! client's own cut). EXPUNGE, CLOSE and STATUS are never limited. Under SAVELIMIT=n only COPY
 //! and APPEND are. A server advertises one of the two.
 
-use super::fault::{ok, Fault};
+use super::fault::{ok, Code, Fault};
 use super::session::untagged;
 use super::view::UidView;
 use crate::store::records::Uid;
@@ -62,7 +62,7 @@ pub struct Cut {
 
 impl Cut {
     fn code(self) -> String {
-        format!("[MESSAGELIMIT {} {}]", self.limit, self.lowest)
+        format!("[{}]", Code::MessageLimit(self.limit, Some(self.lowest)))
     }
 }
 
@@ -133,11 +133,7 @@ pub fn tagged_ok(out: &mut Vec<u8>, tag: &str, cut: Option<Cut>, code: &str, tex
 
 /// `NO [MESSAGELIMIT n uid]` (or `[MESSAGELIMIT n]` without one) for a command refused whole.
 pub fn refuse(out: &mut Vec<u8>, tag: &str, limit: u32, lowest: Option<Uid>, text: &str) {
-    let code = match lowest {
-        Some(uid) => format!("[MESSAGELIMIT {limit} {uid}]"),
-        None => format!("[MESSAGELIMIT {limit}]"),
-    };
-    Fault::no_code(format!("{code} {text}")).write(tag, out);
+    Fault::no(Code::MessageLimit(limit, lowest), text.to_string()).write(tag, out);
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@
 //! hears OK only for what is on disk.
 //!
 //! States are types: `NotAuthenticated → Authenticated(User) → Selected(User, Selected)`.
-//! Untagged EXISTS/EXPUNGE/FETCH updates come from comparing the session's shared `UidView`
-//! with the current one, and are withheld where RFC 9051 §7.5.1 forbids them.
+//! Untagged EXISTS/EXPUNGE/FETCH updates come from the changes the session's core shares after
+//! the session's position (`sync`, `shared`), and are withheld where RFC 9051 §7.5.1 forbids
+//! them.
 
 use super::fault::{ok, Code, Fault};
 use std::rc::Rc;

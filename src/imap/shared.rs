@@ -31,6 +31,9 @@ pub struct Shared {
     log_from: u64,
     /// How many sessions stand at each modseq.
     positions: BTreeMap<u64, u32>,
+    /// The keywords in use as the last SELECT found them, one list for the sessions that
+    /// selected since (`Views::shared_keywords`).
+    keywords: Option<Rc<Vec<String>>>,
     /// A change came that the feed never announced the ones before (another process wrote to
     /// the store, or `fsck --repair` raised a modseq): the view cannot be kept up from the
     /// feed until it is loaded again from a snapshot (`reset`).
@@ -51,6 +54,7 @@ impl Shared {
             log: VecDeque::new(),
             log_from,
             positions: BTreeMap::new(),
+            keywords: None,
             stale: false,
         }))
     }
@@ -181,12 +185,10 @@ impl Drop for Cursor {
     }
 }
 
-/// The open mailboxes (DESIGN.md §4: nothing per mailbox copied per session), and the keyword
-/// lists the sessions of a mailbox share.
+/// The open mailboxes of one core (DESIGN.md §4: nothing per mailbox copied per session).
 #[derive(Default)]
 pub struct Mailboxes {
     open: HashMap<MailboxId, Rc<RefCell<Shared>>>,
-    keywords: HashMap<MailboxId, Rc<Vec<String>>>,
 }
 
 impl Mailboxes {
@@ -232,15 +234,14 @@ impl Views for Mailboxes {
     }
 
     fn shared_keywords(&mut self, mailbox: MailboxId, keywords: Vec<String>) -> Rc<Vec<String>> {
-        if let Some(shared) = self.keywords.get(&mailbox).filter(|k| ***k == keywords) {
-            return shared.clone();
+        let Some(shared) = self.open.get(&mailbox) else {
+            return Rc::new(keywords);
+        };
+        let kept = &mut shared.borrow_mut().keywords;
+        match kept {
+            Some(list) if **list == keywords => list.clone(),
+            _ => kept.insert(Rc::new(keywords)).clone(),
         }
-        if self.keywords.len() > 64 {
-            self.keywords.retain(|_, k| Rc::strong_count(k) > 1);
-        }
-        let shared = Rc::new(keywords);
-        self.keywords.insert(mailbox, shared.clone());
-        shared
     }
 }
 
@@ -323,5 +324,26 @@ mod tests {
         assert_eq!(shared.borrow().log.len(), LOG_MAX);
         drop(head);
         assert_eq!(shared.borrow().view().len(), LOG_MAX as u32 + 1);
+    }
+
+    #[test]
+    fn sessions_of_a_mailbox_share_its_keyword_list() {
+        let mut views = Mailboxes::default();
+        // Shared once open, as SELECT opens a mailbox (`current`) before it asks.
+        for mailbox in [1, 2] {
+            views.open.insert(mailbox, Shared::new(Rc::new(UidView::default())));
+        }
+        let kw = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let a = views.shared_keywords(1, kw(&["$Label1", "$Junk"]));
+        let b = views.shared_keywords(1, kw(&["$Label1", "$Junk"]));
+        assert!(Rc::ptr_eq(&a, &b), "one list for both sessions");
+        let other = views.shared_keywords(2, kw(&["$Label1", "$Junk"]));
+        assert!(!Rc::ptr_eq(&a, &other), "per mailbox");
+        let grown = views.shared_keywords(1, kw(&["$Label1", "$Junk", "$New"]));
+        assert!(!Rc::ptr_eq(&a, &grown) && grown.len() == 3);
+        // A session that hears of a keyword copies the list for itself only.
+        let mut mine = b;
+        Rc::make_mut(&mut mine).push("$Mine".into());
+        assert_eq!((a.len(), mine.len()), (2, 3));
     }
 }

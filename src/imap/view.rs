@@ -197,6 +197,10 @@ impl UidView {
                         count: 1,
                     }),
                 }
+                if runs.len() * 3 > self.len as usize + 1 {
+                    // Gaps made runs the larger form: a plain list, as `new` would choose.
+                    return UidView::new(self.iter().chain([uid]).collect(), highest_modseq);
+                }
                 Uids::Runs(runs)
             }
             Uids::Listed(list) => {
@@ -470,6 +474,14 @@ mod tests {
             let shrunk = view.without(&gone, 5);
             let kept: Vec<Uid> = uids.iter().copied().filter(|u| !gone.contains(u)).collect();
             assert_eq!(shrunk, UidView::new(kept, 5));
+            // Grown by far-apart UIDs, it never takes more room than the plain list.
+            let mut sparse = UidView::new(vec![1, 2, 3, 4, 5, 6], 1);
+            for uid in (10..40).step_by(3) {
+                sparse = sparse.with_added(uid, 2);
+                if let Uids::Runs(runs) = &*sparse.uids {
+                    assert!(runs.len() * 3 <= sparse.len() as usize, "{sparse:?}");
+                }
+            }
             let flagged = view.with_modseq(6);
             assert!(Rc::ptr_eq(&flagged.uids, &view.uids), "no copy for a flag change");
             assert_eq!(flagged.highest_modseq, 6);

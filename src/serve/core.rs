@@ -187,9 +187,8 @@ mod tests {
         use crate::store::{NewUser, Recipient, WriteOutcome};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let scram =
-            <crate::auth::scram::ScramCredentials as crate::auth::scram::ScramKeys>::derive("pw", b"salt", 4096)
-                .unwrap();
+        use crate::auth::scram::{ScramCredentials, ScramKeys};
+        let scram = ScramCredentials::derive("pw", b"salt", 4096).unwrap();
         let user = NewUser {
             name: "bob".into(),
             password_hash: "x".into(),
@@ -234,23 +233,5 @@ mod tests {
         assert_eq!(from(5, 10), [5, 6]);
         assert_eq!(from(0, 1), [1]);
         assert!(from(7, 10).is_empty());
-    }
-
-    #[test]
-    fn sessions_of_a_mailbox_share_its_keyword_list() {
-        use crate::imap::view::Views;
-        let mut views = Mailboxes::default();
-        let kw = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let a = views.shared_keywords(1, kw(&["$Label1", "$Junk"]));
-        let b = views.shared_keywords(1, kw(&["$Label1", "$Junk"]));
-        assert!(Rc::ptr_eq(&a, &b), "one list for both sessions");
-        let other = views.shared_keywords(2, kw(&["$Label1", "$Junk"]));
-        assert!(!Rc::ptr_eq(&a, &other), "per mailbox");
-        let grown = views.shared_keywords(1, kw(&["$Label1", "$Junk", "$New"]));
-        assert!(!Rc::ptr_eq(&a, &grown) && grown.len() == 3);
-        // A session that hears of a keyword copies the list for itself only.
-        let mut mine = b;
-        Rc::make_mut(&mut mine).push("$Mine".into());
-        assert_eq!((a.len(), mine.len()), (2, 3));
     }
 }

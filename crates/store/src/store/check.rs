@@ -288,7 +288,7 @@ fn inspect_modseq_index(t: &Tables, txn: &RoTxn<'_, WithoutTls>, report: &mut Re
     for item in t.modseqs.iter(txn)? {
         let (key, _) = item?;
         let mailbox = key_id(key);
-        let (Some(modseq), Some(uid)) = (keys::expunged_modseq(key), keys::modseq_uid(key)) else {
+        let Some((modseq, uid)) = keys::modseq_entry(key) else {
             report.found(format!("modseq index key {key:02x?} is malformed"), Fix::Report);
             continue;
         };

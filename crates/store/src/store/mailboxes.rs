@@ -53,7 +53,7 @@ fn all_names(t: &Tables, txn: &RwTxn<'_>, user: UserId) -> Result<Vec<(String, M
     Ok(out)
 }
 
-fn new_mailbox(
+pub(crate) fn new_mailbox(
     t: &Tables,
     txn: &mut RwTxn<'_>,
     user: UserId,

@@ -19,6 +19,16 @@ use super::{StoreError, Tables};
 /// (Small in unit tests, so trimming is reached in a few writes.)
 pub(crate) const EXPUNGE_LOG_KEEP: u32 = if cfg!(test) { 8 } else { 4096 };
 
+/// The first and last keys of `mailbox`'s modseq index entries.
+fn index_range(mailbox: MailboxId) -> ([u8; 20], [u8; 20]) {
+    (keys::modseq(mailbox, 0, 0), keys::modseq(mailbox, u64::MAX, Uid::MAX))
+}
+
+/// The first and last keys of `mailbox`'s expunge log entries.
+fn log_range(mailbox: MailboxId) -> ([u8; 16], [u8; 16]) {
+    (keys::expunged(mailbox, 0), keys::expunged(mailbox, u64::MAX))
+}
+
 /// Files message `uid` of `mailbox` under `modseq`.
 pub(crate) fn index(
     t: &Tables,
@@ -45,9 +55,9 @@ pub(crate) fn unindex(
 
 /// Both indexes of a mailbox whose messages are all gone.
 pub(crate) fn forget_mailbox(t: &Tables, txn: &mut RwTxn<'_>, mailbox: MailboxId) -> Result<(), StoreError> {
-    let (start, end) = (keys::modseq(mailbox, 0, 0), keys::modseq(mailbox, u64::MAX, Uid::MAX));
+    let (start, end) = index_range(mailbox);
     t.modseqs.delete_range(txn, &inclusive(&start, &end))?;
-    let (start, end) = (keys::expunged(mailbox, 0), keys::expunged(mailbox, u64::MAX));
+    let (start, end) = log_range(mailbox);
     t.expunged.delete_range(txn, &inclusive(&start, &end))?;
     Ok(())
 }
@@ -55,7 +65,7 @@ pub(crate) fn forget_mailbox(t: &Tables, txn: &mut RwTxn<'_>, mailbox: MailboxId
 /// Indexes `mailbox` again from its records (a store from before the index, or `fsck
 /// --repair`).
 pub(crate) fn reindex(t: &Tables, txn: &mut RwTxn<'_>, mailbox: MailboxId) -> Result<(), StoreError> {
-    let (start, end) = (keys::modseq(mailbox, 0, 0), keys::modseq(mailbox, u64::MAX, Uid::MAX));
+    let (start, end) = index_range(mailbox);
     t.modseqs.delete_range(txn, &inclusive(&start, &end))?;
     let mut entries = Vec::new();
     let (start, end) = (keys::message(mailbox, 0), keys::message(mailbox, Uid::MAX));
@@ -87,7 +97,7 @@ pub(crate) fn changed_since(
     let mut uids = Vec::new();
     for item in t.modseqs.range(txn, &inclusive(&start, &end))? {
         let (key, _) = item?;
-        uids.push(keys::modseq_uid(key).ok_or(StoreError::Corrupt("modseqs"))?);
+        uids.push(keys::modseq_entry(key).ok_or(StoreError::Corrupt("modseqs"))?.1);
     }
     uids.sort_unstable();
     Ok(uids)
@@ -110,7 +120,7 @@ pub(crate) fn log_expunge(
     }
     // Half at a time, so trimming costs O(1) per expunge on average.
     let drop = (mailbox.expunge_log - EXPUNGE_LOG_KEEP / 2) as usize;
-    let (start, end) = (keys::expunged(mailbox.id, 0), keys::expunged(mailbox.id, u64::MAX));
+    let (start, end) = log_range(mailbox.id);
     let mut floor = mailbox.expunge_floor;
     let mut doomed = Vec::with_capacity(drop);
     for item in t.expunged.range(txn, &inclusive(&start, &end))?.take(drop) {
@@ -167,7 +177,7 @@ pub(crate) fn migrate(t: &Tables, txn: &mut RwTxn<'_>) -> Result<(), StoreError>
     }
     for mut mailbox in mailboxes {
         reindex(t, txn, mailbox.id)?;
-        let (start, end) = (keys::expunged(mailbox.id, 0), keys::expunged(mailbox.id, u64::MAX));
+        let (start, end) = log_range(mailbox.id);
         mailbox.expunge_log = t.expunged.range(txn, &inclusive(&start, &end))?.count() as u32;
         super::txn::put_json(&t.mailboxes, txn, &keys::mailbox(mailbox.id), &mailbox)?;
     }

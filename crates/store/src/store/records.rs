@@ -292,8 +292,10 @@ pub mod keys {
         k
     }
 
-    pub fn modseq_uid(key: &[u8]) -> Option<Uid> {
-        Some(u32::from_be_bytes(key.get(16..20)?.try_into().ok()?))
+    /// The modseq and UID of a modseq index key.
+    pub fn modseq_entry(key: &[u8]) -> Option<(u64, Uid)> {
+        let modseq = u64::from_be_bytes(key.get(8..16)?.try_into().ok()?);
+        Some((modseq, u32::from_be_bytes(key.get(16..20)?.try_into().ok()?)))
     }
 
     pub fn chunk(body: BodyId, n: u32) -> [u8; 12] {

@@ -766,10 +766,7 @@ fn index_keys(store: &Store, mailbox: records::MailboxId) -> Vec<(u64, u32)> {
     let keys = store.inner.t.modseqs.range(&txn, &range).unwrap();
     keys.map(|item| {
         let key = item.unwrap().0;
-        (
-            records::keys::expunged_modseq(key).unwrap(),
-            records::keys::modseq_uid(key).unwrap(),
-        )
+        records::keys::modseq_entry(key).unwrap()
     })
     .collect()
 }

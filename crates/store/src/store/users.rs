@@ -2,13 +2,19 @@
 
 use heed::RwTxn;
 
+use super::feed::Change;
 use super::read::get_user;
-use super::records::{keys, Mailbox, MailboxId, MessageRecord, Uid, Usage, User, UserId, DEFAULT_MAILBOXES};
-use super::txn::{delete_prefix, inclusive, next_counter, next_uid_validity, put_json, release_body};
+use super::records::{keys, MailboxId, MessageRecord, Uid, Usage, User, UserId, DEFAULT_MAILBOXES};
+use super::txn::{delete_prefix, inclusive, next_counter, put_json, release_body};
 use super::writer::{NewUser, UserPatch};
 use super::{StoreError, Tables};
 
-pub(crate) fn add_user(t: &Tables, txn: &mut RwTxn<'_>, new: NewUser) -> Result<User, StoreError> {
+pub(crate) fn add_user(
+    t: &Tables,
+    txn: &mut RwTxn<'_>,
+    new: NewUser,
+    changes: &mut Vec<Change>,
+) -> Result<User, StoreError> {
     if get_user(t, txn, &new.name)?.is_some() {
         return Err(StoreError::UserExists(new.name));
     }
@@ -21,25 +27,7 @@ pub(crate) fn add_user(t: &Tables, txn: &mut RwTxn<'_>, new: NewUser) -> Result<
     t.user_ids.put(txn, &keys::user_id(id), user.name.as_bytes())?;
     t.usage.put(txn, &keys::user_id(id), &Usage::default().encode())?;
     for (name, special_use) in DEFAULT_MAILBOXES {
-        let mailbox = Mailbox {
-            id: next_counter(t, txn, "next_mailbox_id")?,
-            user_id: id,
-            name: name.into(),
-            uid_validity: next_uid_validity(t, txn)?,
-            uid_next: 1,
-            highest_modseq: 1,
-            special_use,
-            subscribed: false,
-            messages: 0,
-            size: 0,
-            first_recent_uid: 1,
-            noselect: false,
-            expunge_log: 0,
-            expunge_floor: 0,
-        };
-        put_json(&t.mailboxes, txn, &keys::mailbox(mailbox.id), &mailbox)?;
-        t.mailbox_names
-            .put(txn, &keys::mailbox_name(id, name), &keys::mailbox(mailbox.id))?;
+        super::mailboxes::new_mailbox(t, txn, id, name, special_use, changes)?;
         t.subscriptions.put(txn, &keys::mailbox_name(id, name), &[])?;
     }
     Ok(user)

@@ -333,7 +333,7 @@ fn apply(
     changes: &mut Vec<Change>,
 ) -> Result<WriteOutcome, StoreError> {
     match op {
-        WriteOp::AddUser(new) => users::add_user(t, txn, new).map(WriteOutcome::User),
+        WriteOp::AddUser(new) => users::add_user(t, txn, new, changes).map(WriteOutcome::User),
         WriteOp::UpdateUser { name, patch } => users::update_user(t, txn, &name, patch).map(WriteOutcome::User),
         WriteOp::DeleteUser { name } => users::delete_user(t, txn, &name).map(|()| WriteOutcome::Done),
         WriteOp::Deliver {
