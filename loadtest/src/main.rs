@@ -11,6 +11,8 @@
 //! - `idle` holds N IMAP sessions in IDLE (over several processes) and reports the setup
 //!   rate and the server's memory per session;
 //! - `fanout` delivers over LMTP at a set rate to users in IDLE and times delivery→EXISTS;
+//! - `changes` times one flag change reaching N sessions in IDLE on a large mailbox, and a
+//!   returning client's CHANGEDSINCE and SELECT QRESYNC;
 //! - `login` measures connect + TLS + LOGIN rate and latency;
 //! - `mixed` runs an imaptest-like random mix of IMAP commands, checking UIDs, flags and
 //!   EXISTS against a model of each mailbox, and reports ops/s and per-command latency; with
@@ -67,6 +69,9 @@ enum Command {
     /// N sessions in IDLE while messages arrive over LMTP at a set rate: delivery to
     /// untagged EXISTS latency.
     Fanout(scenario::fanout::FanoutArgs),
+    /// Flag changes on one large mailbox told to N sessions in IDLE (change→FETCH latency),
+    /// then CHANGEDSINCE and SELECT QRESYNC after a few changes, timed.
+    Changes(scenario::changes::ChangesArgs),
     /// IMAP connection + TLS handshake + LOGIN rate and latency.
     Login(scenario::login::LoginArgs),
     /// A share of `idle`/`fanout`'s sessions (started by them, not by hand).
@@ -166,6 +171,7 @@ fn main() -> ExitCode {
         Command::Submit(args) => scenario::submit::run(&args),
         Command::Idle(args) => scenario::idle::run(&args),
         Command::Fanout(args) => scenario::fanout::run(&args),
+        Command::Changes(args) => scenario::changes::run(&args),
         Command::Login(args) => scenario::login::run(&args),
         Command::SessionWorker(args) => scenario::fleet::worker(&args),
         Command::Mixed(args) => scenario::mixed::run(&args),

@@ -2,6 +2,7 @@
 //! formatting live in the library's `report`.
 
 pub mod bulk;
+pub mod changes;
 pub mod crash;
 pub mod deliver;
 pub mod fanout;
