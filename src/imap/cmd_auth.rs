@@ -1,67 +1,43 @@
 //! STARTTLS, LOGIN, AUTHENTICATE (with SASL-IR), UNAUTHENTICATE, ENABLE and ID.
 
 use super::fault::{ok, Code, Fault};
-use super::session::{untagged, Action, Enabled, LoginFailure, Mode, Pending, Session, State, User};
-use super::types::Command;
+use super::session::{untagged, Action, Conn, Enabled, LoginFailure, Session, State, Step, User};
 use crate::auth::login::Credentials;
 use crate::auth::sasl::{self, Mechanism, SaslExchange, SaslStep};
 use crate::auth::scram::ScramCredentials;
 use crate::store::records::UserId;
 
-impl Session {
-    pub(crate) fn auth_command(&mut self, tag: String, command: Command, out: &mut Vec<u8>) -> Action {
-        match command {
-            Command::StartTls => {
-                if self.tls || !self.settings.starttls {
-                    Fault::bad("TLS is already on or not available here").write(&tag, out);
-                    return Action::Continue;
-                }
-                ok(out, &tag, "begin TLS negotiation now");
-                Action::StartTls
-            }
-            Command::Login { user, password } => {
-                if !self.settings.login_type.allows_plain_command(self.tls) {
-                    // RFC 9051 §6.2.3 with LOGINDISABLED advertised.
-                    Fault::no(Code::PrivacyRequired, "LOGIN is disabled before STARTTLS").write(&tag, out);
-                    return Action::Continue;
-                }
-                self.pending = Pending::Login { tag };
-                Action::Login(Credentials::Password {
-                    authzid: None,
-                    user,
-                    password,
-                })
-            }
-            Command::Authenticate { mechanism, initial } => self.authenticate(tag, &mechanism, initial, out),
-            Command::Unauthenticate => {
-                // RFC 8437 §3: valid in Authenticated and Selected state (the command table).
-                self.forget_user();
-                ok(out, &tag, "UNAUTHENTICATE completed");
-                Action::Unauthenticated
-            }
-            Command::Enable(caps) => {
-                self.enable(&caps, out);
-                ok(out, &tag, "ENABLE completed");
-                Action::Continue
-            }
-            Command::Id(_) => {
-                // RFC 2971: the server's identity; the client's is only logged. Which machine
-                // it is only once logged in, so a stranger does not learn the host names.
-                let mut id = b"* ID (\"name\" \"ringmail\" \"version\" \"0.1\"".to_vec();
-                if !matches!(self.state, State::NotAuthenticated) && !self.settings.server_name.is_empty() {
-                    id.extend_from_slice(b" \"x-host\" ");
-                    super::format::string(&mut id, self.settings.server_name.as_bytes(), false);
-                }
-                id.extend_from_slice(b")\r\n");
-                out.extend_from_slice(&id);
-                ok(out, &tag, "ID completed");
-                Action::Continue
-            }
-            _ => unreachable!("dispatched by command family"),
+impl Conn {
+    pub(crate) fn starttls(&mut self, tag: &str, out: &mut Vec<u8>) -> Action {
+        if self.tls || !self.settings.starttls {
+            Fault::bad("TLS is already on or not available here").write(tag, out);
+            return Action::Continue;
         }
+        ok(out, tag, "begin TLS negotiation now");
+        Action::StartTls
     }
 
-    fn authenticate(&mut self, tag: String, mechanism: &str, initial: Option<String>, out: &mut Vec<u8>) -> Action {
+    pub(crate) fn login(&mut self, tag: String, user: String, password: String, out: &mut Vec<u8>) -> Action {
+        if !self.settings.login_type.allows_plain_command(self.tls) {
+            // RFC 9051 §6.2.3 with LOGINDISABLED advertised.
+            Fault::no(Code::PrivacyRequired, "LOGIN is disabled before STARTTLS").write(&tag, out);
+            return Action::Continue;
+        }
+        self.step = Step::Login { tag };
+        Action::Login(Credentials::Password {
+            authzid: None,
+            user,
+            password,
+        })
+    }
+
+    pub(crate) fn authenticate(
+        &mut self,
+        tag: String,
+        mechanism: &str,
+        initial: Option<String>,
+        out: &mut Vec<u8>,
+    ) -> Action {
         let Some(mechanism) = Mechanism::parse(mechanism.as_bytes()) else {
             Fault::no(Code::Cannot, "unsupported mechanism").write(&tag, out);
             return Action::Continue;
@@ -76,38 +52,35 @@ impl Session {
         };
         self.sasl_step(tag, Box::new(exchange), step, String::new(), out)
     }
+}
 
-    /// RFC 5161. CONDSTORE (RFC 7162 §3.1), QRESYNC (§3.2.3, which implies CONDSTORE),
-    /// IMAP4rev2 (RFC 9051 §6.3.1), UTF8=ACCEPT (RFC 6855) and UIDONLY (RFC 9586) change what the
-    /// server sends; unknown names are ignored.
-    fn enable(&mut self, caps: &[String], out: &mut Vec<u8>) {
-        let (State::Authenticated(user) | State::Selected(user, _)) = &mut self.state else {
-            return;
-        };
-        let mut line = String::from("ENABLED");
-        // An extension switched off for this account is as unknown as any other (`switches`).
-        for cap in caps.iter().filter(|c| !super::switches::hidden(c, &user.disabled)) {
-            if cap.eq_ignore_ascii_case("CONDSTORE") && !user.enabled.condstore {
-                user.enabled.condstore = true;
-                line.push_str(" CONDSTORE");
-            } else if cap.eq_ignore_ascii_case("IMAP4rev2") && !user.enabled.imap4rev2 {
-                user.enabled.imap4rev2 = true;
-                line.push_str(" IMAP4rev2");
-            } else if cap.eq_ignore_ascii_case("UTF8=ACCEPT") && !user.enabled.utf8 {
-                user.enabled.utf8 = true;
-                line.push_str(" UTF8=ACCEPT");
-            } else if cap.eq_ignore_ascii_case("UIDONLY") && !user.enabled.uid_only {
-                // RFC 9586 §3.1.
-                user.enabled.uid_only = true;
-                line.push_str(" UIDONLY");
-            } else if cap.eq_ignore_ascii_case("QRESYNC") && !user.enabled.qresync {
-                user.enabled.qresync = true;
-                user.enabled.condstore = true;
-                line.push_str(" QRESYNC");
-            }
+/// RFC 5161. CONDSTORE (RFC 7162 §3.1), QRESYNC (§3.2.3, which implies CONDSTORE),
+/// IMAP4rev2 (RFC 9051 §6.3.1), UTF8=ACCEPT (RFC 6855) and UIDONLY (RFC 9586) change what the
+/// server sends; unknown names are ignored.
+pub(crate) fn enable(user: &mut User, caps: &[String], out: &mut Vec<u8>) {
+    let mut line = String::from("ENABLED");
+    // An extension switched off for this account is as unknown as any other (`switches`).
+    for cap in caps.iter().filter(|c| !super::switches::hidden(c, &user.disabled)) {
+        if cap.eq_ignore_ascii_case("CONDSTORE") && !user.enabled.condstore {
+            user.enabled.condstore = true;
+            line.push_str(" CONDSTORE");
+        } else if cap.eq_ignore_ascii_case("IMAP4rev2") && !user.enabled.imap4rev2 {
+            user.enabled.imap4rev2 = true;
+            line.push_str(" IMAP4rev2");
+        } else if cap.eq_ignore_ascii_case("UTF8=ACCEPT") && !user.enabled.utf8 {
+            user.enabled.utf8 = true;
+            line.push_str(" UTF8=ACCEPT");
+        } else if cap.eq_ignore_ascii_case("UIDONLY") && !user.enabled.uid_only {
+            // RFC 9586 §3.1.
+            user.enabled.uid_only = true;
+            line.push_str(" UIDONLY");
+        } else if cap.eq_ignore_ascii_case("QRESYNC") && !user.enabled.qresync {
+            user.enabled.qresync = true;
+            user.enabled.condstore = true;
+            line.push_str(" QRESYNC");
         }
-        untagged(out, &line);
     }
+    untagged(out, &line);
 }
 
 /// The answers to the login actions, and the SASL exchange between them.
@@ -118,7 +91,7 @@ impl Session {
     /// back end's own answer (`OK [CAPABILITY ...] ...`, its capabilities being the ones that
     /// count from now on) under its own tag. The session ends here; the bytes are relayed.
     pub fn login_passed_on(&mut self, answer: &str, out: &mut Vec<u8>) {
-        if let Pending::Login { tag } = std::mem::replace(&mut self.pending, Pending::None) {
+        if let Step::Login { tag } = std::mem::replace(&mut self.conn.step, Step::Commands) {
             out.extend_from_slice(tag.as_bytes());
             out.push(b' ');
             out.extend_from_slice(answer.as_bytes());
@@ -132,8 +105,8 @@ impl Session {
         result: Result<(UserId, String, Vec<String>), LoginFailure>,
         out: &mut Vec<u8>,
     ) -> Action {
-        let tag = match std::mem::replace(&mut self.pending, Pending::None) {
-            Pending::Login { tag } => tag,
+        let tag = match std::mem::replace(&mut self.conn.step, Step::Commands) {
+            Step::Login { tag } => tag,
             _ => return Action::Close,
         };
         match result {
@@ -145,15 +118,15 @@ impl Session {
                     disabled,
                 });
                 // LITERAL+ from here on (RFC 7888 §4): literals are bounded by APPENDLIMIT.
-                self.reader.set_max_nonsync(None);
+                self.conn.reader.set_max_nonsync(None);
                 let caps = self.capability_string();
                 ok(out, &tag, &format!("[CAPABILITY {caps}] logged in"));
                 Action::Continue
             }
             Err(LoginFailure::BadCredentials) => {
-                self.failures += 1;
+                self.conn.failures += 1;
                 Fault::no(Code::AuthenticationFailed, "authentication failed").write(&tag, out);
-                if self.failures >= self.settings.max_login_failures {
+                if self.conn.failures >= self.conn.settings.max_login_failures {
                     untagged(out, "BYE too many failed logins");
                     self.state = State::Logout;
                     return Action::Close;
@@ -173,26 +146,29 @@ impl Session {
 
     /// The answer to `Action::LookupScram`.
     pub fn scram_credentials(&mut self, credentials: Option<ScramCredentials>, out: &mut Vec<u8>) -> Action {
-        let Pending::Scram {
+        let Step::Scram {
             tag,
             mut exchange,
             user,
-        } = std::mem::replace(&mut self.pending, Pending::None)
+        } = std::mem::replace(&mut self.conn.step, Step::Commands)
         else {
             return Action::Close;
         };
         let step = exchange.credentials(credentials.as_ref());
-        self.sasl_step(tag, exchange, step, user, out)
+        self.conn.sasl_step(tag, exchange, step, user, out)
     }
 
     pub(super) fn sasl_line(&mut self, line: &[u8], out: &mut Vec<u8>) -> Action {
-        let Mode::Sasl { tag, mut exchange } = std::mem::replace(&mut self.mode, Mode::Commands) else {
-            unreachable!("called in SASL mode only")
+        let Step::Sasl { tag, mut exchange } = std::mem::replace(&mut self.conn.step, Step::Commands) else {
+            // `input` hands lines here in the SASL step only.
+            return Action::Continue;
         };
         let step = sasl::respond_line(&mut exchange, line);
-        self.sasl_step(tag, exchange, step, String::new(), out)
+        self.conn.sasl_step(tag, exchange, step, String::new(), out)
     }
+}
 
+impl Conn {
     pub(crate) fn sasl_step(
         &mut self,
         tag: String,
@@ -206,11 +182,11 @@ impl Session {
                 out.extend_from_slice(b"+ ");
                 out.extend_from_slice(sasl::encode_challenge(&data).as_bytes());
                 out.extend_from_slice(b"\r\n");
-                self.mode = Mode::Sasl { tag, exchange };
+                self.step = Step::Sasl { tag, exchange };
                 Action::Continue
             }
             SaslStep::NeedCredentials { authcid } => {
-                self.pending = Pending::Scram {
+                self.step = Step::Scram {
                     tag,
                     exchange,
                     user: authcid.clone(),
@@ -222,7 +198,7 @@ impl Session {
                 authcid,
                 password,
             } => {
-                self.pending = Pending::Login { tag };
+                self.step = Step::Login { tag };
                 Action::Login(Credentials::Password {
                     authzid,
                     user: authcid,
@@ -230,11 +206,11 @@ impl Session {
                 })
             }
             SaslStep::Authenticated { authzid, authcid } => {
-                self.pending = Pending::Login { tag };
+                self.step = Step::Login { tag };
                 Action::Login(Credentials::Verified { authzid, user: authcid })
             }
             SaslStep::Failed(sasl::SaslError::AuthFailed) => {
-                self.pending = Pending::Login { tag };
+                self.step = Step::Login { tag };
                 Action::Login(Credentials::Rejected { user })
             }
             SaslStep::Failed(sasl::SaslError::Cancelled) => {

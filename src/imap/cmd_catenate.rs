@@ -14,7 +14,7 @@
 //! and admit this user.
 
 use super::fault::{Code, Fault};
-use super::session::{store_error, Session, State};
+use super::session::{store_error, Conn, Selected, User};
 use super::types::{AppendMessage, CatPart, Section, SectionText};
 use super::url::{ImapUrl, UrlPartial};
 use super::urlauth::Requester;
@@ -36,11 +36,15 @@ impl From<StoreError> for Refusal {
     }
 }
 
-impl Session {
+/// Who puts a message together: the user, and the mailbox relative URLs start from.
+type Base<'a> = (&'a User, Option<&'a Selected>);
+
+impl Conn {
     /// Replaces every CATENATE message's parts with the message they make; `false` once the
     /// client has been told why that cannot be done.
     pub(crate) fn catenate(
         &self,
+        base: Base<'_>,
         tag: &str,
         messages: &mut [AppendMessage],
         (store, now): (&dyn MailRead, i64),
@@ -50,7 +54,7 @@ impl Session {
             let Some(parts) = message.catenate.take() else {
                 continue;
             };
-            match self.assemble(&parts, (store, now)) {
+            match self.assemble(base, &parts, (store, now)) {
                 Ok(bytes) => message.message = bytes,
                 Err(Refusal::BadUrl(url, why)) => {
                     Fault::no(Code::BadUrl(resp_text_url(&url)), why.to_string()).write(tag, out);
@@ -72,12 +76,17 @@ impl Session {
 
     /// The parts in order, checked against APPENDLIMIT after each one so no more than one
     /// source part's worth is ever held beyond the limit.
-    fn assemble(&self, parts: &[CatPart], (store, now): (&dyn MailRead, i64)) -> Result<Vec<u8>, Refusal> {
+    fn assemble(
+        &self,
+        base: Base<'_>,
+        parts: &[CatPart],
+        (store, now): (&dyn MailRead, i64),
+    ) -> Result<Vec<u8>, Refusal> {
         let mut message = Vec::new();
         for part in parts {
             match part {
                 CatPart::Text(data) => message.extend_from_slice(data),
-                CatPart::Url(url) => self.url_part(url, (store, now), &mut message)?,
+                CatPart::Url(url) => url_part(base, url, (store, now), &mut message)?,
             }
             if message.len() as u64 > self.settings.append_limit {
                 return Err(Refusal::TooBig);
@@ -85,60 +94,61 @@ impl Session {
         }
         Ok(message)
     }
+}
 
-    /// Appends what `url` names to `out` (RFC 4469 §3: the URL must name a message or a part
-    /// of one the user can read).
-    fn url_part(&self, url: &str, (store, now): (&dyn MailRead, i64), out: &mut Vec<u8>) -> Result<(), Refusal> {
-        let bad = |why: &'static str| Refusal::BadUrl(url.to_owned(), why);
-        let parsed = ImapUrl::parse(url).map_err(|e| bad(e.0))?;
-        let (user_id, user_name, selected) = match &self.state {
-            State::Authenticated(u) => (u.id, u.name.as_str(), None),
-            State::Selected(u, sel) => (u.id, u.name.as_str(), Some(sel.mailbox)),
-            _ => unreachable!("the command table admits APPEND after login only"),
-        };
-        if parsed.urlauth.is_some() {
-            // RFC 4469 §5: an authorized URL is resolved as URLFETCH resolves it, so a URL
-            // another user authorized for this one may be used.
-            return match super::urlauth::fetch(store, url, Requester::Imap(user_name), now) {
-                Ok(bytes) => {
-                    out.extend_from_slice(&bytes);
-                    Ok(())
-                }
-                Err(super::urlauth::Refusal::Store(e)) => Err(Refusal::Store(e)),
-                Err(refusal) => Err(bad(refusal.reason())),
-            };
-        }
-        if let Some(server) = &parsed.server {
-            // RFC 5092 §3.2: no user is anonymous access, which is somebody else too.
-            if server.user.as_deref() != Some(user_name) {
-                return Err(bad("URL names another user"));
-            }
-        }
-        let part = parsed.message_part().map_err(|e| bad(e.0))?;
-        let mailbox = match part.mailbox {
-            Some(name) => store.mailbox(user_id, canonical_mailbox_name(name))?,
-            // RFC 4469 §5 with RFC 5092 §7.1: the selected mailbox is the base.
-            None => match selected {
-                Some(id) => store.mailbox_by_id(id)?,
-                None => return Err(bad("relative URL without a selected mailbox")),
-            },
-        };
-        let mailbox = mailbox.filter(|m| !m.noselect).ok_or_else(|| bad("no such mailbox"))?;
-        let section = match part.section {
-            Some(text) => super::parse::section_spec(text).ok_or_else(|| bad("invalid section"))?,
-            None => Section {
-                part: Vec::new(),
-                text: SectionText::Full,
-            },
-        };
-        let window = part.partial.map(UrlPartial::window);
-        match section_of(store, &mailbox, (part.uid_validity, part.uid), (&section, window))? {
+/// Appends what `url` names to `out` (RFC 4469 §3: the URL must name a message or a part
+/// of one the user can read).
+fn url_part(
+    (user, selected): Base<'_>,
+    url: &str,
+    (store, now): (&dyn MailRead, i64),
+    out: &mut Vec<u8>,
+) -> Result<(), Refusal> {
+    let bad = |why: &'static str| Refusal::BadUrl(url.to_owned(), why);
+    let parsed = ImapUrl::parse(url).map_err(|e| bad(e.0))?;
+    let (user_id, user_name, selected) = (user.id, user.name.as_str(), selected.map(|s| s.mailbox));
+    if parsed.urlauth.is_some() {
+        // RFC 4469 §5: an authorized URL is resolved as URLFETCH resolves it, so a URL
+        // another user authorized for this one may be used.
+        return match super::urlauth::fetch(store, url, Requester::Imap(user_name), now) {
             Ok(bytes) => {
                 out.extend_from_slice(&bytes);
                 Ok(())
             }
-            Err(missing) => Err(bad(missing.reason())),
+            Err(super::urlauth::Refusal::Store(e)) => Err(Refusal::Store(e)),
+            Err(refusal) => Err(bad(refusal.reason())),
+        };
+    }
+    if let Some(server) = &parsed.server {
+        // RFC 5092 §3.2: no user is anonymous access, which is somebody else too.
+        if server.user.as_deref() != Some(user_name) {
+            return Err(bad("URL names another user"));
         }
+    }
+    let part = parsed.message_part().map_err(|e| bad(e.0))?;
+    let mailbox = match part.mailbox {
+        Some(name) => store.mailbox(user_id, canonical_mailbox_name(name))?,
+        // RFC 4469 §5 with RFC 5092 §7.1: the selected mailbox is the base.
+        None => match selected {
+            Some(id) => store.mailbox_by_id(id)?,
+            None => return Err(bad("relative URL without a selected mailbox")),
+        },
+    };
+    let mailbox = mailbox.filter(|m| !m.noselect).ok_or_else(|| bad("no such mailbox"))?;
+    let section = match part.section {
+        Some(text) => super::parse::section_spec(text).ok_or_else(|| bad("invalid section"))?,
+        None => Section {
+            part: Vec::new(),
+            text: SectionText::Full,
+        },
+    };
+    let window = part.partial.map(UrlPartial::window);
+    match section_of(store, &mailbox, (part.uid_validity, part.uid), (&section, window))? {
+        Ok(bytes) => {
+            out.extend_from_slice(&bytes);
+            Ok(())
+        }
+        Err(missing) => Err(bad(missing.reason())),
     }
 }
 

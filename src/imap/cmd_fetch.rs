@@ -11,7 +11,7 @@ use super::fetch::{self, FetchEffect, FetchOptions, MessageMeta};
 use super::limit::{self, Cut};
 use super::progress::Progress;
 use super::search;
-use super::session::{store_error, Action, Ctx, Enabled, Pending, Selected, Session};
+use super::session::{store_error, Action, Conn, Ctx, Enabled, Selected, Step, User};
 use super::types::{FetchAttr, PartialRange, SequenceSet};
 use super::view::{vanished_since, MailRead};
 use crate::store::records::{flags, FlagMode, Uid};
@@ -29,7 +29,7 @@ pub(crate) struct FetchModifiers {
 
 /// A FETCH in progress.
 pub(crate) struct FetchJob {
-    tag: String,
+    pub tag: String,
     uid: bool,
     attrs: Vec<FetchAttr>,
     targets: Vec<(u32, Uid)>,
@@ -136,12 +136,13 @@ pub(crate) fn fetch_one(
     }
 }
 
-impl Session {
+impl Conn {
     #[allow(clippy::too_many_arguments)] // one FETCH command's parts
     pub(super) fn fetch_start(
         &mut self,
-        tag: String,
-        uid: bool,
+        user: &User,
+        sel: &mut Selected,
+        (tag, uid): (String, bool),
         set: &SequenceSet,
         attrs: Vec<FetchAttr>,
         modifiers: FetchModifiers,
@@ -153,7 +154,6 @@ impl Session {
             vanished,
             partial,
         } = modifiers;
-        let sel = self.selected();
         if let (true, Some(since)) = (vanished, changed_since) {
             // `*` reaches every UID ever assigned here, expunged ones included: a client asking
             // `1:*` wants to hear about all of them.
@@ -176,7 +176,7 @@ impl Session {
                 return Action::Continue;
             }
         };
-        let processing = self.message_limit().processing();
+        let processing = self.message_limit(user).processing();
         if let (Some(range), Some(limit)) = (partial, processing) {
             // RFC 9738 §3.1: a page is the client's own cut; one wider than the limit is
             // refused before any work.
@@ -220,19 +220,25 @@ impl Session {
             progress: Progress::start(ctx.now),
             cut,
         };
-        self.fetch_resume(job, ctx, out)
+        self.fetch_resume(user, sel, job, ctx, out)
     }
 
     /// Renders the next part of a FETCH; the caller flushes after `Action::Flush`.
-    pub(crate) fn fetch_resume(&mut self, mut job: FetchJob, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
-        let sel = self.selected();
+    pub(crate) fn fetch_resume(
+        &mut self,
+        user: &User,
+        sel: &mut Selected,
+        mut job: FetchJob,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Action {
         let (mailbox, read_only) = (sel.mailbox, sel.read_only);
         if job.next > 0 {
             // Resumed after a flush: a slow download hears how far it got (RFC 9585).
             let done = (job.next, job.targets.len());
             job.progress.report(ctx.now, &job.tag, done, "messages fetched", out);
         }
-        let enabled = self.enabled();
+        let enabled = user.enabled;
         let attrs = std::mem::take(&mut job.attrs);
         let form = FetchForm::new(&attrs, job.uid, enabled, read_only);
         let changed_since = job.changed_since;
@@ -247,7 +253,6 @@ impl Session {
             }
             let (seq, uid) = job.targets[job.next];
             job.next += 1;
-            let sel = self.selected_mut();
             match fetch_one(ctx.store, sel, (seq, uid), (&form, &unchanged), out) {
                 Ok(Some(e)) if e.set_seen => job.set_seen.push(uid),
                 Ok(_) => {}
@@ -263,7 +268,7 @@ impl Session {
         };
         job.attrs = attrs;
         if !finished {
-            self.pending = Pending::Fetch(Box::new(job));
+            self.step = Step::Fetch(Box::new(job));
             return Action::Flush;
         }
         let command = if job.uid { "UID FETCH" } else { "FETCH" };
@@ -272,7 +277,7 @@ impl Session {
             limit::tagged_ok(out, &job.tag, job.cut, &code, &format!("{command} completed"));
             return Action::Continue;
         }
-        self.pending = Pending::Write(WritePending::FetchSeen {
+        self.step = Step::Write(WritePending::FetchSeen {
             tag: job.tag,
             cut: job.cut,
         });

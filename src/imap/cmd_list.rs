@@ -9,7 +9,7 @@ use super::fault::ok;
 use std::collections::{BTreeSet, HashMap};
 
 use super::cmd_mailbox::{quote, status_line, SPECIAL_USE};
-use super::session::{store_error, untagged, Ctx, Session};
+use super::session::{store_error, untagged, Conn, Ctx, User};
 use super::types::ListOptions;
 use crate::store::mailboxes::is_below;
 use crate::store::records::SpecialUse;
@@ -61,13 +61,13 @@ fn superiors(name: &str) -> impl Iterator<Item = &str> {
     name.match_indices(SEPARATOR).map(move |(i, _)| &name[..i])
 }
 
-impl Session {
+impl Conn {
     #[allow(clippy::too_many_arguments)] // one LIST command's parts
     pub(super) fn list(
         &self,
+        user: &User,
         tag: &str,
-        reference: &str,
-        patterns: &[String],
+        (reference, patterns): (&str, &[String]),
         options: &ListOptions,
         lsub: bool,
         ctx: &Ctx<'_>,
@@ -77,10 +77,10 @@ impl Session {
         let command = if lsub { "LSUB" } else { "LIST" };
         let done = |out: &mut Vec<u8>| ok(out, tag, &format!("{command} completed"));
         // A pattern that is not modified UTF-7 matches no mailbox name: it is dropped.
-        let Ok(reference) = self.decode_name(reference) else {
+        let Ok(reference) = user.decode_name(reference) else {
             return done(out);
         };
-        let decoded: Vec<String> = patterns.iter().filter_map(|p| self.decode_name(p).ok()).collect();
+        let decoded: Vec<String> = patterns.iter().filter_map(|p| user.decode_name(p).ok()).collect();
         if decoded.is_empty() {
             return done(out);
         }
@@ -89,14 +89,13 @@ impl Session {
             untagged(out, "LIST (\\Noselect) \"/\" \"\"");
             return done(out);
         }
-        let user = self.user_id();
-        let mailboxes = match store.mailboxes(user) {
+        let mailboxes = match store.mailboxes(user.id) {
             Ok(m) => m,
             Err(e) => return store_error(out, tag, e),
         };
         let by_subscription = lsub || options.subscribed;
         let subscriptions = if by_subscription || options.return_subscribed {
-            match store.subscriptions(user) {
+            match store.subscriptions(user.id) {
                 Ok(s) => s,
                 Err(e) => return store_error(out, tag, e),
             }
@@ -166,7 +165,7 @@ impl Session {
                 }
             }
             let mut line = format!("* {command} ({}) \"/\" ", attrs.join(" ")).into_bytes();
-            quote(&self.encode_name(name), &mut line);
+            quote(&user.encode_name(name), &mut line);
             if hidden_child && !lsub {
                 line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
             }
@@ -178,7 +177,7 @@ impl Session {
             // RFC 5819 §2: STATUS follows its mailbox's LIST line.
             if let Err(e) = status_line(
                 (store, ctx.recent),
-                (m, &self.encode_name(name)),
+                (m, &user.encode_name(name)),
                 &options.return_status,
                 self.settings.append_limit,
                 out,

@@ -7,13 +7,13 @@ use super::fault::{ok, Code, Fault};
 use std::sync::Arc;
 
 use super::cmd_message::WritePending;
-use super::session::{store_error, untagged, Action, Ctx, Pending, Selected, Session, State};
+use super::session::{store_error, untagged, Action, Conn, Ctx, Selected, Session, State, Step, User};
 use super::sync::RecentUids;
-use super::types::{AppendMessage, Command, ListOptions, Qresync, SelectParams, StatusItem};
+use super::types::{AppendMessage, Qresync, SelectParams, StatusItem};
 use super::view::{select_scan, MailRead};
 use crate::mime::{IngestError, Structure};
 use crate::store::recent::RecentClaims;
-use crate::store::records::{flags, MailboxId, SpecialUse, Uid, UserId};
+use crate::store::records::{flags, MailboxId, SpecialUse, Uid};
 use crate::store::{canonical_mailbox_name, Mailbox, NewMessage, StoreError, WriteOp, WriteOutcome, SEPARATOR};
 
 /// An APPEND (or REPLACE) in progress: messages still to parse, and those parsed.
@@ -150,19 +150,12 @@ fn parse_special_use(attr: &str) -> Option<SpecialUse> {
         .map(|&(_, u)| u)
 }
 
-impl Session {
-    pub(super) fn user_id(&self) -> UserId {
-        match &self.state {
-            State::Authenticated(u) | State::Selected(u, _) => u.id,
-            _ => unreachable!("the command table admits mailbox commands after login only"),
-        }
-    }
-
+impl Conn {
     /// Decodes a client's mailbox name. One that is not valid modified UTF-7 is syntactically
     /// a fine astring, so it is answered as any name that does not exist: `NO` (as Dovecot
     /// does), never `BAD`.
-    pub(super) fn mailbox_name(&self, tag: &str, name: &str, out: &mut Vec<u8>) -> Option<String> {
-        match self.decode_name(name) {
+    pub(super) fn mailbox_name(user: &User, tag: &str, name: &str, out: &mut Vec<u8>) -> Option<String> {
+        match user.decode_name(name) {
             Ok(n) => Some(canonical_mailbox_name(&n).to_owned()),
             Err(e) => {
                 Fault::no(Code::Nonexistent, e.to_string()).write(tag, out);
@@ -173,8 +166,8 @@ impl Session {
 
     /// A name for a mailbox about to be made (CREATE, RENAME's target): `NO [CANNOT]` when it
     /// is not valid modified UTF-7.
-    fn new_mailbox_name(&self, tag: &str, name: &str, out: &mut Vec<u8>) -> Option<String> {
-        match self.decode_name(name) {
+    fn new_mailbox_name(user: &User, tag: &str, name: &str, out: &mut Vec<u8>) -> Option<String> {
+        match user.decode_name(name) {
             Ok(n) => Some(canonical_mailbox_name(&n).to_owned()),
             Err(e) => {
                 Fault::no(Code::Cannot, e.to_string()).write(tag, out);
@@ -186,14 +179,14 @@ impl Session {
     /// The mailbox APPEND, COPY or MOVE put messages into; `None` once the client is told
     /// why (RFC 9051 §6.3.12: [TRYCREATE], so it may CREATE the mailbox and try again).
     pub(crate) fn target_mailbox(
-        &self,
+        user: &User,
         tag: &str,
         name: &str,
         store: &dyn MailRead,
         out: &mut Vec<u8>,
     ) -> Option<Mailbox> {
-        let name = self.mailbox_name(tag, name, out)?;
-        match store.mailbox(self.user_id(), &name) {
+        let name = Self::mailbox_name(user, tag, name, out)?;
+        match store.mailbox(user.id, &name) {
             Ok(Some(m)) if !m.noselect => Some(m),
             Ok(_) => {
                 Fault::no(Code::TryCreate, "no such mailbox").write(tag, out);
@@ -206,128 +199,106 @@ impl Session {
         }
     }
 
-    pub(crate) fn mailbox_command(
-        &mut self,
-        tag: String,
-        command: Command,
-        ctx: &mut Ctx<'_>,
-        out: &mut Vec<u8>,
-    ) -> Action {
-        let user = self.user_id();
-        let write = |this: &mut Session, tag: String, command: &'static str, op: WriteOp| {
-            this.pending = Pending::Write(WritePending::Simple { tag, command });
-            Action::Write(op)
-        };
-        match command {
-            Command::Select { mailbox, params } => self.select(tag, &mailbox, false, params, ctx, out),
-            Command::Examine { mailbox, params } => self.select(tag, &mailbox, true, params, ctx, out),
-            Command::Create { mailbox, special_use } => {
-                let Some(name) = self.new_mailbox_name(&tag, &mailbox, out) else {
-                    return Action::Continue;
-                };
-                let special_use = match special_use.as_slice() {
-                    [] => None,
-                    [one] => match parse_special_use(one) {
-                        Some(u) => Some(u),
-                        None => {
-                            Fault::no(Code::UseAttr, format!("{one} is not supported")).write(&tag, out);
-                            return Action::Continue;
-                        }
-                    },
-                    _ => {
-                        Fault::no(Code::UseAttr, "one special use per mailbox").write(&tag, out);
-                        return Action::Continue;
-                    }
-                };
-                let name = name.trim_end_matches(SEPARATOR).to_owned();
-                if name == "INBOX" {
-                    Fault::no(Code::AlreadyExists, "INBOX always exists").write(&tag, out);
-                    return Action::Continue;
-                }
-                write(
-                    self,
-                    tag,
-                    "CREATE",
-                    WriteOp::CreateMailbox {
-                        user,
-                        name,
-                        special_use,
-                    },
-                )
-            }
-            Command::Delete { mailbox } => {
-                let Some(name) = self.mailbox_name(&tag, &mailbox, out) else {
-                    return Action::Continue;
-                };
-                write(self, tag, "DELETE", WriteOp::DeleteMailbox { user, name })
-            }
-            Command::Rename { from, to } => {
-                let Some(from) = self.mailbox_name(&tag, &from, out) else {
-                    return Action::Continue;
-                };
-                let Some(to) = self.new_mailbox_name(&tag, &to, out) else {
-                    return Action::Continue;
-                };
-                write(self, tag, "RENAME", WriteOp::RenameMailbox { user, from, to })
-            }
-            Command::Subscribe { mailbox } => {
-                let Some(name) = self.mailbox_name(&tag, &mailbox, out) else {
-                    return Action::Continue;
-                };
-                write(
-                    self,
-                    tag,
-                    "SUBSCRIBE",
-                    WriteOp::Subscribe {
-                        user,
-                        name,
-                        subscribed: true,
-                    },
-                )
-            }
-            Command::Unsubscribe { mailbox } => {
-                let Some(name) = self.mailbox_name(&tag, &mailbox, out) else {
-                    return Action::Continue;
-                };
-                write(
-                    self,
-                    tag,
-                    "UNSUBSCRIBE",
-                    WriteOp::Subscribe {
-                        user,
-                        name,
-                        subscribed: false,
-                    },
-                )
-            }
-            Command::List {
-                reference,
-                patterns,
-                options,
-            } => {
-                self.list(&tag, &reference, &patterns, &options, false, ctx, out);
-                Action::Continue
-            }
-            Command::Lsub { reference, pattern } => {
-                let options = ListOptions::default();
-                self.list(&tag, &reference, &[pattern], &options, true, ctx, out);
-                Action::Continue
-            }
-            Command::Namespace => {
-                untagged(out, "NAMESPACE ((\"\" \"/\")) NIL NIL");
-                ok(out, &tag, "NAMESPACE completed");
-                Action::Continue
-            }
-            Command::Status { mailbox, items } => {
-                self.status(&tag, &mailbox, &items, ctx, out);
-                Action::Continue
-            }
-            Command::Append { mailbox, messages } => self.append(tag, &mailbox, messages, None, ctx, out),
-            _ => unreachable!("dispatched by command family"),
-        }
+    /// A write whose answer is only OK or a store error.
+    fn simple_write(&mut self, tag: String, command: &'static str, op: WriteOp) -> Action {
+        self.step = Step::Write(WritePending::Simple { tag, command });
+        Action::Write(op)
     }
 
-    fn select(
+    pub(crate) fn create(
+        &mut self,
+        user: &User,
+        tag: String,
+        mailbox: &str,
+        special_use: &[String],
+        out: &mut Vec<u8>,
+    ) -> Action {
+        let Some(name) = Self::new_mailbox_name(user, &tag, mailbox, out) else {
+            return Action::Continue;
+        };
+        let special_use = match special_use {
+            [] => None,
+            [one] => match parse_special_use(one) {
+                Some(u) => Some(u),
+                None => {
+                    Fault::no(Code::UseAttr, format!("{one} is not supported")).write(&tag, out);
+                    return Action::Continue;
+                }
+            },
+            _ => {
+                Fault::no(Code::UseAttr, "one special use per mailbox").write(&tag, out);
+                return Action::Continue;
+            }
+        };
+        let name = name.trim_end_matches(SEPARATOR).to_owned();
+        if name == "INBOX" {
+            Fault::no(Code::AlreadyExists, "INBOX always exists").write(&tag, out);
+            return Action::Continue;
+        }
+        let user = user.id;
+        self.simple_write(
+            tag,
+            "CREATE",
+            WriteOp::CreateMailbox {
+                user,
+                name,
+                special_use,
+            },
+        )
+    }
+
+    pub(crate) fn delete(&mut self, user: &User, tag: String, mailbox: &str, out: &mut Vec<u8>) -> Action {
+        let Some(name) = Self::mailbox_name(user, &tag, mailbox, out) else {
+            return Action::Continue;
+        };
+        self.simple_write(tag, "DELETE", WriteOp::DeleteMailbox { user: user.id, name })
+    }
+
+    pub(crate) fn rename(&mut self, user: &User, tag: String, (from, to): (&str, &str), out: &mut Vec<u8>) -> Action {
+        let Some(from) = Self::mailbox_name(user, &tag, from, out) else {
+            return Action::Continue;
+        };
+        let Some(to) = Self::new_mailbox_name(user, &tag, to, out) else {
+            return Action::Continue;
+        };
+        self.simple_write(
+            tag,
+            "RENAME",
+            WriteOp::RenameMailbox {
+                user: user.id,
+                from,
+                to,
+            },
+        )
+    }
+
+    /// SUBSCRIBE, or UNSUBSCRIBE when not `subscribed`.
+    pub(crate) fn subscribe(
+        &mut self,
+        user: &User,
+        tag: String,
+        mailbox: &str,
+        subscribed: bool,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        let Some(name) = Self::mailbox_name(user, &tag, mailbox, out) else {
+            return Action::Continue;
+        };
+        let command = if subscribed { "SUBSCRIBE" } else { "UNSUBSCRIBE" };
+        let op = WriteOp::Subscribe {
+            user: user.id,
+            name,
+            subscribed,
+        };
+        self.simple_write(tag, command, op)
+    }
+}
+
+impl Session {
+    /// SELECT or EXAMINE (`read_only`). RFC 9051 §6.3.2: a SELECT, even a failing one, first
+    /// leaves the current mailbox, and says so with [CLOSED] (RFC 7162 §3.2.11) so the client
+    /// knows where responses belong.
+    pub(crate) fn select(
         &mut self,
         tag: String,
         name: &str,
@@ -336,28 +307,26 @@ impl Session {
         ctx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
     ) -> Action {
-        if params.qresync.is_some() && !self.enabled().qresync {
+        if let State::Selected(..) = self.state {
+            self.state.unselect();
+            untagged(out, "OK [CLOSED] previous mailbox closed");
+        }
+        let State::Authenticated(user) = &mut self.state else {
+            return Action::Continue;
+        };
+        if params.qresync.is_some() && !user.enabled.qresync {
             // RFC 7162 §3.2.5: QRESYNC parameters need ENABLE QRESYNC first.
             Fault::bad("QRESYNC is not enabled").write(&tag, out);
             return Action::Continue;
         }
         if params.condstore {
             // SELECT reports HIGHESTMODSEQ itself once it is on.
-            self.enable_condstore(&mut Vec::new());
+            self.conn.enable_condstore(user, None, out);
         }
-        // RFC 9051 §6.3.2: a SELECT, even a failing one, first leaves the current mailbox, and
-        // says so with [CLOSED] (RFC 7162 §3.2.11) so the client knows where responses belong.
-        if let State::Selected(..) = self.state {
-            let State::Selected(user, _) = std::mem::replace(&mut self.state, State::Logout) else {
-                unreachable!("matched above")
-            };
-            self.state = State::Authenticated(user);
-            untagged(out, "OK [CLOSED] previous mailbox closed");
-        }
-        let Some(name) = self.mailbox_name(&tag, name, out) else {
+        let Some(name) = Conn::mailbox_name(user, &tag, name, out) else {
             return Action::Continue;
         };
-        let mailbox = match ctx.store.mailbox(self.user_id(), &name) {
+        let mailbox = match ctx.store.mailbox(user.id, &name) {
             Ok(Some(m)) if !m.noselect => m,
             Ok(_) => {
                 Fault::no(Code::Nonexistent, "no such mailbox").write(&tag, out);
@@ -368,98 +337,110 @@ impl Session {
                 return Action::Continue;
             }
         };
-        self.enter_selected(tag, &mailbox, read_only, params.qresync, ctx, out)
-    }
-
-    /// The SELECT/EXAMINE responses (RFC 9051 §6.3.2, RFC 3501 §6.3.1).
-    fn enter_selected(
-        &mut self,
-        tag: String,
-        mailbox: &Mailbox,
-        read_only: bool,
-        qresync: Option<Qresync>,
-        ctx: &mut Ctx<'_>,
-        out: &mut Vec<u8>,
-    ) -> Action {
-        let view = match ctx.views.current(ctx.store, mailbox) {
-            Ok(v) => v,
-            Err(e) => {
-                store_error(out, &tag, e);
-                return Action::Continue;
-            }
+        let Some(sel) = enter_selected(user, &tag, &mailbox, read_only, params.qresync, ctx, out) else {
+            return Action::Continue;
         };
-        let (first_unseen, keywords) = match select_scan(ctx.store, mailbox.id, &view) {
-            Ok(scan) => scan,
-            Err(e) => {
-                store_error(out, &tag, e);
-                return Action::Continue;
-            }
-        };
-        super::cmd_message::flags_responses(&keywords, read_only, out);
-        let keywords = ctx.views.shared_keywords(mailbox.id, keywords);
-        untagged(out, &format!("{} EXISTS", view.len()));
-        // EXAMINE leaves \Recent as it is (RFC 3501 §6.3.2); SELECT takes what is new.
-        let mut recent = RecentUids::default();
-        recent.learn((read_only, self.enabled().imap4rev2), mailbox, &view, ctx.recent);
-        // RFC 9051 dropped RECENT and the UNSEEN response code.
-        if !self.enabled().imap4rev2 {
-            untagged(out, &format!("{} RECENT", recent.count(&view)));
-            // RFC 9586 §3: no message numbers under UIDONLY.
-            if let Some(n) = first_unseen.filter(|_| !self.enabled().uid_only) {
-                untagged(out, &format!("OK [UNSEEN {n}] first unseen message"));
-            }
+        if let State::Authenticated(user) = std::mem::replace(&mut self.state, State::Logout) {
+            self.state = State::Selected(user, sel);
         }
-        untagged(out, &format!("OK [UIDVALIDITY {}] UIDs valid", mailbox.uid_validity));
-        untagged(out, &format!("OK [UIDNEXT {}] predicted next UID", mailbox.uid_next));
-        untagged(out, &format!("OK [MAILBOXID ({})] object id", mailbox_id(mailbox.id)));
-        if self.enabled().condstore {
-            untagged(out, &format!("OK [HIGHESTMODSEQ {}] highest", mailbox.highest_modseq));
-        }
-        if !super::switches::hidden("URLAUTH", self.disabled()) {
-            // RFC 4467 URLMECH: the mechanisms this mailbox's URLs can be authorized with, so a
-            // client knows before GENURLAUTH (Cyrus sends it here too).
-            untagged(out, "OK [URLMECH INTERNAL] URLAUTH mechanisms");
-        }
-        let known_modseq = mailbox.highest_modseq.max(view.highest_modseq);
-        let mut sel = Selected {
-            mailbox: mailbox.id,
-            read_only,
-            known_modseq,
-            cursor: ctx.views.cursor(mailbox.id, known_modseq),
-            view,
-            recent,
-            keywords,
-            saved: Vec::new(),
-            contexts: Default::default(),
-        };
-        if let Some(q) = qresync.filter(|q| q.uid_validity == mailbox.uid_validity) {
-            let uid_only = self.enabled().uid_only;
-            super::cmd_message::qresync_report(ctx.store, (mailbox, &mut sel), &q, uid_only, out);
-        }
-        let (State::Authenticated(user) | State::Selected(user, _)) = std::mem::replace(&mut self.state, State::Logout)
-        else {
-            unreachable!("SELECT runs after login")
-        };
         let command = if read_only { "EXAMINE" } else { "SELECT" };
         let access = if read_only { "READ-ONLY" } else { "READ-WRITE" };
-        self.state = State::Selected(user, sel);
         ok(out, &tag, &format!("[{access}] {command} completed"));
         Action::Continue
     }
+}
 
-    fn status(&self, tag: &str, name: &str, items: &[StatusItem], ctx: &Ctx<'_>, out: &mut Vec<u8>) {
+/// The SELECT/EXAMINE responses (RFC 9051 §6.3.2, RFC 3501 §6.3.1).
+/// `None` once the client is told why not.
+fn enter_selected(
+    user: &User,
+    tag: &str,
+    mailbox: &Mailbox,
+    read_only: bool,
+    qresync: Option<Qresync>,
+    ctx: &mut Ctx<'_>,
+    out: &mut Vec<u8>,
+) -> Option<Selected> {
+    let view = match ctx.views.current(ctx.store, mailbox) {
+        Ok(v) => v,
+        Err(e) => {
+            store_error(out, tag, e);
+            return None;
+        }
+    };
+    let (first_unseen, keywords) = match select_scan(ctx.store, mailbox.id, &view) {
+        Ok(scan) => scan,
+        Err(e) => {
+            store_error(out, tag, e);
+            return None;
+        }
+    };
+    super::cmd_message::flags_responses(&keywords, read_only, out);
+    let keywords = ctx.views.shared_keywords(mailbox.id, keywords);
+    untagged(out, &format!("{} EXISTS", view.len()));
+    // EXAMINE leaves \Recent as it is (RFC 3501 §6.3.2); SELECT takes what is new.
+    let mut recent = RecentUids::default();
+    recent.learn((read_only, user.enabled.imap4rev2), mailbox, &view, ctx.recent);
+    // RFC 9051 dropped RECENT and the UNSEEN response code.
+    if !user.enabled.imap4rev2 {
+        untagged(out, &format!("{} RECENT", recent.count(&view)));
+        // RFC 9586 §3: no message numbers under UIDONLY.
+        if let Some(n) = first_unseen.filter(|_| !user.enabled.uid_only) {
+            untagged(out, &format!("OK [UNSEEN {n}] first unseen message"));
+        }
+    }
+    untagged(out, &format!("OK [UIDVALIDITY {}] UIDs valid", mailbox.uid_validity));
+    untagged(out, &format!("OK [UIDNEXT {}] predicted next UID", mailbox.uid_next));
+    untagged(out, &format!("OK [MAILBOXID ({})] object id", mailbox_id(mailbox.id)));
+    if user.enabled.condstore {
+        untagged(out, &format!("OK [HIGHESTMODSEQ {}] highest", mailbox.highest_modseq));
+    }
+    if !super::switches::hidden("URLAUTH", &user.disabled) {
+        // RFC 4467 URLMECH: the mechanisms this mailbox's URLs can be authorized with, so a
+        // client knows before GENURLAUTH (Cyrus sends it here too).
+        untagged(out, "OK [URLMECH INTERNAL] URLAUTH mechanisms");
+    }
+    let known_modseq = mailbox.highest_modseq.max(view.highest_modseq);
+    let mut sel = Selected {
+        mailbox: mailbox.id,
+        read_only,
+        known_modseq,
+        cursor: ctx.views.cursor(mailbox.id, known_modseq),
+        view,
+        recent,
+        keywords,
+        saved: Vec::new(),
+        contexts: Default::default(),
+    };
+    if let Some(q) = qresync.filter(|q| q.uid_validity == mailbox.uid_validity) {
+        let uid_only = user.enabled.uid_only;
+        super::cmd_message::qresync_report(ctx.store, (mailbox, &mut sel), &q, uid_only, out);
+    }
+    Some(sel)
+}
+
+impl Conn {
+    pub(crate) fn status(
+        &self,
+        user: &User,
+        tag: &str,
+        name: &str,
+        items: &[StatusItem],
+        ctx: &Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) {
         let store = ctx.store;
-        let Ok(decoded) = self.decode_name(name) else {
+        let Ok(decoded) = user.decode_name(name) else {
             return Fault::no(Code::Nonexistent, "not a valid modified UTF-7 name").write(tag, out);
         };
-        let mailbox = match store.mailbox(self.user_id(), canonical_mailbox_name(&decoded)) {
+        let mailbox = match store.mailbox(user.id, canonical_mailbox_name(&decoded)) {
             Ok(Some(m)) if !m.noselect => m,
             Ok(_) => return Fault::no(Code::Nonexistent, "no such mailbox").write(tag, out),
             Err(e) => return store_error(out, tag, e),
         };
         match status_line(
             (store, ctx.recent),
-            (&mailbox, &self.encode_name(&mailbox.name)),
+            (&mailbox, &user.encode_name(&mailbox.name)),
             items,
             self.settings.append_limit,
             out,
@@ -471,8 +452,11 @@ impl Session {
 
     /// APPEND and MULTIAPPEND (RFC 3502): each message is parsed off the event loop, one after
     /// another, then all are stored in one transaction.
+    #[allow(clippy::too_many_arguments)] // one APPEND command's parts, and who sends it
     pub(crate) fn append(
         &mut self,
+        user: &User,
+        sel: Option<&Selected>,
         tag: String,
         name: &str,
         mut messages: Vec<AppendMessage>,
@@ -481,18 +465,22 @@ impl Session {
         out: &mut Vec<u8>,
     ) -> Action {
         let store = ctx.store;
-        if let Some(limit) = self.message_limit().saving().filter(|&n| messages.len() > n as usize) {
+        if let Some(limit) = self
+            .message_limit(user)
+            .saving()
+            .filter(|&n| messages.len() > n as usize)
+        {
             // RFC 9738 §3.1: MULTIAPPEND is atomic, so it is refused whole.
             let text = "too many messages in one APPEND, nothing was appended";
             super::limit::refuse(out, &tag, limit, None, text);
             return Action::Continue;
         }
-        let Some(mailbox) = self.target_mailbox(&tag, name, store, out) else {
+        let Some(mailbox) = Self::target_mailbox(user, &tag, name, store, out) else {
             return Action::Continue;
         };
         // RFC 4469: CATENATE messages are put together first; any URL that does not resolve
         // fails the whole command before anything is parsed or stored.
-        if !self.catenate(&tag, &mut messages, (store, ctx.now), out) {
+        if !self.catenate((user, sel), &tag, &mut messages, (store, ctx.now), out) {
             return Action::Continue;
         }
         let mut waiting = Vec::with_capacity(messages.len());
@@ -523,7 +511,7 @@ impl Session {
             Some((message, flags, keywords)) => {
                 p.current = (flags, keywords, message.date);
                 p.current_binary = message.binary;
-                self.pending = Pending::Append(p);
+                self.step = Step::Append(p);
                 Action::Ingest {
                     message: message.message,
                     binary: message.binary,
@@ -546,7 +534,7 @@ impl Session {
                         messages,
                     },
                 };
-                self.pending = Pending::Append(p);
+                self.step = Step::Append(p);
                 Action::Write(op)
             }
         }
@@ -587,7 +575,9 @@ impl Session {
         });
         self.next_append(p)
     }
+}
 
+impl Session {
     pub(crate) fn finish_append(
         &mut self,
         p: AppendPending,

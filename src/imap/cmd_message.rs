@@ -3,14 +3,13 @@
 //! SORT and THREAD (`cmd_sort`); the answers to their store writes; and what they share:
 //! resolving sequence sets, flag-change reports and keyword announcements.
 
-use super::cmd_fetch::FetchModifiers;
 use super::cmd_mailbox::split_flags;
 use super::fault::{ok, Fault};
 use super::fetch;
 use super::limit::{self, Cut};
 use super::search;
-use super::session::{store_error, untagged, Action, Ctx, Enabled, Pending, Selected, Session, State};
-use super::types::{Command, FetchAttr, Qresync, SeqBound, SequenceSet, StoreMode};
+use super::session::{store_error, untagged, Action, Conn, Ctx, Enabled, Selected, Session, State, Step, User};
+use super::types::{Qresync, SeqBound, SequenceSet, StoreMode};
 use super::view::{vanished_since, MailRead, UidView};
 use crate::store::records::{flags, FlagMode, Uid};
 use crate::store::{Mailbox, MessageRecord, StoreError, WriteOp, WriteOutcome};
@@ -248,153 +247,37 @@ pub(crate) fn qresync_report(
     report_flag_changes(store, sel, (enabled, (q.mod_seq, None)), None, out);
 }
 
-impl Session {
-    pub(super) fn selected(&self) -> &Selected {
-        match &self.state {
-            State::Selected(_, s) => s,
-            _ => unreachable!("the command table admits these in Selected only"),
+impl Conn {
+    /// CLOSE: the \Deleted messages go, silently (RFC 9051 §6.4.1), then the session leaves
+    /// the mailbox. `None` when there is nothing to write (EXAMINE): the client has its OK.
+    pub(crate) fn close(&mut self, sel: &Selected, tag: String, ctx: &Ctx<'_>, out: &mut Vec<u8>) -> Option<Action> {
+        if sel.read_only {
+            ok(out, &tag, "CLOSE completed");
+            return None;
         }
+        let uids = deleted_uids(sel, ctx.store, None);
+        self.step = Step::Write(WritePending::Close { tag });
+        Some(Action::Write(WriteOp::Expunge {
+            mailbox: sel.mailbox,
+            uids,
+        }))
     }
 
-    pub(super) fn selected_mut(&mut self) -> &mut Selected {
-        match &mut self.state {
-            State::Selected(_, s) => s,
-            _ => unreachable!("the command table admits these in Selected only"),
-        }
-    }
-
-    pub(crate) fn message_command(
+    #[allow(clippy::too_many_arguments)] // one EXPUNGE command's parts
+    pub(crate) fn expunge(
         &mut self,
-        tag: String,
-        command: Command,
-        ctx: &mut Ctx<'_>,
-        out: &mut Vec<u8>,
-    ) -> Action {
-        match command {
-            Command::Fetch {
-                uid,
-                set,
-                attrs,
-                changed_since,
-                vanished,
-                partial,
-            } => {
-                if changed_since.is_some() || attrs.contains(&FetchAttr::ModSeq) {
-                    self.enable_condstore(out);
-                }
-                if vanished && !(uid && changed_since.is_some() && self.enabled().qresync) {
-                    // RFC 7162 §3.2.6: VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC.
-                    Fault::bad("VANISHED needs UID FETCH with CHANGEDSINCE and QRESYNC").write(&tag, out);
-                    return Action::Continue;
-                }
-                let modifiers = FetchModifiers {
-                    changed_since,
-                    vanished,
-                    partial,
-                };
-                self.fetch_start(tag, uid, &set, attrs, modifiers, ctx, out)
-            }
-            Command::Store {
-                uid,
-                set,
-                mode,
-                silent,
-                flags,
-                unchanged_since,
-            } => {
-                if unchanged_since.is_some() {
-                    self.enable_condstore(out);
-                }
-                self.store(tag, uid, &set, (mode, silent, &flags), unchanged_since, out)
-            }
-            Command::Search {
-                uid,
-                charset,
-                returns,
-                key,
-            } => self.search_start(tag, uid, charset.as_deref(), returns, key, ctx, out),
-            Command::Sort {
-                uid,
-                returns,
-                criteria,
-                charset,
-                key,
-            } => {
-                let order = super::cmd_sort::Order::Sort(criteria, returns);
-                self.sort_start(tag, uid, (&charset, key), order, ctx, out)
-            }
-            Command::CancelUpdate(tags) => {
-                self.cancel_update(&tag, &tags, out);
-                Action::Continue
-            }
-            Command::Thread {
-                uid,
-                algorithm,
-                charset,
-                key,
-            } => {
-                let order = super::cmd_sort::Order::Thread(algorithm);
-                self.sort_start(tag, uid, (&charset, key), order, ctx, out)
-            }
-            Command::Copy { uid, set, mailbox } => self.copy(tag, uid, &set, &mailbox, false, ctx, out),
-            Command::Move { uid, set, mailbox } => self.copy(tag, uid, &set, &mailbox, true, ctx, out),
-            Command::Expunge => self.expunge(tag, None, "EXPUNGE", ctx, out),
-            Command::UidExpunge(set) => self.expunge(tag, Some(set), "UID EXPUNGE", ctx, out),
-            Command::Close => {
-                let sel = self.selected();
-                if sel.read_only {
-                    self.leave_mailbox();
-                    ok(out, &tag, "CLOSE completed");
-                    return Action::Continue;
-                }
-                let uids = self.deleted_uids(ctx.store, None);
-                let mailbox = sel.mailbox;
-                self.pending = Pending::Write(WritePending::Close { tag });
-                Action::Write(WriteOp::Expunge { mailbox, uids })
-            }
-            Command::Unselect => {
-                self.leave_mailbox();
-                ok(out, &tag, "UNSELECT completed");
-                Action::Continue
-            }
-            _ => unreachable!("dispatched by command family"),
-        }
-    }
-
-    fn leave_mailbox(&mut self) {
-        if let State::Selected(user, _) = std::mem::replace(&mut self.state, State::Logout) {
-            self.state = State::Authenticated(user);
-        }
-    }
-
-    /// UIDs in the client's view carrying \Deleted (within `set` when given).
-    fn deleted_uids(&self, store: &dyn MailRead, within: Option<&[(u32, Uid)]>) -> Vec<Uid> {
-        let sel = self.selected();
-        let mut uids = Vec::new();
-        let _ = store.each_message(sel.mailbox, &mut |uid, r| {
-            let in_view = sel.view.seq_of(uid).is_some();
-            let in_set = within.is_none_or(|w| w.iter().any(|(_, u)| *u == uid));
-            if r.flags & flags::DELETED != 0 && in_view && in_set {
-                uids.push(uid);
-            }
-        });
-        uids
-    }
-
-    fn expunge(
-        &mut self,
+        user: &User,
+        sel: &Selected,
         tag: String,
         set: Option<SequenceSet>,
         command: &'static str,
         ctx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
     ) -> Action {
-        let sel = self.selected();
         if sel.read_only {
             Fault::read_only().write(&tag, out);
             return Action::Continue;
         }
-        let mailbox = sel.mailbox;
         let targets = match set.map(|s| resolve(&s, &sel.view, true, &sel.saved)).transpose() {
             Ok(t) => t,
             Err(why) => {
@@ -402,24 +285,28 @@ impl Session {
                 return Action::Continue;
             }
         };
-        let mut uids = self.deleted_uids(ctx.store, targets.as_deref());
+        let mut uids = deleted_uids(sel, ctx.store, targets.as_deref());
         // RFC 9738 §3.1: UID EXPUNGE counts the messages it removes; EXPUNGE is never limited.
-        let limit = targets.as_ref().and(self.message_limit().processing());
+        let limit = targets.as_ref().and(self.message_limit(user).processing());
         let cut = limit::cut(&mut uids, limit, |u| u);
-        self.pending = Pending::Write(WritePending::Expunge { tag, command, cut });
-        Action::Write(WriteOp::Expunge { mailbox, uids })
+        self.step = Step::Write(WritePending::Expunge { tag, command, cut });
+        Action::Write(WriteOp::Expunge {
+            mailbox: sel.mailbox,
+            uids,
+        })
     }
 
-    fn store(
+    #[allow(clippy::too_many_arguments)] // one STORE command's parts
+    pub(crate) fn store(
         &mut self,
-        tag: String,
-        uid: bool,
+        user: &User,
+        sel: &Selected,
+        (tag, uid): (String, bool),
         set: &SequenceSet,
         (mode, silent, flag_names): (StoreMode, bool, &[String]),
         unchanged_since: Option<u64>,
         out: &mut Vec<u8>,
     ) -> Action {
-        let sel = self.selected();
         if sel.read_only {
             Fault::read_only().write(&tag, out);
             return Action::Continue;
@@ -431,7 +318,7 @@ impl Session {
                 return Action::Continue;
             }
         };
-        let cut = limit::cut(&mut targets, self.message_limit().processing(), |(_, u)| u);
+        let cut = limit::cut(&mut targets, self.message_limit(user).processing(), |(_, u)| u);
         let (bits, keywords) = match split_flags(flag_names) {
             Ok(f) => f,
             Err(why) => {
@@ -444,10 +331,9 @@ impl Session {
             StoreMode::Add => FlagMode::Add,
             StoreMode::Remove => FlagMode::Remove,
         };
-        let mailbox = self.selected().mailbox;
-        self.pending = Pending::Write(WritePending::Store { tag, uid, silent, cut });
+        self.step = Step::Write(WritePending::Store { tag, uid, silent, cut });
         Action::Write(WriteOp::StoreFlags {
-            mailbox,
+            mailbox: sel.mailbox,
             uids: targets.into_iter().map(|(_, u)| u).collect(),
             mode,
             flags: bits,
@@ -456,20 +342,19 @@ impl Session {
         })
     }
 
+    /// COPY, or MOVE when `is_move`.
     #[allow(clippy::too_many_arguments)] // one COPY/MOVE command's parts
-    fn copy(
+    pub(crate) fn copy(
         &mut self,
-        tag: String,
-        uid: bool,
+        user: &User,
+        sel: &Selected,
+        (tag, uid): (String, bool),
         set: &SequenceSet,
         target: &str,
         is_move: bool,
         ctx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
     ) -> Action {
-        let State::Selected(_, sel) = &self.state else {
-            unreachable!("Selected only")
-        };
         if is_move && sel.read_only {
             Fault::read_only().write(&tag, out);
             return Action::Continue;
@@ -491,7 +376,7 @@ impl Session {
         let from = sel.mailbox;
         // RFC 9738 §3.1: MOVE is done in part, from the highest UID down; COPY is atomic
         // (RFC 9051 §6.4.7), so it is done whole or not at all.
-        let limits = self.message_limit();
+        let limits = self.message_limit(user);
         let cut = if is_move {
             let cut = limit::cut(&mut targets, limits.processing(), |(_, u)| u);
             // One transaction moves them all; ascending, COPYUID's two sets pair up as runs.
@@ -504,10 +389,10 @@ impl Session {
         } else {
             None
         };
-        let Some(to) = self.target_mailbox(&tag, target, ctx.store, out) else {
+        let Some(to) = Self::target_mailbox(user, &tag, target, ctx.store, out) else {
             return Action::Continue;
         };
-        self.pending = Pending::Write(WritePending::Copy { tag, is_move, cut });
+        self.step = Step::Write(WritePending::Copy { tag, is_move, cut });
         Action::Write(WriteOp::Copy {
             from,
             uids: targets.into_iter().map(|(_, u)| u).collect(),
@@ -515,7 +400,22 @@ impl Session {
             expunge_source: is_move,
         })
     }
+}
 
+/// UIDs in the client's view carrying \Deleted (within `set` when given).
+fn deleted_uids(sel: &Selected, store: &dyn MailRead, within: Option<&[(u32, Uid)]>) -> Vec<Uid> {
+    let mut uids = Vec::new();
+    let _ = store.each_message(sel.mailbox, &mut |uid, r| {
+        let in_view = sel.view.seq_of(uid).is_some();
+        let in_set = within.is_none_or(|w| w.iter().any(|(_, u)| *u == uid));
+        if r.flags & flags::DELETED != 0 && in_view && in_set {
+            uids.push(uid);
+        }
+    });
+    uids
+}
+
+impl Session {
     pub(crate) fn finish_write(
         &mut self,
         pending: WritePending,
@@ -539,12 +439,16 @@ impl Session {
             }
             (WritePending::Simple { command, .. }, _) => ok(out, &tag, &format!("{command} completed")),
             (WritePending::Store { uid, silent, cut, .. }, WriteOutcome::Flags { changed, modified }) => {
+                let State::Selected(user, sel) = &mut self.state else {
+                    // Nothing but a command leaves the mailbox, and none ran since the write.
+                    Fault::Internal("the mailbox was left during the command").write(&tag, out);
+                    return Action::Continue;
+                };
                 let shape = FlagsShape {
                     with_uid: uid,
-                    condstore: self.enabled().condstore,
-                    uid_only: self.enabled().uid_only,
+                    condstore: user.enabled.condstore,
+                    uid_only: user.enabled.uid_only,
                 };
-                let sel = self.selected_mut();
                 for c in &changed {
                     // A new keyword is announced even to a .SILENT STORE (RFC 3501 §7.2.6).
                     announce_keywords(sel, &c.keywords, out);
@@ -578,7 +482,7 @@ impl Session {
                     super::context::reevaluate(ctx.store, sel, ctx.now, &uids, out);
                 }
                 if modified.is_empty() {
-                    let code = self.highest_modseq_code();
+                    let code = self.conn.highest_modseq_code();
                     let command = if uid { "UID STORE" } else { "STORE" };
                     limit::tagged_ok(out, &tag, cut, &code, &format!("{command} completed"));
                 } else {
@@ -619,11 +523,11 @@ impl Session {
                 limit::tagged_ok(out, &tag, cut, "", &format!("{command} completed"));
             }
             (WritePending::Close { .. }, _) => {
-                self.leave_mailbox();
+                self.state.unselect();
                 ok(out, &tag, "CLOSE completed");
             }
             (WritePending::FetchSeen { cut, .. }, _) => {
-                let code = self.highest_modseq_code();
+                let code = self.conn.highest_modseq_code();
                 limit::tagged_ok(out, &tag, cut, &code, "FETCH completed");
             }
             (_, other) => {

@@ -6,7 +6,7 @@
 use super::cmd_message::WritePending;
 use super::fault::ok;
 use super::format;
-use super::session::{store_error, Action, Ctx, Pending, Session};
+use super::session::{store_error, Action, Conn, Ctx, Step, User};
 use super::types::MetadataDepth;
 use crate::store::records::MailboxId;
 use crate::store::{StoreError, WriteOp};
@@ -32,14 +32,14 @@ fn is_root(entry: &str) -> bool {
     entry.eq_ignore_ascii_case("/private") || entry.eq_ignore_ascii_case("/shared")
 }
 
-impl Session {
+impl Conn {
     /// The mailbox a METADATA command names: "" is the server (id 0); `None` once answered.
-    fn metadata_target(&self, tag: &str, name: &str, ctx: &Ctx<'_>, out: &mut Vec<u8>) -> Option<MailboxId> {
+    fn metadata_target(user: &User, tag: &str, name: &str, ctx: &Ctx<'_>, out: &mut Vec<u8>) -> Option<MailboxId> {
         if name.is_empty() {
             return Some(0);
         }
-        let decoded = self.mailbox_name(tag, name, out)?;
-        let found = ctx.store.mailbox(self.user_id(), &decoded);
+        let decoded = Conn::mailbox_name(user, tag, name, out)?;
+        let found = ctx.store.mailbox(user.id, &decoded);
         match found.and_then(|m| m.ok_or(StoreError::NoSuchMailbox)) {
             Ok(m) => Some(m.id),
             Err(e) => {
@@ -54,16 +54,17 @@ impl Session {
     /// over MAXSIZE are left out and the largest of them is named in `[METADATA LONGENTRIES]`.
     pub(super) fn get_metadata(
         &self,
+        user: &User,
         tag: &str,
         (mailbox, entries): (&str, &[String]),
         (max_size, depth): (Option<u32>, MetadataDepth),
         ctx: &Ctx<'_>,
         out: &mut Vec<u8>,
     ) {
-        let Some(id) = self.metadata_target(tag, mailbox, ctx, out) else {
+        let Some(id) = Self::metadata_target(user, tag, mailbox, ctx, out) else {
             return;
         };
-        let stored = match ctx.store.metadata(self.user_id(), id) {
+        let stored = match ctx.store.metadata(user.id, id) {
             Ok(s) => s,
             Err(e) => return store_error(out, tag, e),
         };
@@ -90,7 +91,7 @@ impl Session {
         }
         if !items.is_empty() {
             out.extend_from_slice(b"* METADATA ");
-            super::cmd_mailbox::quote(&self.encode_name(mailbox), out);
+            super::cmd_mailbox::quote(&user.encode_name(mailbox), out);
             out.extend_from_slice(b" (");
             for (i, (name, value)) in items.iter().enumerate() {
                 if i > 0 {
@@ -123,17 +124,18 @@ impl Session {
     /// SETMETADATA (RFC 5464 §4.3): all the entries or none; NIL removes one.
     pub(super) fn set_metadata(
         &mut self,
+        user: &User,
         tag: String,
         mailbox: &str,
         entries: Vec<(String, Option<Vec<u8>>)>,
         ctx: &Ctx<'_>,
         out: &mut Vec<u8>,
     ) -> Action {
-        let Some(id) = self.metadata_target(&tag, mailbox, ctx, out) else {
+        let Some(id) = Self::metadata_target(user, &tag, mailbox, ctx, out) else {
             return Action::Continue;
         };
-        let user = self.user_id();
-        self.pending = Pending::Write(WritePending::Simple {
+        let user = user.id;
+        self.step = Step::Write(WritePending::Simple {
             tag,
             command: "SETMETADATA",
         });

@@ -3,28 +3,26 @@
 //! SETQUOTA is not offered.
 
 use super::fault::{ok, Code, Fault};
-use super::session::{store_error, untagged, Session, State};
+use super::session::{store_error, untagged, Conn, User};
 use super::view::MailRead;
 use crate::store::{canonical_mailbox_name, StoreError};
 
-impl Session {
+impl Conn {
     /// GETQUOTA (root given) or GETQUOTAROOT (mailbox given).
     pub(crate) fn get_quota(
         &self,
+        user: &User,
         tag: &str,
         root: Option<&str>,
         mailbox: Option<&str>,
         store: &dyn MailRead,
         out: &mut Vec<u8>,
     ) {
-        let (State::Authenticated(user) | State::Selected(user, _)) = &self.state else {
-            return;
-        };
         if root.is_some_and(|r| !r.is_empty()) {
             return Fault::no(Code::Nonexistent, "no such quota root").write(tag, out);
         }
         if let Some(name) = mailbox {
-            let Ok(decoded) = self.decode_name(name) else {
+            let Ok(decoded) = user.decode_name(name) else {
                 return Fault::bad("invalid modified UTF-7 mailbox name").write(tag, out);
             };
             let mailbox = store.mailbox(user.id, canonical_mailbox_name(&decoded));
@@ -32,7 +30,7 @@ impl Session {
                 return store_error(out, tag, e);
             }
             let mut line = b"* QUOTAROOT ".to_vec();
-            super::cmd_mailbox::quote(&self.encode_name(&decoded), &mut line);
+            super::cmd_mailbox::quote(&user.encode_name(&decoded), &mut line);
             line.extend_from_slice(b" \"\"\r\n");
             out.extend_from_slice(&line);
         }

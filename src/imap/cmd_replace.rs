@@ -8,25 +8,24 @@
 
 use super::cmd_mailbox::Replacing;
 use super::fault::{ok, Fault};
-use super::session::{store_error, untagged, Action, Ctx, Session, State};
+use super::session::{store_error, untagged, Action, Conn, Ctx, Selected, Session, User};
 use super::types::{AppendMessage, SeqBound};
 use crate::store::{StoreError, WriteOutcome};
 
-impl Session {
+impl Conn {
     /// Starts a REPLACE: checks what it replaces and where the new message goes, then parses the
     /// message as APPEND does.
+    #[allow(clippy::too_many_arguments)] // one REPLACE command's parts
     pub(crate) fn replace(
         &mut self,
-        tag: String,
-        uid: bool,
+        user: &User,
+        sel: &Selected,
+        (tag, uid): (String, bool),
         target: SeqBound,
         (mailbox, message): (&str, AppendMessage),
         ctx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
     ) -> Action {
-        let State::Selected(_, sel) = &self.state else {
-            unreachable!("the command table admits REPLACE in Selected only")
-        };
         if sel.read_only {
             // §3: the old message cannot be expunged from a mailbox opened with EXAMINE.
             Fault::read_only().write(&tag, out);
@@ -54,9 +53,11 @@ impl Session {
             uid: old,
             command: if uid { "UID REPLACE" } else { "REPLACE" },
         };
-        self.append(tag, mailbox, vec![message], Some(replacing), ctx, out)
+        self.append(user, Some(sel), tag, mailbox, vec![message], Some(replacing), ctx, out)
     }
+}
 
+impl Session {
     /// The answer to the REPLACE write: `* OK [APPENDUID ...]`, the expunge (and EXISTS), OK.
     pub(crate) fn finish_replace(
         &mut self,

@@ -8,7 +8,7 @@ use super::fault::{Code, Fault};
 use super::limit::{self, Cut};
 use super::scan::{Answer, Match};
 use super::search::{self, SearchContext, SearchData};
-use super::session::{Action, Ctx, Session, State};
+use super::session::{Action, Conn, Ctx, Selected, User};
 use super::types::{PartialRange, SearchKey, SearchReturn};
 use super::view::{MailRead, MessageBytes};
 use crate::mime::Structure;
@@ -130,23 +130,24 @@ impl SearchData for Lazy<'_> {
     }
 }
 
-impl Session {
+impl Selected {
     pub(crate) fn search_context(&self, now: i64) -> SearchContext {
-        let sel = self.selected();
         SearchContext {
             now,
-            max_uid: sel.view.last().unwrap_or(0),
-            max_seq: sel.view.len(),
-            saved: Some(sel.saved.clone()),
+            max_uid: self.view.last().unwrap_or(0),
+            max_seq: self.view.len(),
+            saved: Some(self.saved.clone()),
         }
     }
+}
 
+impl Conn {
     /// The cut of a search by `key` under the session's message limit (RFC 9738 §3.1): only
     /// the messages its sequence sets and UID keys admit count.
-    pub(crate) fn search_cut(&self, key: &SearchKey, now: i64) -> Option<Cut> {
-        let limit = self.message_limit().processing()?;
-        let context = self.search_context(now);
-        limit::search_scope(&self.selected().view, Some(limit), |seq, uid| {
+    pub(crate) fn search_cut(&self, (user, sel): (&User, &Selected), key: &SearchKey, now: i64) -> Option<Cut> {
+        let limit = self.message_limit(user).processing()?;
+        let context = sel.search_context(now);
+        limit::search_scope(&sel.view, Some(limit), |seq, uid| {
             search::in_scope(key, seq, uid, &context)
         })
     }
@@ -155,8 +156,9 @@ impl Session {
     #[allow(clippy::too_many_arguments)] // one SEARCH command's parts
     pub(super) fn search_start(
         &mut self,
-        tag: String,
-        uid: bool,
+        user: &mut User,
+        sel: &mut Selected,
+        (tag, uid): (String, bool),
         charset: Option<&str>,
         returns: Option<Vec<SearchReturn>>,
         key: SearchKey,
@@ -164,17 +166,17 @@ impl Session {
         out: &mut Vec<u8>,
     ) -> Action {
         let update = returns.as_ref().is_some_and(|r| r.contains(&SearchReturn::Update));
-        if update && self.update_tag_in_use(&tag) {
+        if update && sel.update_tag_in_use(&tag) {
             // RFC 5267 §4.3.
             Fault::bad("this tag already names an updating context").write(&tag, out);
             return Action::Continue;
         }
-        let program = update.then(|| self.update_program(&key));
+        let program = update.then(|| sel.update_program(&key));
         let uses_modseq = search::uses_modseq(&key);
         if uses_modseq {
-            self.enable_condstore(out);
+            self.enable_condstore(user, Some(sel), out);
         }
-        let cut = self.search_cut(&key, ctx.now);
+        let cut = self.search_cut((user, sel), &key, ctx.now);
         if charset_refused(&tag, charset, out) {
             return Action::Continue;
         }
@@ -186,11 +188,18 @@ impl Session {
             uses_modseq,
         };
         let floor = cut.map_or(0, |c| c.lowest);
-        self.scan_start(tag, (key, floor), Answer::Search(answer), ctx, out)
+        self.scan_start(user, sel, tag, (key, floor), Answer::Search(answer), ctx, out)
     }
 
     /// The answer to a SEARCH whose scan is done; `matches` in ascending UID order.
-    pub(crate) fn search_answer(&mut self, tag: &str, answer: SearchAnswer, matches: &[Match], out: &mut Vec<u8>) {
+    pub(crate) fn search_answer(
+        &mut self,
+        (user, sel): (&User, &mut Selected),
+        tag: &str,
+        answer: SearchAnswer,
+        matches: &[Match],
+        out: &mut Vec<u8>,
+    ) {
         let SearchAnswer {
             uid,
             returns,
@@ -202,7 +211,7 @@ impl Session {
         let mut hits: Vec<u32> = matches.iter().map(|m| if uid { m.uid } else { m.seq }).collect();
         let hit_uids: Vec<Uid> = matches.iter().map(|m| m.uid).collect();
         let partial = returns.and_then(partial_return);
-        if let (Some(r), State::Selected(_, sel)) = (returns, &mut self.state) {
+        if let Some(r) = returns {
             if r.contains(&SearchReturn::Save) {
                 // RFC 5182 §2.1: with MIN/MAX only, only those are saved; with PARTIAL (RFC 9394),
                 // only the page: what is saved is what is returned.
@@ -218,7 +227,7 @@ impl Session {
             returned_modseq(returns, &hit_modseqs)
         });
         // RFC 9051 §7.3.4: an IMAP4rev2 client always gets ESEARCH.
-        let esearch = self.enabled().imap4rev2;
+        let esearch = user.enabled.imap4rev2;
         let start = out.len();
         if cut.is_some() && returns.is_none() && !esearch {
             // RFC 9738 §3.1: a cut SEARCH answers from the highest UID down.
@@ -230,7 +239,7 @@ impl Session {
         }
         if let Some(program) = program {
             // RFC 5267 §4.3: "no interaction" with the other options: the whole result is kept.
-            self.start_context(tag, uid, program, super::context::Initial::Search(hit_uids), out);
+            sel.start_context(tag, uid, program, super::context::Initial::Search(hit_uids), out);
         }
         let command = if uid { "UID SEARCH" } else { "SEARCH" };
         let code = self.highest_modseq_code();

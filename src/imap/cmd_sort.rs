@@ -9,7 +9,7 @@ use super::fault::{ok, Fault};
 use super::limit;
 use super::scan::{Answer, Match};
 use super::search;
-use super::session::{store_error, Action, Ctx, Session, State};
+use super::session::{store_error, Action, Conn, Ctx, Selected, User};
 use super::sort::{self, SortCandidate, Sorted, Sorter};
 use super::thread::{self, Threader};
 use super::types::{SearchKey, SearchReturn, SortCriterion, ThreadAlgorithm};
@@ -32,12 +32,14 @@ pub(crate) struct SortAnswer {
     uses_modseq: bool,
 }
 
-impl Session {
+impl Conn {
     /// Starts a SORT or THREAD: the checks that need no scan, then its first step (`scan`).
+    #[allow(clippy::too_many_arguments)] // one SORT or THREAD command's parts
     pub(crate) fn sort_start(
         &mut self,
-        tag: String,
-        uid: bool,
+        user: &mut User,
+        sel: &mut Selected,
+        (tag, uid): (String, bool),
         (charset, key): (&str, SearchKey),
         order: Order,
         ctx: &mut Ctx<'_>,
@@ -48,18 +50,18 @@ impl Session {
             Order::Thread(_) => None,
         };
         let update = returns.is_some_and(|r| r.contains(&SearchReturn::Update));
-        if update && self.update_tag_in_use(&tag) {
+        if update && sel.update_tag_in_use(&tag) {
             // RFC 5267 §4.3.
             Fault::bad("this tag already names an updating context").write(&tag, out);
             return Action::Continue;
         }
-        let program = update.then(|| self.update_program(&key));
+        let program = update.then(|| sel.update_program(&key));
         // RFC 7162 §3.1.5 as SEARCH does it, for ESORT's ESEARCH answer.
         let uses_modseq = returns.is_some() && search::uses_modseq(&key);
         if uses_modseq {
-            self.enable_condstore(out);
+            self.enable_condstore(user, Some(sel), out);
         }
-        if let Some(cut) = self.search_cut(&key, ctx.now) {
+        if let Some(cut) = self.search_cut((user, sel), &key, ctx.now) {
             // RFC 9738 §3.3: an order over part of the messages would be wrong; the client
             // narrows the search (UIDAFTER, UIDBEFORE) instead.
             limit::refuse(
@@ -80,7 +82,7 @@ impl Session {
             program,
             uses_modseq,
         };
-        self.scan_start(tag, (key, 0), Answer::Sort(answer), ctx, out)
+        self.scan_start(user, sel, tag, (key, 0), Answer::Sort(answer), ctx, out)
     }
 
     /// The answer to a SORT or THREAD whose scan is done: each match's record and structure
@@ -88,6 +90,7 @@ impl Session {
     /// out. `matches` are in ascending UID order.
     pub(crate) fn sort_answer(
         &mut self,
+        sel: &mut Selected,
         tag: &str,
         answer: SortAnswer,
         matches: &[Match],
@@ -105,7 +108,7 @@ impl Session {
             Order::Thread(algorithm) => Err(Threader::new(*algorithm, uid)),
         };
         let needs_structure = sorter.as_ref().map_or(true, Sorter::needs_structure);
-        let mailbox = self.selected().mailbox;
+        let mailbox = sel.mailbox;
         for m in matches {
             let record = match store.message(mailbox, m.uid) {
                 Ok(Some(record)) => record,
@@ -144,9 +147,9 @@ impl Session {
                     let in_order: Vec<u64> = sorted.iter().map(|e| of(e.uid)).collect();
                     returned_modseq(Some(returns), &in_order)
                 });
-                self.esort(tag, uid, returns, &sorted, modseq, out);
+                esort(sel, tag, uid, returns, &sorted, modseq, out);
                 if let Some(program) = program {
-                    self.start_context(tag, uid, program, Initial::Sort(criteria.clone(), sorted), out);
+                    sel.start_context(tag, uid, program, Initial::Sort(criteria.clone(), sorted), out);
                 }
                 "SORT"
             }
@@ -163,34 +166,34 @@ impl Session {
         let code = self.highest_modseq_code();
         ok(out, tag, &format!("{code}{prefix}{command} completed"));
     }
+}
 
-    /// The ESEARCH answer of an ESORT (RFC 5267 §3.1), and `$` when SAVE is asked for (the
-    /// messages returned, as for SEARCH: RFC 5182 §2.1, RFC 9394 §3).
-    fn esort(
-        &mut self,
-        tag: &str,
-        uid: bool,
-        returns: &[SearchReturn],
-        sorted: &[Sorted],
-        modseq: Option<u64>,
-        out: &mut Vec<u8>,
-    ) {
-        let partial = partial_return(returns);
-        if let (true, State::Selected(_, sel)) = (returns.contains(&SearchReturn::Save), &mut self.state) {
-            let uids: Vec<Uid> = sorted.iter().map(|e| e.uid).collect();
-            sel.saved = match partial {
-                Some(range) => range.select(&uids).to_vec(),
-                None => saved_in_order(returns, &uids),
-            };
-            sel.saved.sort_unstable();
-            sel.saved.dedup();
-        }
-        let numbers: Vec<u32> = sorted.iter().map(|e| if uid { e.uid } else { e.seq }).collect();
-        let start = out.len();
-        search::render_sorted_results(tag, uid, returns, &numbers, modseq, out);
-        if let Some(range) = partial {
-            add_partial(out, start, range, range.select(&numbers));
-        }
+/// The ESEARCH answer of an ESORT (RFC 5267 §3.1), and `$` when SAVE is asked for (the
+/// messages returned, as for SEARCH: RFC 5182 §2.1, RFC 9394 §3).
+fn esort(
+    sel: &mut Selected,
+    tag: &str,
+    uid: bool,
+    returns: &[SearchReturn],
+    sorted: &[Sorted],
+    modseq: Option<u64>,
+    out: &mut Vec<u8>,
+) {
+    let partial = partial_return(returns);
+    if returns.contains(&SearchReturn::Save) {
+        let uids: Vec<Uid> = sorted.iter().map(|e| e.uid).collect();
+        sel.saved = match partial {
+            Some(range) => range.select(&uids).to_vec(),
+            None => saved_in_order(returns, &uids),
+        };
+        sel.saved.sort_unstable();
+        sel.saved.dedup();
+    }
+    let numbers: Vec<u32> = sorted.iter().map(|e| if uid { e.uid } else { e.seq }).collect();
+    let start = out.len();
+    search::render_sorted_results(tag, uid, returns, &numbers, modseq, out);
+    if let Some(range) = partial {
+        add_partial(out, start, range, range.select(&numbers));
     }
 }
 

@@ -5,8 +5,7 @@
 use super::cmd_message::WritePending;
 use super::fault::{ok, Fault};
 use super::format;
-use super::session::{store_error, Action, Ctx, Pending, Session, State};
-use super::types::Command;
+use super::session::{store_error, Action, Conn, Ctx, Step, User};
 use super::urlauth::{self, AuthUrl, Refusal, Requester, INTERNAL};
 use crate::store::records::MailboxId;
 use crate::store::urlauth::AccessKey;
@@ -19,36 +18,12 @@ pub(crate) struct GenPending {
     rumps: Vec<(String, MailboxId)>,
 }
 
-impl Session {
-    pub(super) fn urlauth_command(
-        &mut self,
-        tag: String,
-        command: Command,
-        ctx: &mut Ctx<'_>,
-        out: &mut Vec<u8>,
-    ) -> Action {
-        match command {
-            Command::ResetKey { mailbox, mechanisms } => self.reset_key(tag, mailbox.as_deref(), &mechanisms, ctx, out),
-            Command::GenUrlauth(pairs) => self.gen_urlauth(tag, pairs, ctx, out),
-            Command::UrlFetch(urls) => {
-                self.url_fetch(&tag, &urls, ctx, out);
-                Action::Continue
-            }
-            _ => unreachable!("dispatched by command family"),
-        }
-    }
-
-    fn user_name(&self) -> &str {
-        match &self.state {
-            State::Authenticated(u) | State::Selected(u, _) => &u.name,
-            _ => unreachable!("the command table admits URLAUTH commands after login only"),
-        }
-    }
-
+impl Conn {
     /// RFC 4467 §6.1: a new key for one mailbox (`OK [URLMECH INTERNAL]`, the mechanisms it
     /// can be used with), or none left for any; either revokes every URL authorized before.
-    fn reset_key(
+    pub(crate) fn reset_key(
         &mut self,
+        user: &User,
         tag: String,
         mailbox: Option<&str>,
         mechanisms: &[String],
@@ -59,14 +34,13 @@ impl Session {
             Fault::no_code(format!("unsupported URLAUTH mechanism {other}")).write(&tag, out);
             return Action::Continue;
         }
-        let user = self.user_id();
         let mailbox = match mailbox {
             None => None,
             Some(name) => {
-                let Some(name) = self.mailbox_name(&tag, name, out) else {
+                let Some(name) = Conn::mailbox_name(user, &tag, name, out) else {
                     return Action::Continue;
                 };
-                let found = ctx.store.mailbox(user, &name);
+                let found = ctx.store.mailbox(user.id, &name);
                 match found.and_then(|m| m.ok_or(StoreError::NoSuchMailbox)) {
                     Ok(m) => Some(m.id),
                     Err(e) => {
@@ -81,17 +55,24 @@ impl Session {
         } else {
             "RESETKEY"
         };
-        self.pending = Pending::Write(WritePending::Simple { tag, command });
-        Action::Write(WriteOp::ResetUrlauthKeys { user, mailbox })
+        self.step = Step::Write(WritePending::Simple { tag, command });
+        Action::Write(WriteOp::ResetUrlauthKeys { user: user.id, mailbox })
     }
 
     /// RFC 4467 §6.2: every rump URL authorized, or none. A URL that is not one is `BAD`; one
     /// this user may not authorize (another's mailbox, `anonymous`, expired, a mechanism other
     /// than INTERNAL, no such mailbox) is `NO`.
-    fn gen_urlauth(&mut self, tag: String, pairs: Vec<(String, String)>, ctx: &Ctx<'_>, out: &mut Vec<u8>) -> Action {
-        let user = self.user_id();
+    pub(crate) fn gen_urlauth(
+        &mut self,
+        user: &User,
+        tag: String,
+        pairs: &[(String, String)],
+        ctx: &Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        let (name, user) = (user.name.as_str(), user.id);
         let mut rumps = Vec::with_capacity(pairs.len());
-        for (text, mechanism) in &pairs {
+        for (text, mechanism) in pairs {
             let url = match AuthUrl::parse(text) {
                 Ok(url) => url,
                 Err(why) => {
@@ -102,7 +83,7 @@ impl Session {
             let refusal = if mechanism != INTERNAL {
                 Some("unsupported URLAUTH mechanism (INTERNAL is offered)")
             } else {
-                url.check_rump(self.user_name(), ctx.now).err()
+                url.check_rump(name, ctx.now).err()
             };
             if let Some(why) = refusal {
                 Fault::no_code(why).write(&tag, out);
@@ -133,7 +114,7 @@ impl Session {
             return Action::Continue;
         }
         let mailboxes = rumps.iter().map(|(_, m)| *m).collect();
-        self.pending = Pending::GenUrlauth(GenPending { tag, rumps });
+        self.step = Step::GenUrlauth(GenPending { tag, rumps });
         Action::Write(WriteOp::UrlauthKeys { user, mailboxes })
     }
 
@@ -160,8 +141,8 @@ impl Session {
     /// RFC 4467 §6.3: each URL with its data, or NIL when it gives none — whatever the reason,
     /// so a client learns nothing about mailboxes it may not read. Only a store failure fails
     /// the command.
-    fn url_fetch(&self, tag: &str, urls: &[String], ctx: &Ctx<'_>, out: &mut Vec<u8>) {
-        let who = Requester::Imap(self.user_name());
+    pub(crate) fn url_fetch(&self, user: &User, tag: &str, urls: &[String], ctx: &Ctx<'_>, out: &mut Vec<u8>) {
+        let who = Requester::Imap(&user.name);
         // A store failure takes back the untagged line written so far.
         let start = out.len();
         out.extend_from_slice(b"* URLFETCH");

@@ -24,7 +24,7 @@ use super::cmd_message::in_set;
 use super::cmd_search::Lazy;
 use super::format;
 use super::search::{Candidate, SearchContext, SearchData, Searcher};
-use super::session::{Selected, Session, State};
+use super::session::Selected;
 use super::sort::{self, SortCandidate, SortValues, Sorted};
 use super::types::{SearchKey, SeqBound, SequenceSet, SortCriterion};
 use super::view::{MailRead, UidView};
@@ -411,34 +411,26 @@ fn depends_on_time(key: &SearchKey) -> bool {
     }
 }
 
-impl Session {
+impl Selected {
     /// Whether `tag` is that of an updating context: RFC 5267 §4.3 answers a searching command
     /// with UPDATE under such a tag with BAD.
     pub(crate) fn update_tag_in_use(&self, tag: &str) -> bool {
-        match &self.state {
-            State::Selected(_, sel) => sel.contexts.0.iter().any(|c| c.tag == tag),
-            _ => false,
-        }
+        self.contexts.0.iter().any(|c| c.tag == tag)
     }
 
     /// The program of a searching command with UPDATE as its context will evaluate it
     /// ([`freeze`]); taken before the command runs, so that `$` is the one it searched, not the
     /// one its SAVE leaves (RFC 5182 §2.1).
     pub(crate) fn update_program(&self, key: &SearchKey) -> SearchKey {
-        match &self.state {
-            State::Selected(_, sel) => freeze(key, &sel.view, &sel.saved),
-            _ => key.clone(),
-        }
+        freeze(key, &self.view, &self.saved)
     }
 
     /// After the searching command `tag` wrote its results: keeps them up to date from here
-    /// on, evaluating `key` (from [`update_program`](Session::update_program)), or says why not
+    /// on, evaluating `key` (from [`update_program`](Selected::update_program)), or says why not
     /// with `* NO [NOUPDATE "tag"]` (RFC 5267 §4.3.1; the command itself still succeeds, its
     /// other return options honoured).
     pub(crate) fn start_context(&mut self, tag: &str, uid: bool, key: SearchKey, initial: Initial, out: &mut Vec<u8>) {
-        let State::Selected(_, sel) = &mut self.state else {
-            return;
-        };
+        let sel = self;
         let results = match initial {
             Initial::Search(uids) => Results::Search(uids),
             Initial::Sort(criteria, sorted) => Results::Sort {
@@ -465,9 +457,7 @@ impl Session {
     /// CANCELUPDATE (RFC 5267 §4.3.5): the contexts named stop, and their results are freed.
     /// A tag that names no context is `NO`, and then none stops.
     pub(crate) fn cancel_update(&mut self, tag: &str, tags: &[String], out: &mut Vec<u8>) {
-        let State::Selected(_, sel) = &mut self.state else {
-            unreachable!("the command table admits CANCELUPDATE in Selected only")
-        };
+        let sel = self;
         if let Some(unknown) = tags.iter().find(|t| !sel.contexts.0.iter().any(|c| &c.tag == *t)) {
             let mut text = b"no updating context has the tag ".to_vec();
             format::string(&mut text, unknown.as_bytes(), false);

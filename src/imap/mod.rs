@@ -17,6 +17,7 @@ mod cmd_replace;
 mod cmd_search;
 mod cmd_sort;
 mod cmd_urlauth;
+mod commands;
 mod context;
 pub mod fault;
 pub mod fetch;

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use super::cmd_fetch::{fetch_one, FetchForm};
 use super::cmd_mailbox::quote;
-use super::session::{store_error, Action, Ctx, Selected, Session, State};
+use super::session::{store_error, Action, Conn, Ctx, Selected, Session, State, User};
 use super::types::{FetchAttr, NotifyEvent, NotifyFilter, NotifyGroup};
 use super::view::MailRead;
 use crate::store::mailboxes::is_below;
@@ -184,14 +184,18 @@ impl Session {
     /// changes, in IDLE and between commands.
     pub fn notify_user(&self) -> Option<UserId> {
         match &self.state {
-            State::Authenticated(u) | State::Selected(u, _) if self.notify.is_some() => Some(u.id),
+            State::Authenticated(u) | State::Selected(u, _) if self.conn.notify.is_some() => Some(u.id),
             _ => None,
         }
     }
+}
 
+impl Conn {
     /// NOTIFY SET / NOTIFY NONE (RFC 5465 §3).
     pub(super) fn notify_command(
         &mut self,
+        user: &User,
+        sel: Option<&Selected>,
         tag: &str,
         request: Option<(bool, Vec<NotifyGroup>)>,
         ctx: &mut Ctx<'_>,
@@ -210,7 +214,7 @@ impl Session {
         let decode = |names: &[String]| -> Vec<String> {
             names
                 .iter()
-                .filter_map(|n| self.decode_name(n).ok())
+                .filter_map(|n| user.decode_name(n).ok())
                 .map(|n| canonical_mailbox_name(&n).to_owned())
                 .collect()
         };
@@ -225,8 +229,7 @@ impl Session {
                 events: g.events,
             })
             .collect();
-        let user = self.user_id();
-        let (mailboxes, subscriptions) = match (ctx.store.mailboxes(user), ctx.store.subscriptions(user)) {
+        let (mailboxes, subscriptions) = match (ctx.store.mailboxes(user.id), ctx.store.subscriptions(user.id)) {
             (Ok(m), Ok(s)) => (m, s),
             (Err(e), _) | (_, Err(e)) => {
                 store_error(out, tag, e);
@@ -240,7 +243,7 @@ impl Session {
         };
         if with_status {
             // §3: STATUS now for every mailbox the message events cover, but the selected one.
-            let selected = self.selected_mailbox();
+            let selected = sel.map(|s| s.mailbox);
             for m in mailboxes.iter().filter(|m| !m.noselect && Some(m.id) != selected) {
                 let Some(events) = notifier.events_for(&m.name, notifier.is_subscribed(&m.name)) else {
                     continue;
@@ -248,7 +251,7 @@ impl Session {
                 if has(events, &NotifyEvent::MessageNew(Vec::new())) {
                     status(
                         m,
-                        &self.encode_name(&m.name),
+                        &user.encode_name(&m.name),
                         has(events, &NotifyEvent::FlagChange),
                         out,
                     );
@@ -261,13 +264,18 @@ impl Session {
     }
 
     /// Tells the client what changed in the mailboxes its NOTIFY covers since it last heard.
-    pub(crate) fn notify_sync(&mut self, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) {
+    /// `selected`: the mailbox the session has selected, whose changes `sync` tells.
+    pub(crate) fn notify_sync(
+        &mut self,
+        user: &User,
+        selected: Option<MailboxId>,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) {
         let Some(mut notifier) = self.notify.take() else {
             return;
         };
-        let user = self.user_id();
-        let selected = self.selected_mailbox();
-        let (mailboxes, subscriptions) = match (ctx.store.mailboxes(user), ctx.store.subscriptions(user)) {
+        let (mailboxes, subscriptions) = match (ctx.store.mailboxes(user.id), ctx.store.subscriptions(user.id)) {
             (Ok(m), Ok(s)) => (m, s),
             (Err(e), _) | (_, Err(e)) => {
                 tracing::error!("notify: {e}");
@@ -280,7 +288,7 @@ impl Session {
         for m in &mailboxes {
             let before = gone.remove(&m.id);
             if let Some(events) = notifier.events_for(&m.name, notifier.is_subscribed(&m.name)) {
-                self.notify_mailbox(m, before.as_ref(), (events, selected), out);
+                notify_mailbox(user, m, before.as_ref(), (events, selected), out);
             }
             let name = match before {
                 Some(before) if before.name == m.name => before.name,
@@ -294,7 +302,7 @@ impl Session {
                 .events_for(&before.name, subscribed)
                 .is_some_and(|e| has(e, &NotifyEvent::MailboxName))
             {
-                list("\\NonExistent", &self.encode_name(&before.name), None, out);
+                list("\\NonExistent", &user.encode_name(&before.name), None, out);
             }
         }
         for name in notifier
@@ -306,7 +314,7 @@ impl Session {
                 .events_for(name, true)
                 .is_some_and(|e| has(e, &NotifyEvent::SubscriptionChange))
             {
-                list("\\Subscribed", &self.encode_name(name), None, out);
+                list("\\Subscribed", &user.encode_name(name), None, out);
             }
         }
         for name in old_subscriptions.iter().filter(|s| !notifier.is_subscribed(s)) {
@@ -315,45 +323,45 @@ impl Session {
                 .or_else(|| notifier.events_for(name, true))
                 .is_some_and(|e| has(e, &NotifyEvent::SubscriptionChange))
             {
-                list("", &self.encode_name(name), None, out);
+                list("", &user.encode_name(name), None, out);
             }
         }
         self.notify = Some(notifier);
     }
+}
 
-    /// What `events` ask to hear of one mailbox the client knew as `before` (`None`: it is
-    /// new): its new name, and, but for the selected mailbox, its counts and flags. The name
-    /// is encoded only for a response that shows it.
-    fn notify_mailbox(
-        &self,
-        m: &Mailbox,
-        before: Option<&Known>,
-        (events, selected): (&[NotifyEvent], Option<MailboxId>),
-        out: &mut Vec<u8>,
-    ) {
-        let encoded = std::cell::OnceCell::new();
-        let encoded = || encoded.get_or_init(|| self.encode_name(&m.name)).as_str();
-        let Some(before) = before else {
-            if has(events, &NotifyEvent::MailboxName) {
-                list("", encoded(), None, out);
-            }
-            return;
-        };
-        if before.name != m.name && has(events, &NotifyEvent::MailboxName) {
-            let mut old = Vec::new();
-            quote(&self.encode_name(&before.name), &mut old);
-            let extended = format!("(\"OLDNAME\" ({}))", String::from_utf8_lossy(&old));
-            list("", encoded(), Some(&extended), out);
+/// What `events` ask to hear of one mailbox the client knew as `before` (`None`: it is
+/// new): its new name, and, but for the selected mailbox, its counts and flags. The name
+/// is encoded only for a response that shows it.
+fn notify_mailbox(
+    user: &User,
+    m: &Mailbox,
+    before: Option<&Known>,
+    (events, selected): (&[NotifyEvent], Option<MailboxId>),
+    out: &mut Vec<u8>,
+) {
+    let encoded = std::cell::OnceCell::new();
+    let encoded = || encoded.get_or_init(|| user.encode_name(&m.name)).as_str();
+    let Some(before) = before else {
+        if has(events, &NotifyEvent::MailboxName) {
+            list("", encoded(), None, out);
         }
-        if Some(m.id) == selected || m.noselect {
-            return;
-        }
-        let messages = before.messages != m.messages || before.uid_next != m.uid_next;
-        let flag_change = has(events, &NotifyEvent::FlagChange);
-        let flags = flag_change && before.highest_modseq != m.highest_modseq;
-        if (messages && has(events, &NotifyEvent::MessageNew(Vec::new()))) || flags {
-            status(m, encoded(), flag_change, out);
-        }
+        return;
+    };
+    if before.name != m.name && has(events, &NotifyEvent::MailboxName) {
+        let mut old = Vec::new();
+        quote(&user.encode_name(&before.name), &mut old);
+        let extended = format!("(\"OLDNAME\" ({}))", String::from_utf8_lossy(&old));
+        list("", encoded(), Some(&extended), out);
+    }
+    if Some(m.id) == selected || m.noselect {
+        return;
+    }
+    let messages = before.messages != m.messages || before.uid_next != m.uid_next;
+    let flag_change = has(events, &NotifyEvent::FlagChange);
+    let flags = flag_change && before.highest_modseq != m.highest_modseq;
+    if (messages && has(events, &NotifyEvent::MessageNew(Vec::new()))) || flags {
+        status(m, encoded(), flag_change, out);
     }
 }
 

@@ -15,7 +15,7 @@
 use super::cmd_search::Lazy;
 use super::progress::Progress;
 use super::search::{Candidate, SearchContext, Searcher};
-use super::session::{store_error, Action, Ctx, Pending, Selected, Session};
+use super::session::{store_error, Action, Conn, Ctx, Selected, Step, User};
 use super::types::SearchKey;
 use super::view::{MailRead, UidView};
 use crate::store::records::Uid;
@@ -170,18 +170,21 @@ pub(crate) enum Answer {
 
 /// A SEARCH, SORT or THREAD in progress.
 pub(crate) struct ScanJob {
-    tag: String,
+    pub tag: String,
     scan: Scan,
     /// RFC 9585 INPROGRESS notifications between steps.
     progress: Progress,
     answer: Answer,
 }
 
-impl Session {
+impl Conn {
     /// The first step of a SEARCH, SORT or THREAD whose checks passed: `key` over the
     /// client's view from UID `floor` up.
+    #[allow(clippy::too_many_arguments)] // one searching command's parts
     pub(crate) fn scan_start(
         &mut self,
+        user: &User,
+        sel: &mut Selected,
         tag: String,
         (key, floor): (SearchKey, Uid),
         answer: Answer,
@@ -190,17 +193,23 @@ impl Session {
     ) -> Action {
         let job = ScanJob {
             tag,
-            scan: Scan::new(key, self.search_context(ctx.now), floor),
+            scan: Scan::new(key, sel.search_context(ctx.now), floor),
             progress: Progress::start(ctx.now),
             answer,
         };
-        self.scan_resume(job, ctx, out)
+        self.scan_resume(user, sel, job, ctx, out)
     }
 
     /// Runs the next step of a scan, and the answer when it was the last; the caller flushes
     /// after `Action::Flush` and resumes with a fresh snapshot.
-    pub(crate) fn scan_resume(&mut self, mut job: ScanJob, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
-        let sel = self.selected();
+    pub(crate) fn scan_resume(
+        &mut self,
+        user: &User,
+        sel: &mut Selected,
+        mut job: ScanJob,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Action {
         // Nothing is written before the first step: a notification is due only once
         // `progress::INTERVAL_SECS` have passed since the command started.
         let done = job.scan.progress(&sel.view);
@@ -211,14 +220,14 @@ impl Session {
                 Action::Continue
             }
             Ok(false) => {
-                self.pending = Pending::Scan(Box::new(job));
+                self.step = Step::Scan(Box::new(job));
                 Action::Flush
             }
             Ok(true) => {
                 let ScanJob { tag, scan, answer, .. } = job;
                 match answer {
-                    Answer::Search(a) => self.search_answer(&tag, a, scan.matches(), out),
-                    Answer::Sort(a) => self.sort_answer(&tag, a, scan.matches(), ctx.store, out),
+                    Answer::Search(a) => self.search_answer((user, sel), &tag, a, scan.matches(), out),
+                    Answer::Sort(a) => self.sort_answer(sel, &tag, a, scan.matches(), ctx.store, out),
                 }
                 Action::Continue
             }

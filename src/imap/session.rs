@@ -7,14 +7,18 @@
 //! hears OK only for what is on disk.
 //!
 //! States are types: `NotAuthenticated → Authenticated(User) → Selected(User, Selected)`.
+//! A session is its `State` and a `Conn` (what it holds in every state, with the `Step` it is
+//! at: reading commands, inside AUTHENTICATE or IDLE, or waiting for an action's answer).
+//! `commands` runs each command with the state's parts it needs; handlers are methods of
+//! `Conn`, so only the session's own methods move it from one state to another.
 //! Untagged EXISTS/EXPUNGE/FETCH updates come from the changes the session's core shares after
 //! the session's position (`sync`, `shared`), and are withheld where RFC 9051 §7.5.1 forbids
 //! them.
 
-use super::fault::{ok, Code, Fault};
+use super::fault::{Code, Fault};
 use std::rc::Rc;
 
-use super::capability::{self, States};
+use super::capability;
 use super::parse::{self, ParseError};
 use super::reader::{CommandReader, Limits, Read, ReadError, LITERAL_MINUS_MAX};
 use super::sync::RecentUids;
@@ -143,8 +147,10 @@ pub(crate) enum State {
     Logout,
 }
 
-/// Input is read differently while a command is in progress.
-pub(crate) enum Mode {
+/// What a session is doing inside its state: reading commands, in a command that reads lines
+/// of its own (AUTHENTICATE's responses, IDLE's DONE), or waiting for the answer to an
+/// action it asked for. One at a time: a session waiting for a write reads no command.
+pub(crate) enum Step {
     Commands,
     /// AUTHENTICATE continuation lines.
     Sasl {
@@ -155,42 +161,48 @@ pub(crate) enum Mode {
     Idle {
         tag: String,
     },
-}
-
-/// What an outstanding action's answer completes.
-pub(crate) enum Pending {
-    None,
+    /// `Action::Login` is out.
     Login {
         tag: String,
     },
+    /// `Action::LookupScram` is out.
     Scram {
         tag: String,
         exchange: Box<SaslExchange>,
         user: String,
     },
+    /// `Action::Ingest` or the APPEND's `Action::Write` is out.
     Append(super::cmd_mailbox::AppendPending),
+    /// `Action::Write` is out.
     Write(super::cmd_message::WritePending),
+    /// A FETCH between two flushes.
     Fetch(Box<super::cmd_fetch::FetchJob>),
     /// A SEARCH, SORT or THREAD between two steps of its scan.
     Scan(Box<super::scan::ScanJob>),
     GenUrlauth(super::cmd_urlauth::GenPending),
 }
 
-pub struct Session {
-    pub(crate) settings: Settings,
-    pub(crate) tls: bool,
-    pub(crate) state: State,
-    pub(crate) mode: Mode,
-    pub(crate) pending: Pending,
-    pub(crate) reader: CommandReader,
-    pub(crate) failures: u32,
-    compressed: bool,
+/// What a session holds in every state: its settings, the connection's properties, the
+/// framer and the step it is at. Command handlers are methods of it, handed the state's
+/// parts they work on (`&User`, `&mut Selected`), so the state they need is in their type.
+pub(crate) struct Conn {
+    pub settings: Settings,
+    pub tls: bool,
+    pub step: Step,
+    pub reader: CommandReader,
+    pub failures: u32,
+    pub compressed: bool,
     /// Set by `enable_condstore` for the enabling command's tagged OK.
-    condstore_code: Option<u64>,
+    pub condstore_code: Option<u64>,
     /// NOTIFY SET (RFC 5465): what to tell, and what was told.
-    pub(crate) notify: Option<Box<super::notify::Notifier>>,
+    pub notify: Option<Box<super::notify::Notifier>>,
     /// What the protocol log may show of the last client input (passwords and SASL redacted).
-    log: Option<String>,
+    pub log: Option<String>,
+}
+
+pub struct Session {
+    pub(crate) conn: Conn,
+    pub(crate) state: State,
 }
 
 pub(crate) fn untagged(out: &mut Vec<u8>, text: &str) {
@@ -204,35 +216,11 @@ pub(crate) fn store_error(out: &mut Vec<u8>, tag: &str, e: StoreError) {
     Fault::Store(e).write(tag, out);
 }
 
-impl Session {
-    /// Turns CONDSTORE on for the rest of the session (RFC 7162 §3.1: any CONDSTORE-aware
-    /// command enables it). The first such command while a mailbox is selected tells the
-    /// client the mailbox's HIGHESTMODSEQ (§3.1): untagged at once, and in its tagged OK
-    /// through `highest_modseq_code`.
-    pub(crate) fn enable_condstore(&mut self, out: &mut Vec<u8>) {
-        match &mut self.state {
-            State::Authenticated(u) => u.enabled.condstore = true,
-            State::Selected(u, sel) if !u.enabled.condstore => {
-                u.enabled.condstore = true;
-                let modseq = sel.known_modseq;
-                untagged(out, &format!("OK [HIGHESTMODSEQ {modseq}] CONDSTORE enabled"));
-                self.condstore_code = Some(modseq);
-            }
-            _ => {}
-        }
-    }
-
-    /// `[HIGHESTMODSEQ n] ` for the tagged OK of the command that enabled CONDSTORE, once.
-    pub(crate) fn highest_modseq_code(&mut self) -> String {
-        self.condstore_code
-            .take()
-            .map_or_else(String::new, |m| format!("[HIGHESTMODSEQ {m}] "))
-    }
-
+impl User {
     /// A client's mailbox name as stored: modified UTF-7 for IMAP4rev1 (RFC 3501 §5.1.3),
     /// UTF-8 once IMAP4rev2 is enabled (RFC 9051 §5.1).
     pub(crate) fn decode_name(&self, name: &str) -> Result<String, super::mutf7::Invalid> {
-        if self.enabled().imap4rev2 || self.enabled().utf8 {
+        if self.enabled.imap4rev2 || self.enabled.utf8 {
             if name.chars().any(char::is_control) {
                 return Err(super::mutf7::Invalid);
             }
@@ -243,34 +231,115 @@ impl Session {
 
     /// A stored mailbox name as this client reads it.
     pub(crate) fn encode_name(&self, name: &str) -> String {
-        if self.enabled().imap4rev2 || self.enabled().utf8 {
+        if self.enabled.imap4rev2 || self.enabled.utf8 {
             name.to_owned()
         } else {
             super::mutf7::encode(name)
         }
     }
+}
 
-    pub(crate) fn enabled(&self) -> Enabled {
-        match &self.state {
-            State::Authenticated(u) | State::Selected(u, _) => u.enabled,
-            _ => Enabled::default(),
+impl Conn {
+    /// Turns CONDSTORE on for the rest of the session (RFC 7162 §3.1: any CONDSTORE-aware
+    /// command enables it). The first such command while a mailbox is selected tells the
+    /// client the mailbox's HIGHESTMODSEQ (§3.1): untagged at once, and in its tagged OK
+    /// through `highest_modseq_code`.
+    pub(crate) fn enable_condstore(&mut self, user: &mut User, sel: Option<&Selected>, out: &mut Vec<u8>) {
+        if user.enabled.condstore {
+            return;
         }
+        user.enabled.condstore = true;
+        if let Some(sel) = sel {
+            let modseq = sel.known_modseq;
+            untagged(out, &format!("OK [HIGHESTMODSEQ {modseq}] CONDSTORE enabled"));
+            self.condstore_code = Some(modseq);
+        }
+    }
+
+    /// `[HIGHESTMODSEQ n] ` for the tagged OK of the command that enabled CONDSTORE, once.
+    pub(crate) fn highest_modseq_code(&mut self) -> String {
+        self.condstore_code
+            .take()
+            .map_or_else(String::new, |m| format!("[HIGHESTMODSEQ {m}] "))
+    }
+
+    pub(crate) fn capability_string(&self, user: Option<&User>) -> String {
+        let lt = self.settings.login_type;
+        let all = capability::capabilities(
+            user.is_some(),
+            self.tls,
+            self.settings.starttls,
+            (lt.allows_sasl(self.tls), lt.allows_plain_command(self.tls)),
+            (self.settings.append_limit, self.settings.message_limit),
+        );
+        super::switches::filter(&all, user.map_or(&[], |u| &u.disabled))
+    }
+
+    /// The RFC 9738 limit `user`'s client was told of: none where the account's switches
+    /// hide it (an account may be let off the limit).
+    pub(crate) fn message_limit(&self, user: &User) -> super::limit::MessageLimit {
+        let limit = self.settings.message_limit;
+        match limit.capability() {
+            Some(cap) if !super::switches::hidden(&cap, &user.disabled) => limit,
+            _ => super::limit::MessageLimit::None,
+        }
+    }
+}
+
+impl State {
+    fn user(&self) -> Option<&User> {
+        match self {
+            State::Authenticated(u) | State::Selected(u, _) => Some(u),
+            State::NotAuthenticated | State::Logout => None,
+        }
+    }
+
+    /// The user, and the selection if there is one.
+    pub(crate) fn logged_in(&mut self) -> Option<(&mut User, Option<&mut Selected>)> {
+        match self {
+            State::Authenticated(u) => Some((u, None)),
+            State::Selected(u, s) => Some((u, Some(s))),
+            State::NotAuthenticated | State::Logout => None,
+        }
+    }
+
+    /// Leaves the selected mailbox (CLOSE, UNSELECT, SELECT of another).
+    pub(crate) fn unselect(&mut self) {
+        if let State::Selected(user, _) = std::mem::replace(self, State::Logout) {
+            *self = State::Authenticated(user);
+        }
+    }
+}
+
+/// Why a command is refused in a state: what the client must do first.
+fn wrong_state(state: &State) -> &'static str {
+    match state {
+        State::NotAuthenticated => "log in first",
+        State::Authenticated(_) => "select a mailbox first",
+        State::Selected(..) | State::Logout => "not valid in this state",
+    }
+}
+
+impl Session {
+    pub(crate) fn enabled(&self) -> Enabled {
+        self.state.user().map_or_else(Enabled::default, |u| u.enabled)
     }
 
     pub fn new(settings: Settings, tls: bool) -> Session {
         let reader = Self::reader(&settings);
         Session {
-            settings,
-            tls,
+            conn: Conn {
+                settings,
+                tls,
+                step: Step::Commands,
+                reader,
+                failures: 0,
+                compressed: false,
+                condstore_code: None,
+                notify: None,
+                log: None,
+            },
             state: State::NotAuthenticated,
-            mode: Mode::Commands,
-            pending: Pending::None,
-            reader,
-            failures: 0,
-            compressed: false,
-            condstore_code: None,
-            notify: None,
-            log: None,
         }
     }
 
@@ -291,7 +360,7 @@ impl Session {
     }
 
     pub fn is_authenticated(&self) -> bool {
-        matches!(self.state, State::Authenticated(_) | State::Selected(..))
+        self.state.user().is_some()
     }
 
     pub fn selected_mailbox(&self) -> Option<MailboxId> {
@@ -303,76 +372,52 @@ impl Session {
 
     /// The last client input as the protocol log may show it.
     pub fn take_log(&mut self) -> Option<String> {
-        self.log.take()
+        self.conn.log.take()
     }
 
     /// Whether the client is in the middle of a line (its end is bounded in time).
     pub fn mid_line(&self) -> bool {
-        self.reader.mid_line()
+        self.conn.reader.mid_line()
     }
 
     /// Memory held between commands (should be close to nothing).
     pub fn buffered(&self) -> usize {
-        self.reader.buffered()
+        self.conn.reader.buffered()
     }
 
     pub(crate) fn capability_string(&self) -> String {
-        let lt = self.settings.login_type;
-        let all = capability::capabilities(
-            self.is_authenticated(),
-            self.tls,
-            self.settings.starttls,
-            (lt.allows_sasl(self.tls), lt.allows_plain_command(self.tls)),
-            (self.settings.append_limit, self.settings.message_limit),
-        );
-        super::switches::filter(&all, self.disabled())
-    }
-
-    /// The RFC 9738 limit this session's client was told of: none where the account's
-    /// switches hide it (an account may be let off the limit).
-    pub(crate) fn message_limit(&self) -> super::limit::MessageLimit {
-        let limit = self.settings.message_limit;
-        match limit.capability() {
-            Some(cap) if !super::switches::hidden(&cap, self.disabled()) => limit,
-            _ => super::limit::MessageLimit::None,
-        }
-    }
-
-    /// The extensions the logged-in account may not use.
-    pub(crate) fn disabled(&self) -> &[String] {
-        match &self.state {
-            State::Authenticated(u) | State::Selected(u, _) => &u.disabled,
-            _ => &[],
-        }
+        self.conn.capability_string(self.state.user())
     }
 
     /// Feeds client bytes; returns how many were used and what to do next. Call again with
     /// the rest as long as it returns `Continue` and bytes remain.
     pub fn input(&mut self, input: &[u8], ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> (usize, Action) {
-        match &self.mode {
-            Mode::Commands => self.command_input(input, ctx, out),
-            Mode::Sasl { .. } => {
-                let (used, line) = self.reader.line(input);
-                if line.is_some() {
-                    self.log = Some("<sasl response redacted>".into());
-                }
+        match &self.conn.step {
+            Step::Sasl { .. } => {
+                let (used, line) = self.conn.reader.line(input);
                 match line {
-                    Some(line) => (used, self.sasl_line(&line, out)),
+                    Some(line) => {
+                        self.conn.log = Some("<sasl response redacted>".into());
+                        (used, self.sasl_line(&line, out))
+                    }
                     None => (used, Action::Continue),
                 }
             }
-            Mode::Idle { .. } => {
-                let (used, line) = self.reader.line(input);
+            Step::Idle { .. } => {
+                let (used, line) = self.conn.reader.line(input);
                 match line {
                     Some(line) => (used, self.idle_line(&line, ctx, out)),
                     None => (used, Action::Continue),
                 }
             }
+            // A driver waits for an action's answer before it feeds more input; one that did
+            // not would have the next command start, as a pipelining client's would.
+            _ => self.command_input(input, ctx, out),
         }
     }
 
     fn command_input(&mut self, input: &[u8], ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> (usize, Action) {
-        let (used, read) = self.reader.feed(input);
+        let (used, read) = self.conn.reader.feed(input);
         let action = match read {
             Read::NeedMore => Action::Continue,
             Read::Continue => {
@@ -399,9 +444,9 @@ impl Session {
                 }
             }
             Read::Command(raw) => {
-                self.log = Some(redacted(&raw));
+                self.conn.log = Some(redacted(&raw));
                 // The raw command is given away, so an APPEND's message is moved, not copied.
-                match parse::parse_command_owned_with(raw, self.settings.parse) {
+                match parse::parse_command_owned_with(raw, self.conn.settings.parse) {
                     Ok((tag, command)) => self.dispatch(tag, command, ctx, out),
                     Err(ParseError { tag, message }) => {
                         Fault::bad(message).write(tag.as_deref().unwrap_or("*"), out);
@@ -413,32 +458,16 @@ impl Session {
         (used, action)
     }
 
-    fn allowed(&self, states: States) -> bool {
-        matches!(
-            (states, &self.state),
-            (States::Any, _)
-                | (States::NotAuthenticated, State::NotAuthenticated)
-                | (States::Authenticated, State::Authenticated(_) | State::Selected(..))
-                | (States::Selected, State::Selected(..))
-        )
-    }
-
+    /// Checks what holds for every command (the table knows it, the account may use it, its
+    /// message numbers are allowed), then runs it in the state it needs (`commands`).
     fn dispatch(&mut self, tag: String, command: Command, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
         let name = command_name(&command);
-        let Some(spec) = capability::spec(name) else {
+        if capability::spec(name).is_none() {
             Fault::bad(format!("{name} is not supported")).write(&tag, out);
             return Action::Continue;
-        };
-        if !self.allowed(spec.states) {
-            let why = match self.state {
-                State::NotAuthenticated => "log in first",
-                State::Authenticated(_) => "select a mailbox first",
-                _ => "not valid in this state",
-            };
-            Fault::bad(format!("{name}: {why}")).write(&tag, out);
-            return Action::Continue;
         }
-        if let Some(cap) = super::switches::refused(&command, self.disabled()) {
+        let disabled = self.state.user().map_or(&[][..], |u| &u.disabled);
+        if let Some(cap) = super::switches::refused(&command, disabled) {
             // As if it had never been offered: this account has it switched off.
             Fault::bad(format!("{cap} is not available to this account")).write(&tag, out);
             return Action::Continue;
@@ -449,83 +478,13 @@ impl Session {
             Fault::bad_code(Code::UidRequired, text).write(&tag, out);
             return Action::Continue;
         }
-        match command {
-            Command::Capability => {
-                untagged(out, &format!("CAPABILITY {}", self.capability_string()));
-                ok(out, &tag, "CAPABILITY completed");
+        match self.run(tag, command, ctx, out) {
+            Ok(action) => action,
+            Err(Refused { tag, name }) => {
+                let why = wrong_state(&self.state);
+                Fault::bad(format!("{name}: {why}")).write(&tag, out);
                 Action::Continue
             }
-            Command::Noop | Command::Check => {
-                self.sync(ctx, out);
-                ok(out, &tag, &format!("{name} completed"));
-                Action::Continue
-            }
-            Command::Logout => {
-                untagged(out, "BYE ringmail logging out");
-                ok(out, &tag, "LOGOUT completed");
-                self.state = State::Logout;
-                Action::Close
-            }
-            Command::Idle => self.idle_start(tag, ctx, out),
-            Command::StartTls
-            | Command::Login { .. }
-            | Command::Unauthenticate
-            | Command::Authenticate { .. }
-            | Command::Enable(_)
-            | Command::Id(_) => self.auth_command(tag, command, out),
-            Command::Select { .. }
-            | Command::Examine { .. }
-            | Command::Create { .. }
-            | Command::Delete { .. }
-            | Command::Rename { .. }
-            | Command::Subscribe { .. }
-            | Command::Unsubscribe { .. }
-            | Command::List { .. }
-            | Command::Lsub { .. }
-            | Command::Namespace
-            | Command::Status { .. }
-            | Command::Append { .. } => self.mailbox_command(tag, command, ctx, out),
-            Command::GetMetadata {
-                mailbox,
-                entries,
-                max_size,
-                depth,
-            } => {
-                self.get_metadata(&tag, (&mailbox, &entries), (max_size, depth), ctx, out);
-                Action::Continue
-            }
-            Command::SetMetadata { mailbox, entries } => self.set_metadata(tag, &mailbox, entries, ctx, out),
-            Command::ResetKey { .. } | Command::GenUrlauth(_) | Command::UrlFetch(_) => {
-                self.urlauth_command(tag, command, ctx, out)
-            }
-            Command::Notify(request) => self.notify_command(&tag, request, ctx, out),
-            Command::Compress { mechanism } => {
-                if self.compressed {
-                    Fault::no(Code::CompressionActive, "already compressing").write(&tag, out);
-                } else if mechanism != "DEFLATE" {
-                    Fault::no(Code::Cannot, "only DEFLATE is offered").write(&tag, out);
-                } else {
-                    self.compressed = true;
-                    ok(out, &tag, "DEFLATE active");
-                    return Action::StartCompress;
-                }
-                Action::Continue
-            }
-            Command::Replace {
-                uid,
-                target,
-                mailbox,
-                message,
-            } => self.replace(tag, uid, target, (&mailbox, message), ctx, out),
-            Command::GetQuota { root } => {
-                self.get_quota(&tag, Some(&root), None, ctx.store, out);
-                Action::Continue
-            }
-            Command::GetQuotaRoot { mailbox } => {
-                self.get_quota(&tag, None, Some(&mailbox), ctx.store, out);
-                Action::Continue
-            }
-            other => self.message_command(tag, other, ctx, out),
         }
     }
 
@@ -534,7 +493,7 @@ impl Session {
     /// writer): tells the client the command is still at work (RFC 9585). The caller calls this
     /// every `progress::INTERVAL_SECS` until the write is done.
     pub fn write_progress(&self, out: &mut Vec<u8>) {
-        if let Pending::Write(p) = &self.pending {
+        if let Step::Write(p) = &self.conn.step {
             super::progress::working(p.tag(), out);
         }
     }
@@ -545,23 +504,35 @@ impl Session {
         ctx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
     ) -> Action {
-        match std::mem::replace(&mut self.pending, Pending::None) {
-            Pending::Write(p) => self.finish_write(p, result, ctx, out),
-            Pending::Append(p) => self.finish_append(p, result, ctx, out),
-            Pending::GenUrlauth(p) => self.finish_gen_urlauth(p, result, out),
+        match std::mem::replace(&mut self.conn.step, Step::Commands) {
+            Step::Write(p) => self.finish_write(p, result, ctx, out),
+            Step::Append(p) => self.finish_append(p, result, ctx, out),
+            Step::GenUrlauth(p) => self.conn.finish_gen_urlauth(p, result, out),
             _ => Action::Close,
         }
     }
 
     /// After `Action::Flush`: goes on with the FETCH or the scan that yielded.
     pub fn resume(&mut self, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
-        match std::mem::replace(&mut self.pending, Pending::None) {
-            Pending::Fetch(job) => self.fetch_resume(*job, ctx, out),
-            Pending::Scan(job) => self.scan_resume(*job, ctx, out),
-            other => {
-                self.pending = other;
-                Action::Continue
-            }
+        let step = std::mem::replace(&mut self.conn.step, Step::Commands);
+        let (Step::Fetch(_) | Step::Scan(_)) = step else {
+            self.conn.step = step;
+            return Action::Continue;
+        };
+        let State::Selected(user, sel) = &mut self.state else {
+            // Nothing but a command leaves the mailbox, and none ran since the flush.
+            let tag = match step {
+                Step::Fetch(job) => job.tag,
+                Step::Scan(job) => job.tag,
+                _ => String::new(),
+            };
+            Fault::Internal("the mailbox was left during the command").write(&tag, out);
+            return Action::Continue;
+        };
+        match step {
+            Step::Fetch(job) => self.conn.fetch_resume(user, sel, *job, ctx, out),
+            Step::Scan(job) => self.conn.scan_resume(user, sel, *job, ctx, out),
+            _ => Action::Continue,
         }
     }
 
@@ -571,8 +542,8 @@ impl Session {
         result: Result<(Vec<u8>, Structure), crate::mime::IngestError>,
         out: &mut Vec<u8>,
     ) -> Action {
-        match std::mem::replace(&mut self.pending, Pending::None) {
-            Pending::Append(p) => self.append_ingested(p, result, out),
+        match std::mem::replace(&mut self.conn.step, Step::Commands) {
+            Step::Append(p) => self.conn.append_ingested(p, result, out),
             _ => Action::Close,
         }
     }
@@ -582,16 +553,22 @@ impl Session {
     /// to LITERAL-. TLS and COMPRESS stay as they are; so does the count of failed logins.
     pub(crate) fn forget_user(&mut self) {
         self.state = State::NotAuthenticated;
-        self.notify = None;
-        self.condstore_code = None;
-        self.reader.set_max_nonsync(Some(LITERAL_MINUS_MAX));
+        self.conn.notify = None;
+        self.conn.condstore_code = None;
+        self.conn.reader.set_max_nonsync(Some(LITERAL_MINUS_MAX));
     }
 
     /// After the handshake: the plaintext era is forgotten (RFC 9051 §6.2.1).
     pub fn tls_started(&mut self) {
-        self.tls = true;
-        self.reader = Self::reader(&self.settings);
+        self.conn.tls = true;
+        self.conn.reader = Self::reader(&self.conn.settings);
     }
+}
+
+/// A command the session's state does not admit, handed back for the refusal.
+pub(crate) struct Refused {
+    pub tag: String,
+    pub name: &'static str,
 }
 
 /// A command for the protocol log: LOGIN's password and AUTHENTICATE's initial response are

@@ -10,7 +10,7 @@
 use std::rc::Rc;
 
 use super::fault::{ok, Fault};
-use super::session::{untagged, Action, Ctx, Mode, Selected, Session, State};
+use super::session::{untagged, Action, Ctx, Selected, Session, State, Step, User};
 use super::view::UidView;
 use crate::store::recent::RecentClaims;
 use crate::store::records::Uid;
@@ -71,15 +71,16 @@ impl Session {
         out.extend_from_slice(b"+ idling\r\n");
         // Changes made before IDLE are reported at once.
         self.sync(ctx, out);
-        self.mode = Mode::Idle { tag };
+        self.conn.step = Step::Idle { tag };
         Action::Idle {
             mailbox: self.selected_mailbox(),
         }
     }
 
     pub(super) fn idle_line(&mut self, line: &[u8], ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
-        let Mode::Idle { tag } = std::mem::replace(&mut self.mode, Mode::Commands) else {
-            unreachable!("called in IDLE mode only")
+        let Step::Idle { tag } = std::mem::replace(&mut self.conn.step, Step::Commands) else {
+            // `input` hands lines here in IDLE only.
+            return Action::Continue;
         };
         self.sync(ctx, out);
         if line.eq_ignore_ascii_case(b"DONE") {
@@ -94,8 +95,8 @@ impl Session {
     /// A NOTIFY session waiting between commands is told of changes the same way (RFC 5465
     /// §3: its notifications may come at any time), without keepalives.
     pub fn idle_tick(&mut self, changed: bool, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) {
-        let idle = matches!(self.mode, Mode::Idle { .. });
-        let notify_wake = changed && self.notify.is_some() && matches!(self.mode, Mode::Commands);
+        let idle = self.is_idle();
+        let notify_wake = changed && self.conn.notify.is_some() && matches!(self.conn.step, Step::Commands);
         if !(idle || notify_wake) {
             return;
         }
@@ -108,96 +109,107 @@ impl Session {
     }
 
     pub fn is_idle(&self) -> bool {
-        matches!(self.mode, Mode::Idle { .. })
+        matches!(self.conn.step, Step::Idle { .. })
     }
 
     /// Reports what changed in the selected mailbox since the client last heard, and moves the
     /// session to the current view. No FETCH, STORE or SEARCH calls it: EXPUNGE may not be sent
     /// during them (RFC 9051 §7.5.1).
     pub(crate) fn sync(&mut self, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) {
-        self.sync_selected(ctx, out);
-        // RFC 5465: the other mailboxes a NOTIFY covers.
-        self.notify_sync(ctx, out);
-    }
-
-    fn sync_selected(&mut self, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) {
-        let State::Selected(user, sel) = &mut self.state else {
+        let Some((user, sel)) = self.state.logged_in() else {
             return;
         };
-        let mailbox = match ctx.store.mailbox_by_id(sel.mailbox) {
-            Ok(Some(m)) => m,
-            Ok(None) => {
-                // Deleted under us: RFC 9051 §6.3.5 allows closing the session's selection.
+        let selected = sel.as_ref().map(|s| s.mailbox);
+        if let Some(sel) = sel {
+            if let Gone::Deleted = sync_selected(self.conn.notify.as_deref(), user, sel, ctx, out) {
+                // RFC 9051 §6.3.5 allows closing the session's selection.
                 untagged(out, "BYE selected mailbox was deleted");
                 self.state = State::Logout;
                 return;
             }
-            Err(e) => {
-                tracing::error!("sync: {e}");
-                return;
-            }
-        };
-        if mailbox.highest_modseq == sel.known_modseq && mailbox.highest_modseq == sel.view.highest_modseq {
-            return;
         }
-        let Delta { current, gone, touched } = match what_changed(sel, ctx, &mailbox) {
-            Ok(delta) => delta,
-            Err(e) => {
-                tracing::error!("sync: {e}");
-                return;
-            }
-        };
-        // RFC 9586 §3: UIDONLY reports expunges as VANISHED, as QRESYNC does.
-        let vanished = user.enabled.qresync || user.enabled.uid_only;
-        // RFC 5267 §4.3.4: REMOVEFROM while the client's numbers still hold.
-        sel.contexts.expunged(&gone, &sel.view, out);
-        report_expunges(&sel.view, &gone, vanished, out);
-        let rev2 = user.enabled.imap4rev2;
-        sel.recent.learn((sel.read_only, rev2), &mailbox, &current, ctx.recent);
-        let grew = current
-            .iter()
-            .rev()
-            .take_while(|u| sel.view.seq_of(*u).is_none())
-            .count();
-        if grew > 0 || current.len() != sel.view.len() {
-            untagged(out, &format!("{} EXISTS", current.len()));
-            // RFC 9051 removed RECENT.
-            if !rev2 {
-                untagged(out, &format!("{} RECENT", sel.recent.count(&current)));
-            }
+        // RFC 5465: the other mailboxes a NOTIFY covers.
+        self.conn.notify_sync(user, selected, ctx, out);
+    }
+}
+
+/// Whether the selected mailbox is still there.
+enum Gone {
+    No,
+    Deleted,
+}
+
+fn sync_selected(
+    notify: Option<&super::notify::Notifier>,
+    user: &User,
+    sel: &mut Selected,
+    ctx: &mut Ctx<'_>,
+    out: &mut Vec<u8>,
+) -> Gone {
+    let mailbox = match ctx.store.mailbox_by_id(sel.mailbox) {
+        Ok(Some(m)) => m,
+        Ok(None) => return Gone::Deleted,
+        Err(e) => {
+            tracing::error!("sync: {e}");
+            return Gone::No;
         }
-        let mut new: Vec<Uid> = current.iter().rev().take(grew).collect();
-        new.reverse();
-        let known = sel.known_modseq;
-        sel.view = current;
-        if let Some(attrs) = self
-            .notify
-            .as_ref()
-            .and_then(|n| n.new_message_attrs())
-            .filter(|_| grew > 0)
-        {
-            let form = super::cmd_fetch::FetchForm::new(attrs, true, user.enabled, true);
-            super::notify::fetch_new(ctx.store, sel, &form, &new, out);
+    };
+    if mailbox.highest_modseq == sel.known_modseq && mailbox.highest_modseq == sel.view.highest_modseq {
+        return Gone::No;
+    }
+    let Delta { current, gone, touched } = match what_changed(sel, ctx, &mailbox) {
+        Ok(delta) => delta,
+        Err(e) => {
+            tracing::error!("sync: {e}");
+            return Gone::No;
         }
-        // RFC 5267 §4.3: what the contexts must look at again, new messages and changed flags.
-        let mut changed = Vec::new();
-        let collect = (!sel.contexts.is_empty()).then_some(&mut changed);
-        if mailbox.highest_modseq > known {
-            let changes = (known, touched);
-            super::cmd_message::report_flag_changes(ctx.store, sel, (user.enabled, changes), collect, out);
-        }
-        if !sel.contexts.is_empty() {
-            // §4.3.3: ADDTO after the EXISTS that numbers the new messages.
-            changed.extend(&new);
-            changed.sort_unstable();
-            changed.dedup();
-            super::context::reevaluate(ctx.store, sel, ctx.now, &changed, out);
-        }
-        sel.known_modseq = mailbox.highest_modseq;
-        if let Some(cursor) = &mut sel.cursor {
-            cursor.move_to(mailbox.highest_modseq);
+    };
+    // RFC 9586 §3: UIDONLY reports expunges as VANISHED, as QRESYNC does.
+    let vanished = user.enabled.qresync || user.enabled.uid_only;
+    // RFC 5267 §4.3.4: REMOVEFROM while the client's numbers still hold.
+    sel.contexts.expunged(&gone, &sel.view, out);
+    report_expunges(&sel.view, &gone, vanished, out);
+    let rev2 = user.enabled.imap4rev2;
+    sel.recent.learn((sel.read_only, rev2), &mailbox, &current, ctx.recent);
+    let grew = current
+        .iter()
+        .rev()
+        .take_while(|u| sel.view.seq_of(*u).is_none())
+        .count();
+    if grew > 0 || current.len() != sel.view.len() {
+        untagged(out, &format!("{} EXISTS", current.len()));
+        // RFC 9051 removed RECENT.
+        if !rev2 {
+            untagged(out, &format!("{} RECENT", sel.recent.count(&current)));
         }
     }
+    let mut new: Vec<Uid> = current.iter().rev().take(grew).collect();
+    new.reverse();
+    let known = sel.known_modseq;
+    sel.view = current;
+    if let Some(attrs) = notify.and_then(|n| n.new_message_attrs()).filter(|_| grew > 0) {
+        let form = super::cmd_fetch::FetchForm::new(attrs, true, user.enabled, true);
+        super::notify::fetch_new(ctx.store, sel, &form, &new, out);
+    }
+    // RFC 5267 §4.3: what the contexts must look at again, new messages and changed flags.
+    let mut changed = Vec::new();
+    let collect = (!sel.contexts.is_empty()).then_some(&mut changed);
+    if mailbox.highest_modseq > known {
+        let changes = (known, touched);
+        super::cmd_message::report_flag_changes(ctx.store, sel, (user.enabled, changes), collect, out);
+    }
+    if !sel.contexts.is_empty() {
+        // §4.3.3: ADDTO after the EXISTS that numbers the new messages.
+        changed.extend(&new);
+        changed.sort_unstable();
+        changed.dedup();
+        super::context::reevaluate(ctx.store, sel, ctx.now, &changed, out);
+    }
+    sel.known_modseq = mailbox.highest_modseq;
+    if let Some(cursor) = &mut sel.cursor {
+        cursor.move_to(mailbox.highest_modseq);
+    }
+    Gone::No
 }
 
 /// What changed in the selected mailbox since the session's position.

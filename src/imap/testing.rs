@@ -245,8 +245,8 @@ pub fn body(word: &str, size: usize) -> String {
     format!("Subject: {word}\r\n\r\n{word} {filler}\r\n")
 }
 
-/// A session logged in as bob, not yet in any mailbox.
-pub fn logged_in(store: &MemStore, limit: MessageLimit, views: &mut dyn Views) -> Session {
+/// A session over TLS, not logged in, under `limit`.
+pub fn fresh(limit: MessageLimit) -> Session {
     let settings = Settings {
         login_type: LoginType::PlainTextLogin,
         starttls: false,
@@ -257,7 +257,12 @@ pub fn logged_in(store: &MemStore, limit: MessageLimit, views: &mut dyn Views) -
         server_name: "test".into(),
         parse: Default::default(),
     };
-    let mut session = Session::new(settings, true);
+    Session::new(settings, true)
+}
+
+/// A session logged in as bob, not yet in any mailbox.
+pub fn logged_in(store: &MemStore, limit: MessageLimit, views: &mut dyn Views) -> Session {
+    let mut session = fresh(limit);
     let (_, action) = run_in(&mut session, (store, views), 0, "a LOGIN bob pw\r\n");
     assert!(matches!(action, Action::Login(_)), "{action:?}");
     session.login_result(Ok((1, "bob".into(), Vec::new())), &mut Vec::new());

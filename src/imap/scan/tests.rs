@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::imap::limit::MessageLimit;
+use crate::imap::session::Session;
 use crate::imap::testing::{body, resume, run, selected_session, MemStore};
 use crate::imap::types::SearchKey;
 

@@ -1,0 +1,465 @@
+//! Which handler runs each command, and with which part of the session's state.
+//!
+//! One arm per command. Its first line takes the state the command needs, as types: nothing
+//! before login, the `User` after it, the `User` and the `Selected` mailbox in Selected state.
+//! A session in another state gets the command back as `Refused`, answered `BAD` by
+//! `dispatch`. The command table (`capability::COMMANDS`) says the same in its `states`
+//! column, and a test holds the two together. Commands that move the session to another
+//! state (LOGIN's answer, SELECT, CLOSE, UNAUTHENTICATE, LOGOUT) are the session's own
+//! methods; every other handler is a method of `Conn`, which cannot change the state.
+
+use super::fault::{ok, Code, Fault};
+use super::session::{command_name, untagged, Action, Ctx, Refused, Session, State};
+use super::types::{Command, FetchAttr};
+
+/// The user and the selected mailbox, or the command back.
+macro_rules! selected {
+    ($session:ident, $tag:ident, $name:ident) => {
+        match &mut $session.state {
+            State::Selected(user, sel) => (user, sel),
+            _ => return Err(Refused { tag: $tag, name: $name }),
+        }
+    };
+}
+
+/// The user (and the selection, if any), or the command back.
+macro_rules! logged_in {
+    ($session:ident, $tag:ident, $name:ident) => {
+        match $session.state.logged_in() {
+            Some(parts) => parts,
+            None => return Err(Refused { tag: $tag, name: $name }),
+        }
+    };
+}
+
+/// Nothing: the command runs before login only.
+macro_rules! before_login {
+    ($session:ident, $tag:ident, $name:ident) => {
+        if !matches!($session.state, State::NotAuthenticated) {
+            return Err(Refused { tag: $tag, name: $name });
+        }
+    };
+}
+
+impl Session {
+    pub(super) fn run(
+        &mut self,
+        tag: String,
+        command: Command,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<Action, Refused> {
+        let name = command_name(&command);
+        let conn = &mut self.conn;
+        Ok(match command {
+            // Any state (RFC 9051 §6.1).
+            Command::Capability => {
+                untagged(out, &format!("CAPABILITY {}", self.capability_string()));
+                ok(out, &tag, "CAPABILITY completed");
+                Action::Continue
+            }
+            Command::Noop => {
+                self.sync(ctx, out);
+                ok(out, &tag, "NOOP completed");
+                Action::Continue
+            }
+            Command::Logout => {
+                untagged(out, "BYE ringmail logging out");
+                ok(out, &tag, "LOGOUT completed");
+                self.state = State::Logout;
+                Action::Close
+            }
+            Command::Id(_) => {
+                conn.id(&tag, self.state.logged_in().is_some(), out);
+                Action::Continue
+            }
+
+            // Not Authenticated (RFC 9051 §6.2).
+            Command::StartTls => {
+                before_login!(self, tag, name);
+                conn.starttls(&tag, out)
+            }
+            Command::Login { user, password } => {
+                before_login!(self, tag, name);
+                conn.login(tag, user, password, out)
+            }
+            Command::Authenticate { mechanism, initial } => {
+                before_login!(self, tag, name);
+                conn.authenticate(tag, &mechanism, initial, out)
+            }
+
+            // Authenticated, or Selected (RFC 9051 §6.3 and extensions).
+            Command::Unauthenticate => {
+                logged_in!(self, tag, name);
+                // RFC 8437 §3.
+                self.forget_user();
+                ok(out, &tag, "UNAUTHENTICATE completed");
+                Action::Unauthenticated
+            }
+            Command::Enable(caps) => {
+                let (user, _) = logged_in!(self, tag, name);
+                super::cmd_auth::enable(user, &caps, out);
+                ok(out, &tag, "ENABLE completed");
+                Action::Continue
+            }
+            Command::Select { mailbox, params } => {
+                logged_in!(self, tag, name);
+                self.select(tag, &mailbox, false, params, ctx, out)
+            }
+            Command::Examine { mailbox, params } => {
+                logged_in!(self, tag, name);
+                self.select(tag, &mailbox, true, params, ctx, out)
+            }
+            Command::Create { mailbox, special_use } => {
+                let (user, _) = logged_in!(self, tag, name);
+                conn.create(user, tag, &mailbox, &special_use, out)
+            }
+            Command::Delete { mailbox } => {
+                let (user, _) = logged_in!(self, tag, name);
+                conn.delete(user, tag, &mailbox, out)
+            }
+            Command::Rename { from, to } => {
+                let (user, _) = logged_in!(self, tag, name);
+                conn.rename(user, tag, (&from, &to), out)
+            }
+            Command::Subscribe { mailbox } => {
+                let (user, _) = logged_in!(self, tag, name);
+                conn.subscribe(user, tag, &mailbox, true, out)
+            }
+            Command::Unsubscribe { mailbox } => {
+                let (user, _) = logged_in!(self, tag, name);
+                conn.subscribe(user, tag, &mailbox, false, out)
+            }
+            Command::List {
+                reference,
+                patterns,
+                options,
+            } => {
+                let (user, _) = logged_in!(self, tag, name);
+                conn.list(user, &tag, (&reference, &patterns), &options, false, ctx, out);
+                Action::Continue
+            }
+            Command::Lsub { reference, pattern } => {
+                let (user, _) = logged_in!(self, tag, name);
+                let options = super::types::ListOptions::default();
+                conn.list(user, &tag, (&reference, &[pattern]), &options, true, ctx, out);
+                Action::Continue
+            }
+            Command::Namespace => {
+                logged_in!(self, tag, name);
+                untagged(out, "NAMESPACE ((\"\" \"/\")) NIL NIL");
+                ok(out, &tag, "NAMESPACE completed");
+                Action::Continue
+            }
+            Command::Status { mailbox, items } => {
+                let (user, _) = logged_in!(self, tag, name);
+                conn.status(user, &tag, &mailbox, &items, ctx, out);
+                Action::Continue
+            }
+            Command::Append { mailbox, messages } => {
+                let (user, sel) = logged_in!(self, tag, name);
+                conn.append(user, sel.as_deref(), tag, &mailbox, messages, None, ctx, out)
+            }
+            Command::Idle => {
+                logged_in!(self, tag, name);
+                self.idle_start(tag, ctx, out)
+            }
+            Command::GetQuota { root } => {
+                let (user, _) = logged_in!(self, tag, name);
+                conn.get_quota(user, &tag, Some(&root), None, ctx.store, out);
+                Action::Continue
+            }
+            Command::GetQuotaRoot { mailbox } => {
+                let (user, _) = logged_in!(self, tag, name);
+                conn.get_quota(user, &tag, None, Some(&mailbox), ctx.store, out);
+                Action::Continue
+            }
+            Command::GetMetadata {
+                mailbox,
+                entries,
+                max_size,
+                depth,
+            } => {
+                let (user, _) = logged_in!(self, tag, name);
+                conn.get_metadata(user, &tag, (&mailbox, &entries), (max_size, depth), ctx, out);
+                Action::Continue
+            }
+            Command::SetMetadata { mailbox, entries } => {
+                let (user, _) = logged_in!(self, tag, name);
+                conn.set_metadata(user, tag, &mailbox, entries, ctx, out)
+            }
+            Command::Notify(request) => {
+                let (user, sel) = logged_in!(self, tag, name);
+                conn.notify_command(user, sel.as_deref(), &tag, request, ctx, out)
+            }
+            Command::Compress { mechanism } => {
+                logged_in!(self, tag, name);
+                conn.compress(&tag, &mechanism, out)
+            }
+            Command::ResetKey { mailbox, mechanisms } => {
+                let (user, _) = logged_in!(self, tag, name);
+                conn.reset_key(user, tag, mailbox.as_deref(), &mechanisms, ctx, out)
+            }
+            Command::GenUrlauth(urls) => {
+                let (user, _) = logged_in!(self, tag, name);
+                conn.gen_urlauth(user, tag, &urls, ctx, out)
+            }
+            Command::UrlFetch(urls) => {
+                let (user, _) = logged_in!(self, tag, name);
+                conn.url_fetch(user, &tag, &urls, ctx, out);
+                Action::Continue
+            }
+
+            // Selected (RFC 9051 §6.4 and extensions).
+            Command::Check => {
+                selected!(self, tag, name);
+                self.sync(ctx, out);
+                ok(out, &tag, "CHECK completed");
+                Action::Continue
+            }
+            Command::Close => {
+                let (_, sel) = selected!(self, tag, name);
+                match conn.close(sel, tag, ctx, out) {
+                    Some(write) => write,
+                    None => {
+                        self.state.unselect();
+                        Action::Continue
+                    }
+                }
+            }
+            Command::Unselect => {
+                selected!(self, tag, name);
+                self.state.unselect();
+                ok(out, &tag, "UNSELECT completed");
+                Action::Continue
+            }
+            Command::Expunge => {
+                let (user, sel) = selected!(self, tag, name);
+                conn.expunge(user, sel, tag, None, "EXPUNGE", ctx, out)
+            }
+            Command::UidExpunge(set) => {
+                let (user, sel) = selected!(self, tag, name);
+                conn.expunge(user, sel, tag, Some(set), "UID EXPUNGE", ctx, out)
+            }
+            Command::Fetch {
+                uid,
+                set,
+                attrs,
+                changed_since,
+                vanished,
+                partial,
+            } => {
+                let (user, sel) = selected!(self, tag, name);
+                if changed_since.is_some() || attrs.contains(&FetchAttr::ModSeq) {
+                    conn.enable_condstore(user, Some(sel), out);
+                }
+                if vanished && !(uid && changed_since.is_some() && user.enabled.qresync) {
+                    // RFC 7162 §3.2.6: VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC.
+                    Fault::bad("VANISHED needs UID FETCH with CHANGEDSINCE and QRESYNC").write(&tag, out);
+                    return Ok(Action::Continue);
+                }
+                let modifiers = super::cmd_fetch::FetchModifiers {
+                    changed_since,
+                    vanished,
+                    partial,
+                };
+                conn.fetch_start(user, sel, (tag, uid), &set, attrs, modifiers, ctx, out)
+            }
+            Command::Store {
+                uid,
+                set,
+                mode,
+                silent,
+                flags,
+                unchanged_since,
+            } => {
+                let (user, sel) = selected!(self, tag, name);
+                if unchanged_since.is_some() {
+                    conn.enable_condstore(user, Some(sel), out);
+                }
+                conn.store(
+                    user,
+                    sel,
+                    (tag, uid),
+                    &set,
+                    (mode, silent, &flags),
+                    unchanged_since,
+                    out,
+                )
+            }
+            Command::Search {
+                uid,
+                charset,
+                returns,
+                key,
+            } => {
+                let (user, sel) = selected!(self, tag, name);
+                conn.search_start(user, sel, (tag, uid), charset.as_deref(), returns, key, ctx, out)
+            }
+            Command::Sort {
+                uid,
+                returns,
+                criteria,
+                charset,
+                key,
+            } => {
+                let (user, sel) = selected!(self, tag, name);
+                let order = super::cmd_sort::Order::Sort(criteria, returns);
+                conn.sort_start(user, sel, (tag, uid), (&charset, key), order, ctx, out)
+            }
+            Command::Thread {
+                uid,
+                algorithm,
+                charset,
+                key,
+            } => {
+                let (user, sel) = selected!(self, tag, name);
+                let order = super::cmd_sort::Order::Thread(algorithm);
+                conn.sort_start(user, sel, (tag, uid), (&charset, key), order, ctx, out)
+            }
+            Command::CancelUpdate(tags) => {
+                let (_, sel) = selected!(self, tag, name);
+                sel.cancel_update(&tag, &tags, out);
+                Action::Continue
+            }
+            Command::Copy { uid, set, mailbox } => {
+                let (user, sel) = selected!(self, tag, name);
+                conn.copy(user, sel, (tag, uid), &set, &mailbox, false, ctx, out)
+            }
+            Command::Move { uid, set, mailbox } => {
+                let (user, sel) = selected!(self, tag, name);
+                conn.copy(user, sel, (tag, uid), &set, &mailbox, true, ctx, out)
+            }
+            Command::Replace {
+                uid,
+                target,
+                mailbox,
+                message,
+            } => {
+                let (user, sel) = selected!(self, tag, name);
+                conn.replace(user, sel, (tag, uid), target, (&mailbox, message), ctx, out)
+            }
+        })
+    }
+}
+
+impl super::session::Conn {
+    /// RFC 2971: the server's identity; the client's is only logged. Which machine it is only
+    /// once logged in, so a stranger does not learn the host names.
+    fn id(&self, tag: &str, logged_in: bool, out: &mut Vec<u8>) {
+        let mut id = b"* ID (\"name\" \"ringmail\" \"version\" \"0.1\"".to_vec();
+        if logged_in && !self.settings.server_name.is_empty() {
+            id.extend_from_slice(b" \"x-host\" ");
+            super::format::string(&mut id, self.settings.server_name.as_bytes(), false);
+        }
+        id.extend_from_slice(b")\r\n");
+        out.extend_from_slice(&id);
+        ok(out, tag, "ID completed");
+    }
+
+    /// COMPRESS (RFC 4978).
+    fn compress(&mut self, tag: &str, mechanism: &str, out: &mut Vec<u8>) -> Action {
+        if self.compressed {
+            Fault::no(Code::CompressionActive, "already compressing").write(tag, out);
+        } else if mechanism != "DEFLATE" {
+            Fault::no(Code::Cannot, "only DEFLATE is offered").write(tag, out);
+        } else {
+            self.compressed = true;
+            ok(out, tag, "DEFLATE active");
+            return Action::StartCompress;
+        }
+        Action::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::imap::capability::{States, COMMANDS};
+    use crate::imap::limit::MessageLimit;
+    use crate::imap::session::Session;
+    use crate::imap::testing::{body, fresh, logged_in, run, selected_session, MemStore};
+
+    /// A valid command for every row of the command table.
+    const SAMPLES: &[(&str, &str)] = &[
+        ("CAPABILITY", "CAPABILITY"),
+        ("NOOP", "NOOP"),
+        ("LOGOUT", "LOGOUT"),
+        ("ID", "ID NIL"),
+        ("STARTTLS", "STARTTLS"),
+        ("AUTHENTICATE", "AUTHENTICATE PLAIN AGJvYgBwdw=="),
+        ("LOGIN", "LOGIN bob pw"),
+        ("UNAUTHENTICATE", "UNAUTHENTICATE"),
+        ("ENABLE", "ENABLE CONDSTORE"),
+        ("SELECT", "SELECT INBOX"),
+        ("EXAMINE", "EXAMINE INBOX"),
+        ("CREATE", "CREATE x"),
+        ("DELETE", "DELETE x"),
+        ("RENAME", "RENAME x y"),
+        ("SUBSCRIBE", "SUBSCRIBE x"),
+        ("UNSUBSCRIBE", "UNSUBSCRIBE x"),
+        ("LIST", "LIST \"\" *"),
+        ("LSUB", "LSUB \"\" *"),
+        ("NAMESPACE", "NAMESPACE"),
+        ("STATUS", "STATUS INBOX (MESSAGES)"),
+        ("APPEND", "APPEND INBOX {5+}\r\nhello"),
+        ("IDLE", "IDLE"),
+        ("GETQUOTA", "GETQUOTA \"\""),
+        ("GETQUOTAROOT", "GETQUOTAROOT INBOX"),
+        ("GETMETADATA", "GETMETADATA \"\" /shared/comment"),
+        ("NOTIFY", "NOTIFY NONE"),
+        ("SETMETADATA", "SETMETADATA \"\" (/shared/comment NIL)"),
+        ("COMPRESS", "COMPRESS DEFLATE"),
+        ("RESETKEY", "RESETKEY"),
+        (
+            "GENURLAUTH",
+            "GENURLAUTH \"imap://bob@h/INBOX;uid=1;urlauth=user+bob\" INTERNAL",
+        ),
+        ("URLFETCH", "URLFETCH \"imap://bob@h/INBOX;uid=1\""),
+        ("CHECK", "CHECK"),
+        ("CLOSE", "CLOSE"),
+        ("UNSELECT", "UNSELECT"),
+        ("EXPUNGE", "EXPUNGE"),
+        ("SEARCH", "SEARCH ALL"),
+        ("FETCH", "FETCH 1 FLAGS"),
+        ("STORE", "STORE 1 +FLAGS (\\Seen)"),
+        ("COPY", "COPY 1 INBOX"),
+        ("MOVE", "MOVE 1 INBOX"),
+        ("REPLACE", "REPLACE 1 INBOX {5+}\r\nhello"),
+        ("SORT", "SORT (DATE) UTF-8 ALL"),
+        ("THREAD", "THREAD REFERENCES UTF-8 ALL"),
+        ("CANCELUPDATE", "CANCELUPDATE \"x\""),
+        ("UID", "UID FETCH 1 FLAGS"),
+    ];
+
+    /// The dispatch runs each command in exactly the states the table's row names, and
+    /// refuses it with the reason in every other.
+    #[test]
+    fn dispatch_admits_each_command_in_the_states_of_its_table_row() {
+        let store = MemStore::new(2, &[body("one", 100), body("two", 100)]);
+        type Open = fn(&MemStore) -> Session;
+        let sessions: [(&str, Open); 3] = [
+            ("not authenticated", |_| fresh(MessageLimit::None)),
+            ("authenticated", |s| {
+                logged_in(s, MessageLimit::None, &mut crate::imap::view::Unshared)
+            }),
+            ("selected", |s| selected_session(s, MessageLimit::None)),
+        ];
+        for spec in COMMANDS {
+            let Some((_, line)) = SAMPLES.iter().find(|(name, _)| *name == spec.name) else {
+                panic!("no sample of {} to try", spec.name);
+            };
+            for (i, (state, open)) in sessions.iter().enumerate() {
+                let mut session = open(&store);
+                let (out, _) = run(&mut session, &store, 0, &format!("t {line}\r\n"));
+                let refused = out.contains(&format!("t BAD {}: ", spec.name));
+                let admitted = match spec.states {
+                    States::Any => true,
+                    States::NotAuthenticated => i == 0,
+                    States::Authenticated => i > 0,
+                    States::Selected => i == 2,
+                };
+                assert_eq!(refused, !admitted, "{} in the {state} state: {out}", spec.name);
+            }
+        }
+    }
+}
