@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ringmail::imap::fetch::{self, FetchOptions, MessageBytes, MessageMeta};
+use ringmail::imap::command::fetch::render::{self as fetch, FetchOptions, MessageBytes, MessageMeta};
 use ringmail::imap::parse::parse_command;
 use ringmail::imap::search::{Candidate, SearchContext, SearchData, Searcher};
 use ringmail::imap::types::{FetchAttr, SearchKey, Section, SectionText};

@@ -1,7 +1,7 @@
 //! Delivery's one MIME parse (`mime::ingest`, `mime::ingest_binary`) on arbitrary message
 //! bytes, then everything the server serves from the stored structure: FETCH of ENVELOPE, BODY,
 //! BODYSTRUCTURE, PREVIEW and every section of every part (BODY[n], n.MIME, n.HEADER, n.TEXT,
-//! HEADER.FIELDS, partial), BINARY and BINARY.SIZE, rendered by `imap::fetch::render`.
+//! HEADER.FIELDS, partial), BINARY and BINARY.SIZE, rendered by `imap::command::fetch::render`.
 //!
 //! The first byte: bit 0 ingests as BINARY (RFC 3516 literal8); bits 1-3 turn on IMAP4rev2,
 //! UTF8=ACCEPT and CONDSTORE for the rendering. The rest is the message.
@@ -17,7 +17,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use loadtest::response::{parse_untagged, Untagged};
-use ringmail::imap::fetch::{render, FetchOptions, MessageMeta};
+use ringmail::imap::command::fetch::render::{render, FetchOptions, MessageMeta};
 use ringmail::imap::types::{Command, FetchAttr};
 use ringmail::mime::{Section, Structure};
 use ringmail::store::MessageRecord;

@@ -13,7 +13,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ringmail::imap::fetch::MessageBytes;
+use ringmail::imap::command::fetch::render::MessageBytes;
 use ringmail::imap::parse::{parse_command, parse_command_owned};
 use ringmail::imap::search::{matches, Candidate, SearchContext, SearchData, Searcher};
 use ringmail::imap::types::{Command, SearchKey, SeqBound, SequenceSet};

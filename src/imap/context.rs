@@ -20,8 +20,8 @@ use super::fault::{ok, Fault};
 use std::cmp::Ordering;
 use std::ops::Range;
 
-use super::cmd_message::in_set;
-use super::cmd_search::Lazy;
+use super::command::message::in_set;
+use super::command::search::Lazy;
 use super::format;
 use super::search::{Candidate, SearchContext, SearchData, Searcher};
 use super::session::Selected;

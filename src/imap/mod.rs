@@ -5,26 +5,12 @@
 #![forbid(unsafe_code)]
 
 pub mod capability;
-mod cmd_auth;
-mod cmd_catenate;
-mod cmd_fetch;
-mod cmd_list;
-mod cmd_mailbox;
-mod cmd_message;
-mod cmd_metadata;
-mod cmd_quota;
-mod cmd_replace;
-mod cmd_search;
-mod cmd_sort;
-mod cmd_urlauth;
-mod commands;
+pub mod command;
 mod context;
 pub mod fault;
-pub mod fetch;
 pub(crate) mod format;
 pub mod limit;
 pub mod mutf7;
-mod notify;
 pub mod parse;
 pub(crate) mod progress;
 pub mod reader;

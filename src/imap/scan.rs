@@ -12,7 +12,7 @@
 //! since is not in it, one expunged since is no longer in the store, and both are skipped), so
 //! the result is that of one pass over the mailbox as each message was when its step saw it.
 
-use super::cmd_search::Lazy;
+use super::command::search::Lazy;
 use super::progress::Progress;
 use super::search::{Candidate, SearchContext, Searcher};
 use super::session::{store_error, Action, Conn, Ctx, Selected, Step, User};
@@ -164,8 +164,8 @@ impl Scan {
 
 /// What the matches are for, answered once the scan is done.
 pub(crate) enum Answer {
-    Search(super::cmd_search::SearchAnswer),
-    Sort(super::cmd_sort::SortAnswer),
+    Search(super::command::search::SearchAnswer),
+    Sort(super::command::sort::SortAnswer),
 }
 
 /// A SEARCH, SORT or THREAD in progress.

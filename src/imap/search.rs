@@ -21,7 +21,7 @@ use mail_parser::decoders::charsets::map::charset_decoder;
 use mail_parser::parsers::MessageStream;
 use mail_parser::HeaderValue;
 
-use super::fetch::MessageBytes;
+use super::command::fetch::render::MessageBytes;
 use super::format::{self, TransferEncoding};
 use super::sort::envelope::{self, Field};
 use super::types::{SearchKey, SearchReturn, SeqBound, SequenceSet};
@@ -194,7 +194,7 @@ impl Searcher {
             SearchKey::SaveDateSupported => true,
             SearchKey::EmailId(id) => {
                 let mut mine = Vec::with_capacity(17);
-                super::fetch::email_id(r.body_id, &mut mine);
+                super::command::fetch::render::email_id(r.body_id, &mut mine);
                 mine == id.as_bytes()
             }
             // THREADID is NIL here (RFC 8474 §5.2 allows it), so no message has one.

@@ -172,14 +172,14 @@ pub(crate) enum Step {
         user: String,
     },
     /// `Action::Ingest` or the APPEND's `Action::Write` is out.
-    Append(super::cmd_mailbox::AppendPending),
+    Append(super::command::mailbox::AppendPending),
     /// `Action::Write` is out.
-    Write(super::cmd_message::WritePending),
+    Write(super::command::message::WritePending),
     /// A FETCH between two flushes.
-    Fetch(Box<super::cmd_fetch::FetchJob>),
+    Fetch(Box<super::command::fetch::FetchJob>),
     /// A SEARCH, SORT or THREAD between two steps of its scan.
     Scan(Box<super::scan::ScanJob>),
-    GenUrlauth(super::cmd_urlauth::GenPending),
+    GenUrlauth(super::command::urlauth::GenPending),
 }
 
 /// What a session holds in every state: its settings, the connection's properties, the
@@ -195,7 +195,7 @@ pub(crate) struct Conn {
     /// Set by `enable_condstore` for the enabling command's tagged OK.
     pub condstore_code: Option<u64>,
     /// NOTIFY SET (RFC 5465): what to tell, and what was told.
-    pub notify: Option<Box<super::notify::Notifier>>,
+    pub notify: Option<Box<super::command::notify::Notifier>>,
     /// What the protocol log may show of the last client input (passwords and SASL redacted).
     pub log: Option<String>,
 }

@@ -140,7 +140,7 @@ enum Gone {
 }
 
 fn sync_selected(
-    notify: Option<&super::notify::Notifier>,
+    notify: Option<&super::command::notify::Notifier>,
     user: &User,
     sel: &mut Selected,
     ctx: &mut Ctx<'_>,
@@ -188,15 +188,15 @@ fn sync_selected(
     let known = sel.known_modseq;
     sel.view = current;
     if let Some(attrs) = notify.and_then(|n| n.new_message_attrs()).filter(|_| grew > 0) {
-        let form = super::cmd_fetch::FetchForm::new(attrs, true, user.enabled, true);
-        super::notify::fetch_new(ctx.store, sel, &form, &new, out);
+        let form = super::command::fetch::FetchForm::new(attrs, true, user.enabled, true);
+        super::command::notify::fetch_new(ctx.store, sel, &form, &new, out);
     }
     // RFC 5267 §4.3: what the contexts must look at again, new messages and changed flags.
     let mut changed = Vec::new();
     let collect = (!sel.contexts.is_empty()).then_some(&mut changed);
     if mailbox.highest_modseq > known {
         let changes = (known, touched);
-        super::cmd_message::report_flag_changes(ctx.store, sel, (user.enabled, changes), collect, out);
+        super::command::message::report_flag_changes(ctx.store, sel, (user.enabled, changes), collect, out);
     }
     if !sel.contexts.is_empty() {
         // §4.3.3: ADDTO after the EXISTS that numbers the new messages.

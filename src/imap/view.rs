@@ -14,7 +14,7 @@ use crate::store::records::{flags, BodyId, MailboxId, Uid, Usage, UserId};
 use crate::store::urlauth::AccessKey;
 use crate::store::{Mailbox, MessageRecord, StoreError, User};
 
-pub use super::fetch::MessageBytes;
+pub use super::command::fetch::render::MessageBytes;
 
 /// A body as the store keeps it: chunks borrowed from the map, in order.
 pub struct Chunks<'a> {
@@ -309,7 +309,7 @@ pub fn section_of(
     };
     let bytes = store.body(record.body_id)?;
     let mut out = Vec::new();
-    if !super::fetch::section_bytes(&structure, &*bytes, section, partial, &mut out) {
+    if !super::command::fetch::render::section_bytes(&structure, &*bytes, section, partial, &mut out) {
         return Ok(Err(Missing::Section));
     }
     Ok(Ok(out))

@@ -6,18 +6,18 @@ use crate::imap::types::{Flag, PartialRange, SeqBound, SequenceSet};
 
 /// A syntax error: the text that goes after `TAG BAD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Syntax(pub &'static str);
+pub(crate) struct Syntax(pub &'static str);
 
-pub(super) type Result<T> = std::result::Result<T, Syntax>;
+pub(crate) type Result<T> = std::result::Result<T, Syntax>;
 
 /// RFC 9051 §9: ATOM-CHAR = any CHAR except atom-specials
 /// ("(" ")" "{" SP CTL "%" "*" DQUOTE "\" "]").
-pub(super) fn is_atom_char(b: u8) -> bool {
+pub(crate) fn is_atom_char(b: u8) -> bool {
     matches!(b, 0x21..=0x7e) && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
 }
 
 /// ASTRING-CHAR = ATOM-CHAR / resp-specials ("]").
-pub(super) fn is_astring_char(b: u8) -> bool {
+pub(crate) fn is_astring_char(b: u8) -> bool {
     is_atom_char(b) || b == b']'
 }
 
@@ -32,21 +32,21 @@ fn is_word_char(b: u8) -> bool {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Cursor<'a> {
+pub(crate) struct Cursor<'a> {
     input: &'a [u8],
     pos: usize,
     /// APPEND data is not copied, only located (the caller owns the input and moves it).
-    pub(super) locate_only: bool,
-    pub(super) limits: super::ParseLimits,
+    pub(crate) locate_only: bool,
+    pub(crate) limits: super::ParseLimits,
 }
 
 impl<'a> Cursor<'a> {
     /// Where `part` (a slice of this cursor's input) starts in the input.
-    pub(super) fn offset_of(&self, part: &[u8]) -> usize {
+    pub(crate) fn offset_of(&self, part: &[u8]) -> usize {
         part.as_ptr() as usize - self.input.as_ptr() as usize
     }
 
-    pub(super) fn new(input: &'a [u8]) -> Self {
+    pub(crate) fn new(input: &'a [u8]) -> Self {
         Cursor {
             input,
             pos: 0,
@@ -55,19 +55,19 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    pub(super) fn peek(&self) -> Option<u8> {
+    pub(crate) fn peek(&self) -> Option<u8> {
         self.input.get(self.pos).copied()
     }
 
-    pub(super) fn peek_at(&self, ahead: usize) -> Option<u8> {
+    pub(crate) fn peek_at(&self, ahead: usize) -> Option<u8> {
         self.input.get(self.pos + ahead).copied()
     }
 
-    pub(super) fn at_end(&self) -> bool {
+    pub(crate) fn at_end(&self) -> bool {
         self.pos >= self.input.len()
     }
 
-    pub(super) fn eat(&mut self, b: u8) -> bool {
+    pub(crate) fn eat(&mut self, b: u8) -> bool {
         if self.peek() == Some(b) {
             self.pos += 1;
             true
@@ -76,7 +76,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    pub(super) fn expect(&mut self, b: u8, error: &'static str) -> Result<()> {
+    pub(crate) fn expect(&mut self, b: u8, error: &'static str) -> Result<()> {
         if self.eat(b) {
             Ok(())
         } else {
@@ -85,7 +85,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Exactly one SP (RFC 9051 §9 separates every token with one).
-    pub(super) fn sp(&mut self) -> Result<()> {
+    pub(crate) fn sp(&mut self) -> Result<()> {
         match self.peek() {
             Some(b' ') => {
                 self.pos += 1;
@@ -97,7 +97,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The command must end here.
-    pub(super) fn end(&self) -> Result<()> {
+    pub(crate) fn end(&self) -> Result<()> {
         if self.at_end() {
             Ok(())
         } else {
@@ -106,7 +106,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// `SP` followed by the next token, when the command goes on; for optional trailing parts.
-    pub(super) fn more(&mut self) -> bool {
+    pub(crate) fn more(&mut self) -> bool {
         self.eat(b' ')
     }
 
@@ -119,22 +119,22 @@ impl<'a> Cursor<'a> {
     }
 
     /// A keyword or name; empty if none is here. Compare with `eq_ignore_ascii_case`.
-    pub(super) fn word(&mut self) -> &'a [u8] {
+    pub(crate) fn word(&mut self) -> &'a [u8] {
         self.take_while(is_word_char)
     }
 
     /// Whether the next word is `keyword` (any case), without taking it.
-    pub(super) fn next_word_is(&self, keyword: &str) -> bool {
+    pub(crate) fn next_word_is(&self, keyword: &str) -> bool {
         let mut probe = *self;
         probe.word().eq_ignore_ascii_case(keyword.as_bytes())
     }
 
-    pub(super) fn tag(&mut self) -> &'a [u8] {
+    pub(crate) fn tag(&mut self) -> &'a [u8] {
         self.take_while(super::is_tag_char)
     }
 
     /// RFC 9051 §9 atom; ASCII by definition.
-    pub(super) fn atom(&mut self) -> Result<String> {
+    pub(crate) fn atom(&mut self) -> Result<String> {
         let atom = self.take_while(is_atom_char);
         if atom.is_empty() {
             return Err(Syntax("expected an atom"));
@@ -152,13 +152,13 @@ impl<'a> Cursor<'a> {
     }
 
     /// number = 1*DIGIT, an unsigned 32-bit integer.
-    pub(super) fn number(&mut self) -> Result<u32> {
+    pub(crate) fn number(&mut self) -> Result<u32> {
         let n = to_u64(self.digits()?).ok_or(Syntax("number too large"))?;
         u32::try_from(n).map_err(|_| Syntax("number too large"))
     }
 
     /// nz-number: a number other than 0.
-    pub(super) fn nz_number(&mut self) -> Result<u32> {
+    pub(crate) fn nz_number(&mut self) -> Result<u32> {
         match self.number()? {
             0 => Err(Syntax("zero is not allowed here")),
             n => Ok(n),
@@ -166,14 +166,14 @@ impl<'a> Cursor<'a> {
     }
 
     /// number64 = 1*DIGIT up to 2^63 - 1 (RFC 9051 §9).
-    pub(super) fn number64(&mut self) -> Result<u64> {
+    pub(crate) fn number64(&mut self) -> Result<u64> {
         to_u64(self.digits()?)
             .filter(|&n| n <= i64::MAX as u64)
             .ok_or(Syntax("number too large"))
     }
 
     /// mod-sequence-value: 1 to 2^63 - 1 (RFC 7162 §7).
-    pub(super) fn mod_sequence_value(&mut self) -> Result<u64> {
+    pub(crate) fn mod_sequence_value(&mut self) -> Result<u64> {
         match self.number64()? {
             0 => Err(Syntax("mod-sequence must not be zero")),
             n => Ok(n),
@@ -211,7 +211,7 @@ impl<'a> Cursor<'a> {
     /// literal (RFC 9051 §4.3) or literal8 (RFC 3516 §4.4): `{n}` or `{n+}` (RFC 7888), an
     /// optional `~` before, a line end, then n octets. Returns the data and whether it was a
     /// literal8. A bare LF after the marker is accepted, as the reader accepts it.
-    pub(super) fn literal_any(&mut self) -> Result<(&'a [u8], bool)> {
+    pub(crate) fn literal_any(&mut self) -> Result<(&'a [u8], bool)> {
         let binary = self.eat(b'~');
         self.expect(b'{', "expected a literal")?;
         let len = self.number64()?;
@@ -253,7 +253,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// string = quoted / literal, as bytes.
-    pub(super) fn string_bytes(&mut self) -> Result<Vec<u8>> {
+    pub(crate) fn string_bytes(&mut self) -> Result<Vec<u8>> {
         match self.peek() {
             Some(b'"') => self.quoted(),
             _ if self.at_string() => Ok(self.literal()?.to_vec()),
@@ -262,12 +262,12 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    pub(super) fn string(&mut self) -> Result<String> {
+    pub(crate) fn string(&mut self) -> Result<String> {
         utf8(self.string_bytes()?)
     }
 
     /// nstring = string / NIL.
-    pub(super) fn nstring(&mut self) -> Result<Option<String>> {
+    pub(crate) fn nstring(&mut self) -> Result<Option<String>> {
         if self.at_string() {
             return self.string().map(Some);
         }
@@ -279,7 +279,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// astring = 1*ASTRING-CHAR / string.
-    pub(super) fn astring(&mut self) -> Result<String> {
+    pub(crate) fn astring(&mut self) -> Result<String> {
         match self.peek() {
             _ if self.at_string() => self.string(),
             None => Err(Syntax("missing argument")),
@@ -297,7 +297,7 @@ impl<'a> Cursor<'a> {
     /// mailbox = "INBOX" / astring, INBOX in any case meaning INBOX (RFC 9051 §5.1). Other
     /// names come back as sent: modified UTF-7 (RFC 3501 §5.1.3) is decoded, when the client
     /// has not enabled UTF8=ACCEPT, by the session, which knows that.
-    pub(super) fn mailbox(&mut self) -> Result<String> {
+    pub(crate) fn mailbox(&mut self) -> Result<String> {
         let name = self.astring()?;
         if name.eq_ignore_ascii_case("INBOX") {
             Ok("INBOX".to_owned())
@@ -307,7 +307,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// list-mailbox = 1*list-char / string (wildcards allowed), as sent.
-    pub(super) fn list_mailbox(&mut self) -> Result<String> {
+    pub(crate) fn list_mailbox(&mut self) -> Result<String> {
         match self.peek() {
             _ if self.at_string() => self.string(),
             None => Err(Syntax("missing argument")),
@@ -324,7 +324,7 @@ impl<'a> Cursor<'a> {
 
     /// sequence-set (RFC 9051 §9), or `$` alone (RFC 5182). The ABNF would also allow `$`
     /// inside a list (`1,$`); like Dovecot we accept it only alone, as `SequenceSet` models it.
-    pub(super) fn sequence_set(&mut self) -> Result<SequenceSet> {
+    pub(crate) fn sequence_set(&mut self) -> Result<SequenceSet> {
         const INVALID: Syntax = Syntax("invalid sequence set");
         if self.eat(b'$') {
             return match self.peek() {
@@ -357,7 +357,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// seq-number = nz-number / "*".
-    pub(super) fn seq_number(&mut self) -> Result<SeqBound> {
+    pub(crate) fn seq_number(&mut self) -> Result<SeqBound> {
         if self.eat(b'*') {
             Ok(SeqBound::Star)
         } else {
@@ -368,7 +368,7 @@ impl<'a> Cursor<'a> {
     /// partial-range = partial-range-first / partial-range-last; partial-range-first =
     /// nz-number ":" nz-number; partial-range-last = "-" nz-number ":" "-" nz-number
     /// (RFC 9394 §5). `4:2` is `2:4`, `-5:-1` is `-1:-5`.
-    pub(super) fn partial_range(&mut self) -> Result<PartialRange> {
+    pub(crate) fn partial_range(&mut self) -> Result<PartialRange> {
         const INVALID: Syntax = Syntax("invalid partial range");
         let from_end = self.eat(b'-');
         let a = self.nz_number().map_err(|_| INVALID)?;
@@ -385,14 +385,14 @@ impl<'a> Cursor<'a> {
     }
 
     /// flag = "\" atom (system flags and flag-extension) / atom (keywords), as sent.
-    pub(super) fn flag(&mut self) -> Result<Flag> {
+    pub(crate) fn flag(&mut self) -> Result<Flag> {
         let backslash = self.eat(b'\\');
         let atom = self.atom().map_err(|_| Syntax("invalid flag"))?;
         Ok(if backslash { format!("\\{atom}") } else { atom })
     }
 
     /// flag-list = "(" [flag *(SP flag)] ")".
-    pub(super) fn flag_list(&mut self) -> Result<Vec<Flag>> {
+    pub(crate) fn flag_list(&mut self) -> Result<Vec<Flag>> {
         self.expect(b'(', "expected a flag list")?;
         let mut flags = Vec::new();
         if self.eat(b')') {
@@ -408,7 +408,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A parenthesised, space-separated, non-empty list: `"(" item *(SP item) ")"`.
-    pub(super) fn list1<T>(&mut self, mut item: impl FnMut(&mut Self) -> Result<T>) -> Result<Vec<T>> {
+    pub(crate) fn list1<T>(&mut self, mut item: impl FnMut(&mut Self) -> Result<T>) -> Result<Vec<T>> {
         self.expect(b'(', "expected a list")?;
         let mut items = Vec::new();
         loop {
@@ -421,7 +421,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Like `list1`, but `()` is allowed.
-    pub(super) fn list0<T>(&mut self, item: impl FnMut(&mut Self) -> Result<T>) -> Result<Vec<T>> {
+    pub(crate) fn list0<T>(&mut self, item: impl FnMut(&mut Self) -> Result<T>) -> Result<Vec<T>> {
         if self.peek() == Some(b'(') && self.peek_at(1) == Some(b')') {
             self.pos += 2;
             return Ok(Vec::new());
@@ -431,7 +431,7 @@ impl<'a> Cursor<'a> {
 
     /// date = date-text / DQUOTE date-text DQUOTE; date-text = date-day "-" date-month "-"
     /// date-year (RFC 9051 §9), as days since 1970-01-01.
-    pub(super) fn date(&mut self) -> Result<i64> {
+    pub(crate) fn date(&mut self) -> Result<i64> {
         const INVALID: Syntax = Syntax("invalid date");
         let quoted = self.eat(b'"');
         let day = self.digits().map_err(|_| INVALID)?;
@@ -452,7 +452,7 @@ impl<'a> Cursor<'a> {
     /// date-time = DQUOTE date-day-fixed "-" date-month "-" date-year SP time SP zone DQUOTE
     /// (RFC 9051 §9), as unix seconds. A one-digit day without the leading space is accepted too:
     /// clients send it, and it cannot be misread.
-    pub(super) fn date_time(&mut self) -> Result<i64> {
+    pub(crate) fn date_time(&mut self) -> Result<i64> {
         const INVALID: Syntax = Syntax("invalid date-time");
         self.expect(b'"', INVALID.0)?;
         self.eat(b' ');
@@ -524,7 +524,7 @@ fn ascii(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| char::from(b)).collect()
 }
 
-pub(super) fn utf8(bytes: Vec<u8>) -> Result<String> {
+pub(crate) fn utf8(bytes: Vec<u8>) -> Result<String> {
     String::from_utf8(bytes).map_err(|_| Syntax("string is not valid UTF-8"))
 }
 

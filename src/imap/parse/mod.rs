@@ -8,8 +8,8 @@
 //! session knows whether UTF8=ACCEPT is on), checks that a command is allowed in the current
 //! state, or looks anything up. Never panics on any input; nesting is bounded.
 
-mod fetch;
-mod lexer;
+pub(crate) mod lexer;
+use crate::imap::command::fetch::parse as fetch;
 mod mailbox;
 mod metadata;
 mod notify;

@@ -3,17 +3,17 @@
 //! RETURN options is ESORT (RFC 5267 §3): an ESEARCH answer in sort order, and with UPDATE a
 //! context kept up to date (§4, `context`).
 
-use super::cmd_search::{add_partial, charset_refused, partial_return, returned_modseq};
-use super::context::Initial;
-use super::fault::{ok, Fault};
-use super::limit;
-use super::scan::{Answer, Match};
-use super::search;
-use super::session::{store_error, Action, Conn, Ctx, Selected, User};
-use super::sort::{self, SortCandidate, Sorted, Sorter};
-use super::thread::{self, Threader};
-use super::types::{SearchKey, SearchReturn, SortCriterion, ThreadAlgorithm};
-use super::view::MailRead;
+use crate::imap::command::search::{add_partial, charset_refused, partial_return, returned_modseq};
+use crate::imap::context::Initial;
+use crate::imap::fault::{ok, Fault};
+use crate::imap::limit;
+use crate::imap::scan::{Answer, Match};
+use crate::imap::search;
+use crate::imap::session::{store_error, Action, Conn, Ctx, Selected, User};
+use crate::imap::sort::{self, SortCandidate, Sorted, Sorter};
+use crate::imap::thread::{self, Threader};
+use crate::imap::types::{SearchKey, SearchReturn, SortCriterion, ThreadAlgorithm};
+use crate::imap::view::MailRead;
 use crate::store::records::Uid;
 
 pub(crate) enum Order {

@@ -6,10 +6,10 @@
 //! Responses are APPEND's and MOVE's together: APPENDUID in an untagged OK, then the expunge
 //! as EXPUNGE or VANISHED, and EXISTS when the target is the selected mailbox.
 
-use super::cmd_mailbox::Replacing;
-use super::fault::{ok, Fault};
-use super::session::{store_error, untagged, Action, Conn, Ctx, Selected, Session, User};
-use super::types::{AppendMessage, SeqBound};
+use crate::imap::command::mailbox::Replacing;
+use crate::imap::fault::{ok, Fault};
+use crate::imap::session::{store_error, untagged, Action, Conn, Ctx, Selected, Session, User};
+use crate::imap::types::{AppendMessage, SeqBound};
 use crate::store::{StoreError, WriteOutcome};
 
 impl Conn {
@@ -70,7 +70,7 @@ impl Session {
         match result {
             Ok(WriteOutcome::Appended { uid_validity, uids }) => {
                 let mut set = Vec::new();
-                super::search::sequence_set(&uids, &mut set);
+                crate::imap::search::sequence_set(&uids, &mut set);
                 let set = String::from_utf8_lossy(&set);
                 // RFC 8508 §3: APPENDUID goes untagged, before the expunge, as for MOVE.
                 untagged(out, &format!("OK [APPENDUID {uid_validity} {set}] replacement stored"));

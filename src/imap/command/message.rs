@@ -3,14 +3,14 @@
 //! SORT and THREAD (`cmd_sort`); the answers to their store writes; and what they share:
 //! resolving sequence sets, flag-change reports and keyword announcements.
 
-use super::cmd_mailbox::split_flags;
-use super::fault::{ok, Fault};
-use super::fetch;
-use super::limit::{self, Cut};
-use super::search;
-use super::session::{store_error, untagged, Action, Conn, Ctx, Enabled, Selected, Session, State, Step, User};
-use super::types::{Qresync, SeqBound, SequenceSet, StoreMode};
-use super::view::{vanished_since, MailRead, UidView};
+use crate::imap::command::fetch::render as fetch;
+use crate::imap::command::mailbox::split_flags;
+use crate::imap::fault::{ok, Fault};
+use crate::imap::limit::{self, Cut};
+use crate::imap::search;
+use crate::imap::session::{store_error, untagged, Action, Conn, Ctx, Enabled, Selected, Session, State, Step, User};
+use crate::imap::types::{Qresync, SeqBound, SequenceSet, StoreMode};
+use crate::imap::view::{vanished_since, MailRead, UidView};
 use crate::store::records::{flags, FlagMode, Uid};
 use crate::store::{Mailbox, MessageRecord, StoreError, WriteOp, WriteOutcome};
 
@@ -434,7 +434,7 @@ impl Session {
         match (pending, outcome) {
             // RFC 8474 §4: CREATE tells the new mailbox's id.
             (WritePending::Simple { command, .. }, WriteOutcome::Mailbox(m)) => {
-                let id = super::cmd_mailbox::mailbox_id(m.id);
+                let id = crate::imap::command::mailbox::mailbox_id(m.id);
                 ok(out, &tag, &format!("[MAILBOXID ({id})] {command} completed"))
             }
             (WritePending::Simple { command, .. }, _) => ok(out, &tag, &format!("{command} completed")),
@@ -479,7 +479,7 @@ impl Session {
                         .collect();
                     uids.sort_unstable();
                     uids.dedup();
-                    super::context::reevaluate(ctx.store, sel, ctx.now, &uids, out);
+                    crate::imap::context::reevaluate(ctx.store, sel, ctx.now, &uids, out);
                 }
                 if modified.is_empty() {
                     let code = self.conn.highest_modseq_code();

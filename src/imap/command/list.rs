@@ -5,12 +5,12 @@
 //! then listed by LIST (SUBSCRIBED) as `\NonExistent` (RFC 5258 §3.4) and by LSUB as
 //! `\Noselect`.
 
-use super::fault::ok;
+use crate::imap::fault::ok;
 use std::collections::{BTreeSet, HashMap};
 
-use super::cmd_mailbox::{quote, status_line, SPECIAL_USE};
-use super::session::{store_error, untagged, Conn, Ctx, User};
-use super::types::ListOptions;
+use crate::imap::command::mailbox::{quote, status_line, SPECIAL_USE};
+use crate::imap::session::{store_error, untagged, Conn, Ctx, User};
+use crate::imap::types::ListOptions;
 use crate::store::mailboxes::is_below;
 use crate::store::records::SpecialUse;
 use crate::store::{Mailbox, SEPARATOR};
@@ -63,7 +63,7 @@ fn superiors(name: &str) -> impl Iterator<Item = &str> {
 
 impl Conn {
     #[allow(clippy::too_many_arguments)] // one LIST command's parts
-    pub(super) fn list(
+    pub(crate) fn list(
         &self,
         user: &User,
         tag: &str,

@@ -2,9 +2,9 @@
 //! has a quota (`ringmail user set --quota`). Limits are set by the administrator, so
 //! SETQUOTA is not offered.
 
-use super::fault::{ok, Code, Fault};
-use super::session::{store_error, untagged, Conn, User};
-use super::view::MailRead;
+use crate::imap::fault::{ok, Code, Fault};
+use crate::imap::session::{store_error, untagged, Conn, User};
+use crate::imap::view::MailRead;
 use crate::store::{canonical_mailbox_name, StoreError};
 
 impl Conn {
@@ -30,7 +30,7 @@ impl Conn {
                 return store_error(out, tag, e);
             }
             let mut line = b"* QUOTAROOT ".to_vec();
-            super::cmd_mailbox::quote(&user.encode_name(&decoded), &mut line);
+            crate::imap::command::mailbox::quote(&user.encode_name(&decoded), &mut line);
             line.extend_from_slice(b" \"\"\r\n");
             out.extend_from_slice(&line);
         }

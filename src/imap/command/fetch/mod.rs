@@ -5,17 +5,20 @@
 //! on with a fresh read snapshot, so a `FETCH 1:* BODY.PEEK[]` of a gigabyte neither holds a
 //! read transaction across a slow client nor a gigabyte of output.
 
-use super::cmd_message::{announce_keywords, in_set, resolve, WritePending};
-use super::fault::{Code, Fault};
-use super::fetch::{self, FetchEffect, FetchOptions, MessageMeta};
-use super::limit::{self, Cut};
-use super::progress::Progress;
-use super::search;
-use super::session::{store_error, Action, Conn, Ctx, Enabled, Selected, Step, User};
-use super::types::{FetchAttr, PartialRange, SequenceSet};
-use super::view::{vanished_since, MailRead};
+pub(crate) mod parse;
+pub mod render;
+
+use crate::imap::command::message::{announce_keywords, in_set, resolve, WritePending};
+use crate::imap::fault::{Code, Fault};
+use crate::imap::limit::{self, Cut};
+use crate::imap::progress::Progress;
+use crate::imap::search;
+use crate::imap::session::{store_error, Action, Conn, Ctx, Enabled, Selected, Step, User};
+use crate::imap::types::{FetchAttr, PartialRange, SequenceSet};
+use crate::imap::view::{vanished_since, MailRead};
 use crate::store::records::{flags, FlagMode, Uid};
 use crate::store::{MessageRecord, StoreError, WriteOp};
+use render::{FetchEffect, FetchOptions, MessageMeta};
 
 /// Output rendered before FETCH yields to let the caller flush.
 const FETCH_BUDGET: usize = 1 << 20;
@@ -43,13 +46,13 @@ pub(crate) struct FetchJob {
     cut: Option<Cut>,
 }
 
-/// RFC 9586 §3: turns the `* seq FETCH (` that `fetch::render` wrote at `start` into
+/// RFC 9586 §3: turns the `* seq FETCH (` that `render::render` wrote at `start` into
 /// `* uid UIDFETCH (`. The rest of the response (which holds `UID u`: it is a UID FETCH) stays.
 fn as_uidfetch(out: &mut Vec<u8>, start: usize, seq: u32, uid: Uid) {
     let mut n = itoa::Buffer::new();
     let old = [&b"* "[..], n.format(seq).as_bytes(), b" FETCH ("].concat();
     if !out[start..].starts_with(&old) {
-        debug_assert!(false, "fetch::render wrote an unexpected prefix");
+        debug_assert!(false, "render::render wrote an unexpected prefix");
         return;
     }
     let new = [&b"* "[..], n.format(uid).as_bytes(), b" UIDFETCH ("].concat();
@@ -89,7 +92,7 @@ impl<'a> FetchForm<'a> {
 pub(crate) enum FetchFailed {
     Store(StoreError),
     /// RFC 3516 §4.3: BINARY of a part in a transfer encoding we cannot undo.
-    Cte(fetch::FetchError),
+    Cte(render::FetchError),
 }
 
 /// One message's FETCH response, for a FETCH command and for NOTIFY's MessageNew alike: the
@@ -122,7 +125,7 @@ pub(crate) fn fetch_one(
         include_flags: false,
     };
     let start = out.len();
-    match fetch::render(&meta, form.attrs, form.uid_command, &form.opts, bytes.as_ref(), out) {
+    match render::render(&meta, form.attrs, form.uid_command, &form.opts, bytes.as_ref(), out) {
         Ok(effect) => {
             if form.uid_only {
                 as_uidfetch(out, start, seq, uid);
@@ -138,7 +141,7 @@ pub(crate) fn fetch_one(
 
 impl Conn {
     #[allow(clippy::too_many_arguments)] // one FETCH command's parts
-    pub(super) fn fetch_start(
+    pub(crate) fn fetch_start(
         &mut self,
         user: &User,
         sel: &mut Selected,

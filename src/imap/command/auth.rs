@@ -1,10 +1,10 @@
 //! STARTTLS, LOGIN, AUTHENTICATE (with SASL-IR), UNAUTHENTICATE, ENABLE and ID.
 
-use super::fault::{ok, Code, Fault};
-use super::session::{untagged, Action, Conn, Enabled, LoginFailure, Session, State, Step, User};
 use crate::auth::login::Credentials;
 use crate::auth::sasl::{self, Mechanism, SaslExchange, SaslStep};
 use crate::auth::scram::ScramCredentials;
+use crate::imap::fault::{ok, Code, Fault};
+use crate::imap::session::{untagged, Action, Conn, Enabled, LoginFailure, Session, State, Step, User};
 use crate::store::records::UserId;
 
 impl Conn {
@@ -60,7 +60,10 @@ impl Conn {
 pub(crate) fn enable(user: &mut User, caps: &[String], out: &mut Vec<u8>) {
     let mut line = String::from("ENABLED");
     // An extension switched off for this account is as unknown as any other (`switches`).
-    for cap in caps.iter().filter(|c| !super::switches::hidden(c, &user.disabled)) {
+    for cap in caps
+        .iter()
+        .filter(|c| !crate::imap::switches::hidden(c, &user.disabled))
+    {
         if cap.eq_ignore_ascii_case("CONDSTORE") && !user.enabled.condstore {
             user.enabled.condstore = true;
             line.push_str(" CONDSTORE");
@@ -158,7 +161,7 @@ impl Session {
         self.conn.sasl_step(tag, exchange, step, user, out)
     }
 
-    pub(super) fn sasl_line(&mut self, line: &[u8], out: &mut Vec<u8>) -> Action {
+    pub(crate) fn sasl_line(&mut self, line: &[u8], out: &mut Vec<u8>) -> Action {
         let Step::Sasl { tag, mut exchange } = std::mem::replace(&mut self.conn.step, Step::Commands) else {
             // `input` hands lines here in the SASL step only.
             return Action::Continue;

@@ -17,8 +17,8 @@
 
 use std::ops::Range;
 
-use super::format::{self, TransferEncoding};
-use super::types::{FetchAttr, Partial, Section, SectionText};
+use crate::imap::format::{self, TransferEncoding};
+use crate::imap::types::{FetchAttr, Partial, Section, SectionText};
 use crate::mime::{Section as MimeSection, Structure};
 use crate::store::records::{flags, MessageRecord};
 

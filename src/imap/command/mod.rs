@@ -8,9 +8,23 @@
 //! state (LOGIN's answer, SELECT, CLOSE, UNAUTHENTICATE, LOGOUT) are the session's own
 //! methods; every other handler is a method of `Conn`, which cannot change the state.
 
-use super::fault::{ok, Code, Fault};
-use super::session::{command_name, untagged, Action, Ctx, Refused, Session, State};
-use super::types::{Command, FetchAttr};
+pub(crate) mod auth;
+pub(crate) mod catenate;
+pub mod fetch;
+pub(crate) mod list;
+pub(crate) mod mailbox;
+pub(crate) mod message;
+pub(crate) mod metadata;
+pub(crate) mod notify;
+pub(crate) mod quota;
+pub(crate) mod replace;
+pub(crate) mod search;
+pub(crate) mod sort;
+pub(crate) mod urlauth;
+
+use crate::imap::fault::{ok, Code, Fault};
+use crate::imap::session::{command_name, untagged, Action, Ctx, Refused, Session, State};
+use crate::imap::types::{Command, FetchAttr};
 
 /// The user and the selected mailbox, or the command back.
 macro_rules! selected {
@@ -42,7 +56,7 @@ macro_rules! before_login {
 }
 
 impl Session {
-    pub(super) fn run(
+    pub(crate) fn run(
         &mut self,
         tag: String,
         command: Command,
@@ -98,7 +112,7 @@ impl Session {
             }
             Command::Enable(caps) => {
                 let (user, _) = logged_in!(self, tag, name);
-                super::cmd_auth::enable(user, &caps, out);
+                crate::imap::command::auth::enable(user, &caps, out);
                 ok(out, &tag, "ENABLE completed");
                 Action::Continue
             }
@@ -141,7 +155,7 @@ impl Session {
             }
             Command::Lsub { reference, pattern } => {
                 let (user, _) = logged_in!(self, tag, name);
-                let options = super::types::ListOptions::default();
+                let options = crate::imap::types::ListOptions::default();
                 conn.list(user, &tag, (&reference, &[pattern]), &options, true, ctx, out);
                 Action::Continue
             }
@@ -258,7 +272,7 @@ impl Session {
                     Fault::bad("VANISHED needs UID FETCH with CHANGEDSINCE and QRESYNC").write(&tag, out);
                     return Ok(Action::Continue);
                 }
-                let modifiers = super::cmd_fetch::FetchModifiers {
+                let modifiers = crate::imap::command::fetch::FetchModifiers {
                     changed_since,
                     vanished,
                     partial,
@@ -304,7 +318,7 @@ impl Session {
                 key,
             } => {
                 let (user, sel) = selected!(self, tag, name);
-                let order = super::cmd_sort::Order::Sort(criteria, returns);
+                let order = crate::imap::command::sort::Order::Sort(criteria, returns);
                 conn.sort_start(user, sel, (tag, uid), (&charset, key), order, ctx, out)
             }
             Command::Thread {
@@ -314,7 +328,7 @@ impl Session {
                 key,
             } => {
                 let (user, sel) = selected!(self, tag, name);
-                let order = super::cmd_sort::Order::Thread(algorithm);
+                let order = crate::imap::command::sort::Order::Thread(algorithm);
                 conn.sort_start(user, sel, (tag, uid), (&charset, key), order, ctx, out)
             }
             Command::CancelUpdate(tags) => {
@@ -343,14 +357,14 @@ impl Session {
     }
 }
 
-impl super::session::Conn {
+impl crate::imap::session::Conn {
     /// RFC 2971: the server's identity; the client's is only logged. Which machine it is only
     /// once logged in, so a stranger does not learn the host names.
     fn id(&self, tag: &str, logged_in: bool, out: &mut Vec<u8>) {
         let mut id = b"* ID (\"name\" \"ringmail\" \"version\" \"0.1\"".to_vec();
         if logged_in && !self.settings.server_name.is_empty() {
             id.extend_from_slice(b" \"x-host\" ");
-            super::format::string(&mut id, self.settings.server_name.as_bytes(), false);
+            crate::imap::format::string(&mut id, self.settings.server_name.as_bytes(), false);
         }
         id.extend_from_slice(b")\r\n");
         out.extend_from_slice(&id);

@@ -3,11 +3,11 @@
 //! colours and settings here. `/private/...` and `/shared/...` entries are both kept per user
 //! (ringmail has no shared mailboxes), so they differ only in name.
 
-use super::cmd_message::WritePending;
-use super::fault::ok;
-use super::format;
-use super::session::{store_error, Action, Conn, Ctx, Step, User};
-use super::types::MetadataDepth;
+use crate::imap::command::message::WritePending;
+use crate::imap::fault::ok;
+use crate::imap::format;
+use crate::imap::session::{store_error, Action, Conn, Ctx, Step, User};
+use crate::imap::types::MetadataDepth;
 use crate::store::records::MailboxId;
 use crate::store::{StoreError, WriteOp};
 
@@ -52,7 +52,7 @@ impl Conn {
     /// GETMETADATA (RFC 5464 §4.2): the entries asked for that exist, and those below them
     /// within DEPTH; an entry asked for by name that does not exist comes back NIL. Values
     /// over MAXSIZE are left out and the largest of them is named in `[METADATA LONGENTRIES]`.
-    pub(super) fn get_metadata(
+    pub(crate) fn get_metadata(
         &self,
         user: &User,
         tag: &str,
@@ -91,7 +91,7 @@ impl Conn {
         }
         if !items.is_empty() {
             out.extend_from_slice(b"* METADATA ");
-            super::cmd_mailbox::quote(&user.encode_name(mailbox), out);
+            crate::imap::command::mailbox::quote(&user.encode_name(mailbox), out);
             out.extend_from_slice(b" (");
             for (i, (name, value)) in items.iter().enumerate() {
                 if i > 0 {
@@ -122,7 +122,7 @@ impl Conn {
     }
 
     /// SETMETADATA (RFC 5464 §4.3): all the entries or none; NIL removes one.
-    pub(super) fn set_metadata(
+    pub(crate) fn set_metadata(
         &mut self,
         user: &User,
         tag: String,

@@ -13,12 +13,12 @@
 //! `;URLAUTH=` is taken as URLFETCH takes it (RFC 4469 §5, `urlauth::fetch`): it must verify
 //! and admit this user.
 
-use super::fault::{Code, Fault};
-use super::session::{store_error, Conn, Selected, User};
-use super::types::{AppendMessage, CatPart, Section, SectionText};
-use super::url::{ImapUrl, UrlPartial};
-use super::urlauth::Requester;
-use super::view::{section_of, MailRead};
+use crate::imap::fault::{Code, Fault};
+use crate::imap::session::{store_error, Conn, Selected, User};
+use crate::imap::types::{AppendMessage, CatPart, Section, SectionText};
+use crate::imap::url::{ImapUrl, UrlPartial};
+use crate::imap::urlauth::Requester;
+use crate::imap::view::{section_of, MailRead};
 use crate::store::{canonical_mailbox_name, StoreError};
 
 /// Why a CATENATE message could not be made.
@@ -110,12 +110,12 @@ fn url_part(
     if parsed.urlauth.is_some() {
         // RFC 4469 §5: an authorized URL is resolved as URLFETCH resolves it, so a URL
         // another user authorized for this one may be used.
-        return match super::urlauth::fetch(store, url, Requester::Imap(user_name), now) {
+        return match crate::imap::urlauth::fetch(store, url, Requester::Imap(user_name), now) {
             Ok(bytes) => {
                 out.extend_from_slice(&bytes);
                 Ok(())
             }
-            Err(super::urlauth::Refusal::Store(e)) => Err(Refusal::Store(e)),
+            Err(crate::imap::urlauth::Refusal::Store(e)) => Err(Refusal::Store(e)),
             Err(refusal) => Err(bad(refusal.reason())),
         };
     }
@@ -136,7 +136,7 @@ fn url_part(
     };
     let mailbox = mailbox.filter(|m| !m.noselect).ok_or_else(|| bad("no such mailbox"))?;
     let section = match part.section {
-        Some(text) => super::parse::section_spec(text).ok_or_else(|| bad("invalid section"))?,
+        Some(text) => crate::imap::parse::section_spec(text).ok_or_else(|| bad("invalid section"))?,
         None => Section {
             part: Vec::new(),
             text: SectionText::Full,

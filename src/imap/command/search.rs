@@ -4,13 +4,13 @@
 //! reading a message's structure or bytes only for the keys that need them, and the answer is
 //! written from the matches once the last step is done.
 
-use super::fault::{Code, Fault};
-use super::limit::{self, Cut};
-use super::scan::{Answer, Match};
-use super::search::{self, SearchContext, SearchData};
-use super::session::{Action, Conn, Ctx, Selected, User};
-use super::types::{PartialRange, SearchKey, SearchReturn};
-use super::view::{MailRead, MessageBytes};
+use crate::imap::fault::{Code, Fault};
+use crate::imap::limit::{self, Cut};
+use crate::imap::scan::{Answer, Match};
+use crate::imap::search::{self, SearchContext, SearchData};
+use crate::imap::session::{Action, Conn, Ctx, Selected, User};
+use crate::imap::types::{PartialRange, SearchKey, SearchReturn};
+use crate::imap::view::{MailRead, MessageBytes};
 use crate::mime::Structure;
 use crate::store::records::Uid;
 
@@ -154,7 +154,7 @@ impl Conn {
 
     /// Starts a SEARCH: the checks that need no scan, then its first step (`scan`).
     #[allow(clippy::too_many_arguments)] // one SEARCH command's parts
-    pub(super) fn search_start(
+    pub(crate) fn search_start(
         &mut self,
         user: &mut User,
         sel: &mut Selected,
@@ -239,7 +239,7 @@ impl Conn {
         }
         if let Some(program) = program {
             // RFC 5267 §4.3: "no interaction" with the other options: the whole result is kept.
-            sel.start_context(tag, uid, program, super::context::Initial::Search(hit_uids), out);
+            sel.start_context(tag, uid, program, crate::imap::context::Initial::Search(hit_uids), out);
         }
         let command = if uid { "UID SEARCH" } else { "SEARCH" };
         let code = self.highest_modseq_code();

@@ -2,12 +2,12 @@
 //! (RFC 7162 §3.1.4, §3.2.6) and PARTIAL (RFC 9394 §4), and STORE (RFC 9051 §6.4.6,
 //! RFC 7162 §3.1.3).
 
-use super::lexer::{Cursor, Result, Syntax};
+use crate::imap::parse::lexer::{Cursor, Result, Syntax};
 use crate::imap::types::{Command, FetchAttr, Partial, PartialRange, Section, SectionText, StoreMode};
 
 /// fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att /
 /// "(" fetch-att *(SP fetch-att) ")") [fetch-modifiers]
-pub(super) fn fetch(c: &mut Cursor, uid: bool) -> Result<Command> {
+pub(crate) fn fetch(c: &mut Cursor, uid: bool) -> Result<Command> {
     c.sp()?;
     let set = c.sequence_set()?;
     c.sp()?;
@@ -95,7 +95,7 @@ fn fetch_modifier(c: &mut Cursor) -> Result<Modifier> {
 
 /// fetch-att (RFC 9051 §9, RFC 3501 §9 for the RFC822 forms, RFC 7162, RFC 8514, RFC 8474,
 /// RFC 8970).
-pub(super) fn fetch_att(c: &mut Cursor) -> Result<FetchAttr> {
+pub(crate) fn fetch_att(c: &mut Cursor) -> Result<FetchAttr> {
     let name = c.word().to_ascii_uppercase();
     Ok(match name.as_slice() {
         b"ENVELOPE" => FetchAttr::Envelope,
@@ -155,7 +155,7 @@ fn preview_modifiers(c: &mut Cursor) -> Result<bool> {
 
 /// section = "[" [section-spec] "]"; section-spec = section-msgtext /
 /// (section-part ["." section-text]) (RFC 9051 §9).
-pub(super) fn section(c: &mut Cursor) -> Result<Section> {
+pub(crate) fn section(c: &mut Cursor) -> Result<Section> {
     c.expect(b'[', "expected a section")?;
     let mut part = Vec::new();
     let mut text_follows = true;
@@ -243,7 +243,7 @@ fn partial(c: &mut Cursor) -> Result<Option<Partial>> {
 /// store = "STORE" SP sequence-set [store-modifiers] SP store-att-flags (RFC 9051 §9,
 /// RFC 7162 §3.1.3); store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP
 /// (flag-list / (flag *(SP flag))).
-pub(super) fn store(c: &mut Cursor, uid: bool) -> Result<Command> {
+pub(crate) fn store(c: &mut Cursor, uid: bool) -> Result<Command> {
     c.sp()?;
     let set = c.sequence_set()?;
     c.sp()?;

@@ -12,14 +12,14 @@
 //! Not offered: AnnotationChange (no ANNOTATE), MailboxMetadataChange and
 //! ServerMetadataChange; asking for them gets `NO [BADEVENT (...)]` (§5).
 
-use super::fault::{ok, Fault};
+use crate::imap::fault::{ok, Fault};
 use std::collections::HashMap;
 
-use super::cmd_fetch::{fetch_one, FetchForm};
-use super::cmd_mailbox::quote;
-use super::session::{store_error, Action, Conn, Ctx, Selected, Session, State, User};
-use super::types::{FetchAttr, NotifyEvent, NotifyFilter, NotifyGroup};
-use super::view::MailRead;
+use crate::imap::command::fetch::{fetch_one, FetchForm};
+use crate::imap::command::mailbox::quote;
+use crate::imap::session::{store_error, Action, Conn, Ctx, Selected, Session, State, User};
+use crate::imap::types::{FetchAttr, NotifyEvent, NotifyFilter, NotifyGroup};
+use crate::imap::view::MailRead;
 use crate::store::mailboxes::is_below;
 use crate::store::records::{MailboxId, Uid, UserId};
 use crate::store::{canonical_mailbox_name, Mailbox, SEPARATOR};
@@ -192,7 +192,7 @@ impl Session {
 
 impl Conn {
     /// NOTIFY SET / NOTIFY NONE (RFC 5465 §3).
-    pub(super) fn notify_command(
+    pub(crate) fn notify_command(
         &mut self,
         user: &User,
         sel: Option<&Selected>,

@@ -2,11 +2,11 @@
 //! must be, how its token is made and who may use it are `urlauth`'s; the keys are made and
 //! reset by the store's writer, so GENURLAUTH of a mailbox without a key yet is a write.
 
-use super::cmd_message::WritePending;
-use super::fault::{ok, Fault};
-use super::format;
-use super::session::{store_error, Action, Conn, Ctx, Step, User};
-use super::urlauth::{self, AuthUrl, Refusal, Requester, INTERNAL};
+use crate::imap::command::message::WritePending;
+use crate::imap::fault::{ok, Fault};
+use crate::imap::format;
+use crate::imap::session::{store_error, Action, Conn, Ctx, Step, User};
+use crate::imap::urlauth::{self, AuthUrl, Refusal, Requester, INTERNAL};
 use crate::store::records::MailboxId;
 use crate::store::urlauth::AccessKey;
 use crate::store::{StoreError, WriteOp, WriteOutcome};
@@ -119,7 +119,7 @@ impl Conn {
     }
 
     /// The writer made (or found) the keys a GENURLAUTH needs.
-    pub(super) fn finish_gen_urlauth(
+    pub(crate) fn finish_gen_urlauth(
         &mut self,
         pending: GenPending,
         result: Result<WriteOutcome, StoreError>,

@@ -3,14 +3,14 @@
 //!
 //! Names are UTF-8 in the store and modified UTF-7 on the wire (RFC 3501 §5.1.3).
 
-use super::fault::{ok, Code, Fault};
+use crate::imap::fault::{ok, Code, Fault};
 use std::sync::Arc;
 
-use super::cmd_message::WritePending;
-use super::session::{store_error, untagged, Action, Conn, Ctx, Selected, Session, State, Step, User};
-use super::sync::RecentUids;
-use super::types::{AppendMessage, Qresync, SelectParams, StatusItem};
-use super::view::{select_scan, MailRead};
+use crate::imap::command::message::WritePending;
+use crate::imap::session::{store_error, untagged, Action, Conn, Ctx, Selected, Session, State, Step, User};
+use crate::imap::sync::RecentUids;
+use crate::imap::types::{AppendMessage, Qresync, SelectParams, StatusItem};
+use crate::imap::view::{select_scan, MailRead};
 use crate::mime::{IngestError, Structure};
 use crate::store::recent::RecentClaims;
 use crate::store::records::{flags, MailboxId, SpecialUse, Uid};
@@ -92,7 +92,7 @@ pub(crate) fn quote(name: &str, out: &mut Vec<u8>) {
 }
 
 /// `* STATUS name (...)` for one mailbox (RFC 9051 §7.4.1).
-pub(super) fn status_line(
+pub(crate) fn status_line(
     (store, claims): (&dyn MailRead, &RecentClaims),
     (mailbox, name): (&Mailbox, &str),
     items: &[StatusItem],
@@ -154,7 +154,7 @@ impl Conn {
     /// Decodes a client's mailbox name. One that is not valid modified UTF-7 is syntactically
     /// a fine astring, so it is answered as any name that does not exist: `NO` (as Dovecot
     /// does), never `BAD`.
-    pub(super) fn mailbox_name(user: &User, tag: &str, name: &str, out: &mut Vec<u8>) -> Option<String> {
+    pub(crate) fn mailbox_name(user: &User, tag: &str, name: &str, out: &mut Vec<u8>) -> Option<String> {
         match user.decode_name(name) {
             Ok(n) => Some(canonical_mailbox_name(&n).to_owned()),
             Err(e) => {
@@ -375,7 +375,7 @@ fn enter_selected(
             return None;
         }
     };
-    super::cmd_message::flags_responses(&keywords, read_only, out);
+    crate::imap::command::message::flags_responses(&keywords, read_only, out);
     let keywords = ctx.views.shared_keywords(mailbox.id, keywords);
     untagged(out, &format!("{} EXISTS", view.len()));
     // EXAMINE leaves \Recent as it is (RFC 3501 §6.3.2); SELECT takes what is new.
@@ -395,7 +395,7 @@ fn enter_selected(
     if user.enabled.condstore {
         untagged(out, &format!("OK [HIGHESTMODSEQ {}] highest", mailbox.highest_modseq));
     }
-    if !super::switches::hidden("URLAUTH", &user.disabled) {
+    if !crate::imap::switches::hidden("URLAUTH", &user.disabled) {
         // RFC 4467 URLMECH: the mechanisms this mailbox's URLs can be authorized with, so a
         // client knows before GENURLAUTH (Cyrus sends it here too).
         untagged(out, "OK [URLMECH INTERNAL] URLAUTH mechanisms");
@@ -414,7 +414,7 @@ fn enter_selected(
     };
     if let Some(q) = qresync.filter(|q| q.uid_validity == mailbox.uid_validity) {
         let uid_only = user.enabled.uid_only;
-        super::cmd_message::qresync_report(ctx.store, (mailbox, &mut sel), &q, uid_only, out);
+        crate::imap::command::message::qresync_report(ctx.store, (mailbox, &mut sel), &q, uid_only, out);
     }
     Some(sel)
 }
@@ -472,7 +472,7 @@ impl Conn {
         {
             // RFC 9738 §3.1: MULTIAPPEND is atomic, so it is refused whole.
             let text = "too many messages in one APPEND, nothing was appended";
-            super::limit::refuse(out, &tag, limit, None, text);
+            crate::imap::limit::refuse(out, &tag, limit, None, text);
             return Action::Continue;
         }
         let Some(mailbox) = Self::target_mailbox(user, &tag, name, store, out) else {
@@ -592,7 +592,7 @@ impl Session {
             Ok(WriteOutcome::Appended { uid_validity, uids }) => {
                 self.sync(ctx, out);
                 let mut set = Vec::new();
-                super::search::sequence_set(&uids, &mut set);
+                crate::imap::search::sequence_set(&uids, &mut set);
                 let set = String::from_utf8_lossy(&set);
                 // RFC 4315 §3: APPENDUID.
                 ok(
