@@ -172,7 +172,7 @@ pub(crate) enum Step {
         user: String,
     },
     /// `Action::Ingest` or the APPEND's `Action::Write` is out.
-    Append(super::command::mailbox::AppendPending),
+    Append(super::command::append::AppendPending),
     /// `Action::Write` is out.
     Write(super::command::message::WritePending),
     /// A FETCH between two flushes.
@@ -462,7 +462,7 @@ impl Session {
     /// message numbers are allowed), then runs it in the state it needs (`commands`).
     fn dispatch(&mut self, tag: String, command: Command, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
         let name = command_name(&command);
-        if capability::spec(name).is_none() {
+        if super::command::spec(name).is_none() {
             Fault::bad(format!("{name} is not supported")).write(&tag, out);
             return Action::Continue;
         }

@@ -1,6 +1,6 @@
 //! Telling a session's client what changed: the selected mailbox (EXPUNGE or VANISHED, EXISTS,
-//! RECENT, flag FETCHes, SEARCH/SORT context updates), NOTIFY's other mailboxes, IDLE and its
-//! keepalives, and which messages are `\Recent` in this session.
+//! RECENT, flag FETCHes, SEARCH/SORT context updates), NOTIFY's other mailboxes, and which
+//! messages are `\Recent` in this session. IDLE (`command::idle`) waits for it.
 //!
 //! Work per change is proportional to the change: the session reads the changes after its own
 //! position from what its core shares of the mailbox (`shared`), and only the records those
@@ -9,8 +9,7 @@
 
 use std::rc::Rc;
 
-use super::fault::{ok, Fault};
-use super::session::{untagged, Action, Ctx, Selected, Session, State, Step, User};
+use super::session::{untagged, Ctx, Selected, Session, State, User};
 use super::view::UidView;
 use crate::store::recent::RecentClaims;
 use crate::store::records::Uid;
@@ -67,51 +66,6 @@ impl RecentUids {
 }
 
 impl Session {
-    pub(super) fn idle_start(&mut self, tag: String, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
-        out.extend_from_slice(b"+ idling\r\n");
-        // Changes made before IDLE are reported at once.
-        self.sync(ctx, out);
-        self.conn.step = Step::Idle { tag };
-        Action::Idle {
-            mailbox: self.selected_mailbox(),
-        }
-    }
-
-    pub(super) fn idle_line(&mut self, line: &[u8], ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
-        let Step::Idle { tag } = std::mem::replace(&mut self.conn.step, Step::Commands) else {
-            // `input` hands lines here in IDLE only.
-            return Action::Continue;
-        };
-        self.sync(ctx, out);
-        if line.eq_ignore_ascii_case(b"DONE") {
-            ok(out, &tag, "IDLE terminated");
-        } else {
-            Fault::bad("expected DONE").write(&tag, out);
-        }
-        Action::Continue
-    }
-
-    /// In IDLE: something changed in the selected mailbox, or it is time for a keepalive.
-    /// A NOTIFY session waiting between commands is told of changes the same way (RFC 5465
-    /// §3: its notifications may come at any time), without keepalives.
-    pub fn idle_tick(&mut self, changed: bool, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) {
-        let idle = self.is_idle();
-        let notify_wake = changed && self.conn.notify.is_some() && matches!(self.conn.step, Step::Commands);
-        if !(idle || notify_wake) {
-            return;
-        }
-        if changed {
-            self.sync(ctx, out);
-        } else {
-            // Mobile NATs drop silent flows: say something now and then (RFC 2177 §3).
-            untagged(out, "OK Still here");
-        }
-    }
-
-    pub fn is_idle(&self) -> bool {
-        matches!(self.conn.step, Step::Idle { .. })
-    }
-
     /// Reports what changed in the selected mailbox since the client last heard, and moves the
     /// session to the current view. No FETCH, STORE or SEARCH calls it: EXPUNGE may not be sent
     /// during them (RFC 9051 §7.5.1).

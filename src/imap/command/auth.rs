@@ -3,9 +3,58 @@
 use crate::auth::login::Credentials;
 use crate::auth::sasl::{self, Mechanism, SaslExchange, SaslStep};
 use crate::auth::scram::ScramCredentials;
+use crate::imap::command::{Spec, States};
 use crate::imap::fault::{ok, Code, Fault};
+use crate::imap::parse;
 use crate::imap::session::{untagged, Action, Conn, Enabled, LoginFailure, Session, State, Step, User};
+use crate::imap::types::Command;
 use crate::store::records::UserId;
+
+/// The command table's rows (`command::COMMANDS`).
+pub(crate) const STARTTLS: Spec = Spec {
+    name: "STARTTLS",
+    states: States::NotAuthenticated,
+    numbers: false,
+    expunges: false,
+    rfc: "RFC 9051 §6.2.1",
+    parse: |c| parse::bare(c, Command::StartTls),
+};
+
+pub(crate) const AUTHENTICATE: Spec = Spec {
+    name: "AUTHENTICATE",
+    states: States::NotAuthenticated,
+    numbers: false,
+    expunges: false,
+    rfc: "RFC 9051 §6.2.2",
+    parse: parse::authenticate,
+};
+
+pub(crate) const LOGIN: Spec = Spec {
+    name: "LOGIN",
+    states: States::NotAuthenticated,
+    numbers: false,
+    expunges: false,
+    rfc: "RFC 9051 §6.2.3",
+    parse: parse::login,
+};
+
+pub(crate) const UNAUTHENTICATE: Spec = Spec {
+    name: "UNAUTHENTICATE",
+    states: States::Authenticated,
+    numbers: false,
+    expunges: false,
+    rfc: "RFC 8437 §3",
+    parse: |c| parse::bare(c, Command::Unauthenticate),
+};
+
+pub(crate) const ENABLE: Spec = Spec {
+    name: "ENABLE",
+    states: States::Authenticated,
+    numbers: false,
+    expunges: false,
+    rfc: "RFC 5161",
+    parse: parse::enable,
+};
 
 impl Conn {
     pub(crate) fn starttls(&mut self, tag: &str, out: &mut Vec<u8>) -> Action {

@@ -8,12 +8,34 @@
 use crate::imap::fault::ok;
 use std::collections::{BTreeSet, HashMap};
 
-use crate::imap::command::mailbox::{quote, status_line, SPECIAL_USE};
+use crate::imap::command::mailbox::{quote, SPECIAL_USE};
+use crate::imap::command::status::status_line;
+use crate::imap::command::{Spec, States};
+use crate::imap::parse;
 use crate::imap::session::{store_error, untagged, Conn, Ctx, User};
 use crate::imap::types::ListOptions;
 use crate::store::mailboxes::is_below;
 use crate::store::records::SpecialUse;
 use crate::store::{Mailbox, SEPARATOR};
+
+/// The command table's rows (`command::COMMANDS`).
+pub(crate) const LIST: Spec = Spec {
+    name: "LIST",
+    states: States::Authenticated,
+    numbers: false,
+    expunges: false,
+    rfc: "RFC 9051 §6.3.9",
+    parse: parse::mailbox::list,
+};
+
+pub(crate) const LSUB: Spec = Spec {
+    name: "LSUB",
+    states: States::Authenticated,
+    numbers: false,
+    expunges: false,
+    rfc: "RFC 3501 §6.3.9",
+    parse: parse::mailbox::lsub,
+};
 
 fn special_use_attr(s: Option<SpecialUse>) -> Option<&'static str> {
     let s = s?;

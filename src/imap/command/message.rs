@@ -1,18 +1,15 @@
-//! Message commands of the Selected state: STORE, COPY, MOVE, EXPUNGE, UID EXPUNGE, CLOSE and
-//! UNSELECT, with their UID forms; the dispatch of FETCH (`cmd_fetch`), SEARCH (`cmd_search`),
-//! SORT and THREAD (`cmd_sort`); the answers to their store writes; and what they share:
-//! resolving sequence sets, flag-change reports and keyword announcements.
+//! What the commands on messages share: the writes they wait for (`WritePending`) and the
+//! routing of each write's answer to its command's completion; resolving sequence sets;
+//! flag-change reports (sync, QRESYNC) and keyword announcements.
 
 use crate::imap::command::fetch::render as fetch;
-use crate::imap::command::mailbox::split_flags;
 use crate::imap::fault::{ok, Fault};
 use crate::imap::limit::{self, Cut};
-use crate::imap::search;
-use crate::imap::session::{store_error, untagged, Action, Conn, Ctx, Enabled, Selected, Session, State, Step, User};
-use crate::imap::types::{Qresync, SeqBound, SequenceSet, StoreMode};
-use crate::imap::view::{vanished_since, MailRead, UidView};
-use crate::store::records::{flags, FlagMode, Uid};
-use crate::store::{Mailbox, MessageRecord, StoreError, WriteOp, WriteOutcome};
+use crate::imap::session::{store_error, untagged, Action, Ctx, Enabled, Selected, Session, State};
+use crate::imap::types::{SeqBound, SequenceSet};
+use crate::imap::view::{MailRead, UidView};
+use crate::store::records::{flags, Uid};
+use crate::store::{MessageRecord, StoreError, WriteOutcome};
 
 pub(crate) enum WritePending {
     /// CREATE, DELETE, RENAME, SUBSCRIBE, UNSELECT: OK or NO.
@@ -51,6 +48,41 @@ impl WritePending {
             | WritePending::FetchSeen { tag, .. } => tag,
         }
     }
+}
+
+/// System flags a client may set, by name.
+pub(crate) fn system_flag(name: &str) -> Option<u8> {
+    const NAMES: [(&str, u8); 5] = [
+        ("\\Seen", flags::SEEN),
+        ("\\Answered", flags::ANSWERED),
+        ("\\Flagged", flags::FLAGGED),
+        ("\\Deleted", flags::DELETED),
+        ("\\Draft", flags::DRAFT),
+    ];
+    NAMES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, b)| *b)
+}
+
+/// Splits flags into system bits and keywords; `\Recent` is ignored (it cannot be set,
+/// RFC 3501 §2.3.2); other backslash names are errors.
+pub(crate) fn split_flags(list: &[String]) -> Result<(u8, Vec<String>), String> {
+    let mut bits = 0;
+    let mut keywords: Vec<String> = Vec::new();
+    for f in list {
+        if let Some(b) = system_flag(f) {
+            bits |= b;
+        } else if f.eq_ignore_ascii_case("\\Recent") {
+        } else if f.starts_with('\\') {
+            return Err(format!("unknown system flag {f}"));
+        } else if f.len() > 255 {
+            return Err("keyword too long".into());
+        } else if !keywords.iter().any(|k| k.eq_ignore_ascii_case(f)) {
+            keywords.push(f.clone());
+        }
+    }
+    Ok((bits, keywords))
 }
 
 /// Message sequence numbers and UIDs a set names in `view` (RFC 9051 §9 seq-range semantics:
@@ -178,7 +210,14 @@ pub(crate) struct FlagsShape {
 
 /// `* seq FETCH (FLAGS (...) [UID u] [MODSEQ (m)])`, or `* uid UIDFETCH (FLAGS (...) [MODSEQ
 /// (m)])` under UIDONLY, where the UID leads and is not repeated.
-fn flags_response(seq: u32, uid: Uid, record: &MessageRecord, recent: bool, shape: FlagsShape, out: &mut Vec<u8>) {
+pub(crate) fn flags_response(
+    seq: u32,
+    uid: Uid,
+    record: &MessageRecord,
+    recent: bool,
+    shape: FlagsShape,
+    out: &mut Vec<u8>,
+) {
     let mut n = itoa::Buffer::new();
     out.extend_from_slice(b"* ");
     if shape.uid_only {
@@ -218,203 +257,6 @@ pub(crate) fn in_set(set: &SequenceSet, n: u32, star: u32) -> bool {
     })
 }
 
-/// RFC 7162 §3.2.5.1: what a resynchronising client missed since its modseq — the UIDs that
-/// vanished (within its known UIDs) and the messages whose flags changed.
-pub(crate) fn qresync_report(
-    store: &dyn MailRead,
-    (mailbox, sel): (&Mailbox, &mut Selected),
-    q: &Qresync,
-    uid_only: bool,
-    out: &mut Vec<u8>,
-) {
-    let star = mailbox.uid_next.saturating_sub(1);
-    let gone: Vec<Uid> = vanished_since(store, mailbox, q.mod_seq)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|u| q.known_uids.as_ref().is_none_or(|k| in_set(k, *u, star)))
-        .collect();
-    if !gone.is_empty() {
-        out.extend_from_slice(b"* VANISHED (EARLIER) ");
-        search::sequence_set(&gone, out);
-        out.extend_from_slice(b"\r\n");
-    }
-    // §3.2.5.1: the FETCHes carry MODSEQ whether or not CONDSTORE was named.
-    let enabled = Enabled {
-        condstore: true,
-        uid_only,
-        ..Enabled::default()
-    };
-    report_flag_changes(store, sel, (enabled, (q.mod_seq, None)), None, out);
-}
-
-impl Conn {
-    /// CLOSE: the \Deleted messages go, silently (RFC 9051 §6.4.1), then the session leaves
-    /// the mailbox. `None` when there is nothing to write (EXAMINE): the client has its OK.
-    pub(crate) fn close(&mut self, sel: &Selected, tag: String, ctx: &Ctx<'_>, out: &mut Vec<u8>) -> Option<Action> {
-        if sel.read_only {
-            ok(out, &tag, "CLOSE completed");
-            return None;
-        }
-        let uids = deleted_uids(sel, ctx.store, None);
-        self.step = Step::Write(WritePending::Close { tag });
-        Some(Action::Write(WriteOp::Expunge {
-            mailbox: sel.mailbox,
-            uids,
-        }))
-    }
-
-    #[allow(clippy::too_many_arguments)] // one EXPUNGE command's parts
-    pub(crate) fn expunge(
-        &mut self,
-        user: &User,
-        sel: &Selected,
-        tag: String,
-        set: Option<SequenceSet>,
-        command: &'static str,
-        ctx: &mut Ctx<'_>,
-        out: &mut Vec<u8>,
-    ) -> Action {
-        if sel.read_only {
-            Fault::read_only().write(&tag, out);
-            return Action::Continue;
-        }
-        let targets = match set.map(|s| resolve(&s, &sel.view, true, &sel.saved)).transpose() {
-            Ok(t) => t,
-            Err(why) => {
-                Fault::bad(why).write(&tag, out);
-                return Action::Continue;
-            }
-        };
-        let mut uids = deleted_uids(sel, ctx.store, targets.as_deref());
-        // RFC 9738 §3.1: UID EXPUNGE counts the messages it removes; EXPUNGE is never limited.
-        let limit = targets.as_ref().and(self.message_limit(user).processing());
-        let cut = limit::cut(&mut uids, limit, |u| u);
-        self.step = Step::Write(WritePending::Expunge { tag, command, cut });
-        Action::Write(WriteOp::Expunge {
-            mailbox: sel.mailbox,
-            uids,
-        })
-    }
-
-    #[allow(clippy::too_many_arguments)] // one STORE command's parts
-    pub(crate) fn store(
-        &mut self,
-        user: &User,
-        sel: &Selected,
-        (tag, uid): (String, bool),
-        set: &SequenceSet,
-        (mode, silent, flag_names): (StoreMode, bool, &[String]),
-        unchanged_since: Option<u64>,
-        out: &mut Vec<u8>,
-    ) -> Action {
-        if sel.read_only {
-            Fault::read_only().write(&tag, out);
-            return Action::Continue;
-        }
-        let mut targets = match resolve(set, &sel.view, uid, &sel.saved) {
-            Ok(t) => t,
-            Err(why) => {
-                Fault::bad(why).write(&tag, out);
-                return Action::Continue;
-            }
-        };
-        let cut = limit::cut(&mut targets, self.message_limit(user).processing(), |(_, u)| u);
-        let (bits, keywords) = match split_flags(flag_names) {
-            Ok(f) => f,
-            Err(why) => {
-                Fault::bad(why).write(&tag, out);
-                return Action::Continue;
-            }
-        };
-        let mode = match mode {
-            StoreMode::Replace => FlagMode::Replace,
-            StoreMode::Add => FlagMode::Add,
-            StoreMode::Remove => FlagMode::Remove,
-        };
-        self.step = Step::Write(WritePending::Store { tag, uid, silent, cut });
-        Action::Write(WriteOp::StoreFlags {
-            mailbox: sel.mailbox,
-            uids: targets.into_iter().map(|(_, u)| u).collect(),
-            mode,
-            flags: bits,
-            keywords,
-            unchanged_since,
-        })
-    }
-
-    /// COPY, or MOVE when `is_move`.
-    #[allow(clippy::too_many_arguments)] // one COPY/MOVE command's parts
-    pub(crate) fn copy(
-        &mut self,
-        user: &User,
-        sel: &Selected,
-        (tag, uid): (String, bool),
-        set: &SequenceSet,
-        target: &str,
-        is_move: bool,
-        ctx: &mut Ctx<'_>,
-        out: &mut Vec<u8>,
-    ) -> Action {
-        if is_move && sel.read_only {
-            Fault::read_only().write(&tag, out);
-            return Action::Continue;
-        }
-        // UID COPY/MOVE acts on the mailbox as it is now: a UID that arrived since this
-        // client was last told (an iOS client acts on IDLE's EXISTS before it FETCHes) is
-        // found, and a UID that does not exist is ignored (RFC 9051 §6.4.9).
-        let current = match (uid, ctx.store.mailbox_by_id(sel.mailbox)) {
-            (true, Ok(Some(mailbox))) => ctx.views.current(ctx.store, &mailbox).ok(),
-            _ => None,
-        };
-        let mut targets = match resolve(set, current.as_ref().unwrap_or(&sel.view), uid, &sel.saved) {
-            Ok(t) => t,
-            Err(why) => {
-                Fault::bad(why).write(&tag, out);
-                return Action::Continue;
-            }
-        };
-        let from = sel.mailbox;
-        // RFC 9738 §3.1: MOVE is done in part, from the highest UID down; COPY is atomic
-        // (RFC 9051 §6.4.7), so it is done whole or not at all.
-        let limits = self.message_limit(user);
-        let cut = if is_move {
-            let cut = limit::cut(&mut targets, limits.processing(), |(_, u)| u);
-            // One transaction moves them all; ascending, COPYUID's two sets pair up as runs.
-            targets.sort_unstable();
-            cut
-        } else if let Some(over) = limit::over(&targets, limits.saving(), |(_, u)| u) {
-            let text = "too many messages to copy, nothing was copied";
-            limit::refuse(out, &tag, over.limit, Some(over.lowest), text);
-            return Action::Continue;
-        } else {
-            None
-        };
-        let Some(to) = Self::target_mailbox(user, &tag, target, ctx.store, out) else {
-            return Action::Continue;
-        };
-        self.step = Step::Write(WritePending::Copy { tag, is_move, cut });
-        Action::Write(WriteOp::Copy {
-            from,
-            uids: targets.into_iter().map(|(_, u)| u).collect(),
-            to: to.id,
-            expunge_source: is_move,
-        })
-    }
-}
-
-/// UIDs in the client's view carrying \Deleted (within `set` when given).
-fn deleted_uids(sel: &Selected, store: &dyn MailRead, within: Option<&[(u32, Uid)]>) -> Vec<Uid> {
-    let mut uids = Vec::new();
-    let _ = store.each_message(sel.mailbox, &mut |uid, r| {
-        let in_view = sel.view.seq_of(uid).is_some();
-        let in_set = within.is_none_or(|w| w.iter().any(|(_, u)| *u == uid));
-        if r.flags & flags::DELETED != 0 && in_view && in_set {
-            uids.push(uid);
-        }
-    });
-    uids
-}
-
 impl Session {
     pub(crate) fn finish_write(
         &mut self,
@@ -444,79 +286,12 @@ impl Session {
                     Fault::Internal("the mailbox was left during the command").write(&tag, out);
                     return Action::Continue;
                 };
-                let shape = FlagsShape {
-                    with_uid: uid,
-                    condstore: user.enabled.condstore,
-                    uid_only: user.enabled.uid_only,
-                };
-                for c in &changed {
-                    // A new keyword is announced even to a .SILENT STORE (RFC 3501 §7.2.6).
-                    announce_keywords(sel, &c.keywords, out);
-                    if silent {
-                        continue;
-                    }
-                    if let Some(seq) = sel.view.seq_of(c.uid) {
-                        let record = MessageRecord {
-                            flags: c.flags,
-                            keywords: c.keywords.clone(),
-                            internal_date: 0,
-                            save_date: 0,
-                            size: 0,
-                            modseq: c.modseq,
-                            body_id: 0,
-                        };
-                        let recent = sel.recent.contains(c.uid);
-                        flags_response(seq, c.uid, &record, recent, shape, out);
-                    }
-                }
-                if !sel.contexts.is_empty() {
-                    // RFC 5267 §4.3.2: updates may come during any command; these flag changes
-                    // move no message numbers, so they need not wait for the next sync.
-                    let mut uids: Vec<Uid> = changed
-                        .iter()
-                        .map(|c| c.uid)
-                        .filter(|u| sel.view.seq_of(*u).is_some())
-                        .collect();
-                    uids.sort_unstable();
-                    uids.dedup();
-                    crate::imap::context::reevaluate(ctx.store, sel, ctx.now, &uids, out);
-                }
-                if modified.is_empty() {
-                    let code = self.conn.highest_modseq_code();
-                    let command = if uid { "UID STORE" } else { "STORE" };
-                    limit::tagged_ok(out, &tag, cut, &code, &format!("{command} completed"));
-                } else {
-                    let mut set = Vec::new();
-                    search::sequence_set(&modified, &mut set);
-                    let code = format!("[MODIFIED {}] ", String::from_utf8_lossy(&set));
-                    limit::tagged_ok(out, &tag, cut, &code, "conditional STORE failed");
-                }
+                let done = super::store::Done { uid, silent, cut };
+                self.conn
+                    .finish_store(user, sel, (&tag, done), (&changed, &modified), ctx, out);
             }
             (WritePending::Copy { is_move, cut, .. }, WriteOutcome::Copied { uid_validity, pairs }) => {
-                let (mut src, mut dst) = (Vec::new(), Vec::new());
-                search::sequence_set(&pairs.iter().map(|p| p.0).collect::<Vec<_>>(), &mut src);
-                search::sequence_set(&pairs.iter().map(|p| p.1).collect::<Vec<_>>(), &mut dst);
-                let code = format!(
-                    "COPYUID {uid_validity} {} {}",
-                    String::from_utf8_lossy(&src),
-                    String::from_utf8_lossy(&dst)
-                );
-                if is_move {
-                    // RFC 6851 §4.3: COPYUID goes untagged, before the expunges.
-                    if !pairs.is_empty() {
-                        untagged(out, &format!("OK [{code}] moved"));
-                    }
-                    self.sync(ctx, out);
-                    limit::tagged_ok(out, &tag, cut, "", "MOVE completed");
-                } else {
-                    self.sync(ctx, out);
-                    let text = if pairs.is_empty() {
-                        "COPY completed".to_string()
-                    } else {
-                        format!("[{code}] COPY completed")
-                    };
-                    ok(out, &tag, &text);
-                }
+                self.finish_copy(&tag, (is_move, cut), (uid_validity, &pairs), ctx, out);
             }
             (WritePending::Expunge { command, cut, .. }, WriteOutcome::Expunged(_)) => {
                 self.sync(ctx, out);
@@ -526,15 +301,30 @@ impl Session {
                 self.state.unselect();
                 ok(out, &tag, "CLOSE completed");
             }
-            (WritePending::FetchSeen { cut, .. }, _) => {
-                let code = self.conn.highest_modseq_code();
-                limit::tagged_ok(out, &tag, cut, &code, "FETCH completed");
-            }
+            (WritePending::FetchSeen { cut, .. }, _) => self.conn.finish_fetch_seen(&tag, cut, out),
             (_, other) => {
                 tracing::error!("unexpected store answer {other:?}");
                 Fault::Internal("unexpected store answer").write(&tag, out);
             }
         }
         Action::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_split() {
+        let (bits, kw) = split_flags(&[
+            "\\Seen".into(),
+            "$Forwarded".into(),
+            "\\recent".into(),
+            "$forwarded".into(),
+        ])
+        .unwrap();
+        assert_eq!((bits, kw), (flags::SEEN, vec!["$Forwarded".to_string()]));
+        assert!(split_flags(&["\\Bogus".into()]).is_err());
     }
 }

@@ -4,12 +4,33 @@
 //! (ringmail has no shared mailboxes), so they differ only in name.
 
 use crate::imap::command::message::WritePending;
+use crate::imap::command::{Spec, States};
 use crate::imap::fault::ok;
 use crate::imap::format;
+use crate::imap::parse;
 use crate::imap::session::{store_error, Action, Conn, Ctx, Step, User};
 use crate::imap::types::MetadataDepth;
 use crate::store::records::MailboxId;
 use crate::store::{StoreError, WriteOp};
+
+/// The command table's rows (`command::COMMANDS`).
+pub(crate) const GETMETADATA: Spec = Spec {
+    name: "GETMETADATA",
+    states: States::Authenticated,
+    numbers: false,
+    expunges: false,
+    rfc: "RFC 5464 §4.2",
+    parse: parse::metadata::getmetadata,
+};
+
+pub(crate) const SETMETADATA: Spec = Spec {
+    name: "SETMETADATA",
+    states: States::Authenticated,
+    numbers: false,
+    expunges: false,
+    rfc: "RFC 5464 §4.3",
+    parse: parse::metadata::setmetadata,
+};
 
 /// Whether `name` is one of `requested` or below it within `depth` (RFC 5464 §4.2.2).
 fn wanted(name: &str, requested: &str, depth: MetadataDepth) -> bool {

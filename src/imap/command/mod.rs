@@ -3,14 +3,21 @@
 //! One arm per command. Its first line takes the state the command needs, as types: nothing
 //! before login, the `User` after it, the `User` and the `Selected` mailbox in Selected state.
 //! A session in another state gets the command back as `Refused`, answered `BAD` by
-//! `dispatch`. The command table (`capability::COMMANDS`) says the same in its `states`
+//! `dispatch`. The command table (`COMMANDS`, a row in each command's module) says the same in its `states`
 //! column, and a test holds the two together. Commands that move the session to another
 //! state (LOGIN's answer, SELECT, CLOSE, UNAUTHENTICATE, LOGOUT) are the session's own
 //! methods; every other handler is a method of `Conn`, which cannot change the state.
 
+pub(crate) mod append;
 pub(crate) mod auth;
+pub(crate) mod basic;
 pub(crate) mod catenate;
+pub(crate) mod compress;
+pub(crate) mod copy;
+pub(crate) mod expunge;
 pub mod fetch;
+pub(crate) mod id;
+pub(crate) mod idle;
 pub(crate) mod list;
 pub(crate) mod mailbox;
 pub(crate) mod message;
@@ -19,10 +26,14 @@ pub(crate) mod notify;
 pub(crate) mod quota;
 pub(crate) mod replace;
 pub(crate) mod search;
+pub(crate) mod select;
 pub(crate) mod sort;
+pub(crate) mod status;
+pub(crate) mod store;
 pub(crate) mod urlauth;
 
-use crate::imap::fault::{ok, Code, Fault};
+use crate::imap::fault::{ok, Fault};
+use crate::imap::parse::lexer::{self, Cursor};
 use crate::imap::session::{command_name, untagged, Action, Ctx, Refused, Session, State};
 use crate::imap::types::{Command, FetchAttr};
 
@@ -53,6 +64,91 @@ macro_rules! before_login {
             return Err(Refused { tag: $tag, name: $name });
         }
     };
+}
+
+/// Where a command is valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum States {
+    /// Any state.
+    Any,
+    NotAuthenticated,
+    /// Authenticated or Selected.
+    Authenticated,
+    Selected,
+}
+
+/// Reads a command's arguments, after its name.
+pub(crate) type Parser = fn(&mut Cursor<'_>) -> lexer::Result<Command>;
+
+/// One row per command, kept in the command's module: where it is valid, how it stands to
+/// message numbers, where it is specified, and its grammar.
+pub struct Spec {
+    pub name: &'static str,
+    pub states: States,
+    /// Its non-UID form may name messages by sequence number (RFC 9051 §5.5: a client does
+    /// not pipeline it behind a command that may expunge; RFC 9586 refuses it after UIDONLY).
+    pub numbers: bool,
+    /// The server may send EXPUNGE (or VANISHED) while it runs, renumbering messages. Never
+    /// during FETCH, STORE or SEARCH (RFC 9051 §7.5.1), nor SORT and THREAD, which answer
+    /// with numbers too.
+    pub expunges: bool,
+    pub rfc: &'static str,
+    pub(crate) parse: Parser,
+}
+
+/// The commands ringmail offers: the parser reads a command by its row, the dispatch runs it
+/// in the states its row names (a test holds them together), CAPABILITY is derived beside it.
+pub const COMMANDS: &[Spec] = &[
+    basic::CAPABILITY,
+    basic::NOOP,
+    basic::LOGOUT,
+    id::ID,
+    auth::STARTTLS,
+    auth::AUTHENTICATE,
+    auth::LOGIN,
+    auth::UNAUTHENTICATE,
+    auth::ENABLE,
+    select::SELECT,
+    select::EXAMINE,
+    mailbox::CREATE,
+    mailbox::DELETE,
+    mailbox::RENAME,
+    mailbox::SUBSCRIBE,
+    mailbox::UNSUBSCRIBE,
+    list::LIST,
+    list::LSUB,
+    basic::NAMESPACE,
+    status::STATUS,
+    append::APPEND,
+    idle::IDLE,
+    quota::GETQUOTA,
+    quota::GETQUOTAROOT,
+    metadata::GETMETADATA,
+    notify::NOTIFY,
+    metadata::SETMETADATA,
+    compress::COMPRESS,
+    urlauth::RESETKEY,
+    urlauth::GENURLAUTH,
+    urlauth::URLFETCH,
+    basic::CHECK,
+    expunge::CLOSE,
+    basic::UNSELECT,
+    expunge::EXPUNGE,
+    search::SEARCH,
+    fetch::FETCH,
+    store::STORE,
+    copy::COPY,
+    copy::MOVE,
+    replace::REPLACE,
+    sort::SORT,
+    sort::THREAD,
+    search::CANCELUPDATE,
+    basic::UID,
+];
+
+/// The row of the command called `name` (in any case).
+pub fn spec(name: &str) -> Option<&'static Spec> {
+    COMMANDS.iter().find(|s| s.name.eq_ignore_ascii_case(name))
 }
 
 impl Session {
@@ -357,38 +453,9 @@ impl Session {
     }
 }
 
-impl crate::imap::session::Conn {
-    /// RFC 2971: the server's identity; the client's is only logged. Which machine it is only
-    /// once logged in, so a stranger does not learn the host names.
-    fn id(&self, tag: &str, logged_in: bool, out: &mut Vec<u8>) {
-        let mut id = b"* ID (\"name\" \"ringmail\" \"version\" \"0.1\"".to_vec();
-        if logged_in && !self.settings.server_name.is_empty() {
-            id.extend_from_slice(b" \"x-host\" ");
-            crate::imap::format::string(&mut id, self.settings.server_name.as_bytes(), false);
-        }
-        id.extend_from_slice(b")\r\n");
-        out.extend_from_slice(&id);
-        ok(out, tag, "ID completed");
-    }
-
-    /// COMPRESS (RFC 4978).
-    fn compress(&mut self, tag: &str, mechanism: &str, out: &mut Vec<u8>) -> Action {
-        if self.compressed {
-            Fault::no(Code::CompressionActive, "already compressing").write(tag, out);
-        } else if mechanism != "DEFLATE" {
-            Fault::no(Code::Cannot, "only DEFLATE is offered").write(tag, out);
-        } else {
-            self.compressed = true;
-            ok(out, tag, "DEFLATE active");
-            return Action::StartCompress;
-        }
-        Action::Continue
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use crate::imap::capability::{States, COMMANDS};
+    use crate::imap::command::{States, COMMANDS};
     use crate::imap::limit::MessageLimit;
     use crate::imap::session::Session;
     use crate::imap::testing::{body, fresh, logged_in, run, selected_session, MemStore};
@@ -475,5 +542,38 @@ mod tests {
                 assert_eq!(refused, !admitted, "{} in the {state} state: {out}", spec.name);
             }
         }
+    }
+
+    /// A command whose row says it names no message by number never parses to one that does.
+    #[test]
+    fn rows_say_which_commands_use_message_numbers() {
+        for (name, line) in SAMPLES {
+            let spec = crate::imap::command::spec(name).expect("a row");
+            let (_, command) = crate::imap::parse::parse_command(format!("t {line}").as_bytes()).expect(line);
+            if command.uses_sequence_numbers() {
+                assert!(spec.numbers, "{name}'s row says it uses no message numbers: {line}");
+            }
+        }
+    }
+
+    /// RFC 9051 §7.5.1: EXPUNGE (or VANISHED) comes only during the commands whose row says
+    /// they may renumber messages; never during FETCH, STORE, SEARCH, SORT or THREAD.
+    #[test]
+    fn only_commands_whose_row_allows_it_tell_of_expunges() {
+        let mut told = Vec::new();
+        for (name, line) in SAMPLES {
+            let spec = crate::imap::command::spec(name).expect("a row");
+            let mut store = MemStore::new(3, &[body("one", 100), body("two", 100), body("three", 100)]);
+            let mut session = selected_session(&store, MessageLimit::None);
+            store.expunge(&[3]);
+            let (out, _) = run(&mut session, &store, 0, &format!("t {line}\r\n"));
+            let expunged = out.contains("* 3 EXPUNGE") || out.contains("VANISHED");
+            assert!(!expunged || spec.expunges, "{name} told of an expunge: {out}");
+            if expunged {
+                told.push(*name);
+            }
+        }
+        // The test sees expunges where the rows expect them.
+        assert!(["NOOP", "CHECK", "IDLE"].iter().all(|n| told.contains(n)), "{told:?}");
     }
 }

@@ -17,12 +17,24 @@ use std::collections::HashMap;
 
 use crate::imap::command::fetch::{fetch_one, FetchForm};
 use crate::imap::command::mailbox::quote;
+use crate::imap::command::{Spec, States};
+use crate::imap::parse;
 use crate::imap::session::{store_error, Action, Conn, Ctx, Selected, Session, State, User};
 use crate::imap::types::{FetchAttr, NotifyEvent, NotifyFilter, NotifyGroup};
 use crate::imap::view::MailRead;
 use crate::store::mailboxes::is_below;
 use crate::store::records::{MailboxId, Uid, UserId};
 use crate::store::{canonical_mailbox_name, Mailbox, SEPARATOR};
+
+/// The command table's rows (`command::COMMANDS`).
+pub(crate) const NOTIFY: Spec = Spec {
+    name: "NOTIFY",
+    states: States::Authenticated,
+    numbers: false,
+    expunges: false,
+    rfc: "RFC 5465 §3",
+    parse: parse::notify::notify,
+};
 
 /// The events this server can report, for `[BADEVENT]`.
 const SUPPORTED: &str = "(MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange)";

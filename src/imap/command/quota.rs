@@ -2,10 +2,37 @@
 //! has a quota (`ringmail user set --quota`). Limits are set by the administrator, so
 //! SETQUOTA is not offered.
 
+use crate::imap::command::{Spec, States};
 use crate::imap::fault::{ok, Code, Fault};
+use crate::imap::parse;
 use crate::imap::session::{store_error, untagged, Conn, User};
+use crate::imap::types::Command;
 use crate::imap::view::MailRead;
 use crate::store::{canonical_mailbox_name, StoreError};
+
+/// The command table's rows (`command::COMMANDS`).
+pub(crate) const GETQUOTA: Spec = Spec {
+    name: "GETQUOTA",
+    states: States::Authenticated,
+    numbers: false,
+    expunges: false,
+    rfc: "RFC 9208 §4.2",
+    parse: |c| {
+        c.sp()?;
+        let root = c.astring()?;
+        c.end()?;
+        Ok(Command::GetQuota { root })
+    },
+};
+
+pub(crate) const GETQUOTAROOT: Spec = Spec {
+    name: "GETQUOTAROOT",
+    states: States::Authenticated,
+    numbers: false,
+    expunges: false,
+    rfc: "RFC 9208 §4.3",
+    parse: |c| parse::one_mailbox(c).map(|mailbox| Command::GetQuotaRoot { mailbox }),
+};
 
 impl Conn {
     /// GETQUOTA (root given) or GETQUOTAROOT (mailbox given).

@@ -6,11 +6,23 @@
 //! Responses are APPEND's and MOVE's together: APPENDUID in an untagged OK, then the expunge
 //! as EXPUNGE or VANISHED, and EXISTS when the target is the selected mailbox.
 
-use crate::imap::command::mailbox::Replacing;
+use crate::imap::command::append::Replacing;
+use crate::imap::command::{Spec, States};
 use crate::imap::fault::{ok, Fault};
+use crate::imap::parse;
 use crate::imap::session::{store_error, untagged, Action, Conn, Ctx, Selected, Session, User};
 use crate::imap::types::{AppendMessage, SeqBound};
 use crate::store::{StoreError, WriteOutcome};
+
+/// The command table's rows (`command::COMMANDS`).
+pub(crate) const REPLACE: Spec = Spec {
+    name: "REPLACE",
+    states: States::Selected,
+    numbers: true,
+    expunges: true,
+    rfc: "RFC 8508 §3",
+    parse: |c| parse::mailbox::replace(c, false),
+};
 
 impl Conn {
     /// Starts a REPLACE: checks what it replaces and where the new message goes, then parses the

@@ -4,8 +4,10 @@
 //! reading a message's structure or bytes only for the keys that need them, and the answer is
 //! written from the matches once the last step is done.
 
+use crate::imap::command::{Spec, States};
 use crate::imap::fault::{Code, Fault};
 use crate::imap::limit::{self, Cut};
+use crate::imap::parse;
 use crate::imap::scan::{Answer, Match};
 use crate::imap::search::{self, SearchContext, SearchData};
 use crate::imap::session::{Action, Conn, Ctx, Selected, User};
@@ -13,6 +15,25 @@ use crate::imap::types::{PartialRange, SearchKey, SearchReturn};
 use crate::imap::view::{MailRead, MessageBytes};
 use crate::mime::Structure;
 use crate::store::records::Uid;
+
+/// The command table's rows (`command::COMMANDS`).
+pub(crate) const SEARCH: Spec = Spec {
+    name: "SEARCH",
+    states: States::Selected,
+    numbers: true,
+    expunges: false,
+    rfc: "RFC 9051 §6.4.4",
+    parse: |c| parse::search::search(c, false),
+};
+
+pub(crate) const CANCELUPDATE: Spec = Spec {
+    name: "CANCELUPDATE",
+    states: States::Selected,
+    numbers: false,
+    expunges: false,
+    rfc: "RFC 5267 §4.3.5",
+    parse: parse::cancel_update,
+};
 
 /// What a SEARCH answers with once its scan is done.
 pub(crate) struct SearchAnswer {

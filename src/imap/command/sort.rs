@@ -4,9 +4,11 @@
 //! context kept up to date (§4, `context`).
 
 use crate::imap::command::search::{add_partial, charset_refused, partial_return, returned_modseq};
+use crate::imap::command::{Spec, States};
 use crate::imap::context::Initial;
 use crate::imap::fault::{ok, Fault};
 use crate::imap::limit;
+use crate::imap::parse;
 use crate::imap::scan::{Answer, Match};
 use crate::imap::search;
 use crate::imap::session::{store_error, Action, Conn, Ctx, Selected, User};
@@ -15,6 +17,25 @@ use crate::imap::thread::{self, Threader};
 use crate::imap::types::{SearchKey, SearchReturn, SortCriterion, ThreadAlgorithm};
 use crate::imap::view::MailRead;
 use crate::store::records::Uid;
+
+/// The command table's rows (`command::COMMANDS`).
+pub(crate) const SORT: Spec = Spec {
+    name: "SORT",
+    states: States::Selected,
+    numbers: true,
+    expunges: false,
+    rfc: "RFC 5256 §3",
+    parse: |c| parse::sort::sort(c, false),
+};
+
+pub(crate) const THREAD: Spec = Spec {
+    name: "THREAD",
+    states: States::Selected,
+    numbers: true,
+    expunges: false,
+    rfc: "RFC 5256 §3",
+    parse: |c| parse::sort::thread(c, false),
+};
 
 pub(crate) enum Order {
     /// The criteria, and ESORT's RETURN options when given.

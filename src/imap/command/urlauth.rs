@@ -3,13 +3,43 @@
 //! reset by the store's writer, so GENURLAUTH of a mailbox without a key yet is a write.
 
 use crate::imap::command::message::WritePending;
+use crate::imap::command::{Spec, States};
 use crate::imap::fault::{ok, Fault};
 use crate::imap::format;
+use crate::imap::parse;
 use crate::imap::session::{store_error, Action, Conn, Ctx, Step, User};
 use crate::imap::urlauth::{self, AuthUrl, Refusal, Requester, INTERNAL};
 use crate::store::records::MailboxId;
 use crate::store::urlauth::AccessKey;
 use crate::store::{StoreError, WriteOp, WriteOutcome};
+
+/// The command table's rows (`command::COMMANDS`).
+pub(crate) const RESETKEY: Spec = Spec {
+    name: "RESETKEY",
+    states: States::Authenticated,
+    numbers: false,
+    expunges: false,
+    rfc: "RFC 4467 §6.1",
+    parse: parse::urlauth::resetkey,
+};
+
+pub(crate) const GENURLAUTH: Spec = Spec {
+    name: "GENURLAUTH",
+    states: States::Authenticated,
+    numbers: false,
+    expunges: false,
+    rfc: "RFC 4467 §6.2",
+    parse: parse::urlauth::genurlauth,
+};
+
+pub(crate) const URLFETCH: Spec = Spec {
+    name: "URLFETCH",
+    states: States::Authenticated,
+    numbers: false,
+    expunges: false,
+    rfc: "RFC 4467 §6.3",
+    parse: parse::urlauth::urlfetch,
+};
 
 /// A GENURLAUTH waiting for the writer to make the access keys its URLs need.
 pub(crate) struct GenPending {

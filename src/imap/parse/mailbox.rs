@@ -11,7 +11,7 @@ use crate::imap::types::{
 /// select = "SELECT" SP mailbox [select-params]; select-params = SP "(" select-param
 /// *(SP select-param) ")" (RFC 4466); select-param = "CONDSTORE" / "QRESYNC" SP "("
 /// uidvalidity SP mod-sequence-value [SP known-uids] [SP seq-match-data] ")" (RFC 7162 §7).
-pub(super) fn select(c: &mut Cursor) -> Result<(String, SelectParams)> {
+pub(crate) fn select(c: &mut Cursor) -> Result<(String, SelectParams)> {
     c.sp()?;
     let mailbox = c.mailbox()?;
     let mut params = SelectParams::default();
@@ -98,7 +98,7 @@ fn known_set(c: &mut Cursor) -> Result<SequenceSet> {
 
 /// create = "CREATE" SP mailbox [create-params]; create-param = "USE" SP "(" [use-attr
 /// *(SP use-attr)] ")" (RFC 6154 §6); use-attr = "\" atom, as sent.
-pub(super) fn create(c: &mut Cursor) -> Result<Command> {
+pub(crate) fn create(c: &mut Cursor) -> Result<Command> {
     c.sp()?;
     let mailbox = c.mailbox()?;
     let mut special_use = None;
@@ -131,7 +131,7 @@ fn use_attr(c: &mut Cursor) -> Result<String> {
 
 /// list = "LIST" [SP list-select-opts] SP mailbox SP mbox-or-pat [SP list-return-opts]
 /// (RFC 5258 §6). The reference is returned as sent (it is a prefix, not a mailbox to open).
-pub(super) fn list(c: &mut Cursor) -> Result<Command> {
+pub(crate) fn list(c: &mut Cursor) -> Result<Command> {
     c.sp()?;
     let mut options = ListOptions::default();
     if c.peek() == Some(b'(') {
@@ -206,7 +206,7 @@ fn return_option(c: &mut Cursor) -> Result<ReturnOption> {
 }
 
 /// lsub = "LSUB" SP mailbox SP list-mailbox (RFC 3501 §6.3.9).
-pub(super) fn lsub(c: &mut Cursor) -> Result<Command> {
+pub(crate) fn lsub(c: &mut Cursor) -> Result<Command> {
     c.sp()?;
     let reference = c.astring()?;
     c.sp()?;
@@ -216,7 +216,7 @@ pub(super) fn lsub(c: &mut Cursor) -> Result<Command> {
 }
 
 /// status = "STATUS" SP mailbox SP "(" status-att *(SP status-att) ")".
-pub(super) fn status(c: &mut Cursor) -> Result<Command> {
+pub(crate) fn status(c: &mut Cursor) -> Result<Command> {
     c.sp()?;
     let mailbox = c.mailbox()?;
     c.sp()?;
@@ -246,7 +246,7 @@ fn status_att(c: &mut Cursor) -> Result<StatusItem> {
 /// append = "APPEND" SP mailbox 1*append-message (RFC 3502); append-message = append-opts
 /// SP append-data; append-opts = [SP flag-list] [SP date-time]; append-data = literal /
 /// literal8 (RFC 3516 §7).
-pub(super) fn append(c: &mut Cursor) -> Result<Command> {
+pub(crate) fn append(c: &mut Cursor) -> Result<Command> {
     c.sp()?;
     let mailbox = c.mailbox()?;
     let mut messages = Vec::new();
@@ -260,7 +260,7 @@ pub(super) fn append(c: &mut Cursor) -> Result<Command> {
 
 /// replace = "REPLACE" SP seq-number SP mailbox append-message; uid-replace = "UID" SP replace
 /// (RFC 8508 §6). One message only: MULTIAPPEND does not extend it.
-pub(super) fn replace(c: &mut Cursor, uid: bool) -> Result<Command> {
+pub(crate) fn replace(c: &mut Cursor, uid: bool) -> Result<Command> {
     c.sp()?;
     let target = c.seq_number().map_err(|_| Syntax("expected a message number or UID"))?;
     c.sp()?;

@@ -34,7 +34,7 @@ fn value(c: &mut Cursor) -> Result<Option<Vec<u8>>> {
 }
 
 /// setmetadata = "SETMETADATA" SP mailbox SP entry-values
-pub(super) fn setmetadata(c: &mut Cursor) -> Result<Command> {
+pub(crate) fn setmetadata(c: &mut Cursor) -> Result<Command> {
     c.sp()?;
     let mailbox = c.mailbox()?;
     c.sp()?;
@@ -48,7 +48,7 @@ pub(super) fn setmetadata(c: &mut Cursor) -> Result<Command> {
 }
 
 /// getmetadata = "GETMETADATA" [SP getmetadata-options] SP mailbox SP entries
-pub(super) fn getmetadata(c: &mut Cursor) -> Result<Command> {
+pub(crate) fn getmetadata(c: &mut Cursor) -> Result<Command> {
     c.sp()?;
     let (mut max_size, mut depth) = (None, MetadataDepth::Zero);
     if c.peek() == Some(b'(') {

@@ -9,13 +9,13 @@
 //! state, or looks anything up. Never panics on any input; nesting is bounded.
 
 pub(crate) mod lexer;
-use crate::imap::command::fetch::parse as fetch;
-mod mailbox;
-mod metadata;
-mod notify;
-mod search;
-mod sort;
-mod urlauth;
+pub(crate) use crate::imap::command::fetch::parse as fetch;
+pub(crate) mod mailbox;
+pub(crate) mod metadata;
+pub(crate) mod notify;
+pub(crate) mod search;
+pub(crate) mod sort;
+pub(crate) mod urlauth;
 
 #[cfg(test)]
 mod differential;
@@ -156,86 +156,20 @@ fn command(c: &mut Cursor) -> Result<Command> {
             "invalid command name"
         }));
     }
-    let name = name.to_ascii_uppercase();
-    let bare = |c: &mut Cursor, command: Command| c.end().map(|()| command);
-    match name.as_slice() {
-        // RFC 9051 §6.1: any state.
-        b"CAPABILITY" => bare(c, Command::Capability),
-        b"NOOP" => bare(c, Command::Noop),
-        b"LOGOUT" => bare(c, Command::Logout),
-        // RFC 9051 §6.2.
-        b"STARTTLS" => bare(c, Command::StartTls),
-        b"AUTHENTICATE" => authenticate(c),
-        b"LOGIN" => login(c),
-        // RFC 8437 §3.
-        b"UNAUTHENTICATE" => bare(c, Command::Unauthenticate),
-        // RFC 5161.
-        b"ENABLE" => enable(c),
-        // RFC 2971.
-        b"ID" => id(c),
-        // RFC 9051 §6.3.
-        b"SELECT" => mailbox::select(c).map(|(mailbox, params)| Command::Select { mailbox, params }),
-        b"EXAMINE" => mailbox::select(c).map(|(mailbox, params)| Command::Examine { mailbox, params }),
-        b"CREATE" => mailbox::create(c),
-        b"DELETE" => one_mailbox(c).map(|mailbox| Command::Delete { mailbox }),
-        b"RENAME" => rename(c),
-        b"SUBSCRIBE" => one_mailbox(c).map(|mailbox| Command::Subscribe { mailbox }),
-        b"UNSUBSCRIBE" => one_mailbox(c).map(|mailbox| Command::Unsubscribe { mailbox }),
-        b"LIST" => mailbox::list(c),
-        b"LSUB" => mailbox::lsub(c),
-        b"NAMESPACE" => bare(c, Command::Namespace),
-        b"STATUS" => mailbox::status(c),
-        b"APPEND" => mailbox::append(c),
-        b"IDLE" => bare(c, Command::Idle),
-        // RFC 9051 §6.4.
-        b"CHECK" => bare(c, Command::Check),
-        b"CLOSE" => bare(c, Command::Close),
-        b"UNSELECT" => bare(c, Command::Unselect),
-        b"EXPUNGE" => bare(c, Command::Expunge),
-        b"SEARCH" => search::search(c, false),
-        b"FETCH" => fetch::fetch(c, false),
-        b"STORE" => fetch::store(c, false),
-        b"COPY" => copy_or_move(c, false, false),
-        b"MOVE" => copy_or_move(c, false, true),
-        b"UID" => uid(c),
-        // RFC 8508.
-        b"REPLACE" => mailbox::replace(c, false),
-        // RFC 5256.
-        b"SORT" => sort::sort(c, false),
-        b"THREAD" => sort::thread(c, false),
-        // RFC 9208.
-        b"GETQUOTA" => {
-            c.sp()?;
-            let root = c.astring()?;
-            c.end()?;
-            Ok(Command::GetQuota { root })
-        }
-        b"GETQUOTAROOT" => one_mailbox(c).map(|mailbox| Command::GetQuotaRoot { mailbox }),
-        // RFC 5464.
-        b"GETMETADATA" => metadata::getmetadata(c),
-        b"SETMETADATA" => metadata::setmetadata(c),
-        // RFC 5465.
-        b"NOTIFY" => notify::notify(c),
-        // RFC 5267 §4.3.5.
-        b"CANCELUPDATE" => cancel_update(c),
-        // RFC 4467.
-        b"RESETKEY" => urlauth::resetkey(c),
-        b"GENURLAUTH" => urlauth::genurlauth(c),
-        b"URLFETCH" => urlauth::urlfetch(c),
-        // RFC 4978.
-        b"COMPRESS" => {
-            c.sp()?;
-            let mechanism = c.atom()?.to_ascii_uppercase();
-            c.end()?;
-            Ok(Command::Compress { mechanism })
-        }
-        _ => Err(Syntax("unknown command")),
+    match std::str::from_utf8(name).ok().and_then(crate::imap::command::spec) {
+        Some(spec) => (spec.parse)(c),
+        None => Err(Syntax("unknown command")),
     }
+}
+
+/// A command that is its name alone.
+pub(crate) fn bare(c: &mut Cursor, command: Command) -> Result<Command> {
+    c.end().map(|()| command)
 }
 
 /// RFC 9051 §6.4.9: "UID" SP (copy / move / fetch / search / store / uid-expunge), and RFC 5256
 /// §3 UID SORT and UID THREAD.
-fn uid(c: &mut Cursor) -> Result<Command> {
+pub(crate) fn uid(c: &mut Cursor) -> Result<Command> {
     c.sp()?;
     let name = c.word().to_ascii_uppercase();
     match name.as_slice() {
@@ -262,7 +196,7 @@ fn uid(c: &mut Cursor) -> Result<Command> {
 
 /// RFC 9051 §6.2.2: "AUTHENTICATE" SP auth-type [SP initial-resp] (RFC 4959 SASL-IR).
 /// The mechanism comes back in upper case (SASL names are, RFC 4422 §3.1).
-fn authenticate(c: &mut Cursor) -> Result<Command> {
+pub(crate) fn authenticate(c: &mut Cursor) -> Result<Command> {
     c.sp()?;
     let mechanism = c.atom()?.to_ascii_uppercase();
     let initial = if c.more() {
@@ -292,7 +226,7 @@ fn is_base64(text: &[u8]) -> bool {
 }
 
 /// RFC 9051 §6.2.3: "LOGIN" SP userid SP password.
-fn login(c: &mut Cursor) -> Result<Command> {
+pub(crate) fn login(c: &mut Cursor) -> Result<Command> {
     c.sp()?;
     let user = c.astring()?;
     c.sp()?;
@@ -302,7 +236,7 @@ fn login(c: &mut Cursor) -> Result<Command> {
 }
 
 /// RFC 5161 §4: "ENABLE" 1*(SP capability). Capability names come back in upper case.
-fn enable(c: &mut Cursor) -> Result<Command> {
+pub(crate) fn enable(c: &mut Cursor) -> Result<Command> {
     let mut capabilities = Vec::new();
     loop {
         c.sp()?;
@@ -314,7 +248,7 @@ fn enable(c: &mut Cursor) -> Result<Command> {
 }
 
 /// RFC 2971 §4: "ID" SP id-params-list; id-params-list = "(" *(string SP nstring) ")" / nil.
-fn id(c: &mut Cursor) -> Result<Command> {
+pub(crate) fn id(c: &mut Cursor) -> Result<Command> {
     c.sp()?;
     let params = if c.peek() == Some(b'(') {
         Some(c.list0(|c| {
@@ -333,7 +267,7 @@ fn id(c: &mut Cursor) -> Result<Command> {
 }
 
 /// RFC 5267 §5: "CANCELUPDATE" 1*(SP quoted): the tags of the commands that asked for updates.
-fn cancel_update(c: &mut Cursor) -> Result<Command> {
+pub(crate) fn cancel_update(c: &mut Cursor) -> Result<Command> {
     let mut tags = Vec::new();
     loop {
         c.sp()?;
@@ -347,7 +281,7 @@ fn cancel_update(c: &mut Cursor) -> Result<Command> {
     }
 }
 
-fn one_mailbox(c: &mut Cursor) -> Result<String> {
+pub(crate) fn one_mailbox(c: &mut Cursor) -> Result<String> {
     c.sp()?;
     let mailbox = c.mailbox()?;
     c.end()?;
@@ -355,7 +289,7 @@ fn one_mailbox(c: &mut Cursor) -> Result<String> {
 }
 
 /// RFC 9051 §6.3.6: "RENAME" SP mailbox SP mailbox.
-fn rename(c: &mut Cursor) -> Result<Command> {
+pub(crate) fn rename(c: &mut Cursor) -> Result<Command> {
     c.sp()?;
     let from = c.mailbox()?;
     c.sp()?;
@@ -365,7 +299,7 @@ fn rename(c: &mut Cursor) -> Result<Command> {
 }
 
 /// RFC 9051 §6.4.7 COPY, §6.4.8 MOVE: sequence-set SP mailbox.
-fn copy_or_move(c: &mut Cursor, uid: bool, is_move: bool) -> Result<Command> {
+pub(crate) fn copy_or_move(c: &mut Cursor, uid: bool, is_move: bool) -> Result<Command> {
     c.sp()?;
     let set = c.sequence_set()?;
     c.sp()?;

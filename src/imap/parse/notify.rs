@@ -16,7 +16,7 @@ use super::fetch;
 use super::lexer::{Cursor, Result, Syntax};
 use crate::imap::types::{Command, NotifyEvent, NotifyFilter, NotifyGroup};
 
-pub(super) fn notify(c: &mut Cursor) -> Result<Command> {
+pub(crate) fn notify(c: &mut Cursor) -> Result<Command> {
     c.sp()?;
     let verb = c.word().to_ascii_uppercase();
     match verb.as_slice() {

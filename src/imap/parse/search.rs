@@ -8,7 +8,7 @@ use crate::imap::types::{Command, SearchKey, SearchReturn};
 /// search = "SEARCH" [search-return-opts] SP search-program;
 /// search-program = ["CHARSET" SP charset SP] search-key *(SP search-key).
 /// Several top-level keys come back as one `SearchKey::And`.
-pub(super) fn search(c: &mut Cursor, uid: bool) -> Result<Command> {
+pub(crate) fn search(c: &mut Cursor, uid: bool) -> Result<Command> {
     c.sp()?;
     let returns = return_options(c)?;
     let mut charset = None;
@@ -30,7 +30,7 @@ pub(super) fn search(c: &mut Cursor, uid: bool) -> Result<Command> {
 /// search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"
 /// (RFC 4466 §2.6), with the SP after it; `None` when there is no RETURN. Shared by SEARCH and
 /// ESORT's SORT (RFC 5267 §3).
-pub(super) fn return_options(c: &mut Cursor) -> Result<Option<Vec<SearchReturn>>> {
+pub(crate) fn return_options(c: &mut Cursor) -> Result<Option<Vec<SearchReturn>>> {
     if !c.next_word_is("RETURN") {
         return Ok(None);
     }
@@ -56,7 +56,7 @@ pub(super) fn return_options(c: &mut Cursor) -> Result<Option<Vec<SearchReturn>>
 }
 
 /// charset = atom / quoted (RFC 9051 §9), as sent.
-pub(super) fn charset(c: &mut Cursor) -> Result<String> {
+pub(crate) fn charset(c: &mut Cursor) -> Result<String> {
     if c.peek() == Some(b'"') {
         c.string()
     } else {
@@ -66,7 +66,7 @@ pub(super) fn charset(c: &mut Cursor) -> Result<String> {
 
 /// `search-key *(SP search-key)` up to the end of the command; several keys come back as one
 /// `SearchKey::And`. Shared by SEARCH and by SORT and THREAD (RFC 5256 §5 search-criteria).
-pub(super) fn search_keys(c: &mut Cursor) -> Result<SearchKey> {
+pub(crate) fn search_keys(c: &mut Cursor) -> Result<SearchKey> {
     let mut keys = vec![search_key(c, 0)?];
     while c.more() {
         keys.push(search_key(c, 0)?);

@@ -9,7 +9,7 @@ use crate::imap::types::{Command, SortCriterion, SortKey, ThreadAlgorithm};
 /// sort = ["UID" SP] "SORT" SP sort-criteria SP search-criteria (RFC 5256 §5);
 /// extended-sort = ["UID" SP] "SORT" search-return-opts SP sort-criteria SP search-criteria
 /// (RFC 5267 §5).
-pub(super) fn sort(c: &mut Cursor, uid: bool) -> Result<Command> {
+pub(crate) fn sort(c: &mut Cursor, uid: bool) -> Result<Command> {
     c.sp()?;
     let returns = return_options(c)?;
     let criteria = sort_criteria(c)?;
@@ -26,7 +26,7 @@ pub(super) fn sort(c: &mut Cursor, uid: bool) -> Result<Command> {
 
 /// thread = ["UID" SP] "THREAD" SP thread-alg SP search-criteria (RFC 5256 §5). thread-alg is
 /// an atom; an algorithm ringmail does not offer is refused here, so the client gets BAD.
-pub(super) fn thread(c: &mut Cursor, uid: bool) -> Result<Command> {
+pub(crate) fn thread(c: &mut Cursor, uid: bool) -> Result<Command> {
     c.sp()?;
     let name = c.atom().map_err(|_| Syntax("expected a THREAD algorithm"))?;
     let algorithm = if name.eq_ignore_ascii_case("ORDEREDSUBJECT") {

@@ -15,7 +15,7 @@ fn mechanism(c: &mut Cursor) -> Result<String> {
 }
 
 /// resetkey = "RESETKEY" [SP mailbox *(SP mechanism)]
-pub(super) fn resetkey(c: &mut Cursor) -> Result<Command> {
+pub(crate) fn resetkey(c: &mut Cursor) -> Result<Command> {
     if c.at_end() {
         return Ok(Command::ResetKey {
             mailbox: None,
@@ -36,7 +36,7 @@ pub(super) fn resetkey(c: &mut Cursor) -> Result<Command> {
 }
 
 /// genurlauth = "GENURLAUTH" 1*(SP url-rump SP mechanism)
-pub(super) fn genurlauth(c: &mut Cursor) -> Result<Command> {
+pub(crate) fn genurlauth(c: &mut Cursor) -> Result<Command> {
     let mut pairs = Vec::new();
     loop {
         c.sp()?;
@@ -50,7 +50,7 @@ pub(super) fn genurlauth(c: &mut Cursor) -> Result<Command> {
 }
 
 /// urlfetch = "URLFETCH" 1*(SP url-full)
-pub(super) fn urlfetch(c: &mut Cursor) -> Result<Command> {
+pub(crate) fn urlfetch(c: &mut Cursor) -> Result<Command> {
     let mut urls = Vec::new();
     loop {
         c.sp()?;

@@ -9,6 +9,7 @@ pub(crate) mod parse;
 pub mod render;
 
 use crate::imap::command::message::{announce_keywords, in_set, resolve, WritePending};
+use crate::imap::command::{Spec, States};
 use crate::imap::fault::{Code, Fault};
 use crate::imap::limit::{self, Cut};
 use crate::imap::progress::Progress;
@@ -19,6 +20,16 @@ use crate::imap::view::{vanished_since, MailRead};
 use crate::store::records::{flags, FlagMode, Uid};
 use crate::store::{MessageRecord, StoreError, WriteOp};
 use render::{FetchEffect, FetchOptions, MessageMeta};
+
+/// The command table's rows (`command::COMMANDS`).
+pub(crate) const FETCH: Spec = Spec {
+    name: "FETCH",
+    states: States::Selected,
+    numbers: true,
+    expunges: false,
+    rfc: "RFC 9051 §6.4.5",
+    parse: |c| parse::fetch(c, false),
+};
 
 /// Output rendered before FETCH yields to let the caller flush.
 const FETCH_BUDGET: usize = 1 << 20;
@@ -292,5 +303,13 @@ impl Conn {
             keywords: Vec::new(),
             unchanged_since: None,
         })
+    }
+}
+
+impl Conn {
+    /// The answer to the write of the `\Seen` flags a FETCH set.
+    pub(crate) fn finish_fetch_seen(&mut self, tag: &str, cut: Option<Cut>, out: &mut Vec<u8>) {
+        let code = self.highest_modseq_code();
+        limit::tagged_ok(out, tag, cut, &code, "FETCH completed");
     }
 }
