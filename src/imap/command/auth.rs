@@ -6,6 +6,7 @@ use crate::auth::scram::ScramCredentials;
 use crate::imap::command::{Spec, States};
 use crate::imap::fault::{ok, Code, Fault};
 use crate::imap::parse;
+use crate::imap::parse::lexer::{self, Cursor, Syntax};
 use crate::imap::session::{untagged, Action, Conn, Enabled, LoginFailure, Session, State, Step, User};
 use crate::imap::types::Command;
 use crate::store::records::UserId;
@@ -26,7 +27,7 @@ pub(crate) const AUTHENTICATE: Spec = Spec {
     numbers: false,
     expunges: false,
     rfc: "RFC 9051 §6.2.2",
-    parse: parse::authenticate,
+    parse: parse_authenticate,
 };
 
 pub(crate) const LOGIN: Spec = Spec {
@@ -35,7 +36,7 @@ pub(crate) const LOGIN: Spec = Spec {
     numbers: false,
     expunges: false,
     rfc: "RFC 9051 §6.2.3",
-    parse: parse::login,
+    parse: parse_login,
 };
 
 pub(crate) const UNAUTHENTICATE: Spec = Spec {
@@ -53,7 +54,7 @@ pub(crate) const ENABLE: Spec = Spec {
     numbers: false,
     expunges: false,
     rfc: "RFC 5161",
-    parse: parse::enable,
+    parse: parse_enable,
 };
 
 impl Conn {
@@ -273,6 +274,59 @@ impl Conn {
                 Fault::bad("malformed authentication exchange").write(&tag, out);
                 Action::Continue
             }
+        }
+    }
+}
+
+/// RFC 9051 §6.2.2: "AUTHENTICATE" SP auth-type [SP initial-resp] (RFC 4959 SASL-IR).
+/// The mechanism comes back in upper case (SASL names are, RFC 4422 §3.1).
+fn parse_authenticate(c: &mut Cursor) -> lexer::Result<Command> {
+    c.sp()?;
+    let mechanism = c.atom()?.to_ascii_uppercase();
+    let initial = if c.more() {
+        let response = c.atom().map_err(|_| Syntax("invalid initial response"))?;
+        if !is_base64(response.as_bytes()) && response != "=" {
+            return Err(Syntax("initial response is not base64"));
+        }
+        Some(response)
+    } else {
+        None
+    };
+    c.end()?;
+    Ok(Command::Authenticate { mechanism, initial })
+}
+
+/// base64 = *(4base64-char) [base64-terminal] (RFC 9051 §9).
+fn is_base64(text: &[u8]) -> bool {
+    if text.is_empty() || !text.len().is_multiple_of(4) {
+        return false;
+    }
+    let data = text
+        .strip_suffix(b"==")
+        .or_else(|| text.strip_suffix(b"="))
+        .unwrap_or(text);
+    data.iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
+/// RFC 9051 §6.2.3: "LOGIN" SP userid SP password.
+fn parse_login(c: &mut Cursor) -> lexer::Result<Command> {
+    c.sp()?;
+    let user = c.astring()?;
+    c.sp()?;
+    let password = c.astring()?;
+    c.end()?;
+    Ok(Command::Login { user, password })
+}
+
+/// RFC 5161 §4: "ENABLE" 1*(SP capability). Capability names come back in upper case.
+fn parse_enable(c: &mut Cursor) -> lexer::Result<Command> {
+    let mut capabilities = Vec::new();
+    loop {
+        c.sp()?;
+        capabilities.push(c.atom()?.to_ascii_uppercase());
+        if c.at_end() {
+            return Ok(Command::Enable(capabilities));
         }
     }
 }

@@ -6,6 +6,7 @@
 
 use crate::imap::command::{Spec, States};
 use crate::imap::parse;
+use crate::imap::parse::lexer::{Cursor, Result, Syntax};
 use crate::imap::types::Command;
 
 /// The command table's rows (`command::COMMANDS`).
@@ -69,5 +70,32 @@ pub(crate) const UID: Spec = Spec {
     numbers: false,
     expunges: true,
     rfc: "RFC 9051 §6.4.9",
-    parse: parse::uid,
+    parse: parse_uid,
 };
+
+/// RFC 9051 §6.4.9: "UID" SP (copy / move / fetch / search / store / uid-expunge), and RFC 5256
+/// §3 UID SORT and UID THREAD.
+pub(crate) fn parse_uid(c: &mut Cursor) -> Result<Command> {
+    c.sp()?;
+    let name = c.word().to_ascii_uppercase();
+    match name.as_slice() {
+        b"FETCH" => super::fetch::parse::fetch(c, true),
+        b"STORE" => crate::imap::command::store::parse(c, true),
+        b"SEARCH" => super::search::parse::search(c, true),
+        b"COPY" => super::copy::parse_copy_or_move(c, true, false),
+        b"MOVE" => super::copy::parse_copy_or_move(c, true, true),
+        b"REPLACE" => crate::imap::command::append::parse::replace(c, true),
+        // RFC 5256 §3.
+        b"SORT" => super::sort::parse::sort(c, true),
+        b"THREAD" => super::sort::parse::thread(c, true),
+        // RFC 4315 §2.1 uid-expunge.
+        b"EXPUNGE" => {
+            c.sp()?;
+            let set = c.sequence_set()?;
+            c.end()?;
+            Ok(Command::UidExpunge(set))
+        }
+        b"" => Err(Syntax("missing UID command")),
+        _ => Err(Syntax("unknown UID command")),
+    }
+}

@@ -6,9 +6,10 @@ use super::message::{resolve, WritePending};
 use crate::imap::command::{Spec, States};
 use crate::imap::fault::{ok, Fault};
 use crate::imap::limit::{self, Cut};
-use crate::imap::parse;
+use crate::imap::parse::lexer::{Cursor, Result};
 use crate::imap::search;
 use crate::imap::session::{untagged, Action, Conn, Ctx, Selected, Session, Step, User};
+use crate::imap::types::Command;
 use crate::imap::types::SequenceSet;
 use crate::store::records::Uid;
 use crate::store::WriteOp;
@@ -20,7 +21,7 @@ pub(crate) const COPY: Spec = Spec {
     numbers: true,
     expunges: true,
     rfc: "RFC 9051 §6.4.7",
-    parse: |c| parse::copy_or_move(c, false, false),
+    parse: |c| parse_copy_or_move(c, false, false),
 };
 
 pub(crate) const MOVE: Spec = Spec {
@@ -29,7 +30,7 @@ pub(crate) const MOVE: Spec = Spec {
     numbers: true,
     expunges: true,
     rfc: "RFC 9051 §6.4.8",
-    parse: |c| parse::copy_or_move(c, false, true),
+    parse: |c| parse_copy_or_move(c, false, true),
 };
 
 impl Conn {
@@ -128,4 +129,18 @@ impl Session {
             ok(out, tag, &text);
         }
     }
+}
+
+/// RFC 9051 §6.4.7 COPY, §6.4.8 MOVE: sequence-set SP mailbox.
+pub(crate) fn parse_copy_or_move(c: &mut Cursor, uid: bool, is_move: bool) -> Result<Command> {
+    c.sp()?;
+    let set = c.sequence_set()?;
+    c.sp()?;
+    let mailbox = c.mailbox()?;
+    c.end()?;
+    Ok(if is_move {
+        Command::Move { uid, set, mailbox }
+    } else {
+        Command::Copy { uid, set, mailbox }
+    })
 }

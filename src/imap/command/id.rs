@@ -2,8 +2,9 @@
 
 use crate::imap::command::{Spec, States};
 use crate::imap::fault::ok;
-use crate::imap::parse;
+use crate::imap::parse::lexer::{Cursor, Result, Syntax};
 use crate::imap::session::Conn;
+use crate::imap::types::Command;
 
 /// The command table's rows (`command::COMMANDS`).
 pub(crate) const ID: Spec = Spec {
@@ -12,7 +13,7 @@ pub(crate) const ID: Spec = Spec {
     numbers: false,
     expunges: false,
     rfc: "RFC 2971",
-    parse: parse::id,
+    parse: parse_id,
 };
 
 impl Conn {
@@ -28,4 +29,23 @@ impl Conn {
         out.extend_from_slice(&id);
         ok(out, tag, "ID completed");
     }
+}
+
+/// RFC 2971 §4: "ID" SP id-params-list; id-params-list = "(" *(string SP nstring) ")" / nil.
+fn parse_id(c: &mut Cursor) -> Result<Command> {
+    c.sp()?;
+    let params = if c.peek() == Some(b'(') {
+        Some(c.list0(|c| {
+            let field = c.string()?;
+            c.sp()?;
+            let value = c.nstring()?;
+            Ok((field, value))
+        })?)
+    } else if c.word().eq_ignore_ascii_case(b"NIL") {
+        None
+    } else {
+        return Err(Syntax("expected a parameter list or NIL"));
+    };
+    c.end()?;
+    Ok(Command::Id(params))
 }

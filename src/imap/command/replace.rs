@@ -9,7 +9,6 @@
 use crate::imap::command::append::Replacing;
 use crate::imap::command::{Spec, States};
 use crate::imap::fault::{ok, Fault};
-use crate::imap::parse;
 use crate::imap::session::{store_error, untagged, Action, Conn, Ctx, Selected, Session, User};
 use crate::imap::types::{AppendMessage, SeqBound};
 use crate::store::{StoreError, WriteOutcome};
@@ -21,7 +20,7 @@ pub(crate) const REPLACE: Spec = Spec {
     numbers: true,
     expunges: true,
     rfc: "RFC 8508 §3",
-    parse: |c| parse::mailbox::replace(c, false),
+    parse: |c| super::append::parse::replace(c, false),
 };
 
 impl Conn {

@@ -7,9 +7,10 @@ use super::message::{announce_keywords, flags_response, resolve, FlagsShape, Wri
 use crate::imap::command::{Spec, States};
 use crate::imap::fault::Fault;
 use crate::imap::limit::{self, Cut};
+use crate::imap::parse::lexer::{Cursor, Result, Syntax};
 use crate::imap::search;
 use crate::imap::session::{Action, Conn, Ctx, Selected, Step, User};
-use crate::imap::types::{SequenceSet, StoreMode};
+use crate::imap::types::{Command, SequenceSet, StoreMode};
 use crate::store::records::{FlagMode, Uid};
 use crate::store::{FlagsChanged, MessageRecord, WriteOp};
 
@@ -20,7 +21,7 @@ pub(crate) const STORE: Spec = Spec {
     numbers: true,
     expunges: false,
     rfc: "RFC 9051 §6.4.6",
-    parse: |c| crate::imap::command::fetch::parse::store(c, false),
+    parse: |c| parse(c, false),
 };
 
 /// How a STORE's answer is written once its write is done.
@@ -136,4 +137,63 @@ impl Conn {
             limit::tagged_ok(out, tag, cut, &code, "conditional STORE failed");
         }
     }
+}
+
+/// store = "STORE" SP sequence-set [store-modifiers] SP store-att-flags (RFC 9051 §9,
+/// RFC 7162 §3.1.3); store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP
+/// (flag-list / (flag *(SP flag))).
+pub(crate) fn parse(c: &mut Cursor, uid: bool) -> Result<Command> {
+    c.sp()?;
+    let set = c.sequence_set()?;
+    c.sp()?;
+    let mut unchanged_since = None;
+    if c.peek() == Some(b'(') {
+        for modifier in c.list1(|c| {
+            if !c.word().eq_ignore_ascii_case(b"UNCHANGEDSINCE") {
+                return Err(Syntax("unknown STORE modifier"));
+            }
+            c.sp()?;
+            // mod-sequence-valzer: 0 is allowed here (RFC 7162 §3.1.3).
+            c.number64()
+        })? {
+            if unchanged_since.replace(modifier).is_some() {
+                return Err(Syntax("UNCHANGEDSINCE given twice"));
+            }
+        }
+        c.sp()?;
+    }
+    let mode = if c.eat(b'+') {
+        StoreMode::Add
+    } else if c.eat(b'-') {
+        StoreMode::Remove
+    } else {
+        StoreMode::Replace
+    };
+    let item = c.word();
+    let silent = if item.eq_ignore_ascii_case(b"FLAGS") {
+        false
+    } else if item.eq_ignore_ascii_case(b"FLAGS.SILENT") {
+        true
+    } else {
+        return Err(Syntax("expected FLAGS, +FLAGS or -FLAGS"));
+    };
+    c.sp()?;
+    let flags = if c.peek() == Some(b'(') {
+        c.flag_list()?
+    } else {
+        let mut flags = vec![c.flag()?];
+        while c.more() {
+            flags.push(c.flag()?);
+        }
+        flags
+    };
+    c.end()?;
+    Ok(Command::Store {
+        uid,
+        set,
+        mode,
+        silent,
+        flags,
+        unchanged_since,
+    })
 }

@@ -7,15 +7,12 @@
 //! case, the FETCH macros, `RETURN ()`. Never: decodes modified UTF-7 mailbox names (the
 //! session knows whether UTF8=ACCEPT is on), checks that a command is allowed in the current
 //! state, or looks anything up. Never panics on any input; nesting is bounded.
+//!
+//! Here: the tag, the command name looked up in the command table, and the lexer; each
+//! command's own grammar is in its module under `command/` (its row's `parse`).
 
 pub(crate) mod lexer;
 pub(crate) use crate::imap::command::fetch::parse as fetch;
-pub(crate) mod mailbox;
-pub(crate) mod metadata;
-pub(crate) mod notify;
-pub(crate) mod search;
-pub(crate) mod sort;
-pub(crate) mod urlauth;
 
 #[cfg(test)]
 mod differential;
@@ -167,147 +164,9 @@ pub(crate) fn bare(c: &mut Cursor, command: Command) -> Result<Command> {
     c.end().map(|()| command)
 }
 
-/// RFC 9051 §6.4.9: "UID" SP (copy / move / fetch / search / store / uid-expunge), and RFC 5256
-/// §3 UID SORT and UID THREAD.
-pub(crate) fn uid(c: &mut Cursor) -> Result<Command> {
-    c.sp()?;
-    let name = c.word().to_ascii_uppercase();
-    match name.as_slice() {
-        b"FETCH" => fetch::fetch(c, true),
-        b"STORE" => fetch::store(c, true),
-        b"SEARCH" => search::search(c, true),
-        b"COPY" => copy_or_move(c, true, false),
-        b"MOVE" => copy_or_move(c, true, true),
-        b"REPLACE" => mailbox::replace(c, true),
-        // RFC 5256 §3.
-        b"SORT" => sort::sort(c, true),
-        b"THREAD" => sort::thread(c, true),
-        // RFC 4315 §2.1 uid-expunge.
-        b"EXPUNGE" => {
-            c.sp()?;
-            let set = c.sequence_set()?;
-            c.end()?;
-            Ok(Command::UidExpunge(set))
-        }
-        b"" => Err(Syntax("missing UID command")),
-        _ => Err(Syntax("unknown UID command")),
-    }
-}
-
-/// RFC 9051 §6.2.2: "AUTHENTICATE" SP auth-type [SP initial-resp] (RFC 4959 SASL-IR).
-/// The mechanism comes back in upper case (SASL names are, RFC 4422 §3.1).
-pub(crate) fn authenticate(c: &mut Cursor) -> Result<Command> {
-    c.sp()?;
-    let mechanism = c.atom()?.to_ascii_uppercase();
-    let initial = if c.more() {
-        let response = c.atom().map_err(|_| Syntax("invalid initial response"))?;
-        if !is_base64(response.as_bytes()) && response != "=" {
-            return Err(Syntax("initial response is not base64"));
-        }
-        Some(response)
-    } else {
-        None
-    };
-    c.end()?;
-    Ok(Command::Authenticate { mechanism, initial })
-}
-
-/// base64 = *(4base64-char) [base64-terminal] (RFC 9051 §9).
-fn is_base64(text: &[u8]) -> bool {
-    if text.is_empty() || !text.len().is_multiple_of(4) {
-        return false;
-    }
-    let data = text
-        .strip_suffix(b"==")
-        .or_else(|| text.strip_suffix(b"="))
-        .unwrap_or(text);
-    data.iter()
-        .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
-}
-
-/// RFC 9051 §6.2.3: "LOGIN" SP userid SP password.
-pub(crate) fn login(c: &mut Cursor) -> Result<Command> {
-    c.sp()?;
-    let user = c.astring()?;
-    c.sp()?;
-    let password = c.astring()?;
-    c.end()?;
-    Ok(Command::Login { user, password })
-}
-
-/// RFC 5161 §4: "ENABLE" 1*(SP capability). Capability names come back in upper case.
-pub(crate) fn enable(c: &mut Cursor) -> Result<Command> {
-    let mut capabilities = Vec::new();
-    loop {
-        c.sp()?;
-        capabilities.push(c.atom()?.to_ascii_uppercase());
-        if c.at_end() {
-            return Ok(Command::Enable(capabilities));
-        }
-    }
-}
-
-/// RFC 2971 §4: "ID" SP id-params-list; id-params-list = "(" *(string SP nstring) ")" / nil.
-pub(crate) fn id(c: &mut Cursor) -> Result<Command> {
-    c.sp()?;
-    let params = if c.peek() == Some(b'(') {
-        Some(c.list0(|c| {
-            let field = c.string()?;
-            c.sp()?;
-            let value = c.nstring()?;
-            Ok((field, value))
-        })?)
-    } else if c.word().eq_ignore_ascii_case(b"NIL") {
-        None
-    } else {
-        return Err(Syntax("expected a parameter list or NIL"));
-    };
-    c.end()?;
-    Ok(Command::Id(params))
-}
-
-/// RFC 5267 §5: "CANCELUPDATE" 1*(SP quoted): the tags of the commands that asked for updates.
-pub(crate) fn cancel_update(c: &mut Cursor) -> Result<Command> {
-    let mut tags = Vec::new();
-    loop {
-        c.sp()?;
-        if c.peek() != Some(b'"') {
-            return Err(Syntax("expected a quoted tag"));
-        }
-        tags.push(c.string()?);
-        if c.at_end() {
-            return Ok(Command::CancelUpdate(tags));
-        }
-    }
-}
-
 pub(crate) fn one_mailbox(c: &mut Cursor) -> Result<String> {
     c.sp()?;
     let mailbox = c.mailbox()?;
     c.end()?;
     Ok(mailbox)
-}
-
-/// RFC 9051 §6.3.6: "RENAME" SP mailbox SP mailbox.
-pub(crate) fn rename(c: &mut Cursor) -> Result<Command> {
-    c.sp()?;
-    let from = c.mailbox()?;
-    c.sp()?;
-    let to = c.mailbox()?;
-    c.end()?;
-    Ok(Command::Rename { from, to })
-}
-
-/// RFC 9051 §6.4.7 COPY, §6.4.8 MOVE: sequence-set SP mailbox.
-pub(crate) fn copy_or_move(c: &mut Cursor, uid: bool, is_move: bool) -> Result<Command> {
-    c.sp()?;
-    let set = c.sequence_set()?;
-    c.sp()?;
-    let mailbox = c.mailbox()?;
-    c.end()?;
-    Ok(if is_move {
-        Command::Move { uid, set, mailbox }
-    } else {
-        Command::Copy { uid, set, mailbox }
-    })
 }

@@ -1,9 +1,8 @@
-//! FETCH (RFC 9051 §6.4.5) with its attributes, the CONDSTORE/QRESYNC modifiers
-//! (RFC 7162 §3.1.4, §3.2.6) and PARTIAL (RFC 9394 §4), and STORE (RFC 9051 §6.4.6,
-//! RFC 7162 §3.1.3).
+//! FETCH's grammar (RFC 9051 §6.4.5) with its attributes, the CONDSTORE/QRESYNC modifiers
+//! (RFC 7162 §3.1.4, §3.2.6) and PARTIAL (RFC 9394 §4).
 
 use crate::imap::parse::lexer::{Cursor, Result, Syntax};
-use crate::imap::types::{Command, FetchAttr, Partial, PartialRange, Section, SectionText, StoreMode};
+use crate::imap::types::{Command, FetchAttr, Partial, PartialRange, Section, SectionText};
 
 /// fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att /
 /// "(" fetch-att *(SP fetch-att) ")") [fetch-modifiers]
@@ -238,63 +237,4 @@ fn partial(c: &mut Cursor) -> Result<Option<Partial>> {
         origin: clamp(origin),
         count: clamp(count),
     }))
-}
-
-/// store = "STORE" SP sequence-set [store-modifiers] SP store-att-flags (RFC 9051 §9,
-/// RFC 7162 §3.1.3); store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP
-/// (flag-list / (flag *(SP flag))).
-pub(crate) fn store(c: &mut Cursor, uid: bool) -> Result<Command> {
-    c.sp()?;
-    let set = c.sequence_set()?;
-    c.sp()?;
-    let mut unchanged_since = None;
-    if c.peek() == Some(b'(') {
-        for modifier in c.list1(|c| {
-            if !c.word().eq_ignore_ascii_case(b"UNCHANGEDSINCE") {
-                return Err(Syntax("unknown STORE modifier"));
-            }
-            c.sp()?;
-            // mod-sequence-valzer: 0 is allowed here (RFC 7162 §3.1.3).
-            c.number64()
-        })? {
-            if unchanged_since.replace(modifier).is_some() {
-                return Err(Syntax("UNCHANGEDSINCE given twice"));
-            }
-        }
-        c.sp()?;
-    }
-    let mode = if c.eat(b'+') {
-        StoreMode::Add
-    } else if c.eat(b'-') {
-        StoreMode::Remove
-    } else {
-        StoreMode::Replace
-    };
-    let item = c.word();
-    let silent = if item.eq_ignore_ascii_case(b"FLAGS") {
-        false
-    } else if item.eq_ignore_ascii_case(b"FLAGS.SILENT") {
-        true
-    } else {
-        return Err(Syntax("expected FLAGS, +FLAGS or -FLAGS"));
-    };
-    c.sp()?;
-    let flags = if c.peek() == Some(b'(') {
-        c.flag_list()?
-    } else {
-        let mut flags = vec![c.flag()?];
-        while c.more() {
-            flags.push(c.flag()?);
-        }
-        flags
-    };
-    c.end()?;
-    Ok(Command::Store {
-        uid,
-        set,
-        mode,
-        silent,
-        flags,
-        unchanged_since,
-    })
 }

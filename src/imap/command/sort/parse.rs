@@ -2,8 +2,8 @@
 //! and RFC 5267's RETURN options for SORT (ESORT, CONTEXT=SORT). The search criteria are
 //! SEARCH's own keys; unlike SEARCH, the charset is mandatory.
 
-use super::lexer::{Cursor, Result, Syntax};
-use super::search::{charset, return_options, search_keys};
+use crate::imap::command::search::parse::{charset, return_options, search_keys};
+use crate::imap::parse::lexer::{Cursor, Result, Syntax};
 use crate::imap::types::{Command, SortCriterion, SortKey, ThreadAlgorithm};
 
 /// sort = ["UID" SP] "SORT" SP sort-criteria SP search-criteria (RFC 5256 §5);

@@ -1,6 +1,6 @@
 //! GETMETADATA and SETMETADATA (RFC 5464 §4.2, §4.3, grammar in §5).
 
-use super::lexer::{Cursor, Result, Syntax};
+use crate::imap::parse::lexer::{Cursor, Result, Syntax};
 use crate::imap::types::{Command, MetadataDepth};
 
 /// entry = astring: a slash-separated name under `/private` or `/shared` (RFC 5464 §3.2),

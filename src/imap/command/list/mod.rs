@@ -5,13 +5,14 @@
 //! then listed by LIST (SUBSCRIBED) as `\NonExistent` (RFC 5258 §3.4) and by LSUB as
 //! `\Noselect`.
 
+pub(crate) mod parse;
+
 use crate::imap::fault::ok;
 use std::collections::{BTreeSet, HashMap};
 
 use crate::imap::command::mailbox::{quote, SPECIAL_USE};
 use crate::imap::command::status::status_line;
 use crate::imap::command::{Spec, States};
-use crate::imap::parse;
 use crate::imap::session::{store_error, untagged, Conn, Ctx, User};
 use crate::imap::types::ListOptions;
 use crate::store::mailboxes::is_below;
@@ -25,7 +26,7 @@ pub(crate) const LIST: Spec = Spec {
     numbers: false,
     expunges: false,
     rfc: "RFC 9051 §6.3.9",
-    parse: parse::mailbox::list,
+    parse: parse::list,
 };
 
 pub(crate) const LSUB: Spec = Spec {
@@ -34,7 +35,7 @@ pub(crate) const LSUB: Spec = Spec {
     numbers: false,
     expunges: false,
     rfc: "RFC 3501 §6.3.9",
-    parse: parse::mailbox::lsub,
+    parse: parse::lsub,
 };
 
 fn special_use_attr(s: Option<SpecialUse>) -> Option<&'static str> {

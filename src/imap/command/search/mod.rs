@@ -4,10 +4,11 @@
 //! reading a message's structure or bytes only for the keys that need them, and the answer is
 //! written from the matches once the last step is done.
 
+pub(crate) mod parse;
+
 use crate::imap::command::{Spec, States};
 use crate::imap::fault::{Code, Fault};
 use crate::imap::limit::{self, Cut};
-use crate::imap::parse;
 use crate::imap::scan::{Answer, Match};
 use crate::imap::search::{self, SearchContext, SearchData};
 use crate::imap::session::{Action, Conn, Ctx, Selected, User};
@@ -23,7 +24,7 @@ pub(crate) const SEARCH: Spec = Spec {
     numbers: true,
     expunges: false,
     rfc: "RFC 9051 §6.4.4",
-    parse: |c| parse::search::search(c, false),
+    parse: |c| parse::search(c, false),
 };
 
 pub(crate) const CANCELUPDATE: Spec = Spec {

@@ -12,8 +12,8 @@
 //! The §5 rules on which events go together are the session's to check (they are answered
 //! `NO [BADEVENT]`-free `BAD` here only where the grammar itself is broken).
 
-use super::fetch;
-use super::lexer::{Cursor, Result, Syntax};
+use crate::imap::parse::fetch;
+use crate::imap::parse::lexer::{Cursor, Result, Syntax};
 use crate::imap::types::{Command, NotifyEvent, NotifyFilter, NotifyGroup};
 
 pub(crate) fn notify(c: &mut Cursor) -> Result<Command> {

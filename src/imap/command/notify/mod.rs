@@ -12,13 +12,14 @@
 //! Not offered: AnnotationChange (no ANNOTATE), MailboxMetadataChange and
 //! ServerMetadataChange; asking for them gets `NO [BADEVENT (...)]` (§5).
 
+pub(crate) mod parse;
+
 use crate::imap::fault::{ok, Fault};
 use std::collections::HashMap;
 
 use crate::imap::command::fetch::{fetch_one, FetchForm};
 use crate::imap::command::mailbox::quote;
 use crate::imap::command::{Spec, States};
-use crate::imap::parse;
 use crate::imap::session::{store_error, Action, Conn, Ctx, Selected, Session, State, User};
 use crate::imap::types::{FetchAttr, NotifyEvent, NotifyFilter, NotifyGroup};
 use crate::imap::view::MailRead;
@@ -33,7 +34,7 @@ pub(crate) const NOTIFY: Spec = Spec {
     numbers: false,
     expunges: false,
     rfc: "RFC 5465 §3",
-    parse: parse::notify::notify,
+    parse: parse::notify,
 };
 
 /// The events this server can report, for `[BADEVENT]`.

@@ -3,11 +3,12 @@
 //! colours and settings here. `/private/...` and `/shared/...` entries are both kept per user
 //! (ringmail has no shared mailboxes), so they differ only in name.
 
+pub(crate) mod parse;
+
 use crate::imap::command::message::WritePending;
 use crate::imap::command::{Spec, States};
 use crate::imap::fault::ok;
 use crate::imap::format;
-use crate::imap::parse;
 use crate::imap::session::{store_error, Action, Conn, Ctx, Step, User};
 use crate::imap::types::MetadataDepth;
 use crate::store::records::MailboxId;
@@ -20,7 +21,7 @@ pub(crate) const GETMETADATA: Spec = Spec {
     numbers: false,
     expunges: false,
     rfc: "RFC 5464 §4.2",
-    parse: parse::metadata::getmetadata,
+    parse: parse::getmetadata,
 };
 
 pub(crate) const SETMETADATA: Spec = Spec {
@@ -29,7 +30,7 @@ pub(crate) const SETMETADATA: Spec = Spec {
     numbers: false,
     expunges: false,
     rfc: "RFC 5464 §4.3",
-    parse: parse::metadata::setmetadata,
+    parse: parse::setmetadata,
 };
 
 /// Whether `name` is one of `requested` or below it within `depth` (RFC 5464 §4.2.2).

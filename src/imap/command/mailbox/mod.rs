@@ -4,10 +4,11 @@
 //!
 //! Names are UTF-8 in the store and modified UTF-7 on the wire (RFC 3501 §5.1.3).
 
+pub(crate) mod parse;
+
 use crate::imap::command::message::WritePending;
 use crate::imap::command::{Spec, States};
 use crate::imap::fault::{Code, Fault};
-use crate::imap::parse;
 use crate::imap::session::{store_error, Action, Conn, Step, User};
 use crate::imap::types::Command;
 use crate::imap::view::MailRead;
@@ -21,7 +22,7 @@ pub(crate) const CREATE: Spec = Spec {
     numbers: false,
     expunges: false,
     rfc: "RFC 9051 §6.3.4",
-    parse: parse::mailbox::create,
+    parse: parse::create,
 };
 
 pub(crate) const DELETE: Spec = Spec {
@@ -30,7 +31,7 @@ pub(crate) const DELETE: Spec = Spec {
     numbers: false,
     expunges: false,
     rfc: "RFC 9051 §6.3.5",
-    parse: |c| parse::one_mailbox(c).map(|mailbox| Command::Delete { mailbox }),
+    parse: |c| crate::imap::parse::one_mailbox(c).map(|mailbox| Command::Delete { mailbox }),
 };
 
 pub(crate) const RENAME: Spec = Spec {
@@ -48,7 +49,7 @@ pub(crate) const SUBSCRIBE: Spec = Spec {
     numbers: false,
     expunges: false,
     rfc: "RFC 9051 §6.3.7",
-    parse: |c| parse::one_mailbox(c).map(|mailbox| Command::Subscribe { mailbox }),
+    parse: |c| crate::imap::parse::one_mailbox(c).map(|mailbox| Command::Subscribe { mailbox }),
 };
 
 pub(crate) const UNSUBSCRIBE: Spec = Spec {
@@ -57,7 +58,7 @@ pub(crate) const UNSUBSCRIBE: Spec = Spec {
     numbers: false,
     expunges: false,
     rfc: "RFC 9051 §6.3.8",
-    parse: |c| parse::one_mailbox(c).map(|mailbox| Command::Unsubscribe { mailbox }),
+    parse: |c| crate::imap::parse::one_mailbox(c).map(|mailbox| Command::Unsubscribe { mailbox }),
 };
 
 /// An IMAP string for a mailbox name: quoted, or a literal if it cannot be quoted.

@@ -2,7 +2,7 @@
 //! PARTIAL, RFC 5267 CONTEXT and UPDATE), CONDSTORE's MODSEQ key (RFC 7162 §3.1.5) and WITHIN's
 //! OLDER/YOUNGER (RFC 5032).
 
-use super::lexer::{Cursor, Result, Syntax};
+use crate::imap::parse::lexer::{Cursor, Result, Syntax};
 use crate::imap::types::{Command, SearchKey, SearchReturn};
 
 /// search = "SEARCH" [search-return-opts] SP search-program;
@@ -258,4 +258,19 @@ fn modseq(c: &mut Cursor) -> Result<u64> {
         c.sp()?;
     }
     c.number64()
+}
+
+/// RFC 5267 §5: "CANCELUPDATE" 1*(SP quoted): the tags of the commands that asked for updates.
+pub(crate) fn cancel_update(c: &mut Cursor) -> Result<Command> {
+    let mut tags = Vec::new();
+    loop {
+        c.sp()?;
+        if c.peek() != Some(b'"') {
+            return Err(Syntax("expected a quoted tag"));
+        }
+        tags.push(c.string()?);
+        if c.at_end() {
+            return Ok(Command::CancelUpdate(tags));
+        }
+    }
 }

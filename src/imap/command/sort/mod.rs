@@ -3,12 +3,13 @@
 //! RETURN options is ESORT (RFC 5267 §3): an ESEARCH answer in sort order, and with UPDATE a
 //! context kept up to date (§4, `context`).
 
+pub(crate) mod parse;
+
 use crate::imap::command::search::{add_partial, charset_refused, partial_return, returned_modseq};
 use crate::imap::command::{Spec, States};
 use crate::imap::context::Initial;
 use crate::imap::fault::{ok, Fault};
 use crate::imap::limit;
-use crate::imap::parse;
 use crate::imap::scan::{Answer, Match};
 use crate::imap::search;
 use crate::imap::session::{store_error, Action, Conn, Ctx, Selected, User};
@@ -25,7 +26,7 @@ pub(crate) const SORT: Spec = Spec {
     numbers: true,
     expunges: false,
     rfc: "RFC 5256 §3",
-    parse: |c| parse::sort::sort(c, false),
+    parse: |c| parse::sort(c, false),
 };
 
 pub(crate) const THREAD: Spec = Spec {
@@ -34,7 +35,7 @@ pub(crate) const THREAD: Spec = Spec {
     numbers: true,
     expunges: false,
     rfc: "RFC 5256 §3",
-    parse: |c| parse::sort::thread(c, false),
+    parse: |c| parse::thread(c, false),
 };
 
 pub(crate) enum Order {

@@ -1,7 +1,7 @@
 //! RESETKEY, GENURLAUTH and URLFETCH (RFC 4467 §6, grammar in §9). The URLs are astrings here;
 //! what is inside them is `imap::url`'s and `imap::urlauth`'s business.
 
-use super::lexer::{Cursor, Result, Syntax};
+use crate::imap::parse::lexer::{Cursor, Result, Syntax};
 use crate::imap::types::Command;
 
 /// mechanism = "INTERNAL" / 1*(ALPHA / DIGIT / "-" / "."), in upper case (IANA's registry of

@@ -2,11 +2,12 @@
 //! must be, how its token is made and who may use it are `urlauth`'s; the keys are made and
 //! reset by the store's writer, so GENURLAUTH of a mailbox without a key yet is a write.
 
+pub(crate) mod parse;
+
 use crate::imap::command::message::WritePending;
 use crate::imap::command::{Spec, States};
 use crate::imap::fault::{ok, Fault};
 use crate::imap::format;
-use crate::imap::parse;
 use crate::imap::session::{store_error, Action, Conn, Ctx, Step, User};
 use crate::imap::urlauth::{self, AuthUrl, Refusal, Requester, INTERNAL};
 use crate::store::records::MailboxId;
@@ -20,7 +21,7 @@ pub(crate) const RESETKEY: Spec = Spec {
     numbers: false,
     expunges: false,
     rfc: "RFC 4467 §6.1",
-    parse: parse::urlauth::resetkey,
+    parse: parse::resetkey,
 };
 
 pub(crate) const GENURLAUTH: Spec = Spec {
@@ -29,7 +30,7 @@ pub(crate) const GENURLAUTH: Spec = Spec {
     numbers: false,
     expunges: false,
     rfc: "RFC 4467 §6.2",
-    parse: parse::urlauth::genurlauth,
+    parse: parse::genurlauth,
 };
 
 pub(crate) const URLFETCH: Spec = Spec {
@@ -38,7 +39,7 @@ pub(crate) const URLFETCH: Spec = Spec {
     numbers: false,
     expunges: false,
     rfc: "RFC 4467 §6.3",
-    parse: parse::urlauth::urlfetch,
+    parse: parse::urlfetch,
 };
 
 /// A GENURLAUTH waiting for the writer to make the access keys its URLs need.

@@ -3,12 +3,13 @@
 //! the event loop, one after another, then all are stored in one write and the answer names
 //! their UIDs (APPENDUID, RFC 4315).
 
+pub(crate) mod parse;
+
 use std::sync::Arc;
 
 use super::message::split_flags;
 use crate::imap::command::{Spec, States};
 use crate::imap::fault::{ok, Code, Fault};
-use crate::imap::parse;
 use crate::imap::session::{store_error, Action, Conn, Ctx, Selected, Session, Step, User};
 use crate::imap::types::AppendMessage;
 use crate::mime::{IngestError, Structure};
@@ -22,7 +23,7 @@ pub(crate) const APPEND: Spec = Spec {
     numbers: false,
     expunges: true,
     rfc: "RFC 9051 §6.3.12",
-    parse: parse::mailbox::append,
+    parse: parse::append,
 };
 
 /// An APPEND (or REPLACE) in progress: messages still to parse, and those parsed.

@@ -1,10 +1,11 @@
 //! STATUS (RFC 9051 §6.3.11): one mailbox's counts without selecting it; its line is LIST's
 //! RETURN (STATUS) line too (RFC 5819).
 
+pub(crate) mod parse;
+
 use super::mailbox::{mailbox_id, quote};
 use crate::imap::command::{Spec, States};
 use crate::imap::fault::{ok, Code, Fault};
-use crate::imap::parse;
 use crate::imap::session::{store_error, Conn, Ctx, User};
 use crate::imap::types::StatusItem;
 use crate::imap::view::MailRead;
@@ -19,7 +20,7 @@ pub(crate) const STATUS: Spec = Spec {
     numbers: false,
     expunges: false,
     rfc: "RFC 9051 §6.3.11",
-    parse: parse::mailbox::status,
+    parse: parse::status,
 };
 
 impl Conn {

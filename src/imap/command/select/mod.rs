@@ -3,11 +3,12 @@
 //! core shares, told FLAGS, EXISTS, RECENT, UNSEEN, UIDVALIDITY, UIDNEXT, MAILBOXID,
 //! HIGHESTMODSEQ and, for QRESYNC, what changed since the client's modseq.
 
+pub(crate) mod parse;
+
 use super::mailbox::mailbox_id;
 use super::message::{flags_responses, in_set, report_flag_changes};
 use crate::imap::command::{Spec, States};
 use crate::imap::fault::{ok, Code, Fault};
-use crate::imap::parse;
 use crate::imap::search;
 use crate::imap::session::Enabled;
 use crate::imap::session::{store_error, untagged, Action, Conn, Ctx, Selected, Session, State, User};
@@ -25,7 +26,7 @@ pub(crate) const SELECT: Spec = Spec {
     numbers: false,
     expunges: false,
     rfc: "RFC 9051 §6.3.2",
-    parse: |c| parse::mailbox::select(c).map(|(mailbox, params)| Command::Select { mailbox, params }),
+    parse: |c| parse::select(c).map(|(mailbox, params)| Command::Select { mailbox, params }),
 };
 
 pub(crate) const EXAMINE: Spec = Spec {
@@ -34,7 +35,7 @@ pub(crate) const EXAMINE: Spec = Spec {
     numbers: false,
     expunges: false,
     rfc: "RFC 9051 §6.3.3",
-    parse: |c| parse::mailbox::select(c).map(|(mailbox, params)| Command::Examine { mailbox, params }),
+    parse: |c| parse::select(c).map(|(mailbox, params)| Command::Examine { mailbox, params }),
 };
 
 impl Session {

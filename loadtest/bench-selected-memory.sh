@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Memory per selected idle session (issue 13, item 8): USERS users, each INBOX seeded with
+# MESSAGES messages, and SESSIONS_PER_USER plaintext sessions of each selected on it and in
+# IDLE (loadtest `idle`); the figure is the growth of the server's RSS and anonymous memory
+# per session, over the whole run and over its second half.
+#
+# Run it with BIN=<dir with prebuilt ringmail and loadtest> to measure another build in the
+# same way; without BIN it builds this tree (bench-lib.sh).
+#
+# Knobs (environment): USERS (200), MESSAGES (1000), SIZE (2048), SESSIONS_PER_USER (10),
+# LABEL (server), IDLE_WAIT, BIN, CARGO_TARGET_DIR.
+set -euo pipefail
+
+NAME=selected-memory
+USERS=${USERS:-200}
+MESSAGES=${MESSAGES:-1000}
+SIZE=${SIZE:-2048}
+SESSIONS_PER_USER=${SESSIONS_PER_USER:-10}
+LABEL=${LABEL:-server}
+IMAP_EXTRA="login_type = \"plain-text-login\"
+max_connections_per_user = $((SESSIONS_PER_USER + 5))
+max_connections_per_ip = $((USERS * SESSIONS_PER_USER + 100))"
+source "$(dirname "$0")/bench-lib.sh"
+
+start_server selected-memory
+add_users user "$USERS"
+echo "== seed: $MESSAGES x $SIZE bytes into each of $USERS INBOXes"
+"$BIN/loadtest" seed --host 127.0.0.1 --lmtp-port "$LMTP_PORT" --users user%d --user-count "$USERS" \
+    --messages "$((USERS * MESSAGES))" --size "$SIZE" --clients 4 >/dev/null
+load
+sessions=$((USERS * SESSIONS_PER_USER))
+echo "== idle: $sessions sessions ($SESSIONS_PER_USER per user), INBOX selected, in IDLE"
+"$BIN/loadtest" idle --host 127.0.0.1 --imap-port "$IMAP_PORT" --users user%d --user-count "$USERS" \
+    --password "$PASSWORD" --sessions "$sessions" --server-pid "$SERVER_PID" --label "$LABEL" \
+    --json "$RESULTS/selected-memory.json" || FAILED=1
+describe_run
+exit "$FAILED"
