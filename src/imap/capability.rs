@@ -1,23 +1,21 @@
-//! The command table and the CAPABILITY string, both derived from what is implemented.
+//! The CAPABILITY string, derived from what is implemented: the command table's rows name
+//! the extensions of their commands.
 //!
 //! A capability is listed only when every command and response it implies works (RFC 9051 §7.2.2).
 
 use crate::auth::sasl::Mechanism;
 
-/// Capabilities offered after login, besides IMAP4rev1.
+/// Capabilities offered after login, besides IMAP4rev1 and those of the commands in the
+/// command table (`Spec::extension`: ID, ENABLE, IDLE, NAMESPACE, UNSELECT, MOVE, QUOTA,
+/// COMPRESS=DEFLATE, UNAUTHENTICATE (RFC 8437 §2: no SASL mechanism offered here negotiates a
+/// security layer, so it is always available after login), REPLACE, NOTIFY,
+/// URLAUTH (RFC 4467, mechanism INTERNAL; BURL in submission uses the same URLs), SORT).
 const AUTHENTICATED: &[&str] = &[
     "LITERAL+",
     "SASL-IR",
-    "ID",
-    "ENABLE",
-    "IDLE",
-    "NAMESPACE",
     "UIDPLUS",
-    "MOVE",
-    "UNSELECT",
     "CHILDREN",
     "SPECIAL-USE",
-    "QUOTA",
     "QUOTA=RES-STORAGE",
     "CONDSTORE",
     "QRESYNC",
@@ -32,24 +30,15 @@ const AUTHENTICATED: &[&str] = &[
     "MULTIAPPEND",
     // RFC 4469: APPEND (and REPLACE) data put together from TEXT and URLs of the user's mail.
     "CATENATE",
-    "COMPRESS=DEFLATE",
     "OBJECTID",
     "SAVEDATE",
     "BINARY",
     "UTF8=ACCEPT",
-    // RFC 8437 §2: no SASL mechanism offered here negotiates a security layer, so it is always
-    // available after login.
-    "UNAUTHENTICATE",
-    "REPLACE",
     // RFC 5464: mailbox annotations and, under the name "", the server's.
     "METADATA",
     "METADATA-SERVER",
-    // RFC 5465: one connection hears of changes to every mailbox it watches.
-    "NOTIFY",
     "UIDONLY",
     "PARTIAL",
-    // RFC 4467, mechanism INTERNAL; BURL in submission uses the same URLs (RFC 4468).
-    "URLAUTH",
 ];
 
 /// The CAPABILITY response body (without "* CAPABILITY").
@@ -63,9 +52,7 @@ pub fn capabilities(
     // IMAP4rev2 (RFC 9051) is offered beside IMAP4rev1; a client turns it on with ENABLE.
     let mut caps = vec!["IMAP4rev1", "IMAP4rev2"];
     if authenticated {
-        caps.extend_from_slice(AUTHENTICATED);
-        caps.extend_from_slice(super::sort::SORT_CAPABILITIES);
-        caps.extend_from_slice(super::context::CONTEXT_CAPABILITIES);
+        caps.extend(after_login());
         // RFC 7889 §3: one limit for every mailbox.
         let mut out = format!("{} APPENDLIMIT={append_limit}", caps.join(" "));
         if let Some(limit) = message_limit.capability() {
@@ -102,9 +89,25 @@ pub fn can_disable(name: &str) -> bool {
         || name == "APPENDLIMIT"
         || name == "MESSAGELIMIT"
         || name == "SAVELIMIT"
-        || AUTHENTICATED
-            .iter()
-            .chain(super::sort::SORT_CAPABILITIES)
-            .chain(super::context::CONTEXT_CAPABILITIES)
-            .any(|c| c.eq_ignore_ascii_case(name))
+        || after_login().any(|c| c.eq_ignore_ascii_case(name))
+}
+
+/// The extensions offered after login, each once: those of the responses and modifiers,
+/// then those of the commands in the table, then SORT's and CONTEXT's.
+fn after_login() -> impl Iterator<Item = &'static str> {
+    let commands = super::command::COMMANDS.iter().filter_map(|s| s.extension);
+    let all = AUTHENTICATED
+        .iter()
+        .copied()
+        .chain(commands)
+        .chain(super::sort::SORT_CAPABILITIES.iter().copied())
+        .chain(super::context::CONTEXT_CAPABILITIES.iter().copied());
+    let mut seen: Vec<&'static str> = Vec::new();
+    all.filter(move |c| {
+        let new = !seen.contains(c);
+        if new {
+            seen.push(c);
+        }
+        new
+    })
 }

@@ -42,28 +42,24 @@ pub fn refused(command: &Command, disabled: &[String]) -> Option<String> {
     }
     let off = |cap: &str| hidden(cap, disabled);
     let first = |caps: &[&str]| caps.iter().find(|c| off(c)).map(|c| (*c).to_owned());
+    // The extension that offers the command, from its row of the command table.
+    let row = crate::imap::command::spec(command.verb()).and_then(|s| s.extension);
+    if let Some(cap) = row.filter(|cap| off(cap)) {
+        return Some(cap.to_owned());
+    }
+    // What the command asks for beyond its own extension.
     match command {
-        Command::Idle => first(&["IDLE"]),
-        Command::Namespace => first(&["NAMESPACE"]),
-        Command::Unselect => first(&["UNSELECT"]),
-        Command::Id(_) => first(&["ID"]),
-        Command::Enable(_) => first(&["ENABLE"]),
-        Command::Unauthenticate => first(&["UNAUTHENTICATE"]),
-        Command::Compress { .. } => first(&["COMPRESS=DEFLATE"]),
-        Command::ResetKey { .. } | Command::GenUrlauth(_) | Command::UrlFetch(_) => first(&["URLAUTH"]),
-        Command::GetQuota { .. } | Command::GetQuotaRoot { .. } => first(&["QUOTA"]),
         Command::UidExpunge(_) => first(&["UIDPLUS"]),
-        Command::Move { .. } => first(&["MOVE"]),
-        Command::Replace { message, .. } => first(&["REPLACE"]).or_else(|| {
+        Command::Replace { message, .. } => {
             let catenate = message.catenate.is_some() && off("CATENATE");
             catenate.then(|| "CATENATE".to_owned())
-        }),
+        }
         // RFC 5267: UPDATE makes state, as a modifier would; the other RETURN options are
         // understood.
-        Command::Sort { returns, .. } => first(&["SORT"]).or_else(|| {
+        Command::Sort { returns, .. } => {
             let update = returns.as_ref().is_some_and(|r| r.contains(&SearchReturn::Update));
             (update && off("CONTEXT=SORT")).then(|| "CONTEXT=SORT".to_owned())
-        }),
+        }
         Command::Search { returns, .. } => {
             let update = returns.as_ref().is_some_and(|r| r.contains(&SearchReturn::Update));
             (update && off("CONTEXT=SEARCH")).then(|| "CONTEXT=SEARCH".to_owned())

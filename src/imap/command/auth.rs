@@ -14,6 +14,7 @@ use crate::store::records::UserId;
 /// The command table's rows (`command::COMMANDS`).
 pub(crate) const STARTTLS: Spec = Spec {
     name: "STARTTLS",
+    extension: None,
     states: States::NotAuthenticated,
     numbers: false,
     expunges: false,
@@ -23,6 +24,7 @@ pub(crate) const STARTTLS: Spec = Spec {
 
 pub(crate) const AUTHENTICATE: Spec = Spec {
     name: "AUTHENTICATE",
+    extension: None,
     states: States::NotAuthenticated,
     numbers: false,
     expunges: false,
@@ -32,6 +34,7 @@ pub(crate) const AUTHENTICATE: Spec = Spec {
 
 pub(crate) const LOGIN: Spec = Spec {
     name: "LOGIN",
+    extension: None,
     states: States::NotAuthenticated,
     numbers: false,
     expunges: false,
@@ -41,6 +44,7 @@ pub(crate) const LOGIN: Spec = Spec {
 
 pub(crate) const UNAUTHENTICATE: Spec = Spec {
     name: "UNAUTHENTICATE",
+    extension: Some("UNAUTHENTICATE"),
     states: States::Authenticated,
     numbers: false,
     expunges: false,
@@ -50,6 +54,7 @@ pub(crate) const UNAUTHENTICATE: Spec = Spec {
 
 pub(crate) const ENABLE: Spec = Spec {
     name: "ENABLE",
+    extension: Some("ENABLE"),
     states: States::Authenticated,
     numbers: false,
     expunges: false,

@@ -12,6 +12,7 @@ use crate::imap::types::Command;
 /// The command table's rows (`command::COMMANDS`).
 pub(crate) const CAPABILITY: Spec = Spec {
     name: "CAPABILITY",
+    extension: None,
     states: States::Any,
     numbers: false,
     expunges: false,
@@ -21,6 +22,7 @@ pub(crate) const CAPABILITY: Spec = Spec {
 
 pub(crate) const NOOP: Spec = Spec {
     name: "NOOP",
+    extension: None,
     states: States::Any,
     numbers: false,
     expunges: true,
@@ -30,6 +32,7 @@ pub(crate) const NOOP: Spec = Spec {
 
 pub(crate) const LOGOUT: Spec = Spec {
     name: "LOGOUT",
+    extension: None,
     states: States::Any,
     numbers: false,
     expunges: false,
@@ -39,6 +42,7 @@ pub(crate) const LOGOUT: Spec = Spec {
 
 pub(crate) const NAMESPACE: Spec = Spec {
     name: "NAMESPACE",
+    extension: Some("NAMESPACE"),
     states: States::Authenticated,
     numbers: false,
     expunges: false,
@@ -48,6 +52,7 @@ pub(crate) const NAMESPACE: Spec = Spec {
 
 pub(crate) const CHECK: Spec = Spec {
     name: "CHECK",
+    extension: None,
     states: States::Selected,
     numbers: false,
     expunges: true,
@@ -57,6 +62,7 @@ pub(crate) const CHECK: Spec = Spec {
 
 pub(crate) const UNSELECT: Spec = Spec {
     name: "UNSELECT",
+    extension: Some("UNSELECT"),
     states: States::Selected,
     numbers: false,
     expunges: false,
@@ -66,6 +72,7 @@ pub(crate) const UNSELECT: Spec = Spec {
 
 pub(crate) const UID: Spec = Spec {
     name: "UID",
+    extension: None,
     states: States::Selected,
     numbers: false,
     expunges: true,

@@ -9,6 +9,7 @@ use crate::imap::types::Command;
 /// The command table's rows (`command::COMMANDS`).
 pub(crate) const COMPRESS: Spec = Spec {
     name: "COMPRESS",
+    extension: Some("COMPRESS=DEFLATE"),
     states: States::Authenticated,
     numbers: false,
     expunges: false,

@@ -17,6 +17,7 @@ use crate::store::WriteOp;
 /// The command table's rows (`command::COMMANDS`).
 pub(crate) const COPY: Spec = Spec {
     name: "COPY",
+    extension: None,
     states: States::Selected,
     numbers: true,
     expunges: true,
@@ -26,6 +27,7 @@ pub(crate) const COPY: Spec = Spec {
 
 pub(crate) const MOVE: Spec = Spec {
     name: "MOVE",
+    extension: Some("MOVE"),
     states: States::Selected,
     numbers: true,
     expunges: true,

@@ -17,6 +17,7 @@ use crate::store::WriteOp;
 /// The command table's rows (`command::COMMANDS`).
 pub(crate) const CLOSE: Spec = Spec {
     name: "CLOSE",
+    extension: None,
     states: States::Selected,
     numbers: false,
     expunges: false,
@@ -26,6 +27,7 @@ pub(crate) const CLOSE: Spec = Spec {
 
 pub(crate) const EXPUNGE: Spec = Spec {
     name: "EXPUNGE",
+    extension: None,
     states: States::Selected,
     numbers: false,
     expunges: true,

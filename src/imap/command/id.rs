@@ -9,6 +9,7 @@ use crate::imap::types::Command;
 /// The command table's rows (`command::COMMANDS`).
 pub(crate) const ID: Spec = Spec {
     name: "ID",
+    extension: Some("ID"),
     states: States::Any,
     numbers: false,
     expunges: false,

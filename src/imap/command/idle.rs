@@ -11,6 +11,7 @@ use crate::imap::types::Command;
 /// The command table's rows (`command::COMMANDS`).
 pub(crate) const IDLE: Spec = Spec {
     name: "IDLE",
+    extension: Some("IDLE"),
     states: States::Authenticated,
     numbers: false,
     expunges: true,

@@ -84,6 +84,11 @@ pub(crate) type Parser = fn(&mut Cursor<'_>) -> lexer::Result<Command>;
 /// message numbers, where it is specified, and its grammar.
 pub struct Spec {
     pub name: &'static str,
+    /// The capability that offers the command (RFC 9051 §7.2.2), advertised after login
+    /// because the row exists, and refused to an account that has it switched off
+    /// (`switches`); `None` for IMAP4rev1/rev2's own commands and those offered under several
+    /// names (THREAD=..., CONTEXT=..., METADATA and METADATA-SERVER, AUTH=..., STARTTLS).
+    pub extension: Option<&'static str>,
     pub states: States,
     /// Its non-UID form may name messages by sequence number (RFC 9051 §5.5: a client does
     /// not pipeline it behind a command that may expunge; RFC 9586 refuses it after UIDONLY).
@@ -486,9 +491,9 @@ mod tests {
         ("IDLE", "IDLE"),
         ("GETQUOTA", "GETQUOTA \"\""),
         ("GETQUOTAROOT", "GETQUOTAROOT INBOX"),
-        ("GETMETADATA", "GETMETADATA \"\" /shared/comment"),
+        ("GETMETADATA", "GETMETADATA INBOX /shared/comment"),
         ("NOTIFY", "NOTIFY NONE"),
-        ("SETMETADATA", "SETMETADATA \"\" (/shared/comment NIL)"),
+        ("SETMETADATA", "SETMETADATA INBOX (/shared/comment NIL)"),
         ("COMPRESS", "COMPRESS DEFLATE"),
         ("RESETKEY", "RESETKEY"),
         (
@@ -575,5 +580,29 @@ mod tests {
         }
         // The test sees expunges where the rows expect them.
         assert!(["NOOP", "CHECK", "IDLE"].iter().all(|n| told.contains(n)), "{told:?}");
+    }
+
+    /// CAPABILITY after login names each command's extension, and an account with that
+    /// extension switched off is refused the command.
+    #[test]
+    fn each_command_extension_is_advertised_and_can_be_switched_off() {
+        let caps =
+            crate::imap::capability::capabilities(true, true, false, (true, true), (1 << 20, MessageLimit::None));
+        let caps: Vec<&str> = caps.split(' ').collect();
+        for (name, line) in SAMPLES {
+            let spec = crate::imap::command::spec(name).expect("a row");
+            let Some(extension) = spec.extension else { continue };
+            assert!(
+                caps.contains(&extension),
+                "{extension} of {name} is not advertised: {caps:?}"
+            );
+            let (_, command) = crate::imap::parse::parse_command(format!("t {line}").as_bytes()).expect(line);
+            let refused = crate::imap::switches::refused(&command, &[extension.to_owned()]);
+            assert_eq!(refused.as_deref(), Some(extension), "{name} with {extension} off");
+        }
+        let mut unique = caps.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), caps.len(), "a capability is named twice: {caps:?}");
     }
 }

@@ -13,6 +13,7 @@ use crate::store::{canonical_mailbox_name, StoreError};
 /// The command table's rows (`command::COMMANDS`).
 pub(crate) const GETQUOTA: Spec = Spec {
     name: "GETQUOTA",
+    extension: Some("QUOTA"),
     states: States::Authenticated,
     numbers: false,
     expunges: false,
@@ -27,6 +28,7 @@ pub(crate) const GETQUOTA: Spec = Spec {
 
 pub(crate) const GETQUOTAROOT: Spec = Spec {
     name: "GETQUOTAROOT",
+    extension: Some("QUOTA"),
     states: States::Authenticated,
     numbers: false,
     expunges: false,

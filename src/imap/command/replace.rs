@@ -16,6 +16,7 @@ use crate::store::{StoreError, WriteOutcome};
 /// The command table's rows (`command::COMMANDS`).
 pub(crate) const REPLACE: Spec = Spec {
     name: "REPLACE",
+    extension: Some("REPLACE"),
     states: States::Selected,
     numbers: true,
     expunges: true,

@@ -17,6 +17,7 @@ use crate::store::{FlagsChanged, MessageRecord, WriteOp};
 /// The command table's rows (`command::COMMANDS`).
 pub(crate) const STORE: Spec = Spec {
     name: "STORE",
+    extension: None,
     states: States::Selected,
     numbers: true,
     expunges: false,

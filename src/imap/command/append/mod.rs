@@ -19,6 +19,7 @@ use crate::store::{NewMessage, StoreError, WriteOp, WriteOutcome};
 /// The command table's rows (`command::COMMANDS`).
 pub(crate) const APPEND: Spec = Spec {
     name: "APPEND",
+    extension: None,
     states: States::Authenticated,
     numbers: false,
     expunges: true,

@@ -24,6 +24,7 @@ use render::{FetchEffect, FetchOptions, MessageMeta};
 /// The command table's rows (`command::COMMANDS`).
 pub(crate) const FETCH: Spec = Spec {
     name: "FETCH",
+    extension: None,
     states: States::Selected,
     numbers: true,
     expunges: false,

@@ -22,6 +22,7 @@ use crate::store::{Mailbox, SEPARATOR};
 /// The command table's rows (`command::COMMANDS`).
 pub(crate) const LIST: Spec = Spec {
     name: "LIST",
+    extension: None,
     states: States::Authenticated,
     numbers: false,
     expunges: false,
@@ -31,6 +32,7 @@ pub(crate) const LIST: Spec = Spec {
 
 pub(crate) const LSUB: Spec = Spec {
     name: "LSUB",
+    extension: None,
     states: States::Authenticated,
     numbers: false,
     expunges: false,

@@ -18,6 +18,7 @@ use crate::store::{canonical_mailbox_name, Mailbox, WriteOp, SEPARATOR};
 /// The command table's rows (`command::COMMANDS`).
 pub(crate) const CREATE: Spec = Spec {
     name: "CREATE",
+    extension: None,
     states: States::Authenticated,
     numbers: false,
     expunges: false,
@@ -27,6 +28,7 @@ pub(crate) const CREATE: Spec = Spec {
 
 pub(crate) const DELETE: Spec = Spec {
     name: "DELETE",
+    extension: None,
     states: States::Authenticated,
     numbers: false,
     expunges: false,
@@ -36,6 +38,7 @@ pub(crate) const DELETE: Spec = Spec {
 
 pub(crate) const RENAME: Spec = Spec {
     name: "RENAME",
+    extension: None,
     states: States::Authenticated,
     numbers: false,
     expunges: false,
@@ -45,6 +48,7 @@ pub(crate) const RENAME: Spec = Spec {
 
 pub(crate) const SUBSCRIBE: Spec = Spec {
     name: "SUBSCRIBE",
+    extension: None,
     states: States::Authenticated,
     numbers: false,
     expunges: false,
@@ -54,6 +58,7 @@ pub(crate) const SUBSCRIBE: Spec = Spec {
 
 pub(crate) const UNSUBSCRIBE: Spec = Spec {
     name: "UNSUBSCRIBE",
+    extension: None,
     states: States::Authenticated,
     numbers: false,
     expunges: false,

@@ -17,6 +17,7 @@ use crate::store::{StoreError, WriteOp};
 /// The command table's rows (`command::COMMANDS`).
 pub(crate) const GETMETADATA: Spec = Spec {
     name: "GETMETADATA",
+    extension: None,
     states: States::Authenticated,
     numbers: false,
     expunges: false,
@@ -26,6 +27,7 @@ pub(crate) const GETMETADATA: Spec = Spec {
 
 pub(crate) const SETMETADATA: Spec = Spec {
     name: "SETMETADATA",
+    extension: None,
     states: States::Authenticated,
     numbers: false,
     expunges: false,

@@ -30,6 +30,7 @@ use crate::store::{canonical_mailbox_name, Mailbox, SEPARATOR};
 /// The command table's rows (`command::COMMANDS`).
 pub(crate) const NOTIFY: Spec = Spec {
     name: "NOTIFY",
+    extension: Some("NOTIFY"),
     states: States::Authenticated,
     numbers: false,
     expunges: false,

@@ -20,6 +20,7 @@ use crate::store::records::Uid;
 /// The command table's rows (`command::COMMANDS`).
 pub(crate) const SEARCH: Spec = Spec {
     name: "SEARCH",
+    extension: None,
     states: States::Selected,
     numbers: true,
     expunges: false,
@@ -29,6 +30,7 @@ pub(crate) const SEARCH: Spec = Spec {
 
 pub(crate) const CANCELUPDATE: Spec = Spec {
     name: "CANCELUPDATE",
+    extension: None,
     states: States::Selected,
     numbers: false,
     expunges: false,

@@ -22,6 +22,7 @@ use crate::store::Mailbox;
 /// The command table's rows (`command::COMMANDS`).
 pub(crate) const SELECT: Spec = Spec {
     name: "SELECT",
+    extension: None,
     states: States::Authenticated,
     numbers: false,
     expunges: false,
@@ -31,6 +32,7 @@ pub(crate) const SELECT: Spec = Spec {
 
 pub(crate) const EXAMINE: Spec = Spec {
     name: "EXAMINE",
+    extension: None,
     states: States::Authenticated,
     numbers: false,
     expunges: false,

@@ -22,6 +22,7 @@ use crate::store::records::Uid;
 /// The command table's rows (`command::COMMANDS`).
 pub(crate) const SORT: Spec = Spec {
     name: "SORT",
+    extension: Some("SORT"),
     states: States::Selected,
     numbers: true,
     expunges: false,
@@ -31,6 +32,7 @@ pub(crate) const SORT: Spec = Spec {
 
 pub(crate) const THREAD: Spec = Spec {
     name: "THREAD",
+    extension: None,
     states: States::Selected,
     numbers: true,
     expunges: false,

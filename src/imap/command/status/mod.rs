@@ -16,6 +16,7 @@ use crate::store::{canonical_mailbox_name, Mailbox, StoreError};
 /// The command table's rows (`command::COMMANDS`).
 pub(crate) const STATUS: Spec = Spec {
     name: "STATUS",
+    extension: None,
     states: States::Authenticated,
     numbers: false,
     expunges: false,

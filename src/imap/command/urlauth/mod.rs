@@ -17,6 +17,7 @@ use crate::store::{StoreError, WriteOp, WriteOutcome};
 /// The command table's rows (`command::COMMANDS`).
 pub(crate) const RESETKEY: Spec = Spec {
     name: "RESETKEY",
+    extension: Some("URLAUTH"),
     states: States::Authenticated,
     numbers: false,
     expunges: false,
@@ -26,6 +27,7 @@ pub(crate) const RESETKEY: Spec = Spec {
 
 pub(crate) const GENURLAUTH: Spec = Spec {
     name: "GENURLAUTH",
+    extension: Some("URLAUTH"),
     states: States::Authenticated,
     numbers: false,
     expunges: false,
@@ -35,6 +37,7 @@ pub(crate) const GENURLAUTH: Spec = Spec {
 
 pub(crate) const URLFETCH: Spec = Spec {
     name: "URLFETCH",
+    extension: Some("URLAUTH"),
     states: States::Authenticated,
     numbers: false,
     expunges: false,
