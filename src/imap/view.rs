@@ -72,6 +72,11 @@ pub trait MailRead {
             }
         })
     }
+    /// Calls `f` for every UID of the mailbox in order. This default reads every record; the
+    /// store's own reads the keys alone.
+    fn each_uid(&self, mailbox: MailboxId, f: &mut dyn FnMut(Uid)) -> Result<(), StoreError> {
+        self.each_message(mailbox, &mut |uid, _| f(uid))
+    }
     fn message(&self, mailbox: MailboxId, uid: Uid) -> Result<Option<MessageRecord>, StoreError>;
     fn structure(&self, body: BodyId) -> Result<Option<Structure>, StoreError>;
     fn body(&self, body: BodyId) -> Result<Box<dyn MessageBytes + '_>, StoreError>;
@@ -140,7 +145,7 @@ impl Run {
 impl UidView {
     pub fn load(store: &dyn MailRead, mailbox: &Mailbox) -> Result<UidView, StoreError> {
         let mut uids = Vec::with_capacity(mailbox.messages as usize);
-        store.each_message(mailbox.id, &mut |uid, _| uids.push(uid))?;
+        store.each_uid(mailbox.id, &mut |uid| uids.push(uid))?;
         Ok(UidView::new(uids, mailbox.highest_modseq))
     }
 

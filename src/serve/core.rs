@@ -151,6 +151,12 @@ impl MailRead for SnapRead<'_, '_> {
         }
         Ok(())
     }
+    fn each_uid(&self, mailbox: MailboxId, f: &mut dyn FnMut(Uid)) -> Result<(), StoreError> {
+        for uid in self.0.message_uids(mailbox)? {
+            f(uid?);
+        }
+        Ok(())
+    }
     fn message(&self, mailbox: MailboxId, uid: Uid) -> Result<Option<MessageRecord>, StoreError> {
         self.0.message(mailbox, uid)
     }

@@ -108,6 +108,16 @@ impl<'s> Snapshot<'s> {
         }))
     }
 
+    /// The UIDs of a mailbox in order, from the keys alone: no record is decoded.
+    pub fn message_uids(
+        &self,
+        mailbox: MailboxId,
+    ) -> Result<impl Iterator<Item = Result<Uid, StoreError>> + '_, StoreError> {
+        let (start, end) = (keys::message(mailbox, 0), keys::message(mailbox, Uid::MAX));
+        let iter = self.t.messages.range(&self.txn, &super::txn::inclusive(&start, &end))?;
+        Ok(iter.map(|item| Ok(keys::message_uid(item?.0))))
+    }
+
     pub fn message(&self, mailbox: MailboxId, uid: Uid) -> Result<Option<MessageRecord>, StoreError> {
         match self.t.messages.get(&self.txn, &keys::message(mailbox, uid))? {
             None => Ok(None),

@@ -177,6 +177,9 @@ fn messages_from_a_uid_stay_in_their_mailbox() {
     assert_eq!(from(carol, 2), [2, 3, 4, 5]);
     let all: Vec<u32> = snap.messages(bob).unwrap().map(|m| m.unwrap().0).collect();
     assert_eq!(all, from(bob, 0));
+    let uids = |mailbox| -> Vec<u32> { snap.message_uids(mailbox).unwrap().map(Result::unwrap).collect() };
+    assert_eq!(uids(bob), all);
+    assert_eq!(uids(carol), [1, 2, 3, 4, 5]);
 }
 
 #[test]

@@ -53,10 +53,19 @@ impl Session {
         ctx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
     ) -> Action {
-        if let State::Selected(..) = self.state {
-            self.state.unselect();
-            untagged(out, "OK [CLOSED] previous mailbox closed");
-        }
+        // The mailbox left stays open here until the new one is: when it is the same one, what
+        // this core shares of it (`shared`) is not dropped and built again.
+        let _previous = match std::mem::replace(&mut self.state, State::Logout) {
+            State::Selected(user, previous) => {
+                self.state = State::Authenticated(user);
+                untagged(out, "OK [CLOSED] previous mailbox closed");
+                Some(previous)
+            }
+            other => {
+                self.state = other;
+                None
+            }
+        };
         let State::Authenticated(user) = &mut self.state else {
             return Action::Continue;
         };
