@@ -5,7 +5,7 @@
 //! tells its client how far it got (RFC 9585 INPROGRESS, `progress`).
 //!
 //! Owns the walk and its budget only: what the matches are for (the SEARCH, ESEARCH, SORT or
-//! THREAD answer) is `cmd_search` and `cmd_sort`'s, run once the last step is done.
+//! THREAD answer) is `command::search` and `command::sort`'s, run once the last step is done.
 //!
 //! Invariants: a step never reads past its budget by more than one message; messages are looked
 //! at in UID order, each at most once; only messages of the client's view count (one delivered

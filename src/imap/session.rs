@@ -9,7 +9,7 @@
 //! States are types: `NotAuthenticated → Authenticated(User) → Selected(User, Selected)`.
 //! A session is its `State` and a `Conn` (what it holds in every state, with the `Step` it is
 //! at: reading commands, inside AUTHENTICATE or IDLE, or waiting for an action's answer).
-//! `commands` runs each command with the state's parts it needs; handlers are methods of
+//! `command` runs each command with the state's parts it needs; handlers are methods of
 //! `Conn`, so only the session's own methods move it from one state to another.
 //! Untagged EXISTS/EXPUNGE/FETCH updates come from the changes the session's core shares after
 //! the session's position (`sync`, `shared`), and are withheld where RFC 9051 §7.5.1 forbids
@@ -459,7 +459,7 @@ impl Session {
     }
 
     /// Checks what holds for every command (the table knows it, the account may use it, its
-    /// message numbers are allowed), then runs it in the state it needs (`commands`).
+    /// message numbers are allowed), then runs it in the state it needs (`command`).
     fn dispatch(&mut self, tag: String, command: Command, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
         let name = command_name(&command);
         if super::command::spec(name).is_none() {

@@ -1,12 +1,16 @@
 //! Which handler runs each command, and with which part of the session's state.
 //!
-//! One arm per command. Its first line takes the state the command needs, as types: nothing
-//! before login, the `User` after it, the `User` and the `Selected` mailbox in Selected state.
-//! A session in another state gets the command back as `Refused`, answered `BAD` by
-//! `dispatch`. The command table (`COMMANDS`, a row in each command's module) says the same in its `states`
-//! column, and a test holds the two together. Commands that move the session to another
-//! state (LOGIN's answer, SELECT, CLOSE, UNAUTHENTICATE, LOGOUT) are the session's own
-//! methods; every other handler is a method of `Conn`, which cannot change the state.
+//! Each command has a module here: its row of the command table, its grammar, its handler,
+//! the completion of its store write and its responses (FETCH's encoding is `fetch::render`).
+//!
+//! `Session::run` has one arm per command. Its first line takes the state the command needs,
+//! as types: nothing before login, the `User` after it, the `User` and the `Selected` mailbox
+//! in Selected state. A session in another state gets the command back as `Refused`, answered
+//! `BAD` by `dispatch`. The command table (`COMMANDS`, each row in its command's module) says
+//! the same in its `states` column, and a test holds the two together. Commands that move the
+//! session to another state (LOGIN's answer, SELECT, CLOSE, UNAUTHENTICATE, LOGOUT) are the
+//! session's own methods; every other handler is a method of `Conn`, which cannot change the
+//! state.
 
 pub(crate) mod append;
 pub(crate) mod auth;
@@ -101,8 +105,9 @@ pub struct Spec {
     pub(crate) parse: Parser,
 }
 
-/// The commands ringmail offers: the parser reads a command by its row, the dispatch runs it
-/// in the states its row names (a test holds them together), CAPABILITY is derived beside it.
+/// The commands ringmail offers: the parser reads a command by its row's grammar, the dispatch
+/// runs it in the states its row names (a test holds them together), and CAPABILITY lists the
+/// extensions the rows name.
 pub const COMMANDS: &[Spec] = &[
     basic::CAPABILITY,
     basic::NOOP,
