@@ -87,11 +87,11 @@ pub(crate) fn parse_uid(c: &mut Cursor) -> Result<Command> {
     let name = c.word().to_ascii_uppercase();
     match name.as_slice() {
         b"FETCH" => super::fetch::parse::fetch(c, true),
-        b"STORE" => crate::imap::command::store::parse(c, true),
+        b"STORE" => super::store::parse(c, true),
         b"SEARCH" => super::search::parse::search(c, true),
         b"COPY" => super::copy::parse_copy_or_move(c, true, false),
         b"MOVE" => super::copy::parse_copy_or_move(c, true, true),
-        b"REPLACE" => crate::imap::command::append::parse::replace(c, true),
+        b"REPLACE" => super::append::parse::replace(c, true),
         // RFC 5256 §3.
         b"SORT" => super::sort::parse::sort(c, true),
         b"THREAD" => super::sort::parse::thread(c, true),

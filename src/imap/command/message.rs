@@ -2,7 +2,7 @@
 //! routing of each write's answer to its command's completion; resolving sequence sets;
 //! flag-change reports (sync, QRESYNC) and keyword announcements.
 
-use crate::imap::command::fetch::render as fetch;
+use super::fetch::render as fetch;
 use crate::imap::fault::{ok, Fault};
 use crate::imap::limit::{self, Cut};
 use crate::imap::session::{store_error, untagged, Action, Ctx, Enabled, Selected, Session, State};
@@ -276,7 +276,7 @@ impl Session {
         match (pending, outcome) {
             // RFC 8474 §4: CREATE tells the new mailbox's id.
             (WritePending::Simple { command, .. }, WriteOutcome::Mailbox(m)) => {
-                let id = crate::imap::command::mailbox::mailbox_id(m.id);
+                let id = super::mailbox::mailbox_id(m.id);
                 ok(out, &tag, &format!("[MAILBOXID ({id})] {command} completed"))
             }
             (WritePending::Simple { command, .. }, _) => ok(out, &tag, &format!("{command} completed")),

@@ -218,7 +218,7 @@ impl Session {
             }
             Command::Enable(caps) => {
                 let (user, _) = logged_in!(self, tag, name);
-                crate::imap::command::auth::enable(user, &caps, out);
+                auth::enable(user, &caps, out);
                 ok(out, &tag, "ENABLE completed");
                 Action::Continue
             }
@@ -378,7 +378,7 @@ impl Session {
                     Fault::bad("VANISHED needs UID FETCH with CHANGEDSINCE and QRESYNC").write(&tag, out);
                     return Ok(Action::Continue);
                 }
-                let modifiers = crate::imap::command::fetch::FetchModifiers {
+                let modifiers = fetch::FetchModifiers {
                     changed_since,
                     vanished,
                     partial,
@@ -424,7 +424,7 @@ impl Session {
                 key,
             } => {
                 let (user, sel) = selected!(self, tag, name);
-                let order = crate::imap::command::sort::Order::Sort(criteria, returns);
+                let order = sort::Order::Sort(criteria, returns);
                 conn.sort_start(user, sel, (tag, uid), (&charset, key), order, ctx, out)
             }
             Command::Thread {
@@ -434,7 +434,7 @@ impl Session {
                 key,
             } => {
                 let (user, sel) = selected!(self, tag, name);
-                let order = crate::imap::command::sort::Order::Thread(algorithm);
+                let order = sort::Order::Thread(algorithm);
                 conn.sort_start(user, sel, (tag, uid), (&charset, key), order, ctx, out)
             }
             Command::CancelUpdate(tags) => {

@@ -59,7 +59,7 @@ impl Conn {
                 return store_error(out, tag, e);
             }
             let mut line = b"* QUOTAROOT ".to_vec();
-            crate::imap::command::mailbox::quote(&user.encode_name(&decoded), &mut line);
+            super::mailbox::quote(&user.encode_name(&decoded), &mut line);
             line.extend_from_slice(b" \"\"\r\n");
             out.extend_from_slice(&line);
         }

@@ -6,7 +6,7 @@
 //! Responses are APPEND's and MOVE's together: APPENDUID in an untagged OK, then the expunge
 //! as EXPUNGE or VANISHED, and EXISTS when the target is the selected mailbox.
 
-use crate::imap::command::append::Replacing;
+use super::append::Replacing;
 use crate::imap::command::{Spec, States};
 use crate::imap::fault::{ok, Fault};
 use crate::imap::session::{store_error, untagged, Action, Conn, Ctx, Selected, Session, User};

@@ -8,7 +8,7 @@
 pub(crate) mod parse;
 pub mod render;
 
-use crate::imap::command::message::{announce_keywords, in_set, resolve, WritePending};
+use super::message::{announce_keywords, in_set, resolve, WritePending};
 use crate::imap::command::{Spec, States};
 use crate::imap::fault::{Code, Fault};
 use crate::imap::limit::{self, Cut};

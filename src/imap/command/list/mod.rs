@@ -10,8 +10,8 @@ pub(crate) mod parse;
 use crate::imap::fault::ok;
 use std::collections::{BTreeSet, HashMap};
 
-use crate::imap::command::mailbox::{quote, SPECIAL_USE};
-use crate::imap::command::status::status_line;
+use super::mailbox::{quote, SPECIAL_USE};
+use super::status::status_line;
 use crate::imap::command::{Spec, States};
 use crate::imap::session::{store_error, untagged, Conn, Ctx, User};
 use crate::imap::types::ListOptions;

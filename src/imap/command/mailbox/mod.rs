@@ -6,7 +6,7 @@
 
 pub(crate) mod parse;
 
-use crate::imap::command::message::WritePending;
+use super::message::WritePending;
 use crate::imap::command::{Spec, States};
 use crate::imap::fault::{Code, Fault};
 use crate::imap::session::{store_error, Action, Conn, Step, User};

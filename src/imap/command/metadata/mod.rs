@@ -5,7 +5,7 @@
 
 pub(crate) mod parse;
 
-use crate::imap::command::message::WritePending;
+use super::message::WritePending;
 use crate::imap::command::{Spec, States};
 use crate::imap::fault::ok;
 use crate::imap::format;
@@ -115,7 +115,7 @@ impl Conn {
         }
         if !items.is_empty() {
             out.extend_from_slice(b"* METADATA ");
-            crate::imap::command::mailbox::quote(&user.encode_name(mailbox), out);
+            super::mailbox::quote(&user.encode_name(mailbox), out);
             out.extend_from_slice(b" (");
             for (i, (name, value)) in items.iter().enumerate() {
                 if i > 0 {

@@ -17,8 +17,8 @@ pub(crate) mod parse;
 use crate::imap::fault::{ok, Fault};
 use std::collections::HashMap;
 
-use crate::imap::command::fetch::{fetch_one, FetchForm};
-use crate::imap::command::mailbox::quote;
+use super::fetch::{fetch_one, FetchForm};
+use super::mailbox::quote;
 use crate::imap::command::{Spec, States};
 use crate::imap::session::{store_error, Action, Conn, Ctx, Selected, Session, State, User};
 use crate::imap::types::{FetchAttr, NotifyEvent, NotifyFilter, NotifyGroup};

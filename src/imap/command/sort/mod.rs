@@ -5,7 +5,7 @@
 
 pub(crate) mod parse;
 
-use crate::imap::command::search::{add_partial, charset_refused, partial_return, returned_modseq};
+use super::search::{add_partial, charset_refused, partial_return, returned_modseq};
 use crate::imap::command::{Spec, States};
 use crate::imap::context::Initial;
 use crate::imap::fault::{ok, Fault};

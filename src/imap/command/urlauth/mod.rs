@@ -4,7 +4,7 @@
 
 pub(crate) mod parse;
 
-use crate::imap::command::message::WritePending;
+use super::message::WritePending;
 use crate::imap::command::{Spec, States};
 use crate::imap::fault::{ok, Fault};
 use crate::imap::format;
