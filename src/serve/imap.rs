@@ -14,6 +14,7 @@ use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
 
 use super::core::{Core, SnapRead};
+use super::link::{Closed, Link, Terms, Wire, WRITE_TIMEOUT};
 use super::login::{self, Failure};
 use super::{Shared, Via};
 use crate::auth::limits::{Parked, Slot};
@@ -22,13 +23,10 @@ use crate::goodbye::Goodbye;
 use crate::imap::fault::goodbye;
 use crate::imap::{Action, Ctx, LoginFailure, Session, Settings};
 use crate::net::conn::{TLS_READ_BULK, TLS_READ_IDLE};
-use crate::net::Conn;
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
 use crate::store::StoreError;
 
-/// A client that does not take our output for this long is gone.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Largest single read of client input.
 const READ_SIZE: usize = 64 * 1024;
 /// A read while the client is probably just thinking: commands are short.
@@ -36,29 +34,23 @@ const SMALL_READ: usize = 512;
 /// Output buffers up to this size are kept between commands while input streams in.
 const KEEP_OUTPUT: usize = 4096;
 
+/// IMAP to the link.
+struct Imap;
+
+impl Wire for Imap {
+    const NAME: &'static str = "imap";
+    fn goodbye(why: Goodbye<'_>) -> String {
+        goodbye(why)
+    }
+}
+
 struct Driver<'a> {
-    shared: &'a Arc<Shared>,
+    link: Link<'a, Imap>,
     core: &'a Core,
-    conn: Conn,
-    out: Vec<u8>,
     /// Client bytes not yet taken by the session.
     input: Vec<u8>,
     /// The last read filled its buffer: more input is likely waiting.
     bulk: bool,
-    id: u64,
-    /// On a proxy-facing listener: the front end may log in for its users.
-    proxied: bool,
-    deadline: super::ReadDeadline,
-}
-
-enum End {
-    Closed,
-}
-
-impl From<std::io::Error> for End {
-    fn from(_: std::io::Error) -> End {
-        End::Closed
-    }
 }
 
 fn now() -> i64 {
@@ -68,52 +60,35 @@ fn now() -> i64 {
 }
 
 impl Driver<'_> {
-    fn log(&self, direction: char, bytes: &[u8]) {
-        if let Some(log) = self
-            .shared
-            .protolog
-            .as_ref()
-            .filter(|_| self.shared.config.imap.protocol_log)
-        {
-            log.log("imap", self.id, direction, bytes);
-        }
+    async fn flush(&mut self) -> Result<(), Closed> {
+        self.link.flush().await
     }
 
-    async fn flush(&mut self) -> Result<(), End> {
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        // Long outputs are message data, not worth a log line.
-        if self.shared.config.imap.protocol_log && self.out.len() < 4096 {
-            self.log('>', &self.out.clone());
-        }
-        tokio::time::timeout(WRITE_TIMEOUT, self.conn.write(&mut self.out))
-            .await
-            .map_err(|_| End::Closed)??;
-        Ok(())
+    fn log(&self, direction: char, bytes: &[u8]) {
+        self.link.log(direction, bytes);
     }
 
     /// Before waiting for the client: the (sent, empty) output buffer is given back, so a
     /// waiting connection parks none, unless more input is likely (`keep`) and it is small.
     fn release_output(&mut self, keep: bool) {
-        if self.out.is_empty() && !(keep && self.out.capacity() <= KEEP_OUTPUT) {
-            self.out = Vec::new();
+        if self.link.out.is_empty() && !(keep && self.link.out.capacity() <= KEEP_OUTPUT) {
+            self.link.out = Vec::new();
         }
     }
 
     /// Runs `f` with a fresh read snapshot and this core's views.
     fn with_ctx<T>(&mut self, f: impl FnOnce(&mut Ctx<'_>, &mut Vec<u8>) -> T) -> Result<T, StoreError> {
-        let snapshot = self.shared.store.snapshot()?;
+        let snapshot = self.link.shared.store.snapshot()?;
         let reader = SnapRead(&snapshot);
         self.core.catch_up();
         let mut views = self.core.views();
         let mut ctx = Ctx {
             store: &reader,
             views: &mut *views,
-            recent: self.shared.store.recent(),
+            recent: self.link.shared.store.recent(),
             now: now(),
         };
-        Ok(f(&mut ctx, &mut self.out))
+        Ok(f(&mut ctx, &mut self.link.out))
     }
 }
 
@@ -126,28 +101,21 @@ pub async fn serve(
     shutdown: Shutdown,
 ) {
     let config = &shared.config.imap;
-    let conn = Conn::new(stream, peer.map(|p| p.ip()));
-    let refusal = |hit: crate::auth::limits::LimitHit| goodbye(Goodbye::Refused(&hit.to_string()));
-    let limits = (&shared.imap_limits, Duration::from_secs(config.pre_auth_timeout));
-    // `front`: the front end a proxied client came through, for the protocol log.
-    let Some((conn, mut slot, front)) = super::accept_client(&shared, conn, via, limits, refusal).await else {
+    let terms = Terms {
+        limits: &shared.imap_limits,
+        pre_auth: Duration::from_secs(config.pre_auth_timeout),
+        auth: Duration::from_secs(config.auth_timeout),
+        logged: config.protocol_log,
+    };
+    let Some((link, mut slot)) = Link::open(&shared, (stream, peer, via), terms).await else {
         return;
     };
     let mut d = Driver {
-        shared: &shared,
+        link,
         core: &core,
-        conn,
-        out: Vec::new(),
         input: Vec::new(),
         bulk: false,
-        id: shared.session_id(),
-        proxied: via == Via::Proxy,
-        deadline: super::ReadDeadline::new(
-            Duration::from_secs(config.pre_auth_timeout),
-            Duration::from_secs(config.auth_timeout),
-        ),
     };
-    d.log('*', super::connected(d.conn.peer, front).as_bytes());
     let mut session = Session::new(
         Settings {
             login_type: config.login_type,
@@ -160,15 +128,14 @@ pub async fn serve(
             parse: shared.config.parse_limits(),
         },
         // A front end took care of the client's TLS; the link to it is a trusted network's.
-        d.conn.is_tls() || d.proxied,
+        d.link.conn.is_tls() || d.link.proxied,
     );
-    session.greeting(&mut d.out);
+    session.greeting(&mut d.link.out);
     let _ = run(&mut d, &mut session, &mut slot, &shutdown).await;
-    let _ = d.flush().await;
-    d.conn.close().await;
+    d.link.close().await;
 }
 
-async fn run(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, shutdown: &Shutdown) -> Result<(), End> {
+async fn run(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, shutdown: &Shutdown) -> Result<(), Closed> {
     let mut budget = super::Budget::default();
     loop {
         // Give the session everything buffered, one step at a time.
@@ -176,7 +143,7 @@ async fn run(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, shutdow
             let input = std::mem::take(&mut d.input);
             let (used, action) = d
                 .with_ctx(|ctx, out| session.input(&input, ctx, out))
-                .map_err(|_| End::Closed)?;
+                .map_err(|_| Closed)?;
             d.input = input;
             d.input.drain(..used);
             if let Some(line) = session.take_log() {
@@ -194,7 +161,7 @@ async fn run(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, shutdow
             if used == 0 {
                 break;
             }
-            if budget.spend(d.out.len()) {
+            if budget.spend(d.link.out.len()) {
                 d.flush().await?;
                 tokio::task::yield_now().await;
             }
@@ -209,7 +176,7 @@ async fn run(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, shutdow
             waited?;
             if slot.evicted() {
                 // Taken over just as the client ended IDLE: its place is gone all the same.
-                d.out.extend_from_slice(goodbye(Goodbye::Replaced).as_bytes());
+                d.link.out.extend_from_slice(goodbye(Goodbye::Replaced).as_bytes());
                 return Ok(());
             }
         } else if session.notify_user().is_some() && !d.bulk {
@@ -223,7 +190,7 @@ async fn run(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, shutdow
 }
 
 /// Carries out an action and whatever it leads to; true when the session is over.
-async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut action: Action) -> Result<bool, End> {
+async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut action: Action) -> Result<bool, Closed> {
     loop {
         action = match action {
             Action::Continue | Action::Idle { .. } => return Ok(false),
@@ -236,12 +203,12 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
             Action::Login(credentials) => {
                 d.flush().await?;
                 let result = login::login(
-                    d.shared,
-                    d.conn.peer,
+                    d.link.shared,
+                    d.link.conn.peer,
                     &credentials,
                     Protocol::Imap,
                     slot,
-                    (d.id, d.proxied),
+                    (d.link.id, d.link.proxied),
                 )
                 .await
                 .map(|u| (u.id, u.name, u.imap_disabled))
@@ -250,18 +217,18 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
                     Failure::Refused(why) | Failure::Limit(why) => LoginFailure::Refused(why),
                     Failure::Temporary => LoginFailure::Temporary,
                 });
-                session.login_result(result, &mut d.out)
+                session.login_result(result, &mut d.link.out)
             }
             Action::LookupScram(user) => {
-                let keys = login::scram_keys(d.shared, &user).await;
-                session.scram_credentials(keys, &mut d.out)
+                let keys = login::scram_keys(d.link.shared, &user).await;
+                session.scram_credentials(keys, &mut d.link.out)
             }
             Action::StartTls => {
                 d.flush().await?;
                 // RFC 9051 §6.2.1: nothing pipelined before the handshake survives it.
                 d.input.clear();
-                let limit = Duration::from_secs(d.shared.config.imap.pre_auth_timeout);
-                match tokio::time::timeout(limit, d.conn.start_tls(d.shared.tls.clone())).await {
+                let limit = Duration::from_secs(d.link.shared.config.imap.pre_auth_timeout);
+                match tokio::time::timeout(limit, d.link.conn.start_tls(d.link.shared.tls.clone())).await {
                     Ok(Ok(())) => session.tls_started(),
                     _ => return Ok(true),
                 }
@@ -273,15 +240,15 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
                 } else {
                     crate::mime::ingest_with
                 };
-                let limits = d.shared.config.mime_limits();
+                let limits = d.link.shared.config.mime_limits();
                 let parsed = tokio::task::spawn_blocking(move || ingest(message, &limits)).await;
                 match parsed {
-                    Ok(result) => session.ingested(result, &mut d.out),
+                    Ok(result) => session.ingested(result, &mut d.link.out),
                     Err(_) => return Ok(true),
                 }
             }
             Action::Write(op) => {
-                let shared = d.shared;
+                let shared = d.link.shared;
                 let mut write = std::pin::pin!(shared.store.write(op));
                 // A write that takes long (a COPY of a million messages, a busy writer) is not
                 // silence: the client hears every few seconds that its command is at work.
@@ -290,45 +257,46 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
                     tokio::select! {
                         r = &mut write => break r,
                         () = tokio::time::sleep(every) => {
-                            session.write_progress(&mut d.out);
+                            session.write_progress(&mut d.link.out);
                             d.flush().await?;
                         }
                     }
                 };
                 d.with_ctx(|ctx, out| session.write_result(result, ctx, out))
-                    .map_err(|_| End::Closed)?
+                    .map_err(|_| Closed)?
             }
             Action::StartCompress => {
                 d.flush().await?;
-                d.conn.start_deflate(d.shared.config.limits.max_inflate_per_second);
+                d.link
+                    .conn
+                    .start_deflate(d.link.shared.config.limits.max_inflate_per_second);
                 // Whatever the client pipelined after COMPRESS was compressed already.
                 let raw = std::mem::take(&mut d.input);
-                d.conn.inflate_buffered(&raw, &mut d.input)?;
+                d.link.conn.inflate_buffered(&raw, &mut d.input)?;
                 Action::Continue
             }
             Action::Flush => {
-                if d.out.is_empty() {
+                if d.link.out.is_empty() {
                     // A SEARCH between two steps of its scan has often nothing to send: the
                     // other connections of this core run before its next step all the same.
                     tokio::task::yield_now().await;
                 } else {
                     d.flush().await?;
                 }
-                d.with_ctx(|ctx, out| session.resume(ctx, out))
-                    .map_err(|_| End::Closed)?
+                d.with_ctx(|ctx, out| session.resume(ctx, out)).map_err(|_| Closed)?
             }
         };
     }
 }
 
 /// Waits for client bytes under the session's timeout, or shutdown.
-async fn read_more(d: &mut Driver<'_>, session: &Session, shutdown: &Shutdown) -> Result<(), End> {
-    let deadline = d.deadline.next(session.is_authenticated(), session.mid_line());
+async fn read_more(d: &mut Driver<'_>, session: &Session, shutdown: &Shutdown) -> Result<(), Closed> {
     // While input streams in (the last read filled its buffer), read big; otherwise the
     // connection is probably waiting, and parks only a small buffer (DESIGN.md §4).
     let mut buf = std::mem::take(&mut d.input);
     let size = if d.bulk { READ_SIZE } else { SMALL_READ };
-    d.conn
+    d.link
+        .conn
         .set_tls_read_size(if d.bulk { TLS_READ_BULK } else { TLS_READ_IDLE });
     if buf.is_empty() {
         buf = Vec::with_capacity(size);
@@ -337,26 +305,13 @@ async fn read_more(d: &mut Driver<'_>, session: &Session, shutdown: &Shutdown) -
     }
     d.release_output(d.bulk);
     let spare = buf.capacity() - buf.len();
-    let read = tokio::time::timeout_at(deadline, d.conn.read(&mut buf));
-    let outcome = tokio::select! {
-        r = read => r,
-        () = shutdown.wait() => {
-            d.out.extend_from_slice(goodbye(Goodbye::ShuttingDown).as_bytes());
-            return Err(End::Closed);
-        }
-    };
+    let read = d
+        .link
+        .read(&mut buf, (session.is_authenticated(), session.mid_line()), shutdown)
+        .await;
     d.input = buf;
-    match outcome {
-        Ok(Ok(n)) if n > 0 => {
-            d.bulk = n >= spare;
-            Ok(())
-        }
-        Ok(_) => Err(End::Closed),
-        Err(_) => {
-            d.out.extend_from_slice(goodbye(Goodbye::IdleTimeout).as_bytes());
-            Err(End::Closed)
-        }
-    }
+    d.bulk = read? >= spare;
+    Ok(())
 }
 
 /// The change notifications an idle wait listens to (the selected mailbox's, and a NOTIFY
@@ -411,21 +366,21 @@ async fn idle(
     session: &mut Session,
     shutdown: &Shutdown,
     parked: Option<&Parked>,
-) -> Result<(), End> {
-    let config = &d.shared.config.imap;
+) -> Result<(), Closed> {
+    let config = &d.link.shared.config.imap;
     let keepalive = Duration::from_secs(config.idle_keepalive);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(config.auth_timeout);
     let watch = session.selected_mailbox().map(|m| d.core.watch(m));
     // NOTIFY (RFC 5465): every mailbox of the user, and the subscriptions.
     let user_watch = session.notify_user().map(|u| d.core.watch_user(u));
-    d.conn.set_tls_read_size(TLS_READ_IDLE);
+    d.link.conn.set_tls_read_size(TLS_READ_IDLE);
     d.release_output(false);
     d.input = Vec::new();
     // A small buffer: an idle connection parks next to nothing.
     let mut buf = Vec::with_capacity(64);
-    let (shared, core, id) = (d.shared, d.core, d.id);
-    let conn = &d.conn;
-    let out = &mut d.out;
+    let (shared, core, id) = (d.link.shared, d.core, d.link.id);
+    let conn = &d.link.conn;
+    let out = &mut d.link.out;
     let result = {
         let read = conn.read(&mut buf);
         tokio::pin!(read);
@@ -436,7 +391,7 @@ async fn idle(
         let mut changed = true;
         loop {
             {
-                let snapshot = shared.store.snapshot().map_err(|_| End::Closed)?;
+                let snapshot = shared.store.snapshot().map_err(|_| Closed)?;
                 let reader = SnapRead(&snapshot);
                 core.catch_up();
                 let mut views = core.views();
@@ -458,7 +413,7 @@ async fn idle(
                 // would be part of every idle session's state.
                 Box::pin(tokio::time::timeout(WRITE_TIMEOUT, conn.write(out)))
                     .await
-                    .map_err(|_| End::Closed)??;
+                    .map_err(|_| Closed)??;
             }
             changed = tokio::select! {
                 r = &mut read => break r,
@@ -466,15 +421,15 @@ async fn idle(
                 () = tokio::time::sleep(keepalive) => false,
                 () = tokio::time::sleep_until(deadline) => {
                     out.extend_from_slice(goodbye(Goodbye::IdleTimeout).as_bytes());
-                    return Err(End::Closed);
+                    return Err(Closed);
                 }
                 () = shutdown.wait() => {
                     out.extend_from_slice(goodbye(Goodbye::ShuttingDown).as_bytes());
-                    return Err(End::Closed);
+                    return Err(Closed);
                 }
                 () = evicted(parked) => {
                     out.extend_from_slice(goodbye(Goodbye::Replaced).as_bytes());
-                    return Err(End::Closed);
+                    return Err(Closed);
                 }
             };
             armed = Armed::new(watch.as_deref(), user_watch.as_deref());
@@ -487,6 +442,6 @@ async fn idle(
             d.input.extend_from_slice(&buf);
             Ok(())
         }
-        _ => Err(End::Closed),
+        _ => Err(Closed),
     }
 }

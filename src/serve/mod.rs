@@ -8,6 +8,7 @@
 
 mod core;
 mod imap;
+pub(crate) mod link;
 pub(crate) mod lmtp;
 pub(crate) mod login;
 pub(crate) mod login_pool;
@@ -352,50 +353,6 @@ pub(crate) fn admit<'a>(
         }
         Some((conn, slot))
     })
-}
-
-/// When a connection's next read must have come: before login, one deadline from accept to
-/// login, however the client trickles its bytes (a slow sender cannot hold a connection by
-/// sending a byte now and then); after it, `auth_timeout` of silence, and a command line once
-/// begun must end within `pre_auth_timeout` (literal and message data are not lines: they
-/// only have to keep coming).
-pub(crate) struct ReadDeadline {
-    pre_auth: Duration,
-    auth: Duration,
-    /// The login deadline, while not logged in.
-    login_by: Option<tokio::time::Instant>,
-    /// When the unfinished line after login began.
-    line_since: Option<tokio::time::Instant>,
-}
-
-impl ReadDeadline {
-    /// Starts the login deadline now (at accept).
-    pub(crate) fn new(pre_auth: Duration, auth: Duration) -> ReadDeadline {
-        ReadDeadline {
-            pre_auth,
-            auth,
-            login_by: Some(tokio::time::Instant::now() + pre_auth),
-            line_since: None,
-        }
-    }
-
-    /// The instant the next read times out, for a session that is (not) logged in and is (not)
-    /// in the middle of a line. Leaving the logged-in state (IMAP UNAUTHENTICATE) starts a new
-    /// login deadline.
-    pub(crate) fn next(&mut self, authenticated: bool, mid_line: bool) -> tokio::time::Instant {
-        let now = tokio::time::Instant::now();
-        if !authenticated {
-            self.line_since = None;
-            return *self.login_by.get_or_insert(now + self.pre_auth);
-        }
-        self.login_by = None;
-        if !mid_line {
-            self.line_since = None;
-            return now + self.auth;
-        }
-        let since = *self.line_since.get_or_insert(now);
-        (now + self.auth).min(since + self.pre_auth)
-    }
 }
 
 /// The work a connection may do per wake before the other connections of its core get

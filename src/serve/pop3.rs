@@ -6,13 +6,13 @@
 //! message bytes are sent from the store's map. Pipelined RETRs share one gathered write until
 //! `GATHER_AT` bytes are queued or input runs out. One read transaction covers at most one
 //! such write, and it ends when the write does (a stalled client closes the connection after
-//! `WRITE_TIMEOUT`, which ends the write); none is held while waiting for input.
+//! `link::WRITE_TIMEOUT`, which ends the write); none is held while waiting for input.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use super::link::{timed, Closed, Link, Terms, Wire};
 use super::login::{self, Failure};
 use super::{Shared, Via};
 use crate::auth::limits::Slot;
@@ -20,7 +20,7 @@ use crate::auth::login::Credentials;
 use crate::auth::policy::Protocol;
 use crate::config::SortOrder;
 use crate::goodbye::Goodbye;
-use crate::net::{Conn, Frame, Framer, Gather};
+use crate::net::{Frame, Framer, Gather};
 use crate::pop3::fault::goodbye;
 use crate::pop3::retr::Piece;
 use crate::pop3::{Action, LoginFailure, Maildrop, Message, RetrEncoder, Session, Settings};
@@ -32,8 +32,6 @@ use crate::store::{MappedSnapshot, Snapshot, StoreError, WriteOp, WriteOutcome};
 const FLUSH_AT: usize = 256 * 1024;
 /// Message output is sent once this much is gathered; a read transaction covers no more.
 const GATHER_AT: usize = 1024 * 1024;
-/// A client that does not take our output for this long is gone.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// RFC 1939 §8: one session at a time holds a maildrop's exclusive-access lock.
 #[derive(Default)]
@@ -58,70 +56,51 @@ impl Drop for MaildropLock<'_> {
     }
 }
 
-/// Why the connection ends early.
-enum End {
-    Io,
-}
+/// POP3 to the link.
+struct Pop3;
 
-impl From<std::io::Error> for End {
-    fn from(_: std::io::Error) -> End {
-        End::Io
+impl Wire for Pop3 {
+    const NAME: &'static str = "pop3";
+    fn goodbye(why: Goodbye<'_>) -> String {
+        goodbye(why)
     }
 }
 
 struct Driver<'a> {
-    shared: &'a Arc<Shared>,
-    conn: Conn,
-    /// Reply text not yet sent; it goes out after `gather`.
-    out: Vec<u8>,
-    /// Message output not yet sent.
+    link: Link<'a, Pop3>,
+    /// Message output not yet sent; it goes out before the reply text in `link.out`.
     gather: Gather,
     /// The read transaction the bytes in `gather` come from.
     snapshot: Option<MappedSnapshot>,
     /// A write failed or timed out: nothing more is sent.
     broken: bool,
-    id: u64,
-    /// From a front end: its link counts as TLS, and it may log in for its users.
-    proxied: bool,
-    deadline: super::ReadDeadline,
 }
 
 impl Driver<'_> {
-    fn log(&self, direction: char, bytes: &[u8]) {
-        if let Some(log) = self
-            .shared
-            .protolog
-            .as_ref()
-            .filter(|_| self.shared.config.pop3.protocol_log)
-        {
-            log.log("pop3", self.id, direction, bytes);
-        }
-    }
-
     /// Sends everything queued: gathered message output, then reply text, in one write.
-    async fn flush(&mut self) -> Result<(), End> {
+    async fn flush(&mut self) -> Result<(), Closed> {
         if self.broken {
-            return Err(End::Io);
+            return Err(Closed);
         }
-        if self.shared.config.pop3.protocol_log && !self.out.is_empty() {
-            self.log('>', &self.out.clone());
+        if !self.link.out.is_empty() {
+            self.link.log('>', &self.link.out.clone());
         }
         // The gathered pieces hold the transaction from here on, until they are sent.
         self.snapshot = None;
         let sent = if self.gather.is_empty() {
-            if self.out.is_empty() {
+            if self.link.out.is_empty() {
                 return Ok(());
             }
-            tokio::time::timeout(WRITE_TIMEOUT, self.conn.write(&mut self.out)).await
+            timed(self.link.conn.write(&mut self.link.out)).await
         } else {
-            self.gather.text(&self.out);
-            self.out.clear();
-            tokio::time::timeout(WRITE_TIMEOUT, self.conn.write_gather(&mut self.gather)).await
+            self.gather.text(&self.link.out);
+            self.link.out.clear();
+            timed(self.link.conn.write_gather(&mut self.gather)).await
         };
-        if !matches!(sent, Ok(Ok(()))) {
+        if sent.is_err() {
             self.broken = true;
             self.gather.clear();
-            return Err(End::Io);
+            return Err(Closed);
         }
         Ok(())
     }
@@ -129,25 +108,21 @@ impl Driver<'_> {
 
 pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>, via: Via, shutdown: Shutdown) {
     let config = &shared.config.pop3;
-    let conn = Conn::new(stream, peer.map(|p| p.ip()));
-    let refusal = |hit: crate::auth::limits::LimitHit| goodbye(Goodbye::Refused(&hit.to_string()));
-    let limits = (&shared.pop3_limits, config.pre_auth_timeout());
-    // `front`: the front end a proxied client came through, for the protocol log.
-    let Some((conn, mut slot, front)) = super::accept_client(&shared, conn, via, limits, refusal).await else {
+    let terms = Terms {
+        limits: &shared.pop3_limits,
+        pre_auth: config.pre_auth_timeout(),
+        auth: config.auth_timeout(),
+        logged: config.protocol_log,
+    };
+    let Some((link, mut slot)) = Link::open(&shared, (stream, peer, via), terms).await else {
         return;
     };
     let mut driver = Driver {
-        shared: &shared,
-        conn,
-        out: Vec::new(),
+        link,
         gather: Gather::default(),
         snapshot: None,
         broken: false,
-        id: shared.session_id(),
-        proxied: via == Via::Proxy,
-        deadline: super::ReadDeadline::new(config.pre_auth_timeout(), config.auth_timeout()),
     };
-    driver.log('*', super::connected(driver.conn.peer, front).as_bytes());
     let settings = Settings {
         login_type: config.login_type,
         stls: via == Via::Plain,
@@ -155,12 +130,12 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
         max_login_failures: shared.config.limits.max_login_failures,
     };
     // A front end took care of the client's TLS; the link to it is a trusted network's.
-    let mut session = Session::new(settings, driver.conn.is_tls() || driver.proxied);
-    session.greeting(&mut driver.out);
+    let mut session = Session::new(settings, driver.link.conn.is_tls() || driver.link.proxied);
+    session.greeting(&mut driver.link.out);
     let mut framer = Framer::new(config.max_command_size);
     let _ = run(&mut driver, &mut session, &mut framer, &mut slot, &shutdown).await;
     let _ = driver.flush().await;
-    driver.conn.close().await;
+    driver.link.conn.close().await;
 }
 
 async fn run<'s>(
@@ -169,7 +144,7 @@ async fn run<'s>(
     framer: &mut Framer,
     slot: &mut Slot,
     shutdown: &Shutdown,
-) -> Result<(), End> {
+) -> Result<(), Closed> {
     let mut lock: Option<MaildropLock<'s>> = None;
     // An action that answered another action (a login result can mean Close).
     let mut follow_up = None;
@@ -180,10 +155,10 @@ async fn run<'s>(
             None => match framer.next_line() {
                 Frame::Line(line) => {
                     let shown = session.loggable(line).into_owned();
-                    d.log('<', &shown);
-                    session.on_line(line, &mut d.out)
+                    d.link.log('<', &shown);
+                    session.on_line(line, &mut d.link.out)
                 }
-                Frame::TooLong => session.too_long(&mut d.out),
+                Frame::TooLong => session.too_long(&mut d.link.out),
                 Frame::NeedMore => {
                     d.flush().await?;
                     framer.shrink_idle();
@@ -196,20 +171,20 @@ async fn run<'s>(
             Action::Continue => {}
             Action::Login(credentials) => {
                 let result = login(d, &credentials, slot, &mut lock).await;
-                follow_up = Some(session.login_result(result, &mut d.out));
+                follow_up = Some(session.login_result(result, &mut d.link.out));
             }
             Action::LookupScram(user) => {
-                let keys = login::scram_keys(d.shared, &user).await;
-                follow_up = Some(session.scram_credentials(keys, &mut d.out));
+                let keys = login::scram_keys(d.link.shared, &user).await;
+                follow_up = Some(session.scram_credentials(keys, &mut d.link.out));
             }
             Action::StartTls => {
                 d.flush().await?;
                 // RFC 2595 §4: nothing the client pipelined before the handshake survives.
                 framer.discard();
-                let handshake = d.conn.start_tls(d.shared.tls.clone());
-                match tokio::time::timeout(d.shared.config.pop3.pre_auth_timeout(), handshake).await {
+                let handshake = d.link.conn.start_tls(d.link.shared.tls.clone());
+                match tokio::time::timeout(d.link.shared.config.pop3.pre_auth_timeout(), handshake).await {
                     Ok(Ok(())) => session.tls_started(),
-                    _ => return Err(End::Io),
+                    _ => return Err(Closed),
                 }
             }
             Action::Retrieve { body_id, top, dot_free } => retrieve(d, body_id, top, dot_free).await?,
@@ -217,54 +192,44 @@ async fn run<'s>(
                 // What was pipelined before QUIT goes out first; no read transaction is held
                 // across the commit.
                 d.flush().await?;
-                let result = d.shared.store.write(WriteOp::Expunge { mailbox, uids }).await;
+                let result = d.link.shared.store.write(WriteOp::Expunge { mailbox, uids }).await;
                 let result = match result {
                     Ok(WriteOutcome::Expunged(removed)) => Ok(removed.len()),
                     other => {
-                        tracing::error!(session = d.id, "POP3 update failed: {other:?}");
+                        tracing::error!(session = d.link.id, "POP3 update failed: {other:?}");
                         Err(())
                     }
                 };
-                follow_up = Some(session.commit_result(result, &mut d.out));
+                follow_up = Some(session.commit_result(result, &mut d.link.out));
             }
             Action::Close => return Ok(()),
         }
-        if budget.spend(d.out.len()) {
+        if budget.spend(d.link.out.len()) {
             d.flush().await?;
             tokio::task::yield_now().await;
-        } else if d.out.len() >= FLUSH_AT || d.gather.len() >= GATHER_AT {
+        } else if d.link.out.len() >= FLUSH_AT || d.gather.len() >= GATHER_AT {
             d.flush().await?;
         }
     }
 }
 
 /// Waits for more client bytes, the session's timeout, or shutdown — whichever comes first.
-async fn read_more(d: &mut Driver<'_>, session: &Session, framer: &mut Framer, shutdown: &Shutdown) -> Result<(), End> {
+/// RFC 1939 §3: the autologout timer closes without entering UPDATE.
+async fn read_more(
+    d: &mut Driver<'_>,
+    session: &Session,
+    framer: &mut Framer,
+    shutdown: &Shutdown,
+) -> Result<(), Closed> {
     // Whole lines were all taken before reading: what is buffered is a line begun.
     let mid_line = !framer.pending().is_empty();
-    let deadline = d.deadline.next(session.is_authenticated(), mid_line);
     // A RETR leaves big output buffers behind; a waiting session gives them back.
-    if d.out.capacity() > 4096 {
-        d.out = Vec::new();
+    if d.link.out.capacity() > 4096 {
+        d.link.out = Vec::new();
     }
     d.gather.clear();
-    let read = tokio::time::timeout_at(deadline, d.conn.read(framer.read_buffer()));
-    let outcome = tokio::select! {
-        r = read => r,
-        () = shutdown.wait() => {
-            d.out.extend_from_slice(goodbye(Goodbye::ShuttingDown).as_bytes());
-            return Err(End::Io);
-        }
-    };
-    match outcome {
-        Ok(Ok(n)) if n > 0 => Ok(()),
-        Ok(_) => Err(End::Io),
-        Err(_) => {
-            // RFC 1939 §3: the autologout timer closes without entering UPDATE.
-            d.out.extend_from_slice(goodbye(Goodbye::IdleTimeout).as_bytes());
-            Err(End::Io)
-        }
-    }
+    let state = (session.is_authenticated(), mid_line);
+    d.link.read(framer.read_buffer(), state, shutdown).await.map(|_| ())
 }
 
 async fn login<'s>(
@@ -273,16 +238,16 @@ async fn login<'s>(
     slot: &mut Slot,
     lock: &mut Option<MaildropLock<'s>>,
 ) -> Result<Maildrop, LoginFailure> {
-    let shared = d.shared;
+    let shared = d.link.shared;
     // Replies pipelined before this login go out before any penalty delay.
     d.flush().await.map_err(|_| LoginFailure::Temporary)?;
     let user = login::login(
         shared,
-        d.conn.peer,
+        d.link.conn.peer,
         credentials,
         Protocol::Pop3,
         slot,
-        (d.id, d.proxied),
+        (d.link.id, d.link.proxied),
     )
     .await
     .map_err(|f| match f {
@@ -298,7 +263,7 @@ async fn login<'s>(
         .snapshot()
         .and_then(|s| load_maildrop(&s, user.id, order))
         .map_err(|e| {
-            tracing::error!(session = d.id, "maildrop: {e}");
+            tracing::error!(session = d.link.id, "maildrop: {e}");
             LoginFailure::Temporary
         })?;
     *lock = Some(held);
@@ -332,26 +297,26 @@ pub fn load_maildrop(snapshot: &Snapshot<'_>, user: u32, order: SortOrder) -> Re
 /// Queues a body from the store behind its status line: the runs between stuffing dots are
 /// sent from the map. Pipelined RETRs gather into one write; one is sent whenever
 /// `GATHER_AT` bytes are queued, and the next ones come from a fresh read transaction.
-async fn retrieve(d: &mut Driver<'_>, body_id: u64, top: Option<u32>, dot_free: bool) -> Result<(), End> {
+async fn retrieve(d: &mut Driver<'_>, body_id: u64, top: Option<u32>, dot_free: bool) -> Result<(), Closed> {
     let mut encoder = match top {
         Some(lines) => RetrEncoder::top(lines),
         None if dot_free => RetrEncoder::verbatim(),
         None => RetrEncoder::whole(),
     };
     // The status line goes out with the start of the body, logged here since the body is not.
-    if d.shared.config.pop3.protocol_log {
-        d.log('>', &d.out.clone());
+    if d.link.shared.config.pop3.protocol_log {
+        d.link.log('>', &d.link.out.clone());
     }
-    d.gather.text(&d.out);
-    d.out.clear();
+    d.gather.text(&d.link.out);
+    d.link.out.clear();
     let mut next_chunk = 0;
     loop {
         let finished = {
             let snapshot = match &mut d.snapshot {
                 Some(snapshot) => snapshot,
-                empty => empty.insert(d.shared.store.mapped_snapshot().map_err(|_| End::Io)?),
+                empty => empty.insert(d.link.shared.store.mapped_snapshot().map_err(|_| Closed)?),
             };
-            let mut chunks = snapshot.body(body_id, next_chunk).map_err(|_| End::Io)?;
+            let mut chunks = snapshot.body(body_id, next_chunk).map_err(|_| Closed)?;
             loop {
                 if encoder.is_done() {
                     break true;
@@ -369,7 +334,7 @@ async fn retrieve(d: &mut Driver<'_>, body_id: u64, top: Option<u32>, dot_free: 
                         });
                         next_chunk += 1;
                     }
-                    Some(Err(_)) => return Err(End::Io),
+                    Some(Err(_)) => return Err(Closed),
                 }
             }
         };

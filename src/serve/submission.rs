@@ -6,9 +6,10 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::core::SnapRead;
+use super::link::{Closed, Link, Terms, Wire};
 use super::login::{self, Failure};
 use super::submit::{self, Received};
 use super::{Shared, Via};
@@ -16,78 +17,35 @@ use crate::auth::limits::Slot;
 use crate::auth::policy::Protocol;
 use crate::goodbye::Goodbye;
 use crate::imap::urlauth::{self, Refusal, Requester};
-use crate::net::{Conn, Frame, Framer};
+use crate::net::{Frame, Framer};
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
 use crate::smtp::fault::{goodbye, Fault, Temporary};
 use crate::smtp::{Action, Flavor, LoginFailure, Lookup, Session, Settings, SubmissionPolicy};
 
-/// A client that does not take our output for this long is gone.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Submission to the link.
+struct Submission;
 
-/// Why the connection ends early.
-struct End;
-
-impl From<std::io::Error> for End {
-    fn from(_: std::io::Error) -> End {
-        End
+impl Wire for Submission {
+    const NAME: &'static str = "submission";
+    fn goodbye(why: Goodbye<'_>) -> String {
+        goodbye(why, None)
     }
 }
 
-struct Driver<'a> {
-    shared: &'a Arc<Shared>,
-    conn: Conn,
-    out: Vec<u8>,
-    id: u64,
-    /// From a front end: its link counts as TLS, and it may log in for its users.
-    proxied: bool,
-    deadline: super::ReadDeadline,
-}
-
-impl Driver<'_> {
-    fn log(&self, direction: char, bytes: &[u8]) {
-        if let Some(log) = self
-            .shared
-            .protolog
-            .as_ref()
-            .filter(|_| self.shared.config.submission.protocol_log)
-        {
-            log.log("submission", self.id, direction, bytes);
-        }
-    }
-
-    async fn flush(&mut self) -> Result<(), End> {
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        if self.shared.config.submission.protocol_log {
-            self.log('>', &self.out.clone());
-        }
-        tokio::time::timeout(WRITE_TIMEOUT, self.conn.write(&mut self.out))
-            .await
-            .map_err(|_| End)??;
-        Ok(())
-    }
-}
+type Driver<'a> = Link<'a, Submission>;
 
 pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>, via: Via, shutdown: Shutdown) {
     let config = &shared.config.submission;
-    let conn = Conn::new(stream, peer.map(|p| p.ip()));
-    let refusal = |hit: crate::auth::limits::LimitHit| goodbye(Goodbye::Refused(&hit.to_string()), None);
-    let limits = (&shared.submission_limits, config.pre_auth_timeout());
-    // `front`: the front end a proxied client came through, for the protocol log.
-    let Some((conn, mut slot, front)) = super::accept_client(&shared, conn, via, limits, refusal).await else {
+    let terms = Terms {
+        limits: &shared.submission_limits,
+        pre_auth: config.pre_auth_timeout(),
+        auth: config.auth_timeout(),
+        logged: config.protocol_log,
+    };
+    let Some((mut d, mut slot)) = Driver::open(&shared, (stream, peer, via), terms).await else {
         return;
     };
-    let mut d = Driver {
-        shared: &shared,
-        conn,
-        out: Vec::new(),
-        id: shared.session_id(),
-        proxied: via == Via::Proxy,
-        deadline: super::ReadDeadline::new(config.pre_auth_timeout(), config.auth_timeout()),
-    };
-    d.log('*', super::connected(d.conn.peer, front).as_bytes());
     let settings = Settings {
         hostname: shared.config.server.hostname.clone(),
         max_message_size: config.max_message_size,
@@ -106,8 +64,7 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
     session.greeting(&mut d.out);
     let mut framer = Framer::new(config.max_command_size);
     let _ = run(&mut d, &mut session, &mut framer, &mut slot, &shutdown).await;
-    let _ = d.flush().await;
-    d.conn.close().await;
+    d.close().await;
 }
 
 async fn run(
@@ -116,7 +73,7 @@ async fn run(
     framer: &mut Framer,
     slot: &mut Slot,
     shutdown: &Shutdown,
-) -> Result<(), End> {
+) -> Result<(), Closed> {
     // An action that answered another action (a login result can mean Close).
     let mut follow_up = None;
     let mut budget = super::Budget::default();
@@ -154,7 +111,7 @@ async fn run(
                 let handshake = d.conn.start_tls(d.shared.tls.clone());
                 match tokio::time::timeout(d.shared.config.submission.pre_auth_timeout(), handshake).await {
                     Ok(Ok(())) => session.tls_started(),
-                    _ => return Err(End),
+                    _ => return Err(Closed),
                 }
                 None
             }
@@ -233,29 +190,19 @@ fn resolve_url(d: &Driver<'_>, url: &str, user: &str) -> Result<Vec<u8>, Refusal
     result
 }
 
-/// Flushes, then waits for more client bytes, the session's timeout, or shutdown.
-async fn read_more(d: &mut Driver<'_>, session: &Session, framer: &mut Framer, shutdown: &Shutdown) -> Result<(), End> {
+/// Flushes, then waits for more client bytes, the session's timeout, or shutdown. A client
+/// gone mid-DATA had nothing of its message stored or queued; one that said nothing for too
+/// long hears 421 (RFC 5321 §4.5.3.2).
+async fn read_more(
+    d: &mut Driver<'_>,
+    session: &Session,
+    framer: &mut Framer,
+    shutdown: &Shutdown,
+) -> Result<(), Closed> {
     d.flush().await?;
     framer.shrink_idle();
     // Whole lines were all taken before reading: what is buffered is a line begun.
     let mid_line = !framer.pending().is_empty() && !session.in_data();
-    let deadline = d.deadline.next(session.is_authenticated(), mid_line);
-    let read = tokio::time::timeout_at(deadline, d.conn.read(framer.read_buffer()));
-    let outcome = tokio::select! {
-        r = read => r,
-        () = shutdown.wait() => {
-            d.out.extend_from_slice(goodbye(Goodbye::ShuttingDown, None).as_bytes());
-            return Err(End);
-        }
-    };
-    match outcome {
-        Ok(Ok(n)) if n > 0 => Ok(()),
-        // The client vanished, perhaps mid-DATA: nothing of the message was stored or queued.
-        Ok(_) => Err(End),
-        Err(_) => {
-            // RFC 5321 §4.5.3.2: a server closes an idle connection with 421.
-            d.out.extend_from_slice(goodbye(Goodbye::IdleTimeout, None).as_bytes());
-            Err(End)
-        }
-    }
+    let state = (session.is_authenticated(), mid_line);
+    d.read(framer.read_buffer(), state, shutdown).await.map(|_| ())
 }
