@@ -192,6 +192,16 @@ pub fn ok(out: &mut Vec<u8>, tag: &str, text: &str) {
     tagged(out, tag, "OK", text);
 }
 
+/// Imap as the drivers and front ends name it.
+pub struct Imap;
+
+impl crate::goodbye::Wire for Imap {
+    const NAME: &'static str = "imap";
+    fn goodbye(why: Goodbye<'_>) -> String {
+        goodbye(why)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

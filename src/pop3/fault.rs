@@ -70,6 +70,16 @@ pub fn goodbye(why: Goodbye<'_>) -> String {
     format!("{}\r\n", fault.line())
 }
 
+/// Pop3 as the drivers and front ends name it.
+pub struct Pop3;
+
+impl crate::goodbye::Wire for Pop3 {
+    const NAME: &'static str = "pop3";
+    fn goodbye(why: Goodbye<'_>) -> String {
+        goodbye(why)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use crate::auth::limits::{ConnectionLimits, Slot};
 use crate::auth::login::Credentials;
 use crate::auth::policy::Protocol;
 use crate::directory::Account;
-use crate::goodbye::Goodbye;
+use crate::goodbye::{Goodbye, Wire};
 use crate::net::Conn;
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
@@ -36,10 +36,9 @@ pub enum Step {
 /// A protocol's session up to login, as the core drives it.
 pub trait PreLogin {
     const PROTOCOL: Protocol;
-    /// The name in the protocol log.
-    const LOG_NAME: &'static str;
-    /// The line that ends a session the front end ends on its own, in the protocol's words.
-    fn goodbye(why: Goodbye<'_>) -> String;
+    /// Its name in the protocol log, and its words for a session the front end ends on its
+    /// own.
+    type Wire: Wire;
 
     fn greeting(&self, out: &mut Vec<u8>);
     /// Takes client input; answers how much it used and what to do next.
@@ -78,7 +77,7 @@ pub async fn serve<S: PreLogin>(
     let local = stream.local_addr().unwrap_or(peer);
     let tls = listener.implicit_tls.then_some((&front.tls, limit));
     let conn = Conn::new(stream, Some(peer.ip()));
-    let refusal = |hit: crate::auth::limits::LimitHit| S::goodbye(Goodbye::Refused(&hit.to_string()));
+    let refusal = |hit: crate::auth::limits::LimitHit| S::Wire::goodbye(Goodbye::Refused(&hit.to_string()));
     let Some((conn, mut slot)) = crate::serve::admit(conn, &listener.limits, tls, refusal).await else {
         return;
     };
@@ -88,7 +87,7 @@ pub async fn serve<S: PreLogin>(
         out: Vec::new(),
         id: front.session_id(),
         log: listener.protocol_log,
-        protocol: S::LOG_NAME,
+        protocol: S::Wire::NAME,
     };
     if c.log {
         c.logged('*', crate::serve::connected(c.conn.peer, None).as_bytes());
@@ -176,7 +175,7 @@ pub async fn serve<S: PreLogin>(
         let outcome = tokio::select! {
             r = read => r,
             () = shutdown.wait() => {
-                c.out.extend_from_slice(S::goodbye(Goodbye::ShuttingDown).as_bytes());
+                c.out.extend_from_slice(S::Wire::goodbye(Goodbye::ShuttingDown).as_bytes());
                 return c.close().await;
             }
         };
@@ -184,7 +183,8 @@ pub async fn serve<S: PreLogin>(
             Ok(Ok(n)) if n > 0 => {}
             Ok(_) => return c.conn.close().await,
             Err(_) => {
-                c.out.extend_from_slice(S::goodbye(Goodbye::IdleTimeout).as_bytes());
+                c.out
+                    .extend_from_slice(S::Wire::goodbye(Goodbye::IdleTimeout).as_bytes());
                 return c.close().await;
             }
         }

@@ -5,7 +5,6 @@ use super::front::{PreLogin, Step};
 use super::nostore::NoStore;
 use crate::auth::policy::Protocol;
 use crate::auth::scram::ScramCredentials;
-use crate::goodbye::Goodbye;
 use crate::imap::view::Unshared;
 use crate::imap::{Action, Ctx, LoginFailure, Session, Settings};
 use crate::serve::login::Failure;
@@ -49,10 +48,7 @@ impl ImapFront {
 
 impl PreLogin for ImapFront {
     const PROTOCOL: Protocol = Protocol::Imap;
-    const LOG_NAME: &'static str = "imap";
-    fn goodbye(why: Goodbye<'_>) -> String {
-        crate::imap::fault::goodbye(why)
-    }
+    type Wire = crate::imap::fault::Imap;
 
     fn greeting(&self, out: &mut Vec<u8>) {
         self.session.greeting(out);

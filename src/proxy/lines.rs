@@ -7,14 +7,13 @@ use std::borrow::Cow;
 use super::front::{PreLogin, Step};
 use crate::auth::policy::Protocol;
 use crate::auth::scram::ScramCredentials;
-use crate::goodbye::Goodbye;
+use crate::goodbye::Wire;
 use crate::serve::login::Failure;
 
 /// A line protocol's session before login, as a front end drives it.
 pub trait LineSession {
     const PROTOCOL: Protocol;
-    const LOG_NAME: &'static str;
-    fn goodbye(why: Goodbye<'_>) -> String;
+    type Wire: Wire;
 
     fn greeting(&self, out: &mut Vec<u8>);
     fn line(&mut self, line: &[u8], out: &mut Vec<u8>) -> Step;
@@ -47,10 +46,7 @@ impl<S> LineFront<S> {
 
 impl<S: LineSession> PreLogin for LineFront<S> {
     const PROTOCOL: Protocol = S::PROTOCOL;
-    const LOG_NAME: &'static str = S::LOG_NAME;
-    fn goodbye(why: Goodbye<'_>) -> String {
-        S::goodbye(why)
-    }
+    type Wire = S::Wire;
 
     fn greeting(&self, out: &mut Vec<u8>) {
         self.session.greeting(out);

@@ -7,7 +7,6 @@ use super::front::Step;
 use super::lines::{LineFront, LineSession};
 use crate::auth::policy::Protocol;
 use crate::auth::scram::ScramCredentials;
-use crate::goodbye::Goodbye;
 use crate::pop3::{Action, LoginFailure, Session, Settings};
 use crate::serve::login::Failure;
 
@@ -35,10 +34,7 @@ fn step(action: Action) -> Step {
 
 impl LineSession for Session {
     const PROTOCOL: Protocol = Protocol::Pop3;
-    const LOG_NAME: &'static str = "pop3";
-    fn goodbye(why: Goodbye<'_>) -> String {
-        crate::pop3::fault::goodbye(why)
-    }
+    type Wire = crate::pop3::fault::Pop3;
 
     fn greeting(&self, out: &mut Vec<u8>) {
         Session::greeting(self, out);

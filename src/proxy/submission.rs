@@ -8,7 +8,6 @@ use super::front::Step;
 use super::lines::{LineFront, LineSession};
 use crate::auth::policy::Protocol;
 use crate::auth::scram::ScramCredentials;
-use crate::goodbye::Goodbye;
 use crate::serve::login::Failure;
 use crate::smtp::{Action, Flavor, LoginFailure, Session, Settings, SubmissionPolicy};
 
@@ -43,10 +42,7 @@ fn step(action: Action) -> Step {
 
 impl LineSession for Session {
     const PROTOCOL: Protocol = Protocol::Submission;
-    const LOG_NAME: &'static str = "submission";
-    fn goodbye(why: Goodbye<'_>) -> String {
-        crate::smtp::fault::goodbye(why, None)
-    }
+    type Wire = crate::smtp::fault::Submission;
 
     fn greeting(&self, out: &mut Vec<u8>) {
         Session::greeting(self, out);

@@ -14,13 +14,14 @@ use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
 
 use super::core::{Core, SnapRead};
-use super::link::{Closed, Link, Terms, Wire, WRITE_TIMEOUT};
+use super::link::{Closed, Link, Terms, WRITE_TIMEOUT};
 use super::login::{self, Failure};
 use super::{Shared, Via};
 use crate::auth::limits::{Parked, Slot};
 use crate::auth::policy::Protocol;
 use crate::goodbye::Goodbye;
 use crate::imap::fault::goodbye;
+use crate::imap::fault::Imap;
 use crate::imap::{Action, Ctx, LoginFailure, Session, Settings};
 use crate::net::conn::{TLS_READ_BULK, TLS_READ_IDLE};
 use crate::runtime::io::Stream;
@@ -33,16 +34,6 @@ const READ_SIZE: usize = 64 * 1024;
 const SMALL_READ: usize = 512;
 /// Output buffers up to this size are kept between commands while input streams in.
 const KEEP_OUTPUT: usize = 4096;
-
-/// IMAP to the link.
-struct Imap;
-
-impl Wire for Imap {
-    const NAME: &'static str = "imap";
-    fn goodbye(why: Goodbye<'_>) -> String {
-        goodbye(why)
-    }
-}
 
 struct Driver<'a> {
     link: Link<'a, Imap>,

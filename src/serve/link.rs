@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::{accept_client, connected, Shared, Via};
 use crate::auth::limits::{ConnectionLimits, Slot};
-use crate::goodbye::Goodbye;
+use crate::goodbye::{Goodbye, Wire};
 use crate::net::Conn;
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
@@ -20,14 +20,6 @@ use crate::runtime::Shutdown;
 pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Output up to this size goes to the protocol log; longer output is message data.
 const LOG_OUTPUT_MAX: usize = 4096;
-
-/// What a driver's protocol tells the link (its wire): its name in the protocol log, and its words for
-/// ending a session.
-pub(crate) trait Wire {
-    const NAME: &'static str;
-    /// The line that ends a session for `why`.
-    fn goodbye(why: Goodbye<'_>) -> String;
-}
 
 /// The connection is over: nothing more is read, and only the goodbye is still sent.
 pub(crate) struct Closed;

@@ -12,16 +12,15 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use super::link::{timed, Closed, Link, Terms, Wire};
+use super::link::{timed, Closed, Link, Terms};
 use super::login::{self, Failure};
 use super::{Shared, Via};
 use crate::auth::limits::Slot;
 use crate::auth::login::Credentials;
 use crate::auth::policy::Protocol;
 use crate::config::SortOrder;
-use crate::goodbye::Goodbye;
 use crate::net::{Frame, Framer, Gather};
-use crate::pop3::fault::goodbye;
+use crate::pop3::fault::Pop3;
 use crate::pop3::retr::Piece;
 use crate::pop3::{Action, LoginFailure, Maildrop, Message, RetrEncoder, Session, Settings};
 use crate::runtime::io::Stream;
@@ -53,16 +52,6 @@ impl Drop for MaildropLock<'_> {
     fn drop(&mut self) {
         let mut held = self.locks.0.lock().unwrap_or_else(|e| e.into_inner());
         held.remove(&self.user);
-    }
-}
-
-/// POP3 to the link.
-struct Pop3;
-
-impl Wire for Pop3 {
-    const NAME: &'static str = "pop3";
-    fn goodbye(why: Goodbye<'_>) -> String {
-        goodbye(why)
     }
 }
 

@@ -9,29 +9,19 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::core::SnapRead;
-use super::link::{Closed, Link, Terms, Wire};
+use super::link::{Closed, Link, Terms};
 use super::login::{self, Failure};
 use super::submit::{self, Received};
 use super::{Shared, Via};
 use crate::auth::limits::Slot;
 use crate::auth::policy::Protocol;
-use crate::goodbye::Goodbye;
 use crate::imap::urlauth::{self, Refusal, Requester};
 use crate::net::{Frame, Framer};
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
-use crate::smtp::fault::{goodbye, Fault, Temporary};
+use crate::smtp::fault::Submission;
+use crate::smtp::fault::{Fault, Temporary};
 use crate::smtp::{Action, Flavor, LoginFailure, Lookup, Session, Settings, SubmissionPolicy};
-
-/// Submission to the link.
-struct Submission;
-
-impl Wire for Submission {
-    const NAME: &'static str = "submission";
-    fn goodbye(why: Goodbye<'_>) -> String {
-        goodbye(why, None)
-    }
-}
 
 type Driver<'a> = Link<'a, Submission>;
 

@@ -185,6 +185,16 @@ pub fn goodbye(why: Goodbye<'_>, lmtp_host: Option<&str>) -> String {
     format!("{}\r\n", fault.reply())
 }
 
+/// Submission as the drivers and front ends name it.
+pub struct Submission;
+
+impl crate::goodbye::Wire for Submission {
+    const NAME: &'static str = "submission";
+    fn goodbye(why: Goodbye<'_>) -> String {
+        goodbye(why, None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
