@@ -149,7 +149,7 @@ pub(crate) enum State {
 
 /// What a session is doing inside its state: reading commands, in a command that reads lines
 /// of its own (AUTHENTICATE's responses, IDLE's DONE), or waiting for the answer to an
-/// action it asked for. One at a time: a session waiting for a write reads no command.
+/// action it asked for. One at a time: the driver answers an action before it feeds more input.
 pub(crate) enum Step {
     Commands,
     /// AUTHENTICATE continuation lines.
