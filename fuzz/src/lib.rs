@@ -385,22 +385,7 @@ impl MemStore {
                     return Err(StoreError::MailboxExists);
                 }
                 let id = s.mailboxes.iter().map(|m| m.id).max().unwrap_or(0) + 1;
-                let mailbox = Mailbox {
-                    id,
-                    user_id: user,
-                    name,
-                    uid_validity: 1_800_000_000 + id as u32,
-                    uid_next: 1,
-                    highest_modseq: 1,
-                    special_use,
-                    subscribed: false,
-                    messages: 0,
-                    size: 0,
-                    first_recent_uid: 1,
-                    noselect: false,
-                    expunge_log: 0,
-                    expunge_floor: 0,
-                };
+                let mailbox = Mailbox::new(id, user, &name, 1_800_000_000 + id as u32, special_use);
                 s.mailboxes.push(mailbox.clone());
                 Ok(WriteOutcome::Mailbox(mailbox))
             }

@@ -192,7 +192,7 @@ pub fn ok(out: &mut Vec<u8>, tag: &str, text: &str) {
     tagged(out, tag, "OK", text);
 }
 
-/// Imap as the drivers and front ends name it.
+/// IMAP as the drivers and front ends name it.
 pub struct Imap;
 
 impl crate::goodbye::Wire for Imap {

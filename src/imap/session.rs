@@ -287,7 +287,7 @@ impl Conn {
 }
 
 impl State {
-    fn user(&self) -> Option<&User> {
+    pub(crate) fn user(&self) -> Option<&User> {
         match self {
             State::Authenticated(u) | State::Selected(u, _) => Some(u),
             State::NotAuthenticated | State::Logout => None,
@@ -303,10 +303,25 @@ impl State {
         }
     }
 
-    /// Leaves the selected mailbox (CLOSE, UNSELECT, SELECT of another).
-    pub(crate) fn unselect(&mut self) {
-        if let State::Selected(user, _) = std::mem::replace(self, State::Logout) {
-            *self = State::Authenticated(user);
+    /// Leaves the selected mailbox (CLOSE, UNSELECT, SELECT of another); the selection left,
+    /// if there was one.
+    pub(crate) fn unselect(&mut self) -> Option<Selected> {
+        match std::mem::replace(self, State::Logout) {
+            State::Selected(user, left) => {
+                *self = State::Authenticated(user);
+                Some(left)
+            }
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
+
+    /// Enters `sel` from the Authenticated state.
+    pub(crate) fn enter(&mut self, sel: Selected) {
+        if let State::Authenticated(user) = std::mem::replace(self, State::Logout) {
+            *self = State::Selected(user, sel);
         }
     }
 }

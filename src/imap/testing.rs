@@ -128,20 +128,11 @@ impl MemStore {
 
     pub fn inbox(&self) -> Mailbox {
         Mailbox {
-            id: INBOX,
-            user_id: 1,
-            name: "INBOX".into(),
-            uid_validity: 9,
             uid_next: self.uid_next,
             highest_modseq: self.highest_modseq,
-            special_use: None,
-            subscribed: false,
             messages: self.messages.len() as u32,
-            size: 0,
             first_recent_uid: self.uid_next,
-            noselect: false,
-            expunge_log: 0,
-            expunge_floor: 0,
+            ..Mailbox::new(INBOX, 1, "INBOX", 9, None)
         }
     }
 

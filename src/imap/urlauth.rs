@@ -382,20 +382,11 @@ mod tests {
                 _ => return Ok(None),
             };
             Ok(Some(Mailbox {
-                id,
-                user_id: 1,
-                name: name.into(),
-                uid_validity: 9,
                 uid_next: 4,
-                highest_modseq: 1,
-                special_use: None,
-                subscribed: false,
                 messages: 1,
                 size: self.message.len() as u64,
                 first_recent_uid: 4,
-                noselect: false,
-                expunge_log: 0,
-                expunge_floor: 0,
+                ..Mailbox::new(id, 1, name, 9, None)
             }))
         }
         fn mailbox_by_id(&self, _: MailboxId) -> Result<Option<Mailbox>, StoreError> {

@@ -70,7 +70,7 @@ pub fn goodbye(why: Goodbye<'_>) -> String {
     format!("{}\r\n", fault.line())
 }
 
-/// Pop3 as the drivers and front ends name it.
+/// POP3 as the drivers and front ends name it.
 pub struct Pop3;
 
 impl crate::goodbye::Wire for Pop3 {

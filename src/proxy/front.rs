@@ -19,9 +19,6 @@ use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
 use crate::serve::login::{login_via, Failure, Gate};
 
-/// A client that does not take our output for this long is gone.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
-
 /// What a pre-login session asks the core to do.
 pub enum Step {
     /// Wait for more input.
@@ -215,10 +212,9 @@ impl Client<'_> {
         if self.log {
             self.logged('>', &self.out);
         }
-        match tokio::time::timeout(WRITE_TIMEOUT, self.conn.write(&mut self.out)).await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(()),
-        }
+        crate::serve::link::timed(self.conn.write(&mut self.out))
+            .await
+            .map_err(|_| ())
     }
 
     async fn close(mut self) {

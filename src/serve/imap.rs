@@ -20,8 +20,7 @@ use super::{Shared, Via};
 use crate::auth::limits::{Parked, Slot};
 use crate::auth::policy::Protocol;
 use crate::goodbye::Goodbye;
-use crate::imap::fault::goodbye;
-use crate::imap::fault::Imap;
+use crate::imap::fault::{goodbye, Imap};
 use crate::imap::{Action, Ctx, LoginFailure, Session, Settings};
 use crate::net::conn::{TLS_READ_BULK, TLS_READ_IDLE};
 use crate::runtime::io::Stream;
@@ -51,14 +50,6 @@ fn now() -> i64 {
 }
 
 impl Driver<'_> {
-    async fn flush(&mut self) -> Result<(), Closed> {
-        self.link.flush().await
-    }
-
-    fn log(&self, direction: char, bytes: &[u8]) {
-        self.link.log(direction, bytes);
-    }
-
     /// Before waiting for the client: the (sent, empty) output buffer is given back, so a
     /// waiting connection parks none, unless more input is likely (`keep`) and it is small.
     fn release_output(&mut self, keep: bool) {
@@ -138,7 +129,7 @@ async fn run(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, shutdow
             d.input = input;
             d.input.drain(..used);
             if let Some(line) = session.take_log() {
-                d.log('<', line.as_bytes());
+                d.link.log('<', line.as_bytes());
             }
             let stop = match action {
                 Action::Continue | Action::Idle { .. } => false,
@@ -153,11 +144,11 @@ async fn run(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, shutdow
                 break;
             }
             if budget.spend(d.link.out.len()) {
-                d.flush().await?;
+                d.link.flush().await?;
                 tokio::task::yield_now().await;
             }
         }
-        d.flush().await?;
+        d.link.flush().await?;
         if session.is_idle() {
             // Parked while it waits, so a newer login of the same user at the per-user limit
             // may take its place (auth::limits).
@@ -192,7 +183,7 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
                 Action::Continue
             }
             Action::Login(credentials) => {
-                d.flush().await?;
+                d.link.flush().await?;
                 let result = login::login(
                     d.link.shared,
                     d.link.conn.peer,
@@ -215,7 +206,7 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
                 session.scram_credentials(keys, &mut d.link.out)
             }
             Action::StartTls => {
-                d.flush().await?;
+                d.link.flush().await?;
                 // RFC 9051 §6.2.1: nothing pipelined before the handshake survives it.
                 d.input.clear();
                 let limit = Duration::from_secs(d.link.shared.config.imap.pre_auth_timeout);
@@ -249,7 +240,7 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
                         r = &mut write => break r,
                         () = tokio::time::sleep(every) => {
                             session.write_progress(&mut d.link.out);
-                            d.flush().await?;
+                            d.link.flush().await?;
                         }
                     }
                 };
@@ -257,7 +248,7 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
                     .map_err(|_| Closed)?
             }
             Action::StartCompress => {
-                d.flush().await?;
+                d.link.flush().await?;
                 d.link
                     .conn
                     .start_deflate(d.link.shared.config.limits.max_inflate_per_second);
@@ -272,7 +263,7 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
                     // other connections of this core run before its next step all the same.
                     tokio::task::yield_now().await;
                 } else {
-                    d.flush().await?;
+                    d.link.flush().await?;
                 }
                 d.with_ctx(|ctx, out| session.resume(ctx, out)).map_err(|_| Closed)?
             }

@@ -94,7 +94,7 @@ impl<'a, P: Wire> Link<'a, P> {
             return Ok(());
         }
         if self.logged && self.out.len() < LOG_OUTPUT_MAX {
-            self.log('>', &self.out.clone());
+            self.log('>', &self.out);
         }
         timed(self.conn.write(&mut self.out)).await
     }

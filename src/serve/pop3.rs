@@ -72,7 +72,7 @@ impl Driver<'_> {
             return Err(Closed);
         }
         if !self.link.out.is_empty() {
-            self.link.log('>', &self.link.out.clone());
+            self.link.log('>', &self.link.out);
         }
         // The gathered pieces hold the transaction from here on, until they are sent.
         self.snapshot = None;

@@ -36,10 +36,10 @@ pub(crate) mod status;
 pub(crate) mod store;
 pub(crate) mod urlauth;
 
-use crate::imap::fault::{ok, Fault};
+use crate::imap::fault::ok;
 use crate::imap::parse::lexer::{self, Cursor};
 use crate::imap::session::{command_name, untagged, Action, Ctx, Refused, Session, State};
-use crate::imap::types::{Command, FetchAttr};
+use crate::imap::types::Command;
 
 /// The user and the selected mailbox, or the command back.
 macro_rules! selected {
@@ -190,7 +190,7 @@ impl Session {
                 Action::Close
             }
             Command::Id(_) => {
-                conn.id(&tag, self.state.logged_in().is_some(), out);
+                conn.id(&tag, self.state.user().is_some(), out);
                 Action::Continue
             }
 
@@ -370,14 +370,6 @@ impl Session {
                 partial,
             } => {
                 let (user, sel) = selected!(self, tag, name);
-                if changed_since.is_some() || attrs.contains(&FetchAttr::ModSeq) {
-                    conn.enable_condstore(user, Some(sel), out);
-                }
-                if vanished && !(uid && changed_since.is_some() && user.enabled.qresync) {
-                    // RFC 7162 §3.2.6: VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC.
-                    Fault::bad("VANISHED needs UID FETCH with CHANGEDSINCE and QRESYNC").write(&tag, out);
-                    return Ok(Action::Continue);
-                }
                 let modifiers = fetch::FetchModifiers {
                     changed_since,
                     vanished,
@@ -394,9 +386,6 @@ impl Session {
                 unchanged_since,
             } => {
                 let (user, sel) = selected!(self, tag, name);
-                if unchanged_since.is_some() {
-                    conn.enable_condstore(user, Some(sel), out);
-                }
                 conn.store(
                     user,
                     sel,

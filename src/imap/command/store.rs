@@ -36,7 +36,7 @@ impl Conn {
     #[allow(clippy::too_many_arguments)] // one STORE command's parts
     pub(crate) fn store(
         &mut self,
-        user: &User,
+        user: &mut User,
         sel: &Selected,
         (tag, uid): (String, bool),
         set: &SequenceSet,
@@ -44,6 +44,9 @@ impl Conn {
         unchanged_since: Option<u64>,
         out: &mut Vec<u8>,
     ) -> Action {
+        if unchanged_since.is_some() {
+            self.enable_condstore(user, Some(sel), out);
+        }
         if sel.read_only {
             Fault::read_only().write(&tag, out);
             return Action::Continue;

@@ -61,22 +61,8 @@ pub(crate) fn new_mailbox(
     special_use: Option<SpecialUse>,
     changes: &mut Vec<Change>,
 ) -> Result<Mailbox, StoreError> {
-    let mailbox = Mailbox {
-        id: next_counter(t, txn, "next_mailbox_id")?,
-        user_id: user,
-        name: name.into(),
-        uid_validity: next_uid_validity(t, txn)?,
-        uid_next: 1,
-        highest_modseq: 1,
-        special_use,
-        subscribed: false,
-        messages: 0,
-        size: 0,
-        first_recent_uid: 1,
-        noselect: false,
-        expunge_log: 0,
-        expunge_floor: 0,
-    };
+    let id = next_counter(t, txn, "next_mailbox_id")?;
+    let mailbox = Mailbox::new(id, user, name, next_uid_validity(t, txn)?, special_use);
     put_json(&t.mailboxes, txn, &keys::mailbox(mailbox.id), &mailbox)?;
     t.mailbox_names
         .put(txn, &keys::mailbox_name(user, name), &keys::mailbox(mailbox.id))?;

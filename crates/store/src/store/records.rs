@@ -105,6 +105,34 @@ pub struct Mailbox {
     pub expunge_floor: u64,
 }
 
+impl Mailbox {
+    /// A mailbox as CREATE makes it: empty, its first UID and modseq still to come.
+    pub fn new(
+        id: MailboxId,
+        user_id: UserId,
+        name: &str,
+        uid_validity: u32,
+        special_use: Option<SpecialUse>,
+    ) -> Mailbox {
+        Mailbox {
+            id,
+            user_id,
+            name: name.to_owned(),
+            uid_validity,
+            uid_next: 1,
+            highest_modseq: 1,
+            special_use,
+            subscribed: false,
+            messages: 0,
+            size: 0,
+            first_recent_uid: 1,
+            noselect: false,
+            expunge_log: 0,
+            expunge_floor: 0,
+        }
+    }
+}
+
 /// How a STORE changes flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlagMode {

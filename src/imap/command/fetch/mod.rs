@@ -155,7 +155,7 @@ impl Conn {
     #[allow(clippy::too_many_arguments)] // one FETCH command's parts
     pub(crate) fn fetch_start(
         &mut self,
-        user: &User,
+        user: &mut User,
         sel: &mut Selected,
         (tag, uid): (String, bool),
         set: &SequenceSet,
@@ -169,6 +169,14 @@ impl Conn {
             vanished,
             partial,
         } = modifiers;
+        if changed_since.is_some() || attrs.contains(&FetchAttr::ModSeq) {
+            self.enable_condstore(user, Some(sel), out);
+        }
+        if vanished && !(uid && changed_since.is_some() && user.enabled.qresync) {
+            // RFC 7162 §3.2.6: VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC.
+            Fault::bad("VANISHED needs UID FETCH with CHANGEDSINCE and QRESYNC").write(&tag, out);
+            return Action::Continue;
+        }
         if let (true, Some(since)) = (vanished, changed_since) {
             // `*` reaches every UID ever assigned here, expunged ones included: a client asking
             // `1:*` wants to hear about all of them.

@@ -55,17 +55,10 @@ impl Session {
     ) -> Action {
         // The mailbox left stays open here until the new one is: when it is the same one, what
         // this core shares of it (`shared`) is not dropped and built again.
-        let _previous = match std::mem::replace(&mut self.state, State::Logout) {
-            State::Selected(user, previous) => {
-                self.state = State::Authenticated(user);
-                untagged(out, "OK [CLOSED] previous mailbox closed");
-                Some(previous)
-            }
-            other => {
-                self.state = other;
-                None
-            }
-        };
+        let left = self.state.unselect();
+        if left.is_some() {
+            untagged(out, "OK [CLOSED] previous mailbox closed");
+        }
         let State::Authenticated(user) = &mut self.state else {
             return Action::Continue;
         };
@@ -95,9 +88,8 @@ impl Session {
         let Some(sel) = enter_selected(user, &tag, &mailbox, read_only, params.qresync, ctx, out) else {
             return Action::Continue;
         };
-        if let State::Authenticated(user) = std::mem::replace(&mut self.state, State::Logout) {
-            self.state = State::Selected(user, sel);
-        }
+        self.state.enter(sel);
+        drop(left);
         let command = if read_only { "EXAMINE" } else { "SELECT" };
         let access = if read_only { "READ-ONLY" } else { "READ-WRITE" };
         ok(out, &tag, &format!("[{access}] {command} completed"));
