@@ -223,20 +223,9 @@ impl MemStore {
             ));
         }
         let mailbox = |id: MailboxId, name: &str, special_use, noselect| Mailbox {
-            id,
-            user_id: USER,
-            name: name.to_string(),
-            uid_validity: 1_700_000_000 + id as u32,
-            uid_next: 1,
-            highest_modseq: 1,
-            special_use,
-            subscribed: false,
-            messages: 0,
-            size: 0,
             first_recent_uid: 9,
             noselect,
-            expunge_log: 0,
-            expunge_floor: 0,
+            ..Mailbox::new(id, USER, name, 1_700_000_000 + id as u32, special_use)
         };
         let mut state = State {
             mailboxes: vec![
