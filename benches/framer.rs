@@ -1,17 +1,19 @@
-//! Micro-benchmarks of reading commands off the wire: the line framer POP3, LMTP and
-//! submission read through (`net::framer`), the IMAP command reader with its literals
-//! (`imap::reader`), and the LMTP/SMTP command parser (`smtp::command`).
+//! Micro-benchmarks of reading commands off the wire: the line framing POP3, LMTP and
+//! submission read through (`engine::Lines` over the driver's `net::Input`), the IMAP command
+//! reader with its literals (`imap::reader`), and the LMTP/SMTP command parser
+//! (`smtp::command`).
 //!
-//! Input arrives the way a connection delivers it: the framer is filled through the spare
-//! capacity its `read_buffer` offers, and the IMAP reader is fed in fixed-size reads.
+//! Input arrives the way a connection delivers it: the input buffer is filled through the
+//! spare capacity its `read_buffer` offers, and the IMAP reader is fed in fixed-size reads.
 //!
 //! Run: `cargo bench --bench framer`. Figures are relative: compare runs on the same machine.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ringmail::engine::{Line, Lines};
 use ringmail::imap::reader::{CommandReader, Limits, Read};
-use ringmail::net::{Frame, Framer};
+use ringmail::net::Input;
 use ringmail::smtp::command;
 
 /// The LMTP driver's line limit (`serve::lmtp::MAX_COMMAND`); POP3's default is 512.
@@ -33,25 +35,27 @@ fn pipeline(lines: &[&str], n: usize) -> Vec<u8> {
 
 /// Frames all of `input` as one burst on a fresh connection; returns the number of lines.
 fn frame_all(input: &[u8]) -> usize {
-    let mut framer = Framer::new(MAX_LINE);
+    let (mut buffer, mut framing) = (Input::default(), Lines::new(MAX_LINE));
     let mut fed = 0;
     let mut lines = 0;
     loop {
         loop {
-            match framer.next_line() {
-                Frame::Line(line) => {
+            let (used, line) = framing.next(buffer.pending());
+            match line {
+                Line::Whole(line) => {
                     black_box(line);
                     lines += 1;
                 }
-                Frame::TooLong => unreachable!("no fixture line is over the limit"),
-                Frame::NeedMore => break,
+                Line::TooLong => unreachable!("no fixture line is over the limit"),
+                Line::Partial => break,
             }
+            buffer.consume(used);
         }
         if fed == input.len() {
             return lines;
         }
-        // A read fills at most the spare capacity the framer offers.
-        let buf = framer.read_buffer();
+        // A read fills at most the spare capacity the buffer offers.
+        let buf = buffer.read_buffer();
         let n = (buf.capacity() - buf.len()).min(input.len() - fed);
         buf.extend_from_slice(&input[fed..fed + n]);
         fed += n;

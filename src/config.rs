@@ -154,6 +154,12 @@ impl Pop3 {
     pub fn auth_timeout(&self) -> Duration {
         Duration::from_secs(self.auth_timeout)
     }
+    pub fn timeouts(&self) -> crate::engine::Timeouts {
+        crate::engine::Timeouts {
+            pre_auth: self.pre_auth_timeout(),
+            auth: self.auth_timeout(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -184,6 +190,13 @@ pub struct Imap {
 }
 
 impl Imap {
+    pub fn timeouts(&self) -> crate::engine::Timeouts {
+        crate::engine::Timeouts {
+            pre_auth: Duration::from_secs(self.pre_auth_timeout),
+            auth: Duration::from_secs(self.auth_timeout),
+        }
+    }
+
     /// The RFC 9738 limit the IMAP service announces.
     pub fn message_limit(&self) -> crate::imap::limit::MessageLimit {
         use crate::imap::limit::MessageLimit;

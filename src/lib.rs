@@ -11,6 +11,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod directory;
+pub mod engine;
 pub mod goodbye;
 pub mod imap;
 pub mod net;

@@ -203,6 +203,8 @@ fuzz_target!(|data: &[u8]| {
         message_limit: c.message_limit(),
         server_name: "fuzz.example".into(),
         parse: config.parse_limits(),
+        timeouts: c.timeouts(),
+        idle_keepalive: std::time::Duration::from_secs(c.idle_keepalive),
     };
     let mut h = Harness {
         session: Session::new(settings, tls),

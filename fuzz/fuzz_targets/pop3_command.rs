@@ -1,4 +1,4 @@
-//! The POP3 session (`pop3::Session`) fed arbitrary client bytes through the line framer, as
+//! The POP3 session (`pop3::Session`) fed arbitrary client bytes through its engine input, as
 //! `serve::pop3` drives it, before and after login; and the RETR/TOP encoder
 //! (`pop3::RetrEncoder`) on arbitrary message bytes.
 //!
@@ -14,7 +14,8 @@
 use libfuzzer_sys::fuzz_target;
 use ringmail::auth::login::Credentials;
 use ringmail::config::{Config, LoginType};
-use ringmail::net::{Frame, Framer};
+use ringmail::engine::Engine;
+use ringmail::net::Input;
 use ringmail::pop3::{Action, LoginFailure, Maildrop, Message, RetrEncoder, Session, Settings};
 use ringmail_fuzz::{Choices, MemStore, MESSAGES, PASSWORD};
 
@@ -61,6 +62,8 @@ fn session(setup: u8, choices: &mut Choices<'_>) {
             stls: !tls,
             banner: "ringmail POP3 ready".into(),
             max_login_failures: config.limits.max_login_failures,
+            max_line: config.pop3.max_command_size,
+            timeouts: config.pop3.timeouts(),
         },
         tls,
     );
@@ -73,25 +76,21 @@ fn session(setup: u8, choices: &mut Choices<'_>) {
     }
     let (fail_login, fail_commit) = (setup & 8 != 0, setup & 16 != 0);
 
-    let mut framer = Framer::new(config.pop3.max_command_size);
+    let mut input_buf = Input::default();
     let mut fed = 0;
     'session: loop {
-        let action = match framer.next_line() {
-            Frame::Line(line) => {
-                let _ = s.loggable(line);
-                s.on_line(line, &mut out)
+        let (used, action) = s.input(input_buf.pending(), &mut (), &mut out);
+        input_buf.consume(used);
+        let _ = s.take_log();
+        if used == 0 && matches!(action, Action::Continue) {
+            if fed == input.len() {
+                break;
             }
-            Frame::TooLong => s.too_long(&mut out),
-            Frame::NeedMore => {
-                if fed == input.len() {
-                    break;
-                }
-                let end = (fed + read).min(input.len());
-                framer.read_buffer().extend_from_slice(&input[fed..end]);
-                fed = end;
-                continue;
-            }
-        };
+            let end = (fed + read).min(input.len());
+            input_buf.read_buffer().extend_from_slice(&input[fed..end]);
+            fed = end;
+            continue;
+        }
         let mut action = action;
         loop {
             action = match action {
@@ -116,7 +115,7 @@ fn session(setup: u8, choices: &mut Choices<'_>) {
                     s.scram_credentials(keys, &mut out)
                 }
                 Action::StartTls => {
-                    framer.discard();
+                    input_buf.discard();
                     s.tls_started();
                     break;
                 }

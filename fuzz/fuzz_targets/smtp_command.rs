@@ -1,5 +1,5 @@
 //! The SMTP engine: the session (`smtp::Session`, LMTP and submission) fed arbitrary client
-//! bytes through the line framer and `data`, as `serve::lmtp` and `serve::submission` drive it;
+//! bytes through its engine input (lines, and `data` inside DATA), as `serve::lmtp` and `serve::submission` drive it;
 //! the DATA reader against the client's dot-stuffing; the reply parser the outbound queue reads
 //! a smarthost with.
 //!
@@ -17,8 +17,9 @@
 use libfuzzer_sys::fuzz_target;
 use ringmail::auth::login::Credentials;
 use ringmail::config::LoginType;
+use ringmail::engine::Engine;
 use ringmail::imap::urlauth::Refusal;
-use ringmail::net::{Frame, Framer};
+use ringmail::net::Input;
 use ringmail::smtp::addr::Served;
 use ringmail::smtp::client::{Capabilities, ReplyParser};
 use ringmail::smtp::data::{DataEnd, DataReader};
@@ -66,6 +67,8 @@ fn session(setup: u8, choices: &mut Choices<'_>) {
             domains: domains.clone(),
             flavor,
             spool: None,
+            max_line: MAX_LINE,
+            timeouts: ringmail::config::Config::default().submission.timeouts(),
         },
         tls,
     );
@@ -77,10 +80,10 @@ fn session(setup: u8, choices: &mut Choices<'_>) {
     let mut out = Vec::new();
     s.greeting(&mut out);
     let (fail_login, fail_delivery) = (setup & 8 != 0, setup & 16 != 0);
-    let mut framer = Framer::new(MAX_LINE);
+    let mut buffer = Input::default();
     if setup & 3 == 3 {
         // Logged in as bob, as a client gets there.
-        framer
+        buffer
             .read_buffer()
             .extend_from_slice(b"EHLO client.example\r\nAUTH PLAIN AGJvYgBzZWNyZXQ=\r\n");
     }
@@ -89,31 +92,15 @@ fn session(setup: u8, choices: &mut Choices<'_>) {
     'session: loop {
         steps += 1;
         assert!(steps < 1_000_000, "the session does not make progress");
-        let action = if s.in_data() {
-            let (used, action) = s.data(framer.pending(), &mut out);
-            framer.consume(used);
-            if action == Action::Continue && s.in_data() {
-                if !read_more(&mut framer, input, &mut fed, read) {
-                    break;
-                }
-                continue;
+        let (used, action) = s.input(buffer.pending(), &mut (), &mut out);
+        buffer.consume(used);
+        let _ = s.take_log();
+        if action == Action::Continue && (used == 0 || buffer.pending().is_empty()) {
+            if !read_more(&mut buffer, input, &mut fed, read) {
+                break;
             }
-            action
-        } else {
-            match framer.next_line() {
-                Frame::Line(line) => {
-                    let _ = s.loggable(line);
-                    s.on_line(line, &mut out)
-                }
-                Frame::TooLong => s.too_long(&mut out),
-                Frame::NeedMore => {
-                    if !read_more(&mut framer, input, &mut fed, read) {
-                        break;
-                    }
-                    continue;
-                }
-            }
-        };
+            continue;
+        }
         let mut action = action;
         loop {
             action = match action {
@@ -152,7 +139,7 @@ fn session(setup: u8, choices: &mut Choices<'_>) {
                     s.submit_result(outcome, &mut out)
                 }
                 Action::StartTls => {
-                    framer.discard();
+                    buffer.discard();
                     s.tls_started();
                     break;
                 }
@@ -190,12 +177,12 @@ fn session(setup: u8, choices: &mut Choices<'_>) {
     check_replies(&out);
 }
 
-fn read_more(framer: &mut Framer, input: &[u8], fed: &mut usize, read: usize) -> bool {
+fn read_more(buffer: &mut Input, input: &[u8], fed: &mut usize, read: usize) -> bool {
     if *fed == input.len() {
         return false;
     }
     let end = (*fed + read).min(input.len());
-    framer.read_buffer().extend_from_slice(&input[*fed..end]);
+    buffer.read_buffer().extend_from_slice(&input[*fed..end]);
     *fed = end;
     true
 }

@@ -82,6 +82,12 @@ impl Submission {
     pub fn auth_timeout(&self) -> Duration {
         Duration::from_secs(self.auth_timeout)
     }
+    pub fn timeouts(&self) -> crate::engine::Timeouts {
+        crate::engine::Timeouts {
+            pre_auth: self.pre_auth_timeout(),
+            auth: self.auth_timeout(),
+        }
+    }
 
     /// The smarthost's host name (for TLS) and port, when one is configured.
     pub fn relay_host_port(&self) -> Option<(&str, u16)> {

@@ -7,6 +7,7 @@
 pub mod capability;
 pub mod command;
 mod context;
+mod engine;
 pub mod fault;
 pub(crate) mod format;
 pub mod limit;

@@ -352,7 +352,7 @@ fn marker_at_end(line: &[u8]) -> Option<Marker> {
     })
 }
 
-/// Drops the LF and a CR before it; a bare LF ends a line too (lenient, like the POP3 framer).
+/// Drops the LF and a CR before it; a bare LF ends a line too (lenient, like `engine::Lines`).
 fn strip_line_end(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line)

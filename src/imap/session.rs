@@ -27,10 +27,12 @@ use super::view::{MailRead, UidView, Views};
 use crate::auth::login::Credentials;
 use crate::auth::sasl::SaslExchange;
 use crate::config::LoginType;
+use crate::engine::{Deadline, Timeouts};
 use crate::mime::Structure;
 use crate::store::recent::RecentClaims;
 use crate::store::records::{MailboxId, Uid, UserId};
 use crate::store::{StoreError, WriteOp, WriteOutcome};
+use std::time::Duration;
 
 pub struct Settings {
     pub login_type: LoginType,
@@ -47,6 +49,9 @@ pub struct Settings {
     pub server_name: String,
     /// Bounds on a command's structure (`[limits]`).
     pub parse: parse::ParseLimits,
+    pub timeouts: Timeouts,
+    /// Between "* OK Still here" lines in IDLE.
+    pub idle_keepalive: Duration,
 }
 
 /// What the session needs from its surroundings for one call.
@@ -198,6 +203,7 @@ pub(crate) struct Conn {
     pub notify: Option<Box<super::command::notify::Notifier>>,
     /// What the protocol log may show of the last client input (passwords and SASL redacted).
     pub log: Option<String>,
+    pub deadline: Deadline,
 }
 
 pub struct Session {
@@ -344,6 +350,7 @@ impl Session {
         let reader = Self::reader(&settings);
         Session {
             conn: Conn {
+                deadline: Deadline::new(settings.timeouts),
                 settings,
                 tls,
                 step: Step::Commands,

@@ -247,6 +247,8 @@ pub fn fresh(limit: MessageLimit) -> Session {
         message_limit: limit,
         server_name: "test".into(),
         parse: Default::default(),
+        timeouts: crate::config::Config::default().imap.timeouts(),
+        idle_keepalive: std::time::Duration::from_secs(120),
     };
     Session::new(settings, true)
 }

@@ -15,6 +15,8 @@ use crate::auth::login::Credentials;
 use crate::auth::sasl::{self, Mechanism, SaslError, SaslExchange, SaslStep};
 use crate::auth::scram::ScramCredentials;
 use crate::config::LoginType;
+use crate::engine::{Deadline, Engine, Line, Lines, Next, Timeouts};
+use crate::goodbye::Goodbye;
 
 pub struct Settings {
     pub login_type: LoginType,
@@ -22,6 +24,9 @@ pub struct Settings {
     pub stls: bool,
     pub banner: String,
     pub max_login_failures: u32,
+    /// Longest command line, its CRLF counted.
+    pub max_line: usize,
+    pub timeouts: Timeouts,
 }
 
 /// One message as POP3 sees it.
@@ -105,6 +110,10 @@ pub struct Session {
     failures: u32,
     /// The SCRAM user being authenticated, so a failed proof is penalised under its name.
     scram_user: String,
+    lines: Lines,
+    deadline: Deadline,
+    /// The last command line as the protocol log may show it.
+    log: Option<String>,
 }
 
 /// Appends one line: status, text, CRLF.
@@ -124,11 +133,14 @@ fn ok(out: &mut Vec<u8>, text: &str) {
 impl Session {
     pub fn new(settings: Settings, tls: bool) -> Session {
         Session {
+            lines: Lines::new(settings.max_line),
+            deadline: Deadline::new(settings.timeouts),
             settings,
             tls,
             state: State::Authorization(Authorization::Idle),
             failures: 0,
             scram_user: String::new(),
+            log: None,
         }
     }
 
@@ -576,6 +588,56 @@ impl Transaction {
     }
 }
 
+/// The session as the one driver runs it (`crate::engine`).
+impl Engine for Session {
+    type Action = Action;
+    type Env<'e> = ();
+
+    fn greeting(&self, out: &mut Vec<u8>) {
+        Session::greeting(self, out);
+    }
+
+    fn goodbye(&self, why: Goodbye<'_>) -> String {
+        super::fault::goodbye(why)
+    }
+
+    fn input(&mut self, input: &[u8], _: &mut (), out: &mut Vec<u8>) -> (usize, Action) {
+        let (used, line) = self.lines.next(input);
+        let action = match line {
+            Line::Whole(line) => {
+                self.log = Some(String::from_utf8_lossy(&self.loggable(line)).into_owned());
+                self.on_line(line, out)
+            }
+            Line::TooLong => self.too_long(out),
+            Line::Partial => Action::Continue,
+        };
+        (used, action)
+    }
+
+    fn next(action: Action) -> Next<Action> {
+        match action {
+            Action::Continue => Next::Read,
+            Action::StartTls => Next::StartTls,
+            Action::Close => Next::Close,
+            action => Next::Act(action),
+        }
+    }
+
+    fn tls_started(&mut self) {
+        Session::tls_started(self);
+        self.lines.reset();
+    }
+
+    fn take_log(&mut self) -> Option<String> {
+        self.log.take()
+    }
+
+    /// RFC 1939 §3: the autologout timer; what is buffered is a line begun.
+    fn deadline(&mut self, now: std::time::Instant, begun: bool) -> std::time::Instant {
+        self.deadline.next(now, self.is_authenticated(), begun)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,6 +649,11 @@ mod tests {
                 stls: true,
                 banner: "hi".into(),
                 max_login_failures: 2,
+                max_line: 255,
+                timeouts: crate::engine::Timeouts {
+                    pre_auth: std::time::Duration::from_secs(60),
+                    auth: std::time::Duration::from_secs(600),
+                },
             },
             tls,
         )
@@ -614,6 +681,42 @@ mod tests {
     }
 
     /// Feeds one line; returns the action and the reply text.
+    /// `wire` fed through the engine in two reads split at `cut`, as the driver feeds it,
+    /// with every login succeeding; returns the replies and the log lines.
+    fn fed(wire: &[u8], cut: usize) -> (String, Vec<String>) {
+        let mut s = session(LoginType::PlainTextLogin, false);
+        let (mut out, mut log, mut input) = (Vec::new(), Vec::new(), Vec::new());
+        for piece in [&wire[..cut], &wire[cut..]] {
+            input.extend_from_slice(piece);
+            loop {
+                let (used, mut action) = s.input(&input, &mut (), &mut out);
+                input.drain(..used);
+                log.extend(s.take_log());
+                while let Action::Login(_) = action {
+                    action = s.login_result(Ok(maildrop()), &mut out);
+                }
+                if used == 0 {
+                    break;
+                }
+            }
+        }
+        (String::from_utf8(out).unwrap(), log)
+    }
+
+    #[test]
+    fn engine_input_gives_the_same_session_at_every_split() {
+        let long = "X".repeat(300);
+        let wire = format!("CAPA\r\nUSER bob\r\nPASS secret\r\n{long}\r\nSTAT\nNOOP\r\n");
+        let (replies, log) = fed(wire.as_bytes(), wire.len());
+        assert_eq!(replies.matches("+OK").count(), 5, "{replies}");
+        assert_eq!(replies.matches("-ERR").count(), 1, "{replies}");
+        // The password never reaches the protocol log; the over-long line is not logged.
+        assert_eq!(log, ["CAPA", "USER bob", "PASS <redacted>", "STAT", "NOOP"]);
+        for cut in 0..wire.len() {
+            assert_eq!(fed(wire.as_bytes(), cut), (replies.clone(), log.clone()), "cut {cut}");
+        }
+    }
+
     fn say(s: &mut Session, line: &str) -> (Action, String) {
         let mut out = Vec::new();
         let action = s.on_line(line.as_bytes(), &mut out);

@@ -1,7 +1,7 @@
-//! The one proxy core for IMAP4, POP3 and submission (shared/STYLE.md §7): admission, TLS,
-//! the protocol's own pre-login session, the login against the directory and its policy,
-//! opening the back end, and the relay. What differs by protocol is the `PreLogin` session
-//! and the back end's login dialect (`backend::open`).
+//! The one proxy core for IMAP4, POP3 and submission (shared/STYLE.md §7): admission, then
+//! the protocol's own pre-login session on the one driver (`serve::driver`), the login against
+//! the directory and its policy, opening the back end, and the relay. What differs by protocol
+//! is the `PreLogin` session and the back end's login dialect (`backend::open`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,41 +13,41 @@ use crate::auth::limits::{ConnectionLimits, Slot};
 use crate::auth::login::Credentials;
 use crate::auth::policy::Protocol;
 use crate::directory::Account;
+use crate::engine::Engine;
 use crate::goodbye::{Goodbye, Wire};
-use crate::net::Conn;
+use crate::net::{Conn, Input};
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
+use crate::serve::driver::{self, Driver};
+use crate::serve::link::{Closed, Link};
 use crate::serve::login::{login_via, Failure, Gate};
 
-/// What a pre-login session asks the core to do.
-pub enum Step {
-    /// Wait for more input.
-    Read,
-    StartTls,
+/// What a pre-login session asks of the front end.
+pub enum Ask {
     Login(Credentials),
     /// SCRAM asks for the user's stored keys.
     LookupScram(String),
-    Close,
+    /// Nothing else happens before login: the session is over.
+    Nothing,
 }
 
-/// A protocol's session up to login, as the core drives it.
-pub trait PreLogin {
+/// A protocol's session up to login, as a front end runs it: an engine whose input reads
+/// nothing, and whose only actions are the login and SCRAM's key lookup.
+pub trait PreLogin: for<'e> Engine<Env<'e> = ()> {
     const PROTOCOL: Protocol;
-    /// Its name in the protocol log, and its words for a session the front end ends on its
-    /// own.
+    /// Its name in the protocol log, and its words for a refusal at the door.
     type Wire: Wire;
 
-    fn greeting(&self, out: &mut Vec<u8>);
-    /// Takes client input; answers how much it used and what to do next.
-    fn input(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, Step);
-    fn tls_started(&mut self);
+    fn ask(action: Self::Action) -> Ask;
     /// The stored SCRAM keys of the user `LookupScram` named, if the directory has them.
-    fn scram_credentials(&mut self, keys: Option<crate::auth::scram::ScramCredentials>, out: &mut Vec<u8>) -> Step;
-    fn login_failed(&mut self, failure: Failure, out: &mut Vec<u8>) -> Step;
+    fn scram_credentials(
+        &mut self,
+        keys: Option<crate::auth::scram::ScramCredentials>,
+        out: &mut Vec<u8>,
+    ) -> Self::Action;
+    fn login_failed(&mut self, failure: Failure, out: &mut Vec<u8>) -> Self::Action;
     /// The back end took the login; `answer` is its reply (`backend::Opened::answer`).
     fn logged_in(&mut self, answer: &str, out: &mut Vec<u8>);
-    /// What the protocol log may show of the input `input` took (passwords redacted).
-    fn take_log(&mut self) -> Option<String>;
 }
 
 /// A listener's settings, as `serve` has them for the protocol.
@@ -68,170 +68,102 @@ pub async fn serve<S: PreLogin>(
     shutdown: Shutdown,
 ) {
     let limit = listener.pre_auth_timeout;
-    // One deadline from accept to login, however the client trickles its bytes.
-    let login_by = tokio::time::Instant::now() + limit;
     // The address the client connected to, for the back end's PROXY v2 header.
     let local = stream.local_addr().unwrap_or(peer);
     let tls = listener.implicit_tls.then_some((&front.tls, limit));
     let conn = Conn::new(stream, Some(peer.ip()));
     let refusal = |hit: crate::auth::limits::LimitHit| S::Wire::goodbye(Goodbye::Refused(&hit.to_string()));
-    let Some((conn, mut slot)) = crate::serve::admit(conn, &listener.limits, tls, refusal).await else {
+    let Some((conn, slot)) = crate::serve::admit(conn, &listener.limits, tls, refusal).await else {
         return;
     };
-    let mut c = Client {
-        front: &front,
-        conn,
-        out: Vec::new(),
-        id: front.session_id(),
-        log: listener.protocol_log,
-        protocol: S::Wire::NAME,
+    let log = front.protolog.as_ref().filter(|_| listener.protocol_log);
+    let link = Link::new(conn, front.session_id(), log.map(|l| (l, S::Wire::NAME)));
+    link.log('*', crate::serve::connected(link.conn.peer, None).as_bytes());
+    let mut session = make(link.conn.is_tls());
+    let mut d = Driver {
+        link,
+        input: Input::default(),
+        shutdown: shutdown.clone(),
+        tls: Some((&front.tls, limit)),
     };
-    if c.log {
-        c.logged('*', crate::serve::connected(c.conn.peer, None).as_bytes());
-    }
-    let mut session = make(c.conn.is_tls());
-    session.greeting(&mut c.out);
-    let mut input = Vec::new();
-    let mut budget = crate::serve::Budget::default();
-    loop {
-        // Feed the session what the client sent, and carry out what it asks.
-        let mut step = Step::Read;
-        while !input.is_empty() {
-            let (used, next) = session.input(&input, &mut c.out);
-            if let Some(line) = session.take_log().filter(|_| c.log) {
-                c.logged('<', line.as_bytes());
-            }
-            input.drain(..used);
-            step = next;
-            if !matches!(step, Step::Read) || used == 0 {
-                break;
-            }
-            if budget.spend(c.out.len()) {
-                if c.flush().await.is_err() {
-                    return c.conn.close().await;
-                }
-                tokio::task::yield_now().await;
-            }
+    let mut door = Door {
+        front: &front,
+        slot,
+        addrs: (peer, local),
+        opened: None,
+    };
+    session.greeting(&mut d.link.out);
+    let _ = driver::run(&mut d, &mut door, &mut session).await;
+    let Door { slot, opened, .. } = door;
+    match opened {
+        // The relay is a task of its own, so the session and buffers of this one are not
+        // held for as long as the session lasts.
+        Some(opened) => {
+            let bytes = (d.input.take(), opened.rest);
+            crate::runtime::io::spawn(super::relay::relay(d.link.conn, opened.conn, bytes, slot, shutdown));
         }
-        // Commands pipelined behind one that needed the core (a failed login) are taken
-        // before waiting for more input.
-        let acted = !matches!(step, Step::Read);
-        loop {
-            step = match step {
-                Step::Read => break,
-                Step::Close => return c.close().await,
-                Step::StartTls => {
-                    if c.flush().await.is_err() {
-                        return c.conn.close().await;
-                    }
-                    // Nothing sent in plaintext survives the upgrade (RFC 3207 §4.2, 2595 §4).
-                    input.clear();
-                    match tokio::time::timeout(limit, c.conn.start_tls(front.tls.clone())).await {
-                        Ok(Ok(())) => session.tls_started(),
-                        _ => return c.conn.close().await,
-                    }
-                    Step::Read
-                }
-                Step::LookupScram(user) => {
-                    let directory = front.clone();
-                    let keys = front.login_pool.run(move || directory.directory.scram(&user)).await;
-                    let keys =
-                        keys.and_then(|k| k.map_err(|e| tracing::error!(session = c.id, "SCRAM keys: {e}")).ok());
-                    session.scram_credentials(keys.flatten(), &mut c.out)
-                }
-                Step::Login(credentials) => {
-                    // Replies pipelined before the login go out before any penalty delay.
-                    if c.flush().await.is_err() {
-                        return c.conn.close().await;
-                    }
-                    match open::<S>(&c, &credentials, &mut slot, (peer, local)).await {
-                        Ok(opened) => {
-                            session.logged_in(&opened.answer, &mut c.out);
-                            if c.flush().await.is_err() {
-                                return c.conn.close().await;
-                            }
-                            // The relay is a task of its own, so the session and buffers of
-                            // this one are not held for as long as the session lasts.
-                            let pipelined = std::mem::take(&mut input);
-                            let bytes = (pipelined, opened.rest);
-                            crate::runtime::io::spawn(super::relay::relay(c.conn, opened.conn, bytes, slot, shutdown));
-                            return;
-                        }
-                        Err(failure) => session.login_failed(failure, &mut c.out),
-                    }
-                }
-            };
-        }
-        if acted && !input.is_empty() {
-            continue;
-        }
-        if c.flush().await.is_err() {
-            return c.conn.close().await;
-        }
-        let read = tokio::time::timeout_at(login_by, c.conn.read(&mut input));
-        let outcome = tokio::select! {
-            r = read => r,
-            () = shutdown.wait() => {
-                c.out.extend_from_slice(S::Wire::goodbye(Goodbye::ShuttingDown).as_bytes());
-                return c.close().await;
-            }
-        };
-        match outcome {
-            Ok(Ok(n)) if n > 0 => {}
-            Ok(_) => return c.conn.close().await,
-            Err(_) => {
-                c.out
-                    .extend_from_slice(S::Wire::goodbye(Goodbye::IdleTimeout).as_bytes());
-                return c.close().await;
-            }
-        }
+        None => d.link.close().await,
     }
 }
 
-/// A client connection before its relay.
-struct Client<'a> {
+/// The front end's part of the driver: the login at the directory, and opening the back end.
+struct Door<'a> {
     front: &'a Arc<Front>,
-    conn: Conn,
-    out: Vec<u8>,
-    id: u64,
-    log: bool,
-    protocol: &'static str,
+    slot: Slot,
+    /// The client's address, and the one it connected to.
+    addrs: (SocketAddr, SocketAddr),
+    /// The back end's session, once the login opened it: the relay takes over.
+    opened: Option<backend::Opened>,
 }
 
-impl Client<'_> {
-    fn logged(&self, direction: char, bytes: &[u8]) {
-        if let Some(log) = &self.front.protolog {
-            log.log(self.protocol, self.id, direction, bytes);
-        }
+impl<S: PreLogin> driver::Protocol<S> for Door<'_> {
+    fn input(&mut self, session: &mut S, input: &[u8], out: &mut Vec<u8>) -> Result<(usize, S::Action), Closed> {
+        Ok(session.input(input, &mut (), out))
     }
 
-    async fn flush(&mut self) -> Result<(), ()> {
-        if self.out.is_empty() {
-            return Ok(());
+    async fn act(&mut self, d: &mut Driver<'_>, session: &mut S, action: S::Action) -> Result<S::Action, Closed> {
+        match S::ask(action) {
+            Ask::Nothing => Err(Closed),
+            Ask::LookupScram(user) => {
+                let directory = self.front.clone();
+                let keys = self
+                    .front
+                    .login_pool
+                    .run(move || directory.directory.scram(&user))
+                    .await;
+                let id = d.link.id;
+                let keys = keys.and_then(|k| k.map_err(|e| tracing::error!(session = id, "SCRAM keys: {e}")).ok());
+                Ok(session.scram_credentials(keys.flatten(), &mut d.link.out))
+            }
+            Ask::Login(credentials) => {
+                // Replies pipelined before the login go out before any penalty delay.
+                d.link.flush().await?;
+                let peer = d.link.conn.peer;
+                match open::<S>(self.front, peer, &credentials, &mut self.slot, self.addrs).await {
+                    Ok(opened) => {
+                        session.logged_in(&opened.answer, &mut d.link.out);
+                        d.link.flush().await?;
+                        self.opened = Some(opened);
+                        // The session's part is over; what the client pipelined goes to the
+                        // back end.
+                        Err(Closed)
+                    }
+                    Err(failure) => Ok(session.login_failed(failure, &mut d.link.out)),
+                }
+            }
         }
-        if self.log {
-            self.logged('>', &self.out);
-        }
-        crate::serve::link::timed(self.conn.write(&mut self.out))
-            .await
-            .map_err(|_| ())
-    }
-
-    async fn close(mut self) {
-        let _ = self.flush().await;
-        self.conn.close().await;
     }
 }
 
 /// Logs the client in at the directory and opens its session on the back end.
 async fn open<S: PreLogin>(
-    c: &Client<'_>,
+    front: &Arc<Front>,
+    client: std::net::IpAddr,
     credentials: &Credentials,
     slot: &mut Slot,
     (peer, local): (SocketAddr, SocketAddr),
 ) -> Result<backend::Opened, Failure> {
-    let front = c.front;
-    let account = login(front, c.conn.peer, credentials, S::PROTOCOL, slot).await?;
+    let account = login(front, client, credentials, S::PROTOCOL, slot).await?;
     let cluster = &front.config.cluster;
     let backend = cluster.backend(&account.mail_host);
     let addr = backend.and_then(|b| match S::PROTOCOL {

@@ -1,8 +1,9 @@
 //! The front end's pre-login path without sockets, for the `proxy_prelogin` fuzz target:
 //! everything a client can make a front end do before a back end is involved.
 
-use super::front::{PreLogin, Step};
+use super::front::{Ask, PreLogin};
 use crate::config::Config;
+use crate::engine::Next;
 use crate::serve::login::Failure;
 
 /// A front end's client protocol.
@@ -38,33 +39,35 @@ fn drive<S: PreLogin>(mut session: S, input: &[u8], piece: usize, failures: u8) 
     for read in input.chunks(piece.max(1)) {
         buffered.extend_from_slice(read);
         while !buffered.is_empty() {
-            let (used, mut step) = session.input(&buffered, &mut out);
+            let (used, mut action) = session.input(&buffered, &mut (), &mut out);
             let _ = session.take_log();
             buffered.drain(..used);
-            let acted = !matches!(step, Step::Read);
             loop {
-                step = match step {
-                    Step::Read => break,
-                    Step::Close => return (out, true),
-                    Step::StartTls => {
+                action = match S::next(action) {
+                    Next::Read => break,
+                    Next::Close => return (out, true),
+                    Next::StartTls => {
                         buffered.clear();
                         session.tls_started();
-                        Step::Read
+                        break;
                     }
-                    Step::LookupScram(_) => session.scram_credentials(None, &mut out),
-                    Step::Login(_) => {
-                        let failure = match (failures >> (logins % 4 * 2)) & 3 {
-                            0 => Failure::BadCredentials,
-                            1 => Failure::Refused("IMAP4 access is disabled".into()),
-                            2 => Failure::Limit("too many connections for this user".into()),
-                            _ => Failure::Temporary,
-                        };
-                        logins += 1;
-                        session.login_failed(failure, &mut out)
-                    }
+                    Next::Act(action) => match S::ask(action) {
+                        Ask::Nothing => return (out, true),
+                        Ask::LookupScram(_) => session.scram_credentials(None, &mut out),
+                        Ask::Login(_) => {
+                            let failure = match (failures >> (logins % 4 * 2)) & 3 {
+                                0 => Failure::BadCredentials,
+                                1 => Failure::Refused("IMAP4 access is disabled".into()),
+                                2 => Failure::Limit("too many connections for this user".into()),
+                                _ => Failure::Temporary,
+                            };
+                            logins += 1;
+                            session.login_failed(failure, &mut out)
+                        }
+                    },
                 };
             }
-            if used == 0 && !acted {
+            if used == 0 {
                 break;
             }
         }

@@ -1,10 +1,14 @@
 //! The IMAP front end: the IMAP session's own pre-login part (CAPABILITY, ID, STARTTLS,
 //! LOGIN, AUTHENTICATE with SASL-IR) as the proxy core's `PreLogin`.
 
-use super::front::{PreLogin, Step};
+use std::time::Instant;
+
+use super::front::{Ask, PreLogin};
 use super::nostore::NoStore;
 use crate::auth::policy::Protocol;
 use crate::auth::scram::ScramCredentials;
+use crate::engine::{Engine, Next};
+use crate::goodbye::Goodbye;
 use crate::imap::view::Unshared;
 use crate::imap::{Action, Ctx, LoginFailure, Session, Settings};
 use crate::serve::login::Failure;
@@ -27,22 +31,53 @@ impl ImapFront {
             message_limit: c.message_limit(),
             server_name: config.server.hostname.clone(),
             parse: config.parse_limits(),
+            timeouts: c.timeouts(),
+            idle_keepalive: std::time::Duration::from_secs(c.idle_keepalive),
         };
         ImapFront {
             session: Session::new(settings, tls),
             recent: RecentClaims::default(),
         }
     }
+}
 
-    fn step(action: Action) -> Step {
-        match action {
-            Action::Continue => Step::Read,
-            Action::StartTls => Step::StartTls,
-            Action::Login(credentials) => Step::Login(credentials),
-            Action::LookupScram(user) => Step::LookupScram(user),
-            // Nothing else happens before login.
-            _ => Step::Close,
-        }
+/// The IMAP session with nothing to read: before login no command touches the store.
+impl Engine for ImapFront {
+    type Action = Action;
+    type Env<'e> = ();
+
+    fn greeting(&self, out: &mut Vec<u8>) {
+        self.session.greeting(out);
+    }
+
+    fn goodbye(&self, why: Goodbye<'_>) -> String {
+        Engine::goodbye(&self.session, why)
+    }
+
+    fn input(&mut self, input: &[u8], _: &mut (), out: &mut Vec<u8>) -> (usize, Action) {
+        let mut ctx = Ctx {
+            store: &NoStore,
+            views: &mut Unshared,
+            recent: &self.recent,
+            now: 0,
+        };
+        self.session.input(input, &mut ctx, out)
+    }
+
+    fn next(action: Action) -> Next<Action> {
+        Session::next(action)
+    }
+
+    fn tls_started(&mut self) {
+        self.session.tls_started();
+    }
+
+    fn take_log(&mut self) -> Option<String> {
+        self.session.take_log()
+    }
+
+    fn deadline(&mut self, now: Instant, begun: bool) -> Instant {
+        Engine::deadline(&mut self.session, now, begun)
     }
 }
 
@@ -50,43 +85,29 @@ impl PreLogin for ImapFront {
     const PROTOCOL: Protocol = Protocol::Imap;
     type Wire = crate::imap::fault::Imap;
 
-    fn greeting(&self, out: &mut Vec<u8>) {
-        self.session.greeting(out);
+    fn ask(action: Action) -> Ask {
+        match action {
+            Action::Login(credentials) => Ask::Login(credentials),
+            Action::LookupScram(user) => Ask::LookupScram(user),
+            // Nothing else happens before login.
+            _ => Ask::Nothing,
+        }
     }
 
-    fn input(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, Step) {
-        let mut ctx = Ctx {
-            store: &NoStore,
-            views: &mut Unshared,
-            recent: &self.recent,
-            now: 0,
-        };
-        let (used, action) = self.session.input(input, &mut ctx, out);
-        (used, ImapFront::step(action))
+    fn scram_credentials(&mut self, keys: Option<ScramCredentials>, out: &mut Vec<u8>) -> Action {
+        self.session.scram_credentials(keys, out)
     }
 
-    fn tls_started(&mut self) {
-        self.session.tls_started();
-    }
-
-    fn scram_credentials(&mut self, keys: Option<ScramCredentials>, out: &mut Vec<u8>) -> Step {
-        ImapFront::step(self.session.scram_credentials(keys, out))
-    }
-
-    fn login_failed(&mut self, failure: Failure, out: &mut Vec<u8>) -> Step {
+    fn login_failed(&mut self, failure: Failure, out: &mut Vec<u8>) -> Action {
         let failure = match failure {
             Failure::BadCredentials => LoginFailure::BadCredentials,
             Failure::Refused(why) | Failure::Limit(why) => LoginFailure::Refused(why),
             Failure::Temporary => LoginFailure::Temporary,
         };
-        ImapFront::step(self.session.login_result(Err(failure), out))
+        self.session.login_result(Err(failure), out)
     }
 
     fn logged_in(&mut self, answer: &str, out: &mut Vec<u8>) {
         self.session.login_passed_on(answer, out);
-    }
-
-    fn take_log(&mut self) -> Option<String> {
-        self.session.take_log()
     }
 }

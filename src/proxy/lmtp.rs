@@ -13,6 +13,7 @@ use crate::directory::Account;
 use crate::net::Conn;
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
+use crate::serve::link::Link;
 use crate::serve::lmtp::{drive, Delivery};
 use crate::smtp::client::{self, Capabilities, Reply};
 use crate::smtp::{DeliveryStatus, Envelope, Recipient};
@@ -27,14 +28,10 @@ pub async fn serve(front: Arc<Front>, stream: Stream, peer: SocketAddr, shutdown
     let Some((conn, _slot)) = crate::serve::admit(conn, &front.lmtp_limits, None, refusal).await else {
         return;
     };
-    let id = front.session_id();
-    let log = |dir: char, bytes: &[u8]| {
-        if let Some(log) = front.protolog.as_ref().filter(|_| front.config.lmtp.protocol_log) {
-            log.log("lmtp", id, dir, bytes);
-        }
-    };
-    log('*', crate::serve::connected(conn.peer, None).as_bytes());
-    drive(conn, &front.config, &Routed(&front), (id, &log), shutdown).await;
+    let log = front.protolog.as_ref().filter(|_| front.config.lmtp.protocol_log);
+    let link = Link::new(conn, front.session_id(), log.map(|l| (l, crate::serve::lmtp::NAME)));
+    link.log('*', crate::serve::connected(link.conn.peer, None).as_bytes());
+    drive(link, &front.config, &Routed(&front), shutdown).await;
 }
 
 /// Delivery through the back ends, by the directory.

@@ -14,7 +14,6 @@ mod front;
 #[doc(hidden)]
 pub mod fuzzing;
 mod imap;
-mod lines;
 mod lmtp;
 mod nostore;
 mod pop3;

@@ -1,17 +1,13 @@
 //! The submission front end: the SMTP session up to AUTH (EHLO, STARTTLS, AUTH with an
-//! initial response) as a `LineSession`. The back end gets its own EHLO and AUTH from the
-//! front end; after the client's `235` everything is relayed.
+//! initial response) as a `PreLogin`.
 
-use std::borrow::Cow;
-
-use super::front::Step;
-use super::lines::{LineFront, LineSession};
+use super::front::{Ask, PreLogin};
 use crate::auth::policy::Protocol;
 use crate::auth::scram::ScramCredentials;
 use crate::serve::login::Failure;
 use crate::smtp::{Action, Flavor, LoginFailure, Session, Settings, SubmissionPolicy};
 
-pub fn front(config: &crate::config::Config, implicit_tls: bool, tls: bool) -> LineFront<Session> {
+pub fn front(config: &crate::config::Config, implicit_tls: bool, tls: bool) -> Session {
     let c = &config.submission;
     let settings = Settings {
         hostname: config.server.hostname.clone(),
@@ -25,56 +21,42 @@ pub fn front(config: &crate::config::Config, implicit_tls: bool, tls: bool) -> L
             max_login_failures: config.limits.max_login_failures,
         }),
         spool: None,
+        max_line: c.max_command_size,
+        timeouts: c.timeouts(),
     };
-    LineFront::new(Session::new(settings, tls), c.max_command_size)
+    Session::new(settings, tls)
 }
 
-fn step(action: Action) -> Step {
-    match action {
-        Action::Continue => Step::Read,
-        Action::StartTls => Step::StartTls,
-        Action::Login(credentials) => Step::Login(credentials),
-        Action::LookupScram(user) => Step::LookupScram(user),
-        // Nothing else happens before AUTH: MAIL and DATA are refused until then.
-        _ => Step::Close,
-    }
-}
-
-impl LineSession for Session {
+impl PreLogin for Session {
     const PROTOCOL: Protocol = Protocol::Submission;
     type Wire = crate::smtp::fault::Submission;
 
-    fn greeting(&self, out: &mut Vec<u8>) {
-        Session::greeting(self, out);
+    fn ask(action: Action) -> Ask {
+        match action {
+            Action::Login(credentials) => Ask::Login(credentials),
+            Action::LookupScram(user) => Ask::LookupScram(user),
+            // Nothing else happens before AUTH: MAIL and DATA are refused until then.
+            _ => Ask::Nothing,
+        }
     }
 
-    fn line(&mut self, line: &[u8], out: &mut Vec<u8>) -> Step {
-        step(self.on_line(line, out))
+    fn scram_credentials(&mut self, keys: Option<ScramCredentials>, out: &mut Vec<u8>) -> Action {
+        Session::scram_credentials(self, keys, out)
     }
 
-    fn line_too_long(&mut self, out: &mut Vec<u8>) -> Step {
-        step(self.too_long(out))
-    }
-
-    fn shown<'a>(&self, line: &'a [u8]) -> Cow<'a, [u8]> {
-        self.loggable(line)
-    }
-
-    fn tls_started(&mut self) {
-        Session::tls_started(self);
-    }
-
-    fn scram(&mut self, keys: Option<ScramCredentials>, out: &mut Vec<u8>) -> Step {
-        step(self.scram_credentials(keys, out))
-    }
-
-    fn failed(&mut self, failure: Failure, out: &mut Vec<u8>) -> Step {
+    fn login_failed(&mut self, failure: Failure, out: &mut Vec<u8>) -> Action {
         let failure = match failure {
             Failure::BadCredentials => LoginFailure::BadCredentials,
             Failure::Refused(why) => LoginFailure::Refused(why),
             Failure::Limit(why) => LoginFailure::Limit(why),
             Failure::Temporary => LoginFailure::Temporary,
         };
-        step(self.login_result(Err(failure), out))
+        self.login_result(Err(failure), out)
+    }
+
+    /// The back end's reply to the login (`235`) is the client's, as it is.
+    fn logged_in(&mut self, answer: &str, out: &mut Vec<u8>) {
+        out.extend_from_slice(answer.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
 }

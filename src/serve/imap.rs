@@ -1,5 +1,5 @@
-//! The IMAP driver: moves bytes between a connection and `imap::Session` and carries out its
-//! actions — login, STARTTLS, APPEND ingest on the blocking pool, writes through the store's
+//! IMAP's part of the driver (`driver::Protocol`): carries out `imap::Session`'s actions —
+//! login, APPEND ingest on the blocking pool, writes through the store's
 //! writer, flushing long FETCHes and yielding between the steps of a SEARCH, SORT or THREAD
 //! scan, and IDLE, where the client's DONE, changes on the core's feed, the keepalive timer
 //! and shutdown are awaited together without ever dropping a read.
@@ -8,39 +8,33 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
 
 use super::core::{Core, SnapRead};
+use super::driver::{self, Driver, Protocol};
 use super::link::{Closed, Link, Terms, WRITE_TIMEOUT};
 use super::login::{self, Failure};
 use super::{Shared, Via};
 use crate::auth::limits::{Parked, Slot};
-use crate::auth::policy::Protocol;
+use crate::auth::policy::Protocol as Service;
+use crate::engine::Engine;
 use crate::goodbye::Goodbye;
-use crate::imap::fault::{goodbye, Imap};
+use crate::imap::fault::{goodbye, Imap as Wire};
 use crate::imap::{Action, Ctx, LoginFailure, Session, Settings};
-use crate::net::conn::{TLS_READ_BULK, TLS_READ_IDLE};
+use crate::net::conn::TLS_READ_IDLE;
+use crate::net::Input;
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
 use crate::store::StoreError;
 
-/// Largest single read of client input.
-const READ_SIZE: usize = 64 * 1024;
-/// A read while the client is probably just thinking: commands are short.
-const SMALL_READ: usize = 512;
-/// Output buffers up to this size are kept between commands while input streams in.
-const KEEP_OUTPUT: usize = 4096;
-
-struct Driver<'a> {
-    link: Link<'a, Imap>,
+/// IMAP's part of the driver.
+struct Imap<'a> {
+    shared: &'a Arc<Shared>,
     core: &'a Core,
-    /// Client bytes not yet taken by the session.
-    input: Vec<u8>,
-    /// The last read filled its buffer: more input is likely waiting.
-    bulk: bool,
+    slot: Slot,
 }
 
 fn now() -> i64 {
@@ -49,29 +43,19 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-impl Driver<'_> {
-    /// Before waiting for the client: the (sent, empty) output buffer is given back, so a
-    /// waiting connection parks none, unless more input is likely (`keep`) and it is small.
-    fn release_output(&mut self, keep: bool) {
-        if self.link.out.is_empty() && !(keep && self.link.out.capacity() <= KEEP_OUTPUT) {
-            self.link.out = Vec::new();
-        }
-    }
-
-    /// Runs `f` with a fresh read snapshot and this core's views.
-    fn with_ctx<T>(&mut self, f: impl FnOnce(&mut Ctx<'_>, &mut Vec<u8>) -> T) -> Result<T, StoreError> {
-        let snapshot = self.link.shared.store.snapshot()?;
-        let reader = SnapRead(&snapshot);
-        self.core.catch_up();
-        let mut views = self.core.views();
-        let mut ctx = Ctx {
-            store: &reader,
-            views: &mut *views,
-            recent: self.link.shared.store.recent(),
-            now: now(),
-        };
-        Ok(f(&mut ctx, &mut self.link.out))
-    }
+/// Runs `f` with a fresh read snapshot and this core's views.
+fn with_ctx<T>(shared: &Shared, core: &Core, f: impl FnOnce(&mut Ctx<'_>) -> T) -> Result<T, StoreError> {
+    let snapshot = shared.store.snapshot()?;
+    let reader = SnapRead(&snapshot);
+    core.catch_up();
+    let mut views = core.views();
+    let mut ctx = Ctx {
+        store: &reader,
+        views: &mut *views,
+        recent: shared.store.recent(),
+        now: now(),
+    };
+    Ok(f(&mut ctx))
 }
 
 pub async fn serve(
@@ -83,20 +67,14 @@ pub async fn serve(
     shutdown: Shutdown,
 ) {
     let config = &shared.config.imap;
+    let pre_auth = Duration::from_secs(config.pre_auth_timeout);
     let terms = Terms {
         limits: &shared.imap_limits,
-        pre_auth: Duration::from_secs(config.pre_auth_timeout),
-        auth: Duration::from_secs(config.auth_timeout),
+        pre_auth,
         logged: config.protocol_log,
     };
-    let Some((link, mut slot)) = Link::open(&shared, (stream, peer, via), terms).await else {
+    let Some((link, slot)) = Link::open::<Wire>(&shared, (stream, peer, via), terms).await else {
         return;
-    };
-    let mut d = Driver {
-        link,
-        core: &core,
-        input: Vec::new(),
-        bulk: false,
     };
     let mut session = Session::new(
         Settings {
@@ -108,88 +86,47 @@ pub async fn serve(
             message_limit: config.message_limit(),
             server_name: shared.config.backend_name().to_owned(),
             parse: shared.config.parse_limits(),
+            timeouts: config.timeouts(),
+            idle_keepalive: Duration::from_secs(config.idle_keepalive),
         },
         // A front end took care of the client's TLS; the link to it is a trusted network's.
-        d.link.conn.is_tls() || d.link.proxied,
+        link.conn.is_tls() || link.proxied,
     );
-    session.greeting(&mut d.link.out);
-    let _ = run(&mut d, &mut session, &mut slot, &shutdown).await;
-    d.link.close().await;
+    let d = Driver {
+        link,
+        input: Input::default(),
+        shutdown,
+        tls: Some((&shared.tls, pre_auth)),
+    };
+    let mut imap = Imap {
+        shared: &shared,
+        core: &core,
+        slot,
+    };
+    driver::drive(d, &mut imap, &mut session).await;
 }
 
-async fn run(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, shutdown: &Shutdown) -> Result<(), Closed> {
-    let mut budget = super::Budget::default();
-    loop {
-        // Give the session everything buffered, one step at a time.
-        while !d.input.is_empty() {
-            let input = std::mem::take(&mut d.input);
-            let (used, action) = d
-                .with_ctx(|ctx, out| session.input(&input, ctx, out))
-                .map_err(|_| Closed)?;
-            d.input = input;
-            d.input.drain(..used);
-            if let Some(line) = session.take_log() {
-                d.link.log('<', line.as_bytes());
-            }
-            let stop = match action {
-                Action::Continue | Action::Idle { .. } => false,
-                // Boxed: the actions' futures (login, store writes, TLS) are ~2.5 KiB, and
-                // inline they would be part of every session's state, idle or not.
-                action => Box::pin(act(d, session, slot, action)).await?,
-            };
-            if stop {
-                return Ok(());
-            }
-            if used == 0 {
-                break;
-            }
-            if budget.spend(d.link.out.len()) {
-                d.link.flush().await?;
-                tokio::task::yield_now().await;
-            }
-        }
-        d.link.flush().await?;
-        if session.is_idle() {
-            // Parked while it waits, so a newer login of the same user at the per-user limit
-            // may take its place (auth::limits).
-            let parked = slot.park();
-            let waited = idle(d, session, shutdown, parked.as_deref()).await;
-            slot.unpark();
-            waited?;
-            if slot.evicted() {
-                // Taken over just as the client ended IDLE: its place is gone all the same.
-                d.link.out.extend_from_slice(goodbye(Goodbye::Replaced).as_bytes());
-                return Ok(());
-            }
-        } else if session.notify_user().is_some() && !d.bulk {
-            // RFC 5465: a NOTIFY session hears of changes between commands too, so it waits
-            // as IDLE does (a read stays pending beside the change feed), but is not parked.
-            idle(d, session, shutdown, None).await?;
-        } else {
-            read_more(d, session, shutdown).await?;
-        }
+impl Protocol<Session> for Imap<'_> {
+    fn input(&mut self, session: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Result<(usize, Action), Closed> {
+        with_ctx(self.shared, self.core, |ctx| session.input(input, ctx, out)).map_err(|_| Closed)
     }
-}
 
-/// Carries out an action and whatever it leads to; true when the session is over.
-async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut action: Action) -> Result<bool, Closed> {
-    loop {
-        action = match action {
-            Action::Continue | Action::Idle { .. } => return Ok(false),
-            Action::Close => return Ok(true),
+    async fn act(&mut self, d: &mut Driver<'_>, session: &mut Session, action: Action) -> Result<Action, Closed> {
+        let shared = self.shared;
+        Ok(match action {
             Action::Unauthenticated => {
                 // RFC 8437: the connection no longer counts against the user.
-                slot.logout();
+                self.slot.logout();
                 Action::Continue
             }
             Action::Login(credentials) => {
                 d.link.flush().await?;
                 let result = login::login(
-                    d.link.shared,
+                    shared,
                     d.link.conn.peer,
                     &credentials,
-                    Protocol::Imap,
-                    slot,
+                    Service::Imap,
+                    &mut self.slot,
                     (d.link.id, d.link.proxied),
                 )
                 .await
@@ -202,19 +139,8 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
                 session.login_result(result, &mut d.link.out)
             }
             Action::LookupScram(user) => {
-                let keys = login::scram_keys(d.link.shared, &user).await;
+                let keys = login::scram_keys(shared, &user).await;
                 session.scram_credentials(keys, &mut d.link.out)
-            }
-            Action::StartTls => {
-                d.link.flush().await?;
-                // RFC 9051 §6.2.1: nothing pipelined before the handshake survives it.
-                d.input.clear();
-                let limit = Duration::from_secs(d.link.shared.config.imap.pre_auth_timeout);
-                match tokio::time::timeout(limit, d.link.conn.start_tls(d.link.shared.tls.clone())).await {
-                    Ok(Ok(())) => session.tls_started(),
-                    _ => return Ok(true),
-                }
-                Action::Continue
             }
             Action::Ingest { message, binary } => {
                 let ingest = if binary {
@@ -222,15 +148,14 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
                 } else {
                     crate::mime::ingest_with
                 };
-                let limits = d.link.shared.config.mime_limits();
+                let limits = shared.config.mime_limits();
                 let parsed = tokio::task::spawn_blocking(move || ingest(message, &limits)).await;
                 match parsed {
                     Ok(result) => session.ingested(result, &mut d.link.out),
-                    Err(_) => return Ok(true),
+                    Err(_) => Action::Close,
                 }
             }
             Action::Write(op) => {
-                let shared = d.link.shared;
                 let mut write = std::pin::pin!(shared.store.write(op));
                 // A write that takes long (a COPY of a million messages, a busy writer) is not
                 // silence: the client hears every few seconds that its command is at work.
@@ -244,17 +169,15 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
                         }
                     }
                 };
-                d.with_ctx(|ctx, out| session.write_result(result, ctx, out))
-                    .map_err(|_| Closed)?
+                let out = &mut d.link.out;
+                with_ctx(shared, self.core, |ctx| session.write_result(result, ctx, out)).map_err(|_| Closed)?
             }
             Action::StartCompress => {
                 d.link.flush().await?;
-                d.link
-                    .conn
-                    .start_deflate(d.link.shared.config.limits.max_inflate_per_second);
+                d.link.conn.start_deflate(shared.config.limits.max_inflate_per_second);
                 // Whatever the client pipelined after COMPRESS was compressed already.
-                let raw = std::mem::take(&mut d.input);
-                d.link.conn.inflate_buffered(&raw, &mut d.input)?;
+                let raw = d.input.take();
+                d.link.conn.inflate_buffered(&raw, d.input.read_buffer())?;
                 Action::Continue
             }
             Action::Flush => {
@@ -265,35 +188,36 @@ async fn act(d: &mut Driver<'_>, session: &mut Session, slot: &mut Slot, mut act
                 } else {
                     d.link.flush().await?;
                 }
-                d.with_ctx(|ctx, out| session.resume(ctx, out)).map_err(|_| Closed)?
+                let out = &mut d.link.out;
+                with_ctx(shared, self.core, |ctx| session.resume(ctx, out)).map_err(|_| Closed)?
             }
-        };
+            // The driver's own.
+            action @ (Action::Continue | Action::Idle { .. } | Action::StartTls | Action::Close) => action,
+        })
     }
-}
 
-/// Waits for client bytes under the session's timeout, or shutdown.
-async fn read_more(d: &mut Driver<'_>, session: &Session, shutdown: &Shutdown) -> Result<(), Closed> {
-    // While input streams in (the last read filled its buffer), read big; otherwise the
-    // connection is probably waiting, and parks only a small buffer (DESIGN.md §4).
-    let mut buf = std::mem::take(&mut d.input);
-    let size = if d.bulk { READ_SIZE } else { SMALL_READ };
-    d.link
-        .conn
-        .set_tls_read_size(if d.bulk { TLS_READ_BULK } else { TLS_READ_IDLE });
-    if buf.is_empty() {
-        buf = Vec::with_capacity(size);
-    } else {
-        buf.reserve(size);
+    async fn wait(&mut self, d: &mut Driver<'_>, session: &mut Session) -> Result<(), Closed> {
+        if session.is_idle() {
+            // Parked while it waits, so a newer login of the same user at the per-user limit
+            // may take its place (auth::limits).
+            let parked = self.slot.park();
+            let waited = idle(d, session, (self.shared, self.core), parked.as_deref()).await;
+            self.slot.unpark();
+            waited?;
+            if self.slot.evicted() {
+                // Taken over just as the client ended IDLE: its place is gone all the same.
+                d.link.out.extend_from_slice(goodbye(Goodbye::Replaced).as_bytes());
+                return Err(Closed);
+            }
+            Ok(())
+        } else if session.notify_user().is_some() && !d.input.streaming() {
+            // RFC 5465: a NOTIFY session hears of changes between commands too, so it waits
+            // as IDLE does (a read stays pending beside the change feed), but is not parked.
+            idle(d, session, (self.shared, self.core), None).await
+        } else {
+            d.read(session).await
+        }
     }
-    d.release_output(d.bulk);
-    let spare = buf.capacity() - buf.len();
-    let read = d
-        .link
-        .read(&mut buf, (session.is_authenticated(), session.mid_line()), shutdown)
-        .await;
-    d.input = buf;
-    d.bulk = read? >= spare;
-    Ok(())
 }
 
 /// The change notifications an idle wait listens to (the selected mailbox's, and a NOTIFY
@@ -342,29 +266,28 @@ async fn evicted(parked: Option<&Parked>) {
 }
 
 /// IDLE: one read stays pending throughout (tokio-uring cannot cancel one safely) while
-/// mailbox changes and keepalives are written out beside it.
+/// mailbox changes and keepalives are written out beside it, until the deadline the session
+/// names.
 async fn idle(
     d: &mut Driver<'_>,
     session: &mut Session,
-    shutdown: &Shutdown,
+    (shared, core): (&Shared, &Core),
     parked: Option<&Parked>,
 ) -> Result<(), Closed> {
-    let config = &d.link.shared.config.imap;
-    let keepalive = Duration::from_secs(config.idle_keepalive);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(config.auth_timeout);
-    let watch = session.selected_mailbox().map(|m| d.core.watch(m));
+    let keepalive = session.keepalive();
+    let deadline = tokio::time::Instant::from_std(session.deadline(Instant::now(), false));
+    let watch = session.selected_mailbox().map(|m| core.watch(m));
     // NOTIFY (RFC 5465): every mailbox of the user, and the subscriptions.
-    let user_watch = session.notify_user().map(|u| d.core.watch_user(u));
+    let user_watch = session.notify_user().map(|u| core.watch_user(u));
     d.link.conn.set_tls_read_size(TLS_READ_IDLE);
     d.release_output(false);
-    d.input = Vec::new();
+    d.input.release();
     // A small buffer: an idle connection parks next to nothing.
     let mut buf = Vec::with_capacity(64);
-    let (shared, core, id) = (d.link.shared, d.core, d.link.id);
-    let conn = &d.link.conn;
-    let out = &mut d.link.out;
+    let mut out = std::mem::take(&mut d.link.out);
+    let link = &d.link;
     let result = {
-        let read = conn.read(&mut buf);
+        let read = link.conn.read(&mut buf);
         tokio::pin!(read);
         // Armed before every look at the store, so a change committed while the session
         // reads it or writes to the client wakes the next wait instead of being missed.
@@ -372,58 +295,36 @@ async fn idle(
         // What changed between the session's last look and arming is reported at once.
         let mut changed = true;
         loop {
-            {
-                let snapshot = shared.store.snapshot().map_err(|_| Closed)?;
-                let reader = SnapRead(&snapshot);
-                core.catch_up();
-                let mut views = core.views();
-                let mut ctx = Ctx {
-                    store: &reader,
-                    views: &mut *views,
-                    recent: shared.store.recent(),
-                    now: now(),
-                };
-                session.idle_tick(changed, &mut ctx, out);
-            }
+            with_ctx(shared, core, |ctx| session.idle_tick(changed, ctx, &mut out)).map_err(|_| Closed)?;
             if !out.is_empty() {
-                if shared.config.imap.protocol_log {
-                    if let Some(log) = &shared.protolog {
-                        log.log("imap", id, '>', out);
-                    }
-                }
+                link.log_output(&out);
                 // Boxed: the write and its timer are only alive while sending; inline they
                 // would be part of every idle session's state.
-                Box::pin(tokio::time::timeout(WRITE_TIMEOUT, conn.write(out)))
+                Box::pin(tokio::time::timeout(WRITE_TIMEOUT, link.conn.write(&mut out)))
                     .await
                     .map_err(|_| Closed)??;
             }
             changed = tokio::select! {
-                r = &mut read => break r,
+                r = &mut read => break Ok(r),
                 () = armed.fired() => true,
                 () = tokio::time::sleep(keepalive) => false,
-                () = tokio::time::sleep_until(deadline) => {
-                    out.extend_from_slice(goodbye(Goodbye::IdleTimeout).as_bytes());
-                    return Err(Closed);
-                }
-                () = shutdown.wait() => {
-                    out.extend_from_slice(goodbye(Goodbye::ShuttingDown).as_bytes());
-                    return Err(Closed);
-                }
-                () = evicted(parked) => {
-                    out.extend_from_slice(goodbye(Goodbye::Replaced).as_bytes());
-                    return Err(Closed);
-                }
+                () = tokio::time::sleep_until(deadline) => break Err(Goodbye::IdleTimeout),
+                () = d.shutdown.wait() => break Err(Goodbye::ShuttingDown),
+                () = evicted(parked) => break Err(Goodbye::Replaced),
             };
             armed = Armed::new(watch.as_deref(), user_watch.as_deref());
         }
     };
+    d.link.out = out;
     match result {
-        Ok(n) if n > 0 => {
-            // A full small buffer: more is likely waiting (a NOTIFY client's next command).
-            d.bulk = n >= buf.capacity();
-            d.input.extend_from_slice(&buf);
+        Ok(Ok(n)) if n > 0 => {
+            d.input.read_buffer().extend_from_slice(&buf);
             Ok(())
         }
-        _ => Err(Closed),
+        Ok(_) => Err(Closed),
+        Err(why) => {
+            d.link.out.extend_from_slice(goodbye(why).as_bytes());
+            Err(Closed)
+        }
     }
 }

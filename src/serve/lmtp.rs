@@ -1,4 +1,5 @@
-//! The LMTP driver: feeds `smtp::Session`, looks recipients up, and delivers, answering each
+//! LMTP's part of the driver (`driver::Protocol`): looks `smtp::Session`'s recipients up and
+//! delivers, answering each
 //! recipient only once the message is durable. Where is a `Delivery`: this server's store
 //! (ingest — line-ending normalisation and the one MIME parse — on the blocking pool, then
 //! the writer thread), or on a front end the back ends that hold the mailboxes.
@@ -7,11 +8,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::driver::{self, Driver, Protocol};
+use super::link::{Closed, Link};
 use super::Shared;
 use crate::config::Config;
+use crate::engine::{Engine, Timeouts};
 use crate::goodbye::Goodbye;
 use crate::mime;
-use crate::net::{Conn, Frame, Framer};
+use crate::net::{Conn, Input};
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
 use crate::smtp::fault::{goodbye, Fault, Temporary};
@@ -49,15 +53,14 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
     let Some((conn, _slot)) = super::admit(conn, &shared.lmtp_limits, None, |hit| refusal(hostname, hit)).await else {
         return;
     };
-    let id = shared.session_id();
-    let log = |dir: char, bytes: &[u8]| {
-        if let Some(log) = shared.protolog.as_ref().filter(|_| shared.config.lmtp.protocol_log) {
-            log.log("lmtp", id, dir, bytes);
-        }
-    };
-    log('*', super::connected(conn.peer, None).as_bytes());
-    drive(conn, &shared.config, &Local(&shared), (id, &log), shutdown).await;
+    let log = shared.protolog.as_ref().filter(|_| shared.config.lmtp.protocol_log);
+    let link = Link::new(conn, shared.session_id(), log.map(|l| (l, NAME)));
+    link.log('*', super::connected(link.conn.peer, None).as_bytes());
+    drive(link, &shared.config, &Local(&shared), shutdown).await;
 }
+
+/// LMTP's name in the protocol log.
+pub(crate) const NAME: &str = "lmtp";
 
 /// What an LMTP client over a connection limit is told before the connection closes
 /// (RFC 5321 §3.8: 421 in place of the greeting); the MTA retries later.
@@ -65,17 +68,9 @@ pub(crate) fn refusal(hostname: &str, hit: crate::auth::limits::LimitHit) -> Str
     goodbye(Goodbye::Refused(&hit.to_string()), Some(hostname))
 }
 
-/// Logs one direction's bytes of a session (`<` in, `>` out).
-pub(crate) type ProtocolLog<'a> = dyn Fn(char, &[u8]) + 'a;
-
-/// Runs one LMTP session on `conn` as `config` sets it, delivering through `delivery`.
-pub(crate) async fn drive(
-    conn: Conn,
-    config: &Config,
-    delivery: &impl Delivery,
-    (id, log): (u64, &ProtocolLog<'_>),
-    shutdown: Shutdown,
-) {
+/// Runs one LMTP session on `link` as `config` sets it, delivering through `delivery`.
+pub(crate) async fn drive(link: Link<'_>, config: &Config, delivery: &impl Delivery, shutdown: Shutdown) {
+    let timeout = Duration::from_secs(config.lmtp.timeout);
     let mut session = Session::new(
         Settings {
             hostname: config.server.hostname.clone(),
@@ -84,93 +79,62 @@ pub(crate) async fn drive(
             domains: config.server.domains.clone(),
             flavor: Flavor::Lmtp,
             spool: config.spool_dir(),
+            max_line: MAX_COMMAND,
+            timeouts: Timeouts {
+                pre_auth: timeout,
+                auth: timeout,
+            },
         },
         false,
     );
-    let mut out = Vec::new();
-    let mut framer = Framer::new(MAX_COMMAND);
-    session.greeting(&mut out);
-    let timeout = Duration::from_secs(config.lmtp.timeout);
-    let mut budget = super::Budget::default();
-    loop {
-        let action = if session.in_data() {
-            let (used, action) = session.data(framer.pending(), &mut out);
-            framer.consume(used);
-            if action == Action::Continue && session.in_data() {
-                None
-            } else {
-                Some(action)
-            }
-        } else {
-            match framer.next_line() {
-                Frame::Line(line) => {
-                    log('<', line);
-                    Some(session.on_line(line, &mut out))
-                }
-                Frame::TooLong => Some(session.too_long(&mut out)),
-                Frame::NeedMore => None,
-            }
-        };
-        let Some(action) = action else {
-            log('>', &out);
-            if conn.write(&mut out).await.is_err() {
-                break;
-            }
-            framer.shrink_idle();
-            let read = tokio::time::timeout(timeout, conn.read(framer.read_buffer()));
-            let got = tokio::select! {
-                r = read => r,
-                () = shutdown.wait() => {
-                    out.extend_from_slice(goodbye(Goodbye::ShuttingDown, None).as_bytes());
-                    break;
-                }
-            };
-            match got {
-                Ok(Ok(n)) if n > 0 => continue,
-                Ok(_) => break,
-                Err(_) => {
-                    out.extend_from_slice(goodbye(Goodbye::IdleTimeout, None).as_bytes());
-                    break;
-                }
-            }
-        };
-        if budget.spend(out.len()) {
-            log('>', &out);
-            if conn.write(&mut out).await.is_err() {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-        match action {
-            Action::Continue => {}
-            Action::CheckRecipient(mut recipient) => match delivery.resolve(&mut recipient).await {
+    let d = Driver {
+        link,
+        input: Input::default(),
+        shutdown,
+        tls: None,
+    };
+    driver::drive(d, &mut Lmtp(delivery), &mut session).await;
+}
+
+/// LMTP's part of the driver.
+struct Lmtp<'d, D>(&'d D);
+
+impl<D: Delivery> Protocol<Session> for Lmtp<'_, D> {
+    fn input(&mut self, session: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Result<(usize, Action), Closed> {
+        Ok(session.input(input, &mut (), out))
+    }
+
+    async fn act(&mut self, d: &mut Driver<'_>, session: &mut Session, action: Action) -> Result<Action, Closed> {
+        let out = &mut d.link.out;
+        Ok(match action {
+            Action::CheckRecipient(mut recipient) => match self.0.resolve(&mut recipient).await {
                 Ok(exists) => {
                     let found = if exists { Lookup::Here } else { Lookup::Unknown };
-                    session.recipient_result(recipient, found, &mut out);
+                    session.recipient_result(recipient, found, out)
                 }
                 Err(e) => {
-                    tracing::error!(session = id, "recipient lookup: {e}");
-                    Fault::temporary(Temporary::Failure, "temporary failure").write(&mut out);
+                    tracing::error!(session = d.link.id, "recipient lookup: {e}");
+                    Fault::temporary(Temporary::Failure, "temporary failure").write(out);
                     session.recipient_result(recipient, Lookup::Unknown, &mut Vec::new());
+                    Action::Continue
                 }
             },
             Action::Deliver(envelope) => {
                 let recipients = envelope.recipients.clone();
-                let statuses = delivery.deliver(envelope).await;
-                session.delivery_result(&recipients, &statuses, &mut out);
+                let statuses = self.0.deliver(envelope).await;
+                session.delivery_result(&recipients, &statuses, out);
+                Action::Continue
             }
-            // Submission's actions; an LMTP session never asks for them.
+            // Submission's actions, and the driver's own; an LMTP session asks for none here.
             Action::Submit(_)
             | Action::StartTls
             | Action::Login(_)
             | Action::LookupScram(_)
             | Action::ResolveUrl { .. }
-            | Action::Close => break,
-        }
+            | Action::Continue
+            | Action::Close => Action::Close,
+        })
     }
-    log('>', &out);
-    let _ = conn.write(&mut out).await;
-    conn.close().await;
 }
 
 /// Whether the user exists; points the recipient at INBOX when the named mailbox does not.

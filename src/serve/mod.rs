@@ -1,12 +1,15 @@
 //! `ringmail serve`: opens the store, prepares TLS, starts one event loop per core with its own
 //! listeners, and drains them on SIGINT/SIGTERM.
 //!
-//! The per-protocol drivers here are thin: they move bytes between a `Conn` and a sans-I/O
-//! session and carry out the session's actions (store reads and writes, TLS, timers).
+//! Every protocol's session runs on the one driver (`driver`) over its client's `link`: the
+//! driver moves bytes between the connection and the sans-I/O session (`crate::engine`),
+//! upgrades to TLS and waits until the session's deadline; each protocol's module here only
+//! carries out that protocol's actions (store reads and writes, logins, message streaming).
 
 #![forbid(unsafe_code)]
 
 mod core;
+pub(crate) mod driver;
 mod imap;
 pub(crate) mod link;
 pub(crate) mod lmtp;

@@ -61,6 +61,11 @@ impl Session {
         }
     }
 
+    /// How long an IDLE client may hear nothing before it is told "Still here".
+    pub fn keepalive(&self) -> std::time::Duration {
+        self.conn.settings.idle_keepalive
+    }
+
     pub fn is_idle(&self) -> bool {
         matches!(self.conn.step, Step::Idle { .. })
     }

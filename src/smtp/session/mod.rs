@@ -10,6 +10,7 @@
 //! reset the first, only STARTTLS the second.
 
 mod auth;
+mod engine;
 mod txn;
 
 use super::addr::Served;
@@ -18,6 +19,7 @@ use super::command::{self, help_names, Command, MailParams, Offered, RcptParams}
 use super::data::DataReader;
 use crate::auth::sasl::{Mechanism, SaslExchange};
 use crate::config::LoginType;
+use crate::engine::{Deadline, Lines, Timeouts};
 use crate::smtp::fault::{Client, Fault};
 
 pub use auth::LoginFailure;
@@ -32,6 +34,10 @@ pub struct Settings {
     /// Where a large message is spooled while it arrives (`crate::spool`); `None` keeps it in
     /// memory.
     pub spool: Option<std::sync::Arc<std::path::Path>>,
+    /// Longest command line, its CRLF counted.
+    pub max_line: usize,
+    /// LMTP has one: `auth`, between any two reads.
+    pub timeouts: Timeouts,
 }
 
 pub enum Flavor {
@@ -197,6 +203,10 @@ pub struct Session {
     /// The SCRAM user being authenticated, so a failed proof is penalised under its name.
     scram_user: String,
     state: State,
+    lines: Lines,
+    deadline: Deadline,
+    /// The last command line as the protocol log may show it.
+    log: Option<String>,
 }
 
 /// Text from the client (an address as written) shown inside a reply: control characters, CR
@@ -218,6 +228,8 @@ impl Session {
             Flavor::Submission(_) => Served::for_submission(&settings.domains, &settings.hostname),
         };
         Session {
+            lines: Lines::new(settings.max_line),
+            deadline: Deadline::new(settings.timeouts),
             settings,
             served,
             tls,
@@ -226,6 +238,7 @@ impl Session {
             failures: 0,
             scram_user: String::new(),
             state: State::Ready,
+            log: None,
         }
     }
 

@@ -13,6 +13,11 @@ fn lmtp(max_recipients: usize, domains: Vec<String>) -> Session {
             domains,
             flavor: Flavor::Lmtp,
             spool: None,
+            max_line: 2048,
+            timeouts: crate::engine::Timeouts {
+                pre_auth: std::time::Duration::from_secs(60),
+                auth: std::time::Duration::from_secs(600),
+            },
         },
         false,
     )
@@ -32,6 +37,11 @@ fn submission(login_type: LoginType, relay: bool) -> Session {
                 max_login_failures: 2,
             }),
             spool: None,
+            max_line: 2048,
+            timeouts: crate::engine::Timeouts {
+                pre_auth: std::time::Duration::from_secs(60),
+                auth: std::time::Duration::from_secs(600),
+            },
         },
         false,
     )
@@ -346,41 +356,32 @@ fn oversized_data_gets_one_reply_in_submission() {
     assert_eq!(out, "552 5.3.4 message size exceeds fixed maximum message size\r\n");
 }
 
-/// A driver without sockets: the framer and the session, as `serve::submission` runs them,
-/// with every lookup and login succeeding. Returns the replies and the messages submitted.
+/// A driver without sockets: the session fed as `serve::driver` feeds it, with every lookup
+/// and login succeeding. Returns the replies and the messages submitted.
 fn drive(pieces: &[&[u8]]) -> (String, Vec<Vec<u8>>) {
-    use crate::net::{Frame, Framer};
+    use crate::engine::{Engine, Next};
     let mut s = submission(LoginType::SecureLogin, true);
     s.tls_started();
-    let mut framer = Framer::new(2048);
+    let mut input = Vec::new();
     let (mut out, mut messages) = (Vec::new(), Vec::new());
     for piece in pieces {
-        framer.read_buffer().extend_from_slice(piece);
-        loop {
-            let mut action = if s.in_data() {
-                let (used, action) = s.data(framer.pending(), &mut out);
-                framer.consume(used);
-                if action == Action::Continue && s.in_data() {
-                    break;
-                }
-                action
-            } else {
-                match framer.next_line() {
-                    Frame::Line(l) => s.on_line(l, &mut out),
-                    Frame::TooLong => s.too_long(&mut out),
-                    Frame::NeedMore => break,
-                }
-            };
-            loop {
-                action = match action {
+        input.extend_from_slice(piece);
+        while !input.is_empty() {
+            let (used, mut action) = s.input(&input, &mut (), &mut out);
+            input.drain(..used);
+            while let Next::Act(a) = Session::next(action) {
+                action = match a {
                     Action::Login(_) => s.login_result(Ok("bob".into()), &mut out),
                     Action::CheckRecipient(r) => s.recipient_result(r, Lookup::Here, &mut out),
                     Action::Submit(env) => {
                         messages.push(env.message.to_vec());
                         s.submit_result(SubmitOutcome::Accepted { queue_id: None }, &mut out)
                     }
-                    _ => break,
+                    other => panic!("unexpected {other:?}"),
                 }
+            }
+            if used == 0 {
+                break;
             }
         }
     }

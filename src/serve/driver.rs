@@ -1,0 +1,163 @@
+//! The one driver every protocol's session runs on (IMAP, POP3, submission, LMTP, and the
+//! proxy's front ends): it feeds the session its client's bytes, sends what it answers, carries
+//! out STARTTLS, waits for more input until the instant the session names (or the server's
+//! shutdown), and hands the session's other actions to the protocol's part (`Protocol`), which
+//! holds what only that protocol does: its store reads and writes, its logins, its message
+//! streaming, IMAP's IDLE.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::link::{Closed, Link, Stop};
+use super::Budget;
+use crate::engine::{Engine, Next};
+use crate::net::conn::{TLS_READ_BULK, TLS_READ_IDLE};
+use crate::net::Input;
+use crate::runtime::Shutdown;
+
+/// Output buffers up to this size are kept between commands while input streams in.
+const KEEP_OUTPUT: usize = 4096;
+
+/// A session's connection, its input, and what the driver needs to wait and to upgrade.
+pub(crate) struct Driver<'a> {
+    pub link: Link<'a>,
+    /// Client bytes not yet taken by the session.
+    pub input: Input,
+    pub shutdown: Shutdown,
+    /// For STARTTLS: the server's TLS settings, and how long a handshake may take (LMTP
+    /// has none).
+    pub tls: Option<(&'a Arc<rustls::ServerConfig>, Duration)>,
+}
+
+/// What one protocol's driver part does: give its session what its input reads, carry out
+/// its actions, and, where it differs from the others, send and wait.
+pub(crate) trait Protocol<E: Engine> {
+    /// Feeds the session `input`, with what it reads.
+    fn input(&mut self, engine: &mut E, input: &[u8], out: &mut Vec<u8>) -> Result<(usize, E::Action), Closed>;
+
+    /// Carries out `action`; answers the session's next one.
+    async fn act(&mut self, d: &mut Driver<'_>, engine: &mut E, action: E::Action) -> Result<E::Action, Closed>;
+
+    /// Sends what is queued.
+    async fn flush(&mut self, d: &mut Driver<'_>) -> Result<(), Closed> {
+        d.link.flush().await
+    }
+
+    /// Waits for more client input.
+    async fn wait(&mut self, d: &mut Driver<'_>, engine: &mut E) -> Result<(), Closed> {
+        d.read(engine).await
+    }
+}
+
+impl Driver<'_> {
+    /// Reads more client input, until the session's deadline or shutdown. While input streams
+    /// in (the last read filled its buffer) it reads big; otherwise the connection is
+    /// probably waiting, and parks only small buffers (DESIGN.md §4).
+    pub async fn read<E: Engine>(&mut self, engine: &mut E) -> Result<(), Closed> {
+        let begun = !self.input.pending().is_empty();
+        let deadline = engine.deadline(Instant::now(), begun);
+        let streaming = self.input.streaming();
+        self.release_output(streaming);
+        if !streaming {
+            self.input.shrink_idle();
+        }
+        let size = if streaming { TLS_READ_BULK } else { TLS_READ_IDLE };
+        self.link.conn.set_tls_read_size(size);
+        let buf = self.input.read_buffer();
+        match self.link.read(buf, deadline, &self.shutdown).await {
+            Ok(_) => Ok(()),
+            Err(stop) => Err(self.stopped(engine, stop)),
+        }
+    }
+
+    /// A wait ended without input: the session's goodbye, when it has one to say.
+    pub fn stopped<E: Engine>(&mut self, engine: &E, stop: Stop) -> Closed {
+        if let Stop::Goodbye(why) = stop {
+            self.link.out.extend_from_slice(engine.goodbye(why).as_bytes());
+        }
+        Closed
+    }
+
+    /// Before waiting for the client: the (sent, empty) output buffer is given back, so a
+    /// waiting connection parks none, unless more input is likely (`keep`) and it is small.
+    pub fn release_output(&mut self, keep: bool) {
+        let out = &mut self.link.out;
+        if out.is_empty() && !(keep && out.capacity() <= KEEP_OUTPUT) {
+            *out = Vec::new();
+        }
+    }
+}
+
+/// Greets the client and runs its session to the end; what is left to send (a goodbye) is
+/// sent before the connection closes.
+pub(crate) async fn drive<E: Engine>(mut d: Driver<'_>, p: &mut impl Protocol<E>, engine: &mut E) {
+    engine.greeting(&mut d.link.out);
+    let _ = run(&mut d, p, engine).await;
+    let _ = p.flush(&mut d).await;
+    d.link.conn.close().await;
+}
+
+/// Runs a greeted session until it or its client ends it.
+pub(crate) async fn run<E: Engine>(d: &mut Driver<'_>, p: &mut impl Protocol<E>, engine: &mut E) -> Result<(), Closed> {
+    let mut budget = Budget::default();
+    loop {
+        // Give the session everything buffered, one step at a time.
+        while !d.input.pending().is_empty() {
+            let (used, action) = p.input(engine, d.input.pending(), &mut d.link.out)?;
+            d.input.consume(used);
+            if let Some(line) = engine.take_log() {
+                d.link.log('<', line.as_bytes());
+            }
+            match E::next(action) {
+                Next::Read => {}
+                // Boxed: the actions' futures (logins, store writes, TLS) are kilobytes, and
+                // inline they would be part of every session's state, idle or not.
+                next => {
+                    if Box::pin(carry_out(d, p, engine, next)).await? {
+                        return Ok(());
+                    }
+                }
+            }
+            if used == 0 {
+                break;
+            }
+            if budget.spend(d.link.out.len()) {
+                p.flush(d).await?;
+                tokio::task::yield_now().await;
+            }
+        }
+        p.flush(d).await?;
+        p.wait(d, engine).await?;
+    }
+}
+
+/// Carries out what the session asked and whatever that leads to; true when the session is
+/// over.
+async fn carry_out<E: Engine>(
+    d: &mut Driver<'_>,
+    p: &mut impl Protocol<E>,
+    engine: &mut E,
+    mut next: Next<E::Action>,
+) -> Result<bool, Closed> {
+    loop {
+        next = match next {
+            Next::Read => return Ok(false),
+            Next::Close => return Ok(true),
+            Next::StartTls => {
+                p.flush(d).await?;
+                // RFC 3207 §4.2, 2595 §4, 9051 §6.2.1: nothing the client pipelined before the
+                // handshake survives it.
+                d.input.discard();
+                let Some((tls, limit)) = d.tls else {
+                    return Err(Closed);
+                };
+                match tokio::time::timeout(limit, d.link.conn.start_tls(tls.clone())).await {
+                    Ok(Ok(())) => engine.tls_started(),
+                    _ => return Err(Closed),
+                }
+                return Ok(false);
+            }
+            Next::Act(action) => E::next(p.act(d, engine, action).await?),
+        };
+    }
+}
