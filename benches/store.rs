@@ -132,12 +132,13 @@ fn uid_view(store: &Store, user: UserId) -> u32 {
     UidView::load(&SnapRead(&snapshot), &inbox).unwrap().len()
 }
 
-/// SELECT's own pass over the records (`imap::view::select_scan`): the first unseen message
-/// and the keywords in use, for the messages of a view built beforehand.
+/// What SELECT reports besides the view (`imap::view::select_scan`): the first unseen message
+/// (from the unseen index) and the keywords in use (from the mailbox's counts), for the
+/// messages of a view built beforehand.
 fn select_scan(store: &Store, user: UserId, view: &UidView) -> (Option<u32>, usize) {
     let snapshot = store.snapshot().unwrap();
     let inbox = snapshot.mailbox(user, "INBOX").unwrap().unwrap();
-    let (first_unseen, keywords) = ringmail::imap::view::select_scan(&SnapRead(&snapshot), inbox.id, view).unwrap();
+    let (first_unseen, keywords) = ringmail::imap::view::select_scan(&SnapRead(&snapshot), &inbox, view).unwrap();
     (first_unseen, keywords.len())
 }
 

@@ -12,7 +12,7 @@ use crate::mime::Structure;
 use crate::store::modseq::Expunged;
 use crate::store::records::{flags, BodyId, MailboxId, Uid, Usage, UserId};
 use crate::store::urlauth::AccessKey;
-use crate::store::{Mailbox, MessageRecord, StoreError, User};
+use crate::store::{FlagCounts, Mailbox, MessageRecord, StoreError, User};
 
 pub use super::command::fetch::render::MessageBytes;
 
@@ -93,6 +93,19 @@ pub trait MailRead {
             }
         })?;
         Ok(uids)
+    }
+    /// How many of `mailbox`'s messages are unseen and \Deleted, and the keywords in use.
+    /// This default reads every message; the store's own has them in the mailbox's record.
+    fn flag_counts(&self, mailbox: &Mailbox) -> Result<FlagCounts, StoreError> {
+        let mut counts = FlagCounts::default();
+        self.each_message(mailbox.id, &mut |_, record| counts.add(record))?;
+        Ok(counts)
+    }
+    /// Calls `f` with the UIDs of `mailbox`'s messages without \Seen, ascending, until it
+    /// returns false. This default reads every message; the store's own reads its unseen
+    /// index.
+    fn each_unseen(&self, mailbox: MailboxId, f: &mut dyn FnMut(Uid) -> bool) -> Result<(), StoreError> {
+        self.each_message_from(mailbox, 0, &mut |uid, record| record.flags & flags::SEEN != 0 || f(uid))
     }
     fn usage(&self, user: UserId) -> Result<Usage, StoreError>;
     /// The URLAUTH access key of `user`'s `mailbox`, if one was made (RFC 4467 §3).
@@ -339,27 +352,19 @@ pub fn vanished_since(store: &dyn MailRead, mailbox: &Mailbox, since: u64) -> Re
 }
 
 /// What SELECT reports besides the view: the sequence number of the first unseen message
-/// and the keywords in use, from one pass over the mailbox's records. Only messages in
-/// `view` count, so the numbers agree with the EXISTS it reports.
+/// in `view`, and the keywords in use. Neither reads the mailbox's messages: the first comes
+/// from the unseen index, the second from the mailbox's counts by flag.
 pub fn select_scan(
     store: &dyn MailRead,
-    mailbox: MailboxId,
+    mailbox: &Mailbox,
     view: &UidView,
 ) -> Result<(Option<u32>, Vec<String>), StoreError> {
-    let mut keywords: Vec<String> = Vec::new();
     let mut first_unseen = None;
-    store.each_message(mailbox, &mut |uid, record| {
-        let Some(seq) = view.seq_of(uid) else { return };
-        if first_unseen.is_none() && record.flags & flags::SEEN == 0 {
-            first_unseen = Some(seq);
-        }
-        for k in &record.keywords {
-            if !keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
-                keywords.push(k.clone());
-            }
-        }
+    store.each_unseen(mailbox.id, &mut |uid| {
+        first_unseen = view.seq_of(uid);
+        first_unseen.is_none()
     })?;
-    Ok((first_unseen, keywords))
+    Ok((first_unseen, store.flag_counts(mailbox)?.keywords()))
 }
 
 /// Where sessions get the current shared view of a mailbox: one per core, kept fresh by the

@@ -17,7 +17,7 @@ use crate::mime::Structure;
 use crate::store::modseq::Expunged;
 use crate::store::records::{BodyId, MailboxId, Uid, Usage, UserId};
 use crate::store::urlauth::AccessKey;
-use crate::store::{Change, Mailbox, MessageRecord, Snapshot, Store, StoreError, User};
+use crate::store::{Change, FlagCounts, Mailbox, MessageRecord, Snapshot, Store, StoreError, User};
 
 pub struct Core {
     views: RefCell<Mailboxes>,
@@ -170,6 +170,12 @@ impl MailRead for SnapRead<'_, '_> {
     }
     fn expunged_since(&self, mailbox: &Mailbox, since: u64) -> Result<Expunged, StoreError> {
         self.0.expunged_since(mailbox, since)
+    }
+    fn flag_counts(&self, mailbox: &Mailbox) -> Result<FlagCounts, StoreError> {
+        Ok(mailbox.flag_counts.clone())
+    }
+    fn each_unseen(&self, mailbox: MailboxId, f: &mut dyn FnMut(Uid) -> bool) -> Result<(), StoreError> {
+        self.0.each_unseen(mailbox, f)
     }
     fn changed_since(&self, mailbox: MailboxId, since: u64) -> Result<Vec<Uid>, StoreError> {
         self.0.changed_since(mailbox, since)

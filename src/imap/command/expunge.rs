@@ -85,9 +85,17 @@ impl Conn {
     }
 }
 
-/// UIDs in the client's view carrying \Deleted (within `set` when given).
+/// UIDs in the client's view carrying \Deleted (within `set` when given). A mailbox whose
+/// counts say none is \Deleted is not read.
 fn deleted_uids(sel: &Selected, store: &dyn MailRead, within: Option<&[(u32, Uid)]>) -> Vec<Uid> {
     let mut uids = Vec::new();
+    let none = store
+        .mailbox_by_id(sel.mailbox)
+        .and_then(|m| m.map(|m| store.flag_counts(&m)).transpose())
+        .is_ok_and(|counts| counts.is_none_or(|c| c.deleted == 0));
+    if none {
+        return uids;
+    }
     let _ = store.each_message(sel.mailbox, &mut |uid, r| {
         let in_view = sel.view.seq_of(uid).is_some();
         let in_set = within.is_none_or(|w| w.iter().any(|(_, u)| *u == uid));

@@ -5,7 +5,7 @@
 //! body is referred to by as many messages as its count says; a mailbox's UIDNEXT is above
 //! each of its UIDs, its HIGHESTMODSEQ at or above each modseq, and its message count and size
 //! are those of its messages; a user's usage (quota) is the sum over their mailboxes; the
-//! name indexes and the modseq index agree with the records; every queue entry has its bytes
+//! name indexes, the modseq and unseen indexes and the counts by flag agree with the records; every queue entry has its bytes
 //! and no bytes are left without an entry. Repairs only ever recount, raise a counter, build
 //! an index again, or remove what nothing can reach (and a message whose body is gone, which
 //! no client could read anyway).
@@ -15,7 +15,7 @@ use std::fmt;
 
 use heed::{RoTxn, RwTxn, WithoutTls};
 
-use super::records::{keys, BodyId, Mailbox, MailboxId, MessageRecord, Uid, Usage, User, UserId};
+use super::records::{flags, keys, BodyId, FlagCounts, Mailbox, MailboxId, MessageRecord, Uid, Usage, User, UserId};
 use super::txn::{chunk_owners, delete_body, delete_chunks, inclusive, key_id, put_json};
 use super::{StoreError, Tables};
 
@@ -54,7 +54,8 @@ enum Fix {
     },
     /// Queued bytes without a queue entry.
     DeleteQueueBytes(u64),
-    /// The modseq index of a mailbox disagrees with its records: built again from them.
+    /// The modseq index, the unseen index or the counts by flag of a mailbox disagree with
+    /// its records: built again from them.
     Reindex(MailboxId),
 }
 
@@ -97,6 +98,7 @@ struct Tally {
     size: u64,
     max_uid: Uid,
     max_modseq: u64,
+    flags: FlagCounts,
 }
 
 /// Checks every invariant in one read transaction.
@@ -257,12 +259,14 @@ fn inspect_messages(
         tally.size += record.size;
         tally.max_uid = tally.max_uid.max(uid);
         tally.max_modseq = tally.max_modseq.max(record.modseq);
+        tally.flags.add(&record);
     }
     Ok((tallies, refs))
 }
 
-/// The modseq index both ways: every record under its modseq, and every index entry at a
-/// record with that modseq. Point lookups, so it holds nothing per message in memory.
+/// The modseq and unseen indexes both ways: every record under its modseq (and, unseen, in
+/// the unseen index), and every index entry at a record that agrees. Point lookups, so it
+/// holds nothing per message in memory.
 fn inspect_modseq_index(t: &Tables, txn: &RoTxn<'_, WithoutTls>, report: &mut Report) -> Result<(), StoreError> {
     let mut broken = BTreeSet::new();
     for item in t.messages.iter(txn)? {
@@ -271,6 +275,14 @@ fn inspect_modseq_index(t: &Tables, txn: &RoTxn<'_, WithoutTls>, report: &mut Re
         let Some(record) = MessageRecord::decode(value) else {
             continue;
         };
+        let unseen = record.flags & flags::SEEN == 0;
+        if unseen != t.unseen.get(txn, key)?.is_some() && broken.insert(mailbox) {
+            let (is, index) = if unseen { ("unseen", "not") } else { ("seen", "") };
+            report.found(
+                format!("message {uid} of mailbox {mailbox}: {is} but {index} in the unseen index"),
+                Fix::Reindex(mailbox),
+            );
+        }
         if t.modseqs
             .get(txn, &keys::modseq(mailbox, record.modseq, uid))?
             .is_none()
@@ -281,6 +293,17 @@ fn inspect_modseq_index(t: &Tables, txn: &RoTxn<'_, WithoutTls>, report: &mut Re
                     "message {uid} of mailbox {mailbox}: modseq {} is not indexed",
                     record.modseq
                 ),
+                Fix::Reindex(mailbox),
+            );
+        }
+    }
+    for item in t.unseen.iter(txn)? {
+        let (key, _) = item?;
+        let (mailbox, uid) = (key_id(key), keys::message_uid(key));
+        let record = t.messages.get(txn, key)?.and_then(MessageRecord::decode);
+        if record.is_none_or(|r| r.flags & flags::SEEN != 0) && broken.insert(mailbox) {
+            report.found(
+                format!("mailbox {mailbox}: the unseen index has UID {uid}, which is not an unseen message"),
                 Fix::Reindex(mailbox),
             );
         }
@@ -365,6 +388,15 @@ fn check_mailbox_counters(
         }
         if mailbox.noselect && tally.messages > 0 {
             wrong.push("is \\Noselect but holds messages".into());
+        }
+        if !mailbox.flag_counts.agrees(&tally.flags) {
+            report.found(
+                format!(
+                    "mailbox {}: counts {:?} by flag, holds {:?}",
+                    mailbox.id, mailbox.flag_counts, tally.flags
+                ),
+                Fix::Reindex(mailbox.id),
+            );
         }
         if !wrong.is_empty() {
             let label = format!(
@@ -522,6 +554,7 @@ pub(crate) fn repair(t: &Tables, txn: &mut RwTxn<'_>, report: &Report) -> Result
     }
     for mailbox in reindex {
         super::modseq::reindex(t, txn, mailbox)?;
+        super::unseen::recount(t, txn, mailbox)?;
     }
     Ok(done)
 }

@@ -6,11 +6,11 @@
 use heed::RwTxn;
 
 use super::feed::{Change, ChangeKind};
-use super::modseq;
 use super::read::{get_mailbox, get_mailbox_by_name, get_usage, get_user};
 use super::records::{flags, keys, BodyId, FlagMode, Mailbox, MailboxId, MessageRecord, Uid, Usage};
 use super::txn::{next_counter, now, put_chunks, put_json, release_body};
 use super::writer::{Delivered, NewMessage, Recipient};
+use super::{modseq, unseen};
 use super::{StoreError, Tables};
 use crate::mime::Structure;
 
@@ -93,6 +93,7 @@ fn insert(
     record.modseq = mailbox.highest_modseq;
     t.messages.put(txn, &keys::message(mailbox_id, uid), &record.encode())?;
     modseq::index(t, txn, mailbox_id, uid, record.modseq)?;
+    unseen::file(t, txn, &mut mailbox, uid, &record)?;
     put_json(&t.mailboxes, txn, &keys::mailbox(mailbox_id), &mailbox)?;
     adjust_usage(t, txn, mailbox.user_id, record.size as i64, 1)?;
     changes.push(Change {
@@ -264,14 +265,16 @@ pub(crate) fn store_flags(
             modified.push(uid);
             continue;
         }
-        let before = (record.flags, record.keywords.clone());
+        let before = record.clone();
         apply_mode(mode, &mut record, flags, keywords);
-        if (record.flags, &record.keywords) != (before.0, &before.1) {
+        if (record.flags, &record.keywords) != (before.flags, &before.keywords) {
             mailbox.highest_modseq += 1;
             modseq::unindex(t, txn, mailbox_id, uid, record.modseq)?;
+            unseen::unfile(t, txn, &mut mailbox, uid, &before)?;
             record.modseq = mailbox.highest_modseq;
             t.messages.put(txn, &key, &record.encode())?;
             modseq::index(t, txn, mailbox_id, uid, record.modseq)?;
+            unseen::file(t, txn, &mut mailbox, uid, &record)?;
             changes.push(Change {
                 user: mailbox.user_id,
                 mailbox: mailbox_id,
@@ -346,6 +349,7 @@ pub(crate) fn expunge(
         let record = MessageRecord::decode(v).ok_or(StoreError::Corrupt("messages"))?;
         t.messages.delete(txn, &key)?;
         modseq::unindex(t, txn, mailbox_id, uid, record.modseq)?;
+        unseen::unfile(t, txn, &mut mailbox, uid, &record)?;
         release_body(t, txn, record.body_id)?;
         freed += record.size;
         removed.push(uid);

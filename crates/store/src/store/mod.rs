@@ -22,6 +22,7 @@ pub mod recent;
 pub mod records;
 mod stage;
 mod txn;
+pub mod unseen;
 pub mod urlauth;
 mod users;
 mod writer;
@@ -40,7 +41,7 @@ pub use messages::FlagsChanged;
 pub use queue::{Bounce, NewQueueEntry, QueueEntry, QueueId, QueueUpdate, QueuedRecipient, Refused};
 pub use read::canonical_mailbox_name;
 pub use read::{BodyChunks, Snapshot};
-pub use records::{FlagMode, Mailbox, MessageRecord, SpecialUse, User};
+pub use records::{FlagCounts, FlagMode, Mailbox, MessageRecord, SpecialUse, User};
 pub use writer::{Delivered, NewMessage, NewUser, Recipient, UserPatch, WriteOp, WriteOutcome};
 pub use zero_copy::{MappedBytes, MappedChunks, MappedSnapshot};
 
@@ -94,6 +95,8 @@ pub(crate) struct Tables {
     expunged: Table,
     /// (mailbox, modseq, UID) → nothing: every message under its modseq (`modseq`).
     modseqs: Table,
+    /// (mailbox, UID) → nothing: every message without \Seen (`unseen`).
+    unseen: Table,
     /// Outbound queue: id → entry (JSON).
     queue: Table,
     /// (queue id, chunk no) → the queued message's bytes.
@@ -107,7 +110,7 @@ pub(crate) struct Tables {
     urlauth_keys: Table,
 }
 
-const TABLE_NAMES: [&str; 17] = [
+const TABLE_NAMES: [&str; 18] = [
     "meta",
     "users",
     "user_ids",
@@ -120,6 +123,7 @@ const TABLE_NAMES: [&str; 17] = [
     "structures",
     "expunged",
     "modseqs",
+    "unseen",
     "queue",
     "queue_bodies",
     "subscriptions",
@@ -156,6 +160,11 @@ fn migrate(t: &Tables, txn: &mut heed::RwTxn<'_>) -> Result<(), StoreError> {
         modseq::migrate(t, txn)?;
         t.meta.put(txn, MODSEQS_INDEXED, &[])?;
     }
+    const FLAGS_COUNTED: &[u8] = b"flags_counted";
+    if t.meta.get(txn, FLAGS_COUNTED)?.is_none() {
+        unseen::migrate(t, txn)?;
+        t.meta.put(txn, FLAGS_COUNTED, &[])?;
+    }
     Ok(())
 }
 
@@ -176,17 +185,17 @@ impl Store {
         // LMDB forbids reopening an environment in the same process anyway.
         let env: &'static Env<WithoutTls> = Box::leak(Box::new(env));
         let wtxn = env.write_txn()?;
-        let tables: [Table; 17] = env
+        let tables: [Table; 18] = env
             .create_databases_and_commit(wtxn, |opener, wtxn| {
                 let mut out = Vec::with_capacity(TABLE_NAMES.len());
                 for name in TABLE_NAMES {
                     out.push(opener.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
                 }
-                let tables: [Table; 17] = out.try_into().unwrap_or_else(|_| unreachable!("one table per name"));
+                let tables: [Table; 18] = out.try_into().unwrap_or_else(|_| unreachable!("one table per name"));
                 Ok::<_, heed::Error>(heed::CommitOrAbort::<_, ()>::Commit(tables))
             })?
             .unwrap_commit();
-        let [meta, users, user_ids, usage, mailboxes, mailbox_names, messages, bodies, body_refs, structures, expunged, modseqs, queue, queue_bodies, subscriptions, metadata, urlauth_keys] =
+        let [meta, users, user_ids, usage, mailboxes, mailbox_names, messages, bodies, body_refs, structures, expunged, modseqs, unseen, queue, queue_bodies, subscriptions, metadata, urlauth_keys] =
             tables;
         let inner = Arc::new(Inner {
             env,
@@ -203,6 +212,7 @@ impl Store {
                 structures,
                 expunged,
                 modseqs,
+                unseen,
                 queue,
                 queue_bodies,
                 subscriptions,

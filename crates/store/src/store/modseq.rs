@@ -53,8 +53,9 @@ pub(crate) fn unindex(
     Ok(())
 }
 
-/// Both indexes of a mailbox whose messages are all gone.
+/// Both indexes of a mailbox whose messages are all gone, and its unseen index.
 pub(crate) fn forget_mailbox(t: &Tables, txn: &mut RwTxn<'_>, mailbox: MailboxId) -> Result<(), StoreError> {
+    super::unseen::forget_mailbox(t, txn, mailbox)?;
     let (start, end) = index_range(mailbox);
     t.modseqs.delete_range(txn, &inclusive(&start, &end))?;
     let (start, end) = log_range(mailbox);

@@ -149,6 +149,12 @@ impl<'s> Snapshot<'s> {
         super::modseq::changed_since(self.t, &self.txn, mailbox, since)
     }
 
+    /// Calls `f` with the UIDs of `mailbox`'s messages without \Seen, ascending, until it
+    /// returns false (the unseen index: no message is read).
+    pub fn each_unseen(&self, mailbox: MailboxId, f: &mut dyn FnMut(Uid) -> bool) -> Result<(), StoreError> {
+        super::unseen::each(self.t, &self.txn, mailbox, f)
+    }
+
     pub fn structure(&self, body: BodyId) -> Result<Option<Structure>, StoreError> {
         match self.t.structures.get(&self.txn, &body.to_be_bytes())? {
             None => Ok(None),

@@ -103,6 +103,64 @@ pub struct Mailbox {
     /// The log forgot the expunges at or below this modseq.
     #[serde(default)]
     pub expunge_floor: u64,
+    /// Its messages by flag (`store::unseen`), so SELECT and STATUS need not read them.
+    #[serde(default)]
+    pub flag_counts: FlagCounts,
+}
+
+/// How many of a mailbox's messages are unseen and \Deleted, and the keywords set on them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlagCounts {
+    pub unseen: u32,
+    pub deleted: u32,
+    /// Each keyword set on some message, with on how many: matched without regard to case
+    /// (RFC 9051 §2.3.2), spelt as it was first set.
+    pub keywords: Vec<(String, u32)>,
+}
+
+impl FlagCounts {
+    /// Counts `record` in.
+    pub fn add(&mut self, record: &MessageRecord) {
+        self.unseen += u32::from(record.flags & flags::SEEN == 0);
+        self.deleted += u32::from(record.flags & flags::DELETED != 0);
+        for keyword in &record.keywords {
+            match self.keywords.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(keyword)) {
+                Some((_, n)) => *n += 1,
+                None => self.keywords.push((keyword.clone(), 1)),
+            }
+        }
+    }
+
+    /// Counts `record` out; a keyword on no message any more is gone.
+    pub fn remove(&mut self, record: &MessageRecord) {
+        self.unseen = self.unseen.saturating_sub(u32::from(record.flags & flags::SEEN == 0));
+        self.deleted = self
+            .deleted
+            .saturating_sub(u32::from(record.flags & flags::DELETED != 0));
+        for keyword in &record.keywords {
+            if let Some(i) = self.keywords.iter().position(|(k, _)| k.eq_ignore_ascii_case(keyword)) {
+                self.keywords[i].1 -= 1;
+                if self.keywords[i].1 == 0 {
+                    self.keywords.remove(i);
+                }
+            }
+        }
+    }
+
+    /// The keywords in use.
+    pub fn keywords(&self) -> Vec<String> {
+        self.keywords.iter().map(|(k, _)| k.clone()).collect()
+    }
+
+    /// The same counts, whatever the order and spelling of the keywords.
+    pub fn agrees(&self, other: &FlagCounts) -> bool {
+        let folded = |c: &FlagCounts| {
+            let mut k: Vec<(String, u32)> = c.keywords.iter().map(|(k, n)| (k.to_ascii_lowercase(), *n)).collect();
+            k.sort();
+            (c.unseen, c.deleted, k)
+        };
+        folded(self) == folded(other)
+    }
 }
 
 impl Mailbox {
@@ -129,6 +187,7 @@ impl Mailbox {
             noselect: false,
             expunge_log: 0,
             expunge_floor: 0,
+            flag_counts: FlagCounts::default(),
         }
     }
 }

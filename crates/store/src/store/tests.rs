@@ -977,3 +977,220 @@ fn fsck_repairs_a_modseq_index_that_disagrees_with_its_records() {
     assert!(store.check().unwrap().is_clean());
     assert_eq!(index_keys(&store, inbox.id), indexed);
 }
+
+/// The unseen index's UIDs of `mailbox`, as SELECT reads them.
+fn unseen_uids(store: &Store, mailbox: records::MailboxId) -> Vec<u32> {
+    let mut uids = Vec::new();
+    store
+        .snapshot()
+        .unwrap()
+        .each_unseen(mailbox, &mut |uid| {
+            uids.push(uid);
+            true
+        })
+        .unwrap();
+    uids
+}
+
+fn set_flags(
+    store: &Store,
+    mailbox: records::MailboxId,
+    uids: Vec<u32>,
+    (mode, flags): (FlagMode, u8),
+    keywords: &[&str],
+) {
+    write(
+        store,
+        WriteOp::StoreFlags {
+            mailbox,
+            uids,
+            mode,
+            flags,
+            keywords: keywords.iter().map(|k| k.to_string()).collect(),
+            unchanged_since: None,
+        },
+    );
+}
+
+/// What `mailbox`'s records say: its unseen UIDs and its counts by flag.
+fn counted(store: &Store, mailbox: records::MailboxId) -> (Vec<u32>, records::FlagCounts) {
+    let snap = store.snapshot().unwrap();
+    let (mut unseen, mut counts) = (Vec::new(), records::FlagCounts::default());
+    for item in snap.messages(mailbox).unwrap() {
+        let (uid, record) = item.unwrap();
+        if record.flags & records::flags::SEEN == 0 {
+            unseen.push(uid);
+        }
+        counts.add(&record);
+    }
+    (unseen, counts)
+}
+
+/// SELECT and STATUS read the unseen index and the mailbox's counts by flag instead of its
+/// messages: both must say what the records say, through every kind of change.
+#[test]
+fn the_unseen_index_and_the_counts_by_flag_follow_every_change() {
+    use records::flags::{DELETED, SEEN};
+    let (_d, store) = store();
+    let bob = add_user(&store, "bob");
+    for i in 1..=4 {
+        deliver(&store, &["bob"], format!("A: b\r\n\r\n{i}\r\n").as_bytes());
+    }
+    let snap = store.snapshot().unwrap();
+    let inbox = snap.mailbox(bob.id, "INBOX").unwrap().unwrap();
+    let archive = snap.mailbox(bob.id, "Archive").unwrap().unwrap();
+    drop(snap);
+    let agrees = |mailbox: records::MailboxId| {
+        let (unseen, counts) = counted(&store, mailbox);
+        let record = store.snapshot().unwrap().mailbox_by_id(mailbox).unwrap().unwrap();
+        assert_eq!(unseen_uids(&store, mailbox), unseen);
+        assert!(
+            record.flag_counts.agrees(&counts),
+            "{:?} against {counts:?}",
+            record.flag_counts
+        );
+        record.flag_counts
+    };
+    assert_eq!(agrees(inbox.id).unseen, 4);
+    set_flags(&store, inbox.id, vec![1, 2], (FlagMode::Add, SEEN), &[]);
+    set_flags(&store, inbox.id, vec![2, 3], (FlagMode::Add, 0), &["$Work"]);
+    // Keywords are one whatever their case (RFC 9051 §2.3.2).
+    set_flags(&store, inbox.id, vec![4], (FlagMode::Add, 0), &["$work"]);
+    set_flags(&store, inbox.id, vec![3], (FlagMode::Add, DELETED), &[]);
+    let counts = agrees(inbox.id);
+    assert_eq!((counts.unseen, counts.deleted), (2, 1));
+    assert_eq!(counts.keywords, vec![("$Work".to_string(), 3)]);
+    write(
+        &store,
+        WriteOp::Expunge {
+            mailbox: inbox.id,
+            uids: vec![2],
+        },
+    );
+    write(
+        &store,
+        WriteOp::Copy {
+            from: inbox.id,
+            uids: vec![3],
+            to: archive.id,
+            expunge_source: true,
+        },
+    );
+    let counts = agrees(inbox.id);
+    assert_eq!(
+        (counts.unseen, counts.deleted, counts.keywords()),
+        (1, 0, vec!["$Work".to_string()])
+    );
+    assert_eq!(unseen_uids(&store, inbox.id), vec![4]);
+    let moved = agrees(archive.id);
+    assert_eq!((moved.unseen, moved.deleted, moved.keywords.len()), (1, 1, 1));
+    // A keyword on no message any more is no longer in use.
+    set_flags(&store, inbox.id, vec![4], (FlagMode::Remove, 0), &["$WORK"]);
+    set_flags(&store, inbox.id, vec![1], (FlagMode::Replace, 0), &[]);
+    let counts = agrees(inbox.id);
+    assert_eq!((counts.unseen, counts.keywords.len()), (2, 0));
+    assert_eq!(unseen_uids(&store, inbox.id), vec![1, 4]);
+    assert!(store.check().unwrap().is_clean());
+    write(
+        &store,
+        WriteOp::DeleteMailbox {
+            user: bob.id,
+            name: "Archive".into(),
+        },
+    );
+    assert!(
+        unseen_uids(&store, archive.id).is_empty(),
+        "a deleted mailbox leaves no keys"
+    );
+    write(&store, WriteOp::DeleteUser { name: "bob".into() });
+    assert_eq!(chunks_in(&store, &store.inner.t.unseen), 0, "nor does a deleted user");
+}
+
+#[test]
+fn a_store_from_before_the_counts_by_flag_is_counted_when_it_opens() {
+    let (_d, store) = store();
+    let bob = add_user(&store, "bob");
+    for i in 1..=3 {
+        deliver(&store, &["bob"], format!("A: b\r\n\r\n{i}\r\n").as_bytes());
+    }
+    let inbox = store.snapshot().unwrap().mailbox(bob.id, "INBOX").unwrap().unwrap();
+    set_flags(
+        &store,
+        inbox.id,
+        vec![2],
+        (FlagMode::Add, records::flags::SEEN),
+        &["Later"],
+    );
+    let before = store.snapshot().unwrap().mailbox_by_id(inbox.id).unwrap().unwrap();
+    // As an older version left it: no index, no counts, not migrated.
+    let t = &store.inner.t;
+    let mut txn = store.inner.env.write_txn().unwrap();
+    t.unseen.clear(&mut txn).unwrap();
+    let mut record = read::get_mailbox(t, &txn, inbox.id).unwrap().unwrap();
+    record.flag_counts = records::FlagCounts::default();
+    txn::put_json(&t.mailboxes, &mut txn, &records::keys::mailbox(inbox.id), &record).unwrap();
+    t.meta.delete(&mut txn, b"flags_counted").unwrap();
+    txn.commit().unwrap();
+    assert!(!store.check().unwrap().is_clean(), "fsck sees the missing counts");
+    let mut txn = store.inner.env.write_txn().unwrap();
+    migrate(t, &mut txn).unwrap();
+    txn.commit().unwrap();
+    assert_eq!(unseen_uids(&store, inbox.id), vec![1, 3]);
+    let after = store.snapshot().unwrap().mailbox_by_id(inbox.id).unwrap().unwrap();
+    assert_eq!(after.flag_counts, before.flag_counts);
+    assert!(store.check().unwrap().is_clean());
+}
+
+#[test]
+fn fsck_repairs_an_unseen_index_and_counts_that_disagree_with_the_records() {
+    let (_d, store) = store();
+    let bob = add_user(&store, "bob");
+    for i in 1..=3 {
+        deliver(&store, &["bob"], format!("A: b\r\n\r\n{i}\r\n").as_bytes());
+    }
+    let inbox = store.snapshot().unwrap().mailbox(bob.id, "INBOX").unwrap().unwrap();
+    set_flags(&store, inbox.id, vec![3], (FlagMode::Add, records::flags::SEEN), &[]);
+    let t = &store.inner.t;
+    // UID 1 missing from the index, seen UID 3 and a UID of no mailbox in it.
+    let mut txn = store.inner.env.write_txn().unwrap();
+    t.unseen.delete(&mut txn, &records::keys::message(inbox.id, 1)).unwrap();
+    t.unseen
+        .put(&mut txn, &records::keys::message(inbox.id, 3), &[])
+        .unwrap();
+    t.unseen
+        .put(&mut txn, &records::keys::message(inbox.id + 7, 9), &[])
+        .unwrap();
+    txn.commit().unwrap();
+    let damaged = store.check().unwrap();
+    let text: Vec<String> = damaged.findings.iter().map(|f| f.to_string()).collect();
+    assert_eq!(text.len(), 2, "{text:#?}");
+    assert!(text[0].contains("message 1 of mailbox"), "{text:#?}");
+    assert!(text[1].contains("the unseen index has UID 9"), "{text:#?}");
+    match write(&store, WriteOp::Repair) {
+        WriteOutcome::Repaired { repaired, .. } => assert_eq!(repaired, 2),
+        other => panic!("{other:?}"),
+    }
+    assert!(store.check().unwrap().is_clean());
+    assert_eq!(unseen_uids(&store, inbox.id), vec![1, 2]);
+    // Counts that are wrong are counted again.
+    let mut txn = store.inner.env.write_txn().unwrap();
+    let mut record = read::get_mailbox(t, &txn, inbox.id).unwrap().unwrap();
+    record.flag_counts.unseen = 9;
+    txn::put_json(&t.mailboxes, &mut txn, &records::keys::mailbox(inbox.id), &record).unwrap();
+    txn.commit().unwrap();
+    let damaged = store.check().unwrap();
+    assert_eq!(damaged.findings.len(), 1, "{:?}", damaged.findings);
+    write(&store, WriteOp::Repair);
+    assert!(store.check().unwrap().is_clean());
+    assert_eq!(
+        store
+            .snapshot()
+            .unwrap()
+            .mailbox_by_id(inbox.id)
+            .unwrap()
+            .unwrap()
+            .flag_counts
+            .unseen,
+        2
+    );
+}

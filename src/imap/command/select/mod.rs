@@ -115,7 +115,7 @@ fn enter_selected(
             return None;
         }
     };
-    let (first_unseen, keywords) = match select_scan(ctx.store, mailbox.id, &view) {
+    let (first_unseen, keywords) = match select_scan(ctx.store, mailbox, &view) {
         Ok(scan) => scan,
         Err(e) => {
             store_error(out, tag, e);

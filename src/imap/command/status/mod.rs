@@ -10,7 +10,6 @@ use crate::imap::session::{store_error, Conn, Ctx, User};
 use crate::imap::types::StatusItem;
 use crate::imap::view::MailRead;
 use crate::store::recent::RecentClaims;
-use crate::store::records::flags;
 use crate::store::{canonical_mailbox_name, Mailbox, StoreError};
 
 /// The command table's rows (`command::COMMANDS`).
@@ -64,14 +63,18 @@ pub(crate) fn status_line(
     append_limit: u64,
     out: &mut Vec<u8>,
 ) -> Result<(), StoreError> {
-    let (mut unseen, mut deleted, mut recent) = (0u32, 0u32, 0u32);
-    // What no session has been told of yet (RFC 3501 §6.3.10 with §2.3.2).
-    let first_recent = claims.first_unclaimed(mailbox.id, mailbox.first_recent_uid);
-    store.each_message(mailbox.id, &mut |uid, r| {
-        unseen += u32::from(r.flags & flags::SEEN == 0);
-        deleted += u32::from(r.flags & flags::DELETED != 0);
-        recent += u32::from(uid >= first_recent);
-    })?;
+    // Neither reads a message but the \Recent ones: the counts are the mailbox's own.
+    let counts = store.flag_counts(mailbox)?;
+    let (unseen, deleted) = (counts.unseen, counts.deleted);
+    let mut recent = 0u32;
+    if items.contains(&StatusItem::Recent) {
+        // What no session has been told of yet (RFC 3501 §6.3.10 with §2.3.2).
+        let first_recent = claims.first_unclaimed(mailbox.id, mailbox.first_recent_uid);
+        store.each_message_from(mailbox.id, first_recent, &mut |_, _| {
+            recent += 1;
+            true
+        })?;
+    }
     let parts: Vec<String> = items
         .iter()
         .map(|i| match i {
