@@ -88,9 +88,26 @@ pub(crate) fn split_flags(list: &[String]) -> Result<(u8, Vec<String>), String> 
 /// Message sequence numbers and UIDs a set names in `view` (RFC 9051 §9 seq-range semantics:
 /// `a:b` equals `b:a`, `*` is the last message or largest UID).
 pub(crate) fn resolve(set: &SequenceSet, view: &UidView, uid: bool, saved: &[Uid]) -> Result<Vec<(u32, Uid)>, String> {
+    resolve_among(set, view, uid, saved, None)
+}
+
+/// `resolve`, narrowed to the UIDs `among` (ascending) when given: CHANGEDSINCE's changes are
+/// looked up one by one instead of walking the whole view.
+pub(crate) fn resolve_among(
+    set: &SequenceSet,
+    view: &UidView,
+    uid: bool,
+    saved: &[Uid],
+    among: Option<&[Uid]>,
+) -> Result<Vec<(u32, Uid)>, String> {
     let ranges: Vec<(u32, u32)> = match set {
         SequenceSet::Saved => {
-            let mut out: Vec<(u32, Uid)> = saved.iter().filter_map(|u| Some((view.seq_of(*u)?, *u))).collect();
+            let kept = |u: &Uid| among.is_none_or(|among| among.binary_search(u).is_ok());
+            let mut out: Vec<(u32, Uid)> = saved
+                .iter()
+                .filter(|u| kept(u))
+                .filter_map(|u| Some((view.seq_of(*u)?, *u)))
+                .collect();
             out.sort_unstable();
             return Ok(out);
         }
@@ -116,6 +133,14 @@ pub(crate) fn resolve(set: &SequenceSet, view: &UidView, uid: bool, saved: &[Uid
         }
     }
     let within = |n: u32| ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&n));
+    if let Some(among) = among {
+        // A view's sequence numbers rise with its UIDs, so these stay in order.
+        return Ok(among
+            .iter()
+            .filter_map(|&u| Some((view.seq_of(u)?, u)))
+            .filter(|(seq, u)| within(if uid { *u } else { *seq }))
+            .collect());
+    }
     Ok(view
         .iter()
         .enumerate()
@@ -314,6 +339,37 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// CHANGEDSINCE's narrowing gives what resolving the whole set and then keeping the
+    /// changed UIDs gives, for UID and sequence-number sets, `*`, reversed ranges and `$`.
+    #[test]
+    fn resolving_among_changes_is_resolving_then_keeping_them() {
+        use crate::imap::types::{SeqBound::*, SequenceSet};
+        let uids: Vec<Uid> = [1, 2, 3, 5, 8, 9, 10, 20, 21, 22, 40].to_vec();
+        let view = UidView::new(uids.clone(), 7);
+        let sets = [
+            SequenceSet::Ranges(vec![(Num(1), Star)]),
+            SequenceSet::Ranges(vec![(Num(9), Num(3)), (Num(21), Num(21))]),
+            SequenceSet::Ranges(vec![(Num(9), Num(3)), (Num(11), Num(11))]),
+            SequenceSet::Ranges(vec![(Star, Num(6)), (Num(2), Num(2))]),
+            SequenceSet::Saved,
+        ];
+        let saved = [40, 2, 9, 30];
+        for among in [vec![], vec![2, 9], vec![1, 4, 10, 22, 40], uids.clone()] {
+            for set in &sets {
+                for uid in [true, false] {
+                    let whole = resolve(set, &view, uid, &saved).map(|mut whole| {
+                        whole.retain(|(_, u)| among.binary_search(u).is_ok());
+                        whole
+                    });
+                    let narrowed = resolve_among(set, &view, uid, &saved, Some(&among));
+                    assert_eq!(narrowed, whole, "{set:?} uid {uid} among {among:?}");
+                }
+            }
+        }
+        let bad = SequenceSet::Ranges(vec![(Num(1), Num(12))]);
+        assert!(resolve_among(&bad, &view, false, &[], Some(&[1])).is_err());
+    }
 
     #[test]
     fn flags_split() {

@@ -270,11 +270,10 @@ pub(crate) fn store_flags(
         if (record.flags, &record.keywords) != (before.flags, &before.keywords) {
             mailbox.highest_modseq += 1;
             modseq::unindex(t, txn, mailbox_id, uid, record.modseq)?;
-            unseen::unfile(t, txn, &mut mailbox, uid, &before)?;
             record.modseq = mailbox.highest_modseq;
             t.messages.put(txn, &key, &record.encode())?;
             modseq::index(t, txn, mailbox_id, uid, record.modseq)?;
-            unseen::file(t, txn, &mut mailbox, uid, &record)?;
+            unseen::refile(t, txn, &mut mailbox, uid, (&before, &record))?;
             changes.push(Change {
                 user: mailbox.user_id,
                 mailbox: mailbox_id,

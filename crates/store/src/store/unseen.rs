@@ -48,6 +48,28 @@ pub(crate) fn unfile(
     Ok(())
 }
 
+/// Counts message `uid` of `mailbox` again, from `before` to `after`: the index is only
+/// touched when \Seen changed, so a flag change writes no page of it otherwise.
+pub(crate) fn refile(
+    t: &Tables,
+    txn: &mut RwTxn<'_>,
+    mailbox: &mut Mailbox,
+    uid: Uid,
+    (before, after): (&MessageRecord, &MessageRecord),
+) -> Result<(), StoreError> {
+    mailbox.flag_counts.remove(before);
+    mailbox.flag_counts.add(after);
+    let key = keys::message(mailbox.id, uid);
+    match (before.flags & flags::SEEN == 0, after.flags & flags::SEEN == 0) {
+        (true, false) => {
+            t.unseen.delete(txn, &key)?;
+        }
+        (false, true) => t.unseen.put(txn, &key, &[])?,
+        _ => {}
+    }
+    Ok(())
+}
+
 /// The index of a mailbox whose messages are all gone.
 pub(crate) fn forget_mailbox(t: &Tables, txn: &mut RwTxn<'_>, mailbox: MailboxId) -> Result<(), StoreError> {
     let (start, end) = range(mailbox);

@@ -8,7 +8,7 @@
 pub(crate) mod parse;
 pub mod render;
 
-use super::message::{announce_keywords, in_set, resolve, WritePending};
+use super::message::{announce_keywords, in_set, resolve_among, WritePending};
 use crate::imap::command::{Spec, States};
 use crate::imap::fault::{Code, Fault};
 use crate::imap::limit::{self, Cut};
@@ -192,7 +192,18 @@ impl Conn {
                 out.extend_from_slice(b"\r\n");
             }
         }
-        let mut targets = match resolve(set, &sel.view, uid, &sel.saved) {
+        // RFC 7162 §3.1.4: with CHANGEDSINCE, only what changed after it, found in the modseq
+        // index rather than in every record of the set. RFC 9394 §4: a PARTIAL page is taken
+        // from what this leaves, so that paging through changes works.
+        let changed = match changed_since.map(|since| ctx.store.changed_since(sel.mailbox, since)) {
+            Some(Err(e)) => {
+                store_error(out, &tag, e);
+                return Action::Continue;
+            }
+            Some(Ok(changed)) => Some(changed),
+            None => None,
+        };
+        let mut targets = match resolve_among(set, &sel.view, uid, &sel.saved, changed.as_deref()) {
             Ok(t) => t,
             Err(why) => {
                 Fault::bad(why).write(&tag, out);
@@ -206,18 +217,6 @@ impl Conn {
             if range.width() > u64::from(limit) {
                 limit::refuse(out, &tag, limit, None, "PARTIAL range wider than the message limit");
                 return Action::Continue;
-            }
-        }
-        if let Some(since) = changed_since {
-            // RFC 7162 §3.1.4: only what changed after `since`, found in the modseq index
-            // rather than in every record of the set. RFC 9394 §4: a PARTIAL page is taken
-            // from what this leaves, so that paging through changes works.
-            match ctx.store.changed_since(sel.mailbox, since) {
-                Ok(changed) => targets.retain(|(_, u)| changed.binary_search(u).is_ok()),
-                Err(e) => {
-                    store_error(out, &tag, e);
-                    return Action::Continue;
-                }
             }
         }
         if let Some(range) = partial {
