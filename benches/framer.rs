@@ -16,11 +16,11 @@ use ringmail::imap::reader::{CommandReader, Limits, Read};
 use ringmail::net::Input;
 use ringmail::smtp::command;
 
-/// The LMTP driver's line limit (`serve::lmtp::MAX_COMMAND`); POP3's default is 512.
+/// LMTP's line limit (`serve::lmtp::MAX_COMMAND`); POP3's default is 512.
 const MAX_LINE: usize = 2048;
 /// A TLS record's worth of plaintext: how an APPEND's literal reaches the reader over TLS.
 const TLS_RECORD: usize = 16 * 1024;
-/// The IMAP driver's largest single read (`serve::imap::READ_SIZE`).
+/// The driver's largest single read (`net::input`'s `MAX_READ`).
 const READ_SIZE: usize = 64 * 1024;
 
 /// `n` lines cycling through `lines`, each ended by CRLF.
