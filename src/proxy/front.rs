@@ -15,7 +15,7 @@ use crate::auth::policy::Protocol;
 use crate::directory::Account;
 use crate::engine::Engine;
 use crate::goodbye::{Goodbye, Wire};
-use crate::net::{Conn, Input};
+use crate::net::Conn;
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
 use crate::serve::driver::{self, Driver};
@@ -80,12 +80,7 @@ pub async fn serve<S: PreLogin>(
     let link = Link::new(conn, front.session_id(), log.map(|l| (l, S::Wire::NAME)));
     link.log('*', crate::serve::connected(link.conn.peer, None).as_bytes());
     let mut session = make(link.conn.is_tls());
-    let mut d = Driver {
-        link,
-        input: Input::default(),
-        shutdown: shutdown.clone(),
-        tls: Some((&front.tls, limit)),
-    };
+    let mut d = Driver::new(link, shutdown.clone(), Some((&front.tls, limit)));
     let mut door = Door {
         front: &front,
         slot,

@@ -49,7 +49,21 @@ pub(crate) trait Protocol<E: Engine> {
     }
 }
 
-impl Driver<'_> {
+impl<'a> Driver<'a> {
+    /// A session's driver over `link`, with nothing read yet.
+    pub fn new(
+        link: Link<'a>,
+        shutdown: Shutdown,
+        tls: Option<(&'a Arc<rustls::ServerConfig>, Duration)>,
+    ) -> Driver<'a> {
+        Driver {
+            link,
+            input: Input::default(),
+            shutdown,
+            tls,
+        }
+    }
+
     /// Reads more client input, until the session's deadline or shutdown. While input streams
     /// in (the last read filled its buffer) it reads big; otherwise the connection is
     /// probably waiting, and parks only small buffers (DESIGN.md §4).

@@ -15,17 +15,16 @@ use tokio::sync::Notify;
 
 use super::core::{Core, SnapRead};
 use super::driver::{self, Driver, Protocol};
-use super::link::{Closed, Link, Terms, WRITE_TIMEOUT};
+use super::link::{Closed, Link, Stop, Terms, WRITE_TIMEOUT};
 use super::login::{self, Failure};
 use super::{Shared, Via};
 use crate::auth::limits::{Parked, Slot};
 use crate::auth::policy::Protocol as Service;
 use crate::engine::Engine;
 use crate::goodbye::Goodbye;
-use crate::imap::fault::{goodbye, Imap as Wire};
+use crate::imap::fault::Imap as Wire;
 use crate::imap::{Action, Ctx, LoginFailure, Session, Settings};
 use crate::net::conn::TLS_READ_IDLE;
-use crate::net::Input;
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
 use crate::store::StoreError;
@@ -92,12 +91,7 @@ pub async fn serve(
         // A front end took care of the client's TLS; the link to it is a trusted network's.
         link.conn.is_tls() || link.proxied,
     );
-    let d = Driver {
-        link,
-        input: Input::default(),
-        shutdown,
-        tls: Some((&shared.tls, pre_auth)),
-    };
+    let d = Driver::new(link, shutdown, Some((&shared.tls, pre_auth)));
     let mut imap = Imap {
         shared: &shared,
         core: &core,
@@ -206,8 +200,7 @@ impl Protocol<Session> for Imap<'_> {
             waited?;
             if self.slot.evicted() {
                 // Taken over just as the client ended IDLE: its place is gone all the same.
-                d.link.out.extend_from_slice(goodbye(Goodbye::Replaced).as_bytes());
-                return Err(Closed);
+                return Err(d.stopped(session, Stop::Goodbye(Goodbye::Replaced)));
             }
             Ok(())
         } else if session.notify_user().is_some() && !d.input.streaming() {
@@ -322,9 +315,6 @@ async fn idle(
             Ok(())
         }
         Ok(_) => Err(Closed),
-        Err(why) => {
-            d.link.out.extend_from_slice(goodbye(why).as_bytes());
-            Err(Closed)
-        }
+        Err(why) => Err(d.stopped(session, Stop::Goodbye(why))),
     }
 }

@@ -60,12 +60,6 @@ pub(crate) enum Stop {
     Goodbye(Goodbye<'static>),
 }
 
-impl From<Closed> for Stop {
-    fn from(_: Closed) -> Stop {
-        Stop::Closed
-    }
-}
-
 impl<'a> Link<'a> {
     /// Takes a client of `serve` in, for protocol `P`; `None` once it was refused (and told
     /// why) or went away.

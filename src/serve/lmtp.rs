@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::engine::{Engine, Timeouts};
 use crate::goodbye::Goodbye;
 use crate::mime;
-use crate::net::{Conn, Input};
+use crate::net::Conn;
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
 use crate::smtp::fault::{goodbye, Fault, Temporary};
@@ -87,12 +87,7 @@ pub(crate) async fn drive(link: Link<'_>, config: &Config, delivery: &impl Deliv
         },
         false,
     );
-    let d = Driver {
-        link,
-        input: Input::default(),
-        shutdown,
-        tls: None,
-    };
+    let d = Driver::new(link, shutdown, None);
     driver::drive(d, &mut Lmtp(delivery), &mut session).await;
 }
 

@@ -20,7 +20,7 @@ use crate::auth::login::Credentials;
 use crate::auth::policy::Protocol as Service;
 use crate::config::SortOrder;
 use crate::engine::Engine;
-use crate::net::{Gather, Input};
+use crate::net::Gather;
 use crate::pop3::fault::Pop3 as Wire;
 use crate::pop3::retr::Piece;
 use crate::pop3::{Action, LoginFailure, Maildrop, Message, RetrEncoder, Session, Settings};
@@ -98,12 +98,7 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
         snapshot: None,
         broken: false,
     };
-    let d = Driver {
-        link,
-        input: Input::default(),
-        shutdown,
-        tls: Some((&shared.tls, config.pre_auth_timeout())),
-    };
+    let d = Driver::new(link, shutdown, Some((&shared.tls, config.pre_auth_timeout())));
     driver::drive(d, &mut pop3, &mut session).await;
 }
 

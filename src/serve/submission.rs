@@ -18,7 +18,6 @@ use crate::auth::limits::Slot;
 use crate::auth::policy::Protocol as Service;
 use crate::engine::Engine;
 use crate::imap::urlauth::{self, Refusal, Requester};
-use crate::net::Input;
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
 use crate::smtp::fault::Submission as Wire;
@@ -58,12 +57,7 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
     };
     // A front end took care of the client's TLS; the link to it is a trusted network's.
     let mut session = Session::new(settings, link.conn.is_tls() || link.proxied);
-    let d = Driver {
-        link,
-        input: Input::default(),
-        shutdown,
-        tls: Some((&shared.tls, config.pre_auth_timeout())),
-    };
+    let d = Driver::new(link, shutdown, Some((&shared.tls, config.pre_auth_timeout())));
     driver::drive(d, &mut Submit { shared: &shared, slot }, &mut session).await;
 }
 

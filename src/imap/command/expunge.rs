@@ -89,12 +89,10 @@ impl Conn {
 /// counts say none is \Deleted is not read.
 fn deleted_uids(sel: &Selected, store: &dyn MailRead, within: Option<&[(u32, Uid)]>) -> Vec<Uid> {
     let mut uids = Vec::new();
-    let none = store
-        .mailbox_by_id(sel.mailbox)
-        .and_then(|m| m.map(|m| store.flag_counts(&m)).transpose())
-        .is_ok_and(|counts| counts.is_none_or(|c| c.deleted == 0));
-    if none {
-        return uids;
+    if let Ok(Some(mailbox)) = store.mailbox_by_id(sel.mailbox) {
+        if store.flag_counts(&mailbox).is_ok_and(|c| c.deleted == 0) {
+            return uids;
+        }
     }
     let _ = store.each_message(sel.mailbox, &mut |uid, r| {
         let in_view = sel.view.seq_of(uid).is_some();

@@ -5,10 +5,10 @@
 //! body is referred to by as many messages as its count says; a mailbox's UIDNEXT is above
 //! each of its UIDs, its HIGHESTMODSEQ at or above each modseq, and its message count and size
 //! are those of its messages; a user's usage (quota) is the sum over their mailboxes; the
-//! name indexes, the modseq and unseen indexes and the counts by flag agree with the records; every queue entry has its bytes
-//! and no bytes are left without an entry. Repairs only ever recount, raise a counter, build
-//! an index again, or remove what nothing can reach (and a message whose body is gone, which
-//! no client could read anyway).
+//! name indexes, the modseq and unseen indexes and the counts by flag agree with the records;
+//! every queue entry has its bytes and no bytes are left without an entry. Repairs only ever
+//! recount, raise a counter, build an index again, or remove what nothing can reach (and a
+//! message whose body is gone, which no client could read anyway).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -277,9 +277,13 @@ fn inspect_modseq_index(t: &Tables, txn: &RoTxn<'_, WithoutTls>, report: &mut Re
         };
         let unseen = record.flags & flags::SEEN == 0;
         if unseen != t.unseen.get(txn, key)?.is_some() && broken.insert(mailbox) {
-            let (is, index) = if unseen { ("unseen", "not") } else { ("seen", "") };
+            let wrong = if unseen {
+                "unseen but not in the unseen index"
+            } else {
+                "seen but in the unseen index"
+            };
             report.found(
-                format!("message {uid} of mailbox {mailbox}: {is} but {index} in the unseen index"),
+                format!("message {uid} of mailbox {mailbox}: {wrong}"),
                 Fix::Reindex(mailbox),
             );
         }
