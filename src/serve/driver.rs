@@ -5,6 +5,7 @@
 //! holds what only that protocol does: its store reads and writes, its logins, its message
 //! streaming, IMAP's IDLE.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -104,11 +105,21 @@ impl<'a> Driver<'a> {
 
 /// Greets the client and runs its session to the end; what is left to send (a goodbye) is
 /// sent before the connection closes.
-pub(crate) async fn drive<E: Engine>(mut d: Driver<'_>, p: &mut impl Protocol<E>, engine: &mut E) {
-    engine.greeting(&mut d.link.out);
-    let _ = run(&mut d, p, engine).await;
-    let _ = p.flush(&mut d).await;
-    d.link.conn.close().await;
+///
+/// Not an `async fn`: that would keep the driver twice, as its argument and as the local it
+/// is moved into, in every session's future (rust-lang/rust#62958).
+#[allow(clippy::manual_async_fn)] // see above
+pub(crate) fn drive<'a, E: Engine, P: Protocol<E>>(
+    mut d: Driver<'a>,
+    p: &'a mut P,
+    engine: &'a mut E,
+) -> impl Future<Output = ()> + 'a {
+    async move {
+        engine.greeting(&mut d.link.out);
+        let _ = run(&mut d, p, engine).await;
+        let _ = p.flush(&mut d).await;
+        d.link.conn.close().await;
+    }
 }
 
 /// Runs a greeted session until it or its client ends it.

@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
+
 use super::{accept_client, connected, Shared, Via};
 use crate::auth::limits::{ConnectionLimits, Slot};
 use crate::goodbye::{Goodbye, Wire};
@@ -136,6 +138,11 @@ impl<'a> Link<'a> {
 }
 
 /// `write` (a gathered message, say) under the write timeout.
-pub(crate) async fn timed<T>(write: impl std::future::Future<Output = std::io::Result<T>>) -> Result<T, Closed> {
-    Ok(tokio::time::timeout(WRITE_TIMEOUT, write).await.map_err(|_| Closed)??)
+///
+/// A combinator, not an `async fn`: that would keep `write` twice, as its argument and inside
+/// the timeout, in every session's future.
+pub(crate) fn timed<T>(
+    write: impl std::future::Future<Output = std::io::Result<T>>,
+) -> impl std::future::Future<Output = Result<T, Closed>> {
+    tokio::time::timeout(WRITE_TIMEOUT, write).map(|r| Ok(r.map_err(|_| Closed)??))
 }

@@ -30,6 +30,8 @@ use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
+use futures_util::FutureExt;
+
 use crate::auth::limits::{ConnectionLimits, ProtocolLimits};
 use crate::auth::password;
 use crate::auth::penalty::Penalties;
@@ -633,32 +635,24 @@ async fn accept_loop(
         let (shared, shutdown) = (shared.clone(), shutdown.clone());
         match &listener {
             Listener::Imap { via, .. } => {
-                let (via, core) = (*via, core.clone());
-                io::spawn(async move {
-                    imap::serve(shared, core, stream, peer, via, shutdown).await;
-                    drop(guard);
-                })
+                spawn_session(imap::serve(shared, core.clone(), stream, peer, *via, shutdown), guard)
             }
-            Listener::Pop3 { via, .. } => {
-                let via = *via;
-                io::spawn(async move {
-                    pop3::serve(shared, stream, peer, via, shutdown).await;
-                    drop(guard);
-                })
-            }
+            Listener::Pop3 { via, .. } => spawn_session(pop3::serve(shared, stream, peer, *via, shutdown), guard),
             Listener::Submission { via, .. } => {
-                let via = *via;
-                io::spawn(async move {
-                    submission::serve(shared, stream, peer, via, shutdown).await;
-                    drop(guard);
-                })
+                spawn_session(submission::serve(shared, stream, peer, *via, shutdown), guard)
             }
-            Listener::LmtpTcp(_) | Listener::LmtpUnix(_) => io::spawn(async move {
-                lmtp::serve(shared, stream, peer, shutdown).await;
-                drop(guard);
-            }),
+            Listener::LmtpTcp(_) | Listener::LmtpUnix(_) => {
+                spawn_session(lmtp::serve(shared, stream, peer, shutdown), guard)
+            }
         }
     }
+}
+
+/// Runs a session on this core, counted open (`guard`) until it ends. Mapped rather than
+/// awaited in an `async` block, which would keep the session's future twice: in the block
+/// and as what it awaits.
+fn spawn_session(session: impl Future<Output = ()> + 'static, guard: SessionGuard) {
+    io::spawn(session.map(move |()| drop(guard)));
 }
 
 async fn accept(listener: &mut Listener) -> std::io::Result<(io::Stream, Option<SocketAddr>)> {
