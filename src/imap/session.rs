@@ -191,7 +191,8 @@ pub(crate) enum Step {
 /// framer and the step it is at. Command handlers are methods of it, handed the state's
 /// parts they work on (`&User`, `&mut Selected`), so the state they need is in their type.
 pub(crate) struct Conn {
-    pub settings: Settings,
+    /// One listener's, shared by its sessions on a core.
+    pub settings: Rc<Settings>,
     pub tls: bool,
     pub step: Step,
     pub reader: CommandReader,
@@ -346,7 +347,8 @@ impl Session {
         self.state.user().map_or_else(Enabled::default, |u| u.enabled)
     }
 
-    pub fn new(settings: Settings, tls: bool) -> Session {
+    pub fn new(settings: impl Into<Rc<Settings>>, tls: bool) -> Session {
+        let settings = settings.into();
         let reader = Self::reader(&settings);
         Session {
             conn: Conn {

@@ -3,7 +3,7 @@
 //! that mailbox), and the notifications that wake IDLE, fed by the store's change feed. Each
 //! change is applied here once per core. Nothing here crosses cores.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -27,6 +27,8 @@ pub struct Core {
     watchers: RefCell<HashMap<MailboxId, Rc<Notify>>>,
     /// NOTIFY sessions (RFC 5465) watch every mailbox of their user, and the subscriptions.
     user_watchers: RefCell<HashMap<UserId, Rc<Notify>>>,
+    /// The IMAP sessions' settings, made once: without STARTTLS offered, and with.
+    imap_settings: [OnceCell<Rc<crate::imap::Settings>>; 2],
 }
 
 impl Core {
@@ -38,6 +40,7 @@ impl Core {
             feed: RefCell::new(store.subscribe()),
             watchers: RefCell::default(),
             user_watchers: RefCell::default(),
+            imap_settings: Default::default(),
         });
         let weak = Rc::downgrade(&core);
         crate::runtime::io::spawn(async move {
@@ -185,6 +188,20 @@ impl MailRead for SnapRead<'_, '_> {
     }
     fn urlauth_key(&self, user: UserId, mailbox: MailboxId) -> Result<Option<AccessKey>, StoreError> {
         self.0.urlauth_key(user, mailbox)
+    }
+}
+
+impl Core {
+    /// The settings of this core's IMAP sessions, shared rather than a copy in each (with
+    /// `starttls` offered or not); `make` makes them the first time.
+    pub fn imap_settings(
+        &self,
+        starttls: bool,
+        make: impl FnOnce() -> crate::imap::Settings,
+    ) -> Rc<crate::imap::Settings> {
+        self.imap_settings[usize::from(starttls)]
+            .get_or_init(|| Rc::new(make()))
+            .clone()
     }
 }
 
