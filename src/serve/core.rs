@@ -109,6 +109,18 @@ impl Core {
         }
         watchers.entry(mailbox).or_default().clone()
     }
+
+    /// The settings of this core's IMAP sessions, shared rather than a copy in each (with
+    /// `starttls` offered or not); `make` makes them the first time.
+    pub fn imap_settings(
+        &self,
+        starttls: bool,
+        make: impl FnOnce() -> crate::imap::Settings,
+    ) -> Rc<crate::imap::Settings> {
+        self.imap_settings[usize::from(starttls)]
+            .get_or_init(|| Rc::new(make()))
+            .clone()
+    }
 }
 
 /// The store's read snapshot as the IMAP core reads it.
@@ -188,20 +200,6 @@ impl MailRead for SnapRead<'_, '_> {
     }
     fn urlauth_key(&self, user: UserId, mailbox: MailboxId) -> Result<Option<AccessKey>, StoreError> {
         self.0.urlauth_key(user, mailbox)
-    }
-}
-
-impl Core {
-    /// The settings of this core's IMAP sessions, shared rather than a copy in each (with
-    /// `starttls` offered or not); `make` makes them the first time.
-    pub fn imap_settings(
-        &self,
-        starttls: bool,
-        make: impl FnOnce() -> crate::imap::Settings,
-    ) -> Rc<crate::imap::Settings> {
-        self.imap_settings[usize::from(starttls)]
-            .get_or_init(|| Rc::new(make()))
-            .clone()
     }
 }
 
