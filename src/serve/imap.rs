@@ -82,7 +82,7 @@ pub fn serve(
         let Some((link, slot)) = Link::open::<Wire>(&shared, (stream, peer, via), terms).await else {
             return;
         };
-        let (mut session, d) = start(&shared, &core, via, link, shutdown);
+        let (mut session, d) = start(&shared, &core, via, link, (shutdown, pre_auth));
         let mut imap = Imap {
             shared: &shared,
             core: &core,
@@ -100,7 +100,7 @@ fn start<'a>(
     core: &Core,
     via: Via,
     link: Link<'a>,
-    shutdown: Shutdown,
+    (shutdown, pre_auth): (Shutdown, Duration),
 ) -> (Session, Driver<'a>) {
     let config = &shared.config.imap;
     let starttls = via == Via::Plain;
@@ -118,7 +118,6 @@ fn start<'a>(
     });
     // A front end took care of the client's TLS; the link to it is a trusted network's.
     let session = Session::new(settings, link.conn.is_tls() || link.proxied);
-    let pre_auth = Duration::from_secs(config.pre_auth_timeout);
     (session, Driver::new(link, shutdown, Some((&shared.tls, pre_auth))))
 }
 
