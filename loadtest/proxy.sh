@@ -8,7 +8,9 @@
 #   mixed       IMAP ops/s and latency: ops/s ratio, added p99 (overall and per command);
 #               the standard mix with MIXED_CLIENTS, whose reconnects (2 %) make argon2
 #               take most of the CPU, then MIXED_STEADY_CLIENTS without reconnects
-#               (`--no-reconnect`), where what the relay adds is not lost in login queueing
+#               (`--no-reconnect`), where what the relay adds is not lost in login queueing,
+#               and the same direct through the harness's relay threads (`--via-relay`): the
+#               least any relay adds on this machine, the front end's reference
 #   idle        N sessions in IDLE: memory per session of the back end (both runs) and of
 #               the front end (proxied run), kernel TCP sockets per session; the back end and
 #               the front end are restarted before each idle run, so each starts fresh, and
@@ -272,6 +274,12 @@ if has mixed; then
                 --user-count "$MIXED_STEADY_CLIENTS" --clients "$MIXED_STEADY_CLIENTS" \
                 --duration "$MIXED_DURATION" "${PID_ARGS[@]}"
         done
+        # The reference: direct, through the harness's own relay threads (what any relay
+        # adds on this machine), labelled relayed-steady.
+        ports_of direct
+        measure relayed-steady mixed --imap-port "$P_IMAP" "${users[@]}" --no-reconnect --via-relay \
+            --user-count "$MIXED_STEADY_CLIENTS" --clients "$MIXED_STEADY_CLIENTS" \
+            --duration "$MIXED_DURATION" "${PID_ARGS[@]}"
     fi
 fi
 if has idle; then
@@ -348,7 +356,7 @@ def ratio(d, p):
     return None if d in (None, 0) or p is None else 100.0 * p / d
 
 for scenario in ("mixed", "idle", "imap-bulk", "bulk"):
-    for label in ("direct", "proxy", "direct-steady", "proxy-steady"):
+    for label in ("direct", "proxy", "direct-steady", "proxy-steady", "relayed-steady"):
         why = failed(label, scenario)
         if why:
             notes.append(f"- {scenario} {label}: **failed**: {why}")
@@ -386,6 +394,20 @@ for suffix, scenario in runs:
         headline(p, "consistency errors"), "")
     cpu = lambda run: run and run["details"].get("server_cpu_percent")
     row(scenario, "back end CPU, % of one core", cpu(d), cpu(p), "%")
+    # What any relay adds on this machine: direct through the harness's relay threads.
+    ref = load("relayed" + suffix, "mixed") if suffix else None
+    if ref:
+        ro = headline(ref, "ops/s")
+        rr = ratio(do, ro)
+        row(scenario, "ops/s through the harness's relay (reference)", do, ro, "ops/s",
+            rr is not None and f"{rr:.1f} %")
+        pr = ratio(ro, po)
+        row(scenario, "ops/s, front end against the reference relay", ro, po, "ops/s",
+            pr is not None and f"{pr:.1f} %")
+        rp = headline(ref, "p99 (all commands)")
+        diff = None if dp is None or rp is None else rp - dp
+        row(scenario, "p99 through the harness's relay (reference)", dp, rp, "ms",
+            diff is not None and f"{diff:+.2f} ms")
 
 d, p = load("direct", "idle"), load("proxy", "idle")
 if d or p:

@@ -15,6 +15,7 @@ pub mod message;
 pub mod mixed;
 pub mod model;
 pub mod multiline;
+pub mod relay;
 pub mod report;
 pub mod response;
 pub mod threads;

@@ -114,6 +114,10 @@ pub struct MixedArgs {
     /// The server's process id, to report its CPU time over the run.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Connect through the harness's own relay (`loadtest::relay`: blocking threads that read
+    /// and write), the reference a front end's relay is measured against.
+    #[arg(long)]
+    via_relay: bool,
 }
 
 impl MixedArgs {
@@ -193,6 +197,8 @@ struct MixedReport {
     uidplus: bool,
     /// Whether clients logged out and in again during the run (not with --no-reconnect).
     reconnect: bool,
+    /// Whether the clients went through the harness's relay (`--via-relay`).
+    via_relay: bool,
     seconds: f64,
     ops: u64,
     ops_per_sec: f64,
@@ -223,8 +229,12 @@ pub fn run(args: &MixedArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let port = if args.tls { args.imaps_port } else { args.imap_port };
+    let mut addr = SocketAddr::new(args.common.host, port);
+    if args.via_relay {
+        addr = loadtest::relay::start(addr).context("starting the relay")?;
+    }
     let endpoint = Endpoint {
-        addr: SocketAddr::new(args.common.host, port),
+        addr,
         tls: tls_config.map(|config| (config, args.tls_name.clone())),
     };
     // The server's CPU time and the clock, taken when the clients start.
@@ -351,6 +361,7 @@ fn make_report(
         seed: args.seed,
         uidplus,
         reconnect: !args.no_reconnect,
+        via_relay: args.via_relay,
         seconds,
         ops: total.ops,
         ops_per_sec: total.ops as f64 / seconds.max(1e-9),
@@ -366,9 +377,14 @@ fn make_report(
 
 fn print_report(args: &MixedArgs, report: &MixedReport, shared: Option<&Outcome>) {
     println!(
-        "IMAP mixed ({}, port {}): {} clients, {} users{}, seed {}, UIDPLUS {}, {:.2} s",
+        "IMAP mixed ({}, port {}{}): {} clients, {} users{}, seed {}, UIDPLUS {}, {:.2} s",
         if report.tls { "implicit TLS" } else { "plaintext" },
         if report.tls { args.imaps_port } else { args.imap_port },
+        if report.via_relay {
+            " through the harness's relay"
+        } else {
+            ""
+        },
         report.clients,
         report.users,
         if report.shared { " sharing their mailboxes" } else { "" },
