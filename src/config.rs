@@ -273,6 +273,12 @@ pub struct Limits {
     pub max_login_failures: u32,
     /// Login checks from one address in flight at once; more wait.
     pub max_logins_in_flight_per_ip: u32,
+    /// Seconds a password that verified is remembered (`auth::cache`), so the same login
+    /// again costs an HMAC instead of argon2; 0 turns the cache off. A changed password or a
+    /// disabled account takes effect at once whatever this is.
+    pub credential_cache_ttl: u64,
+    /// Verified credentials remembered at most.
+    pub credential_cache_entries: usize,
     /// MIME nesting kept in a message's structure (deeper parts are opaque); at most 64.
     pub max_mime_depth: usize,
     /// MIME parts split out of one message (the rest stay inside their parent).
@@ -297,6 +303,8 @@ impl Default for Limits {
             login_failure_delay_max: 15,
             max_login_failures: 3,
             max_logins_in_flight_per_ip: 16,
+            credential_cache_ttl: crate::auth::cache::DEFAULT_TTL.as_secs(),
+            credential_cache_entries: crate::auth::cache::DEFAULT_MAX_ENTRIES,
             max_mime_depth: crate::mime::Limits::default().max_depth,
             max_mime_parts: crate::mime::Limits::default().max_parts,
             max_header_fields: crate::mime::Limits::default().max_header_fields,
@@ -614,6 +622,8 @@ fn describe(section: &str, key: &str) -> Option<&'static str> {
         ("limits", "login_failure_delay") => "First delay after a failed login; doubles each time.",
         ("limits", "login_failure_delay_max") => "Ceiling of the failed-login delay.",
         ("limits", "max_login_failures") => "Failed logins before the connection is closed.",
+        ("limits", "credential_cache_ttl") => "Seconds a verified password is remembered (as an HMAC) so logins again skip argon2; 0: off.",
+        ("limits", "credential_cache_entries") => "Verified passwords remembered at most.",
         ("limits", "max_logins_in_flight_per_ip") => "Login checks one address may have running at once; more wait.",
         ("limits", "max_mime_depth") => "MIME nesting kept in a message's structure (1-64); deeper parts are served opaque.",
         ("limits", "max_mime_parts") => "MIME parts split out of one message; the rest stay inside their parent.",

@@ -118,6 +118,34 @@ fn pop3_switch_refuses_with_a_reason_only_after_the_password() {
     assert!(s.pop3_tls().login("bob", PASSWORD).unwrap().ok);
 }
 
+/// Logins are remembered (`[limits] credential_cache_ttl`, on by default) so the next one
+/// skips argon2; what the account may do, and its password, still count at once.
+#[test]
+fn a_remembered_login_yields_at_once_to_a_switch_or_a_new_password() {
+    let s = Server::start_with(Extra {
+        limits: "login_failure_delay = 0",
+        ..Extra::default()
+    });
+    s.add_user("bob");
+    for _ in 0..2 {
+        assert!(s.pop3_tls().login("bob", PASSWORD).unwrap().ok);
+        assert!(s.imap_tls().login("bob", PASSWORD).unwrap().ok());
+    }
+    assert!(!s.pop3_tls().login("bob", "wrong").unwrap().ok);
+    s.set_user("bob", &["--pop", "off", "--imap", "off"]);
+    let st = s.pop3_tls().login("bob", PASSWORD).unwrap();
+    assert!(!st.ok && st.text.contains("disabled"), "{st:?}");
+    assert!(!s.imap_tls().login("bob", PASSWORD).unwrap().ok());
+    s.set_user("bob", &["--pop", "on", "--imap", "on"]);
+    assert!(s.pop3_tls().login("bob", PASSWORD).unwrap().ok);
+    let out = s.cli(&["user", "passwd", "bob", "--password-stdin"], b"new password\n");
+    assert!(out.status.success());
+    assert!(!s.pop3_tls().login("bob", PASSWORD).unwrap().ok);
+    assert!(!s.imap_tls().login("bob", PASSWORD).unwrap().ok());
+    assert!(s.pop3_tls().login("bob", "new password").unwrap().ok);
+    assert!(s.imap_tls().login("bob", "new password").unwrap().ok());
+}
+
 #[test]
 fn failures_are_delayed_growing_per_user_and_address_and_reset_by_success() {
     let s = Server::start_with(Extra {

@@ -107,7 +107,7 @@ pub fn authenticate(
     }
     let user = store.snapshot()?.user(name)?;
     let user = match (user, verified_password) {
-        (Some(u), Some(pw)) if password::verify(pw, &u.password_hash) => u,
+        (Some(u), Some(pw)) if password::check(pw, &u.password_hash) => u,
         (Some(u), None) => u,
         (None, Some(pw)) => {
             // Same cost as a real check, so timing does not reveal which names exist.

@@ -59,6 +59,8 @@ thread_local! {
 /// The hash's own algorithm, version and costs apply, so hashes made with other parameters
 /// (by another implementation, or before a change of defaults) still verify.
 pub fn verify(password: &str, phc: &str) -> bool {
+    #[cfg(test)]
+    VERIFICATIONS.set(VERIFICATIONS.get() + 1);
     let Ok(hash) = PasswordHash::new(phc) else {
         return false;
     };
@@ -87,6 +89,32 @@ pub fn verify(password: &str, phc: &str) -> bool {
     hashed.is_ok() && Output::new(&computed).is_ok_and(|computed| computed == *expected)
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Full verifications (`verify`) made by this thread: what the cache saves, in tests.
+    static VERIFICATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// `verify`, unless the process's verified-credential cache (`super::cache`) already knows
+/// `password` for `phc`; a success is remembered there. What logins call.
+pub fn check(password: &str, phc: &str) -> bool {
+    let now = std::time::Instant::now();
+    if super::cache::global()
+        .as_mut()
+        .is_some_and(|c| c.knows(password, phc, now))
+    {
+        return true;
+    }
+    // The lock is not held while argon2 runs: the other login threads go on meanwhile.
+    if !verify(password, phc) {
+        return false;
+    }
+    if let Some(cache) = super::cache::global().as_mut() {
+        cache.remember(password, phc, now);
+    }
+    true
+}
+
 /// A random password of 20 characters from an alphabet without look-alikes.
 pub fn generate() -> String {
     use rand::Rng;
@@ -100,6 +128,24 @@ pub fn generate() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_verified_password_is_checked_again_without_argon2_and_a_wrong_one_never() {
+        let phc = hash("correct horse").unwrap().phc;
+        let runs = || VERIFICATIONS.get();
+        let before = runs();
+        assert!(check("correct horse", &phc));
+        assert_eq!(runs(), before + 1);
+        assert!(check("correct horse", &phc));
+        assert_eq!(runs(), before + 1, "remembered");
+        assert!(!check("correct horsE", &phc));
+        assert!(!check("correct horsE", &phc));
+        assert_eq!(runs(), before + 3, "a wrong password costs argon2 every time");
+        // A new hash of the same password (it was set again): verified afresh.
+        let again = hash("correct horse").unwrap().phc;
+        assert!(check("correct horse", &again));
+        assert_eq!(runs(), before + 4);
+    }
 
     #[test]
     fn hash_then_verify() {

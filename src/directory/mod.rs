@@ -89,7 +89,7 @@ impl Directory for StaticDirectory {
             password::verify(pw, crate::auth::login::dummy_hash());
             return Ok(None);
         };
-        if !password::verify(pw, &user.password_hash) {
+        if !password::check(pw, &user.password_hash) {
             return Ok(None);
         }
         Ok(Some(StaticDirectory::account(user)))

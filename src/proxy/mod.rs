@@ -116,6 +116,10 @@ pub fn run(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
     };
     // A relayed session holds two descriptors: its client's and its back end's.
     let limits = ProtocolLimits::from_config(&config, 2);
+    crate::auth::cache::configure(
+        std::time::Duration::from_secs(config.limits.credential_cache_ttl),
+        config.limits.credential_cache_entries,
+    );
     let front = Arc::new(Front {
         directory: crate::directory::open(&config.directory),
         imap_limits: limits.imap,

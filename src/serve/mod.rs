@@ -133,6 +133,10 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
         .is_configured()
         .then(|| Arc::from(crate::directory::open(&config.directory)));
     let limits = ProtocolLimits::from_config(&config, 1);
+    crate::auth::cache::configure(
+        std::time::Duration::from_secs(config.limits.credential_cache_ttl),
+        config.limits.credential_cache_entries,
+    );
     let shared = Arc::new(Shared {
         submission_limits: limits.submission,
         queue,
