@@ -18,6 +18,7 @@
 #   USERS (default SESSIONS), USER_MESSAGES, USER_SIZE   user0..user(N-1) and their mail
 #   DELIVER_MESSAGES, DELIVER_CLIENTS, DELIVER_SIZE
 #   SESSIONS, IDLE_TLS          idle/fanout: concurrent IDLE sessions; 1 to hold them over TLS
+#                               (storm: the same number, always over TLS)
 #   FANOUT_DELIVERIES, FANOUT_RATE
 #   LOGIN_CLIENTS, LOGIN_DURATION, MIXED_CLIENTS, MIXED_DURATION
 #   STRESS_CLIENTS, STRESS_DURATION   stress: clients sharing user0's and user1's mailboxes
@@ -309,7 +310,7 @@ run_idle() {
     if [ "$label" = dovecot ] && ! dovecot_sessions_fit; then
         # Not a failure of the server: this machine cannot hold that many imap processes.
         local scenario
-        for scenario in idle fanout; do
+        for scenario in idle fanout storm; do
             echo "== $label: $scenario not run: $SESSIONS imap processes need ~$DOVECOT_NEEDS_MIB MiB"
             echo "not run: $SESSIONS imap processes would need ~$DOVECOT_NEEDS_MIB MiB of memory (see dovecot-hibernate)" \
                 >"$JSON_DIR/$label-$scenario.failed"
@@ -319,6 +320,9 @@ run_idle() {
     measure "$label" idle "${session_args[@]}"
     measure "$label" fanout "${session_args[@]}" --lmtp-port "$P_LMTP" \
         --deliveries "$FANOUT_DELIVERIES" --rate "$FANOUT_RATE"
+    # A reconnect storm, over TLS as phones connect: every session dropped and back at once.
+    measure "$label" storm --imap-port "$P_IMAP" --users user%d --user-count "$USERS" --password "$PASSWORD" \
+        --sessions "$SESSIONS" --server-pid "$P_PID" --tls --imaps-port "$P_IMAPS" --cafile "$P_CA"
 }
 
 # Target (from BENCHMARKS.md) | scenario | headline | comparison | threshold. ringmail's own
@@ -330,6 +334,9 @@ IMAP over TLS ≥ 1 GiB/s|imap-bulk|IMAP TLS (imaps)|ge|1024
 LMTP delivery ≥ 2,000 messages/s|deliver|delivery rate|ge|2000
 Memory per idle IMAP session ≤ 1 KiB (whole-server RSS growth / sessions)|idle|RSS per idle session|le|1
 Fan-out p99 delivery→EXISTS ≤ 5 ms|fanout|delivery→EXISTS p99|le|5
+Storm: every TLS session back in IDLE within 30 s|storm|all back in IDLE after|le|30
+Storm: p99 login ≤ 2 s during it|storm|storm login p99|le|2000
+Storm: no session left out|storm|sessions not back|le|0
 Mixed: zero consistency errors|mixed|consistency errors|le|0
 Stress (shared mailboxes): zero violations|stress|consistency errors|le|0"
 

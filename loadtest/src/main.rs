@@ -74,7 +74,10 @@ enum Command {
     Changes(scenario::changes::ChangesArgs),
     /// IMAP connection + TLS handshake + LOGIN rate and latency.
     Login(scenario::login::LoginArgs),
-    /// A share of `idle`/`fanout`'s sessions (started by them, not by hand).
+    /// A reconnect storm: N sessions in IDLE all dropped at once and all reconnecting at
+    /// once; time until all are back in IDLE, login latency meanwhile, sessions not back.
+    Storm(scenario::storm::StormArgs),
+    /// A share of `idle`/`fanout`/`storm`'s sessions (started by them, not by hand).
     #[command(hide = true)]
     SessionWorker(scenario::fleet::WorkerArgs),
     /// A random mix of IMAP commands (imaptest-like), checked for consistent UIDs, flags and
@@ -173,6 +176,7 @@ fn main() -> ExitCode {
         Command::Fanout(args) => scenario::fanout::run(&args),
         Command::Changes(args) => scenario::changes::run(&args),
         Command::Login(args) => scenario::login::run(&args),
+        Command::Storm(args) => scenario::storm::run(&args),
         Command::SessionWorker(args) => scenario::fleet::worker(&args),
         Command::Mixed(args) => scenario::mixed::run(&args),
         Command::Stress(args) => scenario::mixed::stress(args),

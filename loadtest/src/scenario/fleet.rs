@@ -5,8 +5,10 @@
 //! sessions on one asynchronous thread. A worker opens its sessions (connect, TLS, LOGIN,
 //! SELECT, IDLE) a few at a time, prints one `READY {json}` line with how that went, and
 //! then watches every session for untagged EXISTS, noting the wall-clock time of each new
-//! message; on `REPORT` from the parent it prints `ARRIVALS {json}`, and it exits when its
-//! stdin closes. Wall-clock microseconds are the one clock all processes share.
+//! message; on `REPORT` from the parent it prints `ARRIVALS {json}`; on `STORM` it drops
+//! every session at once and opens them all again at once, as phones do after a network
+//! blip, and prints `STORMED {json}`; it exits when its stdin closes. Wall-clock
+//! microseconds are the one clock all processes share.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -118,6 +120,9 @@ pub struct SessionArgs {
     /// Sessions a worker sets up at once.
     #[arg(long, default_value_t = 16)]
     pub connect_concurrency: usize,
+    /// Sessions a worker opens again at once after a storm's drop (`storm`).
+    #[arg(long, default_value_t = 1000)]
+    pub storm_concurrency: usize,
     /// The server's process id: its memory (all its processes) is measured.
     #[arg(long)]
     pub server_pid: Option<u32>,
@@ -137,6 +142,7 @@ impl SessionArgs {
             .args(["--sessions", &self.sessions.to_string()])
             .args(["--mailbox", &self.mailbox])
             .args(["--connect-concurrency", &self.connect_concurrency.to_string()])
+            .args(["--storm-concurrency", &self.storm_concurrency.to_string()])
             .args(["--first", &first.to_string(), "--count", &count.to_string()]);
         Ok(cmd)
     }
@@ -170,6 +176,41 @@ pub struct Arrivals {
     pub by_session: Vec<(u64, Vec<u64>)>,
     /// Sessions the server closed (or that failed) after setup.
     pub closed: u64,
+}
+
+/// What a worker says after a storm: its sessions dropped at `dropped_at` and opened again.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Stormed {
+    /// Wall-clock µs when the sessions were dropped.
+    pub dropped_at: u64,
+    /// Wall-clock µs when the last session was back in IDLE.
+    pub last_back: u64,
+    pub reopened: u64,
+    pub failed: u64,
+    pub first_error: Option<String>,
+    /// Connect to LOGIN's OK per session, µs.
+    pub login: HistogramData,
+    /// Connect to IDLE's continuation per session, µs.
+    pub setup: HistogramData,
+}
+
+impl Stormed {
+    /// Adds another worker's storm to this one.
+    pub fn merge(&mut self, other: Stormed) {
+        if self.dropped_at == 0 || (other.dropped_at != 0 && other.dropped_at < self.dropped_at) {
+            self.dropped_at = other.dropped_at;
+        }
+        self.last_back = self.last_back.max(other.last_back);
+        self.reopened += other.reopened;
+        self.failed += other.failed;
+        self.first_error = self.first_error.take().or(other.first_error);
+        for (mine, theirs) in [(&mut self.login, other.login), (&mut self.setup, other.setup)] {
+            let mut merged = report::latency_histogram();
+            mine.merge_into(&mut merged);
+            theirs.merge_into(&mut merged);
+            *mine = HistogramData::encode(&merged);
+        }
+    }
 }
 
 /// Microseconds since the epoch: comparable between processes on one machine.
@@ -258,6 +299,21 @@ impl Fleet {
         Ok(all)
     }
 
+    /// Every worker drops its sessions and opens them again, all at the same moment; their
+    /// reports merged.
+    pub fn storm(&mut self) -> anyhow::Result<Stormed> {
+        for worker in &mut self.workers {
+            let stdin = worker.stdin.as_mut().context("worker stdin closed")?;
+            stdin.write_all(b"STORM\n").context("starting a storm")?;
+            stdin.flush()?;
+        }
+        let mut all = Stormed::default();
+        for worker in &mut self.workers {
+            all.merge(worker.receive("STORMED")?);
+        }
+        Ok(all)
+    }
+
     /// Closes every session (the workers exit when their stdin closes).
     pub fn close(mut self) -> anyhow::Result<()> {
         for worker in &mut self.workers {
@@ -321,6 +377,10 @@ struct Shared {
     connector: Option<tokio_rustls::TlsConnector>,
     arrivals: RefCell<HashMap<u64, Vec<u64>>>,
     closed: RefCell<u64>,
+    /// Bumped to make every watched session drop its connection (a storm).
+    drop_all: tokio::sync::watch::Sender<u64>,
+    /// Sessions being watched.
+    live: std::cell::Cell<u64>,
 }
 
 async fn work(args: &WorkerArgs) -> anyhow::Result<()> {
@@ -331,6 +391,8 @@ async fn work(args: &WorkerArgs) -> anyhow::Result<()> {
         connector,
         arrivals: RefCell::new(HashMap::new()),
         closed: RefCell::new(0),
+        drop_all: tokio::sync::watch::Sender::new(0),
+        live: std::cell::Cell::new(0),
     });
     let deadline = tokio::time::Instant::now() + s.target.common.timeout();
     let gate = Rc::new(tokio::sync::Semaphore::new(s.connect_concurrency.max(1)));
@@ -343,9 +405,9 @@ async fn work(args: &WorkerArgs) -> anyhow::Result<()> {
             let opened = tokio::time::timeout_at(deadline, open(&shared, index)).await;
             drop(permit);
             match opened {
-                Ok(Ok((session, exists))) => {
+                Ok(Ok(opened)) => {
                     let _ = done_tx.send(Ok(started.elapsed()));
-                    watch(&shared, index, session, exists).await;
+                    watch(&shared, index, opened.session, opened.exists).await;
                 }
                 Ok(Err(e)) => {
                     let _ = done_tx.send(Err(format!("session {index}: {e:#}")));
@@ -381,7 +443,10 @@ async fn work(args: &WorkerArgs) -> anyhow::Result<()> {
         if stdin.read_line(&mut line).await.context("reading commands")? == 0 {
             return Ok(());
         }
-        if line.trim() == "REPORT" {
+        if line.trim() == "STORM" {
+            let stormed = storm(&shared, args.first..args.first + args.count).await;
+            say("STORMED", &stormed)?;
+        } else if line.trim() == "REPORT" {
             let arrivals = Arrivals {
                 by_session: shared.arrivals.borrow().iter().map(|(i, t)| (*i, t.clone())).collect(),
                 closed: *shared.closed.borrow(),
@@ -398,10 +463,75 @@ fn say(keyword: &str, value: &impl Serialize) -> anyhow::Result<()> {
     out.flush().context("writing to the parent")
 }
 
-/// Connect, TLS, greeting, LOGIN, SELECT, IDLE; returns the session and the EXISTS count.
-async fn open(shared: &Shared, index: u64) -> anyhow::Result<(Session, u64)> {
+/// Drops every watched session at once, then opens `sessions` again, `storm_concurrency`
+/// at a time, each going back to being watched.
+async fn storm(shared: &Rc<Shared>, sessions: std::ops::Range<u64>) -> Stormed {
+    let mut stormed = Stormed {
+        dropped_at: wall_micros(),
+        ..Stormed::default()
+    };
+    shared.drop_all.send_modify(|generation| *generation += 1);
+    // Every session's task lets its connection go before the first one comes back.
+    while shared.live.get() > 0 {
+        tokio::task::yield_now().await;
+    }
+    let deadline = tokio::time::Instant::now() + shared.args.target.common.timeout();
+    let gate = Rc::new(tokio::sync::Semaphore::new(shared.args.storm_concurrency.max(1)));
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let count = sessions.end - sessions.start;
+    for index in sessions {
+        let (shared, gate, done_tx) = (shared.clone(), gate.clone(), done_tx.clone());
+        tokio::task::spawn_local(async move {
+            let permit = gate.acquire().await;
+            let started = Instant::now();
+            let opened = tokio::time::timeout_at(deadline, open(&shared, index)).await;
+            drop(permit);
+            match opened {
+                Ok(Ok(opened)) => {
+                    let _ = done_tx.send(Ok((opened.login, started.elapsed(), wall_micros())));
+                    watch(&shared, index, opened.session, opened.exists).await;
+                }
+                Ok(Err(e)) => drop(done_tx.send(Err(format!("session {index}: {e:#}")))),
+                Err(_) => drop(done_tx.send(Err(format!("session {index}: not back before --timeout")))),
+            }
+        });
+    }
+    drop(done_tx);
+    let (mut login, mut setup) = (report::latency_histogram(), report::latency_histogram());
+    for _ in 0..count {
+        match done_rx.recv().await {
+            Some(Ok((logged_in, in_idle, at))) => {
+                stormed.reopened += 1;
+                stormed.last_back = stormed.last_back.max(at);
+                report::record(&mut login, logged_in);
+                report::record(&mut setup, in_idle);
+            }
+            Some(Err(e)) => {
+                stormed.failed += 1;
+                stormed.first_error.get_or_insert(e);
+            }
+            None => break,
+        }
+    }
+    stormed.login = HistogramData::encode(&login);
+    stormed.setup = HistogramData::encode(&setup);
+    stormed
+}
+
+/// A session set up and in IDLE.
+struct Opened {
+    session: Session,
+    /// Its mailbox's message count.
+    exists: u64,
+    /// From connecting to LOGIN's OK.
+    login: Duration,
+}
+
+/// Connect, TLS, greeting, LOGIN, SELECT, IDLE.
+async fn open(shared: &Shared, index: u64) -> anyhow::Result<Opened> {
     let args = &shared.args;
     let target = &args.target;
+    let started = Instant::now();
     let tcp = TcpStream::connect(target.addr()).await.context("connecting")?;
     tcp.set_nodelay(true)?;
     let stream: Box<dyn Stream> = match &shared.connector {
@@ -424,13 +554,14 @@ async fn open(shared: &Shared, index: u64) -> anyhow::Result<(Session, u64)> {
         &format!("LOGIN {} {}", quote(&user), quote(&target.password)),
     )
     .await?;
+    let login = started.elapsed();
     let untagged = command(&mut session, "a2", &format!("SELECT {}", quote(&args.mailbox))).await?;
     let exists = untagged.iter().find_map(|l| parse_exists(l)).unwrap_or(0);
     session.get_mut().write_all(b"a3 IDLE\r\n").await?;
     loop {
         read_line(&mut session, &mut line).await.context("IDLE")?;
         if line.starts_with(b"+") {
-            return Ok((session, exists));
+            return Ok(Opened { session, exists, login });
         }
         if line.starts_with(b"a3 ") {
             bail!("IDLE refused: {}", String::from_utf8_lossy(&line));
@@ -473,8 +604,23 @@ async fn read_line(session: &mut Session, line: &mut Vec<u8>) -> anyhow::Result<
     Ok(())
 }
 
-/// Follows the session in IDLE, noting when new messages arrive, until the server closes it.
-async fn watch(shared: &Shared, index: u64, mut session: Session, mut exists: u64) {
+/// Follows the session in IDLE, noting when new messages arrive, until the server closes it
+/// or a storm drops it.
+async fn watch(shared: &Shared, index: u64, session: Session, exists: u64) {
+    shared.live.set(shared.live.get() + 1);
+    let mut storm = shared.drop_all.subscribe();
+    let closed = tokio::select! {
+        () = follow(shared, index, session, exists) => true,
+        _ = storm.changed() => false,
+    };
+    shared.live.set(shared.live.get() - 1);
+    if closed {
+        *shared.closed.borrow_mut() += 1;
+    }
+}
+
+/// Reads the session's IDLE updates until the server closes it, noting new messages.
+async fn follow(shared: &Shared, index: u64, mut session: Session, mut exists: u64) {
     let mut line = Vec::new();
     while read_line(&mut session, &mut line).await.is_ok() {
         if let Some(n) = parse_exists(&line) {
@@ -488,7 +634,6 @@ async fn watch(shared: &Shared, index: u64, mut session: Session, mut exists: u6
             exists = exists.saturating_sub(1);
         }
     }
-    *shared.closed.borrow_mut() += 1;
 }
 
 /// `n` of an untagged `* n EXISTS`.

@@ -11,6 +11,7 @@ pub mod idle;
 pub mod imap_bulk;
 pub mod login;
 pub mod mixed;
+pub mod storm;
 pub mod submit;
 pub mod txn;
 
