@@ -1,7 +1,11 @@
 //! Bulk download: how close POP3 RETR comes to the loopback's own speed.
 //!
 //! Three measurements in one run, so they share the machine's state: (1) raw TCP over
-//! 127.0.0.1, a sender thread writing 256 KiB at a time to a reader; (2) POP3 over
+//! 127.0.0.1 to a reader, from a sender thread writing 256 KiB at a time and from one that
+//! `sendfile`s from the page cache (no copy on the sending side: the fastest this machine
+//! moves bytes over one loopback connection to the same reader; the faster of the two is
+//! "raw", the reference every figure is a share of), with memcpy's bandwidth beside them,
+//! since the reader's copy out of the socket is unavoidable; (2) POP3 over
 //! plaintext, RETR of every message; (3) the same over implicit TLS (pop3s). The POP3 reader
 //! uses the same 256 KiB buffer as the raw reader and un-stuffs with `MultilineScanner`
 //! without keeping messages, so the client costs about what the raw reader costs. RETRs are
@@ -26,7 +30,7 @@ use crate::Common;
 use loadtest::client::pop3::Pop3;
 use loadtest::client::{tls_config, Transport};
 use loadtest::multiline::MultilineScanner;
-use loadtest::report::{throughput_table, Bar, Better, Headline, Summary, ThroughputRow};
+use loadtest::report::{self, throughput_table, Bar, Better, Headline, Summary, ThroughputRow};
 
 /// The read (and raw write) size: large, so per-call overhead is small on both sides.
 pub(super) const IO_BUFFER: usize = 256 * 1024;
@@ -74,9 +78,14 @@ struct BulkReport {
     /// Every measurement of every pass, in order; names end in `#pass` when passes > 1.
     rows: Vec<Measured>,
     failed: Vec<Failed>,
-    /// Best MiB/s of each kind over the passes, and the ratios of the bests.
+    /// Best MiB/s of each kind over the passes, and the ratios of the bests. `best_raw` is
+    /// the faster of the written and the sendfile'd reference.
     best_raw: Option<f64>,
+    best_raw_write: Option<f64>,
+    best_raw_sendfile: Option<f64>,
     best_raw_relayed: Option<f64>,
+    /// memcpy of 256 KiB blocks out of a 64 MiB buffer, MiB/s.
+    memcpy: Option<f64>,
     best_plaintext: Option<f64>,
     best_tls: Option<f64>,
     plaintext_vs_raw: Option<f64>,
@@ -97,6 +106,8 @@ struct Failed {
 #[serde(rename_all = "lowercase")]
 pub(super) enum Kind {
     Raw,
+    /// Raw loopback TCP sent with sendfile(2) from a file in the page cache.
+    RawSendfile,
     /// Raw loopback TCP through a relay thread: two hops, what a front end adds at the least.
     RawRelayed,
     Plaintext,
@@ -120,6 +131,7 @@ impl Kind {
     fn label(self, protocol: &Protocol) -> &'static str {
         match self {
             Kind::Raw => "raw loopback TCP",
+            Kind::RawSendfile => "raw loopback TCP, sendfile",
             Kind::RawRelayed => "raw loopback TCP, relayed",
             Kind::Plaintext => protocol.plaintext_label,
             Kind::Tls => protocol.tls_label,
@@ -208,7 +220,10 @@ pub(super) fn run_passes(
         rows: Vec::new(),
         failed: Vec::new(),
         best_raw: None,
+        best_raw_write: None,
+        best_raw_sendfile: None,
         best_raw_relayed: None,
+        memcpy: None,
         best_plaintext: None,
         best_tls: None,
         plaintext_vs_raw: None,
@@ -216,13 +231,14 @@ pub(super) fn run_passes(
         messages: 0,
         pipeline_depth: None,
     };
+    report.memcpy = Some(memcpy_bandwidth());
     let passes = report.passes;
     for pass in 1..=passes {
         let name = |kind: Kind| match passes {
             1 => kind.label(protocol).to_owned(),
             _ => format!("{} #{pass}", kind.label(protocol)),
         };
-        for kind in [Kind::Raw, Kind::RawRelayed] {
+        for kind in [Kind::Raw, Kind::RawSendfile, Kind::RawRelayed] {
             let raw = raw_loopback(p.raw_bytes, (kind, &name(kind)), p.server_pid, deadline)
                 .context("raw loopback reference")?;
             report.rows.push(raw);
@@ -277,7 +293,12 @@ impl BulkReport {
                 .map(|m| m.row.mib_per_sec)
                 .reduce(f64::max)
         };
-        self.best_raw = best(Kind::Raw);
+        self.best_raw_write = best(Kind::Raw);
+        self.best_raw_sendfile = best(Kind::RawSendfile);
+        self.best_raw = [self.best_raw_write, self.best_raw_sendfile]
+            .into_iter()
+            .flatten()
+            .reduce(f64::max);
         self.best_raw_relayed = best(Kind::RawRelayed);
         self.best_plaintext = best(Kind::Plaintext);
         self.best_tls = best(Kind::Tls);
@@ -294,19 +315,23 @@ impl BulkReport {
     fn summary(&self, protocol: &Protocol) -> Summary {
         let mut summary = Summary::default();
         let kinds = [
-            (Kind::Plaintext, self.best_plaintext),
-            (Kind::Tls, self.best_tls),
-            (Kind::Raw, self.best_raw),
-            (Kind::RawRelayed, self.best_raw_relayed),
+            (Some(Kind::Plaintext), self.best_plaintext),
+            (Some(Kind::Tls), self.best_tls),
+            (Some(Kind::Raw), self.best_raw),
+            (Some(Kind::RawSendfile), self.best_raw_sendfile),
+            (Some(Kind::RawRelayed), self.best_raw_relayed),
+            (None, self.memcpy),
         ];
         for (kind, best) in kinds {
             let Some(mib) = best else { continue };
-            // The raw figure is the machine's, not the server's: its name says so, as a
-            // comparison of two servers shows it beside theirs.
+            // The references are the machine's, not the server's: their names say so, as a
+            // comparison of two servers shows them beside theirs.
             let name = match kind {
-                Kind::Raw => "raw loopback TCP (reference)",
-                Kind::RawRelayed => "raw loopback TCP, relayed (reference)",
-                _ => kind.label(protocol),
+                None => "memcpy (reference)",
+                Some(Kind::Raw) => "raw loopback TCP (reference)",
+                Some(Kind::RawSendfile) => "raw loopback TCP, sendfile (reference)",
+                Some(Kind::RawRelayed) => "raw loopback TCP, relayed (reference)",
+                Some(kind) => kind.label(protocol),
             };
             summary
                 .headlines
@@ -317,13 +342,18 @@ impl BulkReport {
                 unit: "MiB/s".into(),
             });
         }
-        if let Some(ratio) = self.plaintext_vs_raw {
-            summary.headlines.push(Headline::new(
-                &format!("{} / raw", protocol.plaintext_label),
-                100.0 * ratio,
-                "%",
-                Better::Higher,
-            ));
+        for (label, ratio) in [
+            (protocol.plaintext_label, self.plaintext_vs_raw),
+            (protocol.tls_label, self.tls_vs_raw),
+        ] {
+            if let Some(ratio) = ratio {
+                summary.headlines.push(Headline::new(
+                    &format!("{label} / raw"),
+                    100.0 * ratio,
+                    "%",
+                    Better::Higher,
+                ));
+            }
         }
         summary
     }
@@ -351,6 +381,12 @@ impl BulkReport {
             "{} messages {}{depth}  best of {} passes:",
             self.protocol, self.messages, self.passes
         );
+        if let (Some(write), Some(sendfile), Some(memcpy)) = (self.best_raw_write, self.best_raw_sendfile, self.memcpy)
+        {
+            println!(
+                "raw references: written {write:.1} MiB/s, sendfile {sendfile:.1} MiB/s; memcpy {memcpy:.1} MiB/s"
+            );
+        }
         if let (Some(raw), Some(plain), Some(ratio)) = (self.best_raw, self.best_plaintext, self.plaintext_vs_raw) {
             println!(
                 "raw {raw:.1} MiB/s, plaintext {plain:.1} MiB/s, plaintext / raw {:.1} %",
@@ -415,6 +451,11 @@ fn raw_loopback(
 ) -> anyhow::Result<Measured> {
     let listener = TcpListener::bind("127.0.0.1:0").context("binding a loopback listener")?;
     let addr = listener.local_addr()?;
+    // Written (and so in the page cache) before the clock starts.
+    let source = match kind {
+        Kind::RawSendfile => Some(page_cache_file(bytes.min(SENDFILE_SOURCE)).context("the sendfile source")?),
+        _ => None,
+    };
     let stopwatch = Stopwatch::start(server_pid);
     // Relayed: the sender connects to a relay thread, which copies to the receiver, as a
     // front end's relay does with the least work a process can do (read, write, repeat).
@@ -439,6 +480,9 @@ fn raw_loopback(
     };
     let sender = std::thread::spawn(move || -> io::Result<()> {
         let mut stream = TcpStream::connect(send_to)?;
+        if let Some(source) = source {
+            return send_file(&source, &mut stream, bytes);
+        }
         // Not all zeros, in case anything on the path ever compresses or dedups.
         let chunk: Vec<u8> = (0..IO_BUFFER).map(|i| (i % 251) as u8).collect();
         let mut left = bytes;
@@ -474,6 +518,64 @@ fn raw_loopback(
         bail!("received {received} bytes of {bytes}");
     }
     Ok(measured)
+}
+
+/// The sendfile reference's source: this many bytes, sent over and over.
+const SENDFILE_SOURCE: u64 = 64 << 20;
+
+/// An unnamed file of `size` bytes of the raw reference's pattern, in the page cache.
+fn page_cache_file(size: u64) -> io::Result<std::fs::File> {
+    let path = std::env::temp_dir().join(format!("loadtest-sendfile-{}", std::process::id()));
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    // Unnamed from now on: nothing is left behind, whatever happens next.
+    std::fs::remove_file(&path)?;
+    let chunk: Vec<u8> = (0..IO_BUFFER).map(|i| (i % 251) as u8).collect();
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(IO_BUFFER as u64) as usize;
+        file.write_all(&chunk[..n])?;
+        left -= n as u64;
+    }
+    Ok(file)
+}
+
+/// Sends `bytes` from `source` over and over, then ends the stream. std's `io::copy` from a
+/// file to a socket is `sendfile(2)` on Linux: the pages go to the socket without a copy.
+fn send_file(source: &std::fs::File, stream: &mut TcpStream, bytes: u64) -> io::Result<()> {
+    use std::io::Seek;
+    let size = source.metadata()?.len().max(1);
+    let mut left = bytes;
+    let mut file = source;
+    while left > 0 {
+        file.seek(io::SeekFrom::Start(0))?;
+        let sent = io::copy(&mut file.take(left.min(size)), stream)?;
+        if sent == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        left -= sent;
+    }
+    stream.shutdown(std::net::Shutdown::Write)
+}
+
+/// What one core copies in memory: 256 KiB blocks (the reader's size) out of a 64 MiB
+/// buffer, so the source comes from memory as a socket's pages would; MiB/s over ~0.3 s.
+fn memcpy_bandwidth() -> f64 {
+    let source: Vec<u8> = (0..64 << 20).map(|i: usize| (i % 251) as u8).collect();
+    let mut dst = vec![0u8; IO_BUFFER];
+    let started = Instant::now();
+    let mut copied = 0u64;
+    while started.elapsed() < Duration::from_millis(300) {
+        for block in source.chunks(IO_BUFFER) {
+            dst[..block.len()].copy_from_slice(std::hint::black_box(block));
+            std::hint::black_box(&mut dst);
+            copied += block.len() as u64;
+        }
+    }
+    report::mib_per_sec(copied, started.elapsed())
 }
 
 /// Logs in, RETRs every message (timed), and QUITs without deleting anything.
@@ -645,7 +747,10 @@ mod tests {
             rows: Vec::new(),
             failed: Vec::new(),
             best_raw: None,
+            best_raw_write: None,
+            best_raw_sendfile: None,
             best_raw_relayed: None,
+            memcpy: None,
             best_plaintext: None,
             best_tls: None,
             plaintext_vs_raw: None,
@@ -681,7 +786,7 @@ mod tests {
     #[test]
     fn raw_reference_moves_every_byte() {
         let deadline = Instant::now() + Duration::from_secs(30);
-        for kind in [Kind::Raw, Kind::RawRelayed] {
+        for kind in [Kind::Raw, Kind::RawSendfile, Kind::RawRelayed] {
             let measured =
                 raw_loopback(3 * IO_BUFFER as u64 + 17, (kind, "raw"), None, deadline).expect("loopback works");
             assert_eq!(measured.row.bytes, 3 * IO_BUFFER as u64 + 17);
