@@ -8,7 +8,7 @@
 # same way; without BIN it builds this tree (bench-lib.sh).
 #
 # Knobs (environment): USERS (200), MESSAGES (1000), SIZE (2048), SESSIONS_PER_USER (10),
-# LABEL (server), IDLE_WAIT, BIN, CARGO_TARGET_DIR.
+# TLS (1: the sessions over implicit TLS), LABEL (server), IDLE_WAIT, BIN, CARGO_TARGET_DIR.
 set -euo pipefail
 
 NAME=selected-memory
@@ -17,6 +17,7 @@ MESSAGES=${MESSAGES:-1000}
 SIZE=${SIZE:-2048}
 SESSIONS_PER_USER=${SESSIONS_PER_USER:-10}
 LABEL=${LABEL:-server}
+TLS=${TLS:-0}
 IMAP_EXTRA="login_type = \"plain-text-login\"
 max_connections_per_user = $((SESSIONS_PER_USER + 5))
 max_connections_per_ip = $((USERS * SESSIONS_PER_USER + 100))"
@@ -37,8 +38,14 @@ echo "== warm-up: 3 s of logins"
     exit 1
 }
 sessions=$((USERS * SESSIONS_PER_USER))
-echo "== idle: $sessions sessions ($SESSIONS_PER_USER per user), INBOX selected, in IDLE"
-"$BIN/loadtest" idle --host 127.0.0.1 --imap-port "$IMAP_PORT" --users user%d --user-count "$USERS" \
+over=(--imap-port "$IMAP_PORT")
+how=plaintext
+if [ "$TLS" = 1 ]; then
+    over=(--tls --imaps-port "$IMAPS_PORT" --cafile "$CERT")
+    how=TLS
+fi
+echo "== idle: $sessions sessions ($SESSIONS_PER_USER per user, $how), INBOX selected, in IDLE"
+"$BIN/loadtest" idle --host 127.0.0.1 "${over[@]}" --users user%d --user-count "$USERS" \
     --password "$PASSWORD" --sessions "$sessions" --server-pid "$SERVER_PID" --label "$LABEL" \
     --json "$RESULTS/selected-memory.json" || FAILED=1
 describe_run
