@@ -73,6 +73,18 @@ impl TcpSockets {
     }
 }
 
+/// The kernel's slab memory, machine-wide, KiB (`Slab:` of /proc/meminfo): where a socket's
+/// own objects live (its sock, inode, file, poll entries), which sockstat does not count.
+pub fn kernel_slab_kib() -> Option<u64> {
+    parse_meminfo_slab(&std::fs::read_to_string("/proc/meminfo").ok()?)
+}
+
+/// `Slab:` of a /proc/meminfo text, KiB.
+pub fn parse_meminfo_slab(text: &str) -> Option<u64> {
+    let rest = text.lines().find_map(|l| l.strip_prefix("Slab:"))?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
 /// The `TCP:` line of a `/proc/net/sockstat` text (`inuse N ... mem PAGES`).
 pub fn parse_sockstat(text: &str, page_kib: u64) -> Option<TcpSockets> {
     let line = text.lines().find_map(|l| l.strip_prefix("TCP:"))?;
@@ -178,6 +190,9 @@ mod tests {
             })
         );
         assert_eq!(parse_sockstat("sockets: used 10\n", 4), None);
+        let meminfo = "MemTotal:       24000000 kB\nSlab:             123456 kB\nSReclaimable:      1000 kB\n";
+        assert_eq!(parse_meminfo_slab(meminfo), Some(123_456));
+        assert_eq!(parse_meminfo_slab("MemTotal: 1 kB\n"), None);
         if cfg!(target_os = "linux") {
             assert!(TcpSockets::now().is_some());
         }

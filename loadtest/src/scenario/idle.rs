@@ -11,7 +11,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::fleet::{Fleet, SessionArgs};
-use loadtest::memory::{Memory, TcpSockets};
+use loadtest::memory::{kernel_slab_kib, Memory, TcpSockets};
 use loadtest::report::{self, Bar, Better, Headline, LatencyCurve, LatencySummary, Summary};
 
 #[derive(Args, Debug)]
@@ -63,6 +63,8 @@ struct Snapshot {
     server: Option<Memory>,
     front: Option<Memory>,
     tcp: Option<TcpSockets>,
+    /// The kernel's slab memory, machine-wide, KiB.
+    slab_kib: Option<u64>,
 }
 
 impl Snapshot {
@@ -71,25 +73,30 @@ impl Snapshot {
             server: process_memory(args.sessions.server_pid, "--server-pid")?,
             front: process_memory(args.front_pid, "--front-pid")?,
             tcp: TcpSockets::now(),
+            slab_kib: kernel_slab_kib(),
         })
     }
 }
 
-/// Sockets opened and socket buffer memory grown per session, machine-wide: a session is two
-/// sockets (the harness's and the server's), four through a front end.
+/// Sockets opened, socket buffer memory and kernel slab grown per session, machine-wide: a
+/// session is two sockets (the harness's and the server's), four through a front end, and
+/// the slab holds both ends' socket objects (and anything else the machine did meanwhile).
 #[derive(Debug, Clone, Copy, Serialize)]
 struct TcpGrowth {
     sockets: f64,
     buffer_kib: f64,
+    slab_kib: Option<f64>,
 }
 
 impl TcpGrowth {
-    fn between(before: &TcpSockets, after: &TcpSockets, sessions: u64) -> TcpGrowth {
+    fn between(before: &Snapshot, after: &Snapshot, sessions: u64) -> Option<TcpGrowth> {
         let per = |after: u64, before: u64| (after as f64 - before as f64) / sessions.max(1) as f64;
-        TcpGrowth {
-            sockets: per(after.in_use, before.in_use),
-            buffer_kib: per(after.mem_kib, before.mem_kib),
-        }
+        let (b, a) = (before.tcp?, after.tcp?);
+        Some(TcpGrowth {
+            sockets: per(a.in_use, b.in_use),
+            buffer_kib: per(a.mem_kib, b.mem_kib),
+            slab_kib: before.slab_kib.zip(after.slab_kib).map(|(b, a)| per(a, b)),
+        })
     }
 }
 
@@ -193,13 +200,14 @@ pub fn run(args: &IdleArgs) -> anyhow::Result<()> {
     let (front_whole, front_marginal) = growth(|m| m.front);
     print_growth("server", after.server, whole, marginal);
     print_growth("front end", after.front, front_whole, front_marginal);
-    let tcp_per_session = before
-        .tcp
-        .zip(after.tcp)
-        .map(|(b, a)| TcpGrowth::between(&b, &a, setup.opened));
+    let tcp_per_session = TcpGrowth::between(&before, &after, setup.opened);
     if let Some(t) = tcp_per_session {
+        let slab = t
+            .slab_kib
+            .map(|k| format!(", {k:.2} KiB of kernel slab (both ends)"))
+            .unwrap_or_default();
         println!(
-            "kernel TCP per session: {:.2} sockets, {:.2} KiB of socket buffers",
+            "kernel TCP per session: {:.2} sockets, {:.2} KiB of socket buffers{slab}",
             t.sockets, t.buffer_kib
         );
     }
