@@ -10,7 +10,7 @@ use crate::store::{WriteOp, WriteOutcome};
 pub fn run(config: &Config, repair: bool) -> Result<()> {
     // The server must be stopped: a store being written to shows passing states.
     let _lock = crate::serve::lock_data_dir(&config.server.data_dir).context("stop the server first")?;
-    let store = super::open(config)?;
+    let store = super::open_stopped(config)?;
     let report = if repair {
         match store.write_blocking(WriteOp::Repair)? {
             WriteOutcome::Repaired { report, repaired } => {

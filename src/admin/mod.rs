@@ -34,7 +34,22 @@ pub fn validate_user_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The store, for a command. With no server on it this process is its only user and opens
+/// it as a server would; beside a running server it leaves the sweep of half-written large
+/// bodies alone, since those are the server's writes in progress.
 pub(crate) fn open(config: &Config) -> Result<Store> {
+    let dir = &config.server.data_dir;
+    let store = match crate::serve::lock_data_dir(dir) {
+        // Held while the store opens, so no server starts staging meanwhile.
+        Ok(_no_server) => Store::open(dir),
+        Err(crate::serve::ServeError::Busy(_)) => Store::open_beside_server(dir),
+        Err(e) => return Err(e).with_context(|| format!("cannot open the store in {}", dir.display())),
+    };
+    store.with_context(|| format!("cannot open the store in {}", dir.display()))
+}
+
+/// The store of a stopped server whose data_dir lock the caller holds.
+pub(crate) fn open_stopped(config: &Config) -> Result<Store> {
     Store::open(&config.server.data_dir)
         .with_context(|| format!("cannot open the store in {}", config.server.data_dir.display()))
 }

@@ -169,8 +169,19 @@ fn migrate(t: &Tables, txn: &mut heed::RwTxn<'_>) -> Result<(), StoreError> {
 }
 
 impl Store {
-    /// Opens (creating if needed) the environment in `dir` and starts its writer thread.
+    /// Opens (creating if needed) the environment in `dir` and starts its writer thread, as
+    /// the one process using it: large bodies a crash left half-written are swept.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with(dir, true)
+    }
+
+    /// The same beside a running server (a command while it serves): nothing is swept, since
+    /// the server's staged bodies are being written now, not left by a crash.
+    pub fn open_beside_server(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with(dir, false)
+    }
+
+    fn open_with(dir: &Path, sweep: bool) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir)?;
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
         options
@@ -224,7 +235,7 @@ impl Store {
         });
         let mut wtxn = env.write_txn()?;
         migrate(&inner.t, &mut wtxn)?;
-        let swept = stage::sweep(&inner.t, &mut wtxn)?;
+        let swept = if sweep { stage::sweep(&inner.t, &mut wtxn)? } else { 0 };
         wtxn.commit()?;
         if swept > 0 {
             tracing::info!("removed {swept} partly written large bodies left by an unclean stop");

@@ -759,6 +759,60 @@ fn what_a_crash_left_staged_is_swept() {
     assert!(store.check().unwrap().is_clean());
 }
 
+/// Where the child of the next test finds the store it stages into.
+const STAGING_CHILD: &str = "RINGMAIL_TEST_STAGING_CHILD";
+
+/// A command opening the store while a server is in the middle of staging a large body (the
+/// server here being another process) leaves that staging alone; `Store::open` would have
+/// swept it as a crash's leftovers and deleted the chunks the server is about to link.
+#[test]
+fn opening_beside_a_server_leaves_its_staging_in_progress_alone() {
+    if let Ok(dir) = std::env::var(STAGING_CHILD) {
+        // The "server": stages a body, says so, and waits to be killed.
+        let store = Store::open(std::path::Path::new(&dir)).unwrap();
+        add_user(&store, "alice");
+        let (message, structure) = crate::mime::ingest(large_message()).unwrap();
+        let op = WriteOp::Deliver {
+            message: message.into(),
+            structure: Arc::new(structure),
+            recipients: vec![Recipient {
+                user: "alice".into(),
+                mailbox: "INBOX".into(),
+            }],
+        };
+        assert!(stage::stage(&store.inner, &op).unwrap().body.is_some());
+        println!("staged");
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "store::tests::opening_beside_a_server_leaves_its_staging_in_progress_alone",
+        ])
+        .args(["--nocapture", "--test-threads=1"])
+        .env(STAGING_CHILD, dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    assert!(
+        lines.any(|l| l.is_ok_and(|l| l.contains("staged"))),
+        "the child did not stage"
+    );
+    let store = Store::open_beside_server(dir.path()).unwrap();
+    let marks = {
+        let txn = store.inner.env.read_txn().unwrap();
+        store.inner.t.meta.prefix_iter(&txn, b"staged/").unwrap().count()
+    };
+    let chunks = chunks_in(&store, &store.inner.t.bodies);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(marks, 1, "the server's staging mark is still there");
+    assert!(chunks > 0, "and so are its chunks");
+}
+
 fn index_keys(store: &Store, mailbox: records::MailboxId) -> Vec<(u64, u32)> {
     let txn = store.inner.env.read_txn().unwrap();
     let (start, end) = (
