@@ -61,6 +61,10 @@ enum Command {
         #[arg(long)]
         repair: bool,
     },
+    /// Copy the store, consistent and compacted, while the server runs, into the new
+    /// directory PATH (with the generated certificate and key): a server with
+    /// `data_dir = PATH` runs on the copy.
+    Backup { path: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -183,6 +187,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Queue(QueueCommand::Delete { id }) => admin::queue::delete(&config, &id),
         Command::Check(args) => admin::check::run(&config, args),
         Command::Fsck { repair } => admin::fsck(&config, repair),
+        Command::Backup { path } => admin::backup(&config, &path),
         Command::Deliver { name, mailbox } => {
             let message = deliver::read_stdin()?;
             deliver::deliver(&config.lmtp_socket_path(), &name, mailbox.as_deref(), &message)

@@ -230,3 +230,54 @@ fn fsck_checks_a_stopped_store_and_refuses_a_running_one() {
         );
     }
 }
+
+/// `ringmail backup` while the server runs and takes mail: the copy is clean, and a server
+/// started on it serves every message acknowledged before the backup began, under the same
+/// certificate.
+#[test]
+fn a_backup_made_while_serving_runs_a_server() {
+    let server = Server::start();
+    server.add_user("bob");
+    for i in 0..3 {
+        server.deliver("bob", &message(&format!("before {i}")));
+    }
+    let backup = server.dir.path().join("backup");
+    let backup_arg = backup.to_str().unwrap();
+    // Mail keeps arriving while the copy is made.
+    let out = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            for i in 0..5 {
+                server.deliver("bob", &message(&format!("during {i}")));
+            }
+        });
+        let out = server.cli(&["backup", backup_arg], b"");
+        writer.join().unwrap();
+        out
+    });
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("data.mdb"), "{stdout}");
+    let again = server.cli(&["backup", backup_arg], b"");
+    assert!(!again.status.success(), "a backup into a directory that is not empty");
+    assert_eq!(text(&again).1.lines().count(), 1);
+
+    // Restore: a second server whose data_dir is the copy.
+    let mut copy = Server::start();
+    copy.terminate();
+    std::fs::remove_dir_all(copy.data_dir()).unwrap();
+    std::fs::rename(&backup, copy.data_dir()).unwrap();
+    let fsck = copy.cli(&["fsck"], b"");
+    assert!(fsck.status.success(), "{}", text(&fsck).0);
+    copy.spawn();
+    let mut pop = copy.pop3_tls();
+    assert!(pop.login("bob", PASSWORD).unwrap().ok);
+    let stat = pop.cmd("STAT").unwrap();
+    let count: u32 = stat.text.split(' ').next().unwrap().parse().unwrap();
+    assert!((3..=8).contains(&count), "{stat:?}");
+    let first = String::from_utf8_lossy(&pop.retr(1).unwrap()).into_owned();
+    assert!(first.contains("before 0"), "{first}");
+    assert_eq!(
+        std::fs::read(copy.data_dir().join("cert.pem")).unwrap(),
+        std::fs::read(server.data_dir().join("cert.pem")).unwrap()
+    );
+}

@@ -4,6 +4,8 @@
 
 #![forbid(unsafe_code)]
 
+mod backup;
+pub use backup::run as backup;
 pub mod check;
 pub mod deliver;
 mod fsck;

@@ -250,6 +250,25 @@ impl Store {
         Snapshot::new(&self.inner)
     }
 
+    /// Writes a compacted copy of the whole store, as of one read transaction, to the new
+    /// file `to` (LMDB's copy: consistent while writers go on) and makes it durable; returns
+    /// its size. The file is an environment's data file: a server whose data_dir holds it as
+    /// `data.mdb` runs on it. On failure nothing is left at `to`.
+    pub fn backup(&self, to: &Path) -> Result<u64, StoreError> {
+        let mut file = std::fs::File::create_new(to)?;
+        let copied = self
+            .inner
+            .env
+            .copy_to_file(&mut file, heed::CompactionOption::Enabled)
+            .map_err(StoreError::from)
+            .and_then(|()| Ok(file.sync_all()?))
+            .and_then(|()| Ok(file.metadata()?.len()));
+        if copied.is_err() {
+            let _ = std::fs::remove_file(to);
+        }
+        copied
+    }
+
     /// Checks the store's invariants in one read transaction (`ringmail fsck`).
     pub fn check(&self) -> Result<check::Report, StoreError> {
         let txn = self.inner.env.read_txn()?;
