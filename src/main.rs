@@ -65,6 +65,9 @@ enum Command {
     /// directory PATH (with the generated certificate and key): a server with
     /// `data_dir = PATH` runs on the copy.
     Backup { path: PathBuf },
+    /// Make the running server and front end on this data_dir read their certificate and key
+    /// again (as SIGHUP does): new connections use them, sessions already up continue.
+    Reload,
 }
 
 #[derive(Subcommand)]
@@ -188,6 +191,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Check(args) => admin::check::run(&config, args),
         Command::Fsck { repair } => admin::fsck(&config, repair),
         Command::Backup { path } => admin::backup(&config, &path),
+        Command::Reload => admin::reload(&config),
         Command::Deliver { name, mailbox } => {
             let message = deliver::read_stdin()?;
             deliver::deliver(&config.lmtp_socket_path(), &name, mailbox.as_deref(), &message)

@@ -1,12 +1,19 @@
 //! TLS server configuration: the certificate from config, or a self-signed one generated into
 //! data_dir on first start (naming localhost, 127.0.0.1, ::1 and the configured hostname so that
 //! clients told to trust it can verify it). TLS 1.2 and 1.3 only.
+//!
+//! The certificate and key are the server's `Identity`, which a reload (SIGHUP, `ringmail
+//! reload`) reads again from the same files: handshakes after it present the new pair, sessions
+//! already up keep theirs, and a pair that does not load is refused with the old one kept.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 use crate::config::Config;
@@ -30,7 +37,66 @@ pub fn generated_paths(data_dir: &Path) -> (PathBuf, PathBuf) {
     (data_dir.join("cert.pem"), data_dir.join("key.pem"))
 }
 
-pub fn server_config(config: &Config) -> Result<Arc<ServerConfig>, TlsError> {
+/// The certificate chain and key handshakes present, and where they are read from.
+#[derive(Debug)]
+pub struct Identity {
+    cert_path: PathBuf,
+    key_path: PathBuf,
+    provider: Arc<CryptoProvider>,
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl Identity {
+    /// Reads the certificate and key files again; on success new handshakes use them, on
+    /// failure the pair in use stays.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let key = load(&self.cert_path, &self.key_path, &self.provider)?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(key);
+        Ok(())
+    }
+
+    /// The certificate file, for log lines.
+    pub fn cert_path(&self) -> &Path {
+        &self.cert_path
+    }
+}
+
+impl ResolvesServerCert for Identity {
+    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.read().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+}
+
+/// Logs the outcome of a reload of `identity` (the signal handler's whole job).
+pub fn reload_logged(identity: &Identity) {
+    match identity.reload() {
+        Ok(()) => tracing::info!(cert = %identity.cert_path().display(), "reloaded the certificate and key"),
+        Err(e) => tracing::error!("reload refused, the certificate in use is kept: {e}"),
+    }
+}
+
+/// A certificate chain and its key from PEM files, checked to belong together.
+fn load(cert_path: &Path, key_path: &Path, provider: &CryptoProvider) -> Result<CertifiedKey, TlsError> {
+    let pem_err = |path: &Path| {
+        let path = path.to_owned();
+        move |e: rustls::pki_types::pem::Error| TlsError::Pem {
+            path: path.clone(),
+            message: e.to_string(),
+        }
+    };
+    let certs = CertificateDer::pem_file_iter(cert_path)
+        .map_err(pem_err(cert_path))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(pem_err(cert_path))?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate(cert_path.to_owned()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key_path).map_err(pem_err(key_path))?;
+    Ok(CertifiedKey::from_der(certs, key, provider)?)
+}
+
+/// The server's TLS configuration, and its identity for reloads.
+pub fn server_config(config: &Config) -> Result<(Arc<ServerConfig>, Arc<Identity>), TlsError> {
     let (cert_path, key_path) = match (&config.tls.cert, &config.tls.key) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
         _ => {
@@ -41,21 +107,6 @@ pub fn server_config(config: &Config) -> Result<Arc<ServerConfig>, TlsError> {
             paths
         }
     };
-    let pem_err = |path: &Path| {
-        let path = path.to_owned();
-        move |e: rustls::pki_types::pem::Error| TlsError::Pem {
-            path: path.clone(),
-            message: e.to_string(),
-        }
-    };
-    let certs = CertificateDer::pem_file_iter(&cert_path)
-        .map_err(pem_err(&cert_path))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(pem_err(&cert_path))?;
-    if certs.is_empty() {
-        return Err(TlsError::NoCertificate(cert_path));
-    }
-    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(pem_err(&key_path))?;
     let mut provider = rustls::crypto::ring::default_provider();
     // AES-128-GCM first: as strong as mail needs, and a third cheaper per byte than AES-256
     // on a bulk download (the server's order wins: `ignore_client_order` below).
@@ -63,12 +114,18 @@ pub fn server_config(config: &Config) -> Result<Arc<ServerConfig>, TlsError> {
         .cipher_suites
         .sort_by_key(|s| !format!("{:?}", s.suite()).contains("AES_128_GCM"));
     let provider = Arc::new(provider);
+    let identity = Arc::new(Identity {
+        current: RwLock::new(Arc::new(load(&cert_path, &key_path, &provider)?)),
+        cert_path,
+        key_path,
+        provider: provider.clone(),
+    });
     let mut server = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+        .with_cert_resolver(identity.clone());
     server.ignore_client_order = true;
-    Ok(Arc::new(server))
+    Ok((Arc::new(server), identity))
 }
 
 fn generate(hostname: &str, cert_path: &Path, key_path: &Path) -> Result<(), TlsError> {

@@ -281,3 +281,76 @@ fn a_backup_made_while_serving_runs_a_server() {
         std::fs::read(server.data_dir().join("cert.pem")).unwrap()
     );
 }
+
+/// A certificate and key for localhost, written to `cert` and `key`; the certificate's PEM
+/// also to `trust`, for a client that trusts only it.
+fn write_identity(cert: &std::path::Path, key: &std::path::Path, trust: &std::path::Path) {
+    let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(cert, pair.cert.pem()).unwrap();
+    std::fs::write(key, pair.signing_key.serialize_pem()).unwrap();
+    std::fs::write(trust, pair.cert.pem()).unwrap();
+}
+
+/// `ringmail reload` (SIGHUP): handshakes after it present the new certificate, a session
+/// already up goes on, and a pair that does not load is refused with the one in use kept.
+#[test]
+fn reload_gives_new_connections_the_new_certificate_and_keeps_sessions() {
+    use loadtest::client::imap::Imap;
+    use loadtest::client::{tls_config, Transport};
+    let files = tempfile::tempdir().unwrap();
+    let path = |name: &str| files.path().join(name);
+    write_identity(&path("cert.pem"), &path("key.pem"), &path("first.pem"));
+    let tls = format!(
+        "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        path("cert.pem").display(),
+        path("key.pem").display()
+    );
+    let server = Server::start_with(Extra {
+        tail: Box::leak(tls.into_boxed_str()),
+        ..Extra::default()
+    });
+    server.add_user("bob");
+    let connect = |trust: &str| {
+        let config = tls_config(&path(trust)).unwrap();
+        Transport::connect_tls(server.addr(server.ports.imaps), config, "localhost").and_then(Imap::new)
+    };
+    let mut held = connect("first.pem").unwrap();
+    held.login("bob", PASSWORD).unwrap().expect_ok().unwrap();
+
+    write_identity(&path("cert.pem"), &path("key.pem"), &path("second.pem"));
+    let out = server.cli(&["reload"], b"");
+    assert!(out.status.success(), "{}", text(&out).1);
+    // The server reloads when the signal arrives: wait for the new certificate, bounded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while connect("second.pem").is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new certificate was never presented"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        connect("first.pem").is_err(),
+        "new handshakes no longer present the old one"
+    );
+    held.cmd("NOOP").unwrap().expect_ok().unwrap();
+
+    // A broken pair: refused, the second one stays.
+    std::fs::write(path("cert.pem"), b"not a certificate").unwrap();
+    assert!(server.cli(&["reload"], b"").status.success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut after = connect("second.pem").unwrap();
+    after.login("bob", PASSWORD).unwrap().expect_ok().unwrap();
+    held.cmd("NOOP").unwrap().expect_ok().unwrap();
+}
+
+#[test]
+fn reload_without_a_running_server_fails_in_one_line() {
+    let mut server = Server::start();
+    server.terminate();
+    let out = server.cli(&["reload"], b"");
+    assert!(!out.status.success());
+    let (_, err) = text(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no `ringmail serve`"), "{err}");
+}

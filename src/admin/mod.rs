@@ -12,6 +12,8 @@ mod fsck;
 pub use fsck::run as fsck;
 mod directory;
 pub mod queue;
+mod reload;
+pub use reload::run as reload;
 
 use std::io::Read;
 
@@ -44,7 +46,7 @@ pub(crate) fn open(config: &Config) -> Result<Store> {
     let store = match crate::serve::lock_data_dir(dir) {
         // Held while the store opens, so no server starts staging meanwhile.
         Ok(_no_server) => Store::open(dir),
-        Err(crate::serve::ServeError::Busy(_)) => Store::open_beside_server(dir),
+        Err(crate::serve::ServeError::Busy(..)) => Store::open_beside_server(dir),
         Err(e) => return Err(e).with_context(|| format!("cannot open the store in {}", dir.display())),
     };
     store.with_context(|| format!("cannot open the store in {}", dir.display()))

@@ -105,8 +105,9 @@ enum Service {
 
 /// Runs the front end until a signal arrives. `on_ready` is told once every listener is bound.
 pub fn run(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
-    std::fs::create_dir_all(&config.server.data_dir)?;
-    let tls = crate::tls::server_config(&config)?;
+    let lock = crate::serve::lock_in(&config.server.data_dir, crate::serve::PROXY_LOCK)?;
+    crate::serve::record_pid(&lock)?;
+    let (tls, identity) = crate::tls::server_config(&config)?;
     let protolog = if config.imap.protocol_log || config.pop3.protocol_log || config.submission.protocol_log {
         Some(ProtoLog::start(
             config.server.data_dir.join(&config.log.protocol_log_dir),
@@ -139,7 +140,7 @@ pub fn run(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
         worker(front.clone(), shutdown, ready)
     })?;
     on_ready();
-    cores.run_until_signal()
+    cores.run_until_signal(&identity)
 }
 
 /// Every listener: its addresses and what it serves.

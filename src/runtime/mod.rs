@@ -41,9 +41,25 @@ impl Shutdown {
     }
 }
 
-/// Blocks the calling thread until SIGINT or SIGTERM arrives.
-pub fn wait_for_signal() -> std::io::Result<i32> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
-    Ok(signals.forever().next().unwrap_or(SIGTERM))
+/// Blocks the calling thread until SIGINT or SIGTERM arrives, calling `on_hangup` for each
+/// SIGHUP meanwhile.
+pub fn wait_for_signal(mut on_hangup: impl FnMut()) -> std::io::Result<i32> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    for signal in signals.forever() {
+        if signal != SIGHUP {
+            return Ok(signal);
+        }
+        on_hangup();
+    }
+    Ok(SIGTERM)
+}
+
+/// Sends SIGHUP to process `pid` (`ringmail reload`).
+pub fn send_hangup(pid: i32) -> std::io::Result<()> {
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    if unsafe { libc::kill(pid, libc::SIGHUP) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }

@@ -56,23 +56,43 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error("cannot create the demo user: {0}")]
     Demo(String),
-    #[error("another `ringmail serve` is running on {0}")]
-    Busy(String),
+    #[error("another `ringmail {0}` is running on {1}")]
+    Busy(&'static str, String),
 }
+
+/// The lock file of `ringmail serve` in its data_dir, and of `ringmail proxy` in its own.
+pub(crate) const SERVE_LOCK: &str = "serve.lock";
+pub(crate) const PROXY_LOCK: &str = "proxy.lock";
 
 /// One server per data_dir: the maildrop locks and limits live in its memory.
 pub(crate) fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, ServeError> {
+    lock_in(dir, SERVE_LOCK)
+}
+
+/// Takes the lock file `name` in `dir` (held until the file is dropped), or says who has it.
+pub(crate) fn lock_in(dir: &std::path::Path, name: &'static str) -> Result<std::fs::File, ServeError> {
     std::fs::create_dir_all(dir)?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(dir.join("serve.lock"))?;
+        .open(dir.join(name))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(ServeError::Busy(dir.display().to_string())),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let who = if name == PROXY_LOCK { "proxy" } else { "serve" };
+            Err(ServeError::Busy(who, dir.display().to_string()))
+        }
         Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
     }
+}
+
+/// Writes this process's id into the lock file it holds, for `ringmail reload`.
+pub(crate) fn record_pid(mut lock: &std::fs::File) -> Result<(), ServeError> {
+    use std::io::Write;
+    lock.set_len(0)?;
+    writeln!(lock, "{}", std::process::id())?;
+    Ok(())
 }
 
 /// Everything the sessions of every core share.
@@ -113,9 +133,10 @@ impl Shared {
 
 /// Runs the server until a signal arrives. `on_ready` is told once every listener is bound.
 pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeError> {
-    let _lock = lock_data_dir(&config.server.data_dir)?;
+    let lock = lock_data_dir(&config.server.data_dir)?;
+    record_pid(&lock)?;
     let store = Store::open(&config.server.data_dir)?;
-    let tls = crate::tls::server_config(&config)?;
+    let (tls, identity) = crate::tls::server_config(&config)?;
     let protolog = if config.pop3.protocol_log
         || config.lmtp.protocol_log
         || config.imap.protocol_log
@@ -174,7 +195,7 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
         return Err(e.into());
     }
     on_ready(&shared);
-    cores.run_until_signal()?;
+    cores.run_until_signal(&identity)?;
     // The last \Recent claims, so a restart does not hand those messages out again.
     shared.store.write_blocking(crate::store::WriteOp::Flush)?;
     Ok(())
@@ -224,9 +245,10 @@ impl Cores {
         Ok(cores)
     }
 
-    /// Waits for SIGINT or SIGTERM, then stops the loops.
-    pub(crate) fn run_until_signal(self) -> Result<(), ServeError> {
-        let signal = runtime::wait_for_signal()?;
+    /// Waits for SIGINT or SIGTERM, then stops the loops; each SIGHUP meanwhile reloads the
+    /// certificate and key of `identity`.
+    pub(crate) fn run_until_signal(self, identity: &crate::tls::Identity) -> Result<(), ServeError> {
+        let signal = runtime::wait_for_signal(|| crate::tls::reload_logged(identity))?;
         tracing::info!("signal {signal}: shutting down");
         self.stop();
         Ok(())
