@@ -100,6 +100,17 @@ impl LoginType {
     }
 }
 
+/// `[log] format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields): for journald, Loki, Elastic
+    /// and the like, which rotate and index themselves.
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SortOrder {
@@ -323,6 +334,8 @@ impl Default for Limits {
 pub struct Log {
     /// tracing filter, e.g. "info" or "ringmail=debug".
     pub level: String,
+    /// How log lines are written to stderr: text for people, JSON for a log collector.
+    pub format: LogFormat,
     /// Protocol logs (one file per protocol per day), relative to data_dir.
     pub protocol_log_dir: PathBuf,
 }
@@ -331,6 +344,7 @@ impl Default for Log {
     fn default() -> Self {
         Log {
             level: "info".into(),
+            format: LogFormat::Text,
             protocol_log_dir: PathBuf::from("logs"),
         }
     }
@@ -633,6 +647,7 @@ fn describe(section: &str, key: &str) -> Option<&'static str> {
         ("limits", "max_inflate_per_second") => "Bytes a COMPRESS client's input may inflate to per second (0: no limit); faster clients are slowed.",
         ("limits", "max_header_line") => "Bytes in one header line of a message; longer is refused at delivery and APPEND.",
         ("log", "level") => "tracing filter: error, warn, info, debug, trace.",
+        ("log", "format") => "text | json (one JSON object per line on stderr, for a log collector).",
         ("log", "protocol_log_dir") => "Protocol log folder under data_dir, one file per day.",
         _ => return None,
     })

@@ -228,14 +228,17 @@ fn user_command(config: &Config, cmd: UserCommand) -> Result<()> {
     }
 }
 
-/// Logs to stderr at `log.level`.
+/// Logs to stderr at `log.level`, as text or JSON lines (`log.format`).
 fn init_logging(config: &Config) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .with_context(|| format!("invalid log.level {:?}", config.log.level))?;
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        ringmail::config::LogFormat::Text => builder.init(),
+        ringmail::config::LogFormat::Json => builder.json().init(),
+    }
     Ok(())
 }
 

@@ -354,3 +354,40 @@ fn reload_without_a_running_server_fails_in_one_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("no `ringmail serve`"), "{err}");
 }
+
+/// `[log] format = "json"`: every line the server logs is one JSON object with its level and
+/// message, from start to shutdown.
+#[test]
+fn json_logs_are_one_object_per_line() {
+    use std::io::{BufRead, BufReader};
+    let mut server = Server::start_with(Extra {
+        tail: "[log]\nformat = \"json\"\n",
+        ..Extra::default()
+    });
+    server.terminate();
+    // The same config again, with stderr kept this time.
+    let mut child = Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(&server.config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    assert!(
+        stdout.lines().any(|l| l.is_ok_and(|l| l.starts_with("ringmail ready"))),
+        "the server did not start"
+    );
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.lines().count() >= 1, "nothing logged");
+    for line in stderr.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(event["level"].is_string(), "{line}");
+        assert!(event["fields"]["message"].is_string(), "{line}");
+    }
+    assert!(stderr.contains("shutting down"), "{stderr}");
+}
