@@ -391,3 +391,42 @@ fn json_logs_are_one_object_per_line() {
     }
     assert!(stderr.contains("shutting down"), "{stderr}");
 }
+
+/// The systemd units in dist/ name commands this build has, sandbox the service, and reload
+/// the way `ringmail reload` does.
+#[test]
+fn service_files_run_commands_that_exist() {
+    let dist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dist");
+    for (unit, run) in [("ringmail.service", "serve"), ("ringmail-proxy.service", "proxy")] {
+        let text = std::fs::read_to_string(dist.join(unit)).unwrap();
+        let value = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                .unwrap_or_else(|| panic!("{unit}: no {key}"))
+                .to_owned()
+        };
+        for (key, subcommand) in [("ExecStart", run), ("ExecReload", "reload")] {
+            let line = value(key);
+            let mut words = line.split_whitespace();
+            assert!(words.next().unwrap().ends_with("/ringmail"), "{unit}: {line}");
+            let args: Vec<&str> = words.collect();
+            assert_eq!(args.first(), Some(&subcommand), "{unit}: {line}");
+            // The same arguments parse here (--help stops before anything runs).
+            let out = Command::new(bin()).args(&args).arg("--help").output().unwrap();
+            assert!(out.status.success(), "{unit}: {line}: {}", text_of(&out.stderr));
+        }
+        for (key, expected) in [
+            ("NoNewPrivileges", "yes"),
+            ("ProtectSystem", "strict"),
+            ("CapabilityBoundingSet", "CAP_NET_BIND_SERVICE"),
+            ("LimitNOFILE", "1048576"),
+            ("KillSignal", "SIGTERM"),
+        ] {
+            assert_eq!(value(key), expected, "{unit}: {key}");
+        }
+    }
+}
+
+fn text_of(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
