@@ -88,6 +88,29 @@ fn a_client_reaches_its_mailbox_through_the_front_end() {
     assert_eq!(stdout.trim(), "('OK', [b'3'])");
 }
 
+/// `ringmail reload` finds a running front end by its lock file and signals it; the front
+/// end goes on serving (it re-read the same certificate), the session up across it too.
+#[test]
+fn a_front_end_reloads_its_certificate_without_dropping_sessions() {
+    let facing = Facing::new();
+    let server = backend(facing);
+    server.add_user("bob");
+    let proxy = Proxy::start(&[("bob", "b1")], &[("b1", facing)]);
+    let mut held = proxy.imaps();
+    assert!(held.login("bob", PASSWORD).unwrap().ok());
+    let out = Command::new(common::bin())
+        .args(["reload", "--config"])
+        .arg(proxy.dir.path().join("proxy.toml"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("`ringmail proxy`"), "{said}");
+    std::thread::sleep(Duration::from_millis(200));
+    held.cmd("NOOP").unwrap().expect_ok().unwrap();
+    assert!(proxy.imaps().login("bob", PASSWORD).unwrap().ok());
+}
+
 #[test]
 fn the_back_end_trusts_only_front_ends() {
     let facing = Facing::new();
