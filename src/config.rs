@@ -286,7 +286,7 @@ pub struct Limits {
     pub max_logins_in_flight_per_ip: u32,
     /// Seconds a password that verified is remembered (`auth::cache`), so the same login
     /// again costs an HMAC instead of argon2; 0 turns the cache off. A changed password or a
-    /// disabled account takes effect at once whatever this is.
+    /// disabled account takes effect at once whatever this is. At most 30 days.
     pub credential_cache_ttl: u64,
     /// Verified credentials remembered at most.
     pub credential_cache_entries: usize,
@@ -415,6 +415,10 @@ impl Config {
         }
         if self.imap.message_limit != 0 && self.imap.save_limit != 0 {
             return invalid("imap.message_limit and imap.save_limit exclude each other: set one to 0 (RFC 9738)");
+        }
+        // A verified password kept for longer than a month is no longer a cache.
+        if self.limits.credential_cache_ttl > 30 * 86_400 {
+            return invalid("limits.credential_cache_ttl must be at most 2592000 (30 days)");
         }
         if self.pop3.max_command_size < 64 {
             return invalid("pop3.max_command_size must be at least 64");

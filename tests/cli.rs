@@ -97,6 +97,8 @@ fn bad_configs_fail_in_one_line() {
         ("[pop3]\nlogin_type = \"none\"\n", "unknown variant"),
         ("[pop3]\nauth_timeout = 5\n", "RFC 1939"),
         ("[tls]\ncert = \"a.pem\"\n", "go together"),
+        ("[limits]\ncredential_cache_ttl = 9223372036854775807\n", "30 days"),
+        ("[log]\nformat = \"xml\"\n", "unknown variant"),
         ("[server\n", "line 1"),
     ] {
         let path = dir.path().join("bad.toml");

@@ -86,10 +86,11 @@ impl CredentialCache {
             }
         }
         let proof = bytes(hmac::sign(&self.key, &proof_input(phc, password)));
-        let entry = Entry {
-            proof,
-            expires: now + self.ttl,
+        // The config bounds the TTL; an Instant that would overflow is simply not kept.
+        let Some(expires) = now.checked_add(self.ttl) else {
+            return;
         };
+        let entry = Entry { proof, expires };
         self.entries.insert(self.slot(phc), entry);
     }
 
