@@ -287,6 +287,28 @@ fn deep_pipelines_lose_nothing() {
     }
 }
 
+/// Once QUIT is answered the maildrop is free (RFC 1939 §6: the UPDATE state ends the
+/// session's hold on it): a client that logs in again at once, on a connection it opened
+/// before, is never told [IN-USE] — with and without deletions to commit.
+#[test]
+fn the_maildrop_is_free_once_quit_is_answered() {
+    let server = bob_with(3);
+    let mut current = server.pop3_tls();
+    current.login("bob", PASSWORD).unwrap().expect_ok().unwrap();
+    for round in 0..200 {
+        let mut next = server.pop3_tls();
+        if round == 199 {
+            current.cmd("DELE 1").unwrap().expect_ok().unwrap();
+        }
+        current.cmd("QUIT").unwrap().expect_ok().unwrap();
+        let s = next.login("bob", PASSWORD).unwrap();
+        assert!(s.ok, "round {round}: {s:?}");
+        current = next;
+    }
+    let stat = current.cmd("STAT").unwrap();
+    assert!(stat.text.starts_with("2 "), "the DELE was committed: {stat:?}");
+}
+
 /// Bodies are stored in chunks of this many bytes (store::CHUNK_SIZE).
 const CHUNK: usize = 128 * 1024;
 

@@ -104,7 +104,8 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
 
 impl<'s> Protocol<Session> for Pop3<'s> {
     fn input(&mut self, session: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Result<(usize, Action), Closed> {
-        Ok(session.input(input, &mut (), out))
+        let (used, action) = session.input(input, &mut (), out);
+        Ok((used, self.closing(action)))
     }
 
     async fn act(&mut self, d: &mut Driver<'_>, session: &mut Session, action: Action) -> Result<Action, Closed> {
@@ -136,7 +137,7 @@ impl<'s> Protocol<Session> for Pop3<'s> {
                         Err(())
                     }
                 };
-                session.commit_result(result, &mut d.link.out)
+                self.closing(session.commit_result(result, &mut d.link.out))
             }
             // The driver's own.
             Action::Continue | Action::StartTls | Action::Close => Action::Close,
@@ -180,6 +181,16 @@ impl<'s> Protocol<Session> for Pop3<'s> {
 }
 
 impl<'s> Pop3<'s> {
+    /// Lets go of the maildrop when the session ends (QUIT, after its UPDATE), before the
+    /// goodbye is sent: a client that reads it and logs in again at once finds the maildrop
+    /// free, not [IN-USE] until this connection's teardown.
+    fn closing(&mut self, action: Action) -> Action {
+        if matches!(action, Action::Close) {
+            self.lock = None;
+        }
+        action
+    }
+
     async fn login(&mut self, d: &mut Driver<'_>, credentials: &Credentials) -> Result<Maildrop, LoginFailure> {
         let shared = self.shared;
         // Replies pipelined before this login go out before any penalty delay.
