@@ -375,13 +375,17 @@ fn json_logs_are_one_object_per_line() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     assert!(
-        stdout.lines().any(|l| l.is_ok_and(|l| l.starts_with("ringmail ready"))),
+        stdout
+            .by_ref()
+            .any(|l| l.is_ok_and(|l| l.starts_with("ringmail ready"))),
         "the server did not start"
     );
     // SAFETY: plain kill(2) on our own child's pid.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    // Read to the end, so nothing the server prints on its way out meets a closed pipe.
+    stdout.for_each(drop);
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();

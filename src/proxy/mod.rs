@@ -139,8 +139,15 @@ pub fn run(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
     let cores = Cores::start(front.config.workers(), "ringmail-proxy", move |_, shutdown, ready| {
         worker(front.clone(), shutdown, ready)
     })?;
+    let signals = match crate::runtime::catch_signals() {
+        Ok(signals) => signals,
+        Err(e) => {
+            cores.stop();
+            return Err(e.into());
+        }
+    };
     on_ready();
-    cores.run_until_signal(&identity)
+    cores.run_until_signal(signals, &identity)
 }
 
 /// Every listener: its addresses and what it serves.

@@ -41,11 +41,20 @@ impl Shutdown {
     }
 }
 
+/// SIGINT, SIGTERM and SIGHUP, caught from now on (before a server says it is ready, so a
+/// stop that comes right after drains it instead of killing it).
+pub fn catch_signals() -> std::io::Result<signal_hook::iterator::Signals> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+}
+
 /// Blocks the calling thread until SIGINT or SIGTERM arrives, calling `on_hangup` for each
 /// SIGHUP meanwhile.
-pub fn wait_for_signal(mut on_hangup: impl FnMut()) -> std::io::Result<i32> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+pub fn wait_for_signal(
+    mut signals: signal_hook::iterator::Signals,
+    mut on_hangup: impl FnMut(),
+) -> std::io::Result<i32> {
+    use signal_hook::consts::{SIGHUP, SIGTERM};
     for signal in signals.forever() {
         if signal != SIGHUP {
             return Ok(signal);

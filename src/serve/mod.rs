@@ -194,8 +194,15 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
         cores.stop();
         return Err(e.into());
     }
+    let signals = match runtime::catch_signals() {
+        Ok(signals) => signals,
+        Err(e) => {
+            cores.stop();
+            return Err(e.into());
+        }
+    };
     on_ready(&shared);
-    cores.run_until_signal(&identity)?;
+    cores.run_until_signal(signals, &identity)?;
     // The last \Recent claims, so a restart does not hand those messages out again.
     shared.store.write_blocking(crate::store::WriteOp::Flush)?;
     Ok(())
@@ -247,8 +254,12 @@ impl Cores {
 
     /// Waits for SIGINT or SIGTERM, then stops the loops; each SIGHUP meanwhile reloads the
     /// certificate and key of `identity`.
-    pub(crate) fn run_until_signal(self, identity: &crate::tls::Identity) -> Result<(), ServeError> {
-        let signal = runtime::wait_for_signal(|| crate::tls::reload_logged(identity))?;
+    pub(crate) fn run_until_signal(
+        self,
+        signals: signal_hook::iterator::Signals,
+        identity: &crate::tls::Identity,
+    ) -> Result<(), ServeError> {
+        let signal = runtime::wait_for_signal(signals, || crate::tls::reload_logged(identity))?;
         tracing::info!("signal {signal}: shutting down");
         self.stop();
         Ok(())
