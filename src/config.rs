@@ -39,6 +39,25 @@ pub struct Config {
     pub log: Log,
     pub cluster: Cluster,
     pub directory: Directory,
+    pub metrics: Metrics,
+    pub autoconfig: Autoconfig,
+}
+
+/// The Prometheus endpoint (`GET /metrics`); off while `listen` is empty.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Metrics {
+    pub listen: Vec<SocketAddr>,
+}
+
+/// Client autoconfiguration over HTTP (Mozilla autoconfig, Microsoft Autodiscover, Apple
+/// profiles); off while both lists are empty.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Autoconfig {
+    pub listen: Vec<SocketAddr>,
+    /// HTTPS, with the server's certificate.
+    pub listen_tls: Vec<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,6 +72,9 @@ pub struct Server {
     pub domains: Vec<String>,
     /// Create the `demo` user (password printed once) when the store has no user at all.
     pub demo_user: bool,
+    /// The name clients reach this server by, for client autoconfiguration (Exchange's
+    /// ExternalConnectionSettings); empty: `hostname`.
+    pub external_hostname: String,
 }
 
 impl Default for Server {
@@ -63,6 +85,7 @@ impl Default for Server {
             workers: 0,
             domains: Vec::new(),
             demo_user: true,
+            external_hostname: String::new(),
         }
     }
 }
@@ -461,6 +484,13 @@ impl Config {
         if self.server.hostname.is_empty() || self.server.hostname.contains(char::is_whitespace) {
             return invalid("server.hostname must be a host name");
         }
+        let external = &self.server.external_hostname;
+        if !external
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        {
+            return invalid("server.external_hostname must be a host name");
+        }
         Ok(())
     }
 
@@ -512,6 +542,15 @@ impl Config {
             ("submission", self.submission.max_connections),
             ("lmtp", self.lmtp.max_connections),
         ]
+    }
+
+    /// The name clients reach this server by.
+    pub fn external_hostname(&self) -> &str {
+        if self.server.external_hostname.is_empty() {
+            &self.server.hostname
+        } else {
+            &self.server.external_hostname
+        }
     }
 
     pub fn lmtp_socket_path(&self) -> PathBuf {
@@ -583,6 +622,10 @@ fn describe(section: &str, key: &str) -> Option<&'static str> {
         ("server", "workers") => "Event-loop threads; 0 = one per core.",
         ("server", "domains") => "Mail domains served; empty accepts any domain.",
         ("server", "demo_user") => "Create user `demo` with a printed password if no user exists.",
+        ("server", "external_hostname") => "The name clients connect to, in autoconfiguration; empty: hostname.",
+        ("metrics", "listen") => "Prometheus endpoint (GET /metrics), e.g. [\"127.0.0.1:9180\"]; empty: off.",
+        ("autoconfig", "listen") => "HTTP listeners for client autoconfiguration (Thunderbird, Outlook, Apple); empty: off.",
+        ("autoconfig", "listen_tls") => "HTTPS listeners for client autoconfiguration, with tls.cert.",
         ("tls", "cert") => "PEM certificate chain; unset = self-signed, generated once.",
         ("tls", "key") => "PEM private key for tls.cert.",
         (_, "listen") => "Plaintext listeners (STLS/STARTTLS upgrade where the protocol has it).",

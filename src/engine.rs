@@ -20,6 +20,36 @@ pub enum Next<A> {
     Close,
 }
 
+/// Where a session stands, as the operator sees it (`ringmail who`, the metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    /// Not logged in yet (and LMTP, which has no login).
+    PreAuth = 0,
+    Authenticated = 1,
+    /// IMAP with a mailbox selected.
+    Selected = 2,
+    /// IMAP IDLE: waiting for mail, not working.
+    Idle = 3,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 4] = [Phase::PreAuth, Phase::Authenticated, Phase::Selected, Phase::Idle];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::PreAuth => "pre-auth",
+            Phase::Authenticated => "authenticated",
+            Phase::Selected => "selected",
+            Phase::Idle => "idle",
+        }
+    }
+
+    pub fn from_u8(n: u8) -> Phase {
+        Phase::ALL.get(usize::from(n)).copied().unwrap_or(Phase::PreAuth)
+    }
+}
+
 /// A protocol's session as the one driver runs it.
 pub trait Engine {
     /// What it asks the driver to do.
@@ -41,6 +71,11 @@ pub trait Engine {
     /// when the input left over is an unfinished command line. At it the driver ends the
     /// session with the protocol's idle goodbye.
     fn deadline(&mut self, now: Instant, begun: bool) -> Instant;
+    /// Where it stands.
+    fn phase(&self) -> Phase;
+    /// The name of the command the last input began (once), for the metrics: one of a fixed
+    /// set, so the names cannot grow without bound.
+    fn take_command(&mut self) -> Option<&'static str>;
 }
 
 /// A session's two timeouts.

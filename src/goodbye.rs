@@ -21,4 +21,6 @@ pub enum Goodbye<'a> {
     IdleTimeout,
     /// A newer session of the same user took this one's place (a per-user limit).
     Replaced,
+    /// The operator ended it (`ringmail kick`).
+    Kicked,
 }

@@ -68,6 +68,37 @@ enum Command {
     /// Make the running server and front end on this data_dir read their certificate and key
     /// again (as SIGHUP does): new connections use them, sessions already up continue.
     Reload,
+    /// List the sessions of the running server: user, protocol, client address, core, state,
+    /// since when, TLS.
+    Who {
+        /// Only this user's.
+        user: Option<String>,
+    },
+    /// End every session of USER on the running server (each is told why); clients may
+    /// reconnect.
+    Kick {
+        user: String,
+        /// Only sessions of this protocol.
+        #[arg(long, value_enum)]
+        protocol: Option<KickProtocol>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KickProtocol {
+    Imap,
+    Pop3,
+    Submission,
+}
+
+impl KickProtocol {
+    fn name(self) -> &'static str {
+        match self {
+            KickProtocol::Imap => "imap",
+            KickProtocol::Pop3 => "pop3",
+            KickProtocol::Submission => "submission",
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -192,6 +223,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Fsck { repair } => admin::fsck(&config, repair),
         Command::Backup { path } => admin::backup(&config, &path),
         Command::Reload => admin::reload(&config),
+        Command::Who { user } => admin::who(&config, user.as_deref()),
+        Command::Kick { user, protocol } => admin::kick(&config, &user, protocol.map(KickProtocol::name)),
         Command::Deliver { name, mailbox } => {
             let message = deliver::read_stdin()?;
             deliver::deliver(&config.lmtp_socket_path(), &name, mailbox.as_deref(), &message)

@@ -14,6 +14,8 @@ mod directory;
 pub mod queue;
 mod reload;
 pub use reload::run as reload;
+mod who;
+pub use who::{kick, who};
 
 use std::io::Read;
 

@@ -30,8 +30,21 @@ pub enum LimitHit {
     User,
 }
 
+impl LimitHit {
+    /// Which limit, as the metrics name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LimitHit::Server => "server",
+            LimitHit::Address => "address",
+            LimitHit::User => "user",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct LimitSettings {
+    /// The protocol's name, for the metrics.
+    pub protocol: &'static str,
     pub max_connections: u32,
     pub max_connections_per_ip: u32,
     pub max_connections_per_user: u32,
@@ -104,8 +117,9 @@ impl ProtocolLimits {
     pub fn from_config(config: &crate::config::Config, per_connection: u64) -> ProtocolLimits {
         let budget = crate::runtime::nofile::connection_budget(per_connection, &config.connection_limits());
         let descriptors = Descriptors::new(budget);
-        let limits = |max_connections, max_connections_per_ip, max_connections_per_user| {
+        let limits = |protocol, max_connections, max_connections_per_ip, max_connections_per_user| {
             let settings = LimitSettings {
+                protocol,
                 max_connections,
                 max_connections_per_ip,
                 max_connections_per_user,
@@ -114,11 +128,26 @@ impl ProtocolLimits {
         };
         let (i, p, s, l) = (&config.imap, &config.pop3, &config.submission, &config.lmtp);
         ProtocolLimits {
-            imap: limits(i.max_connections, i.max_connections_per_ip, i.max_connections_per_user),
-            pop3: limits(p.max_connections, p.max_connections_per_ip, p.max_connections_per_user),
-            submission: limits(s.max_connections, s.max_connections_per_ip, s.max_connections_per_user),
+            imap: limits(
+                "imap",
+                i.max_connections,
+                i.max_connections_per_ip,
+                i.max_connections_per_user,
+            ),
+            pop3: limits(
+                "pop3",
+                p.max_connections,
+                p.max_connections_per_ip,
+                p.max_connections_per_user,
+            ),
+            submission: limits(
+                "submission",
+                s.max_connections,
+                s.max_connections_per_ip,
+                s.max_connections_per_user,
+            ),
             // LMTP has no users.
-            lmtp: limits(l.max_connections, l.max_connections_per_ip, u32::MAX),
+            lmtp: limits("lmtp", l.max_connections, l.max_connections_per_ip, u32::MAX),
         }
     }
 }
@@ -138,6 +167,11 @@ impl ConnectionLimits {
             descriptors: descriptors.clone(),
             counts: Mutex::new(Counts::default()),
         })
+    }
+
+    /// The protocol these limits are for.
+    pub fn protocol(&self) -> &'static str {
+        self.settings.protocol
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
@@ -293,6 +327,7 @@ mod tests {
 
     fn limits(server: u32, ip: u32, user: u32) -> Arc<ConnectionLimits> {
         let settings = LimitSettings {
+            protocol: "imap",
             max_connections: server,
             max_connections_per_ip: ip,
             max_connections_per_user: user,
@@ -304,6 +339,7 @@ mod tests {
     fn every_protocol_shares_the_descriptor_budget() {
         let descriptors = Descriptors::new(2);
         let settings = LimitSettings {
+            protocol: "imap",
             max_connections: 10,
             max_connections_per_ip: 10,
             max_connections_per_user: 10,

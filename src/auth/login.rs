@@ -29,6 +29,15 @@ pub enum Credentials {
 }
 
 impl Credentials {
+    /// How the client proved itself, as the metrics count logins: `password` for every way
+    /// that sends it (SASL PLAIN and LOGIN, IMAP LOGIN, POP3 USER/PASS).
+    pub fn mechanism(&self) -> &'static str {
+        match self {
+            Credentials::Password { .. } => "password",
+            Credentials::Verified { .. } | Credentials::Rejected { .. } => "SCRAM-SHA-256",
+        }
+    }
+
     pub fn user(&self) -> &str {
         match self {
             Credentials::Password { user, .. }

@@ -4,8 +4,9 @@
 
 use std::time::Instant;
 
+use super::session::State;
 use super::session::{Action, Ctx, Session};
-use crate::engine::{Engine, Next};
+use crate::engine::{Engine, Next, Phase};
 use crate::goodbye::Goodbye;
 
 impl Engine for Session {
@@ -46,5 +47,18 @@ impl Engine for Session {
     fn deadline(&mut self, now: Instant, _begun: bool) -> Instant {
         let (authenticated, mid_line) = (self.is_authenticated(), self.mid_line());
         self.conn.deadline.next(now, authenticated, mid_line)
+    }
+
+    fn phase(&self) -> Phase {
+        match self.state {
+            _ if self.is_idle() => Phase::Idle,
+            State::NotAuthenticated | State::Logout => Phase::PreAuth,
+            State::Authenticated(_) => Phase::Authenticated,
+            State::Selected(..) => Phase::Selected,
+        }
+    }
+
+    fn take_command(&mut self) -> Option<&'static str> {
+        self.conn.command.take()
     }
 }

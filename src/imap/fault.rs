@@ -184,6 +184,7 @@ pub fn goodbye(why: Goodbye<'_>) -> String {
         Goodbye::ShuttingDown => "* BYE [UNAVAILABLE] server shutting down\r\n".into(),
         Goodbye::IdleTimeout => "* BYE autologout; idle for too long\r\n".into(),
         Goodbye::Replaced => "* BYE [LIMIT] a newer session of this user took this one's place\r\n".into(),
+        Goodbye::Kicked => "* BYE disconnected by the administrator\r\n".into(),
     }
 }
 

@@ -204,6 +204,8 @@ pub(crate) struct Conn {
     pub notify: Option<Box<super::command::notify::Notifier>>,
     /// What the protocol log may show of the last client input (passwords and SASL redacted).
     pub log: Option<String>,
+    /// The command the last input began, until the driver takes it for the metrics.
+    pub command: Option<&'static str>,
     pub deadline: Deadline,
 }
 
@@ -362,6 +364,7 @@ impl Session {
                 condstore_code: None,
                 notify: None,
                 log: None,
+                command: None,
             },
             state: State::NotAuthenticated,
         }
@@ -486,6 +489,7 @@ impl Session {
     /// message numbers are allowed), then runs it in the state it needs (`command`).
     fn dispatch(&mut self, tag: String, command: Command, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
         let name = command_name(&command);
+        self.conn.command = Some(name);
         if super::command::spec(name).is_none() {
             Fault::bad(format!("{name} is not supported")).write(&tag, out);
             return Action::Continue;

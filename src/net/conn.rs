@@ -69,6 +69,11 @@ impl Conn {
         self.tls.borrow().is_some()
     }
 
+    /// The socket's descriptor, for `sessions` (a kick ends its reads).
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.stream.raw_fd()
+    }
+
     /// The socket, when its bytes are the session's bytes as they are (no TLS, no DEFLATE), so
     /// they may be spliced (`net::splice`).
     pub fn plain_fd(&self) -> Option<std::os::fd::RawFd> {

@@ -66,6 +66,7 @@ pub fn goodbye(why: Goodbye<'_>) -> String {
         Goodbye::ShuttingDown => Fault::refused(Code::SysTemp, "server shutting down"),
         Goodbye::IdleTimeout => Fault::client("autologout: idle for too long"),
         Goodbye::Replaced => Fault::refused(Code::InUse, "a newer session of this user took this one's place"),
+        Goodbye::Kicked => Fault::refused(Code::SysTemp, "disconnected by the administrator"),
     };
     format!("{}\r\n", fault.line())
 }

@@ -114,6 +114,8 @@ pub struct Session {
     deadline: Deadline,
     /// The last command line as the protocol log may show it.
     log: Option<String>,
+    /// The command the last input began, until the driver takes it for the metrics.
+    command: Option<&'static str>,
 }
 
 /// Appends one line: status, text, CRLF.
@@ -141,6 +143,7 @@ impl Session {
             failures: 0,
             scram_user: String::new(),
             log: None,
+            command: None,
         }
     }
 
@@ -188,7 +191,10 @@ impl Session {
             return self.sasl_response(line, out);
         }
         let command = match command::parse(line) {
-            Ok(c) => c,
+            Ok(c) => {
+                self.command = Some(c.name());
+                c
+            }
             Err(e) => {
                 let text = match e {
                     ParseError::Unknown => "unknown command",
@@ -635,6 +641,18 @@ impl Engine for Session {
     /// RFC 1939 §3: the autologout timer; what is buffered is a line begun.
     fn deadline(&mut self, now: std::time::Instant, begun: bool) -> std::time::Instant {
         self.deadline.next(now, self.is_authenticated(), begun)
+    }
+
+    fn phase(&self) -> crate::engine::Phase {
+        if self.is_authenticated() {
+            crate::engine::Phase::Authenticated
+        } else {
+            crate::engine::Phase::PreAuth
+        }
+    }
+
+    fn take_command(&mut self) -> Option<&'static str> {
+        self.command.take()
     }
 }
 

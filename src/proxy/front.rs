@@ -222,6 +222,8 @@ async fn login(
         penalties: &front.penalties,
         peer,
         session: 0,
+        listed: None,
+        mechanism: credentials.mechanism(),
     };
     login_via(gate, credentials.user(), slot, check, |a: &Account| &a.name).await
 }

@@ -7,7 +7,7 @@ use super::front::{Ask, PreLogin};
 use super::nostore::NoStore;
 use crate::auth::policy::Protocol;
 use crate::auth::scram::ScramCredentials;
-use crate::engine::{Engine, Next};
+use crate::engine::{Engine, Next, Phase};
 use crate::goodbye::Goodbye;
 use crate::imap::view::Unshared;
 use crate::imap::{Action, Ctx, LoginFailure, Session, Settings};
@@ -78,6 +78,14 @@ impl Engine for ImapFront {
 
     fn deadline(&mut self, now: Instant, begun: bool) -> Instant {
         Engine::deadline(&mut self.session, now, begun)
+    }
+
+    fn phase(&self) -> Phase {
+        Engine::phase(&self.session)
+    }
+
+    fn take_command(&mut self) -> Option<&'static str> {
+        Engine::take_command(&mut self.session)
     }
 }
 

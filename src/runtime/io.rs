@@ -60,14 +60,22 @@ impl Stream {
             Stream::Tcp(s) => s.read(spare).await,
             Stream::Unix(s) => s.read(spare).await,
         };
+        if let Ok(n) = res {
+            crate::metrics::received(n);
+        }
         (res, spare.into_inner())
     }
 
     pub async fn write_all(&self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
-        match self {
+        let len = buf.len();
+        let (res, buf) = match self {
             Stream::Tcp(s) => s.write_all(buf).await,
             Stream::Unix(s) => s.write_all(buf).await,
+        };
+        if res.is_ok() {
+            crate::metrics::sent(len);
         }
+        (res, buf)
     }
 
     /// Sends every byte of `bufs`, in order, gathering up to `IOV_MAX` of them per submission;
@@ -96,7 +104,10 @@ impl Stream {
                 other => other,
             };
             let mut written = match res {
-                Ok(n) => n,
+                Ok(n) => {
+                    crate::metrics::sent(n);
+                    n
+                }
                 Err(e) => {
                     done.extend(batch.into_iter().chain(rest).map(Slice::into_inner));
                     return (Err(e), done);
@@ -174,6 +185,18 @@ unsafe impl tokio_uring::buf::IoBuf for OutBuf {
 
     fn bytes_total(&self) -> usize {
         self.len()
+    }
+}
+
+/// Ends the reading side of socket `fd`, from any thread: its pending and future reads see end
+/// of stream, while writes still go out. The caller makes sure `fd` is still the socket it
+/// means (`sessions` holds its table's lock, which the session's teardown takes before the
+/// descriptor is closed).
+pub fn shut_read(fd: RawFd) {
+    // SAFETY: shutdown(2) takes plain integers and touches no memory of ours; on a descriptor
+    // that is no socket it fails harmlessly.
+    unsafe {
+        libc::shutdown(fd, libc::SHUT_RD);
     }
 }
 

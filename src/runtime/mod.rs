@@ -10,14 +10,15 @@ pub mod nofile;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// Tells every core to stop: set once, observed by accept loops and sessions.
-#[derive(Clone, Default)]
-pub struct Shutdown {
-    flag: Arc<AtomicBool>,
-    notify: Arc<tokio::sync::Notify>,
+/// A one-way flag that wakes whoever waits for it, from any thread: the server's shutdown, an
+/// operator's kick of one session.
+#[derive(Default)]
+pub struct Signal {
+    flag: AtomicBool,
+    notify: tokio::sync::Notify,
 }
 
-impl Shutdown {
+impl Signal {
     pub fn trigger(&self) {
         self.flag.store(true, Ordering::SeqCst);
         self.notify.notify_waiters();
@@ -27,11 +28,12 @@ impl Shutdown {
         self.flag.load(Ordering::SeqCst)
     }
 
-    /// Completes once shutdown has been triggered.
+    /// Completes once the signal has been triggered.
     pub async fn wait(&self) {
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
+            // Registered before the flag is read, so a trigger in between is not missed.
             notified.as_mut().enable();
             if self.is_triggered() {
                 return;
@@ -39,6 +41,39 @@ impl Shutdown {
             notified.await;
         }
     }
+}
+
+/// Tells every core to stop: set once, observed by accept loops and sessions.
+#[derive(Clone, Default)]
+pub struct Shutdown(Arc<Signal>);
+
+impl Shutdown {
+    pub fn trigger(&self) {
+        self.0.trigger();
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        self.0.is_triggered()
+    }
+
+    /// Completes once shutdown has been triggered.
+    pub async fn wait(&self) {
+        self.0.wait().await;
+    }
+}
+
+thread_local! {
+    static CORE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The index of the core loop this thread runs (0 on any other thread).
+pub fn core_index() -> usize {
+    CORE.with(|c| c.get())
+}
+
+/// Marks this thread as core loop `index`.
+pub(crate) fn set_core_index(index: usize) {
+    CORE.with(|c| c.set(index));
 }
 
 /// SIGINT, SIGTERM and SIGHUP, caught from now on (before a server says it is ready, so a

@@ -85,6 +85,18 @@ impl<'a> Driver<'a> {
         }
     }
 
+    /// After a step of the session: its entry among the live sessions follows where it stands,
+    /// and a command it finished is counted with how long it took.
+    fn observe<E: Engine>(&self, engine: &E, (command, began): Command) {
+        let Some(listed) = &self.link.listed else {
+            return;
+        };
+        listed.set_phase(engine.phase());
+        if let Some(command) = command {
+            crate::metrics::command(listed.protocol, command, began.elapsed());
+        }
+    }
+
     /// A wait ended without input: the session's goodbye, when it has one to say.
     pub fn stopped<E: Engine>(&mut self, engine: &E, stop: Stop) -> Closed {
         if let Stop::Goodbye(why) = stop {
@@ -118,6 +130,8 @@ pub(crate) fn drive<'a, E: Engine, P: Protocol<E>>(
         engine.greeting(&mut d.link.out);
         let _ = run(&mut d, p, engine).await;
         let _ = p.flush(&mut d).await;
+        // Out of the live sessions before the descriptor closes (see `Link::listed`).
+        d.link.listed = None;
         d.link.conn.close().await;
     }
 }
@@ -128,17 +142,19 @@ pub(crate) async fn run<E: Engine>(d: &mut Driver<'_>, p: &mut impl Protocol<E>,
     loop {
         // Give the session everything buffered, one step at a time.
         while !d.input.pending().is_empty() {
+            let began = Instant::now();
             let (used, action) = p.input(engine, d.input.pending(), &mut d.link.out)?;
             d.input.consume(used);
             if let Some(line) = engine.take_log() {
                 d.link.log('<', line.as_bytes());
             }
+            let command = (engine.take_command(), began);
             match E::next(action) {
-                Next::Read => {}
+                Next::Read => d.observe(engine, command),
                 // Boxed: the actions' futures (logins, store writes, TLS) are kilobytes, and
                 // inline they would be part of every session's state, idle or not.
                 next => {
-                    if Box::pin(carry_out(d, p, engine, next)).await? {
+                    if Box::pin(carry_out(d, p, engine, next, command)).await? {
                         return Ok(());
                     }
                 }
@@ -156,9 +172,25 @@ pub(crate) async fn run<E: Engine>(d: &mut Driver<'_>, p: &mut impl Protocol<E>,
     }
 }
 
-/// Carries out what the session asked and whatever that leads to; true when the session is
-/// over.
+/// The command a step began, if any, and when the step began.
+type Command = (Option<&'static str>, Instant);
+
+/// Carries out what the session asked and whatever that leads to, then notes the step
+/// (`observe`); true when the session is over. The step's `command` is kept here, in the boxed
+/// future, not in the session's.
 async fn carry_out<E: Engine>(
+    d: &mut Driver<'_>,
+    p: &mut impl Protocol<E>,
+    engine: &mut E,
+    next: Next<E::Action>,
+    command: Command,
+) -> Result<bool, Closed> {
+    let over = carry_out_actions(d, p, engine, next).await?;
+    d.observe(engine, command);
+    Ok(over)
+}
+
+async fn carry_out_actions<E: Engine>(
     d: &mut Driver<'_>,
     p: &mut impl Protocol<E>,
     engine: &mut E,
@@ -177,7 +209,12 @@ async fn carry_out<E: Engine>(
                     return Err(Closed);
                 };
                 match tokio::time::timeout(limit, d.link.conn.start_tls(tls.clone())).await {
-                    Ok(Ok(())) => engine.tls_started(),
+                    Ok(Ok(())) => {
+                        engine.tls_started();
+                        if let Some(listed) = &d.link.listed {
+                            listed.tls_started();
+                        }
+                    }
                     _ => return Err(Closed),
                 }
                 return Ok(false);

@@ -136,21 +136,14 @@ impl Protocol<Session> for Imap<'_> {
             }
             Action::Login(credentials) => {
                 d.link.flush().await?;
-                let result = login::login(
-                    shared,
-                    d.link.conn.peer,
-                    &credentials,
-                    Service::Imap,
-                    &mut self.slot,
-                    (d.link.id, d.link.proxied),
-                )
-                .await
-                .map(|u| (u.id, u.name, u.imap_disabled))
-                .map_err(|f| match f {
-                    Failure::BadCredentials => LoginFailure::BadCredentials,
-                    Failure::Refused(why) | Failure::Limit(why) => LoginFailure::Refused(why),
-                    Failure::Temporary => LoginFailure::Temporary,
-                });
+                let result = login::login(shared, &d.link, &credentials, Service::Imap, &mut self.slot)
+                    .await
+                    .map(|u| (u.id, u.name, u.imap_disabled))
+                    .map_err(|f| match f {
+                        Failure::BadCredentials => LoginFailure::BadCredentials,
+                        Failure::Refused(why) | Failure::Limit(why) => LoginFailure::Refused(why),
+                        Failure::Temporary => LoginFailure::Temporary,
+                    });
                 session.login_result(result, &mut d.link.out)
             }
             Action::LookupScram(user) => {
@@ -347,7 +340,10 @@ async fn idle(
             d.input.read_buffer().extend_from_slice(&buf);
             Ok(())
         }
-        Ok(_) => Err(Closed),
+        Ok(_) => {
+            let stop = d.link.ended();
+            Err(d.stopped(session, stop))
+        }
         Err(why) => Err(d.stopped(session, Stop::Goodbye(why))),
     }
 }

@@ -43,6 +43,10 @@ pub(crate) struct Terms<'a> {
 
 /// One client connection.
 pub(crate) struct Link<'a> {
+    /// Its entry among the server's live sessions (`ringmail who`, `kick`, the metrics).
+    /// First, so it is dropped before the connection: a kick then never reaches a descriptor
+    /// that has been closed and reused.
+    pub listed: Option<crate::sessions::Handle>,
     pub conn: Conn,
     /// Output not yet sent.
     pub out: Vec<u8>,
@@ -77,6 +81,7 @@ impl<'a> Link<'a> {
         let log = shared.protolog.as_ref().filter(|_| terms.logged);
         let mut link = Link::new(conn, shared.session_id(), log.map(|l| (l, P::NAME)));
         link.proxied = via == Via::Proxy;
+        link.list(&shared.sessions, P::NAME);
         link.log('*', connected(link.conn.peer, front).as_bytes());
         Some((link, slot))
     }
@@ -90,7 +95,19 @@ impl<'a> Link<'a> {
             id,
             proxied: false,
             log,
+            listed: None,
         }
+    }
+
+    /// Files the session among the server's live sessions as one of `protocol`.
+    pub fn list(&mut self, registry: &crate::sessions::Registry, protocol: &'static str) {
+        self.listed = Some(registry.register(crate::sessions::Arrival {
+            id: self.id,
+            protocol,
+            peer: Some(self.conn.peer),
+            tls: self.conn.is_tls() || self.proxied,
+            fd: Some(self.conn.raw_fd()),
+        }));
     }
 
     /// A line of the protocol log, when it is on: `<` client input, `>` output, `*` events.
@@ -125,14 +142,24 @@ impl<'a> Link<'a> {
         };
         match outcome {
             Ok(Ok(n)) if n > 0 => Ok(n),
-            Ok(_) => Err(Stop::Closed),
+            Ok(_) => Err(self.ended()),
             Err(_) => Err(Stop::Goodbye(Goodbye::IdleTimeout)),
+        }
+    }
+
+    /// Why a read found no more input: the client went, or the operator kicked the session
+    /// (its socket's reading side was shut), which is owed a goodbye.
+    pub fn ended(&self) -> Stop {
+        match &self.listed {
+            Some(listed) if listed.is_kicked() => Stop::Goodbye(Goodbye::Kicked),
+            _ => Stop::Closed,
         }
     }
 
     /// Sends what is left (the goodbye, say) and closes.
     pub async fn close(mut self) {
         let _ = self.flush().await;
+        self.listed = None;
         self.conn.close().await;
     }
 }

@@ -54,7 +54,8 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
         return;
     };
     let log = shared.protolog.as_ref().filter(|_| shared.config.lmtp.protocol_log);
-    let link = Link::new(conn, shared.session_id(), log.map(|l| (l, NAME)));
+    let mut link = Link::new(conn, shared.session_id(), log.map(|l| (l, NAME)));
+    link.list(&shared.sessions, NAME);
     link.log('*', super::connected(link.conn.peer, None).as_bytes());
     drive(link, &shared.config, &Local(&shared), shutdown).await;
 }
@@ -117,6 +118,9 @@ impl<D: Delivery> Protocol<Session> for Lmtp<'_, D> {
             Action::Deliver(envelope) => {
                 let recipients = envelope.recipients.clone();
                 let statuses = self.0.deliver(envelope).await;
+                for status in &statuses {
+                    crate::metrics::lmtp_delivery(status.outcome());
+                }
                 session.delivery_result(&recipients, &statuses, out);
                 Action::Continue
             }

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::link::Link;
 use super::login_pool::LoginPool;
 use super::Shared;
 use crate::auth::limits::Slot;
@@ -13,6 +14,7 @@ use crate::auth::login::{self, Credentials, LoginError, ProxyLogin};
 use crate::auth::penalty::Penalties;
 use crate::auth::policy::Protocol;
 use crate::auth::scram::ScramCredentials;
+use crate::metrics::LoginResult;
 use crate::store::{StoreError, User};
 
 /// The stored SCRAM keys of `user`: the directory's where one holds the accounts (looked up
@@ -44,6 +46,10 @@ pub(crate) struct Gate<'a> {
     pub penalties: &'a Penalties,
     pub peer: IpAddr,
     pub session: u64,
+    /// The session's entry among the live ones, told who logged in.
+    pub listed: Option<&'a crate::sessions::Session>,
+    /// How the client proves itself (`Credentials::mechanism`), for the metrics.
+    pub mechanism: &'static str,
 }
 
 /// Runs `check` (blocking) on the login pool for a client claiming to be `claimed`; on
@@ -63,15 +69,22 @@ pub(crate) async fn login_via<T: Send + 'static>(
             "login pool failed",
         ))))
     });
+    let counted = |result| crate::metrics::login(gate.mechanism, result);
     let account = match result {
         Ok(account) => account,
         Err(LoginError::BadCredentials) => {
+            counted(LoginResult::BadCredentials);
             let delay = turn.fail(Instant::now());
+            crate::metrics::penalty(delay);
             tokio::time::sleep(delay).await;
             return Err(Failure::BadCredentials);
         }
-        Err(LoginError::Refused(refusal)) => return Err(Failure::Refused(refusal.to_string())),
+        Err(LoginError::Refused(refusal)) => {
+            counted(LoginResult::Refused);
+            return Err(Failure::Refused(refusal.to_string()));
+        }
         Err(e @ (LoginError::Temporary(_) | LoginError::Directory(_))) => {
+            counted(LoginResult::Temporary);
             tracing::error!(session = gate.session, "login: {e}");
             return Err(Failure::Temporary);
         }
@@ -79,22 +92,28 @@ pub(crate) async fn login_via<T: Send + 'static>(
     let name = name_of(&account);
     turn.succeed(name);
     drop(turn);
-    slot.login(name).map_err(|hit| Failure::Limit(hit.to_string()))?;
+    if let Err(hit) = slot.login(name) {
+        counted(LoginResult::Limit);
+        return Err(Failure::Limit(hit.to_string()));
+    }
+    counted(LoginResult::Ok);
+    if let Some(listed) = gate.listed {
+        listed.logged_in(name);
+    }
     Ok(account)
 }
 
 /// A login to this server's own store (or its directory).
 pub async fn login(
     shared: &Arc<Shared>,
-    peer: IpAddr,
+    link: &Link<'_>,
     credentials: &Credentials,
     protocol: Protocol,
     slot: &mut Slot,
-    (session, proxied): (u64, bool),
 ) -> Result<User, Failure> {
     let checked = credentials.clone();
     // On a proxy-facing listener the front end may log in for its users.
-    let proxied = proxied.then_some(());
+    let proxied = link.proxied.then_some(());
     let check = {
         let shared = shared.clone();
         move || {
@@ -109,8 +128,10 @@ pub async fn login(
     let gate = Gate {
         pool: &shared.login_pool,
         penalties: &shared.penalties,
-        peer,
-        session,
+        peer: link.conn.peer,
+        session: link.id,
+        listed: link.listed.as_deref(),
+        mechanism: credentials.mechanism(),
     };
     login_via(gate, credentials.user(), slot, check, |u: &User| &u.name).await
 }

@@ -8,8 +8,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod control;
 mod core;
 pub(crate) mod driver;
+mod exposition;
 mod imap;
 pub(crate) mod link;
 pub(crate) mod lmtp;
@@ -114,6 +116,8 @@ pub struct Shared {
     pub directory: Option<Arc<dyn crate::directory::Directory>>,
     /// With a directory: where mailboxes on other back ends are delivered.
     pub routes: Option<Arc<crate::queue::cluster::Routes>>,
+    /// Every live session, for `ringmail who` and `kick` and the metrics.
+    pub sessions: Arc<crate::sessions::Registry>,
     next_session: std::sync::atomic::AtomicU64,
 }
 
@@ -172,6 +176,7 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
             .clone()
             .map(|directory| Arc::new(crate::queue::cluster::Routes::new(directory, &config))),
         directory,
+        sessions: Arc::new(crate::sessions::Registry::new(config.workers())),
         next_session: 1.into(),
         tls,
         store,
@@ -194,6 +199,13 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
         cores.stop();
         return Err(e.into());
     }
+    let doors = match SideDoors::open(&shared) {
+        Ok(doors) => doors,
+        Err(e) => {
+            cores.stop();
+            return Err(e);
+        }
+    };
     let signals = match runtime::catch_signals() {
         Ok(signals) => signals,
         Err(e) => {
@@ -203,9 +215,39 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
     };
     on_ready(&shared);
     cores.run_until_signal(signals, &identity)?;
+    drop(doors);
     // The last \Recent claims, so a restart does not hand those messages out again.
     shared.store.write_blocking(crate::store::WriteOp::Flush)?;
     Ok(())
+}
+
+/// What a server answers beside mail, each on a thread of its own: the admin socket (`who`,
+/// `kick`), the metrics endpoint, client autoconfiguration. Closed when dropped.
+struct SideDoors {
+    _control: control::Control,
+    _metrics: Option<crate::http::Server>,
+}
+
+impl SideDoors {
+    fn open(shared: &Arc<Shared>) -> Result<SideDoors, ServeError> {
+        crate::store::observe_commits(crate::metrics::commit);
+        let control = control::Control::start(&shared.config.server.data_dir, shared.sessions.clone())?;
+        let metrics = match shared.config.metrics.listen.as_slice() {
+            [] => None,
+            addrs => {
+                let listeners = addrs
+                    .iter()
+                    .map(|&addr| crate::http::Listener { addr, tls: None })
+                    .collect();
+                let handler = exposition::handler(shared.clone());
+                Some(crate::http::Server::start("ringmail-metrics", listeners, handler)?)
+            }
+        };
+        Ok(SideDoors {
+            _control: control,
+            _metrics: metrics,
+        })
+    }
 }
 
 /// A worker reports on this once its listeners are bound (or could not be).
@@ -235,7 +277,10 @@ impl Cores {
             let (worker, shutdown, ready) = (worker.clone(), shutdown.clone(), ready_tx.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("{name}-{index}"))
-                .spawn(move || io::run_loop(worker(index, shutdown, ready)));
+                .spawn(move || {
+                    runtime::set_core_index(index);
+                    io::run_loop(worker(index, shutdown, ready))
+                });
             match thread {
                 Ok(t) => cores.threads.push(t),
                 Err(e) => {
@@ -365,6 +410,7 @@ pub(crate) fn admit<'a>(
         let slot = match limits.connect(conn.peer) {
             Ok(slot) => slot,
             Err(hit) => {
+                crate::metrics::refused(limits.protocol(), hit.name());
                 // A TLS client is told too, after a handshake: dropped without a word, clients
                 // report a certificate or network problem and users call the help desk. The
                 // handshakes of refusals are few at a time, so a flood against a full server

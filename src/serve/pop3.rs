@@ -195,21 +195,14 @@ impl<'s> Pop3<'s> {
         let shared = self.shared;
         // Replies pipelined before this login go out before any penalty delay.
         self.flush(d).await.map_err(|_| LoginFailure::Temporary)?;
-        let user = login::login(
-            shared,
-            d.link.conn.peer,
-            credentials,
-            Service::Pop3,
-            &mut self.slot,
-            (d.link.id, d.link.proxied),
-        )
-        .await
-        .map_err(|f| match f {
-            Failure::BadCredentials => LoginFailure::BadCredentials,
-            Failure::Refused(why) => LoginFailure::Refused(why),
-            Failure::Limit(why) => LoginFailure::Limit(why),
-            Failure::Temporary => LoginFailure::Temporary,
-        })?;
+        let user = login::login(shared, &d.link, credentials, Service::Pop3, &mut self.slot)
+            .await
+            .map_err(|f| match f {
+                Failure::BadCredentials => LoginFailure::BadCredentials,
+                Failure::Refused(why) => LoginFailure::Refused(why),
+                Failure::Limit(why) => LoginFailure::Limit(why),
+                Failure::Temporary => LoginFailure::Temporary,
+            })?;
         let held = shared.maildrop_locks.try_lock(user.id).ok_or(LoginFailure::InUse)?;
         let order = shared.config.pop3.message_retrieval_sort_order;
         let maildrop = shared

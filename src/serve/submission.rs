@@ -72,22 +72,15 @@ impl Protocol<Session> for Submit<'_> {
             Action::Login(credentials) => {
                 // Replies pipelined before this AUTH go out before any penalty delay.
                 d.link.flush().await?;
-                let result = login::login(
-                    self.shared,
-                    d.link.conn.peer,
-                    &credentials,
-                    Service::Submission,
-                    &mut self.slot,
-                    (d.link.id, d.link.proxied),
-                )
-                .await
-                .map(|user| user.name)
-                .map_err(|f| match f {
-                    Failure::BadCredentials => LoginFailure::BadCredentials,
-                    Failure::Refused(why) => LoginFailure::Refused(why),
-                    Failure::Limit(why) => LoginFailure::Limit(why),
-                    Failure::Temporary => LoginFailure::Temporary,
-                });
+                let result = login::login(self.shared, &d.link, &credentials, Service::Submission, &mut self.slot)
+                    .await
+                    .map(|user| user.name)
+                    .map_err(|f| match f {
+                        Failure::BadCredentials => LoginFailure::BadCredentials,
+                        Failure::Refused(why) => LoginFailure::Refused(why),
+                        Failure::Limit(why) => LoginFailure::Limit(why),
+                        Failure::Temporary => LoginFailure::Temporary,
+                    });
                 session.login_result(result, &mut d.link.out)
             }
             Action::LookupScram(user) => {
@@ -114,6 +107,7 @@ impl Protocol<Session> for Submit<'_> {
                     session: d.link.id,
                 };
                 let outcome = submit::accept(self.shared, envelope, received).await;
+                crate::metrics::submission(outcome.name());
                 session.submit_result(outcome, &mut d.link.out)
             }
             // LMTP's action, and the driver's own; a submission session asks for none here.

@@ -20,6 +20,18 @@ pub fn rfc5322(unix: i64) -> String {
     )
 }
 
+/// `2026-11-26T14:31:32Z`: for tables people read.
+pub fn iso8601(unix: i64) -> String {
+    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+    let (year, month, day) = crate::imap::format::civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -30,5 +42,6 @@ mod tests {
         assert_eq!(rfc5322(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
         assert_eq!(rfc5322(1_795_703_492), "Thu, 26 Nov 2026 14:31:32 +0000");
         assert_eq!(rfc5322(-1), "Wed, 31 Dec 1969 23:59:59 +0000");
+        assert_eq!(iso8601(1_795_703_492), "2026-11-26T14:31:32Z");
     }
 }

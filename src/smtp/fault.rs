@@ -178,6 +178,7 @@ pub fn goodbye(why: Goodbye<'_>, lmtp_host: Option<&str>) -> String {
         (Goodbye::Refused(hit), None) => Fault::temporary(Temporary::Closing, hit.to_string()),
         (Goodbye::ShuttingDown, _) => Fault::temporary(Temporary::ShuttingDown, "server shutting down"),
         (Goodbye::IdleTimeout, _) => Fault::temporary(Temporary::IdleTimeout, "idle for too long, closing connection"),
+        (Goodbye::Kicked, _) => Fault::temporary(Temporary::Closing, "disconnected by the administrator"),
         (Goodbye::Replaced, _) => {
             Fault::temporary(Temporary::Closing, "a newer session of this user took this one's place")
         }

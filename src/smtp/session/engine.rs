@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use super::{Action, Flavor, Session};
-use crate::engine::{Engine, Line, Next};
+use crate::engine::{Engine, Line, Next, Phase};
 use crate::goodbye::Goodbye;
 
 impl Engine for Session {
@@ -64,5 +64,17 @@ impl Engine for Session {
                 self.deadline.next(now, self.is_authenticated(), mid_line)
             }
         }
+    }
+
+    fn phase(&self) -> Phase {
+        if self.is_authenticated() {
+            Phase::Authenticated
+        } else {
+            Phase::PreAuth
+        }
+    }
+
+    fn take_command(&mut self) -> Option<&'static str> {
+        self.command.take()
     }
 }

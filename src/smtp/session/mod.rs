@@ -126,6 +126,36 @@ pub enum SubmitOutcome {
     Temporary,
 }
 
+impl SubmitOutcome {
+    /// How it ended, as the metrics count it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SubmitOutcome::Accepted { .. } => "accepted",
+            SubmitOutcome::BadMessage(_) => "bad-message",
+            SubmitOutcome::NotYours(_) => "not-yours",
+            SubmitOutcome::OverQuota(_) => "over-quota",
+            SubmitOutcome::Temporary => "temporary",
+        }
+    }
+}
+
+impl DeliveryStatus {
+    /// How a recipient's delivery ended, as the metrics count it.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::OverQuota => "over-quota",
+            DeliveryStatus::BadMessage(_) => "bad-message",
+            DeliveryStatus::Temporary => "temporary",
+            DeliveryStatus::Relayed { code, .. } => match code / 100 {
+                2 => "delivered",
+                4 => "temporary",
+                _ => "permanent",
+            },
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Action {
     Continue,
@@ -207,6 +237,8 @@ pub struct Session {
     deadline: Deadline,
     /// The last command line as the protocol log may show it.
     log: Option<String>,
+    /// The command the last input began, until the driver takes it for the metrics.
+    command: Option<&'static str>,
 }
 
 /// Text from the client (an address as written) shown inside a reply: control characters, CR
@@ -239,6 +271,7 @@ impl Session {
             scram_user: String::new(),
             state: State::Ready,
             log: None,
+            command: None,
         }
     }
 
@@ -288,7 +321,10 @@ impl Session {
             return self.sasl_response(input, out);
         }
         let command = match command::parse(input) {
-            Ok(c) => c,
+            Ok(c) => {
+                self.command = Some(c.name());
+                c
+            }
             Err(e) => {
                 e.fault().write(out);
                 return Action::Continue;

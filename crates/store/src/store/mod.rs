@@ -42,7 +42,7 @@ pub use queue::{Bounce, NewQueueEntry, QueueEntry, QueueId, QueueUpdate, QueuedR
 pub use read::canonical_mailbox_name;
 pub use read::{BodyChunks, Snapshot};
 pub use records::{FlagCounts, FlagMode, Mailbox, MessageRecord, SpecialUse, User};
-pub use writer::{Delivered, NewMessage, NewUser, Recipient, UserPatch, WriteOp, WriteOutcome};
+pub use writer::{observe_commits, Delivered, NewMessage, NewUser, Recipient, UserPatch, WriteOp, WriteOutcome};
 pub use zero_copy::{MappedBytes, MappedChunks, MappedSnapshot};
 
 /// Bodies are stored in chunks: contiguous multi-MB values fragment LMDB's freelist.
@@ -134,9 +134,25 @@ const TABLE_NAMES: [&str; 18] = [
 pub(crate) struct Inner {
     env: &'static Env<WithoutTls>,
     t: Tables,
+    /// The same tables, for what concerns them all (`space`).
+    every: [Table; 18],
     commits: std::sync::atomic::AtomicU64,
     /// \Recent claims of every core's sessions, persisted by the writer.
     recent: Arc<recent::RecentClaims>,
+}
+
+/// The store's room on disk (`Store::space`).
+#[derive(Debug, Clone, Copy)]
+pub struct Space {
+    /// The size of data.mdb.
+    pub file_bytes: u64,
+    /// How far it may grow.
+    pub map_bytes: u64,
+    pub page_size: u64,
+    /// Pages written so far (the high-water mark).
+    pub pages: u64,
+    /// Of those, pages no table uses: free for the next writes.
+    pub free_pages: u64,
 }
 
 /// A handle on the store; cheap to clone and shared by every core.
@@ -206,6 +222,7 @@ impl Store {
                 Ok::<_, heed::Error>(heed::CommitOrAbort::<_, ()>::Commit(tables))
             })?
             .unwrap_commit();
+        let every = tables;
         let [meta, users, user_ids, usage, mailboxes, mailbox_names, messages, bodies, body_refs, structures, expunged, modseqs, unseen, queue, queue_bodies, subscriptions, metadata, urlauth_keys] =
             tables;
         let inner = Arc::new(Inner {
@@ -230,6 +247,7 @@ impl Store {
                 metadata,
                 urlauth_keys,
             },
+            every,
             commits: 0.into(),
             recent: Arc::default(),
         });
@@ -297,6 +315,29 @@ impl Store {
             .send(writer::Job { op, reply: tx })
             .map_err(|_| StoreError::WriterGone)?;
         Ok(rx)
+    }
+
+    /// How much room the store takes and how much of it is free for reuse.
+    pub fn space(&self) -> Result<Space, StoreError> {
+        let env = self.inner.env;
+        let info = env.info();
+        let rtxn = env.read_txn()?;
+        let pages = |s: heed::DatabaseStat| s.branch_pages + s.leaf_pages + s.overflow_pages;
+        // Two meta pages, the main database (which names the others), then every table.
+        let mut in_use = 2 + pages(env.unnamed_database_stat());
+        for table in &self.inner.every {
+            in_use += pages(table.stat(&rtxn)?);
+        }
+        let page_size = env.unnamed_database_stat().page_size as u64;
+        let used = info.last_page_number as u64 + 1;
+        Ok(Space {
+            file_bytes: env.real_disk_size()?,
+            map_bytes: info.map_size as u64,
+            page_size,
+            pages: used,
+            // The rest is LMDB's free list (and its own pages): reused before the file grows.
+            free_pages: used.saturating_sub(in_use as u64),
+        })
     }
 
     /// Transactions committed by this process's writer: with group commit, fewer than writes.

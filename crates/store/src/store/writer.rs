@@ -261,7 +261,18 @@ fn run(inner: &Inner, feed: &Feed, rx: mpsc::Receiver<Job>) {
     }
 }
 
+/// Told of every commit: how many writes it held and how long it took (the metrics).
+static COMMIT_OBSERVER: std::sync::OnceLock<fn(usize, std::time::Duration)> = std::sync::OnceLock::new();
+
+/// Has `observer` told of every commit from now on (once per process; later calls are
+/// ignored).
+pub fn observe_commits(observer: fn(usize, std::time::Duration)) {
+    let _ = COMMIT_OBSERVER.set(observer);
+}
+
 fn commit_batch(inner: &Inner, feed: &Feed, batch: Vec<Job>) {
+    let began = std::time::Instant::now();
+    let writes = batch.len();
     let mut results = Vec::with_capacity(batch.len());
     let mut replies = Vec::with_capacity(batch.len());
     let mut changes = Vec::new();
@@ -303,6 +314,9 @@ fn commit_batch(inner: &Inner, feed: &Feed, batch: Vec<Job>) {
     match committed {
         Ok(()) => {
             inner.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Some(observe) = COMMIT_OBSERVER.get() {
+                observe(writes, began.elapsed());
+            }
             for change in changes
                 .iter()
                 .filter(|c| c.kind == super::feed::ChangeKind::MailboxDeleted)
