@@ -164,7 +164,7 @@ pub fn render(collector: impl Collector) -> String {
     );
     registry.register(
         "logins",
-        "Login attempts by mechanism (password: PLAIN, LOGIN, USER/PASS or the LOGIN command) and result",
+        "Login attempts by mechanism (password: PLAIN, LOGIN, USER/PASS or the LOGIN command) and what checking them found (credentials, policy, per-user limit)",
         m.logins.clone(),
     );
     registry.register(
@@ -221,6 +221,20 @@ pub fn render(collector: impl Collector) -> String {
     // Writing into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut text, &registry);
     text
+}
+
+/// The metrics endpoint's answer: the exposition at `/metrics` (with what `collector` reads
+/// then), nothing elsewhere.
+pub fn endpoint<C: Collector + Clone>(collector: C) -> crate::http::Handler {
+    std::sync::Arc::new(move |request| {
+        if request.path != "/metrics" {
+            return crate::http::Response::status(404, "not found: the metrics are at /metrics");
+        }
+        if request.method != hyper::Method::GET && request.method != hyper::Method::HEAD {
+            return crate::http::Response::status(405, "GET only");
+        }
+        crate::http::Response::ok(CONTENT_TYPE, render(collector.clone()))
+    })
 }
 
 /// Encodes a gauge family made on the spot (the collectors' values read at scrape time).

@@ -3,10 +3,10 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
+use common::metrics::scrape;
 use common::{free_port, message, Extra, Server, PASSWORD};
 
 fn stdout(out: &std::process::Output) -> String {
@@ -31,15 +31,16 @@ fn who_until(server: &Server, args: &[&str], done: impl Fn(&[Vec<String>]) -> bo
         let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
         assert_eq!(
             header,
-            ["ID", "USER", "PROTOCOL", "CLIENT", "CORE", "STATE", "SINCE", "TLS"]
+            ["PROCESS", "ID", "USER", "PROTOCOL", "CLIENT", "CORE", "STATE", "SINCE", "TLS"]
         );
         let rows: Vec<Vec<String>> = lines
             .map(|l| {
                 let cells: Vec<&str> = l.split_whitespace().collect();
-                assert_eq!(cells.len(), 8, "{l}");
-                assert_eq!(cells[3], "127.0.0.1", "{l}");
-                assert!(cells[6].ends_with('Z'), "{l}");
-                [cells[1], cells[2], cells[5], cells[7]].map(String::from).to_vec()
+                assert_eq!(cells.len(), 9, "{l}");
+                assert_eq!(cells[0], "serve", "{l}");
+                assert_eq!(cells[4], "127.0.0.1", "{l}");
+                assert!(cells[7].ends_with('Z'), "{l}");
+                [cells[2], cells[3], cells[6], cells[8]].map(String::from).to_vec()
             })
             .collect();
         if done(&rows) || Instant::now() > deadline {
@@ -121,67 +122,10 @@ fn who_without_a_running_server_fails_in_one_line() {
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
-        err.starts_with("ringmail: no running `ringmail serve` answers on "),
+        err.starts_with("ringmail: no running `ringmail serve` or `ringmail proxy` answers on "),
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
-}
-
-/// The exposition parsed as the Prometheus text format: every sample line is
-/// `name{labels} value`, every family has TYPE and HELP, and it ends with `# EOF`.
-fn parse(text: &str) -> HashMap<String, f64> {
-    assert!(text.ends_with("# EOF\n"), "{text}");
-    let mut typed = std::collections::HashSet::new();
-    let mut samples = HashMap::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let mut words = rest.split(' ');
-            typed.insert(words.next().unwrap().to_owned());
-            let kind = words.next().unwrap();
-            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
-            continue;
-        }
-        if line.starts_with('#') {
-            assert!(
-                line.starts_with("# HELP ") || line.starts_with("# UNIT ") || line == "# EOF",
-                "{line}"
-            );
-            continue;
-        }
-        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
-        let value: f64 = value.parse().unwrap_or_else(|_| panic!("bad value: {line}"));
-        let name = series.split('{').next().unwrap();
-        assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "{line}");
-        if let Some(labels) = series.strip_prefix(name) {
-            if !labels.is_empty() {
-                assert!(labels.starts_with('{') && labels.ends_with('}'), "{line}");
-            }
-        }
-        let family = ["_total", "_count", "_sum", "_bucket", "_created"]
-            .iter()
-            .find_map(|s| name.strip_suffix(s))
-            .unwrap_or(name);
-        assert!(typed.contains(family) || typed.contains(name), "no TYPE for {line}");
-        samples.insert(series.to_owned(), value);
-    }
-    samples
-}
-
-fn scrape(port: u16) -> HashMap<String, f64> {
-    let out = std::process::Command::new("curl")
-        .args(["-sS", "--fail", "--max-time", "10", "-D", "-"])
-        .arg(format!("http://127.0.0.1:{port}/metrics"))
-        .output()
-        .expect("curl runs");
-    assert!(out.status.success(), "curl: {}", stderr(&out));
-    let text = stdout(&out);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    assert!(
-        head.to_ascii_lowercase()
-            .contains("content-type: application/openmetrics-text"),
-        "{head}"
-    );
-    parse(body)
 }
 
 #[test]

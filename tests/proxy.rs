@@ -567,3 +567,70 @@ fn a_large_message_streams_through_a_plaintext_front_end_whole() {
     assert!(literal(&r) == big, "the upload arrives whole");
     assert!(c.cmd("LOGOUT").unwrap().ok());
 }
+
+/// A front end's operations (issue 15): its metrics show its sessions, logins and each back
+/// end's health as the circuit breaker sees it; `ringmail who` lists its relayed sessions and
+/// `kick` ends them.
+#[test]
+fn a_front_end_shows_its_sessions_and_back_ends_and_kicks() {
+    let facing = Facing::new();
+    let server = backend(facing);
+    server.add_user("bob");
+    let metrics = common::free_port();
+    let hash = common::proxy::password_hash(PASSWORD);
+    let directory = format!(
+        "[directory]\nusers = [{{ name = \"bob\", password_hash = \"{hash}\", mail_host = \"b1\" }}, \
+         {{ name = \"carol\", password_hash = \"{hash}\", mail_host = \"down\" }}]\n\
+         [metrics]\nlisten = [\"127.0.0.1:{metrics}\"]\n"
+    );
+    let proxy = Proxy::start_with(&directory, &[("b1", facing), ("down", Facing::new())]);
+    let mut bob = proxy.imaps();
+    assert!(bob.login("bob", PASSWORD).unwrap().ok());
+    bob.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    // Carol's back end is down: enough failures open its breaker.
+    for _ in 0..3 {
+        let r = proxy.imaps().login("carol", PASSWORD).unwrap();
+        assert!(r.status == "NO" && r.text.starts_with("[UNAVAILABLE]"), "{r:?}");
+    }
+
+    let m = common::metrics::scrape(metrics);
+    let get = |series: &str| *m.get(series).unwrap_or_else(|| panic!("no {series} in {m:?}"));
+    assert_eq!(
+        get("ringmail_backend_up{backend=\"b1\",site=\"east\",protocol=\"imap\"}"),
+        1.0
+    );
+    assert_eq!(
+        get("ringmail_backend_up{backend=\"down\",site=\"east\",protocol=\"imap\"}"),
+        0.0
+    );
+    assert_eq!(
+        get("ringmail_connections{protocol=\"imap\",state=\"authenticated\"}"),
+        1.0
+    );
+    // Logins count what the check found: carol's password was right, her back end down.
+    assert_eq!(get("ringmail_logins_total{mechanism=\"password\",result=\"ok\"}"), 4.0);
+
+    let config = proxy.dir.path().join("proxy.toml");
+    let cli = |args: &[&str]| {
+        let out = Command::new(common::bin())
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (ok, who) = cli(&["who"]);
+    assert!(ok, "{who}");
+    let rows: Vec<Vec<&str>> = who.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.len(), 1, "{who}");
+    assert_eq!(
+        (rows[0][0], rows[0][2], rows[0][3], rows[0][6]),
+        ("proxy", "bob", "imap", "authenticated")
+    );
+    let (ok, said) = cli(&["kick", "bob"]);
+    assert!(ok && said.contains("kicked 1 session(s) of bob"), "{said}");
+    // The relay ends: the client's connection closes.
+    bob.t.set_read_timeout(Duration::from_secs(10)).unwrap();
+    assert!(bob.cmd("NOOP").is_err(), "the kicked session is gone");
+}

@@ -1,20 +1,30 @@
 //! `ringmail who [USER]` and `ringmail kick USER [--protocol P]`: the sessions of the server
-//! running on this config's data_dir, through its admin socket (`serve::control`).
+//! and the front end running on this config's data_dir, through their admin sockets
+//! (`serve::control`). A front end's relayed sessions end when kicked, without a goodbye:
+//! it relays the back end's bytes and cannot speak in the middle of them.
 
 use anyhow::{bail, Context, Result};
 
 use crate::config::Config;
 use crate::serve::control::{self, Kicked, SessionInfo};
 
-/// Asks the server; a server that is not running is one clear line.
-fn ask(config: &Config, request: &str) -> Result<String> {
+/// The processes that may run on one data_dir, by their admin sockets.
+const PROCESSES: [(&str, &str); 2] = [("serve", control::ADMIN_SOCKET), ("proxy", control::PROXY_ADMIN_SOCKET)];
+
+/// Asks every server and front end running on this data_dir; none running is one clear line.
+fn ask(config: &Config, request: &str) -> Result<Vec<(&'static str, String)>> {
     let dir = &config.server.data_dir;
-    control::ask(dir, request).with_context(|| {
-        format!(
-            "no running `ringmail serve` answers on {}",
+    let answers: Vec<(&str, String)> = PROCESSES
+        .iter()
+        .filter_map(|&(process, socket)| Some((process, control::ask(dir, socket, request).ok()?)))
+        .collect();
+    if answers.is_empty() {
+        bail!(
+            "no running `ringmail serve` or `ringmail proxy` answers on {}",
             dir.join(control::ADMIN_SOCKET).display()
-        )
-    })
+        );
+    }
+    Ok(answers)
 }
 
 /// Turns an `{"error": …}` answer into the command's error.
@@ -30,10 +40,13 @@ pub fn who(config: &Config, user: Option<&str>) -> Result<()> {
         Some(user) => format!("who {user}"),
         None => "who".to_owned(),
     };
-    let reply = ask(config, &request)?;
-    refused(&reply)?;
-    let sessions: Vec<SessionInfo> =
-        serde_json::from_str(&reply).context("the server's answer is not a session list")?;
+    let mut sessions = Vec::new();
+    for (process, reply) in ask(config, &request)? {
+        refused(&reply)?;
+        let listed: Vec<SessionInfo> =
+            serde_json::from_str(&reply).context("the server's answer is not a session list")?;
+        sessions.extend(listed.into_iter().map(|s| (process, s)));
+    }
     print!("{}", table(&sessions));
     Ok(())
 }
@@ -46,23 +59,30 @@ pub fn kick(config: &Config, user: &str, protocol: Option<&str>) -> Result<()> {
         Some(p) => format!("kick {user} {p}"),
         None => format!("kick {user}"),
     };
-    let reply = ask(config, &request)?;
-    refused(&reply)?;
-    let kicked: Kicked = serde_json::from_str(&reply).context("the server's answer is not a count")?;
-    if kicked.kicked == 0 {
+    let mut total = 0;
+    for (_, reply) in ask(config, &request)? {
+        refused(&reply)?;
+        let kicked: Kicked = serde_json::from_str(&reply).context("the server's answer is not a count")?;
+        total += kicked.kicked;
+    }
+    if total == 0 {
         bail!("{user} has no session to kick");
     }
-    println!("kicked {} session(s) of {user}", kicked.kicked);
+    println!("kicked {total} session(s) of {user}");
     Ok(())
 }
 
 /// One line per session under a header, in columns.
-fn table(sessions: &[SessionInfo]) -> String {
-    let header = ["ID", "USER", "PROTOCOL", "CLIENT", "CORE", "STATE", "SINCE", "TLS"].map(String::from);
-    let rows: Vec<[String; 8]> = sessions
+fn table(sessions: &[(&str, SessionInfo)]) -> String {
+    let header = [
+        "PROCESS", "ID", "USER", "PROTOCOL", "CLIENT", "CORE", "STATE", "SINCE", "TLS",
+    ]
+    .map(String::from);
+    let rows: Vec<[String; 9]> = sessions
         .iter()
-        .map(|s| {
+        .map(|(process, s)| {
             [
+                process.to_string(),
                 s.id.to_string(),
                 s.user.clone().unwrap_or_else(|| "-".into()),
                 s.protocol.clone(),

@@ -41,6 +41,15 @@ impl Breakers {
         }
     }
 
+    /// Whether logins to `addr` are refused now (the metrics' back-end health).
+    pub fn is_open(&self, addr: SocketAddr, now: Instant) -> bool {
+        let states = self.states.lock().unwrap_or_else(|p| p.into_inner());
+        states
+            .get(&addr)
+            .and_then(|s| s.open_until)
+            .is_some_and(|until| now < until)
+    }
+
     pub fn succeeded(&self, addr: SocketAddr) {
         let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
         states.remove(&addr);

@@ -77,7 +77,8 @@ pub async fn serve<S: PreLogin>(
         return;
     };
     let log = front.protolog.as_ref().filter(|_| listener.protocol_log);
-    let link = Link::new(conn, front.session_id(), log.map(|l| (l, S::Wire::NAME)));
+    let mut link = Link::new(conn, front.session_id(), log.map(|l| (l, S::Wire::NAME)));
+    link.list(&front.sessions, S::Wire::NAME);
     link.log('*', crate::serve::connected(link.conn.peer, None).as_bytes());
     let mut session = make(link.conn.is_tls());
     let mut d = Driver::new(link, shutdown.clone(), Some((&front.tls, limit)));
@@ -95,7 +96,12 @@ pub async fn serve<S: PreLogin>(
         // held for as long as the session lasts.
         Some(opened) => {
             let bytes = (d.input.take(), opened.rest);
-            crate::runtime::io::spawn(super::relay::relay(d.link.conn, opened.conn, bytes, slot, shutdown));
+            let listed = d.link.listed.take();
+            if let Some(listed) = &listed {
+                listed.set_phase(crate::engine::Phase::Authenticated);
+            }
+            let ends = (slot, listed, shutdown);
+            crate::runtime::io::spawn(super::relay::relay(d.link.conn, opened.conn, bytes, ends));
         }
         None => d.link.close().await,
     }
@@ -133,8 +139,8 @@ impl<S: PreLogin> driver::Protocol<S> for Door<'_> {
             Ask::Login(credentials) => {
                 // Replies pipelined before the login go out before any penalty delay.
                 d.link.flush().await?;
-                let peer = d.link.conn.peer;
-                match open::<S>(self.front, peer, &credentials, &mut self.slot, self.addrs).await {
+                let client = (d.link.conn.peer, d.link.listed.as_deref());
+                match open::<S>(self.front, client, &credentials, &mut self.slot, self.addrs).await {
                     Ok(opened) => {
                         session.logged_in(&opened.answer, &mut d.link.out);
                         d.link.flush().await?;
@@ -153,7 +159,7 @@ impl<S: PreLogin> driver::Protocol<S> for Door<'_> {
 /// Logs the client in at the directory and opens its session on the back end.
 async fn open<S: PreLogin>(
     front: &Arc<Front>,
-    client: std::net::IpAddr,
+    client: (std::net::IpAddr, Option<&crate::sessions::Session>),
     credentials: &Credentials,
     slot: &mut Slot,
     (peer, local): (SocketAddr, SocketAddr),
@@ -208,7 +214,7 @@ async fn open<S: PreLogin>(
 /// the failed-login penalty and the per-user limit as `serve` has them.
 async fn login(
     front: &Arc<Front>,
-    peer: std::net::IpAddr,
+    (peer, listed): (std::net::IpAddr, Option<&crate::sessions::Session>),
     credentials: &Credentials,
     protocol: Protocol,
     slot: &mut Slot,
@@ -222,7 +228,7 @@ async fn login(
         penalties: &front.penalties,
         peer,
         session: 0,
-        listed: None,
+        listed,
         mechanism: credentials.mechanism(),
     };
     login_via(gate, credentials.user(), slot, check, |a: &Account| &a.name).await

@@ -29,7 +29,8 @@ pub async fn serve(front: Arc<Front>, stream: Stream, peer: SocketAddr, shutdown
         return;
     };
     let log = front.protolog.as_ref().filter(|_| front.config.lmtp.protocol_log);
-    let link = Link::new(conn, front.session_id(), log.map(|l| (l, crate::serve::lmtp::NAME)));
+    let mut link = Link::new(conn, front.session_id(), log.map(|l| (l, crate::serve::lmtp::NAME)));
+    link.list(&front.sessions, crate::serve::lmtp::NAME);
     link.log('*', crate::serve::connected(link.conn.peer, None).as_bytes());
     drive(link, &front.config, &Routed(&front), shutdown).await;
 }

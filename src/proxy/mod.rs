@@ -10,6 +10,7 @@
 
 mod backend;
 mod breaker;
+mod exposition;
 mod front;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -57,6 +58,8 @@ pub struct Front {
     pop3_limits: Arc<ConnectionLimits>,
     lmtp_limits: Arc<ConnectionLimits>,
     submission_limits: Arc<ConnectionLimits>,
+    /// Every live session, for `ringmail who` and `kick` and the metrics.
+    sessions: Arc<crate::sessions::Registry>,
     next_session: AtomicU64,
 }
 
@@ -132,13 +135,24 @@ pub fn run(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
         protolog,
         breakers: breaker::Breakers::default(),
         backend_tls: backend_tls(&config)?,
+        sessions: Arc::new(crate::sessions::Registry::new(config.workers())),
         next_session: AtomicU64::new(1),
         tls,
         config,
     });
-    let cores = Cores::start(front.config.workers(), "ringmail-proxy", move |_, shutdown, ready| {
-        worker(front.clone(), shutdown, ready)
-    })?;
+    let cores = {
+        let front = front.clone();
+        Cores::start(front.config.workers(), "ringmail-proxy", move |_, shutdown, ready| {
+            worker(front.clone(), shutdown, ready)
+        })?
+    };
+    let doors = match side_doors(&front) {
+        Ok(doors) => doors,
+        Err(e) => {
+            cores.stop();
+            return Err(e);
+        }
+    };
     let signals = match crate::runtime::catch_signals() {
         Ok(signals) => signals,
         Err(e) => {
@@ -147,7 +161,35 @@ pub fn run(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
         }
     };
     on_ready();
-    cores.run_until_signal(signals, &identity)
+    cores.run_until_signal(signals, &identity)?;
+    drop(doors);
+    Ok(())
+}
+
+/// The admin socket (`who`, `kick`) and, when configured, the metrics endpoint.
+fn side_doors(front: &Arc<Front>) -> Result<(crate::serve::control::Control, Option<crate::http::Server>), ServeError> {
+    use crate::serve::control::{Control, PROXY_ADMIN_SOCKET};
+    let control = Control::start(
+        &front.config.server.data_dir,
+        PROXY_ADMIN_SOCKET,
+        front.sessions.clone(),
+    )?;
+    let metrics = match front.config.metrics.listen.as_slice() {
+        [] => None,
+        addrs => {
+            let listeners = addrs
+                .iter()
+                .map(|&addr| crate::http::Listener { addr, tls: None })
+                .collect();
+            let collector = exposition::Exposition(front.clone());
+            Some(crate::http::Server::start(
+                "ringmail-metrics",
+                listeners,
+                crate::metrics::endpoint(collector),
+            )?)
+        }
+    };
+    Ok((control, metrics))
 }
 
 /// Every listener: its addresses and what it serves.

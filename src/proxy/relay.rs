@@ -15,6 +15,7 @@ use crate::auth::limits::Slot;
 use crate::net::splice::Splicer;
 use crate::net::Conn;
 use crate::runtime::Shutdown;
+use crate::sessions::Handle;
 
 /// A read while the other side is probably just thinking.
 const SMALL: usize = 256;
@@ -34,8 +35,7 @@ pub fn relay(
     client: Conn,
     backend: Conn,
     (to_backend, to_client): (Vec<u8>, Vec<u8>),
-    slot: Slot,
-    shutdown: Shutdown,
+    (slot, listed, shutdown): (Slot, Option<Handle>, Shutdown),
 ) -> impl Future<Output = ()> {
     async move {
         tokio::select! {
@@ -43,6 +43,8 @@ pub fn relay(
             _ = pump(&backend, &client, to_client) => {}
             () = shutdown.wait() => {}
         }
+        // Out of the live sessions before the client's descriptor closes (a kick shuts it).
+        drop(listed);
         // Boxed: inline, the closes' room would be part of the relay's while it waits.
         Box::pin(async {
             backend.close().await;
@@ -188,7 +190,7 @@ mod size {
                 Conn::new(Stream::Unix(tokio_uring::net::UnixStream::from_std(ours)), None)
             };
             let (a, b) = (conn(), conn());
-            fn returned_size<A, B, C, D, E, F>(_: impl FnOnce(A, B, C, D, E) -> F) -> usize {
+            fn returned_size<A, B, C, D, F>(_: impl FnOnce(A, B, C, D) -> F) -> usize {
                 std::mem::size_of::<F>()
             }
             // 2,200 and 640 bytes while the relay kept its arguments twice and its closes and

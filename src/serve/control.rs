@@ -23,8 +23,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::sessions::Registry;
 
-/// The socket's name in data_dir.
+/// `ringmail serve`'s socket in its data_dir.
 pub const ADMIN_SOCKET: &str = "admin.sock";
+/// `ringmail proxy`'s, in its own (which may be the same directory).
+pub const PROXY_ADMIN_SOCKET: &str = "proxy-admin.sock";
 /// A client that does not send its request (or take the answer) in this long is dropped.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_REQUEST: u64 = 1024;
@@ -61,13 +63,13 @@ pub struct Control {
 }
 
 impl Control {
-    /// Binds `dir/admin.sock` (replacing one a crashed server left: the caller holds the
+    /// Binds `dir/name` (replacing one a crashed server left: the caller holds the
     /// data_dir's lock) and answers on it for `registry`.
-    pub fn start(dir: &Path, registry: Arc<Registry>) -> std::io::Result<Control> {
-        let path = dir.join(ADMIN_SOCKET);
+    pub fn start(dir: &Path, name: &str, registry: Arc<Registry>) -> std::io::Result<Control> {
+        let path = dir.join(name);
         // Bound under another name and made private before it takes its real one, so there
         // is no moment in which anyone else could connect.
-        let staging = dir.join(format!("{ADMIN_SOCKET}.{}", std::process::id()));
+        let staging = dir.join(format!("{name}.{}", std::process::id()));
         let _ = std::fs::remove_file(&staging);
         let listener = UnixListener::bind(&staging)?;
         std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o600))?;
@@ -173,9 +175,9 @@ fn who(registry: &Registry, user: Option<&str>) -> Vec<SessionInfo> {
         .collect()
 }
 
-/// Sends `request` to the admin socket in `dir` and gives its answer (the CLI's side).
-pub fn ask(dir: &Path, request: &str) -> std::io::Result<String> {
-    let path = dir.join(ADMIN_SOCKET);
+/// Sends `request` to the admin socket `name` in `dir` and gives its answer (the CLI's side).
+pub fn ask(dir: &Path, name: &str, request: &str) -> std::io::Result<String> {
+    let path = dir.join(name);
     let mut stream = UnixStream::connect(&path)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     stream.write_all(format!("{request}\n").as_bytes())?;

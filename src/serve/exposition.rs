@@ -14,7 +14,8 @@ use crate::metrics::{encode_gauge, encode_sessions};
 /// The protocols a `serve` process has sessions of.
 const PROTOCOLS: [&str; 4] = ["imap", "pop3", "submission", "lmtp"];
 
-pub(crate) struct Exposition(pub Arc<Shared>);
+#[derive(Clone)]
+pub struct Exposition(pub Arc<Shared>);
 
 impl std::fmt::Debug for Exposition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -84,18 +85,4 @@ impl Collector for Exposition {
         }
         Ok(())
     }
-}
-
-/// The endpoint's answer: the exposition at `/metrics`, nothing elsewhere.
-pub(crate) fn handler(shared: Arc<Shared>) -> crate::http::Handler {
-    Arc::new(move |request| {
-        if request.path != "/metrics" {
-            return crate::http::Response::status(404, "not found: the metrics are at /metrics");
-        }
-        if request.method != hyper::Method::GET && request.method != hyper::Method::HEAD {
-            return crate::http::Response::status(405, "GET only");
-        }
-        let text = crate::metrics::render(Exposition(shared.clone()));
-        crate::http::Response::ok(crate::metrics::CONTENT_TYPE, text)
-    })
 }

@@ -231,7 +231,8 @@ struct SideDoors {
 impl SideDoors {
     fn open(shared: &Arc<Shared>) -> Result<SideDoors, ServeError> {
         crate::store::observe_commits(crate::metrics::commit);
-        let control = control::Control::start(&shared.config.server.data_dir, shared.sessions.clone())?;
+        let dir = &shared.config.server.data_dir;
+        let control = control::Control::start(dir, control::ADMIN_SOCKET, shared.sessions.clone())?;
         let metrics = match shared.config.metrics.listen.as_slice() {
             [] => None,
             addrs => {
@@ -239,7 +240,7 @@ impl SideDoors {
                     .iter()
                     .map(|&addr| crate::http::Listener { addr, tls: None })
                     .collect();
-                let handler = exposition::handler(shared.clone());
+                let handler = crate::metrics::endpoint(exposition::Exposition(shared.clone()));
                 Some(crate::http::Server::start("ringmail-metrics", listeners, handler)?)
             }
         };

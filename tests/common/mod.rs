@@ -2,6 +2,7 @@
 //! connects real clients to it.
 #![allow(dead_code)] // each test binary uses its own part of this kit
 
+pub mod metrics;
 pub mod proxy;
 pub mod slapd;
 
