@@ -9,6 +9,7 @@ pub use ringmail_store::{mime, spool, store};
 
 pub mod admin;
 pub mod auth;
+pub mod autoconfig;
 pub mod config;
 pub mod directory;
 pub mod engine;

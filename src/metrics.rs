@@ -237,6 +237,24 @@ pub fn endpoint<C: Collector + Clone>(collector: C) -> crate::http::Handler {
     })
 }
 
+/// Starts the metrics endpoint of `config`, if it has one, with `collector` for what is read
+/// at scrape time.
+pub fn start<C: Collector + Clone>(
+    config: &crate::config::Config,
+    collector: C,
+) -> Result<Option<crate::http::Server>, crate::serve::ServeError> {
+    if config.metrics.listen.is_empty() {
+        return Ok(None);
+    }
+    let listeners = config
+        .metrics
+        .listen
+        .iter()
+        .map(|&addr| crate::http::Listener { addr, tls: None })
+        .collect();
+    crate::http::Server::start("ringmail-metrics", listeners, endpoint(collector)).map(Some)
+}
+
 /// Encodes a gauge family made on the spot (the collectors' values read at scrape time).
 pub fn encode_gauges<L: EncodeLabelSet + Clone + std::hash::Hash + Eq + std::fmt::Debug + Send + Sync + 'static>(
     encoder: &mut prometheus_client::encoding::DescriptorEncoder<'_>,

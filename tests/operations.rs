@@ -209,3 +209,201 @@ fn the_metrics_endpoint_counts_what_the_server_did() {
         .unwrap();
     assert_eq!(stdout(&out), "404");
 }
+
+/// curl with `args`; its stdout, with the HTTP status code appended on a line of its own.
+fn curl(args: &[&str], stdin: &[u8]) -> (String, u16) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "-w", "\n%{http_code}"])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl runs");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "curl: {}", stderr(&out));
+    let text = stdout(&out);
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (body.to_owned(), code.parse().unwrap())
+}
+
+/// The text of the child element `name` of `node`.
+fn child<'a>(node: roxmltree::Node<'a, 'a>, name: &str) -> &'a str {
+    node.children()
+        .find(|n| n.has_tag_name(name))
+        .and_then(|n| n.text())
+        .unwrap_or_else(|| panic!("no <{name}> in {node:?}"))
+}
+
+#[test]
+fn clients_configure_themselves_from_the_autoconfig_documents() {
+    let (http, https) = (free_port(), free_port());
+    let tail = Box::leak(
+        format!("[autoconfig]\nlisten = [\"127.0.0.1:{http}\"]\nlisten_tls = [\"127.0.0.1:{https}\"]\n")
+            .into_boxed_str(),
+    );
+    let server = Server::start_with(Extra {
+        server: "domains = [\"example.com\"]\nexternal_hostname = \"mail.example.com\"",
+        tail,
+        ..Extra::default()
+    });
+    let p = &server.ports;
+
+    // Thunderbird: autoconfig.DOMAIN over HTTP, with the address.
+    let url = format!("http://127.0.0.1:{http}/mail/config-v1.1.xml?emailaddress=alice%40example.com");
+    let (xml, code) = curl(&["-H", "Host: autoconfig.example.com", &url], b"");
+    assert_eq!(code, 200, "{xml}");
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let root = doc.root_element();
+    assert_eq!(
+        (root.tag_name().name(), root.attribute("version")),
+        ("clientConfig", Some("1.1"))
+    );
+    let provider = root.children().find(|n| n.has_tag_name("emailProvider")).unwrap();
+    assert_eq!(provider.attribute("id"), Some("example.com"));
+    assert_eq!(child(provider, "domain"), "example.com");
+    let servers: Vec<(String, String, String, String, String)> = provider
+        .children()
+        .filter(|n| n.has_tag_name("incomingServer") || n.has_tag_name("outgoingServer"))
+        .map(|n| {
+            assert_eq!(child(n, "hostname"), "mail.example.com");
+            assert_eq!(child(n, "authentication"), "password-cleartext");
+            (
+                n.attribute("type").unwrap().to_owned(),
+                child(n, "port").to_owned(),
+                child(n, "socketType").to_owned(),
+                child(n, "username").to_owned(),
+                n.tag_name().name().to_owned(),
+            )
+        })
+        .collect();
+    let row = |kind: &str, port: u16, element: &str| {
+        (
+            kind.to_owned(),
+            port.to_string(),
+            "SSL".to_owned(),
+            "alice".to_owned(),
+            element.to_owned(),
+        )
+    };
+    assert_eq!(
+        servers,
+        [
+            row("imap", p.imaps, "incomingServer"),
+            row("pop3", p.pop3s, "incomingServer"),
+            row("smtp", p.submissions, "outgoingServer"),
+        ]
+    );
+
+    // The well-known place at the domain itself, over HTTPS with the server's certificate;
+    // without an address the user name is Thunderbird's placeholder.
+    let cafile = server.data_dir().join("cert.pem");
+    let url = format!("https://localhost:{https}/.well-known/autoconfig/mail/config-v1.1.xml");
+    let (xml, code) = curl(
+        &["--cacert", cafile.to_str().unwrap(), "-H", "Host: example.com", &url],
+        b"",
+    );
+    assert_eq!(code, 200, "{xml}");
+    assert!(xml.contains("<username>%EMAILLOCALPART%</username>"), "{xml}");
+    roxmltree::Document::parse(&xml).unwrap();
+
+    // Outlook: Autodiscover, plain old XML.
+    let request = br#"<?xml version="1.0" encoding="utf-8"?>
+<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">
+  <Request>
+    <EMailAddress>alice@example.com</EMailAddress>
+    <AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema>
+  </Request>
+</Autodiscover>"#;
+    let url = format!("https://localhost:{https}/Autodiscover/Autodiscover.xml");
+    let args = [
+        "--cacert",
+        cafile.to_str().unwrap(),
+        "-H",
+        "Content-Type: text/xml",
+        "--data-binary",
+        "@-",
+        &url,
+    ];
+    let (xml, code) = curl(&args, request);
+    assert_eq!(code, 200, "{xml}");
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let root = doc.root_element();
+    let ns = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006";
+    assert_eq!(
+        (root.tag_name().name(), root.tag_name().namespace()),
+        ("Autodiscover", Some(ns))
+    );
+    let response = root.children().find(|n| n.has_tag_name("Response")).unwrap();
+    let outlook = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a";
+    assert_eq!(response.tag_name().namespace(), Some(outlook));
+    let account = response.children().find(|n| n.has_tag_name("Account")).unwrap();
+    assert_eq!(
+        (child(account, "AccountType"), child(account, "Action")),
+        ("email", "settings")
+    );
+    let protocols: Vec<(String, String, String)> = account
+        .children()
+        .filter(|n| n.has_tag_name("Protocol"))
+        .map(|n| {
+            assert_eq!(child(n, "Server"), "mail.example.com");
+            assert_eq!(child(n, "LoginName"), "alice");
+            assert_eq!(
+                (child(n, "SSL"), child(n, "AuthRequired"), child(n, "SPA")),
+                ("on", "on", "off")
+            );
+            let port = child(n, "Port").to_owned();
+            (child(n, "Type").to_owned(), port, child(n, "Encryption").to_owned())
+        })
+        .collect();
+    let proto = |t: &str, port: u16| (t.to_owned(), port.to_string(), "SSL".to_owned());
+    assert_eq!(
+        protocols,
+        [
+            proto("IMAP", p.imaps),
+            proto("POP3", p.pop3s),
+            proto("SMTP", p.submissions)
+        ]
+    );
+
+    // Apple: a configuration profile, read back by CPython's plistlib.
+    let url = format!("http://127.0.0.1:{http}/apple/mail.mobileconfig?emailaddress=alice@example.com");
+    let (profile, code) = curl(&[&url], b"");
+    assert_eq!(code, 200, "{profile}");
+    let script = "import plistlib, sys\n\
+                  p = plistlib.loads(sys.stdin.buffer.read())\n\
+                  a = p['PayloadContent'][0]\n\
+                  print(p['PayloadType'], a['PayloadType'], a['EmailAccountType'], a['EmailAddress'],\n\
+                  a['IncomingMailServerHostName'], a['IncomingMailServerPortNumber'], a['IncomingMailServerUseSSL'],\n\
+                  a['IncomingMailServerUsername'], a['OutgoingMailServerPortNumber'], a['OutgoingMailServerUseSSL'])\n";
+    let read = {
+        use std::io::Write;
+        let mut child = std::process::Command::new(common::python3())
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(profile.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        stdout(&out)
+    };
+    assert_eq!(
+        read.trim(),
+        format!(
+            "Configuration com.apple.mail.managed EmailTypeIMAP alice@example.com mail.example.com {} True alice {} True",
+            p.imaps, p.submissions
+        )
+    );
+
+    // Other domains are not described, and nothing else is served.
+    let url = format!("http://127.0.0.1:{http}/mail/config-v1.1.xml?emailaddress=alice%40other.org");
+    assert_eq!(curl(&[&url], b"").1, 404);
+    let url = format!("http://127.0.0.1:{http}/autodiscover/autodiscover.xml");
+    assert_eq!(curl(&["--data-binary", "@-", &url], b"<not-autodiscover/>").1, 400);
+    assert_eq!(curl(&[&url], b"").1, 405);
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{http}/")], b"").1, 404);
+}

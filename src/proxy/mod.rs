@@ -166,30 +166,22 @@ pub fn run(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// The admin socket (`who`, `kick`) and, when configured, the metrics endpoint.
-fn side_doors(front: &Arc<Front>) -> Result<(crate::serve::control::Control, Option<crate::http::Server>), ServeError> {
+/// What a front end answers beside mail, each on a thread of its own: the admin socket
+/// (`who`, `kick`), the metrics endpoint, client autoconfiguration. Closed when dropped.
+type SideDoors = (
+    crate::serve::control::Control,
+    Option<crate::http::Server>,
+    Option<crate::http::Server>,
+);
+
+fn side_doors(front: &Arc<Front>) -> Result<SideDoors, ServeError> {
     use crate::serve::control::{Control, PROXY_ADMIN_SOCKET};
-    let control = Control::start(
-        &front.config.server.data_dir,
-        PROXY_ADMIN_SOCKET,
-        front.sessions.clone(),
-    )?;
-    let metrics = match front.config.metrics.listen.as_slice() {
-        [] => None,
-        addrs => {
-            let listeners = addrs
-                .iter()
-                .map(|&addr| crate::http::Listener { addr, tls: None })
-                .collect();
-            let collector = exposition::Exposition(front.clone());
-            Some(crate::http::Server::start(
-                "ringmail-metrics",
-                listeners,
-                crate::metrics::endpoint(collector),
-            )?)
-        }
-    };
-    Ok((control, metrics))
+    let dir = &front.config.server.data_dir;
+    Ok((
+        Control::start(dir, PROXY_ADMIN_SOCKET, front.sessions.clone())?,
+        crate::metrics::start(&front.config, exposition::Exposition(front.clone()))?,
+        crate::autoconfig::start(&front.config, &front.tls)?,
+    ))
 }
 
 /// Every listener: its addresses and what it serves.

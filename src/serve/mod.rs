@@ -226,27 +226,17 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
 struct SideDoors {
     _control: control::Control,
     _metrics: Option<crate::http::Server>,
+    _autoconfig: Option<crate::http::Server>,
 }
 
 impl SideDoors {
     fn open(shared: &Arc<Shared>) -> Result<SideDoors, ServeError> {
         crate::store::observe_commits(crate::metrics::commit);
         let dir = &shared.config.server.data_dir;
-        let control = control::Control::start(dir, control::ADMIN_SOCKET, shared.sessions.clone())?;
-        let metrics = match shared.config.metrics.listen.as_slice() {
-            [] => None,
-            addrs => {
-                let listeners = addrs
-                    .iter()
-                    .map(|&addr| crate::http::Listener { addr, tls: None })
-                    .collect();
-                let handler = crate::metrics::endpoint(exposition::Exposition(shared.clone()));
-                Some(crate::http::Server::start("ringmail-metrics", listeners, handler)?)
-            }
-        };
         Ok(SideDoors {
-            _control: control,
-            _metrics: metrics,
+            _control: control::Control::start(dir, control::ADMIN_SOCKET, shared.sessions.clone())?,
+            _metrics: crate::metrics::start(&shared.config, exposition::Exposition(shared.clone()))?,
+            _autoconfig: crate::autoconfig::start(&shared.config, &shared.tls)?,
         })
     }
 }
