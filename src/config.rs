@@ -41,6 +41,96 @@ pub struct Config {
     pub directory: Directory,
     pub metrics: Metrics,
     pub autoconfig: Autoconfig,
+    pub oauth: OAuth,
+}
+
+/// OAuth 2.0 bearer tokens (OAUTHBEARER, XOAUTH2) for IMAP, POP3 and submission; off while
+/// `issuer` is empty.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuth {
+    /// The `iss` every token must carry.
+    pub issuer: String,
+    /// One of these must be in a token's `aud`.
+    pub audience: Vec<String>,
+    /// Where the issuer publishes its keys (a JWK Set): https, or http to loopback.
+    pub jwks_url: String,
+    /// The key set in a file instead (offline, or tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_file: Option<PathBuf>,
+    /// PEM CAs the key server's certificate must chain to; unset: the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_ca: Option<PathBuf>,
+    /// The claim that names the user: an address (its local part, for a served domain) or a
+    /// user name.
+    pub user_claim: String,
+    /// Seconds the key set is kept before it is fetched again.
+    pub jwks_refresh: u64,
+    /// Seconds of clock difference tolerated on `exp` and `nbf`.
+    pub leeway: u64,
+}
+
+impl Default for OAuth {
+    fn default() -> Self {
+        OAuth {
+            issuer: String::new(),
+            audience: Vec::new(),
+            jwks_url: String::new(),
+            jwks_file: None,
+            jwks_ca: None,
+            user_claim: "email".into(),
+            jwks_refresh: 3600,
+            leeway: 60,
+        }
+    }
+}
+
+impl OAuth {
+    pub fn is_configured(&self) -> bool {
+        !self.issuer.is_empty()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !self.is_configured() {
+            return Ok(());
+        }
+        let invalid = |s: &str| Err(ConfigError::Invalid(s.into()));
+        if self.audience.is_empty() {
+            return invalid("oauth.audience must name at least one audience");
+        }
+        if self.jwks_url.is_empty() == self.jwks_file.is_none() {
+            return invalid("oauth needs exactly one of jwks_url and jwks_file");
+        }
+        let url = &self.jwks_url;
+        if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
+            return invalid("oauth.jwks_url must be an https:// URL");
+        }
+        if self.user_claim.is_empty() || self.jwks_refresh == 0 {
+            return invalid("oauth.user_claim must be set and oauth.jwks_refresh positive");
+        }
+        Ok(())
+    }
+
+    /// The checker's settings, for a server serving `domains`.
+    pub fn settings(&self, domains: &[String]) -> crate::auth::oauth::Settings {
+        use crate::auth::oauth::KeySource;
+        let keys = match &self.jwks_file {
+            Some(path) => KeySource::File(path.clone()),
+            None => KeySource::Url {
+                url: self.jwks_url.clone(),
+                ca: self.jwks_ca.clone(),
+            },
+        };
+        crate::auth::oauth::Settings {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            keys,
+            user_claim: self.user_claim.clone(),
+            domains: domains.to_vec(),
+            refresh: Duration::from_secs(self.jwks_refresh),
+            leeway: self.leeway,
+        }
+    }
 }
 
 /// The Prometheus endpoint (`GET /metrics`); off while `listen` is empty.
@@ -464,6 +554,7 @@ impl Config {
             return invalid("lmtp.max_recipients must be positive");
         }
         self.submission.validate()?;
+        self.oauth.validate()?;
         self.cluster.validate()?;
         self.directory.validate(&self.cluster)?;
         if !(1..=64).contains(&self.limits.max_mime_depth) {
@@ -613,6 +704,8 @@ const OPTIONAL: &[(&str, &str, &str)] = &[
     ("submission", "relay_ca", "\"/etc/ssl/certs/ca-certificates.crt\""),
     ("directory", "ldap_ca", "\"/etc/ldap/ca.pem\""),
     ("cluster", "backend_ca", "\"/etc/ringmail/backends-ca.pem\""),
+    ("oauth", "jwks_file", "\"/etc/ringmail/jwks.json\""),
+    ("oauth", "jwks_ca", "\"/etc/ssl/certs/ca-certificates.crt\""),
 ];
 
 fn describe(section: &str, key: &str) -> Option<&'static str> {
@@ -626,6 +719,14 @@ fn describe(section: &str, key: &str) -> Option<&'static str> {
         ("metrics", "listen") => "Prometheus endpoint (GET /metrics), e.g. [\"127.0.0.1:9180\"]; empty: off.",
         ("autoconfig", "listen") => "HTTP listeners for client autoconfiguration (Thunderbird, Outlook, Apple); empty: off.",
         ("autoconfig", "listen_tls") => "HTTPS listeners for client autoconfiguration, with tls.cert.",
+        ("oauth", "issuer") => "OAuth issuer (`iss`) whose bearer tokens log in (OAUTHBEARER, XOAUTH2); empty: off.",
+        ("oauth", "audience") => "A token's `aud` must hold one of these (this server's client id).",
+        ("oauth", "jwks_url") => "The issuer's JWK Set URL (https); its keys are cached.",
+        ("oauth", "jwks_file") => "The issuer's JWK Set in a file, instead of jwks_url.",
+        ("oauth", "jwks_ca") => "PEM CAs the jwks_url server's certificate must chain to; unset: system CAs.",
+        ("oauth", "user_claim") => "Claim naming the user: an address (its local part) or a user name.",
+        ("oauth", "jwks_refresh") => "Seconds the issuer's keys are kept before they are fetched again.",
+        ("oauth", "leeway") => "Seconds of clock difference allowed on a token's exp and nbf.",
         ("tls", "cert") => "PEM certificate chain; unset = self-signed, generated once.",
         ("tls", "key") => "PEM private key for tls.cert.",
         (_, "listen") => "Plaintext listeners (STLS/STARTTLS upgrade where the protocol has it).",

@@ -110,6 +110,8 @@ impl Harness {
                             Credentials::Password { user, password, .. } => user == "bob" && password == PASSWORD,
                             Credentials::Verified { user, .. } => user == "bob",
                             Credentials::Rejected { .. } => false,
+                            // A token the harness takes as bob's; any other is refused.
+                            Credentials::Token { token, .. } => token == "bob-token",
                         };
                     let result = if ok {
                         Ok((USER, "bob".to_string(), self.disabled.clone()))
@@ -205,6 +207,7 @@ fuzz_target!(|data: &[u8]| {
         parse: config.parse_limits(),
         timeouts: c.timeouts(),
         idle_keepalive: std::time::Duration::from_secs(c.idle_keepalive),
+        oauth: true,
     };
     let mut h = Harness {
         session: Session::new(settings, tls),

@@ -64,6 +64,7 @@ fn session(setup: u8, choices: &mut Choices<'_>) {
             max_login_failures: config.limits.max_login_failures,
             max_line: config.pop3.max_command_size,
             timeouts: config.pop3.timeouts(),
+            oauth: true,
         },
         tls,
     );
@@ -102,6 +103,8 @@ fn session(setup: u8, choices: &mut Choices<'_>) {
                             Credentials::Password { user, password, .. } => user == "bob" && password == PASSWORD,
                             Credentials::Verified { user, .. } => user == "bob",
                             Credentials::Rejected { .. } => false,
+                            // A token the harness takes as bob's; any other is refused.
+                            Credentials::Token { token, .. } => token == "bob-token",
                         };
                     let result = if ok {
                         Ok(maildrop())

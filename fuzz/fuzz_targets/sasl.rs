@@ -1,5 +1,6 @@
 //! SASL (`auth::sasl`, `auth::scram`): the base64 line codec, PLAIN and LOGIN decoding, whole
-//! exchanges of every mechanism driven by arbitrary response lines, SCRAM-SHA-256's
+//! exchanges of every mechanism driven by arbitrary response lines (OAUTHBEARER's and
+//! XOAUTH2's token messages, and a refused token's error challenge, among them), SCRAM-SHA-256's
 //! client-first and client-final parsing, SASLprep and the RFC 5803 form of stored keys.
 //!
 //! The first byte picks the part; the rest is split into lines at LF.
@@ -50,7 +51,7 @@ fn codec(line: &[u8]) {
         }
         _ => {}
     }
-    if let Some(m) = Mechanism::parse(line) {
+    if let Some(m) = Mechanism::parse(line, true) {
         assert!(m.name().as_bytes().eq_ignore_ascii_case(line));
     }
 }
@@ -71,7 +72,7 @@ fn is_over(step: &SaslStep) -> bool {
 /// per line; SCRAM's keys are bob's, or none.
 fn exchange(part: u8, input: &[u8]) {
     let mut lines = input.split(|&b| b == b'\n');
-    let mechanism = Mechanism::ALL[usize::from(part / 7) % 3];
+    let mechanism = Mechanism::ALL[usize::from(part / 7) % Mechanism::ALL.len()];
     let known = part & 0x80 != 0;
     let first = lines.next().unwrap_or_default();
     let initial = (!first.is_empty()).then(|| String::from_utf8_lossy(first).into_owned());
@@ -109,6 +110,27 @@ fn exchange(part: u8, input: &[u8]) {
             SaslStep::NeedCredentials { .. } => {
                 step = exchange.credentials(known.then(MemStore::scram).as_ref());
                 continue;
+            }
+            SaslStep::VerifyToken { authzid, token } => {
+                assert!(mechanism.takes_token());
+                let token_ok = token.bytes().all(|b| b.is_ascii_graphic());
+                assert!(
+                    !token.is_empty() && token.len() <= sasl::MAX_TOKEN_LEN && token_ok,
+                    "{token:?}"
+                );
+                if let Some(a) = authzid {
+                    check_field(a);
+                }
+                if !known {
+                    // Refused: the error challenge, then whatever the client says fails it.
+                    step = exchange.token_refused();
+                    assert!(matches!(step, SaslStep::Challenge(_)), "{step:?}");
+                    let Some(line) = lines.next() else { return };
+                    let end = sasl::respond_line(&mut exchange, line);
+                    assert!(matches!(end, SaslStep::Failed(_)), "{end:?}");
+                    over = true;
+                    continue;
+                }
             }
             _ => {}
         }

@@ -57,6 +57,7 @@ fn session(setup: u8, choices: &mut Choices<'_>) {
             starttls: !tls,
             relay: setup & 4 != 0,
             max_login_failures: 3,
+            oauth: true,
         })
     };
     let mut s = Session::new(
@@ -149,6 +150,8 @@ fn session(setup: u8, choices: &mut Choices<'_>) {
                             Credentials::Password { user, password, .. } => user == "bob" && password == PASSWORD,
                             Credentials::Verified { user, .. } => user == "bob",
                             Credentials::Rejected { .. } => false,
+                            // A token the harness takes as bob's; any other is refused.
+                            Credentials::Token { token, .. } => token == "bob-token",
                         };
                     let result = if ok {
                         Ok("bob".to_string())

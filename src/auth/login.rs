@@ -26,6 +26,13 @@ pub enum Credentials {
     Verified { authzid: Option<String>, user: String },
     /// SCRAM proved the password wrong.
     Rejected { user: String },
+    /// A bearer token to check (OAUTHBEARER, XOAUTH2); `authzid` is the user the client
+    /// says it is for.
+    Token {
+        authzid: Option<String>,
+        token: String,
+        mechanism: &'static str,
+    },
 }
 
 impl Credentials {
@@ -35,6 +42,7 @@ impl Credentials {
         match self {
             Credentials::Password { .. } => "password",
             Credentials::Verified { .. } | Credentials::Rejected { .. } => "SCRAM-SHA-256",
+            Credentials::Token { mechanism, .. } => mechanism,
         }
     }
 
@@ -43,7 +51,26 @@ impl Credentials {
             Credentials::Password { user, .. }
             | Credentials::Verified { user, .. }
             | Credentials::Rejected { user } => user,
+            // Who it is for is known once the token is checked; until then, who it claims.
+            Credentials::Token { authzid, .. } => authzid.as_deref().unwrap_or_default(),
         }
+    }
+
+    /// A token's credentials checked: the user it proves, as if SCRAM had proved them.
+    /// Blocking (the issuer's keys may have to be fetched). Any other credentials as they are.
+    fn checked(&self) -> Result<std::borrow::Cow<'_, Credentials>, LoginError> {
+        let Credentials::Token { authzid, token, .. } = self else {
+            return Ok(std::borrow::Cow::Borrowed(self));
+        };
+        let user = match super::oauth::user_of(token, authzid.as_deref()) {
+            Ok(user) => user,
+            Err(super::oauth::TokenError::Refused(why)) => {
+                tracing::info!("login: {why}");
+                return Err(LoginError::BadCredentials);
+            }
+            Err(e @ super::oauth::TokenError::Keys(_)) => return Err(LoginError::Token(e)),
+        };
+        Ok(std::borrow::Cow::Owned(Credentials::Verified { authzid: None, user }))
     }
 }
 
@@ -57,6 +84,8 @@ pub enum LoginError {
     Temporary(#[from] StoreError),
     #[error("{0}")]
     Directory(#[from] crate::directory::DirectoryError),
+    #[error("{0}")]
+    Token(super::oauth::TokenError),
 }
 
 /// A front end's login on a back end's proxy-facing listener (DESIGN.md §7): `user` with
@@ -82,12 +111,13 @@ pub fn authenticate(
     proxy: Option<ProxyLogin<'_>>,
     accounts: Option<Accounts<'_>>,
 ) -> Result<User, LoginError> {
+    let credentials = &*credentials.checked()?;
     let name = credentials.user();
     if policy::is_reserved(name) {
         return Err(LoginError::BadCredentials);
     }
     let (authzid, verified_password) = match credentials {
-        Credentials::Rejected { .. } => return Err(LoginError::BadCredentials),
+        Credentials::Rejected { .. } | Credentials::Token { .. } => return Err(LoginError::BadCredentials),
         Credentials::Verified { authzid, .. } => (authzid, None),
         Credentials::Password { authzid, password, .. } => (authzid, Some(password)),
     };
@@ -137,6 +167,7 @@ pub fn directory_account(
     credentials: &Credentials,
     protocol: Protocol,
 ) -> Result<Account, LoginError> {
+    let credentials = &*credentials.checked()?;
     let name = credentials.user();
     let own = |authzid: &Option<String>| authzid.as_deref().is_none_or(|z| z.is_empty() || z == name);
     if policy::is_reserved(name) {

@@ -10,6 +10,7 @@
 pub mod cache;
 pub mod limits;
 pub mod login;
+pub mod oauth;
 pub mod password;
 pub mod penalty;
 pub mod policy;

@@ -1,7 +1,7 @@
 //! SASL exchanges for the AUTH/AUTHENTICATE commands of POP3, IMAP and SMTP:
-//! PLAIN (RFC 4616), LOGIN (draft-murchison-sasl-login) and SCRAM-SHA-256
-//! (RFC 7677), plus the base64 line codec they share (RFC 4954, RFC 5034,
-//! RFC 3501).
+//! PLAIN (RFC 4616), LOGIN (draft-murchison-sasl-login), SCRAM-SHA-256
+//! (RFC 7677), OAUTHBEARER (RFC 7628) and Google's XOAUTH2, plus the base64 line
+//! codec they share (RFC 4954, RFC 5034, RFC 3501).
 //!
 //! It never verifies passwords, looks up accounts, reads the network or logs:
 //! each step tells the caller what to do next through [`SaslStep`].
@@ -19,16 +19,30 @@ pub enum Mechanism {
     Plain,
     Login,
     ScramSha256,
+    /// RFC 7628: an OAuth 2.0 bearer token.
+    OAuthBearer,
+    /// Google's older form of the same (developers.google.com/gmail/imap/xoauth2-protocol).
+    XOAuth2,
 }
 
 impl Mechanism {
-    pub const ALL: [Mechanism; 3] = [Mechanism::Plain, Mechanism::Login, Mechanism::ScramSha256];
+    pub const ALL: [Mechanism; 5] = [
+        Mechanism::Plain,
+        Mechanism::Login,
+        Mechanism::ScramSha256,
+        Mechanism::OAuthBearer,
+        Mechanism::XOAuth2,
+    ];
 
-    /// Mechanism names are case-insensitive (RFC 4422 §3.1).
-    pub fn parse(name: &[u8]) -> Option<Mechanism> {
-        Self::ALL
-            .into_iter()
-            .find(|m| m.name().as_bytes().eq_ignore_ascii_case(name))
+    /// The mechanisms a server offers: the token ones only where tokens are checked
+    /// (`[oauth]`).
+    pub fn offered(oauth: bool) -> impl Iterator<Item = Mechanism> {
+        Self::ALL.into_iter().filter(move |m| oauth || !m.takes_token())
+    }
+
+    /// The offered mechanism called `name`; names are case-insensitive (RFC 4422 §3.1).
+    pub fn parse(name: &[u8], oauth: bool) -> Option<Mechanism> {
+        Self::offered(oauth).find(|m| m.name().as_bytes().eq_ignore_ascii_case(name))
     }
 
     pub fn name(self) -> &'static str {
@@ -36,14 +50,25 @@ impl Mechanism {
             Mechanism::Plain => "PLAIN",
             Mechanism::Login => "LOGIN",
             Mechanism::ScramSha256 => "SCRAM-SHA-256",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
+            Mechanism::XOAuth2 => "XOAUTH2",
         }
     }
 
-    /// Whether the cleartext password crosses the wire (so policy may demand TLS).
+    /// Whether a secret the wire must hide crosses it: the cleartext password, or a bearer
+    /// token (RFC 7628 §5), so policy may demand TLS.
     pub fn sends_password(self) -> bool {
-        matches!(self, Mechanism::Plain | Mechanism::Login)
+        !matches!(self, Mechanism::ScramSha256)
+    }
+
+    pub fn takes_token(self) -> bool {
+        matches!(self, Mechanism::OAuthBearer | Mechanism::XOAuth2)
     }
 }
+
+/// The error challenge after a token was refused (RFC 7628 §3.2.2), which the client answers
+/// (with %x01, or an empty line for XOAUTH2) before it is told the exchange failed.
+pub const TOKEN_REFUSED: &[u8] = br#"{"status":"invalid_token","schemes":"bearer"}"#;
 
 /// One client response line as sent on the wire (base64 text, without CRLF).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +88,10 @@ pub enum SaslError {
     Cancelled,
     #[error("authentication failed")]
     AuthFailed,
+    /// The client answered the error challenge of a refused token: the login failed, and
+    /// was already counted as failed when the token was refused.
+    #[error("the token was refused")]
+    TokenRefused,
     /// The caller drove the exchange out of order (e.g. fed a response while
     /// credentials were pending). The exchange is over.
     #[error("SASL exchange driven out of order")]
@@ -143,6 +172,10 @@ pub enum SaslStep {
     },
     /// SCRAM proof verified and server-final acknowledged. Complete.
     Authenticated { authzid: Option<String>, authcid: String },
+    /// Check this bearer token (off the event loop); `authzid` is the user the client says
+    /// it is for, which the token's user must be. If it is refused, call
+    /// [`SaslExchange::token_refused`]; else the exchange is complete.
+    VerifyToken { authzid: Option<String>, token: String },
     /// The exchange is over; report failure to the client.
     Failed(SaslError),
 }
@@ -159,6 +192,7 @@ impl std::fmt::Debug for SaslStep {
             SaslStep::Authenticated { authzid, authcid } => {
                 write!(f, "Authenticated({authzid:?}, {authcid:?})")
             }
+            SaslStep::VerifyToken { authzid, .. } => write!(f, "VerifyToken({authzid:?}, <redacted>)"),
             SaslStep::Failed(e) => write!(f, "Failed({e:?})"),
         }
     }
@@ -167,11 +201,22 @@ impl std::fmt::Debug for SaslStep {
 enum State {
     PlainMessage,
     LoginUsername,
-    LoginPassword { authcid: String },
+    LoginPassword {
+        authcid: String,
+    },
     ScramClientFirst,
     ScramCredentials(ScramServer),
     ScramClientFinal(ScramServer),
-    ScramAck { authzid: Option<String>, authcid: String },
+    ScramAck {
+        authzid: Option<String>,
+        authcid: String,
+    },
+    /// The client's token message (RFC 7628 §3.1, or XOAUTH2's).
+    TokenMessage,
+    /// A token was checked.
+    TokenVerifying,
+    /// The error challenge went out; the client's answer ends the exchange as failed.
+    TokenRefused,
     Done,
 }
 
@@ -201,6 +246,7 @@ impl SaslExchange {
             Mechanism::Plain => State::PlainMessage,
             Mechanism::Login => State::LoginUsername,
             Mechanism::ScramSha256 => State::ScramClientFirst,
+            Mechanism::OAuthBearer | Mechanism::XOAuth2 => State::TokenMessage,
         };
         let mut exchange = SaslExchange { mech, state };
         let step = match (initial, mech) {
@@ -220,6 +266,21 @@ impl SaslExchange {
     /// Ends the exchange: any later response fails.
     pub fn fail(&mut self) {
         self.state = State::Done;
+    }
+
+    /// The token `VerifyToken` named was refused: the error challenge to send, after which
+    /// the client's answer fails the exchange (RFC 7628 §3.2.3).
+    pub fn token_refused(&mut self) -> SaslStep {
+        match self.state {
+            State::TokenVerifying => {
+                self.state = State::TokenRefused;
+                SaslStep::Challenge(TOKEN_REFUSED.to_vec())
+            }
+            _ => {
+                self.state = State::Done;
+                SaslStep::Failed(SaslError::OutOfOrder)
+            }
+        }
     }
 
     /// Feeds the client's answer to the last `Challenge`.
@@ -295,6 +356,17 @@ impl SaslExchange {
             // acknowledges it with an empty response before we report success.
             State::ScramAck { authzid, authcid } if data.is_empty() => SaslStep::Authenticated { authzid, authcid },
             State::ScramAck { .. } => return Err(SaslError::Malformed("expected empty response")),
+            State::TokenMessage => {
+                let (authzid, token) = match self.mech {
+                    Mechanism::XOAuth2 => parse_xoauth2(&data)?,
+                    _ => parse_oauthbearer(&data)?,
+                };
+                self.state = State::TokenVerifying;
+                SaslStep::VerifyToken { authzid, token }
+            }
+            State::TokenVerifying => return Err(SaslError::OutOfOrder),
+            // Whatever the client says to the error challenge, the exchange has failed.
+            State::TokenRefused => return Err(SaslError::TokenRefused),
             State::Done => return Err(AFTER_DONE),
         })
     }
@@ -311,6 +383,94 @@ fn parse_plain(msg: &[u8]) -> Result<(Option<String>, String, String), SaslError
     };
     let authzid = (!authzid.is_empty()).then(|| field(authzid)).transpose()?;
     Ok((authzid, field(authcid)?, field(password)?))
+}
+
+/// Longest bearer token accepted, in bytes.
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// RFC 7628 §3.1: `gs2-header %x01 *(key "=" value %x01) %x01`, with the token in
+/// `auth=Bearer <token>`; the gs2 header's `a=` names the user. Channel binding is not
+/// offered, so a `p=` flag is refused.
+fn parse_oauthbearer(msg: &[u8]) -> Result<(Option<String>, String), SaslError> {
+    let text = std::str::from_utf8(msg).map_err(|_| SaslError::Malformed("OAUTHBEARER is not UTF-8"))?;
+    let (gs2, rest) = text
+        .split_once('\x01')
+        .ok_or(SaslError::Malformed("OAUTHBEARER needs a gs2 header"))?;
+    let mut header = gs2.splitn(3, ',');
+    let (Some(flag), Some(authzid), Some("")) = (header.next(), header.next(), header.next()) else {
+        return Err(SaslError::Malformed("OAUTHBEARER gs2 header"));
+    };
+    if flag != "n" && flag != "y" {
+        return Err(SaslError::Malformed("OAUTHBEARER offers no channel binding"));
+    }
+    let authzid = match authzid {
+        "" => None,
+        a => Some(saslname(
+            a.strip_prefix("a=").ok_or(SaslError::Malformed("gs2 authzid"))?,
+        )?),
+    };
+    let token = bearer(pairs(rest)?)?;
+    Ok((authzid, token))
+}
+
+/// XOAUTH2: `user=NAME %x01 auth=Bearer TOKEN %x01 %x01`.
+fn parse_xoauth2(msg: &[u8]) -> Result<(Option<String>, String), SaslError> {
+    let text = std::str::from_utf8(msg).map_err(|_| SaslError::Malformed("XOAUTH2 is not UTF-8"))?;
+    let pairs = pairs(text)?;
+    let user = pairs
+        .iter()
+        .find(|(k, _)| *k == "user")
+        .map(|(_, v)| field(v.as_bytes()))
+        .transpose()?;
+    Ok((user, bearer(pairs)?))
+}
+
+/// `key=value` pairs each ended by %x01, then a final %x01.
+fn pairs(text: &str) -> Result<Vec<(&str, &str)>, SaslError> {
+    let body = text
+        .strip_suffix("\x01\x01")
+        .ok_or(SaslError::Malformed("token message must end with two ^A"))?;
+    body.split('\x01')
+        .map(|kv| {
+            kv.split_once('=')
+                .ok_or(SaslError::Malformed("token message key=value"))
+        })
+        .collect()
+}
+
+/// The token of `auth=Bearer TOKEN` (the scheme is case-insensitive, RFC 6750 §2.1).
+fn bearer(pairs: Vec<(&str, &str)>) -> Result<String, SaslError> {
+    let auth = pairs
+        .iter()
+        .find(|(k, _)| *k == "auth")
+        .map(|(_, v)| *v)
+        .ok_or(SaslError::Malformed("no auth= in the token message"))?;
+    let (scheme, token) = auth
+        .split_once(' ')
+        .ok_or(SaslError::Malformed("auth= needs a scheme"))?;
+    let token = token.trim();
+    let token_ok = token.bytes().all(|b| b.is_ascii_graphic());
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.len() > MAX_TOKEN_LEN || !token_ok {
+        return Err(SaslError::Malformed("auth= must be a Bearer token"));
+    }
+    Ok(token.to_owned())
+}
+
+/// RFC 5801 §4 saslname: `=2C` is ',' and `=3D` is '='; any other '=' is an error.
+fn saslname(text: &str) -> Result<String, SaslError> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('=') {
+        out.push_str(&rest[..at]);
+        match rest.get(at..at + 3) {
+            Some("=2C") => out.push(','),
+            Some("=3D") => out.push('='),
+            _ => return Err(SaslError::Malformed("saslname escape")),
+        }
+        rest = &rest[at + 3..];
+    }
+    out.push_str(rest);
+    field(out.as_bytes())
 }
 
 // RFC 4616 §2: authcid and passwd are 1*SAFE (UTF-8, no NUL, non-empty) and
@@ -366,10 +526,10 @@ mod tests {
             (b"\xffPLAIN", None),
         ];
         for (name, want) in cases {
-            assert_eq!(Mechanism::parse(name), *want, "{name:?}");
+            assert_eq!(Mechanism::parse(name, true), *want, "{name:?}");
         }
         for m in Mechanism::ALL {
-            assert_eq!(Mechanism::parse(m.name().as_bytes()), Some(m));
+            assert_eq!(Mechanism::parse(m.name().as_bytes(), true), Some(m));
             assert_eq!(m.sends_password(), m != ScramSha256);
         }
     }
@@ -539,5 +699,100 @@ mod begin_tests {
             respond_line(&mut exchange, b"not base64!"),
             SaslStep::Failed(_)
         ));
+    }
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+
+    fn token_step(mech: Mechanism, message: &[u8]) -> (SaslExchange, SaslStep) {
+        SaslExchange::start(mech, Some(message.to_vec()))
+    }
+
+    #[test]
+    fn oauthbearer_gives_the_token_and_the_user_it_is_for() {
+        // RFC 7628 §4.1's example.
+        let msg = b"n,a=user@example.com,\x01host=server.example.com\x01port=143\x01auth=Bearer vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==\x01\x01";
+        let (_, step) = token_step(Mechanism::OAuthBearer, msg);
+        assert_eq!(
+            step,
+            SaslStep::VerifyToken {
+                authzid: Some("user@example.com".into()),
+                token: "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==".into()
+            }
+        );
+        let (_, step) = token_step(Mechanism::OAuthBearer, b"n,,\x01auth=bearer abc\x01\x01");
+        assert_eq!(
+            step,
+            SaslStep::VerifyToken {
+                authzid: None,
+                token: "abc".into()
+            }
+        );
+        let (_, step) = token_step(Mechanism::OAuthBearer, b"n,a=a=2Cb=3Dc,\x01auth=Bearer t\x01\x01");
+        assert!(matches!(step, SaslStep::VerifyToken { authzid: Some(ref z), .. } if z == "a,b=c"));
+    }
+
+    #[test]
+    fn xoauth2_gives_the_token_and_its_user() {
+        let (_, step) = token_step(
+            Mechanism::XOAuth2,
+            b"user=alice@example.com\x01auth=Bearer ya29.abc\x01\x01",
+        );
+        assert_eq!(
+            step,
+            SaslStep::VerifyToken {
+                authzid: Some("alice@example.com".into()),
+                token: "ya29.abc".into()
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_token_messages_fail() {
+        for (mech, msg) in [
+            (Mechanism::OAuthBearer, &b"n,,\x01auth=Bearer t\x01"[..]),
+            (Mechanism::OAuthBearer, b"p=tls-unique,,\x01auth=Bearer t\x01\x01"),
+            (Mechanism::OAuthBearer, b"n,,\x01auth=Basic dXNlcg==\x01\x01"),
+            (Mechanism::OAuthBearer, b"n,,\x01host=x\x01\x01"),
+            (Mechanism::OAuthBearer, b"n,a=x=1,\x01auth=Bearer t\x01\x01"),
+            (Mechanism::OAuthBearer, b"n,,\x01auth=Bearer \x01\x01"),
+            (Mechanism::XOAuth2, b"user=a\x01auth=Bearer t\x01"),
+            (Mechanism::XOAuth2, b"\xff\x01\x01"),
+        ] {
+            let (_, step) = token_step(mech, msg);
+            assert!(
+                matches!(step, SaslStep::Failed(SaslError::Malformed(_))),
+                "{msg:?}: {step:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refused_token_gets_its_error_challenge_then_fails() {
+        let (mut ex, step) = token_step(Mechanism::OAuthBearer, b"n,,\x01auth=Bearer t\x01\x01");
+        assert!(matches!(step, SaslStep::VerifyToken { .. }));
+        let SaslStep::Challenge(json) = ex.token_refused() else {
+            panic!("no error challenge")
+        };
+        let parsed: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(parsed["status"], "invalid_token");
+        // RFC 7628 §3.2.3: the client sends %x01; the exchange fails.
+        assert_eq!(
+            ex.respond(Response::Data(vec![1])),
+            SaslStep::Failed(SaslError::TokenRefused)
+        );
+        // Without a client message first, the server asks for it with an empty challenge.
+        let (_, step) = SaslExchange::start(Mechanism::XOAuth2, None);
+        assert_eq!(step, SaslStep::Challenge(Vec::new()));
+    }
+
+    #[test]
+    fn token_mechanisms_are_offered_only_with_oauth() {
+        assert_eq!(Mechanism::parse(b"oauthbearer", false), None);
+        assert_eq!(Mechanism::parse(b"oauthbearer", true), Some(Mechanism::OAuthBearer));
+        assert_eq!(Mechanism::offered(false).count(), 3);
+        assert_eq!(Mechanism::offered(true).count(), 5);
     }
 }

@@ -46,7 +46,7 @@ pub fn capabilities(
     authenticated: bool,
     tls: bool,
     starttls_offered: bool,
-    (sasl, plain_login): (bool, bool),
+    (sasl, plain_login, oauth): (bool, bool, bool),
     (append_limit, message_limit): (u64, super::limit::MessageLimit),
 ) -> String {
     // IMAP4rev2 (RFC 9051) is offered beside IMAP4rev1; a client turns it on with ENABLE.
@@ -73,7 +73,7 @@ pub fn capabilities(
     }
     let mut out = caps.join(" ");
     if sasl {
-        for m in Mechanism::ALL {
+        for m in Mechanism::offered(oauth) {
             out.push_str(" AUTH=");
             out.push_str(m.name());
         }

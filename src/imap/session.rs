@@ -52,6 +52,8 @@ pub struct Settings {
     pub timeouts: Timeouts,
     /// Between "* OK Still here" lines in IDLE.
     pub idle_keepalive: Duration,
+    /// Bearer tokens are checked (`[oauth]`): OAUTHBEARER and XOAUTH2 are offered.
+    pub oauth: bool,
 }
 
 /// What the session needs from its surroundings for one call.
@@ -166,9 +168,11 @@ pub(crate) enum Step {
     Idle {
         tag: String,
     },
-    /// `Action::Login` is out.
+    /// `Action::Login` is out; for a bearer token, with its exchange, which owes the client
+    /// an error challenge if the token is refused (RFC 7628 §3.2.3).
     Login {
         tag: String,
+        token: Option<Box<SaslExchange>>,
     },
     /// `Action::LookupScram` is out.
     Scram {
@@ -278,7 +282,11 @@ impl Conn {
             user.is_some(),
             self.tls,
             self.settings.starttls,
-            (lt.allows_sasl(self.tls), lt.allows_plain_command(self.tls)),
+            (
+                lt.allows_sasl(self.tls),
+                lt.allows_plain_command(self.tls),
+                self.settings.oauth,
+            ),
             (self.settings.append_limit, self.settings.message_limit),
         );
         super::switches::filter(&all, user.map_or(&[], |u| &u.disabled))

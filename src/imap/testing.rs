@@ -249,6 +249,7 @@ pub fn fresh(limit: MessageLimit) -> Session {
         parse: Default::default(),
         timeouts: crate::config::Config::default().imap.timeouts(),
         idle_keepalive: std::time::Duration::from_secs(120),
+        oauth: false,
     };
     Session::new(settings, true)
 }

@@ -27,6 +27,8 @@ pub struct Settings {
     /// Longest command line, its CRLF counted.
     pub max_line: usize,
     pub timeouts: Timeouts,
+    /// Bearer tokens are checked (`[oauth]`): OAUTHBEARER and XOAUTH2 are offered.
+    pub oauth: bool,
 }
 
 /// One message as POP3 sees it.
@@ -254,8 +256,7 @@ impl Session {
     }
 
     fn mechanisms(&self) -> Vec<&'static str> {
-        Mechanism::ALL
-            .iter()
+        Mechanism::offered(self.settings.oauth)
             .filter(|_| self.sasl_allowed())
             .map(|m| m.name())
             .collect()
@@ -350,7 +351,7 @@ impl Session {
     }
 
     fn auth_start(&mut self, mechanism: &str, initial: Option<String>, out: &mut Vec<u8>) -> Action {
-        let Some(mechanism) = Mechanism::parse(mechanism.as_bytes()) else {
+        let Some(mechanism) = Mechanism::parse(mechanism.as_bytes(), self.settings.oauth) else {
             Fault::refused(Code::Auth, "unsupported mechanism").write(out);
             return Action::Continue;
         };
@@ -373,6 +374,10 @@ impl Session {
             unreachable!("checked by on_line")
         };
         let step = sasl::respond_line(&mut exchange, line);
+        if step == SaslStep::Failed(SaslError::TokenRefused) {
+            // The answer to a refused token's error challenge: now the failure.
+            return self.login_result(Err(LoginFailure::BadCredentials), out);
+        }
         self.sasl_step(exchange, step, out)
     }
 
@@ -420,6 +425,16 @@ impl Session {
                 *auth = Authorization::Pending(None);
                 Action::Login(Credentials::Verified { authzid, user: authcid })
             }
+            SaslStep::VerifyToken { authzid, token } => {
+                let mechanism = exchange.mechanism().name();
+                // Kept: a refused token owes the client its error challenge.
+                *auth = Authorization::Pending(Some(exchange));
+                Action::Login(Credentials::Token {
+                    authzid,
+                    token,
+                    mechanism,
+                })
+            }
             SaslStep::Failed(SaslError::AuthFailed) => {
                 *auth = Authorization::Pending(None);
                 let user = std::mem::take(&mut self.scram_user);
@@ -452,7 +467,19 @@ impl Session {
                 Action::Continue
             }
             Err(failure) => {
-                self.state = State::Authorization(Authorization::Idle);
+                let pending = std::mem::replace(&mut self.state, State::Authorization(Authorization::Idle));
+                if let (
+                    LoginFailure::BadCredentials,
+                    State::Authorization(Authorization::Pending(Some(mut exchange))),
+                ) = (&failure, pending)
+                {
+                    // RFC 7628 §3.2.3: a refused token gets its error challenge first; the
+                    // failure comes after the client's answer (`sasl_response`).
+                    let step = exchange.token_refused();
+                    if matches!(step, SaslStep::Challenge(_)) {
+                        return self.sasl_step(exchange, step, out);
+                    }
+                }
                 match failure {
                     LoginFailure::BadCredentials => {
                         self.failures += 1;
@@ -672,6 +699,7 @@ mod tests {
                     pre_auth: std::time::Duration::from_secs(60),
                     auth: std::time::Duration::from_secs(600),
                 },
+                oauth: true,
             },
             tls,
         )

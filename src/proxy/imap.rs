@@ -33,6 +33,7 @@ impl ImapFront {
             parse: config.parse_limits(),
             timeouts: c.timeouts(),
             idle_keepalive: std::time::Duration::from_secs(c.idle_keepalive),
+            oauth: config.oauth.is_configured(),
         };
         ImapFront {
             session: Session::new(settings, tls),

@@ -120,6 +120,9 @@ pub fn run(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
     };
     // A relayed session holds two descriptors: its client's and its back end's.
     let limits = ProtocolLimits::from_config(&config, 2);
+    if config.oauth.is_configured() {
+        crate::auth::oauth::configure(config.oauth.settings(&config.server.domains));
+    }
     crate::auth::cache::configure(
         std::time::Duration::from_secs(config.limits.credential_cache_ttl),
         config.limits.credential_cache_entries,

@@ -16,6 +16,7 @@ pub fn front(config: &crate::config::Config, implicit_tls: bool, tls: bool) -> S
         max_login_failures: config.limits.max_login_failures,
         max_line: c.max_command_size,
         timeouts: c.timeouts(),
+        oauth: config.oauth.is_configured(),
     };
     Session::new(settings, tls)
 }

@@ -19,6 +19,7 @@ pub fn front(config: &crate::config::Config, implicit_tls: bool, tls: bool) -> S
             starttls: !implicit_tls,
             relay: c.relay.is_some(),
             max_login_failures: config.limits.max_login_failures,
+            oauth: config.oauth.is_configured(),
         }),
         spool: None,
         max_line: c.max_command_size,

@@ -115,6 +115,7 @@ fn start<'a>(
         parse: shared.config.parse_limits(),
         timeouts: config.timeouts(),
         idle_keepalive: Duration::from_secs(config.idle_keepalive),
+        oauth: shared.config.oauth.is_configured(),
     });
     // A front end took care of the client's TLS; the link to it is a trusted network's.
     let session = Session::new(settings, link.conn.is_tls() || link.proxied);

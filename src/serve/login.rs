@@ -83,7 +83,7 @@ pub(crate) async fn login_via<T: Send + 'static>(
             counted(LoginResult::Refused);
             return Err(Failure::Refused(refusal.to_string()));
         }
-        Err(e @ (LoginError::Temporary(_) | LoginError::Directory(_))) => {
+        Err(e @ (LoginError::Temporary(_) | LoginError::Directory(_) | LoginError::Token(_))) => {
             counted(LoginResult::Temporary);
             tracing::error!(session = gate.session, "login: {e}");
             return Err(Failure::Temporary);

@@ -158,6 +158,9 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
         .is_configured()
         .then(|| Arc::from(crate::directory::open(&config.directory)));
     let limits = ProtocolLimits::from_config(&config, 1);
+    if config.oauth.is_configured() {
+        crate::auth::oauth::configure(config.oauth.settings(&config.server.domains));
+    }
     crate::auth::cache::configure(
         std::time::Duration::from_secs(config.limits.credential_cache_ttl),
         config.limits.credential_cache_entries,

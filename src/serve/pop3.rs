@@ -87,6 +87,7 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
         max_login_failures: shared.config.limits.max_login_failures,
         max_line: config.max_command_size,
         timeouts: config.timeouts(),
+        oauth: shared.config.oauth.is_configured(),
     };
     // A front end took care of the client's TLS; the link to it is a trusted network's.
     let mut session = Session::new(settings, link.conn.is_tls() || link.proxied);

@@ -50,6 +50,7 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
             starttls: via == Via::Plain,
             relay: config.relay.is_some(),
             max_login_failures: shared.config.limits.max_login_failures,
+            oauth: shared.config.oauth.is_configured(),
         }),
         spool: shared.config.spool_dir(),
         max_line: config.max_command_size,

@@ -78,7 +78,7 @@ impl Conn {
             Fault::no(Code::PrivacyRequired, "LOGIN is disabled before STARTTLS").write(&tag, out);
             return Action::Continue;
         }
-        self.step = Step::Login { tag };
+        self.step = Step::Login { tag, token: None };
         Action::Login(Credentials::Password {
             authzid: None,
             user,
@@ -93,7 +93,7 @@ impl Conn {
         initial: Option<String>,
         out: &mut Vec<u8>,
     ) -> Action {
-        let Some(mechanism) = Mechanism::parse(mechanism.as_bytes()) else {
+        let Some(mechanism) = Mechanism::parse(mechanism.as_bytes(), self.settings.oauth) else {
             Fault::no(Code::Cannot, "unsupported mechanism").write(&tag, out);
             return Action::Continue;
         };
@@ -149,7 +149,7 @@ impl Session {
     /// back end's own answer (`OK [CAPABILITY ...] ...`, its capabilities being the ones that
     /// count from now on) under its own tag. The session ends here; the bytes are relayed.
     pub fn login_passed_on(&mut self, answer: &str, out: &mut Vec<u8>) {
-        if let Step::Login { tag } = std::mem::replace(&mut self.conn.step, Step::Commands) {
+        if let Step::Login { tag, .. } = std::mem::replace(&mut self.conn.step, Step::Commands) {
             out.extend_from_slice(tag.as_bytes());
             out.push(b' ');
             out.extend_from_slice(answer.as_bytes());
@@ -163,10 +163,16 @@ impl Session {
         result: Result<(UserId, String, Vec<String>), LoginFailure>,
         out: &mut Vec<u8>,
     ) -> Action {
-        let tag = match std::mem::replace(&mut self.conn.step, Step::Commands) {
-            Step::Login { tag } => tag,
+        let (tag, token) = match std::mem::replace(&mut self.conn.step, Step::Commands) {
+            Step::Login { tag, token } => (tag, token),
             _ => return Action::Close,
         };
+        if let (Err(LoginFailure::BadCredentials), Some(exchange)) = (&result, token) {
+            // RFC 7628 §3.2.3: a refused token gets its error challenge first; the failure
+            // comes after the client's answer (`sasl_line`).
+            let step = exchange_refused(exchange);
+            return self.conn.sasl_step(tag, step.0, step.1, String::new(), out);
+        }
         match result {
             Ok((id, name, disabled)) => {
                 self.state = State::Authenticated(User {
@@ -222,8 +228,19 @@ impl Session {
             return Action::Continue;
         };
         let step = sasl::respond_line(&mut exchange, line);
+        if step == SaslStep::Failed(sasl::SaslError::TokenRefused) {
+            // The answer to a refused token's error challenge: now the failure.
+            self.conn.step = Step::Login { tag, token: None };
+            return self.login_result(Err(LoginFailure::BadCredentials), out);
+        }
         self.conn.sasl_step(tag, exchange, step, String::new(), out)
     }
+}
+
+/// A token's exchange after the token was refused, and the error challenge it owes.
+fn exchange_refused(mut exchange: Box<SaslExchange>) -> (Box<SaslExchange>, SaslStep) {
+    let step = exchange.token_refused();
+    (exchange, step)
 }
 
 impl Conn {
@@ -256,7 +273,7 @@ impl Conn {
                 authcid,
                 password,
             } => {
-                self.step = Step::Login { tag };
+                self.step = Step::Login { tag, token: None };
                 Action::Login(Credentials::Password {
                     authzid,
                     user: authcid,
@@ -264,11 +281,23 @@ impl Conn {
                 })
             }
             SaslStep::Authenticated { authzid, authcid } => {
-                self.step = Step::Login { tag };
+                self.step = Step::Login { tag, token: None };
                 Action::Login(Credentials::Verified { authzid, user: authcid })
             }
+            SaslStep::VerifyToken { authzid, token } => {
+                let mechanism = exchange.mechanism().name();
+                self.step = Step::Login {
+                    tag,
+                    token: Some(exchange),
+                };
+                Action::Login(Credentials::Token {
+                    authzid,
+                    token,
+                    mechanism,
+                })
+            }
             SaslStep::Failed(sasl::SaslError::AuthFailed) => {
-                self.step = Step::Login { tag };
+                self.step = Step::Login { tag, token: None };
                 Action::Login(Credentials::Rejected { user })
             }
             SaslStep::Failed(sasl::SaslError::Cancelled) => {

@@ -580,8 +580,13 @@ mod tests {
     /// extension switched off is refused the command.
     #[test]
     fn each_command_extension_is_advertised_and_can_be_switched_off() {
-        let caps =
-            crate::imap::capability::capabilities(true, true, false, (true, true), (1 << 20, MessageLimit::None));
+        let caps = crate::imap::capability::capabilities(
+            true,
+            true,
+            false,
+            (true, true, false),
+            (1 << 20, MessageLimit::None),
+        );
         let caps: Vec<&str> = caps.split(' ').collect();
         for (name, line) in SAMPLES {
             let spec = crate::imap::command::spec(name).expect("a row");

@@ -70,7 +70,7 @@ impl Session {
             refusal.write(out);
             return Action::Continue;
         }
-        let Some(mechanism) = Mechanism::parse(mechanism.as_bytes()) else {
+        let Some(mechanism) = Mechanism::parse(mechanism.as_bytes(), policy.oauth) else {
             Fault::client(Client::UnknownMechanism, "unrecognized authentication type").write(out);
             return Action::Continue;
         };
@@ -86,6 +86,10 @@ impl Session {
             return Action::Continue;
         };
         let step = sasl::respond_line(&mut exchange, input);
+        if step == SaslStep::Failed(SaslError::TokenRefused) {
+            // The answer to a refused token's error challenge: now the failure.
+            return self.login_result(Err(LoginFailure::BadCredentials), out);
+        }
         self.sasl_step(exchange, step, out)
     }
 
@@ -126,6 +130,16 @@ impl Session {
                 self.auth = Auth::Pending(None);
                 Action::Login(Credentials::Verified { authzid, user: authcid })
             }
+            SaslStep::VerifyToken { authzid, token } => {
+                let mechanism = exchange.mechanism().name();
+                // Kept: a refused token owes the client its error challenge.
+                self.auth = Auth::Pending(Some(exchange));
+                Action::Login(Credentials::Token {
+                    authzid,
+                    token,
+                    mechanism,
+                })
+            }
             SaslStep::Failed(SaslError::AuthFailed) => {
                 self.auth = Auth::Pending(None);
                 let user = std::mem::take(&mut self.scram_user);
@@ -146,7 +160,15 @@ impl Session {
     /// The outcome of `Action::Login`, the user's name on success. The caller has already
     /// waited out any penalty delay.
     pub fn login_result(&mut self, result: Result<String, LoginFailure>, out: &mut Vec<u8>) -> Action {
-        self.auth = Auth::None;
+        let pending = std::mem::replace(&mut self.auth, Auth::None);
+        if let (Err(LoginFailure::BadCredentials), Auth::Pending(Some(mut exchange))) = (&result, pending) {
+            // RFC 7628 §3.2.3: a refused token gets its error challenge first; the failure
+            // comes after the client's answer (`sasl_response`).
+            let step = exchange.token_refused();
+            if matches!(step, SaslStep::Challenge(_)) {
+                return self.sasl_step(exchange, step, out);
+            }
+        }
         let failure = match result {
             Ok(user) => {
                 self.auth = Auth::User(user);

@@ -55,6 +55,8 @@ pub struct SubmissionPolicy {
     pub relay: bool,
     /// Failed AUTHs on one connection before it is closed.
     pub max_login_failures: u32,
+    /// Bearer tokens are checked (`[oauth]`): OAUTHBEARER and XOAUTH2 are offered.
+    pub oauth: bool,
 }
 
 /// A local recipient: the user and the mailbox the message goes to.
@@ -413,7 +415,7 @@ impl Session {
             caps.push("STARTTLS".into());
         }
         if policy.login_type.allows_sasl(self.tls) {
-            let names: Vec<&str> = Mechanism::ALL.iter().map(|m| m.name()).collect();
+            let names: Vec<&str> = Mechanism::offered(policy.oauth).map(|m| m.name()).collect();
             caps.push(format!("AUTH {}", names.join(" ")));
             // RFC 4468 §3: URLAUTH URLs of this server's own IMAP store.
             caps.push("BURL imap".into());

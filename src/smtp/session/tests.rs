@@ -35,6 +35,7 @@ fn submission(login_type: LoginType, relay: bool) -> Session {
                 starttls: true,
                 relay,
                 max_login_failures: 2,
+                oauth: false,
             }),
             spool: None,
             max_line: 2048,
