@@ -164,7 +164,7 @@ pub fn render(collector: impl Collector) -> String {
     );
     registry.register(
         "logins",
-        "Login attempts by mechanism (password: PLAIN, LOGIN, USER/PASS or the LOGIN command) and what checking them found (credentials, policy, per-user limit)",
+        "Login attempts by mechanism (a SASL mechanism, LOGIN-command for IMAP LOGIN, USER for POP3 USER/PASS) and what checking them found (credentials, policy, per-user limit)",
         m.logins.clone(),
     );
     registry.register(
@@ -335,10 +335,10 @@ mod tests {
     #[test]
     fn counted_things_appear_in_the_exposition() {
         command("imap", "NOOP", Duration::from_micros(70));
-        login("password", LoginResult::BadCredentials);
+        login("PLAIN", LoginResult::BadCredentials);
         let text = render(Nothing);
         assert!(text.contains("ringmail_command_duration_seconds_count{protocol=\"imap\",command=\"NOOP\"}"));
-        assert!(text.contains("ringmail_logins_total{mechanism=\"password\",result=\"bad-credentials\"}"));
+        assert!(text.contains("ringmail_logins_total{mechanism=\"PLAIN\",result=\"bad-credentials\"}"));
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

@@ -169,9 +169,13 @@ fn the_metrics_endpoint_counts_what_the_server_did() {
         get("ringmail_connections{protocol=\"submission\",state=\"pre-auth\"}"),
         0.0
     );
-    assert_eq!(get("ringmail_logins_total{mechanism=\"password\",result=\"ok\"}"), 2.0);
     assert_eq!(
-        get("ringmail_logins_total{mechanism=\"password\",result=\"bad-credentials\"}"),
+        get("ringmail_logins_total{mechanism=\"LOGIN-command\",result=\"ok\"}"),
+        1.0
+    );
+    assert_eq!(get("ringmail_logins_total{mechanism=\"USER\",result=\"ok\"}"), 1.0);
+    assert_eq!(
+        get("ringmail_logins_total{mechanism=\"LOGIN-command\",result=\"bad-credentials\"}"),
         1.0
     );
     assert_eq!(get("ringmail_login_penalties_total"), 1.0);

@@ -608,7 +608,10 @@ fn a_front_end_shows_its_sessions_and_back_ends_and_kicks() {
         1.0
     );
     // Logins count what the check found: carol's password was right, her back end down.
-    assert_eq!(get("ringmail_logins_total{mechanism=\"password\",result=\"ok\"}"), 4.0);
+    assert_eq!(
+        get("ringmail_logins_total{mechanism=\"LOGIN-command\",result=\"ok\"}"),
+        4.0
+    );
 
     let config = proxy.dir.path().join("proxy.toml");
     let cli = |args: &[&str]| {

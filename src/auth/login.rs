@@ -21,6 +21,9 @@ pub enum Credentials {
         authzid: Option<String>,
         user: String,
         password: String,
+        /// How it came, for the metrics: the SASL mechanism, or `LOGIN-command` (IMAP
+        /// LOGIN), `USER` (POP3 USER/PASS).
+        mechanism: &'static str,
     },
     /// SCRAM already proved the password.
     Verified { authzid: Option<String>, user: String },
@@ -36,11 +39,10 @@ pub enum Credentials {
 }
 
 impl Credentials {
-    /// How the client proved itself, as the metrics count logins: `password` for every way
-    /// that sends it (SASL PLAIN and LOGIN, IMAP LOGIN, POP3 USER/PASS).
+    /// How the client proved itself, as the metrics count logins.
     pub fn mechanism(&self) -> &'static str {
         match self {
-            Credentials::Password { .. } => "password",
+            Credentials::Password { mechanism, .. } => mechanism,
             Credentials::Verified { .. } | Credentials::Rejected { .. } => "SCRAM-SHA-256",
             Credentials::Token { mechanism, .. } => mechanism,
         }

@@ -332,6 +332,7 @@ impl Session {
                         authzid: None,
                         user,
                         password,
+                        mechanism: "USER",
                     });
                 }
                 _ => Fault::client("USER first").write(out),
@@ -419,6 +420,7 @@ impl Session {
                     authzid,
                     user: authcid,
                     password,
+                    mechanism: exchange.mechanism().name(),
                 })
             }
             SaslStep::Authenticated { authzid, authcid } => {
@@ -868,7 +870,8 @@ mod tests {
             Action::Login(Credentials::Password {
                 authzid: None,
                 user: "bob".into(),
-                password: "pw".into()
+                password: "pw".into(),
+                mechanism: "PLAIN",
             })
         );
         let mut s = session(LoginType::PlainTextAuthentication, false);

@@ -83,6 +83,7 @@ impl Conn {
             authzid: None,
             user,
             password,
+            mechanism: "LOGIN-command",
         })
     }
 
@@ -273,11 +274,13 @@ impl Conn {
                 authcid,
                 password,
             } => {
+                let mechanism = exchange.mechanism().name();
                 self.step = Step::Login { tag, token: None };
                 Action::Login(Credentials::Password {
                     authzid,
                     user: authcid,
                     password,
+                    mechanism,
                 })
             }
             SaslStep::Authenticated { authzid, authcid } => {

@@ -124,6 +124,7 @@ impl Session {
                     authzid,
                     user: authcid,
                     password,
+                    mechanism: exchange.mechanism().name(),
                 })
             }
             SaslStep::Authenticated { authzid, authcid } => {
