@@ -68,6 +68,14 @@ enum Command {
     /// Make the running server and front end on this data_dir read their certificate and key
     /// again (as SIGHUP does): new connections use them, sessions already up continue.
     Reload,
+    /// Write USER's mail as a Maildir that Dovecot reads back with the same UIDs, flags and
+    /// POP3 UIDLs (dovecot-uidlist); works while the server runs.
+    Export {
+        user: String,
+        /// maildir:PATH (a new directory).
+        #[arg(long)]
+        to: admin::export::Target,
+    },
     /// List the sessions of the running server: user, protocol, client address, core, state,
     /// since when, TLS.
     Who {
@@ -223,6 +231,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Fsck { repair } => admin::fsck(&config, repair),
         Command::Backup { path } => admin::backup(&config, &path),
         Command::Reload => admin::reload(&config),
+        Command::Export { user, to } => admin::export::run(&config, &user, &to),
         Command::Who { user } => admin::who(&config, user.as_deref()),
         Command::Kick { user, protocol } => admin::kick(&config, &user, protocol.map(KickProtocol::name)),
         Command::Deliver { name, mailbox } => {

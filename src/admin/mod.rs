@@ -11,6 +11,8 @@ pub mod deliver;
 mod fsck;
 pub use fsck::run as fsck;
 mod directory;
+pub mod export;
+mod progress;
 pub mod queue;
 mod reload;
 pub use reload::run as reload;

@@ -1,0 +1,238 @@
+//! Leaving ringmail (issue 12, item 4): `ringmail export USER --to maildir:PATH` writes a
+//! Maildir that Dovecot (Debian's, started by the test on its own loopback port) serves with
+//! the same folders, UIDVALIDITY, UIDNEXT, UIDs, flags, keywords, INTERNALDATEs and bytes —
+//! compared over IMAP with CPython's imaplib against ringmail's own answers.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{free_port, message, python, Server, PASSWORD};
+
+/// Everything imaplib sees of a user's mail, in one canonical text: per folder (its name with
+/// `/` as separator) UIDVALIDITY, UIDNEXT, subscription, then per message its UID, flags
+/// (without \Recent), INTERNALDATE, size and a digest of its bytes.
+const SNAPSHOT: &str = r#"
+import imaplib, ssl, sys, hashlib, re, time
+host, port, tls, user, password, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "tls", sys.argv[4], sys.argv[5], sys.argv[6]
+m = imaplib.IMAP4_SSL(host, port, ssl_context=ssl.create_default_context(cafile=cafile)) if tls else imaplib.IMAP4(host, port)
+m.login(user, password)
+def names(kind):
+    typ, data = m.list() if kind == "list" else m.lsub()
+    out = []
+    for line in data:
+        if line is None:
+            continue
+        match = re.match(rb'\((.*?)\) (?:"(.)"|NIL) (.*)', line)
+        flags, sep, name = match.groups()
+        if b"\\Noselect" in flags or b"\\NonExistent" in flags:
+            continue
+        name = name.strip(b'"').decode()
+        out.append((name, sep.decode() if sep else "/"))
+    return out
+subscribed = {n.replace(s, "/") for n, s in names("lsub")}
+for name, sep in sorted(names("list")):
+    shown = name.replace(sep, "/")
+    typ, _ = m.select('"%s"' % name, readonly=True)
+    assert typ == "OK", name
+    validity = m.response("UIDVALIDITY")[1][0].decode()
+    typ, status = m.status('"%s"' % name, "(UIDNEXT)")
+    uidnext = re.search(rb"UIDNEXT (\d+)", status[0]).group(1).decode()
+    print("folder", shown, "uidvalidity", validity, "uidnext", uidnext, "subscribed", shown in subscribed)
+    typ, data = m.uid("FETCH", "1:*", "(FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])")
+    for item in data:
+        if not isinstance(item, tuple):
+            continue
+        head, body = item
+        uid = re.search(rb"UID (\d+)", head).group(1).decode()
+        flags = sorted(f.decode() for f in imaplib.ParseFlags(head) if f != b"\\Recent")
+        date = int(time.mktime(imaplib.Internaldate2tuple(head)))
+        size = re.search(rb"RFC822.SIZE (\d+)", head).group(1).decode()
+        print(" ", uid, " ".join(flags), date, size, hashlib.sha256(body).hexdigest()[:16])
+m.logout()
+"#;
+
+fn snapshot(port: u16, tls: bool, cafile: &Path) -> String {
+    let args: Vec<String> = [
+        "127.0.0.1".to_string(),
+        port.to_string(),
+        if tls { "tls" } else { "plain" }.to_string(),
+        "alice".to_string(),
+        PASSWORD.to_string(),
+        cafile.display().to_string(),
+    ]
+    .into();
+    python(SNAPSHOT, &args)
+}
+
+/// Debian's Dovecot serving `maildir` as user alice on `port`, from a directory of its own.
+struct Dovecot {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn dovecot_binary() -> PathBuf {
+    ["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("Dovecot is installed (scripts/test installs dovecot-imapd)")
+}
+
+/// Whose mail Dovecot reads: the test's own user, or Debian's `mail` (uid 8) when the test
+/// runs as root, since Dovecot never touches mail as root.
+fn mail_owner() -> (u32, u32) {
+    let me = own_ids();
+    if me.0 == 0 {
+        (8, 8)
+    } else {
+        me
+    }
+}
+
+/// This process's uid and gid, read from /proc (no libc call needed).
+fn own_ids() -> (u32, u32) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let field = |name: &str| -> u32 {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    (field("Uid:"), field("Gid:"))
+}
+
+fn user_name(uid: u32) -> String {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    passwd
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.get(2) == Some(&uid.to_string().as_str())).then(|| f[0].to_owned())
+        })
+        .expect("the uid has a name")
+}
+
+fn start_dovecot(maildir: &Path, port: u16) -> Dovecot {
+    let dir = tempfile::tempdir().unwrap();
+    let (uid, gid) = mail_owner();
+    let me = own_ids();
+    if me.0 == 0 {
+        let status = Command::new("chown")
+            .args(["-R", &format!("{uid}:{gid}")])
+            .arg(maildir)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    // As root, the package's own unprivileged users; otherwise Dovecot runs as this user.
+    let (internal, login) = if me.0 == 0 {
+        ("dovecot".to_string(), "dovenull".to_string())
+    } else {
+        (user_name(me.0), user_name(me.0))
+    };
+    let d = dir.path().display().to_string();
+    let users = format!(
+        "alice:{{PLAIN}}{PASSWORD}:{uid}:{gid}::{home}::userdb_mail=maildir:{home}\n",
+        home = maildir.display()
+    );
+    std::fs::write(dir.path().join("users"), users).unwrap();
+    let config = format!(
+        "instance_name = ringmail-export-test\nbase_dir = {d}/run\nstate_dir = {d}/state\n\
+         log_path = {d}/dovecot.log\nlisten = 127.0.0.1\nprotocols = imap\nssl = no\n\
+         disable_plaintext_auth = no\nauth_mechanisms = plain login\n\
+         default_internal_user = {internal}\ndefault_login_user = {login}\n\
+         first_valid_uid = {uid}\nlast_valid_uid = {uid}\n\
+         passdb {{\n  driver = passwd-file\n  args = {d}/users\n}}\n\
+         userdb {{\n  driver = passwd-file\n  args = {d}/users\n}}\n\
+         service imap-login {{\n  chroot =\n  inet_listener imap {{\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+         service anvil {{\n  chroot =\n}}\n"
+    );
+    std::fs::write(dir.path().join("dovecot.conf"), config).unwrap();
+    let child = Command::new(dovecot_binary())
+        .arg("-F")
+        .arg("-c")
+        .arg(dir.path().join("dovecot.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "Dovecot did not start: {}", log(dir.path()));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Dovecot { child, _dir: dir }
+}
+
+fn log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("dovecot.log")).unwrap_or_default()
+}
+
+#[test]
+fn an_exported_maildir_is_served_by_dovecot_with_the_same_uids_and_flags() {
+    let server = Server::start();
+    server.add_user("alice");
+    for subject in ["one", "two", "three", "four"] {
+        server.deliver("alice", &message(subject));
+    }
+    let mut c = server.imap_login("alice");
+    c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    c.cmd("STORE 1 +FLAGS (\\Seen \\Answered Work)")
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    c.cmd("STORE 3 +FLAGS (\\Flagged $Label1 Work)")
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    c.cmd("STORE 2 +FLAGS (\\Deleted)").unwrap().expect_ok().unwrap();
+    c.cmd("EXPUNGE").unwrap().expect_ok().unwrap();
+    c.cmd("STORE 3 +FLAGS (\\Draft \\Deleted)")
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    c.cmd("CREATE Archive/2024").unwrap().expect_ok().unwrap();
+    c.cmd("CREATE Entw&APw-rfe").unwrap().expect_ok().unwrap();
+    c.cmd("SUBSCRIBE Archive/2024").unwrap().expect_ok().unwrap();
+    c.append("Archive/2024", "\\Seen", &message("archived"))
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    c.cmd("COPY 1 Archive/2024").unwrap().expect_ok().unwrap();
+    let cafile = server.data_dir().join("cert.pem");
+    let ours = snapshot(server.ports.imaps, true, &cafile);
+    assert!(ours.contains("folder Archive/2024"), "{ours}");
+    assert!(ours.contains("$Label1 Work \\Flagged"), "{ours}");
+
+    // Exported while the server runs.
+    let target = tempfile::tempdir().unwrap();
+    let maildir = target.path().join("alice");
+    let out = server.cli(
+        &["export", "alice", "--to", &format!("maildir:{}", maildir.display())],
+        b"",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("exported 5 messages"), "{said}");
+    assert!(!target.path().join("alice.partial").exists());
+    // Into a directory that holds something, never.
+    let again = server.cli(
+        &["export", "alice", "--to", &format!("maildir:{}", maildir.display())],
+        b"",
+    );
+    assert!(!again.status.success());
+
+    let port = free_port();
+    let _dovecot = start_dovecot(&maildir, port);
+    let theirs = snapshot(port, false, &cafile);
+    // Folder names differ only in the separator, which the snapshot normalises.
+    assert_eq!(theirs, ours);
+}
