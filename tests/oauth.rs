@@ -209,3 +209,42 @@ fn without_oauth_the_token_mechanisms_are_not_offered() {
         .unwrap();
     assert_eq!(r.status, "NO");
 }
+
+/// Through a front end: the proxy checks the token against the directory's account and
+/// relays the session to the back end that holds the mailbox.
+#[test]
+fn a_token_logs_in_through_the_front_end() {
+    use common::proxy::{backend, password_hash, Facing, Proxy};
+    let (key, jwks) = key_pair("k1");
+    let dir = tempfile::tempdir().unwrap();
+    let jwks_path = dir.path().join("jwks.json");
+    std::fs::write(&jwks_path, &jwks).unwrap();
+    let facing = Facing::new();
+    let server = backend(facing);
+    server.add_user("alice");
+    server.deliver("alice", &common::message("hello"));
+    let directory = format!(
+        "[directory]\nusers = [{{ name = \"alice\", password_hash = \"{}\", mail_host = \"b1\" }}]\n\
+         [oauth]\nissuer = \"{ISSUER}\"\naudience = [\"ringmail\"]\njwks_file = \"{}\"\n",
+        password_hash(common::PASSWORD),
+        jwks_path.display()
+    );
+    let proxy = Proxy::start_with(&directory, &[("b1", facing)]);
+    let good = token(&key, "alice@example.com", "ringmail", 600);
+    let mut c = proxy.imaps();
+    let r = c.cmd(&format!(
+        "AUTHENTICATE OAUTHBEARER {}",
+        bearer("alice@example.com", &good)
+    ));
+    assert!(r.unwrap().ok());
+    let r = c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    assert!(r.lines().iter().any(|l| l == "* 1 EXISTS"), "{r:?}");
+    let mut c = proxy.imaps();
+    let expired = token(&key, "alice@example.com", "ringmail", -600);
+    let tag = c.tag();
+    c.t.send_line(&format!("{tag} AUTHENTICATE XOAUTH2 {}", xoauth2("alice", &expired)))
+        .unwrap();
+    assert!(c.t.read_line_string().unwrap().starts_with("+ "));
+    c.t.send_line("").unwrap();
+    assert_eq!(c.finish(&tag).unwrap().status, "NO");
+}
