@@ -76,6 +76,14 @@ enum Command {
         #[arg(long)]
         to: admin::export::Target,
     },
+    /// Read a Maildir (Dovecot's, or an export) into USER's mailboxes, keeping UIDVALIDITY,
+    /// UIDs (dovecot-uidlist), flags, keywords and dates; run again, it adds only what is new.
+    Import {
+        user: String,
+        /// maildir:PATH.
+        #[arg(long)]
+        from: admin::import::Source,
+    },
     /// List the sessions of the running server: user, protocol, client address, core, state,
     /// since when, TLS.
     Who {
@@ -232,6 +240,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Backup { path } => admin::backup(&config, &path),
         Command::Reload => admin::reload(&config),
         Command::Export { user, to } => admin::export::run(&config, &user, &to),
+        Command::Import { user, from } => admin::import::run(&config, &user, &from),
         Command::Who { user } => admin::who(&config, user.as_deref()),
         Command::Kick { user, protocol } => admin::kick(&config, &user, protocol.map(KickProtocol::name)),
         Command::Deliver { name, mailbox } => {

@@ -1,7 +1,9 @@
-//! Leaving ringmail (issue 12, item 4): `ringmail export USER --to maildir:PATH` writes a
-//! Maildir that Dovecot (Debian's, started by the test on its own loopback port) serves with
-//! the same folders, UIDVALIDITY, UIDNEXT, UIDs, flags, keywords, INTERNALDATEs and bytes —
-//! compared over IMAP with CPython's imaplib against ringmail's own answers.
+//! Leaving ringmail and coming back (issue 12, items 3 and 4): `ringmail export USER --to
+//! maildir:PATH` writes a Maildir that Dovecot (Debian's, started by the test on its own
+//! loopback port) serves with the same folders, UIDVALIDITY, UIDNEXT, UIDs, flags, keywords,
+//! INTERNALDATEs and bytes; after Dovecot has written to it too, `ringmail import` reads it
+//! into a new server that serves it as Dovecot did — all compared over IMAP with CPython's
+//! imaplib.
 
 mod common;
 
@@ -231,8 +233,48 @@ fn an_exported_maildir_is_served_by_dovecot_with_the_same_uids_and_flags() {
     assert!(!again.status.success());
 
     let port = free_port();
-    let _dovecot = start_dovecot(&maildir, port);
+    let dovecot = start_dovecot(&maildir, port);
     let theirs = snapshot(port, false, &cafile);
     // Folder names differ only in the separator, which the snapshot normalises.
     assert_eq!(theirs, ours);
+
+    // Dovecot writes to the Maildir itself: new mail (its own file names and uidlist lines),
+    // a keyword only it has used, a folder of its own.
+    let changes = r#"
+import imaplib, sys
+m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+m.login("alice", sys.argv[2])
+msg = b"From: d@example.org\r\nSubject: from dovecot\r\n\r\nwritten by Dovecot\r\n"
+assert m.append("INBOX", r"(\Seen $Dovecot)", '"01-Feb-2025 10:00:00 +0000"', msg)[0] == "OK"
+assert m.create("Neu")[0] == "OK"
+assert m.append("Neu", None, None, msg)[0] == "OK"
+m.select("INBOX")
+assert m.uid("STORE", "1", "+FLAGS", r"(\Flagged)")[0] == "OK"
+m.logout()
+"#;
+    python(changes, &[port.to_string(), PASSWORD.to_string()]);
+    let theirs = snapshot(port, false, &cafile);
+    assert!(theirs.contains("$Dovecot") && theirs.contains("folder Neu"), "{theirs}");
+    drop(dovecot);
+
+    // Back into a new ringmail: the same folders, UIDs, flags, keywords, dates and bytes as
+    // Dovecot served them.
+    let fresh = Server::start();
+    fresh.add_user("alice");
+    let from = format!("maildir:{}", maildir.display());
+    let out = fresh.cli(&["import", "alice", "--from", &from], b"");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("imported 7 messages"), "{said}");
+    let cafile = fresh.data_dir().join("cert.pem");
+    assert_eq!(snapshot(fresh.ports.imaps, true, &cafile), theirs);
+    // Run again, it adds nothing.
+    let out = fresh.cli(&["import", "alice", "--from", &from], b"");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("imported 0 messages") && said.contains("(7 there already)"),
+        "{said}"
+    );
+    assert_eq!(snapshot(fresh.ports.imaps, true, &cafile), theirs);
 }

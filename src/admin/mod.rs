@@ -12,6 +12,7 @@ mod fsck;
 pub use fsck::run as fsck;
 mod directory;
 pub mod export;
+pub mod import;
 mod progress;
 pub mod queue;
 mod reload;

@@ -78,6 +78,18 @@ fn insert(
     t: &Tables,
     txn: &mut RwTxn<'_>,
     mailbox_id: MailboxId,
+    record: MessageRecord,
+    changes: &mut Vec<Change>,
+) -> Result<(Mailbox, Uid), StoreError> {
+    insert_at(t, txn, (mailbox_id, None), record, changes)
+}
+
+/// `insert` at the mailbox's UIDNEXT, or at `at` (an import keeping a message's UID), which
+/// must not be below it.
+fn insert_at(
+    t: &Tables,
+    txn: &mut RwTxn<'_>,
+    (mailbox_id, at): (MailboxId, Option<Uid>),
     mut record: MessageRecord,
     changes: &mut Vec<Change>,
 ) -> Result<(Mailbox, Uid), StoreError> {
@@ -85,7 +97,11 @@ fn insert(
     if mailbox.noselect {
         return Err(StoreError::NoSuchMailbox);
     }
-    let uid = mailbox.uid_next;
+    let uid = match at {
+        Some(uid) if uid < mailbox.uid_next || uid == 0 => return Err(StoreError::Corrupt("import below UIDNEXT")),
+        Some(uid) => uid,
+        None => mailbox.uid_next,
+    };
     mailbox.uid_next = uid.checked_add(1).ok_or(StoreError::Corrupt("uid_next"))?;
     mailbox.highest_modseq += 1;
     mailbox.messages += 1;
@@ -187,6 +203,69 @@ pub(crate) fn append(
         uids.push(insert(t, txn, mailbox, record, changes)?.1);
     }
     Ok((target.uid_validity, uids))
+}
+
+/// Messages from another server at the UIDs they had there (migration): into `user`'s mailbox
+/// `name`, created with `uid_validity` if it is missing. One that exists must have that
+/// UIDVALIDITY (an earlier run of the same import made it), or never have held a message, and
+/// then takes it; messages at UIDs below its UIDNEXT are there already (or were expunged since)
+/// and are skipped, so an import run again adds only what is new. UIDNEXT ends at least at
+/// `uid_next`. Gives how many were added and skipped.
+pub(crate) fn import(
+    t: &Tables,
+    txn: &mut RwTxn<'_>,
+    (user, name): (super::records::UserId, &str),
+    (uid_validity, uid_next): (u32, Uid),
+    messages: Vec<(Uid, NewMessage)>,
+    changes: &mut Vec<Change>,
+) -> Result<(usize, usize), StoreError> {
+    let mut mailbox = match get_mailbox_by_name(t, txn, user, name)? {
+        Some(m) if !m.noselect => m,
+        _ => super::mailboxes::create(t, txn, user, name, None, changes)?,
+    };
+    if mailbox.uid_validity != uid_validity {
+        if mailbox.uid_next != 1 || mailbox.messages != 0 {
+            return Err(StoreError::MailboxRefused(
+                "it holds mail under another UIDVALIDITY: import into a new account",
+            ));
+        }
+        // Never held a message: no client can have cached anything of it under its own.
+        mailbox.uid_validity = uid_validity;
+        put_json(&t.mailboxes, txn, &keys::mailbox(mailbox.id), &mailbox)?;
+    }
+    let adding: u64 = messages
+        .iter()
+        .filter(|(uid, _)| *uid >= mailbox.uid_next)
+        .map(|(_, m)| m.message.len() as u64)
+        .sum();
+    check_quota(t, txn, &mailbox, adding)?;
+    let now = now();
+    let (mut added, mut skipped) = (0, 0);
+    for (uid, m) in messages {
+        let current = get_mailbox(t, txn, mailbox.id)?.ok_or(StoreError::NoSuchMailbox)?;
+        if uid < current.uid_next || uid == 0 {
+            skipped += 1;
+            continue;
+        }
+        let body_id = put_body(t, txn, (&m.message, None), &m.structure, 1)?;
+        let record = MessageRecord {
+            flags: (m.flags & !flags::INTERNAL) | dot_free(&m.structure),
+            internal_date: m.internal_date.unwrap_or(now),
+            save_date: now,
+            size: m.message.len() as u64,
+            modseq: 0,
+            body_id,
+            keywords: m.keywords,
+        };
+        insert_at(t, txn, (mailbox.id, Some(uid)), record, changes)?;
+        added += 1;
+    }
+    let mut current = get_mailbox(t, txn, mailbox.id)?.ok_or(StoreError::NoSuchMailbox)?;
+    if current.uid_next < uid_next {
+        current.uid_next = uid_next;
+        put_json(&t.mailboxes, txn, &keys::mailbox(current.id), &current)?;
+    }
+    Ok((added, skipped))
 }
 
 /// IMAP REPLACE (RFC 8508 §3): expunges `uid` from `from` and appends `message` to `to`, in the

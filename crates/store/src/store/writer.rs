@@ -128,6 +128,14 @@ pub enum WriteOp {
         name: String,
         special_use: Option<SpecialUse>,
     },
+    /// Messages from another server at the UIDs they had there (`messages::import`).
+    Import {
+        user: UserId,
+        name: String,
+        uid_validity: u32,
+        uid_next: Uid,
+        messages: Vec<(Uid, NewMessage)>,
+    },
     DeleteMailbox {
         user: UserId,
         name: String,
@@ -212,6 +220,11 @@ pub enum WriteOutcome {
         pairs: Vec<(Uid, Uid)>,
     },
     Mailbox(Mailbox),
+    /// Import: messages added, and skipped as there already.
+    Imported {
+        added: usize,
+        skipped: usize,
+    },
     /// A submission: its queue id when it has remote recipients, or the local recipient
     /// that refused it (nothing was written then).
     Submitted(Result<Option<QueueId>, Refused>),
@@ -395,6 +408,14 @@ fn apply(
             name,
             special_use,
         } => mailboxes::create(t, txn, user, &name, special_use, changes).map(WriteOutcome::Mailbox),
+        WriteOp::Import {
+            user,
+            name,
+            uid_validity,
+            uid_next,
+            messages,
+        } => messages::import(t, txn, (user, &name), (uid_validity, uid_next), messages, changes)
+            .map(|(added, skipped)| WriteOutcome::Imported { added, skipped }),
         WriteOp::DeleteMailbox { user, name } => {
             mailboxes::delete(t, txn, user, &name, changes).map(|()| WriteOutcome::Done)
         }
