@@ -278,3 +278,56 @@ m.logout()
     );
     assert_eq!(snapshot(fresh.ports.imaps, true, &cafile), theirs);
 }
+
+/// A Maildir in Dovecot's LAYOUT=fs (folders as nested directories), with a version 1
+/// uidlist in one folder and none in another: UIDs from the uidlist, new ones after it, flags
+/// and keywords from the file names.
+#[test]
+fn a_maildir_in_the_fs_layout_is_imported_with_its_uids() {
+    let root = tempfile::tempdir().unwrap();
+    let put = |dir: &str, file: &str, subject: &str, mtime: u64| {
+        let cur = root.path().join(dir).join("cur");
+        std::fs::create_dir_all(&cur).unwrap();
+        std::fs::create_dir_all(root.path().join(dir).join("new")).unwrap();
+        let path = cur.join(file);
+        std::fs::write(&path, format!("From: a@example.org\nSubject: {subject}\n\nbody\n")).unwrap();
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        f.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(mtime))
+            .unwrap();
+    };
+    put("", "1700000000.M1.h:2,S", "inbox one", 1_700_000_000);
+    put("Work", "1700000001.M2.h:2,FSa", "work seven", 1_700_000_001);
+    put("Work", "1700000002.M3.h:2,", "work nine", 1_700_000_002);
+    put("Work/Sub", "1700000003.M4.h:2,R", "sub new", 1_700_000_003);
+    std::fs::write(
+        root.path().join("Work/dovecot-uidlist"),
+        "1 4242 10\n7 1700000001.M2.h\n9 1700000002.M3.h\n",
+    )
+    .unwrap();
+    std::fs::write(root.path().join("Work/dovecot-keywords"), "0 Urgent\n").unwrap();
+
+    let server = Server::start();
+    server.add_user("alice");
+    let from = format!("maildir:{}", root.path().display());
+    let out = server.cli(&["import", "alice", "--from", &from], b"");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ours = snapshot(server.ports.imaps, true, &server.data_dir().join("cert.pem"));
+    let folder = |name: &str| {
+        let start = ours
+            .find(&format!("folder {name} "))
+            .unwrap_or_else(|| panic!("no {name}: {ours}"));
+        let rest = &ours[start..];
+        let end = rest[1..].find("\nfolder ").map_or(rest.len(), |i| i + 1);
+        rest[..end].to_owned()
+    };
+    let work = folder("Work");
+    assert!(work.starts_with("folder Work uidvalidity 4242 uidnext 10 "), "{work}");
+    assert!(work.contains("\n  7 Urgent \\Flagged \\Seen 1700000001 "), "{work}");
+    assert!(work.contains("\n  9  1700000002 "), "{work}");
+    let sub = folder("Work/Sub");
+    assert!(
+        sub.contains("uidnext 2 ") && sub.contains("\n  1 \\Answered 1700000003 "),
+        "{sub}"
+    );
+    assert!(folder("INBOX").contains("\n  1 \\Seen 1700000000 "), "{ours}");
+}
