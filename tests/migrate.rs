@@ -56,6 +56,30 @@ for name, sep in sorted(names("list")):
 m.logout()
 "#;
 
+/// The maildrop's UIDL listing, through CPython's poplib.
+fn uidls(port: u16, tls: bool, cafile: &Path) -> String {
+    let script = r#"
+import poplib, ssl, sys
+port, tls, password, cafile = int(sys.argv[1]), sys.argv[2] == "tls", sys.argv[3], sys.argv[4]
+p = poplib.POP3_SSL("127.0.0.1", port, context=ssl.create_default_context(cafile=cafile)) if tls else poplib.POP3("127.0.0.1", port)
+p.user("alice")
+p.pass_(password)
+for line in p.uidl()[1]:
+    print(line.decode())
+p.quit()
+"#;
+    let tls = if tls { "tls" } else { "plain" };
+    python(
+        script,
+        &[
+            port.to_string(),
+            tls.to_string(),
+            PASSWORD.to_string(),
+            cafile.display().to_string(),
+        ],
+    )
+}
+
 fn snapshot(port: u16, tls: bool, cafile: &Path) -> String {
     let args: Vec<String> = [
         "127.0.0.1".to_string(),
@@ -122,7 +146,8 @@ fn user_name(uid: u32) -> String {
         .expect("the uid has a name")
 }
 
-fn start_dovecot(maildir: &Path, port: u16) -> Dovecot {
+/// Dovecot serving `maildir` over IMAP on `port` and POP3 on `pop3`.
+fn start_dovecot(maildir: &Path, (port, pop3): (u16, u16)) -> Dovecot {
     let dir = tempfile::tempdir().unwrap();
     let (uid, gid) = mail_owner();
     let me = own_ids();
@@ -148,13 +173,14 @@ fn start_dovecot(maildir: &Path, port: u16) -> Dovecot {
     std::fs::write(dir.path().join("users"), users).unwrap();
     let config = format!(
         "instance_name = ringmail-export-test\nbase_dir = {d}/run\nstate_dir = {d}/state\n\
-         log_path = {d}/dovecot.log\nlisten = 127.0.0.1\nprotocols = imap\nssl = no\n\
+         log_path = {d}/dovecot.log\nlisten = 127.0.0.1\nprotocols = imap pop3\nssl = no\n\
          disable_plaintext_auth = no\nauth_mechanisms = plain login\n\
          default_internal_user = {internal}\ndefault_login_user = {login}\n\
          first_valid_uid = {uid}\nlast_valid_uid = {uid}\n\
          passdb {{\n  driver = passwd-file\n  args = {d}/users\n}}\n\
          userdb {{\n  driver = passwd-file\n  args = {d}/users\n}}\n\
          service imap-login {{\n  chroot =\n  inet_listener imap {{\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+         service pop3-login {{\n  chroot =\n  inet_listener pop3 {{\n    port = {pop3}\n  }}\n  inet_listener pop3s {{\n    port = 0\n  }}\n}}\n\
          service anvil {{\n  chroot =\n}}\n"
     );
     std::fs::write(dir.path().join("dovecot.conf"), config).unwrap();
@@ -232,8 +258,8 @@ fn an_exported_maildir_is_served_by_dovecot_with_the_same_uids_and_flags() {
     );
     assert!(!again.status.success());
 
-    let port = free_port();
-    let dovecot = start_dovecot(&maildir, port);
+    let (port, pop3) = (free_port(), free_port());
+    let dovecot = start_dovecot(&maildir, (port, pop3));
     let theirs = snapshot(port, false, &cafile);
     // Folder names differ only in the separator, which the snapshot normalises.
     assert_eq!(theirs, ours);
@@ -255,6 +281,7 @@ m.logout()
     python(changes, &[port.to_string(), PASSWORD.to_string()]);
     let theirs = snapshot(port, false, &cafile);
     assert!(theirs.contains("$Dovecot") && theirs.contains("folder Neu"), "{theirs}");
+    let their_uidls = uidls(pop3, false, &cafile);
     drop(dovecot);
 
     // Back into a new ringmail: the same folders, UIDs, flags, keywords, dates and bytes as
@@ -268,6 +295,11 @@ m.logout()
     assert!(said.contains("imported 7 messages"), "{said}");
     let cafile = fresh.data_dir().join("cert.pem");
     assert_eq!(snapshot(fresh.ports.imaps, true, &cafile), theirs);
+    // POP3 clients see the same UIDLs as Dovecot gave them: ringmail's own for the mail that
+    // came from ringmail, Dovecot's for what Dovecot took in.
+    let ours = uidls(fresh.ports.pop3s, true, &cafile);
+    assert_eq!(ours, their_uidls);
+    assert_eq!(ours.lines().count(), 4, "{ours}");
     // Run again, it adds nothing.
     let out = fresh.cli(&["import", "alice", "--from", &from], b"");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
 
 fn maildrop() -> Maildrop {
     Maildrop {
+        imported_uidls: Default::default(),
         mailbox: 5,
         uid_validity: 1_700_000_005,
         messages: MESSAGES

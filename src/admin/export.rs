@@ -171,6 +171,7 @@ fn write_mailbox(
         );
     }
     let mut uidlist = format!("3 V{} N{} G{}\n", mailbox.uid_validity, mailbox.uid_next, guid());
+    let imported_uidls = snapshot.pop3_uidls(mailbox.id)?;
     for item in snapshot.messages(mailbox.id)? {
         let (uid, record) = item?;
         let base = format!(
@@ -190,10 +191,11 @@ fn write_mailbox(
         out.set_modified(date)?;
         out.sync_all()?;
         // RFC 1939 UIDLs as ringmail's POP3 gives them (`pop3::Session::uidl`), kept.
-        uidlist.push_str(&format!(
-            "{uid} W{} P{}.{uid} :{base}\n",
-            record.size, mailbox.uid_validity
-        ));
+        let uidl = imported_uidls
+            .get(&uid)
+            .cloned()
+            .unwrap_or_else(|| format!("{}.{uid}", mailbox.uid_validity));
+        uidlist.push_str(&format!("{uid} W{} P{uidl} :{base}\n", record.size));
         progress.advance(1);
     }
     write_file(&dir.join("dovecot-uidlist"), uidlist.as_bytes())?;

@@ -6,7 +6,9 @@
 //!
 //! Folders are found in both of Dovecot's layouts: Maildir++ (`.A.B` under the root, INBOX
 //! the root itself) and LAYOUT=fs (`A/B/` with `cur/` inside); names are modified UTF-7 on disk.
-//! A message the uidlist does not know gets a UID after the known ones.
+//! A message the uidlist does not know gets a UID after the known ones. POP3 clients keep
+//! their UIDLs: the uidlist's `P` (what `ringmail export` writes), else Dovecot's default
+//! (`%08Xu%08Xv`), kept beside the message (the store's `pop3_uidls`).
 //!
 //! Messages go in batches, each committed before the next is read, in UID order: an import
 //! that is interrupted and run again skips what is in already (the store's `Import`), so it
@@ -20,7 +22,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::config::Config;
 use crate::store::records::{flags, Uid};
-use crate::store::{NewMessage, WriteOp, WriteOutcome, SEPARATOR};
+use crate::store::{ImportedMessage, NewMessage, WriteOp, WriteOutcome, SEPARATOR};
 
 /// Where the mail comes from, as `--from` names it.
 #[derive(Debug, Clone)]
@@ -70,7 +72,7 @@ pub fn run(config: &Config, user: &str, source: &Source) -> Result<()> {
     let (mut added, mut skipped) = (0, 0);
     let limits = config.mime_limits();
     for (folder, listing) in folders.iter().zip(scanned) {
-        let mut batch: Vec<(Uid, NewMessage)> = Vec::new();
+        let mut batch: Vec<ImportedMessage> = Vec::new();
         let mut bytes = 0;
         let count = listing.messages.len();
         for (i, m) in listing.messages.into_iter().enumerate() {
@@ -78,16 +80,17 @@ pub fn run(config: &Config, user: &str, source: &Source) -> Result<()> {
             let (message, structure) =
                 crate::mime::ingest_with(raw, &limits).map_err(|e| anyhow::anyhow!("{}: {e}", m.path.display()))?;
             bytes += message.len();
-            batch.push((
-                m.uid,
-                NewMessage {
+            batch.push(ImportedMessage {
+                uid: m.uid,
+                message: NewMessage {
                     message,
                     structure: Arc::new(structure),
                     flags: m.flags,
                     keywords: m.keywords,
                     internal_date: Some(m.internal_date),
                 },
-            ));
+                pop3_uidl: m.pop3_uidl,
+            });
             let last = i + 1 == count;
             if batch.len() >= BATCH_MESSAGES || bytes >= BATCH_BYTES || last {
                 let n = batch.len() as u64;
@@ -122,7 +125,7 @@ fn commit(
     user: crate::store::records::UserId,
     folder: &Folder,
     header: &UidList,
-    messages: Vec<(Uid, NewMessage)>,
+    messages: Vec<ImportedMessage>,
 ) -> Result<(usize, usize)> {
     let op = WriteOp::Import {
         user,
@@ -235,6 +238,8 @@ struct UidList {
 struct Found {
     path: PathBuf,
     uid: Uid,
+    /// The POP3 UIDL POP3 clients know it by there.
+    pop3_uidl: Option<String>,
     flags: u8,
     keywords: Vec<String>,
     internal_date: i64,
@@ -278,12 +283,23 @@ fn scan(dir: &Path) -> Result<Listing> {
             let found = Found {
                 path: entry.path(),
                 uid: 0,
+                pop3_uidl: None,
                 flags,
                 keywords: words,
                 internal_date,
             };
             match uids.get(base) {
-                Some(&uid) => known.push(Found { uid, ..found }),
+                Some((uid, uidl)) => {
+                    // Without its own, the UIDL Dovecot gives by default (pop3_uidl_format
+                    // %08Xu%08Xv, which it writes in lower case).
+                    let validity = header.map_or(0, |h| h.uid_validity);
+                    let uidl = uidl.clone().unwrap_or_else(|| format!("{uid:08x}{validity:08x}"));
+                    known.push(Found {
+                        uid: *uid,
+                        pop3_uidl: Some(uidl),
+                        ..found
+                    })
+                }
                 None => unknown.push((file.clone(), found)),
             }
         }
@@ -315,9 +331,12 @@ fn new_uid_validity() -> u32 {
     now.map_or(1, |d| d.as_secs() as u32).max(1)
 }
 
+/// What the uidlist says of each file name: its UID, and its POP3 UIDL (`P` extension).
+type Uids = HashMap<String, (Uid, Option<String>)>;
+
 /// Version 3 (`3 V<validity> N<next> ...`, then `<uid> [ext ...] :<name>`) or version 1
 /// (`1 <validity> <next>`, then `<uid> <name>`).
-fn parse_uidlist(text: &str) -> Result<(Option<UidList>, HashMap<String, Uid>)> {
+fn parse_uidlist(text: &str) -> Result<(Option<UidList>, Uids)> {
     let mut lines = text.lines();
     let Some(first) = lines.next() else {
         return Ok((None, HashMap::new()));
@@ -352,11 +371,18 @@ fn parse_uidlist(text: &str) -> Result<(Option<UidList>, HashMap<String, Uid>)> 
             continue;
         };
         let Ok(uid) = uid.parse::<Uid>() else { continue };
-        // Version 3 puts the name after " :"; version 1 has it alone.
-        let name = rest
-            .rsplit_once(" :")
-            .map_or_else(|| rest.strip_prefix(':').unwrap_or(rest), |(_, n)| n);
-        uids.insert(name.trim().to_owned(), uid);
+        // Version 3 puts the name after " :", extensions before it; version 1 has it alone.
+        let (extensions, name) = match rest.rsplit_once(" :") {
+            Some((ext, name)) => (ext, name),
+            None => ("", rest.strip_prefix(':').unwrap_or(rest)),
+        };
+        // RFC 1939 §7: 1 to 70 characters from 0x21 to 0x7E; anything else is not kept.
+        let uidl = extensions
+            .split_ascii_whitespace()
+            .find_map(|e| e.strip_prefix('P'))
+            .filter(|u| (1..=70).contains(&u.len()) && u.bytes().all(|b| b.is_ascii_graphic()))
+            .map(str::to_owned);
+        uids.insert(name.trim().to_owned(), (uid, uidl));
     }
     Ok((Some(UidList { uid_validity, uid_next }), uids))
 }
@@ -404,7 +430,8 @@ mod tests {
     #[test]
     fn uidlists_of_both_versions_parse() {
         let (header, uids) =
-            parse_uidlist("3 V1700000000 N12 G0123456789abcdef\n1 W100 :1700.M1.host\n7 :1701.M2.host,S=5\n").unwrap();
+            parse_uidlist("3 V1700000000 N12 G0123456789abcdef\n1 W100 Pabc :1700.M1.host\n7 :1701.M2.host,S=5\n")
+                .unwrap();
         assert_eq!(
             header,
             Some(UidList {
@@ -412,8 +439,8 @@ mod tests {
                 uid_next: 12
             })
         );
-        assert_eq!(uids.get("1700.M1.host"), Some(&1));
-        assert_eq!(uids.get("1701.M2.host,S=5"), Some(&7));
+        assert_eq!(uids.get("1700.M1.host"), Some(&(1, Some("abc".into()))));
+        assert_eq!(uids.get("1701.M2.host,S=5"), Some(&(7, None)));
         let (header, uids) = parse_uidlist("1 42 5\n3 1700.M3.host\n").unwrap();
         assert_eq!(
             header,
@@ -422,7 +449,7 @@ mod tests {
                 uid_next: 5
             })
         );
-        assert_eq!(uids.get("1700.M3.host"), Some(&3));
+        assert_eq!(uids.get("1700.M3.host"), Some(&(3, None)));
         assert!(parse_uidlist("9 V1 N2\n").is_err());
     }
 

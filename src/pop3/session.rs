@@ -47,6 +47,9 @@ pub struct Maildrop {
     pub mailbox: u64,
     pub uid_validity: u32,
     pub messages: Vec<Message>,
+    /// UIDLs imported messages keep from the server they came from, by UID (most maildrops
+    /// have none).
+    pub imported_uidls: std::collections::HashMap<u32, String>,
 }
 
 /// Why a login did not open the maildrop; each has its RFC 3206 response code.
@@ -540,6 +543,10 @@ impl Transaction {
     }
 
     fn uidl(&self, m: &Message) -> String {
+        if let Some(imported) = self.maildrop.imported_uidls.get(&m.uid) {
+            // What POP3 clients knew it by on the server it came from (`ringmail import`).
+            return imported.clone();
+        }
         // RFC 1939 §7: unique within the maildrop and stable across sessions; UIDVALIDITY
         // and UID together are never reused.
         format!("{}.{}", self.maildrop.uid_validity, m.uid)
@@ -709,6 +716,7 @@ mod tests {
 
     fn maildrop() -> Maildrop {
         Maildrop {
+            imported_uidls: Default::default(),
             mailbox: 7,
             uid_validity: 100,
             messages: vec![

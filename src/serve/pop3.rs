@@ -297,5 +297,6 @@ pub fn load_maildrop(snapshot: &Snapshot<'_>, user: u32, order: SortOrder) -> Re
         mailbox: inbox.id,
         uid_validity: inbox.uid_validity,
         messages,
+        imported_uidls: snapshot.pop3_uidls(inbox.id)?,
     })
 }

@@ -9,7 +9,7 @@ use super::feed::{Change, ChangeKind};
 use super::read::{get_mailbox, get_mailbox_by_name, get_usage, get_user};
 use super::records::{flags, keys, BodyId, FlagMode, Mailbox, MailboxId, MessageRecord, Uid, Usage};
 use super::txn::{next_counter, now, put_chunks, put_json, release_body};
-use super::writer::{Delivered, NewMessage, Recipient};
+use super::writer::{Delivered, ImportedMessage, NewMessage, Recipient};
 use super::{modseq, unseen};
 use super::{StoreError, Tables};
 use crate::mime::Structure;
@@ -216,7 +216,7 @@ pub(crate) fn import(
     txn: &mut RwTxn<'_>,
     (user, name): (super::records::UserId, &str),
     (uid_validity, uid_next): (u32, Uid),
-    messages: Vec<(Uid, NewMessage)>,
+    messages: Vec<ImportedMessage>,
     changes: &mut Vec<Change>,
 ) -> Result<(usize, usize), StoreError> {
     let mut mailbox = match get_mailbox_by_name(t, txn, user, name)? {
@@ -235,13 +235,18 @@ pub(crate) fn import(
     }
     let adding: u64 = messages
         .iter()
-        .filter(|(uid, _)| *uid >= mailbox.uid_next)
-        .map(|(_, m)| m.message.len() as u64)
+        .filter(|m| m.uid >= mailbox.uid_next)
+        .map(|m| m.message.message.len() as u64)
         .sum();
     check_quota(t, txn, &mailbox, adding)?;
     let now = now();
     let (mut added, mut skipped) = (0, 0);
-    for (uid, m) in messages {
+    for ImportedMessage {
+        uid,
+        message: m,
+        pop3_uidl,
+    } in messages
+    {
         let current = get_mailbox(t, txn, mailbox.id)?.ok_or(StoreError::NoSuchMailbox)?;
         if uid < current.uid_next || uid == 0 {
             skipped += 1;
@@ -258,6 +263,11 @@ pub(crate) fn import(
             keywords: m.keywords,
         };
         insert_at(t, txn, (mailbox.id, Some(uid)), record, changes)?;
+        let own = format!("{}.{uid}", current.uid_validity);
+        if let Some(uidl) = pop3_uidl.filter(|u| *u != own) {
+            t.pop3_uidls
+                .put(txn, &keys::message(mailbox.id, uid), uidl.as_bytes())?;
+        }
         added += 1;
     }
     let mut current = get_mailbox(t, txn, mailbox.id)?.ok_or(StoreError::NoSuchMailbox)?;
@@ -426,6 +436,7 @@ pub(crate) fn expunge(
         };
         let record = MessageRecord::decode(v).ok_or(StoreError::Corrupt("messages"))?;
         t.messages.delete(txn, &key)?;
+        t.pop3_uidls.delete(txn, &key)?;
         modseq::unindex(t, txn, mailbox_id, uid, record.modseq)?;
         unseen::unfile(t, txn, &mut mailbox, uid, &record)?;
         release_body(t, txn, record.body_id)?;

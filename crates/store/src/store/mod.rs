@@ -42,7 +42,9 @@ pub use queue::{Bounce, NewQueueEntry, QueueEntry, QueueId, QueueUpdate, QueuedR
 pub use read::canonical_mailbox_name;
 pub use read::{BodyChunks, Snapshot};
 pub use records::{FlagCounts, FlagMode, Mailbox, MessageRecord, SpecialUse, User};
-pub use writer::{observe_commits, Delivered, NewMessage, NewUser, Recipient, UserPatch, WriteOp, WriteOutcome};
+pub use writer::{
+    observe_commits, Delivered, ImportedMessage, NewMessage, NewUser, Recipient, UserPatch, WriteOp, WriteOutcome,
+};
 pub use zero_copy::{MappedBytes, MappedChunks, MappedSnapshot};
 
 /// Bodies are stored in chunks: contiguous multi-MB values fragment LMDB's freelist.
@@ -108,9 +110,13 @@ pub(crate) struct Tables {
     metadata: Table,
     /// (user, mailbox id) → the mailbox access key of URLAUTH (RFC 4467 §3).
     urlauth_keys: Table,
+    /// (mailbox, UID) → the POP3 UIDL a message had on the server it was imported from, when
+    /// that is not the one ringmail would give it (`UIDVALIDITY.UID`), so POP3 clients do not
+    /// download it again.
+    pop3_uidls: Table,
 }
 
-const TABLE_NAMES: [&str; 18] = [
+const TABLE_NAMES: [&str; 19] = [
     "meta",
     "users",
     "user_ids",
@@ -129,13 +135,14 @@ const TABLE_NAMES: [&str; 18] = [
     "subscriptions",
     "metadata",
     "urlauth_keys",
+    "pop3_uidls",
 ];
 
 pub(crate) struct Inner {
     env: &'static Env<WithoutTls>,
     t: Tables,
     /// The same tables, for what concerns them all (`space`).
-    every: [Table; 18],
+    every: [Table; 19],
     commits: std::sync::atomic::AtomicU64,
     /// \Recent claims of every core's sessions, persisted by the writer.
     recent: Arc<recent::RecentClaims>,
@@ -212,18 +219,18 @@ impl Store {
         // LMDB forbids reopening an environment in the same process anyway.
         let env: &'static Env<WithoutTls> = Box::leak(Box::new(env));
         let wtxn = env.write_txn()?;
-        let tables: [Table; 18] = env
+        let tables: [Table; 19] = env
             .create_databases_and_commit(wtxn, |opener, wtxn| {
                 let mut out = Vec::with_capacity(TABLE_NAMES.len());
                 for name in TABLE_NAMES {
                     out.push(opener.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
                 }
-                let tables: [Table; 18] = out.try_into().unwrap_or_else(|_| unreachable!("one table per name"));
+                let tables: [Table; 19] = out.try_into().unwrap_or_else(|_| unreachable!("one table per name"));
                 Ok::<_, heed::Error>(heed::CommitOrAbort::<_, ()>::Commit(tables))
             })?
             .unwrap_commit();
         let every = tables;
-        let [meta, users, user_ids, usage, mailboxes, mailbox_names, messages, bodies, body_refs, structures, expunged, modseqs, unseen, queue, queue_bodies, subscriptions, metadata, urlauth_keys] =
+        let [meta, users, user_ids, usage, mailboxes, mailbox_names, messages, bodies, body_refs, structures, expunged, modseqs, unseen, queue, queue_bodies, subscriptions, metadata, urlauth_keys, pop3_uidls] =
             tables;
         let inner = Arc::new(Inner {
             env,
@@ -246,6 +253,7 @@ impl Store {
                 subscriptions,
                 metadata,
                 urlauth_keys,
+                pop3_uidls,
             },
             every,
             commits: 0.into(),

@@ -118,6 +118,22 @@ impl<'s> Snapshot<'s> {
         Ok(iter.map(|item| Ok(keys::message_uid(item?.0))))
     }
 
+    /// The POP3 UIDLs imported messages of `mailbox` keep from the server they came from.
+    pub fn pop3_uidls(&self, mailbox: MailboxId) -> Result<std::collections::HashMap<Uid, String>, StoreError> {
+        let (start, end) = (keys::message(mailbox, 0), keys::message(mailbox, Uid::MAX));
+        let mut out = std::collections::HashMap::new();
+        for item in self
+            .t
+            .pop3_uidls
+            .range(&self.txn, &super::txn::inclusive(&start, &end))?
+        {
+            let (k, v) = item?;
+            let uidl = String::from_utf8(v.to_vec()).map_err(|_| StoreError::Corrupt("pop3_uidls"))?;
+            out.insert(keys::message_uid(k), uidl);
+        }
+        Ok(out)
+    }
+
     pub fn message(&self, mailbox: MailboxId, uid: Uid) -> Result<Option<MessageRecord>, StoreError> {
         match self.t.messages.get(&self.txn, &keys::message(mailbox, uid))? {
             None => Ok(None),

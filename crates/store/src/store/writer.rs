@@ -62,6 +62,15 @@ pub struct NewMessage {
     pub internal_date: Option<i64>,
 }
 
+/// A message from another server, at the UID it had there.
+#[derive(Debug)]
+pub struct ImportedMessage {
+    pub uid: Uid,
+    pub message: NewMessage,
+    /// The POP3 UIDL it had there, to keep (when not ringmail's own `UIDVALIDITY.UID`).
+    pub pop3_uidl: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Recipient {
     pub user: String,
@@ -134,7 +143,7 @@ pub enum WriteOp {
         name: String,
         uid_validity: u32,
         uid_next: Uid,
-        messages: Vec<(Uid, NewMessage)>,
+        messages: Vec<ImportedMessage>,
     },
     DeleteMailbox {
         user: UserId,
