@@ -136,3 +136,34 @@ fn implicit_tls_clients_past_a_limit_are_told_why_over_tls() {
         );
     }
 }
+
+/// At `max_connections_per_user = 1`, a client that logs in again the moment LOGOUT's (or
+/// QUIT's) answer arrives, on a connection it opened before, is never refused for the limit:
+/// the session gave its place back before it answered.
+#[test]
+fn a_user_place_is_free_once_logout_is_answered() {
+    let server = Server::start_with(Extra {
+        imap: "max_connections_per_user = 1",
+        pop3: "max_connections_per_user = 1",
+        ..Extra::default()
+    });
+    server.add_user("bob");
+    let mut current = server.imap_tls();
+    current.login("bob", common::PASSWORD).unwrap().expect_ok().unwrap();
+    for round in 0..100 {
+        let mut next = server.imap_tls();
+        current.cmd("LOGOUT").unwrap().expect_ok().unwrap();
+        let r = next.login("bob", common::PASSWORD).unwrap();
+        assert!(r.ok(), "IMAP round {round}: {r:?}");
+        current = next;
+    }
+    let mut current = server.pop3_tls();
+    current.login("bob", common::PASSWORD).unwrap().expect_ok().unwrap();
+    for round in 0..100 {
+        let mut next = server.pop3_tls();
+        current.cmd("QUIT").unwrap().expect_ok().unwrap();
+        let s = next.login("bob", common::PASSWORD).unwrap();
+        assert!(s.ok, "POP3 round {round}: {s:?}");
+        current = next;
+    }
+}

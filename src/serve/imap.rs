@@ -124,7 +124,14 @@ fn start<'a>(
 
 impl Protocol<Session> for Imap<'_> {
     fn input(&mut self, session: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Result<(usize, Action), Closed> {
-        with_ctx(self.shared, self.core, |ctx| session.input(input, ctx, out)).map_err(|_| Closed)
+        let (used, action) =
+            with_ctx(self.shared, self.core, |ctx| session.input(input, ctx, out)).map_err(|_| Closed)?;
+        if matches!(action, Action::Close) {
+            // LOGOUT's answer is about to go out: a client that logs in again the moment it
+            // reads it must find its place at the per-user limit free already.
+            self.slot.logout();
+        }
+        Ok((used, action))
     }
 
     async fn act(&mut self, d: &mut Driver<'_>, session: &mut Session, action: Action) -> Result<Action, Closed> {

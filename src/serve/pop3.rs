@@ -187,7 +187,10 @@ impl<'s> Pop3<'s> {
     /// free, not [IN-USE] until this connection's teardown.
     fn closing(&mut self, action: Action) -> Action {
         if matches!(action, Action::Close) {
+            // QUIT's answer is about to go out: a client that logs in again the moment it
+            // reads it finds the maildrop and its place at the per-user limit free.
             self.lock = None;
+            self.slot.logout();
         }
         action
     }

@@ -64,7 +64,12 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
 
 impl Protocol<Session> for Submit<'_> {
     fn input(&mut self, session: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Result<(usize, Action), Closed> {
-        Ok(session.input(input, &mut (), out))
+        let (used, action) = session.input(input, &mut (), out);
+        if matches!(action, Action::Close) {
+            // QUIT's answer is about to go out: its place at the per-user limit is free first.
+            self.slot.logout();
+        }
+        Ok((used, action))
     }
 
     async fn act(&mut self, d: &mut Driver<'_>, session: &mut Session, action: Action) -> Result<Action, Closed> {
