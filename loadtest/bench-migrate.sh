@@ -61,6 +61,8 @@ stop_process "$SOURCE_PID"
 # (uid 8; Dovecot never touches mail as root), else as this user.
 dv=$WORK/dovecot
 mkdir -p "$dv"
+# Dovecot's unprivileged processes read its files: the run's directory must be open to them.
+chmod 755 "$WORK" "$dv"
 if [ "$(id -u)" -eq 0 ]; then
     uid=8 gid=8 internal=dovecot
     chown -R 8:8 "$WORK/export"
@@ -71,9 +73,12 @@ else
 fi
 echo "bulk0:{PLAIN}$PASSWORD:$uid:$gid::$dv::userdb_mail=maildir:$WORK/export" >"$dv/users"
 cat >"$dv/dovecot.conf" <<CONF
+instance_name = ringmail-bench-migrate
 base_dir = $dv/run
 state_dir = $dv/state
 log_path = $dv/dovecot.log
+# No listeners: doveadm only needs the auth service for its user lookup.
+protocols =
 default_internal_user = $internal
 first_valid_uid = $uid
 last_valid_uid = $uid
@@ -86,8 +91,12 @@ userdb {
   args = $dv/users
 }
 CONF
+"$(command -v dovecot || echo /usr/sbin/dovecot)" -c "$dv/dovecot.conf"
+DOVECOT_CONF=$dv/dovecot.conf
+trap 'doveadm -c "$DOVECOT_CONF" stop 2>/dev/null || true; cleanup' EXIT
 load
-took=$(seconds doveadm -c "$dv/dovecot.conf" backup -u bulk0 "maildir:$dv/copy/Maildir")
+took=$(seconds doveadm -c "$dv/dovecot.conf" backup -u bulk0 "maildir:$dv/copy/Maildir") ||
+    { tail -n 5 "$dv/dovecot.log" >&2; exit 1; }
 rate doveadm "$took"
 copied=$(find "$dv/copy/Maildir/cur" -type f | wc -l)
 echo "doveadm copied $copied messages"
