@@ -14,8 +14,9 @@
 //! holding its bytes exactly as stored, with its INTERNALDATE as the file's modification time.
 //!
 //! Everything is written under `PATH.partial` from one read snapshot of the store (a server may
-//! run meanwhile), synced, and renamed to PATH at the end: an interrupted export leaves no
-//! half a Maildir at PATH, and running it again starts over.
+//! run meanwhile), made durable with one sync of the file system (not an fsync per file, which
+//! cost a third of a millisecond each), and renamed to PATH at the end: an interrupted export
+//! leaves no half a Maildir at PATH, and running it again starts over.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -79,9 +80,14 @@ pub fn run(config: &Config, user: &str, target: &Target) -> Result<()> {
     }
     std::fs::create_dir_all(&partial)?;
     write_subscriptions(&partial, &snapshot.subscriptions(account.id)?)?;
-    sync_dir(&partial)?;
+    // Every file and directory written, durable before the Maildir takes its name.
+    let root = std::fs::File::open(&partial)?;
+    crate::runtime::fs::sync_filesystem(&root).with_context(|| format!("cannot sync {}", partial.display()))?;
     std::fs::rename(&partial, path)
         .with_context(|| format!("cannot rename {} to {}", partial.display(), path.display()))?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
     progress.finish();
     println!(
         "exported {total} messages in {} folders of {user} to {}",
@@ -189,7 +195,6 @@ fn write_mailbox(
         }
         let date = UNIX_EPOCH + Duration::from_secs(record.internal_date.max(0) as u64);
         out.set_modified(date)?;
-        out.sync_all()?;
         // RFC 1939 UIDLs as ringmail's POP3 gives them (`pop3::Session::uidl`), kept.
         let uidl = imported_uidls
             .get(&uid)
@@ -200,9 +205,7 @@ fn write_mailbox(
     }
     write_file(&dir.join("dovecot-uidlist"), uidlist.as_bytes())?;
     let listed: String = keywords.iter().enumerate().map(|(i, k)| format!("{i} {k}\n")).collect();
-    write_file(&dir.join("dovecot-keywords"), listed.as_bytes())?;
-    sync_dir(&dir.join("cur"))?;
-    sync_dir(dir)
+    write_file(&dir.join("dovecot-keywords"), listed.as_bytes())
 }
 
 fn write_subscriptions(root: &Path, names: &[String]) -> Result<()> {
@@ -213,12 +216,6 @@ fn write_subscriptions(root: &Path, names: &[String]) -> Result<()> {
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     f.write_all(bytes)?;
-    f.sync_all()?;
-    Ok(())
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)?.sync_all()?;
     Ok(())
 }
 
