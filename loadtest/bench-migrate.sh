@@ -49,12 +49,13 @@ rate export "$took"
 
 start_server target
 add_users bulk 1
+# An import runs on a stopped server.
+stop_server
 load
 took=$(seconds "$BIN/ringmail" --config "$CONFIG" import bulk0 --from "maildir:$WORK/export")
 rate import "$took"
 took=$(seconds "$BIN/ringmail" --config "$CONFIG" import bulk0 --from "maildir:$WORK/export")
 rate again "$took"
-stop_server
 stop_process "$SOURCE_PID"
 
 # Dovecot copies the same Maildir with doveadm backup, as root through Debian's `mail` user

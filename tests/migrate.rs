@@ -286,11 +286,17 @@ m.logout()
 
     // Back into a new ringmail: the same folders, UIDs, flags, keywords, dates and bytes as
     // Dovecot served them.
-    let fresh = Server::start();
+    let mut fresh = Server::start();
     fresh.add_user("alice");
     let from = format!("maildir:{}", maildir.display());
+    // Never beside a running server.
+    let refused = fresh.cli(&["import", "alice", "--from", &from], b"");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("stop the server first"));
+    fresh.terminate();
     let out = fresh.cli(&["import", "alice", "--from", &from], b"");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    fresh.restart();
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("imported 7 messages"), "{said}");
     let cafile = fresh.data_dir().join("cert.pem");
@@ -301,6 +307,7 @@ m.logout()
     assert_eq!(ours, their_uidls);
     assert_eq!(ours.lines().count(), 4, "{ours}");
     // Run again, it adds nothing.
+    fresh.terminate();
     let out = fresh.cli(&["import", "alice", "--from", &from], b"");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stdout);
@@ -308,7 +315,68 @@ m.logout()
         said.contains("imported 0 messages") && said.contains("(7 there already)"),
         "{said}"
     );
+    // The store the import wrote is consistent: counts, sizes, indexes, UIDNEXT.
+    let out = fresh.cli(&["fsck"], b"");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    fresh.restart();
     assert_eq!(snapshot(fresh.ports.imaps, true, &cafile), theirs);
+}
+
+/// A folder larger than one batch (200 messages) comes in whole, UIDs and gaps kept, and an
+/// import interrupted after some batches (here: a source that grew) adds only what is missing.
+#[test]
+fn a_folder_of_many_batches_is_imported_whole() {
+    let root = tempfile::tempdir().unwrap();
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(root.path().join(sub)).unwrap();
+    }
+    let mut uidlist = String::from("3 V777 N1000 G00\n");
+    let mut expected = Vec::new();
+    for i in 0..450u32 {
+        let uid = 2 * i + 3;
+        let name = format!("17000{i:05}.M{i}.h");
+        std::fs::write(
+            root.path().join("cur").join(format!("{name}:2,S")),
+            format!("Subject: m{i}\n\nbody {i}\n"),
+        )
+        .unwrap();
+        uidlist.push_str(&format!("{uid} :{name}\n"));
+        expected.push(uid);
+    }
+    std::fs::write(root.path().join("dovecot-uidlist"), &uidlist).unwrap();
+    let mut server = Server::start();
+    server.add_user("alice");
+    server.terminate();
+    let from = format!("maildir:{}", root.path().display());
+    let out = server.cli(&["import", "alice", "--from", &from], b"");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported 450 messages"));
+    // The source grows; the next run adds the new one only.
+    std::fs::write(
+        root.path().join("new").join("1800000000.M9.h"),
+        "Subject: late\n\nlate\n",
+    )
+    .unwrap();
+    let out = server.cli(&["import", "alice", "--from", &from], b"");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("imported 1 messages") && said.contains("(450 there already)"),
+        "{said}"
+    );
+    let out = server.cli(&["fsck"], b"");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    server.restart();
+    let ours = snapshot(server.ports.imaps, true, &server.data_dir().join("cert.pem"));
+    let uids: Vec<u32> = ours
+        .lines()
+        .skip_while(|l| !l.starts_with("folder INBOX "))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    expected.push(1000);
+    assert_eq!(uids, expected);
+    assert!(ours.contains("folder INBOX uidvalidity 777 uidnext 1001 "), "{ours}");
 }
 
 /// A Maildir in Dovecot's LAYOUT=fs (folders as nested directories), with a version 1
@@ -338,11 +406,13 @@ fn a_maildir_in_the_fs_layout_is_imported_with_its_uids() {
     .unwrap();
     std::fs::write(root.path().join("Work/dovecot-keywords"), "0 Urgent\n").unwrap();
 
-    let server = Server::start();
+    let mut server = Server::start();
     server.add_user("alice");
+    server.terminate();
     let from = format!("maildir:{}", root.path().display());
     let out = server.cli(&["import", "alice", "--from", &from], b"");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    server.restart();
     let ours = snapshot(server.ports.imaps, true, &server.data_dir().join("cert.pem"));
     let folder = |name: &str| {
         let start = ours

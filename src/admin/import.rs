@@ -12,7 +12,9 @@
 //!
 //! Messages go in batches, each committed before the next is read, in UID order: an import
 //! that is interrupted and run again skips what is in already (the store's `Import`), so it
-//! adds only what is new. The account must exist (`ringmail user add`).
+//! adds only what is new. The account must exist (`ringmail user add`), and the server must be
+//! stopped: the UIDs are the source's, not the next ones, and a running server's sessions and
+//! deliveries assume UIDs only grow.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -56,7 +58,11 @@ pub fn run(config: &Config, user: &str, source: &Source) -> Result<()> {
     if !root.join("cur").is_dir() {
         bail!("{} is not a Maildir (no cur/)", root.display());
     }
-    let store = super::open(config)?;
+    // Messages go in at the UIDs they had, below mail that might arrive meanwhile: sessions
+    // and deliveries, which see UIDs only grow, must not be running.
+    let _lock = crate::serve::lock_data_dir(&config.server.data_dir)
+        .context("stop the server first: an import writes mail at its old UIDs, which live sessions cannot follow")?;
+    let store = super::open_stopped(config)?;
     let account = store
         .snapshot()?
         .user(user)?

@@ -98,11 +98,14 @@ fn insert_at(
         return Err(StoreError::NoSuchMailbox);
     }
     let uid = match at {
-        Some(uid) if uid < mailbox.uid_next || uid == 0 => return Err(StoreError::Corrupt("import below UIDNEXT")),
+        Some(0) => return Err(StoreError::Corrupt("UID 0")),
         Some(uid) => uid,
         None => mailbox.uid_next,
     };
-    mailbox.uid_next = uid.checked_add(1).ok_or(StoreError::Corrupt("uid_next"))?;
+    // An import fills UIDs it reserved below UIDNEXT; everything else takes UIDNEXT.
+    mailbox.uid_next = mailbox
+        .uid_next
+        .max(uid.checked_add(1).ok_or(StoreError::Corrupt("uid_next"))?);
     mailbox.highest_modseq += 1;
     mailbox.messages += 1;
     mailbox.size += record.size;
@@ -208,9 +211,11 @@ pub(crate) fn append(
 /// Messages from another server at the UIDs they had there (migration): into `user`'s mailbox
 /// `name`, created with `uid_validity` if it is missing. One that exists must have that
 /// UIDVALIDITY (an earlier run of the same import made it), or never have held a message, and
-/// then takes it; messages at UIDs below its UIDNEXT are there already (or were expunged since)
-/// and are skipped, so an import run again adds only what is new. UIDNEXT ends at least at
-/// `uid_next`. Gives how many were added and skipped.
+/// then takes it. The source's UIDs are reserved first — UIDNEXT is raised to `uid_next` with
+/// the first batch — so mail delivered while an import runs gets UIDs above them, never one
+/// of theirs; a message whose UID is taken already is skipped, so an import that is run again
+/// (interrupted, or to catch up) adds only what is missing. Gives how many were added and
+/// skipped.
 pub(crate) fn import(
     t: &Tables,
     txn: &mut RwTxn<'_>,
@@ -233,11 +238,22 @@ pub(crate) fn import(
         mailbox.uid_validity = uid_validity;
         put_json(&t.mailboxes, txn, &keys::mailbox(mailbox.id), &mailbox)?;
     }
-    let adding: u64 = messages
+    let reserved = messages
         .iter()
-        .filter(|m| m.uid >= mailbox.uid_next)
-        .map(|m| m.message.message.len() as u64)
-        .sum();
+        .map(|m| m.uid.saturating_add(1))
+        .max()
+        .unwrap_or(0)
+        .max(uid_next);
+    if mailbox.uid_next < reserved {
+        mailbox.uid_next = reserved;
+        put_json(&t.mailboxes, txn, &keys::mailbox(mailbox.id), &mailbox)?;
+    }
+    let mut adding = 0u64;
+    for m in &messages {
+        if t.messages.get(txn, &keys::message(mailbox.id, m.uid))?.is_none() {
+            adding += m.message.message.len() as u64;
+        }
+    }
     check_quota(t, txn, &mailbox, adding)?;
     let now = now();
     let (mut added, mut skipped) = (0, 0);
@@ -247,8 +263,7 @@ pub(crate) fn import(
         pop3_uidl,
     } in messages
     {
-        let current = get_mailbox(t, txn, mailbox.id)?.ok_or(StoreError::NoSuchMailbox)?;
-        if uid < current.uid_next || uid == 0 {
+        if uid == 0 || t.messages.get(txn, &keys::message(mailbox.id, uid))?.is_some() {
             skipped += 1;
             continue;
         }
@@ -263,17 +278,12 @@ pub(crate) fn import(
             keywords: m.keywords,
         };
         insert_at(t, txn, (mailbox.id, Some(uid)), record, changes)?;
-        let own = format!("{}.{uid}", current.uid_validity);
+        let own = format!("{}.{uid}", mailbox.uid_validity);
         if let Some(uidl) = pop3_uidl.filter(|u| *u != own) {
             t.pop3_uidls
                 .put(txn, &keys::message(mailbox.id, uid), uidl.as_bytes())?;
         }
         added += 1;
-    }
-    let mut current = get_mailbox(t, txn, mailbox.id)?.ok_or(StoreError::NoSuchMailbox)?;
-    if current.uid_next < uid_next {
-        current.uid_next = uid_next;
-        put_json(&t.mailboxes, txn, &keys::mailbox(current.id), &current)?;
     }
     Ok((added, skipped))
 }
