@@ -76,6 +76,10 @@ struct Keys {
 pub struct Validator {
     settings: Settings,
     keys: RwLock<Option<Keys>>,
+    /// When the key set was last fetched or tried, held while a fetch runs: one fetch at a
+    /// time, and at most one every `MIN_REFETCH` whatever its outcome, so tokens made up to
+    /// name unknown keys (or an issuer that is down) cannot tie up the login pool.
+    fetching: std::sync::Mutex<Option<Instant>>,
 }
 
 static VALIDATOR: OnceLock<Validator> = OnceLock::new();
@@ -103,6 +107,7 @@ impl Validator {
         Validator {
             settings,
             keys: RwLock::new(None),
+            fetching: std::sync::Mutex::new(None),
         }
     }
 
@@ -130,6 +135,10 @@ impl Validator {
             .get(&self.settings.user_claim)
             .and_then(|v| v.as_str())
             .ok_or_else(|| TokenError::Refused(format!("no {} claim", self.settings.user_claim)))?;
+        // OpenID Connect: an address the provider has not verified names nobody.
+        if claims.get("email_verified").and_then(|v| v.as_bool()) == Some(false) && value.contains('@') {
+            return Err(TokenError::Refused("the address is not verified".into()));
+        }
         self.user_name(value)
     }
 
@@ -139,8 +148,15 @@ impl Validator {
         let value = value.to_ascii_lowercase();
         let name = match value.rsplit_once('@') {
             Some((local, domain)) => {
+                // Only a domain this server serves: `alice@elsewhere` is not alice. With no
+                // domains configured there is none to compare, so an address names nobody.
                 let domains = &self.settings.domains;
-                if !domains.is_empty() && !domains.iter().any(|d| d.eq_ignore_ascii_case(domain)) {
+                if domains.is_empty() {
+                    return Err(TokenError::Refused(
+                        "an address claim needs [server] domains to say which domains are ours".into(),
+                    ));
+                }
+                if !domains.iter().any(|d| d.eq_ignore_ascii_case(domain)) {
                     return Err(TokenError::Refused(format!("{domain} is not a domain served here")));
                 }
                 local.to_owned()
@@ -171,38 +187,51 @@ impl Validator {
     }
 
     /// The key set, fetched if there is none, it is stale, or `again` asks (not more often than
-    /// `MIN_REFETCH`); with whether it was fetched just now.
+    /// `MIN_REFETCH`, and by one thread at a time); with whether it was fetched just now.
     fn keys(&self, again: bool) -> Result<(Arc<JwkSet>, bool), TokenError> {
         let now = Instant::now();
-        {
-            let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(k) = keys.as_ref() {
-                let age = now.duration_since(k.fetched);
-                let stale = age >= self.settings.refresh || (again && age >= MIN_REFETCH);
-                if !stale {
-                    return Ok((k.set.clone(), false));
+        let held = self
+            .keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|k| (k.set.clone(), k.fetched));
+        if let Some((set, fetched)) = &held {
+            let age = now.duration_since(*fetched);
+            if age < self.settings.refresh && !(again && age >= MIN_REFETCH) {
+                return Ok((set.clone(), false));
+            }
+        }
+        let unavailable = |why: &str| match &held {
+            Some((set, _)) => Ok((set.clone(), false)),
+            None => Err(TokenError::Keys(why.to_owned())),
+        };
+        // Another thread is fetching: what we have (or a temporary failure) meanwhile.
+        let Ok(mut last) = self.fetching.try_lock() else {
+            return unavailable("the issuer's keys are being fetched");
+        };
+        if last.is_some_and(|at| now.duration_since(at) < MIN_REFETCH) {
+            return unavailable("the issuer's keys could not be fetched a moment ago");
+        }
+        *last = Some(now);
+        match load(&self.settings.keys) {
+            Ok(set) => {
+                let set = Arc::new(set);
+                *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Some(Keys {
+                    set: set.clone(),
+                    fetched: now,
+                });
+                Ok((set, true))
+            }
+            // Keys we have are better than none while the issuer cannot be reached.
+            Err(e) => {
+                tracing::warn!("oauth: {e}");
+                match held {
+                    Some((set, _)) => Ok((set, false)),
+                    None => Err(e),
                 }
             }
         }
-        let fetched = match load(&self.settings.keys) {
-            Ok(set) => Arc::new(set),
-            Err(e) => {
-                // Keys we have are better than none while the issuer cannot be reached.
-                let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
-                return match keys.as_ref() {
-                    Some(k) => {
-                        tracing::warn!("oauth: {e}; using the keys fetched before");
-                        Ok((k.set.clone(), false))
-                    }
-                    None => Err(e),
-                };
-            }
-        };
-        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Some(Keys {
-            set: fetched.clone(),
-            fetched: now,
-        });
-        Ok((fetched, true))
     }
 }
 
@@ -397,6 +426,29 @@ mod tests {
         .unwrap();
         assert!(refused(hs));
         assert!(refused("not.a.token".into()));
+    }
+
+    #[test]
+    fn an_address_names_a_user_only_of_a_served_domain_and_when_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, jwks) = key_pair("k1");
+        let mut v = validator(&jwks, &dir);
+        let claims = |email: &str, verified: bool| {
+            serde_json::json!({"iss": "https://id.example.com", "aud": "ringmail", "exp": now() + 60,
+                "email": email, "email_verified": verified})
+        };
+        assert!(v
+            .user_of(&token(&key, "k1", claims("alice@example.com", false)))
+            .is_err());
+        assert_eq!(
+            v.user_of(&token(&key, "k1", claims("alice@example.com", true)))
+                .unwrap(),
+            "alice"
+        );
+        v.settings.domains.clear();
+        assert!(v
+            .user_of(&token(&key, "k1", claims("alice@example.com", true)))
+            .is_err());
     }
 
     #[test]

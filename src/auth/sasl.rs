@@ -128,6 +128,12 @@ pub fn begin(mechanism: Mechanism, initial: Option<&str>) -> Result<(SaslExchang
 pub fn respond_line(exchange: &mut SaslExchange, line: &[u8]) -> SaslStep {
     match decode_response(line) {
         Ok(response) => exchange.respond(response),
+        // Whatever answers a refused token's error challenge, it is that failure (counted as
+        // one, where cancelling would not be).
+        Err(_) if matches!(exchange.state, State::TokenRefused) => {
+            exchange.fail();
+            SaslStep::Failed(SaslError::TokenRefused)
+        }
         Err(e) => {
             exchange.fail();
             SaslStep::Failed(e)
@@ -287,6 +293,10 @@ impl SaslExchange {
     pub fn respond(&mut self, response: Response) -> SaslStep {
         match (response, &self.state) {
             (_, State::Done) => SaslStep::Failed(AFTER_DONE),
+            (_, State::TokenRefused) => {
+                self.state = State::Done;
+                SaslStep::Failed(SaslError::TokenRefused)
+            }
             (Response::Cancel, _) => {
                 self.state = State::Done;
                 SaslStep::Failed(SaslError::Cancelled)
@@ -783,6 +793,12 @@ mod token_tests {
             ex.respond(Response::Data(vec![1])),
             SaslStep::Failed(SaslError::TokenRefused)
         );
+        // Cancelling instead, or sending garbage, fails it the same way: counted, not dodged.
+        for answer in [&b"*"[..], b"!!not base64"] {
+            let (mut ex, _) = token_step(Mechanism::XOAuth2, b"user=a\x01auth=Bearer t\x01\x01");
+            ex.token_refused();
+            assert_eq!(respond_line(&mut ex, answer), SaslStep::Failed(SaslError::TokenRefused));
+        }
         // Without a client message first, the server asks for it with an empty challenge.
         let (_, step) = SaslExchange::start(Mechanism::XOAuth2, None);
         assert_eq!(step, SaslStep::Challenge(Vec::new()));

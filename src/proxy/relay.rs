@@ -38,9 +38,10 @@ pub fn relay(
     (slot, listed, shutdown): (Slot, Option<Handle>, Shutdown),
 ) -> impl Future<Output = ()> {
     async move {
+        let kicked = listed.as_deref();
         tokio::select! {
-            _ = pump(&client, &backend, to_backend) => {}
-            _ = pump(&backend, &client, to_client) => {}
+            _ = pump(&client, &backend, to_backend, kicked) => {}
+            _ = pump(&backend, &client, to_client, kicked) => {}
             () = shutdown.wait() => {}
         }
         // Out of the live sessions before the client's descriptor closes (a kick shuts it).
@@ -55,8 +56,10 @@ pub fn relay(
     }
 }
 
-/// Copies `from` to `to`, after `first`, until `from` ends or either fails.
-async fn pump(from: &Conn, to: &Conn, first: Vec<u8>) -> io::Result<()> {
+/// Copies `from` to `to`, after `first`, until `from` ends, either fails, or the operator
+/// kicked the session (`kicked`: a client still sending after its socket's reading side was
+/// shut is not relayed on).
+async fn pump(from: &Conn, to: &Conn, first: Vec<u8>, kicked: Option<&crate::sessions::Session>) -> io::Result<()> {
     let mut pending = first;
     let mut next = Vec::new();
     let mut size = ReadSize::default();
@@ -81,7 +84,7 @@ async fn pump(from: &Conn, to: &Conn, first: Vec<u8>) -> io::Result<()> {
             let (_, n) = Box::pin(async { tokio::try_join!(to.write(&mut pending), from.read(&mut next)) }).await?;
             n
         };
-        if n == 0 {
+        if n == 0 || kicked.is_some_and(|s| s.is_kicked()) {
             return Ok(());
         }
         size.after(n);
@@ -196,7 +199,7 @@ mod size {
             // 2,200 and 640 bytes while the relay kept its arguments twice and its closes and
             // a pump its splice's first write inline.
             assert!(returned_size(relay) <= 1500, "{}", returned_size(relay));
-            let pump = pump(&a, &b, Vec::new());
+            let pump = pump(&a, &b, Vec::new(), None);
             assert!(std::mem::size_of_val(&pump) <= 480, "{}", std::mem::size_of_val(&pump));
             let mut buf = Vec::new();
             let read = a.read(&mut buf);
@@ -244,7 +247,7 @@ mod splicing {
                 Conn::new(Stream::Tcp(client), None),
                 Conn::new(Stream::Tcp(backend), None),
             );
-            pump(&backend, &client, b"* first\r\n".to_vec()).await.unwrap();
+            pump(&backend, &client, b"* first\r\n".to_vec(), None).await.unwrap();
             client.close().await;
             backend.close().await;
         });

@@ -140,8 +140,12 @@ pub(crate) fn drive<'a, E: Engine, P: Protocol<E>>(
 pub(crate) async fn run<E: Engine>(d: &mut Driver<'_>, p: &mut impl Protocol<E>, engine: &mut E) -> Result<(), Closed> {
     let mut budget = Budget::default();
     loop {
-        // Give the session everything buffered, one step at a time.
+        // Give the session everything buffered, one step at a time; input pipelined before a
+        // kick is not acted on after it.
         while !d.input.pending().is_empty() {
+            if d.link.is_kicked() {
+                return Err(d.stopped(engine, Stop::Goodbye(crate::goodbye::Goodbye::Kicked)));
+            }
             let began = Instant::now();
             let (used, action) = p.input(engine, d.input.pending(), &mut d.link.out)?;
             d.input.consume(used);

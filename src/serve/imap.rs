@@ -344,7 +344,7 @@ async fn idle(
     };
     d.link.out = out;
     match result {
-        Ok(Ok(n)) if n > 0 => {
+        Ok(Ok(n)) if n > 0 && !d.link.is_kicked() => {
             d.input.read_buffer().extend_from_slice(&buf);
             Ok(())
         }

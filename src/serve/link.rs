@@ -141,6 +141,9 @@ impl<'a> Link<'a> {
             () = shutdown.wait() => return Err(Stop::Goodbye(Goodbye::ShuttingDown)),
         };
         match outcome {
+            // Kicked while it kept sending: its socket's reading side is shut, but what was
+            // queued (or sent since) is still read.
+            Ok(Ok(n)) if n > 0 && self.is_kicked() => Err(Stop::Goodbye(Goodbye::Kicked)),
             Ok(Ok(n)) if n > 0 => Ok(n),
             Ok(_) => Err(self.ended()),
             Err(_) => Err(Stop::Goodbye(Goodbye::IdleTimeout)),
@@ -150,10 +153,16 @@ impl<'a> Link<'a> {
     /// Why a read found no more input: the client went, or the operator kicked the session
     /// (its socket's reading side was shut), which is owed a goodbye.
     pub fn ended(&self) -> Stop {
-        match &self.listed {
-            Some(listed) if listed.is_kicked() => Stop::Goodbye(Goodbye::Kicked),
-            _ => Stop::Closed,
+        if self.is_kicked() {
+            Stop::Goodbye(Goodbye::Kicked)
+        } else {
+            Stop::Closed
         }
+    }
+
+    /// The operator ended the session (`ringmail kick`).
+    pub fn is_kicked(&self) -> bool {
+        self.listed.as_ref().is_some_and(|l| l.is_kicked())
     }
 
     /// Sends what is left (the goodbye, say) and closes.
