@@ -78,7 +78,7 @@ pub fn run(config: &Config, user: &str, target: &Target) -> Result<()> {
         write_mailbox(&snapshot, mailbox, &dir, &mut progress)
             .with_context(|| format!("cannot export {:?}", mailbox.name))?;
     }
-    std::fs::create_dir_all(&partial)?;
+    private_dirs(&partial)?;
     write_subscriptions(&partial, &snapshot.subscriptions(account.id)?)?;
     // Every file and directory written, durable before the Maildir takes its name.
     let root = std::fs::File::open(&partial)?;
@@ -158,7 +158,7 @@ fn write_mailbox(
     progress: &mut super::progress::Progress,
 ) -> Result<()> {
     for sub in ["cur", "new", "tmp"] {
-        std::fs::create_dir_all(dir.join(sub))?;
+        private_dirs(&dir.join(sub))?;
     }
     // The folder's keywords, in the order they are first met.
     let mut keywords: Vec<String> = Vec::new();
@@ -189,7 +189,7 @@ fn write_mailbox(
         let file = dir
             .join("cur")
             .join(format!("{base}:2,{}", flag_letters(&record, &keywords)));
-        let mut out = std::fs::File::create_new(&file).with_context(|| format!("cannot create {}", file.display()))?;
+        let mut out = private_file(&file, true)?;
         for chunk in snapshot.body(record.body_id, 0)? {
             out.write_all(chunk?)?;
         }
@@ -214,9 +214,34 @@ fn write_subscriptions(root: &Path, names: &[String]) -> Result<()> {
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut f = private_file(path, false)?;
     f.write_all(bytes)?;
     Ok(())
+}
+
+/// Directories only the exporting user may enter: it is someone's mail.
+fn private_dirs(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+}
+
+/// A file only the exporting user may read (`new`: it must not exist yet).
+fn private_file(path: &Path, new: bool) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).mode(0o600);
+    if new {
+        options.create_new(true);
+    } else {
+        options.create(true).truncate(true);
+    }
+    options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))
 }
 
 /// A mailbox GUID for `dovecot-uidlist`: 128 random bits in hex.

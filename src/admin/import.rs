@@ -160,7 +160,7 @@ fn folders(root: &Path) -> Result<Vec<Folder>> {
     for entry in entries {
         let name = entry.file_name().to_string_lossy().into_owned();
         let dir = entry.path();
-        if !dir.join("cur").is_dir() {
+        if !is_folder(&entry)? {
             continue;
         }
         if let Some(plus) = name.strip_prefix('.') {
@@ -176,6 +176,15 @@ fn folders(root: &Path) -> Result<Vec<Folder>> {
     Ok(out)
 }
 
+/// Whether `entry` is a folder: a directory (not a link to one, which could lead into another
+/// user's mail or round in a loop) with a `cur/` directory in it.
+fn is_folder(entry: &std::fs::DirEntry) -> Result<bool> {
+    if !entry.file_type()?.is_dir() {
+        return Ok(false);
+    }
+    Ok(std::fs::symlink_metadata(entry.path().join("cur")).is_ok_and(|m| m.is_dir()))
+}
+
 /// LAYOUT=fs: a directory with `cur/` is a folder, and its subdirectories may be too.
 fn fs_layout(dir: &Path, levels: Vec<String>, out: &mut Vec<Folder>) -> Result<()> {
     out.push(Folder {
@@ -186,7 +195,7 @@ fn fs_layout(dir: &Path, levels: Vec<String>, out: &mut Vec<Folder>) -> Result<(
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if entry.path().join("cur").is_dir() && !["cur", "new", "tmp"].contains(&name.as_str()) {
+        if is_folder(&entry)? && !["cur", "new", "tmp"].contains(&name.as_str()) {
             let mut deeper = levels.clone();
             deeper.push(name);
             fs_layout(&entry.path(), deeper, out)?;
@@ -394,11 +403,15 @@ fn parse_uidlist(text: &str) -> Result<(Option<UidList>, Uids)> {
 }
 
 /// `dovecot-keywords`: `<index> <keyword>` per line.
+/// Only keywords that are IMAP atoms (RFC 9051 §9: no specials, no '\\' of a system flag),
+/// of at most 255 bytes as the store keeps them, are taken: anything else would reach clients
+/// in FLAGS and FETCH as it is.
 fn parse_keywords(text: &str) -> HashMap<usize, String> {
+    let atom = |k: &str| (1..=255).contains(&k.len()) && k.bytes().all(crate::imap::parse::lexer::is_atom_char);
     text.lines()
         .filter_map(|l| {
             let (i, k) = l.split_once(' ')?;
-            Some((i.parse().ok()?, k.to_owned()))
+            atom(k).then(|| Some((i.parse().ok()?, k.to_owned())))?
         })
         .collect()
 }
@@ -475,6 +488,14 @@ mod tests {
         assert_eq!(subscriptions(dir.path()).unwrap(), ["Archive/2024", "INBOX"]);
         std::fs::write(dir.path().join("subscriptions"), "Archive.2024\nSent\n").unwrap();
         assert_eq!(subscriptions(dir.path()).unwrap(), ["Archive/2024", "Sent"]);
+    }
+
+    #[test]
+    fn only_atoms_are_keywords() {
+        let k = parse_keywords("0 Work\n1 bad word\n2 \\Seen\n3 a)b\n4 $Label1\n");
+        assert_eq!(k.len(), 2, "{k:?}");
+        assert_eq!((k[&0].as_str(), k[&4].as_str()), ("Work", "$Label1"));
+        assert!(parse_keywords(&format!("0 {}\n", "k".repeat(256))).is_empty());
     }
 
     #[test]

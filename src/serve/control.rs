@@ -67,13 +67,19 @@ impl Control {
     /// data_dir's lock) and answers on it for `registry`.
     pub fn start(dir: &Path, name: &str, registry: Arc<Registry>) -> std::io::Result<Control> {
         let path = dir.join(name);
-        // Bound under another name and made private before it takes its real one, so there
-        // is no moment in which anyone else could connect.
-        let staging = dir.join(format!("{name}.{}", std::process::id()));
-        let _ = std::fs::remove_file(&staging);
-        let listener = UnixListener::bind(&staging)?;
-        std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o600))?;
-        std::fs::rename(&staging, &path)?;
+        // Bound inside a directory only we may enter, made private, and only then moved to its
+        // real name: whatever the umask, there is no moment in which anyone else can connect.
+        let staging = dir.join(format!(".{name}.{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().mode(0o700).create(&staging)?;
+        }
+        let bound = staging.join(name);
+        let listener = UnixListener::bind(&bound)?;
+        std::fs::set_permissions(&bound, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::rename(&bound, &path)?;
+        let _ = std::fs::remove_dir(&staging);
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let stop = stop.clone();
