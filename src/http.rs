@@ -5,8 +5,10 @@
 //! session.
 //!
 //! Every connection is bounded: headers must arrive within `HEADER_TIMEOUT`, a request body is
-//! at most `MAX_BODY` bytes, a TLS handshake has `HANDSHAKE_TIMEOUT`, and at most
-//! `MAX_CONNECTIONS` are served at once (the rest wait in the listen queue).
+//! at most `MAX_BODY` bytes, a TLS handshake has `HANDSHAKE_TIMEOUT`, at most `MAX_CONNECTIONS`
+//! are served at once (the rest wait in the listen queue), and one address holds at most
+//! `MAX_PER_ADDRESS` of them (more are closed at once), so a few slow clients cannot take
+//! the door from everyone.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -18,11 +20,15 @@ use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A whole request, body included, must have come in this long.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_BODY: usize = 64 * 1024;
 const MAX_CONNECTIONS: usize = 256;
+const MAX_PER_ADDRESS: usize = 16;
+
+/// Connections open per client address, over every listener of one server.
+type PerAddress = std::rc::Rc<std::cell::RefCell<std::collections::HashMap<std::net::IpAddr, usize>>>;
 
 /// A request as a handler sees it.
 pub struct Request {
@@ -134,6 +140,7 @@ fn run(bound: Bound, handler: Handler, stopped: tokio::sync::oneshot::Receiver<(
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
         let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        let per_address = PerAddress::default();
         for (socket, tls) in bound {
             let listener = match tokio::net::TcpListener::from_std(socket) {
                 Ok(l) => l,
@@ -143,7 +150,8 @@ fn run(bound: Bound, handler: Handler, stopped: tokio::sync::oneshot::Receiver<(
                 }
             };
             let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-            tokio::task::spawn_local(accept_loop(listener, acceptor, handler.clone(), slots.clone()));
+            let limits = (slots.clone(), per_address.clone());
+            tokio::task::spawn_local(accept_loop(listener, acceptor, handler.clone(), limits));
         }
         let _ = stopped.await;
     });
@@ -153,14 +161,14 @@ async fn accept_loop(
     listener: tokio::net::TcpListener,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
     handler: Handler,
-    slots: Arc<tokio::sync::Semaphore>,
+    (slots, per_address): (Arc<tokio::sync::Semaphore>, PerAddress),
 ) {
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(e) => {
                 tracing::warn!("http: accept: {e}");
                 // Out of descriptors, say: give the others a moment rather than spin.
@@ -168,6 +176,27 @@ async fn accept_loop(
                 continue;
             }
         };
+        let ip = peer.ip();
+        let held = {
+            let mut counts = per_address.borrow_mut();
+            let n = counts.entry(ip).or_default();
+            *n += 1;
+            *n
+        };
+        let per_address = per_address.clone();
+        let release = move || {
+            let mut counts = per_address.borrow_mut();
+            if let Some(n) = counts.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(&ip);
+                }
+            }
+        };
+        if held > MAX_PER_ADDRESS {
+            release();
+            continue;
+        }
         let (acceptor, handler) = (acceptor.clone(), handler.clone());
         tokio::task::spawn_local(async move {
             match acceptor {
@@ -178,6 +207,7 @@ async fn accept_loop(
                     }
                 }
             }
+            release();
             drop(slot);
         });
     }

@@ -212,6 +212,20 @@ fn the_metrics_endpoint_counts_what_the_server_did() {
         .output()
         .unwrap();
     assert_eq!(stdout(&out), "404");
+
+    // One address holds at most 16 connections to the endpoint; the next is closed at once.
+    let held: Vec<std::net::TcpStream> = (0..16)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    let mut extra = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    extra.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(
+        std::io::Read::read(&mut extra, &mut byte).unwrap(),
+        0,
+        "closed, not served"
+    );
+    drop(held);
 }
 
 /// curl with `args`; its stdout, with the HTTP status code appended on a line of its own.
