@@ -56,6 +56,9 @@ took=$(seconds "$BIN/ringmail" --config "$CONFIG" import bulk0 --from "maildir:$
 rate import "$took"
 took=$(seconds "$BIN/ringmail" --config "$CONFIG" import bulk0 --from "maildir:$WORK/export")
 rate again "$took"
+# What arrived, and a clean store: a rate of messages that did not arrive would be worthless.
+"$BIN/ringmail" --config "$CONFIG" user show bulk0 | grep '^mailbox: INBOX'
+"$BIN/ringmail" --config "$CONFIG" fsck | tail -n 1
 stop_process "$SOURCE_PID"
 
 # Dovecot copies the same Maildir with doveadm backup, as root through Debian's `mail` user
