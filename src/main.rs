@@ -74,7 +74,7 @@ enum Command {
         user: String,
         /// maildir:PATH (a new directory).
         #[arg(long)]
-        to: admin::export::Target,
+        to: admin::Location,
     },
     /// Read a Maildir (Dovecot's, or an export) into USER's mailboxes, keeping UIDVALIDITY,
     /// UIDs (dovecot-uidlist), flags, keywords and dates; run again, it adds only what is new.
@@ -82,7 +82,7 @@ enum Command {
         user: String,
         /// maildir:PATH.
         #[arg(long)]
-        from: admin::import::Source,
+        from: admin::Location,
     },
     /// List the sessions of the running server: user, protocol, client address, core, state,
     /// since when, TLS.

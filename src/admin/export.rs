@@ -28,28 +28,11 @@ use crate::config::Config;
 use crate::store::records::{flags, Mailbox, MessageRecord};
 use crate::store::{Snapshot, SEPARATOR};
 
-/// Where the mail goes, as `--to` names it.
-#[derive(Debug, Clone)]
-pub enum Target {
-    Maildir(PathBuf),
-}
-
-impl std::str::FromStr for Target {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Target, String> {
-        match s.split_once(':') {
-            Some(("maildir", path)) if !path.is_empty() => Ok(Target::Maildir(PathBuf::from(path))),
-            _ => Err(format!("{s:?}: the target is maildir:PATH")),
-        }
-    }
-}
-
 /// Keywords a Maildir file name can carry (`a` to `z`).
 const MAX_KEYWORDS: usize = 26;
 
-pub fn run(config: &Config, user: &str, target: &Target) -> Result<()> {
-    let Target::Maildir(path) = target;
+pub fn run(config: &Config, user: &str, target: &super::Location) -> Result<()> {
+    let super::Location::Maildir(path) = target;
     if path.exists() && std::fs::read_dir(path).map_or(true, |mut d| d.next().is_some()) {
         bail!(
             "{} exists and is not empty: export into a new directory",
@@ -275,12 +258,5 @@ mod tests {
         };
         let keywords = vec!["Work".to_string(), "$Label1".to_string()];
         assert_eq!(flag_letters(&record, &keywords), "FSab");
-    }
-
-    #[test]
-    fn targets_parse() {
-        assert!(matches!("maildir:/tmp/x".parse::<Target>(), Ok(Target::Maildir(p)) if p == Path::new("/tmp/x")));
-        assert!("mbox:/tmp/x".parse::<Target>().is_err());
-        assert!("maildir:".parse::<Target>().is_err());
     }
 }

@@ -26,23 +26,6 @@ use crate::config::Config;
 use crate::store::records::{flags, Uid};
 use crate::store::{ImportedMessage, NewMessage, WriteOp, WriteOutcome, SEPARATOR};
 
-/// Where the mail comes from, as `--from` names it.
-#[derive(Debug, Clone)]
-pub enum Source {
-    Maildir(PathBuf),
-}
-
-impl std::str::FromStr for Source {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Source, String> {
-        match s.split_once(':') {
-            Some(("maildir", path)) if !path.is_empty() => Ok(Source::Maildir(PathBuf::from(path))),
-            _ => Err(format!("{s:?}: the source is maildir:PATH")),
-        }
-    }
-}
-
 /// A batch is committed once it holds this many messages or bytes.
 const BATCH_MESSAGES: usize = 200;
 const BATCH_BYTES: usize = 32 << 20;
@@ -53,8 +36,8 @@ struct Folder {
     dir: PathBuf,
 }
 
-pub fn run(config: &Config, user: &str, source: &Source) -> Result<()> {
-    let Source::Maildir(root) = source;
+pub fn run(config: &Config, user: &str, source: &super::Location) -> Result<()> {
+    let super::Location::Maildir(root) = source;
     if !root.join("cur").is_dir() {
         bail!("{} is not a Maildir (no cur/)", root.display());
     }

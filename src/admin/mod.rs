@@ -13,6 +13,8 @@ pub use fsck::run as fsck;
 mod directory;
 pub mod export;
 pub mod import;
+mod location;
+pub use location::Location;
 mod progress;
 pub mod queue;
 mod reload;

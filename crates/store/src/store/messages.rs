@@ -84,8 +84,8 @@ fn insert(
     insert_at(t, txn, (mailbox_id, None), record, changes)
 }
 
-/// `insert` at the mailbox's UIDNEXT, or at `at` (an import keeping a message's UID), which
-/// must not be below it.
+/// `insert` at the mailbox's UIDNEXT, or at `at`: an import keeping a message's UID, which may
+/// be below UIDNEXT when the import reserved it (`import`).
 fn insert_at(
     t: &Tables,
     txn: &mut RwTxn<'_>,
@@ -193,19 +193,25 @@ pub(crate) fn append(
     let now = now();
     let mut uids = Vec::with_capacity(messages.len());
     for m in messages {
-        let body_id = put_body(t, txn, (&m.message, None), &m.structure, 1)?;
-        let record = MessageRecord {
-            flags: (m.flags & !flags::INTERNAL) | dot_free(&m.structure),
-            internal_date: m.internal_date.unwrap_or(now),
-            save_date: now,
-            size: m.message.len() as u64,
-            modseq: 0,
-            body_id,
-            keywords: m.keywords,
-        };
+        let record = stored(t, txn, m, now)?;
         uids.push(insert(t, txn, mailbox, record, changes)?.1);
     }
     Ok((target.uid_validity, uids))
+}
+
+/// A client's (or another server's) message stored: its body, and the record that will point
+/// at it, saved `now`.
+fn stored(t: &Tables, txn: &mut RwTxn<'_>, m: NewMessage, now: i64) -> Result<MessageRecord, StoreError> {
+    let body_id = put_body(t, txn, (&m.message, None), &m.structure, 1)?;
+    Ok(MessageRecord {
+        flags: (m.flags & !flags::INTERNAL) | dot_free(&m.structure),
+        internal_date: m.internal_date.unwrap_or(now),
+        save_date: now,
+        size: m.message.len() as u64,
+        modseq: 0,
+        body_id,
+        keywords: m.keywords,
+    })
 }
 
 /// Messages from another server at the UIDs they had there (migration): into `user`'s mailbox
@@ -267,16 +273,7 @@ pub(crate) fn import(
             skipped += 1;
             continue;
         }
-        let body_id = put_body(t, txn, (&m.message, None), &m.structure, 1)?;
-        let record = MessageRecord {
-            flags: (m.flags & !flags::INTERNAL) | dot_free(&m.structure),
-            internal_date: m.internal_date.unwrap_or(now),
-            save_date: now,
-            size: m.message.len() as u64,
-            modseq: 0,
-            body_id,
-            keywords: m.keywords,
-        };
+        let record = stored(t, txn, m, now)?;
         insert_at(t, txn, (mailbox.id, Some(uid)), record, changes)?;
         let own = format!("{}.{uid}", mailbox.uid_validity);
         if let Some(uidl) = pop3_uidl.filter(|u| *u != own) {

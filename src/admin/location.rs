@@ -1,0 +1,33 @@
+//! Where `ringmail export` writes mail and `ringmail import` reads it, as `--to` and `--from`
+//! name it: `maildir:PATH`.
+
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub enum Location {
+    Maildir(PathBuf),
+}
+
+impl std::str::FromStr for Location {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Location, String> {
+        match s.split_once(':') {
+            Some(("maildir", path)) if !path.is_empty() => Ok(Location::Maildir(PathBuf::from(path))),
+            _ => Err(format!("{s:?}: the form is maildir:PATH")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn locations_parse() {
+        assert!(matches!("maildir:/tmp/x".parse::<Location>(), Ok(Location::Maildir(p)) if p == Path::new("/tmp/x")));
+        assert!("mbox:/tmp/x".parse::<Location>().is_err());
+        assert!("maildir:".parse::<Location>().is_err());
+    }
+}
