@@ -412,6 +412,16 @@ fn a_maildir_in_the_fs_layout_is_imported_with_its_uids() {
     let from = format!("maildir:{}", root.path().display());
     let out = server.cli(&["import", "alice", "--from", &from], b"");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Run again: folders without a uidlist keep the UIDVALIDITY the first run gave them.
+    // (A second later: a UIDVALIDITY made up from the clock would differ.)
+    std::thread::sleep(Duration::from_millis(1100));
+    let again = server.cli(&["import", "alice", "--from", &from], b"");
+    let said = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(
+        said.contains("imported 0 messages") && said.contains("(4 there already)"),
+        "{said}"
+    );
     server.restart();
     let ours = snapshot(server.ports.imaps, true, &server.data_dir().join("cert.pem"));
     let folder = |name: &str| {

@@ -113,14 +113,14 @@ fn commit(
     store: &crate::store::Store,
     user: crate::store::records::UserId,
     folder: &Folder,
-    header: &UidList,
+    &(uid_validity, uid_next): &(Option<u32>, Uid),
     messages: Vec<ImportedMessage>,
 ) -> Result<(usize, usize)> {
     let op = WriteOp::Import {
         user,
         name: folder.name.clone(),
-        uid_validity: header.uid_validity,
-        uid_next: header.uid_next,
+        uid_validity,
+        uid_next,
         messages,
     };
     match store
@@ -244,7 +244,8 @@ struct Found {
 }
 
 struct Listing {
-    header: UidList,
+    /// UIDVALIDITY from the uidlist (none without one) and the UIDNEXT after every message.
+    header: (Option<u32>, Uid),
     /// In UID order.
     messages: Vec<Found>,
 }
@@ -313,20 +314,11 @@ fn scan(dir: &Path) -> Result<Listing> {
         known.push(Found { uid: next, ..found });
         next += 1;
     }
-    let header = UidList {
-        uid_validity: header.map_or_else(new_uid_validity, |h| h.uid_validity),
-        uid_next: next,
-    };
+    let header = (header.map(|h| h.uid_validity), next);
     Ok(Listing {
         header,
         messages: known,
     })
-}
-
-/// A UIDVALIDITY for a folder that never had one (no uidlist): the time, as servers choose it.
-fn new_uid_validity() -> u32 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    now.map_or(1, |d| d.as_secs() as u32).max(1)
 }
 
 /// What the uidlist says of each file name: its UID, and its POP3 UIDL (`P` extension).

@@ -226,7 +226,7 @@ pub(crate) fn import(
     t: &Tables,
     txn: &mut RwTxn<'_>,
     (user, name): (super::records::UserId, &str),
-    (uid_validity, uid_next): (u32, Uid),
+    (uid_validity, uid_next): (Option<u32>, Uid),
     messages: Vec<ImportedMessage>,
     changes: &mut Vec<Change>,
 ) -> Result<(usize, usize), StoreError> {
@@ -234,7 +234,7 @@ pub(crate) fn import(
         Some(m) if !m.noselect => m,
         _ => super::mailboxes::create(t, txn, user, name, None, changes)?,
     };
-    if mailbox.uid_validity != uid_validity {
+    if let Some(uid_validity) = uid_validity.filter(|v| *v != mailbox.uid_validity) {
         if mailbox.uid_next != 1 || mailbox.messages != 0 {
             return Err(StoreError::MailboxRefused(
                 "it holds mail under another UIDVALIDITY: import into a new account",

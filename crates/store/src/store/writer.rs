@@ -141,7 +141,8 @@ pub enum WriteOp {
     Import {
         user: UserId,
         name: String,
-        uid_validity: u32,
+        /// The source's; `None` (a source that kept none) keeps the mailbox's own.
+        uid_validity: Option<u32>,
         uid_next: Uid,
         messages: Vec<ImportedMessage>,
     },
