@@ -16,6 +16,7 @@ pub mod engine;
 pub mod goodbye;
 pub mod http;
 pub mod imap;
+pub mod mailstream;
 pub mod metrics;
 pub mod net;
 pub mod pop3;

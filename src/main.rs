@@ -69,18 +69,20 @@ enum Command {
     /// again (as SIGHUP does): new connections use them, sessions already up continue.
     Reload,
     /// Write USER's mail as a Maildir that Dovecot reads back with the same UIDs, flags and
-    /// POP3 UIDLs (dovecot-uidlist); works while the server runs.
+    /// POP3 UIDLs (dovecot-uidlist), or as a mailbox stream that keeps everything ringmail
+    /// holds (modseqs too: docs/stream.md); works while the server runs.
     Export {
         user: String,
-        /// maildir:PATH (a new directory).
+        /// maildir:PATH (a new directory) or stream:PATH (a file; - for standard output).
         #[arg(long)]
         to: admin::Location,
     },
-    /// Read a Maildir (Dovecot's, or an export) into USER's mailboxes, keeping UIDVALIDITY,
-    /// UIDs (dovecot-uidlist), flags, keywords and dates; run again, it adds only what is new.
+    /// Read a Maildir (Dovecot's, or an export) or a mailbox stream into USER's mailboxes,
+    /// keeping UIDVALIDITY, UIDs, flags, keywords and dates; run again, it adds only what is
+    /// new. The server must be stopped.
     Import {
         user: String,
-        /// maildir:PATH.
+        /// maildir:PATH or stream:PATH (- for standard input).
         #[arg(long)]
         from: admin::Location,
     },

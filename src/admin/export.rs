@@ -32,7 +32,10 @@ use crate::store::{Snapshot, SEPARATOR};
 const MAX_KEYWORDS: usize = 26;
 
 pub fn run(config: &Config, user: &str, target: &super::Location) -> Result<()> {
-    let super::Location::Maildir(path) = target;
+    let path = match target {
+        super::Location::Maildir(path) => path,
+        super::Location::Stream(path) => return super::stream::export(config, user, path),
+    };
     if path.exists() && std::fs::read_dir(path).map_or(true, |mut d| d.next().is_some()) {
         bail!(
             "{} exists and is not empty: export into a new directory",
@@ -213,7 +216,7 @@ fn private_dirs(dir: &Path) -> Result<()> {
 }
 
 /// A file only the exporting user may read (`new`: it must not exist yet).
-fn private_file(path: &Path, new: bool) -> Result<std::fs::File> {
+pub(super) fn private_file(path: &Path, new: bool) -> Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).mode(0o600);

@@ -37,7 +37,10 @@ struct Folder {
 }
 
 pub fn run(config: &Config, user: &str, source: &super::Location) -> Result<()> {
-    let super::Location::Maildir(root) = source;
+    let root = match source {
+        super::Location::Maildir(root) => root,
+        super::Location::Stream(path) => return super::stream::import(config, user, path),
+    };
     if !root.join("cur").is_dir() {
         bail!("{} is not a Maildir (no cur/)", root.display());
     }
@@ -46,10 +49,7 @@ pub fn run(config: &Config, user: &str, source: &super::Location) -> Result<()> 
     let _lock = crate::serve::lock_data_dir(&config.server.data_dir)
         .context("stop the server first: an import writes mail at its old UIDs, which live sessions cannot follow")?;
     let store = super::open_stopped(config)?;
-    let account = store
-        .snapshot()?
-        .user(user)?
-        .with_context(|| format!("no user {user:?}: create it first with `ringmail user add`"))?;
+    let account = account(config, &store, user)?;
     let folders = folders(root)?;
     let mut scanned = Vec::new();
     for folder in &folders {
@@ -107,6 +107,29 @@ pub fn run(config: &Config, user: &str, source: &super::Location) -> Result<()> 
         folders.len()
     );
     Ok(())
+}
+
+/// The store's account `user` to import into: made here if a directory holds the accounts and
+/// puts this one's mailbox on this back end.
+pub(super) fn account(config: &Config, store: &crate::store::Store, user: &str) -> Result<crate::store::User> {
+    if let Some(found) = store.snapshot()?.user(user)? {
+        return Ok(found);
+    }
+    if config.directory.is_configured() {
+        let directory = crate::directory::open(&config.directory);
+        let account = directory
+            .lookup(user)?
+            .with_context(|| format!("no account {user:?} in the directory"))?;
+        if !account.mail_host.eq_ignore_ascii_case(config.backend_name()) {
+            bail!("{user}'s mailbox is on {}, not on this back end", account.mail_host);
+        }
+        return Ok(crate::auth::login::provision(
+            store,
+            &account.name,
+            account.access.admin,
+        )?);
+    }
+    bail!("no user {user:?}: create it first with `ringmail user add`")
 }
 
 fn commit(

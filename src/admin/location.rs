@@ -1,11 +1,13 @@
 //! Where `ringmail export` writes mail and `ringmail import` reads it, as `--to` and `--from`
-//! name it: `maildir:PATH`.
+//! name it: `maildir:PATH`, or `stream:PATH` (a mailbox stream, docs/stream.md; `-` is
+//! standard output or input).
 
 use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
 pub enum Location {
     Maildir(PathBuf),
+    Stream(PathBuf),
 }
 
 impl std::str::FromStr for Location {
@@ -14,7 +16,8 @@ impl std::str::FromStr for Location {
     fn from_str(s: &str) -> Result<Location, String> {
         match s.split_once(':') {
             Some(("maildir", path)) if !path.is_empty() => Ok(Location::Maildir(PathBuf::from(path))),
-            _ => Err(format!("{s:?}: the form is maildir:PATH")),
+            Some(("stream", path)) if !path.is_empty() => Ok(Location::Stream(PathBuf::from(path))),
+            _ => Err(format!("{s:?}: the form is maildir:PATH or stream:PATH")),
         }
     }
 }
@@ -29,5 +32,6 @@ mod tests {
         assert!(matches!("maildir:/tmp/x".parse::<Location>(), Ok(Location::Maildir(p)) if p == Path::new("/tmp/x")));
         assert!("mbox:/tmp/x".parse::<Location>().is_err());
         assert!("maildir:".parse::<Location>().is_err());
+        assert!(matches!("stream:-".parse::<Location>(), Ok(Location::Stream(p)) if p == Path::new("-")));
     }
 }

@@ -18,6 +18,7 @@ pub use location::Location;
 mod progress;
 pub mod queue;
 mod reload;
+mod stream;
 pub use reload::run as reload;
 mod who;
 pub use who::{kick, who};

@@ -576,3 +576,58 @@ pub fn anon_kib(pid: u32) -> u64 {
     let line = status.lines().find(|l| l.starts_with("RssAnon:")).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
+
+/// Everything a CONDSTORE/QRESYNC client sees of a user's mail, in one canonical text (CPython's
+/// imaplib): per mailbox its name, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, subscription and what
+/// a QRESYNC SELECT from modseq 1 reports as VANISHED (the expunge log), then per message its
+/// UID, flags (without \Recent), MODSEQ, INTERNALDATE, size and a digest of its bytes.
+const MAIL_STATE: &str = r#"
+import hashlib, re
+imaplib.Commands["ENABLE"] = ("AUTH",)
+typ, _ = m._simple_command("ENABLE", "QRESYNC")
+assert typ == "OK"
+def names(kind):
+    typ, data = m.list() if kind == "list" else m.lsub()
+    out = []
+    for line in data:
+        if line is None:
+            continue
+        flags, sep, name = re.match(rb'\((.*?)\) (?:"(.)"|NIL) (.*)', line).groups()
+        if b"\\Noselect" in flags or b"\\NonExistent" in flags:
+            continue
+        out.append(name.strip(b'"').decode())
+    return sorted(out)
+subscribed = set(names("lsub"))
+for name in names("list"):
+    typ, _ = m.select('"%s"' % name, readonly=True)
+    assert typ == "OK", name
+    validity = m.response("UIDVALIDITY")[1][0].decode()
+    typ, status = m.status('"%s"' % name, "(UIDNEXT MESSAGES HIGHESTMODSEQ)")
+    counters = re.search(rb"\((.*)\)", status[0]).group(1).decode()
+    m.close()
+    typ, _ = m._simple_command("EXAMINE", '"%s"' % name, "(QRESYNC (%s 1))" % validity)
+    assert typ == "OK", name
+    m.state = "SELECTED"
+    vanished = m.response("VANISHED")[1]
+    print("mailbox", name, "uidvalidity", validity, counters, "subscribed", name in subscribed, "vanished", vanished)
+    typ, data = m.uid("FETCH", "1:*", "(FLAGS MODSEQ INTERNALDATE RFC822.SIZE BODY.PEEK[])")
+    for item in data:
+        if not isinstance(item, tuple):
+            continue
+        head, body = item
+        uid = re.search(rb"UID (\d+)", head).group(1).decode()
+        modseq = re.search(rb"MODSEQ \((\d+)\)", head).group(1).decode()
+        flags = sorted(f.decode() for f in imaplib.ParseFlags(head) if f != b"\\Recent")
+        date = re.search(rb'INTERNALDATE "([^"]*)"', head).group(1).decode()
+        size = re.search(rb"RFC822.SIZE (\d+)", head).group(1).decode()
+        print(" ", uid, "modseq", modseq, " ".join(flags), date, size, hashlib.sha256(body).hexdigest()[:16])
+    m.close()
+m.logout()
+"#;
+
+impl Server {
+    /// `MAIL_STATE` of `user`, over IMAPS.
+    pub fn mail_state(&self, user: &str) -> String {
+        self.imaplib(user, &[], MAIL_STATE)
+    }
+}

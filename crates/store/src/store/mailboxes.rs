@@ -42,7 +42,7 @@ pub fn validate_name(name: &str) -> Result<&str, StoreError> {
     Ok(canonical_mailbox_name(name))
 }
 
-fn all_names(t: &Tables, txn: &RwTxn<'_>, user: UserId) -> Result<Vec<(String, MailboxId)>, StoreError> {
+pub(crate) fn all_names(t: &Tables, txn: &RwTxn<'_>, user: UserId) -> Result<Vec<(String, MailboxId)>, StoreError> {
     let mut out = Vec::new();
     for item in t.mailbox_names.prefix_iter(txn, &keys::user_id(user))? {
         let (k, v) = item?;

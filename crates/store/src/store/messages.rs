@@ -55,7 +55,13 @@ fn add_body_ref(t: &Tables, txn: &mut RwTxn<'_>, body: BodyId) -> Result<(), Sto
     Ok(())
 }
 
-fn adjust_usage(t: &Tables, txn: &mut RwTxn<'_>, user: u32, bytes: i64, messages: i64) -> Result<Usage, StoreError> {
+pub(super) fn adjust_usage(
+    t: &Tables,
+    txn: &mut RwTxn<'_>,
+    user: u32,
+    bytes: i64,
+    messages: i64,
+) -> Result<Usage, StoreError> {
     let mut usage = get_usage(t, txn, user)?;
     usage.bytes = usage.bytes.saturating_add_signed(bytes);
     usage.messages = usage.messages.saturating_add_signed(messages);
@@ -201,7 +207,7 @@ pub(crate) fn append(
 
 /// A client's (or another server's) message stored: its body, and the record that will point
 /// at it, saved `now`.
-fn stored(t: &Tables, txn: &mut RwTxn<'_>, m: NewMessage, now: i64) -> Result<MessageRecord, StoreError> {
+pub(super) fn stored(t: &Tables, txn: &mut RwTxn<'_>, m: NewMessage, now: i64) -> Result<MessageRecord, StoreError> {
     let body_id = put_body(t, txn, (&m.message, None), &m.structure, 1)?;
     Ok(MessageRecord {
         flags: (m.flags & !flags::INTERNAL) | dot_free(&m.structure),

@@ -20,6 +20,7 @@ pub mod queue;
 mod read;
 pub mod recent;
 pub mod records;
+pub mod restore;
 mod stage;
 mod txn;
 pub mod unseen;

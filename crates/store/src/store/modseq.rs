@@ -168,6 +168,32 @@ pub(crate) fn expunged_since(
     Ok(Expunged::Known(uids))
 }
 
+/// Expunge log entries: the UIDs that went at each modseq, in modseq order.
+pub type LogEntries = Vec<(u64, Vec<Uid>)>;
+
+/// The expunge log entries of `mailbox` above `since`, each with its modseq, in modseq order;
+/// `None` when the log forgot some of them (`Expunged::Forgotten`).
+pub(crate) fn log_since(
+    t: &Tables,
+    txn: &RoTxn<'_, WithoutTls>,
+    mailbox: &Mailbox,
+    since: u64,
+) -> Result<Option<LogEntries>, StoreError> {
+    if since < mailbox.expunge_floor {
+        return Ok(None);
+    }
+    let start = keys::expunged(mailbox.id, since.saturating_add(1));
+    let end = keys::expunged(mailbox.id, u64::MAX);
+    let mut entries = Vec::new();
+    for item in t.expunged.range(txn, &inclusive(&start, &end))? {
+        let (k, v) = item?;
+        let at = keys::expunged_modseq(k).ok_or(StoreError::Corrupt("expunged"))?;
+        let uids = v.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+        entries.push((at, uids.collect()));
+    }
+    Ok(Some(entries))
+}
+
 /// Builds the modseq index of every mailbox of a store written before it existed, and counts
 /// their expunge logs.
 pub(crate) fn migrate(t: &Tables, txn: &mut RwTxn<'_>) -> Result<(), StoreError> {

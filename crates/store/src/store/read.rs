@@ -159,6 +159,16 @@ impl<'s> Snapshot<'s> {
         super::modseq::expunged_since(self.t, &self.txn, mailbox, since)
     }
 
+    /// The expunge log entries of `mailbox` above `since` with their modseqs; `None` when the
+    /// log forgot some (a mailbox move copies the log).
+    pub fn expunge_log_since(
+        &self,
+        mailbox: &Mailbox,
+        since: u64,
+    ) -> Result<Option<super::modseq::LogEntries>, StoreError> {
+        super::modseq::log_since(self.t, &self.txn, mailbox, since)
+    }
+
     /// UIDs of `mailbox` whose modseq is above `since`, ascending, from the modseq index:
     /// proportional to what changed, not to the mailbox.
     pub fn changed_since(&self, mailbox: MailboxId, since: u64) -> Result<Vec<Uid>, StoreError> {

@@ -106,6 +106,19 @@ pub struct Mailbox {
     /// Its messages by flag (`store::unseen`), so SELECT and STATUS need not read them.
     #[serde(default)]
     pub flag_counts: FlagCounts,
+    /// Brought over from another store (`restore`): the source's state at the end of the last
+    /// complete pass, where the next pass starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied: Option<CopyMark>,
+}
+
+/// How far a mailbox brought from another store is complete (`restore`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyMark {
+    /// The source's HIGHESTMODSEQ: every change at or below it is here.
+    pub modseq: u64,
+    /// The source's UIDNEXT: every message below it that the source still holds is here.
+    pub uid_next: Uid,
 }
 
 /// How many of a mailbox's messages are unseen and \Deleted, and the keywords set on them.
@@ -188,6 +201,7 @@ impl Mailbox {
             expunge_log: 0,
             expunge_floor: 0,
             flag_counts: FlagCounts::default(),
+            copied: None,
         }
     }
 }

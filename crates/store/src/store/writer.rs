@@ -146,6 +146,18 @@ pub enum WriteOp {
         uid_next: Uid,
         messages: Vec<ImportedMessage>,
     },
+    /// One step of a mailbox brought over exactly from another store (`restore`).
+    Restore {
+        user: UserId,
+        mailbox: super::restore::MailboxState,
+        step: super::restore::RestoreStep,
+    },
+    /// The end of a pass of `restore`: mailbox names, subscriptions and METADATA as the
+    /// source has them.
+    RestoreUser {
+        user: UserId,
+        state: super::restore::UserState,
+    },
     DeleteMailbox {
         user: UserId,
         name: String,
@@ -426,6 +438,12 @@ fn apply(
             messages,
         } => messages::import(t, txn, (user, &name), (uid_validity, uid_next), messages, changes)
             .map(|(added, skipped)| WriteOutcome::Imported { added, skipped }),
+        WriteOp::Restore { user, mailbox, step } => {
+            super::restore::step(t, txn, (user, &mailbox), step, changes).map(|()| WriteOutcome::Done)
+        }
+        WriteOp::RestoreUser { user, state } => {
+            super::restore::user(t, txn, user, &state, changes).map(|()| WriteOutcome::Done)
+        }
         WriteOp::DeleteMailbox { user, name } => {
             mailboxes::delete(t, txn, user, &name, changes).map(|()| WriteOutcome::Done)
         }
