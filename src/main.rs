@@ -100,6 +100,44 @@ enum Command {
         #[arg(long, value_enum)]
         protocol: Option<KickProtocol>,
     },
+    /// Move USER's mailboxes, online, from this back end to BACKEND (`--to`): copy passes
+    /// while the user works, a short locked final pass, a verification, then mailHost flips
+    /// in the directory. Run it again to resume one that was cut off.
+    #[command(args_conflicts_with_subcommands = true)]
+    Move {
+        #[command(subcommand)]
+        action: Option<MoveAction>,
+        user: Option<String>,
+        /// The back end to move to (a name in cluster.backends, with a move address).
+        #[arg(long)]
+        to: Option<String>,
+        /// Days the copy left here is kept before `ringmail move purge` removes it.
+        #[arg(long, default_value_t = 7)]
+        keep_source: u64,
+        /// Forget a move that did not finish: the mailbox stays here.
+        #[arg(long, conflicts_with = "to")]
+        abort: bool,
+    },
+    /// Move every mailbox off BACKEND (the back end this config runs), a few at a time.
+    Evacuate {
+        backend: String,
+        /// All to this back end (default: spread over every other back end with a move address).
+        #[arg(long)]
+        to: Option<String>,
+        /// Moves at once.
+        #[arg(long, default_value_t = 2)]
+        parallel: usize,
+        #[arg(long, default_value_t = 7)]
+        keep_source: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum MoveAction {
+    /// The moves under way and the copies kept here after a move.
+    Status,
+    /// Remove the copies kept here whose --keep-source days are over.
+    Purge,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -245,6 +283,32 @@ fn run(cli: Cli) -> Result<()> {
         Command::Import { user, from } => admin::import::run(&config, &user, &from),
         Command::Who { user } => admin::who(&config, user.as_deref()),
         Command::Kick { user, protocol } => admin::kick(&config, &user, protocol.map(KickProtocol::name)),
+        Command::Move {
+            action,
+            user,
+            to,
+            keep_source,
+            abort,
+        } => match (action, user, to) {
+            (Some(MoveAction::Status), ..) => admin::moves::status(&config),
+            (Some(MoveAction::Purge), ..) => admin::moves::purge(&config),
+            (None, Some(user), _) if abort => admin::moves::abort(&config, &user),
+            (None, Some(user), Some(to)) => admin::moves::run(
+                &config,
+                &admin::moves::MoveArgs {
+                    user,
+                    to,
+                    keep_source_days: keep_source,
+                },
+            ),
+            _ => anyhow::bail!("usage: ringmail move USER --to BACKEND | move USER --abort | move status | move purge"),
+        },
+        Command::Evacuate {
+            backend,
+            to,
+            parallel,
+            keep_source,
+        } => admin::moves::evacuate(&config, &backend, to.as_deref(), parallel, keep_source),
         Command::Deliver { name, mailbox } => {
             let message = deliver::read_stdin()?;
             deliver::deliver(&config.lmtp_socket_path(), &name, mailbox.as_deref(), &message)

@@ -90,6 +90,9 @@ type Table = Mutex<HashMap<u64, Arc<Session>>>;
 /// Every core's table of sessions.
 pub struct Registry {
     tables: Box<[Arc<Table>]>,
+    /// Users whose mailbox is being moved away (`ringmail move`, by lowercased name): no new
+    /// session or delivery of theirs while they are here.
+    held: Mutex<std::collections::HashSet<String>>,
 }
 
 /// What a new session is.
@@ -106,7 +109,24 @@ impl Registry {
     pub fn new(cores: usize) -> Registry {
         Registry {
             tables: (0..cores.max(1)).map(|_| Arc::default()).collect(),
+            held: Mutex::default(),
         }
+    }
+
+    /// Holds `user` (`on`) or lets them go again: while held, logins and deliveries of
+    /// theirs fail temporarily.
+    pub fn hold(&self, user: &str, on: bool) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if on {
+            held.insert(user.to_ascii_lowercase());
+        } else {
+            held.remove(&user.to_ascii_lowercase());
+        }
+    }
+
+    pub fn is_held(&self, user: &str) -> bool {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        !held.is_empty() && held.contains(&user.to_ascii_lowercase())
     }
 
     /// Files a session in the table of the core this runs on; it stays there until the

@@ -14,6 +14,7 @@ mod directory;
 pub mod export;
 pub mod import;
 mod location;
+pub mod moves;
 pub use location::Location;
 mod progress;
 pub mod queue;

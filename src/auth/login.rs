@@ -10,7 +10,7 @@
 use super::password;
 use super::policy::{self, Protocol, Refusal};
 use super::scram::ScramCredentials;
-use crate::directory::{Account, Directory};
+use crate::directory::{Account, Directory, DirectoryError};
 use crate::store::{NewUser, Store, StoreError, User, WriteOp, WriteOutcome};
 
 /// What a session learned from the client.
@@ -102,6 +102,8 @@ pub struct ProxyLogin<'a> {
 pub struct Accounts<'a> {
     pub directory: &'a dyn Directory,
     pub home: &'a str,
+    /// Users this back end holds for a mailbox move (`sessions::Registry::hold`).
+    pub held: &'a crate::sessions::Registry,
 }
 
 /// Resolves credentials to a user allowed to open `protocol`. Blocking: argon2, a directory.
@@ -190,6 +192,11 @@ pub fn directory_account(
 fn mailbox_of(store: &Store, accounts: Accounts<'_>, account: Account) -> Result<User, LoginError> {
     if !account.mail_host.eq_ignore_ascii_case(accounts.home) {
         return Err(Refusal::Elsewhere.into());
+    }
+    if account.moving.as_ref().is_some_and(|m| m.locked) || accounts.held.is_held(&account.name) {
+        return Err(LoginError::Directory(DirectoryError::Unavailable(
+            "the mailbox is being moved: try again in a moment".into(),
+        )));
     }
     let user = provision(store, &account.name, account.access.admin)?;
     Ok(User {

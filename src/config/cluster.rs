@@ -86,6 +86,9 @@ pub struct Backend {
     /// Its LMTP listener, where a front end's LMTP delivers this back end's recipients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lmtp: Option<SocketAddr>,
+    /// Its `[cluster] listen_move` address, where `ringmail move` sends mailboxes to it.
+    #[serde(default, rename = "move", skip_serializing_if = "Option::is_none")]
+    pub move_to: Option<SocketAddr>,
     /// TLS on the proxy-facing connections (the back end sets `[cluster] proxy_tls`); its
     /// certificate must chain to `cluster.backend_ca` and name `tls_name`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -114,6 +117,10 @@ pub struct Cluster {
     pub backends: Vec<Backend>,
     /// Back end: its proxy-facing listeners speak TLS after the PROXY header.
     pub proxy_tls: bool,
+    /// Back end: where other back ends send it mailboxes that move here (`ringmail move`),
+    /// from `trusted_networks` only, proving `proxy_secret`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listen_move: Vec<SocketAddr>,
     /// Front end: PEM CAs a back end's certificate must chain to (`backends[].tls`); unset:
     /// the system's.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -133,6 +140,7 @@ impl Default for Cluster {
             ],
             backends: Vec::new(),
             proxy_tls: false,
+            listen_move: Vec::new(),
             backend_ca: None,
         }
     }

@@ -21,7 +21,7 @@ use crate::auth::scram::{ScramCredentials, ScramKeys};
 use crate::config;
 
 /// The attributes an account is read from.
-pub(super) const ATTRS: [&str; 7] = [
+pub(super) const ATTRS: [&str; 9] = [
     "uid",
     "ringmailScramSHA256",
     "mailHost",
@@ -29,6 +29,8 @@ pub(super) const ATTRS: [&str; 7] = [
     "ringmailPOP3Enabled",
     "ringmailSubmissionEnabled",
     "ringmailAdmin",
+    "ringmailMoveState",
+    "ringmailMoveTarget",
 ];
 
 /// The Content Synchronization control (RFC 4533), as rootDSE's supportedControl lists it.
@@ -111,6 +113,13 @@ impl super::Directory for LdapDirectory {
 
     fn lookup(&self, name: &str) -> Result<Option<Account>, DirectoryError> {
         Ok(self.shared.entry(name)?.map(|e| e.account))
+    }
+
+    fn lookup_fresh(&self, name: &str) -> Result<Option<Account>, DirectoryError> {
+        let entry = self.shared.search(name)?;
+        let key = name.to_lowercase();
+        self.shared.cache().by_name.insert(key, (entry.clone(), Instant::now()));
+        Ok(entry.map(|e| e.account))
     }
 
     fn scram(&self, name: &str) -> Result<Option<ScramCredentials>, DirectoryError> {
@@ -374,6 +383,10 @@ fn entry_of(e: &SearchEntry) -> Option<Entry> {
                 pop: switch("ringmailPOP3Enabled", true),
                 smtp: switch("ringmailSubmissionEnabled", true),
             },
+            moving: first("ringmailMoveState").map(|state| super::Moving {
+                locked: state.eq_ignore_ascii_case("locked"),
+                target: first("ringmailMoveTarget").unwrap_or_default().to_owned(),
+            }),
         },
     })
 }

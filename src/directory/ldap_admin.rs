@@ -204,6 +204,137 @@ impl LdapAdmin {
     }
 }
 
+/// An account's entry as a mailbox move reads it.
+#[derive(Debug, Clone)]
+pub struct MoveRecord {
+    pub dn: String,
+    pub account: Account,
+    /// `ringmailMoveGeneration`: moves so far (none yet: `None`).
+    pub generation: Option<u64>,
+}
+
+/// LDAP's assertionFailed (RFC 4528 §5): the entry no longer matched the assertion.
+const ASSERTION_FAILED: u32 = 122;
+
+impl LdapAdmin {
+    pub fn move_record(&mut self, name: &str) -> Result<Option<MoveRecord>, DirectoryError> {
+        let filter = format!("(&{}(uid={}))", self.settings.ldap_user_filter, ldap_escape(name));
+        Ok(self.move_records(&filter)?.into_iter().next())
+    }
+
+    /// Every account a move is under way for.
+    pub fn moving(&mut self) -> Result<Vec<MoveRecord>, DirectoryError> {
+        let filter = format!("(&{}(ringmailMoveState=*))", self.settings.ldap_user_filter);
+        self.move_records(&filter)
+    }
+
+    /// Every account whose mailbox `backend` holds.
+    pub fn on_backend(&mut self, backend: &str) -> Result<Vec<MoveRecord>, DirectoryError> {
+        let filter = format!(
+            "(&{}(mailHost={}))",
+            self.settings.ldap_user_filter,
+            ldap_escape(backend)
+        );
+        self.move_records(&filter)
+    }
+
+    fn move_records(&mut self, filter: &str) -> Result<Vec<MoveRecord>, DirectoryError> {
+        let mut attrs = ATTRS.to_vec();
+        attrs.push("ringmailMoveGeneration");
+        let timeout = self.timeout();
+        let (entries, _) = self
+            .conn
+            .with_timeout(timeout)
+            .search(&self.settings.ldap_base, Scope::Subtree, filter, attrs)
+            .and_then(|r| r.success())
+            .map_err(unavailable)?;
+        let mut records: Vec<MoveRecord> = entries
+            .into_iter()
+            .map(SearchEntry::construct)
+            .filter_map(|e| {
+                let generation = e
+                    .attrs
+                    .get("ringmailMoveGeneration")
+                    .and_then(|v| v.first())
+                    .and_then(|v| v.parse().ok());
+                let account = entry_of_account(&e)?;
+                Some(MoveRecord {
+                    dn: e.dn,
+                    account,
+                    generation,
+                })
+            })
+            .collect();
+        records.sort_by(|a, b| a.account.name.cmp(&b.account.name));
+        Ok(records)
+    }
+
+    /// Records the move's stage (`copying`, `locked`) and target.
+    pub fn move_stage(&mut self, record: &MoveRecord, stage: &str, target: &str) -> Result<(), DirectoryError> {
+        let mods = vec![
+            Mod::Replace("ringmailMoveState".to_owned(), HashSet::from([stage.to_owned()])),
+            Mod::Replace("ringmailMoveTarget".to_owned(), HashSet::from([target.to_owned()])),
+        ];
+        self.modify(&record.dn, mods)
+    }
+
+    /// Forgets a move: the mailbox stays where `mailHost` says.
+    pub fn move_abort(&mut self, record: &MoveRecord) -> Result<(), DirectoryError> {
+        let mods = vec![
+            Mod::Replace("ringmailMoveState".to_owned(), HashSet::new()),
+            Mod::Replace("ringmailMoveTarget".to_owned(), HashSet::new()),
+        ];
+        self.modify(&record.dn, mods)
+    }
+
+    /// The flip: `mailHost` becomes `target` (and `ringmailSite` its site), the generation
+    /// grows by one and the move's stage goes — only if the generation is still the one
+    /// `record` read (the assertion control, RFC 4528), so two moves of one mailbox cannot
+    /// both win.
+    pub fn move_flip(&mut self, record: &MoveRecord, target: &str, site: &str) -> Result<(), DirectoryError> {
+        let assertion = match record.generation {
+            Some(g) => format!("(ringmailMoveGeneration={g})"),
+            None => "(!(ringmailMoveGeneration=*))".to_owned(),
+        };
+        let next = record.generation.unwrap_or(0) + 1;
+        let mods = vec![
+            Mod::Replace("mailHost".to_owned(), HashSet::from([target.to_owned()])),
+            Mod::Replace("ringmailSite".to_owned(), HashSet::from([site.to_owned()])),
+            Mod::Replace("ringmailMoveGeneration".to_owned(), HashSet::from([next.to_string()])),
+            Mod::Replace("ringmailMoveState".to_owned(), HashSet::new()),
+            Mod::Replace("ringmailMoveTarget".to_owned(), HashSet::new()),
+        ];
+        let timeout = self.timeout();
+        let result = self
+            .conn
+            .with_timeout(timeout)
+            .with_controls(ldap3::controls::RawControl {
+                crit: true,
+                ..ldap3::controls::Assertion::new(assertion)
+            })
+            .modify(&record.dn, mods)
+            .map_err(unavailable)?;
+        match result.rc {
+            0 => Ok(()),
+            ASSERTION_FAILED => Err(DirectoryError::Refused(format!(
+                "{}'s entry changed during the move (another move?): mailHost not changed",
+                record.account.name
+            ))),
+            _ => Err(DirectoryError::Unavailable(format!("modify: {result}"))),
+        }
+    }
+
+    fn modify(&mut self, dn: &str, mods: Vec<Mod<String>>) -> Result<(), DirectoryError> {
+        let timeout = self.timeout();
+        self.conn
+            .with_timeout(timeout)
+            .modify(dn, mods)
+            .and_then(|r| r.success())
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
 fn no_such(name: &str) -> DirectoryError {
     DirectoryError::Refused(format!("no such account: {name}"))
 }

@@ -9,7 +9,7 @@ mod ldap;
 mod ldap_admin;
 
 pub use ldap::LdapDirectory;
-pub use ldap_admin::{AccountPatch, LdapAdmin, NewAccount};
+pub use ldap_admin::{AccountPatch, LdapAdmin, MoveRecord, NewAccount};
 
 use crate::auth::password;
 use crate::auth::policy::Access;
@@ -23,6 +23,17 @@ pub struct Account {
     /// The back end holding the mailbox (`mailHost`).
     pub mail_host: String,
     pub access: Access,
+    /// A mailbox move under way (`ringmailMoveState`, `ringmailMoveTarget`).
+    pub moving: Option<Moving>,
+}
+
+/// A mailbox move as the directory records it while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moving {
+    /// The final pass runs: the mailbox takes no change anywhere, logins wait.
+    pub locked: bool,
+    /// The back end it goes to.
+    pub target: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +53,12 @@ pub trait Directory: Send + Sync {
     /// The account `name`, without checking a password (LMTP routing, a SCRAM login that
     /// proved the password already). Blocking.
     fn lookup(&self, name: &str) -> Result<Option<Account>, DirectoryError>;
+
+    /// The same, asked of the directory itself rather than a cache (a mailbox move, which
+    /// must see the state it set a moment ago). Blocking.
+    fn lookup_fresh(&self, name: &str) -> Result<Option<Account>, DirectoryError> {
+        self.lookup(name)
+    }
 
     /// The SCRAM-SHA-256 keys stored for `name`, if any. Blocking.
     fn scram(&self, name: &str) -> Result<Option<ScramCredentials>, DirectoryError>;
@@ -78,6 +95,7 @@ impl StaticDirectory {
                 imap: user.imap,
                 smtp: true,
             },
+            moving: None,
         }
     }
 }

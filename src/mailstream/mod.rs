@@ -8,6 +8,7 @@
 //! Both ends stream: a message is the largest thing either holds.
 
 pub mod format;
+pub mod wire;
 
 use std::io::{Read, Write};
 use std::sync::Arc;

@@ -165,6 +165,7 @@ async fn open<S: PreLogin>(
     (peer, local): (SocketAddr, SocketAddr),
 ) -> Result<backend::Opened, Failure> {
     let account = login(front, client, credentials, S::PROTOCOL, slot).await?;
+    let account = settled(front, account).await?;
     let cluster = &front.config.cluster;
     let backend = cluster.backend(&account.mail_host);
     let addr = backend.and_then(|b| match S::PROTOCOL {
@@ -212,6 +213,30 @@ async fn open<S: PreLogin>(
 
 /// Checks `credentials` in the directory and the account's policy on the login pool, with
 /// the failed-login penalty and the per-user limit as `serve` has them.
+/// How long a login waits for a mailbox move's final pass to end before it fails temporarily.
+const MOVE_HOLD: Duration = Duration::from_secs(30);
+const MOVE_POLL: Duration = Duration::from_millis(250);
+
+/// The account once no move holds it: a login during a move's final pass waits for the flip
+/// and then goes to the mailbox's new back end (DESIGN.md §7).
+async fn settled(front: &Arc<Front>, mut account: Account) -> Result<Account, Failure> {
+    let deadline = Instant::now() + MOVE_HOLD;
+    while account.moving.as_ref().is_some_and(|m| m.locked) {
+        if Instant::now() > deadline {
+            tracing::warn!(user = %account.name, "a mailbox move kept the login waiting too long");
+            return Err(Failure::Temporary);
+        }
+        tokio::time::sleep(MOVE_POLL).await;
+        let (asked, name) = (front.clone(), account.name.clone());
+        let fresh = front.login_pool.run(move || asked.directory.lookup_fresh(&name)).await;
+        account = match fresh {
+            Some(Ok(Some(fresh))) => fresh,
+            _ => return Err(Failure::Temporary),
+        };
+    }
+    Ok(account)
+}
+
 async fn login(
     front: &Arc<Front>,
     (peer, listed): (std::net::IpAddr, Option<&crate::sessions::Session>),

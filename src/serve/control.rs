@@ -5,6 +5,7 @@
 //! ```text
 //! who [USER]               → [{"id":…,"user":…,"protocol":…,"client":…,"core":…,"state":…,"since":…,"tls":…}, …]
 //! kick USER [PROTOCOL]     → {"kicked": N}
+//! hold USER | release USER → {"held": true|false}   (a mailbox move: no logins or deliveries)
 //! anything else            → {"error": "…"}
 //! ```
 //!
@@ -48,6 +49,11 @@ pub struct SessionInfo {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Kicked {
     pub kicked: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Held {
+    pub held: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -156,8 +162,14 @@ pub fn respond(request: &str, registry: &Registry) -> String {
         ["kick", user, protocol] => serde_json::to_string(&Kicked {
             kicked: registry.kick(user, Some(protocol)),
         }),
+        ["hold", user] | ["release", user] => {
+            registry.hold(user, words[0] == "hold");
+            serde_json::to_string(&Held {
+                held: registry.is_held(user),
+            })
+        }
         _ => serde_json::to_string(&Refused {
-            error: format!("unknown request {request:?}: who [USER] | kick USER [PROTOCOL]"),
+            error: format!("unknown request {request:?}: who [USER] | kick USER [PROTOCOL] | hold USER | release USER"),
         }),
     };
     json.unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))

@@ -148,17 +148,24 @@ pub(super) async fn resolve(shared: &Arc<Shared>, recipient: &mut Recipient) -> 
 /// address in `cluster.backends`), or nowhere. Where a directory holds the accounts, an account
 /// whose mailbox this back end holds exists here from its first mail on.
 pub(super) async fn locate(shared: &Arc<Shared>, recipient: &mut Recipient) -> Result<Lookup, StoreError> {
-    let known = shared.store.snapshot()?.user(&recipient.user)?.is_some();
+    if shared.sessions.is_held(&recipient.user) {
+        return Ok(Lookup::Held);
+    }
+    let stored = shared.store.snapshot()?.user(&recipient.user)?;
+    // A mailbox moved away stays for a grace period, marked with its new home; it takes
+    // nothing more.
+    let known = stored.as_ref().is_some_and(|u| u.home.is_none());
     if !known && shared.directory.is_some() {
         match in_directory(shared, &recipient.user).await? {
             // The directory's spelling of the name is the store's.
             Found::Here(name) => recipient.user = name,
             Found::Elsewhere => return Ok(Lookup::Elsewhere),
+            Found::Held => return Ok(Lookup::Held),
             Found::Unknown => return Ok(Lookup::Unknown),
         }
     }
     let snapshot = shared.store.snapshot()?;
-    let Some(user) = snapshot.user(&recipient.user)? else {
+    let Some(user) = snapshot.user(&recipient.user)?.filter(|u| u.home.is_none()) else {
         return Ok(Lookup::Unknown);
     };
     if snapshot.mailbox(user.id, &recipient.mailbox)?.is_none() {
@@ -173,6 +180,8 @@ enum Found {
     Here(String),
     /// On another back end with an LMTP address.
     Elsewhere,
+    /// Being moved (the move's final pass).
+    Held,
     Unknown,
 }
 
@@ -191,6 +200,9 @@ async fn in_directory(shared: &Arc<Shared>, name: &str) -> Result<Found, StoreEr
         let Some(account) = account else {
             return Ok(Found::Unknown);
         };
+        if account.moving.as_ref().is_some_and(|m| m.locked) {
+            return Ok(Found::Held);
+        }
         if account.mail_host.eq_ignore_ascii_case(accounts.home) {
             let user = crate::auth::login::provision(&shared.store, &account.name, account.access.admin)?;
             return Ok(Found::Here(user.name));

@@ -17,6 +17,7 @@ pub(crate) mod link;
 pub(crate) mod lmtp;
 pub(crate) mod login;
 pub(crate) mod login_pool;
+mod move_in;
 mod pop3;
 mod submission;
 mod submit;
@@ -131,6 +132,7 @@ impl Shared {
         self.directory.as_deref().map(|directory| crate::auth::login::Accounts {
             directory,
             home: self.config.backend_name(),
+            held: &self.sessions,
         })
     }
 }
@@ -230,6 +232,7 @@ struct SideDoors {
     _control: control::Control,
     _metrics: Option<crate::http::Server>,
     _autoconfig: Option<crate::http::Server>,
+    _moves: Option<move_in::Receiver>,
 }
 
 impl SideDoors {
@@ -240,6 +243,7 @@ impl SideDoors {
             _control: control::Control::start(dir, control::ADMIN_SOCKET, shared.sessions.clone())?,
             _metrics: crate::metrics::start(&shared.config, exposition::Exposition(shared.clone()))?,
             _autoconfig: crate::autoconfig::start(&shared.config, &shared.tls)?,
+            _moves: move_in::Receiver::start(shared)?,
         })
     }
 }

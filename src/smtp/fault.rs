@@ -83,6 +83,8 @@ pub enum Temporary {
     Failure,
     /// 451 4.4.1: a system BURL depends on (the store behind a URL) did not answer.
     Unreachable,
+    /// 450 4.2.1: the mailbox takes nothing for a moment (a mailbox move's final pass).
+    MailboxBusy,
     /// 452 4.3.1: no room to take the message now.
     NoRoom,
     /// 452 4.5.3 (RFC 5321 §4.5.3.1.10).
@@ -147,6 +149,7 @@ impl Fault {
                 Temporary::IdleTimeout => (421, "4.4.2"),
                 Temporary::Failure => (451, "4.3.0"),
                 Temporary::Unreachable => (451, "4.4.1"),
+                Temporary::MailboxBusy => (450, "4.2.1"),
                 Temporary::NoRoom => (452, "4.3.1"),
                 Temporary::TooManyRecipients => (452, "4.5.3"),
                 Temporary::Security => (454, "4.7.0"),

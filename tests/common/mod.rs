@@ -491,28 +491,39 @@ impl Server {
     /// `password`); `commands` are taught to imaplib first, which sends only commands it
     /// knows. Returns what the script printed; panics with its output if it fails.
     pub fn imaplib(&self, user: &str, commands: &[&str], body: &str) -> String {
-        let mut script = String::from(
-            "import imaplib, ssl, sys\nport, cafile, password, user = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]\n",
-        );
-        for command in commands {
-            script.push_str(&format!("imaplib.Commands[{command:?}] = (\"AUTH\", \"SELECTED\")\n"));
-        }
-        script.push_str(
-            "m = imaplib.IMAP4_SSL(\"localhost\", port, ssl_context=ssl.create_default_context(cafile=cafile))\nm.login(user, password)\n",
-        );
-        script.push_str(body);
-        let out = Command::new(python3())
-            .args(["-c", &script])
-            .arg(self.ports.imaps.to_string())
-            .arg(self.data_dir().join("cert.pem"))
-            .arg(PASSWORD)
-            .arg(user)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-        stdout
+        imaplib_at(
+            self.ports.imaps,
+            &self.data_dir().join("cert.pem"),
+            user,
+            commands,
+            body,
+        )
     }
+}
+
+/// `Server::imaplib` against any IMAPS port whose certificate `cafile` holds (a front end's).
+pub fn imaplib_at(port: u16, cafile: &Path, user: &str, commands: &[&str], body: &str) -> String {
+    let mut script = String::from(
+        "import imaplib, ssl, sys\nport, cafile, password, user = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]\n",
+    );
+    for command in commands {
+        script.push_str(&format!("imaplib.Commands[{command:?}] = (\"AUTH\", \"SELECTED\")\n"));
+    }
+    script.push_str(
+        "m = imaplib.IMAP4_SSL(\"localhost\", port, ssl_context=ssl.create_default_context(cafile=cafile))\nm.login(user, password)\n",
+    );
+    script.push_str(body);
+    let out = Command::new(python3())
+        .args(["-c", &script])
+        .arg(port.to_string())
+        .arg(cafile)
+        .arg(PASSWORD)
+        .arg(user)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    stdout
 }
 
 pub fn path_str(p: &Path) -> String {
@@ -630,4 +641,9 @@ impl Server {
     pub fn mail_state(&self, user: &str) -> String {
         self.imaplib(user, &[], MAIL_STATE)
     }
+}
+
+/// `MAIL_STATE` of `user` at any IMAPS port (a front end's).
+pub fn mail_state_at(port: u16, cafile: &Path, user: &str) -> String {
+    imaplib_at(port, cafile, user, &[], MAIL_STATE)
 }

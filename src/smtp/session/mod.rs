@@ -96,6 +96,8 @@ pub enum Lookup {
     Here,
     /// On another back end of this cluster (submission): delivered there through the queue.
     Elsewhere,
+    /// Here, but being moved to another back end: try again in a moment.
+    Held,
     Unknown,
 }
 

@@ -156,6 +156,9 @@ impl Session {
                 });
                 line(out, "250 2.1.5 recipient OK");
             }
+            Lookup::Held => {
+                Fault::temporary(Temporary::MailboxBusy, "the mailbox is being moved: try again later").write(out)
+            }
             Lookup::Elsewhere | Lookup::Unknown => Fault::refused(Refusal::NoSuchUser, "no such user here").write(out),
         }
         self.state = State::Txn(txn);
