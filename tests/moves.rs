@@ -216,3 +216,135 @@ fn a_move_is_refused_where_it_cannot_be_right() {
     cluster.run_move("b1", "alice", "b2");
     assert!(started.elapsed() < Duration::from_secs(60));
 }
+
+/// A client that APPENDs through the front end for as long as `stop` is false, reconnecting
+/// whenever its session ends or is refused; gives every (UIDVALIDITY, UID, subject) the server
+/// acknowledged (RFC 4315 APPENDUID).
+fn appender(
+    front_port: u16,
+    cafile: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<(u32, u32, String)> {
+    use loadtest::client::{tls_config, Transport};
+    let mut acked = Vec::new();
+    let mut n = 0;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let tls = tls_config(std::path::Path::new(&cafile)).unwrap();
+        let addr = format!("127.0.0.1:{front_port}").parse().unwrap();
+        let Ok(t) = Transport::connect_tls(addr, tls, "localhost") else {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        let Ok(mut c) = loadtest::client::imap::Imap::new(t) else {
+            continue;
+        };
+        if !c.login("alice", PASSWORD).is_ok_and(|r| r.ok()) {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let subject = format!("load {n}");
+            n += 1;
+            let Ok(r) = c.append("INBOX", "", &message(&subject)) else {
+                break;
+            };
+            if !r.ok() {
+                break;
+            }
+            // [APPENDUID uidvalidity uid]
+            let words: Vec<&str> = r.text.trim_start_matches('[').split([' ', ']']).collect();
+            assert_eq!(words[0], "APPENDUID", "{}", r.text);
+            acked.push((words[1].parse().unwrap(), words[2].parse().unwrap(), subject));
+        }
+    }
+    acked
+}
+
+/// A move while a client keeps APPENDing through the front end: every message the server
+/// acknowledged is there afterwards, at the UID it was given, under the same UIDVALIDITY, and
+/// no UID was given twice.
+#[test]
+fn a_move_under_load_loses_no_acknowledged_message() {
+    let cluster = Cluster::start(&[("alice", "b1")]);
+    fill(&cluster, "alice", 100);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let client = {
+        let (port, cafile, stop) = (cluster.front.imaps, cluster.front.cafile(), stop.clone());
+        std::thread::spawn(move || appender(port, cafile, stop))
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    cluster.run_move("b1", "alice", "b2");
+    // Some more on the new back end.
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let acked = client.join().unwrap();
+    assert!(acked.len() > 10, "only {} APPENDs went through", acked.len());
+    eprintln!("{} APPENDs acknowledged during and after the move", acked.len());
+    let mut uids: Vec<u32> = acked.iter().map(|a| a.1).collect();
+    uids.sort_unstable();
+    uids.dedup();
+    assert_eq!(uids.len(), acked.len(), "a UID was given twice");
+
+    let listing = common::imaplib_at(
+        cluster.front.imaps,
+        cluster.front.cafile().as_ref(),
+        "alice",
+        &[],
+        "m.select('INBOX', readonly=True)\n\
+         print('uidvalidity', m.response('UIDVALIDITY')[1][0].decode())\n\
+         typ, data = m.uid('FETCH', '1:*', '(BODY.PEEK[HEADER.FIELDS (SUBJECT)])')\n\
+         for item in data:\n    if isinstance(item, tuple):\n        import re\n        uid = re.search(rb'UID (\\d+)', item[0]).group(1).decode()\n        print(uid, item[1].decode().strip())\n",
+    );
+    let validity: u32 = listing
+        .lines()
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    for (v, uid, subject) in &acked {
+        assert_eq!(*v, validity, "UIDVALIDITY changed");
+        let line = format!("{uid} Subject: {subject}");
+        assert!(
+            listing.lines().any(|l| l == line),
+            "acknowledged {line:?} is missing:\n{listing}"
+        );
+    }
+    assert_eq!(cluster.ldap.read("alice", "mailHost"), ["b2"]);
+}
+
+/// A move cut off at each stage (the process ends as a crash would) finishes when run again,
+/// with the same mail on the target as on the source.
+#[test]
+fn a_move_cut_off_at_any_stage_finishes_when_run_again() {
+    let cluster = Cluster::start(&[("alice", "b1")]);
+    fill(&cluster, "alice", 20);
+    let before = cluster.state("alice");
+    for (stage, from, to) in [
+        ("copied", "b1", "b2"),
+        ("locked", "b2", "b1"),
+        ("verified", "b1", "b2"),
+        ("flipped", "b2", "b1"),
+    ] {
+        let server = cluster.backend(from);
+        let crashed = std::process::Command::new(common::bin())
+            .arg("--config")
+            .arg(&server.config)
+            .args(["move", "alice", "--to", to])
+            .env("RINGMAIL_MOVE_CRASH_AT", stage)
+            .output()
+            .unwrap();
+        assert_eq!(
+            crashed.status.code(),
+            Some(70),
+            "{}",
+            String::from_utf8_lossy(&crashed.stderr)
+        );
+        cluster.run_move(from, "alice", to);
+        assert_eq!(cluster.ldap.read("alice", "mailHost"), [to], "after a crash at {stage}");
+        assert!(cluster.ldap.read("alice", "ringmailMoveState").is_empty());
+        assert_eq!(cluster.state("alice"), before, "after a crash at {stage}");
+    }
+}

@@ -69,6 +69,17 @@ pub fn run(config: &Config, args: &MoveArgs) -> Result<()> {
         .move_record(&args.user)?
         .with_context(|| format!("no account {:?} in the directory", args.user))?;
     let user = record.account.name.clone();
+    let store = super::open(config)?;
+    let unmarked = store.snapshot()?.user(&user)?.is_some_and(|u| u.home.is_none());
+    if record.account.mail_host.eq_ignore_ascii_case(&args.to) && record.account.moving.is_none() && unmarked {
+        // Cut off after the flip: only what follows it is left to do.
+        println!(
+            "{user}: the directory puts the mailbox on {} already; finishing the move",
+            args.to
+        );
+        Server::new(config).hold(&user)?;
+        return finish(config, &store, &plan, args, Duration::ZERO);
+    }
     if !record.account.mail_host.eq_ignore_ascii_case(&plan.here) {
         bail!(
             "{user}'s mailbox is on {}, not here ({}): run the move there",
@@ -88,13 +99,13 @@ pub fn run(config: &Config, args: &MoveArgs) -> Result<()> {
             moving.target
         );
     }
-    let store = super::open(config)?;
     let started = Instant::now();
     ldap.move_stage(&record, "copying", &args.to)?;
     println!("{user}: moving from {} to {}", plan.here, args.to);
 
     for n in 1..=MAX_COPY_PASSES {
         let applied = plan.pass(&store, &user, &format!("copy pass {n}"))?;
+        fail_point("copied");
         // After the first, a pass that carried little means the next, locked, one will too.
         if applied.changes == 0 || n > 1 && applied.changes <= QUIET_CHANGES {
             break;
@@ -107,9 +118,12 @@ pub fn run(config: &Config, args: &MoveArgs) -> Result<()> {
     let outcome = (|| -> Result<()> {
         server.hold(&user)?;
         server.drain(&user)?;
+        fail_point("locked");
         let applied = plan.pass(&store, &user, "final pass")?;
         verify(&store, &user, &applied.digests)?;
+        fail_point("verified");
         ldap.move_flip(&record, &args.to, &plan.site)?;
+        fail_point("flipped");
         Ok(())
     })();
     if let Err(e) = outcome {
@@ -118,10 +132,17 @@ pub fn run(config: &Config, args: &MoveArgs) -> Result<()> {
         let _ = ldap.move_stage(&record, "copying", &args.to);
         return Err(e.context(format!("{user} stays on {}", plan.here)));
     }
-    let paused = locked_at.elapsed();
-    // Live there now; the server here keeps refusing the user until it restarts (its directory
-    // cache may say otherwise for a while).
-    if let Err(e) = plan.request(Verb::Activate, &user) {
+    finish(config, &store, &plan, args, locked_at.elapsed())?;
+    println!("{user}: the move took {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// After the flip: the target serves the mailbox as its own, the copy here is marked as
+/// moved (nothing delivers into it) and kept for `keep_source_days`. The server here keeps
+/// holding the user until it restarts: its directory cache may say otherwise for a while.
+fn finish(config: &Config, store: &Store, plan: &Plan, args: &MoveArgs, paused: Duration) -> Result<()> {
+    let user = &args.user;
+    if let Err(e) = plan.request(Verb::Activate, user) {
         eprintln!(
             "warning: {}: {e:#} (it serves the mailbox anyway; deliveries there look it up in the directory)",
             args.to
@@ -136,15 +157,23 @@ pub fn run(config: &Config, args: &MoveArgs) -> Result<()> {
             },
         })
         .context("cannot mark the copy here as moved")?;
-    keep(config, &user, &args.to, args.keep_source_days)?;
+    keep(config, user, &args.to, args.keep_source_days)?;
     println!(
-        "{user}: moved to {} in {:.1} s; the mailbox was locked for {:.2} s; the copy here is kept {} days",
+        "{user}: moved to {}; the mailbox was locked for {:.2} s; the copy here is kept {} days",
         args.to,
-        started.elapsed().as_secs_f64(),
         paused.as_secs_f64(),
         args.keep_source_days
     );
     Ok(())
+}
+
+/// Test hook: `RINGMAIL_MOVE_CRASH_AT=STAGE` ends the process at that stage as a crash would,
+/// with nothing cleaned up, so tests can show that running the move again finishes it.
+fn fail_point(stage: &str) {
+    if std::env::var("RINGMAIL_MOVE_CRASH_AT").is_ok_and(|s| s == stage) {
+        eprintln!("crashing at {stage} (RINGMAIL_MOVE_CRASH_AT)");
+        std::process::exit(70);
+    }
 }
 
 /// Forgets a move that did not finish: the mailbox stays here.
@@ -461,8 +490,13 @@ fn kept_dir(config: &Config) -> PathBuf {
     config.server.data_dir.join("moved")
 }
 
+/// The record of the copy of `user`'s mailbox kept in `data_dir` after it moved away.
+pub fn kept_record(data_dir: &std::path::Path, user: &str) -> PathBuf {
+    data_dir.join("moved").join(format!("{user}.json"))
+}
+
 fn kept_path(config: &Config, user: &str) -> PathBuf {
-    kept_dir(config).join(format!("{user}.json"))
+    kept_record(&config.server.data_dir, user)
 }
 
 fn keep(config: &Config, user: &str, to: &str, days: u64) -> Result<()> {

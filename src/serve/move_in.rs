@@ -143,6 +143,11 @@ fn serve_one(shared: &Shared, stream: &TcpStream) -> std::io::Result<()> {
         Verb::Activate => {
             // Moved away once and back since: this server held the user when it left.
             shared.sessions.hold(&user.name, false);
+            // Nor is the copy this back end kept when it left to be purged any more.
+            let _ = std::fs::remove_file(crate::admin::moves::kept_record(
+                &shared.config.server.data_dir,
+                &user.name,
+            ));
             set_home(shared, &user, None).map(|()| "{}".to_owned())
         }
     };
