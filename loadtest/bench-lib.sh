@@ -189,3 +189,53 @@ describe_run() {
         echo "working tree clean before and after the build"
     fi
 }
+
+# doveadm_backup USER MAILDIR: Debian's Dovecot copies USER's Maildir MAILDIR to a new Maildir
+# with `doveadm backup` (Dovecot's own copy of a mailbox between two stores: the reference for
+# migrations and moves), as root through Debian's `mail` user (uid 8; Dovecot never touches
+# mail as root), else as this user. Sets DOVEADM_SECONDS; prints how many messages it copied.
+doveadm_backup() {
+    local user=$1 maildir=$2 dv=$WORK/dovecot uid gid internal start end
+    command -v doveadm >/dev/null || { echo "doveadm is missing (apt-get install dovecot-core)" >&2; exit 1; }
+    mkdir -p "$dv"
+    # Dovecot's unprivileged processes read its files: the run's directory must be open to them.
+    chmod 755 "$WORK" "$dv"
+    if [ "$(id -u)" -eq 0 ]; then
+        uid=8 gid=8 internal=dovecot
+        chown -R 8:8 "$maildir"
+        install -d -o 8 -g 8 "$dv/copy"
+    else
+        uid=$(id -u) gid=$(id -g) internal=$(id -un)
+        mkdir -p "$dv/copy"
+    fi
+    echo "$user:{PLAIN}$PASSWORD:$uid:$gid::$dv::userdb_mail=maildir:$maildir" >"$dv/users"
+    cat >"$dv/dovecot.conf" <<CONF
+instance_name = ringmail-bench-$NAME
+base_dir = $dv/run
+state_dir = $dv/state
+log_path = $dv/dovecot.log
+# No listeners: doveadm only needs the auth service for its user lookup.
+protocols =
+default_internal_user = $internal
+first_valid_uid = $uid
+last_valid_uid = $uid
+passdb {
+  driver = passwd-file
+  args = $dv/users
+}
+userdb {
+  driver = passwd-file
+  args = $dv/users
+}
+CONF
+    "$(command -v dovecot || echo /usr/sbin/dovecot)" -c "$dv/dovecot.conf"
+    DOVECOT_CONF=$dv/dovecot.conf
+    trap 'doveadm -c "$DOVECOT_CONF" stop 2>/dev/null || true; cleanup' EXIT
+    load
+    start=$(date +%s.%N)
+    doveadm -c "$dv/dovecot.conf" backup -u "$user" "maildir:$dv/copy/Maildir" ||
+        { tail -n 5 "$dv/dovecot.log" >&2; exit 1; }
+    end=$(date +%s.%N)
+    DOVEADM_SECONDS=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
+    echo "doveadm copied $(find "$dv/copy/Maildir/cur" -type f | wc -l) messages"
+}

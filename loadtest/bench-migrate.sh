@@ -61,46 +61,5 @@ rate again "$took"
 "$BIN/ringmail" --config "$CONFIG" fsck | tail -n 1
 stop_process "$SOURCE_PID"
 
-# Dovecot copies the same Maildir with doveadm backup, as root through Debian's `mail` user
-# (uid 8; Dovecot never touches mail as root), else as this user.
-dv=$WORK/dovecot
-mkdir -p "$dv"
-# Dovecot's unprivileged processes read its files: the run's directory must be open to them.
-chmod 755 "$WORK" "$dv"
-if [ "$(id -u)" -eq 0 ]; then
-    uid=8 gid=8 internal=dovecot
-    chown -R 8:8 "$WORK/export"
-    install -d -o 8 -g 8 "$dv/copy"
-else
-    uid=$(id -u) gid=$(id -g) internal=$(id -un)
-    mkdir -p "$dv/copy"
-fi
-echo "bulk0:{PLAIN}$PASSWORD:$uid:$gid::$dv::userdb_mail=maildir:$WORK/export" >"$dv/users"
-cat >"$dv/dovecot.conf" <<CONF
-instance_name = ringmail-bench-migrate
-base_dir = $dv/run
-state_dir = $dv/state
-log_path = $dv/dovecot.log
-# No listeners: doveadm only needs the auth service for its user lookup.
-protocols =
-default_internal_user = $internal
-first_valid_uid = $uid
-last_valid_uid = $uid
-passdb {
-  driver = passwd-file
-  args = $dv/users
-}
-userdb {
-  driver = passwd-file
-  args = $dv/users
-}
-CONF
-"$(command -v dovecot || echo /usr/sbin/dovecot)" -c "$dv/dovecot.conf"
-DOVECOT_CONF=$dv/dovecot.conf
-trap 'doveadm -c "$DOVECOT_CONF" stop 2>/dev/null || true; cleanup' EXIT
-load
-took=$(seconds doveadm -c "$dv/dovecot.conf" backup -u bulk0 "maildir:$dv/copy/Maildir") ||
-    { tail -n 5 "$dv/dovecot.log" >&2; exit 1; }
-rate doveadm "$took"
-copied=$(find "$dv/copy/Maildir/cur" -type f | wc -l)
-echo "doveadm copied $copied messages"
+doveadm_backup bulk0 "$WORK/export"
+rate doveadm "$DOVEADM_SECONDS"

@@ -112,6 +112,7 @@ pub fn run(config: &Config, args: &MoveArgs) -> Result<()> {
         }
     }
 
+    wait_point();
     ldap.move_stage(&record, "locked", &args.to)?;
     let server = Server::new(config);
     let locked_at = Instant::now();
@@ -165,6 +166,19 @@ fn finish(config: &Config, store: &Store, plan: &Plan, args: &MoveArgs, paused: 
         args.keep_source_days
     );
     Ok(())
+}
+
+/// Benchmark hook: `RINGMAIL_MOVE_WAIT_BEFORE_LOCK=PATH` waits after the copy passes until PATH
+/// exists, so a benchmark can make a known number of changes for the final pass to carry.
+fn wait_point() {
+    let Ok(path) = std::env::var("RINGMAIL_MOVE_WAIT_BEFORE_LOCK") else {
+        return;
+    };
+    println!("waiting for {path} before the lock (RINGMAIL_MOVE_WAIT_BEFORE_LOCK)");
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while !std::path::Path::new(&path).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Test hook: `RINGMAIL_MOVE_CRASH_AT=STAGE` ends the process at that stage as a crash would,
