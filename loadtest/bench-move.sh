@@ -160,10 +160,10 @@ grep -q 'final pass: 0 messages (0 bytes) and '"$CHANGES"' changes' "$WORK/move2
 # The reference: the same mailbox, exported to a Maildir, copied by doveadm backup.
 "$BIN/ringmail" --config "$B1_CONFIG" export bulk0 --to "maildir:$WORK/export" >/dev/null
 BYTES=$(find "$WORK/export/cur" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
-"$BIN/ringmail" --config "$B1_CONFIG" fsck | tail -n 1
 stop_process "$B1_PID"
-stop_process "$SLAPD_PID"
 B1_PID=
+"$BIN/ringmail" --config "$B1_CONFIG" fsck | tail -n 1
+stop_process "$SLAPD_PID"
 doveadm_backup bulk0 "$WORK/export"
 awk -v s="$DOVEADM_SECONDS" -v n="$MESSAGES" -v b="$BYTES" \
     'BEGIN { printf "doveadm  %7.2f s  %8.0f messages/s  %7.1f MiB/s\n", s, n / s, b / s / 1048576 }'

@@ -82,9 +82,19 @@ enum Command {
     /// new. The server must be stopped.
     Import {
         user: String,
-        /// maildir:PATH or stream:PATH (- for standard input).
+        /// maildir:PATH, stream:PATH (- for standard input), or imaps://[LOGIN@]HOST[:PORT]
+        /// (imap:// with STARTTLS; LOGIN defaults to USER).
         #[arg(long)]
         from: admin::Location,
+        /// The IMAP source's password from stdin (else RINGMAIL_IMPORT_PASSWORD).
+        #[arg(long)]
+        password_stdin: bool,
+        /// PEM CA certificates the IMAP source's certificate must chain to (default: the system's).
+        #[arg(long)]
+        ca: Option<PathBuf>,
+        /// Do not check the IMAP source's certificate.
+        #[arg(long)]
+        insecure: bool,
     },
     /// List the sessions of the running server: user, protocol, client address, core, state,
     /// since when, TLS.
@@ -280,7 +290,22 @@ fn run(cli: Cli) -> Result<()> {
         Command::Backup { path } => admin::backup(&config, &path),
         Command::Reload => admin::reload(&config),
         Command::Export { user, to } => admin::export::run(&config, &user, &to),
-        Command::Import { user, from } => admin::import::run(&config, &user, &from),
+        Command::Import {
+            user,
+            from,
+            password_stdin,
+            ca,
+            insecure,
+        } => admin::import::run(
+            &config,
+            &user,
+            &from,
+            &admin::imap_import::SourceAuth {
+                password_stdin,
+                ca,
+                insecure,
+            },
+        ),
         Command::Who { user } => admin::who(&config, user.as_deref()),
         Command::Kick { user, protocol } => admin::kick(&config, &user, protocol.map(KickProtocol::name)),
         Command::Move {

@@ -147,7 +147,9 @@ fn user_name(uid: u32) -> String {
 }
 
 /// Dovecot serving `maildir` over IMAP on `port` and POP3 on `pop3`.
-fn start_dovecot(maildir: &Path, (port, pop3): (u16, u16)) -> Dovecot {
+/// With IMAPS on `imaps` too when given, with the certificate and key a ringmail server
+/// generated in its data dir (for localhost).
+fn start_dovecot(maildir: &Path, (port, pop3): (u16, u16), imaps: Option<(u16, &Path)>) -> Dovecot {
     let dir = tempfile::tempdir().unwrap();
     let (uid, gid) = mail_owner();
     let me = own_ids();
@@ -171,15 +173,26 @@ fn start_dovecot(maildir: &Path, (port, pop3): (u16, u16)) -> Dovecot {
         home = maildir.display()
     );
     std::fs::write(dir.path().join("users"), users).unwrap();
+    let (ssl, imaps_port) = match imaps {
+        Some((p, tls)) => (
+            format!(
+                "ssl = yes\nssl_cert = <{}\nssl_key = <{}",
+                tls.join("cert.pem").display(),
+                tls.join("key.pem").display()
+            ),
+            p,
+        ),
+        None => ("ssl = no".to_owned(), 0),
+    };
     let config = format!(
         "instance_name = ringmail-export-test\nbase_dir = {d}/run\nstate_dir = {d}/state\n\
-         log_path = {d}/dovecot.log\nlisten = 127.0.0.1\nprotocols = imap pop3\nssl = no\n\
+         log_path = {d}/dovecot.log\nlisten = 127.0.0.1\nprotocols = imap pop3\n{ssl}\n\
          disable_plaintext_auth = no\nauth_mechanisms = plain login\n\
          default_internal_user = {internal}\ndefault_login_user = {login}\n\
          first_valid_uid = {uid}\nlast_valid_uid = {uid}\n\
          passdb {{\n  driver = passwd-file\n  args = {d}/users\n}}\n\
          userdb {{\n  driver = passwd-file\n  args = {d}/users\n}}\n\
-         service imap-login {{\n  chroot =\n  inet_listener imap {{\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+         service imap-login {{\n  chroot =\n  inet_listener imap {{\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = {imaps_port}\n  }}\n}}\n\
          service pop3-login {{\n  chroot =\n  inet_listener pop3 {{\n    port = {pop3}\n  }}\n  inet_listener pop3s {{\n    port = 0\n  }}\n}}\n\
          service anvil {{\n  chroot =\n}}\n"
     );
@@ -258,8 +271,8 @@ fn an_exported_maildir_is_served_by_dovecot_with_the_same_uids_and_flags() {
     );
     assert!(!again.status.success());
 
-    let (port, pop3) = (free_port(), free_port());
-    let dovecot = start_dovecot(&maildir, (port, pop3));
+    let (port, pop3, imaps) = (free_port(), free_port(), free_port());
+    let dovecot = start_dovecot(&maildir, (port, pop3), Some((imaps, &server.data_dir())));
     let theirs = snapshot(port, false, &cafile);
     // Folder names differ only in the separator, which the snapshot normalises.
     assert_eq!(theirs, ours);
@@ -282,6 +295,34 @@ m.logout()
     let theirs = snapshot(port, false, &cafile);
     assert!(theirs.contains("$Dovecot") && theirs.contains("folder Neu"), "{theirs}");
     let their_uidls = uidls(pop3, false, &cafile);
+
+    // The same account over IMAP, as imapsync would copy it, from Dovecot itself over TLS:
+    // every folder with its UIDVALIDITY and UIDs, flags, keywords, dates, subscriptions.
+    let mut over_imap = Server::start();
+    over_imap.add_user("alice");
+    over_imap.terminate();
+    let from = format!("imaps://localhost:{imaps}");
+    let ca = server.data_dir().join("cert.pem").display().to_string();
+    let args = ["import", "alice", "--from", &from, "--password-stdin", "--ca", &ca];
+    let out = over_imap.cli(&args, PASSWORD.as_bytes());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("imported 7 messages"), "{said}");
+    let out = over_imap.cli(&args, PASSWORD.as_bytes());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("imported 0 messages") && said.contains("(7 there already)"),
+        "{said}"
+    );
+    let out = over_imap.cli(&["fsck"], b"");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    // A wrong password is one clear line.
+    let out = over_imap.cli(&args, b"wrong\n");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot log in"));
+    over_imap.restart();
+    let over_imap_ca = over_imap.data_dir().join("cert.pem");
+    assert_eq!(snapshot(over_imap.ports.imaps, true, &over_imap_ca), theirs);
     drop(dovecot);
 
     // Back into a new ringmail: the same folders, UIDs, flags, keywords, dates and bytes as

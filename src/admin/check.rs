@@ -14,8 +14,8 @@
 //! step that fails is a `FAILED` row, the steps after it that need it are `skipped`, and the
 //! run ends in an `Err` naming how many steps did not pass.
 
-mod conn;
-mod imap;
+pub(crate) mod conn;
+pub(crate) mod imap;
 mod message;
 mod plan;
 mod pop3;
@@ -201,6 +201,20 @@ fn password(from_stdin: bool) -> Result<String> {
 
 fn target(config: &Config, args: &CheckArgs) -> Result<Target> {
     let host = args.host.clone().unwrap_or_else(|| config.server.hostname.clone());
+    let tls = if args.insecure {
+        conn::insecure_config()?
+    } else {
+        let ca = ca_file(config, args.ca.as_deref())?;
+        crate::tls::client_config(ca.as_deref(), "--ca").ok_or_else(|| match &ca {
+            Some(file) => anyhow!("no CA certificate in {}", file.display()),
+            None => anyhow!("no system CA certificates found: pass --ca FILE"),
+        })?
+    };
+    target_for(host, tls, Duration::from_secs(args.timeout))
+}
+
+/// `host` resolved, to be reached with `tls` (an IMAP import's source too).
+pub(crate) fn target_for(host: String, tls: Arc<ClientConfig>, timeout: Duration) -> Result<Target> {
     let server_name = ServerName::try_from(host.clone())
         .map_err(|_| anyhow!("invalid --host {host:?}: not a host name or address"))?;
     let addresses: Vec<IpAddr> = (host.as_str(), 0)
@@ -211,21 +225,12 @@ fn target(config: &Config, args: &CheckArgs) -> Result<Target> {
     if addresses.is_empty() {
         bail!("cannot resolve --host {host}: no address");
     }
-    let tls = if args.insecure {
-        conn::insecure_config()?
-    } else {
-        let ca = ca_file(config, args.ca.as_deref())?;
-        crate::tls::client_config(ca.as_deref(), "--ca").ok_or_else(|| match &ca {
-            Some(file) => anyhow!("no CA certificate in {}", file.display()),
-            None => anyhow!("no system CA certificates found: pass --ca FILE"),
-        })?
-    };
     Ok(Target {
         host,
         addresses,
         server_name,
         tls,
-        timeout: Duration::from_secs(args.timeout),
+        timeout,
     })
 }
 

@@ -35,6 +35,7 @@ pub fn run(config: &Config, user: &str, target: &super::Location) -> Result<()> 
     let path = match target {
         super::Location::Maildir(path) => path,
         super::Location::Stream(path) => return super::stream::export(config, user, path),
+        super::Location::Imap(_) => bail!("export writes to maildir:PATH or stream:PATH, not to an IMAP server"),
     };
     if path.exists() && std::fs::read_dir(path).map_or(true, |mut d| d.next().is_some()) {
         bail!(

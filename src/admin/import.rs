@@ -36,10 +36,11 @@ struct Folder {
     dir: PathBuf,
 }
 
-pub fn run(config: &Config, user: &str, source: &super::Location) -> Result<()> {
+pub fn run(config: &Config, user: &str, source: &super::Location, auth: &super::imap_import::SourceAuth) -> Result<()> {
     let root = match source {
         super::Location::Maildir(root) => root,
         super::Location::Stream(path) => return super::stream::import(config, user, path),
+        super::Location::Imap(url) => return super::imap_import::run(config, user, url, auth),
     };
     if !root.join("cur").is_dir() {
         bail!("{} is not a Maildir (no cur/)", root.display());

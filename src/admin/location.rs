@@ -1,5 +1,5 @@
 //! Where `ringmail export` writes mail and `ringmail import` reads it, as `--to` and `--from`
-//! name it: `maildir:PATH`, or `stream:PATH` (a mailbox stream, docs/stream.md; `-` is
+//! name it: `maildir:PATH`, `imaps://[LOGIN@]HOST[:PORT]` (import only), or `stream:PATH` (a mailbox stream, docs/stream.md; `-` is
 //! standard output or input).
 
 use std::path::PathBuf;
@@ -8,16 +8,23 @@ use std::path::PathBuf;
 pub enum Location {
     Maildir(PathBuf),
     Stream(PathBuf),
+    /// An IMAP server (import only).
+    Imap(super::imap_import::ImapUrl),
 }
 
 impl std::str::FromStr for Location {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Location, String> {
+        if s.starts_with("imap://") || s.starts_with("imaps://") {
+            return super::imap_import::ImapUrl::parse(s).map(Location::Imap);
+        }
         match s.split_once(':') {
             Some(("maildir", path)) if !path.is_empty() => Ok(Location::Maildir(PathBuf::from(path))),
             Some(("stream", path)) if !path.is_empty() => Ok(Location::Stream(PathBuf::from(path))),
-            _ => Err(format!("{s:?}: the form is maildir:PATH or stream:PATH")),
+            _ => Err(format!(
+                "{s:?}: the form is maildir:PATH, stream:PATH or imaps://[LOGIN@]HOST[:PORT]"
+            )),
         }
     }
 }

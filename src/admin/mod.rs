@@ -12,6 +12,7 @@ mod fsck;
 pub use fsck::run as fsck;
 mod directory;
 pub mod export;
+pub mod imap_import;
 pub mod import;
 mod location;
 pub mod moves;

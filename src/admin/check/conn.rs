@@ -35,6 +35,8 @@ pub(super) struct Conn {
     timeout: Duration,
     deadline: Instant,
     broken: bool,
+    /// The largest literal `read_bytes` takes.
+    max_literal: usize,
 }
 
 impl Conn {
@@ -51,6 +53,7 @@ impl Conn {
                         timeout: target.timeout,
                         deadline: Instant::now() + target.timeout,
                         broken: false,
+                        max_literal: MAX_LINE,
                     })
                 }
                 Err(source) => last = CheckError::Connect { addr, source },
@@ -155,14 +158,18 @@ impl Conn {
         }
     }
 
+    pub fn allow_literals(&mut self, max: usize) {
+        self.max_literal = max;
+    }
+
     /// Exactly `n` bytes (an IMAP literal).
     pub fn read_bytes(&mut self, n: usize) -> Result<Vec<u8>, CheckError> {
         if self.broken {
             return Err(CheckError::Broken);
         }
-        if n > MAX_LINE {
+        if n > self.max_literal {
             self.broken = true;
-            return Err(CheckError::TooLong(MAX_LINE));
+            return Err(CheckError::TooLong(self.max_literal));
         }
         while self.buf.len() < n {
             self.fill()?;
@@ -225,7 +232,7 @@ fn open(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
 /// `--insecure`: TLS that takes any certificate for any name. The handshake signatures are
 /// still checked, so the session is encrypted to whoever holds the certificate's key; only
 /// who that is goes unverified.
-pub(super) fn insecure_config() -> anyhow::Result<Arc<ClientConfig>> {
+pub(crate) fn insecure_config() -> anyhow::Result<Arc<ClientConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(AnyCertificate(provider.clone()));
     let config = ClientConfig::builder_with_provider(provider)

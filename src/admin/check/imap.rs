@@ -5,15 +5,25 @@
 use super::conn::Conn;
 use super::{CheckError, Target};
 
-pub(super) struct Imap {
+pub(crate) struct Imap {
     conn: Conn,
     next_tag: u32,
 }
 
 /// The untagged data that came before a command's tagged OK, each response with its
 /// literals inline after a CRLF.
-pub(super) struct Answer {
-    pub untagged: Vec<String>,
+pub(crate) struct Answer {
+    pub untagged: Vec<Vec<u8>>,
+}
+
+impl Answer {
+    /// The responses as text (lossy: for the parts of them that are text).
+    fn lines(&self) -> Vec<String> {
+        self.untagged
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect()
+    }
 }
 
 impl Imap {
@@ -25,7 +35,7 @@ impl Imap {
             Conn::connect(target, port)?
         };
         let mut imap = Imap { conn, next_tag: 1 };
-        let greeting = imap.read_response()?;
+        let greeting = String::from_utf8_lossy(&imap.read_response()?).into_owned();
         if !greeting.starts_with("* OK") {
             return Err(refusal("greeting", &greeting));
         }
@@ -40,7 +50,7 @@ impl Imap {
     pub fn starttls(&mut self, target: &Target) -> Result<(), CheckError> {
         let answer = self.command("CAPABILITY", "CAPABILITY")?;
         let offered = answer
-            .untagged
+            .lines()
             .iter()
             .filter(|l| l.starts_with("* CAPABILITY "))
             .any(|l| l.split_ascii_whitespace().any(|c| c.eq_ignore_ascii_case("STARTTLS")));
@@ -78,8 +88,8 @@ impl Imap {
     /// RFC 2971 ID: the host a logged-in session reached (ringmail's `x-host`: behind a front
     /// end, the back end), else the server's `name` and `version`, e.g. "ringmail 0.1".
     pub fn id(&mut self) -> Result<Option<String>, CheckError> {
-        let answer = self.command("ID", "ID NIL")?;
-        let Some(line) = answer.untagged.iter().find(|l| l.starts_with("* ID ")) else {
+        let answer = self.command("ID", "ID NIL")?.lines();
+        let Some(line) = answer.iter().find(|l| l.starts_with("* ID ")) else {
             return Ok(None);
         };
         let fields = quoted_strings(&line["* ID ".len()..]);
@@ -109,7 +119,7 @@ impl Imap {
         self.command("NOOP", "NOOP")?;
         let answer = self.command("UID SEARCH", &format!("UID SEARCH HEADER Subject {token}"))?;
         Ok(answer
-            .untagged
+            .lines()
             .iter()
             .filter_map(|l| l.strip_prefix("* SEARCH"))
             .flat_map(|numbers| numbers.split_ascii_whitespace().filter_map(|n| n.parse().ok()))
@@ -122,7 +132,7 @@ impl Imap {
             "UID FETCH",
             &format!("UID FETCH {uid} (BODY.PEEK[HEADER.FIELDS (Received)])"),
         )?;
-        Ok(answer.untagged.join("\r\n"))
+        Ok(answer.lines().join("\r\n"))
     }
 
     /// Flags the messages \Deleted and expunges exactly them (RFC 4315 UID EXPUNGE), never
@@ -132,7 +142,7 @@ impl Imap {
         self.command("UID STORE", &format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)"))?;
         let answer = self.command("UID EXPUNGE", &format!("UID EXPUNGE {set}"))?;
         let expunged = answer
-            .untagged
+            .lines()
             .iter()
             .filter(|l| l.ends_with(" EXPUNGE") || l.starts_with("* VANISHED"))
             .count();
@@ -156,7 +166,7 @@ impl Imap {
     }
 
     /// Sends `tag SP text` and reads to the tagged answer.
-    fn command(&mut self, name: &'static str, text: &str) -> Result<Answer, CheckError> {
+    pub(crate) fn command(&mut self, name: &'static str, text: &str) -> Result<Answer, CheckError> {
         let tag = self.tag();
         self.conn.send(format!("{tag} {text}\r\n").as_bytes())?;
         self.finish(&tag, name)
@@ -168,14 +178,14 @@ impl Imap {
         let mut untagged = Vec::new();
         loop {
             let response = self.read_response()?;
-            if let Some(status) = response.strip_prefix(tag).and_then(|r| r.strip_prefix(' ')) {
-                if status.starts_with("OK") {
+            if let Some(status) = response.strip_prefix(tag.as_bytes()).and_then(|r| r.strip_prefix(b" ")) {
+                if status.starts_with(b"OK") {
                     return Ok(Answer { untagged });
                 }
-                return Err(refusal(name, status));
+                return Err(refusal(name, &String::from_utf8_lossy(status)));
             }
-            if response.starts_with("* BYE") && name != "LOGOUT" {
-                return Err(refusal(name, &response));
+            if response.starts_with(b"* BYE") && name != "LOGOUT" {
+                return Err(refusal(name, &String::from_utf8_lossy(&response)));
             }
             untagged.push(response);
         }
@@ -185,18 +195,18 @@ impl Imap {
     fn continuation(&mut self, tag: &str) -> Result<(), CheckError> {
         loop {
             let response = self.read_response()?;
-            if response.starts_with('+') {
+            if response.starts_with(b"+") {
                 return Ok(());
             }
-            if let Some(status) = response.strip_prefix(tag).and_then(|r| r.strip_prefix(' ')) {
-                return Err(refusal("LOGIN", status));
+            if let Some(status) = response.strip_prefix(tag.as_bytes()).and_then(|r| r.strip_prefix(b" ")) {
+                return Err(refusal("LOGIN", &String::from_utf8_lossy(status)));
             }
         }
     }
 
     /// One response line with the literals it announces (`{n}` at a line's end, RFC 9051
     /// §4.3) read by count and appended after a CRLF.
-    fn read_response(&mut self) -> Result<String, CheckError> {
+    fn read_response(&mut self) -> Result<Vec<u8>, CheckError> {
         let mut response = self.conn.read_line()?;
         while let Some(n) = literal_length(&response) {
             response.extend_from_slice(b"\r\n");
@@ -204,7 +214,12 @@ impl Imap {
             response.extend_from_slice(&literal);
             response.extend_from_slice(&self.conn.read_line()?);
         }
-        Ok(String::from_utf8_lossy(&response).into_owned())
+        Ok(response)
+    }
+
+    /// Takes literals of up to `max` bytes (messages, for an import) instead of `MAX_LINE`.
+    pub(crate) fn allow_literals(&mut self, max: usize) {
+        self.conn.allow_literals(max);
     }
 }
 
