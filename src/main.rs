@@ -81,11 +81,21 @@ enum Command {
     /// keeping UIDVALIDITY, UIDs, flags, keywords and dates; run again, it adds only what is
     /// new. The server must be stopped.
     Import {
-        user: String,
+        /// The account to import into (none with --accounts or --directory).
+        #[arg(required_unless_present_any = ["accounts", "directory"])]
+        user: Option<String>,
         /// maildir:PATH, stream:PATH (- for standard input), or imaps://[LOGIN@]HOST[:PORT]
-        /// (imap:// with STARTTLS; LOGIN defaults to USER).
+        /// (imap:// with STARTTLS; LOGIN defaults to USER). With --accounts or --directory, %u
+        /// in it stands for each user.
         #[arg(long)]
-        from: admin::Location,
+        from: String,
+        /// Every account of this passwd-like file (name:{PLAIN}password or name:{ARGON2ID}hash
+        /// per line), created here if missing.
+        #[arg(long, conflicts_with_all = ["user", "directory"])]
+        accounts: Option<PathBuf>,
+        /// Every account the directory puts on this back end.
+        #[arg(long, conflicts_with = "user")]
+        directory: bool,
         /// The IMAP source's password from stdin (else RINGMAIL_IMPORT_PASSWORD).
         #[arg(long)]
         password_stdin: bool,
@@ -293,19 +303,32 @@ fn run(cli: Cli) -> Result<()> {
         Command::Import {
             user,
             from,
+            accounts,
+            directory,
             password_stdin,
             ca,
             insecure,
-        } => admin::import::run(
-            &config,
-            &user,
-            &from,
-            &admin::imap_import::SourceAuth {
+        } => {
+            let auth = admin::imap_import::SourceAuth {
                 password_stdin,
                 ca,
                 insecure,
-            },
-        ),
+            };
+            let bulk = match accounts {
+                Some(file) => Some(admin::bulk_import::Accounts::File(file)),
+                None => directory.then_some(admin::bulk_import::Accounts::Directory),
+            };
+            match (bulk, user) {
+                (Some(bulk), _) => admin::bulk_import::run(&config, &bulk, &from, &auth),
+                (None, Some(user)) => {
+                    let from: admin::Location = from.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+                    admin::import::run(&config, &user, &from, &auth)
+                }
+                (None, None) => {
+                    anyhow::bail!("name the account to import into, or give --accounts FILE or --directory")
+                }
+            }
+        }
         Command::Who { user } => admin::who(&config, user.as_deref()),
         Command::Kick { user, protocol } => admin::kick(&config, &user, protocol.map(KickProtocol::name)),
         Command::Move {

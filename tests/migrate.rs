@@ -485,6 +485,70 @@ fn a_maildir_in_the_fs_layout_is_imported_with_its_uids() {
     assert!(folder("INBOX").contains("\n  1 \\Seen 1700000000 "), "{ours}");
 }
 
+/// `ringmail import --accounts FILE --from maildir:…/%u/…`: every account of a passwd-like
+/// file is created with its password (plain, or an argon2 hash kept as it is) and filled from
+/// its own Maildir; one that fails is named and the others go on; run again, nothing twice.
+#[test]
+fn accounts_are_imported_in_bulk_from_a_passwd_file() {
+    let root = tempfile::tempdir().unwrap();
+    let maildir = |user: &str| {
+        let dir = root.path().join(user).join("Maildir");
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        dir
+    };
+    let alice = maildir("alice");
+    std::fs::write(alice.join("cur/1700000000.M1.h:2,S"), "Subject: for alice\n\nhi\n").unwrap();
+    let bob = maildir("bob");
+    std::fs::write(bob.join("cur/1700000001.M2.h:2,"), "Subject: for bob\n\nhi\n").unwrap();
+    std::fs::write(bob.join("dovecot-uidlist"), "3 V55 N8 G00\n7 :1700000001.M2.h\n").unwrap();
+    let hash = ringmail::auth::password::hash(PASSWORD).unwrap().phc;
+    let accounts = root.path().join("passwd");
+    std::fs::write(
+        &accounts,
+        format!("# from the old server\nalice:{{PLAIN}}{PASSWORD}::::\nbob:{{ARGON2ID}}{hash}\ncarol:{{PLAIN}}x\n"),
+    )
+    .unwrap();
+    let mut server = Server::start();
+    server.terminate();
+    let from = format!("maildir:{}/%u/Maildir", root.path().display());
+    let args = ["import", "--accounts", accounts.to_str().unwrap(), "--from", &from];
+    // carol has no Maildir: she is named, alice and bob are imported.
+    let out = server.cli(&args, b"");
+    let (said, errors) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!out.status.success(), "{said}");
+    assert!(errors.contains("1 of 3 accounts were not imported: carol"), "{errors}");
+    assert!(
+        said.contains("alice: account added") && said.contains("bob: account added"),
+        "{said}"
+    );
+    maildir("carol");
+    let out = server.cli(&args, b"");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !said.contains("account added") && said.contains("(1 there already)"),
+        "{said}"
+    );
+    assert!(said.contains("3 accounts imported"), "{said}");
+    // A line in a scheme ringmail cannot check stops the run before anything is written.
+    std::fs::write(&accounts, "dave:{PLAIN}x\nerin:{SHA512-CRYPT}$6$s$h\n").unwrap();
+    let out = server.cli(&args, b"");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"), "{out:?}");
+    server.restart();
+    let listed = server.cli(&["user", "list"], b"");
+    assert!(!String::from_utf8_lossy(&listed.stdout).contains("dave"), "{listed:?}");
+    let status = "print(m.status('INBOX', '(MESSAGES UIDNEXT UIDVALIDITY)')[1][0].decode())\n";
+    let bob = server.imaplib("bob", &[], status);
+    assert!(bob.contains("MESSAGES 1 UIDNEXT 8 UIDVALIDITY 55"), "{bob}");
+    let alice = server.imaplib("alice", &[], status);
+    assert!(alice.contains("MESSAGES 1 "), "{alice}");
+}
+
 /// `ringmail export --to stream:` then `ringmail import --from stream:` into another server:
 /// everything a CONDSTORE/QRESYNC client and a POP3 client see is the same — UIDVALIDITY,
 /// UIDNEXT, HIGHESTMODSEQ, every UID, flag, MODSEQ, date and byte, what VANISHED since modseq

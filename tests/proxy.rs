@@ -637,3 +637,42 @@ fn a_front_end_shows_its_sessions_and_back_ends_and_kicks() {
     bob.t.set_read_timeout(Duration::from_secs(10)).unwrap();
     assert!(bob.cmd("NOOP").is_err(), "the kicked session is gone");
 }
+
+/// `ringmail import --directory --from maildir:…/%u`: every account the directory puts on this
+/// back end gets its mail, and only those; they log in with their directory passwords.
+#[test]
+fn a_directory_import_fills_the_mailboxes_of_this_back_end() {
+    use common::slapd::{Account, Slapd};
+    let account = |name, mail_host| Account {
+        name,
+        mail_host,
+        extra: &[],
+    };
+    let ldap = Slapd::start(&[account("alice", "b1"), account("bob", "b1"), account("far", "b2")]);
+    let root = tempfile::tempdir().unwrap();
+    for (user, uidvalidity) in [("alice", 11), ("bob", 22)] {
+        let dir = root.path().join(user);
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        std::fs::write(dir.join("cur/1700000000.M1.h:2,S"), "Subject: old\n\nmail\n").unwrap();
+        let uidlist = format!("3 V{uidvalidity} N5 G00\n4 :1700000000.M1.h\n");
+        std::fs::write(dir.join("dovecot-uidlist"), uidlist).unwrap();
+    }
+    let mut server = backend_with(Facing::new(), "b1", &ldap.directory_section(3600));
+    server.terminate();
+    let from = format!("maildir:{}/%u", root.path().display());
+    let out = server.cli(&["import", "--directory", "--from", &from], b"");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("2 accounts imported") && !said.contains("far"), "{said}");
+    server.restart();
+    for (user, uidvalidity) in [("alice", 11), ("bob", 22)] {
+        let status = "print(m.status('INBOX', '(MESSAGES UIDNEXT UIDVALIDITY)')[1][0].decode())\n";
+        let seen = server.imaplib(user, &[], status);
+        assert!(
+            seen.contains(&format!("MESSAGES 1 UIDNEXT 5 UIDVALIDITY {uidvalidity}")),
+            "{seen}"
+        );
+    }
+}

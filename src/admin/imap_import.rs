@@ -103,12 +103,16 @@ pub struct SourceAuth {
     pub insecure: bool,
 }
 
-pub fn run(config: &Config, user: &str, url: &ImapUrl, auth: &SourceAuth) -> Result<()> {
-    let password = password(auth.password_stdin)?;
-    let _lock = crate::serve::lock_data_dir(&config.server.data_dir)
-        .context("stop the server first: an import writes mail at its old UIDs, which live sessions cannot follow")?;
-    let store = super::open_stopped(config)?;
-    let account = super::import::account(config, &store, user)?;
+/// Imports the account at `url` (logging in with `password`) into `user`'s mailboxes in
+/// `store` (whose lock the caller holds).
+pub fn import_into(
+    config: &Config,
+    store: &Store,
+    user: &str,
+    (url, auth): (&ImapUrl, &SourceAuth),
+    password: String,
+) -> Result<()> {
+    let account = super::import::account(config, store, user)?;
     let tls = if auth.insecure {
         super::check::conn::insecure_config()?
     } else {
@@ -128,7 +132,7 @@ pub fn run(config: &Config, user: &str, url: &ImapUrl, auth: &SourceAuth) -> Res
     let mut progress = super::progress::Progress::new("import", 0);
     let (mut added, mut skipped) = (0, 0);
     for folder in &folders {
-        let (a, s) = import_folder(&mut imap, &store, account.id, folder, config, &mut progress)
+        let (a, s) = import_folder(&mut imap, store, account.id, folder, config, &mut progress)
             .with_context(|| format!("cannot import {:?}", folder.name))?;
         (added, skipped) = (added + a, skipped + s);
     }
@@ -150,7 +154,8 @@ pub fn run(config: &Config, user: &str, url: &ImapUrl, auth: &SourceAuth) -> Res
     Ok(())
 }
 
-fn password(from_stdin: bool) -> Result<String> {
+/// The IMAP source's password: the first line of stdin, or `PASSWORD_ENV`.
+pub fn password(from_stdin: bool) -> Result<String> {
     let text = if from_stdin {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).context("cannot read the password")?;

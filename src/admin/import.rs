@@ -37,20 +37,48 @@ struct Folder {
 }
 
 pub fn run(config: &Config, user: &str, source: &super::Location, auth: &super::imap_import::SourceAuth) -> Result<()> {
-    let root = match source {
-        super::Location::Maildir(root) => root,
-        super::Location::Stream(path) => return super::stream::import(config, user, path),
-        super::Location::Imap(url) => return super::imap_import::run(config, user, url, auth),
+    let password = match source {
+        super::Location::Imap(_) => Some(super::imap_import::password(auth.password_stdin)?),
+        _ => None,
     };
+    let (_lock, store) = stopped_store(config)?;
+    into(config, &store, user, source, auth, password)
+}
+
+/// The store of this config's data_dir, with the lock that keeps a server from starting on it.
+/// Messages go in at the UIDs they had, below mail that might arrive meanwhile: sessions and
+/// deliveries, which see UIDs only grow, must not be running.
+pub(super) fn stopped_store(config: &Config) -> Result<(std::fs::File, crate::store::Store)> {
+    let lock = crate::serve::lock_data_dir(&config.server.data_dir)
+        .context("stop the server first: an import writes mail at its old UIDs, which live sessions cannot follow")?;
+    Ok((lock, super::open_stopped(config)?))
+}
+
+/// Imports `source` into `user`'s mailboxes in `store` (whose lock the caller holds);
+/// `password` is the IMAP source's.
+pub(super) fn into(
+    config: &Config,
+    store: &crate::store::Store,
+    user: &str,
+    source: &super::Location,
+    auth: &super::imap_import::SourceAuth,
+    password: Option<String>,
+) -> Result<()> {
+    match source {
+        super::Location::Maildir(root) => maildir(config, store, user, root),
+        super::Location::Stream(path) => super::stream::import_into(config, store, user, path),
+        super::Location::Imap(url) => {
+            let password = password.context("no password for the IMAP source")?;
+            super::imap_import::import_into(config, store, user, (url, auth), password)
+        }
+    }
+}
+
+fn maildir(config: &Config, store: &crate::store::Store, user: &str, root: &Path) -> Result<()> {
     if !root.join("cur").is_dir() {
         bail!("{} is not a Maildir (no cur/)", root.display());
     }
-    // Messages go in at the UIDs they had, below mail that might arrive meanwhile: sessions
-    // and deliveries, which see UIDs only grow, must not be running.
-    let _lock = crate::serve::lock_data_dir(&config.server.data_dir)
-        .context("stop the server first: an import writes mail at its old UIDs, which live sessions cannot follow")?;
-    let store = super::open_stopped(config)?;
-    let account = account(config, &store, user)?;
+    let account = account(config, store, user)?;
     let folders = folders(root)?;
     let mut scanned = Vec::new();
     for folder in &folders {
@@ -84,14 +112,14 @@ pub fn run(config: &Config, user: &str, source: &super::Location, auth: &super::
             let last = i + 1 == count;
             if batch.len() >= BATCH_MESSAGES || bytes >= BATCH_BYTES || last {
                 let n = batch.len() as u64;
-                let (a, s) = commit(&store, account.id, folder, &listing.header, std::mem::take(&mut batch))?;
+                let (a, s) = commit(store, account.id, folder, &listing.header, std::mem::take(&mut batch))?;
                 (added, skipped) = (added + a, skipped + s);
                 bytes = 0;
                 progress.advance(n);
             }
         }
         if count == 0 {
-            commit(&store, account.id, folder, &listing.header, Vec::new())?;
+            commit(store, account.id, folder, &listing.header, Vec::new())?;
         }
     }
     for name in subscriptions(root)? {

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod backup;
+pub mod bulk_import;
 pub use backup::run as backup;
 pub mod check;
 pub mod deliver;

@@ -57,11 +57,9 @@ pub fn export(config: &Config, user: &str, path: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn import(config: &Config, user: &str, path: &Path) -> Result<()> {
-    let _lock = crate::serve::lock_data_dir(&config.server.data_dir)
-        .context("stop the server first: an import writes mail at its old UIDs, which live sessions cannot follow")?;
-    let store = super::open_stopped(config)?;
-    let account = super::import::account(config, &store, user)?;
+/// Imports the stream at `path` into `user`'s mailboxes in `store` (whose lock the caller holds).
+pub fn import_into(config: &Config, store: &crate::store::Store, user: &str, path: &Path) -> Result<()> {
+    let account = super::import::account(config, store, user)?;
     let snapshot = store.snapshot()?;
     for mailbox in snapshot.mailboxes(account.id)? {
         if mailbox.messages > 0 && mailbox.copied.is_none() {
@@ -80,7 +78,7 @@ pub fn import(config: &Config, user: &str, path: &Path) -> Result<()> {
     let mut reader = Reader::new(BufReader::with_capacity(1 << 20, input))?;
     let from = mailstream::read_header(&mut reader)?;
     let mut progress = super::progress::Progress::new("import", 0);
-    let (end, carried) = mailstream::apply(&store, &account, &mut reader, &config.mime_limits(), &mut |n| {
+    let (end, carried) = mailstream::apply(store, &account, &mut reader, &config.mime_limits(), &mut |n| {
         progress.advance(n)
     })
     .with_context(|| format!("cannot import {}", path.display()))?;

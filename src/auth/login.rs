@@ -208,18 +208,24 @@ fn mailbox_of(store: &Store, accounts: Accounts<'_>, account: Account) -> Result
     })
 }
 
+/// SCRAM keys no password opens (random keys), for an account whose password this server
+/// does not know.
+pub fn unusable_scram() -> ScramCredentials {
+    ScramCredentials {
+        salt: rand::random::<[u8; 16]>().to_vec(),
+        iterations: 4096,
+        stored_key: rand::random(),
+        server_key: rand::random(),
+    }
+}
+
 /// The store's user `name`, created (with the default folders) if this is its first use here.
 /// Its password fields are never checked: the directory does that.
 pub fn provision(store: &Store, name: &str, admin: bool) -> Result<User, StoreError> {
     if let Some(user) = store.snapshot()?.user(name)? {
         return Ok(user);
     }
-    let never = ScramCredentials {
-        salt: rand::random::<[u8; 16]>().to_vec(),
-        iterations: 4096,
-        stored_key: rand::random(),
-        server_key: rand::random(),
-    };
+    let never = unusable_scram();
     let op = WriteOp::AddUser(NewUser {
         name: name.to_owned(),
         password_hash: String::new(),

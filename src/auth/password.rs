@@ -55,6 +55,16 @@ thread_local! {
     static WORK_AREA: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Whether `phc` is an argon2 PHC string `verify` can check a password against.
+pub fn well_formed(phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|hash| {
+        hash.salt.is_some()
+            && hash.hash.is_some()
+            && Algorithm::try_from(hash.algorithm.as_str()).is_ok()
+            && Params::try_from(&hash).is_ok()
+    })
+}
+
 /// Constant-time check of `password` against a PHC string. A malformed hash verifies nothing.
 /// The hash's own algorithm, version and costs apply, so hashes made with other parameters
 /// (by another implementation, or before a change of defaults) still verify.
