@@ -73,7 +73,7 @@ enum Command {
     /// holds (modseqs too: docs/stream.md); works while the server runs.
     Export {
         user: String,
-        /// maildir:PATH (a new directory) or stream:PATH (a file; - for standard output).
+        /// maildir:PATH or mbox:PATH (a new directory), or stream:PATH (a file; - for standard output).
         #[arg(long)]
         to: admin::Location,
     },
@@ -84,7 +84,8 @@ enum Command {
         /// The account to import into (none with --accounts or --directory).
         #[arg(required_unless_present_any = ["accounts", "directory"])]
         user: Option<String>,
-        /// maildir:PATH, stream:PATH (- for standard input), or imaps://[LOGIN@]HOST[:PORT]
+        /// maildir:PATH, mbox:PATH (a directory, or one file for INBOX), stream:PATH (- for
+        /// standard input), or imaps://[LOGIN@]HOST[:PORT]
         /// (imap:// with STARTTLS; LOGIN defaults to USER). With --accounts or --directory, %u
         /// in it stands for each user.
         #[arg(long)]

@@ -149,7 +149,20 @@ fn user_name(uid: u32) -> String {
 /// Dovecot serving `maildir` over IMAP on `port` and POP3 on `pop3`.
 /// With IMAPS on `imaps` too when given, with the certificate and key a ringmail server
 /// generated in its data dir (for localhost).
-fn start_dovecot(maildir: &Path, (port, pop3): (u16, u16), imaps: Option<(u16, &Path)>) -> Dovecot {
+fn start_dovecot(maildir: &Path, ports: (u16, u16), imaps: Option<(u16, &Path)>) -> Dovecot {
+    let location = format!("maildir:{}", maildir.display());
+    dovecot_serving(&location, maildir, ports, imaps, "")
+}
+
+/// Dovecot serving the mail at `location` (Dovecot's `mail_location` form), which lives under
+/// `root`, with `extra` settings.
+fn dovecot_serving(
+    location: &str,
+    maildir: &Path,
+    (port, pop3): (u16, u16),
+    imaps: Option<(u16, &Path)>,
+    extra: &str,
+) -> Dovecot {
     let dir = tempfile::tempdir().unwrap();
     let (uid, gid) = mail_owner();
     let me = own_ids();
@@ -169,7 +182,7 @@ fn start_dovecot(maildir: &Path, (port, pop3): (u16, u16), imaps: Option<(u16, &
     };
     let d = dir.path().display().to_string();
     let users = format!(
-        "alice:{{PLAIN}}{PASSWORD}:{uid}:{gid}::{home}::userdb_mail=maildir:{home}\n",
+        "alice:{{PLAIN}}{PASSWORD}:{uid}:{gid}::{home}::userdb_mail={location}\n",
         home = maildir.display()
     );
     std::fs::write(dir.path().join("users"), users).unwrap();
@@ -194,7 +207,7 @@ fn start_dovecot(maildir: &Path, (port, pop3): (u16, u16), imaps: Option<(u16, &
          userdb {{\n  driver = passwd-file\n  args = {d}/users\n}}\n\
          service imap-login {{\n  chroot =\n  inet_listener imap {{\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = {imaps_port}\n  }}\n}}\n\
          service pop3-login {{\n  chroot =\n  inet_listener pop3 {{\n    port = {pop3}\n  }}\n  inet_listener pop3s {{\n    port = 0\n  }}\n}}\n\
-         service anvil {{\n  chroot =\n}}\n"
+         service anvil {{\n  chroot =\n}}\n{extra}"
     );
     std::fs::write(dir.path().join("dovecot.conf"), config).unwrap();
     let child = Command::new(dovecot_binary())
@@ -483,6 +496,130 @@ fn a_maildir_in_the_fs_layout_is_imported_with_its_uids() {
         "{sub}"
     );
     assert!(folder("INBOX").contains("\n  1 \\Seen 1700000000 "), "{ours}");
+}
+
+/// `ringmail export --to mbox:` is what Dovecot serves from an mbox directory — the same
+/// folders, UIDVALIDITY, UIDNEXT (an empty folder's too), UIDs, flags, keywords, dates, bytes
+/// and, with `pop3_uidl_format = %v.%u`, POP3 UIDLs — and `import --from mbox:` takes it back
+/// after Dovecot has written to it, with what Dovecot wrote, byte for byte.
+#[test]
+fn an_mbox_export_is_served_by_dovecot_and_imported_back() {
+    let server = Server::start();
+    server.add_user("alice");
+    for subject in ["one", "two", "three"] {
+        server.deliver("alice", &message(subject));
+    }
+    // A body line Dovecot's Content-Length keeps from starting a message.
+    server.deliver(
+        "alice",
+        b"Subject: tricky\r\n\r\nhello\r\n\r\nFrom someone Tue Nov 14 22:13:20 2023\r\n>From quoted\r\n",
+    );
+    let mut c = server.imap_login("alice");
+    c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    c.cmd("STORE 1 +FLAGS (\\Seen \\Answered Work)")
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    c.cmd("STORE 3 +FLAGS (\\Flagged \\Draft $Label1)")
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    c.cmd("STORE 2 +FLAGS (\\Deleted)").unwrap().expect_ok().unwrap();
+    c.cmd("EXPUNGE").unwrap().expect_ok().unwrap();
+    c.cmd("CREATE Archive/2024").unwrap().expect_ok().unwrap();
+    c.cmd("CREATE Entw&APw-rfe").unwrap().expect_ok().unwrap();
+    c.cmd("SUBSCRIBE Archive/2024").unwrap().expect_ok().unwrap();
+    c.append("Archive/2024", "\\Seen", &message("archived"))
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    c.cmd("COPY 1 Archive/2024").unwrap().expect_ok().unwrap();
+    // An empty folder whose UIDNEXT has moved.
+    c.append("Entw&APw-rfe", "", &message("gone"))
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    c.cmd("SELECT Entw&APw-rfe").unwrap().expect_ok().unwrap();
+    c.cmd("STORE 1 +FLAGS (\\Deleted)").unwrap().expect_ok().unwrap();
+    c.cmd("EXPUNGE").unwrap().expect_ok().unwrap();
+    let cafile = server.data_dir().join("cert.pem");
+    let ours = snapshot(server.ports.imaps, true, &cafile);
+    assert!(
+        ours.contains("folder Entw&APw-rfe uidvalidity") && ours.contains(" uidnext 2 "),
+        "{ours}"
+    );
+    // Archive, a folder only for its subfolder here, is a directory in mbox: Dovecot lists it
+    // \Noselect, which the snapshot leaves out (an account made here has it, empty).
+    let without_archive = |s: String| -> String {
+        s.lines()
+            .filter(|l| !l.starts_with("folder Archive "))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    let ours = without_archive(ours);
+
+    let target = tempfile::tempdir().unwrap();
+    let root = target.path().join("alice");
+    let to = format!("mbox:{}", root.display());
+    let out = server.cli(&["export", "alice", "--to", &to], b"");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("exported 5 messages"),
+        "{out:?}"
+    );
+    // A folder holding mail and subfolders cannot be an mbox file: refused, by name.
+    c.cmd("CREATE Archive/2024/Q1").unwrap().expect_ok().unwrap();
+    let refused = server.cli(
+        &[
+            "export",
+            "alice",
+            "--to",
+            &format!("mbox:{}/other", target.path().display()),
+        ],
+        b"",
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("\"Archive/2024\" holds mail and has subfolders"),
+        "{refused:?}"
+    );
+
+    let (port, pop3) = (free_port(), free_port());
+    let location = format!("mbox:{0}:INBOX={0}/inbox", root.display());
+    let dovecot = dovecot_serving(&location, &root, (port, pop3), None, "pop3_uidl_format = %v.%u\n");
+    assert_eq!(snapshot(port, false, &cafile), ours);
+    assert_eq!(uidls(pop3, false, &cafile), uidls(server.ports.pop3s, true, &cafile));
+
+    // Dovecot writes to the mbox itself: new mail, flags, a folder of its own.
+    let changes = r#"
+import imaplib, sys
+m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+m.login("alice", sys.argv[2])
+msg = b"From: d@example.org\r\nSubject: from dovecot\r\n\r\nwritten by Dovecot\r\nFrom the start\r\n"
+assert m.append("INBOX", r"(\Seen $Dovecot)", '"01-Feb-2025 10:00:00 +0000"', msg)[0] == "OK"
+assert m.create("Neu")[0] == "OK"
+assert m.append("Neu", None, None, msg)[0] == "OK"
+m.select("INBOX")
+assert m.uid("STORE", "1", "+FLAGS", r"(\Flagged)")[0] == "OK"
+m.logout()
+"#;
+    python(changes, &[port.to_string(), PASSWORD.to_string()]);
+    let theirs = snapshot(port, false, &cafile);
+    assert!(theirs.contains("$Dovecot") && theirs.contains("folder Neu"), "{theirs}");
+    let their_uidls = uidls(pop3, false, &cafile);
+    drop(dovecot);
+
+    let mut fresh = Server::start();
+    fresh.add_user("alice");
+    fresh.terminate();
+    let out = fresh.cli(&["import", "alice", "--from", &to], b"");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let again = fresh.cli(&["import", "alice", "--from", &to], b"");
+    let said = String::from_utf8_lossy(&again.stdout);
+    assert!(said.contains("imported 0 messages"), "{said}");
+    fresh.restart();
+    let fresh_ca = fresh.data_dir().join("cert.pem");
+    assert_eq!(without_archive(snapshot(fresh.ports.imaps, true, &fresh_ca)), theirs);
+    assert_eq!(uidls(fresh.ports.pop3s, true, &fresh_ca), their_uidls);
 }
 
 /// `ringmail import --accounts FILE --from maildir:…/%u/…`: every account of a passwd-like

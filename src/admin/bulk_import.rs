@@ -89,7 +89,7 @@ pub fn run(config: &Config, accounts: &Accounts, template: &str, auth: &SourceAu
     let mut failed = Vec::new();
     for (line, (source, location)) in lines.iter().zip(&sources) {
         let password = match (&line.password, location) {
-            (_, Location::Maildir(_) | Location::Stream(_)) => None,
+            (_, Location::Maildir(_) | Location::Mbox(_) | Location::Stream(_)) => None,
             (Password::Plain(p), Location::Imap(_)) => Some(p.clone()),
             (Password::Hash(_), Location::Imap(_)) => shared.clone(),
         };

@@ -34,25 +34,18 @@ const MAX_KEYWORDS: usize = 26;
 pub fn run(config: &Config, user: &str, target: &super::Location) -> Result<()> {
     let path = match target {
         super::Location::Maildir(path) => path,
+        super::Location::Mbox(path) => return super::mbox::export(config, user, path),
         super::Location::Stream(path) => return super::stream::export(config, user, path),
-        super::Location::Imap(_) => bail!("export writes to maildir:PATH or stream:PATH, not to an IMAP server"),
+        super::Location::Imap(_) => {
+            bail!("export writes to maildir:PATH, mbox:PATH or stream:PATH, not to an IMAP server")
+        }
     };
-    if path.exists() && std::fs::read_dir(path).map_or(true, |mut d| d.next().is_some()) {
-        bail!(
-            "{} exists and is not empty: export into a new directory",
-            path.display()
-        );
-    }
+    let partial = start(path)?;
     let store = super::open(config)?;
     let snapshot = store.snapshot()?;
     let Some(account) = snapshot.user(user)? else {
         bail!("no user {user:?}");
     };
-    let partial = partial_path(path);
-    if partial.exists() {
-        // A run that was interrupted: start over.
-        std::fs::remove_dir_all(&partial).with_context(|| format!("cannot remove {}", partial.display()))?;
-    }
     let mailboxes: Vec<Mailbox> = snapshot
         .mailboxes(account.id)?
         .into_iter()
@@ -67,20 +60,41 @@ pub fn run(config: &Config, user: &str, target: &super::Location) -> Result<()> 
     }
     private_dirs(&partial)?;
     write_subscriptions(&partial, &snapshot.subscriptions(account.id)?)?;
-    // Every file and directory written, durable before the Maildir takes its name.
-    let root = std::fs::File::open(&partial)?;
-    crate::runtime::fs::sync_filesystem(&root).with_context(|| format!("cannot sync {}", partial.display()))?;
-    std::fs::rename(&partial, path)
-        .with_context(|| format!("cannot rename {} to {}", partial.display(), path.display()))?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::File::open(parent)?.sync_all()?;
-    }
+    finish(&partial, path)?;
     progress.finish();
     println!(
         "exported {total} messages in {} folders of {user} to {}",
         mailboxes.len(),
         path.display()
     );
+    Ok(())
+}
+
+/// The directory an export into `path` (new, or empty) writes before it takes `path`'s name;
+/// what an interrupted run left there is removed.
+pub(super) fn start(path: &Path) -> Result<PathBuf> {
+    if path.exists() && std::fs::read_dir(path).map_or(true, |mut d| d.next().is_some()) {
+        bail!(
+            "{} exists and is not empty: export into a new directory",
+            path.display()
+        );
+    }
+    let partial = partial_path(path);
+    if partial.exists() {
+        std::fs::remove_dir_all(&partial).with_context(|| format!("cannot remove {}", partial.display()))?;
+    }
+    Ok(partial)
+}
+
+/// Makes everything under `partial` durable, then gives it `path`'s name.
+pub(super) fn finish(partial: &Path, path: &Path) -> Result<()> {
+    let root = std::fs::File::open(partial)?;
+    crate::runtime::fs::sync_filesystem(&root).with_context(|| format!("cannot sync {}", partial.display()))?;
+    std::fs::rename(partial, path)
+        .with_context(|| format!("cannot rename {} to {}", partial.display(), path.display()))?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
     Ok(())
 }
 
@@ -200,14 +214,14 @@ fn write_subscriptions(root: &Path, names: &[String]) -> Result<()> {
     write_file(&root.join("subscriptions"), text.as_bytes())
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(super) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = private_file(path, false)?;
     f.write_all(bytes)?;
     Ok(())
 }
 
 /// Directories only the exporting user may enter: it is someone's mail.
-fn private_dirs(dir: &Path) -> Result<()> {
+pub(super) fn private_dirs(dir: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)

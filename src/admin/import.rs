@@ -27,13 +27,14 @@ use crate::store::records::{flags, Uid};
 use crate::store::{ImportedMessage, NewMessage, WriteOp, WriteOutcome, SEPARATOR};
 
 /// A batch is committed once it holds this many messages or bytes.
-const BATCH_MESSAGES: usize = 200;
-const BATCH_BYTES: usize = 32 << 20;
+pub(super) const BATCH_MESSAGES: usize = 200;
+pub(super) const BATCH_BYTES: usize = 32 << 20;
 
-/// One folder of the Maildir: its name in the store and its directory.
-struct Folder {
-    name: String,
-    dir: PathBuf,
+/// One folder of the source: its name in the store and where it is (a Maildir's directory, an
+/// mbox file).
+pub(super) struct Folder {
+    pub name: String,
+    pub dir: PathBuf,
 }
 
 pub fn run(config: &Config, user: &str, source: &super::Location, auth: &super::imap_import::SourceAuth) -> Result<()> {
@@ -66,6 +67,7 @@ pub(super) fn into(
 ) -> Result<()> {
     match source {
         super::Location::Maildir(root) => maildir(config, store, user, root),
+        super::Location::Mbox(root) => super::mbox::import(config, store, user, root),
         super::Location::Stream(path) => super::stream::import_into(config, store, user, path),
         super::Location::Imap(url) => {
             let password = password.context("no password for the IMAP source")?;
@@ -122,14 +124,7 @@ fn maildir(config: &Config, store: &crate::store::Store, user: &str, root: &Path
             commit(store, account.id, folder, &listing.header, Vec::new())?;
         }
     }
-    for name in subscriptions(root)? {
-        let op = WriteOp::Subscribe {
-            user: account.id,
-            name,
-            subscribed: true,
-        };
-        store.write_blocking(op).context("cannot subscribe")?;
-    }
+    subscribe(store, account.id, subscriptions(&root.join("subscriptions"), '.')?)?;
     progress.finish();
     println!(
         "imported {added} messages into {} folders of {user} ({skipped} there already)",
@@ -161,7 +156,23 @@ pub(super) fn account(config: &Config, store: &crate::store::Store, user: &str) 
     bail!("no user {user:?}: create it first with `ringmail user add`")
 }
 
-fn commit(
+pub(super) fn subscribe(
+    store: &crate::store::Store,
+    user: crate::store::records::UserId,
+    names: Vec<String>,
+) -> Result<()> {
+    for name in names {
+        let op = WriteOp::Subscribe {
+            user,
+            name,
+            subscribed: true,
+        };
+        store.write_blocking(op).context("cannot subscribe")?;
+    }
+    Ok(())
+}
+
+pub(super) fn commit(
     store: &crate::store::Store,
     user: crate::store::records::UserId,
     folder: &Folder,
@@ -239,11 +250,11 @@ fn fs_layout(dir: &Path, levels: Vec<String>, out: &mut Vec<Folder>) -> Result<(
     Ok(())
 }
 
-/// The subscribed folders of the Maildir's `subscriptions` file: Dovecot 2.3's version 2 (a
-/// `V\t2` header, an empty line, levels separated by TAB) or the older form (one name per line,
-/// levels separated by '.').
-fn subscriptions(root: &Path) -> Result<Vec<String>> {
-    let text = match std::fs::read_to_string(root.join("subscriptions")) {
+/// The subscribed folders of a Dovecot subscriptions file: version 2 (a `V\t2` header, an
+/// empty line, levels separated by TAB) or the older form (one name per line, levels separated
+/// by `separator`: '.' in Maildir++, '/' in mbox).
+pub(super) fn subscriptions(file: &Path, separator: char) -> Result<Vec<String>> {
+    let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
@@ -253,7 +264,7 @@ fn subscriptions(root: &Path) -> Result<Vec<String>> {
         lines.by_ref().take_while(|l| !l.is_empty()).for_each(drop);
         '\t'
     } else {
-        '.'
+        separator
     };
     lines
         .filter(|l| !l.is_empty())
@@ -265,7 +276,7 @@ fn subscriptions(root: &Path) -> Result<Vec<String>> {
 }
 
 /// A folder's name in the store from its levels on disk (modified UTF-7).
-fn store_name<'a>(levels: impl Iterator<Item = &'a str>) -> Result<String> {
+pub(super) fn store_name<'a>(levels: impl Iterator<Item = &'a str>) -> Result<String> {
     let decoded: Vec<String> = levels
         .map(|l| crate::imap::mutf7::decode(l).map_err(|_| anyhow::anyhow!("{l:?} is not a modified UTF-7 name")))
         .collect::<Result<_>>()?;
@@ -344,7 +355,7 @@ fn scan(dir: &Path) -> Result<Listing> {
                     // Without its own, the UIDL Dovecot gives by default (pop3_uidl_format
                     // %08Xu%08Xv, which it writes in lower case).
                     let validity = header.map_or(0, |h| h.uid_validity);
-                    let uidl = uidl.clone().unwrap_or_else(|| format!("{uid:08x}{validity:08x}"));
+                    let uidl = uidl.clone().unwrap_or_else(|| dovecot_uidl(*uid, validity));
                     known.push(Found {
                         uid: *uid,
                         pop3_uidl: Some(uidl),
@@ -371,6 +382,17 @@ fn scan(dir: &Path) -> Result<Listing> {
         header,
         messages: known,
     })
+}
+
+/// The UIDL Dovecot gives a message by default (`pop3_uidl_format = %08Xu%08Xv`, which it
+/// writes in lower case).
+pub(super) fn dovecot_uidl(uid: Uid, uid_validity: u32) -> String {
+    format!("{uid:08x}{uid_validity:08x}")
+}
+
+/// Whether `uidl` is one POP3 can give (RFC 1939 §7: 1 to 70 characters from 0x21 to 0x7E).
+pub(super) fn is_uidl(uidl: &str) -> bool {
+    (1..=70).contains(&uidl.len()) && uidl.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// What the uidlist says of each file name: its UID, and its POP3 UIDL (`P` extension).
@@ -418,11 +440,10 @@ fn parse_uidlist(text: &str) -> Result<(Option<UidList>, Uids)> {
             Some((ext, name)) => (ext, name),
             None => ("", rest.strip_prefix(':').unwrap_or(rest)),
         };
-        // RFC 1939 §7: 1 to 70 characters from 0x21 to 0x7E; anything else is not kept.
         let uidl = extensions
             .split_ascii_whitespace()
             .find_map(|e| e.strip_prefix('P'))
-            .filter(|u| (1..=70).contains(&u.len()) && u.bytes().all(|b| b.is_ascii_graphic()))
+            .filter(|u| is_uidl(u))
             .map(str::to_owned);
         uids.insert(name.trim().to_owned(), (uid, uidl));
     }
@@ -434,13 +455,17 @@ fn parse_uidlist(text: &str) -> Result<(Option<UidList>, Uids)> {
 /// of at most 255 bytes as the store keeps them, are taken: anything else would reach clients
 /// in FLAGS and FETCH as it is.
 fn parse_keywords(text: &str) -> HashMap<usize, String> {
-    let atom = |k: &str| (1..=255).contains(&k.len()) && k.bytes().all(crate::imap::parse::lexer::is_atom_char);
     text.lines()
         .filter_map(|l| {
             let (i, k) = l.split_once(' ')?;
-            atom(k).then(|| Some((i.parse().ok()?, k.to_owned())))?
+            is_keyword(k).then(|| Some((i.parse().ok()?, k.to_owned())))?
         })
         .collect()
+}
+
+/// Whether `k` can be a keyword here: an IMAP atom of at most 255 bytes, not a system flag.
+pub(super) fn is_keyword(k: &str) -> bool {
+    (1..=255).contains(&k.len()) && k.bytes().all(crate::imap::parse::lexer::is_atom_char)
 }
 
 /// The flags and keywords of a file name's info part (`2,FRS...`, lowercase letters being
@@ -511,10 +536,13 @@ mod tests {
     #[test]
     fn subscriptions_of_both_forms_are_read() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("subscriptions"), "V\t2\n\nArchive\t2024\nINBOX\n").unwrap();
-        assert_eq!(subscriptions(dir.path()).unwrap(), ["Archive/2024", "INBOX"]);
-        std::fs::write(dir.path().join("subscriptions"), "Archive.2024\nSent\n").unwrap();
-        assert_eq!(subscriptions(dir.path()).unwrap(), ["Archive/2024", "Sent"]);
+        let file = dir.path().join("subscriptions");
+        std::fs::write(&file, "V\t2\n\nArchive\t2024\nINBOX\n").unwrap();
+        assert_eq!(subscriptions(&file, '.').unwrap(), ["Archive/2024", "INBOX"]);
+        std::fs::write(&file, "Archive.2024\nSent\n").unwrap();
+        assert_eq!(subscriptions(&file, '.').unwrap(), ["Archive/2024", "Sent"]);
+        std::fs::write(&file, "Archive/2024\n").unwrap();
+        assert_eq!(subscriptions(&file, '/').unwrap(), ["Archive/2024"]);
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod export;
 pub mod imap_import;
 pub mod import;
 mod location;
+pub mod mbox;
 pub mod moves;
 pub use location::Location;
 mod progress;
