@@ -132,7 +132,8 @@ enum Command {
         /// The back end to move to (a name in cluster.backends, with a move address).
         #[arg(long)]
         to: Option<String>,
-        /// Days the copy left here is kept before `ringmail move purge` removes it.
+        /// Days the copy left here is kept; then the running server removes it (hourly), or
+        /// `ringmail move purge`.
         #[arg(long, default_value_t = 7)]
         keep_source: u64,
         /// Forget a move that did not finish: the mailbox stays here.
@@ -157,7 +158,8 @@ enum Command {
 enum MoveAction {
     /// The moves under way and the copies kept here after a move.
     Status,
-    /// Remove the copies kept here whose --keep-source days are over.
+    /// Remove now the copies kept here whose --keep-source days are over (the running server
+    /// does it hourly).
     Purge,
 }
 

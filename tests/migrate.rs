@@ -378,6 +378,85 @@ m.logout()
 
 /// A folder larger than one batch (200 messages) comes in whole, UIDs and gaps kept, and an
 /// import interrupted after some batches (here: a source that grew) adds only what is missing.
+/// A Maildir that Dovecot wrote from the start — mail delivered by its LMTP into INBOX and, by
+/// `+detail`, into folders, then flagged, tagged with keywords and partly expunged over IMAP —
+/// imported as Dovecot serves it: the same folders, UIDVALIDITY, UIDNEXT, UIDs, flags,
+/// keywords, dates and bytes, and the same POP3 UIDLs.
+#[test]
+fn a_maildir_dovecot_wrote_is_imported_as_dovecot_serves_it() {
+    let home = tempfile::tempdir().unwrap();
+    let maildir = home.path().join("Maildir");
+    std::fs::create_dir_all(&maildir).unwrap();
+    let (port, pop3, lmtp) = (free_port(), free_port(), free_port());
+    let extra = format!(
+        "protocols = imap pop3 lmtp\nrecipient_delimiter = +\nlmtp_save_to_detail_mailbox = yes\n\
+         service lmtp {{\n  inet_listener lmtp {{\n    address = 127.0.0.1\n    port = {lmtp}\n  }}\n}}\n\
+         protocol lmtp {{\n  auth_username_format = %Ln\n}}\n"
+    );
+    let location = format!("maildir:{}", maildir.display());
+    let dovecot = dovecot_serving(&location, &maildir, (port, pop3), None, &extra);
+    let feed = r#"
+import imaplib, smtplib, sys, time
+port, lmtp, password = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+m = imaplib.IMAP4("127.0.0.1", port)
+m.login("alice", password)
+# Dovecot's Maildir++ separates levels with '.'.
+for folder in ["Work", "Work.Sub", "Entw&APw-rfe"]:
+    assert m.create(folder)[0] == "OK", folder
+# A new ringmail account has INBOX subscribed; so has this one.
+for folder in ["INBOX", "Work"]:
+    assert m.subscribe(folder)[0] == "OK"
+l = smtplib.LMTP("127.0.0.1", lmtp)
+def deliver(rcpt, subject):
+    msg = "From: d@example.org\r\nTo: alice@example.org\r\nSubject: %s\r\n\r\nbody of %s\r\n" % (subject, subject)
+    assert not l.sendmail("d@example.org", [rcpt], msg), rcpt
+for i in range(6):
+    deliver("alice@example.org", "inbox %d" % i)
+for i in range(3):
+    deliver("alice+Work@example.org", "work %d" % i)
+deliver("alice+Work.Sub@example.org", "deep")
+l.quit()
+m.select("INBOX")
+assert m.store("1", "+FLAGS", r"(\Seen \Answered $Label1)")[0] == "OK"
+assert m.store("3", "+FLAGS", r"(\Flagged Project-X)")[0] == "OK"
+assert m.store("2,5", "+FLAGS", r"(\Deleted)")[0] == "OK"
+assert m.expunge()[0] == "OK"
+m.select("Work")
+assert m.store("2", "+FLAGS", r"(\Draft $Label1)")[0] == "OK"
+typ, data = m.select("Work.Sub")
+assert data[0] == b"1", data
+m.logout()
+"#;
+    python(feed, &[port.to_string(), lmtp.to_string(), PASSWORD.to_string()]);
+    let mut server = Server::start();
+    let cafile = server.data_dir().join("cert.pem");
+    let theirs = snapshot(port, false, &cafile);
+    assert!(
+        theirs.contains("folder Work/Sub ") && theirs.contains("Project-X"),
+        "{theirs}"
+    );
+    let their_uidls = uidls(pop3, false, &cafile);
+    drop(dovecot);
+
+    server.add_user("alice");
+    server.terminate();
+    let out = server.cli(
+        &["import", "alice", "--from", &format!("maildir:{}", maildir.display())],
+        b"",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    server.restart();
+    // Dovecot's account has no Drafts, Sent, Junk, Trash or Archive; ringmail's new one does.
+    let defaults = ["Archive", "Drafts", "Junk", "Sent", "Trash"];
+    let ours: String = snapshot(server.ports.imaps, true, &cafile)
+        .lines()
+        .filter(|l| !defaults.iter().any(|d| l.starts_with(&format!("folder {d} "))))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(ours, theirs);
+    assert_eq!(uidls(server.ports.pop3s, true, &cafile), their_uidls);
+}
+
 #[test]
 fn a_folder_of_many_batches_is_imported_whole() {
     let root = tempfile::tempdir().unwrap();

@@ -217,6 +217,49 @@ fn a_move_is_refused_where_it_cannot_be_right() {
     assert!(started.elapsed() < Duration::from_secs(60));
 }
 
+/// The copy kept on the source after a move goes once its `--keep-source` days are over: the
+/// running source removes it by itself (at start, then hourly); one whose days are not over
+/// stays, and `move status` says which.
+#[test]
+fn a_kept_copy_goes_when_its_days_are_over() {
+    let mut cluster = Cluster::start(&[("alice", "b1"), ("bob", "b1")]);
+    for user in ["alice", "bob"] {
+        cluster.backend("b1").deliver(user, &message("one"));
+    }
+    let b1 = cluster.backend("b1");
+    for (user, days) in [("alice", "0"), ("bob", "7")] {
+        let out = b1.cli(&["move", user, "--to", "b2", "--keep-source", days], b"");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let moved = b1.data_dir().join("moved");
+    let kept = |user: &str| moved.join(format!("{user}.json"));
+    assert!(kept("alice").exists());
+    assert!(b1.cli(&["export", "alice", "--to", "stream:-"], b"").status.success());
+
+    // The next start looks at the kept copies at once.
+    cluster.backends[0].restart();
+    let b1 = cluster.backend("b1");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while kept("alice").exists() {
+        assert!(Instant::now() < deadline, "alice's copy is still kept");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let copy_here = |user: &str| b1.cli(&["export", user, "--to", "stream:-"], b"").status.success();
+    assert!(!copy_here("alice"), "alice's mail is still in b1's store");
+    assert!(kept("bob").exists() && copy_here("bob"));
+    let status = String::from_utf8_lossy(&b1.cli(&["move", "status"], b"").stdout).into_owned();
+    assert!(
+        status.contains("bob: moved to b2") && !status.contains("alice"),
+        "{status}"
+    );
+    // alice lives on b2, untouched.
+    assert!(
+        cluster.state("alice").contains("MESSAGES 1"),
+        "{}",
+        cluster.state("alice")
+    );
+}
+
 /// A client that APPENDs through the front end for as long as `stop` is false, reconnecting
 /// whenever its session ends or is refused; gives every (UIDVALIDITY, UID, subject) the server
 /// acknowledged (RFC 4315 APPENDUID).

@@ -14,8 +14,9 @@
 //!    and there, must agree. Any difference leaves the mailbox here, unlocked.
 //! 5. The flip: `mailHost` becomes the target in one modify guarded by the move generation
 //!    (RFC 4528 assertion). Clients reconnect through the front ends to the new back end.
-//! 6. The copy here is kept, marked as living elsewhere, for `--keep-source` days (`ringmail
-//!    move purge` removes what is past that); the server here keeps refusing the user.
+//! 6. The copy here is kept, marked as living elsewhere, for `--keep-source` days; then the
+//!    running server here removes it (hourly; `ringmail move purge` does it at once). Until
+//!    then the server here keeps refusing the user.
 //!
 //! The source is only read: the move never writes mail here. Every stage is safe to cut
 //! off: run the same command again and it resumes (the target's marks say where), or
@@ -224,40 +225,57 @@ pub fn status(config: &Config) -> Result<()> {
     for kept in kept_copies(config)? {
         let days = kept.keep_until.saturating_sub(now).div_ceil(86_400);
         println!(
-            "{}: moved to {} at {}; the copy here goes in {days} days (`ringmail move purge`)",
+            "{}: moved to {} at {}; the copy here goes in {days} days",
             kept.user, kept.to, kept.moved_at
         );
     }
     Ok(())
 }
 
-/// Removes the copies kept here whose time is up (and whose mailbox is indeed elsewhere).
+/// `ringmail move purge`: removes now the copies kept here whose time is up (the running
+/// server does it by itself every `PURGE_EVERY`).
 pub fn purge(config: &Config) -> Result<()> {
+    let store = super::open(config)?;
+    let removed = purge_due(config, &store)?;
+    for (user, to) in &removed {
+        println!("{user}: the copy here is removed (it lives on {to})");
+    }
+    println!("{} copies removed", removed.len());
+    Ok(())
+}
+
+/// How often a running back end removes the kept copies whose time is up.
+pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Removes from `store` (this back end's) the copies kept here whose time is up and whose
+/// mailbox the directory indeed puts elsewhere; returns each removed user with where it lives.
+pub fn purge_due(config: &Config, store: &Store) -> Result<Vec<(String, String)>> {
+    let now = unix_now();
+    let due: Vec<Kept> = kept_copies(config)?
+        .into_iter()
+        .filter(|k| k.keep_until <= now)
+        .collect();
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
     let here = config.backend_name().to_owned();
     let mut ldap = LdapAdmin::connect(&config.directory)?;
-    let store = super::open(config)?;
-    let now = unix_now();
-    let mut removed = 0;
-    for kept in kept_copies(config)? {
-        if kept.keep_until > now {
-            continue;
-        }
+    let mut removed = Vec::new();
+    for kept in due {
         let home = ldap.move_record(&kept.user)?.map(|r| r.account.mail_host);
-        if home.as_deref().is_none_or(|h| h.eq_ignore_ascii_case(&here)) {
-            eprintln!("{}: the directory puts the mailbox here again; kept", kept.user);
+        let Some(home) = home.filter(|h| !h.eq_ignore_ascii_case(&here)) else {
+            tracing::warn!(user = %kept.user, "the directory puts the mailbox here again: its kept copy stays");
             continue;
-        }
+        };
         store
             .write_blocking(WriteOp::DeleteUser {
                 name: kept.user.clone(),
             })
             .with_context(|| format!("cannot remove the copy of {}", kept.user))?;
         std::fs::remove_file(kept_path(config, &kept.user))?;
-        println!("{}: the copy here is removed (it lives on {})", kept.user, kept.to);
-        removed += 1;
+        removed.push((kept.user, home));
     }
-    println!("{removed} copies removed");
-    Ok(())
+    Ok(removed)
 }
 
 /// Moves every mailbox off `backend` (this one), `parallel` at a time, spread over the other

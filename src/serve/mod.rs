@@ -19,6 +19,7 @@ pub(crate) mod login;
 pub(crate) mod login_pool;
 mod move_in;
 mod pop3;
+mod purge;
 mod submission;
 mod submit;
 
@@ -227,12 +228,14 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
 }
 
 /// What a server answers beside mail, each on a thread of its own: the admin socket (`who`,
-/// `kick`), the metrics endpoint, client autoconfiguration. Closed when dropped.
+/// `kick`), the metrics endpoint, client autoconfiguration, incoming moves; and the removal of
+/// copies kept after moves. Closed when dropped.
 struct SideDoors {
     _control: control::Control,
     _metrics: Option<crate::http::Server>,
     _autoconfig: Option<crate::http::Server>,
     _moves: Option<move_in::Receiver>,
+    _purger: Option<purge::Purger>,
 }
 
 impl SideDoors {
@@ -244,6 +247,7 @@ impl SideDoors {
             _metrics: crate::metrics::start(&shared.config, exposition::Exposition(shared.clone()))?,
             _autoconfig: crate::autoconfig::start(&shared.config, &shared.tls)?,
             _moves: move_in::Receiver::start(shared)?,
+            _purger: purge::Purger::start(shared)?,
         })
     }
 }
