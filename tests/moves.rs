@@ -391,3 +391,51 @@ fn a_move_cut_off_at_any_stage_finishes_when_run_again() {
         assert_eq!(cluster.state("alice"), before, "after a crash at {stage}");
     }
 }
+
+/// A crash of either server in the middle of a move: the target killed after it took a copy
+/// pass, the source killed while the user is locked on it. Run again, the move finishes from
+/// where the target's marks say, and the mail is as it was.
+#[test]
+fn a_move_survives_a_crash_of_either_server() {
+    let mut cluster = Cluster::start(&[("alice", "b1")]);
+    fill(&cluster, "alice", 20);
+    let before = cluster.state("alice");
+    let crash_move = |cluster: &Cluster, from: &str, to: &str, stage: &str| {
+        let out = std::process::Command::new(common::bin())
+            .arg("--config")
+            .arg(&cluster.backend(from).config)
+            .args(["move", "alice", "--to", to])
+            .env("RINGMAIL_MOVE_CRASH_AT", stage)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(70), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    crash_move(&cluster, "b1", "b2", "copied");
+    cluster.backends[1].restart();
+    let said = cluster.run_move("b1", "alice", "b2");
+    assert!(said.contains("moved to b2"), "{said}");
+    assert_eq!(cluster.ldap.read("alice", "mailHost"), ["b2"]);
+    assert_eq!(cluster.state("alice"), before);
+
+    crash_move(&cluster, "b2", "b1", "locked");
+    assert_eq!(cluster.ldap.read("alice", "ringmailMoveState"), ["locked"]);
+    cluster.backends[1].restart();
+    // Restarted, the source still keeps the locked user out: a delivery is deferred.
+    let (rcpt, _) = cluster
+        .backend("b2")
+        .lmtp()
+        .send("mx@example.org", &["alice@example.org"], &message("during the lock"))
+        .unwrap();
+    assert_eq!(rcpt[0].code / 100, 4, "{rcpt:?}");
+    // And so is one through the front end: deferred, never bounced.
+    let (rcpt, _) = cluster
+        .front
+        .lmtp()
+        .send("mx@example.org", &["alice@example.org"], &message("during the lock"))
+        .unwrap();
+    assert_eq!(rcpt[0].code / 100, 4, "{rcpt:?}");
+    cluster.run_move("b2", "alice", "b1");
+    assert_eq!(cluster.ldap.read("alice", "mailHost"), ["b1"]);
+    assert!(cluster.ldap.read("alice", "ringmailMoveState").is_empty());
+    assert_eq!(cluster.state("alice"), before);
+}

@@ -159,6 +159,9 @@ fn finish(config: &Config, store: &Store, plan: &Plan, args: &MoveArgs, paused: 
             },
         })
         .context("cannot mark the copy here as moved")?;
+    // Marked as living elsewhere, the copy takes nothing more: the server here lets go of the
+    // user, and its deliveries are refused as not here (LMTP takes only what it holds).
+    Server::new(config).release(user);
     keep(config, user, &args.to, args.keep_source_days)?;
     println!(
         "{user}: moved to {}; the mailbox was locked for {:.2} s; the copy here is kept {} days",

@@ -16,7 +16,7 @@ use crate::runtime::Shutdown;
 use crate::serve::link::Link;
 use crate::serve::lmtp::{drive, Delivery};
 use crate::smtp::client::{self, Capabilities, Reply};
-use crate::smtp::{DeliveryStatus, Envelope, Recipient};
+use crate::smtp::{DeliveryStatus, Envelope, Lookup, Recipient};
 
 /// How long a back end gets to greet and to answer each command but the end of DATA.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -58,11 +58,16 @@ impl Routed<'_> {
 }
 
 impl Delivery for Routed<'_> {
-    async fn resolve(&self, recipient: &mut Recipient) -> Result<bool, String> {
+    async fn resolve(&self, recipient: &mut Recipient) -> Result<Lookup, String> {
         match self.account(&recipient.user).await? {
-            None => Ok(false),
+            None => Ok(Lookup::Unknown),
+            // In its move's final pass: the MTA tries again once the mailbox is in its place.
+            Some(account) if account.moving.as_ref().is_some_and(|m| m.locked) => Ok(Lookup::Held),
             // An account whose back end is unknown is a fault here, not a bounce.
-            Some(account) => self.backend(&account).map(|_| true).ok_or_else(|| "no back end".into()),
+            Some(account) => self
+                .backend(&account)
+                .map(|_| Lookup::Here)
+                .ok_or_else(|| "no back end".into()),
         }
     }
 

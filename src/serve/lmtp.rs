@@ -27,9 +27,10 @@ const MAX_COMMAND: usize = 2048;
 
 /// Where an LMTP session's recipients are looked up and its messages go.
 pub(crate) trait Delivery {
-    /// Whether the recipient exists (its mailbox may be pointed at INBOX); Err: a temporary
-    /// failure, logged with its reason.
-    async fn resolve(&self, recipient: &mut Recipient) -> Result<bool, String>;
+    /// Whether the recipient's mailbox is here to take mail (it may be pointed at INBOX), is
+    /// held by a move (the MTA tries again), or is not; Err: a temporary failure, logged with
+    /// its reason.
+    async fn resolve(&self, recipient: &mut Recipient) -> Result<Lookup, String>;
     /// One status per recipient, in order, once the message is durable (or not).
     async fn deliver(&self, envelope: Envelope) -> Vec<DeliveryStatus>;
 }
@@ -38,8 +39,8 @@ pub(crate) trait Delivery {
 struct Local<'a>(&'a Arc<Shared>);
 
 impl Delivery for Local<'_> {
-    async fn resolve(&self, recipient: &mut Recipient) -> Result<bool, String> {
-        resolve(self.0, recipient).await.map_err(|e| e.to_string())
+    async fn resolve(&self, recipient: &mut Recipient) -> Result<Lookup, String> {
+        locate(self.0, recipient).await.map_err(|e| e.to_string())
     }
 
     async fn deliver(&self, envelope: Envelope) -> Vec<DeliveryStatus> {
@@ -104,10 +105,7 @@ impl<D: Delivery> Protocol<Session> for Lmtp<'_, D> {
         let out = &mut d.link.out;
         Ok(match action {
             Action::CheckRecipient(mut recipient) => match self.0.resolve(&mut recipient).await {
-                Ok(exists) => {
-                    let found = if exists { Lookup::Here } else { Lookup::Unknown };
-                    session.recipient_result(recipient, found, out)
-                }
+                Ok(found) => session.recipient_result(recipient, found, out),
                 Err(e) => {
                     tracing::error!(session = d.link.id, "recipient lookup: {e}");
                     Fault::temporary(Temporary::Failure, "temporary failure").write(out);
@@ -134,13 +132,6 @@ impl<D: Delivery> Protocol<Session> for Lmtp<'_, D> {
             | Action::Close => Action::Close,
         })
     }
-}
-
-/// Whether the user exists; points the recipient at INBOX when the named mailbox does not.
-/// Where a directory holds the accounts, an account whose mailbox this back end holds exists
-/// here from its first mail on.
-pub(super) async fn resolve(shared: &Arc<Shared>, recipient: &mut Recipient) -> Result<bool, StoreError> {
-    Ok(locate(shared, recipient).await? == Lookup::Here)
 }
 
 /// Where a recipient's mailbox is: here (pointing the recipient at INBOX when the named

@@ -18,8 +18,8 @@ pub(crate) mod lmtp;
 pub(crate) mod login;
 pub(crate) mod login_pool;
 mod move_in;
+mod move_upkeep;
 mod pop3;
-mod purge;
 mod submission;
 mod submit;
 
@@ -189,6 +189,8 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
         config,
     });
     ensure_ports_free(&shared.config)?;
+    // Before any listener takes mail.
+    move_upkeep::restore_holds(&shared);
     let cores = {
         let shared = shared.clone();
         Cores::start(
@@ -235,7 +237,7 @@ struct SideDoors {
     _metrics: Option<crate::http::Server>,
     _autoconfig: Option<crate::http::Server>,
     _moves: Option<move_in::Receiver>,
-    _purger: Option<purge::Purger>,
+    _purger: Option<move_upkeep::Purger>,
 }
 
 impl SideDoors {
@@ -247,7 +249,7 @@ impl SideDoors {
             _metrics: crate::metrics::start(&shared.config, exposition::Exposition(shared.clone()))?,
             _autoconfig: crate::autoconfig::start(&shared.config, &shared.tls)?,
             _moves: move_in::Receiver::start(shared)?,
-            _purger: purge::Purger::start(shared)?,
+            _purger: move_upkeep::Purger::start(shared)?,
         })
     }
 }
