@@ -792,6 +792,7 @@ fn a_stream_carries_a_user_with_modseqs_expunges_and_uidls() {
         .unwrap();
     c.cmd("DELETE Drafts").unwrap().expect_ok().unwrap();
     drop(c);
+    source.set_user("alice", &["--quota", "10240000"]);
     let before = source.mail_state("alice");
     assert!(before.contains("mailbox Archive/2024 "), "{before}");
     assert!(before.contains("vanished [b'(EARLIER) 2,4']"), "{before}");
@@ -819,6 +820,9 @@ fn a_stream_carries_a_user_with_modseqs_expunges_and_uidls() {
     assert_eq!(target.mail_state("alice"), before);
     let cafile = target.data_dir().join("cert.pem");
     assert_eq!(uidls(target.ports.pop3s, true, &cafile), uidls_before);
+    // The quota came along (RFC 9208 STORAGE is in KiB).
+    let quota = target.imaplib("alice", &[], "print(m.getquotaroot('INBOX'))\n");
+    assert!(quota.contains("(STORAGE ") && quota.contains(" 10000)"), "{quota}");
 
     // A flipped byte anywhere in a message is caught before that message is stored.
     let mut bytes = std::fs::read(&file).unwrap();

@@ -98,6 +98,9 @@ struct UserFrame {
     mailboxes: Vec<String>,
     subscriptions: Vec<String>,
     metadata: Vec<MetadataEntry>,
+    /// The storage quota in bytes (none: no limit).
+    #[serde(default)]
+    quota: Option<u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -184,6 +187,7 @@ pub fn dump<W: Write>(
             mailboxes: mailboxes.iter().map(|m| m.name.clone()).collect(),
             subscriptions: snapshot.subscriptions(user.id)?,
             metadata,
+            quota: user.quota,
         },
     )?;
     let out = w.finish(End {
@@ -405,6 +409,16 @@ pub fn apply<R: Read>(
                     return Err(StreamError::bad(end.tag, "expected the end frame").into());
                 }
                 store.write_blocking(WriteOp::RestoreUser { user: user.id, state })?;
+                if u.quota != user.quota {
+                    let patch = crate::store::UserPatch {
+                        quota: Some(u.quota),
+                        ..Default::default()
+                    };
+                    store.write_blocking(WriteOp::UpdateUser {
+                        name: user.name.clone(),
+                        patch,
+                    })?;
+                }
                 return Ok((end.json()?, carried));
             }
             other => return Err(StreamError::bad(other, "unexpected frame").into()),
