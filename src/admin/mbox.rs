@@ -211,10 +211,11 @@ fn delimit(metas: &mut Vec<Meta>, len: u64, trailing_blank: u64, ends_with_newli
     let mut i = 0;
     let mut taken = std::mem::take(metas);
     while i < taken.len() {
+        // The `From ` lines are in file order.
         let at = |offset: u64| {
             taken[i + 1..]
-                .iter()
-                .position(|m| m.from_line == offset)
+                .binary_search_by_key(&offset, |m| m.from_line)
+                .ok()
                 .map(|k| i + 1 + k)
         };
         let m = &taken[i];
