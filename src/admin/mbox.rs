@@ -15,13 +15,15 @@
 //! Import reads each file twice, streaming: once for where every message lies and what those
 //! fields say (`Content-Length` is trusted where it lands on the next `From ` line or the end,
 //! as Dovecot does; elsewhere a `From ` line after an empty line starts a message), then for the
-//! bytes, batch by batch, without those fields. UIDs come from `X-UID` where they rise; the
-//! others get UIDs after them. POP3 UIDLs: `X-UID`'s message's `X-UIDL` (qpopper's and UW's,
-//! which Dovecot reuses with `pop3_reuse_xuidl`), else what the folder data says, else
-//! Dovecot's default. Export writes every folder with a folder-data message (UIDVALIDITY,
-//! UIDNEXT and keywords survive even for an empty folder; the UIDLs that are not ringmail's
-//! `uidvalidity.uid`, which Dovecot gives with `pop3_uidl_format = %v.%u`, are listed in it),
-//! so an export imported again is what it was, byte for byte.
+//! bytes, batch by batch, without those fields. UIDs come from `X-UID` where they rise and
+//! the folder's base gave them out; the others get UIDs after them. POP3 UIDLs: those a
+//! ringmail export's folder data gives, else a message's `X-UIDL` (qpopper's and UW's, which
+//! Dovecot reuses with `pop3_reuse_xuidl`), else Dovecot's default. Export writes every folder
+//! with a folder-data message (UIDVALIDITY, UIDNEXT and keywords survive even for an empty
+//! folder; the UIDLs that are not ringmail's `uidvalidity.uid`, which Dovecot gives with
+//! `pop3_uidl_format = %v.%u`, are listed in it), so an export imported again gives back every
+//! message byte for byte — but for those fields when a message carried them itself, which an
+//! mbox cannot keep apart from Dovecot's.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -97,7 +99,8 @@ fn folders(root: &Path) -> Result<Vec<Folder>> {
     }
     let mut out = Vec::new();
     let inbox = root.join("inbox");
-    if inbox.is_file() {
+    // Not a link: it could lead into another user's mail.
+    if std::fs::symlink_metadata(&inbox).is_ok_and(|m| m.is_file()) {
         out.push(Folder {
             name: "INBOX".into(),
             dir: inbox,
@@ -114,7 +117,7 @@ fn walk(dir: &Path, levels: &mut Vec<String>, out: &mut Vec<Folder>) -> Result<(
         let name = entry.file_name().to_string_lossy().into_owned();
         // Links are not followed: they could lead into another user's mail, or round in a loop.
         let kind = entry.file_type()?;
-        if name.starts_with('.') || kind.is_symlink() || (levels.is_empty() && name == "inbox") {
+        if name.starts_with('.') || kind.is_symlink() || (levels.is_empty() && name == "inbox") || not_a_folder(&name) {
             continue;
         }
         levels.push(name);
@@ -129,6 +132,11 @@ fn walk(dir: &Path, levels: &mut Vec<String>, out: &mut Vec<Folder>) -> Result<(
         levels.pop();
     }
     Ok(())
+}
+
+/// Files beside the folders that are not folders: dot-locks, Dovecot's own files.
+fn not_a_folder(name: &str) -> bool {
+    name.ends_with(".lock") || name.starts_with("dovecot-uidvalidity") || name.starts_with("dovecot.")
 }
 
 /// What the first pass learns of one message.
@@ -168,13 +176,16 @@ fn scan(path: &Path) -> Result<Scan> {
         reader: BufReader::with_capacity(256 << 10, file),
         offset: 0,
         head: Vec::new(),
+        ended: false,
     };
     let mut metas: Vec<Meta> = Vec::new();
     let (mut in_header, mut blank_before, mut ends_with_newline) = (false, 0, false);
     while let Some((start, line_len)) = lines.next()? {
         let head = lines.head.as_slice();
         let blank = head == b"\n" || head == b"\r\n";
-        if head.starts_with(b"From ") {
+        // A `From ` line in a header (a message's own envelope line, as procmail keeps it)
+        // is a header line.
+        if head.starts_with(b"From ") && !in_header {
             if metas.is_empty() && start != 0 {
                 bail!("not an mbox: it does not start with a \"From \" line");
             }
@@ -198,7 +209,7 @@ fn scan(path: &Path) -> Result<Scan> {
             }
         }
         blank_before = if blank { line_len } else { 0 };
-        ends_with_newline = head.ends_with(b"\n");
+        ends_with_newline = lines.ended;
     }
     delimit(&mut metas, len, blank_before, ends_with_newline);
     Ok(Scan { messages: metas })
@@ -223,10 +234,11 @@ fn delimit(metas: &mut Vec<Meta>, len: u64, trailing_blank: u64, ends_with_newli
         // one-byte separator) or the file does.
         let by_length = m.body.zip(m.content_length).and_then(|(body, n)| {
             let end = body.checked_add(n)?;
-            if end == len || (end + 1 == len && ends_with_newline) {
+            let after = end.checked_add(1)?;
+            if end == len || (after == len && ends_with_newline) {
                 Some((end, taken.len()))
             } else {
-                at(end + 1).map(|next| (end, next))
+                at(after).map(|next| (end, next))
             }
         });
         let (end, next) =
@@ -248,12 +260,15 @@ struct Lines<R> {
     reader: R,
     offset: u64,
     head: Vec<u8>,
+    /// Whether the line read last ended with LF (its head may be cut short).
+    ended: bool,
 }
 
 impl<R: BufRead> Lines<R> {
     /// The next line's offset and length, its start in `head`.
     fn next(&mut self) -> std::io::Result<Option<(u64, u64)>> {
         self.head.clear();
+        self.ended = false;
         let start = self.offset;
         loop {
             let buf = self.reader.fill_buf()?;
@@ -269,6 +284,7 @@ impl<R: BufRead> Lines<R> {
             self.reader.consume(take);
             self.offset += take as u64;
             if done {
+                self.ended = true;
                 break;
             }
         }
@@ -312,7 +328,7 @@ fn read_field(meta: &mut Meta, line: &[u8]) {
         meta.uidl = is_uidl(value).then(|| value.to_owned());
     } else if is("X-IMAPbase") || is("X-IMAP") {
         let mut words = value.split_ascii_whitespace().map(str::parse::<u32>);
-        if let (Some(Ok(validity)), Some(Ok(last))) = (words.next(), words.next()) {
+        if let (Some(Ok(validity @ 1..)), Some(Ok(last))) = (words.next(), words.next()) {
             meta.base = Some((validity, last));
             meta.folder_data = is("X-IMAP");
         }
@@ -337,7 +353,9 @@ fn from_line_date(line: &[u8]) -> Option<i64> {
     let mut time = rest.get(2)?.split(':').map(str::parse::<i64>);
     let (h, m) = (time.next()?.ok()?, time.next()?.ok()?);
     let s = time.next().and_then(Result::ok).unwrap_or(0);
-    let year: i64 = rest[3..].iter().find_map(|w| w.parse().ok().filter(|y| *y > 1900))?;
+    let year: i64 = rest[3..]
+        .iter()
+        .find_map(|w| w.parse().ok().filter(|y| (1900..=9999).contains(y)))?;
     let days = crate::imap::parse::lexer::days_from_civil(year, month, day)?;
     ((0..24).contains(&h) && (0..60).contains(&m) && (0..61).contains(&s))
         .then(|| days * 86_400 + h * 3600 + m * 60 + s)
@@ -396,27 +414,32 @@ fn read_span(file: &mut std::fs::File, start: u64, end: u64) -> Result<Vec<u8>> 
     Ok(bytes)
 }
 
-/// UIDs for `messages`: `X-UID` where it rises, then after the highest one (and after the
-/// folder's last given UID) in file order. Returns them in UID order, and the UIDNEXT.
-fn number(messages: Vec<Meta>, last_given: Uid) -> (Vec<(Uid, Meta)>, Uid) {
+/// UIDs for `messages`: `X-UID` where it rises and the folder's base (`X-IMAPbase`) gave it
+/// out (without a base an `X-UID` is a stray header, as Dovecot takes it), then after the
+/// folder's last given UID, in file order. Returns them in UID order, and the UIDNEXT.
+fn number(messages: Vec<Meta>, base: Option<(u32, Uid)>) -> Result<(Vec<(Uid, Meta)>, Uid)> {
+    let given = base.map_or(0, |b| b.1);
     let mut last = 0;
     let mut numbered = Vec::with_capacity(messages.len());
     let mut pending = Vec::new();
     for m in messages {
         match m.uid {
-            Some(uid) if uid > last => {
+            Some(uid) if uid > last && uid <= given => {
                 last = uid;
                 numbered.push((uid, m));
             }
             _ => pending.push(m),
         }
     }
-    let mut next = last.max(last_given).saturating_add(1);
+    let mut next = u64::from(given) + 1;
     for m in pending {
-        numbered.push((next, m));
-        next = next.saturating_add(1);
+        let uid = Uid::try_from(next).ok().filter(|u| *u < Uid::MAX);
+        let uid = uid.with_context(|| format!("the folder's UIDs run out (its last given UID is {given})"))?;
+        numbered.push((uid, m));
+        next += 1;
     }
-    (numbered, next)
+    let uid_next = Uid::try_from(next).unwrap_or(Uid::MAX);
+    Ok((numbered, uid_next))
 }
 
 fn import_folder(
@@ -435,7 +458,9 @@ fn import_folder(
         .modified()?
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let (numbered, uid_next) = number(messages, data.base.map_or(0, |b| b.1));
+    let (numbered, uid_next) = number(messages, data.base)?;
+    // Each X-UIDL once: POP3 clients skip a UIDL they have seen as already downloaded.
+    let mut seen_uidls = std::collections::HashSet::new();
     let header = (data.base.map(|b| b.0), uid_next);
     let limits = config.mime_limits();
     let (mut added, mut skipped) = (0, 0);
@@ -447,13 +472,15 @@ fn import_folder(
         let (message, structure) =
             crate::mime::ingest_with(raw, &limits).map_err(|e| anyhow::anyhow!("UID {uid}: {e}"))?;
         bytes += message.len();
-        let pop3_uidl = meta
-            .uidl
-            .or_else(|| data.uidls.get(&uid).cloned())
-            .or_else(|| match data.base {
-                Some((validity, _)) if !data.ringmail_uidls => Some(dovecot_uidl(uid, validity)),
-                _ => None,
-            });
+        // A ringmail export's folder data says every UIDL; elsewhere a message's X-UIDL
+        // (qpopper's, UW's) is what its POP3 clients know, else Dovecot's default.
+        let pop3_uidl = if data.ringmail_uidls {
+            data.uidls.get(&uid).cloned()
+        } else {
+            meta.uidl
+                .filter(|u| seen_uidls.insert(u.clone()))
+                .or_else(|| data.base.map(|(validity, _)| dovecot_uidl(uid, validity)))
+        };
         batch.push(ImportedMessage {
             uid,
             message: NewMessage {
@@ -745,12 +772,15 @@ mod tests {
 
     #[test]
     fn content_length_delimits_and_from_lines_in_bodies_stay() {
-        let text = b"From a  Tue Nov 14 22:13:20 2023\nSubject: one\nX-UID: 3\nContent-Length: 22\n\n\
+        let text = b"From a  Tue Nov 14 22:13:20 2023\nFrom a@b Tue Nov 14 22:13:20 2023\nSubject: one\nX-UID: 3\nContent-Length: 22\n\n\
                      From inside\n\nFrom x y\n\n\
                      From b  Tue Nov 14 22:13:21 2023\nSubject: two\n\nno newline\n";
         let got = scanned(text);
         assert_eq!(got.len(), 2);
-        assert_eq!(got[0].0, b"Subject: one\n\nFrom inside\n\nFrom x y\n");
+        assert_eq!(
+            got[0].0,
+            b"From a@b Tue Nov 14 22:13:20 2023\nSubject: one\n\nFrom inside\n\nFrom x y\n"
+        );
         assert_eq!(got[0].1.uid, Some(3));
         assert_eq!(got[0].1.date, Some(1_700_000_000));
         assert_eq!(got[1].0, b"Subject: two\n\nno newline\n");
@@ -835,10 +865,19 @@ mod tests {
     #[test]
     fn uids_rise_and_the_others_come_after() {
         let meta = |uid| Meta { uid, ..Meta::default() };
-        let (numbered, next) = number(vec![meta(Some(3)), meta(None), meta(Some(9)), meta(Some(5))], 11);
-        let uids: Vec<Uid> = numbered.iter().map(|(u, _)| *u).collect();
-        assert_eq!(uids, [3, 9, 12, 13]);
-        assert_eq!(next, 14);
+        let uids = |numbered: &[(Uid, Meta)]| numbered.iter().map(|(u, _)| *u).collect::<Vec<Uid>>();
+        let (numbered, next) = number(
+            vec![meta(Some(3)), meta(None), meta(Some(9)), meta(Some(5)), meta(Some(12))],
+            Some((7, 11)),
+        )
+        .unwrap();
+        assert_eq!(uids(&numbered), [3, 9, 12, 13, 14]);
+        assert_eq!(next, 15);
+        // Without the folder's base, X-UIDs are stray headers.
+        let (numbered, next) = number(vec![meta(Some(4_294_967_295)), meta(None)], None).unwrap();
+        assert_eq!((uids(&numbered), next), (vec![1, 2], 3));
+        // UIDs that would run out are an error, not a UID given twice.
+        assert!(number(vec![meta(None), meta(None)], Some((7, Uid::MAX - 2))).is_err());
     }
 
     #[test]

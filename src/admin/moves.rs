@@ -140,8 +140,9 @@ pub fn run(config: &Config, args: &MoveArgs) -> Result<()> {
 }
 
 /// After the flip: the target serves the mailbox as its own, the copy here is marked as
-/// moved (nothing delivers into it) and kept for `keep_source_days`. The server here keeps
-/// holding the user until it restarts: its directory cache may say otherwise for a while.
+/// moved and kept for `keep_source_days`. Marked, it is never opened and takes no mail (LMTP
+/// defers: a stale directory entry elsewhere may still route here for a moment), so the
+/// server here lets go of the user.
 fn finish(config: &Config, store: &Store, plan: &Plan, args: &MoveArgs, paused: Duration) -> Result<()> {
     let user = &args.user;
     if let Err(e) = plan.request(Verb::Activate, user) {
@@ -159,8 +160,8 @@ fn finish(config: &Config, store: &Store, plan: &Plan, args: &MoveArgs, paused: 
             },
         })
         .context("cannot mark the copy here as moved")?;
-    // Marked as living elsewhere, the copy takes nothing more: the server here lets go of the
-    // user, and its deliveries are refused as not here (LMTP takes only what it holds).
+    // Marked as living elsewhere, the copy is never opened and takes nothing (deliveries are
+    // deferred to their next, better-routed try): the server here can let go of the user.
     Server::new(config).release(user);
     keep(config, user, &args.to, args.keep_source_days)?;
     println!(
@@ -261,24 +262,46 @@ pub fn purge_due(config: &Config, store: &Store) -> Result<Vec<(String, String)>
     if due.is_empty() {
         return Ok(Vec::new());
     }
-    let here = config.backend_name().to_owned();
     let mut ldap = LdapAdmin::connect(&config.directory)?;
     let mut removed = Vec::new();
     for kept in due {
-        let home = ldap.move_record(&kept.user)?.map(|r| r.account.mail_host);
-        let Some(home) = home.filter(|h| !h.eq_ignore_ascii_case(&here)) else {
-            tracing::warn!(user = %kept.user, "the directory puts the mailbox here again: its kept copy stays");
-            continue;
-        };
-        store
-            .write_blocking(WriteOp::DeleteUser {
-                name: kept.user.clone(),
-            })
-            .with_context(|| format!("cannot remove the copy of {}", kept.user))?;
-        std::fs::remove_file(kept_path(config, &kept.user))?;
-        removed.push((kept.user, home));
+        // One copy that cannot go does not keep the others.
+        match purge_one(config, store, &mut ldap, &kept) {
+            Ok(Some(home)) => removed.push((kept.user, home)),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(user = %kept.user, "the kept copy stays: {e:#}"),
+        }
     }
     Ok(removed)
+}
+
+/// Removes one kept copy if it is still only that: marked here as living elsewhere, and
+/// elsewhere in the directory with no move under way (a move back here fills this very copy).
+/// Returns where the mailbox lives, if the copy went.
+fn purge_one(config: &Config, store: &Store, ldap: &mut LdapAdmin, kept: &Kept) -> Result<Option<String>> {
+    let here = config.backend_name();
+    let record = ldap
+        .move_record(&kept.user)?
+        .filter(|r| !r.account.mail_host.eq_ignore_ascii_case(here) && r.account.moving.is_none());
+    let Some(record) = record else {
+        tracing::info!(user = %kept.user, "a move is under way or the mailbox lives here again: its kept copy stays");
+        return Ok(None);
+    };
+    match store.snapshot()?.user(&kept.user)? {
+        Some(user) if user.home.is_some() => {
+            store
+                .write_blocking(WriteOp::DeleteUser {
+                    name: kept.user.clone(),
+                })
+                .with_context(|| format!("cannot remove the copy of {}", kept.user))?;
+        }
+        // Gone already (`user del`): only the record is left.
+        None => {}
+        // Served here again.
+        Some(_) => return Ok(None),
+    }
+    std::fs::remove_file(kept_path(config, &kept.user))?;
+    Ok(Some(record.account.mail_host))
 }
 
 /// Moves every mailbox off `backend` (this one), `parallel` at a time, spread over the other
@@ -541,7 +564,7 @@ fn keep(config: &Config, user: &str, to: &str, days: u64) -> Result<()> {
         user: user.to_owned(),
         to: to.to_owned(),
         moved_at: now,
-        keep_until: now + days * 86_400,
+        keep_until: now.saturating_add(days.saturating_mul(86_400)),
     };
     std::fs::write(kept_path(config, user), serde_json::to_vec(&kept)?)?;
     Ok(())

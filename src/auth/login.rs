@@ -199,6 +199,13 @@ fn mailbox_of(store: &Store, accounts: Accounts<'_>, account: Account) -> Result
         )));
     }
     let user = provision(store, &account.name, account.access.admin)?;
+    if user.home.is_some() {
+        // A copy kept after the mailbox moved away, or one a move is filling: never opened
+        // (a stale directory entry may still point here for a moment).
+        return Err(LoginError::Directory(DirectoryError::Unavailable(
+            "the mailbox is being moved: try again in a moment".into(),
+        )));
+    }
     Ok(User {
         admin: account.access.admin,
         pop: account.access.pop,

@@ -98,9 +98,15 @@ struct UserFrame {
     mailboxes: Vec<String>,
     subscriptions: Vec<String>,
     metadata: Vec<MetadataEntry>,
-    /// The storage quota in bytes (none: no limit).
-    #[serde(default)]
-    quota: Option<u64>,
+    /// The storage quota; absent (a writer before it was carried): left as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quota: Option<QuotaFrame>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct QuotaFrame {
+    /// In bytes; none: no limit.
+    bytes: Option<u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -187,7 +193,7 @@ pub fn dump<W: Write>(
             mailboxes: mailboxes.iter().map(|m| m.name.clone()).collect(),
             subscriptions: snapshot.subscriptions(user.id)?,
             metadata,
-            quota: user.quota,
+            quota: Some(QuotaFrame { bytes: user.quota }),
         },
     )?;
     let out = w.finish(End {
@@ -409,9 +415,9 @@ pub fn apply<R: Read>(
                     return Err(StreamError::bad(end.tag, "expected the end frame").into());
                 }
                 store.write_blocking(WriteOp::RestoreUser { user: user.id, state })?;
-                if u.quota != user.quota {
+                if let Some(quota) = u.quota.filter(|q| q.bytes != user.quota) {
                     let patch = crate::store::UserPatch {
-                        quota: Some(u.quota),
+                        quota: Some(quota.bytes),
                         ..Default::default()
                     };
                     store.write_blocking(WriteOp::UpdateUser {

@@ -143,9 +143,15 @@ pub(super) async fn locate(shared: &Arc<Shared>, recipient: &mut Recipient) -> R
         return Ok(Lookup::Held);
     }
     let stored = shared.store.snapshot()?.user(&recipient.user)?;
-    // A mailbox moved away stays for a grace period, marked with its new home; it takes
-    // nothing more.
-    let known = stored.as_ref().is_some_and(|u| u.home.is_none());
+    // A mailbox moved away stays for a grace period, marked with its new home, and one a move
+    // is filling is marked until it is done: they take nothing. With a directory, mail for
+    // them is deferred, not refused: whoever sent it here had a stale route, and its next try
+    // goes where the directory says now.
+    let moved = stored.as_ref().is_some_and(|u| u.home.is_some());
+    if moved && shared.directory.is_some() {
+        return Ok(Lookup::Held);
+    }
+    let known = stored.is_some() && !moved;
     if !known && shared.directory.is_some() {
         match in_directory(shared, &recipient.user).await? {
             // The directory's spelling of the name is the store's.

@@ -190,7 +190,7 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
     });
     ensure_ports_free(&shared.config)?;
     // Before any listener takes mail.
-    move_upkeep::restore_holds(&shared);
+    let held = move_upkeep::restore_holds(&shared);
     let cores = {
         let shared = shared.clone();
         Cores::start(
@@ -207,7 +207,7 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
         cores.stop();
         return Err(e.into());
     }
-    let doors = match SideDoors::open(&shared) {
+    let doors = match SideDoors::open(&shared, held) {
         Ok(doors) => doors,
         Err(e) => {
             cores.stop();
@@ -237,11 +237,11 @@ struct SideDoors {
     _metrics: Option<crate::http::Server>,
     _autoconfig: Option<crate::http::Server>,
     _moves: Option<move_in::Receiver>,
-    _purger: Option<move_upkeep::Purger>,
+    _moves_upkeep: Option<move_upkeep::Upkeep>,
 }
 
 impl SideDoors {
-    fn open(shared: &Arc<Shared>) -> Result<SideDoors, ServeError> {
+    fn open(shared: &Arc<Shared>, held: bool) -> Result<SideDoors, ServeError> {
         crate::store::observe_commits(crate::metrics::commit);
         let dir = &shared.config.server.data_dir;
         Ok(SideDoors {
@@ -249,7 +249,7 @@ impl SideDoors {
             _metrics: crate::metrics::start(&shared.config, exposition::Exposition(shared.clone()))?,
             _autoconfig: crate::autoconfig::start(&shared.config, &shared.tls)?,
             _moves: move_in::Receiver::start(shared)?,
-            _purger: move_upkeep::Purger::start(shared)?,
+            _moves_upkeep: move_upkeep::Upkeep::start(shared, held)?,
         })
     }
 }

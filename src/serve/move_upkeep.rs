@@ -2,23 +2,30 @@
 //!
 //! - at start, it holds again the users whose move is in its locked final pass (the hold of
 //!   the process before was in memory): a restart in the middle of a move must not let mail
-//!   in behind the move's back;
+//!   in behind the move's back. If the directory does not answer then, it asks again every
+//!   `RETRY` until it does; meanwhile such a user's mail is taken, and the move's final pass,
+//!   run again, carries it;
 //! - it removes the mailbox copies kept here after moves once their `--keep-source` days are
-//!   over (`admin::moves::purge_due`): on a thread of its own, at start and then every
-//!   `PURGE_EVERY`, so an operator need not remember `ringmail move purge`.
+//!   over (`admin::moves::purge_due`), at start and then every `PURGE_EVERY`, so an operator
+//!   need not remember `ringmail move purge`.
+//!
+//! Both on a thread of its own: they wait on the directory.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::{ServeError, Shared};
 use crate::admin::moves::{purge_due, PURGE_EVERY};
 
+/// How soon the holds are asked for again when the directory did not answer.
+const RETRY: Duration = Duration::from_secs(30);
+
 /// Holds every user whose mailbox this back end holds and whose move the directory says is
-/// locked. Without the directory, a warning: the locked users' deliveries are then refused
-/// only once their entry is looked up.
-pub(super) fn restore_holds(shared: &Shared) {
+/// locked. False if the directory could not say.
+pub(super) fn restore_holds(shared: &Shared) -> bool {
     if !shared.config.directory.is_ldap() {
-        return;
+        return true;
     }
     let here = shared.config.backend_name();
     let moving = crate::directory::LdapAdmin::connect(&shared.config.directory).and_then(|mut ldap| ldap.moving());
@@ -31,39 +38,61 @@ pub(super) fn restore_holds(shared: &Shared) {
                     shared.sessions.hold(&r.account.name, true);
                 }
             }
+            true
         }
-        Err(e) => tracing::warn!("cannot read the moves under way from the directory: {e}"),
+        Err(e) => {
+            tracing::warn!("cannot read the moves under way from the directory (asking again in {RETRY:?}): {e}");
+            false
+        }
     }
 }
 
 /// Ends its thread when dropped.
-pub(super) struct Purger {
+pub(super) struct Upkeep {
     _stop: mpsc::Sender<()>,
 }
 
-impl Purger {
-    /// Moves need the LDAP directory: without one there is nothing to purge.
-    pub(super) fn start(shared: &Arc<Shared>) -> Result<Option<Purger>, ServeError> {
+impl Upkeep {
+    /// Moves need the LDAP directory: without one there is nothing to do. `held`: whether
+    /// `restore_holds` succeeded at start.
+    pub(super) fn start(shared: &Arc<Shared>, mut held: bool) -> Result<Option<Upkeep>, ServeError> {
         if !shared.config.directory.is_ldap() {
             return Ok(None);
         }
         let (stop, stopped) = mpsc::channel::<()>();
         let shared = shared.clone();
         std::thread::Builder::new()
-            .name("ringmail-purge".into())
-            .spawn(move || loop {
-                match purge_due(&shared.config, &shared.store) {
-                    Ok(removed) => {
-                        for (user, home) in removed {
-                            tracing::info!(%user, %home, "the copy kept after the move is removed: its days are over");
-                        }
+            .name("ringmail-moves".into())
+            .spawn(move || {
+                let mut next_purge = Instant::now();
+                loop {
+                    if !held {
+                        held = restore_holds(&shared);
                     }
-                    Err(e) => tracing::warn!("cannot remove the copies kept after moves: {e:#}"),
-                }
-                if stopped.recv_timeout(PURGE_EVERY) != Err(RecvTimeoutError::Timeout) {
-                    break;
+                    if Instant::now() >= next_purge {
+                        purge(&shared);
+                        next_purge = Instant::now() + PURGE_EVERY;
+                    }
+                    let mut wait = next_purge.saturating_duration_since(Instant::now());
+                    if !held {
+                        wait = wait.min(RETRY);
+                    }
+                    if stopped.recv_timeout(wait) != Err(RecvTimeoutError::Timeout) {
+                        break;
+                    }
                 }
             })?;
-        Ok(Some(Purger { _stop: stop }))
+        Ok(Some(Upkeep { _stop: stop }))
+    }
+}
+
+fn purge(shared: &Shared) {
+    match purge_due(&shared.config, &shared.store) {
+        Ok(removed) => {
+            for (user, home) in removed {
+                tracing::info!(%user, %home, "the copy kept after the move is removed: its days are over");
+            }
+        }
+        Err(e) => tracing::warn!("cannot remove the copies kept after moves: {e:#}"),
     }
 }
