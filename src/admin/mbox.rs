@@ -236,10 +236,17 @@ fn delimit(metas: &mut Vec<Meta>, len: u64, trailing_blank: u64, ends_with_newli
             let end = body.checked_add(n)?;
             let after = end.checked_add(1)?;
             if end == len || (after == len && ends_with_newline) {
-                Some((end, taken.len()))
-            } else {
-                at(after).map(|next| (end, next))
+                return Some((end, taken.len()));
             }
+            if let Some(next) = at(after) {
+                return Some((end, next));
+            }
+            // A file with CRLF lines has a two-byte separator.
+            let crlf = end.checked_add(2)?;
+            if crlf == len && trailing_blank == 2 {
+                return Some((end, taken.len()));
+            }
+            at(crlf).filter(|&j| taken[j].blank_before == 2).map(|next| (end, next))
         });
         let (end, next) =
             by_length.unwrap_or_else(|| match (i + 1..taken.len()).find(|&j| taken[j].blank_before > 0) {
@@ -795,6 +802,16 @@ mod tests {
         assert_eq!(got[0].0, b"Subject: one\n\nbody\n");
         assert_eq!(got[1].0, b"Subject: two\n\ntext\nFrom here\n");
         assert_eq!(got[1].1.date, Some(1_700_006_400));
+    }
+
+    #[test]
+    fn crlf_files_are_delimited_by_content_length_too() {
+        let text = b"From a Tue Nov 14 22:13:20 2023\r\nSubject: x\r\nContent-Length: 13\r\n\r\nFrom inside\r\n\r\n\
+                     From b Tue Nov 14 22:13:21 2023\r\nSubject: y\r\nContent-Length: 3\r\n\r\nz\r\n\r\n";
+        let got = scanned(text);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].0, b"Subject: x\r\n\r\nFrom inside\r\n");
+        assert_eq!(got[1].0, b"Subject: y\r\n\r\nz\r\n");
     }
 
     #[test]
