@@ -1,10 +1,10 @@
 //! One client connection, plaintext or TLS, over owned buffers (or, for a front end, its
 //! connection to a back end, where ringmail is the TLS client).
 //!
-//! rustls runs in its buffered mode: ciphertext read from the socket is fed to the
-//! `Connection`, plaintext comes out of its reader; plaintext written goes into its writer
-//! and the ciphertext it produces is sent from one buffer reused while output flows and given
-//! back when the connection waits for input. Plaintext writes hand the caller's buffer to the
+//! TLS runs over rustls's unbuffered API (`net::tls`): ciphertext read from the socket waits
+//! only while it is part of a record, so a connection waiting for input holds no TLS buffer;
+//! ciphertext going out is made in one buffer reused while output flows and given back when
+//! the connection waits for input. Plaintext writes hand the caller's buffer to the
 //! kernel and give it back; a `Gather` goes out as one gathered write, message bytes straight
 //! from the store's map, so bulk downloads are not copied on the way out. Over TLS a `Gather`
 //! is encrypted from its pieces, and its read transaction ends before the socket is awaited.
@@ -14,21 +14,22 @@
 //! awaits, never across one; writes are serialised so ciphertext records leave in order.
 
 use std::cell::{Cell, RefCell};
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
+use rustls::{ClientConfig, ServerConfig};
 
 use super::deflate::Deflate;
 use super::gather::Gather;
+use super::tls::{ciphertext_room, Out, Stage, Tls};
 use crate::runtime::io::Stream;
 
 /// Ciphertext read size for bulk input; a TLS record is at most 16 KiB plus overhead.
 pub const TLS_READ_BULK: usize = 17 * 1024;
-/// Ciphertext read size while a connection waits (rustls takes records in pieces).
+/// Ciphertext read size while a connection waits (records are taken in pieces).
 pub const TLS_READ_IDLE: usize = 512;
 /// A read still waiting after this long gives back the ciphertext buffer. Not at once: a
 /// pipelining client's next commands usually arrive within microseconds, and reallocating
@@ -37,7 +38,7 @@ const KEEP_BUFFERS_WHILE_READING: Duration = Duration::from_millis(50);
 
 pub struct Conn {
     stream: Stream,
-    tls: RefCell<Option<Box<Connection>>>,
+    tls: RefCell<Option<Box<Tls>>>,
     writing: tokio::sync::Mutex<()>,
     tls_read: Cell<usize>,
     /// Ciphertext on its way out, reused from write to write; given back when the connection
@@ -88,22 +89,17 @@ impl Conn {
 
     /// Runs the TLS handshake as the server (implicit TLS, or after STARTTLS/STLS).
     pub async fn start_tls(&self, config: Arc<ServerConfig>) -> io::Result<()> {
-        let conn = ServerConnection::new(config).map_err(io::Error::other)?;
-        self.run_handshake(conn.into()).await
+        self.run_handshake(Tls::server(config)?).await
     }
 
     /// Runs the TLS handshake as the client, checking that the server's certificate chains
     /// to `config`'s roots and names `name` (a front end to its back end).
     pub async fn start_tls_client(&self, config: Arc<ClientConfig>, name: ServerName<'static>) -> io::Result<()> {
-        let conn = ClientConnection::new(config, name).map_err(io::Error::other)?;
-        self.run_handshake(conn.into()).await
+        self.run_handshake(Tls::client(config, name)?).await
     }
 
-    async fn run_handshake(&self, mut conn: Connection) -> io::Result<()> {
-        // Our callers bound each write themselves; rustls's own 64 KiB cap would only turn a
-        // large write into a partial one.
-        conn.set_buffer_limit(None);
-        *self.tls.borrow_mut() = Some(Box::new(conn));
+    async fn run_handshake(&self, tls: Tls) -> io::Result<()> {
+        *self.tls.borrow_mut() = Some(Box::new(tls));
         let result = self.handshake().await;
         if result.is_err() {
             *self.tls.borrow_mut() = None;
@@ -113,22 +109,34 @@ impl Conn {
 
     async fn handshake(&self) -> io::Result<()> {
         loop {
-            let (handshaking, wants_write) = {
-                let tls = self.tls.borrow();
-                let tls = tls.as_ref().expect("set by start_tls");
-                (tls.is_handshaking(), tls.wants_write())
-            };
-            if wants_write {
-                self.flush_tls().await?;
-                continue;
-            }
-            if !handshaking {
-                return Ok(());
+            let (step, out) = self.with_tls(self.reused_out(), |tls, out| {
+                let stage = tls.handshake_step(out)?;
+                Ok((stage, tls.is_handshaking()))
+            })?;
+            self.send_tls(out, &step).await?;
+            match step? {
+                (Stage::PeerClosed, _) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                (_, false) => return Ok(()),
+                (_, true) => {}
             }
             if !self.read_tls(TLS_READ_BULK).await? {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
         }
+    }
+
+    /// Runs `f` on the TLS state with `out` emptied for its ciphertext; gives back what `f`
+    /// returned and `out`, whose ciphertext (an alert, if `f` failed) is to be sent.
+    fn with_tls<T>(
+        &self,
+        mut out: Out,
+        f: impl FnOnce(&mut Tls, &mut Out) -> io::Result<T>,
+    ) -> io::Result<(io::Result<T>, Out)> {
+        let mut tls = self.tls.borrow_mut();
+        let tls = tls.as_mut().ok_or(io::ErrorKind::NotConnected)?;
+        out.used = 0;
+        let result = f(tls, &mut out);
+        Ok((result, out))
     }
 
     /// Turns on COMPRESS=DEFLATE for everything after this point.
@@ -189,6 +197,14 @@ impl Conn {
         read.await
     }
 
+    /// The ciphertext buffer reused while output flows (its bytes are all initialised).
+    fn reused_out(&self) -> Out {
+        Out {
+            bytes: self.tls_out.take(),
+            used: 0,
+        }
+    }
+
     fn tls_out_capacity(&self) -> usize {
         let out = self.tls_out.take();
         let capacity = out.capacity();
@@ -235,91 +251,63 @@ impl Conn {
         }
         loop {
             let before = dst.len();
-            let outcome = {
-                let mut tls = self.tls.borrow_mut();
-                let tls = tls.as_mut().expect("checked above");
-                let r = tls.reader().read_to_end(dst);
-                (r, tls.wants_write())
-            };
-            match outcome.0 {
-                Ok(_) => return Ok(dst.len() - before),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if dst.len() > before {
-                        return Ok(dst.len() - before);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(dst.len() - before),
-                Err(e) => return Err(e),
+            // Rarely anything to send: the reused buffer stays where it is.
+            let (stage, out) = self.with_tls(Out::default(), |tls, out| tls.advance(dst, out))?;
+            // What rustls had to say (a key update, an alert) goes out before anything more.
+            self.send_tls(out, &stage).await?;
+            let stage = stage?;
+            if dst.len() > before {
+                return Ok(dst.len() - before);
             }
-            if outcome.1 {
-                self.flush_tls().await?;
-            }
-            if !self.read_tls(self.tls_read.get()).await? {
+            if stage == Stage::PeerClosed || !self.read_tls(self.tls_read.get()).await? {
                 return Ok(0);
             }
         }
     }
 
-    /// Reads one batch of ciphertext into rustls. False at end of stream.
+    /// Reads one batch of ciphertext. False at end of stream.
     async fn read_tls(&self, size: usize) -> io::Result<bool> {
         let (res, buf) = self.stream.read(Vec::with_capacity(size)).await;
         if res? == 0 {
             return Ok(false);
         }
-        let failed = {
-            let mut tls = self.tls.borrow_mut();
-            let tls = tls.as_mut().ok_or(io::ErrorKind::NotConnected)?;
-            let mut rest = &buf[..];
-            let mut failed = None;
-            while !rest.is_empty() && failed.is_none() {
-                tls.read_tls(&mut rest)?;
-                if let Err(e) = tls.process_new_packets() {
-                    failed = Some(e);
-                }
-            }
-            failed
-        };
-        if let Some(e) = failed {
-            // Send the alert rustls prepared, then give up on this connection.
-            let _ = self.flush_tls().await;
-            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
-        }
+        let mut tls = self.tls.borrow_mut();
+        tls.as_mut().ok_or(io::ErrorKind::NotConnected)?.receive(buf);
         Ok(true)
     }
 
-    /// Sends whatever ciphertext rustls has ready, in order with every other write.
-    async fn flush_tls(&self) -> io::Result<()> {
-        let _turn = self.writing.lock().await;
-        let out = {
-            let mut tls = self.tls.borrow_mut();
-            let tls = tls.as_mut().ok_or(io::ErrorKind::NotConnected)?;
-            self.take_ciphertext(tls)?
-        };
-        self.send_ciphertext(out).await
-    }
-
-    /// Everything rustls has ready to send, in the reused ciphertext buffer.
-    fn take_ciphertext(&self, tls: &mut Connection) -> io::Result<Vec<u8>> {
-        let mut out = self.tls_out.take();
-        out.clear();
-        while tls.wants_write() {
-            tls.write_tls(&mut out)?;
+    /// Sends ciphertext made outside a write (handshake, alerts), in order with every write.
+    /// A send that fails matters only if what made it succeeded (an alert is a last word).
+    async fn send_tls<T>(&self, out: Out, made: &io::Result<T>) -> io::Result<()> {
+        if out.is_empty() {
+            self.keep_out(out);
+            return Ok(());
         }
-        Ok(out)
+        let _turn = self.writing.lock().await;
+        let sent = self.send_ciphertext(out).await;
+        if made.is_ok() {
+            sent
+        } else {
+            Ok(())
+        }
     }
 
     /// Sends ciphertext and keeps its buffer for the next write, unless a read is waiting
     /// for the client (then the buffer would only be parked).
-    async fn send_ciphertext(&self, out: Vec<u8>) -> io::Result<()> {
+    async fn send_ciphertext(&self, out: Out) -> io::Result<()> {
         if out.is_empty() {
-            self.tls_out.set(out);
+            self.keep_out(out);
             return Ok(());
         }
-        let (res, out) = self.stream.write_all(out).await;
-        if !self.reading.get() {
-            self.tls_out.set(out);
-        }
+        let (res, bytes) = self.stream.write_all_prefix(out.bytes, out.used).await;
+        self.keep_out(Out { bytes, used: 0 });
         res
+    }
+
+    fn keep_out(&self, out: Out) {
+        if !self.reading.get() && out.bytes.capacity() > 0 {
+            self.tls_out.set(out.bytes);
+        }
     }
 
     /// Sends `data` and leaves it empty (capacity kept for reuse).
@@ -351,13 +339,9 @@ impl Conn {
             *data = buf;
             return res;
         }
-        let out = {
-            let mut tls = self.tls.borrow_mut();
-            let tls = tls.as_mut().expect("checked above");
-            tls.writer().write_all(data)?;
-            data.clear();
-            self.take_ciphertext(tls)?
-        };
+        let (sealed, out) = self.with_tls(self.reused_out(), |tls, out| tls.seal(&[IoSlice::new(data)], out))?;
+        sealed?;
+        data.clear();
         self.send_ciphertext(out).await
     }
 
@@ -385,62 +369,32 @@ impl Conn {
             gather.recycle(sent);
             return res;
         }
-        let out = {
-            let mut tls = self.tls.borrow_mut();
-            let tls = tls.as_mut().expect("checked above");
-            let mut slices: Vec<IoSlice<'_>> = pieces.iter().map(|p| IoSlice::new(p)).collect();
-            let mut rest = &mut slices[..];
-            // One call makes full-size records across piece boundaries.
-            while !rest.is_empty() {
-                match tls.writer().write_vectored(rest)? {
-                    0 => return Err(io::ErrorKind::WriteZero.into()),
-                    n => IoSlice::advance_slices(&mut rest, n),
-                }
-            }
-            drop(slices);
-            gather.recycle(pieces);
-            // Room for it all at once: growing by doubling would copy it again.
-            let mut out = self.tls_out.take();
-            out.reserve(ciphertext_room(plaintext));
-            self.tls_out.set(out);
-            self.take_ciphertext(tls)?
-        };
+        // Room for it all at once: growing by doubling would copy it again.
+        let mut out = self.reused_out();
+        out.reserve(ciphertext_room(plaintext));
+        let (sealed, out) = self.with_tls(out, |tls, out| {
+            let slices: Vec<IoSlice<'_>> = pieces.iter().map(|p| IoSlice::new(p)).collect();
+            tls.seal(&slices, out)
+        })?;
+        gather.recycle(pieces);
+        sealed?;
         self.send_ciphertext(out).await
     }
 
     /// "TLSv1.3 with cipher TLS13_AES_256_GCM_SHA384", for Received: header fields.
     pub fn tls_description(&self) -> Option<String> {
-        let tls = self.tls.borrow();
-        let tls = tls.as_ref()?;
-        let version = match tls.protocol_version()? {
-            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
-            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
-            _ => "TLS",
-        };
-        let suite = tls.negotiated_cipher_suite()?.suite();
-        Some(format!("{version} with cipher {suite:?}"))
+        self.tls.borrow().as_ref()?.description()
     }
 
     /// Says goodbye at the TLS level (close_notify) where there is one, then ends the stream.
     pub async fn close(self) {
-        let has_tls = {
-            let mut tls = self.tls.borrow_mut();
-            if let Some(tls) = tls.as_mut() {
-                tls.send_close_notify();
+        if self.is_tls() {
+            if let Ok((said, out)) = self.with_tls(Out::default(), |tls, out| tls.close_notify(out)) {
+                let _ = self.send_tls(out, &said).await;
             }
-            tls.is_some()
-        };
-        if has_tls {
-            let _ = self.flush_tls().await;
         }
         self.stream.shutdown();
     }
-}
-
-/// Ciphertext for `plaintext` bytes: records of at most 16 KiB, each with at most 29 bytes of
-/// header, explicit nonce and tag (TLS 1.2 AES-GCM; TLS 1.3 needs 22).
-fn ciphertext_room(plaintext: usize) -> usize {
-    plaintext + plaintext.div_ceil(16 * 1024) * 29 + 64
 }
 
 /// Marks the end of a read, however it ends (a dropped read future included).

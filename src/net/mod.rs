@@ -6,6 +6,7 @@ pub mod deflate;
 pub mod gather;
 pub mod input;
 pub mod splice;
+pub mod tls;
 
 pub use conn::Conn;
 pub use gather::Gather;

@@ -68,14 +68,21 @@ impl Stream {
 
     pub async fn write_all(&self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
         let len = buf.len();
-        let (res, buf) = match self {
-            Stream::Tcp(s) => s.write_all(buf).await,
-            Stream::Unix(s) => s.write_all(buf).await,
+        self.write_all_prefix(buf, len).await
+    }
+
+    /// Sends `buf[..n]` and gives back `buf` whole.
+    pub async fn write_all_prefix(&self, buf: Vec<u8>, n: usize) -> (io::Result<()>, Vec<u8>) {
+        use tokio_uring::buf::BoundedBuf;
+        let prefix = buf.slice(..n);
+        let (res, prefix) = match self {
+            Stream::Tcp(s) => s.write_all(prefix).await,
+            Stream::Unix(s) => s.write_all(prefix).await,
         };
         if res.is_ok() {
-            crate::metrics::sent(len);
+            crate::metrics::sent(n);
         }
-        (res, buf)
+        (res, prefix.into_inner())
     }
 
     /// Sends every byte of `bufs`, in order, gathering up to `IOV_MAX` of them per submission;

@@ -1,0 +1,521 @@
+//! A connection's TLS state, sans I/O, over rustls's unbuffered API.
+//!
+//! rustls's buffered `Connection` keeps a receive buffer that never shrinks below 4 KiB once
+//! it has read (`DeframerVecBuffer`), so every idle TLS session parked one. Here we own the
+//! buffers: ciphertext received waits in `incoming` only while it is part of a record, and an
+//! idle session holds no buffer at all, only rustls's keys and sequence numbers.
+//!
+//! The caller reads ciphertext from the socket into `receive`, and sends whatever `Out` holds
+//! after each call, in the order the calls were made (records carry sequence numbers).
+
+use std::io::{self, IoSlice};
+use std::sync::Arc;
+
+use rustls::client::{ClientConnectionData, UnbufferedClientConnection};
+use rustls::pki_types::ServerName;
+use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
+use rustls::unbuffered::{
+    ConnectionState, EncodeError, EncryptError, UnbufferedConnectionCommon, UnbufferedStatus, WriteTraffic,
+};
+use rustls::{ClientConfig, ServerConfig};
+
+/// A TLS record's payload at most (RFC 8446 §5.1); full records are what rustls makes of a
+/// buffer this long.
+const RECORD: usize = 16 * 1024;
+
+pub struct Tls {
+    side: Side,
+    /// Ciphertext received and not yet taken by rustls: between reads, at most the start of
+    /// a record (or of a handshake message split over records), usually nothing.
+    incoming: Vec<u8>,
+    /// Plaintext decrypted while a write drove the connection, for the next read.
+    plain: Vec<u8>,
+    peer_closed: bool,
+    /// A fatal error was met (and its alert made): nothing more goes either way.
+    failed: bool,
+}
+
+enum Side {
+    Server(Box<UnbufferedServerConnection>),
+    Client(Box<UnbufferedClientConnection>),
+}
+
+/// Ciphertext on its way out: `bytes[..used]`. The room after it is kept initialised, so a
+/// buffer reused from write to write is not zeroed again before rustls fills it.
+#[derive(Default)]
+pub struct Out {
+    pub bytes: Vec<u8>,
+    pub used: usize,
+}
+
+impl Out {
+    pub fn is_empty(&self) -> bool {
+        self.used == 0
+    }
+
+    /// At least `n` bytes of room after what is used.
+    fn room(&mut self, n: usize) -> &mut [u8] {
+        let want = self.used + n;
+        if self.bytes.len() < want {
+            self.bytes.resize(want, 0);
+        }
+        &mut self.bytes[self.used..]
+    }
+
+    pub fn reserve(&mut self, n: usize) {
+        self.room(n);
+    }
+}
+
+/// Where the connection stands after `advance`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The handshake needs more from the peer.
+    Handshaking,
+    /// Application data flows (more from the peer is read when wanted).
+    Open,
+    /// The peer said close_notify: no more data comes.
+    PeerClosed,
+}
+
+/// What to do once the connection may send application data.
+enum Job<'a> {
+    Nothing,
+    Seal(&'a [IoSlice<'a>]),
+    CloseNotify,
+}
+
+impl Tls {
+    pub fn server(config: Arc<ServerConfig>) -> io::Result<Tls> {
+        let conn = UnbufferedServerConnection::new(config).map_err(io::Error::other)?;
+        Ok(Tls::new(Side::Server(Box::new(conn))))
+    }
+
+    pub fn client(config: Arc<ClientConfig>, name: ServerName<'static>) -> io::Result<Tls> {
+        let conn = UnbufferedClientConnection::new(config, name).map_err(io::Error::other)?;
+        Ok(Tls::new(Side::Client(Box::new(conn))))
+    }
+
+    fn new(side: Side) -> Tls {
+        Tls {
+            side,
+            incoming: Vec::new(),
+            plain: Vec::new(),
+            peer_closed: false,
+            failed: false,
+        }
+    }
+
+    /// Takes ciphertext read from the socket.
+    pub fn receive(&mut self, ciphertext: Vec<u8>) {
+        if self.incoming.is_empty() {
+            self.incoming = ciphertext;
+        } else {
+            self.incoming.extend_from_slice(&ciphertext);
+        }
+    }
+
+    pub fn is_handshaking(&self) -> bool {
+        self.common().is_handshaking()
+    }
+
+    /// Decrypts what has been received into `plain` and puts what rustls has to say
+    /// (handshake messages, alerts) into `out`.
+    pub fn advance(&mut self, plain: &mut Vec<u8>, out: &mut Out) -> io::Result<Stage> {
+        if !self.plain.is_empty() {
+            plain.extend_from_slice(&std::mem::take(&mut self.plain));
+        }
+        self.run(plain, out, Job::Nothing)
+    }
+
+    /// One step of the handshake: what rustls has to send goes into `out`; data the peer sent
+    /// after it waits for the first read.
+    pub fn handshake_step(&mut self, out: &mut Out) -> io::Result<Stage> {
+        self.run_keeping_plain(out, Job::Nothing)
+    }
+
+    /// Encrypts `data` into `out` as full-size records, after anything rustls had to send.
+    pub fn seal(&mut self, data: &[IoSlice<'_>], out: &mut Out) -> io::Result<()> {
+        match self.run_keeping_plain(out, Job::Seal(data))? {
+            Stage::Handshaking => Err(io::ErrorKind::NotConnected.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// `run`, keeping what it decrypts for the next read.
+    fn run_keeping_plain(&mut self, out: &mut Out, job: Job<'_>) -> io::Result<Stage> {
+        let mut plain = std::mem::take(&mut self.plain);
+        let result = self.run(&mut plain, out, job);
+        self.plain = plain;
+        result
+    }
+
+    /// Puts close_notify into `out` (unsent data from the peer is dropped).
+    pub fn close_notify(&mut self, out: &mut Out) -> io::Result<()> {
+        let mut dropped = Vec::new();
+        self.run(&mut dropped, out, Job::CloseNotify).map(|_| ())
+    }
+
+    /// "TLSv1.3 with cipher TLS13_AES_256_GCM_SHA384", for Received: header fields.
+    pub fn description(&self) -> Option<String> {
+        let common = self.common();
+        let version = match common.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+            _ => "TLS",
+        };
+        let suite = common.negotiated_cipher_suite()?.suite();
+        Some(format!("{version} with cipher {suite:?}"))
+    }
+
+    fn common(&self) -> &rustls::CommonState {
+        match &self.side {
+            Side::Server(c) => c,
+            Side::Client(c) => c,
+        }
+    }
+
+    fn run(&mut self, plain: &mut Vec<u8>, out: &mut Out, job: Job<'_>) -> io::Result<Stage> {
+        if self.failed {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        let mut state = Run {
+            incoming: &mut self.incoming,
+            plain,
+            out,
+            peer_closed: &mut self.peer_closed,
+        };
+        let result = match &mut self.side {
+            Side::Server(c) => state.run(&mut ***c, job),
+            Side::Client(c) => state.run(&mut ***c, job),
+        };
+        if self.incoming.is_empty() {
+            // Nothing of a record waits: an idle session keeps no buffer.
+            self.incoming = Vec::new();
+        }
+        if result.is_err() {
+            self.failed = true;
+            match &mut self.side {
+                Side::Server(c) => last_word(&mut ***c, &mut self.incoming, out),
+                Side::Client(c) => last_word(&mut ***c, &mut self.incoming, out),
+            }
+        }
+        result
+    }
+}
+
+/// `process_tls_records` for either side (rustls defines it for each side's data type).
+trait Process {
+    type Data;
+    fn process<'c, 'i>(&'c mut self, incoming: &'i mut [u8]) -> UnbufferedStatus<'c, 'i, Self::Data>;
+}
+
+impl Process for UnbufferedConnectionCommon<ServerConnectionData> {
+    type Data = ServerConnectionData;
+    fn process<'c, 'i>(&'c mut self, incoming: &'i mut [u8]) -> UnbufferedStatus<'c, 'i, Self::Data> {
+        self.process_tls_records(incoming)
+    }
+}
+
+impl Process for UnbufferedConnectionCommon<ClientConnectionData> {
+    type Data = ClientConnectionData;
+    fn process<'c, 'i>(&'c mut self, incoming: &'i mut [u8]) -> UnbufferedStatus<'c, 'i, Self::Data> {
+        self.process_tls_records(incoming)
+    }
+}
+
+/// One drive of the state machine, borrowing the buffers it fills.
+struct Run<'a> {
+    incoming: &'a mut Vec<u8>,
+    plain: &'a mut Vec<u8>,
+    out: &'a mut Out,
+    peer_closed: &'a mut bool,
+}
+
+impl Run<'_> {
+    /// Drives `conn` until it needs more from the peer or has done `job`.
+    fn run<C: Process>(&mut self, conn: &mut C, mut job: Job<'_>) -> io::Result<Stage> {
+        loop {
+            let UnbufferedStatus { mut discard, state } = conn.process(self.incoming);
+            let state = state.map_err(invalid)?;
+            let stage = match state {
+                ConnectionState::ReadTraffic(mut records) => {
+                    while let Some(record) = records.next_record() {
+                        let record = record.map_err(invalid)?;
+                        discard += record.discard;
+                        self.plain.extend_from_slice(record.payload);
+                    }
+                    None
+                }
+                ConnectionState::EncodeTlsData(mut encode) => {
+                    let mut room = 512;
+                    loop {
+                        match encode.encode(self.out.room(room)) {
+                            Ok(n) => {
+                                self.out.used += n;
+                                break;
+                            }
+                            Err(EncodeError::InsufficientSize(e)) => room = e.required_size,
+                            Err(e) => return Err(io::Error::other(e.to_string())),
+                        }
+                    }
+                    None
+                }
+                // The caller sends `out` before it waits on the peer, in order with the
+                // records put after these.
+                ConnectionState::TransmitTlsData(transmit) => {
+                    transmit.done();
+                    None
+                }
+                ConnectionState::BlockedHandshake => Some(Stage::Handshaking),
+                ConnectionState::PeerClosed => {
+                    *self.peer_closed = true;
+                    None
+                }
+                ConnectionState::Closed => Some(Stage::PeerClosed),
+                ConnectionState::WriteTraffic(mut write) => {
+                    match std::mem::replace(&mut job, Job::Nothing) {
+                        Job::Nothing => {}
+                        Job::Seal(data) => seal(&mut write, data, self.out)?,
+                        Job::CloseNotify => {
+                            let n = write.queue_close_notify(self.out.room(64)).map_err(encrypt_error)?;
+                            self.out.used += n;
+                        }
+                    }
+                    Some(if *self.peer_closed {
+                        Stage::PeerClosed
+                    } else {
+                        Stage::Open
+                    })
+                }
+                // Early data is never accepted (`max_early_data_size` is 0), and later states
+                // are for options ringmail does not use.
+                _ => return Err(invalid("unexpected TLS state")),
+            };
+            self.incoming.drain(..discard);
+            if let Some(stage) = stage {
+                return Ok(stage);
+            }
+        }
+    }
+}
+
+/// Puts the alert rustls queued with a fatal error into `out`. One call only: rustls hands
+/// out what it queued before it looks at the input again, and looking again would meet the
+/// same damaged record a second time.
+fn last_word<C: Process>(conn: &mut C, incoming: &mut [u8], out: &mut Out) {
+    if let Ok(ConnectionState::EncodeTlsData(mut encode)) = conn.process(incoming).state {
+        if let Ok(n) = encode.encode(out.room(512)) {
+            out.used += n;
+        }
+    }
+}
+
+/// Encrypts `data` as full-size records: small pieces are gathered into one record, long
+/// ones encrypted where they lie.
+fn seal<D>(write: &mut WriteTraffic<'_, D>, data: &[IoSlice<'_>], out: &mut Out) -> io::Result<()> {
+    let mut staged: Vec<u8> = Vec::new();
+    for piece in data {
+        let mut piece: &[u8] = piece;
+        if !staged.is_empty() {
+            let take = (RECORD - staged.len()).min(piece.len());
+            staged.extend_from_slice(&piece[..take]);
+            piece = &piece[take..];
+            if staged.len() < RECORD {
+                continue;
+            }
+            encrypt(write, &staged, out)?;
+            staged.clear();
+        }
+        let whole = piece.len() - piece.len() % RECORD;
+        if whole > 0 {
+            encrypt(write, &piece[..whole], out)?;
+        }
+        if whole < piece.len() {
+            staged.reserve_exact(RECORD);
+            staged.extend_from_slice(&piece[whole..]);
+        }
+    }
+    if !staged.is_empty() {
+        encrypt(write, &staged, out)?;
+    }
+    Ok(())
+}
+
+fn encrypt<D>(write: &mut WriteTraffic<'_, D>, data: &[u8], out: &mut Out) -> io::Result<()> {
+    let n = write
+        .encrypt(data, out.room(ciphertext_room(data.len())))
+        .map_err(encrypt_error)?;
+    out.used += n;
+    Ok(())
+}
+
+/// Ciphertext for `plaintext` bytes: records of at most 16 KiB, each with at most 29 bytes of
+/// header, explicit nonce and tag (TLS 1.2 AES-GCM; TLS 1.3 needs 22).
+pub fn ciphertext_room(plaintext: usize) -> usize {
+    plaintext + plaintext.div_ceil(RECORD) * 29 + 64
+}
+
+fn invalid(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+}
+
+fn encrypt_error(e: EncryptError) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::crypto::ring::default_provider;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use rustls::version::{TLS12, TLS13};
+    use rustls::{RootCertStore, SupportedProtocolVersion};
+
+    fn pair(version: &'static SupportedProtocolVersion) -> (Tls, Tls) {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let cert = CertificateDer::from(certified.cert.der().to_vec());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
+        let provider = Arc::new(default_provider());
+        let server = ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], key)
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let client = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = ServerName::try_from("localhost").unwrap();
+        (
+            Tls::client(Arc::new(client), name).unwrap(),
+            Tls::server(Arc::new(server)).unwrap(),
+        )
+    }
+
+    /// Gives `to` what `from` has to say, in pieces of `chunk` bytes; returns the plaintext
+    /// `to` decrypted.
+    fn deliver(from_out: &mut Out, to: &mut Tls, to_out: &mut Out, chunk: usize) -> Vec<u8> {
+        let bytes = from_out.bytes[..from_out.used].to_vec();
+        from_out.used = 0;
+        let mut plain = Vec::new();
+        for piece in bytes.chunks(chunk.max(1)) {
+            to.receive(piece.to_vec());
+            to.advance(&mut plain, to_out).unwrap();
+        }
+        plain
+    }
+
+    fn handshake(client: &mut Tls, server: &mut Tls, chunk: usize) -> (Out, Out) {
+        let (mut c_out, mut s_out) = (Out::default(), Out::default());
+        for _ in 0..10 {
+            client.handshake_step(&mut c_out).unwrap();
+            deliver(&mut c_out, server, &mut s_out, chunk);
+            server.handshake_step(&mut s_out).unwrap();
+            deliver(&mut s_out, client, &mut c_out, chunk);
+            if !client.is_handshaking() && !server.is_handshaking() {
+                return (c_out, s_out);
+            }
+        }
+        panic!("no handshake");
+    }
+
+    #[test]
+    fn data_goes_both_ways_in_any_pieces_and_nothing_is_kept_between() {
+        for version in [&TLS13, &TLS12] {
+            for chunk in [1, 7, 512, 17 * 1024] {
+                let (mut client, mut server) = pair(version);
+                let (mut c_out, mut s_out) = handshake(&mut client, &mut server, chunk);
+                // Pieces of every size, as a FETCH gathers them, across record boundaries.
+                let pieces: Vec<Vec<u8>> = [3, RECORD - 1, 2, 40_000, 10, RECORD, 1]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &n)| vec![b'a' + i as u8; n])
+                    .collect();
+                let slices: Vec<IoSlice<'_>> = pieces.iter().map(|p| IoSlice::new(p)).collect();
+                server.seal(&slices, &mut s_out).unwrap();
+                let got = deliver(&mut s_out, &mut client, &mut c_out, chunk);
+                assert_eq!(got, pieces.concat(), "{version:?} in pieces of {chunk}");
+                client.seal(&[IoSlice::new(b"a1 IDLE\r\n")], &mut c_out).unwrap();
+                let got = deliver(&mut c_out, &mut server, &mut s_out, chunk);
+                assert_eq!(got, b"a1 IDLE\r\n");
+                // Between records, neither side holds ciphertext.
+                assert_eq!(server.incoming.capacity(), 0);
+                assert_eq!(client.incoming.capacity(), 0);
+            }
+        }
+    }
+
+    #[test]
+    fn small_pieces_make_full_records() {
+        let (mut client, mut server) = pair(&TLS13);
+        let (_, mut s_out) = handshake(&mut client, &mut server, 17 * 1024);
+        s_out.used = 0;
+        let pieces = vec![vec![b'x'; 100]; 3 * RECORD / 100 + 1];
+        let slices: Vec<IoSlice<'_>> = pieces.iter().map(|p| IoSlice::new(p)).collect();
+        server.seal(&slices, &mut s_out).unwrap();
+        // Four records: three full ones and the rest (each header says its length).
+        let mut records = Vec::new();
+        let mut at = 0;
+        while at < s_out.used {
+            let len = u16::from_be_bytes([s_out.bytes[at + 3], s_out.bytes[at + 4]]) as usize;
+            records.push(len);
+            at += 5 + len;
+        }
+        assert_eq!(records.len(), 4, "{records:?}");
+        assert!(records[..3].iter().all(|&n| n == RECORD + 17), "{records:?}");
+    }
+
+    #[test]
+    fn data_sent_right_after_the_handshake_waits_for_the_first_read() {
+        let (mut client, mut server) = pair(&TLS13);
+        let (mut c_out, mut s_out) = (Out::default(), Out::default());
+        // The client's Finished and its first command arrive together.
+        client.handshake_step(&mut c_out).unwrap();
+        deliver(&mut c_out, &mut server, &mut s_out, 1 << 20);
+        server.handshake_step(&mut s_out).unwrap();
+        deliver(&mut s_out, &mut client, &mut c_out, 1 << 20);
+        client.seal(&[IoSlice::new(b"a1 CAPABILITY\r\n")], &mut c_out).unwrap();
+        let early = deliver(&mut c_out, &mut server, &mut s_out, 1 << 20);
+        let mut plain = early;
+        server.advance(&mut plain, &mut s_out).unwrap();
+        assert!(!server.is_handshaking());
+        assert_eq!(plain, b"a1 CAPABILITY\r\n");
+    }
+
+    #[test]
+    fn close_notify_reads_as_the_end() {
+        let (mut client, mut server) = pair(&TLS13);
+        let (mut c_out, mut s_out) = handshake(&mut client, &mut server, 4096);
+        client.close_notify(&mut c_out).unwrap();
+        let bytes = c_out.bytes[..c_out.used].to_vec();
+        server.receive(bytes);
+        let mut plain = Vec::new();
+        assert_eq!(server.advance(&mut plain, &mut s_out).unwrap(), Stage::PeerClosed);
+        assert!(plain.is_empty());
+    }
+
+    #[test]
+    fn a_damaged_record_is_an_error_with_an_alert() {
+        let (mut client, mut server) = pair(&TLS13);
+        let (mut c_out, mut s_out) = handshake(&mut client, &mut server, 4096);
+        s_out.used = 0;
+        client.seal(&[IoSlice::new(b"a1 NOOP\r\n")], &mut c_out).unwrap();
+        let mut bytes = c_out.bytes[..c_out.used].to_vec();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        server.receive(bytes);
+        let err = server.advance(&mut Vec::new(), &mut s_out).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(!s_out.is_empty(), "an alert for the peer");
+        // Garbage that is not TLS at all, too.
+        let (mut client, mut server) = pair(&TLS12);
+        let (_, mut s_out) = handshake(&mut client, &mut server, 4096);
+        server.receive(b"a1 LOGIN user pass\r\n".to_vec());
+        assert!(server.advance(&mut Vec::new(), &mut s_out).is_err());
+    }
+}
