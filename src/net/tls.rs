@@ -488,6 +488,27 @@ mod tests {
     }
 
     #[test]
+    fn a_key_update_asked_by_the_peer_is_answered() {
+        let (mut client, mut server) = pair(&TLS13);
+        let (mut c_out, mut s_out) = handshake(&mut client, &mut server, 4096);
+        let Side::Client(conn) = &mut client.side else {
+            unreachable!()
+        };
+        match conn.process_tls_records(&mut []).state.unwrap() {
+            ConnectionState::WriteTraffic(write) => write.refresh_traffic_keys().unwrap(),
+            other => panic!("{other:?}"),
+        }
+        // The client's KeyUpdate (update requested) goes before its command, under new keys.
+        client.seal(&[IoSlice::new(b"a1 NOOP\r\n")], &mut c_out).unwrap();
+        assert_eq!(deliver(&mut c_out, &mut server, &mut s_out, 4096), b"a1 NOOP\r\n");
+        // The server's answer comes under its new keys too, and the client reads it.
+        server.seal(&[IoSlice::new(b"a1 OK NOOP\r\n")], &mut s_out).unwrap();
+        assert_eq!(deliver(&mut s_out, &mut client, &mut c_out, 4096), b"a1 OK NOOP\r\n");
+        client.seal(&[IoSlice::new(b"a2 LOGOUT\r\n")], &mut c_out).unwrap();
+        assert_eq!(deliver(&mut c_out, &mut server, &mut s_out, 4096), b"a2 LOGOUT\r\n");
+    }
+
+    #[test]
     fn close_notify_reads_as_the_end() {
         let (mut client, mut server) = pair(&TLS13);
         let (mut c_out, mut s_out) = handshake(&mut client, &mut server, 4096);
