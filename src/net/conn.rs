@@ -81,8 +81,9 @@ impl Conn {
         (!self.is_tls() && !self.is_compressed()).then(|| self.stream.raw_fd())
     }
 
-    /// How much ciphertext one read asks for: small while idle, so a waiting connection
-    /// parks no big buffer in the kernel.
+    /// How much ciphertext one read asks for: `TLS_READ_IDLE` while the session is probably
+    /// waiting (then a TLS read first waits for the socket's readiness holding no buffer),
+    /// `TLS_READ_BULK` while input streams in.
     pub fn set_tls_read_size(&self, n: usize) {
         self.tls_read.set(n);
     }
@@ -259,10 +260,29 @@ impl Conn {
             if dst.len() > before {
                 return Ok(dst.len() - before);
             }
-            if stage == Stage::PeerClosed || !self.read_tls(self.tls_read.get()).await? {
+            if stage == Stage::PeerClosed {
+                return Ok(0);
+            }
+            if self.tls_read.get() == TLS_READ_IDLE {
+                self.wait_readable(dst).await?;
+            }
+            if !self.read_tls(self.tls_read.get()).await? {
                 return Ok(0);
             }
         }
+    }
+
+    /// Waits for the socket's readiness, giving back `dst`'s room meanwhile if it holds
+    /// nothing, and making it again before the read.
+    async fn wait_readable(&self, dst: &mut Vec<u8>) -> io::Result<()> {
+        if !dst.is_empty() {
+            return self.stream.readable().await;
+        }
+        let room = dst.capacity();
+        *dst = Vec::new();
+        self.stream.readable().await?;
+        dst.reserve_exact(room);
+        Ok(())
     }
 
     /// Reads one batch of ciphertext. False at end of stream.

@@ -45,6 +45,14 @@ impl Stream {
         socket2::SockRef::from(&fd).local_addr().ok()?.as_socket()
     }
 
+    /// Waits until the stream has something to read (or its end, or an error), holding no
+    /// buffer meanwhile. Dropped, the poll completes when the socket is shut down (teardown).
+    pub async fn readable(&self) -> io::Result<()> {
+        use io_uring::{opcode, types};
+        let poll = opcode::PollAdd::new(types::Fd(self.raw_fd()), libc::POLLIN as u32).build();
+        tokio_uring::UnsubmittedOneshot::new((), Polled, poll).submit().await
+    }
+
     /// Reads into the spare capacity of `buf`, after the bytes already there; `Ok(0)` is end
     /// of stream. (tokio-uring reads a plain `Vec` at offset 0, over what it holds: the read
     /// goes into a slice of the spare capacity instead.)
@@ -327,5 +335,20 @@ mod tests {
         res.unwrap();
         assert_eq!(back.len(), 3001, "every piece comes back");
         assert_eq!(reader.join().unwrap(), expected);
+    }
+}
+
+/// A poll's outcome: ready, or the error the kernel gave.
+struct Polled;
+
+impl tokio_uring::OneshotOutputTransform for Polled {
+    type Output = io::Result<()>;
+    type StoredData = ();
+
+    fn transform_oneshot_output(self, _: (), cqe: io_uring::cqueue::Entry) -> io::Result<()> {
+        match cqe.result() {
+            res if res < 0 => Err(io::Error::from_raw_os_error(-res)),
+            _ => Ok(()),
+        }
     }
 }
