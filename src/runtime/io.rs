@@ -292,6 +292,21 @@ pub fn spawn<F: Future + 'static>(future: F) {
     tokio_uring::spawn(future);
 }
 
+/// A poll's outcome: ready, or the error the kernel gave.
+struct Polled;
+
+impl tokio_uring::OneshotOutputTransform for Polled {
+    type Output = io::Result<()>;
+    type StoredData = ();
+
+    fn transform_oneshot_output(self, _: (), cqe: io_uring::cqueue::Entry) -> io::Result<()> {
+        match cqe.result() {
+            res if res < 0 => Err(io::Error::from_raw_os_error(-res)),
+            _ => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Read;
@@ -335,20 +350,5 @@ mod tests {
         res.unwrap();
         assert_eq!(back.len(), 3001, "every piece comes back");
         assert_eq!(reader.join().unwrap(), expected);
-    }
-}
-
-/// A poll's outcome: ready, or the error the kernel gave.
-struct Polled;
-
-impl tokio_uring::OneshotOutputTransform for Polled {
-    type Output = io::Result<()>;
-    type StoredData = ();
-
-    fn transform_oneshot_output(self, _: (), cqe: io_uring::cqueue::Entry) -> io::Result<()> {
-        match cqe.result() {
-            res if res < 0 => Err(io::Error::from_raw_os_error(-res)),
-            _ => Ok(()),
-        }
     }
 }
