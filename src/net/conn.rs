@@ -115,9 +115,11 @@ impl Conn {
                 Ok((stage, tls.is_handshaking()))
             })?;
             self.send_tls(out, &step).await?;
+            // Done first: a client's Finished, its first command and its close_notify may
+            // come in one read, and the command is still to be read.
             match step? {
-                (Stage::PeerClosed, _) => return Err(io::ErrorKind::UnexpectedEof.into()),
                 (_, false) => return Ok(()),
+                (Stage::PeerClosed, true) => return Err(io::ErrorKind::UnexpectedEof.into()),
                 (_, true) => {}
             }
             if !self.read_tls(TLS_READ_BULK).await? {
@@ -360,9 +362,11 @@ impl Conn {
             return res;
         }
         let (sealed, out) = self.with_tls(self.reused_out(), |tls, out| tls.seal(&[IoSlice::new(data)], out))?;
+        // A seal that failed left its alert in `out`: it goes out too.
+        let sent = self.send_ciphertext(out).await;
         sealed?;
         data.clear();
-        self.send_ciphertext(out).await
+        sent
     }
 
     /// Sends the gathered pieces, in order with every other write, and leaves `gather` empty.
@@ -397,8 +401,9 @@ impl Conn {
             tls.seal(&slices, out)
         })?;
         gather.recycle(pieces);
+        let sent = self.send_ciphertext(out).await;
         sealed?;
-        self.send_ciphertext(out).await
+        sent
     }
 
     /// "TLSv1.3 with cipher TLS13_AES_256_GCM_SHA384", for Received: header fields.
