@@ -437,6 +437,16 @@ mod tests {
         panic!("no handshake");
     }
 
+    /// The handshake up to the client's Finished, which is left in the client's `Out`.
+    fn all_but_finished(client: &mut Tls, server: &mut Tls) -> (Out, Out) {
+        let (mut c_out, mut s_out) = (Out::default(), Out::default());
+        client.handshake_step(&mut c_out).unwrap();
+        deliver(&mut c_out, server, &mut s_out, 1 << 20);
+        server.handshake_step(&mut s_out).unwrap();
+        deliver(&mut s_out, client, &mut c_out, 1 << 20);
+        (c_out, s_out)
+    }
+
     #[test]
     fn data_goes_both_ways_in_any_pieces_and_nothing_is_kept_between() {
         for version in [&TLS13, &TLS12] {
@@ -486,12 +496,8 @@ mod tests {
     #[test]
     fn data_sent_right_after_the_handshake_waits_for_the_first_read() {
         let (mut client, mut server) = pair(&TLS13);
-        let (mut c_out, mut s_out) = (Out::default(), Out::default());
         // The client's Finished and its first command arrive together.
-        client.handshake_step(&mut c_out).unwrap();
-        deliver(&mut c_out, &mut server, &mut s_out, 1 << 20);
-        server.handshake_step(&mut s_out).unwrap();
-        deliver(&mut s_out, &mut client, &mut c_out, 1 << 20);
+        let (mut c_out, mut s_out) = all_but_finished(&mut client, &mut server);
         client.seal(&[IoSlice::new(b"a1 CAPABILITY\r\n")], &mut c_out).unwrap();
         let early = deliver(&mut c_out, &mut server, &mut s_out, 1 << 20);
         let mut plain = early;
@@ -524,11 +530,7 @@ mod tests {
     #[test]
     fn finished_commands_and_close_notify_in_one_read() {
         let (mut client, mut server) = pair(&TLS13);
-        let (mut c_out, mut s_out) = (Out::default(), Out::default());
-        client.handshake_step(&mut c_out).unwrap();
-        deliver(&mut c_out, &mut server, &mut s_out, 1 << 20);
-        server.handshake_step(&mut s_out).unwrap();
-        deliver(&mut s_out, &mut client, &mut c_out, 1 << 20);
+        let (mut c_out, mut s_out) = all_but_finished(&mut client, &mut server);
         // Finished, three commands in records of their own, and close_notify: one read.
         for command in [&b"a1 NOOP\r\n"[..], b"a2 NOOP\r\n", b"a3 LOGOUT\r\n"] {
             client.seal(&[IoSlice::new(command)], &mut c_out).unwrap();
