@@ -242,18 +242,20 @@ impl Run<'_> {
         result
     }
 
-    /// `run`'s steps. rustls asks that what it took (its `discard`) leave the front of the
-    /// buffer before its next call; passing it the rest of the buffer is the same, and
+    /// `run`'s steps. rustls asks that what it took (its `discard`, counted in `taken`) leave
+    /// the front of the buffer before its next call; passing it the rest of the buffer is the same, and
     /// spares moving the rest once per record (one small record per pipelined command).
     fn steps<C: Process>(&mut self, conn: &mut C, mut job: Job<'_>, taken: &mut usize) -> io::Result<Stage> {
         loop {
-            let UnbufferedStatus { mut discard, state } = conn.process(&mut self.incoming[*taken..]);
+            let UnbufferedStatus { discard, state } = conn.process(&mut self.incoming[*taken..]);
+            // What rustls took goes even when it then failed (the records before the bad one).
+            *taken += discard;
             let state = state.map_err(invalid)?;
             let stage = match state {
                 ConnectionState::ReadTraffic(mut records) => {
                     while let Some(record) = records.next_record() {
                         let record = record.map_err(invalid)?;
-                        discard += record.discard;
+                        *taken += record.discard;
                         self.plain.extend_from_slice(record.payload);
                     }
                     None
@@ -303,7 +305,6 @@ impl Run<'_> {
                 // are for options ringmail does not use.
                 _ => return Err(invalid("unexpected TLS state")),
             };
-            *taken += discard;
             if let Some(stage) = stage {
                 return Ok(stage);
             }
