@@ -128,7 +128,7 @@ impl Conn {
         }
     }
 
-    /// Runs `f` on the TLS state with `out` emptied for its ciphertext; gives back what `f`
+    /// Runs `f` on the TLS state with `out` (empty) for its ciphertext; gives back what `f`
     /// returned and `out`, whose ciphertext (an alert, if `f` failed) is to be sent.
     fn with_tls<T>(
         &self,
@@ -137,7 +137,6 @@ impl Conn {
     ) -> io::Result<(io::Result<T>, Out)> {
         let mut tls = self.tls.borrow_mut();
         let tls = tls.as_mut().ok_or(io::ErrorKind::NotConnected)?;
-        out.used = 0;
         let result = f(tls, &mut out);
         Ok((result, out))
     }

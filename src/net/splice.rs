@@ -148,8 +148,7 @@ fn queued(fd: RawFd) -> io::Result<usize> {
 
 /// Waits until `fd` has something to read (or its end, or an error).
 async fn readable(held: &Rc<Held>) -> io::Result<()> {
-    let poll = opcode::PollAdd::new(types::Fd(held.from.as_raw_fd()), libc::POLLIN as u32).build();
-    submit(poll, held).await.map(drop)
+    crate::runtime::io::poll_readable(held.from.as_raw_fd(), held.clone()).await
 }
 
 /// Splices one stream from a socket to another, burst by burst, with one pipe and one pair

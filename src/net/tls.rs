@@ -35,9 +35,10 @@ pub struct Tls {
     failed: bool,
 }
 
+/// Unboxed: the whole `Tls` is boxed by its connection, one allocation per session.
 enum Side {
-    Server(Box<UnbufferedServerConnection>),
-    Client(Box<UnbufferedClientConnection>),
+    Server(UnbufferedServerConnection),
+    Client(UnbufferedClientConnection),
 }
 
 /// Ciphertext on its way out: `bytes[..used]`. The room after it is kept initialised, so a
@@ -88,12 +89,12 @@ enum Job<'a> {
 impl Tls {
     pub fn server(config: Arc<ServerConfig>) -> io::Result<Tls> {
         let conn = UnbufferedServerConnection::new(config).map_err(io::Error::other)?;
-        Ok(Tls::new(Side::Server(Box::new(conn))))
+        Ok(Tls::new(Side::Server(conn)))
     }
 
     pub fn client(config: Arc<ClientConfig>, name: ServerName<'static>) -> io::Result<Tls> {
         let conn = UnbufferedClientConnection::new(config, name).map_err(io::Error::other)?;
-        Ok(Tls::new(Side::Client(Box::new(conn))))
+        Ok(Tls::new(Side::Client(conn)))
     }
 
     fn new(side: Side) -> Tls {
@@ -186,8 +187,8 @@ impl Tls {
             peer_closed: &mut self.peer_closed,
         };
         let result = match &mut self.side {
-            Side::Server(c) => state.run(&mut ***c, job),
-            Side::Client(c) => state.run(&mut ***c, job),
+            Side::Server(c) => state.run(&mut **c, job),
+            Side::Client(c) => state.run(&mut **c, job),
         };
         if self.incoming.is_empty() {
             // Nothing of a record waits: an idle session keeps no buffer.
@@ -196,8 +197,8 @@ impl Tls {
         if result.is_err() {
             self.failed = true;
             match &mut self.side {
-                Side::Server(c) => last_word(&mut ***c, &mut self.incoming, out),
-                Side::Client(c) => last_word(&mut ***c, &mut self.incoming, out),
+                Side::Server(c) => last_word(&mut **c, &mut self.incoming, out),
+                Side::Client(c) => last_word(&mut **c, &mut self.incoming, out),
             }
         }
         result

@@ -48,9 +48,7 @@ impl Stream {
     /// Waits until the stream has something to read (or its end, or an error), holding no
     /// buffer meanwhile. Dropped, the poll completes when the socket is shut down (teardown).
     pub async fn readable(&self) -> io::Result<()> {
-        use io_uring::{opcode, types};
-        let poll = opcode::PollAdd::new(types::Fd(self.raw_fd()), libc::POLLIN as u32).build();
-        tokio_uring::UnsubmittedOneshot::new((), Polled, poll).submit().await
+        poll_readable(self.raw_fd(), ()).await
     }
 
     /// Reads into the spare capacity of `buf`, after the bytes already there; `Ok(0)` is end
@@ -292,14 +290,25 @@ pub fn spawn<F: Future + 'static>(future: F) {
     tokio_uring::spawn(future);
 }
 
+/// Waits until `fd` has something to read (or its end, or an error) with an io_uring poll;
+/// `keep` lives until the poll completes (what keeps `fd` itself open, if the caller needs
+/// that: the kernel holds the socket but not the descriptor's number).
+pub async fn poll_readable<D: Unpin + 'static>(fd: RawFd, keep: D) -> io::Result<()> {
+    use io_uring::{opcode, types};
+    let poll = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32).build();
+    tokio_uring::UnsubmittedOneshot::new(keep, Polled(std::marker::PhantomData), poll)
+        .submit()
+        .await
+}
+
 /// A poll's outcome: ready, or the error the kernel gave.
-struct Polled;
+struct Polled<D>(std::marker::PhantomData<D>);
 
-impl tokio_uring::OneshotOutputTransform for Polled {
+impl<D: Unpin + 'static> tokio_uring::OneshotOutputTransform for Polled<D> {
     type Output = io::Result<()>;
-    type StoredData = ();
+    type StoredData = D;
 
-    fn transform_oneshot_output(self, _: (), cqe: io_uring::cqueue::Entry) -> io::Result<()> {
+    fn transform_oneshot_output(self, _: D, cqe: io_uring::cqueue::Entry) -> io::Result<()> {
         match cqe.result() {
             res if res < 0 => Err(io::Error::from_raw_os_error(-res)),
             _ => Ok(()),
