@@ -92,40 +92,46 @@ pub struct Timeouts {
 /// by sending a byte now and then); after it, `auth` of silence, and a command line once begun
 /// must end within `pre_auth` (literal and message data are not lines: they only have to keep
 /// coming).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Deadline {
-    timeouts: Timeouts,
+    mark: Mark,
+}
+
+/// The instant a deadline is measured from, besides the last input: one per session, since a
+/// session is either logged in or not.
+#[derive(Debug, Clone, Copy, Default)]
+enum Mark {
+    #[default]
+    None,
     /// The login deadline, while not logged in.
-    login_by: Option<Instant>,
+    LoginBy(Instant),
     /// When the unfinished line after login began.
-    line_since: Option<Instant>,
+    LineSince(Instant),
 }
 
 impl Deadline {
-    pub fn new(timeouts: Timeouts) -> Deadline {
-        Deadline {
-            timeouts,
-            login_by: None,
-            line_since: None,
+    /// The instant the next read times out under `timeouts` (the session's settings hold
+    /// them, not every session), for a session that is (not) logged in and is (not) in the
+    /// middle of a line. Leaving the logged-in state (IMAP UNAUTHENTICATE) starts a new login
+    /// deadline.
+    pub fn next(&mut self, now: Instant, timeouts: Timeouts, authenticated: bool, mid_line: bool) -> Instant {
+        let Timeouts { pre_auth, auth } = timeouts;
+        match (authenticated, self.mark) {
+            (false, Mark::LoginBy(by)) => by,
+            (false, _) => {
+                self.mark = Mark::LoginBy(now + pre_auth);
+                now + pre_auth
+            }
+            (true, _) if !mid_line => {
+                self.mark = Mark::None;
+                now + auth
+            }
+            (true, Mark::LineSince(since)) => (now + auth).min(since + pre_auth),
+            (true, _) => {
+                self.mark = Mark::LineSince(now);
+                (now + auth).min(now + pre_auth)
+            }
         }
-    }
-
-    /// The instant the next read times out, for a session that is (not) logged in and is (not)
-    /// in the middle of a line. Leaving the logged-in state (IMAP UNAUTHENTICATE) starts a new
-    /// login deadline.
-    pub fn next(&mut self, now: Instant, authenticated: bool, mid_line: bool) -> Instant {
-        let Timeouts { pre_auth, auth } = self.timeouts;
-        if !authenticated {
-            self.line_since = None;
-            return *self.login_by.get_or_insert(now + pre_auth);
-        }
-        self.login_by = None;
-        if !mid_line {
-            self.line_since = None;
-            return now + auth;
-        }
-        let since = *self.line_since.get_or_insert(now);
-        (now + auth).min(since + pre_auth)
     }
 }
 
@@ -234,17 +240,20 @@ mod tests {
             auth: Duration::from_secs(1800),
         };
         let start = Instant::now();
-        let mut d = Deadline::new(t);
-        let first = d.next(start, false, false);
+        let mut d = Deadline::default();
+        let first = d.next(start, t, false, false);
         assert_eq!(first, start + t.pre_auth);
-        assert_eq!(d.next(start + Duration::from_secs(30), false, true), first);
+        assert_eq!(d.next(start + Duration::from_secs(30), t, false, true), first);
         // Logged in: silence is measured from now, a begun line from its start.
         let later = start + Duration::from_secs(100);
-        assert_eq!(d.next(later, true, false), later + t.auth);
-        assert_eq!(d.next(later, true, true), later + t.pre_auth);
-        assert_eq!(d.next(later + Duration::from_secs(50), true, true), later + t.pre_auth);
+        assert_eq!(d.next(later, t, true, false), later + t.auth);
+        assert_eq!(d.next(later, t, true, true), later + t.pre_auth);
+        assert_eq!(
+            d.next(later + Duration::from_secs(50), t, true, true),
+            later + t.pre_auth
+        );
         // Logged out again (UNAUTHENTICATE): a fresh login deadline.
         let out = later + Duration::from_secs(200);
-        assert_eq!(d.next(out, false, false), out + t.pre_auth);
+        assert_eq!(d.next(out, t, false, false), out + t.pre_auth);
     }
 }

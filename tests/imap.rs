@@ -223,6 +223,34 @@ fn idle_hears_new_mail_at_once() {
     assert!(a.cmd("NOOP").unwrap().ok());
 }
 
+/// A session in IDLE with nothing buffered is parked (its task ends; a poll of its socket and
+/// the change feed stand for it). Over TLS it still hears every delivery, a DONE that comes in
+/// pieces ends it (the first piece wakes the session, which parks again until the rest), it
+/// parks again at the next IDLE, and the server's shutdown reaches it with a BYE.
+#[test]
+fn a_parked_idle_session_hears_mail_wakes_for_done_in_pieces_and_hears_the_shutdown() {
+    let mut server = bob_with(1);
+    let mut a = server.imap_login("bob");
+    a.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    for round in 0..3 {
+        let tag = format!("i{round}");
+        a.t.send_line(&format!("{tag} IDLE")).unwrap();
+        assert!(a.t.read_line_string().unwrap().starts_with('+'));
+        server.deliver("bob", &message("pushed"));
+        assert_eq!(a.t.read_line_string().unwrap(), format!("* {} EXISTS", round + 2));
+        a.t.send_raw(b"DO").unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+        a.t.send_raw(b"NE\r\n").unwrap();
+        let r = a.finish(&tag).unwrap();
+        assert!(r.ok(), "{r:?}");
+    }
+    a.t.send_line("i9 IDLE").unwrap();
+    assert!(a.t.read_line_string().unwrap().starts_with('+'));
+    assert!(server.terminate().success());
+    let line = a.t.read_line_string().unwrap();
+    assert!(line.starts_with("* BYE"), "{line}");
+}
+
 #[test]
 fn idle_keepalive() {
     let server = Server::start_with(Extra {

@@ -244,6 +244,33 @@ fn compress_deflate_both_ways_over_tls() {
     assert!(String::from_utf8_lossy(&out).contains("z4 NO [COMPRESSIONACTIVE]"));
 }
 
+/// IDLE under COMPRESS over TLS: the parked session's updates are compressed, and the
+/// compressed DONE wakes it.
+#[test]
+fn idle_under_compress_hears_mail_and_done() {
+    use flate2::{Compress, Compression, Decompress, FlushCompress};
+    let server = bob_with(1);
+    let mut c = server.imap_login("bob");
+    let mut deflate = Compress::new(Compression::default(), false);
+    let mut inflate = Decompress::new(false);
+    let mut squeeze = |text: &[u8]| {
+        let mut out = Vec::with_capacity(text.len() + 64);
+        deflate.compress_vec(text, &mut out, FlushCompress::Sync).unwrap();
+        out
+    };
+    c.t.send_line("z1 COMPRESS DEFLATE").unwrap();
+    assert_eq!(c.t.read_line_string().unwrap(), "z1 OK DEFLATE active");
+    c.t.send_raw(&squeeze(b"z2 SELECT INBOX\r\nz3 IDLE\r\n")).unwrap();
+    let text = common::inflate_until(&mut c, &mut inflate, "+ idling");
+    assert!(text.contains("z2 OK"), "{text}");
+    server.deliver("bob", &message("pushed"));
+    let text = common::inflate_until(&mut c, &mut inflate, "* 2 EXISTS");
+    assert!(!text.contains("z3 "), "{text}");
+    c.t.send_raw(&squeeze(b"DONE\r\n")).unwrap();
+    let text = common::inflate_until(&mut c, &mut inflate, "z3 OK");
+    assert!(text.contains("IDLE terminated"), "{text}");
+}
+
 #[test]
 fn sort_and_thread() {
     let server = Server::start();

@@ -46,7 +46,9 @@ impl Engine for Session {
     /// The reader knows whether a line is begun: literal data is not a line.
     fn deadline(&mut self, now: Instant, _begun: bool) -> Instant {
         let (authenticated, mid_line) = (self.is_authenticated(), self.mid_line());
-        self.conn.deadline.next(now, authenticated, mid_line)
+        self.conn
+            .deadline
+            .next(now, self.conn.settings.timeouts, authenticated, mid_line)
     }
 
     fn phase(&self) -> Phase {

@@ -110,7 +110,8 @@ pub struct CommandReader {
     line_bytes: usize,
     /// Literal bytes of this command thrown away so far.
     discarded: u64,
-    rejection: Option<Rejection>,
+    /// Boxed: rare, and every session would carry its room.
+    rejection: Option<Box<Rejection>>,
 }
 
 impl CommandReader {
@@ -236,7 +237,7 @@ impl CommandReader {
         let tag = tag_of(&self.command);
         self.command = Vec::new();
         self.line_start = 0;
-        self.rejection = Some(Rejection { tag, kind, tail });
+        self.rejection = Some(Box::new(Rejection { tag, kind, tail }));
     }
 
     /// A line ended (its LF is taken): completes the command, starts a literal, or reports.
@@ -307,7 +308,10 @@ impl CommandReader {
     fn finish_rejection(&mut self, close: bool) -> Option<Read> {
         let rejection = self.rejection.take();
         self.reset();
-        rejection.map(|Rejection { tag, kind, .. }| Read::Error { tag, kind, close })
+        rejection.map(|r| {
+            let Rejection { tag, kind, .. } = *r;
+            Read::Error { tag, kind, close }
+        })
     }
 
     /// Back to "between commands", holding no allocation.

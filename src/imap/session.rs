@@ -181,14 +181,14 @@ pub(crate) enum Step {
         user: String,
     },
     /// `Action::Ingest` or the APPEND's `Action::Write` is out.
-    Append(super::command::append::AppendPending),
+    Append(Box<super::command::append::AppendPending>),
     /// `Action::Write` is out.
-    Write(super::command::message::WritePending),
+    Write(Box<super::command::message::WritePending>),
     /// A FETCH between two flushes.
     Fetch(Box<super::command::fetch::FetchJob>),
     /// A SEARCH, SORT or THREAD between two steps of its scan.
     Scan(Box<super::scan::ScanJob>),
-    GenUrlauth(super::command::urlauth::GenPending),
+    GenUrlauth(Box<super::command::urlauth::GenPending>),
 }
 
 /// What a session holds in every state: its settings, the connection's properties, the
@@ -362,7 +362,7 @@ impl Session {
         let reader = Self::reader(&settings);
         Session {
             conn: Conn {
-                deadline: Deadline::new(settings.timeouts),
+                deadline: Deadline::default(),
                 settings,
                 tls,
                 step: Step::Commands,
@@ -541,9 +541,9 @@ impl Session {
         out: &mut Vec<u8>,
     ) -> Action {
         match std::mem::replace(&mut self.conn.step, Step::Commands) {
-            Step::Write(p) => self.finish_write(p, result, ctx, out),
-            Step::Append(p) => self.finish_append(p, result, ctx, out),
-            Step::GenUrlauth(p) => self.conn.finish_gen_urlauth(p, result, out),
+            Step::Write(p) => self.finish_write(*p, result, ctx, out),
+            Step::Append(p) => self.finish_append(*p, result, ctx, out),
+            Step::GenUrlauth(p) => self.conn.finish_gen_urlauth(*p, result, out),
             _ => Action::Close,
         }
     }
@@ -579,7 +579,7 @@ impl Session {
         out: &mut Vec<u8>,
     ) -> Action {
         match std::mem::replace(&mut self.conn.step, Step::Commands) {
-            Step::Append(p) => self.conn.append_ingested(p, result, out),
+            Step::Append(p) => self.conn.append_ingested(*p, result, out),
             _ => Action::Close,
         }
     }

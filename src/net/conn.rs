@@ -88,6 +88,24 @@ impl Conn {
         self.tls_read.set(n);
     }
 
+    /// Input already taken from the socket and not yet read out: a TLS record or its start,
+    /// plaintext decrypted while a write drove the connection, DEFLATE output still to come.
+    /// A connection that holds none has nothing to give until its socket is readable.
+    pub fn holds_input(&self) -> bool {
+        let tls = self.tls.borrow().as_ref().is_some_and(|t| t.holds_input());
+        tls || self.deflate.borrow().as_ref().is_some_and(|d| d.has_more())
+    }
+
+    /// Waits until the socket has something to read (or its end), holding no buffer: the
+    /// ciphertext buffer is given back, and writes meanwhile do not keep theirs, as while a
+    /// read waits. Then `read` gives what came. Dropped, nothing is lost.
+    pub async fn readable(&self) -> io::Result<()> {
+        self.reading.set(true);
+        let _reading = ReadingGuard(&self.reading);
+        self.tls_out.take();
+        self.stream.readable().await
+    }
+
     /// Runs the TLS handshake as the server (implicit TLS, or after STARTTLS/STLS).
     pub async fn start_tls(&self, config: Arc<ServerConfig>) -> io::Result<()> {
         self.run_handshake(Tls::server(config)?).await

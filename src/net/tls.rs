@@ -116,6 +116,11 @@ impl Tls {
         }
     }
 
+    /// Ciphertext or decrypted plaintext is waiting to be taken (`advance`).
+    pub fn holds_input(&self) -> bool {
+        !self.incoming.is_empty() || !self.plain.is_empty()
+    }
+
     pub fn is_handshaking(&self) -> bool {
         self.common().is_handshaking()
     }

@@ -141,7 +141,7 @@ impl Session {
     pub fn new(settings: Settings, tls: bool) -> Session {
         Session {
             lines: Lines::new(settings.max_line),
-            deadline: Deadline::new(settings.timeouts),
+            deadline: Deadline::default(),
             settings,
             tls,
             state: State::Authorization(Authorization::Idle),
@@ -676,7 +676,8 @@ impl Engine for Session {
 
     /// RFC 1939 §3: the autologout timer; what is buffered is a line begun.
     fn deadline(&mut self, now: std::time::Instant, begun: bool) -> std::time::Instant {
-        self.deadline.next(now, self.is_authenticated(), begun)
+        self.deadline
+            .next(now, self.settings.timeouts, self.is_authenticated(), begun)
     }
 
     fn phase(&self) -> crate::engine::Phase {

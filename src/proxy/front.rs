@@ -76,12 +76,12 @@ pub async fn serve<S: PreLogin>(
     let Some((conn, slot)) = crate::serve::admit(conn, &listener.limits, tls, refusal).await else {
         return;
     };
-    let log = front.protolog.as_ref().filter(|_| listener.protocol_log);
+    let log = front.protolog.as_ref().filter(|_| listener.protocol_log).cloned();
     let mut link = Link::new(conn, front.session_id(), log.map(|l| (l, S::Wire::NAME)));
     link.list(&front.sessions, S::Wire::NAME);
     link.log('*', crate::serve::connected(link.conn.peer, None).as_bytes());
     let mut session = make(link.conn.is_tls());
-    let mut d = Driver::new(link, shutdown.clone(), Some((&front.tls, limit)));
+    let mut d = Driver::new(link, shutdown.clone(), Some((front.tls.clone(), limit)));
     let mut door = Door {
         front: &front,
         slot,
@@ -122,7 +122,7 @@ impl<S: PreLogin> driver::Protocol<S> for Door<'_> {
         Ok(session.input(input, &mut (), out))
     }
 
-    async fn act(&mut self, d: &mut Driver<'_>, session: &mut S, action: S::Action) -> Result<S::Action, Closed> {
+    async fn act(&mut self, d: &mut Driver, session: &mut S, action: S::Action) -> Result<S::Action, Closed> {
         match S::ask(action) {
             Ask::Nothing => Err(Closed),
             Ask::LookupScram(user) => {

@@ -28,7 +28,11 @@ pub async fn serve(front: Arc<Front>, stream: Stream, peer: SocketAddr, shutdown
     let Some((conn, _slot)) = crate::serve::admit(conn, &front.lmtp_limits, None, refusal).await else {
         return;
     };
-    let log = front.protolog.as_ref().filter(|_| front.config.lmtp.protocol_log);
+    let log = front
+        .protolog
+        .as_ref()
+        .filter(|_| front.config.lmtp.protocol_log)
+        .cloned();
     let mut link = Link::new(conn, front.session_id(), log.map(|l| (l, crate::serve::lmtp::NAME)));
     link.list(&front.sessions, crate::serve::lmtp::NAME);
     link.log('*', crate::serve::connected(link.conn.peer, None).as_bytes());

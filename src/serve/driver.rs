@@ -20,14 +20,24 @@ use crate::runtime::Shutdown;
 const KEEP_OUTPUT: usize = 4096;
 
 /// A session's connection, its input, and what the driver needs to wait and to upgrade.
-pub(crate) struct Driver<'a> {
-    pub link: Link<'a>,
+pub(crate) struct Driver {
+    pub link: Link,
     /// Client bytes not yet taken by the session.
     pub input: Input,
     pub shutdown: Shutdown,
     /// For STARTTLS: the server's TLS settings, and how long a handshake may take (LMTP
     /// has none).
-    pub tls: Option<(&'a Arc<rustls::ServerConfig>, Duration)>,
+    pub tls: Option<(Arc<rustls::ServerConfig>, Duration)>,
+}
+
+/// What a wait for the client came to.
+pub(crate) enum Waited {
+    /// More input is buffered.
+    Input,
+    /// Nothing is buffered and the session is to wait as data, not as a suspended future: its
+    /// run ends, and the protocol's part waits for the socket's readiness in a small task of
+    /// its own (IMAP's IDLE, `serve::imap`).
+    Park,
 }
 
 /// What one protocol's driver part does: give its session what its input reads, carry out
@@ -37,26 +47,22 @@ pub(crate) trait Protocol<E: Engine> {
     fn input(&mut self, engine: &mut E, input: &[u8], out: &mut Vec<u8>) -> Result<(usize, E::Action), Closed>;
 
     /// Carries out `action`; answers the session's next one.
-    async fn act(&mut self, d: &mut Driver<'_>, engine: &mut E, action: E::Action) -> Result<E::Action, Closed>;
+    async fn act(&mut self, d: &mut Driver, engine: &mut E, action: E::Action) -> Result<E::Action, Closed>;
 
     /// Sends what is queued.
-    async fn flush(&mut self, d: &mut Driver<'_>) -> Result<(), Closed> {
+    async fn flush(&mut self, d: &mut Driver) -> Result<(), Closed> {
         d.link.flush().await
     }
 
-    /// Waits for more client input.
-    async fn wait(&mut self, d: &mut Driver<'_>, engine: &mut E) -> Result<(), Closed> {
-        d.read(engine).await
+    /// Waits for more client input, or says the session is to park.
+    async fn wait(&mut self, d: &mut Driver, engine: &mut E) -> Result<Waited, Closed> {
+        d.read(engine).await.map(|()| Waited::Input)
     }
 }
 
-impl<'a> Driver<'a> {
+impl Driver {
     /// A session's driver over `link`, with nothing read yet.
-    pub fn new(
-        link: Link<'a>,
-        shutdown: Shutdown,
-        tls: Option<(&'a Arc<rustls::ServerConfig>, Duration)>,
-    ) -> Driver<'a> {
+    pub fn new(link: Link, shutdown: Shutdown, tls: Option<(Arc<rustls::ServerConfig>, Duration)>) -> Driver {
         Driver {
             link,
             input: Input::default(),
@@ -83,6 +89,12 @@ impl<'a> Driver<'a> {
             Ok(_) => Ok(()),
             Err(stop) => Err(self.stopped(engine, stop)),
         }
+    }
+
+    /// Closes the connection, out of the live sessions first (see `Link::listed`).
+    pub async fn close(mut self) {
+        self.link.listed = None;
+        self.link.conn.close().await;
     }
 
     /// After a step of the session: its entry among the live sessions follows where it stands,
@@ -116,13 +128,14 @@ impl<'a> Driver<'a> {
 }
 
 /// Greets the client and runs its session to the end; what is left to send (a goodbye) is
-/// sent before the connection closes.
+/// sent before the connection closes. For protocols that do not park (IMAP's part runs
+/// `run` itself).
 ///
 /// Not an `async fn`: that would keep the driver twice, as its argument and as the local it
 /// is moved into, in every session's future (rust-lang/rust#62958).
 #[allow(clippy::manual_async_fn)] // see above
 pub(crate) fn drive<'a, E: Engine, P: Protocol<E>>(
-    mut d: Driver<'a>,
+    mut d: Driver,
     p: &'a mut P,
     engine: &'a mut E,
 ) -> impl Future<Output = ()> + 'a {
@@ -130,14 +143,21 @@ pub(crate) fn drive<'a, E: Engine, P: Protocol<E>>(
         engine.greeting(&mut d.link.out);
         let _ = run(&mut d, p, engine).await;
         let _ = p.flush(&mut d).await;
-        // Out of the live sessions before the descriptor closes (see `Link::listed`).
-        d.link.listed = None;
-        d.link.conn.close().await;
+        d.close().await;
     }
 }
 
-/// Runs a greeted session until it or its client ends it.
-pub(crate) async fn run<E: Engine>(d: &mut Driver<'_>, p: &mut impl Protocol<E>, engine: &mut E) -> Result<(), Closed> {
+/// How a session's run came to an end.
+#[derive(PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// The session or its client ended it.
+    Over,
+    /// It parked (`Waited::Park`).
+    Parked,
+}
+
+/// Runs a greeted session until it or its client ends it, or it parks.
+pub(crate) async fn run<E: Engine>(d: &mut Driver, p: &mut impl Protocol<E>, engine: &mut E) -> Result<Ended, Closed> {
     let mut budget = Budget::default();
     loop {
         // Give the session everything buffered, one step at a time; input pipelined before a
@@ -159,7 +179,7 @@ pub(crate) async fn run<E: Engine>(d: &mut Driver<'_>, p: &mut impl Protocol<E>,
                 // inline they would be part of every session's state, idle or not.
                 next => {
                     if Box::pin(carry_out(d, p, engine, next, command)).await? {
-                        return Ok(());
+                        return Ok(Ended::Over);
                     }
                 }
             }
@@ -172,7 +192,9 @@ pub(crate) async fn run<E: Engine>(d: &mut Driver<'_>, p: &mut impl Protocol<E>,
             }
         }
         p.flush(d).await?;
-        p.wait(d, engine).await?;
+        if let Waited::Park = p.wait(d, engine).await? {
+            return Ok(Ended::Parked);
+        }
     }
 }
 
@@ -183,7 +205,7 @@ type Command = (Option<&'static str>, Instant);
 /// (`observe`); true when the session is over. The step's `command` is kept here, in the boxed
 /// future, not in the session's.
 async fn carry_out<E: Engine>(
-    d: &mut Driver<'_>,
+    d: &mut Driver,
     p: &mut impl Protocol<E>,
     engine: &mut E,
     next: Next<E::Action>,
@@ -195,7 +217,7 @@ async fn carry_out<E: Engine>(
 }
 
 async fn carry_out_actions<E: Engine>(
-    d: &mut Driver<'_>,
+    d: &mut Driver,
     p: &mut impl Protocol<E>,
     engine: &mut E,
     mut next: Next<E::Action>,
@@ -209,10 +231,10 @@ async fn carry_out_actions<E: Engine>(
                 // RFC 3207 §4.2, 2595 §4, 9051 §6.2.1: nothing the client pipelined before the
                 // handshake survives it.
                 d.input.discard();
-                let Some((tls, limit)) = d.tls else {
+                let Some((tls, limit)) = d.tls.clone() else {
                     return Err(Closed);
                 };
-                match tokio::time::timeout(limit, d.link.conn.start_tls(tls.clone())).await {
+                match tokio::time::timeout(limit, d.link.conn.start_tls(tls)).await {
                     Ok(Ok(())) => {
                         engine.tls_started();
                         if let Some(listed) = &d.link.listed {

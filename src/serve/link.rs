@@ -42,7 +42,7 @@ pub(crate) struct Terms<'a> {
 }
 
 /// One client connection.
-pub(crate) struct Link<'a> {
+pub(crate) struct Link {
     /// Its entry among the server's live sessions (`ringmail who`, `kick`, the metrics).
     /// First, so it is dropped before the connection: a kick then never reaches a descriptor
     /// that has been closed and reused.
@@ -55,7 +55,7 @@ pub(crate) struct Link<'a> {
     /// its users.
     pub proxied: bool,
     /// The protocol log, when it is on for this protocol, and the protocol's name in it.
-    log: Option<(&'a ProtoLog, &'static str)>,
+    log: Option<(ProtoLog, &'static str)>,
 }
 
 /// Why a read ended without input.
@@ -66,19 +66,19 @@ pub(crate) enum Stop {
     Goodbye(Goodbye<'static>),
 }
 
-impl<'a> Link<'a> {
+impl Link {
     /// Takes a client of `serve` in, for protocol `P`; `None` once it was refused (and told
     /// why) or went away.
     pub async fn open<P: Wire>(
-        shared: &'a Arc<Shared>,
+        shared: &Arc<Shared>,
         (stream, peer, via): (Stream, Option<SocketAddr>, Via),
         terms: Terms<'_>,
-    ) -> Option<(Link<'a>, Slot)> {
+    ) -> Option<(Link, Slot)> {
         let conn = Conn::new(stream, peer.map(|p| p.ip()));
         let refusal = |hit: crate::auth::limits::LimitHit| P::goodbye(Goodbye::Refused(&hit.to_string()));
         // `front`: the front end a proxied client came through, for the protocol log.
         let (conn, slot, front) = accept_client(shared, conn, via, (terms.limits, terms.pre_auth), refusal).await?;
-        let log = shared.protolog.as_ref().filter(|_| terms.logged);
+        let log = shared.protolog.as_ref().filter(|_| terms.logged).cloned();
         let mut link = Link::new(conn, shared.session_id(), log.map(|l| (l, P::NAME)));
         link.proxied = via == Via::Proxy;
         link.list(&shared.sessions, P::NAME);
@@ -88,7 +88,7 @@ impl<'a> Link<'a> {
 
     /// A connection already admitted, as session `id`, logged to `log` under a protocol's
     /// name if given.
-    pub fn new(conn: Conn, id: u64, log: Option<(&'a ProtoLog, &'static str)>) -> Link<'a> {
+    pub fn new(conn: Conn, id: u64, log: Option<(ProtoLog, &'static str)>) -> Link {
         Link {
             conn,
             out: Vec::new(),
@@ -112,7 +112,7 @@ impl<'a> Link<'a> {
 
     /// A line of the protocol log, when it is on: `<` client input, `>` output, `*` events.
     pub fn log(&self, direction: char, bytes: &[u8]) {
-        if let Some((log, name)) = self.log {
+        if let Some((log, name)) = &self.log {
             log.log(name, self.id, direction, bytes);
         }
     }

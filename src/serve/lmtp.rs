@@ -54,7 +54,11 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
     let Some((conn, _slot)) = super::admit(conn, &shared.lmtp_limits, None, |hit| refusal(hostname, hit)).await else {
         return;
     };
-    let log = shared.protolog.as_ref().filter(|_| shared.config.lmtp.protocol_log);
+    let log = shared
+        .protolog
+        .as_ref()
+        .filter(|_| shared.config.lmtp.protocol_log)
+        .cloned();
     let mut link = Link::new(conn, shared.session_id(), log.map(|l| (l, NAME)));
     link.list(&shared.sessions, NAME);
     link.log('*', super::connected(link.conn.peer, None).as_bytes());
@@ -71,7 +75,7 @@ pub(crate) fn refusal(hostname: &str, hit: crate::auth::limits::LimitHit) -> Str
 }
 
 /// Runs one LMTP session on `link` as `config` sets it, delivering through `delivery`.
-pub(crate) async fn drive(link: Link<'_>, config: &Config, delivery: &impl Delivery, shutdown: Shutdown) {
+pub(crate) async fn drive(link: Link, config: &Config, delivery: &impl Delivery, shutdown: Shutdown) {
     let timeout = Duration::from_secs(config.lmtp.timeout);
     let mut session = Session::new(
         Settings {
@@ -101,7 +105,7 @@ impl<D: Delivery> Protocol<Session> for Lmtp<'_, D> {
         Ok(session.input(input, &mut (), out))
     }
 
-    async fn act(&mut self, d: &mut Driver<'_>, session: &mut Session, action: Action) -> Result<Action, Closed> {
+    async fn act(&mut self, d: &mut Driver, session: &mut Session, action: Action) -> Result<Action, Closed> {
         let out = &mut d.link.out;
         Ok(match action {
             Action::CheckRecipient(mut recipient) => match self.0.resolve(&mut recipient).await {

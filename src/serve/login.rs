@@ -106,7 +106,7 @@ pub(crate) async fn login_via<T: Send + 'static>(
 /// A login to this server's own store (or its directory).
 pub async fn login(
     shared: &Arc<Shared>,
-    link: &Link<'_>,
+    link: &Link,
     credentials: &Credentials,
     protocol: Protocol,
     slot: &mut Slot,

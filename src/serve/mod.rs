@@ -653,7 +653,7 @@ struct Sessions {
     open: Rc<Cell<usize>>,
 }
 
-struct SessionGuard(Sessions);
+pub(crate) struct SessionGuard(Sessions);
 
 impl Sessions {
     fn enter(&self) -> SessionGuard {
@@ -722,7 +722,8 @@ async fn accept_loop(
         let (shared, shutdown) = (shared.clone(), shutdown.clone());
         match &listener {
             Listener::Imap { via, .. } => {
-                spawn_session(imap::serve(shared, core.clone(), stream, peer, *via, shutdown), guard)
+                // Not `spawn_session`: a session parked in IDLE outlives this task (`imap`).
+                io::spawn(imap::serve(shared, core.clone(), stream, peer, *via, shutdown, guard))
             }
             Listener::Pop3 { via, .. } => spawn_session(pop3::serve(shared, stream, peer, *via, shutdown), guard),
             Listener::Submission { via, .. } => {

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use super::driver::{self, Driver, Protocol};
+use super::driver::{self, Driver, Protocol, Waited};
 use super::link::{timed, Closed, Link, Terms};
 use super::login::{self, Failure};
 use super::{Shared, Via};
@@ -99,7 +99,7 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
         snapshot: None,
         broken: false,
     };
-    let d = Driver::new(link, shutdown, Some((&shared.tls, config.pre_auth_timeout())));
+    let d = Driver::new(link, shutdown, Some((shared.tls.clone(), config.pre_auth_timeout())));
     driver::drive(d, &mut pop3, &mut session).await;
 }
 
@@ -109,7 +109,7 @@ impl<'s> Protocol<Session> for Pop3<'s> {
         Ok((used, self.closing(action)))
     }
 
-    async fn act(&mut self, d: &mut Driver<'_>, session: &mut Session, action: Action) -> Result<Action, Closed> {
+    async fn act(&mut self, d: &mut Driver, session: &mut Session, action: Action) -> Result<Action, Closed> {
         Ok(match action {
             Action::Login(credentials) => {
                 let result = self.login(d, &credentials).await;
@@ -146,7 +146,7 @@ impl<'s> Protocol<Session> for Pop3<'s> {
     }
 
     /// Sends everything queued: gathered message output, then reply text, in one write.
-    async fn flush(&mut self, d: &mut Driver<'_>) -> Result<(), Closed> {
+    async fn flush(&mut self, d: &mut Driver) -> Result<(), Closed> {
         if self.broken {
             return Err(Closed);
         }
@@ -174,10 +174,10 @@ impl<'s> Protocol<Session> for Pop3<'s> {
         Ok(())
     }
 
-    async fn wait(&mut self, d: &mut Driver<'_>, session: &mut Session) -> Result<(), Closed> {
+    async fn wait(&mut self, d: &mut Driver, session: &mut Session) -> Result<Waited, Closed> {
         // A RETR leaves big buffers behind; a waiting session gives them back.
         self.gather.clear();
-        d.read(session).await
+        d.read(session).await.map(|()| Waited::Input)
     }
 }
 
@@ -195,7 +195,7 @@ impl<'s> Pop3<'s> {
         action
     }
 
-    async fn login(&mut self, d: &mut Driver<'_>, credentials: &Credentials) -> Result<Maildrop, LoginFailure> {
+    async fn login(&mut self, d: &mut Driver, credentials: &Credentials) -> Result<Maildrop, LoginFailure> {
         let shared = self.shared;
         // Replies pipelined before this login go out before any penalty delay.
         self.flush(d).await.map_err(|_| LoginFailure::Temporary)?;
@@ -224,13 +224,7 @@ impl<'s> Pop3<'s> {
     /// Queues a body from the store behind its status line: the runs between stuffing dots
     /// are sent from the map. Pipelined RETRs gather into one write; one is sent whenever
     /// `GATHER_AT` bytes are queued, and the next ones come from a fresh read transaction.
-    async fn retrieve(
-        &mut self,
-        d: &mut Driver<'_>,
-        body_id: u64,
-        top: Option<u32>,
-        dot_free: bool,
-    ) -> Result<(), Closed> {
+    async fn retrieve(&mut self, d: &mut Driver, body_id: u64, top: Option<u32>, dot_free: bool) -> Result<(), Closed> {
         let mut encoder = match top {
             Some(lines) => RetrEncoder::top(lines),
             None if dot_free => RetrEncoder::verbatim(),

@@ -58,7 +58,7 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
     };
     // A front end took care of the client's TLS; the link to it is a trusted network's.
     let mut session = Session::new(settings, link.conn.is_tls() || link.proxied);
-    let d = Driver::new(link, shutdown, Some((&shared.tls, config.pre_auth_timeout())));
+    let d = Driver::new(link, shutdown, Some((shared.tls.clone(), config.pre_auth_timeout())));
     driver::drive(d, &mut Submit { shared: &shared, slot }, &mut session).await;
 }
 
@@ -72,7 +72,7 @@ impl Protocol<Session> for Submit<'_> {
         Ok((used, action))
     }
 
-    async fn act(&mut self, d: &mut Driver<'_>, session: &mut Session, action: Action) -> Result<Action, Closed> {
+    async fn act(&mut self, d: &mut Driver, session: &mut Session, action: Action) -> Result<Action, Closed> {
         let out = &mut d.link.out;
         Ok(match action {
             Action::Login(credentials) => {

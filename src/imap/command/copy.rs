@@ -86,7 +86,7 @@ impl Conn {
         let Some(to) = Self::target_mailbox(user, &tag, target, ctx.store, out) else {
             return Action::Continue;
         };
-        self.step = Step::Write(WritePending::Copy { tag, is_move, cut });
+        self.step = Step::Write(Box::new(WritePending::Copy { tag, is_move, cut }));
         Action::Write(WriteOp::Copy {
             from,
             uids: targets.into_iter().map(|(_, u)| u).collect(),

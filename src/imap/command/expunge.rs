@@ -44,7 +44,7 @@ impl Conn {
             return None;
         }
         let uids = deleted_uids(sel, ctx.store, None);
-        self.step = Step::Write(WritePending::Close { tag });
+        self.step = Step::Write(Box::new(WritePending::Close { tag }));
         Some(Action::Write(WriteOp::Expunge {
             mailbox: sel.mailbox,
             uids,
@@ -77,7 +77,7 @@ impl Conn {
         // RFC 9738 §3.1: UID EXPUNGE counts the messages it removes; EXPUNGE is never limited.
         let limit = targets.as_ref().and(self.message_limit(user).processing());
         let cut = limit::cut(&mut uids, limit, |u| u);
-        self.step = Step::Write(WritePending::Expunge { tag, command, cut });
+        self.step = Step::Write(Box::new(WritePending::Expunge { tag, command, cut }));
         Action::Write(WriteOp::Expunge {
             mailbox: sel.mailbox,
             uids,

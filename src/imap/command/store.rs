@@ -71,7 +71,7 @@ impl Conn {
             StoreMode::Add => FlagMode::Add,
             StoreMode::Remove => FlagMode::Remove,
         };
-        self.step = Step::Write(WritePending::Store { tag, uid, silent, cut });
+        self.step = Step::Write(Box::new(WritePending::Store { tag, uid, silent, cut }));
         Action::Write(WriteOp::StoreFlags {
             mailbox: sel.mailbox,
             uids: targets.into_iter().map(|(_, u)| u).collect(),

@@ -58,10 +58,11 @@ impl Engine for Session {
     fn deadline(&mut self, now: Instant, begun: bool) -> Instant {
         match self.settings.flavor {
             // An MTA has no login: it may take the limit between any two reads.
-            Flavor::Lmtp => self.deadline.next(now, true, false),
+            Flavor::Lmtp => self.deadline.next(now, self.settings.timeouts, true, false),
             Flavor::Submission(_) => {
                 let mid_line = begun && !self.in_data();
-                self.deadline.next(now, self.is_authenticated(), mid_line)
+                self.deadline
+                    .next(now, self.settings.timeouts, self.is_authenticated(), mid_line)
             }
         }
     }

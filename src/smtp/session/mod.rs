@@ -265,7 +265,7 @@ impl Session {
         };
         Session {
             lines: Lines::new(settings.max_line),
-            deadline: Deadline::new(settings.timeouts),
+            deadline: Deadline::default(),
             settings,
             served,
             tls,

@@ -112,7 +112,7 @@ impl Conn {
             Some((message, flags, keywords)) => {
                 p.current = (flags, keywords, message.date);
                 p.current_binary = message.binary;
-                self.step = Step::Append(p);
+                self.step = Step::Append(Box::new(p));
                 Action::Ingest {
                     message: message.message,
                     binary: message.binary,
@@ -135,7 +135,7 @@ impl Conn {
                         messages,
                     },
                 };
-                self.step = Step::Append(p);
+                self.step = Step::Append(Box::new(p));
                 Action::Write(op)
             }
         }

@@ -299,10 +299,10 @@ impl Conn {
             limit::tagged_ok(out, &job.tag, job.cut, &code, &format!("{command} completed"));
             return Action::Continue;
         }
-        self.step = Step::Write(WritePending::FetchSeen {
+        self.step = Step::Write(Box::new(WritePending::FetchSeen {
             tag: job.tag,
             cut: job.cut,
-        });
+        }));
         Action::Write(WriteOp::StoreFlags {
             mailbox,
             uids: job.set_seen,

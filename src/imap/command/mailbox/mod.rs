@@ -155,7 +155,7 @@ impl Conn {
 
     /// A write whose answer is only OK or a store error.
     fn simple_write(&mut self, tag: String, command: &'static str, op: WriteOp) -> Action {
-        self.step = Step::Write(WritePending::Simple { tag, command });
+        self.step = Step::Write(Box::new(WritePending::Simple { tag, command }));
         Action::Write(op)
     }
 

@@ -159,10 +159,10 @@ impl Conn {
             return Action::Continue;
         };
         let user = user.id;
-        self.step = Step::Write(WritePending::Simple {
+        self.step = Step::Write(Box::new(WritePending::Simple {
             tag,
             command: "SETMETADATA",
-        });
+        }));
         Action::Write(WriteOp::SetMetadata {
             user,
             mailbox: id,

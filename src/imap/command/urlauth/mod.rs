@@ -89,7 +89,7 @@ impl Conn {
         } else {
             "RESETKEY"
         };
-        self.step = Step::Write(WritePending::Simple { tag, command });
+        self.step = Step::Write(Box::new(WritePending::Simple { tag, command }));
         Action::Write(WriteOp::ResetUrlauthKeys { user: user.id, mailbox })
     }
 
@@ -148,7 +148,7 @@ impl Conn {
             return Action::Continue;
         }
         let mailboxes = rumps.iter().map(|(_, m)| *m).collect();
-        self.step = Step::GenUrlauth(GenPending { tag, rumps });
+        self.step = Step::GenUrlauth(Box::new(GenPending { tag, rumps }));
         Action::Write(WriteOp::UrlauthKeys { user, mailboxes })
     }
 
