@@ -251,6 +251,34 @@ fn a_parked_idle_session_hears_mail_wakes_for_done_in_pieces_and_hears_the_shutd
     assert!(line.starts_with("* BYE"), "{line}");
 }
 
+/// A session silent between commands for a while (a second) parks too, over TLS, STARTTLS or
+/// before login: its next command is answered in the state it left (the selected mailbox, news
+/// of a delivery made meanwhile; a login), and the server's shutdown reaches it with a BYE.
+#[test]
+fn a_session_silent_between_commands_parks_and_answers_its_next_command() {
+    let mut server = bob_with(1);
+    let mut tls = server.imap_login("bob");
+    tls.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    let mut upgraded = server.imap_starttls();
+    upgraded.login("bob", PASSWORD).unwrap().expect_ok().unwrap();
+    let mut fresh = server.imap_tls();
+    std::thread::sleep(Duration::from_millis(1500));
+    server.deliver("bob", &message("while parked"));
+    let r = tls.cmd("NOOP").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* 2 EXISTS"), "{:?}", r.lines());
+    let r = tls.cmd("FETCH 2 (FLAGS)").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* 2 FETCH (FLAGS"), "{:?}", r.lines());
+    let r = upgraded.cmd("STATUS INBOX (MESSAGES)").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "(MESSAGES 2)"), "{:?}", r.lines());
+    assert!(fresh.login("bob", PASSWORD).unwrap().ok());
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(server.terminate().success());
+    for c in [&mut tls, &mut upgraded, &mut fresh] {
+        let line = c.t.read_line_string().unwrap();
+        assert!(line.starts_with("* BYE"), "{line}");
+    }
+}
+
 #[test]
 fn idle_keepalive() {
     let server = Server::start_with(Extra {

@@ -52,8 +52,10 @@ fn a_login_at_the_user_limit_takes_the_place_of_the_oldest_idle_session() {
     newer.t.send_line("DONE").unwrap();
     assert!(newer.finish(&newer_tag).unwrap().ok());
 
-    // No session in IDLE: a login past the limit is refused as before.
+    // No session in IDLE: a login past the limit is refused as before, also once the others
+    // have been silent long enough to park between commands.
     third.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
     let mut fourth = server.imap_tls();
     let r = fourth.login("bob", PASSWORD).unwrap();
     assert_eq!(r.status, "NO", "{r:?}");
