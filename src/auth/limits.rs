@@ -69,8 +69,8 @@ pub struct Parked {
 
 impl Parked {
     /// Resolves once a newer login of the same user has taken this session's place.
-    pub async fn evicted(&self) {
-        self.evict.notified().await;
+    pub fn evicted(&self) -> tokio::sync::futures::Notified<'_> {
+        self.evict.notified()
     }
 }
 

@@ -11,6 +11,8 @@ pub mod nofile;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use futures_util::future::Either;
+
 /// A one-way flag that wakes whoever waits for it, from any thread: the server's shutdown, an
 /// operator's kick of one session.
 #[derive(Default)]
@@ -29,17 +31,16 @@ impl Signal {
         self.flag.load(Ordering::SeqCst)
     }
 
-    /// Completes once the signal has been triggered.
-    pub async fn wait(&self) {
-        loop {
-            let notified = self.notify.notified();
-            tokio::pin!(notified);
-            // Registered before the flag is read, so a trigger in between is not missed.
-            notified.as_mut().enable();
-            if self.is_triggered() {
-                return;
-            }
-            notified.await;
+    /// Completes once the signal has been triggered. Not an `async fn`: every session waiting
+    /// for its client holds this future, so it is only a `Notified` (and the flag looked at).
+    pub fn wait(&self) -> impl std::future::Future<Output = ()> + '_ {
+        // Made before the flag is read: a `Notified` hears every `notify_waiters` from its
+        // creation on, so a trigger in between still completes it.
+        let notified = self.notify.notified();
+        if self.is_triggered() {
+            Either::Left(std::future::ready(()))
+        } else {
+            Either::Right(notified)
         }
     }
 }
@@ -58,8 +59,8 @@ impl Shutdown {
     }
 
     /// Completes once shutdown has been triggered.
-    pub async fn wait(&self) {
-        self.0.wait().await;
+    pub fn wait(&self) -> impl std::future::Future<Output = ()> + '_ {
+        self.0.wait()
     }
 }
 
