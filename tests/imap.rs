@@ -251,11 +251,11 @@ fn a_parked_idle_session_hears_mail_wakes_for_done_in_pieces_and_hears_the_shutd
     assert!(line.starts_with("* BYE"), "{line}");
 }
 
-/// A session silent between commands for a while (a second) parks too, over TLS, STARTTLS or
-/// before login: its next command is answered in the state it left (the selected mailbox, news
-/// of a delivery made meanwhile; a login), and the server's shutdown reaches it with a BYE.
+/// Sessions silent between commands for a while, over TLS, STARTTLS or before login: the next
+/// command is answered in the state they left (the selected mailbox, news of a delivery made
+/// meanwhile; a login), and the server's shutdown reaches them with a BYE.
 #[test]
-fn a_session_silent_between_commands_parks_and_answers_its_next_command() {
+fn sessions_silent_between_commands_answer_their_next_command_and_hear_the_shutdown() {
     let mut server = bob_with(1);
     let mut tls = server.imap_login("bob");
     tls.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();

@@ -53,7 +53,7 @@ fn a_login_at_the_user_limit_takes_the_place_of_the_oldest_idle_session() {
     assert!(newer.finish(&newer_tag).unwrap().ok());
 
     // No session in IDLE: a login past the limit is refused as before, also once the others
-    // have been silent long enough to park between commands.
+    // have been silent between commands for a while.
     third.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     let mut fourth = server.imap_tls();

@@ -4,12 +4,12 @@
 //! scan, and IDLE, where the client's DONE, changes on the core's feed, the keepalive timer
 //! and shutdown are awaited together without ever dropping a read.
 //!
-//! A session in IDLE with nothing buffered parks (issue 14), and so does one silent between
-//! commands for `PARK_AFTER`: its task ends, and what it is (`Parked`: the session, its
-//! connection, its place at the limits) waits in a small task of its own on an io_uring poll
-//! of its socket, sending changes and keepalives from there; readiness starts its session's
-//! task again. So a waiting session costs its data, not the room of its session's future at
-//! its largest.
+//! A session in IDLE with nothing buffered parks (issue 14): its task ends, and what it is
+//! (`Parked`: the session, its connection, its place at the limits) waits in a small task of
+//! its own on an io_uring poll of its socket, sending changes and keepalives from there;
+//! readiness starts its session's task again. So a session in IDLE costs its data, not the
+//! room of its session's future at its largest. Between commands a session does not park:
+//! waiting for readiness before every read cost 3.5 % of the `mixed` ops/s (BENCHMARKS.md).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -106,8 +106,8 @@ pub(crate) fn serve(
     }
 }
 
-/// A session waiting for its client, as data: the session, its connection and its place at
-/// the limits, with no suspended future of its own. `asleep` waits for it in a small task.
+/// A session waiting in IDLE, as data: the session, its connection and its place at the
+/// limits, with no suspended future of its own. `asleep` waits for it in a small task.
 struct Parked {
     shared: Arc<Shared>,
     core: Rc<Core>,
@@ -155,21 +155,15 @@ async fn end(mut d: Driver) {
     d.close().await;
 }
 
-/// A parked session's wait: in IDLE (or for a NOTIFY session) changes and keepalives are sent
-/// from here as they come, and the deadline, shutdown and a newer login taking its place end
-/// it here; the socket's readiness (the client's DONE or next command, or its going away)
-/// wakes the session to read (`live`). Only an io_uring poll is pending meanwhile, no read and
-/// no buffer.
+/// A parked session's IDLE: changes and keepalives are sent from here as they come, and the
+/// deadline, shutdown and a newer login taking its place end it here; the socket's readiness
+/// (the client's DONE, or its going away) wakes the session to read (`live`). Only an
+/// io_uring poll is pending meanwhile, no read and no buffer.
 #[allow(clippy::manual_async_fn)] // see `live`
 fn asleep(mut parts: Parked) -> impl Future<Output = ()> {
     async move {
-        // In IDLE, a newer login of the same user at the per-user limit may take its place
-        // (auth::limits); between commands, not.
-        let limit = if parts.session.is_idle() {
-            parts.slot.park()
-        } else {
-            None
-        };
+        // A newer login of the same user at the per-user limit may take its place (auth::limits).
+        let limit = parts.slot.park();
         let woke = {
             let Parked {
                 shared,
@@ -328,11 +322,10 @@ impl Protocol<Session> for Imap<'_> {
 
     async fn wait(&mut self, d: &mut Driver, session: &mut Session) -> Result<Waited, Closed> {
         let woken = std::mem::take(&mut self.woken);
-        // Nothing to read until the socket says so: the session may wait as data.
-        let parkable = !woken && !d.link.conn.holds_input() && !d.input.streaming();
         if session.is_idle() {
             settle(d);
-            if parkable {
+            if !woken && !d.link.conn.holds_input() {
+                // Nothing to read until the socket says so: the session waits as data.
                 return Ok(Waited::Park);
             }
             // Parked while it waits, so a newer login of the same user at the per-user limit
@@ -347,12 +340,6 @@ impl Protocol<Session> for Imap<'_> {
             }
             return Ok(Waited::Input);
         }
-        // Between commands a client usually answers at once; one that stays silent for a
-        // while parks too (a mail client's other connections, a NOTIFY session).
-        if parkable && Box::pin(silent(&d.link.conn)).await {
-            settle(d);
-            return Ok(Waited::Park);
-        }
         if session.notify_user().is_some() && !d.input.streaming() {
             // RFC 5465: a NOTIFY session hears of changes between commands too, so it waits
             // as IDLE does (a read stays pending beside the change feed).
@@ -362,19 +349,6 @@ impl Protocol<Session> for Imap<'_> {
             d.read(session).await?;
         }
         Ok(Waited::Input)
-    }
-}
-
-/// How long a session waiting between commands keeps its task before it parks.
-const PARK_AFTER: Duration = Duration::from_secs(1);
-
-/// Whether the client stays silent for `PARK_AFTER` (true), or its socket becomes readable
-/// first. Boxed where it is awaited: the poll and the timer are not room in every session.
-async fn silent(conn: &crate::net::Conn) -> bool {
-    tokio::select! {
-        biased;
-        _ = conn.readable() => false,
-        () = tokio::time::sleep(PARK_AFTER) => true,
     }
 }
 
