@@ -9,7 +9,8 @@
 //! its own on an io_uring poll of its socket, sending changes and keepalives from there;
 //! readiness starts its session's task again. So a session in IDLE costs its data, not the
 //! room of its session's future at its largest. Between commands a session does not park:
-//! waiting for readiness before every read cost 3.5 % of the `mixed` ops/s (BENCHMARKS.md).
+//! that needs a readiness poll before every read, whose cost the `mixed` runs so far do not
+//! separate from the spread between builds (BENCHMARKS.md, "Parked IDLE sessions").
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -543,7 +544,7 @@ mod tests {
         // 1,504 bytes (840 of data) when sessions first parked, against 2,224 for the
         // session's future. Bounded so that tokio's task (header and trailer about 104 bytes,
         // aligned to 128 on x86-64, so 1,664) plus mimalloc's room to align it (127) stays in
-        // its 1,792-byte size class: 24 bytes more here cost 256 per session.
+        // its 1,792-byte size class: a task past the bound costs 256 bytes more per session.
         assert!(task <= 1560, "a parked session's task grew to {task} bytes");
         assert!(
             task - data <= 700,
