@@ -263,7 +263,7 @@ fn sessions_silent_between_commands_answer_their_next_command_and_hear_the_shutd
     upgraded.login("bob", PASSWORD).unwrap().expect_ok().unwrap();
     let mut fresh = server.imap_tls();
     std::thread::sleep(Duration::from_millis(1500));
-    server.deliver("bob", &message("while parked"));
+    server.deliver("bob", &message("while silent"));
     let r = tls.cmd("NOOP").unwrap().expect_ok().unwrap();
     assert!(has(&r, "* 2 EXISTS"), "{:?}", r.lines());
     let r = tls.cmd("FETCH 2 (FLAGS)").unwrap().expect_ok().unwrap();

@@ -216,18 +216,13 @@ fn multiappend_is_all_or_nothing() {
 
 #[test]
 fn compress_deflate_both_ways_over_tls() {
-    use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
+    use flate2::{Decompress, FlushDecompress};
     let server = bob_with(3);
     let mut c = server.imap_login("bob");
     // The command after COMPRESS is already compressed: pipeline it to prove buffered input
     // is inflated too.
-    let mut deflate = Compress::new(Compression::default(), false);
+    let mut squeeze = common::deflater();
     let mut inflate = Decompress::new(false);
-    let mut squeeze = |text: &[u8]| {
-        let mut out = Vec::with_capacity(text.len() + 64);
-        deflate.compress_vec(text, &mut out, FlushCompress::Sync).unwrap();
-        out
-    };
     let mut wire = b"z1 COMPRESS DEFLATE\r\n".to_vec();
     wire.extend(squeeze(b"z2 SELECT INBOX\r\nz3 FETCH 1:* (UID RFC822.SIZE)\r\n"));
     c.t.send_raw(&wire).unwrap();
@@ -248,16 +243,10 @@ fn compress_deflate_both_ways_over_tls() {
 /// compressed DONE wakes it.
 #[test]
 fn idle_under_compress_hears_mail_and_done() {
-    use flate2::{Compress, Compression, Decompress, FlushCompress};
     let server = bob_with(1);
     let mut c = server.imap_login("bob");
-    let mut deflate = Compress::new(Compression::default(), false);
-    let mut inflate = Decompress::new(false);
-    let mut squeeze = |text: &[u8]| {
-        let mut out = Vec::with_capacity(text.len() + 64);
-        deflate.compress_vec(text, &mut out, FlushCompress::Sync).unwrap();
-        out
-    };
+    let mut squeeze = common::deflater();
+    let mut inflate = flate2::Decompress::new(false);
     c.t.send_line("z1 COMPRESS DEFLATE").unwrap();
     assert_eq!(c.t.read_line_string().unwrap(), "z1 OK DEFLATE active");
     c.t.send_raw(&squeeze(b"z2 SELECT INBOX\r\nz3 IDLE\r\n")).unwrap();

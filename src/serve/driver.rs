@@ -148,7 +148,6 @@ pub(crate) fn drive<'a, E: Engine, P: Protocol<E>>(
 }
 
 /// How a session's run came to an end.
-#[derive(PartialEq, Eq)]
 pub(crate) enum Ended {
     /// The session or its client ended it.
     Over,

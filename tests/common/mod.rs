@@ -447,6 +447,19 @@ pub fn python3() -> &'static str {
     "python3"
 }
 
+/// A client's COMPRESS=DEFLATE sending side: each call deflates its text and flushes it, so
+/// what it returns can be sent at once.
+pub fn deflater() -> impl FnMut(&[u8]) -> Vec<u8> {
+    let mut deflate = flate2::Compress::new(flate2::Compression::default(), false);
+    move |text: &[u8]| {
+        let mut out = Vec::with_capacity(text.len() + 64);
+        deflate
+            .compress_vec(text, &mut out, flate2::FlushCompress::Sync)
+            .unwrap();
+        out
+    }
+}
+
 /// Reads `c`'s COMPRESS=DEFLATE output, inflated, until it contains `until`.
 pub fn inflate_until(c: &mut Imap, inflate: &mut flate2::Decompress, until: &str) -> String {
     let mut text = Vec::new();
