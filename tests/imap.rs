@@ -223,8 +223,8 @@ fn idle_hears_new_mail_at_once() {
     assert!(a.cmd("NOOP").unwrap().ok());
 }
 
-/// A session in IDLE with nothing buffered is parked (its task ends; a poll of its socket and
-/// the change feed stand for it). Over TLS it still hears every delivery, a DONE that comes in
+/// A session in IDLE with nothing buffered is parked (its task ends; it lies in its core's lot,
+/// whose epoll set and change feed stand for it). Over TLS it still hears every delivery, a DONE that comes in
 /// pieces ends it (the first piece wakes the session, which parks again until the rest), it
 /// parks again at the next IDLE, and the server's shutdown reaches it with a BYE.
 #[test]
@@ -249,6 +249,72 @@ fn a_parked_idle_session_hears_mail_wakes_for_done_in_pieces_and_hears_the_shutd
     assert!(server.terminate().success());
     let line = a.t.read_line_string().unwrap();
     assert!(line.starts_with("* BYE"), "{line}");
+}
+
+/// Sessions of several users wait in IDLE together in their core's lot: a delivery reaches
+/// every session of its user, once, and no other session; plaintext and TLS sessions alike;
+/// each, woken by DONE, finishes its IDLE and sees the count its user's deliveries left.
+#[test]
+fn parked_sessions_hear_only_their_own_mailbox() {
+    let server = Server::start();
+    let users = ["ann", "ben", "cat"];
+    let mut sessions = Vec::new();
+    for user in users {
+        server.add_user(user);
+        for plain in [false, true, false] {
+            let mut c = if plain {
+                let mut c = server.imap_starttls();
+                c.login(user, PASSWORD).unwrap().expect_ok().unwrap();
+                c
+            } else {
+                server.imap_login(user)
+            };
+            c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+            c.t.send_line("i1 IDLE").unwrap();
+            assert!(c.t.read_line_string().unwrap().starts_with('+'));
+            sessions.push((user, c));
+        }
+    }
+    for (round, to) in ["ben", "ann", "ben"].into_iter().enumerate() {
+        server.deliver(to, &message(&format!("m{round}")));
+        let count = 1 + ["ben", "ann", "ben"][..round].iter().filter(|u| **u == to).count();
+        for (user, c) in &mut sessions {
+            let exists = format!("* {count} EXISTS");
+            let mut heard = Vec::new();
+            if *user == to {
+                c.t.set_read_timeout(Duration::from_secs(10)).unwrap();
+                while heard.last() != Some(&exists) {
+                    heard.push(c.t.read_line_string().unwrap());
+                }
+            }
+            // And whatever else comes until the session has been silent for a while.
+            c.t.set_read_timeout(Duration::from_millis(200)).unwrap();
+            heard.extend(std::iter::from_fn(|| c.t.read_line_string().ok()));
+            if *user == to {
+                assert_eq!(
+                    heard.iter().filter(|l| **l == exists).count(),
+                    1,
+                    "{user} heard {heard:?}"
+                );
+                let news = |l: &String| l.ends_with("EXISTS") || l.ends_with("RECENT") || l.contains(" FETCH (");
+                assert!(heard.iter().all(news), "{heard:?}");
+            } else {
+                assert!(heard.is_empty(), "{user} heard {to}'s delivery: {heard:?}");
+            }
+        }
+    }
+    for (user, c) in &mut sessions {
+        c.t.set_read_timeout(Duration::from_secs(10)).unwrap();
+        c.t.send_line("DONE").unwrap();
+        assert!(c.finish("i1").unwrap().ok(), "{user}");
+        let r = c.cmd("STATUS INBOX (MESSAGES)").unwrap().expect_ok().unwrap();
+        let want = match *user {
+            "ann" => 1,
+            "ben" => 2,
+            _ => 0,
+        };
+        assert!(has(&r, &format!("(MESSAGES {want})")), "{user}: {:?}", r.lines());
+    }
 }
 
 /// Sessions silent between commands for a while, over TLS, STARTTLS or before login: the next

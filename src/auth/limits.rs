@@ -60,15 +60,16 @@ struct Counts {
 }
 
 /// A session parked in IDLE. When a newer login takes its place, `evicted` is set (its user
-/// count already moved to the newcomer) and `evict` wakes it to say BYE and close.
-#[derive(Default)]
+/// count already moved to the newcomer) and `evict` is rung to have it say BYE and close: a
+/// bell of its own, or one a core's parked sessions share (`serve::lot`).
 pub struct Parked {
-    evict: Notify,
+    evict: Arc<Notify>,
     evicted: AtomicBool,
 }
 
 impl Parked {
-    /// Resolves once a newer login of the same user has taken this session's place.
+    /// Resolves once a newer login of the same user has taken this session's place (a bell
+    /// of its own only).
     pub fn evicted(&self) -> tokio::sync::futures::Notified<'_> {
         self.evict.notified()
     }
@@ -248,8 +249,17 @@ impl Slot {
     /// Parks this logged-in session (it waits in IDLE) so that a newer login of its user may
     /// take its place; `None` before login.
     pub fn park(&mut self) -> Option<Arc<Parked>> {
+        self.park_ringing(Arc::default())
+    }
+
+    /// Parks this logged-in session with `bell` as what an eviction rings; the bell's owner
+    /// then finds the session by `evicted`.
+    pub fn park_ringing(&mut self, bell: Arc<Notify>) -> Option<Arc<Parked>> {
         let user = self.user.clone()?;
-        let parked = Arc::new(Parked::default());
+        let parked = Arc::new(Parked {
+            evict: bell,
+            evicted: AtomicBool::new(false),
+        });
         self.limits.lock().parked.entry(user).or_default().push(parked.clone());
         self.parked = Some(parked.clone());
         Some(parked)
@@ -267,6 +277,11 @@ impl Slot {
             drop(c);
             self.parked = None;
         }
+    }
+
+    /// Whether this session is parked (and not back from IDLE yet).
+    pub fn is_parked(&self) -> bool {
+        self.parked.is_some()
     }
 
     /// Whether a newer login took this session's place.

@@ -106,6 +106,12 @@ impl Conn {
         self.stream.readable().await
     }
 
+    /// The connection goes quiet (its session parks): the ciphertext buffer kept for the next
+    /// write is given back.
+    pub fn rest(&self) {
+        self.tls_out.take();
+    }
+
     /// Runs the TLS handshake as the server (implicit TLS, or after STARTTLS/STLS).
     pub async fn start_tls(&self, config: Arc<ServerConfig>) -> io::Result<()> {
         self.run_handshake(Tls::server(config)?).await

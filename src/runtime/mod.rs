@@ -4,6 +4,7 @@
 //! A connection lives and dies on the core that accepted it; nothing here is shared between
 //! cores except through `Arc`ed, lock-light registries.
 
+pub mod epoll;
 pub mod fs;
 pub mod io;
 pub mod nofile;

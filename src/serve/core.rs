@@ -11,13 +11,16 @@ use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::Notify;
 
+use super::lot::Lot;
+use super::Shared;
 use crate::imap::shared::Mailboxes;
 use crate::imap::view::{Chunks, MailRead, MessageBytes};
 use crate::mime::Structure;
+use crate::runtime::Shutdown;
 use crate::store::modseq::Expunged;
 use crate::store::records::{BodyId, MailboxId, Uid, Usage, UserId};
 use crate::store::urlauth::AccessKey;
-use crate::store::{Change, FlagCounts, Mailbox, MessageRecord, Snapshot, Store, StoreError, User};
+use crate::store::{Change, FlagCounts, Mailbox, MessageRecord, Snapshot, StoreError, User};
 
 pub struct Core {
     views: RefCell<Mailboxes>,
@@ -29,19 +32,23 @@ pub struct Core {
     user_watchers: RefCell<HashMap<UserId, Rc<Notify>>>,
     /// The IMAP sessions' settings, made once: without STARTTLS offered, and with.
     imap_settings: [OnceCell<Rc<crate::imap::Settings>>; 2],
+    /// This core's IMAP sessions waiting in IDLE, as data.
+    pub lot: Lot,
 }
 
 impl Core {
     /// Starts the task that applies the store's change feed on this core and wakes the
-    /// sessions it concerns.
-    pub fn start(store: &Store) -> Rc<Core> {
+    /// sessions it concerns, and the one that watches over its lot until `shutdown`.
+    pub fn start(shared: &Arc<Shared>, shutdown: &Shutdown) -> Rc<Core> {
         let core = Rc::new(Core {
             views: RefCell::default(),
-            feed: RefCell::new(store.subscribe()),
+            feed: RefCell::new(shared.store.subscribe()),
             watchers: RefCell::default(),
             user_watchers: RefCell::default(),
             imap_settings: Default::default(),
+            lot: Lot::new(),
         });
+        crate::runtime::io::spawn(super::lot::watch_over(core.clone(), shared.clone(), shutdown.clone()));
         let weak = Rc::downgrade(&core);
         crate::runtime::io::spawn(async move {
             loop {
@@ -84,6 +91,7 @@ impl Core {
             if let Some(n) = user_watchers.get(&change.user) {
                 n.notify_waiters();
             }
+            self.lot.touched(change.mailbox, change.user);
         }
     }
 
@@ -207,7 +215,7 @@ impl MailRead for SnapRead<'_, '_> {
 mod tests {
     use super::*;
 
-    use crate::store::WriteOp;
+    use crate::store::{Store, WriteOp};
 
     /// A store with bob and `n` messages in his INBOX; the INBOX's id.
     fn bob_with(n: u32) -> (tempfile::TempDir, Store, MailboxId) {

@@ -5,11 +5,12 @@
 //! and shutdown are awaited together without ever dropping a read.
 //!
 //! A session in IDLE with nothing buffered parks (issue 14): its task ends, and what it is
-//! (`Parked`: the session, its connection, its place at the limits) waits in a small task of
-//! its own on an io_uring poll of its socket, sending changes and keepalives from there;
-//! readiness starts its session's task again. So a session in IDLE costs its data, not the
-//! room of its session's future at its largest. Between commands a session does not park:
-//! that needs a readiness poll before every read, whose cost the `mixed` runs so far do not
+//! (`Parked`: the session, its connection, its place at the limits) lies in its core's lot
+//! (`serve::lot`) as an entry of one slab, its socket in the lot's epoll set. A change, its
+//! keepalive or its socket's readiness rouses it into a task of its own: `tend` sends what
+//! changed and lays it down again; readiness starts its session's task again, which reads. So
+//! a session in IDLE costs its data, not a future. Between commands a session does not park:
+//! that needs a readiness wait before every read, whose cost the `mixed` runs so far do not
 //! separate from the spread between builds (BENCHMARKS.md, "Parked IDLE sessions").
 
 use std::future::Future;
@@ -27,6 +28,7 @@ use super::core::{Core, SnapRead};
 use super::driver::{self, Driver, Protocol, Waited};
 use super::link::{timed, Closed, Link, Stop, Terms};
 use super::login::{self, Failure};
+use super::lot::{Due, Rouse, Watch};
 use super::{SessionGuard, Shared, Via};
 use crate::auth::limits::{Parked as LimitParked, Slot};
 use crate::auth::policy::Protocol as Service;
@@ -96,22 +98,18 @@ pub(crate) fn serve(
         };
         let (session, d) = start(&shared, &core, via, link, (shutdown, pre_auth));
         let parts = Parked {
-            shared,
-            core,
             session,
             d,
             slot,
             _open: guard,
         };
-        live(parts, false).await;
+        live(shared, core, parts, false).await;
     }
 }
 
 /// A session waiting in IDLE, as data: the session, its connection and its place at the
-/// limits, with no suspended future of its own. `asleep` waits for it in a small task.
-struct Parked {
-    shared: Arc<Shared>,
-    core: Rc<Core>,
+/// limits, with no suspended future of its own. It waits in its core's lot (`serve::lot`).
+pub(super) struct Parked {
     session: Session,
     d: Driver,
     slot: Slot,
@@ -119,30 +117,44 @@ struct Parked {
     _open: SessionGuard,
 }
 
-/// Runs a session until it ends or parks; a parked one goes on waiting in `asleep`. A `woken`
-/// one was parked and its socket became readable: its first wait reads.
+impl Parked {
+    /// Its socket, for the lot's epoll set.
+    pub(super) fn fd(&self) -> std::os::fd::RawFd {
+        self.d.link.conn.raw_fd()
+    }
+
+    /// What changes wake it: its selected mailbox's, and for a NOTIFY session (RFC 5465) every
+    /// mailbox of its user.
+    pub(super) fn watch(&self) -> Watch {
+        Watch {
+            mailbox: self.session.selected_mailbox(),
+            user: self.session.notify_user(),
+        }
+    }
+
+    /// Whether a newer login of its user took its place.
+    pub(super) fn evicted(&self) -> bool {
+        self.slot.evicted()
+    }
+}
+
+/// Runs a session until it ends or parks; a parked one goes on in `tend` and its core's lot.
+/// A `woken` one was parked and its socket became readable: its first wait reads.
 ///
 /// Not an `async fn`, and `parts` is only borrowed: the session is not held twice in its
 /// future (rust-lang/rust#62958).
 #[allow(clippy::manual_async_fn)] // see above
-fn live(mut parts: Parked, woken: bool) -> impl Future<Output = ()> {
+fn live(shared: Arc<Shared>, core: Rc<Core>, mut parts: Parked, woken: bool) -> impl Future<Output = ()> {
     async move {
-        let Parked {
-            shared,
-            core,
-            session,
-            d,
-            slot,
-            ..
-        } = &mut parts;
+        let Parked { session, d, slot, .. } = &mut parts;
         let mut imap = Imap {
-            shared,
-            core,
+            shared: &shared,
+            core: &core,
             slot,
             woken,
         };
         if let Ok(driver::Ended::Parked) = driver::run(d, &mut imap, session).await {
-            crate::runtime::io::spawn(asleep(parts));
+            crate::runtime::io::spawn(tend(shared, core, parts, true));
             return;
         }
         Box::pin(end(parts.d)).await;
@@ -156,46 +168,96 @@ async fn end(mut d: Driver) {
     d.close().await;
 }
 
-/// A parked session's IDLE: changes and keepalives are sent from here as they come, and the
-/// deadline, shutdown and a newer login taking its place end it here; the socket's readiness
-/// (the client's DONE, or its going away) wakes the session to read (`live`). Only an
-/// io_uring poll is pending meanwhile, no read and no buffer.
-#[allow(clippy::manual_async_fn)] // see `live`
-fn asleep(mut parts: Parked) -> impl Future<Output = ()> {
-    async move {
-        // A newer login of the same user at the per-user limit may take its place (auth::limits).
-        let limit = parts.slot.park();
-        let woke = {
-            let Parked {
-                shared,
-                core,
-                session,
-                d,
-                ..
-            } = &mut parts;
-            let mut out = std::mem::take(&mut d.link.out);
-            let ready = std::pin::pin!(d.link.conn.readable());
-            let env = (&**shared, &**core, &d.shutdown, limit.as_deref());
-            let woke = idle_loop(&d.link, &mut out, session, env, ready).await;
-            d.link.out = out;
-            woke
-        };
-        parts.slot.unpark();
-        let stop = match woke {
-            Ok(Woke::Input(Ok(()))) if !parts.slot.evicted() => {
-                crate::runtime::io::spawn(live(parts, true));
-                return;
+/// A session leaves its core's lot (`serve::lot`) for a task of its own: to read what its
+/// client sent, to send what changed or a keepalive, or to say goodbye.
+pub(super) fn rouse(shared: &Arc<Shared>, core: &Rc<Core>, mut parts: Parked, why: Rouse) {
+    let (shared, core) = (shared.clone(), core.clone());
+    match why {
+        Rouse::Changed => crate::runtime::io::spawn(tend(shared, core, parts, true)),
+        Rouse::Keepalive => crate::runtime::io::spawn(tend(shared, core, parts, false)),
+        Rouse::Ready => {
+            parts.slot.unpark();
+            if parts.slot.evicted() {
+                // Taken over just as the client spoke: its place is gone all the same.
+                crate::runtime::io::spawn(goodbye(parts, Goodbye::Replaced));
+            } else {
+                crate::runtime::io::spawn(live(shared, core, parts, true));
             }
-            // Taken over just as the client spoke: its place is gone all the same.
-            Ok(Woke::Input(Ok(()))) => Some(Stop::Goodbye(Goodbye::Replaced)),
-            Ok(Woke::Input(Err(_))) => Some(parts.d.link.ended()),
-            Ok(Woke::Goodbye(why)) => Some(Stop::Goodbye(why)),
-            Err(Closed) => None,
-        };
-        if let Some(stop) = stop {
-            parts.d.stopped(&parts.session, stop);
         }
-        Box::pin(end(parts.d)).await;
+        Rouse::Goodbye(why) => {
+            parts.slot.unpark();
+            crate::runtime::io::spawn(goodbye(parts, why));
+        }
+    }
+}
+
+async fn goodbye(mut parts: Parked, why: Goodbye<'static>) {
+    parts.d.stopped(&parts.session, Stop::Goodbye(why));
+    end(parts.d).await;
+}
+
+/// A parked session's turn awake: tells its client what changed (`changed`) or that the server
+/// is still here, and lies down in the lot again. Every look at the store and the lying down
+/// that follows it happen without an await between them, so no change slips past.
+#[allow(clippy::manual_async_fn)] // see `live`
+fn tend(shared: Arc<Shared>, core: Rc<Core>, mut parts: Parked, changed: bool) -> impl Future<Output = ()> {
+    async move {
+        let mut changed = changed;
+        loop {
+            let Parked { session, d, .. } = &mut parts;
+            let out = &mut d.link.out;
+            if with_ctx(&shared, &core, |ctx| session.idle_tick(changed, ctx, out)).is_err() {
+                return Box::pin(end(parts.d)).await;
+            }
+            if d.link.out.is_empty() {
+                break;
+            }
+            if d.link.flush().await.is_err() {
+                return Box::pin(end(parts.d)).await;
+            }
+            changed = true;
+        }
+        lay_down(&shared, &core, parts);
+    }
+}
+
+/// Puts a session in IDLE with nothing to send into its core's lot, unless something already
+/// calls for it: a newer login in its place, shutdown, input its TLS or DEFLATE layer holds, or
+/// a lot that takes no sleepers (then it waits in a task of its own, reading).
+fn lay_down(shared: &Arc<Shared>, core: &Rc<Core>, mut parts: Parked) {
+    let why = if parts.slot.evicted() {
+        Some(Rouse::Goodbye(Goodbye::Replaced))
+    } else if parts.d.shutdown.is_triggered() {
+        Some(Rouse::Goodbye(Goodbye::ShuttingDown))
+    } else if parts.d.link.conn.holds_input() {
+        Some(Rouse::Ready)
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        return rouse(shared, core, parts, why);
+    }
+    settle(&mut parts.d);
+    parts.d.link.conn.rest();
+    if !parts.slot.is_parked() {
+        // A newer login of the same user at the per-user limit may take its place
+        // (auth::limits); the lot hears of it by its bell.
+        parts.slot.park_ringing(core.lot.bell());
+    }
+    let session = &mut parts.session;
+    let deadline = tokio::time::Instant::from_std(session.deadline(Instant::now(), false));
+    let keepalive = tokio::time::Instant::now() + session.keepalive();
+    let due = Due {
+        at: deadline.min(keepalive),
+        ends: deadline <= keepalive,
+    };
+    if let Err(parts) = core.lot.park(parts, due) {
+        let why = if parts.d.shutdown.is_triggered() {
+            Rouse::Goodbye(Goodbye::ShuttingDown)
+        } else {
+            Rouse::Ready
+        };
+        rouse(shared, core, parts, why);
     }
 }
 
@@ -529,28 +591,6 @@ mod tests {
 
     fn returned_size<A, B, C, D, E, G, H, F>(_: impl FnOnce(A, B, C, D, E, G, H) -> F) -> usize {
         std::mem::size_of::<F>()
-    }
-
-    fn parked_size<A, F>(_: impl FnOnce(A) -> F) -> usize {
-        std::mem::size_of::<F>()
-    }
-
-    /// What a session waiting in IDLE holds is its parked task: the session as data and the
-    /// wait (a poll, the change feed, one timer, shutdown, eviction), not the session's future.
-    #[test]
-    fn a_parked_session_is_small() {
-        let task = parked_size(asleep);
-        let data = std::mem::size_of::<Parked>();
-        // 1,504 bytes (840 of data) when sessions first parked, against 2,224 for the
-        // session's future. Bounded so that tokio's task (header and trailer about 104 bytes,
-        // aligned to 128 on x86-64, so 1,664) plus mimalloc's room to align it (127) stays in
-        // its 1,792-byte size class: a task past the bound costs 256 bytes more per session.
-        assert!(task <= 1560, "a parked session's task grew to {task} bytes");
-        assert!(
-            task - data <= 700,
-            "a parked session's wait grew to {} bytes ({task} in all)",
-            task - data
-        );
     }
 
     /// What every connection holds while it is not parked is the session's future: it must

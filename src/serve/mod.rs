@@ -17,6 +17,7 @@ pub(crate) mod link;
 pub(crate) mod lmtp;
 pub(crate) mod login;
 pub(crate) mod login_pool;
+mod lot;
 mod move_in;
 mod move_upkeep;
 mod pop3;
@@ -679,7 +680,7 @@ async fn worker(shared: Arc<Shared>, index: usize, shutdown: Shutdown, ready: Re
     let _ = ready.send(Ok(()));
     drop(ready);
     let sessions = Sessions::default();
-    let core = core::Core::start(&shared.store);
+    let core = core::Core::start(&shared, &shutdown);
     for listener in listeners {
         io::spawn(accept_loop(
             listener,

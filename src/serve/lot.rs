@@ -1,0 +1,320 @@
+//! A core's parking lot (issue 14): its IMAP sessions waiting in IDLE, kept as entries of one
+//! slab instead of a task each. One task per core watches over all of them: an epoll set of
+//! their sockets (itself awaited with one io_uring poll), the mailboxes and users the core's
+//! change feed touched, one timer for the earliest keepalive or deadline, shutdown, and a bell
+//! the connection limits ring when a newer login takes a sleeper's place. Whatever happens to a
+//! sleeper, it leaves the lot for a task of its own (`imap::rouse`); a sleeper costs its data and
+//! a few index entries, and the kernel one epoll registration.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashSet};
+use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+use tokio::time::{Duration, Instant};
+
+use super::core::Core;
+use super::imap::{self, Parked};
+use super::Shared;
+use crate::goodbye::Goodbye;
+use crate::runtime::epoll::Epoll;
+use crate::runtime::Shutdown;
+use crate::store::records::{MailboxId, UserId};
+
+/// What a sleeper listens to besides its socket: its selected mailbox, and for a NOTIFY
+/// session (RFC 5465) every mailbox of its user.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Watch {
+    pub mailbox: Option<MailboxId>,
+    pub user: Option<UserId>,
+}
+
+/// When a sleeper is due, and whether that is its deadline (else its keepalive).
+#[derive(Clone, Copy)]
+pub(crate) struct Due {
+    pub at: Instant,
+    pub ends: bool,
+}
+
+/// Why a sleeper leaves the lot.
+pub(crate) enum Rouse {
+    /// Its socket is readable: the client spoke (or went).
+    Ready,
+    /// Its mailbox (or user) changed.
+    Changed,
+    /// It has been quiet for a keepalive's time.
+    Keepalive,
+    /// Its deadline, shutdown, or a newer login in its place: it says goodbye.
+    Goodbye(Goodbye<'static>),
+}
+
+/// What the lot keeps of a sleeper besides the session itself: when it is due. (Its socket and
+/// what it watches are the session's own, asked for again when it leaves.)
+struct Sleeper {
+    parked: Parked,
+    due: Due,
+}
+
+#[derive(Default)]
+struct Beds {
+    sleepers: slab::Slab<Sleeper>,
+    by_mailbox: BTreeSet<(MailboxId, u32)>,
+    by_user: BTreeSet<(UserId, u32)>,
+    by_due: BTreeSet<(Instant, u32)>,
+    /// Touched since the lot's task last looked, with sleepers on them.
+    mailboxes: HashSet<MailboxId>,
+    users: HashSet<UserId>,
+    /// The task is gone (shutdown, or its epoll set failed): nothing parks any more.
+    closed: bool,
+}
+
+pub(crate) struct Lot {
+    beds: RefCell<Beds>,
+    /// Wakes the task: a watched mailbox changed, or a sleeper is due earlier than the timer.
+    kick: Notify,
+    /// Rung from any core's thread when a sleeper's place at the per-user limit is taken.
+    bell: Arc<Notify>,
+    epoll: Option<Rc<Epoll>>,
+}
+
+impl Lot {
+    /// A lot without an epoll set (none could be made) takes no sleepers: sessions then wait
+    /// in IDLE in their own tasks.
+    pub fn new() -> Lot {
+        let epoll = match Epoll::new() {
+            Ok(e) => Some(Rc::new(e)),
+            Err(e) => {
+                tracing::warn!("no epoll set for parked sessions, IDLE waits in session tasks: {e}");
+                None
+            }
+        };
+        Lot {
+            beds: RefCell::default(),
+            kick: Notify::new(),
+            bell: Arc::new(Notify::new()),
+            epoll,
+        }
+    }
+
+    /// What the connection limits ring when they take a sleeper's place.
+    pub fn bell(&self) -> Arc<Notify> {
+        self.bell.clone()
+    }
+
+    /// Takes `parked` in until its socket is readable, `watch` changes, or `due`; gives it
+    /// back when the lot takes no sleepers (shut down, or no epoll set).
+    #[allow(clippy::result_large_err)] // the session itself is what is given back
+    pub fn park(&self, parked: Parked, due: Due) -> Result<(), Parked> {
+        let Some(epoll) = &self.epoll else {
+            return Err(parked);
+        };
+        let mut beds = self.beds.borrow_mut();
+        if beds.closed {
+            return Err(parked);
+        }
+        let fd = parked.fd();
+        let key = beds.sleepers.vacant_key() as u32;
+        if epoll.add(fd, tag(key, fd)).is_err() {
+            return Err(parked);
+        }
+        let watch = parked.watch();
+        beds.sleepers.insert(Sleeper { parked, due });
+        if let Some(m) = watch.mailbox {
+            beds.by_mailbox.insert((m, key));
+        }
+        if let Some(u) = watch.user {
+            beds.by_user.insert((u, key));
+        }
+        let earliest = beds.by_due.first().is_none_or(|&(at, _)| due.at < at);
+        beds.by_due.insert((due.at, key));
+        if earliest {
+            self.kick.notify_one();
+        }
+        Ok(())
+    }
+
+    /// The core's change feed touched `mailbox` of `user`: their sleepers are roused.
+    pub fn touched(&self, mailbox: MailboxId, user: UserId) {
+        let mut beds = self.beds.borrow_mut();
+        let beds = &mut *beds;
+        let mut any = false;
+        if beds
+            .by_mailbox
+            .range((mailbox, 0)..=(mailbox, u32::MAX))
+            .next()
+            .is_some()
+        {
+            any |= beds.mailboxes.insert(mailbox);
+        }
+        if beds.by_user.range((user, 0)..=(user, u32::MAX)).next().is_some() {
+            any |= beds.users.insert(user);
+        }
+        if any {
+            self.kick.notify_one();
+        }
+    }
+
+    /// Takes sleeper `key` out of every index.
+    fn take(beds: &mut Beds, epoll: &Epoll, key: u32) -> Option<Parked> {
+        let s = beds.sleepers.try_remove(key as usize)?;
+        epoll.remove(s.parked.fd());
+        let watch = s.parked.watch();
+        if let Some(m) = watch.mailbox {
+            beds.by_mailbox.remove(&(m, key));
+        }
+        if let Some(u) = watch.user {
+            beds.by_user.remove(&(u, key));
+        }
+        beds.by_due.remove(&(s.due.at, key));
+        Some(s.parked)
+    }
+
+    /// The sleepers to rouse now, and why: those whose socket the epoll set reports ready,
+    /// whose mailbox or user changed, whose place was taken (`evicted`), and who are due.
+    fn wakeful(&self, epoll: &Epoll, ready: &[u64], evicted: bool, now: Instant) -> Vec<(Parked, Rouse)> {
+        let mut beds = self.beds.borrow_mut();
+        let beds = &mut *beds;
+        let mut out = Vec::new();
+        for &t in ready {
+            let (key, fd) = untag(t);
+            if beds.sleepers.get(key as usize).is_some_and(|s| s.parked.fd() == fd) {
+                out.extend(Self::take(beds, epoll, key).map(|p| (p, Rouse::Ready)));
+            }
+        }
+        if evicted {
+            let gone: Vec<u32> = beds
+                .sleepers
+                .iter()
+                .filter(|(_, s)| s.parked.evicted())
+                .map(|(k, _)| k as u32)
+                .collect();
+            for key in gone {
+                let p = Self::take(beds, epoll, key);
+                out.extend(p.map(|p| (p, Rouse::Goodbye(Goodbye::Replaced))));
+            }
+        }
+        let mut changed = Vec::new();
+        for m in std::mem::take(&mut beds.mailboxes) {
+            changed.extend(beds.by_mailbox.range((m, 0)..=(m, u32::MAX)).map(|&(_, k)| k));
+        }
+        for u in std::mem::take(&mut beds.users) {
+            changed.extend(beds.by_user.range((u, 0)..=(u, u32::MAX)).map(|&(_, k)| k));
+        }
+        for key in changed {
+            out.extend(Self::take(beds, epoll, key).map(|p| (p, Rouse::Changed)));
+        }
+        while let Some(&(at, key)) = beds.by_due.first() {
+            if at > now {
+                break;
+            }
+            let ends = beds.sleepers[key as usize].due.ends;
+            let why = if ends {
+                Rouse::Goodbye(Goodbye::IdleTimeout)
+            } else {
+                Rouse::Keepalive
+            };
+            out.extend(Self::take(beds, epoll, key).map(|p| (p, why)));
+        }
+        out
+    }
+
+    /// Every sleeper, for a last goodbye; the lot takes none after this.
+    fn close(&self, epoll: &Epoll) -> Vec<Parked> {
+        let mut beds = self.beds.borrow_mut();
+        beds.closed = true;
+        let keys: Vec<u32> = beds.sleepers.iter().map(|(k, _)| k as u32).collect();
+        keys.into_iter()
+            .filter_map(|k| Self::take(&mut beds, epoll, k))
+            .collect()
+    }
+
+    fn earliest(&self) -> Option<Instant> {
+        self.beds.borrow().by_due.first().map(|&(at, _)| at)
+    }
+}
+
+/// An epoll event's data: the sleeper's key, and its descriptor to check it against.
+fn tag(key: u32, fd: RawFd) -> u64 {
+    (u64::from(fd as u32) << 32) | u64::from(key)
+}
+
+fn untag(t: u64) -> (u32, RawFd) {
+    (t as u32, (t >> 32) as u32 as RawFd)
+}
+
+/// Watches over core `core`'s lot until shutdown, rousing sleepers as their time comes.
+pub(crate) async fn watch_over(core: Rc<Core>, shared: Arc<Shared>, shutdown: Shutdown) {
+    let lot = &core.lot;
+    let Some(epoll) = lot.epoll.clone() else {
+        return;
+    };
+    let poll = |e: &Rc<Epoll>| Box::pin(crate::runtime::io::poll_readable(e.raw_fd(), e.clone()));
+    let mut ready = poll(&epoll);
+    let far = || Instant::now() + Duration::from_secs(86_400);
+    let mut timer = std::pin::pin!(tokio::time::sleep_until(far()));
+    let mut events = Vec::new();
+    loop {
+        let at = lot.earliest().unwrap_or_else(far);
+        if timer.deadline() != at {
+            timer.as_mut().reset(at);
+        }
+        let mut evicted = false;
+        let polled = tokio::select! {
+            r = &mut ready => Some(r),
+            () = lot.kick.notified() => None,
+            () = lot.bell.notified() => {
+                evicted = true;
+                None
+            }
+            () = &mut timer => None,
+            () = shutdown.wait() => break,
+        };
+        events.clear();
+        if let Some(r) = polled {
+            ready = poll(&epoll);
+            if r.and_then(|()| epoll.ready(&mut events)).is_err() {
+                // The set cannot say who is ready: every sleeper goes back to reading in its
+                // own task, and no more park here.
+                tracing::warn!("the parked sessions' epoll set failed; IDLE waits in session tasks");
+                for p in lot.close(&epoll) {
+                    imap::rouse(&shared, &core, p, Rouse::Ready);
+                }
+                return;
+            }
+        }
+        for (p, why) in lot.wakeful(&epoll, &events, evicted, Instant::now()) {
+            imap::rouse(&shared, &core, p, why);
+        }
+    }
+    for p in lot.close(&epoll) {
+        imap::rouse(&shared, &core, p, Rouse::Goodbye(Goodbye::ShuttingDown));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sleeper is its session's data and a few words of the lot's: no future, no buffer.
+    #[test]
+    fn a_sleeper_is_its_data() {
+        let sleeper = std::mem::size_of::<Sleeper>();
+        let data = std::mem::size_of::<Parked>();
+        // 848 bytes (824 of the session's) when the lot was made.
+        assert!(
+            sleeper - data <= 24,
+            "a sleeper's bookkeeping grew to {} bytes",
+            sleeper - data
+        );
+        assert!(sleeper <= 880, "a sleeper grew to {sleeper} bytes");
+    }
+
+    #[test]
+    fn tags_carry_key_and_descriptor() {
+        for (key, fd) in [(0, 0), (7, 12), (u32::MAX, i32::MAX), (3, 1 << 20)] {
+            assert_eq!(untag(tag(key, fd)), (key, fd));
+        }
+    }
+}
