@@ -33,7 +33,7 @@ pub struct Core {
     /// The IMAP sessions' settings, made once: without STARTTLS offered, and with.
     imap_settings: [OnceCell<Rc<crate::imap::Settings>>; 2],
     /// This core's IMAP sessions waiting in IDLE, as data.
-    pub lot: Lot,
+    pub lot: Lot<super::imap::Parked>,
 }
 
 impl Core {

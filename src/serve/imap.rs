@@ -28,7 +28,7 @@ use super::core::{Core, SnapRead};
 use super::driver::{self, Driver, Protocol, Waited};
 use super::link::{timed, Closed, Link, Stop, Terms};
 use super::login::{self, Failure};
-use super::lot::{Due, Rouse, Watch};
+use super::lot::{Due, Rouse, Sleep, Watch};
 use super::{SessionGuard, Shared, Via};
 use crate::auth::limits::{Parked as LimitParked, Slot};
 use crate::auth::policy::Protocol as Service;
@@ -117,23 +117,20 @@ pub(super) struct Parked {
     _open: SessionGuard,
 }
 
-impl Parked {
-    /// Its socket, for the lot's epoll set.
-    pub(super) fn fd(&self) -> std::os::fd::RawFd {
+impl Sleep for Parked {
+    fn fd(&self) -> std::os::fd::RawFd {
         self.d.link.conn.raw_fd()
     }
 
-    /// What changes wake it: its selected mailbox's, and for a NOTIFY session (RFC 5465) every
-    /// mailbox of its user.
-    pub(super) fn watch(&self) -> Watch {
+    /// Its selected mailbox, and for a NOTIFY session (RFC 5465) every mailbox of its user.
+    fn watch(&self) -> Watch {
         Watch {
             mailbox: self.session.selected_mailbox(),
             user: self.session.notify_user(),
         }
     }
 
-    /// Whether a newer login of its user took its place.
-    pub(super) fn evicted(&self) -> bool {
+    fn evicted(&self) -> bool {
         self.slot.evicted()
     }
 }
@@ -154,7 +151,9 @@ fn live(shared: Arc<Shared>, core: Rc<Core>, mut parts: Parked, woken: bool) -> 
             woken,
         };
         if let Ok(driver::Ended::Parked) = driver::run(d, &mut imap, session).await {
-            crate::runtime::io::spawn(tend(shared, core, parts, true));
+            // The client's deadline runs from here, whatever the session is roused for.
+            let deadline = tokio::time::Instant::from_std(parts.session.deadline(Instant::now(), false));
+            crate::runtime::io::spawn(tend(shared, core, parts, true, deadline));
             return;
         }
         Box::pin(end(parts.d)).await;
@@ -173,8 +172,8 @@ async fn end(mut d: Driver) {
 pub(super) fn rouse(shared: &Arc<Shared>, core: &Rc<Core>, mut parts: Parked, why: Rouse) {
     let (shared, core) = (shared.clone(), core.clone());
     match why {
-        Rouse::Changed => crate::runtime::io::spawn(tend(shared, core, parts, true)),
-        Rouse::Keepalive => crate::runtime::io::spawn(tend(shared, core, parts, false)),
+        Rouse::Changed { deadline } => crate::runtime::io::spawn(tend(shared, core, parts, true, deadline)),
+        Rouse::Keepalive { deadline } => crate::runtime::io::spawn(tend(shared, core, parts, false, deadline)),
         Rouse::Ready => {
             parts.slot.unpark();
             if parts.slot.evicted() {
@@ -200,7 +199,13 @@ async fn goodbye(mut parts: Parked, why: Goodbye<'static>) {
 /// is still here, and lies down in the lot again. Every look at the store and the lying down
 /// that follows it happen without an await between them, so no change slips past.
 #[allow(clippy::manual_async_fn)] // see `live`
-fn tend(shared: Arc<Shared>, core: Rc<Core>, mut parts: Parked, changed: bool) -> impl Future<Output = ()> {
+fn tend(
+    shared: Arc<Shared>,
+    core: Rc<Core>,
+    mut parts: Parked,
+    changed: bool,
+    deadline: tokio::time::Instant,
+) -> impl Future<Output = ()> {
     async move {
         let mut changed = changed;
         loop {
@@ -217,14 +222,14 @@ fn tend(shared: Arc<Shared>, core: Rc<Core>, mut parts: Parked, changed: bool) -
             }
             changed = true;
         }
-        lay_down(&shared, &core, parts);
+        lay_down(&shared, &core, parts, deadline);
     }
 }
 
 /// Puts a session in IDLE with nothing to send into its core's lot, unless something already
 /// calls for it: a newer login in its place, shutdown, input its TLS or DEFLATE layer holds, or
 /// a lot that takes no sleepers (then it waits in a task of its own, reading).
-fn lay_down(shared: &Arc<Shared>, core: &Rc<Core>, mut parts: Parked) {
+fn lay_down(shared: &Arc<Shared>, core: &Rc<Core>, mut parts: Parked, deadline: tokio::time::Instant) {
     let why = if parts.slot.evicted() {
         Some(Rouse::Goodbye(Goodbye::Replaced))
     } else if parts.d.shutdown.is_triggered() {
@@ -244,12 +249,9 @@ fn lay_down(shared: &Arc<Shared>, core: &Rc<Core>, mut parts: Parked) {
         // (auth::limits); the lot hears of it by its bell.
         parts.slot.park_ringing(core.lot.bell());
     }
-    let session = &mut parts.session;
-    let deadline = tokio::time::Instant::from_std(session.deadline(Instant::now(), false));
-    let keepalive = tokio::time::Instant::now() + session.keepalive();
     let due = Due {
-        at: deadline.min(keepalive),
-        ends: deadline <= keepalive,
+        keepalive: tokio::time::Instant::now() + parts.session.keepalive(),
+        deadline,
     };
     if let Err(parts) = core.lot.park(parts, due) {
         let why = if parts.d.shutdown.is_triggered() {

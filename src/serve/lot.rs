@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 use tokio::time::{Duration, Instant};
 
 use super::core::Core;
-use super::imap::{self, Parked};
+use super::imap;
 use super::Shared;
 use crate::goodbye::Goodbye;
 use crate::runtime::epoll::Epoll;
@@ -31,35 +31,49 @@ pub(crate) struct Watch {
     pub user: Option<UserId>,
 }
 
-/// When a sleeper is due, and whether that is its deadline (else its keepalive).
+/// When a sleeper is due: its keepalive, or its deadline if that is sooner. The deadline is
+/// the client's, kept through the keepalives and changes the session is roused for.
 #[derive(Clone, Copy)]
 pub(crate) struct Due {
-    pub at: Instant,
-    pub ends: bool,
+    pub keepalive: Instant,
+    pub deadline: Instant,
+}
+
+impl Due {
+    fn at(self) -> Instant {
+        self.keepalive.min(self.deadline)
+    }
 }
 
 /// Why a sleeper leaves the lot.
 pub(crate) enum Rouse {
     /// Its socket is readable: the client spoke (or went).
     Ready,
-    /// Its mailbox (or user) changed.
-    Changed,
-    /// It has been quiet for a keepalive's time.
-    Keepalive,
+    /// Its mailbox (or user) changed; its deadline stays.
+    Changed { deadline: Instant },
+    /// It has been quiet for a keepalive's time; its deadline stays.
+    Keepalive { deadline: Instant },
     /// Its deadline, shutdown, or a newer login in its place: it says goodbye.
     Goodbye(Goodbye<'static>),
 }
 
+/// What lies in a lot: a parked session (`imap::Parked`), which knows its socket, what it
+/// watches and whether its place was taken.
+pub(crate) trait Sleep {
+    fn fd(&self) -> RawFd;
+    fn watch(&self) -> Watch;
+    fn evicted(&self) -> bool;
+}
+
 /// What the lot keeps of a sleeper besides the session itself: when it is due. (Its socket and
 /// what it watches are the session's own, asked for again when it leaves.)
-struct Sleeper {
-    parked: Parked,
+struct Sleeper<S> {
+    parked: S,
     due: Due,
 }
 
-#[derive(Default)]
-struct Beds {
-    sleepers: slab::Slab<Sleeper>,
+struct Beds<S> {
+    sleepers: slab::Slab<Sleeper<S>>,
     by_mailbox: BTreeSet<(MailboxId, u32)>,
     by_user: BTreeSet<(UserId, u32)>,
     by_due: BTreeSet<(Instant, u32)>,
@@ -70,8 +84,8 @@ struct Beds {
     closed: bool,
 }
 
-pub(crate) struct Lot {
-    beds: RefCell<Beds>,
+pub(crate) struct Lot<S> {
+    beds: RefCell<Beds<S>>,
     /// Wakes the task: a watched mailbox changed, or a sleeper is due earlier than the timer.
     kick: Notify,
     /// Rung from any core's thread when a sleeper's place at the per-user limit is taken.
@@ -79,10 +93,10 @@ pub(crate) struct Lot {
     epoll: Option<Rc<Epoll>>,
 }
 
-impl Lot {
+impl<S: Sleep> Lot<S> {
     /// A lot without an epoll set (none could be made) takes no sleepers: sessions then wait
     /// in IDLE in their own tasks.
-    pub fn new() -> Lot {
+    pub fn new() -> Lot<S> {
         let epoll = match Epoll::new() {
             Ok(e) => Some(Rc::new(e)),
             Err(e) => {
@@ -90,8 +104,17 @@ impl Lot {
                 None
             }
         };
+        let beds = Beds {
+            sleepers: slab::Slab::new(),
+            by_mailbox: BTreeSet::new(),
+            by_user: BTreeSet::new(),
+            by_due: BTreeSet::new(),
+            mailboxes: HashSet::new(),
+            users: HashSet::new(),
+            closed: false,
+        };
         Lot {
-            beds: RefCell::default(),
+            beds: RefCell::new(beds),
             kick: Notify::new(),
             bell: Arc::new(Notify::new()),
             epoll,
@@ -106,7 +129,7 @@ impl Lot {
     /// Takes `parked` in until its socket is readable, `watch` changes, or `due`; gives it
     /// back when the lot takes no sleepers (shut down, or no epoll set).
     #[allow(clippy::result_large_err)] // the session itself is what is given back
-    pub fn park(&self, parked: Parked, due: Due) -> Result<(), Parked> {
+    pub fn park(&self, parked: S, due: Due) -> Result<(), S> {
         let Some(epoll) = &self.epoll else {
             return Err(parked);
         };
@@ -127,8 +150,8 @@ impl Lot {
         if let Some(u) = watch.user {
             beds.by_user.insert((u, key));
         }
-        let earliest = beds.by_due.first().is_none_or(|&(at, _)| due.at < at);
-        beds.by_due.insert((due.at, key));
+        let earliest = beds.by_due.first().is_none_or(|&(at, _)| due.at() < at);
+        beds.by_due.insert((due.at(), key));
         if earliest {
             self.kick.notify_one();
         }
@@ -157,7 +180,7 @@ impl Lot {
     }
 
     /// Takes sleeper `key` out of every index.
-    fn take(beds: &mut Beds, epoll: &Epoll, key: u32) -> Option<Parked> {
+    fn take(beds: &mut Beds<S>, epoll: &Epoll, key: u32) -> Option<(S, Due)> {
         let s = beds.sleepers.try_remove(key as usize)?;
         epoll.remove(s.parked.fd());
         let watch = s.parked.watch();
@@ -167,20 +190,20 @@ impl Lot {
         if let Some(u) = watch.user {
             beds.by_user.remove(&(u, key));
         }
-        beds.by_due.remove(&(s.due.at, key));
-        Some(s.parked)
+        beds.by_due.remove(&(s.due.at(), key));
+        Some((s.parked, s.due))
     }
 
     /// The sleepers to rouse now, and why: those whose socket the epoll set reports ready,
     /// whose mailbox or user changed, whose place was taken (`evicted`), and who are due.
-    fn wakeful(&self, epoll: &Epoll, ready: &[u64], evicted: bool, now: Instant) -> Vec<(Parked, Rouse)> {
+    fn wakeful(&self, epoll: &Epoll, ready: &[u64], evicted: bool, now: Instant) -> Vec<(S, Rouse)> {
         let mut beds = self.beds.borrow_mut();
         let beds = &mut *beds;
         let mut out = Vec::new();
         for &t in ready {
             let (key, fd) = untag(t);
             if beds.sleepers.get(key as usize).is_some_and(|s| s.parked.fd() == fd) {
-                out.extend(Self::take(beds, epoll, key).map(|p| (p, Rouse::Ready)));
+                out.extend(Self::take(beds, epoll, key).map(|(p, _)| (p, Rouse::Ready)));
             }
         }
         if evicted {
@@ -192,7 +215,7 @@ impl Lot {
                 .collect();
             for key in gone {
                 let p = Self::take(beds, epoll, key);
-                out.extend(p.map(|p| (p, Rouse::Goodbye(Goodbye::Replaced))));
+                out.extend(p.map(|(p, _)| (p, Rouse::Goodbye(Goodbye::Replaced))));
             }
         }
         let mut changed = Vec::new();
@@ -203,30 +226,33 @@ impl Lot {
             changed.extend(beds.by_user.range((u, 0)..=(u, u32::MAX)).map(|&(_, k)| k));
         }
         for key in changed {
-            out.extend(Self::take(beds, epoll, key).map(|p| (p, Rouse::Changed)));
+            let taken = Self::take(beds, epoll, key);
+            out.extend(taken.map(|(p, due)| (p, Rouse::Changed { deadline: due.deadline })));
         }
         while let Some(&(at, key)) = beds.by_due.first() {
             if at > now {
                 break;
             }
-            let ends = beds.sleepers[key as usize].due.ends;
-            let why = if ends {
+            let Some((p, due)) = Self::take(beds, epoll, key) else {
+                break;
+            };
+            let why = if due.deadline <= now {
                 Rouse::Goodbye(Goodbye::IdleTimeout)
             } else {
-                Rouse::Keepalive
+                Rouse::Keepalive { deadline: due.deadline }
             };
-            out.extend(Self::take(beds, epoll, key).map(|p| (p, why)));
+            out.push((p, why));
         }
         out
     }
 
     /// Every sleeper, for a last goodbye; the lot takes none after this.
-    fn close(&self, epoll: &Epoll) -> Vec<Parked> {
+    fn close(&self, epoll: &Epoll) -> Vec<S> {
         let mut beds = self.beds.borrow_mut();
         beds.closed = true;
         let keys: Vec<u32> = beds.sleepers.iter().map(|(k, _)| k as u32).collect();
         keys.into_iter()
-            .filter_map(|k| Self::take(&mut beds, epoll, k))
+            .filter_map(|k| Self::take(&mut beds, epoll, k).map(|(p, _)| p))
             .collect()
     }
 
@@ -295,16 +321,22 @@ pub(crate) async fn watch_over(core: Rc<Core>, shared: Arc<Shared>, shutdown: Sh
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     use super::*;
 
     /// A sleeper is its session's data and a few words of the lot's: no future, no buffer.
     #[test]
     fn a_sleeper_is_its_data() {
-        let sleeper = std::mem::size_of::<Sleeper>();
-        let data = std::mem::size_of::<Parked>();
-        // 848 bytes (824 of the session's) when the lot was made.
+        let sleeper = std::mem::size_of::<Sleeper<imap::Parked>>();
+        let data = std::mem::size_of::<imap::Parked>();
+        // 856 bytes (824 of the session's, 32 of its keepalive and deadline) when the lot
+        // was made.
         assert!(
-            sleeper - data <= 24,
+            sleeper - data <= 32,
             "a sleeper's bookkeeping grew to {} bytes",
             sleeper - data
         );
@@ -316,5 +348,161 @@ mod tests {
         for (key, fd) in [(0, 0), (7, 12), (u32::MAX, i32::MAX), (3, 1 << 20)] {
             assert_eq!(untag(tag(key, fd)), (key, fd));
         }
+    }
+
+    /// A sleeper on a real socket; its client's end is `peer`.
+    struct Fake {
+        name: &'static str,
+        ours: UnixStream,
+        watch: Watch,
+        evicted: Arc<AtomicBool>,
+    }
+
+    impl Sleep for Fake {
+        fn fd(&self) -> RawFd {
+            self.ours.as_raw_fd()
+        }
+        fn watch(&self) -> Watch {
+            self.watch
+        }
+        fn evicted(&self) -> bool {
+            self.evicted.load(Ordering::Relaxed)
+        }
+    }
+
+    fn fake(name: &'static str, mailbox: Option<MailboxId>, user: Option<UserId>) -> (Fake, UnixStream) {
+        let (ours, peer) = UnixStream::pair().unwrap();
+        let watch = Watch { mailbox, user };
+        let evicted = Arc::default();
+        (
+            Fake {
+                name,
+                ours,
+                watch,
+                evicted,
+            },
+            peer,
+        )
+    }
+
+    fn later(secs: u64) -> Due {
+        let now = Instant::now();
+        Due {
+            keepalive: now + Duration::from_secs(secs),
+            deadline: now + Duration::from_secs(secs + 1000),
+        }
+    }
+
+    /// Who leaves, and why, at `now` (after the epoll set's ready list, and evictions if the
+    /// bell rang).
+    fn wake(lot: &Lot<Fake>, evicted: bool, now: Instant) -> Vec<(&'static str, Rouse)> {
+        let epoll = lot.epoll.clone().unwrap();
+        let mut ready = Vec::new();
+        epoll.ready(&mut ready).unwrap();
+        let mut woke: Vec<_> = lot
+            .wakeful(&epoll, &ready, evicted, now)
+            .into_iter()
+            .map(|(s, why)| (s.name, why))
+            .collect();
+        woke.sort_by_key(|(name, _)| *name);
+        woke
+    }
+
+    fn empty(lot: &Lot<Fake>) -> bool {
+        let beds = lot.beds.borrow();
+        beds.sleepers.is_empty() && beds.by_mailbox.is_empty() && beds.by_user.is_empty() && beds.by_due.is_empty()
+    }
+
+    /// A change rouses the sleepers on its mailbox and, for NOTIFY sessions, on its user; a
+    /// client's bytes rouse their sleeper; nobody else leaves, and nothing is left behind.
+    #[test]
+    fn sleepers_leave_for_what_concerns_them() {
+        let lot = Lot::new();
+        let (a, _a) = fake("a", Some(1), None);
+        let (b, mut b_peer) = fake("b", Some(2), None);
+        let (c, _c) = fake("c", Some(3), Some(7));
+        let (d, _d) = fake("d", Some(1), None);
+        for s in [a, b, c, d] {
+            assert!(lot.park(s, later(60)).is_ok());
+        }
+        assert!(wake(&lot, false, Instant::now()).is_empty());
+
+        lot.touched(1, 9);
+        lot.touched(1, 9);
+        let woke = wake(&lot, false, Instant::now());
+        let names: Vec<_> = woke.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["a", "d"]);
+        assert!(woke.iter().all(|(_, why)| matches!(why, Rouse::Changed { .. })));
+
+        // A change to a mailbox of user 7 that c has not selected still reaches it.
+        lot.touched(5, 7);
+        let woke = wake(&lot, false, Instant::now());
+        assert!(matches!(woke.as_slice(), [("c", Rouse::Changed { .. })]));
+
+        // Nobody on mailbox 1 any more: nothing is recorded for it.
+        lot.touched(1, 9);
+        assert!(lot.beds.borrow().mailboxes.is_empty());
+
+        b_peer.write_all(b"DONE\r\n").unwrap();
+        let woke = wake(&lot, false, Instant::now());
+        assert!(matches!(woke.as_slice(), [("b", Rouse::Ready)]));
+        assert!(empty(&lot));
+    }
+
+    /// A sleeper due hears its keepalive, keeping its deadline, or at its deadline says
+    /// goodbye; one whose place was taken says goodbye when the bell rings.
+    #[test]
+    fn sleepers_leave_when_due_or_taken_over() {
+        let lot = Lot::new();
+        let now = Instant::now();
+        let (a, _a) = fake("a", Some(1), None);
+        let (b, _b) = fake("b", Some(1), None);
+        let (c, _c) = fake("c", Some(1), None);
+        let a_due = Due {
+            keepalive: now + Duration::from_secs(1),
+            deadline: now + Duration::from_secs(10),
+        };
+        let b_due = Due {
+            keepalive: now + Duration::from_secs(5),
+            deadline: now + Duration::from_secs(2),
+        };
+        let taken = c.evicted.clone();
+        lot.park(a, a_due).ok().unwrap();
+        lot.park(b, b_due).ok().unwrap();
+        lot.park(c, later(60)).ok().unwrap();
+        assert_eq!(lot.earliest(), Some(a_due.keepalive));
+
+        let woke = wake(&lot, false, now + Duration::from_millis(1500));
+        let [("a", Rouse::Keepalive { deadline })] = woke.as_slice() else {
+            panic!("only a's keepalive is due");
+        };
+        assert_eq!(*deadline, a_due.deadline);
+        let woke = wake(&lot, false, now + Duration::from_secs(3));
+        assert!(matches!(woke.as_slice(), [("b", Rouse::Goodbye(Goodbye::IdleTimeout))]));
+
+        // The bell rings for every lot; only the sleeper taken over leaves.
+        let (e, _e) = fake("e", Some(1), None);
+        lot.park(e, later(60)).ok().unwrap();
+        assert!(wake(&lot, true, now + Duration::from_secs(3)).is_empty());
+        taken.store(true, Ordering::Relaxed);
+        let woke = wake(&lot, true, now + Duration::from_secs(3));
+        assert!(matches!(woke.as_slice(), [("c", Rouse::Goodbye(Goodbye::Replaced))]));
+    }
+
+    /// At shutdown every sleeper is handed back, and the lot takes no more.
+    #[test]
+    fn a_closed_lot_hands_back_and_takes_none() {
+        let lot = Lot::new();
+        let (a, _a) = fake("a", Some(1), None);
+        let (b, _b) = fake("b", None, Some(2));
+        lot.park(a, later(60)).ok().unwrap();
+        lot.park(b, later(60)).ok().unwrap();
+        let epoll = lot.epoll.clone().unwrap();
+        let mut back: Vec<_> = lot.close(&epoll).into_iter().map(|s| s.name).collect();
+        back.sort();
+        assert_eq!(back, ["a", "b"]);
+        assert!(empty(&lot));
+        let (c, _c) = fake("c", Some(1), None);
+        assert!(lot.park(c, later(60)).is_err());
     }
 }
