@@ -198,9 +198,17 @@ setup_dovecot() {
 # start_dovecot plain|hibernate: the same mail, with or without imap-hibernate.
 start_dovecot() {
     if [ "$1" = hibernate ]; then
-        # An IMAP session in IDLE moves to the one imap-hibernate process after 1 s (0 would
-        # turn hibernation off) and its imap process exits. imap-hibernate runs as the
-        # internal user and hands sessions back through imap-master, which must let it in.
+        # An IMAP session in IDLE moves to an imap-hibernate process after 1 s (0 would turn
+        # hibernation off) and its imap process exits. imap-hibernate runs as the internal
+        # user and hands sessions back through imap-master, which must let it in. A
+        # hibernated session holds two descriptors there (its client's and its mail
+        # notification's) and more while one moves, so one process reaches the open-file
+        # limit (ulimit -Hn: 20,000 here) near 10,000 sessions: they are spread over enough
+        # processes, each kept to a third of the limit.
+        local files per_process
+        files=$(ulimit -Hn)
+        [ "$files" = unlimited ] && files=1048576
+        per_process=$(( (files - 100) / 3 ))
         cat >"$DOVE/hibernate.conf" <<CONF
 imap_hibernate_timeout = 1s
 service imap {
@@ -209,7 +217,8 @@ service imap {
   }
 }
 service imap-hibernate {
-  client_limit = $LIMIT
+  client_limit = $(( per_process < LIMIT ? per_process : LIMIT ))
+  process_limit = $(( LIMIT / per_process + 1 ))
   unix_listener imap-hibernate {
     mode = 0660
     group = \$default_internal_group
@@ -409,8 +418,9 @@ NOTES=$JSON_DIR/notes.md
     echo "  \`loadtest/dovecot/dovecot.conf.in\`: Maildir, login processes in high-performance mode"
     echo "  (one per core), limits raised to $LIMIT sessions (and fs.inotify.max_user_instances"
     echo "  with them, so each IDLE session is told of new mail). \`dovecot-hibernate\` is the same"
-    echo "  server with \`imap_hibernate_timeout = 1s\`: a session in IDLE moves to the one"
-    echo "  imap-hibernate process and its imap process exits."
+    echo "  server with \`imap_hibernate_timeout = 1s\`: a session in IDLE moves to an"
+    echo "  imap-hibernate process (as many as keep each within the open-file limit) and its"
+    echo "  imap process exits."
     if [ "$DOVECOT_PASS_SCHEME" = ARGON2ID ]; then
         echo "- Passwords: both servers check argon2id hashes with the same parameters (m=19456 KiB,"
         echo "  t=2, p=1): ringmail's own, Dovecot's \`{ARGON2ID}\` through libsodium."
