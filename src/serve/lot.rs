@@ -126,8 +126,8 @@ impl<S: Sleep> Lot<S> {
         self.bell.clone()
     }
 
-    /// Takes `parked` in until its socket is readable, `watch` changes, or `due`; gives it
-    /// back when the lot takes no sleepers (shut down, or no epoll set).
+    /// Takes `parked` in until its socket is readable, what it watches changes, or it is
+    /// `due`; gives it back when the lot takes no sleepers (shut down, or no epoll set).
     #[allow(clippy::result_large_err)] // the session itself is what is given back
     pub fn park(&self, parked: S, due: Due) -> Result<(), S> {
         let Some(epoll) = &self.epoll else {
