@@ -223,10 +223,11 @@ fn idle_hears_new_mail_at_once() {
     assert!(a.cmd("NOOP").unwrap().ok());
 }
 
-/// A session in IDLE with nothing buffered is parked (its task ends; it lies in its core's lot,
-/// whose epoll set and change feed stand for it). Over TLS it still hears every delivery, a DONE that comes in
-/// pieces ends it (the first piece wakes the session, which parks again until the rest), it
-/// parks again at the next IDLE, and the server's shutdown reaches it with a BYE.
+/// A session in IDLE with nothing buffered is parked (its task ends; it lies in its core's
+/// lot, whose epoll set and change feed stand for it). Over TLS it still hears every
+/// delivery, a DONE that comes in pieces ends it (the first piece wakes the session, which
+/// parks again until the rest), it parks again at the next IDLE, and the server's shutdown
+/// reaches it with a BYE.
 #[test]
 fn a_parked_idle_session_hears_mail_wakes_for_done_in_pieces_and_hears_the_shutdown() {
     let mut server = bob_with(1);

@@ -96,16 +96,6 @@ impl Conn {
         tls || self.deflate.borrow().as_ref().is_some_and(|d| d.has_more())
     }
 
-    /// Waits until the socket has something to read (or its end), holding no buffer: the
-    /// ciphertext buffer is given back, and writes meanwhile do not keep theirs, as while a
-    /// read waits. Then `read` gives what came. Dropped, nothing is lost.
-    pub async fn readable(&self) -> io::Result<()> {
-        self.reading.set(true);
-        let _reading = ReadingGuard(&self.reading);
-        self.tls_out.take();
-        self.stream.readable().await
-    }
-
     /// The connection goes quiet (its session parks): the ciphertext buffer kept for the next
     /// write is given back.
     pub fn rest(&self) {

@@ -1,7 +1,8 @@
 //! What the sessions of one core share: each open mailbox's current view and the typed
 //! changes after the oldest session's position (`imap::shared`, one `Rc` for every session of
 //! that mailbox), and the notifications that wake IDLE, fed by the store's change feed. Each
-//! change is applied here once per core. Nothing here crosses cores.
+//! change is applied here once per core. Nothing here crosses cores but the lot's eviction
+//! bell, which the connection limits ring from any core (`lot`).
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;

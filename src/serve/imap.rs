@@ -254,12 +254,8 @@ fn lay_down(shared: &Arc<Shared>, core: &Rc<Core>, mut parts: Parked, deadline: 
         deadline,
     };
     if let Err(parts) = core.lot.park(parts, due) {
-        let why = if parts.d.shutdown.is_triggered() {
-            Rouse::Goodbye(Goodbye::ShuttingDown)
-        } else {
-            Rouse::Ready
-        };
-        rouse(shared, core, parts, why);
+        // Its own task reads instead, and hears the shutdown there if that is why.
+        rouse(shared, core, parts, Rouse::Ready);
     }
 }
 
@@ -505,15 +501,15 @@ type IdleEnv<'a> = (&'a Shared, &'a Core, &'a Shutdown, Option<&'a LimitParked>)
 
 /// How an idle wait ended.
 enum Woke<T> {
-    /// Its input (a read, or the socket's readiness) completed, with this.
+    /// Its read completed, with this.
     Input(T),
     /// The deadline, shutdown or eviction: the session says goodbye.
     Goodbye(Goodbye<'static>),
 }
 
-/// The idle wait itself, in a session's task or a parked one's: changes and keepalives are
-/// written out as they come, until `input` (a read, or the socket's readiness) completes, or
-/// the deadline the session names, shutdown or eviction ends the wait with a goodbye.
+/// The idle wait itself, in the session's task (`idle`): changes and keepalives are written out
+/// as they come, until `input`, the pending read, completes, or the deadline the session
+/// names, shutdown or eviction ends the wait with a goodbye.
 async fn idle_loop<T>(
     link: &Link,
     out: &mut Vec<u8>,

@@ -25,7 +25,7 @@ use crate::store::records::{MailboxId, UserId};
 
 /// What a sleeper listens to besides its socket: its selected mailbox, and for a NOTIFY
 /// session (RFC 5465) every mailbox of its user.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub(crate) struct Watch {
     pub mailbox: Option<MailboxId>,
     pub user: Option<UserId>,
