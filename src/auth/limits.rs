@@ -157,7 +157,7 @@ impl ProtocolLimits {
 pub struct Slot {
     limits: Arc<ConnectionLimits>,
     ip: IpAddr,
-    user: Option<String>,
+    user: Option<Box<str>>,
     parked: Option<Arc<Parked>>,
 }
 
@@ -216,14 +216,14 @@ impl Slot {
         let limits = self.limits.clone();
         let mut c = limits.lock();
         if let Some(previous) = self.user.take() {
-            release(&mut c.by_user, &previous);
+            release(&mut c.by_user, &*previous);
         }
         let n = c.by_user.get(user).copied().unwrap_or(0);
         if n >= limits.settings.max_connections_per_user && !evict_oldest(&mut c, user) {
             return Err(LimitHit::User);
         }
         *c.by_user.entry(user.to_owned()).or_insert(0) += 1;
-        self.user = Some(user.to_owned());
+        self.user = Some(user.into());
         Ok(())
     }
 
@@ -240,9 +240,9 @@ impl Slot {
             Some(p) if p.evicted.load(Ordering::Acquire) => {}
             Some(p) => {
                 unlist(&mut c, &user, &p);
-                release(&mut c.by_user, &user);
+                release(&mut c.by_user, &*user);
             }
-            None => release(&mut c.by_user, &user),
+            None => release(&mut c.by_user, &*user),
         }
     }
 
@@ -255,7 +255,7 @@ impl Slot {
     /// Parks this logged-in session with `bell` as what an eviction rings; the bell's owner
     /// then finds the session by `evicted`.
     pub fn park_ringing(&mut self, bell: Arc<Notify>) -> Option<Arc<Parked>> {
-        let user = self.user.clone()?;
+        let user = self.user.as_deref()?.to_owned();
         let parked = Arc::new(Parked {
             evict: bell,
             evicted: AtomicBool::new(false),
@@ -303,7 +303,7 @@ fn evict_oldest(c: &mut Counts, user: &str) -> bool {
     oldest.evicted.store(true, Ordering::Release);
     // A permit is kept if the session is not waiting yet, so it cannot miss this.
     oldest.evict.notify_one();
-    release(&mut c.by_user, &user.to_owned());
+    release(&mut c.by_user, user);
     true
 }
 
@@ -316,7 +316,7 @@ fn unlist(c: &mut Counts, user: &str, parked: &Arc<Parked>) {
     }
 }
 
-fn release<K: Eq + Hash>(map: &mut HashMap<K, u32>, key: &K) {
+fn release<K: Eq + Hash + std::borrow::Borrow<Q>, Q: Eq + Hash + ?Sized>(map: &mut HashMap<K, u32>, key: &Q) {
     if let Some(n) = map.get_mut(key) {
         *n -= 1;
         if *n == 0 {

@@ -44,7 +44,7 @@ pub const CONTEXT_BUDGET: usize = 4 << 20;
 
 /// The updating contexts of the selected mailbox (usually none).
 #[derive(Debug, Default)]
-pub(crate) struct Contexts(Vec<Context>);
+pub(crate) struct Contexts(thin_vec::ThinVec<Context>);
 
 #[derive(Debug)]
 struct Context {
@@ -527,7 +527,7 @@ mod tests {
         let got = rendered(|o| c.apply(vec![(2731, None), (2733, None), matches(2735)], &view, o));
         assert_eq!(got, "* ESEARCH (TAG \"C01\") REMOVEFROM (0 2,4) ADDTO (0 6)\r\n");
         // Expunges: REMOVEFROM numbered as the client still numbers them.
-        let mut contexts = Contexts(vec![c]);
+        let mut contexts = Contexts(thin_vec::thin_vec![c]);
         let got = rendered(|o| contexts.expunged(&[2730, 2732, 2734], &view, o));
         assert_eq!(got, "* ESEARCH (TAG \"C01\") REMOVEFROM (0 3,5)\r\n");
         assert_eq!(rendered(|o| contexts.expunged(&[2731, 2733], &view, o)), "");
@@ -593,7 +593,7 @@ mod tests {
         assert_eq!(order, [9, 8, 7, 3, 5, 1]);
         // Runs: 8 and 7 are adjacent, so are 5 and 1.
         c.uid = false;
-        let mut contexts = Contexts(vec![c]);
+        let mut contexts = Contexts(thin_vec::thin_vec![c]);
         let got = rendered(|o| contexts.expunged(&[1, 2, 5, 7, 8], &view, o));
         assert_eq!(got, "* ESEARCH (TAG \"B01\") REMOVEFROM (2 8,7 3 5,1)\r\n");
     }

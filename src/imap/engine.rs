@@ -40,7 +40,7 @@ impl Engine for Session {
     }
 
     fn take_log(&mut self) -> Option<String> {
-        Session::take_log(self)
+        Session::take_log(self).map(String::from)
     }
 
     /// The reader knows whether a line is begun: literal data is not a line.
@@ -61,6 +61,6 @@ impl Engine for Session {
     }
 
     fn take_command(&mut self) -> Option<&'static str> {
-        self.conn.command.take()
+        self.conn.command.take().map(|spec| spec.name)
     }
 }

@@ -54,6 +54,8 @@ pub struct Settings {
     pub idle_keepalive: Duration,
     /// Bearer tokens are checked (`[oauth]`): OAUTHBEARER and XOAUTH2 are offered.
     pub oauth: bool,
+    /// The protocol log is on: the session keeps what it may show of each input.
+    pub protocol_log: bool,
 }
 
 /// What the session needs from its surroundings for one call.
@@ -120,10 +122,10 @@ pub struct Enabled {
 pub(crate) struct User {
     pub id: UserId,
     /// For looking the account up again (its quota may change while logged in).
-    pub name: String,
+    pub name: Box<str>,
     pub enabled: Enabled,
     /// Extensions this account may not use (`switches`).
-    pub disabled: Vec<String>,
+    pub disabled: thin_vec::ThinVec<String>,
 }
 
 pub(crate) struct Selected {
@@ -142,7 +144,7 @@ pub(crate) struct Selected {
     /// them hears of a new keyword (copy on write).
     pub keywords: Rc<Vec<String>>,
     /// SEARCHRES `$` (RFC 5182), as UIDs.
-    pub saved: Vec<Uid>,
+    pub saved: thin_vec::ThinVec<Uid>,
     /// RFC 5267 searches and sorts kept up to date; they end with the selection.
     pub contexts: super::context::Contexts,
 }
@@ -174,12 +176,8 @@ pub(crate) enum Step {
         tag: String,
         token: Option<Box<SaslExchange>>,
     },
-    /// `Action::LookupScram` is out.
-    Scram {
-        tag: String,
-        exchange: Box<SaslExchange>,
-        user: String,
-    },
+    /// `Action::LookupScram` is out. Boxed: the largest step, and a brief one.
+    Scram(Box<ScramLookup>),
     /// `Action::Ingest` or the APPEND's `Action::Write` is out.
     Append(Box<super::command::append::AppendPending>),
     /// `Action::Write` is out.
@@ -189,6 +187,13 @@ pub(crate) enum Step {
     /// A SEARCH, SORT or THREAD between two steps of its scan.
     Scan(Box<super::scan::ScanJob>),
     GenUrlauth(Box<super::command::urlauth::GenPending>),
+}
+
+/// An AUTHENTICATE SCRAM-SHA-256 waiting for the user's keys.
+pub(crate) struct ScramLookup {
+    pub tag: String,
+    pub exchange: Box<SaslExchange>,
+    pub user: String,
 }
 
 /// What a session holds in every state: its settings, the connection's properties, the
@@ -207,9 +212,10 @@ pub(crate) struct Conn {
     /// NOTIFY SET (RFC 5465): what to tell, and what was told.
     pub notify: Option<Box<super::command::notify::Notifier>>,
     /// What the protocol log may show of the last client input (passwords and SASL redacted).
-    pub log: Option<String>,
-    /// The command the last input began, until the driver takes it for the metrics.
-    pub command: Option<&'static str>,
+    pub log: Option<Box<str>>,
+    /// The command the last input began (one of the table's), until the driver takes it for
+    /// the metrics.
+    pub command: Option<&'static super::command::Spec>,
     pub deadline: Deadline,
 }
 
@@ -406,7 +412,7 @@ impl Session {
     }
 
     /// The last client input as the protocol log may show it.
-    pub fn take_log(&mut self) -> Option<String> {
+    pub fn take_log(&mut self) -> Option<Box<str>> {
         self.conn.log.take()
     }
 
@@ -432,7 +438,11 @@ impl Session {
                 let (used, line) = self.conn.reader.line(input);
                 match line {
                     Some(line) => {
-                        self.conn.log = Some("<sasl response redacted>".into());
+                        self.conn.log = self
+                            .conn
+                            .settings
+                            .protocol_log
+                            .then(|| "<sasl response redacted>".into());
                         (used, self.sasl_line(&line, out))
                     }
                     None => (used, Action::Continue),
@@ -479,7 +489,9 @@ impl Session {
                 }
             }
             Read::Command(raw) => {
-                self.conn.log = Some(redacted(&raw));
+                if self.conn.settings.protocol_log {
+                    self.conn.log = Some(redacted(&raw).into());
+                }
                 // The raw command is given away, so an APPEND's message is moved, not copied.
                 match parse::parse_command_owned_with(raw, self.conn.settings.parse) {
                     Ok((tag, command)) => self.dispatch(tag, command, ctx, out),
@@ -497,8 +509,8 @@ impl Session {
     /// message numbers are allowed), then runs it in the state it needs (`command`).
     fn dispatch(&mut self, tag: String, command: Command, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Action {
         let name = command_name(&command);
-        self.conn.command = Some(name);
-        if super::command::spec(name).is_none() {
+        self.conn.command = super::command::spec(name);
+        if self.conn.command.is_none() {
             Fault::bad(format!("{name} is not supported")).write(&tag, out);
             return Action::Continue;
         }

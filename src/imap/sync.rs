@@ -18,7 +18,7 @@ use crate::store::{ChangeKind, Mailbox, StoreError};
 /// UIDs that are \Recent in one session (RFC 3501 §2.3.2), as the ranges it was handed; one
 /// range for most sessions, a few more for one that stays selected while mail arrives.
 #[derive(Debug, Default)]
-pub(crate) struct RecentUids(Vec<std::ops::Range<Uid>>);
+pub(crate) struct RecentUids(thin_vec::ThinVec<std::ops::Range<Uid>>);
 
 impl RecentUids {
     pub fn contains(&self, uid: Uid) -> bool {

@@ -146,7 +146,7 @@ impl MemStore {
             cursor: None,
             recent: RecentUids::default(),
             keywords: Rc::new(Vec::new()),
-            saved: Vec::new(),
+            saved: thin_vec::ThinVec::new(),
             contexts: Default::default(),
         }
     }
@@ -250,6 +250,7 @@ pub fn fresh(limit: MessageLimit) -> Session {
         timeouts: crate::config::Config::default().imap.timeouts(),
         idle_keepalive: std::time::Duration::from_secs(120),
         oauth: false,
+        protocol_log: true,
     };
     Session::new(settings, true)
 }

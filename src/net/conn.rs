@@ -11,9 +11,11 @@
 //!
 //! Methods take `&self` so a read can wait while a write goes out (IMAP IDLE sends updates
 //! while the client's DONE may arrive at any time). The TLS state is borrowed only between
-//! awaits, never across one; writes are serialised so ciphertext records leave in order.
+//! awaits, never across one; TLS writes are serialised so ciphertext records leave in order
+//! (a read may have to send too: a key update, an alert). A plaintext connection has one
+//! writer at a time, since its reads never write, and carries no lock.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::io::{self, IoSlice};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -39,8 +41,9 @@ const KEEP_BUFFERS_WHILE_READING: Duration = Duration::from_millis(50);
 pub struct Conn {
     stream: Stream,
     tls: RefCell<Option<Box<Tls>>>,
-    writing: tokio::sync::Mutex<()>,
-    tls_read: Cell<usize>,
+    /// Turns at writing, made with the TLS state.
+    writing: OnceCell<Box<tokio::sync::Mutex<()>>>,
+    tls_read: Cell<u32>,
     /// Ciphertext on its way out, reused from write to write; given back when the connection
     /// waits for input, so an idle connection parks no big buffer.
     tls_out: Cell<Vec<u8>>,
@@ -57,8 +60,8 @@ impl Conn {
         Conn {
             stream,
             tls: RefCell::new(None),
-            writing: tokio::sync::Mutex::new(()),
-            tls_read: Cell::new(TLS_READ_BULK),
+            writing: OnceCell::new(),
+            tls_read: Cell::new(TLS_READ_BULK as u32),
             tls_out: Cell::new(Vec::new()),
             reading: Cell::new(false),
             deflate: RefCell::new(None),
@@ -85,7 +88,7 @@ impl Conn {
     /// waiting (then a TLS read first waits for the socket's readiness holding no buffer),
     /// `TLS_READ_BULK` while input streams in.
     pub fn set_tls_read_size(&self, n: usize) {
-        self.tls_read.set(n);
+        self.tls_read.set(u32::try_from(n).unwrap_or(u32::MAX));
     }
 
     /// Input already taken from the socket and not yet read out: a TLS record or its start,
@@ -115,6 +118,7 @@ impl Conn {
 
     async fn run_handshake(&self, tls: Tls) -> io::Result<()> {
         *self.tls.borrow_mut() = Some(Box::new(tls));
+        self.writing.get_or_init(Box::default);
         let result = self.handshake().await;
         if result.is_err() {
             *self.tls.borrow_mut() = None;
@@ -278,10 +282,11 @@ impl Conn {
             if stage == Stage::PeerClosed {
                 return Ok(0);
             }
-            if self.tls_read.get() == TLS_READ_IDLE {
+            let size = self.tls_read.get() as usize;
+            if size == TLS_READ_IDLE {
                 self.wait_readable(dst).await?;
             }
-            if !self.read_tls(self.tls_read.get()).await? {
+            if !self.read_tls(size).await? {
                 return Ok(0);
             }
         }
@@ -318,12 +323,20 @@ impl Conn {
             self.keep_out(out);
             return Ok(());
         }
-        let _turn = self.writing.lock().await;
+        let _turn = self.turn().await;
         let sent = self.send_ciphertext(out).await;
         if made.is_ok() {
             sent
         } else {
             Ok(())
+        }
+    }
+
+    /// Waits for its turn to write, over TLS.
+    async fn turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.writing.get() {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
         }
     }
 
@@ -367,7 +380,7 @@ impl Conn {
 
     /// `write` below the compression layer.
     async fn write_raw(&self, data: &mut Vec<u8>) -> io::Result<()> {
-        let _turn = self.writing.lock().await;
+        let _turn = self.turn().await;
         if !self.is_tls() {
             let (res, mut buf) = self.stream.write_all(std::mem::take(data)).await;
             buf.clear();
@@ -400,7 +413,7 @@ impl Conn {
             gather.recycle(pieces);
             return self.write(&mut data).await;
         }
-        let _turn = self.writing.lock().await;
+        let _turn = self.turn().await;
         if !self.is_tls() {
             let (res, sent) = self.stream.writev_all(pieces).await;
             gather.recycle(sent);

@@ -81,7 +81,7 @@ pub async fn serve<S: PreLogin>(
     link.list(&front.sessions, S::Wire::NAME);
     link.log('*', crate::serve::connected(link.conn.peer, None).as_bytes());
     let mut session = make(link.conn.is_tls());
-    let mut d = Driver::new(link, shutdown.clone(), Some((front.tls.clone(), limit)));
+    let mut d = Driver::new(link, shutdown.clone(), Some(front.tls.clone()));
     let mut door = Door {
         front: &front,
         slot,

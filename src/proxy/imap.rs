@@ -34,6 +34,7 @@ impl ImapFront {
             timeouts: c.timeouts(),
             idle_keepalive: std::time::Duration::from_secs(c.idle_keepalive),
             oauth: config.oauth.is_configured(),
+            protocol_log: c.protocol_log,
         };
         ImapFront {
             session: Session::new(settings, tls),
@@ -74,7 +75,7 @@ impl Engine for ImapFront {
     }
 
     fn take_log(&mut self) -> Option<String> {
-        self.session.take_log()
+        self.session.take_log().map(String::from)
     }
 
     fn deadline(&mut self, now: Instant, begun: bool) -> Instant {

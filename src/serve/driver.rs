@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::link::{Closed, Link, Stop};
 use super::Budget;
@@ -25,9 +25,9 @@ pub(crate) struct Driver {
     /// Client bytes not yet taken by the session.
     pub input: Input,
     pub shutdown: Shutdown,
-    /// For STARTTLS: the server's TLS settings, and how long a handshake may take (LMTP
-    /// has none).
-    pub tls: Option<(Arc<rustls::ServerConfig>, Duration)>,
+    /// For STARTTLS: the server's TLS settings (LMTP has none). The handshake comes before
+    /// login, so the session's login deadline bounds it.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// What a wait for the client came to.
@@ -62,7 +62,7 @@ pub(crate) trait Protocol<E: Engine> {
 
 impl Driver {
     /// A session's driver over `link`, with nothing read yet.
-    pub fn new(link: Link, shutdown: Shutdown, tls: Option<(Arc<rustls::ServerConfig>, Duration)>) -> Driver {
+    pub fn new(link: Link, shutdown: Shutdown, tls: Option<Arc<rustls::ServerConfig>>) -> Driver {
         Driver {
             link,
             input: Input::default(),
@@ -230,10 +230,11 @@ async fn carry_out_actions<E: Engine>(
                 // RFC 3207 §4.2, 2595 §4, 9051 §6.2.1: nothing the client pipelined before the
                 // handshake survives it.
                 d.input.discard();
-                let Some((tls, limit)) = d.tls.clone() else {
+                let Some(tls) = d.tls.clone() else {
                     return Err(Closed);
                 };
-                match tokio::time::timeout(limit, d.link.conn.start_tls(tls)).await {
+                let by = engine.deadline(Instant::now(), false);
+                match tokio::time::timeout_at(by.into(), d.link.conn.start_tls(tls)).await {
                     Ok(Ok(())) => {
                         engine.tls_started();
                         if let Some(listed) = &d.link.listed {

@@ -96,7 +96,7 @@ pub(crate) fn serve(
         let Some((link, slot)) = Link::open::<Wire>(&shared, (stream, peer, via), terms).await else {
             return;
         };
-        let (session, d) = start(&shared, &core, via, link, (shutdown, pre_auth));
+        let (session, d) = start(&shared, &core, via, link, shutdown);
         let parts = Parked {
             session,
             d,
@@ -262,13 +262,7 @@ fn lay_down(shared: &Arc<Shared>, core: &Rc<Core>, mut parts: Parked, deadline: 
 /// A new connection's session and its driver, with the greeting to send. The link is moved
 /// in rather than looked at where `serve` awaits: a local that is borrowed keeps its room in
 /// the session's future for good.
-fn start(
-    shared: &Arc<Shared>,
-    core: &Core,
-    via: Via,
-    link: Link,
-    (shutdown, pre_auth): (Shutdown, Duration),
-) -> (Session, Driver) {
+fn start(shared: &Arc<Shared>, core: &Core, via: Via, link: Link, shutdown: Shutdown) -> (Session, Driver) {
     let config = &shared.config.imap;
     let starttls = via == Via::Plain;
     let settings = core.imap_settings(starttls, || Settings {
@@ -283,10 +277,11 @@ fn start(
         timeouts: config.timeouts(),
         idle_keepalive: Duration::from_secs(config.idle_keepalive),
         oauth: shared.config.oauth.is_configured(),
+        protocol_log: config.protocol_log,
     });
     // A front end took care of the client's TLS; the link to it is a trusted network's.
     let session = Session::new(settings, link.conn.is_tls() || link.proxied);
-    let mut d = Driver::new(link, shutdown, Some((shared.tls.clone(), pre_auth)));
+    let mut d = Driver::new(link, shutdown, Some(shared.tls.clone()));
     session.greeting(&mut d.link.out);
     (session, d)
 }

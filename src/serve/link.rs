@@ -55,7 +55,8 @@ pub(crate) struct Link {
     /// its users.
     pub proxied: bool,
     /// The protocol log, when it is on for this protocol, and the protocol's name in it.
-    log: Option<(ProtoLog, &'static str)>,
+    /// Boxed: it is off by default, and every session would carry its room.
+    log: Option<Box<(ProtoLog, &'static str)>>,
 }
 
 /// Why a read ended without input.
@@ -94,7 +95,7 @@ impl Link {
             out: Vec::new(),
             id,
             proxied: false,
-            log,
+            log: log.map(Box::new),
             listed: None,
         }
     }
@@ -112,7 +113,7 @@ impl Link {
 
     /// A line of the protocol log, when it is on: `<` client input, `>` output, `*` events.
     pub fn log(&self, direction: char, bytes: &[u8]) {
-        if let Some((log, name)) = &self.log {
+        if let Some((log, name)) = self.log.as_deref() {
             log.log(name, self.id, direction, bytes);
         }
     }

@@ -99,7 +99,7 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
         snapshot: None,
         broken: false,
     };
-    let d = Driver::new(link, shutdown, Some((shared.tls.clone(), config.pre_auth_timeout())));
+    let d = Driver::new(link, shutdown, Some(shared.tls.clone()));
     driver::drive(d, &mut pop3, &mut session).await;
 }
 

@@ -58,7 +58,7 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
     };
     // A front end took care of the client's TLS; the link to it is a trusted network's.
     let mut session = Session::new(settings, link.conn.is_tls() || link.proxied);
-    let d = Driver::new(link, shutdown, Some((shared.tls.clone(), config.pre_auth_timeout())));
+    let d = Driver::new(link, shutdown, Some(shared.tls.clone()));
     driver::drive(d, &mut Submit { shared: &shared, slot }, &mut session).await;
 }
 

@@ -7,7 +7,7 @@ use crate::imap::command::{Spec, States};
 use crate::imap::fault::{ok, Code, Fault};
 use crate::imap::parse;
 use crate::imap::parse::lexer::{self, Cursor, Syntax};
-use crate::imap::session::{untagged, Action, Conn, Enabled, LoginFailure, Session, State, Step, User};
+use crate::imap::session::{untagged, Action, Conn, Enabled, LoginFailure, ScramLookup, Session, State, Step, User};
 use crate::imap::types::Command;
 use crate::store::records::UserId;
 
@@ -178,9 +178,9 @@ impl Session {
             Ok((id, name, disabled)) => {
                 self.state = State::Authenticated(User {
                     id,
-                    name,
+                    name: name.into(),
                     enabled: Enabled::default(),
-                    disabled,
+                    disabled: disabled.into(),
                 });
                 // LITERAL+ from here on (RFC 7888 §4): literals are bounded by APPENDLIMIT.
                 self.conn.reader.set_max_nonsync(None);
@@ -211,14 +211,14 @@ impl Session {
 
     /// The answer to `Action::LookupScram`.
     pub fn scram_credentials(&mut self, credentials: Option<ScramCredentials>, out: &mut Vec<u8>) -> Action {
-        let Step::Scram {
+        let Step::Scram(lookup) = std::mem::replace(&mut self.conn.step, Step::Commands) else {
+            return Action::Close;
+        };
+        let ScramLookup {
             tag,
             mut exchange,
             user,
-        } = std::mem::replace(&mut self.conn.step, Step::Commands)
-        else {
-            return Action::Close;
-        };
+        } = *lookup;
         let step = exchange.credentials(credentials.as_ref());
         self.conn.sasl_step(tag, exchange, step, user, out)
     }
@@ -262,11 +262,11 @@ impl Conn {
                 Action::Continue
             }
             SaslStep::NeedCredentials { authcid } => {
-                self.step = Step::Scram {
+                self.step = Step::Scram(Box::new(ScramLookup {
                     tag,
                     exchange,
                     user: authcid.clone(),
-                };
+                }));
                 Action::LookupScram(authcid)
             }
             SaslStep::VerifyPassword {

@@ -106,7 +106,7 @@ fn url_part(
 ) -> Result<(), Refusal> {
     let bad = |why: &'static str| Refusal::BadUrl(url.to_owned(), why);
     let parsed = ImapUrl::parse(url).map_err(|e| bad(e.0))?;
-    let (user_id, user_name, selected) = (user.id, user.name.as_str(), selected.map(|s| s.mailbox));
+    let (user_id, user_name, selected) = (user.id, &*user.name, selected.map(|s| s.mailbox));
     if parsed.urlauth.is_some() {
         // RFC 4469 §5: an authorized URL is resolved as URLFETCH resolves it, so a URL
         // another user authorized for this one may be used.

@@ -160,7 +160,7 @@ impl Selected {
             now,
             max_uid: self.view.last().unwrap_or(0),
             max_seq: self.view.len(),
-            saved: Some(self.saved.clone()),
+            saved: Some(self.saved.to_vec()),
         }
     }
 }
@@ -240,8 +240,8 @@ impl Conn {
                 // RFC 5182 §2.1: with MIN/MAX only, only those are saved; with PARTIAL (RFC 9394),
                 // only the page: what is saved is what is returned.
                 sel.saved = match partial {
-                    Some(range) => range.select(&hit_uids).to_vec(),
-                    None => search::saved_hits(r, &hit_uids),
+                    Some(range) => range.select(&hit_uids).into(),
+                    None => search::saved_hits(r, &hit_uids).into(),
                 };
                 sel.saved.sort_unstable();
             }

@@ -156,7 +156,7 @@ fn enter_selected(
         view,
         recent,
         keywords,
-        saved: Vec::new(),
+        saved: thin_vec::ThinVec::new(),
         contexts: Default::default(),
     };
     if let Some(q) = qresync.filter(|q| q.uid_validity == mailbox.uid_validity) {

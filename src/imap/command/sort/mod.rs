@@ -207,8 +207,8 @@ fn esort(
     if returns.contains(&SearchReturn::Save) {
         let uids: Vec<Uid> = sorted.iter().map(|e| e.uid).collect();
         sel.saved = match partial {
-            Some(range) => range.select(&uids).to_vec(),
-            None => saved_in_order(returns, &uids),
+            Some(range) => range.select(&uids).into(),
+            None => saved_in_order(returns, &uids).into(),
         };
         sel.saved.sort_unstable();
         sel.saved.dedup();

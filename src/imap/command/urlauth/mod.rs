@@ -104,7 +104,7 @@ impl Conn {
         ctx: &Ctx<'_>,
         out: &mut Vec<u8>,
     ) -> Action {
-        let (name, user) = (user.name.as_str(), user.id);
+        let (name, user) = (&*user.name, user.id);
         let mut rumps = Vec::with_capacity(pairs.len());
         for (text, mechanism) in pairs {
             let url = match AuthUrl::parse(text) {
