@@ -305,7 +305,7 @@ pub fn encode_sessions(
         }
     }
     for s in registry.list() {
-        *counts.entry((s.protocol, s.phase().name())).or_default() += 1;
+        *counts.entry((s.protocol(), s.phase().name())).or_default() += 1;
     }
     let values = counts
         .into_iter()

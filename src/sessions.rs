@@ -13,19 +13,23 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::engine::Phase;
 
-/// One session, as `who` shows it.
+/// The protocols a session may speak, as `who`, `kick` and the metrics name them.
+pub const PROTOCOLS: [&str; 4] = ["imap", "pop3", "submission", "lmtp"];
+
+/// One session, as `who` shows it. Every live session has one: its fields are kept narrow.
 pub struct Session {
     pub id: u64,
-    /// `imap`, `pop3`, `submission` or `lmtp`.
-    pub protocol: &'static str,
-    pub core: usize,
+    /// Unix seconds.
+    pub since: u64,
     /// The client's address (for a proxied session, the client behind the front end).
     pub peer: Option<IpAddr>,
-    pub since: SystemTime,
+    /// Its place in `PROTOCOLS`.
+    protocol: u8,
+    core: u16,
     tls: AtomicBool,
     phase: AtomicU8,
     user: Mutex<Option<Box<str>>>,
@@ -35,6 +39,16 @@ pub struct Session {
 }
 
 impl Session {
+    /// `imap`, `pop3`, `submission` or `lmtp`.
+    pub fn protocol(&self) -> &'static str {
+        PROTOCOLS[usize::from(self.protocol)]
+    }
+
+    /// The event loop it runs on.
+    pub fn core(&self) -> usize {
+        usize::from(self.core)
+    }
+
     pub fn phase(&self) -> Phase {
         Phase::from_u8(self.phase.load(Ordering::Relaxed))
     }
@@ -98,6 +112,7 @@ pub struct Registry {
 /// What a new session is.
 pub struct Arrival {
     pub id: u64,
+    /// One of `PROTOCOLS`.
     pub protocol: &'static str,
     pub peer: Option<IpAddr>,
     pub tls: bool,
@@ -133,12 +148,14 @@ impl Registry {
     /// handle is dropped.
     pub fn register(&self, arrival: Arrival) -> Handle {
         let core = crate::runtime::core_index() % self.tables.len();
+        let protocol = PROTOCOLS.iter().position(|&p| p == arrival.protocol);
+        debug_assert!(protocol.is_some(), "unknown protocol {}", arrival.protocol);
         let session = Arc::new(Session {
             id: arrival.id,
-            protocol: arrival.protocol,
-            core,
+            protocol: protocol.unwrap_or(0) as u8,
+            core: u16::try_from(core).unwrap_or(u16::MAX),
             peer: arrival.peer,
-            since: SystemTime::now(),
+            since: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
             tls: arrival.tls.into(),
             phase: AtomicU8::new(Phase::PreAuth as u8),
             user: Mutex::new(None),
@@ -169,7 +186,7 @@ impl Registry {
             let table = lock(table);
             for session in table.values() {
                 let theirs = session.user().is_some_and(|u| u == user);
-                if theirs && protocol.is_none_or(|p| p == session.protocol) {
+                if theirs && protocol.is_none_or(|p| p == session.protocol()) {
                     session.kick();
                     kicked += 1;
                 }

@@ -18,7 +18,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -182,11 +182,11 @@ fn who(registry: &Registry, user: Option<&str>) -> Vec<SessionInfo> {
         .map(|s| SessionInfo {
             id: s.id,
             user: s.user(),
-            protocol: s.protocol.to_owned(),
+            protocol: s.protocol().to_owned(),
             client: s.peer.map(|p| p.to_string()),
-            core: s.core,
+            core: s.core(),
             state: s.phase().name().to_owned(),
-            since: s.since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            since: s.since,
             tls: s.tls(),
         })
         .filter(|s| user.is_none_or(|u| s.user.as_deref() == Some(u)))

@@ -105,7 +105,7 @@ impl Driver {
         };
         listed.set_phase(engine.phase());
         if let Some(command) = command {
-            crate::metrics::command(listed.protocol, command, began.elapsed());
+            crate::metrics::command(listed.protocol(), command, began.elapsed());
         }
     }
 

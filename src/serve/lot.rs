@@ -1,13 +1,15 @@
-//! A core's parking lot (issue 14): its IMAP sessions waiting in IDLE, kept as entries of one
-//! slab instead of a task each. One task per core watches over all of them: an epoll set of
+//! A core's parking lot (issue 14): its IMAP sessions waiting in IDLE, kept as slots of its
+//! pages (`pages`) instead of a task each. One task per core watches over all of them: an epoll set of
 //! their sockets (itself awaited with one io_uring poll), the mailboxes and users the core's
 //! change feed touched, one timer for the earliest keepalive or deadline, shutdown, and a bell
 //! the connection limits ring when a newer login takes a sleeper's place. Whatever happens to a
 //! sleeper, it leaves the lot for a task of its own (`imap::rouse`); a sleeper costs its data and
-//! a few index entries, and the kernel one epoll registration.
+//! its key in a list or two (a few bytes), and the kernel one epoll registration.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::Hash;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -22,6 +24,9 @@ use crate::goodbye::Goodbye;
 use crate::runtime::epoll::Epoll;
 use crate::runtime::Shutdown;
 use crate::store::records::{MailboxId, UserId};
+use pages::Pages;
+
+mod pages;
 
 /// What a sleeper listens to besides its socket: its selected mailbox, and for a NOTIFY
 /// session (RFC 5465) every mailbox of its user.
@@ -72,11 +77,120 @@ struct Sleeper<S> {
     due: Due,
 }
 
+/// Sleepers' keys by what they watch: a list per mailbox (or user). The lists are short, the
+/// sleepers of one mailbox on one core, so a key is taken out of one by looking through it.
+struct Lists<K>(HashMap<K, Vec<u32>>);
+
+impl<K: Hash + Eq + Copy> Lists<K> {
+    fn new() -> Lists<K> {
+        Lists(HashMap::new())
+    }
+
+    fn add(&mut self, k: K, key: u32) {
+        self.0.entry(k).or_default().push(key);
+    }
+
+    fn remove(&mut self, k: K, key: u32) {
+        if let Entry::Occupied(mut list) = self.0.entry(k) {
+            strike(list.get_mut(), key);
+            if list.get().is_empty() {
+                list.remove();
+            }
+        }
+    }
+
+    fn has(&self, k: K) -> bool {
+        self.0.contains_key(&k)
+    }
+
+    /// The keys listed under `k`, no longer listed.
+    fn take(&mut self, k: K) -> Vec<u32> {
+        self.0.remove(&k).unwrap_or_default()
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn strike(list: &mut Vec<u32>, key: u32) {
+    if let Some(i) = list.iter().position(|&k| k == key) {
+        list.swap_remove(i);
+    }
+}
+
+/// How finely the lot tells time: a sleeper is roused at the first tick at or after it is
+/// due, so up to this much late and never early.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Sleepers' keys by the tick they are due at (counted from the lot's making). A tick's list
+/// holds the sleepers that parked due within one `TICK`, so a key is taken out by looking
+/// through it.
+struct Calendar {
+    epoch: Instant,
+    ticks: BTreeMap<u32, Vec<u32>>,
+}
+
+impl Calendar {
+    fn new() -> Calendar {
+        Calendar {
+            epoch: Instant::now(),
+            ticks: BTreeMap::new(),
+        }
+    }
+
+    fn tick(&self, at: Instant) -> u32 {
+        let since = at.saturating_duration_since(self.epoch).as_nanos();
+        u32::try_from(since.div_ceil(TICK.as_nanos())).unwrap_or(u32::MAX)
+    }
+
+    fn when(&self, tick: u32) -> Instant {
+        self.epoch + TICK * tick
+    }
+
+    fn add(&mut self, at: Instant, key: u32) {
+        self.ticks.entry(self.tick(at)).or_default().push(key);
+    }
+
+    fn remove(&mut self, at: Instant, key: u32) {
+        let tick = self.tick(at);
+        if let std::collections::btree_map::Entry::Occupied(mut list) = self.ticks.entry(tick) {
+            strike(list.get_mut(), key);
+            if list.get().is_empty() {
+                list.remove();
+            }
+        }
+    }
+
+    fn earliest(&self) -> Option<Instant> {
+        self.ticks.first_key_value().map(|(&tick, _)| self.when(tick))
+    }
+
+    /// The keys due by `now`, no longer filed.
+    fn take_due(&mut self, now: Instant) -> Vec<u32> {
+        let mut due = Vec::new();
+        let epoch = self.epoch;
+        while let Some(entry) = self.ticks.first_entry() {
+            if epoch + TICK * *entry.key() > now {
+                break;
+            }
+            due.extend(entry.remove());
+        }
+        due
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.ticks.is_empty()
+    }
+}
+
 struct Beds<S> {
-    sleepers: slab::Slab<Sleeper<S>>,
-    by_mailbox: BTreeSet<(MailboxId, u32)>,
-    by_user: BTreeSet<(UserId, u32)>,
-    by_due: BTreeSet<(Instant, u32)>,
+    sleepers: Pages<Sleeper<S>>,
+    by_mailbox: Lists<MailboxId>,
+    by_user: Lists<UserId>,
+    by_due: Calendar,
     /// Touched since the lot's task last looked, with sleepers on them.
     mailboxes: HashSet<MailboxId>,
     users: HashSet<UserId>,
@@ -105,10 +219,10 @@ impl<S: Sleep> Lot<S> {
             }
         };
         let beds = Beds {
-            sleepers: slab::Slab::new(),
-            by_mailbox: BTreeSet::new(),
-            by_user: BTreeSet::new(),
-            by_due: BTreeSet::new(),
+            sleepers: Pages::new(),
+            by_mailbox: Lists::new(),
+            by_user: Lists::new(),
+            by_due: Calendar::new(),
             mailboxes: HashSet::new(),
             users: HashSet::new(),
             closed: false,
@@ -138,20 +252,20 @@ impl<S: Sleep> Lot<S> {
             return Err(parked);
         }
         let fd = parked.fd();
-        let key = beds.sleepers.vacant_key() as u32;
+        let key = beds.sleepers.vacant_key();
         if epoll.add(fd, tag(key, fd)).is_err() {
             return Err(parked);
         }
         let watch = parked.watch();
         beds.sleepers.insert(Sleeper { parked, due });
         if let Some(m) = watch.mailbox {
-            beds.by_mailbox.insert((m, key));
+            beds.by_mailbox.add(m, key);
         }
         if let Some(u) = watch.user {
-            beds.by_user.insert((u, key));
+            beds.by_user.add(u, key);
         }
-        let earliest = beds.by_due.first().is_none_or(|&(at, _)| due.at() < at);
-        beds.by_due.insert((due.at(), key));
+        let earliest = beds.by_due.earliest().is_none_or(|at| due.at() < at);
+        beds.by_due.add(due.at(), key);
         if earliest {
             self.kick.notify_one();
         }
@@ -163,15 +277,10 @@ impl<S: Sleep> Lot<S> {
         let mut beds = self.beds.borrow_mut();
         let beds = &mut *beds;
         let mut any = false;
-        if beds
-            .by_mailbox
-            .range((mailbox, 0)..=(mailbox, u32::MAX))
-            .next()
-            .is_some()
-        {
+        if beds.by_mailbox.has(mailbox) {
             any |= beds.mailboxes.insert(mailbox);
         }
-        if beds.by_user.range((user, 0)..=(user, u32::MAX)).next().is_some() {
+        if beds.by_user.has(user) {
             any |= beds.users.insert(user);
         }
         if any {
@@ -181,16 +290,16 @@ impl<S: Sleep> Lot<S> {
 
     /// Takes sleeper `key` out of every index.
     fn take(beds: &mut Beds<S>, epoll: &Epoll, key: u32) -> Option<(S, Due)> {
-        let s = beds.sleepers.try_remove(key as usize)?;
+        let s = beds.sleepers.try_remove(key)?;
         epoll.remove(s.parked.fd());
         let watch = s.parked.watch();
         if let Some(m) = watch.mailbox {
-            beds.by_mailbox.remove(&(m, key));
+            beds.by_mailbox.remove(m, key);
         }
         if let Some(u) = watch.user {
-            beds.by_user.remove(&(u, key));
+            beds.by_user.remove(u, key);
         }
-        beds.by_due.remove(&(s.due.at(), key));
+        beds.by_due.remove(s.due.at(), key);
         Some((s.parked, s.due))
     }
 
@@ -202,7 +311,7 @@ impl<S: Sleep> Lot<S> {
         let mut out = Vec::new();
         for &t in ready {
             let (key, fd) = untag(t);
-            if beds.sleepers.get(key as usize).is_some_and(|s| s.parked.fd() == fd) {
+            if beds.sleepers.get(key).is_some_and(|s| s.parked.fd() == fd) {
                 out.extend(Self::take(beds, epoll, key).map(|(p, _)| (p, Rouse::Ready)));
             }
         }
@@ -211,30 +320,28 @@ impl<S: Sleep> Lot<S> {
                 .sleepers
                 .iter()
                 .filter(|(_, s)| s.parked.evicted())
-                .map(|(k, _)| k as u32)
+                .map(|(k, _)| k)
                 .collect();
             for key in gone {
                 let p = Self::take(beds, epoll, key);
                 out.extend(p.map(|(p, _)| (p, Rouse::Goodbye(Goodbye::Replaced))));
             }
         }
+        // A whole list is taken at once, so no key is looked for in it one by one.
         let mut changed = Vec::new();
         for m in std::mem::take(&mut beds.mailboxes) {
-            changed.extend(beds.by_mailbox.range((m, 0)..=(m, u32::MAX)).map(|&(_, k)| k));
+            changed.extend(beds.by_mailbox.take(m));
         }
         for u in std::mem::take(&mut beds.users) {
-            changed.extend(beds.by_user.range((u, 0)..=(u, u32::MAX)).map(|&(_, k)| k));
+            changed.extend(beds.by_user.take(u));
         }
         for key in changed {
             let taken = Self::take(beds, epoll, key);
             out.extend(taken.map(|(p, due)| (p, Rouse::Changed { deadline: due.deadline })));
         }
-        while let Some(&(at, key)) = beds.by_due.first() {
-            if at > now {
-                break;
-            }
+        for key in beds.by_due.take_due(now) {
             let Some((p, due)) = Self::take(beds, epoll, key) else {
-                break;
+                continue;
             };
             let why = if due.deadline <= now {
                 Rouse::Goodbye(Goodbye::IdleTimeout)
@@ -250,14 +357,14 @@ impl<S: Sleep> Lot<S> {
     fn close(&self, epoll: &Epoll) -> Vec<S> {
         let mut beds = self.beds.borrow_mut();
         beds.closed = true;
-        let keys: Vec<u32> = beds.sleepers.iter().map(|(k, _)| k as u32).collect();
+        let keys: Vec<u32> = beds.sleepers.iter().map(|(k, _)| k).collect();
         keys.into_iter()
             .filter_map(|k| Self::take(&mut beds, epoll, k).map(|(p, _)| p))
             .collect()
     }
 
     fn earliest(&self) -> Option<Instant> {
-        self.beds.borrow().by_due.first().map(|&(at, _)| at)
+        self.beds.borrow().by_due.earliest()
     }
 }
 
@@ -342,6 +449,8 @@ mod tests {
             sleeper - data
         );
         assert!(sleeper <= 664, "a sleeper grew to {sleeper} bytes");
+        let slot = pages::slot_size::<Sleeper<imap::Parked>>();
+        assert_eq!(slot, sleeper, "a free slot's key takes room of its own");
     }
 
     #[test]
@@ -411,7 +520,10 @@ mod tests {
 
     fn empty(lot: &Lot<Fake>) -> bool {
         let beds = lot.beds.borrow();
-        beds.sleepers.is_empty() && beds.by_mailbox.is_empty() && beds.by_user.is_empty() && beds.by_due.is_empty()
+        beds.sleepers.iter().next().is_none()
+            && beds.by_mailbox.is_empty()
+            && beds.by_user.is_empty()
+            && beds.by_due.is_empty()
     }
 
     /// A change rouses the sleepers on its mailbox and, for NOTIFY sessions, on its user; a
@@ -471,7 +583,8 @@ mod tests {
         lot.park(a, a_due).ok().unwrap();
         lot.park(b, b_due).ok().unwrap();
         lot.park(c, later(60)).ok().unwrap();
-        assert_eq!(lot.earliest(), Some(a_due.keepalive));
+        let earliest = lot.earliest().unwrap();
+        assert!(earliest >= a_due.keepalive && earliest <= a_due.keepalive + TICK);
 
         let woke = wake(&lot, false, now + Duration::from_millis(1500));
         let [("a", Rouse::Keepalive { deadline })] = woke.as_slice() else {

@@ -1,0 +1,137 @@
+//! The lot's sleepers, in pages of a fixed number of slots: the lot grows a page at a time and
+//! never moves what it holds. (A vector that doubles holds up to twice what it needs, and both
+//! copies at once while it grows: at thousands of sessions a core, that is most of a parked
+//! session's memory again.) Keys are handed out and reused as a slab's are.
+
+/// Slots a page: about 40 KiB of sleepers.
+const PAGE: usize = 64;
+/// No free slot.
+const NONE: u32 = u32::MAX;
+
+enum Slot<T> {
+    /// Free; the next free slot's key.
+    Free(u32),
+    Taken(T),
+}
+
+pub(super) struct Pages<T> {
+    pages: Vec<Box<[Slot<T>]>>,
+    /// The free slot to fill next (the one freed last), or `NONE`.
+    free: u32,
+}
+
+impl<T> Pages<T> {
+    pub fn new() -> Pages<T> {
+        Pages {
+            pages: Vec::new(),
+            free: NONE,
+        }
+    }
+
+    /// The key the next `insert` gives.
+    pub fn vacant_key(&self) -> u32 {
+        match self.free {
+            NONE => self.end(),
+            key => key,
+        }
+    }
+
+    pub fn insert(&mut self, value: T) -> u32 {
+        if self.free == NONE {
+            self.grow();
+        }
+        let key = self.free;
+        let slot = &mut self.pages[key as usize / PAGE][key as usize % PAGE];
+        if let Slot::Free(next) = *slot {
+            self.free = next;
+        }
+        *slot = Slot::Taken(value);
+        key
+    }
+
+    pub fn get(&self, key: u32) -> Option<&T> {
+        match self.pages.get(key as usize / PAGE)?.get(key as usize % PAGE)? {
+            Slot::Taken(value) => Some(value),
+            Slot::Free(_) => None,
+        }
+    }
+
+    pub fn try_remove(&mut self, key: u32) -> Option<T> {
+        let slot = self.pages.get_mut(key as usize / PAGE)?.get_mut(key as usize % PAGE)?;
+        if let Slot::Free(_) = slot {
+            return None;
+        }
+        let Slot::Taken(value) = std::mem::replace(slot, Slot::Free(self.free)) else {
+            return None;
+        };
+        self.free = key;
+        Some(value)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
+        self.pages.iter().enumerate().flat_map(|(p, page)| {
+            page.iter().enumerate().filter_map(move |(i, slot)| match slot {
+                Slot::Taken(value) => Some(((p * PAGE + i) as u32, value)),
+                Slot::Free(_) => None,
+            })
+        })
+    }
+
+    /// The first key past the last page.
+    fn end(&self) -> u32 {
+        u32::try_from(self.pages.len() * PAGE).unwrap_or(NONE)
+    }
+
+    /// A new page, its slots free in order.
+    fn grow(&mut self) {
+        let base = self.end();
+        let page: Box<[Slot<T>]> = (1..=PAGE as u32)
+            .map(|i| Slot::Free(if i < PAGE as u32 { base + i } else { NONE }))
+            .collect();
+        self.pages.push(page);
+        self.free = base;
+    }
+}
+
+/// What one slot of `T`s takes.
+#[cfg(test)]
+pub(super) fn slot_size<T>() -> usize {
+    std::mem::size_of::<Slot<T>>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_given_reused_and_kept_apart() {
+        let mut pages = Pages::new();
+        let keys: Vec<u32> = (0..200).map(|i| pages.insert(i)).collect();
+        assert_eq!(keys, (0..200).collect::<Vec<u32>>());
+        assert_eq!(pages.pages.len(), 200usize.div_ceil(PAGE));
+        assert_eq!(pages.try_remove(70), Some(70));
+        assert_eq!(pages.try_remove(70), None);
+        assert_eq!(pages.try_remove(5), Some(5));
+        assert_eq!(pages.get(5), None);
+        assert_eq!(pages.get(6), Some(&6));
+        assert_eq!(pages.get(10_000), None);
+        assert_eq!(pages.try_remove(10_000), None);
+        // The slot freed last is filled first.
+        assert_eq!(pages.vacant_key(), 5);
+        assert_eq!(pages.insert(1005), 5);
+        assert_eq!(pages.insert(1070), 70);
+        assert_eq!(pages.vacant_key(), 200);
+        assert_eq!(pages.iter().count(), 200);
+        let all: Vec<(u32, i32)> = pages.iter().map(|(k, &v)| (k, v)).collect();
+        assert_eq!(all.len(), 200);
+        assert_eq!(all[5], (5, 1005));
+        assert_eq!(all[70], (70, 1070));
+        for k in 0..200 {
+            assert!(pages.try_remove(k).is_some());
+        }
+        assert_eq!(pages.iter().count(), 0);
+        // Emptied, it keeps its pages and hands out their keys again.
+        assert!(pages.insert(1) < 200);
+        assert_eq!(pages.pages.len(), 200usize.div_ceil(PAGE));
+    }
+}
