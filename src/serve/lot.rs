@@ -70,11 +70,19 @@ pub(crate) trait Sleep {
     fn evicted(&self) -> bool;
 }
 
-/// What the lot keeps of a sleeper besides the session itself: when it is due. (Its socket and
-/// what it watches are the session's own, asked for again when it leaves.)
+/// What the lot keeps of a sleeper besides the session itself: when it is due, in the lot's
+/// ticks. (Its socket and what it watches are the session's own, asked for again when it
+/// leaves.)
 struct Sleeper<S> {
     parked: S,
-    due: Due,
+    keepalive: u32,
+    deadline: u32,
+}
+
+impl<S> Sleeper<S> {
+    fn due(&self) -> u32 {
+        self.keepalive.min(self.deadline)
+    }
 }
 
 /// Sleepers' keys by what they watch: a list per mailbox (or user). The lists are short, the
@@ -149,12 +157,11 @@ impl Calendar {
         self.epoch + TICK * tick
     }
 
-    fn add(&mut self, at: Instant, key: u32) {
-        self.ticks.entry(self.tick(at)).or_default().push(key);
+    fn add(&mut self, tick: u32, key: u32) {
+        self.ticks.entry(tick).or_default().push(key);
     }
 
-    fn remove(&mut self, at: Instant, key: u32) {
-        let tick = self.tick(at);
+    fn remove(&mut self, tick: u32, key: u32) {
         if let std::collections::btree_map::Entry::Occupied(mut list) = self.ticks.entry(tick) {
             strike(list.get_mut(), key);
             if list.get().is_empty() {
@@ -257,7 +264,14 @@ impl<S: Sleep> Lot<S> {
             return Err(parked);
         }
         let watch = parked.watch();
-        beds.sleepers.insert(Sleeper { parked, due });
+        let (keepalive, deadline) = (beds.by_due.tick(due.keepalive), beds.by_due.tick(due.deadline));
+        let sleeper = Sleeper {
+            parked,
+            keepalive,
+            deadline,
+        };
+        let tick = sleeper.due();
+        beds.sleepers.insert(sleeper);
         if let Some(m) = watch.mailbox {
             beds.by_mailbox.add(m, key);
         }
@@ -265,7 +279,7 @@ impl<S: Sleep> Lot<S> {
             beds.by_user.add(u, key);
         }
         let earliest = beds.by_due.earliest().is_none_or(|at| due.at() < at);
-        beds.by_due.add(due.at(), key);
+        beds.by_due.add(tick, key);
         if earliest {
             self.kick.notify_one();
         }
@@ -299,8 +313,12 @@ impl<S: Sleep> Lot<S> {
         if let Some(u) = watch.user {
             beds.by_user.remove(u, key);
         }
-        beds.by_due.remove(s.due.at(), key);
-        Some((s.parked, s.due))
+        beds.by_due.remove(s.due(), key);
+        let due = Due {
+            keepalive: beds.by_due.when(s.keepalive),
+            deadline: beds.by_due.when(s.deadline),
+        };
+        Some((s.parked, due))
     }
 
     /// The sleepers to rouse now, and why: those whose socket the epoll set reports ready,
@@ -441,14 +459,14 @@ mod tests {
         let sleeper = std::mem::size_of::<Sleeper<imap::Parked>>();
         let data = std::mem::size_of::<imap::Parked>();
         // 856 bytes (824 of the session's, 32 of its keepalive and deadline) when the lot
-        // was made; 664 once what a parked session holds empty took a word or none (thin
-        // vectors, boxed rarities, no write lock on plaintext).
+        // was made; 640 once what a parked session holds empty took a word or none (thin
+        // vectors, boxed rarities, no write lock on plaintext) and the times became ticks.
         assert!(
-            sleeper - data <= 32,
+            sleeper - data <= 8,
             "a sleeper's bookkeeping grew to {} bytes",
             sleeper - data
         );
-        assert!(sleeper <= 664, "a sleeper grew to {sleeper} bytes");
+        assert!(sleeper <= 640, "a sleeper grew to {sleeper} bytes");
         let slot = pages::slot_size::<Sleeper<imap::Parked>>();
         assert_eq!(slot, sleeper, "a free slot's key takes room of its own");
     }
@@ -590,7 +608,8 @@ mod tests {
         let [("a", Rouse::Keepalive { deadline })] = woke.as_slice() else {
             panic!("only a's keepalive is due");
         };
-        assert_eq!(*deadline, a_due.deadline);
+        // Kept, rounded up to the lot's tick.
+        assert!(*deadline >= a_due.deadline && *deadline <= a_due.deadline + TICK);
         let woke = wake(&lot, false, now + Duration::from_secs(3));
         assert!(matches!(woke.as_slice(), [("b", Rouse::Goodbye(Goodbye::IdleTimeout))]));
 
