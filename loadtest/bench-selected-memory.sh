@@ -2,7 +2,8 @@
 # Memory per selected idle session (issue 13, item 8): USERS users, each INBOX seeded with
 # MESSAGES messages, and SESSIONS_PER_USER plaintext sessions of each selected on it and in
 # IDLE (loadtest `idle`); the figure is the growth of the server's RSS and anonymous memory
-# per session, over the whole run and over its second half, after a warm-up of logins.
+# per session, over the whole run and over its second half, after a warm-up of logins and of
+# sessions like the measured ones.
 #
 # Run it with BIN=<dir with prebuilt ringmail and loadtest> to measure another build in the
 # same way; without BIN it builds this tree (bench-lib.sh).
@@ -44,6 +45,20 @@ if [ "$TLS" = 1 ]; then
     over=(--tls --imaps-port "$IMAPS_PORT" --cafile "$CERT")
     how=TLS
 fi
+# Then sessions like the measured ones, opened and closed again, so what the first sessions
+# cost once (the event loops' allocator pages for each size, their tables' first room) is paid
+# before the figures start too; their 8 users' mailboxes stay known to the server, 8 of USERS.
+WARM_SESSIONS=$((8 * SESSIONS_PER_USER))
+echo "== warm-up: $WARM_SESSIONS sessions ($how) opened, in IDLE, closed"
+"$BIN/loadtest" idle --host 127.0.0.1 "${over[@]}" --users user%d --user-count 8 \
+    --password "$PASSWORD" --sessions "$WARM_SESSIONS" --settle 1 --server-pid "$SERVER_PID" \
+    >"$RESULTS/selected-memory-warm-up-sessions.log" 2>&1 || {
+    echo "warm-up sessions failed: see $RESULTS/selected-memory-warm-up-sessions.log" >&2
+    exit 1
+}
+# Long enough for the event loops to hand what the warm-up freed back (every 5 s), so the
+# figures start from what the server holds, not from the warm-up's leftovers.
+sleep 6
 echo "== idle: $sessions sessions ($SESSIONS_PER_USER per user, $how), INBOX selected, in IDLE"
 "$BIN/loadtest" idle --host 127.0.0.1 "${over[@]}" --users user%d --user-count "$USERS" \
     --password "$PASSWORD" --sessions "$sessions" --server-pid "$SERVER_PID" --label "$LABEL" \

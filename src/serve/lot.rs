@@ -1,10 +1,11 @@
 //! A core's parking lot (issue 14): its IMAP sessions waiting in IDLE, kept as slots of its
-//! pages (`pages`) instead of a task each. One task per core watches over all of them: an epoll set of
-//! their sockets (itself awaited with one io_uring poll), the mailboxes and users the core's
-//! change feed touched, one timer for the earliest keepalive or deadline, shutdown, and a bell
-//! the connection limits ring when a newer login takes a sleeper's place. Whatever happens to a
-//! sleeper, it leaves the lot for a task of its own (`imap::rouse`); a sleeper costs its data and
-//! its key in a list or two (a few bytes), and the kernel one epoll registration.
+//! pages (`pages`) instead of a task each. One task per core watches over all of them: an
+//! epoll set of their sockets (itself awaited with one io_uring poll), the mailboxes and users
+//! the core's change feed touched, one timer for the earliest keepalive or deadline, shutdown,
+//! and a bell the connection limits ring when a newer login takes a sleeper's place. Whatever
+//! happens to a sleeper, it leaves the lot for a task of its own (`imap::rouse`); a sleeper
+//! costs its data and its key in a list or two (a few bytes), and the kernel one epoll
+//! registration.
 
 use std::cell::RefCell;
 use std::collections::hash_map::Entry;
