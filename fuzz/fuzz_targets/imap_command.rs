@@ -208,6 +208,8 @@ fuzz_target!(|data: &[u8]| {
         timeouts: c.timeouts(),
         idle_keepalive: std::time::Duration::from_secs(c.idle_keepalive),
         oauth: true,
+        // The redaction of what the log shows runs on every input.
+        protocol_log: true,
     };
     let mut h = Harness {
         session: Session::new(settings, tls),

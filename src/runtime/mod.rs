@@ -5,6 +5,14 @@
 //! cores except through `Arc`ed, lock-light registries.
 
 pub mod epoll;
+pub mod fs;
+pub mod io;
+pub mod nofile;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use futures_util::future::Either;
 
 /// Hands what this thread's allocator holds freed back to the system. mimalloc gives freed
 /// pages back lazily, when the thread allocates again, so a core that falls quiet after a
@@ -17,14 +25,6 @@ pub fn give_back_memory() {
     // heaptrack builds) it finds nothing to release.
     unsafe { libmimalloc_sys::mi_collect(false) }
 }
-pub mod fs;
-pub mod io;
-pub mod nofile;
-
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-
-use futures_util::future::Either;
 
 /// A one-way flag that wakes whoever waits for it, from any thread: the server's shutdown, an
 /// operator's kick of one session.
