@@ -45,12 +45,6 @@ pub(crate) struct Due {
     pub deadline: Instant,
 }
 
-impl Due {
-    fn at(self) -> Instant {
-        self.keepalive.min(self.deadline)
-    }
-}
-
 /// Why a sleeper leaves the lot.
 pub(crate) enum Rouse {
     /// Its socket is readable: the client spoke (or went).
@@ -171,21 +165,26 @@ impl Calendar {
         }
     }
 
-    fn earliest(&self) -> Option<Instant> {
-        self.ticks.first_key_value().map(|(&tick, _)| self.when(tick))
+    /// The first tick anyone is due at.
+    fn first(&self) -> Option<u32> {
+        self.ticks.first_key_value().map(|(&tick, _)| tick)
     }
 
-    /// The keys due by `now`, no longer filed.
+    fn earliest(&self) -> Option<Instant> {
+        self.first().map(|tick| self.when(tick))
+    }
+
+    /// The keys due by `now` (filed at a tick that has come), no longer filed.
     fn take_due(&mut self, now: Instant) -> Vec<u32> {
-        let mut due = Vec::new();
-        let epoch = self.epoch;
-        while let Some(entry) = self.ticks.first_entry() {
-            if epoch + TICK * *entry.key() > now {
-                break;
-            }
-            due.extend(entry.remove());
-        }
-        due
+        let come = now.saturating_duration_since(self.epoch).as_nanos() / TICK.as_nanos();
+        let later = match u32::try_from(come) {
+            Ok(come) if come < u32::MAX => self.ticks.split_off(&(come + 1)),
+            _ => BTreeMap::new(),
+        };
+        std::mem::replace(&mut self.ticks, later)
+            .into_values()
+            .flatten()
+            .collect()
     }
 
     #[cfg(test)]
@@ -279,7 +278,7 @@ impl<S: Sleep> Lot<S> {
         if let Some(u) = watch.user {
             beds.by_user.add(u, key);
         }
-        let earliest = beds.by_due.earliest().is_none_or(|at| due.at() < at);
+        let earliest = beds.by_due.first().is_none_or(|first| tick < first);
         beds.by_due.add(tick, key);
         if earliest {
             self.kick.notify_one();

@@ -77,14 +77,16 @@ impl<T> Pages<T> {
             .pages
             .get_mut(key as usize / Self::PAGE)?
             .get_mut(key as usize % Self::PAGE)?;
-        if let Slot::Free(_) = slot {
-            return None;
+        match std::mem::replace(slot, Slot::Free(self.free)) {
+            Slot::Taken(value) => {
+                self.free = key;
+                Some(value)
+            }
+            free => {
+                *slot = free;
+                None
+            }
         }
-        let Slot::Taken(value) = std::mem::replace(slot, Slot::Free(self.free)) else {
-            return None;
-        };
-        self.free = key;
-        Some(value)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
