@@ -7,7 +7,8 @@
 //!
 //! Properties: nothing panics; every action is answered; RETR and TOP output unstuffs to the
 //! message (or, for TOP, a prefix of it holding the header), whatever pieces the message comes
-//! in, and no line of it but the last is the terminating ".".
+//! in, and no line of it but the last is the terminating "."; stuffing from the store's index of
+//! dot lines gives what a scan gives.
 
 #![no_main]
 
@@ -17,6 +18,7 @@ use ringmail::config::{Config, LoginType};
 use ringmail::engine::Engine;
 use ringmail::net::Input;
 use ringmail::pop3::{Action, LoginFailure, Maildrop, Message, RetrEncoder, Session, Settings};
+use ringmail::store::dot_lines;
 use ringmail_fuzz::{Choices, MemStore, MESSAGES, PASSWORD};
 
 fuzz_target!(|data: &[u8]| {
@@ -217,20 +219,25 @@ fn encoder(choices: &mut Choices<'_>) {
     let raw = choices.rest();
     // TOP is fed stored messages, which are canonical (`mime::normalize_line_endings`): on a bare
     // CR its header end depends on where the message is split (reported with the targets).
-    let message: &[u8] = &if mode % 3 == 2 {
+    let message: &[u8] = &if mode % 4 == 2 {
         ringmail::mime::normalize_line_endings(raw)
     } else {
         std::borrow::Cow::Borrowed(raw)
     };
     let dot_free = !message.starts_with(b".") && !message.windows(2).any(|w| w == b"\n.");
-    let make = || match mode % 3 {
+    let make = || match mode % 4 {
         0 => RetrEncoder::whole(),
         1 if dot_free => RetrEncoder::verbatim(),
         1 => RetrEncoder::whole(),
-        _ => RetrEncoder::top(u32::from(mode / 3)),
+        2 => RetrEncoder::top(u32::from(mode / 4)),
+        _ => RetrEncoder::indexed(dot_lines::offsets(message)),
     };
-    let top = (mode % 3 == 2).then_some(u32::from(mode / 3));
+    let top = (mode % 4 == 2).then_some(u32::from(mode / 4));
     let whole = render(make(), message, &[0]);
+    if mode % 4 == 3 {
+        let scanned = render(RetrEncoder::whole(), message, &[0]);
+        assert_eq!(whole, scanned, "the store's index of dot lines stuffs otherwise than a scan");
+    }
     let pieces = render(make(), message, &sizes);
     assert_eq!(whole, pieces, "the rendering depends on how the message is split");
     // encode_pieces describes the same bytes as encode.

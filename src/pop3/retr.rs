@@ -31,6 +31,15 @@ enum Mode {
     Whole,
     /// The message has no line starting with '.': copied as stored, unscanned.
     Verbatim,
+    /// The store knows where the lines starting with '.' are: stuffed there, unscanned.
+    Indexed {
+        /// Message offsets of those dots, ascending.
+        dots: Vec<u32>,
+        /// The first of `dots` not yet reached.
+        next: usize,
+        /// Message offset of the next chunk.
+        offset: u64,
+    },
     /// TOP: the header, the blank line, then `lines_left` lines of the body.
     Top {
         in_header: bool,
@@ -54,6 +63,21 @@ impl RetrEncoder {
         RetrEncoder {
             at_line_start: true,
             mode: Mode::Verbatim,
+            done: false,
+        }
+    }
+
+    /// For a message whose lines starting with '.' the store indexed at delivery (their
+    /// dots' offsets, ascending). An offset that is not such a dot is ignored, so a damaged
+    /// index cannot put a dot into a line.
+    pub fn indexed(dots: Vec<u32>) -> RetrEncoder {
+        RetrEncoder {
+            at_line_start: true,
+            mode: Mode::Indexed {
+                dots,
+                next: 0,
+                offset: 0,
+            },
             done: false,
         }
     }
@@ -90,10 +114,38 @@ impl RetrEncoder {
         if self.done || chunk.is_empty() {
             return;
         }
-        match self.mode {
+        match &mut self.mode {
             Mode::Whole => self.stuff(chunk, 0, &mut emit),
             Mode::Verbatim => {
                 emit(Piece::Run(0..chunk.len()));
+                self.at_line_start = chunk.last() == Some(&b'\n');
+            }
+            Mode::Indexed { dots, next, offset } => {
+                let (mut start, mut stuffed) = (0, None);
+                while let Some(&dot) = dots.get(*next) {
+                    let Some(at) = u64::from(dot).checked_sub(*offset) else {
+                        *next += 1; // out of order: not a dot of this message
+                        continue;
+                    };
+                    let Some(at) = usize::try_from(at).ok().filter(|&at| at < chunk.len()) else {
+                        break; // in a later chunk
+                    };
+                    *next += 1;
+                    let line_start = match at {
+                        0 => self.at_line_start,
+                        _ => chunk[at - 1] == b'\n',
+                    };
+                    if chunk[at] != b'.' || !line_start || stuffed.is_some_and(|s| at <= s) {
+                        continue;
+                    }
+                    if at > start {
+                        emit(Piece::Run(start..at));
+                    }
+                    emit(Piece::Dot);
+                    (start, stuffed) = (at, Some(at));
+                }
+                emit(Piece::Run(start..chunk.len()));
+                *offset += chunk.len() as u64;
                 self.at_line_start = chunk.last() == Some(&b'\n');
             }
             Mode::Top { .. } => self.encode_top(chunk, &mut emit),
@@ -184,6 +236,7 @@ impl RetrEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::dot_lines;
 
     fn render(mut enc: RetrEncoder, pieces: &[&[u8]]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -207,10 +260,11 @@ mod tests {
 
     #[test]
     fn every_split_renders_the_same() {
-        for mode in 0..4u32 {
+        for mode in 0..5u32 {
             let make = || match mode {
                 0 => RetrEncoder::whole(),
-                n => RetrEncoder::top(n - 1),
+                1 => RetrEncoder::indexed(dot_lines::offsets(MSG)),
+                n => RetrEncoder::top(n - 2),
             };
             let expected = render(make(), &[MSG]);
             for cut in 0..=MSG.len() {
@@ -223,6 +277,26 @@ mod tests {
             let bytes: Vec<&[u8]> = MSG.chunks(1).collect();
             assert_eq!(render(make(), &bytes), expected, "mode {mode} bytewise");
         }
+    }
+
+    #[test]
+    fn an_index_stuffs_only_dots_that_start_lines() {
+        let whole = render(RetrEncoder::whole(), &[MSG]);
+        // Every real dot, once or twice, among offsets that are no such dot or past the end.
+        let mut noisy = dot_lines::offsets(MSG);
+        noisy.extend([1, 5, 12, 14, 27, 27, 1000, u32::MAX]);
+        noisy.sort();
+        assert_eq!(render(RetrEncoder::indexed(noisy), &[&MSG[..20], &MSG[20..]]), whole);
+        // Out of order or wrong, an index never puts a dot where none was needed.
+        let wrong = render(RetrEncoder::indexed(vec![41, 14, 2, 3, 7]), &[MSG]);
+        assert_eq!(
+            wrong,
+            b"Subject: x\r\n.Hidden: y\r\n\r\n.line1\r\nline2\r\n...line3\r\nline4\r\n.\r\n"
+        );
+        assert_eq!(
+            render(RetrEncoder::indexed(Vec::new()), &[MSG]),
+            [MSG, b".\r\n"].concat()
+        );
     }
 
     #[test]

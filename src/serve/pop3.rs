@@ -26,7 +26,7 @@ use crate::pop3::retr::Piece;
 use crate::pop3::{Action, LoginFailure, Maildrop, Message, RetrEncoder, Session, Settings};
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
-use crate::store::{MappedSnapshot, Snapshot, StoreError, WriteOp, WriteOutcome};
+use crate::store::{MappedSnapshot, Snapshot, Store, StoreError, WriteOp, WriteOutcome};
 
 /// Reply text is sent once this much is buffered.
 const FLUSH_AT: usize = 256 * 1024;
@@ -228,7 +228,14 @@ impl<'s> Pop3<'s> {
         let mut encoder = match top {
             Some(lines) => RetrEncoder::top(lines),
             None if dot_free => RetrEncoder::verbatim(),
-            None => RetrEncoder::whole(),
+            None => match snapshot(&mut self.snapshot, &self.shared.store)?
+                .dot_lines(body_id)
+                .map_err(|_| Closed)?
+            {
+                Some(dots) => RetrEncoder::indexed(dots),
+                // Stored before bodies were indexed, or with too many such lines.
+                None => RetrEncoder::whole(),
+            },
         };
         // The status line goes out with the start of the body, logged here since the body
         // is not.
@@ -238,11 +245,9 @@ impl<'s> Pop3<'s> {
         let mut next_chunk = 0;
         loop {
             let finished = {
-                let snapshot = match &mut self.snapshot {
-                    Some(snapshot) => snapshot,
-                    empty => empty.insert(self.shared.store.mapped_snapshot().map_err(|_| Closed)?),
-                };
-                let mut chunks = snapshot.body(body_id, next_chunk).map_err(|_| Closed)?;
+                let mut chunks = snapshot(&mut self.snapshot, &self.shared.store)?
+                    .body(body_id, next_chunk)
+                    .map_err(|_| Closed)?;
                 loop {
                     if encoder.is_done() {
                         break true;
@@ -274,6 +279,14 @@ impl<'s> Pop3<'s> {
 }
 
 /// The maildrop a POP3 login locks: INBOX's messages in `order`, read from `snapshot`.
+/// The read transaction message bytes are gathered under, begun if there is none.
+fn snapshot<'a>(snapshot: &'a mut Option<MappedSnapshot>, store: &Store) -> Result<&'a MappedSnapshot, Closed> {
+    match snapshot {
+        Some(snapshot) => Ok(snapshot),
+        empty => Ok(empty.insert(store.mapped_snapshot().map_err(|_| Closed)?)),
+    }
+}
+
 pub fn load_maildrop(snapshot: &Snapshot<'_>, user: u32, order: SortOrder) -> Result<Maildrop, StoreError> {
     let inbox = snapshot.mailbox(user, "INBOX")?.ok_or(StoreError::NoSuchMailbox)?;
     let mut messages = snapshot

@@ -48,6 +48,8 @@ enum Fix {
     },
     /// A body nothing refers to: its chunks, structure and count.
     DeleteBody(BodyId),
+    /// A dot-line index that does not match its body: dropped, so POP3 scans the body.
+    DeleteDotLines(BodyId),
     /// A message whose mailbox or body is gone, or that does not decode.
     DeleteMessage {
         key: [u8; 12],
@@ -470,10 +472,21 @@ fn inspect_bodies(
         }
     }
     report.bodies = seen.len();
-    // Chunks and structures of bodies without a count at all.
+    // Chunks, structures and indexes of bodies without a count at all.
     let mut orphans = chunk_owners(&t.bodies, txn)?;
     for item in t.structures.iter(txn)? {
         orphans.insert(key_id(item?.0));
+    }
+    for item in t.dot_lines.iter(txn)? {
+        let (key, value) = item?;
+        let body = key_id(key);
+        orphans.insert(body);
+        if seen.contains(&body) && !dot_lines_match(t, txn, body, value)? {
+            report.found(
+                format!("body {body}: its index of lines starting with '.' does not match its bytes"),
+                Fix::DeleteDotLines(body),
+            );
+        }
     }
     orphans.retain(|body| !seen.contains(body));
     for body in orphans {
@@ -483,6 +496,23 @@ fn inspect_bodies(
         );
     }
     Ok(())
+}
+
+/// Whether a body's stored dot-line index is what its bytes give.
+fn dot_lines_match(t: &Tables, txn: &RoTxn<'_, WithoutTls>, body: BodyId, value: &[u8]) -> Result<bool, StoreError> {
+    let Some(stored) = super::dot_lines::decode(value) else {
+        return Ok(false);
+    };
+    let (start, end) = (keys::chunk(body, 0), keys::chunk(body, u32::MAX));
+    let mut scan = super::dot_lines::Scan::default();
+    let (mut next, mut matches) = (0, true);
+    for item in t.bodies.range(txn, &inclusive(&start, &end))? {
+        scan.feed(item?.1, |offset| {
+            matches &= stored.get(next) == Some(&offset);
+            next += 1;
+        });
+    }
+    Ok(matches && next == stored.len())
 }
 
 fn inspect_queue(t: &Tables, txn: &RoTxn<'_, WithoutTls>, report: &mut Report) -> Result<(), StoreError> {
@@ -552,6 +582,9 @@ pub(crate) fn repair(t: &Tables, txn: &mut RwTxn<'_>, report: &Report) -> Result
             Fix::Usage { user, usage } => t.usage.put(txn, &keys::user_id(*user), &usage.encode())?,
             Fix::BodyRefs { body, refs } => t.body_refs.put(txn, &body.to_be_bytes(), &refs.to_be_bytes())?,
             Fix::DeleteBody(body) => delete_body(t, txn, *body)?,
+            Fix::DeleteDotLines(body) => {
+                t.dot_lines.delete(txn, &body.to_be_bytes())?;
+            }
             Fix::DeleteQueueBytes(id) => delete_chunks(&t.queue_bodies, txn, *id)?,
         }
         done += 1;

@@ -10,7 +10,7 @@ use super::read::{get_mailbox, get_mailbox_by_name, get_usage, get_user};
 use super::records::{flags, keys, BodyId, FlagMode, Mailbox, MailboxId, MessageRecord, Uid, Usage};
 use super::txn::{next_counter, now, put_chunks, put_json, release_body};
 use super::writer::{Delivered, ImportedMessage, NewMessage, Recipient};
-use super::{modseq, unseen};
+use super::{dot_lines, modseq, unseen};
 use super::{StoreError, Tables};
 use crate::mime::Structure;
 
@@ -22,8 +22,8 @@ fn dot_free(structure: &Structure) -> u8 {
     }
 }
 
-/// Stores a body once, with `refs` references; its chunks are there already if the writer
-/// staged them (`staged`).
+/// Stores a body once, with `refs` references, and where its lines start with '.'; its chunks
+/// are there already if the writer staged them (`staged`).
 fn put_body(
     t: &Tables,
     txn: &mut RwTxn<'_>,
@@ -40,6 +40,9 @@ fn put_body(
         }
     };
     t.structures.put(txn, &body_id.to_be_bytes(), &structure.to_bytes())?;
+    if let Some(index) = structure.has_dot_line.then(|| dot_lines::encode(message)).flatten() {
+        t.dot_lines.put(txn, &body_id.to_be_bytes(), &index)?;
+    }
     t.body_refs.put(txn, &body_id.to_be_bytes(), &refs.to_be_bytes())?;
     Ok(body_id)
 }

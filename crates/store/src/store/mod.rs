@@ -10,6 +10,7 @@
 //! bytes taken from it held for longer than a bounded write; UIDs are never reused.
 
 pub mod check;
+pub mod dot_lines;
 pub mod envelope;
 pub mod feed;
 pub mod mailboxes;
@@ -115,9 +116,11 @@ pub(crate) struct Tables {
     /// that is not the one ringmail would give it (`UIDVALIDITY.UID`), so POP3 clients do not
     /// download it again.
     pop3_uidls: Table,
+    /// body → where its lines start with '.', for POP3's byte-stuffing (`dot_lines`).
+    dot_lines: Table,
 }
 
-const TABLE_NAMES: [&str; 19] = [
+const TABLE_NAMES: [&str; 20] = [
     "meta",
     "users",
     "user_ids",
@@ -137,13 +140,14 @@ const TABLE_NAMES: [&str; 19] = [
     "metadata",
     "urlauth_keys",
     "pop3_uidls",
+    "dot_lines",
 ];
 
 pub(crate) struct Inner {
     env: &'static Env<WithoutTls>,
     t: Tables,
     /// The same tables, for what concerns them all (`space`).
-    every: [Table; 19],
+    every: [Table; 20],
     commits: std::sync::atomic::AtomicU64,
     /// \Recent claims of every core's sessions, persisted by the writer.
     recent: Arc<recent::RecentClaims>,
@@ -220,18 +224,18 @@ impl Store {
         // LMDB forbids reopening an environment in the same process anyway.
         let env: &'static Env<WithoutTls> = Box::leak(Box::new(env));
         let wtxn = env.write_txn()?;
-        let tables: [Table; 19] = env
+        let tables: [Table; 20] = env
             .create_databases_and_commit(wtxn, |opener, wtxn| {
                 let mut out = Vec::with_capacity(TABLE_NAMES.len());
                 for name in TABLE_NAMES {
                     out.push(opener.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
                 }
-                let tables: [Table; 19] = out.try_into().unwrap_or_else(|_| unreachable!("one table per name"));
+                let tables: [Table; 20] = out.try_into().unwrap_or_else(|_| unreachable!("one table per name"));
                 Ok::<_, heed::Error>(heed::CommitOrAbort::<_, ()>::Commit(tables))
             })?
             .unwrap_commit();
         let every = tables;
-        let [meta, users, user_ids, usage, mailboxes, mailbox_names, messages, bodies, body_refs, structures, expunged, modseqs, unseen, queue, queue_bodies, subscriptions, metadata, urlauth_keys, pop3_uidls] =
+        let [meta, users, user_ids, usage, mailboxes, mailbox_names, messages, bodies, body_refs, structures, expunged, modseqs, unseen, queue, queue_bodies, subscriptions, metadata, urlauth_keys, pop3_uidls, dot_lines] =
             tables;
         let inner = Arc::new(Inner {
             env,
@@ -255,6 +259,7 @@ impl Store {
                 metadata,
                 urlauth_keys,
                 pop3_uidls,
+                dot_lines,
             },
             every,
             commits: 0.into(),

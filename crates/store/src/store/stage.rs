@@ -15,7 +15,7 @@ use super::writer::WriteOp;
 use super::{Inner, QueueId, StoreError, Table, Tables, CHUNK_SIZE};
 
 /// Bodies larger than this are staged.
-const STAGE_AT: usize = 4 << 20;
+pub(crate) const STAGE_AT: usize = 4 << 20;
 /// Bytes of chunks per staging commit; a whole number of chunks.
 const STEP: usize = 32 * CHUNK_SIZE;
 

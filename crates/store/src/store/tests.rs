@@ -1248,3 +1248,82 @@ fn fsck_repairs_an_unseen_index_and_counts_that_disagree_with_the_records() {
         2
     );
 }
+
+/// A message with `n` lines starting with '.' among 1,000 bytes of lines each.
+fn dotted(n: usize) -> Vec<u8> {
+    let lines = [b".dot\r\n".as_slice(), &b"a line of text, not short\r\n".repeat(36)].concat();
+    [b"Subject: dots\r\n\r\n".as_slice(), &lines.repeat(n)].concat()
+}
+
+/// The body's dot-line index as POP3 reads it.
+fn dot_lines_of(store: &Store, user: &User, uid: u32) -> Option<Vec<u32>> {
+    let snap = store.snapshot().unwrap();
+    let inbox = snap.mailbox(user.id, "inbox").unwrap().unwrap();
+    let body = snap.message(inbox.id, uid).unwrap().unwrap().body_id;
+    store.mapped_snapshot().unwrap().dot_lines(body).unwrap()
+}
+
+#[test]
+fn dot_lines_are_indexed_with_the_body_and_go_with_it() {
+    let (_d, store) = store();
+    let bob = add_user(&store, "bob");
+    // Small, and staged (written ahead in chunks): the index covers every chunk.
+    let small = dotted(4);
+    let large = dotted(stage::STAGE_AT / 900);
+    deliver(&store, &["bob"], &small);
+    deliver(&store, &["bob"], &large);
+    deliver(&store, &["bob"], b"Subject: none\r\n\r\nno. dots. here\r\n");
+    assert_eq!(dot_lines_of(&store, &bob, 1), Some(dot_lines::offsets(&small)));
+    assert_eq!(dot_lines_of(&store, &bob, 2), Some(dot_lines::offsets(&large)));
+    assert_eq!(dot_lines_of(&store, &bob, 3), None);
+    assert!(store.check().unwrap().is_clean());
+
+    let inbox = store.snapshot().unwrap().mailbox(bob.id, "INBOX").unwrap().unwrap();
+    write(
+        &store,
+        WriteOp::Expunge {
+            mailbox: inbox.id,
+            uids: vec![1, 2],
+        },
+    );
+    let txn = store.inner.env.read_txn().unwrap();
+    assert_eq!(
+        store.inner.t.dot_lines.len(&txn).unwrap(),
+        0,
+        "the indexes went with their bodies"
+    );
+}
+
+#[test]
+fn fsck_drops_a_dot_line_index_that_does_not_match_its_body() {
+    let (_d, store) = store();
+    let bob = add_user(&store, "bob");
+    let message = dotted(4);
+    deliver(&store, &["bob"], &message);
+    let snap = store.snapshot().unwrap();
+    let inbox = snap.mailbox(bob.id, "INBOX").unwrap().unwrap();
+    let body = snap.message(inbox.id, 1).unwrap().unwrap().body_id;
+    drop(snap);
+    let t = &store.inner.t;
+    let mut txn = store.inner.env.write_txn().unwrap();
+    // One dot missing from the index, and an index for a body that does not exist.
+    let mut short = dot_lines::encode(&message).unwrap();
+    short.truncate(short.len() - 4);
+    t.dot_lines.put(&mut txn, &body.to_be_bytes(), &short).unwrap();
+    t.dot_lines.put(&mut txn, &(body + 7).to_be_bytes(), &short).unwrap();
+    txn.commit().unwrap();
+    let damaged = store.check().unwrap();
+    let text: Vec<String> = damaged.findings.iter().map(|f| f.to_string()).collect();
+    assert_eq!(text.len(), 2, "{text:#?}");
+    assert!(text[0].contains("does not match its bytes"), "{text:#?}");
+    assert!(
+        text[1].contains(&format!("body {}: stored without a reference count", body + 7)),
+        "{text:#?}"
+    );
+    match write(&store, WriteOp::Repair) {
+        WriteOutcome::Repaired { repaired, .. } => assert_eq!(repaired, 2),
+        other => panic!("{other:?}"),
+    }
+    assert!(store.check().unwrap().is_clean());
+    assert_eq!(dot_lines_of(&store, &bob, 1), None, "POP3 scans the body again");
+}

@@ -79,11 +79,12 @@ pub(crate) fn put_chunks(
     Ok(())
 }
 
-/// Deletes a body whatever its count: its count, structure and chunks.
+/// Deletes a body whatever its count: its count, structure, dot-line index and chunks.
 pub(crate) fn delete_body(t: &Tables, txn: &mut RwTxn<'_>, body: u64) -> Result<(), StoreError> {
     let key = body.to_be_bytes();
     t.body_refs.delete(txn, &key)?;
     t.structures.delete(txn, &key)?;
+    t.dot_lines.delete(txn, &key)?;
     delete_chunks(&t.bodies, txn, body)
 }
 

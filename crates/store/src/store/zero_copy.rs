@@ -25,6 +25,7 @@ use super::{Inner, StoreError, Table};
 pub struct MappedSnapshot {
     txn: Rc<RoTxn<'static, WithoutTls>>,
     bodies: Table,
+    dot_lines: Table,
 }
 
 impl MappedSnapshot {
@@ -32,7 +33,15 @@ impl MappedSnapshot {
         Ok(MappedSnapshot {
             txn: Rc::new(inner.env.read_txn()?),
             bodies: inner.t.bodies,
+            dot_lines: inner.t.dot_lines,
         })
+    }
+
+    /// Where the body's lines start with '.', if the store indexed them (`dot_lines`); a
+    /// damaged entry reads as none.
+    pub fn dot_lines(&self, body: BodyId) -> Result<Option<Vec<u32>>, StoreError> {
+        let value = self.dot_lines.get(&self.txn, &body.to_be_bytes())?;
+        Ok(value.and_then(super::dot_lines::decode))
     }
 
     /// The body's chunks in order, starting at chunk `from`, each still in the map.
