@@ -351,9 +351,9 @@ fn top_of(message: &[u8], lines: usize) -> Vec<u8> {
 
 /// RETR sends message bytes straight from the store (gathered writes over plaintext, encrypted
 /// from the map over TLS): dot-free messages, dotted ones (stuffed where the store's index of
-/// dot lines says, or scanned where a message has too many for one), bodies of several chunks, a dot line
-/// on a chunk boundary, deep pipelines mixing RETR, TOP and other commands, more than one
-/// gathered write's worth in flight.
+/// dot lines says, or scanned where a message has too many for one), bodies of several chunks,
+/// a dot line on a chunk boundary, deep pipelines mixing RETR, TOP and other commands, more
+/// than one gathered write's worth in flight.
 #[test]
 fn bulk_retr_is_exact_over_every_transport() {
     let server = Server::start_with(Extra {

@@ -278,7 +278,6 @@ impl<'s> Pop3<'s> {
     }
 }
 
-/// The maildrop a POP3 login locks: INBOX's messages in `order`, read from `snapshot`.
 /// The read transaction message bytes are gathered under, begun if there is none.
 fn snapshot<'a>(snapshot: &'a mut Option<MappedSnapshot>, store: &Store) -> Result<&'a MappedSnapshot, Closed> {
     match snapshot {
@@ -287,6 +286,7 @@ fn snapshot<'a>(snapshot: &'a mut Option<MappedSnapshot>, store: &Store) -> Resu
     }
 }
 
+/// The maildrop a POP3 login locks: INBOX's messages in `order`, read from `snapshot`.
 pub fn load_maildrop(snapshot: &Snapshot<'_>, user: u32, order: SortOrder) -> Result<Maildrop, StoreError> {
     let inbox = snapshot.mailbox(user, "INBOX")?.ok_or(StoreError::NoSuchMailbox)?;
     let mut messages = snapshot
