@@ -125,6 +125,8 @@ pub fn server_config(config: &Config) -> Result<(Arc<ServerConfig>, Arc<Identity
         .with_no_client_auth()
         .with_cert_resolver(identity.clone());
     server.ignore_client_order = true;
+    // After the handshake the records are ours (`net::record`): rustls hands the keys over.
+    server.enable_secret_extraction = true;
     Ok((Arc::new(server), identity))
 }
 

@@ -1,7 +1,8 @@
 //! One client connection, plaintext or TLS, over owned buffers (or, for a front end, its
 //! connection to a back end, where ringmail is the TLS client).
 //!
-//! TLS runs over rustls's unbuffered API (`net::tls`): ciphertext read from the socket waits
+//! TLS runs over rustls's unbuffered API and, past a server's handshake, our own records
+//! (`net::tls`, `net::record`): ciphertext read from the socket waits
 //! only while it is part of a record, so a connection waiting for input holds no TLS buffer;
 //! ciphertext going out is made in one buffer reused while output flows and given back when
 //! the connection waits for input. Plaintext writes hand the caller's buffer to the
@@ -100,9 +101,14 @@ impl Conn {
     }
 
     /// The connection goes quiet (its session parks): the ciphertext buffer kept for the next
-    /// write is given back.
+    /// write is given back, and the TLS keys' expansions (made again for the next record).
     pub fn rest(&self) {
         self.tls_out.take();
+        if let Ok(mut tls) = self.tls.try_borrow_mut() {
+            if let Some(tls) = tls.as_mut() {
+                tls.rest();
+            }
+        }
     }
 
     /// Runs the TLS handshake as the server (implicit TLS, or after STARTTLS/STLS).

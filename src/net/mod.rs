@@ -5,6 +5,7 @@ pub mod conn;
 pub mod deflate;
 pub mod gather;
 pub mod input;
+mod record;
 pub mod splice;
 pub mod tls;
 

@@ -5,6 +5,10 @@
 //! buffers: ciphertext received waits in `incoming` only while it is part of a record, and an
 //! idle session holds no buffer at all, only rustls's keys and sequence numbers.
 //!
+//! Once a server connection's handshake is over, its records are sealed and opened by
+//! `net::record` on the keys rustls hands over (when the config allows extracting them), so a
+//! parked session keeps its keys and not rustls's connection.
+//!
 //! The caller reads ciphertext from the socket into `receive`, and sends whatever `Out` holds
 //! after each call, in the order the calls were made (records carry sequence numbers).
 
@@ -18,6 +22,8 @@ use rustls::unbuffered::{
     ConnectionState, EncodeError, EncryptError, UnbufferedConnectionCommon, UnbufferedStatus, WriteTraffic,
 };
 use rustls::{ClientConfig, ServerConfig};
+
+use super::record::Records;
 
 /// A TLS record's payload at most (RFC 8446 §5.1); full records are what rustls makes of a
 /// buffer this long.
@@ -33,12 +39,19 @@ pub struct Tls {
     peer_closed: bool,
     /// A fatal error was met (and its alert made): nothing more goes either way.
     failed: bool,
+    /// A server connection whose records `Records` takes over after the handshake.
+    hand_over: bool,
 }
 
-/// Unboxed: the whole `Tls` is boxed by its connection, one allocation per session.
+/// The whole `Tls` is boxed by its connection; rustls's connections are boxed again so that
+/// a session past its handshake holds only `Records`.
 enum Side {
-    Server(UnbufferedServerConnection),
-    Client(UnbufferedClientConnection),
+    Server(Box<UnbufferedServerConnection>),
+    Client(Box<UnbufferedClientConnection>),
+    /// A server connection past its handshake.
+    Records(Box<Records>),
+    /// The handshake's connection went to a hand-over that failed.
+    Spent,
 }
 
 /// Ciphertext on its way out: `bytes[..used]`. The room after it is kept initialised, so a
@@ -55,7 +68,7 @@ impl Out {
     }
 
     /// At least `n` bytes of room after what is used.
-    fn room(&mut self, n: usize) -> &mut [u8] {
+    pub(super) fn room(&mut self, n: usize) -> &mut [u8] {
         let want = self.used + n;
         if self.bytes.len() < want {
             self.bytes.resize(want, 0);
@@ -88,13 +101,19 @@ enum Job<'a> {
 
 impl Tls {
     pub fn server(config: Arc<ServerConfig>) -> io::Result<Tls> {
+        // rustls goes on past the client's Finished to the next record unless it stops to
+        // send session tickets; only then is the hand-over sure to find every record after
+        // the handshake still unread (a KeyUpdate read by rustls would be lost with it).
+        let hand_over = config.enable_secret_extraction && config.send_tls13_tickets > 0;
         let conn = UnbufferedServerConnection::new(config).map_err(io::Error::other)?;
-        Ok(Tls::new(Side::Server(conn)))
+        let mut tls = Tls::new(Side::Server(Box::new(conn)));
+        tls.hand_over = hand_over;
+        Ok(tls)
     }
 
     pub fn client(config: Arc<ClientConfig>, name: ServerName<'static>) -> io::Result<Tls> {
         let conn = UnbufferedClientConnection::new(config, name).map_err(io::Error::other)?;
-        Ok(Tls::new(Side::Client(conn)))
+        Ok(Tls::new(Side::Client(Box::new(conn))))
     }
 
     fn new(side: Side) -> Tls {
@@ -104,6 +123,14 @@ impl Tls {
             plain: Vec::new(),
             peer_closed: false,
             failed: false,
+            hand_over: false,
+        }
+    }
+
+    /// The connection waits for its peer: what can be made again is given back.
+    pub fn rest(&mut self) {
+        if let Side::Records(records) = &mut self.side {
+            records.rest();
         }
     }
 
@@ -122,7 +149,11 @@ impl Tls {
     }
 
     pub fn is_handshaking(&self) -> bool {
-        self.common().is_handshaking()
+        match &self.side {
+            Side::Server(c) => c.is_handshaking(),
+            Side::Client(c) => c.is_handshaking(),
+            Side::Records(_) | Side::Spent => false,
+        }
     }
 
     /// Decrypts what has been received into `plain` and puts what rustls has to say
@@ -164,7 +195,12 @@ impl Tls {
 
     /// "TLSv1.3 with cipher TLS13_AES_256_GCM_SHA384", for Received: header fields.
     pub fn description(&self) -> Option<String> {
-        let common = self.common();
+        let common: &rustls::CommonState = match &self.side {
+            Side::Server(c) => c,
+            Side::Client(c) => c,
+            Side::Records(records) => return Some(records.description()),
+            Side::Spent => return None,
+        };
         let version = match common.protocol_version()? {
             rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
             rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
@@ -172,13 +208,6 @@ impl Tls {
         };
         let suite = common.negotiated_cipher_suite()?.suite();
         Some(format!("{version} with cipher {suite:?}"))
-    }
-
-    fn common(&self) -> &rustls::CommonState {
-        match &self.side {
-            Side::Server(c) => c,
-            Side::Client(c) => c,
-        }
     }
 
     fn run(&mut self, plain: &mut Vec<u8>, out: &mut Out, job: Job<'_>) -> io::Result<Stage> {
@@ -190,10 +219,26 @@ impl Tls {
             plain,
             out,
             peer_closed: &mut self.peer_closed,
+            hold_back: self.hand_over,
         };
-        let result = match &mut self.side {
-            Side::Server(c) => state.run(&mut **c, job),
-            Side::Client(c) => state.run(&mut **c, job),
+        let mut result = match &mut self.side {
+            Side::Server(c) => state.run(&mut ***c, job),
+            Side::Client(c) => state.run(&mut ***c, job),
+            Side::Records(records) => {
+                let data = match job {
+                    Job::Seal(data) => Some(data),
+                    Job::Nothing => None,
+                    Job::CloseNotify => {
+                        let closed = records.close_notify(out);
+                        return closed.map(|()| Stage::Open);
+                    }
+                };
+                // `Records` says its own last word.
+                return self.records_ran(|records, incoming, peer_closed| {
+                    records.run(incoming, plain, out, data, peer_closed)
+                });
+            }
+            Side::Spent => Err(io::ErrorKind::BrokenPipe.into()),
         };
         if self.incoming.is_empty() {
             // Nothing of a record waits: an idle session keeps no buffer.
@@ -202,10 +247,49 @@ impl Tls {
         if result.is_err() {
             self.failed = true;
             match &mut self.side {
-                Side::Server(c) => last_word(&mut **c, &mut self.incoming, out),
-                Side::Client(c) => last_word(&mut **c, &mut self.incoming, out),
+                Side::Server(c) => last_word(&mut ***c, &mut self.incoming, out),
+                Side::Client(c) => last_word(&mut ***c, &mut self.incoming, out),
+                Side::Records(_) | Side::Spent => {}
+            }
+        } else if matches!(result, Ok(Stage::Open)) && self.hand_over && !self.is_handshaking() {
+            // The handshake is over (and whatever the call had to do, done): the records
+            // from here on are ours, starting with any that came with the client's Finished.
+            result = self.take_over().and_then(|()| {
+                self.records_ran(|records, incoming, peer_closed| records.run(incoming, plain, out, None, peer_closed))
+            });
+        }
+        result
+    }
+
+    /// Hands the server connection's records from rustls to `Records`.
+    fn take_over(&mut self) -> io::Result<()> {
+        let Side::Server(conn) = std::mem::replace(&mut self.side, Side::Spent) else {
+            return Ok(());
+        };
+        let handed = conn
+            .dangerous_into_kernel_connection()
+            .map_err(|e| io::Error::other(format!("TLS: {e}")));
+        match handed.and_then(Records::new) {
+            Ok(records) => {
+                self.side = Side::Records(Box::new(records));
+                Ok(())
+            }
+            Err(e) => {
+                self.failed = true;
+                Err(e)
             }
         }
+    }
+
+    fn records_ran(
+        &mut self,
+        run: impl FnOnce(&mut Records, &mut Vec<u8>, &mut bool) -> io::Result<Stage>,
+    ) -> io::Result<Stage> {
+        let Side::Records(records) = &mut self.side else {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        };
+        let result = run(records, &mut self.incoming, &mut self.peer_closed);
+        self.failed = result.is_err();
         result
     }
 }
@@ -213,11 +297,15 @@ impl Tls {
 /// `process_tls_records` for either side (rustls defines it for each side's data type).
 trait Process {
     type Data;
+    fn handshaking(&self) -> bool;
     fn process<'c, 'i>(&'c mut self, incoming: &'i mut [u8]) -> UnbufferedStatus<'c, 'i, Self::Data>;
 }
 
 impl Process for UnbufferedConnectionCommon<ServerConnectionData> {
     type Data = ServerConnectionData;
+    fn handshaking(&self) -> bool {
+        self.is_handshaking()
+    }
     fn process<'c, 'i>(&'c mut self, incoming: &'i mut [u8]) -> UnbufferedStatus<'c, 'i, Self::Data> {
         self.process_tls_records(incoming)
     }
@@ -225,6 +313,9 @@ impl Process for UnbufferedConnectionCommon<ServerConnectionData> {
 
 impl Process for UnbufferedConnectionCommon<ClientConnectionData> {
     type Data = ClientConnectionData;
+    fn handshaking(&self) -> bool {
+        self.is_handshaking()
+    }
     fn process<'c, 'i>(&'c mut self, incoming: &'i mut [u8]) -> UnbufferedStatus<'c, 'i, Self::Data> {
         self.process_tls_records(incoming)
     }
@@ -236,6 +327,8 @@ struct Run<'a> {
     plain: &'a mut Vec<u8>,
     out: &'a mut Out,
     peer_closed: &'a mut bool,
+    /// Once the handshake is over, rustls is given no more records: they are for `Records`.
+    hold_back: bool,
 }
 
 impl Run<'_> {
@@ -253,7 +346,12 @@ impl Run<'_> {
     /// spares moving the rest once per record (one small record per pipelined command).
     fn steps<C: Process>(&mut self, conn: &mut C, mut job: Job<'_>, taken: &mut usize) -> io::Result<Stage> {
         loop {
-            let UnbufferedStatus { discard, state } = conn.process(&mut self.incoming[*taken..]);
+            let input = if self.hold_back && !conn.handshaking() {
+                &mut [][..]
+            } else {
+                &mut self.incoming[*taken..]
+            };
+            let UnbufferedStatus { discard, state } = conn.process(input);
             // What rustls took goes even when it then failed (the records before the bad one).
             *taken += discard;
             let state = state.map_err(invalid)?;
@@ -393,16 +491,31 @@ mod tests {
     use rustls::{RootCertStore, SupportedProtocolVersion};
 
     fn pair(version: &'static SupportedProtocolVersion) -> (Tls, Tls) {
+        pair_with(version, None, true)
+    }
+
+    /// A client and a server speaking `version` with `suite` (or any), the server's records
+    /// handed over to `Records` after the handshake or left with rustls.
+    fn pair_with(
+        version: &'static SupportedProtocolVersion,
+        suite: Option<rustls::CipherSuite>,
+        hand_over: bool,
+    ) -> (Tls, Tls) {
         let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
         let cert = CertificateDer::from(certified.cert.der().to_vec());
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
-        let provider = Arc::new(default_provider());
-        let server = ServerConfig::builder_with_provider(provider.clone())
+        let mut provider = default_provider();
+        if let Some(suite) = suite {
+            provider.cipher_suites.retain(|s| s.suite() == suite);
+        }
+        let provider = Arc::new(provider);
+        let mut server = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[version])
             .unwrap()
             .with_no_client_auth()
             .with_single_cert(vec![cert.clone()], key)
             .unwrap();
+        server.enable_secret_extraction = hand_over;
         let mut roots = RootCertStore::empty();
         roots.add(cert).unwrap();
         let client = ClientConfig::builder_with_provider(provider)
@@ -410,11 +523,24 @@ mod tests {
             .unwrap()
             .with_root_certificates(roots)
             .with_no_client_auth();
+        let mut client = client;
+        client.enable_secret_extraction = true;
         let name = ServerName::try_from("localhost").unwrap();
         (
             Tls::client(Arc::new(client), name).unwrap(),
             Tls::server(Arc::new(server)).unwrap(),
         )
+    }
+
+    /// Every version and AEAD ringmail offers (the TLS 1.2 suites for the test's ECDSA key;
+    /// the RSA ones seal the same way).
+    fn every_suite() -> Vec<(&'static SupportedProtocolVersion, rustls::CipherSuite)> {
+        default_provider()
+            .cipher_suites
+            .iter()
+            .filter(|s| !format!("{:?}", s.suite()).contains("_RSA_"))
+            .map(|s| (s.version(), s.suite()))
+            .collect()
     }
 
     /// Gives `to` what `from` has to say, in pieces of `chunk` bytes; returns the plaintext
@@ -456,9 +582,11 @@ mod tests {
 
     #[test]
     fn data_goes_both_ways_in_any_pieces_and_nothing_is_kept_between() {
-        for version in [&TLS13, &TLS12] {
+        let mut cases: Vec<_> = every_suite().into_iter().map(|(v, s)| (v, Some(s), true)).collect();
+        cases.extend([(&TLS13, None, false), (&TLS12, None, false)]);
+        for (version, suite, hand_over) in cases {
             for chunk in [1, 7, 512, 17 * 1024] {
-                let (mut client, mut server) = pair(version);
+                let (mut client, mut server) = pair_with(version, suite, hand_over);
                 let (mut c_out, mut s_out) = handshake(&mut client, &mut server, chunk);
                 // Pieces of every size, as a FETCH gathers them, across record boundaries.
                 let pieces: Vec<Vec<u8>> = [3, RECORD - 1, 2, 40_000, 10, RECORD, 1]
@@ -469,7 +597,8 @@ mod tests {
                 let slices: Vec<IoSlice<'_>> = pieces.iter().map(|p| IoSlice::new(p)).collect();
                 server.seal(&slices, &mut s_out).unwrap();
                 let got = deliver(&mut s_out, &mut client, &mut c_out, chunk);
-                assert_eq!(got, pieces.concat(), "{version:?} in pieces of {chunk}");
+                assert_eq!(got, pieces.concat(), "{suite:?} in pieces of {chunk}");
+                assert_eq!(matches!(server.side, Side::Records(_)), hand_over);
                 client.seal(&[IoSlice::new(b"a1 IDLE\r\n")], &mut c_out).unwrap();
                 let got = deliver(&mut c_out, &mut server, &mut s_out, chunk);
                 assert_eq!(got, b"a1 IDLE\r\n");
@@ -583,5 +712,239 @@ mod tests {
         let (_, mut s_out) = handshake(&mut client, &mut server, 4096);
         server.receive(b"a1 LOGIN user pass\r\n".to_vec());
         assert!(server.advance(&mut Vec::new(), &mut s_out).is_err());
+    }
+
+    /// A server past its handshake, and its client handed over to `Records` so that it can
+    /// send what rustls never would. The server's session tickets are read by the client's
+    /// rustls before the hand-over.
+    fn crafting(version: &'static SupportedProtocolVersion) -> (Records<ClientConnectionData>, Tls, Out) {
+        let (mut client, mut server) = pair(version);
+        let (_, mut s_out) = handshake(&mut client, &mut server, 1 << 20);
+        s_out.used = 0;
+        let Side::Client(conn) = std::mem::replace(&mut client.side, Side::Spent) else {
+            unreachable!()
+        };
+        let records = Records::new(conn.dangerous_into_kernel_connection().unwrap()).unwrap();
+        (records, server, s_out)
+    }
+
+    /// The records in `out`, each whole, and `out` emptied.
+    fn records(out: &mut Out) -> Vec<Vec<u8>> {
+        let mut all = Vec::new();
+        let mut at = 0;
+        while at < out.used {
+            let len = u16::from_be_bytes([out.bytes[at + 3], out.bytes[at + 4]]) as usize;
+            all.push(out.bytes[at..at + 5 + len].to_vec());
+            at += 5 + len;
+        }
+        out.used = 0;
+        all
+    }
+
+    /// Gives the server what the client sealed; the server's error, if any.
+    fn to_server(c_out: &mut Out, server: &mut Tls, s_out: &mut Out, plain: &mut Vec<u8>) -> io::Result<Stage> {
+        server.receive(c_out.bytes[..c_out.used].to_vec());
+        c_out.used = 0;
+        server.advance(plain, s_out)
+    }
+
+    /// The alert the server sent (the last record in `s_out`), read by the client.
+    fn alert_sent(client: &mut Records<ClientConnectionData>, s_out: &mut Out) -> u8 {
+        let mut last = records(s_out).pop().expect("an alert");
+        let (kind, payload) = client.open_any(&mut last);
+        assert_eq!(kind, 21, "an alert record");
+        assert_eq!(payload[0], 2, "fatal");
+        payload[1]
+    }
+
+    /// `bytes` in records of the given types, which the server must refuse with `alert`.
+    fn refused(version: &'static SupportedProtocolVersion, sent: &[(u8, &[u8])], alert: u8) {
+        let (mut client, mut server, mut s_out) = crafting(version);
+        let mut c_out = Out::default();
+        for (kind, bytes) in sent {
+            client.seal_any(*kind, bytes, &mut c_out);
+        }
+        let err = to_server(&mut c_out, &mut server, &mut s_out, &mut Vec::new()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        assert_eq!(alert_sent(&mut client, &mut s_out), alert, "{sent:?}: {err}");
+        // Nothing more goes either way.
+        assert!(server.seal(&[IoSlice::new(b"* BYE\r\n")], &mut s_out).is_err());
+    }
+
+    #[test]
+    fn what_a_client_may_not_send_after_the_handshake_is_refused_with_the_rfcs_alert() {
+        let (unexpected, bad_mac, overflow, illegal, decode) = (10, 20, 22, 47, 50);
+        let big = vec![b'x'; RECORD + 1];
+        for version in [&TLS13, &TLS12] {
+            refused(version, &[(23, &big)], overflow);
+            refused(version, &[(21, &[1])], decode);
+            // Empty records: a few are fine, a flood is not.
+            refused(version, &[(23, &b""[..]); 33], unexpected);
+        }
+        // TLS 1.3: a handshake message other than KeyUpdate, a KeyUpdate that is malformed
+        // or has data after it in its record, a record between its pieces, padding only.
+        refused(&TLS13, &[(22, &[4, 0, 0, 1, 0])], unexpected);
+        refused(&TLS13, &[(22, &[24, 0, 0, 2, 0, 0])], decode);
+        refused(&TLS13, &[(22, &[24, 0, 0, 1, 2])], illegal);
+        refused(&TLS13, &[(22, &[24, 0, 0, 1, 0, 23])], unexpected);
+        refused(&TLS13, &[(22, &[24, 0]), (23, b"a1 NOOP\r\n")], unexpected);
+        refused(&TLS13, &[(22, b"")], unexpected);
+        refused(&TLS13, &[(0, b"")], unexpected);
+        // TLS 1.2: renegotiation, and a change_cipher_spec.
+        refused(&TLS12, &[(22, &[1, 0, 0, 0])], unexpected);
+        refused(&TLS12, &[(20, &[1])], unexpected);
+
+        // A record that does not decrypt, and one longer than any record may be.
+        for version in [&TLS13, &TLS12] {
+            let (mut client, mut server, mut s_out) = crafting(version);
+            let mut c_out = Out::default();
+            client.seal_any(23, b"a1 NOOP\r\n", &mut c_out);
+            c_out.bytes[c_out.used - 1] ^= 1;
+            assert!(to_server(&mut c_out, &mut server, &mut s_out, &mut Vec::new()).is_err());
+            assert_eq!(alert_sent(&mut client, &mut s_out), bad_mac);
+
+            let (mut client, mut server, mut s_out) = crafting(version);
+            server.receive(vec![23, 3, 3, 0x48, 0x01]);
+            assert!(server.advance(&mut Vec::new(), &mut s_out).is_err());
+            assert_eq!(alert_sent(&mut client, &mut s_out), overflow);
+        }
+        // An unprotected change_cipher_spec after a TLS 1.3 handshake.
+        let (mut client, mut server, mut s_out) = crafting(&TLS13);
+        server.receive(vec![20, 3, 3, 0, 1, 1]);
+        assert!(server.advance(&mut Vec::new(), &mut s_out).is_err());
+        assert_eq!(alert_sent(&mut client, &mut s_out), unexpected);
+    }
+
+    #[test]
+    fn alerts_a_client_may_send_are_read_as_the_rfcs_say() {
+        for version in [&TLS13, &TLS12] {
+            // user_canceled (TLS 1.3) or a warning (TLS 1.2) is passed over; close_notify
+            // ends the input, and what follows it is not read.
+            let (mut client, mut server, mut s_out) = crafting(version);
+            let mut c_out = Out::default();
+            client.seal_any(23, b"a1 NOOP\r\n", &mut c_out);
+            client.seal_any(21, &[1, 90], &mut c_out);
+            client.seal_any(21, &[1, 0], &mut c_out);
+            client.seal_any(23, b"a2 NOOP\r\n", &mut c_out);
+            let mut plain = Vec::new();
+            let stage = to_server(&mut c_out, &mut server, &mut s_out, &mut plain).unwrap();
+            assert_eq!((stage, &plain[..]), (Stage::PeerClosed, &b"a1 NOOP\r\n"[..]));
+            // A fatal alert ends the connection, with no alert of our own.
+            let (mut client, mut server, mut s_out) = crafting(version);
+            client.seal_any(21, &[2, 40], &mut c_out);
+            let err = to_server(&mut c_out, &mut server, &mut s_out, &mut Vec::new()).unwrap_err();
+            assert!(err.to_string().contains("alert 40"), "{err}");
+            assert!(s_out.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_key_update_in_pieces_is_taken_and_answered_once() {
+        let (mut client, mut server, mut s_out) = crafting(&TLS13);
+        let mut c_out = Out::default();
+        // Two KeyUpdates asking for ours, the second split over two records.
+        client.seal_any(22, &[24, 0, 0, 1, 1], &mut c_out);
+        client.next_key(true);
+        client.seal_any(22, &[24, 0], &mut c_out);
+        client.seal_any(22, &[0, 1, 1], &mut c_out);
+        client.next_key(true);
+        client.seal_any(23, b"a1 NOOP\r\n", &mut c_out);
+        let mut plain = Vec::new();
+        to_server(&mut c_out, &mut server, &mut s_out, &mut plain).unwrap();
+        assert_eq!(plain, b"a1 NOOP\r\n");
+        server.seal(&[IoSlice::new(b"a1 OK\r\n")], &mut s_out).unwrap();
+        // One KeyUpdate (not asking for one back) under the old key, then data under the next.
+        let mut sent = records(&mut s_out).into_iter();
+        let (kind, payload) = client.open_any(&mut sent.next().unwrap());
+        assert_eq!((kind, &payload[..]), (22, &[24, 0, 0, 1, 0][..]));
+        client.next_key(false);
+        let (kind, payload) = client.open_any(&mut sent.next().unwrap());
+        assert_eq!((kind, &payload[..]), (23, &b"a1 OK\r\n"[..]));
+        assert!(sent.next().is_none());
+    }
+
+    #[test]
+    fn a_key_update_that_came_with_the_finished_is_answered() {
+        // The client's Finished, a KeyUpdate asking for ours and a command: one read, so
+        // rustls must leave the KeyUpdate to `Records`.
+        let (mut client, mut server) = pair(&TLS13);
+        let (mut c_out, mut s_out) = all_but_finished(&mut client, &mut server);
+        let Side::Client(conn) = std::mem::replace(&mut client.side, Side::Spent) else {
+            unreachable!()
+        };
+        let mut client = Records::new(conn.dangerous_into_kernel_connection().unwrap()).unwrap();
+        client.seal_any(22, &[24, 0, 0, 1, 1], &mut c_out);
+        client.next_key(true);
+        client.seal_any(23, b"a1 NOOP\r\n", &mut c_out);
+        server.receive(c_out.bytes[..c_out.used].to_vec());
+        s_out.used = 0;
+        assert_eq!(server.handshake_step(&mut s_out).unwrap(), Stage::Open);
+        assert!(matches!(server.side, Side::Records(_)));
+        let mut plain = Vec::new();
+        server.advance(&mut plain, &mut s_out).unwrap();
+        assert_eq!(plain, b"a1 NOOP\r\n");
+        server.seal(&[IoSlice::new(b"a1 OK\r\n")], &mut s_out).unwrap();
+        // The session tickets, then our KeyUpdate, then the reply under the next key.
+        let mut sent = records(&mut s_out).into_iter();
+        let answer = loop {
+            let (kind, payload) = client.open_any(&mut sent.next().expect("a KeyUpdate"));
+            assert_eq!(kind, 22);
+            if payload[0] == 24 {
+                break payload;
+            }
+            assert_eq!(payload[0], 4, "a session ticket");
+        };
+        assert_eq!(answer, [24, 0, 0, 1, 0]);
+        client.next_key(false);
+        let (kind, payload) = client.open_any(&mut sent.next().unwrap());
+        assert_eq!((kind, &payload[..]), (23, &b"a1 OK\r\n"[..]));
+    }
+
+    #[test]
+    fn a_key_that_has_sealed_its_share_is_updated_or_the_connection_ends() {
+        let (mut client, mut server) = pair(&TLS13);
+        let (mut c_out, mut s_out) = handshake(&mut client, &mut server, 1 << 20);
+        let Side::Records(records) = &mut server.side else {
+            unreachable!()
+        };
+        records.set_limit(2);
+        let data = vec![b'y'; 5 * RECORD];
+        server.seal(&[IoSlice::new(&data)], &mut s_out).unwrap();
+        // rustls, as the client, follows our KeyUpdates.
+        assert_eq!(deliver(&mut s_out, &mut client, &mut c_out, 1 << 20), data);
+        client.seal(&[IoSlice::new(b"a1 NOOP\r\n")], &mut c_out).unwrap();
+        assert_eq!(deliver(&mut c_out, &mut server, &mut s_out, 1 << 20), b"a1 NOOP\r\n");
+
+        let (mut client, mut server) = pair(&TLS12);
+        let (_, mut s_out) = handshake(&mut client, &mut server, 1 << 20);
+        let Side::Records(records) = &mut server.side else {
+            unreachable!()
+        };
+        records.set_limit(2);
+        assert!(server.seal(&[IoSlice::new(&data)], &mut s_out).is_err());
+    }
+
+    #[test]
+    fn a_resting_connection_makes_its_keys_again() {
+        for version in [&TLS13, &TLS12] {
+            let (mut client, mut server) = pair(version);
+            let (mut c_out, mut s_out) = handshake(&mut client, &mut server, 1 << 20);
+            for round in 0..3 {
+                server.rest();
+                client.seal(&[IoSlice::new(b"a1 NOOP\r\n")], &mut c_out).unwrap();
+                assert_eq!(deliver(&mut c_out, &mut server, &mut s_out, 1 << 20), b"a1 NOOP\r\n");
+                server.rest();
+                server.seal(&[IoSlice::new(b"a1 OK\r\n")], &mut s_out).unwrap();
+                assert_eq!(
+                    deliver(&mut s_out, &mut client, &mut c_out, 1 << 20),
+                    b"a1 OK\r\n",
+                    "{round}"
+                );
+            }
+            assert!(server
+                .description()
+                .unwrap()
+                .starts_with(if version == &TLS13 { "TLSv1.3" } else { "TLSv1.2" }));
+        }
     }
 }

@@ -1,0 +1,609 @@
+//! A server connection's TLS records after the handshake, sealed and opened here.
+//!
+//! rustls makes the handshake; once it is over it hands over the traffic keys and sequence
+//! numbers (its kernel API, made for kTLS) and keeps only the TLS 1.3 key schedule, for key
+//! updates. The records themselves are protected here: RFC 8446 §5 for TLS 1.3, RFC 5246
+//! §6.2.3.3 with RFC 5288 (AES-GCM) and RFC 7905 (ChaCha20-Poly1305) for TLS 1.2. Two reasons:
+//! - a parked session keeps its keys as 44 bytes a direction, not rustls's connection with
+//!   both keys expanded (`rest` drops the expansions; the next record makes them again);
+//! - a download is copied once, from where its bytes lie into the record, and encrypted
+//!   there; rustls copied pieces shorter than a record twice.
+//!
+//! After the handshake a client may send application data, alerts and (TLS 1.3) KeyUpdate;
+//! anything else ends the connection with the alert the RFCs name.
+
+use std::borrow::Cow;
+use std::io::{self, IoSlice};
+
+use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
+use rustls::kernel::KernelConnection;
+use rustls::server::ServerConnectionData;
+use rustls::{ConnectionTrafficSecrets, ExtractedSecrets, ProtocolVersion, SupportedCipherSuite};
+
+use super::tls::{Out, Stage};
+
+const HEADER: usize = 5;
+/// A record's plaintext at most (RFC 8446 §5.1, RFC 5246 §6.2.1).
+const MAX_PLAIN: usize = 16 * 1024;
+const TAG: usize = 16;
+/// TLS 1.2 AES-GCM sends the nonce's last 8 bytes before the ciphertext (RFC 5288 §3).
+const EXPLICIT_NONCE: usize = 8;
+/// rustls's bound on records in a row that carry nothing (empty data, warning alerts).
+const MAX_EMPTY_IN_A_ROW: u8 = 32;
+
+const ALERT: u8 = 21;
+const HANDSHAKE: u8 = 22;
+const APPLICATION_DATA: u8 = 23;
+
+const WARNING: u8 = 1;
+const FATAL: u8 = 2;
+const CLOSE_NOTIFY: u8 = 0;
+const UNEXPECTED_MESSAGE: u8 = 10;
+const BAD_RECORD_MAC: u8 = 20;
+const RECORD_OVERFLOW: u8 = 22;
+const INTERNAL_ERROR: u8 = 80;
+const ILLEGAL_PARAMETER: u8 = 47;
+const DECODE_ERROR: u8 = 50;
+const USER_CANCELED: u8 = 90;
+
+const KEY_UPDATE: u8 = 24;
+/// A KeyUpdate message whole: type, 3-byte length (1), request_update.
+const KEY_UPDATE_LEN: usize = 5;
+
+/// Generic over the side for the tests, which seal a client's records with it; ringmail
+/// hands over server connections only (a client would have to take session tickets too).
+pub struct Records<D = ServerConnectionData> {
+    kernel: KernelConnection<D>,
+    tls13: bool,
+    tx: Direction,
+    rx: Direction,
+    /// Records one key may seal: TLS 1.3 then updates it, TLS 1.2 closes.
+    limit: u64,
+    /// The start of a KeyUpdate whose rest is in the next record (RFC 8446 §5.1 lets
+    /// handshake messages be split over records).
+    partial: [u8; KEY_UPDATE_LEN],
+    partial_len: u8,
+    /// The peer asked for a key update and has not had it yet.
+    update_owed: bool,
+    empty_in_a_row: u8,
+}
+
+/// One direction's key, and the number of the next record under it.
+struct Direction {
+    secret: Secret,
+    seq: u64,
+    /// The key expanded for the cipher (about 540 bytes): made when a record needs it,
+    /// dropped while the connection rests.
+    expanded: Option<Box<LessSafeKey>>,
+}
+
+struct Secret {
+    algorithm: &'static aead::Algorithm,
+    key: [u8; 32],
+    iv: [u8; aead::NONCE_LEN],
+}
+
+/// What ended the connection, and the alert the peer is told (none when the peer sent one).
+struct Fault {
+    alert: Option<u8>,
+    why: Cow<'static, str>,
+}
+
+fn fault(alert: u8, why: &'static str) -> Fault {
+    Fault {
+        alert: Some(alert),
+        why: why.into(),
+    }
+}
+
+impl<D> Records<D> {
+    /// Takes over from rustls (`dangerous_into_kernel_connection`).
+    pub fn new((secrets, kernel): (ExtractedSecrets, KernelConnection<D>)) -> io::Result<Records<D>> {
+        let limit = match kernel.negotiated_cipher_suite() {
+            SupportedCipherSuite::Tls13(suite) => suite.common.confidentiality_limit,
+            SupportedCipherSuite::Tls12(suite) => suite.common.confidentiality_limit,
+        };
+        let unusable = |f: Fault| io::Error::other(f.why);
+        Ok(Records {
+            tls13: kernel.protocol_version() == ProtocolVersion::TLSv1_3,
+            tx: Direction::new(secrets.tx).map_err(unusable)?,
+            rx: Direction::new(secrets.rx).map_err(unusable)?,
+            kernel,
+            limit,
+            partial: [0; KEY_UPDATE_LEN],
+            partial_len: 0,
+            update_owed: false,
+            empty_in_a_row: 0,
+        })
+    }
+
+    /// "TLSv1.3 with cipher TLS13_AES_128_GCM_SHA256".
+    pub fn description(&self) -> String {
+        let version = if self.tls13 { "TLSv1.3" } else { "TLSv1.2" };
+        format!(
+            "{version} with cipher {:?}",
+            self.kernel.negotiated_cipher_suite().suite()
+        )
+    }
+
+    /// The connection waits: the expanded keys go (the secrets stay).
+    pub fn rest(&mut self) {
+        self.tx.expanded = None;
+        self.rx.expanded = None;
+    }
+
+    /// Opens the whole records in `incoming` (their data into `plain`, what they ask for —
+    /// a key update's answer — into `out`), drops them, and then seals `data` into `out`.
+    /// A fault puts its alert into `out` and is an error.
+    pub fn run(
+        &mut self,
+        incoming: &mut Vec<u8>,
+        plain: &mut Vec<u8>,
+        out: &mut Out,
+        data: Option<&[IoSlice<'_>]>,
+        peer_closed: &mut bool,
+    ) -> io::Result<Stage> {
+        let mut done = self.read(incoming, plain, peer_closed);
+        if done.is_ok() && self.update_owed {
+            done = self.update_tx(out);
+        }
+        if let (Ok(()), Some(data)) = (&done, data) {
+            done = self.seal(data, out);
+        }
+        match done {
+            Ok(()) if *peer_closed => Ok(Stage::PeerClosed),
+            Ok(()) => Ok(Stage::Open),
+            Err(fault) => {
+                if let Some(alert) = fault.alert {
+                    // The alert is the last word: if it cannot be sealed, the close says it.
+                    let _ = self.seal_record(ALERT, &[FATAL, alert], out);
+                }
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("TLS: {}", fault.why),
+                ))
+            }
+        }
+    }
+
+    /// Puts close_notify into `out`.
+    pub fn close_notify(&mut self, out: &mut Out) -> io::Result<()> {
+        self.seal_record(ALERT, &[WARNING, CLOSE_NOTIFY], out)
+            .map_err(|f| io::Error::other(f.why))
+    }
+
+    fn read(&mut self, incoming: &mut Vec<u8>, plain: &mut Vec<u8>, peer_closed: &mut bool) -> Result<(), Fault> {
+        let mut at = 0;
+        let result = loop {
+            if *peer_closed {
+                // Nothing after close_notify is read (RFC 8446 §6.1).
+                at = incoming.len();
+                break Ok(());
+            }
+            let rest = &mut incoming[at..];
+            if rest.len() < HEADER {
+                break Ok(());
+            }
+            let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
+            if len > self.max_ciphertext() {
+                break Err(fault(RECORD_OVERFLOW, "record too long"));
+            }
+            if rest.len() < HEADER + len {
+                break Ok(());
+            }
+            let (header, body) = rest[..HEADER + len].split_at_mut(HEADER);
+            at += HEADER + len;
+            if let Err(f) = self.take_record(header, body, plain, peer_closed) {
+                break Err(f);
+            }
+        };
+        if at == incoming.len() {
+            *incoming = Vec::new();
+        } else {
+            incoming.drain(..at);
+        }
+        result
+    }
+
+    fn max_ciphertext(&self) -> usize {
+        // RFC 8446 §5.2 and RFC 5246 §6.2.3.
+        MAX_PLAIN + if self.tls13 { 256 } else { 2048 }
+    }
+
+    fn take_record(
+        &mut self,
+        header: &[u8],
+        body: &mut [u8],
+        plain: &mut Vec<u8>,
+        peer_closed: &mut bool,
+    ) -> Result<(), Fault> {
+        // TLS 1.3 hides the type inside; a change_cipher_spec after the handshake is never
+        // right in either (RFC 8446 §5).
+        let expected = match header[0] {
+            APPLICATION_DATA => true,
+            ALERT | HANDSHAKE => !self.tls13,
+            _ => false,
+        };
+        if !expected {
+            return Err(fault(UNEXPECTED_MESSAGE, "unexpected record type"));
+        }
+        let (kind, payload) = self.open(header, body)?;
+        if self.partial_len > 0 && kind != HANDSHAKE {
+            // Handshake messages are not interleaved with other records (RFC 8446 §5.1).
+            return Err(fault(UNEXPECTED_MESSAGE, "a record inside a handshake message"));
+        }
+        match kind {
+            APPLICATION_DATA if payload.is_empty() => self.empty_record(),
+            APPLICATION_DATA => {
+                self.empty_in_a_row = 0;
+                plain.extend_from_slice(payload);
+                Ok(())
+            }
+            ALERT => self.alert(payload, peer_closed),
+            HANDSHAKE => self.handshake(payload),
+            _ => Err(fault(UNEXPECTED_MESSAGE, "unexpected content type")),
+        }
+    }
+
+    /// Decrypts a record in place: its content type and plaintext.
+    fn open<'b>(&mut self, header: &[u8], body: &'b mut [u8]) -> Result<(u8, &'b [u8]), Fault> {
+        let seq = self.rx.next_seq()?;
+        let tls13 = self.tls13;
+        let explicit = !tls13 && self.rx.secret.explicit_nonce();
+        let mut nonce = self.rx.secret.nonce(seq);
+        let sealed = if explicit {
+            if body.len() < EXPLICIT_NONCE {
+                return Err(fault(BAD_RECORD_MAC, "record too short"));
+            }
+            let (sent, sealed) = body.split_at_mut(EXPLICIT_NONCE);
+            nonce[4..].copy_from_slice(sent);
+            sealed
+        } else {
+            body
+        };
+        let Some(plain_len) = sealed.len().checked_sub(TAG) else {
+            return Err(fault(BAD_RECORD_MAC, "record too short"));
+        };
+        let key = self.rx.key();
+        let nonce = Nonce::assume_unique_for_key(nonce);
+        if tls13 {
+            let inner = key
+                .open_in_place(nonce, Aad::from(header), sealed)
+                .map_err(|_| fault(BAD_RECORD_MAC, "record failed to decrypt"))?;
+            if inner.len() > MAX_PLAIN + 1 {
+                return Err(fault(RECORD_OVERFLOW, "record too long"));
+            }
+            // The content type is the last byte that is not padding (RFC 8446 §5.4).
+            let end = inner
+                .iter()
+                .rposition(|&b| b != 0)
+                .ok_or(fault(UNEXPECTED_MESSAGE, "record without a content type"))?;
+            Ok((inner[end], &inner[..end]))
+        } else {
+            if plain_len > MAX_PLAIN {
+                return Err(fault(RECORD_OVERFLOW, "record too long"));
+            }
+            let aad = tls12_aad(seq, header[0], plain_len);
+            let inner = key
+                .open_in_place(nonce, Aad::from(aad), sealed)
+                .map_err(|_| fault(BAD_RECORD_MAC, "record failed to decrypt"))?;
+            Ok((header[0], inner))
+        }
+    }
+
+    fn empty_record(&mut self) -> Result<(), Fault> {
+        self.empty_in_a_row += 1;
+        if self.empty_in_a_row > MAX_EMPTY_IN_A_ROW {
+            return Err(fault(UNEXPECTED_MESSAGE, "too many empty records"));
+        }
+        Ok(())
+    }
+
+    fn alert(&mut self, payload: &[u8], peer_closed: &mut bool) -> Result<(), Fault> {
+        // One alert a record, whole (RFC 8446 §6).
+        let &[level, description] = payload else {
+            return Err(fault(DECODE_ERROR, "an alert of the wrong length"));
+        };
+        match description {
+            CLOSE_NOTIFY => {
+                *peer_closed = true;
+                Ok(())
+            }
+            // TLS 1.3 reads every other alert but user_canceled as fatal (RFC 8446 §6.2).
+            USER_CANCELED if self.tls13 => self.empty_record(),
+            _ if !self.tls13 && level == WARNING => self.empty_record(),
+            _ => Err(Fault {
+                alert: None,
+                why: format!("the peer sent alert {description}").into(),
+            }),
+        }
+    }
+
+    /// Handshake messages after the handshake: a TLS 1.3 client may send KeyUpdate and
+    /// nothing else (no post-handshake authentication is asked for); TLS 1.2 renegotiation
+    /// is not offered.
+    fn handshake(&mut self, mut payload: &[u8]) -> Result<(), Fault> {
+        if !self.tls13 {
+            return Err(fault(UNEXPECTED_MESSAGE, "renegotiation is not supported"));
+        }
+        if payload.is_empty() {
+            return Err(fault(UNEXPECTED_MESSAGE, "an empty handshake record"));
+        }
+        while !payload.is_empty() {
+            let have = usize::from(self.partial_len);
+            let n = (KEY_UPDATE_LEN - have).min(payload.len());
+            self.partial[have..have + n].copy_from_slice(&payload[..n]);
+            self.partial_len += n as u8;
+            payload = &payload[n..];
+            let got = &self.partial[..usize::from(self.partial_len)];
+            if got[0] != KEY_UPDATE {
+                return Err(fault(UNEXPECTED_MESSAGE, "a handshake message after the handshake"));
+            }
+            if got.len() >= 4 && got[1..4] != [0, 0, 1] {
+                return Err(fault(DECODE_ERROR, "a KeyUpdate of the wrong length"));
+            }
+            if got.len() == KEY_UPDATE_LEN {
+                let request = got[4];
+                self.partial_len = 0;
+                if !payload.is_empty() {
+                    // New keys start at a record's start (RFC 8446 §5.1).
+                    return Err(fault(UNEXPECTED_MESSAGE, "data after a KeyUpdate in its record"));
+                }
+                self.key_update(request)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The peer's KeyUpdate (RFC 8446 §4.6.3): its records now come under the next key; if
+    /// it asked, ours will too, after one KeyUpdate of our own (however many it asked for).
+    fn key_update(&mut self, request: u8) -> Result<(), Fault> {
+        match request {
+            0 => {}
+            1 => self.update_owed = true,
+            _ => return Err(fault(ILLEGAL_PARAMETER, "a KeyUpdate asking for neither")),
+        }
+        let next = self
+            .kernel
+            .update_rx_secret()
+            .map_err(|_| fault(INTERNAL_ERROR, "no next key"))?;
+        self.rx = Direction::new(next)?;
+        Ok(())
+    }
+
+    /// Sends a KeyUpdate (update_not_requested) under the current key and moves to the next.
+    fn update_tx(&mut self, out: &mut Out) -> Result<(), Fault> {
+        self.update_owed = false;
+        self.protect(
+            HANDSHAKE,
+            KEY_UPDATE_LEN,
+            &mut Pieces::one(&[KEY_UPDATE, 0, 0, 1, 0]),
+            out,
+        )?;
+        let next = self
+            .kernel
+            .update_tx_secret()
+            .map_err(|_| fault(INTERNAL_ERROR, "no next key"))?;
+        self.tx = Direction::new(next)?;
+        Ok(())
+    }
+
+    /// `data` as application data in full-size records, each filled where it is sealed.
+    fn seal(&mut self, data: &[IoSlice<'_>], out: &mut Out) -> Result<(), Fault> {
+        let total: usize = data.iter().map(|d| d.len()).sum();
+        out.reserve(super::tls::ciphertext_room(total));
+        let mut pieces = Pieces::new(data);
+        let mut left = total;
+        while left > 0 {
+            let n = left.min(MAX_PLAIN);
+            self.seal_pieces(APPLICATION_DATA, n, &mut pieces, out)?;
+            left -= n;
+        }
+        Ok(())
+    }
+
+    fn seal_record(&mut self, kind: u8, bytes: &[u8], out: &mut Out) -> Result<(), Fault> {
+        self.seal_pieces(kind, bytes.len(), &mut Pieces::one(bytes), out)
+    }
+
+    /// `protect`, after updating a TLS 1.3 key that has sealed its share.
+    fn seal_pieces(&mut self, kind: u8, len: usize, pieces: &mut Pieces<'_>, out: &mut Out) -> Result<(), Fault> {
+        if self.tx.seq >= self.limit {
+            if !self.tls13 {
+                return Err(fault(INTERNAL_ERROR, "the key has sealed all it may"));
+            }
+            self.update_tx(out)?;
+        }
+        self.protect(kind, len, pieces, out)
+    }
+
+    /// One record of `len` bytes taken from `pieces`, sealed into `out`.
+    fn protect(&mut self, kind: u8, len: usize, pieces: &mut Pieces<'_>, out: &mut Out) -> Result<(), Fault> {
+        let seq = self.tx.next_seq()?;
+        let explicit = if !self.tls13 && self.tx.secret.explicit_nonce() {
+            EXPLICIT_NONCE
+        } else {
+            0
+        };
+        let inner = len + usize::from(self.tls13);
+        let sealed_len = explicit + inner + TAG;
+        let record = &mut out.room(HEADER + sealed_len)[..HEADER + sealed_len];
+        let (header, body) = record.split_at_mut(HEADER);
+        let outer = if self.tls13 { APPLICATION_DATA } else { kind };
+        let [hi, lo] = (sealed_len as u16).to_be_bytes();
+        header.copy_from_slice(&[outer, 3, 3, hi, lo]);
+        let nonce = self.tx.secret.nonce(seq);
+        let (sent, body) = body.split_at_mut(explicit);
+        sent.copy_from_slice(&nonce[4..4 + explicit]);
+        let (text, tag_room) = body.split_at_mut(inner);
+        pieces.fill(&mut text[..len]);
+        if self.tls13 {
+            text[len] = kind;
+        }
+        let key = self.tx.key();
+        let nonce = Nonce::assume_unique_for_key(nonce);
+        let tag = if self.tls13 {
+            key.seal_in_place_separate_tag(nonce, Aad::from(&*header), text)
+        } else {
+            key.seal_in_place_separate_tag(nonce, Aad::from(tls12_aad(seq, kind, len)), text)
+        }
+        .map_err(|_| fault(INTERNAL_ERROR, "sealing failed"))?;
+        tag_room.copy_from_slice(tag.as_ref());
+        out.used += HEADER + sealed_len;
+        Ok(())
+    }
+}
+
+/// TLS 1.2's additional data: sequence number, type, version, plaintext length.
+fn tls12_aad(seq: u64, kind: u8, len: usize) -> [u8; 13] {
+    let mut aad = [0; 13];
+    aad[..8].copy_from_slice(&seq.to_be_bytes());
+    aad[8] = kind;
+    aad[9..11].copy_from_slice(&[3, 3]);
+    aad[11..].copy_from_slice(&(len as u16).to_be_bytes());
+    aad
+}
+
+impl Direction {
+    fn new((seq, secrets): (u64, ConnectionTrafficSecrets)) -> Result<Direction, Fault> {
+        let (algorithm, key, iv) = match &secrets {
+            ConnectionTrafficSecrets::Aes128Gcm { key, iv } => (&aead::AES_128_GCM, key, iv),
+            ConnectionTrafficSecrets::Aes256Gcm { key, iv } => (&aead::AES_256_GCM, key, iv),
+            ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => (&aead::CHACHA20_POLY1305, key, iv),
+            _ => return Err(fault(INTERNAL_ERROR, "a cipher ringmail does not seal")),
+        };
+        let mut secret = Secret {
+            algorithm,
+            key: [0; 32],
+            iv: iv
+                .as_ref()
+                .try_into()
+                .map_err(|_| fault(INTERNAL_ERROR, "an IV of the wrong length"))?,
+        };
+        let key = key.as_ref();
+        if key.len() != algorithm.key_len() {
+            return Err(fault(INTERNAL_ERROR, "a key of the wrong length"));
+        }
+        secret.key[..key.len()].copy_from_slice(key);
+        let expanded = Some(Box::new(secret.expand()));
+        Ok(Direction { secret, seq, expanded })
+    }
+
+    fn next_seq(&mut self) -> Result<u64, Fault> {
+        let seq = self.seq;
+        self.seq = seq
+            .checked_add(1)
+            .ok_or(fault(INTERNAL_ERROR, "sequence numbers used up"))?;
+        Ok(seq)
+    }
+
+    fn key(&mut self) -> &LessSafeKey {
+        self.expanded.get_or_insert_with(|| Box::new(self.secret.expand()))
+    }
+}
+
+impl Secret {
+    fn expand(&self) -> LessSafeKey {
+        let key = &self.key[..self.algorithm.key_len()];
+        // The length was checked when the secret was made, the only way this fails.
+        LessSafeKey::new(UnboundKey::new(self.algorithm, key).expect("a key of the cipher's length"))
+    }
+
+    /// The record's nonce: the IV with the sequence number in its last 8 bytes XORed in
+    /// (RFC 8446 §5.3; TLS 1.2 AES-GCM sends the same last 8 bytes as its explicit nonce).
+    fn nonce(&self, seq: u64) -> [u8; aead::NONCE_LEN] {
+        let mut nonce = self.iv;
+        for (n, s) in nonce[4..].iter_mut().zip(seq.to_be_bytes()) {
+            *n ^= s;
+        }
+        nonce
+    }
+
+    fn explicit_nonce(&self) -> bool {
+        self.algorithm != &aead::CHACHA20_POLY1305
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        // Volatile, so the wipe is not optimised away as a dead store.
+        for b in self.key.iter_mut().chain(self.iv.iter_mut()) {
+            // SAFETY: `b` is a valid, aligned, exclusive reference to a byte.
+            unsafe { std::ptr::write_volatile(b, 0) };
+        }
+    }
+}
+
+/// The bytes of a write, taken from the front record by record.
+struct Pieces<'a> {
+    /// What is left of the piece being taken.
+    current: &'a [u8],
+    rest: &'a [IoSlice<'a>],
+}
+
+impl<'a> Pieces<'a> {
+    fn new(data: &'a [IoSlice<'a>]) -> Pieces<'a> {
+        Pieces {
+            current: &[],
+            rest: data,
+        }
+    }
+
+    fn one(bytes: &'a [u8]) -> Pieces<'a> {
+        Pieces {
+            current: bytes,
+            rest: &[],
+        }
+    }
+
+    fn fill(&mut self, mut dst: &mut [u8]) {
+        while !dst.is_empty() {
+            if self.current.is_empty() {
+                let Some((first, rest)) = self.rest.split_first() else {
+                    return;
+                };
+                self.current = first;
+                self.rest = rest;
+                continue;
+            }
+            let n = self.current.len().min(dst.len());
+            dst[..n].copy_from_slice(&self.current[..n]);
+            dst = &mut dst[n..];
+            self.current = &self.current[n..];
+        }
+    }
+}
+
+#[cfg(test)]
+impl<D> Records<D> {
+    /// Seals any record, right or wrong, as a peer might.
+    pub(super) fn seal_any(&mut self, kind: u8, bytes: &[u8], out: &mut Out) {
+        if let Err(f) = self.protect(kind, bytes.len(), &mut Pieces::one(bytes), out) {
+            panic!("{}", f.why);
+        }
+    }
+
+    /// Opens one record, whatever it holds: its content type and plaintext.
+    pub(super) fn open_any(&mut self, record: &mut [u8]) -> (u8, Vec<u8>) {
+        let (header, body) = record.split_at_mut(HEADER);
+        match self.open(header, body) {
+            Ok((kind, payload)) => (kind, payload.to_vec()),
+            Err(f) => panic!("{}", f.why),
+        }
+    }
+
+    /// Moves to the next key in one direction without a KeyUpdate.
+    pub(super) fn next_key(&mut self, tx: bool) {
+        let next = if tx {
+            self.kernel.update_tx_secret()
+        } else {
+            self.kernel.update_rx_secret()
+        };
+        let next = Direction::new(next.unwrap()).ok().unwrap();
+        *if tx { &mut self.tx } else { &mut self.rx } = next;
+    }
+
+    pub(super) fn set_limit(&mut self, limit: u64) {
+        self.limit = limit;
+    }
+}
