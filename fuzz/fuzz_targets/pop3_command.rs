@@ -236,7 +236,10 @@ fn encoder(choices: &mut Choices<'_>) {
     let whole = render(make(), message, &[0]);
     if mode % 4 == 3 {
         let scanned = render(RetrEncoder::whole(), message, &[0]);
-        assert_eq!(whole, scanned, "the store's index of dot lines stuffs otherwise than a scan");
+        assert_eq!(
+            whole, scanned,
+            "the store's index of dot lines stuffs otherwise than a scan"
+        );
     }
     let pieces = render(make(), message, &sizes);
     assert_eq!(whole, pieces, "the rendering depends on how the message is split");

@@ -3,6 +3,7 @@
 
 pub mod conn;
 pub mod deflate;
+pub mod fuzzing;
 pub mod gather;
 pub mod input;
 mod record;

@@ -574,7 +574,7 @@ impl<'a> Pieces<'a> {
     }
 }
 
-#[cfg(test)]
+/// For the tests and the `tls_records` fuzz target, which play a client with these.
 impl<D> Records<D> {
     /// Seals any record, right or wrong, as a peer might.
     pub(super) fn seal_any(&mut self, kind: u8, bytes: &[u8], out: &mut Out) {
@@ -603,6 +603,7 @@ impl<D> Records<D> {
         *if tx { &mut self.tx } else { &mut self.rx } = next;
     }
 
+    #[cfg(test)]
     pub(super) fn set_limit(&mut self, limit: u64) {
         self.limit = limit;
     }
