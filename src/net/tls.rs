@@ -42,6 +42,8 @@ pub struct Tls {
     failed: bool,
     /// A server connection whose records `Records` takes over after the handshake.
     hand_over: bool,
+    /// How the handshake ended, once it has: whether every record after it is still unread.
+    ended_clean: Option<bool>,
 }
 
 /// The whole `Tls` is boxed by its connection; rustls's connections are boxed again so that
@@ -102,10 +104,7 @@ enum Job<'a> {
 
 impl Tls {
     pub fn server(config: Arc<ServerConfig>) -> io::Result<Tls> {
-        // rustls goes on past the client's Finished to the next record unless it stops to
-        // send session tickets; only then is the hand-over sure to find every record after
-        // the handshake still unread (a KeyUpdate read by rustls would be lost with it).
-        let hand_over = config.enable_secret_extraction && config.send_tls13_tickets > 0;
+        let hand_over = config.enable_secret_extraction;
         let conn = UnbufferedServerConnection::new(config).map_err(io::Error::other)?;
         let mut tls = Tls::new(Side::Server(Box::new(conn)));
         tls.hand_over = hand_over;
@@ -125,6 +124,7 @@ impl Tls {
             peer_closed: false,
             failed: false,
             hand_over: false,
+            ended_clean: None,
         }
     }
 
@@ -221,6 +221,7 @@ impl Tls {
             out,
             peer_closed: &mut self.peer_closed,
             hold_back: self.hand_over,
+            ended_clean: &mut self.ended_clean,
         };
         let mut result = match &mut self.side {
             Side::Server(c) => state.run(&mut ***c, job),
@@ -252,7 +253,7 @@ impl Tls {
                 Side::Client(c) => last_word(&mut ***c, &mut self.incoming, out),
                 Side::Records(_) | Side::Spent => {}
             }
-        } else if matches!(result, Ok(Stage::Open)) && self.hand_over && !self.is_handshaking() {
+        } else if matches!(result, Ok(Stage::Open)) && self.hand_over && self.ended_clean == Some(true) {
             // The handshake is over (and whatever the call had to do, done): the records
             // from here on are ours, starting with any that came with the client's Finished.
             result = self.take_over().and_then(|()| {
@@ -310,6 +311,7 @@ impl Tls {
 trait Process {
     type Data;
     fn handshaking(&self) -> bool;
+    fn protocol(&self) -> Option<rustls::ProtocolVersion>;
     fn process<'c, 'i>(&'c mut self, incoming: &'i mut [u8]) -> UnbufferedStatus<'c, 'i, Self::Data>;
 }
 
@@ -317,6 +319,9 @@ impl Process for UnbufferedConnectionCommon<ServerConnectionData> {
     type Data = ServerConnectionData;
     fn handshaking(&self) -> bool {
         self.is_handshaking()
+    }
+    fn protocol(&self) -> Option<rustls::ProtocolVersion> {
+        self.protocol_version()
     }
     fn process<'c, 'i>(&'c mut self, incoming: &'i mut [u8]) -> UnbufferedStatus<'c, 'i, Self::Data> {
         self.process_tls_records(incoming)
@@ -327,6 +332,9 @@ impl Process for UnbufferedConnectionCommon<ClientConnectionData> {
     type Data = ClientConnectionData;
     fn handshaking(&self) -> bool {
         self.is_handshaking()
+    }
+    fn protocol(&self) -> Option<rustls::ProtocolVersion> {
+        self.protocol_version()
     }
     fn process<'c, 'i>(&'c mut self, incoming: &'i mut [u8]) -> UnbufferedStatus<'c, 'i, Self::Data> {
         self.process_tls_records(incoming)
@@ -341,6 +349,8 @@ struct Run<'a> {
     peer_closed: &'a mut bool,
     /// Once the handshake is over, rustls is given no more records: they are for `Records`.
     hold_back: bool,
+    /// Set when the handshake ends: true if rustls has read no record after it that matters.
+    ended_clean: &'a mut Option<bool>,
 }
 
 impl Run<'_> {
@@ -358,12 +368,14 @@ impl Run<'_> {
     /// spares moving the rest once per record (one small record per pipelined command).
     fn steps<C: Process>(&mut self, conn: &mut C, mut job: Job<'_>, taken: &mut usize) -> io::Result<Stage> {
         loop {
-            let input = if self.hold_back && !conn.handshaking() {
+            let handshaking = conn.handshaking();
+            let input = if self.hold_back && !handshaking {
                 &mut [][..]
             } else {
                 &mut self.incoming[*taken..]
             };
             let UnbufferedStatus { discard, state } = conn.process(input);
+            let mut paused = false;
             // What rustls took goes even when it then failed (the records before the bad one).
             *taken += discard;
             let state = state.map_err(invalid)?;
@@ -377,6 +389,7 @@ impl Run<'_> {
                     None
                 }
                 ConnectionState::EncodeTlsData(mut encode) => {
+                    paused = true;
                     let mut room = 512;
                     loop {
                         match encode.encode(self.out.room(room)) {
@@ -421,6 +434,16 @@ impl Run<'_> {
                 // are for options ringmail does not use.
                 _ => return Err(invalid("unexpected TLS state")),
             };
+            if handshaking && !conn.handshaking() {
+                // rustls reads on past the client's Finished within one call unless it pauses
+                // to send what the Finished made (the server's session tickets in TLS 1.3, its
+                // own Finished in a full TLS 1.2 handshake). TLS 1.2 has nothing after the
+                // handshake that rustls could read and not hand over; a TLS 1.3 KeyUpdate
+                // read by rustls would leave its answer behind. So a TLS 1.3 handshake that
+                // ended without the pause stays with rustls.
+                let tls12 = conn.protocol() == Some(rustls::ProtocolVersion::TLSv1_2);
+                *self.ended_clean = Some(paused || tls12);
+            }
             if let Some(stage) = stage {
                 return Ok(stage);
             }
@@ -503,15 +526,17 @@ mod tests {
     use rustls::{RootCertStore, SupportedProtocolVersion};
 
     fn pair(version: &'static SupportedProtocolVersion) -> (Tls, Tls) {
-        pair_with(version, None, true)
+        pair_with(version, None, true, 2)
     }
 
     /// A client and a server speaking `version` with `suite` (or any), the server's records
-    /// handed over to `Records` after the handshake or left with rustls.
+    /// handed over to `Records` after the handshake or left with rustls, and sending
+    /// `tickets` TLS 1.3 session tickets.
     fn pair_with(
         version: &'static SupportedProtocolVersion,
         suite: Option<rustls::CipherSuite>,
         hand_over: bool,
+        tickets: usize,
     ) -> (Tls, Tls) {
         let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
         let cert = CertificateDer::from(certified.cert.der().to_vec());
@@ -528,6 +553,7 @@ mod tests {
             .with_single_cert(vec![cert.clone()], key)
             .unwrap();
         server.enable_secret_extraction = hand_over;
+        server.send_tls13_tickets = tickets;
         let mut roots = RootCertStore::empty();
         roots.add(cert).unwrap();
         let client = ClientConfig::builder_with_provider(provider)
@@ -598,7 +624,7 @@ mod tests {
         cases.extend([(&TLS13, None, false), (&TLS12, None, false)]);
         for (version, suite, hand_over) in cases {
             for chunk in [1, 7, 512, 17 * 1024] {
-                let (mut client, mut server) = pair_with(version, suite, hand_over);
+                let (mut client, mut server) = pair_with(version, suite, hand_over, 2);
                 let (mut c_out, mut s_out) = handshake(&mut client, &mut server, chunk);
                 // Pieces of every size, as a FETCH gathers them, across record boundaries.
                 let pieces: Vec<Vec<u8>> = [3, RECORD - 1, 2, 40_000, 10, RECORD, 1]
@@ -874,36 +900,39 @@ mod tests {
 
     #[test]
     fn a_key_update_that_came_with_the_finished_is_answered() {
-        // The client's Finished, a KeyUpdate asking for ours and a command: one read, so
-        // rustls must leave the KeyUpdate to `Records`.
-        let (mut client, mut server) = pair(&TLS13);
-        let (mut c_out, mut s_out) = all_but_finished(&mut client, &mut server);
-        let mut client = Records::new(client.client_kernel().unwrap()).unwrap();
-        client.seal_any(22, &[24, 0, 0, 1, 1], &mut c_out);
-        client.next_key(true);
-        client.seal_any(23, b"a1 NOOP\r\n", &mut c_out);
-        server.receive(c_out.bytes[..c_out.used].to_vec());
-        s_out.used = 0;
-        assert_eq!(server.handshake_step(&mut s_out).unwrap(), Stage::Open);
-        assert!(matches!(server.side, Side::Records(_)));
-        let mut plain = Vec::new();
-        server.advance(&mut plain, &mut s_out).unwrap();
-        assert_eq!(plain, b"a1 NOOP\r\n");
-        server.seal(&[IoSlice::new(b"a1 OK\r\n")], &mut s_out).unwrap();
-        // The session tickets, then our KeyUpdate, then the reply under the next key.
-        let mut sent = records(&mut s_out).into_iter();
-        let answer = loop {
-            let (kind, payload) = client.open_any(&mut sent.next().expect("a KeyUpdate"));
-            assert_eq!(kind, 22);
-            if payload[0] == 24 {
-                break payload;
-            }
-            assert_eq!(payload[0], 4, "a session ticket");
-        };
-        assert_eq!(answer, [24, 0, 0, 1, 0]);
-        client.next_key(false);
-        let (kind, payload) = client.open_any(&mut sent.next().unwrap());
-        assert_eq!((kind, &payload[..]), (23, &b"a1 OK\r\n"[..]));
+        // The client's Finished, a KeyUpdate asking for ours and a command: one read. With
+        // session tickets to send, rustls pauses after the Finished and `Records` takes the
+        // KeyUpdate; without, rustls reads it, and the connection stays with rustls.
+        for tickets in [2, 0] {
+            let (mut client, mut server) = pair_with(&TLS13, None, true, tickets);
+            let (mut c_out, mut s_out) = all_but_finished(&mut client, &mut server);
+            let mut client = Records::new(client.client_kernel().unwrap()).unwrap();
+            client.seal_any(22, &[24, 0, 0, 1, 1], &mut c_out);
+            client.next_key(true);
+            client.seal_any(23, b"a1 NOOP\r\n", &mut c_out);
+            server.receive(c_out.bytes[..c_out.used].to_vec());
+            s_out.used = 0;
+            let mut plain = Vec::new();
+            server.handshake_step(&mut s_out).unwrap();
+            server.advance(&mut plain, &mut s_out).unwrap();
+            assert_eq!(plain, b"a1 NOOP\r\n");
+            assert_eq!(matches!(server.side, Side::Records(_)), tickets > 0);
+            server.seal(&[IoSlice::new(b"a1 OK\r\n")], &mut s_out).unwrap();
+            // The session tickets, then our KeyUpdate, then the reply under the next key.
+            let mut sent = records(&mut s_out).into_iter();
+            let answer = loop {
+                let (kind, payload) = client.open_any(&mut sent.next().expect("a KeyUpdate"));
+                assert_eq!(kind, 22);
+                if payload[0] == 24 {
+                    break payload;
+                }
+                assert_eq!(payload[0], 4, "a session ticket");
+            };
+            assert_eq!(answer, [24, 0, 0, 1, 0]);
+            client.next_key(false);
+            let (kind, payload) = client.open_any(&mut sent.next().unwrap());
+            assert_eq!((kind, &payload[..]), (23, &b"a1 OK\r\n"[..]), "{tickets} tickets");
+        }
     }
 
     #[test]
