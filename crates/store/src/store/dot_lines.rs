@@ -66,12 +66,12 @@ impl Scan {
     }
 }
 
-/// The stored offsets; `None` if the value is not a whole number of them (a damaged entry,
-/// which the caller treats as absent).
+/// The stored offsets; `None` if the value is empty (`encode` never stores one: read as "no
+/// dot lines", it would send a dotted message unstuffed) or not a whole number of them — a
+/// damaged entry, which the caller treats as absent.
 pub fn decode(value: &[u8]) -> Option<Vec<u32>> {
     let (words, rest) = value.as_chunks::<4>();
-    rest.is_empty()
-        .then(|| words.iter().map(|w| u32::from_be_bytes(*w)).collect())
+    (rest.is_empty() && !words.is_empty()).then(|| words.iter().map(|w| u32::from_be_bytes(*w)).collect())
 }
 
 #[cfg(test)]
@@ -109,6 +109,8 @@ mod tests {
     #[test]
     fn damaged_values_decode_to_nothing() {
         assert_eq!(decode(&[0, 0, 1]), None);
-        assert_eq!(decode(&[]), Some(vec![]));
+        // An empty entry too: `encode` never stores one, and read as an index it would say
+        // "no dot lines" of a message that has some.
+        assert_eq!(decode(&[]), None);
     }
 }
