@@ -50,8 +50,9 @@ const KEY_UPDATE: u8 = 24;
 /// A KeyUpdate message whole: type, 3-byte length (1), request_update.
 const KEY_UPDATE_LEN: usize = 5;
 
-/// Generic over the side for the tests, which seal a client's records with it; ringmail
-/// hands over server connections only (a client would have to take session tickets too).
+/// Generic over the side for the tests and the `tls_records` fuzz target, which play a
+/// client with it; ringmail hands over server connections only (a client would have to take
+/// the server's session tickets too, which arrive after its handshake).
 pub struct Records<D = ServerConnectionData> {
     kernel: KernelConnection<D>,
     tls13: bool,
@@ -184,6 +185,11 @@ impl<D> Records<D> {
             if rest.len() < HEADER {
                 break Ok(());
             }
+            // The header is judged before the body is waited for: bytes that are not TLS
+            // fail at once.
+            if !self.expected(rest[0]) {
+                break Err(fault(UNEXPECTED_MESSAGE, "unexpected record type"));
+            }
             let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
             if len > self.max_ciphertext() {
                 break Err(fault(RECORD_OVERFLOW, "record too long"));
@@ -205,6 +211,16 @@ impl<D> Records<D> {
         result
     }
 
+    /// A record type a peer may send now. TLS 1.3 hides the type inside; a change_cipher_spec
+    /// after the handshake is never right in either (RFC 8446 §5).
+    fn expected(&self, outer: u8) -> bool {
+        match outer {
+            APPLICATION_DATA => true,
+            ALERT | HANDSHAKE => !self.tls13,
+            _ => false,
+        }
+    }
+
     fn max_ciphertext(&self) -> usize {
         // RFC 8446 §5.2 and RFC 5246 §6.2.3.
         MAX_PLAIN + if self.tls13 { 256 } else { 2048 }
@@ -217,16 +233,6 @@ impl<D> Records<D> {
         plain: &mut Vec<u8>,
         peer_closed: &mut bool,
     ) -> Result<(), Fault> {
-        // TLS 1.3 hides the type inside; a change_cipher_spec after the handshake is never
-        // right in either (RFC 8446 §5).
-        let expected = match header[0] {
-            APPLICATION_DATA => true,
-            ALERT | HANDSHAKE => !self.tls13,
-            _ => false,
-        };
-        if !expected {
-            return Err(fault(UNEXPECTED_MESSAGE, "unexpected record type"));
-        }
         let (kind, payload) = self.open(header, body)?;
         if self.partial_len > 0 && kind != HANDSHAKE {
             // Handshake messages are not interleaved with other records (RFC 8446 §5.1).

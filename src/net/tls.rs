@@ -843,11 +843,14 @@ mod tests {
             assert!(server.advance(&mut Vec::new(), &mut s_out).is_err());
             assert_eq!(alert_sent(&mut client, &mut s_out), overflow);
         }
-        // An unprotected change_cipher_spec after a TLS 1.3 handshake.
-        let (mut client, mut server, mut s_out) = crafting(&TLS13);
-        server.receive(vec![20, 3, 3, 0, 1, 1]);
-        assert!(server.advance(&mut Vec::new(), &mut s_out).is_err());
-        assert_eq!(alert_sent(&mut client, &mut s_out), unexpected);
+        // An unprotected change_cipher_spec after a TLS 1.3 handshake; an unprotected alert's
+        // header alone, refused before its body comes.
+        for header in [&[20, 3, 3, 0, 1, 1][..], &[21, 3, 3, 0, 2]] {
+            let (mut client, mut server, mut s_out) = crafting(&TLS13);
+            server.receive(header.to_vec());
+            assert!(server.advance(&mut Vec::new(), &mut s_out).is_err());
+            assert_eq!(alert_sent(&mut client, &mut s_out), unexpected);
+        }
     }
 
     #[test]
