@@ -33,7 +33,12 @@ pub struct Seen {
     pub opened: Vec<u8>,
 }
 
-/// Drives one connection of `version` (true: TLS 1.3) by the operations in `ops`.
+/// Drives one connection (TLS 1.3 if `tls13`, else 1.2) by the operations in `ops`: each byte
+/// picks one by its value modulo 8, and the bytes after it are its arguments —
+/// 0 data (of 1 + 64 × arg bytes), 1 a KeyUpdate, 2 one split over two records (TLS 1.3; its
+/// request_update is arg % 3, and 2 is not a valid one), 3 an alert, 4 a record of any type and
+/// content, 5 raw bytes, 6 a flipped bit in what waits to be read, 7 (and the rest) the server
+/// reads what waits in reads of 1 + 67 × arg bytes and replies 131 × arg bytes.
 pub fn records(tls13: bool, ops: &[u8]) -> Seen {
     let (mut client, mut server) = connected(tls13);
     let mut seen = Seen {
