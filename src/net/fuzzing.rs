@@ -175,7 +175,7 @@ fn pass(from: &mut Out, to: &mut Tls, to_out: &mut Out) {
     if from.used > 0 {
         to.receive(from.bytes[..from.used].to_vec());
         from.used = 0;
-        let _ = to.advance(&mut Vec::new(), to_out).expect("a handshake record");
+        to.advance(&mut Vec::new(), to_out).expect("a handshake record");
     }
 }
 

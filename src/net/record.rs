@@ -369,12 +369,7 @@ impl<D> Records<D> {
             1 => self.update_owed = true,
             _ => return Err(fault(ILLEGAL_PARAMETER, "a KeyUpdate asking for neither")),
         }
-        let next = self
-            .kernel
-            .update_rx_secret()
-            .map_err(|_| fault(INTERNAL_ERROR, "no next key"))?;
-        self.rx = Direction::new(next)?;
-        Ok(())
+        self.advance_key(false)
     }
 
     /// Sends a KeyUpdate (update_not_requested) under the current key and moves to the next.
@@ -386,11 +381,18 @@ impl<D> Records<D> {
             &mut Pieces::one(&[KEY_UPDATE, 0, 0, 1, 0]),
             out,
         )?;
-        let next = self
-            .kernel
-            .update_tx_secret()
-            .map_err(|_| fault(INTERNAL_ERROR, "no next key"))?;
-        self.tx = Direction::new(next)?;
+        self.advance_key(true)
+    }
+
+    /// Moves one direction (sending if `tx`) to the next key of rustls's TLS 1.3 schedule.
+    fn advance_key(&mut self, tx: bool) -> Result<(), Fault> {
+        let next = if tx {
+            self.kernel.update_tx_secret()
+        } else {
+            self.kernel.update_rx_secret()
+        };
+        let next = Direction::new(next.map_err(|_| fault(INTERNAL_ERROR, "no next key"))?)?;
+        *if tx { &mut self.tx } else { &mut self.rx } = next;
         Ok(())
     }
 
@@ -600,13 +602,9 @@ impl<D> Records<D> {
 
     /// Moves to the next key in one direction without a KeyUpdate.
     pub(super) fn next_key(&mut self, tx: bool) {
-        let next = if tx {
-            self.kernel.update_tx_secret()
-        } else {
-            self.kernel.update_rx_secret()
-        };
-        let next = Direction::new(next.unwrap()).ok().unwrap();
-        *if tx { &mut self.tx } else { &mut self.rx } = next;
+        if let Err(f) = self.advance_key(tx) {
+            panic!("{}", f.why);
+        }
     }
 
     #[cfg(test)]

@@ -236,9 +236,7 @@ impl Tls {
                     }
                 };
                 // `Records` says its own last word.
-                return self.records_ran(|records, incoming, peer_closed| {
-                    records.run(incoming, plain, out, data, peer_closed)
-                });
+                return self.run_records(plain, out, data);
             }
             Side::Spent => Err(io::ErrorKind::BrokenPipe.into()),
         };
@@ -256,9 +254,7 @@ impl Tls {
         } else if matches!(result, Ok(Stage::Open)) && self.hand_over && self.ended_clean == Some(true) {
             // The handshake is over (and whatever the call had to do, done): the records
             // from here on are ours, starting with any that came with the client's Finished.
-            result = self.take_over().and_then(|()| {
-                self.records_ran(|records, incoming, peer_closed| records.run(incoming, plain, out, None, peer_closed))
-            });
+            result = self.take_over().and_then(|()| self.run_records(plain, out, None));
         }
         result
     }
@@ -267,9 +263,7 @@ impl Tls {
     /// fuzz target play a client with it; ringmail's own clients stay with rustls).
     pub(super) fn client_kernel(self) -> io::Result<(ExtractedSecrets, KernelConnection<ClientConnectionData>)> {
         match self.side {
-            Side::Client(conn) => conn
-                .dangerous_into_kernel_connection()
-                .map_err(|e| io::Error::other(format!("TLS: {e}"))),
+            Side::Client(conn) => conn.dangerous_into_kernel_connection().map_err(not_handed),
             _ => Err(io::ErrorKind::InvalidInput.into()),
         }
     }
@@ -279,10 +273,11 @@ impl Tls {
         let Side::Server(conn) = std::mem::replace(&mut self.side, Side::Spent) else {
             return Ok(());
         };
-        let handed = conn
+        match conn
             .dangerous_into_kernel_connection()
-            .map_err(|e| io::Error::other(format!("TLS: {e}")));
-        match handed.and_then(Records::new) {
+            .map_err(not_handed)
+            .and_then(Records::new)
+        {
             Ok(records) => {
                 self.side = Side::Records(Box::new(records));
                 Ok(())
@@ -294,17 +289,19 @@ impl Tls {
         }
     }
 
-    fn records_ran(
-        &mut self,
-        run: impl FnOnce(&mut Records, &mut Vec<u8>, &mut bool) -> io::Result<Stage>,
-    ) -> io::Result<Stage> {
+    /// `Records::run` on what has been received, then `data` sealed.
+    fn run_records(&mut self, plain: &mut Vec<u8>, out: &mut Out, data: Option<&[IoSlice<'_>]>) -> io::Result<Stage> {
         let Side::Records(records) = &mut self.side else {
             return Err(io::ErrorKind::BrokenPipe.into());
         };
-        let result = run(records, &mut self.incoming, &mut self.peer_closed);
+        let result = records.run(&mut self.incoming, plain, out, data, &mut self.peer_closed);
         self.failed = result.is_err();
         result
     }
+}
+
+fn not_handed(e: rustls::Error) -> io::Error {
+    io::Error::other(format!("TLS: {e}"))
 }
 
 /// `process_tls_records` for either side (rustls defines it for each side's data type).
