@@ -202,6 +202,28 @@ impl Conn {
         Box::pin(self.read_giving_back(dst)).await
     }
 
+    /// `read` for a peer that is probably quiet (a relayed session between commands): the
+    /// wait holds no buffer and no read in flight, only a readiness poll; then what is
+    /// queued is taken, up to `room` bytes on a plaintext connection.
+    pub async fn read_quiet(&self, dst: &mut Vec<u8>, room: usize) -> io::Result<usize> {
+        self.reading.set(true);
+        let _reading = ReadingGuard(&self.reading);
+        if self.is_tls() || self.is_compressed() {
+            if !self.holds_input() {
+                // Nothing is sent on this connection's behalf while it is quiet.
+                self.tls_out.take();
+                self.stream.readable().await?;
+            }
+            return Box::pin(self.read_inner(dst)).await;
+        }
+        loop {
+            self.stream.readable().await?;
+            if let Some(n) = self.stream.try_read(dst, room)? {
+                return Ok(n);
+            }
+        }
+    }
+
     async fn read_plain(&self, dst: &mut Vec<u8>) -> io::Result<usize> {
         self.reading.set(true);
         let _reading = ReadingGuard(&self.reading);

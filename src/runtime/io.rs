@@ -51,6 +51,37 @@ impl Stream {
         poll_readable(self.raw_fd(), ()).await
     }
 
+    /// Takes what the socket has queued, up to the spare capacity of `buf` (`room` bytes are
+    /// made if it has none), without waiting: `None` when nothing is. `Some(0)` is end of
+    /// stream. Made on the core, after `readable`: the bytes are there, so no op is needed.
+    pub fn try_read(&self, buf: &mut Vec<u8>, room: usize) -> io::Result<Option<usize>> {
+        if buf.len() == buf.capacity() {
+            buf.reserve(room.max(1));
+        }
+        let spare = buf.spare_capacity_mut();
+        // SAFETY: recv writes at most `spare.len()` bytes into the spare capacity `buf` owns,
+        // and the length grows below by no more than it wrote.
+        let n = unsafe {
+            libc::recv(
+                self.raw_fd(),
+                spare.as_mut_ptr().cast(),
+                spare.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        let Ok(n) = usize::try_from(n) else {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(None),
+                _ => Err(e),
+            };
+        };
+        // SAFETY: recv initialised these `n` bytes of the spare capacity.
+        unsafe { buf.set_len(buf.len() + n) };
+        crate::metrics::received(n);
+        Ok(Some(n))
+    }
+
     /// Reads into the spare capacity of `buf`, after the bytes already there; `Ok(0)` is end
     /// of stream. (tokio-uring reads a plain `Vec` at offset 0, over what it holds: the read
     /// goes into a slice of the spare capacity instead.)
@@ -359,5 +390,30 @@ mod tests {
         res.unwrap();
         assert_eq!(back.len(), 3001, "every piece comes back");
         assert_eq!(reader.join().unwrap(), expected);
+    }
+
+    /// `try_read` never waits: nothing queued is `None`, bytes are appended up to the room
+    /// asked for, the end of the stream is `Some(0)`.
+    #[test]
+    fn try_read_takes_what_is_queued_and_never_waits() {
+        use std::io::Write;
+        let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        run_loop(async move {
+            let stream = Stream::Unix(tokio_uring::net::UnixStream::from_std(ours));
+            let mut buf = b"kept".to_vec();
+            buf.shrink_to_fit();
+            assert!(stream.try_read(&mut buf, 4).unwrap().is_none());
+            theirs.write_all(b"0123456789").unwrap();
+            stream.readable().await.unwrap();
+            let n = stream.try_read(&mut buf, 4).unwrap().unwrap();
+            assert!(n >= 4 && buf.starts_with(b"kept0123"), "{n} {buf:?}");
+            while buf.len() < 14 {
+                stream.try_read(&mut buf, 4).unwrap().unwrap();
+            }
+            assert_eq!(buf, b"kept0123456789");
+            drop(theirs);
+            stream.readable().await.unwrap();
+            assert_eq!(stream.try_read(&mut buf, 4).unwrap(), Some(0));
+        });
     }
 }
