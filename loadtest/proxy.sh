@@ -29,6 +29,8 @@
 #   SEED_MESSAGES, SEED_SIZE    the bulk mailbox (bulk0) both downloads read
 #   RAW_BYTES, PASSES           bulk: raw loopback reference size, rounds
 #   SESSIONS                    idle: concurrent IDLE sessions (2000)
+#   IDLE_TLS                    idle: 1 to hold them over implicit TLS (the front end then
+#                               holds each client's TLS state)
 #   USERS (default SESSIONS), USER_MESSAGES, USER_SIZE   user0..user(N-1) and their mail
 #   MIXED_CLIENTS, MIXED_STEADY_CLIENTS (0: no run without reconnects), MIXED_DURATION
 #   SCENARIOS                   only these (space-separated), default "mixed idle imap-bulk bulk"
@@ -54,6 +56,7 @@ MIXED_DURATION=${MIXED_DURATION:-30}
 SCENARIOS=${SCENARIOS:-mixed idle imap-bulk bulk}
 TIMEOUT=${TIMEOUT:-600}
 IDLE_WAIT=${IDLE_WAIT:-60}
+IDLE_TLS=${IDLE_TLS:-0}
 
 if [ "$USERS" -lt "$MIXED_CLIENTS" ]; then
     echo "USERS ($USERS) must be at least MIXED_CLIENTS ($MIXED_CLIENTS): mixed gives each client a mailbox" >&2
@@ -287,7 +290,11 @@ if has idle; then
         restart_both
         ports_of "$label"
         warm_up "$label"
-        measure "$label" idle --imap-port "$P_IMAP" "${users[@]}" --user-count "$USERS" \
+        idle_args=(--imap-port "$P_IMAP")
+        if [ "$IDLE_TLS" = 1 ]; then
+            idle_args+=(--tls --imaps-port "$P_IMAPS" --cafile "$P_CA")
+        fi
+        measure "$label" idle "${idle_args[@]}" "${users[@]}" --user-count "$USERS" \
             --sessions "$SESSIONS" "${PID_ARGS[@]}" "${FRONT_ARGS[@]}"
     done
 fi
@@ -485,7 +492,7 @@ TABLE=$JSON_DIR/table.md
     echo "- Scenarios: $SCENARIOS."
     echo "- Sizes: bulk mailbox $SEED_MESSAGES × $SEED_SIZE bytes, $PASSES passes, raw reference"
     echo "  $RAW_BYTES bytes; $USERS users with $USER_MESSAGES × $USER_SIZE bytes each; $SESSIONS"
-    echo "  IDLE sessions (plaintext); mixed $MIXED_CLIENTS clients and, without reconnects,"
+    echo "  IDLE sessions ($([ "$IDLE_TLS" = 1 ] && echo "implicit TLS" || echo plaintext)); mixed $MIXED_CLIENTS clients and, without reconnects,"
     echo "  $MIXED_STEADY_CLIENTS clients, $MIXED_DURATION s each (plaintext LOGIN; one argon2id"
     echo "  verification per login, at the front end when proxied)."
     echo "- Targets (issue 10): ops/s ≥ 90 % of direct, ≤ 1 ms added p99; ≤ 4 KiB per idle"

@@ -210,8 +210,8 @@ impl Conn {
         let _reading = ReadingGuard(&self.reading);
         if self.is_tls() || self.is_compressed() {
             if !self.holds_input() {
-                // Nothing is sent on this connection's behalf while it is quiet.
-                self.tls_out.take();
+                // Quiet: no ciphertext buffer and no expanded keys are kept meanwhile.
+                self.rest();
                 self.stream.readable().await?;
             }
             return Box::pin(self.read_inner(dst)).await;

@@ -85,7 +85,9 @@ async fn pump(from: &Conn, to: &Conn, first: Vec<u8>, kicked: Option<&crate::ses
             // The peer paused (its last read did not fill): what it sent goes out, and then
             // the wait for more holds no buffer and no read in flight, only a poll. Quiet is
             // what a relayed session mostly is (a client in IDLE or thinking).
-            Box::pin(to.write(&mut pending)).await?;
+            if !pending.is_empty() {
+                Box::pin(to.write(&mut pending)).await?;
+            }
             (pending, next) = (Vec::new(), Vec::new());
             from.read_quiet(&mut next, size.next).await?
         };
