@@ -1,13 +1,13 @@
 //! Relaying a logged-in session: bytes both ways, unparsed (IDLE, COMPRESS, literals and
 //! pipelining pass through as they are), until either side closes.
 //!
-//! Each direction is a pump. Waiting, it has sent what it had and reads into one small
-//! buffer, so an idle relayed session parks little. Streaming, it writes one chunk while it
-//! reads the next, and a read that fills its buffer doubles the next one, up to `MAX_READ`:
-//! a bulk download moves in few, large operations with both sockets busy. Where both sides
-//! are plaintext, a stream that has filled reads up to `SPLICE_AT` goes on inside the kernel
-//! (`net::splice`), never copied through the process, until a burst comes back smaller than
-//! that.
+//! Each direction is a pump. Waiting, it has sent what it had and holds only a readiness
+//! poll (`Conn::read_quiet`): no buffer, no read in flight, so an idle relayed session parks
+//! little. Streaming, it writes one chunk while it reads the next, and a read that fills its
+//! buffer doubles the next one, up to `MAX_READ`: a bulk download moves in few, large
+//! operations with both sockets busy. Where both sides are plaintext, a stream that has
+//! filled reads up to `SPLICE_AT` goes on inside the kernel (`net::splice`), never copied
+//! through the process, until a burst comes back smaller than that.
 
 use std::future::Future;
 use std::io;
