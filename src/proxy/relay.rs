@@ -76,7 +76,9 @@ async fn pump(from: &Conn, to: &Conn, first: Vec<u8>, kicked: Option<&crate::ses
             }
             size.next = SMALL;
         }
-        let n = if size.next > SMALL && !pending.is_empty() {
+        // `pending` holds what the last read took (it filled, if `size.next` grew); it is
+        // empty only before the first read and after a splice, when `size.next` is SMALL.
+        let n = if size.next > SMALL {
             // Streaming: send this chunk while the next one is read.
             next = sized(next, size.next);
             let (_, n) = Box::pin(async { tokio::try_join!(to.write(&mut pending), from.read(&mut next)) }).await?;
