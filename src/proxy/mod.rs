@@ -243,6 +243,7 @@ async fn worker(front: Arc<Front>, shutdown: Shutdown, ready: Ready) {
     }
     let _ = ready.send(Ok(()));
     drop(ready);
+    io::spawn(crate::runtime::tidy(shutdown.clone()));
     for (listener, service) in bound {
         io::spawn(accept_loop(listener, service, front.clone(), shutdown.clone()));
     }

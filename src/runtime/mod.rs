@@ -26,6 +26,22 @@ pub fn give_back_memory() {
     unsafe { libmimalloc_sys::mi_collect(false) }
 }
 
+/// How often a core hands what its thread freed back to the system.
+const TIDY_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Hands what this core's thread freed back to the system every `TIDY_EVERY`, until shutdown
+/// (`give_back_memory`): after a burst of logins or TLS handshakes the core keeps what its
+/// sessions hold, not the burst's peak. Every event loop runs one, `serve`'s and the front
+/// end's.
+pub async fn tidy(shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(TIDY_EVERY) => give_back_memory(),
+            () = shutdown.wait() => return,
+        }
+    }
+}
+
 /// A one-way flag that wakes whoever waits for it, from any thread: the server's shutdown, an
 /// operator's kick of one session.
 #[derive(Default)]

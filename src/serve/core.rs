@@ -40,7 +40,7 @@ pub struct Core {
 impl Core {
     /// Starts the task that applies the store's change feed on this core and wakes the
     /// sessions it concerns, the one that watches over its lot until `shutdown`, and the one
-    /// that hands freed memory back (`tidy`).
+    /// that hands freed memory back (`runtime::tidy`).
     pub fn start(shared: &Arc<Shared>, shutdown: &Shutdown) -> Rc<Core> {
         let core = Rc::new(Core {
             views: RefCell::default(),
@@ -51,7 +51,7 @@ impl Core {
             lot: Lot::new(),
         });
         crate::runtime::io::spawn(super::lot::watch_over(core.clone(), shared.clone(), shutdown.clone()));
-        crate::runtime::io::spawn(tidy(shutdown.clone()));
+        crate::runtime::io::spawn(crate::runtime::tidy(shutdown.clone()));
         let weak = Rc::downgrade(&core);
         crate::runtime::io::spawn(async move {
             loop {
@@ -131,21 +131,6 @@ impl Core {
         self.imap_settings[usize::from(starttls)]
             .get_or_init(|| Rc::new(make()))
             .clone()
-    }
-}
-
-/// How often a core hands what its thread freed back to the system.
-const TIDY_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Hands what this core's thread freed back to the system every `TIDY_EVERY`, until shutdown
-/// (`runtime::give_back_memory`): after a burst of logins the core keeps what its sessions
-/// hold, not the burst's peak.
-async fn tidy(shutdown: Shutdown) {
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(TIDY_EVERY) => crate::runtime::give_back_memory(),
-            () = shutdown.wait() => return,
-        }
     }
 }
 
