@@ -127,6 +127,7 @@ pub fn server_config(config: &Config) -> Result<(Arc<ServerConfig>, Arc<Identity
     server.ignore_client_order = true;
     // After the handshake the records are ours (`net::record`): rustls hands the keys over.
     server.enable_secret_extraction = true;
+    server.key_log = crate::net::schedule::catcher();
     Ok((Arc::new(server), identity))
 }
 

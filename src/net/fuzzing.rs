@@ -6,7 +6,6 @@
 use std::io::{self, IoSlice};
 use std::sync::{Arc, OnceLock};
 
-use rustls::client::ClientConnectionData;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
@@ -126,13 +125,7 @@ fn deliver(wire: &mut Vec<u8>, piece: usize, server: &mut Tls, s_out: &mut Out, 
 }
 
 /// The server seals `len` bytes; the client opens everything the server sent.
-fn reply_and_open(
-    server: &mut Tls,
-    client: &mut Records<ClientConnectionData>,
-    len: usize,
-    s_out: &mut Out,
-    seen: &mut Seen,
-) {
+fn reply_and_open(server: &mut Tls, client: &mut Records, len: usize, s_out: &mut Out, seen: &mut Seen) {
     let reply: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
     if let Err(e) = server.seal(&[IoSlice::new(&reply)], s_out) {
         seen.error = Some(e.to_string());
@@ -156,7 +149,7 @@ fn reply_and_open(
 
 /// A client handed over to `Records` and a server whose records `Records` now seals, after
 /// a real handshake with every session ticket read by the client's rustls.
-fn connected(tls13: bool) -> (Records<ClientConnectionData>, Tls) {
+fn connected(tls13: bool) -> (Records, Tls) {
     let (server_config, client_config) = configs(tls13);
     let name = ServerName::try_from("localhost").expect("a name");
     let mut client = Tls::client(client_config, name).expect("a client");
@@ -194,6 +187,7 @@ fn configs(tls13: bool) -> (Arc<ServerConfig>, Arc<ClientConfig>) {
                 .with_single_cert(vec![cert.clone()], key.clone_key())
                 .expect("a certificate");
             server.enable_secret_extraction = true;
+            server.key_log = super::schedule::catcher();
             let mut roots = RootCertStore::empty();
             roots.add(cert.clone()).expect("a root");
             let mut client = ClientConfig::builder_with_provider(provider.clone())
@@ -202,6 +196,7 @@ fn configs(tls13: bool) -> (Arc<ServerConfig>, Arc<ClientConfig>) {
                 .with_root_certificates(roots)
                 .with_no_client_auth();
             client.enable_secret_extraction = true;
+            client.key_log = super::schedule::catcher();
             (Arc::new(server), Arc::new(client))
         })
     });
@@ -210,8 +205,8 @@ fn configs(tls13: bool) -> (Arc<ServerConfig>, Arc<ClientConfig>) {
 
 impl Tls {
     /// A client connection past its handshake, handed over as a server's would be.
-    fn into_records(self) -> io::Result<Records<ClientConnectionData>> {
-        self.client_kernel().and_then(Records::new)
+    fn into_records(self) -> io::Result<Records> {
+        self.client_records()
     }
 }
 

@@ -7,6 +7,7 @@ pub mod fuzzing;
 pub mod gather;
 pub mod input;
 mod record;
+pub mod schedule;
 pub mod splice;
 pub mod tls;
 

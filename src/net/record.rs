@@ -1,8 +1,9 @@
 //! A server connection's TLS records after the handshake, sealed and opened here.
 //!
 //! rustls makes the handshake; once it is over it hands over the traffic keys and sequence
-//! numbers (its kernel API, made for kTLS) and keeps only the TLS 1.3 key schedule, for key
-//! updates. The records themselves are protected here: RFC 8446 §5 for TLS 1.3, RFC 5246
+//! numbers (its kernel API, made for kTLS), and TLS 1.3's traffic secrets come from
+//! `schedule`, which also makes the keys of a key update: nothing of rustls is kept. The
+//! records themselves are protected here: RFC 8446 §5 for TLS 1.3, RFC 5246
 //! §6.2.3.3 with RFC 5288 (AES-GCM) and RFC 7905 (ChaCha20-Poly1305) for TLS 1.2. Two reasons:
 //! - a parked session keeps its keys as 44 bytes a direction, not rustls's connection with
 //!   both keys expanded (`rest` drops the expansions; the next record makes them again);
@@ -16,10 +17,10 @@ use std::borrow::Cow;
 use std::io::{self, IoSlice};
 
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
-use rustls::kernel::KernelConnection;
-use rustls::server::ServerConnectionData;
-use rustls::{ConnectionTrafficSecrets, ExtractedSecrets, ProtocolVersion, SupportedCipherSuite};
+use rustls::crypto::tls13::Hkdf;
+use rustls::{ConnectionTrafficSecrets, ExtractedSecrets, SupportedCipherSuite};
 
+use super::schedule::{Caught, TrafficSecret};
 use super::tls::{Out, Stage};
 
 const HEADER: usize = 5;
@@ -50,11 +51,11 @@ const KEY_UPDATE: u8 = 24;
 /// A KeyUpdate message whole: type, 3-byte length (1), request_update.
 const KEY_UPDATE_LEN: usize = 5;
 
-/// Generic over the side for the tests and the `tls_records` fuzz target, which play a
-/// client with it; ringmail hands over server connections only (a client would have to take
-/// the server's session tickets too, which arrive after its handshake).
-pub struct Records<D = ServerConnectionData> {
-    kernel: KernelConnection<D>,
+/// ringmail hands over server connections only (a client would have to take the server's
+/// session tickets too, which arrive after its handshake); the tests and the `tls_records`
+/// fuzz target play a client with one.
+pub struct Records {
+    suite: SupportedCipherSuite,
     tls13: bool,
     tx: Direction,
     rx: Direction,
@@ -72,6 +73,8 @@ pub struct Records<D = ServerConnectionData> {
 /// One direction's key, and the number of the next record under it.
 struct Direction {
     secret: Secret,
+    /// TLS 1.3: the traffic secret the key came from, for the next one.
+    traffic: Option<TrafficSecret>,
     seq: u64,
     /// The key expanded for the cipher (about 540 bytes): made when a record needs it,
     /// dropped while the connection rests.
@@ -97,19 +100,37 @@ fn fault(alert: u8, why: &'static str) -> Fault {
     }
 }
 
-impl<D> Records<D> {
-    /// Takes over from rustls (`dangerous_into_kernel_connection`).
-    pub fn new((secrets, kernel): (ExtractedSecrets, KernelConnection<D>)) -> io::Result<Records<D>> {
-        let limit = match kernel.negotiated_cipher_suite() {
-            SupportedCipherSuite::Tls13(suite) => suite.common.confidentiality_limit,
-            SupportedCipherSuite::Tls12(suite) => suite.common.confidentiality_limit,
-        };
+impl Records {
+    /// Takes over from rustls: the keys and sequence numbers its kernel API extracted, the
+    /// suite, and for TLS 1.3 the traffic secrets `schedule` caught (the server's and the
+    /// client's; which one this side sends under, `server` says).
+    pub fn new(
+        secrets: ExtractedSecrets,
+        suite: SupportedCipherSuite,
+        caught: Option<Box<Caught>>,
+        server: bool,
+    ) -> io::Result<Records> {
         let unusable = |f: Fault| io::Error::other(f.why);
+        let (limit, hkdf) = match suite {
+            SupportedCipherSuite::Tls13(s) => (s.common.confidentiality_limit, Some(s.hkdf_provider)),
+            SupportedCipherSuite::Tls12(s) => (s.common.confidentiality_limit, None),
+        };
+        let mut tx = Direction::new(secrets.tx).map_err(unusable)?;
+        let mut rx = Direction::new(secrets.rx).map_err(unusable)?;
+        if let Some(hkdf) = hkdf {
+            let Caught { client, server: ours } = *caught.unwrap_or_default();
+            let (sent, received) = if server { (ours, client) } else { (client, ours) };
+            tx.traffic = sent;
+            rx.traffic = received;
+            for direction in [&tx, &rx] {
+                direction.check(hkdf).map_err(unusable)?;
+            }
+        }
         Ok(Records {
-            tls13: kernel.protocol_version() == ProtocolVersion::TLSv1_3,
-            tx: Direction::new(secrets.tx).map_err(unusable)?,
-            rx: Direction::new(secrets.rx).map_err(unusable)?,
-            kernel,
+            tls13: hkdf.is_some(),
+            tx,
+            rx,
+            suite,
             limit,
             partial: [0; KEY_UPDATE_LEN],
             partial_len: 0,
@@ -121,10 +142,7 @@ impl<D> Records<D> {
     /// "TLSv1.3 with cipher TLS13_AES_128_GCM_SHA256".
     pub fn description(&self) -> String {
         let version = if self.tls13 { "TLSv1.3" } else { "TLSv1.2" };
-        format!(
-            "{version} with cipher {:?}",
-            self.kernel.negotiated_cipher_suite().suite()
-        )
+        format!("{version} with cipher {:?}", self.suite.suite())
     }
 
     /// The connection waits: the expanded keys go (the secrets stay).
@@ -384,15 +402,13 @@ impl<D> Records<D> {
         self.advance_key(true)
     }
 
-    /// Moves one direction (sending if `tx`) to the next key of rustls's TLS 1.3 schedule.
+    /// Moves one direction (sending if `tx`) to the next key of TLS 1.3's schedule.
     fn advance_key(&mut self, tx: bool) -> Result<(), Fault> {
-        let next = if tx {
-            self.kernel.update_tx_secret()
-        } else {
-            self.kernel.update_rx_secret()
+        let SupportedCipherSuite::Tls13(suite) = self.suite else {
+            return Err(fault(INTERNAL_ERROR, "no key update in TLS 1.2"));
         };
-        let next = Direction::new(next.map_err(|_| fault(INTERNAL_ERROR, "no next key"))?)?;
-        *if tx { &mut self.tx } else { &mut self.rx } = next;
+        let direction = if tx { &mut self.tx } else { &mut self.rx };
+        *direction = direction.next(suite.hkdf_provider)?;
         Ok(())
     }
 
@@ -494,7 +510,41 @@ impl Direction {
         }
         secret.key[..key.len()].copy_from_slice(key);
         let expanded = Some(Box::new(secret.expand()));
-        Ok(Direction { secret, seq, expanded })
+        Ok(Direction {
+            secret,
+            traffic: None,
+            seq,
+            expanded,
+        })
+    }
+
+    /// The direction under the key after this one (RFC 8446 §7.2), from record 0; the key
+    /// is expanded when a record needs it.
+    fn next(&self, hkdf: &dyn Hkdf) -> Result<Direction, Fault> {
+        let traffic = self
+            .traffic
+            .as_ref()
+            .ok_or(fault(INTERNAL_ERROR, "no traffic secret for the next key"))?
+            .next(hkdf);
+        Ok(Direction {
+            secret: Secret::from_traffic(self.secret.algorithm, &traffic, hkdf),
+            traffic: Some(traffic),
+            seq: 0,
+            expanded: None,
+        })
+    }
+
+    /// Whether the traffic secret is the one the key came from: what updates it must be.
+    fn check(&self, hkdf: &dyn Hkdf) -> Result<(), Fault> {
+        let traffic = self
+            .traffic
+            .as_ref()
+            .ok_or(fault(INTERNAL_ERROR, "the handshake's traffic secrets were not caught"))?;
+        let derived = Secret::from_traffic(self.secret.algorithm, traffic, hkdf);
+        if derived.key != self.secret.key || derived.iv != self.secret.iv {
+            return Err(fault(INTERNAL_ERROR, "a traffic secret that is not the connection's"));
+        }
+        Ok(())
     }
 
     fn next_seq(&mut self) -> Result<u64, Fault> {
@@ -511,6 +561,17 @@ impl Direction {
 }
 
 impl Secret {
+    /// The key and IV a TLS 1.3 traffic secret gives (RFC 8446 §7.3).
+    fn from_traffic(algorithm: &'static aead::Algorithm, traffic: &TrafficSecret, hkdf: &dyn Hkdf) -> Secret {
+        let mut secret = Secret {
+            algorithm,
+            key: [0; 32],
+            iv: [0; aead::NONCE_LEN],
+        };
+        traffic.key_and_iv(hkdf, &mut secret.key[..algorithm.key_len()], &mut secret.iv);
+        secret
+    }
+
     fn expand(&self) -> LessSafeKey {
         let key = &self.key[..self.algorithm.key_len()];
         // The length was checked when the secret was made, the only way this fails.
@@ -583,7 +644,7 @@ impl<'a> Pieces<'a> {
 }
 
 /// For the tests and the `tls_records` fuzz target, which play a client with these.
-impl<D> Records<D> {
+impl Records {
     /// Seals any record, right or wrong, as a peer might.
     pub(super) fn seal_any(&mut self, kind: u8, bytes: &[u8], out: &mut Out) {
         if let Err(f) = self.protect(kind, bytes.len(), &mut Pieces::one(bytes), out) {
@@ -610,5 +671,16 @@ impl<D> Records<D> {
     #[cfg(test)]
     pub(super) fn set_limit(&mut self, limit: u64) {
         self.limit = limit;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// What every TLS session past its handshake holds (boxed): its keys, sequence numbers
+    /// and traffic secrets; rustls's kernel connection, kept for key updates, was 560 bytes
+    /// more.
+    #[test]
+    fn records_are_small() {
+        assert!(std::mem::size_of::<super::Records>() <= 300);
     }
 }

@@ -16,15 +16,15 @@ use std::io::{self, IoSlice};
 use std::sync::Arc;
 
 use rustls::client::{ClientConnectionData, UnbufferedClientConnection};
-use rustls::kernel::KernelConnection;
 use rustls::pki_types::ServerName;
 use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
 use rustls::unbuffered::{
     ConnectionState, EncodeError, EncryptError, UnbufferedConnectionCommon, UnbufferedStatus, WriteTraffic,
 };
-use rustls::{ClientConfig, ExtractedSecrets, ServerConfig};
+use rustls::{ClientConfig, ServerConfig};
 
 use super::record::Records;
+use super::schedule::{self, Caught};
 
 /// A TLS record's payload at most (RFC 8446 §5.1); full records are what rustls makes of a
 /// buffer this long.
@@ -44,6 +44,8 @@ pub struct Tls {
     hand_over: bool,
     /// How the handshake ended, once it has: whether every record after it is still unread.
     ended_clean: Option<bool>,
+    /// TLS 1.3's traffic secrets, from when rustls derives them until `Records` takes them.
+    caught: Option<Box<Caught>>,
 }
 
 /// The whole `Tls` is boxed by its connection; rustls's connections are boxed again so that
@@ -125,6 +127,7 @@ impl Tls {
             failed: false,
             hand_over: false,
             ended_clean: None,
+            caught: None,
         }
     }
 
@@ -222,6 +225,7 @@ impl Tls {
             peer_closed: &mut self.peer_closed,
             hold_back: self.hand_over,
             ended_clean: &mut self.ended_clean,
+            caught: &mut self.caught,
         };
         let mut result = match &mut self.side {
             Side::Server(c) => state.run(&mut ***c, job),
@@ -255,15 +259,21 @@ impl Tls {
             // The handshake is over (and whatever the call had to do, done): the records
             // from here on are ours, starting with any that came with the client's Finished.
             result = self.take_over().and_then(|()| self.run_records(plain, out, None));
+        } else if self.ended_clean == Some(false) {
+            // The connection stays with rustls: its secrets are of no use here.
+            self.caught = None;
         }
         result
     }
 
-    /// A client connection past its handshake, as rustls hands it over (the tests and the
-    /// fuzz target play a client with it; ringmail's own clients stay with rustls).
-    pub(super) fn client_kernel(self) -> io::Result<(ExtractedSecrets, KernelConnection<ClientConnectionData>)> {
+    /// A client connection past its handshake, handed over as a server's is (the tests and
+    /// the fuzz target play a client with it; ringmail's own clients stay with rustls).
+    pub(super) fn client_records(self) -> io::Result<Records> {
         match self.side {
-            Side::Client(conn) => conn.dangerous_into_kernel_connection().map_err(not_handed),
+            Side::Client(conn) => {
+                let (secrets, kernel) = conn.dangerous_into_kernel_connection().map_err(not_handed)?;
+                Records::new(secrets, kernel.negotiated_cipher_suite(), self.caught, false)
+            }
             _ => Err(io::ErrorKind::InvalidInput.into()),
         }
     }
@@ -273,10 +283,11 @@ impl Tls {
         let Side::Server(conn) = std::mem::replace(&mut self.side, Side::Spent) else {
             return Ok(());
         };
+        let caught = self.caught.take();
         match conn
             .dangerous_into_kernel_connection()
             .map_err(not_handed)
-            .and_then(Records::new)
+            .and_then(|(secrets, kernel)| Records::new(secrets, kernel.negotiated_cipher_suite(), caught, true))
         {
             Ok(records) => {
                 self.side = Side::Records(Box::new(records));
@@ -348,6 +359,8 @@ struct Run<'a> {
     hold_back: bool,
     /// Set when the handshake ends: true if rustls has read no record after it that matters.
     ended_clean: &'a mut Option<bool>,
+    /// Where TLS 1.3's traffic secrets go when rustls derives them.
+    caught: &'a mut Option<Box<Caught>>,
 }
 
 impl Run<'_> {
@@ -355,7 +368,13 @@ impl Run<'_> {
     /// taken of `incoming` is dropped from its front once, at the end.
     fn run<C: Process>(&mut self, conn: &mut C, job: Job<'_>) -> io::Result<Stage> {
         let mut taken = 0;
+        // What rustls tells the `KeyLog` during the steps is this connection's
+        // (`schedule`): nothing else runs on this thread until they are over.
+        schedule::forget();
         let result = self.steps(conn, job, &mut taken);
+        if let Some(caught) = schedule::take() {
+            *self.caught = Some(caught);
+        }
         self.incoming.drain(..taken);
         result
     }
@@ -550,6 +569,7 @@ mod tests {
             .with_single_cert(vec![cert.clone()], key)
             .unwrap();
         server.enable_secret_extraction = hand_over;
+        server.key_log = schedule::catcher();
         server.send_tls13_tickets = tickets;
         let mut roots = RootCertStore::empty();
         roots.add(cert).unwrap();
@@ -560,6 +580,7 @@ mod tests {
             .with_no_client_auth();
         let mut client = client;
         client.enable_secret_extraction = true;
+        client.key_log = schedule::catcher();
         let name = ServerName::try_from("localhost").unwrap();
         (
             Tls::client(Arc::new(client), name).unwrap(),
@@ -677,25 +698,61 @@ mod tests {
         assert_eq!(plain, b"a1 CAPABILITY\r\n");
     }
 
+    /// The TLS 1.3 suites: SHA-256 and SHA-384 key schedules.
+    fn tls13_suites() -> Vec<rustls::CipherSuite> {
+        let suites = every_suite().into_iter().filter(|(v, _)| v.version == TLS13.version);
+        suites.map(|(_, s)| s).collect()
+    }
+
     #[test]
     fn a_key_update_asked_by_the_peer_is_answered() {
-        let (mut client, mut server) = pair(&TLS13);
-        let (mut c_out, mut s_out) = handshake(&mut client, &mut server, 4096);
-        let Side::Client(conn) = &mut client.side else {
-            unreachable!()
-        };
-        match conn.process_tls_records(&mut []).state.unwrap() {
-            ConnectionState::WriteTraffic(write) => write.refresh_traffic_keys().unwrap(),
-            other => panic!("{other:?}"),
+        // rustls, as the client, makes its next keys by its own schedule: ours must agree.
+        for suite in tls13_suites() {
+            let (mut client, mut server) = pair_with(&TLS13, Some(suite), true, 2);
+            let (mut c_out, mut s_out) = handshake(&mut client, &mut server, 4096);
+            for round in 0..2 {
+                let Side::Client(conn) = &mut client.side else {
+                    unreachable!()
+                };
+                match conn.process_tls_records(&mut []).state.unwrap() {
+                    ConnectionState::WriteTraffic(write) => write.refresh_traffic_keys().unwrap(),
+                    other => panic!("{other:?}"),
+                }
+                // The client's KeyUpdate (update requested) goes before its command, under
+                // new keys.
+                client.seal(&[IoSlice::new(b"a1 NOOP\r\n")], &mut c_out).unwrap();
+                let got = deliver(&mut c_out, &mut server, &mut s_out, 4096);
+                assert_eq!(got, b"a1 NOOP\r\n", "{suite:?}, round {round}");
+                // The server's answer comes under its new keys too, and the client reads it.
+                server.seal(&[IoSlice::new(b"a1 OK NOOP\r\n")], &mut s_out).unwrap();
+                let got = deliver(&mut s_out, &mut client, &mut c_out, 4096);
+                assert_eq!(got, b"a1 OK NOOP\r\n", "{suite:?}, round {round}");
+            }
+            client.seal(&[IoSlice::new(b"a2 LOGOUT\r\n")], &mut c_out).unwrap();
+            assert_eq!(deliver(&mut c_out, &mut server, &mut s_out, 4096), b"a2 LOGOUT\r\n");
         }
-        // The client's KeyUpdate (update requested) goes before its command, under new keys.
-        client.seal(&[IoSlice::new(b"a1 NOOP\r\n")], &mut c_out).unwrap();
-        assert_eq!(deliver(&mut c_out, &mut server, &mut s_out, 4096), b"a1 NOOP\r\n");
-        // The server's answer comes under its new keys too, and the client reads it.
-        server.seal(&[IoSlice::new(b"a1 OK NOOP\r\n")], &mut s_out).unwrap();
-        assert_eq!(deliver(&mut s_out, &mut client, &mut c_out, 4096), b"a1 OK NOOP\r\n");
-        client.seal(&[IoSlice::new(b"a2 LOGOUT\r\n")], &mut c_out).unwrap();
-        assert_eq!(deliver(&mut c_out, &mut server, &mut s_out, 4096), b"a2 LOGOUT\r\n");
+    }
+
+    #[test]
+    fn a_hand_over_without_the_connections_traffic_secrets_fails() {
+        // The secrets caught are checked against the keys rustls hands over: the client's
+        // and the server's swapped, or none at all, end the connection at the hand-over
+        // rather than at the first key update.
+        for swap in [true, false] {
+            let (mut client, mut server) = pair(&TLS13);
+            let (mut c_out, mut s_out) = all_but_finished(&mut client, &mut server);
+            let caught = server.caught.as_mut().expect("the server's traffic secrets");
+            if swap {
+                std::mem::swap(&mut caught.client, &mut caught.server);
+            } else {
+                server.caught = None;
+            }
+            client.handshake_step(&mut c_out).unwrap();
+            server.receive(c_out.bytes[..c_out.used].to_vec());
+            let err = server.advance(&mut Vec::new(), &mut s_out).unwrap_err();
+            assert!(err.to_string().contains("traffic secret"), "{err}");
+            assert!(server.seal(&[IoSlice::new(b"* OK\r\n")], &mut s_out).is_err());
+        }
     }
 
     #[test]
@@ -752,11 +809,11 @@ mod tests {
     /// A server past its handshake, and its client handed over to `Records` so that it can
     /// send what rustls never would. The server's session tickets are read by the client's
     /// rustls before the hand-over.
-    fn crafting(version: &'static SupportedProtocolVersion) -> (Records<ClientConnectionData>, Tls, Out) {
+    fn crafting(version: &'static SupportedProtocolVersion) -> (Records, Tls, Out) {
         let (mut client, mut server) = pair(version);
         let (_, mut s_out) = handshake(&mut client, &mut server, 1 << 20);
         s_out.used = 0;
-        let records = Records::new(client.client_kernel().unwrap()).unwrap();
+        let records = client.client_records().unwrap();
         (records, server, s_out)
     }
 
@@ -781,7 +838,7 @@ mod tests {
     }
 
     /// The alert the server sent (the last record in `s_out`), read by the client.
-    fn alert_sent(client: &mut Records<ClientConnectionData>, s_out: &mut Out) -> u8 {
+    fn alert_sent(client: &mut Records, s_out: &mut Out) -> u8 {
         let mut last = records(s_out).pop().expect("an alert");
         let (kind, payload) = client.open_any(&mut last);
         assert_eq!(kind, 21, "an alert record");
@@ -906,7 +963,7 @@ mod tests {
         for tickets in [2, 0] {
             let (mut client, mut server) = pair_with(&TLS13, None, true, tickets);
             let (mut c_out, mut s_out) = all_but_finished(&mut client, &mut server);
-            let mut client = Records::new(client.client_kernel().unwrap()).unwrap();
+            let mut client = client.client_records().unwrap();
             client.seal_any(22, &[24, 0, 0, 1, 1], &mut c_out);
             client.next_key(true);
             client.seal_any(23, b"a1 NOOP\r\n", &mut c_out);
@@ -937,18 +994,20 @@ mod tests {
 
     #[test]
     fn a_key_that_has_sealed_its_share_is_updated_or_the_connection_ends() {
-        let (mut client, mut server) = pair(&TLS13);
-        let (mut c_out, mut s_out) = handshake(&mut client, &mut server, 1 << 20);
-        let Side::Records(records) = &mut server.side else {
-            unreachable!()
-        };
-        records.set_limit(2);
         let data = vec![b'y'; 5 * RECORD];
-        server.seal(&[IoSlice::new(&data)], &mut s_out).unwrap();
-        // rustls, as the client, follows our KeyUpdates.
-        assert_eq!(deliver(&mut s_out, &mut client, &mut c_out, 1 << 20), data);
-        client.seal(&[IoSlice::new(b"a1 NOOP\r\n")], &mut c_out).unwrap();
-        assert_eq!(deliver(&mut c_out, &mut server, &mut s_out, 1 << 20), b"a1 NOOP\r\n");
+        for suite in tls13_suites() {
+            let (mut client, mut server) = pair_with(&TLS13, Some(suite), true, 2);
+            let (mut c_out, mut s_out) = handshake(&mut client, &mut server, 1 << 20);
+            let Side::Records(records) = &mut server.side else {
+                unreachable!()
+            };
+            records.set_limit(2);
+            server.seal(&[IoSlice::new(&data)], &mut s_out).unwrap();
+            // rustls, as the client, follows our KeyUpdates.
+            assert_eq!(deliver(&mut s_out, &mut client, &mut c_out, 1 << 20), data, "{suite:?}");
+            client.seal(&[IoSlice::new(b"a1 NOOP\r\n")], &mut c_out).unwrap();
+            assert_eq!(deliver(&mut c_out, &mut server, &mut s_out, 1 << 20), b"a1 NOOP\r\n");
+        }
 
         let (mut client, mut server) = pair(&TLS12);
         let (_, mut s_out) = handshake(&mut client, &mut server, 1 << 20);
