@@ -126,8 +126,7 @@ pub fn server_config(config: &Config) -> Result<(Arc<ServerConfig>, Arc<Identity
         .with_cert_resolver(identity.clone());
     server.ignore_client_order = true;
     // After the handshake the records are ours (`net::record`): rustls hands the keys over.
-    server.enable_secret_extraction = true;
-    server.key_log = crate::net::schedule::catcher();
+    crate::net::tls::hand_over(&mut server);
     Ok((Arc::new(server), identity))
 }
 

@@ -186,8 +186,7 @@ fn configs(tls13: bool) -> (Arc<ServerConfig>, Arc<ClientConfig>) {
                 .with_no_client_auth()
                 .with_single_cert(vec![cert.clone()], key.clone_key())
                 .expect("a certificate");
-            server.enable_secret_extraction = true;
-            server.key_log = super::schedule::catcher();
+            super::tls::hand_over(&mut server);
             let mut roots = RootCertStore::empty();
             roots.add(cert.clone()).expect("a root");
             let mut client = ClientConfig::builder_with_provider(provider.clone())

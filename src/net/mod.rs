@@ -7,7 +7,7 @@ pub mod fuzzing;
 pub mod gather;
 pub mod input;
 mod record;
-pub mod schedule;
+mod schedule;
 pub mod splice;
 pub mod tls;
 

@@ -38,9 +38,10 @@ thread_local! {
     static CAUGHT: RefCell<Caught> = RefCell::default();
 }
 
-/// Has a TLS config tell its connections' traffic secrets to `Records`. Set on the configs
-/// whose connections are handed over (`enable_secret_extraction`), and only on those.
-pub fn catcher() -> Arc<dyn KeyLog> {
+/// Has a TLS config tell its connections' traffic secrets to `Records`: set with
+/// `enable_secret_extraction` (`tls::hand_over`), on the configs whose connections are handed
+/// over and only on those.
+pub(super) fn catcher() -> Arc<dyn KeyLog> {
     Arc::new(Catcher)
 }
 

@@ -104,6 +104,14 @@ enum Job<'a> {
     CloseNotify,
 }
 
+/// Has a server config's connections handed over to `Records` after their handshakes: rustls
+/// extracts their keys, and tells `schedule` their TLS 1.3 traffic secrets, which key updates
+/// need. One without (no hand-over) stays with rustls.
+pub fn hand_over(config: &mut ServerConfig) {
+    config.enable_secret_extraction = true;
+    config.key_log = schedule::catcher();
+}
+
 impl Tls {
     pub fn server(config: Arc<ServerConfig>) -> io::Result<Tls> {
         let hand_over = config.enable_secret_extraction;
@@ -568,8 +576,9 @@ mod tests {
             .with_no_client_auth()
             .with_single_cert(vec![cert.clone()], key)
             .unwrap();
-        server.enable_secret_extraction = hand_over;
-        server.key_log = schedule::catcher();
+        if hand_over {
+            super::hand_over(&mut server);
+        }
         server.send_tls13_tickets = tickets;
         let mut roots = RootCertStore::empty();
         roots.add(cert).unwrap();
