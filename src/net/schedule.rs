@@ -20,8 +20,7 @@ const SERVER: &str = "SERVER_TRAFFIC_SECRET_0";
 /// The longest hash a TLS 1.3 suite uses (SHA-384).
 const MAX_HASH: usize = 48;
 
-/// One direction's traffic secret (wiped when dropped).
-#[derive(Clone)]
+/// One direction's traffic secret (wiped when dropped; never copied).
 pub(super) struct TrafficSecret {
     bytes: [u8; MAX_HASH],
     len: u8,
