@@ -194,8 +194,7 @@ fn configs(tls13: bool) -> (Arc<ServerConfig>, Arc<ClientConfig>) {
                 .expect("a version")
                 .with_root_certificates(roots)
                 .with_no_client_auth();
-            client.enable_secret_extraction = true;
-            client.key_log = super::schedule::catcher();
+            super::tls::hand_over_client(&mut client);
             (Arc::new(server), Arc::new(client))
         })
     });

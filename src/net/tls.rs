@@ -112,6 +112,13 @@ pub fn hand_over(config: &mut ServerConfig) {
     config.key_log = schedule::catcher();
 }
 
+/// `hand_over` for a client config: the tests and the `tls_records` fuzz target play a
+/// client whose records `Records` takes.
+pub(super) fn hand_over_client(config: &mut ClientConfig) {
+    config.enable_secret_extraction = true;
+    config.key_log = schedule::catcher();
+}
+
 impl Tls {
     pub fn server(config: Arc<ServerConfig>) -> io::Result<Tls> {
         let hand_over = config.enable_secret_extraction;
@@ -588,8 +595,7 @@ mod tests {
             .with_root_certificates(roots)
             .with_no_client_auth();
         let mut client = client;
-        client.enable_secret_extraction = true;
-        client.key_log = schedule::catcher();
+        super::hand_over_client(&mut client);
         let name = ServerName::try_from("localhost").unwrap();
         (
             Tls::client(Arc::new(client), name).unwrap(),
