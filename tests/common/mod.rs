@@ -562,6 +562,14 @@ pub fn peak_rss_kib(pid: u32) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
+/// How far the process's peak resident memory has risen above `before` (a `peak_rss_kib`).
+/// A later reading can be a few pages lower: the kernel sums its resident counters per CPU
+/// only approximately when it reports them, so a peak that was never passed reads as no
+/// growth rather than a negative one.
+pub fn peak_rss_grown_kib(pid: u32, before: u64) -> u64 {
+    peak_rss_kib(pid).saturating_sub(before)
+}
+
 /// The most anonymous memory (heap, stacks: not the store's map or a spool file's pages) a
 /// process held while it was watched, sampled every millisecond.
 pub struct AnonPeak {
