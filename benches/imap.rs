@@ -111,7 +111,7 @@ fn render(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter(|| {
                 out.clear();
-                fetch::render(&meta, &attrs, true, &opts, &msg, &mut out).unwrap();
+                fetch::render(&meta, &attrs, true, &opts, &msg, &mut out, None).unwrap();
                 black_box(out.len())
             })
         });

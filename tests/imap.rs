@@ -431,20 +431,7 @@ assert b"\\Draft" in data[0][0] and b"Subject: draft" in data[0][1], data
 s.logout()
 print("imaplib ok")
 "#;
-    let out = std::process::Command::new("python3")
-        .args(["-c", script])
-        .arg(server.ports.imap.to_string())
-        .arg(server.ports.imaps.to_string())
-        .arg(server.data_dir().join("cert.pem"))
-        .arg(PASSWORD)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_python(&server, script, &[]);
 }
 
 #[test]
@@ -639,4 +626,108 @@ fn dot_and_dot_dot_levels_are_refused_in_mailbox_names() {
             .any(|l| l.ends_with(" \"..\"") || l.contains("/../")),
         "{list:?}"
     );
+}
+
+/// Large bodies go out over TLS from the store's map (`render`'s referred section data): every
+/// byte and every literal's length must come out as stored, whole or partial, many messages to
+/// a FETCH and across its flushes, with and without `\Seen` to store, and just before LOGOUT.
+/// Checked by CPython's imaplib and ssl over implicit TLS and STARTTLS, and in plaintext.
+#[test]
+fn large_bodies_arrive_exactly_over_tls_starttls_and_plaintext() {
+    let server = Server::start_with(Extra {
+        imap: "login_type = \"plain-text-login\"",
+        ..Extra::default()
+    });
+    server.add_user("bob");
+    // Four of 300 KB (three store chunks each; together past one FETCH step's 256 KiB), one of
+    // 5 KB and one below the size that is referred to rather than copied.
+    let lines = [7680, 125, 7680, 12, 7680, 7680];
+    for (i, n) in lines.iter().enumerate() {
+        server.deliver("bob", &big_message(i + 1, *n));
+    }
+    let script = r#"
+import imaplib, socket, ssl, sys
+port, tls_port, cafile, password = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+lines = [int(n) for n in sys.argv[5].split(",")]
+def message(i, n):
+    text = "".join("%d:%36d\r\n" % (i, k) for k in range(n))
+    return ("Subject: big%d\r\n\r\n" % i + text).encode()
+want = [message(i + 1, n) for i, n in enumerate(lines)]
+ctx = ssl.create_default_context(cafile=cafile)
+
+def check(m, how):
+    m.login("bob", password)
+    typ, data = m.select("INBOX")
+    assert typ == "OK" and data == [str(len(want)).encode()], data
+    typ, data = m.fetch("1:*", "(UID BODY.PEEK[])")
+    got = [d[1] for d in data if isinstance(d, tuple)]
+    assert got == want, (how, [len(g) for g in got])
+    typ, data = m.fetch("3", "(BODY.PEEK[]<1000.200000> RFC822.SIZE BODY.PEEK[TEXT])")
+    assert data[0][1] == want[2][1000:201000], how
+    assert data[1][1] == want[2][want[2].index(b"\r\n\r\n") + 4:], how
+    typ, data = m.uid("FETCH", "1:*", "(BINARY.PEEK[1] RFC822.HEADER)")
+    parts = [d[1] for d in data if isinstance(d, tuple)]
+    assert parts[0::2] == [w[w.index(b"\r\n\r\n") + 4:] for w in want], how
+    # Not a peek: \Seen is stored after the data, which goes out first.
+    typ, data = m.fetch("5:6", "(RFC822)")
+    assert [d[1] for d in data if isinstance(d, tuple)] == want[4:], how
+    assert b"".join(d if isinstance(d, bytes) else d[0] for d in data).count(b"\\Seen") == 2, (how, data[1::2])
+    typ, data = m.fetch("1:*", "FLAGS")
+    assert [b"\\Seen" in d for d in data] == [False] * 4 + [True] * 2, (how, data)
+    m.store("5:6", "-FLAGS", "(\\Seen)")
+    m.logout()
+
+check(imaplib.IMAP4_SSL("localhost", tls_port, ssl_context=ctx), "implicit TLS")
+m = imaplib.IMAP4("localhost", port)
+m.starttls(ssl_context=ctx)
+check(m, "STARTTLS")
+check(imaplib.IMAP4("localhost", port), "plaintext")
+
+# A FETCH pipelined with LOGOUT (of less than one wake's output, so nothing is sent between
+# them): its data is all sent before the goodbye.
+s = ctx.wrap_socket(socket.create_connection(("localhost", tls_port)), server_hostname="localhost")
+s.sendall(b"a LOGIN bob \"" + password.encode() + b"\"\r\nb SELECT INBOX\r\nc FETCH 2 BODY.PEEK[]\r\nd LOGOUT\r\n")
+got = b""
+while True:
+    chunk = s.recv(1 << 16)
+    if not chunk:
+        break
+    got += chunk
+literal = b"BODY[] {%d}\r\n" % len(want[1])
+assert literal in got, got[:600]
+at = got.index(literal) + len(literal)
+assert got[at:at + len(want[1])] == want[1]
+rest = got[at + len(want[1]):]
+assert rest.startswith(b")\r\nc OK"), rest[:80]
+assert b"* BYE" in rest and b"d OK" in rest, rest
+print("large bodies ok")
+"#;
+    let lines: Vec<String> = lines.iter().map(|n| n.to_string()).collect();
+    run_python(&server, script, &[lines.join(",")]);
+}
+
+/// Runs a CPython `script` with the server's IMAP and IMAPS ports, its CA file and the
+/// password as its first arguments, then `extra`; it must succeed.
+fn run_python(server: &Server, script: &str, extra: &[String]) {
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(server.ports.imap.to_string())
+        .arg(server.ports.imaps.to_string())
+        .arg(server.data_dir().join("cert.pem"))
+        .arg(PASSWORD)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Message `i` of `big_message`'s kind: a subject and `lines` numbered lines of 40 bytes.
+fn big_message(i: usize, lines: usize) -> Vec<u8> {
+    let text: String = (0..lines).map(|k| format!("{i}:{k:>36}\r\n")).collect();
+    format!("Subject: big{i}\r\n\r\n{text}").into_bytes()
 }

@@ -66,6 +66,7 @@ impl Harness {
                 views: &mut Unshared,
                 recent: &self.recent,
                 now: self.now,
+                referred: None,
             };
             let (used, action) = self.session.input(&buffered, &mut ctx, &mut self.out);
             assert!(used <= buffered.len(), "used {used} of {} bytes", buffered.len());
@@ -97,6 +98,7 @@ impl Harness {
                 views: &mut Unshared,
                 recent: &self.recent,
                 now: self.now,
+                referred: None,
             };
             action = match action {
                 Action::Continue | Action::Unauthenticated | Action::StartCompress => return,

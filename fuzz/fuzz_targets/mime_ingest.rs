@@ -46,6 +46,7 @@ fuzz_target!(|data: &[u8]| {
         utf8: setup & 4 != 0,
         condstore: setup & 8 != 0,
         read_only: true,
+        uid_only: false,
     };
     fetch_all(&message, &structure, &opts);
 });
@@ -125,12 +126,12 @@ fn fetch_all(message: &Vec<u8>, s: &Structure, opts: &FetchOptions) {
     };
     let mut out = Vec::new();
     let mut attrs = attrs;
-    if render(&meta, &attrs, true, opts, message, &mut out).is_err() {
+    if render(&meta, &attrs, true, opts, message, &mut out, None).is_err() {
         // BINARY of a part in an encoding the server cannot decode: NO [UNKNOWN-CTE]. The rest
         // is still served.
         assert!(out.is_empty(), "a refused FETCH wrote output");
         attrs.retain(|a| !matches!(a, FetchAttr::Binary { .. } | FetchAttr::BinarySize { .. }));
-        render(&meta, &attrs, true, opts, message, &mut out).expect("FETCH without BINARY renders");
+        render(&meta, &attrs, true, opts, message, &mut out, None).expect("FETCH without BINARY renders");
     }
     let responses = imap_responses(&out);
     assert_eq!(
@@ -156,7 +157,7 @@ fn fetch_all(message: &Vec<u8>, s: &Structure, opts: &FetchOptions) {
         })
         .collect();
     let mut out = Vec::new();
-    render(&meta, &known, true, opts, message, &mut out).expect("FETCH without BINARY renders");
+    render(&meta, &known, true, opts, message, &mut out, None).expect("FETCH without BINARY renders");
     let responses = imap_responses(&out);
     match parse_untagged(responses[0]) {
         Ok(Untagged::Fetch(fetch)) => {

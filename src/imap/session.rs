@@ -23,7 +23,7 @@ use super::parse::{self, ParseError};
 use super::reader::{CommandReader, Limits, Read, ReadError, LITERAL_MINUS_MAX};
 use super::sync::RecentUids;
 use super::types::Command;
-use super::view::{MailRead, UidView, Views};
+use super::view::{MailRead, Referred, UidView, Views};
 use crate::auth::login::Credentials;
 use crate::auth::sasl::SaslExchange;
 use crate::config::LoginType;
@@ -66,6 +66,9 @@ pub struct Ctx<'a> {
     pub recent: &'a RecentClaims,
     /// Unix seconds, for SEARCH WITHIN.
     pub now: i64,
+    /// Where FETCH notes section data it leaves in the store's map rather than copying into
+    /// the output (`None`: it copies). The io layer sends both, each piece at its place.
+    pub referred: Option<&'a mut Referred>,
 }
 
 #[derive(Debug)]

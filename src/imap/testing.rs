@@ -296,6 +296,7 @@ pub fn run_in(
         views,
         recent: &recent,
         now,
+        referred: None,
     };
     let mut out = Vec::new();
     let (used, action) = session.input(line.as_bytes(), &mut ctx, &mut out);
@@ -311,6 +312,7 @@ pub fn resume(session: &mut Session, store: &MemStore, now: i64) -> (String, Act
         views: &mut views,
         recent: &recent,
         now,
+        referred: None,
     };
     let mut out = Vec::new();
     let action = session.resume(&mut ctx, &mut out);

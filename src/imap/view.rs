@@ -12,35 +12,52 @@ use crate::mime::Structure;
 use crate::store::modseq::Expunged;
 use crate::store::records::{flags, BodyId, MailboxId, Uid, Usage, UserId};
 use crate::store::urlauth::AccessKey;
-use crate::store::{FlagCounts, Mailbox, MessageRecord, StoreError, User};
+use crate::store::{FlagCounts, Mailbox, MappedBytes, MessageRecord, StoreError, User};
 
+pub use super::command::fetch::referred::Referred;
 pub use super::command::fetch::render::MessageBytes;
 
-/// A body as the store keeps it: chunks borrowed from the map, in order.
-pub struct Chunks<'a> {
-    pub chunks: Vec<&'a [u8]>,
+/// A body as the store keeps it: its chunks in the map, in order.
+pub struct Chunks {
+    pub chunks: Vec<MappedBytes>,
     pub len: usize,
 }
 
-impl MessageBytes for Chunks<'_> {
+impl Chunks {
+    /// The chunks' parts that `range` covers, in order.
+    fn parts(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = (&MappedBytes, std::ops::Range<usize>)> {
+        let (lo, hi) = (range.start, range.end);
+        let mut offset = 0;
+        self.chunks
+            .iter()
+            .map(move |chunk| {
+                let start = offset;
+                offset += chunk.len();
+                (chunk, start)
+            })
+            .skip_while(move |(chunk, start)| start + chunk.len() <= lo)
+            .take_while(move |(_, start)| *start < hi)
+            .map(move |(chunk, start)| (chunk, lo.max(start) - start..hi.min(start + chunk.len()) - start))
+    }
+}
+
+impl MessageBytes for Chunks {
     fn len(&self) -> usize {
         self.len
     }
     fn copy(&self, range: std::ops::Range<usize>, out: &mut Vec<u8>) {
-        let mut offset = 0;
-        for chunk in &self.chunks {
-            let (start, end) = (offset, offset + chunk.len());
-            offset = end;
-            if end <= range.start {
-                continue;
-            }
-            if start >= range.end {
-                break;
-            }
-            let from = range.start.max(start) - start;
-            let to = range.end.min(end) - start;
-            out.extend_from_slice(&chunk[from..to]);
+        for (chunk, part) in self.parts(range) {
+            out.extend_from_slice(&chunk[part]);
         }
+    }
+    fn refer(&self, range: std::ops::Range<usize>, at: usize, into: &mut Referred) -> bool {
+        if range.end > self.len {
+            return false;
+        }
+        for (chunk, part) in self.parts(range) {
+            into.push(at, chunk.slice(part));
+        }
+        true
     }
 }
 
@@ -399,30 +416,6 @@ impl Views for Unshared {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn chunks_copy_any_range() {
-        let whole: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
-        let chunks = Chunks {
-            chunks: whole.chunks(64).collect(),
-            len: whole.len(),
-        };
-        for (a, b) in [
-            (0, 1000),
-            (0, 0),
-            (63, 65),
-            (64, 128),
-            (10, 999),
-            (990, 2000),
-            (5000, 6000),
-        ] {
-            let mut out = Vec::new();
-            chunks.copy(a..b, &mut out);
-            let (x, y) = (a.min(whole.len()), b.min(whole.len()));
-            let expected = whole[x..y].to_vec();
-            assert_eq!(out, expected, "{a}..{b}");
-        }
-    }
 
     /// The view must answer exactly as the plain sorted list it stands for.
     fn check(uids: &[Uid]) {

@@ -118,8 +118,8 @@ struct Door<'a> {
 }
 
 impl<S: PreLogin> driver::Protocol<S> for Door<'_> {
-    fn input(&mut self, session: &mut S, input: &[u8], out: &mut Vec<u8>) -> Result<(usize, S::Action), Closed> {
-        Ok(session.input(input, &mut (), out))
+    fn input(&mut self, session: &mut S, input: &[u8], link: &mut Link) -> Result<(usize, S::Action), Closed> {
+        Ok(session.input(input, &mut (), &mut link.out))
     }
 
     async fn act(&mut self, d: &mut Driver, session: &mut S, action: S::Action) -> Result<S::Action, Closed> {

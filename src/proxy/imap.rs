@@ -62,6 +62,7 @@ impl Engine for ImapFront {
             views: &mut Unshared,
             recent: &self.recent,
             now: 0,
+            referred: None,
         };
         self.session.input(input, &mut ctx, out)
     }

@@ -190,7 +190,7 @@ impl MailRead for SnapRead<'_, '_> {
         self.0.structure(body)
     }
     fn body(&self, body: BodyId) -> Result<Box<dyn MessageBytes + '_>, StoreError> {
-        let chunks = self.0.body(body, 0)?.collect::<Result<Vec<&[u8]>, _>>()?;
+        let chunks = self.0.mapped_body(body)?.collect::<Result<Vec<_>, _>>()?;
         let len = chunks.iter().map(|c| c.len()).sum();
         Ok(Box::new(Chunks { chunks, len }))
     }
@@ -222,7 +222,7 @@ mod tests {
 
     /// A store with bob and `n` messages in his INBOX; the INBOX's id.
     fn bob_with(n: u32) -> (tempfile::TempDir, Store, MailboxId) {
-        use crate::store::{NewUser, Recipient, WriteOutcome};
+        use crate::store::NewUser;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         use crate::auth::scram::{ScramCredentials, ScramKeys};
@@ -236,21 +236,87 @@ mod tests {
         store.write_blocking(WriteOp::AddUser(user)).unwrap();
         let mut inbox = 0;
         for i in 1..=n {
-            let (message, structure) = crate::mime::ingest(format!("A: b\r\n\r\n{i}\r\n").into_bytes()).unwrap();
-            let op = WriteOp::Deliver {
-                message: message.into(),
-                structure: std::sync::Arc::new(structure),
-                recipients: vec![Recipient {
-                    user: "bob".into(),
-                    mailbox: "INBOX".into(),
-                }],
-            };
-            let WriteOutcome::Delivered(d) = store.write_blocking(op).unwrap() else {
-                panic!("not delivered")
-            };
-            inbox = d[0].as_ref().unwrap().mailbox;
+            inbox = deliver(&store, format!("A: b\r\n\r\n{i}\r\n").into_bytes()).0;
         }
         (dir, store, inbox)
+    }
+
+    /// Delivers `message` to bob's INBOX: the INBOX's id and the message's body.
+    fn deliver(store: &Store, message: Vec<u8>) -> (MailboxId, BodyId) {
+        use crate::store::{Recipient, WriteOutcome};
+        let (message, structure) = crate::mime::ingest(message).unwrap();
+        let op = WriteOp::Deliver {
+            message: message.into(),
+            structure: std::sync::Arc::new(structure),
+            recipients: vec![Recipient {
+                user: "bob".into(),
+                mailbox: "INBOX".into(),
+            }],
+        };
+        let WriteOutcome::Delivered(d) = store.write_blocking(op).unwrap() else {
+            panic!("not delivered")
+        };
+        let delivered = d[0].as_ref().unwrap();
+        let snapshot = store.snapshot().unwrap();
+        let record = snapshot.message(delivered.mailbox, delivered.uid).unwrap().unwrap();
+        (delivered.mailbox, record.body_id)
+    }
+
+    /// A body of several chunks gives exactly the bytes of any range, copied or referred to
+    /// (every piece at the place it was asked for), and referred pieces outlive the snapshot.
+    #[test]
+    fn a_body_gives_any_range_copied_or_referred() {
+        use crate::imap::view::Referred;
+        use crate::store::CHUNK_SIZE;
+        let (_dir, store, _) = bob_with(0);
+        let text: Vec<u8> = (0..2 * CHUNK_SIZE / 40 + 10)
+            .flat_map(|i| format!("{i:>38}\r\n").into_bytes())
+            .collect();
+        let whole = [b"A: b\r\n\r\n".as_slice(), &text].concat();
+        let (_, body) = deliver(&store, whole.clone());
+        let len = whole.len();
+        let ranges = [
+            (0, len),
+            (0, 0),
+            (CHUNK_SIZE - 1, CHUNK_SIZE + 1),
+            (CHUNK_SIZE, 2 * CHUNK_SIZE),
+            (10, len - 1),
+            (len - 3, len),
+            (len - 3, len + 10),
+        ];
+        let mut referred = Referred::default();
+        {
+            let snapshot = store.snapshot().unwrap();
+            let read = SnapRead(&snapshot);
+            let bytes = read.body(body).unwrap();
+            assert_eq!(bytes.len(), len);
+            for (n, &(a, b)) in ranges.iter().enumerate() {
+                let mut out = Vec::new();
+                bytes.copy(a..b, &mut out);
+                assert_eq!(out, whole[a.min(len)..b.min(len)], "copied {a}..{b}");
+                let mark = referred.mark();
+                let within = bytes.refer(a..b, n, &mut referred);
+                assert_eq!(within, b <= len, "referred {a}..{b}");
+                if !within {
+                    assert_eq!(referred.mark(), mark, "nothing noted for {a}..{b}");
+                }
+            }
+        }
+        // The snapshot is gone and the message too: the pieces still read as they did.
+        let snapshot = store.snapshot().unwrap();
+        let uids: Vec<_> = snapshot.messages(1).unwrap().map(|m| m.unwrap().0).collect();
+        drop(snapshot);
+        store.write_blocking(WriteOp::Expunge { mailbox: 1, uids }).unwrap();
+        let total: usize = ranges.iter().filter(|r| r.1 <= len).map(|r| r.1 - r.0).sum();
+        assert_eq!(referred.len(), total);
+        let mut got = vec![Vec::new(); ranges.len()];
+        for (at, piece) in referred.take() {
+            got[at].extend_from_slice(&piece);
+        }
+        for (n, &(a, b)) in ranges.iter().enumerate().filter(|(_, r)| r.1 <= len) {
+            assert_eq!(got[n], whole[a..b], "referred {a}..{b}");
+        }
+        assert!(referred.is_empty());
     }
 
     #[test]

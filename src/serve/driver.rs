@@ -43,8 +43,8 @@ pub(crate) enum Waited {
 /// What one protocol's driver part does: give its session what its input reads, carry out
 /// its actions, and, where it differs from the others, send and wait.
 pub(crate) trait Protocol<E: Engine> {
-    /// Feeds the session `input`, with what it reads.
-    fn input(&mut self, engine: &mut E, input: &[u8], out: &mut Vec<u8>) -> Result<(usize, E::Action), Closed>;
+    /// Feeds the session `input`, with what it reads; its answers go to `link`'s output.
+    fn input(&mut self, engine: &mut E, input: &[u8], link: &mut Link) -> Result<(usize, E::Action), Closed>;
 
     /// Carries out `action`; answers the session's next one.
     async fn act(&mut self, d: &mut Driver, engine: &mut E, action: E::Action) -> Result<E::Action, Closed>;
@@ -52,6 +52,11 @@ pub(crate) trait Protocol<E: Engine> {
     /// Sends what is queued.
     async fn flush(&mut self, d: &mut Driver) -> Result<(), Closed> {
         d.link.flush().await
+    }
+
+    /// Bytes queued to send.
+    fn queued(&self, d: &Driver) -> usize {
+        d.link.out.len()
     }
 
     /// Waits for more client input, or says the session is to park.
@@ -166,7 +171,7 @@ pub(crate) async fn run<E: Engine>(d: &mut Driver, p: &mut impl Protocol<E>, eng
                 return Err(d.stopped(engine, Stop::Goodbye(crate::goodbye::Goodbye::Kicked)));
             }
             let began = Instant::now();
-            let (used, action) = p.input(engine, d.input.pending(), &mut d.link.out)?;
+            let (used, action) = p.input(engine, d.input.pending(), &mut d.link)?;
             d.input.consume(used);
             if let Some(line) = engine.take_log() {
                 d.link.log('<', line.as_bytes());
@@ -185,7 +190,7 @@ pub(crate) async fn run<E: Engine>(d: &mut Driver, p: &mut impl Protocol<E>, eng
             if used == 0 {
                 break;
             }
-            if budget.spend(d.link.out.len()) {
+            if budget.spend(p.queued(d)) {
                 p.flush(d).await?;
                 tokio::task::yield_now().await;
             }

@@ -35,8 +35,10 @@ use crate::auth::policy::Protocol as Service;
 use crate::engine::Engine;
 use crate::goodbye::Goodbye;
 use crate::imap::fault::Imap as Wire;
+use crate::imap::view::Referred;
 use crate::imap::{Action, Ctx, LoginFailure, Session, Settings};
 use crate::net::conn::TLS_READ_IDLE;
+use crate::net::Gather;
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
 use crate::store::StoreError;
@@ -48,6 +50,9 @@ struct Imap<'a> {
     slot: &'a mut Slot,
     /// The session was parked and its socket is readable: the next wait reads.
     woken: bool,
+    /// Section data the session's FETCH responses left in the store's map, sent with the
+    /// output at the next flush (`refers`).
+    referred: Referred,
 }
 
 fn now() -> i64 {
@@ -56,8 +61,13 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Runs `f` with a fresh read snapshot and this core's views.
-fn with_ctx<T>(shared: &Shared, core: &Core, f: impl FnOnce(&mut Ctx<'_>) -> T) -> Result<T, StoreError> {
+/// Runs `f` with a fresh read snapshot and this core's views; FETCH notes section data in
+/// `referred` instead of copying it, when given one.
+fn with_ctx<T>(
+    (shared, core): (&Shared, &Core),
+    referred: Option<&mut Referred>,
+    f: impl FnOnce(&mut Ctx<'_>) -> T,
+) -> Result<T, StoreError> {
     let snapshot = shared.store.snapshot()?;
     let reader = SnapRead(&snapshot);
     core.catch_up();
@@ -67,8 +77,18 @@ fn with_ctx<T>(shared: &Shared, core: &Core, f: impl FnOnce(&mut Ctx<'_>) -> T) 
         views: &mut *views,
         recent: shared.store.recent(),
         now: now(),
+        referred,
     };
     Ok(f(&mut ctx))
+}
+
+/// Whether FETCH output on `conn` may refer to section data in the store's map: over TLS,
+/// where the pieces are sealed into records straight from the map and let go of before the
+/// socket is waited on. A plaintext gathered write would hold the pieces' read transaction
+/// while a slow client reads (and copying there already runs at the raw loopback rate);
+/// DEFLATE compresses from a copy anyway.
+fn refers(conn: &crate::net::conn::Conn) -> bool {
+    conn.is_tls() && !conn.is_compressed()
 }
 
 /// Serves one IMAP connection to its end, counted open (`guard`) until then, parked or not.
@@ -149,12 +169,17 @@ fn live(shared: Arc<Shared>, core: Rc<Core>, mut parts: Parked, woken: bool) -> 
             core: &core,
             slot,
             woken,
+            referred: Referred::default(),
         };
         if let Ok(driver::Ended::Parked) = driver::run(d, &mut imap, session).await {
             // The client's deadline runs from here, whatever the session is roused for.
             let deadline = tokio::time::Instant::from_std(parts.session.deadline(Instant::now(), false));
             crate::runtime::io::spawn(tend(shared, core, parts, true, deadline));
             return;
+        }
+        // A FETCH answered just before LOGOUT: its data goes out ahead of the goodbye.
+        if !imap.referred.is_empty() {
+            let _ = imap.flush(d).await;
         }
         Box::pin(end(parts.d)).await;
     }
@@ -211,7 +236,7 @@ fn tend(
         loop {
             let Parked { session, d, .. } = &mut parts;
             let out = &mut d.link.out;
-            if with_ctx(&shared, &core, |ctx| session.idle_tick(changed, ctx, out)).is_err() {
+            if with_ctx((&shared, &core), None, |ctx| session.idle_tick(changed, ctx, out)).is_err() {
                 return Box::pin(end(parts.d)).await;
             }
             if d.link.out.is_empty() {
@@ -287,9 +312,11 @@ fn start(shared: &Arc<Shared>, core: &Core, via: Via, link: Link, shutdown: Shut
 }
 
 impl Protocol<Session> for Imap<'_> {
-    fn input(&mut self, session: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Result<(usize, Action), Closed> {
+    fn input(&mut self, session: &mut Session, input: &[u8], link: &mut Link) -> Result<(usize, Action), Closed> {
+        let referred = refers(&link.conn).then_some(&mut self.referred);
+        let out = &mut link.out;
         let (used, action) =
-            with_ctx(self.shared, self.core, |ctx| session.input(input, ctx, out)).map_err(|_| Closed)?;
+            with_ctx((self.shared, self.core), referred, |ctx| session.input(input, ctx, out)).map_err(|_| Closed)?;
         if matches!(action, Action::Close) {
             // LOGOUT's answer is about to go out: a client that logs in again the moment it
             // reads it must find its place at the per-user limit free already.
@@ -307,7 +334,7 @@ impl Protocol<Session> for Imap<'_> {
                 Action::Continue
             }
             Action::Login(credentials) => {
-                d.link.flush().await?;
+                self.flush(d).await?;
                 let result = login::login(shared, &d.link, &credentials, Service::Imap, self.slot)
                     .await
                     .map(|u| (u.id, u.name, u.imap_disabled))
@@ -336,6 +363,10 @@ impl Protocol<Session> for Imap<'_> {
                 }
             }
             Action::Write(op) => {
+                // What FETCH referred to is not held while the write waits for the disk.
+                if !self.referred.is_empty() {
+                    self.flush(d).await?;
+                }
                 let mut write = std::pin::pin!(shared.store.write(op));
                 // A write that takes long (a COPY of a million messages, a busy writer) is not
                 // silence: the client hears every few seconds that its command is at work.
@@ -349,11 +380,15 @@ impl Protocol<Session> for Imap<'_> {
                         }
                     }
                 };
+                let referred = refers(&d.link.conn).then_some(&mut self.referred);
                 let out = &mut d.link.out;
-                with_ctx(shared, self.core, |ctx| session.write_result(result, ctx, out)).map_err(|_| Closed)?
+                with_ctx((shared, self.core), referred, |ctx| {
+                    session.write_result(result, ctx, out)
+                })
+                .map_err(|_| Closed)?
             }
             Action::StartCompress => {
-                d.link.flush().await?;
+                self.flush(d).await?;
                 d.link.conn.start_deflate(shared.config.limits.max_inflate_per_second);
                 // Whatever the client pipelined after COMPRESS was compressed already.
                 let raw = d.input.take();
@@ -361,19 +396,32 @@ impl Protocol<Session> for Imap<'_> {
                 Action::Continue
             }
             Action::Flush => {
-                if d.link.out.is_empty() {
+                if self.queued(d) == 0 {
                     // A SEARCH between two steps of its scan has often nothing to send: the
                     // other connections of this core run before its next step all the same.
                     tokio::task::yield_now().await;
                 } else {
-                    d.link.flush().await?;
+                    self.flush(d).await?;
                 }
+                let referred = refers(&d.link.conn).then_some(&mut self.referred);
                 let out = &mut d.link.out;
-                with_ctx(shared, self.core, |ctx| session.resume(ctx, out)).map_err(|_| Closed)?
+                with_ctx((shared, self.core), referred, |ctx| session.resume(ctx, out)).map_err(|_| Closed)?
             }
             // The driver's own.
             action @ (Action::Continue | Action::Idle { .. } | Action::StartTls | Action::Close) => action,
         })
+    }
+
+    async fn flush(&mut self, d: &mut Driver) -> Result<(), Closed> {
+        if self.referred.is_empty() {
+            return d.link.flush().await;
+        }
+        // Boxed: a gathered write over TLS takes room every session's future would carry.
+        Box::pin(send_referred(&mut d.link, &mut self.referred)).await
+    }
+
+    fn queued(&self, d: &Driver) -> usize {
+        d.link.out.len() + self.referred.len()
     }
 
     async fn wait(&mut self, d: &mut Driver, session: &mut Session) -> Result<Waited, Closed> {
@@ -406,6 +454,26 @@ impl Protocol<Session> for Imap<'_> {
         }
         Ok(Waited::Input)
     }
+}
+
+/// Sends the output with the section data FETCH referred to, each piece at its place, as
+/// one gathered write; leaves both empty.
+async fn send_referred(link: &mut Link, referred: &mut Referred) -> Result<(), Closed> {
+    let out = std::mem::take(&mut link.out);
+    let mut gather = Gather::default();
+    let mut from = 0;
+    for (at, piece) in referred.take() {
+        gather.text(&out[from..at]);
+        gather.mapped(piece);
+        from = at;
+    }
+    gather.text(&out[from..]);
+    // The output around the pieces goes back for reuse. Nothing is logged: with a piece of at
+    // least `render::REFER_FROM` bytes this is message data, which the protocol log leaves out (as
+    // `Link::log_output` does any output of that size).
+    link.out = out;
+    link.out.clear();
+    timed(link.conn.write_gather(&mut gather)).await
 }
 
 /// Before an idle wait: small reads, and no buffers kept (DESIGN.md §4).
@@ -523,7 +591,7 @@ async fn idle_loop<T>(
     // What changed between the session's last look and arming is reported at once.
     let mut changed = true;
     loop {
-        with_ctx(shared, core, |ctx| session.idle_tick(changed, ctx, out)).map_err(|_| Closed)?;
+        with_ctx((shared, core), None, |ctx| session.idle_tick(changed, ctx, out)).map_err(|_| Closed)?;
         if !out.is_empty() {
             link.log_output(out);
             // Boxed: the write and its timer are only alive while sending; inline they would

@@ -101,8 +101,8 @@ pub(crate) async fn drive(link: Link, config: &Config, delivery: &impl Delivery,
 struct Lmtp<'d, D>(&'d D);
 
 impl<D: Delivery> Protocol<Session> for Lmtp<'_, D> {
-    fn input(&mut self, session: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Result<(usize, Action), Closed> {
-        Ok(session.input(input, &mut (), out))
+    fn input(&mut self, session: &mut Session, input: &[u8], link: &mut Link) -> Result<(usize, Action), Closed> {
+        Ok(session.input(input, &mut (), &mut link.out))
     }
 
     async fn act(&mut self, d: &mut Driver, session: &mut Session, action: Action) -> Result<Action, Closed> {

@@ -104,8 +104,8 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
 }
 
 impl<'s> Protocol<Session> for Pop3<'s> {
-    fn input(&mut self, session: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Result<(usize, Action), Closed> {
-        let (used, action) = session.input(input, &mut (), out);
+    fn input(&mut self, session: &mut Session, input: &[u8], link: &mut Link) -> Result<(usize, Action), Closed> {
+        let (used, action) = session.input(input, &mut (), &mut link.out);
         Ok((used, self.closing(action)))
     }
 

@@ -63,8 +63,8 @@ pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>
 }
 
 impl Protocol<Session> for Submit<'_> {
-    fn input(&mut self, session: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Result<(usize, Action), Closed> {
-        let (used, action) = session.input(input, &mut (), out);
+    fn input(&mut self, session: &mut Session, input: &[u8], link: &mut Link) -> Result<(usize, Action), Closed> {
+        let (used, action) = session.input(input, &mut (), &mut link.out);
         if matches!(action, Action::Close) {
             // QUIT's answer is about to go out: its place at the per-user limit is free first.
             self.slot.logout();

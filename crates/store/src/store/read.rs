@@ -2,21 +2,25 @@
 //! and borrowing straight from the memory map. Keep it short-lived: never across an await that
 //! waits on a client.
 
+use std::rc::Rc;
+
 use heed::{RoTxn, WithoutTls};
 
 use super::records::{keys, BodyId, Mailbox, MailboxId, MessageRecord, Uid, Usage, User, UserId};
+use super::zero_copy::MappedChunks;
 use super::{Inner, StoreError, Tables};
 use crate::mime::Structure;
 
 pub struct Snapshot<'s> {
-    pub(super) txn: RoTxn<'s, WithoutTls>,
+    /// Counted: body bytes handed out by `mapped_body` hold it past the snapshot.
+    pub(super) txn: Rc<RoTxn<'static, WithoutTls>>,
     pub(super) t: &'s Tables,
 }
 
 impl<'s> Snapshot<'s> {
     pub(crate) fn new(inner: &'s Inner) -> Result<Snapshot<'s>, StoreError> {
         Ok(Snapshot {
-            txn: inner.env.read_txn()?,
+            txn: Rc::new(inner.env.read_txn()?),
             t: &inner.t,
         })
     }
@@ -152,6 +156,12 @@ impl<'s> Snapshot<'s> {
         Ok(BodyChunks {
             iter: self.t.bodies.range(&self.txn, &range)?,
         })
+    }
+
+    /// The body's chunks in order, each still in the map and valid after this snapshot is
+    /// dropped (`MappedBytes` holds the transaction): for output that refers to them.
+    pub fn mapped_body(&self, body: BodyId) -> Result<MappedChunks<'_>, StoreError> {
+        MappedChunks::new(&self.txn, &self.t.bodies, body, 0)
     }
 
     /// UIDs expunged from `mailbox` at modseqs above `since` (RFC 7162 VANISHED (EARLIER)).

@@ -46,6 +46,23 @@ impl MappedSnapshot {
 
     /// The body's chunks in order, starting at chunk `from`, each still in the map.
     pub fn body(&self, body: BodyId, from: u32) -> Result<MappedChunks<'_>, StoreError> {
+        MappedChunks::new(&self.txn, &self.bodies, body, from)
+    }
+}
+
+pub struct MappedChunks<'t> {
+    txn: &'t Rc<RoTxn<'static, WithoutTls>>,
+    iter: heed::RoRange<'t, heed::types::Bytes, heed::types::Bytes>,
+}
+
+impl<'t> MappedChunks<'t> {
+    /// `body`'s chunks from chunk `from` on, read under `txn`.
+    pub(crate) fn new(
+        txn: &'t Rc<RoTxn<'static, WithoutTls>>,
+        bodies: &Table,
+        body: BodyId,
+        from: u32,
+    ) -> Result<MappedChunks<'t>, StoreError> {
         let start = keys::chunk(body, from);
         let end = keys::chunk(body + 1, 0);
         let range = (
@@ -53,15 +70,10 @@ impl MappedSnapshot {
             std::ops::Bound::Excluded(&end[..]),
         );
         Ok(MappedChunks {
-            txn: &self.txn,
-            iter: self.bodies.range(&self.txn, &range)?,
+            txn,
+            iter: bodies.range(txn, &range)?,
         })
     }
-}
-
-pub struct MappedChunks<'t> {
-    txn: &'t Rc<RoTxn<'static, WithoutTls>>,
-    iter: heed::RoRange<'t, heed::types::Bytes, heed::types::Bytes>,
 }
 
 impl Iterator for MappedChunks<'_> {

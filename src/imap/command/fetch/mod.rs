@@ -6,6 +6,7 @@
 //! read transaction across a slow client nor a gigabyte of output.
 
 pub(crate) mod parse;
+pub mod referred;
 pub mod render;
 
 use super::message::{announce_keywords, in_set, resolve_among, WritePending};
@@ -19,6 +20,7 @@ use crate::imap::types::{FetchAttr, PartialRange, SequenceSet};
 use crate::imap::view::{vanished_since, MailRead};
 use crate::store::records::{flags, FlagMode, Uid};
 use crate::store::{MessageRecord, StoreError, WriteOp};
+use referred::Referred;
 use render::{FetchEffect, FetchOptions, MessageMeta};
 
 /// The command table's rows (`command::COMMANDS`).
@@ -60,27 +62,12 @@ pub(crate) struct FetchJob {
     cut: Option<Cut>,
 }
 
-/// RFC 9586 §3: turns the `* seq FETCH (` that `render::render` wrote at `start` into
-/// `* uid UIDFETCH (`. The rest of the response (which holds `UID u`: it is a UID FETCH) stays.
-fn as_uidfetch(out: &mut Vec<u8>, start: usize, seq: u32, uid: Uid) {
-    let mut n = itoa::Buffer::new();
-    let old = [&b"* "[..], n.format(seq).as_bytes(), b" FETCH ("].concat();
-    if !out[start..].starts_with(&old) {
-        debug_assert!(false, "render::render wrote an unexpected prefix");
-        return;
-    }
-    let new = [&b"* "[..], n.format(uid).as_bytes(), b" UIDFETCH ("].concat();
-    out.splice(start..start + old.len(), new);
-}
-
 /// How a session's FETCH responses are written: the attributes asked for, and the form the
 /// session's extensions give them.
 pub(crate) struct FetchForm<'a> {
     pub attrs: &'a [FetchAttr],
     /// A UID FETCH (or a notification as one): the UID is always in the response.
     pub uid_command: bool,
-    /// RFC 9586: `* uid UIDFETCH` instead of `* seq FETCH`.
-    pub uid_only: bool,
     pub opts: FetchOptions,
 }
 
@@ -91,12 +78,12 @@ impl<'a> FetchForm<'a> {
         FetchForm {
             attrs,
             uid_command,
-            uid_only: enabled.uid_only,
             opts: FetchOptions {
                 imap4rev2: enabled.imap4rev2,
                 utf8: enabled.utf8,
                 condstore: enabled.condstore,
                 read_only,
+                uid_only: enabled.uid_only,
             },
         }
     }
@@ -113,13 +100,14 @@ pub(crate) enum FetchFailed {
 /// message read from the store, a FLAGS announcement first when it carries a keyword the
 /// client has not heard of (RFC 3501 §7.2.6), the response in the session's form. `Ok(None)`:
 /// nothing to send, the message having been expunged since the client's view, or `skip`
-/// saying so. A response that cannot be made leaves nothing of itself in `out`.
+/// saying so. A response that cannot be made leaves nothing of itself in `out` (or `refer`,
+/// where section data may be noted instead of copied: `render::render`).
 pub(crate) fn fetch_one(
     store: &dyn MailRead,
     sel: &mut Selected,
     (seq, uid): (u32, Uid),
     (form, skip): (&FetchForm<'_>, &dyn Fn(&MessageRecord) -> bool),
-    out: &mut Vec<u8>,
+    (out, refer): (&mut Vec<u8>, Option<&mut Referred>),
 ) -> Result<Option<FetchEffect>, FetchFailed> {
     let record = match store.message(sel.mailbox, uid).map_err(FetchFailed::Store)? {
         Some(r) if !skip(&r) => r,
@@ -138,19 +126,17 @@ pub(crate) fn fetch_one(
         recent: sel.recent.contains(uid),
         include_flags: false,
     };
-    let start = out.len();
-    match render::render(&meta, form.attrs, form.uid_command, &form.opts, bytes.as_ref(), out) {
-        Ok(effect) => {
-            if form.uid_only {
-                as_uidfetch(out, start, seq, uid);
-            }
-            Ok(Some(effect))
-        }
-        Err(e) => {
-            out.truncate(start);
-            Err(FetchFailed::Cte(e))
-        }
-    }
+    render::render(
+        &meta,
+        form.attrs,
+        form.uid_command,
+        &form.opts,
+        bytes.as_ref(),
+        out,
+        refer,
+    )
+    .map(Some)
+    .map_err(FetchFailed::Cte)
 }
 
 impl Conn {
@@ -272,12 +258,14 @@ impl Conn {
             if job.next >= job.targets.len() {
                 break true;
             }
-            if out.len() >= FETCH_BUDGET {
+            let referred = ctx.referred.as_ref().map_or(0, |r| r.len());
+            if out.len() + referred >= FETCH_BUDGET {
                 break false;
             }
             let (seq, uid) = job.targets[job.next];
             job.next += 1;
-            match fetch_one(ctx.store, sel, (seq, uid), (&form, &unchanged), out) {
+            let to = (&mut *out, ctx.referred.as_deref_mut());
+            match fetch_one(ctx.store, sel, (seq, uid), (&form, &unchanged), to) {
                 Ok(Some(e)) if e.set_seen => job.set_seen.push(uid),
                 Ok(_) => {}
                 Err(FetchFailed::Store(e)) => {

@@ -22,6 +22,13 @@ use crate::imap::types::{FetchAttr, Partial, Section, SectionText};
 use crate::mime::{Section as MimeSection, Structure};
 use crate::store::records::{flags, MessageRecord};
 
+use super::referred::Referred;
+
+/// Section data shorter than this is copied into the output even where it could be referred
+/// to: a piece costs a reference count, an entry and a seam in the output, which a copy of a
+/// few kilobytes out of the core's cache does not.
+const REFER_FROM: usize = 4096;
+
 /// Random access to a stored message's bytes (the session implements it over the store's
 /// chunks; tests over a `Vec`).
 pub trait MessageBytes {
@@ -32,6 +39,12 @@ pub trait MessageBytes {
     /// Appends exactly the bytes of `range` to `out`. Callers only ask for ranges inside
     /// `0..len()`.
     fn copy(&self, range: Range<usize>, out: &mut Vec<u8>);
+    /// Notes exactly the bytes of `range` in `into`, as going out at offset `at` of the output,
+    /// where they can be sent from where they lie; false (and nothing noted) where they
+    /// cannot, and the caller copies them.
+    fn refer(&self, _range: Range<usize>, _at: usize, _into: &mut Referred) -> bool {
+        false
+    }
 }
 
 impl MessageBytes for [u8] {
@@ -64,6 +77,8 @@ pub struct FetchOptions {
     pub condstore: bool,
     /// The mailbox was opened with EXAMINE: fetching a body never sets `\Seen` (RFC 9051 §6.3.3).
     pub read_only: bool,
+    /// RFC 9586 UIDONLY enabled: `* uid UIDFETCH (` instead of `* seq FETCH (`.
+    pub uid_only: bool,
 }
 
 /// One message as FETCH sees it.
@@ -105,14 +120,15 @@ pub fn implies_seen(attrs: &[FetchAttr]) -> bool {
     })
 }
 
-/// Writes `* seq FETCH (...)\r\n` for `attrs`.
+/// Writes `* seq FETCH (...)\r\n` for `attrs` (`* uid UIDFETCH (...)` under UIDONLY).
 ///
 /// UID comes first when `uid_command` (RFC 9051 §6.4.9: UID FETCH always returns UID), MODSEQ
 /// last when `opts.condstore`. When the items set `\Seen` on a message without it (and the
 /// mailbox is writable), the response shows the flags with `\Seen` and includes FLAGS even if not
 /// requested (RFC 9051 §6.4.5), and the effect tells the caller to store it.
 ///
-/// On error nothing is written for this message.
+/// Section data sent as it is stored may be noted in `refer` instead of copied into `out`
+/// (`MessageBytes::refer`). On error nothing is written (or noted) for this message.
 pub fn render(
     meta: &MessageMeta<'_>,
     attrs: &[FetchAttr],
@@ -120,8 +136,10 @@ pub fn render(
     opts: &FetchOptions,
     bytes: &dyn MessageBytes,
     out: &mut Vec<u8>,
+    mut refer: Option<&mut Referred>,
 ) -> Result<FetchEffect, FetchError> {
     let start = out.len();
+    let mark = refer.as_ref().map_or(0, |r| r.mark());
     let record = meta.record;
     let set_seen = !opts.read_only && record.flags & flags::SEEN == 0 && implies_seen(attrs);
     let shown = Flags {
@@ -130,8 +148,14 @@ pub fn render(
         recent: meta.recent && !opts.imap4rev2,
     };
     out.extend_from_slice(b"* ");
-    format::number(out, meta.seq);
-    out.extend_from_slice(b" FETCH (");
+    if opts.uid_only {
+        // RFC 9586 §3: the UID in place of the sequence number; UID is among the items too.
+        format::number(out, meta.uid);
+        out.extend_from_slice(b" UIDFETCH (");
+    } else {
+        format::number(out, meta.seq);
+        out.extend_from_slice(b" FETCH (");
+    }
     let mut items = Items { out, first: true };
     if uid_command {
         items.next().extend_from_slice(b"UID ");
@@ -145,17 +169,20 @@ pub fn render(
             FetchAttr::ModSeq => modseq_sent = true,
             _ => {}
         }
-        if let Err(e) = item(&mut items, attr, meta, &shown, opts, bytes) {
+        if let Err(e) = item(&mut items, attr, meta, &shown, opts, (bytes, refer.as_deref_mut())) {
             out.truncate(start);
+            if let Some(r) = refer {
+                r.rewind(mark);
+            }
             return Err(e);
         }
     }
     // Neither item can fail: they read only the record.
     if !flags_sent && (set_seen || meta.include_flags) {
-        item(&mut items, &FetchAttr::Flags, meta, &shown, opts, bytes)?;
+        item(&mut items, &FetchAttr::Flags, meta, &shown, opts, (bytes, None))?;
     }
     if opts.condstore && !modseq_sent {
-        item(&mut items, &FetchAttr::ModSeq, meta, &shown, opts, bytes)?;
+        item(&mut items, &FetchAttr::ModSeq, meta, &shown, opts, (bytes, None))?;
     }
     out.extend_from_slice(b")\r\n");
     Ok(FetchEffect { set_seen })
@@ -190,7 +217,7 @@ fn item(
     meta: &MessageMeta<'_>,
     shown: &Flags<'_>,
     opts: &FetchOptions,
-    bytes: &dyn MessageBytes,
+    source: Source<'_>,
 ) -> Result<(), FetchError> {
     let out = items.next();
     let record = meta.record;
@@ -236,10 +263,14 @@ fn item(
             // RFC 8474 §5.2: NIL when the server does not compute threads.
             out.extend_from_slice(b"THREADID NIL");
         }
-        _ => content_item(out, attr, meta.structure, opts, bytes)?,
+        _ => content_item(out, attr, meta.structure, opts, source)?,
     }
     Ok(())
 }
+
+/// A message's bytes, and where section data that can be sent as it lies is noted instead of
+/// copied (`None`: copied).
+type Source<'a> = (&'a dyn MessageBytes, Option<&'a mut Referred>);
 
 /// The items that come from the structure and the message bytes.
 fn content_item(
@@ -247,7 +278,7 @@ fn content_item(
     attr: &FetchAttr,
     s: &Structure,
     opts: &FetchOptions,
-    bytes: &dyn MessageBytes,
+    (bytes, refer): Source<'_>,
 ) -> Result<(), FetchError> {
     match attr {
         FetchAttr::Envelope => {
@@ -262,20 +293,20 @@ fn content_item(
             out.extend_from_slice(b"BODYSTRUCTURE ");
             rendered(out, &s.bodystructure, b"(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 0 0)");
         }
-        FetchAttr::BodySection { section, partial, .. } => body_section(out, s, bytes, section, *partial),
+        FetchAttr::BodySection { section, partial, .. } => body_section(out, s, (bytes, refer), section, *partial),
         FetchAttr::Rfc822 => {
             out.extend_from_slice(b"RFC822 ");
-            section_data(out, bytes, s.section(&[], MimeSection::Full), None);
+            section_data(out, (bytes, refer), s.section(&[], MimeSection::Full), None);
         }
         FetchAttr::Rfc822Header => {
             out.extend_from_slice(b"RFC822.HEADER ");
-            section_data(out, bytes, s.section(&[], MimeSection::Header), None);
+            section_data(out, (bytes, refer), s.section(&[], MimeSection::Header), None);
         }
         FetchAttr::Rfc822Text => {
             out.extend_from_slice(b"RFC822.TEXT ");
-            section_data(out, bytes, s.section(&[], MimeSection::Text), None);
+            section_data(out, (bytes, refer), s.section(&[], MimeSection::Text), None);
         }
-        FetchAttr::Binary { part, partial, .. } => binary(out, s, bytes, part, *partial)?,
+        FetchAttr::Binary { part, partial, .. } => binary(out, s, (bytes, refer), part, *partial)?,
         FetchAttr::BinarySize { part } => binary_size(out, s, bytes, part)?,
         FetchAttr::Preview { .. } => {
             // RFC 8970 §3: computed at delivery, so LAZY never has to wait; "" when the message
@@ -369,7 +400,7 @@ fn write_flags(out: &mut Vec<u8>, f: &Flags<'_>) {
 fn body_section(
     out: &mut Vec<u8>,
     s: &Structure,
-    bytes: &dyn MessageBytes,
+    (bytes, refer): Source<'_>,
     section: &Section,
     partial: Option<Partial>,
 ) {
@@ -387,7 +418,7 @@ fn body_section(
                 format::filter_header(buf, names, keep)
             });
         }
-        (range, _) => section_data(out, bytes, range, partial),
+        (range, _) => section_data(out, (bytes, refer), range, partial),
     }
 }
 
@@ -496,9 +527,10 @@ fn window(len: usize, partial: Option<Partial>) -> Range<usize> {
     }
 }
 
-/// Section data copied straight from the message: NIL when the section does not exist, "" when
-/// it (or the part a partial fetch selects) is empty, else a literal.
-fn section_data(out: &mut Vec<u8>, bytes: &dyn MessageBytes, range: Option<Range<usize>>, partial: Option<Partial>) {
+/// Section data straight from the message: NIL when the section does not exist, "" when it
+/// (or the part a partial fetch selects) is empty, else a literal, whose bytes are referred to
+/// where they lie when the source can and they are not few, else copied.
+fn section_data(out: &mut Vec<u8>, (bytes, refer): Source<'_>, range: Option<Range<usize>>, partial: Option<Partial>) {
     let Some(range) = range else {
         out.extend_from_slice(b"NIL");
         return;
@@ -510,7 +542,14 @@ fn section_data(out: &mut Vec<u8>, bytes: &dyn MessageBytes, range: Option<Range
         return;
     }
     format::literal_prefix(out, w.len(), false);
-    copy_exact(bytes, range.start + w.start..range.start + w.end, out);
+    let data = range.start + w.start..range.start + w.end;
+    let referred = match refer {
+        Some(into) if data.len() >= REFER_FROM => bytes.refer(data.clone(), out.len(), into),
+        _ => false,
+    };
+    if !referred {
+        copy_exact(bytes, data, out);
+    }
 }
 
 /// Copies `range`, guaranteeing exactly `range.len()` bytes land in `out` even if a faulty
@@ -626,7 +665,7 @@ fn binary_encoding(s: &Structure, part: &[u32]) -> Option<Result<TransferEncodin
 fn binary(
     out: &mut Vec<u8>,
     s: &Structure,
-    bytes: &dyn MessageBytes,
+    (bytes, refer): Source<'_>,
     part: &[u32],
     partial: Option<Partial>,
 ) -> Result<(), FetchError> {
@@ -646,7 +685,7 @@ fn binary(
         (Some(TransferEncoding::Identity), range) | (None, range) => {
             // Stored messages never contain NUL (`mime::ingest_binary` encodes it), so
             // identity data never needs literal8.
-            section_data(out, bytes, range, partial);
+            section_data(out, (bytes, refer), range, partial);
         }
         (Some(enc), Some(r)) => {
             let r = clamp(r, bytes.len());
@@ -792,7 +831,7 @@ Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n";
             };
             let bytes = MSG.as_bytes().to_vec();
             let mut out = b"prior ".to_vec();
-            let r = render(&meta, attrs, self.uid_command, &self.opts, &bytes, &mut out);
+            let r = render(&meta, attrs, self.uid_command, &self.opts, &bytes, &mut out, None);
             assert!(out.starts_with(b"prior "));
             (String::from_utf8_lossy(&out[6..]).into_owned(), r)
         }
@@ -1291,7 +1330,7 @@ Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n";
         let damaged = MessageMeta { structure: &s, ..meta };
         for bytes in sources {
             let mut out = Vec::new();
-            render(&damaged, &attrs, false, &FetchOptions::default(), bytes, &mut out).unwrap();
+            render(&damaged, &attrs, false, &FetchOptions::default(), bytes, &mut out, None).unwrap();
             assert!(literals_consistent(&out), "{}", String::from_utf8_lossy(&out));
             assert!(out.starts_with(b"* 1 FETCH (ENVELOPE (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) BODY ("));
         }
@@ -1302,7 +1341,7 @@ Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n";
         }
         let meta = MessageMeta { structure: &s, ..meta };
         let mut out = Vec::new();
-        render(&meta, &attrs, false, &FetchOptions::default(), &full, &mut out).unwrap();
+        render(&meta, &attrs, false, &FetchOptions::default(), &full, &mut out, None).unwrap();
         assert!(literals_consistent(&out), "{}", String::from_utf8_lossy(&out));
     }
 }

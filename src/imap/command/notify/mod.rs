@@ -393,7 +393,7 @@ pub(crate) fn fetch_new(
         let Some(seq) = sel.view.seq_of(uid) else {
             continue;
         };
-        let _ = fetch_one(store, sel, (seq, uid), (form, &|_| false), out);
+        let _ = fetch_one(store, sel, (seq, uid), (form, &|_| false), (out, None));
     }
 }
 
