@@ -46,9 +46,10 @@ impl Referred {
         }
     }
 
-    /// The pieces in order with their places, leaving none here.
-    pub fn take(&mut self) -> std::vec::Drain<'_, (usize, MappedBytes)> {
+    /// The pieces in order with their places, leaving none here, nor their list's room: a
+    /// session that has sent a download and waits for its next command keeps no list.
+    pub fn take(&mut self) -> std::vec::IntoIter<(usize, MappedBytes)> {
         self.len = 0;
-        self.pieces.drain(..)
+        std::mem::take(&mut self.pieces).into_iter()
     }
 }
