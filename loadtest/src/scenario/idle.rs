@@ -1,6 +1,7 @@
 //! `idle`: N sessions log in, SELECT the mailbox and IDLE; the figures are the connect+login
 //! rate, and the server's memory growth per session at rest (RSS and PSS of all its
-//! processes, measured before the sessions and after they settle). With `--front-pid`, the
+//! processes, each reading after the server has settled: before the sessions, at half of
+//! them and after all). With `--front-pid`, the
 //! sessions go through a front end (`ringmail proxy`) whose memory is measured the same way,
 //! apart from the server's; the kernel's TCP sockets are counted beside them.
 
@@ -18,9 +19,9 @@ use loadtest::report::{self, Bar, Better, Headline, LatencyCurve, LatencySummary
 pub struct IdleArgs {
     #[command(flatten)]
     pub sessions: SessionArgs,
-    /// Seconds to let the server settle after the last session is in IDLE, before its
-    /// memory is read (long enough for idle worker threads to exit: tokio's blocking pool
-    /// keeps a thread 10 s).
+    /// Seconds to let the server settle before each reading of its memory (before the
+    /// sessions, at half of them, after all are in IDLE): long enough for idle worker threads
+    /// to exit (tokio's blocking pool keeps a thread 10 s) and freed memory to be handed back.
     #[arg(long, default_value_t = 12)]
     pub settle: u64,
     /// The front end (`ringmail proxy`) the sessions reach the server through: its memory
@@ -176,6 +177,11 @@ pub fn run(args: &IdleArgs) -> anyhow::Result<()> {
     s.target.common.check()?;
     let settle = || std::thread::sleep(Duration::from_secs(args.settle));
     let half = s.sessions / 2;
+    // The server at rest before the first reading too, as before the others: what it freed
+    // just before (a warm-up's logins, an earlier scenario's bursts) is handed back to the
+    // system within seconds, and read half-way it would move the whole-run figure by
+    // megabytes either way (BENCHMARKS.md, the compare run of 2026-12-06 10:57).
+    settle();
     let before = Snapshot::take(args)?;
     let first = Fleet::open_range(s, 0..half)?;
     settle();
