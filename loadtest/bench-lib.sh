@@ -44,9 +44,25 @@ cleanup() {
 trap cleanup EXIT
 
 # A port nobody listens on, from the kernel: ringmail refuses a port someone listens on, so a
-# fixed or default port could clash with another server.
+# fixed or default port could clash with another server. The kernel may hand the same free
+# port out twice; none is handed out twice in one run ($WORK/ports lists them), since two
+# listeners on one port are refused.
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    python3 - "$WORK/ports" <<'PY'
+import socket, sys
+try:
+    used = set(open(sys.argv[1]).read().split())
+except FileNotFoundError:
+    used = set()
+while True:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = str(s.getsockname()[1])
+    if port not in used:
+        break
+open(sys.argv[1], "a").write(port + "\n")
+print(port)
+PY
 }
 
 # Writes the config for a server in $WORK/$1 and starts it; waits (bounded) for "ready".

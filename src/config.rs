@@ -553,6 +553,7 @@ impl Config {
         if self.lmtp.max_recipients == 0 {
             return invalid("lmtp.max_recipients must be positive");
         }
+        self.validate_listeners()?;
         self.submission.validate()?;
         self.oauth.validate()?;
         self.cluster.validate()?;
@@ -581,6 +582,45 @@ impl Config {
             .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
         {
             return invalid("server.external_hostname must be a host name");
+        }
+        Ok(())
+    }
+
+    /// Every address the listeners of this configuration name, each with its setting.
+    fn listen_addresses(&self) -> Vec<(&'static str, SocketAddr)> {
+        let c = self;
+        let settings: [(&'static str, &[SocketAddr]); 13] = [
+            ("imap.listen", &c.imap.listen),
+            ("imap.listen_tls", &c.imap.listen_tls),
+            ("imap.listen_proxy", &c.imap.listen_proxy),
+            ("pop3.listen", &c.pop3.listen),
+            ("pop3.listen_tls", &c.pop3.listen_tls),
+            ("pop3.listen_proxy", &c.pop3.listen_proxy),
+            ("submission.listen", &c.submission.listen),
+            ("submission.listen_tls", &c.submission.listen_tls),
+            ("submission.listen_proxy", &c.submission.listen_proxy),
+            ("lmtp.listen", &c.lmtp.listen),
+            ("metrics.listen", &c.metrics.listen),
+            ("autoconfig.listen", &c.autoconfig.listen),
+            ("autoconfig.listen_tls", &c.autoconfig.listen_tls),
+        ];
+        settings
+            .into_iter()
+            .flat_map(|(name, addrs)| addrs.iter().map(move |a| (name, *a)))
+            .collect()
+    }
+
+    /// No two listeners on one address: the protocol listeners bind with SO_REUSEPORT (one
+    /// socket per core), which would let two of them share an address and split its
+    /// connections between two protocols without a word.
+    fn validate_listeners(&self) -> Result<(), ConfigError> {
+        let addrs = self.listen_addresses();
+        for (i, (name, addr)) in addrs.iter().enumerate() {
+            if let Some((other, at)) = addrs[..i].iter().find(|(_, a)| overlap(a, addr)) {
+                return Err(ConfigError::Invalid(format!(
+                    "{other} ({at}) and {name} ({addr}) overlap: each listener needs an address of its own"
+                )));
+            }
         }
         Ok(())
     }
@@ -801,6 +841,14 @@ fn describe(section: &str, key: &str) -> Option<&'static str> {
     })
 }
 
+/// Whether binding `a` and `b` would take the same port on some address: the same address, or
+/// a wildcard beside any address of its family (and IPv6's `[::]`, dual-stack by default on
+/// Linux, beside IPv4 ones too). Port 0 is the system's pick and meets nothing.
+fn overlap(a: &SocketAddr, b: &SocketAddr) -> bool {
+    let covers = |w: &SocketAddr, x: &SocketAddr| w.ip().is_unspecified() && (w.is_ipv6() || x.is_ipv4());
+    a.port() != 0 && a.port() == b.port() && (a.ip() == b.ip() || covers(a, b) || covers(b, a))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -811,6 +859,41 @@ mod tests {
         assert_eq!(c.pop3.listen, vec!["127.0.0.1:10110".parse().unwrap()]);
         assert_eq!(c.pop3.login_type, LoginType::SecureLogin);
         c.validate().unwrap();
+    }
+
+    /// Two listeners on one address would share its connections (SO_REUSEPORT): refused,
+    /// naming both settings; a wildcard meets every address of its family on its port.
+    #[test]
+    fn listeners_on_one_address_are_refused() {
+        for (text, both) in [
+            (
+                "[pop3]\nlisten = [\"127.0.0.1:10143\"]\n",
+                ("imap.listen ", "pop3.listen "),
+            ),
+            (
+                "[imap]\nlisten_proxy = [\"127.0.0.1:1993\"]\n[pop3]\nlisten_proxy = [\"127.0.0.1:1993\"]\n",
+                ("imap.listen_proxy", "pop3.listen_proxy"),
+            ),
+            (
+                "[lmtp]\nlisten = [\"0.0.0.0:10993\"]\n",
+                ("imap.listen_tls", "lmtp.listen"),
+            ),
+            (
+                "[metrics]\nlisten = [\"[::]:10110\"]\n",
+                ("pop3.listen ", "metrics.listen"),
+            ),
+        ] {
+            let e = Config::parse(text).unwrap().validate().expect_err(text).to_string();
+            assert!(e.contains(both.0) && e.contains(both.1) && !e.contains('\n'), "{e}");
+        }
+        for text in [
+            // Another address, another family, or the system's pick of a port.
+            "[pop3]\nlisten = [\"127.0.0.2:10143\"]\n",
+            "[pop3]\nlisten = [\"[::1]:10143\"]\n",
+            "[pop3]\nlisten = [\"127.0.0.1:0\"]\n[lmtp]\nlisten = [\"127.0.0.1:0\"]\n",
+        ] {
+            Config::parse(text).unwrap().validate().expect(text);
+        }
     }
 
     /// Found by the config fuzz target: a number above TOML's 64-bit signed range parsed into

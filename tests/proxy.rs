@@ -8,7 +8,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::proxy::{backend, backend_with, hash_with, Facing, Proxy, SECRET};
 use common::{message, PASSWORD};
@@ -109,6 +109,44 @@ fn a_front_end_reloads_its_certificate_without_dropping_sessions() {
     std::thread::sleep(Duration::from_millis(200));
     held.cmd("NOOP").unwrap().expect_ok().unwrap();
     assert!(proxy.imaps().login("bob", PASSWORD).unwrap().ok());
+}
+
+/// A second front end on a running one's ports is refused, as a second back end is (SO_REUSEPORT
+/// would let it bind them and take half of their connections).
+#[test]
+fn a_front_end_on_ports_in_use_is_refused_not_shared() {
+    let facing = Facing::new();
+    let _server = backend(facing);
+    let proxy = Proxy::start(&[("bob", "b1")], &[("b1", facing)]);
+    let other = tempfile::tempdir().unwrap();
+    let config = std::fs::read_to_string(proxy.dir.path().join("proxy.toml"))
+        .unwrap()
+        .replace(
+            &proxy.dir.path().join("data").display().to_string(),
+            &other.path().join("data").display().to_string(),
+        );
+    let path = other.path().join("proxy.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut second = Command::new(common::bin())
+        .args(["proxy", "--config"])
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // One that started would serve until stopped.
+    let started = Instant::now();
+    while second.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            second.kill().unwrap();
+            panic!("a second front end started on the first one's ports");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = second.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(said.contains("cannot listen on"), "{said}");
 }
 
 #[test]

@@ -143,6 +143,7 @@ pub fn run(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
         tls,
         config,
     });
+    crate::serve::ensure_ports_free(listeners(&front).iter().flat_map(|(addrs, _)| addrs.iter()))?;
     let cores = {
         let front = front.clone();
         Cores::start(front.config.workers(), "ringmail-proxy", move |_, shutdown, ready| {

@@ -189,7 +189,20 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
         store,
         config,
     });
-    ensure_ports_free(&shared.config)?;
+    let c = &shared.config;
+    let listeners = [
+        &c.imap.listen,
+        &c.imap.listen_tls,
+        &c.imap.listen_proxy,
+        &c.pop3.listen,
+        &c.pop3.listen_tls,
+        &c.pop3.listen_proxy,
+        &c.submission.listen,
+        &c.submission.listen_tls,
+        &c.submission.listen_proxy,
+        &c.lmtp.listen,
+    ];
+    ensure_ports_free(listeners.into_iter().flatten())?;
     // Before any listener takes mail.
     let held = move_upkeep::restore_holds(&shared);
     let cores = {
@@ -536,23 +549,11 @@ async fn accept_proxied(mut conn: crate::net::Conn, shared: &Shared) -> Option<c
 /// SO_REUSEPORT lets any process of the same user bind a port that is in use and silently
 /// share its connections. So first bind each address the ordinary way: if something listens
 /// there (another server, or the sockets of a crashed one the kernel has not torn down yet),
-/// wait a little, then refuse to start.
-fn ensure_ports_free(config: &Config) -> Result<(), ServeError> {
-    let c = config;
-    let addrs = [
-        &c.imap.listen,
-        &c.imap.listen_tls,
-        &c.imap.listen_proxy,
-        &c.pop3.listen,
-        &c.pop3.listen_tls,
-        &c.pop3.listen_proxy,
-        &c.submission.listen,
-        &c.submission.listen_tls,
-        &c.submission.listen_proxy,
-        &c.lmtp.listen,
-    ];
+/// wait a little, then refuse to start. (Two listeners of one configuration on one address
+/// are refused when it is validated.)
+pub(crate) fn ensure_ports_free<'a>(addrs: impl IntoIterator<Item = &'a SocketAddr>) -> Result<(), ServeError> {
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
-    for addr in addrs.into_iter().flatten() {
+    for addr in addrs {
         loop {
             match std::net::TcpListener::bind(addr) {
                 Ok(_) => break,
