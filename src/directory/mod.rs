@@ -11,6 +11,8 @@ mod ldap_admin;
 pub use ldap::LdapDirectory;
 pub use ldap_admin::{AccountPatch, LdapAdmin, MoveRecord, NewAccount};
 
+use std::collections::HashMap;
+
 use crate::auth::password;
 use crate::auth::policy::Access;
 use crate::auth::scram::{ScramCredentials, ScramKeys};
@@ -75,12 +77,18 @@ pub fn open(config: &crate::config::Directory) -> Box<dyn Directory> {
 
 /// The accounts of `[directory] users`.
 pub struct StaticDirectory {
-    users: Vec<StaticUser>,
+    /// By name: every login looks one up, in a table that may list thousands.
+    users: HashMap<String, StaticUser>,
 }
 
 impl StaticDirectory {
+    /// The table's accounts; of two with one name, the first counts (as a scan would find it).
     pub fn new(users: Vec<StaticUser>) -> StaticDirectory {
-        StaticDirectory { users }
+        let mut by_name = HashMap::with_capacity(users.len());
+        for user in users {
+            by_name.entry(user.name.clone()).or_insert(user);
+        }
+        StaticDirectory { users: by_name }
     }
 }
 
@@ -102,7 +110,7 @@ impl StaticDirectory {
 
 impl Directory for StaticDirectory {
     fn authenticate(&self, name: &str, pw: &str) -> Result<Option<Account>, DirectoryError> {
-        let Some(user) = self.users.iter().find(|u| u.name == name) else {
+        let Some(user) = self.users.get(name) else {
             // The same work as a real check, so timing does not tell which names exist.
             password::verify(pw, crate::auth::login::dummy_hash());
             return Ok(None);
@@ -114,11 +122,11 @@ impl Directory for StaticDirectory {
     }
 
     fn lookup(&self, name: &str) -> Result<Option<Account>, DirectoryError> {
-        Ok(self.users.iter().find(|u| u.name == name).map(StaticDirectory::account))
+        Ok(self.users.get(name).map(StaticDirectory::account))
     }
 
     fn scram(&self, name: &str) -> Result<Option<ScramCredentials>, DirectoryError> {
-        let user = self.users.iter().find(|u| u.name == name);
+        let user = self.users.get(name);
         // The config was checked at load: a stored form that does not parse is not there.
         Ok(user
             .and_then(|u| u.scram.as_deref())

@@ -7,7 +7,8 @@
 //! writer thread through the same code); a reply to a write is sent only after its transaction
 //! is committed and fsynced; a `Snapshot` is never held across an await that waits on a client
 //! (a long-lived reader makes LMDB's file grow without bound), nor is a `MappedSnapshot` or the
-//! bytes taken from it held for longer than a bounded write; UIDs are never reused.
+//! bytes taken from it (or from `Snapshot::mapped_body`) held for longer than a bounded write;
+//! UIDs are never reused.
 
 pub mod check;
 pub mod dot_lines;
