@@ -587,7 +587,7 @@ impl Config {
     }
 
     /// Every address the listeners of this configuration name, each with its setting.
-    fn listen_addresses(&self) -> Vec<(&'static str, SocketAddr)> {
+    pub fn listen_addresses(&self) -> Vec<(&'static str, SocketAddr)> {
         let c = self;
         let settings: [(&'static str, &[SocketAddr]); 13] = [
             ("imap.listen", &c.imap.listen),

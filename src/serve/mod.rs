@@ -189,20 +189,8 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
         store,
         config,
     });
-    let c = &shared.config;
-    let listeners = [
-        &c.imap.listen,
-        &c.imap.listen_tls,
-        &c.imap.listen_proxy,
-        &c.pop3.listen,
-        &c.pop3.listen_tls,
-        &c.pop3.listen_proxy,
-        &c.submission.listen,
-        &c.submission.listen_tls,
-        &c.submission.listen_proxy,
-        &c.lmtp.listen,
-    ];
-    ensure_ports_free(listeners.into_iter().flatten())?;
+    let addrs: Vec<SocketAddr> = shared.config.listen_addresses().into_iter().map(|(_, a)| a).collect();
+    ensure_ports_free(&addrs)?;
     // Before any listener takes mail.
     let held = move_upkeep::restore_holds(&shared);
     let cores = {
