@@ -706,24 +706,17 @@ print("large bodies ok")
     run_python(&server, script, &[lines.join(",")]);
 }
 
-/// Runs a CPython `script` with the server's IMAP and IMAPS ports, its CA file and the
-/// password as its first arguments, then `extra`; it must succeed.
+/// Runs a CPython `script` (`common::python`) with the server's IMAP and IMAPS ports, its CA
+/// file and the password as its first arguments, then `extra`.
 fn run_python(server: &Server, script: &str, extra: &[String]) {
-    let out = std::process::Command::new("python3")
-        .args(["-c", script])
-        .arg(server.ports.imap.to_string())
-        .arg(server.ports.imaps.to_string())
-        .arg(server.data_dir().join("cert.pem"))
-        .arg(PASSWORD)
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut args = vec![
+        server.ports.imap.to_string(),
+        server.ports.imaps.to_string(),
+        server.data_dir().join("cert.pem").display().to_string(),
+        PASSWORD.to_string(),
+    ];
+    args.extend_from_slice(extra);
+    common::python(script, &args);
 }
 
 /// Message `i` of `big_message`'s kind: a subject and `lines` numbered lines of 40 bytes.

@@ -82,6 +82,16 @@ fn with_ctx<T>(
     Ok(f(&mut ctx))
 }
 
+impl Imap<'_> {
+    /// Runs a step of the session (`f`) with a fresh snapshot, its answers going to `link`'s
+    /// output; FETCH refers to section data in the map where `refers` allows.
+    fn step<T>(&mut self, link: &mut Link, f: impl FnOnce(&mut Ctx<'_>, &mut Vec<u8>) -> T) -> Result<T, Closed> {
+        let referred = refers(&link.conn).then_some(&mut self.referred);
+        let out = &mut link.out;
+        with_ctx((self.shared, self.core), referred, |ctx| f(ctx, out)).map_err(|_| Closed)
+    }
+}
+
 /// Whether FETCH output on `conn` may refer to section data in the store's map: over TLS,
 /// where the pieces are sealed into records straight from the map and let go of before the
 /// socket is waited on. A plaintext gathered write would hold the pieces' read transaction
@@ -313,10 +323,7 @@ fn start(shared: &Arc<Shared>, core: &Core, via: Via, link: Link, shutdown: Shut
 
 impl Protocol<Session> for Imap<'_> {
     fn input(&mut self, session: &mut Session, input: &[u8], link: &mut Link) -> Result<(usize, Action), Closed> {
-        let referred = refers(&link.conn).then_some(&mut self.referred);
-        let out = &mut link.out;
-        let (used, action) =
-            with_ctx((self.shared, self.core), referred, |ctx| session.input(input, ctx, out)).map_err(|_| Closed)?;
+        let (used, action) = self.step(link, |ctx, out| session.input(input, ctx, out))?;
         if matches!(action, Action::Close) {
             // LOGOUT's answer is about to go out: a client that logs in again the moment it
             // reads it must find its place at the per-user limit free already.
@@ -380,12 +387,7 @@ impl Protocol<Session> for Imap<'_> {
                         }
                     }
                 };
-                let referred = refers(&d.link.conn).then_some(&mut self.referred);
-                let out = &mut d.link.out;
-                with_ctx((shared, self.core), referred, |ctx| {
-                    session.write_result(result, ctx, out)
-                })
-                .map_err(|_| Closed)?
+                self.step(&mut d.link, |ctx, out| session.write_result(result, ctx, out))?
             }
             Action::StartCompress => {
                 self.flush(d).await?;
@@ -403,9 +405,7 @@ impl Protocol<Session> for Imap<'_> {
                 } else {
                     self.flush(d).await?;
                 }
-                let referred = refers(&d.link.conn).then_some(&mut self.referred);
-                let out = &mut d.link.out;
-                with_ctx((shared, self.core), referred, |ctx| session.resume(ctx, out)).map_err(|_| Closed)?
+                self.step(&mut d.link, |ctx, out| session.resume(ctx, out))?
             }
             // The driver's own.
             action @ (Action::Continue | Action::Idle { .. } | Action::StartTls | Action::Close) => action,

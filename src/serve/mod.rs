@@ -189,8 +189,7 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
         store,
         config,
     });
-    let addrs: Vec<SocketAddr> = shared.config.listen_addresses().into_iter().map(|(_, a)| a).collect();
-    ensure_ports_free(&addrs)?;
+    ensure_ports_free(shared.config.listen_addresses().iter().map(|(_, a)| a))?;
     // Before any listener takes mail.
     let held = move_upkeep::restore_holds(&shared);
     let cores = {
