@@ -606,6 +606,65 @@ fn a_large_message_streams_through_a_plaintext_front_end_whole() {
     assert!(c.cmd("LOGOUT").unwrap().ok());
 }
 
+/// A relayed session quiet both ways for a second rests at the front end as data, not a task
+/// (`proxy::rest`): over TLS in IDLE, and in plaintext after a download spliced through; the
+/// back end's news, the client's next command and the end of the session all reach it there.
+#[test]
+fn quiet_relayed_sessions_rest_and_wake_for_either_side() {
+    let facing = Facing::new();
+    let server = backend(facing);
+    server.add_user("bob");
+    let mut big = b"Subject: big\r\n\r\n".to_vec();
+    for i in 0..20_000u32 {
+        big.extend_from_slice(format!("line {i:06} of a large message, to stream through\r\n").as_bytes());
+    }
+    server.deliver("bob", &big);
+    let hash = common::proxy::password_hash(PASSWORD);
+    let metrics = common::free_port();
+    let directory = format!(
+        "[directory]\nusers = [{{ name = \"bob\", password_hash = \"{hash}\", mail_host = \"b1\" }}]\n\
+         [metrics]\nlisten = [\"127.0.0.1:{metrics}\"]\n"
+    );
+    let proxy = Proxy::start_configured(
+        "east",
+        "login_type = \"plain-text-login\"",
+        &directory,
+        &[("b1", "east", facing)],
+    );
+    let resting = |n: f64| {
+        wait_for(|| (common::metrics::scrape(metrics).get("ringmail_relays_resting") == Some(&n)).then_some(()))
+    };
+    let mut tls = proxy.imaps();
+    assert!(tls.login("bob", PASSWORD).unwrap().ok());
+    tls.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    tls.t.send_raw(b"i1 IDLE\r\n").unwrap();
+    assert!(tls.read_response_line().unwrap().starts_with(b"+ "));
+    let t = loadtest::client::transport::Transport::connect(Proxy::addr(proxy.imap)).unwrap();
+    let mut plain = loadtest::client::imap::Imap::new(t).unwrap();
+    assert!(plain.login("bob", PASSWORD).unwrap().ok());
+    plain.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    let r = plain.cmd("UID FETCH 1 BODY.PEEK[]").unwrap().expect_ok().unwrap();
+    assert!(r.untagged.concat().len() > big.len(), "the download arrives");
+    resting(2.0);
+
+    // The back end speaks first: the IDLE hears the delivery, the other session at its next
+    // command; both rest again afterwards.
+    server.deliver("bob", &message("woken"));
+    assert_eq!(tls.read_response_line().unwrap(), b"* 2 EXISTS");
+    let r = plain.cmd("NOOP").unwrap().expect_ok().unwrap();
+    assert!(r.lines().iter().any(|l| l == "* 2 EXISTS"), "{r:?}");
+    resting(2.0);
+    // The client speaks first.
+    tls.t.send_raw(b"DONE\r\n").unwrap();
+    tls.finish("i1").unwrap().expect_ok().unwrap();
+    let r = plain.cmd("UID FETCH 1 BODY.PEEK[]").unwrap().expect_ok().unwrap();
+    assert!(r.untagged.concat().len() > big.len(), "the download arrives again");
+    resting(2.0);
+    assert!(tls.cmd("LOGOUT").unwrap().ok());
+    assert!(plain.cmd("LOGOUT").unwrap().ok());
+    resting(0.0);
+}
+
 /// A front end's operations (issue 15): its metrics show its sessions, logins and each back
 /// end's health as the circuit breaker sees it; `ringmail who` lists its relayed sessions and
 /// `kick` ends them.
@@ -669,6 +728,8 @@ fn a_front_end_shows_its_sessions_and_back_ends_and_kicks() {
         (rows[0][0], rows[0][2], rows[0][3], rows[0][6]),
         ("proxy", "bob", "imap", "authenticated")
     );
+    // Quiet both ways for a second, the relay rests as data; a kick reaches it there.
+    wait_for(|| (common::metrics::scrape(metrics).get("ringmail_relays_resting") == Some(&1.0)).then_some(()));
     let (ok, said) = cli(&["kick", "bob"]);
     assert!(ok && said.contains("kicked 1 session(s) of bob"), "{said}");
     // The relay ends: the client's connection closes.

@@ -204,20 +204,22 @@ impl Conn {
 
     /// `read` for a peer that is probably quiet (a relayed session between commands): the
     /// wait holds no buffer and no read in flight, only a readiness poll; then what is
-    /// queued is taken, up to `room` bytes on a plaintext connection.
-    pub async fn read_quiet(&self, dst: &mut Vec<u8>, room: usize) -> io::Result<usize> {
+    /// queued is taken, up to `room` bytes on a plaintext connection. `waiting` counts this
+    /// read while it is at that poll and nowhere else: dropped there, it has taken nothing.
+    pub async fn read_quiet(&self, dst: &mut Vec<u8>, room: usize, waiting: &Cell<u8>) -> io::Result<usize> {
         self.reading.set(true);
         let _reading = ReadingGuard(&self.reading);
+        let readable = || crate::runtime::io::counted(waiting, self.stream.readable());
         if self.is_tls() || self.is_compressed() {
             if !self.holds_input() {
                 // Quiet: no ciphertext buffer and no expanded keys are kept meanwhile.
                 self.rest();
-                self.stream.readable().await?;
+                readable().await?;
             }
             return Box::pin(self.read_inner(dst)).await;
         }
         loop {
-            self.stream.readable().await?;
+            readable().await?;
             if let Some(n) = self.stream.try_read(dst, room)? {
                 return Ok(n);
             }

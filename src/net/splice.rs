@@ -20,7 +20,7 @@
 //! Pipes are pooled per core and taken only for a stream, so an idle relayed session holds
 //! none.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
@@ -170,13 +170,15 @@ impl Splicer {
     }
 
     /// Waits for bytes, then moves what the source has queued (up to a pipeful). Returns the
-    /// bytes moved, 0 at the end of the source's stream.
-    pub async fn burst(&self) -> io::Result<usize> {
+    /// bytes moved, 0 at the end of the source's stream. The wait is counted in `waiting`
+    /// (`runtime::io::counted`); dropped there, the stream's descriptors and pipe go with the
+    /// poll, once it completes or is cancelled.
+    pub async fn burst(&self, waiting: &Cell<u8>) -> io::Result<usize> {
         let held = &self.held;
         let pipe = &held.pipe;
         let from = held.from.as_raw_fd();
         if queued(from)? == 0 {
-            readable(held).await?;
+            crate::runtime::io::counted(waiting, readable(held)).await?;
         }
         // Bytes are queued (or the stream has ended, or failed), the pipe is empty and does
         // not block: this splice returns at once, so it is made here, without a worker.

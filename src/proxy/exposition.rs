@@ -1,7 +1,7 @@
 //! What a front end's metrics endpoint shows beside the process's counters (`crate::metrics`),
 //! read at scrape time: its sessions by protocol and state (relayed ones count as
-//! authenticated: the front end does not read what they do), and the health of each back end
-//! as its circuit breakers see it.
+//! authenticated: the front end does not read what they do; how many of them rest, quiet), and
+//! the health of each back end as its circuit breakers see it.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,7 +10,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet};
 
 use super::Front;
-use crate::metrics::{encode_gauges, encode_sessions};
+use crate::metrics::{encode_gauge, encode_gauges, encode_sessions};
 
 const PROTOCOLS: [&str; 4] = ["imap", "pop3", "submission", "lmtp"];
 
@@ -34,6 +34,14 @@ impl Collector for Exposition {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let front = &self.0;
         encode_sessions(&mut encoder, &front.sessions, &PROTOCOLS)?;
+        encode_gauge(
+            &mut encoder,
+            (
+                "relays_resting",
+                "Relayed sessions quiet both ways, held as data until either side speaks",
+            ),
+            super::rest::resting_total(),
+        )?;
         let now = Instant::now();
         let mut health = Vec::new();
         for b in &front.config.cluster.backends {

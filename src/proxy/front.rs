@@ -4,10 +4,12 @@
 //! is the `PreLogin` session and the back end's login dialect (`backend::open`).
 
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::backend::{self, BackendError};
+use super::rest::Rests;
 use super::Front;
 use crate::auth::limits::{ConnectionLimits, Slot};
 use crate::auth::login::Credentials;
@@ -17,7 +19,6 @@ use crate::engine::Engine;
 use crate::goodbye::{Goodbye, Wire};
 use crate::net::Conn;
 use crate::runtime::io::Stream;
-use crate::runtime::Shutdown;
 use crate::serve::driver::{self, Driver};
 use crate::serve::link::{Closed, Link};
 use crate::serve::login::{login_via, Failure, Gate};
@@ -65,7 +66,7 @@ pub async fn serve<S: PreLogin>(
     stream: Stream,
     peer: SocketAddr,
     make: impl FnOnce(bool) -> S,
-    shutdown: Shutdown,
+    rests: Rc<Rests>,
 ) {
     let limit = listener.pre_auth_timeout;
     // The address the client connected to, for the back end's PROXY v2 header.
@@ -81,7 +82,7 @@ pub async fn serve<S: PreLogin>(
     link.list(&front.sessions, S::Wire::NAME);
     link.log('*', crate::serve::connected(link.conn.peer, None).as_bytes());
     let mut session = make(link.conn.is_tls());
-    let mut d = Driver::new(link, shutdown.clone(), Some(front.tls.clone()));
+    let mut d = Driver::new(link, rests.shutdown().clone(), Some(front.tls.clone()));
     let mut door = Door {
         front: &front,
         slot,
@@ -100,8 +101,8 @@ pub async fn serve<S: PreLogin>(
             if let Some(listed) = &listed {
                 listed.set_phase(crate::engine::Phase::Authenticated);
             }
-            let ends = (slot, listed, shutdown);
-            crate::runtime::io::spawn(super::relay::relay(d.link.conn, opened.conn, bytes, ends));
+            let conns = (d.link.conn, opened.conn);
+            crate::runtime::io::spawn(super::relay::relay(conns, bytes, (slot, listed), rests));
         }
         None => d.link.close().await,
     }

@@ -20,10 +20,12 @@ mod nostore;
 mod pop3;
 pub mod proxy_v2;
 mod relay;
+mod rest;
 mod submission;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -245,18 +247,20 @@ async fn worker(front: Arc<Front>, shutdown: Shutdown, ready: Ready) {
     let _ = ready.send(Ok(()));
     drop(ready);
     io::spawn(crate::runtime::tidy(shutdown.clone()));
+    let rests = rest::Rests::new(shutdown.clone());
+    io::spawn(rest::watch_over(rests.clone()));
     for (listener, service) in bound {
-        io::spawn(accept_loop(listener, service, front.clone(), shutdown.clone()));
+        io::spawn(accept_loop(listener, service, front.clone(), rests.clone()));
     }
     shutdown.wait().await;
 }
 
-async fn accept_loop(listener: TcpListener, service: Service, front: Arc<Front>, shutdown: Shutdown) {
+async fn accept_loop(listener: TcpListener, service: Service, front: Arc<Front>, rests: Rc<rest::Rests>) {
     let mut failures = crate::runtime::nofile::AcceptFailures::default();
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
-            () = shutdown.wait() => return,
+            () = rests.shutdown().wait() => return,
         };
         let (stream, peer) = match accepted {
             Ok(a) => a,
@@ -265,23 +269,23 @@ async fn accept_loop(listener: TcpListener, service: Service, front: Arc<Front>,
                 continue;
             }
         };
-        let (front, service, shutdown) = (front.clone(), service.clone(), shutdown.clone());
+        let (front, service, rests) = (front.clone(), service.clone(), rests.clone());
         io::spawn(async move {
             let config = &front.clone().config;
             match &service {
                 Service::Imap(s) => {
                     let make = |tls| imap::ImapFront::new(config, s.implicit_tls, tls);
-                    front::serve(front, s, stream, peer, make, shutdown).await;
+                    front::serve(front, s, stream, peer, make, rests).await;
                 }
                 Service::Pop3(s) => {
                     let make = |tls| pop3::front(config, s.implicit_tls, tls);
-                    front::serve(front, s, stream, peer, make, shutdown).await;
+                    front::serve(front, s, stream, peer, make, rests).await;
                 }
                 Service::Submission(s) => {
                     let make = |tls| submission::front(config, s.implicit_tls, tls);
-                    front::serve(front, s, stream, peer, make, shutdown).await;
+                    front::serve(front, s, stream, peer, make, rests).await;
                 }
-                Service::Lmtp => lmtp::serve(front, stream, peer, shutdown).await,
+                Service::Lmtp => lmtp::serve(front, stream, peer, rests.shutdown().clone()).await,
             }
         });
     }

@@ -7,15 +7,21 @@
 //! buffer doubles the next one, up to `MAX_READ`: a bulk download moves in few, large
 //! operations with both sockets busy. Where both sides are plaintext, a stream that has
 //! filled reads up to `SPLICE_AT` goes on inside the kernel (`net::splice`), never copied
-//! through the process, until a burst comes back smaller than that.
+//! through the process, until a burst comes back smaller than that. A relay quiet both ways
+//! for `REST_AFTER` stops being a task: it rests as data in its core's `rest::Rests` until
+//! either side has something to say.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::io;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::Duration;
 
+use super::rest::{Resting, Rests};
 use crate::auth::limits::Slot;
 use crate::net::splice::Splicer;
 use crate::net::Conn;
-use crate::runtime::Shutdown;
 use crate::sessions::Handle;
 
 /// A read while the other side is probably just thinking.
@@ -24,43 +30,131 @@ const SMALL: usize = 256;
 const MAX_READ: usize = 256 * 1024;
 /// Reads this large that fill mean a stream: between plaintext sockets it is spliced.
 const SPLICE_AT: usize = 64 * 1024;
+/// How long a relay quiet both ways stays a task before it rests: longer than a client in use
+/// takes between an answer and its next command, so those do not rest (resting and rousing
+/// cost a few system calls and a task), short against the minutes of an IDLE.
+const REST_AFTER: Duration = Duration::from_secs(1);
 
 /// Relays until one side ends or the server shuts down; `to_backend` and `to_client` are
-/// bytes already read that belong to the other side. Both connections are closed on return;
-/// `slot` counts the session against the connection limits until then.
+/// bytes already read that belong to the other side. Both connections are closed on return,
+/// unless the relay rests in `rests`; `slot` counts the session against the connection limits
+/// until they are.
 ///
 /// Not an `async fn`, which would keep its arguments twice for the session's life: as
 /// arguments and as the locals they are moved into (rust-lang/rust#62958).
 #[allow(clippy::manual_async_fn)] // see above
 pub fn relay(
-    client: Conn,
-    backend: Conn,
+    (client, backend): (Conn, Conn),
     (to_backend, to_client): (Vec<u8>, Vec<u8>),
-    (slot, listed, shutdown): (Slot, Option<Handle>, Shutdown),
+    (slot, listed): (Slot, Option<Handle>),
+    rests: Rc<Rests>,
 ) -> impl Future<Output = ()> {
     async move {
-        let kicked = listed.as_deref();
-        tokio::select! {
-            _ = pump(&client, &backend, to_backend, kicked) => {}
-            _ = pump(&backend, &client, to_client, kicked) => {}
-            () = shutdown.wait() => {}
+        let mut r = Resting {
+            client,
+            backend,
+            slot,
+            listed,
+        };
+        let mut first = Some((to_backend, to_client));
+        loop {
+            let (to_backend, to_client) = first.take().unwrap_or_default();
+            // How many of the two pumps wait at their readiness poll.
+            let waiting = Cell::new(0);
+            let kicked = r.listed.as_deref();
+            let quiet = tokio::select! {
+                // The pumps first: `quiet_for` reads the count as they leave it.
+                biased;
+                _ = pump(&r.client, &r.backend, to_backend, kicked, &waiting) => false,
+                _ = pump(&r.backend, &r.client, to_client, kicked, &waiting) => false,
+                () = rests.shutdown().wait() => false,
+                () = quiet_for(&waiting, REST_AFTER), if rests.open() => true,
+            };
+            if !quiet {
+                break;
+            }
+            // The pumps were dropped at their polls, which stay in flight until a socket is
+            // readable unless taken back: a resting relay holds no operation.
+            Box::pin(async {
+                crate::runtime::io::cancel_all(r.client.raw_fd()).await;
+                crate::runtime::io::cancel_all(r.backend.raw_fd()).await;
+            })
+            .await;
+            match rests.lay(r) {
+                Ok(()) => return,
+                // The set would not take it: it goes on here.
+                Err(back) => r = back,
+            }
         }
-        // Out of the live sessions before the client's descriptor closes (a kick shuts it).
-        drop(listed);
-        // Boxed: inline, the closes' room would be part of the relay's while it waits.
-        Box::pin(async {
-            backend.close().await;
-            client.close().await;
+        Box::pin(end(r)).await;
+    }
+}
+
+/// A resting relay one of whose sockets is readable: a task of its own again.
+pub(super) fn rouse(r: Resting, rests: Rc<Rests>) {
+    let Resting {
+        client,
+        backend,
+        slot,
+        listed,
+    } = r;
+    crate::runtime::io::spawn(relay((client, backend), Default::default(), (slot, listed), rests));
+}
+
+/// Closes both sides. Boxed where awaited: inline, the closes' room would be part of the
+/// relay's while it waits.
+async fn end(r: Resting) {
+    let Resting {
+        client,
+        backend,
+        slot,
+        listed,
+    } = r;
+    // Out of the live sessions before the client's descriptor closes (a kick shuts it).
+    drop(listed);
+    backend.close().await;
+    client.close().await;
+    drop(slot);
+}
+
+/// Ready once both pumps have waited at their readiness polls for `after`, without a byte
+/// either way. It registers no waker for the count: only the pumps change it, in the same
+/// pass of the relay's select, just before it is polled.
+async fn quiet_for(waiting: &Cell<u8>, after: Duration) {
+    loop {
+        std::future::poll_fn(|_| {
+            if waiting.get() == 2 {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
         })
         .await;
-        drop(slot);
+        // Boxed: the relay's future would otherwise hold its room all the time.
+        let mut nap = Box::pin(tokio::time::sleep(after));
+        let slept = std::future::poll_fn(|cx| {
+            if waiting.get() < 2 {
+                return Poll::Ready(false);
+            }
+            nap.as_mut().poll(cx).map(|()| true)
+        })
+        .await;
+        if slept {
+            return;
+        }
     }
 }
 
 /// Copies `from` to `to`, after `first`, until `from` ends, either fails, or the operator
 /// kicked the session (`kicked`: a client still sending after its socket's reading side was
-/// shut is not relayed on).
-async fn pump(from: &Conn, to: &Conn, first: Vec<u8>, kicked: Option<&crate::sessions::Session>) -> io::Result<()> {
+/// shut is not relayed on). `waiting` counts it while it waits for `from` to speak.
+async fn pump(
+    from: &Conn,
+    to: &Conn,
+    first: Vec<u8>,
+    kicked: Option<&crate::sessions::Session>,
+    waiting: &Cell<u8>,
+) -> io::Result<()> {
     let mut pending = first;
     let mut next = Vec::new();
     let mut size = ReadSize::default();
@@ -71,7 +165,7 @@ async fn pump(from: &Conn, to: &Conn, first: Vec<u8>, kicked: Option<&crate::ses
             // kernel moves the rest.
             Box::pin(to.write(&mut pending)).await?;
             (pending, next) = (Vec::new(), Vec::new());
-            if !Box::pin(splice_stream(src, dst)).await? {
+            if !Box::pin(splice_stream(src, dst, waiting)).await? {
                 return Ok(());
             }
             size.next = SMALL;
@@ -91,7 +185,7 @@ async fn pump(from: &Conn, to: &Conn, first: Vec<u8>, kicked: Option<&crate::ses
                 Box::pin(to.write(&mut pending)).await?;
             }
             (pending, next) = (Vec::new(), Vec::new());
-            from.read_quiet(&mut next, size.next).await?
+            from.read_quiet(&mut next, size.next, waiting).await?
         };
         if n == 0 || kicked.is_some_and(|s| s.is_kicked()) {
             return Ok(());
@@ -102,13 +196,14 @@ async fn pump(from: &Conn, to: &Conn, first: Vec<u8>, kicked: Option<&crate::ses
 }
 
 /// Splices bursts from `src` to `dst` while they come large (unless there are no descriptors
-/// for it now); false at the end of `src`.
-async fn splice_stream(src: std::os::fd::RawFd, dst: std::os::fd::RawFd) -> io::Result<bool> {
+/// for it now); false at the end of `src`. Waiting for the next burst, it is counted in
+/// `waiting`, as a quiet pump's read is.
+async fn splice_stream(src: std::os::fd::RawFd, dst: std::os::fd::RawFd, waiting: &Cell<u8>) -> io::Result<bool> {
     let Some(splicer) = Splicer::new(src, dst)? else {
         return Ok(true);
     };
     let more = loop {
-        match splicer.burst().await? {
+        match splicer.burst(waiting).await? {
             0 => break false,
             n if n >= SPLICE_AT => {}
             _ => break true,
@@ -192,8 +287,9 @@ mod size {
     use super::*;
     use crate::runtime::io::Stream;
 
-    /// What a waiting relayed session holds is mostly its future and its two pumps': keep them small
-    /// (issue 10: at most 4 KiB per relayed idle session at the front end).
+    /// A relayed session quiet for a while holds its `Resting` data in its core's lot; until
+    /// then, and while it is in use, its task's future and its two pumps': keep all of them
+    /// small (issue 10: at most 4 KiB per relayed idle session at the front end).
     #[test]
     fn a_waiting_relay_is_small() {
         crate::runtime::io::run_loop(async {
@@ -205,15 +301,23 @@ mod size {
             fn returned_size<A, B, C, D, F>(_: impl FnOnce(A, B, C, D) -> F) -> usize {
                 std::mem::size_of::<F>()
             }
+            assert!(
+                std::mem::size_of::<Resting>() <= 280,
+                "{}",
+                std::mem::size_of::<Resting>()
+            );
             // 2,200 and 640 bytes while the relay kept its arguments twice and its closes and
             // a pump its splice's first write inline; 1,432 and 440 while a quiet pump held a
-            // read in flight, and the join of its last write with that read.
-            assert!(returned_size(relay) <= 1000, "{}", returned_size(relay));
-            let pump = pump(&a, &b, Vec::new(), None);
-            assert!(std::mem::size_of_val(&pump) <= 280, "{}", std::mem::size_of_val(&pump));
+            // read in flight, and the join of its last write with that read; 1,000 and 280
+            // before relays rested (the relay now keeps its parts as a `Resting`, to lay
+            // down, and a pump counts itself waiting).
+            assert!(returned_size(relay) <= 1600, "{}", returned_size(relay));
+            let waiting = Cell::new(0);
+            let pump = pump(&a, &b, Vec::new(), None, &waiting);
+            assert!(std::mem::size_of_val(&pump) <= 360, "{}", std::mem::size_of_val(&pump));
             let mut buf = Vec::new();
-            let read = a.read_quiet(&mut buf, SMALL);
-            assert!(std::mem::size_of_val(&read) <= 160, "{}", std::mem::size_of_val(&read));
+            let read = a.read_quiet(&mut buf, SMALL, &waiting);
+            assert!(std::mem::size_of_val(&read) <= 200, "{}", std::mem::size_of_val(&read));
         });
     }
 }
@@ -257,7 +361,9 @@ mod splicing {
                 Conn::new(Stream::Tcp(client), None),
                 Conn::new(Stream::Tcp(backend), None),
             );
-            pump(&backend, &client, b"* first\r\n".to_vec(), None).await.unwrap();
+            pump(&backend, &client, b"* first\r\n".to_vec(), None, &Cell::new(0))
+                .await
+                .unwrap();
             client.close().await;
             backend.close().await;
         });
@@ -270,5 +376,152 @@ mod splicing {
         // All but the start of the stream, which showed it was one, went through the kernel.
         let spliced = crate::net::splice::spliced_total() - before;
         assert!(spliced > 7 << 20, "{spliced} bytes spliced");
+    }
+}
+
+#[cfg(test)]
+mod resting {
+    use std::net::{IpAddr, TcpListener};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use tokio_uring::net::TcpStream;
+
+    use super::*;
+    use crate::auth::limits::{ConnectionLimits, Descriptors, LimitSettings};
+    use crate::runtime::io::Stream;
+    use crate::runtime::Shutdown;
+
+    /// Two ends of a loopback TCP connection, both on the loop: the relay's and a peer's.
+    fn tcp_pair() -> (Conn, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (ours, _) = listener.accept().unwrap();
+        let ours = Conn::new(Stream::Tcp(TcpStream::from_std(ours)), None);
+        (ours, TcpStream::from_std(peer))
+    }
+
+    async fn say(peer: &TcpStream, what: &[u8]) {
+        let (r, _) = peer.write_all(what.to_vec()).await;
+        r.unwrap();
+    }
+
+    /// The next `want.len()` bytes `peer` reads, which must be `want`.
+    async fn hear(peer: &TcpStream, want: &[u8]) {
+        let mut got = Vec::new();
+        while got.len() < want.len() {
+            let (r, buf) = peer.read(vec![0; want.len() - got.len()]).await;
+            let n = r.unwrap();
+            assert!(n > 0, "the stream ended after {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, want);
+    }
+
+    async fn ended(peer: &TcpStream) {
+        let (r, _) = peer.read(vec![0; 16]).await;
+        assert_eq!(r.unwrap(), 0, "the relay went on");
+    }
+
+    /// Waits (up to 3 s) until `rests` holds `n` relays; how long that took.
+    async fn resting(rests: &Rests, n: usize, at: u32) -> Duration {
+        let start = Instant::now();
+        while rests.len() != n {
+            assert!(
+                start.elapsed() < Duration::from_secs(3),
+                "{} relays rest, not {n} (line {at})",
+                rests.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        start.elapsed()
+    }
+
+    struct Setup {
+        rests: Rc<Rests>,
+        client: TcpStream,
+        backend: TcpStream,
+        limits: Arc<ConnectionLimits>,
+    }
+
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+
+    /// A relay between a client and a back end, with one place at its limits (taken by it) and
+    /// `first` already read from the client.
+    fn relayed(first: &[u8]) -> Setup {
+        let settings = LimitSettings {
+            protocol: "imap",
+            max_connections: 1,
+            max_connections_per_ip: 1,
+            max_connections_per_user: 1,
+        };
+        let limits = ConnectionLimits::new(settings, &Descriptors::new(u32::MAX));
+        let slot = limits.connect(IP).unwrap();
+        let (ours_client, client) = tcp_pair();
+        let (ours_backend, backend) = tcp_pair();
+        let rests = Rests::new(Shutdown::default());
+        crate::runtime::io::spawn(super::super::rest::watch_over(rests.clone()));
+        let conns = (ours_client, ours_backend);
+        let first = (first.to_vec(), Vec::new());
+        crate::runtime::io::spawn(relay(conns, first, (slot, None), rests.clone()));
+        Setup {
+            rests,
+            client,
+            backend,
+            limits,
+        }
+    }
+
+    #[test]
+    fn a_quiet_relay_rests_and_either_side_rouses_it() {
+        crate::runtime::io::run_loop(async {
+            let s = relayed(b"a IDLE\r\n");
+            hear(&s.backend, b"a IDLE\r\n").await;
+            say(&s.backend, b"+ idling\r\n").await;
+            hear(&s.client, b"+ idling\r\n").await;
+            // Quiet both ways: a task for `REST_AFTER`, then data in the lot.
+            assert_eq!(s.rests.len(), 0);
+            let waited = resting(&s.rests, 1, line!()).await;
+            assert!(
+                waited >= REST_AFTER - Duration::from_millis(100),
+                "rested after {waited:?}"
+            );
+            // The back end speaks: the relay is a task again until quiet again.
+            say(&s.backend, b"* 1 EXISTS\r\n").await;
+            hear(&s.client, b"* 1 EXISTS\r\n").await;
+            assert_eq!(s.rests.len(), 0);
+            resting(&s.rests, 1, line!()).await;
+            // So does the client; a longer burst after it goes through whole.
+            say(&s.client, b"DONE\r\n").await;
+            hear(&s.backend, b"DONE\r\n").await;
+            let burst: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+            say(&s.backend, &burst).await;
+            hear(&s.client, &burst).await;
+            resting(&s.rests, 1, line!()).await;
+            // The back end goes: the client's connection ends, and with it its place.
+            assert!(s.limits.connect(IP).is_err());
+            drop(s.backend);
+            ended(&s.client).await;
+            resting(&s.rests, 0, line!()).await;
+            let start = Instant::now();
+            while s.limits.connect(IP).is_err() {
+                assert!(start.elapsed() < Duration::from_secs(3), "the relay kept its place");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+    }
+
+    #[test]
+    fn shutdown_ends_a_resting_relay() {
+        crate::runtime::io::run_loop(async {
+            let s = relayed(b"a IDLE\r\n");
+            hear(&s.backend, b"a IDLE\r\n").await;
+            resting(&s.rests, 1, line!()).await;
+            s.rests.shutdown().trigger();
+            ended(&s.client).await;
+            ended(&s.backend).await;
+            resting(&s.rests, 0, line!()).await;
+            assert!(!s.rests.open());
+        });
     }
 }

@@ -1,6 +1,6 @@
-//! An epoll set, for the sessions parked on a core (`serve::lot`): one io_uring poll of the set
-//! stands for a readiness wait on every socket in it, so a parked session needs no operation
-//! of its own in flight, only its registration here.
+//! An epoll set, for the sessions parked on a core (`serve::lot`, `proxy::rest`): one io_uring
+//! poll of the set stands for a readiness wait on every socket in it, so a parked session needs
+//! no operation of its own in flight, only its registration here.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -69,6 +69,28 @@ impl Epoll {
             if n < events.len() {
                 return Ok(());
             }
+        }
+    }
+}
+
+/// An event's data for a parked session: its key in its lot, and the descriptor to check the
+/// slot against when the event comes (the slot may have been taken by another since).
+pub fn tag(key: u32, fd: RawFd) -> u64 {
+    (u64::from(fd as u32) << 32) | u64::from(key)
+}
+
+pub fn untag(t: u64) -> (u32, RawFd) {
+    (t as u32, (t >> 32) as u32 as RawFd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_carry_key_and_descriptor() {
+        for (key, fd) in [(0, 0), (7, 12), (u32::MAX, i32::MAX), (3, 1 << 20)] {
+            assert_eq!(untag(tag(key, fd)), (key, fd));
         }
     }
 }

@@ -7,6 +7,7 @@
 //! closes the connection. Teardown is `shutdown` and then drop, so any read in flight
 //! completes at once and the descriptor is released.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -330,6 +331,36 @@ pub async fn poll_readable<D: Unpin + 'static>(fd: RawFd, keep: D) -> io::Result
     tokio_uring::UnsubmittedOneshot::new(keep, Polled(std::marker::PhantomData), poll)
         .submit()
         .await
+}
+
+/// Takes back every operation still in flight on `fd` (IORING_ASYNC_CANCEL_FD, Linux 5.19):
+/// what dropped futures left behind, such as readiness polls, which would otherwise stay with
+/// the kernel and the ring until the socket next became readable. Best effort: with nothing
+/// in flight, or on a kernel without it, nothing is taken back.
+pub async fn cancel_all(fd: RawFd) {
+    use io_uring::{opcode, types};
+    let cancel = opcode::AsyncCancel2::new(types::CancelBuilder::fd(types::Fd(fd)).all()).build();
+    let taken = tokio_uring::UnsubmittedOneshot::new((), Polled(std::marker::PhantomData), cancel)
+        .submit()
+        .await;
+    drop(taken);
+}
+
+/// Awaits `wait`, a readiness poll, counted in `waiting` until it ends or is dropped: a relay
+/// rests once both its pumps are counted (`proxy::relay`), and then drops them there, where
+/// they have taken nothing.
+pub async fn counted<T>(waiting: &Cell<u8>, wait: impl Future<Output = T>) -> T {
+    waiting.set(waiting.get() + 1);
+    let _uncount = Uncount(waiting);
+    wait.await
+}
+
+struct Uncount<'a>(&'a Cell<u8>);
+
+impl Drop for Uncount<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
 }
 
 /// A poll's outcome: ready, or the error the kernel gave.

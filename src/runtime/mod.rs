@@ -8,6 +8,7 @@ pub mod epoll;
 pub mod fs;
 pub mod io;
 pub mod nofile;
+pub mod pages;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -22,12 +22,10 @@ use super::core::Core;
 use super::imap;
 use super::Shared;
 use crate::goodbye::Goodbye;
-use crate::runtime::epoll::Epoll;
+use crate::runtime::epoll::{tag, untag, Epoll};
+use crate::runtime::pages::Pages;
 use crate::runtime::Shutdown;
 use crate::store::records::{MailboxId, UserId};
-use pages::Pages;
-
-mod pages;
 
 /// What a sleeper listens to besides its socket: its selected mailbox, and for a NOTIFY
 /// session (RFC 5465) every mailbox of its user.
@@ -386,15 +384,6 @@ impl<S: Sleep> Lot<S> {
     }
 }
 
-/// An epoll event's data: the sleeper's key, and its descriptor to check it against.
-fn tag(key: u32, fd: RawFd) -> u64 {
-    (u64::from(fd as u32) << 32) | u64::from(key)
-}
-
-fn untag(t: u64) -> (u32, RawFd) {
-    (t as u32, (t >> 32) as u32 as RawFd)
-}
-
 /// Watches over core `core`'s lot until shutdown, rousing sleepers as their time comes.
 pub(crate) async fn watch_over(core: Rc<Core>, shared: Arc<Shared>, shutdown: Shutdown) {
     let lot = &core.lot;
@@ -467,15 +456,8 @@ mod tests {
             sleeper - data
         );
         assert!(sleeper <= 640, "a sleeper grew to {sleeper} bytes");
-        let slot = pages::slot_size::<Sleeper<imap::Parked>>();
+        let slot = crate::runtime::pages::slot_size::<Sleeper<imap::Parked>>();
         assert_eq!(slot, sleeper, "a free slot's key takes room of its own");
-    }
-
-    #[test]
-    fn tags_carry_key_and_descriptor() {
-        for (key, fd) in [(0, 0), (7, 12), (u32::MAX, i32::MAX), (3, 1 << 20)] {
-            assert_eq!(untag(tag(key, fd)), (key, fd));
-        }
     }
 
     /// A sleeper on a real socket; its client's end is `peer`.

@@ -1,7 +1,8 @@
-//! The lot's sleepers, in pages of a fixed number of slots: the lot grows a page at a time and
-//! never moves what it holds. (A vector that doubles holds up to twice what it needs, and both
-//! copies at once while it grows: at thousands of sessions a core, that is most of a parked
-//! session's memory again.) Keys are handed out and reused as a slab's are.
+//! Parked sessions (`serve::lot`'s sleepers, `proxy::rest`'s resting relays) in pages of a
+//! fixed number of slots: a lot grows a page at a time and never moves what it holds. (A vector
+//! that doubles holds up to twice what it needs, and both copies at once while it grows: at
+//! thousands of sessions a core, that is most of a parked session's memory again.) Keys are
+//! handed out and reused as a slab's are.
 
 /// A page's size: one of mimalloc's size classes exactly, so a page's allocation wastes no
 /// more than the room of one slot (a page of 64 slots of 664 bytes would take a 48 KiB block
@@ -16,7 +17,7 @@ enum Slot<T> {
     Taken(T),
 }
 
-pub(super) struct Pages<T> {
+pub(crate) struct Pages<T> {
     pages: Vec<Box<[Slot<T>]>>,
     /// The free slot to fill next (the one freed last), or `NONE`.
     free: u32,
@@ -116,7 +117,7 @@ impl<T> Pages<T> {
 
 /// What one slot of `T`s takes.
 #[cfg(test)]
-pub(super) fn slot_size<T>() -> usize {
+pub(crate) fn slot_size<T>() -> usize {
     std::mem::size_of::<Slot<T>>()
 }
 
