@@ -13,9 +13,10 @@
 #               and both mixes direct through the harness's relay threads (`--via-relay`):
 #               the least any relay adds on this machine, the front end's reference
 #   idle        N sessions in IDLE: memory per session of the back end (both runs) and of
-#               the front end (proxied run), kernel TCP sockets per session; the back end and
-#               the front end are restarted before each idle run, so each starts fresh, and
-#               warmed up with a few seconds of logins along the path measured
+#               the front end (proxied run, with how many relays rest at the end), kernel
+#               TCP sockets per session; the back end and the front end are restarted
+#               before each idle run, so each starts fresh, and warmed up with a few
+#               seconds of logins along the path measured
 #   imap-bulk   IMAP FETCH 1:* MiB/s, plaintext and TLS: proxied as a share of direct
 #   bulk        POP3 RETR MiB/s, the same
 # Users (user0..user(USERS-1), bulk0) are in the back end's store (`ringmail user add`) and
@@ -121,6 +122,7 @@ write_front_config() {
     F_IMAPS=$(free_port)
     F_POP3=$(free_port)
     F_POP3S=$(free_port)
+    F_METRICS=$(free_port)
     F_CONFIG=$dir/proxy.toml
     F_CERT=$dir/data/cert.pem
     hash=$(printf '%s\n' "$PASSWORD" | "$BIN/ringmail" user hash --password-stdin)
@@ -149,6 +151,9 @@ listen = []
 
 [limits]
 login_failure_delay = 0
+
+[metrics]
+listen = ["127.0.0.1:$F_METRICS"]
 
 [cluster]
 site = "s"
@@ -243,7 +248,7 @@ ports_of() {
         FRONT_ARGS=()
     else
         P_IMAP=$F_IMAP P_IMAPS=$F_IMAPS P_POP3=$F_POP3 P_POP3S=$F_POP3S P_CA=$F_CERT
-        FRONT_ARGS=(--front-pid "$FRONT_PID")
+        FRONT_ARGS=(--front-pid "$FRONT_PID" --front-metrics "$F_METRICS")
     fi
 }
 
@@ -441,6 +446,8 @@ if d or p:
             target = "≤ 4 KiB" if what == "RSS" and not marginal else ""
             met = None if pv is None or not target else pv <= 4.0
             row("idle", f"front end: {what} per session, {when}", None, pv, "KiB", "", target, met)
+    resting = p and (p["details"].get("front_resting") or [None] * 3)[2]
+    row("idle", "front end: relayed sessions resting at the last reading", None, resting, "")
     def tcp(run):
         t = run and run["details"].get("tcp_per_session")
         return (None, None) if not t else (t["sockets"], t["buffer_kib"])

@@ -166,9 +166,36 @@ pub fn tree_below(root: u32, parents: &[(u32, u32)]) -> Vec<u32> {
     found
 }
 
+/// The value of the unlabelled gauge `name` on a ringmail metrics endpoint at 127.0.0.1:`port`
+/// (such as a front end's `ringmail_relays_resting`), or `None` if it cannot be read.
+pub fn scrape_gauge(port: u16, name: &str) -> Option<f64> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    parse_gauge(&text, name)
+}
+
+/// `name`'s value in a Prometheus text exposition.
+pub fn parse_gauge(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .find_map(|v| v.trim().parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gauge_is_found_by_its_whole_name() {
+        let text = "# TYPE ringmail_relays_resting gauge\nringmail_relays_resting_x 7\n\
+                    ringmail_relays_resting 1999\n# EOF\n";
+        assert_eq!(parse_gauge(text, "ringmail_relays_resting"), Some(1999.0));
+        assert_eq!(parse_gauge(text, "ringmail_relays"), None);
+    }
 
     #[test]
     fn rollup_fields() {

@@ -12,7 +12,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::fleet::{Fleet, SessionArgs};
-use loadtest::memory::{kernel_slab_kib, Memory, TcpSockets};
+use loadtest::memory::{kernel_slab_kib, scrape_gauge, Memory, TcpSockets};
 use loadtest::report::{self, Bar, Better, Headline, LatencyCurve, LatencySummary, Summary};
 
 #[derive(Args, Debug)]
@@ -28,6 +28,10 @@ pub struct IdleArgs {
     /// (its process tree) is measured and reported apart from --server-pid's.
     #[arg(long)]
     pub front_pid: Option<u32>,
+    /// The front end's metrics port: how many of its relayed sessions rest (as data, not
+    /// tasks) is read with each memory reading.
+    #[arg(long)]
+    pub front_metrics: Option<u16>,
 }
 
 #[derive(Debug, Serialize)]
@@ -52,6 +56,8 @@ struct IdleReport {
     front_memory_after: Option<Memory>,
     front_per_session: Option<Growth>,
     front_per_session_marginal: Option<Growth>,
+    /// The front end's relayed sessions resting at each reading (`--front-metrics`).
+    front_resting: [Option<f64>; 3],
     /// The kernel's TCP sockets, machine-wide, before and after all the sessions.
     tcp_before: Option<TcpSockets>,
     tcp_after: Option<TcpSockets>,
@@ -66,6 +72,7 @@ struct Snapshot {
     tcp: Option<TcpSockets>,
     /// The kernel's slab memory, machine-wide, KiB.
     slab_kib: Option<u64>,
+    front_resting: Option<f64>,
 }
 
 impl Snapshot {
@@ -75,6 +82,9 @@ impl Snapshot {
             front: process_memory(args.front_pid, "--front-pid")?,
             tcp: TcpSockets::now(),
             slab_kib: kernel_slab_kib(),
+            front_resting: args
+                .front_metrics
+                .and_then(|port| scrape_gauge(port, "ringmail_relays_resting")),
         })
     }
 }
@@ -217,6 +227,9 @@ pub fn run(args: &IdleArgs) -> anyhow::Result<()> {
             t.sockets, t.buffer_kib
         );
     }
+    if let Some(n) = after.front_resting {
+        println!("front end: {n} relayed sessions resting");
+    }
     first.close().context("closing the sessions")?;
     second.close().context("closing the sessions")?;
     let details = IdleReport {
@@ -238,6 +251,7 @@ pub fn run(args: &IdleArgs) -> anyhow::Result<()> {
         front_memory_after: after.front,
         front_per_session: front_whole,
         front_per_session_marginal: front_marginal,
+        front_resting: [before.front_resting, at_half.front_resting, after.front_resting],
         tcp_before: before.tcp,
         tcp_after: after.tcp,
         tcp_per_session,
