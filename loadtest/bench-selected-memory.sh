@@ -9,7 +9,9 @@
 # same way; without BIN it builds this tree (bench-lib.sh).
 #
 # Knobs (environment): USERS (200), MESSAGES (1000), SIZE (2048), SESSIONS_PER_USER (10),
-# TLS (1: the sessions over implicit TLS), LABEL (server), IDLE_WAIT, BIN, CARGO_TARGET_DIR.
+# TLS (1: the sessions over implicit TLS), NO_IDLE (1: the sessions wait between commands
+# after SELECT instead of in IDLE, as clients that poll do), LABEL (server), IDLE_WAIT, BIN,
+# CARGO_TARGET_DIR.
 set -euo pipefail
 
 NAME=selected-memory
@@ -19,6 +21,7 @@ SIZE=${SIZE:-2048}
 SESSIONS_PER_USER=${SESSIONS_PER_USER:-10}
 LABEL=${LABEL:-server}
 TLS=${TLS:-0}
+NO_IDLE=${NO_IDLE:-0}
 IMAP_EXTRA="login_type = \"plain-text-login\"
 max_connections_per_user = $((SESSIONS_PER_USER + 5))
 max_connections_per_ip = $((USERS * SESSIONS_PER_USER + 100))"
@@ -45,11 +48,16 @@ if [ "$TLS" = 1 ]; then
     over=(--tls --imaps-port "$IMAPS_PORT" --cafile "$CERT")
     how=TLS
 fi
+waits="in IDLE"
+if [ "$NO_IDLE" = 1 ]; then
+    over+=(--no-idle)
+    waits="between commands"
+fi
 # Then sessions like the measured ones, opened and closed again, so what the first sessions
 # cost once (the event loops' allocator pages for each size, their tables' first room) is paid
 # before the figures start too; their 8 users' mailboxes stay known to the server, 8 of USERS.
 WARM_SESSIONS=$((8 * SESSIONS_PER_USER))
-echo "== warm-up: $WARM_SESSIONS sessions ($how) opened, in IDLE, closed"
+echo "== warm-up: $WARM_SESSIONS sessions ($how) opened, $waits, closed"
 "$BIN/loadtest" idle --host 127.0.0.1 "${over[@]}" --users user%d --user-count 8 \
     --password "$PASSWORD" --sessions "$WARM_SESSIONS" --settle 1 --server-pid "$SERVER_PID" \
     >"$RESULTS/selected-memory-warm-up-sessions.log" 2>&1 || {
@@ -59,7 +67,7 @@ echo "== warm-up: $WARM_SESSIONS sessions ($how) opened, in IDLE, closed"
 # Long enough for the event loops to hand what the warm-up freed back (every 5 s), so the
 # figures start from what the server holds, not from the warm-up's leftovers.
 sleep 6
-echo "== idle: $sessions sessions ($SESSIONS_PER_USER per user, $how), INBOX selected, in IDLE"
+echo "== idle: $sessions sessions ($SESSIONS_PER_USER per user, $how), INBOX selected, $waits"
 "$BIN/loadtest" idle --host 127.0.0.1 "${over[@]}" --users user%d --user-count "$USERS" \
     --password "$PASSWORD" --sessions "$sessions" --server-pid "$SERVER_PID" --label "$LABEL" \
     --json "$RESULTS/selected-memory.json" || FAILED=1

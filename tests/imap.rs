@@ -252,6 +252,63 @@ fn a_parked_idle_session_hears_mail_wakes_for_done_in_pieces_and_hears_the_shutd
     assert!(line.starts_with("* BYE"), "{line}");
 }
 
+/// A logged-in session quiet between commands for a second parks too (data in its core's
+/// lot, not a task), over implicit TLS and STARTTLS alike: it hears nothing while parked, its
+/// next command wakes it and is told what changed meanwhile, a command begun and left
+/// unfinished keeps it awake, and the server's shutdown reaches it with a BYE.
+#[test]
+fn a_session_quiet_between_commands_parks_and_wakes_for_its_next_command() {
+    let port = common::free_port();
+    let tail = Box::leak(format!("[metrics]\nlisten = [\"127.0.0.1:{port}\"]\n").into_boxed_str());
+    let mut server = Server::start_with(Extra {
+        tail,
+        ..Extra::default()
+    });
+    server.add_user("bob");
+    server.deliver("bob", &message("first"));
+    let parked = || common::metrics::scrape(port).get("ringmail_sessions_parked").copied();
+    let wait_parked = |n: f64| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while parked() != Some(n) {
+            assert!(Instant::now() < deadline, "{:?} sessions parked, not {n}", parked());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let mut tls = server.imap_login("bob");
+    tls.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    let mut upgraded = server.imap_starttls();
+    upgraded.login("bob", PASSWORD).unwrap().expect_ok().unwrap();
+    upgraded.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    wait_parked(2.0);
+
+    server.deliver("bob", &message("second"));
+    // Between commands nothing is sent; the next command hears of it.
+    tls.t.set_read_timeout(Duration::from_millis(300)).unwrap();
+    assert!(
+        tls.t.read_line_string().is_err(),
+        "a parked session spoke between commands"
+    );
+    tls.t.set_read_timeout(Duration::from_secs(10)).unwrap();
+    let r = tls.cmd("NOOP").unwrap().expect_ok().unwrap();
+    assert!(r.lines().iter().any(|l| l == "* 2 EXISTS"), "{r:?}");
+    // A command begun keeps its session awake until it ends, however long that takes.
+    upgraded.t.send_raw(b"a1 NO").unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(parked(), Some(1.0), "only the quiet session is parked");
+    upgraded.t.send_raw(b"OP\r\n").unwrap();
+    let r = upgraded.finish("a1").unwrap().expect_ok().unwrap();
+    assert!(r.lines().iter().any(|l| l == "* 2 EXISTS"), "{r:?}");
+    let r = upgraded.cmd("UID FETCH 1:* (FLAGS)").unwrap().expect_ok().unwrap();
+    assert_eq!(r.lines().iter().filter(|l| l.contains(" FETCH (")).count(), 2, "{r:?}");
+    wait_parked(2.0);
+
+    assert!(server.terminate().success());
+    for c in [&mut tls, &mut upgraded] {
+        let line = c.t.read_line_string().unwrap();
+        assert!(line.starts_with("* BYE"), "{line}");
+    }
+}
+
 /// Sessions of several users wait in IDLE together in their core's lot: a delivery reaches
 /// every session of its user, once, and no other session; plaintext and TLS sessions alike;
 /// each, woken by DONE, finishes its IDLE and sees the count its user's deliveries left.

@@ -207,6 +207,11 @@ impl CommandReader {
             && (!self.command.is_empty() || self.line_bytes > 0 || self.rejection.is_some())
     }
 
+    /// No command begun: nothing of one kept, no line or literal under way.
+    pub fn between_commands(&self) -> bool {
+        matches!(self.state, State::Line) && !self.mid_line()
+    }
+
     /// Memory held now, for idle-memory accounting: 0 between commands.
     pub fn buffered(&self) -> usize {
         self.command.capacity()

@@ -424,6 +424,11 @@ impl Session {
         self.conn.reader.mid_line()
     }
 
+    /// Logged in and waiting for its client's next command, with none begun.
+    pub fn between_commands(&self) -> bool {
+        self.is_authenticated() && matches!(self.conn.step, Step::Commands) && self.conn.reader.between_commands()
+    }
+
     /// Memory held between commands (should be close to nothing).
     pub fn buffered(&self) -> usize {
         self.conn.reader.buffered()

@@ -136,16 +136,6 @@ async fn submit(entry: squeue::Entry, held: &Rc<Held>) -> io::Result<usize> {
     UnsubmittedOneshot::new(held.clone(), Completion, entry).submit().await
 }
 
-/// Bytes waiting to be read on socket `fd`.
-fn queued(fd: RawFd) -> io::Result<usize> {
-    let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int, into `n`.
-    if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(usize::try_from(n).unwrap_or(0))
-}
-
 /// Waits until `fd` has something to read (or its end, or an error).
 async fn readable(held: &Rc<Held>) -> io::Result<()> {
     crate::runtime::io::poll_readable(held.from.as_raw_fd(), held.clone()).await
@@ -177,7 +167,7 @@ impl Splicer {
         let held = &self.held;
         let pipe = &held.pipe;
         let from = held.from.as_raw_fd();
-        if queued(from)? == 0 {
+        if crate::runtime::io::queued(from).ok_or_else(io::Error::last_os_error)? == 0 {
             crate::runtime::io::counted(waiting, readable(held)).await?;
         }
         // Bytes are queued (or the stream has ended, or failed), the pipe is empty and does

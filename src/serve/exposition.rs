@@ -28,6 +28,14 @@ impl Collector for Exposition {
         let shared = &self.0;
         encode_sessions(&mut encoder, &shared.sessions, &PROTOCOLS)?;
         let e = &mut encoder;
+        encode_gauge(
+            e,
+            (
+                "sessions_parked",
+                "IMAP sessions held as data, not tasks: in IDLE, or quiet a second between commands",
+            ),
+            super::lot::parked_total(),
+        )?;
         match shared.store.space() {
             Ok(space) => {
                 let bytes = |pages: u64| (pages * space.page_size) as i64;

@@ -9,9 +9,13 @@
 //! (`serve::lot`) as an entry of one slab, its socket in the lot's epoll set. A change, its
 //! keepalive or its socket's readiness rouses it into a task of its own: `tend` sends what
 //! changed and lays it down again; readiness starts its session's task again, which reads. So
-//! a session in IDLE costs its data, not a future. Between commands a session does not park:
-//! that needs a readiness wait before every read, whose cost the `mixed` runs so far do not
-//! separate from the spread between builds (BENCHMARKS.md, "Parked IDLE sessions").
+//! a session in IDLE costs its data, not a future.
+//!
+//! A logged-in session quiet between commands for `PARK_AFTER` parks too (a client that polls
+//! instead of IDLE, or one left open): it waits for its next command with a readiness poll
+//! instead of a read, and if none comes in that time it lies in the lot until its socket is
+//! readable or its deadline comes, hearing of nothing else (changes are told at its next
+//! command). A client in use, whose next command comes sooner, never parks between commands.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -42,6 +46,11 @@ use crate::net::Gather;
 use crate::runtime::io::Stream;
 use crate::runtime::Shutdown;
 use crate::store::StoreError;
+
+/// How long a logged-in session quiet between commands keeps its task before it parks: longer
+/// than a client in use takes between an answer and its next command (parking and rousing
+/// cost a few system calls and a task), short against how long a polling client is quiet.
+const PARK_AFTER: Duration = Duration::from_secs(1);
 
 /// IMAP's part of the driver.
 struct Imap<'a> {
@@ -152,8 +161,15 @@ impl Sleep for Parked {
         self.d.link.conn.raw_fd()
     }
 
-    /// Its selected mailbox, and for a NOTIFY session (RFC 5465) every mailbox of its user.
+    /// In IDLE, its selected mailbox, and for a NOTIFY session (RFC 5465) every mailbox of its
+    /// user; between commands, nothing: what changed is told at its next command.
     fn watch(&self) -> Watch {
+        if !self.session.is_idle() {
+            return Watch {
+                mailbox: None,
+                user: None,
+            };
+        }
         Watch {
             mailbox: self.session.selected_mailbox(),
             user: self.session.notify_user(),
@@ -184,7 +200,12 @@ fn live(shared: Arc<Shared>, core: Rc<Core>, mut parts: Parked, woken: bool) -> 
         if let Ok(driver::Ended::Parked) = driver::run(d, &mut imap, session).await {
             // The client's deadline runs from here, whatever the session is roused for.
             let deadline = tokio::time::Instant::from_std(parts.session.deadline(Instant::now(), false));
-            crate::runtime::io::spawn(tend(shared, core, parts, true, deadline));
+            if parts.session.is_idle() {
+                // What changed since the command that began IDLE is told before it lies down.
+                crate::runtime::io::spawn(tend(shared, core, parts, true, deadline));
+            } else {
+                lay_down(&shared, &core, parts, deadline);
+            }
             return;
         }
         // A FETCH answered just before LOGOUT: its data goes out ahead of the goodbye.
@@ -261,9 +282,10 @@ fn tend(
     }
 }
 
-/// Puts a session in IDLE with nothing to send into its core's lot, unless something already
-/// calls for it: a newer login in its place, shutdown, input its TLS or DEFLATE layer holds, or
-/// a lot that takes no sleepers (then it waits in a task of its own, reading).
+/// Puts a session in IDLE with nothing to send, or one quiet between commands, into its core's
+/// lot, unless something already calls for it: a newer login in its place, shutdown, input its
+/// TLS or DEFLATE layer holds, or a lot that takes no sleepers (then it waits in a task of its
+/// own, reading).
 fn lay_down(shared: &Arc<Shared>, core: &Rc<Core>, mut parts: Parked, deadline: tokio::time::Instant) {
     let why = if parts.slot.evicted() {
         Some(Rouse::Goodbye(Goodbye::Replaced))
@@ -279,15 +301,19 @@ fn lay_down(shared: &Arc<Shared>, core: &Rc<Core>, mut parts: Parked, deadline: 
     }
     settle(&mut parts.d);
     parts.d.link.conn.rest();
-    if !parts.slot.is_parked() {
+    let idle = parts.session.is_idle();
+    if idle && !parts.slot.is_parked() {
         // A newer login of the same user at the per-user limit may take its place
         // (auth::limits); the lot hears of it by its bell.
         parts.slot.park_ringing(core.lot.bell());
     }
-    let due = Due {
-        keepalive: tokio::time::Instant::now() + parts.session.keepalive(),
-        deadline,
+    // Only IDLE is kept alive (RFC 2177 §3); between commands the client's deadline is all.
+    let keepalive = if idle {
+        tokio::time::Instant::now() + parts.session.keepalive()
+    } else {
+        deadline
     };
+    let due = Due { keepalive, deadline };
     if let Err(parts) = core.lot.park(parts, due) {
         // Its own task reads instead, and hears the shutdown there if that is why.
         rouse(shared, core, parts, Rouse::Ready);
@@ -449,11 +475,38 @@ impl Protocol<Session> for Imap<'_> {
             // as IDLE does (a read stays pending beside the change feed).
             settle(d);
             idle(d, session, (self.shared, self.core), None).await?;
-        } else {
-            d.read(session).await?;
+            return Ok(Waited::Input);
         }
+        let waits = session.between_commands() && d.input.pending().is_empty() && !d.link.conn.holds_input();
+        // Boxed: inline, the wait's room would be part of every session's future.
+        if !woken && waits && Box::pin(quiet(d)).await {
+            return Ok(Waited::Park);
+        }
+        d.read(session).await?;
         Ok(Waited::Input)
     }
+}
+
+/// Waits up to `PARK_AFTER` for the socket to be readable; true if it was not and the session
+/// is to park, with no operation of the wait left in flight. False when the client spoke (or
+/// went away, or its socket failed) or the server shuts down: the read that follows tells.
+async fn quiet(d: &Driver) -> bool {
+    let fd = d.link.conn.raw_fd();
+    if crate::runtime::io::queued(fd).is_none_or(|n| n > 0) {
+        return false;
+    }
+    let waited = tokio::select! {
+        biased;
+        _ = crate::runtime::io::poll_readable(fd, ()) => false,
+        () = d.shutdown.wait() => false,
+        () = tokio::time::sleep(PARK_AFTER) => true,
+    };
+    if waited {
+        // The poll was dropped still in flight, and would stay with the kernel until the
+        // socket is readable: taken back, so the parked session holds no operation.
+        crate::runtime::io::cancel_all(fd).await;
+    }
+    waited
 }
 
 /// Sends the output with the section data FETCH referred to, each piece at its place, as

@@ -27,6 +27,14 @@ use crate::runtime::pages::Pages;
 use crate::runtime::Shutdown;
 use crate::store::records::{MailboxId, UserId};
 
+/// Sleepers in every core's lot (the metrics' `sessions_parked`).
+static PARKED: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// How many sessions of this process are parked now.
+pub(crate) fn parked_total() -> i64 {
+    PARKED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// What a sleeper listens to besides its socket: its selected mailbox, and for a NOTIFY
 /// session (RFC 5465) every mailbox of its user.
 #[derive(Clone, Copy)]
@@ -270,6 +278,7 @@ impl<S: Sleep> Lot<S> {
         };
         let tick = sleeper.due();
         beds.sleepers.insert(sleeper);
+        PARKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(m) = watch.mailbox {
             beds.by_mailbox.add(m, key);
         }
@@ -303,6 +312,7 @@ impl<S: Sleep> Lot<S> {
     /// Takes sleeper `key` out of every index.
     fn take(beds: &mut Beds<S>, epoll: &Epoll, key: u32) -> Option<(S, Due)> {
         let s = beds.sleepers.try_remove(key)?;
+        PARKED.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         epoll.remove(s.parked.fd());
         let watch = s.parked.watch();
         if let Some(m) = watch.mailbox {

@@ -126,6 +126,10 @@ pub struct SessionArgs {
     /// The server's process id: its memory (all its processes) is measured.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Sessions stop after SELECT and wait between commands instead of in IDLE (as clients
+    /// that poll do); they hear of no new mail.
+    #[arg(long)]
+    pub no_idle: bool,
 }
 
 impl SessionArgs {
@@ -144,6 +148,9 @@ impl SessionArgs {
             .args(["--connect-concurrency", &self.connect_concurrency.to_string()])
             .args(["--storm-concurrency", &self.storm_concurrency.to_string()])
             .args(["--first", &first.to_string(), "--count", &count.to_string()]);
+        if self.no_idle {
+            cmd.arg("--no-idle");
+        }
         Ok(cmd)
     }
 }
@@ -518,7 +525,7 @@ async fn storm(shared: &Rc<Shared>, sessions: std::ops::Range<u64>) -> Stormed {
     stormed
 }
 
-/// A session set up and in IDLE.
+/// A session set up and in IDLE (or, `--no-idle`, between commands).
 struct Opened {
     session: Session,
     /// Its mailbox's message count.
@@ -527,7 +534,7 @@ struct Opened {
     login: Duration,
 }
 
-/// Connect, TLS, greeting, LOGIN, SELECT, IDLE.
+/// Connect, TLS, greeting, LOGIN, SELECT, IDLE (unless `--no-idle`).
 async fn open(shared: &Shared, index: u64) -> anyhow::Result<Opened> {
     let args = &shared.args;
     let target = &args.target;
@@ -557,6 +564,9 @@ async fn open(shared: &Shared, index: u64) -> anyhow::Result<Opened> {
     let login = started.elapsed();
     let untagged = command(&mut session, "a2", &format!("SELECT {}", quote(&args.mailbox))).await?;
     let exists = untagged.iter().find_map(|l| parse_exists(l)).unwrap_or(0);
+    if args.no_idle {
+        return Ok(Opened { session, exists, login });
+    }
     session.get_mut().write_all(b"a3 IDLE\r\n").await?;
     loop {
         read_line(&mut session, &mut line).await.context("IDLE")?;

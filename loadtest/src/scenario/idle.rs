@@ -37,6 +37,8 @@ pub struct IdleArgs {
 #[derive(Debug, Serialize)]
 struct IdleReport {
     tls: bool,
+    /// The sessions waited between commands after SELECT (`--no-idle`), not in IDLE.
+    between_commands: bool,
     sessions: u64,
     opened: u64,
     failed: u64,
@@ -234,6 +236,7 @@ pub fn run(args: &IdleArgs) -> anyhow::Result<()> {
     second.close().context("closing the sessions")?;
     let details = IdleReport {
         tls: s.target.tls,
+        between_commands: s.no_idle,
         sessions: s.sessions,
         opened: setup.opened,
         failed: setup.failed,
