@@ -561,6 +561,15 @@ fn compress_passes_through_the_front_end() {
     );
 }
 
+/// A message of `lines` numbered lines, about 50 bytes each.
+fn big_message(lines: u32) -> Vec<u8> {
+    let mut big = b"Subject: big\r\n\r\n".to_vec();
+    for i in 0..lines {
+        big.extend_from_slice(format!("line {i:06} of a large message, to stream through\r\n").as_bytes());
+    }
+    big
+}
+
 /// Where client and back end are both plaintext, a large download or upload streams through
 /// the front end by splicing (`net::splice`); it arrives whole both ways, and the session goes
 /// on with small commands afterwards.
@@ -569,10 +578,7 @@ fn a_large_message_streams_through_a_plaintext_front_end_whole() {
     let facing = Facing::new();
     let server = backend(facing);
     server.add_user("bob");
-    let mut big = b"Subject: big\r\n\r\n".to_vec();
-    for i in 0..120_000u32 {
-        big.extend_from_slice(format!("line {i:06} of a large message, to stream through\r\n").as_bytes());
-    }
+    let big = big_message(120_000);
     server.deliver("bob", &big);
     let hash = common::proxy::password_hash(PASSWORD);
     let directory =
@@ -614,10 +620,7 @@ fn quiet_relayed_sessions_rest_and_wake_for_either_side() {
     let facing = Facing::new();
     let server = backend(facing);
     server.add_user("bob");
-    let mut big = b"Subject: big\r\n\r\n".to_vec();
-    for i in 0..20_000u32 {
-        big.extend_from_slice(format!("line {i:06} of a large message, to stream through\r\n").as_bytes());
-    }
+    let big = big_message(20_000);
     server.deliver("bob", &big);
     let hash = common::proxy::password_hash(PASSWORD);
     let metrics = common::free_port();

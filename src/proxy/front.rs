@@ -101,8 +101,13 @@ pub async fn serve<S: PreLogin>(
             if let Some(listed) = &listed {
                 listed.set_phase(crate::engine::Phase::Authenticated);
             }
-            let conns = (d.link.conn, opened.conn);
-            crate::runtime::io::spawn(super::relay::relay(conns, bytes, (slot, listed), rests));
+            let r = super::rest::Resting {
+                client: d.link.conn,
+                backend: opened.conn,
+                slot,
+                listed,
+            };
+            crate::runtime::io::spawn(super::relay::relay(r, bytes, rests));
         }
         None => d.link.close().await,
     }

@@ -19,10 +19,8 @@ use std::task::Poll;
 use std::time::Duration;
 
 use super::rest::{Resting, Rests};
-use crate::auth::limits::Slot;
 use crate::net::splice::Splicer;
 use crate::net::Conn;
-use crate::sessions::Handle;
 
 /// A read while the other side is probably just thinking.
 const SMALL: usize = 256;
@@ -35,27 +33,20 @@ const SPLICE_AT: usize = 64 * 1024;
 /// cost a few system calls and a task), short against the minutes of an IDLE.
 const REST_AFTER: Duration = Duration::from_secs(1);
 
-/// Relays until one side ends or the server shuts down; `to_backend` and `to_client` are
-/// bytes already read that belong to the other side. Both connections are closed on return,
-/// unless the relay rests in `rests`; `slot` counts the session against the connection limits
-/// until they are.
+/// Relays `r`'s session until one side ends or the server shuts down; `to_backend` and
+/// `to_client` are bytes already read that belong to the other side. Both connections are
+/// closed on return, unless the relay rests in `rests`; its slot counts the session against
+/// the connection limits until they are.
 ///
 /// Not an `async fn`, which would keep its arguments twice for the session's life: as
 /// arguments and as the locals they are moved into (rust-lang/rust#62958).
 #[allow(clippy::manual_async_fn)] // see above
 pub fn relay(
-    (client, backend): (Conn, Conn),
+    mut r: Resting,
     (to_backend, to_client): (Vec<u8>, Vec<u8>),
-    (slot, listed): (Slot, Option<Handle>),
     rests: Rc<Rests>,
 ) -> impl Future<Output = ()> {
     async move {
-        let mut r = Resting {
-            client,
-            backend,
-            slot,
-            listed,
-        };
         let mut first = Some((to_backend, to_client));
         loop {
             let (to_backend, to_client) = first.take().unwrap_or_default();
@@ -92,13 +83,7 @@ pub fn relay(
 
 /// A resting relay one of whose sockets is readable: a task of its own again.
 pub(super) fn rouse(r: Resting, rests: Rc<Rests>) {
-    let Resting {
-        client,
-        backend,
-        slot,
-        listed,
-    } = r;
-    crate::runtime::io::spawn(relay((client, backend), Default::default(), (slot, listed), rests));
+    crate::runtime::io::spawn(relay(r, Default::default(), rests));
 }
 
 /// Closes both sides. Boxed where awaited: inline, the closes' room would be part of the
@@ -298,7 +283,7 @@ mod size {
                 Conn::new(Stream::Unix(tokio_uring::net::UnixStream::from_std(ours)), None)
             };
             let (a, b) = (conn(), conn());
-            fn returned_size<A, B, C, D, F>(_: impl FnOnce(A, B, C, D) -> F) -> usize {
+            fn returned_size<A, B, C, F>(_: impl FnOnce(A, B, C) -> F) -> usize {
                 std::mem::size_of::<F>()
             }
             assert!(
@@ -461,9 +446,13 @@ mod resting {
         let (ours_backend, backend) = tcp_pair();
         let rests = Rests::new(Shutdown::default());
         crate::runtime::io::spawn(super::super::rest::watch_over(rests.clone()));
-        let conns = (ours_client, ours_backend);
-        let first = (first.to_vec(), Vec::new());
-        crate::runtime::io::spawn(relay(conns, first, (slot, None), rests.clone()));
+        let r = Resting {
+            client: ours_client,
+            backend: ours_backend,
+            slot,
+            listed: None,
+        };
+        crate::runtime::io::spawn(relay(r, (first.to_vec(), Vec::new()), rests.clone()));
         Setup {
             rests,
             client,

@@ -1,6 +1,6 @@
 //! A core's resting relays: relayed sessions quiet both ways for a while (a client in IDLE, or
 //! away), kept as data in pages (`runtime::pages`) instead of a task each, as `serve`'s lot
-//! keeps its IDLE sessions. One task per core waits on an epoll set of their sockets (itself
+//! keeps its parked IMAP sessions. One task per core waits on an epoll set of their sockets (itself
 //! awaited with one io_uring poll) and on shutdown; when either socket of a resting relay is
 //! readable (bytes, its end, or an operator's kick, which shuts the client's socket), the
 //! relay leaves for a task of its own again (`relay::relay`). A resting relay costs its two
@@ -27,7 +27,7 @@ pub fn resting_total() -> i64 {
     RESTING.load(Ordering::Relaxed)
 }
 
-/// What a resting relay is: what `relay::relay` needs to go on.
+/// A relayed session's parts: what `relay::relay` relays, and what rests here when it is quiet.
 pub(super) struct Resting {
     pub client: Conn,
     pub backend: Conn,
@@ -41,6 +41,8 @@ impl Resting {
     }
 }
 
+/// One core's resting relays, and the core's shutdown, which its relays and accept loops
+/// also wait on.
 pub(crate) struct Rests {
     relays: RefCell<Pages<Resting>>,
     /// None when no set could be made: relays then wait in their own tasks.

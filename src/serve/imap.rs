@@ -477,7 +477,12 @@ impl Protocol<Session> for Imap<'_> {
             idle(d, session, (self.shared, self.core), None).await?;
             return Ok(Waited::Input);
         }
-        let waits = session.between_commands() && d.input.pending().is_empty() && !d.link.conn.holds_input();
+        // A NOTIFY session streaming input gets here too; it never parks between commands,
+        // where it would not hear of changes.
+        let waits = session.between_commands()
+            && session.notify_user().is_none()
+            && d.input.pending().is_empty()
+            && !d.link.conn.holds_input();
         // Boxed: inline, the wait's room would be part of every session's future.
         if !woken && waits && Box::pin(quiet(d)).await {
             return Ok(Waited::Park);
