@@ -10,8 +10,8 @@
 #
 # Knobs (environment): USERS (200), MESSAGES (1000), SIZE (2048), SESSIONS_PER_USER (10),
 # TLS (1: the sessions over implicit TLS), NO_IDLE (1: the sessions wait between commands
-# after SELECT instead of in IDLE, as clients that poll do), LABEL (server), IDLE_WAIT, BIN,
-# CARGO_TARGET_DIR.
+# after SELECT instead of in IDLE, as clients that poll do), WARM_USERS (8: the users whose
+# sessions warm up before the figures), LABEL (server), IDLE_WAIT, BIN, CARGO_TARGET_DIR.
 set -euo pipefail
 
 NAME=selected-memory
@@ -22,6 +22,7 @@ SESSIONS_PER_USER=${SESSIONS_PER_USER:-10}
 LABEL=${LABEL:-server}
 TLS=${TLS:-0}
 NO_IDLE=${NO_IDLE:-0}
+WARM_USERS=${WARM_USERS:-8}
 IMAP_EXTRA="login_type = \"plain-text-login\"
 max_connections_per_user = $((SESSIONS_PER_USER + 5))
 max_connections_per_ip = $((USERS * SESSIONS_PER_USER + 100))"
@@ -55,10 +56,10 @@ if [ "$NO_IDLE" = 1 ]; then
 fi
 # Then sessions like the measured ones, opened and closed again, so what the first sessions
 # cost once (the event loops' allocator pages for each size, their tables' first room) is paid
-# before the figures start too; their 8 users' mailboxes stay known to the server, 8 of USERS.
-WARM_SESSIONS=$((8 * SESSIONS_PER_USER))
+# before the figures start too; their WARM_USERS users' mailboxes stay known to the server.
+WARM_SESSIONS=$((WARM_USERS * SESSIONS_PER_USER))
 echo "== warm-up: $WARM_SESSIONS sessions ($how) opened, $waits, closed"
-"$BIN/loadtest" idle --host 127.0.0.1 "${over[@]}" --users user%d --user-count 8 \
+"$BIN/loadtest" idle --host 127.0.0.1 "${over[@]}" --users user%d --user-count "$WARM_USERS" \
     --password "$PASSWORD" --sessions "$WARM_SESSIONS" --settle 1 --server-pid "$SERVER_PID" \
     >"$RESULTS/selected-memory-warm-up-sessions.log" 2>&1 || {
     echo "warm-up sessions failed: see $RESULTS/selected-memory-warm-up-sessions.log" >&2

@@ -309,6 +309,46 @@ fn a_session_quiet_between_commands_parks_and_wakes_for_its_next_command() {
     }
 }
 
+/// A client in IDLE that has sent part of its DONE: the session takes it and parks again
+/// (what it read of the line is the session's, not input left with the connection), still
+/// hears of a delivery, and the rest of the DONE, however late, ends the IDLE.
+#[test]
+fn idle_with_part_of_done_parks_and_hears_of_changes() {
+    let port = common::free_port();
+    let tail = Box::leak(format!("[metrics]\nlisten = [\"127.0.0.1:{port}\"]\n").into_boxed_str());
+    let server = Server::start_with(Extra {
+        tail,
+        ..Extra::default()
+    });
+    server.add_user("bob");
+    let parked = || common::metrics::scrape(port).get("ringmail_sessions_parked").copied();
+    let wait_parked = |n: f64| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while parked() != Some(n) {
+            assert!(Instant::now() < deadline, "{:?} sessions parked, not {n}", parked());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let mut c = server.imap_starttls();
+    c.login("bob", PASSWORD).unwrap().expect_ok().unwrap();
+    c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    c.t.send_line("i1 IDLE").unwrap();
+    assert!(c.t.read_line_string().unwrap().starts_with('+'));
+    wait_parked(1.0);
+    c.t.send_raw(b"DO").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    wait_parked(1.0);
+    server.deliver("bob", &message("while half done"));
+    assert_eq!(c.t.read_line_string().unwrap(), "* 1 EXISTS");
+    c.t.send_raw(b"NE\r\n").unwrap();
+    assert!(c.finish("i1").unwrap().ok());
+    c.t.send_line("i2 IDLE").unwrap();
+    assert!(c.t.read_line_string().unwrap().starts_with('+'));
+    wait_parked(1.0);
+    c.t.send_line("DONE").unwrap();
+    assert!(c.finish("i2").unwrap().ok());
+}
+
 /// Sessions of several users wait in IDLE together in their core's lot: a delivery reaches
 /// every session of its user, once, and no other session; plaintext and TLS sessions alike;
 /// each, woken by DONE, finishes its IDLE and sees the count its user's deliveries left.

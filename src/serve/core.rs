@@ -35,6 +35,8 @@ pub struct Core {
     imap_settings: [OnceCell<Rc<crate::imap::Settings>>; 2],
     /// This core's IMAP sessions waiting in IDLE, as data.
     pub lot: Lot<super::imap::Parked>,
+    /// The server's, for the sessions that wake from the lot (a parked one does not hold it).
+    pub shutdown: Shutdown,
 }
 
 impl Core {
@@ -49,6 +51,7 @@ impl Core {
             user_watchers: RefCell::default(),
             imap_settings: Default::default(),
             lot: Lot::new(),
+            shutdown: shutdown.clone(),
         });
         crate::runtime::io::spawn(super::lot::watch_over(core.clone(), shared.clone(), shutdown.clone()));
         crate::runtime::io::spawn(crate::runtime::tidy(shutdown.clone()));

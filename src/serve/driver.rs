@@ -16,9 +16,6 @@ use crate::net::conn::{TLS_READ_BULK, TLS_READ_IDLE};
 use crate::net::Input;
 use crate::runtime::Shutdown;
 
-/// Output buffers up to this size are kept between commands while input streams in.
-const KEEP_OUTPUT: usize = 4096;
-
 /// A session's connection, its input, and what the driver needs to wait and to upgrade.
 pub(crate) struct Driver {
     pub link: Link,
@@ -83,7 +80,7 @@ impl Driver {
         let begun = !self.input.pending().is_empty();
         let deadline = engine.deadline(Instant::now(), begun);
         let streaming = self.input.streaming();
-        self.release_output(streaming);
+        self.link.release_output(streaming);
         if !streaming {
             self.input.shrink_idle();
         }
@@ -120,15 +117,6 @@ impl Driver {
             self.link.out.extend_from_slice(engine.goodbye(why).as_bytes());
         }
         Closed
-    }
-
-    /// Before waiting for the client: the (sent, empty) output buffer is given back, so a
-    /// waiting connection parks none, unless more input is likely (`keep`) and it is small.
-    pub fn release_output(&mut self, keep: bool) {
-        let out = &mut self.link.out;
-        if out.is_empty() && !(keep && out.capacity() <= KEEP_OUTPUT) {
-            *out = Vec::new();
-        }
     }
 }
 

@@ -136,7 +136,7 @@ pub(crate) fn serve(
             return;
         };
         let (session, d) = start(&shared, &core, via, link, shutdown);
-        let parts = Parked {
+        let parts = Awake {
             session,
             d,
             slot,
@@ -146,9 +146,8 @@ pub(crate) fn serve(
     }
 }
 
-/// A session waiting in IDLE, as data: the session, its connection and its place at the
-/// limits, with no suspended future of its own. It waits in its core's lot (`serve::lot`).
-pub(super) struct Parked {
+/// A session with its driver, running in a task of its own.
+struct Awake {
     session: Session,
     d: Driver,
     slot: Slot,
@@ -156,9 +155,57 @@ pub(super) struct Parked {
     _open: SessionGuard,
 }
 
+/// A session waiting in IDLE or between commands, as data: the session, its connection and
+/// its place at the limits, with no suspended future of its own. It waits in its core's lot
+/// (`serve::lot`). Its driver's other parts are empty or the core's while it waits (input
+/// is taken before it parks, STARTTLS is over once a session is logged in, shutdown is the
+/// core's), so it holds only the link and gets them back when it wakes.
+pub(super) struct Parked {
+    session: Session,
+    link: Link,
+    slot: Slot,
+    _open: SessionGuard,
+}
+
+impl Awake {
+    /// What waits in the lot: a session parks only with no input pending (`wait`).
+    fn parked(self) -> Parked {
+        let Awake {
+            session,
+            d,
+            slot,
+            _open,
+        } = self;
+        debug_assert!(d.input.pending().is_empty());
+        Parked {
+            session,
+            link: d.link,
+            slot,
+            _open,
+        }
+    }
+}
+
+impl Parked {
+    fn awake(self, core: &Core) -> Awake {
+        let Parked {
+            session,
+            link,
+            slot,
+            _open,
+        } = self;
+        Awake {
+            session,
+            d: Driver::new(link, core.shutdown.clone(), None),
+            slot,
+            _open,
+        }
+    }
+}
+
 impl Sleep for Parked {
     fn fd(&self) -> std::os::fd::RawFd {
-        self.d.link.conn.raw_fd()
+        self.link.conn.raw_fd()
     }
 
     /// In IDLE, its selected mailbox, and for a NOTIFY session (RFC 5465) every mailbox of its
@@ -187,9 +234,9 @@ impl Sleep for Parked {
 /// Not an `async fn`, and `parts` is only borrowed: the session is not held twice in its
 /// future (rust-lang/rust#62958).
 #[allow(clippy::manual_async_fn)] // see above
-fn live(shared: Arc<Shared>, core: Rc<Core>, mut parts: Parked, woken: bool) -> impl Future<Output = ()> {
+fn live(shared: Arc<Shared>, core: Rc<Core>, mut parts: Awake, woken: bool) -> impl Future<Output = ()> {
     async move {
-        let Parked { session, d, slot, .. } = &mut parts;
+        let Awake { session, d, slot, .. } = &mut parts;
         let mut imap = Imap {
             shared: &shared,
             core: &core,
@@ -200,6 +247,7 @@ fn live(shared: Arc<Shared>, core: Rc<Core>, mut parts: Parked, woken: bool) -> 
         if let Ok(driver::Ended::Parked) = driver::run(d, &mut imap, session).await {
             // The client's deadline runs from here, whatever the session is roused for.
             let deadline = tokio::time::Instant::from_std(parts.session.deadline(Instant::now(), false));
+            let parts = parts.parked();
             if parts.session.is_idle() {
                 // What changed since the command that began IDLE is told before it lies down.
                 crate::runtime::io::spawn(tend(shared, core, parts, true, deadline));
@@ -212,15 +260,14 @@ fn live(shared: Arc<Shared>, core: Rc<Core>, mut parts: Parked, woken: bool) -> 
         if !imap.referred.is_empty() {
             let _ = imap.flush(d).await;
         }
-        Box::pin(end(parts.d)).await;
+        end(parts.d.link).await;
     }
 }
 
-/// Sends what is left (a goodbye) and closes. Boxed where it is awaited: sending over TLS takes
-/// room that a parked session would otherwise hold all the time.
-async fn end(mut d: Driver) {
-    let _ = d.link.flush().await;
-    d.close().await;
+/// Sends what is left (a goodbye) and closes. Boxed: sending over TLS takes room that a
+/// session's future, or a parked session's turn awake, would otherwise hold all the time.
+fn end(link: Link) -> Pin<Box<impl Future<Output = ()>>> {
+    Box::pin(link.close())
 }
 
 /// A session leaves its core's lot (`serve::lot`) for a task of its own: to read what its
@@ -236,6 +283,7 @@ pub(super) fn rouse(shared: &Arc<Shared>, core: &Rc<Core>, mut parts: Parked, wh
                 // Taken over just as the client spoke: its place is gone all the same.
                 crate::runtime::io::spawn(goodbye(parts, Goodbye::Replaced));
             } else {
+                let parts = parts.awake(&core);
                 crate::runtime::io::spawn(live(shared, core, parts, true));
             }
         }
@@ -247,8 +295,9 @@ pub(super) fn rouse(shared: &Arc<Shared>, core: &Rc<Core>, mut parts: Parked, wh
 }
 
 async fn goodbye(mut parts: Parked, why: Goodbye<'static>) {
-    parts.d.stopped(&parts.session, Stop::Goodbye(why));
-    end(parts.d).await;
+    let bye = parts.session.goodbye(why);
+    parts.link.out.extend_from_slice(bye.as_bytes());
+    end(parts.link).await;
 }
 
 /// A parked session's turn awake: tells its client what changed (`changed`) or that the server
@@ -265,16 +314,16 @@ fn tend(
     async move {
         let mut changed = changed;
         loop {
-            let Parked { session, d, .. } = &mut parts;
-            let out = &mut d.link.out;
+            let Parked { session, link, .. } = &mut parts;
+            let out = &mut link.out;
             if with_ctx((&shared, &core), None, |ctx| session.idle_tick(changed, ctx, out)).is_err() {
-                return Box::pin(end(parts.d)).await;
+                return end(parts.link).await;
             }
-            if d.link.out.is_empty() {
+            if link.out.is_empty() {
                 break;
             }
-            if d.link.flush().await.is_err() {
-                return Box::pin(end(parts.d)).await;
+            if link.flush().await.is_err() {
+                return end(parts.link).await;
             }
             changed = true;
         }
@@ -289,9 +338,9 @@ fn tend(
 fn lay_down(shared: &Arc<Shared>, core: &Rc<Core>, mut parts: Parked, deadline: tokio::time::Instant) {
     let why = if parts.slot.evicted() {
         Some(Rouse::Goodbye(Goodbye::Replaced))
-    } else if parts.d.shutdown.is_triggered() {
+    } else if core.shutdown.is_triggered() {
         Some(Rouse::Goodbye(Goodbye::ShuttingDown))
-    } else if parts.d.link.conn.holds_input() {
+    } else if parts.link.conn.holds_input() {
         Some(Rouse::Ready)
     } else {
         None
@@ -299,8 +348,9 @@ fn lay_down(shared: &Arc<Shared>, core: &Rc<Core>, mut parts: Parked, deadline: 
     if let Some(why) = why {
         return rouse(shared, core, parts, why);
     }
-    settle(&mut parts.d);
-    parts.d.link.conn.rest();
+    parts.link.conn.set_tls_read_size(TLS_READ_IDLE);
+    parts.link.release_output(false);
+    parts.link.conn.rest();
     let idle = parts.session.is_idle();
     if idle && !parts.slot.is_parked() {
         // A newer login of the same user at the per-user limit may take its place
@@ -454,8 +504,9 @@ impl Protocol<Session> for Imap<'_> {
         let woken = std::mem::take(&mut self.woken);
         if session.is_idle() {
             settle(d);
-            if !woken && !d.link.conn.holds_input() {
-                // Nothing to read until the socket says so: the session waits as data.
+            if !woken && !d.link.conn.holds_input() && d.input.pending().is_empty() {
+                // Nothing to read until the socket says so: the session waits as data. (Part
+                // of a DONE already here keeps it awake: a parked session holds no input.)
                 return Ok(Waited::Park);
             }
             // Parked while it waits, so a newer login of the same user at the per-user limit
@@ -537,7 +588,7 @@ async fn send_referred(link: &mut Link, referred: &mut Referred) -> Result<(), C
 /// Before an idle wait: small reads, and no buffers kept (DESIGN.md §4).
 fn settle(d: &mut Driver) {
     d.link.conn.set_tls_read_size(TLS_READ_IDLE);
-    d.release_output(false);
+    d.link.release_output(false);
     d.input.release();
 }
 

@@ -41,6 +41,9 @@ pub(crate) struct Terms<'a> {
     pub logged: bool,
 }
 
+/// Output buffers up to this size are kept between commands while input streams in.
+const KEEP_OUTPUT: usize = 4096;
+
 /// One client connection.
 pub(crate) struct Link {
     /// Its entry among the server's live sessions (`ringmail who`, `kick`, the metrics).
@@ -164,6 +167,14 @@ impl Link {
     /// The operator ended the session (`ringmail kick`).
     pub fn is_kicked(&self) -> bool {
         self.listed.as_ref().is_some_and(|l| l.is_kicked())
+    }
+
+    /// Before waiting for the client: the (sent, empty) output buffer is given back, so a
+    /// waiting connection parks none, unless more input is likely (`keep`) and it is small.
+    pub fn release_output(&mut self, keep: bool) {
+        if self.out.is_empty() && !(keep && self.out.capacity() <= KEEP_OUTPUT) {
+            self.out = Vec::new();
+        }
     }
 
     /// Sends what is left (the goodbye, say) and closes.
