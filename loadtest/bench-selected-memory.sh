@@ -32,7 +32,7 @@ start_server selected-memory
 add_users user "$USERS"
 echo "== seed: $MESSAGES x $SIZE bytes into each of $USERS INBOXes"
 "$BIN/loadtest" seed --host 127.0.0.1 --lmtp-port "$LMTP_PORT" --users user%d --user-count "$USERS" \
-    --messages "$((USERS * MESSAGES))" --size "$SIZE" --clients 4 >/dev/null
+    --messages "$((USERS * MESSAGES))" --size "$SIZE" --clients 4 --timeout 3600 >/dev/null
 load
 # A few seconds of logins first, so one-time costs (the login threads' argon2 work areas,
 # 19 MiB each) are paid before the figures start, not spread over the sessions.
