@@ -78,9 +78,10 @@ pub enum Read {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum State {
     /// Reading the non-literal part of a line.
+    #[default]
     Line,
     /// Taking (or, while rejecting, skipping) this many more bytes of literal data.
     Literal { remaining: u64 },
@@ -100,8 +101,16 @@ pub struct CommandReader {
     /// LITERAL- (RFC 7888 §5): the largest non-synchronizing literal taken; `None` under
     /// LITERAL+, where any literal up to `max_literal` may be non-synchronizing.
     max_nonsync: Option<u64>,
+    /// The command under way. `None` between commands: a session waiting for its next
+    /// command (parked in its core's lot, say) carries one word for it, not the whole.
+    progress: Option<Box<Progress>>,
+}
+
+/// How far one command (or one line of a SASL or IDLE exchange) has come.
+#[derive(Debug, Default)]
+struct Progress {
     state: State,
-    /// The command so far, as sent. Empty (and unallocated) between commands.
+    /// The command so far, as sent.
     command: Vec<u8>,
     /// Where in `command` the current line began (after the last literal's data): a marker is
     /// only looked for from there.
@@ -110,7 +119,7 @@ pub struct CommandReader {
     line_bytes: usize,
     /// Literal bytes of this command thrown away so far.
     discarded: u64,
-    /// Boxed: rare, and every session would carry its room.
+    /// Boxed: rare.
     rejection: Option<Box<Rejection>>,
 }
 
@@ -119,12 +128,7 @@ impl CommandReader {
         CommandReader {
             limits,
             max_nonsync: None,
-            state: State::Line,
-            command: Vec::new(),
-            line_start: 0,
-            line_bytes: 0,
-            discarded: 0,
-            rejection: None,
+            progress: None,
         }
     }
 
@@ -138,6 +142,50 @@ impl CommandReader {
     /// `consumed` bytes from its buffer and calls again with the rest (a result other than
     /// `NeedMore` may leave input unconsumed). Input may be split anywhere.
     pub fn feed(&mut self, input: &[u8]) -> (usize, Read) {
+        let rules = (self.limits, self.max_nonsync);
+        self.with_progress(|p| p.feed(input, rules))
+    }
+
+    /// Reads one plain line, without literal processing, for IDLE's `DONE` and AUTHENTICATE's
+    /// responses (RFC 9051 §6.3.13, §6.2.2); `None` while it is incomplete. Call it only between
+    /// commands. A line longer than `max_line` comes back cut to `max_line` bytes, the rest
+    /// dropped: neither `DONE` nor a SASL response we accept is that long, so the session's own
+    /// check refuses it.
+    pub fn line(&mut self, input: &[u8]) -> (usize, Option<Vec<u8>>) {
+        let max_line = self.limits.max_line;
+        self.with_progress(|p| p.line(input, max_line))
+    }
+
+    /// Runs `f` on the command under way (a new one if none is), and lets it go once it is
+    /// back between commands.
+    fn with_progress<T>(&mut self, f: impl FnOnce(&mut Progress) -> T) -> T {
+        let progress = self.progress.get_or_insert_with(Box::default);
+        let result = f(progress);
+        if progress.between_commands() && progress.command.capacity() == 0 {
+            self.progress = None;
+        }
+        result
+    }
+
+    /// Whether a line (of a command, or of a SASL or IDLE exchange) has begun and not ended;
+    /// false between commands and while literal data is being taken.
+    pub fn mid_line(&self) -> bool {
+        self.progress.as_ref().is_some_and(|p| p.mid_line())
+    }
+
+    /// No command begun: nothing of one kept, no line or literal under way.
+    pub fn between_commands(&self) -> bool {
+        self.progress.as_ref().is_none_or(|p| p.between_commands())
+    }
+
+    /// Memory held now, for idle-memory accounting: 0 between commands.
+    pub fn buffered(&self) -> usize {
+        self.progress.as_ref().map_or(0, |p| p.command.capacity())
+    }
+}
+
+impl Progress {
+    fn feed(&mut self, input: &[u8], (limits, max_nonsync): (Limits, Option<u64>)) -> (usize, Read) {
         let mut pos = 0;
         loop {
             match self.state {
@@ -162,12 +210,12 @@ impl CommandReader {
                 State::Line => {
                     let available = &input[pos..];
                     let Some(lf) = memchr(b'\n', available) else {
-                        self.take_line_bytes(available);
+                        self.take_line_bytes(available, limits.max_line);
                         return (input.len(), Read::NeedMore);
                     };
-                    self.take_line_bytes(&available[..=lf]);
+                    self.take_line_bytes(&available[..=lf], limits.max_line);
                     pos += lf + 1;
-                    if let Some(read) = self.line_ended() {
+                    if let Some(read) = self.line_ended(limits.max_literal, max_nonsync) {
                         return (pos, read);
                     }
                 }
@@ -175,17 +223,12 @@ impl CommandReader {
         }
     }
 
-    /// Reads one plain line, without literal processing, for IDLE's `DONE` and AUTHENTICATE's
-    /// responses (RFC 9051 §6.3.13, §6.2.2); `None` while it is incomplete. Call it only between
-    /// commands. A line longer than `max_line` comes back cut to `max_line` bytes, the rest
-    /// dropped: neither `DONE` nor a SASL response we accept is that long, so the session's own
-    /// check refuses it.
-    pub fn line(&mut self, input: &[u8]) -> (usize, Option<Vec<u8>>) {
+    fn line(&mut self, input: &[u8], max_line: usize) -> (usize, Option<Vec<u8>>) {
         let (chunk, consumed, complete) = match memchr(b'\n', input) {
             Some(lf) => (&input[..lf], lf + 1, true),
             None => (input, input.len(), false),
         };
-        let room = self.limits.max_line.saturating_sub(self.command.len());
+        let room = max_line.saturating_sub(self.command.len());
         self.command.extend_from_slice(&chunk[..chunk.len().min(room)]);
         self.line_bytes = self.line_bytes.saturating_add(chunk.len());
         if !complete {
@@ -200,30 +243,22 @@ impl CommandReader {
         (consumed, Some(line))
     }
 
-    /// Whether a line (of a command, or of a SASL or IDLE exchange) has begun and not ended;
-    /// false between commands and while literal data is being taken.
-    pub fn mid_line(&self) -> bool {
+    fn mid_line(&self) -> bool {
         matches!(self.state, State::Line)
             && (!self.command.is_empty() || self.line_bytes > 0 || self.rejection.is_some())
     }
 
-    /// No command begun: nothing of one kept, no line or literal under way.
-    pub fn between_commands(&self) -> bool {
+    fn between_commands(&self) -> bool {
         matches!(self.state, State::Line) && !self.mid_line()
     }
 
-    /// Memory held now, for idle-memory accounting: 0 between commands.
-    pub fn buffered(&self) -> usize {
-        self.command.capacity()
-    }
-
     /// Keeps (or, while rejecting, skips) bytes of a line, up to and including its LF if there.
-    fn take_line_bytes(&mut self, bytes: &[u8]) {
+    fn take_line_bytes(&mut self, bytes: &[u8], max_line: usize) {
         if let Some(rejection) = &mut self.rejection {
             rejection.tail.push(bytes);
             return;
         }
-        let room = self.limits.max_line.saturating_sub(self.line_bytes);
+        let room = max_line.saturating_sub(self.line_bytes);
         self.line_bytes = self.line_bytes.saturating_add(bytes.len());
         if bytes.len() <= room {
             self.command.extend_from_slice(bytes);
@@ -246,7 +281,7 @@ impl CommandReader {
     }
 
     /// A line ended (its LF is taken): completes the command, starts a literal, or reports.
-    fn line_ended(&mut self) -> Option<Read> {
+    fn line_ended(&mut self, max_literal: u64, max_nonsync: Option<u64>) -> Option<Read> {
         if let Some(rejection) = &self.rejection {
             return match marker_at_end(rejection.tail.bytes()) {
                 // RFC 7888 §4: the client sends a non-synchronizing literal without waiting, so
@@ -271,13 +306,13 @@ impl CommandReader {
             self.reset();
             return Some(Read::Command(command));
         };
-        if let Some(limit) = self.max_nonsync.filter(|&limit| !sync && len > limit) {
+        if let Some(limit) = max_nonsync.filter(|&limit| !sync && len > limit) {
             // RFC 7888 §5: the client has sent the data anyway; it is read and thrown away
             // (within MAX_DISCARD) so the next command starts where the client thinks it does.
             self.reject(ReadError::NonSyncLiteralTooBig { len, limit }, Tail::default());
             return self.discard(len);
         }
-        if len > self.limits.max_literal {
+        if len > max_literal {
             if sync {
                 // RFC 9051 §7.6: refusing instead of sending "+"; the client will not send the
                 // data, so there is nothing to skip.
