@@ -266,14 +266,8 @@ fn a_session_quiet_between_commands_parks_and_wakes_for_its_next_command() {
     });
     server.add_user("bob");
     server.deliver("bob", &message("first"));
-    let parked = || common::metrics::scrape(port).get("ringmail_sessions_parked").copied();
-    let wait_parked = |n: f64| {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while parked() != Some(n) {
-            assert!(Instant::now() < deadline, "{:?} sessions parked, not {n}", parked());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
+    let parked = || parked_sessions(port);
+    let wait_parked = |n: f64| wait_parked_sessions(port, n);
     let mut tls = server.imap_login("bob");
     tls.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
     let mut upgraded = server.imap_starttls();
@@ -309,6 +303,23 @@ fn a_session_quiet_between_commands_parks_and_wakes_for_its_next_command() {
     }
 }
 
+/// How many sessions lie parked in the server's lots, by its metrics.
+fn parked_sessions(metrics_port: u16) -> Option<f64> {
+    common::metrics::scrape(metrics_port)
+        .get("ringmail_sessions_parked")
+        .copied()
+}
+
+/// Waits (bounded) until `n` sessions are parked.
+fn wait_parked_sessions(metrics_port: u16, n: f64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while parked_sessions(metrics_port) != Some(n) {
+        let now = parked_sessions(metrics_port);
+        assert!(Instant::now() < deadline, "{now:?} sessions parked, not {n}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A client in IDLE that has sent part of its DONE: the session takes it and parks again
 /// (what it read of the line is the session's, not input left with the connection), still
 /// hears of a delivery, and the rest of the DONE, however late, ends the IDLE.
@@ -321,14 +332,7 @@ fn idle_with_part_of_done_parks_and_hears_of_changes() {
         ..Extra::default()
     });
     server.add_user("bob");
-    let parked = || common::metrics::scrape(port).get("ringmail_sessions_parked").copied();
-    let wait_parked = |n: f64| {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while parked() != Some(n) {
-            assert!(Instant::now() < deadline, "{:?} sessions parked, not {n}", parked());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
+    let wait_parked = |n: f64| wait_parked_sessions(port, n);
     let mut c = server.imap_starttls();
     c.login("bob", PASSWORD).unwrap().expect_ok().unwrap();
     c.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
