@@ -348,8 +348,7 @@ fn lay_down(shared: &Arc<Shared>, core: &Rc<Core>, mut parts: Parked, deadline: 
     if let Some(why) = why {
         return rouse(shared, core, parts, why);
     }
-    parts.link.conn.set_tls_read_size(TLS_READ_IDLE);
-    parts.link.release_output(false);
+    settle_link(&mut parts.link);
     parts.link.conn.rest();
     let idle = parts.session.is_idle();
     if idle && !parts.slot.is_parked() {
@@ -505,8 +504,8 @@ impl Protocol<Session> for Imap<'_> {
         if session.is_idle() {
             settle(d);
             if !woken && !d.link.conn.holds_input() && d.input.pending().is_empty() {
-                // Nothing to read until the socket says so: the session waits as data. (Part
-                // of a DONE already here keeps it awake: a parked session holds no input.)
+                // Nothing to read until the socket says so: the session waits as data. (Input
+                // the session left unread keeps it awake: a parked session holds none.)
                 return Ok(Waited::Park);
             }
             // Parked while it waits, so a newer login of the same user at the per-user limit
@@ -587,9 +586,14 @@ async fn send_referred(link: &mut Link, referred: &mut Referred) -> Result<(), C
 
 /// Before an idle wait: small reads, and no buffers kept (DESIGN.md §4).
 fn settle(d: &mut Driver) {
-    d.link.conn.set_tls_read_size(TLS_READ_IDLE);
-    d.link.release_output(false);
+    settle_link(&mut d.link);
     d.input.release();
+}
+
+/// `settle`'s part for the connection, all a parked session has.
+fn settle_link(link: &mut Link) {
+    link.conn.set_tls_read_size(TLS_READ_IDLE);
+    link.release_output(false);
 }
 
 /// The change notifications an idle wait listens to (the selected mailbox's, and a NOTIFY
