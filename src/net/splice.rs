@@ -167,7 +167,7 @@ impl Splicer {
         let held = &self.held;
         let pipe = &held.pipe;
         let from = held.from.as_raw_fd();
-        if crate::runtime::io::queued(from).ok_or_else(io::Error::last_os_error)? == 0 {
+        if crate::runtime::io::queued(from)? == 0 {
             crate::runtime::io::counted(waiting, readable(held)).await?;
         }
         // Bytes are queued (or the stream has ended, or failed), the pipe is empty and does

@@ -346,15 +346,14 @@ pub async fn cancel_all(fd: RawFd) {
     drop(taken);
 }
 
-/// Bytes waiting to be read on socket `fd` (FIONREAD); `None` if the kernel would not say
-/// (`io::Error::last_os_error` tells why).
-pub fn queued(fd: RawFd) -> Option<usize> {
+/// Bytes waiting to be read on socket `fd` (FIONREAD).
+pub fn queued(fd: RawFd) -> io::Result<usize> {
     let mut n: libc::c_int = 0;
     // SAFETY: FIONREAD writes one int, into `n`.
     if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) } < 0 {
-        return None;
+        return Err(io::Error::last_os_error());
     }
-    Some(usize::try_from(n).unwrap_or(0))
+    Ok(usize::try_from(n).unwrap_or(0))
 }
 
 /// Awaits `wait`, a readiness poll, counted in `waiting` until it ends or is dropped: a relay

@@ -93,12 +93,6 @@ impl Driver {
         }
     }
 
-    /// Closes the connection, out of the live sessions first (see `Link::listed`).
-    pub async fn close(mut self) {
-        self.link.listed = None;
-        self.link.conn.close().await;
-    }
-
     /// After a step of the session: its entry among the live sessions follows where it stands,
     /// and a command it finished is counted with how long it took.
     fn observe<E: Engine>(&self, engine: &E, (command, began): Command) {
@@ -136,7 +130,7 @@ pub(crate) fn drive<'a, E: Engine, P: Protocol<E>>(
         engine.greeting(&mut d.link.out);
         let _ = run(&mut d, p, engine).await;
         let _ = p.flush(&mut d).await;
-        d.close().await;
+        d.link.close().await;
     }
 }
 

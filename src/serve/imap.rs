@@ -547,7 +547,8 @@ impl Protocol<Session> for Imap<'_> {
 /// went away, or its socket failed) or the server shuts down: the read that follows tells.
 async fn quiet(d: &Driver) -> bool {
     let fd = d.link.conn.raw_fd();
-    if crate::runtime::io::queued(fd).is_none_or(|n| n > 0) {
+    // Bytes already queued (or a socket that will not say): the read that follows tells.
+    if !matches!(crate::runtime::io::queued(fd), Ok(0)) {
         return false;
     }
     let waited = tokio::select! {
