@@ -15,6 +15,9 @@
 //! awaits, never across one; TLS writes are serialised so ciphertext records leave in order
 //! (a read may have to send too: a key update, an alert). A plaintext connection has one
 //! writer at a time, since its reads never write, and carries no lock.
+//!
+//! The TLS and COMPRESS layers live in one box made when the first of them starts: a
+//! plaintext connection, which is what most parked sessions hold, carries a word for them.
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::io::{self, IoSlice};
@@ -41,37 +44,72 @@ const KEEP_BUFFERS_WHILE_READING: Duration = Duration::from_millis(50);
 
 pub struct Conn {
     stream: Stream,
-    tls: RefCell<Option<Box<Tls>>>,
+    /// TLS and COMPRESS=DEFLATE, once either has started.
+    layers: OnceCell<Box<Layers>>,
+    /// A read is waiting for the client.
+    reading: Cell<bool>,
+    /// The client's address (loopback for unix-socket clients).
+    pub peer: IpAddr,
+}
+
+struct Layers {
+    tls: RefCell<Option<Tls>>,
     /// Turns at writing, made with the TLS state.
-    writing: OnceCell<Box<tokio::sync::Mutex<()>>>,
+    writing: OnceCell<tokio::sync::Mutex<()>>,
     tls_read: Cell<u32>,
     /// Ciphertext on its way out, reused from write to write; given back when the connection
     /// waits for input, so an idle connection parks no big buffer.
     tls_out: Cell<Vec<u8>>,
-    /// A read is waiting for the client.
-    reading: Cell<bool>,
     /// COMPRESS=DEFLATE, inside TLS (RFC 4978 §4: compression happens before encryption).
     deflate: RefCell<Option<Box<Deflate>>>,
-    /// The client's address (loopback for unix-socket clients).
-    pub peer: IpAddr,
+}
+
+impl Default for Layers {
+    fn default() -> Layers {
+        Layers {
+            tls: RefCell::new(None),
+            writing: OnceCell::new(),
+            tls_read: Cell::new(TLS_READ_BULK as u32),
+            tls_out: Cell::new(Vec::new()),
+            deflate: RefCell::new(None),
+        }
+    }
 }
 
 impl Conn {
     pub fn new(stream: Stream, peer: Option<IpAddr>) -> Conn {
         Conn {
             stream,
-            tls: RefCell::new(None),
-            writing: OnceCell::new(),
-            tls_read: Cell::new(TLS_READ_BULK as u32),
-            tls_out: Cell::new(Vec::new()),
+            layers: OnceCell::new(),
             reading: Cell::new(false),
-            deflate: RefCell::new(None),
             peer: peer.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         }
     }
 
+    /// The layers, made when the first of them starts.
+    fn layers(&self) -> &Layers {
+        self.layers.get_or_init(Box::default)
+    }
+
+    /// The TLS state, borrowed; `None` on plaintext.
+    fn tls(&self) -> Option<std::cell::Ref<'_, Tls>> {
+        let tls = self.layers.get()?.tls.borrow();
+        std::cell::Ref::filter_map(tls, Option::as_ref).ok()
+    }
+
+    /// The DEFLATE state, borrowed mutably; `None` when uncompressed.
+    fn deflate(&self) -> Option<std::cell::RefMut<'_, Deflate>> {
+        let deflate = self.layers.get()?.deflate.borrow_mut();
+        std::cell::RefMut::filter_map(deflate, |d| d.as_deref_mut()).ok()
+    }
+
+    /// Takes the reused ciphertext buffer (empty on plaintext).
+    fn take_tls_out(&self) -> Vec<u8> {
+        self.layers.get().map(|l| l.tls_out.take()).unwrap_or_default()
+    }
+
     pub fn is_tls(&self) -> bool {
-        self.tls.borrow().is_some()
+        self.tls().is_some()
     }
 
     /// The socket's descriptor, for `sessions` (a kick ends its reads).
@@ -89,22 +127,29 @@ impl Conn {
     /// waiting (then a TLS read first waits for the socket's readiness holding no buffer),
     /// `TLS_READ_BULK` while input streams in.
     pub fn set_tls_read_size(&self, n: usize) {
-        self.tls_read.set(u32::try_from(n).unwrap_or(u32::MAX));
+        // Set before every read, so a plaintext connection, which has no use for it, need not
+        // keep it for a TLS layer to come.
+        if let Some(layers) = self.layers.get() {
+            layers.tls_read.set(u32::try_from(n).unwrap_or(u32::MAX));
+        }
     }
 
     /// Input already taken from the socket and not yet read out: a TLS record or its start,
     /// plaintext decrypted while a write drove the connection, DEFLATE output still to come.
     /// A connection that holds none has nothing to give until its socket is readable.
     pub fn holds_input(&self) -> bool {
-        let tls = self.tls.borrow().as_ref().is_some_and(|t| t.holds_input());
-        tls || self.deflate.borrow().as_ref().is_some_and(|d| d.has_more())
+        let tls = self.tls().is_some_and(|t| t.holds_input());
+        tls || self.deflate().is_some_and(|d| d.has_more())
     }
 
     /// The connection goes quiet (its session parks): the ciphertext buffer kept for the next
     /// write is given back, and the TLS keys' expansions (made again for the next record).
     pub fn rest(&self) {
-        self.tls_out.take();
-        if let Ok(mut tls) = self.tls.try_borrow_mut() {
+        let Some(layers) = self.layers.get() else {
+            return;
+        };
+        layers.tls_out.take();
+        if let Ok(mut tls) = layers.tls.try_borrow_mut() {
             if let Some(tls) = tls.as_mut() {
                 tls.rest();
             }
@@ -123,11 +168,12 @@ impl Conn {
     }
 
     async fn run_handshake(&self, tls: Tls) -> io::Result<()> {
-        *self.tls.borrow_mut() = Some(Box::new(tls));
-        self.writing.get_or_init(Box::default);
+        let layers = self.layers();
+        *layers.tls.borrow_mut() = Some(tls);
+        layers.writing.get_or_init(Default::default);
         let result = self.handshake().await;
         if result.is_err() {
-            *self.tls.borrow_mut() = None;
+            *layers.tls.borrow_mut() = None;
         }
         result
     }
@@ -159,7 +205,7 @@ impl Conn {
         mut out: Out,
         f: impl FnOnce(&mut Tls, &mut Out) -> io::Result<T>,
     ) -> io::Result<(io::Result<T>, Out)> {
-        let mut tls = self.tls.borrow_mut();
+        let mut tls = self.layers.get().ok_or(io::ErrorKind::NotConnected)?.tls.borrow_mut();
         let tls = tls.as_mut().ok_or(io::ErrorKind::NotConnected)?;
         let result = f(tls, &mut out);
         Ok((result, out))
@@ -168,18 +214,18 @@ impl Conn {
     /// Turns on COMPRESS=DEFLATE for everything after this point.
     /// `rate`: inflated bytes taken per second at most (0: no limit).
     pub fn start_deflate(&self, rate: u64) {
-        *self.deflate.borrow_mut() = Some(Box::new(Deflate::with_rate(rate)));
+        *self.layers().deflate.borrow_mut() = Some(Box::new(Deflate::with_rate(rate)));
     }
 
     pub fn is_compressed(&self) -> bool {
-        self.deflate.borrow().is_some()
+        self.layers.get().is_some_and(|l| l.deflate.borrow().is_some())
     }
 
     /// Inflates bytes that arrived compressed but were read before compression started; at
     /// most `INFLATE_PER_READ` bytes come out, and the next `read` gives the rest first.
     pub fn inflate_buffered(&self, raw: &[u8], dst: &mut Vec<u8>) -> io::Result<()> {
-        match self.deflate.borrow_mut().as_mut() {
-            Some(d) => d.inflate(raw, dst, super::deflate::INFLATE_PER_READ),
+        match self.deflate() {
+            Some(mut d) => d.inflate(raw, dst, super::deflate::INFLATE_PER_READ),
             None => {
                 dst.extend_from_slice(raw);
                 Ok(())
@@ -243,22 +289,25 @@ impl Conn {
             () = tokio::time::sleep(KEEP_BUFFERS_WHILE_READING) => {}
         }
         // The client is thinking: the ciphertext buffer is not parked meanwhile.
-        self.tls_out.take();
+        self.take_tls_out();
         read.await
     }
 
     /// The ciphertext buffer reused while output flows (its bytes are all initialised).
     fn reused_out(&self) -> Out {
         Out {
-            bytes: self.tls_out.take(),
+            bytes: self.take_tls_out(),
             used: 0,
         }
     }
 
     fn tls_out_capacity(&self) -> usize {
-        let out = self.tls_out.take();
+        let Some(layers) = self.layers.get() else {
+            return 0;
+        };
+        let out = layers.tls_out.take();
         let capacity = out.capacity();
-        self.tls_out.set(out);
+        layers.tls_out.set(out);
         capacity
     }
 
@@ -270,7 +319,7 @@ impl Conn {
         }
         let mut raw = Vec::with_capacity(dst.capacity().clamp(64, 16 * 1024));
         loop {
-            let more = self.deflate.borrow().as_ref().is_some_and(|d| d.has_more());
+            let more = self.deflate().is_some_and(|d| d.has_more());
             if !more && self.read_raw(&mut raw).await? == 0 {
                 return Ok(0);
             }
@@ -279,11 +328,7 @@ impl Conn {
             raw.clear();
             if dst.len() > before {
                 let n = dst.len() - before;
-                let wait = self
-                    .deflate
-                    .borrow_mut()
-                    .as_mut()
-                    .and_then(|d| d.spend(n, std::time::Instant::now()));
+                let wait = self.deflate().and_then(|mut d| d.spend(n, std::time::Instant::now()));
                 if let Some(wait) = wait {
                     tokio::time::sleep(wait).await;
                 }
@@ -312,7 +357,7 @@ impl Conn {
             if stage == Stage::PeerClosed {
                 return Ok(0);
             }
-            let size = self.tls_read.get() as usize;
+            let size = self.layers.get().map_or(TLS_READ_BULK, |l| l.tls_read.get() as usize);
             if size == TLS_READ_IDLE {
                 self.wait_readable(dst).await?;
             }
@@ -341,7 +386,7 @@ impl Conn {
         if res? == 0 {
             return Ok(false);
         }
-        let mut tls = self.tls.borrow_mut();
+        let mut tls = self.layers.get().ok_or(io::ErrorKind::NotConnected)?.tls.borrow_mut();
         tls.as_mut().ok_or(io::ErrorKind::NotConnected)?.receive(buf);
         Ok(true)
     }
@@ -364,7 +409,7 @@ impl Conn {
 
     /// Waits for its turn to write, over TLS.
     async fn turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match self.writing.get() {
+        match self.layers.get().and_then(|l| l.writing.get()) {
             Some(lock) => Some(lock.lock().await),
             None => None,
         }
@@ -384,7 +429,9 @@ impl Conn {
 
     fn keep_out(&self, out: Out) {
         if !self.reading.get() && out.bytes.capacity() > 0 {
-            self.tls_out.set(out.bytes);
+            if let Some(layers) = self.layers.get() {
+                layers.tls_out.set(out.bytes);
+            }
         }
     }
 
@@ -393,9 +440,9 @@ impl Conn {
         if data.is_empty() {
             return Ok(());
         }
-        let compressed = match self.deflate.borrow_mut().as_mut() {
+        let compressed = match self.deflate() {
             None => None,
-            Some(d) => {
+            Some(mut d) => {
                 let mut out = Vec::with_capacity(data.len() / 2 + 64);
                 d.deflate(data, &mut out)?;
                 data.clear();
@@ -464,7 +511,7 @@ impl Conn {
 
     /// "TLSv1.3 with cipher TLS13_AES_256_GCM_SHA384", for Received: header fields.
     pub fn tls_description(&self) -> Option<String> {
-        self.tls.borrow().as_ref()?.description()
+        self.tls()?.description()
     }
 
     /// Says goodbye at the TLS level (close_notify) where there is one, then ends the stream.
@@ -484,5 +531,18 @@ struct ReadingGuard<'a>(&'a Cell<bool>);
 impl Drop for ReadingGuard<'_> {
     fn drop(&mut self) {
         self.0.set(false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every parked plaintext session holds one.
+    #[test]
+    fn a_plaintext_connection_carries_a_word_for_its_layers() {
+        let size = std::mem::size_of::<Conn>();
+        // 104 bytes while the TLS and COMPRESS fields were the connection's own.
+        assert!(size <= 48, "a connection grew to {size} bytes");
     }
 }
