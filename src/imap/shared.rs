@@ -12,7 +12,7 @@
 //! position fell out of the log (the log is bounded) is told so and compares views instead.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use super::view::{MailRead, UidView, Views};
@@ -30,7 +30,7 @@ pub struct Shared {
     /// The log holds every change after this modseq.
     log_from: u64,
     /// How many sessions stand at each modseq.
-    positions: BTreeMap<u64, u32>,
+    positions: Positions,
     /// The keywords in use as the last SELECT found them, one list for the sessions that
     /// selected since (`Views::shared_keywords`).
     keywords: Option<Rc<Vec<String>>>,
@@ -53,7 +53,7 @@ impl Shared {
             view,
             log: VecDeque::new(),
             log_from,
-            positions: BTreeMap::new(),
+            positions: Positions::default(),
             keywords: None,
             stale: false,
         }))
@@ -116,7 +116,7 @@ impl Shared {
 
     /// Drops what every session has passed, and what is past the bound.
     fn trim(&mut self) {
-        let oldest = self.positions.keys().next().copied().unwrap_or(u64::MAX);
+        let oldest = self.positions.oldest().unwrap_or(u64::MAX);
         while let Some(front) = self.log.front() {
             if front.modseq > oldest && self.log.len() <= LOG_MAX {
                 break;
@@ -127,17 +127,52 @@ impl Shared {
     }
 
     fn enter(&mut self, at: u64) {
-        *self.positions.entry(at).or_default() += 1;
+        self.positions.enter(at);
     }
 
     fn leave(&mut self, at: u64) {
-        if let Some(n) = self.positions.get_mut(&at) {
-            *n -= 1;
-            if *n == 0 {
-                self.positions.remove(&at);
+        self.positions.leave(at);
+        self.trim();
+    }
+}
+
+/// How many sessions stand at each modseq, oldest first. Nearly always one modseq (every
+/// session of the core has heard of every change), so a vector sized to what it holds, not a
+/// tree whose first node has room for eleven: each mailbox with sessions on a core has one.
+#[derive(Debug, Default)]
+struct Positions(Vec<(u64, u32)>);
+
+impl Positions {
+    fn oldest(&self) -> Option<u64> {
+        self.0.first().map(|&(at, _)| at)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn enter(&mut self, at: u64) {
+        match self.0.binary_search_by_key(&at, |&(m, _)| m) {
+            Ok(i) => self.0[i].1 += 1,
+            Err(i) => {
+                if self.0.capacity() == 0 {
+                    self.0.reserve_exact(1);
+                }
+                self.0.insert(i, (at, 1));
             }
         }
-        self.trim();
+    }
+
+    fn leave(&mut self, at: u64) {
+        if let Ok(i) = self.0.binary_search_by_key(&at, |&(m, _)| m) {
+            self.0[i].1 -= 1;
+            if self.0[i].1 == 0 {
+                self.0.remove(i);
+                if self.0.capacity() > 2 * self.0.len() {
+                    self.0.shrink_to_fit();
+                }
+            }
+        }
     }
 }
 
@@ -289,6 +324,28 @@ mod tests {
         assert_eq!(changes(&early, 13).unwrap(), []);
         drop(early);
         assert!(!shared.borrow().is_watched());
+    }
+
+    #[test]
+    fn positions_count_sessions_by_modseq_oldest_first() {
+        let mut p = Positions::default();
+        assert_eq!(p.oldest(), None);
+        for at in [7, 5, 9, 5, 7] {
+            p.enter(at);
+        }
+        assert_eq!(p.0, [(5, 2), (7, 2), (9, 1)]);
+        p.leave(5);
+        assert_eq!(p.oldest(), Some(5));
+        p.leave(5);
+        assert_eq!(p.oldest(), Some(7));
+        // A modseq nobody stands at is left alone.
+        p.leave(8);
+        p.leave(7);
+        p.leave(7);
+        p.leave(9);
+        assert!(p.is_empty());
+        p.enter(3);
+        assert_eq!(p.0.capacity(), 1, "one position takes the room of one");
     }
 
     #[test]
