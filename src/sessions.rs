@@ -23,8 +23,9 @@ pub const PROTOCOLS: [&str; 4] = ["imap", "pop3", "submission", "lmtp"];
 /// One session, as `who` shows it. Every live session has one: its fields are kept narrow.
 pub struct Session {
     pub id: u64,
-    /// Unix seconds.
-    pub since: u64,
+    /// Unix seconds (`since`). Four bytes, not eight, keep the entry within 64 bytes, so each
+    /// session's `Arc` takes an 80-byte block of the allocator, not a 96-byte one.
+    since: u32,
     /// The client's address (for a proxied session, the client behind the front end).
     pub peer: Option<IpAddr>,
     /// Its place in `PROTOCOLS`.
@@ -39,6 +40,11 @@ pub struct Session {
 }
 
 impl Session {
+    /// When it connected, in Unix seconds.
+    pub fn since(&self) -> u64 {
+        u64::from(self.since)
+    }
+
     /// `imap`, `pop3`, `submission` or `lmtp`.
     pub fn protocol(&self) -> &'static str {
         PROTOCOLS[usize::from(self.protocol)]
@@ -155,7 +161,9 @@ impl Registry {
             protocol: protocol.unwrap_or(0) as u8,
             core: u16::try_from(core).unwrap_or(u16::MAX),
             peer: arrival.peer,
-            since: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            since: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX)),
             tls: arrival.tls.into(),
             phase: AtomicU8::new(Phase::PreAuth as u8),
             user: Mutex::new(None),
@@ -228,6 +236,13 @@ mod tests {
             tls: false,
             fd: None,
         }
+    }
+
+    /// Every live session has one, in an `Arc`.
+    #[test]
+    fn an_entry_is_at_most_64_bytes() {
+        let size = std::mem::size_of::<Session>();
+        assert!(size <= 64, "a session's entry grew to {size} bytes");
     }
 
     #[test]

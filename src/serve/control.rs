@@ -186,7 +186,7 @@ fn who(registry: &Registry, user: Option<&str>) -> Vec<SessionInfo> {
             client: s.peer.map(|p| p.to_string()),
             core: s.core(),
             state: s.phase().name().to_owned(),
-            since: s.since,
+            since: s.since(),
             tls: s.tls(),
         })
         .filter(|s| user.is_none_or(|u| s.user.as_deref() == Some(u)))
