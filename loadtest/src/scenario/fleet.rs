@@ -13,7 +13,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::rc::Rc;
@@ -130,6 +130,16 @@ pub struct SessionArgs {
     /// that poll do); they hear of no new mail.
     #[arg(long)]
     pub no_idle: bool,
+    /// A storm's drop sends nothing to the server (`storm`): the dropped sessions' sockets stay
+    /// open and unread until the run ends, as when a mobile network blips, so the server still
+    /// holds them when their replacements log in.
+    #[arg(long)]
+    pub silent_drop: bool,
+    /// The local address a storm's reconnects come from (`storm`), as phones that come back
+    /// with a new address after a blip: with `--silent-drop` on loopback, the old sessions'
+    /// sockets still hold their ports of 127.0.0.1's ephemeral range.
+    #[arg(long)]
+    pub reconnect_from: Option<IpAddr>,
 }
 
 impl SessionArgs {
@@ -150,6 +160,12 @@ impl SessionArgs {
             .args(["--first", &first.to_string(), "--count", &count.to_string()]);
         if self.no_idle {
             cmd.arg("--no-idle");
+        }
+        if self.silent_drop {
+            cmd.arg("--silent-drop");
+        }
+        if let Some(from) = self.reconnect_from {
+            cmd.args(["--reconnect-from", &from.to_string()]);
         }
         Ok(cmd)
     }
@@ -388,6 +404,8 @@ struct Shared {
     drop_all: tokio::sync::watch::Sender<u64>,
     /// Sessions being watched.
     live: std::cell::Cell<u64>,
+    /// Sessions a storm dropped without a word (`--silent-drop`), kept open until the end.
+    silenced: RefCell<Vec<Session>>,
 }
 
 async fn work(args: &WorkerArgs) -> anyhow::Result<()> {
@@ -400,6 +418,7 @@ async fn work(args: &WorkerArgs) -> anyhow::Result<()> {
         closed: RefCell::new(0),
         drop_all: tokio::sync::watch::Sender::new(0),
         live: std::cell::Cell::new(0),
+        silenced: RefCell::new(Vec::new()),
     });
     let deadline = tokio::time::Instant::now() + s.target.common.timeout();
     let gate = Rc::new(tokio::sync::Semaphore::new(s.connect_concurrency.max(1)));
@@ -409,7 +428,7 @@ async fn work(args: &WorkerArgs) -> anyhow::Result<()> {
         tokio::task::spawn_local(async move {
             let permit = gate.acquire().await;
             let started = Instant::now();
-            let opened = tokio::time::timeout_at(deadline, open(&shared, index)).await;
+            let opened = tokio::time::timeout_at(deadline, open(&shared, index, None)).await;
             drop(permit);
             match opened {
                 Ok(Ok(opened)) => {
@@ -491,7 +510,8 @@ async fn storm(shared: &Rc<Shared>, sessions: std::ops::Range<u64>) -> Stormed {
         tokio::task::spawn_local(async move {
             let permit = gate.acquire().await;
             let started = Instant::now();
-            let opened = tokio::time::timeout_at(deadline, open(&shared, index)).await;
+            let from = shared.args.reconnect_from;
+            let opened = tokio::time::timeout_at(deadline, open(&shared, index, from)).await;
             drop(permit);
             match opened {
                 Ok(Ok(opened)) => {
@@ -534,12 +554,12 @@ struct Opened {
     login: Duration,
 }
 
-/// Connect, TLS, greeting, LOGIN, SELECT, IDLE (unless `--no-idle`).
-async fn open(shared: &Shared, index: u64) -> anyhow::Result<Opened> {
+/// Connect (from `from`, if given), TLS, greeting, LOGIN, SELECT, IDLE (unless `--no-idle`).
+async fn open(shared: &Shared, index: u64, from: Option<IpAddr>) -> anyhow::Result<Opened> {
     let args = &shared.args;
     let target = &args.target;
     let started = Instant::now();
-    let tcp = TcpStream::connect(target.addr()).await.context("connecting")?;
+    let tcp = connect(target.addr(), from).await.context("connecting")?;
     tcp.set_nodelay(true)?;
     let stream: Box<dyn Stream> = match &shared.connector {
         Some(connector) => {
@@ -579,6 +599,44 @@ async fn open(shared: &Shared, index: u64) -> anyhow::Result<Opened> {
     }
 }
 
+/// Connects to `to`, from the local address `from` if given.
+async fn connect(to: SocketAddr, from: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(from) = from else {
+        return TcpStream::connect(to).await;
+    };
+    let socket = if from.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    bind_address_no_port(&socket)?;
+    socket.bind(SocketAddr::new(from, 0))?;
+    socket.connect(to).await
+}
+
+/// The port is chosen at connect, for the whole address pair, not at bind from the ports
+/// free on every destination: binding thousands of sockets to port 0 of one address
+/// otherwise searches the ephemeral range anew for each.
+fn bind_address_no_port(socket: &tokio::net::TcpSocket) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: the descriptor is the socket's own and open; the value is a c_int that lives
+    // across the call, and its size is passed with it.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&raw const on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Sends `tag command` and reads to its tagged reply, which must be OK; returns the untagged lines.
 async fn command(session: &mut Session, tag: &str, command: &str) -> anyhow::Result<Vec<Vec<u8>>> {
     session
@@ -615,24 +673,26 @@ async fn read_line(session: &mut Session, line: &mut Vec<u8>) -> anyhow::Result<
 }
 
 /// Follows the session in IDLE, noting when new messages arrive, until the server closes it
-/// or a storm drops it.
-async fn watch(shared: &Shared, index: u64, session: Session, exists: u64) {
+/// or a storm drops it (closing it, or with `--silent-drop` leaving it open and unread).
+async fn watch(shared: &Shared, index: u64, mut session: Session, exists: u64) {
     shared.live.set(shared.live.get() + 1);
     let mut storm = shared.drop_all.subscribe();
     let closed = tokio::select! {
-        () = follow(shared, index, session, exists) => true,
+        () = follow(shared, index, &mut session, exists) => true,
         _ = storm.changed() => false,
     };
     shared.live.set(shared.live.get() - 1);
     if closed {
         *shared.closed.borrow_mut() += 1;
+    } else if shared.args.silent_drop {
+        shared.silenced.borrow_mut().push(session);
     }
 }
 
 /// Reads the session's IDLE updates until the server closes it, noting new messages.
-async fn follow(shared: &Shared, index: u64, mut session: Session, mut exists: u64) {
+async fn follow(shared: &Shared, index: u64, session: &mut Session, mut exists: u64) {
     let mut line = Vec::new();
-    while read_line(&mut session, &mut line).await.is_ok() {
+    while read_line(session, &mut line).await.is_ok() {
         if let Some(n) = parse_exists(&line) {
             if n > exists {
                 let now = wall_micros();
@@ -664,6 +724,22 @@ fn parse_number_before(line: &[u8], suffix: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A storm's reconnects come from the address they are given, many from one address.
+    #[tokio::test(flavor = "current_thread")]
+    async fn connections_come_from_the_address_asked_for() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let to = listener.local_addr().unwrap();
+        let from: IpAddr = "127.0.0.2".parse().unwrap();
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(connect(to, Some(from)).await.unwrap());
+            let (_, peer) = listener.accept().await.unwrap();
+            assert_eq!(peer.ip(), from);
+        }
+        let plain = connect(to, None).await.unwrap();
+        assert_eq!(plain.local_addr().unwrap().ip(), to.ip());
+    }
 
     #[test]
     fn exists_lines() {

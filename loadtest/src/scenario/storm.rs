@@ -4,6 +4,9 @@
 //! session is back in IDLE, the login latency during the storm (connect to LOGIN's OK), and
 //! how many sessions could not come back (refused, failed or timed out).
 //!
+//! With --silent-drop the drop sends nothing: the old sessions stay open at the server, as
+//! after a real blip, and each new login of a user must take the place of one of them.
+//!
 //! With --server-pid, the server's CPU during the storm is reported per thread, and the
 //! busiest event loop's share of all the event loops' CPU (ringmail's `ringmail-core-N`
 //! threads, `ringmail-proxy-N` for a front end): how evenly SO_REUSEPORT spread the work.
@@ -30,6 +33,8 @@ pub struct StormArgs {
 #[derive(Debug, Serialize)]
 struct StormReport {
     tls: bool,
+    /// The drop sent no FIN: the server still held the old sessions (`--silent-drop`).
+    silent_drop: bool,
     sessions: u64,
     /// Before the storm.
     opened: u64,
@@ -74,8 +79,13 @@ pub fn run(args: &StormArgs) -> anyhow::Result<()> {
     if setup.opened == 0 {
         bail!("no session could be opened");
     }
+    let how = if s.silent_drop {
+        " without a word (left open, unread)"
+    } else {
+        ""
+    };
     println!(
-        "== storm: {} sessions dropped at once, all reconnecting at once",
+        "== storm: {} sessions dropped at once{how}, all reconnecting at once",
         setup.opened
     );
     let before = s.server_pid.map(cpu::by_thread);
@@ -137,6 +147,7 @@ pub fn run(args: &StormArgs) -> anyhow::Result<()> {
     };
     let details = StormReport {
         tls: s.target.tls,
+        silent_drop: s.silent_drop,
         sessions: s.sessions,
         opened: setup.opened,
         setup_seconds: setup.seconds,
