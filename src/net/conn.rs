@@ -103,6 +103,14 @@ impl Conn {
         std::cell::RefMut::filter_map(deflate, |d| d.as_deref_mut()).ok()
     }
 
+    /// DEFLATE output is still to come from input already inflated in part. Borrows the state
+    /// only to look, as the read paths did before the layers were boxed.
+    fn deflate_has_more(&self) -> bool {
+        self.layers
+            .get()
+            .is_some_and(|l| l.deflate.borrow().as_ref().is_some_and(|d| d.has_more()))
+    }
+
     /// Takes the reused ciphertext buffer (empty on plaintext).
     fn take_tls_out(&self) -> Vec<u8> {
         self.layers.get().map(|l| l.tls_out.take()).unwrap_or_default()
@@ -139,7 +147,7 @@ impl Conn {
     /// A connection that holds none has nothing to give until its socket is readable.
     pub fn holds_input(&self) -> bool {
         let tls = self.tls().is_some_and(|t| t.holds_input());
-        tls || self.deflate().is_some_and(|d| d.has_more())
+        tls || self.deflate_has_more()
     }
 
     /// The connection goes quiet (its session parks): the ciphertext buffer kept for the next
@@ -319,7 +327,7 @@ impl Conn {
         }
         let mut raw = Vec::with_capacity(dst.capacity().clamp(64, 16 * 1024));
         loop {
-            let more = self.deflate().is_some_and(|d| d.has_more());
+            let more = self.deflate_has_more();
             if !more && self.read_raw(&mut raw).await? == 0 {
                 return Ok(0);
             }
