@@ -161,7 +161,8 @@ impl CommandReader {
     fn with_progress<T>(&mut self, f: impl FnOnce(&mut Progress) -> T) -> T {
         let progress = self.progress.get_or_insert_with(Box::default);
         let result = f(progress);
-        if progress.between_commands() && progress.command.capacity() == 0 {
+        // Back between commands, nothing of the command is kept (`reset` lets its bytes go).
+        if progress.between_commands() {
             self.progress = None;
         }
         result
@@ -178,9 +179,12 @@ impl CommandReader {
         self.progress.as_ref().is_none_or(|p| p.between_commands())
     }
 
-    /// Memory held now, for idle-memory accounting: 0 between commands.
+    /// Memory held now, for idle-memory accounting: the command under way and its bytes; 0
+    /// between commands.
     pub fn buffered(&self) -> usize {
-        self.progress.as_ref().map_or(0, |p| p.command.capacity())
+        self.progress
+            .as_ref()
+            .map_or(0, |p| std::mem::size_of::<Progress>() + p.command.capacity())
     }
 }
 
