@@ -789,6 +789,7 @@ fn describe(section: &str, key: &str) -> Option<&'static str> {
         ("cluster", "proxy_user") => "Name front ends log in to back ends under.",
         ("cluster", "proxy_secret") => "Password of proxy_user, the same on front and back ends; empty: none.",
         ("cluster", "proxy_tls") => "Back end: proxy-facing listeners speak TLS after the PROXY header.",
+        ("cluster", "pass_tls") => "Front end: TLS clients' sessions pass to the back end after login (links in the clear).",
         ("cluster", "backend_ca") => "Front end: PEM CAs back ends' certificates chain to (backends[].tls); unset: system CAs.",
         ("cluster", "trusted_networks") => "Networks a back end's proxy-facing listeners accept.",
         ("cluster", "backends") => {

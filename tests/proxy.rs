@@ -614,6 +614,71 @@ fn a_large_message_streams_through_a_plaintext_front_end_whole() {
     assert!(c.cmd("LOGOUT").unwrap().ok());
 }
 
+/// After a TLS client's login the front end passes its TLS session to the back end
+/// (`net::handoff`), which seals and opens its records from then on while the front end
+/// relays them as they are: what the client pipelined behind its login, a large download, a
+/// key update of the client's, IDLE and the end of the session all go on.
+#[test]
+fn a_tls_clients_session_passes_to_its_back_end_after_login() {
+    let facing = Facing::new();
+    let server = backend(facing);
+    server.add_user("bob");
+    let big = big_message(60_000);
+    server.deliver("bob", &big);
+    let proxy = Proxy::start(&[("bob", "b1")], &[("b1", facing)]);
+    let mut c = proxy.imaps();
+    // The login and two commands behind it, in one write.
+    c.t.send_raw(
+        format!("a1 LOGIN bob \"{PASSWORD}\"\r\na2 SELECT INBOX\r\na3 UID FETCH 1 BODY.PEEK[]\r\n").as_bytes(),
+    )
+    .unwrap();
+    assert!(c.finish("a1").unwrap().ok());
+    let r = c.finish("a2").unwrap().expect_ok().unwrap();
+    assert!(r.lines().iter().any(|l| l == "* 1 EXISTS"), "{r:?}");
+    let r = c.finish("a3").unwrap().expect_ok().unwrap();
+    assert!(
+        r.untagged.concat().windows(big.len()).any(|w| w == big),
+        "the download arrives whole"
+    );
+    let line = server.logged("TLS session passed on by the front end");
+    assert!(line.contains("TLSv1.3 with cipher"), "{line}");
+    // The client moves to new keys and asks the server to: only the back end can follow.
+    c.t.update_keys().unwrap();
+    let r = c.cmd("UID FETCH 1 BODY.PEEK[]").unwrap().expect_ok().unwrap();
+    assert!(
+        r.untagged.concat().windows(big.len()).any(|w| w == big),
+        "after the key update"
+    );
+    c.t.send_raw(b"i1 IDLE\r\n").unwrap();
+    assert!(c.read_response_line().unwrap().starts_with(b"+ "));
+    server.deliver("bob", &message("news"));
+    assert_eq!(c.read_response_line().unwrap(), b"* 2 EXISTS");
+    c.t.send_raw(b"DONE\r\n").unwrap();
+    c.finish("i1").unwrap().expect_ok().unwrap();
+    let r = c.cmd("LOGOUT").unwrap();
+    assert!(r.ok(), "{r:?}");
+
+    // POP3 and submission pass theirs too: CPython's clients read every answer after login
+    // from the back end's records.
+    let pop3 = common::python(
+        "import poplib, ssl, sys\nport, cafile, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]\n\
+         p = poplib.POP3_SSL('localhost', port, context=ssl.create_default_context(cafile=cafile))\n\
+         p.user('bob')\np.pass_(pw)\nprint(p.stat()[0])\nprint(len(b'\\n'.join(p.retr(1)[1])))\np.quit()\n",
+        &[proxy.pop3s.to_string(), proxy.cafile(), PASSWORD.to_owned()],
+    );
+    assert_eq!(pop3.lines().next(), Some("2"), "{pop3}");
+    server.logged_in("pop3", "TLS session passed on by the front end");
+    let sent = common::python(
+        "import smtplib, ssl, sys\nport, cafile, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]\n\
+         s = smtplib.SMTP_SSL('localhost', port, context=ssl.create_default_context(cafile=cafile))\n\
+         s.login('bob', pw)\nprint(s.sendmail('bob@localhost', ['bob@localhost'], 'Subject: hi\\r\\n\\r\\nhi\\r\\n'))\n\
+         s.quit()\n",
+        &[proxy.submissions.to_string(), proxy.cafile(), PASSWORD.to_owned()],
+    );
+    assert_eq!(sent.trim(), "{}");
+    server.logged_in("submission", "TLS session passed on by the front end");
+}
+
 /// A relayed session quiet both ways for a second rests at the front end as data, not a task
 /// (`proxy::rest`): over TLS in IDLE, and in plaintext after a download spliced through; the
 /// back end's news, the client's next command and the end of the session all reach it there.

@@ -117,6 +117,11 @@ pub struct Cluster {
     pub backends: Vec<Backend>,
     /// Back end: its proxy-facing listeners speak TLS after the PROXY header.
     pub proxy_tls: bool,
+    /// Front end: after a TLS client's login, its TLS session (keys and sequence numbers) is
+    /// passed to the back end, which seals and opens its records from then on while the
+    /// front end relays them as they are (`net::handoff`). Only over links in the clear
+    /// (`backends[].tls` off), inside `trusted_networks`, as the mail itself is.
+    pub pass_tls: bool,
     /// Back end: where other back ends send it mailboxes that move here (`ringmail move`),
     /// from `trusted_networks` only, proving `proxy_secret`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -140,6 +145,7 @@ impl Default for Cluster {
             ],
             backends: Vec::new(),
             proxy_tls: false,
+            pass_tls: true,
             listen_move: Vec::new(),
             backend_ca: None,
         }

@@ -219,6 +219,40 @@ impl Conn {
         Ok((result, out))
     }
 
+    /// A TLS session a back end could take over (`net::handoff`): ours past its handshake.
+    pub fn may_pass_tls(&self) -> bool {
+        !self.is_compressed() && self.tls().is_some_and(|t| t.is_records())
+    }
+
+    /// Passes the client's TLS session on (`net::handoff`): the frame for the back end, which
+    /// takes it over, with `pipelined` (decrypted, not yet relayed) read first; from here on
+    /// this connection carries the client's records as they are. `Err(pipelined)` when it
+    /// cannot be passed now: it stays here.
+    pub fn pass_tls(&mut self, pipelined: Vec<u8>) -> Result<Vec<u8>, Vec<u8>> {
+        if self.is_compressed() {
+            return Err(pipelined);
+        }
+        let frame = self
+            .tls()
+            .and_then(|t| t.pass_on(&pipelined))
+            .and_then(|state| super::handoff::passed(&state));
+        match frame {
+            Some(frame) => {
+                // No TLS layer, no close_notify of ours at the end: the session is the back end's.
+                self.layers = OnceCell::new();
+                Ok(frame)
+            }
+            None => Err(pipelined),
+        }
+    }
+
+    /// Takes over a client's TLS session its front end passed on (`net::handoff`).
+    pub fn take_passed(&self, tls: Tls) {
+        let layers = self.layers();
+        *layers.tls.borrow_mut() = Some(tls);
+        layers.writing.get_or_init(Default::default);
+    }
+
     /// Turns on COMPRESS=DEFLATE for everything after this point.
     /// `rate`: inflated bytes taken per second at most (0: no limit).
     pub fn start_deflate(&self, rate: u64) {

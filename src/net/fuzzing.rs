@@ -37,7 +37,8 @@ pub struct Seen {
 /// 0 data (of 1 + 64 × arg bytes), 1 a KeyUpdate, 2 one split over two records (TLS 1.3; its
 /// request_update is arg % 3, and 2 is not a valid one), 3 an alert, 4 a record of any type and
 /// content, 5 raw bytes, 6 a flipped bit in what waits to be read, 7 (and the rest) the server
-/// reads what waits in reads of 1 + 67 × arg bytes and replies 131 × arg bytes.
+/// reads what waits in reads of 1 + 67 × arg bytes and replies 131 × arg bytes, first passed
+/// on as a front end passes a session to its back end (`net::handoff`) if op / 8 is odd.
 pub fn records(tls13: bool, ops: &[u8]) -> Seen {
     let (mut client, mut server) = connected(tls13);
     let mut seen = Seen {
@@ -95,6 +96,9 @@ pub fn records(tls13: bool, ops: &[u8]) -> Seen {
                 seen.clean = false;
             }
             _ => {
+                if op / 8 % 2 == 1 {
+                    server = passed_on(server);
+                }
                 let piece = 1 + usize::from(arg()) * 67;
                 let reply = usize::from(arg()) * 131;
                 deliver(&mut wire, piece, &mut server, &mut s_out, &mut seen);
@@ -107,6 +111,21 @@ pub fn records(tls13: bool, ops: &[u8]) -> Seen {
     }
     deliver(&mut wire, 1 << 20, &mut server, &mut s_out, &mut seen);
     seen
+}
+
+/// `server` passed on through a frame, as its back end takes it; kept where it cannot be
+/// passed now (a KeyUpdate half read, a failure).
+fn passed_on(server: Tls) -> Tls {
+    use super::handoff::{self, Frame};
+    let Some(state) = server.pass_on(&[]) else {
+        return server;
+    };
+    let frame = handoff::passed(&state).expect("a frame of a session's size");
+    let suites = rustls::crypto::ring::default_provider().cipher_suites;
+    match handoff::parse(&frame, &suites) {
+        Ok(Some((Frame::Passed(tls), n))) if n == frame.len() => *tls,
+        _ => panic!("a frame of ours not taken whole"),
+    }
 }
 
 /// The server reads `wire` in reads of `piece` bytes.
@@ -226,6 +245,17 @@ mod tests {
             assert!(!seen.replied.is_empty());
         }
         // A flipped bit; a record of an unknown type.
+        // The same with the server passed on before each read (op 15 is 7 with op / 8 odd),
+        // and with a KeyUpdate half read when it is (kept, then passed once it is whole).
+        let passed = [0, 5, 15, 1, 7, 0, 3, 2, 15, 2, 0, 200, 15, 1, 40, 8, 9];
+        let half = [0, 5, 4, 22, 2, 24, 0, 7, 0, 0, 15, 0, 0];
+        for tls13 in [true, false] {
+            let seen = records(tls13, &passed);
+            assert!(seen.clean && seen.error.is_none(), "{:?}", seen.error);
+            assert_eq!(seen.read, seen.sent);
+            assert_eq!(seen.opened, seen.replied);
+        }
+        assert_eq!(records(true, &half).read, [b'a'; 321]);
         for broken in [&[0, 5, 6, 3, 1, 7, 9, 1][..], &[4, 99, 3, 1, 2, 3, 7, 0, 0]] {
             let seen = records(true, broken);
             assert!(!seen.clean);

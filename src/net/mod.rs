@@ -1,10 +1,12 @@
 //! Connections: plaintext or TLS over the io layer, STARTTLS/STLS upgrade, the
-//! input buffer every driver reads into, and gathered output for bulk replies.
+//! input buffer every driver reads into, gathered output for bulk replies, and a client's TLS
+//! session passed from a front end to its back end.
 
 pub mod conn;
 pub mod deflate;
 pub mod fuzzing;
 pub mod gather;
+pub mod handoff;
 pub mod input;
 mod record;
 mod schedule;

@@ -111,19 +111,27 @@ impl Records {
         server: bool,
     ) -> io::Result<Records> {
         let unusable = |f: Fault| io::Error::other(f.why);
-        let (limit, hkdf) = match suite {
-            SupportedCipherSuite::Tls13(s) => (s.common.confidentiality_limit, Some(s.hkdf_provider)),
-            SupportedCipherSuite::Tls12(s) => (s.common.confidentiality_limit, None),
-        };
         let mut tx = Direction::new(secrets.tx).map_err(unusable)?;
         let mut rx = Direction::new(secrets.rx).map_err(unusable)?;
-        if let Some(hkdf) = hkdf {
+        if let SupportedCipherSuite::Tls13(_) = suite {
             let Caught { client, server: ours } = *caught.unwrap_or_default();
             let (sent, received) = if server { (ours, client) } else { (client, ours) };
             tx.traffic = sent;
             rx.traffic = received;
+        }
+        Records::with_keys(suite, tx, rx).map_err(unusable)
+    }
+
+    /// Records under `tx` and `rx`, between records, their TLS 1.3 traffic secrets checked
+    /// against their keys.
+    fn with_keys(suite: SupportedCipherSuite, tx: Direction, rx: Direction) -> Result<Records, Fault> {
+        let (limit, hkdf) = match suite {
+            SupportedCipherSuite::Tls13(s) => (s.common.confidentiality_limit, Some(s.hkdf_provider)),
+            SupportedCipherSuite::Tls12(s) => (s.common.confidentiality_limit, None),
+        };
+        if let Some(hkdf) = hkdf {
             for direction in [&tx, &rx] {
-                direction.check(hkdf).map_err(unusable)?;
+                direction.check(hkdf)?;
             }
         }
         Ok(Records {
@@ -641,6 +649,106 @@ impl<'a> Pieces<'a> {
             self.current = &self.current[n..];
         }
     }
+}
+
+/// A session's records passed on whole from a front end to the back end it relays to
+/// (`net::handoff`): the suite, and each direction's key, IV, sequence number and (TLS 1.3)
+/// traffic secret. Only between records: not while a KeyUpdate is half read or one is owed.
+impl Records {
+    /// Appends the state to `out`; false (and nothing appended) if it cannot be passed now.
+    pub(super) fn export(&self, out: &mut Vec<u8>) -> bool {
+        if self.partial_len != 0 || self.update_owed {
+            return false;
+        }
+        out.extend_from_slice(&u16::from(self.suite.suite()).to_be_bytes());
+        for direction in [&self.tx, &self.rx] {
+            direction.export(out);
+        }
+        true
+    }
+
+    /// The state `export` wrote, from the front of `input`, under one of `suites` (the
+    /// back end's own: a suite it does not offer is refused).
+    pub(super) fn import(input: &mut &[u8], suites: &[SupportedCipherSuite]) -> io::Result<Records> {
+        let id = rustls::CipherSuite::from(u16::from_be_bytes(take(input)?));
+        let suite = *suites
+            .iter()
+            .find(|s| s.suite() == id)
+            .ok_or_else(|| bad("a cipher suite this server does not offer"))?;
+        let tx = Direction::import(input)?;
+        let rx = Direction::import(input)?;
+        let tls12 = matches!(suite, SupportedCipherSuite::Tls12(_));
+        if tls12 && (tx.traffic.is_some() || rx.traffic.is_some()) {
+            return Err(bad("a traffic secret in TLS 1.2"));
+        }
+        if tx.secret.algorithm != rx.secret.algorithm {
+            return Err(bad("two ciphers"));
+        }
+        Records::with_keys(suite, tx, rx).map_err(|f| bad(&f.why))
+    }
+}
+
+const ALGORITHMS: [&aead::Algorithm; 3] = [&aead::AES_128_GCM, &aead::AES_256_GCM, &aead::CHACHA20_POLY1305];
+
+impl Direction {
+    fn export(&self, out: &mut Vec<u8>) {
+        let algorithm = ALGORITHMS.iter().position(|a| *a == self.secret.algorithm).unwrap_or(0);
+        out.push(algorithm as u8);
+        out.extend_from_slice(&self.secret.key[..self.secret.algorithm.key_len()]);
+        out.extend_from_slice(&self.secret.iv);
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        let traffic = self.traffic.as_ref().map_or(&[][..], |t| t.as_bytes());
+        out.push(traffic.len() as u8);
+        out.extend_from_slice(traffic);
+    }
+
+    fn import(input: &mut &[u8]) -> io::Result<Direction> {
+        let [algorithm] = take(input)?;
+        let algorithm = *ALGORITHMS
+            .get(usize::from(algorithm))
+            .ok_or_else(|| bad("an unknown cipher"))?;
+        let mut secret = Secret {
+            algorithm,
+            key: [0; 32],
+            iv: [0; aead::NONCE_LEN],
+        };
+        let key_len = algorithm.key_len();
+        secret.key[..key_len].copy_from_slice(take_slice(input, key_len)?);
+        secret.iv = take(input)?;
+        let seq = u64::from_be_bytes(take(input)?);
+        let [traffic_len] = take(input)?;
+        let traffic = match traffic_len {
+            0 => None,
+            n => Some(
+                TrafficSecret::new(take_slice(input, usize::from(n))?)
+                    .ok_or_else(|| bad("a traffic secret too long"))?,
+            ),
+        };
+        Ok(Direction {
+            secret,
+            traffic,
+            seq,
+            expanded: None,
+        })
+    }
+}
+
+fn bad(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("passed TLS state: {why}"))
+}
+
+/// The next `n` bytes of `input`, taken.
+fn take_slice<'a>(input: &mut &'a [u8], n: usize) -> io::Result<&'a [u8]> {
+    if input.len() < n {
+        return Err(bad("cut short"));
+    }
+    let (head, rest) = input.split_at(n);
+    *input = rest;
+    Ok(head)
+}
+
+fn take<const N: usize>(input: &mut &[u8]) -> io::Result<[u8; N]> {
+    Ok(take_slice(input, N)?.try_into().expect("N bytes"))
 }
 
 /// For the tests and the `tls_records` fuzz target, which play a client with these.

@@ -76,7 +76,7 @@ pub(super) fn take() -> Option<Box<Caught>> {
 }
 
 impl TrafficSecret {
-    fn new(bytes: &[u8]) -> Option<TrafficSecret> {
+    pub(super) fn new(bytes: &[u8]) -> Option<TrafficSecret> {
         let mut secret = TrafficSecret {
             bytes: [0; MAX_HASH],
             len: u8::try_from(bytes.len()).ok().filter(|&n| usize::from(n) <= MAX_HASH)?,
@@ -85,7 +85,7 @@ impl TrafficSecret {
         Some(secret)
     }
 
-    fn as_bytes(&self) -> &[u8] {
+    pub(super) fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
 

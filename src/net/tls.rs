@@ -146,6 +146,47 @@ impl Tls {
         }
     }
 
+    /// A server connection past its handshake, as a back end takes it over from its front end
+    /// (`net::handoff`): `records`, with `plain` (the client's bytes already decrypted, not
+    /// yet read) and `incoming` (the start of its next record) read first.
+    pub(super) fn passed(records: Records, plain: Vec<u8>, incoming: Vec<u8>) -> Tls {
+        let mut tls = Tls::new(Side::Records(Box::new(records)));
+        tls.hand_over = true;
+        tls.ended_clean = Some(true);
+        tls.plain = plain;
+        tls.incoming = incoming;
+        tls
+    }
+
+    /// Writes what a back end needs to take the session over (`net::handoff`): its records'
+    /// state, then `before` (bytes decrypted earlier) followed by what is decrypted and
+    /// unread, then the ciphertext of a record begun. `None` if it cannot be passed (not
+    /// ours past a handshake, failed or closed, or a key update under way): it stays here.
+    pub fn pass_on(&self, before: &[u8]) -> Option<Vec<u8>> {
+        let Side::Records(records) = &self.side else {
+            return None;
+        };
+        if self.failed || self.peer_closed {
+            return None;
+        }
+        let mut state = Vec::with_capacity(256 + before.len() + self.plain.len() + self.incoming.len());
+        if !records.export(&mut state) {
+            return None;
+        }
+        let plain_len = before.len() + self.plain.len();
+        state.extend_from_slice(&u32::try_from(plain_len).ok()?.to_be_bytes());
+        state.extend_from_slice(before);
+        state.extend_from_slice(&self.plain);
+        state.extend_from_slice(&u32::try_from(self.incoming.len()).ok()?.to_be_bytes());
+        state.extend_from_slice(&self.incoming);
+        Some(state)
+    }
+
+    /// Past a server's handshake, with records of our own (`Records`).
+    pub fn is_records(&self) -> bool {
+        matches!(self.side, Side::Records(_))
+    }
+
     /// The connection waits for its peer: what can be made again is given back.
     pub fn rest(&mut self) {
         if let Side::Records(records) = &mut self.side {
@@ -1055,5 +1096,106 @@ mod tests {
                 .unwrap()
                 .starts_with(if version == &TLS13 { "TLSv1.3" } else { "TLSv1.2" }));
         }
+    }
+
+    /// A front end's session passed on (`net::handoff`) to a back end: the new server reads
+    /// what the front end had decrypted and not relayed, then the rest of a record the front
+    /// end had begun to receive, and the session goes on both ways (TLS 1.3 key updates too),
+    /// for every suite.
+    #[test]
+    fn a_session_passed_on_goes_on_at_the_back_end() {
+        use super::super::handoff::{self, Frame};
+        let suites = default_provider().cipher_suites;
+        for (version, suite) in every_suite() {
+            let (mut client, mut front) = pair_with(version, Some(suite), true, 2);
+            let (mut c_out, mut f_out) = handshake(&mut client, &mut front, 4096);
+            front.seal(&[IoSlice::new(b"a1 OK LOGIN\r\n")], &mut f_out).unwrap();
+            assert_eq!(deliver(&mut f_out, &mut client, &mut c_out, 4096), b"a1 OK LOGIN\r\n");
+            // The client pipelines two commands; the front end has the first and half the
+            // second's record when it passes the session on.
+            client
+                .seal(&[IoSlice::new(b"a2 SELECT INBOX\r\n")], &mut c_out)
+                .unwrap();
+            let first = c_out.used;
+            client.seal(&[IoSlice::new(b"a3 IDLE\r\n")], &mut c_out).unwrap();
+            let wire = c_out.bytes[..c_out.used].to_vec();
+            c_out.used = 0;
+            let half = first + (wire.len() - first) / 2;
+            front.receive(wire[..half].to_vec());
+            let mut relayed = Vec::new();
+            front.advance(&mut relayed, &mut f_out).unwrap();
+            assert_eq!(relayed, b"a2 SELECT INBOX\r\n");
+            let state = front.pass_on(b"a2 SELECT INBOX\r\n").expect("passed");
+            let mut frame = handoff::passed(&state).unwrap();
+            let framed = frame.len();
+            frame.extend_from_slice(&wire[half..]);
+            for cut in 0..framed {
+                assert!(handoff::parse(&frame[..cut], &suites).unwrap().is_none(), "{cut}");
+            }
+            let (Frame::Passed(mut back), used) = handoff::parse(&frame, &suites).unwrap().unwrap() else {
+                panic!("kept");
+            };
+            assert_eq!(used, framed);
+            back.receive(frame[used..].to_vec());
+            let mut plain = Vec::new();
+            let mut b_out = Out::default();
+            back.advance(&mut plain, &mut b_out).unwrap();
+            assert_eq!(plain, b"a2 SELECT INBOX\r\na3 IDLE\r\n", "{suite:?}");
+            back.seal(&[IoSlice::new(b"+ idling\r\n")], &mut b_out).unwrap();
+            assert_eq!(deliver(&mut b_out, &mut client, &mut c_out, 4096), b"+ idling\r\n");
+            if version == &TLS13 {
+                let Side::Client(conn) = &mut client.side else {
+                    unreachable!()
+                };
+                match conn.process_tls_records(&mut []).state.unwrap() {
+                    ConnectionState::WriteTraffic(write) => write.refresh_traffic_keys().unwrap(),
+                    other => panic!("{other:?}"),
+                }
+            }
+            client.seal(&[IoSlice::new(b"DONE\r\n")], &mut c_out).unwrap();
+            assert_eq!(deliver(&mut c_out, &mut back, &mut b_out, 4096), b"DONE\r\n");
+            back.seal(&[IoSlice::new(b"a3 OK\r\n")], &mut b_out).unwrap();
+            assert_eq!(
+                deliver(&mut b_out, &mut client, &mut c_out, 4096),
+                b"a3 OK\r\n",
+                "{suite:?}"
+            );
+        }
+    }
+
+    /// A session is passed on only between whole records of a settled key, and only to a
+    /// back end that offers its suite; a frame that is not one is refused.
+    #[test]
+    fn a_session_is_passed_only_when_the_back_end_can_go_on_with_it() {
+        use super::super::handoff;
+        let (mut client, mut front, mut f_out) = crafting(&TLS13);
+        // Half a KeyUpdate read: the other half would come under the old key.
+        let mut c_out = Out::default();
+        client.seal_any(22, &[24, 0], &mut c_out);
+        to_server(&mut c_out, &mut front, &mut f_out, &mut Vec::new()).unwrap();
+        assert!(front.pass_on(b"").is_none());
+
+        let (mut client, mut front) = pair(&TLS13);
+        handshake(&mut client, &mut front, 4096);
+        let frame = handoff::passed(&front.pass_on(b"").unwrap()).unwrap();
+        let mut others = default_provider().cipher_suites;
+        let ours = front.description().unwrap();
+        others.retain(|s| !ours.ends_with(&format!("{:?}", s.suite())));
+        assert!(handoff::parse(&frame, &others).is_err());
+        assert!(handoff::parse(b"a1 NOOP\r\n", &others).is_err());
+        // A key that is not its traffic secret's (the frame's head, the suite, the cipher,
+        // then the sending key), or a count past the end.
+        let all = default_provider().cipher_suites;
+        assert!(handoff::parse(&frame, &all).unwrap().is_some());
+        for at in [16, frame.len() - 1] {
+            let mut damaged = frame.clone();
+            damaged[at] ^= 1;
+            assert!(handoff::parse(&damaged, &all).is_err(), "{at}");
+        }
+        let kept = handoff::kept();
+        assert!(matches!(
+            handoff::parse(&kept, &others).unwrap(),
+            Some((handoff::Frame::Kept, n)) if n == kept.len()
+        ));
     }
 }

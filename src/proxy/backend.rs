@@ -53,25 +53,40 @@ pub struct Opened {
     pub answer: String,
     /// Bytes the back end sent after its answer.
     pub rest: Vec<u8>,
+    /// The back end waits for the client's TLS session (`LinkMode::PassTls`).
+    pub pass_tls: bool,
 }
 
 /// TLS to a back end: the client configuration with the CAs its certificate must chain to,
 /// and the name it must carry.
 pub type BackendTls = (Arc<rustls::ClientConfig>, ServerName<'static>);
 
+/// How a link to a back end is made.
+#[derive(Clone, Copy)]
+pub enum LinkMode<'a> {
+    /// In the clear.
+    Clear,
+    /// In the clear, and the client's TLS session is passed to the back end after its login
+    /// (`net::handoff`, announced in the PROXY header).
+    PassTls,
+    /// Over TLS, to a certificate that chains to the configured CAs and carries the name.
+    Tls(&'a BackendTls),
+}
+
 /// Connects to the back end at `addr`, says who the client is (PROXY v2, always in the
-/// clear: it comes before any TLS, as HAProxy sends it) and, with `tls`, starts TLS.
+/// clear: it comes before any TLS, as HAProxy sends it) and, over `LinkMode::Tls`, starts TLS.
 pub async fn connect(
     addr: SocketAddr,
     (client, local): (SocketAddr, SocketAddr),
-    tls: Option<&BackendTls>,
+    mode: LinkMode<'_>,
 ) -> Result<Conn, BackendError> {
     let stream = Stream::connect(addr)
         .await
         .map_err(|e| BackendError::Unreachable(addr, e))?;
     let conn = Conn::new(stream, Some(addr.ip()));
-    write(&conn, proxy_v2::encode(client, local), addr).await?;
-    if let Some((config, name)) = tls {
+    let pass_tls = matches!(mode, LinkMode::PassTls);
+    write(&conn, proxy_v2::encode(client, local, pass_tls), addr).await?;
+    if let LinkMode::Tls((config, name)) = mode {
         conn.start_tls_client(config.clone(), name.clone())
             .await
             .map_err(|e| BackendError::Tls(addr, e.to_string()))?;
@@ -85,14 +100,14 @@ pub async fn open(
     protocol: Protocol,
     addr: SocketAddr,
     ends: (SocketAddr, SocketAddr),
-    tls: Option<&BackendTls>,
+    mode: LinkMode<'_>,
     user: &str,
     (proxy_user, secret): (&str, &str),
     hostname: &str,
 ) -> Result<Opened, BackendError> {
     let plain = base64::engine::general_purpose::STANDARD.encode(format!("{user}\0{proxy_user}\0{secret}"));
     let work = async {
-        let stream = connect(addr, ends, tls).await?;
+        let stream = connect(addr, ends, mode).await?;
         let mut lines = Lines::default();
         let refused = |reply: &[u8]| BackendError::Refused(addr, String::from_utf8_lossy(reply).trim_end().to_owned());
         let answer = match protocol {
@@ -150,6 +165,7 @@ pub async fn open(
             conn: stream,
             answer: String::from_utf8_lossy(&answer).trim_end().to_owned(),
             rest: lines.buf,
+            pass_tls: matches!(mode, LinkMode::PassTls),
         })
     };
     tokio::time::timeout(BACKEND_TIMEOUT, work)

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::backend::{self, BackendError};
+use super::backend::{self, BackendError, LinkMode};
 use super::rest::Rests;
 use super::Front;
 use crate::auth::limits::{ConnectionLimits, Slot};
@@ -95,8 +95,19 @@ pub async fn serve<S: PreLogin>(
     match opened {
         // The relay is a task of its own, so the session and buffers of this one are not
         // held for as long as the session lasts.
-        Some(opened) => {
-            let bytes = (d.input.take(), opened.rest);
+        Some(mut opened) => {
+            let mut to_backend = d.input.take();
+            if opened.pass_tls {
+                match pass_tls(&mut d.link, to_backend, &mut opened).await {
+                    Some(pipelined) => to_backend = pipelined,
+                    None => {
+                        opened.conn.close().await;
+                        d.link.close().await;
+                        return;
+                    }
+                }
+            }
+            let bytes = (to_backend, opened.rest);
             let listed = d.link.listed.take();
             if let Some(listed) = &listed {
                 listed.set_phase(crate::engine::Phase::Authenticated);
@@ -111,6 +122,28 @@ pub async fn serve<S: PreLogin>(
         }
         None => d.link.close().await,
     }
+}
+
+/// Sends the back end the client's TLS session (`net::handoff`), or the frame that says it
+/// stays here; gives back what the client pipelined that is still to be relayed (none once
+/// passed: the back end has it). `None` if the back end is gone.
+async fn pass_tls(link: &mut Link, pipelined: Vec<u8>, opened: &mut backend::Opened) -> Option<Vec<u8>> {
+    // The back end sends nothing between its answer and the frame; if it did, that is in
+    // the clear and goes to the client under our records.
+    let passed = if opened.rest.is_empty() {
+        link.conn.pass_tls(pipelined)
+    } else {
+        Err(pipelined)
+    };
+    let (mut frame, pipelined) = match passed {
+        Ok(frame) => {
+            link.log('*', b"TLS session passed to the back end");
+            (frame, Vec::new())
+        }
+        Err(pipelined) => (crate::net::handoff::kept(), pipelined),
+    };
+    opened.conn.write(&mut frame).await.ok()?;
+    Some(pipelined)
 }
 
 /// The front end's part of the driver: the login at the directory, and opening the back end.
@@ -145,8 +178,13 @@ impl<S: PreLogin> driver::Protocol<S> for Door<'_> {
             Ask::Login(credentials) => {
                 // Replies pipelined before the login go out before any penalty delay.
                 d.link.flush().await?;
-                let client = (d.link.conn.peer, d.link.listed.as_deref());
-                match open::<S>(self.front, client, &credentials, &mut self.slot, self.addrs).await {
+                let client = Client {
+                    peer: d.link.conn.peer,
+                    listed: d.link.listed.as_deref(),
+                    addrs: self.addrs,
+                    may_pass_tls: d.link.conn.may_pass_tls(),
+                };
+                match open::<S>(self.front, client, &credentials, &mut self.slot).await {
                     Ok(opened) => {
                         session.logged_in(&opened.answer, &mut d.link.out);
                         d.link.flush().await?;
@@ -162,15 +200,24 @@ impl<S: PreLogin> driver::Protocol<S> for Door<'_> {
     }
 }
 
+/// The client a login is for, as opening its back end needs it.
+struct Client<'a> {
+    peer: std::net::IpAddr,
+    listed: Option<&'a crate::sessions::Session>,
+    /// The client's address, and the one it connected to.
+    addrs: (SocketAddr, SocketAddr),
+    /// Its TLS session could be passed to the back end (`Conn::may_pass_tls`).
+    may_pass_tls: bool,
+}
+
 /// Logs the client in at the directory and opens its session on the back end.
 async fn open<S: PreLogin>(
     front: &Arc<Front>,
-    client: (std::net::IpAddr, Option<&crate::sessions::Session>),
+    client: Client<'_>,
     credentials: &Credentials,
     slot: &mut Slot,
-    (peer, local): (SocketAddr, SocketAddr),
 ) -> Result<backend::Opened, Failure> {
-    let account = login(front, client, credentials, S::PROTOCOL, slot).await?;
+    let account = login(front, (client.peer, client.listed), credentials, S::PROTOCOL, slot).await?;
     let account = settled(front, account).await?;
     let cluster = &front.config.cluster;
     let backend = cluster.backend(&account.mail_host);
@@ -192,8 +239,12 @@ async fn open<S: PreLogin>(
     let hostname = &front.config.server.hostname;
     let breakers = &front.breakers;
     let opened = if breakers.allow(addr, Instant::now()) {
-        let tls = backend.and_then(|b| front.backend_tls(b));
-        backend::open(S::PROTOCOL, addr, (peer, local), tls, &account.name, proxy, hostname).await
+        let mode = match backend.and_then(|b| front.backend_tls(b)) {
+            Some(tls) => LinkMode::Tls(tls),
+            None if client.may_pass_tls && cluster.pass_tls => LinkMode::PassTls,
+            None => LinkMode::Clear,
+        };
+        backend::open(S::PROTOCOL, addr, client.addrs, mode, &account.name, proxy, hostname).await
     } else {
         Err(BackendError::Down(addr))
     };

@@ -13,14 +13,22 @@ const FIXED: usize = 16;
 /// Longest header a back end reads (the IPv6 addresses and some TLVs).
 pub const MAX_HEADER: usize = FIXED + 216;
 
-/// The header for a connection from `client` to `server`.
-pub fn encode(client: SocketAddr, server: SocketAddr) -> Vec<u8> {
+/// A TLV of the range kept for applications (0xE0–0xEF), empty: after its login, the
+/// client's TLS session is passed to the back end (`net::handoff`).
+const PASS_TLS: u8 = 0xE0;
+/// A TLV's type and length.
+const TLV_HEAD: usize = 3;
+
+/// The header for a connection from `client` to `server`; `pass_tls`: the client's TLS
+/// session follows its login.
+pub fn encode(client: SocketAddr, server: SocketAddr, pass_tls: bool) -> Vec<u8> {
     let mut out = SIGNATURE.to_vec();
     out.push(0x21); // version 2, PROXY
+    let tlvs = if pass_tls { TLV_HEAD as u16 } else { 0 };
     match (client, server) {
         (SocketAddr::V4(c), SocketAddr::V4(s)) => {
             out.push(0x11); // TCP over IPv4
-            out.extend_from_slice(&12u16.to_be_bytes());
+            out.extend_from_slice(&(12 + tlvs).to_be_bytes());
             out.extend_from_slice(&c.ip().octets());
             out.extend_from_slice(&s.ip().octets());
             out.extend_from_slice(&c.port().to_be_bytes());
@@ -32,12 +40,15 @@ pub fn encode(client: SocketAddr, server: SocketAddr) -> Vec<u8> {
                 IpAddr::V6(v6) => v6,
             };
             out.push(0x21); // TCP over IPv6
-            out.extend_from_slice(&36u16.to_be_bytes());
+            out.extend_from_slice(&(36 + tlvs).to_be_bytes());
             out.extend_from_slice(&v6(client).octets());
             out.extend_from_slice(&v6(server).octets());
             out.extend_from_slice(&client.port().to_be_bytes());
             out.extend_from_slice(&server.port().to_be_bytes());
         }
+    }
+    if pass_tls {
+        out.extend_from_slice(&[PASS_TLS, 0, 0]);
     }
     out
 }
@@ -52,6 +63,8 @@ pub enum HeaderError {
     TooLong,
     #[error("malformed PROXY protocol addresses")]
     Addresses,
+    #[error("malformed PROXY protocol TLV")]
+    Tlv,
 }
 
 /// What a complete header says.
@@ -62,6 +75,8 @@ pub struct Header {
     pub client: Option<SocketAddr>,
     /// Bytes the header took; what follows is the protocol's.
     pub len: usize,
+    /// The client's TLS session follows its login (`net::handoff`).
+    pub pass_tls: bool,
 }
 
 /// How long the header that `input` starts is, as far as `input` tells: reading no more than
@@ -95,26 +110,53 @@ pub fn parse(input: &[u8]) -> Result<Option<Header>, HeaderError> {
     }
     let len = FIXED + body;
     if command == 0 {
-        return Ok(Some(Header { client: None, len }));
+        return Ok(Some(Header {
+            client: None,
+            len,
+            pass_tls: false,
+        }));
     }
     let a = &input[FIXED..len];
-    let client = match input[13] {
+    let (client, addresses) = match input[13] {
         0x11 if a.len() >= 12 => {
             let ip = Ipv4Addr::new(a[0], a[1], a[2], a[3]);
-            Some(SocketAddr::new(ip.into(), u16::from_be_bytes([a[8], a[9]])))
+            (Some(SocketAddr::new(ip.into(), u16::from_be_bytes([a[8], a[9]]))), 12)
         }
         0x21 if a.len() >= 36 => {
             let mut octets = [0u8; 16];
             octets.copy_from_slice(&a[..16]);
             let ip = Ipv6Addr::from(octets);
             let ip = ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4);
-            Some(SocketAddr::new(ip, u16::from_be_bytes([a[32], a[33]])))
+            (Some(SocketAddr::new(ip, u16::from_be_bytes([a[32], a[33]]))), 36)
         }
         0x11 | 0x21 => return Err(HeaderError::Addresses),
-        // UNSPEC, UDP, unix: no client address to take.
-        _ => None,
+        // UNSPEC, UDP, unix: no client address to take (nor TLVs of ours).
+        _ => {
+            return Ok(Some(Header {
+                client: None,
+                len,
+                pass_tls: false,
+            }))
+        }
     };
-    Ok(Some(Header { client, len }))
+    let pass_tls = tlvs(&a[addresses..])?.any(|(kind, _)| kind == PASS_TLS);
+    Ok(Some(Header { client, len, pass_tls }))
+}
+
+/// The TLVs after the addresses (type, value); others than ours are skipped, as the
+/// specification asks.
+fn tlvs(mut rest: &[u8]) -> Result<impl Iterator<Item = (u8, &[u8])>, HeaderError> {
+    let mut found = Vec::new();
+    while !rest.is_empty() {
+        if rest.len() < TLV_HEAD {
+            return Err(HeaderError::Tlv);
+        }
+        let len = usize::from(u16::from_be_bytes([rest[1], rest[2]]));
+        let value = rest.get(TLV_HEAD..TLV_HEAD + len).ok_or(HeaderError::Tlv)?;
+        found.push((rest[0], value));
+        rest = &rest[TLV_HEAD + len..];
+    }
+    Ok(found.into_iter())
 }
 
 #[cfg(test)]
@@ -129,17 +171,20 @@ mod tests {
             ("192.0.2.7:1", "[::1]:1993"),
         ] {
             let (client, server): (SocketAddr, SocketAddr) = (client.parse().unwrap(), server.parse().unwrap());
-            let mut bytes = encode(client, server);
-            bytes.extend_from_slice(b"a LOGIN");
-            let header = parse(&bytes).unwrap().unwrap();
-            assert_eq!(header.client, Some(client));
-            assert_eq!(&bytes[header.len..], b"a LOGIN");
+            for pass_tls in [false, true] {
+                let mut bytes = encode(client, server, pass_tls);
+                bytes.extend_from_slice(b"a LOGIN");
+                let header = parse(&bytes).unwrap().unwrap();
+                assert_eq!(header.client, Some(client));
+                assert_eq!(header.pass_tls, pass_tls);
+                assert_eq!(&bytes[header.len..], b"a LOGIN");
+            }
         }
     }
 
     #[test]
     fn partial_headers_ask_for_more_and_others_are_refused() {
-        let full = encode("192.0.2.7:5".parse().unwrap(), "127.0.0.1:1".parse().unwrap());
+        let full = encode("192.0.2.7:5".parse().unwrap(), "127.0.0.1:1".parse().unwrap(), true);
         for cut in 0..full.len() {
             assert_eq!(parse(&full[..cut]), Ok(None), "{cut}");
         }
@@ -151,6 +196,13 @@ mod tests {
         let mut long = full.clone();
         long[14..16].copy_from_slice(&1000u16.to_be_bytes());
         assert_eq!(parse(&long), Err(HeaderError::TooLong));
+        // Others' TLVs are skipped; a TLV cut short is refused.
+        let mut other = full.clone();
+        other[FIXED + 12] = 0x04;
+        assert!(!parse(&other).unwrap().unwrap().pass_tls);
+        let mut cut = full.clone();
+        cut[FIXED + 14] = 9;
+        assert_eq!(parse(&cut), Err(HeaderError::Tlv));
         let mut local = full;
         local[12] = 0x20;
         assert_eq!(parse(&local).unwrap().unwrap().client, None);

@@ -425,7 +425,9 @@ impl Protocol<Session> for Imap<'_> {
                         Failure::Refused(why) | Failure::Limit(why) => LoginFailure::Refused(why),
                         Failure::Temporary => LoginFailure::Temporary,
                     });
-                session.login_result(result, &mut d.link.out)
+                let next = session.login_result(result, &mut d.link.out);
+                login::after_login(shared, d, session).await?;
+                next
             }
             Action::LookupScram(user) => {
                 let keys = login::scram_keys(shared, &user).await;

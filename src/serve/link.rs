@@ -57,6 +57,8 @@ pub(crate) struct Link {
     /// On a proxy-facing listener: a front end's link, which counts as TLS and may log in for
     /// its users.
     pub proxied: bool,
+    /// The front end passes the client's TLS session after its login (`net::handoff`).
+    pub pass_tls: bool,
     /// The protocol log, when it is on for this protocol, and the protocol's name in it.
     /// Boxed: it is off by default, and every session would carry its room.
     log: Option<Box<(ProtoLog, &'static str)>>,
@@ -85,8 +87,9 @@ impl Link {
         let log = shared.protolog.as_ref().filter(|_| terms.logged).cloned();
         let mut link = Link::new(conn, shared.session_id(), log.map(|l| (l, P::NAME)));
         link.proxied = via == Via::Proxy;
+        link.pass_tls = front.is_some_and(|f| f.pass_tls);
         link.list(&shared.sessions, P::NAME);
-        link.log('*', connected(link.conn.peer, front).as_bytes());
+        link.log('*', connected(link.conn.peer, front.map(|f| f.addr)).as_bytes());
         Some((link, slot))
     }
 
@@ -98,6 +101,7 @@ impl Link {
             out: Vec::new(),
             id,
             proxied: false,
+            pass_tls: false,
             log: log.map(Box::new),
             listed: None,
         }

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::link::Link;
+use super::link::{Closed, Link};
 use super::login_pool::LoginPool;
 use super::Shared;
 use crate::auth::limits::Slot;
@@ -134,4 +134,65 @@ pub async fn login(
         mechanism: credentials.mechanism(),
     };
     login_via(gate, credentials.user(), slot, check, |u: &User| &u.name).await
+}
+
+/// How long a back end waits for the frame that follows a login whose front end passes the
+/// client's TLS session.
+const PASS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// After a login step: a session that logged in, whose front end passes the client's TLS
+/// session, takes it over (`take_passed_tls`).
+pub(crate) async fn after_login<E: crate::engine::Engine>(
+    shared: &Shared,
+    d: &mut super::driver::Driver,
+    session: &E,
+) -> Result<(), Closed> {
+    if d.link.pass_tls && session.phase() != crate::engine::Phase::PreAuth {
+        return Box::pin(take_passed_tls(shared, d)).await;
+    }
+    Ok(())
+}
+
+/// After a login whose front end passes the client's TLS session (`net::handoff`, announced
+/// in its PROXY header): sends the answer to the login (in the clear, to the front end), then
+/// takes the session over from the frame that follows, before anything else is read or
+/// sent. A frame that says the front end keeps the session leaves the link as it was.
+async fn take_passed_tls(shared: &Shared, d: &mut super::driver::Driver) -> Result<(), Closed> {
+    use crate::net::handoff::{self, Frame};
+    d.link.pass_tls = false;
+    d.link.flush().await?;
+    let suites = &shared.tls.crypto_provider().cipher_suites;
+    let deadline = tokio::time::Instant::now() + PASS_TIMEOUT;
+    let mut input = Vec::new();
+    let (frame, used) = loop {
+        match handoff::parse(&input, suites) {
+            Ok(Some(found)) => break found,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(session = d.link.id, "front end {}: {e}", d.link.conn.peer);
+                return Err(Closed);
+            }
+        }
+        input.reserve(4096);
+        match tokio::time::timeout_at(deadline, d.link.conn.read(&mut input)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return Err(Closed),
+        }
+    };
+    // What followed the frame: the client's records, or its commands if the front end kept
+    // the session.
+    let after = input.split_off(used);
+    match frame {
+        Frame::Kept => d.input.read_buffer().extend_from_slice(&after),
+        Frame::Passed(mut tls) => {
+            tls.receive(after);
+            let description = tls.description().unwrap_or_default();
+            d.link.conn.take_passed(*tls);
+            d.link.log(
+                '*',
+                format!("TLS session passed on by the front end: {description}").as_bytes(),
+            );
+        }
+    }
+    Ok(())
 }

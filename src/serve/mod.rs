@@ -345,9 +345,16 @@ type Admission<'a> =
     std::pin::Pin<Box<dyn Future<Output = Option<(crate::net::Conn, crate::auth::limits::Slot)>> + 'a>>;
 
 /// `Admission`, with the front end a proxied client came through.
-type Accepted<'a> = std::pin::Pin<
-    Box<dyn Future<Output = Option<(crate::net::Conn, crate::auth::limits::Slot, Option<std::net::IpAddr>)>> + 'a>,
->;
+type Accepted<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Option<(crate::net::Conn, crate::auth::limits::Slot, Option<Front>)>> + 'a>>;
+
+/// The front end a proxied client came through, and what its PROXY header said.
+#[derive(Clone, Copy)]
+pub(crate) struct Front {
+    pub addr: std::net::IpAddr,
+    /// The client's TLS session follows its login (`net::handoff`).
+    pub pass_tls: bool,
+}
 
 /// A client of a `serve` listener as its driver takes it (boxed, like `admit`): on a
 /// proxy-facing listener the front end's PROXY header first, then admission and implicit TLS.
@@ -362,8 +369,10 @@ pub(crate) fn accept_client<'a>(
     Box::pin(async move {
         let mut front = None;
         if via == Via::Proxy {
-            front = Some(conn.peer);
-            conn = accept_proxied(conn, shared).await?;
+            let addr = conn.peer;
+            let pass_tls;
+            (conn, pass_tls) = accept_proxied(conn, shared).await?;
+            front = Some(Front { addr, pass_tls });
         }
         let tls = (via == Via::ImplicitTls).then_some((&shared.tls, pre_auth));
         let (conn, slot) = admit(conn, limits, tls, refusal).await?;
@@ -487,8 +496,9 @@ pub(crate) fn connected(peer: std::net::IpAddr, front: Option<std::net::IpAddr>)
 /// Opens a connection on a proxy-facing listener (DESIGN.md §7): it must come from a trusted
 /// network and start with a PROXY v2 header, whose client address then stands for the
 /// connection's in limits, penalties and logs. The header is read to its exact length, so
-/// nothing of what follows it is taken. `None`: it was refused and closed.
-async fn accept_proxied(mut conn: crate::net::Conn, shared: &Shared) -> Option<crate::net::Conn> {
+/// nothing of what follows it is taken. `None`: it was refused and closed. With the
+/// connection, whether the client's TLS session follows its login.
+async fn accept_proxied(mut conn: crate::net::Conn, shared: &Shared) -> Option<(crate::net::Conn, bool)> {
     use crate::proxy::proxy_v2;
     if !shared.config.cluster.trusts(conn.peer) {
         tracing::warn!(peer = %conn.peer, "proxy-facing listener: untrusted address refused");
@@ -522,6 +532,12 @@ async fn accept_proxied(mut conn: crate::net::Conn, shared: &Shared) -> Option<c
         conn.peer = client.ip();
     }
     if shared.config.cluster.proxy_tls {
+        if header.pass_tls {
+            // A session passed on over a link of its own TLS would be TLS inside TLS.
+            tracing::warn!(peer = %conn.peer, "proxy-facing listener: a TLS session passed over TLS refused");
+            conn.close().await;
+            return None;
+        }
         // The front end starts TLS right after the header, before any greeting.
         let handshake = conn.start_tls(shared.tls.clone());
         if !matches!(tokio::time::timeout_at(deadline, handshake).await, Ok(Ok(()))) {
@@ -530,7 +546,7 @@ async fn accept_proxied(mut conn: crate::net::Conn, shared: &Shared) -> Option<c
             return None;
         }
     }
-    Some(conn)
+    Some((conn, header.pass_tls))
 }
 
 /// SO_REUSEPORT lets any process of the same user bind a port that is in use and silently

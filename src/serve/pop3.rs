@@ -113,7 +113,9 @@ impl<'s> Protocol<Session> for Pop3<'s> {
         Ok(match action {
             Action::Login(credentials) => {
                 let result = self.login(d, &credentials).await;
-                session.login_result(result, &mut d.link.out)
+                let next = session.login_result(result, &mut d.link.out);
+                login::after_login(self.shared, d, session).await?;
+                next
             }
             Action::LookupScram(user) => {
                 let keys = login::scram_keys(self.shared, &user).await;

@@ -87,7 +87,9 @@ impl Protocol<Session> for Submit<'_> {
                         Failure::Limit(why) => LoginFailure::Limit(why),
                         Failure::Temporary => LoginFailure::Temporary,
                     });
-                session.login_result(result, &mut d.link.out)
+                let next = session.login_result(result, &mut d.link.out);
+                login::after_login(self.shared, d, session).await?;
+                next
             }
             Action::LookupScram(user) => {
                 let keys = login::scram_keys(self.shared, &user).await;

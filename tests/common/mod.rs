@@ -152,6 +152,35 @@ impl Server {
         server
     }
 
+    /// The first line of this server's protocol logs that contains `needle`, waited for up to
+    /// 5 s (the log is written by a thread of its own).
+    pub fn logged(&self, needle: &str) -> String {
+        self.logged_in("", needle)
+    }
+
+    /// `logged`, in the logs of the protocol whose name starts with `protocol` only.
+    pub fn logged_in(&self, protocol: &str, needle: &str) -> String {
+        let logs = self.data_dir().join("logs");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let read = |e: std::fs::DirEntry| {
+            let ours = e.file_name().to_string_lossy().starts_with(protocol);
+            ours.then(|| std::fs::read_to_string(e.path()).ok()).flatten()
+        };
+        loop {
+            let text: String = std::fs::read_dir(&logs)
+                .map(|d| d.filter_map(|e| read(e.ok()?)).collect())
+                .unwrap_or_default();
+            if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+                return line.to_owned();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {needle:?} in the log:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }

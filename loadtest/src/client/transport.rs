@@ -83,6 +83,15 @@ impl Transport {
         Ok(())
     }
 
+    /// TLS 1.3: moves to the next sending key and asks the server to do the same (a KeyUpdate,
+    /// RFC 8446 §4.6.3), sent before the next write.
+    pub fn update_keys(&mut self) -> io::Result<()> {
+        match &mut self.stream {
+            Stream::Tls(s) => s.conn.refresh_traffic_keys().map_err(io::Error::other),
+            _ => Err(io::Error::other("not TLS")),
+        }
+    }
+
     pub fn is_tls(&self) -> bool {
         matches!(self.stream, Stream::Tls(_))
     }
