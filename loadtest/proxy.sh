@@ -31,8 +31,10 @@
 #   SEED_MESSAGES, SEED_SIZE    the bulk mailbox (bulk0) both downloads read
 #   RAW_BYTES, PASSES           bulk: raw loopback reference size, rounds
 #   SESSIONS                    idle: concurrent IDLE sessions (2000)
-#   IDLE_TLS                    idle: 1 to hold them over implicit TLS (the front end then
-#                               holds each client's TLS state)
+#   IDLE_TLS                    idle: 1 to hold them over implicit TLS
+#   PASS_TLS                    0: the front end keeps its TLS clients' sessions and relays
+#                               the bytes inside them ([cluster] pass_tls = false); default
+#                               1, each session passes to the back end after login
 #   USERS (default SESSIONS), USER_MESSAGES, USER_SIZE   user0..user(N-1) and their mail
 #   MIXED_CLIENTS, MIXED_STEADY_CLIENTS (0: no run without reconnects), MIXED_DURATION
 #   SCENARIOS                   only these (space-separated), default "mixed idle imap-bulk bulk"
@@ -59,6 +61,7 @@ SCENARIOS=${SCENARIOS:-mixed idle imap-bulk bulk}
 TIMEOUT=${TIMEOUT:-600}
 IDLE_WAIT=${IDLE_WAIT:-60}
 IDLE_TLS=${IDLE_TLS:-0}
+PASS_TLS=${PASS_TLS:-1}
 
 if [ "$USERS" -lt "$MIXED_CLIENTS" ]; then
     echo "USERS ($USERS) must be at least MIXED_CLIENTS ($MIXED_CLIENTS): mixed gives each client a mailbox" >&2
@@ -158,6 +161,7 @@ listen = ["127.0.0.1:$F_METRICS"]
 [cluster]
 site = "s"
 proxy_secret = "$SECRET"
+pass_tls = $([ "$PASS_TLS" = 1 ] && echo true || echo false)
 backends = [{ name = "b1", site = "s", imap = "127.0.0.1:$B_IMAP_PROXY", pop3 = "127.0.0.1:$B_POP3_PROXY" }]
 
 [directory]
