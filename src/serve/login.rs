@@ -169,7 +169,7 @@ async fn take_passed_tls(shared: &Shared, d: &mut super::driver::Driver) -> Resu
             Ok(Some(found)) => break found,
             Ok(None) => {}
             Err(e) => {
-                tracing::warn!(session = d.link.id, "front end {}: {e}", d.link.conn.peer);
+                tracing::warn!(session = d.link.id, "from the front end: {e}");
                 return Err(Closed);
             }
         }
