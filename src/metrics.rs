@@ -53,6 +53,7 @@ struct Metrics {
     submission: Family<ResultLabels, Counter>,
     commit_ops: Histogram,
     commit_seconds: Histogram,
+    tls_passes: Family<ResultLabels, Counter>,
 }
 
 /// Latency buckets from 50 µs to about 13 s.
@@ -72,6 +73,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     submission: Family::default(),
     commit_ops: Histogram::new(exponential_buckets(1.0, 4.0, 8)),
     commit_seconds: Histogram::new(latency_buckets()),
+    tls_passes: Family::default(),
 });
 
 /// A command of `protocol` finished after `took`. IDLE's time is the client's, not ours: it
@@ -148,6 +150,12 @@ pub fn commit(ops: usize, took: Duration) {
     METRICS.commit_seconds.observe(took.as_secs_f64());
 }
 
+/// A front end passed a TLS client's session to its back end after login (`passed`), or
+/// kept it (`kept`: a key update under way, or the back end spoke first).
+pub fn tls_pass(result: &'static str) {
+    METRICS.tls_passes.get_or_create(&ResultLabels { result }).inc();
+}
+
 /// The exposition's media type (OpenMetrics text, which Prometheus reads).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -215,6 +223,11 @@ pub fn render(collector: impl Collector) -> String {
         "How long the store's writer took to commit a batch, fsync included",
         Unit::Seconds,
         m.commit_seconds.clone(),
+    );
+    registry.register(
+        "tls_sessions_passed",
+        "Front end: TLS clients' sessions at login, passed to the back end or kept here",
+        m.tls_passes.clone(),
     );
     registry.register_collector(Box::new(collector));
     let mut text = String::new();

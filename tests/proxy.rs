@@ -677,6 +677,22 @@ fn a_tls_clients_session_passes_to_its_back_end_after_login() {
     );
     assert_eq!(sent.trim(), "{}");
     server.logged_in("submission", "TLS session passed on by the front end");
+
+    // A TLS 1.2 client's session passes too (its records carry explicit nonces).
+    let tls12 = common::python(
+        "import imaplib, ssl, sys\nport, cafile, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]\n\
+         ctx = ssl.create_default_context(cafile=cafile)\nctx.maximum_version = ssl.TLSVersion.TLSv1_2\n\
+         m = imaplib.IMAP4_SSL('localhost', port, ssl_context=ctx)\nm.login('bob', pw)\n\
+         print(m.select('INBOX')[1][0].decode())\nprint(len(m.fetch('1', '(BODY.PEEK[])')[1][0][1]))\nm.logout()\n",
+        &[proxy.imaps.to_string(), proxy.cafile(), PASSWORD.to_owned()],
+    );
+    assert_eq!(
+        tls12.split_whitespace().collect::<Vec<_>>(),
+        ["3", &big.len().to_string()],
+        "{tls12}"
+    );
+    let line = server.logged("TLS session passed on by the front end: TLSv1.2");
+    assert!(line.contains("with cipher"), "{line}");
 }
 
 /// A relayed session quiet both ways for a second rests at the front end as data, not a task
@@ -779,6 +795,8 @@ fn a_front_end_shows_its_sessions_and_back_ends_and_kicks() {
         get("ringmail_logins_total{mechanism=\"LOGIN-command\",result=\"ok\"}"),
         4.0
     );
+    // Bob's TLS session went to his back end after his login.
+    assert_eq!(get("ringmail_tls_sessions_passed_total{result=\"passed\"}"), 1.0);
 
     let config = proxy.dir.path().join("proxy.toml");
     let cli = |args: &[&str]| {

@@ -138,9 +138,13 @@ async fn pass_tls(link: &mut Link, pipelined: Vec<u8>, opened: &mut backend::Ope
     let (mut frame, pipelined) = match passed {
         Ok(frame) => {
             link.log('*', b"TLS session passed to the back end");
+            crate::metrics::tls_pass("passed");
             (frame, Vec::new())
         }
-        Err(pipelined) => (crate::net::handoff::kept(), pipelined),
+        Err(pipelined) => {
+            crate::metrics::tls_pass("kept");
+            (crate::net::handoff::kept(), pipelined)
+        }
     };
     opened.conn.write(&mut frame).await.ok()?;
     Some(pipelined)
