@@ -503,6 +503,19 @@ fn tls_from_front_end_to_back_end_checks_the_back_ends_certificate() {
     );
     let r = wary.imaps().login("bob", PASSWORD).unwrap();
     assert!(r.status == "NO" && r.text.starts_with("[UNAVAILABLE]"), "{r:?}");
+
+    // A TLS session passed over a link of TLS would be TLS inside TLS: a back end with
+    // proxy_tls closes a connection whose header announces one, before any handshake.
+    let target = Proxy::addr(facing.imap);
+    let mut raw = TcpStream::connect(target).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let client = "192.0.2.7:4000".parse().unwrap();
+    raw.write_all(&ringmail::proxy::proxy_v2::encode(client, target, true))
+        .unwrap();
+    let _ = raw.write_all(b"\x16\x03\x01\x00\x05hello");
+    let mut got = Vec::new();
+    let _ = raw.read_to_end(&mut got);
+    assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
 }
 
 #[test]

@@ -232,10 +232,11 @@ impl Conn {
         if self.is_compressed() {
             return Err(pipelined);
         }
-        let frame = self
-            .tls()
-            .and_then(|t| t.pass_on(&pipelined))
-            .and_then(|state| super::handoff::passed(&state));
+        let frame = self.tls().and_then(|t| t.pass_on(&pipelined)).and_then(|mut state| {
+            let frame = super::handoff::passed(&state);
+            super::handoff::wipe(&mut state);
+            frame
+        });
         match frame {
             Some(frame) => {
                 // No TLS layer, no close_notify of ours at the end: the session is the back end's.

@@ -96,6 +96,16 @@ pub fn parse(input: &[u8], suites: &[SupportedCipherSuite]) -> io::Result<Option
     Ok(Some((frame, HEAD + len)))
 }
 
+/// Zeroes all of `buf`'s room (a frame, or state, holds keys) and empties it.
+pub fn wipe(buf: &mut Vec<u8>) {
+    buf.clear();
+    for b in buf.spare_capacity_mut() {
+        // SAFETY: `b` is a valid, aligned, exclusive reference to a byte of `buf`'s room;
+        // volatile, so the wipe is not dropped as a dead store before the buffer is freed.
+        unsafe { std::ptr::write_volatile(b.as_mut_ptr(), 0) };
+    }
+}
+
 /// A length-prefixed run of bytes from the front of `body`.
 fn counted(body: &mut &[u8]) -> io::Result<Vec<u8>> {
     let (len, rest) = body.split_at_checked(4).ok_or_else(|| bad("cut short"))?;

@@ -146,7 +146,9 @@ async fn pass_tls(link: &mut Link, pipelined: Vec<u8>, opened: &mut backend::Ope
             (crate::net::handoff::kept(), pipelined)
         }
     };
-    opened.conn.write(&mut frame).await.ok()?;
+    let sent = opened.conn.write(&mut frame).await;
+    crate::net::handoff::wipe(&mut frame);
+    sent.ok()?;
     Some(pipelined)
 }
 

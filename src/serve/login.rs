@@ -182,6 +182,7 @@ async fn take_passed_tls(shared: &Shared, d: &mut super::driver::Driver) -> Resu
     // What followed the frame: the client's records, or its commands if the front end kept
     // the session.
     let after = input.split_off(used);
+    crate::net::handoff::wipe(&mut input);
     match frame {
         Frame::Kept => d.input.read_buffer().extend_from_slice(&after),
         Frame::Passed(mut tls) => {
