@@ -244,7 +244,6 @@ mod tests {
             assert_eq!(seen.opened, seen.replied);
             assert!(!seen.replied.is_empty());
         }
-        // A flipped bit; a record of an unknown type.
         // The same with the server passed on before each read (op 15 is 7 with op / 8 odd),
         // and with a KeyUpdate half read when it is (kept, then passed once it is whole).
         let passed = [0, 5, 15, 1, 7, 0, 3, 2, 15, 2, 0, 200, 15, 1, 40, 8, 9];
@@ -256,6 +255,7 @@ mod tests {
             assert_eq!(seen.opened, seen.replied);
         }
         assert_eq!(records(true, &half).read, [b'a'; 321]);
+        // A flipped bit; a record of an unknown type.
         for broken in [&[0, 5, 6, 3, 1, 7, 9, 1][..], &[4, 99, 3, 1, 2, 3, 7, 0, 0]] {
             let seen = records(true, broken);
             assert!(!seen.clean);

@@ -108,13 +108,22 @@ pub fn wipe(buf: &mut Vec<u8>) {
 
 /// A length-prefixed run of bytes from the front of `body`.
 fn counted(body: &mut &[u8]) -> io::Result<Vec<u8>> {
-    let (len, rest) = body.split_at_checked(4).ok_or_else(|| bad("cut short"))?;
-    let len = u32::from_be_bytes(len.try_into().expect("4 bytes")) as usize;
-    let (bytes, rest) = rest.split_at_checked(len).ok_or_else(|| bad("cut short"))?;
-    *body = rest;
-    Ok(bytes.to_vec())
+    let len = u32::from_be_bytes(take(body)?) as usize;
+    Ok(take_slice(body, len)?.to_vec())
 }
 
-fn bad(why: &str) -> io::Error {
+/// The next `n` bytes of `input`, taken.
+pub(super) fn take_slice<'a>(input: &mut &'a [u8], n: usize) -> io::Result<&'a [u8]> {
+    let (head, rest) = input.split_at_checked(n).ok_or_else(|| bad("cut short"))?;
+    *input = rest;
+    Ok(head)
+}
+
+/// The next `N` bytes of `input`, taken.
+pub(super) fn take<const N: usize>(input: &mut &[u8]) -> io::Result<[u8; N]> {
+    Ok(take_slice(input, N)?.try_into().expect("N bytes"))
+}
+
+pub(super) fn bad(why: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("passed TLS session: {why}"))
 }

@@ -20,6 +20,7 @@ use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use rustls::crypto::tls13::Hkdf;
 use rustls::{ConnectionTrafficSecrets, ExtractedSecrets, SupportedCipherSuite};
 
+use super::handoff::{bad, take, take_slice};
 use super::schedule::{Caught, TrafficSecret};
 use super::tls::{Out, Stage};
 
@@ -731,24 +732,6 @@ impl Direction {
             expanded: None,
         })
     }
-}
-
-fn bad(why: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("passed TLS state: {why}"))
-}
-
-/// The next `n` bytes of `input`, taken.
-fn take_slice<'a>(input: &mut &'a [u8], n: usize) -> io::Result<&'a [u8]> {
-    if input.len() < n {
-        return Err(bad("cut short"));
-    }
-    let (head, rest) = input.split_at(n);
-    *input = rest;
-    Ok(head)
-}
-
-fn take<const N: usize>(input: &mut &[u8]) -> io::Result<[u8; N]> {
-    Ok(take_slice(input, N)?.try_into().expect("N bytes"))
 }
 
 /// For the tests and the `tls_records` fuzz target, which play a client with these.

@@ -760,6 +760,18 @@ mod tests {
         suites.map(|(_, s)| s).collect()
     }
 
+    /// A rustls client moves to its next sending key and asks its peer to (TLS 1.3): its
+    /// KeyUpdate goes out before its next data.
+    fn update_client_keys(client: &mut Tls) {
+        let Side::Client(conn) = &mut client.side else {
+            unreachable!()
+        };
+        match conn.process_tls_records(&mut []).state.unwrap() {
+            ConnectionState::WriteTraffic(write) => write.refresh_traffic_keys().unwrap(),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn a_key_update_asked_by_the_peer_is_answered() {
         // rustls, as the client, makes its next keys by its own schedule: ours must agree.
@@ -767,13 +779,7 @@ mod tests {
             let (mut client, mut server) = pair_with(&TLS13, Some(suite), true, 2);
             let (mut c_out, mut s_out) = handshake(&mut client, &mut server, 4096);
             for round in 0..2 {
-                let Side::Client(conn) = &mut client.side else {
-                    unreachable!()
-                };
-                match conn.process_tls_records(&mut []).state.unwrap() {
-                    ConnectionState::WriteTraffic(write) => write.refresh_traffic_keys().unwrap(),
-                    other => panic!("{other:?}"),
-                }
+                update_client_keys(&mut client);
                 // The client's KeyUpdate (update requested) goes before its command, under
                 // new keys.
                 client.seal(&[IoSlice::new(b"a1 NOOP\r\n")], &mut c_out).unwrap();
@@ -1144,13 +1150,7 @@ mod tests {
             back.seal(&[IoSlice::new(b"+ idling\r\n")], &mut b_out).unwrap();
             assert_eq!(deliver(&mut b_out, &mut client, &mut c_out, 4096), b"+ idling\r\n");
             if version == &TLS13 {
-                let Side::Client(conn) = &mut client.side else {
-                    unreachable!()
-                };
-                match conn.process_tls_records(&mut []).state.unwrap() {
-                    ConnectionState::WriteTraffic(write) => write.refresh_traffic_keys().unwrap(),
-                    other => panic!("{other:?}"),
-                }
+                update_client_keys(&mut client);
             }
             client.seal(&[IoSlice::new(b"DONE\r\n")], &mut c_out).unwrap();
             assert_eq!(deliver(&mut c_out, &mut back, &mut b_out, 4096), b"DONE\r\n");

@@ -185,7 +185,6 @@ impl<S: PreLogin> driver::Protocol<S> for Door<'_> {
                 // Replies pipelined before the login go out before any penalty delay.
                 d.link.flush().await?;
                 let client = Client {
-                    peer: d.link.conn.peer,
                     listed: d.link.listed.as_deref(),
                     addrs: self.addrs,
                     may_pass_tls: d.link.conn.may_pass_tls(),
@@ -208,7 +207,6 @@ impl<S: PreLogin> driver::Protocol<S> for Door<'_> {
 
 /// The client a login is for, as opening its back end needs it.
 struct Client<'a> {
-    peer: std::net::IpAddr,
     listed: Option<&'a crate::sessions::Session>,
     /// The client's address, and the one it connected to.
     addrs: (SocketAddr, SocketAddr),
@@ -223,7 +221,14 @@ async fn open<S: PreLogin>(
     credentials: &Credentials,
     slot: &mut Slot,
 ) -> Result<backend::Opened, Failure> {
-    let account = login(front, (client.peer, client.listed), credentials, S::PROTOCOL, slot).await?;
+    let account = login(
+        front,
+        (client.addrs.0.ip(), client.listed),
+        credentials,
+        S::PROTOCOL,
+        slot,
+    )
+    .await?;
     let account = settled(front, account).await?;
     let cluster = &front.config.cluster;
     let backend = cluster.backend(&account.mail_host);
