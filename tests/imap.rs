@@ -205,6 +205,46 @@ fn two_sessions_see_each_others_changes() {
     assert!(has(&r, "* 1 EXPUNGE") && has(&r, "* 2 EXISTS"), "{:?}", r.lines());
 }
 
+/// RFC 9051 §5.2: new mail is announced at the end of any command, not only NOOP or IDLE; an
+/// expunge waiting holds it back where EXPUNGE may not be sent (FETCH), not during a UID
+/// command.
+#[test]
+fn new_mail_is_announced_at_the_end_of_every_command() {
+    let server = bob_with(1);
+    let mut a = server.imap_login("bob");
+    let mut b = server.imap_login("bob");
+    a.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    for (round, command) in [
+        "UID FETCH 1:* (UID)",
+        "UID SEARCH ALL",
+        "STATUS INBOX (MESSAGES)",
+        "LIST \"\" INBOX",
+    ]
+    .iter()
+    .enumerate()
+    {
+        server.deliver("bob", &message(&format!("m{round}")));
+        let r = a.cmd(command).unwrap().expect_ok().unwrap();
+        assert!(
+            has(&r, &format!("* {} EXISTS", round + 2)),
+            "{command}: {:?}",
+            r.lines()
+        );
+    }
+    b.cmd("SELECT INBOX").unwrap().expect_ok().unwrap();
+    b.cmd("STORE 1 +FLAGS (\\Deleted)").unwrap().expect_ok().unwrap();
+    b.cmd("EXPUNGE").unwrap().expect_ok().unwrap();
+    server.deliver("bob", &message("m9"));
+    let r = a.cmd("FETCH 1 (UID)").unwrap().expect_ok().unwrap();
+    assert!(
+        !has(&r, "* 1 EXPUNGE") && !r.lines().iter().any(|l| l.ends_with("EXISTS")),
+        "{:?}",
+        r.lines()
+    );
+    let r = a.cmd("UID FETCH 1:* (UID)").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* 1 EXPUNGE") && has(&r, "* 5 EXISTS"), "{:?}", r.lines());
+}
+
 #[test]
 fn idle_hears_new_mail_at_once() {
     let server = bob_with(1);

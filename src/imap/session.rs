@@ -534,8 +534,12 @@ impl Session {
             Fault::bad_code(Code::UidRequired, text).write(&tag, out);
             return Action::Continue;
         }
+        let from = out.len();
         match self.run(tag, command, ctx, out) {
-            Ok(action) => action,
+            Ok(action) => {
+                self.announce_at_end(from, &action, ctx, out);
+                action
+            }
             Err(Refused { tag, name }) => {
                 let why = wrong_state(&self.state);
                 Fault::bad(format!("{name}: {why}")).write(&tag, out);
@@ -560,11 +564,32 @@ impl Session {
         ctx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
     ) -> Action {
-        match std::mem::replace(&mut self.conn.step, Step::Commands) {
+        let from = out.len();
+        let action = match std::mem::replace(&mut self.conn.step, Step::Commands) {
             Step::Write(p) => self.finish_write(*p, result, ctx, out),
             Step::Append(p) => self.finish_append(*p, result, ctx, out),
             Step::GenUrlauth(p) => self.conn.finish_gen_urlauth(*p, result, out),
             _ => Action::Close,
+        };
+        self.announce_at_end(from, &action, ctx, out);
+        action
+    }
+
+    /// When the command ended in this call (its tagged line is the last of `out`, which it
+    /// wrote from `from` on) with a mailbox selected: what `sync_growth` tells goes before
+    /// that line, so the client has it when it hears the command is done.
+    fn announce_at_end(&mut self, from: usize, action: &Action, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) {
+        let ended = matches!(action, Action::Continue) && matches!(self.conn.step, Step::Commands);
+        let (true, State::Selected(..), Some(spec)) = (ended, &self.state, self.conn.command) else {
+            return;
+        };
+        let Some(line) = last_line(out, from).filter(|&at| !matches!(out[at], b'*' | b'+')) else {
+            return;
+        };
+        let mut told = Vec::new();
+        self.sync_growth(spec.expunges, ctx, &mut told);
+        if !told.is_empty() {
+            out.splice(line..line, told);
         }
     }
 
@@ -585,11 +610,14 @@ impl Session {
             Fault::Internal("the mailbox was left during the command").write(&tag, out);
             return Action::Continue;
         };
-        match step {
+        let from = out.len();
+        let action = match step {
             Step::Fetch(job) => self.conn.fetch_resume(user, sel, *job, ctx, out),
             Step::Scan(job) => self.conn.scan_resume(user, sel, *job, ctx, out),
             _ => Action::Continue,
-        }
+        };
+        self.announce_at_end(from, &action, ctx, out);
+        action
     }
 
     /// The answer to `Action::Ingest`.
@@ -655,4 +683,11 @@ pub(crate) fn command_name(c: &Command) -> &'static str {
     } else {
         c.verb()
     }
+}
+
+/// Where the last line of `out` begins, when `out` ends with a whole line written from `from`
+/// on.
+fn last_line(out: &[u8], from: usize) -> Option<usize> {
+    let body = out.get(from..)?.strip_suffix(b"\r\n")?;
+    Some(memchr::memmem::rfind(body, b"\r\n").map_or(from, |at| from + at + 2))
 }

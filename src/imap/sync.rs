@@ -75,7 +75,7 @@ impl Session {
         };
         let selected = sel.as_ref().map(|s| s.mailbox);
         if let Some(sel) = sel {
-            if let Gone::Deleted = sync_selected(self.conn.notify.as_deref(), user, sel, ctx, out) {
+            if let Gone::Deleted = sync_selected(self.conn.notify.as_deref(), user, sel, Mode::Everything, ctx, out) {
                 // RFC 9051 §6.3.5 allows closing the session's selection.
                 untagged(out, "BYE selected mailbox was deleted");
                 self.state = State::Logout;
@@ -85,6 +85,37 @@ impl Session {
         // RFC 5465: the other mailboxes a NOTIFY covers.
         self.conn.notify_sync(user, selected, ctx, out);
     }
+
+    /// At the end of any other command, while a mailbox is selected: new messages are
+    /// announced (RFC 9051 §5.2: size changes are sent without being asked for), with the flag
+    /// changes known by then. Where expunges are waiting and the command's row does not allow
+    /// telling them (`Spec::expunges`), everything waits for the next command that syncs (an
+    /// EXISTS may not count messages the client has not heard are gone), as it does while
+    /// RFC 5267 contexts are open.
+    pub(crate) fn sync_growth(&mut self, expunges: bool, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) {
+        let Some((user, Some(sel))) = self.state.logged_in() else {
+            return;
+        };
+        sync_selected(
+            self.conn.notify.as_deref(),
+            user,
+            sel,
+            Mode::Growth { expunges },
+            ctx,
+            out,
+        );
+    }
+}
+
+/// How much a sync tells.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    Everything,
+    /// Only when the mailbox grew, and then everything unless expunges are waiting that may
+    /// not be told.
+    Growth {
+        expunges: bool,
+    },
 }
 
 /// Whether the selected mailbox is still there.
@@ -97,11 +128,14 @@ fn sync_selected(
     notify: Option<&super::command::notify::Notifier>,
     user: &User,
     sel: &mut Selected,
+    mode: Mode,
     ctx: &mut Ctx<'_>,
     out: &mut Vec<u8>,
 ) -> Gone {
     let mailbox = match ctx.store.mailbox_by_id(sel.mailbox) {
         Ok(Some(m)) => m,
+        // The next command that syncs ends the session.
+        Ok(None) if matches!(mode, Mode::Growth { .. }) => return Gone::No,
         Ok(None) => return Gone::Deleted,
         Err(e) => {
             tracing::error!("sync: {e}");
@@ -118,6 +152,17 @@ fn sync_selected(
             return Gone::No;
         }
     };
+    let grew = current
+        .iter()
+        .rev()
+        .take_while(|u| sel.view.seq_of(*u).is_none())
+        .count();
+    if let Mode::Growth { expunges } = mode {
+        // RFC 5267 contexts are updated only where EXPUNGE may be sent (docs/rfcs.md).
+        if grew == 0 || (!expunges && (!gone.is_empty() || !sel.contexts.is_empty())) {
+            return Gone::No;
+        }
+    }
     // RFC 9586 §3: UIDONLY reports expunges as VANISHED, as QRESYNC does.
     let vanished = user.enabled.qresync || user.enabled.uid_only;
     // RFC 5267 §4.3.4: REMOVEFROM while the client's numbers still hold.
@@ -125,11 +170,6 @@ fn sync_selected(
     report_expunges(&sel.view, &gone, vanished, out);
     let rev2 = user.enabled.imap4rev2;
     sel.recent.learn((sel.read_only, rev2), &mailbox, &current, ctx.recent);
-    let grew = current
-        .iter()
-        .rev()
-        .take_while(|u| sel.view.seq_of(*u).is_none())
-        .count();
     if grew > 0 || current.len() != sel.view.len() {
         untagged(out, &format!("{} EXISTS", current.len()));
         // RFC 9051 removed RECENT.

@@ -199,3 +199,79 @@ fn changes_the_feed_never_carried_are_picked_up_from_the_store() {
     assert!(z.contains("EXISTS") && z.contains("EXPUNGE"), "{z}");
     assert!(store.reads() - before < 20, "{} reads", store.reads() - before);
 }
+
+/// What `out` says before its tagged line, and that line.
+fn split_tagged(out: &str) -> (&str, &str) {
+    let at = out.rfind("\r\nt ").map_or(0, |i| i + 2);
+    out.split_at(at)
+}
+
+#[test]
+fn every_command_ends_by_announcing_new_messages_before_its_tagged_line() {
+    for line in [
+        "t UID FETCH 1:* (FLAGS)",
+        "t FETCH 1 (FLAGS)",
+        "t UID SEARCH ALL",
+        "t SEARCH ALL",
+        "t STATUS INBOX (MESSAGES)",
+        "t LIST \"\" *",
+        "t CAPABILITY",
+    ] {
+        let mut store = MemStore::new(3, &[body("a", 80)]);
+        let mut session = crate::imap::testing::selected_session(&store, MessageLimit::None);
+        store.deliver();
+        let (out, _) = crate::imap::testing::run(&mut session, &store, 0, &format!("{line}\r\n"));
+        let (before, tagged) = split_tagged(&out);
+        assert!(tagged.starts_with("t OK"), "{line}: {out}");
+        assert!(before.contains("* 4 EXISTS\r\n"), "{line}: {out}");
+        // Told once: the next NOOP has nothing more to say.
+        let (again, _) = crate::imap::testing::run(&mut session, &store, 0, "t NOOP\r\n");
+        assert!(!again.contains("EXISTS"), "{line}, then NOOP: {again}");
+    }
+}
+
+#[test]
+fn an_expunge_waiting_holds_the_announcement_where_it_may_not_be_told() {
+    for (line, told) in [
+        // RFC 9051 §7.5.1: not during FETCH, STORE or SEARCH; a UID command may tell it.
+        ("t FETCH 1 (FLAGS)", false),
+        ("t SEARCH ALL", false),
+        ("t STATUS INBOX (MESSAGES)", false),
+        ("t UID FETCH 1:* (FLAGS)", true),
+        ("t UID SEARCH ALL", true),
+    ] {
+        let mut store = MemStore::new(3, &[body("a", 80)]);
+        let mut session = crate::imap::testing::selected_session(&store, MessageLimit::None);
+        store.expunge(&[2]);
+        store.deliver();
+        let (out, _) = crate::imap::testing::run(&mut session, &store, 0, &format!("{line}\r\n"));
+        let (before, tagged) = split_tagged(&out);
+        assert!(tagged.starts_with("t OK"), "{line}: {out}");
+        if told {
+            assert!(before.contains("* 2 EXPUNGE\r\n* 3 EXISTS\r\n"), "{line}: {out}");
+        } else {
+            assert!(
+                !before.contains("EXPUNGE") && !before.contains("EXISTS"),
+                "{line}: {out}"
+            );
+            let (noop, _) = crate::imap::testing::run(&mut session, &store, 0, "t NOOP\r\n");
+            assert!(
+                noop.contains("* 2 EXPUNGE\r\n* 3 EXISTS\r\n"),
+                "{line}, then NOOP: {noop}"
+            );
+        }
+    }
+}
+
+#[test]
+fn open_contexts_wait_for_a_command_that_may_tell_expunges() {
+    let mut store = MemStore::new(3, &[body("a", 80)]);
+    let mut session = crate::imap::testing::selected_session(&store, MessageLimit::None);
+    let (out, _) = crate::imap::testing::run(&mut session, &store, 0, "c SEARCH RETURN (UPDATE) ALL\r\n");
+    assert!(out.contains("c OK"), "{out}");
+    store.deliver();
+    let (out, _) = crate::imap::testing::run(&mut session, &store, 0, "t FETCH 1 (FLAGS)\r\n");
+    assert!(!out.contains("EXISTS") && !out.contains("ADDTO"), "{out}");
+    let (out, _) = crate::imap::testing::run(&mut session, &store, 0, "t NOOP\r\n");
+    assert!(out.contains("* 4 EXISTS") && out.contains("ADDTO"), "{out}");
+}
