@@ -586,8 +586,9 @@ impl Session {
         let Some(line) = last_line(out, from).filter(|&at| !matches!(out[at], b'*' | b'+')) else {
             return;
         };
+        let expunges = spec.expunges && !self.conn.notify.as_ref().is_some_and(|n| n.delays_expunges());
         let mut told = Vec::new();
-        self.sync_growth(spec.expunges, ctx, &mut told);
+        self.sync_growth(expunges, ctx, &mut told);
         if !told.is_empty() {
             out.splice(line..line, told);
         }

@@ -275,3 +275,18 @@ fn open_contexts_wait_for_a_command_that_may_tell_expunges() {
     let (out, _) = crate::imap::testing::run(&mut session, &store, 0, "t NOOP\r\n");
     assert!(out.contains("* 4 EXISTS") && out.contains("ADDTO"), "{out}");
 }
+
+#[test]
+fn selected_delayed_holds_expunges_past_the_end_of_uid_commands() {
+    let mut store = MemStore::new(3, &[body("a", 80)]);
+    let mut session = crate::imap::testing::selected_session(&store, MessageLimit::None);
+    let line = "n NOTIFY SET (SELECTED-DELAYED (MessageNew MessageExpunge))\r\n";
+    let (out, _) = crate::imap::testing::run(&mut session, &store, 0, line);
+    assert!(out.contains("n OK"), "{out}");
+    store.expunge(&[2]);
+    store.deliver();
+    let (out, _) = crate::imap::testing::run(&mut session, &store, 0, "t UID FETCH 1:* (FLAGS)\r\n");
+    assert!(!out.contains("EXPUNGE") && !out.contains("EXISTS"), "{out}");
+    let (out, _) = crate::imap::testing::run(&mut session, &store, 0, "t NOOP\r\n");
+    assert!(out.contains("* 2 EXPUNGE\r\n* 3 EXISTS\r\n"), "{out}");
+}

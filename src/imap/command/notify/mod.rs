@@ -151,6 +151,12 @@ impl Notifier {
         self.subscriptions.binary_search_by(|s| s.as_str().cmp(name)).is_ok()
     }
 
+    /// SELECTED-DELAYED (RFC 5465 §5.2): expunges in the selected mailbox wait for a command
+    /// that tells them itself (NOOP, CHECK, IDLE, ...), not the end of any UID command.
+    pub(crate) fn delays_expunges(&self) -> bool {
+        self.groups.iter().any(|g| g.filter == NotifyFilter::SelectedDelayed)
+    }
+
     /// The FETCH attributes a `selected` group asks for with each new message.
     pub(crate) fn new_message_attrs(&self) -> Option<&[FetchAttr]> {
         self.groups
