@@ -243,6 +243,20 @@ fn new_mail_is_announced_at_the_end_of_every_command() {
     );
     let r = a.cmd("UID FETCH 1:* (UID)").unwrap().expect_ok().unwrap();
     assert!(has(&r, "* 1 EXPUNGE") && has(&r, "* 5 EXISTS"), "{:?}", r.lines());
+    // Commands that end after a store write (STORE) or after flushing a long answer in parts
+    // (a FETCH of 3 MB) announce too.
+    server.deliver("bob", &message("m10"));
+    let r = a.cmd("STORE 1 +FLAGS (\\Flagged)").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* 6 EXISTS"), "{:?}", r.lines());
+    let big = format!("Subject: big\r\n\r\n{}", "0123456789abcdef\r\n".repeat(3 << 16));
+    server.deliver("bob", big.as_bytes());
+    server.deliver("bob", &message("m11"));
+    let r = a.cmd("NOOP").unwrap().expect_ok().unwrap();
+    assert!(has(&r, "* 8 EXISTS"), "{:?}", r.lines());
+    server.deliver("bob", &message("m12"));
+    let r = a.cmd("FETCH 7:8 BODY.PEEK[]").unwrap().expect_ok().unwrap();
+    let short: Vec<_> = r.lines().into_iter().filter(|l| l.len() < 200).collect();
+    assert!(has(&r, "* 9 EXISTS"), "{short:?}");
 }
 
 #[test]

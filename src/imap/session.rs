@@ -534,10 +534,10 @@ impl Session {
             Fault::bad_code(Code::UidRequired, text).write(&tag, out);
             return Action::Continue;
         }
-        let from = out.len();
+        let (from, expunges) = (out.len(), self.conn.command.is_some_and(|spec| spec.expunges));
         match self.run(tag, command, ctx, out) {
             Ok(action) => {
-                self.announce_at_end(from, &action, ctx, out);
+                self.announce_at_end((from, expunges), &action, ctx, out);
                 action
             }
             Err(Refused { tag, name }) => {
@@ -571,22 +571,31 @@ impl Session {
             Step::GenUrlauth(p) => self.conn.finish_gen_urlauth(*p, result, out),
             _ => Action::Close,
         };
-        self.announce_at_end(from, &action, ctx, out);
+        // The driver has taken the command's row by now: this may be a STORE, or a FETCH
+        // that set \Seen, so expunges wait.
+        self.announce_at_end((from, false), &action, ctx, out);
         action
     }
 
     /// When the command ended in this call (its tagged line is the last of `out`, which it
     /// wrote from `from` on) with a mailbox selected: what `sync_growth` tells goes before
-    /// that line, so the client has it when it hears the command is done.
-    fn announce_at_end(&mut self, from: usize, action: &Action, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) {
+    /// that line, so the client has it when it hears the command is done. `expunges`: whether
+    /// the command may tell of expunges (its row's `expunges`).
+    fn announce_at_end(
+        &mut self,
+        (from, expunges): (usize, bool),
+        action: &Action,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) {
         let ended = matches!(action, Action::Continue) && matches!(self.conn.step, Step::Commands);
-        let (true, State::Selected(..), Some(spec)) = (ended, &self.state, self.conn.command) else {
+        let (true, State::Selected(..)) = (ended, &self.state) else {
             return;
         };
         let Some(line) = last_line(out, from).filter(|&at| !matches!(out[at], b'*' | b'+')) else {
             return;
         };
-        let expunges = spec.expunges && !self.conn.notify.as_ref().is_some_and(|n| n.delays_expunges());
+        let expunges = expunges && !self.conn.notify.as_ref().is_some_and(|n| n.delays_expunges());
         let mut told = Vec::new();
         self.sync_growth(expunges, ctx, &mut told);
         if !told.is_empty() {
@@ -617,7 +626,8 @@ impl Session {
             Step::Scan(job) => self.conn.scan_resume(user, sel, *job, ctx, out),
             _ => Action::Continue,
         };
-        self.announce_at_end(from, &action, ctx, out);
+        // A FETCH, SEARCH, SORT or THREAD (UID or not: the driver has taken its row by now).
+        self.announce_at_end((from, false), &action, ctx, out);
         action
     }
 
