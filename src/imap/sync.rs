@@ -112,7 +112,7 @@ impl Session {
 enum Mode {
     Everything,
     /// Only when the mailbox grew, and then everything unless expunges are waiting that may
-    /// not be told.
+    /// not be told (`expunges`) or, where they may not, RFC 5267 contexts are open.
     Growth {
         expunges: bool,
     },
