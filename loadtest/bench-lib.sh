@@ -185,6 +185,27 @@ load() {
     echo "machine ${idle} % idle before this measurement (waited ${waited} s); load average $(cut -d' ' -f1-3 /proc/loadavg); $(fsync_probe)"
 }
 
+# run_scenario BASE SCENARIO ARGS...: `loadtest SCENARIO --host 127.0.0.1 ARGS...` with the
+# JSON in BASE.json and the output in BASE.log (and on the terminal); the script's TIMEOUT is
+# the harness's --timeout. A run that fails leaves why in BASE.failed and returns non-zero.
+run_scenario() {
+    local base=$1 scenario=$2
+    shift 2
+    # The harness stops each phase of a scenario (setting its sessions up, then what is
+    # measured) at --timeout by itself; the guard only catches a harness that does not.
+    local guard=$((2 * TIMEOUT + 60)) status=0
+    timeout --kill-after=10 "$guard" "$BIN/loadtest" "$scenario" --host 127.0.0.1 \
+        --json "$base.json" --timeout "$TIMEOUT" "$@" 2>&1 | tee "$base.log" || status=${PIPESTATUS[0]}
+    [ "$status" = 0 ] && return 0
+    if [ "$status" = 124 ] || [ "$status" = 137 ]; then
+        echo "stopped by the script after $guard s (TIMEOUT=$TIMEOUT for each phase): the harness did not stop itself" >"$base.failed"
+    else
+        { grep '^loadtest:' "$base.log" | tail -n 1 || tail -n 3 "$base.log"; } >"$base.failed"
+        [ -s "$base.failed" ] || echo "exit status $status, no message" >"$base.failed"
+    fi
+    return 1
+}
+
 # Users NAME0..NAME(N-1) with $PASSWORD: add_users NAME N. Four at a time: each is one
 # `ringmail user add`, and an argon2 hash costs tens of milliseconds.
 add_users() {

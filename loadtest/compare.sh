@@ -271,13 +271,9 @@ measure() {
     fi
     echo "== $label: $scenario"
     load
-    # The outer timeout only guards against a harness that ignores its own --timeout.
-    if timeout --kill-after=10 "$((TIMEOUT + 60))" "$BIN/loadtest" "$scenario" --host 127.0.0.1 \
-        --label "$label" --json "$base.json" --timeout "$TIMEOUT" "$@" 2>&1 | tee "$base.log"; then
+    if run_scenario "$base" "$scenario" --label "$label" "$@"; then
         return 0
     fi
-    { grep '^loadtest:' "$base.log" | tail -n 1 || tail -n 3 "$base.log"; } >"$base.failed"
-    [ -s "$base.failed" ] || echo "exit status non-zero, no message" >"$base.failed"
     FAILED=1
     FAILURES="$FAILURES $label/$scenario"
 }

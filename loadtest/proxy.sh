@@ -35,6 +35,7 @@
 # Knobs (environment); with the defaults a run takes about 5 minutes on 2 cores, plus the build:
 #   SEED_MESSAGES, SEED_SIZE    the bulk mailbox (bulk0) both downloads read
 #   RAW_BYTES, PASSES           bulk: raw loopback reference size, rounds
+#   POP3_PIPELINE               bulk: RETRs the client keeps in flight (8)
 #   SESSIONS                    idle: concurrent IDLE sessions (2000)
 #   IDLE_TLS                    idle: 1 to hold them over implicit TLS
 #   PASS_TLS                    0: the front end keeps its TLS clients' sessions and relays
@@ -54,6 +55,7 @@ SEED_MESSAGES=${SEED_MESSAGES:-2000}
 SEED_SIZE=${SEED_SIZE:-102400}
 RAW_BYTES=${RAW_BYTES:-536870912}
 PASSES=${PASSES:-3}
+POP3_PIPELINE=${POP3_PIPELINE:-8}
 SESSIONS=${SESSIONS:-2000}
 # One user (and INBOX) per IDLE session, as compare.sh has them.
 USERS=${USERS:-$SESSIONS}
@@ -223,13 +225,9 @@ measure() {
     local base=$JSON_DIR/$label-$scenario
     echo "== $label: $scenario"
     load
-    # The outer timeout only guards against a harness that ignores its own --timeout.
-    if timeout --kill-after=10 "$((TIMEOUT + 60))" "$BIN/loadtest" "$scenario" --host 127.0.0.1 \
-        --label "$label" --json "$base.json" --timeout "$TIMEOUT" "$@" 2>&1 | tee "$base.log"; then
+    if run_scenario "$base" "$scenario" --label "$label" "$@"; then
         return 0
     fi
-    { grep '^loadtest:' "$base.log" | tail -n 1 || tail -n 3 "$base.log"; } >"$base.failed"
-    [ -s "$base.failed" ] || echo "exit status non-zero, no message" >"$base.failed"
     FAILED=1
     FAILURES="$FAILURES $label/$scenario"
 }
@@ -328,7 +326,7 @@ fi
 if has bulk; then
     for label in direct proxy; do
         ports_of "$label"
-        measure "$label" bulk --pop3-port "$P_POP3" --pop3s-port "$P_POP3S" --cafile "$P_CA" \
+        measure "$label" bulk --pop3-port "$P_POP3" --pop3s-port "$P_POP3S" --pipeline "$POP3_PIPELINE" --cafile "$P_CA" \
             --user bulk0 --password "$PASSWORD" --passes "$PASSES" --raw-bytes "$RAW_BYTES" "${PID_ARGS[@]}"
     done
 fi
@@ -535,7 +533,7 @@ TABLE=$JSON_DIR/table.md
     echo "  each \`idle\` run and warmed up with 3 s of logins along the path measured (so the"
     echo "  login threads' argon2 work areas are not counted as sessions' memory)."
     echo "- Scenarios: $SCENARIOS."
-    echo "- Sizes: bulk mailbox $SEED_MESSAGES × $SEED_SIZE bytes, $PASSES passes, raw reference"
+    echo "- Sizes: bulk mailbox $SEED_MESSAGES × $SEED_SIZE bytes, $PASSES passes, POP3 RETRs $POP3_PIPELINE in flight, raw reference"
     echo "  $RAW_BYTES bytes; $USERS users with $USER_MESSAGES × $USER_SIZE bytes each; $SESSIONS"
     echo "  IDLE sessions ($([ "$IDLE_TLS" = 1 ] && echo "implicit TLS" || echo plaintext)); mixed $MIXED_CLIENTS clients and, without reconnects,"
     echo "  $MIXED_STEADY_CLIENTS clients, $MIXED_DURATION s each (plaintext LOGIN; one argon2id"
