@@ -13,7 +13,9 @@
 # sends nothing, so the server still holds every old session when its replacement logs in, as
 # after a real network blip; each user may then hold only its own number of sessions, so every
 # new login takes an old one's place: at the default of 16 the server would hold 24,000 sessions
-# for a moment, more than one process may open here), LABEL, IDLE_WAIT, BIN, CARGO_TARGET_DIR.
+# for a moment, more than one process may open here), RESUME (1: each session resumes its own
+# TLS session when it comes back, as phones do; otherwise each reconnect is a full handshake),
+# LABEL, IDLE_WAIT, BIN, CARGO_TARGET_DIR.
 set -euo pipefail
 
 NAME=storm
@@ -24,6 +26,7 @@ STORM_CONCURRENCY=${STORM_CONCURRENCY:-1000}
 LABEL=${LABEL:-server}
 PER_USER=$(((SESSIONS + USERS - 1) / USERS))
 SILENT=${SILENT:-0}
+RESUME=${RESUME:-0}
 # Room for each user's sessions twice over: the server may still be closing the dropped ones
 # when their replacements log in. Dropped silently, they are not closing at all: each user's
 # own number, so the replacements must take their places.
@@ -35,6 +38,9 @@ if [ "$SILENT" = 1 ]; then
     # here, fewer than old and new together): the reconnects come from another address, as
     # phones often do after a blip.
     STORM_FLAGS=(--silent-drop --reconnect-from 127.0.0.2)
+fi
+if [ "$RESUME" = 1 ]; then
+    STORM_FLAGS+=(--resume-tls)
 fi
 IMAP_EXTRA="max_connections = $((SESSIONS * 2 + 100))
 max_connections_per_user = $PER_USER_LIMIT

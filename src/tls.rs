@@ -30,6 +30,8 @@ pub enum TlsError {
     Write { path: PathBuf, source: std::io::Error },
     #[error("certificate and key do not fit together: {0}")]
     Rustls(#[from] rustls::Error),
+    #[error("cannot make the keys of TLS session tickets: {0}")]
+    Tickets(rustls::Error),
 }
 
 /// Where the generated certificate lives, for clients that want to trust it.
@@ -125,6 +127,12 @@ pub fn server_config(config: &Config) -> Result<(Arc<ServerConfig>, Arc<Identity
         .with_no_client_auth()
         .with_cert_resolver(identity.clone());
     server.ignore_client_order = true;
+    // Stateless session tickets (TLS 1.3 and 1.2; keys made at start and rotated every six
+    // hours): a client that comes back, a phone after its network blipped, resumes without
+    // the certificate and its signature, however many sessions came between. rustls's
+    // default keeps 256 sessions in memory, which a reconnect storm of thousands overruns.
+    // No early data (`max_early_data_size` stays 0): a replayed command would run twice.
+    server.ticketer = rustls::crypto::ring::Ticketer::new().map_err(TlsError::Tickets)?;
     // After the handshake the records are ours (`net::record`): rustls hands the keys over.
     crate::net::tls::hand_over(&mut server);
     Ok((Arc::new(server), identity))

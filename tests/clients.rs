@@ -146,3 +146,41 @@ except (ssl.SSLError, OSError):
     );
     assert!(text.contains("TLS 1.1 refused"), "{text}");
 }
+
+/// Session tickets outlive any cache of sessions: a client resumes its TLS session (as a
+/// phone does when it reconnects) after hundreds of other clients' handshakes, more than the
+/// 256 sessions rustls keeps in memory by default.
+#[test]
+fn a_tls_session_resumes_after_many_other_handshakes() {
+    let server = Server::start();
+    let script = r#"
+import ssl, socket, sys
+port, cafile = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=cafile)
+def greeting(session=None):
+    raw = socket.create_connection(("localhost", port), timeout=30)
+    with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as s:
+        # TLS 1.3 tickets come after the handshake: reading the greeting takes them in.
+        line = s.recv(1024)
+        assert line.startswith(b"* OK"), line
+        return s.session, s.session_reused, s.version()
+first, reused, version = greeting()
+assert not reused and first.has_ticket, (reused, first.has_ticket)
+for _ in range(300):
+    greeting()
+_, reused, _ = greeting(first)
+print(version, "resumed" if reused else "full handshake")
+"#;
+    let out = Command::new(python3())
+        .args(["-c", script])
+        .arg(server.ports.imaps.to_string())
+        .arg(path_str(&server.data_dir().join("cert.pem")))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("TLSv1.3 resumed"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

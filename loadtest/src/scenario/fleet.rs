@@ -140,6 +140,11 @@ pub struct SessionArgs {
     /// sockets still hold their ports of 127.0.0.1's ephemeral range.
     #[arg(long)]
     pub reconnect_from: Option<IpAddr>,
+    /// With --tls, each session keeps its own TLS session (the server's ticket) and resumes it
+    /// when it connects again after a storm's drop, as a phone does; without it every
+    /// connection is a full handshake.
+    #[arg(long)]
+    pub resume_tls: bool,
 }
 
 impl SessionArgs {
@@ -166,6 +171,9 @@ impl SessionArgs {
         }
         if let Some(from) = self.reconnect_from {
             cmd.args(["--reconnect-from", &from.to_string()]);
+        }
+        if self.resume_tls {
+            cmd.arg("--resume-tls");
         }
         Ok(cmd)
     }
@@ -209,6 +217,8 @@ pub struct Stormed {
     /// Wall-clock µs when the last session was back in IDLE.
     pub last_back: u64,
     pub reopened: u64,
+    /// Of those, sessions whose TLS handshake resumed their last TLS session.
+    pub resumed: u64,
     pub failed: u64,
     pub first_error: Option<String>,
     /// Connect to LOGIN's OK per session, µs.
@@ -225,6 +235,7 @@ impl Stormed {
         }
         self.last_back = self.last_back.max(other.last_back);
         self.reopened += other.reopened;
+        self.resumed += other.resumed;
         self.failed += other.failed;
         self.first_error = self.first_error.take().or(other.first_error);
         for (mine, theirs) in [(&mut self.login, other.login), (&mut self.setup, other.setup)] {
@@ -398,6 +409,8 @@ pub fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
 struct Shared {
     args: SessionArgs,
     connector: Option<tokio_rustls::TlsConnector>,
+    /// Each session's own connector and so its own cache of TLS sessions (`--resume-tls`).
+    own_connectors: RefCell<HashMap<u64, tokio_rustls::TlsConnector>>,
     arrivals: RefCell<HashMap<u64, Vec<u64>>>,
     closed: RefCell<u64>,
     /// Bumped to make every watched session drop its connection (a storm).
@@ -414,6 +427,7 @@ async fn work(args: &WorkerArgs) -> anyhow::Result<()> {
     let shared = Rc::new(Shared {
         args: s.clone(),
         connector,
+        own_connectors: RefCell::new(HashMap::new()),
         arrivals: RefCell::new(HashMap::new()),
         closed: RefCell::new(0),
         drop_all: tokio::sync::watch::Sender::new(0),
@@ -515,7 +529,8 @@ async fn storm(shared: &Rc<Shared>, sessions: std::ops::Range<u64>) -> Stormed {
             drop(permit);
             match opened {
                 Ok(Ok(opened)) => {
-                    let _ = done_tx.send(Ok((opened.login, started.elapsed(), wall_micros())));
+                    let back = (opened.login, started.elapsed(), wall_micros(), opened.resumed);
+                    let _ = done_tx.send(Ok(back));
                     watch(&shared, index, opened.session, opened.exists).await;
                 }
                 Ok(Err(e)) => drop(done_tx.send(Err(format!("session {index}: {e:#}")))),
@@ -527,8 +542,9 @@ async fn storm(shared: &Rc<Shared>, sessions: std::ops::Range<u64>) -> Stormed {
     let (mut login, mut setup) = (report::latency_histogram(), report::latency_histogram());
     for _ in 0..count {
         match done_rx.recv().await {
-            Some(Ok((logged_in, in_idle, at))) => {
+            Some(Ok((logged_in, in_idle, at, resumed))) => {
                 stormed.reopened += 1;
+                stormed.resumed += u64::from(resumed);
                 stormed.last_back = stormed.last_back.max(at);
                 report::record(&mut login, logged_in);
                 report::record(&mut setup, in_idle);
@@ -552,6 +568,25 @@ struct Opened {
     exists: u64,
     /// From connecting to LOGIN's OK.
     login: Duration,
+    /// Its TLS handshake resumed an earlier TLS session.
+    resumed: bool,
+}
+
+/// The TLS connector session `index` connects with, if --tls: the worker's own, or with
+/// `--resume-tls` one of the session's own, which remembers its last TLS session.
+fn connector(shared: &Shared, index: u64) -> Option<tokio_rustls::TlsConnector> {
+    let shared_one = shared.connector.as_ref()?;
+    if !shared.args.resume_tls {
+        return Some(shared_one.clone());
+    }
+    let mut own = shared.own_connectors.borrow_mut();
+    let connector = own.entry(index).or_insert_with(|| {
+        let mut config = rustls::ClientConfig::clone(shared_one.config());
+        // One server name; rustls keeps that name's newest tickets.
+        config.resumption = rustls::client::Resumption::in_memory_sessions(1);
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+    });
+    Some(connector.clone())
 }
 
 /// Connect (from `from`, if given), TLS, greeting, LOGIN, SELECT, IDLE (unless `--no-idle`).
@@ -561,10 +596,13 @@ async fn open(shared: &Shared, index: u64, from: Option<IpAddr>) -> anyhow::Resu
     let started = Instant::now();
     let tcp = connect(target.addr(), from).await.context("connecting")?;
     tcp.set_nodelay(true)?;
-    let stream: Box<dyn Stream> = match &shared.connector {
+    let mut resumed = false;
+    let stream: Box<dyn Stream> = match connector(shared, index) {
         Some(connector) => {
             let name = rustls::pki_types::ServerName::try_from(target.tls_name.clone())?;
-            Box::new(connector.connect(name, tcp).await.context("TLS handshake")?)
+            let tls = connector.connect(name, tcp).await.context("TLS handshake")?;
+            resumed = tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+            Box::new(tls)
         }
         None => Box::new(tcp),
     };
@@ -585,13 +623,23 @@ async fn open(shared: &Shared, index: u64, from: Option<IpAddr>) -> anyhow::Resu
     let untagged = command(&mut session, "a2", &format!("SELECT {}", quote(&args.mailbox))).await?;
     let exists = untagged.iter().find_map(|l| parse_exists(l)).unwrap_or(0);
     if args.no_idle {
-        return Ok(Opened { session, exists, login });
+        return Ok(Opened {
+            session,
+            exists,
+            login,
+            resumed,
+        });
     }
     session.get_mut().write_all(b"a3 IDLE\r\n").await?;
     loop {
         read_line(&mut session, &mut line).await.context("IDLE")?;
         if line.starts_with(b"+") {
-            return Ok(Opened { session, exists, login });
+            return Ok(Opened {
+                session,
+                exists,
+                login,
+                resumed,
+            });
         }
         if line.starts_with(b"a3 ") {
             bail!("IDLE refused: {}", String::from_utf8_lossy(&line));

@@ -41,6 +41,8 @@ struct StormReport {
     setup_seconds: f64,
     /// After it.
     reopened: u64,
+    /// Of those, sessions whose TLS handshake resumed their last TLS session (`--resume-tls`).
+    resumed: u64,
     failed: u64,
     first_error: Option<String>,
     /// From the drop to the last session back in IDLE.
@@ -111,6 +113,9 @@ pub fn run(args: &StormArgs) -> anyhow::Result<()> {
         "{} of {} sessions back in IDLE {:.2} s after the drop, {} failed",
         stormed.reopened, setup.opened, back_seconds, stormed.failed
     );
+    if s.resume_tls {
+        println!("{} of them resumed their TLS session", stormed.resumed);
+    }
     println!("connect to LOGIN OK during the storm: {}", login_latency.line());
     println!("connect to IDLE during the storm: {}", setup_latency.line());
     if let Some(e) = &stormed.first_error {
@@ -152,6 +157,7 @@ pub fn run(args: &StormArgs) -> anyhow::Result<()> {
         opened: setup.opened,
         setup_seconds: setup.seconds,
         reopened: stormed.reopened,
+        resumed: stormed.resumed,
         failed: stormed.failed,
         first_error: stormed.first_error.clone(),
         back_seconds,
