@@ -708,6 +708,50 @@ fn a_tls_clients_session_passes_to_its_back_end_after_login() {
     assert!(line.contains("with cipher"), "{line}");
 }
 
+/// A client that comes back resumes its TLS session at the front end (a session ticket), and
+/// that session, too, passes to the back end after login: TLS 1.3 and 1.2.
+#[test]
+fn a_resumed_tls_session_passes_to_its_back_end_too() {
+    let facing = Facing::new();
+    let server = backend(facing);
+    server.add_user("bob");
+    server.deliver("bob", &message("hello"));
+    let proxy = Proxy::start(&[("bob", "b1")], &[("b1", facing)]);
+    let out = common::python(
+        r#"
+import socket, ssl, sys
+port, cafile, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def visit(ctx, old=None):
+    raw = socket.create_connection(("localhost", port), timeout=30)
+    s = ctx.wrap_socket(raw, server_hostname="localhost", session=old)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"* OK")
+    s.sendall(b'a1 LOGIN bob "%s"\r\na2 SELECT INBOX\r\na3 LOGOUT\r\n' % pw.encode())
+    answers = []
+    while not answers or not answers[-1].startswith(b"a3 "):
+        answers.append(f.readline())
+    session, reused = s.session, s.session_reused
+    s.close()
+    return session, reused, [a.split()[1] for a in answers if a.startswith(b"a")]
+for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.maximum_version = version
+    first, reused, _ = visit(ctx)
+    assert not reused
+    _, reused, tagged = visit(ctx, first)
+    print(version.name, "resumed" if reused else "full", *(t.decode() for t in tagged))
+"#,
+        &[proxy.imaps.to_string(), proxy.cafile(), PASSWORD.to_owned()],
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["TLSv1_3 resumed OK OK OK", "TLSv1_2 resumed OK OK OK"],
+        "{out}"
+    );
+    let line = server.logged("TLS session passed on by the front end: TLSv1.2");
+    assert!(line.contains("with cipher"), "{line}");
+}
+
 /// A relayed session quiet both ways for a second rests at the front end as data, not a task
 /// (`proxy::rest`): over TLS in IDLE, and in plaintext after a download spliced through; the
 /// back end's news, the client's next command and the end of the session all reach it there.
