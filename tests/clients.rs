@@ -171,16 +171,7 @@ for _ in range(300):
 _, reused, _ = greeting(first)
 print(version, "resumed" if reused else "full handshake")
 "#;
-    let out = Command::new(python3())
-        .args(["-c", script])
-        .arg(server.ports.imaps.to_string())
-        .arg(path_str(&server.data_dir().join("cert.pem")))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("TLSv1.3 resumed"),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let cafile = path_str(&server.data_dir().join("cert.pem"));
+    let text = common::python(script, &[server.ports.imaps.to_string(), cafile]);
+    assert!(text.contains("TLSv1.3 resumed"), "{text}");
 }
