@@ -295,7 +295,12 @@ impl Conn {
     /// wait holds no buffer and no read in flight, only a readiness poll; then what is
     /// queued is taken, up to `room` bytes on a plaintext connection. `waiting` counts this
     /// read while it is at that poll and nowhere else: dropped there, it has taken nothing.
-    pub async fn read_quiet(&self, dst: &mut Vec<u8>, room: usize, waiting: &Cell<u8>) -> io::Result<usize> {
+    pub async fn read_quiet(
+        &self,
+        dst: &mut Vec<u8>,
+        room: usize,
+        waiting: &crate::runtime::io::Waiting,
+    ) -> io::Result<usize> {
         self.reading.set(true);
         let _reading = ReadingGuard(&self.reading);
         let readable = || crate::runtime::io::counted(waiting, self.stream.readable());

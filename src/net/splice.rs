@@ -7,29 +7,35 @@
 //! and far less than copying megabytes. Each burst of the stream:
 //! - waits, if the source has nothing queued (FIONREAD), with an io_uring poll: nothing runs
 //!   or is held but the stream's descriptors while a peer is quiet;
-//! - takes what is queued into the (non-blocking, empty) pipe with a plain `splice` call on
-//!   the core: with bytes queued it returns at once, so the loop never blocks;
-//! - gives the pipe's bytes to the destination with io_uring splices, which run on a kernel
-//!   worker and may wait there for room in the destination's buffer.
+//! - then, on the core, takes what is queued into the pipe and gives the pipe's bytes to the
+//!   destination, both with non-blocking `splice` calls, again and again until the pipe is
+//!   empty and nothing more is queued; when the destination has no room, an io_uring poll
+//!   waits for it while the source's bytes wait in its socket.
 //!
-//! The io_uring ops refer to descriptors of their own (`dup`s), kept by each op until the
-//! kernel is done with it: if the relay ends while a splice is in flight, the connection's own
-//! descriptor may be closed and its number reused, and the op still names the right socket.
-//! Closing a relayed connection shuts its socket down, which ends any op on it.
+//! Both sockets are made non-blocking (O_NONBLOCK) for that: a splice to or from a socket
+//! otherwise waits on the socket whatever its flags say, which the core must never do. Once
+//! io_uring's own splice did the giving, but io_uring always runs a splice on a kernel worker:
+//! a thread woken for every burst, and one held for as long as a slow client takes to read a
+//! burst, for every such client at once. io_uring's reads and writes on these sockets are not
+//! changed by the flag (they wait by polling either way; `runtime::io`'s tests check it).
+//!
+//! The polls refer to descriptors of their own (`dup`s), kept by each poll until the kernel is
+//! done with it: if the relay ends while one is in flight, the connection's own descriptor may
+//! be closed and its number reused, and the poll still names the right socket. Closing a
+//! relayed connection shuts its socket down, which ends any poll on it.
 //!
 //! Pipes are pooled per core and taken only for a stream, so an idle relayed session holds
 //! none.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 
-use io_uring::{cqueue, opcode, squeue, types};
-use tokio_uring::{OneshotOutputTransform, UnsubmittedOneshot};
-
 /// Bytes a pipe should hold (F_SETPIPE_SZ; past the per-user limits it keeps what it has).
 const PIPE_SIZE: usize = 1 << 20;
+/// Bytes a burst moves before it lets the core's other tasks run.
+const YIELD_EVERY: usize = 4 << 20;
 /// Empty pipes kept per core for the next stream.
 const POOL: usize = 16;
 
@@ -107,33 +113,15 @@ impl Held {
             // SAFETY: fcntl just returned this new descriptor; nothing else owns it.
             Ok(unsafe { OwnedFd::from_raw_fd(new) })
         };
-        Ok(Held {
+        let held = Held {
             from: dup(from)?,
             to: dup(to)?,
             pipe: Pipe::take()?,
-        })
+        };
+        set_nonblocking(held.from.as_raw_fd())?;
+        set_nonblocking(held.to.as_raw_fd())?;
+        Ok(held)
     }
-}
-
-/// The result of one op: its count, or the error the kernel gave.
-struct Completion;
-
-impl OneshotOutputTransform for Completion {
-    type Output = io::Result<usize>;
-    type StoredData = Rc<Held>;
-
-    fn transform_oneshot_output(self, _held: Rc<Held>, cqe: cqueue::Entry) -> io::Result<usize> {
-        let res = cqe.result();
-        if res < 0 {
-            Err(io::Error::from_raw_os_error(-res))
-        } else {
-            Ok(res as usize)
-        }
-    }
-}
-
-async fn submit(entry: squeue::Entry, held: &Rc<Held>) -> io::Result<usize> {
-    UnsubmittedOneshot::new(held.clone(), Completion, entry).submit().await
 }
 
 /// Waits until `fd` has something to read (or its end, or an error).
@@ -159,58 +147,94 @@ impl Splicer {
         }
     }
 
-    /// Waits for bytes, then moves what the source has queued (up to a pipeful). Returns the
-    /// bytes moved, 0 at the end of the source's stream. The wait is counted in `waiting`
-    /// (`runtime::io::counted`); dropped there, the stream's descriptors and pipe go with the
-    /// poll, once it completes or is cancelled.
-    pub async fn burst(&self, waiting: &Cell<u8>) -> io::Result<usize> {
+    /// Waits for bytes, then moves them until the pipe is empty and the source has nothing
+    /// more queued. Returns the bytes moved, 0 at the end of the source's stream. The wait for
+    /// the first byte is counted in `waiting` (`runtime::io::counted`); dropped there, the
+    /// stream's descriptors and pipe go with the poll, once it completes or is cancelled.
+    pub async fn burst(&self, waiting: &crate::runtime::io::Waiting) -> io::Result<usize> {
         let held = &self.held;
+        let (from, to) = (held.from.as_raw_fd(), held.to.as_raw_fd());
         let pipe = &held.pipe;
-        let from = held.from.as_raw_fd();
         if crate::runtime::io::queued(from)? == 0 {
             crate::runtime::io::counted(waiting, readable(held)).await?;
         }
-        // Bytes are queued (or the stream has ended, or failed), the pipe is empty and does
-        // not block: this splice returns at once, so it is made here, without a worker.
-        // SAFETY: both descriptors are open (owned by `held`); no memory is passed.
-        let n = unsafe {
-            libc::splice(
-                from,
-                std::ptr::null_mut(),
-                pipe.write.as_raw_fd(),
-                std::ptr::null_mut(),
-                pipe.size,
-                libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
-            )
-        };
-        let n = match usize::try_from(n) {
-            Ok(n) => n,
-            Err(_) => return Err(io::Error::last_os_error()),
-        };
-        let mut left = n;
-        while left > 0 {
-            let give = opcode::Splice::new(
-                types::Fd(pipe.read.as_raw_fd()),
-                -1,
-                types::Fd(held.to.as_raw_fd()),
-                -1,
-                left as u32,
-            )
-            .flags(libc::SPLICE_F_MOVE)
-            .build();
-            match submit(give, held).await? {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                sent => left -= sent,
+        let (mut moved, mut in_pipe, mut source_done) = (0, 0, false);
+        loop {
+            if !source_done && in_pipe < pipe.size {
+                match splice(from, pipe.write.as_raw_fd(), pipe.size - in_pipe)? {
+                    // The end of the source, or nothing queued now.
+                    Some(0) | None => source_done = true,
+                    Some(n) => in_pipe += n,
+                }
+            }
+            if in_pipe == 0 {
+                SPLICED.fetch_add(moved as u64, std::sync::atomic::Ordering::Relaxed);
+                return Ok(moved);
+            }
+            match splice(pipe.read.as_raw_fd(), to, in_pipe)? {
+                Some(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Some(n) => {
+                    in_pipe -= n;
+                    let before = moved;
+                    moved += n;
+                    // Room in the pipe again: what came meanwhile is worth a look.
+                    source_done = false;
+                    if before / YIELD_EVERY != moved / YIELD_EVERY {
+                        // A fast pair of peers would keep this loop going: the core's other
+                        // sessions get their turn.
+                        tokio::task::yield_now().await;
+                    }
+                }
+                // The destination's buffer is full: what is queued waits in the source's.
+                None => crate::runtime::io::poll_writable(to, held.clone()).await?,
             }
         }
-        SPLICED.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(n)
     }
 
     /// The stream is over, every burst completed: the pipe, empty, serves another.
     pub fn finish(self) {
         if let Ok(held) = Rc::try_unwrap(self.held) {
             held.pipe.give_back();
+        }
+    }
+}
+
+/// Makes socket `fd` (and every descriptor of its open file) non-blocking.
+fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFL and F_SETFL read and change the descriptor's status flags only.
+    let ok = unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        flags >= 0 && (flags & libc::O_NONBLOCK != 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) == 0)
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Moves up to `len` bytes from `from` to `to` (one of them a pipe) without waiting: `None`
+/// when either side would have to wait.
+fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<Option<usize>> {
+    // SAFETY: both descriptors are open (owned by the caller's `Held`); no memory is passed.
+    let n = unsafe {
+        libc::splice(
+            from,
+            std::ptr::null_mut(),
+            to,
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+        )
+    };
+    match usize::try_from(n) {
+        Ok(n) => Ok(Some(n)),
+        Err(_) => {
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(None),
+                _ => Err(e),
+            }
         }
     }
 }

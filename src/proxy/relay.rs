@@ -11,16 +11,18 @@
 //! for `REST_AFTER` stops being a task: it rests as data in its core's `rest::Rests` until
 //! either side has something to say.
 
-use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::rest::{Resting, Rests};
 use crate::net::splice::Splicer;
 use crate::net::Conn;
+use crate::runtime::io::Waiting;
 
 /// A read while the other side is probably just thinking.
 const SMALL: usize = 256;
@@ -50,8 +52,8 @@ pub fn relay(
         let mut first = Some((to_backend, to_client));
         loop {
             let (to_backend, to_client) = first.take().unwrap_or_default();
-            // How many of the two pumps wait at their readiness poll.
-            let waiting = Cell::new(0);
+            // The two pumps' waits at their readiness polls.
+            let waiting = Waiting::default();
             let kicked = r.listed.as_deref();
             let quiet = tokio::select! {
                 // The pumps first: `quiet_for` reads the count as they leave it.
@@ -104,30 +106,40 @@ async fn end(r: Resting) {
 
 /// Ready once both pumps have waited at their readiness polls for `after`, without a byte
 /// either way. It registers no waker for the count: only the pumps change it, in the same
-/// pass of the relay's select, just before it is polled.
-async fn quiet_for(waiting: &Cell<u8>, after: Duration) {
-    loop {
-        std::future::poll_fn(|_| {
-            if waiting.get() == 2 {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await;
-        // Boxed: the relay's future would otherwise hold its room all the time.
-        let mut nap = Box::pin(tokio::time::sleep(after));
-        let slept = std::future::poll_fn(|cx| {
-            if waiting.get() < 2 {
-                return Poll::Ready(false);
-            }
-            nap.as_mut().poll(cx).map(|()| true)
-        })
-        .await;
-        if slept {
-            return;
+/// pass of the relay's select, just before it is polled. A pump may end its wait and begin
+/// the next within one pass (a burst spliced on the core), so a quiet is told by the count of
+/// ended waits, not by the count of waiting pumps alone.
+///
+/// One timer serves the relay's life as a task, moved on at most once per `after`: a timer
+/// made and dropped at every pause between a command and its answer would cost the core more
+/// than relaying them (and wake its loop, when it is the core's earliest).
+async fn quiet_for(waiting: &Waiting, after: Duration) {
+    // Boxed: the relay's future would otherwise hold its room all the time.
+    let mut nap = Box::pin(tokio::time::sleep(after));
+    // The count of ended waits when the quiet being timed began, and when that was.
+    let mut quiet: Option<(u32, Instant)> = None;
+    std::future::poll_fn(|cx| {
+        if waiting.count() < 2 {
+            quiet = None;
+            return Poll::Pending;
         }
-    }
+        let ended = waiting.ended();
+        let since = match quiet {
+            Some((e, since)) if e == ended => since,
+            _ => quiet.insert((ended, Instant::now())).1,
+        };
+        let due = since + after;
+        if nap.as_mut().poll(cx).is_ready() {
+            if Instant::now() >= due {
+                return Poll::Ready(());
+            }
+            nap.as_mut().reset(due);
+            // Registers the waker for the new deadline.
+            let _ = nap.as_mut().poll(cx);
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Copies `from` to `to`, after `first`, until `from` ends, either fails, or the operator
@@ -138,7 +150,7 @@ async fn pump(
     to: &Conn,
     first: Vec<u8>,
     kicked: Option<&crate::sessions::Session>,
-    waiting: &Cell<u8>,
+    waiting: &Waiting,
 ) -> io::Result<()> {
     let mut pending = first;
     let mut next = Vec::new();
@@ -183,7 +195,7 @@ async fn pump(
 /// Splices bursts from `src` to `dst` while they come large (unless there are no descriptors
 /// for it now); false at the end of `src`. Waiting for the next burst, it is counted in
 /// `waiting`, as a quiet pump's read is.
-async fn splice_stream(src: std::os::fd::RawFd, dst: std::os::fd::RawFd, waiting: &Cell<u8>) -> io::Result<bool> {
+async fn splice_stream(src: std::os::fd::RawFd, dst: std::os::fd::RawFd, waiting: &Waiting) -> io::Result<bool> {
     let Some(splicer) = Splicer::new(src, dst)? else {
         return Ok(true);
     };
@@ -299,7 +311,7 @@ mod size {
             // before relays rested (the relay now keeps its parts as a `Resting`, to lay
             // down, and a pump counts itself waiting).
             assert!(returned_size(relay) <= 1600, "{}", returned_size(relay));
-            let waiting = Cell::new(0);
+            let waiting = Waiting::default();
             let pump = pump(&a, &b, Vec::new(), None, &waiting);
             assert!(std::mem::size_of_val(&pump) <= 360, "{}", std::mem::size_of_val(&pump));
             let mut buf = Vec::new();
@@ -327,6 +339,18 @@ mod splicing {
 
     #[test]
     fn a_stream_between_plaintext_sockets_is_spliced_and_arrives_whole() {
+        relay_a_stream(Duration::ZERO);
+    }
+
+    /// A client slower than its back end: the relay waits for room to write, on the core.
+    #[test]
+    fn a_stream_to_a_slow_reader_is_spliced_and_arrives_whole() {
+        relay_a_stream(Duration::from_millis(200));
+    }
+
+    /// An 8 MiB stream, a pause and a small answer through a pump, to a client that begins to
+    /// read after `late`.
+    fn relay_a_stream(late: Duration) {
         let (client, mut client_peer) = tcp_pair();
         let (backend, mut backend_peer) = tcp_pair();
         let stream: Vec<u8> = (0..8u32 << 20).map(|i| (i % 251) as u8).collect();
@@ -338,6 +362,7 @@ mod splicing {
             backend_peer.write_all(b"* OK after the stream\r\n").unwrap();
         });
         let reader = std::thread::spawn(move || {
+            std::thread::sleep(late);
             let mut got = Vec::new();
             client_peer.read_to_end(&mut got).unwrap();
             got
@@ -348,7 +373,7 @@ mod splicing {
                 Conn::new(Stream::Tcp(client), None),
                 Conn::new(Stream::Tcp(backend), None),
             );
-            pump(&backend, &client, b"* first\r\n".to_vec(), None, &Cell::new(0))
+            pump(&backend, &client, b"* first\r\n".to_vec(), None, &Waiting::default())
                 .await
                 .unwrap();
             client.close().await;

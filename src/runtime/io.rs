@@ -325,9 +325,18 @@ pub fn spawn<F: Future + 'static>(future: F) {
 /// Waits until `fd` has something to read (or its end, or an error) with an io_uring poll;
 /// `keep` lives until the poll completes (what keeps `fd` itself open, if the caller needs
 /// that: the kernel holds the socket but not the descriptor's number).
-pub async fn poll_readable<D: Unpin + 'static>(fd: RawFd, keep: D) -> io::Result<()> {
+pub fn poll_readable<D: Unpin + 'static>(fd: RawFd, keep: D) -> impl Future<Output = io::Result<()>> {
+    poll(fd, libc::POLLIN, keep)
+}
+
+/// Waits until socket `fd` has room to write (or an error), as `poll_readable` waits to read.
+pub fn poll_writable<D: Unpin + 'static>(fd: RawFd, keep: D) -> impl Future<Output = io::Result<()>> {
+    poll(fd, libc::POLLOUT, keep)
+}
+
+async fn poll<D: Unpin + 'static>(fd: RawFd, events: libc::c_short, keep: D) -> io::Result<()> {
     use io_uring::{opcode, types};
-    let poll = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32).build();
+    let poll = opcode::PollAdd::new(types::Fd(fd), events as u32).build();
     tokio_uring::UnsubmittedOneshot::new(keep, Polled(std::marker::PhantomData), poll)
         .submit()
         .await
@@ -356,20 +365,41 @@ pub fn queued(fd: RawFd) -> io::Result<usize> {
     Ok(usize::try_from(n).unwrap_or(0))
 }
 
+/// The readiness waits of a task's parts (a relay's two pumps): how many wait now, and how
+/// many waits have ended, so that the task can tell one long quiet from two short ones.
+#[derive(Default)]
+pub struct Waiting {
+    now: Cell<u8>,
+    ended: Cell<u32>,
+}
+
+impl Waiting {
+    /// How many wait now.
+    pub fn count(&self) -> u8 {
+        self.now.get()
+    }
+
+    /// How many waits have ended (wrapping): unchanged while nothing has stirred.
+    pub fn ended(&self) -> u32 {
+        self.ended.get()
+    }
+}
+
 /// Awaits `wait`, a readiness poll, counted in `waiting` until it ends or is dropped: a relay
-/// rests once both its pumps are counted (`proxy::relay`), and then drops them there, where
-/// they have taken nothing.
-pub async fn counted<T>(waiting: &Cell<u8>, wait: impl Future<Output = T>) -> T {
-    waiting.set(waiting.get() + 1);
+/// rests once both its pumps have been counted for a while (`proxy::relay`), and then drops
+/// them there, where they have taken nothing.
+pub async fn counted<T>(waiting: &Waiting, wait: impl Future<Output = T>) -> T {
+    waiting.now.set(waiting.now.get() + 1);
     let _uncount = Uncount(waiting);
     wait.await
 }
 
-struct Uncount<'a>(&'a Cell<u8>);
+struct Uncount<'a>(&'a Waiting);
 
 impl Drop for Uncount<'_> {
     fn drop(&mut self) {
-        self.0.set(self.0.get() - 1);
+        self.0.now.set(self.0.now.get() - 1);
+        self.0.ended.set(self.0.ended.get().wrapping_add(1));
     }
 }
 
@@ -456,5 +486,49 @@ mod tests {
             stream.readable().await.unwrap();
             assert_eq!(stream.try_read(&mut buf, 4).unwrap(), Some(0));
         });
+    }
+}
+
+#[cfg(test)]
+mod nonblocking {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// The splicer makes relayed sockets non-blocking (`net::splice`), and the relay still
+    /// reads and writes them with io_uring: those ops must wait for the socket as they do on a
+    /// blocking one, not fail with EAGAIN.
+    #[test]
+    fn io_uring_reads_and_writes_wait_on_non_blocking_sockets() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (ours, _) = listener.accept().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        const LEN: usize = 8 << 20;
+        let peer = std::thread::spawn(move || {
+            // The read below is in flight, and finds nothing, until this arrives.
+            std::thread::sleep(Duration::from_millis(100));
+            peer.write_all(b"late").unwrap();
+            // More than the socket buffers hold: the write below has to wait for this.
+            std::thread::sleep(Duration::from_millis(100));
+            let mut got = 0;
+            let mut buf = vec![0; 1 << 20];
+            while got < LEN {
+                match peer.read(&mut buf).unwrap() {
+                    0 => break,
+                    n => got += n,
+                }
+            }
+            got
+        });
+        run_loop(async move {
+            let ours = Stream::Tcp(tokio_uring::net::TcpStream::from_std(ours));
+            let (n, buf) = ours.read(Vec::with_capacity(16)).await;
+            assert_eq!((n.unwrap(), &buf[..]), (4, &b"late"[..]));
+            let (written, _) = ours.write_all(vec![7; LEN]).await;
+            written.unwrap();
+        });
+        assert_eq!(peer.join().unwrap(), LEN);
     }
 }
