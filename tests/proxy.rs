@@ -627,6 +627,75 @@ fn a_large_message_streams_through_a_plaintext_front_end_whole() {
     assert!(c.cmd("LOGOUT").unwrap().ok());
 }
 
+/// Downloads stalled by clients that do not read wait at the front end as polls, holding no
+/// thread: io_uring runs every splice on a kernel worker, which a splice into a full socket
+/// would hold until its client reads, one per stalled client.
+#[test]
+fn stalled_downloads_hold_no_thread_at_the_front_end() {
+    const STALLED: usize = 8;
+    let facing = Facing::new();
+    let server = backend(facing);
+    server.add_user("bob");
+    // More than the client's and the front end's socket buffers and the relay's pipe hold.
+    let big = big_message(200_000);
+    server.deliver("bob", &big);
+    let hash = common::proxy::password_hash(PASSWORD);
+    let directory =
+        format!("[directory]\nusers = [{{ name = \"bob\", password_hash = \"{hash}\", mail_host = \"b1\" }}]\n");
+    let proxy = Proxy::start_configured(
+        "east",
+        "login_type = \"plain-text-login\"",
+        &directory,
+        &[("b1", "east", facing)],
+    );
+    // The front end's threads, and how many of them are io_uring's kernel workers.
+    let threads = || {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", proxy.child.id())).unwrap();
+        let names: Vec<String> = tasks
+            .map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).unwrap_or_default())
+            .collect();
+        let workers = names.iter().filter(|n| n.starts_with("iou-wrk")).count();
+        (names.len(), workers)
+    };
+    let before = threads();
+    let until_tagged = |r: &mut std::io::BufReader<TcpStream>, tag: &str| loop {
+        let mut line = String::new();
+        assert!(
+            std::io::BufRead::read_line(r, &mut line).unwrap() > 0,
+            "the session ended"
+        );
+        if line.starts_with(tag) {
+            assert!(line.starts_with(&format!("{tag} OK")), "{line}");
+            return;
+        }
+    };
+    let mut clients = Vec::new();
+    for _ in 0..STALLED {
+        let stream = TcpStream::connect(Proxy::addr(proxy.imap)).unwrap();
+        let mut r = std::io::BufReader::new(stream.try_clone().unwrap());
+        let mut w = stream;
+        std::io::BufRead::read_line(&mut r, &mut String::new()).unwrap();
+        write!(w, "a LOGIN bob \"{PASSWORD}\"\r\n").unwrap();
+        until_tagged(&mut r, "a");
+        w.write_all(b"b EXAMINE INBOX\r\nc UID FETCH 1 BODY.PEEK[]\r\n")
+            .unwrap();
+        until_tagged(&mut r, "b");
+        clients.push((r, w));
+    }
+    // Each download fills its client's small buffer and the front end's, and stops there.
+    std::thread::sleep(Duration::from_secs(1));
+    let during = threads();
+    assert!(
+        during.1 < before.1 + STALLED / 2,
+        "{STALLED} stalled downloads: {} io_uring workers at the front end, {} before",
+        during.1,
+        before.1
+    );
+    // A stalled download goes on when its client reads.
+    let (mut r, _w) = clients.pop().unwrap();
+    until_tagged(&mut r, "c");
+}
+
 /// After a TLS client's login the front end passes its TLS session to the back end
 /// (`net::handoff`), which seals and opens its records from then on while the front end
 /// relays them as they are: what the client pipelined behind its login, a large download, a
