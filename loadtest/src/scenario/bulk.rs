@@ -64,6 +64,10 @@ pub struct BulkArgs {
     /// The server's process id, to report its CPU time per measurement.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// The front end's process id, when the download goes through `ringmail proxy`: its
+    /// CPU time is reported beside the server's.
+    #[arg(long)]
+    front_pid: Option<u32>,
     /// Rounds of raw, plaintext and TLS. The first download of a freshly started server also
     /// pays for mapping the store's pages in; later passes show the steady state.
     #[arg(long, default_value_t = 3)]
@@ -144,9 +148,10 @@ pub(super) struct Measured {
     kind: Kind,
     #[serde(flatten)]
     row: ThroughputRow,
-    /// CPU as % of one core over the measurement, harness and server.
+    /// CPU as % of one core over the measurement: harness, server and front end.
     client_cpu_percent: Option<f64>,
     server_cpu_percent: Option<f64>,
+    front_cpu_percent: Option<f64>,
 }
 
 pub fn run(args: &BulkArgs) -> anyhow::Result<()> {
@@ -342,6 +347,27 @@ impl BulkReport {
                 unit: "MiB/s".into(),
             });
         }
+        for (kind, label) in [
+            (Kind::Plaintext, protocol.plaintext_label),
+            (Kind::Tls, protocol.tls_label),
+        ] {
+            let rows: Vec<&Measured> = self.rows.iter().filter(|m| m.kind == kind).collect();
+            let whose: [(&str, PercentOf); 3] = [
+                ("server", |m| m.server_cpu_percent),
+                ("front end", |m| m.front_cpu_percent),
+                ("harness", |m| m.client_cpu_percent),
+            ];
+            for (who, percent) in whose {
+                if let Some(seconds) = cpu_seconds_per_gib(&rows, percent) {
+                    summary.headlines.push(Headline::new(
+                        &format!("{label}: {who} CPU per GiB"),
+                        seconds,
+                        "s",
+                        Better::Lower,
+                    ));
+                }
+            }
+        }
         for (label, ratio) in [
             (protocol.plaintext_label, self.plaintext_vs_raw),
             (protocol.tls_label, self.tls_vs_raw),
@@ -369,8 +395,15 @@ impl BulkReport {
                 .server_cpu_percent
                 .map(|s| format!(", server {s:.0} %"))
                 .unwrap_or_default();
+            let front = m
+                .front_cpu_percent
+                .map(|f| format!(", front end {f:.0} %"))
+                .unwrap_or_default();
             if let Some(c) = m.client_cpu_percent {
-                println!("{:<24} cpu (% of one core): harness {c:.0} %{server}", m.row.name);
+                println!(
+                    "{:<24} cpu (% of one core): harness {c:.0} %{server}{front}",
+                    m.row.name
+                );
             }
         }
         let depth = self
@@ -403,35 +436,55 @@ impl BulkReport {
     }
 }
 
+/// One process's CPU (% of one core) over a measurement.
+type PercentOf = fn(&Measured) -> Option<f64>;
+
+/// CPU seconds (of one core) a GiB of payload took over all of `rows`' passes, by `percent`
+/// of each: per pass, a 0.1 s download is a few of the kernel's 10 ms ticks, too few alone.
+fn cpu_seconds_per_gib(rows: &[&Measured], percent: PercentOf) -> Option<f64> {
+    let mut seconds = 0.0;
+    let mut bytes = 0u64;
+    for m in rows {
+        seconds += percent(m)? / 100.0 * m.row.seconds;
+        bytes += m.row.bytes;
+    }
+    (bytes > 0).then(|| seconds / (bytes as f64 / (1u64 << 30) as f64))
+}
+
 /// Wall and CPU time over the timed part of a measurement only (not login or LIST, and
 /// not the server's argon2 check of the password).
 pub(super) struct Stopwatch {
     started: Instant,
     server_pid: Option<u32>,
+    front_pid: Option<u32>,
     client: Option<CpuTime>,
     server: Option<CpuTime>,
+    front: Option<CpuTime>,
 }
 
 impl Stopwatch {
-    pub(super) fn start(server_pid: Option<u32>) -> Stopwatch {
+    pub(super) fn start(server_pid: Option<u32>, front_pid: Option<u32>) -> Stopwatch {
+        let of = |pid: Option<u32>| pid.and_then(|p| CpuTime::of(Some(p)));
         Stopwatch {
             client: CpuTime::of(None),
-            server: server_pid.and_then(|p| CpuTime::of(Some(p))),
+            server: of(server_pid),
+            front: of(front_pid),
             server_pid,
+            front_pid,
             started: Instant::now(),
         }
     }
 
     pub(super) fn stop(self, kind: Kind, name: &str, bytes: u64, wire_bytes: u64) -> Measured {
         let elapsed = self.started.elapsed();
-        let client = CpuTime::of(None);
-        let server = self.server_pid.and_then(|p| CpuTime::of(Some(p)));
+        let of = |pid: Option<u32>| pid.and_then(|p| CpuTime::of(Some(p)));
         let pct = |a: Option<CpuTime>, b: Option<CpuTime>| Some(percent_of_core(b?.since(&a?), elapsed));
         Measured {
             kind,
             row: ThroughputRow::new(name, bytes, wire_bytes, elapsed),
-            client_cpu_percent: pct(self.client, client),
-            server_cpu_percent: pct(self.server, server),
+            client_cpu_percent: pct(self.client, CpuTime::of(None)),
+            server_cpu_percent: pct(self.server, of(self.server_pid)),
+            front_cpu_percent: pct(self.front, of(self.front_pid)),
         }
     }
 }
@@ -456,7 +509,7 @@ fn raw_loopback(
         Kind::RawSendfile => Some(page_cache_file(bytes.min(SENDFILE_SOURCE)).context("the sendfile source")?),
         _ => None,
     };
-    let stopwatch = Stopwatch::start(server_pid);
+    let stopwatch = Stopwatch::start(server_pid, None);
     // Relayed: the sender connects to a relay thread, which copies to the receiver, as a
     // front end's relay does with the least work a process can do (read, write, repeat).
     let (relay, send_to) = if kind == Kind::RawRelayed {
@@ -599,7 +652,7 @@ fn download(t: Transport, args: &BulkArgs, kind: Kind, name: &str, deadline: Ins
         bail!("the maildrop of {} is empty: run `loadtest seed` first", args.user);
     }
 
-    let stopwatch = Stopwatch::start(args.server_pid);
+    let stopwatch = Stopwatch::start(args.server_pid, args.front_pid);
     let mut reader = BulkReader::new(&mut pop3.t);
     let mut scanner = MultilineScanner::new();
     let mut payload = 0u64;
@@ -733,6 +786,28 @@ mod tests {
     }
 
     #[test]
+    fn cpu_per_gib_sums_the_passes() {
+        let pass = |gib_quarters: u64, seconds: f64, server: Option<f64>| Measured {
+            kind: Kind::Plaintext,
+            row: ThroughputRow::new("x", gib_quarters << 28, 0, Duration::from_secs_f64(seconds)),
+            client_cpu_percent: Some(100.0),
+            server_cpu_percent: server,
+            front_cpu_percent: None,
+        };
+        // A quarter GiB in 1 s at 100 % of a core, and three quarters in 1 s at 50 %: 1.5 s of
+        // a core for the GiB, not the mean of the passes' 4 and 0.67 s per GiB.
+        let (a, b) = (pass(1, 1.0, Some(100.0)), pass(3, 1.0, Some(50.0)));
+        let server = cpu_seconds_per_gib(&[&a, &b], |m| m.server_cpu_percent).unwrap();
+        assert!((server - 1.5).abs() < 1e-9, "{server}");
+        let harness = cpu_seconds_per_gib(&[&a, &b], |m| m.client_cpu_percent).unwrap();
+        assert!((harness - 2.0).abs() < 1e-9, "{harness}");
+        // A pass without the figure, or none at all: no figure.
+        let c = pass(1, 1.0, None);
+        assert!(cpu_seconds_per_gib(&[&a, &c], |m| m.server_cpu_percent).is_none());
+        assert!(cpu_seconds_per_gib(&[], |m| m.server_cpu_percent).is_none());
+    }
+
+    #[test]
     fn summary_has_the_bests_and_the_share_of_raw() {
         let protocol = Protocol {
             name: "POP3",
@@ -765,6 +840,7 @@ mod tests {
                 row: ThroughputRow::new("x", 1 << 20, 1 << 20, mib(mib_per_sec)),
                 client_cpu_percent: None,
                 server_cpu_percent: None,
+                front_cpu_percent: None,
             });
         }
         report.add("POP3 TLS (pop3s)", Err(anyhow::anyhow!("refused")));

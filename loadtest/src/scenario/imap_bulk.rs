@@ -55,6 +55,10 @@ pub struct ImapBulkArgs {
     /// The server's process id, to report its CPU time per measurement.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// The front end's process id, when the download goes through `ringmail proxy`: its
+    /// CPU time is reported beside the server's.
+    #[arg(long)]
+    front_pid: Option<u32>,
     /// Rounds of raw, plaintext and TLS. The first download of a freshly started server also
     /// pays for mapping the store's pages in; later passes show the steady state.
     #[arg(long, default_value_t = 3)]
@@ -115,7 +119,7 @@ fn download(t: Transport, args: &ImapBulkArgs, kind: Kind, name: &str, deadline:
         bail!("{} of {} is empty: run `loadtest seed` first", args.mailbox, args.user);
     }
 
-    let stopwatch = Stopwatch::start(args.server_pid);
+    let stopwatch = Stopwatch::start(args.server_pid, args.front_pid);
     let tag = imap.tag();
     imap.t
         .send_raw(format!("{tag} FETCH 1:* BODY.PEEK[]\r\n").as_bytes())
