@@ -18,7 +18,11 @@
 #               before each idle run, so each starts fresh, and warmed up with a few
 #               seconds of logins along the path measured
 #   imap-bulk   IMAP FETCH 1:* MiB/s, plaintext and TLS: proxied as a share of direct
-#   bulk        POP3 RETR MiB/s, the same
+#   bulk        POP3 RETR MiB/s, the same; both with each process's CPU per GiB
+#   login       plaintext logins/s by LOGIN_CLIENTS clients, each connecting, logging in
+#               and out over and over for LOGIN_DURATION seconds (`loadtest login`) as 8
+#               users the servers' credential caches know from a warm-up, and the back
+#               end's and the front end's CPU per login
 #   storm       (not in the default set) SESSIONS TLS sessions in IDLE dropped at once and
 #               all reconnecting at once (`loadtest storm`): seconds until all are back,
 #               login latency meanwhile, sessions not back; through the front end each
@@ -43,7 +47,8 @@
 #                               1, each session passes to the back end after login
 #   USERS (default SESSIONS), USER_MESSAGES, USER_SIZE   user0..user(N-1) and their mail
 #   MIXED_CLIENTS, MIXED_STEADY_CLIENTS (0: no run without reconnects), MIXED_DURATION
-#   SCENARIOS                   only these (space-separated), default "mixed idle imap-bulk bulk"
+#   LOGIN_CLIENTS, LOGIN_DURATION   login: clients (8), seconds (10)
+#   SCENARIOS                   only these (space-separated), default "mixed idle imap-bulk bulk login"
 #   TIMEOUT                     per scenario, seconds
 #   OUT                         the Markdown table (default loadtest/PROXY.md)
 #   BIN                         a directory with prebuilt `ringmail` and `loadtest` (no build)
@@ -64,7 +69,9 @@ USER_SIZE=${USER_SIZE:-8192}
 MIXED_CLIENTS=${MIXED_CLIENTS:-32}
 MIXED_STEADY_CLIENTS=${MIXED_STEADY_CLIENTS:-4}
 MIXED_DURATION=${MIXED_DURATION:-30}
-SCENARIOS=${SCENARIOS:-mixed idle imap-bulk bulk}
+LOGIN_CLIENTS=${LOGIN_CLIENTS:-8}
+LOGIN_DURATION=${LOGIN_DURATION:-10}
+SCENARIOS=${SCENARIOS:-mixed idle imap-bulk bulk login}
 TIMEOUT=${TIMEOUT:-600}
 IDLE_WAIT=${IDLE_WAIT:-60}
 IDLE_TLS=${IDLE_TLS:-0}
@@ -235,9 +242,10 @@ measure() {
 # Before a memory measurement on fresh processes: a few seconds of logins along the path
 # measured, so one-time costs (the login threads' argon2 work areas, 19 MiB each) are paid
 # before the figures start, not spread over the sessions.
+WARM_USERS=8
 warm_up() {
     "$BIN/loadtest" login --host 127.0.0.1 --timeout "$TIMEOUT" --imap-port "$P_IMAP" --users user%d \
-        --user-count 8 --password "$PASSWORD" --clients 4 --duration 3 >"$JSON_DIR/$1-warm-up.log" 2>&1 ||
+        --user-count "$WARM_USERS" --password "$PASSWORD" --clients 4 --duration 3 >"$JSON_DIR/$1-warm-up.log" 2>&1 ||
         echo "warm-up logins for $1 failed: see $JSON_DIR/$1-warm-up.log" >&2
 }
 
@@ -253,11 +261,11 @@ ports_of() {
     if [ "$1" = direct ]; then
         P_IMAP=$IMAP_PORT P_IMAPS=$IMAPS_PORT P_POP3=$POP3_PORT P_POP3S=$POP3S_PORT P_CA=$CERT
         FRONT_ARGS=()
-        BULK_ARGS=()
+        CPU_ARGS=()
     else
         P_IMAP=$F_IMAP P_IMAPS=$F_IMAPS P_POP3=$F_POP3 P_POP3S=$F_POP3S P_CA=$F_CERT
         FRONT_ARGS=(--front-pid "$FRONT_PID" --front-metrics "$F_METRICS")
-        BULK_ARGS=(--front-pid "$FRONT_PID")
+        CPU_ARGS=(--front-pid "$FRONT_PID")
     fi
 }
 
@@ -323,7 +331,7 @@ if has imap-bulk; then
         ports_of "$label"
         measure "$label" imap-bulk --imap-port "$P_IMAP" --imaps-port "$P_IMAPS" --cafile "$P_CA" \
             --user bulk0 --password "$PASSWORD" --passes "$PASSES" --raw-bytes "$RAW_BYTES" "${PID_ARGS[@]}" \
-            "${BULK_ARGS[@]}"
+            "${CPU_ARGS[@]}"
     done
 fi
 if has bulk; then
@@ -331,7 +339,18 @@ if has bulk; then
         ports_of "$label"
         measure "$label" bulk --pop3-port "$P_POP3" --pop3s-port "$P_POP3S" --pipeline "$POP3_PIPELINE" --cafile "$P_CA" \
             --user bulk0 --password "$PASSWORD" --passes "$PASSES" --raw-bytes "$RAW_BYTES" "${PID_ARGS[@]}" \
-            "${BULK_ARGS[@]}"
+            "${CPU_ARGS[@]}"
+    done
+fi
+if has login; then
+    for label in direct proxy; do
+        ports_of "$label"
+        # The warm-up's users, so the verified-credential caches already know their
+        # passwords: what is measured is a login, not a server's first argon2 of a user.
+        warm_up "$label"
+        measure "$label" login --imap-port "$P_IMAP" --users user%d --user-count "$WARM_USERS" \
+            --password "$PASSWORD" --clients "$LOGIN_CLIENTS" --duration "$LOGIN_DURATION" \
+            "${PID_ARGS[@]}" "${CPU_ARGS[@]}"
     done
 fi
 if has storm; then
@@ -374,7 +393,7 @@ def headline(run, name):
 def fmt(v, unit):
     if v is None:
         return "—"
-    if unit == "MiB/s" or unit == "ops/s":
+    if unit in ("MiB/s", "ops/s", "logins/s", "µs"):
         return f"{v:,.0f} {unit}"
     if unit == "" and float(v).is_integer():
         return f"{int(v):,}"
@@ -392,7 +411,7 @@ def row(scenario, figure, d, p, unit, compare=None, target="", met=None):
 def ratio(d, p):
     return None if d in (None, 0) or p is None else 100.0 * p / d
 
-for scenario in ("mixed", "idle", "imap-bulk", "bulk", "storm"):
+for scenario in ("mixed", "idle", "imap-bulk", "bulk", "login", "storm"):
     for label in ("direct", "proxy", "direct-steady", "proxy-steady", "relayed-steady"):
         why = failed(label, scenario)
         if why:
@@ -503,6 +522,20 @@ for scenario, protocol in (("imap-bulk", "IMAP"), ("bulk", "POP3")):
     r = ratio(rv, through)
     row(scenario, "raw loopback TCP through a relay thread (reference)", headline(d, name), rv, "MiB/s",
         r is not None and f"plaintext through the front end: {r:.1f} % of it")
+
+d, p = load("direct", "login"), load("proxy", "login")
+if d or p:
+    # A login through the front end is two connections and two logins: what each side
+    # spends on one, beside the back end's alone direct.
+    dv, pv = headline(d, "logins/s"), headline(p, "logins/s")
+    r = ratio(dv, pv)
+    row("login", "logins/s (plaintext)", dv, pv, "logins/s", r is not None and f"{r:.1f} %")
+    dv, pv = headline(d, "login p99"), headline(p, "login p99")
+    row("login", "connect to LOGIN OK p99", dv, pv, "ms", dv is not None and pv is not None and f"{pv - dv:+.2f} ms")
+    for who, label in (("server", "back end"), ("front end", "front end")):
+        dv, pv = headline(d, f"{who} CPU per login"), headline(p, f"{who} CPU per login")
+        if dv is not None or pv is not None:
+            row("login", f"{label} CPU per login", dv, pv, "µs")
 
 d, p = load("direct", "storm"), load("proxy", "storm")
 if d or p:

@@ -23,6 +23,11 @@ impl CpuTime {
         parse_stat(&std::fs::read_to_string(path).ok()?)
     }
 
+    /// Process `pid`'s, if there is one.
+    pub fn of_pid(pid: Option<u32>) -> Option<CpuTime> {
+        CpuTime::of(Some(pid?))
+    }
+
     /// Time spent between `earlier` and `self`, user + system.
     pub fn since(&self, earlier: &CpuTime) -> Duration {
         (self.user + self.system).saturating_sub(earlier.user + earlier.system)

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::fleet::ImapTarget;
 use super::user_name;
+use crate::cpu::CpuTime;
 use loadtest::client::imap::Imap;
 use loadtest::client::Transport;
 use loadtest::report::{self, Bar, Better, Headline, LatencyCurve, LatencySummary, Summary};
@@ -27,6 +28,13 @@ pub struct LoginArgs {
     /// Seconds to run.
     #[arg(long, default_value_t = 10)]
     pub duration: u64,
+    /// The server's process id, to report its CPU time per login.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// The front end's process id, when the logins go through `ringmail proxy`: its CPU
+    /// time per login is reported beside the server's.
+    #[arg(long)]
+    pub front_pid: Option<u32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -37,6 +45,9 @@ struct LoginReport {
     seconds: f64,
     logins_per_sec: f64,
     latency: LatencySummary,
+    /// CPU time per completed login, in µs, of the server and of the front end.
+    server_cpu_us_per_login: Option<f64>,
+    front_cpu_us_per_login: Option<f64>,
 }
 
 pub fn run(args: &LoginArgs) -> anyhow::Result<()> {
@@ -51,7 +62,7 @@ pub fn run(args: &LoginArgs) -> anyhow::Result<()> {
     let stop = AtomicBool::new(false);
     let start = Barrier::new(args.clients + 1);
     let deadline = Instant::now() + t.common.timeout();
-    let (histograms, elapsed) = std::thread::scope(|scope| {
+    let (histograms, elapsed, (server_cpu, front_cpu)) = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..args.clients)
             .map(|_| {
                 scope.spawn(|| {
@@ -77,6 +88,7 @@ pub fn run(args: &LoginArgs) -> anyhow::Result<()> {
             .collect();
         start.wait();
         let began = Instant::now();
+        let cpu_before = (CpuTime::of_pid(args.server_pid), CpuTime::of_pid(args.front_pid));
         std::thread::sleep(Duration::from_secs(args.duration));
         stop.store(true, Ordering::Relaxed);
         let results: Vec<anyhow::Result<_>> = threads
@@ -86,19 +98,30 @@ pub fn run(args: &LoginArgs) -> anyhow::Result<()> {
                     .unwrap_or_else(|_| Err(anyhow::anyhow!("a client thread panicked")))
             })
             .collect();
-        (results, began.elapsed())
+        // The logins the clients finished after the stop are counted, so the CPU they took is.
+        let cpu_after = (CpuTime::of_pid(args.server_pid), CpuTime::of_pid(args.front_pid));
+        let spent = |before: Option<CpuTime>, after: Option<CpuTime>| Some(after?.since(&before?));
+        let cpu = (spent(cpu_before.0, cpu_after.0), spent(cpu_before.1, cpu_after.1));
+        (results, began.elapsed(), cpu)
     });
     let mut histogram = report::latency_histogram();
     for h in histograms {
         histogram.add(&h?).context("merging histograms")?;
     }
+    let logins = histogram.len();
+    let per_login = |cpu: Option<Duration>| {
+        cpu.filter(|_| logins > 0)
+            .map(|c| c.as_secs_f64() * 1e6 / logins as f64)
+    };
     let details = LoginReport {
         tls: t.tls,
         clients: args.clients,
-        logins: histogram.len(),
+        logins,
         seconds: elapsed.as_secs_f64(),
-        logins_per_sec: histogram.len() as f64 / elapsed.as_secs_f64().max(1e-9),
+        logins_per_sec: logins as f64 / elapsed.as_secs_f64().max(1e-9),
         latency: LatencySummary::from_histogram(&histogram),
+        server_cpu_us_per_login: per_login(server_cpu),
+        front_cpu_us_per_login: per_login(front_cpu),
     };
     let mode = if t.tls { "TLS" } else { "plaintext" };
     println!(
@@ -113,6 +136,15 @@ pub fn run(args: &LoginArgs) -> anyhow::Result<()> {
         Better::Higher,
     )];
     headlines.extend(Headline::latencies("login", &details.latency));
+    for (who, cpu) in [
+        ("server", details.server_cpu_us_per_login),
+        ("front end", details.front_cpu_us_per_login),
+    ] {
+        if let Some(us) = cpu {
+            println!("{who} CPU per login: {us:.0} µs");
+            headlines.push(Headline::new(&format!("{who} CPU per login"), us, "µs", Better::Lower));
+        }
+    }
     let summary = Summary {
         headlines,
         latency: vec![LatencyCurve::from_histogram("connect to LOGIN OK", &histogram)],
