@@ -580,8 +580,9 @@ TABLE=$JSON_DIR/table.md
     echo "- Sizes: bulk mailbox $SEED_MESSAGES × $SEED_SIZE bytes, $PASSES passes, POP3 RETRs $POP3_PIPELINE in flight, raw reference"
     echo "  $RAW_BYTES bytes; $USERS users with $USER_MESSAGES × $USER_SIZE bytes each; $SESSIONS"
     echo "  IDLE sessions ($([ "$IDLE_TLS" = 1 ] && echo "implicit TLS" || echo plaintext)); mixed $MIXED_CLIENTS clients and, without reconnects,"
-    echo "  $MIXED_STEADY_CLIENTS clients, $MIXED_DURATION s each (plaintext LOGIN; one argon2id"
-    echo "  verification per login, at the front end when proxied)."
+    echo "  $MIXED_STEADY_CLIENTS clients, $MIXED_DURATION s each (plaintext LOGIN: argon2id for a user's first"
+    echo "  login, at the front end when proxied, an HMAC from the credential cache after it);"
+    echo "  logins $LOGIN_CLIENTS clients for $LOGIN_DURATION s as $WARM_USERS users."
     echo "- Targets (issue 10): ops/s ≥ 90 % of direct, ≤ 1 ms added p99; ≤ 4 KiB per idle"
     echo "  session at the front end beyond the back end's own; bulk ≥ 80 % of direct."
     if [ -n "$FAILURES" ]; then
