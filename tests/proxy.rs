@@ -585,16 +585,13 @@ fn big_message(lines: u32) -> Vec<u8> {
     big
 }
 
-/// Where client and back end are both plaintext, a large download or upload streams through
-/// the front end by splicing (`net::splice`); it arrives whole both ways, and the session goes
-/// on with small commands afterwards.
-#[test]
-fn a_large_message_streams_through_a_plaintext_front_end_whole() {
+/// A back end holding bob's INBOX with `message` in it, and a front end in the same site that
+/// routes bob there and lets him log in with a plaintext password.
+fn bob_behind_a_plaintext_front_end(message: &[u8]) -> (common::Server, Proxy) {
     let facing = Facing::new();
     let server = backend(facing);
     server.add_user("bob");
-    let big = big_message(120_000);
-    server.deliver("bob", &big);
+    server.deliver("bob", message);
     let hash = common::proxy::password_hash(PASSWORD);
     let directory =
         format!("[directory]\nusers = [{{ name = \"bob\", password_hash = \"{hash}\", mail_host = \"b1\" }}]\n");
@@ -604,6 +601,16 @@ fn a_large_message_streams_through_a_plaintext_front_end_whole() {
         &directory,
         &[("b1", "east", facing)],
     );
+    (server, proxy)
+}
+
+/// Where client and back end are both plaintext, a large download or upload streams through
+/// the front end by splicing (`net::splice`); it arrives whole both ways, and the session goes
+/// on with small commands afterwards.
+#[test]
+fn a_large_message_streams_through_a_plaintext_front_end_whole() {
+    let big = big_message(120_000);
+    let (_server, proxy) = bob_behind_a_plaintext_front_end(&big);
     let t = loadtest::client::transport::Transport::connect(Proxy::addr(proxy.imap)).unwrap();
     let mut c = loadtest::client::imap::Imap::new(t).unwrap();
     assert!(c.login("bob", PASSWORD).unwrap().ok());
@@ -633,21 +640,8 @@ fn a_large_message_streams_through_a_plaintext_front_end_whole() {
 #[test]
 fn stalled_downloads_hold_no_thread_at_the_front_end() {
     const STALLED: usize = 8;
-    let facing = Facing::new();
-    let server = backend(facing);
-    server.add_user("bob");
     // More than the client's and the front end's socket buffers and the relay's pipe hold.
-    let big = big_message(200_000);
-    server.deliver("bob", &big);
-    let hash = common::proxy::password_hash(PASSWORD);
-    let directory =
-        format!("[directory]\nusers = [{{ name = \"bob\", password_hash = \"{hash}\", mail_host = \"b1\" }}]\n");
-    let proxy = Proxy::start_configured(
-        "east",
-        "login_type = \"plain-text-login\"",
-        &directory,
-        &[("b1", "east", facing)],
-    );
+    let (_server, proxy) = bob_behind_a_plaintext_front_end(&big_message(200_000));
     // The front end's threads, and how many of them are io_uring's kernel workers.
     let threads = || {
         let tasks = std::fs::read_dir(format!("/proc/{}/task", proxy.child.id())).unwrap();
