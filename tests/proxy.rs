@@ -652,29 +652,16 @@ fn stalled_downloads_hold_no_thread_at_the_front_end() {
         (names.len(), workers)
     };
     let before = threads();
-    let until_tagged = |r: &mut std::io::BufReader<TcpStream>, tag: &str| loop {
-        let mut line = String::new();
-        assert!(
-            std::io::BufRead::read_line(r, &mut line).unwrap() > 0,
-            "the session ended"
-        );
-        if line.starts_with(tag) {
-            assert!(line.starts_with(&format!("{tag} OK")), "{line}");
-            return;
-        }
-    };
     let mut clients = Vec::new();
     for _ in 0..STALLED {
-        let stream = TcpStream::connect(Proxy::addr(proxy.imap)).unwrap();
-        let mut r = std::io::BufReader::new(stream.try_clone().unwrap());
-        let mut w = stream;
-        std::io::BufRead::read_line(&mut r, &mut String::new()).unwrap();
-        write!(w, "a LOGIN bob \"{PASSWORD}\"\r\n").unwrap();
-        until_tagged(&mut r, "a");
-        w.write_all(b"b EXAMINE INBOX\r\nc UID FETCH 1 BODY.PEEK[]\r\n")
+        let t = loadtest::client::transport::Transport::connect(Proxy::addr(proxy.imap)).unwrap();
+        let mut c = loadtest::client::imap::Imap::new(t).unwrap();
+        assert!(c.login("bob", PASSWORD).unwrap().ok());
+        assert!(c.cmd("EXAMINE INBOX").unwrap().ok());
+        let tag = c.tag();
+        c.t.send_raw(format!("{tag} UID FETCH 1 BODY.PEEK[]\r\n").as_bytes())
             .unwrap();
-        until_tagged(&mut r, "b");
-        clients.push((r, w));
+        clients.push((c, tag));
     }
     // Each download fills its client's small buffer and the front end's, and stops there.
     std::thread::sleep(Duration::from_secs(1));
@@ -686,8 +673,8 @@ fn stalled_downloads_hold_no_thread_at_the_front_end() {
         before.1
     );
     // A stalled download goes on when its client reads.
-    let (mut r, _w) = clients.pop().unwrap();
-    until_tagged(&mut r, "c");
+    let (mut c, tag) = clients.pop().unwrap();
+    c.finish(&tag).unwrap().expect_ok().unwrap();
 }
 
 /// After a TLS client's login the front end passes its TLS session to the back end

@@ -118,8 +118,9 @@ impl Held {
             to: dup(to)?,
             pipe: Pipe::take()?,
         };
-        set_nonblocking(held.from.as_raw_fd())?;
-        set_nonblocking(held.to.as_raw_fd())?;
+        // O_NONBLOCK is the open file's: the connections' own descriptors share it.
+        socket2::SockRef::from(&held.from).set_nonblocking(true)?;
+        socket2::SockRef::from(&held.to).set_nonblocking(true)?;
         Ok(held)
     }
 }
@@ -196,20 +197,6 @@ impl Splicer {
         if let Ok(held) = Rc::try_unwrap(self.held) {
             held.pipe.give_back();
         }
-    }
-}
-
-/// Makes socket `fd` (and every descriptor of its open file) non-blocking.
-fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: F_GETFL and F_SETFL read and change the descriptor's status flags only.
-    let ok = unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        flags >= 0 && (flags & libc::O_NONBLOCK != 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) == 0)
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }
 
