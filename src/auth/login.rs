@@ -117,22 +117,10 @@ pub fn authenticate(
 ) -> Result<User, LoginError> {
     let credentials = &*credentials.checked()?;
     let name = credentials.user();
-    if policy::is_reserved(name) {
-        return Err(LoginError::BadCredentials);
-    }
-    let (authzid, verified_password) = match credentials {
-        Credentials::Rejected { .. } | Credentials::Token { .. } => return Err(LoginError::BadCredentials),
-        Credentials::Verified { authzid, .. } => (authzid, None),
-        Credentials::Password { authzid, password, .. } => (authzid, Some(password)),
-    };
+    let (authzid, verified_password) = presented(credentials)?;
     // Acting as another user (SASL authzid): only a trusted front end, with its secret.
-    if let Some(target) = authzid.as_deref().filter(|z| !z.is_empty() && *z != name) {
-        let trusted = proxy.is_some_and(|p| {
-            !p.secret.is_empty()
-                && p.user == name
-                && verified_password.is_some_and(|pw| same_bytes(pw.as_bytes(), p.secret.as_bytes()))
-        });
-        if !trusted || policy::is_reserved(target) {
+    if let Some(target) = acting_for(name, authzid) {
+        if !trusted(proxy, name, verified_password) || policy::is_reserved(target) {
             return Err(LoginError::BadCredentials);
         }
         if let Some(accounts) = accounts {
@@ -140,9 +128,7 @@ pub fn authenticate(
             account.access.may_open(protocol)?;
             return mailbox_of(store, accounts, account);
         }
-        let user = store.snapshot()?.user(target)?.ok_or(LoginError::BadCredentials)?;
-        policy::may_open(&user, protocol)?;
-        return Ok(user);
+        return allowed(store.snapshot()?.user(target)?, protocol);
     }
     if let Some(accounts) = accounts {
         let account = directory_account(accounts.directory, credentials, protocol)?;
@@ -159,6 +145,76 @@ pub fn authenticate(
         }
         _ => return Err(LoginError::BadCredentials),
     };
+    allowed(Some(user), protocol)
+}
+
+/// `authenticate`'s answer where it needs neither a directory, a token's keys nor argon2: a
+/// SCRAM proof, a password the verified-credential cache knows, a front end's login for one
+/// of its users. That costs a store read and an HMAC, so an event loop may ask, and a login
+/// need not wait for a turn on the login pool behind others' argon2. `None`: only
+/// `authenticate` can tell (a wrong password, and a name that does not exist, are among
+/// these, so they take as long as ever).
+pub fn authenticate_at_once(
+    store: &Store,
+    credentials: &Credentials,
+    protocol: Protocol,
+    proxy: Option<ProxyLogin<'_>>,
+) -> Option<Result<User, LoginError>> {
+    let at_once = || -> Result<Option<User>, LoginError> {
+        if matches!(credentials, Credentials::Token { .. }) {
+            return Ok(None);
+        }
+        let name = credentials.user();
+        let (authzid, password) = presented(credentials)?;
+        if let Some(target) = acting_for(name, authzid) {
+            if !trusted(proxy, name, password) || policy::is_reserved(target) {
+                return Err(LoginError::BadCredentials);
+            }
+            return allowed(store.snapshot()?.user(target)?, protocol).map(Some);
+        }
+        let user = store.snapshot()?.user(name)?;
+        match (&user, password) {
+            // A password the cache does not know costs argon2 to check, and so does one
+            // for a name that does not exist (so timing does not tell which names exist).
+            (None, Some(_)) => return Ok(None),
+            (Some(u), Some(pw)) if !password::known(pw, &u.password_hash) => return Ok(None),
+            _ => {}
+        }
+        allowed(user, protocol).map(Some)
+    };
+    at_once().transpose()
+}
+
+/// The authorization identity a client asked for and the password it gave (none for a SCRAM
+/// proof), where its credentials may log in at all.
+fn presented(credentials: &Credentials) -> Result<(&Option<String>, Option<&String>), LoginError> {
+    if policy::is_reserved(credentials.user()) {
+        return Err(LoginError::BadCredentials);
+    }
+    match credentials {
+        Credentials::Rejected { .. } | Credentials::Token { .. } => Err(LoginError::BadCredentials),
+        Credentials::Verified { authzid, .. } => Ok((authzid, None)),
+        Credentials::Password { authzid, password, .. } => Ok((authzid, Some(password))),
+    }
+}
+
+/// The user `name` would act as, when it is another (SASL authzid).
+fn acting_for<'a>(name: &str, authzid: &'a Option<String>) -> Option<&'a str> {
+    authzid.as_deref().filter(|z| !z.is_empty() && *z != name)
+}
+
+/// Whether `name` with `password` is the trusted front end of a proxy-facing listener.
+fn trusted(proxy: Option<ProxyLogin<'_>>, name: &str, password: Option<&String>) -> bool {
+    proxy.is_some_and(|p| {
+        !p.secret.is_empty()
+            && p.user == name
+            && password.is_some_and(|pw| same_bytes(pw.as_bytes(), p.secret.as_bytes()))
+    })
+}
+
+/// The store's `user`, if it exists and may open `protocol`.
+fn allowed(user: Option<User>, protocol: Protocol) -> Result<User, LoginError> {
+    let user = user.ok_or(LoginError::BadCredentials)?;
     policy::may_open(&user, protocol)?;
     Ok(user)
 }
@@ -173,15 +229,37 @@ pub fn directory_account(
 ) -> Result<Account, LoginError> {
     let credentials = &*credentials.checked()?;
     let name = credentials.user();
-    let own = |authzid: &Option<String>| authzid.as_deref().is_none_or(|z| z.is_empty() || z == name);
-    if policy::is_reserved(name) {
-        return Err(LoginError::BadCredentials);
-    }
-    let account = match credentials {
-        Credentials::Password { authzid, password, .. } if own(authzid) => directory.authenticate(name, password)?,
-        Credentials::Verified { authzid, .. } if own(authzid) => directory.lookup(name)?,
-        _ => None,
+    let account = match presented(credentials)? {
+        (authzid, _) if acting_for(name, authzid).is_some() => None,
+        (_, Some(password)) => directory.authenticate(name, password)?,
+        (_, None) => directory.lookup(name)?,
     };
+    account_allowed(account, protocol)
+}
+
+/// `directory_account`'s answer where the directory knows it without blocking
+/// (`Directory::authenticate_at_once`), for an event loop to ask; `None` where only
+/// `directory_account` can tell.
+pub fn directory_account_at_once(
+    directory: &dyn Directory,
+    credentials: &Credentials,
+    protocol: Protocol,
+) -> Option<Result<Account, LoginError>> {
+    if matches!(credentials, Credentials::Token { .. }) {
+        return None;
+    }
+    let name = credentials.user();
+    let account = match presented(credentials) {
+        Err(e) => return Some(Err(e)),
+        Ok((authzid, _)) if acting_for(name, authzid).is_some() => None,
+        Ok((_, Some(password))) => Some(directory.authenticate_at_once(name, password)?),
+        Ok((_, None)) => directory.lookup_at_once(name)?,
+    };
+    Some(account_allowed(account, protocol))
+}
+
+/// The directory's `account`, if it exists and may open `protocol`.
+fn account_allowed(account: Option<Account>, protocol: Protocol) -> Result<Account, LoginError> {
     let account = account.ok_or(LoginError::BadCredentials)?;
     account.access.may_open(protocol)?;
     Ok(account)
@@ -259,4 +337,150 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 pub(crate) fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| password::hash("ringmail-dummy").map(|h| h.phc).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::scram::ScramKeys;
+    use crate::store::UserPatch;
+
+    /// A store with bob (password "pw"), and with alice, an administrator, with the same.
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let phc = password::hash("pw").unwrap().phc;
+        for (name, admin) in [("bob", false), ("alice", true)] {
+            let user = NewUser {
+                name: name.into(),
+                password_hash: phc.clone(),
+                scram: ScramCredentials::derive("pw", b"salt", 4096).unwrap(),
+                admin,
+            };
+            store.write_blocking(WriteOp::AddUser(user)).unwrap();
+        }
+        (dir, store)
+    }
+
+    fn password(user: &str, password: &str, authzid: Option<&str>) -> Credentials {
+        Credentials::Password {
+            authzid: authzid.map(str::to_owned),
+            user: user.into(),
+            password: password.into(),
+            mechanism: "PLAIN",
+        }
+    }
+
+    fn at_once(store: &Store, credentials: &Credentials) -> Option<Result<User, LoginError>> {
+        authenticate_at_once(store, credentials, Protocol::Imap, None)
+    }
+
+    #[test]
+    fn a_password_is_answered_at_once_only_once_it_verified() {
+        let (_dir, store) = store();
+        // Another password than any test's, so no other test's login put it in the cache.
+        let phc = password::hash("at-once pw").unwrap().phc;
+        let patch = UserPatch {
+            password: Some((phc, ScramCredentials::derive("at-once pw", b"salt", 4096).unwrap())),
+            ..UserPatch::default()
+        };
+        store
+            .write_blocking(WriteOp::UpdateUser {
+                name: "bob".into(),
+                patch,
+            })
+            .unwrap();
+        let right = password("bob", "at-once pw", None);
+        assert!(at_once(&store, &right).is_none(), "never verified: argon2's work");
+        assert!(at_once(&store, &password("bob", "wrong", None)).is_none());
+        assert!(at_once(&store, &password("nobody", "at-once pw", None)).is_none());
+        let user = authenticate(&store, &right, Protocol::Imap, None, None).unwrap();
+        assert_eq!(user.name, "bob");
+        let answered = at_once(&store, &right).expect("verified a moment ago").unwrap();
+        assert_eq!(answered.name, "bob");
+        // Still never a wrong password, nor the right one for another protocol bob may not open.
+        assert!(at_once(&store, &password("bob", "at-once pW", None)).is_none());
+        let off = UserPatch {
+            pop: Some(false),
+            ..UserPatch::default()
+        };
+        store
+            .write_blocking(WriteOp::UpdateUser {
+                name: "bob".into(),
+                patch: off,
+            })
+            .unwrap();
+        let refused = authenticate_at_once(&store, &right, Protocol::Pop3, None).expect("a refusal is an answer");
+        assert!(matches!(refused, Err(LoginError::Refused(_))), "{refused:?}");
+    }
+
+    #[test]
+    fn scram_proofs_and_reserved_names_are_answered_at_once_and_tokens_never() {
+        let (_dir, store) = store();
+        let verified = |user: &str| Credentials::Verified {
+            authzid: None,
+            user: user.into(),
+        };
+        assert_eq!(at_once(&store, &verified("bob")).unwrap().unwrap().name, "bob");
+        let admin = at_once(&store, &verified("alice")).unwrap();
+        assert!(matches!(admin, Err(LoginError::Refused(_))), "{admin:?}");
+        let nobody = at_once(&store, &verified("nobody")).unwrap();
+        assert!(matches!(nobody, Err(LoginError::BadCredentials)));
+        let rejected = at_once(&store, &Credentials::Rejected { user: "bob".into() }).unwrap();
+        assert!(matches!(rejected, Err(LoginError::BadCredentials)));
+        let reserved = at_once(&store, &password("anonymous", "x", None)).unwrap();
+        assert!(matches!(reserved, Err(LoginError::BadCredentials)));
+        let token = Credentials::Token {
+            authzid: Some("bob".into()),
+            token: "ey".into(),
+            mechanism: "OAUTHBEARER",
+        };
+        assert!(at_once(&store, &token).is_none());
+    }
+
+    #[test]
+    fn a_front_end_logs_in_for_its_users_at_once_with_its_secret_only() {
+        let (_dir, store) = store();
+        let proxy = || {
+            Some(ProxyLogin {
+                user: "front",
+                secret: "s3cret",
+            })
+        };
+        let as_bob = password("front", "s3cret", Some("bob"));
+        let user = authenticate_at_once(&store, &as_bob, Protocol::Imap, proxy())
+            .unwrap()
+            .unwrap();
+        assert_eq!(user.name, "bob");
+        for refused in [
+            authenticate_at_once(
+                &store,
+                &password("front", "s3creT", Some("bob")),
+                Protocol::Imap,
+                proxy(),
+            ),
+            authenticate_at_once(&store, &as_bob, Protocol::Imap, None),
+            authenticate_at_once(
+                &store,
+                &password("front", "s3cret", Some("anonymous")),
+                Protocol::Imap,
+                proxy(),
+            ),
+            authenticate_at_once(
+                &store,
+                &password("front", "s3cret", Some("nobody")),
+                Protocol::Imap,
+                proxy(),
+            ),
+        ] {
+            assert!(matches!(refused, Some(Err(LoginError::BadCredentials))), "{refused:?}");
+        }
+        let admin = authenticate_at_once(
+            &store,
+            &password("front", "s3cret", Some("alice")),
+            Protocol::Imap,
+            proxy(),
+        );
+        assert!(matches!(admin, Some(Err(LoginError::Refused(_)))), "{admin:?}");
+    }
 }

@@ -108,13 +108,10 @@ thread_local! {
 /// `verify`, unless the process's verified-credential cache (`super::cache`) already knows
 /// `password` for `phc`; a success is remembered there. What logins call.
 pub fn check(password: &str, phc: &str) -> bool {
-    let now = std::time::Instant::now();
-    if super::cache::global()
-        .as_mut()
-        .is_some_and(|c| c.knows(password, phc, now))
-    {
+    if known(password, phc) {
         return true;
     }
+    let now = std::time::Instant::now();
     // The lock is not held while argon2 runs: the other login threads go on meanwhile.
     if !verify(password, phc) {
         return false;
@@ -123,6 +120,15 @@ pub fn check(password: &str, phc: &str) -> bool {
         cache.remember(password, phc, now);
     }
     true
+}
+
+/// Whether the verified-credential cache knows `password` for `phc`: `check`'s yes at the
+/// cost of an HMAC, fit for an event loop. No says nothing: only `check` can tell.
+pub fn known(password: &str, phc: &str) -> bool {
+    let now = std::time::Instant::now();
+    super::cache::global()
+        .as_mut()
+        .is_some_and(|c| c.knows(password, phc, now))
 }
 
 /// A random password of 20 characters from an alphabet without look-alikes.

@@ -64,6 +64,19 @@ pub trait Directory: Send + Sync {
 
     /// The SCRAM-SHA-256 keys stored for `name`, if any. Blocking.
     fn scram(&self, name: &str) -> Result<Option<ScramCredentials>, DirectoryError>;
+
+    /// `authenticate`'s yes where it is known without blocking (an account held in memory
+    /// whose password the verified-credential cache knows), for an event loop to ask; `None`
+    /// where only `authenticate` can tell.
+    fn authenticate_at_once(&self, _name: &str, _password: &str) -> Option<Account> {
+        None
+    }
+
+    /// `lookup`'s answer where it is known without blocking; `None` where only `lookup` can
+    /// tell.
+    fn lookup_at_once(&self, _name: &str) -> Option<Option<Account>> {
+        None
+    }
 }
 
 /// The directory `[directory]` configures.
@@ -125,6 +138,15 @@ impl Directory for StaticDirectory {
         Ok(self.users.get(name).map(StaticDirectory::account))
     }
 
+    fn authenticate_at_once(&self, name: &str, pw: &str) -> Option<Account> {
+        let user = self.users.get(name)?;
+        password::known(pw, &user.password_hash).then(|| StaticDirectory::account(user))
+    }
+
+    fn lookup_at_once(&self, name: &str) -> Option<Option<Account>> {
+        Some(self.users.get(name).map(StaticDirectory::account))
+    }
+
     fn scram(&self, name: &str) -> Result<Option<ScramCredentials>, DirectoryError> {
         let user = self.users.get(name);
         // The config was checked at load: a stored form that does not parse is not there.
@@ -155,5 +177,56 @@ mod tests {
         assert!(!bob.access.pop && bob.access.imap);
         assert!(dir.authenticate("bob", "wrong").unwrap().is_none());
         assert!(dir.authenticate("nobody", "secret").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_static_directory_answers_at_once_what_it_holds_and_the_cache_knows() {
+        use crate::auth::login::{directory_account, directory_account_at_once, Credentials, LoginError};
+        use crate::auth::policy::Protocol;
+        let hash = password::hash("static at once").unwrap().phc;
+        let dir = StaticDirectory::new(vec![StaticUser {
+            name: "bob".into(),
+            password_hash: hash,
+            scram: None,
+            mail_host: "b1".into(),
+            admin: false,
+            imap: true,
+            pop3: false,
+        }]);
+        let login = |password: &str| Credentials::Password {
+            authzid: None,
+            user: "bob".into(),
+            password: password.into(),
+            mechanism: "PLAIN",
+        };
+        assert!(
+            dir.authenticate_at_once("bob", "static at once").is_none(),
+            "not verified yet"
+        );
+        assert!(directory_account_at_once(&dir, &login("static at once"), Protocol::Imap).is_none());
+        directory_account(&dir, &login("static at once"), Protocol::Imap).unwrap();
+        let bob = directory_account_at_once(&dir, &login("static at once"), Protocol::Imap);
+        assert_eq!(bob.unwrap().unwrap().mail_host, "b1");
+        let pop = directory_account_at_once(&dir, &login("static at once"), Protocol::Pop3);
+        assert!(matches!(pop, Some(Err(LoginError::Refused(_)))), "{pop:?}");
+        assert!(directory_account_at_once(&dir, &login("static at oncE"), Protocol::Imap).is_none());
+        assert!(dir.authenticate_at_once("nobody", "static at once").is_none());
+        let verified = |user: &str, authzid: Option<&str>| Credentials::Verified {
+            authzid: authzid.map(str::to_owned),
+            user: user.into(),
+        };
+        let proved = directory_account_at_once(&dir, &verified("bob", None), Protocol::Imap);
+        assert_eq!(proved.unwrap().unwrap().name, "bob");
+        for refused in [
+            verified("nobody", None),
+            verified("bob", Some("alice")),
+            verified("guest", None),
+        ] {
+            let answer = directory_account_at_once(&dir, &refused, Protocol::Imap);
+            assert!(
+                matches!(answer, Some(Err(LoginError::BadCredentials))),
+                "{refused:?}: {answer:?}"
+            );
+        }
     }
 }

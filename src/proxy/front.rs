@@ -21,7 +21,7 @@ use crate::net::Conn;
 use crate::runtime::io::Stream;
 use crate::serve::driver::{self, Driver};
 use crate::serve::link::{Closed, Link};
-use crate::serve::login::{login_via, Failure, Gate};
+use crate::serve::login::{login_via, Check, Failure, Gate};
 
 /// What a pre-login session asks of the front end.
 pub enum Ask {
@@ -312,9 +312,12 @@ async fn login(
     protocol: Protocol,
     slot: &mut Slot,
 ) -> Result<Account, Failure> {
-    let check = {
-        let (front, credentials) = (front.clone(), credentials.clone());
-        move || crate::auth::login::directory_account(&*front.directory, &credentials, protocol)
+    let check = match crate::auth::login::directory_account_at_once(&*front.directory, credentials, protocol) {
+        Some(answer) => Check::Answered(answer),
+        None => {
+            let (front, credentials) = (front.clone(), credentials.clone());
+            Check::OnPool(move || crate::auth::login::directory_account(&*front.directory, &credentials, protocol))
+        }
     };
     let gate = Gate {
         pool: &front.login_pool,

@@ -1,6 +1,8 @@
-//! Logging in, the same for every protocol and for front ends: the check on the login pool
-//! (argon2, a directory), the failed-login penalty (waited out here, before the failure is
-//! answered), and the per-user connection limit.
+//! Logging in, the same for every protocol and for front ends: the check (answered on the
+//! event loop where it needs neither argon2 nor a network directory, as in a reconnect storm
+//! that the verified-credential cache absorbs; else on the login pool), the failed-login
+//! penalty (waited out here, before the failure is answered), and the per-user connection
+//! limit.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -52,18 +54,30 @@ pub(crate) struct Gate<'a> {
     pub mechanism: &'static str,
 }
 
-/// Runs `check` (blocking) on the login pool for a client claiming to be `claimed`; on
-/// success counts the account (named by `name_of`) against its connection limit.
-pub(crate) async fn login_via<T: Send + 'static>(
+/// A login's check: answered already on the event loop, or blocking work for the login pool.
+pub(crate) enum Check<T, F> {
+    Answered(Result<T, LoginError>),
+    OnPool(F),
+}
+
+/// Runs `check` for a client claiming to be `claimed`; on success counts the account (named
+/// by `name_of`) against its connection limit.
+pub(crate) async fn login_via<T: Send + 'static, F: FnOnce() -> Result<T, LoginError> + Send + 'static>(
     gate: Gate<'_>,
     claimed: &str,
     slot: &mut Slot,
-    check: impl FnOnce() -> Result<T, LoginError> + Send + 'static,
+    check: Check<T, F>,
     name_of: impl Fn(&T) -> &str,
 ) -> Result<T, Failure> {
     // One attempt per (address, claimed name) at a time: a failure's delay holds them all.
     let turn = gate.penalties.turn(gate.peer, claimed).await;
-    let result = gate.penalties.check(gate.peer, gate.pool.run(check)).await;
+    let checked = async {
+        match check {
+            Check::Answered(result) => Some(result),
+            Check::OnPool(work) => gate.pool.run(work).await,
+        }
+    };
+    let result = gate.penalties.check(gate.peer, checked).await;
     let result = result.unwrap_or_else(|| {
         Err(LoginError::Temporary(StoreError::Io(std::io::Error::other(
             "login pool failed",
@@ -111,18 +125,19 @@ pub async fn login(
     protocol: Protocol,
     slot: &mut Slot,
 ) -> Result<User, Failure> {
-    let checked = credentials.clone();
-    // On a proxy-facing listener the front end may log in for its users.
-    let proxied = link.proxied.then_some(());
-    let check = {
-        let shared = shared.clone();
-        move || {
-            let cluster = &shared.config.cluster;
-            let proxy = proxied.map(|()| ProxyLogin {
-                user: &cluster.proxy_user,
-                secret: &cluster.proxy_secret,
-            });
-            login::authenticate(&shared.store, &checked, protocol, proxy, shared.accounts())
+    // Without a directory, most logins are answered here (`authenticate_at_once`).
+    let answered = match shared.accounts() {
+        None => login::authenticate_at_once(&shared.store, credentials, protocol, proxy_login(shared, link.proxied)),
+        Some(_) => None,
+    };
+    let check = match answered {
+        Some(answer) => Check::Answered(answer),
+        None => {
+            let (shared, checked, proxied) = (shared.clone(), credentials.clone(), link.proxied);
+            Check::OnPool(move || {
+                let proxy = proxy_login(&shared, proxied);
+                login::authenticate(&shared.store, &checked, protocol, proxy, shared.accounts())
+            })
         }
     };
     let gate = Gate {
@@ -134,6 +149,15 @@ pub async fn login(
         mechanism: credentials.mechanism(),
     };
     login_via(gate, credentials.user(), slot, check, |u: &User| &u.name).await
+}
+
+/// On a proxy-facing listener, the front end that may log in for its users.
+fn proxy_login(shared: &Shared, proxied: bool) -> Option<ProxyLogin<'_>> {
+    let cluster = &shared.config.cluster;
+    proxied.then_some(ProxyLogin {
+        user: &cluster.proxy_user,
+        secret: &cluster.proxy_secret,
+    })
 }
 
 /// How long a back end waits for the frame that follows a login whose front end passes the
