@@ -160,18 +160,23 @@ impl Directory for StaticDirectory {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_static_directory_checks_passwords_and_tells_the_back_end() {
-        let hash = password::hash("secret").unwrap().phc;
-        let dir = StaticDirectory::new(vec![StaticUser {
+    /// A table with bob, on b1, allowed IMAP but not POP3, with `password` (hashed afresh:
+    /// a new salt, so the credential cache does not know it yet).
+    fn bob(password: &str) -> StaticDirectory {
+        StaticDirectory::new(vec![StaticUser {
             name: "bob".into(),
-            password_hash: hash,
+            password_hash: password::hash(password).unwrap().phc,
             scram: None,
             mail_host: "b1".into(),
             admin: false,
             imap: true,
             pop3: false,
-        }]);
+        }])
+    }
+
+    #[test]
+    fn a_static_directory_checks_passwords_and_tells_the_back_end() {
+        let dir = bob("secret");
         let bob = dir.authenticate("bob", "secret").unwrap().unwrap();
         assert_eq!(bob.mail_host, "b1");
         assert!(!bob.access.pop && bob.access.imap);
@@ -183,16 +188,7 @@ mod tests {
     fn a_static_directory_answers_at_once_what_it_holds_and_the_cache_knows() {
         use crate::auth::login::{directory_account, directory_account_at_once, Credentials, LoginError};
         use crate::auth::policy::Protocol;
-        let hash = password::hash("static at once").unwrap().phc;
-        let dir = StaticDirectory::new(vec![StaticUser {
-            name: "bob".into(),
-            password_hash: hash,
-            scram: None,
-            mail_host: "b1".into(),
-            admin: false,
-            imap: true,
-            pop3: false,
-        }]);
+        let dir = bob("static at once");
         let login = |password: &str| Credentials::Password {
             authzid: None,
             user: "bob".into(),
