@@ -35,7 +35,7 @@ fi
 DIRTY_AFTER=$(dirty)
 mkdir -p "$RESULTS"
 
-WORK=$(mktemp -d "/tmp/ringmail-$NAME.XXXXXX")
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/ringmail-$NAME.XXXXXX")
 SERVER_PID=
 cleanup() {
     stop_server

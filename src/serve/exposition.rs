@@ -41,7 +41,10 @@ impl Collector for Exposition {
                 let bytes = |pages: u64| (pages * space.page_size) as i64;
                 encode_gauge(
                     e,
-                    ("store_file_bytes", "Size of the store's data.mdb"),
+                    (
+                        "store_file_bytes",
+                        "Size of the store's data.mdb: its pages and the room written ahead of them",
+                    ),
                     space.file_bytes as i64,
                 )?;
                 encode_gauge(

@@ -23,6 +23,7 @@ mod read;
 pub mod recent;
 pub mod records;
 pub mod restore;
+mod room;
 mod stage;
 mod txn;
 pub mod unseen;

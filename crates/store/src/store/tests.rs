@@ -703,6 +703,29 @@ fn chunks_in(store: &Store, table: &Table) -> usize {
 }
 
 #[test]
+fn the_writer_keeps_room_written_ahead_of_the_last_page() {
+    let (_dir, store) = store();
+    add_user(&store, "alice");
+    for _ in 0..20 {
+        let results = deliver(
+            &store,
+            &["alice"],
+            &[b"Subject: x\r\n\r\n".as_slice(), &[b'y'; 8000]].concat(),
+        );
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+    }
+    // After each batch the writer made room (a step at least, since there was none) before
+    // it took the next request.
+    store.write_blocking(WriteOp::Flush).unwrap();
+    let space = store.space().unwrap();
+    assert!(
+        space.file_bytes >= space.pages * space.page_size + (64 << 10),
+        "{space:?}"
+    );
+    assert!(store.check().unwrap().is_clean());
+}
+
+#[test]
 fn a_large_body_is_staged_then_linked_once_for_every_recipient() {
     let (_dir, store) = store();
     let (alice, bob) = (add_user(&store, "alice"), add_user(&store, "bob"));

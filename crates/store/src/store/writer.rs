@@ -2,7 +2,8 @@
 //! request on a channel to this thread. It takes whatever is queued, applies each request in a
 //! nested transaction (so one failing request leaves no trace while the others stand), commits
 //! the batch once with fsync (group commit), and only then answers each request and publishes
-//! the changes to the feed.
+//! the changes to the feed. Between batches it keeps zeros written ahead of the end of the
+//! data file (`room`), so that a commit makes only its pages durable, not a larger file.
 
 use std::sync::{mpsc, Arc};
 
@@ -13,6 +14,7 @@ use super::messages::FlagsChanged;
 use super::queue::{self, Bounce, NewQueueEntry, QueueId, QueueUpdate, Refused};
 use super::records::ScramCredentials;
 use super::records::{FlagMode, Mailbox, MailboxId, SpecialUse, Uid, User, UserId};
+use super::room::Room;
 use super::stage::{self, Staged};
 use super::{mailboxes, messages, users, Inner, StoreError, Tables};
 use crate::mime::Structure;
@@ -263,15 +265,20 @@ pub enum WriteOutcome {
 
 pub(crate) fn spawn(inner: Arc<Inner>, feed: Arc<Feed>) -> std::io::Result<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel::<Job>();
+    let room = Room::open(inner.env)
+        .inspect_err(|e| tracing::warn!("no room kept ahead of the store's file ({e}): commits grow it themselves"))
+        .ok();
     std::thread::Builder::new()
         .name("ringmail-writer".into())
-        .spawn(move || run(&inner, &feed, rx))?;
+        .spawn(move || run(&inner, &feed, rx, room))?;
     Ok(tx)
 }
 
-fn run(inner: &Inner, feed: &Feed, rx: mpsc::Receiver<Job>) {
+fn run(inner: &Inner, feed: &Feed, rx: mpsc::Receiver<Job>, mut room: Option<Room>) {
+    // A request taken while looking whether any was waiting.
+    let mut next = None;
     loop {
-        let first = match rx.recv_timeout(RECENT_FLUSH) {
+        let first = match next.take().map_or_else(|| rx.recv_timeout(RECENT_FLUSH), Ok) {
             Ok(job) => job,
             Err(e) => {
                 // Idle for a while, or shutting down: \Recent claims made since the last
@@ -293,6 +300,13 @@ fn run(inner: &Inner, feed: &Feed, rx: mpsc::Receiver<Job>) {
             }
         }
         commit_batch(inner, feed, batch);
+        next = rx.try_recv().ok();
+        if let Some(r) = &room {
+            if let Err(e) = r.make(inner.env, next.is_some()) {
+                tracing::warn!("no more room kept ahead of the store's file ({e}): commits grow it themselves");
+                room = None;
+            }
+        }
     }
 }
 
