@@ -35,7 +35,7 @@ fn put_body(
         Some(id) => id,
         None => {
             let id = next_counter(t, txn, "next_body_id")?;
-            put_chunks(&t.bodies, txn, id, 0, message)?;
+            put_chunks((&t.bodies, t.page_size), txn, id, 0, message)?;
             id
         }
     };

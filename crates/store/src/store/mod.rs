@@ -120,6 +120,8 @@ pub(crate) struct Tables {
     pop3_uidls: Table,
     /// body → where its lines start with '.', for POP3's byte-stuffing (`dot_lines`).
     dot_lines: Table,
+    /// LMDB's page size in this environment: how values are cut into chunks (`txn::pieces`).
+    page_size: usize,
 }
 
 const TABLE_NAMES: [&str; 20] = [
@@ -262,6 +264,7 @@ impl Store {
                 urlauth_keys,
                 pop3_uidls,
                 dot_lines,
+                page_size: env.unnamed_database_stat().page_size as usize,
             },
             every,
             commits: 0.into(),

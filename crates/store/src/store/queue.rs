@@ -117,7 +117,7 @@ pub(crate) fn submit(
         Some(id) => id,
         None => {
             let id = next_counter(t, txn, "next_queue_id")?;
-            put_chunks(&t.queue_bodies, txn, id, 0, message)?;
+            put_chunks((&t.queue_bodies, t.page_size), txn, id, 0, message)?;
             id
         }
     };

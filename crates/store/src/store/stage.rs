@@ -112,7 +112,7 @@ fn write(inner: &Inner, kind: Kind, bytes: &[u8]) -> Result<u64, StoreError> {
             Some(txn) => txn,
             None => inner.env.write_txn()?,
         };
-        put_chunks(kind.table(t), &mut txn, id, first, step)?;
+        put_chunks((kind.table(t), t.page_size), &mut txn, id, first, step)?;
         txn.commit()?;
     }
     if let Some(txn) = first_step {

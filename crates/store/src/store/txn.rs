@@ -65,18 +65,50 @@ pub(crate) fn release_body(t: &Tables, txn: &mut RwTxn<'_>, body: u64) -> Result
 }
 
 /// Writes `bytes` as the chunks of `id` in a chunked table (bodies, queued bytes), numbered
-/// from `first`.
+/// from `first`, in an environment of `page`-byte pages (`pieces`).
 pub(crate) fn put_chunks(
-    table: &Table,
+    (table, page): (&Table, usize),
     txn: &mut RwTxn<'_>,
     id: u64,
     first: u32,
     bytes: &[u8],
 ) -> Result<(), StoreError> {
-    for (n, chunk) in (first..).zip(bytes.chunks(CHUNK_SIZE)) {
+    for (n, chunk) in (first..).zip(pieces(bytes, page)) {
         table.put(txn, &keys::chunk(id, n), chunk)?;
     }
     Ok(())
+}
+
+/// `bytes` cut into the values stored as chunks: `CHUNK_SIZE` each, except the last, shorter
+/// piece. LMDB puts a value larger than about half a page in pages of its own (an overflow
+/// run, after a 16-byte header), so a piece just over a page would take two pages, one of
+/// them nearly empty. When what goes past the last whole page is small enough to lie in a
+/// leaf page beside other records, the piece is cut there: a message of 4,200 bytes takes
+/// one page and 120 bytes of a leaf, not two pages. A full piece is never cut, so a run of
+/// whole pieces always makes one chunk each (`stage` numbers its steps by that).
+pub(crate) fn pieces(bytes: &[u8], page: usize) -> impl Iterator<Item = &[u8]> {
+    bytes.chunks(CHUNK_SIZE).flat_map(move |piece| {
+        let cut = if piece.len() < CHUNK_SIZE {
+            cut(piece.len(), page)
+        } else {
+            piece.len()
+        };
+        let (head, tail) = piece.split_at(cut);
+        [head, tail].into_iter().filter(|p| !p.is_empty())
+    })
+}
+
+/// Where a value of `len` bytes is cut (`pieces`); `len` when it is not.
+fn cut(len: usize, page: usize) -> usize {
+    // LMDB's page header, which an overflow run starts with.
+    const HEADER: usize = 16;
+    // Well under the largest record LMDB keeps in a leaf page (half a page less a few headers).
+    let in_leaf = page / 2 - 128;
+    let whole = (len + HEADER) / page * page;
+    match whole.checked_sub(HEADER) {
+        Some(head) if head > 0 && len - head <= in_leaf => head,
+        _ => len,
+    }
 }
 
 /// Deletes a body whatever its count: its count, structure, dot-line index and chunks.
@@ -128,4 +160,34 @@ pub(crate) fn delete_prefix(table: &Table, txn: &mut RwTxn<'_>, prefix: &[u8]) -
 
 pub(crate) fn inclusive<'a>(start: &'a [u8], end: &'a [u8]) -> (std::ops::Bound<&'a [u8]>, std::ops::Bound<&'a [u8]>) {
     (std::ops::Bound::Included(start), std::ops::Bound::Included(end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lengths(len: usize) -> Vec<usize> {
+        pieces(&vec![0; len], 4096).map(<[u8]>::len).collect()
+    }
+
+    #[test]
+    fn a_last_piece_just_over_whole_pages_is_cut_where_they_end() {
+        // One page holds 4,080 bytes after its header, two 8,176.
+        assert_eq!(lengths(4200), [4080, 120]);
+        assert_eq!(lengths(10_000), [8176, 1824]);
+        assert_eq!(lengths(2 * CHUNK_SIZE + 4200), [CHUNK_SIZE, CHUNK_SIZE, 4080, 120]);
+    }
+
+    #[test]
+    fn pieces_that_would_take_as_many_pages_are_left_whole() {
+        // What is past the page is too large for a leaf page: it would take a page itself.
+        assert_eq!(lengths(7000), [7000]);
+        // Small enough for a leaf page, fills its pages exactly, or is less than one.
+        assert_eq!(lengths(2000), [2000]);
+        assert_eq!(lengths(4080), [4080]);
+        assert_eq!(lengths(3000), [3000]);
+        // A full piece is never cut: each makes one chunk.
+        assert_eq!(lengths(2 * CHUNK_SIZE), [CHUNK_SIZE, CHUNK_SIZE]);
+        assert_eq!(lengths(0), Vec::<usize>::new());
+    }
 }
