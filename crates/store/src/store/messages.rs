@@ -8,7 +8,7 @@ use heed::RwTxn;
 use super::feed::{Change, ChangeKind};
 use super::read::{get_mailbox, get_mailbox_by_name, get_usage, get_user};
 use super::records::{flags, keys, BodyId, FlagMode, Mailbox, MailboxId, MessageRecord, Uid, Usage};
-use super::txn::{next_counter, now, put_chunks, put_json, release_body};
+use super::txn::{next_counter, now, put_chunks, put_json, put_last, release_body};
 use super::writer::{Delivered, ImportedMessage, NewMessage, Recipient};
 use super::{dot_lines, modseq, unseen};
 use super::{StoreError, Tables};
@@ -39,11 +39,12 @@ fn put_body(
             id
         }
     };
-    t.structures.put(txn, &body_id.to_be_bytes(), &structure.to_bytes())?;
+    let key = body_id.to_be_bytes();
+    put_last(&t.structures, txn, &key, &structure.to_bytes())?;
     if let Some(index) = structure.has_dot_line.then(|| dot_lines::encode(message)).flatten() {
-        t.dot_lines.put(txn, &body_id.to_be_bytes(), &index)?;
+        put_last(&t.dot_lines, txn, &key, &index)?;
     }
-    t.body_refs.put(txn, &body_id.to_be_bytes(), &refs.to_be_bytes())?;
+    put_last(&t.body_refs, txn, &key, &refs.to_be_bytes())?;
     Ok(body_id)
 }
 

@@ -725,6 +725,43 @@ fn a_body_just_over_a_page_takes_one_page_and_reads_back_whole() {
 }
 
 #[test]
+fn new_bodies_fill_their_leaf_pages() {
+    let (_dir, store) = store();
+    add_user(&store, "alice");
+    // Bodies small enough to lie in leaf pages: three fit a page. Split in half each time
+    // the last page fills, the pages would hold two each (150 pages).
+    for n in 0..300 {
+        deliver(
+            &store,
+            &["alice"],
+            format!("Subject: {n:04}\r\n\r\n{}", "z".repeat(1000)).as_bytes(),
+        );
+    }
+    let txn = store.inner.env.read_txn().unwrap();
+    let stat = store.inner.t.bodies.stat(&txn).unwrap();
+    assert_eq!(stat.overflow_pages, 0);
+    assert!(stat.leaf_pages <= 105, "{stat:?}");
+}
+
+#[test]
+fn a_key_below_the_last_is_put_all_the_same() {
+    let (_dir, store) = store();
+    let table = store.inner.t.bodies;
+    let mut txn = store.inner.env.write_txn().unwrap();
+    for key in [5u64, 9, 3, 7] {
+        super::txn::put_last(&table, &mut txn, &key.to_be_bytes(), &key.to_le_bytes()).unwrap();
+    }
+    txn.commit().unwrap();
+    let txn = store.inner.env.read_txn().unwrap();
+    let keys: Vec<u64> = table
+        .iter(&txn)
+        .unwrap()
+        .map(|kv| u64::from_be_bytes(kv.unwrap().0.try_into().unwrap()))
+        .collect();
+    assert_eq!(keys, [3, 5, 7, 9]);
+}
+
+#[test]
 fn the_writer_keeps_room_written_ahead_of_the_last_page() {
     let (_dir, store) = store();
     add_user(&store, "alice");

@@ -74,9 +74,21 @@ pub(crate) fn put_chunks(
     bytes: &[u8],
 ) -> Result<(), StoreError> {
     for (n, chunk) in (first..).zip(pieces(bytes, page)) {
-        table.put(txn, &keys::chunk(id, n), chunk)?;
+        put_last(table, txn, &keys::chunk(id, n), chunk)?;
     }
     Ok(())
+}
+
+/// `put` for a key that is normally the largest in its table: the records of a body or queued
+/// message just numbered. Told so, LMDB starts a new leaf page when the last one is full
+/// instead of splitting it in half, so such tables' leaves end full, not half empty. A key that
+/// is not the largest (a staged body linked after later ones, or a writer in another process
+/// in between) is put as any other.
+pub(crate) fn put_last(table: &Table, txn: &mut RwTxn<'_>, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+    match table.put_with_flags(txn, heed::PutFlags::APPEND, key, value) {
+        Err(heed::Error::Mdb(heed::MdbError::KeyExist)) => Ok(table.put(txn, key, value)?),
+        done => Ok(done?),
+    }
 }
 
 /// `bytes` cut into the values stored as chunks: `CHUNK_SIZE` each, except the last, shorter
@@ -103,7 +115,7 @@ fn cut(len: usize, page: usize) -> usize {
     // LMDB's page header, which an overflow run starts with.
     const HEADER: usize = 16;
     // Well under the largest record LMDB keeps in a leaf page (half a page less a few headers).
-    let in_leaf = page / 2 - 128;
+    let in_leaf = (page / 2).saturating_sub(128);
     let whole = (len + HEADER) / page * page;
     match whole.checked_sub(HEADER) {
         Some(head) if head > 0 && len - head <= in_leaf => head,
