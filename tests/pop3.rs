@@ -339,6 +339,24 @@ fn big_message(subject: &str, size: usize, dots: bool) -> Vec<u8> {
     m
 }
 
+/// About 4,200 bytes whose line at byte 4,080 starts with '.': the store cuts a body just over
+/// a page where the page ends (store's `txn::pieces`), so that dot line begins the second chunk.
+fn page_message() -> Vec<u8> {
+    const PAGE_END: usize = 4080;
+    let mut m = b"From: a@example.org\r\nSubject: over a page\r\n\r\n".to_vec();
+    while m.len() + 80 < PAGE_END {
+        m.extend_from_slice(b"a line of the first page of the message\r\n");
+    }
+    let pad = PAGE_END - m.len() - 2;
+    m.extend(std::iter::repeat_n(b'p', pad));
+    m.extend_from_slice(b"\r\n.where the page ends\r\n");
+    while m.len() < 4200 {
+        m.extend_from_slice(b"..a tail line\r\n");
+    }
+    assert_eq!(&m[PAGE_END - 2..PAGE_END + 1], b"\r\n.");
+    m
+}
+
 /// Header, blank line and the first `lines` body lines, as TOP returns them.
 fn top_of(message: &[u8], lines: usize) -> Vec<u8> {
     let split = message.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
@@ -352,8 +370,9 @@ fn top_of(message: &[u8], lines: usize) -> Vec<u8> {
 /// RETR sends message bytes straight from the store (gathered writes over plaintext, encrypted
 /// from the map over TLS): dot-free messages, dotted ones (stuffed where the store's index of
 /// dot lines says, or scanned where a message has too many for one), bodies of several chunks,
-/// a dot line on a chunk boundary, deep pipelines mixing RETR, TOP and other commands, more
-/// than one gathered write's worth in flight.
+/// a dot line on a chunk boundary (of full chunks, and where a body just over a page is cut),
+/// deep pipelines mixing RETR, TOP and other commands, more than one gathered write's worth in
+/// flight.
 #[test]
 fn bulk_retr_is_exact_over_every_transport() {
     let server = Server::start_with(Extra {
@@ -364,6 +383,7 @@ fn bulk_retr_is_exact_over_every_transport() {
     let messages = [
         big_message("dot-free", 3 * CHUNK + 1000, false),
         big_message("dotted", 3 * CHUNK + 1000, true),
+        page_message(),
         message("small dotted"),
         b"Subject: tiny\r\n\r\nno dots\r\n".to_vec(),
         // Every line starts with '.': stuffing everywhere, short runs copied.
