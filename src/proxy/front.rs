@@ -312,13 +312,11 @@ async fn login(
     protocol: Protocol,
     slot: &mut Slot,
 ) -> Result<Account, Failure> {
-    let check = match crate::auth::login::directory_account_at_once(&*front.directory, credentials, protocol) {
-        Some(answer) => Check::Answered(answer),
-        None => {
-            let (front, credentials) = (front.clone(), credentials.clone());
-            Check::OnPool(move || crate::auth::login::directory_account(&*front.directory, &credentials, protocol))
-        }
-    };
+    let answered = crate::auth::login::directory_account_at_once(&*front.directory, credentials, protocol);
+    let check = Check::or_pool(answered, || {
+        let (front, credentials) = (front.clone(), credentials.clone());
+        move || crate::auth::login::directory_account(&*front.directory, &credentials, protocol)
+    });
     let gate = Gate {
         pool: &front.login_pool,
         penalties: &front.penalties,

@@ -60,6 +60,16 @@ pub(crate) enum Check<T, F> {
     OnPool(F),
 }
 
+impl<T, F> Check<T, F> {
+    /// `answered`, where the event loop could tell; else the blocking work `pool` makes.
+    pub(crate) fn or_pool(answered: Option<Result<T, LoginError>>, pool: impl FnOnce() -> F) -> Self {
+        match answered {
+            Some(answer) => Check::Answered(answer),
+            None => Check::OnPool(pool()),
+        }
+    }
+}
+
 /// Runs `check` for a client claiming to be `claimed`; on success counts the account (named
 /// by `name_of`) against its connection limit.
 pub(crate) async fn login_via<T: Send + 'static, F: FnOnce() -> Result<T, LoginError> + Send + 'static>(
@@ -130,16 +140,13 @@ pub async fn login(
         None => login::authenticate_at_once(&shared.store, credentials, protocol, proxy_login(shared, link.proxied)),
         Some(_) => None,
     };
-    let check = match answered {
-        Some(answer) => Check::Answered(answer),
-        None => {
-            let (shared, checked, proxied) = (shared.clone(), credentials.clone(), link.proxied);
-            Check::OnPool(move || {
-                let proxy = proxy_login(&shared, proxied);
-                login::authenticate(&shared.store, &checked, protocol, proxy, shared.accounts())
-            })
+    let check = Check::or_pool(answered, || {
+        let (shared, checked, proxied) = (shared.clone(), credentials.clone(), link.proxied);
+        move || {
+            let proxy = proxy_login(&shared, proxied);
+            login::authenticate(&shared.store, &checked, protocol, proxy, shared.accounts())
         }
-    };
+    });
     let gate = Gate {
         pool: &shared.login_pool,
         penalties: &shared.penalties,
