@@ -17,8 +17,10 @@
 #   RAW_BYTES, PASSES           bulk: raw loopback reference size, rounds
 #   USERS (default SESSIONS), USER_MESSAGES, USER_SIZE   user0..user(N-1) and their mail
 #   DELIVER_MESSAGES, DELIVER_CLIENTS, DELIVER_SIZE
-#   SESSIONS, IDLE_TLS          idle/fanout: concurrent IDLE sessions; 1 to hold them over TLS
-#                               (storm: the same number, always over TLS)
+#   SESSIONS, IDLE_TLS          idle/fanout: concurrent IDLE sessions, held in plaintext and
+#                               then over TLS (IDLE_TLS=both, the default; the TLS runs are
+#                               named idle-tls and fanout-tls), or only in plaintext (0) or only
+#                               over TLS (1); storm: the same number, always over TLS
 #   FANOUT_DELIVERIES, FANOUT_RATE
 #   LOGIN_CLIENTS, LOGIN_DURATION, MIXED_CLIENTS, MIXED_DURATION
 #   STRESS_CLIENTS, STRESS_DURATION   stress: clients sharing user0's and user1's mailboxes
@@ -47,7 +49,13 @@ DELIVER_SIZE=${DELIVER_SIZE:-4096}
 SESSIONS=${SESSIONS:-1000}
 # One user (and INBOX) per IDLE session: sessions sharing a mailbox would share its state.
 USERS=${USERS:-$SESSIONS}
-IDLE_TLS=${IDLE_TLS:-0}
+IDLE_TLS=${IDLE_TLS:-both}
+case "$IDLE_TLS" in
+0) IDLE_VARIANTS=("") ;;
+1) IDLE_VARIANTS=(-tls) ;;
+both) IDLE_VARIANTS=("" -tls) ;;
+*) echo "IDLE_TLS must be 0, 1 or both, not $IDLE_TLS" >&2 && exit 2 ;;
+esac
 FANOUT_DELIVERIES=${FANOUT_DELIVERIES:-1000}
 FANOUT_RATE=${FANOUT_RATE:-100}
 LOGIN_CLIENTS=${LOGIN_CLIENTS:-16}
@@ -255,13 +263,24 @@ has_scenario() {
     "$BIN/loadtest" help "$1" >/dev/null 2>&1
 }
 
-# measure LABEL SCENARIO ARGS...: one run, its JSON in $JSON_DIR/LABEL-SCENARIO.json. A run
-# that fails leaves LABEL-SCENARIO.failed (its error) for the report, and the script goes on.
+# Whether SCENARIOS asks for this run: the scenario (every variant of it) or the variant
+# itself (SCENARIO-tls), or SCENARIOS is unset.
+wanted() {
+    [ -z "${SCENARIOS:-}" ] || [[ " $SCENARIOS " == *" $1 "* ]] || [[ " $SCENARIOS " == *" $1$VARIANT "* ]]
+}
+
+# The variant of the IDLE scenarios being run: "" (plaintext) or -tls.
+VARIANT=
+
+# measure LABEL SCENARIO ARGS...: one run, its JSON in $JSON_DIR/LABEL-SCENARIO$VARIANT.json.
+# A run that fails leaves LABEL-SCENARIO$VARIANT.failed (its error) for the report, and the
+# script goes on.
 measure() {
     local label=$1 scenario=$2
     shift 2
-    local base=$JSON_DIR/$label-$scenario
-    if [ -n "${SCENARIOS:-}" ] && [[ " $SCENARIOS " != *" $scenario "* ]]; then
+    local name=$scenario$VARIANT
+    local base=$JSON_DIR/$label-$name
+    if ! wanted "$scenario"; then
         return 0
     fi
     if ! has_scenario "$scenario"; then
@@ -269,7 +288,7 @@ measure() {
         case " $SKIPPED " in *" $scenario "*) ;; *) SKIPPED="$SKIPPED $scenario" ;; esac
         return 0
     fi
-    echo "== $label: $scenario"
+    echo "== $label: $name"
     load
     if run_scenario "$base" "$scenario" --label "$label" "$@"; then
         return 0
@@ -304,37 +323,67 @@ run_all() {
         --messages "$DELIVER_MESSAGES" --size "$DELIVER_SIZE" --users user%d --user-count "$USERS" "${PID_ARGS[@]}"
 }
 
-# The IDLE scenarios, which the hibernate variant runs too.
+# The IDLE scenarios, which the hibernate variant runs too: idle and fanout once per variant
+# (IDLE_TLS), each pair on a server restarted for it, so that what one variant's sessions
+# left in the server's allocator is not taken for the next one's; then the storm.
 run_idle() {
-    local label=$1
-    local session_args=(--imap-port "$P_IMAP" --users user%d --user-count "$USERS" --password "$PASSWORD"
-        --sessions "$SESSIONS" --server-pid "$P_PID")
-    if [ "$IDLE_TLS" = 1 ]; then
-        session_args+=(--tls --imaps-port "$P_IMAPS" --cafile "$P_CA")
-    fi
+    local label=$1 scenario
     if [ "$label" = dovecot ] && ! dovecot_sessions_fit; then
         # Not a failure of the server: this machine cannot hold that many imap processes.
-        local scenario
-        for scenario in idle fanout storm; do
-            echo "== $label: $scenario not run: $SESSIONS imap processes need ~$DOVECOT_NEEDS_MIB MiB"
-            echo "not run: $SESSIONS imap processes would need ~$DOVECOT_NEEDS_MIB MiB of memory (see dovecot-hibernate)" \
-                >"$JSON_DIR/$label-$scenario.failed"
+        for VARIANT in "${IDLE_VARIANTS[@]}"; do
+            for scenario in idle fanout; do
+                echo "== $label: $scenario$VARIANT not run: $SESSIONS imap processes need ~$DOVECOT_NEEDS_MIB MiB"
+                echo "not run: $SESSIONS imap processes would need ~$DOVECOT_NEEDS_MIB MiB of memory (see dovecot-hibernate)" \
+                    >"$JSON_DIR/$label-$scenario$VARIANT.failed"
+            done
         done
+        VARIANT=
+        echo "not run: $SESSIONS imap processes would need ~$DOVECOT_NEEDS_MIB MiB of memory (see dovecot-hibernate)" \
+            >"$JSON_DIR/$label-storm.failed"
         return 0
     fi
-    # The idle target is the growth after warm-up (issue 14): a few seconds of logins first, so
-    # what the first logins cost once (ringmail's login threads' argon2 work areas, Dovecot's
-    # login and auth processes) is paid before the figures start, on every server alike. Not
-    # measured; a full run's `login` scenario has just done the same.
-    "$BIN/loadtest" login --host 127.0.0.1 --timeout "$TIMEOUT" --imap-port "$P_IMAP" --users user%d \
-        --user-count 8 --password "$PASSWORD" --clients 4 --duration 3 >"$JSON_DIR/$label-warm-up.log" 2>&1 ||
-        echo "== $label: the warm-up logins failed (see $JSON_DIR/$label-warm-up.log)"
-    measure "$label" idle "${session_args[@]}"
-    measure "$label" fanout "${session_args[@]}" --lmtp-port "$P_LMTP" \
-        --deliveries "$FANOUT_DELIVERIES" --rate "$FANOUT_RATE"
+    for VARIANT in "${IDLE_VARIANTS[@]}"; do
+        wanted idle || wanted fanout || continue
+        restart "$label"
+        local session_args=(--imap-port "$P_IMAP" --users user%d --user-count "$USERS" --password "$PASSWORD"
+            --sessions "$SESSIONS" --server-pid "$P_PID")
+        if [ "$VARIANT" = -tls ]; then
+            session_args+=(--tls --imaps-port "$P_IMAPS" --cafile "$P_CA")
+        fi
+        # The idle target is the growth after warm-up (issue 14): a few seconds of logins
+        # first, so what the first logins cost once (ringmail's login threads' argon2 work
+        # areas, Dovecot's login and auth processes) is paid before the figures start, on
+        # every server alike. Not measured.
+        "$BIN/loadtest" login --host 127.0.0.1 --timeout "$TIMEOUT" --imap-port "$P_IMAP" --users user%d \
+            --user-count 8 --password "$PASSWORD" --clients 4 --duration 3 >"$JSON_DIR/$label-warm-up$VARIANT.log" 2>&1 ||
+            echo "== $label: the warm-up logins failed (see $JSON_DIR/$label-warm-up$VARIANT.log)"
+        measure "$label" idle "${session_args[@]}"
+        measure "$label" fanout "${session_args[@]}" --lmtp-port "$P_LMTP" \
+            --deliveries "$FANOUT_DELIVERIES" --rate "$FANOUT_RATE"
+    done
+    VARIANT=
     # A reconnect storm, over TLS as phones connect: every session dropped and back at once.
     measure "$label" storm --imap-port "$P_IMAP" --users user%d --user-count "$USERS" --password "$PASSWORD" \
         --sessions "$SESSIONS" --server-pid "$P_PID" --tls --imaps-port "$P_IMAPS" --cafile "$P_CA"
+}
+
+# Stops the server LABEL names and starts it again on the same data, setting P_* to its new
+# ports and process.
+restart() {
+    case "$1" in
+    ringmail)
+        stop_server
+        start_server ringmail
+        P_IMAP=$IMAP_PORT P_IMAPS=$IMAPS_PORT P_POP3=$POP3_PORT P_POP3S=$POP3S_PORT P_LMTP=$LMTP_PORT
+        P_CA=$CERT P_PID=$SERVER_PID
+        PID_ARGS=(--server-pid "$SERVER_PID")
+        ;;
+    dovecot | dovecot-hibernate)
+        stop_dovecot
+        start_dovecot "$([ "$1" = dovecot ] && echo plain || echo hibernate)"
+        P_PID=$DOVECOT_PID
+        ;;
+    esac
 }
 
 # Target (from BENCHMARKS.md) | scenario | headline | comparison | threshold [| the run's
@@ -350,7 +399,8 @@ IMAP over TLS ≥ 1 GiB/s|imap-bulk|IMAP TLS (imaps)|ge|1024
 LMTP delivery ≥ 2,000 messages/s|deliver|delivery rate|ge|2000
 Memory per idle IMAP session in plaintext ≤ 1 KiB (whole-server RSS growth / sessions)|idle|RSS per idle session|le|1|idle
 Memory per idle IMAP session over TLS ≤ 4 KiB (the same)|idle|RSS per idle session|le|4|idle-tls
-Fan-out p99 delivery→EXISTS ≤ 5 ms|fanout|delivery→EXISTS p99|le|5
+Fan-out p99 delivery→EXISTS ≤ 5 ms, sessions in plaintext|fanout|delivery→EXISTS p99|le|5|fanout
+Fan-out p99 delivery→EXISTS ≤ 5 ms, sessions over TLS|fanout|delivery→EXISTS p99|le|5|fanout-tls
 Storm: every TLS session back in IDLE within 30 s|storm|all back in IDLE after|le|30
 Storm: p99 login ≤ 2 s during it|storm|storm login p99|le|2000
 Storm: no session left out|storm|sessions not back|le|0
@@ -366,7 +416,9 @@ print("| --- | ---: | --- |")
 for line in os.environ["TARGETS"].splitlines():
     target, scenario, name, op, threshold, *variant = line.split("|")
     try:
-        with open(os.path.join(sys.argv[1], f"ringmail-{scenario}.json")) as f:
+        # Each variant's run has a file of its own, named as its summary names it.
+        run = variant[0] if variant else scenario
+        with open(os.path.join(sys.argv[1], f"ringmail-{run}.json")) as f:
             summary = json.load(f)["summary"]
         if variant and summary["scenario"] != variant[0]:
             raise KeyError(variant[0])
@@ -439,7 +491,7 @@ NOTES=$JSON_DIR/notes.md
     echo "- Sizes: bulk mailbox $SEED_MESSAGES × $SEED_SIZE bytes, $PASSES passes, raw reference"
     echo "  $RAW_BYTES bytes; $USERS users with $USER_MESSAGES × $USER_SIZE bytes each; deliver"
     echo "  $DELIVER_MESSAGES × $DELIVER_SIZE bytes over $DELIVER_CLIENTS connections; $SESSIONS IDLE"
-    echo "  sessions; fanout $FANOUT_DELIVERIES deliveries at $FANOUT_RATE/s; login $LOGIN_CLIENTS"
+    echo "  sessions ($(case "$IDLE_TLS" in 0) echo plaintext ;; 1) echo over TLS ;; *) echo "in plaintext, then over TLS, each on a restarted server" ;; esac)); fanout $FANOUT_DELIVERIES deliveries at $FANOUT_RATE/s; login $LOGIN_CLIENTS"
     echo "  clients for $LOGIN_DURATION s; mixed $MIXED_CLIENTS clients for $MIXED_DURATION s."
     if [ -n "$INOTIFY_NOTE" ]; then
         echo "- $INOTIFY_NOTE"
