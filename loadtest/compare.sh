@@ -253,10 +253,19 @@ CONF
     exit 1
 }
 
-# SIGTERM to the master (it stops its children), a bounded wait, then SIGKILL.
+# SIGTERM to the master (it stops its children), a bounded wait, then SIGKILL. Its children
+# may outlive it for a while (imap-hibernate processes letting thousands of sessions go), and
+# a new master cannot start while they hold the instance's sockets: they get the same.
 stop_dovecot() {
     stop_process "$DOVECOT_PID"
     DOVECOT_PID=
+    local children="^dovecot-loadtest-compare/" # instance_name in dovecot.conf.in
+    for _ in $(seq 300); do
+        pgrep -f "$children" >/dev/null || return 0
+        sleep 0.1
+    done
+    pkill -KILL -f "$children" || true
+    sleep 0.5
 }
 
 has_scenario() {
