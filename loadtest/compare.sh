@@ -12,7 +12,7 @@
 # it for the run and puts it back. Without hibernation each Dovecot IDLE session is a process
 # of ~6 MiB; a SESSIONS that does not fit in memory is not run against plain Dovecot.
 #
-# Knobs (environment), with the defaults sized to finish in under 15 minutes on 2 cores:
+# Knobs (environment), with the defaults sized to finish in about 18 minutes on 2 cores:
 #   SEED_MESSAGES, SEED_SIZE    the bulk mailbox (bulk0) both downloads read
 #   RAW_BYTES, PASSES           bulk: raw loopback reference size, rounds
 #   USERS (default SESSIONS), USER_MESSAGES, USER_SIZE   user0..user(N-1) and their mail
@@ -67,7 +67,7 @@ STRESS_DURATION=${STRESS_DURATION:-60}
 TIMEOUT=${TIMEOUT:-600}
 DOVECOT_PASS_SCHEME=${DOVECOT_PASS_SCHEME:-ARGON2ID}
 HIBERNATE=${HIBERNATE:-1}
-# Shorter than bench-lib.sh's default: eleven measurements share the 15 minutes.
+# Shorter than bench-lib.sh's default: a dozen measurements a server share the 18 minutes.
 IDLE_WAIT=${IDLE_WAIT:-60}
 
 # Connections either server must accept at once, all from 127.0.0.1 and a few users: the IDLE
