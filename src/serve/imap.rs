@@ -101,13 +101,14 @@ impl Imap<'_> {
     }
 }
 
-/// Whether FETCH output on `conn` may refer to section data in the store's map: over TLS,
-/// where the pieces are sealed into records straight from the map and let go of before the
-/// socket is waited on. A plaintext gathered write would hold the pieces' read transaction
-/// while a slow client reads (and copying there already runs at the raw loopback rate);
-/// DEFLATE compresses from a copy anyway.
+/// Whether FETCH output on `conn` may refer to section data in the store's map: in plaintext
+/// the kernel copies the pieces from the map into the socket (DESIGN.md §3: bodies straight
+/// from the map), over TLS they are sealed into records straight from it. Either way the
+/// pieces hold one FETCH step's read transaction (at most `FETCH_BUDGET` of output) until they
+/// are sent, as POP3's gathered RETR does, never across an idle wait. DEFLATE compresses from
+/// a copy anyway.
 fn refers(conn: &crate::net::conn::Conn) -> bool {
-    conn.is_tls() && !conn.is_compressed()
+    !conn.is_compressed()
 }
 
 /// Serves one IMAP connection to its end, counted open (`guard`) until then, parked or not.
