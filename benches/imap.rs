@@ -72,7 +72,7 @@ fn render(c: &mut Criterion) {
         seq: 7,
         uid: 7,
         record: &rec,
-        structure: &structure,
+        structure: Some(&structure),
         recent: false,
         include_flags: false,
     };

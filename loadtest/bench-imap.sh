@@ -7,7 +7,9 @@
 # the server are removed at exit, whatever happens. Exits non-zero if a measurement failed.
 #
 # Knobs (environment): MESSAGES, SIZE (seed), RAW_BYTES, PASSES, POP3 (1: also measure POP3
-# on the same mailbox; 0: skip), IDLE_WAIT (see `load`), RESULTS (where the JSON results
+# on the same mailbox; 0: skip), FLAGS_SYNC (1: also time a client catching up on the
+# mailbox's flags, `UID FETCH 1:* (UID FLAGS)` and two richer forms, with CPython's imaplib;
+# 0: skip), IDLE_WAIT (see `load`), RESULTS (where the JSON results
 # go), CARGO_TARGET_DIR.
 #
 # The machine has few cores: anything else running (a build) shows in the figures, so each
@@ -19,6 +21,7 @@ SIZE=${SIZE:-102400}
 RAW_BYTES=${RAW_BYTES:-1073741824}
 PASSES=${PASSES:-3}
 POP3=${POP3:-1}
+FLAGS_SYNC=${FLAGS_SYNC:-1}
 
 NAME=bench-imap
 IMAP_EXTRA='login_type = "plain-text-login"'
@@ -38,6 +41,35 @@ load
 "$BIN/loadtest" imap-bulk --host 127.0.0.1 --imap-port "$IMAP_PORT" --imaps-port "$IMAPS_PORT" \
     --cafile "$CERT" --user user0 --password "$PASSWORD" --passes "$PASSES" \
     --raw-bytes "$RAW_BYTES" --server-pid "$SERVER_PID" --json "$RESULTS/imap-bulk.json" || FAILED=1
+
+if [ "$FLAGS_SYNC" = 1 ]; then
+    echo "== A client catching up on the flags of the same mailbox (CPython's imaplib, best of $PASSES)"
+    load
+    python3 - "$IMAP_PORT" "$PASSWORD" "$PASSES" "$SERVER_PID" <<'PY' || FAILED=1
+import imaplib, os, sys, time
+port, password, passes, pid = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+def server_cpu():
+    # utime + stime of the whole server process, in seconds.
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+m = imaplib.IMAP4("127.0.0.1", port)
+m.login("user0", password)
+typ, data = m.select("INBOX", readonly=True)
+count = int(data[0])
+for items in ["(UID FLAGS)", "(UID FLAGS RFC822.SIZE INTERNALDATE)", "(UID ENVELOPE)"]:
+    best, cpu = None, 0.0
+    for _ in range(passes):
+        before, start = server_cpu(), time.perf_counter()
+        typ, data = m.uid("FETCH", "1:*", items)
+        took = time.perf_counter() - start
+        cpu += server_cpu() - before
+        assert typ == "OK" and len([d for d in data if d]) >= count, (typ, len(data))
+        best = took if best is None else min(best, took)
+    print(f"UID FETCH 1:* {items}: {count} messages in {1e3 * best:.1f} ms (best; the client parses too), "
+          f"server CPU {1e6 * cpu / passes / count:.2f} µs a message (mean)")
+m.logout()
+PY
+fi
 
 if [ "$POP3" = 1 ]; then
     echo "== POP3 bulk download of the same mailbox, for comparison"

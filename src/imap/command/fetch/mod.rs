@@ -69,6 +69,9 @@ pub(crate) struct FetchForm<'a> {
     /// A UID FETCH (or a notification as one): the UID is always in the response.
     pub uid_command: bool,
     pub opts: FetchOptions,
+    /// What the items read of each message besides its record (`render::needs_structure`,
+    /// `render::needs_bytes`): a FETCH of flags reads neither.
+    needs: (bool, bool),
 }
 
 impl<'a> FetchForm<'a> {
@@ -77,6 +80,7 @@ impl<'a> FetchForm<'a> {
     pub fn new(attrs: &'a [FetchAttr], uid_command: bool, enabled: Enabled, read_only: bool) -> FetchForm<'a> {
         FetchForm {
             attrs,
+            needs: (render::needs_structure(attrs), render::needs_bytes(attrs)),
             uid_command,
             opts: FetchOptions {
                 imap4rev2: enabled.imap4rev2,
@@ -88,6 +92,9 @@ impl<'a> FetchForm<'a> {
         }
     }
 }
+
+/// The bytes of a message whose items read none.
+static NO_BYTES: Vec<u8> = Vec::new();
 
 /// Why one message's FETCH response could not be written.
 pub(crate) enum FetchFailed {
@@ -113,30 +120,31 @@ pub(crate) fn fetch_one(
         Some(r) if !skip(&r) => r,
         _ => return Ok(None),
     };
-    let Some(structure) = store.structure(record.body_id).map_err(FetchFailed::Store)? else {
-        return Ok(None);
+    let (needs_structure, needs_bytes) = form.needs;
+    let structure = match needs_structure {
+        false => None,
+        true => match store.structure(record.body_id).map_err(FetchFailed::Store)? {
+            Some(structure) => Some(structure),
+            None => return Ok(None),
+        },
     };
-    let bytes = store.body(record.body_id).map_err(FetchFailed::Store)?;
+    let body = match needs_bytes {
+        false => None,
+        true => Some(store.body(record.body_id).map_err(FetchFailed::Store)?),
+    };
+    let bytes = body.as_deref().unwrap_or(&NO_BYTES);
     announce_keywords(sel, &record.keywords, out);
     let meta = MessageMeta {
         seq,
         uid,
         record: &record,
-        structure: &structure,
+        structure: structure.as_ref(),
         recent: sel.recent.contains(uid),
         include_flags: false,
     };
-    render::render(
-        &meta,
-        form.attrs,
-        form.uid_command,
-        &form.opts,
-        bytes.as_ref(),
-        out,
-        refer,
-    )
-    .map(Some)
-    .map_err(FetchFailed::Cte)
+    render::render(&meta, form.attrs, form.uid_command, &form.opts, bytes, out, refer)
+        .map(Some)
+        .map_err(FetchFailed::Cte)
 }
 
 impl Conn {

@@ -87,7 +87,8 @@ pub struct MessageMeta<'a> {
     pub seq: u32,
     pub uid: u32,
     pub record: &'a MessageRecord,
-    pub structure: &'a Structure,
+    /// `None` when not read from the store: the items need none (`needs_structure`).
+    pub structure: Option<&'a Structure>,
     /// The session holds this message as `\Recent` (shown to IMAP4rev1 clients only).
     pub recent: bool,
     /// Send FLAGS even if not requested: the flags changed and the client must hear it (e.g. the
@@ -118,6 +119,52 @@ pub fn implies_seen(attrs: &[FetchAttr]) -> bool {
         FetchAttr::Rfc822 | FetchAttr::Rfc822Text => true,
         _ => false,
     })
+}
+
+/// Whether rendering `attrs` needs the message's stored structure. The record's own items
+/// do not, nor does the whole message (`BODY[]`, `RFC822`), whose range is the record's size:
+/// a FETCH of flags, or a download, reads and decodes no structure.
+pub fn needs_structure(attrs: &[FetchAttr]) -> bool {
+    attrs.iter().any(|a| !is_record_item(a) && !is_whole_message(a))
+}
+
+/// Whether rendering `attrs` reads the message's bytes.
+pub fn needs_bytes(attrs: &[FetchAttr]) -> bool {
+    attrs.iter().any(|a| {
+        matches!(
+            a,
+            FetchAttr::BodySection { .. }
+                | FetchAttr::Rfc822
+                | FetchAttr::Rfc822Header
+                | FetchAttr::Rfc822Text
+                | FetchAttr::Binary { .. }
+                | FetchAttr::BinarySize { .. }
+        )
+    })
+}
+
+/// The items written from the message's record alone (`item`).
+fn is_record_item(attr: &FetchAttr) -> bool {
+    matches!(
+        attr,
+        FetchAttr::Uid
+            | FetchAttr::Flags
+            | FetchAttr::InternalDate
+            | FetchAttr::Rfc822Size
+            | FetchAttr::ModSeq
+            | FetchAttr::SaveDate
+            | FetchAttr::EmailId
+            | FetchAttr::ThreadId
+    )
+}
+
+/// `RFC822` and `BODY[]<partial>`: the whole message as stored.
+fn is_whole_message(attr: &FetchAttr) -> bool {
+    match attr {
+        FetchAttr::Rfc822 => true,
+        FetchAttr::BodySection { section, .. } => section.part.is_empty() && section.text == SectionText::Full,
+        _ => false,
+    }
 }
 
 /// Writes `* seq FETCH (...)\r\n` for `attrs` (`* uid UIDFETCH (...)` under UIDONLY).
@@ -263,7 +310,7 @@ fn item(
             // RFC 8474 §5.2: NIL when the server does not compute threads.
             out.extend_from_slice(b"THREADID NIL");
         }
-        _ => content_item(out, attr, meta.structure, opts, source)?,
+        _ => content_item(out, attr, (meta.structure, record.size), opts, source)?,
     }
     Ok(())
 }
@@ -272,14 +319,39 @@ fn item(
 /// copied (`None`: copied).
 type Source<'a> = (&'a dyn MessageBytes, Option<&'a mut Referred>);
 
-/// The items that come from the structure and the message bytes.
+/// What renders from when no structure was read: no parts, so no section but the whole
+/// message has a range, and every rendering is the damaged structure's stand-in.
+static NO_STRUCTURE: Structure = Structure {
+    size: 0,
+    header_len: 0,
+    body_lines: 0,
+    has_dot_line: false,
+    envelope: String::new(),
+    body: String::new(),
+    bodystructure: String::new(),
+    parts: Vec::new(),
+    date: None,
+    subject: None,
+    message_id: None,
+    in_reply_to: None,
+    references: Vec::new(),
+    preview: String::new(),
+};
+
+/// The items that come from the structure and the message bytes; without a structure
+/// (`needs_structure`) the whole message is `0..size`, the record's size.
 fn content_item(
     out: &mut Vec<u8>,
     attr: &FetchAttr,
-    s: &Structure,
+    (structure, size): (Option<&Structure>, u64),
     opts: &FetchOptions,
     (bytes, refer): Source<'_>,
 ) -> Result<(), FetchError> {
+    let s = structure.unwrap_or(&NO_STRUCTURE);
+    let section = |part: &[u32], kind: MimeSection| match structure {
+        Some(s) => s.section(part, kind),
+        None => (part.is_empty() && kind == MimeSection::Full).then_some(0..size as usize),
+    };
     match attr {
         FetchAttr::Envelope => {
             out.extend_from_slice(b"ENVELOPE ");
@@ -293,18 +365,23 @@ fn content_item(
             out.extend_from_slice(b"BODYSTRUCTURE ");
             rendered(out, &s.bodystructure, b"(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 0 0)");
         }
-        FetchAttr::BodySection { section, partial, .. } => body_section(out, s, (bytes, refer), section, *partial),
+        FetchAttr::BodySection {
+            section: spec, partial, ..
+        } => {
+            let range = section(&spec.part, section_kind(&spec.text).0);
+            body_section(out, range, (bytes, refer), spec, *partial);
+        }
         FetchAttr::Rfc822 => {
             out.extend_from_slice(b"RFC822 ");
-            section_data(out, (bytes, refer), s.section(&[], MimeSection::Full), None);
+            section_data(out, (bytes, refer), section(&[], MimeSection::Full), None);
         }
         FetchAttr::Rfc822Header => {
             out.extend_from_slice(b"RFC822.HEADER ");
-            section_data(out, (bytes, refer), s.section(&[], MimeSection::Header), None);
+            section_data(out, (bytes, refer), section(&[], MimeSection::Header), None);
         }
         FetchAttr::Rfc822Text => {
             out.extend_from_slice(b"RFC822.TEXT ");
-            section_data(out, (bytes, refer), s.section(&[], MimeSection::Text), None);
+            section_data(out, (bytes, refer), section(&[], MimeSection::Text), None);
         }
         FetchAttr::Binary { part, partial, .. } => binary(out, s, (bytes, refer), part, *partial)?,
         FetchAttr::BinarySize { part } => binary_size(out, s, bytes, part)?,
@@ -399,7 +476,7 @@ fn write_flags(out: &mut Vec<u8>, f: &Flags<'_>) {
 /// without .PEEK, and gives only the origin of a partial fetch).
 fn body_section(
     out: &mut Vec<u8>,
-    s: &Structure,
+    range: Option<Range<usize>>,
     (bytes, refer): Source<'_>,
     section: &Section,
     partial: Option<Partial>,
@@ -409,8 +486,7 @@ fn body_section(
     out.push(b']');
     origin(out, partial);
     out.push(b' ');
-    let (kind, filter) = section_kind(&section.text);
-    let range = s.section(&section.part, kind);
+    let (_, filter) = section_kind(&section.text);
     match (range, filter) {
         (Some(r), Some((names, keep))) => {
             let r = clamp(r, bytes.len());
@@ -825,7 +901,7 @@ Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n";
                 seq: 7,
                 uid: 70,
                 record: &self.record,
-                structure: &s,
+                structure: Some(&s),
                 recent: self.recent,
                 include_flags: self.include_flags,
             };
@@ -1308,7 +1384,7 @@ Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n";
             seq: 1,
             uid: 1,
             record: &r,
-            structure: &intact,
+            structure: Some(&intact),
             recent: false,
             include_flags: false,
         };
@@ -1327,7 +1403,10 @@ Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n";
         // fewer bytes than asked.
         let truncated = full[..300].to_vec();
         let sources: [&dyn MessageBytes; 3] = [&truncated, &Short(full.clone()), &full[..0].to_vec()];
-        let damaged = MessageMeta { structure: &s, ..meta };
+        let damaged = MessageMeta {
+            structure: Some(&s),
+            ..meta
+        };
         for bytes in sources {
             let mut out = Vec::new();
             render(&damaged, &attrs, false, &FetchOptions::default(), bytes, &mut out, None).unwrap();
@@ -1339,9 +1418,93 @@ Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n";
             p.body_start = u32::MAX;
             p.header_start = u32::MAX - 1;
         }
-        let meta = MessageMeta { structure: &s, ..meta };
+        let meta = MessageMeta {
+            structure: Some(&s),
+            ..meta
+        };
         let mut out = Vec::new();
         render(&meta, &attrs, false, &FetchOptions::default(), &full, &mut out, None).unwrap();
         assert!(literals_consistent(&out), "{}", String::from_utf8_lossy(&out));
+    }
+
+    /// Each item rendered without what `needs_structure` and `needs_bytes` say it does not
+    /// read comes out exactly as with it, and each item said to need the structure or the
+    /// bytes comes out otherwise without them.
+    #[test]
+    fn items_read_no_more_than_they_need() {
+        use FetchAttr::*;
+        let s = structure();
+        let msg = MSG.as_bytes().to_vec();
+        let none = Vec::new();
+        let rec = record(flags::SEEN);
+        let section = |part: Vec<u32>, text: SectionText, partial: Option<Partial>| BodySection {
+            peek: true,
+            section: Section { part, text },
+            partial,
+        };
+        let attrs = [
+            Uid,
+            Flags,
+            InternalDate,
+            Rfc822Size,
+            ModSeq,
+            SaveDate,
+            EmailId,
+            ThreadId,
+            Envelope,
+            Body,
+            BodyStructure,
+            Rfc822,
+            Rfc822Header,
+            Rfc822Text,
+            section(vec![], SectionText::Full, None),
+            section(vec![], SectionText::Full, Some(Partial { origin: 5, count: 40 })),
+            section(vec![], SectionText::Header, None),
+            section(vec![], SectionText::Text, None),
+            section(vec![], SectionText::HeaderFields(vec!["Subject".into()]), None),
+            section(vec![1], SectionText::Full, None),
+            section(vec![4], SectionText::Mime, None),
+            Binary {
+                peek: true,
+                part: vec![],
+                partial: None,
+            },
+            Binary {
+                peek: true,
+                part: vec![1],
+                partial: None,
+            },
+            BinarySize { part: vec![2] },
+            Preview { lazy: false },
+        ];
+        let opts = FetchOptions {
+            condstore: true,
+            ..FetchOptions::default()
+        };
+        for attr in attrs {
+            let one = [attr.clone()];
+            let render_from = |structure: Option<&Structure>, bytes: &Vec<u8>| {
+                let meta = MessageMeta {
+                    seq: 1,
+                    uid: 9,
+                    record: &rec,
+                    structure,
+                    recent: false,
+                    include_flags: false,
+                };
+                let mut out = Vec::new();
+                render(&meta, &one, true, &opts, bytes, &mut out, None).map(|_| out)
+            };
+            let full = render_from(Some(&s), &msg);
+            let (structure, bytes) = (needs_structure(&one), needs_bytes(&one));
+            let lean = render_from(structure.then_some(&s), if bytes { &msg } else { &none });
+            assert_eq!(lean, full, "{attr:?}");
+            if structure {
+                assert_ne!(render_from(None, &msg), full, "{attr:?} said to need the structure");
+            }
+            if bytes {
+                assert_ne!(render_from(Some(&s), &none), full, "{attr:?} said to need the bytes");
+            }
+        }
     }
 }
