@@ -17,7 +17,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use loadtest::response::{parse_untagged, Untagged};
-use ringmail::imap::command::fetch::render::{render, FetchOptions, MessageMeta};
+use ringmail::imap::command::fetch::render::{needs_structure, render, FetchOptions, MessageMeta};
 use ringmail::imap::types::{Command, FetchAttr};
 use ringmail::mime::{Section, Structure};
 use ringmail::store::MessageRecord;
@@ -120,7 +120,7 @@ fn fetch_all(message: &Vec<u8>, s: &Structure, opts: &FetchOptions) {
         seq: 1,
         uid: 1,
         record: &record,
-        structure: s,
+        structure: Some(s),
         recent: false,
         include_flags: false,
     };
@@ -132,6 +132,13 @@ fn fetch_all(message: &Vec<u8>, s: &Structure, opts: &FetchOptions) {
         assert!(out.is_empty(), "a refused FETCH wrote output");
         attrs.retain(|a| !matches!(a, FetchAttr::Binary { .. } | FetchAttr::BinarySize { .. }));
         render(&meta, &attrs, true, opts, message, &mut out, None).expect("FETCH without BINARY renders");
+    }
+    // Items that need no structure render the same without one (FETCH then reads none).
+    if !needs_structure(&attrs) {
+        let mut lean = Vec::new();
+        let without = MessageMeta { structure: None, ..meta };
+        render(&without, &attrs, true, opts, message, &mut lean, None).expect("the items rendered once");
+        assert_eq!(lean, out, "{request:?} rendered otherwise without the structure");
     }
     let responses = imap_responses(&out);
     assert_eq!(
