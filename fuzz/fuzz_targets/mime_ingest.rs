@@ -136,7 +136,10 @@ fn fetch_all(message: &Vec<u8>, s: &Structure, opts: &FetchOptions) {
     // Items that need no structure render the same without one (FETCH then reads none).
     if !needs_structure(&attrs) {
         let mut lean = Vec::new();
-        let without = MessageMeta { structure: None, ..meta };
+        let without = MessageMeta {
+            structure: None,
+            ..meta
+        };
         render(&without, &attrs, true, opts, message, &mut lean, None).expect("the items rendered once");
         assert_eq!(lean, out, "{request:?} rendered otherwise without the structure");
     }
