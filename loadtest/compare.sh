@@ -16,6 +16,11 @@
 #   SEED_MESSAGES, SEED_SIZE    the bulk mailbox (bulk0) both downloads read
 #   RAW_BYTES, PASSES           bulk: raw loopback reference size, rounds
 #   USERS (default SESSIONS), USER_MESSAGES, USER_SIZE   user0..user(N-1) and their mail
+#   SEED_USERS_BY               lmtp (default): their mail is delivered to each server over
+#                               LMTP (`loadtest seed`); maildir: written once into Maildirs
+#                               (`loadtest maildir`), which Dovecot reads where they lie and
+#                               `ringmail import` takes in, for issue 14's 1,000-message
+#                               INBOXes (1.5 million messages), which LMTP takes an hour to seed
 #   DELIVER_MESSAGES, DELIVER_CLIENTS, DELIVER_SIZE
 #   SESSIONS, IDLE_TLS          idle/fanout: concurrent IDLE sessions, held in plaintext and
 #                               then over TLS (IDLE_TLS=both, the default; the TLS runs are
@@ -43,6 +48,12 @@ RAW_BYTES=${RAW_BYTES:-536870912}
 PASSES=${PASSES:-3}
 USER_MESSAGES=${USER_MESSAGES:-20}
 USER_SIZE=${USER_SIZE:-8192}
+SEED_USERS_BY=${SEED_USERS_BY:-lmtp}
+case "$SEED_USERS_BY" in
+lmtp) USERS_SEEDED="delivered to each server over LMTP" ;;
+maildir) USERS_SEEDED="written once into Maildirs, which Dovecot reads and ringmail imports" ;;
+*) echo "SEED_USERS_BY must be lmtp or maildir, not $SEED_USERS_BY" >&2 && exit 2 ;;
+esac
 DELIVER_MESSAGES=${DELIVER_MESSAGES:-5000}
 DELIVER_CLIENTS=${DELIVER_CLIENTS:-16}
 DELIVER_SIZE=${DELIVER_SIZE:-4096}
@@ -313,10 +324,12 @@ run_all() {
     local users=(--users user%d --user-count "$USERS" --password "$PASSWORD")
     measure "$label" seed --lmtp-port "$P_LMTP" --users bulk%d --user-count 1 \
         --messages "$SEED_MESSAGES" --size "$SEED_SIZE" --clients 4 "${PID_ARGS[@]}"
-    echo "== $label: seeding $USERS users with $USER_MESSAGES messages of $USER_SIZE bytes each"
-    "$BIN/loadtest" seed --host 127.0.0.1 --timeout "$TIMEOUT" --lmtp-port "$P_LMTP" --users user%d \
-        --user-count "$USERS" --messages "$((USERS * USER_MESSAGES))" --size "$USER_SIZE" --clients 4 >/dev/null ||
-        { FAILED=1 && FAILURES="$FAILURES $label/seed-users"; }
+    if [ "$SEED_USERS_BY" = lmtp ]; then
+        echo "== $label: seeding $USERS users with $USER_MESSAGES messages of $USER_SIZE bytes each"
+        "$BIN/loadtest" seed --host 127.0.0.1 --timeout "$TIMEOUT" --lmtp-port "$P_LMTP" --users user%d \
+            --user-count "$USERS" --messages "$((USERS * USER_MESSAGES))" --size "$USER_SIZE" --clients 4 >/dev/null ||
+            { FAILED=1 && FAILURES="$FAILURES $label/seed-users"; }
+    fi
     measure "$label" bulk --pop3-port "$P_POP3" --pop3s-port "$P_POP3S" --cafile "$P_CA" \
         --user bulk0 --password "$PASSWORD" --passes "$PASSES" --raw-bytes "$RAW_BYTES" "${PID_ARGS[@]}"
     measure "$label" imap-bulk --imap-port "$P_IMAP" --imaps-port "$P_IMAPS" --cafile "$P_CA" \
@@ -443,6 +456,32 @@ for line in os.environ["TARGETS"].splitlines():
 PY
 }
 
+# SEED_USERS_BY=maildir: the users' mail, once, as Maildirs both servers take in.
+MAILDIRS=$WORK/maildirs
+write_maildirs() {
+    echo "== writing $USER_MESSAGES messages of $USER_SIZE bytes for each of $USERS users into Maildirs"
+    "$BIN/loadtest" maildir --dir "$MAILDIRS/user%d/Maildir" --user-count "$USERS" \
+        --messages "$((USERS * USER_MESSAGES))" --size "$USER_SIZE"
+}
+
+# ringmail's users and their mail from the Maildirs, with the password hash Dovecot checks
+# (`ringmail import` runs with the server stopped; it is started again after).
+import_maildirs() {
+    local hash i
+    hash=$(argon2id_like_ringmail)
+    for ((i = 0; i < USERS; i++)); do
+        echo "user$i:{ARGON2ID}$hash"
+    done >"$WORK/accounts"
+    stop_server
+    echo "== ringmail: importing the Maildirs"
+    local started=$SECONDS
+    "$BIN/ringmail" --config "$CONFIG" import --accounts "$WORK/accounts" --from "maildir:$MAILDIRS/%u/Maildir" \
+        >"$WORK/import.log" 2>&1 || { tail -n 5 "$WORK/import.log" >&2 && exit 1; }
+    tail -n 1 "$WORK/import.log"
+    echo "== ringmail: imported in $((SECONDS - started)) s"
+    start_server ringmail
+}
+
 RUN_DESCRIPTION=$(describe_run)
 echo "$RUN_DESCRIPTION"
 install_dovecot
@@ -450,9 +489,16 @@ DOVECOT_VERSION=$(dovecot --version)
 echo "Dovecot $DOVECOT_VERSION"
 
 echo "== ringmail"
+if [ "$SEED_USERS_BY" = maildir ]; then
+    write_maildirs
+fi
 start_server ringmail
-add_users user "$USERS"
 add_users bulk 1
+if [ "$SEED_USERS_BY" = maildir ]; then
+    import_maildirs
+else
+    add_users user "$USERS"
+fi
 P_IMAP=$IMAP_PORT P_IMAPS=$IMAPS_PORT P_POP3=$POP3_PORT P_POP3S=$POP3S_PORT P_LMTP=$LMTP_PORT
 P_CA=$CERT P_PID=$SERVER_PID
 PID_ARGS=(--server-pid "$SERVER_PID")
@@ -462,6 +508,11 @@ stop_server
 echo "== Dovecot"
 raise_inotify
 setup_dovecot
+if [ "$SEED_USERS_BY" = maildir ]; then
+    # The same files, linked: a Maildir's messages are never written again, only renamed.
+    cp -al "$MAILDIRS/." "$DOVE/home/"
+    chown -R mail:mail "$DOVE/home"
+fi
 start_dovecot plain
 P_IMAP=$D_IMAP_PORT P_IMAPS=$D_IMAPS_PORT P_POP3=$D_POP3_PORT P_POP3S=$D_POP3S_PORT P_LMTP=$D_LMTP_PORT
 P_CA=$DOVE/cert.pem P_PID=$DOVECOT_PID
@@ -501,7 +552,7 @@ NOTES=$JSON_DIR/notes.md
         echo "  (\`DOVECOT_PASS_SCHEME\`), which matters for logins per second."
     fi
     echo "- Sizes: bulk mailbox $SEED_MESSAGES × $SEED_SIZE bytes, $PASSES passes, raw reference"
-    echo "  $RAW_BYTES bytes; $USERS users with $USER_MESSAGES × $USER_SIZE bytes each; deliver"
+    echo "  $RAW_BYTES bytes; $USERS users with $USER_MESSAGES × $USER_SIZE bytes each ($USERS_SEEDED); deliver"
     echo "  $DELIVER_MESSAGES × $DELIVER_SIZE bytes over $DELIVER_CLIENTS connections; $SESSIONS IDLE"
     echo "  sessions ($IDLE_KINDS, each kind on a restarted server); fanout $FANOUT_DELIVERIES deliveries at $FANOUT_RATE/s; login $LOGIN_CLIENTS"
     echo "  clients for $LOGIN_DURATION s; mixed $MIXED_CLIENTS clients for $MIXED_DURATION s."

@@ -53,6 +53,9 @@ struct Cli {
 enum Command {
     /// Deliver generated messages over LMTP to fill mailboxes.
     Seed(scenario::deliver::SeedArgs),
+    /// Write the mail `seed` would deliver straight into one Maildir per user (for Dovecot,
+    /// and for `ringmail import`), where LMTP would take too long.
+    Maildir(scenario::maildir::MaildirArgs),
     /// POP3 download throughput, plaintext and TLS, against raw loopback TCP.
     Bulk(scenario::bulk::BulkArgs),
     /// IMAP download throughput (FETCH 1:* BODY.PEEK[]), plaintext and TLS, against raw
@@ -168,6 +171,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Seed(args) => scenario::deliver::seed(&args),
+        Command::Maildir(args) => scenario::maildir::write(&args),
         Command::Bulk(args) => scenario::bulk::run(&args),
         Command::ImapBulk(args) => scenario::imap_bulk::run(&args),
         Command::Deliver(args) => scenario::deliver::deliver(&args),

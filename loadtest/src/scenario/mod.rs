@@ -10,6 +10,7 @@ pub mod fleet;
 pub mod idle;
 pub mod imap_bulk;
 pub mod login;
+pub mod maildir;
 pub mod mixed;
 pub mod storm;
 pub mod submit;
