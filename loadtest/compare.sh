@@ -20,7 +20,8 @@
 #                               LMTP (`loadtest seed`); maildir: written once into Maildirs
 #                               (`loadtest maildir`), which Dovecot reads where they lie and
 #                               `ringmail import` takes in, for issue 14's 1,000-message
-#                               INBOXes (1.5 million messages), which LMTP takes an hour to seed
+#                               INBOXes (1.5 million messages), which LMTP takes an hour to seed;
+#                               at that size about 12 GB of Maildirs and 14 GB of store
 #   DELIVER_MESSAGES, DELIVER_CLIENTS, DELIVER_SIZE
 #   SESSIONS, IDLE_TLS          idle/fanout: concurrent IDLE sessions, held in plaintext and
 #                               then over TLS (IDLE_TLS=both, the default; the TLS runs are
@@ -464,8 +465,9 @@ write_maildirs() {
         --messages "$((USERS * USER_MESSAGES))" --size "$USER_SIZE"
 }
 
-# ringmail's users and their mail from the Maildirs, with the password hash Dovecot checks
-# (`ringmail import` runs with the server stopped; it is started again after).
+# ringmail's users and their mail from the Maildirs, each with an argon2id hash of the run's
+# password as `ringmail user add` makes one (`ringmail import` runs with the server stopped;
+# it is started again after).
 import_maildirs() {
     local hash i
     hash=$(argon2id_like_ringmail)

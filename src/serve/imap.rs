@@ -103,10 +103,10 @@ impl Imap<'_> {
 
 /// Whether FETCH output on `conn` may refer to section data in the store's map: in plaintext
 /// the kernel copies the pieces from the map into the socket (DESIGN.md §3: bodies straight
-/// from the map), over TLS they are sealed into records straight from it. Either way the
-/// pieces hold one FETCH step's read transaction (at most `FETCH_BUDGET` of output) until they
-/// are sent, as POP3's gathered RETR does, never across an idle wait. DEFLATE compresses from
-/// a copy anyway.
+/// from the map), over TLS they are sealed into records straight from it. In plaintext the
+/// pieces hold one FETCH step's read transaction (at most `FETCH_BUDGET` of output) until the
+/// kernel has taken them, as POP3's gathered RETR does, never across an idle wait; TLS lets go
+/// of them once they are sealed. DEFLATE compresses from a copy anyway.
 fn refers(conn: &crate::net::conn::Conn) -> bool {
     !conn.is_compressed()
 }
