@@ -473,7 +473,8 @@ fn write_flags(out: &mut Vec<u8>, f: &Flags<'_>) {
 }
 
 /// `BODY[section]<origin> data` (RFC 9051 §7.5.2: the response names the section as requested,
-/// without .PEEK, and gives only the origin of a partial fetch).
+/// without .PEEK, and gives only the origin of a partial fetch); `range` is where the section
+/// lies in the message, `None` when it has no such section.
 fn body_section(
     out: &mut Vec<u8>,
     range: Option<Range<usize>>,
