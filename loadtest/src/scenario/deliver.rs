@@ -36,20 +36,8 @@ pub struct Target {
     common: Common,
     #[arg(long, default_value_t = 24)]
     lmtp_port: u16,
-    /// Recipient pattern; `%d` becomes 0..user-count, spread round-robin.
-    #[arg(long, default_value = "user%d")]
-    users: String,
-    #[arg(long, default_value_t = 1)]
-    user_count: u64,
-    /// Messages to deliver in all.
-    #[arg(long)]
-    messages: u64,
-    /// Size of each message in bytes, headers included.
-    #[arg(long, default_value_t = 4096)]
-    size: usize,
-    /// The envelope sender.
-    #[arg(long, default_value = "loadtest@example.org")]
-    from: String,
+    #[command(flatten)]
+    mail: Mail,
     /// The server's process id, to report its CPU time per thread.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -57,6 +45,41 @@ pub struct Target {
     /// connection is dropped and the message retried on a new one (at most twice).
     #[arg(long, default_value_t = 5)]
     stall_timeout: u64,
+}
+
+/// The mail `seed` and `deliver` send and `maildir` writes: how many messages, to whom, how
+/// large. Message `index` goes to user `index % user-count`, with the same bytes each time.
+#[derive(Args, Debug, Clone)]
+pub struct Mail {
+    /// Recipient pattern; `%d` becomes 0..user-count, spread round-robin.
+    #[arg(long, default_value = "user%d")]
+    pub users: String,
+    #[arg(long, default_value_t = 1)]
+    pub user_count: u64,
+    /// Messages in all.
+    #[arg(long)]
+    pub messages: u64,
+    /// Size of each message in bytes, headers included.
+    #[arg(long, default_value_t = 4096)]
+    pub size: usize,
+    /// The envelope sender, and the From: field.
+    #[arg(long, default_value = "loadtest@example.org")]
+    pub from: String,
+}
+
+impl Mail {
+    /// Message `index`: the number of the user it goes to, and what it is (its recipient in
+    /// `to`).
+    pub fn message(&self, index: u64) -> (u64, MessageSpec) {
+        let user = index % self.user_count;
+        let spec = MessageSpec {
+            index,
+            size: self.size,
+            from: self.from.clone(),
+            to: format!("{}@example.org", user_name(&self.users, user)),
+        };
+        (user, spec)
+    }
 }
 
 #[derive(Args, Debug)]
@@ -184,7 +207,7 @@ struct ClientResult {
 
 fn run(target: &Target, clients: usize) -> anyhow::Result<DeliverReport> {
     target.common.check()?;
-    if clients == 0 || target.user_count == 0 {
+    if clients == 0 || target.mail.user_count == 0 {
         bail!("--clients and --user-count must be at least 1");
     }
     let shared = Arc::new(Shared {
@@ -221,12 +244,12 @@ fn run(target: &Target, clients: usize) -> anyhow::Result<DeliverReport> {
     Ok(DeliverReport {
         stalled,
         clients,
-        message_size: target.size,
+        message_size: target.mail.size,
         delivered,
         refused,
         seconds: elapsed.as_secs_f64(),
         messages_per_sec: delivered as f64 / elapsed.as_secs_f64().max(1e-9),
-        mib_per_sec: mib_per_sec(delivered * target.size as u64, elapsed),
+        mib_per_sec: mib_per_sec(delivered * target.mail.size as u64, elapsed),
         pipelining,
         latency: LatencySummary::from_histogram(&histogram),
         server_cpu_percent,
@@ -246,21 +269,16 @@ fn client(shared: &Shared) -> anyhow::Result<ClientResult> {
     let mut delivered = 0;
     loop {
         let index = shared.next.fetch_add(1, Ordering::Relaxed);
-        if index >= target.messages || shared.abort.load(Ordering::Relaxed) {
+        if index >= target.mail.messages || shared.abort.load(Ordering::Relaxed) {
             break;
         }
         check_deadline(shared.deadline, "delivering")?;
-        let rcpt = format!("{}@example.org", user_name(&target.users, index % target.user_count));
-        let spec = MessageSpec {
-            index,
-            size: target.size,
-            from: target.from.clone(),
-            to: rcpt.clone(),
-        };
+        let (_, spec) = target.mail.message(index);
         let wire = stuff(&generate(&spec));
+        let rcpt = spec.to;
         for attempt in 1..=MAX_ATTEMPTS {
             let sent = Instant::now();
-            match transaction(&mut lmtp, &target.from, &rcpt, &wire, pipelining) {
+            match transaction(&mut lmtp, &target.mail.from, &rcpt, &wire, pipelining) {
                 Ok(Ok(())) => {
                     report::record(&mut histogram, sent.elapsed());
                     delivered += 1;

@@ -11,36 +11,26 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use clap::Args;
 
+use super::deliver::Mail;
 use super::user_name;
-use loadtest::message::{generate, MessageSpec};
+use loadtest::message::generate;
 
 #[derive(Args, Debug)]
 pub struct MaildirArgs {
     /// Each user's Maildir; `%d` becomes 0..user-count. Made if missing.
     #[arg(long)]
     dir: String,
-    /// The recipient pattern of the To: field, as `seed`'s --users.
-    #[arg(long, default_value = "user%d")]
-    users: String,
-    #[arg(long, default_value_t = 1)]
-    user_count: u64,
-    /// Messages in all, spread round-robin.
-    #[arg(long)]
-    messages: u64,
-    /// Size of each message in bytes, headers included.
-    #[arg(long, default_value_t = 4096)]
-    size: usize,
-    /// The From: field, as `seed`'s envelope sender.
-    #[arg(long, default_value = "loadtest@example.org")]
-    from: String,
+    #[command(flatten)]
+    mail: Mail,
 }
 
 pub fn write(args: &MaildirArgs) -> anyhow::Result<()> {
-    if args.user_count == 0 {
+    let mail = &args.mail;
+    if mail.user_count == 0 {
         bail!("--user-count must be at least 1");
     }
     let started = Instant::now();
-    let dirs: Vec<PathBuf> = (0..args.user_count)
+    let dirs: Vec<PathBuf> = (0..mail.user_count)
         .map(|user| PathBuf::from(user_name(&args.dir, user)))
         .collect();
     for dir in &dirs {
@@ -53,14 +43,8 @@ pub fn write(args: &MaildirArgs) -> anyhow::Result<()> {
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let pid = std::process::id();
     let mut bytes = 0;
-    for index in 0..args.messages {
-        let user = index % args.user_count;
-        let spec = MessageSpec {
-            index,
-            size: args.size,
-            from: args.from.clone(),
-            to: format!("{}@example.org", user_name(&args.users, user)),
-        };
+    for index in 0..mail.messages {
+        let (user, spec) = mail.message(index);
         let message = generate(&spec);
         let name = format!("{secs}.M{index}P{pid}.loadtest,S={}:2,", message.len());
         let path = dirs[user as usize].join("cur").join(name);
@@ -70,9 +54,9 @@ pub fn write(args: &MaildirArgs) -> anyhow::Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "wrote {} messages ({:.1} MiB) into {} Maildirs in {seconds:.1} s",
-        args.messages,
+        mail.messages,
         bytes as f64 / (1 << 20) as f64,
-        args.user_count
+        mail.user_count
     );
     Ok(())
 }
@@ -80,6 +64,7 @@ pub fn write(args: &MaildirArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use loadtest::message::MessageSpec;
 
     /// Message `i` lies in user `i % user-count`'s `cur/`, with the bytes `seed` would deliver
     /// to that user.
@@ -88,11 +73,13 @@ mod tests {
         let root = std::env::temp_dir().join(format!("loadtest-maildir-{}", std::process::id()));
         let args = MaildirArgs {
             dir: format!("{}/u%d/Maildir", root.display()),
-            users: "user%d".into(),
-            user_count: 3,
-            messages: 7,
-            size: 1500,
-            from: "loadtest@example.org".into(),
+            mail: Mail {
+                users: "user%d".into(),
+                user_count: 3,
+                messages: 7,
+                size: 1500,
+                from: "loadtest@example.org".into(),
+            },
         };
         write(&args).unwrap();
         for user in 0..3u64 {

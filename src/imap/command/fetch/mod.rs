@@ -121,16 +121,18 @@ pub(crate) fn fetch_one(
         _ => return Ok(None),
     };
     let (needs_structure, needs_bytes) = form.needs;
-    let structure = match needs_structure {
-        false => None,
-        true => match store.structure(record.body_id).map_err(FetchFailed::Store)? {
+    let structure = if needs_structure {
+        match store.structure(record.body_id).map_err(FetchFailed::Store)? {
             Some(structure) => Some(structure),
             None => return Ok(None),
-        },
+        }
+    } else {
+        None
     };
-    let body = match needs_bytes {
-        false => None,
-        true => Some(store.body(record.body_id).map_err(FetchFailed::Store)?),
+    let body = if needs_bytes {
+        Some(store.body(record.body_id).map_err(FetchFailed::Store)?)
+    } else {
+        None
     };
     let bytes = body.as_deref().unwrap_or(&NO_BYTES);
     announce_keywords(sel, &record.keywords, out);

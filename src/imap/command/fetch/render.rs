@@ -121,49 +121,28 @@ pub fn implies_seen(attrs: &[FetchAttr]) -> bool {
     })
 }
 
-/// Whether rendering `attrs` needs the message's stored structure. The record's own items
-/// do not, nor does the whole message (`BODY[]`, `RFC822`), whose range is the record's size:
-/// a FETCH of flags, or a download, reads and decodes no structure.
+/// Whether rendering `attrs` needs the message's stored structure: a FETCH of flags, or a
+/// download, reads and decodes none (`reads`).
 pub fn needs_structure(attrs: &[FetchAttr]) -> bool {
-    attrs.iter().any(|a| !is_record_item(a) && !is_whole_message(a))
+    attrs.iter().any(|a| reads(a).0)
 }
 
 /// Whether rendering `attrs` reads the message's bytes.
 pub fn needs_bytes(attrs: &[FetchAttr]) -> bool {
-    attrs.iter().any(|a| {
-        matches!(
-            a,
-            FetchAttr::BodySection { .. }
-                | FetchAttr::Rfc822
-                | FetchAttr::Rfc822Header
-                | FetchAttr::Rfc822Text
-                | FetchAttr::Binary { .. }
-                | FetchAttr::BinarySize { .. }
-        )
-    })
+    attrs.iter().any(|a| reads(a).1)
 }
 
-/// The items written from the message's record alone (`item`).
-fn is_record_item(attr: &FetchAttr) -> bool {
-    matches!(
-        attr,
-        FetchAttr::Uid
-            | FetchAttr::Flags
-            | FetchAttr::InternalDate
-            | FetchAttr::Rfc822Size
-            | FetchAttr::ModSeq
-            | FetchAttr::SaveDate
-            | FetchAttr::EmailId
-            | FetchAttr::ThreadId
-    )
-}
-
-/// `RFC822` and `BODY[]<partial>`: the whole message as stored.
-fn is_whole_message(attr: &FetchAttr) -> bool {
+/// What rendering `attr` reads besides the message's record: (its stored structure, its
+/// bytes). The whole message (`BODY[]<partial>`, `RFC822`) needs no structure: its range is
+/// the record's size. Every item is named, so a new one must say what it reads.
+fn reads(attr: &FetchAttr) -> (bool, bool) {
+    use FetchAttr::*;
     match attr {
-        FetchAttr::Rfc822 => true,
-        FetchAttr::BodySection { section, .. } => section.part.is_empty() && section.text == SectionText::Full,
-        _ => false,
+        Uid | Flags | InternalDate | Rfc822Size | ModSeq | SaveDate | EmailId | ThreadId => (false, false),
+        Envelope | Body | BodyStructure | Preview { .. } => (true, false),
+        Rfc822 => (false, true),
+        BodySection { section, .. } => (!section.part.is_empty() || section.text != SectionText::Full, true),
+        Rfc822Header | Rfc822Text | Binary { .. } | BinarySize { .. } => (true, true),
     }
 }
 
