@@ -7,8 +7,9 @@
 //! §6.2.3.3 with RFC 5288 (AES-GCM) and RFC 7905 (ChaCha20-Poly1305) for TLS 1.2. Two reasons:
 //! - a parked session keeps its keys as 44 bytes a direction, not rustls's connection with
 //!   both keys expanded (`rest` drops the expansions; the next record makes them again);
-//! - a download is copied once, from where its bytes lie into the record, and encrypted
-//!   there; rustls copied pieces shorter than a record twice.
+//! - a download is read once, from where its bytes lie, by the cipher that seals it into the
+//!   record (`seal`); rustls copied pieces shorter than a record twice, and ring, which
+//!   opens the records here, seals in place only.
 //!
 //! After the handshake a client may send application data, alerts and (TLS 1.3) KeyUpdate;
 //! anything else ends the connection with the alert the RFCs name.
@@ -22,12 +23,12 @@ use rustls::{ConnectionTrafficSecrets, ExtractedSecrets, SupportedCipherSuite};
 
 use super::handoff::{bad, take, take_slice};
 use super::schedule::{Caught, TrafficSecret};
+use super::seal::{Cipher, SealFailed, Sealer, Sealing, NONCE_LEN, TAG_LEN as TAG};
 use super::tls::{Out, Stage};
 
 const HEADER: usize = 5;
 /// A record's plaintext at most (RFC 8446 §5.1, RFC 5246 §6.2.1).
 const MAX_PLAIN: usize = 16 * 1024;
-const TAG: usize = 16;
 /// TLS 1.2 AES-GCM sends the nonce's last 8 bytes before the ciphertext (RFC 5288 §3).
 const EXPLICIT_NONCE: usize = 8;
 /// rustls's bound on records in a row that carry nothing (empty data, warning alerts).
@@ -77,15 +78,16 @@ struct Direction {
     /// TLS 1.3: the traffic secret the key came from, for the next one.
     traffic: Option<TrafficSecret>,
     seq: u64,
-    /// The key expanded for the cipher (about 540 bytes): made when a record needs it,
-    /// dropped while the connection rests.
-    expanded: Option<Box<LessSafeKey>>,
+    /// The key expanded for opening (about 540 bytes) or sealing (about 1 KiB): made when a
+    /// record needs it, dropped while the connection rests. A direction does only one.
+    opener: Option<Box<LessSafeKey>>,
+    sealer: Option<Sealer>,
 }
 
 struct Secret {
-    algorithm: &'static aead::Algorithm,
+    cipher: Cipher,
     key: [u8; 32],
-    iv: [u8; aead::NONCE_LEN],
+    iv: [u8; NONCE_LEN],
 }
 
 /// What ended the connection, and the alert the peer is told (none when the peer sent one).
@@ -156,8 +158,10 @@ impl Records {
 
     /// The connection waits: the expanded keys go (the secrets stay).
     pub fn rest(&mut self) {
-        self.tx.expanded = None;
-        self.rx.expanded = None;
+        for direction in [&mut self.tx, &mut self.rx] {
+            direction.opener = None;
+            direction.sealer = None;
+        }
     }
 
     /// Opens the whole records in `incoming` (their data into `plain`, what they ask for —
@@ -297,7 +301,7 @@ impl Records {
         let Some(plain_len) = sealed.len().checked_sub(TAG) else {
             return Err(fault(BAD_RECORD_MAC, "record too short"));
         };
-        let key = self.rx.key();
+        let key = self.rx.opener();
         let nonce = Nonce::assume_unique_for_key(nonce);
         if tls13 {
             let inner = key
@@ -468,20 +472,18 @@ impl Records {
         let nonce = self.tx.secret.nonce(seq);
         let (sent, body) = body.split_at_mut(explicit);
         sent.copy_from_slice(&nonce[4..4 + explicit]);
-        let (text, tag_room) = body.split_at_mut(inner);
-        pieces.fill(&mut text[..len]);
-        if self.tls13 {
-            text[len] = kind;
-        }
-        let key = self.tx.key();
-        let nonce = Nonce::assume_unique_for_key(nonce);
-        let tag = if self.tls13 {
-            key.seal_in_place_separate_tag(nonce, Aad::from(&*header), text)
-        } else {
-            key.seal_in_place_separate_tag(nonce, Aad::from(tls12_aad(seq, kind, len)), text)
-        }
-        .map_err(|_| fault(INTERNAL_ERROR, "sealing failed"))?;
-        tag_room.copy_from_slice(tag.as_ref());
+        let (text, tag) = body.split_at_mut(inner);
+        let aad = tls12_aad(seq, kind, len);
+        let aad = if self.tls13 { &*header } else { &aad[..] };
+        let sealed = (|| {
+            let mut record = self.tx.sealer()?.record(&nonce, aad)?;
+            pieces.seal(&mut record, &mut text[..len])?;
+            if self.tls13 {
+                record.update(&[kind], &mut text[len..])?;
+            }
+            record.finish(tag)
+        })();
+        sealed.map_err(|_| fault(INTERNAL_ERROR, "sealing failed"))?;
         out.used += HEADER + sealed_len;
         Ok(())
     }
@@ -499,14 +501,14 @@ fn tls12_aad(seq: u64, kind: u8, len: usize) -> [u8; 13] {
 
 impl Direction {
     fn new((seq, secrets): (u64, ConnectionTrafficSecrets)) -> Result<Direction, Fault> {
-        let (algorithm, key, iv) = match &secrets {
-            ConnectionTrafficSecrets::Aes128Gcm { key, iv } => (&aead::AES_128_GCM, key, iv),
-            ConnectionTrafficSecrets::Aes256Gcm { key, iv } => (&aead::AES_256_GCM, key, iv),
-            ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => (&aead::CHACHA20_POLY1305, key, iv),
+        let (cipher, key, iv) = match &secrets {
+            ConnectionTrafficSecrets::Aes128Gcm { key, iv } => (Cipher::Aes128Gcm, key, iv),
+            ConnectionTrafficSecrets::Aes256Gcm { key, iv } => (Cipher::Aes256Gcm, key, iv),
+            ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => (Cipher::Chacha20Poly1305, key, iv),
             _ => return Err(fault(INTERNAL_ERROR, "a cipher ringmail does not seal")),
         };
         let mut secret = Secret {
-            algorithm,
+            cipher,
             key: [0; 32],
             iv: iv
                 .as_ref()
@@ -514,16 +516,16 @@ impl Direction {
                 .map_err(|_| fault(INTERNAL_ERROR, "an IV of the wrong length"))?,
         };
         let key = key.as_ref();
-        if key.len() != algorithm.key_len() {
+        if key.len() != cipher.key_len() {
             return Err(fault(INTERNAL_ERROR, "a key of the wrong length"));
         }
         secret.key[..key.len()].copy_from_slice(key);
-        let expanded = Some(Box::new(secret.expand()));
         Ok(Direction {
             secret,
             traffic: None,
             seq,
-            expanded,
+            opener: None,
+            sealer: None,
         })
     }
 
@@ -536,10 +538,11 @@ impl Direction {
             .ok_or(fault(INTERNAL_ERROR, "no traffic secret for the next key"))?
             .next(hkdf);
         Ok(Direction {
-            secret: Secret::from_traffic(self.secret.algorithm, &traffic, hkdf),
+            secret: Secret::from_traffic(self.secret.cipher, &traffic, hkdf),
             traffic: Some(traffic),
             seq: 0,
-            expanded: None,
+            opener: None,
+            sealer: None,
         })
     }
 
@@ -549,7 +552,7 @@ impl Direction {
             .traffic
             .as_ref()
             .ok_or(fault(INTERNAL_ERROR, "the handshake's traffic secrets were not caught"))?;
-        let derived = Secret::from_traffic(self.secret.algorithm, traffic, hkdf);
+        let derived = Secret::from_traffic(self.secret.cipher, traffic, hkdf);
         if derived.key != self.secret.key || derived.iv != self.secret.iv {
             return Err(fault(INTERNAL_ERROR, "a traffic secret that is not the connection's"));
         }
@@ -564,32 +567,47 @@ impl Direction {
         Ok(seq)
     }
 
-    fn key(&mut self) -> &LessSafeKey {
-        self.expanded.get_or_insert_with(|| Box::new(self.secret.expand()))
+    fn opener(&mut self) -> &LessSafeKey {
+        self.opener.get_or_insert_with(|| Box::new(self.secret.opener()))
+    }
+
+    fn sealer(&mut self) -> Result<&mut Sealer, SealFailed> {
+        if self.sealer.is_none() {
+            self.sealer = Some(Sealer::new(self.secret.cipher, self.secret.key())?);
+        }
+        Ok(self.sealer.as_mut().expect("made above"))
     }
 }
 
 impl Secret {
     /// The key and IV a TLS 1.3 traffic secret gives (RFC 8446 §7.3).
-    fn from_traffic(algorithm: &'static aead::Algorithm, traffic: &TrafficSecret, hkdf: &dyn Hkdf) -> Secret {
+    fn from_traffic(cipher: Cipher, traffic: &TrafficSecret, hkdf: &dyn Hkdf) -> Secret {
         let mut secret = Secret {
-            algorithm,
+            cipher,
             key: [0; 32],
-            iv: [0; aead::NONCE_LEN],
+            iv: [0; NONCE_LEN],
         };
-        traffic.key_and_iv(hkdf, &mut secret.key[..algorithm.key_len()], &mut secret.iv);
+        traffic.key_and_iv(hkdf, &mut secret.key[..cipher.key_len()], &mut secret.iv);
         secret
     }
 
-    fn expand(&self) -> LessSafeKey {
-        let key = &self.key[..self.algorithm.key_len()];
+    fn key(&self) -> &[u8] {
+        &self.key[..self.cipher.key_len()]
+    }
+
+    fn opener(&self) -> LessSafeKey {
+        let algorithm = match self.cipher {
+            Cipher::Aes128Gcm => &aead::AES_128_GCM,
+            Cipher::Aes256Gcm => &aead::AES_256_GCM,
+            Cipher::Chacha20Poly1305 => &aead::CHACHA20_POLY1305,
+        };
         // The length was checked when the secret was made, the only way this fails.
-        LessSafeKey::new(UnboundKey::new(self.algorithm, key).expect("a key of the cipher's length"))
+        LessSafeKey::new(UnboundKey::new(algorithm, self.key()).expect("a key of the cipher's length"))
     }
 
     /// The record's nonce: the IV with the sequence number in its last 8 bytes XORed in
     /// (RFC 8446 §5.3; TLS 1.2 AES-GCM sends the same last 8 bytes as its explicit nonce).
-    fn nonce(&self, seq: u64) -> [u8; aead::NONCE_LEN] {
+    fn nonce(&self, seq: u64) -> [u8; NONCE_LEN] {
         let mut nonce = self.iv;
         for (n, s) in nonce[4..].iter_mut().zip(seq.to_be_bytes()) {
             *n ^= s;
@@ -598,7 +616,7 @@ impl Secret {
     }
 
     fn explicit_nonce(&self) -> bool {
-        self.algorithm != &aead::CHACHA20_POLY1305
+        self.cipher != Cipher::Chacha20Poly1305
     }
 }
 
@@ -634,21 +652,24 @@ impl<'a> Pieces<'a> {
         }
     }
 
-    fn fill(&mut self, mut dst: &mut [u8]) {
+    /// Seals the next `dst.len()` bytes into `dst`, taken where they lie.
+    fn seal(&mut self, record: &mut Sealing<'_>, mut dst: &mut [u8]) -> Result<(), SealFailed> {
         while !dst.is_empty() {
             if self.current.is_empty() {
                 let Some((first, rest)) = self.rest.split_first() else {
-                    return;
+                    return Err(SealFailed);
                 };
                 self.current = first;
                 self.rest = rest;
                 continue;
             }
             let n = self.current.len().min(dst.len());
-            dst[..n].copy_from_slice(&self.current[..n]);
-            dst = &mut dst[n..];
+            let (now, later) = dst.split_at_mut(n);
+            record.update(&self.current[..n], now)?;
+            dst = later;
             self.current = &self.current[n..];
         }
+        Ok(())
     }
 }
 
@@ -682,20 +703,20 @@ impl Records {
         if tls12 && (tx.traffic.is_some() || rx.traffic.is_some()) {
             return Err(bad("a traffic secret in TLS 1.2"));
         }
-        if tx.secret.algorithm != rx.secret.algorithm {
+        if tx.secret.cipher != rx.secret.cipher {
             return Err(bad("two ciphers"));
         }
         Records::with_keys(suite, tx, rx).map_err(|f| bad(&f.why))
     }
 }
 
-const ALGORITHMS: [&aead::Algorithm; 3] = [&aead::AES_128_GCM, &aead::AES_256_GCM, &aead::CHACHA20_POLY1305];
+const CIPHERS: [Cipher; 3] = [Cipher::Aes128Gcm, Cipher::Aes256Gcm, Cipher::Chacha20Poly1305];
 
 impl Direction {
     fn export(&self, out: &mut Vec<u8>) {
-        let algorithm = ALGORITHMS.iter().position(|a| *a == self.secret.algorithm).unwrap_or(0);
-        out.push(algorithm as u8);
-        out.extend_from_slice(&self.secret.key[..self.secret.algorithm.key_len()]);
+        let cipher = CIPHERS.iter().position(|c| *c == self.secret.cipher).unwrap_or(0);
+        out.push(cipher as u8);
+        out.extend_from_slice(self.secret.key());
         out.extend_from_slice(&self.secret.iv);
         out.extend_from_slice(&self.seq.to_be_bytes());
         let traffic = self.traffic.as_ref().map_or(&[][..], |t| t.as_bytes());
@@ -704,16 +725,16 @@ impl Direction {
     }
 
     fn import(input: &mut &[u8]) -> io::Result<Direction> {
-        let [algorithm] = take(input)?;
-        let algorithm = *ALGORITHMS
-            .get(usize::from(algorithm))
+        let [cipher] = take(input)?;
+        let cipher = *CIPHERS
+            .get(usize::from(cipher))
             .ok_or_else(|| bad("an unknown cipher"))?;
         let mut secret = Secret {
-            algorithm,
+            cipher,
             key: [0; 32],
-            iv: [0; aead::NONCE_LEN],
+            iv: [0; NONCE_LEN],
         };
-        let key_len = algorithm.key_len();
+        let key_len = cipher.key_len();
         secret.key[..key_len].copy_from_slice(take_slice(input, key_len)?);
         secret.iv = take(input)?;
         let seq = u64::from_be_bytes(take(input)?);
@@ -729,7 +750,8 @@ impl Direction {
             secret,
             traffic,
             seq,
-            expanded: None,
+            opener: None,
+            sealer: None,
         })
     }
 }
