@@ -48,9 +48,10 @@ impl Cipher {
     }
 }
 
-/// AWS-LC refused a step: out of memory, or a length it cannot take.
+/// A record could not be sealed: AWS-LC refused a step (out of memory, a length it cannot
+/// take), or the plaintext given was not the length the record was said to have.
 #[derive(Debug, thiserror::Error)]
-#[error("the cipher refused to seal")]
+#[error("the record could not be sealed")]
 pub struct SealFailed;
 
 fn check(ret: c_int) -> Result<(), SealFailed> {
@@ -98,10 +99,11 @@ impl Sealer {
         let ctx = self.ctx.as_ptr();
         let aad_len = c_int::try_from(aad.len()).map_err(|_| SealFailed)?;
         let mut written: c_int = 0;
-        // SAFETY: `ctx` is live and has its key; the nonce is the ciphers' default IV length
-        // (12 bytes, which AWS-LC reads); a null output with input makes the input additional
-        // data, `aad_len` bytes read from `aad`.
+        // SAFETY: `ctx` is live and has its key; the nonce has the ciphers' default IV length
+        // (12 bytes), which is what AWS-LC reads from it.
         check(unsafe { EVP_EncryptInit_ex(ctx, ptr::null(), ptr::null_mut(), ptr::null(), nonce.as_ptr()) })?;
+        // SAFETY: `ctx` is live with a record started; a null output makes the input
+        // additional data, `aad_len` bytes read from `aad`.
         check(unsafe { EVP_EncryptUpdate(ctx, ptr::null_mut(), &mut written, aad.as_ptr(), aad_len) })?;
         Ok(Sealing { sealer: self })
     }
@@ -155,13 +157,14 @@ impl Sealing<'_> {
         let ctx = self.sealer.ctx.as_ptr();
         let mut written: c_int = 0;
         // SAFETY: the context is live with a record started. A stream cipher has nothing
-        // left to write at the end (`written` stays 0, checked below), so the tag's buffer
-        // given as output is not written there; the tag itself is `TAG_LEN` bytes written
-        // into `tag`, which has that length.
+        // left to write at the end (`written` stays 0, checked below); were it to write, the
+        // output given is `tag`, `TAG_LEN` bytes, more than a block.
         check(unsafe { EVP_EncryptFinal_ex(ctx, tag.as_mut_ptr(), &mut written) })?;
         if written != 0 {
             return Err(SealFailed);
         }
+        // SAFETY: the record is finished; AWS-LC writes the tag, `TAG_LEN` bytes, into `tag`,
+        // which has that length.
         check(unsafe { EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_LEN as c_int, tag.as_mut_ptr().cast()) })
     }
 }
