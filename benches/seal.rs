@@ -24,46 +24,62 @@ fn nonce(seq: u64) -> [u8; 12] {
     nonce
 }
 
+/// The records of one batch: the next `BATCH` bytes of the source, cycling through it.
+struct Batches<'s> {
+    source: &'s [u8],
+    at: usize,
+    seq: u64,
+    out: Vec<u8>,
+}
+
+impl Batches<'_> {
+    /// Seals the next batch with `seal(nonce, plaintext, ciphertext, tag)`, record by record.
+    fn seal(&mut self, mut seal: impl FnMut([u8; 12], &[u8], &mut [u8], &mut [u8])) {
+        let batch = &self.source[self.at..self.at + BATCH];
+        self.at = (self.at + BATCH) % SOURCE;
+        for (plain, sealed) in batch.chunks(RECORD).zip(self.out.chunks_mut(RECORD + TAG_LEN)) {
+            let (text, tag) = sealed.split_at_mut(RECORD);
+            self.seq += 1;
+            seal(nonce(self.seq), plain, text, tag);
+        }
+        black_box(&self.out);
+    }
+}
+
 fn seal(c: &mut Criterion) {
     let source: Vec<u8> = (0..SOURCE).map(|i| (i * 31 + 7) as u8).collect();
     let key = [7u8; 16];
     let header = [23, 3, 3, 0x40, 0x11];
-    let mut out = vec![0u8; BATCH + BATCH / RECORD * TAG_LEN];
+    let mut batches = Batches {
+        source: &source,
+        at: 0,
+        seq: 0,
+        out: vec![0u8; BATCH + BATCH / RECORD * TAG_LEN],
+    };
     let mut group = c.benchmark_group("seal");
     group.throughput(Throughput::Bytes(BATCH as u64));
 
     let ring_key = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &key).unwrap());
-    let (mut at, mut seq) = (0, 0u64);
     group.bench_function("copy, then seal in place (ring)", |b| {
         b.iter(|| {
-            let batch = &source[at..at + BATCH];
-            at = (at + BATCH) % SOURCE;
-            for (plain, sealed) in batch.chunks(RECORD).zip(out.chunks_mut(RECORD + TAG_LEN)) {
-                let (text, tag) = sealed.split_at_mut(RECORD);
+            batches.seal(|nonce, plain, text, tag| {
                 text.copy_from_slice(plain);
-                seq += 1;
                 let t = ring_key
-                    .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce(seq)), Aad::from(header), text)
+                    .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(header), text)
                     .unwrap();
                 tag.copy_from_slice(t.as_ref());
-            }
-            black_box(&out);
+            })
         })
     });
 
     let mut sealer = Sealer::new(Cipher::Aes128Gcm, &key).unwrap();
     group.bench_function("sealed from where it lies (net::seal)", |b| {
         b.iter(|| {
-            let batch = &source[at..at + BATCH];
-            at = (at + BATCH) % SOURCE;
-            for (plain, sealed) in batch.chunks(RECORD).zip(out.chunks_mut(RECORD + TAG_LEN)) {
-                let (text, tag) = sealed.split_at_mut(RECORD);
-                seq += 1;
-                let mut record = sealer.record(&nonce(seq), &header).unwrap();
+            batches.seal(|nonce, plain, text, tag| {
+                let mut record = sealer.record(&nonce, &header).unwrap();
                 record.update(plain, text).unwrap();
                 record.finish(tag).unwrap();
-            }
-            black_box(&out);
+            })
         })
     });
     group.finish();

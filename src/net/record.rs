@@ -572,10 +572,11 @@ impl Direction {
     }
 
     fn sealer(&mut self) -> Result<&mut Sealer, SealFailed> {
-        if self.sealer.is_none() {
-            self.sealer = Some(Sealer::new(self.secret.cipher, self.secret.key())?);
-        }
-        Ok(self.sealer.as_mut().expect("made above"))
+        let sealer = match self.sealer.take() {
+            Some(sealer) => sealer,
+            None => Sealer::new(self.secret.cipher, self.secret.key())?,
+        };
+        Ok(self.sealer.insert(sealer))
     }
 }
 
