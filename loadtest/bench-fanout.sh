@@ -9,7 +9,9 @@
 # BIN it builds this tree (bench-lib.sh).
 #
 # Knobs (environment): SESSIONS (2000), USERS (SESSIONS / 10), DELIVERIES (5000), RATE (1000),
-# LMTP_CLIENTS (8), LABEL, IDLE_WAIT, BIN, CARGO_TARGET_DIR.
+# LMTP_CLIENTS (8), SLOW_MS (print each delivery acknowledged more than this many ms after
+# its scheduled start, with its sender's lateness and its transaction; 0, the default: none),
+# TMPDIR (where the store is made), LABEL, IDLE_WAIT, BIN, CARGO_TARGET_DIR.
 set -euo pipefail
 
 NAME=fanout
@@ -18,6 +20,7 @@ USERS=${USERS:-$((SESSIONS / 10))}
 DELIVERIES=${DELIVERIES:-5000}
 RATE=${RATE:-1000}
 LMTP_CLIENTS=${LMTP_CLIENTS:-8}
+SLOW_MS=${SLOW_MS:-0}
 LABEL=${LABEL:-server}
 PER_USER=$(((SESSIONS + USERS - 1) / USERS))
 IMAP_EXTRA="login_type = \"plain-text-login\"
@@ -32,7 +35,7 @@ load
 echo "== fanout: $SESSIONS sessions ($PER_USER per user) in IDLE, $DELIVERIES deliveries at $RATE/s"
 "$BIN/loadtest" fanout --host 127.0.0.1 --imap-port "$IMAP_PORT" --lmtp-port "$LMTP_PORT" \
     --users user%d --user-count "$USERS" --password "$PASSWORD" --sessions "$SESSIONS" \
-    --deliveries "$DELIVERIES" --rate "$RATE" --lmtp-clients "$LMTP_CLIENTS" \
+    --deliveries "$DELIVERIES" --rate "$RATE" --lmtp-clients "$LMTP_CLIENTS" --slow-ms "$SLOW_MS" \
     --server-pid "$SERVER_PID" --label "$LABEL" --json "$RESULTS/fanout-$LABEL.json" || FAILED=1
 describe_run
 exit "$FAILED"

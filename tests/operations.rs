@@ -425,3 +425,18 @@ fn clients_configure_themselves_from_the_autoconfig_documents() {
     assert_eq!(curl(&[&url], b"").1, 405);
     assert_eq!(curl(&[&format!("http://127.0.0.1:{http}/")], b"").1, 404);
 }
+
+/// The server turns transparent huge pages off for itself: a fault in a fresh 2 MiB of its
+/// allocator's arena would otherwise zero (and perhaps compact memory for) a whole huge page,
+/// milliseconds a new thread's first allocations waited (BENCHMARKS.md, "Huge pages off").
+#[test]
+fn the_server_runs_on_small_pages() {
+    let server = Server::start();
+    let pid = server.child.as_ref().expect("running").id();
+    assert!(
+        !common::huge_pages_allowed(pid),
+        "huge pages are still allowed for the server"
+    );
+    // Only the server asked: the tests' own process is as it was, so the check tells the two apart.
+    assert!(common::huge_pages_allowed(std::process::id()));
+}

@@ -24,6 +24,8 @@ fn a_client_reaches_its_mailbox_through_the_front_end() {
         &[("b1", facing), ("nowhere", Facing::new())],
     );
 
+    // Like the back end, the front end runs on small pages (tests/operations.rs).
+    assert!(!common::huge_pages_allowed(proxy.child.id()));
     let mut c = proxy.imaps();
     // The front end answers before login itself.
     let caps = c.cmd("CAPABILITY").unwrap().expect_ok().unwrap();

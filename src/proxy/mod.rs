@@ -39,7 +39,7 @@ use crate::directory::Directory;
 use crate::protolog::ProtoLog;
 use crate::runtime::io::{self, TcpListener};
 use crate::runtime::Shutdown;
-use crate::serve::login_pool::LoginPool;
+use crate::serve::pool::{GiveBack, Pool};
 use crate::serve::{Cores, Ready, ServeError};
 use front::Listener;
 
@@ -50,7 +50,7 @@ pub struct Front {
     pub directory: Box<dyn Directory>,
     pub penalties: Penalties,
     /// Where passwords are checked, off the event loops.
-    pub login_pool: LoginPool,
+    pub login_pool: Pool,
     pub protolog: Option<ProtoLog>,
     /// Back ends that failed to answer, tried again only after a while.
     breakers: breaker::Breakers,
@@ -110,6 +110,7 @@ enum Service {
 
 /// Runs the front end until a signal arrives. `on_ready` is told once every listener is bound.
 pub fn run(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
+    crate::runtime::small_pages();
     let lock = crate::serve::lock_in(&config.server.data_dir, crate::serve::PROXY_LOCK)?;
     crate::serve::record_pid(&lock)?;
     let (tls, identity) = crate::tls::server_config(&config)?;
@@ -136,7 +137,7 @@ pub fn run(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
         lmtp_limits: limits.lmtp,
         submission_limits: limits.submission,
         penalties: Penalties::from_config(&config.limits),
-        login_pool: LoginPool::start(config.workers())?,
+        login_pool: Pool::start("ringmail-login", config.workers(), GiveBack::EachJob)?,
         protolog,
         breakers: breaker::Breakers::default(),
         backend_tls: backend_tls(&config)?,

@@ -27,6 +27,22 @@ pub fn give_back_memory() {
     unsafe { libmimalloc_sys::mi_collect(false) }
 }
 
+/// Turns transparent huge pages off for this process, for the server's life. mimalloc asks
+/// for them on its arenas (`MADV_HUGEPAGE`), and the kernel then backs the first touch of
+/// every 2 MiB with a zeroed huge page, compacting memory first when none is free: a new
+/// thread's first allocations took milliseconds, and the first deliveries of a fan-out run
+/// waited 10–30 ms behind them (BENCHMARKS.md, "Huge pages off"). A server of many small
+/// sessions gains nothing from 2 MiB pages worth that. An old kernel without the call keeps
+/// its pages as they were.
+pub fn small_pages() {
+    // SAFETY: PR_SET_THP_DISABLE takes integers only and changes only how this process's page
+    // faults are backed; it touches no memory of ours.
+    let refused = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) } != 0;
+    if refused {
+        tracing::debug!("huge pages left as they were: {}", std::io::Error::last_os_error());
+    }
+}
+
 /// How often a core hands what its thread freed back to the system.
 const TIDY_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 

@@ -1,5 +1,5 @@
 //! IMAP's part of the driver (`driver::Protocol`): carries out `imap::Session`'s actions —
-//! login, APPEND ingest on the blocking pool, writes through the store's
+//! login, APPEND ingest on the ingest pool, writes through the store's
 //! writer, flushing long FETCHes and yielding between the steps of a SEARCH, SORT or THREAD
 //! scan, and IDLE, where the client's DONE, changes on the core's feed, the keepalive timer
 //! and shutdown are awaited together without ever dropping a read.
@@ -441,10 +441,9 @@ impl Protocol<Session> for Imap<'_> {
                     crate::mime::ingest_with
                 };
                 let limits = shared.config.mime_limits();
-                let parsed = tokio::task::spawn_blocking(move || ingest(message, &limits)).await;
-                match parsed {
-                    Ok(result) => session.ingested(result, &mut d.link.out),
-                    Err(_) => Action::Close,
+                match shared.ingest_pool.run(move || ingest(message, &limits)).await {
+                    Some(result) => session.ingested(result, &mut d.link.out),
+                    None => Action::Close,
                 }
             }
             Action::Write(op) => {

@@ -1,7 +1,7 @@
 //! LMTP's part of the driver (`driver::Protocol`): looks `smtp::Session`'s recipients up and
 //! delivers, answering each
 //! recipient only once the message is durable. Where is a `Delivery`: this server's store
-//! (ingest — line-ending normalisation and the one MIME parse — on the blocking pool, then
+//! (ingest — line-ending normalisation and the one MIME parse — on the ingest pool, then
 //! the writer thread), or on a front end the back ends that hold the mailboxes.
 
 use std::net::SocketAddr;
@@ -226,11 +226,14 @@ async fn deliver(shared: &Shared, envelope: Envelope) -> Vec<DeliveryStatus> {
         recipients, message, ..
     } = envelope;
     let limits = shared.config.mime_limits();
-    let ingested = tokio::task::spawn_blocking(move || mime::ingest_spooled(message, &limits)).await;
+    let ingested = shared
+        .ingest_pool
+        .run(move || mime::ingest_spooled(message, &limits))
+        .await;
     let (message, structure) = match ingested {
-        Ok(Ok(parsed)) => parsed,
-        Ok(Err(e)) => return vec![DeliveryStatus::BadMessage(e.reason()); n],
-        Err(_) => return vec![DeliveryStatus::Temporary; n],
+        Some(Ok(parsed)) => parsed,
+        Some(Err(e)) => return vec![DeliveryStatus::BadMessage(e.reason()); n],
+        None => return vec![DeliveryStatus::Temporary; n],
     };
     let op = WriteOp::Deliver {
         message,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::link::{Closed, Link};
-use super::login_pool::LoginPool;
+use super::pool::Pool;
 use super::Shared;
 use crate::auth::limits::Slot;
 use crate::auth::login::{self, Credentials, LoginError, ProxyLogin};
@@ -44,7 +44,7 @@ pub enum Failure {
 /// Where a login is checked and counted: the pool its check runs on, the failed-login
 /// penalties, and the client it is for.
 pub(crate) struct Gate<'a> {
-    pub pool: &'a LoginPool,
+    pub pool: &'a Pool,
     pub penalties: &'a Penalties,
     pub peer: IpAddr,
     pub session: u64,

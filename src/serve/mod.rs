@@ -16,10 +16,10 @@ mod imap;
 pub(crate) mod link;
 pub(crate) mod lmtp;
 pub(crate) mod login;
-pub(crate) mod login_pool;
 mod lot;
 mod move_in;
 mod move_upkeep;
+pub(crate) mod pool;
 mod pop3;
 mod submission;
 mod submit;
@@ -112,7 +112,9 @@ pub struct Shared {
     /// Wakes the outbound queue's runner after a submission queued something.
     pub queue: crate::queue::Waker,
     pub penalties: Penalties,
-    pub login_pool: login_pool::LoginPool,
+    pub login_pool: pool::Pool,
+    /// The MIME parse of each message delivered, appended or submitted.
+    pub ingest_pool: pool::Pool,
     pub maildrop_locks: pop3::MaildropLocks,
     pub protolog: Option<ProtoLog>,
     /// The directory that holds the accounts, when one does (DESIGN.md §7).
@@ -141,6 +143,7 @@ impl Shared {
 
 /// Runs the server until a signal arrives. `on_ready` is told once every listener is bound.
 pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeError> {
+    crate::runtime::small_pages();
     let lock = lock_data_dir(&config.server.data_dir)?;
     record_pid(&lock)?;
     let store = Store::open(&config.server.data_dir)?;
@@ -177,7 +180,12 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Shared)) -> Result<(), ServeEr
         lmtp_limits: limits.lmtp,
         penalties: Penalties::from_config(&config.limits),
         maildrop_locks: pop3::MaildropLocks::default(),
-        login_pool: login_pool::LoginPool::start(config.workers())?,
+        login_pool: pool::Pool::start("ringmail-login", config.workers(), pool::GiveBack::EachJob)?,
+        ingest_pool: pool::Pool::start(
+            "ringmail-ingest",
+            pool::INGEST_THREADS_PER_CORE * config.workers(),
+            pool::GiveBack::WhenIdleFor(pool::INGEST_REST),
+        )?,
         protolog,
         routes: directory
             .clone()

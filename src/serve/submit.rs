@@ -57,42 +57,44 @@ pub async fn accept(shared: &Shared, envelope: Envelope, received: Received) -> 
     let envid = params.envid.clone();
     let limits = shared.config.mime_limits();
     let spool = shared.config.spool_dir();
-    let prepared = tokio::task::spawn_blocking(move || {
-        let id = format!("{:X}", received.session);
-        let unique = format!("{now:x}.{:x}.{:08x}", received.session, rand::random::<u32>());
-        let stamp = Stamp {
-            hostname: &hostname,
-            helo: &helo,
-            peer: received.peer,
-            user: &who,
-            tls: received.tls.as_deref(),
-            id: &id,
-            now,
-            unique: &unique,
-            sender: &sender,
-        };
-        match prepare(&message, &stamp, &served, &limits, &spool) {
-            Prepared::Ready(message, structure, _) => {
-                let to = ReportTo {
-                    hostname: &hostname,
-                    user: &who,
-                    sender: &sender,
-                    envid: envid.as_deref(),
-                    arrival: now,
-                    // RFC 3461 §4.3: RET is about failures; a success report has the header only.
-                    ret: Ret::Headers,
-                };
-                let report = queue::report(&to, &delivered, &message, now);
-                Prepared::Ready(message, structure, report)
+    let prepared = shared
+        .ingest_pool
+        .run(move || {
+            let id = format!("{:X}", received.session);
+            let unique = format!("{now:x}.{:x}.{:08x}", received.session, rand::random::<u32>());
+            let stamp = Stamp {
+                hostname: &hostname,
+                helo: &helo,
+                peer: received.peer,
+                user: &who,
+                tls: received.tls.as_deref(),
+                id: &id,
+                now,
+                unique: &unique,
+                sender: &sender,
+            };
+            match prepare(&message, &stamp, &served, &limits, &spool) {
+                Prepared::Ready(message, structure, _) => {
+                    let to = ReportTo {
+                        hostname: &hostname,
+                        user: &who,
+                        sender: &sender,
+                        envid: envid.as_deref(),
+                        arrival: now,
+                        // RFC 3461 §4.3: RET is about failures; a success report has the header only.
+                        ret: Ret::Headers,
+                    };
+                    let report = queue::report(&to, &delivered, &message, now);
+                    Prepared::Ready(message, structure, report)
+                }
+                refused => refused,
             }
-            refused => refused,
-        }
-    })
-    .await;
+        })
+        .await;
     let (message, structure, report) = match prepared {
-        Ok(Prepared::Ready(m, s, r)) => (m, s, r),
-        Ok(Prepared::Refused(outcome)) => return outcome,
-        Err(_) => return SubmitOutcome::Temporary,
+        Some(Prepared::Ready(m, s, r)) => (m, s, r),
+        Some(Prepared::Refused(outcome)) => return outcome,
+        None => return SubmitOutcome::Temporary,
     };
     let queue = (!remote.is_empty()).then(|| NewQueueEntry {
         from,

@@ -21,6 +21,17 @@ use loadtest::client::{tls_config, Transport};
 
 pub const PASSWORD: &str = "s3cret pass";
 
+/// Whether process `pid` may have its memory backed by transparent huge pages (its status
+/// says so since Linux 5.0).
+pub fn huge_pages_allowed(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("THP_enabled:"))
+        .expect("the kernel reports THP_enabled");
+    line.split_whitespace().nth(1) != Some("0")
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_ringmail")
 }

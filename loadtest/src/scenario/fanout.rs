@@ -53,6 +53,12 @@ pub struct FanoutArgs {
     /// Seconds to wait after the last delivery for the EXISTS still missing.
     #[arg(long, default_value_t = 10)]
     pub wait: u64,
+    /// Print each delivery whose LMTP reply came more than this many milliseconds after its
+    /// scheduled start, with how late its sender began it and how long its transaction took
+    /// (0: none). Says whether a tail is the server's (slow transactions, all connections at
+    /// once) or a sender's (late starts).
+    #[arg(long, default_value_t = 0.0)]
+    pub slow_ms: f64,
 }
 
 /// One accepted delivery, wall-clock µs.
@@ -229,6 +235,19 @@ pub fn run(args: &FanoutArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--slow-ms`: one line for delivery `i` if it was acknowledged more than `over` after its
+/// scheduled start.
+fn note_if_slow(i: u64, late: Duration, transaction: Duration, over: Duration) {
+    if late + transaction > over {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        eprintln!(
+            "slow delivery {i}: sender {:.2} ms late, transaction {:.2} ms",
+            ms(late),
+            ms(transaction)
+        );
+    }
+}
+
 fn print(r: &FanoutReport) {
     println!(
         "delivered {} of {} at {:.0}/s (target {:.0}/s), {} refused; {} announced, {} missing, {} unexpected",
@@ -260,6 +279,7 @@ fn deliver(args: &FanoutArgs, users: u64, deadline: Instant) -> anyhow::Result<D
     let lmtp = Mutex::new(report::latency_histogram());
     let (start, start_wall) = (Instant::now(), wall_micros());
     let interval_us = 1e6 / args.rate;
+    let slow = (args.slow_ms > 0.0).then(|| Duration::from_secs_f64(args.slow_ms / 1e3));
     let result = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..args.lmtp_clients)
             .map(|_| {
@@ -292,6 +312,14 @@ fn deliver(args: &FanoutArgs, users: u64, deadline: Instant) -> anyhow::Result<D
                             {
                                 Ok(()) => {
                                     report::record(&mut histogram, began.elapsed());
+                                    if let Some(over) = slow {
+                                        note_if_slow(
+                                            i,
+                                            began.saturating_duration_since(start + offset),
+                                            began.elapsed(),
+                                            over,
+                                        );
+                                    }
                                     sent.lock().expect("not poisoned").push(Sent {
                                         user,
                                         scheduled_us: start_wall + offset.as_micros() as u64,

@@ -1,0 +1,186 @@
+//! Fixed pools of threads for the work an event loop must not do itself: password
+//! verification (argon2id: tens of milliseconds and a 19 MiB work area each), and ingest (the
+//! one MIME parse of a message delivered, appended or submitted).
+//!
+//! tokio's blocking pool would start a thread for every job in flight (up to 512 per core)
+//! and end each one after 10 s without work. A burst of 32 logins left ~600 MiB resident on
+//! an otherwise idle server, and ran no faster, since the cores are the limit; and the first
+//! deliveries after every quiet spell paid for new threads (12 of them for 8 LMTP connections
+//! on two cores) and for their allocators' first pages. Here jobs beyond the pool wait in its
+//! queue; the threads, and the memory they keep, are bounded by the pool's size.
+
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Ingest threads per event loop: one long parse (a message of tens of megabytes) holds its
+/// thread for a while, and the small ones behind it take the other.
+pub const INGEST_THREADS_PER_CORE: usize = 2;
+/// How long an ingest thread waits for its next parse before it gives back what it freed.
+pub const INGEST_REST: Duration = Duration::from_secs(1);
+
+pub struct Pool {
+    jobs: Sender<Job>,
+}
+
+/// When a pool's threads hand what their jobs freed back to the system.
+#[derive(Clone, Copy, Debug)]
+pub enum GiveBack {
+    /// After every job: a login's work area is 19 MiB, and logins come in bursts. Tens of
+    /// microseconds against a login's tens of milliseconds.
+    EachJob,
+    /// Once a thread has waited this long for its next job: parses are small and come many a
+    /// second, and a thread that gave back after each would fault the same pages in again.
+    WhenIdleFor(Duration),
+}
+
+/// What a thread of the pool does next.
+enum Next {
+    Run(Job),
+    /// No job came for the `WhenIdleFor` time.
+    Rest,
+    Stop,
+}
+
+impl Pool {
+    /// Starts `threads` threads (at least one) named `name-N`; they end when the pool is dropped.
+    pub fn start(name: &str, threads: usize, give_back: GiveBack) -> std::io::Result<Pool> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for index in 0..threads.max(1) {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("{name}-{index}"))
+                .spawn(move || {
+                    // Nothing to give back before the first job.
+                    let mut rested = true;
+                    loop {
+                        let idle_for = match give_back {
+                            GiveBack::WhenIdleFor(quiet) if !rested => Some(quiet),
+                            _ => None,
+                        };
+                        match next(&queue, idle_for) {
+                            Next::Run(job) => {
+                                // A panic ends that job (its caller gets None), not the thread.
+                                drop(std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)));
+                                rested = matches!(give_back, GiveBack::EachJob);
+                                if rested {
+                                    crate::runtime::give_back_memory();
+                                }
+                            }
+                            Next::Rest => {
+                                crate::runtime::give_back_memory();
+                                rested = true;
+                            }
+                            Next::Stop => return,
+                        }
+                    }
+                })?;
+        }
+        Ok(Pool { jobs })
+    }
+
+    /// Runs `work` on the pool; `None` if the pool has stopped or `work` panicked.
+    pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(work());
+        });
+        self.jobs.send(job).ok()?;
+        result.await.ok()
+    }
+}
+
+/// The next job, waiting at most `idle_for` when given. The queue's lock is held only while
+/// waiting, never while a job runs.
+fn next(queue: &Mutex<mpsc::Receiver<Job>>, idle_for: Option<Duration>) -> Next {
+    let Ok(queue) = queue.lock() else {
+        return Next::Stop;
+    };
+    match idle_for {
+        Some(quiet) => match queue.recv_timeout(quiet) {
+            Ok(job) => Next::Run(job),
+            Err(RecvTimeoutError::Timeout) => Next::Rest,
+            Err(RecvTimeoutError::Disconnected) => Next::Stop,
+        },
+        None => queue.recv().map_or(Next::Stop, Next::Run),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_work_on_its_threads_and_returns_the_result() {
+        let pool = Pool::start("ringmail-login", 2, GiveBack::EachJob).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let results: Vec<(u32, String)> = rt.block_on(async {
+            let mut out = Vec::new();
+            for i in 0..4u32 {
+                out.push(
+                    pool.run(move || (i * 2, std::thread::current().name().unwrap_or("").to_owned()))
+                        .await
+                        .unwrap(),
+                );
+            }
+            out
+        });
+        assert_eq!(results.iter().map(|r| r.0).collect::<Vec<_>>(), [0, 2, 4, 6]);
+        assert!(
+            results.iter().all(|r| r.1.starts_with("ringmail-login-")),
+            "{results:?}"
+        );
+    }
+
+    #[test]
+    fn jobs_beyond_its_threads_wait_for_them_and_threads_that_rest_go_on() {
+        let pool =
+            Arc::new(Pool::start("ringmail-ingest", 2, GiveBack::WhenIdleFor(Duration::from_millis(5))).unwrap());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let mut names = std::collections::BTreeSet::new();
+        for _round in 0..3 {
+            let ran: Vec<String> = rt.block_on(async {
+                let jobs: Vec<_> = (0..8)
+                    .map(|_| {
+                        let pool = pool.clone();
+                        tokio::spawn(async move {
+                            pool.run(|| {
+                                std::thread::sleep(Duration::from_millis(1));
+                                std::thread::current().name().unwrap_or("").to_owned()
+                            })
+                            .await
+                        })
+                    })
+                    .collect();
+                let mut ran = Vec::new();
+                for job in jobs {
+                    ran.push(job.await.unwrap().expect("the job ran"));
+                }
+                ran
+            });
+            names.extend(ran);
+            // Longer than the idle time: every thread gives back what it freed, and then
+            // waits for work again.
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        let expected: std::collections::BTreeSet<String> =
+            ["ringmail-ingest-0", "ringmail-ingest-1"].map(String::from).into();
+        assert!(names.is_subset(&expected), "{names:?}");
+    }
+
+    #[test]
+    fn a_panicking_job_is_reported_and_the_pool_goes_on() {
+        let pool = Pool::start("ringmail-ingest", 1, GiveBack::WhenIdleFor(Duration::from_millis(10))).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            assert_eq!(pool.run(|| -> u8 { panic!("boom") }).await, None);
+            assert_eq!(pool.run(|| 7u8).await, Some(7));
+        });
+    }
+}
