@@ -9,8 +9,8 @@
 //! on two cores) and for their allocators' first pages. Here jobs beyond the pool wait in its
 //! queue; the threads, and the memory they keep, are bounded by the pool's size.
 
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -22,7 +22,22 @@ pub const INGEST_THREADS_PER_CORE: usize = 2;
 pub const INGEST_REST: Duration = Duration::from_secs(1);
 
 pub struct Pool {
-    jobs: Sender<Job>,
+    queue: Arc<Queue>,
+}
+
+/// The jobs waiting for a thread. The threads wait on `ready` with the lock let go, so each
+/// one's wait for work, and its rest, is its own.
+#[derive(Default)]
+struct Queue {
+    state: Mutex<State>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    jobs: VecDeque<Job>,
+    /// The pool was dropped: the threads end once the jobs already queued are done.
+    closed: bool,
 }
 
 /// When a pool's threads hand what their jobs freed back to the system.
@@ -47,8 +62,7 @@ enum Next {
 impl Pool {
     /// Starts `threads` threads (at least one) named `name-N`; they end when the pool is dropped.
     pub fn start(name: &str, threads: usize, give_back: GiveBack) -> std::io::Result<Pool> {
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
+        let queue = Arc::new(Queue::default());
         for index in 0..threads.max(1) {
             let queue = queue.clone();
             std::thread::Builder::new()
@@ -61,7 +75,7 @@ impl Pool {
                             GiveBack::WhenIdleFor(quiet) if !rested => Some(quiet),
                             _ => None,
                         };
-                        match next(&queue, idle_for) {
+                        match queue.next(idle_for) {
                             Next::Run(job) => {
                                 // A panic ends that job (its caller gets None), not the thread.
                                 drop(std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)));
@@ -79,7 +93,7 @@ impl Pool {
                     }
                 })?;
         }
-        Ok(Pool { jobs })
+        Ok(Pool { queue })
     }
 
     /// Runs `work` on the pool; `None` if the pool has stopped or `work` panicked.
@@ -88,24 +102,51 @@ impl Pool {
         let job: Job = Box::new(move || {
             let _ = done.send(work());
         });
-        self.jobs.send(job).ok()?;
+        self.queue.state.lock().ok()?.jobs.push_back(job);
+        self.queue.ready.notify_one();
         result.await.ok()
     }
 }
 
-/// The next job, waiting at most `idle_for` when given. The queue's lock is held only while
-/// waiting, never while a job runs.
-fn next(queue: &Mutex<mpsc::Receiver<Job>>, idle_for: Option<Duration>) -> Next {
-    let Ok(queue) = queue.lock() else {
-        return Next::Stop;
-    };
-    match idle_for {
-        Some(quiet) => match queue.recv_timeout(quiet) {
-            Ok(job) => Next::Run(job),
-            Err(RecvTimeoutError::Timeout) => Next::Rest,
-            Err(RecvTimeoutError::Disconnected) => Next::Stop,
-        },
-        None => queue.recv().map_or(Next::Stop, Next::Run),
+impl Drop for Pool {
+    fn drop(&mut self) {
+        if let Ok(mut state) = self.queue.state.lock() {
+            state.closed = true;
+        }
+        self.queue.ready.notify_all();
+    }
+}
+
+impl Queue {
+    /// The next job, waiting at most `idle_for` for one when given. The lock is held only to
+    /// take a job, never while one runs or while a thread waits.
+    fn next(&self, idle_for: Option<Duration>) -> Next {
+        let Ok(mut state) = self.state.lock() else {
+            return Next::Stop;
+        };
+        loop {
+            if let Some(job) = state.jobs.pop_front() {
+                return Next::Run(job);
+            }
+            if state.closed {
+                return Next::Stop;
+            }
+            let waited = match idle_for {
+                Some(quiet) => self
+                    .ready
+                    .wait_timeout(state, quiet)
+                    .ok()
+                    .map(|(s, w)| (s, w.timed_out())),
+                None => self.ready.wait(state).ok().map(|s| (s, false)),
+            };
+            let Some((now, timed_out)) = waited else {
+                return Next::Stop;
+            };
+            state = now;
+            if timed_out && state.jobs.is_empty() && !state.closed {
+                return Next::Rest;
+            }
+        }
     }
 }
 
@@ -172,6 +213,33 @@ mod tests {
         let expected: std::collections::BTreeSet<String> =
             ["ringmail-ingest-0", "ringmail-ingest-1"].map(String::from).into();
         assert!(names.is_subset(&expected), "{names:?}");
+    }
+
+    #[test]
+    fn its_threads_end_when_it_is_dropped() {
+        let threads = || {
+            std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .filter(|t| {
+                    let comm = t.as_ref().map(|t| t.path().join("comm")).ok();
+                    comm.and_then(|c| std::fs::read_to_string(c).ok())
+                        .is_some_and(|name| name.starts_with("pool-ends-"))
+                })
+                .count()
+        };
+        let until = |want: usize| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while threads() != want && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            threads()
+        };
+        let pool = Pool::start("pool-ends", 3, GiveBack::WhenIdleFor(Duration::from_millis(5))).unwrap();
+        assert_eq!(until(3), 3);
+        // Some threads rest, some wait: all of them hear that the pool is gone.
+        std::thread::sleep(Duration::from_millis(20));
+        drop(pool);
+        assert_eq!(until(0), 0);
     }
 
     #[test]
