@@ -428,7 +428,8 @@ fn clients_configure_themselves_from_the_autoconfig_documents() {
 
 /// The server turns transparent huge pages off for itself: a fault in a fresh 2 MiB of its
 /// allocator's arena would otherwise zero (and perhaps compact memory for) a whole huge page,
-/// milliseconds a new thread's first allocations waited (BENCHMARKS.md, "Huge pages off").
+/// milliseconds a new thread's first allocations waited (BENCHMARKS.md, "Without
+/// the disk, and huge pages off").
 #[test]
 fn the_server_runs_on_small_pages() {
     let server = Server::start();

@@ -30,10 +30,10 @@ pub fn give_back_memory() {
 /// Turns transparent huge pages off for this process, for the server's life. mimalloc asks
 /// for them on its arenas (`MADV_HUGEPAGE`), and the kernel then backs the first touch of
 /// every 2 MiB with a zeroed huge page, compacting memory first when none is free: a new
-/// thread's first allocations took milliseconds, and the first deliveries of a fan-out run
-/// waited 10–30 ms behind them (BENCHMARKS.md, "Huge pages off"). A server of many small
-/// sessions gains nothing from 2 MiB pages worth that. An old kernel without the call keeps
-/// its pages as they were.
+/// thread's first parse took 4–8 ms instead of about 30 µs, and the first deliveries of a
+/// fan-out run waited behind it (BENCHMARKS.md, "Without the disk, and huge pages off"). A
+/// server of many small sessions gains nothing from 2 MiB pages worth that. An old kernel
+/// without the call keeps its pages as they were.
 pub fn small_pages() {
     // SAFETY: PR_SET_THP_DISABLE takes integers only and changes only how this process's page
     // faults are backed; it touches no memory of ours.

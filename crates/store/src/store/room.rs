@@ -22,7 +22,7 @@ use heed::{Env, WithoutTls};
 /// Written at a time in a large store: the writer serves no request while it writes and syncs
 /// a step, so a step is what a delivery arriving meanwhile waits. A step of 1 MiB took 2–9 ms
 /// on this project's test disk, and at 1,000 deliveries a second (a store growing by 5.5 MiB/s)
-/// made the fan-out's p99 6.6–15 ms; 128 KiB steps made it 3.4–4.8 ms, for about 5 % fewer
+/// made the fan-out's p99 5.2–15 ms; 128 KiB steps made it 3.4–4.8 ms, for about 5 % fewer
 /// deliveries a second at full load (BENCHMARKS.md, "Room made in smaller steps"). A small
 /// store steps by a sixteenth of its size (at least `MIN_STEP`), so that a new one does not
 /// write megabytes of zeros for a few messages.
