@@ -67,31 +67,7 @@ impl Pool {
             let queue = queue.clone();
             std::thread::Builder::new()
                 .name(format!("{name}-{index}"))
-                .spawn(move || {
-                    // Nothing to give back before the first job.
-                    let mut rested = true;
-                    loop {
-                        let idle_for = match give_back {
-                            GiveBack::WhenIdleFor(quiet) if !rested => Some(quiet),
-                            _ => None,
-                        };
-                        match queue.next(idle_for) {
-                            Next::Run(job) => {
-                                // A panic ends that job (its caller gets None), not the thread.
-                                drop(std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)));
-                                rested = matches!(give_back, GiveBack::EachJob);
-                                if rested {
-                                    crate::runtime::give_back_memory();
-                                }
-                            }
-                            Next::Rest => {
-                                crate::runtime::give_back_memory();
-                                rested = true;
-                            }
-                            Next::Stop => return,
-                        }
-                    }
-                })?;
+                .spawn(move || work(&queue, give_back))?;
         }
         Ok(Pool { queue })
     }
@@ -105,6 +81,34 @@ impl Pool {
         self.queue.state.lock().ok()?.jobs.push_back(job);
         self.queue.ready.notify_one();
         result.await.ok()
+    }
+}
+
+/// A thread of the pool: takes jobs until the pool is dropped, handing back what they freed
+/// as `give_back` says.
+fn work(queue: &Queue, give_back: GiveBack) {
+    // Nothing to give back before the first job.
+    let mut rested = true;
+    loop {
+        let idle_for = match give_back {
+            GiveBack::WhenIdleFor(quiet) if !rested => Some(quiet),
+            _ => None,
+        };
+        match queue.next(idle_for) {
+            Next::Run(job) => {
+                // A panic ends that job (its caller gets None), not the thread.
+                drop(std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)));
+                rested = matches!(give_back, GiveBack::EachJob);
+                if rested {
+                    crate::runtime::give_back_memory();
+                }
+            }
+            Next::Rest => {
+                crate::runtime::give_back_memory();
+                rested = true;
+            }
+            Next::Stop => return,
+        }
     }
 }
 
